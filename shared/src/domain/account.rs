@@ -1,0 +1,167 @@
+//! Customer accounts: who the customer is, what they pay, who looks after them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+/// The customer's account id as the product backend knows it (Segment's `groupId`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AccountId(pub String);
+
+impl AccountId {
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Segment {
+    Enterprise,
+    MidMarket,
+    Smb,
+}
+
+impl Segment {
+    pub const ALL: [Segment; 3] = [Segment::Enterprise, Segment::MidMarket, Segment::Smb];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Segment::Enterprise => "enterprise",
+            Segment::MidMarket => "mid_market",
+            Segment::Smb => "smb",
+        }
+    }
+}
+
+impl fmt::Display for Segment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Segment {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "enterprise" => Ok(Segment::Enterprise),
+            "mid_market" => Ok(Segment::MidMarket),
+            "smb" => Ok(Segment::Smb),
+            other => Err(format!(
+                "unknown segment `{other}` (expected enterprise, mid_market or smb)"
+            )),
+        }
+    }
+}
+
+/// Year 1 of a customer relationship behaves differently from renewals, so maps
+/// may differ by tenure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tenure {
+    FirstYear,
+    MultiYear,
+}
+
+impl Tenure {
+    pub fn from_year(tenure_year: u32) -> Self {
+        if tenure_year <= 1 {
+            Tenure::FirstYear
+        } else {
+            Tenure::MultiYear
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tenure::FirstYear => "first_year",
+            Tenure::MultiYear => "multi_year",
+        }
+    }
+}
+
+impl FromStr for Tenure {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "first_year" => Ok(Tenure::FirstYear),
+            "multi_year" => Ok(Tenure::MultiYear),
+            other => Err(format!(
+                "unknown tenure `{other}` (expected first_year or multi_year)"
+            )),
+        }
+    }
+}
+
+/// A person Milepost may email. Never logged: names and addresses are personal data.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    pub name: String,
+    pub email: String,
+}
+
+impl Contact {
+    pub fn new(name: impl Into<String>, email: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            email: email.into(),
+        }
+    }
+}
+
+// Debug redacts the address so a stray `{:?}` cannot put personal data in logs.
+impl fmt::Debug for Contact {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Contact(<redacted>)")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: AccountId,
+    pub name: String,
+    pub segment: Segment,
+    pub contract_start: NaiveDate,
+    pub renewal_date: NaiveDate,
+    /// 1 in the first contract year, 2 after the first renewal, and so on.
+    pub tenure_year: u32,
+    /// Annual recurring revenue in whole currency units.
+    pub arr: u64,
+    pub licensed_seats: u32,
+    /// The customer-side admin or champion who receives outreach.
+    pub primary_contact: Contact,
+    pub csm: Contact,
+    pub cs_leader_email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec_sponsor: Option<Contact>,
+    /// IANA timezone of the customer, used so no email lands at night.
+    pub timezone: chrono_tz::Tz,
+    /// The customer's stated goal, quoted in outreach ("cut month-end close to 3 days").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goal: Option<String>,
+}
+
+impl Account {
+    pub fn tenure(&self) -> Tenure {
+        Tenure::from_year(self.tenure_year)
+    }
+
+    /// Contract start as an instant: midnight UTC of the start date.
+    pub fn contract_start_at(&self) -> super::Timestamp {
+        self.contract_start
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists")
+            .and_utc()
+    }
+}

@@ -1,0 +1,508 @@
+//! Machine-checkable milestone criteria and the progress an account makes
+//! towards them.
+//!
+//! Progress is a function of the *set* of events observed, never of their
+//! order or multiplicity: every observation is keyed by its event id, and
+//! each progress kind keeps only what can still change when the criterion was
+//! first met. That is what makes at-least-once delivery and out-of-order
+//! events safe: applying the same events twice, or in another order, gives the
+//! same progress and the same achievement time.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+
+use super::{ProductEvent, Timestamp};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Criterion {
+    /// The event happened at least `min` times (within any `window_days` window, if set).
+    EventCount {
+        event: String,
+        min: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        window_days: Option<u32>,
+    },
+    /// At least `min` distinct users did the event (within any `window_days` window, if set).
+    DistinctUsers {
+        event: String,
+        min: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        window_days: Option<u32>,
+    },
+    /// Distinct users who did the event reach `min_ratio` of the licensed seats.
+    SeatRatio {
+        event: String,
+        min_ratio: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        window_days: Option<u32>,
+    },
+    /// A numeric property of the event reaches a target: agreed business outcomes.
+    MetricThreshold {
+        event: String,
+        property: String,
+        op: CompareOp,
+        value: f64,
+    },
+    /// A CSM marks it done through the API.
+    Manual,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CompareOp {
+    #[serde(rename = ">=", alias = "gte")]
+    Gte,
+    #[serde(rename = ">", alias = "gt")]
+    Gt,
+    #[serde(rename = "<=", alias = "lte")]
+    Lte,
+    #[serde(rename = "<", alias = "lt")]
+    Lt,
+    #[serde(rename = "==", alias = "eq")]
+    Eq,
+}
+
+impl CompareOp {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            ">=" | "gte" => CompareOp::Gte,
+            ">" | "gt" => CompareOp::Gt,
+            "<=" | "lte" => CompareOp::Lte,
+            "<" | "lt" => CompareOp::Lt,
+            "==" | "eq" => CompareOp::Eq,
+            _ => return None,
+        })
+    }
+
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CompareOp::Gte => ">=",
+            CompareOp::Gt => ">",
+            CompareOp::Lte => "<=",
+            CompareOp::Lt => "<",
+            CompareOp::Eq => "==",
+        }
+    }
+
+    pub fn holds(self, actual: f64, target: f64) -> bool {
+        match self {
+            CompareOp::Gte => actual >= target,
+            CompareOp::Gt => actual > target,
+            CompareOp::Lte => actual <= target,
+            CompareOp::Lt => actual < target,
+            CompareOp::Eq => (actual - target).abs() < f64::EPSILON * target.abs().max(1.0),
+        }
+    }
+
+    /// True when `a` is closer to meeting the target than `b`.
+    fn better(self, a: f64, b: f64, target: f64) -> bool {
+        match self {
+            CompareOp::Gte | CompareOp::Gt => a > b,
+            CompareOp::Lte | CompareOp::Lt => a < b,
+            CompareOp::Eq => {
+                let (da, db) = ((a - target).abs(), (b - target).abs());
+                da < db || (da == db && a < b)
+            }
+        }
+    }
+}
+
+impl Criterion {
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Criterion::EventCount { .. } => "event_count",
+            Criterion::DistinctUsers { .. } => "distinct_users",
+            Criterion::SeatRatio { .. } => "seat_ratio",
+            Criterion::MetricThreshold { .. } => "metric_threshold",
+            Criterion::Manual => "manual",
+        }
+    }
+
+    /// The product event this criterion listens to; `None` for manual milestones.
+    pub fn event(&self) -> Option<&str> {
+        match self {
+            Criterion::EventCount { event, .. }
+            | Criterion::DistinctUsers { event, .. }
+            | Criterion::SeatRatio { event, .. }
+            | Criterion::MetricThreshold { event, .. } => Some(event),
+            Criterion::Manual => None,
+        }
+    }
+
+    fn window(&self) -> Option<Duration> {
+        match self {
+            Criterion::EventCount { window_days, .. }
+            | Criterion::DistinctUsers { window_days, .. }
+            | Criterion::SeatRatio { window_days, .. } => {
+                window_days.map(|d| Duration::days(i64::from(d)))
+            }
+            _ => None,
+        }
+    }
+
+    fn needs_user(&self) -> bool {
+        matches!(
+            self,
+            Criterion::DistinctUsers { .. } | Criterion::SeatRatio { .. }
+        )
+    }
+
+    /// How many events (or users) meet the criterion, given the licensed seats.
+    pub fn threshold(&self, licensed_seats: u32) -> u32 {
+        match self {
+            Criterion::EventCount { min, .. } | Criterion::DistinctUsers { min, .. } => {
+                (*min).max(1)
+            }
+            Criterion::SeatRatio { min_ratio, .. } => {
+                ((min_ratio * f64::from(licensed_seats)).ceil() as u32).max(1)
+            }
+            Criterion::MetricThreshold { .. } | Criterion::Manual => 1,
+        }
+    }
+
+    /// A short human description of the target, for emails and CSM tasks.
+    pub fn describe_target(&self, licensed_seats: u32) -> String {
+        match self {
+            Criterion::EventCount {
+                event,
+                min,
+                window_days,
+            } => match window_days {
+                Some(w) => format!("{min}× {event} within {w} days"),
+                None => format!("{min}× {event}"),
+            },
+            Criterion::DistinctUsers {
+                event,
+                min,
+                window_days,
+            } => match window_days {
+                Some(w) => format!("{min} users doing {event} within {w} days"),
+                None => format!("{min} users doing {event}"),
+            },
+            Criterion::SeatRatio { event, min_ratio, .. } => format!(
+                "{:.0}% of {licensed_seats} seats doing {event} ({} users)",
+                min_ratio * 100.0,
+                self.threshold(licensed_seats)
+            ),
+            Criterion::MetricThreshold {
+                property, op, value, ..
+            } => format!("{property} {} {value}", op.symbol()),
+            Criterion::Manual => "confirmed by the CSM".to_string(),
+        }
+    }
+
+    pub fn new_progress(&self) -> Progress {
+        match self {
+            Criterion::EventCount {
+                window_days: None, ..
+            } => Progress::Count {
+                earliest: BTreeSet::new(),
+            },
+            Criterion::EventCount { .. }
+            | Criterion::DistinctUsers {
+                window_days: Some(_),
+                ..
+            }
+            | Criterion::SeatRatio {
+                window_days: Some(_),
+                ..
+            } => Progress::Windowed {
+                seen: BTreeSet::new(),
+            },
+            Criterion::DistinctUsers { .. } | Criterion::SeatRatio { .. } => Progress::Users {
+                first_by_user: BTreeMap::new(),
+            },
+            Criterion::MetricThreshold { .. } => Progress::Metric {
+                earliest_met: None,
+                best: None,
+            },
+            Criterion::Manual => Progress::Manual { marked_at: None },
+        }
+    }
+
+    /// What this criterion takes from a product event, or `None` when the event
+    /// cannot advance it (another event name, no user where users count, no
+    /// numeric property where a metric is tracked).
+    pub fn observe(&self, event: &ProductEvent) -> Option<Observation> {
+        if self.event() != Some(event.event.as_str()) {
+            return None;
+        }
+        let user_id = event.user_id.clone().filter(|u| !u.is_empty());
+        if self.needs_user() && user_id.is_none() {
+            return None;
+        }
+        let value = match self {
+            Criterion::MetricThreshold { property, .. } => {
+                Some(event.properties.get(property)?.as_f64()?)
+            }
+            _ => None,
+        };
+        Some(Observation {
+            at: event.timestamp,
+            event_id: event.id.clone(),
+            user_id,
+            value,
+        })
+    }
+}
+
+/// The part of one product event a criterion cares about.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observation {
+    pub at: Timestamp,
+    pub event_id: String,
+    pub user_id: Option<String>,
+    pub value: Option<f64>,
+}
+
+/// One observed event, ordered by time then id so ties break the same way everywhere.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Mark {
+    pub at: Timestamp,
+    pub id: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct UserMark {
+    pub at: Timestamp,
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+/// The best value seen so far for a metric criterion, and when it was seen.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BestValue {
+    pub value: f64,
+    pub at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Progress {
+    /// The `min` earliest events: later ones can never change when it was met.
+    Count { earliest: BTreeSet<Mark> },
+    /// Every event up to the moment it was met (all of them until then).
+    Windowed { seen: BTreeSet<UserMark> },
+    /// Each user's first qualifying event.
+    Users {
+        first_by_user: BTreeMap<String, Mark>,
+    },
+    Metric {
+        earliest_met: Option<Mark>,
+        best: Option<BestValue>,
+    },
+    Manual { marked_at: Option<Timestamp> },
+}
+
+impl Progress {
+    /// Folds one observation in. Idempotent, and commutative with every other observation.
+    pub fn observe(&mut self, criterion: &Criterion, obs: &Observation, licensed_seats: u32) {
+        match self {
+            Progress::Count { earliest } => {
+                earliest.insert(Mark {
+                    at: obs.at,
+                    id: obs.event_id.clone(),
+                });
+                let keep = criterion.threshold(licensed_seats) as usize;
+                while earliest.len() > keep {
+                    earliest.pop_last();
+                }
+            }
+            Progress::Windowed { seen } => {
+                seen.insert(UserMark {
+                    at: obs.at,
+                    id: obs.event_id.clone(),
+                    user: obs.user_id.clone(),
+                });
+                // Nothing after the first moment the criterion was met can move that moment.
+                if let Some(reached) = windowed_reached_at(criterion, seen, licensed_seats) {
+                    while seen.last().is_some_and(|m| m.at > reached) {
+                        seen.pop_last();
+                    }
+                }
+            }
+            Progress::Users { first_by_user } => {
+                let Some(user) = &obs.user_id else { return };
+                let mark = Mark {
+                    at: obs.at,
+                    id: obs.event_id.clone(),
+                };
+                match first_by_user.get_mut(user) {
+                    Some(existing) if *existing <= mark => {}
+                    Some(existing) => *existing = mark,
+                    None => {
+                        first_by_user.insert(user.clone(), mark);
+                    }
+                }
+            }
+            Progress::Metric { earliest_met, best } => {
+                let Criterion::MetricThreshold { op, value, .. } = criterion else {
+                    return;
+                };
+                let Some(actual) = obs.value else { return };
+                if op.holds(actual, *value) {
+                    let mark = Mark {
+                        at: obs.at,
+                        id: obs.event_id.clone(),
+                    };
+                    if earliest_met.as_ref().is_none_or(|m| mark < *m) {
+                        *earliest_met = Some(mark);
+                    }
+                }
+                let replace = match best {
+                    None => true,
+                    Some(b) => {
+                        op.better(actual, b.value, *value) || (actual == b.value && obs.at < b.at)
+                    }
+                };
+                if replace {
+                    *best = Some(BestValue {
+                        value: actual,
+                        at: obs.at,
+                    });
+                }
+            }
+            Progress::Manual { .. } => {}
+        }
+    }
+
+    /// Records a CSM's confirmation of a manual milestone.
+    pub fn mark_manual(&mut self, at: Timestamp) {
+        if let Progress::Manual { marked_at } = self {
+            if marked_at.is_none_or(|m| at < m) {
+                *marked_at = Some(at);
+            }
+        }
+    }
+
+    /// When the criterion was first met, if it has been.
+    pub fn reached_at(&self, criterion: &Criterion, licensed_seats: u32) -> Option<Timestamp> {
+        let need = criterion.threshold(licensed_seats) as usize;
+        match self {
+            Progress::Count { earliest } => {
+                (earliest.len() >= need).then(|| earliest.iter().nth(need - 1).map(|m| m.at))?
+            }
+            Progress::Windowed { seen } => windowed_reached_at(criterion, seen, licensed_seats),
+            Progress::Users { first_by_user } => {
+                if first_by_user.len() < need {
+                    return None;
+                }
+                let mut firsts: Vec<Timestamp> = first_by_user.values().map(|m| m.at).collect();
+                firsts.sort_unstable();
+                Some(firsts[need - 1])
+            }
+            Progress::Metric { earliest_met, .. } => earliest_met.as_ref().map(|m| m.at),
+            Progress::Manual { marked_at } => *marked_at,
+        }
+    }
+
+    /// How far along the criterion is, 0.0 to 1.0, for health scores and CSM context.
+    pub fn fraction(&self, criterion: &Criterion, licensed_seats: u32) -> f64 {
+        if self.reached_at(criterion, licensed_seats).is_some() {
+            return 1.0;
+        }
+        let need = f64::from(criterion.threshold(licensed_seats));
+        let ratio = match self {
+            Progress::Count { earliest } => earliest.len() as f64 / need,
+            Progress::Windowed { seen } => {
+                if criterion.needs_user() {
+                    let users: BTreeSet<_> = seen.iter().filter_map(|m| m.user.as_ref()).collect();
+                    users.len() as f64 / need
+                } else {
+                    seen.len() as f64 / need
+                }
+            }
+            Progress::Users { first_by_user } => first_by_user.len() as f64 / need,
+            Progress::Metric { best, .. } => match (criterion, best) {
+                (Criterion::MetricThreshold { op, value, .. }, Some(b)) => {
+                    metric_fraction(*op, b.value, *value)
+                }
+                _ => 0.0,
+            },
+            Progress::Manual { .. } => 0.0,
+        };
+        ratio.clamp(0.0, 1.0)
+    }
+
+    /// Today's figure in words, for "target vs today" in emails and tasks.
+    pub fn describe_current(&self, criterion: &Criterion, licensed_seats: u32) -> String {
+        match self {
+            Progress::Count { earliest } => format!("{} so far", earliest.len()),
+            Progress::Windowed { seen } if criterion.needs_user() => {
+                let users: BTreeSet<_> = seen.iter().filter_map(|m| m.user.as_ref()).collect();
+                format!("{} users so far", users.len())
+            }
+            Progress::Windowed { seen } => format!("{} so far", seen.len()),
+            Progress::Users { first_by_user } => {
+                let pct = if licensed_seats > 0 && matches!(criterion, Criterion::SeatRatio { .. })
+                {
+                    format!(
+                        " ({:.0}% of seats)",
+                        100.0 * first_by_user.len() as f64 / f64::from(licensed_seats)
+                    )
+                } else {
+                    String::new()
+                };
+                format!("{} users so far{pct}", first_by_user.len())
+            }
+            Progress::Metric { best, .. } => match best {
+                Some(b) => format!("best so far {}", b.value),
+                None => "no measurement yet".to_string(),
+            },
+            Progress::Manual { marked_at } => match marked_at {
+                Some(_) => "confirmed".to_string(),
+                None => "not confirmed yet".to_string(),
+            },
+        }
+    }
+}
+
+fn metric_fraction(op: CompareOp, best: f64, target: f64) -> f64 {
+    match op {
+        CompareOp::Gte | CompareOp::Gt if target > 0.0 => best / target,
+        CompareOp::Lte | CompareOp::Lt if best > 0.0 => target / best,
+        _ if op.holds(best, target) => 1.0,
+        _ => 0.0,
+    }
+}
+
+/// The first instant t at which the events in (t - window, t] meet the criterion.
+fn windowed_reached_at(
+    criterion: &Criterion,
+    seen: &BTreeSet<UserMark>,
+    licensed_seats: u32,
+) -> Option<Timestamp> {
+    let window = criterion.window()?;
+    let need = criterion.threshold(licensed_seats) as usize;
+    let count_users = criterion.needs_user();
+    let marks: Vec<&UserMark> = seen.iter().collect();
+    let mut users_in_window: HashMap<&str, usize> = HashMap::new();
+    let mut start = 0;
+    for (end, mark) in marks.iter().enumerate() {
+        if let Some(u) = &mark.user {
+            *users_in_window.entry(u.as_str()).or_default() += 1;
+        }
+        while marks[start].at <= mark.at - window {
+            if let Some(u) = &marks[start].user {
+                let n = users_in_window.get_mut(u.as_str()).expect("counted on entry");
+                *n -= 1;
+                if *n == 0 {
+                    users_in_window.remove(u.as_str());
+                }
+            }
+            start += 1;
+        }
+        let met = if count_users {
+            users_in_window.len()
+        } else {
+            end - start + 1
+        };
+        if met >= need {
+            return Some(mark.at);
+        }
+    }
+    None
+}

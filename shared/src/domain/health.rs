@@ -1,0 +1,157 @@
+//! Account health, 0–100, with a 30-day trend and the factors behind it.
+//!
+//! The formula, so a CSM can check it by hand:
+//!
+//! ```text
+//! score = 100 × Σ_c W_c·v_c / Σ_c W_c    over the components c that apply
+//!
+//! milestones  W = 60   v = Σ_i w_i·credit_i / Σ_i w_i over milestones due by then
+//!                      (or reached early); w_i = phase weight × ARR weight
+//!                      (phase weight: onboarding 1, adoption 1.5, value 2, renewal 2);
+//!                      credit: reached on time 1, reached late 0.6, overdue 0.
+//!                      No milestone due yet: v = 1 (on track).
+//! activity    W = 25   v = 1 if last active ≤ 2 days ago, falling linearly to 0
+//!                      at 30 days; never active: 0.
+//! outcomes    W = 15   v = mean progress towards metric-threshold targets
+//!                      (only when the account tracks any).
+//! trend = score today − score 30 days ago, the same formula on the state as it was then.
+//! ```
+//! Each component's shortfall is split into factors (a missed milestone, days
+//! of silence, an outcome behind target) with the points it costs, so the score
+//! explains itself.
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+
+use super::activity::AccountActivity;
+use super::tracked::AsOf;
+use super::{Criterion, Progress, Timestamp, TrackedMilestone};
+
+const MILESTONE_WEIGHT: f64 = 60.0;
+const ACTIVITY_WEIGHT: f64 = 25.0;
+const OUTCOME_WEIGHT: f64 = 15.0;
+const LATE_CREDIT: f64 = 0.6;
+const FRESH_DAYS: f64 = 2.0;
+const SILENT_DAYS: f64 = 30.0;
+pub const TREND_DAYS: i64 = 30;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Factor {
+    pub description: String,
+    /// Points this factor costs the score (negative) or, for the summary, earns.
+    pub points: i32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    pub score: u8,
+    /// Change over the last 30 days.
+    pub trend: i32,
+    /// The largest contributors, biggest first.
+    pub factors: Vec<Factor>,
+}
+
+impl Health {
+    pub fn trend_word(&self) -> &'static str {
+        match self.trend {
+            t if t >= 5 => "improving",
+            t if t <= -5 => "declining",
+            _ => "steady",
+        }
+    }
+}
+
+/// Scores an account at `now` with its trend and top factors.
+pub fn health(milestones: &[TrackedMilestone], activity: &AccountActivity, licensed_seats: u32, now: Timestamp) -> Health {
+    let (score, mut factors) = score_at(milestones, activity, licensed_seats, now);
+    let (before, _) = score_at(milestones, activity, licensed_seats, now - Duration::days(TREND_DAYS));
+    factors.sort_by(|a, b| a.points.cmp(&b.points).then(a.description.cmp(&b.description)));
+    factors.truncate(3);
+    Health {
+        score: score.round() as u8,
+        trend: score.round() as i32 - before.round() as i32,
+        factors,
+    }
+}
+
+fn score_at(milestones: &[TrackedMilestone], activity: &AccountActivity, licensed_seats: u32, at: Timestamp) -> (f64, Vec<Factor>) {
+    let outcome_milestones: Vec<&TrackedMilestone> = milestones
+        .iter()
+        .filter(|m| matches!(m.criterion, Criterion::MetricThreshold { .. }))
+        .collect();
+    let total_weight = MILESTONE_WEIGHT
+        + ACTIVITY_WEIGHT
+        + if outcome_milestones.is_empty() { 0.0 } else { OUTCOME_WEIGHT };
+    let scale = |component_weight: f64| 100.0 * component_weight / total_weight;
+    let mut factors = Vec::new();
+
+    // Milestones.
+    let mut weight_sum = 0.0;
+    let mut credited = 0.0;
+    let mut shortfalls = Vec::new();
+    for m in milestones {
+        let w = m.phase.health_weight() * m.arr_weight.max(0.01);
+        let credit = match m.status_as_of(at) {
+            AsOf::NotDue => continue,
+            AsOf::OnTime => 1.0,
+            AsOf::Late => LATE_CREDIT,
+            AsOf::Overdue => 0.0,
+        };
+        weight_sum += w;
+        credited += w * credit;
+        if credit < 1.0 {
+            shortfalls.push((m, w * (1.0 - credit)));
+        }
+    }
+    let milestone_value = if weight_sum > 0.0 { credited / weight_sum } else { 1.0 };
+    for (m, lost) in shortfalls {
+        let verb = if m.reached_at.is_some_and(|r| r <= at) { "reached late" } else { "overdue" };
+        factors.push(Factor {
+            description: format!("{} {verb}", m.name),
+            points: -(scale(MILESTONE_WEIGHT) * lost / weight_sum).round() as i32,
+        });
+    }
+
+    // Activity recency.
+    let activity_value = match activity.last_active_as_of(at) {
+        None => 0.0,
+        Some(day) => {
+            let idle = (at.date_naive() - day).num_days() as f64;
+            (1.0 - (idle - FRESH_DAYS).max(0.0) / (SILENT_DAYS - FRESH_DAYS)).clamp(0.0, 1.0)
+        }
+    };
+    if activity_value < 1.0 {
+        let description = match activity.last_active_as_of(at) {
+            None => "No product activity yet".to_string(),
+            Some(day) => format!("No product activity for {} days", (at.date_naive() - day).num_days()),
+        };
+        factors.push(Factor {
+            description,
+            points: -(scale(ACTIVITY_WEIGHT) * (1.0 - activity_value)).round() as i32,
+        });
+    }
+
+    // Outcomes.
+    let mut outcome_value = 0.0;
+    if !outcome_milestones.is_empty() {
+        for m in &outcome_milestones {
+            let fraction = match &m.progress {
+                Progress::Metric { best: Some(b), .. } if b.at <= at => m.progress.fraction(&m.criterion, licensed_seats),
+                _ => 0.0,
+            };
+            outcome_value += fraction / outcome_milestones.len() as f64;
+            if fraction < 1.0 {
+                factors.push(Factor {
+                    description: format!("{} at {:.0}% of target", m.name, fraction * 100.0),
+                    points: -(scale(OUTCOME_WEIGHT) * (1.0 - fraction) / outcome_milestones.len() as f64).round() as i32,
+                });
+            }
+        }
+    }
+
+    let score = scale(MILESTONE_WEIGHT) * milestone_value
+        + scale(ACTIVITY_WEIGHT) * activity_value
+        + if outcome_milestones.is_empty() { 0.0 } else { scale(OUTCOME_WEIGHT) * outcome_value };
+    factors.retain(|f| f.points != 0);
+    (score.clamp(0.0, 100.0), factors)
+}

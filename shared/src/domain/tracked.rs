@@ -1,0 +1,189 @@
+//! A milestone being tracked for one account: its definition at the time it
+//! was tracked, its progress and its place in the lifecycle.
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Account, AccountId, Criterion, IllegalTransition, MilestoneDef, MilestoneMap, MilestoneStatus,
+    Observation, Phase, Playbook, Progress, Stage, Timestamp, Transition,
+};
+
+/// How the escalation of this milestone runs, taken from its map.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EscalationPolicy {
+    /// Count playbook days as business days.
+    #[serde(default)]
+    pub business_days: bool,
+    /// Day 5 also goes to the customer's executive sponsor.
+    #[serde(default)]
+    pub exec_sponsor: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrackedMilestone {
+    pub account_id: AccountId,
+    pub milestone_id: String,
+    pub name: String,
+    pub phase: Phase,
+    pub criterion: Criterion,
+    pub arr_weight: f64,
+    pub playbook: Playbook,
+    #[serde(default)]
+    pub policy: EscalationPolicy,
+    /// Events before this instant (the contract start) do not count.
+    pub starts_at: Timestamp,
+    pub due_at: Timestamp,
+    pub status: MilestoneStatus,
+    pub progress: Progress,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reached_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missed_at: Option<Timestamp>,
+    /// The escalation workflow's execution name, set when the milestone is missed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<String>,
+    /// True once the workflow is known to have started; until then the sweep
+    /// keeps offering the milestone so a crash between the two loses nothing.
+    #[serde(default)]
+    pub escalation_started: bool,
+    /// Optimistic-concurrency version: every store write expects the version it read.
+    #[serde(default)]
+    pub version: u64,
+}
+
+/// What a product event did to a tracked milestone.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Advance {
+    /// The event does not concern this milestone, or changed nothing.
+    Unchanged,
+    /// Progress moved but the criterion is not met.
+    Progressed,
+    /// The criterion is now met; `from` is the status before.
+    Reached {
+        from: MilestoneStatus,
+        at: Timestamp,
+    },
+}
+
+impl TrackedMilestone {
+    pub fn new(account: &Account, map: &MilestoneMap, def: &MilestoneDef) -> Self {
+        let starts_at = account.contract_start_at();
+        TrackedMilestone {
+            account_id: account.id.clone(),
+            milestone_id: def.id.clone(),
+            name: def.name.clone(),
+            phase: def.phase,
+            criterion: def.criterion.clone(),
+            arr_weight: def.arr_weight(),
+            playbook: def.playbook.clone(),
+            policy: EscalationPolicy {
+                business_days: map.business_days,
+                exec_sponsor: map.escalate_to_exec_sponsor,
+            },
+            starts_at,
+            due_at: starts_at + Duration::days(i64::from(def.due_days)),
+            status: MilestoneStatus::Pending,
+            progress: def.criterion.new_progress(),
+            reached_at: None,
+            missed_at: None,
+            execution: None,
+            escalation_started: false,
+            version: 0,
+        }
+    }
+
+    /// ARR at risk if this milestone is missed: the account's ARR × the milestone's weight.
+    pub fn arr_at_risk(&self, account_arr: u64) -> u64 {
+        (account_arr as f64 * self.arr_weight).round() as u64
+    }
+
+    /// Folds one observation in and moves the lifecycle when the criterion is met.
+    pub fn observe(&mut self, obs: &Observation, licensed_seats: u32) -> Result<Advance, IllegalTransition> {
+        if obs.at < self.starts_at || !self.status.is_open() {
+            return Ok(Advance::Unchanged);
+        }
+        let before = self.progress.clone();
+        self.progress.observe(&self.criterion, obs, licensed_seats);
+        self.settle(before, licensed_seats)
+    }
+
+    /// Records a CSM's confirmation of a manual milestone.
+    pub fn mark_manual(&mut self, at: Timestamp) -> Result<Advance, IllegalTransition> {
+        if !self.status.is_open() {
+            return Ok(Advance::Unchanged);
+        }
+        let before = self.progress.clone();
+        self.progress.mark_manual(at);
+        self.settle(before, 0)
+    }
+
+    fn settle(&mut self, before: Progress, licensed_seats: u32) -> Result<Advance, IllegalTransition> {
+        if self.progress == before {
+            return Ok(Advance::Unchanged);
+        }
+        match self.progress.reached_at(&self.criterion, licensed_seats) {
+            Some(at) => {
+                let from = self.status;
+                self.status = self.status.apply(Transition::Reach)?;
+                self.reached_at = Some(at);
+                Ok(Advance::Reached { from, at })
+            }
+            None => Ok(Advance::Progressed),
+        }
+    }
+
+    /// The sweep's step: pending and due becomes missed.
+    pub fn miss(&mut self, now: Timestamp, execution: String) -> Result<(), IllegalTransition> {
+        self.status = self.status.apply(Transition::Miss)?;
+        self.missed_at = Some(now);
+        self.execution = Some(execution);
+        Ok(())
+    }
+
+    /// Moves to `stage` unless already there, so a retried stage is harmless.
+    pub fn escalate(&mut self, stage: Stage) -> Result<bool, IllegalTransition> {
+        if self.status == MilestoneStatus::Escalating(stage) {
+            return Ok(false);
+        }
+        self.status = self.status.apply(Transition::Escalate(stage))?;
+        Ok(true)
+    }
+
+    pub fn finish(&mut self) -> Result<bool, IllegalTransition> {
+        if self.status == MilestoneStatus::Lapsed {
+            return Ok(false);
+        }
+        self.status = self.status.apply(Transition::Finish)?;
+        Ok(true)
+    }
+
+    /// The status this milestone had at `at`, derived from its timestamps; the
+    /// health score uses it to look back 30 days.
+    pub fn status_as_of(&self, at: Timestamp) -> AsOf {
+        match self.reached_at {
+            Some(r) if r <= at => {
+                if r <= self.due_at {
+                    AsOf::OnTime
+                } else {
+                    AsOf::Late
+                }
+            }
+            _ if self.due_at <= at => AsOf::Overdue,
+            _ => AsOf::NotDue,
+        }
+    }
+
+    pub fn key(&self) -> (AccountId, String) {
+        (self.account_id.clone(), self.milestone_id.clone())
+    }
+}
+
+/// A milestone's standing at some instant, for scoring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AsOf {
+    NotDue,
+    OnTime,
+    Late,
+    Overdue,
+}

@@ -1,0 +1,362 @@
+//! The five playbook emails, rendered from templates (HTML and text) with
+//! every account-supplied value escaped by the template engine.
+//!
+//! Each email is built from one account and one milestone only: a view struct
+//! is filled from that pair and nothing else, so one customer's data cannot
+//! reach another's message.
+
+use askama::Template;
+use chrono::{Datelike, Timelike};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::health::Health;
+use crate::domain::{Account, AccountId, Contact, Timestamp, TrackedMilestone};
+use crate::playbook::{CsmTask, EscalationLogEntry};
+use crate::services::Config;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailKind {
+    /// Day 1, touch 1: to the customer's champion.
+    Outreach,
+    /// Day 1, touch 3: guides and 1:1 help, to the customer's champion.
+    FollowUp,
+    /// Day 3: the CSM's task.
+    CsmTask,
+    /// Day 5: to the CS leader.
+    Leadership,
+    /// Day 5: to the customer's executive sponsor, where the map says so.
+    ExecSponsor,
+}
+
+impl EmailKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmailKind::Outreach => "outreach",
+            EmailKind::FollowUp => "follow-up",
+            EmailKind::CsmTask => "csm-task",
+            EmailKind::Leadership => "leadership",
+            EmailKind::ExecSponsor => "exec-sponsor",
+        }
+    }
+
+    /// Customer-facing mail carries a `List-Unsubscribe` header.
+    pub fn customer_facing(self) -> bool {
+        matches!(self, EmailKind::Outreach | EmailKind::FollowUp | EmailKind::ExecSponsor)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct OutgoingEmail {
+    /// Idempotency key: the same key is never sent twice.
+    pub key: String,
+    pub kind: EmailKind,
+    pub account_id: AccountId,
+    pub milestone_id: String,
+    pub from: Contact,
+    pub to: Vec<Contact>,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub list_unsubscribe: Option<String>,
+    pub date: Timestamp,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("email template failed: {0}")]
+pub struct RenderError(#[from] askama::Error);
+
+/// Facts every email states about the milestone.
+#[derive(Debug)]
+pub struct MilestoneFacts {
+    pub account_name: String,
+    pub milestone_name: String,
+    pub due_date: String,
+    pub target: String,
+    pub current: String,
+    pub goal: Option<String>,
+    pub link: String,
+}
+
+impl MilestoneFacts {
+    pub fn new(cfg: &Config, account: &Account, m: &TrackedMilestone) -> Self {
+        MilestoneFacts {
+            account_name: account.name.clone(),
+            milestone_name: m.name.clone(),
+            due_date: fmt_date(m.due_at),
+            target: m.criterion.describe_target(account.licensed_seats),
+            current: m.progress.describe_current(&m.criterion, account.licensed_seats),
+            goal: account.goal.clone(),
+            link: format!(
+                "{}/milestones/{}?account={}",
+                cfg.app_url.trim_end_matches('/'),
+                url_part(&m.milestone_id),
+                url_part(account.id.as_str())
+            ),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "outreach.html")]
+struct OutreachHtml<'a> {
+    v: &'a CustomerView<'a>,
+}
+#[derive(Template)]
+#[template(path = "outreach.txt")]
+struct OutreachText<'a> {
+    v: &'a CustomerView<'a>,
+}
+#[derive(Template)]
+#[template(path = "follow_up.html")]
+struct FollowUpHtml<'a> {
+    v: &'a CustomerView<'a>,
+}
+#[derive(Template)]
+#[template(path = "follow_up.txt")]
+struct FollowUpText<'a> {
+    v: &'a CustomerView<'a>,
+}
+
+/// What customer-facing outreach shows.
+pub struct CustomerView<'a> {
+    pub subject: String,
+    pub greeting_name: String,
+    pub facts: MilestoneFacts,
+    pub points: Vec<String>,
+    pub guides: &'a [String],
+    pub booking_url: &'a str,
+    pub csm_name: &'a str,
+    pub unsubscribe_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "csm_task.html")]
+struct CsmTaskHtml<'a> {
+    v: &'a CsmView<'a>,
+}
+#[derive(Template)]
+#[template(path = "csm_task.txt")]
+struct CsmTaskText<'a> {
+    v: &'a CsmView<'a>,
+}
+
+pub struct CsmView<'a> {
+    pub subject: String,
+    pub csm_name: &'a str,
+    pub facts: MilestoneFacts,
+    pub today: String,
+    pub days_overdue: i64,
+    pub health: &'a Health,
+    pub arr_at_risk: String,
+    pub intervention: &'a str,
+    pub recent: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "leadership.html")]
+struct LeadershipHtml<'a> {
+    v: &'a LeadershipView<'a>,
+}
+#[derive(Template)]
+#[template(path = "leadership.txt")]
+struct LeadershipText<'a> {
+    v: &'a LeadershipView<'a>,
+}
+#[derive(Template)]
+#[template(path = "exec_sponsor.html")]
+struct ExecSponsorHtml<'a> {
+    v: &'a LeadershipView<'a>,
+}
+#[derive(Template)]
+#[template(path = "exec_sponsor.txt")]
+struct ExecSponsorText<'a> {
+    v: &'a LeadershipView<'a>,
+}
+
+pub struct LeadershipView<'a> {
+    pub subject: String,
+    pub greeting_name: String,
+    pub facts: MilestoneFacts,
+    pub days_overdue: i64,
+    pub arr_at_risk: String,
+    pub health: &'a Health,
+    pub tried: Vec<String>,
+    pub ask: &'a str,
+    pub csm_name: &'a str,
+    pub unsubscribe_url: &'a str,
+}
+
+/// The day-1 emails to the customer's champion.
+pub fn outreach(cfg: &Config, account: &Account, m: &TrackedMilestone, kind: EmailKind, key: String, now: Timestamp) -> Result<OutgoingEmail, RenderError> {
+    let facts = MilestoneFacts::new(cfg, account, m);
+    let subject = match kind {
+        EmailKind::FollowUp => format!("[{}] Resources and 1:1 help for {}", account.name, m.name),
+        _ => format!("[{}] Next step: {}", account.name, m.name),
+    };
+    let view = CustomerView {
+        subject: clean_header(&subject),
+        greeting_name: first_name(&account.primary_contact.name),
+        facts,
+        points: split_points(&m.playbook.outreach),
+        guides: &m.playbook.guides,
+        booking_url: &cfg.booking_url,
+        csm_name: &account.csm.name,
+        unsubscribe_url: &cfg.unsubscribe_url,
+    };
+    let (html, text) = match kind {
+        EmailKind::FollowUp => (FollowUpHtml { v: &view }.render()?, FollowUpText { v: &view }.render()?),
+        _ => (OutreachHtml { v: &view }.render()?, OutreachText { v: &view }.render()?),
+    };
+    Ok(OutgoingEmail {
+        key,
+        kind,
+        account_id: account.id.clone(),
+        milestone_id: m.milestone_id.clone(),
+        from: Contact::new(format!("{} via {}", account.csm.name, cfg.sender.name), cfg.sender.email.clone()),
+        to: vec![account.primary_contact.clone()],
+        subject: view.subject.clone(),
+        text,
+        html,
+        list_unsubscribe: Some(cfg.unsubscribe_url.clone()),
+        date: now,
+    })
+}
+
+/// The day-3 email that carries the CSM's task.
+pub fn csm_task(cfg: &Config, account: &Account, m: &TrackedMilestone, task: &CsmTask, key: String, now: Timestamp) -> Result<OutgoingEmail, RenderError> {
+    let subject = format!(
+        "[{}] CSM task: {} missed, {} ARR at risk",
+        account.name,
+        m.name,
+        fmt_money(task.arr_at_risk)
+    );
+    let view = CsmView {
+        subject: clean_header(&subject),
+        csm_name: &account.csm.name,
+        facts: MilestoneFacts::new(cfg, account, m),
+        today: fmt_date(now),
+        days_overdue: (now - m.due_at).num_days(),
+        health: &task.health,
+        arr_at_risk: fmt_money(task.arr_at_risk),
+        intervention: &task.recommended_intervention,
+        recent: task.recent_activity.iter().map(|e| format!("{} — {}", fmt_datetime(e.at), e.event)).collect(),
+    };
+    Ok(OutgoingEmail {
+        key,
+        kind: EmailKind::CsmTask,
+        account_id: account.id.clone(),
+        milestone_id: m.milestone_id.clone(),
+        from: cfg.sender.clone(),
+        to: vec![account.csm.clone()],
+        subject: view.subject.clone(),
+        text: CsmTaskText { v: &view }.render()?,
+        html: CsmTaskHtml { v: &view }.render()?,
+        list_unsubscribe: None,
+        date: now,
+    })
+}
+
+/// Day 5: the email to the CS leader, or to the customer's executive sponsor.
+#[allow(clippy::too_many_arguments)]
+pub fn leadership(
+    cfg: &Config,
+    account: &Account,
+    m: &TrackedMilestone,
+    health: &Health,
+    tried: &[EscalationLogEntry],
+    recipient: &Contact,
+    kind: EmailKind,
+    key: String,
+    now: Timestamp,
+) -> Result<OutgoingEmail, RenderError> {
+    let arr = fmt_money(m.arr_at_risk(account.arr));
+    let days_overdue = (now - m.due_at).num_days();
+    let subject = match kind {
+        EmailKind::ExecSponsor => format!("[{}] {}: can we count on your help?", account.name, m.name),
+        _ => format!(
+            "[{}] Escalation: {} {} days overdue, {arr} ARR at risk",
+            account.name, m.name, days_overdue
+        ),
+    };
+    let view = LeadershipView {
+        subject: clean_header(&subject),
+        greeting_name: first_name(&recipient.name),
+        facts: MilestoneFacts::new(cfg, account, m),
+        days_overdue,
+        arr_at_risk: arr,
+        health,
+        tried: tried.iter().map(|e| format!("{}: {}", fmt_date(e.at), e.detail)).collect(),
+        ask: &m.playbook.leadership,
+        csm_name: &account.csm.name,
+        unsubscribe_url: &cfg.unsubscribe_url,
+    };
+    let (html, text, from) = match kind {
+        EmailKind::ExecSponsor => (
+            ExecSponsorHtml { v: &view }.render()?,
+            ExecSponsorText { v: &view }.render()?,
+            Contact::new(format!("{} via {}", account.csm.name, cfg.sender.name), cfg.sender.email.clone()),
+        ),
+        _ => (LeadershipHtml { v: &view }.render()?, LeadershipText { v: &view }.render()?, cfg.sender.clone()),
+    };
+    Ok(OutgoingEmail {
+        key,
+        kind,
+        account_id: account.id.clone(),
+        milestone_id: m.milestone_id.clone(),
+        from,
+        to: vec![recipient.clone()],
+        subject: view.subject.clone(),
+        text,
+        html,
+        list_unsubscribe: kind.customer_facing().then(|| cfg.unsubscribe_url.clone()),
+        date: now,
+    })
+}
+
+/// Splits a playbook paragraph into bullet points on sentence or line breaks.
+fn split_points(text: &str) -> Vec<String> {
+    text.split(['\n', ';'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn first_name(name: &str) -> String {
+    name.split_whitespace().next().unwrap_or("there").to_string()
+}
+
+/// Header values never carry control characters (no header injection).
+fn clean_header(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+fn url_part(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+pub fn fmt_date(t: Timestamp) -> String {
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    format!("{} {} {}", t.day(), MONTHS[t.month0() as usize], t.year())
+}
+
+fn fmt_datetime(t: Timestamp) -> String {
+    format!("{} {:02}:{:02} UTC", fmt_date(t), t.hour(), t.minute())
+}
+
+/// `12345` → `$12,345`.
+pub fn fmt_money(amount: u64) -> String {
+    let digits = amount.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("${out}")
+}
+
+#[cfg(test)]
+mod tests;

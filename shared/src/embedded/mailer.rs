@@ -1,0 +1,147 @@
+//! Mailers without SES: one that writes an outbox of `.eml` files, one that
+//! keeps emails in memory for tests (and can be told to fail).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use mail_builder::headers::content_type::ContentType;
+use mail_builder::headers::raw::Raw;
+use mail_builder::mime::MimePart;
+use mail_builder::MessageBuilder;
+use sha2::{Digest, Sha256};
+
+use crate::email::OutgoingEmail;
+use crate::ports::{Mailer, SendError};
+
+/// Renders an email as an RFC 5322 message: multipart/alternative, text then
+/// HTML. The boundary and Message-ID derive from the idempotency key, so the
+/// same email always serialises to the same bytes.
+pub fn to_eml(email: &OutgoingEmail) -> std::io::Result<String> {
+    let digest = Sha256::digest(email.key.as_bytes());
+    let tag: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    let body = MimePart::new(
+        ContentType::new("multipart/alternative").attribute("boundary", format!("milepost-{tag}")),
+        vec![
+            MimePart::new("text/plain; charset=utf-8", email.text.as_str()),
+            MimePart::new("text/html; charset=utf-8", email.html.as_str()),
+        ],
+    );
+    let mut builder = MessageBuilder::new()
+        .message_id(format!("{tag}@milepost.local"))
+        .from((email.from.name.as_str(), email.from.email.as_str()))
+        .to(email
+            .to
+            .iter()
+            .map(|c| (c.name.as_str(), c.email.as_str()))
+            .collect::<Vec<_>>())
+        .subject(email.subject.as_str())
+        .date(email.date.timestamp())
+        .header("X-Milepost-Kind", Raw::new(email.kind.as_str()))
+        .body(body);
+    if let Some(url) = &email.list_unsubscribe {
+        builder = builder
+            .header("List-Unsubscribe", Raw::new(format!("<{url}>")))
+            .header("List-Unsubscribe-Post", Raw::new("List-Unsubscribe=One-Click"));
+    }
+    builder.write_to_string()
+}
+
+/// Writes each email to `dir` as `NNNNNN-<kind>-<account>.eml` plus the same
+/// name with `.html` (the HTML part, to open in a browser).
+pub struct OutboxMailer {
+    dir: PathBuf,
+    sent: Mutex<u64>,
+}
+
+impl OutboxMailer {
+    pub fn new(dir: impl Into<PathBuf>) -> std::io::Result<Self> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir)?;
+        Ok(OutboxMailer { dir, sent: Mutex::new(0) })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn sent(&self) -> u64 {
+        *self.sent.lock().expect("outbox lock")
+    }
+}
+
+fn file_safe(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).take(60).collect()
+}
+
+#[async_trait]
+impl Mailer for OutboxMailer {
+    async fn send(&self, email: &OutgoingEmail) -> Result<String, SendError> {
+        let eml = to_eml(email).map_err(|e| SendError::Transient(e.to_string()))?;
+        let mut sent = self.sent.lock().expect("outbox lock");
+        *sent += 1;
+        let stem = format!("{:06}-{}-{}", *sent, email.kind.as_str(), file_safe(email.account_id.as_str()));
+        let write = |ext: &str, content: &str| std::fs::write(self.dir.join(format!("{stem}.{ext}")), content);
+        write("eml", &eml).map_err(|e| SendError::Transient(e.to_string()))?;
+        write("html", &email.html).map_err(|e| SendError::Transient(e.to_string()))?;
+        Ok(stem)
+    }
+}
+
+/// Keeps sent emails in memory. Addresses can be set to fail: transiently
+/// (throttling) a number of times, or permanently (rejected address).
+#[derive(Default)]
+pub struct MemoryMailer {
+    state: Mutex<MemoryMailerState>,
+}
+
+#[derive(Default)]
+struct MemoryMailerState {
+    sent: Vec<OutgoingEmail>,
+    transient_failures: HashMap<String, u32>,
+    rejected: Vec<String>,
+    attempts: u64,
+}
+
+impl MemoryMailer {
+    pub fn sent(&self) -> Vec<OutgoingEmail> {
+        self.state.lock().expect("mailer lock").sent.clone()
+    }
+
+    /// Calls to `send`, successful or not.
+    pub fn attempts(&self) -> u64 {
+        self.state.lock().expect("mailer lock").attempts
+    }
+
+    /// The next `times` sends to `address` fail with throttling.
+    pub fn fail_transiently(&self, address: &str, times: u32) {
+        self.state.lock().expect("mailer lock").transient_failures.insert(address.to_string(), times);
+    }
+
+    /// Every send to `address` is rejected, as SES does for a suppressed address.
+    pub fn reject(&self, address: &str) {
+        self.state.lock().expect("mailer lock").rejected.push(address.to_string());
+    }
+}
+
+#[async_trait]
+impl Mailer for MemoryMailer {
+    async fn send(&self, email: &OutgoingEmail) -> Result<String, SendError> {
+        let mut state = self.state.lock().expect("mailer lock");
+        state.attempts += 1;
+        for to in &email.to {
+            if state.rejected.contains(&to.email) {
+                return Err(SendError::Permanent("address is on the suppression list".into()));
+            }
+            if let Some(left) = state.transient_failures.get_mut(&to.email) {
+                if *left > 0 {
+                    *left -= 1;
+                    return Err(SendError::Transient("throttled".into()));
+                }
+            }
+        }
+        state.sent.push(email.clone());
+        Ok(format!("memory-{}", state.sent.len()))
+    }
+}

@@ -1,0 +1,334 @@
+//! The in-memory store: the embedded twin of the DynamoDB store, with the same
+//! semantics (conditional writes by version, a sparse due index that holds a
+//! milestone only while the sweep still has work on it, TTL'd dedupe records).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use crate::domain::activity::AccountActivity;
+use crate::domain::{
+    Account, AccountId, MilestoneMap, MilestoneStatus, ProductEvent, Segment, Tenure, Timestamp, TrackedMilestone,
+};
+use crate::playbook::{CsmTask, EscalationLogEntry, TaskStatus};
+use crate::ports::{
+    AccountStore, ActivityStore, DedupeStore, EscalationLog, MapStore, MilestoneStore, Page, ParkingStore,
+    SendLedger, SendRecord, StoreError, StoreResult, TaskStore,
+};
+
+type MilestoneKey = (AccountId, String);
+type DueKey = (Timestamp, AccountId, String);
+
+#[derive(Default)]
+struct Tables {
+    accounts: BTreeMap<AccountId, Account>,
+    maps: Vec<MilestoneMap>,
+    milestones: BTreeMap<MilestoneKey, TrackedMilestone>,
+    /// (account, event name) → milestone ids listening to it.
+    by_event: HashMap<(AccountId, String), BTreeSet<String>>,
+    /// The sparse due index.
+    due: BTreeSet<DueKey>,
+    dedupe: HashMap<String, Timestamp>,
+    parked: BTreeMap<AccountId, BTreeMap<String, ProductEvent>>,
+    activity: HashMap<AccountId, AccountActivity>,
+    tasks: BTreeMap<String, CsmTask>,
+    log: BTreeMap<AccountId, Vec<EscalationLogEntry>>,
+    log_keys: BTreeSet<String>,
+    sends: HashMap<String, SendRecord>,
+}
+
+#[derive(Default)]
+pub struct InMemoryStore {
+    tables: Mutex<Tables>,
+    /// Items read by `due_milestones`, to show the sweep never scans.
+    due_items_read: std::sync::atomic::AtomicU64,
+}
+
+impl InMemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
+        self.tables.lock().expect("store lock poisoned")
+    }
+
+    pub fn due_items_read(&self) -> u64 {
+        self.due_items_read.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Every tracked milestone, for reports.
+    pub fn all_milestones(&self) -> Vec<TrackedMilestone> {
+        self.lock().milestones.values().cloned().collect()
+    }
+
+    pub fn account_count(&self) -> usize {
+        self.lock().accounts.len()
+    }
+
+    pub fn parked_count(&self) -> usize {
+        self.lock().parked.values().map(BTreeMap::len).sum()
+    }
+}
+
+/// Whether the sweep still has work on this milestone: the condition for its due-index entry.
+pub fn in_due_index(m: &TrackedMilestone) -> bool {
+    m.status == MilestoneStatus::Pending || (m.status == MilestoneStatus::Missed && !m.escalation_started)
+}
+
+fn due_key(m: &TrackedMilestone) -> DueKey {
+    (m.due_at, m.account_id.clone(), m.milestone_id.clone())
+}
+
+/// The due-index cursor: the last key returned, as text.
+fn encode_cursor(k: &DueKey) -> String {
+    format!("{}|{}|{}", k.0.timestamp_micros(), k.1, k.2)
+}
+
+fn decode_cursor(s: &str) -> StoreResult<DueKey> {
+    let mut parts = s.splitn(3, '|');
+    let bad = || StoreError::Backend(format!("bad cursor {s:?}"));
+    let micros: i64 = parts.next().ok_or_else(bad)?.parse().map_err(|_| bad())?;
+    let at = chrono::DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
+    let account = parts.next().ok_or_else(bad)?;
+    let milestone = parts.next().ok_or_else(bad)?;
+    Ok((at, AccountId::new(account), milestone.to_string()))
+}
+
+impl Tables {
+    fn index(&mut self, m: &TrackedMilestone) {
+        if in_due_index(m) {
+            self.due.insert(due_key(m));
+        } else {
+            self.due.remove(&due_key(m));
+        }
+    }
+}
+
+#[async_trait]
+impl AccountStore for InMemoryStore {
+    async fn put_account(&self, account: &Account) -> StoreResult<()> {
+        self.lock().accounts.insert(account.id.clone(), account.clone());
+        Ok(())
+    }
+    async fn get_account(&self, id: &AccountId) -> StoreResult<Option<Account>> {
+        Ok(self.lock().accounts.get(id).cloned())
+    }
+}
+
+#[async_trait]
+impl MapStore for InMemoryStore {
+    async fn put_map(&self, map: &MilestoneMap) -> StoreResult<()> {
+        let mut t = self.lock();
+        t.maps.retain(|m| (m.segment, m.tenure) != (map.segment, map.tenure));
+        t.maps.push(map.clone());
+        Ok(())
+    }
+    async fn maps_for(&self, segment: Segment, tenure: Tenure) -> StoreResult<Vec<MilestoneMap>> {
+        Ok(self.lock().maps.iter().filter(|m| m.specificity(segment, tenure).is_some()).cloned().collect())
+    }
+}
+
+#[async_trait]
+impl MilestoneStore for InMemoryStore {
+    async fn create_milestone(&self, m: &TrackedMilestone) -> StoreResult<bool> {
+        let mut t = self.lock();
+        let key = m.key();
+        if t.milestones.contains_key(&key) {
+            return Ok(false);
+        }
+        let mut stored = m.clone();
+        stored.version = 1;
+        if let Some(event) = m.criterion.event() {
+            t.by_event.entry((m.account_id.clone(), event.to_string())).or_default().insert(m.milestone_id.clone());
+        }
+        t.index(&stored);
+        t.milestones.insert(key, stored);
+        Ok(true)
+    }
+
+    async fn get_milestone(&self, account: &AccountId, milestone_id: &str) -> StoreResult<Option<TrackedMilestone>> {
+        Ok(self.lock().milestones.get(&(account.clone(), milestone_id.to_string())).cloned())
+    }
+
+    async fn update_milestone(&self, m: &TrackedMilestone) -> StoreResult<u64> {
+        let mut t = self.lock();
+        let key = m.key();
+        let current = t.milestones.get(&key).ok_or(StoreError::Conflict)?;
+        if current.version != m.version {
+            return Err(StoreError::Conflict);
+        }
+        // The due-index entry is keyed by due time, which never changes, so it is
+        // simply kept or dropped.
+        let mut stored = m.clone();
+        stored.version = m.version + 1;
+        t.index(&stored);
+        let version = stored.version;
+        t.milestones.insert(key, stored);
+        Ok(version)
+    }
+
+    async fn milestones_of(&self, account: &AccountId) -> StoreResult<Vec<TrackedMilestone>> {
+        let t = self.lock();
+        let start = (account.clone(), String::new());
+        Ok(t.milestones
+            .range(start..)
+            .take_while(|((a, _), _)| a == account)
+            .map(|(_, m)| m.clone())
+            .collect())
+    }
+
+    async fn open_milestones_for_event(&self, account: &AccountId, event: &str) -> StoreResult<Vec<TrackedMilestone>> {
+        let t = self.lock();
+        let Some(ids) = t.by_event.get(&(account.clone(), event.to_string())) else {
+            return Ok(Vec::new());
+        };
+        Ok(ids
+            .iter()
+            .filter_map(|id| t.milestones.get(&(account.clone(), id.clone())))
+            .filter(|m| m.status.is_open())
+            .cloned()
+            .collect())
+    }
+
+    async fn due_milestones(&self, now: Timestamp, after: Option<String>, limit: usize) -> StoreResult<Page<TrackedMilestone>> {
+        let t = self.lock();
+        let lower = match &after {
+            Some(cursor) => Bound::Excluded(decode_cursor(cursor)?),
+            None => Bound::Unbounded,
+        };
+        let mut items = Vec::new();
+        let mut last = None;
+        for key in t.due.range((lower, Bound::Unbounded)) {
+            if key.0 > now {
+                break;
+            }
+            if items.len() == limit {
+                return Ok(Page {
+                    items,
+                    next: last.map(encode_cursor),
+                });
+            }
+            let m = t.milestones.get(&(key.1.clone(), key.2.clone())).expect("due index points at a milestone");
+            self.due_items_read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            items.push(m.clone());
+            last = Some(key);
+        }
+        Ok(Page { items, next: None })
+    }
+}
+
+#[async_trait]
+impl DedupeStore for InMemoryStore {
+    async fn seen(&self, event_id: &str, now: Timestamp) -> StoreResult<bool> {
+        Ok(self.lock().dedupe.get(event_id).is_some_and(|expires| *expires > now))
+    }
+    async fn remember(&self, event_id: &str, expires_at: Timestamp) -> StoreResult<()> {
+        self.lock().dedupe.insert(event_id.to_string(), expires_at);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ParkingStore for InMemoryStore {
+    async fn park(&self, event: &ProductEvent) -> StoreResult<()> {
+        self.lock().parked.entry(event.account_id.clone()).or_default().insert(event.id.clone(), event.clone());
+        Ok(())
+    }
+    async fn parked_for(&self, account: &AccountId) -> StoreResult<Vec<ProductEvent>> {
+        Ok(self.lock().parked.get(account).map(|p| p.values().cloned().collect()).unwrap_or_default())
+    }
+    async fn unpark(&self, account: &AccountId, event_id: &str) -> StoreResult<()> {
+        let mut t = self.lock();
+        if let Some(p) = t.parked.get_mut(account) {
+            p.remove(event_id);
+            if p.is_empty() {
+                t.parked.remove(account);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ActivityStore for InMemoryStore {
+    async fn record_activity(&self, event: &ProductEvent) -> StoreResult<()> {
+        self.lock()
+            .activity
+            .entry(event.account_id.clone())
+            .or_insert_with(|| AccountActivity::new(event.account_id.clone()))
+            .record(event);
+        Ok(())
+    }
+    async fn activity(&self, account: &AccountId) -> StoreResult<AccountActivity> {
+        Ok(self.lock().activity.get(account).cloned().unwrap_or_else(|| AccountActivity::new(account.clone())))
+    }
+}
+
+#[async_trait]
+impl TaskStore for InMemoryStore {
+    async fn create_task(&self, task: &CsmTask) -> StoreResult<bool> {
+        let mut t = self.lock();
+        if t.tasks.contains_key(&task.id) {
+            return Ok(false);
+        }
+        t.tasks.insert(task.id.clone(), task.clone());
+        Ok(true)
+    }
+    async fn open_tasks_for_owner(&self, owner_email: &str) -> StoreResult<Vec<CsmTask>> {
+        Ok(self
+            .lock()
+            .tasks
+            .values()
+            .filter(|task| task.owner_email == owner_email && task.status == TaskStatus::Open)
+            .cloned()
+            .collect())
+    }
+    async fn all_tasks(&self) -> StoreResult<Vec<CsmTask>> {
+        let mut tasks: Vec<CsmTask> = self.lock().tasks.values().cloned().collect();
+        tasks.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(tasks)
+    }
+}
+
+#[async_trait]
+impl EscalationLog for InMemoryStore {
+    async fn append_log(&self, entry: &EscalationLogEntry) -> StoreResult<bool> {
+        let mut t = self.lock();
+        if !t.log_keys.insert(entry.key.clone()) {
+            return Ok(false);
+        }
+        t.log.entry(entry.account_id.clone()).or_default().push(entry.clone());
+        Ok(true)
+    }
+    async fn log_of(&self, account: &AccountId) -> StoreResult<Vec<EscalationLogEntry>> {
+        let mut entries = self.lock().log.get(account).cloned().unwrap_or_default();
+        entries.sort_by(|a, b| (a.at, &a.key).cmp(&(b.at, &b.key)));
+        Ok(entries)
+    }
+}
+
+#[async_trait]
+impl SendLedger for InMemoryStore {
+    async fn claim_send(&self, key: &str) -> StoreResult<Option<SendRecord>> {
+        let mut t = self.lock();
+        if let Some(existing) = t.sends.get(key) {
+            return Ok(Some(existing.clone()));
+        }
+        t.sends.insert(key.to_string(), SendRecord::Sending);
+        Ok(None)
+    }
+    async fn settle_send(&self, key: &str, record: &SendRecord) -> StoreResult<()> {
+        self.lock().sends.insert(key.to_string(), record.clone());
+        Ok(())
+    }
+    async fn release_send(&self, key: &str) -> StoreResult<()> {
+        let mut t = self.lock();
+        if t.sends.get(key) == Some(&SendRecord::Sending) {
+            t.sends.remove(key);
+        }
+        Ok(())
+    }
+}

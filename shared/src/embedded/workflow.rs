@@ -1,0 +1,166 @@
+//! The local workflow runner: the embedded stand-in for Step Functions. It
+//! only sequences the playbook's steps by time; each step runs the same
+//! handler (`playbook::run_step`) the Lambda functions call.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::Duration;
+use serde::Serialize;
+
+use crate::domain::{Stage, Timestamp};
+use crate::playbook::{run_step, EscalationRequest, Step, StepError, StepOutcome};
+use crate::ports::{StartOutcome, WorkflowError, WorkflowStarter};
+use crate::Services;
+
+/// Attempts per step before the failure is caught and the playbook moves on,
+/// as the state machine's Retry/Catch does.
+const MAX_ATTEMPTS: u32 = 4;
+const RETRY_BACKOFF_MINUTES: i64 = 5;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutionStatus {
+    Running,
+    /// The customer caught up; ended early.
+    Recovered,
+    /// Stopped from outside (ingestion saw the milestone reached).
+    Stopped,
+    /// Ran every step.
+    Succeeded,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Execution {
+    pub request: EscalationRequest,
+    pub status: ExecutionStatus,
+    /// Index into `Step::ALL` of the next step.
+    pub next_step: usize,
+    pub attempts: u32,
+    pub retry_at: Option<Timestamp>,
+    /// Steps that failed for good and were caught.
+    pub failed_steps: Vec<Step>,
+    pub completed_steps: Vec<Step>,
+}
+
+impl Execution {
+    fn next_due(&self) -> Option<Timestamp> {
+        if self.status != ExecutionStatus::Running {
+            return None;
+        }
+        let step = Step::ALL.get(self.next_step)?;
+        let due = step.due(&self.request.schedule);
+        Some(self.retry_at.map_or(due, |r| r.max(due)))
+    }
+}
+
+#[derive(Default)]
+pub struct LocalWorkflowRunner {
+    executions: Mutex<BTreeMap<String, Execution>>,
+}
+
+/// What one `run_due` call did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunReport {
+    pub steps_run: usize,
+    pub retries: usize,
+    pub failures_caught: usize,
+}
+
+impl LocalWorkflowRunner {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn executions(&self) -> Vec<Execution> {
+        self.executions.lock().expect("runner lock").values().cloned().collect()
+    }
+
+    /// Runs every step due at or before `now`, in time order, until none is left.
+    pub async fn run_due(&self, services: &Services, now: Timestamp) -> RunReport {
+        let mut report = RunReport::default();
+        loop {
+            let next = {
+                let executions = self.executions.lock().expect("runner lock");
+                executions
+                    .values()
+                    .filter_map(|e| e.next_due().filter(|due| *due <= now).map(|due| (due, e.request.execution.clone())))
+                    .min()
+            };
+            let Some((_, name)) = next else { return report };
+            let (request, step) = {
+                let executions = self.executions.lock().expect("runner lock");
+                let e = &executions[&name];
+                (e.request.clone(), Step::ALL[e.next_step])
+            };
+            let result = run_step(services, &request, step).await;
+            report.steps_run += 1;
+            let mut executions = self.executions.lock().expect("runner lock");
+            let e = executions.get_mut(&name).expect("execution exists");
+            if e.status != ExecutionStatus::Running {
+                continue; // stopped while the step ran
+            }
+            match result {
+                Ok(StepOutcome::Recovered) => e.status = ExecutionStatus::Recovered,
+                Ok(StepOutcome::Continue) => advance(e, step, false),
+                Err(StepError::Transient(_)) if e.attempts + 1 < MAX_ATTEMPTS => {
+                    e.attempts += 1;
+                    e.retry_at = Some(now + Duration::minutes(RETRY_BACKOFF_MINUTES * i64::from(e.attempts)));
+                    report.retries += 1;
+                }
+                Err(err) => {
+                    tracing::error!(execution = %name, step = step.as_str(), error = %err, "step failed; caught, playbook goes on");
+                    report.failures_caught += 1;
+                    advance(e, step, true);
+                }
+            }
+        }
+    }
+}
+
+fn advance(e: &mut Execution, step: Step, failed: bool) {
+    if failed {
+        e.failed_steps.push(step);
+    } else {
+        e.completed_steps.push(step);
+    }
+    e.attempts = 0;
+    e.retry_at = None;
+    e.next_step += 1;
+    if e.next_step >= Step::ALL.len() {
+        e.status = ExecutionStatus::Succeeded;
+    }
+}
+
+#[async_trait]
+impl WorkflowStarter for LocalWorkflowRunner {
+    async fn start(&self, request: &EscalationRequest) -> Result<StartOutcome, WorkflowError> {
+        let mut executions = self.executions.lock().expect("runner lock");
+        if executions.contains_key(&request.execution) {
+            return Ok(StartOutcome::AlreadyStarted);
+        }
+        executions.insert(
+            request.execution.clone(),
+            Execution {
+                request: request.clone(),
+                status: ExecutionStatus::Running,
+                next_step: 0,
+                attempts: 0,
+                retry_at: None,
+                failed_steps: Vec::new(),
+                completed_steps: Vec::new(),
+            },
+        );
+        Ok(StartOutcome::Started)
+    }
+
+    async fn stop(&self, execution: &str, _stage_reached: Option<Stage>) -> Result<(), WorkflowError> {
+        if let Some(e) = self.executions.lock().expect("runner lock").get_mut(execution) {
+            if e.status == ExecutionStatus::Running {
+                e.status = ExecutionStatus::Stopped;
+            }
+        }
+        Ok(())
+    }
+}

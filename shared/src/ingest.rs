@@ -1,0 +1,293 @@
+//! Ingestion: product events in, applied to every open milestone they advance.
+//!
+//! Delivery is at least once, so applying is idempotent end to end: progress
+//! is a set keyed by event id (see `domain::criterion`), milestone writes are
+//! conditional on the version read, and the dedupe record is written only
+//! after the event was applied — a crash in between means the retry applies it
+//! again, which changes nothing.
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::domain::tracked::Advance;
+use crate::domain::{Account, AccountId, DomainEvent, MilestoneMap, MilestoneStatus, ProductEvent, Timestamp, TrackedMilestone};
+use crate::ports::StoreError;
+use crate::Services;
+
+/// How often a milestone write that lost a race is retried before giving up.
+const MAX_WRITE_ATTEMPTS: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("store: {0}")]
+    Store(String),
+    #[error("milestone {0} kept conflicting with concurrent writes")]
+    Contended(String),
+    #[error("{0}")]
+    Domain(String),
+    #[error("publish: {0}")]
+    Publish(String),
+    #[error("no milestone map applies to segment {segment} ({tenure})")]
+    NoMap { segment: String, tenure: String },
+}
+
+impl From<StoreError> for IngestError {
+    fn from(e: StoreError) -> Self {
+        IngestError::Store(e.to_string())
+    }
+}
+
+/// What became of one event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Applied {
+    Applied,
+    Duplicate,
+    /// The account is not known yet: kept, applied when it appears.
+    Parked,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestReport {
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub rejected: Vec<Rejection>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    pub index: usize,
+    pub error: String,
+}
+
+/// A request body that is not usable at all.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error("body is not valid JSON: {0}")]
+    Malformed(String),
+    #[error("body must be an event object or an array of events")]
+    NotEvents,
+}
+
+/// One event that failed validation, naming the field at fault.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+fn field_error(field: &str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Parses a body of Milepost events: one object or an array of them. Each
+/// element is validated on its own, so one bad event does not sink the batch.
+pub fn parse_events(body: &[u8]) -> Result<Vec<Result<ProductEvent, FieldError>>, BodyError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| BodyError::Malformed(e.to_string()))?;
+    match value {
+        Value::Array(items) => Ok(items.into_iter().map(parse_event).collect()),
+        obj @ Value::Object(_) => Ok(vec![parse_event(obj)]),
+        _ => Err(BodyError::NotEvents),
+    }
+}
+
+fn required_str(obj: &serde_json::Map<String, Value>, field: &str) -> Result<String, FieldError> {
+    match obj.get(field) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
+        Some(Value::String(_)) => Err(field_error(field, "must not be empty")),
+        Some(_) => Err(field_error(field, "must be a string")),
+        None => Err(field_error(field, "is required")),
+    }
+}
+
+pub fn parse_event(value: Value) -> Result<ProductEvent, FieldError> {
+    let Value::Object(obj) = value else {
+        return Err(field_error("(event)", "must be a JSON object"));
+    };
+    let id = required_str(&obj, "id")?;
+    let account_id = required_str(&obj, "account_id")?;
+    let event = required_str(&obj, "event")?;
+    let timestamp_text = required_str(&obj, "timestamp")?;
+    let timestamp = chrono::DateTime::parse_from_rfc3339(&timestamp_text)
+        .map_err(|e| field_error("timestamp", format!("must be an RFC 3339 date-time ({e})")))?
+        .to_utc();
+    let user_id = match obj.get("user_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(_) => return Err(field_error("user_id", "must be a string")),
+    };
+    let properties = match obj.get("properties") {
+        None | Some(Value::Null) => serde_json::Map::new(),
+        Some(Value::Object(p)) => p.clone(),
+        Some(_) => return Err(field_error("properties", "must be an object")),
+    };
+    Ok(ProductEvent {
+        id,
+        account_id: AccountId(account_id),
+        event,
+        timestamp,
+        user_id,
+        properties,
+    })
+}
+
+/// Applies a parsed batch: valid events are applied even when others are rejected.
+pub async fn ingest(services: &Services, parsed: Vec<Result<ProductEvent, FieldError>>) -> Result<IngestReport, IngestError> {
+    let mut report = IngestReport::default();
+    for (index, item) in parsed.into_iter().enumerate() {
+        match item {
+            Err(e) => report.rejected.push(Rejection { index, error: e.to_string() }),
+            Ok(event) => match apply_event(services, &event).await? {
+                Applied::Duplicate => report.duplicates += 1,
+                Applied::Applied | Applied::Parked => report.accepted += 1,
+            },
+        }
+    }
+    Ok(report)
+}
+
+/// Applies one event to its account's open milestones.
+pub async fn apply_event(services: &Services, event: &ProductEvent) -> Result<Applied, IngestError> {
+    let store = &services.store;
+    if store.seen(&event.id, services.clock.now()).await? {
+        return Ok(Applied::Duplicate);
+    }
+    let Some(account) = store.get_account(&event.account_id).await? else {
+        store.park(event).await?;
+        return Ok(Applied::Parked);
+    };
+    apply_known(services, &account, event).await?;
+    Ok(Applied::Applied)
+}
+
+async fn apply_known(services: &Services, account: &Account, event: &ProductEvent) -> Result<(), IngestError> {
+    let store = &services.store;
+    store.record_activity(event).await?;
+    for milestone in store.open_milestones_for_event(&account.id, &event.event).await? {
+        let Some(obs) = milestone.criterion.observe(event) else { continue };
+        update_with_retry(services, account, milestone, |m| m.observe(&obs, account.licensed_seats)).await?;
+    }
+    let expires = services.clock.now().max(event.timestamp) + Duration::days(services.config.dedupe_ttl_days);
+    store.remember(&event.id, expires).await?;
+    Ok(())
+}
+
+/// Applies `change` to the milestone and writes it conditionally; on a lost
+/// race re-reads and applies again (changes are idempotent, so that is safe).
+async fn update_with_retry<F>(services: &Services, account: &Account, mut milestone: TrackedMilestone, change: F) -> Result<(), IngestError>
+where
+    F: Fn(&mut TrackedMilestone) -> Result<Advance, crate::domain::IllegalTransition>,
+{
+    let store = &services.store;
+    for _ in 0..MAX_WRITE_ATTEMPTS {
+        let advance = change(&mut milestone).map_err(|e| IngestError::Domain(e.to_string()))?;
+        if advance == Advance::Unchanged {
+            return Ok(());
+        }
+        match store.update_milestone(&milestone).await {
+            Ok(_) => {
+                if let Advance::Reached { from, at } = advance {
+                    announce_reached(services, account, &milestone, from, at).await?;
+                }
+                return Ok(());
+            }
+            Err(StoreError::Conflict) => {
+                match store.get_milestone(&milestone.account_id, &milestone.milestone_id).await? {
+                    Some(fresh) => milestone = fresh,
+                    None => return Ok(()),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(IngestError::Contended(milestone.milestone_id))
+}
+
+async fn announce_reached(services: &Services, account: &Account, m: &TrackedMilestone, from: MilestoneStatus, at: Timestamp) -> Result<(), IngestError> {
+    let event = if from == MilestoneStatus::Pending {
+        DomainEvent::MilestoneAchieved {
+            account_id: account.id.clone(),
+            milestone_id: m.milestone_id.clone(),
+            segment: account.segment,
+            phase: m.phase,
+            due_at: m.due_at,
+            achieved_at: at,
+        }
+    } else {
+        if let (Some(execution), true) = (&m.execution, m.escalation_started) {
+            if from != MilestoneStatus::Lapsed {
+                services
+                    .workflows
+                    .stop(execution, from.stage())
+                    .await
+                    .map_err(|e| IngestError::Publish(e.to_string()))?;
+            }
+        }
+        DomainEvent::MilestoneRecovered {
+            account_id: account.id.clone(),
+            milestone_id: m.milestone_id.clone(),
+            due_at: m.due_at,
+            achieved_at: at,
+            stage_reached: from.stage(),
+        }
+    };
+    services.events.publish(&[event]).await.map_err(|e| IngestError::Publish(e.to_string()))
+}
+
+/// A CSM confirms a manual milestone (through the API or the CLI).
+pub async fn mark_manual(services: &Services, account_id: &AccountId, milestone_id: &str, at: Timestamp) -> Result<bool, IngestError> {
+    let store = &services.store;
+    let Some(account) = store.get_account(account_id).await? else {
+        return Err(IngestError::Domain(format!("unknown account {account_id}")));
+    };
+    let Some(milestone) = store.get_milestone(account_id, milestone_id).await? else {
+        return Err(IngestError::Domain(format!("account {account_id} does not track milestone {milestone_id}")));
+    };
+    if !matches!(milestone.criterion, crate::domain::Criterion::Manual) {
+        return Err(IngestError::Domain(format!("milestone {milestone_id} is not manual")));
+    }
+    let was_open = milestone.status.is_open();
+    update_with_retry(services, &account, milestone, |m| m.mark_manual(at)).await?;
+    Ok(was_open)
+}
+
+/// What onboarding an account did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Onboarded {
+    pub milestones_created: usize,
+    pub parked_applied: usize,
+}
+
+/// Creates or updates an account, starts tracking its map's milestones (once),
+/// and applies any events that arrived before the account was known.
+pub async fn upsert_account(services: &Services, account: &Account) -> Result<Onboarded, IngestError> {
+    let store = &services.store;
+    store.put_account(account).await?;
+    let maps = store.maps_for(account.segment, account.tenure()).await?;
+    let map = MilestoneMap::select(&maps, account.segment, account.tenure()).ok_or_else(|| IngestError::NoMap {
+        segment: account.segment.to_string(),
+        tenure: account.tenure().as_str().to_string(),
+    })?;
+    let mut report = Onboarded::default();
+    for def in &map.milestones {
+        if store.create_milestone(&TrackedMilestone::new(account, map, def)).await? {
+            report.milestones_created += 1;
+        }
+    }
+    let mut parked = store.parked_for(&account.id).await?;
+    parked.sort_by(|a, b| (a.timestamp, &a.id).cmp(&(b.timestamp, &b.id)));
+    for event in parked {
+        if !store.seen(&event.id, services.clock.now()).await? {
+            apply_known(services, account, &event).await?;
+            report.parked_applied += 1;
+        }
+        store.unpark(&account.id, &event.id).await?;
+    }
+    Ok(report)
+}

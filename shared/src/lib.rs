@@ -1,0 +1,15 @@
+//! Milepost's library: the domain (plain Rust, no AWS types), the ports every
+//! adapter implements, the embedded adapters used by `milepost demo` and fast
+//! tests, and the handlers each Lambda function calls.
+
+pub mod domain;
+pub mod email;
+pub mod embedded;
+pub mod ingest;
+pub mod maps;
+pub mod playbook;
+pub mod ports;
+pub mod services;
+pub mod sweep;
+
+pub use services::Services;

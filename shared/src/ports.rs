@@ -1,0 +1,178 @@
+//! The ports: small traits at the edges. Production adapters use the AWS SDK;
+//! the embedded adapters (in `embedded`) serve `milepost demo` and fast tests.
+//! Both store adapters must pass the same contract tests.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::activity::AccountActivity;
+use crate::domain::{
+    Account, AccountId, DomainEvent, MilestoneMap, ProductEvent, Segment, Stage, Tenure, Timestamp,
+    TrackedMilestone,
+};
+use crate::email::OutgoingEmail;
+use crate::playbook::{CsmTask, EscalationLogEntry, EscalationRequest};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write lost a race: someone else wrote first. Re-read and retry.
+    #[error("conditional write conflict")]
+    Conflict,
+    #[error("store error: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A page of due milestones plus where to continue.
+#[derive(Debug, Default)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    async fn put_account(&self, account: &Account) -> StoreResult<()>;
+    async fn get_account(&self, id: &AccountId) -> StoreResult<Option<Account>>;
+}
+
+#[async_trait]
+pub trait MapStore: Send + Sync {
+    async fn put_map(&self, map: &MilestoneMap) -> StoreResult<()>;
+    /// All maps that could apply to this segment (its own and `all`), any tenure.
+    async fn maps_for(&self, segment: Segment, tenure: Tenure) -> StoreResult<Vec<MilestoneMap>>;
+}
+
+#[async_trait]
+pub trait MilestoneStore: Send + Sync {
+    /// Creates the milestone unless it is already tracked; returns whether it was created.
+    async fn create_milestone(&self, m: &TrackedMilestone) -> StoreResult<bool>;
+    async fn get_milestone(&self, account: &AccountId, milestone_id: &str) -> StoreResult<Option<TrackedMilestone>>;
+    /// Writes `m` if the stored version is still `m.version`, storing `m.version + 1`.
+    /// Returns the new version, or `Conflict`.
+    async fn update_milestone(&self, m: &TrackedMilestone) -> StoreResult<u64>;
+    async fn milestones_of(&self, account: &AccountId) -> StoreResult<Vec<TrackedMilestone>>;
+    /// Open milestones of the account whose criterion listens to `event`.
+    async fn open_milestones_for_event(&self, account: &AccountId, event: &str) -> StoreResult<Vec<TrackedMilestone>>;
+    /// Milestones the sweep must act on, oldest due first: pending and due at
+    /// or before `now`, or missed whose escalation has not been started yet.
+    async fn due_milestones(&self, now: Timestamp, after: Option<String>, limit: usize) -> StoreResult<Page<TrackedMilestone>>;
+}
+
+#[async_trait]
+pub trait DedupeStore: Send + Sync {
+    /// Whether the event was applied already (a record that expired by `now` does not count).
+    async fn seen(&self, event_id: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Remembers an applied event until `expires_at` (a TTL).
+    async fn remember(&self, event_id: &str, expires_at: Timestamp) -> StoreResult<()>;
+}
+
+/// Events for accounts Milepost does not know yet: kept, then applied when the account appears.
+#[async_trait]
+pub trait ParkingStore: Send + Sync {
+    async fn park(&self, event: &ProductEvent) -> StoreResult<()>;
+    async fn parked_for(&self, account: &AccountId) -> StoreResult<Vec<ProductEvent>>;
+    async fn unpark(&self, account: &AccountId, event_id: &str) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait ActivityStore: Send + Sync {
+    /// Folds the event into the account's activity (idempotent per event id).
+    async fn record_activity(&self, event: &ProductEvent) -> StoreResult<()>;
+    async fn activity(&self, account: &AccountId) -> StoreResult<AccountActivity>;
+}
+
+#[async_trait]
+pub trait TaskStore: Send + Sync {
+    /// Creates the task unless one with its id exists; returns whether it was created.
+    async fn create_task(&self, task: &CsmTask) -> StoreResult<bool>;
+    async fn open_tasks_for_owner(&self, owner_email: &str) -> StoreResult<Vec<CsmTask>>;
+    async fn all_tasks(&self) -> StoreResult<Vec<CsmTask>>;
+}
+
+#[async_trait]
+pub trait EscalationLog: Send + Sync {
+    /// Appends an entry unless one with its key exists (retries append nothing).
+    async fn append_log(&self, entry: &EscalationLogEntry) -> StoreResult<bool>;
+    async fn log_of(&self, account: &AccountId) -> StoreResult<Vec<EscalationLogEntry>>;
+}
+
+/// The state of one email send, keyed by a deterministic idempotency key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum SendRecord {
+    /// Claimed before the send; if it stays here, the sender crashed mid-send and
+    /// the email is treated as sent rather than risk sending it twice.
+    Sending,
+    Sent { message_id: String },
+    Rejected { reason: String },
+}
+
+#[async_trait]
+pub trait SendLedger: Send + Sync {
+    /// Claims the key for sending. `Ok(None)`: claimed, go ahead. `Ok(Some(record))`:
+    /// already claimed, do not send again.
+    async fn claim_send(&self, key: &str) -> StoreResult<Option<SendRecord>>;
+    async fn settle_send(&self, key: &str, record: &SendRecord) -> StoreResult<()>;
+    /// Gives the claim back after a transient failure so a retry can send.
+    async fn release_send(&self, key: &str) -> StoreResult<()>;
+}
+
+/// Everything Milepost keeps.
+pub trait Store:
+    AccountStore + MapStore + MilestoneStore + DedupeStore + ParkingStore + ActivityStore + TaskStore + EscalationLog + SendLedger
+{
+}
+
+impl<T> Store for T where
+    T: AccountStore + MapStore + MilestoneStore + DedupeStore + ParkingStore + ActivityStore + TaskStore + EscalationLog + SendLedger
+{
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Throttling or a passing fault: try again later.
+    #[error("transient send failure: {0}")]
+    Transient(String),
+    /// The address was rejected or is suppressed: trying again will not help.
+    #[error("permanent send failure: {0}")]
+    Permanent(String),
+}
+
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Sends one email; returns the provider's message id.
+    async fn send(&self, email: &OutgoingEmail) -> Result<String, SendError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("publish failed: {0}")]
+pub struct PublishError(pub String);
+
+#[async_trait]
+pub trait EventPublisher: Send + Sync {
+    async fn publish(&self, events: &[DomainEvent]) -> Result<(), PublishError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartOutcome {
+    Started,
+    /// An execution with this name exists already: starting again is a no-op.
+    AlreadyStarted,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("workflow error: {0}")]
+pub struct WorkflowError(pub String);
+
+#[async_trait]
+pub trait WorkflowStarter: Send + Sync {
+    async fn start(&self, request: &EscalationRequest) -> Result<StartOutcome, WorkflowError>;
+    /// Stops a running escalation because the customer caught up.
+    async fn stop(&self, execution: &str, stage_reached: Option<Stage>) -> Result<(), WorkflowError>;
+}
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
