@@ -1,1 +1,5 @@
+//! The `milepost` command's library: each subcommand's logic, callable from
+//! tests and benchmarks.
 
+pub mod demo;
+pub mod maps_cmd;

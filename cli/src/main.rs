@@ -1,1 +1,96 @@
-fn main() {}
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use milepost_cli::{demo, maps_cmd};
+
+#[derive(Parser)]
+#[command(name = "milepost", version, about = "Make customer-success milestones act")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole pipeline locally on embedded defaults: events in, sweep,
+    /// escalations, emails written to an outbox. No AWS account needed.
+    Demo {
+        /// How many customer accounts to simulate.
+        #[arg(long, default_value_t = 300)]
+        accounts: usize,
+        /// How many days to simulate.
+        #[arg(long, default_value_t = 120)]
+        days: u32,
+        /// Seed: the same seed gives the same output.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Output directory (outbox/, tasks.json, summary.json, domain-events.jsonl).
+        #[arg(long, default_value = "milepost-demo")]
+        out: PathBuf,
+        /// Count emails instead of writing them (for very large runs).
+        #[arg(long)]
+        no_outbox: bool,
+        /// Hide the progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Milestone maps.
+    Maps {
+        #[command(subcommand)]
+        command: MapsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum MapsCommand {
+    /// Check map files; report every problem with file, line and field. Exit 0 only when all are valid.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Demo { accounts, days, seed, out, no_outbox, quiet } => {
+            let opts = demo::DemoOptions {
+                accounts,
+                days,
+                seed,
+                out,
+                progress: !quiet,
+                write_emails: !no_outbox,
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread().build().expect("tokio runtime");
+            match runtime.block_on(demo::run(&opts)) {
+                Ok(summary) => {
+                    print!("{}", demo::render_table(&summary, &opts.out));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("milepost demo failed: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Maps { command: MapsCommand::Validate { files } } => {
+            let problems = maps_cmd::validate(&files);
+            if problems.is_empty() {
+                println!("{} map file(s) valid", files.len());
+                ExitCode::SUCCESS
+            } else {
+                for p in &problems {
+                    eprintln!("{p}");
+                }
+                eprintln!("{} problem(s) found", problems.len());
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

@@ -87,7 +87,8 @@ impl Step {
             Step::InAppMessage => s.in_app_at,
             Step::FollowUpEmail => s.follow_up_at,
             Step::CsmTask => s.csm_task_at,
-            Step::Leadership | Step::Finish => s.leadership_at,
+            Step::Leadership => s.leadership_at,
+            Step::Finish => s.lapses_at,
         }
     }
 

@@ -14,7 +14,8 @@
 //!                      at 30 days; never active: 0.
 //! outcomes    W = 15   v = mean progress towards metric-threshold targets
 //!                      (only when the account tracks any).
-//! trend = score today − score 30 days ago, the same formula on the state as it was then.
+//! trend = score today − score 30 days ago (for accounts younger than that, at
+//!         the end of their first week), the same formula on the state as it was then.
 //! ```
 //! Each component's shortfall is split into factors (a missed milestone, days
 //! of silence, an outcome behind target) with the points it costs, so the score
@@ -61,10 +62,14 @@ impl Health {
     }
 }
 
-/// Scores an account at `now` with its trend and top factors.
+/// Scores an account at `now` with its trend and top factors. The trend
+/// compares with 30 days ago, or with the end of the first week for an
+/// account younger than that (before it, there is nothing to compare with).
 pub fn health(milestones: &[TrackedMilestone], activity: &AccountActivity, licensed_seats: u32, now: Timestamp) -> Health {
     let (score, mut factors) = score_at(milestones, activity, licensed_seats, now);
-    let (before, _) = score_at(milestones, activity, licensed_seats, now - Duration::days(TREND_DAYS));
+    let first_week = milestones.iter().map(|m| m.starts_at).min().map(|s| s + Duration::days(7));
+    let then = first_week.map_or(now - Duration::days(TREND_DAYS), |w| (now - Duration::days(TREND_DAYS)).max(w).min(now));
+    let (before, _) = score_at(milestones, activity, licensed_seats, then);
     factors.sort_by(|a, b| a.points.cmp(&b.points).then(a.description.cmp(&b.description)));
     factors.truncate(3);
     Health {

@@ -22,6 +22,9 @@ pub struct PlaybookTiming {
     /// Day (counting day 1 as the first) of the CSM task and of the leadership escalation.
     pub csm_day: u32,
     pub leadership_day: u32,
+    /// Days after the leadership escalation that leadership has to act before
+    /// the escalation lapses.
+    pub lapse_after_days: u32,
     /// Count days as business days, skipping Saturdays and Sundays.
     pub business_days: bool,
 }
@@ -35,6 +38,7 @@ impl Default for PlaybookTiming {
             later_stage_hour: 10,
             csm_day: 3,
             leadership_day: 5,
+            lapse_after_days: 2,
             business_days: false,
         }
     }
@@ -48,6 +52,8 @@ pub struct EscalationSchedule {
     pub follow_up_at: Timestamp,
     pub csm_task_at: Timestamp,
     pub leadership_at: Timestamp,
+    /// When the escalation ends as lapsed if the customer has not caught up.
+    pub lapses_at: Timestamp,
 }
 
 impl EscalationSchedule {
@@ -83,6 +89,7 @@ impl EscalationSchedule {
             follow_up_at: offset(2),
             csm_task_at: nth_day(timing.csm_day),
             leadership_at: nth_day(timing.leadership_day),
+            lapses_at: nth_day(timing.leadership_day + timing.lapse_after_days),
         }
     }
 }
@@ -180,6 +187,7 @@ mod tests {
             assert!(s.in_app_at < s.follow_up_at);
             assert!(s.follow_up_at < s.csm_task_at);
             assert!(s.csm_task_at < s.leadership_at);
+            assert!(s.leadership_at < s.lapses_at);
         }
     }
 }

@@ -281,7 +281,10 @@ pub fn leadership(
     };
     let view = LeadershipView {
         subject: clean_header(&subject),
-        greeting_name: first_name(&recipient.name),
+        greeting_name: match kind {
+            EmailKind::ExecSponsor => first_name(&recipient.name),
+            _ => "Hi team".to_string(),
+        },
         facts: MilestoneFacts::new(cfg, account, m),
         days_overdue,
         arr_at_risk: arr,
@@ -332,8 +335,11 @@ fn clean_header(s: &str) -> String {
     s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
+/// RFC 3986 unreserved characters stay as they are; everything else is encoded.
+const URL_PART: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
 fn url_part(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(s, URL_PART).to_string()
 }
 
 pub fn fmt_date(t: Timestamp) -> String {

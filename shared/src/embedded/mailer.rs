@@ -24,8 +24,8 @@ pub fn to_eml(email: &OutgoingEmail) -> std::io::Result<String> {
     let body = MimePart::new(
         ContentType::new("multipart/alternative").attribute("boundary", format!("milepost-{tag}")),
         vec![
-            MimePart::new("text/plain; charset=utf-8", email.text.as_str()),
-            MimePart::new("text/html; charset=utf-8", email.html.as_str()),
+            MimePart::new("text/plain", email.text.as_str()),
+            MimePart::new("text/html", email.html.as_str()),
         ],
     );
     let mut builder = MessageBuilder::new()

@@ -305,7 +305,7 @@ impl EscalationLog for InMemoryStore {
     }
     async fn log_of(&self, account: &AccountId) -> StoreResult<Vec<EscalationLogEntry>> {
         let mut entries = self.lock().log.get(account).cloned().unwrap_or_default();
-        entries.sort_by(|a, b| (a.at, &a.key).cmp(&(b.at, &b.key)));
+        entries.sort_by_key(|e| e.at); // stable: same-instant entries keep their order
         Ok(entries)
     }
 }

@@ -1,0 +1,335 @@
+//! A realistic, seeded customer base for `milepost demo`: accounts across the
+//! three segments with personas (healthy, slow, late catchers, stalled), and
+//! the product events each would send, generated day by day so memory stays
+//! flat however many accounts are simulated.
+
+use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use milepost::domain::{Account, AccountId, Contact, Criterion, MilestoneMap, ProductEvent, Segment, Timestamp};
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+
+/// The simulated calendar starts here, so the same seed always gives the same output.
+pub fn sim_start() -> Timestamp {
+    Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).single().expect("valid date")
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Persona {
+    /// Reaches milestones ahead of time; rarely a day or two late.
+    Healthy,
+    /// Reaches most milestones just in time; some late, a few never.
+    Slow,
+    /// Misses most milestones, then catches up days later.
+    LateCatcher,
+    /// Starts, then goes quiet.
+    Stalled,
+}
+
+impl Persona {
+    fn pick(rng: &mut ChaCha8Rng) -> Persona {
+        match rng.random_range(0..100) {
+            0..45 => Persona::Healthy,
+            45..70 => Persona::Slow,
+            70..85 => Persona::LateCatcher,
+            _ => Persona::Stalled,
+        }
+    }
+
+    /// Chance of background activity on a given day.
+    fn daily_activity(self) -> f64 {
+        match self {
+            Persona::Healthy => 0.85,
+            Persona::Slow => 0.5,
+            Persona::LateCatcher => 0.4,
+            Persona::Stalled => 0.6,
+        }
+    }
+}
+
+/// A run of product events that meets (or advances) one criterion.
+#[derive(Clone, Debug)]
+pub struct Burst {
+    pub start: Timestamp,
+    /// When the last event lands: the moment the criterion is met.
+    pub end: Timestamp,
+    pub event: String,
+    pub count: u32,
+    /// Events come from `count` distinct users rather than the first few.
+    pub distinct_users: bool,
+    /// Metric values, one per event, the last meeting the target.
+    pub metric: Option<(String, Vec<f64>)>,
+}
+
+impl Burst {
+    fn time_of(&self, i: u32) -> Timestamp {
+        if self.count <= 1 {
+            return self.end;
+        }
+        let span = (self.end - self.start).num_seconds();
+        self.start + Duration::seconds(span * i64::from(i) / i64::from(self.count - 1))
+    }
+}
+
+pub struct AccountPlan {
+    pub index: usize,
+    pub account: Account,
+    pub persona: Persona,
+    /// When the account record reaches Milepost (a Segment `group` call). Some
+    /// arrive after their first product events, which are parked meanwhile.
+    pub appears_at: Timestamp,
+    pub bursts: Vec<Burst>,
+    /// Manual milestones the CSM confirms, and when.
+    pub manual_marks: Vec<(Timestamp, String)>,
+    /// Stalled accounts go quiet after this.
+    pub silent_after: Timestamp,
+}
+
+const FIRST: &[&str] = &["Ana", "Ben", "Chloé", "Dev", "Erin", "Farah", "Gus", "Hana", "Ivan", "June", "Kofi", "Lena", "Mateo", "Nia", "Omar", "Priya", "Quinn", "Rosa", "Sam", "Tariq", "Uma", "Viktor", "Wen", "Yara", "Zoe"];
+const LAST: &[&str] = &["Okafor", "Lindqvist", "Nakamura", "García", "O'Brien", "Schmidt", "Kowalski", "Haddad", "Chen", "Müller", "Rossi", "Dubois", "Patel", "Silva", "Novak"];
+const NAME_A: &[&str] = &["Northwind", "Bluepeak", "Cobalt", "Evergreen", "Harbor", "Ironclad", "Juniper", "Kestrel", "Lumen", "Meridian", "Nimbus", "Orchard", "Pioneer", "Quarry", "Redwood", "Summit", "Tidal", "Umber", "Vantage", "Willow"];
+const NAME_B: &[&str] = &["Logistics", "Health", "Foods", "Capital", "Robotics", "Media", "Energy", "Labs", "Retail", "Insurance", "Freight", "Studios", "Dental", "Analytics", "Hotels"];
+/// Names with characters that must be escaped in HTML and mail headers.
+const TRICKY_NAMES: &[&str] = &["Smith & Jones <Partners>", "O'Reilly \"Fresh\" Produce", "Café Łódź & Søn"];
+const CSMS: &[(&str, &str)] = &[
+    ("Maya Thompson", "maya.thompson@vendor.example"),
+    ("Jonas Berg", "jonas.berg@vendor.example"),
+    ("Aisha Bello", "aisha.bello@vendor.example"),
+    ("Diego Ramos", "diego.ramos@vendor.example"),
+    ("Mei Lin", "mei.lin@vendor.example"),
+];
+const TIMEZONES: &[chrono_tz::Tz] = &[
+    chrono_tz::America::New_York,
+    chrono_tz::America::Chicago,
+    chrono_tz::America::Los_Angeles,
+    chrono_tz::Europe::London,
+    chrono_tz::Europe::Berlin,
+    chrono_tz::Asia::Singapore,
+    chrono_tz::Australia::Sydney,
+];
+const GOALS: &[&str] = &[
+    "cut month-end close from 8 days to 3",
+    "save every analyst 10 hours a week",
+    "replace three spreadsheets with one shared workflow",
+    "reduce procurement costs by 5%",
+    "give leadership a live view of pipeline health",
+];
+
+/// Derives an independent, reproducible RNG for one purpose.
+pub fn rng_for(seed: u64, account: usize, stream: u64) -> ChaCha8Rng {
+    let mixed = seed
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add((account as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9))
+        .wrapping_add(stream.wrapping_mul(0x94D0_49BB_1331_11EB));
+    ChaCha8Rng::seed_from_u64(mixed)
+}
+
+pub fn plan_accounts(count: usize, seed: u64, maps: &[MilestoneMap]) -> Vec<AccountPlan> {
+    (0..count).map(|i| plan_account(i, seed, maps)).collect()
+}
+
+fn plan_account(index: usize, seed: u64, maps: &[MilestoneMap]) -> AccountPlan {
+    let mut rng = rng_for(seed, index, 0);
+    let segment = match rng.random_range(0..100) {
+        0..20 => Segment::Enterprise,
+        20..55 => Segment::MidMarket,
+        _ => Segment::Smb,
+    };
+    let persona = Persona::pick(&mut rng);
+    let tenure_year = if rng.random_bool(0.15) { rng.random_range(2..=4) } else { 1 };
+    let start_offset = rng.random_range(0..30);
+    let contract_start: NaiveDate = sim_start().date_naive() + Duration::days(start_offset);
+    let (arr, seats) = match segment {
+        Segment::Enterprise => (rng.random_range(80..400) * 1000, rng.random_range(100..300)),
+        Segment::MidMarket => (rng.random_range(20..80) * 1000, rng.random_range(25..90)),
+        Segment::Smb => (rng.random_range(30..150) * 100, rng.random_range(5..20)),
+    };
+    let name = if index % 97 == 13 {
+        TRICKY_NAMES[(index / 97) % TRICKY_NAMES.len()].to_string()
+    } else {
+        format!("{} {}", NAME_A.choose(&mut rng).expect("names"), NAME_B.choose(&mut rng).expect("names"))
+    };
+    let domain = format!("customer{index}.example");
+    let person = |rng: &mut ChaCha8Rng| {
+        let first = *FIRST.choose(rng).expect("names");
+        let last = *LAST.choose(rng).expect("names");
+        let local: String = format!("{first}.{last}").to_lowercase().chars().filter(char::is_ascii_alphanumeric).collect();
+        Contact::new(format!("{first} {last}"), format!("{local}@{domain}"))
+    };
+    let primary_contact = person(&mut rng);
+    let sponsor_odds = match segment {
+        Segment::Enterprise => 0.9,
+        Segment::MidMarket => 0.5,
+        Segment::Smb => 0.0,
+    };
+    let exec_sponsor = rng.random_bool(sponsor_odds).then(|| person(&mut rng));
+    let (csm_name, csm_email) = CSMS[index % CSMS.len()];
+    let account = Account {
+        id: AccountId(format!("acct-{index:05}")),
+        name,
+        segment,
+        contract_start,
+        renewal_date: contract_start + Duration::days(365),
+        tenure_year,
+        arr,
+        licensed_seats: seats,
+        primary_contact,
+        csm: Contact::new(csm_name, csm_email),
+        cs_leader_email: "cs-leadership@vendor.example".to_string(),
+        exec_sponsor,
+        timezone: *TIMEZONES.choose(&mut rng).expect("timezones"),
+        goal: Some(GOALS.choose(&mut rng).expect("goals").to_string()),
+    };
+    let start_at = account.contract_start_at();
+    // One account in ten reaches Milepost a day after its first product events.
+    let appears_at = if rng.random_bool(0.1) {
+        start_at + Duration::hours(rng.random_range(26..40))
+    } else {
+        start_at + Duration::hours(rng.random_range(1..8))
+    };
+    let silent_after = if persona == Persona::Stalled {
+        start_at + Duration::days(rng.random_range(15..40))
+    } else {
+        start_at + Duration::days(10_000)
+    };
+
+    let map = MilestoneMap::select(maps, segment, account.tenure()).expect("the demo ships a map for every segment and tenure");
+    let mut milestones: Vec<_> = map.milestones.iter().collect();
+    milestones.sort_by_key(|m| m.due_days);
+    let stalled_keeps = rng.random_range(0..=2);
+    let mut bursts = Vec::new();
+    let mut manual_marks = Vec::new();
+    for (rank, m) in milestones.iter().enumerate() {
+        let due = f64::from(m.due_days);
+        // Days after contract start when the criterion gets met, or None.
+        let target: Option<f64> = match persona {
+            Persona::Healthy if rng.random_bool(0.08) => Some(due + rng.random_range(0.2..2.0)),
+            Persona::Healthy => Some(due * rng.random_range(0.35..0.9)),
+            Persona::Slow => match rng.random_range(0..100) {
+                0..65 => Some(due * rng.random_range(0.75..0.98)),
+                65..90 => Some(due + rng.random_range(0.5..12.0)),
+                _ => None,
+            },
+            Persona::LateCatcher if rng.random_bool(0.7) => Some(due + rng.random_range(0.5..9.0)),
+            Persona::LateCatcher => Some(due * rng.random_range(0.6..0.95)),
+            Persona::Stalled if rank < stalled_keeps => Some(due * rng.random_range(0.5..0.95)),
+            Persona::Stalled => None,
+        };
+        let Some(target) = target else { continue };
+        let end = start_at + Duration::minutes((target.max(0.1) * 24.0 * 60.0) as i64);
+        let spread = Duration::minutes(rng.random_range(30..(2 * 24 * 60)));
+        let start = (end - spread).max(start_at + Duration::hours(1));
+        let burst = match &m.criterion {
+            Criterion::EventCount { event, min, .. } => Burst {
+                start,
+                end,
+                event: event.clone(),
+                count: *min,
+                distinct_users: false,
+                metric: None,
+            },
+            Criterion::DistinctUsers { event, min, .. } => Burst {
+                start,
+                end,
+                event: event.clone(),
+                count: *min,
+                distinct_users: true,
+                metric: None,
+            },
+            Criterion::SeatRatio { .. } => Burst {
+                start,
+                end,
+                event: m.criterion.event().expect("seat ratio has an event").to_string(),
+                count: m.criterion.threshold(seats),
+                distinct_users: true,
+                metric: None,
+            },
+            Criterion::MetricThreshold { event, property, value, .. } => {
+                // Measurements climb towards the target over the weeks before it.
+                let steps = [0.3, 0.6, 0.85, 1.0];
+                Burst {
+                    start: (end - Duration::days(45)).max(start_at + Duration::hours(1)),
+                    end,
+                    event: event.clone(),
+                    count: steps.len() as u32,
+                    distinct_users: false,
+                    metric: Some((property.clone(), steps.iter().map(|s| (value * s * 100.0).round() / 100.0).collect())),
+                }
+            }
+            Criterion::Manual => {
+                manual_marks.push((end, m.id.clone()));
+                continue;
+            }
+        };
+        bursts.push(burst);
+    }
+    AccountPlan {
+        index,
+        account,
+        persona,
+        appears_at,
+        bursts,
+        manual_marks,
+        silent_after,
+    }
+}
+
+impl AccountPlan {
+    /// The product events this account sends on day `day` (0 = the simulation's first day), in no particular order.
+    pub fn events_on(&self, day: i64, seed: u64, out: &mut Vec<ProductEvent>) {
+        let day_start = sim_start() + Duration::days(day);
+        let day_end = day_start + Duration::days(1);
+        let account_start = self.account.contract_start_at();
+        if day_end <= account_start {
+            return;
+        }
+        for (b, burst) in self.bursts.iter().enumerate() {
+            if burst.end < day_start || burst.start >= day_end {
+                continue;
+            }
+            for i in 0..burst.count {
+                let at = burst.time_of(i);
+                if at < day_start || at >= day_end {
+                    continue;
+                }
+                let user = if burst.distinct_users { i + 1 } else { 1 + i % 3 };
+                let mut properties = serde_json::Map::new();
+                if let Some((property, values)) = &burst.metric {
+                    properties.insert(property.clone(), json!(values[i as usize]));
+                }
+                out.push(ProductEvent {
+                    id: format!("{}-b{b}-{i}", self.account.id),
+                    account_id: self.account.id.clone(),
+                    event: burst.event.clone(),
+                    timestamp: at,
+                    user_id: Some(format!("{}-u{user}", self.account.id)),
+                    properties,
+                });
+            }
+        }
+        // Background usage: page views that keep the account's activity fresh.
+        if day_start >= self.silent_after && self.persona == Persona::Stalled {
+            return;
+        }
+        let mut rng = rng_for(seed, self.index, 1_000 + day as u64);
+        if !rng.random_bool(self.persona.daily_activity()) {
+            return;
+        }
+        let first_hour = (account_start.max(day_start) - day_start).num_hours().clamp(0, 23);
+        for j in 0..rng.random_range(1..5) {
+            let at = day_start + Duration::hours(rng.random_range(first_hour..24)) + Duration::minutes(rng.random_range(0..60));
+            if at < account_start {
+                continue;
+            }
+            out.push(ProductEvent {
+                id: format!("{}-d{day}-{j}", self.account.id),
+                account_id: self.account.id.clone(),
+                event: "page.viewed".to_string(),
+                timestamp: at,
+                user_id: Some(format!("{}-u{}", self.account.id, rng.random_range(1..=self.account.licensed_seats.min(5)))),
+                properties: serde_json::Map::new(),
+            });
+        }
+    }
+}

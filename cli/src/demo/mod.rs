@@ -1,0 +1,291 @@
+//! `milepost demo`: the whole pipeline on embedded adapters. A seeded customer
+//! base sends its product events through the same ingest logic the Lambda
+//! uses, the sweep runs every simulated hour, and every escalation runs to
+//! its end; emails land in an outbox, tasks and a summary next to it.
+
+pub mod generator;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use chrono::Duration;
+use indicatif::{ProgressBar, ProgressStyle};
+use milepost::domain::{MilestoneStatus, ProductEvent};
+use milepost::embedded::workflow::ExecutionStatus;
+use milepost::embedded::{InMemoryStore, LocalWorkflowRunner, OutboxMailer, RecordingPublisher, VirtualClock};
+use milepost::ingest::{self, parse_events};
+use milepost::playbook::Step;
+use milepost::ports::{MapStore, Mailer, TaskStore};
+use milepost::services::Config;
+use milepost::sweep::{sweep, SweepOptions};
+use milepost::Services;
+use rand::Rng;
+use serde::Serialize;
+
+use generator::{plan_accounts, rng_for, sim_start};
+
+/// Events per webhook request, as a product backend would batch them.
+const BATCH_SIZE: usize = 100;
+/// Share of requests delivered twice, as at-least-once webhooks do.
+const REDELIVERY_ODDS: f64 = 0.03;
+
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
+    pub accounts: usize,
+    pub days: u32,
+    pub seed: u64,
+    pub out: PathBuf,
+    pub progress: bool,
+    /// Write each email to the outbox (off only for scale runs).
+    pub write_emails: bool,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            accounts: 300,
+            days: 120,
+            seed: 42,
+            out: PathBuf::from("milepost-demo"),
+            progress: true,
+            write_emails: true,
+        }
+    }
+}
+
+/// The counts written to `summary.json`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub accounts: usize,
+    pub milestones_tracked: usize,
+    pub achieved: usize,
+    pub missed: usize,
+    pub recovered: usize,
+    pub lapsed: usize,
+    pub still_escalating: usize,
+    pub pending: usize,
+    pub day1_touches: usize,
+    pub csm_tasks: usize,
+    pub leadership_escalations: usize,
+    pub emails_sent: u64,
+    pub events_sent: usize,
+    pub events_duplicate: usize,
+    pub events_parked_then_applied: usize,
+    pub recovered_by_stage: BTreeMap<String, usize>,
+    pub domain_events: BTreeMap<String, usize>,
+}
+
+/// Counts emails without writing them, for scale runs.
+struct CountingMailer(std::sync::atomic::AtomicU64);
+
+#[async_trait::async_trait]
+impl Mailer for CountingMailer {
+    async fn send(&self, _email: &milepost::email::OutgoingEmail) -> Result<String, milepost::ports::SendError> {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        Ok(format!("counted-{n}"))
+    }
+}
+
+pub async fn run(opts: &DemoOptions) -> Result<Summary> {
+    let outbox_dir = opts.out.join("outbox");
+    clear_outbox(&outbox_dir)?;
+    std::fs::create_dir_all(&opts.out).with_context(|| format!("creating {}", opts.out.display()))?;
+
+    let store = Arc::new(InMemoryStore::new());
+    let publisher = Arc::new(RecordingPublisher::default());
+    let runner = Arc::new(LocalWorkflowRunner::new());
+    let clock = Arc::new(VirtualClock::new(sim_start()));
+    let outbox = if opts.write_emails {
+        Some(Arc::new(OutboxMailer::new(&outbox_dir).with_context(|| format!("creating {}", outbox_dir.display()))?))
+    } else {
+        None
+    };
+    let counter = Arc::new(CountingMailer(Default::default()));
+    let mailer: Arc<dyn Mailer> = match &outbox {
+        Some(o) => o.clone(),
+        None => counter.clone(),
+    };
+    let services = Services {
+        store: store.clone(),
+        mailer,
+        events: publisher.clone(),
+        workflows: runner.clone(),
+        clock: clock.clone(),
+        config: Config::default(),
+    };
+
+    let maps = milepost::maps::embedded_maps();
+    for map in &maps {
+        store.put_map(map).await?;
+    }
+    let plans = plan_accounts(opts.accounts, opts.seed, &maps);
+    let mut manual: Vec<_> = plans
+        .iter()
+        .flat_map(|p| p.manual_marks.iter().map(move |(at, m)| (*at, p.account.id.clone(), m.clone())))
+        .collect();
+    manual.sort();
+    let mut appearances: Vec<_> = plans.iter().map(|p| (p.appears_at, p.index)).collect();
+    appearances.sort();
+
+    let bar = if opts.progress { ProgressBar::new(u64::from(opts.days)) } else { ProgressBar::hidden() };
+    bar.set_style(ProgressStyle::with_template("{msg:>12} [{bar:40}] day {pos}/{len} ({elapsed})").expect("valid template").progress_chars("=> "));
+    bar.set_message("simulating");
+
+    let mut summary = Summary::default();
+    let mut redelivery_rng = rng_for(opts.seed, usize::MAX, 7);
+    let (mut next_appearance, mut next_manual) = (0, 0);
+    let mut day_events: Vec<ProductEvent> = Vec::new();
+    for day in 0..i64::from(opts.days) {
+        day_events.clear();
+        for plan in &plans {
+            plan.events_on(day, opts.seed, &mut day_events);
+        }
+        day_events.sort_by(|a, b| (a.timestamp, &a.id).cmp(&(b.timestamp, &b.id)));
+        summary.events_sent += day_events.len();
+        let mut cursor = 0;
+        for hour in 1..=24 {
+            let now = sim_start() + Duration::days(day) + Duration::hours(hour);
+            clock.set(now);
+            while next_appearance < appearances.len() && appearances[next_appearance].0 <= now {
+                let onboarded = ingest::upsert_account(&services, &plans[appearances[next_appearance].1].account).await?;
+                summary.events_parked_then_applied += onboarded.parked_applied;
+                next_appearance += 1;
+            }
+            let hour_end = day_events[cursor..].iter().position(|e| e.timestamp >= now).map_or(day_events.len(), |p| cursor + p);
+            for batch in day_events[cursor..hour_end].chunks(BATCH_SIZE) {
+                // Serialise as a webhook body would arrive and go through the same parser.
+                let body = serde_json::to_vec(batch)?;
+                let deliveries = if redelivery_rng.random_bool(REDELIVERY_ODDS) { 2 } else { 1 };
+                for _ in 0..deliveries {
+                    let report = ingest::ingest(&services, parse_events(&body)?).await?;
+                    summary.events_duplicate += report.duplicates;
+                    anyhow::ensure!(report.rejected.is_empty(), "demo events were rejected: {:?}", report.rejected);
+                }
+            }
+            cursor = hour_end;
+            while next_manual < manual.len() && manual[next_manual].0 <= now {
+                let (at, account, milestone) = &manual[next_manual];
+                if store.account_count() > 0 && services.store.get_account(account).await?.is_some() {
+                    ingest::mark_manual(&services, account, milestone, *at).await?;
+                } else {
+                    // The account is not onboarded yet: the CSM confirms it an hour later.
+                    manual[next_manual].0 = now + Duration::hours(1);
+                    manual.sort();
+                    continue;
+                }
+                next_manual += 1;
+            }
+            sweep(&services, &SweepOptions::default()).await?;
+            runner.run_due(&services, now).await;
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+
+    let milestones = store.all_milestones();
+    summary.accounts = store.account_count();
+    summary.milestones_tracked = milestones.len();
+    for m in &milestones {
+        match m.status {
+            MilestoneStatus::Achieved => summary.achieved += 1,
+            MilestoneStatus::Recovered => summary.recovered += 1,
+            MilestoneStatus::Lapsed => summary.lapsed += 1,
+            MilestoneStatus::Pending => summary.pending += 1,
+            MilestoneStatus::Missed | MilestoneStatus::Escalating(_) => summary.still_escalating += 1,
+        }
+        if m.missed_at.is_some() {
+            summary.missed += 1;
+        }
+    }
+    let executions: BTreeMap<String, _> = runner.executions().into_iter().map(|e| (e.request.execution.clone(), e)).collect();
+    for e in executions.values() {
+        for step in &e.completed_steps {
+            match step {
+                Step::OutreachEmail | Step::InAppMessage | Step::FollowUpEmail => summary.day1_touches += 1,
+                Step::Leadership => summary.leadership_escalations += 1,
+                _ => {}
+            }
+        }
+    }
+    // Where in the playbook each recovered customer caught up.
+    for m in milestones.iter().filter(|m| m.status == MilestoneStatus::Recovered) {
+        let execution = m.execution.as_ref().and_then(|name| executions.get(name));
+        let when = match execution {
+            None => "before day 1",
+            Some(e) if e.status == ExecutionStatus::Succeeded => "after the playbook lapsed",
+            Some(e) => match e.completed_steps.last().and_then(|s| s.stage()).map(|s| s.number()) {
+                None => "before day 1",
+                Some(1) => "after day-1 outreach",
+                Some(2) => "after the CSM task",
+                Some(_) => "after leadership",
+            },
+        };
+        *summary.recovered_by_stage.entry(when.to_string()).or_default() += 1;
+    }
+    let tasks = store.all_tasks().await?;
+    summary.csm_tasks = tasks.len();
+    summary.emails_sent = outbox.as_ref().map_or_else(|| counter.0.load(std::sync::atomic::Ordering::Relaxed), |o| o.sent());
+    let events = publisher.events();
+    for e in &events {
+        *summary.domain_events.entry(e.detail_type().to_string()).or_default() += 1;
+    }
+
+    write_json(&opts.out.join("tasks.json"), &tasks)?;
+    write_json(&opts.out.join("summary.json"), &summary)?;
+    let mut lines = String::new();
+    for e in &events {
+        lines.push_str(&serde_json::to_string(e)?);
+        lines.push('\n');
+    }
+    std::fs::write(opts.out.join("domain-events.jsonl"), lines)?;
+    Ok(summary)
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Removes the emails of an earlier run, and nothing else.
+fn clear_outbox(dir: &Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    for entry in entries {
+        let path = entry?.path();
+        if matches!(path.extension().and_then(|e| e.to_str()), Some("eml" | "html")) {
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The short table printed after a run.
+pub fn render_table(s: &Summary, out: &Path) -> String {
+    let rows: [(&str, String); 12] = [
+        ("accounts", s.accounts.to_string()),
+        ("milestones tracked", s.milestones_tracked.to_string()),
+        ("achieved on time", s.achieved.to_string()),
+        ("missed", s.missed.to_string()),
+        ("  recovered", s.recovered.to_string()),
+        ("  lapsed", s.lapsed.to_string()),
+        ("  still escalating", s.still_escalating.to_string()),
+        ("day-1 touches", s.day1_touches.to_string()),
+        ("CSM tasks", s.csm_tasks.to_string()),
+        ("leadership escalations", s.leadership_escalations.to_string()),
+        ("emails sent", s.emails_sent.to_string()),
+        ("events (duplicates)", format!("{} ({})", s.events_sent, s.events_duplicate)),
+    ];
+    let mut table = String::from("Milepost demo\n");
+    for (label, value) in rows {
+        table.push_str(&format!("  {label:<24}{value:>10}\n"));
+    }
+    table.push_str(&format!(
+        "\nOutbox: {}/outbox   Tasks: {}/tasks.json   Summary: {}/summary.json\n",
+        out.display(),
+        out.display(),
+        out.display()
+    ));
+    table
+}
