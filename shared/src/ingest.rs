@@ -169,7 +169,7 @@ pub async fn apply_event(services: &Services, event: &ProductEvent) -> Result<Ap
 async fn apply_known(services: &Services, account: &Account, event: &ProductEvent) -> Result<(), IngestError> {
     let store = &services.store;
     store.record_activity(event).await?;
-    for milestone in store.open_milestones_for_event(&account.id, &event.event).await? {
+    for milestone in store.milestones_for_event(&account.id, &event.event, event.timestamp).await? {
         let Some(obs) = milestone.criterion.observe(event) else { continue };
         update_with_retry(services, account, milestone, |m| m.observe(&obs, account.licensed_seats)).await?;
     }

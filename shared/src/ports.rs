@@ -53,8 +53,10 @@ pub trait MilestoneStore: Send + Sync {
     /// Returns the new version, or `Conflict`.
     async fn update_milestone(&self, m: &TrackedMilestone) -> StoreResult<u64>;
     async fn milestones_of(&self, account: &AccountId) -> StoreResult<Vec<TrackedMilestone>>;
-    /// Open milestones of the account whose criterion listens to `event`.
-    async fn open_milestones_for_event(&self, account: &AccountId, event: &str) -> StoreResult<Vec<TrackedMilestone>>;
+    /// Milestones of the account whose criterion listens to `event` and that an
+    /// event at `at` can still change: open ones, and reached ones whose
+    /// achievement is later than `at` (see `TrackedMilestone::may_change_with`).
+    async fn milestones_for_event(&self, account: &AccountId, event: &str, at: Timestamp) -> StoreResult<Vec<TrackedMilestone>>;
     /// Milestones the sweep must act on, oldest due first: pending and due at
     /// or before `now`, or missed whose escalation has not been started yet.
     async fn due_milestones(&self, now: Timestamp, after: Option<String>, limit: usize) -> StoreResult<Page<TrackedMilestone>>;

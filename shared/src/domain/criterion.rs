@@ -337,6 +337,10 @@ impl Progress {
                         first_by_user.insert(user.clone(), mark);
                     }
                 }
+                // Users who first showed up after the criterion was met cannot move that moment.
+                if let Some(reached) = users_reached_at(first_by_user, criterion.threshold(licensed_seats) as usize) {
+                    first_by_user.retain(|_, m| m.at <= reached);
+                }
             }
             Progress::Metric { earliest_met, best } => {
                 let Criterion::MetricThreshold { op, value, .. } = criterion else {
@@ -364,6 +368,10 @@ impl Progress {
                         at: obs.at,
                     });
                 }
+                // Only progress towards an unmet target is worth keeping.
+                if earliest_met.is_some() {
+                    *best = None;
+                }
             }
             Progress::Manual { .. } => {}
         }
@@ -386,14 +394,7 @@ impl Progress {
                 (earliest.len() >= need).then(|| earliest.iter().nth(need - 1).map(|m| m.at))?
             }
             Progress::Windowed { seen } => windowed_reached_at(criterion, seen, licensed_seats),
-            Progress::Users { first_by_user } => {
-                if first_by_user.len() < need {
-                    return None;
-                }
-                let mut firsts: Vec<Timestamp> = first_by_user.values().map(|m| m.at).collect();
-                firsts.sort_unstable();
-                Some(firsts[need - 1])
-            }
+            Progress::Users { first_by_user } => users_reached_at(first_by_user, need),
             Progress::Metric { earliest_met, .. } => earliest_met.as_ref().map(|m| m.at),
             Progress::Manual { marked_at } => *marked_at,
         }
@@ -458,6 +459,16 @@ impl Progress {
             },
         }
     }
+}
+
+/// The moment the `need`-th user showed up.
+fn users_reached_at(first_by_user: &BTreeMap<String, Mark>, need: usize) -> Option<Timestamp> {
+    if first_by_user.len() < need {
+        return None;
+    }
+    let mut firsts: Vec<Timestamp> = first_by_user.values().map(|m| m.at).collect();
+    firsts.sort_unstable();
+    Some(firsts[need - 1])
 }
 
 fn metric_fraction(op: CompareOp, best: f64, target: f64) -> f64 {

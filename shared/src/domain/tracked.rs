@@ -99,13 +99,23 @@ impl TrackedMilestone {
     }
 
     /// Folds one observation in and moves the lifecycle when the criterion is met.
+    ///
+    /// A milestone already reached still takes events older than its
+    /// achievement: one delivered late may move the achievement time earlier,
+    /// so out-of-order delivery ends in the same state as in-order delivery.
     pub fn observe(&mut self, obs: &Observation, licensed_seats: u32) -> Result<Advance, IllegalTransition> {
-        if obs.at < self.starts_at || !self.status.is_open() {
+        if obs.at < self.starts_at || !self.may_change_with(obs.at) {
             return Ok(Advance::Unchanged);
         }
         let before = self.progress.clone();
         self.progress.observe(&self.criterion, obs, licensed_seats);
         self.settle(before, licensed_seats)
+    }
+
+    /// Whether an event at `at` can still change this milestone: it is open,
+    /// or the event is not later than its achievement.
+    pub fn may_change_with(&self, at: Timestamp) -> bool {
+        self.status.is_open() || self.reached_at.is_some_and(|r| at <= r)
     }
 
     /// Records a CSM's confirmation of a manual milestone.
@@ -123,6 +133,11 @@ impl TrackedMilestone {
             return Ok(Advance::Unchanged);
         }
         match self.progress.reached_at(&self.criterion, licensed_seats) {
+            Some(at) if self.status.is_reached() => {
+                // Already reached: a late-delivered older event only backdates it.
+                self.reached_at = Some(self.reached_at.map_or(at, |r| r.min(at)));
+                Ok(Advance::Progressed)
+            }
             Some(at) => {
                 let from = self.status;
                 self.status = self.status.apply(Transition::Reach)?;

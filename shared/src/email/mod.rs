@@ -231,10 +231,16 @@ pub fn csm_task(cfg: &Config, account: &Account, m: &TrackedMilestone, task: &Cs
         m.name,
         fmt_money(task.arr_at_risk)
     );
+    // The email shows the task's own snapshot, so the two never disagree.
+    let facts = MilestoneFacts {
+        target: task.target.clone(),
+        current: task.current.clone(),
+        ..MilestoneFacts::new(cfg, account, m)
+    };
     let view = CsmView {
         subject: clean_header(&subject),
         csm_name: &account.csm.name,
-        facts: MilestoneFacts::new(cfg, account, m),
+        facts,
         today: fmt_date(now),
         days_overdue: (now - m.due_at).num_days(),
         health: &task.health,

@@ -180,7 +180,7 @@ impl MilestoneStore for InMemoryStore {
             .collect())
     }
 
-    async fn open_milestones_for_event(&self, account: &AccountId, event: &str) -> StoreResult<Vec<TrackedMilestone>> {
+    async fn milestones_for_event(&self, account: &AccountId, event: &str, at: Timestamp) -> StoreResult<Vec<TrackedMilestone>> {
         let t = self.lock();
         let Some(ids) = t.by_event.get(&(account.clone(), event.to_string())) else {
             return Ok(Vec::new());
@@ -188,7 +188,7 @@ impl MilestoneStore for InMemoryStore {
         Ok(ids
             .iter()
             .filter_map(|id| t.milestones.get(&(account.clone(), id.clone())))
-            .filter(|m| m.status.is_open())
+            .filter(|m| m.may_change_with(at))
             .cloned()
             .collect())
     }

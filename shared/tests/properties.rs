@@ -1,0 +1,272 @@
+//! Property tests: criteria progress and the lifecycle depend only on the set
+//! of events seen, never on delivery order or duplicates, and agree with a
+//! brute-force oracle that looks at every event at once.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use milepost::domain::{
+    Account, AccountId, CompareOp, Contact, Criterion, MilestoneDef, MilestoneMap, MilestoneStatus, Phase, Playbook,
+    ProductEvent, Segment, Stage, TrackedMilestone,
+};
+use proptest::prelude::*;
+
+const SEATS: u32 = 10;
+
+fn base() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap()
+}
+
+fn criterion_strategy() -> impl Strategy<Value = Criterion> {
+    let window = prop_oneof![Just(None), (1u32..6).prop_map(Some)];
+    prop_oneof![
+        (1u32..6, window.clone()).prop_map(|(min, window_days)| Criterion::EventCount { event: "e".into(), min, window_days }),
+        (1u32..5, window.clone()).prop_map(|(min, window_days)| Criterion::DistinctUsers { event: "e".into(), min, window_days }),
+        (1u32..6, window).prop_map(|(tenths, window_days)| Criterion::SeatRatio {
+            event: "e".into(),
+            min_ratio: f64::from(tenths) / 10.0,
+            window_days
+        }),
+        (prop_oneof![Just(CompareOp::Gte), Just(CompareOp::Gt), Just(CompareOp::Lte), Just(CompareOp::Lt)], 0u32..10).prop_map(|(op, v)| {
+            Criterion::MetricThreshold { event: "e".into(), property: "p".into(), op, value: f64::from(v) }
+        }),
+    ]
+}
+
+/// Events on a coarse clock (many share a timestamp), from a small pool of users.
+fn events_strategy() -> impl Strategy<Value = Vec<ProductEvent>> {
+    prop::collection::vec((0i64..40, 0u8..6, prop::option::of(0u8..6), 0u32..12, prop::bool::weighted(0.85)), 0..30).prop_map(|raw| {
+        raw.into_iter()
+            .enumerate()
+            .map(|(i, (slot, user, maybe_user, value, relevant))| {
+                let mut properties = serde_json::Map::new();
+                properties.insert("p".into(), serde_json::json!(value));
+                ProductEvent {
+                    id: format!("ev-{i}"),
+                    account_id: AccountId::new("a"),
+                    event: if relevant { "e".into() } else { "other".into() },
+                    // Half-day slots: a window of N days spans 2N slots.
+                    timestamp: base() + Duration::hours(12 * slot),
+                    user_id: maybe_user.map(|_| format!("u{user}")),
+                    properties,
+                }
+            })
+            .collect()
+    })
+}
+
+/// The first instant the criterion is met, looking at every event at once.
+fn oracle(criterion: &Criterion, events: &[ProductEvent]) -> Option<DateTime<Utc>> {
+    let observed: Vec<_> = events.iter().filter_map(|e| criterion.observe(e)).collect();
+    let mut times: Vec<_> = observed.iter().map(|o| o.at).collect();
+    times.sort();
+    times.dedup();
+    let need = criterion.threshold(SEATS) as usize;
+    let window = match criterion {
+        Criterion::EventCount { window_days, .. } | Criterion::DistinctUsers { window_days, .. } | Criterion::SeatRatio { window_days, .. } => {
+            window_days.map(|d| Duration::days(i64::from(d)))
+        }
+        _ => None,
+    };
+    for t in times {
+        let in_range: Vec<_> = observed.iter().filter(|o| o.at <= t && window.is_none_or(|w| o.at > t - w)).collect();
+        let met = match criterion {
+            Criterion::EventCount { .. } => in_range.len() >= need,
+            Criterion::DistinctUsers { .. } | Criterion::SeatRatio { .. } => {
+                let mut users: Vec<_> = in_range.iter().filter_map(|o| o.user_id.clone()).collect();
+                users.sort();
+                users.dedup();
+                users.len() >= need
+            }
+            Criterion::MetricThreshold { op, value, .. } => in_range.iter().any(|o| op.holds(o.value.unwrap(), *value)),
+            Criterion::Manual => false,
+        };
+        if met {
+            return Some(t);
+        }
+    }
+    None
+}
+
+fn account() -> Account {
+    Account {
+        id: AccountId::new("a"),
+        name: "A".into(),
+        segment: Segment::Smb,
+        contract_start: base().date_naive(),
+        renewal_date: base().date_naive() + Duration::days(365),
+        tenure_year: 1,
+        arr: 10_000,
+        licensed_seats: SEATS,
+        primary_contact: Contact::new("P", "p@a.example"),
+        csm: Contact::new("C", "c@v.example"),
+        cs_leader_email: "l@v.example".into(),
+        exec_sponsor: None,
+        timezone: chrono_tz::UTC,
+        goal: None,
+    }
+}
+
+fn tracked(criterion: &Criterion, status: MilestoneStatus) -> TrackedMilestone {
+    let def = MilestoneDef {
+        id: "m".into(),
+        name: "M".into(),
+        phase: Phase::Onboarding,
+        due_days: 10,
+        owner: "csm".into(),
+        criterion: criterion.clone(),
+        arr_weight: None,
+        playbook: Playbook { outreach: "o".into(), csm: "c".into(), leadership: "l".into(), guides: vec![] },
+    };
+    let map = MilestoneMap {
+        segment: milepost::domain::MapSegment::All,
+        tenure: None,
+        escalate_to_exec_sponsor: false,
+        business_days: false,
+        events: Default::default(),
+        milestones: vec![def.clone()],
+    };
+    let mut m = TrackedMilestone::new(&account(), &map, &def);
+    m.status = status;
+    m
+}
+
+fn apply_all(m: &mut TrackedMilestone, events: &[ProductEvent]) {
+    for e in events {
+        if let Some(obs) = m.criterion.observe(e) {
+            m.observe(&obs, SEATS).expect("reaching an open milestone is always legal");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn progress_is_independent_of_order_and_duplicates(
+        criterion in criterion_strategy(),
+        (events, shuffled) in events_strategy().prop_flat_map(|evs| (Just(evs.clone()), Just(evs).prop_shuffle())),
+        dup_picks in prop::collection::vec(0usize..30, 0..10),
+    ) {
+        let mut in_order = tracked(&criterion, MilestoneStatus::Pending);
+        apply_all(&mut in_order, &events);
+
+        // Redeliver some events, then everything again in another order.
+        let mut redelivered = shuffled.clone();
+        for p in &dup_picks {
+            if let Some(e) = events.get(*p) { redelivered.push(e.clone()); }
+        }
+        redelivered.extend(shuffled.iter().rev().cloned());
+        let mut other = tracked(&criterion, MilestoneStatus::Pending);
+        apply_all(&mut other, &redelivered);
+
+        prop_assert_eq!(&in_order.progress, &other.progress);
+        prop_assert_eq!(in_order.reached_at, other.reached_at);
+        prop_assert_eq!(in_order.status, other.status);
+    }
+
+    #[test]
+    fn reached_at_matches_the_brute_force_oracle(criterion in criterion_strategy(), events in events_strategy()) {
+        let mut m = tracked(&criterion, MilestoneStatus::Pending);
+        apply_all(&mut m, &events);
+        prop_assert_eq!(m.reached_at, oracle(&criterion, &events));
+        prop_assert_eq!(m.status == MilestoneStatus::Achieved, m.reached_at.is_some());
+    }
+
+    #[test]
+    fn lifecycle_ends_the_same_for_any_order_within_a_timestamp(
+        criterion in criterion_strategy(),
+        events in events_strategy(),
+        start in prop_oneof![
+            Just(MilestoneStatus::Pending),
+            Just(MilestoneStatus::Missed),
+            Just(MilestoneStatus::Escalating(Stage::Outreach)),
+            Just(MilestoneStatus::Escalating(Stage::CsmTask)),
+            Just(MilestoneStatus::Escalating(Stage::Leadership)),
+            Just(MilestoneStatus::Lapsed),
+        ],
+        seed in any::<u64>(),
+    ) {
+        // Same timestamps, events permuted only among equal timestamps.
+        let mut sorted = events.clone();
+        sorted.sort_by_key(|e| e.timestamp);
+        let mut permuted = sorted.clone();
+        let mut i = 0;
+        while i < permuted.len() {
+            let j = permuted[i..].iter().position(|e| e.timestamp != permuted[i].timestamp).map_or(permuted.len(), |p| i + p);
+            let group = &mut permuted[i..j];
+            let k = group.len();
+            if k > 1 { group.rotate_left((seed as usize) % k); group.reverse(); }
+            i = j;
+        }
+        let mut a = tracked(&criterion, start);
+        apply_all(&mut a, &sorted);
+        let mut b = tracked(&criterion, start);
+        apply_all(&mut b, &permuted);
+        apply_all(&mut b, &permuted); // and everything delivered twice
+        prop_assert_eq!(a.status, b.status);
+        prop_assert_eq!(a.reached_at, b.reached_at);
+        prop_assert_eq!(&a.progress, &b.progress);
+        let expected = match (a.reached_at.is_some(), start) {
+            (false, s) => s,
+            (true, MilestoneStatus::Pending) => MilestoneStatus::Achieved,
+            (true, _) => MilestoneStatus::Recovered,
+        };
+        prop_assert_eq!(a.status, expected);
+    }
+}
+
+#[test]
+fn events_before_the_contract_start_do_not_count() {
+    let criterion = Criterion::EventCount { event: "e".into(), min: 1, window_days: None };
+    let mut m = tracked(&criterion, MilestoneStatus::Pending);
+    let early = ProductEvent {
+        id: "early".into(),
+        account_id: AccountId::new("a"),
+        event: "e".into(),
+        timestamp: base() - Duration::hours(1),
+        user_id: None,
+        properties: Default::default(),
+    };
+    apply_all(&mut m, &[early]);
+    assert_eq!(m.status, MilestoneStatus::Pending);
+}
+
+#[test]
+fn a_window_only_counts_events_close_together() {
+    let criterion = Criterion::EventCount { event: "e".into(), min: 3, window_days: Some(7) };
+    let at = |day: i64, id: &str| ProductEvent {
+        id: id.into(),
+        account_id: AccountId::new("a"),
+        event: "e".into(),
+        timestamp: base() + Duration::days(day),
+        user_id: None,
+        properties: Default::default(),
+    };
+    let mut m = tracked(&criterion, MilestoneStatus::Pending);
+    apply_all(&mut m, &[at(0, "1"), at(8, "2"), at(16, "3")]);
+    assert_eq!(m.reached_at, None, "three events, but never three within 7 days");
+    apply_all(&mut m, &[at(12, "4")]);
+    apply_all(&mut m, &[at(14, "5")]);
+    assert_eq!(m.reached_at, Some(base() + Duration::days(14)), "days 8, 12 and 14 fall in one window");
+}
+
+#[test]
+fn seat_ratio_needs_that_share_of_licensed_seats() {
+    let criterion = Criterion::SeatRatio { event: "e".into(), min_ratio: 0.6, window_days: None };
+    assert_eq!(criterion.threshold(10), 6);
+    assert_eq!(criterion.threshold(7), 5, "ceil(0.6 × 7) = 5");
+    let events: Vec<_> = (0..6)
+        .map(|u| ProductEvent {
+            id: format!("e{u}"),
+            account_id: AccountId::new("a"),
+            event: "e".into(),
+            timestamp: base() + Duration::hours(u),
+            user_id: Some(format!("user{u}")),
+            properties: Default::default(),
+        })
+        .collect();
+    let mut m = tracked(&criterion, MilestoneStatus::Pending);
+    apply_all(&mut m, &events[..5]);
+    assert_eq!(m.status, MilestoneStatus::Pending);
+    apply_all(&mut m, &events[5..]);
+    assert_eq!(m.reached_at, Some(base() + Duration::hours(5)));
+}
