@@ -58,7 +58,14 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Demo { accounts, days, seed, out, no_outbox, quiet } => {
+        Command::Demo {
+            accounts,
+            days,
+            seed,
+            out,
+            no_outbox,
+            quiet,
+        } => {
             let opts = demo::DemoOptions {
                 accounts,
                 days,
@@ -67,7 +74,9 @@ fn main() -> ExitCode {
                 progress: !quiet,
                 write_emails: !no_outbox,
             };
-            let runtime = tokio::runtime::Builder::new_current_thread().build().expect("tokio runtime");
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("tokio runtime");
             match runtime.block_on(demo::run(&opts)) {
                 Ok(summary) => {
                     print!("{}", demo::render_table(&summary, &opts.out));
@@ -79,7 +88,9 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Maps { command: MapsCommand::Validate { files } } => {
+        Command::Maps {
+            command: MapsCommand::Validate { files },
+        } => {
             let problems = maps_cmd::validate(&files);
             if problems.is_empty() {
                 println!("{} map file(s) valid", files.len());

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::domain::tracked::Advance;
-use crate::domain::{Account, AccountId, DomainEvent, MilestoneMap, MilestoneStatus, ProductEvent, Timestamp, TrackedMilestone};
+use crate::domain::{
+    Account, AccountId, DomainEvent, MilestoneMap, MilestoneStatus, ProductEvent, Timestamp, TrackedMilestone,
+};
 use crate::ports::StoreError;
 use crate::Services;
 
@@ -138,11 +140,17 @@ pub fn parse_event(value: Value) -> Result<ProductEvent, FieldError> {
 }
 
 /// Applies a parsed batch: valid events are applied even when others are rejected.
-pub async fn ingest(services: &Services, parsed: Vec<Result<ProductEvent, FieldError>>) -> Result<IngestReport, IngestError> {
+pub async fn ingest(
+    services: &Services,
+    parsed: Vec<Result<ProductEvent, FieldError>>,
+) -> Result<IngestReport, IngestError> {
     let mut report = IngestReport::default();
     for (index, item) in parsed.into_iter().enumerate() {
         match item {
-            Err(e) => report.rejected.push(Rejection { index, error: e.to_string() }),
+            Err(e) => report.rejected.push(Rejection {
+                index,
+                error: e.to_string(),
+            }),
             Ok(event) => match apply_event(services, &event).await? {
                 Applied::Duplicate => report.duplicates += 1,
                 Applied::Applied | Applied::Parked => report.accepted += 1,
@@ -169,9 +177,17 @@ pub async fn apply_event(services: &Services, event: &ProductEvent) -> Result<Ap
 async fn apply_known(services: &Services, account: &Account, event: &ProductEvent) -> Result<(), IngestError> {
     let store = &services.store;
     store.record_activity(event).await?;
-    for milestone in store.milestones_for_event(&account.id, &event.event, event.timestamp).await? {
-        let Some(obs) = milestone.criterion.observe(event) else { continue };
-        update_with_retry(services, account, milestone, |m| m.observe(&obs, account.licensed_seats)).await?;
+    for milestone in store
+        .milestones_for_event(&account.id, &event.event, event.timestamp)
+        .await?
+    {
+        let Some(obs) = milestone.criterion.observe(event) else {
+            continue;
+        };
+        update_with_retry(services, account, milestone, |m| {
+            m.observe(&obs, account.licensed_seats)
+        })
+        .await?;
     }
     let expires = services.clock.now().max(event.timestamp) + Duration::days(services.config.dedupe_ttl_days);
     store.remember(&event.id, expires).await?;
@@ -180,7 +196,12 @@ async fn apply_known(services: &Services, account: &Account, event: &ProductEven
 
 /// Applies `change` to the milestone and writes it conditionally; on a lost
 /// race re-reads and applies again (changes are idempotent, so that is safe).
-async fn update_with_retry<F>(services: &Services, account: &Account, mut milestone: TrackedMilestone, change: F) -> Result<(), IngestError>
+async fn update_with_retry<F>(
+    services: &Services,
+    account: &Account,
+    mut milestone: TrackedMilestone,
+    change: F,
+) -> Result<(), IngestError>
 where
     F: Fn(&mut TrackedMilestone) -> Result<Advance, crate::domain::IllegalTransition>,
 {
@@ -198,7 +219,10 @@ where
                 return Ok(());
             }
             Err(StoreError::Conflict) => {
-                match store.get_milestone(&milestone.account_id, &milestone.milestone_id).await? {
+                match store
+                    .get_milestone(&milestone.account_id, &milestone.milestone_id)
+                    .await?
+                {
                     Some(fresh) => milestone = fresh,
                     None => return Ok(()),
                 }
@@ -209,7 +233,13 @@ where
     Err(IngestError::Contended(milestone.milestone_id))
 }
 
-async fn announce_reached(services: &Services, account: &Account, m: &TrackedMilestone, from: MilestoneStatus, at: Timestamp) -> Result<(), IngestError> {
+async fn announce_reached(
+    services: &Services,
+    account: &Account,
+    m: &TrackedMilestone,
+    from: MilestoneStatus,
+    at: Timestamp,
+) -> Result<(), IngestError> {
     let event = if from == MilestoneStatus::Pending {
         DomainEvent::MilestoneAchieved {
             account_id: account.id.clone(),
@@ -237,17 +267,28 @@ async fn announce_reached(services: &Services, account: &Account, m: &TrackedMil
             stage_reached: from.stage(),
         }
     };
-    services.events.publish(&[event]).await.map_err(|e| IngestError::Publish(e.to_string()))
+    services
+        .events
+        .publish(&[event])
+        .await
+        .map_err(|e| IngestError::Publish(e.to_string()))
 }
 
 /// A CSM confirms a manual milestone (through the API or the CLI).
-pub async fn mark_manual(services: &Services, account_id: &AccountId, milestone_id: &str, at: Timestamp) -> Result<bool, IngestError> {
+pub async fn mark_manual(
+    services: &Services,
+    account_id: &AccountId,
+    milestone_id: &str,
+    at: Timestamp,
+) -> Result<bool, IngestError> {
     let store = &services.store;
     let Some(account) = store.get_account(account_id).await? else {
         return Err(IngestError::Domain(format!("unknown account {account_id}")));
     };
     let Some(milestone) = store.get_milestone(account_id, milestone_id).await? else {
-        return Err(IngestError::Domain(format!("account {account_id} does not track milestone {milestone_id}")));
+        return Err(IngestError::Domain(format!(
+            "account {account_id} does not track milestone {milestone_id}"
+        )));
     };
     if !matches!(milestone.criterion, crate::domain::Criterion::Manual) {
         return Err(IngestError::Domain(format!("milestone {milestone_id} is not manual")));
@@ -276,7 +317,10 @@ pub async fn upsert_account(services: &Services, account: &Account) -> Result<On
     })?;
     let mut report = Onboarded::default();
     for def in &map.milestones {
-        if store.create_milestone(&TrackedMilestone::new(account, map, def)).await? {
+        if store
+            .create_milestone(&TrackedMilestone::new(account, map, def))
+            .await?
+        {
             report.milestones_created += 1;
         }
     }

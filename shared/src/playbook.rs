@@ -12,8 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::domain::activity::RecentEvent;
 use crate::domain::health::{health, Health};
 use crate::domain::{
-    Account, AccountId, DomainEvent, EscalationSchedule, IllegalTransition, Stage,
-    Timestamp, TrackedMilestone,
+    Account, AccountId, DomainEvent, EscalationSchedule, IllegalTransition, Stage, Timestamp, TrackedMilestone,
 };
 use crate::email::{self, EmailKind, OutgoingEmail, RenderError};
 use crate::ports::{SendError, SendRecord, StoreError};
@@ -38,7 +37,13 @@ pub fn execution_name(account: &AccountId, milestone_id: &str, due_at: Timestamp
     let hash = hex_prefix(&Sha256::digest(full.as_bytes()), 12);
     let readable: String = format!("{}-{}", account, milestone_id)
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(80 - 1 - hash.len())
         .collect();
     format!("{readable}-{hash}")
@@ -202,7 +207,11 @@ pub async fn run_step(services: &Services, req: &EscalationRequest, step: Step) 
         // Walk stage by stage, so a stage whose step failed and was caught is still recorded.
         let mut changed = false;
         while milestone.status.stage().is_none_or(|s| s < stage) {
-            let next = milestone.status.stage().and_then(Stage::next).unwrap_or(Stage::Outreach);
+            let next = milestone
+                .status
+                .stage()
+                .and_then(Stage::next)
+                .unwrap_or(Stage::Outreach);
             changed |= milestone.escalate(next)?;
         }
         if changed {
@@ -213,10 +222,28 @@ pub async fn run_step(services: &Services, req: &EscalationRequest, step: Step) 
 
     match step {
         Step::OutreachEmail | Step::FollowUpEmail => {
-            let kind = if step == Step::OutreachEmail { EmailKind::Outreach } else { EmailKind::FollowUp };
-            let mail = email::outreach(&services.config, &account, &milestone, kind, send_key(req, step, "customer"), now)?;
+            let kind = if step == Step::OutreachEmail {
+                EmailKind::Outreach
+            } else {
+                EmailKind::FollowUp
+            };
+            let mail = email::outreach(
+                &services.config,
+                &account,
+                &milestone,
+                kind,
+                send_key(req, step, "customer"),
+                now,
+            )?;
             let result = send_once(services, &mail).await?;
-            log(services, req, step, now, format!("{} email {}", kind.as_str(), result.describe())).await?;
+            log(
+                services,
+                req,
+                step,
+                now,
+                format!("{} email {}", kind.as_str(), result.describe()),
+            )
+            .await?;
         }
         Step::InAppMessage => {
             let activity = store.activity(&account.id).await?;
@@ -242,14 +269,31 @@ pub async fn run_step(services: &Services, req: &EscalationRequest, step: Step) 
             if store.create_task(&task).await? {
                 log(services, req, step, now, "CSM task opened".to_string()).await?;
             }
-            let mail = email::csm_task(&services.config, &account, &milestone, &task, send_key(req, step, "csm"), now)?;
+            let mail = email::csm_task(
+                &services.config,
+                &account,
+                &milestone,
+                &task,
+                send_key(req, step, "csm"),
+                now,
+            )?;
             let result = send_once(services, &mail).await?;
-            log(services, req, step, now, format!("CSM task email {}", result.describe())).await?;
+            log(
+                services,
+                req,
+                step,
+                now,
+                format!("CSM task email {}", result.describe()),
+            )
+            .await?;
         }
         Step::Leadership => {
             let report = account_health(services, &account, now).await?;
             let tried = store.log_of(&account.id).await?;
-            let tried: Vec<_> = tried.into_iter().filter(|e| e.execution == req.execution && e.step != Step::Leadership).collect();
+            let tried: Vec<_> = tried
+                .into_iter()
+                .filter(|e| e.execution == req.execution && e.step != Step::Leadership)
+                .collect();
             let leader = crate::domain::Contact::new("Customer Success leadership", account.cs_leader_email.clone());
             let mut recipients = vec![(leader, EmailKind::Leadership, "leader")];
             if milestone.policy.exec_sponsor {
@@ -258,15 +302,39 @@ pub async fn run_step(services: &Services, req: &EscalationRequest, step: Step) 
                 }
             }
             for (to, kind, who) in recipients {
-                let mail = email::leadership(&services.config, &account, &milestone, &report, &tried, &to, kind, send_key(req, step, who), now)?;
+                let mail = email::leadership(
+                    &services.config,
+                    &account,
+                    &milestone,
+                    &report,
+                    &tried,
+                    &to,
+                    kind,
+                    send_key(req, step, who),
+                    now,
+                )?;
                 let result = send_once(services, &mail).await?;
-                log(services, req, step, now, format!("{} email {}", kind.as_str(), result.describe())).await?;
+                log(
+                    services,
+                    req,
+                    step,
+                    now,
+                    format!("{} email {}", kind.as_str(), result.describe()),
+                )
+                .await?;
             }
         }
         Step::Finish => {
             if milestone.finish()? {
                 store.update_milestone(&milestone).await?;
-                log(services, req, step, now, "escalation lapsed without recovery".to_string()).await?;
+                log(
+                    services,
+                    req,
+                    step,
+                    now,
+                    "escalation lapsed without recovery".to_string(),
+                )
+                .await?;
             }
         }
     }
@@ -302,7 +370,13 @@ pub async fn account_health(services: &Services, account: &Account, now: Timesta
     Ok(health(&milestones, &activity, account.licensed_seats, now))
 }
 
-async fn build_task(services: &Services, req: &EscalationRequest, account: &Account, m: &TrackedMilestone, now: Timestamp) -> Result<CsmTask, StepError> {
+async fn build_task(
+    services: &Services,
+    req: &EscalationRequest,
+    account: &Account,
+    m: &TrackedMilestone,
+    now: Timestamp,
+) -> Result<CsmTask, StepError> {
     let activity = services.store.activity(&account.id).await?;
     Ok(CsmTask {
         id: format!("{}:csm-task", req.execution),
@@ -367,14 +441,22 @@ pub async fn send_once(services: &Services, mail: &OutgoingEmail) -> Result<Send
             Err(StepError::Transient(reason))
         }
         Err(SendError::Permanent(reason)) => {
-            ledger.settle_send(&mail.key, &SendRecord::Rejected { reason: reason.clone() }).await?;
+            ledger
+                .settle_send(&mail.key, &SendRecord::Rejected { reason: reason.clone() })
+                .await?;
             tracing::warn!(key = %mail.key, kind = mail.kind.as_str(), "email rejected permanently");
             Ok(SendResult::Rejected(reason))
         }
     }
 }
 
-async fn log(services: &Services, req: &EscalationRequest, step: Step, at: Timestamp, detail: String) -> Result<(), StepError> {
+async fn log(
+    services: &Services,
+    req: &EscalationRequest,
+    step: Step,
+    at: Timestamp,
+    detail: String,
+) -> Result<(), StepError> {
     let key = format!("{}:{}:{}", req.execution, step.as_str(), detail);
     services
         .store

@@ -7,8 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::activity::AccountActivity;
 use crate::domain::{
-    Account, AccountId, DomainEvent, MilestoneMap, ProductEvent, Segment, Stage, Tenure, Timestamp,
-    TrackedMilestone,
+    Account, AccountId, DomainEvent, MilestoneMap, ProductEvent, Segment, Stage, Tenure, Timestamp, TrackedMilestone,
 };
 use crate::email::OutgoingEmail;
 use crate::playbook::{CsmTask, EscalationLogEntry, EscalationRequest};
@@ -56,10 +55,20 @@ pub trait MilestoneStore: Send + Sync {
     /// Milestones of the account whose criterion listens to `event` and that an
     /// event at `at` can still change: open ones, and reached ones whose
     /// achievement is later than `at` (see `TrackedMilestone::may_change_with`).
-    async fn milestones_for_event(&self, account: &AccountId, event: &str, at: Timestamp) -> StoreResult<Vec<TrackedMilestone>>;
+    async fn milestones_for_event(
+        &self,
+        account: &AccountId,
+        event: &str,
+        at: Timestamp,
+    ) -> StoreResult<Vec<TrackedMilestone>>;
     /// Milestones the sweep must act on, oldest due first: pending and due at
     /// or before `now`, or missed whose escalation has not been started yet.
-    async fn due_milestones(&self, now: Timestamp, after: Option<String>, limit: usize) -> StoreResult<Page<TrackedMilestone>>;
+    async fn due_milestones(
+        &self,
+        now: Timestamp,
+        after: Option<String>,
+        limit: usize,
+    ) -> StoreResult<Page<TrackedMilestone>>;
 }
 
 #[async_trait]
@@ -107,8 +116,12 @@ pub enum SendRecord {
     /// Claimed before the send; if it stays here, the sender crashed mid-send and
     /// the email is treated as sent rather than risk sending it twice.
     Sending,
-    Sent { message_id: String },
-    Rejected { reason: String },
+    Sent {
+        message_id: String,
+    },
+    Rejected {
+        reason: String,
+    },
 }
 
 #[async_trait]
@@ -123,12 +136,28 @@ pub trait SendLedger: Send + Sync {
 
 /// Everything Milepost keeps.
 pub trait Store:
-    AccountStore + MapStore + MilestoneStore + DedupeStore + ParkingStore + ActivityStore + TaskStore + EscalationLog + SendLedger
+    AccountStore
+    + MapStore
+    + MilestoneStore
+    + DedupeStore
+    + ParkingStore
+    + ActivityStore
+    + TaskStore
+    + EscalationLog
+    + SendLedger
 {
 }
 
 impl<T> Store for T where
-    T: AccountStore + MapStore + MilestoneStore + DedupeStore + ParkingStore + ActivityStore + TaskStore + EscalationLog + SendLedger
+    T: AccountStore
+        + MapStore
+        + MilestoneStore
+        + DedupeStore
+        + ParkingStore
+        + ActivityStore
+        + TaskStore
+        + EscalationLog
+        + SendLedger
 {
 }
 

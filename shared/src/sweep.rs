@@ -55,7 +55,10 @@ pub async fn sweep(services: &Services, opts: &SweepOptions<'_>) -> Result<Sweep
     let mut report = SweepReport::default();
     let mut cursor = None;
     loop {
-        let page = services.store.due_milestones(now, cursor.take(), opts.page_size).await?;
+        let page = services
+            .store
+            .due_milestones(now, cursor.take(), opts.page_size)
+            .await?;
         for milestone in page.items {
             if (opts.should_stop)() {
                 report.stopped_early = true;
@@ -83,7 +86,12 @@ enum HandleError {
     Other(String),
 }
 
-async fn handle(services: &Services, mut m: TrackedMilestone, now: Timestamp, report: &mut SweepReport) -> Result<(), HandleError> {
+async fn handle(
+    services: &Services,
+    mut m: TrackedMilestone,
+    now: Timestamp,
+    report: &mut SweepReport,
+) -> Result<(), HandleError> {
     let store = &services.store;
     let account = store
         .get_account(&m.account_id)
@@ -123,7 +131,12 @@ async fn handle(services: &Services, mut m: TrackedMilestone, now: Timestamp, re
         return Ok(());
     }
     let request = escalation_request(&m, account.timezone, &services.config.timing)?;
-    match services.workflows.start(&request).await.map_err(|e| HandleError::Other(e.to_string()))? {
+    match services
+        .workflows
+        .start(&request)
+        .await
+        .map_err(|e| HandleError::Other(e.to_string()))?
+    {
         StartOutcome::Started => report.started += 1,
         StartOutcome::AlreadyStarted => report.already_started += 1,
     }
@@ -136,7 +149,11 @@ async fn handle(services: &Services, mut m: TrackedMilestone, now: Timestamp, re
 }
 
 /// The workflow input for a missed milestone: every step's absolute time.
-pub fn escalation_request(m: &TrackedMilestone, tz: chrono_tz::Tz, timing: &PlaybookTiming) -> Result<EscalationRequest, NotMissed> {
+pub fn escalation_request(
+    m: &TrackedMilestone,
+    tz: chrono_tz::Tz,
+    timing: &PlaybookTiming,
+) -> Result<EscalationRequest, NotMissed> {
     let (Some(execution), Some(missed_at)) = (m.execution.clone(), m.missed_at) else {
         return Err(NotMissed);
     };

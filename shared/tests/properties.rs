@@ -18,22 +18,54 @@ fn base() -> DateTime<Utc> {
 fn criterion_strategy() -> impl Strategy<Value = Criterion> {
     let window = prop_oneof![Just(None), (1u32..6).prop_map(Some)];
     prop_oneof![
-        (1u32..6, window.clone()).prop_map(|(min, window_days)| Criterion::EventCount { event: "e".into(), min, window_days }),
-        (1u32..5, window.clone()).prop_map(|(min, window_days)| Criterion::DistinctUsers { event: "e".into(), min, window_days }),
+        (1u32..6, window.clone()).prop_map(|(min, window_days)| Criterion::EventCount {
+            event: "e".into(),
+            min,
+            window_days
+        }),
+        (1u32..5, window.clone()).prop_map(|(min, window_days)| Criterion::DistinctUsers {
+            event: "e".into(),
+            min,
+            window_days
+        }),
         (1u32..6, window).prop_map(|(tenths, window_days)| Criterion::SeatRatio {
             event: "e".into(),
             min_ratio: f64::from(tenths) / 10.0,
             window_days
         }),
-        (prop_oneof![Just(CompareOp::Gte), Just(CompareOp::Gt), Just(CompareOp::Lte), Just(CompareOp::Lt)], 0u32..10).prop_map(|(op, v)| {
-            Criterion::MetricThreshold { event: "e".into(), property: "p".into(), op, value: f64::from(v) }
-        }),
+        (
+            prop_oneof![
+                Just(CompareOp::Gte),
+                Just(CompareOp::Gt),
+                Just(CompareOp::Lte),
+                Just(CompareOp::Lt)
+            ],
+            0u32..10
+        )
+            .prop_map(|(op, v)| {
+                Criterion::MetricThreshold {
+                    event: "e".into(),
+                    property: "p".into(),
+                    op,
+                    value: f64::from(v),
+                }
+            }),
     ]
 }
 
 /// Events on a coarse clock (many share a timestamp), from a small pool of users.
 fn events_strategy() -> impl Strategy<Value = Vec<ProductEvent>> {
-    prop::collection::vec((0i64..40, 0u8..6, prop::option::of(0u8..6), 0u32..12, prop::bool::weighted(0.85)), 0..30).prop_map(|raw| {
+    prop::collection::vec(
+        (
+            0i64..40,
+            0u8..6,
+            prop::option::of(0u8..6),
+            0u32..12,
+            prop::bool::weighted(0.85),
+        ),
+        0..30,
+    )
+    .prop_map(|raw| {
         raw.into_iter()
             .enumerate()
             .map(|(i, (slot, user, maybe_user, value, relevant))| {
@@ -61,13 +93,16 @@ fn oracle(criterion: &Criterion, events: &[ProductEvent]) -> Option<DateTime<Utc
     times.dedup();
     let need = criterion.threshold(SEATS) as usize;
     let window = match criterion {
-        Criterion::EventCount { window_days, .. } | Criterion::DistinctUsers { window_days, .. } | Criterion::SeatRatio { window_days, .. } => {
-            window_days.map(|d| Duration::days(i64::from(d)))
-        }
+        Criterion::EventCount { window_days, .. }
+        | Criterion::DistinctUsers { window_days, .. }
+        | Criterion::SeatRatio { window_days, .. } => window_days.map(|d| Duration::days(i64::from(d))),
         _ => None,
     };
     for t in times {
-        let in_range: Vec<_> = observed.iter().filter(|o| o.at <= t && window.is_none_or(|w| o.at > t - w)).collect();
+        let in_range: Vec<_> = observed
+            .iter()
+            .filter(|o| o.at <= t && window.is_none_or(|w| o.at > t - w))
+            .collect();
         let met = match criterion {
             Criterion::EventCount { .. } => in_range.len() >= need,
             Criterion::DistinctUsers { .. } | Criterion::SeatRatio { .. } => {
@@ -114,7 +149,12 @@ fn tracked(criterion: &Criterion, status: MilestoneStatus) -> TrackedMilestone {
         owner: "csm".into(),
         criterion: criterion.clone(),
         arr_weight: None,
-        playbook: Playbook { outreach: "o".into(), csm: "c".into(), leadership: "l".into(), guides: vec![] },
+        playbook: Playbook {
+            outreach: "o".into(),
+            csm: "c".into(),
+            leadership: "l".into(),
+            guides: vec![],
+        },
     };
     let map = MilestoneMap {
         segment: milepost::domain::MapSegment::All,
@@ -132,7 +172,8 @@ fn tracked(criterion: &Criterion, status: MilestoneStatus) -> TrackedMilestone {
 fn apply_all(m: &mut TrackedMilestone, events: &[ProductEvent]) {
     for e in events {
         if let Some(obs) = m.criterion.observe(e) {
-            m.observe(&obs, SEATS).expect("reaching an open milestone is always legal");
+            m.observe(&obs, SEATS)
+                .expect("reaching an open milestone is always legal");
         }
     }
 }
@@ -216,7 +257,11 @@ proptest! {
 
 #[test]
 fn events_before_the_contract_start_do_not_count() {
-    let criterion = Criterion::EventCount { event: "e".into(), min: 1, window_days: None };
+    let criterion = Criterion::EventCount {
+        event: "e".into(),
+        min: 1,
+        window_days: None,
+    };
     let mut m = tracked(&criterion, MilestoneStatus::Pending);
     let early = ProductEvent {
         id: "early".into(),
@@ -232,7 +277,11 @@ fn events_before_the_contract_start_do_not_count() {
 
 #[test]
 fn a_window_only_counts_events_close_together() {
-    let criterion = Criterion::EventCount { event: "e".into(), min: 3, window_days: Some(7) };
+    let criterion = Criterion::EventCount {
+        event: "e".into(),
+        min: 3,
+        window_days: Some(7),
+    };
     let at = |day: i64, id: &str| ProductEvent {
         id: id.into(),
         account_id: AccountId::new("a"),
@@ -246,12 +295,20 @@ fn a_window_only_counts_events_close_together() {
     assert_eq!(m.reached_at, None, "three events, but never three within 7 days");
     apply_all(&mut m, &[at(12, "4")]);
     apply_all(&mut m, &[at(14, "5")]);
-    assert_eq!(m.reached_at, Some(base() + Duration::days(14)), "days 8, 12 and 14 fall in one window");
+    assert_eq!(
+        m.reached_at,
+        Some(base() + Duration::days(14)),
+        "days 8, 12 and 14 fall in one window"
+    );
 }
 
 #[test]
 fn seat_ratio_needs_that_share_of_licensed_seats() {
-    let criterion = Criterion::SeatRatio { event: "e".into(), min_ratio: 0.6, window_days: None };
+    let criterion = Criterion::SeatRatio {
+        event: "e".into(),
+        min_ratio: 0.6,
+        window_days: None,
+    };
     assert_eq!(criterion.threshold(10), 6);
     assert_eq!(criterion.threshold(7), 5, "ceil(0.6 × 7) = 5");
     let events: Vec<_> = (0..6)

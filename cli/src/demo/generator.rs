@@ -86,12 +86,72 @@ pub struct AccountPlan {
     pub silent_after: Timestamp,
 }
 
-const FIRST: &[&str] = &["Ana", "Ben", "Chloé", "Dev", "Erin", "Farah", "Gus", "Hana", "Ivan", "June", "Kofi", "Lena", "Mateo", "Nia", "Omar", "Priya", "Quinn", "Rosa", "Sam", "Tariq", "Uma", "Viktor", "Wen", "Yara", "Zoe"];
-const LAST: &[&str] = &["Okafor", "Lindqvist", "Nakamura", "García", "O'Brien", "Schmidt", "Kowalski", "Haddad", "Chen", "Müller", "Rossi", "Dubois", "Patel", "Silva", "Novak"];
-const NAME_A: &[&str] = &["Northwind", "Bluepeak", "Cobalt", "Evergreen", "Harbor", "Ironclad", "Juniper", "Kestrel", "Lumen", "Meridian", "Nimbus", "Orchard", "Pioneer", "Quarry", "Redwood", "Summit", "Tidal", "Umber", "Vantage", "Willow"];
-const NAME_B: &[&str] = &["Logistics", "Health", "Foods", "Capital", "Robotics", "Media", "Energy", "Labs", "Retail", "Insurance", "Freight", "Studios", "Dental", "Analytics", "Hotels"];
+const FIRST: &[&str] = &[
+    "Ana", "Ben", "Chloé", "Dev", "Erin", "Farah", "Gus", "Hana", "Ivan", "June", "Kofi", "Lena", "Mateo", "Nia",
+    "Omar", "Priya", "Quinn", "Rosa", "Sam", "Tariq", "Uma", "Viktor", "Wen", "Yara", "Zoe",
+];
+const LAST: &[&str] = &[
+    "Okafor",
+    "Lindqvist",
+    "Nakamura",
+    "García",
+    "O'Brien",
+    "Schmidt",
+    "Kowalski",
+    "Haddad",
+    "Chen",
+    "Müller",
+    "Rossi",
+    "Dubois",
+    "Patel",
+    "Silva",
+    "Novak",
+];
+const NAME_A: &[&str] = &[
+    "Northwind",
+    "Bluepeak",
+    "Cobalt",
+    "Evergreen",
+    "Harbor",
+    "Ironclad",
+    "Juniper",
+    "Kestrel",
+    "Lumen",
+    "Meridian",
+    "Nimbus",
+    "Orchard",
+    "Pioneer",
+    "Quarry",
+    "Redwood",
+    "Summit",
+    "Tidal",
+    "Umber",
+    "Vantage",
+    "Willow",
+];
+const NAME_B: &[&str] = &[
+    "Logistics",
+    "Health",
+    "Foods",
+    "Capital",
+    "Robotics",
+    "Media",
+    "Energy",
+    "Labs",
+    "Retail",
+    "Insurance",
+    "Freight",
+    "Studios",
+    "Dental",
+    "Analytics",
+    "Hotels",
+];
 /// Names with characters that must be escaped in HTML and mail headers.
-const TRICKY_NAMES: &[&str] = &["Smith & Jones <Partners>", "O'Reilly \"Fresh\" Produce", "Café Łódź & Søn"];
+const TRICKY_NAMES: &[&str] = &[
+    "Smith & Jones <Partners>",
+    "O'Reilly \"Fresh\" Produce",
+    "Café Łódź & Søn",
+];
 const CSMS: &[(&str, &str)] = &[
     ("Maya Thompson", "maya.thompson@vendor.example"),
     ("Jonas Berg", "jonas.berg@vendor.example"),
@@ -137,7 +197,11 @@ fn plan_account(index: usize, seed: u64, maps: &[MilestoneMap]) -> AccountPlan {
         _ => Segment::Smb,
     };
     let persona = Persona::pick(&mut rng);
-    let tenure_year = if rng.random_bool(0.15) { rng.random_range(2..=4) } else { 1 };
+    let tenure_year = if rng.random_bool(0.15) {
+        rng.random_range(2..=4)
+    } else {
+        1
+    };
     let start_offset = rng.random_range(0..30);
     let contract_start: NaiveDate = sim_start().date_naive() + Duration::days(start_offset);
     let (arr, seats) = match segment {
@@ -148,13 +212,21 @@ fn plan_account(index: usize, seed: u64, maps: &[MilestoneMap]) -> AccountPlan {
     let name = if index % 97 == 13 {
         TRICKY_NAMES[(index / 97) % TRICKY_NAMES.len()].to_string()
     } else {
-        format!("{} {}", NAME_A.choose(&mut rng).expect("names"), NAME_B.choose(&mut rng).expect("names"))
+        format!(
+            "{} {}",
+            NAME_A.choose(&mut rng).expect("names"),
+            NAME_B.choose(&mut rng).expect("names")
+        )
     };
     let domain = format!("customer{index}.example");
     let person = |rng: &mut ChaCha8Rng| {
         let first = *FIRST.choose(rng).expect("names");
         let last = *LAST.choose(rng).expect("names");
-        let local: String = format!("{first}.{last}").to_lowercase().chars().filter(char::is_ascii_alphanumeric).collect();
+        let local: String = format!("{first}.{last}")
+            .to_lowercase()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
         Contact::new(format!("{first} {last}"), format!("{local}@{domain}"))
     };
     let primary_contact = person(&mut rng);
@@ -194,7 +266,8 @@ fn plan_account(index: usize, seed: u64, maps: &[MilestoneMap]) -> AccountPlan {
         start_at + Duration::days(10_000)
     };
 
-    let map = MilestoneMap::select(maps, segment, account.tenure()).expect("the demo ships a map for every segment and tenure");
+    let map = MilestoneMap::select(maps, segment, account.tenure())
+        .expect("the demo ships a map for every segment and tenure");
     let mut milestones: Vec<_> = map.milestones.iter().collect();
     milestones.sort_by_key(|m| m.due_days);
     let stalled_keeps = rng.random_range(0..=2);
@@ -245,7 +318,9 @@ fn plan_account(index: usize, seed: u64, maps: &[MilestoneMap]) -> AccountPlan {
                 distinct_users: true,
                 metric: None,
             },
-            Criterion::MetricThreshold { event, property, value, .. } => {
+            Criterion::MetricThreshold {
+                event, property, value, ..
+            } => {
                 // Measurements climb towards the target over the weeks before it.
                 let steps = [0.3, 0.6, 0.85, 1.0];
                 Burst {
@@ -254,7 +329,10 @@ fn plan_account(index: usize, seed: u64, maps: &[MilestoneMap]) -> AccountPlan {
                     event: event.clone(),
                     count: steps.len() as u32,
                     distinct_users: false,
-                    metric: Some((property.clone(), steps.iter().map(|s| (value * s * 100.0).round() / 100.0).collect())),
+                    metric: Some((
+                        property.clone(),
+                        steps.iter().map(|s| (value * s * 100.0).round() / 100.0).collect(),
+                    )),
                 }
             }
             Criterion::Manual => {
@@ -318,7 +396,9 @@ impl AccountPlan {
         }
         let first_hour = (account_start.max(day_start) - day_start).num_hours().clamp(0, 23);
         for j in 0..rng.random_range(1..5) {
-            let at = day_start + Duration::hours(rng.random_range(first_hour..24)) + Duration::minutes(rng.random_range(0..60));
+            let at = day_start
+                + Duration::hours(rng.random_range(first_hour..24))
+                + Duration::minutes(rng.random_range(0..60));
             if at < account_start {
                 continue;
             }
@@ -327,7 +407,11 @@ impl AccountPlan {
                 account_id: self.account.id.clone(),
                 event: "page.viewed".to_string(),
                 timestamp: at,
-                user_id: Some(format!("{}-u{}", self.account.id, rng.random_range(1..=self.account.licensed_seats.min(5)))),
+                user_id: Some(format!(
+                    "{}-u{}",
+                    self.account.id,
+                    rng.random_range(1..=self.account.licensed_seats.min(5))
+                )),
                 properties: serde_json::Map::new(),
             });
         }

@@ -17,7 +17,7 @@ use milepost::embedded::workflow::ExecutionStatus;
 use milepost::embedded::{InMemoryStore, LocalWorkflowRunner, OutboxMailer, RecordingPublisher, VirtualClock};
 use milepost::ingest::{self, parse_events};
 use milepost::playbook::Step;
-use milepost::ports::{MapStore, Mailer, TaskStore};
+use milepost::ports::{Mailer, MapStore, TaskStore};
 use milepost::services::Config;
 use milepost::sweep::{sweep, SweepOptions};
 use milepost::Services;
@@ -98,7 +98,9 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
     let runner = Arc::new(LocalWorkflowRunner::new());
     let clock = Arc::new(VirtualClock::new(sim_start()));
     let outbox = if opts.write_emails {
-        Some(Arc::new(OutboxMailer::new(&outbox_dir).with_context(|| format!("creating {}", outbox_dir.display()))?))
+        Some(Arc::new(
+            OutboxMailer::new(&outbox_dir).with_context(|| format!("creating {}", outbox_dir.display()))?,
+        ))
     } else {
         None
     };
@@ -123,14 +125,26 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
     let plans = plan_accounts(opts.accounts, opts.seed, &maps);
     let mut manual: Vec<_> = plans
         .iter()
-        .flat_map(|p| p.manual_marks.iter().map(move |(at, m)| (*at, p.account.id.clone(), m.clone())))
+        .flat_map(|p| {
+            p.manual_marks
+                .iter()
+                .map(move |(at, m)| (*at, p.account.id.clone(), m.clone()))
+        })
         .collect();
     manual.sort();
     let mut appearances: Vec<_> = plans.iter().map(|p| (p.appears_at, p.index)).collect();
     appearances.sort();
 
-    let bar = if opts.progress { ProgressBar::new(u64::from(opts.days)) } else { ProgressBar::hidden() };
-    bar.set_style(ProgressStyle::with_template("{msg:>12} [{bar:40}] day {pos}/{len} ({elapsed})").expect("valid template").progress_chars("=> "));
+    let bar = if opts.progress {
+        ProgressBar::new(u64::from(opts.days))
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>12} [{bar:40}] day {pos}/{len} ({elapsed})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
     bar.set_message("simulating");
 
     let mut summary = Summary::default();
@@ -149,19 +163,31 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
             let now = sim_start() + Duration::days(day) + Duration::hours(hour);
             clock.set(now);
             while next_appearance < appearances.len() && appearances[next_appearance].0 <= now {
-                let onboarded = ingest::upsert_account(&services, &plans[appearances[next_appearance].1].account).await?;
+                let onboarded =
+                    ingest::upsert_account(&services, &plans[appearances[next_appearance].1].account).await?;
                 summary.events_parked_then_applied += onboarded.parked_applied;
                 next_appearance += 1;
             }
-            let hour_end = day_events[cursor..].iter().position(|e| e.timestamp >= now).map_or(day_events.len(), |p| cursor + p);
+            let hour_end = day_events[cursor..]
+                .iter()
+                .position(|e| e.timestamp >= now)
+                .map_or(day_events.len(), |p| cursor + p);
             for batch in day_events[cursor..hour_end].chunks(BATCH_SIZE) {
                 // Serialise as a webhook body would arrive and go through the same parser.
                 let body = serde_json::to_vec(batch)?;
-                let deliveries = if redelivery_rng.random_bool(REDELIVERY_ODDS) { 2 } else { 1 };
+                let deliveries = if redelivery_rng.random_bool(REDELIVERY_ODDS) {
+                    2
+                } else {
+                    1
+                };
                 for _ in 0..deliveries {
                     let report = ingest::ingest(&services, parse_events(&body)?).await?;
                     summary.events_duplicate += report.duplicates;
-                    anyhow::ensure!(report.rejected.is_empty(), "demo events were rejected: {:?}", report.rejected);
+                    anyhow::ensure!(
+                        report.rejected.is_empty(),
+                        "demo events were rejected: {:?}",
+                        report.rejected
+                    );
                 }
             }
             cursor = hour_end;
@@ -199,7 +225,11 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
             summary.missed += 1;
         }
     }
-    let executions: BTreeMap<String, _> = runner.executions().into_iter().map(|e| (e.request.execution.clone(), e)).collect();
+    let executions: BTreeMap<String, _> = runner
+        .executions()
+        .into_iter()
+        .map(|e| (e.request.execution.clone(), e))
+        .collect();
     for e in executions.values() {
         for step in &e.completed_steps {
             match step {
@@ -226,7 +256,9 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
     }
     let tasks = store.all_tasks().await?;
     summary.csm_tasks = tasks.len();
-    summary.emails_sent = outbox.as_ref().map_or_else(|| counter.0.load(std::sync::atomic::Ordering::Relaxed), |o| o.sent());
+    summary.emails_sent = outbox
+        .as_ref()
+        .map_or_else(|| counter.0.load(std::sync::atomic::Ordering::Relaxed), |o| o.sent());
     let events = publisher.events();
     for e in &events {
         *summary.domain_events.entry(e.detail_type().to_string()).or_default() += 1;
@@ -251,7 +283,9 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 
 /// Removes the emails of an earlier run, and nothing else.
 fn clear_outbox(dir: &Path) -> Result<()> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
     for entry in entries {
         let path = entry?.path();
         if matches!(path.extension().and_then(|e| e.to_str()), Some("eml" | "html")) {
@@ -275,7 +309,10 @@ pub fn render_table(s: &Summary, out: &Path) -> String {
         ("CSM tasks", s.csm_tasks.to_string()),
         ("leadership escalations", s.leadership_escalations.to_string()),
         ("emails sent", s.emails_sent.to_string()),
-        ("events (duplicates)", format!("{} ({})", s.events_sent, s.events_duplicate)),
+        (
+            "events (duplicates)",
+            format!("{} ({})", s.events_sent, s.events_duplicate),
+        ),
     ];
     let mut table = String::from("Milepost demo\n");
     for (label, value) in rows {

@@ -97,9 +97,7 @@ impl FromStr for Tenure {
         match s {
             "first_year" => Ok(Tenure::FirstYear),
             "multi_year" => Ok(Tenure::MultiYear),
-            other => Err(format!(
-                "unknown tenure `{other}` (expected first_year or multi_year)"
-            )),
+            other => Err(format!("unknown tenure `{other}` (expected first_year or multi_year)")),
         }
     }
 }

@@ -135,29 +135,20 @@ impl Criterion {
         match self {
             Criterion::EventCount { window_days, .. }
             | Criterion::DistinctUsers { window_days, .. }
-            | Criterion::SeatRatio { window_days, .. } => {
-                window_days.map(|d| Duration::days(i64::from(d)))
-            }
+            | Criterion::SeatRatio { window_days, .. } => window_days.map(|d| Duration::days(i64::from(d))),
             _ => None,
         }
     }
 
     fn needs_user(&self) -> bool {
-        matches!(
-            self,
-            Criterion::DistinctUsers { .. } | Criterion::SeatRatio { .. }
-        )
+        matches!(self, Criterion::DistinctUsers { .. } | Criterion::SeatRatio { .. })
     }
 
     /// How many events (or users) meet the criterion, given the licensed seats.
     pub fn threshold(&self, licensed_seats: u32) -> u32 {
         match self {
-            Criterion::EventCount { min, .. } | Criterion::DistinctUsers { min, .. } => {
-                (*min).max(1)
-            }
-            Criterion::SeatRatio { min_ratio, .. } => {
-                ((min_ratio * f64::from(licensed_seats)).ceil() as u32).max(1)
-            }
+            Criterion::EventCount { min, .. } | Criterion::DistinctUsers { min, .. } => (*min).max(1),
+            Criterion::SeatRatio { min_ratio, .. } => ((min_ratio * f64::from(licensed_seats)).ceil() as u32).max(1),
             Criterion::MetricThreshold { .. } | Criterion::Manual => 1,
         }
     }
@@ -195,22 +186,16 @@ impl Criterion {
 
     pub fn new_progress(&self) -> Progress {
         match self {
-            Criterion::EventCount {
-                window_days: None, ..
-            } => Progress::Count {
+            Criterion::EventCount { window_days: None, .. } => Progress::Count {
                 earliest: BTreeSet::new(),
             },
             Criterion::EventCount { .. }
             | Criterion::DistinctUsers {
-                window_days: Some(_),
-                ..
+                window_days: Some(_), ..
             }
             | Criterion::SeatRatio {
-                window_days: Some(_),
-                ..
-            } => Progress::Windowed {
-                seen: BTreeSet::new(),
-            },
+                window_days: Some(_), ..
+            } => Progress::Windowed { seen: BTreeSet::new() },
             Criterion::DistinctUsers { .. } | Criterion::SeatRatio { .. } => Progress::Users {
                 first_by_user: BTreeMap::new(),
             },
@@ -234,9 +219,7 @@ impl Criterion {
             return None;
         }
         let value = match self {
-            Criterion::MetricThreshold { property, .. } => {
-                Some(event.properties.get(property)?.as_f64()?)
-            }
+            Criterion::MetricThreshold { property, .. } => Some(event.properties.get(property)?.as_f64()?),
             _ => None,
         };
         Some(Observation {
@@ -283,9 +266,13 @@ pub struct BestValue {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Progress {
     /// The `min` earliest events: later ones can never change when it was met.
-    Count { earliest: BTreeSet<Mark> },
+    Count {
+        earliest: BTreeSet<Mark>,
+    },
     /// Every event up to the moment it was met (all of them until then).
-    Windowed { seen: BTreeSet<UserMark> },
+    Windowed {
+        seen: BTreeSet<UserMark>,
+    },
     /// Each user's first qualifying event.
     Users {
         first_by_user: BTreeMap<String, Mark>,
@@ -294,7 +281,9 @@ pub enum Progress {
         earliest_met: Option<Mark>,
         best: Option<BestValue>,
     },
-    Manual { marked_at: Option<Timestamp> },
+    Manual {
+        marked_at: Option<Timestamp>,
+    },
 }
 
 impl Progress {
@@ -358,9 +347,7 @@ impl Progress {
                 }
                 let replace = match best {
                     None => true,
-                    Some(b) => {
-                        op.better(actual, b.value, *value) || (actual == b.value && obs.at < b.at)
-                    }
+                    Some(b) => op.better(actual, b.value, *value) || (actual == b.value && obs.at < b.at),
                 };
                 if replace {
                     *best = Some(BestValue {
@@ -418,9 +405,7 @@ impl Progress {
             }
             Progress::Users { first_by_user } => first_by_user.len() as f64 / need,
             Progress::Metric { best, .. } => match (criterion, best) {
-                (Criterion::MetricThreshold { op, value, .. }, Some(b)) => {
-                    metric_fraction(*op, b.value, *value)
-                }
+                (Criterion::MetricThreshold { op, value, .. }, Some(b)) => metric_fraction(*op, b.value, *value),
                 _ => 0.0,
             },
             Progress::Manual { .. } => 0.0,
@@ -438,8 +423,7 @@ impl Progress {
             }
             Progress::Windowed { seen } => format!("{} so far", seen.len()),
             Progress::Users { first_by_user } => {
-                let pct = if licensed_seats > 0 && matches!(criterion, Criterion::SeatRatio { .. })
-                {
+                let pct = if licensed_seats > 0 && matches!(criterion, Criterion::SeatRatio { .. }) {
                     format!(
                         " ({:.0}% of seats)",
                         100.0 * first_by_user.len() as f64 / f64::from(licensed_seats)
@@ -481,11 +465,7 @@ fn metric_fraction(op: CompareOp, best: f64, target: f64) -> f64 {
 }
 
 /// The first instant t at which the events in (t - window, t] meet the criterion.
-fn windowed_reached_at(
-    criterion: &Criterion,
-    seen: &BTreeSet<UserMark>,
-    licensed_seats: u32,
-) -> Option<Timestamp> {
+fn windowed_reached_at(criterion: &Criterion, seen: &BTreeSet<UserMark>, licensed_seats: u32) -> Option<Timestamp> {
     let window = criterion.window()?;
     let need = criterion.threshold(licensed_seats) as usize;
     let count_users = criterion.needs_user();

@@ -65,10 +65,21 @@ impl Health {
 /// Scores an account at `now` with its trend and top factors. The trend
 /// compares with 30 days ago, or with the end of the first week for an
 /// account younger than that (before it, there is nothing to compare with).
-pub fn health(milestones: &[TrackedMilestone], activity: &AccountActivity, licensed_seats: u32, now: Timestamp) -> Health {
+pub fn health(
+    milestones: &[TrackedMilestone],
+    activity: &AccountActivity,
+    licensed_seats: u32,
+    now: Timestamp,
+) -> Health {
     let (score, mut factors) = score_at(milestones, activity, licensed_seats, now);
-    let first_week = milestones.iter().map(|m| m.starts_at).min().map(|s| s + Duration::days(7));
-    let then = first_week.map_or(now - Duration::days(TREND_DAYS), |w| (now - Duration::days(TREND_DAYS)).max(w).min(now));
+    let first_week = milestones
+        .iter()
+        .map(|m| m.starts_at)
+        .min()
+        .map(|s| s + Duration::days(7));
+    let then = first_week.map_or(now - Duration::days(TREND_DAYS), |w| {
+        (now - Duration::days(TREND_DAYS)).max(w).min(now)
+    });
     let (before, _) = score_at(milestones, activity, licensed_seats, then);
     factors.sort_by(|a, b| a.points.cmp(&b.points).then(a.description.cmp(&b.description)));
     factors.truncate(3);
@@ -79,14 +90,23 @@ pub fn health(milestones: &[TrackedMilestone], activity: &AccountActivity, licen
     }
 }
 
-fn score_at(milestones: &[TrackedMilestone], activity: &AccountActivity, licensed_seats: u32, at: Timestamp) -> (f64, Vec<Factor>) {
+fn score_at(
+    milestones: &[TrackedMilestone],
+    activity: &AccountActivity,
+    licensed_seats: u32,
+    at: Timestamp,
+) -> (f64, Vec<Factor>) {
     let outcome_milestones: Vec<&TrackedMilestone> = milestones
         .iter()
         .filter(|m| matches!(m.criterion, Criterion::MetricThreshold { .. }))
         .collect();
     let total_weight = MILESTONE_WEIGHT
         + ACTIVITY_WEIGHT
-        + if outcome_milestones.is_empty() { 0.0 } else { OUTCOME_WEIGHT };
+        + if outcome_milestones.is_empty() {
+            0.0
+        } else {
+            OUTCOME_WEIGHT
+        };
     let scale = |component_weight: f64| 100.0 * component_weight / total_weight;
     let mut factors = Vec::new();
 
@@ -110,7 +130,11 @@ fn score_at(milestones: &[TrackedMilestone], activity: &AccountActivity, license
     }
     let milestone_value = if weight_sum > 0.0 { credited / weight_sum } else { 1.0 };
     for (m, lost) in shortfalls {
-        let verb = if m.reached_at.is_some_and(|r| r <= at) { "reached late" } else { "overdue" };
+        let verb = if m.reached_at.is_some_and(|r| r <= at) {
+            "reached late"
+        } else {
+            "overdue"
+        };
         factors.push(Factor {
             description: format!("{} {verb}", m.name),
             points: -(scale(MILESTONE_WEIGHT) * lost / weight_sum).round() as i32,
@@ -141,14 +165,17 @@ fn score_at(milestones: &[TrackedMilestone], activity: &AccountActivity, license
     if !outcome_milestones.is_empty() {
         for m in &outcome_milestones {
             let fraction = match &m.progress {
-                Progress::Metric { best: Some(b), .. } if b.at <= at => m.progress.fraction(&m.criterion, licensed_seats),
+                Progress::Metric { best: Some(b), .. } if b.at <= at => {
+                    m.progress.fraction(&m.criterion, licensed_seats)
+                }
                 _ => 0.0,
             };
             outcome_value += fraction / outcome_milestones.len() as f64;
             if fraction < 1.0 {
                 factors.push(Factor {
                     description: format!("{} at {:.0}% of target", m.name, fraction * 100.0),
-                    points: -(scale(OUTCOME_WEIGHT) * (1.0 - fraction) / outcome_milestones.len() as f64).round() as i32,
+                    points: -(scale(OUTCOME_WEIGHT) * (1.0 - fraction) / outcome_milestones.len() as f64).round()
+                        as i32,
                 });
             }
         }
@@ -156,7 +183,168 @@ fn score_at(milestones: &[TrackedMilestone], activity: &AccountActivity, license
 
     let score = scale(MILESTONE_WEIGHT) * milestone_value
         + scale(ACTIVITY_WEIGHT) * activity_value
-        + if outcome_milestones.is_empty() { 0.0 } else { scale(OUTCOME_WEIGHT) * outcome_value };
+        + if outcome_milestones.is_empty() {
+            0.0
+        } else {
+            scale(OUTCOME_WEIGHT) * outcome_value
+        };
     factors.retain(|f| f.points != 0);
     (score.clamp(0.0, 100.0), factors)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{NaiveDate, TimeZone, Utc};
+
+    use super::*;
+    use crate::domain::map::MapSegment;
+    use crate::domain::{
+        Account, AccountId, Contact, MilestoneDef, MilestoneMap, Phase, Playbook, ProductEvent, Segment,
+    };
+
+    fn account() -> Account {
+        Account {
+            id: AccountId::new("a"),
+            name: "A".into(),
+            segment: Segment::Smb,
+            contract_start: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            renewal_date: NaiveDate::from_ymd_opt(2027, 1, 1).unwrap(),
+            tenure_year: 1,
+            arr: 10_000,
+            licensed_seats: 10,
+            primary_contact: Contact::new("P", "p@a.example"),
+            csm: Contact::new("C", "c@v.example"),
+            cs_leader_email: "l@v.example".into(),
+            exec_sponsor: None,
+            timezone: chrono_tz::UTC,
+            goal: None,
+        }
+    }
+
+    fn milestones(criteria: &[(&str, u32, Criterion)]) -> Vec<TrackedMilestone> {
+        let defs: Vec<MilestoneDef> = criteria
+            .iter()
+            .map(|(id, due, c)| MilestoneDef {
+                id: id.to_string(),
+                name: format!("Milestone {id}"),
+                phase: Phase::Onboarding,
+                due_days: *due,
+                owner: "csm".into(),
+                criterion: c.clone(),
+                arr_weight: Some(0.2),
+                playbook: Playbook {
+                    outreach: "o".into(),
+                    csm: "c".into(),
+                    leadership: "l".into(),
+                    guides: vec![],
+                },
+            })
+            .collect();
+        let map = MilestoneMap {
+            segment: MapSegment::All,
+            tenure: None,
+            escalate_to_exec_sponsor: false,
+            business_days: false,
+            events: Default::default(),
+            milestones: defs.clone(),
+        };
+        defs.iter()
+            .map(|d| TrackedMilestone::new(&account(), &map, d))
+            .collect()
+    }
+
+    fn day(n: i64) -> Timestamp {
+        Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap() + Duration::days(n)
+    }
+
+    fn active_on(days: &[i64]) -> AccountActivity {
+        let mut a = AccountActivity::new(AccountId::new("a"));
+        for d in days {
+            a.record(&ProductEvent {
+                id: format!("e{d}"),
+                account_id: AccountId::new("a"),
+                event: "x".into(),
+                timestamp: day(*d),
+                user_id: None,
+                properties: Default::default(),
+            });
+        }
+        a
+    }
+
+    fn count(event: &str) -> Criterion {
+        Criterion::EventCount {
+            event: event.into(),
+            min: 1,
+            window_days: None,
+        }
+    }
+
+    #[test]
+    fn an_active_account_with_nothing_due_is_fully_healthy() {
+        let ms = milestones(&[("m1", 30, count("x"))]);
+        let h = health(&ms, &active_on(&[9, 10]), 10, day(10));
+        assert_eq!(h.score, 100);
+        assert!(h.factors.is_empty());
+    }
+
+    #[test]
+    fn an_overdue_milestone_costs_points_and_is_named_as_the_top_factor() {
+        let ms = milestones(&[("m1", 10, count("x")), ("m2", 40, count("y"))]);
+        let h = health(&ms, &active_on(&[19, 20]), 10, day(20));
+        // Milestones are 60 of 85 points (no outcomes tracked): one overdue of one due costs all 60.
+        assert_eq!(h.score, 29);
+        assert_eq!(h.factors[0].description, "Milestone m1 overdue");
+        assert_eq!(h.factors[0].points, -71);
+    }
+
+    #[test]
+    fn silence_lowers_the_score_and_the_trend_shows_the_decline() {
+        let ms = milestones(&[("m1", 60, count("x"))]);
+        let busy = health(&ms, &active_on(&[1, 2, 3, 4, 5]), 10, day(5));
+        let quiet = health(&ms, &active_on(&[1, 2, 3, 4, 5]), 10, day(40));
+        assert_eq!(busy.score, 100);
+        assert!(quiet.score < busy.score);
+        assert!(quiet.trend < 0, "{quiet:?}");
+        assert_eq!(quiet.trend_word(), "declining");
+        assert!(
+            quiet.factors[0]
+                .description
+                .starts_with("No product activity for 35 days"),
+            "{:?}",
+            quiet.factors
+        );
+    }
+
+    #[test]
+    fn reaching_a_milestone_late_earns_partial_credit() {
+        let mut ms = milestones(&[("m1", 10, count("x"))]);
+        ms[0].reached_at = Some(day(12));
+        ms[0].status = crate::domain::MilestoneStatus::Recovered;
+        let h = health(&ms, &active_on(&[20]), 10, day(20));
+        assert_eq!(h.score, (100.0 * (60.0 * LATE_CREDIT + 25.0) / 85.0_f64).round() as u8);
+        assert_eq!(h.factors[0].description, "Milestone m1 reached late");
+    }
+
+    #[test]
+    fn outcome_progress_counts_towards_the_score() {
+        let target = Criterion::MetricThreshold {
+            event: "o".into(),
+            property: "p".into(),
+            op: crate::domain::CompareOp::Gte,
+            value: 10.0,
+        };
+        let mut ms = milestones(&[("goal", 90, target)]);
+        let obs = crate::domain::Observation {
+            at: day(5),
+            event_id: "m".into(),
+            user_id: None,
+            value: Some(5.0),
+        };
+        ms[0].observe(&obs, 10).unwrap();
+        let h = health(&ms, &active_on(&[5]), 10, day(5));
+        // 60 + 25 + 15 × 0.5 of 100.
+        assert_eq!(h.score, 93);
+        assert_eq!(h.factors[0].description, "Milestone goal at 50% of target");
+    }
 }

@@ -99,17 +99,10 @@ impl MilestoneStatus {
             (Pending, Reach) => Achieved,
             (Pending, Miss) => Missed,
             (Missed, Escalate(Stage::Outreach)) => Escalating(Stage::Outreach),
-            (Escalating(current), Escalate(stage)) if current.next() == Some(stage) => {
-                Escalating(stage)
-            }
+            (Escalating(current), Escalate(stage)) if current.next() == Some(stage) => Escalating(stage),
             (Missed | Escalating(_) | Lapsed, Reach) => Recovered,
             (Escalating(Stage::Leadership), Finish) => Lapsed,
-            _ => {
-                return Err(IllegalTransition {
-                    from: self,
-                    transition,
-                })
-            }
+            _ => return Err(IllegalTransition { from: self, transition }),
         };
         Ok(next)
     }

@@ -61,19 +61,17 @@ impl EscalationSchedule {
         let local = missed_at.with_timezone(&tz);
         let today = local.date_naive();
         let working_today = !timing.business_days || is_weekday(today);
-        let day1_start = if working_today
-            && local.hour() >= timing.day_start_hour
-            && local.hour() < timing.latest_day1_start_hour
-        {
-            missed_at
-        } else {
-            let day = if working_today && local.hour() < timing.day_start_hour {
-                today
+        let day1_start =
+            if working_today && local.hour() >= timing.day_start_hour && local.hour() < timing.latest_day1_start_hour {
+                missed_at
             } else {
-                next_day(today, timing.business_days)
+                let day = if working_today && local.hour() < timing.day_start_hour {
+                    today
+                } else {
+                    next_day(today, timing.business_days)
+                };
+                at_local(tz, day, timing.day_start_hour)
             };
-            at_local(tz, day, timing.day_start_hour)
-        };
         let day1 = day1_start.with_timezone(&tz).date_naive();
         let offset = |i: usize| day1_start + Duration::minutes(i64::from(timing.day1_offsets_minutes[i]));
         let nth_day = |n: u32| {
@@ -149,7 +147,13 @@ mod tests {
             &PlaybookTiming::default(),
         );
         assert_eq!(s.outreach_email_at, utc("2026-03-03T14:00:00Z")); // 09:00 EST
-        for t in [s.outreach_email_at, s.in_app_at, s.follow_up_at, s.csm_task_at, s.leadership_at] {
+        for t in [
+            s.outreach_email_at,
+            s.in_app_at,
+            s.follow_up_at,
+            s.csm_task_at,
+            s.leadership_at,
+        ] {
             let h = t.with_timezone(&chrono_tz::America::New_York).hour();
             assert!((9..18).contains(&h), "{t} is {h}:00 local");
         }
@@ -166,11 +170,8 @@ mod tests {
         assert_eq!(s.outreach_email_at, utc("2026-03-09T09:00:00Z")); // Monday
         assert_eq!(s.csm_task_at, utc("2026-03-11T10:00:00Z")); // Wednesday
         assert_eq!(s.leadership_at, utc("2026-03-13T10:00:00Z")); // Friday
-        let calendar = EscalationSchedule::compute(
-            utc("2026-03-06T16:00:00Z"),
-            chrono_tz::UTC,
-            &PlaybookTiming::default(),
-        );
+        let calendar =
+            EscalationSchedule::compute(utc("2026-03-06T16:00:00Z"), chrono_tz::UTC, &PlaybookTiming::default());
         assert_eq!(calendar.outreach_email_at, utc("2026-03-07T09:00:00Z")); // Saturday
     }
 

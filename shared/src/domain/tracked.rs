@@ -5,8 +5,8 @@ use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Account, AccountId, Criterion, IllegalTransition, MilestoneDef, MilestoneMap, MilestoneStatus,
-    Observation, Phase, Playbook, Progress, Stage, Timestamp, Transition,
+    Account, AccountId, Criterion, IllegalTransition, MilestoneDef, MilestoneMap, MilestoneStatus, Observation, Phase,
+    Playbook, Progress, Stage, Timestamp, Transition,
 };
 
 /// How the escalation of this milestone runs, taken from its map.
@@ -60,10 +60,7 @@ pub enum Advance {
     /// Progress moved but the criterion is not met.
     Progressed,
     /// The criterion is now met; `from` is the status before.
-    Reached {
-        from: MilestoneStatus,
-        at: Timestamp,
-    },
+    Reached { from: MilestoneStatus, at: Timestamp },
 }
 
 impl TrackedMilestone {

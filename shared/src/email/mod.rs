@@ -188,7 +188,14 @@ pub struct LeadershipView<'a> {
 }
 
 /// The day-1 emails to the customer's champion.
-pub fn outreach(cfg: &Config, account: &Account, m: &TrackedMilestone, kind: EmailKind, key: String, now: Timestamp) -> Result<OutgoingEmail, RenderError> {
+pub fn outreach(
+    cfg: &Config,
+    account: &Account,
+    m: &TrackedMilestone,
+    kind: EmailKind,
+    key: String,
+    now: Timestamp,
+) -> Result<OutgoingEmail, RenderError> {
     let facts = MilestoneFacts::new(cfg, account, m);
     let subject = match kind {
         EmailKind::FollowUp => format!("[{}] Resources and 1:1 help for {}", account.name, m.name),
@@ -213,7 +220,10 @@ pub fn outreach(cfg: &Config, account: &Account, m: &TrackedMilestone, kind: Ema
         kind,
         account_id: account.id.clone(),
         milestone_id: m.milestone_id.clone(),
-        from: Contact::new(format!("{} via {}", account.csm.name, cfg.sender.name), cfg.sender.email.clone()),
+        from: Contact::new(
+            format!("{} via {}", account.csm.name, cfg.sender.name),
+            cfg.sender.email.clone(),
+        ),
         to: vec![account.primary_contact.clone()],
         subject: view.subject.clone(),
         text,
@@ -224,7 +234,14 @@ pub fn outreach(cfg: &Config, account: &Account, m: &TrackedMilestone, kind: Ema
 }
 
 /// The day-3 email that carries the CSM's task.
-pub fn csm_task(cfg: &Config, account: &Account, m: &TrackedMilestone, task: &CsmTask, key: String, now: Timestamp) -> Result<OutgoingEmail, RenderError> {
+pub fn csm_task(
+    cfg: &Config,
+    account: &Account,
+    m: &TrackedMilestone,
+    task: &CsmTask,
+    key: String,
+    now: Timestamp,
+) -> Result<OutgoingEmail, RenderError> {
     let subject = format!(
         "[{}] CSM task: {} missed, {} ARR at risk",
         account.name,
@@ -246,7 +263,11 @@ pub fn csm_task(cfg: &Config, account: &Account, m: &TrackedMilestone, task: &Cs
         health: &task.health,
         arr_at_risk: fmt_money(task.arr_at_risk),
         intervention: &task.recommended_intervention,
-        recent: task.recent_activity.iter().map(|e| format!("{} — {}", fmt_datetime(e.at), e.event)).collect(),
+        recent: task
+            .recent_activity
+            .iter()
+            .map(|e| format!("{} — {}", fmt_datetime(e.at), e.event))
+            .collect(),
     };
     Ok(OutgoingEmail {
         key,
@@ -295,7 +316,10 @@ pub fn leadership(
         days_overdue,
         arr_at_risk: arr,
         health,
-        tried: tried.iter().map(|e| format!("{}: {}", fmt_date(e.at), e.detail)).collect(),
+        tried: tried
+            .iter()
+            .map(|e| format!("{}: {}", fmt_date(e.at), e.detail))
+            .collect(),
         ask: &m.playbook.leadership,
         csm_name: &account.csm.name,
         unsubscribe_url: &cfg.unsubscribe_url,
@@ -304,9 +328,16 @@ pub fn leadership(
         EmailKind::ExecSponsor => (
             ExecSponsorHtml { v: &view }.render()?,
             ExecSponsorText { v: &view }.render()?,
-            Contact::new(format!("{} via {}", account.csm.name, cfg.sender.name), cfg.sender.email.clone()),
+            Contact::new(
+                format!("{} via {}", account.csm.name, cfg.sender.name),
+                cfg.sender.email.clone(),
+            ),
         ),
-        _ => (LeadershipHtml { v: &view }.render()?, LeadershipText { v: &view }.render()?, cfg.sender.clone()),
+        _ => (
+            LeadershipHtml { v: &view }.render()?,
+            LeadershipText { v: &view }.render()?,
+            cfg.sender.clone(),
+        ),
     };
     Ok(OutgoingEmail {
         key,
@@ -342,14 +373,20 @@ fn clean_header(s: &str) -> String {
 }
 
 /// RFC 3986 unreserved characters stay as they are; everything else is encoded.
-const URL_PART: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const URL_PART: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 fn url_part(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, URL_PART).to_string()
 }
 
 pub fn fmt_date(t: Timestamp) -> String {
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     format!("{} {} {}", t.day(), MONTHS[t.month0() as usize], t.year())
 }
 
@@ -362,7 +399,7 @@ pub fn fmt_money(amount: u64) -> String {
     let digits = amount.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

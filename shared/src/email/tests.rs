@@ -34,7 +34,11 @@ fn milestone(acct: &Account) -> TrackedMilestone {
         phase: Phase::Onboarding,
         due_days: 30,
         owner: "csm".into(),
-        criterion: Criterion::EventCount { event: "workflow.completed".into(), min: 2, window_days: None },
+        criterion: Criterion::EventCount {
+            event: "workflow.completed".into(),
+            min: 2,
+            window_days: None,
+        },
         arr_weight: Some(0.25),
         playbook: Playbook {
             outreach: "Point one <b>bold</b>\nPoint two".into(),
@@ -59,7 +63,14 @@ fn now() -> Timestamp {
 }
 
 fn health() -> Health {
-    Health { score: 41, trend: -12, factors: vec![crate::domain::health::Factor { description: "First <workflow> overdue".into(), points: -20 }] }
+    Health {
+        score: 41,
+        trend: -12,
+        factors: vec![crate::domain::health::Factor {
+            description: "First <workflow> overdue".into(),
+            points: -20,
+        }],
+    }
 }
 
 fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
@@ -98,8 +109,30 @@ fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
         outreach(&cfg, acct, &m, EmailKind::Outreach, "k1".into(), now()).unwrap(),
         outreach(&cfg, acct, &m, EmailKind::FollowUp, "k2".into(), now()).unwrap(),
         csm_task(&cfg, acct, &m, &task, "k3".into(), now()).unwrap(),
-        leadership(&cfg, acct, &m, &health(), &tried, &leader, EmailKind::Leadership, "k4".into(), now()).unwrap(),
-        leadership(&cfg, acct, &m, &health(), &tried, &sponsor, EmailKind::ExecSponsor, "k5".into(), now()).unwrap(),
+        leadership(
+            &cfg,
+            acct,
+            &m,
+            &health(),
+            &tried,
+            &leader,
+            EmailKind::Leadership,
+            "k4".into(),
+            now(),
+        )
+        .unwrap(),
+        leadership(
+            &cfg,
+            acct,
+            &m,
+            &health(),
+            &tried,
+            &sponsor,
+            EmailKind::ExecSponsor,
+            "k5".into(),
+            now(),
+        )
+        .unwrap(),
     ]
 }
 
@@ -110,12 +143,19 @@ fn account_supplied_text_is_escaped_in_every_html_part() {
         for raw in ["<script>", "<img src=x", "<b>", "<i>", "<help>", "<workflow>", "<one>"] {
             assert!(!email.html.contains(raw), "{kind} HTML contains raw {raw}");
         }
-        assert!(email.html.contains("&#60;") || email.html.contains("&lt;"), "{kind}: nothing escaped?");
+        assert!(
+            email.html.contains("&#60;") || email.html.contains("&lt;"),
+            "{kind}: nothing escaped?"
+        );
         // The text part carries the same words, unescaped, as plain text should.
         assert!(!email.text.contains("&lt;"), "{kind} text part is HTML-escaped");
     }
     let outreach = &all_emails(&account(HOSTILE, "acme"))[0];
-    assert!(outreach.html.contains("Evil &#60;script&#62;") || outreach.html.contains("Evil &lt;script&gt;"), "{}", outreach.html);
+    assert!(
+        outreach.html.contains("Evil &#60;script&#62;") || outreach.html.contains("Evil &lt;script&gt;"),
+        "{}",
+        outreach.html
+    );
 }
 
 #[test]
@@ -133,7 +173,10 @@ fn header_injection_through_an_account_name_is_neutralised() {
         assert!(!email.subject.contains('\n') && !email.subject.contains('\r'));
         let eml = to_eml(&email).unwrap();
         let parsed = mail_parser::MessageParser::default().parse(eml.as_bytes()).unwrap();
-        assert!(parsed.bcc().is_none(), "an injected Bcc header made it into the message");
+        assert!(
+            parsed.bcc().is_none(),
+            "an injected Bcc header made it into the message"
+        );
     }
 }
 
@@ -147,7 +190,16 @@ fn emails_are_multipart_with_text_and_html_and_unsubscribe_only_for_customers() 
         assert_eq!(parsed.text_body_count(), 1);
         assert_eq!(parsed.html_body_count(), 1);
         assert!(parsed.body_text(0).unwrap().contains("First <workflow> & done"));
-        assert!(parsed.body_html(0).unwrap().contains("First &lt;workflow&gt; &amp; done") || parsed.body_html(0).unwrap().contains("First &#60;workflow&#62; &#38; done"));
+        assert!(
+            parsed
+                .body_html(0)
+                .unwrap()
+                .contains("First &lt;workflow&gt; &amp; done")
+                || parsed
+                    .body_html(0)
+                    .unwrap()
+                    .contains("First &#60;workflow&#62; &#38; done")
+        );
         let unsubscribe = parsed.header("List-Unsubscribe").is_some();
         assert_eq!(unsubscribe, email.kind.customer_facing(), "{:?}", email.kind);
         assert_eq!(to_eml(&email).unwrap(), eml, "serialisation is deterministic");
@@ -157,7 +209,10 @@ fn emails_are_multipart_with_text_and_html_and_unsubscribe_only_for_customers() 
 #[test]
 fn each_email_goes_to_the_right_reader() {
     let acct = account("Acme Corp", "acme");
-    let to: Vec<(EmailKind, String)> = all_emails(&acct).into_iter().map(|e| (e.kind, e.to[0].email.clone())).collect();
+    let to: Vec<(EmailKind, String)> = all_emails(&acct)
+        .into_iter()
+        .map(|e| (e.kind, e.to[0].email.clone()))
+        .collect();
     assert_eq!(
         to,
         vec![
@@ -173,10 +228,29 @@ fn each_email_goes_to_the_right_reader() {
 #[test]
 fn the_csm_email_carries_the_context_a_csm_needs() {
     let email = &all_emails(&account("Acme Corp", "acme"))[2];
-    for needle in ["4 Feb 2026", "2× workflow.completed", "1 so far", "41/100", "declining", "$30,000", "Call them &amp; &lt;i&gt;listen"] {
-        assert!(email.html.contains(needle) || email.html.contains(&needle.replace("&amp;", "&#38;").replace("&lt;", "&#60;").replace("&gt;", "&#62;")), "CSM email lacks {needle}");
+    for needle in [
+        "4 Feb 2026",
+        "2× workflow.completed",
+        "1 so far",
+        "41/100",
+        "declining",
+        "$30,000",
+        "Call them &amp; &lt;i&gt;listen",
+    ] {
+        assert!(
+            email.html.contains(needle)
+                || email.html.contains(
+                    &needle
+                        .replace("&amp;", "&#38;")
+                        .replace("&lt;", "&#60;")
+                        .replace("&gt;", "&#62;")
+                ),
+            "CSM email lacks {needle}"
+        );
     }
-    assert!(email.text.contains("Recommended first intervention:\nCall them & <i>listen</i>"));
+    assert!(email
+        .text
+        .contains("Recommended first intervention:\nCall them & <i>listen</i>"));
 }
 
 #[test]
@@ -191,5 +265,9 @@ fn money_is_formatted_with_thousands_separators() {
 fn links_encode_account_ids() {
     let acct = account("Acme", "acme/../admin?x=1");
     let email = &all_emails(&acct)[0];
-    assert!(email.html.contains("account=acme%2F..%2Fadmin%3Fx%3D1"), "{}", email.html);
+    assert!(
+        email.html.contains("account=acme%2F..%2Fadmin%3Fx%3D1"),
+        "{}",
+        email.html
+    );
 }

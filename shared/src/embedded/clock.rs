@@ -30,7 +30,8 @@ impl VirtualClock {
     }
 
     pub fn advance(&self, by: chrono::Duration) {
-        self.micros.fetch_add(by.num_microseconds().expect("sane duration"), Ordering::SeqCst);
+        self.micros
+            .fetch_add(by.num_microseconds().expect("sane duration"), Ordering::SeqCst);
     }
 }
 

@@ -59,7 +59,10 @@ impl OutboxMailer {
     pub fn new(dir: impl Into<PathBuf>) -> std::io::Result<Self> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir)?;
-        Ok(OutboxMailer { dir, sent: Mutex::new(0) })
+        Ok(OutboxMailer {
+            dir,
+            sent: Mutex::new(0),
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -72,7 +75,16 @@ impl OutboxMailer {
 }
 
 fn file_safe(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).take(60).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(60)
+        .collect()
 }
 
 #[async_trait]
@@ -81,7 +93,12 @@ impl Mailer for OutboxMailer {
         let eml = to_eml(email).map_err(|e| SendError::Transient(e.to_string()))?;
         let mut sent = self.sent.lock().expect("outbox lock");
         *sent += 1;
-        let stem = format!("{:06}-{}-{}", *sent, email.kind.as_str(), file_safe(email.account_id.as_str()));
+        let stem = format!(
+            "{:06}-{}-{}",
+            *sent,
+            email.kind.as_str(),
+            file_safe(email.account_id.as_str())
+        );
         let write = |ext: &str, content: &str| std::fs::write(self.dir.join(format!("{stem}.{ext}")), content);
         write("eml", &eml).map_err(|e| SendError::Transient(e.to_string()))?;
         write("html", &email.html).map_err(|e| SendError::Transient(e.to_string()))?;
@@ -116,12 +133,20 @@ impl MemoryMailer {
 
     /// The next `times` sends to `address` fail with throttling.
     pub fn fail_transiently(&self, address: &str, times: u32) {
-        self.state.lock().expect("mailer lock").transient_failures.insert(address.to_string(), times);
+        self.state
+            .lock()
+            .expect("mailer lock")
+            .transient_failures
+            .insert(address.to_string(), times);
     }
 
     /// Every send to `address` is rejected, as SES does for a suppressed address.
     pub fn reject(&self, address: &str) {
-        self.state.lock().expect("mailer lock").rejected.push(address.to_string());
+        self.state
+            .lock()
+            .expect("mailer lock")
+            .rejected
+            .push(address.to_string());
     }
 }
 

@@ -17,7 +17,12 @@ impl RecordingPublisher {
     }
 
     pub fn count(&self, detail_type: &str) -> usize {
-        self.events.lock().expect("publisher lock").iter().filter(|e| e.detail_type() == detail_type).count()
+        self.events
+            .lock()
+            .expect("publisher lock")
+            .iter()
+            .filter(|e| e.detail_type() == detail_type)
+            .count()
     }
 }
 

@@ -14,8 +14,8 @@ use crate::domain::{
 };
 use crate::playbook::{CsmTask, EscalationLogEntry, TaskStatus};
 use crate::ports::{
-    AccountStore, ActivityStore, DedupeStore, EscalationLog, MapStore, MilestoneStore, Page, ParkingStore,
-    SendLedger, SendRecord, StoreError, StoreResult, TaskStore,
+    AccountStore, ActivityStore, DedupeStore, EscalationLog, MapStore, MilestoneStore, Page, ParkingStore, SendLedger,
+    SendRecord, StoreError, StoreResult, TaskStore,
 };
 
 type MilestoneKey = (AccountId, String);
@@ -127,7 +127,13 @@ impl MapStore for InMemoryStore {
         Ok(())
     }
     async fn maps_for(&self, segment: Segment, tenure: Tenure) -> StoreResult<Vec<MilestoneMap>> {
-        Ok(self.lock().maps.iter().filter(|m| m.specificity(segment, tenure).is_some()).cloned().collect())
+        Ok(self
+            .lock()
+            .maps
+            .iter()
+            .filter(|m| m.specificity(segment, tenure).is_some())
+            .cloned()
+            .collect())
     }
 }
 
@@ -142,7 +148,10 @@ impl MilestoneStore for InMemoryStore {
         let mut stored = m.clone();
         stored.version = 1;
         if let Some(event) = m.criterion.event() {
-            t.by_event.entry((m.account_id.clone(), event.to_string())).or_default().insert(m.milestone_id.clone());
+            t.by_event
+                .entry((m.account_id.clone(), event.to_string()))
+                .or_default()
+                .insert(m.milestone_id.clone());
         }
         t.index(&stored);
         t.milestones.insert(key, stored);
@@ -150,7 +159,11 @@ impl MilestoneStore for InMemoryStore {
     }
 
     async fn get_milestone(&self, account: &AccountId, milestone_id: &str) -> StoreResult<Option<TrackedMilestone>> {
-        Ok(self.lock().milestones.get(&(account.clone(), milestone_id.to_string())).cloned())
+        Ok(self
+            .lock()
+            .milestones
+            .get(&(account.clone(), milestone_id.to_string()))
+            .cloned())
     }
 
     async fn update_milestone(&self, m: &TrackedMilestone) -> StoreResult<u64> {
@@ -180,7 +193,12 @@ impl MilestoneStore for InMemoryStore {
             .collect())
     }
 
-    async fn milestones_for_event(&self, account: &AccountId, event: &str, at: Timestamp) -> StoreResult<Vec<TrackedMilestone>> {
+    async fn milestones_for_event(
+        &self,
+        account: &AccountId,
+        event: &str,
+        at: Timestamp,
+    ) -> StoreResult<Vec<TrackedMilestone>> {
         let t = self.lock();
         let Some(ids) = t.by_event.get(&(account.clone(), event.to_string())) else {
             return Ok(Vec::new());
@@ -193,7 +211,12 @@ impl MilestoneStore for InMemoryStore {
             .collect())
     }
 
-    async fn due_milestones(&self, now: Timestamp, after: Option<String>, limit: usize) -> StoreResult<Page<TrackedMilestone>> {
+    async fn due_milestones(
+        &self,
+        now: Timestamp,
+        after: Option<String>,
+        limit: usize,
+    ) -> StoreResult<Page<TrackedMilestone>> {
         let t = self.lock();
         let lower = match &after {
             Some(cursor) => Bound::Excluded(decode_cursor(cursor)?),
@@ -211,7 +234,10 @@ impl MilestoneStore for InMemoryStore {
                     next: last.map(encode_cursor),
                 });
             }
-            let m = t.milestones.get(&(key.1.clone(), key.2.clone())).expect("due index points at a milestone");
+            let m = t
+                .milestones
+                .get(&(key.1.clone(), key.2.clone()))
+                .expect("due index points at a milestone");
             self.due_items_read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             items.push(m.clone());
             last = Some(key);
@@ -234,11 +260,20 @@ impl DedupeStore for InMemoryStore {
 #[async_trait]
 impl ParkingStore for InMemoryStore {
     async fn park(&self, event: &ProductEvent) -> StoreResult<()> {
-        self.lock().parked.entry(event.account_id.clone()).or_default().insert(event.id.clone(), event.clone());
+        self.lock()
+            .parked
+            .entry(event.account_id.clone())
+            .or_default()
+            .insert(event.id.clone(), event.clone());
         Ok(())
     }
     async fn parked_for(&self, account: &AccountId) -> StoreResult<Vec<ProductEvent>> {
-        Ok(self.lock().parked.get(account).map(|p| p.values().cloned().collect()).unwrap_or_default())
+        Ok(self
+            .lock()
+            .parked
+            .get(account)
+            .map(|p| p.values().cloned().collect())
+            .unwrap_or_default())
     }
     async fn unpark(&self, account: &AccountId, event_id: &str) -> StoreResult<()> {
         let mut t = self.lock();
@@ -263,7 +298,12 @@ impl ActivityStore for InMemoryStore {
         Ok(())
     }
     async fn activity(&self, account: &AccountId) -> StoreResult<AccountActivity> {
-        Ok(self.lock().activity.get(account).cloned().unwrap_or_else(|| AccountActivity::new(account.clone())))
+        Ok(self
+            .lock()
+            .activity
+            .get(account)
+            .cloned()
+            .unwrap_or_else(|| AccountActivity::new(account.clone())))
     }
 }
 

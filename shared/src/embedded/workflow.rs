@@ -85,7 +85,11 @@ impl LocalWorkflowRunner {
                 let executions = self.executions.lock().expect("runner lock");
                 executions
                     .values()
-                    .filter_map(|e| e.next_due().filter(|due| *due <= now).map(|due| (due, e.request.execution.clone())))
+                    .filter_map(|e| {
+                        e.next_due()
+                            .filter(|due| *due <= now)
+                            .map(|due| (due, e.request.execution.clone()))
+                    })
                     .min()
             };
             let Some((_, name)) = next else { return report };

@@ -12,10 +12,19 @@ use crate::domain::{CompareOp, Criterion, MapSegment, MilestoneDef, MilestoneMap
 
 /// The example maps, embedded so `milepost demo` runs with nothing on disk.
 pub const EMBEDDED_MAPS: [(&str, &str); 4] = [
-    ("enterprise.yaml", include_str!("../../../examples/maps/enterprise.yaml")),
-    ("mid_market.yaml", include_str!("../../../examples/maps/mid_market.yaml")),
+    (
+        "enterprise.yaml",
+        include_str!("../../../examples/maps/enterprise.yaml"),
+    ),
+    (
+        "mid_market.yaml",
+        include_str!("../../../examples/maps/mid_market.yaml"),
+    ),
     ("smb.yaml", include_str!("../../../examples/maps/smb.yaml")),
-    ("multi_year.yaml", include_str!("../../../examples/maps/multi_year.yaml")),
+    (
+        "multi_year.yaml",
+        include_str!("../../../examples/maps/multi_year.yaml"),
+    ),
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,7 +39,11 @@ pub struct MapProblem {
 
 impl fmt::Display for MapProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}: {}", self.file, self.line, self.column, self.field, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}: {}",
+            self.file, self.line, self.column, self.field, self.message
+        )
     }
 }
 
@@ -90,10 +103,34 @@ struct Validator<'a> {
     problems: Vec<MapProblem>,
 }
 
-const MAP_KEYS: &[&str] = &["segment", "tenure", "escalate_to_exec_sponsor", "business_days", "events", "milestones", "description"];
-const MILESTONE_KEYS: &[&str] = &["id", "name", "phase", "due_days", "owner", "criterion", "arr_weight", "playbook", "description"];
+const MAP_KEYS: &[&str] = &[
+    "segment",
+    "tenure",
+    "escalate_to_exec_sponsor",
+    "business_days",
+    "events",
+    "milestones",
+    "description",
+];
+const MILESTONE_KEYS: &[&str] = &[
+    "id",
+    "name",
+    "phase",
+    "due_days",
+    "owner",
+    "criterion",
+    "arr_weight",
+    "playbook",
+    "description",
+];
 const PLAYBOOK_KEYS: &[&str] = &["outreach", "csm", "leadership", "guides"];
-const CRITERION_KINDS: &[&str] = &["event_count", "distinct_users", "seat_ratio", "metric_threshold", "manual"];
+const CRITERION_KINDS: &[&str] = &[
+    "event_count",
+    "distinct_users",
+    "seat_ratio",
+    "metric_threshold",
+    "manual",
+];
 
 impl Validator<'_> {
     fn problem(&mut self, span: &Span, field: &str, message: impl Into<String>) {
@@ -111,7 +148,11 @@ impl Validator<'_> {
         for key in map.keys() {
             if !allowed.contains(&key.as_str()) {
                 let field = join(path, key.as_str());
-                self.problem(key.span(), &field, format!("unknown field (expected one of: {})", allowed.join(", ")));
+                self.problem(
+                    key.span(),
+                    &field,
+                    format!("unknown field (expected one of: {})", allowed.join(", ")),
+                );
             }
         }
     }
@@ -124,7 +165,13 @@ impl Validator<'_> {
         m
     }
 
-    fn scalar<'n>(&mut self, parent: &'n MarkedMappingNode, key: &str, path: &str, required: bool) -> Option<&'n MarkedScalarNode> {
+    fn scalar<'n>(
+        &mut self,
+        parent: &'n MarkedMappingNode,
+        key: &str,
+        path: &str,
+        required: bool,
+    ) -> Option<&'n MarkedScalarNode> {
         let field = join(path, key);
         match parent.get_node(key) {
             None if required => {
@@ -153,7 +200,11 @@ impl Validator<'_> {
         match s.as_u32() {
             Some(n) if n >= min => Some(n),
             _ => {
-                self.problem(s.span(), &join(path, key), format!("must be a whole number of at least {min}, not `{}`", s.as_str()));
+                self.problem(
+                    s.span(),
+                    &join(path, key),
+                    format!("must be a whole number of at least {min}, not `{}`", s.as_str()),
+                );
                 None
             }
         }
@@ -164,14 +215,20 @@ impl Validator<'_> {
         match s.as_f64() {
             Some(n) if n.is_finite() => Some(n),
             _ => {
-                self.problem(s.span(), &join(path, key), format!("must be a number, not `{}`", s.as_str()));
+                self.problem(
+                    s.span(),
+                    &join(path, key),
+                    format!("must be a number, not `{}`", s.as_str()),
+                );
                 None
             }
         }
     }
 
     fn boolean(&mut self, parent: &MarkedMappingNode, key: &str) -> bool {
-        let Some(s) = self.scalar(parent, key, "", false) else { return false };
+        let Some(s) = self.scalar(parent, key, "", false) else {
+            return false;
+        };
         match s.as_bool() {
             Some(b) => b,
             None => {
@@ -187,17 +244,26 @@ impl Validator<'_> {
         let segment = self.scalar(top, "segment", "", true).and_then(|s| {
             let parsed = MapSegment::parse(s.as_str());
             if parsed.is_none() {
-                self.problem(s.span(), "segment", format!("unknown segment `{}` (expected enterprise, mid_market, smb or all)", s.as_str()));
+                self.problem(
+                    s.span(),
+                    "segment",
+                    format!(
+                        "unknown segment `{}` (expected enterprise, mid_market, smb or all)",
+                        s.as_str()
+                    ),
+                );
             }
             parsed
         });
-        let tenure = self.scalar(top, "tenure", "", false).and_then(|s| match s.as_str().parse::<Tenure>() {
-            Ok(t) => Some(t),
-            Err(e) => {
-                self.problem(s.span(), "tenure", e);
-                None
-            }
-        });
+        let tenure = self
+            .scalar(top, "tenure", "", false)
+            .and_then(|s| match s.as_str().parse::<Tenure>() {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    self.problem(s.span(), "tenure", e);
+                    None
+                }
+            });
         let escalate_to_exec_sponsor = self.boolean(top, "escalate_to_exec_sponsor");
         let business_days = self.boolean(top, "business_days");
         let events = top.get_node("events").map(|n| self.events(n)).unwrap_or_default();
@@ -205,7 +271,9 @@ impl Validator<'_> {
         let mut milestones = Vec::new();
         match top.get_node("milestones") {
             None => self.problem(top.span(), "milestones", "is required"),
-            Some(Node::Sequence(seq)) if seq.is_empty() => self.problem(seq.span(), "milestones", "must list at least one milestone"),
+            Some(Node::Sequence(seq)) if seq.is_empty() => {
+                self.problem(seq.span(), "milestones", "must list at least one milestone")
+            }
             Some(Node::Sequence(seq)) => {
                 let mut first_seen: HashMap<String, usize> = HashMap::new();
                 for (i, node) in seq.iter().enumerate() {
@@ -213,8 +281,18 @@ impl Validator<'_> {
                     if let Some(def) = self.milestone(node, &path, &events) {
                         let (line, _) = position(node.span());
                         if let Some(first_line) = first_seen.get(&def.id) {
-                            let span = node.as_mapping().and_then(|m| m.get_node("id")).map_or(*node.span(), |n| *n.span());
-                            self.problem(&span, &format!("{path}.id"), format!("duplicate milestone id `{}` (first defined on line {first_line})", def.id));
+                            let span = node
+                                .as_mapping()
+                                .and_then(|m| m.get_node("id"))
+                                .map_or(*node.span(), |n| *n.span());
+                            self.problem(
+                                &span,
+                                &format!("{path}.id"),
+                                format!(
+                                    "duplicate milestone id `{}` (first defined on line {first_line})",
+                                    def.id
+                                ),
+                            );
                         } else {
                             first_seen.insert(def.id.clone(), line);
                         }
@@ -236,7 +314,9 @@ impl Validator<'_> {
 
     fn events(&mut self, node: &Node) -> BTreeMap<String, BTreeMap<String, PropertyType>> {
         let mut out = BTreeMap::new();
-        let Some(events) = self.mapping(node, "events") else { return out };
+        let Some(events) = self.mapping(node, "events") else {
+            return out;
+        };
         for (event, props) in events.iter() {
             let path = format!("events.{}", event.as_str());
             let mut declared = BTreeMap::new();
@@ -248,7 +328,14 @@ impl Validator<'_> {
                             Some(t) => {
                                 declared.insert(prop.as_str().to_string(), t);
                             }
-                            None => self.problem(ty.span(), &field, format!("unknown event property type `{name}` (expected {})", PropertyType::NAMES.join(", "))),
+                            None => self.problem(
+                                ty.span(),
+                                &field,
+                                format!(
+                                    "unknown event property type `{name}` (expected {})",
+                                    PropertyType::NAMES.join(", ")
+                                ),
+                            ),
                         },
                         None => self.problem(ty.span(), &field, "must be a type name"),
                     }
@@ -259,13 +346,25 @@ impl Validator<'_> {
         out
     }
 
-    fn milestone(&mut self, node: &Node, path: &str, events: &BTreeMap<String, BTreeMap<String, PropertyType>>) -> Option<MilestoneDef> {
+    fn milestone(
+        &mut self,
+        node: &Node,
+        path: &str,
+        events: &BTreeMap<String, BTreeMap<String, PropertyType>>,
+    ) -> Option<MilestoneDef> {
         let m = self.mapping(node, path)?;
         self.check_keys(m, MILESTONE_KEYS, path);
         let id = self.scalar(m, "id", path, true).and_then(|s| {
-            let ok = s.as_str().chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+            let ok = s
+                .as_str()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
             if !ok {
-                self.problem(s.span(), &join(path, "id"), "may contain only letters, digits, `_`, `-` and `.`");
+                self.problem(
+                    s.span(),
+                    &join(path, "id"),
+                    "may contain only letters, digits, `_`, `-` and `.`",
+                );
             }
             ok.then(|| s.as_str().to_string())
         });
@@ -273,7 +372,14 @@ impl Validator<'_> {
         let phase = self.scalar(m, "phase", path, true).and_then(|s| {
             let p = Phase::parse(s.as_str());
             if p.is_none() {
-                self.problem(s.span(), &join(path, "phase"), format!("unknown phase `{}` (expected onboarding, adoption, value_realization or renewal_prep)", s.as_str()));
+                self.problem(
+                    s.span(),
+                    &join(path, "phase"),
+                    format!(
+                        "unknown phase `{}` (expected onboarding, adoption, value_realization or renewal_prep)",
+                        s.as_str()
+                    ),
+                );
             }
             p
         });
@@ -308,13 +414,21 @@ impl Validator<'_> {
         if let Some(w) = arr_weight {
             if !(0.0..=1.0).contains(&w) {
                 let span = *m.get_node("arr_weight").expect("parsed above").span();
-                self.problem(&span, &join(path, "arr_weight"), format!("must be between 0 and 1 (a share of ARR), not {w}"));
+                self.problem(
+                    &span,
+                    &join(path, "arr_weight"),
+                    format!("must be between 0 and 1 (a share of ARR), not {w}"),
+                );
             }
         }
         let playbook = match m.get_node("playbook") {
             Some(p) => self.playbook(p, &join(path, "playbook")),
             None => {
-                self.problem(m.span(), &join(path, "playbook"), "is required (outreach, csm and leadership stages)");
+                self.problem(
+                    m.span(),
+                    &join(path, "playbook"),
+                    "is required (outreach, csm and leadership stages)",
+                );
                 None
             }
         };
@@ -335,7 +449,11 @@ impl Validator<'_> {
         self.check_keys(p, PLAYBOOK_KEYS, path);
         let stage = |v: &mut Self, key: &str| match p.get_node(key) {
             None => {
-                v.problem(p.span(), &join(path, key), format!("missing playbook stage `{key}` (every milestone needs outreach, csm and leadership)"));
+                v.problem(
+                    p.span(),
+                    &join(path, key),
+                    format!("missing playbook stage `{key}` (every milestone needs outreach, csm and leadership)"),
+                );
                 None
             }
             Some(_) => v.string(p, key, path),
@@ -364,7 +482,12 @@ impl Validator<'_> {
         })
     }
 
-    fn criterion(&mut self, node: &Node, path: &str, events: &BTreeMap<String, BTreeMap<String, PropertyType>>) -> Option<Criterion> {
+    fn criterion(
+        &mut self,
+        node: &Node,
+        path: &str,
+        events: &BTreeMap<String, BTreeMap<String, PropertyType>>,
+    ) -> Option<Criterion> {
         let c = self.mapping(node, path)?;
         let kind_node = self.scalar(c, "kind", path, true)?;
         let kind = kind_node.as_str();
@@ -374,13 +497,28 @@ impl Validator<'_> {
             "metric_threshold" => &["kind", "event", "property", "op", "value"],
             "manual" => &["kind"],
             other => {
-                self.problem(kind_node.span(), &join(path, "kind"), format!("unknown criterion kind `{other}` (expected one of: {})", CRITERION_KINDS.join(", ")));
+                self.problem(
+                    kind_node.span(),
+                    &join(path, "kind"),
+                    format!(
+                        "unknown criterion kind `{other}` (expected one of: {})",
+                        CRITERION_KINDS.join(", ")
+                    ),
+                );
                 return None;
             }
         };
         self.check_keys(c, fields, path);
-        let event = if kind == "manual" { None } else { self.string(c, "event", path) };
-        let window_days = if fields.contains(&"window_days") { self.integer(c, "window_days", path, false, 1) } else { None };
+        let event = if kind == "manual" {
+            None
+        } else {
+            self.string(c, "event", path)
+        };
+        let window_days = if fields.contains(&"window_days") {
+            self.integer(c, "window_days", path, false, 1)
+        } else {
+            None
+        };
         let criterion = match kind {
             "event_count" => Criterion::EventCount {
                 event: event?,
@@ -396,7 +534,11 @@ impl Validator<'_> {
                 let ratio = self.number(c, "min_ratio", path, true)?;
                 if !(ratio > 0.0 && ratio <= 1.0) {
                     let span = *c.get_node("min_ratio").expect("parsed").span();
-                    self.problem(&span, &join(path, "min_ratio"), format!("must be above 0 and at most 1, not {ratio}"));
+                    self.problem(
+                        &span,
+                        &join(path, "min_ratio"),
+                        format!("must be above 0 and at most 1, not {ratio}"),
+                    );
                     return None;
                 }
                 Criterion::SeatRatio {
@@ -410,7 +552,11 @@ impl Validator<'_> {
                 let op = self.scalar(c, "op", path, true).and_then(|s| {
                     let op = CompareOp::parse(s.as_str());
                     if op.is_none() {
-                        self.problem(s.span(), &join(path, "op"), format!("unknown comparison `{}` (expected >=, >, <=, < or ==)", s.as_str()));
+                        self.problem(
+                            s.span(),
+                            &join(path, "op"),
+                            format!("unknown comparison `{}` (expected >=, >, <=, < or ==)", s.as_str()),
+                        );
                     }
                     op
                 });
@@ -419,9 +565,20 @@ impl Validator<'_> {
                 let property = property?;
                 if let Some(declared) = events.get(&event) {
                     match declared.get(property.as_str()) {
-                        None => self.problem(property.span(), &join(path, "property"), format!("event `{event}` declares no property `{}`", property.as_str())),
+                        None => self.problem(
+                            property.span(),
+                            &join(path, "property"),
+                            format!("event `{event}` declares no property `{}`", property.as_str()),
+                        ),
                         Some(PropertyType::Number) => {}
-                        Some(other) => self.problem(property.span(), &join(path, "property"), format!("property `{}` of `{event}` is declared {other:?}, but a threshold needs a number", property.as_str())),
+                        Some(other) => self.problem(
+                            property.span(),
+                            &join(path, "property"),
+                            format!(
+                                "property `{}` of `{event}` is declared {other:?}, but a threshold needs a number",
+                                property.as_str()
+                            ),
+                        ),
                     }
                 }
                 Criterion::MetricThreshold {

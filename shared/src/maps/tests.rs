@@ -40,12 +40,27 @@ fn a_valid_map_loads_with_every_field() {
     assert_eq!(map.tenure, Some(Tenure::FirstYear));
     assert_eq!(map.milestones.len(), 2);
     let m = &map.milestones[0];
-    assert_eq!((m.id.as_str(), m.due_days, m.arr_weight), ("first_workflow", 30, Some(0.3)));
-    assert_eq!(m.criterion, Criterion::EventCount { event: "workflow.completed".into(), min: 1, window_days: None });
+    assert_eq!(
+        (m.id.as_str(), m.due_days, m.arr_weight),
+        ("first_workflow", 30, Some(0.3))
+    );
+    assert_eq!(
+        m.criterion,
+        Criterion::EventCount {
+            event: "workflow.completed".into(),
+            min: 1,
+            window_days: None
+        }
+    );
     assert_eq!(m.playbook.leadership, "Ask the sponsor");
     assert_eq!(
         map.milestones[1].criterion,
-        Criterion::MetricThreshold { event: "outcome.measured".into(), property: "savings_pct".into(), op: CompareOp::Gte, value: 5.0 }
+        Criterion::MetricThreshold {
+            event: "outcome.measured".into(),
+            property: "savings_pct".into(),
+            op: CompareOp::Gte,
+            value: 5.0
+        }
     );
 }
 
@@ -55,7 +70,10 @@ fn every_shipped_example_map_is_valid() {
     assert_eq!(maps.len(), EMBEDDED_MAPS.len());
     for seg in crate::domain::Segment::ALL {
         for tenure in [Tenure::FirstYear, Tenure::MultiYear] {
-            assert!(MilestoneMap::select(&maps, seg, tenure).is_some(), "no map for {seg} {tenure:?}");
+            assert!(
+                MilestoneMap::select(&maps, seg, tenure).is_some(),
+                "no map for {seg} {tenure:?}"
+            );
         }
     }
 }
@@ -65,7 +83,11 @@ fn an_unknown_criterion_kind_is_reported_at_its_line() {
     let text = VALID.replace("kind: event_count", "kind: event_cnt");
     let p = only(&text);
     assert_eq!((p.line, p.field.as_str()), (12, "milestones[0].criterion.kind"));
-    assert!(p.message.contains("unknown criterion kind `event_cnt`"), "{}", p.message);
+    assert!(
+        p.message.contains("unknown criterion kind `event_cnt`"),
+        "{}",
+        p.message
+    );
     assert!(p.to_string().starts_with("map.yaml:12:"), "{p}");
 }
 
@@ -74,7 +96,12 @@ fn a_duplicate_id_names_both_lines() {
     let text = VALID.replace("id: savings", "id: first_workflow");
     let p = only(&text);
     assert_eq!((p.line, p.field.as_str()), (15, "milestones[1].id"));
-    assert!(p.message.contains("duplicate milestone id `first_workflow` (first defined on line 7)"), "{}", p.message);
+    assert!(
+        p.message
+            .contains("duplicate milestone id `first_workflow` (first defined on line 7)"),
+        "{}",
+        p.message
+    );
 }
 
 #[test]
@@ -82,7 +109,12 @@ fn due_days_must_fall_in_the_phase() {
     let text = VALID.replace("due_days: 30", "due_days: 200");
     let p = only(&text);
     assert_eq!((p.line, p.field.as_str()), (10, "milestones[0].due_days"));
-    assert!(p.message.contains("outside the onboarding phase (months 1–3: days 1–90)"), "{}", p.message);
+    assert!(
+        p.message
+            .contains("outside the onboarding phase (months 1–3: days 1–90)"),
+        "{}",
+        p.message
+    );
     // The same day is fine for a phase that spans it.
     let ok = text.replacen("phase: onboarding", "phase: adoption", 1);
     load_map("map.yaml", &ok).expect("day 200 is inside adoption");
@@ -93,16 +125,27 @@ fn a_missing_playbook_stage_is_named() {
     let text = VALID.replace(r#", leadership: "Ask the sponsor""#, "");
     let p = only(&text);
     assert_eq!(p.field, "milestones[0].playbook.leadership");
-    assert!(p.message.contains("missing playbook stage `leadership`"), "{}", p.message);
+    assert!(
+        p.message.contains("missing playbook stage `leadership`"),
+        "{}",
+        p.message
+    );
 }
 
 #[test]
 fn an_unknown_event_property_type_is_reported() {
     let text = VALID.replace("savings_pct: number", "savings_pct: numbr");
     let all = problems(&text);
-    let p = all.iter().find(|p| p.field == "events.outcome.measured.savings_pct").expect("type problem reported");
+    let p = all
+        .iter()
+        .find(|p| p.field == "events.outcome.measured.savings_pct")
+        .expect("type problem reported");
     assert_eq!(p.line, 5);
-    assert!(p.message.contains("unknown event property type `numbr`"), "{}", p.message);
+    assert!(
+        p.message.contains("unknown event property type `numbr`"),
+        "{}",
+        p.message
+    );
 }
 
 #[test]
@@ -121,10 +164,18 @@ fn every_problem_is_reported_not_just_the_first() {
         .replace("kind: event_count", "kind: bogus")
         .replace("due_days: 90", "due_days: 0")
         .replace("phase: onboarding\n    due_days: 30", "phase: growth\n    due_days: 30")
-        .replace("owner: csm\n    criterion: {kind: metric", "owner: ''\n    criterion: {kind: metric");
+        .replace(
+            "owner: csm\n    criterion: {kind: metric",
+            "owner: ''\n    criterion: {kind: metric",
+        );
     let p = problems(&text);
     let fields: Vec<&str> = p.iter().map(|p| p.field.as_str()).collect();
-    for expected in ["milestones[0].phase", "milestones[0].criterion.kind", "milestones[1].due_days", "milestones[1].owner"] {
+    for expected in [
+        "milestones[0].phase",
+        "milestones[0].criterion.kind",
+        "milestones[1].due_days",
+        "milestones[1].owner",
+    ] {
         assert!(fields.contains(&expected), "{expected} missing from {fields:?}");
     }
 }

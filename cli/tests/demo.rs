@@ -1,0 +1,248 @@
+//! `milepost demo` and `milepost maps validate` as a user runs them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use milepost_cli::demo::{run, DemoOptions};
+
+fn options(out: &Path, accounts: usize, days: u32) -> DemoOptions {
+    DemoOptions {
+        accounts,
+        days,
+        seed: 7,
+        out: out.to_path_buf(),
+        progress: false,
+        write_emails: true,
+    }
+}
+
+fn read_tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    for entry in walk(dir) {
+        let rel = entry.strip_prefix(dir).unwrap().display().to_string();
+        files.insert(rel, std::fs::read(&entry).unwrap());
+    }
+    files
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_same_seed_gives_byte_identical_output() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let sa = run(&options(a.path(), 60, 70)).await.unwrap();
+    let sb = run(&options(b.path(), 60, 70)).await.unwrap();
+    assert_eq!(sa, sb);
+    let (ta, tb) = (read_tree(a.path()), read_tree(b.path()));
+    assert!(
+        ta.len() > 10,
+        "expected an outbox, got {:?}",
+        ta.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(ta.keys().collect::<Vec<_>>(), tb.keys().collect::<Vec<_>>());
+    for (name, bytes) in &ta {
+        assert!(bytes == &tb[name], "{name} differs between runs");
+    }
+    let other_seed = tempfile::tempdir().unwrap();
+    let sc = run(&DemoOptions {
+        seed: 8,
+        ..options(other_seed.path(), 60, 70)
+    })
+    .await
+    .unwrap();
+    assert_ne!(sa, sc, "another seed gives another customer base");
+}
+
+#[tokio::test]
+async fn the_demo_runs_every_stage_and_some_customers_recover() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = run(&options(dir.path(), 80, 90)).await.unwrap();
+    assert_eq!(s.accounts, 80);
+    assert!(
+        s.day1_touches > 0 && s.csm_tasks > 0 && s.leadership_escalations > 0,
+        "{s:?}"
+    );
+    assert!(s.recovered > 0 && s.lapsed > 0 && s.achieved > 0, "{s:?}");
+    assert!(s.events_duplicate > 0, "redelivered webhooks are part of the demo");
+    assert!(
+        s.events_parked_then_applied > 0,
+        "some events arrive before their account"
+    );
+    // Every missed milestone ends up recovered, lapsed or still in its playbook.
+    assert_eq!(s.missed, s.recovered + s.lapsed + s.still_escalating, "{s:?}");
+    // Three touches per outreach stage that ran, one leadership email (and maybe a sponsor's) per escalation.
+    assert_eq!(s.day1_touches % 3, 0);
+    let outbox: Vec<_> = std::fs::read_dir(dir.path().join("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    let eml = outbox.iter().filter(|n| n.ends_with(".eml")).count();
+    assert_eq!(eml as u64, s.emails_sent);
+    assert_eq!(outbox.iter().filter(|n| n.ends_with(".html")).count(), eml);
+    let tasks: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("tasks.json")).unwrap()).unwrap();
+    assert_eq!(tasks.as_array().unwrap().len(), s.csm_tasks);
+    let task = &tasks[0];
+    for field in [
+        "milestone_name",
+        "due_at",
+        "target",
+        "current",
+        "health",
+        "arr_at_risk",
+        "recommended_intervention",
+        "recent_activity",
+    ] {
+        assert!(!task[field].is_null(), "task lacks {field}: {task}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
+    for field in [
+        "accounts",
+        "milestones_tracked",
+        "achieved",
+        "missed",
+        "recovered",
+        "lapsed",
+        "day1_touches",
+        "csm_tasks",
+        "leadership_escalations",
+        "emails_sent",
+    ] {
+        assert!(summary[field].is_u64(), "summary lacks {field}");
+    }
+}
+
+/// Each email is built from one account only: no other account's id or
+/// customer domain appears anywhere in it.
+#[tokio::test]
+async fn no_email_carries_another_customers_data() {
+    let dir = tempfile::tempdir().unwrap();
+    run(&options(dir.path(), 120, 60)).await.unwrap();
+    let id_pattern = |s: &str| -> Vec<String> {
+        let mut found = Vec::new();
+        let bytes = s.as_bytes();
+        let mut i = 0;
+        while let Some(p) = s[i..].find("customer") {
+            let start = i + p + "customer".len();
+            let digits: String = s[start..].chars().take_while(char::is_ascii_digit).collect();
+            if !digits.is_empty() && bytes.get(start + digits.len()) == Some(&b'.') {
+                found.push(digits);
+            }
+            i = start;
+        }
+        found
+    };
+    let mut checked = 0;
+    for path in walk(&dir.path().join("outbox")) {
+        if path.extension().is_none_or(|e| e != "eml") {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let account = name.rsplit('-').next().unwrap().trim_end_matches(".eml").to_string();
+        let index: u64 = account.parse().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let decoded = mail_text(&text);
+        for other in id_pattern(&decoded) {
+            assert_eq!(other.parse::<u64>().unwrap(), index, "{name} mentions customer{other}");
+        }
+        for (pos, _) in decoded.match_indices("acct-") {
+            let id = &decoded[pos + 5..pos + 10];
+            assert_eq!(id.parse::<u64>().unwrap(), index, "{name} mentions acct-{id}");
+        }
+        checked += 1;
+    }
+    assert!(checked > 50, "only {checked} emails checked");
+}
+
+/// Everything a reader sees of the message: recipients, subject, both bodies (decoded).
+fn mail_text(eml: &str) -> String {
+    let msg = mail_parser::MessageParser::default()
+        .parse(eml.as_bytes())
+        .expect("a parseable message");
+    let to: Vec<String> = msg
+        .to()
+        .into_iter()
+        .flat_map(|a| a.iter())
+        .filter_map(|a| a.address().map(str::to_string))
+        .collect();
+    let html = msg.body_html(0).unwrap_or_default().replace("%2D", "-");
+    format!(
+        "{}\n{}\n{}\n{}",
+        to.join(" "),
+        msg.subject().unwrap_or(""),
+        msg.body_text(0).unwrap_or_default(),
+        html
+    )
+}
+
+fn milepost() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_milepost"))
+}
+
+#[test]
+fn maps_validate_accepts_the_examples_and_rejects_a_broken_map_precisely() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/maps");
+    let files: Vec<_> = walk(&examples)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    assert!(files.len() >= 3);
+    let ok = milepost().arg("maps").arg("validate").args(&files).output().unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.yaml");
+    let text = std::fs::read_to_string(examples.join("smb.yaml")).unwrap().replacen(
+        "kind: event_count",
+        "kind: event_total",
+        1,
+    );
+    std::fs::write(&broken, &text).unwrap();
+    let line = text.lines().position(|l| l.contains("event_total")).unwrap() + 1;
+    let out = milepost().arg("maps").arg("validate").arg(&broken).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected = format!("{}:{line}:", broken.display());
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(
+        stderr.contains("milestones[0].criterion.kind: unknown criterion kind `event_total`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_demo_command_prints_its_table_and_writes_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = milepost()
+        .args(["demo", "--accounts", "25", "--days", "45", "--quiet", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "accounts",
+        "missed",
+        "CSM tasks",
+        "leadership escalations",
+        "emails sent",
+    ] {
+        assert!(stdout.contains(line), "table lacks {line}: {stdout}");
+    }
+    for file in ["summary.json", "tasks.json", "domain-events.jsonl"] {
+        assert!(dir.path().join(file).is_file(), "{file} missing");
+    }
+}

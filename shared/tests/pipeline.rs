@@ -1,0 +1,659 @@
+//! The pipeline on embedded adapters: ingest, sweep and the playbook, each
+//! checked for the behaviour users rely on — nothing done twice, nothing lost.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use milepost::domain::{
+    Account, AccountId, Contact, DomainEvent, MilestoneStatus, ProductEvent, Segment, Stage, Timestamp,
+};
+use milepost::email::EmailKind;
+use milepost::embedded::workflow::ExecutionStatus;
+use milepost::embedded::{InMemoryStore, LocalWorkflowRunner, MemoryMailer, RecordingPublisher, VirtualClock};
+use milepost::ingest::{self, parse_events, Applied};
+use milepost::maps::load_map;
+use milepost::playbook::{run_step, EscalationRequest, Step};
+use milepost::ports::{
+    EscalationLog, MapStore, MilestoneStore, StartOutcome, TaskStore, WorkflowError, WorkflowStarter,
+};
+use milepost::services::Config;
+use milepost::sweep::{sweep, SweepOptions};
+use milepost::Services;
+
+const MAP: &str = r#"segment: all
+escalate_to_exec_sponsor: true
+milestones:
+  - id: first_workflow
+    name: First workflow completed
+    phase: onboarding
+    due_days: 10
+    owner: csm
+    criterion: {kind: event_count, event: workflow.completed, min: 2}
+    arr_weight: 0.5
+    playbook: {outreach: "Finish one workflow", csm: "Book a call", leadership: "Ask the sponsor", guides: [Workflow guide]}
+  - id: team_invited
+    name: Three teammates active
+    phase: onboarding
+    due_days: 20
+    owner: csm
+    criterion: {kind: distinct_users, event: user.active, min: 3}
+    playbook: {outreach: "Invite your team", csm: "Run a demo", leadership: "Ask for a rollout"}
+  - id: sponsor_named
+    name: Executive sponsor named
+    phase: onboarding
+    due_days: 30
+    owner: csm
+    criterion: {kind: manual}
+    playbook: {outreach: "Who owns this?", csm: "Map the org", leadership: "Peer outreach"}
+"#;
+
+fn contract_start() -> Timestamp {
+    Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap()
+}
+
+struct Harness {
+    services: Services,
+    store: Arc<InMemoryStore>,
+    mailer: Arc<MemoryMailer>,
+    events: Arc<RecordingPublisher>,
+    runner: Arc<LocalWorkflowRunner>,
+    clock: Arc<VirtualClock>,
+}
+
+impl Harness {
+    async fn new() -> Self {
+        Self::with_workflows(None).await
+    }
+
+    async fn with_workflows(workflows: Option<Arc<dyn WorkflowStarter>>) -> Self {
+        let store = Arc::new(InMemoryStore::new());
+        let mailer = Arc::new(MemoryMailer::default());
+        let events = Arc::new(RecordingPublisher::default());
+        let runner = Arc::new(LocalWorkflowRunner::new());
+        let clock = Arc::new(VirtualClock::new(contract_start()));
+        let services = Services {
+            store: store.clone(),
+            mailer: mailer.clone(),
+            events: events.clone(),
+            workflows: workflows.unwrap_or_else(|| runner.clone()),
+            clock: clock.clone(),
+            config: Config::default(),
+        };
+        store.put_map(&load_map("test.yaml", MAP).unwrap()).await.unwrap();
+        Harness {
+            services,
+            store,
+            mailer,
+            events,
+            runner,
+            clock,
+        }
+    }
+
+    async fn onboard(&self, id: &str) -> Account {
+        let account = account(id);
+        ingest::upsert_account(&self.services, &account).await.unwrap();
+        account
+    }
+
+    fn at(&self, days: i64, hours: i64) -> Timestamp {
+        contract_start() + Duration::days(days) + Duration::hours(hours)
+    }
+
+    async fn deliver(&self, events: &[ProductEvent]) -> ingest::IngestReport {
+        let body = serde_json::to_vec(events).unwrap();
+        ingest::ingest(&self.services, parse_events(&body).unwrap())
+            .await
+            .unwrap()
+    }
+
+    async fn status(&self, account: &str, milestone: &str) -> MilestoneStatus {
+        self.store
+            .get_milestone(&AccountId::new(account), milestone)
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+    }
+
+    /// Moves the clock hour by hour, sweeping and running due steps, as the schedule would.
+    async fn run_until(&self, until: Timestamp) {
+        let mut t = self.clock_now() + Duration::hours(1);
+        while t <= until {
+            self.clock.set(t);
+            sweep(&self.services, &SweepOptions::default()).await.unwrap();
+            self.runner.run_due(&self.services, t).await;
+            t += Duration::hours(1);
+        }
+    }
+
+    fn clock_now(&self) -> Timestamp {
+        use milepost::ports::Clock;
+        self.clock.now()
+    }
+
+    fn sent_to(&self) -> Vec<(EmailKind, String)> {
+        self.mailer
+            .sent()
+            .into_iter()
+            .map(|e| (e.kind, e.to[0].email.clone()))
+            .collect()
+    }
+}
+
+fn account(id: &str) -> Account {
+    Account {
+        id: AccountId::new(id),
+        name: format!("Customer {id}"),
+        segment: Segment::Enterprise,
+        contract_start: NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(),
+        renewal_date: NaiveDate::from_ymd_opt(2027, 3, 2).unwrap(),
+        tenure_year: 1,
+        arr: 100_000,
+        licensed_seats: 20,
+        primary_contact: Contact::new("Pat Admin", format!("pat@{id}.example")),
+        csm: Contact::new("Maya CSM", "maya@vendor.example"),
+        cs_leader_email: "lead@vendor.example".into(),
+        exec_sponsor: Some(Contact::new("Sam Sponsor", format!("sam@{id}.example"))),
+        timezone: chrono_tz::UTC,
+        goal: Some("close the books in 3 days".into()),
+    }
+}
+
+fn event(id: &str, account: &str, name: &str, at: Timestamp, user: &str) -> ProductEvent {
+    ProductEvent {
+        id: id.into(),
+        account_id: AccountId::new(account),
+        event: name.into(),
+        timestamp: at,
+        user_id: Some(user.into()),
+        properties: Default::default(),
+    }
+}
+
+fn achieved_events(h: &Harness) -> Vec<DomainEvent> {
+    h.events
+        .events()
+        .into_iter()
+        .filter(|e| e.detail_type() == "MilestoneAchieved")
+        .collect()
+}
+
+#[tokio::test]
+async fn reaching_a_milestone_announces_it_once_however_often_events_are_redelivered() {
+    let h = Harness::new().await;
+    h.onboard("a1").await;
+    let evs = [
+        event("e1", "a1", "workflow.completed", h.at(2, 0), "u1"),
+        event("e2", "a1", "workflow.completed", h.at(3, 0), "u1"),
+    ];
+    let first = h.deliver(&evs).await;
+    assert_eq!((first.accepted, first.duplicates), (2, 0));
+    assert_eq!(h.status("a1", "first_workflow").await, MilestoneStatus::Achieved);
+
+    // The webhook sender retries the whole batch: both are duplicates, nothing changes.
+    let again = h.deliver(&evs).await;
+    assert_eq!((again.accepted, again.duplicates), (0, 2));
+    assert_eq!(achieved_events(&h).len(), 1, "announced exactly once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_deliveries_of_the_same_events_count_once() {
+    let h = Arc::new(Harness::new().await);
+    h.onboard("a1").await;
+    let evs: Vec<ProductEvent> = (0..3)
+        .map(|u| event(&format!("e{u}"), "a1", "user.active", h.at(1, u), &format!("u{u}")))
+        .collect();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (h, evs) = (h.clone(), evs.clone());
+        tasks.push(tokio::spawn(async move { h.deliver(&evs).await }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let m = h
+        .store
+        .get_milestone(&AccountId::new("a1"), "team_invited")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.status, MilestoneStatus::Achieved);
+    assert_eq!(m.reached_at, Some(h.at(1, 2)));
+    assert_eq!(
+        achieved_events(&h).len(),
+        1,
+        "eight concurrent deliveries, one announcement"
+    );
+}
+
+#[tokio::test]
+async fn events_for_an_unknown_account_are_kept_and_applied_when_it_appears() {
+    let h = Harness::new().await;
+    let evs = [
+        event("e1", "late", "workflow.completed", h.at(1, 0), "u1"),
+        event("e2", "late", "workflow.completed", h.at(1, 1), "u1"),
+    ];
+    for e in &evs {
+        assert_eq!(ingest::apply_event(&h.services, e).await.unwrap(), Applied::Parked);
+    }
+    assert_eq!(h.store.parked_count(), 2);
+    let report = ingest::upsert_account(&h.services, &account("late")).await.unwrap();
+    assert_eq!((report.milestones_created, report.parked_applied), (3, 2));
+    assert_eq!(h.store.parked_count(), 0);
+    let m = h
+        .store
+        .get_milestone(&AccountId::new("late"), "first_workflow")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((m.status, m.reached_at), (MilestoneStatus::Achieved, Some(h.at(1, 1))));
+    // Upserting the account again (a second group call) neither re-creates milestones nor re-applies.
+    let again = ingest::upsert_account(&h.services, &account("late")).await.unwrap();
+    assert_eq!((again.milestones_created, again.parked_applied), (0, 0));
+    assert_eq!(achieved_events(&h).len(), 1);
+}
+
+#[tokio::test]
+async fn a_bad_event_is_rejected_with_its_field_and_the_rest_are_applied() {
+    let h = Harness::new().await;
+    h.onboard("a1").await;
+    let body = br#"[
+        {"id": "ok1", "account_id": "a1", "event": "workflow.completed", "timestamp": "2026-03-03T10:00:00Z"},
+        {"id": "bad", "account_id": "a1", "event": "workflow.completed", "timestamp": "yesterday"},
+        {"account_id": "a1", "event": "x", "timestamp": "2026-03-03T10:00:00Z"},
+        {"id": "ok2", "account_id": "a1", "event": "workflow.completed", "timestamp": "2026-03-03T11:00:00+01:00"}
+    ]"#;
+    let report = ingest::ingest(&h.services, parse_events(body).unwrap()).await.unwrap();
+    assert_eq!(report.accepted, 2);
+    let rejected: Vec<(usize, &str)> = report.rejected.iter().map(|r| (r.index, r.error.as_str())).collect();
+    assert_eq!(rejected.len(), 2);
+    assert_eq!(rejected[0].0, 1);
+    assert!(
+        rejected[0].1.starts_with("timestamp: must be an RFC 3339 date-time"),
+        "{}",
+        rejected[0].1
+    );
+    assert_eq!(rejected[1], (2, "id: is required"));
+    assert_eq!(h.status("a1", "first_workflow").await, MilestoneStatus::Achieved);
+    assert!(matches!(
+        parse_events(b"{not json"),
+        Err(ingest::BodyError::Malformed(_))
+    ));
+    assert_eq!(parse_events(b"42").unwrap_err(), ingest::BodyError::NotEvents);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_sweeps_start_exactly_one_escalation_per_missed_milestone() {
+    let h = Arc::new(Harness::new().await);
+    for i in 0..20 {
+        h.onboard(&format!("a{i}")).await;
+    }
+    // Half the accounts reach first_workflow before it is due.
+    for i in (0..20).step_by(2) {
+        let a = format!("a{i}");
+        h.deliver(&[
+            event(&format!("{a}-1"), &a, "workflow.completed", h.at(2, 0), "u"),
+            event(&format!("{a}-2"), &a, "workflow.completed", h.at(2, 1), "u"),
+        ])
+        .await;
+    }
+    h.clock.set(h.at(10, 1));
+    let mut sweeps = Vec::new();
+    for _ in 0..4 {
+        let h = h.clone();
+        sweeps.push(tokio::spawn(async move {
+            sweep(
+                &h.services,
+                &SweepOptions {
+                    page_size: 3,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+        }));
+    }
+    let mut missed = 0;
+    let mut started = 0;
+    for s in sweeps {
+        let r = s.await.unwrap();
+        missed += r.missed;
+        started += r.started;
+    }
+    assert_eq!(missed, 10, "each pending milestone marked missed by exactly one sweep");
+    assert_eq!(started, 10, "each missed milestone started by exactly one sweep");
+    assert_eq!(h.runner.executions().len(), 10);
+    assert_eq!(h.events.count("MilestoneMissed"), 10);
+    for i in 0..20 {
+        let expected = if i % 2 == 0 {
+            MilestoneStatus::Achieved
+        } else {
+            MilestoneStatus::Missed
+        };
+        assert_eq!(h.status(&format!("a{i}"), "first_workflow").await, expected);
+    }
+    // A later sweep finds nothing left to do.
+    let again = sweep(&h.services, &SweepOptions::default()).await.unwrap();
+    assert_eq!((again.examined, again.missed, again.started), (0, 0, 0));
+}
+
+/// A workflow service that fails the first start, like a crash or throttling
+/// between marking a milestone missed and starting its escalation.
+struct FailsOnce {
+    inner: Arc<LocalWorkflowRunner>,
+    failed: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl WorkflowStarter for FailsOnce {
+    async fn start(&self, request: &EscalationRequest) -> Result<StartOutcome, WorkflowError> {
+        if !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(WorkflowError("throttled".into()));
+        }
+        self.inner.start(request).await
+    }
+    async fn stop(&self, execution: &str, stage: Option<Stage>) -> Result<(), WorkflowError> {
+        self.inner.stop(execution, stage).await
+    }
+}
+
+#[tokio::test]
+async fn a_failed_start_after_marking_missed_is_healed_by_the_next_sweep() {
+    let runner = Arc::new(LocalWorkflowRunner::new());
+    let flaky = Arc::new(FailsOnce {
+        inner: runner.clone(),
+        failed: Default::default(),
+    });
+    let h = Harness::with_workflows(Some(flaky)).await;
+    h.onboard("a1").await;
+    h.clock.set(h.at(10, 1));
+    let first = sweep(&h.services, &SweepOptions::default()).await.unwrap();
+    assert_eq!((first.missed, first.started, first.failed), (1, 0, 1));
+    let m = h
+        .store
+        .get_milestone(&AccountId::new("a1"), "first_workflow")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((m.status, m.escalation_started), (MilestoneStatus::Missed, false));
+
+    let second = sweep(&h.services, &SweepOptions::default()).await.unwrap();
+    assert_eq!(
+        (second.missed, second.started, second.failed),
+        (0, 1, 0),
+        "picked up, not missed again"
+    );
+    assert_eq!(runner.executions().len(), 1);
+    assert_eq!(h.events.count("MilestoneMissed"), 1, "the miss is announced once");
+}
+
+#[tokio::test]
+async fn the_sweep_reads_only_due_milestones() {
+    let h = Harness::new().await;
+    for i in 0..50 {
+        h.onboard(&format!("a{i}")).await;
+    }
+    for i in 0..10 {
+        let a = format!("a{i}");
+        h.deliver(&[
+            event(&format!("{a}-1"), &a, "workflow.completed", h.at(1, 0), "u"),
+            event(&format!("{a}-2"), &a, "workflow.completed", h.at(1, 1), "u"),
+        ])
+        .await;
+    }
+    // 150 tracked milestones; at day 10 only first_workflow is due, and 10 of those were achieved.
+    h.clock.set(h.at(10, 1));
+    let before = h.store.due_items_read();
+    let report = sweep(&h.services, &SweepOptions::default()).await.unwrap();
+    assert_eq!(report.examined, 40);
+    assert_eq!(
+        h.store.due_items_read() - before,
+        40,
+        "no achieved or not-yet-due milestone is read"
+    );
+    assert_eq!(report.oldest_due, Some(h.at(10, 0)));
+}
+
+#[tokio::test]
+async fn a_sweep_that_runs_out_of_time_stops_cleanly_and_the_next_one_finishes() {
+    let h = Harness::new().await;
+    for i in 0..5 {
+        h.onboard(&format!("a{i}")).await;
+    }
+    h.clock.set(h.at(10, 1));
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let stop_after_two = move || calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 2;
+    let first = sweep(
+        &h.services,
+        &SweepOptions {
+            page_size: 10,
+            should_stop: &stop_after_two,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(first.stopped_early);
+    assert_eq!(first.missed, 2);
+    let second = sweep(&h.services, &SweepOptions::default()).await.unwrap();
+    assert_eq!((second.missed, second.started), (3, 3));
+    assert_eq!(h.runner.executions().len(), 5);
+}
+
+#[tokio::test]
+async fn an_unrecovered_escalation_runs_every_stage_in_order_to_the_right_people() {
+    let h = Harness::new().await;
+    h.onboard("a1").await;
+    h.run_until(h.at(20, 0)).await;
+    let first_workflow: Vec<_> = h
+        .mailer
+        .sent()
+        .into_iter()
+        .filter(|e| e.milestone_id == "first_workflow")
+        .map(|e| (e.kind, e.to[0].email.clone()))
+        .collect();
+    assert_eq!(
+        first_workflow,
+        vec![
+            (EmailKind::Outreach, "pat@a1.example".into()),
+            (EmailKind::FollowUp, "pat@a1.example".into()),
+            (EmailKind::CsmTask, "maya@vendor.example".into()),
+            (EmailKind::Leadership, "lead@vendor.example".into()),
+            (EmailKind::ExecSponsor, "sam@a1.example".into()),
+        ]
+    );
+    assert_eq!(h.status("a1", "first_workflow").await, MilestoneStatus::Lapsed);
+    let tasks = h.store.open_tasks_for_owner("maya@vendor.example").await.unwrap();
+    let task = tasks
+        .iter()
+        .find(|t| t.milestone_id == "first_workflow")
+        .expect("CSM task created");
+    assert_eq!(task.arr_at_risk, 50_000);
+    assert_eq!(task.target, "2× workflow.completed");
+    assert_eq!(task.recommended_intervention, "Book a call");
+    let in_app: Vec<_> = h
+        .events
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, DomainEvent::InAppMessageRequested { milestone_id, .. } if milestone_id == "first_workflow"))
+        .collect();
+    assert_eq!(
+        in_app.len(),
+        1,
+        "one in-app message, the second of the three day-1 touches"
+    );
+    let stages: Vec<Stage> = h
+        .events
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            DomainEvent::EscalationStageCompleted {
+                milestone_id, stage, ..
+            } if milestone_id == "first_workflow" => Some(stage),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stages, vec![Stage::Outreach, Stage::CsmTask, Stage::Leadership]);
+    // The emails' times: day 1 within working hours, then day 3 and day 5.
+    let dates: Vec<Timestamp> = h
+        .mailer
+        .sent()
+        .iter()
+        .filter(|e| e.milestone_id == "first_workflow")
+        .map(|e| e.date)
+        .collect();
+    assert!(dates.windows(2).all(|w| w[0] <= w[1]));
+    assert_eq!((dates[2] - dates[0]).num_days(), 2);
+}
+
+#[tokio::test]
+async fn a_customer_who_catches_up_before_day_three_gets_nothing_more() {
+    let h = Harness::new().await;
+    h.onboard("a1").await;
+    h.run_until(h.at(11, 12)).await; // day-1 touches done (missed on day 10)
+    assert_eq!(h.sent_to().len(), 2);
+    h.clock.set(h.at(11, 13));
+    h.deliver(&[
+        event("w1", "a1", "workflow.completed", h.at(11, 13), "u"),
+        event("w2", "a1", "workflow.completed", h.at(11, 13), "u"),
+    ])
+    .await;
+    assert_eq!(h.status("a1", "first_workflow").await, MilestoneStatus::Recovered);
+    h.run_until(h.at(19, 0)).await;
+    let kinds: Vec<EmailKind> = h
+        .mailer
+        .sent()
+        .iter()
+        .filter(|e| e.milestone_id == "first_workflow")
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, vec![EmailKind::Outreach, EmailKind::FollowUp]);
+    let execution = &h.runner.executions()[0];
+    assert_eq!(execution.status, ExecutionStatus::Stopped);
+    let recovered: Vec<_> = h
+        .events
+        .events()
+        .into_iter()
+        .filter(|e| e.detail_type() == "MilestoneRecovered")
+        .collect();
+    assert!(matches!(
+        &recovered[..],
+        [DomainEvent::MilestoneRecovered {
+            stage_reached: Some(Stage::Outreach),
+            ..
+        }]
+    ));
+}
+
+#[tokio::test]
+async fn a_customer_who_catches_up_between_day_three_and_five_gets_no_leadership_email() {
+    let h = Harness::new().await;
+    h.onboard("a1").await;
+    h.run_until(h.at(13, 12)).await;
+    assert!(h.sent_to().iter().any(|(k, _)| *k == EmailKind::CsmTask));
+    h.deliver(&[
+        event("w1", "a1", "workflow.completed", h.at(13, 12), "u"),
+        event("w2", "a1", "workflow.completed", h.at(13, 12), "u"),
+    ])
+    .await;
+    h.run_until(h.at(19, 0)).await;
+    let kinds: Vec<EmailKind> = h
+        .mailer
+        .sent()
+        .iter()
+        .filter(|e| e.milestone_id == "first_workflow")
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![EmailKind::Outreach, EmailKind::FollowUp, EmailKind::CsmTask]
+    );
+    assert_eq!(h.status("a1", "first_workflow").await, MilestoneStatus::Recovered);
+}
+
+#[tokio::test]
+async fn throttled_sends_are_retried_and_delivered_once() {
+    let h = Harness::new().await;
+    h.onboard("a1").await;
+    h.mailer.fail_transiently("pat@a1.example", 2);
+    h.run_until(h.at(11, 23)).await;
+    let outreach = h
+        .mailer
+        .sent()
+        .iter()
+        .filter(|e| e.kind == EmailKind::Outreach && e.milestone_id == "first_workflow")
+        .count();
+    assert_eq!(outreach, 1, "sent once after two throttled attempts");
+    assert!(h.mailer.attempts() >= 3);
+    assert_eq!(h.runner.executions()[0].failed_steps, vec![]);
+}
+
+#[tokio::test]
+async fn a_rejected_address_is_logged_and_the_playbook_goes_on() {
+    let h = Harness::new().await;
+    h.onboard("a1").await;
+    h.mailer.reject("pat@a1.example");
+    h.run_until(h.at(14, 0)).await;
+    let log = h.store.log_of(&AccountId::new("a1")).await.unwrap();
+    let details: Vec<&str> = log
+        .iter()
+        .filter(|e| e.milestone_id == "first_workflow")
+        .map(|e| e.detail.as_str())
+        .collect();
+    assert!(
+        details.contains(&"outreach email rejected (address is on the suppression list)"),
+        "{details:?}"
+    );
+    assert!(details.contains(&"CSM task email sent"), "{details:?}");
+    assert_eq!(
+        h.mailer
+            .sent()
+            .iter()
+            .filter(|e| e.milestone_id == "first_workflow")
+            .map(|e| e.kind)
+            .collect::<Vec<_>>(),
+        vec![EmailKind::CsmTask]
+    );
+}
+
+#[tokio::test]
+async fn a_retried_step_repeats_nothing() {
+    let h = Harness::new().await;
+    h.onboard("a1").await;
+    h.clock.set(h.at(10, 1));
+    sweep(&h.services, &SweepOptions::default()).await.unwrap();
+    let request = h.runner.executions()[0].request.clone();
+    for _ in 0..3 {
+        run_step(&h.services, &request, Step::OutreachEmail).await.unwrap();
+        run_step(&h.services, &request, Step::CsmTask).await.unwrap();
+    }
+    assert_eq!(h.mailer.sent().len(), 2, "one outreach, one CSM email");
+    assert_eq!(h.store.all_tasks().await.unwrap().len(), 1);
+    let log = h.store.log_of(&AccountId::new("a1")).await.unwrap();
+    assert_eq!(log.len(), 3, "outreach sent, task opened, task email sent: {log:?}");
+}
+
+#[tokio::test]
+async fn a_manual_milestone_is_reached_when_the_csm_marks_it() {
+    let h = Harness::new().await;
+    h.onboard("a1").await;
+    let a1 = AccountId::new("a1");
+    assert!(ingest::mark_manual(&h.services, &a1, "sponsor_named", h.at(5, 0))
+        .await
+        .unwrap());
+    assert_eq!(h.status("a1", "sponsor_named").await, MilestoneStatus::Achieved);
+    assert!(
+        !ingest::mark_manual(&h.services, &a1, "sponsor_named", h.at(6, 0))
+            .await
+            .unwrap(),
+        "marking again changes nothing"
+    );
+    assert!(
+        ingest::mark_manual(&h.services, &a1, "first_workflow", h.at(5, 0))
+            .await
+            .is_err(),
+        "only manual milestones can be marked"
+    );
+    assert_eq!(achieved_events(&h).len(), 1);
+}
