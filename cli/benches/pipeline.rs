@@ -1,1 +1,142 @@
-fn main() {}
+//! `make bench`: throughput of parsing and applying events on the embedded
+//! store (one core), and the demo's wall time at 300 and 10,000 accounts.
+//! Prints figures; targets are stated beside them, not asserted.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Duration;
+use milepost::embedded::{InMemoryStore, LocalWorkflowRunner, MemoryMailer, RecordingPublisher, VirtualClock};
+use milepost::ingest::{self, parse_events};
+use milepost::ports::MapStore;
+use milepost::services::Config;
+use milepost::Services;
+use milepost_cli::demo::generator::{plan_accounts, sim_start};
+use milepost_cli::demo::{run, DemoOptions};
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+async fn ingest_throughput() {
+    const ACCOUNTS: usize = 1_000;
+    const DAYS: i64 = 90;
+    let clock = Arc::new(VirtualClock::new(sim_start()));
+    let maps = milepost::maps::embedded_maps();
+    let plans = plan_accounts(ACCOUNTS, 1, &maps);
+    let services = fresh_services(&plans, &clock).await;
+    let mut events = Vec::new();
+    for day in 0..DAYS {
+        let mut today = Vec::new();
+        for p in &plans {
+            p.events_on(day, 1, &mut today);
+        }
+        today.sort_by_key(|e| e.timestamp);
+        events.extend(today);
+    }
+    let bodies: Vec<Vec<u8>> = events.chunks(100).map(|c| serde_json::to_vec(c).unwrap()).collect();
+    clock.set(sim_start() + Duration::days(DAYS));
+    // The first pass applies everything; later passes over a fresh store copy
+    // would need the setup again, so each run gets its own store.
+    let mut rates = Vec::new();
+    for run in 0..RUNS {
+        let services = if run == 0 {
+            services.clone()
+        } else {
+            fresh_services(&plans, &clock).await
+        };
+        let started = Instant::now();
+        let mut accepted = 0;
+        for body in &bodies {
+            accepted += ingest::ingest(&services, parse_events(body).unwrap())
+                .await
+                .unwrap()
+                .accepted;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        assert_eq!(accepted, events.len(), "every event applied once");
+        rates.push(events.len() as f64 / secs);
+    }
+    rates.sort_by(f64::total_cmp);
+    println!(
+        "ingest (parse + apply, embedded store, 1 core): {} events over {ACCOUNTS} accounts, {RUNS} runs: median {:.0} events/s, best {:.0} events/s  [target >= 200,000]",
+        events.len(),
+        rates[RUNS / 2],
+        rates[RUNS - 1]
+    );
+}
+
+const RUNS: usize = 5;
+
+async fn fresh_services(plans: &[milepost_cli::demo::generator::AccountPlan], clock: &Arc<VirtualClock>) -> Services {
+    let store = Arc::new(InMemoryStore::new());
+    let services = Services {
+        store: store.clone(),
+        mailer: Arc::new(MemoryMailer::default()),
+        events: Arc::new(RecordingPublisher::default()),
+        workflows: Arc::new(LocalWorkflowRunner::new()),
+        clock: clock.clone(),
+        config: Config::default(),
+    };
+    for m in milepost::maps::embedded_maps() {
+        store.put_map(&m).await.unwrap();
+    }
+    for p in plans {
+        ingest::upsert_account(&services, &p.account).await.unwrap();
+    }
+    services
+}
+
+async fn demo(accounts: usize, write_emails: bool) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = DemoOptions {
+        accounts,
+        write_emails,
+        progress: false,
+        out: dir.path().to_path_buf(),
+        ..DemoOptions::default()
+    };
+    let started = Instant::now();
+    let summary = run(&opts).await.unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "demo --accounts {accounts} --days {} {}: {secs:.2} s ({:.2} ms per account; {} events, {} emails), peak RSS so far {:.0} MiB",
+        opts.days,
+        if write_emails { "(outbox written)" } else { "(--no-outbox)" },
+        1000.0 * secs / accounts as f64,
+        summary.events_sent,
+        summary.emails_sent,
+        peak_rss_mib()
+    );
+    secs
+}
+
+fn main() {
+    // `cargo bench -- ingest` runs only the sections whose name contains "ingest".
+    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let wanted = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    runtime.block_on(async {
+        if wanted("ingest") {
+            ingest_throughput().await;
+        }
+        if wanted("demo") {
+            let default = demo(300, true).await;
+            println!("  default demo wall time: {default:.2} s  [target < 10 s on 2 cores]");
+        }
+        if wanted("scale") {
+            let small = demo(300, false).await;
+            let large = demo(10_000, false).await;
+            println!(
+                "  cost per account at 10,000 vs 300 accounts: {:.2}x  [linear scaling = 1.0x]",
+                (large / 10_000.0) / (small / 300.0)
+            );
+        }
+    });
+}

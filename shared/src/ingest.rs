@@ -6,6 +6,9 @@
 //! after the event was applied — a crash in between means the retry applies it
 //! again, which changes nothing.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -87,46 +90,112 @@ fn field_error(field: &str, message: impl Into<String>) -> FieldError {
     }
 }
 
+/// One event as it arrives, before validation: every field optional so each
+/// problem can be named.
+#[derive(Default, Deserialize)]
+struct WireEvent {
+    id: Option<Value>,
+    account_id: Option<Value>,
+    event: Option<Value>,
+    timestamp: Option<Value>,
+    user_id: Option<Value>,
+    properties: Option<Value>,
+}
+
+/// The common, well-formed shape, parsed without building JSON values.
+#[derive(Deserialize)]
+struct TypedEvent {
+    id: String,
+    account_id: String,
+    event: String,
+    timestamp: String,
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    properties: Option<serde_json::Map<String, Value>>,
+}
+
+impl From<TypedEvent> for WireEvent {
+    fn from(e: TypedEvent) -> Self {
+        WireEvent {
+            id: Some(Value::String(e.id)),
+            account_id: Some(Value::String(e.account_id)),
+            event: Some(Value::String(e.event)),
+            timestamp: Some(Value::String(e.timestamp)),
+            user_id: e.user_id.map(Value::String),
+            properties: e.properties.map(Value::Object),
+        }
+    }
+}
+
+impl WireEvent {
+    fn from_value(value: Value) -> Result<WireEvent, FieldError> {
+        let Value::Object(mut obj) = value else {
+            return Err(field_error("(event)", "must be a JSON object"));
+        };
+        Ok(WireEvent {
+            id: obj.remove("id"),
+            account_id: obj.remove("account_id"),
+            event: obj.remove("event"),
+            timestamp: obj.remove("timestamp"),
+            user_id: obj.remove("user_id"),
+            properties: obj.remove("properties"),
+        })
+    }
+}
+
 /// Parses a body of Milepost events: one object or an array of them. Each
 /// element is validated on its own, so one bad event does not sink the batch.
 pub fn parse_events(body: &[u8]) -> Result<Vec<Result<ProductEvent, FieldError>>, BodyError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| BodyError::Malformed(e.to_string()))?;
-    match value {
-        Value::Array(items) => Ok(items.into_iter().map(parse_event).collect()),
-        obj @ Value::Object(_) => Ok(vec![parse_event(obj)]),
-        _ => Err(BodyError::NotEvents),
-    }
-}
-
-fn required_str(obj: &serde_json::Map<String, Value>, field: &str) -> Result<String, FieldError> {
-    match obj.get(field) {
-        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
-        Some(Value::String(_)) => Err(field_error(field, "must not be empty")),
-        Some(_) => Err(field_error(field, "must be a string")),
-        None => Err(field_error(field, "is required")),
-    }
-}
-
-pub fn parse_event(value: Value) -> Result<ProductEvent, FieldError> {
-    let Value::Object(obj) = value else {
-        return Err(field_error("(event)", "must be a JSON object"));
+    // Fast path: straight into typed records. Anything unusual (a field of
+    // another type, an element that is not an object, broken JSON) takes the
+    // slow path, which names the problem. Both end in the same `validate`.
+    let typed = match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => serde_json::from_slice::<Vec<TypedEvent>>(body).ok(),
+        Some(b'{') => serde_json::from_slice::<TypedEvent>(body).ok().map(|e| vec![e]),
+        _ => None,
     };
-    let id = required_str(&obj, "id")?;
-    let account_id = required_str(&obj, "account_id")?;
-    let event = required_str(&obj, "event")?;
-    let timestamp_text = required_str(&obj, "timestamp")?;
+    if let Some(events) = typed {
+        return Ok(events.into_iter().map(|e| validate(e.into())).collect());
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|e| BodyError::Malformed(e.to_string()))?;
+    let items = match value {
+        Value::Array(items) => items,
+        obj @ Value::Object(_) => vec![obj],
+        _ => return Err(BodyError::NotEvents),
+    };
+    Ok(items
+        .into_iter()
+        .map(|v| WireEvent::from_value(v).and_then(validate))
+        .collect())
+}
+
+fn required_str(value: Option<Value>, field: &str) -> Result<String, FieldError> {
+    match value {
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s),
+        Some(Value::String(_)) => Err(field_error(field, "must not be empty")),
+        None | Some(Value::Null) => Err(field_error(field, "is required")),
+        Some(_) => Err(field_error(field, "must be a string")),
+    }
+}
+
+fn validate(wire: WireEvent) -> Result<ProductEvent, FieldError> {
+    let id = required_str(wire.id, "id")?;
+    let account_id = required_str(wire.account_id, "account_id")?;
+    let event = required_str(wire.event, "event")?;
+    let timestamp_text = required_str(wire.timestamp, "timestamp")?;
     let timestamp = chrono::DateTime::parse_from_rfc3339(&timestamp_text)
         .map_err(|e| field_error("timestamp", format!("must be an RFC 3339 date-time ({e})")))?
         .to_utc();
-    let user_id = match obj.get("user_id") {
+    let user_id = match wire.user_id {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::String(s)) => Some(s),
         Some(Value::Number(n)) => Some(n.to_string()),
         Some(_) => return Err(field_error("user_id", "must be a string")),
     };
-    let properties = match obj.get("properties") {
+    let properties = match wire.properties {
         None | Some(Value::Null) => serde_json::Map::new(),
-        Some(Value::Object(p)) => p.clone(),
+        Some(Value::Object(p)) => p,
         Some(_) => return Err(field_error("properties", "must be an object")),
     };
     Ok(ProductEvent {
@@ -139,22 +208,36 @@ pub fn parse_event(value: Value) -> Result<ProductEvent, FieldError> {
     })
 }
 
+/// Validates one event given as a JSON value.
+pub fn parse_event(value: Value) -> Result<ProductEvent, FieldError> {
+    WireEvent::from_value(value).and_then(validate)
+}
+
 /// Applies a parsed batch: valid events are applied even when others are rejected.
 pub async fn ingest(
     services: &Services,
     parsed: Vec<Result<ProductEvent, FieldError>>,
 ) -> Result<IngestReport, IngestError> {
     let mut report = IngestReport::default();
+    // A batch usually concerns few accounts: read each once.
+    let mut accounts: HashMap<AccountId, Option<Arc<Account>>> = HashMap::new();
     for (index, item) in parsed.into_iter().enumerate() {
         match item {
             Err(e) => report.rejected.push(Rejection {
                 index,
                 error: e.to_string(),
             }),
-            Ok(event) => match apply_event(services, &event).await? {
-                Applied::Duplicate => report.duplicates += 1,
-                Applied::Applied | Applied::Parked => report.accepted += 1,
-            },
+            Ok(event) => {
+                if !accounts.contains_key(&event.account_id) {
+                    let found = services.store.get_account(&event.account_id).await?;
+                    accounts.insert(event.account_id.clone(), found);
+                }
+                let account = accounts.get(&event.account_id).and_then(|a| a.as_deref());
+                match apply_event_for(services, account, &event).await? {
+                    Applied::Duplicate => report.duplicates += 1,
+                    Applied::Applied | Applied::Parked => report.accepted += 1,
+                }
+            }
         }
     }
     Ok(report)
@@ -162,15 +245,24 @@ pub async fn ingest(
 
 /// Applies one event to its account's open milestones.
 pub async fn apply_event(services: &Services, event: &ProductEvent) -> Result<Applied, IngestError> {
+    let account = services.store.get_account(&event.account_id).await?;
+    apply_event_for(services, account.as_deref(), event).await
+}
+
+async fn apply_event_for(
+    services: &Services,
+    account: Option<&Account>,
+    event: &ProductEvent,
+) -> Result<Applied, IngestError> {
     let store = &services.store;
     if store.seen(&event.id, services.clock.now()).await? {
         return Ok(Applied::Duplicate);
     }
-    let Some(account) = store.get_account(&event.account_id).await? else {
+    let Some(account) = account else {
         store.park(event).await?;
         return Ok(Applied::Parked);
     };
-    apply_known(services, &account, event).await?;
+    apply_known(services, account, event).await?;
     Ok(Applied::Applied)
 }
 

@@ -2,6 +2,8 @@
 //! the embedded adapters (in `embedded`) serve `milepost demo` and fast tests.
 //! Both store adapters must pass the same contract tests.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -33,7 +35,8 @@ pub struct Page<T> {
 #[async_trait]
 pub trait AccountStore: Send + Sync {
     async fn put_account(&self, account: &Account) -> StoreResult<()>;
-    async fn get_account(&self, id: &AccountId) -> StoreResult<Option<Account>>;
+    /// Accounts are read on every event and never changed in place, so they are shared.
+    async fn get_account(&self, id: &AccountId) -> StoreResult<Option<Arc<Account>>>;
 }
 
 #[async_trait]

@@ -327,3 +327,22 @@ fn seat_ratio_needs_that_share_of_licensed_seats() {
     apply_all(&mut m, &events[5..]);
     assert_eq!(m.reached_at, Some(base() + Duration::hours(5)));
 }
+
+proptest! {
+    #[test]
+    fn account_activity_is_independent_of_order_and_duplicates(
+        (events, shuffled) in events_strategy().prop_flat_map(|evs| (Just(evs.clone()), Just(evs).prop_shuffle())),
+    ) {
+        use milepost::domain::AccountActivity;
+        let mut a = AccountActivity::new(AccountId::new("a"));
+        for e in &events { a.record(e); }
+        let mut b = AccountActivity::new(AccountId::new("a"));
+        for e in shuffled.iter().chain(events.iter()) { b.record(e); }
+        prop_assert_eq!(&a, &b);
+        // The kept events are the latest ones.
+        let mut latest: Vec<_> = events.iter().map(|e| (e.timestamp, e.id.clone())).collect();
+        latest.sort();
+        let kept: Vec<_> = a.recent.iter().map(|r| (r.at, r.id.clone())).collect();
+        prop_assert_eq!(kept, latest[latest.len().saturating_sub(10)..].to_vec());
+    }
+}

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use chrono::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
-use milepost::domain::{MilestoneStatus, ProductEvent};
+use milepost::domain::{MilestoneStatus, ProductEvent, Timestamp};
 use milepost::embedded::workflow::ExecutionStatus;
 use milepost::embedded::{InMemoryStore, LocalWorkflowRunner, OutboxMailer, RecordingPublisher, VirtualClock};
 use milepost::ingest::{self, parse_events};
@@ -151,12 +151,16 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
     let mut redelivery_rng = rng_for(opts.seed, usize::MAX, 7);
     let (mut next_appearance, mut next_manual) = (0, 0);
     let mut day_events: Vec<ProductEvent> = Vec::new();
+    let mut order: Vec<(Timestamp, usize)> = Vec::new();
     for day in 0..i64::from(opts.days) {
         day_events.clear();
         for plan in &plans {
             plan.events_on(day, opts.seed, &mut day_events);
         }
-        day_events.sort_by(|a, b| (a.timestamp, &a.id).cmp(&(b.timestamp, &b.id)));
+        // Time order, ties in generation order: sort small keys, not the events.
+        order.clear();
+        order.extend(day_events.iter().enumerate().map(|(i, e)| (e.timestamp, i)));
+        order.sort_unstable();
         summary.events_sent += day_events.len();
         let mut cursor = 0;
         for hour in 1..=24 {
@@ -168,13 +172,11 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
                 summary.events_parked_then_applied += onboarded.parked_applied;
                 next_appearance += 1;
             }
-            let hour_end = day_events[cursor..]
-                .iter()
-                .position(|e| e.timestamp >= now)
-                .map_or(day_events.len(), |p| cursor + p);
-            for batch in day_events[cursor..hour_end].chunks(BATCH_SIZE) {
+            let hour_end = cursor + order[cursor..].partition_point(|(t, _)| *t < now);
+            for batch in order[cursor..hour_end].chunks(BATCH_SIZE) {
                 // Serialise as a webhook body would arrive and go through the same parser.
-                let body = serde_json::to_vec(batch)?;
+                let batch: Vec<&ProductEvent> = batch.iter().map(|(_, i)| &day_events[*i]).collect();
+                let body = serde_json::to_vec(&batch)?;
                 let deliveries = if redelivery_rng.random_bool(REDELIVERY_ODDS) {
                     2
                 } else {

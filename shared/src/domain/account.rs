@@ -20,6 +20,13 @@ impl AccountId {
     }
 }
 
+// Lets maps keyed by account id be searched with a `&str`, without allocating.
+impl std::borrow::Borrow<str> for AccountId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for AccountId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -26,8 +26,8 @@ pub struct RecentEvent {
 pub struct AccountActivity {
     pub account_id: AccountId,
     pub active_days: BTreeSet<NaiveDate>,
-    /// The latest events, oldest first.
-    pub recent: BTreeSet<RecentEvent>,
+    /// The latest events, oldest first, by (time, id).
+    pub recent: Vec<RecentEvent>,
 }
 
 impl AccountActivity {
@@ -39,20 +39,42 @@ impl AccountActivity {
     }
 
     pub fn record(&mut self, event: &ProductEvent) {
-        self.active_days.insert(event.timestamp.date_naive());
-        if let Some(&latest) = self.active_days.last() {
-            let cutoff = latest - chrono::Duration::days(ACTIVE_DAYS_KEPT);
-            self.active_days.retain(|d| *d > cutoff);
+        if self.active_days.insert(event.timestamp.date_naive()) {
+            if let Some(&latest) = self.active_days.last() {
+                let cutoff = latest - chrono::Duration::days(ACTIVE_DAYS_KEPT);
+                while self.active_days.first().is_some_and(|d| *d <= cutoff) {
+                    self.active_days.pop_first();
+                }
+            }
         }
-        self.recent.insert(RecentEvent {
-            at: event.timestamp,
-            id: event.id.clone(),
-            event: event.event.clone(),
-            user_id: event.user_id.clone(),
-        });
-        while self.recent.len() > RECENT_EVENTS_KEPT {
-            self.recent.pop_first();
+        let key = (event.timestamp, event.id.as_str());
+        let position = self.recent.partition_point(|r| (r.at, r.id.as_str()) < key);
+        if self.recent.get(position).is_some_and(|r| (r.at, r.id.as_str()) == key) {
+            return; // seen already
         }
+        if self.recent.len() < RECENT_EVENTS_KEPT {
+            self.recent.insert(
+                position,
+                RecentEvent {
+                    at: event.timestamp,
+                    id: event.id.clone(),
+                    event: event.event.clone(),
+                    user_id: event.user_id.clone(),
+                },
+            );
+            return;
+        }
+        if position == 0 {
+            return; // older than every recent event kept
+        }
+        // Full: the oldest slot is reused for the new event (`clone_from` keeps its
+        // string buffers), then moved to its place. This runs on every event.
+        self.recent[..position].rotate_left(1);
+        let slot = &mut self.recent[position - 1];
+        slot.at = event.timestamp;
+        slot.id.clone_from(&event.id);
+        slot.event.clone_from(&event.event);
+        slot.user_id.clone_from(&event.user_id);
     }
 
     /// The last day with activity on or before `at`.

@@ -9,6 +9,7 @@
 //! same progress and the same achievement time.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
@@ -195,7 +196,11 @@ impl Criterion {
             }
             | Criterion::SeatRatio {
                 window_days: Some(_), ..
-            } => Progress::Windowed { seen: BTreeSet::new() },
+            } => Progress::Windowed {
+                seen: BTreeSet::new(),
+                reached: None,
+                need: 0,
+            },
             Criterion::DistinctUsers { .. } | Criterion::SeatRatio { .. } => Progress::Users {
                 first_by_user: BTreeMap::new(),
             },
@@ -214,7 +219,7 @@ impl Criterion {
         if self.event() != Some(event.event.as_str()) {
             return None;
         }
-        let user_id = event.user_id.clone().filter(|u| !u.is_empty());
+        let user_id: Option<Arc<str>> = event.user_id.as_deref().filter(|u| !u.is_empty()).map(Arc::from);
         if self.needs_user() && user_id.is_none() {
             return None;
         }
@@ -224,7 +229,7 @@ impl Criterion {
         };
         Some(Observation {
             at: event.timestamp,
-            event_id: event.id.clone(),
+            event_id: Arc::from(event.id.as_str()),
             user_id,
             value,
         })
@@ -235,24 +240,26 @@ impl Criterion {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Observation {
     pub at: Timestamp,
-    pub event_id: String,
-    pub user_id: Option<String>,
+    pub event_id: Arc<str>,
+    pub user_id: Option<Arc<str>>,
     pub value: Option<f64>,
 }
 
-/// One observed event, ordered by time then id so ties break the same way everywhere.
+/// One observed event, ordered by time then id so ties break the same way
+/// everywhere. Ids are shared (`Arc<str>`): progress is copied on every read
+/// and write of a milestone, and copying a shared id costs no allocation.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Mark {
     pub at: Timestamp,
-    pub id: String,
+    pub id: Arc<str>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct UserMark {
     pub at: Timestamp,
-    pub id: String,
+    pub id: Arc<str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
+    pub user: Option<Arc<str>>,
 }
 
 /// The best value seen so far for a metric criterion, and when it was seen.
@@ -269,13 +276,19 @@ pub enum Progress {
     Count {
         earliest: BTreeSet<Mark>,
     },
-    /// Every event up to the moment it was met (all of them until then).
+    /// Every event up to the moment it was met (all of them until then), and
+    /// that moment for the threshold `need`, kept so each event only rescans
+    /// the windows it falls in.
     Windowed {
         seen: BTreeSet<UserMark>,
+        #[serde(default)]
+        reached: Option<Timestamp>,
+        #[serde(default)]
+        need: u32,
     },
     /// Each user's first qualifying event.
     Users {
-        first_by_user: BTreeMap<String, Mark>,
+        first_by_user: BTreeMap<Arc<str>, Mark>,
     },
     Metric {
         earliest_met: Option<Mark>,
@@ -287,55 +300,88 @@ pub enum Progress {
 }
 
 impl Progress {
-    /// Folds one observation in. Idempotent, and commutative with every other observation.
-    pub fn observe(&mut self, criterion: &Criterion, obs: &Observation, licensed_seats: u32) {
+    /// Folds one observation in. Idempotent, and commutative with every other
+    /// observation. Returns whether the progress changed (so unchanged
+    /// progress is never written back).
+    pub fn observe(&mut self, criterion: &Criterion, obs: &Observation, licensed_seats: u32) -> bool {
         match self {
             Progress::Count { earliest } => {
-                earliest.insert(Mark {
+                let mark = Mark {
                     at: obs.at,
                     id: obs.event_id.clone(),
-                });
+                };
+                if earliest.contains(&mark) {
+                    return false;
+                }
                 let keep = criterion.threshold(licensed_seats) as usize;
+                if earliest.len() >= keep && earliest.last().is_some_and(|last| *last < mark) {
+                    return false; // later than the `keep` earliest: cannot matter
+                }
+                earliest.insert(mark);
                 while earliest.len() > keep {
                     earliest.pop_last();
                 }
+                true
             }
-            Progress::Windowed { seen } => {
-                seen.insert(UserMark {
+            Progress::Windowed { seen, reached, need } => {
+                let threshold = criterion.threshold(licensed_seats);
+                let mut changed = false;
+                if *need != threshold {
+                    // First use, or the seat count moved the threshold: rescan everything.
+                    *need = threshold;
+                    *reached = windowed_reached_at(criterion, seen, threshold as usize);
+                    changed = true;
+                }
+                let mark = UserMark {
                     at: obs.at,
                     id: obs.event_id.clone(),
                     user: obs.user_id.clone(),
-                });
+                };
+                let len_before = seen.len();
+                if !seen.insert(mark.clone()) {
+                    return changed;
+                }
+                // Only the windows holding the new event can have changed.
+                let touched = windowed_first_met_touching(criterion, seen, obs.at, threshold as usize);
+                *reached = match (*reached, touched) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
                 // Nothing after the first moment the criterion was met can move that moment.
-                if let Some(reached) = windowed_reached_at(criterion, seen, licensed_seats) {
-                    while seen.last().is_some_and(|m| m.at > reached) {
+                if let Some(r) = *reached {
+                    while seen.last().is_some_and(|m| m.at > r) {
                         seen.pop_last();
                     }
                 }
+                changed || seen.len() != len_before || seen.contains(&mark)
             }
             Progress::Users { first_by_user } => {
-                let Some(user) = &obs.user_id else { return };
+                let Some(user) = &obs.user_id else { return false };
                 let mark = Mark {
                     at: obs.at,
                     id: obs.event_id.clone(),
                 };
                 match first_by_user.get_mut(user) {
-                    Some(existing) if *existing <= mark => {}
+                    Some(existing) if *existing <= mark => return false,
                     Some(existing) => *existing = mark,
                     None => {
                         first_by_user.insert(user.clone(), mark);
                     }
                 }
                 // Users who first showed up after the criterion was met cannot move that moment.
+                let len_before = first_by_user.len();
                 if let Some(reached) = users_reached_at(first_by_user, criterion.threshold(licensed_seats) as usize) {
                     first_by_user.retain(|_, m| m.at <= reached);
                 }
+                // Unchanged only if the new user was added and at once pruned alone.
+                first_by_user.contains_key(user) || first_by_user.len() + 1 != len_before
             }
             Progress::Metric { earliest_met, best } => {
                 let Criterion::MetricThreshold { op, value, .. } = criterion else {
-                    return;
+                    return false;
                 };
-                let Some(actual) = obs.value else { return };
+                let Some(actual) = obs.value else { return false };
+                let before = (earliest_met.clone(), best.clone());
                 if op.holds(actual, *value) {
                     let mark = Mark {
                         at: obs.at,
@@ -359,18 +405,21 @@ impl Progress {
                 if earliest_met.is_some() {
                     *best = None;
                 }
+                before != (earliest_met.clone(), best.clone())
             }
-            Progress::Manual { .. } => {}
+            Progress::Manual { .. } => false,
         }
     }
 
-    /// Records a CSM's confirmation of a manual milestone.
-    pub fn mark_manual(&mut self, at: Timestamp) {
+    /// Records a CSM's confirmation of a manual milestone; returns whether it changed.
+    pub fn mark_manual(&mut self, at: Timestamp) -> bool {
         if let Progress::Manual { marked_at } = self {
             if marked_at.is_none_or(|m| at < m) {
                 *marked_at = Some(at);
+                return true;
             }
         }
+        false
     }
 
     /// When the criterion was first met, if it has been.
@@ -380,7 +429,17 @@ impl Progress {
             Progress::Count { earliest } => {
                 (earliest.len() >= need).then(|| earliest.iter().nth(need - 1).map(|m| m.at))?
             }
-            Progress::Windowed { seen } => windowed_reached_at(criterion, seen, licensed_seats),
+            Progress::Windowed {
+                seen,
+                reached,
+                need: cached,
+            } => {
+                if *cached as usize == need {
+                    *reached
+                } else {
+                    windowed_reached_at(criterion, seen, need)
+                }
+            }
             Progress::Users { first_by_user } => users_reached_at(first_by_user, need),
             Progress::Metric { earliest_met, .. } => earliest_met.as_ref().map(|m| m.at),
             Progress::Manual { marked_at } => *marked_at,
@@ -395,7 +454,7 @@ impl Progress {
         let need = f64::from(criterion.threshold(licensed_seats));
         let ratio = match self {
             Progress::Count { earliest } => earliest.len() as f64 / need,
-            Progress::Windowed { seen } => {
+            Progress::Windowed { seen, .. } => {
                 if criterion.needs_user() {
                     let users: BTreeSet<_> = seen.iter().filter_map(|m| m.user.as_ref()).collect();
                     users.len() as f64 / need
@@ -417,11 +476,11 @@ impl Progress {
     pub fn describe_current(&self, criterion: &Criterion, licensed_seats: u32) -> String {
         match self {
             Progress::Count { earliest } => format!("{} so far", earliest.len()),
-            Progress::Windowed { seen } if criterion.needs_user() => {
+            Progress::Windowed { seen, .. } if criterion.needs_user() => {
                 let users: BTreeSet<_> = seen.iter().filter_map(|m| m.user.as_ref()).collect();
                 format!("{} users so far", users.len())
             }
-            Progress::Windowed { seen } => format!("{} so far", seen.len()),
+            Progress::Windowed { seen, .. } => format!("{} so far", seen.len()),
             Progress::Users { first_by_user } => {
                 let pct = if licensed_seats > 0 && matches!(criterion, Criterion::SeatRatio { .. }) {
                     format!(
@@ -446,13 +505,12 @@ impl Progress {
 }
 
 /// The moment the `need`-th user showed up.
-fn users_reached_at(first_by_user: &BTreeMap<String, Mark>, need: usize) -> Option<Timestamp> {
+fn users_reached_at(first_by_user: &BTreeMap<Arc<str>, Mark>, need: usize) -> Option<Timestamp> {
     if first_by_user.len() < need {
         return None;
     }
     let mut firsts: Vec<Timestamp> = first_by_user.values().map(|m| m.at).collect();
-    firsts.sort_unstable();
-    Some(firsts[need - 1])
+    Some(*firsts.select_nth_unstable(need - 1).1)
 }
 
 fn metric_fraction(op: CompareOp, best: f64, target: f64) -> f64 {
@@ -465,23 +523,61 @@ fn metric_fraction(op: CompareOp, best: f64, target: f64) -> f64 {
 }
 
 /// The first instant t at which the events in (t - window, t] meet the criterion.
-fn windowed_reached_at(criterion: &Criterion, seen: &BTreeSet<UserMark>, licensed_seats: u32) -> Option<Timestamp> {
+fn windowed_reached_at(criterion: &Criterion, seen: &BTreeSet<UserMark>, need: usize) -> Option<Timestamp> {
+    if seen.len() < need {
+        return None; // not enough events in all, let alone in one window
+    }
+    first_met(criterion, seen.iter(), need, None)
+}
+
+/// Like `windowed_reached_at`, but only over the windows that contain an event
+/// at `at`: those ending in [at, at + window). Events outside
+/// (at - window, at + window) cannot be in them, so only those are scanned.
+fn windowed_first_met_touching(
+    criterion: &Criterion,
+    seen: &BTreeSet<UserMark>,
+    at: Timestamp,
+    need: usize,
+) -> Option<Timestamp> {
     let window = criterion.window()?;
-    let need = criterion.threshold(licensed_seats) as usize;
+    let from = UserMark {
+        at: at - window,
+        id: Arc::from(""),
+        user: None,
+    };
+    let marks = seen
+        .range(from..)
+        .skip_while(|m| m.at <= at - window)
+        .take_while(|m| m.at < at + window);
+    first_met(criterion, marks, need, Some(at))
+}
+
+/// Slides a window over `marks` (in time order) and returns the first window
+/// end, not before `not_before`, where the criterion is met.
+fn first_met<'a>(
+    criterion: &Criterion,
+    marks: impl Iterator<Item = &'a UserMark>,
+    need: usize,
+    not_before: Option<Timestamp>,
+) -> Option<Timestamp> {
+    let window = criterion.window()?;
     let count_users = criterion.needs_user();
-    let marks: Vec<&UserMark> = seen.iter().collect();
+    let marks: Vec<&UserMark> = marks.collect();
+    if marks.len() < need {
+        return None;
+    }
     let mut users_in_window: HashMap<&str, usize> = HashMap::new();
     let mut start = 0;
     for (end, mark) in marks.iter().enumerate() {
         if let Some(u) = &mark.user {
-            *users_in_window.entry(u.as_str()).or_default() += 1;
+            *users_in_window.entry(u).or_default() += 1;
         }
         while marks[start].at <= mark.at - window {
             if let Some(u) = &marks[start].user {
-                let n = users_in_window.get_mut(u.as_str()).expect("counted on entry");
+                let n = users_in_window.get_mut(&**u).expect("counted on entry");
                 *n -= 1;
                 if *n == 0 {
-                    users_in_window.remove(u.as_str());
+                    users_in_window.remove(&**u);
                 }
             }
             start += 1;
@@ -491,7 +587,7 @@ fn windowed_reached_at(criterion: &Criterion, seen: &BTreeSet<UserMark>, license
         } else {
             end - start + 1
         };
-        if met >= need {
+        if met >= need && not_before.is_none_or(|t| mark.at >= t) {
             return Some(mark.at);
         }
     }

@@ -1,6 +1,8 @@
 //! A milestone being tracked for one account: its definition at the time it
 //! was tracked, its progress and its place in the lifecycle.
 
+use std::sync::Arc;
+
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
@@ -28,7 +30,8 @@ pub struct TrackedMilestone {
     pub phase: Phase,
     pub criterion: Criterion,
     pub arr_weight: f64,
-    pub playbook: Playbook,
+    /// Shared, not copied: milestones are read and written on every event.
+    pub playbook: Arc<Playbook>,
     #[serde(default)]
     pub policy: EscalationPolicy,
     /// Events before this instant (the contract start) do not count.
@@ -73,7 +76,7 @@ impl TrackedMilestone {
             phase: def.phase,
             criterion: def.criterion.clone(),
             arr_weight: def.arr_weight(),
-            playbook: def.playbook.clone(),
+            playbook: Arc::new(def.playbook.clone()),
             policy: EscalationPolicy {
                 business_days: map.business_days,
                 exec_sponsor: map.escalate_to_exec_sponsor,
@@ -104,9 +107,10 @@ impl TrackedMilestone {
         if obs.at < self.starts_at || !self.may_change_with(obs.at) {
             return Ok(Advance::Unchanged);
         }
-        let before = self.progress.clone();
-        self.progress.observe(&self.criterion, obs, licensed_seats);
-        self.settle(before, licensed_seats)
+        if !self.progress.observe(&self.criterion, obs, licensed_seats) {
+            return Ok(Advance::Unchanged);
+        }
+        self.settle(licensed_seats)
     }
 
     /// Whether an event at `at` can still change this milestone: it is open,
@@ -120,15 +124,13 @@ impl TrackedMilestone {
         if !self.status.is_open() {
             return Ok(Advance::Unchanged);
         }
-        let before = self.progress.clone();
-        self.progress.mark_manual(at);
-        self.settle(before, 0)
-    }
-
-    fn settle(&mut self, before: Progress, licensed_seats: u32) -> Result<Advance, IllegalTransition> {
-        if self.progress == before {
+        if !self.progress.mark_manual(at) {
             return Ok(Advance::Unchanged);
         }
+        self.settle(0)
+    }
+
+    fn settle(&mut self, licensed_seats: u32) -> Result<Advance, IllegalTransition> {
         match self.progress.reached_at(&self.criterion, licensed_seats) {
             Some(at) if self.status.is_reached() => {
                 // Already reached: a late-delivered older event only backdates it.

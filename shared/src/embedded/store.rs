@@ -2,11 +2,13 @@
 //! semantics (conditional writes by version, a sparse due index that holds a
 //! milestone only while the sweep still has work on it, TTL'd dedupe records).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+// The embedded store hashes only its own keys, so a fast non-DoS-resistant hash is fine.
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::domain::activity::AccountActivity;
 use crate::domain::{
@@ -18,20 +20,22 @@ use crate::ports::{
     SendRecord, StoreError, StoreResult, TaskStore,
 };
 
-type MilestoneKey = (AccountId, String);
 type DueKey = (Timestamp, AccountId, String);
 
 #[derive(Default)]
 struct Tables {
-    accounts: BTreeMap<AccountId, Account>,
+    accounts: HashMap<AccountId, Arc<Account>>,
     maps: Vec<MilestoneMap>,
-    milestones: BTreeMap<MilestoneKey, TrackedMilestone>,
-    /// (account, event name) → milestone ids listening to it.
-    by_event: HashMap<(AccountId, String), BTreeSet<String>>,
+    /// account → milestone id → milestone: lookups by `&str`, no key allocations.
+    milestones: HashMap<AccountId, BTreeMap<String, TrackedMilestone>>,
+    /// account → event name → milestone ids listening to it.
+    by_event: HashMap<AccountId, HashMap<String, BTreeSet<String>>>,
     /// The sparse due index.
     due: BTreeSet<DueKey>,
     dedupe: HashMap<String, Timestamp>,
-    parked: BTreeMap<AccountId, BTreeMap<String, ProductEvent>>,
+    /// When expired dedupe records were last deleted, as DynamoDB's TTL does.
+    dedupe_purged_at: Option<Timestamp>,
+    parked: HashMap<AccountId, BTreeMap<String, ProductEvent>>,
     activity: HashMap<AccountId, AccountActivity>,
     tasks: BTreeMap<String, CsmTask>,
     log: BTreeMap<AccountId, Vec<EscalationLogEntry>>,
@@ -61,7 +65,11 @@ impl InMemoryStore {
 
     /// Every tracked milestone, for reports.
     pub fn all_milestones(&self) -> Vec<TrackedMilestone> {
-        self.lock().milestones.values().cloned().collect()
+        self.lock()
+            .milestones
+            .values()
+            .flat_map(|ms| ms.values().cloned())
+            .collect()
     }
 
     pub fn account_count(&self) -> usize {
@@ -98,6 +106,10 @@ fn decode_cursor(s: &str) -> StoreResult<DueKey> {
 }
 
 impl Tables {
+    fn milestone(&self, account: &str, milestone_id: &str) -> Option<&TrackedMilestone> {
+        self.milestones.get(account)?.get(milestone_id)
+    }
+
     fn index(&mut self, m: &TrackedMilestone) {
         if in_due_index(m) {
             self.due.insert(due_key(m));
@@ -110,10 +122,12 @@ impl Tables {
 #[async_trait]
 impl AccountStore for InMemoryStore {
     async fn put_account(&self, account: &Account) -> StoreResult<()> {
-        self.lock().accounts.insert(account.id.clone(), account.clone());
+        self.lock()
+            .accounts
+            .insert(account.id.clone(), Arc::new(account.clone()));
         Ok(())
     }
-    async fn get_account(&self, id: &AccountId) -> StoreResult<Option<Account>> {
+    async fn get_account(&self, id: &AccountId) -> StoreResult<Option<Arc<Account>>> {
         Ok(self.lock().accounts.get(id).cloned())
     }
 }
@@ -141,35 +155,36 @@ impl MapStore for InMemoryStore {
 impl MilestoneStore for InMemoryStore {
     async fn create_milestone(&self, m: &TrackedMilestone) -> StoreResult<bool> {
         let mut t = self.lock();
-        let key = m.key();
-        if t.milestones.contains_key(&key) {
+        if t.milestone(m.account_id.as_str(), &m.milestone_id).is_some() {
             return Ok(false);
         }
         let mut stored = m.clone();
         stored.version = 1;
         if let Some(event) = m.criterion.event() {
             t.by_event
-                .entry((m.account_id.clone(), event.to_string()))
+                .entry(m.account_id.clone())
+                .or_default()
+                .entry(event.to_string())
                 .or_default()
                 .insert(m.milestone_id.clone());
         }
         t.index(&stored);
-        t.milestones.insert(key, stored);
+        t.milestones
+            .entry(m.account_id.clone())
+            .or_default()
+            .insert(m.milestone_id.clone(), stored);
         Ok(true)
     }
 
     async fn get_milestone(&self, account: &AccountId, milestone_id: &str) -> StoreResult<Option<TrackedMilestone>> {
-        Ok(self
-            .lock()
-            .milestones
-            .get(&(account.clone(), milestone_id.to_string()))
-            .cloned())
+        Ok(self.lock().milestone(account.as_str(), milestone_id).cloned())
     }
 
     async fn update_milestone(&self, m: &TrackedMilestone) -> StoreResult<u64> {
         let mut t = self.lock();
-        let key = m.key();
-        let current = t.milestones.get(&key).ok_or(StoreError::Conflict)?;
+        let current = t
+            .milestone(m.account_id.as_str(), &m.milestone_id)
+            .ok_or(StoreError::Conflict)?;
         if current.version != m.version {
             return Err(StoreError::Conflict);
         }
@@ -179,18 +194,22 @@ impl MilestoneStore for InMemoryStore {
         stored.version = m.version + 1;
         t.index(&stored);
         let version = stored.version;
-        t.milestones.insert(key, stored);
+        let slot = t
+            .milestones
+            .get_mut(m.account_id.as_str())
+            .and_then(|ms| ms.get_mut(&m.milestone_id))
+            .expect("checked above");
+        *slot = stored;
         Ok(version)
     }
 
     async fn milestones_of(&self, account: &AccountId) -> StoreResult<Vec<TrackedMilestone>> {
-        let t = self.lock();
-        let start = (account.clone(), String::new());
-        Ok(t.milestones
-            .range(start..)
-            .take_while(|((a, _), _)| a == account)
-            .map(|(_, m)| m.clone())
-            .collect())
+        Ok(self
+            .lock()
+            .milestones
+            .get(account.as_str())
+            .map(|ms| ms.values().cloned().collect())
+            .unwrap_or_default())
     }
 
     async fn milestones_for_event(
@@ -200,12 +219,12 @@ impl MilestoneStore for InMemoryStore {
         at: Timestamp,
     ) -> StoreResult<Vec<TrackedMilestone>> {
         let t = self.lock();
-        let Some(ids) = t.by_event.get(&(account.clone(), event.to_string())) else {
+        let Some(ids) = t.by_event.get(account.as_str()).and_then(|events| events.get(event)) else {
             return Ok(Vec::new());
         };
         Ok(ids
             .iter()
-            .filter_map(|id| t.milestones.get(&(account.clone(), id.clone())))
+            .filter_map(|id| t.milestone(account.as_str(), id))
             .filter(|m| m.may_change_with(at))
             .cloned()
             .collect())
@@ -235,8 +254,7 @@ impl MilestoneStore for InMemoryStore {
                 });
             }
             let m = t
-                .milestones
-                .get(&(key.1.clone(), key.2.clone()))
+                .milestone(key.1.as_str(), &key.2)
                 .expect("due index points at a milestone");
             self.due_items_read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             items.push(m.clone());
@@ -249,7 +267,15 @@ impl MilestoneStore for InMemoryStore {
 #[async_trait]
 impl DedupeStore for InMemoryStore {
     async fn seen(&self, event_id: &str, now: Timestamp) -> StoreResult<bool> {
-        Ok(self.lock().dedupe.get(event_id).is_some_and(|expires| *expires > now))
+        let mut t = self.lock();
+        // Expired records are dropped about daily, so memory follows the TTL, not history.
+        if t.dedupe_purged_at
+            .is_none_or(|last| now - last > chrono::Duration::days(1))
+        {
+            t.dedupe.retain(|_, expires| *expires > now);
+            t.dedupe_purged_at = Some(now);
+        }
+        Ok(t.dedupe.get(event_id).is_some_and(|expires| *expires > now))
     }
     async fn remember(&self, event_id: &str, expires_at: Timestamp) -> StoreResult<()> {
         self.lock().dedupe.insert(event_id.to_string(), expires_at);
@@ -290,11 +316,15 @@ impl ParkingStore for InMemoryStore {
 #[async_trait]
 impl ActivityStore for InMemoryStore {
     async fn record_activity(&self, event: &ProductEvent) -> StoreResult<()> {
-        self.lock()
-            .activity
-            .entry(event.account_id.clone())
-            .or_insert_with(|| AccountActivity::new(event.account_id.clone()))
-            .record(event);
+        let mut t = self.lock();
+        match t.activity.get_mut(event.account_id.as_str()) {
+            Some(activity) => activity.record(event),
+            None => {
+                let mut activity = AccountActivity::new(event.account_id.clone());
+                activity.record(event);
+                t.activity.insert(event.account_id.clone(), activity);
+            }
+        }
         Ok(())
     }
     async fn activity(&self, account: &AccountId) -> StoreResult<AccountActivity> {

@@ -2,7 +2,7 @@
 //! only sequences the playbook's steps by time; each step runs the same
 //! handler (`playbook::run_step`) the Lambda functions call.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -57,7 +57,26 @@ impl Execution {
 
 #[derive(Default)]
 pub struct LocalWorkflowRunner {
-    executions: Mutex<BTreeMap<String, Execution>>,
+    state: Mutex<RunnerState>,
+}
+
+#[derive(Default)]
+struct RunnerState {
+    executions: BTreeMap<String, Execution>,
+    /// (next step due, execution) for every running execution: the run queue.
+    queue: BTreeSet<(Timestamp, String)>,
+}
+
+impl RunnerState {
+    /// Re-files an execution in the run queue after it changed.
+    fn requeue(&mut self, name: &str, previous_due: Option<Timestamp>) {
+        if let Some(due) = previous_due {
+            self.queue.remove(&(due, name.to_string()));
+        }
+        if let Some(due) = self.executions.get(name).and_then(Execution::next_due) {
+            self.queue.insert((due, name.to_string()));
+        }
+    }
 }
 
 /// What one `run_due` call did.
@@ -74,51 +93,50 @@ impl LocalWorkflowRunner {
     }
 
     pub fn executions(&self) -> Vec<Execution> {
-        self.executions.lock().expect("runner lock").values().cloned().collect()
+        self.lock().executions.values().cloned().collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RunnerState> {
+        self.state.lock().expect("runner lock")
     }
 
     /// Runs every step due at or before `now`, in time order, until none is left.
     pub async fn run_due(&self, services: &Services, now: Timestamp) -> RunReport {
         let mut report = RunReport::default();
         loop {
-            let next = {
-                let executions = self.executions.lock().expect("runner lock");
-                executions
-                    .values()
-                    .filter_map(|e| {
-                        e.next_due()
-                            .filter(|due| *due <= now)
-                            .map(|due| (due, e.request.execution.clone()))
-                    })
-                    .min()
-            };
-            let Some((_, name)) = next else { return report };
-            let (request, step) = {
-                let executions = self.executions.lock().expect("runner lock");
-                let e = &executions[&name];
-                (e.request.clone(), Step::ALL[e.next_step])
+            // The lock is never held across a step: steps call back into the store and publisher.
+            let (due, name, request, step) = {
+                let state = self.lock();
+                let Some((due, name)) = state.queue.first().cloned() else {
+                    return report;
+                };
+                if due > now {
+                    return report;
+                }
+                let e = &state.executions[&name];
+                (due, name, e.request.clone(), Step::ALL[e.next_step])
             };
             let result = run_step(services, &request, step).await;
             report.steps_run += 1;
-            let mut executions = self.executions.lock().expect("runner lock");
-            let e = executions.get_mut(&name).expect("execution exists");
-            if e.status != ExecutionStatus::Running {
-                continue; // stopped while the step ran
-            }
-            match result {
-                Ok(StepOutcome::Recovered) => e.status = ExecutionStatus::Recovered,
-                Ok(StepOutcome::Continue) => advance(e, step, false),
-                Err(StepError::Transient(_)) if e.attempts + 1 < MAX_ATTEMPTS => {
-                    e.attempts += 1;
-                    e.retry_at = Some(now + Duration::minutes(RETRY_BACKOFF_MINUTES * i64::from(e.attempts)));
-                    report.retries += 1;
+            let mut state = self.lock();
+            let e = state.executions.get_mut(&name).expect("execution exists");
+            if e.status == ExecutionStatus::Running {
+                match result {
+                    Ok(StepOutcome::Recovered) => e.status = ExecutionStatus::Recovered,
+                    Ok(StepOutcome::Continue) => advance(e, step, false),
+                    Err(StepError::Transient(_)) if e.attempts + 1 < MAX_ATTEMPTS => {
+                        e.attempts += 1;
+                        e.retry_at = Some(now + Duration::minutes(RETRY_BACKOFF_MINUTES * i64::from(e.attempts)));
+                        report.retries += 1;
+                    }
+                    Err(err) => {
+                        tracing::error!(execution = %name, step = step.as_str(), error = %err, "step failed; caught, playbook goes on");
+                        report.failures_caught += 1;
+                        advance(e, step, true);
+                    }
                 }
-                Err(err) => {
-                    tracing::error!(execution = %name, step = step.as_str(), error = %err, "step failed; caught, playbook goes on");
-                    report.failures_caught += 1;
-                    advance(e, step, true);
-                }
             }
+            state.requeue(&name, Some(due));
         }
     }
 }
@@ -140,11 +158,11 @@ fn advance(e: &mut Execution, step: Step, failed: bool) {
 #[async_trait]
 impl WorkflowStarter for LocalWorkflowRunner {
     async fn start(&self, request: &EscalationRequest) -> Result<StartOutcome, WorkflowError> {
-        let mut executions = self.executions.lock().expect("runner lock");
-        if executions.contains_key(&request.execution) {
+        let mut state = self.lock();
+        if state.executions.contains_key(&request.execution) {
             return Ok(StartOutcome::AlreadyStarted);
         }
-        executions.insert(
+        state.executions.insert(
             request.execution.clone(),
             Execution {
                 request: request.clone(),
@@ -156,15 +174,20 @@ impl WorkflowStarter for LocalWorkflowRunner {
                 completed_steps: Vec::new(),
             },
         );
+        state.requeue(&request.execution, None);
         Ok(StartOutcome::Started)
     }
 
     async fn stop(&self, execution: &str, _stage_reached: Option<Stage>) -> Result<(), WorkflowError> {
-        if let Some(e) = self.executions.lock().expect("runner lock").get_mut(execution) {
-            if e.status == ExecutionStatus::Running {
-                e.status = ExecutionStatus::Stopped;
-            }
+        let mut state = self.lock();
+        let Some(e) = state.executions.get_mut(execution) else {
+            return Ok(());
+        };
+        let due = e.next_due();
+        if e.status == ExecutionStatus::Running {
+            e.status = ExecutionStatus::Stopped;
         }
+        state.requeue(execution, due);
         Ok(())
     }
 }

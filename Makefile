@@ -1,0 +1,40 @@
+# Milepost: the two commands a newcomer runs are `make demo` and `make test`.
+# Everything a target needs is installed into the repository or comes with cargo.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+# Release speed without fat LTO: short first builds for local runs (see Cargo.toml).
+LOCAL_PROFILE := local
+MILEPOST := target/$(LOCAL_PROFILE)/milepost
+DEMO_ARGS ?=
+
+.PHONY: help demo test lint bench build-cli clean
+
+help:
+	@echo "make demo    build and run the whole pipeline locally (no AWS account): writes milepost-demo/"
+	@echo "make test    formatting, clippy -D warnings, and every test"
+	@echo "make bench   ingest throughput and demo wall time, printed"
+	@echo "make clean   remove build output and demo output"
+
+build-cli:
+	$(CARGO) build --profile $(LOCAL_PROFILE) -p milepost-cli
+
+## demo: events in, hourly sweeps, escalations, emails written to milepost-demo/outbox
+demo: build-cli
+	$(MILEPOST) demo $(DEMO_ARGS)
+
+## test: what CI runs (.ci/run calls exactly this)
+test: lint
+	$(CARGO) test --workspace
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## bench: figures, not pass/fail (targets printed beside them)
+bench:
+	$(CARGO) bench --profile $(LOCAL_PROFILE) -p milepost-cli --bench pipeline
+
+clean:
+	$(CARGO) clean
+	rm -rf milepost-demo
