@@ -300,38 +300,36 @@ where
     let store = &services.store;
     for _ in 0..MAX_WRITE_ATTEMPTS {
         let advance = change(&mut milestone).map_err(|e| IngestError::Domain(e.to_string()))?;
-        if advance == Advance::Unchanged {
-            return Ok(());
-        }
-        match store.update_milestone(&milestone).await {
-            Ok(_) => {
-                if let Advance::Reached { from, at } = advance {
-                    announce_reached(services, account, &milestone, from, at).await?;
+        if advance != Advance::Unchanged {
+            match store.update_milestone(&milestone).await {
+                Ok(version) => milestone.version = version,
+                Err(StoreError::Conflict) => {
+                    match store
+                        .get_milestone(&milestone.account_id, &milestone.milestone_id)
+                        .await?
+                    {
+                        Some(fresh) => milestone = fresh,
+                        None => return Ok(()),
+                    }
+                    continue;
                 }
-                return Ok(());
+                Err(e) => return Err(e.into()),
             }
-            Err(StoreError::Conflict) => {
-                match store
-                    .get_milestone(&milestone.account_id, &milestone.milestone_id)
-                    .await?
-                {
-                    Some(fresh) => milestone = fresh,
-                    None => return Ok(()),
-                }
-            }
-            Err(e) => return Err(e.into()),
         }
+        // Also on `Unchanged`: a redelivered event heals an announcement that failed before.
+        return announce_reached(services, account, milestone).await;
     }
     Err(IngestError::Contended(milestone.milestone_id))
 }
 
-async fn announce_reached(
-    services: &Services,
-    account: &Account,
-    m: &TrackedMilestone,
-    from: MilestoneStatus,
-    at: Timestamp,
-) -> Result<(), IngestError> {
+/// Publishes the reached event (and stops a running escalation) once the
+/// milestone is reached and until it is recorded as announced.
+async fn announce_reached(services: &Services, account: &Account, mut m: TrackedMilestone) -> Result<(), IngestError> {
+    if !m.status.is_reached() || m.announced_reached {
+        return Ok(());
+    }
+    let from = m.reached_from.unwrap_or(MilestoneStatus::Pending);
+    let at = m.reached_at.expect("a reached milestone has its time");
     let event = if from == MilestoneStatus::Pending {
         DomainEvent::MilestoneAchieved {
             account_id: account.id.clone(),
@@ -363,7 +361,23 @@ async fn announce_reached(
         .events
         .publish(&[event])
         .await
-        .map_err(|e| IngestError::Publish(e.to_string()))
+        .map_err(|e| IngestError::Publish(e.to_string()))?;
+    // Record it; if another writer got there first, re-read and record again.
+    for _ in 0..MAX_WRITE_ATTEMPTS {
+        if m.announced_reached {
+            return Ok(());
+        }
+        m.announced_reached = true;
+        match services.store.update_milestone(&m).await {
+            Ok(_) => return Ok(()),
+            Err(StoreError::Conflict) => match services.store.get_milestone(&m.account_id, &m.milestone_id).await? {
+                Some(fresh) => m = fresh,
+                None => return Ok(()),
+            },
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(IngestError::Contended(m.milestone_id))
 }
 
 /// A CSM confirms a manual milestone (through the API or the CLI).

@@ -113,6 +113,14 @@ async fn handle(
             Err(e) => return Err(e.into()),
         }
         report.missed += 1;
+    }
+
+    if m.status != MilestoneStatus::Missed || m.escalation_started {
+        return Ok(());
+    }
+    // Announced before the start and recorded with it, so a failed publish is
+    // retried by the next sweep (the milestone stays due until both are done).
+    if !m.announced_missed {
         services
             .events
             .publish(&[DomainEvent::MilestoneMissed {
@@ -125,20 +133,18 @@ async fn handle(
             }])
             .await
             .map_err(|e| HandleError::Other(e.to_string()))?;
+        m.announced_missed = true;
     }
 
-    if m.status != MilestoneStatus::Missed || m.escalation_started {
-        return Ok(());
-    }
     let request = escalation_request(&m, account.timezone, &services.config.timing)?;
-    match services
-        .workflows
-        .start(&request)
-        .await
-        .map_err(|e| HandleError::Other(e.to_string()))?
-    {
-        StartOutcome::Started => report.started += 1,
-        StartOutcome::AlreadyStarted => report.already_started += 1,
+    match services.workflows.start(&request).await {
+        Ok(StartOutcome::Started) => report.started += 1,
+        Ok(StartOutcome::AlreadyStarted) => report.already_started += 1,
+        Err(e) => {
+            // Keep the announcement on record so the retry does not repeat it.
+            let _ = store.update_milestone(&m).await;
+            return Err(HandleError::Other(e.to_string()));
+        }
     }
     m.escalation_started = true;
     match store.update_milestone(&m).await {

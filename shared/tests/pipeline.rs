@@ -15,7 +15,8 @@ use milepost::ingest::{self, parse_events, Applied};
 use milepost::maps::load_map;
 use milepost::playbook::{run_step, EscalationRequest, Step};
 use milepost::ports::{
-    EscalationLog, MapStore, MilestoneStore, StartOutcome, TaskStore, WorkflowError, WorkflowStarter,
+    EscalationLog, EventPublisher, MapStore, MilestoneStore, PublishError, StartOutcome, TaskStore, WorkflowError,
+    WorkflowStarter,
 };
 use milepost::services::Config;
 use milepost::sweep::{sweep, SweepOptions};
@@ -67,6 +68,11 @@ impl Harness {
     }
 
     async fn with_workflows(workflows: Option<Arc<dyn WorkflowStarter>>) -> Self {
+        Self::build(workflows, 0).await
+    }
+
+    /// A harness whose event bus refuses the first `publish_failures` publishes.
+    async fn build(workflows: Option<Arc<dyn WorkflowStarter>>, publish_failures: u32) -> Self {
         let store = Arc::new(InMemoryStore::new());
         let mailer = Arc::new(MemoryMailer::default());
         let events = Arc::new(RecordingPublisher::default());
@@ -75,7 +81,10 @@ impl Harness {
         let services = Services {
             store: store.clone(),
             mailer: mailer.clone(),
-            events: events.clone(),
+            events: Arc::new(FlakyBus {
+                inner: events.clone(),
+                failures_left: publish_failures.into(),
+            }),
             workflows: workflows.unwrap_or_else(|| runner.clone()),
             clock: clock.clone(),
             config: Config::default(),
@@ -139,6 +148,24 @@ impl Harness {
             .into_iter()
             .map(|e| (e.kind, e.to[0].email.clone()))
             .collect()
+    }
+}
+
+/// An event bus that refuses the first few publishes, as EventBridge does when throttled.
+struct FlakyBus {
+    inner: Arc<RecordingPublisher>,
+    failures_left: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait]
+impl EventPublisher for FlakyBus {
+    async fn publish(&self, events: &[DomainEvent]) -> Result<(), PublishError> {
+        let left = self.failures_left.load(std::sync::atomic::Ordering::SeqCst);
+        if left > 0 {
+            self.failures_left.store(left - 1, std::sync::atomic::Ordering::SeqCst);
+            return Err(PublishError("throttled".into()));
+        }
+        self.inner.publish(events).await
     }
 }
 
@@ -656,4 +683,53 @@ async fn a_manual_milestone_is_reached_when_the_csm_marks_it() {
         "only manual milestones can be marked"
     );
     assert_eq!(achieved_events(&h).len(), 1);
+}
+
+#[tokio::test]
+async fn an_achievement_whose_announcement_failed_is_announced_when_the_event_is_redelivered() {
+    let h = Harness::build(None, 1).await;
+    h.onboard("a1").await;
+    let evs = [
+        event("e1", "a1", "workflow.completed", h.at(2, 0), "u1"),
+        event("e2", "a1", "workflow.completed", h.at(3, 0), "u1"),
+    ];
+    let body = serde_json::to_vec(&evs).unwrap();
+    let first = ingest::ingest(&h.services, parse_events(&body).unwrap()).await;
+    assert!(
+        first.is_err(),
+        "the webhook answers with an error so the sender retries"
+    );
+    assert_eq!(
+        h.status("a1", "first_workflow").await,
+        MilestoneStatus::Achieved,
+        "the state change is kept"
+    );
+    assert_eq!(achieved_events(&h).len(), 0);
+
+    let retry = h.deliver(&evs).await;
+    assert_eq!(
+        retry.duplicates, 1,
+        "e1 was fully applied before the failure; e2 was not"
+    );
+    assert_eq!(achieved_events(&h).len(), 1, "announced on the retry");
+    h.deliver(&evs).await;
+    assert_eq!(achieved_events(&h).len(), 1, "and only once");
+}
+
+#[tokio::test]
+async fn a_miss_whose_announcement_failed_is_announced_by_the_next_sweep_before_escalating() {
+    let h = Harness::build(None, 1).await;
+    h.onboard("a1").await;
+    h.clock.set(h.at(10, 1));
+    let first = sweep(&h.services, &SweepOptions::default()).await.unwrap();
+    assert_eq!((first.missed, first.started, first.failed), (1, 0, 1));
+    assert_eq!(
+        h.runner.executions().len(),
+        0,
+        "no escalation before the miss is announced"
+    );
+    let second = sweep(&h.services, &SweepOptions::default()).await.unwrap();
+    assert_eq!((second.started, second.failed), (1, 0));
+    assert_eq!(h.events.count("MilestoneMissed"), 1);
+    assert_eq!(h.runner.executions().len(), 1);
 }

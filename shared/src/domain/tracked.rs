@@ -50,6 +50,18 @@ pub struct TrackedMilestone {
     /// keeps offering the milestone so a crash between the two loses nothing.
     #[serde(default)]
     pub escalation_started: bool,
+    /// The status the milestone had when it was reached (to tell achieved
+    /// from recovered, and the stage a recovery interrupted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reached_from: Option<MilestoneStatus>,
+    /// Whether `MilestoneMissed` / the reached event went out on the bus. A
+    /// state change is written first and announced after; until the flag is
+    /// set, the next touch (a redelivered event, the next sweep) announces it,
+    /// so a failed publish delays an announcement but never loses it.
+    #[serde(default)]
+    pub announced_missed: bool,
+    #[serde(default)]
+    pub announced_reached: bool,
     /// Optimistic-concurrency version: every store write expects the version it read.
     #[serde(default)]
     pub version: u64,
@@ -89,6 +101,9 @@ impl TrackedMilestone {
             missed_at: None,
             execution: None,
             escalation_started: false,
+            reached_from: None,
+            announced_missed: false,
+            announced_reached: false,
             version: 0,
         }
     }
@@ -141,6 +156,7 @@ impl TrackedMilestone {
                 let from = self.status;
                 self.status = self.status.apply(Transition::Reach)?;
                 self.reached_at = Some(at);
+                self.reached_from = Some(from);
                 Ok(Advance::Reached { from, at })
             }
             None => Ok(Advance::Progressed),
