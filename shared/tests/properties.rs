@@ -346,3 +346,32 @@ proptest! {
         prop_assert_eq!(kept, latest[latest.len().saturating_sub(10)..].to_vec());
     }
 }
+
+#[test]
+fn a_windowed_seat_ratio_follows_a_change_in_licensed_seats() {
+    let criterion = Criterion::SeatRatio {
+        event: "e".into(),
+        min_ratio: 0.5,
+        window_days: Some(30),
+    };
+    let ev = |u: i64| ProductEvent {
+        id: format!("e{u}"),
+        account_id: AccountId::new("a"),
+        event: "e".into(),
+        timestamp: base() + Duration::hours(u),
+        user_id: Some(format!("user{u}")),
+        properties: Default::default(),
+    };
+    let mut m = tracked(&criterion, MilestoneStatus::Pending);
+    for u in 0..3 {
+        m.observe(&criterion.observe(&ev(u)).unwrap(), 10).unwrap();
+    }
+    assert_eq!(m.status, MilestoneStatus::Pending, "3 of 10 seats");
+    // The customer downsizes to 6 seats: 4 active users are now more than half.
+    m.observe(&criterion.observe(&ev(3)).unwrap(), 6).unwrap();
+    assert_eq!(
+        m.reached_at,
+        Some(base() + Duration::hours(2)),
+        "3 of 6 seats were active by hour 2"
+    );
+}

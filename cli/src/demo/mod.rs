@@ -302,7 +302,7 @@ pub fn render_table(s: &Summary, out: &Path) -> String {
     let rows: [(&str, String); 12] = [
         ("accounts", s.accounts.to_string()),
         ("milestones tracked", s.milestones_tracked.to_string()),
-        ("achieved on time", s.achieved.to_string()),
+        ("achieved", s.achieved.to_string()),
         ("missed", s.missed.to_string()),
         ("  recovered", s.recovered.to_string()),
         ("  lapsed", s.lapsed.to_string()),

@@ -5,14 +5,15 @@
 //! ```text
 //! score = 100 × Σ_c W_c·v_c / Σ_c W_c    over the components c that apply
 //!
-//! milestones  W = 60   v = Σ_i w_i·credit_i / Σ_i w_i over milestones due by then
-//!                      (or reached early); w_i = phase weight × ARR weight
+//! milestones  W = 60   v = (Σ_i w_i·credit_i + w̄) / (Σ_i w_i + w̄) over milestones due by
+//!                      then (or reached early); w_i = phase weight × ARR weight
 //!                      (phase weight: onboarding 1, adoption 1.5, value 2, renewal 2);
-//!                      credit: reached on time 1, reached late 0.6, overdue 0.
-//!                      No milestone due yet: v = 1 (on track).
+//!                      credit: reached on time 1, reached late 0.6, overdue 0;
+//!                      w̄ = the mean w_i: the benefit of the doubt worth one milestone.
 //! activity    W = 25   v = 1 if last active ≤ 2 days ago, falling linearly to 0
 //!                      at 30 days; never active: 0.
-//! outcomes    W = 15   v = mean progress towards metric-threshold targets
+//! outcomes    W = 15   v = mean over metric-threshold milestones of
+//!                      1 − max(0, share of its time elapsed − progress towards target)
 //!                      (only when the account tracks any).
 //! trend = score today − score 30 days ago (for accounts younger than that, at
 //!         the end of their first week), the same formula on the state as it was then.
@@ -110,12 +111,19 @@ fn score_at(
     let scale = |component_weight: f64| 100.0 * component_weight / total_weight;
     let mut factors = Vec::new();
 
-    // Milestones.
-    let mut weight_sum = 0.0;
-    let mut credited = 0.0;
+    // Milestones, with the benefit of the doubt worth one average milestone so a
+    // single early miss does not read as a lost account.
+    let weight = |m: &TrackedMilestone| m.phase.health_weight() * m.arr_weight.max(0.01);
+    let prior = if milestones.is_empty() {
+        1.0
+    } else {
+        milestones.iter().map(weight).sum::<f64>() / milestones.len() as f64
+    };
+    let mut weight_sum = prior;
+    let mut credited = prior;
     let mut shortfalls = Vec::new();
     for m in milestones {
-        let w = m.phase.health_weight() * m.arr_weight.max(0.01);
+        let w = weight(m);
         let credit = match m.status_as_of(at) {
             AsOf::NotDue => continue,
             AsOf::OnTime => 1.0,
@@ -128,7 +136,7 @@ fn score_at(
             shortfalls.push((m, w * (1.0 - credit)));
         }
     }
-    let milestone_value = if weight_sum > 0.0 { credited / weight_sum } else { 1.0 };
+    let milestone_value = credited / weight_sum;
     for (m, lost) in shortfalls {
         let verb = if m.reached_at.is_some_and(|r| r <= at) {
             "reached late"
@@ -160,24 +168,38 @@ fn score_at(
         });
     }
 
-    // Outcomes.
+    // Outcomes: progress towards each target against the pace its due date asks for.
     let mut outcome_value = 0.0;
-    if !outcome_milestones.is_empty() {
-        for m in &outcome_milestones {
-            let fraction = match &m.progress {
+    for m in &outcome_milestones {
+        let reached = if m.reached_at.is_some_and(|r| r <= at) {
+            1.0
+        } else {
+            match &m.progress {
                 Progress::Metric { best: Some(b), .. } if b.at <= at => {
                     m.progress.fraction(&m.criterion, licensed_seats)
                 }
                 _ => 0.0,
-            };
-            outcome_value += fraction / outcome_milestones.len() as f64;
-            if fraction < 1.0 {
-                factors.push(Factor {
-                    description: format!("{} at {:.0}% of target", m.name, fraction * 100.0),
-                    points: -(scale(OUTCOME_WEIGHT) * (1.0 - fraction) / outcome_milestones.len() as f64).round()
-                        as i32,
-                });
             }
+        };
+        let span = (m.due_at - m.starts_at).num_seconds().max(1) as f64;
+        let expected = ((at - m.starts_at).num_seconds() as f64 / span).clamp(0.0, 1.0);
+        let on_pace = if expected == 0.0 {
+            1.0
+        } else {
+            (reached / expected).min(1.0)
+        };
+        let share = 1.0 / outcome_milestones.len() as f64;
+        outcome_value += on_pace * share;
+        if on_pace < 1.0 {
+            factors.push(Factor {
+                description: format!(
+                    "{} at {:.0}% of target ({:.0}% expected by now)",
+                    m.name,
+                    reached * 100.0,
+                    expected * 100.0
+                ),
+                points: -(scale(OUTCOME_WEIGHT) * (1.0 - on_pace) * share).round() as i32,
+            });
         }
     }
 
@@ -292,10 +314,14 @@ mod tests {
     fn an_overdue_milestone_costs_points_and_is_named_as_the_top_factor() {
         let ms = milestones(&[("m1", 10, count("x")), ("m2", 40, count("y"))]);
         let h = health(&ms, &active_on(&[19, 20]), 10, day(20));
-        // Milestones are 60 of 85 points (no outcomes tracked): one overdue of one due costs all 60.
-        assert_eq!(h.score, 29);
+        // Milestones are 60 of 85 points (no outcomes tracked). One overdue against the
+        // one-milestone benefit of the doubt halves them: 100 × (30 + 25) / 85.
+        assert_eq!(h.score, 65);
         assert_eq!(h.factors[0].description, "Milestone m1 overdue");
-        assert_eq!(h.factors[0].points, -71);
+        assert_eq!(h.factors[0].points, -35);
+        // A second overdue milestone costs more.
+        let worse = health(&ms, &active_on(&[49, 50]), 10, day(50));
+        assert_eq!(worse.score, (100.0 * (60.0 / 3.0 + 25.0) / 85.0_f64).round() as u8);
     }
 
     #[test]
@@ -322,12 +348,16 @@ mod tests {
         ms[0].reached_at = Some(day(12));
         ms[0].status = crate::domain::MilestoneStatus::Recovered;
         let h = health(&ms, &active_on(&[20]), 10, day(20));
-        assert_eq!(h.score, (100.0 * (60.0 * LATE_CREDIT + 25.0) / 85.0_f64).round() as u8);
+        let milestone_value = (0.2 * LATE_CREDIT + 0.2) / 0.4;
+        assert_eq!(
+            h.score,
+            (100.0 * (60.0 * milestone_value + 25.0) / 85.0_f64).round() as u8
+        );
         assert_eq!(h.factors[0].description, "Milestone m1 reached late");
     }
 
     #[test]
-    fn outcome_progress_counts_towards_the_score() {
+    fn outcome_progress_counts_against_the_pace_of_its_due_date() {
         let target = Criterion::MetricThreshold {
             event: "o".into(),
             property: "p".into(),
@@ -342,9 +372,23 @@ mod tests {
             value: Some(5.0),
         };
         ms[0].observe(&obs, 10).unwrap();
-        let h = health(&ms, &active_on(&[5]), 10, day(5));
-        // 60 + 25 + 15 × 0.5 of 100.
-        assert_eq!(h.score, 93);
-        assert_eq!(h.factors[0].description, "Milestone goal at 50% of target");
+        // Half way to the target on day 5 of 90 is ahead of pace.
+        assert_eq!(health(&ms, &active_on(&[5]), 10, day(5)).score, 100);
+        // Still half way on day 60 (two thirds of the time gone): 75% on pace, 15 × 0.25 lost.
+        let h = health(&ms, &active_on(&[60]), 10, day(60));
+        assert_eq!(h.score, 96);
+        assert_eq!(
+            h.factors[0].description,
+            "Milestone goal at 50% of target (67% expected by now)"
+        );
+        // Reaching the target earns it all back.
+        let done = crate::domain::Observation {
+            at: day(61),
+            event_id: "n".into(),
+            user_id: None,
+            value: Some(10.0),
+        };
+        ms[0].observe(&done, 10).unwrap();
+        assert_eq!(health(&ms, &active_on(&[61]), 10, day(61)).score, 100);
     }
 }

@@ -263,11 +263,7 @@ pub fn csm_task(
         health: &task.health,
         arr_at_risk: fmt_money(task.arr_at_risk),
         intervention: &task.recommended_intervention,
-        recent: task
-            .recent_activity
-            .iter()
-            .map(|e| format!("{} — {}", fmt_datetime(e.at), e.event))
-            .collect(),
+        recent: summarize_activity(&task.recent_activity),
     };
     Ok(OutgoingEmail {
         key,
@@ -352,6 +348,24 @@ pub fn leadership(
         list_unsubscribe: kind.customer_facing().then(|| cfg.unsubscribe_url.clone()),
         date: now,
     })
+}
+
+/// Recent events grouped by name, newest first: "page.viewed — 7 times, last 16 Jan 2026 05:59 UTC".
+fn summarize_activity(recent_newest_first: &[crate::domain::activity::RecentEvent]) -> Vec<String> {
+    let mut groups: Vec<(&str, usize, Timestamp)> = Vec::new();
+    for e in recent_newest_first {
+        match groups.iter_mut().find(|(name, _, _)| *name == e.event) {
+            Some(group) => group.1 += 1,
+            None => groups.push((&e.event, 1, e.at)),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(name, count, last)| match count {
+            1 => format!("{name} — {}", fmt_datetime(last)),
+            n => format!("{name} — {n} times, last {}", fmt_datetime(last)),
+        })
+        .collect()
 }
 
 /// Splits a playbook paragraph into bullet points on sentence or line breaks.

@@ -271,3 +271,27 @@ fn links_encode_account_ids() {
         email.html
     );
 }
+
+#[test]
+fn recent_activity_is_grouped_by_event_newest_first() {
+    let at = |h: i64| now() - Duration::hours(h);
+    let ev = |h: i64, name: &str| crate::domain::activity::RecentEvent {
+        at: at(h),
+        id: format!("{name}{h}"),
+        event: name.into(),
+        user_id: None,
+    };
+    let lines = summarize_activity(&[
+        ev(1, "page.viewed"),
+        ev(2, "workflow.completed"),
+        ev(3, "page.viewed"),
+        ev(4, "page.viewed"),
+    ]);
+    assert_eq!(
+        lines,
+        vec![
+            "page.viewed — 3 times, last 9 Feb 2026 09:00 UTC".to_string(),
+            "workflow.completed — 9 Feb 2026 08:00 UTC".to_string()
+        ]
+    );
+}
