@@ -17,18 +17,13 @@ use crate::domain::tracked::Advance;
 use crate::domain::{
     Account, AccountId, DomainEvent, MilestoneMap, MilestoneStatus, ProductEvent, Timestamp, TrackedMilestone,
 };
-use crate::ports::StoreError;
+use crate::ports::{modify_with_retry, StoreError};
 use crate::Services;
-
-/// How often a milestone write that lost a race is retried before giving up.
-const MAX_WRITE_ATTEMPTS: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error("store: {0}")]
     Store(String),
-    #[error("milestone {0} kept conflicting with concurrent writes")]
-    Contended(String),
     #[error("{0}")]
     Domain(String),
     #[error("publish: {0}")]
@@ -269,63 +264,18 @@ async fn apply_event_for(
 async fn apply_known(services: &Services, account: &Account, event: &ProductEvent) -> Result<(), IngestError> {
     let store = &services.store;
     store.record_activity(event).await?;
-    for milestone in store
-        .milestones_for_event(&account.id, &event.event, event.timestamp)
-        .await?
-    {
-        let Some(obs) = milestone.criterion.observe(event) else {
-            continue;
-        };
-        update_with_retry(services, account, milestone, |m| {
-            m.observe(&obs, account.licensed_seats)
-        })
-        .await?;
+    for reached in store.observe_event(account, event).await? {
+        announce_reached(services, account, reached).await?;
     }
     let expires = services.clock.now().max(event.timestamp) + Duration::days(services.config.dedupe_ttl_days);
     store.remember(&event.id, expires).await?;
     Ok(())
 }
 
-/// Applies `change` to the milestone and writes it conditionally; on a lost
-/// race re-reads and applies again (changes are idempotent, so that is safe).
-async fn update_with_retry<F>(
-    services: &Services,
-    account: &Account,
-    mut milestone: TrackedMilestone,
-    change: F,
-) -> Result<(), IngestError>
-where
-    F: Fn(&mut TrackedMilestone) -> Result<Advance, crate::domain::IllegalTransition>,
-{
-    let store = &services.store;
-    for _ in 0..MAX_WRITE_ATTEMPTS {
-        let advance = change(&mut milestone).map_err(|e| IngestError::Domain(e.to_string()))?;
-        if advance != Advance::Unchanged {
-            match store.update_milestone(&milestone).await {
-                Ok(version) => milestone.version = version,
-                Err(StoreError::Conflict) => {
-                    match store
-                        .get_milestone(&milestone.account_id, &milestone.milestone_id)
-                        .await?
-                    {
-                        Some(fresh) => milestone = fresh,
-                        None => return Ok(()),
-                    }
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        // Also on `Unchanged`: a redelivered event heals an announcement that failed before.
-        return announce_reached(services, account, milestone).await;
-    }
-    Err(IngestError::Contended(milestone.milestone_id))
-}
-
 /// Publishes the reached event (and stops a running escalation) once the
 /// milestone is reached and until it is recorded as announced.
-async fn announce_reached(services: &Services, account: &Account, mut m: TrackedMilestone) -> Result<(), IngestError> {
-    if !m.status.is_reached() || m.announced_reached {
+async fn announce_reached(services: &Services, account: &Account, m: TrackedMilestone) -> Result<(), IngestError> {
+    if !m.needs_reached_announcement() {
         return Ok(());
     }
     let from = m.reached_from.unwrap_or(MilestoneStatus::Pending);
@@ -362,22 +312,16 @@ async fn announce_reached(services: &Services, account: &Account, mut m: Tracked
         .publish(&[event])
         .await
         .map_err(|e| IngestError::Publish(e.to_string()))?;
-    // Record it; if another writer got there first, re-read and record again.
-    for _ in 0..MAX_WRITE_ATTEMPTS {
+    // Record it; if another writer got there first, the retry re-reads and records again.
+    modify_with_retry(services.store.as_ref(), m, |m| {
         if m.announced_reached {
-            return Ok(());
+            return Ok(Advance::Unchanged);
         }
         m.announced_reached = true;
-        match services.store.update_milestone(&m).await {
-            Ok(_) => return Ok(()),
-            Err(StoreError::Conflict) => match services.store.get_milestone(&m.account_id, &m.milestone_id).await? {
-                Some(fresh) => m = fresh,
-                None => return Ok(()),
-            },
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(IngestError::Contended(m.milestone_id))
+        Ok(Advance::Progressed)
+    })
+    .await?;
+    Ok(())
 }
 
 /// A CSM confirms a manual milestone (through the API or the CLI).
@@ -400,7 +344,10 @@ pub async fn mark_manual(
         return Err(IngestError::Domain(format!("milestone {milestone_id} is not manual")));
     }
     let was_open = milestone.status.is_open();
-    update_with_retry(services, &account, milestone, |m| m.mark_manual(at)).await?;
+    let updated = modify_with_retry(store.as_ref(), milestone, |m| m.mark_manual(at)).await?;
+    if let Some(m) = updated {
+        announce_reached(services, &account, m).await?;
+    }
     Ok(was_open)
 }
 

@@ -8,8 +8,10 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::activity::AccountActivity;
+use crate::domain::tracked::Advance;
 use crate::domain::{
-    Account, AccountId, DomainEvent, MilestoneMap, ProductEvent, Segment, Stage, Tenure, Timestamp, TrackedMilestone,
+    Account, AccountId, DomainEvent, IllegalTransition, MilestoneMap, ProductEvent, Segment, Stage, Tenure, Timestamp,
+    TrackedMilestone,
 };
 use crate::email::OutgoingEmail;
 use crate::playbook::{CsmTask, EscalationLogEntry, EscalationRequest};
@@ -64,6 +66,30 @@ pub trait MilestoneStore: Send + Sync {
         event: &str,
         at: Timestamp,
     ) -> StoreResult<Vec<TrackedMilestone>>;
+    /// Folds a product event into every milestone of the account it can still
+    /// change, each atomically (read, observe, conditional write, re-read and
+    /// retry on a lost race). Returns the milestones that are reached and not
+    /// yet announced, so the caller announces them.
+    ///
+    /// Adapters may override it with an equivalent that saves round trips (the
+    /// in-memory store changes milestones in place under its lock).
+    async fn observe_event(&self, account: &Account, event: &ProductEvent) -> StoreResult<Vec<TrackedMilestone>> {
+        let mut to_announce = Vec::new();
+        for m in self
+            .milestones_for_event(&account.id, &event.event, event.timestamp)
+            .await?
+        {
+            let Some(obs) = m.criterion.observe(event) else {
+                continue;
+            };
+            let m = modify_with_retry(self, m, |m| m.observe(&obs, account.licensed_seats)).await?;
+            if m.as_ref().is_some_and(TrackedMilestone::needs_reached_announcement) {
+                to_announce.extend(m);
+            }
+        }
+        Ok(to_announce)
+    }
+
     /// Milestones the sweep must act on, oldest due first: pending and due at
     /// or before `now`, or missed whose escalation has not been started yet.
     async fn due_milestones(
@@ -72,6 +98,45 @@ pub trait MilestoneStore: Send + Sync {
         after: Option<String>,
         limit: usize,
     ) -> StoreResult<Page<TrackedMilestone>>;
+}
+
+/// How often a milestone write that lost a race is retried before giving up.
+pub const MAX_WRITE_ATTEMPTS: usize = 8;
+
+/// Applies `change` and writes the milestone conditionally; on a lost race
+/// re-reads and applies it again (changes are idempotent, so that is safe).
+/// Returns the milestone as stored, or `None` if it no longer exists.
+pub async fn modify_with_retry<S, F>(
+    store: &S,
+    mut m: TrackedMilestone,
+    change: F,
+) -> StoreResult<Option<TrackedMilestone>>
+where
+    S: MilestoneStore + ?Sized,
+    F: Fn(&mut TrackedMilestone) -> Result<Advance, IllegalTransition> + Send + Sync,
+{
+    for _ in 0..MAX_WRITE_ATTEMPTS {
+        // Every change the callers make is legal from any status they can read.
+        let advance = change(&mut m).map_err(|e| StoreError::Backend(format!("bug: {e}")))?;
+        if advance == Advance::Unchanged {
+            return Ok(Some(m));
+        }
+        match store.update_milestone(&m).await {
+            Ok(version) => {
+                m.version = version;
+                return Ok(Some(m));
+            }
+            Err(StoreError::Conflict) => match store.get_milestone(&m.account_id, &m.milestone_id).await? {
+                Some(fresh) => m = fresh,
+                None => return Ok(None),
+            },
+            Err(e) => return Err(e),
+        }
+    }
+    Err(StoreError::Backend(format!(
+        "milestone {} kept conflicting with concurrent writes",
+        m.milestone_id
+    )))
 }
 
 #[async_trait]

@@ -128,6 +128,11 @@ impl TrackedMilestone {
         self.settle(licensed_seats)
     }
 
+    /// Reached, and the reached event has not gone out on the bus yet.
+    pub fn needs_reached_announcement(&self) -> bool {
+        self.status.is_reached() && !self.announced_reached
+    }
+
     /// Whether an event at `at` can still change this milestone: it is open,
     /// or the event is not later than its achievement.
     pub fn may_change_with(&self, at: Timestamp) -> bool {

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::domain::activity::AccountActivity;
+use crate::domain::tracked::Advance;
 use crate::domain::{
     Account, AccountId, MilestoneMap, MilestoneStatus, ProductEvent, Segment, Tenure, Timestamp, TrackedMilestone,
 };
@@ -228,6 +229,51 @@ impl MilestoneStore for InMemoryStore {
             .filter(|m| m.may_change_with(at))
             .cloned()
             .collect())
+    }
+
+    /// In place under the lock: the same outcome as the read/observe/conditional
+    /// write of the default, without copying milestones in and out.
+    async fn observe_event(&self, account: &Account, event: &ProductEvent) -> StoreResult<Vec<TrackedMilestone>> {
+        let mut t = self.lock();
+        let Tables {
+            by_event,
+            milestones,
+            due,
+            ..
+        } = &mut *t;
+        let Some(ids) = by_event
+            .get(account.id.as_str())
+            .and_then(|events| events.get(&event.event))
+        else {
+            return Ok(Vec::new());
+        };
+        let Some(of_account) = milestones.get_mut(account.id.as_str()) else {
+            return Ok(Vec::new());
+        };
+        let mut to_announce = Vec::new();
+        for id in ids {
+            let Some(m) = of_account.get_mut(id) else { continue };
+            if !m.may_change_with(event.timestamp) {
+                continue;
+            }
+            let Some(obs) = m.criterion.observe(event) else {
+                continue;
+            };
+            // Reaching an open milestone is always a legal transition.
+            let advance = m
+                .observe(&obs, account.licensed_seats)
+                .map_err(|e| StoreError::Backend(format!("bug: {e}")))?;
+            if advance != Advance::Unchanged {
+                m.version += 1;
+                if !in_due_index(m) {
+                    due.remove(&due_key(m));
+                }
+            }
+            if m.needs_reached_announcement() {
+                to_announce.push(m.clone());
+            }
+        }
+        Ok(to_announce)
     }
 
     async fn due_milestones(
