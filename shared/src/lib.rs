@@ -11,5 +11,7 @@ pub mod playbook;
 pub mod ports;
 pub mod services;
 pub mod sweep;
+#[doc(hidden)]
+pub mod testkit;
 
 pub use services::Services;

@@ -235,15 +235,7 @@ pub async fn run_step(services: &Services, req: &EscalationRequest, step: Step) 
                 send_key(req, step, "customer"),
                 now,
             )?;
-            let result = send_once(services, &mail).await?;
-            log(
-                services,
-                req,
-                step,
-                now,
-                format!("{} email {}", kind.as_str(), result.describe()),
-            )
-            .await?;
+            send_logged(services, req, step, now, &mail).await?;
         }
         Step::InAppMessage => {
             let activity = store.activity(&account.id).await?;
@@ -277,15 +269,7 @@ pub async fn run_step(services: &Services, req: &EscalationRequest, step: Step) 
                 send_key(req, step, "csm"),
                 now,
             )?;
-            let result = send_once(services, &mail).await?;
-            log(
-                services,
-                req,
-                step,
-                now,
-                format!("CSM task email {}", result.describe()),
-            )
-            .await?;
+            send_logged(services, req, step, now, &mail).await?;
         }
         Step::Leadership => {
             let report = account_health(services, &account, now).await?;
@@ -313,15 +297,7 @@ pub async fn run_step(services: &Services, req: &EscalationRequest, step: Step) 
                     send_key(req, step, who),
                     now,
                 )?;
-                let result = send_once(services, &mail).await?;
-                log(
-                    services,
-                    req,
-                    step,
-                    now,
-                    format!("{} email {}", kind.as_str(), result.describe()),
-                )
-                .await?;
+                send_logged(services, req, step, now, &mail).await?;
             }
         }
         Step::Finish => {
@@ -400,6 +376,25 @@ async fn build_task(
 
 fn send_key(req: &EscalationRequest, step: Step, recipient: &str) -> String {
     format!("{}:{}:{}", req.execution, step.as_str(), recipient)
+}
+
+/// Sends an email once (see `send_once`) and records what became of it in the escalation log.
+async fn send_logged(
+    services: &Services,
+    req: &EscalationRequest,
+    step: Step,
+    now: Timestamp,
+    mail: &OutgoingEmail,
+) -> Result<(), StepError> {
+    let result = send_once(services, mail).await?;
+    log(
+        services,
+        req,
+        step,
+        now,
+        format!("{} email {}", mail.kind.label(), result.describe()),
+    )
+    .await
 }
 
 /// What became of one email.

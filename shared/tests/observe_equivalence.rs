@@ -3,8 +3,8 @@
 //! must leave the same milestones and report the same ones to announce.
 
 use async_trait::async_trait;
-use chrono::{Duration, NaiveDate, TimeZone, Utc};
-use milepost::domain::{Account, AccountId, Contact, ProductEvent, Segment, Timestamp, TrackedMilestone};
+use chrono::{Duration, TimeZone, Utc};
+use milepost::domain::{Account, AccountId, ProductEvent, Timestamp, TrackedMilestone};
 use milepost::embedded::InMemoryStore;
 use milepost::maps::load_map;
 use milepost::ports::{MilestoneStore, Page, StoreResult};
@@ -56,20 +56,8 @@ milestones:
 
 fn account() -> Account {
     Account {
-        id: AccountId::new("acct"),
-        name: "Acct".into(),
-        segment: Segment::Smb,
-        contract_start: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
-        renewal_date: NaiveDate::from_ymd_opt(2027, 1, 1).unwrap(),
-        tenure_year: 1,
-        arr: 1000,
         licensed_seats: 8,
-        primary_contact: Contact::new("P", "p@x.example"),
-        csm: Contact::new("C", "c@v.example"),
-        cs_leader_email: "l@v.example".into(),
-        exec_sponsor: None,
-        timezone: chrono_tz::UTC,
-        goal: None,
+        ..milepost::testkit::account("acct", milepost::testkit::date(2026, 1, 1))
     }
 }
 

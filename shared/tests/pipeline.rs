@@ -171,20 +171,12 @@ impl EventPublisher for FlakyBus {
 
 fn account(id: &str) -> Account {
     Account {
-        id: AccountId::new(id),
-        name: format!("Customer {id}"),
         segment: Segment::Enterprise,
-        contract_start: NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(),
-        renewal_date: NaiveDate::from_ymd_opt(2027, 3, 2).unwrap(),
-        tenure_year: 1,
         arr: 100_000,
         licensed_seats: 20,
-        primary_contact: Contact::new("Pat Admin", format!("pat@{id}.example")),
-        csm: Contact::new("Maya CSM", "maya@vendor.example"),
-        cs_leader_email: "lead@vendor.example".into(),
         exec_sponsor: Some(Contact::new("Sam Sponsor", format!("sam@{id}.example"))),
-        timezone: chrono_tz::UTC,
         goal: Some("close the books in 3 days".into()),
+        ..milepost::testkit::account(id, NaiveDate::from_ymd_opt(2026, 3, 2).unwrap())
     }
 }
 

@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use milepost::domain::{
-    Account, AccountId, CompareOp, Contact, Criterion, MilestoneDef, MilestoneMap, MilestoneStatus, Phase, Playbook,
-    ProductEvent, Segment, Stage, TrackedMilestone,
+    Account, AccountId, CompareOp, Criterion, MilestoneDef, MilestoneMap, MilestoneStatus, Phase, Playbook,
+    ProductEvent, Stage, TrackedMilestone,
 };
 use proptest::prelude::*;
 
@@ -123,20 +123,8 @@ fn oracle(criterion: &Criterion, events: &[ProductEvent]) -> Option<DateTime<Utc
 
 fn account() -> Account {
     Account {
-        id: AccountId::new("a"),
-        name: "A".into(),
-        segment: Segment::Smb,
-        contract_start: base().date_naive(),
-        renewal_date: base().date_naive() + Duration::days(365),
-        tenure_year: 1,
-        arr: 10_000,
         licensed_seats: SEATS,
-        primary_contact: Contact::new("P", "p@a.example"),
-        csm: Contact::new("C", "c@v.example"),
-        cs_leader_email: "l@v.example".into(),
-        exec_sponsor: None,
-        timezone: chrono_tz::UTC,
-        goal: None,
+        ..milepost::testkit::account("a", base().date_naive())
     }
 }
 

@@ -216,31 +216,14 @@ fn score_at(
 
 #[cfg(test)]
 mod tests {
-    use chrono::{NaiveDate, TimeZone, Utc};
+    use chrono::{TimeZone, Utc};
 
     use super::*;
     use crate::domain::map::MapSegment;
-    use crate::domain::{
-        Account, AccountId, Contact, MilestoneDef, MilestoneMap, Phase, Playbook, ProductEvent, Segment,
-    };
+    use crate::domain::{Account, AccountId, MilestoneDef, MilestoneMap, Phase, Playbook, ProductEvent};
 
     fn account() -> Account {
-        Account {
-            id: AccountId::new("a"),
-            name: "A".into(),
-            segment: Segment::Smb,
-            contract_start: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
-            renewal_date: NaiveDate::from_ymd_opt(2027, 1, 1).unwrap(),
-            tenure_year: 1,
-            arr: 10_000,
-            licensed_seats: 10,
-            primary_contact: Contact::new("P", "p@a.example"),
-            csm: Contact::new("C", "c@v.example"),
-            cs_leader_email: "l@v.example".into(),
-            exec_sponsor: None,
-            timezone: chrono_tz::UTC,
-            goal: None,
-        }
+        crate::testkit::account("a", crate::testkit::date(2026, 1, 1))
     }
 
     fn milestones(criteria: &[(&str, u32, Criterion)]) -> Vec<TrackedMilestone> {

@@ -40,6 +40,17 @@ impl EmailKind {
         }
     }
 
+    /// How people call it, for logs and escalation history.
+    pub fn label(self) -> &'static str {
+        match self {
+            EmailKind::Outreach => "outreach",
+            EmailKind::FollowUp => "follow-up",
+            EmailKind::CsmTask => "CSM task",
+            EmailKind::Leadership => "leadership",
+            EmailKind::ExecSponsor => "executive sponsor",
+        }
+    }
+
     /// Customer-facing mail carries a `List-Unsubscribe` header.
     pub fn customer_facing(self) -> bool {
         matches!(self, EmailKind::Outreach | EmailKind::FollowUp | EmailKind::ExecSponsor)

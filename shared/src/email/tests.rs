@@ -2,7 +2,7 @@ use chrono::{Duration, TimeZone, Utc};
 use mail_parser::MimeHeaders;
 
 use super::*;
-use crate::domain::{AccountId, Criterion, MapSegment, MilestoneDef, MilestoneMap, Phase, Playbook, Segment};
+use crate::domain::{Criterion, MapSegment, MilestoneDef, MilestoneMap, Phase, Playbook, Segment};
 use crate::embedded::mailer::to_eml;
 use crate::playbook::{EscalationLogEntry, Step};
 
@@ -10,20 +10,16 @@ const HOSTILE: &str = "Evil <script>alert('x')</script> & \"Co\"";
 
 fn account(name: &str, id: &str) -> Account {
     Account {
-        id: AccountId::new(id),
         name: name.to_string(),
         segment: Segment::Enterprise,
-        contract_start: chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(),
-        renewal_date: chrono::NaiveDate::from_ymd_opt(2027, 1, 5).unwrap(),
-        tenure_year: 1,
         arr: 120_000,
         licensed_seats: 50,
         primary_contact: Contact::new("Dana <b>Bold</b> Li", format!("dana@{id}.example")),
         csm: Contact::new("Maya Thompson", "maya@vendor.example"),
         cs_leader_email: "lead@vendor.example".into(),
         exec_sponsor: Some(Contact::new("Sam Exec", format!("sam@{id}.example"))),
-        timezone: chrono_tz::UTC,
         goal: Some("<img src=x onerror=alert(1)> cut costs".into()),
+        ..crate::testkit::account(id, crate::testkit::date(2026, 1, 5))
     }
 }
 
