@@ -142,6 +142,11 @@ impl Harness {
         self.clock.now()
     }
 
+    /// Delivers the two workflow completions that reach `first_workflow`, at `at`.
+    async fn complete_workflows(&self, account: &str, at: Timestamp) -> ingest::IngestReport {
+        self.deliver(&workflows_done(account, at)).await
+    }
+
     fn sent_to(&self) -> Vec<(EmailKind, String)> {
         self.mailer
             .sent()
@@ -189,6 +194,15 @@ fn event(id: &str, account: &str, name: &str, at: Timestamp, user: &str) -> Prod
         user_id: Some(user.into()),
         properties: Default::default(),
     }
+}
+
+/// The two events that reach `first_workflow` (min 2), an hour apart ending at `at`.
+fn workflows_done(account: &str, at: Timestamp) -> [ProductEvent; 2] {
+    let id = |n| format!("{account}-wf{n}-{}", at.timestamp());
+    [
+        event(&id(1), account, "workflow.completed", at - Duration::hours(1), "u1"),
+        event(&id(2), account, "workflow.completed", at, "u1"),
+    ]
 }
 
 fn achieved_events(h: &Harness) -> Vec<DomainEvent> {
@@ -312,11 +326,7 @@ async fn overlapping_sweeps_start_exactly_one_escalation_per_missed_milestone() 
     // Half the accounts reach first_workflow before it is due.
     for i in (0..20).step_by(2) {
         let a = format!("a{i}");
-        h.deliver(&[
-            event(&format!("{a}-1"), &a, "workflow.completed", h.at(2, 0), "u"),
-            event(&format!("{a}-2"), &a, "workflow.completed", h.at(2, 1), "u"),
-        ])
-        .await;
+        h.complete_workflows(&a, h.at(2, 1)).await;
     }
     h.clock.set(h.at(10, 1));
     let mut sweeps = Vec::new();
@@ -416,11 +426,7 @@ async fn the_sweep_reads_only_due_milestones() {
     }
     for i in 0..10 {
         let a = format!("a{i}");
-        h.deliver(&[
-            event(&format!("{a}-1"), &a, "workflow.completed", h.at(1, 0), "u"),
-            event(&format!("{a}-2"), &a, "workflow.completed", h.at(1, 1), "u"),
-        ])
-        .await;
+        h.complete_workflows(&a, h.at(1, 1)).await;
     }
     // 150 tracked milestones; at day 10 only first_workflow is due, and 10 of those were achieved.
     h.clock.set(h.at(10, 1));
@@ -533,11 +539,7 @@ async fn a_customer_who_catches_up_before_day_three_gets_nothing_more() {
     h.run_until(h.at(11, 12)).await; // day-1 touches done (missed on day 10)
     assert_eq!(h.sent_to().len(), 2);
     h.clock.set(h.at(11, 13));
-    h.deliver(&[
-        event("w1", "a1", "workflow.completed", h.at(11, 13), "u"),
-        event("w2", "a1", "workflow.completed", h.at(11, 13), "u"),
-    ])
-    .await;
+    h.complete_workflows("a1", h.at(11, 13)).await;
     assert_eq!(h.status("a1", "first_workflow").await, MilestoneStatus::Recovered);
     h.run_until(h.at(19, 0)).await;
     let kinds: Vec<EmailKind> = h
@@ -571,11 +573,7 @@ async fn a_customer_who_catches_up_between_day_three_and_five_gets_no_leadership
     h.onboard("a1").await;
     h.run_until(h.at(13, 12)).await;
     assert!(h.sent_to().iter().any(|(k, _)| *k == EmailKind::CsmTask));
-    h.deliver(&[
-        event("w1", "a1", "workflow.completed", h.at(13, 12), "u"),
-        event("w2", "a1", "workflow.completed", h.at(13, 12), "u"),
-    ])
-    .await;
+    h.complete_workflows("a1", h.at(13, 12)).await;
     h.run_until(h.at(19, 0)).await;
     let kinds: Vec<EmailKind> = h
         .mailer
