@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use chrono::Duration;
 use milepost::embedded::{InMemoryStore, LocalWorkflowRunner, MemoryMailer, RecordingPublisher, VirtualClock};
-use milepost::ingest::{self, parse_events};
+use milepost::ingest::{self, parse_body};
 use milepost::ports::MapStore;
 use milepost::services::Config;
 use milepost::Services;
@@ -54,7 +54,7 @@ async fn ingest_throughput() {
         let started = Instant::now();
         let mut accepted = 0;
         for body in &bodies {
-            accepted += ingest::ingest(&services, parse_events(body).unwrap())
+            accepted += ingest::ingest(&services, parse_body(body).unwrap())
                 .await
                 .unwrap()
                 .accepted;
@@ -65,7 +65,7 @@ async fn ingest_throughput() {
     }
     rates.sort_by(f64::total_cmp);
     let started = Instant::now();
-    let parsed: usize = bodies.iter().map(|b| parse_events(b).unwrap().len()).sum();
+    let parsed: usize = bodies.iter().map(|b| parse_body(b).unwrap().len()).sum();
     let parse_secs = started.elapsed().as_secs_f64();
     println!(
         "ingest (parse + apply, embedded store, 1 core): {} events over {ACCOUNTS} accounts, {RUNS} runs: median {:.0} events/s, best {:.0} events/s  [target >= 200,000]",

@@ -18,6 +18,7 @@ use crate::domain::{
     Account, AccountId, DomainEvent, MilestoneMap, MilestoneStatus, ProductEvent, Timestamp, TrackedMilestone,
 };
 use crate::ports::{modify_with_retry, StoreError};
+use crate::segment::GroupCall;
 use crate::Services;
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +84,35 @@ fn field_error(field: &str, message: impl Into<String>) -> FieldError {
         field: field.to_string(),
         message: message.into(),
     }
+}
+
+/// What a request carries: product events, and (from Segment `group` calls)
+/// accounts to create or update.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Incoming {
+    Event(ProductEvent),
+    Account(GroupCall),
+}
+
+/// Parses a request body in either shape: Milepost's own events (one object
+/// or an array) or Segment Spec calls (one, an array, or `{"batch": [...]}`).
+pub fn parse_body(body: &[u8]) -> Result<Vec<Result<Incoming, FieldError>>, BodyError> {
+    let starts_like_segment = {
+        // Cheap sniff of the first object's keys; the full check is on the parsed value.
+        let head = &body[..body.len().min(512)];
+        let head = String::from_utf8_lossy(head);
+        head.contains("\"batch\"") || head.contains("\"type\"")
+    };
+    if starts_like_segment {
+        let value: Value = serde_json::from_slice(body).map_err(|e| BodyError::Malformed(e.to_string()))?;
+        if crate::segment::looks_like_segment(&value) {
+            return Ok(crate::segment::parse_calls(value));
+        }
+    }
+    Ok(parse_events(body)?
+        .into_iter()
+        .map(|r| r.map(Incoming::Event))
+        .collect())
 }
 
 /// One event as it arrives, before validation: every field optional so each
@@ -211,31 +241,70 @@ pub fn parse_event(value: Value) -> Result<ProductEvent, FieldError> {
 /// Applies a parsed batch: valid events are applied even when others are rejected.
 pub async fn ingest(
     services: &Services,
-    parsed: Vec<Result<ProductEvent, FieldError>>,
+    parsed: Vec<Result<Incoming, FieldError>>,
 ) -> Result<IngestReport, IngestError> {
     let mut report = IngestReport::default();
     // A batch usually concerns few accounts: read each once.
     let mut accounts: HashMap<AccountId, Option<Arc<Account>>> = HashMap::new();
     for (index, item) in parsed.into_iter().enumerate() {
-        match item {
-            Err(e) => report.rejected.push(Rejection {
-                index,
-                error: e.to_string(),
-            }),
-            Ok(event) => {
+        let outcome = match item {
+            Err(e) => Err(e),
+            Ok(Incoming::Event(event)) => {
                 if !accounts.contains_key(&event.account_id) {
                     let found = services.store.get_account(&event.account_id).await?;
                     accounts.insert(event.account_id.clone(), found);
                 }
                 let account = accounts.get(&event.account_id).and_then(|a| a.as_deref());
-                match apply_event_for(services, account, &event).await? {
-                    Applied::Duplicate => report.duplicates += 1,
-                    Applied::Applied | Applied::Parked => report.accepted += 1,
-                }
+                Ok(apply_event_for(services, account, &event).await?)
             }
+            Ok(Incoming::Account(call)) => {
+                let outcome = apply_group_call(services, &call).await?;
+                if let Ok(Applied::Applied) = &outcome {
+                    accounts.remove(&call.account_id); // re-read with its new traits
+                }
+                outcome
+            }
+        };
+        match outcome {
+            Err(e) => report.rejected.push(Rejection {
+                index,
+                error: e.to_string(),
+            }),
+            Ok(Applied::Duplicate) => report.duplicates += 1,
+            Ok(Applied::Applied | Applied::Parked) => report.accepted += 1,
         }
     }
     Ok(report)
+}
+
+/// Creates or updates the account a Segment `group` call describes. A call
+/// that cannot make a valid account is rejected (`Ok(Err(..))`), naming the trait.
+async fn apply_group_call(services: &Services, call: &GroupCall) -> Result<Result<Applied, FieldError>, IngestError> {
+    let store = &services.store;
+    if store.seen(&call.message_id, services.clock.now()).await? {
+        return Ok(Ok(Applied::Duplicate));
+    }
+    let existing = store.get_account(&call.account_id).await?;
+    let account = match call
+        .traits
+        .apply(&call.account_id, existing.as_deref(), &services.config.cs_leader_email)
+    {
+        Ok(a) => a,
+        Err(e) => return Ok(Err(e)),
+    };
+    match upsert_account(services, &account).await {
+        Ok(_) => {}
+        Err(IngestError::NoMap { segment, tenure }) => {
+            return Ok(Err(FieldError {
+                field: "traits.segment".into(),
+                message: format!("no milestone map applies to {segment} ({tenure}) accounts: load one first"),
+            }))
+        }
+        Err(e) => return Err(e),
+    }
+    let expires = services.clock.now() + Duration::days(services.config.dedupe_ttl_days);
+    store.remember(&call.message_id, expires).await?;
+    Ok(Ok(Applied::Applied))
 }
 
 /// Applies one event to its account's open milestones.
@@ -362,12 +431,13 @@ pub struct Onboarded {
 /// and applies any events that arrived before the account was known.
 pub async fn upsert_account(services: &Services, account: &Account) -> Result<Onboarded, IngestError> {
     let store = &services.store;
-    store.put_account(account).await?;
+    // No map, no account: better refused than stored with nothing to track.
     let maps = store.maps_for(account.segment, account.tenure()).await?;
     let map = MilestoneMap::select(&maps, account.segment, account.tenure()).ok_or_else(|| IngestError::NoMap {
         segment: account.segment.to_string(),
         tenure: account.tenure().as_str().to_string(),
     })?;
+    store.put_account(account).await?;
     let mut report = Onboarded::default();
     for def in &map.milestones {
         if store

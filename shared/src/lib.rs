@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod maps;
 pub mod playbook;
 pub mod ports;
+pub mod segment;
 pub mod services;
 pub mod sweep;
 #[doc(hidden)]

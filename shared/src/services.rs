@@ -17,6 +17,8 @@ pub struct Config {
     pub unsubscribe_url: String,
     /// How long event-id dedupe records live.
     pub dedupe_ttl_days: i64,
+    /// The CS leadership address for accounts whose traits name none.
+    pub cs_leader_email: String,
     pub timing: PlaybookTiming,
 }
 
@@ -28,6 +30,7 @@ impl Default for Config {
             booking_url: "https://app.example.com/book-help".to_string(),
             unsubscribe_url: "https://app.example.com/unsubscribe".to_string(),
             dedupe_ttl_days: 14,
+            cs_leader_email: "cs-leadership@vendor.example".to_string(),
             timing: PlaybookTiming::default(),
         }
     }

@@ -11,12 +11,12 @@ use milepost::domain::{
 use milepost::email::EmailKind;
 use milepost::embedded::workflow::ExecutionStatus;
 use milepost::embedded::{InMemoryStore, LocalWorkflowRunner, MemoryMailer, RecordingPublisher, VirtualClock};
-use milepost::ingest::{self, parse_events, Applied};
+use milepost::ingest::{self, parse_body, parse_events, Applied};
 use milepost::maps::load_map;
 use milepost::playbook::{run_step, EscalationRequest, Step};
 use milepost::ports::{
-    EscalationLog, EventPublisher, MapStore, MilestoneStore, PublishError, StartOutcome, TaskStore, WorkflowError,
-    WorkflowStarter,
+    AccountStore, EscalationLog, EventPublisher, MapStore, MilestoneStore, PublishError, StartOutcome, TaskStore,
+    WorkflowError, WorkflowStarter,
 };
 use milepost::services::Config;
 use milepost::sweep::{sweep, SweepOptions};
@@ -112,7 +112,7 @@ impl Harness {
 
     async fn deliver(&self, events: &[ProductEvent]) -> ingest::IngestReport {
         let body = serde_json::to_vec(events).unwrap();
-        ingest::ingest(&self.services, parse_events(&body).unwrap())
+        ingest::ingest(&self.services, parse_body(&body).unwrap())
             .await
             .unwrap()
     }
@@ -298,7 +298,7 @@ async fn a_bad_event_is_rejected_with_its_field_and_the_rest_are_applied() {
         {"account_id": "a1", "event": "x", "timestamp": "2026-03-03T10:00:00Z"},
         {"id": "ok2", "account_id": "a1", "event": "workflow.completed", "timestamp": "2026-03-03T11:00:00+01:00"}
     ]"#;
-    let report = ingest::ingest(&h.services, parse_events(body).unwrap()).await.unwrap();
+    let report = ingest::ingest(&h.services, parse_body(body).unwrap()).await.unwrap();
     assert_eq!(report.accepted, 2);
     let rejected: Vec<(usize, &str)> = report.rejected.iter().map(|r| (r.index, r.error.as_str())).collect();
     assert_eq!(rejected.len(), 2);
@@ -684,7 +684,7 @@ async fn an_achievement_whose_announcement_failed_is_announced_when_the_event_is
         event("e2", "a1", "workflow.completed", h.at(3, 0), "u1"),
     ];
     let body = serde_json::to_vec(&evs).unwrap();
-    let first = ingest::ingest(&h.services, parse_events(&body).unwrap()).await;
+    let first = ingest::ingest(&h.services, parse_body(&body).unwrap()).await;
     assert!(
         first.is_err(),
         "the webhook answers with an error so the sender retries"
@@ -722,4 +722,60 @@ async fn a_miss_whose_announcement_failed_is_announced_by_the_next_sweep_before_
     assert_eq!((second.started, second.failed), (1, 0));
     assert_eq!(h.events.count("MilestoneMissed"), 1);
     assert_eq!(h.runner.executions().len(), 1);
+}
+
+#[tokio::test]
+async fn a_segment_batch_creates_the_account_and_its_events_count() {
+    let h = Harness::new().await;
+    // Segment delivers a track call before the group call that introduces the account.
+    let body = serde_json::json!({"batch": [
+        {"type": "track", "event": "workflow.completed", "userId": "u1", "messageId": "s1",
+         "timestamp": "2026-03-03T09:00:00Z", "context": {"groupId": "seg-1"}},
+        {"type": "group", "groupId": "seg-1", "messageId": "g1", "timestamp": "2026-03-02T08:00:00Z",
+         "traits": {"name": "Segment Co", "plan": "enterprise", "seats": 30, "arr": 90000,
+                    "contract_start": "2026-03-02", "admin_email": "ana@seg.example", "csm_email": "maya@vendor.example"}},
+        {"type": "track", "event": "workflow.completed", "userId": "u1", "messageId": "s2",
+         "timestamp": "2026-03-03T10:00:00Z", "context": {"groupId": "seg-1"}},
+        {"type": "page", "messageId": "p1", "timestamp": "2026-03-03T10:00:00Z"}
+    ]});
+    let body = serde_json::to_vec(&body).unwrap();
+    let report = ingest::ingest(&h.services, parse_body(&body).unwrap()).await.unwrap();
+    assert_eq!(report.accepted, 3);
+    assert_eq!(report.rejected.len(), 1);
+    assert_eq!(report.rejected[0].index, 3);
+    let m = h
+        .store
+        .get_milestone(&AccountId::new("seg-1"), "first_workflow")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((m.status, m.reached_at), (MilestoneStatus::Achieved, Some(h.at(1, 10))));
+    let account = h.store.get_account(&AccountId::new("seg-1")).await.unwrap().unwrap();
+    assert_eq!((account.licensed_seats, account.arr), (30, 90_000));
+
+    // Segment retries the batch: every call is a duplicate by messageId.
+    let again = ingest::ingest(&h.services, parse_body(&body).unwrap()).await.unwrap();
+    assert_eq!((again.accepted, again.duplicates), (0, 3));
+    assert_eq!(achieved_events(&h).len(), 1);
+}
+
+#[tokio::test]
+async fn a_group_call_that_cannot_make_an_account_is_rejected_and_nothing_is_stored() {
+    let h = Harness::new().await;
+    let body = serde_json::json!([
+        {"type": "group", "groupId": "half", "messageId": "g1", "timestamp": "2026-03-02T08:00:00Z",
+         "traits": {"name": "Half"}},
+    ]);
+    let report = ingest::ingest(&h.services, parse_body(&serde_json::to_vec(&body).unwrap()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(report.accepted, 0);
+    assert!(
+        report.rejected[0]
+            .error
+            .starts_with("traits.segment: is required to create an account"),
+        "{:?}",
+        report.rejected
+    );
+    assert!(h.store.get_account(&AccountId::new("half")).await.unwrap().is_none());
 }

@@ -15,7 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use milepost::domain::{MilestoneStatus, ProductEvent, Timestamp};
 use milepost::embedded::workflow::ExecutionStatus;
 use milepost::embedded::{InMemoryStore, LocalWorkflowRunner, OutboxMailer, RecordingPublisher, VirtualClock};
-use milepost::ingest::{self, parse_events};
+use milepost::ingest::{self, parse_body};
 use milepost::playbook::Step;
 use milepost::ports::{Mailer, MapStore, TaskStore};
 use milepost::services::Config;
@@ -183,7 +183,7 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
                     1
                 };
                 for _ in 0..deliveries {
-                    let report = ingest::ingest(&services, parse_events(&body)?).await?;
+                    let report = ingest::ingest(&services, parse_body(&body)?).await?;
                     summary.events_duplicate += report.duplicates;
                     anyhow::ensure!(
                         report.rejected.is_empty(),

@@ -1,0 +1,320 @@
+//! Segment Spec payloads: `track`, `identify` and `group` calls, one at a time
+//! or as a batch (`{"batch": [...]}`), as Segment's webhook destination and
+//! RudderStack send them.
+//!
+//! - `track`: a product event of the account in `context.groupId`; `messageId`
+//!   is the dedupe key, `timestamp` (when it happened) the event time.
+//! - `identify`: a user seen, recorded as an `identify` event of the account in
+//!   `context.groupId`.
+//! - `group`: creates or updates the account `groupId` from its traits.
+
+use chrono::{DateTime, NaiveDate};
+use serde_json::{Map, Value};
+
+use crate::domain::{Account, AccountId, Contact, ProductEvent, Segment, Timestamp};
+use crate::ingest::{FieldError, Incoming};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupCall {
+    pub message_id: String,
+    pub account_id: AccountId,
+    pub timestamp: Timestamp,
+    pub traits: AccountTraits,
+}
+
+/// What a `group` call may say about an account; absent traits keep their current value.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AccountTraits {
+    pub name: Option<String>,
+    pub segment: Option<Segment>,
+    pub licensed_seats: Option<u32>,
+    pub arr: Option<u64>,
+    pub contract_start: Option<NaiveDate>,
+    pub renewal_date: Option<NaiveDate>,
+    pub tenure_year: Option<u32>,
+    pub primary_contact: Option<Contact>,
+    pub csm: Option<Contact>,
+    pub cs_leader_email: Option<String>,
+    pub exec_sponsor: Option<Contact>,
+    pub timezone: Option<chrono_tz::Tz>,
+    pub goal: Option<String>,
+}
+
+const CALL_TYPES: [&str; 3] = ["track", "identify", "group"];
+
+/// Whether a JSON body is in Segment's shape rather than Milepost's own.
+pub fn looks_like_segment(value: &Value) -> bool {
+    match value {
+        Value::Object(obj) => {
+            obj.get("batch").is_some_and(Value::is_array) || obj.get("type").is_some_and(Value::is_string)
+        }
+        Value::Array(items) => items.first().and_then(|i| i.get("type")).is_some_and(Value::is_string),
+        _ => false,
+    }
+}
+
+/// Splits a Segment body into its calls, each validated on its own.
+pub fn parse_calls(value: Value) -> Vec<Result<Incoming, FieldError>> {
+    let items = match value {
+        Value::Object(mut obj) if obj.contains_key("batch") => match obj.remove("batch") {
+            Some(Value::Array(items)) => items,
+            _ => return vec![Err(err("batch", "must be an array of calls"))],
+        },
+        Value::Array(items) => items,
+        single => vec![single],
+    };
+    items.into_iter().map(parse_call).collect()
+}
+
+fn err(field: &str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.to_string(),
+        message: message.into(),
+    }
+}
+
+fn text(obj: &Map<String, Value>, field: &str) -> Option<String> {
+    match obj.get(field) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn required(obj: &Map<String, Value>, field: &str) -> Result<String, FieldError> {
+    text(obj, field).ok_or_else(|| err(field, "is required"))
+}
+
+fn parse_call(value: Value) -> Result<Incoming, FieldError> {
+    let Value::Object(obj) = value else {
+        return Err(err("(call)", "must be a JSON object"));
+    };
+    let kind = required(&obj, "type")?;
+    if !CALL_TYPES.contains(&kind.as_str()) {
+        return Err(err(
+            "type",
+            format!("`{kind}` calls are not used (expected track, identify or group)"),
+        ));
+    }
+    let message_id = required(&obj, "messageId")?;
+    let timestamp_text = required(&obj, "timestamp")?;
+    let timestamp = DateTime::parse_from_rfc3339(&timestamp_text)
+        .map_err(|e| err("timestamp", format!("must be an ISO 8601 date-time ({e})")))?
+        .to_utc();
+    let user_id = text(&obj, "userId").or_else(|| text(&obj, "anonymousId"));
+    let group_in_context = obj
+        .get("context")
+        .and_then(Value::as_object)
+        .and_then(|c| text(c, "groupId"));
+    match kind.as_str() {
+        "group" => {
+            let account_id = required(&obj, "groupId")?;
+            let traits = match obj.get("traits") {
+                None | Some(Value::Null) => AccountTraits::default(),
+                Some(Value::Object(t)) => parse_traits(t)?,
+                Some(_) => return Err(err("traits", "must be an object")),
+            };
+            Ok(Incoming::Account(GroupCall {
+                message_id,
+                account_id: AccountId(account_id),
+                timestamp,
+                traits,
+            }))
+        }
+        _ => {
+            let account_id = group_in_context.ok_or_else(|| {
+                err(
+                    "context.groupId",
+                    format!("is required on {kind} calls: it names the account"),
+                )
+            })?;
+            let (event, properties) = if kind == "track" {
+                let event = required(&obj, "event")?;
+                let properties = match obj.get("properties") {
+                    None | Some(Value::Null) => Map::new(),
+                    Some(Value::Object(p)) => p.clone(),
+                    Some(_) => return Err(err("properties", "must be an object")),
+                };
+                (event, properties)
+            } else {
+                ("identify".to_string(), Map::new())
+            };
+            Ok(Incoming::Event(ProductEvent {
+                id: message_id,
+                account_id: AccountId(account_id),
+                event,
+                timestamp,
+                user_id,
+                properties,
+            }))
+        }
+    }
+}
+
+fn parse_traits(t: &Map<String, Value>) -> Result<AccountTraits, FieldError> {
+    let field = |name: &str| format!("traits.{name}");
+    let number = |names: &[&str]| -> Result<Option<f64>, FieldError> {
+        for name in names {
+            match t.get(*name) {
+                None | Some(Value::Null) => continue,
+                Some(Value::Number(n)) => return Ok(n.as_f64()),
+                Some(Value::String(s)) => {
+                    return s
+                        .trim()
+                        .parse::<f64>()
+                        .map(Some)
+                        .map_err(|_| err(&field(name), "must be a number"))
+                }
+                Some(_) => return Err(err(&field(name), "must be a number")),
+            }
+        }
+        Ok(None)
+    };
+    let whole = |names: &[&str]| -> Result<Option<u64>, FieldError> {
+        match number(names)? {
+            Some(n) if n >= 0.0 && n.fract() == 0.0 => Ok(Some(n as u64)),
+            Some(_) => Err(err(&field(names[0]), "must be a whole number, not negative")),
+            None => Ok(None),
+        }
+    };
+    let date = |name: &str| -> Result<Option<NaiveDate>, FieldError> {
+        let Some(s) = text(t, name) else { return Ok(None) };
+        NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+            .or_else(|_| DateTime::parse_from_rfc3339(&s).map(|d| d.date_naive()))
+            .map(Some)
+            .map_err(|_| err(&field(name), "must be a date (YYYY-MM-DD)"))
+    };
+    let contact = |email: &str, name: &str| -> Result<Option<Contact>, FieldError> {
+        match text(t, email) {
+            None => Ok(None),
+            Some(e) if e.contains('@') => Ok(Some(Contact::new(text(t, name).unwrap_or_default(), e))),
+            Some(_) => Err(err(&field(email), "must be an email address")),
+        }
+    };
+    let segment = match text(t, "segment").or_else(|| text(t, "plan")) {
+        None => None,
+        Some(s) => Some(parse_segment(&s).ok_or_else(|| {
+            let which = if t.contains_key("segment") { "segment" } else { "plan" };
+            err(
+                &field(which),
+                format!("unknown segment `{s}` (expected enterprise, mid_market or smb)"),
+            )
+        })?),
+    };
+    let timezone = match text(t, "timezone") {
+        None => None,
+        Some(tz) => Some(
+            tz.parse::<chrono_tz::Tz>()
+                .map_err(|_| err(&field("timezone"), "must be an IANA timezone such as Europe/Berlin"))?,
+        ),
+    };
+    let cs_leader_email = match text(t, "cs_leader_email") {
+        Some(e) if !e.contains('@') => return Err(err(&field("cs_leader_email"), "must be an email address")),
+        other => other,
+    };
+    Ok(AccountTraits {
+        name: text(t, "name"),
+        segment,
+        licensed_seats: whole(&["seats", "licensed_seats"])?.map(|n| n.min(u64::from(u32::MAX)) as u32),
+        arr: whole(&["arr"])?,
+        contract_start: date("contract_start")?,
+        renewal_date: date("renewal_date")?,
+        tenure_year: whole(&["tenure_year"])?.map(|n| n.clamp(1, 100) as u32),
+        primary_contact: match contact("admin_email", "admin_name")? {
+            Some(c) => Some(c),
+            None => contact("email", "admin_name")?,
+        },
+        csm: contact("csm_email", "csm_name")?,
+        cs_leader_email,
+        exec_sponsor: contact("exec_sponsor_email", "exec_sponsor_name")?,
+        timezone,
+        goal: text(t, "goal"),
+    })
+}
+
+/// Accepts the usual spellings of the segment names.
+fn parse_segment(s: &str) -> Option<Segment> {
+    let normal: String = s
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    match normal.as_str() {
+        "enterprise" | "ent" => Some(Segment::Enterprise),
+        "midmarket" | "mm" | "mid" => Some(Segment::MidMarket),
+        "smb" | "smallbusiness" | "small" => Some(Segment::Smb),
+        _ => None,
+    }
+}
+
+impl AccountTraits {
+    /// The account after these traits: `existing` updated, or a new account
+    /// when there is none (then name, segment, contract start, CSM and
+    /// primary contact are required; the CS leader defaults to `default_leader`).
+    pub fn apply(
+        &self,
+        id: &AccountId,
+        existing: Option<&Account>,
+        default_leader: &str,
+    ) -> Result<Account, FieldError> {
+        let base = match existing {
+            Some(a) => a.clone(),
+            None => {
+                let missing = |name: &str| err(&format!("traits.{name}"), "is required to create an account");
+                let name = self.name.clone().ok_or_else(|| missing("name"))?;
+                let segment = self.segment.ok_or_else(|| missing("segment"))?;
+                let contract_start = self.contract_start.ok_or_else(|| missing("contract_start"))?;
+                Account {
+                    id: id.clone(),
+                    name,
+                    segment,
+                    contract_start,
+                    renewal_date: contract_start + chrono::Duration::days(365),
+                    tenure_year: 1,
+                    arr: 0,
+                    licensed_seats: 1,
+                    primary_contact: self.primary_contact.clone().ok_or_else(|| missing("admin_email"))?,
+                    csm: self.csm.clone().ok_or_else(|| missing("csm_email"))?,
+                    cs_leader_email: default_leader.to_string(),
+                    exec_sponsor: None,
+                    timezone: chrono_tz::UTC,
+                    goal: None,
+                }
+            }
+        };
+        let mut a = base;
+        macro_rules! set {
+            ($($field:ident),*) => { $( if let Some(v) = &self.$field { a.$field = v.clone(); } )* };
+        }
+        set!(
+            name,
+            segment,
+            licensed_seats,
+            arr,
+            contract_start,
+            renewal_date,
+            tenure_year,
+            primary_contact,
+            csm,
+            cs_leader_email,
+            timezone
+        );
+        if self.exec_sponsor.is_some() {
+            a.exec_sponsor = self.exec_sponsor.clone();
+        }
+        if self.goal.is_some() {
+            a.goal = self.goal.clone();
+        }
+        if existing.is_none() && self.renewal_date.is_none() {
+            a.renewal_date = a.contract_start + chrono::Duration::days(365);
+        }
+        if a.renewal_date <= a.contract_start {
+            return Err(err("traits.renewal_date", "must be after contract_start"));
+        }
+        Ok(a)
+    }
+}
+
+#[cfg(test)]
+mod tests;
