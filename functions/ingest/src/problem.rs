@@ -1,0 +1,155 @@
+//! RFC 9457 problem details: every refusal says what is wrong and, where a
+//! field is at fault, which one.
+
+use lambda_http::http::{header, StatusCode};
+use lambda_http::{Body, Response};
+use milepost::ingest::Rejection;
+use serde::Serialize;
+
+use crate::AuthError;
+
+#[derive(Debug, Serialize)]
+pub struct FieldProblem {
+    /// The request item at fault, for batches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    pub field: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldProblem>,
+    #[serde(skip)]
+    pub slug: &'static str,
+}
+
+impl Problem {
+    fn new(status: StatusCode, slug: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+        Problem {
+            type_uri: format!("urn:milepost:problem:{slug}"),
+            title,
+            status: status.as_u16(),
+            detail: detail.into(),
+            errors: Vec::new(),
+            slug,
+        }
+    }
+
+    fn field(mut self, index: Option<usize>, field: &str, detail: impl Into<String>) -> Self {
+        self.errors.push(FieldProblem {
+            index,
+            field: field.to_string(),
+            detail: detail.into(),
+        });
+        self
+    }
+
+    pub fn not_found(path: &str) -> Self {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Not found",
+            format!("no such endpoint: {path}; events go to POST /v1/events"),
+        )
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "Method not allowed",
+            "events are sent with POST",
+        )
+    }
+
+    pub fn unsupported_media_type(got: &str) -> Self {
+        let got = if got.is_empty() { "none" } else { got };
+        Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            format!("the body must be JSON (Content-Type: application/json), got {got}"),
+        )
+        .field(None, "Content-Type", "must be application/json")
+    }
+
+    pub fn too_large(size: usize, limit: usize) -> Self {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "Request too large",
+            format!("the body is {size} bytes; the limit is {limit} bytes: send smaller batches"),
+        )
+    }
+
+    pub fn unauthorized(e: AuthError) -> Self {
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Signature required",
+            e.to_string(),
+        )
+        .field(None, e.header(), e.to_string())
+    }
+
+    pub fn malformed(detail: &str) -> Self {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-json",
+            "Malformed JSON",
+            format!("the body is not valid JSON: {detail}"),
+        )
+        .field(None, "(body)", detail)
+    }
+
+    pub fn no_valid_events(rejected: &[Rejection]) -> Self {
+        let mut p = Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no-valid-events",
+            "No valid events",
+            "no event in the request could be accepted; see errors",
+        );
+        if rejected.is_empty() {
+            p = p.field(None, "(body)", "must be an event, an array of events, or Segment calls");
+        }
+        for r in rejected {
+            let (field, detail) = r.error.split_once(": ").unwrap_or(("(event)", r.error.as_str()));
+            p = p.field(Some(r.index), field, detail);
+        }
+        p
+    }
+
+    pub fn unavailable() -> Self {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Temporarily unavailable",
+            "the events could not be stored just now; retry the same request",
+        )
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        let mut builder = Response::builder()
+            .status(self.status)
+            .header(header::CONTENT_TYPE, "application/problem+json");
+        if self.status == StatusCode::METHOD_NOT_ALLOWED.as_u16() {
+            builder = builder.header(header::ALLOW, "POST");
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE.as_u16() {
+            builder = builder.header(header::RETRY_AFTER, "5");
+        }
+        if self.status == StatusCode::UNAUTHORIZED.as_u16() {
+            builder = builder.header(header::WWW_AUTHENTICATE, "Signature realm=\"milepost\"");
+        }
+        builder
+            .body(Body::from(serde_json::to_string(&self).expect("problems serialise")))
+            .expect("a valid response")
+    }
+}

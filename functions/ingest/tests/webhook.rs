@@ -1,0 +1,450 @@
+//! The webhook contract, through the real handler, on the embedded store:
+//! signatures, replays, duplicates, concurrency, limits and bad input.
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use hmac::{Hmac, Mac};
+use lambda_http::http::{HeaderValue, StatusCode};
+use lambda_http::{Body, Request, Response};
+use milepost::domain::{AccountId, MilestoneStatus};
+use milepost::embedded::{InMemoryStore, LocalWorkflowRunner, MemoryMailer, RecordingPublisher, SystemClock};
+use milepost::ports::{ActivityStore, DedupeStore, MapStore, MilestoneStore};
+use milepost::services::Config;
+use milepost::Services;
+use milepost_ingest::{handle, IngestConfig, WebhookSecrets, MAX_BODY_BYTES};
+use serde_json::{json, Value};
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const ROTATED: &str = "whsec_c2Vjb25kLXNlY3JldC1mb3Itcm90YXRpb24=";
+const SEGMENT_SECRET: &str = "segment-shared-secret";
+
+const MAP: &str = r#"segment: all
+milestones:
+  - id: first_workflow
+    name: First workflow completed
+    phase: onboarding
+    due_days: 30
+    owner: csm
+    criterion: {kind: event_count, event: workflow.completed, min: 1}
+    playbook: {outreach: o, csm: c, leadership: l}
+"#;
+
+struct Setup {
+    services: Services,
+    store: Arc<InMemoryStore>,
+    events: Arc<RecordingPublisher>,
+    config: IngestConfig,
+}
+
+async fn setup(secrets: WebhookSecrets) -> Setup {
+    let store = Arc::new(InMemoryStore::new());
+    let events = Arc::new(RecordingPublisher::default());
+    let services = Services {
+        store: store.clone(),
+        mailer: Arc::new(MemoryMailer::default()),
+        events: events.clone(),
+        workflows: Arc::new(LocalWorkflowRunner::new()),
+        clock: Arc::new(SystemClock),
+        config: Config::default(),
+    };
+    store
+        .put_map(&milepost::maps::load_map("m.yaml", MAP).unwrap())
+        .await
+        .unwrap();
+    let start = Utc::now().date_naive() - Duration::days(3);
+    milepost::ingest::upsert_account(&services, &milepost::testkit::account("acme", start))
+        .await
+        .unwrap();
+    Setup {
+        services,
+        store,
+        events,
+        config: IngestConfig::new(secrets),
+    }
+}
+
+fn secrets() -> WebhookSecrets {
+    WebhookSecrets::new(&[SECRET, ROTATED], &[SEGMENT_SECRET]).unwrap()
+}
+
+fn event_body(id: &str) -> String {
+    json!({"id": id, "account_id": "acme", "event": "workflow.completed",
+           "timestamp": (Utc::now() - Duration::hours(1)).to_rfc3339(), "user_id": "u1"})
+    .to_string()
+}
+
+fn request(body: impl Into<String>) -> Request {
+    let mut req = Request::new(Body::from(body.into()));
+    *req.method_mut() = lambda_http::http::Method::POST;
+    *req.uri_mut() = "https://hooks.example/v1/events".parse().unwrap();
+    req.headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    req
+}
+
+/// Signs as a Standard Webhooks sender does, `age` seconds ago.
+fn signed_with(secret: &str, body: &str, msg_id: &str, age: i64) -> Request {
+    let ts = Utc::now().timestamp() - age;
+    let signature = standardwebhooks::Webhook::new(secret)
+        .unwrap()
+        .sign(msg_id, ts, body.as_bytes())
+        .unwrap();
+    let mut req = request(body);
+    let h = req.headers_mut();
+    h.insert("webhook-id", HeaderValue::from_str(msg_id).unwrap());
+    h.insert("webhook-timestamp", HeaderValue::from_str(&ts.to_string()).unwrap());
+    h.insert("webhook-signature", HeaderValue::from_str(&signature).unwrap());
+    req
+}
+
+fn signed(body: &str) -> Request {
+    signed_with(SECRET, body, "msg_1", 0)
+}
+
+fn segment_signed(secret: &str, body: &str) -> Request {
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    let mut req = request(body);
+    req.headers_mut().insert(
+        "x-signature",
+        HeaderValue::from_str(&hex::encode(mac.finalize().into_bytes())).unwrap(),
+    );
+    req
+}
+
+fn json_of(resp: &Response<Body>) -> Value {
+    serde_json::from_slice(resp.body().as_ref()).unwrap()
+}
+
+fn assert_problem(resp: &Response<Body>, status: StatusCode, field: &str) -> Value {
+    assert_eq!(
+        resp.status(),
+        status,
+        "{}",
+        String::from_utf8_lossy(resp.body().as_ref())
+    );
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let p = json_of(resp);
+    assert_eq!(p["status"], status.as_u16());
+    assert!(p["type"].as_str().unwrap().starts_with("urn:milepost:problem:"));
+    assert!(!p["title"].as_str().unwrap().is_empty());
+    let fields: Vec<&str> = p["errors"]
+        .as_array()
+        .map(|e| e.iter().map(|x| x["field"].as_str().unwrap()).collect())
+        .unwrap_or_default();
+    assert!(fields.contains(&field), "expected field {field} in {p}");
+    p
+}
+
+async fn nothing_stored(s: &Setup) {
+    let m = s
+        .store
+        .get_milestone(&AccountId::new("acme"), "first_workflow")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.status, MilestoneStatus::Pending, "the milestone moved");
+    assert!(
+        s.store
+            .activity(&AccountId::new("acme"))
+            .await
+            .unwrap()
+            .recent
+            .is_empty(),
+        "activity was recorded"
+    );
+    assert!(
+        !s.store.seen("e1", Utc::now()).await.unwrap(),
+        "the event was remembered"
+    );
+}
+
+#[tokio::test]
+async fn a_signed_event_is_accepted_and_applied() {
+    let s = setup(secrets()).await;
+    let resp = handle(&s.services, &s.config, signed(&event_body("e1"))).await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    assert_eq!(json_of(&resp), json!({"accepted": 1, "duplicates": 0, "rejected": []}));
+    let m = s
+        .store
+        .get_milestone(&AccountId::new("acme"), "first_workflow")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.status, MilestoneStatus::Achieved);
+    assert_eq!(s.events.count("MilestoneAchieved"), 1);
+}
+
+#[tokio::test]
+async fn unsigned_or_badly_signed_requests_get_401_and_store_nothing() {
+    let s = setup(secrets()).await;
+    let body = event_body("e1");
+    assert_problem(
+        &handle(&s.services, &s.config, request(body.clone())).await,
+        StatusCode::UNAUTHORIZED,
+        "webhook-signature",
+    );
+
+    let mut wrong = signed(&body);
+    wrong.headers_mut().insert(
+        "webhook-signature",
+        HeaderValue::from_static("v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+    );
+    assert_problem(
+        &handle(&s.services, &s.config, wrong).await,
+        StatusCode::UNAUTHORIZED,
+        "webhook-signature",
+    );
+
+    let mut short = signed(&body);
+    short
+        .headers_mut()
+        .insert("webhook-signature", HeaderValue::from_static("v1,c2hvcnQ="));
+    assert_problem(
+        &handle(&s.services, &s.config, short).await,
+        StatusCode::UNAUTHORIZED,
+        "webhook-signature",
+    );
+
+    let mut empty = signed(&body);
+    empty
+        .headers_mut()
+        .insert("webhook-signature", HeaderValue::from_static("v1,"));
+    assert_problem(
+        &handle(&s.services, &s.config, empty).await,
+        StatusCode::UNAUTHORIZED,
+        "webhook-signature",
+    );
+
+    let other_secret = signed_with("whsec_b3RoZXItc2VjcmV0LW5vdC1jb25maWd1cmVk", &body, "msg_1", 0);
+    assert_problem(
+        &handle(&s.services, &s.config, other_secret).await,
+        StatusCode::UNAUTHORIZED,
+        "webhook-signature",
+    );
+
+    // A body changed after signing.
+    let mut tampered = signed(&body);
+    *tampered.body_mut() = Body::from(body.replace("u1", "u2"));
+    assert_problem(
+        &handle(&s.services, &s.config, tampered).await,
+        StatusCode::UNAUTHORIZED,
+        "webhook-signature",
+    );
+
+    let bad_segment = segment_signed("not-the-secret", &body);
+    assert_problem(
+        &handle(&s.services, &s.config, bad_segment).await,
+        StatusCode::UNAUTHORIZED,
+        "X-Signature",
+    );
+    let mut empty_segment = request(body.clone());
+    empty_segment
+        .headers_mut()
+        .insert("x-signature", HeaderValue::from_static(""));
+    assert_problem(
+        &handle(&s.services, &s.config, empty_segment).await,
+        StatusCode::UNAUTHORIZED,
+        "X-Signature",
+    );
+    nothing_stored(&s).await;
+}
+
+#[tokio::test]
+async fn a_signature_older_than_five_minutes_is_refused() {
+    let s = setup(secrets()).await;
+    let body = event_body("e1");
+    let stale = signed_with(SECRET, &body, "msg_1", 6 * 60);
+    let p = assert_problem(
+        &handle(&s.services, &s.config, stale).await,
+        StatusCode::UNAUTHORIZED,
+        "webhook-signature",
+    );
+    assert!(p["detail"].as_str().unwrap().contains("not valid"), "{p}");
+    let future = signed_with(SECRET, &body, "msg_1", -6 * 60);
+    assert_problem(
+        &handle(&s.services, &s.config, future).await,
+        StatusCode::UNAUTHORIZED,
+        "webhook-signature",
+    );
+    nothing_stored(&s).await;
+    let recent = signed_with(SECRET, &body, "msg_1", 4 * 60);
+    assert_eq!(
+        handle(&s.services, &s.config, recent).await.status(),
+        StatusCode::ACCEPTED
+    );
+}
+
+#[tokio::test]
+async fn rotated_keys_and_several_signatures_are_accepted() {
+    let s = setup(secrets()).await;
+    let body = event_body("e1");
+    let with_new_key = signed_with(ROTATED, &body, "msg_2", 0);
+    assert_eq!(
+        handle(&s.services, &s.config, with_new_key).await.status(),
+        StatusCode::ACCEPTED
+    );
+
+    // During a rotation the sender signs with both keys: one valid signature is enough.
+    let body = event_body("e2");
+    let mut both = signed(&body);
+    let valid = both.headers()["webhook-signature"].to_str().unwrap().to_string();
+    both.headers_mut().insert(
+        "webhook-signature",
+        HeaderValue::from_str(&format!("v1,bm9wZQ== {valid}")).unwrap(),
+    );
+    assert_eq!(
+        handle(&s.services, &s.config, both).await.status(),
+        StatusCode::ACCEPTED
+    );
+}
+
+#[tokio::test]
+async fn segment_signatures_are_checked_against_the_body() {
+    let s = setup(secrets()).await;
+    let body = json!({"type": "track", "event": "workflow.completed", "messageId": "seg-1", "userId": "u1",
+                      "timestamp": (Utc::now() - Duration::hours(1)).to_rfc3339(), "context": {"groupId": "acme"}})
+    .to_string();
+    let resp = handle(&s.services, &s.config, segment_signed(SEGMENT_SECRET, &body)).await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    assert_eq!(json_of(&resp)["accepted"], 1);
+}
+
+#[tokio::test]
+async fn without_a_configured_secret_unsigned_requests_are_accepted() {
+    let s = setup(WebhookSecrets::none()).await;
+    assert_eq!(
+        handle(&s.services, &s.config, request(event_body("e1"))).await.status(),
+        StatusCode::ACCEPTED
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_request_changes_nothing_a_second_time() {
+    let s = setup(secrets()).await;
+    let body = event_body("e1");
+    assert_eq!(
+        json_of(&handle(&s.services, &s.config, signed(&body)).await)["accepted"],
+        1
+    );
+    let again = handle(&s.services, &s.config, signed(&body)).await;
+    assert_eq!(json_of(&again), json!({"accepted": 0, "duplicates": 1, "rejected": []}));
+    assert_eq!(s.events.count("MilestoneAchieved"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_deliveries_apply_once() {
+    let s = Arc::new(setup(secrets()).await);
+    let body = event_body("e1");
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (s, body) = (s.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            handle(&s.services, &s.config, signed(&body)).await.status()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::ACCEPTED);
+    }
+    assert_eq!(s.events.count("MilestoneAchieved"), 1);
+}
+
+#[tokio::test]
+async fn an_oversized_body_gets_413_before_anything_else() {
+    let s = setup(secrets()).await;
+    let big = format!("[{}]", vec![event_body("x"); MAX_BODY_BYTES / 100].join(","));
+    assert!(big.len() > MAX_BODY_BYTES);
+    let resp = handle(&s.services, &s.config, request(big)).await;
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(json_of(&resp)["detail"].as_str().unwrap().contains("1048576"));
+}
+
+#[tokio::test]
+async fn a_wrong_content_type_gets_415() {
+    let s = setup(secrets()).await;
+    let mut req = signed(&event_body("e1"));
+    req.headers_mut()
+        .insert("content-type", HeaderValue::from_static("text/plain"));
+    assert_problem(
+        &handle(&s.services, &s.config, req).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "Content-Type",
+    );
+    let mut with_charset = signed(&event_body("e1"));
+    with_charset.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    assert_eq!(
+        handle(&s.services, &s.config, with_charset).await.status(),
+        StatusCode::ACCEPTED
+    );
+}
+
+#[tokio::test]
+async fn malformed_json_gets_400_naming_the_body() {
+    let s = setup(secrets()).await;
+    let p = assert_problem(
+        &handle(&s.services, &s.config, signed("{\"id\": ")).await,
+        StatusCode::BAD_REQUEST,
+        "(body)",
+    );
+    assert!(p["detail"].as_str().unwrap().contains("not valid JSON"));
+}
+
+#[tokio::test]
+async fn a_request_with_no_valid_event_gets_422_naming_each_field() {
+    let s = setup(secrets()).await;
+    let body = json!([
+        {"id": "a", "account_id": "acme", "event": "x", "timestamp": "yesterday"},
+        {"account_id": "acme", "event": "x", "timestamp": "2026-01-01T00:00:00Z"}
+    ])
+    .to_string();
+    let p = assert_problem(
+        &handle(&s.services, &s.config, signed(&body)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "timestamp",
+    );
+    assert_eq!(p["errors"][0]["index"], 0);
+    assert_eq!(
+        p["errors"][1],
+        json!({"index": 1, "field": "id", "detail": "is required"})
+    );
+    let not_events = assert_problem(
+        &handle(&s.services, &s.config, signed("42")).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "(body)",
+    );
+    assert_eq!(not_events["status"], 422);
+}
+
+#[tokio::test]
+async fn in_a_batch_valid_events_are_applied_and_the_rest_reported() {
+    let s = setup(secrets()).await;
+    let good: Value = serde_json::from_str(&event_body("e1")).unwrap();
+    let body =
+        json!([good, {"id": "b", "account_id": "acme", "event": "", "timestamp": "2026-01-01T00:00:00Z"}]).to_string();
+    let resp = handle(&s.services, &s.config, signed(&body)).await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        json_of(&resp),
+        json!({"accepted": 1, "duplicates": 0, "rejected": [{"index": 1, "error": "event: must not be empty"}]})
+    );
+}
+
+#[tokio::test]
+async fn other_paths_and_methods_are_refused() {
+    let s = setup(secrets()).await;
+    let mut get = signed(&event_body("e1"));
+    *get.method_mut() = lambda_http::http::Method::GET;
+    let resp = handle(&s.services, &s.config, get).await;
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(resp.headers()["allow"], "POST");
+    let mut elsewhere = signed(&event_body("e1"));
+    *elsewhere.uri_mut() = "https://hooks.example/v2/things".parse().unwrap();
+    assert_eq!(
+        handle(&s.services, &s.config, elsewhere).await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
