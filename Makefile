@@ -7,8 +7,10 @@ CARGO ?= cargo
 LOCAL_PROFILE := local
 MILEPOST := target/$(LOCAL_PROFILE)/milepost
 DEMO_ARGS ?=
+VENV := .venv
+PYTHON ?= python3
 
-.PHONY: help demo test lint bench build-cli clean
+.PHONY: help demo test lint bench build-cli clean venv
 
 help:
 	@echo "make demo    build and run the whole pipeline locally (no AWS account): writes milepost-demo/"
@@ -23,8 +25,16 @@ build-cli:
 demo: build-cli
 	$(MILEPOST) demo $(DEMO_ARGS)
 
+## venv: the local AWS emulator (moto) the integration tests start, installed into .venv
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: tests/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+	touch $@
+
 ## test: what CI runs (.ci/run calls exactly this)
-test: lint
+test: lint $(VENV)/.installed
 	$(CARGO) test --workspace
 
 lint:
@@ -37,4 +47,4 @@ bench:
 
 clean:
 	$(CARGO) clean
-	rm -rf milepost-demo
+	rm -rf milepost-demo $(VENV)

@@ -1,0 +1,723 @@
+//! The DynamoDB store: one table for everything Milepost keeps.
+//!
+//! Keys, by access pattern (the only place they are built):
+//!
+//! | item                | pk                       | sk                    | index keys (sparse)                          |
+//! |---------------------|--------------------------|-----------------------|----------------------------------------------|
+//! | account profile     | `ACCOUNT#<account>`      | `PROFILE`             |                                              |
+//! | tracked milestone   | `ACCOUNT#<account>`      | `MILESTONE#<id>`      | `due_pk` = `DUE#<shard>`, `due_sk` = `<due>#<account>#<id>` while the sweep has work on it |
+//! | account activity    | `ACCOUNT#<account>`      | `ACTIVITY`            |                                              |
+//! | escalation log      | `ACCOUNT#<account>`      | `LOG#<key>`           |                                              |
+//! | milestone map       | `MAP#<segment>`          | `TENURE#<tenure\|any>` |                                              |
+//! | event dedupe        | `DEDUPE#<event id>`      | `DEDUPE`              | TTL `expires_at`                             |
+//! | parked event        | `PARKED#<account>`       | `EVENT#<event id>`    | TTL `expires_at`                             |
+//! | CSM task            | `TASK#<task id>`         | `TASK`                | `owner_pk` = `OWNER#<email>`, `owner_sk` = `<created>#<id>` while open |
+//! | email send record   | `SEND#<key>`             | `SEND`                |                                              |
+//!
+//! - All milestones of an account, and its profile, activity and escalation
+//!   history: one Query on `pk = ACCOUNT#<account>`.
+//! - Milestones due before now, across accounts, oldest first: the `due` GSI,
+//!   spread over `DUE_SHARDS` partitions so no partition is hot; an entry
+//!   exists only while a milestone is pending (or missed with its escalation
+//!   not yet started), so the sweep reads exactly what it acts on.
+//! - Open tasks by owner: the `owner` GSI, sparse on open tasks.
+//! - Every write that must not happen twice is conditional: milestones on
+//!   their `version`, creations on `attribute_not_exists(pk)`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_dynamodb::Client;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::domain::activity::AccountActivity;
+use crate::domain::{Account, AccountId, MilestoneMap, ProductEvent, Segment, Tenure, Timestamp, TrackedMilestone};
+use crate::embedded::store::in_due_index;
+use crate::playbook::{CsmTask, EscalationLogEntry, TaskStatus};
+use crate::ports::{
+    AccountStore, ActivityStore, DedupeStore, EscalationLog, MapStore, MilestoneStore, Page, ParkingStore, SendLedger,
+    SendRecord, StoreError, StoreResult, TaskStore,
+};
+
+/// Partitions of the due index. Eight spreads a busy sweep's reads and the
+/// writes of milestones coming due over eight partitions (see docs/capacity.md).
+pub const DUE_SHARDS: u32 = 8;
+/// How long events for an unknown account are kept before they are dropped.
+const PARKED_DAYS: i64 = 30;
+
+/// The table's name and index names, as the SAM template creates them.
+#[derive(Clone, Debug)]
+pub struct TableSpec {
+    pub table: String,
+}
+
+impl TableSpec {
+    pub const DUE_INDEX: &'static str = "due";
+    pub const OWNER_INDEX: &'static str = "owner";
+}
+
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    /// Items read by the sweep's due query, and requests made: for tests and `make bench`.
+    due_items_read: AtomicU64,
+    requests: Arc<AtomicU64>,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// Sortable text form of an instant: fixed-width RFC 3339 with microseconds, UTC.
+fn time_key(t: Timestamp) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn account_pk(id: &AccountId) -> String {
+    format!("ACCOUNT#{id}")
+}
+
+fn due_shard(m: &TrackedMilestone) -> u32 {
+    let digest = Sha256::digest(format!("{}\u{0}{}", m.account_id, m.milestone_id).as_bytes());
+    u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % DUE_SHARDS
+}
+
+fn is_conditional_failure<E: ProvideErrorMetadata>(e: &aws_sdk_dynamodb::error::SdkError<E>) -> bool {
+    e.as_service_error()
+        .and_then(|se| se.code())
+        .is_some_and(|c| c == "ConditionalCheckFailedException" || c == "TransactionCanceledException")
+}
+
+fn to_attr<T: Serialize>(value: &T) -> StoreResult<AttributeValue> {
+    serde_dynamo::to_attribute_value(value).map_err(backend)
+}
+
+fn from_item<T: DeserializeOwned>(item: &HashMap<String, AttributeValue>) -> StoreResult<T> {
+    let data = item.get("item").ok_or_else(|| backend("item without data"))?;
+    serde_dynamo::from_attribute_value(data.clone()).map_err(backend)
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+            due_items_read: AtomicU64::new(0),
+            requests: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    pub fn due_items_read(&self) -> u64 {
+        self.due_items_read.load(Ordering::Relaxed)
+    }
+
+    /// DynamoDB requests made so far (pages of a query count one each).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    fn count(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Creates the table as the SAM template defines it (for local runs and tests).
+    pub async fn create_table(&self) -> StoreResult<()> {
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("complete attribute definition")
+        };
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .expect("complete key")
+        };
+        let gsi = |name: &str, pk: &str, sk: &str| {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(pk, KeyType::Hash))
+                .key_schema(key(sk, KeyType::Range))
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .expect("complete index")
+        };
+        self.client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("pk"))
+            .attribute_definitions(attr("sk"))
+            .attribute_definitions(attr("due_pk"))
+            .attribute_definitions(attr("due_sk"))
+            .attribute_definitions(attr("owner_pk"))
+            .attribute_definitions(attr("owner_sk"))
+            .key_schema(key("pk", KeyType::Hash))
+            .key_schema(key("sk", KeyType::Range))
+            .global_secondary_indexes(gsi(TableSpec::DUE_INDEX, "due_pk", "due_sk"))
+            .global_secondary_indexes(gsi(TableSpec::OWNER_INDEX, "owner_pk", "owner_sk"))
+            .send()
+            .await
+            .map_err(|e| backend(e.into_service_error()))?;
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name("expires_at")
+                    .enabled(true)
+                    .build()
+                    .expect("complete TTL spec"),
+            )
+            .send()
+            .await
+            .map_err(|e| backend(e.into_service_error()))?;
+        Ok(())
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> StoreResult<Option<HashMap<String, AttributeValue>>> {
+        self.count();
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend(e.into_service_error()))?;
+        Ok(out.item)
+    }
+
+    /// Puts `item`; with `only_new`, only if no item has its key. Returns whether it was written.
+    async fn put(
+        &self,
+        mut item: HashMap<String, AttributeValue>,
+        pk: String,
+        sk: &str,
+        only_new: bool,
+    ) -> StoreResult<bool> {
+        item.insert("pk".into(), s(pk));
+        item.insert("sk".into(), s(sk));
+        self.count();
+        let mut req = self.client.put_item().table_name(&self.table).set_item(Some(item));
+        if only_new {
+            req = req.condition_expression("attribute_not_exists(pk)");
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if only_new && is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(backend(e.into_service_error())),
+        }
+    }
+
+    /// Every item of a query, page by page (past DynamoDB's 1 MB pages).
+    async fn query_all(&self, pk: String, sk_prefix: &str) -> StoreResult<Vec<HashMap<String, AttributeValue>>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            self.count();
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":prefix", s(sk_prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| backend(e.into_service_error()))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    fn milestone_item(m: &TrackedMilestone, version: u64) -> StoreResult<HashMap<String, AttributeValue>> {
+        let mut stored = m.clone();
+        stored.version = version;
+        let mut item = HashMap::from([
+            ("item".to_string(), to_attr(&stored)?),
+            ("version".to_string(), AttributeValue::N(version.to_string())),
+            ("open".to_string(), AttributeValue::Bool(m.status.is_open())),
+        ]);
+        if let Some(event) = m.criterion.event() {
+            item.insert("listens".into(), s(event));
+        }
+        if let Some(r) = m.reached_at {
+            item.insert("reached_at".into(), s(time_key(r)));
+        }
+        if in_due_index(m) {
+            item.insert("due_pk".into(), s(format!("DUE#{}", due_shard(m))));
+            item.insert(
+                "due_sk".into(),
+                s(format!("{}#{}#{}", time_key(m.due_at), m.account_id, m.milestone_id)),
+            );
+        }
+        Ok(item)
+    }
+}
+
+#[async_trait]
+impl AccountStore for DynamoStore {
+    async fn put_account(&self, account: &Account) -> StoreResult<()> {
+        let item = HashMap::from([("item".to_string(), to_attr(account)?)]);
+        self.put(item, account_pk(&account.id), "PROFILE", false).await?;
+        Ok(())
+    }
+
+    async fn get_account(&self, id: &AccountId) -> StoreResult<Option<Arc<Account>>> {
+        self.get(account_pk(id), "PROFILE")
+            .await?
+            .map(|i| from_item(&i).map(Arc::new))
+            .transpose()
+    }
+}
+
+fn map_key(segment: crate::domain::MapSegment, tenure: Option<Tenure>) -> (String, String) {
+    (
+        format!("MAP#{}", segment.as_str()),
+        format!("TENURE#{}", tenure.map_or("any", Tenure::as_str)),
+    )
+}
+
+#[async_trait]
+impl MapStore for DynamoStore {
+    async fn put_map(&self, map: &MilestoneMap) -> StoreResult<()> {
+        let (pk, sk) = map_key(map.segment, map.tenure);
+        let item = HashMap::from([("item".to_string(), to_attr(map)?)]);
+        self.put(item, pk, &sk, false).await?;
+        Ok(())
+    }
+
+    async fn maps_for(&self, segment: Segment, tenure: Tenure) -> StoreResult<Vec<MilestoneMap>> {
+        let mut maps = Vec::new();
+        for seg in [crate::domain::MapSegment::Only(segment), crate::domain::MapSegment::All] {
+            let (pk, _) = map_key(seg, None);
+            for item in self.query_all(pk, "TENURE#").await? {
+                let map: MilestoneMap = from_item(&item)?;
+                if map.specificity(segment, tenure).is_some() {
+                    maps.push(map);
+                }
+            }
+        }
+        Ok(maps)
+    }
+}
+
+#[async_trait]
+impl MilestoneStore for DynamoStore {
+    async fn create_milestone(&self, m: &TrackedMilestone) -> StoreResult<bool> {
+        let item = Self::milestone_item(m, 1)?;
+        self.put(
+            item,
+            account_pk(&m.account_id),
+            &format!("MILESTONE#{}", m.milestone_id),
+            true,
+        )
+        .await
+    }
+
+    async fn get_milestone(&self, account: &AccountId, milestone_id: &str) -> StoreResult<Option<TrackedMilestone>> {
+        self.get(account_pk(account), &format!("MILESTONE#{milestone_id}"))
+            .await?
+            .map(|i| from_item(&i))
+            .transpose()
+    }
+
+    async fn update_milestone(&self, m: &TrackedMilestone) -> StoreResult<u64> {
+        let version = m.version + 1;
+        let mut item = Self::milestone_item(m, version)?;
+        item.insert("pk".into(), s(account_pk(&m.account_id)));
+        item.insert("sk".into(), s(format!("MILESTONE#{}", m.milestone_id)));
+        self.count();
+        // A full put drops the due-index keys when the milestone leaves the index.
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("version = :expected")
+            .expression_attribute_values(":expected", AttributeValue::N(m.version.to_string()))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(version),
+            Err(e) if is_conditional_failure(&e) => Err(StoreError::Conflict),
+            Err(e) => Err(backend(e.into_service_error())),
+        }
+    }
+
+    async fn milestones_of(&self, account: &AccountId) -> StoreResult<Vec<TrackedMilestone>> {
+        self.query_all(account_pk(account), "MILESTONE#")
+            .await?
+            .iter()
+            .map(from_item)
+            .collect()
+    }
+
+    async fn milestones_for_event(
+        &self,
+        account: &AccountId,
+        event: &str,
+        at: Timestamp,
+    ) -> StoreResult<Vec<TrackedMilestone>> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            self.count();
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                // Open, or reached no earlier than the event: see TrackedMilestone::may_change_with.
+                .filter_expression("listens = :event AND (#open = :true OR reached_at >= :at)")
+                .expression_attribute_names("#open", "open")
+                .expression_attribute_values(":pk", s(account_pk(account)))
+                .expression_attribute_values(":prefix", s("MILESTONE#"))
+                .expression_attribute_values(":event", s(event))
+                .expression_attribute_values(":true", AttributeValue::Bool(true))
+                .expression_attribute_values(":at", s(time_key(at)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| backend(e.into_service_error()))?;
+            for item in out.items.unwrap_or_default() {
+                found.push(from_item(&item)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(found),
+            }
+        }
+    }
+
+    async fn due_milestones(
+        &self,
+        now: Timestamp,
+        after: Option<String>,
+        limit: usize,
+    ) -> StoreResult<Page<TrackedMilestone>> {
+        // Shard by shard, oldest first in each. The cursor is the shard and
+        // DynamoDB's own last evaluated key within it, as JSON.
+        let (mut shard, mut start): (u32, Option<HashMap<String, String>>) = match after.as_deref() {
+            None => (0, None),
+            Some(c) => serde_json::from_str(c).map_err(|_| backend(format!("bad cursor {c:?}")))?,
+        };
+        let upper = format!("{}~", time_key(now)); // '~' sorts after '#': everything due at `now` is included
+        let mut items = Vec::new();
+        while shard < DUE_SHARDS {
+            let start_key = start
+                .take()
+                .map(|k| k.into_iter().map(|(name, v)| (name, s(v))).collect());
+            self.count();
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(TableSpec::DUE_INDEX)
+                .key_condition_expression("due_pk = :shard AND due_sk <= :upper")
+                .expression_attribute_values(":shard", s(format!("DUE#{shard}")))
+                .expression_attribute_values(":upper", s(upper.clone()))
+                .limit((limit - items.len()).max(1) as i32)
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(|e| backend(e.into_service_error()))?;
+            let page = out.items.unwrap_or_default();
+            self.due_items_read.fetch_add(page.len() as u64, Ordering::Relaxed);
+            for item in &page {
+                items.push(from_item(item)?);
+            }
+            let last: Option<HashMap<String, String>> = out.last_evaluated_key.filter(|k| !k.is_empty()).map(|k| {
+                k.into_iter()
+                    .filter_map(|(name, v)| v.as_s().ok().cloned().map(|v| (name, v)))
+                    .collect()
+            });
+            match last {
+                Some(key) => start = Some(key),
+                None => shard += 1,
+            }
+            if items.len() >= limit {
+                let next =
+                    (shard < DUE_SHARDS).then(|| serde_json::to_string(&(shard, &start)).expect("cursor serialises"));
+                return Ok(Page { items, next });
+            }
+        }
+        Ok(Page { items, next: None })
+    }
+}
+
+#[async_trait]
+impl DedupeStore for DynamoStore {
+    async fn seen(&self, event_id: &str, now: Timestamp) -> StoreResult<bool> {
+        let item = self.get(format!("DEDUPE#{event_id}"), "DEDUPE").await?;
+        // DynamoDB deletes expired items lazily (within days), so expiry is checked here too.
+        Ok(item
+            .and_then(|i| {
+                i.get("expires_at")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse::<i64>().ok())
+            })
+            .is_some_and(|expires| expires > now.timestamp()))
+    }
+
+    async fn remember(&self, event_id: &str, expires_at: Timestamp) -> StoreResult<()> {
+        let item = HashMap::from([(
+            "expires_at".to_string(),
+            AttributeValue::N(expires_at.timestamp().to_string()),
+        )]);
+        self.put(item, format!("DEDUPE#{event_id}"), "DEDUPE", false).await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ParkingStore for DynamoStore {
+    async fn park(&self, event: &ProductEvent) -> StoreResult<()> {
+        let expires = event.timestamp.max(chrono::Utc::now()) + chrono::Duration::days(PARKED_DAYS);
+        let item = HashMap::from([
+            ("item".to_string(), to_attr(event)?),
+            (
+                "expires_at".to_string(),
+                AttributeValue::N(expires.timestamp().to_string()),
+            ),
+        ]);
+        self.put(
+            item,
+            format!("PARKED#{}", event.account_id),
+            &format!("EVENT#{}", event.id),
+            false,
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn parked_for(&self, account: &AccountId) -> StoreResult<Vec<ProductEvent>> {
+        self.query_all(format!("PARKED#{account}"), "EVENT#")
+            .await?
+            .iter()
+            .map(from_item)
+            .collect()
+    }
+
+    async fn unpark(&self, account: &AccountId, event_id: &str) -> StoreResult<()> {
+        self.count();
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("PARKED#{account}")))
+            .key("sk", s(format!("EVENT#{event_id}")))
+            .send()
+            .await
+            .map_err(|e| backend(e.into_service_error()))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ActivityStore for DynamoStore {
+    async fn record_activity(&self, event: &ProductEvent) -> StoreResult<()> {
+        // Read, fold in, write conditionally on the version read; retried on a lost race.
+        for _ in 0..crate::ports::MAX_WRITE_ATTEMPTS {
+            let current = self.get(account_pk(&event.account_id), "ACTIVITY").await?;
+            let version = current
+                .as_ref()
+                .and_then(|i| i.get("version"))
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<u64>().ok());
+            let mut activity: AccountActivity = match &current {
+                Some(i) => from_item(i)?,
+                None => AccountActivity::new(event.account_id.clone()),
+            };
+            let before = activity.clone();
+            activity.record(event);
+            if activity == before {
+                return Ok(());
+            }
+            let next = version.unwrap_or(0) + 1;
+            let mut req = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(account_pk(&event.account_id)))
+                .item("sk", s("ACTIVITY"))
+                .item("item", to_attr(&activity)?)
+                .item("version", AttributeValue::N(next.to_string()));
+            req = match version {
+                Some(v) => req
+                    .condition_expression("version = :v")
+                    .expression_attribute_values(":v", AttributeValue::N(v.to_string())),
+                None => req.condition_expression("attribute_not_exists(pk)"),
+            };
+            self.count();
+            match req.send().await {
+                Ok(_) => return Ok(()),
+                Err(e) if is_conditional_failure(&e) => continue,
+                Err(e) => return Err(backend(e.into_service_error())),
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    async fn activity(&self, account: &AccountId) -> StoreResult<AccountActivity> {
+        match self.get(account_pk(account), "ACTIVITY").await? {
+            Some(i) => from_item(&i),
+            None => Ok(AccountActivity::new(account.clone())),
+        }
+    }
+}
+
+#[async_trait]
+impl TaskStore for DynamoStore {
+    async fn create_task(&self, task: &CsmTask) -> StoreResult<bool> {
+        let mut item = HashMap::from([("item".to_string(), to_attr(task)?)]);
+        if task.status == TaskStatus::Open {
+            item.insert("owner_pk".into(), s(format!("OWNER#{}", task.owner_email)));
+            item.insert(
+                "owner_sk".into(),
+                s(format!("{}#{}", time_key(task.created_at), task.id)),
+            );
+        }
+        self.put(item, format!("TASK#{}", task.id), "TASK", true).await
+    }
+
+    async fn open_tasks_for_owner(&self, owner_email: &str) -> StoreResult<Vec<CsmTask>> {
+        let mut tasks = Vec::new();
+        let mut start = None;
+        loop {
+            self.count();
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(TableSpec::OWNER_INDEX)
+                .key_condition_expression("owner_pk = :owner")
+                .expression_attribute_values(":owner", s(format!("OWNER#{owner_email}")))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| backend(e.into_service_error()))?;
+            for item in out.items.unwrap_or_default() {
+                tasks.push(from_item(&item)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(tasks),
+            }
+        }
+    }
+
+    async fn all_tasks(&self) -> StoreResult<Vec<CsmTask>> {
+        // Operators' listing only: a scan limited to task items.
+        let mut tasks: Vec<CsmTask> = Vec::new();
+        let mut start = None;
+        loop {
+            self.count();
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(pk, :task)")
+                .expression_attribute_values(":task", s("TASK#"))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| backend(e.into_service_error()))?;
+            for item in out.items.unwrap_or_default() {
+                tasks.push(from_item(&item)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        tasks.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(tasks)
+    }
+}
+
+#[async_trait]
+impl EscalationLog for DynamoStore {
+    async fn append_log(&self, entry: &EscalationLogEntry) -> StoreResult<bool> {
+        let item = HashMap::from([("item".to_string(), to_attr(entry)?)]);
+        self.put(item, account_pk(&entry.account_id), &format!("LOG#{}", entry.key), true)
+            .await
+    }
+
+    async fn log_of(&self, account: &AccountId) -> StoreResult<Vec<EscalationLogEntry>> {
+        let mut entries: Vec<EscalationLogEntry> = self
+            .query_all(account_pk(account), "LOG#")
+            .await?
+            .iter()
+            .map(from_item)
+            .collect::<StoreResult<_>>()?;
+        entries.sort_by_key(|e| e.at);
+        Ok(entries)
+    }
+}
+
+#[async_trait]
+impl SendLedger for DynamoStore {
+    async fn claim_send(&self, key: &str) -> StoreResult<Option<SendRecord>> {
+        let item = HashMap::from([("item".to_string(), to_attr(&SendRecord::Sending)?)]);
+        if self.put(item, format!("SEND#{key}"), "SEND", true).await? {
+            return Ok(None);
+        }
+        let existing = self
+            .get(format!("SEND#{key}"), "SEND")
+            .await?
+            .ok_or(StoreError::Conflict)?;
+        Ok(Some(from_item(&existing)?))
+    }
+
+    async fn settle_send(&self, key: &str, record: &SendRecord) -> StoreResult<()> {
+        let item = HashMap::from([("item".to_string(), to_attr(record)?)]);
+        self.put(item, format!("SEND#{key}"), "SEND", false).await?;
+        Ok(())
+    }
+
+    async fn release_send(&self, key: &str) -> StoreResult<()> {
+        self.count();
+        let sending = to_attr(&SendRecord::Sending)?;
+        match self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("SEND#{key}")))
+            .key("sk", s("SEND"))
+            .condition_expression("#item = :sending")
+            .expression_attribute_names("#item", "item")
+            .expression_attribute_values(":sending", sending)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Ok(()),
+            Err(e) => Err(backend(e.into_service_error())),
+        }
+    }
+}

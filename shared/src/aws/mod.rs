@@ -1,0 +1,12 @@
+//! Production adapters over the AWS SDK. Every client honours
+//! `AWS_ENDPOINT_URL`, which is how tests and local runs point them at the
+//! local emulator.
+
+pub mod dynamo;
+
+pub use dynamo::{DynamoStore, TableSpec};
+
+/// One shared SDK configuration, built once per cold start.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+}

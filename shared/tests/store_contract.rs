@@ -1,0 +1,416 @@
+//! One contract, two stores: every assertion here runs against the in-memory
+//! store and against the DynamoDB store on a local moto server, so the
+//! embedded store cannot drift from DynamoDB's semantics.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+use milepost::aws::DynamoStore;
+use milepost::domain::{
+    AccountId, MilestoneMap, MilestoneStatus, ProductEvent, Segment, Stage, Tenure, Timestamp, TrackedMilestone,
+};
+use milepost::embedded::InMemoryStore;
+use milepost::maps::load_map;
+use milepost::playbook::{CsmTask, EscalationLogEntry, Step, TaskStatus};
+use milepost::ports::{MilestoneStore, SendRecord, Store, StoreError};
+use milepost::testkit::{account, date, MotoServer};
+
+type Fresh<'a> = Box<dyn Fn() -> Pin<Box<dyn Future<Output = Arc<dyn Store>> + 'a>> + 'a>;
+/// One behaviour of the contract, run on a fresh store.
+type Case = fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()>>>;
+
+const MAP: &str = r#"segment: all
+milestones:
+  - {id: first, name: First, phase: onboarding, due_days: 10, owner: csm, criterion: {kind: event_count, event: a, min: 1}, playbook: {outreach: o, csm: c, leadership: l}}
+  - {id: users, name: Users, phase: onboarding, due_days: 20, owner: csm, criterion: {kind: distinct_users, event: b, min: 2}, playbook: {outreach: o, csm: c, leadership: l}}
+  - {id: other, name: Other, phase: onboarding, due_days: 30, owner: csm, criterion: {kind: event_count, event: b, min: 5}, playbook: {outreach: o, csm: c, leadership: l}}
+"#;
+
+fn t0() -> Timestamp {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+}
+
+fn tracked(account_id: &str) -> Vec<TrackedMilestone> {
+    let map = load_map("m.yaml", MAP).unwrap();
+    let a = account(account_id, date(2026, 1, 1));
+    map.milestones
+        .iter()
+        .map(|d| TrackedMilestone::new(&a, &map, d))
+        .collect()
+}
+
+fn event(id: &str, account_id: &str, name: &str, at: Timestamp, user: &str) -> ProductEvent {
+    ProductEvent {
+        id: id.into(),
+        account_id: AccountId::new(account_id),
+        event: name.into(),
+        timestamp: at,
+        user_id: Some(user.into()),
+        properties: Default::default(),
+    }
+}
+
+async fn accounts_and_maps(store: Arc<dyn Store>) {
+    let a = account("acme", date(2026, 1, 1));
+    assert!(store.get_account(&a.id).await.unwrap().is_none());
+    store.put_account(&a).await.unwrap();
+    assert_eq!(*store.get_account(&a.id).await.unwrap().unwrap(), a);
+    let mut renamed = a.clone();
+    renamed.name = "Acme 2".into();
+    store.put_account(&renamed).await.unwrap();
+    assert_eq!(store.get_account(&a.id).await.unwrap().unwrap().name, "Acme 2");
+
+    let all = load_map("m.yaml", MAP).unwrap();
+    let smb_year1 = MilestoneMap {
+        segment: milepost::domain::MapSegment::Only(Segment::Smb),
+        tenure: Some(Tenure::FirstYear),
+        ..all.clone()
+    };
+    store.put_map(&all).await.unwrap();
+    store.put_map(&smb_year1).await.unwrap();
+    let for_smb = store.maps_for(Segment::Smb, Tenure::FirstYear).await.unwrap();
+    assert_eq!(for_smb.len(), 2);
+    assert_eq!(
+        MilestoneMap::select(&for_smb, Segment::Smb, Tenure::FirstYear),
+        Some(&smb_year1)
+    );
+    assert_eq!(
+        store.maps_for(Segment::Enterprise, Tenure::MultiYear).await.unwrap(),
+        vec![all]
+    );
+}
+
+async fn milestones_are_written_conditionally(store: Arc<dyn Store>) {
+    let ms = tracked("acme");
+    assert!(store.create_milestone(&ms[0]).await.unwrap());
+    assert!(!store.create_milestone(&ms[0]).await.unwrap(), "created twice");
+    let stored = store.get_milestone(&ms[0].account_id, "first").await.unwrap().unwrap();
+    assert_eq!(stored.version, 1);
+
+    let mut a = stored.clone();
+    a.status = MilestoneStatus::Missed;
+    let mut b = stored.clone();
+    b.status = MilestoneStatus::Achieved;
+    assert_eq!(store.update_milestone(&a).await.unwrap(), 2);
+    assert!(
+        matches!(store.update_milestone(&b).await, Err(StoreError::Conflict)),
+        "a stale write won"
+    );
+    let now = store.get_milestone(&ms[0].account_id, "first").await.unwrap().unwrap();
+    assert_eq!((now.status, now.version), (MilestoneStatus::Missed, 2));
+}
+
+async fn events_find_the_milestones_they_can_change(store: Arc<dyn Store>) {
+    for m in tracked("acme") {
+        store.create_milestone(&m).await.unwrap();
+    }
+    let id = AccountId::new("acme");
+    let ids = |ms: Vec<TrackedMilestone>| ms.into_iter().map(|m| m.milestone_id).collect::<BTreeSet<_>>();
+    assert_eq!(
+        ids(store.milestones_for_event(&id, "b", t0()).await.unwrap()),
+        BTreeSet::from(["users".into(), "other".into()])
+    );
+    assert_eq!(
+        ids(store.milestones_for_event(&id, "a", t0()).await.unwrap()),
+        BTreeSet::from(["first".into()])
+    );
+    assert!(store.milestones_for_event(&id, "zzz", t0()).await.unwrap().is_empty());
+    assert!(store
+        .milestones_for_event(&AccountId::new("nobody"), "a", t0())
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Reached on day 2: an event from day 1 may still move it, one from day 3 cannot.
+    let acct = account("acme", date(2026, 1, 1));
+    let reached = store
+        .observe_event(&acct, &event("e1", "acme", "a", t0() + Duration::days(2), "u"))
+        .await
+        .unwrap();
+    assert_eq!(reached.len(), 1, "reached and not yet announced");
+    assert_eq!(
+        ids(store
+            .milestones_for_event(&id, "a", t0() + Duration::days(1))
+            .await
+            .unwrap()),
+        BTreeSet::from(["first".into()])
+    );
+    assert!(store
+        .milestones_for_event(&id, "a", t0() + Duration::days(3))
+        .await
+        .unwrap()
+        .is_empty());
+    let earlier = store
+        .observe_event(&acct, &event("e0", "acme", "a", t0() + Duration::days(1), "u"))
+        .await
+        .unwrap();
+    assert_eq!(
+        earlier[0].reached_at,
+        Some(t0() + Duration::days(1)),
+        "backdated by a late older event"
+    );
+    assert_eq!(store.milestones_of(&id).await.unwrap().len(), 3);
+}
+
+async fn the_due_index_holds_only_what_the_sweep_must_act_on(store: Arc<dyn Store>) {
+    let mut expected = BTreeSet::new();
+    for n in 0..12 {
+        let a = format!("acct-{n:02}");
+        for m in tracked(&a) {
+            store.create_milestone(&m).await.unwrap();
+            if m.milestone_id == "first" {
+                expected.insert((a.clone(), m.milestone_id.clone()));
+            }
+        }
+    }
+    let now = t0() + Duration::days(15); // only `first` (day 10) is due
+                                         // Achieved before due: leaves the index.
+    let acct = account("acct-00", date(2026, 1, 1));
+    store
+        .observe_event(&acct, &event("x", "acct-00", "a", t0() + Duration::days(1), "u"))
+        .await
+        .unwrap();
+    expected.remove(&("acct-00".to_string(), "first".to_string()));
+    // Missed, escalation not started: stays. Started: leaves.
+    let mut missed = store
+        .get_milestone(&AccountId::new("acct-01"), "first")
+        .await
+        .unwrap()
+        .unwrap();
+    missed.miss(now, "exec-1".into()).unwrap();
+    missed.version = store.update_milestone(&missed).await.unwrap();
+    let mut started = store
+        .get_milestone(&AccountId::new("acct-02"), "first")
+        .await
+        .unwrap()
+        .unwrap();
+    started.miss(now, "exec-2".into()).unwrap();
+    started.version = store.update_milestone(&started).await.unwrap();
+    started.escalation_started = true;
+    store.update_milestone(&started).await.unwrap();
+    expected.remove(&("acct-02".to_string(), "first".to_string()));
+
+    // Read in small pages: every due milestone exactly once.
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.due_milestones(now, cursor.take(), 3).await.unwrap();
+        assert!(page.items.len() <= 3);
+        seen.extend(
+            page.items
+                .into_iter()
+                .map(|m| (m.account_id.to_string(), m.milestone_id)),
+        );
+        match page.next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let unique: BTreeSet<_> = seen.iter().cloned().collect();
+    assert_eq!(unique.len(), seen.len(), "a milestone came twice: {seen:?}");
+    assert_eq!(unique, expected);
+    assert!(
+        store.due_milestones(t0(), None, 100).await.unwrap().items.is_empty(),
+        "nothing is due at the start"
+    );
+}
+
+async fn dedupe_parking_and_activity(store: Arc<dyn Store>) {
+    assert!(!store.seen("e1", t0()).await.unwrap());
+    store.remember("e1", t0() + Duration::days(14)).await.unwrap();
+    assert!(store.seen("e1", t0() + Duration::days(13)).await.unwrap());
+    assert!(
+        !store.seen("e1", t0() + Duration::days(15)).await.unwrap(),
+        "an expired record still counted"
+    );
+
+    let e = event("p1", "later", "a", t0(), "u");
+    store.park(&e).await.unwrap();
+    store.park(&e).await.unwrap();
+    store.park(&event("p2", "later", "a", t0(), "u")).await.unwrap();
+    assert_eq!(store.parked_for(&AccountId::new("later")).await.unwrap().len(), 2);
+    store.unpark(&AccountId::new("later"), "p1").await.unwrap();
+    assert_eq!(
+        store.parked_for(&AccountId::new("later")).await.unwrap(),
+        vec![event("p2", "later", "a", t0(), "u")]
+    );
+
+    let id = AccountId::new("acme");
+    for _ in 0..2 {
+        store
+            .record_activity(&event("a1", "acme", "a", t0(), "u1"))
+            .await
+            .unwrap();
+    }
+    store
+        .record_activity(&event("a2", "acme", "b", t0() + Duration::days(1), "u2"))
+        .await
+        .unwrap();
+    let activity = store.activity(&id).await.unwrap();
+    assert_eq!(activity.recent.len(), 2, "recorded twice");
+    assert_eq!(activity.active_days.len(), 2);
+    assert_eq!(store.activity(&AccountId::new("quiet")).await.unwrap().recent.len(), 0);
+}
+
+async fn tasks_logs_and_sends_happen_once(store: Arc<dyn Store>) {
+    let task = CsmTask {
+        id: "x:csm-task".into(),
+        status: TaskStatus::Open,
+        account_id: AccountId::new("acme"),
+        account_name: "Acme".into(),
+        milestone_id: "first".into(),
+        milestone_name: "First".into(),
+        owner_email: "maya@vendor.example".into(),
+        owner_name: "Maya".into(),
+        created_at: t0(),
+        due_at: t0(),
+        target: "1× a".into(),
+        current: "0 so far".into(),
+        health: milepost::domain::health::Health {
+            score: 50,
+            trend: 0,
+            factors: vec![],
+        },
+        arr_at_risk: 1000,
+        recommended_intervention: "call".into(),
+        recent_activity: vec![],
+    };
+    assert!(store.create_task(&task).await.unwrap());
+    assert!(!store.create_task(&task).await.unwrap());
+    assert_eq!(
+        store.open_tasks_for_owner("maya@vendor.example").await.unwrap(),
+        vec![task.clone()]
+    );
+    assert!(store
+        .open_tasks_for_owner("other@vendor.example")
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.all_tasks().await.unwrap().len(), 1);
+
+    let entry = |key: &str, day: i64| EscalationLogEntry {
+        key: key.into(),
+        account_id: AccountId::new("acme"),
+        milestone_id: "first".into(),
+        execution: "x".into(),
+        at: t0() + Duration::days(day),
+        step: Step::OutreachEmail,
+        detail: "outreach email sent".into(),
+    };
+    assert!(store.append_log(&entry("k2", 2)).await.unwrap());
+    assert!(store.append_log(&entry("k1", 1)).await.unwrap());
+    assert!(!store.append_log(&entry("k1", 1)).await.unwrap(), "appended twice");
+    let log = store.log_of(&AccountId::new("acme")).await.unwrap();
+    assert_eq!(log.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), vec!["k1", "k2"]);
+
+    assert_eq!(store.claim_send("s").await.unwrap(), None);
+    assert_eq!(store.claim_send("s").await.unwrap(), Some(SendRecord::Sending));
+    store.release_send("s").await.unwrap();
+    assert_eq!(
+        store.claim_send("s").await.unwrap(),
+        None,
+        "released claims can be taken again"
+    );
+    store
+        .settle_send("s", &SendRecord::Sent { message_id: "m".into() })
+        .await
+        .unwrap();
+    store.release_send("s").await.unwrap();
+    assert_eq!(
+        store.claim_send("s").await.unwrap(),
+        Some(SendRecord::Sent { message_id: "m".into() }),
+        "a sent record is never released"
+    );
+    let _ = Stage::Outreach;
+}
+
+async fn large_accounts_are_read_past_one_page(store: Arc<dyn Store>) {
+    // Progress of 60 milestones with ~20 KB each: well past DynamoDB's 1 MB query page.
+    let a = account("big", date(2026, 1, 1));
+    let map = load_map("m.yaml", MAP).unwrap();
+    for n in 0..60 {
+        let mut def = map.milestones[1].clone();
+        def.id = format!("m{n:02}");
+        let mut m = TrackedMilestone::new(&a, &map, &def);
+        m.name = "x".repeat(20_000);
+        store.create_milestone(&m).await.unwrap();
+    }
+    assert_eq!(store.milestones_of(&a.id).await.unwrap().len(), 60);
+}
+
+async fn run_contract(name: &str, fresh: Fresh<'_>) {
+    let cases: Vec<(&str, Case)> = vec![
+        ("accounts and maps", |s| Box::pin(accounts_and_maps(s))),
+        ("conditional milestone writes", |s| {
+            Box::pin(milestones_are_written_conditionally(s))
+        }),
+        ("milestones for an event", |s| {
+            Box::pin(events_find_the_milestones_they_can_change(s))
+        }),
+        ("the due index", |s| {
+            Box::pin(the_due_index_holds_only_what_the_sweep_must_act_on(s))
+        }),
+        ("dedupe, parking, activity", |s| {
+            Box::pin(dedupe_parking_and_activity(s))
+        }),
+        ("tasks, logs, sends", |s| Box::pin(tasks_logs_and_sends_happen_once(s))),
+        ("pages past 1 MB", |s| {
+            Box::pin(large_accounts_are_read_past_one_page(s))
+        }),
+    ];
+    for (case, run) in cases {
+        eprintln!("{name}: {case}");
+        run(fresh().await).await;
+    }
+}
+
+#[tokio::test]
+async fn the_in_memory_store_keeps_the_contract() {
+    run_contract(
+        "in-memory",
+        Box::new(|| Box::pin(async { Arc::new(InMemoryStore::new()) as Arc<dyn Store> })),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_dynamodb_store_keeps_the_contract() {
+    let moto = MotoServer::start();
+    let config = moto.sdk_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let counter = std::sync::atomic::AtomicUsize::new(0);
+    let fresh: Fresh<'_> = Box::new(|| {
+        let client = client.clone();
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            let store = DynamoStore::new(client, format!("milepost-contract-{n}"));
+            store.create_table().await.unwrap();
+            Arc::new(store) as Arc<dyn Store>
+        })
+    });
+    run_contract("dynamodb", fresh).await;
+}
+
+/// The 1 MB case above only means something if DynamoDB really paged: check
+/// that reading those milestones took more than one request.
+#[tokio::test]
+async fn the_dynamodb_store_follows_query_pages() {
+    let moto = MotoServer::start();
+    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let store = DynamoStore::new(client, "milepost-pages");
+    store.create_table().await.unwrap();
+    let shared: Arc<dyn Store> = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
+        "milepost-pages",
+    ));
+    large_accounts_are_read_past_one_page(shared).await;
+    let before = store.requests();
+    assert_eq!(store.milestones_of(&AccountId::new("big")).await.unwrap().len(), 60);
+    assert!(
+        store.requests() - before >= 2,
+        "one request read 1.2 MB: the emulator did not page"
+    );
+}
