@@ -7,6 +7,7 @@
 //! again, which changes nothing.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use chrono::Duration;
@@ -341,12 +342,43 @@ async fn apply_known(services: &Services, account: &Account, event: &ProductEven
     Ok(())
 }
 
-/// Publishes the reached event (and stops a running escalation) once the
-/// milestone is reached and until it is recorded as announced.
+/// Publishes the reached event (and stops a running escalation) exactly once
+/// in the common case: the publisher first claims the announcement with a
+/// conditional write, so of concurrent deliveries only one publishes; a failed
+/// publish releases the claim and the next delivery tries again.
 async fn announce_reached(services: &Services, account: &Account, m: TrackedMilestone) -> Result<(), IngestError> {
     if !m.needs_reached_announcement() {
         return Ok(());
     }
+    let store = services.store.as_ref();
+    let now = services.clock.now();
+    let claimed = AtomicBool::new(false);
+    let Some(m) = modify_with_retry(store, m, |m| {
+        let won = m.claim_announcement(now);
+        claimed.store(won, Ordering::SeqCst);
+        Ok(if won { Advance::Progressed } else { Advance::Unchanged })
+    })
+    .await?
+    else {
+        return Ok(());
+    };
+    if !claimed.load(Ordering::SeqCst) {
+        return Ok(()); // announced already, or being announced by a concurrent delivery
+    }
+    let published = publish_reached(services, account, &m).await;
+    let outcome = published.is_ok();
+    modify_with_retry(store, m, |m| {
+        if outcome {
+            m.announced_reached = true;
+        }
+        m.announcing_since = None;
+        Ok(Advance::Progressed)
+    })
+    .await?;
+    published
+}
+
+async fn publish_reached(services: &Services, account: &Account, m: &TrackedMilestone) -> Result<(), IngestError> {
     let from = m.reached_from.unwrap_or(MilestoneStatus::Pending);
     let at = m.reached_at.expect("a reached milestone has its time");
     let event = if from == MilestoneStatus::Pending {
@@ -380,17 +412,7 @@ async fn announce_reached(services: &Services, account: &Account, m: TrackedMile
         .events
         .publish(&[event])
         .await
-        .map_err(|e| IngestError::Publish(e.to_string()))?;
-    // Record it; if another writer got there first, the retry re-reads and records again.
-    modify_with_retry(services.store.as_ref(), m, |m| {
-        if m.announced_reached {
-            return Ok(Advance::Unchanged);
-        }
-        m.announced_reached = true;
-        Ok(Advance::Progressed)
-    })
-    .await?;
-    Ok(())
+        .map_err(|e| IngestError::Publish(e.to_string()))
 }
 
 /// A CSM confirms a manual milestone (through the API or the CLI).

@@ -7,10 +7,12 @@ use chrono::{Duration, Utc};
 use hmac::{Hmac, Mac};
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
+use milepost::aws::DynamoStore;
 use milepost::domain::{AccountId, MilestoneStatus};
 use milepost::embedded::{InMemoryStore, LocalWorkflowRunner, MemoryMailer, RecordingPublisher, SystemClock};
-use milepost::ports::{ActivityStore, DedupeStore, MapStore, MilestoneStore};
+use milepost::ports::Store;
 use milepost::services::Config;
+use milepost::testkit::MotoServer;
 use milepost::Services;
 use milepost_ingest::{handle, IngestConfig, WebhookSecrets, MAX_BODY_BYTES};
 use serde_json::{json, Value};
@@ -32,13 +34,23 @@ milestones:
 
 struct Setup {
     services: Services,
-    store: Arc<InMemoryStore>,
+    store: Arc<dyn Store>,
     events: Arc<RecordingPublisher>,
     config: IngestConfig,
 }
 
-async fn setup(secrets: WebhookSecrets) -> Setup {
-    let store = Arc::new(InMemoryStore::new());
+async fn in_memory() -> Arc<Setup> {
+    setup(Arc::new(InMemoryStore::new())).await
+}
+
+async fn on_dynamodb(moto: &MotoServer, table: &str) -> Arc<Setup> {
+    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let store = DynamoStore::new(client, table);
+    store.create_table().await.unwrap();
+    setup(Arc::new(store)).await
+}
+
+async fn setup(store: Arc<dyn Store>) -> Arc<Setup> {
     let events = Arc::new(RecordingPublisher::default());
     let services = Services {
         store: store.clone(),
@@ -56,12 +68,12 @@ async fn setup(secrets: WebhookSecrets) -> Setup {
     milepost::ingest::upsert_account(&services, &milepost::testkit::account("acme", start))
         .await
         .unwrap();
-    Setup {
+    Arc::new(Setup {
         services,
         store,
         events,
-        config: IngestConfig::new(secrets),
-    }
+        config: IngestConfig::new(secrets()),
+    })
 }
 
 fn secrets() -> WebhookSecrets {
@@ -160,9 +172,7 @@ async fn nothing_stored(s: &Setup) {
     );
 }
 
-#[tokio::test]
-async fn a_signed_event_is_accepted_and_applied() {
-    let s = setup(secrets()).await;
+async fn a_signed_event_is_accepted_and_applied(s: Arc<Setup>) {
     let resp = handle(&s.services, &s.config, signed(&event_body("e1"))).await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     assert_eq!(json_of(&resp), json!({"accepted": 1, "duplicates": 0, "rejected": []}));
@@ -176,9 +186,7 @@ async fn a_signed_event_is_accepted_and_applied() {
     assert_eq!(s.events.count("MilestoneAchieved"), 1);
 }
 
-#[tokio::test]
-async fn unsigned_or_badly_signed_requests_get_401_and_store_nothing() {
-    let s = setup(secrets()).await;
+async fn unsigned_or_badly_signed_requests_get_401_and_store_nothing(s: Arc<Setup>) {
     let body = event_body("e1");
     assert_problem(
         &handle(&s.services, &s.config, request(body.clone())).await,
@@ -251,9 +259,7 @@ async fn unsigned_or_badly_signed_requests_get_401_and_store_nothing() {
     nothing_stored(&s).await;
 }
 
-#[tokio::test]
-async fn a_signature_older_than_five_minutes_is_refused() {
-    let s = setup(secrets()).await;
+async fn a_signature_older_than_five_minutes_is_refused(s: Arc<Setup>) {
     let body = event_body("e1");
     let stale = signed_with(SECRET, &body, "msg_1", 6 * 60);
     let p = assert_problem(
@@ -276,9 +282,7 @@ async fn a_signature_older_than_five_minutes_is_refused() {
     );
 }
 
-#[tokio::test]
-async fn rotated_keys_and_several_signatures_are_accepted() {
-    let s = setup(secrets()).await;
+async fn rotated_keys_and_several_signatures_are_accepted(s: Arc<Setup>) {
     let body = event_body("e1");
     let with_new_key = signed_with(ROTATED, &body, "msg_2", 0);
     assert_eq!(
@@ -300,9 +304,7 @@ async fn rotated_keys_and_several_signatures_are_accepted() {
     );
 }
 
-#[tokio::test]
-async fn segment_signatures_are_checked_against_the_body() {
-    let s = setup(secrets()).await;
+async fn segment_signatures_are_checked_against_the_body(s: Arc<Setup>) {
     let body = json!({"type": "track", "event": "workflow.completed", "messageId": "seg-1", "userId": "u1",
                       "timestamp": (Utc::now() - Duration::hours(1)).to_rfc3339(), "context": {"groupId": "acme"}})
     .to_string();
@@ -311,18 +313,13 @@ async fn segment_signatures_are_checked_against_the_body() {
     assert_eq!(json_of(&resp)["accepted"], 1);
 }
 
-#[tokio::test]
-async fn without_a_configured_secret_unsigned_requests_are_accepted() {
-    let s = setup(WebhookSecrets::none()).await;
-    assert_eq!(
-        handle(&s.services, &s.config, request(event_body("e1"))).await.status(),
-        StatusCode::ACCEPTED
-    );
+async fn without_a_configured_secret_unsigned_requests_are_accepted(s: Arc<Setup>) {
+    let open = IngestConfig::new(WebhookSecrets::none());
+    let resp = handle(&s.services, &open, request(event_body("e1"))).await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
 }
 
-#[tokio::test]
-async fn a_replayed_request_changes_nothing_a_second_time() {
-    let s = setup(secrets()).await;
+async fn a_replayed_request_changes_nothing_a_second_time(s: Arc<Setup>) {
     let body = event_body("e1");
     assert_eq!(
         json_of(&handle(&s.services, &s.config, signed(&body)).await)["accepted"],
@@ -333,9 +330,7 @@ async fn a_replayed_request_changes_nothing_a_second_time() {
     assert_eq!(s.events.count("MilestoneAchieved"), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_deliveries_apply_once() {
-    let s = Arc::new(setup(secrets()).await);
+async fn concurrent_deliveries_apply_once(s: Arc<Setup>) {
     let body = event_body("e1");
     let mut tasks = Vec::new();
     for _ in 0..8 {
@@ -350,9 +345,7 @@ async fn concurrent_deliveries_apply_once() {
     assert_eq!(s.events.count("MilestoneAchieved"), 1);
 }
 
-#[tokio::test]
-async fn an_oversized_body_gets_413_before_anything_else() {
-    let s = setup(secrets()).await;
+async fn an_oversized_body_gets_413_before_anything_else(s: Arc<Setup>) {
     let big = format!("[{}]", vec![event_body("x"); MAX_BODY_BYTES / 100].join(","));
     assert!(big.len() > MAX_BODY_BYTES);
     let resp = handle(&s.services, &s.config, request(big)).await;
@@ -360,9 +353,7 @@ async fn an_oversized_body_gets_413_before_anything_else() {
     assert!(json_of(&resp)["detail"].as_str().unwrap().contains("1048576"));
 }
 
-#[tokio::test]
-async fn a_wrong_content_type_gets_415() {
-    let s = setup(secrets()).await;
+async fn a_wrong_content_type_gets_415(s: Arc<Setup>) {
     let mut req = signed(&event_body("e1"));
     req.headers_mut()
         .insert("content-type", HeaderValue::from_static("text/plain"));
@@ -382,9 +373,7 @@ async fn a_wrong_content_type_gets_415() {
     );
 }
 
-#[tokio::test]
-async fn malformed_json_gets_400_naming_the_body() {
-    let s = setup(secrets()).await;
+async fn malformed_json_gets_400_naming_the_body(s: Arc<Setup>) {
     let p = assert_problem(
         &handle(&s.services, &s.config, signed("{\"id\": ")).await,
         StatusCode::BAD_REQUEST,
@@ -393,9 +382,7 @@ async fn malformed_json_gets_400_naming_the_body() {
     assert!(p["detail"].as_str().unwrap().contains("not valid JSON"));
 }
 
-#[tokio::test]
-async fn a_request_with_no_valid_event_gets_422_naming_each_field() {
-    let s = setup(secrets()).await;
+async fn a_request_with_no_valid_event_gets_422_naming_each_field(s: Arc<Setup>) {
     let body = json!([
         {"id": "a", "account_id": "acme", "event": "x", "timestamp": "yesterday"},
         {"account_id": "acme", "event": "x", "timestamp": "2026-01-01T00:00:00Z"}
@@ -419,9 +406,7 @@ async fn a_request_with_no_valid_event_gets_422_naming_each_field() {
     assert_eq!(not_events["status"], 422);
 }
 
-#[tokio::test]
-async fn in_a_batch_valid_events_are_applied_and_the_rest_reported() {
-    let s = setup(secrets()).await;
+async fn in_a_batch_valid_events_are_applied_and_the_rest_reported(s: Arc<Setup>) {
     let good: Value = serde_json::from_str(&event_body("e1")).unwrap();
     let body =
         json!([good, {"id": "b", "account_id": "acme", "event": "", "timestamp": "2026-01-01T00:00:00Z"}]).to_string();
@@ -433,9 +418,7 @@ async fn in_a_batch_valid_events_are_applied_and_the_rest_reported() {
     );
 }
 
-#[tokio::test]
-async fn other_paths_and_methods_are_refused() {
-    let s = setup(secrets()).await;
+async fn other_paths_and_methods_are_refused(s: Arc<Setup>) {
     let mut get = signed(&event_body("e1"));
     *get.method_mut() = lambda_http::http::Method::GET;
     let resp = handle(&s.services, &s.config, get).await;
@@ -448,3 +431,45 @@ async fn other_paths_and_methods_are_refused() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// Every scenario runs on the in-memory store (one test each) and, in one
+/// test sharing a moto server, on the DynamoDB store: the handler's contract
+/// holds on the store production uses.
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        mod in_memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::in_memory().await).await
+                }
+            )*
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn every_scenario_holds_on_dynamodb() {
+            let moto = MotoServer::start();
+            $(
+                eprintln!("dynamodb: {}", stringify!($name));
+                $name(on_dynamodb(&moto, stringify!($name)).await).await;
+            )*
+        }
+    };
+}
+
+scenarios!(
+    a_signed_event_is_accepted_and_applied,
+    unsigned_or_badly_signed_requests_get_401_and_store_nothing,
+    a_signature_older_than_five_minutes_is_refused,
+    rotated_keys_and_several_signatures_are_accepted,
+    segment_signatures_are_checked_against_the_body,
+    a_replayed_request_changes_nothing_a_second_time,
+    concurrent_deliveries_apply_once,
+    an_oversized_body_gets_413_before_anything_else,
+    a_wrong_content_type_gets_415,
+    malformed_json_gets_400_naming_the_body,
+    a_request_with_no_valid_event_gets_422_naming_each_field,
+    in_a_batch_valid_events_are_applied_and_the_rest_reported,
+    other_paths_and_methods_are_refused,
+    without_a_configured_secret_unsigned_requests_are_accepted,
+);

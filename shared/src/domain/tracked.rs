@@ -62,10 +62,18 @@ pub struct TrackedMilestone {
     pub announced_missed: bool,
     #[serde(default)]
     pub announced_reached: bool,
+    /// Set by whoever is publishing the reached event right now, so that
+    /// concurrent deliveries of the same event publish it once. A claim older
+    /// than `ANNOUNCE_LEASE` belongs to a crashed writer and may be taken over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub announcing_since: Option<Timestamp>,
     /// Optimistic-concurrency version: every store write expects the version it read.
     #[serde(default)]
     pub version: u64,
 }
+
+/// How long a claim to publish a reached event holds (longer than any Lambda run).
+pub const ANNOUNCE_LEASE: Duration = Duration::minutes(15);
 
 /// What a product event did to a tracked milestone.
 #[derive(Clone, Debug, PartialEq)]
@@ -104,6 +112,7 @@ impl TrackedMilestone {
             reached_from: None,
             announced_missed: false,
             announced_reached: false,
+            announcing_since: None,
             version: 0,
         }
     }
@@ -126,6 +135,17 @@ impl TrackedMilestone {
             return Ok(Advance::Unchanged);
         }
         self.settle(licensed_seats)
+    }
+
+    /// Claims the right to publish the reached event, unless it went out
+    /// already or someone else holds a live claim. Returns whether it claimed.
+    pub fn claim_announcement(&mut self, now: Timestamp) -> bool {
+        let live_claim = self.announcing_since.is_some_and(|since| now - since < ANNOUNCE_LEASE);
+        if !self.needs_reached_announcement() || live_claim {
+            return false;
+        }
+        self.announcing_since = Some(now);
+        true
     }
 
     /// Reached, and the reached event has not gone out on the bus yet.
