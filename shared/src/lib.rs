@@ -13,6 +13,7 @@ pub mod ports;
 pub mod segment;
 pub mod services;
 pub mod sweep;
+pub mod telemetry;
 #[doc(hidden)]
 pub mod testkit;
 

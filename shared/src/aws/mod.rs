@@ -3,8 +3,13 @@
 //! local emulator.
 
 pub mod dynamo;
+pub mod events;
+pub mod secrets;
+pub mod workflows;
 
 pub use dynamo::{DynamoStore, TableSpec};
+pub use events::EventBridgePublisher;
+pub use workflows::StepFunctionsWorkflows;
 
 /// One shared SDK configuration, built once per cold start.
 pub async fn sdk_config() -> aws_config::SdkConfig {

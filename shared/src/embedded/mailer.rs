@@ -170,3 +170,16 @@ impl Mailer for MemoryMailer {
         Ok(format!("memory-{}", state.sent.len()))
     }
 }
+
+/// For functions that send no email (ingest, sweep): any send is a bug, reported as a permanent failure.
+pub struct NoMailer;
+
+#[async_trait]
+impl Mailer for NoMailer {
+    async fn send(&self, email: &OutgoingEmail) -> Result<String, SendError> {
+        Err(SendError::Permanent(format!(
+            "this function sends no email ({})",
+            email.kind.as_str()
+        )))
+    }
+}

@@ -10,7 +10,7 @@ pub mod store;
 pub mod workflow;
 
 pub use clock::{SystemClock, VirtualClock};
-pub use mailer::{MemoryMailer, OutboxMailer};
+pub use mailer::{MemoryMailer, NoMailer, OutboxMailer};
 pub use publisher::RecordingPublisher;
 pub use store::InMemoryStore;
 pub use workflow::LocalWorkflowRunner;

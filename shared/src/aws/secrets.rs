@@ -1,0 +1,75 @@
+//! Webhook secrets, read once at cold start from SSM Parameter Store or
+//! Secrets Manager, named by environment variables — never taken from plain
+//! environment values in production.
+//!
+//! - `MILEPOST_WEBHOOK_SECRET_PARAM` / `MILEPOST_SEGMENT_SECRET_PARAM`: an SSM
+//!   parameter (SecureString) holding one secret, or several separated by
+//!   whitespace or commas while a key is rotated.
+//! - `MILEPOST_WEBHOOK_SECRET_ARN` / `MILEPOST_SEGMENT_SECRET_ARN`: a Secrets
+//!   Manager secret with the same content.
+//! - Local runs only (`MILEPOST_LOCAL=1`): `MILEPOST_LOCAL_WEBHOOK_SECRET` and
+//!   `MILEPOST_LOCAL_SEGMENT_SECRET`, with development defaults when unset.
+
+use aws_config::SdkConfig;
+
+/// The development secrets `make local` uses when none are given; documented in the README.
+pub const DEV_WEBHOOK_SECRET: &str = "whsec_bWlsZXBvc3QtbG9jYWwtZGV2ZWxvcG1lbnQ=";
+pub const DEV_SEGMENT_SECRET: &str = "milepost-local-segment-secret";
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct LoadedSecrets {
+    pub standard: Vec<String>,
+    pub segment: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("loading webhook secrets: {0}")]
+pub struct SecretsError(String);
+
+fn split(value: &str) -> Vec<String> {
+    value
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+pub async fn load(config: &SdkConfig, env: impl Fn(&str) -> Option<String>) -> Result<LoadedSecrets, SecretsError> {
+    if env("MILEPOST_LOCAL").as_deref() == Some("1") {
+        return Ok(LoadedSecrets {
+            standard: split(&env("MILEPOST_LOCAL_WEBHOOK_SECRET").unwrap_or_else(|| DEV_WEBHOOK_SECRET.into())),
+            segment: split(&env("MILEPOST_LOCAL_SEGMENT_SECRET").unwrap_or_else(|| DEV_SEGMENT_SECRET.into())),
+        });
+    }
+    let ssm = aws_sdk_ssm::Client::new(config);
+    let sm = aws_sdk_secretsmanager::Client::new(config);
+    let fetch = |param: Option<String>, arn: Option<String>| {
+        let (ssm, sm) = (ssm.clone(), sm.clone());
+        async move {
+            if let Some(name) = param.filter(|p| !p.is_empty()) {
+                let out = ssm
+                    .get_parameter()
+                    .name(&name)
+                    .with_decryption(true)
+                    .send()
+                    .await
+                    .map_err(|e| SecretsError(format!("SSM parameter {name}: {}", e.into_service_error())))?;
+                return Ok(split(out.parameter.and_then(|p| p.value).as_deref().unwrap_or("")));
+            }
+            if let Some(arn) = arn.filter(|a| !a.is_empty()) {
+                let out = sm
+                    .get_secret_value()
+                    .secret_id(&arn)
+                    .send()
+                    .await
+                    .map_err(|e| SecretsError(format!("secret {arn}: {}", e.into_service_error())))?;
+                return Ok(split(out.secret_string().unwrap_or("")));
+            }
+            Ok(Vec::new())
+        }
+    };
+    Ok(LoadedSecrets {
+        standard: fetch(env("MILEPOST_WEBHOOK_SECRET_PARAM"), env("MILEPOST_WEBHOOK_SECRET_ARN")).await?,
+        segment: fetch(env("MILEPOST_SEGMENT_SECRET_PARAM"), env("MILEPOST_SEGMENT_SECRET_ARN")).await?,
+    })
+}
