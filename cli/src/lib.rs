@@ -1,5 +1,6 @@
 //! The `milepost` command's library: each subcommand's logic, callable from
 //! tests and benchmarks.
 
+pub mod accounts_cmd;
 pub mod demo;
 pub mod maps_cmd;

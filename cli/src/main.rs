@@ -2,7 +2,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use milepost_cli::{demo, maps_cmd};
+use milepost_cli::{accounts_cmd, demo, maps_cmd};
 
 #[derive(Parser)]
 #[command(name = "milepost", version, about = "Make customer-success milestones act")]
@@ -39,6 +39,22 @@ enum Command {
     Maps {
         #[command(subcommand)]
         command: MapsCommand,
+    },
+    /// Accounts in the deployed (or local) store named by MILEPOST_TABLE and AWS_ENDPOINT_URL.
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountsCommand {
+    /// Show an account, its health score and every tracked milestone.
+    Show {
+        account_id: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -84,6 +100,37 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("milepost demo failed: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Accounts {
+            command: AccountsCommand::Show { account_id, json },
+        } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            let result = runtime.block_on(async {
+                let sdk = milepost::aws::sdk_config().await;
+                let store = milepost::aws::store_from_env(&sdk).map_err(anyhow::Error::msg)?;
+                accounts_cmd::show(&store, &account_id).await
+            });
+            match result {
+                Ok(Some(view)) if json => {
+                    println!("{}", serde_json::to_string_pretty(&view).expect("views serialise"));
+                    ExitCode::SUCCESS
+                }
+                Ok(Some(view)) => {
+                    print!("{}", accounts_cmd::render(&view));
+                    ExitCode::SUCCESS
+                }
+                Ok(None) => {
+                    eprintln!("no account {account_id}");
+                    ExitCode::from(2)
+                }
+                Err(e) => {
+                    eprintln!("milepost accounts show failed: {e:#}");
                     ExitCode::FAILURE
                 }
             }

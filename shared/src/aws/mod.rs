@@ -15,3 +15,11 @@ pub use workflows::StepFunctionsWorkflows;
 pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
 }
+
+/// The DynamoDB store named by `MILEPOST_TABLE`, for the CLI and the functions.
+pub fn store_from_env(config: &aws_config::SdkConfig) -> Result<DynamoStore, String> {
+    let table = std::env::var("MILEPOST_TABLE").map_err(|_| {
+        "MILEPOST_TABLE is not set (source .milepost-local.env, or export the stack's table name)".to_string()
+    })?;
+    Ok(DynamoStore::new(aws_sdk_dynamodb::Client::new(config), table))
+}

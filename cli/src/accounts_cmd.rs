@@ -1,0 +1,93 @@
+//! `milepost accounts show ACCOUNT_ID`: the operator's view of one account —
+//! what ingestion did to it.
+
+use chrono::Utc;
+use milepost::domain::health::{health, Health};
+use milepost::domain::{Account, AccountId, TrackedMilestone};
+use milepost::email::fmt_date;
+use milepost::ports::Store;
+use serde::Serialize;
+
+#[derive(Serialize)]
+pub struct AccountView {
+    pub account: Account,
+    pub health: Health,
+    pub milestones: Vec<MilestoneRow>,
+}
+
+#[derive(Serialize)]
+pub struct MilestoneRow {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub due_at: chrono::DateTime<Utc>,
+    pub reached_at: Option<chrono::DateTime<Utc>>,
+    pub progress: String,
+}
+
+pub async fn show(store: &dyn Store, id: &str) -> anyhow::Result<Option<AccountView>> {
+    let id = AccountId::new(id);
+    let Some(account) = store.get_account(&id).await? else {
+        return Ok(None);
+    };
+    let mut milestones: Vec<TrackedMilestone> = store.milestones_of(&id).await?;
+    milestones.sort_by(|a, b| (a.due_at, &a.milestone_id).cmp(&(b.due_at, &b.milestone_id)));
+    let activity = store.activity(&id).await?;
+    let health = health(&milestones, &activity, account.licensed_seats, Utc::now());
+    let rows = milestones
+        .iter()
+        .map(|m| MilestoneRow {
+            id: m.milestone_id.clone(),
+            name: m.name.clone(),
+            status: m.status.to_string(),
+            due_at: m.due_at,
+            reached_at: m.reached_at,
+            progress: format!(
+                "{} / {}",
+                m.progress.describe_current(&m.criterion, account.licensed_seats),
+                m.criterion.describe_target(account.licensed_seats)
+            ),
+        })
+        .collect();
+    Ok(Some(AccountView {
+        account: (*account).clone(),
+        health,
+        milestones: rows,
+    }))
+}
+
+pub fn render(view: &AccountView) -> String {
+    let a = &view.account;
+    let mut out = format!(
+        "{} ({})\n  segment {}, tenure year {}, {} seats, ARR {}\n  contract {} → renewal {}\n  health {}/100, {} ({:+} in 30 days)\n",
+        a.name,
+        a.id,
+        a.segment,
+        a.tenure_year,
+        a.licensed_seats,
+        milepost::email::fmt_money(a.arr),
+        a.contract_start,
+        a.renewal_date,
+        view.health.score,
+        view.health.trend_word(),
+        view.health.trend
+    );
+    for f in &view.health.factors {
+        out.push_str(&format!("    {:+} {}\n", f.points, f.description));
+    }
+    out.push_str(&format!(
+        "\n  {:<34} {:<13} {:<12} {:<12} {}\n",
+        "milestone", "status", "due", "reached", "progress"
+    ));
+    for m in &view.milestones {
+        out.push_str(&format!(
+            "  {:<34} {:<13} {:<12} {:<12} {}\n",
+            m.id,
+            m.status,
+            fmt_date(m.due_at),
+            m.reached_at.map(fmt_date).unwrap_or_else(|| "—".into()),
+            m.progress
+        ));
+    }
+    out
+}

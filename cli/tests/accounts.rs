@@ -1,0 +1,82 @@
+//! `milepost accounts show` against a DynamoDB table on a local moto server.
+
+use std::process::Command;
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use milepost::aws::DynamoStore;
+use milepost::domain::{AccountId, ProductEvent};
+use milepost::embedded::{LocalWorkflowRunner, NoMailer, RecordingPublisher, SystemClock};
+use milepost::ports::MapStore;
+use milepost::services::Config;
+use milepost::testkit::{account, MotoServer};
+use milepost::Services;
+
+fn milepost(moto: &MotoServer, table: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_milepost"))
+        .args(args)
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("MILEPOST_TABLE", table)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn accounts_show_prints_what_ingestion_did() {
+    let moto = MotoServer::start();
+    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let store = Arc::new(DynamoStore::new(client, "milepost-accounts"));
+    store.create_table().await.unwrap();
+    for map in milepost::maps::embedded_maps() {
+        store.put_map(&map).await.unwrap();
+    }
+    let services = Services {
+        store: store.clone(),
+        mailer: Arc::new(NoMailer),
+        events: Arc::new(RecordingPublisher::default()),
+        workflows: Arc::new(LocalWorkflowRunner::new()),
+        clock: Arc::new(SystemClock),
+        config: Config::default(),
+    };
+    let start = Utc::now().date_naive() - Duration::days(5);
+    milepost::ingest::upsert_account(&services, &account("acme", start))
+        .await
+        .unwrap();
+    let dashboard = ProductEvent {
+        id: "e1".into(),
+        account_id: AccountId::new("acme"),
+        event: "dashboard.created".into(),
+        timestamp: Utc::now() - Duration::days(1),
+        user_id: Some("u1".into()),
+        properties: Default::default(),
+    };
+    milepost::ingest::apply_event(&services, &dashboard).await.unwrap();
+
+    let out = milepost(&moto, "milepost-accounts", &["accounts", "show", "acme", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let view: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(view["account"]["id"], "acme");
+    let first_value = view["milestones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "first_value")
+        .unwrap();
+    assert_eq!(first_value["status"], "achieved");
+    assert!(first_value["reached_at"].is_string());
+    assert!(view["health"]["score"].as_u64().unwrap() <= 100);
+
+    let table = milepost(&moto, "milepost-accounts", &["accounts", "show", "acme"]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("first_value") && text.contains("achieved") && text.contains("health"),
+        "{text}"
+    );
+
+    let missing = milepost(&moto, "milepost-accounts", &["accounts", "show", "nobody"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no account nobody"));
+}
