@@ -73,6 +73,9 @@ pub struct DynamoStore {
     requests: Arc<AtomicU64>,
 }
 
+/// One DynamoDB item (or key), as the SDK represents it.
+type Item = HashMap<String, AttributeValue>;
+
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
@@ -228,13 +231,31 @@ impl DynamoStore {
         }
     }
 
-    /// Every item of a query, page by page (past DynamoDB's 1 MB pages).
-    async fn query_all(&self, pk: String, sk_prefix: &str) -> StoreResult<Vec<HashMap<String, AttributeValue>>> {
+    /// Every item a query or scan returns, page by page (past DynamoDB's 1 MB
+    /// pages). `page` sends one request from a start key and returns its items
+    /// and the key to continue from.
+    async fn all_pages<F, Fut>(&self, mut page: F) -> StoreResult<Vec<Item>>
+    where
+        F: FnMut(Option<Item>) -> Fut,
+        Fut: std::future::Future<Output = StoreResult<(Vec<Item>, Option<Item>)>>,
+    {
         let mut items = Vec::new();
         let mut start = None;
         loop {
             self.count();
-            let out = self
+            let (found, last) = page(start.take()).await?;
+            items.extend(found);
+            match last {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Every item under `pk` whose sort key starts with `sk_prefix`.
+    async fn query_all(&self, pk: String, sk_prefix: &str) -> StoreResult<Vec<Item>> {
+        self.all_pages(|start| {
+            let req = self
                 .client
                 .query()
                 .table_name(&self.table)
@@ -242,16 +263,13 @@ impl DynamoStore {
                 .expression_attribute_values(":pk", s(pk.clone()))
                 .expression_attribute_values(":prefix", s(sk_prefix))
                 .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| backend(e.into_service_error()))?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(items),
+                .set_exclusive_start_key(start);
+            async move {
+                let out = req.send().await.map_err(|e| backend(e.into_service_error()))?;
+                Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
             }
-        }
+        })
+        .await
     }
 
     fn milestone_item(m: &TrackedMilestone, version: u64) -> StoreResult<HashMap<String, AttributeValue>> {
@@ -383,36 +401,30 @@ impl MilestoneStore for DynamoStore {
         event: &str,
         at: Timestamp,
     ) -> StoreResult<Vec<TrackedMilestone>> {
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            self.count();
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                // Open, or reached no earlier than the event: see TrackedMilestone::may_change_with.
-                .filter_expression("listens = :event AND (#open = :true OR reached_at >= :at)")
-                .expression_attribute_names("#open", "open")
-                .expression_attribute_values(":pk", s(account_pk(account)))
-                .expression_attribute_values(":prefix", s("MILESTONE#"))
-                .expression_attribute_values(":event", s(event))
-                .expression_attribute_values(":true", AttributeValue::Bool(true))
-                .expression_attribute_values(":at", s(time_key(at)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| backend(e.into_service_error()))?;
-            for item in out.items.unwrap_or_default() {
-                found.push(from_item(&item)?);
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(found),
-            }
-        }
+        let items = self
+            .all_pages(|start| {
+                let req = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                    // Open, or reached no earlier than the event: see TrackedMilestone::may_change_with.
+                    .filter_expression("listens = :event AND (#open = :true OR reached_at >= :at)")
+                    .expression_attribute_names("#open", "open")
+                    .expression_attribute_values(":pk", s(account_pk(account)))
+                    .expression_attribute_values(":prefix", s("MILESTONE#"))
+                    .expression_attribute_values(":event", s(event))
+                    .expression_attribute_values(":true", AttributeValue::Bool(true))
+                    .expression_attribute_values(":at", s(time_key(at)))
+                    .consistent_read(true)
+                    .set_exclusive_start_key(start);
+                async move {
+                    let out = req.send().await.map_err(|e| backend(e.into_service_error()))?;
+                    Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
+                }
+            })
+            .await?;
+        items.iter().map(from_item).collect()
     }
 
     async fn due_milestones(
@@ -606,55 +618,43 @@ impl TaskStore for DynamoStore {
     }
 
     async fn open_tasks_for_owner(&self, owner_email: &str) -> StoreResult<Vec<CsmTask>> {
-        let mut tasks = Vec::new();
-        let mut start = None;
-        loop {
-            self.count();
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(TableSpec::OWNER_INDEX)
-                .key_condition_expression("owner_pk = :owner")
-                .expression_attribute_values(":owner", s(format!("OWNER#{owner_email}")))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| backend(e.into_service_error()))?;
-            for item in out.items.unwrap_or_default() {
-                tasks.push(from_item(&item)?);
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(tasks),
-            }
-        }
+        let items = self
+            .all_pages(|start| {
+                let req = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(TableSpec::OWNER_INDEX)
+                    .key_condition_expression("owner_pk = :owner")
+                    .expression_attribute_values(":owner", s(format!("OWNER#{owner_email}")))
+                    .set_exclusive_start_key(start);
+                async move {
+                    let out = req.send().await.map_err(|e| backend(e.into_service_error()))?;
+                    Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
+                }
+            })
+            .await?;
+        items.iter().map(from_item).collect()
     }
 
     async fn all_tasks(&self) -> StoreResult<Vec<CsmTask>> {
         // Operators' listing only: a scan limited to task items.
-        let mut tasks: Vec<CsmTask> = Vec::new();
-        let mut start = None;
-        loop {
-            self.count();
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("begins_with(pk, :task)")
-                .expression_attribute_values(":task", s("TASK#"))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| backend(e.into_service_error()))?;
-            for item in out.items.unwrap_or_default() {
-                tasks.push(from_item(&item)?);
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
+        let items = self
+            .all_pages(|start| {
+                let req = self
+                    .client
+                    .scan()
+                    .table_name(&self.table)
+                    .filter_expression("begins_with(pk, :task)")
+                    .expression_attribute_values(":task", s("TASK#"))
+                    .set_exclusive_start_key(start);
+                async move {
+                    let out = req.send().await.map_err(|e| backend(e.into_service_error()))?;
+                    Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
+                }
+            })
+            .await?;
+        let mut tasks: Vec<CsmTask> = items.iter().map(from_item).collect::<StoreResult<_>>()?;
         tasks.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(tasks)
     }
