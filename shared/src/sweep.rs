@@ -10,9 +10,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::tracked::{Advance, ANNOUNCE_LEASE};
 use crate::domain::{DomainEvent, EscalationSchedule, MilestoneStatus, PlaybookTiming, Timestamp, TrackedMilestone};
 use crate::playbook::{execution_name, EscalationRequest};
-use crate::ports::{StartOutcome, StoreError};
+use crate::ports::{modify_with_retry, StartOutcome, StoreError};
 use crate::Services;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,12 +99,15 @@ async fn handle(
         .await?
         .ok_or_else(|| HandleError::Other(format!("account {} unknown", m.account_id)))?;
 
+    // Whoever moves a milestone to missed, or takes over a stale claim, holds
+    // the claim to announce and escalate it; overlapping sweeps leave it alone.
     if m.status == MilestoneStatus::Pending {
         if m.due_at > now {
             return Ok(());
         }
         let execution = execution_name(&m.account_id, &m.milestone_id, m.due_at);
         m.miss(now, execution).map_err(|e| HandleError::Other(e.to_string()))?;
+        m.miss_claimed_at = Some(now);
         match store.update_milestone(&m).await {
             Ok(v) => m.version = v,
             Err(StoreError::Conflict) => {
@@ -113,15 +117,30 @@ async fn handle(
             Err(e) => return Err(e.into()),
         }
         report.missed += 1;
+    } else if m.status == MilestoneStatus::Missed && !m.escalation_started {
+        if m.miss_claimed_at.is_some_and(|at| now - at < ANNOUNCE_LEASE) {
+            report.skipped += 1; // another sweep is on it right now
+            return Ok(());
+        }
+        // Its claimer failed or crashed: take over.
+        m.miss_claimed_at = Some(now);
+        match store.update_milestone(&m).await {
+            Ok(v) => m.version = v,
+            Err(StoreError::Conflict) => {
+                report.skipped += 1;
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
-
     if m.status != MilestoneStatus::Missed || m.escalation_started {
         return Ok(());
     }
-    // Announced before the start and recorded with it, so a failed publish is
-    // retried by the next sweep (the milestone stays due until both are done).
+
+    // Announced before the start, so a failed publish is retried (after the
+    // claim is released) by the next sweep; the milestone stays due until both are done.
     if !m.announced_missed {
-        services
+        let published = services
             .events
             .publish(&[DomainEvent::MilestoneMissed {
                 account_id: account.id.clone(),
@@ -131,8 +150,11 @@ async fn handle(
                 due_at: m.due_at,
                 arr_at_risk: m.arr_at_risk(account.arr),
             }])
-            .await
-            .map_err(|e| HandleError::Other(e.to_string()))?;
+            .await;
+        if let Err(e) = published {
+            release(services, m, false).await;
+            return Err(HandleError::Other(e.to_string()));
+        }
         m.announced_missed = true;
     }
 
@@ -141,16 +163,28 @@ async fn handle(
         Ok(StartOutcome::Started) => report.started += 1,
         Ok(StartOutcome::AlreadyStarted) => report.already_started += 1,
         Err(e) => {
-            // Keep the announcement on record so the retry does not repeat it.
-            let _ = store.update_milestone(&m).await;
+            release(services, m, false).await;
             return Err(HandleError::Other(e.to_string()));
         }
     }
-    m.escalation_started = true;
-    match store.update_milestone(&m).await {
-        // Someone else recorded it (or the customer caught up): the execution exists either way.
-        Ok(_) | Err(StoreError::Conflict) => Ok(()),
-        Err(e) => Err(e.into()),
+    release(services, m, true).await;
+    Ok(())
+}
+
+/// Records what was done (announcement, start) and gives the claim back.
+/// Best effort: if this write is lost, the claim expires and the next sweep
+/// repeats only what is not recorded (a start is a no-op by name).
+async fn release(services: &Services, m: TrackedMilestone, started: bool) {
+    let announced = m.announced_missed;
+    let result = modify_with_retry(services.store.as_ref(), m, |m| {
+        m.announced_missed |= announced;
+        m.escalation_started |= started;
+        m.miss_claimed_at = None;
+        Ok(Advance::Progressed)
+    })
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "could not record the sweep's progress; the next sweep retries");
     }
 }
 

@@ -30,6 +30,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
@@ -102,6 +104,17 @@ fn is_conditional_failure<E: ProvideErrorMetadata>(e: &aws_sdk_dynamodb::error::
     e.as_service_error()
         .and_then(|se| se.code())
         .is_some_and(|c| c == "ConditionalCheckFailedException" || c == "TransactionCanceledException")
+}
+
+/// Sends one query request: its items and the key to continue from.
+async fn query_page(req: QueryFluentBuilder) -> StoreResult<(Vec<Item>, Option<Item>)> {
+    let out = req.send().await.map_err(|e| backend(e.into_service_error()))?;
+    Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
+}
+
+async fn scan_page(req: ScanFluentBuilder) -> StoreResult<(Vec<Item>, Option<Item>)> {
+    let out = req.send().await.map_err(|e| backend(e.into_service_error()))?;
+    Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
 }
 
 fn to_attr<T: Serialize>(value: &T) -> StoreResult<AttributeValue> {
@@ -264,10 +277,7 @@ impl DynamoStore {
                 .expression_attribute_values(":prefix", s(sk_prefix))
                 .consistent_read(true)
                 .set_exclusive_start_key(start);
-            async move {
-                let out = req.send().await.map_err(|e| backend(e.into_service_error()))?;
-                Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
-            }
+            query_page(req)
         })
         .await
     }
@@ -418,10 +428,7 @@ impl MilestoneStore for DynamoStore {
                     .expression_attribute_values(":at", s(time_key(at)))
                     .consistent_read(true)
                     .set_exclusive_start_key(start);
-                async move {
-                    let out = req.send().await.map_err(|e| backend(e.into_service_error()))?;
-                    Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
-                }
+                query_page(req)
             })
             .await?;
         items.iter().map(from_item).collect()
@@ -628,10 +635,7 @@ impl TaskStore for DynamoStore {
                     .key_condition_expression("owner_pk = :owner")
                     .expression_attribute_values(":owner", s(format!("OWNER#{owner_email}")))
                     .set_exclusive_start_key(start);
-                async move {
-                    let out = req.send().await.map_err(|e| backend(e.into_service_error()))?;
-                    Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
-                }
+                query_page(req)
             })
             .await?;
         items.iter().map(from_item).collect()
@@ -648,10 +652,7 @@ impl TaskStore for DynamoStore {
                     .filter_expression("begins_with(pk, :task)")
                     .expression_attribute_values(":task", s("TASK#"))
                     .set_exclusive_start_key(start);
-                async move {
-                    let out = req.send().await.map_err(|e| backend(e.into_service_error()))?;
-                    Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
-                }
+                scan_page(req)
             })
             .await?;
         let mut tasks: Vec<CsmTask> = items.iter().map(from_item).collect::<StoreResult<_>>()?;

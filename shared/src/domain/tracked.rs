@@ -67,6 +67,10 @@ pub struct TrackedMilestone {
     /// than `ANNOUNCE_LEASE` belongs to a crashed writer and may be taken over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub announcing_since: Option<Timestamp>,
+    /// Set by the sweep that is announcing and escalating a missed milestone,
+    /// so overlapping sweeps leave it alone (taken over after `ANNOUNCE_LEASE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub miss_claimed_at: Option<Timestamp>,
     /// Optimistic-concurrency version: every store write expects the version it read.
     #[serde(default)]
     pub version: u64,
@@ -113,6 +117,7 @@ impl TrackedMilestone {
             announced_missed: false,
             announced_reached: false,
             announcing_since: None,
+            miss_claimed_at: None,
             version: 0,
         }
     }
