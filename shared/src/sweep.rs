@@ -94,48 +94,39 @@ async fn handle(
     report: &mut SweepReport,
 ) -> Result<(), HandleError> {
     let store = &services.store;
-    let account = store
-        .get_account(&m.account_id)
-        .await?
-        .ok_or_else(|| HandleError::Other(format!("account {} unknown", m.account_id)))?;
-
     // Whoever moves a milestone to missed, or takes over a stale claim, holds
     // the claim to announce and escalate it; overlapping sweeps leave it alone.
-    if m.status == MilestoneStatus::Pending {
+    let newly_missed = m.status == MilestoneStatus::Pending;
+    if newly_missed {
         if m.due_at > now {
             return Ok(());
         }
         let execution = execution_name(&m.account_id, &m.milestone_id, m.due_at);
         m.miss(now, execution).map_err(|e| HandleError::Other(e.to_string()))?;
-        m.miss_claimed_at = Some(now);
-        match store.update_milestone(&m).await {
-            Ok(v) => m.version = v,
-            Err(StoreError::Conflict) => {
-                report.skipped += 1;
-                return Ok(());
-            }
-            Err(e) => return Err(e.into()),
-        }
-        report.missed += 1;
-    } else if m.status == MilestoneStatus::Missed && !m.escalation_started {
-        if m.miss_claimed_at.is_some_and(|at| now - at < ANNOUNCE_LEASE) {
-            report.skipped += 1; // another sweep is on it right now
-            return Ok(());
-        }
-        // Its claimer failed or crashed: take over.
-        m.miss_claimed_at = Some(now);
-        match store.update_milestone(&m).await {
-            Ok(v) => m.version = v,
-            Err(StoreError::Conflict) => {
-                report.skipped += 1;
-                return Ok(());
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    if m.status != MilestoneStatus::Missed || m.escalation_started {
+    } else if m.status != MilestoneStatus::Missed || m.escalation_started {
+        return Ok(());
+    } else if m.miss_claimed_at.is_some_and(|at| now - at < ANNOUNCE_LEASE) {
+        report.skipped += 1; // another sweep is on it right now
         return Ok(());
     }
+    // Written with the miss, or taking over from a claimer that failed or crashed.
+    m.miss_claimed_at = Some(now);
+    match store.update_milestone(&m).await {
+        Ok(v) => m.version = v,
+        Err(StoreError::Conflict) => {
+            report.skipped += 1;
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    }
+    if newly_missed {
+        report.missed += 1;
+    }
+    // Read only for milestones this sweep acts on.
+    let account = store
+        .get_account(&m.account_id)
+        .await?
+        .ok_or_else(|| HandleError::Other(format!("account {} unknown", m.account_id)))?;
 
     // Announced before the start, so a failed publish is retried (after the
     // claim is released) by the next sweep; the milestone stays due until both are done.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::{Duration, TimeZone, Utc};
 use milepost::aws::DynamoStore;
 use milepost::domain::{
-    AccountId, MilestoneMap, MilestoneStatus, ProductEvent, Segment, Stage, Tenure, Timestamp, TrackedMilestone,
+    AccountId, MilestoneMap, MilestoneStatus, ProductEvent, Segment, Tenure, Timestamp, TrackedMilestone,
 };
 use milepost::embedded::InMemoryStore;
 use milepost::maps::load_map;
@@ -324,7 +324,6 @@ async fn tasks_logs_and_sends_happen_once(store: Arc<dyn Store>) {
         Some(SendRecord::Sent { message_id: "m".into() }),
         "a sent record is never released"
     );
-    let _ = Stage::Outreach;
 }
 
 async fn large_accounts_are_read_past_one_page(store: Arc<dyn Store>) {
