@@ -112,8 +112,7 @@ fn main() -> ExitCode {
                 .build()
                 .expect("tokio runtime");
             let result = runtime.block_on(async {
-                let sdk = milepost::aws::sdk_config().await;
-                let store = milepost::aws::store_from_env(&sdk).map_err(anyhow::Error::msg)?;
+                let store = deployed_store().await?;
                 accounts_cmd::show(&store, &account_id).await
             });
             match result {
@@ -151,4 +150,19 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The store named by MILEPOST_TABLE, at AWS_ENDPOINT_URL or AWS itself.
+#[cfg(feature = "aws")]
+async fn deployed_store() -> anyhow::Result<milepost::aws::DynamoStore> {
+    let sdk = milepost::aws::sdk_config().await;
+    milepost::aws::store_from_env(&sdk).map_err(anyhow::Error::msg)
+}
+
+#[cfg(not(feature = "aws"))]
+async fn deployed_store() -> anyhow::Result<milepost::embedded::InMemoryStore> {
+    anyhow::bail!(
+        "this milepost binary was built without AWS support (`make demo` builds it that way); \
+         build it with `cargo build --release -p milepost-cli`"
+    )
 }

@@ -2,6 +2,7 @@
 //! adapter implements, the embedded adapters used by `milepost demo` and fast
 //! tests, and the handlers each Lambda function calls.
 
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod domain;
 pub mod email;

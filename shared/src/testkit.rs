@@ -72,6 +72,7 @@ impl MotoServer {
     }
 
     /// SDK configuration pointing at this server, with dummy credentials.
+    #[cfg(feature = "aws")]
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(&self.endpoint)
