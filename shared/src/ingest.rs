@@ -2,13 +2,12 @@
 //!
 //! Delivery is at least once, so applying is idempotent end to end: progress
 //! is a set keyed by event id (see `domain::criterion`), milestone writes are
-//! conditional on the version read, and the dedupe record is written only
-//! after the event was applied — a crash in between means the retry applies it
-//! again, which changes nothing.
+//! conditional on the version read, and an event's dedupe record is written
+//! with its changes (in one transaction on DynamoDB), never before them. A
+//! reached milestone is announced after its change is stored; if that publish
+//! fails, the redelivered event finds the announcement still owed and makes it.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
@@ -18,7 +17,7 @@ use crate::domain::tracked::Advance;
 use crate::domain::{
     Account, AccountId, DomainEvent, MilestoneMap, MilestoneStatus, ProductEvent, Timestamp, TrackedMilestone,
 };
-use crate::ports::{modify_with_retry, StoreError};
+use crate::ports::{modify_with_retry, Announcements, EventApplied, StoreError};
 use crate::segment::GroupCall;
 use crate::Services;
 
@@ -245,26 +244,11 @@ pub async fn ingest(
     parsed: Vec<Result<Incoming, FieldError>>,
 ) -> Result<IngestReport, IngestError> {
     let mut report = IngestReport::default();
-    // A batch usually concerns few accounts: read each once.
-    let mut accounts: HashMap<AccountId, Option<Arc<Account>>> = HashMap::new();
     for (index, item) in parsed.into_iter().enumerate() {
         let outcome = match item {
             Err(e) => Err(e),
-            Ok(Incoming::Event(event)) => {
-                if !accounts.contains_key(&event.account_id) {
-                    let found = services.store.get_account(&event.account_id).await?;
-                    accounts.insert(event.account_id.clone(), found);
-                }
-                let account = accounts.get(&event.account_id).and_then(|a| a.as_deref());
-                Ok(apply_event_for(services, account, &event).await?)
-            }
-            Ok(Incoming::Account(call)) => {
-                let outcome = apply_group_call(services, &call).await?;
-                if let Ok(Applied::Applied) = &outcome {
-                    accounts.remove(&call.account_id); // re-read with its new traits
-                }
-                outcome
-            }
+            Ok(Incoming::Event(event)) => Ok(apply_event(services, &event).await?),
+            Ok(Incoming::Account(call)) => apply_group_call(services, &call).await?,
         };
         match outcome {
             Err(e) => report.rejected.push(Rejection {
@@ -308,37 +292,39 @@ async fn apply_group_call(services: &Services, call: &GroupCall) -> Result<Resul
     Ok(Ok(Applied::Applied))
 }
 
-/// Applies one event to its account's open milestones.
+/// Applies one event to its account's open milestones (or parks it until the
+/// account is known), then announces what it reached.
 pub async fn apply_event(services: &Services, event: &ProductEvent) -> Result<Applied, IngestError> {
-    let account = services.store.get_account(&event.account_id).await?;
-    apply_event_for(services, account.as_deref(), event).await
+    let store = &services.store;
+    let now = services.clock.now();
+    let remember_until = now.max(event.timestamp) + Duration::days(services.config.dedupe_ttl_days);
+    match store.apply_product_event(event, now, remember_until).await? {
+        EventApplied::UnknownAccount => {
+            store.park(event).await?;
+            Ok(Applied::Parked)
+        }
+        EventApplied::Known {
+            account,
+            duplicate,
+            announcements,
+        } => {
+            announce(services, &account, announcements).await?;
+            Ok(if duplicate {
+                Applied::Duplicate
+            } else {
+                Applied::Applied
+            })
+        }
+    }
 }
 
-async fn apply_event_for(
-    services: &Services,
-    account: Option<&Account>,
-    event: &ProductEvent,
-) -> Result<Applied, IngestError> {
-    let store = &services.store;
-    if store.seen(&event.id, services.clock.now()).await? {
-        return Ok(Applied::Duplicate);
+async fn announce(services: &Services, account: &Account, announcements: Announcements) -> Result<(), IngestError> {
+    for m in announcements.claimed {
+        publish_claimed(services, account, m).await?;
     }
-    let Some(account) = account else {
-        store.park(event).await?;
-        return Ok(Applied::Parked);
-    };
-    apply_known(services, account, event).await?;
-    Ok(Applied::Applied)
-}
-
-async fn apply_known(services: &Services, account: &Account, event: &ProductEvent) -> Result<(), IngestError> {
-    let store = &services.store;
-    store.record_activity(event).await?;
-    for reached in store.observe_event(account, event).await? {
-        announce_reached(services, account, reached).await?;
+    for m in announcements.unclaimed {
+        announce_reached(services, account, m).await?;
     }
-    let expires = services.clock.now().max(event.timestamp) + Duration::days(services.config.dedupe_ttl_days);
-    store.remember(&event.id, expires).await?;
     Ok(())
 }
 
@@ -365,6 +351,13 @@ async fn announce_reached(services: &Services, account: &Account, m: TrackedMile
     if !claimed.load(Ordering::SeqCst) {
         return Ok(()); // announced already, or being announced by a concurrent delivery
     }
+    publish_claimed(services, account, m).await
+}
+
+/// Publishes a milestone whose announcement this caller claimed, then records
+/// it as announced, or gives the claim back if the publish failed.
+async fn publish_claimed(services: &Services, account: &Account, m: TrackedMilestone) -> Result<(), IngestError> {
+    let store = services.store.as_ref();
     let published = publish_reached(services, account, &m).await;
     let outcome = published.is_ok();
     modify_with_retry(store, m, |m| {
@@ -472,8 +465,7 @@ pub async fn upsert_account(services: &Services, account: &Account) -> Result<On
     let mut parked = store.parked_for(&account.id).await?;
     parked.sort_by(|a, b| (a.timestamp, &a.id).cmp(&(b.timestamp, &b.id)));
     for event in parked {
-        if !store.seen(&event.id, services.clock.now()).await? {
-            apply_known(services, account, &event).await?;
+        if apply_event(services, &event).await? == Applied::Applied {
             report.parked_applied += 1;
         }
         store.unpark(&account.id, &event.id).await?;

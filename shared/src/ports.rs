@@ -139,6 +139,81 @@ where
     )))
 }
 
+/// What applying one product event found and did (see `EventStore`).
+#[derive(Debug)]
+pub enum EventApplied {
+    /// The account is not known yet: nothing was written.
+    UnknownAccount,
+    Known {
+        account: Arc<Account>,
+        /// Seen before (its dedupe record is live): nothing was written.
+        duplicate: bool,
+        announcements: Announcements,
+    },
+}
+
+/// Reached milestones whose reached event still has to go out on the bus.
+#[derive(Debug, Default)]
+pub struct Announcements {
+    /// Reached by this event and claimed for announcement in the same write:
+    /// publish, then settle the claim.
+    pub claimed: Vec<TrackedMilestone>,
+    /// Reached earlier and never announced (a publish failed): claim first.
+    pub unclaimed: Vec<TrackedMilestone>,
+}
+
+/// Applying a product event to its account as one unit, so adapters can do it
+/// in few round trips.
+#[async_trait]
+pub trait EventStore: AccountStore + MilestoneStore + DedupeStore + ActivityStore {
+    /// Unless the event's dedupe record is live at `now`: folds the event into
+    /// the account's activity and every milestone it can change, and remembers
+    /// it until `remember_until`. Reports the account's milestones that still
+    /// need their reached event announced.
+    ///
+    /// The default composes the finer methods (each idempotent, so a crash
+    /// part way leaves nothing a retry cannot finish). The DynamoDB store
+    /// overrides it with one read of the account and one transaction.
+    async fn apply_product_event(
+        &self,
+        event: &ProductEvent,
+        now: Timestamp,
+        remember_until: Timestamp,
+    ) -> StoreResult<EventApplied> {
+        let Some(account) = self.get_account(&event.account_id).await? else {
+            return Ok(EventApplied::UnknownAccount);
+        };
+        if self.seen(&event.id, now).await? {
+            // Redelivered: heal an announcement that failed the first time.
+            let unclaimed = self
+                .milestones_for_event(&account.id, &event.event, event.timestamp)
+                .await?
+                .into_iter()
+                .filter(TrackedMilestone::needs_reached_announcement)
+                .collect();
+            return Ok(EventApplied::Known {
+                account,
+                duplicate: true,
+                announcements: Announcements {
+                    claimed: Vec::new(),
+                    unclaimed,
+                },
+            });
+        }
+        self.record_activity(event).await?;
+        let unclaimed = self.observe_event(&account, event).await?;
+        self.remember(&event.id, remember_until).await?;
+        Ok(EventApplied::Known {
+            account,
+            duplicate: false,
+            announcements: Announcements {
+                claimed: Vec::new(),
+                unclaimed,
+            },
+        })
+    }
+}
+
 #[async_trait]
 pub trait DedupeStore: Send + Sync {
     /// Whether the event was applied already (a record that expired by `now` does not count).
@@ -204,7 +279,8 @@ pub trait SendLedger: Send + Sync {
 
 /// Everything Milepost keeps.
 pub trait Store:
-    AccountStore
+    EventStore
+    + AccountStore
     + MapStore
     + MilestoneStore
     + DedupeStore
@@ -217,7 +293,8 @@ pub trait Store:
 }
 
 impl<T> Store for T where
-    T: AccountStore
+    T: EventStore
+        + AccountStore
         + MapStore
         + MilestoneStore
         + DedupeStore

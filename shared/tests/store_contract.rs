@@ -15,7 +15,7 @@ use milepost::domain::{
 use milepost::embedded::InMemoryStore;
 use milepost::maps::load_map;
 use milepost::playbook::{CsmTask, EscalationLogEntry, Step, TaskStatus};
-use milepost::ports::{MilestoneStore, SendRecord, Store, StoreError};
+use milepost::ports::{EventApplied, MilestoneStore, SendRecord, Store, StoreError};
 use milepost::testkit::{account, date, MotoServer};
 
 type Fresh<'a> = Box<dyn Fn() -> Pin<Box<dyn Future<Output = Arc<dyn Store>> + 'a>> + 'a>;
@@ -340,6 +340,73 @@ async fn large_accounts_are_read_past_one_page(store: Arc<dyn Store>) {
     assert_eq!(store.milestones_of(&a.id).await.unwrap().len(), 60);
 }
 
+async fn events_are_applied_once_as_a_unit(store: Arc<dyn Store>) {
+    let a = account("acme", date(2026, 1, 1));
+    let later = t0() + Duration::days(14);
+    let stranger = event("s1", "nobody", "a", t0() + Duration::hours(1), "u1");
+    assert!(matches!(
+        store.apply_product_event(&stranger, t0(), later).await.unwrap(),
+        EventApplied::UnknownAccount
+    ));
+    assert!(
+        !store.seen("s1", t0()).await.unwrap(),
+        "nothing remembered for an unknown account"
+    );
+
+    store.put_account(&a).await.unwrap();
+    for m in tracked("acme") {
+        store.create_milestone(&m).await.unwrap();
+    }
+    let reaching = event("e1", "acme", "a", t0() + Duration::hours(1), "u1");
+    let EventApplied::Known {
+        duplicate,
+        announcements,
+        ..
+    } = store.apply_product_event(&reaching, t0(), later).await.unwrap()
+    else {
+        panic!("acme is known");
+    };
+    assert!(!duplicate);
+    let to_announce: Vec<_> = announcements
+        .claimed
+        .iter()
+        .chain(&announcements.unclaimed)
+        .map(|m| m.milestone_id.as_str())
+        .collect();
+    assert_eq!(
+        to_announce,
+        ["first"],
+        "the reached milestone is handed back for announcing"
+    );
+    let first = store.get_milestone(&a.id, "first").await.unwrap().unwrap();
+    assert_eq!(first.status, MilestoneStatus::Achieved);
+    assert!(store.seen("e1", t0()).await.unwrap(), "remembered with the change");
+    assert_eq!(store.activity(&a.id).await.unwrap().recent.len(), 1);
+
+    let Ok(EventApplied::Known { duplicate, .. }) = store.apply_product_event(&reaching, t0(), later).await else {
+        panic!("acme is known");
+    };
+    assert!(duplicate, "applied twice");
+    assert_eq!(store.get_milestone(&a.id, "first").await.unwrap().unwrap(), first);
+
+    let progressing = event("e2", "acme", "b", t0() + Duration::hours(2), "u1");
+    store.apply_product_event(&progressing, t0(), later).await.unwrap();
+    let users = store.get_milestone(&a.id, "users").await.unwrap().unwrap();
+    assert_eq!(users.status, MilestoneStatus::Pending);
+    assert_eq!(users.version, 2);
+    // Past its dedupe record's expiry the event is applied again, and changes nothing.
+    let after_expiry = later + Duration::days(1);
+    let Ok(EventApplied::Known { duplicate, .. }) = store
+        .apply_product_event(&progressing, after_expiry, after_expiry + Duration::days(14))
+        .await
+    else {
+        panic!("acme is known");
+    };
+    assert!(!duplicate, "an expired dedupe record still counted");
+    assert_eq!(store.get_milestone(&a.id, "users").await.unwrap().unwrap(), users);
+    assert_eq!(store.activity(&a.id).await.unwrap().recent.len(), 2);
+}
+
 async fn run_contract(name: &str, fresh: Fresh<'_>) {
     let cases: Vec<(&str, Case)> = vec![
         ("accounts and maps", |s| Box::pin(accounts_and_maps(s))),
@@ -356,6 +423,9 @@ async fn run_contract(name: &str, fresh: Fresh<'_>) {
             Box::pin(dedupe_parking_and_activity(s))
         }),
         ("tasks, logs, sends", |s| Box::pin(tasks_logs_and_sends_happen_once(s))),
+        ("events applied once, as a unit", |s| {
+            Box::pin(events_are_applied_once_as_a_unit(s))
+        }),
         ("pages past 1 MB", |s| {
             Box::pin(large_accounts_are_read_past_one_page(s))
         }),

@@ -30,6 +30,13 @@ milestones:
     owner: csm
     criterion: {kind: event_count, event: workflow.completed, min: 1}
     playbook: {outreach: o, csm: c, leadership: l}
+  - id: reports_shared
+    name: Three reports shared
+    phase: onboarding
+    due_days: 30
+    owner: csm
+    criterion: {kind: event_count, event: report.shared, min: 3}
+    playbook: {outreach: o, csm: c, leadership: l}
 "#;
 
 struct Setup {
@@ -473,3 +480,50 @@ scenarios!(
     other_paths_and_methods_are_refused,
     without_a_configured_secret_unsigned_requests_are_accepted,
 );
+
+/// What an event costs on DynamoDB, counted by the adapter: reading the
+/// account's state and one transaction (dedupe record, activity, milestones)
+/// whether or not progress moves; reaching a milestone adds one write that
+/// records the announcement after the publish.
+#[tokio::test]
+async fn on_dynamodb_an_event_takes_two_requests_and_three_when_it_reaches_a_milestone() {
+    let moto = MotoServer::start();
+    let store = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
+        "requests",
+    ));
+    store.create_table().await.unwrap();
+    let s = setup(store.clone()).await;
+    let deliver = |id: &str, event: &str| {
+        let body = json!({"id": id, "account_id": "acme", "event": event,
+                          "timestamp": (Utc::now() - Duration::hours(1)).to_rfc3339(), "user_id": "u1"})
+        .to_string();
+        let s = s.clone();
+        let store = store.clone();
+        async move {
+            let before = store.requests();
+            let resp = handle(&s.services, &s.config, signed(&body)).await;
+            assert_eq!(resp.status(), StatusCode::ACCEPTED);
+            (json_of(&resp), store.requests() - before)
+        }
+    };
+    let (_, progress) = deliver("r1", "report.shared").await;
+    assert_eq!(progress, 2, "an event that moves a milestone without reaching it");
+    let (_, nothing) = deliver("v1", "page.viewed").await;
+    assert_eq!(nothing, 2, "an event no milestone listens to (activity only)");
+    let (_, reached) = deliver("w1", "workflow.completed").await;
+    assert_eq!(reached, 3, "an event that reaches a milestone");
+    assert_eq!(s.events.events().len(), 1, "announced");
+    let (report, replay) = deliver("w1", "workflow.completed").await;
+    assert_eq!(report["duplicates"], 1);
+    assert_eq!(replay, 2, "a duplicate is found by the transaction's dedupe condition");
+    assert_eq!(s.events.events().len(), 1, "and not announced again");
+    let reports = s
+        .store
+        .get_milestone(&AccountId::new("acme"), "reports_shared")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reports.status, MilestoneStatus::Pending);
+    assert_eq!(reports.version, 2, "created, then one event applied");
+}

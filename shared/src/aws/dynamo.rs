@@ -4,9 +4,9 @@
 //!
 //! | item                | pk                       | sk                    | index keys (sparse)                          |
 //! |---------------------|--------------------------|-----------------------|----------------------------------------------|
-//! | account profile     | `ACCOUNT#<account>`      | `PROFILE`             |                                              |
-//! | tracked milestone   | `ACCOUNT#<account>`      | `MILESTONE#<id>`      | `due_pk` = `DUE#<shard>`, `due_sk` = `<due>#<account>#<id>` while the sweep has work on it |
-//! | account activity    | `ACCOUNT#<account>`      | `ACTIVITY`            |                                              |
+//! | account profile     | `ACCOUNT#<account>`      | `STATE#PROFILE`       |                                              |
+//! | tracked milestone   | `ACCOUNT#<account>`      | `STATE#MILESTONE#<id>`| `due_pk` = `DUE#<shard>`, `due_sk` = `<due>#<account>#<id>` while the sweep has work on it |
+//! | account activity    | `ACCOUNT#<account>`      | `STATE#ACTIVITY`      |                                              |
 //! | escalation log      | `ACCOUNT#<account>`      | `LOG#<key>`           |                                              |
 //! | milestone map       | `MAP#<segment>`          | `TENURE#<tenure\|any>` |                                              |
 //! | event dedupe        | `DEDUPE#<event id>`      | `DEDUPE`              | TTL `expires_at`                             |
@@ -14,8 +14,10 @@
 //! | CSM task            | `TASK#<task id>`         | `TASK`                | `owner_pk` = `OWNER#<email>`, `owner_sk` = `<created>#<id>` while open |
 //! | email send record   | `SEND#<key>`             | `SEND`                |                                              |
 //!
-//! - All milestones of an account, and its profile, activity and escalation
-//!   history: one Query on `pk = ACCOUNT#<account>`.
+//! - Everything applying an event needs (profile, activity, milestones): one
+//!   Query on `pk = ACCOUNT#<account>` and `sk` beginning `STATE#`, then one
+//!   TransactWriteItems with the event's dedupe record and every item it
+//!   changed (see `apply_product_event`). Two requests per event.
 //! - Milestones due before now, across accounts, oldest first: the `due` GSI,
 //!   spread over `DUE_SHARDS` partitions so no partition is hot; an entry
 //!   exists only while a milestone is pending (or missed with its escalation
@@ -32,9 +34,10 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, Put, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
 use serde::de::DeserializeOwned;
@@ -42,12 +45,13 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::domain::activity::AccountActivity;
+use crate::domain::tracked::Advance;
 use crate::domain::{Account, AccountId, MilestoneMap, ProductEvent, Segment, Tenure, Timestamp, TrackedMilestone};
 use crate::embedded::store::in_due_index;
 use crate::playbook::{CsmTask, EscalationLogEntry, TaskStatus};
 use crate::ports::{
-    AccountStore, ActivityStore, DedupeStore, EscalationLog, MapStore, MilestoneStore, Page, ParkingStore, SendLedger,
-    SendRecord, StoreError, StoreResult, TaskStore,
+    AccountStore, ActivityStore, Announcements, DedupeStore, EscalationLog, EventApplied, EventStore, MapStore,
+    MilestoneStore, Page, ParkingStore, SendLedger, SendRecord, StoreError, StoreResult, TaskStore, MAX_WRITE_ATTEMPTS,
 };
 
 /// Partitions of the due index. Eight spreads a busy sweep's reads and the
@@ -95,6 +99,20 @@ fn account_pk(id: &AccountId) -> String {
     format!("ACCOUNT#{id}")
 }
 
+/// Sort keys of the items applying an event reads, all under `STATE#`.
+const STATE_PREFIX: &str = "STATE#";
+const PROFILE_SK: &str = "STATE#PROFILE";
+const ACTIVITY_SK: &str = "STATE#ACTIVITY";
+const MILESTONE_PREFIX: &str = "STATE#MILESTONE#";
+
+fn milestone_sk(milestone_id: &str) -> String {
+    format!("{MILESTONE_PREFIX}{milestone_id}")
+}
+
+fn dedupe_pk(event_id: &str) -> String {
+    format!("DEDUPE#{event_id}")
+}
+
 fn due_shard(m: &TrackedMilestone) -> u32 {
     let digest = Sha256::digest(format!("{}\u{0}{}", m.account_id, m.milestone_id).as_bytes());
     u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % DUE_SHARDS
@@ -104,6 +122,45 @@ fn is_conditional_failure<E: ProvideErrorMetadata>(e: &aws_sdk_dynamodb::error::
     e.as_service_error()
         .and_then(|se| se.code())
         .is_some_and(|c| c == "ConditionalCheckFailedException" || c == "TransactionCanceledException")
+}
+
+/// The most items one TransactWriteItems takes.
+const MAX_TRANSACTION_ITEMS: usize = 100;
+
+/// An account's items under `STATE#`, as one query returns them.
+struct AccountState {
+    account: Option<Arc<Account>>,
+    activity: AccountActivity,
+    activity_version: Option<u64>,
+    milestones: Vec<TrackedMilestone>,
+}
+
+enum Transaction {
+    Written,
+    /// The event's dedupe record is live: it was applied before.
+    Duplicate,
+    /// Another writer changed an item since it was read.
+    Conflict,
+}
+
+fn version_of(item: &Item) -> Option<u64> {
+    item.get("version")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+}
+
+/// A ClientRequestToken unique to one transaction attempt (at most 36 characters).
+fn transaction_token() -> String {
+    static SENT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let digest = Sha256::digest(format!(
+        "{}:{}:{nanos}",
+        std::process::id(),
+        SENT.fetch_add(1, Ordering::Relaxed)
+    ));
+    digest.iter().take(18).map(|b| format!("{b:02x}")).collect()
 }
 
 /// Sends one query request: its items and the key to continue from.
@@ -282,6 +339,141 @@ impl DynamoStore {
         .await
     }
 
+    /// Sends one conditional put; `false` when its condition failed.
+    async fn put_conditionally(&self, put: Put) -> StoreResult<bool> {
+        self.count();
+        let Put {
+            item,
+            table_name,
+            condition_expression,
+            expression_attribute_values,
+            ..
+        } = put;
+        match self
+            .client
+            .put_item()
+            .table_name(table_name)
+            .set_item(Some(item))
+            .set_condition_expression(condition_expression)
+            .set_expression_attribute_values(expression_attribute_values)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(backend(e.into_service_error())),
+        }
+    }
+
+    /// The write of `m` as version `m.version + 1`, if the stored one is still `m.version`.
+    /// A full put: it drops the due-index keys when the milestone leaves the index.
+    fn milestone_update(&self, m: &TrackedMilestone) -> StoreResult<Put> {
+        let mut item = Self::milestone_item(m, m.version + 1)?;
+        item.insert("pk".into(), s(account_pk(&m.account_id)));
+        item.insert("sk".into(), s(milestone_sk(&m.milestone_id)));
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("version = :expected")
+            .expression_attribute_values(":expected", AttributeValue::N(m.version.to_string()))
+            .build()
+            .map_err(backend)
+    }
+
+    /// The write of an account's activity over `version` (`None`: none stored yet).
+    fn activity_update(&self, activity: &AccountActivity, version: Option<u64>) -> StoreResult<Put> {
+        let next = version.unwrap_or(0) + 1;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(account_pk(&activity.account_id)))
+            .item("sk", s(ACTIVITY_SK))
+            .item("item", to_attr(activity)?)
+            .item("version", AttributeValue::N(next.to_string()));
+        match version {
+            Some(v) => put
+                .condition_expression("version = :expected")
+                .expression_attribute_values(":expected", AttributeValue::N(v.to_string())),
+            None => put.condition_expression("attribute_not_exists(pk)"),
+        }
+        .build()
+        .map_err(backend)
+    }
+
+    /// The dedupe record of an applied event, unless a live one exists.
+    fn dedupe_record(&self, event_id: &str, now: Timestamp, until: Timestamp) -> StoreResult<Put> {
+        Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(dedupe_pk(event_id)))
+            .item("sk", s("DEDUPE"))
+            .item("expires_at", AttributeValue::N(until.timestamp().to_string()))
+            // DynamoDB deletes expired items lazily, so an expired record counts as none.
+            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+            .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
+            .build()
+            .map_err(backend)
+    }
+
+    /// Everything applying an event reads about an account: one query.
+    async fn account_state(&self, id: &AccountId) -> StoreResult<AccountState> {
+        let mut state = AccountState {
+            account: None,
+            activity: AccountActivity::new(id.clone()),
+            activity_version: None,
+            milestones: Vec::new(),
+        };
+        for item in self.query_all(account_pk(id), STATE_PREFIX).await? {
+            match item.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str) {
+                Some(PROFILE_SK) => state.account = Some(Arc::new(from_item(&item)?)),
+                Some(ACTIVITY_SK) => {
+                    state.activity = from_item(&item)?;
+                    state.activity_version = version_of(&item);
+                }
+                Some(sk) if sk.starts_with(MILESTONE_PREFIX) => state.milestones.push(from_item(&item)?),
+                _ => {}
+            }
+        }
+        Ok(state)
+    }
+
+    /// Writes all puts or none. The first put must be the event's dedupe record.
+    async fn transact(&self, puts: Vec<Put>) -> StoreResult<Transaction> {
+        if puts.len() > MAX_TRANSACTION_ITEMS {
+            return Err(backend(format!(
+                "an event changing {} items exceeds DynamoDB's transaction limit",
+                puts.len()
+            )));
+        }
+        let items = puts
+            .into_iter()
+            .map(|p| TransactWriteItem::builder().put(p).build())
+            .collect();
+        self.count();
+        // The token makes the SDK's own retry of a transaction that did go
+        // through succeed again instead of failing on the dedupe record.
+        let token = transaction_token();
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .client_request_token(token)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Transaction::Written),
+            Err(e) => match e.into_service_error() {
+                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                    let dedupe = cancelled.cancellation_reasons().first().and_then(|r| r.code());
+                    Ok(if dedupe == Some("ConditionalCheckFailed") {
+                        Transaction::Duplicate
+                    } else {
+                        Transaction::Conflict
+                    })
+                }
+                other => Err(backend(other)),
+            },
+        }
+    }
+
     fn milestone_item(m: &TrackedMilestone, version: u64) -> StoreResult<HashMap<String, AttributeValue>> {
         let mut stored = m.clone();
         stored.version = version;
@@ -311,12 +503,12 @@ impl DynamoStore {
 impl AccountStore for DynamoStore {
     async fn put_account(&self, account: &Account) -> StoreResult<()> {
         let item = HashMap::from([("item".to_string(), to_attr(account)?)]);
-        self.put(item, account_pk(&account.id), "PROFILE", false).await?;
+        self.put(item, account_pk(&account.id), PROFILE_SK, false).await?;
         Ok(())
     }
 
     async fn get_account(&self, id: &AccountId) -> StoreResult<Option<Arc<Account>>> {
-        self.get(account_pk(id), "PROFILE")
+        self.get(account_pk(id), PROFILE_SK)
             .await?
             .map(|i| from_item(&i).map(Arc::new))
             .transpose()
@@ -358,47 +550,27 @@ impl MapStore for DynamoStore {
 impl MilestoneStore for DynamoStore {
     async fn create_milestone(&self, m: &TrackedMilestone) -> StoreResult<bool> {
         let item = Self::milestone_item(m, 1)?;
-        self.put(
-            item,
-            account_pk(&m.account_id),
-            &format!("MILESTONE#{}", m.milestone_id),
-            true,
-        )
-        .await
+        self.put(item, account_pk(&m.account_id), &milestone_sk(&m.milestone_id), true)
+            .await
     }
 
     async fn get_milestone(&self, account: &AccountId, milestone_id: &str) -> StoreResult<Option<TrackedMilestone>> {
-        self.get(account_pk(account), &format!("MILESTONE#{milestone_id}"))
+        self.get(account_pk(account), &milestone_sk(milestone_id))
             .await?
             .map(|i| from_item(&i))
             .transpose()
     }
 
     async fn update_milestone(&self, m: &TrackedMilestone) -> StoreResult<u64> {
-        let version = m.version + 1;
-        let mut item = Self::milestone_item(m, version)?;
-        item.insert("pk".into(), s(account_pk(&m.account_id)));
-        item.insert("sk".into(), s(format!("MILESTONE#{}", m.milestone_id)));
-        self.count();
-        // A full put drops the due-index keys when the milestone leaves the index.
-        match self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("version = :expected")
-            .expression_attribute_values(":expected", AttributeValue::N(m.version.to_string()))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(version),
-            Err(e) if is_conditional_failure(&e) => Err(StoreError::Conflict),
-            Err(e) => Err(backend(e.into_service_error())),
+        if self.put_conditionally(self.milestone_update(m)?).await? {
+            Ok(m.version + 1)
+        } else {
+            Err(StoreError::Conflict)
         }
     }
 
     async fn milestones_of(&self, account: &AccountId) -> StoreResult<Vec<TrackedMilestone>> {
-        self.query_all(account_pk(account), "MILESTONE#")
+        self.query_all(account_pk(account), MILESTONE_PREFIX)
             .await?
             .iter()
             .map(from_item)
@@ -422,7 +594,7 @@ impl MilestoneStore for DynamoStore {
                     .filter_expression("listens = :event AND (#open = :true OR reached_at >= :at)")
                     .expression_attribute_names("#open", "open")
                     .expression_attribute_values(":pk", s(account_pk(account)))
-                    .expression_attribute_values(":prefix", s("MILESTONE#"))
+                    .expression_attribute_values(":prefix", s(MILESTONE_PREFIX))
                     .expression_attribute_values(":event", s(event))
                     .expression_attribute_values(":true", AttributeValue::Bool(true))
                     .expression_attribute_values(":at", s(time_key(at)))
@@ -493,7 +665,7 @@ impl MilestoneStore for DynamoStore {
 #[async_trait]
 impl DedupeStore for DynamoStore {
     async fn seen(&self, event_id: &str, now: Timestamp) -> StoreResult<bool> {
-        let item = self.get(format!("DEDUPE#{event_id}"), "DEDUPE").await?;
+        let item = self.get(dedupe_pk(event_id), "DEDUPE").await?;
         // DynamoDB deletes expired items lazily (within days), so expiry is checked here too.
         Ok(item
             .and_then(|i| {
@@ -509,7 +681,7 @@ impl DedupeStore for DynamoStore {
             "expires_at".to_string(),
             AttributeValue::N(expires_at.timestamp().to_string()),
         )]);
-        self.put(item, format!("DEDUPE#{event_id}"), "DEDUPE", false).await?;
+        self.put(item, dedupe_pk(event_id), "DEDUPE", false).await?;
         Ok(())
     }
 }
@@ -562,12 +734,7 @@ impl ActivityStore for DynamoStore {
     async fn record_activity(&self, event: &ProductEvent) -> StoreResult<()> {
         // Read, fold in, write conditionally on the version read; retried on a lost race.
         for _ in 0..crate::ports::MAX_WRITE_ATTEMPTS {
-            let current = self.get(account_pk(&event.account_id), "ACTIVITY").await?;
-            let version = current
-                .as_ref()
-                .and_then(|i| i.get("version"))
-                .and_then(|v| v.as_n().ok())
-                .and_then(|n| n.parse::<u64>().ok());
+            let current = self.get(account_pk(&event.account_id), ACTIVITY_SK).await?;
             let mut activity: AccountActivity = match &current {
                 Some(i) => from_item(i)?,
                 None => AccountActivity::new(event.account_id.clone()),
@@ -577,33 +744,19 @@ impl ActivityStore for DynamoStore {
             if activity == before {
                 return Ok(());
             }
-            let next = version.unwrap_or(0) + 1;
-            let mut req = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .item("pk", s(account_pk(&event.account_id)))
-                .item("sk", s("ACTIVITY"))
-                .item("item", to_attr(&activity)?)
-                .item("version", AttributeValue::N(next.to_string()));
-            req = match version {
-                Some(v) => req
-                    .condition_expression("version = :v")
-                    .expression_attribute_values(":v", AttributeValue::N(v.to_string())),
-                None => req.condition_expression("attribute_not_exists(pk)"),
-            };
-            self.count();
-            match req.send().await {
-                Ok(_) => return Ok(()),
-                Err(e) if is_conditional_failure(&e) => continue,
-                Err(e) => return Err(backend(e.into_service_error())),
+            let version = current.as_ref().and_then(version_of);
+            if self
+                .put_conditionally(self.activity_update(&activity, version)?)
+                .await?
+            {
+                return Ok(());
             }
         }
         Err(StoreError::Conflict)
     }
 
     async fn activity(&self, account: &AccountId) -> StoreResult<AccountActivity> {
-        match self.get(account_pk(account), "ACTIVITY").await? {
+        match self.get(account_pk(account), ACTIVITY_SK).await? {
             Some(i) => from_item(&i),
             None => Ok(AccountActivity::new(account.clone())),
         }
@@ -720,5 +873,92 @@ impl SendLedger for DynamoStore {
             Err(e) if is_conditional_failure(&e) => Ok(()),
             Err(e) => Err(backend(e.into_service_error())),
         }
+    }
+}
+
+#[async_trait]
+impl EventStore for DynamoStore {
+    /// One query for the account's state, one transaction for the dedupe
+    /// record and everything the event changed, claims on newly reached
+    /// milestones included. A lost race re-reads and tries again.
+    async fn apply_product_event(
+        &self,
+        event: &ProductEvent,
+        now: Timestamp,
+        remember_until: Timestamp,
+    ) -> StoreResult<EventApplied> {
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let state = self.account_state(&event.account_id).await?;
+            let Some(account) = state.account else {
+                return Ok(EventApplied::UnknownAccount);
+            };
+            // Reached before and never announced: healed by whoever touches the account.
+            let unannounced: Vec<TrackedMilestone> = state
+                .milestones
+                .iter()
+                .filter(|m| m.needs_reached_announcement())
+                .cloned()
+                .collect();
+            let mut puts = vec![self.dedupe_record(&event.id, now, remember_until)?];
+            let mut activity = state.activity.clone();
+            activity.record(event);
+            if activity != state.activity {
+                puts.push(self.activity_update(&activity, state.activity_version)?);
+            }
+            let mut changed = Vec::new();
+            for m in &state.milestones {
+                let Some(obs) = m.criterion.observe(event) else {
+                    continue;
+                };
+                let mut next = m.clone();
+                let advance = next
+                    .observe(&obs, account.licensed_seats)
+                    .map_err(|e| StoreError::Backend(format!("bug: {e}")))?;
+                if advance != Advance::Unchanged {
+                    let claimed = next.claim_announcement(now);
+                    puts.push(self.milestone_update(&next)?);
+                    next.version += 1;
+                    changed.push((next, claimed));
+                }
+            }
+            match self.transact(puts).await? {
+                Transaction::Conflict => continue,
+                Transaction::Duplicate => {
+                    return Ok(EventApplied::Known {
+                        account,
+                        duplicate: true,
+                        announcements: Announcements {
+                            claimed: Vec::new(),
+                            unclaimed: unannounced,
+                        },
+                    })
+                }
+                Transaction::Written => {
+                    let mut announcements = Announcements {
+                        claimed: Vec::new(),
+                        unclaimed: unannounced
+                            .into_iter()
+                            .filter(|m| !changed.iter().any(|(c, _)| c.milestone_id == m.milestone_id))
+                            .collect(),
+                    };
+                    for (m, claimed) in changed {
+                        if claimed {
+                            announcements.claimed.push(m);
+                        } else if m.needs_reached_announcement() {
+                            announcements.unclaimed.push(m);
+                        }
+                    }
+                    return Ok(EventApplied::Known {
+                        account,
+                        duplicate: false,
+                        announcements,
+                    });
+                }
+            }
+        }
+        Err(StoreError::Backend(format!(
+            "event {} kept conflicting with concurrent writes",
+            event.id
+        )))
     }
 }

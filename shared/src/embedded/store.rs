@@ -17,8 +17,8 @@ use crate::domain::{
 };
 use crate::playbook::{CsmTask, EscalationLogEntry, TaskStatus};
 use crate::ports::{
-    AccountStore, ActivityStore, DedupeStore, EscalationLog, MapStore, MilestoneStore, Page, ParkingStore, SendLedger,
-    SendRecord, StoreError, StoreResult, TaskStore,
+    AccountStore, ActivityStore, DedupeStore, EscalationLog, EventStore, MapStore, MilestoneStore, Page, ParkingStore,
+    SendLedger, SendRecord, StoreError, StoreResult, TaskStore,
 };
 
 type DueKey = (Timestamp, AccountId, String);
@@ -382,6 +382,9 @@ impl ActivityStore for InMemoryStore {
             .unwrap_or_else(|| AccountActivity::new(account.clone())))
     }
 }
+
+/// The composed default: under one lock each step is already cheap.
+impl EventStore for InMemoryStore {}
 
 #[async_trait]
 impl TaskStore for InMemoryStore {
