@@ -10,11 +10,12 @@ DEMO_ARGS ?=
 VENV := .venv
 PYTHON ?= python3
 
-.PHONY: help demo test lint bench build-cli clean venv
+.PHONY: help demo test lint bench build-cli clean venv local
 
 help:
 	@echo "make demo    build and run the whole pipeline locally (no AWS account): writes milepost-demo/"
 	@echo "make test    formatting, clippy -D warnings, and every test"
+	@echo "make local   the webhook on this machine against the AWS emulator, until Ctrl-C"
 	@echo "make bench   ingest throughput and demo wall time, printed"
 	@echo "make clean   remove build output and demo output"
 
@@ -27,6 +28,11 @@ build-cli:
 demo: build-cli
 	$(MILEPOST) demo $(DEMO_ARGS)
 
+## local: moto + table + maps + `cargo lambda watch`; writes .milepost-local.env (see README)
+local: $(VENV)/.installed
+	$(CARGO) build -p milepost-cli -p ingest
+	VENV=$(VENV) bash infra/local.sh
+
 ## venv: the local AWS emulator (moto) the integration tests start, installed into .venv
 venv: $(VENV)/.installed
 
@@ -38,6 +44,7 @@ $(VENV)/.installed: tests/requirements.txt
 ## test: what CI runs (.ci/run calls exactly this)
 test: lint $(VENV)/.installed
 	$(CARGO) test --workspace
+	$(VENV)/bin/python tests/local_run.py
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -45,6 +45,18 @@ enum Command {
         #[command(subcommand)]
         command: AccountsCommand,
     },
+    /// The local stack `make local` runs on the AWS emulator.
+    Local {
+        #[command(subcommand)]
+        command: LocalCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LocalCommand {
+    /// Create MILEPOST_TABLE and MILEPOST_BUS at AWS_ENDPOINT_URL unless they exist
+    /// (refuses without AWS_ENDPOINT_URL, so it never touches a real account).
+    Init,
 }
 
 #[derive(Subcommand)]
@@ -64,6 +76,12 @@ enum MapsCommand {
     Validate {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Validate map files (or directories of them) and store them in MILEPOST_TABLE,
+    /// replacing the map for the same segment and tenure. Stores nothing unless all are valid.
+    Load {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
     },
 }
 
@@ -107,11 +125,7 @@ fn main() -> ExitCode {
         Command::Accounts {
             command: AccountsCommand::Show { account_id, json },
         } => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("tokio runtime");
-            let result = runtime.block_on(async {
+            let result = runtime().block_on(async {
                 let store = deployed_store().await?;
                 accounts_cmd::show(&store, &account_id).await
             });
@@ -142,14 +156,75 @@ fn main() -> ExitCode {
                 println!("{} map file(s) valid", files.len());
                 ExitCode::SUCCESS
             } else {
-                for p in &problems {
-                    eprintln!("{p}");
-                }
-                eprintln!("{} problem(s) found", problems.len());
-                ExitCode::FAILURE
+                report_problems(&problems)
             }
         }
+        Command::Maps {
+            command: MapsCommand::Load { paths },
+        } => {
+            let result = runtime().block_on(async {
+                let files = maps_cmd::map_files(&paths)?;
+                anyhow::ensure!(!files.is_empty(), "no map files (*.yaml) found");
+                let store = deployed_store().await?;
+                maps_cmd::load(&store, &files).await
+            });
+            match result {
+                Ok(Ok(n)) => {
+                    println!("{n} map(s) loaded");
+                    ExitCode::SUCCESS
+                }
+                Ok(Err(problems)) => report_problems(&problems),
+                Err(e) => {
+                    eprintln!("milepost maps load failed: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Local {
+            command: LocalCommand::Init,
+        } => match runtime().block_on(local_init()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("milepost local init failed: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn report_problems(problems: &[milepost::maps::MapProblem]) -> ExitCode {
+    for p in problems {
+        eprintln!("{p}");
+    }
+    eprintln!("{} problem(s) found", problems.len());
+    ExitCode::FAILURE
+}
+
+#[cfg(feature = "aws")]
+async fn local_init() -> anyhow::Result<()> {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").map_err(|_| {
+        anyhow::anyhow!("AWS_ENDPOINT_URL is not set: local init only creates resources on an emulator")
+    })?;
+    let var = |name: &str| std::env::var(name).map_err(|_| anyhow::anyhow!("{name} is not set"));
+    let (table, bus) = (var("MILEPOST_TABLE")?, var("MILEPOST_BUS")?);
+    let sdk = milepost::aws::sdk_config().await;
+    milepost::aws::create_local_resources(&sdk, &table, &bus)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    println!("table {table} and event bus {bus} ready at {endpoint}");
+    Ok(())
+}
+
+#[cfg(not(feature = "aws"))]
+async fn local_init() -> anyhow::Result<()> {
+    deployed_store().await.map(|_| ())
 }
 
 /// The store named by MILEPOST_TABLE, at AWS_ENDPOINT_URL or AWS itself.

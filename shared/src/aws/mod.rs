@@ -23,3 +23,25 @@ pub fn store_from_env(config: &aws_config::SdkConfig) -> Result<DynamoStore, Str
     })?;
     Ok(DynamoStore::new(aws_sdk_dynamodb::Client::new(config), table))
 }
+
+/// Creates the table and the event bus as the SAM template defines them,
+/// unless they exist: what `make local` needs on the emulator.
+pub async fn create_local_resources(config: &aws_config::SdkConfig, table: &str, bus: &str) -> Result<(), String> {
+    let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    if dynamodb.describe_table().table_name(table).send().await.is_err() {
+        DynamoStore::new(dynamodb, table)
+            .create_table()
+            .await
+            .map_err(|e| format!("creating table {table}: {e}"))?;
+    }
+    let eventbridge = aws_sdk_eventbridge::Client::new(config);
+    if eventbridge.describe_event_bus().name(bus).send().await.is_err() {
+        eventbridge
+            .create_event_bus()
+            .name(bus)
+            .send()
+            .await
+            .map_err(|e| format!("creating event bus {bus}: {}", e.into_service_error()))?;
+    }
+    Ok(())
+}

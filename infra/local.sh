@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# `make local`: Milepost on this machine against the AWS emulator, until Ctrl-C.
+#
+# Starts moto on a free loopback port, creates the table and event bus as the
+# SAM template defines them, loads examples/maps/, writes .milepost-local.env
+# for other shells, and serves the functions with `cargo lambda watch`
+# (the webhook at http://127.0.0.1:$MILEPOST_LOCAL_PORT/lambda-url/ingest/v1/events).
+# Everything it started stops when it stops; .milepost-local.env goes with it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${VENV:-.venv}
+INVOKE_PORT=${MILEPOST_LOCAL_PORT:-9000}
+ENV_FILE=.milepost-local.env
+LOG_DIR=target/milepost-local
+mkdir -p "$LOG_DIR"
+
+pids=()
+stop() {
+    trap - EXIT INT TERM
+    for pid in "${pids[@]}"; do
+        # Each child leads its own process group (setsid): stop the group, so
+        # the function processes cargo lambda spawned stop too.
+        kill -TERM -- "-$pid" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+    rm -f "$ENV_FILE"
+    echo "milepost local: stopped"
+}
+trap stop EXIT
+trap 'exit 130' INT TERM
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if port_open "$INVOKE_PORT"; then
+    echo "port $INVOKE_PORT is taken: set MILEPOST_LOCAL_PORT to a free one" >&2
+    exit 1
+fi
+moto_port=$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+
+setsid "$VENV/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"$LOG_DIR/moto.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 300); do port_open "$moto_port" && break; sleep 0.1; done
+port_open "$moto_port" || { echo "moto did not start: see $LOG_DIR/moto.log" >&2; exit 1; }
+
+export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
+export AWS_REGION=us-east-1
+export AWS_ACCESS_KEY_ID=local
+export AWS_SECRET_ACCESS_KEY=local
+export MILEPOST_TABLE=milepost-local
+export MILEPOST_BUS=milepost-local
+export MILEPOST_INGEST_URL="http://127.0.0.1:$INVOKE_PORT/lambda-url/ingest/v1/events"
+# Development secrets (documented defaults unless MILEPOST_LOCAL_* are set).
+export MILEPOST_LOCAL=1
+
+milepost=target/debug/milepost
+"$milepost" local init
+"$milepost" maps load examples/maps
+
+{
+    echo "# Written by make local; removed when it stops. Use: source $ENV_FILE"
+    for name in AWS_ENDPOINT_URL AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY \
+        MILEPOST_TABLE MILEPOST_BUS MILEPOST_INGEST_URL; do
+        echo "export $name=${!name}"
+    done
+} >"$ENV_FILE"
+
+PATH="$PWD/$VENV/bin:$PATH" setsid cargo lambda watch --quiet --invoke-address 127.0.0.1 \
+    --invoke-port "$INVOKE_PORT" > >(tee "$LOG_DIR/functions.log") 2>&1 &
+pids+=($!)
+for _ in $(seq 600); do port_open "$INVOKE_PORT" && break; sleep 0.1; done
+port_open "$INVOKE_PORT" || { echo "cargo lambda watch did not start: see $LOG_DIR/functions.log" >&2; exit 1; }
+
+cat <<EOF
+milepost local: running (Ctrl-C stops everything)
+  webhook   $MILEPOST_INGEST_URL
+  emulator  $AWS_ENDPOINT_URL (table $MILEPOST_TABLE, bus $MILEPOST_BUS)
+  logs      below (and $LOG_DIR/functions.log); the emulator's in $LOG_DIR/moto.log
+In another shell: source $ENV_FILE, then follow "Run it locally" in README.md.
+EOF
+# Returns when a child exits (or on Ctrl-C, through the trap).
+wait -n
+echo "milepost local: a process exited: see $LOG_DIR/" >&2
+exit 1

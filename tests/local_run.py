@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""`make local` as a user runs it: start it in a terminal, paste the README's
+example into another shell and see the event change a milestone, deliver it
+again and see nothing change twice, then press Ctrl-C and find everything it
+started stopped. Run by `make test`."""
+
+import os
+import pty
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV_FILE = os.path.join(ROOT, ".milepost-local.env")
+MARKER = "<!-- local-example"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port):
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def readme_example():
+    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    after = text[text.index(MARKER):]
+    return re.search(r"```bash\n(.*?)```", after, re.S).group(1)
+
+
+class Terminal:
+    """`make local` in a pseudo-terminal, so Ctrl-C is a real one."""
+
+    def __init__(self, port):
+        self.output = b""
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            os.chdir(ROOT)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.environ["MILEPOST_LOCAL_PORT"] = str(port)
+            os.execvp("make", ["make", "--no-print-directory", "local"])
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self):
+        while True:
+            try:
+                chunk = os.read(self.fd, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            self.output += chunk
+
+    def text(self):
+        return self.output.decode(errors="replace")
+
+    def exited(self):
+        pid, status = os.waitpid(self.pid, os.WNOHANG)
+        return pid != 0
+
+    def wait_for(self, needle, seconds):
+        deadline = time.time() + seconds
+        while needle not in self.text():
+            if self.exited() or time.time() > deadline:
+                fail(f"`make local` never printed {needle!r}", self)
+            time.sleep(0.2)
+
+
+def fail(message, terminal=None):
+    print(f"FAIL: {message}", file=sys.stderr)
+    if terminal is not None:
+        print("--- make local said:\n" + terminal.text()[-4000:], file=sys.stderr)
+        try:
+            os.kill(terminal.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    sys.exit(1)
+
+
+def check(condition, message, terminal):
+    if not condition:
+        fail(message, terminal)
+
+
+def run_example(terminal):
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", readme_example()],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )
+    check(done.returncode == 0, f"the README example failed:\n{done.stdout}\n{done.stderr}", terminal)
+    return done.stdout
+
+
+def main():
+    port = free_port()
+    terminal = Terminal(port)
+    # The first run builds the CLI and the ingest function.
+    terminal.wait_for("milepost local: running", 900)
+    env = dict(re.findall(r"^export (\w+)=(.*)$", open(ENV_FILE).read(), re.M))
+    moto_port = int(env["AWS_ENDPOINT_URL"].rsplit(":", 1)[1])
+    check(env["MILEPOST_INGEST_URL"] == f"http://127.0.0.1:{port}/lambda-url/ingest/v1/events",
+          f"unexpected ingest URL in {ENV_FILE}: {env}", terminal)
+
+    first = run_example(terminal)
+    check(first.count('{"accepted":1,"duplicates":0,"rejected":[]}') == 2,
+          f"the account and the event were not both accepted:\n{first}", terminal)
+    check(re.search(r"^\s*first_value\s+achieved\b", first, re.M),
+          f"the event did not reach first_value:\n{first}", terminal)
+    check(re.search(r"^\s*first_workflow\s+pending\b", first, re.M),
+          f"other milestones should still be pending:\n{first}", terminal)
+
+    # The same deliveries again: each is a duplicate and the account's view is unchanged.
+    again = run_example(terminal)
+    check(again.count('{"accepted":0,"duplicates":1,"rejected":[]}') == 2,
+          f"redelivered calls were not recognised as duplicates:\n{again}", terminal)
+    view = lambda out: out[out.index("Acme Inc"):]
+    check(view(again) == view(first), f"a redelivery changed the account:\n{first}\n---\n{again}", terminal)
+
+    request = urllib.request.Request(
+        env["MILEPOST_INGEST_URL"], method="POST", headers={"content-type": "application/json"},
+        data=b'{"id":"evt-x","account_id":"acme","event":"workflow.completed","timestamp":"2026-01-01T00:00:00Z"}',
+    )
+    try:
+        urllib.request.urlopen(request, timeout=60)
+        fail("an unsigned request was accepted", terminal)
+    except urllib.error.HTTPError as e:
+        check(e.code == 401, f"an unsigned request got {e.code}, not 401", terminal)
+
+    os.write(terminal.fd, b"\x03")  # Ctrl-C
+    deadline = time.time() + 60
+    while not terminal.exited():
+        if time.time() > deadline:
+            fail("Ctrl-C did not stop `make local` within 60 s", terminal)
+        time.sleep(0.2)
+    time.sleep(0.5)
+    check(not os.path.exists(ENV_FILE), f"{ENV_FILE} outlived make local", terminal)
+    check(not port_open(port), f"the functions still answer on port {port} after Ctrl-C", terminal)
+    check(not port_open(moto_port), f"moto still answers on port {moto_port} after Ctrl-C", terminal)
+    print("make local: README example applied an event, redelivery changed nothing, "
+          "unsigned got 401, Ctrl-C stopped everything")
+
+
+if __name__ == "__main__":
+    main()
