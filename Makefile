@@ -16,7 +16,7 @@ help:
 	@echo "make demo    build and run the whole pipeline locally (no AWS account): writes milepost-demo/"
 	@echo "make test    formatting, clippy -D warnings, and every test"
 	@echo "make local   the webhook on this machine against the AWS emulator, until Ctrl-C"
-	@echo "make bench   ingest throughput and demo wall time, printed"
+	@echo "make bench   ingest throughput, DynamoDB requests per event, cold start, demo wall time"
 	@echo "make clean   remove build output and demo output"
 
 # Without the AWS adapters: the demo runs on the embedded ones, and skipping the
@@ -52,8 +52,9 @@ lint:
 	$(CARGO) clippy -p milepost-shared -p milepost-cli --no-default-features --all-targets -- -D warnings
 
 ## bench: figures, not pass/fail (targets printed beside them)
-bench:
-	$(CARGO) bench --profile $(LOCAL_PROFILE) -p milepost-cli --bench pipeline
+bench: $(VENV)/.installed
+	$(CARGO) build --release -p ingest --bin ingest --example hello_runtime
+	$(CARGO) bench --profile $(LOCAL_PROFILE) -p milepost-cli --bench pipeline --bench cold_start
 
 clean:
 	$(CARGO) clean

@@ -1,5 +1,6 @@
 //! `make bench`: throughput of parsing and applying events on the embedded
-//! store (one core), and the demo's wall time at 300 and 10,000 accounts.
+//! store (one core), DynamoDB requests per event (on moto, counted by the
+//! adapter), and the demo's wall time at 300 and 10,000 accounts.
 //! Prints figures; targets are stated beside them, not asserted.
 
 use std::sync::Arc;
@@ -78,6 +79,76 @@ async fn ingest_throughput() {
 
 const RUNS: usize = 9;
 
+/// What each event costs in DynamoDB requests, delivered one per webhook call
+/// as the demo's generator makes them (5 accounts, 45 days: moto copies its
+/// tables on every transaction, so more only makes the emulator slow),
+/// split by whether it reached a milestone; then every tenth redelivered.
+async fn dynamodb_requests() {
+    let moto = milepost::testkit::MotoServer::start();
+    let store = Arc::new(milepost::aws::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
+        "milepost-bench",
+    ));
+    store.create_table().await.unwrap();
+    let clock = Arc::new(VirtualClock::new(sim_start()));
+    let events_bus = Arc::new(RecordingPublisher::default());
+    let services = Services {
+        store: store.clone(),
+        mailer: Arc::new(MemoryMailer::default()),
+        events: events_bus.clone(),
+        workflows: Arc::new(LocalWorkflowRunner::new()),
+        clock: clock.clone(),
+        config: Config::default(),
+    };
+    let maps = milepost::maps::embedded_maps();
+    for m in &maps {
+        store.put_map(m).await.unwrap();
+    }
+    let plans = plan_accounts(5, 1, &maps);
+    for p in &plans {
+        ingest::upsert_account(&services, &p.account).await.unwrap();
+    }
+    let mut events = Vec::new();
+    for day in 0..45 {
+        for p in &plans {
+            p.events_on(day, 1, &mut events);
+        }
+    }
+    events.sort_by_key(|e| e.timestamp);
+    clock.set(sim_start() + Duration::days(45));
+    let (mut quiet, mut reaching, mut duplicate) = (Vec::new(), Vec::new(), Vec::new());
+    for event in &events {
+        let (requests, published) = (store.requests(), events_bus.events().len());
+        ingest::apply_event(&services, event).await.unwrap();
+        let cost = store.requests() - requests;
+        if events_bus.events().len() > published {
+            reaching.push(cost);
+        } else {
+            quiet.push(cost);
+        }
+    }
+    for event in events.iter().step_by(10) {
+        let requests = store.requests();
+        assert_eq!(
+            ingest::apply_event(&services, event).await.unwrap(),
+            ingest::Applied::Duplicate
+        );
+        duplicate.push(store.requests() - requests);
+    }
+    let line = |what: &str, costs: &[u64], target: &str| {
+        let mean = costs.iter().sum::<u64>() as f64 / costs.len().max(1) as f64;
+        let max = costs.iter().max().copied().unwrap_or(0);
+        println!(
+            "  {what:<34} {:>5} events: mean {mean:.2}, max {max}  {target}",
+            costs.len()
+        );
+    };
+    println!("DynamoDB requests per event (moto, counted by the adapter, one event per delivery):");
+    line("known account, no milestone reached", &quiet, "[target <= 2]");
+    line("reaching a milestone", &reaching, "[target <= 4]");
+    line("redelivered (duplicate)", &duplicate, "");
+}
+
 async fn fresh_services(plans: &[milepost_cli::demo::generator::AccountPlan], clock: &Arc<VirtualClock>) -> Services {
     let store = Arc::new(InMemoryStore::new());
     let services = Services {
@@ -125,10 +196,16 @@ fn main() {
     // `cargo bench -- ingest` runs only the sections whose name contains "ingest".
     let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let wanted = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         if wanted("ingest") {
             ingest_throughput().await;
+        }
+        if wanted("dynamodb") {
+            dynamodb_requests().await;
         }
         if wanted("demo") {
             let default = demo(300, true).await;

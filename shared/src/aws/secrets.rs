@@ -68,8 +68,13 @@ pub async fn load(config: &SdkConfig, env: impl Fn(&str) -> Option<String>) -> R
             Ok(Vec::new())
         }
     };
+    // Both at once: each is a round trip on the cold-start path.
+    let (standard, segment) = tokio::join!(
+        fetch(env("MILEPOST_WEBHOOK_SECRET_PARAM"), env("MILEPOST_WEBHOOK_SECRET_ARN")),
+        fetch(env("MILEPOST_SEGMENT_SECRET_PARAM"), env("MILEPOST_SEGMENT_SECRET_ARN")),
+    );
     Ok(LoadedSecrets {
-        standard: fetch(env("MILEPOST_WEBHOOK_SECRET_PARAM"), env("MILEPOST_WEBHOOK_SECRET_ARN")).await?,
-        segment: fetch(env("MILEPOST_SEGMENT_SECRET_PARAM"), env("MILEPOST_SEGMENT_SECRET_ARN")).await?,
+        standard: standard?,
+        segment: segment?,
     })
 }

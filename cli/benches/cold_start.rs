@@ -1,0 +1,201 @@
+//! `make bench`: the ingest function's cold start and size.
+//!
+//! Init is timed from spawning the process to its first request to the Lambda
+//! runtime API (`GET .../invocation/next`), served here by a stub on a
+//! loopback port, against a hello-world `lambda_runtime` binary built with
+//! the same profile. Expects release builds of both (`make bench` makes them).
+//! Prints figures; targets are stated beside them, not asserted.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const RUNS: usize = 41;
+
+fn release_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("release")
+}
+
+/// The environment Lambda gives every function, pointing at the stub.
+fn lambda_env(runtime_api: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string()),
+        ("AWS_LAMBDA_FUNCTION_NAME", "ingest".into()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".into()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "bench".into()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", "bench".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "bench".into()),
+        ("AWS_SECRET_ACCESS_KEY", "bench".into()),
+    ]
+}
+
+/// Time from spawn to the first runtime-API request.
+fn init_time(binary: &Path, extra_env: &[(&str, String)]) -> Duration {
+    let stub = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    stub.set_nonblocking(true).expect("non-blocking listener");
+    let api = stub.local_addr().expect("bound").to_string();
+    let started = Instant::now();
+    let mut child: Child = Command::new(binary)
+        .env_clear()
+        .envs(lambda_env(&api))
+        .envs(extra_env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
+    let elapsed = loop {
+        match stub.accept() {
+            Ok(_) => break started.elapsed(),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if let Some(status) = child.try_wait().expect("child status") {
+                    panic!("{} exited during init ({status})", binary.display());
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(30),
+                    "no runtime-API request in 30 s"
+                );
+                std::thread::sleep(Duration::from_micros(50));
+            }
+            Err(e) => panic!("stub: {e}"),
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    elapsed
+}
+
+fn median_init(binary: &Path, extra_env: &[(&str, String)]) -> Duration {
+    init_time(binary, extra_env); // warm the page cache
+    let mut times: Vec<Duration> = (0..RUNS).map(|_| init_time(binary, extra_env)).collect();
+    times.sort();
+    times[RUNS / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// A moto server holding the two webhook secrets as SSM parameters, as production has them.
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn moto_with_secrets() -> Option<Moto> {
+    let exe = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server");
+    if !exe.exists() {
+        return None;
+    }
+    let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+    let child = Command::new(exe)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let moto = Moto {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for (name, value) in [
+        ("/milepost/webhook", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        ("/milepost/segment", "segment-shared-secret"),
+    ] {
+        // moto picks the service from the credential scope and checks no signature.
+        let body = format!(r#"{{"Name":"{name}","Value":"{value}","Type":"SecureString"}}"#);
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/x-amz-json-1.1\r\n\
+             X-Amz-Target: AmazonSSM.PutParameter\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential=bench/20260101/us-east-1/ssm/aws4_request, SignedHeaders=host, Signature=0\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        stream.write_all(request.as_bytes()).ok()?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).ok()?;
+        if !answer.starts_with("HTTP/1.1 200") {
+            eprintln!("moto refused the SSM parameter: {answer}");
+            return None;
+        }
+    }
+    Some(moto)
+}
+
+fn main() {
+    if std::env::args()
+        .skip(1)
+        .any(|a| !a.starts_with("--") && !"cold_start".contains(a.as_str()))
+    {
+        return; // `cargo bench -- <filter>` for another section
+    }
+    let release = release_dir();
+    let ingest = release.join("ingest");
+    let hello = release.join("examples/hello_runtime");
+    for binary in [&ingest, &hello] {
+        if !binary.exists() {
+            eprintln!(
+                "{} is missing: `make bench` builds it (cargo build --release -p ingest --bin ingest --example hello_runtime)",
+                binary.display()
+            );
+            std::process::exit(1);
+        }
+    }
+    let size = |p: &Path| std::fs::metadata(p).map_or(f64::NAN, |m| m.len() as f64 / (1024.0 * 1024.0));
+    println!("ingest cold start (spawn to first runtime-API request, median of {RUNS}):");
+    let baseline = median_init(&hello, &[]);
+    println!("  hello-world lambda_runtime      {:>7.2} ms", ms(baseline));
+    let table = [
+        ("MILEPOST_TABLE", "milepost".to_string()),
+        ("MILEPOST_BUS", "milepost".to_string()),
+    ];
+    let mut local = table.to_vec();
+    local.push(("MILEPOST_LOCAL", "1".into()));
+    let own = median_init(&ingest, &local);
+    println!(
+        "  ingest, secrets from the env    {:>7.2} ms   ratio {:.2}  [target <= 1.5]",
+        ms(own),
+        ms(own) / ms(baseline)
+    );
+    match moto_with_secrets() {
+        Some(moto) => {
+            let mut ssm = table.to_vec();
+            ssm.push(("AWS_ENDPOINT_URL", moto.endpoint.clone()));
+            ssm.push(("MILEPOST_WEBHOOK_SECRET_PARAM", "/milepost/webhook".into()));
+            ssm.push(("MILEPOST_SEGMENT_SECRET_PARAM", "/milepost/segment".into()));
+            let with_ssm = median_init(&ingest, &ssm);
+            println!(
+                "  ingest, secrets from SSM (moto) {:>7.2} ms   ratio {:.2}  (two GetParameter calls, in parallel, to a local emulator)",
+                ms(with_ssm),
+                ms(with_ssm) / ms(baseline)
+            );
+        }
+        None => println!("  ingest, secrets from SSM: skipped (no moto in .venv: run `make test` once)"),
+    }
+    println!(
+        "  release binary size: ingest {:.1} MiB, hello-world {:.1} MiB",
+        size(&ingest),
+        size(&hello)
+    );
+}
