@@ -53,13 +53,14 @@ export MILEPOST_INGEST_URL="http://127.0.0.1:$INVOKE_PORT/lambda-url/ingest/v1/e
 export MILEPOST_LOCAL=1
 
 milepost=target/debug/milepost
-"$milepost" local init
+MILEPOST_STATE_MACHINE_ARN=$("$milepost" local init)
+export MILEPOST_STATE_MACHINE_ARN
 "$milepost" maps load examples/maps
 
 {
     echo "# Written by make local; removed when it stops. Use: source $ENV_FILE"
     for name in AWS_ENDPOINT_URL AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY \
-        MILEPOST_TABLE MILEPOST_BUS MILEPOST_INGEST_URL; do
+        MILEPOST_TABLE MILEPOST_BUS MILEPOST_STATE_MACHINE_ARN MILEPOST_INGEST_URL; do
         echo "export $name=${!name}"
     done
 } >"$ENV_FILE"

@@ -45,6 +45,16 @@ enum Command {
         #[command(subcommand)]
         command: AccountsCommand,
     },
+    /// Run the sweep once: mark due milestones missed and start their escalations
+    /// (MILEPOST_TABLE, MILEPOST_BUS, MILEPOST_STATE_MACHINE_ARN; AWS_ENDPOINT_URL for local runs).
+    Sweep {
+        /// Run one sweep now and exit (what the scheduled function does every 15 minutes).
+        #[arg(long, required = true)]
+        once: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// The local stack `make local` runs on the AWS emulator.
     Local {
         #[command(subcommand)]
@@ -180,6 +190,27 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Sweep { once: _, json } => match runtime().block_on(sweep_once()) {
+            Ok(report) if json => {
+                println!("{}", serde_json::to_string_pretty(&report).expect("reports serialise"));
+                ExitCode::SUCCESS
+            }
+            Ok(report) => {
+                println!(
+                    "examined {} due, marked {} missed, started {} escalations ({} already running), skipped {}, failed {}",
+                    report.examined, report.missed, report.started, report.already_started, report.skipped, report.failed
+                );
+                if report.failed > 0 {
+                    ExitCode::FAILURE
+                } else {
+                    ExitCode::SUCCESS
+                }
+            }
+            Err(e) => {
+                eprintln!("milepost sweep failed: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Local {
             command: LocalCommand::Init,
         } => match runtime().block_on(local_init()) {
@@ -218,13 +249,46 @@ async fn local_init() -> anyhow::Result<()> {
     milepost::aws::create_local_resources(&sdk, &table, &bus)
         .await
         .map_err(anyhow::Error::msg)?;
-    println!("table {table} and event bus {bus} ready at {endpoint}");
+    let state_machine = milepost::aws::create_local_state_machine(&sdk, &format!("{table}-escalation"))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    eprintln!("table {table}, event bus {bus} and state machine ready at {endpoint}");
+    // The one line scripts read: the state machine's ARN.
+    println!("{state_machine}");
     Ok(())
+}
+
+/// One sweep against the deployed (or local) stack named by the environment.
+#[cfg(feature = "aws")]
+async fn sweep_once() -> anyhow::Result<milepost::sweep::SweepReport> {
+    use std::sync::Arc;
+    let var = |name: &str| std::env::var(name).map_err(|_| anyhow::anyhow!("{name} is not set"));
+    let sdk = milepost::aws::sdk_config().await;
+    let services = milepost::Services {
+        store: Arc::new(milepost::aws::store_from_env(&sdk).map_err(anyhow::Error::msg)?),
+        mailer: Arc::new(milepost::embedded::NoMailer),
+        events: Arc::new(milepost::aws::EventBridgePublisher::new(
+            aws_sdk_eventbridge::Client::new(&sdk),
+            var("MILEPOST_BUS")?,
+        )),
+        workflows: Arc::new(milepost::aws::StepFunctionsWorkflows::new(
+            aws_sdk_sfn::Client::new(&sdk),
+            var("MILEPOST_STATE_MACHINE_ARN")?,
+        )),
+        clock: Arc::new(milepost::embedded::SystemClock),
+        config: milepost::services::Config::default(),
+    };
+    Ok(milepost::sweep::sweep(&services, &milepost::sweep::SweepOptions::default()).await?)
+}
+
+#[cfg(not(feature = "aws"))]
+async fn sweep_once() -> anyhow::Result<milepost::sweep::SweepReport> {
+    anyhow::bail!(NO_AWS)
 }
 
 #[cfg(not(feature = "aws"))]
 async fn local_init() -> anyhow::Result<()> {
-    deployed_store().await.map(|_| ())
+    anyhow::bail!(NO_AWS)
 }
 
 /// The store named by MILEPOST_TABLE, at AWS_ENDPOINT_URL or AWS itself.
@@ -235,9 +299,10 @@ async fn deployed_store() -> anyhow::Result<milepost::aws::DynamoStore> {
 }
 
 #[cfg(not(feature = "aws"))]
+const NO_AWS: &str = "this milepost binary was built without AWS support (`make demo` builds it that way); \
+                      build it with `cargo build --release -p milepost-cli`";
+
+#[cfg(not(feature = "aws"))]
 async fn deployed_store() -> anyhow::Result<milepost::embedded::InMemoryStore> {
-    anyhow::bail!(
-        "this milepost binary was built without AWS support (`make demo` builds it that way); \
-         build it with `cargo build --release -p milepost-cli`"
-    )
+    anyhow::bail!(NO_AWS)
 }

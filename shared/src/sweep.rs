@@ -8,10 +8,15 @@
 //! until its escalation is recorded as started, so a crash between the two
 //! steps is healed by the next sweep.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::domain::tracked::{Advance, ANNOUNCE_LEASE};
-use crate::domain::{DomainEvent, EscalationSchedule, MilestoneStatus, PlaybookTiming, Timestamp, TrackedMilestone};
+use crate::domain::{
+    Account, AccountId, DomainEvent, EscalationSchedule, MilestoneStatus, PlaybookTiming, Timestamp, TrackedMilestone,
+};
 use crate::playbook::{execution_name, EscalationRequest};
 use crate::ports::{modify_with_retry, StartOutcome, StoreError};
 use crate::Services;
@@ -60,23 +65,33 @@ pub async fn sweep(services: &Services, opts: &SweepOptions<'_>) -> Result<Sweep
             .store
             .due_milestones(now, cursor.take(), opts.page_size)
             .await?;
+        let mut claimed = Vec::new();
         for milestone in page.items {
             if (opts.should_stop)() {
                 report.stopped_early = true;
-                return Ok(report);
+                break;
             }
             report.examined += 1;
             report.oldest_due = Some(report.oldest_due.map_or(milestone.due_at, |o| o.min(milestone.due_at)));
-            if let Err(e) = handle(services, milestone, now, &mut report).await {
-                report.failed += 1;
-                tracing::error!(error = %e, "sweep could not handle a due milestone; the next sweep retries it");
+            match claim(services, milestone, now, &mut report).await {
+                Ok(Some(m)) => claimed.push(m),
+                Ok(None) => {}
+                Err(e) => fail(&mut report, &e),
             }
         }
+        // What this page claimed is finished even when time runs short: the
+        // deadline margin covers it, and an unfinished claim waits out its lease.
+        escalate(services, claimed, &mut report).await;
         match page.next {
-            Some(next) => cursor = Some(next),
-            None => return Ok(report),
+            Some(next) if !report.stopped_early => cursor = Some(next),
+            _ => return Ok(report),
         }
     }
+}
+
+fn fail(report: &mut SweepReport, e: &dyn std::fmt::Display) {
+    report.failed += 1;
+    tracing::error!(error = %e, "sweep could not handle a due milestone; the next sweep retries it");
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,79 +102,149 @@ enum HandleError {
     Other(String),
 }
 
-async fn handle(
+/// Marks a due pending milestone missed, or takes over a missed one whose
+/// escalation never started, holding the claim to announce and escalate it.
+/// `None`: nothing to do, or another writer got there first.
+async fn claim(
     services: &Services,
     mut m: TrackedMilestone,
     now: Timestamp,
     report: &mut SweepReport,
-) -> Result<(), HandleError> {
-    let store = &services.store;
-    // Whoever moves a milestone to missed, or takes over a stale claim, holds
-    // the claim to announce and escalate it; overlapping sweeps leave it alone.
+) -> Result<Option<TrackedMilestone>, HandleError> {
     let newly_missed = m.status == MilestoneStatus::Pending;
     if newly_missed {
         if m.due_at > now {
-            return Ok(());
+            return Ok(None);
         }
         let execution = execution_name(&m.account_id, &m.milestone_id, m.due_at);
         m.miss(now, execution).map_err(|e| HandleError::Other(e.to_string()))?;
     } else if m.status != MilestoneStatus::Missed || m.escalation_started {
-        return Ok(());
+        return Ok(None);
     } else if m.miss_claimed_at.is_some_and(|at| now - at < ANNOUNCE_LEASE) {
         report.skipped += 1; // another sweep is on it right now
-        return Ok(());
+        return Ok(None);
     }
     // Written with the miss, or taking over from a claimer that failed or crashed.
     m.miss_claimed_at = Some(now);
-    match store.update_milestone(&m).await {
+    match services.store.update_milestone(&m).await {
         Ok(v) => m.version = v,
         Err(StoreError::Conflict) => {
             report.skipped += 1;
-            return Ok(());
+            return Ok(None);
         }
         Err(e) => return Err(e.into()),
     }
     if newly_missed {
         report.missed += 1;
     }
-    // Read only for milestones this sweep acts on.
-    let account = store
-        .get_account(&m.account_id)
-        .await?
-        .ok_or_else(|| HandleError::Other(format!("account {} unknown", m.account_id)))?;
+    Ok(Some(m))
+}
 
-    // Announced before the start, so a failed publish is retried (after the
-    // claim is released) by the next sweep; the milestone stays due until both are done.
-    if !m.announced_missed {
-        let published = services
-            .events
-            .publish(&[DomainEvent::MilestoneMissed {
+/// Announces the claimed milestones (one publish: the bus adapter sends up to
+/// ten entries a request), then starts each escalation and gives the claims back.
+/// Announced before the start, so a failed publish is retried by the next
+/// sweep; a milestone stays due until both are done.
+async fn escalate(services: &Services, claimed: Vec<TrackedMilestone>, report: &mut SweepReport) {
+    if claimed.is_empty() {
+        return;
+    }
+    // Accounts are read only for milestones this sweep acts on, once each.
+    let mut accounts: HashMap<AccountId, Arc<Account>> = HashMap::new();
+    let mut ready = Vec::new();
+    for m in claimed {
+        if !accounts.contains_key(&m.account_id) {
+            match services.store.get_account(&m.account_id).await {
+                Ok(Some(a)) => {
+                    accounts.insert(m.account_id.clone(), a);
+                }
+                Ok(None) => {
+                    fail(report, &format!("account {} unknown", m.account_id));
+                    release(services, m, false).await;
+                    continue;
+                }
+                Err(e) => {
+                    fail(report, &e);
+                    release(services, m, false).await;
+                    continue;
+                }
+            }
+        }
+        ready.push(m);
+    }
+    let announcements: Vec<DomainEvent> = ready
+        .iter()
+        .filter(|m| !m.announced_missed)
+        .map(|m| {
+            let account = &accounts[&m.account_id];
+            DomainEvent::MilestoneMissed {
                 account_id: account.id.clone(),
                 milestone_id: m.milestone_id.clone(),
                 segment: account.segment,
                 phase: m.phase,
                 due_at: m.due_at,
                 arr_at_risk: m.arr_at_risk(account.arr),
-            }])
-            .await;
-        if let Err(e) = published {
-            release(services, m, false).await;
-            return Err(HandleError::Other(e.to_string()));
+            }
+        })
+        .collect();
+    if !announcements.is_empty() {
+        if let Err(e) = services.events.publish(&announcements).await {
+            // Some entries may have gone out; consumers dedupe on
+            // (type, account, milestone, due time). Only announced ones escalate.
+            for m in ready {
+                if m.announced_missed {
+                    let account = accounts[&m.account_id].clone();
+                    start_and_release(services, m, &account, report).await;
+                } else {
+                    fail(report, &e);
+                    release(services, m, false).await;
+                }
+            }
+            return;
         }
-        m.announced_missed = true;
     }
+    for m in ready {
+        // Recorded before the start, so a crash while starting does not announce it again.
+        let m = if m.announced_missed {
+            m
+        } else {
+            match modify_with_retry(services.store.as_ref(), m, |m| {
+                m.announced_missed = true;
+                Ok(Advance::Progressed)
+            })
+            .await
+            {
+                Ok(Some(m)) => m,
+                Ok(None) => continue,
+                Err(e) => {
+                    fail(report, &e);
+                    continue; // the claim lapses; the next sweep announces again
+                }
+            }
+        };
+        let account = accounts[&m.account_id].clone();
+        start_and_release(services, m, &account, report).await;
+    }
+}
 
-    let request = escalation_request(&m, account.timezone, &services.config.timing)?;
+async fn start_and_release(services: &Services, m: TrackedMilestone, account: &Account, report: &mut SweepReport) {
+    let request = match escalation_request(&m, account.timezone, &services.config.timing) {
+        Ok(r) => r,
+        Err(e) => {
+            fail(report, &e);
+            release(services, m, false).await;
+            return;
+        }
+    };
     match services.workflows.start(&request).await {
         Ok(StartOutcome::Started) => report.started += 1,
         Ok(StartOutcome::AlreadyStarted) => report.already_started += 1,
         Err(e) => {
+            fail(report, &e);
             release(services, m, false).await;
-            return Err(HandleError::Other(e.to_string()));
+            return;
         }
     }
     release(services, m, true).await;
-    Ok(())
 }
 
 /// Records what was done (announcement, start) and gives the claim back.
@@ -206,8 +291,85 @@ pub fn escalation_request(
 #[error("milestone has not been marked missed")]
 pub struct NotMissed;
 
-impl From<NotMissed> for HandleError {
-    fn from(e: NotMissed) -> Self {
-        HandleError::Other(e.to_string())
+/// CloudWatch metric namespace of the sweep's figures.
+pub const METRICS_NAMESPACE: &str = "Milepost";
+
+impl SweepReport {
+    /// How far behind the sweep is: now − the oldest due time it saw (zero when nothing was due).
+    pub fn lag_seconds(&self, now: Timestamp) -> i64 {
+        self.oldest_due.map_or(0, |due| (now - due).num_seconds().max(0))
+    }
+
+    /// The report as one CloudWatch embedded-metric-format record: printed as
+    /// a log line, CloudWatch turns it into metrics without an API call.
+    pub fn emf(&self, now: Timestamp) -> serde_json::Value {
+        let metrics: [(&str, &str, serde_json::Value); 7] = [
+            ("MissedFound", "Count", self.missed.into()),
+            ("ExecutionsStarted", "Count", self.started.into()),
+            ("SweepLagSeconds", "Seconds", self.lag_seconds(now).into()),
+            ("DueExamined", "Count", self.examined.into()),
+            ("AlreadyStarted", "Count", self.already_started.into()),
+            ("Failed", "Count", self.failed.into()),
+            ("StoppedEarly", "Count", u8::from(self.stopped_early).into()),
+        ];
+        let mut record = serde_json::json!({
+            "_aws": {
+                "Timestamp": now.timestamp_millis(),
+                "CloudWatchMetrics": [{
+                    "Namespace": METRICS_NAMESPACE,
+                    "Dimensions": [[]],
+                    "Metrics": metrics.iter().map(|(name, unit, _)| serde_json::json!({"Name": name, "Unit": unit})).collect::<Vec<_>>(),
+                }],
+            },
+        });
+        for (name, _, value) in metrics {
+            record[name] = value;
+        }
+        record
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone, Utc};
+
+    use super::SweepReport;
+
+    #[test]
+    fn the_report_becomes_one_embedded_metric_format_record() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+        let report = SweepReport {
+            examined: 7,
+            missed: 5,
+            started: 4,
+            failed: 1,
+            oldest_due: Some(now - Duration::minutes(90)),
+            stopped_early: true,
+            ..Default::default()
+        };
+        let emf = report.emf(now);
+        let directive = &emf["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(emf["_aws"]["Timestamp"], now.timestamp_millis());
+        assert_eq!(directive["Namespace"], "Milepost");
+        // Every declared metric has its value at the top level, as EMF requires.
+        let names: Vec<&str> = directive["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        for name in &names {
+            assert!(emf.get(*name).is_some(), "{name} declared without a value");
+        }
+        assert_eq!(emf["MissedFound"], 5);
+        assert_eq!(emf["ExecutionsStarted"], 4);
+        assert_eq!(emf["SweepLagSeconds"], 5400);
+        assert_eq!(emf["Failed"], 1);
+        assert_eq!(emf["StoppedEarly"], 1);
+        assert_eq!(
+            SweepReport::default().emf(now)["SweepLagSeconds"],
+            0,
+            "no lag when nothing is due"
+        );
     }
 }

@@ -37,7 +37,7 @@ use aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, Put, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
+    ProjectionType, Put, PutRequest, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use serde::de::DeserializeOwned;
@@ -204,6 +204,34 @@ impl DynamoStore {
 
     fn count(&self) {
         self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Writes many new milestones with BatchWriteItem (25 a request), without
+    /// the conditions `create_milestone` checks: for seeding tests and benchmarks.
+    pub async fn seed_milestones(&self, milestones: &[TrackedMilestone]) -> StoreResult<()> {
+        for chunk in milestones.chunks(25) {
+            let mut writes = Vec::with_capacity(chunk.len());
+            for m in chunk {
+                let mut item = Self::milestone_item(m, 1)?;
+                item.insert("pk".into(), s(account_pk(&m.account_id)));
+                item.insert("sk".into(), s(milestone_sk(&m.milestone_id)));
+                let put = PutRequest::builder().set_item(Some(item)).build().map_err(backend)?;
+                writes.push(WriteRequest::builder().put_request(put).build());
+            }
+            let mut pending = Some(HashMap::from([(self.table.clone(), writes)]));
+            while let Some(requests) = pending.take().filter(|r| !r.is_empty()) {
+                self.count();
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(requests))
+                    .send()
+                    .await
+                    .map_err(|e| backend(e.into_service_error()))?;
+                pending = out.unprocessed_items;
+            }
+        }
+        Ok(())
     }
 
     /// Creates the table as the SAM template defines it (for local runs and tests).

@@ -45,3 +45,28 @@ pub async fn create_local_resources(config: &aws_config::SdkConfig, table: &str,
     }
     Ok(())
 }
+
+/// A stand-in escalation state machine on the emulator (moto records its
+/// executions and runs nothing), unless one of that name exists. Returns its ARN.
+pub async fn create_local_state_machine(config: &aws_config::SdkConfig, name: &str) -> Result<String, String> {
+    let sfn = aws_sdk_sfn::Client::new(config);
+    let existing = sfn
+        .list_state_machines()
+        .send()
+        .await
+        .map_err(|e| format!("listing state machines: {}", e.into_service_error()))?;
+    if let Some(found) = existing.state_machines.into_iter().find(|m| m.name == name) {
+        return Ok(found.state_machine_arn);
+    }
+    let created = sfn
+        .create_state_machine()
+        .name(name)
+        .definition(
+            r#"{"Comment":"local stand-in","StartAt":"Escalate","States":{"Escalate":{"Type":"Pass","End":true}}}"#,
+        )
+        .role_arn("arn:aws:iam::123456789012:role/milepost-local")
+        .send()
+        .await
+        .map_err(|e| format!("creating state machine {name}: {}", e.into_service_error()))?;
+    Ok(created.state_machine_arn)
+}

@@ -1,0 +1,57 @@
+//! The sweep Lambda's handler: one sweep of the due index within the
+//! invocation's time, reported in the logs and as CloudWatch metrics.
+
+use std::time::{Duration, Instant};
+
+use milepost::ports::StoreError;
+use milepost::sweep::{sweep, SweepOptions, SweepReport};
+use milepost::Services;
+
+/// Stop this long before the invocation's deadline: time to record the
+/// milestone in hand and report. What is left, the next run does.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
+
+/// Milestones read from the due index per query page.
+pub const PAGE_SIZE: usize = 100;
+
+/// Sweeps until done or until `deadline - DEADLINE_MARGIN`, then logs the
+/// report and prints it as an embedded-metric-format record.
+pub async fn run(services: &Services, deadline: Instant) -> Result<SweepReport, StoreError> {
+    let should_stop = move || Instant::now() + DEADLINE_MARGIN >= deadline;
+    let report = sweep(
+        services,
+        &SweepOptions {
+            page_size: PAGE_SIZE,
+            should_stop: &should_stop,
+        },
+    )
+    .await?;
+    let now = services.clock.now();
+    // EMF goes to stdout as its own line; CloudWatch extracts the metrics from it.
+    println!("{}", report.emf(now));
+    let message = if report.stopped_early {
+        "sweep stopped before its deadline; the next run continues"
+    } else {
+        "sweep finished"
+    };
+    tracing::info!(
+        examined = report.examined,
+        missed = report.missed,
+        started = report.started,
+        already_started = report.already_started,
+        skipped = report.skipped,
+        failed = report.failed,
+        lag_seconds = report.lag_seconds(now),
+        stopped_early = report.stopped_early,
+        "{message}"
+    );
+    Ok(report)
+}
+
+/// The instant a Lambda deadline (milliseconds since the epoch) falls at.
+pub fn deadline_instant(deadline_epoch_ms: u64) -> Instant {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Instant::now() + Duration::from_millis(deadline_epoch_ms.saturating_sub(now_ms))
+}

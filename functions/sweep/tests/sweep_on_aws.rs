@@ -1,0 +1,333 @@
+//! The sweep through its Lambda handler on the production adapters (DynamoDB,
+//! EventBridge and Step Functions on a local moto server): it reads only what
+//! is due, starts exactly one escalation per missed milestone however sweeps
+//! overlap or crash, and never touches a milestone reached in time.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
+
+use async_trait::async_trait;
+use chrono::{Duration, TimeZone, Utc};
+use milepost::aws::{DynamoStore, EventBridgePublisher, StepFunctionsWorkflows};
+use milepost::domain::{
+    Account, AccountId, DomainEvent, MilestoneStatus, ProductEvent, Stage, Timestamp, TrackedMilestone,
+};
+use milepost::embedded::{NoMailer, VirtualClock};
+use milepost::maps::load_map;
+use milepost::playbook::EscalationRequest;
+use milepost::ports::{
+    AccountStore, Clock, EventPublisher, MapStore, MilestoneStore, PublishError, StartOutcome, WorkflowError,
+    WorkflowStarter,
+};
+use milepost::services::Config;
+use milepost::sweep::SweepReport;
+use milepost::testkit::{account, date, MotoServer};
+use milepost::Services;
+
+const MAP: &str = r#"segment: all
+milestones:
+  - id: first_workflow
+    name: First workflow completed
+    phase: onboarding
+    due_days: 30
+    owner: csm
+    criterion: {kind: event_count, event: workflow.completed, min: 1}
+    playbook: {outreach: o, csm: c, leadership: l}
+"#;
+
+fn contract_start() -> Timestamp {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+}
+
+/// Forwards to EventBridge and counts the MilestoneMissed events that went out.
+struct CountingBus {
+    inner: EventBridgePublisher,
+    missed: AtomicUsize,
+}
+
+#[async_trait]
+impl EventPublisher for CountingBus {
+    async fn publish(&self, events: &[DomainEvent]) -> Result<(), PublishError> {
+        self.inner.publish(events).await?;
+        let missed = events
+            .iter()
+            .filter(|e| matches!(e, DomainEvent::MilestoneMissed { .. }))
+            .count();
+        self.missed.fetch_add(missed, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// Step Functions, with the first `panics` starts crashing the sweep instead.
+struct CrashingStarter {
+    inner: StepFunctionsWorkflows,
+    panics: AtomicUsize,
+}
+
+#[async_trait]
+impl WorkflowStarter for CrashingStarter {
+    async fn start(&self, request: &EscalationRequest) -> Result<StartOutcome, WorkflowError> {
+        if self
+            .panics
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            panic!("injected crash between marking missed and starting the escalation");
+        }
+        self.inner.start(request).await
+    }
+    async fn stop(&self, execution: &str, stage: Option<Stage>) -> Result<(), WorkflowError> {
+        self.inner.stop(execution, stage).await
+    }
+}
+
+struct Stack {
+    _moto: MotoServer,
+    sdk: aws_config::SdkConfig,
+    table: String,
+    bus: Arc<CountingBus>,
+    state_machine: String,
+    clock: Arc<VirtualClock>,
+}
+
+impl Stack {
+    async fn new() -> Stack {
+        let moto = MotoServer::start();
+        let sdk = moto.sdk_config().await;
+        let (table, bus_name) = ("milepost".to_string(), "milepost".to_string());
+        milepost::aws::create_local_resources(&sdk, &table, &bus_name)
+            .await
+            .unwrap();
+        let state_machine = aws_sdk_sfn::Client::new(&sdk)
+            .create_state_machine()
+            .name("milepost-escalation")
+            .definition(r#"{"StartAt":"Wait","States":{"Wait":{"Type":"Pass","End":true}}}"#)
+            .role_arn("arn:aws:iam::123456789012:role/milepost-escalation")
+            .send()
+            .await
+            .unwrap()
+            .state_machine_arn;
+        let bus = Arc::new(CountingBus {
+            inner: EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&sdk), bus_name),
+            missed: AtomicUsize::new(0),
+        });
+        let stack = Stack {
+            _moto: moto,
+            sdk,
+            table,
+            bus,
+            state_machine,
+            clock: Arc::new(VirtualClock::new(contract_start())),
+        };
+        stack.store().put_map(&load_map("m.yaml", MAP).unwrap()).await.unwrap();
+        stack
+    }
+
+    fn store(&self) -> Arc<DynamoStore> {
+        Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&self.sdk), &self.table))
+    }
+
+    fn workflows(&self) -> StepFunctionsWorkflows {
+        StepFunctionsWorkflows::new(aws_sdk_sfn::Client::new(&self.sdk), &self.state_machine)
+    }
+
+    /// What one sweep Lambda would have: its own clients.
+    fn services(&self, store: Arc<DynamoStore>, workflows: Arc<dyn WorkflowStarter>) -> Services {
+        Services {
+            store,
+            mailer: Arc::new(NoMailer),
+            events: self.bus.clone(),
+            workflows,
+            clock: self.clock.clone(),
+            config: Config::default(),
+        }
+    }
+
+    async fn sweep(&self, store: Arc<DynamoStore>) -> SweepReport {
+        let services = self.services(store, Arc::new(self.workflows()));
+        let deadline = Instant::now() + StdDuration::from_secs(600);
+        milepost_sweep::run(&services, deadline).await.unwrap()
+    }
+
+    async fn executions(&self) -> Vec<String> {
+        let client = aws_sdk_sfn::Client::new(&self.sdk);
+        let mut names = Vec::new();
+        let mut token = None;
+        loop {
+            let out = client
+                .list_executions()
+                .state_machine_arn(&self.state_machine)
+                .set_next_token(token)
+                .send()
+                .await
+                .unwrap();
+            names.extend(out.executions.into_iter().map(|e| e.name));
+            match out.next_token {
+                Some(t) => token = Some(t),
+                None => return names,
+            }
+        }
+    }
+
+    /// `accounts` accounts, each tracking `per_account` milestones; the first
+    /// `due` of them (across accounts) due a day before `now`, the rest later.
+    async fn seed(&self, accounts: usize, per_account: usize, due: usize) -> Vec<Account> {
+        let store = self.store();
+        let map = load_map("m.yaml", MAP).unwrap();
+        let now = self.clock.now();
+        let mut all = Vec::new();
+        let mut created = Vec::new();
+        for a in 0..accounts {
+            let acct = account(&format!("acct-{a:03}"), date(2026, 1, 1));
+            store.put_account(&acct).await.unwrap();
+            for n in 0..per_account {
+                let mut def = map.milestones[0].clone();
+                def.id = format!("m{n:03}");
+                let mut m = TrackedMilestone::new(&acct, &map, &def);
+                let index = n * accounts + a;
+                m.due_at = if index < due {
+                    now - Duration::days(1)
+                } else {
+                    now + Duration::days(1 + (index % 300) as i64)
+                };
+                all.push(m);
+            }
+            created.push(acct);
+        }
+        store.seed_milestones(&all).await.unwrap();
+        created
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_over_5000_pending_milestones_reads_only_the_50_that_are_due() {
+    let stack = Stack::new().await;
+    stack.clock.set(contract_start() + Duration::days(40));
+    stack.seed(50, 100, 50).await;
+    let store = stack.store();
+    let report = stack.sweep(store.clone()).await;
+    assert_eq!(
+        store.due_items_read(),
+        50,
+        "the sweep read milestones that were not due"
+    );
+    assert_eq!((report.examined, report.missed, report.started), (50, 50, 50));
+    assert_eq!(report.lag_seconds(stack.clock.now()), 86_400);
+    assert_eq!(stack.executions().await.len(), 50);
+    assert_eq!(stack.bus.missed.load(Ordering::SeqCst), 50);
+
+    let again = stack.sweep(stack.store()).await;
+    assert_eq!(
+        again.examined, 0,
+        "a missed milestone whose escalation started leaves the due index"
+    );
+    assert_eq!(stack.executions().await.len(), 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_sweeps_start_exactly_one_execution_per_missed_milestone() {
+    let stack = Stack::new().await;
+    stack.clock.set(contract_start() + Duration::days(40));
+    stack.seed(20, 2, 20).await;
+    // Two Lambdas, each with its own clients, over the same due milestones.
+    let (a, b) = tokio::join!(stack.sweep(stack.store()), stack.sweep(stack.store()));
+    assert_eq!(
+        a.missed + b.missed,
+        20,
+        "each milestone marked missed once: {a:?} {b:?}"
+    );
+    let mut names = stack.executions().await;
+    assert_eq!(names.len(), 20, "executions started: {names:?}");
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 20, "one execution per missed milestone");
+    assert_eq!(
+        stack.bus.missed.load(Ordering::SeqCst),
+        20,
+        "MilestoneMissed published once each"
+    );
+    let still_due = stack
+        .store()
+        .due_milestones(stack.clock.now(), None, 100)
+        .await
+        .unwrap()
+        .items;
+    assert!(still_due.is_empty(), "still due after both sweeps: {still_due:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_marking_missed_and_starting_is_healed_by_a_later_sweep() {
+    let stack = Stack::new().await;
+    stack.clock.set(contract_start() + Duration::days(40));
+    stack.seed(1, 1, 1).await;
+    let crashing = Arc::new(CrashingStarter {
+        inner: stack.workflows(),
+        panics: AtomicUsize::new(1),
+    });
+    let services = stack.services(stack.store(), crashing);
+    let crashed =
+        tokio::spawn(async move { milepost_sweep::run(&services, Instant::now() + StdDuration::from_secs(600)).await })
+            .await;
+    assert!(crashed.is_err_and(|e| e.is_panic()), "the injected crash happened");
+    let store = stack.store();
+    let m = store
+        .get_milestone(&AccountId::new("acct-000"), "m000")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.status, MilestoneStatus::Missed, "marked missed before the crash");
+    assert!(!m.escalation_started);
+    assert!(stack.executions().await.is_empty());
+
+    let during_lease = stack.sweep(stack.store()).await;
+    assert_eq!(
+        (during_lease.skipped, during_lease.started),
+        (1, 0),
+        "the crashed claim is respected for its lease"
+    );
+    stack.clock.advance(Duration::minutes(16));
+    let healed = stack.sweep(stack.store()).await;
+    assert_eq!(
+        (healed.missed, healed.started),
+        (0, 1),
+        "the next sweep after the lease starts it"
+    );
+    assert_eq!(stack.executions().await.len(), 1);
+    assert_eq!(stack.bus.missed.load(Ordering::SeqCst), 1, "announced once");
+    let done = stack.sweep(stack.store()).await;
+    assert_eq!(done.examined, 0);
+    assert_eq!(stack.executions().await.len(), 1, "nothing started twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_milestone_reached_before_its_due_date_is_never_touched() {
+    let stack = Stack::new().await;
+    let store = stack.store();
+    let acct = stack.seed(1, 0, 0).await.remove(0);
+    let services = stack.services(store.clone(), Arc::new(stack.workflows()));
+    milepost::ingest::upsert_account(&services, &acct).await.unwrap();
+    let event = ProductEvent {
+        id: "e1".into(),
+        account_id: acct.id.clone(),
+        event: "workflow.completed".into(),
+        timestamp: contract_start() + Duration::days(3),
+        user_id: Some("u1".into()),
+        properties: Default::default(),
+    };
+    stack.clock.set(contract_start() + Duration::days(3));
+    milepost::ingest::apply_event(&services, &event).await.unwrap();
+    let reached = store.get_milestone(&acct.id, "first_workflow").await.unwrap().unwrap();
+    assert_eq!(reached.status, MilestoneStatus::Achieved);
+
+    stack.clock.set(contract_start() + Duration::days(45));
+    let report = stack.sweep(store.clone()).await;
+    assert_eq!(report.examined, 0);
+    assert_eq!(store.due_items_read(), 0, "the sweep read a reached milestone");
+    assert_eq!(
+        store.get_milestone(&acct.id, "first_workflow").await.unwrap().unwrap(),
+        reached,
+        "changed by the sweep"
+    );
+    assert!(stack.executions().await.is_empty());
+}
