@@ -116,13 +116,18 @@ def main():
           f"the account and the event were not both accepted:\n{first}", terminal)
     check(re.search(r"^\s*first_value\s+achieved\b", first, re.M),
           f"the event did not reach first_value:\n{first}", terminal)
-    check(re.search(r"^\s*first_workflow\s+pending\b", first, re.M),
-          f"other milestones should still be pending:\n{first}", terminal)
+    check(re.search(r"^\s*first_workflow\s+missed\b", first, re.M),
+          f"the sweep did not mark the overdue first_workflow missed:\n{first}", terminal)
+    swept = re.search(r"marked (\d+) missed, started (\d+) escalations", first)
+    check(swept and swept.group(1) == swept.group(2) != "0",
+          f"the sweep did not start one escalation per missed milestone:\n{first}", terminal)
 
-    # The same deliveries again: each is a duplicate and the account's view is unchanged.
+    # The same deliveries and sweep again: each call is a duplicate, the sweep
+    # finds nothing new, and the account's view is unchanged.
     again = run_example(terminal)
     check(again.count('{"accepted":0,"duplicates":1,"rejected":[]}') == 2,
           f"redelivered calls were not recognised as duplicates:\n{again}", terminal)
+    check("marked 0 missed, started 0 escalations" in again, f"the second sweep acted again:\n{again}", terminal)
     view = lambda out: out[out.index("Acme Inc"):]
     check(view(again) == view(first), f"a redelivery changed the account:\n{first}\n---\n{again}", terminal)
 
@@ -146,7 +151,7 @@ def main():
     check(not os.path.exists(ENV_FILE), f"{ENV_FILE} outlived make local", terminal)
     check(not port_open(port), f"the functions still answer on port {port} after Ctrl-C", terminal)
     check(not port_open(moto_port), f"moto still answers on port {moto_port} after Ctrl-C", terminal)
-    print("make local: README example applied an event, redelivery changed nothing, "
+    print("make local: README example applied an event and swept, a second run changed nothing, "
           "unsigned got 401, Ctrl-C stopped everything")
 
 

@@ -1,0 +1,129 @@
+//! The operator's commands against a local moto server, through the binary:
+//! `local init`, `maps load` and `sweep --once`.
+
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use milepost::aws::DynamoStore;
+use milepost::domain::{AccountId, Segment, Tenure};
+use milepost::embedded::{LocalWorkflowRunner, NoMailer, RecordingPublisher, SystemClock};
+use milepost::ports::{MapStore, MilestoneStore};
+use milepost::services::Config;
+use milepost::testkit::{account, MotoServer};
+use milepost::Services;
+
+const TABLE: &str = "milepost-ops";
+
+fn milepost(moto: &MotoServer, args: &[&str], extra: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_milepost"))
+        .args(args)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("MILEPOST_TABLE", TABLE)
+        .env("MILEPOST_BUS", "milepost-ops")
+        .envs(extra.iter().copied())
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn an_operator_initialises_loads_maps_and_sweeps_once() {
+    let moto = MotoServer::start();
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_milepost"))
+        .args(["local", "init"])
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("MILEPOST_TABLE", TABLE)
+        .env("MILEPOST_BUS", TABLE)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("AWS_ENDPOINT_URL is not set"),
+        "{}",
+        text(&refused.stderr)
+    );
+
+    let init = milepost(&moto, &["local", "init"], &[]);
+    assert!(init.status.success(), "{}", text(&init.stderr));
+    let state_machine = text(&init.stdout).trim().to_string();
+    assert!(state_machine.starts_with("arn:aws:states:"), "{state_machine}");
+    let again = milepost(&moto, &["local", "init"], &[]);
+    assert_eq!(text(&again.stdout).trim(), state_machine, "init is repeatable");
+
+    // A directory with one broken map stores nothing.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy("../examples/maps/smb.yaml", dir.path().join("a.yaml")).unwrap();
+    std::fs::write(dir.path().join("b.yaml"), "segment: smb\nmilestones: nope\n").unwrap();
+    let broken = milepost(&moto, &["maps", "load", dir.path().to_str().unwrap()], &[]);
+    assert!(!broken.status.success());
+    assert!(text(&broken.stderr).contains("b.yaml:"), "{}", text(&broken.stderr));
+    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let store = Arc::new(DynamoStore::new(client, TABLE));
+    assert!(store
+        .maps_for(Segment::Smb, Tenure::FirstYear)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let loaded = milepost(&moto, &["maps", "load", "examples/maps"], &[]);
+    assert!(loaded.status.success(), "{}", text(&loaded.stderr));
+    assert_eq!(text(&loaded.stdout).trim(), "4 map(s) loaded");
+
+    // An SMB account 60 days in: its early milestones are overdue.
+    let services = Services {
+        store: store.clone(),
+        mailer: Arc::new(NoMailer),
+        events: Arc::new(RecordingPublisher::default()),
+        workflows: Arc::new(LocalWorkflowRunner::new()),
+        clock: Arc::new(SystemClock),
+        config: Config::default(),
+    };
+    let start = Utc::now().date_naive() - Duration::days(60);
+    milepost::ingest::upsert_account(&services, &account("acme", start))
+        .await
+        .unwrap();
+    let overdue = store
+        .milestones_of(&AccountId::new("acme"))
+        .await
+        .unwrap()
+        .iter()
+        .filter(|m| m.due_at <= Utc::now())
+        .count();
+    assert!(
+        overdue >= 3,
+        "the fixture should have overdue milestones, has {overdue}"
+    );
+
+    let arn = [("MILEPOST_STATE_MACHINE_ARN", state_machine.as_str())];
+    let first = milepost(&moto, &["sweep", "--once", "--json"], &arn);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(report["missed"], overdue);
+    assert_eq!(report["started"], overdue);
+    assert_eq!(report["failed"], 0);
+
+    let second = milepost(&moto, &["sweep", "--once"], &arn);
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    assert!(
+        text(&second.stdout).starts_with("examined 0 due, marked 0 missed, started 0 escalations"),
+        "{}",
+        text(&second.stdout)
+    );
+    let executions = aws_sdk_sfn::Client::new(&moto.sdk_config().await)
+        .list_executions()
+        .state_machine_arn(&state_machine)
+        .send()
+        .await
+        .unwrap()
+        .executions;
+    assert_eq!(executions.len(), overdue, "one escalation per overdue milestone");
+}
