@@ -1,6 +1,6 @@
 //! `make bench`: throughput of parsing and applying events on the embedded
-//! store (one core), DynamoDB requests per event (on moto, counted by the
-//! adapter), and the demo's wall time at 300 and 10,000 accounts.
+//! store (one core), DynamoDB requests per event and per sweep (on moto,
+//! counted by the adapter), and the demo's wall time at 300 and 10,000 accounts.
 //! Prints figures; targets are stated beside them, not asserted.
 
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use std::time::Instant;
 use chrono::Duration;
 use milepost::embedded::{InMemoryStore, LocalWorkflowRunner, MemoryMailer, RecordingPublisher, VirtualClock};
 use milepost::ingest::{self, parse_body};
-use milepost::ports::MapStore;
+use milepost::ports::{AccountStore, MapStore, MilestoneStore};
 use milepost::services::Config;
 use milepost::Services;
 use milepost_cli::demo::generator::{plan_accounts, sim_start};
@@ -168,6 +168,86 @@ async fn fresh_services(plans: &[milepost_cli::demo::generator::AccountPlan], cl
     services
 }
 
+/// Items read and requests made by one sweep as the table grows (1% of the
+/// pending milestones due), beside a full-table Scan of the same table.
+async fn sweep_reads() {
+    println!("sweep reads as the table grows (moto, counted by the adapter; 1% of pending milestones due):");
+    for pending in [2_000usize, 20_000] {
+        let moto = milepost::testkit::MotoServer::start();
+        let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+        let store = Arc::new(milepost::aws::DynamoStore::new(client.clone(), "milepost-sweep-bench"));
+        store.create_table().await.unwrap();
+        let now = sim_start() + Duration::days(100);
+        let maps = milepost::maps::embedded_maps();
+        let map = &maps[0];
+        let mut milestones = Vec::with_capacity(pending);
+        let accounts = pending / 100;
+        for a in 0..accounts {
+            let acct = milepost::testkit::account(&format!("acct-{a:05}"), sim_start().date_naive());
+            store.put_account(&acct).await.unwrap();
+            for n in 0..100 {
+                let mut def = map.milestones[n % map.milestones.len()].clone();
+                def.id = format!("m{n:03}");
+                let mut m = milepost::domain::TrackedMilestone::new(&acct, map, &def);
+                // One milestone per account is due: 1% of the table.
+                m.due_at = if n == 0 {
+                    now - Duration::hours(1)
+                } else {
+                    now + Duration::days(1 + n as i64)
+                };
+                milestones.push(m);
+            }
+        }
+        store.seed_milestones(&milestones).await.unwrap();
+        let services = Services {
+            store: store.clone(),
+            mailer: Arc::new(MemoryMailer::default()),
+            events: Arc::new(RecordingPublisher::default()),
+            workflows: Arc::new(LocalWorkflowRunner::new()),
+            clock: Arc::new(VirtualClock::new(now)),
+            config: Config::default(),
+        };
+        // What the sweep reads: the due index, page by page (as the sweep pages it).
+        let requests = store.requests();
+        let (mut due, mut cursor) = (0usize, None);
+        loop {
+            let page = store.due_milestones(now, cursor.take(), 100).await.unwrap();
+            due += page.items.len();
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let read_requests = store.requests() - requests;
+        let requests = store.requests();
+        let report = milepost::sweep::sweep(&services, &milepost::sweep::SweepOptions::default())
+            .await
+            .unwrap();
+        let sweep_requests = store.requests() - requests;
+        let (mut scanned, mut scans, mut start) = (0usize, 0usize, None);
+        loop {
+            let out = client
+                .scan()
+                .table_name("milepost-sweep-bench")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
+            scans += 1;
+            scanned += out.items.map_or(0, |i| i.len());
+            match out.last_evaluated_key.filter(|k| !k.is_empty()) {
+                Some(k) => start = Some(k),
+                None => break,
+            }
+        }
+        println!(
+            "  {pending:>6} pending, {due:>3} due: due index {due} items in {read_requests} requests; a full Scan {scanned} items in {scans} requests; the sweep marked {} missed in {sweep_requests} requests",
+            report.missed
+        );
+    }
+    println!("  [target: sweep reads grow with the due count, not the table size]");
+}
+
 async fn demo(accounts: usize, write_emails: bool) -> f64 {
     let dir = tempfile::tempdir().unwrap();
     let opts = DemoOptions {
@@ -206,6 +286,9 @@ fn main() {
         }
         if wanted("dynamodb") {
             dynamodb_requests().await;
+        }
+        if wanted("sweep") {
+            sweep_reads().await;
         }
         if wanted("demo") {
             let default = demo(300, true).await;
