@@ -37,7 +37,8 @@ if port_open "$INVOKE_PORT"; then
 fi
 moto_port=$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
-setsid "$VENV/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"$LOG_DIR/moto.log" 2>&1 &
+# One request at a time: threaded moto does not make conditional writes atomic.
+setsid "$VENV/bin/python" tests/moto_serial.py -H 127.0.0.1 -p "$moto_port" >"$LOG_DIR/moto.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 300); do port_open "$moto_port" && break; sleep 0.1; done
 port_open "$moto_port" || { echo "moto did not start: see $LOG_DIR/moto.log" >&2; exit 1; }

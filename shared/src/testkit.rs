@@ -32,7 +32,9 @@ pub fn date(y: i32, m: u32, d: u32) -> NaiveDate {
 }
 
 /// A moto server (the local AWS emulator) on a free loopback port, stopped on drop.
-/// `make test` installs it into `.venv`; `MILEPOST_MOTO_SERVER` overrides the path.
+/// `make test` installs moto into `.venv`; it runs through `tests/moto_serial.py`,
+/// one request at a time, because threaded moto does not make conditional
+/// writes atomic. `MILEPOST_PYTHON` overrides the interpreter.
 pub struct MotoServer {
     child: std::process::Child,
     pub endpoint: String,
@@ -40,22 +42,23 @@ pub struct MotoServer {
 
 impl MotoServer {
     pub fn start() -> MotoServer {
-        let exe = std::env::var("MILEPOST_MOTO_SERVER")
-            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/moto_server").to_string());
+        let python = std::env::var("MILEPOST_PYTHON")
+            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python").to_string());
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/moto_serial.py");
         assert!(
-            std::path::Path::new(&exe).exists(),
-            "moto_server not found at {exe}: run `make test`, which installs it into .venv"
+            std::path::Path::new(&python).exists(),
+            "{python} not found: run `make test`, which installs moto into .venv"
         );
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free loopback port")
             .port();
-        let child = std::process::Command::new(&exe)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let child = std::process::Command::new(&python)
+            .args([script, "-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("starting {exe}: {e}"));
+            .unwrap_or_else(|e| panic!("starting moto with {python}: {e}"));
         let server = MotoServer {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),

@@ -82,6 +82,25 @@ impl WorkflowStarter for CrashingStarter {
     }
 }
 
+/// Step Functions, refusing one account's escalations every time (say, an input it rejects).
+struct RefusingOne {
+    inner: StepFunctionsWorkflows,
+    account: &'static str,
+}
+
+#[async_trait]
+impl WorkflowStarter for RefusingOne {
+    async fn start(&self, request: &EscalationRequest) -> Result<StartOutcome, WorkflowError> {
+        if request.account_id.as_str() == self.account {
+            return Err(WorkflowError("ValidationException: refused".into()));
+        }
+        self.inner.start(request).await
+    }
+    async fn stop(&self, execution: &str, stage: Option<Stage>) -> Result<(), WorkflowError> {
+        self.inner.stop(execution, stage).await
+    }
+}
+
 struct Stack {
     _moto: MotoServer,
     sdk: aws_config::SdkConfig,
@@ -330,4 +349,31 @@ async fn a_milestone_reached_before_its_due_date_is_never_touched() {
         "changed by the sweep"
     );
     assert!(stack.executions().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_milestone_that_keeps_failing_does_not_stop_the_others() {
+    let stack = Stack::new().await;
+    stack.clock.set(contract_start() + Duration::days(40));
+    stack.seed(5, 1, 5).await;
+    let refusing = Arc::new(RefusingOne {
+        inner: stack.workflows(),
+        account: "acct-002",
+    });
+    let services = stack.services(stack.store(), refusing.clone());
+    let deadline = Instant::now() + StdDuration::from_secs(600);
+    let first = milepost_sweep::run(&services, deadline).await.unwrap();
+    assert_eq!((first.missed, first.started, first.failed), (5, 4, 1));
+    assert_eq!(stack.executions().await.len(), 4);
+    let second = milepost_sweep::run(&services, deadline).await.unwrap();
+    assert_eq!(
+        (second.examined, second.started, second.failed),
+        (1, 0, 1),
+        "the failing one stays due and is tried again; the rest are done"
+    );
+    assert_eq!(
+        stack.bus.missed.load(Ordering::SeqCst),
+        5,
+        "each announced once, the failing one too"
+    );
 }

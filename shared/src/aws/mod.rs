@@ -11,9 +11,14 @@ pub use dynamo::{DynamoStore, TableSpec};
 pub use events::EventBridgePublisher;
 pub use workflows::StepFunctionsWorkflows;
 
-/// One shared SDK configuration, built once per cold start.
+/// One shared SDK configuration, built once per cold start. Throttling and
+/// transient errors are retried by the SDK with exponential backoff and
+/// jitter (standard mode, three attempts), so callers see only what persists.
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+        .load()
+        .await
 }
 
 /// The DynamoDB store named by `MILEPOST_TABLE`, for the CLI and the functions.
