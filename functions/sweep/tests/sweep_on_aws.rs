@@ -377,3 +377,22 @@ async fn a_milestone_that_keeps_failing_does_not_stop_the_others() {
         "each announced once, the failing one too"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_near_its_deadline_stops_cleanly_and_the_next_run_finishes() {
+    let stack = Stack::new().await;
+    stack.clock.set(contract_start() + Duration::days(40));
+    stack.seed(3, 1, 3).await;
+    let services = stack.services(stack.store(), Arc::new(stack.workflows()));
+    // Less time left than the margin the handler keeps: it stops before touching anything.
+    let short = Instant::now() + milepost_sweep::DEADLINE_MARGIN / 2;
+    let stopped = milepost_sweep::run(&services, short).await.unwrap();
+    assert!(stopped.stopped_early);
+    assert_eq!((stopped.examined, stopped.missed), (0, 0));
+    assert!(stack.executions().await.is_empty());
+    let finished = milepost_sweep::run(&services, Instant::now() + StdDuration::from_secs(600))
+        .await
+        .unwrap();
+    assert!(!finished.stopped_early);
+    assert_eq!((finished.missed, finished.started), (3, 3));
+}
