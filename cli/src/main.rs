@@ -261,23 +261,12 @@ async fn local_init() -> anyhow::Result<()> {
 /// One sweep against the deployed (or local) stack named by the environment.
 #[cfg(feature = "aws")]
 async fn sweep_once() -> anyhow::Result<milepost::sweep::SweepReport> {
-    use std::sync::Arc;
-    let var = |name: &str| std::env::var(name).map_err(|_| anyhow::anyhow!("{name} is not set"));
+    anyhow::ensure!(
+        std::env::var("MILEPOST_STATE_MACHINE_ARN").is_ok(),
+        "MILEPOST_STATE_MACHINE_ARN is not set"
+    );
     let sdk = milepost::aws::sdk_config().await;
-    let services = milepost::Services {
-        store: Arc::new(milepost::aws::store_from_env(&sdk).map_err(anyhow::Error::msg)?),
-        mailer: Arc::new(milepost::embedded::NoMailer),
-        events: Arc::new(milepost::aws::EventBridgePublisher::new(
-            aws_sdk_eventbridge::Client::new(&sdk),
-            var("MILEPOST_BUS")?,
-        )),
-        workflows: Arc::new(milepost::aws::StepFunctionsWorkflows::new(
-            aws_sdk_sfn::Client::new(&sdk),
-            var("MILEPOST_STATE_MACHINE_ARN")?,
-        )),
-        clock: Arc::new(milepost::embedded::SystemClock),
-        config: milepost::services::Config::default(),
-    };
+    let services = milepost::aws::services_from_env(&sdk).map_err(anyhow::Error::msg)?;
     Ok(milepost::sweep::sweep(&services, &milepost::sweep::SweepOptions::default()).await?)
 }
 

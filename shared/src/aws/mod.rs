@@ -75,3 +75,24 @@ pub async fn create_local_state_machine(config: &aws_config::SdkConfig, name: &s
         .map_err(|e| format!("creating state machine {name}: {}", e.into_service_error()))?;
     Ok(created.state_machine_arn)
 }
+
+/// Everything a function or the CLI needs, on AWS, named by the environment:
+/// `MILEPOST_TABLE`, `MILEPOST_BUS` and, where escalations are started or
+/// stopped, `MILEPOST_STATE_MACHINE_ARN` (empty when unset). Sends no email.
+pub fn services_from_env(config: &aws_config::SdkConfig) -> Result<crate::Services, String> {
+    let var = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set"));
+    Ok(crate::Services {
+        store: std::sync::Arc::new(store_from_env(config)?),
+        mailer: std::sync::Arc::new(crate::embedded::NoMailer),
+        events: std::sync::Arc::new(EventBridgePublisher::new(
+            aws_sdk_eventbridge::Client::new(config),
+            var("MILEPOST_BUS")?,
+        )),
+        workflows: std::sync::Arc::new(StepFunctionsWorkflows::new(
+            aws_sdk_sfn::Client::new(config),
+            std::env::var("MILEPOST_STATE_MACHINE_ARN").unwrap_or_default(),
+        )),
+        clock: std::sync::Arc::new(crate::embedded::SystemClock),
+        config: crate::services::Config::default(),
+    })
+}
