@@ -295,27 +295,49 @@ async fn apply_group_call(services: &Services, call: &GroupCall) -> Result<Resul
 /// Applies one event to its account's open milestones (or parks it until the
 /// account is known), then announces what it reached.
 pub async fn apply_event(services: &Services, event: &ProductEvent) -> Result<Applied, IngestError> {
-    let store = &services.store;
+    match apply_to_known_account(services, event).await? {
+        Some(applied) => Ok(applied),
+        None => park_for_unknown_account(services, event).await,
+    }
+}
+
+/// `None` when the account is not known: nothing was written.
+async fn apply_to_known_account(services: &Services, event: &ProductEvent) -> Result<Option<Applied>, IngestError> {
     let now = services.clock.now();
     let remember_until = now.max(event.timestamp) + Duration::days(services.config.dedupe_ttl_days);
-    match store.apply_product_event(event, now, remember_until).await? {
-        EventApplied::UnknownAccount => {
-            store.park(event).await?;
-            Ok(Applied::Parked)
-        }
+    match services.store.apply_product_event(event, now, remember_until).await? {
+        EventApplied::UnknownAccount => Ok(None),
         EventApplied::Known {
             account,
             duplicate,
             announcements,
         } => {
             announce(services, &account, announcements).await?;
-            Ok(if duplicate {
+            Ok(Some(if duplicate {
                 Applied::Duplicate
             } else {
                 Applied::Applied
-            })
+            }))
         }
     }
+}
+
+/// Keeps an event whose account was not found. The account may have been
+/// created since: its creator writes it and then reads the parked events,
+/// this parks and then reads the account, so one of the two always sees the
+/// other. If the account exists now, the event is applied here and unparked
+/// (applying twice changes nothing).
+pub async fn park_for_unknown_account(services: &Services, event: &ProductEvent) -> Result<Applied, IngestError> {
+    let store = &services.store;
+    store.park(event).await?;
+    if store.get_account(&event.account_id).await?.is_none() {
+        return Ok(Applied::Parked);
+    }
+    let Some(applied) = apply_to_known_account(services, event).await? else {
+        return Ok(Applied::Parked);
+    };
+    store.unpark(&event.account_id, &event.id).await?;
+    Ok(applied)
 }
 
 async fn announce(services: &Services, account: &Account, announcements: Announcements) -> Result<(), IngestError> {

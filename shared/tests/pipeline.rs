@@ -15,8 +15,8 @@ use milepost::ingest::{self, parse_body, parse_events, Applied};
 use milepost::maps::load_map;
 use milepost::playbook::{run_step, EscalationRequest, Step};
 use milepost::ports::{
-    AccountStore, EscalationLog, EventPublisher, MapStore, MilestoneStore, PublishError, StartOutcome, TaskStore,
-    WorkflowError, WorkflowStarter,
+    AccountStore, EscalationLog, EventApplied, EventPublisher, MapStore, MilestoneStore, PublishError, StartOutcome,
+    TaskStore, WorkflowError, WorkflowStarter,
 };
 use milepost::services::Config;
 use milepost::sweep::{sweep, SweepOptions};
@@ -286,6 +286,49 @@ async fn events_for_an_unknown_account_are_kept_and_applied_when_it_appears() {
     let again = ingest::upsert_account(&h.services, &account("late")).await.unwrap();
     assert_eq!((again.milestones_created, again.parked_applied), (0, 0));
     assert_eq!(achieved_events(&h).len(), 1);
+}
+
+/// The race between an event and the group call creating its account: the
+/// event's read finds no account, the account is created and finds nothing
+/// parked, then the event is parked. It must not stay parked.
+#[tokio::test]
+async fn events_parked_while_their_account_was_being_created_are_applied() {
+    let h = Harness::new().await;
+    let evs = [
+        event("e1", "late", "workflow.completed", h.at(1, 0), "u1"),
+        event("e2", "late", "workflow.completed", h.at(1, 1), "u1"),
+    ];
+    let now = h.services.clock.now();
+    for e in &evs {
+        let found = h
+            .services
+            .store
+            .apply_product_event(e, now, now + Duration::days(14))
+            .await
+            .unwrap();
+        assert!(
+            matches!(found, EventApplied::UnknownAccount),
+            "the event's read finds no account"
+        );
+    }
+    let created = ingest::upsert_account(&h.services, &account("late")).await.unwrap();
+    assert_eq!(
+        created.parked_applied, 0,
+        "the account's creation finds nothing parked yet"
+    );
+    for e in &evs {
+        assert_eq!(
+            ingest::park_for_unknown_account(&h.services, e).await.unwrap(),
+            Applied::Applied
+        );
+    }
+    assert_eq!(h.status("late", "first_workflow").await, MilestoneStatus::Achieved);
+    assert_eq!(h.store.parked_count(), 0, "left parked");
+    assert_eq!(achieved_events(&h).len(), 1);
+    assert_eq!(
+        ingest::apply_event(&h.services, &evs[0]).await.unwrap(),
+        Applied::Duplicate
+    );
 }
 
 #[tokio::test]
