@@ -10,7 +10,7 @@ DEMO_ARGS ?=
 VENV := .venv
 PYTHON ?= python3
 
-.PHONY: help demo test lint bench build-cli clean venv local
+.PHONY: help demo test lint validate bench build-cli clean venv local
 
 help:
 	@echo "make demo    build and run the whole pipeline locally (no AWS account): writes milepost-demo/"
@@ -42,9 +42,13 @@ $(VENV)/.installed: tests/requirements.txt
 	touch $@
 
 ## test: what CI runs (.ci/run calls exactly this)
-test: lint $(VENV)/.installed
+test: lint validate
 	$(CARGO) test --workspace
 	$(VENV)/bin/python tests/local_run.py
+
+## validate: the SAM template, with cfn-lint's rules (offline)
+validate: $(VENV)/.installed
+	AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint -t infra/template.yaml
 
 lint:
 	$(CARGO) fmt --all -- --check
