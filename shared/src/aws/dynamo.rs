@@ -212,9 +212,7 @@ impl DynamoStore {
         for chunk in milestones.chunks(25) {
             let mut writes = Vec::with_capacity(chunk.len());
             for m in chunk {
-                let mut item = Self::milestone_item(m, 1)?;
-                item.insert("pk".into(), s(account_pk(&m.account_id)));
-                item.insert("sk".into(), s(milestone_sk(&m.milestone_id)));
+                let item = Self::milestone_item(m, 1)?;
                 let put = PutRequest::builder().set_item(Some(item)).build().map_err(backend)?;
                 writes.push(WriteRequest::builder().put_request(put).build());
             }
@@ -396,9 +394,7 @@ impl DynamoStore {
     /// The write of `m` as version `m.version + 1`, if the stored one is still `m.version`.
     /// A full put: it drops the due-index keys when the milestone leaves the index.
     fn milestone_update(&self, m: &TrackedMilestone) -> StoreResult<Put> {
-        let mut item = Self::milestone_item(m, m.version + 1)?;
-        item.insert("pk".into(), s(account_pk(&m.account_id)));
-        item.insert("sk".into(), s(milestone_sk(&m.milestone_id)));
+        let item = Self::milestone_item(m, m.version + 1)?;
         Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -502,10 +498,13 @@ impl DynamoStore {
         }
     }
 
+    /// The whole item of `m` stored as `version`, keys included.
     fn milestone_item(m: &TrackedMilestone, version: u64) -> StoreResult<HashMap<String, AttributeValue>> {
         let mut stored = m.clone();
         stored.version = version;
         let mut item = HashMap::from([
+            ("pk".to_string(), s(account_pk(&m.account_id))),
+            ("sk".to_string(), s(milestone_sk(&m.milestone_id))),
             ("item".to_string(), to_attr(&stored)?),
             ("version".to_string(), AttributeValue::N(version.to_string())),
             ("open".to_string(), AttributeValue::Bool(m.status.is_open())),
