@@ -186,27 +186,22 @@ async fn escalate(services: &Services, claimed: Vec<TrackedMilestone>, report: &
             }
         })
         .collect();
-    if !announcements.is_empty() {
-        if let Err(e) = services.events.publish(&announcements).await {
-            // Some entries may have gone out; consumers dedupe on
-            // (type, account, milestone, due time). Only announced ones escalate.
-            for m in ready {
-                if m.announced_missed {
-                    let account = accounts[&m.account_id].clone();
-                    start_and_release(services, m, &account, report).await;
-                } else {
-                    fail(report, &e);
-                    release(services, m, false).await;
-                }
-            }
-            return;
-        }
-    }
+    // Some entries of a failed publish may have gone out; consumers dedupe on
+    // (type, account, milestone, due time). Only announced milestones escalate.
+    let published = if announcements.is_empty() {
+        Ok(())
+    } else {
+        services.events.publish(&announcements).await
+    };
     for m in ready {
-        // Recorded before the start, so a crash while starting does not announce it again.
         let m = if m.announced_missed {
             m
+        } else if let Err(e) = &published {
+            fail(report, e);
+            release(services, m, false).await;
+            continue;
         } else {
+            // Recorded before the start, so a crash while starting does not announce it again.
             match modify_with_retry(services.store.as_ref(), m, |m| {
                 m.announced_missed = true;
                 Ok(Advance::Progressed)
