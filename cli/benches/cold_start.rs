@@ -6,11 +6,12 @@
 //! the same profile. Expects release builds of both (`make bench` makes them).
 //! Prints figures; targets are stated beside them, not asserted.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use milepost::testkit::MotoServer;
 
 const RUNS: usize = 41;
 
@@ -83,64 +84,28 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// A moto server holding the two webhook secrets as SSM parameters, as production has them.
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn moto_with_secrets() -> Option<Moto> {
-    let exe = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server");
-    if !exe.exists() {
-        return None;
-    }
-    let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
-    let child = Command::new(exe)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let moto = Moto {
-        child,
-        endpoint: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            return None;
+fn moto_with_secrets() -> MotoServer {
+    let moto = MotoServer::start();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async {
+        let ssm = aws_sdk_ssm::Client::new(&moto.sdk_config().await);
+        for (name, value) in [
+            ("/milepost/webhook", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            ("/milepost/segment", "segment-shared-secret"),
+        ] {
+            ssm.put_parameter()
+                .name(name)
+                .value(value)
+                .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+                .send()
+                .await
+                .expect("moto stores the parameter");
         }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    for (name, value) in [
-        ("/milepost/webhook", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
-        ("/milepost/segment", "segment-shared-secret"),
-    ] {
-        // moto picks the service from the credential scope and checks no signature.
-        let body = format!(r#"{{"Name":"{name}","Value":"{value}","Type":"SecureString"}}"#);
-        let request = format!(
-            "POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/x-amz-json-1.1\r\n\
-             X-Amz-Target: AmazonSSM.PutParameter\r\n\
-             Authorization: AWS4-HMAC-SHA256 Credential=bench/20260101/us-east-1/ssm/aws4_request, SignedHeaders=host, Signature=0\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-        stream.write_all(request.as_bytes()).ok()?;
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).ok()?;
-        if !answer.starts_with("HTTP/1.1 200") {
-            eprintln!("moto refused the SSM parameter: {answer}");
-            return None;
-        }
-    }
-    Some(moto)
+    });
+    moto
 }
 
 fn main() {
@@ -178,21 +143,17 @@ fn main() {
         ms(own),
         ms(own) / ms(baseline)
     );
-    match moto_with_secrets() {
-        Some(moto) => {
-            let mut ssm = table.to_vec();
-            ssm.push(("AWS_ENDPOINT_URL", moto.endpoint.clone()));
-            ssm.push(("MILEPOST_WEBHOOK_SECRET_PARAM", "/milepost/webhook".into()));
-            ssm.push(("MILEPOST_SEGMENT_SECRET_PARAM", "/milepost/segment".into()));
-            let with_ssm = median_init(&ingest, &ssm);
-            println!(
-                "  ingest, secrets from SSM (moto) {:>7.2} ms   ratio {:.2}  (two GetParameter calls, in parallel, to a local emulator)",
-                ms(with_ssm),
-                ms(with_ssm) / ms(baseline)
-            );
-        }
-        None => println!("  ingest, secrets from SSM: skipped (no moto in .venv: run `make test` once)"),
-    }
+    let moto = moto_with_secrets();
+    let mut ssm = table.to_vec();
+    ssm.push(("AWS_ENDPOINT_URL", moto.endpoint.clone()));
+    ssm.push(("MILEPOST_WEBHOOK_SECRET_PARAM", "/milepost/webhook".into()));
+    ssm.push(("MILEPOST_SEGMENT_SECRET_PARAM", "/milepost/segment".into()));
+    let with_ssm = median_init(&ingest, &ssm);
+    println!(
+        "  ingest, secrets from SSM (moto) {:>7.2} ms   ratio {:.2}  (two GetParameter calls, in parallel, to a local emulator)",
+        ms(with_ssm),
+        ms(with_ssm) / ms(baseline)
+    );
     println!(
         "  release binary size: ingest {:.1} MiB, hello-world {:.1} MiB",
         size(&ingest),
