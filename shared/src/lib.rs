@@ -7,6 +7,7 @@ pub mod aws;
 pub mod domain;
 pub mod email;
 pub mod embedded;
+pub mod escalation_task;
 pub mod ingest;
 pub mod maps;
 pub mod playbook;

@@ -36,6 +36,37 @@ impl Default for Config {
     }
 }
 
+impl Config {
+    /// The defaults, with what the environment sets: `MILEPOST_SENDER_EMAIL`,
+    /// `MILEPOST_SENDER_NAME`, `MILEPOST_APP_URL`, `MILEPOST_BOOKING_URL`,
+    /// `MILEPOST_UNSUBSCRIBE_URL`, `MILEPOST_CS_LEADER_EMAIL` (empty counts as unset).
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let mut config = Config::default();
+        if let Some(email) = get("MILEPOST_SENDER_EMAIL") {
+            config.sender.email = email;
+        }
+        if let Some(name) = get("MILEPOST_SENDER_NAME") {
+            config.sender.name = name;
+        }
+        for (name, field) in [
+            ("MILEPOST_APP_URL", &mut config.app_url),
+            ("MILEPOST_BOOKING_URL", &mut config.booking_url),
+            ("MILEPOST_UNSUBSCRIBE_URL", &mut config.unsubscribe_url),
+            ("MILEPOST_CS_LEADER_EMAIL", &mut config.cs_leader_email),
+        ] {
+            if let Some(value) = get(name) {
+                *field = value;
+            }
+        }
+        config
+    }
+}
+
 #[derive(Clone)]
 pub struct Services {
     pub store: Arc<dyn Store>,
@@ -44,4 +75,23 @@ pub struct Services {
     pub workflows: Arc<dyn WorkflowStarter>,
     pub clock: Arc<dyn Clock>,
     pub config: Config,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_environment_overrides_defaults_and_empty_values_do_not() {
+        let config = Config::from_lookup(|name| match name {
+            "MILEPOST_SENDER_EMAIL" => Some("cs@acme.example".into()),
+            "MILEPOST_APP_URL" => Some("https://acme.example".into()),
+            "MILEPOST_BOOKING_URL" => Some("  ".into()),
+            _ => None,
+        });
+        assert_eq!(config.sender.email, "cs@acme.example");
+        assert_eq!(config.sender.name, Config::default().sender.name);
+        assert_eq!(config.app_url, "https://acme.example");
+        assert_eq!(config.booking_url, Config::default().booking_url);
+    }
 }

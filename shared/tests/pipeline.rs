@@ -4,10 +4,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{Duration, NaiveDate, TimeZone, Utc};
-use milepost::domain::{
-    Account, AccountId, Contact, DomainEvent, MilestoneStatus, ProductEvent, Segment, Stage, Timestamp,
-};
+use chrono::Duration;
+use milepost::domain::{Account, AccountId, DomainEvent, MilestoneStatus, ProductEvent, Stage, Timestamp};
 use milepost::email::EmailKind;
 use milepost::embedded::workflow::ExecutionStatus;
 use milepost::embedded::{InMemoryStore, LocalWorkflowRunner, MemoryMailer, RecordingPublisher, VirtualClock};
@@ -20,38 +18,8 @@ use milepost::ports::{
 };
 use milepost::services::Config;
 use milepost::sweep::{sweep, SweepOptions};
+use milepost::testkit::escalation::{account, contract_start, event, workflows_done, ESCALATION_MAP};
 use milepost::Services;
-
-const MAP: &str = r#"segment: all
-escalate_to_exec_sponsor: true
-milestones:
-  - id: first_workflow
-    name: First workflow completed
-    phase: onboarding
-    due_days: 10
-    owner: csm
-    criterion: {kind: event_count, event: workflow.completed, min: 2}
-    arr_weight: 0.5
-    playbook: {outreach: "Finish one workflow", csm: "Book a call", leadership: "Ask the sponsor", guides: [Workflow guide]}
-  - id: team_invited
-    name: Three teammates active
-    phase: onboarding
-    due_days: 20
-    owner: csm
-    criterion: {kind: distinct_users, event: user.active, min: 3}
-    playbook: {outreach: "Invite your team", csm: "Run a demo", leadership: "Ask for a rollout"}
-  - id: sponsor_named
-    name: Executive sponsor named
-    phase: onboarding
-    due_days: 30
-    owner: csm
-    criterion: {kind: manual}
-    playbook: {outreach: "Who owns this?", csm: "Map the org", leadership: "Peer outreach"}
-"#;
-
-fn contract_start() -> Timestamp {
-    Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap()
-}
 
 struct Harness {
     services: Services,
@@ -89,7 +57,10 @@ impl Harness {
             clock: clock.clone(),
             config: Config::default(),
         };
-        store.put_map(&load_map("test.yaml", MAP).unwrap()).await.unwrap();
+        store
+            .put_map(&load_map("test.yaml", ESCALATION_MAP).unwrap())
+            .await
+            .unwrap();
         Harness {
             services,
             store,
@@ -172,37 +143,6 @@ impl EventPublisher for FlakyBus {
         }
         self.inner.publish(events).await
     }
-}
-
-fn account(id: &str) -> Account {
-    Account {
-        segment: Segment::Enterprise,
-        arr: 100_000,
-        licensed_seats: 20,
-        exec_sponsor: Some(Contact::new("Sam Sponsor", format!("sam@{id}.example"))),
-        goal: Some("close the books in 3 days".into()),
-        ..milepost::testkit::account(id, NaiveDate::from_ymd_opt(2026, 3, 2).unwrap())
-    }
-}
-
-fn event(id: &str, account: &str, name: &str, at: Timestamp, user: &str) -> ProductEvent {
-    ProductEvent {
-        id: id.into(),
-        account_id: AccountId::new(account),
-        event: name.into(),
-        timestamp: at,
-        user_id: Some(user.into()),
-        properties: Default::default(),
-    }
-}
-
-/// The two events that reach `first_workflow` (min 2), an hour apart ending at `at`.
-fn workflows_done(account: &str, at: Timestamp) -> [ProductEvent; 2] {
-    let id = |n| format!("{account}-wf{n}-{}", at.timestamp());
-    [
-        event(&id(1), account, "workflow.completed", at - Duration::hours(1), "u1"),
-        event(&id(2), account, "workflow.completed", at, "u1"),
-    ]
 }
 
 fn achieved_events(h: &Harness) -> Vec<DomainEvent> {

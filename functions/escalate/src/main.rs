@@ -1,11 +1,12 @@
-//! Milepost Lambda `escalate`: escalation playbook step.
-//!
-//! The handler logic already lives in `milepost` (the shared crate) and runs
-//! in `milepost demo`; this binary gains its AWS wiring (lambda_runtime, SDK
-//! clients) with issue #5. Until then it refuses to run rather than
-//! pretend to work.
+//! Milepost Lambda `escalate`: wiring only. Day 5 of the escalation playbook (leadership, and the executive sponsor where the map says so), its end, and recording caught failures.
+//! Invoked by the escalation state machine (`infra/statemachine/escalation.asl.json`).
+//! Configuration (environment): `MILEPOST_TABLE`, `MILEPOST_BUS`,
+//! `MILEPOST_SES_CONFIGURATION_SET`, `MILEPOST_SENDER_EMAIL` and the others
+//! `milepost::services::Config::from_env` reads.
 
-fn main() {
-    eprintln!("milepost escalate: the AWS wiring of this function arrives with issue #5; run `milepost demo` to see the pipeline locally");
-    std::process::exit(2);
+use milepost::escalation_task::PlaybookFunction;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    milepost::aws::playbook_lambda::serve(PlaybookFunction::Escalate).await
 }

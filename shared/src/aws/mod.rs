@@ -3,11 +3,14 @@
 //! local emulator.
 
 pub mod dynamo;
+pub mod email;
 pub mod events;
+pub mod playbook_lambda;
 pub mod secrets;
 pub mod workflows;
 
 pub use dynamo::{DynamoStore, TableSpec};
+pub use email::SesMailer;
 pub use events::EventBridgePublisher;
 pub use workflows::StepFunctionsWorkflows;
 
@@ -93,6 +96,17 @@ pub fn services_from_env(config: &aws_config::SdkConfig) -> Result<crate::Servic
             std::env::var("MILEPOST_STATE_MACHINE_ARN").unwrap_or_default(),
         )),
         clock: std::sync::Arc::new(crate::embedded::SystemClock),
-        config: crate::services::Config::default(),
+        config: crate::services::Config::from_env(),
     })
+}
+
+/// `services_from_env` that sends email through SES, under the configuration
+/// set named by `MILEPOST_SES_CONFIGURATION_SET`: what the playbook's functions run on.
+pub fn playbook_services_from_env(config: &aws_config::SdkConfig) -> Result<crate::Services, String> {
+    let mut services = services_from_env(config)?;
+    services.mailer = std::sync::Arc::new(SesMailer::new(
+        aws_sdk_sesv2::Client::new(config),
+        std::env::var("MILEPOST_SES_CONFIGURATION_SET").ok(),
+    ));
+    Ok(services)
 }
