@@ -21,7 +21,7 @@ INFRA_NODE := infra/node_modules/.installed
 help:
 	@echo "make demo    build and run the whole pipeline locally (no AWS account): writes milepost-demo/"
 	@echo "make test    formatting, clippy -D warnings, and every test"
-	@echo "make local   the webhook on this machine against the AWS emulator, until Ctrl-C"
+	@echo "make local   webhook, sweep and escalation playbook on this machine against the AWS emulator, until Ctrl-C"
 	@echo "make bench   ingest throughput, DynamoDB requests per event, cold start, demo wall time"
 	@echo "make clean   remove build output and demo output"
 
@@ -34,9 +34,9 @@ build-cli:
 demo: build-cli
 	$(MILEPOST) demo $(DEMO_ARGS)
 
-## local: moto + table + maps + `cargo lambda watch`; writes .milepost-local.env (see README)
-local: $(VENV)/.installed
-	$(CARGO) build -p milepost-cli -p ingest
+## local: moto + table + maps + `cargo lambda watch` + the playbook's executor; writes .milepost-local.env (see README)
+local: $(VENV)/.installed $(INFRA_NODE)
+	$(CARGO) build -p milepost-cli -p ingest -p outreach -p csm-task -p escalate
 	VENV=$(VENV) bash infra/local.sh
 
 ## venv: the local AWS emulator (moto) the integration tests start, installed into .venv

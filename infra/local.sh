@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # `make local`: Milepost on this machine against the AWS emulator, until Ctrl-C.
 #
-# Starts moto on a free loopback port, creates the table and event bus as the
-# SAM template defines them, loads examples/maps/, writes .milepost-local.env
-# for other shells, and serves the functions with `cargo lambda watch`
-# (the webhook at http://127.0.0.1:$MILEPOST_LOCAL_PORT/lambda-url/ingest/v1/events).
+# Starts moto on a free loopback port, creates the table, event bus and
+# escalation state machine as the SAM template defines them, loads
+# examples/maps/, writes .milepost-local.env for other shells, serves the
+# functions with `cargo lambda watch` (the webhook at
+# http://127.0.0.1:$MILEPOST_LOCAL_PORT/lambda-url/ingest/v1/events), and runs
+# every escalation the sweep starts over the real ASL file
+# (infra/statemachine/run-local.mjs), a playbook day lasting
+# 86400/MILEPOST_TIME_FACTOR seconds (default 1440: a day is a minute).
 # Everything it started stops when it stops; .milepost-local.env goes with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
 INVOKE_PORT=${MILEPOST_LOCAL_PORT:-9000}
+export MILEPOST_TIME_FACTOR=${MILEPOST_TIME_FACTOR:-1440}
 ENV_FILE=.milepost-local.env
 LOG_DIR=target/milepost-local
 mkdir -p "$LOG_DIR"
@@ -72,11 +77,19 @@ pids+=($!)
 for _ in $(seq 600); do port_open "$INVOKE_PORT" && break; sleep 0.1; done
 port_open "$INVOKE_PORT" || { echo "cargo lambda watch did not start: see $LOG_DIR/functions.log" >&2; exit 1; }
 
+# Step Functions on the emulator records executions; this runs them.
+MILEPOST_LAMBDA_URL="http://127.0.0.1:$INVOKE_PORT" setsid "$VENV/nodejs/bin/node" \
+    infra/statemachine/run-local.mjs emulator infra/statemachine/escalation.asl.json \
+    > >(tee "$LOG_DIR/escalations.log") 2>&1 &
+pids+=($!)
+
 cat <<EOF
 milepost local: running (Ctrl-C stops everything)
   webhook   $MILEPOST_INGEST_URL
   emulator  $AWS_ENDPOINT_URL (table $MILEPOST_TABLE, bus $MILEPOST_BUS)
-  logs      below (and $LOG_DIR/functions.log); the emulator's in $LOG_DIR/moto.log
+  playbook  escalations run here, a playbook day every $((86400 / MILEPOST_TIME_FACTOR)) s (MILEPOST_TIME_FACTOR=$MILEPOST_TIME_FACTOR)
+  emails    target/debug/milepost outbox
+  logs      below (and $LOG_DIR/functions.log, escalations.log); the emulator's in $LOG_DIR/moto.log
 In another shell: source $ENV_FILE, then follow "Run it locally" in README.md.
 EOF
 # Returns when a child exits (or on Ctrl-C, through the trap).

@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 """`make local` as a user runs it: start it in a terminal, paste the README's
-example into another shell and see the event change a milestone, deliver it
-again and see nothing change twice, then press Ctrl-C and find everything it
-started stopped. Run by `make test`."""
+example into another shell and see the event change a milestone and the sweep
+start escalations; watch the escalations run through the real state machine
+to day 5, and the one whose customer catches up (the README's second block)
+stop before its CSM task; deliver everything again and see nothing change or
+get sent twice; then press Ctrl-C and find everything it started stopped.
+Run by `make test`, with a playbook day compressed to three seconds."""
 
+import json
 import os
 import pty
 import re
@@ -19,6 +23,9 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV_FILE = os.path.join(ROOT, ".milepost-local.env")
 MARKER = "<!-- local-example"
+RECOVERY_MARKER = "<!-- local-recovery"
+# A playbook day lasts 86400 / TIME_FACTOR seconds.
+TIME_FACTOR = 28800
 
 
 def free_port():
@@ -32,9 +39,9 @@ def port_open(port):
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def readme_example():
+def readme_block(marker):
     text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
-    after = text[text.index(MARKER):]
+    after = text[text.index(marker):]
     return re.search(r"```bash\n(.*?)```", after, re.S).group(1)
 
 
@@ -48,6 +55,7 @@ class Terminal:
             os.chdir(ROOT)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             os.environ["MILEPOST_LOCAL_PORT"] = str(port)
+            os.environ["MILEPOST_TIME_FACTOR"] = str(TIME_FACTOR)
             os.execvp("make", ["make", "--no-print-directory", "local"])
         threading.Thread(target=self._drain, daemon=True).start()
 
@@ -92,13 +100,33 @@ def check(condition, message, terminal):
         fail(message, terminal)
 
 
-def run_example(terminal):
+def run_block(terminal, marker=MARKER):
     done = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", readme_example()],
+        ["bash", "-euo", "pipefail", "-c", readme_block(marker)],
         cwd=ROOT, capture_output=True, text=True, timeout=180,
     )
     check(done.returncode == 0, f"the README example failed:\n{done.stdout}\n{done.stderr}", terminal)
     return done.stdout
+
+
+def milepost(*args):
+    env = dict(os.environ, **dict(re.findall(r"^export (\w+)=(.*)$", open(ENV_FILE).read(), re.M)))
+    return subprocess.run([os.path.join(ROOT, "target/debug/milepost"), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120, check=True).stdout
+
+
+def execution_lines(terminal, milestone):
+    # The terminal ends lines with \r\n.
+    return [l.rstrip("\r") for l in re.findall(rf"\[escalations\] acme-{milestone}-\w+: (.*)", terminal.text())]
+
+
+def wait_for_ends(terminal, milestones, seconds):
+    deadline = time.time() + seconds
+    ended = lambda m: any(l.startswith(("ended in", "stopped on the emulator")) for l in execution_lines(terminal, m))
+    while not all(ended(m) for m in milestones):
+        if terminal.exited() or time.time() > deadline:
+            fail(f"escalations of {milestones} did not all end within {seconds} s", terminal)
+        time.sleep(0.5)
 
 
 def main():
@@ -111,7 +139,7 @@ def main():
     check(env["MILEPOST_INGEST_URL"] == f"http://127.0.0.1:{port}/lambda-url/ingest/v1/events",
           f"unexpected ingest URL in {ENV_FILE}: {env}", terminal)
 
-    first = run_example(terminal)
+    first = run_block(terminal)
     check(first.count('{"accepted":1,"duplicates":0,"rejected":[]}') == 2,
           f"the account and the event were not both accepted:\n{first}", terminal)
     check(re.search(r"^\s*first_value\s+achieved\b", first, re.M),
@@ -122,14 +150,51 @@ def main():
     check(swept and swept.group(1) == swept.group(2) != "0",
           f"the sweep did not start one escalation per missed milestone:\n{first}", terminal)
 
+    missed = re.findall(r"^\s*(\w+)\s+missed\b", first, re.M)
+
+    # The escalations run: once first_workflow's day-1 touches are done, Acme
+    # catches up on it (the README's second block).
+    deadline = time.time() + 300  # the first task invocations build the playbook functions
+    while "Day1FollowUp" not in execution_lines(terminal, "first_workflow"):
+        if terminal.exited() or time.time() > deadline:
+            fail("first_workflow's escalation never reached Day1FollowUp", terminal)
+        time.sleep(0.2)
+    recovery = run_block(terminal, RECOVERY_MARKER)
+    check('{"accepted":1,"duplicates":0,"rejected":[]}' in recovery, f"the catch-up event was not accepted:\n{recovery}", terminal)
+    wait_for_ends(terminal, missed, 120)
+
+    recovered = execution_lines(terminal, "first_workflow")
+    check("Day3CsmTask" not in recovered and ("ended in Recovered" in recovered or any(l.startswith("stopped on the emulator") for l in recovered)),
+          f"first_workflow's escalation did not stop before day 3: {recovered}", terminal)
+    for m in missed:
+        if m == "first_workflow":
+            continue
+        lines = execution_lines(terminal, m)
+        stages = [l for l in lines if l in ("Day1Email", "Day1InApp", "Day1FollowUp", "Day3CsmTask", "Day5Leadership")]
+        check(stages == ["Day1Email", "Day1InApp", "Day1FollowUp", "Day3CsmTask", "Day5Leadership"] and "ended in PlaybookCompleted" in lines,
+              f"{m}'s escalation did not run the three stages in order: {lines}", terminal)
+
+    emails = json.loads(milepost("outbox", "--json"))
+    subjects = [e["subject"] for e in emails]
+    others = [m for m in missed if m != "first_workflow"]
+    check(sum("CSM task:" in s for s in subjects) == len(others) and not any("CSM task: First core workflow" in s for s in subjects),
+          f"expected one CSM task email per unrecovered milestone: {subjects}", terminal)
+    check(sum("Escalation:" in s for s in subjects) == len(others), f"expected one leadership email each: {subjects}", terminal)
+    check(sum("Next step:" in s for s in subjects) == len(missed), f"expected one outreach email per missed milestone: {subjects}", terminal)
+    check(any("maya@vendor.example" in ", ".join(e["to"]) for e in emails if "CSM task:" in e["subject"]),
+          "the CSM task email did not go to the CSM", terminal)
+    view_before = milepost("accounts", "show", "acme")
+
     # The same deliveries and sweep again: each call is a duplicate, the sweep
-    # finds nothing new, and the account's view is unchanged.
-    again = run_example(terminal)
-    check(again.count('{"accepted":0,"duplicates":1,"rejected":[]}') == 2,
-          f"redelivered calls were not recognised as duplicates:\n{again}", terminal)
+    # finds nothing new, no email goes out twice and the account's view is unchanged.
+    again = run_block(terminal)
+    again_recovery = run_block(terminal, RECOVERY_MARKER)
+    check(again.count('{"accepted":0,"duplicates":1,"rejected":[]}') == 2 and '"duplicates":1' in again_recovery,
+          f"redelivered calls were not recognised as duplicates:\n{again}\n{again_recovery}", terminal)
     check("marked 0 missed, started 0 escalations" in again, f"the second sweep acted again:\n{again}", terminal)
-    view = lambda out: out[out.index("Acme Inc"):]
-    check(view(again) == view(first), f"a redelivery changed the account:\n{first}\n---\n{again}", terminal)
+    time.sleep(86400 / TIME_FACTOR * 2)
+    check(len(json.loads(milepost("outbox", "--json"))) == len(emails), "emails were sent again", terminal)
+    check(milepost("accounts", "show", "acme") == view_before, "a redelivery changed the account", terminal)
 
     request = urllib.request.Request(
         env["MILEPOST_INGEST_URL"], method="POST", headers={"content-type": "application/json"},
@@ -151,8 +216,9 @@ def main():
     check(not os.path.exists(ENV_FILE), f"{ENV_FILE} outlived make local", terminal)
     check(not port_open(port), f"the functions still answer on port {port} after Ctrl-C", terminal)
     check(not port_open(moto_port), f"moto still answers on port {moto_port} after Ctrl-C", terminal)
-    print("make local: README example applied an event and swept, a second run changed nothing, "
-          "unsigned got 401, Ctrl-C stopped everything")
+    print(f"make local: README example applied an event and swept; {len(missed)} escalations ran over the "
+          f"state machine, {len(emails)} emails, first_workflow stopped when Acme caught up; "
+          "a second run changed nothing, unsigned got 401, Ctrl-C stopped everything")
 
 
 if __name__ == "__main__":

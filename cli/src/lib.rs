@@ -4,3 +4,5 @@
 pub mod accounts_cmd;
 pub mod demo;
 pub mod maps_cmd;
+#[cfg(feature = "aws")]
+pub mod outbox_cmd;

@@ -55,6 +55,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The emails sent on the local emulator (`make local`): recipients and subjects.
+    Outbox {
+        /// Print JSON (recipients, subject, HTML) instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Also write each email's HTML to this directory, to open in a browser.
+        #[arg(long, value_name = "DIR")]
+        save: Option<PathBuf>,
+    },
     /// The local stack `make local` runs on the AWS emulator.
     Local {
         #[command(subcommand)]
@@ -64,8 +73,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum LocalCommand {
-    /// Create MILEPOST_TABLE and MILEPOST_BUS at AWS_ENDPOINT_URL unless they exist
-    /// (refuses without AWS_ENDPOINT_URL, so it never touches a real account).
+    /// Create MILEPOST_TABLE, MILEPOST_BUS and the escalation state machine at
+    /// AWS_ENDPOINT_URL unless they exist, and verify the sender's domain in SES
+    /// there (refuses without AWS_ENDPOINT_URL, so it never touches a real account).
     Init,
 }
 
@@ -211,6 +221,13 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Outbox { json, save } => match runtime().block_on(outbox(json, save)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("milepost outbox failed: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Local {
             command: LocalCommand::Init,
         } => match runtime().block_on(local_init()) {
@@ -249,13 +266,43 @@ async fn local_init() -> anyhow::Result<()> {
     milepost::aws::create_local_resources(&sdk, &table, &bus)
         .await
         .map_err(anyhow::Error::msg)?;
-    let state_machine = milepost::aws::create_local_state_machine(&sdk, &format!("{table}-escalation"))
+    let definition = milepost::aws::local_definition(ESCALATION_ASL);
+    let state_machine = milepost::aws::create_local_state_machine(&sdk, &format!("{table}-escalation"), &definition)
         .await
         .map_err(anyhow::Error::msg)?;
-    eprintln!("table {table}, event bus {bus} and state machine ready at {endpoint}");
+    let sender = milepost::services::Config::from_env().sender.email;
+    milepost::aws::emulator::verify_sender(&sdk, &sender)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    eprintln!("table {table}, event bus {bus}, state machine and SES sender ready at {endpoint}");
     // The one line scripts read: the state machine's ARN.
     println!("{state_machine}");
     Ok(())
+}
+
+/// The escalation state machine as deployed (`infra/statemachine/`), built in.
+#[cfg(feature = "aws")]
+const ESCALATION_ASL: &str = include_str!("../../infra/statemachine/escalation.asl.json");
+
+#[cfg(feature = "aws")]
+async fn outbox(json: bool, save: Option<PathBuf>) -> anyhow::Result<()> {
+    use milepost_cli::outbox_cmd;
+    let emails = outbox_cmd::fetch().await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&emails)?);
+    } else {
+        print!("{}", outbox_cmd::render(&emails));
+    }
+    if let Some(dir) = save {
+        let n = outbox_cmd::save(&emails, &dir)?;
+        eprintln!("{n} email(s) written to {}", dir.display());
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "aws"))]
+async fn outbox(_json: bool, _save: Option<PathBuf>) -> anyhow::Result<()> {
+    anyhow::bail!(NO_AWS)
 }
 
 /// One sweep against the deployed (or local) stack named by the environment.

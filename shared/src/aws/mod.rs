@@ -4,6 +4,7 @@
 
 pub mod dynamo;
 pub mod email;
+pub mod emulator;
 pub mod events;
 pub mod playbook_lambda;
 pub mod secrets;
@@ -54,9 +55,15 @@ pub async fn create_local_resources(config: &aws_config::SdkConfig, table: &str,
     Ok(())
 }
 
-/// A stand-in escalation state machine on the emulator (moto records its
-/// executions and runs nothing), unless one of that name exists. Returns its ARN.
-pub async fn create_local_state_machine(config: &aws_config::SdkConfig, name: &str) -> Result<String, String> {
+/// The escalation state machine on the emulator, from `definition` (the ASL
+/// file, its function ARNs substituted), unless one of that name exists.
+/// Returns its ARN. moto records executions and runs nothing: `make local`
+/// runs them with `infra/statemachine/run-local.mjs`.
+pub async fn create_local_state_machine(
+    config: &aws_config::SdkConfig,
+    name: &str,
+    definition: &str,
+) -> Result<String, String> {
     let sfn = aws_sdk_sfn::Client::new(config);
     let existing = sfn
         .list_state_machines()
@@ -69,14 +76,29 @@ pub async fn create_local_state_machine(config: &aws_config::SdkConfig, name: &s
     let created = sfn
         .create_state_machine()
         .name(name)
-        .definition(
-            r#"{"Comment":"local stand-in","StartAt":"Escalate","States":{"Escalate":{"Type":"Pass","End":true}}}"#,
-        )
+        .definition(definition)
         .role_arn("arn:aws:iam::123456789012:role/milepost-local")
         .send()
         .await
         .map_err(|e| format!("creating state machine {name}: {}", e.into_service_error()))?;
     Ok(created.state_machine_arn)
+}
+
+/// The ASL definition with SAM's `DefinitionSubstitutions` filled in with
+/// local function ARNs (the names `cargo lambda watch` serves).
+pub fn local_definition(asl: &str) -> String {
+    [
+        ("OutreachFunctionArn", "outreach"),
+        ("CsmTaskFunctionArn", "csm-task"),
+        ("EscalateFunctionArn", "escalate"),
+    ]
+    .iter()
+    .fold(asl.to_string(), |text, (placeholder, function)| {
+        text.replace(
+            &format!("${{{placeholder}}}"),
+            &format!("arn:aws:lambda:us-east-1:123456789012:function:{function}"),
+        )
+    })
 }
 
 /// Everything a function or the CLI needs, on AWS, named by the environment:
