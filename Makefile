@@ -16,12 +16,13 @@ WITH_NODE := PATH="$(CURDIR)/$(NODE_BIN):$$PATH"
 # asl-validator and aws-local-stepfunctions, from infra/package-lock.json.
 INFRA_NODE := infra/node_modules/.installed
 
-.PHONY: help demo test lint validate bench build-cli clean venv local
+.PHONY: help demo test lint validate bench build-cli clean venv local emails-preview
 
 help:
 	@echo "make demo    build and run the whole pipeline locally (no AWS account): writes milepost-demo/"
 	@echo "make test    formatting, clippy -D warnings, and every test"
 	@echo "make local   webhook, sweep and escalation playbook on this machine against the AWS emulator, until Ctrl-C"
+	@echo "make emails-preview  every playbook email in headless Chromium at 375 and 1200 px, layout checked"
 	@echo "make bench   ingest throughput, DynamoDB requests per event, cold start, demo wall time"
 	@echo "make clean   remove build output and demo output"
 
@@ -55,7 +56,17 @@ $(INFRA_NODE): infra/package.json infra/package-lock.json $(VENV)/.installed
 ## test: what CI runs (.ci/run calls exactly this)
 test: lint validate $(INFRA_NODE)
 	$(CARGO) test --workspace
+	$(MAKE) --no-print-directory emails-preview
 	$(VENV)/bin/python tests/local_run.py
+
+## emails-preview: one email of each kind from a small demo, rendered in headless
+## Chromium (Debian's package, unpacked into .venv) at 375 and 1200 px; fails on
+## overflow, small text or bad links. Screenshots: target/emails-preview/preview/index.html
+EMAILS_DIR := target/emails-preview
+emails-preview: build-cli $(VENV)/.installed
+	VENV=$(VENV) bash tests/chromium.sh
+	rm -rf $(EMAILS_DIR) && $(MILEPOST) demo --accounts 40 --days 120 --out $(EMAILS_DIR) --quiet >/dev/null
+	$(VENV)/bin/python tests/emails_preview.py $(EMAILS_DIR)/outbox $(EMAILS_DIR)/preview
 
 ## validate: the SAM template, with cfn-lint's rules (offline), and the state
 ## machine's ASL file, which neither of them reads (asl-validator)

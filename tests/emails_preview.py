@@ -1,0 +1,251 @@
+#!/usr/bin/env python3
+"""Renders one email of each playbook kind in headless Chromium at 375 and 1200 px
+and checks the layout; writes screenshots and an index.html to look at.
+
+usage: emails_preview.py OUTBOX_DIR PREVIEW_DIR
+       emails_preview.py --self-test     (a deliberately broken email must fail)
+
+Chromium is .venv/bin/chromium-headless (tests/chromium.sh), or $CHROMIUM.
+Exits 1 if any check fails. Python 3 standard library only.
+"""
+import email
+import email.policy
+import html
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+KINDS = ("outreach", "follow-up", "csm-task", "leadership", "exec-sponsor")
+WIDTHS = (375, 1200)
+MIN_FONT_PX = 12
+MAX_COLUMN_PX = 700  # wider than this at 1200 px and lines get too long to read
+MIN_COLUMN_PX = 300  # at 375 px the text should use most of the screen
+MIN_PNG_BYTES = 5000
+CHROMIUM = os.environ.get("CHROMIUM") or str(
+    Path(__file__).resolve().parent.parent / ".venv/bin/chromium-headless")
+
+# New headless Chromium will not make a window narrower than 500 px, so the email
+# goes into an iframe of exactly the width under test. A srcdoc iframe is
+# same-origin with its parent, so this script can measure the email's document;
+# it writes what it found into <pre id=out> for --dump-dom to print.
+MEASURE_JS = r"""
+const W = %(width)d;
+const name = e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') +
+    [...e.classList].map(c => '.' + c).join('');
+f.addEventListener('load', () => {
+  const d = f.contentDocument, w = f.contentWindow, all = [...d.querySelectorAll('*')];
+  const visible = e => { const r = e.getBoundingClientRect(), s = w.getComputedStyle(e);
+    return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.opacity !== '0'; };
+  // Elements that hold text themselves (not only through their children).
+  const texts = all.filter(e => visible(e) &&
+    [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim()));
+  let font = null;
+  for (const e of texts) {
+    const px = parseFloat(w.getComputedStyle(e).fontSize);
+    if (!font || px < font.px) font = {px, el: name(e), text: e.textContent.trim().slice(0, 40)};
+  }
+  // The main column: the innermost element that holds all of the text.
+  let col = texts.length ? texts[0] : d.body;
+  while (col !== d.body && !texts.every(t => col.contains(t))) col = col.parentElement;
+  // Right edge of an element's box or of its own text (a long word overflows its box).
+  const right = e => Math.max(e.getBoundingClientRect().right, ...[...e.childNodes]
+    .filter(n => n.nodeType === 3).map(n => { const r = d.createRange();
+      r.selectNodeContents(n); return r.getBoundingClientRect().right; }));
+  const wide = all.filter(e => right(e) > W + 1);
+  out.textContent = JSON.stringify({
+    title: d.title.trim(),
+    height: Math.ceil(d.documentElement.getBoundingClientRect().height),
+    scrollWidth: Math.max(d.documentElement.scrollWidth, d.body.scrollWidth),
+    font,
+    column: {el: name(col), width: Math.round(col.getBoundingClientRect().width)},
+    // Only the outermost offenders: their descendants stick out because they do.
+    sticksOut: wide.filter(e => !wide.includes(e.parentElement)).slice(0, 3)
+      .map(e => name(e) + ' to ' + Math.round(right(e)) + 'px'),
+    badLinks: [...d.querySelectorAll('a')].map(a => a.getAttribute('href') || '(no href)')
+      .filter(h => !/^(https:\/\/|mailto:)/i.test(h)),
+  });
+});
+"""
+
+
+def wrapper(email_html, width, height):
+    return (f'<!DOCTYPE html><html><head><meta charset="utf-8"></head><body style="margin:0">'
+            f'<iframe id="f" scrolling="no" style="border:0;display:block;width:{width}px;'
+            f'height:{height}px" srcdoc="{html.escape(email_html)}"></iframe><pre id="out"></pre>'
+            f'<script>{MEASURE_JS % {"width": width}}</script></body></html>')
+
+
+def chromium(tmp, page, width, height, *args):
+    path = Path(tmp, "page.html")
+    path.write_text(page)
+    cmd = [CHROMIUM, f"--user-data-dir={tmp}/profile", f"--window-size={width},{height}",
+           "--force-device-scale-factor=1",
+           # Offline: anything remote fails at once instead of waiting on DNS.
+           "--host-resolver-rules=MAP * ~NOTFOUND", *args, path.as_uri()]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    if run.returncode != 0:
+        noise = re.compile(r"dbus|Fontconfig")
+        err = [l for l in run.stderr.splitlines() if not noise.search(l)][-5:]
+        raise RuntimeError(f"{CHROMIUM} exited {run.returncode}: " + " | ".join(err))
+    return run.stdout
+
+
+def measure(tmp, email_html, width):
+    dom = chromium(tmp, wrapper(email_html, width, 200), max(width, 500), 800, "--dump-dom")
+    found = re.search(r'<pre id="out">(.+?)</pre>', dom, re.S)
+    if not found:
+        raise RuntimeError("the measuring script wrote nothing (did the page load?)")
+    return json.loads(html.unescape(found.group(1)))
+
+
+def problems(m, width, subject):
+    bad = []
+    if m["scrollWidth"] > width:
+        bad.append(f"overflow: the email is {m['scrollWidth']}px wide, the screen {width}px")
+    if m["sticksOut"]:
+        bad.append(f"sticks out past {width}px: " + ", ".join(m["sticksOut"]))
+    if m["font"] and m["font"]["px"] < MIN_FONT_PX:
+        f = m["font"]
+        bad.append(f"font: {f['px']:g}px < {MIN_FONT_PX}px in {f['el']} ({f['text']!r})")
+    col = m["column"]
+    if width >= 1000 and col["width"] > MAX_COLUMN_PX:
+        bad.append(f"column: {col['el']} is {col['width']}px wide, over {MAX_COLUMN_PX}px")
+    if width < 500 and col["width"] < MIN_COLUMN_PX:
+        bad.append(f"column: {col['el']} is only {col['width']}px of {width}px")
+    for href in m["badLinks"]:
+        bad.append(f"link: href {href!r} is neither https:// nor mailto:")
+    if not m["title"]:
+        bad.append("title: the HTML has no <title>")
+    elif subject and " ".join(subject.split()) != " ".join(m["title"].split()):
+        bad.append(f"title: {m['title']!r} is not the Subject {subject!r}")
+    return bad
+
+
+def png_problems(png, width):
+    if not png.exists():
+        return [f"screenshot: {png} was not written"]
+    data = png.read_bytes()
+    if not data.startswith(b"\x89PNG") or int.from_bytes(data[16:20], "big") != width:
+        return [f"screenshot: {png} is not a {width}px wide PNG"]
+    if len(data) < MIN_PNG_BYTES:
+        return [f"screenshot: {png} is only {len(data)} bytes (blank page?)"]
+    return []
+
+
+def subject_of(html_path):
+    eml = html_path.with_suffix(".eml")
+    if not eml.exists():
+        return None
+    return email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)["Subject"]
+
+
+def check(emails, preview):
+    """emails: {kind: path of its .html}. Returns (table rows, failure lines)."""
+    preview.mkdir(parents=True, exist_ok=True)
+    rows, failures = [], []
+    for kind, path in emails.items():
+        for width in WIDTHS:
+            with tempfile.TemporaryDirectory() as tmp:
+                body = path.read_text(encoding="utf-8")
+                png = preview / f"{kind}-{width}.png"
+                png.unlink(missing_ok=True)
+                try:
+                    m = measure(tmp, body, width)
+                    chromium(tmp, wrapper(body, width, m["height"]), width, m["height"],
+                             f"--screenshot={png}")
+                    bad = problems(m, width, subject_of(path)) + png_problems(png, width)
+                except (RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
+                    m, bad = None, [f"chromium: {e}"]
+            failures += [f"{kind} @{width}px: {b}" for b in bad]
+            rows.append((kind, width, m, path.name, bad))
+    return rows, failures
+
+
+def write_index(preview, rows):
+    cells = {}
+    for kind, width, m, name, bad in rows:
+        status = "<b style='color:#b42318'>" + "<br>".join(map(html.escape, bad)) + "</b>" if bad else "ok"
+        cells.setdefault(kind, []).append(
+            f"<figure><figcaption>{kind} @{width}px — {html.escape(name)} — {status}</figcaption>"
+            f'<img src="{kind}-{width}.png" alt="{kind} at {width}px"></figure>')
+    body = "".join(f'<h2>{k}</h2><div class="row">{"".join(c)}</div>' for k, c in cells.items())
+    (preview / "index.html").write_text(
+        "<!DOCTYPE html><meta charset='utf-8'><title>Milepost emails</title><style>"
+        "body{font:14px sans-serif;margin:16px;background:#ddd}.row{display:flex;gap:24px;"
+        "align-items:flex-start}figure{margin:0}img{display:block;border:1px solid #999}"
+        f"</style><h1>Milepost emails at {' and '.join(f'{w}px' for w in WIDTHS)}</h1>" + body)
+
+
+def print_table(rows):
+    print(f"{'kind':<13} {'width':>5} {'height':>6} {'min font':>8} {'column':>6} overflow  file")
+    for kind, width, m, name, _ in rows:
+        if m is None:
+            print(f"{kind:<13} {width:>5} {'-':>6} {'-':>8} {'-':>6} ?         {name}")
+            continue
+        font = f"{m['font']['px']:g}px" if m["font"] else "-"
+        over = "yes" if m["scrollWidth"] > width or m["sticksOut"] else "no"
+        print(f"{kind:<13} {width:>5} {m['height']:>6} {font:>8} {m['column']['width']:>6} "
+              f"{over:<9} {name}")
+
+
+def pick(outbox):
+    """The largest .html of each kind: longest content is likeliest to break."""
+    files = {}
+    for p in outbox.glob("*.html"):
+        m = re.match(r"\d+-(%s)-" % "|".join(KINDS), p.name)
+        if m and (m[1] not in files or p.stat().st_size > files[m[1]].stat().st_size):
+            files[m[1]] = p
+    missing = [k for k in KINDS if k not in files]
+    if missing:
+        sys.exit(f"emails_preview: no {', '.join(missing)} email in {outbox} "
+                 "(run the demo with more --accounts or --days)")
+    return {k: files[k] for k in KINDS}
+
+
+SELF_TEST_EMAIL = """<!DOCTYPE html><html><head><meta name="viewport" content="width=device-width">
+</head><body><table width="900"><tr><td>A table 900px wide.</td></tr></table>
+<p style="font-size:10px">Fine print.</p><p><a href="http://example.com/">Not https</a></p>
+</body></html>"""
+
+
+def self_test():
+    """The checks must catch a broken email: each kind of problem is expected."""
+    with tempfile.TemporaryDirectory() as tmp:
+        page = Path(tmp, "000001-outreach-broken.html")
+        page.write_text(SELF_TEST_EMAIL)
+        rows, failures = check({"outreach": page}, Path(tmp, "preview"))
+    print_table(rows)
+    print("\n".join(failures))
+    seen = {f.split(": ")[1] for f in failures}
+    expected = {"overflow", "sticks out past 375px", "font", "column", "link", "title"}
+    if expected <= seen:
+        print("self-test passed: the broken email failed every check it should")
+        return 0
+    print(f"self-test FAILED: these checks did not fire: {sorted(expected - seen)}")
+    return 1
+
+
+def main(argv):
+    if not os.access(CHROMIUM, os.X_OK):
+        sys.exit(f"emails_preview: {CHROMIUM} not found: run tests/chromium.sh (or set CHROMIUM)")
+    if argv == ["--self-test"]:
+        return self_test()
+    if len(argv) != 2:
+        sys.exit(__doc__)
+    preview = Path(argv[1])
+    rows, failures = check(pick(Path(argv[0])), preview)
+    write_index(preview, rows)
+    print_table(rows)
+    print(f"\nScreenshots: {preview / 'index.html'}")
+    if failures:
+        print(f"\n{len(failures)} problem(s):\n  " + "\n  ".join(failures))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
