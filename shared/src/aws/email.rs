@@ -143,4 +143,96 @@ mod tests {
         let m = mailbox(&Contact::new("Eve\r\nBcc: all@x.example", "eve@x.example"));
         assert!(!m.contains('\n') && !m.contains('\r'), "{m}");
     }
+
+    fn email(list_unsubscribe: Option<&str>) -> OutgoingEmail {
+        OutgoingEmail {
+            key: "exec-1:outreach_email:customer".into(),
+            kind: crate::email::EmailKind::Outreach,
+            account_id: crate::domain::AccountId::new("a1"),
+            milestone_id: "first_workflow".into(),
+            from: Contact::new("Maya via Milepost", "cs@vendor.example"),
+            to: vec![Contact::new("Pat", "pat@a1.example")],
+            subject: "Next step".into(),
+            text: "plain words".into(),
+            html: "<p>html words</p>".into(),
+            list_unsubscribe: list_unsubscribe.map(str::to_string),
+            date: chrono::DateTime::UNIX_EPOCH,
+        }
+    }
+
+    /// Sends `email` through a client that captures the request; returns its JSON body.
+    async fn captured_send(
+        email: &OutgoingEmail,
+        status: u16,
+        answer: &str,
+    ) -> (Result<String, SendError>, serde_json::Value) {
+        let response = http::Response::builder()
+            .status(status)
+            .header("x-amzn-errortype", if status == 200 { "" } else { answer })
+            .body(aws_smithy_types::body::SdkBody::from(if status == 200 {
+                r#"{"MessageId":"m-1"}"#.to_string()
+            } else {
+                format!(r#"{{"message":"{answer}"}}"#)
+            }))
+            .unwrap();
+        let (http_client, captured) = aws_smithy_http_client::test_util::capture_request(Some(response));
+        let config = aws_sdk_sesv2::Config::builder()
+            .behavior_version(aws_sdk_sesv2::config::BehaviorVersion::latest())
+            .region(aws_sdk_sesv2::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sesv2::config::Credentials::new("a", "b", None, None, "test"))
+            .retry_config(aws_sdk_sesv2::config::retry::RetryConfig::disabled())
+            .http_client(http_client)
+            .build();
+        let mailer = SesMailer::new(Client::from_conf(config), Some("milepost-playbook".into()));
+        let result = mailer.send(email).await;
+        let request = captured.expect_request();
+        let body = serde_json::from_slice(request.body().bytes().unwrap()).unwrap();
+        (result, body)
+    }
+
+    #[tokio::test]
+    async fn sends_both_parts_under_the_configuration_set_with_list_unsubscribe() {
+        let (result, body) = captured_send(&email(Some("https://app.example.com/unsubscribe?a=1")), 200, "").await;
+        assert_eq!(result.unwrap(), "m-1");
+        assert_eq!(body["ConfigurationSetName"], "milepost-playbook");
+        assert_eq!(body["FromEmailAddress"], "\"Maya via Milepost\" <cs@vendor.example>");
+        assert_eq!(body["Destination"]["ToAddresses"][0], "\"Pat\" <pat@a1.example>");
+        let simple = &body["Content"]["Simple"];
+        assert_eq!(simple["Subject"]["Data"], "Next step");
+        assert_eq!(simple["Body"]["Text"]["Data"], "plain words");
+        assert_eq!(simple["Body"]["Html"]["Data"], "<p>html words</p>");
+        assert_eq!(simple["Body"]["Html"]["Charset"], "UTF-8");
+        let headers: Vec<(&str, &str)> = simple["Headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| (h["Name"].as_str().unwrap(), h["Value"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            headers,
+            [
+                ("List-Unsubscribe", "<https://app.example.com/unsubscribe?a=1>"),
+                ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+            ]
+        );
+        assert_eq!(body["EmailTags"][0]["Value"], "outreach");
+    }
+
+    #[tokio::test]
+    async fn internal_mail_has_no_unsubscribe_header() {
+        let (_, body) = captured_send(&email(None), 200, "").await;
+        assert!(body["Content"]["Simple"]
+            .get("Headers")
+            .is_none_or(|h| h.as_array().unwrap().is_empty()));
+    }
+
+    #[tokio::test]
+    async fn a_rejected_message_is_permanent_and_throttling_transient() {
+        let (rejected, _) = captured_send(&email(None), 400, "MessageRejected").await;
+        assert!(matches!(rejected, Err(SendError::Permanent(_))), "{rejected:?}");
+        let (throttled, _) = captured_send(&email(None), 429, "TooManyRequestsException").await;
+        assert!(matches!(throttled, Err(SendError::Transient(_))), "{throttled:?}");
+        let (paused, _) = captured_send(&email(None), 400, "SendingPausedException").await;
+        assert!(matches!(paused, Err(SendError::Transient(_))), "{paused:?}");
+    }
 }
