@@ -15,14 +15,27 @@ NODE_BIN := $(NODE_HOME)/bin
 WITH_NODE := PATH="$(CURDIR)/$(NODE_BIN):$$PATH"
 # asl-validator and aws-local-stepfunctions, from infra/package-lock.json.
 INFRA_NODE := infra/node_modules/.installed
+# What `make build`, `make sam-build` and `make deploy` compile for: arm64
+# (Graviton, cheaper per ms) unless ARCH=x86_64.
+ARCH ?= arm64
+FUNCTIONS := ingest sweep outreach csm-task escalate
+# The architecture infra/samconfig.toml deploys (Architecture=...).
+DEPLOY_ARCH := $(shell sed -n 's/.*"Architecture=\([a-z0-9_]*\)".*/\1/p' infra/samconfig.toml)
+# cargo lambda cross-compiles with zig, but needs Rust's standard library for the target.
+ensure_rust_target = $(if $(filter arm64,$(1)),rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu,true)
+SAM := cd infra && SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CURDIR)/$(VENV)/bin/sam
 
-.PHONY: help demo test lint validate bench build-cli clean venv local emails-preview
+.PHONY: help demo test lint validate bench build-cli clean venv local emails-preview build sam-build sam-build-check deploy
 
 help:
 	@echo "make demo    build and run the whole pipeline locally (no AWS account): writes milepost-demo/"
 	@echo "make test    formatting, clippy -D warnings, and every test"
 	@echo "make local   webhook, sweep and escalation playbook on this machine against the AWS emulator, until Ctrl-C"
 	@echo "make emails-preview  every playbook email in headless Chromium at 375 and 1200 px, layout checked"
+	@echo "make build   release Lambda binaries with cargo lambda (ARCH=arm64 by default, or x86_64)"
+	@echo "make validate  sam validate --lint, cfn-lint, asl-validator (offline)"
+	@echo "make sam-build  sam build of infra/template.yaml (cargo lambda inside) into infra/.aws-sam"
+	@echo "make deploy  sam build + sam deploy with infra/samconfig.toml (guided if it has no deploy section)"
 	@echo "make bench   ingest throughput, DynamoDB requests per event, cold start, demo wall time"
 	@echo "make clean   remove build output and demo output"
 
@@ -55,6 +68,7 @@ $(INFRA_NODE): infra/package.json infra/package-lock.json $(VENV)/.installed
 
 ## test: what CI runs (.ci/run calls exactly this)
 test: lint validate $(INFRA_NODE)
+	$(MAKE) --no-print-directory sam-build-check
 	$(CARGO) test --workspace
 	$(MAKE) --no-print-directory emails-preview
 	$(VENV)/bin/python tests/local_run.py
@@ -72,12 +86,40 @@ emails-preview: build-cli $(VENV)/.installed
 ## machine's ASL file, which neither of them reads (asl-validator)
 validate: $(VENV)/.installed $(INFRA_NODE)
 	AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint -t infra/template.yaml
+	$(VENV)/bin/cfn-lint infra/template.yaml
 	$(WITH_NODE) infra/node_modules/.bin/asl-validator --json-path infra/statemachine/escalation.asl.json
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p milepost-shared -p milepost-cli --no-default-features --all-targets -- -D warnings
+
+## build: the five functions as Lambda binaries (target/lambda/<name>/bootstrap)
+build: $(VENV)/.installed
+	$(call ensure_rust_target,$(ARCH))
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release $(if $(filter arm64,$(ARCH)),--arm64,--x86-64) $(addprefix -p ,$(FUNCTIONS))
+
+## sam-build: what `sam deploy` uploads, for the Architecture samconfig.toml deploys
+sam-build: $(VENV)/.installed
+	@if [ "$(origin ARCH)" = "command line" ]; then \
+	    echo "sam-build and deploy use Architecture from infra/samconfig.toml ($(DEPLOY_ARCH)): change it there" >&2; exit 2; fi
+	$(call ensure_rust_target,$(DEPLOY_ARCH))
+	$(SAM) build
+
+## sam-build-check: `sam build` as make test runs it: offline, for x86_64 (CI
+## has no arm64 Rust target and must not download one), unoptimised (the
+## template and every function's cargo-lambda build are what is checked).
+SAM_CHECK_DIR := $(CURDIR)/target/sam-check
+sam-build-check: $(VENV)/.installed
+	export CARGO_PROFILE_RELEASE_OPT_LEVEL=0 CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16; \
+	    $(SAM) build --build-dir $(SAM_CHECK_DIR) --parameter-overrides Architecture=x86_64
+	@for f in IngestFunction SweepFunction OutreachFunction CsmTaskFunction EscalateFunction; do \
+	    test -x $(SAM_CHECK_DIR)/$$f/bootstrap || { echo "sam build made no bootstrap for $$f" >&2; exit 1; }; done
+
+## deploy: sam deploy with infra/samconfig.toml; `sam deploy --guided` when it has no deploy section
+deploy: sam-build
+	@if grep -q '^\[default\.deploy\.parameters\]' infra/samconfig.toml; then \
+	    $(SAM) deploy; else $(SAM) deploy --guided; fi
 
 ## bench: figures, not pass/fail (targets printed beside them)
 bench: $(VENV)/.installed
@@ -86,4 +128,4 @@ bench: $(VENV)/.installed
 
 clean:
 	$(CARGO) clean
-	rm -rf milepost-demo $(VENV)
+	rm -rf milepost-demo $(VENV) infra/node_modules infra/.aws-sam
