@@ -6,3 +6,4 @@ pub mod demo;
 pub mod maps_cmd;
 #[cfg(feature = "aws")]
 pub mod outbox_cmd;
+pub mod parked_cmd;

@@ -55,6 +55,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Events kept for accounts not known when they arrived; --replay applies
+    /// those whose account exists now (MILEPOST_TABLE, MILEPOST_BUS, MILEPOST_STATE_MACHINE_ARN).
+    Parked {
+        /// Apply the parked events of accounts that exist now, and unpark them.
+        #[arg(long)]
+        replay: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// The emails sent on the local emulator (`make local`): recipients and subjects.
     Outbox {
         /// Print JSON (recipients, subject, HTML) instead of a table.
@@ -221,6 +231,23 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Parked { replay, json } => match runtime().block_on(parked(replay)) {
+            Ok(accounts) if json => {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&accounts).expect("reports serialise")
+                );
+                ExitCode::SUCCESS
+            }
+            Ok(accounts) => {
+                print!("{}", milepost_cli::parked_cmd::render(&accounts));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("milepost parked failed: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Outbox { json, save } => match runtime().block_on(outbox(json, save)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -298,6 +325,18 @@ async fn outbox(json: bool, save: Option<PathBuf>) -> anyhow::Result<()> {
         eprintln!("{n} email(s) written to {}", dir.display());
     }
     Ok(())
+}
+
+#[cfg(feature = "aws")]
+async fn parked(replay: bool) -> anyhow::Result<Vec<milepost_cli::parked_cmd::ParkedAccount>> {
+    let sdk = milepost::aws::sdk_config().await;
+    let services = milepost::aws::services_from_env(&sdk).map_err(anyhow::Error::msg)?;
+    milepost_cli::parked_cmd::parked(&services, replay).await
+}
+
+#[cfg(not(feature = "aws"))]
+async fn parked(_replay: bool) -> anyhow::Result<Vec<milepost_cli::parked_cmd::ParkedAccount>> {
+    anyhow::bail!(NO_AWS)
 }
 
 #[cfg(not(feature = "aws"))]

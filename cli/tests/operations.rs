@@ -127,3 +127,81 @@ async fn an_operator_initialises_loads_maps_and_sweeps_once() {
         .executions;
     assert_eq!(executions.len(), overdue, "one escalation per overdue milestone");
 }
+
+#[tokio::test]
+async fn an_operator_replays_events_parked_for_an_account_created_otherwise() {
+    let moto = MotoServer::start();
+    let init = milepost(&moto, &["local", "init"], &[]);
+    assert!(init.status.success(), "{}", text(&init.stderr));
+    let state_machine = text(&init.stdout).trim().to_string();
+    let env = [("MILEPOST_STATE_MACHINE_ARN", state_machine.as_str())];
+    assert!(milepost(&moto, &["maps", "load", "examples/maps"], &[])
+        .status
+        .success());
+    let store = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
+        TABLE,
+    ));
+    let services = Services {
+        store: store.clone(),
+        mailer: Arc::new(NoMailer),
+        events: Arc::new(RecordingPublisher::default()),
+        workflows: Arc::new(LocalWorkflowRunner::new()),
+        clock: Arc::new(SystemClock),
+        config: Config::default(),
+    };
+    let empty = milepost(&moto, &["parked"], &env);
+    assert_eq!(text(&empty.stdout), "no parked events\n", "{}", text(&empty.stderr));
+
+    // acme exists, but an event for it sat parked (it arrived while acme was
+    // being created some other way); nobody has heard of ghost yet.
+    let start = Utc::now().date_naive() - Duration::days(3);
+    milepost::ingest::upsert_account(&services, &account("acme", start))
+        .await
+        .unwrap();
+    let dashboard = |id: &str, account: &str| milepost::domain::ProductEvent {
+        id: id.into(),
+        account_id: AccountId::new(account),
+        event: "dashboard.created".into(),
+        timestamp: Utc::now(),
+        user_id: Some("u1".into()),
+        properties: Default::default(),
+    };
+    use milepost::ports::ParkingStore;
+    store.park(&dashboard("e1", "acme")).await.unwrap();
+    store.park(&dashboard("e2", "ghost")).await.unwrap();
+
+    let listed = milepost(&moto, &["parked", "--json"], &env);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(
+        listed,
+        serde_json::json!([
+            {"account_id": "acme", "parked_events": 1, "account_known": true, "replayed": null},
+            {"account_id": "ghost", "parked_events": 1, "account_known": false, "replayed": null},
+        ])
+    );
+    let first_value = || async {
+        store
+            .get_milestone(&AccountId::new("acme"), "first_value")
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+    };
+    assert!(!first_value().await.is_reached(), "listing applies nothing");
+
+    let replay = milepost(&moto, &["parked", "--replay"], &env);
+    assert!(replay.status.success(), "{}", text(&replay.stderr));
+    assert!(
+        text(&replay.stdout).contains("known: replayed, 1 applied"),
+        "{}",
+        text(&replay.stdout)
+    );
+    assert!(first_value().await.is_reached(), "the parked event reached first_value");
+
+    // Only ghost's event is left; replaying again changes nothing.
+    let again = milepost(&moto, &["parked", "--replay", "--json"], &env);
+    let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(again.as_array().unwrap().len(), 1);
+    assert_eq!(again[0]["account_id"], "ghost");
+}

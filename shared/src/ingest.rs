@@ -484,13 +484,24 @@ pub async fn upsert_account(services: &Services, account: &Account) -> Result<On
             report.milestones_created += 1;
         }
     }
-    let mut parked = store.parked_for(&account.id).await?;
+    report.parked_applied = apply_parked(services, &account.id).await?;
+    Ok(report)
+}
+
+/// Applies, oldest first, the events parked for `account` and unparks them;
+/// returns how many changed anything (the rest were duplicates). Onboarding
+/// runs it; operators run it with `milepost parked --replay`, for events
+/// parked while their account was created some other way. Idempotent.
+pub async fn apply_parked(services: &Services, account: &AccountId) -> Result<usize, IngestError> {
+    let store = &services.store;
+    let mut parked = store.parked_for(account).await?;
     parked.sort_by(|a, b| (a.timestamp, &a.id).cmp(&(b.timestamp, &b.id)));
+    let mut applied = 0;
     for event in parked {
         if apply_event(services, &event).await? == Applied::Applied {
-            report.parked_applied += 1;
+            applied += 1;
         }
-        store.unpark(&account.id, &event.id).await?;
+        store.unpark(account, &event.id).await?;
     }
-    Ok(report)
+    Ok(applied)
 }

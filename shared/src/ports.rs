@@ -228,6 +228,9 @@ pub trait ParkingStore: Send + Sync {
     async fn park(&self, event: &ProductEvent) -> StoreResult<()>;
     async fn parked_for(&self, account: &AccountId) -> StoreResult<Vec<ProductEvent>>;
     async fn unpark(&self, account: &AccountId, event_id: &str) -> StoreResult<()>;
+    /// Every account with parked events and how many, by account id: an
+    /// operator's listing (a table scan on DynamoDB), never on the event path.
+    async fn parked_accounts(&self) -> StoreResult<Vec<(AccountId, usize)>>;
 }
 
 #[async_trait]

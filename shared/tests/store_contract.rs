@@ -232,6 +232,13 @@ async fn dedupe_parking_and_activity(store: Arc<dyn Store>) {
     store.park(&e).await.unwrap();
     store.park(&event("p2", "later", "a", t0(), "u")).await.unwrap();
     assert_eq!(store.parked_for(&AccountId::new("later")).await.unwrap().len(), 2);
+    store.park(&event("p3", "other", "a", t0(), "u")).await.unwrap();
+    assert_eq!(
+        store.parked_accounts().await.unwrap(),
+        vec![(AccountId::new("later"), 2), (AccountId::new("other"), 1)],
+        "parked accounts with their counts; a re-parked event counts once"
+    );
+    store.unpark(&AccountId::new("other"), "p3").await.unwrap();
     store.unpark(&AccountId::new("later"), "p1").await.unwrap();
     assert_eq!(
         store.parked_for(&AccountId::new("later")).await.unwrap(),

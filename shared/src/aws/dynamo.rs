@@ -754,6 +754,31 @@ impl ParkingStore for DynamoStore {
             .map_err(|e| backend(e.into_service_error()))?;
         Ok(())
     }
+
+    async fn parked_accounts(&self) -> StoreResult<Vec<(AccountId, usize)>> {
+        // Operators' listing only: a scan limited to parked items, keys only.
+        let items = self
+            .all_pages(|start| {
+                let req = self
+                    .client
+                    .scan()
+                    .table_name(&self.table)
+                    .filter_expression("begins_with(pk, :parked)")
+                    .expression_attribute_values(":parked", s("PARKED#"))
+                    .projection_expression("pk")
+                    .set_exclusive_start_key(start);
+                scan_page(req)
+            })
+            .await?;
+        let mut counts: std::collections::BTreeMap<AccountId, usize> = Default::default();
+        for item in &items {
+            if let Some(AttributeValue::S(pk)) = item.get("pk") {
+                let account = pk.strip_prefix("PARKED#").unwrap_or(pk);
+                *counts.entry(AccountId::new(account)).or_default() += 1;
+            }
+        }
+        Ok(counts.into_iter().collect())
+    }
 }
 
 #[async_trait]

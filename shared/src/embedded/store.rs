@@ -357,6 +357,11 @@ impl ParkingStore for InMemoryStore {
         }
         Ok(())
     }
+    async fn parked_accounts(&self) -> StoreResult<Vec<(AccountId, usize)>> {
+        let mut accounts: Vec<_> = self.lock().parked.iter().map(|(a, p)| (a.clone(), p.len())).collect();
+        accounts.sort();
+        Ok(accounts)
+    }
 }
 
 #[async_trait]
