@@ -22,7 +22,9 @@ FUNCTIONS := ingest sweep outreach csm-task escalate
 # The architecture infra/samconfig.toml deploys (Architecture=...).
 DEPLOY_ARCH := $(shell sed -n 's/.*"Architecture=\([a-z0-9_]*\)".*/\1/p' infra/samconfig.toml)
 # cargo lambda cross-compiles with zig, but needs Rust's standard library for the target.
-ensure_rust_target = $(if $(filter arm64,$(1)),rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu,true)
+ensure_rust_target = $(if $(filter arm64,$(1)),rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu \
+    || { command -v rustup >/dev/null || { echo "arm64 needs Rust's aarch64-unknown-linux-gnu target: install it (or build with ARCH=x86_64)" >&2; exit 1; }; \
+         rustup target add aarch64-unknown-linux-gnu; },true)
 SAM := cd infra && SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CURDIR)/$(VENV)/bin/sam
 
 .PHONY: help demo test lint validate bench build-cli clean venv local emails-preview build sam-build sam-build-check deploy
@@ -82,11 +84,13 @@ emails-preview: build-cli $(VENV)/.installed
 	rm -rf $(EMAILS_DIR) && $(MILEPOST) demo --accounts 40 --days 120 --out $(EMAILS_DIR) --quiet >/dev/null
 	$(VENV)/bin/python tests/emails_preview.py $(EMAILS_DIR)/outbox $(EMAILS_DIR)/preview
 
-## validate: the SAM template, with cfn-lint's rules (offline), and the state
-## machine's ASL file, which neither of them reads (asl-validator)
+## validate: the SAM template, with cfn-lint's rules (offline), what they do not
+## check (log groups, alarms, named IAM resources: tests/template_check.py), and
+## the state machine's ASL file, which neither of them reads (asl-validator)
 validate: $(VENV)/.installed $(INFRA_NODE)
 	AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint -t infra/template.yaml
 	$(VENV)/bin/cfn-lint infra/template.yaml
+	$(VENV)/bin/python tests/template_check.py
 	$(WITH_NODE) infra/node_modules/.bin/asl-validator --json-path infra/statemachine/escalation.asl.json
 
 lint:
