@@ -4,6 +4,7 @@
 pub mod account;
 pub mod activity;
 pub mod criterion;
+pub mod discovery;
 pub mod events;
 pub mod health;
 pub mod lifecycle;

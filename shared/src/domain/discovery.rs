@@ -1,0 +1,327 @@
+//! The statistics of `milepost discover`: how a milestone's achievement in
+//! the renewed cohort compares with the churned cohort, with the uncertainty
+//! small cohorts carry. Plain arithmetic over counts; the definitions are the
+//! ones the README and `milepost discover --help` state.
+
+use serde::{Serialize, Serializer};
+
+/// z for a two-sided 95% interval.
+const Z95: f64 = 1.959_963_984_540_054;
+
+/// Cohorts smaller than this are flagged: their rates move a lot with one account.
+pub const SMALL_COHORT: u64 = 30;
+
+/// A ratio that may be unbounded (its denominator rate is zero).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Ratio {
+    Finite(f64),
+    Unbounded,
+}
+
+impl Ratio {
+    /// `a / b`, unbounded when `b` is zero and `a` is not; `None` when both are.
+    pub fn of(a: f64, b: f64) -> Option<Ratio> {
+        match (a, b) {
+            (a, b) if b > 0.0 => Some(Ratio::Finite(a / b)),
+            (a, _) if a > 0.0 => Some(Ratio::Unbounded),
+            _ => None,
+        }
+    }
+
+    /// For sorting: unbounded above every finite ratio.
+    pub fn sort_key(self) -> f64 {
+        match self {
+            Ratio::Finite(r) => r,
+            Ratio::Unbounded => f64::INFINITY,
+        }
+    }
+}
+
+impl std::fmt::Display for Ratio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ratio::Finite(r) => write!(f, "{r:.2}"),
+            Ratio::Unbounded => f.write_str("unbounded"),
+        }
+    }
+}
+
+/// JSON: a number, or the string `"unbounded"`.
+impl Serialize for Ratio {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Ratio::Finite(r) => s.serialize_f64(*r),
+            Ratio::Unbounded => s.serialize_str("unbounded"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Class {
+    /// Renewed customers achieve it more than twice as often: a milestone worth escalating.
+    Strong,
+    Moderate,
+    /// Under 1.5: barely tells the cohorts apart.
+    Weak,
+}
+
+impl Class {
+    pub fn of(ratio: Ratio) -> Class {
+        match ratio.sort_key() {
+            r if r > 2.0 => Class::Strong,
+            r if r < 1.5 => Class::Weak,
+            _ => Class::Moderate,
+        }
+    }
+}
+
+/// The Wilson score interval for `successes` of `n` at 95%; `None` when `n` is 0.
+/// Unlike the normal approximation it stays inside [0, 1] and is honest at
+/// the small cohorts and extreme rates CS teams have.
+pub fn wilson(successes: u64, n: u64) -> Option<(f64, f64)> {
+    if n == 0 {
+        return None;
+    }
+    let (n, p) = (n as f64, successes as f64 / n as f64);
+    let z2 = Z95 * Z95;
+    let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+    let half = Z95 / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    // At 0 and at n the bound is exactly 0 or 1; floating point lands a hair off.
+    let lower = if successes == 0 { 0.0 } else { (centre - half).max(0.0) };
+    let upper = if p == 1.0 { 1.0 } else { (centre + half).min(1.0) };
+    Some((lower, upper))
+}
+
+/// The 95% interval of the ratio of two independent proportions `a/n` and
+/// `b/m` (Katz's log method). A zero count makes the log undefined, so then
+/// every count gets half an account (Haldane's correction) for the interval
+/// only. The upper bound may be unbounded when `b` is 0 and `m` is small.
+pub fn ratio_interval(a: u64, n: u64, b: u64, m: u64) -> Option<(f64, Ratio)> {
+    if n == 0 || m == 0 {
+        return None;
+    }
+    let (mut a, mut n, mut b, mut m) = (a as f64, n as f64, b as f64, m as f64);
+    if a == 0.0 || b == 0.0 {
+        (a, n, b, m) = (a + 0.5, n + 1.0, b + 0.5, m + 1.0);
+    }
+    let log_ratio = ((a / n) / (b / m)).ln();
+    let se = ((1.0 / a - 1.0 / n) + (1.0 / b - 1.0 / m)).sqrt();
+    let upper = (log_ratio + Z95 * se).exp();
+    let upper = if upper.is_finite() {
+        Ratio::Finite(upper)
+    } else {
+        Ratio::Unbounded
+    };
+    Some(((log_ratio - Z95 * se).exp(), upper))
+}
+
+/// Churn risk of missing: the churn rate among accounts that missed the
+/// milestone over the churn rate among those that achieved it.
+pub fn churn_risk_if_missed(cohorts: &Cohorts) -> Option<Ratio> {
+    let achieved = cohorts.renewed_achieved + cohorts.churned_achieved;
+    let missed = cohorts.renewed_n + cohorts.churned_n - achieved;
+    if achieved == 0 || missed == 0 {
+        return None;
+    }
+    let churned_missed = cohorts.churned_n - cohorts.churned_achieved;
+    Ratio::of(
+        churned_missed as f64 / missed as f64,
+        cohorts.churned_achieved as f64 / achieved as f64,
+    )
+}
+
+/// How many accounts of each cohort were in scope and how many achieved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cohorts {
+    pub renewed_n: u64,
+    pub renewed_achieved: u64,
+    pub churned_n: u64,
+    pub churned_achieved: u64,
+}
+
+/// Everything `discover` reports about one milestone in one scope.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Comparison {
+    pub renewed_n: u64,
+    pub renewed_achieved: u64,
+    pub churned_n: u64,
+    pub churned_achieved: u64,
+    pub renewed_rate: Option<f64>,
+    pub churned_rate: Option<f64>,
+    pub renewed_rate_ci: Option<(f64, f64)>,
+    pub churned_rate_ci: Option<(f64, f64)>,
+    pub ratio: Option<Ratio>,
+    pub ratio_ci: Option<(f64, Ratio)>,
+    pub class: Option<Class>,
+    pub churn_risk_if_missed: Option<Ratio>,
+    pub divergence_month: Option<u32>,
+    /// A cohort has fewer than `SMALL_COHORT` accounts.
+    pub small_cohort: bool,
+}
+
+impl Comparison {
+    /// `renewed_days` / `churned_days`: for each achieving account of the
+    /// cohort, days from contract start to achievement (for the divergence month).
+    pub fn new(c: Cohorts, renewed_days: &[u32], churned_days: &[u32]) -> Comparison {
+        let rate = |k: u64, n: u64| (n > 0).then(|| k as f64 / n as f64);
+        let (renewed_rate, churned_rate) = (
+            rate(c.renewed_achieved, c.renewed_n),
+            rate(c.churned_achieved, c.churned_n),
+        );
+        let ratio = match (renewed_rate, churned_rate) {
+            (Some(r), Some(ch)) => Ratio::of(r, ch),
+            _ => None,
+        };
+        Comparison {
+            renewed_n: c.renewed_n,
+            renewed_achieved: c.renewed_achieved,
+            churned_n: c.churned_n,
+            churned_achieved: c.churned_achieved,
+            renewed_rate,
+            churned_rate,
+            renewed_rate_ci: wilson(c.renewed_achieved, c.renewed_n),
+            churned_rate_ci: wilson(c.churned_achieved, c.churned_n),
+            ratio,
+            ratio_ci: ratio_interval(c.renewed_achieved, c.renewed_n, c.churned_achieved, c.churned_n),
+            class: ratio.map(Class::of),
+            churn_risk_if_missed: churn_risk_if_missed(&c),
+            divergence_month: divergence_month(c.renewed_n, renewed_days, c.churned_n, churned_days),
+            small_cohort: c.renewed_n < SMALL_COHORT || c.churned_n < SMALL_COHORT,
+        }
+    }
+}
+
+/// Cumulative achievement rate of a cohort of `n` by the end of months
+/// 1..=12 (30·m days after contract start), from each achiever's days.
+pub fn cumulative_by_month(n: u64, days: &[u32]) -> [f64; 12] {
+    let mut rates = [0.0; 12];
+    if n == 0 {
+        return rates;
+    }
+    for (i, rate) in rates.iter_mut().enumerate() {
+        let by = 30 * (i as u32 + 1);
+        *rate = days.iter().filter(|&&d| d <= by).count() as f64 / n as f64;
+    }
+    rates
+}
+
+/// The month (1–12) where the renewed cohort's cumulative achievement rate
+/// leads the churned cohort's the most; the earliest on ties. `None` without
+/// both cohorts.
+pub fn divergence_month(renewed_n: u64, renewed_days: &[u32], churned_n: u64, churned_days: &[u32]) -> Option<u32> {
+    if renewed_n == 0 || churned_n == 0 {
+        return None;
+    }
+    let renewed = cumulative_by_month(renewed_n, renewed_days);
+    let churned = cumulative_by_month(churned_n, churned_days);
+    let mut best = (f64::NEG_INFINITY, 0);
+    for m in 0..12 {
+        let gap = renewed[m] - churned[m];
+        // Strictly greater (beyond float noise) keeps the earliest month on ties.
+        if gap > best.0 + 1e-12 {
+            best = (gap, m as u32 + 1);
+        }
+    }
+    Some(best.1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 5e-4
+    }
+
+    #[test]
+    fn wilson_matches_published_values() {
+        // Newcombe (1998), table I: 81/263 → 0.2553–0.3662; 15/148 → 0.0624–0.1605.
+        let (lo, hi) = wilson(81, 263).unwrap();
+        assert!(close(lo, 0.2553) && close(hi, 0.3662), "{lo} {hi}");
+        let (lo, hi) = wilson(15, 148).unwrap();
+        assert!(close(lo, 0.0624) && close(hi, 0.1605), "{lo} {hi}");
+        // 0 of 10 and 10 of 10 stay inside [0, 1] and are not degenerate.
+        let (lo, hi) = wilson(0, 10).unwrap();
+        assert!(lo == 0.0 && close(hi, 0.2775), "{lo} {hi}");
+        let (lo, hi) = wilson(10, 10).unwrap();
+        assert!(close(lo, 0.7225) && hi == 1.0, "{lo} {hi}");
+        assert_eq!(wilson(0, 0), None);
+    }
+
+    #[test]
+    fn ratio_interval_is_katz_and_survives_zero_counts() {
+        // 40/50 vs 10/50: ratio 4, Katz 95% interval exp(ln 4 ± 1.96·sqrt(1/40-1/50+1/10-1/50)).
+        let (lo, hi) = ratio_interval(40, 50, 10, 50).unwrap();
+        let se = (1.0f64 / 40.0 - 1.0 / 50.0 + 1.0 / 10.0 - 1.0 / 50.0).sqrt();
+        assert!(close(lo, (4f64.ln() - Z95 * se).exp()), "{lo}");
+        assert!(
+            matches!(hi, Ratio::Finite(h) if close(h, (4f64.ln() + Z95 * se).exp())),
+            "{hi:?}"
+        );
+        // No churned account achieved it: the point ratio is unbounded, the interval finite.
+        let (lo, hi) = ratio_interval(30, 40, 0, 12).unwrap();
+        assert!(lo > 1.0, "still clearly above 1: {lo}");
+        assert!(matches!(hi, Ratio::Finite(h) if h > lo));
+        assert_eq!(ratio_interval(3, 0, 1, 5), None);
+    }
+
+    #[test]
+    fn classes_follow_the_thresholds() {
+        assert_eq!(Class::of(Ratio::Finite(2.01)), Class::Strong);
+        assert_eq!(Class::of(Ratio::Finite(2.0)), Class::Moderate);
+        assert_eq!(Class::of(Ratio::Finite(1.5)), Class::Moderate);
+        assert_eq!(Class::of(Ratio::Finite(1.49)), Class::Weak);
+        assert_eq!(Class::of(Ratio::Unbounded), Class::Strong);
+    }
+
+    #[test]
+    fn a_comparison_states_rates_ratio_risk_and_flags_small_cohorts() {
+        let c = Cohorts {
+            renewed_n: 100,
+            renewed_achieved: 80,
+            churned_n: 20,
+            churned_achieved: 5,
+        };
+        let cmp = Comparison::new(c, &[], &[]);
+        assert_eq!((cmp.renewed_rate, cmp.churned_rate), (Some(0.8), Some(0.25)));
+        assert_eq!(cmp.ratio, Some(Ratio::Finite(3.2)));
+        assert_eq!(cmp.class, Some(Class::Strong));
+        // Missed: 20 renewed + 15 churned → churn 15/35; achieved: 80 + 5 → 5/85.
+        let Some(Ratio::Finite(risk)) = cmp.churn_risk_if_missed else {
+            panic!()
+        };
+        assert!(close(risk, (15.0 / 35.0) / (5.0 / 85.0)), "{risk}");
+        assert!(cmp.small_cohort, "20 churned accounts is under 30");
+        let json = serde_json::to_value(&cmp).unwrap();
+        assert_eq!(json["ratio"], 3.2);
+        assert_eq!(json["class"], "strong");
+
+        let none_churned_achieved = Comparison::new(
+            Cohorts {
+                churned_achieved: 0,
+                ..c
+            },
+            &[],
+            &[],
+        );
+        assert_eq!(none_churned_achieved.ratio, Some(Ratio::Unbounded));
+        assert_eq!(serde_json::to_value(none_churned_achieved.ratio).unwrap(), "unbounded");
+    }
+
+    #[test]
+    fn the_divergence_month_is_where_the_cohorts_differ_most_earliest_on_ties() {
+        // Renewed accounts achieve in month 2 (days 31–60), churned ones in month 5.
+        let renewed: Vec<u32> = vec![45; 8];
+        let churned: Vec<u32> = vec![140; 8];
+        assert_eq!(cumulative_by_month(10, &renewed)[1], 0.8);
+        // Gap 0.8 from month 2 through month 4, then 0 once churned catch up: month 2.
+        assert_eq!(divergence_month(10, &renewed, 10, &churned), Some(2));
+        // Churned catch up partly in month 3: the gap is still largest in month 2.
+        let churned: Vec<u32> = vec![80, 80, 80, 200];
+        assert_eq!(divergence_month(10, &renewed, 10, &churned), Some(2));
+        assert_eq!(divergence_month(0, &[], 10, &churned), None);
+        // Nobody achieves: every gap is 0, the earliest month wins.
+        assert_eq!(divergence_month(5, &[], 5, &[]), Some(1));
+    }
+}
