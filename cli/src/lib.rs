@@ -3,6 +3,7 @@
 
 pub mod accounts_cmd;
 pub mod demo;
+pub mod discover;
 pub mod maps_cmd;
 #[cfg(feature = "aws")]
 pub mod outbox_cmd;

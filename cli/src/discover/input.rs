@@ -1,0 +1,372 @@
+//! Reading `milepost discover`'s input: the accounts with their renewal
+//! decision (CSV), and product events (CSV or JSON Lines, either optionally
+//! gzipped) streamed record by record so ten million events never sit in
+//! memory at once. A bad row is counted and described with its line number,
+//! never a panic; the caller decides whether problems fail the run (`--strict`).
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use chrono::{DateTime, NaiveDate, Utc};
+use milepost::domain::{AccountId, Segment};
+use serde::Deserialize;
+
+/// How many problems are described; the rest are only counted.
+pub const PROBLEMS_SHOWN: usize = 5;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Renewed,
+    Churned,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccountRecord {
+    pub account_id: AccountId,
+    pub segment: Segment,
+    pub contract_start: NaiveDate,
+    pub decision_date: NaiveDate,
+    pub outcome: Outcome,
+    pub arr: Option<u64>,
+    pub tenure_year: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventRecord {
+    pub account_id: AccountId,
+    pub event: String,
+    pub timestamp: DateTime<Utc>,
+    pub user_id: Option<String>,
+    pub value: Option<f64>,
+}
+
+/// Bad input rows: how many, and the first few with file and line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Problems {
+    pub count: usize,
+    pub shown: Vec<String>,
+}
+
+impl Problems {
+    pub fn add(&mut self, file: &Path, line: u64, message: impl Into<String>) {
+        self.count += 1;
+        if self.shown.len() < PROBLEMS_SHOWN {
+            self.shown.push(format!("{}:{line}: {}", file.display(), message.into()));
+        }
+    }
+
+    pub fn merge(&mut self, other: Problems) {
+        self.count += other.count;
+        let room = PROBLEMS_SHOWN.saturating_sub(self.shown.len());
+        self.shown.extend(other.shown.into_iter().take(room));
+    }
+}
+
+/// Opens `path`, decompressing it when it is gzip (by its magic bytes, so a
+/// misnamed file still reads).
+fn open(path: &Path) -> anyhow::Result<Box<dyn BufRead>> {
+    let mut file = BufReader::new(File::open(path).with_context(|| format!("opening {}", path.display()))?);
+    let gzip = file.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+    Ok(if gzip {
+        Box::new(BufReader::new(flate2::bufread::MultiGzDecoder::new(file)))
+    } else {
+        Box::new(file)
+    })
+}
+
+/// JSON Lines when the name (less any `.gz`) ends in `.jsonl` or `.ndjson`; CSV otherwise.
+fn is_json_lines(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let name = name.strip_suffix(".gz").unwrap_or(name);
+    name.ends_with(".jsonl") || name.ends_with(".ndjson")
+}
+
+/// A CSV reader over `input` whose header must hold `required` (any order,
+/// extra columns ignored); returns it with each required column's index.
+fn csv_with_columns<R: Read>(
+    input: R,
+    path: &Path,
+    required: &[&str],
+) -> anyhow::Result<(csv::Reader<R>, Vec<usize>)> {
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
+    let header = reader
+        .headers()
+        .with_context(|| format!("{}: reading the header", path.display()))?
+        .clone();
+    let columns = required
+        .iter()
+        .map(|name| header.iter().position(|h| h.trim() == *name))
+        .collect::<Option<Vec<_>>>();
+    let Some(columns) = columns else {
+        let missing: Vec<_> = required.iter().filter(|n| !header.iter().any(|h| h.trim() == **n)).collect();
+        bail!(
+            "{}:1: the header lacks {missing:?} (expected {})",
+            path.display(),
+            required.join(",")
+        );
+    };
+    Ok((reader, columns))
+}
+
+const ACCOUNT_COLUMNS: [&str; 7] = [
+    "account_id",
+    "segment",
+    "contract_start",
+    "decision_date",
+    "outcome",
+    "arr",
+    "tenure_year",
+];
+
+/// Reads every account (a few thousand: small enough to hold).
+pub fn read_accounts(path: &Path) -> anyhow::Result<(Vec<AccountRecord>, Problems)> {
+    let (mut reader, cols) = csv_with_columns(open(path)?, path, &ACCOUNT_COLUMNS)?;
+    let mut accounts = Vec::new();
+    let mut problems = Problems::default();
+    let mut seen = std::collections::HashSet::new();
+    for row in reader.records() {
+        let row = match row {
+            Ok(row) => row,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                problems.add(path, line, format!("unreadable row: {e}"));
+                continue;
+            }
+        };
+        let line = row.position().map_or(0, |p| p.line());
+        let field = |i: usize| row.get(cols[i]).unwrap_or("").trim();
+        match parse_account([0, 1, 2, 3, 4, 5, 6].map(field)) {
+            Ok(account) if !seen.insert(account.account_id.clone()) => {
+                problems.add(path, line, format!("account {} appears twice", account.account_id));
+            }
+            Ok(account) => accounts.push(account),
+            Err(message) => problems.add(path, line, message),
+        }
+    }
+    Ok((accounts, problems))
+}
+
+fn parse_account([id, segment, start, decision, outcome, arr, tenure]: [&str; 7]) -> Result<AccountRecord, String> {
+    if id.is_empty() {
+        return Err("account_id is empty".into());
+    }
+    let date = |name: &str, value: &str| {
+        NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| format!("{name} `{value}` is not a YYYY-MM-DD date"))
+    };
+    let contract_start = date("contract_start", start)?;
+    let decision_date = date("decision_date", decision)?;
+    if decision_date < contract_start {
+        return Err(format!(
+            "decision_date {decision_date} is before contract_start {contract_start}"
+        ));
+    }
+    Ok(AccountRecord {
+        account_id: AccountId::new(id),
+        segment: segment.parse().map_err(|e| format!("segment: {e}"))?,
+        contract_start,
+        decision_date,
+        outcome: match outcome {
+            "renewed" => Outcome::Renewed,
+            "churned" => Outcome::Churned,
+            other => return Err(format!("outcome `{other}` is neither renewed nor churned")),
+        },
+        arr: match arr {
+            "" => None,
+            v => Some(v.parse().map_err(|_| format!("arr `{v}` is not a whole number"))?),
+        },
+        tenure_year: match tenure {
+            "" => 1,
+            v => match v.parse() {
+                Ok(year) if year >= 1 => year,
+                _ => return Err(format!("tenure_year `{v}` is not a year from 1")),
+            },
+        },
+    })
+}
+
+const EVENT_COLUMNS: [&str; 5] = ["account_id", "event", "timestamp", "user_id", "value"];
+
+#[derive(Deserialize)]
+struct JsonEvent {
+    account_id: String,
+    event: String,
+    timestamp: String,
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    value: Option<serde_json::Value>,
+}
+
+/// Streams the events of `path` into `each`, one at a time, in file order.
+pub fn for_each_event(path: &Path, mut each: impl FnMut(EventRecord)) -> anyhow::Result<Problems> {
+    let mut problems = Problems::default();
+    let input = open(path)?;
+    if is_json_lines(path) {
+        for (n, line) in input.lines().enumerate() {
+            let line_no = n as u64 + 1;
+            let line = line.with_context(|| format!("{}:{line_no}: reading", path.display()))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let parsed = serde_json::from_str::<JsonEvent>(&line)
+                .map_err(|e| format!("not an event: {e}"))
+                .and_then(|j| {
+                    let value = match j.value {
+                        None | Some(serde_json::Value::Null) => String::new(),
+                        Some(serde_json::Value::Number(n)) => n.to_string(),
+                        Some(serde_json::Value::String(s)) => s,
+                        Some(other) => return Err(format!("value `{other}` is not a number")),
+                    };
+                    parse_event([&j.account_id, &j.event, &j.timestamp, j.user_id.as_deref().unwrap_or(""), &value])
+                });
+            match parsed {
+                Ok(event) => each(event),
+                Err(message) => problems.add(path, line_no, message),
+            }
+        }
+    } else {
+        let (mut reader, cols) = csv_with_columns(input, path, &EVENT_COLUMNS)?;
+        let mut row = csv::StringRecord::new();
+        loop {
+            match reader.read_record(&mut row) {
+                Ok(false) => break,
+                Ok(true) => {
+                    let line = row.position().map_or(0, |p| p.line());
+                    let field = |i: usize| row.get(cols[i]).unwrap_or("").trim();
+                    match parse_event([0, 1, 2, 3, 4].map(field)) {
+                        Ok(event) => each(event),
+                        Err(message) => problems.add(path, line, message),
+                    }
+                }
+                Err(e) => {
+                    let line = e.position().map_or(0, |p| p.line());
+                    if e.is_io_error() {
+                        return Err(e).with_context(|| format!("{}:{line}: reading", path.display()));
+                    }
+                    problems.add(path, line, format!("unreadable row: {e}"));
+                }
+            }
+        }
+    }
+    Ok(problems)
+}
+
+fn parse_event([account, event, timestamp, user, value]: [&str; 5]) -> Result<EventRecord, String> {
+    if account.is_empty() {
+        return Err("account_id is empty".into());
+    }
+    if event.is_empty() {
+        return Err("event is empty".into());
+    }
+    let timestamp = DateTime::parse_from_rfc3339(timestamp)
+        .map_err(|_| format!("timestamp `{timestamp}` is not RFC 3339"))?
+        .with_timezone(&Utc);
+    let value = match value {
+        "" => None,
+        v => match v.parse::<f64>() {
+            Ok(x) if x.is_finite() => Some(x),
+            _ => return Err(format!("value `{v}` is not a number")),
+        },
+    };
+    Ok(EventRecord {
+        account_id: AccountId::new(account),
+        event: event.to_string(),
+        timestamp,
+        user_id: (!user.is_empty()).then(|| user.to_string()),
+        value,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn file(dir: &tempfile::TempDir, name: &str, content: &[u8]) -> std::path::PathBuf {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        path
+    }
+
+    fn gzip(content: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(content).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn accounts_are_read_and_every_bad_row_is_reported_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = file(
+            &dir,
+            "accounts.csv",
+            b"account_id,segment,contract_start,decision_date,outcome,arr,tenure_year\n\
+              a1,smb,2025-01-01,2025-12-15,renewed,12000,\n\
+              a2,enterprise,2025-02-01,2026-01-20,churned,,2\n\
+              a3,smb,2025-13-01,2025-12-15,renewed,,\n\
+              a4,smb,2025-06-01,2025-05-01,renewed,,\n\
+              a5,startup,2025-01-01,2025-12-15,renewed,,\n\
+              a6,smb,2025-01-01,2025-12-15,maybe,,\n\
+              a1,smb,2025-01-01,2025-12-15,renewed,,\n",
+        );
+        let (accounts, problems) = read_accounts(&path).unwrap();
+        assert_eq!(accounts.len(), 2);
+        assert_eq!(accounts[0].arr, Some(12000));
+        assert_eq!((accounts[0].tenure_year, accounts[1].tenure_year), (1, 2));
+        assert_eq!(accounts[1].outcome, Outcome::Churned);
+        assert_eq!(problems.count, 5);
+        let shown = problems.shown.join("\n");
+        for expected in [
+            "accounts.csv:4: contract_start `2025-13-01` is not a YYYY-MM-DD date",
+            "accounts.csv:5: decision_date 2025-05-01 is before contract_start 2025-06-01",
+            "accounts.csv:6: segment: unknown segment `startup`",
+            "accounts.csv:7: outcome `maybe` is neither renewed nor churned",
+            "accounts.csv:8: account a1 appears twice",
+        ] {
+            assert!(shown.contains(expected), "missing {expected:?} in\n{shown}");
+        }
+    }
+
+    #[test]
+    fn a_header_without_a_required_column_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = file(&dir, "accounts.csv", b"account_id,segment,outcome\na1,smb,renewed\n");
+        let err = read_accounts(&path).unwrap_err().to_string();
+        assert!(err.contains("contract_start") && err.contains("decision_date"), "{err}");
+    }
+
+    #[test]
+    fn events_stream_from_csv_json_lines_and_gzip_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = b"account_id,event,timestamp,user_id,value\n\
+                    a1,report.shared,2025-03-01T10:00:00Z,u1,\n\
+                    a1,cost.saved,2025-03-02T10:00:00+02:00,,4.5\n\
+                    a2,report.shared,yesterday,u2,\n\
+                    a2,cost.saved,2025-03-02T10:00:00Z,,lots\n";
+        let jsonl = b"{\"account_id\":\"a1\",\"event\":\"report.shared\",\"timestamp\":\"2025-03-01T10:00:00Z\",\"user_id\":\"u1\"}\n\
+                      {\"account_id\":\"a1\",\"event\":\"cost.saved\",\"timestamp\":\"2025-03-02T10:00:00+02:00\",\"value\":4.5}\n\
+                      {\"account_id\":\"a2\",\"event\":\"report.shared\",\"timestamp\":\"yesterday\"}\n\
+                      not json\n";
+        for path in [
+            file(&dir, "events.csv", csv),
+            file(&dir, "events.csv.gz", &gzip(csv)),
+            file(&dir, "events.jsonl", jsonl),
+            file(&dir, "events.jsonl.gz", &gzip(jsonl)),
+        ] {
+            let mut events = Vec::new();
+            let problems = for_each_event(&path, |e| events.push(e)).unwrap();
+            assert_eq!(events.len(), 2, "{}", path.display());
+            assert_eq!(events[0].user_id.as_deref(), Some("u1"));
+            assert_eq!(events[1].value, Some(4.5));
+            assert_eq!(events[1].timestamp.to_rfc3339(), "2025-03-02T08:00:00+00:00");
+            assert_eq!(problems.count, 2, "{}: {:?}", path.display(), problems);
+            // CSV counts its header as line 1.
+            let line = if is_json_lines(&path) { 3 } else { 4 };
+            let expected = format!(":{line}: timestamp `yesterday` is not RFC 3339");
+            assert!(problems.shown[0].contains(&expected), "{:?}", problems.shown);
+        }
+    }
+}
