@@ -2,7 +2,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use milepost_cli::{accounts_cmd, demo, maps_cmd};
+use milepost_cli::{accounts_cmd, demo, discover, maps_cmd};
 
 #[derive(Parser)]
 #[command(name = "milepost", version, about = "Make customer-success milestones act")]
@@ -34,6 +34,42 @@ enum Command {
         /// Hide the progress bar.
         #[arg(long)]
         quiet: bool,
+    },
+    /// Which milestones predict renewal: achievement rates of renewed and
+    /// churned cohorts from past renewal decisions and product events.
+    #[command(long_about = DISCOVER_HELP)]
+    Discover {
+        /// Accounts CSV: account_id,segment,contract_start,decision_date,outcome,arr,tenure_year
+        /// (dates YYYY-MM-DD, outcome renewed|churned, arr and tenure_year may be empty,
+        /// tenure defaults to 1; an optional licensed_seats column serves seat-ratio milestones).
+        #[arg(long, value_name = "FILE")]
+        accounts: PathBuf,
+        /// Events: CSV (account_id,event,timestamp,user_id,value; timestamp RFC 3339) or
+        /// JSON Lines (.jsonl) with the same fields, either optionally gzipped. Repeatable.
+        #[arg(long, value_name = "FILE", required = true)]
+        events: Vec<PathBuf>,
+        /// Candidate milestones: map files or directories, in the production map YAML.
+        #[arg(long, value_name = "DIR|FILE")]
+        maps: Vec<PathBuf>,
+        /// Maps in use to review: flags their milestones under ratio 1.5, and
+        /// candidates over 2.0 they lack.
+        #[arg(long, value_name = "DIR|FILE")]
+        review: Vec<PathBuf>,
+        /// table (default), json or csv.
+        #[arg(long, default_value = "table", value_parser = ["table", "json", "csv"])]
+        format: String,
+        /// Also draw each milestone's cumulative achievement curves into this SVG file.
+        #[arg(long, value_name = "FILE")]
+        chart: Option<PathBuf>,
+        /// Only rows of this segment (enterprise, mid_market, smb, or all for the overall rows).
+        #[arg(long, value_parser = ["all", "enterprise", "mid_market", "smb"])]
+        segment: Option<String>,
+        /// Only rows of this tenure (first_year, multi_year, or all).
+        #[arg(long, value_parser = ["all", "first_year", "multi_year"])]
+        tenure: Option<String>,
+        /// Exit non-zero, printing no results, when any input row is bad.
+        #[arg(long)]
+        strict: bool,
     },
     /// Milestone maps.
     Maps {
@@ -152,6 +188,33 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Discover {
+            accounts,
+            events,
+            maps,
+            review,
+            format,
+            chart,
+            segment,
+            tenure,
+            strict,
+        } => {
+            let opts = discover::DiscoverOptions {
+                accounts,
+                events,
+                maps,
+                review,
+                segment,
+                tenure,
+            };
+            match discover_cmd(&opts, &format, chart.as_deref(), strict) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("milepost discover failed: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Accounts {
             command: AccountsCommand::Show { account_id, json },
         } => {
@@ -265,6 +328,87 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+const DISCOVER_HELP: &str = "\
+Which milestones predict renewal: for every candidate milestone, how often the
+renewed and the churned cohort achieved it, per segment and overall, for tenure
+year 1, years 2 and later, and all.
+
+Definitions:
+  achieved        the criterion was first met at a time t with
+                  contract_start <= t, t on or before decision_date (UTC), and,
+                  when the milestone has due_days, t <= contract_start + due_days.
+                  Identical event rows count once, as a re-delivered event would.
+  renewed rate    achieved renewed accounts / renewed accounts in scope;
+                  churned rate likewise (95% Wilson intervals).
+  ratio           renewed rate / churned rate, `unbounded` when the churned rate
+                  is 0 (95% interval by Katz's log method; a zero count gets half
+                  an account for the interval only).
+  class           strong when ratio > 2.0, weak when < 1.5, else moderate.
+  churn risk if missed
+                  churn rate among accounts that missed it / churn rate among
+                  accounts that achieved it.
+  divergence month
+                  for m = 1..12, each cohort's cumulative achievement rate by
+                  day 30*m; the month where renewed minus churned is largest
+                  (the earliest on ties).
+  small cohort    a cohort with fewer than 30 accounts (marked *).
+
+A map applies to the accounts of its segment (`segment: all`: every account)
+and of its tenure when it names one; where several maps define a milestone,
+an account is judged by the most specific. Manual milestones are skipped.
+
+Bad rows (malformed, unknown account, unparseable dates, a decision before the
+contract start) are skipped, counted and shown with their line numbers on
+stderr; --strict makes any of them a failure.";
+
+/// `milepost discover`: results on stdout, what was read and skipped on stderr.
+fn discover_cmd(
+    opts: &discover::DiscoverOptions,
+    format: &str,
+    chart: Option<&std::path::Path>,
+    strict: bool,
+) -> anyhow::Result<ExitCode> {
+    let found = discover::run(opts)?;
+    eprint!("{}", discover::summary(&found));
+    if strict && found.problems.count > 0 {
+        eprintln!(
+            "--strict: {} bad input row(s); no results written",
+            found.problems.count
+        );
+        return Ok(ExitCode::from(3));
+    }
+    match format {
+        "json" => {
+            let mut json = serde_json::json!({ "milestones": found.rows });
+            if !opts.review.is_empty() {
+                json["review"] = serde_json::to_value(&found.review)?;
+            }
+            println!("{}", serde_json::to_string_pretty(&json)?);
+        }
+        "csv" => print!("{}", discover::report::render_csv(&found.rows)?),
+        _ => {
+            print!("{}", discover::report::render_table(&found.rows));
+            if !opts.review.is_empty() {
+                print!("\n{}", discover::review::render_table(&found.review));
+            }
+        }
+    }
+    if let Some(path) = chart {
+        // One panel per milestone: its row for the chosen scope, overall by default.
+        let segment = opts.segment.as_deref().unwrap_or("all");
+        let tenure = opts.tenure.as_deref().unwrap_or("all");
+        let rows: Vec<_> = found
+            .rows
+            .iter()
+            .filter(|r| r.segment == segment && r.tenure == tenure)
+            .cloned()
+            .collect();
+        discover::write_file(path, &discover::chart::render(&rows))?;
+        eprintln!("chart of {} milestone(s) written to {}", rows.len(), path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn runtime() -> tokio::runtime::Runtime {

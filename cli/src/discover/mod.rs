@@ -1,4 +1,150 @@
 //! `milepost discover`: which milestones predict renewal, from past renewed
 //! and churned cohorts. The statistics are in `milepost::domain::discovery`.
 
+pub mod chart;
+pub mod evaluate;
 pub mod input;
+pub mod report;
+pub mod review;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use milepost::domain::MilestoneMap;
+
+use self::evaluate::{Evaluation, Skipped};
+use self::input::{Outcome, Problems};
+use self::report::Row;
+use self::review::Finding;
+
+#[derive(Clone, Debug)]
+pub struct DiscoverOptions {
+    pub accounts: PathBuf,
+    pub events: Vec<PathBuf>,
+    /// Candidate maps (files or directories).
+    pub maps: Vec<PathBuf>,
+    /// Existing maps to review (files or directories).
+    pub review: Vec<PathBuf>,
+    /// Only rows of this segment (`all` for the overall rows).
+    pub segment: Option<String>,
+    /// Only rows of this tenure (`first_year`, `multi_year` or `all`).
+    pub tenure: Option<String>,
+}
+
+/// Everything one run found.
+#[derive(Debug)]
+pub struct Discovery {
+    pub rows: Vec<Row>,
+    pub review: Vec<Finding>,
+    pub problems: Problems,
+    pub skipped: Skipped,
+    pub renewed: usize,
+    pub churned: usize,
+    pub events_read: u64,
+}
+
+/// Loads every map under `paths`; any invalid map stops the run with all its problems.
+pub fn load_maps(paths: &[PathBuf]) -> anyhow::Result<Vec<MilestoneMap>> {
+    let files = crate::maps_cmd::map_files(paths).context("listing map files")?;
+    let mut maps = Vec::new();
+    let mut problems = Vec::new();
+    for file in &files {
+        let name = file.display().to_string();
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading {name}"))?;
+        match milepost::maps::load_map(&name, &text) {
+            Ok(map) => maps.push(map),
+            Err(p) => problems.extend(p),
+        }
+    }
+    if !problems.is_empty() {
+        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        anyhow::bail!("invalid map(s):\n{}", list.join("\n"));
+    }
+    anyhow::ensure!(!files.is_empty(), "no map files (*.yaml) in {paths:?}");
+    Ok(maps)
+}
+
+pub fn run(opts: &DiscoverOptions) -> anyhow::Result<Discovery> {
+    let candidates = if opts.maps.is_empty() {
+        Vec::new()
+    } else {
+        load_maps(&opts.maps)?
+    };
+    let reviewed = if opts.review.is_empty() {
+        Vec::new()
+    } else {
+        load_maps(&opts.review)?
+    };
+    anyhow::ensure!(
+        !candidates.is_empty() || !reviewed.is_empty(),
+        "give candidate milestones with --maps, or a map to review with --review"
+    );
+    // The reviewed maps first: where both define a milestone for the same
+    // accounts, the map in use is the one judged.
+    let all_maps: Vec<MilestoneMap> = reviewed.iter().chain(&candidates).cloned().collect();
+
+    let (accounts, mut problems) = input::read_accounts(&opts.accounts)?;
+    let mut evaluation = Evaluation::new(&accounts, &all_maps);
+    for path in &opts.events {
+        problems.merge(input::for_each_event(path, |e| evaluation.observe(e))?);
+    }
+    let judgements = evaluation.judgements();
+    let all_rows = report::rows(&accounts, &evaluation.candidates, &judgements);
+    let review = review::review(&reviewed, &all_rows);
+    let rows = all_rows
+        .into_iter()
+        .filter(|r| opts.segment.as_deref().is_none_or(|s| r.segment == s))
+        .filter(|r| opts.tenure.as_deref().is_none_or(|t| r.tenure == t))
+        .collect();
+    let renewed = accounts.iter().filter(|a| a.outcome == Outcome::Renewed).count();
+    Ok(Discovery {
+        rows,
+        review,
+        problems,
+        skipped: evaluation.skipped.clone(),
+        renewed,
+        churned: accounts.len() - renewed,
+        events_read: evaluation.events_read(),
+    })
+}
+
+/// What the run read and left out, for stderr.
+pub fn summary(d: &Discovery) -> String {
+    let mut out = format!(
+        "{} renewed and {} churned accounts, {} events of known accounts read\n",
+        d.renewed, d.churned, d.events_read
+    );
+    for id in &d.skipped.manual {
+        out.push_str(&format!(
+            "skipped {id}: a manual milestone cannot be judged from events\n"
+        ));
+    }
+    for (id, n) in &d.skipped.without_seats {
+        out.push_str(&format!(
+            "{id}: {n} account(s) without licensed_seats left out (a seat-ratio milestone needs them)\n"
+        ));
+    }
+    if d.problems.count > 0 {
+        out.push_str(&format!(
+            "{} bad input row(s) skipped{}:\n",
+            d.problems.count,
+            if d.problems.count > d.problems.shown.len() {
+                format!(", the first {} shown", d.problems.shown.len())
+            } else {
+                String::new()
+            }
+        ));
+        for p in &d.problems.shown {
+            out.push_str(&format!("  {p}\n"));
+        }
+    }
+    out
+}
+
+/// Writes `text` to `path`, creating its directory.
+pub fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}

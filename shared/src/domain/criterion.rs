@@ -219,17 +219,40 @@ impl Criterion {
         if self.event() != Some(event.event.as_str()) {
             return None;
         }
-        let user_id: Option<Arc<str>> = event.user_id.as_deref().filter(|u| !u.is_empty()).map(Arc::from);
-        if self.needs_user() && user_id.is_none() {
-            return None;
-        }
         let value = match self {
             Criterion::MetricThreshold { property, .. } => Some(event.properties.get(property)?.as_f64()?),
             _ => None,
         };
+        self.observation(
+            event.timestamp,
+            Arc::from(event.id.as_str()),
+            event.user_id.as_deref(),
+            value,
+        )
+    }
+
+    /// The observation of one of this criterion's events given as parts
+    /// (`value`: the tracked property, for a metric), or `None` when it cannot
+    /// advance the criterion. `observe` and `milepost discover` both use it,
+    /// so history is judged exactly as live events are.
+    pub fn observation(
+        &self,
+        at: Timestamp,
+        event_id: Arc<str>,
+        user_id: Option<&str>,
+        value: Option<f64>,
+    ) -> Option<Observation> {
+        let user_id: Option<Arc<str>> = user_id.filter(|u| !u.is_empty()).map(Arc::from);
+        if self.needs_user() && user_id.is_none() {
+            return None;
+        }
+        let value = match self {
+            Criterion::MetricThreshold { .. } => Some(value?),
+            _ => None,
+        };
         Some(Observation {
-            at: event.timestamp,
-            event_id: Arc::from(event.id.as_str()),
+            at,
+            event_id,
             user_id,
             value,
         })
