@@ -38,7 +38,7 @@ help:
 	@echo "make validate  sam validate --lint, cfn-lint, asl-validator (offline)"
 	@echo "make sam-build  sam build of infra/template.yaml (cargo lambda inside) into infra/.aws-sam"
 	@echo "make deploy  sam build + sam deploy with infra/samconfig.toml (guided if it has no deploy section)"
-	@echo "make bench   ingest throughput, DynamoDB requests per event, cold start, demo wall time"
+	@echo "make bench   ingest throughput, DynamoDB requests per event, cold start, demo wall time, discover vs DuckDB"
 	@echo "make clean   remove build output and demo output"
 
 # Without the AWS adapters: the demo runs on the embedded ones, and skipping the
@@ -126,9 +126,11 @@ deploy: sam-build
 	    $(SAM) deploy; else $(SAM) deploy --guided; fi
 
 ## bench: figures, not pass/fail (targets printed beside them)
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed build-cli
+	$(VENV)/bin/pip install --quiet -r tests/bench-requirements.txt
 	$(CARGO) build --release -p ingest --bin ingest --example hello_runtime
 	$(CARGO) bench --profile $(LOCAL_PROFILE) -p milepost-cli --bench pipeline --bench cold_start
+	$(VENV)/bin/python tests/discover_bench.py $(MILEPOST)
 
 clean:
 	$(CARGO) clean

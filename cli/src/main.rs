@@ -70,6 +70,9 @@ enum Command {
         /// Exit non-zero, printing no results, when any input row is bad.
         #[arg(long)]
         strict: bool,
+        /// Threads reading a plain CSV events file (default: one per core, for files from 32 MiB).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+        threads: Option<u16>,
     },
     /// Milestone maps.
     Maps {
@@ -198,6 +201,7 @@ fn main() -> ExitCode {
             segment,
             tenure,
             strict,
+            threads,
         } => {
             let opts = discover::DiscoverOptions {
                 accounts,
@@ -206,6 +210,7 @@ fn main() -> ExitCode {
                 review,
                 segment,
                 tenure,
+                threads: threads.map(usize::from),
             };
             match discover_cmd(&opts, &format, chart.as_deref(), strict) {
                 Ok(code) => code,

@@ -200,6 +200,36 @@ proptest! {
         prop_assert_eq!(m.status == MilestoneStatus::Achieved, m.reached_at.is_some());
     }
 
+    /// `milepost discover` splits history between threads and merges their
+    /// progress: the merge must reach the criterion exactly when one pass would.
+    #[test]
+    fn merged_progress_of_split_events_matches_the_oracle(
+        criterion in criterion_strategy(),
+        events in events_strategy(),
+        split in 0usize..30,
+        overlap in 0usize..5,
+    ) {
+        let split = split.min(events.len());
+        // The halves may share a few events (a re-delivered event in each part).
+        let (first, second) = (&events[..split], &events[split.saturating_sub(overlap)..]);
+        let fold = |part: &[ProductEvent]| {
+            let mut progress = criterion.new_progress();
+            for e in part {
+                if let Some(obs) = criterion.observe(e) {
+                    progress.observe(&criterion, &obs, SEATS);
+                }
+            }
+            progress
+        };
+        let mut merged = fold(first);
+        merged.merge(&criterion, &fold(second), SEATS);
+        prop_assert_eq!(merged.reached_at(&criterion, SEATS), oracle(&criterion, &events));
+        // Either way round.
+        let mut merged = fold(second);
+        merged.merge(&criterion, &fold(first), SEATS);
+        prop_assert_eq!(merged.reached_at(&criterion, SEATS), oracle(&criterion, &events));
+    }
+
     #[test]
     fn lifecycle_ends_the_same_for_any_order_within_a_timestamp(
         criterion in criterion_strategy(),

@@ -10,6 +10,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// A fast hasher for the two lookups every event makes (account, event name);
+/// the keys come from the user's own files, not from an attacker.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use milepost::domain::{Criterion, MilestoneDef, MilestoneMap, Phase, Progress, Segment, Tenure};
 
@@ -100,10 +104,10 @@ pub struct Skipped {
 /// Folds a stream of events into each account's progress on each candidate.
 pub struct Evaluation<'a> {
     accounts: &'a [AccountRecord],
-    account_index: HashMap<&'a str, u32>,
+    account_index: FastMap<&'a [u8], u32>,
     pub candidates: Vec<Candidate>,
     /// Event name → the candidates listening to it.
-    listeners: HashMap<String, Vec<u32>>,
+    listeners: FastMap<Box<[u8]>, Vec<u32>>,
     /// `account * candidates.len() + candidate` → index into `slots`.
     slot_of: Vec<u32>,
     slots: Vec<Slot>,
@@ -150,10 +154,10 @@ impl<'a> Evaluation<'a> {
         skipped.without_seats = seatless.into_iter().collect();
         skipped.without_seats.sort();
 
-        let mut listeners: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut listeners: FastMap<Box<[u8]>, Vec<u32>> = FastMap::default();
         for (i, c) in candidates.iter().enumerate() {
             if let Some(event) = c.criterion.event() {
-                listeners.entry(event.to_string()).or_default().push(i as u32);
+                listeners.entry(event.as_bytes().into()).or_default().push(i as u32);
             }
         }
         let mut slot_of = vec![NO_SLOT; accounts.len() * candidates.len()];
@@ -183,7 +187,7 @@ impl<'a> Evaluation<'a> {
             account_index: accounts
                 .iter()
                 .enumerate()
-                .map(|(i, a)| (a.account_id.as_str(), i as u32))
+                .map(|(i, a)| (a.account_id.as_str().as_bytes(), i as u32))
                 .collect(),
             candidates,
             listeners,
@@ -202,7 +206,10 @@ impl<'a> Evaluation<'a> {
     /// Folds one event in; an event of an account not in the accounts file is refused.
     pub fn observe(&mut self, event: EventRecord<'_>) -> Result<(), String> {
         let Some(&account) = self.account_index.get(event.account_id) else {
-            return Err(format!("unknown account `{}`", event.account_id));
+            return Err(format!(
+                "unknown account `{}`",
+                String::from_utf8_lossy(event.account_id)
+            ));
         };
         self.events_read += 1;
         let Some(listening) = self.listeners.get(event.event) else {
@@ -245,6 +252,22 @@ impl<'a> Evaluation<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Takes in what `other` (built from the same accounts and maps) saw of
+    /// other events: afterwards this is as if it had seen them itself.
+    pub fn merge(&mut self, other: Evaluation<'_>) {
+        assert_eq!(
+            self.slots.len(),
+            other.slots.len(),
+            "evaluations of the same accounts and maps"
+        );
+        for (slot, theirs) in self.slots.iter_mut().zip(other.slots) {
+            let criterion = &self.candidates[slot.candidate as usize].criterion;
+            slot.progress.merge(criterion, &theirs.progress, slot.seats);
+            slot.reached = slot.progress.reached_at(criterion, slot.seats);
+        }
+        self.events_read += other.events_read;
     }
 
     /// Every account's result on every candidate that applies to it.
@@ -301,8 +324,8 @@ mod tests {
 
     fn event<'a>(account: &'a str, name: &'a str, at: &str, user: Option<&'a str>) -> EventRecord<'a> {
         EventRecord {
-            account_id: account,
-            event: name,
+            account_id: account.as_bytes(),
+            event: name.as_bytes(),
             timestamp: parse_timestamp(at).unwrap(),
             user_id: user,
             value: None,

@@ -5,8 +5,9 @@
 //! never a panic; the caller decides whether problems fail the run (`--strict`).
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -38,8 +39,9 @@ pub struct AccountRecord {
 /// One event as read, borrowing the input's buffers: nothing is allocated per event.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EventRecord<'a> {
-    pub account_id: &'a str,
-    pub event: &'a str,
+    /// As read: matched against the accounts' ids, so never checked for UTF-8 itself.
+    pub account_id: &'a [u8],
+    pub event: &'a [u8],
     pub timestamp: DateTime<Utc>,
     pub user_id: Option<&'a str>,
     pub value: Option<f64>,
@@ -47,19 +49,36 @@ pub struct EventRecord<'a> {
     pub line: u64,
 }
 
+/// One bad input row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub line: u64,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
+    }
+}
+
 /// Bad input rows: how many, and the first few with file and line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Problems {
     pub count: usize,
-    pub shown: Vec<String>,
+    pub shown: Vec<Problem>,
 }
 
 impl Problems {
     pub fn add(&mut self, file: &Path, line: u64, message: impl Into<String>) {
         self.count += 1;
         if self.shown.len() < PROBLEMS_SHOWN {
-            self.shown
-                .push(format!("{}:{line}: {}", file.display(), message.into()));
+            self.shown.push(Problem {
+                file: file.to_path_buf(),
+                line,
+                message: message.into(),
+            });
         }
     }
 
@@ -67,6 +86,13 @@ impl Problems {
         self.count += other.count;
         let room = PROBLEMS_SHOWN.saturating_sub(self.shown.len());
         self.shown.extend(other.shown.into_iter().take(room));
+    }
+
+    /// For a part of a file read on its own: its lines counted from the file's start.
+    fn shift_lines(&mut self, by: u64) {
+        for p in &mut self.shown {
+            p.line += by;
+        }
     }
 }
 
@@ -271,43 +297,204 @@ pub fn for_each_event(
         }
     } else {
         let (mut reader, cols, _) = csv_with_columns(input, path, &EVENT_COLUMNS)?;
-        let mut row = csv::ByteRecord::new();
-        loop {
-            match reader.read_byte_record(&mut row) {
-                Ok(false) => break,
-                Ok(true) => {
-                    let line = row.position().map_or(0, |p| p.line());
-                    let result = csv_event(&row, &cols, line).and_then(&mut each);
-                    if let Err(message) = result {
-                        problems.add(path, line, message);
-                    }
+        problems = csv_events(&mut reader, &cols, path, each)?;
+    }
+    Ok(problems)
+}
+
+fn csv_events<R: Read>(
+    reader: &mut csv::Reader<R>,
+    cols: &[usize],
+    path: &Path,
+    mut each: impl FnMut(EventRecord<'_>) -> Result<(), String>,
+) -> anyhow::Result<Problems> {
+    let mut problems = Problems::default();
+    let mut row = csv::ByteRecord::new();
+    loop {
+        match reader.read_byte_record(&mut row) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = row.position().map_or(0, |p| p.line());
+                let result = csv_event(&row, cols, line).and_then(&mut each);
+                if let Err(message) = result {
+                    problems.add(path, line, message);
                 }
-                Err(e) => {
-                    let line = e.position().map_or(0, |p| p.line());
-                    if e.is_io_error() {
-                        return Err(e).with_context(|| format!("{}:{line}: reading", path.display()));
-                    }
-                    problems.add(path, line, format!("unreadable row: {e}"));
+            }
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                if e.is_io_error() {
+                    return Err(e).with_context(|| format!("{}:{line}: reading", path.display()));
                 }
+                problems.add(path, line, format!("unreadable row: {e}"));
             }
         }
     }
     Ok(problems)
 }
 
-fn csv_event<'a>(row: &'a csv::ByteRecord, cols: &[usize], line: u64) -> Result<EventRecord<'a>, String> {
-    let mut fields = [""; 5];
-    for (field, &col) in fields.iter_mut().zip(cols) {
-        let bytes = row.get(col).unwrap_or_default();
-        *field = std::str::from_utf8(bytes)
-            .map_err(|_| format!("{} is not UTF-8", EVENT_COLUMNS[col.min(4)]))?
-            .trim();
+/// By default files smaller than this are read by one thread: splitting would not pay.
+pub const PARALLEL_FROM_BYTES: u64 = 32 << 20;
+
+/// Byte ranges splitting a plain CSV events file at line ends into up to
+/// `parts` pieces to read in parallel (the first holds the header), or `None`
+/// for gzip, JSON Lines and files under `min_bytes`. A quoted field may hold a line break,
+/// so whoever reads the parts must check `parts_split_cleanly` afterwards.
+pub fn csv_parts(path: &Path, parts: usize, min_bytes: u64) -> anyhow::Result<Option<Vec<Range<u64>>>> {
+    let size = std::fs::metadata(path)?.len();
+    if parts < 2 || size < min_bytes.max(1) || is_json_lines(path) {
+        return Ok(None);
     }
-    parse_event(fields, line)
+    let mut file = File::open(path)?;
+    let mut head = [0u8; 2];
+    if file.read(&mut head)? == 2 && head == [0x1f, 0x8b] {
+        return Ok(None);
+    }
+    let mut starts = vec![0u64];
+    let mut window = vec![0u8; 1 << 20];
+    for k in 1..parts as u64 {
+        let guess = size * k / parts as u64;
+        file.seek(SeekFrom::Start(guess))?;
+        let n = file.read(&mut window)?;
+        if let Some(i) = memchr::memchr(b'\n', &window[..n]) {
+            let start = guess + i as u64 + 1;
+            if start < size && start > *starts.last().expect("starts at 0") {
+                starts.push(start);
+            }
+        }
+    }
+    let mut ranges: Vec<Range<u64>> = starts.windows(2).map(|w| w[0]..w[1]).collect();
+    ranges.push(*starts.last().expect("starts at 0")..size);
+    Ok(Some(ranges))
 }
 
-fn parse_event<'a>(
-    [account, event, timestamp, user, value]: [&'a str; 5],
+/// A reader counting the `"` bytes that pass, to tell afterwards whether a
+/// part boundary fell inside a quoted field (an odd count before it).
+struct QuoteCounter<R> {
+    inner: R,
+    quotes: u64,
+}
+
+impl<R: Read> Read for QuoteCounter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.quotes += memchr::memchr_iter(b'"', &buf[..n]).count() as u64;
+        Ok(n)
+    }
+}
+
+/// What reading one part found: its problems (lines counted within the part
+/// for all but the first) and how many `"` it held.
+pub struct PartRead {
+    pub problems: Problems,
+    pub quotes: u64,
+}
+
+/// Streams the events in `range` of a CSV file (a range from `csv_parts`).
+pub fn for_each_event_in_part(
+    path: &Path,
+    range: Range<u64>,
+    each: impl FnMut(EventRecord<'_>) -> Result<(), String>,
+) -> anyhow::Result<PartRead> {
+    let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    file.seek(SeekFrom::Start(range.start))?;
+    let counted = QuoteCounter {
+        inner: BufReader::with_capacity(1 << 16, file.take(range.end - range.start)),
+        quotes: 0,
+    };
+    let (problems, counter) = if range.start == 0 {
+        let (mut reader, cols, _) = csv_with_columns(counted, path, &EVENT_COLUMNS)?;
+        let problems = csv_events(&mut reader, &cols, path, each)?;
+        (problems, reader.into_inner())
+    } else {
+        let (_, cols, _) = csv_with_columns(open(path)?, path, &EVENT_COLUMNS)?;
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .has_headers(false)
+            .from_reader(counted);
+        let problems = csv_events(&mut reader, &cols, path, each)?;
+        (problems, reader.into_inner())
+    };
+    Ok(PartRead {
+        problems,
+        quotes: counter.quotes,
+    })
+}
+
+/// Whether every boundary between `parts` fell outside a quoted field, so the
+/// parts read exactly what one pass over the file would have.
+pub fn parts_split_cleanly(parts: &[PartRead]) -> bool {
+    let mut before = 0;
+    for part in parts {
+        if before % 2 == 1 {
+            return false;
+        }
+        before += part.quotes;
+    }
+    true
+}
+
+/// Renumbers the problems of each part but the first from the file's start.
+pub fn problems_of_parts(path: &Path, ranges: &[Range<u64>], parts: Vec<PartRead>) -> anyhow::Result<Problems> {
+    let mut problems = Problems::default();
+    for (range, mut part) in ranges.iter().zip(parts) {
+        if range.start > 0 && !part.problems.shown.is_empty() {
+            part.problems.shift_lines(newlines_before(path, range.start)?);
+        }
+        problems.merge(part.problems);
+    }
+    Ok(problems)
+}
+
+fn newlines_before(path: &Path, offset: u64) -> anyhow::Result<u64> {
+    let mut input = BufReader::with_capacity(1 << 20, File::open(path)?.take(offset));
+    let mut count = 0;
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(count);
+        }
+        count += memchr::memchr_iter(b'\n', buf).count() as u64;
+        let n = buf.len();
+        input.consume(n);
+    }
+}
+
+fn csv_event<'a>(row: &'a csv::ByteRecord, cols: &[usize], line: u64) -> Result<EventRecord<'a>, String> {
+    let field = |i: usize| trim_ascii(row.get(cols[i]).unwrap_or_default());
+    let text = |i: usize| std::str::from_utf8(field(i)).map_err(|_| format!("{} is not UTF-8", EVENT_COLUMNS[i]));
+    let timestamp = field(2);
+    let timestamp = match fast_timestamp(timestamp) {
+        Some(t) => Ok(t),
+        None => Err(String::from_utf8_lossy(timestamp).into_owned()),
+    };
+    let (user, value) = (field(3), field(4));
+    let user = if user.is_empty() { "" } else { text(3)? };
+    let value = if value.is_empty() { "" } else { text(4)? };
+    parse_event_with(
+        [field(0), field(1), b"", user.as_bytes(), value.as_bytes()],
+        timestamp,
+        line,
+    )
+}
+
+/// `trim_ascii`, without the loop when there is nothing to trim (nearly always).
+fn trim_ascii(field: &[u8]) -> &[u8] {
+    match (field.first(), field.last()) {
+        (Some(a), Some(b)) if a.is_ascii_whitespace() || b.is_ascii_whitespace() => field.trim_ascii(),
+        _ => field,
+    }
+}
+
+fn parse_event<'a>(fields: [&'a str; 5], line: u64) -> Result<EventRecord<'a>, String> {
+    let timestamp = fast_timestamp(fields[2].as_bytes()).ok_or_else(|| fields[2].to_string());
+    parse_event_with(fields.map(str::as_bytes), timestamp, line)
+}
+
+/// `timestamp`: parsed by the fast path, or the text for chrono to judge.
+/// `user` and `value` are UTF-8 already.
+fn parse_event_with<'a>(
+    [account, event, _, user, value]: [&'a [u8]; 5],
+    timestamp: Result<DateTime<Utc>, String>,
     line: u64,
 ) -> Result<EventRecord<'a>, String> {
     if account.is_empty() {
@@ -316,8 +503,12 @@ fn parse_event<'a>(
     if event.is_empty() {
         return Err("event is empty".into());
     }
-    let timestamp = parse_timestamp(timestamp).ok_or_else(|| format!("timestamp `{timestamp}` is not RFC 3339"))?;
-    let value = match value {
+    let timestamp = match timestamp {
+        Ok(t) => t,
+        Err(text) => parse_timestamp(text.trim()).ok_or_else(|| format!("timestamp `{text}` is not RFC 3339"))?,
+    };
+    let utf8 = |b: &'a [u8]| std::str::from_utf8(b).unwrap_or_default();
+    let value = match utf8(value) {
         "" => None,
         v => match v.parse::<f64>() {
             Ok(x) if x.is_finite() => Some(x),
@@ -328,7 +519,7 @@ fn parse_event<'a>(
         account_id: account,
         event,
         timestamp,
-        user_id: (!user.is_empty()).then_some(user),
+        user_id: (!user.is_empty()).then(|| utf8(user)),
         value,
         line,
     })
@@ -379,7 +570,10 @@ fn fast_timestamp(b: &[u8]) -> Option<DateTime<Utc>> {
     };
     // A leap second (:60) is left to chrono.
     let local = NaiveDate::from_ymd_opt(year as i32, month, day)?.and_hms_nano_opt(hour, minute, second, nanos)?;
-    Some(local.and_utc() - chrono::Duration::seconds(offset_seconds))
+    Some(match offset_seconds {
+        0 => local.and_utc(),
+        offset => local.and_utc() - chrono::Duration::seconds(offset),
+    })
 }
 
 #[cfg(test)]
@@ -421,7 +615,8 @@ mod tests {
         assert_eq!((accounts[0].tenure_year, accounts[1].tenure_year), (1, 2));
         assert_eq!(accounts[1].outcome, Outcome::Churned);
         assert_eq!(problems.count, 5);
-        let shown = problems.shown.join("\n");
+        let shown: Vec<String> = problems.shown.iter().map(ToString::to_string).collect();
+        let shown = shown.join("\n");
         for expected in [
             "accounts.csv:4: contract_start `2025-13-01` is not a YYYY-MM-DD date",
             "accounts.csv:5: decision_date 2025-05-01 is before contract_start 2025-06-01",
@@ -473,7 +668,11 @@ mod tests {
             // CSV counts its header as line 1.
             let line = if is_json_lines(&path) { 3 } else { 4 };
             let expected = format!(":{line}: timestamp `yesterday` is not RFC 3339");
-            assert!(problems.shown[0].contains(&expected), "{:?}", problems.shown);
+            assert!(
+                problems.shown[0].to_string().contains(&expected),
+                "{:?}",
+                problems.shown
+            );
         }
     }
 
@@ -486,13 +685,13 @@ mod tests {
             b"account_id,event,timestamp,user_id,value\na1,x,2025-03-01T10:00:00Z,,\nzz,x,2025-03-01T10:00:00Z,,\n",
         );
         let problems = for_each_event(&path, |e| match e.account_id {
-            "a1" => Ok(()),
-            other => Err(format!("unknown account {other}")),
+            b"a1" => Ok(()),
+            other => Err(format!("unknown account {}", String::from_utf8_lossy(other))),
         })
         .unwrap();
         assert_eq!(problems.count, 1);
         assert!(
-            problems.shown[0].ends_with("events.csv:3: unknown account zz"),
+            problems.shown[0].to_string().ends_with("events.csv:3: unknown account zz"),
             "{:?}",
             problems.shown
         );

@@ -29,6 +29,8 @@ pub struct DiscoverOptions {
     pub segment: Option<String>,
     /// Only rows of this tenure (`first_year`, `multi_year` or `all`).
     pub tenure: Option<String>,
+    /// Threads reading a plain CSV events file; `None`: one per core, for files from 32 MiB.
+    pub threads: Option<usize>,
 }
 
 /// Everything one run found.
@@ -85,8 +87,16 @@ pub fn run(opts: &DiscoverOptions) -> anyhow::Result<Discovery> {
 
     let (accounts, mut problems) = input::read_accounts(&opts.accounts)?;
     let mut evaluation = Evaluation::new(&accounts, &all_maps);
+    let (threads, min_bytes) = match opts.threads {
+        Some(n) => (n.max(1), 0),
+        None => (
+            std::thread::available_parallelism().map_or(1, |n| n.get()).min(8),
+            input::PARALLEL_FROM_BYTES,
+        ),
+    };
     for path in &opts.events {
-        problems.merge(input::for_each_event(path, |e| evaluation.observe(e))?);
+        let ranges = input::csv_parts(path, threads, min_bytes)?;
+        problems.merge(read_events(path, ranges, &accounts, &all_maps, &mut evaluation)?);
     }
     let judgements = evaluation.judgements();
     let all_rows = report::rows(&accounts, &evaluation.candidates, &judgements);
@@ -106,6 +116,55 @@ pub fn run(opts: &DiscoverOptions) -> anyhow::Result<Discovery> {
         churned: accounts.len() - renewed,
         events_read: evaluation.events_read(),
     })
+}
+
+/// Folds the events of `path` into `evaluation`: a plain CSV file split into
+/// `ranges` (`input::csv_parts`) is read a part per thread, each into its own
+/// evaluation, merged after; anything else in one pass.
+fn read_events(
+    path: &Path,
+    ranges: Option<Vec<std::ops::Range<u64>>>,
+    accounts: &[input::AccountRecord],
+    maps: &[MilestoneMap],
+    evaluation: &mut Evaluation<'_>,
+) -> anyhow::Result<Problems> {
+    let Some(ranges) = ranges else {
+        return input::for_each_event(path, |e| evaluation.observe(e));
+    };
+    let results: Vec<(Evaluation, anyhow::Result<input::PartRead>)> = std::thread::scope(|s| {
+        let workers: Vec<_> = ranges
+            .iter()
+            .map(|range| {
+                s.spawn(move || {
+                    let mut part = Evaluation::new(accounts, maps);
+                    let read = input::for_each_event_in_part(path, range.clone(), |e| part.observe(e));
+                    (part, read)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a reader thread panicked"))
+            .collect()
+    });
+    let mut parts = Vec::new();
+    let mut evaluations = Vec::new();
+    for (part, read) in results {
+        parts.push(read?);
+        evaluations.push(part);
+    }
+    if !input::parts_split_cleanly(&parts) {
+        // A line break inside a quoted field straddled a boundary: read it whole.
+        tracing::debug!(
+            "{} has a quoted line break at a part boundary; reading it in one pass",
+            path.display()
+        );
+        return input::for_each_event(path, |e| evaluation.observe(e));
+    }
+    for part in evaluations {
+        evaluation.merge(part);
+    }
+    input::problems_of_parts(path, &ranges, parts)
 }
 
 /// What the run read and left out, for stderr.

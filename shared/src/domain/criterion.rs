@@ -434,6 +434,71 @@ impl Progress {
         }
     }
 
+    /// Folds in `other`, progress on the same criterion from other events: the
+    /// result is as if this progress had observed those events too. Both keep
+    /// every event that can still move the moment the criterion was met, so
+    /// replaying what `other` kept is enough. Lets history be evaluated in parallel.
+    pub fn merge(&mut self, criterion: &Criterion, other: &Progress, licensed_seats: u32) {
+        let replay = |this: &mut Progress, at, id: &Arc<str>, user_id: Option<Arc<str>>| {
+            let obs = Observation {
+                at,
+                event_id: id.clone(),
+                user_id,
+                value: None,
+            };
+            this.observe(criterion, &obs, licensed_seats);
+        };
+        match (&mut *self, other) {
+            (Progress::Count { .. }, Progress::Count { earliest }) => {
+                for m in earliest {
+                    replay(self, m.at, &m.id, None);
+                }
+            }
+            (Progress::Windowed { .. }, Progress::Windowed { seen, .. }) => {
+                for m in seen {
+                    replay(self, m.at, &m.id, m.user.clone());
+                }
+            }
+            (Progress::Users { .. }, Progress::Users { first_by_user }) => {
+                for (user, m) in first_by_user {
+                    replay(self, m.at, &m.id, Some(user.clone()));
+                }
+            }
+            (
+                Progress::Metric { earliest_met, best },
+                Progress::Metric {
+                    earliest_met: other_met,
+                    best: other_best,
+                },
+            ) => {
+                if let Some(m) = other_met {
+                    if earliest_met.as_ref().is_none_or(|mine| m < mine) {
+                        *earliest_met = Some(m.clone());
+                    }
+                }
+                if let (Criterion::MetricThreshold { op, value, .. }, Some(b)) = (criterion, other_best) {
+                    let replace = best.as_ref().is_none_or(|mine| {
+                        op.better(b.value, mine.value, *value) || (b.value == mine.value && b.at < mine.at)
+                    });
+                    if replace {
+                        *best = Some(b.clone());
+                    }
+                }
+                if earliest_met.is_some() {
+                    *best = None;
+                }
+            }
+            (Progress::Manual { marked_at }, Progress::Manual { marked_at: other_at }) => {
+                *marked_at = match (*marked_at, *other_at) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            // Progress of another kind belongs to another criterion: nothing to take.
+            _ => {}
+        }
+    }
+
     /// Records a CSM's confirmation of a manual milestone; returns whether it changed.
     pub fn mark_manual(&mut self, at: Timestamp) -> bool {
         if let Progress::Manual { marked_at } = self {
