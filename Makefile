@@ -27,13 +27,14 @@ ensure_rust_target = $(if $(filter arm64,$(1)),rustup target list --installed 2>
          rustup target add aarch64-unknown-linux-gnu; },true)
 SAM := cd infra && SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CURDIR)/$(VENV)/bin/sam
 
-.PHONY: help demo test lint validate bench build-cli clean venv local emails-preview build sam-build sam-build-check deploy
+.PHONY: help demo test lint validate bench build-cli clean venv local emails-preview discover-check build sam-build sam-build-check deploy
 
 help:
 	@echo "make demo    build and run the whole pipeline locally (no AWS account): writes milepost-demo/"
 	@echo "make test    formatting, clippy -D warnings, and every test"
 	@echo "make local   webhook, sweep and escalation playbook on this machine against the AWS emulator, until Ctrl-C"
 	@echo "make emails-preview  every playbook email in headless Chromium at 375 and 1200 px, layout checked"
+	@echo "make discover-check  milepost discover end to end on a planted history, chart checked in Chromium"
 	@echo "make build   release Lambda binaries with cargo lambda (ARCH=arm64 by default, or x86_64)"
 	@echo "make validate  sam validate --lint, cfn-lint, asl-validator (offline)"
 	@echo "make sam-build  sam build of infra/template.yaml (cargo lambda inside) into infra/.aws-sam"
@@ -73,6 +74,7 @@ test: lint validate $(INFRA_NODE)
 	$(MAKE) --no-print-directory sam-build-check
 	$(CARGO) test --workspace
 	$(MAKE) --no-print-directory emails-preview
+	$(MAKE) --no-print-directory discover-check
 	$(VENV)/bin/python tests/local_run.py
 
 ## emails-preview: one email of each kind from a small demo, rendered in headless
@@ -83,6 +85,12 @@ emails-preview: build-cli $(VENV)/.installed
 	VENV=$(VENV) bash tests/chromium.sh
 	rm -rf $(EMAILS_DIR) && $(MILEPOST) demo --accounts 40 --days 120 --out $(EMAILS_DIR) --quiet >/dev/null
 	$(VENV)/bin/python tests/emails_preview.py $(EMAILS_DIR)/outbox $(EMAILS_DIR)/preview
+
+## discover-check: `milepost discover` on a history with planted effects, against
+## a recount by hand; bad rows, --strict, --review, and the chart in headless Chromium
+discover-check: build-cli $(VENV)/.installed
+	VENV=$(VENV) bash tests/chromium.sh
+	$(VENV)/bin/python tests/discover_run.py $(MILEPOST)
 
 ## validate: the SAM template, with cfn-lint's rules (offline), what they do not
 ## check (log groups, alarms, named IAM resources: tests/template_check.py), and

@@ -691,7 +691,9 @@ mod tests {
         .unwrap();
         assert_eq!(problems.count, 1);
         assert!(
-            problems.shown[0].to_string().ends_with("events.csv:3: unknown account zz"),
+            problems.shown[0]
+                .to_string()
+                .ends_with("events.csv:3: unknown account zz"),
             "{:?}",
             problems.shown
         );
