@@ -384,34 +384,11 @@ fn discover_cmd(
         );
         return Ok(ExitCode::from(3));
     }
-    match format {
-        "json" => {
-            let mut json = serde_json::json!({ "milestones": found.rows });
-            if !opts.review.is_empty() {
-                json["review"] = serde_json::to_value(&found.review)?;
-            }
-            println!("{}", serde_json::to_string_pretty(&json)?);
-        }
-        "csv" => print!("{}", discover::report::render_csv(&found.rows)?),
-        _ => {
-            print!("{}", discover::report::render_table(&found.rows));
-            if !opts.review.is_empty() {
-                print!("\n{}", discover::review::render_table(&found.review));
-            }
-        }
-    }
+    print!("{}", discover::render(&found, format, !opts.review.is_empty())?);
     if let Some(path) = chart {
-        // One panel per milestone: its row for the chosen scope, overall by default.
-        let segment = opts.segment.as_deref().unwrap_or("all");
-        let tenure = opts.tenure.as_deref().unwrap_or("all");
-        let rows: Vec<_> = found
-            .rows
-            .iter()
-            .filter(|r| r.segment == segment && r.tenure == tenure)
-            .cloned()
-            .collect();
-        discover::write_file(path, &discover::chart::render(&rows))?;
-        eprintln!("chart of {} milestone(s) written to {}", rows.len(), path.display());
+        let (svg, panels) = discover::chart_svg(&found, opts);
+        discover::write_file(path, &svg)?;
+        eprintln!("chart of {panels} milestone(s) written to {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use milepost::domain::MilestoneMap;
 use milepost::maps::{load_map, MapProblem};
 use milepost::ports::MapStore;
 
@@ -47,9 +48,8 @@ pub fn map_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Validates every file and, only if all are valid, stores each map
-/// (replacing the one for the same segment and tenure). Returns how many were stored.
-pub async fn load(store: &dyn MapStore, files: &[PathBuf]) -> anyhow::Result<Result<usize, Vec<MapProblem>>> {
+/// Reads and validates every file: the maps if all are valid, otherwise every problem.
+pub fn read_maps(files: &[PathBuf]) -> anyhow::Result<Result<Vec<MilestoneMap>, Vec<MapProblem>>> {
     let mut maps = Vec::new();
     let mut problems = Vec::new();
     for file in files {
@@ -60,9 +60,16 @@ pub async fn load(store: &dyn MapStore, files: &[PathBuf]) -> anyhow::Result<Res
             Err(p) => problems.extend(p),
         }
     }
-    if !problems.is_empty() {
-        return Ok(Err(problems));
-    }
+    Ok(if problems.is_empty() { Ok(maps) } else { Err(problems) })
+}
+
+/// Validates every file and, only if all are valid, stores each map
+/// (replacing the one for the same segment and tenure). Returns how many were stored.
+pub async fn load(store: &dyn MapStore, files: &[PathBuf]) -> anyhow::Result<Result<usize, Vec<MapProblem>>> {
+    let maps = match read_maps(files)? {
+        Ok(maps) => maps,
+        Err(problems) => return Ok(Err(problems)),
+    };
     for map in &maps {
         store.put_map(map).await?;
     }

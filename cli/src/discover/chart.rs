@@ -69,10 +69,8 @@ fn panel(out: &mut String, row: &Row, x: f64, y: f64) {
     } else {
         format!(" · {} · {}", row.segment, row.tenure)
     };
-    let ratio = c.ratio.map_or_else(|| "–".to_string(), |r| r.to_string());
-    let class = c
-        .class
-        .map_or_else(String::new, |k| format!(" ({})", format!("{k:?}").to_lowercase()));
+    let ratio = super::report::ratio(c.ratio);
+    let class = c.class.map_or_else(String::new, |k| format!(" ({})", k.as_str()));
     let diverges = c
         .divergence_month
         .map_or_else(String::new, |m| format!(" · diverges month {m}"));
@@ -136,7 +134,7 @@ fn panel(out: &mut String, row: &Row, x: f64, y: f64) {
 }
 
 /// The whole chart for `rows`, in their order.
-pub fn render(rows: &[Row]) -> String {
+pub fn render(rows: &[&Row]) -> String {
     let panels = rows.len().max(1);
     let columns = panels.min(COLUMNS);
     let lines = panels.div_ceil(COLUMNS);
@@ -198,7 +196,7 @@ mod tests {
 
     #[test]
     fn curves_follow_the_cumulative_rates_and_names_are_escaped() {
-        let svg = render(&[row("Report <shared> & \"exported\"")]);
+        let svg = render(&[&row("Report <shared> & \"exported\"")]);
         assert!(svg.contains("Report &lt;shared&gt; &amp; &quot;exported&quot;"));
         assert!(!svg.contains("<shared>"));
         // Renewed: 80% from month 1 on, so its second point is at y_of(0.8).
@@ -213,7 +211,7 @@ mod tests {
     #[test]
     fn panels_wrap_in_rows_of_three_and_long_names_are_shortened() {
         let long = "A milestone name far too long to fit the width of one small panel";
-        let svg = render(&vec![row(long); 4]);
+        let svg = render(&[&row(long); 4]);
         assert_eq!(svg.matches("<g transform").count(), 4);
         assert!(svg.contains(&format!("translate(10,{})", HEADER_H + PANEL_H)));
         assert!(svg.contains(&shorten(long, TITLE_CHARS)) && shorten(long, TITLE_CHARS).ends_with('…'));

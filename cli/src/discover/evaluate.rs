@@ -15,7 +15,7 @@ use std::sync::Arc;
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
 use chrono::{DateTime, Duration, NaiveTime, Utc};
-use milepost::domain::{Criterion, MilestoneDef, MilestoneMap, Phase, Progress, Segment, Tenure};
+use milepost::domain::{Criterion, MilestoneDef, MilestoneMap, Progress, Segment, Tenure};
 
 use super::input::{AccountRecord, EventRecord};
 
@@ -26,7 +26,6 @@ use super::input::{AccountRecord, EventRecord};
 pub struct Candidate {
     pub id: String,
     pub name: String,
-    pub phase: Phase,
     pub criterion: Criterion,
     pub due_days: u32,
 }
@@ -36,7 +35,6 @@ impl Candidate {
         Candidate {
             id: def.id.clone(),
             name: def.name.clone(),
-            phase: def.phase,
             criterion: def.criterion.clone(),
             due_days: def.due_days,
         }
@@ -103,7 +101,6 @@ pub struct Skipped {
 
 /// Folds a stream of events into each account's progress on each candidate.
 pub struct Evaluation<'a> {
-    accounts: &'a [AccountRecord],
     account_index: FastMap<&'a [u8], u32>,
     pub candidates: Vec<Candidate>,
     /// Event name → the candidates listening to it.
@@ -183,7 +180,6 @@ impl<'a> Evaluation<'a> {
             }
         }
         Evaluation {
-            accounts,
             account_index: accounts
                 .iter()
                 .enumerate()
@@ -254,7 +250,30 @@ impl<'a> Evaluation<'a> {
         Ok(())
     }
 
-    /// Takes in what `other` (built from the same accounts and maps) saw of
+    /// The same accounts and candidates with no event seen: to read another
+    /// part of the events on another thread, then `merge` back.
+    pub fn fresh_copy(&self) -> Evaluation<'a> {
+        Evaluation {
+            account_index: self.account_index.clone(),
+            candidates: self.candidates.clone(),
+            listeners: self.listeners.clone(),
+            slot_of: self.slot_of.clone(),
+            slots: self
+                .slots
+                .iter()
+                .map(|slot| Slot {
+                    progress: self.candidates[slot.candidate as usize].criterion.new_progress(),
+                    reached: None,
+                    ..*slot
+                })
+                .collect(),
+            skipped: self.skipped.clone(),
+            event_id: String::new(),
+            events_read: 0,
+        }
+    }
+
+    /// Takes in what `other` (a `fresh_copy` of this one) saw of
     /// other events: afterwards this is as if it had seen them itself.
     pub fn merge(&mut self, other: Evaluation<'_>) {
         assert_eq!(
@@ -284,10 +303,6 @@ impl<'a> Evaluation<'a> {
                 }),
             })
             .collect()
-    }
-
-    pub fn accounts(&self) -> &'a [AccountRecord] {
-        self.accounts
     }
 }
 
@@ -446,7 +461,7 @@ mod tests {
             .filter(|j| evaluation.candidates[j.candidate as usize].id == "first")
             .map(|j| {
                 (
-                    evaluation.accounts()[j.account as usize].account_id.to_string(),
+                    accounts[j.account as usize].account_id.to_string(),
                     evaluation.candidates[j.candidate as usize].due_days,
                     j.achieved_on_day,
                 )

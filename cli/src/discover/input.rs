@@ -339,7 +339,7 @@ pub const PARALLEL_FROM_BYTES: u64 = 32 << 20;
 /// `parts` pieces to read in parallel (the first holds the header), or `None`
 /// for gzip, JSON Lines and files under `min_bytes`. A quoted field may hold a line break,
 /// so whoever reads the parts must check `parts_split_cleanly` afterwards.
-pub fn csv_parts(path: &Path, parts: usize, min_bytes: u64) -> anyhow::Result<Option<Vec<Range<u64>>>> {
+pub fn csv_parts(path: &Path, parts: usize, min_bytes: u64) -> anyhow::Result<Option<CsvParts>> {
     let size = std::fs::metadata(path)?.len();
     if parts < 2 || size < min_bytes.max(1) || is_json_lines(path) {
         return Ok(None);
@@ -364,7 +364,16 @@ pub fn csv_parts(path: &Path, parts: usize, min_bytes: u64) -> anyhow::Result<Op
     }
     let mut ranges: Vec<Range<u64>> = starts.windows(2).map(|w| w[0]..w[1]).collect();
     ranges.push(*starts.last().expect("starts at 0")..size);
-    Ok(Some(ranges))
+    file.seek(SeekFrom::Start(0))?;
+    let (_, columns, _) = csv_with_columns(BufReader::new(file), path, &EVENT_COLUMNS)?;
+    Ok(Some(CsvParts { ranges, columns }))
+}
+
+/// A plain CSV events file cut into parts at line ends, with its header's
+/// columns, read once for all of them.
+pub struct CsvParts {
+    pub ranges: Vec<Range<u64>>,
+    columns: Vec<usize>,
 }
 
 /// A reader counting the `"` bytes that pass, to tell afterwards whether a
@@ -389,34 +398,28 @@ pub struct PartRead {
     pub quotes: u64,
 }
 
-/// Streams the events in `range` of a CSV file (a range from `csv_parts`).
+/// Streams the events of part `index` of `parts` (the first holds the header).
 pub fn for_each_event_in_part(
     path: &Path,
-    range: Range<u64>,
+    parts: &CsvParts,
+    index: usize,
     each: impl FnMut(EventRecord<'_>) -> Result<(), String>,
 ) -> anyhow::Result<PartRead> {
+    let range = &parts.ranges[index];
     let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     file.seek(SeekFrom::Start(range.start))?;
     let counted = QuoteCounter {
         inner: BufReader::with_capacity(1 << 16, file.take(range.end - range.start)),
         quotes: 0,
     };
-    let (problems, counter) = if range.start == 0 {
-        let (mut reader, cols, _) = csv_with_columns(counted, path, &EVENT_COLUMNS)?;
-        let problems = csv_events(&mut reader, &cols, path, each)?;
-        (problems, reader.into_inner())
-    } else {
-        let (_, cols, _) = csv_with_columns(open(path)?, path, &EVENT_COLUMNS)?;
-        let mut reader = csv::ReaderBuilder::new()
-            .flexible(true)
-            .has_headers(false)
-            .from_reader(counted);
-        let problems = csv_events(&mut reader, &cols, path, each)?;
-        (problems, reader.into_inner())
-    };
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(range.start == 0)
+        .from_reader(counted);
+    let problems = csv_events(&mut reader, &parts.columns, path, each)?;
     Ok(PartRead {
         problems,
-        quotes: counter.quotes,
+        quotes: reader.into_inner().quotes,
     })
 }
 
@@ -434,19 +437,25 @@ pub fn parts_split_cleanly(parts: &[PartRead]) -> bool {
 }
 
 /// Renumbers the problems of each part but the first from the file's start.
-pub fn problems_of_parts(path: &Path, ranges: &[Range<u64>], parts: Vec<PartRead>) -> anyhow::Result<Problems> {
+pub fn problems_of_parts(path: &Path, parts: &CsvParts, read: Vec<PartRead>) -> anyhow::Result<Problems> {
     let mut problems = Problems::default();
-    for (range, mut part) in ranges.iter().zip(parts) {
+    // Newlines before `counted_to`, counted only as far as a part with problems needs.
+    let (mut lines_before, mut counted_to) = (0, 0);
+    for (range, mut part) in parts.ranges.iter().zip(read) {
         if range.start > 0 && !part.problems.shown.is_empty() {
-            part.problems.shift_lines(newlines_before(path, range.start)?);
+            lines_before += newlines_between(path, counted_to..range.start)?;
+            counted_to = range.start;
+            part.problems.shift_lines(lines_before);
         }
         problems.merge(part.problems);
     }
     Ok(problems)
 }
 
-fn newlines_before(path: &Path, offset: u64) -> anyhow::Result<u64> {
-    let mut input = BufReader::with_capacity(1 << 20, File::open(path)?.take(offset));
+fn newlines_between(path: &Path, range: Range<u64>) -> anyhow::Result<u64> {
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(range.start))?;
+    let mut input = BufReader::with_capacity(1 << 20, file.take(range.end - range.start));
     let mut count = 0;
     loop {
         let buf = input.fill_buf()?;

@@ -48,22 +48,14 @@ pub struct Discovery {
 /// Loads every map under `paths`; any invalid map stops the run with all its problems.
 pub fn load_maps(paths: &[PathBuf]) -> anyhow::Result<Vec<MilestoneMap>> {
     let files = crate::maps_cmd::map_files(paths).context("listing map files")?;
-    let mut maps = Vec::new();
-    let mut problems = Vec::new();
-    for file in &files {
-        let name = file.display().to_string();
-        let text = std::fs::read_to_string(file).with_context(|| format!("reading {name}"))?;
-        match milepost::maps::load_map(&name, &text) {
-            Ok(map) => maps.push(map),
-            Err(p) => problems.extend(p),
+    anyhow::ensure!(!files.is_empty(), "no map files (*.yaml) in {paths:?}");
+    match crate::maps_cmd::read_maps(&files)? {
+        Ok(maps) => Ok(maps),
+        Err(problems) => {
+            let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            anyhow::bail!("invalid map(s):\n{}", list.join("\n"))
         }
     }
-    if !problems.is_empty() {
-        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        anyhow::bail!("invalid map(s):\n{}", list.join("\n"));
-    }
-    anyhow::ensure!(!files.is_empty(), "no map files (*.yaml) in {paths:?}");
-    Ok(maps)
 }
 
 pub fn run(opts: &DiscoverOptions) -> anyhow::Result<Discovery> {
@@ -95,8 +87,8 @@ pub fn run(opts: &DiscoverOptions) -> anyhow::Result<Discovery> {
         ),
     };
     for path in &opts.events {
-        let ranges = input::csv_parts(path, threads, min_bytes)?;
-        problems.merge(read_events(path, ranges, &accounts, &all_maps, &mut evaluation)?);
+        let parts = input::csv_parts(path, threads, min_bytes)?;
+        problems.merge(read_events(path, parts, &mut evaluation)?);
     }
     let judgements = evaluation.judgements();
     let all_rows = report::rows(&accounts, &evaluation.candidates, &judgements);
@@ -119,25 +111,23 @@ pub fn run(opts: &DiscoverOptions) -> anyhow::Result<Discovery> {
 }
 
 /// Folds the events of `path` into `evaluation`: a plain CSV file split into
-/// `ranges` (`input::csv_parts`) is read a part per thread, each into its own
-/// evaluation, merged after; anything else in one pass.
+/// `parts` (`input::csv_parts`) is read a part per thread, each into its own
+/// `fresh_copy` of `evaluation`, merged after; anything else in one pass.
 fn read_events(
     path: &Path,
-    ranges: Option<Vec<std::ops::Range<u64>>>,
-    accounts: &[input::AccountRecord],
-    maps: &[MilestoneMap],
+    parts: Option<input::CsvParts>,
     evaluation: &mut Evaluation<'_>,
 ) -> anyhow::Result<Problems> {
-    let Some(ranges) = ranges else {
+    let Some(parts) = parts else {
         return input::for_each_event(path, |e| evaluation.observe(e));
     };
     let results: Vec<(Evaluation, anyhow::Result<input::PartRead>)> = std::thread::scope(|s| {
-        let workers: Vec<_> = ranges
-            .iter()
-            .map(|range| {
+        let workers: Vec<_> = (0..parts.ranges.len())
+            .map(|index| {
+                let mut part = evaluation.fresh_copy();
+                let parts = &parts;
                 s.spawn(move || {
-                    let mut part = Evaluation::new(accounts, maps);
-                    let read = input::for_each_event_in_part(path, range.clone(), |e| part.observe(e));
+                    let read = input::for_each_event_in_part(path, parts, index, |e| part.observe(e));
                     (part, read)
                 })
             })
@@ -147,13 +137,13 @@ fn read_events(
             .map(|w| w.join().expect("a reader thread panicked"))
             .collect()
     });
-    let mut parts = Vec::new();
+    let mut reads = Vec::new();
     let mut evaluations = Vec::new();
     for (part, read) in results {
-        parts.push(read?);
+        reads.push(read?);
         evaluations.push(part);
     }
-    if !input::parts_split_cleanly(&parts) {
+    if !input::parts_split_cleanly(&reads) {
         // A line break inside a quoted field straddled a boundary: read it whole.
         tracing::debug!(
             "{} has a quoted line break at a part boundary; reading it in one pass",
@@ -164,7 +154,37 @@ fn read_events(
     for part in evaluations {
         evaluation.merge(part);
     }
-    input::problems_of_parts(path, &ranges, parts)
+    input::problems_of_parts(path, &parts, reads)
+}
+
+/// The results as `format` (`table`, `json` or `csv`), with the review's
+/// findings when `with_review` (CSV has no place for them).
+pub fn render(found: &Discovery, format: &str, with_review: bool) -> anyhow::Result<String> {
+    Ok(match format {
+        "json" => {
+            let mut json = serde_json::json!({ "milestones": found.rows });
+            if with_review {
+                json["review"] = serde_json::to_value(&found.review)?;
+            }
+            serde_json::to_string_pretty(&json)? + "\n"
+        }
+        "csv" => report::render_csv(&found.rows)?,
+        _ if with_review => report::render_table(&found.rows) + "\n" + &review::render_table(&found.review),
+        _ => report::render_table(&found.rows),
+    })
+}
+
+/// The `--chart` SVG and how many panels it has: one per milestone, its row
+/// for the scope `--segment`/`--tenure` chose (overall by default).
+pub fn chart_svg(found: &Discovery, opts: &DiscoverOptions) -> (String, usize) {
+    let segment = opts.segment.as_deref().unwrap_or("all");
+    let tenure = opts.tenure.as_deref().unwrap_or("all");
+    let rows: Vec<&Row> = found
+        .rows
+        .iter()
+        .filter(|r| r.segment == segment && r.tenure == tenure)
+        .collect();
+    (chart::render(&rows), rows.len())
 }
 
 /// What the run read and left out, for stderr.

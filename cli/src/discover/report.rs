@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use milepost::domain::discovery::{cumulative_by_month, Cohorts, Comparison, Ratio};
+use milepost::domain::discovery::{cumulative_by_month, Class, Cohorts, Comparison, Ratio};
 use milepost::domain::{Segment, Tenure};
 use serde::Serialize;
 
@@ -47,11 +47,14 @@ pub fn rows(accounts: &[AccountRecord], candidates: &[Candidate], judgements: &[
     // (milestone, segment, tenure); `None` is "all".
     type Scope = (String, Option<Segment>, Option<Tenure>);
     let mut tallies: BTreeMap<Scope, Tally> = BTreeMap::new();
+    // A milestone with several definitions goes by the name of its first.
     let mut names: BTreeMap<&str, &str> = BTreeMap::new();
+    for c in candidates {
+        names.entry(&c.id).or_insert(&c.name);
+    }
     for j in judgements {
         let account = &accounts[j.account as usize];
         let candidate = &candidates[j.candidate as usize];
-        names.entry(&candidate.id).or_insert(&candidate.name);
         let tenure = Tenure::from_year(account.tenure_year);
         for segment in [Some(account.segment), None] {
             for tenure in [Some(tenure), None] {
@@ -111,8 +114,14 @@ fn percent(rate: Option<f64>) -> String {
     rate.map_or_else(|| "–".to_string(), |r| format!("{:.1}%", r * 100.0))
 }
 
-fn ratio(r: Option<Ratio>) -> String {
+/// A ratio as people read it: two decimals, `unbounded`, or `–` when there is none.
+pub fn ratio(r: Option<Ratio>) -> String {
     r.map_or_else(|| "–".to_string(), |r| r.to_string())
+}
+
+/// A ratio's interval as people read it, `–` when there is none.
+pub fn ratio_interval(ci: Option<(f64, Ratio)>) -> String {
+    ci.map_or_else(|| "–".to_string(), |(lo, hi)| format!("{lo:.2}–{hi}"))
 }
 
 /// The table on stdout.
@@ -140,10 +149,8 @@ pub fn render_table(rows: &[Row]) -> String {
             format!("{}/{} {}", c.renewed_achieved, c.renewed_n, percent(c.renewed_rate)),
             format!("{}/{} {}", c.churned_achieved, c.churned_n, percent(c.churned_rate)),
             format!("{}{small}", ratio(c.ratio)),
-            c.ratio_ci
-                .map_or_else(|| "–".to_string(), |(lo, hi)| format!("{lo:.2}–{hi}")),
-            c.class
-                .map_or_else(|| "–".to_string(), |k| format!("{k:?}").to_lowercase()),
+            ratio_interval(c.ratio_ci),
+            c.class.map_or("–", Class::as_str).to_string(),
             c.churn_risk_if_missed
                 .map_or_else(|| "–".to_string(), |r| format!("{r}×")),
             c.divergence_month
@@ -183,11 +190,6 @@ pub fn render_table(rows: &[Row]) -> String {
         ));
     }
     out
-}
-
-/// `--format json`.
-pub fn render_json(rows: &[Row]) -> String {
-    serde_json::to_string_pretty(&serde_json::json!({ "milestones": rows })).expect("rows serialise") + "\n"
 }
 
 /// `--format csv`: the JSON fields as columns; an interval is `low..high`.

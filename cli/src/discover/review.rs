@@ -72,10 +72,11 @@ pub fn render_table(findings: &[Finding]) -> String {
     }
     let mut out = String::from("review:\n");
     for f in findings {
-        let ratio = f.ratio.map_or_else(|| "–".to_string(), |r| r.to_string());
-        let ci = f
-            .ratio_ci
-            .map_or_else(String::new, |(lo, hi)| format!(", 95% CI {lo:.2}–{hi}"));
+        let ratio = super::report::ratio(f.ratio);
+        let ci = match f.ratio_ci {
+            Some(_) => format!(", 95% CI {}", super::report::ratio_interval(f.ratio_ci)),
+            None => String::new(),
+        };
         let small = if f.small_cohort { ", small cohort" } else { "" };
         let what = match f.verdict {
             Verdict::Weak => "weak: ratio under 1.5, reconsider it",

@@ -67,6 +67,14 @@ pub enum Class {
 }
 
 impl Class {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Strong => "strong",
+            Class::Moderate => "moderate",
+            Class::Weak => "weak",
+        }
+    }
+
     pub fn of(ratio: Ratio) -> Class {
         match ratio.sort_key() {
             r if r > 2.0 => Class::Strong,
