@@ -6,11 +6,8 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 use milepost::aws::DynamoStore;
 use milepost::domain::{AccountId, ProductEvent};
-use milepost::embedded::{LocalWorkflowRunner, NoMailer, RecordingPublisher, SystemClock};
 use milepost::ports::MapStore;
-use milepost::services::Config;
-use milepost::testkit::{account, MotoServer};
-use milepost::Services;
+use milepost::testkit::{account, quiet_services, MotoServer};
 
 fn milepost(moto: &MotoServer, table: &str, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_milepost"))
@@ -33,14 +30,7 @@ async fn accounts_show_prints_what_ingestion_did() {
     for map in milepost::maps::embedded_maps() {
         store.put_map(&map).await.unwrap();
     }
-    let services = Services {
-        store: store.clone(),
-        mailer: Arc::new(NoMailer),
-        events: Arc::new(RecordingPublisher::default()),
-        workflows: Arc::new(LocalWorkflowRunner::new()),
-        clock: Arc::new(SystemClock),
-        config: Config::default(),
-    };
+    let services = quiet_services(store.clone());
     let start = Utc::now().date_naive() - Duration::days(5);
     milepost::ingest::upsert_account(&services, &account("acme", start))
         .await

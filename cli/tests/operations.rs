@@ -7,11 +7,8 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 use milepost::aws::DynamoStore;
 use milepost::domain::{AccountId, Segment, Tenure};
-use milepost::embedded::{LocalWorkflowRunner, NoMailer, RecordingPublisher, SystemClock};
 use milepost::ports::{MapStore, MilestoneStore};
-use milepost::services::Config;
-use milepost::testkit::{account, MotoServer};
-use milepost::Services;
+use milepost::testkit::{account, quiet_services, MotoServer};
 
 const TABLE: &str = "milepost-ops";
 
@@ -79,14 +76,7 @@ async fn an_operator_initialises_loads_maps_and_sweeps_once() {
     assert_eq!(text(&loaded.stdout).trim(), "4 map(s) loaded");
 
     // An SMB account 60 days in: its early milestones are overdue.
-    let services = Services {
-        store: store.clone(),
-        mailer: Arc::new(NoMailer),
-        events: Arc::new(RecordingPublisher::default()),
-        workflows: Arc::new(LocalWorkflowRunner::new()),
-        clock: Arc::new(SystemClock),
-        config: Config::default(),
-    };
+    let services = quiet_services(store.clone());
     let start = Utc::now().date_naive() - Duration::days(60);
     milepost::ingest::upsert_account(&services, &account("acme", start))
         .await
@@ -142,14 +132,7 @@ async fn an_operator_replays_events_parked_for_an_account_created_otherwise() {
         aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
         TABLE,
     ));
-    let services = Services {
-        store: store.clone(),
-        mailer: Arc::new(NoMailer),
-        events: Arc::new(RecordingPublisher::default()),
-        workflows: Arc::new(LocalWorkflowRunner::new()),
-        clock: Arc::new(SystemClock),
-        config: Config::default(),
-    };
+    let services = quiet_services(store.clone());
     let empty = milepost(&moto, &["parked"], &env);
     assert_eq!(text(&empty.stdout), "no parked events\n", "{}", text(&empty.stderr));
 

@@ -5,6 +5,23 @@ use chrono::NaiveDate;
 
 use crate::domain::{Account, AccountId, Contact, Segment};
 
+/// Services over `store` that send nothing, record domain events, run
+/// workflows in process and read the system clock: for tests that drive
+/// ingestion against a real store and look only at what it stored.
+pub fn quiet_services(store: std::sync::Arc<dyn crate::ports::Store>) -> crate::Services {
+    use std::sync::Arc;
+
+    use crate::embedded::{LocalWorkflowRunner, NoMailer, RecordingPublisher, SystemClock};
+    crate::Services {
+        store,
+        mailer: Arc::new(NoMailer),
+        events: Arc::new(RecordingPublisher::default()),
+        workflows: Arc::new(LocalWorkflowRunner::new()),
+        clock: Arc::new(SystemClock),
+        config: crate::services::Config::default(),
+    }
+}
+
 /// A plain first-year SMB account starting on `contract_start`, with every
 /// contact at `<role>@<id>.example` (the CSM and leader at `vendor.example`).
 /// Adjust what a test cares about with struct update syntax.

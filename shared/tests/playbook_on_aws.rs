@@ -121,15 +121,6 @@ impl Aws {
     }
 }
 
-const STEPS: [Step; 6] = [
-    Step::OutreachEmail,
-    Step::InAppMessage,
-    Step::FollowUpEmail,
-    Step::CsmTask,
-    Step::Leadership,
-    Step::Finish,
-];
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_function_sends_its_email_through_ses_once_and_keeps_the_task_in_dynamodb() {
     let aws = Aws::start().await;
@@ -140,7 +131,7 @@ async fn each_function_sends_its_email_through_ses_once_and_keeps_the_task_in_dy
         })
         .await;
 
-    for step in STEPS {
+    for step in Step::ALL {
         let output = aws.step(&request, step).await;
         assert_eq!(output.outcome, StepOutcome::Continue, "{step:?}");
         // Lambda runs a task again when a response is lost: nothing is sent twice.

@@ -260,6 +260,8 @@ fn function_named(name: &str) -> PlaybookFunction {
     .unwrap_or_else(|| panic!("the state machine invoked an unknown function {name}"))
 }
 
+/// The order the playbook must run in, written out rather than taken from
+/// `Step::ALL` so a change there cannot silently change what is expected here.
 const ALL_STEPS: [Step; 6] = [
     Step::OutreachEmail,
     Step::InAppMessage,

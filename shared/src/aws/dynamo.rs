@@ -330,6 +330,24 @@ impl DynamoStore {
     /// Every item a query or scan returns, page by page (past DynamoDB's 1 MB
     /// pages). `page` sends one request from a start key and returns its items
     /// and the key to continue from.
+    /// Every item whose partition key starts with `prefix`, in all pages, with
+    /// only the `projection` attributes if given. A scan: for operators'
+    /// listings, never on a request path.
+    async fn scan_pk_prefix(&self, prefix: &str, projection: Option<&str>) -> StoreResult<Vec<Item>> {
+        self.all_pages(|start| {
+            let req = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(pk, :prefix)")
+                .expression_attribute_values(":prefix", s(prefix))
+                .set_projection_expression(projection.map(String::from))
+                .set_exclusive_start_key(start);
+            scan_page(req)
+        })
+        .await
+    }
+
     async fn all_pages<F, Fut>(&self, mut page: F) -> StoreResult<Vec<Item>>
     where
         F: FnMut(Option<Item>) -> Fut,
@@ -757,19 +775,7 @@ impl ParkingStore for DynamoStore {
 
     async fn parked_accounts(&self) -> StoreResult<Vec<(AccountId, usize)>> {
         // Operators' listing only: a scan limited to parked items, keys only.
-        let items = self
-            .all_pages(|start| {
-                let req = self
-                    .client
-                    .scan()
-                    .table_name(&self.table)
-                    .filter_expression("begins_with(pk, :parked)")
-                    .expression_attribute_values(":parked", s("PARKED#"))
-                    .projection_expression("pk")
-                    .set_exclusive_start_key(start);
-                scan_page(req)
-            })
-            .await?;
+        let items = self.scan_pk_prefix("PARKED#", Some("pk")).await?;
         let mut counts: std::collections::BTreeMap<AccountId, usize> = Default::default();
         for item in &items {
             if let Some(AttributeValue::S(pk)) = item.get("pk") {
@@ -848,18 +854,7 @@ impl TaskStore for DynamoStore {
 
     async fn all_tasks(&self) -> StoreResult<Vec<CsmTask>> {
         // Operators' listing only: a scan limited to task items.
-        let items = self
-            .all_pages(|start| {
-                let req = self
-                    .client
-                    .scan()
-                    .table_name(&self.table)
-                    .filter_expression("begins_with(pk, :task)")
-                    .expression_attribute_values(":task", s("TASK#"))
-                    .set_exclusive_start_key(start);
-                scan_page(req)
-            })
-            .await?;
+        let items = self.scan_pk_prefix("TASK#", None).await?;
         let mut tasks: Vec<CsmTask> = items.iter().map(from_item).collect::<StoreResult<_>>()?;
         tasks.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(tasks)
