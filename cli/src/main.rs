@@ -423,7 +423,11 @@ async fn local_init() -> anyhow::Result<()> {
     let state_machine = milepost::aws::create_local_state_machine(&sdk, &format!("{table}-escalation"), &definition)
         .await
         .map_err(anyhow::Error::msg)?;
-    let sender = milepost::services::Config::from_env().sender.email;
+    let sender = milepost::services::Config::from_env()
+        .map_err(anyhow::Error::msg)?
+        .sender
+        .email
+        .to_string();
     milepost::aws::emulator::verify_sender(&sdk, &sender)
         .await
         .map_err(anyhow::Error::msg)?;

@@ -31,11 +31,18 @@ pub enum IngestError {
     Publish(String),
     #[error("no milestone map applies to segment {segment} ({tenure})")]
     NoMap { segment: String, tenure: String },
+    /// The store refused the change for good (see `StoreError::Invalid`):
+    /// the input is rejected, never retried.
+    #[error("{0}")]
+    Unstorable(String),
 }
 
 impl From<StoreError> for IngestError {
     fn from(e: StoreError) -> Self {
-        IngestError::Store(e.to_string())
+        match e {
+            StoreError::Invalid(why) => IngestError::Unstorable(why),
+            other => IngestError::Store(other.to_string()),
+        }
     }
 }
 
@@ -53,7 +60,11 @@ pub enum Applied {
 pub struct IngestReport {
     pub accepted: usize,
     pub duplicates: usize,
+    /// The first `limits::MAX_REJECTIONS_LISTED` rejected items, by index.
     pub rejected: Vec<Rejection>,
+    /// How many items were rejected in all (more than are listed, past the cap).
+    #[serde(default)]
+    pub rejected_count: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,11 +90,17 @@ pub struct FieldError {
     pub message: String,
 }
 
-fn field_error(field: &str, message: impl Into<String>) -> FieldError {
-    FieldError {
-        field: field.to_string(),
-        message: message.into(),
+impl FieldError {
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
+        FieldError {
+            field: field.to_string(),
+            message: message.into(),
+        }
     }
+}
+
+fn field_error(field: &str, message: impl Into<String>) -> FieldError {
+    FieldError::new(field, message)
 }
 
 /// What a request carries: product events, and (from Segment `group` calls)
@@ -223,14 +240,16 @@ fn validate(wire: WireEvent) -> Result<ProductEvent, FieldError> {
         Some(Value::Object(p)) => p,
         Some(_) => return Err(field_error("properties", "must be an object")),
     };
-    Ok(ProductEvent {
+    let event = ProductEvent {
         id,
         account_id: AccountId(account_id),
         event,
         timestamp,
         user_id,
         properties,
-    })
+    };
+    crate::limits::check_storable(&event, "id", "account_id")?;
+    Ok(event)
 }
 
 /// Validates one event given as a JSON value.
@@ -238,57 +257,185 @@ pub fn parse_event(value: Value) -> Result<ProductEvent, FieldError> {
     WireEvent::from_value(value).and_then(validate)
 }
 
-/// Applies a parsed batch: valid events are applied even when others are rejected.
+/// How many accounts of one request are applied at once. Each account's
+/// items are applied in request order, one after another: they write the
+/// same items, so running them side by side would only make them conflict.
+const ACCOUNTS_AT_ONCE: usize = 16;
+
+/// Applies a parsed batch: valid events are applied even when others are
+/// rejected, accounts side by side. A rejection is final for that item; an
+/// error (`Err`) means something a retry can fix (throttling, an outage), and
+/// the sender retries the whole request: what was applied is then a duplicate.
 pub async fn ingest(
     services: &Services,
     parsed: Vec<Result<Incoming, FieldError>>,
 ) -> Result<IngestReport, IngestError> {
-    let mut report = IngestReport::default();
+    let now = services.clock.now();
+    let mut rejected = Vec::new();
+    let mut accounts: Vec<(AccountId, Vec<(usize, Incoming)>)> = Vec::new();
+    let mut position: std::collections::HashMap<AccountId, usize> = std::collections::HashMap::new();
     for (index, item) in parsed.into_iter().enumerate() {
-        let outcome = match item {
-            Err(e) => Err(e),
-            Ok(Incoming::Event(event)) => Ok(apply_event(services, &event).await?),
-            Ok(Incoming::Account(call)) => apply_group_call(services, &call).await?,
-        };
-        match outcome {
-            Err(e) => report.rejected.push(Rejection {
+        match item.and_then(|incoming| check_incoming(&services.config, &incoming, now).map(|()| incoming)) {
+            Err(e) => rejected.push(Rejection {
                 index,
                 error: e.to_string(),
             }),
-            Ok(Applied::Duplicate) => report.duplicates += 1,
-            Ok(Applied::Applied | Applied::Parked) => report.accepted += 1,
+            Ok(incoming) => {
+                let account = incoming.account_id().clone();
+                let slot = *position.entry(account.clone()).or_insert_with(|| {
+                    accounts.push((account, Vec::new()));
+                    accounts.len() - 1
+                });
+                accounts[slot].1.push((index, incoming));
+            }
         }
     }
+
+    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(ACCOUNTS_AT_ONCE));
+    let mut running = tokio::task::JoinSet::new();
+    for (_, items) in accounts {
+        let (services, limit) = (services.clone(), limit.clone());
+        running.spawn(async move {
+            let _permit = limit.acquire_owned().await.expect("the semaphore is never closed");
+            apply_in_order(&services, items).await
+        });
+    }
+    let mut report = IngestReport::default();
+    let mut failure = None;
+    while let Some(done) = running.join_next().await {
+        let (outcomes, error) = done.map_err(|e| IngestError::Store(format!("an account's events failed: {e}")))?;
+        for (index, outcome) in outcomes {
+            match outcome {
+                Err(e) => rejected.push(Rejection {
+                    index,
+                    error: e.to_string(),
+                }),
+                Ok(Applied::Duplicate) => report.duplicates += 1,
+                Ok(Applied::Applied | Applied::Parked) => report.accepted += 1,
+            }
+        }
+        failure = failure.or(error);
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    rejected.sort_by_key(|r| r.index);
+    report.rejected_count = rejected.len();
+    rejected.truncate(crate::limits::MAX_REJECTIONS_LISTED);
+    report.rejected = rejected;
     Ok(report)
 }
 
+/// What became of each item of one account, and the error that stopped the
+/// rest (a retry of the request finishes them).
+type AccountOutcome = (Vec<(usize, Result<Applied, FieldError>)>, Option<IngestError>);
+
+async fn apply_in_order(services: &Services, items: Vec<(usize, Incoming)>) -> AccountOutcome {
+    let mut outcomes = Vec::with_capacity(items.len());
+    for (index, item) in items {
+        let outcome = match &item {
+            Incoming::Event(event) => apply_event(services, event).await.map(Ok),
+            Incoming::Account(call) => apply_group_call(services, call).await,
+        };
+        match outcome {
+            Ok(result) => outcomes.push((index, result)),
+            Err(IngestError::Unstorable(why)) => {
+                // Checked at the edge, so this is a limit the checks missed: say so loudly.
+                tracing::error!(index, error = %why, "the store refused an item that passed validation");
+                outcomes.push((
+                    index,
+                    Err(FieldError::new("(event)", format!("cannot be stored: {why}"))),
+                ));
+            }
+            Err(e) => return (outcomes, Some(e)),
+        }
+    }
+    (outcomes, None)
+}
+
+impl Incoming {
+    pub fn account_id(&self) -> &AccountId {
+        match self {
+            Incoming::Event(e) => &e.account_id,
+            Incoming::Account(call) => &call.account_id,
+        }
+    }
+}
+
+/// The checks that need the clock and the configuration: event times not too
+/// far ahead, contract dates in the plausible range.
+fn check_incoming(config: &crate::services::Config, incoming: &Incoming, now: Timestamp) -> Result<(), FieldError> {
+    let limits = &config.time_limits;
+    match incoming {
+        Incoming::Event(event) => limits.check_event_time(event.timestamp, now),
+        Incoming::Account(call) => {
+            limits.check_event_time(call.timestamp, now)?;
+            let today = now.date_naive();
+            if let Some(d) = call.traits.contract_start {
+                limits.check_contract_date("traits.contract_start", d, today)?;
+            }
+            if let Some(d) = call.traits.renewal_date {
+                limits.check_contract_date("traits.renewal_date", d, today)?;
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Creates or updates the account a Segment `group` call describes. A call
-/// that cannot make a valid account is rejected (`Ok(Err(..))`), naming the trait.
+/// that cannot make a valid account is rejected (`Ok(Err(..))`), naming the
+/// trait. Calls are applied last-writer-wins by their `timestamp`: one older
+/// than the traits stored (a delivery out of order) changes nothing, and the
+/// write is conditional on what was read, so a newer call racing it wins.
 async fn apply_group_call(services: &Services, call: &GroupCall) -> Result<Result<Applied, FieldError>, IngestError> {
     let store = &services.store;
-    if store.seen(&call.message_id, services.clock.now()).await? {
+    let now = services.clock.now();
+    if store.seen(&call.account_id, &call.message_id, now).await? {
         return Ok(Ok(Applied::Duplicate));
     }
-    let existing = store.get_account(&call.account_id).await?;
-    let account = match call
-        .traits
-        .apply(&call.account_id, existing.as_deref(), &services.config.cs_leader_email)
-    {
-        Ok(a) => a,
-        Err(e) => return Ok(Err(e)),
-    };
-    match upsert_account(services, &account).await {
-        Ok(_) => {}
-        Err(IngestError::NoMap { segment, tenure }) => {
-            return Ok(Err(FieldError {
-                field: "traits.segment".into(),
-                message: format!("no milestone map applies to {segment} ({tenure}) accounts: load one first"),
-            }))
+    let mut settled = false;
+    for _ in 0..crate::ports::MAX_WRITE_ATTEMPTS {
+        let existing = store.get_account(&call.account_id).await?;
+        if existing
+            .as_ref()
+            .and_then(|a| a.traits_at)
+            .is_some_and(|newer| newer > call.timestamp)
+        {
+            settled = true; // newer traits are stored: this older call is superseded
+            break;
         }
-        Err(e) => return Err(e),
+        let mut account =
+            match call
+                .traits
+                .apply(&call.account_id, existing.as_deref(), &services.config.cs_leader_email)
+            {
+                Ok(a) => a,
+                Err(e) => return Ok(Err(e)),
+            };
+        account.traits_at = Some(call.timestamp);
+        match upsert_account_if(services, &account, Some(existing.as_deref())).await {
+            Ok(Some(_)) => {
+                settled = true;
+                break;
+            }
+            Ok(None) => continue, // changed since it was read: read again
+            Err(IngestError::NoMap { segment, tenure }) => {
+                return Ok(Err(FieldError {
+                    field: "traits.segment".into(),
+                    message: format!("no milestone map applies to {segment} ({tenure}) accounts: load one first"),
+                }))
+            }
+            Err(e) => return Err(e),
+        }
     }
-    let expires = services.clock.now() + Duration::days(services.config.dedupe_ttl_days);
-    store.remember(&call.message_id, expires).await?;
+    if !settled {
+        return Err(IngestError::Store(format!(
+            "account {} kept changing under concurrent group calls",
+            call.account_id
+        )));
+    }
+    let expires = now + Duration::days(services.config.dedupe_ttl_days);
+    store.remember(&call.account_id, &call.message_id, expires).await?;
     Ok(Ok(Applied::Applied))
 }
 
@@ -304,7 +451,8 @@ pub async fn apply_event(services: &Services, event: &ProductEvent) -> Result<Ap
 /// `None` when the account is not known: nothing was written.
 async fn apply_to_known_account(services: &Services, event: &ProductEvent) -> Result<Option<Applied>, IngestError> {
     let now = services.clock.now();
-    let remember_until = now.max(event.timestamp) + Duration::days(services.config.dedupe_ttl_days);
+    // From receipt, never from the event's own time: a far-future date must not make it immortal.
+    let remember_until = now + Duration::days(services.config.dedupe_ttl_days);
     match services.store.apply_product_event(event, now, remember_until).await? {
         EventApplied::UnknownAccount => Ok(None),
         EventApplied::Known {
@@ -467,6 +615,19 @@ pub struct Onboarded {
 /// Creates or updates an account, starts tracking its map's milestones (once),
 /// and applies any events that arrived before the account was known.
 pub async fn upsert_account(services: &Services, account: &Account) -> Result<Onboarded, IngestError> {
+    Ok(upsert_account_if(services, account, None)
+        .await?
+        .expect("an unconditional write always happens"))
+}
+
+/// `upsert_account`, but when `expected` is given, only if the stored account
+/// is still that one (`Some(None)`: that none is stored); `Ok(None)` when it
+/// changed in between and nothing was written.
+async fn upsert_account_if(
+    services: &Services,
+    account: &Account,
+    expected: Option<Option<&Account>>,
+) -> Result<Option<Onboarded>, IngestError> {
     let store = &services.store;
     // No map, no account: better refused than stored with nothing to track.
     let maps = store.maps_for(account.segment, account.tenure()).await?;
@@ -474,7 +635,14 @@ pub async fn upsert_account(services: &Services, account: &Account) -> Result<On
         segment: account.segment.to_string(),
         tenure: account.tenure().as_str().to_string(),
     })?;
-    store.put_account(account).await?;
+    match expected {
+        None => store.put_account(account).await?,
+        Some(expected) => {
+            if !store.replace_account(account, expected).await? {
+                return Ok(None);
+            }
+        }
+    }
     let mut report = Onboarded::default();
     for def in &map.milestones {
         if store
@@ -485,7 +653,7 @@ pub async fn upsert_account(services: &Services, account: &Account) -> Result<On
         }
     }
     report.parked_applied = apply_parked(services, &account.id).await?;
-    Ok(report)
+    Ok(Some(report))
 }
 
 /// Applies, oldest first, the events parked for `account` and unparks them;

@@ -9,6 +9,7 @@ pub mod email;
 pub mod embedded;
 pub mod escalation_task;
 pub mod ingest;
+pub mod limits;
 pub mod maps;
 pub mod playbook;
 pub mod ports;

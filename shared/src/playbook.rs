@@ -144,7 +144,7 @@ impl From<StoreError> for StepError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict => StepError::Transient("write conflict".into()),
-            StoreError::Backend(m) => StepError::Store(m),
+            StoreError::Backend(m) | StoreError::Invalid(m) => StepError::Store(m),
         }
     }
 }
@@ -361,7 +361,7 @@ async fn build_task(
         account_name: account.name.clone(),
         milestone_id: m.milestone_id.clone(),
         milestone_name: m.name.clone(),
-        owner_email: account.csm.email.clone(),
+        owner_email: account.csm.email.to_string(),
         owner_name: account.csm.name.clone(),
         created_at: now,
         due_at: m.due_at,

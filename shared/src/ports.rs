@@ -23,6 +23,11 @@ pub enum StoreError {
     Conflict,
     #[error("store error: {0}")]
     Backend(String),
+    /// The store refused what it was given and always will (DynamoDB's
+    /// ValidationException: an item too large, a key too long). Retrying
+    /// cannot help, so callers reject the input rather than ask for a retry.
+    #[error("cannot be stored: {0}")]
+    Invalid(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -37,6 +42,9 @@ pub struct Page<T> {
 #[async_trait]
 pub trait AccountStore: Send + Sync {
     async fn put_account(&self, account: &Account) -> StoreResult<()>;
+    /// Writes `account` only if the stored one is still `expected` (by its
+    /// `traits_at`; `None`: no account stored). Returns whether it wrote.
+    async fn replace_account(&self, account: &Account, expected: Option<&Account>) -> StoreResult<bool>;
     /// Accounts are read on every event and never changed in place, so they are shared.
     async fn get_account(&self, id: &AccountId) -> StoreResult<Option<Arc<Account>>>;
 }
@@ -183,7 +191,7 @@ pub trait EventStore: AccountStore + MilestoneStore + DedupeStore + ActivityStor
         let Some(account) = self.get_account(&event.account_id).await? else {
             return Ok(EventApplied::UnknownAccount);
         };
-        if self.seen(&event.id, now).await? {
+        if self.seen(&event.account_id, &event.id, now).await? {
             // Redelivered: heal an announcement that failed the first time.
             let unclaimed = self
                 .milestones_for_event(&account.id, &event.event, event.timestamp)
@@ -202,7 +210,7 @@ pub trait EventStore: AccountStore + MilestoneStore + DedupeStore + ActivityStor
         }
         self.record_activity(event).await?;
         let unclaimed = self.observe_event(&account, event).await?;
-        self.remember(&event.id, remember_until).await?;
+        self.remember(&event.account_id, &event.id, remember_until).await?;
         Ok(EventApplied::Known {
             account,
             duplicate: false,
@@ -216,10 +224,12 @@ pub trait EventStore: AccountStore + MilestoneStore + DedupeStore + ActivityStor
 
 #[async_trait]
 pub trait DedupeStore: Send + Sync {
-    /// Whether the event was applied already (a record that expired by `now` does not count).
-    async fn seen(&self, event_id: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Whether the account's event was applied already (a record that
+    /// expired by `now` does not count). Records are keyed by account and
+    /// event id: two accounts may use the same ids.
+    async fn seen(&self, account: &AccountId, event_id: &str, now: Timestamp) -> StoreResult<bool>;
     /// Remembers an applied event until `expires_at` (a TTL).
-    async fn remember(&self, event_id: &str, expires_at: Timestamp) -> StoreResult<()>;
+    async fn remember(&self, account: &AccountId, event_id: &str, expires_at: Timestamp) -> StoreResult<()>;
 }
 
 /// Events for accounts Milepost does not know yet: kept, then applied when the account appears.

@@ -11,7 +11,7 @@
 use chrono::{DateTime, NaiveDate};
 use serde_json::{Map, Value};
 
-use crate::domain::{Account, AccountId, Contact, ProductEvent, Segment, Timestamp};
+use crate::domain::{Account, AccountId, Contact, EmailAddress, ProductEvent, Segment, Timestamp};
 use crate::ingest::{FieldError, Incoming};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -34,7 +34,7 @@ pub struct AccountTraits {
     pub tenure_year: Option<u32>,
     pub primary_contact: Option<Contact>,
     pub csm: Option<Contact>,
-    pub cs_leader_email: Option<String>,
+    pub cs_leader_email: Option<EmailAddress>,
     pub exec_sponsor: Option<Contact>,
     pub timezone: Option<chrono_tz::Tz>,
     pub goal: Option<String>,
@@ -109,6 +109,26 @@ fn parse_call(value: Value) -> Result<Incoming, FieldError> {
     match kind.as_str() {
         "group" => {
             let account_id = required(&obj, "groupId")?;
+            if account_id.len() > crate::limits::MAX_ACCOUNT_ID_BYTES {
+                return Err(err(
+                    "groupId",
+                    format!(
+                        "is {} bytes; the limit is {}",
+                        account_id.len(),
+                        crate::limits::MAX_ACCOUNT_ID_BYTES
+                    ),
+                ));
+            }
+            if message_id.len() > crate::limits::MAX_ID_BYTES {
+                return Err(err(
+                    "messageId",
+                    format!(
+                        "is {} bytes; the limit is {}",
+                        message_id.len(),
+                        crate::limits::MAX_ID_BYTES
+                    ),
+                ));
+            }
             let traits = match obj.get("traits") {
                 None | Some(Value::Null) => AccountTraits::default(),
                 Some(Value::Object(t)) => parse_traits(t)?,
@@ -139,14 +159,16 @@ fn parse_call(value: Value) -> Result<Incoming, FieldError> {
             } else {
                 ("identify".to_string(), Map::new())
             };
-            Ok(Incoming::Event(ProductEvent {
+            let event = ProductEvent {
                 id: message_id,
                 account_id: AccountId(account_id),
                 event,
                 timestamp,
                 user_id,
                 properties,
-            }))
+            };
+            crate::limits::check_storable(&event, "messageId", "context.groupId")?;
+            Ok(Incoming::Event(event))
         }
     }
 }
@@ -184,13 +206,24 @@ fn parse_traits(t: &Map<String, Value>) -> Result<AccountTraits, FieldError> {
             .map(Some)
             .map_err(|_| err(&field(name), "must be a date (YYYY-MM-DD)"))
     };
-    let contact = |email: &str, name: &str| -> Result<Option<Contact>, FieldError> {
-        match text(t, email) {
-            None => Ok(None),
-            Some(e) if e.contains('@') => Ok(Some(Contact::new(text(t, name).unwrap_or_default(), e))),
-            Some(_) => Err(err(&field(email), "must be an email address")),
-        }
+    let address = |name: &str| -> Result<Option<EmailAddress>, FieldError> {
+        text(t, name)
+            .map(|e| EmailAddress::parse(&e).map_err(|why| err(&field(name), why.to_string())))
+            .transpose()
     };
+    let words = |name: &str| -> Result<Option<String>, FieldError> {
+        let value = text(t, name);
+        if let Some(v) = &value {
+            crate::limits::check_trait_text(&field(name), v)?;
+        }
+        Ok(value)
+    };
+    let contact = |email: &str, name: &str| -> Result<Option<Contact>, FieldError> {
+        Ok(address(email)?.map(|e| Contact::new(words(name).ok().flatten().unwrap_or_default(), e)))
+    };
+    for name in ["admin_name", "csm_name", "exec_sponsor_name"] {
+        words(name)?;
+    }
     let segment = match text(t, "segment").or_else(|| text(t, "plan")) {
         None => None,
         Some(s) => Some(parse_segment(&s).ok_or_else(|| {
@@ -208,12 +241,9 @@ fn parse_traits(t: &Map<String, Value>) -> Result<AccountTraits, FieldError> {
                 .map_err(|_| err(&field("timezone"), "must be an IANA timezone such as Europe/Berlin"))?,
         ),
     };
-    let cs_leader_email = match text(t, "cs_leader_email") {
-        Some(e) if !e.contains('@') => return Err(err(&field("cs_leader_email"), "must be an email address")),
-        other => other,
-    };
+    let cs_leader_email = address("cs_leader_email")?;
     Ok(AccountTraits {
-        name: text(t, "name"),
+        name: words("name")?,
         segment,
         licensed_seats: whole(&["seats", "licensed_seats"])?.map(|n| n.min(u64::from(u32::MAX)) as u32),
         arr: whole(&["arr"])?,
@@ -228,7 +258,7 @@ fn parse_traits(t: &Map<String, Value>) -> Result<AccountTraits, FieldError> {
         cs_leader_email,
         exec_sponsor: contact("exec_sponsor_email", "exec_sponsor_name")?,
         timezone,
-        goal: text(t, "goal"),
+        goal: words("goal")?,
     })
 }
 
@@ -256,7 +286,7 @@ impl AccountTraits {
         &self,
         id: &AccountId,
         existing: Option<&Account>,
-        default_leader: &str,
+        default_leader: &EmailAddress,
     ) -> Result<Account, FieldError> {
         let base = match existing {
             Some(a) => a.clone(),
@@ -276,10 +306,11 @@ impl AccountTraits {
                     licensed_seats: 1,
                     primary_contact: self.primary_contact.clone().ok_or_else(|| missing("admin_email"))?,
                     csm: self.csm.clone().ok_or_else(|| missing("csm_email"))?,
-                    cs_leader_email: default_leader.to_string(),
+                    cs_leader_email: default_leader.clone(),
                     exec_sponsor: None,
                     timezone: chrono_tz::UTC,
                     goal: None,
+                    traits_at: None,
                 }
             }
         };

@@ -26,6 +26,8 @@ pub fn quiet_services(store: std::sync::Arc<dyn crate::ports::Store>) -> crate::
 /// contact at `<role>@<id>.example` (the CSM and leader at `vendor.example`).
 /// Adjust what a test cares about with struct update syntax.
 pub fn account(id: &str, contract_start: NaiveDate) -> Account {
+    // Addresses take the id's letters and digits only: ids may hold anything, addresses may not.
+    let domain: String = id.chars().filter(char::is_ascii_alphanumeric).collect();
     Account {
         id: AccountId::new(id),
         name: format!("Customer {id}"),
@@ -35,13 +37,28 @@ pub fn account(id: &str, contract_start: NaiveDate) -> Account {
         tenure_year: 1,
         arr: 10_000,
         licensed_seats: 10,
-        primary_contact: Contact::new("Pat Admin", format!("pat@{id}.example")),
-        csm: Contact::new("Maya CSM", "maya@vendor.example"),
-        cs_leader_email: "lead@vendor.example".into(),
+        primary_contact: Contact::parse("Pat Admin", &format!("pat@{domain}.example")).expect("a valid address"),
+        csm: Contact::parse("Maya CSM", "maya@vendor.example").expect("a valid address"),
+        cs_leader_email: milepost_address("lead@vendor.example"),
         exec_sponsor: None,
         timezone: chrono_tz::UTC,
         goal: None,
+        traits_at: None,
     }
+}
+
+/// The configuration for harnesses that deliver a whole simulated history
+/// while their clock still stands at its start: events dated ahead of that
+/// clock are the point there, not a sender's clock gone wrong.
+pub fn simulation_config() -> crate::services::Config {
+    let mut config = crate::services::Config::default();
+    config.time_limits.max_future_skew = chrono::Duration::days(3650);
+    config
+}
+
+/// A fixture's address, parsed as every address is.
+pub fn milepost_address(text: &str) -> crate::domain::EmailAddress {
+    crate::domain::EmailAddress::parse(text).expect("a valid fixture address")
 }
 
 pub fn date(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -161,7 +178,7 @@ milestones:
             segment: Segment::Enterprise,
             arr: 100_000,
             licensed_seats: 20,
-            exec_sponsor: Some(Contact::new("Sam Sponsor", format!("sam@{id}.example"))),
+            exec_sponsor: Some(Contact::parse("Sam Sponsor", &format!("sam@{id}.example")).expect("a valid address")),
             goal: Some("close the books in 3 days".into()),
             ..super::account(id, NaiveDate::from_ymd_opt(2026, 3, 2).unwrap())
         }

@@ -30,6 +30,22 @@ async fn adapters_work_against_the_emulator() {
         .unwrap();
     assert_eq!(local.standard, vec![secrets::DEV_WEBHOOK_SECRET]);
 
+    // Fail closed: a configured parameter holding only blanks and separators
+    // stops the cold start, naming the parameter, instead of accepting unsigned requests.
+    for blank in [" ", ",", " , ,\n"] {
+        ssm.put_parameter()
+            .name("/milepost/blank")
+            .value(blank)
+            .overwrite(true)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .send()
+            .await
+            .unwrap();
+        let env = |name: &str| (name == "MILEPOST_SEGMENT_SECRET_PARAM").then(|| "/milepost/blank".to_string());
+        let refused = secrets::load(&config, env).await.unwrap_err().to_string();
+        assert!(refused.contains("/milepost/blank"), "{refused}");
+    }
+
     // Step Functions: a second start of the same execution is a no-op; stopping works once started.
     let sfn = aws_sdk_sfn::Client::new(&config);
     let created = sfn

@@ -16,7 +16,6 @@ use milepost::ports::{
     AccountStore, EscalationLog, EventApplied, EventPublisher, MapStore, MilestoneStore, PublishError, StartOutcome,
     TaskStore, WorkflowError, WorkflowStarter,
 };
-use milepost::services::Config;
 use milepost::sweep::{sweep, SweepOptions};
 use milepost::testkit::escalation::{account, contract_start, event, workflows_done, ESCALATION_MAP};
 use milepost::Services;
@@ -55,7 +54,7 @@ impl Harness {
             }),
             workflows: workflows.unwrap_or_else(|| runner.clone()),
             clock: clock.clone(),
-            config: Config::default(),
+            config: milepost::testkit::simulation_config(),
         };
         store
             .put_map(&load_map("test.yaml", ESCALATION_MAP).unwrap())
@@ -122,7 +121,7 @@ impl Harness {
         self.mailer
             .sent()
             .into_iter()
-            .map(|e| (e.kind, e.to[0].email.clone()))
+            .map(|e| (e.kind, e.to[0].email.to_string()))
             .collect()
     }
 }
@@ -459,7 +458,7 @@ async fn an_unrecovered_escalation_runs_every_stage_in_order_to_the_right_people
         .sent()
         .into_iter()
         .filter(|e| e.milestone_id == "first_workflow")
-        .map(|e| (e.kind, e.to[0].email.clone()))
+        .map(|e| (e.kind, e.to[0].email.to_string()))
         .collect();
     assert_eq!(
         first_workflow,

@@ -45,7 +45,7 @@ impl Aws {
             .await
             .unwrap();
         let config = Config::default();
-        verify_sender(&sdk, &config.sender.email).await.unwrap();
+        verify_sender(&sdk, config.sender.email.as_str()).await.unwrap();
         let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), TABLE));
         let clock = Arc::new(VirtualClock::new(contract_start()));
         let services = Services {
@@ -217,7 +217,7 @@ async fn each_function_sends_its_email_through_ses_once_and_keeps_the_task_in_dy
 async fn a_rejected_send_is_recorded_and_the_step_still_succeeds() {
     let mut aws = Aws::start().await;
     // SES rejects mail from a sender it has not verified (MessageRejected): permanent.
-    aws.services.config.sender.email = "cs@unverified.example".into();
+    aws.services.config.sender.email = milepost::testkit::milepost_address("cs@unverified.example");
     let request = aws.missed(account("b1")).await;
 
     let output = aws.step(&request, Step::OutreachEmail).await;

@@ -63,6 +63,30 @@ async fn accounts_and_maps(store: Arc<dyn Store>) {
     store.put_account(&renamed).await.unwrap();
     assert_eq!(store.get_account(&a.id).await.unwrap().unwrap().name, "Acme 2");
 
+    // Conditional replacement (group calls): only over the traits that were read.
+    let fresh = account("fresh", date(2026, 1, 1));
+    let mut newer = fresh.clone();
+    newer.traits_at = Some(t0());
+    assert!(
+        store.replace_account(&newer, None).await.unwrap(),
+        "created where none was"
+    );
+    assert!(!store.replace_account(&newer, None).await.unwrap(), "one exists now");
+    let mut later = newer.clone();
+    later.traits_at = Some(t0() + Duration::hours(1));
+    later.name = "Fresh, renamed".into();
+    assert!(
+        !store.replace_account(&later, Some(&fresh)).await.unwrap(),
+        "read before the last write: refused"
+    );
+    assert!(store.replace_account(&later, Some(&newer)).await.unwrap());
+    assert_eq!(*store.get_account(&fresh.id).await.unwrap().unwrap(), later);
+    // An account written without traits time (`milepost accounts load`) is replaced over exactly that.
+    let mut grouped = renamed.clone();
+    grouped.traits_at = Some(t0());
+    assert!(store.replace_account(&grouped, Some(&renamed)).await.unwrap());
+    assert!(!store.replace_account(&grouped, Some(&renamed)).await.unwrap());
+
     let all = load_map("m.yaml", MAP).unwrap();
     let smb_year1 = MilestoneMap {
         segment: milepost::domain::MapSegment::Only(Segment::Smb),
@@ -219,11 +243,16 @@ async fn the_due_index_holds_only_what_the_sweep_must_act_on(store: Arc<dyn Stor
 }
 
 async fn dedupe_parking_and_activity(store: Arc<dyn Store>) {
-    assert!(!store.seen("e1", t0()).await.unwrap());
-    store.remember("e1", t0() + Duration::days(14)).await.unwrap();
-    assert!(store.seen("e1", t0() + Duration::days(13)).await.unwrap());
+    let (acme, other) = (AccountId::new("acme"), AccountId::new("other"));
+    assert!(!store.seen(&acme, "e1", t0()).await.unwrap());
+    store.remember(&acme, "e1", t0() + Duration::days(14)).await.unwrap();
+    assert!(store.seen(&acme, "e1", t0() + Duration::days(13)).await.unwrap());
     assert!(
-        !store.seen("e1", t0() + Duration::days(15)).await.unwrap(),
+        !store.seen(&other, "e1", t0() + Duration::days(13)).await.unwrap(),
+        "another account's event with the same id counted as seen"
+    );
+    assert!(
+        !store.seen(&acme, "e1", t0() + Duration::days(15)).await.unwrap(),
         "an expired record still counted"
     );
 
@@ -356,7 +385,7 @@ async fn events_are_applied_once_as_a_unit(store: Arc<dyn Store>) {
         EventApplied::UnknownAccount
     ));
     assert!(
-        !store.seen("s1", t0()).await.unwrap(),
+        !store.seen(&AccountId::new("nobody"), "s1", t0()).await.unwrap(),
         "nothing remembered for an unknown account"
     );
 
@@ -387,7 +416,10 @@ async fn events_are_applied_once_as_a_unit(store: Arc<dyn Store>) {
     );
     let first = store.get_milestone(&a.id, "first").await.unwrap().unwrap();
     assert_eq!(first.status, MilestoneStatus::Achieved);
-    assert!(store.seen("e1", t0()).await.unwrap(), "remembered with the change");
+    assert!(
+        store.seen(&a.id, "e1", t0()).await.unwrap(),
+        "remembered with the change"
+    );
     assert_eq!(store.activity(&a.id).await.unwrap().recent.len(), 1);
 
     let Ok(EventApplied::Known { duplicate, .. }) = store.apply_product_event(&reaching, t0(), later).await else {

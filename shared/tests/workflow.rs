@@ -26,7 +26,6 @@ use milepost::playbook::{EscalationRequest, Step};
 use milepost::ports::{
     EscalationLog, MapStore, MilestoneStore, StartOutcome, TaskStore, WorkflowError, WorkflowStarter,
 };
-use milepost::services::Config;
 use milepost::sweep::{sweep, SweepOptions};
 use milepost::testkit::escalation::{account, contract_start, workflows_done, ESCALATION_MAP};
 use milepost::Services;
@@ -124,7 +123,7 @@ impl Harness {
             events: events.clone(),
             workflows: workflows.clone(),
             clock: clock.clone(),
-            config: Config::default(),
+            config: milepost::testkit::simulation_config(),
         };
         store
             .put_map(&load_map("escalation.yaml", ESCALATION_MAP).unwrap())
@@ -226,7 +225,7 @@ impl Harness {
             .sent()
             .into_iter()
             .filter(|e| e.milestone_id == "first_workflow")
-            .map(|e| (e.kind, e.to[0].email.clone()))
+            .map(|e| (e.kind, e.to[0].email.to_string()))
             .collect()
     }
 

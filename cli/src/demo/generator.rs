@@ -4,7 +4,9 @@
 //! flat however many accounts are simulated.
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
-use milepost::domain::{Account, AccountId, Contact, Criterion, MilestoneMap, ProductEvent, Segment, Timestamp};
+use milepost::domain::{
+    Account, AccountId, Contact, Criterion, EmailAddress, MilestoneMap, ProductEvent, Segment, Timestamp,
+};
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -227,7 +229,7 @@ fn plan_account(index: usize, seed: u64, maps: &[MilestoneMap]) -> AccountPlan {
             .chars()
             .filter(char::is_ascii_alphanumeric)
             .collect();
-        Contact::new(format!("{first} {last}"), format!("{local}@{domain}"))
+        Contact::parse(format!("{first} {last}"), &format!("{local}@{domain}")).expect("generated addresses are valid")
     };
     let primary_contact = person(&mut rng);
     let sponsor_odds = match segment {
@@ -247,11 +249,12 @@ fn plan_account(index: usize, seed: u64, maps: &[MilestoneMap]) -> AccountPlan {
         arr,
         licensed_seats: seats,
         primary_contact,
-        csm: Contact::new(csm_name, csm_email),
-        cs_leader_email: "cs-leadership@vendor.example".to_string(),
+        csm: Contact::parse(csm_name, csm_email).expect("built-in addresses are valid"),
+        cs_leader_email: EmailAddress::parse("cs-leadership@vendor.example").expect("a valid address"),
         exec_sponsor,
         timezone: *TIMEZONES.choose(&mut rng).expect("timezones"),
         goal: Some(GOALS.choose(&mut rng).expect("goals").to_string()),
+        traits_at: None,
     };
     let start_at = account.contract_start_at();
     // One account in ten reaches Milepost a day after its first product events.

@@ -10,6 +10,9 @@ use lambda_http::http::HeaderMap;
 use sha1::Sha1;
 
 const STANDARD_SIGNATURE: &str = "webhook-signature";
+const STANDARD_TIMESTAMP: &str = "webhook-timestamp";
+/// Standard Webhooks' tolerance either side of now.
+const TIMESTAMP_TOLERANCE_SECONDS: i128 = 5 * 60;
 const SEGMENT_SIGNATURE: &str = "x-signature";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +93,9 @@ impl WebhookSecrets {
             return Ok(());
         }
         if headers.contains_key(STANDARD_SIGNATURE) && !self.standard.is_empty() {
+            // Checked here before the library sees it: any text, any integer
+            // (i64::MIN included) gets a 401, never an overflow.
+            check_timestamp(headers, chrono::Utc::now().timestamp())?;
             let mut last = String::new();
             for webhook in &self.standard {
                 match webhook.verify(body, headers) {
@@ -117,6 +123,21 @@ impl WebhookSecrets {
         }
         Err(AuthError::Unsigned)
     }
+}
+
+/// The `webhook-timestamp` header: whole Unix seconds within five minutes of `now`.
+fn check_timestamp(headers: &HeaderMap, now: i64) -> Result<(), AuthError> {
+    let bad = |why: &str| AuthError::BadStandardSignature(format!("webhook-timestamp {why}"));
+    let text = headers
+        .get(STANDARD_TIMESTAMP)
+        .ok_or_else(|| bad("is missing"))?
+        .to_str()
+        .map_err(|_| bad("is not text"))?;
+    let at: i128 = text.trim().parse().map_err(|_| bad("must be whole Unix seconds"))?;
+    if (i128::from(now) - at).abs() > TIMESTAMP_TOLERANCE_SECONDS {
+        return Err(bad("is more than five minutes from now"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -147,6 +168,34 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn any_timestamp_header_is_answered_without_overflow() {
+        let now = 1_800_000_000;
+        let with = |ts: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("webhook-timestamp", HeaderValue::from_str(ts).unwrap());
+            check_timestamp(&h, now)
+        };
+        assert_eq!(with("1800000000"), Ok(()));
+        assert_eq!(with("1800000299"), Ok(()));
+        for bad in [
+            "-9223372036854775808",
+            "9223372036854775807",
+            "99999999999999999999999999",
+            "1800000000.5",
+            "1e9",
+            "",
+            "soon",
+            "1799999699",
+        ] {
+            assert!(
+                matches!(with(bad), Err(AuthError::BadStandardSignature(_))),
+                "{bad:?} was not refused"
+            );
+        }
+        assert!(check_timestamp(&HeaderMap::new(), now).is_err());
     }
 
     #[test]

@@ -82,14 +82,20 @@ async fn handle_inner(services: &Services, config: &IngestConfig, request: &Requ
 
     let parsed = ingest::parse_body(body).map_err(|e| match e {
         BodyError::Malformed(detail) => Problem::malformed(&detail),
-        BodyError::NotEvents => Problem::no_valid_events(&[]),
+        BodyError::NotEvents => Problem::no_valid_events(&[], 0),
     })?;
+    if parsed.len() > milepost::limits::MAX_EVENTS_PER_REQUEST {
+        return Err(Problem::too_many_events(
+            parsed.len(),
+            milepost::limits::MAX_EVENTS_PER_REQUEST,
+        ));
+    }
     let report = ingest::ingest(services, parsed).await.map_err(|e| {
         tracing::error!(error = %e, "ingest failed; the sender will retry");
         Problem::unavailable()
     })?;
-    if report.accepted == 0 && report.duplicates == 0 && !report.rejected.is_empty() {
-        return Err(Problem::no_valid_events(&report.rejected));
+    if report.accepted == 0 && report.duplicates == 0 && report.rejected_count > 0 {
+        return Err(Problem::no_valid_events(&report.rejected, report.rejected_count));
     }
     Ok(report)
 }

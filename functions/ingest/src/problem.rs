@@ -89,6 +89,16 @@ impl Problem {
         )
     }
 
+    pub fn too_many_events(count: usize, limit: usize) -> Self {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-many-events",
+            "Too many events",
+            format!("the request holds {count} events; the limit is {limit} per request: send smaller batches"),
+        )
+        .field(None, "(body)", format!("at most {limit} events per request"))
+    }
+
     pub fn unauthorized(e: AuthError) -> Self {
         Problem::new(
             StatusCode::UNAUTHORIZED,
@@ -109,12 +119,21 @@ impl Problem {
         .field(None, "(body)", detail)
     }
 
-    pub fn no_valid_events(rejected: &[Rejection]) -> Self {
+    /// `rejected`: the listed rejections (capped); `total`: how many there were.
+    pub fn no_valid_events(rejected: &[Rejection], total: usize) -> Self {
+        let detail = if total > rejected.len() {
+            format!(
+                "no event in the request could be accepted; {total} were rejected, the first {} are listed in errors",
+                rejected.len()
+            )
+        } else {
+            "no event in the request could be accepted; see errors".to_string()
+        };
         let mut p = Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "no-valid-events",
             "No valid events",
-            "no event in the request could be accepted; see errors",
+            detail,
         );
         if rejected.is_empty() {
             p = p.field(None, "(body)", "must be an event, an array of events, or Segment calls");

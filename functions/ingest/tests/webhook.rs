@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::{Duration, Utc};
+use chrono::{Datelike, Duration, Utc};
 use hmac::{Hmac, Mac};
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -174,7 +174,7 @@ async fn nothing_stored(s: &Setup) {
         "activity was recorded"
     );
     assert!(
-        !s.store.seen("e1", Utc::now()).await.unwrap(),
+        !s.store.seen(&AccountId::new("acme"), "e1", Utc::now()).await.unwrap(),
         "the event was remembered"
     );
 }
@@ -182,7 +182,10 @@ async fn nothing_stored(s: &Setup) {
 async fn a_signed_event_is_accepted_and_applied(s: Arc<Setup>) {
     let resp = handle(&s.services, &s.config, signed(&event_body("e1"))).await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    assert_eq!(json_of(&resp), json!({"accepted": 1, "duplicates": 0, "rejected": []}));
+    assert_eq!(
+        json_of(&resp),
+        json!({"accepted": 1, "duplicates": 0, "rejected": [], "rejected_count": 0})
+    );
     let m = s
         .store
         .get_milestone(&AccountId::new("acme"), "first_workflow")
@@ -333,7 +336,10 @@ async fn a_replayed_request_changes_nothing_a_second_time(s: Arc<Setup>) {
         1
     );
     let again = handle(&s.services, &s.config, signed(&body)).await;
-    assert_eq!(json_of(&again), json!({"accepted": 0, "duplicates": 1, "rejected": []}));
+    assert_eq!(
+        json_of(&again),
+        json!({"accepted": 0, "duplicates": 1, "rejected": [], "rejected_count": 0})
+    );
     assert_eq!(s.events.count("MilestoneAchieved"), 1);
 }
 
@@ -421,7 +427,7 @@ async fn in_a_batch_valid_events_are_applied_and_the_rest_reported(s: Arc<Setup>
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     assert_eq!(
         json_of(&resp),
-        json!({"accepted": 1, "duplicates": 0, "rejected": [{"index": 1, "error": "event: must not be empty"}]})
+        json!({"accepted": 1, "duplicates": 0, "rejected": [{"index": 1, "error": "event: must not be empty"}], "rejected_count": 1})
     );
 }
 
@@ -436,6 +442,300 @@ async fn other_paths_and_methods_are_refused(s: Arc<Setup>) {
     assert_eq!(
         handle(&s.services, &s.config, elsewhere).await.status(),
         StatusCode::NOT_FOUND
+    );
+}
+
+fn event_at(id: &str, account: &str, event: &str, at: chrono::DateTime<Utc>) -> Value {
+    json!({"id": id, "account_id": account, "event": event, "timestamp": at.to_rfc3339(), "user_id": "u1"})
+}
+
+fn group_call(message_id: &str, account: &str, at: chrono::DateTime<Utc>, traits: Value) -> Value {
+    json!({"type": "group", "messageId": message_id, "groupId": account, "timestamp": at.to_rfc3339(),
+           "traits": traits})
+}
+
+fn new_account_traits(name: &str) -> Value {
+    json!({"name": name, "segment": "smb", "contract_start": (Utc::now() - Duration::days(3)).date_naive().to_string(),
+           "admin_email": "pat@beta.example", "csm_email": "maya@vendor.example"})
+}
+
+fn rejected_fields(report: &Value) -> Vec<(u64, String)> {
+    report["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let error = r["error"].as_str().unwrap();
+            (
+                r["index"].as_u64().unwrap(),
+                error.split(": ").next().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Inputs DynamoDB can never store are rejected per event, with the field at
+/// fault, and the rest of the batch is applied; the retry a sender makes of the
+/// same request applies nothing twice and rejects the same items again. (The
+/// in-memory store has no limits, so this also shows the checks are at the edge.)
+async fn what_can_never_be_stored_is_rejected_per_event_not_retried_forever(s: Arc<Setup>) {
+    let at = Utc::now() - Duration::hours(1);
+    let mut deep = json!(1);
+    for _ in 0..50 {
+        deep = json!({ "d": deep });
+    }
+    let mut huge_number = event_at("n1", "acme", "report.shared", at);
+    huge_number["properties"] = json!({"amount": 1e200});
+    let mut nested = event_at("d1", "acme", "report.shared", at);
+    nested["properties"] = json!({ "deep": deep });
+    let body = json!([
+        event_at("good-1", "acme", "workflow.completed", at),
+        event_at(&"i".repeat(3000), "acme", "report.shared", at),
+        event_at("a1", &"a".repeat(3000), "report.shared", at),
+        event_at("big-name", "acme", &"n".repeat(450_000), at),
+        huge_number,
+        nested,
+        event_at("good-2", "acme", "report.shared", at),
+    ])
+    .to_string();
+    assert!(body.len() < MAX_BODY_BYTES);
+    let expected = vec![
+        (1, "id".to_string()),
+        (2, "account_id".to_string()),
+        (3, "event".to_string()),
+        (4, "properties.amount".to_string()),
+        (5, "properties.deep.d.d.d.d.d.d.d.d.d.d.d.d.d.d.d.d".to_string()),
+    ];
+    let first = handle(&s.services, &s.config, signed(&body)).await;
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let first = json_of(&first);
+    assert_eq!(
+        (first["accepted"].as_u64(), first["duplicates"].as_u64()),
+        (Some(2), Some(0))
+    );
+    assert_eq!(rejected_fields(&first), expected);
+    assert_eq!(first["rejected_count"], 5);
+
+    let retried = handle(&s.services, &s.config, signed(&body)).await;
+    assert_eq!(retried.status(), StatusCode::ACCEPTED, "a retry is never a 5xx");
+    let retried = json_of(&retried);
+    assert_eq!(
+        (retried["accepted"].as_u64(), retried["duplicates"].as_u64()),
+        (Some(0), Some(2))
+    );
+    assert_eq!(rejected_fields(&retried), expected, "the same items are rejected again");
+    assert_eq!(s.events.count("MilestoneAchieved"), 1, "announced once");
+    let reports = s
+        .store
+        .get_milestone(&AccountId::new("acme"), "reports_shared")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reports.version, 2, "created, then good-2 applied once");
+}
+
+async fn an_event_too_large_to_park_is_refused_not_parked(s: Arc<Setup>) {
+    let mut big = event_at(
+        "p1",
+        "unknown-account",
+        "report.shared",
+        Utc::now() - Duration::hours(1),
+    );
+    big["properties"] = json!({"blob": "x".repeat(1_000_000)});
+    let p = assert_problem(
+        &handle(&s.services, &s.config, signed(&big.to_string())).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "properties",
+    );
+    assert_eq!(p["errors"][0]["index"], 0);
+    assert!(s
+        .store
+        .parked_for(&AccountId::new("unknown-account"))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn events_dated_far_ahead_are_rejected_and_odd_signature_times_get_401(s: Arc<Setup>) {
+    let far = chrono::DateTime::parse_from_rfc3339("9999-12-31T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    let body = json!([
+        event_at("future", "acme", "workflow.completed", far),
+        event_at("tomorrowish", "acme", "report.shared", Utc::now() + Duration::hours(20)),
+    ])
+    .to_string();
+    let report = json_of(&handle(&s.services, &s.config, signed(&body)).await);
+    assert_eq!(report["accepted"], 1, "within the day's skew: {report}");
+    assert_eq!(rejected_fields(&report), vec![(0, "timestamp".to_string())]);
+    let m = s
+        .store
+        .get_milestone(&AccountId::new("acme"), "first_workflow")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.status, MilestoneStatus::Pending, "the far-future event moved nothing");
+    let days = s.store.activity(&AccountId::new("acme")).await.unwrap().active_days;
+    assert!(days.iter().all(|d| d.year() < 3000), "last seen went to the far future");
+
+    for ts in ["-9223372036854775808", "9223372036854775807", "1e9", "12.5", "now"] {
+        let mut req = signed(&event_body("e1"));
+        req.headers_mut()
+            .insert("webhook-timestamp", HeaderValue::from_static(ts));
+        assert_problem(
+            &handle(&s.services, &s.config, req).await,
+            StatusCode::UNAUTHORIZED,
+            "webhook-signature",
+        );
+    }
+}
+
+async fn group_calls_out_of_order_never_overwrite_newer_traits(s: Arc<Setup>) {
+    let t = Utc::now() - Duration::hours(2);
+    let mut newer_traits = new_account_traits("Beta (new name)");
+    newer_traits["arr"] = json!(50_000);
+    let newer = group_call("g-new", "beta", t + Duration::minutes(30), newer_traits);
+    let older = group_call("g-old", "beta", t, new_account_traits("Beta (old name)"));
+    let report = json_of(&handle(&s.services, &s.config, signed(&json!([newer]).to_string())).await);
+    assert_eq!(report["accepted"], 1, "{report}");
+    let report = json_of(&handle(&s.services, &s.config, signed(&json!([older]).to_string())).await);
+    assert_eq!(report["accepted"], 1, "an older call is taken and superseded: {report}");
+    let beta = s.store.get_account(&AccountId::new("beta")).await.unwrap().unwrap();
+    assert_eq!(beta.name, "Beta (new name)");
+    assert_eq!(beta.arr, 50_000);
+    // A newer call still applies.
+    let newest = group_call("g-newest", "beta", t + Duration::hours(1), json!({"name": "Beta Inc"}));
+    handle(&s.services, &s.config, signed(&json!([newest]).to_string())).await;
+    let beta = s.store.get_account(&AccountId::new("beta")).await.unwrap().unwrap();
+    assert_eq!((beta.name.as_str(), beta.arr), ("Beta Inc", 50_000));
+}
+
+async fn the_same_event_id_in_two_accounts_is_two_events(s: Arc<Setup>) {
+    let at = Utc::now() - Duration::hours(1);
+    let create = group_call("g-beta", "beta", at, new_account_traits("Beta"));
+    handle(&s.services, &s.config, signed(&json!([create]).to_string())).await;
+    let body = json!([
+        event_at("evt-1", "acme", "workflow.completed", at),
+        event_at("evt-1", "beta", "workflow.completed", at),
+    ])
+    .to_string();
+    let report = json_of(&handle(&s.services, &s.config, signed(&body)).await);
+    assert_eq!(
+        (report["accepted"].as_u64(), report["duplicates"].as_u64()),
+        (Some(2), Some(0))
+    );
+    for account in ["acme", "beta"] {
+        let m = s
+            .store
+            .get_milestone(&AccountId::new(account), "first_workflow")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.status, MilestoneStatus::Achieved, "{account}");
+    }
+    assert_eq!(s.events.count("MilestoneAchieved"), 2);
+}
+
+async fn addresses_in_traits_are_parsed_and_lists_or_headers_refused(s: Arc<Setup>) {
+    let at = Utc::now() - Duration::hours(1);
+    let mut list = new_account_traits("Beta");
+    list["admin_email"] = json!("pat@acme.example>, <leak@evil.example");
+    let mut crlf = new_account_traits("Beta");
+    crlf["csm_email"] = json!(
+        "maya@vendor.example
+Bcc: leak@evil.example"
+    );
+    let mut named = new_account_traits("Beta");
+    named["cs_leader_email"] = json!("Lead <lead@vendor.example>");
+    let body = json!([
+        group_call("g1", "beta", at, list),
+        group_call("g2", "beta", at, crlf),
+        group_call("g3", "beta", at, named),
+    ])
+    .to_string();
+    let p = assert_problem(
+        &handle(&s.services, &s.config, signed(&body)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "traits.admin_email",
+    );
+    let fields: Vec<&str> = p["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        ["traits.admin_email", "traits.csm_email", "traits.cs_leader_email"]
+    );
+    assert!(s.store.get_account(&AccountId::new("beta")).await.unwrap().is_none());
+}
+
+async fn implausible_contract_dates_are_rejected_per_field(s: Arc<Setup>) {
+    let at = Utc::now() - Duration::hours(1);
+    let mut ancient = new_account_traits("Beta");
+    ancient["contract_start"] = json!("0001-01-01");
+    let mut far = new_account_traits("Gamma");
+    far["contract_start"] = json!("9999-01-01");
+    let mut renewal = new_account_traits("Delta");
+    renewal["renewal_date"] = json!("2999-01-01");
+    let body = json!([
+        group_call("g1", "beta", at, ancient),
+        group_call("g2", "gamma", at, far),
+        group_call("g3", "delta", at, renewal),
+    ])
+    .to_string();
+    let p = assert_problem(
+        &handle(&s.services, &s.config, signed(&body)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "traits.contract_start",
+    );
+    let fields: Vec<&str> = p["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        ["traits.contract_start", "traits.contract_start", "traits.renewal_date"]
+    );
+}
+
+async fn work_per_request_is_bounded_and_answers_stay_small(s: Arc<Setup>) {
+    let too_many = json!(vec![json!({}); milepost::limits::MAX_EVENTS_PER_REQUEST + 1]).to_string();
+    let p = assert_problem(
+        &handle(&s.services, &s.config, signed(&too_many)).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "(body)",
+    );
+    assert!(p["detail"].as_str().unwrap().contains("500"), "{p}");
+
+    let all_bad = json!(vec![json!({}); milepost::limits::MAX_EVENTS_PER_REQUEST]).to_string();
+    let p = assert_problem(
+        &handle(&s.services, &s.config, signed(&all_bad)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "id",
+    );
+    assert_eq!(
+        p["errors"].as_array().unwrap().len(),
+        milepost::limits::MAX_REJECTIONS_LISTED
+    );
+    assert!(p["detail"].as_str().unwrap().contains("500 were rejected"), "{p}");
+
+    let mut mixed = vec![json!({}); 150];
+    mixed.push(event_at(
+        "ok",
+        "acme",
+        "workflow.completed",
+        Utc::now() - Duration::hours(1),
+    ));
+    let report = json_of(&handle(&s.services, &s.config, signed(&json!(mixed).to_string())).await);
+    assert_eq!(report["accepted"], 1);
+    assert_eq!(report["rejected_count"], 150);
+    assert_eq!(
+        report["rejected"].as_array().unwrap().len(),
+        milepost::limits::MAX_REJECTIONS_LISTED
     );
 }
 
@@ -479,6 +779,14 @@ scenarios!(
     in_a_batch_valid_events_are_applied_and_the_rest_reported,
     other_paths_and_methods_are_refused,
     without_a_configured_secret_unsigned_requests_are_accepted,
+    what_can_never_be_stored_is_rejected_per_event_not_retried_forever,
+    an_event_too_large_to_park_is_refused_not_parked,
+    events_dated_far_ahead_are_rejected_and_odd_signature_times_get_401,
+    group_calls_out_of_order_never_overwrite_newer_traits,
+    the_same_event_id_in_two_accounts_is_two_events,
+    addresses_in_traits_are_parsed_and_lists_or_headers_refused,
+    implausible_contract_dates_are_rejected_per_field,
+    work_per_request_is_bounded_and_answers_stay_small,
 );
 
 /// What an event costs on DynamoDB, counted by the adapter: reading the

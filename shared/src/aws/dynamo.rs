@@ -9,7 +9,7 @@
 //! | account activity    | `ACCOUNT#<account>`      | `STATE#ACTIVITY`      |                                              |
 //! | escalation log      | `ACCOUNT#<account>`      | `LOG#<key>`           |                                              |
 //! | milestone map       | `MAP#<segment>`          | `TENURE#<tenure\|any>` |                                              |
-//! | event dedupe        | `DEDUPE#<event id>`      | `DEDUPE`              | TTL `expires_at`                             |
+//! | event dedupe        | `DEDUPE#<account>`       | `EVENT#<event id>`    | TTL `expires_at`                             |
 //! | parked event        | `PARKED#<account>`       | `EVENT#<event id>`    | TTL `expires_at`                             |
 //! | CSM task            | `TASK#<task id>`         | `TASK`                | `owner_pk` = `OWNER#<email>`, `owner_sk` = `<created>#<id>` while open |
 //! | email send record   | `SEND#<key>`             | `SEND`                |                                              |
@@ -90,6 +90,17 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+/// A service error as the store reports it: DynamoDB's ValidationException
+/// (an item over 400 KB, a key too long, a number out of range) can never
+/// succeed on a retry, so it is `Invalid`, not a passing `Backend` fault.
+fn refused<E: ProvideErrorMetadata + std::fmt::Display>(e: E) -> StoreError {
+    if e.code() == Some("ValidationException") {
+        StoreError::Invalid(e.to_string())
+    } else {
+        StoreError::Backend(e.to_string())
+    }
+}
+
 /// Sortable text form of an instant: fixed-width RFC 3339 with microseconds, UTC.
 fn time_key(t: Timestamp) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
@@ -109,8 +120,10 @@ fn milestone_sk(milestone_id: &str) -> String {
     format!("{MILESTONE_PREFIX}{milestone_id}")
 }
 
-fn dedupe_pk(event_id: &str) -> String {
-    format!("DEDUPE#{event_id}")
+/// Dedupe records are keyed by account and event id (two accounts may send
+/// the same ids); an account's records share a partition with nothing else.
+fn dedupe_key(account: &AccountId, event_id: &str) -> (String, String) {
+    (format!("DEDUPE#{account}"), format!("EVENT#{event_id}"))
 }
 
 fn due_shard(m: &TrackedMilestone) -> u32 {
@@ -165,12 +178,12 @@ fn transaction_token() -> String {
 
 /// Sends one query request: its items and the key to continue from.
 async fn query_page(req: QueryFluentBuilder) -> StoreResult<(Vec<Item>, Option<Item>)> {
-    let out = req.send().await.map_err(|e| backend(e.into_service_error()))?;
+    let out = req.send().await.map_err(|e| refused(e.into_service_error()))?;
     Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
 }
 
 async fn scan_page(req: ScanFluentBuilder) -> StoreResult<(Vec<Item>, Option<Item>)> {
-    let out = req.send().await.map_err(|e| backend(e.into_service_error()))?;
+    let out = req.send().await.map_err(|e| refused(e.into_service_error()))?;
     Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
 }
 
@@ -225,7 +238,7 @@ impl DynamoStore {
                     .set_request_items(Some(requests))
                     .send()
                     .await
-                    .map_err(|e| backend(e.into_service_error()))?;
+                    .map_err(|e| refused(e.into_service_error()))?;
                 pending = out.unprocessed_items;
             }
         }
@@ -273,7 +286,7 @@ impl DynamoStore {
             .global_secondary_indexes(gsi(TableSpec::OWNER_INDEX, "owner_pk", "owner_sk"))
             .send()
             .await
-            .map_err(|e| backend(e.into_service_error()))?;
+            .map_err(|e| refused(e.into_service_error()))?;
         self.client
             .update_time_to_live()
             .table_name(&self.table)
@@ -286,7 +299,7 @@ impl DynamoStore {
             )
             .send()
             .await
-            .map_err(|e| backend(e.into_service_error()))?;
+            .map_err(|e| refused(e.into_service_error()))?;
         Ok(())
     }
 
@@ -301,7 +314,7 @@ impl DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| backend(e.into_service_error()))?;
+            .map_err(|e| refused(e.into_service_error()))?;
         Ok(out.item)
     }
 
@@ -323,7 +336,7 @@ impl DynamoStore {
         match req.send().await {
             Ok(_) => Ok(true),
             Err(e) if only_new && is_conditional_failure(&e) => Ok(false),
-            Err(e) => Err(backend(e.into_service_error())),
+            Err(e) => Err(refused(e.into_service_error())),
         }
     }
 
@@ -405,7 +418,7 @@ impl DynamoStore {
         {
             Ok(_) => Ok(true),
             Err(e) if is_conditional_failure(&e) => Ok(false),
-            Err(e) => Err(backend(e.into_service_error())),
+            Err(e) => Err(refused(e.into_service_error())),
         }
     }
 
@@ -442,11 +455,12 @@ impl DynamoStore {
     }
 
     /// The dedupe record of an applied event, unless a live one exists.
-    fn dedupe_record(&self, event_id: &str, now: Timestamp, until: Timestamp) -> StoreResult<Put> {
+    fn dedupe_record(&self, account: &AccountId, event_id: &str, now: Timestamp, until: Timestamp) -> StoreResult<Put> {
+        let (pk, sk) = dedupe_key(account, event_id);
         Put::builder()
             .table_name(&self.table)
-            .item("pk", s(dedupe_pk(event_id)))
-            .item("sk", s("DEDUPE"))
+            .item("pk", s(pk))
+            .item("sk", s(sk))
             .item("expires_at", AttributeValue::N(until.timestamp().to_string()))
             // DynamoDB deletes expired items lazily, so an expired record counts as none.
             .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
@@ -504,19 +518,34 @@ impl DynamoStore {
             Ok(_) => Ok(Transaction::Written),
             Err(e) => match e.into_service_error() {
                 TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-                    let dedupe = cancelled.cancellation_reasons().first().and_then(|r| r.code());
+                    let reasons = cancelled.cancellation_reasons();
+                    if let Some(invalid) = reasons.iter().find(|r| r.code() == Some("ValidationError")) {
+                        return Err(StoreError::Invalid(
+                            invalid.message().unwrap_or("ValidationError").to_string(),
+                        ));
+                    }
+                    let dedupe = reasons.first().and_then(|r| r.code());
                     Ok(if dedupe == Some("ConditionalCheckFailed") {
                         Transaction::Duplicate
                     } else {
                         Transaction::Conflict
                     })
                 }
-                other => Err(backend(other)),
+                other => Err(refused(other)),
             },
         }
     }
 
     /// The whole item of `m` stored as `version`, keys included.
+    /// An account profile, with `traits_at` on top for the conditional writes of group calls.
+    fn account_item(account: &Account) -> StoreResult<Item> {
+        let mut item = HashMap::from([("item".to_string(), to_attr(account)?)]);
+        if let Some(at) = account.traits_at {
+            item.insert("traits_at".into(), s(time_key(at)));
+        }
+        Ok(item)
+    }
+
     fn milestone_item(m: &TrackedMilestone, version: u64) -> StoreResult<HashMap<String, AttributeValue>> {
         let mut stored = m.clone();
         stored.version = version;
@@ -547,9 +576,26 @@ impl DynamoStore {
 #[async_trait]
 impl AccountStore for DynamoStore {
     async fn put_account(&self, account: &Account) -> StoreResult<()> {
-        let item = HashMap::from([("item".to_string(), to_attr(account)?)]);
-        self.put(item, account_pk(&account.id), PROFILE_SK, false).await?;
+        self.put(Self::account_item(account)?, account_pk(&account.id), PROFILE_SK, false)
+            .await?;
         Ok(())
+    }
+
+    /// Conditional on the `traits_at` attribute read (absent: none, or no
+    /// account at all when `expected` is `None`).
+    async fn replace_account(&self, account: &Account, expected: Option<&Account>) -> StoreResult<bool> {
+        let mut item = Self::account_item(account)?;
+        item.insert("pk".into(), s(account_pk(&account.id)));
+        item.insert("sk".into(), s(PROFILE_SK));
+        let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
+        put = match expected.map(|a| a.traits_at) {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(None) => put.condition_expression("attribute_exists(pk) AND attribute_not_exists(traits_at)"),
+            Some(Some(at)) => put
+                .condition_expression("traits_at = :read")
+                .expression_attribute_values(":read", s(time_key(at))),
+        };
+        self.put_conditionally(put.build().map_err(backend)?).await
     }
 
     async fn get_account(&self, id: &AccountId) -> StoreResult<Option<Arc<Account>>> {
@@ -682,7 +728,7 @@ impl MilestoneStore for DynamoStore {
                 .set_exclusive_start_key(start_key)
                 .send()
                 .await
-                .map_err(|e| backend(e.into_service_error()))?;
+                .map_err(|e| refused(e.into_service_error()))?;
             let page = out.items.unwrap_or_default();
             self.due_items_read.fetch_add(page.len() as u64, Ordering::Relaxed);
             for item in &page {
@@ -709,8 +755,9 @@ impl MilestoneStore for DynamoStore {
 
 #[async_trait]
 impl DedupeStore for DynamoStore {
-    async fn seen(&self, event_id: &str, now: Timestamp) -> StoreResult<bool> {
-        let item = self.get(dedupe_pk(event_id), "DEDUPE").await?;
+    async fn seen(&self, account: &AccountId, event_id: &str, now: Timestamp) -> StoreResult<bool> {
+        let (pk, sk) = dedupe_key(account, event_id);
+        let item = self.get(pk, &sk).await?;
         // DynamoDB deletes expired items lazily (within days), so expiry is checked here too.
         Ok(item
             .and_then(|i| {
@@ -721,12 +768,13 @@ impl DedupeStore for DynamoStore {
             .is_some_and(|expires| expires > now.timestamp()))
     }
 
-    async fn remember(&self, event_id: &str, expires_at: Timestamp) -> StoreResult<()> {
+    async fn remember(&self, account: &AccountId, event_id: &str, expires_at: Timestamp) -> StoreResult<()> {
+        let (pk, sk) = dedupe_key(account, event_id);
         let item = HashMap::from([(
             "expires_at".to_string(),
             AttributeValue::N(expires_at.timestamp().to_string()),
         )]);
-        self.put(item, dedupe_pk(event_id), "DEDUPE", false).await?;
+        self.put(item, pk, &sk, false).await?;
         Ok(())
     }
 }
@@ -734,7 +782,8 @@ impl DedupeStore for DynamoStore {
 #[async_trait]
 impl ParkingStore for DynamoStore {
     async fn park(&self, event: &ProductEvent) -> StoreResult<()> {
-        let expires = event.timestamp.max(chrono::Utc::now()) + chrono::Duration::days(PARKED_DAYS);
+        // From receipt, never from the event's own time: a far-future date must not make it immortal.
+        let expires = chrono::Utc::now() + chrono::Duration::days(PARKED_DAYS);
         let item = HashMap::from([
             ("item".to_string(), to_attr(event)?),
             (
@@ -769,7 +818,7 @@ impl ParkingStore for DynamoStore {
             .key("sk", s(format!("EVENT#{event_id}")))
             .send()
             .await
-            .map_err(|e| backend(e.into_service_error()))?;
+            .map_err(|e| refused(e.into_service_error()))?;
         Ok(())
     }
 
@@ -918,7 +967,7 @@ impl SendLedger for DynamoStore {
         {
             Ok(_) => Ok(()),
             Err(e) if is_conditional_failure(&e) => Ok(()),
-            Err(e) => Err(backend(e.into_service_error())),
+            Err(e) => Err(refused(e.into_service_error())),
         }
     }
 }
@@ -946,7 +995,7 @@ impl EventStore for DynamoStore {
                 .filter(|m| m.needs_reached_announcement())
                 .cloned()
                 .collect();
-            let mut puts = vec![self.dedupe_record(&event.id, now, remember_until)?];
+            let mut puts = vec![self.dedupe_record(&event.account_id, &event.id, now, remember_until)?];
             let mut activity = state.activity.clone();
             activity.record(event);
             if activity != state.activity {

@@ -48,7 +48,7 @@ fn header(name: &str, value: String) -> Result<MessageHeader, SendError> {
 /// Line breaks are dropped so a name can never start a header of its own.
 pub fn mailbox(contact: &Contact) -> String {
     let name: String = contact.name.chars().filter(|c| !c.is_control()).collect();
-    let address = contact.email.trim();
+    let address = contact.email.as_str();
     if name.trim().is_empty() {
         return address.to_string();
     }
@@ -128,19 +128,19 @@ mod tests {
     #[test]
     fn mailbox_quotes_plain_names_and_encodes_others() {
         assert_eq!(
-            mailbox(&Contact::new("Ada, CSM", "ada@vendor.example")),
+            mailbox(&Contact::parse("Ada, CSM", "ada@vendor.example").unwrap()),
             "\"Ada, CSM\" <ada@vendor.example>"
         );
         assert_eq!(
-            mailbox(&Contact::new("Zoë \"Z\"", "z@x.example")),
+            mailbox(&Contact::parse("Zoë \"Z\"", "z@x.example").unwrap()),
             "=?UTF-8?B?Wm/DqyAiWiI=?= <z@x.example>"
         );
-        assert_eq!(mailbox(&Contact::new("", "a@b.example")), "a@b.example");
+        assert_eq!(mailbox(&Contact::parse("", "a@b.example").unwrap()), "a@b.example");
     }
 
     #[test]
     fn a_name_cannot_inject_a_header() {
-        let m = mailbox(&Contact::new("Eve\r\nBcc: all@x.example", "eve@x.example"));
+        let m = mailbox(&Contact::parse("Eve\r\nBcc: all@x.example", "eve@x.example").unwrap());
         assert!(!m.contains('\n') && !m.contains('\r'), "{m}");
     }
 
@@ -150,8 +150,8 @@ mod tests {
             kind: crate::email::EmailKind::Outreach,
             account_id: crate::domain::AccountId::new("a1"),
             milestone_id: "first_workflow".into(),
-            from: Contact::new("Maya via Milepost", "cs@vendor.example"),
-            to: vec![Contact::new("Pat", "pat@a1.example")],
+            from: Contact::parse("Maya via Milepost", "cs@vendor.example").unwrap(),
+            to: vec![Contact::parse("Pat", "pat@a1.example").unwrap()],
             subject: "Next step".into(),
             text: "plain words".into(),
             html: "<p>html words</p>".into(),

@@ -118,7 +118,7 @@ pub fn services_from_env(config: &aws_config::SdkConfig) -> Result<crate::Servic
             std::env::var("MILEPOST_STATE_MACHINE_ARN").unwrap_or_default(),
         )),
         clock: std::sync::Arc::new(crate::embedded::SystemClock),
-        config: crate::services::Config::from_env(),
+        config: crate::services::Config::from_env()?,
     })
 }
 

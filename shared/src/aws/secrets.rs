@@ -24,7 +24,7 @@ pub struct LoadedSecrets {
 
 #[derive(Debug, thiserror::Error)]
 #[error("loading webhook secrets: {0}")]
-pub struct SecretsError(String);
+pub struct SecretsError(pub String);
 
 fn split(value: &str) -> Vec<String> {
     value
@@ -32,6 +32,18 @@ fn split(value: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect()
+}
+
+/// A configured secret that holds nothing usable (blanks, separators) stops
+/// the function at cold start: configured means "check signatures", and a
+/// blank value must never silently turn that into "accept anything".
+fn usable(secrets: Vec<String>, name: &str) -> Result<Vec<String>, SecretsError> {
+    if secrets.is_empty() {
+        return Err(SecretsError(format!(
+            "{name} is configured but holds no secret (only blanks or separators): put the secret in it, or unset the variable naming it"
+        )));
+    }
+    Ok(secrets)
 }
 
 pub async fn load(config: &SdkConfig, env: impl Fn(&str) -> Option<String>) -> Result<LoadedSecrets, SecretsError> {
@@ -54,7 +66,10 @@ pub async fn load(config: &SdkConfig, env: impl Fn(&str) -> Option<String>) -> R
                     .send()
                     .await
                     .map_err(|e| SecretsError(format!("SSM parameter {name}: {}", e.into_service_error())))?;
-                return Ok(split(out.parameter.and_then(|p| p.value).as_deref().unwrap_or("")));
+                return usable(
+                    split(out.parameter.and_then(|p| p.value).as_deref().unwrap_or("")),
+                    &name,
+                );
             }
             if let Some(arn) = arn.filter(|a| !a.is_empty()) {
                 let out = sm
@@ -63,7 +78,7 @@ pub async fn load(config: &SdkConfig, env: impl Fn(&str) -> Option<String>) -> R
                     .send()
                     .await
                     .map_err(|e| SecretsError(format!("secret {arn}: {}", e.into_service_error())))?;
-                return Ok(split(out.secret_string().unwrap_or("")));
+                return usable(split(out.secret_string().unwrap_or("")), &arn);
             }
             Ok(Vec::new())
         }

@@ -6,6 +6,8 @@ use std::str::FromStr;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use super::address::{AddressError, EmailAddress};
+
 /// The customer's account id as the product backend knows it (Segment's `groupId`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -113,15 +115,20 @@ impl FromStr for Tenure {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contact {
     pub name: String,
-    pub email: String,
+    pub email: EmailAddress,
 }
 
 impl Contact {
-    pub fn new(name: impl Into<String>, email: impl Into<String>) -> Self {
+    pub fn new(name: impl Into<String>, email: EmailAddress) -> Self {
         Self {
             name: name.into(),
-            email: email.into(),
+            email,
         }
+    }
+
+    /// A contact whose address is parsed from text (see `EmailAddress::parse`).
+    pub fn parse(name: impl Into<String>, email: &str) -> Result<Self, AddressError> {
+        Ok(Self::new(name, EmailAddress::parse(email)?))
     }
 }
 
@@ -147,7 +154,7 @@ pub struct Account {
     /// The customer-side admin or champion who receives outreach.
     pub primary_contact: Contact,
     pub csm: Contact,
-    pub cs_leader_email: String,
+    pub cs_leader_email: EmailAddress,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exec_sponsor: Option<Contact>,
     /// IANA timezone of the customer, used so no email lands at night.
@@ -155,6 +162,10 @@ pub struct Account {
     /// The customer's stated goal, quoted in outreach ("cut month-end close to 3 days").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub goal: Option<String>,
+    /// When the traits stored were current: the `timestamp` of the group call
+    /// that set them. An older call arriving later does not overwrite them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traits_at: Option<super::Timestamp>,
 }
 
 impl Account {

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod activity;
+pub mod address;
 pub mod criterion;
 pub mod discovery;
 pub mod events;
@@ -14,6 +15,7 @@ pub mod tracked;
 
 pub use account::{Account, AccountId, Contact, Segment, Tenure};
 pub use activity::AccountActivity;
+pub use address::{AddressError, EmailAddress};
 pub use criterion::{CompareOp, Criterion, Observation, Progress};
 pub use events::{DomainEvent, ProductEvent};
 pub use lifecycle::{IllegalTransition, MilestoneStatus, Stage, Transition};

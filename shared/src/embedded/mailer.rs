@@ -156,10 +156,10 @@ impl Mailer for MemoryMailer {
         let mut state = self.state.lock().expect("mailer lock");
         state.attempts += 1;
         for to in &email.to {
-            if state.rejected.contains(&to.email) {
+            if state.rejected.iter().any(|r| to.email == r.as_str()) {
                 return Err(SendError::Permanent("address is on the suppression list".into()));
             }
-            if let Some(left) = state.transient_failures.get_mut(&to.email) {
+            if let Some(left) = state.transient_failures.get_mut(to.email.as_str()) {
                 if *left > 0 {
                     *left -= 1;
                     return Err(SendError::Transient("throttled".into()));

@@ -33,7 +33,7 @@ struct Tables {
     by_event: HashMap<AccountId, HashMap<String, BTreeSet<String>>>,
     /// The sparse due index.
     due: BTreeSet<DueKey>,
-    dedupe: HashMap<String, Timestamp>,
+    dedupe: HashMap<(AccountId, String), Timestamp>,
     /// When expired dedupe records were last deleted, as DynamoDB's TTL does.
     dedupe_purged_at: Option<Timestamp>,
     parked: HashMap<AccountId, BTreeMap<String, ProductEvent>>,
@@ -130,6 +130,15 @@ impl AccountStore for InMemoryStore {
     }
     async fn get_account(&self, id: &AccountId) -> StoreResult<Option<Arc<Account>>> {
         Ok(self.lock().accounts.get(id).cloned())
+    }
+    async fn replace_account(&self, account: &Account, expected: Option<&Account>) -> StoreResult<bool> {
+        let mut t = self.lock();
+        let stored = t.accounts.get(&account.id).map(|a| a.traits_at);
+        if stored != expected.map(|a| a.traits_at) {
+            return Ok(false);
+        }
+        t.accounts.insert(account.id.clone(), Arc::new(account.clone()));
+        Ok(true)
     }
 }
 
@@ -312,7 +321,7 @@ impl MilestoneStore for InMemoryStore {
 
 #[async_trait]
 impl DedupeStore for InMemoryStore {
-    async fn seen(&self, event_id: &str, now: Timestamp) -> StoreResult<bool> {
+    async fn seen(&self, account: &AccountId, event_id: &str, now: Timestamp) -> StoreResult<bool> {
         let mut t = self.lock();
         // Expired records are dropped about daily, so memory follows the TTL, not history.
         if t.dedupe_purged_at
@@ -321,10 +330,14 @@ impl DedupeStore for InMemoryStore {
             t.dedupe.retain(|_, expires| *expires > now);
             t.dedupe_purged_at = Some(now);
         }
-        Ok(t.dedupe.get(event_id).is_some_and(|expires| *expires > now))
+        Ok(t.dedupe
+            .get(&(account.clone(), event_id.to_string()))
+            .is_some_and(|expires| *expires > now))
     }
-    async fn remember(&self, event_id: &str, expires_at: Timestamp) -> StoreResult<()> {
-        self.lock().dedupe.insert(event_id.to_string(), expires_at);
+    async fn remember(&self, account: &AccountId, event_id: &str, expires_at: Timestamp) -> StoreResult<()> {
+        self.lock()
+            .dedupe
+            .insert((account.clone(), event_id.to_string()), expires_at);
         Ok(())
     }
 }

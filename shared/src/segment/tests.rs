@@ -81,8 +81,17 @@ fn group_traits_are_read_in_their_usual_spellings() {
     assert_eq!((t.licensed_seats, t.arr), (Some(40), Some(52_000)));
     assert_eq!(t.renewal_date, NaiveDate::from_ymd_opt(2027, 3, 1));
     assert_eq!(t.timezone, Some(chrono_tz::Europe::Berlin));
-    let account = t.apply(&g.account_id, None, "lead@vendor.example").unwrap();
-    assert_eq!(account.primary_contact, Contact::new("Ana", "ana@acme.example"));
+    let account = t
+        .apply(
+            &g.account_id,
+            None,
+            &crate::testkit::milepost_address("lead@vendor.example"),
+        )
+        .unwrap();
+    assert_eq!(
+        account.primary_contact,
+        Contact::parse("Ana", "ana@acme.example").unwrap()
+    );
     assert_eq!(
         account.exec_sponsor.as_ref().map(|c| c.email.as_str()),
         Some("sam@acme.example")
@@ -114,7 +123,9 @@ fn a_new_account_needs_its_essentials_and_an_update_keeps_the_rest() {
         name: Some("Acme".into()),
         ..Default::default()
     };
-    let e = partial.apply(&id, None, "lead@v.example").unwrap_err();
+    let e = partial
+        .apply(&id, None, &crate::testkit::milepost_address("lead@v.example"))
+        .unwrap_err();
     assert_eq!(e.field, "traits.segment");
     assert!(e.message.contains("required to create an account"));
 
@@ -123,7 +134,13 @@ fn a_new_account_needs_its_essentials_and_an_update_keeps_the_rest() {
         licensed_seats: Some(55),
         ..Default::default()
     };
-    let updated = update.apply(&id, Some(&existing), "lead@v.example").unwrap();
+    let updated = update
+        .apply(
+            &id,
+            Some(&existing),
+            &crate::testkit::milepost_address("lead@v.example"),
+        )
+        .unwrap();
     assert_eq!(updated.licensed_seats, 55);
     assert_eq!(updated.name, existing.name, "traits not sent stay as they were");
     assert_eq!(updated.csm, existing.csm);
@@ -133,7 +150,10 @@ fn a_new_account_needs_its_essentials_and_an_update_keeps_the_rest() {
         ..Default::default()
     };
     assert_eq!(
-        backwards.apply(&id, Some(&existing), "l@v.example").unwrap_err().field,
+        backwards
+            .apply(&id, Some(&existing), &crate::testkit::milepost_address("l@v.example"))
+            .unwrap_err()
+            .field,
         "traits.renewal_date"
     );
 }
