@@ -86,6 +86,10 @@ def main():
         problems.append("no alarm on failed escalation executions")
     if not any(a["Properties"].get("MetricName") == "SweepLagSeconds" for a in alarms):
         problems.append("no alarm on sweep lag")
+    if not any(a["Properties"].get("Namespace") == "AWS/ApiGateway"
+               and a["Properties"].get("MetricName") == "5xx"
+               and "HttpApi" in refs(a["Properties"]) for a in alarms):
+        problems.append("no alarm on the webhook's 5xx answers (AWS/ApiGateway 5xx of the HTTP API)")
     missing = OUTPUTS - set(template.get("Outputs", {}))
     if missing:
         problems.append(f"outputs missing: {sorted(missing)}")
