@@ -27,7 +27,7 @@ ensure_rust_target = $(if $(filter arm64,$(1)),rustup target list --installed 2>
          rustup target add aarch64-unknown-linux-gnu; },true)
 SAM := cd infra && SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CURDIR)/$(VENV)/bin/sam
 
-.PHONY: help demo test lint validate bench build-cli clean venv local emails-preview discover-check build sam-build sam-build-check deploy
+.PHONY: help demo test lint validate bench build-cli clean venv local emails-preview discover-check build sam-build sam-build-check deploy volume
 
 help:
 	@echo "make demo    build and run the whole pipeline locally (no AWS account): writes milepost-demo/"
@@ -39,6 +39,7 @@ help:
 	@echo "make validate  sam validate --lint, cfn-lint, asl-validator (offline)"
 	@echo "make sam-build  sam build of infra/template.yaml (cargo lambda inside) into infra/.aws-sam"
 	@echo "make deploy  sam build + sam deploy with infra/samconfig.toml (guided if it has no deploy section)"
+	@echo "make volume  one busy account, 100,000 events, item sizes against their budgets (longer on the emulator)"
 	@echo "make bench   ingest throughput, DynamoDB requests per event, cold start, demo wall time, discover vs DuckDB"
 	@echo "make clean   remove build output and demo output"
 
@@ -139,6 +140,13 @@ bench: $(VENV)/.installed build-cli
 	$(CARGO) build --release -p ingest --bin ingest --example hello_runtime
 	$(CARGO) bench --profile $(LOCAL_PROFILE) -p milepost-cli --bench pipeline --bench cold_start
 	$(VENV)/bin/python tests/discover_bench.py $(MILEPOST)
+	$(CARGO) test -p ingest --test volume -- --nocapture a_busy_account
+
+## volume: the busy-account volume test with a longer run on the emulator
+## (VOLUME_DYNAMODB_EVENTS, default 2,000: ~20 minutes); make test runs it short
+VOLUME_DYNAMODB_EVENTS ?= 2000
+volume: $(VENV)/.installed
+	MILEPOST_VOLUME_DYNAMODB_EVENTS=$(VOLUME_DYNAMODB_EVENTS) $(CARGO) test -p ingest --test volume -- --nocapture
 
 clean:
 	$(CARGO) clean

@@ -75,6 +75,52 @@ async fn ingest_throughput() {
         rates[RUNS - 1]
     );
     println!("  of which parsing alone: {:.0} events/s", parsed as f64 / parse_secs);
+    item_sizes(&services, &plans).await;
+}
+
+/// The largest stored item of each kind after 90 days of the demo's traffic
+/// for 1,000 accounts, beside the budget (DynamoDB's 400 KB item limit; the
+/// busy-account figures come from `make volume`). Also written to
+/// target/bench/item-sizes.json.
+async fn item_sizes(services: &Services, plans: &[milepost_cli::demo::generator::AccountPlan]) {
+    use milepost::limits::{item_size, MAX_ITEM_BYTES};
+    let mut largest: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut keep = |kind: String, size: usize| {
+        let entry = largest.entry(kind).or_default();
+        *entry = (*entry).max(size);
+    };
+    for p in plans {
+        let id = &p.account.id;
+        for m in services.store.milestones_of(id).await.unwrap() {
+            let item = serde_json::json!({ "item": serde_json::to_value(&m).unwrap() });
+            keep(
+                format!("milestone ({})", m.criterion.kind_name()),
+                item_size(&item) + 200,
+            );
+        }
+        let activity = services.store.activity(id).await.unwrap();
+        keep(
+            "activity".into(),
+            item_size(&serde_json::json!({ "item": activity })) + 64,
+        );
+        let account = services.store.get_account(id).await.unwrap().unwrap();
+        keep(
+            "account profile".into(),
+            item_size(&serde_json::json!({ "item": *account })) + 64,
+        );
+    }
+    println!(
+        "largest stored item per kind (demo traffic, {} accounts, 90 days):",
+        plans.len()
+    );
+    for (kind, size) in &largest {
+        println!("  {kind:<32} {size:>7} bytes  [budget: under {MAX_ITEM_BYTES}, DynamoDB's item limit]");
+    }
+    let _ = std::fs::create_dir_all("target/bench");
+    let _ = std::fs::write(
+        "target/bench/item-sizes.json",
+        serde_json::to_string_pretty(&largest).unwrap(),
+    );
 }
 
 const RUNS: usize = 9;

@@ -35,6 +35,9 @@ pub enum IngestError {
     /// the input is rejected, never retried.
     #[error("{0}")]
     Unstorable(String),
+    /// The account is unknown and already has `MAX_PARKED_PER_ACCOUNT` events waiting.
+    #[error("{0}")]
+    ParkingFull(FieldError),
 }
 
 impl From<StoreError> for IngestError {
@@ -65,6 +68,10 @@ pub struct IngestReport {
     /// How many items were rejected in all (more than are listed, past the cap).
     #[serde(default)]
     pub rejected_count: usize,
+    /// Events rejected because their unknown account had too many waiting
+    /// (a metric for operators, not part of the answer).
+    #[serde(skip)]
+    pub parked_cap_reached: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -303,7 +310,12 @@ pub async fn ingest(
     let mut report = IngestReport::default();
     let mut failure = None;
     while let Some(done) = running.join_next().await {
-        let (outcomes, error) = done.map_err(|e| IngestError::Store(format!("an account's events failed: {e}")))?;
+        let AccountOutcome {
+            outcomes,
+            parked_cap_reached,
+            error,
+        } = done.map_err(|e| IngestError::Store(format!("an account's events failed: {e}")))?;
+        report.parked_cap_reached += parked_cap_reached;
         for (index, outcome) in outcomes {
             match outcome {
                 Err(e) => rejected.push(Rejection {
@@ -328,10 +340,16 @@ pub async fn ingest(
 
 /// What became of each item of one account, and the error that stopped the
 /// rest (a retry of the request finishes them).
-type AccountOutcome = (Vec<(usize, Result<Applied, FieldError>)>, Option<IngestError>);
+#[derive(Default)]
+struct AccountOutcome {
+    outcomes: Vec<(usize, Result<Applied, FieldError>)>,
+    parked_cap_reached: usize,
+    error: Option<IngestError>,
+}
 
 async fn apply_in_order(services: &Services, items: Vec<(usize, Incoming)>) -> AccountOutcome {
-    let mut outcomes = Vec::with_capacity(items.len());
+    let mut done = AccountOutcome::default();
+    let outcomes = &mut done.outcomes;
     for (index, item) in items {
         let outcome = match &item {
             Incoming::Event(event) => apply_event(services, event).await.map(Ok),
@@ -339,6 +357,10 @@ async fn apply_in_order(services: &Services, items: Vec<(usize, Incoming)>) -> A
         };
         match outcome {
             Ok(result) => outcomes.push((index, result)),
+            Err(IngestError::ParkingFull(why)) => {
+                done.parked_cap_reached += 1;
+                outcomes.push((index, Err(why)));
+            }
             Err(IngestError::Unstorable(why)) => {
                 // Checked at the edge, so this is a limit the checks missed: say so loudly.
                 tracing::error!(index, error = %why, "the store refused an item that passed validation");
@@ -347,10 +369,13 @@ async fn apply_in_order(services: &Services, items: Vec<(usize, Incoming)>) -> A
                     Err(FieldError::new("(event)", format!("cannot be stored: {why}"))),
                 ));
             }
-            Err(e) => return (outcomes, Some(e)),
+            Err(e) => {
+                done.error = Some(e);
+                break;
+            }
         }
     }
-    (outcomes, None)
+    done
 }
 
 impl Incoming {
@@ -477,6 +502,13 @@ async fn apply_to_known_account(services: &Services, event: &ProductEvent) -> Re
 /// (applying twice changes nothing).
 pub async fn park_for_unknown_account(services: &Services, event: &ProductEvent) -> Result<Applied, IngestError> {
     let store = &services.store;
+    let limit = crate::limits::MAX_PARKED_PER_ACCOUNT;
+    if store.parked_count(&event.account_id, limit).await? >= limit {
+        return Err(IngestError::ParkingFull(FieldError::new(
+            "account_id",
+            format!("is not a known account and already has {limit} events waiting for it: send its group call first"),
+        )));
+    }
     store.park(event).await?;
     if store.get_account(&event.account_id).await?.is_none() {
         return Ok(Applied::Parked);

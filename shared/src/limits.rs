@@ -37,6 +37,11 @@ pub const MAX_TRAIT_BYTES: usize = 1024;
 /// batches of typical events, and few enough to be applied well inside the
 /// function's timeout on DynamoDB (the arithmetic is in docs/capacity.md).
 pub const MAX_EVENTS_PER_REQUEST: usize = 500;
+/// Events kept for one account Milepost does not know yet; past this, its
+/// events are rejected until its `group` call arrives (and `ParkedCapReached`
+/// is counted), so a stream of events for a never-created account cannot
+/// grow without bound. Parked events expire after 30 days anyway.
+pub const MAX_PARKED_PER_ACCOUNT: usize = 10_000;
 /// How many rejected items an answer lists; the rest are only counted.
 pub const MAX_REJECTIONS_LISTED: usize = 100;
 
@@ -104,6 +109,34 @@ fn too_long(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
         ));
     }
     Ok(())
+}
+
+/// DynamoDB's largest item.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+
+/// The size DynamoDB counts for an item whose attributes are the fields of
+/// `item` (as `serde_dynamo` stores a value serialised to JSON): attribute
+/// names plus values, strings by their UTF-8 bytes, numbers by about one byte
+/// per two digits, and 3 bytes plus 1 per element for maps and lists
+/// (DynamoDB's published sizing rules). For budgets and `make bench`.
+pub fn item_size(item: &Value) -> usize {
+    match item {
+        Value::Object(map) => map.iter().map(|(k, v)| k.len() + value_size(v)).sum(),
+        other => value_size(other),
+    }
+}
+
+fn value_size(value: &Value) -> usize {
+    match value {
+        Value::Null | Value::Bool(_) => 1,
+        Value::String(s) => s.len(),
+        Value::Number(n) => {
+            let digits = n.to_string().chars().filter(char::is_ascii_digit).count();
+            digits.div_ceil(2) + 1
+        }
+        Value::Array(items) => 3 + items.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+        Value::Object(map) => 3 + map.iter().map(|(k, v)| 1 + k.len() + value_size(v)).sum::<usize>(),
+    }
 }
 
 /// Checks a text trait's length.
@@ -223,6 +256,14 @@ mod tests {
         let mut long_name = event(json!({}));
         long_name.event = "n".repeat(450_000);
         assert_eq!(field_of(&long_name).as_deref(), Some("event"));
+    }
+
+    #[test]
+    fn item_sizes_follow_dynamodbs_rules() {
+        // "pk" + 7 bytes, "n" + 2 digits → 2 bytes, a map of one 1-byte name and a 3-byte string.
+        let item = json!({"pk": "ACCOUNT", "n": 42, "m": {"a": "xyz"}});
+        assert_eq!(item_size(&item), (2 + 7) + (1 + 2) + (1 + 3 + (1 + 1 + 3)));
+        assert_eq!(item_size(&json!({"l": [true, null]})), 1 + 3 + 2 + 2);
     }
 
     #[test]

@@ -237,6 +237,8 @@ pub trait DedupeStore: Send + Sync {
 pub trait ParkingStore: Send + Sync {
     async fn park(&self, event: &ProductEvent) -> StoreResult<()>;
     async fn parked_for(&self, account: &AccountId) -> StoreResult<Vec<ProductEvent>>;
+    /// How many events wait for `account`, counting no further than `up_to`.
+    async fn parked_count(&self, account: &AccountId, up_to: usize) -> StoreResult<usize>;
     async fn unpark(&self, account: &AccountId, event_id: &str) -> StoreResult<()>;
     /// Every account with parked events and how many, by account id: an
     /// operator's listing (a table scan on DynamoDB), never on the event path.

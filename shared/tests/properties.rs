@@ -53,11 +53,18 @@ fn criterion_strategy() -> impl Strategy<Value = Criterion> {
     ]
 }
 
-/// Events on a coarse clock (many share a timestamp), from a small pool of users.
+/// Events on a coarse clock (many share a timestamp), from a small pool of
+/// users, all within 14 days of each other: no delivery order can make one
+/// later than `ALLOWED_LATENESS`, so order and duplicates may not matter at all.
 fn events_strategy() -> impl Strategy<Value = Vec<ProductEvent>> {
+    events_over(28)
+}
+
+/// Events over `slots` half-day slots.
+fn events_over(slots: i64) -> impl Strategy<Value = Vec<ProductEvent>> {
     prop::collection::vec(
         (
-            0i64..40,
+            0i64..slots,
             0u8..6,
             prop::option::of(0u8..6),
             0u32..12,
@@ -92,16 +99,17 @@ fn oracle(criterion: &Criterion, events: &[ProductEvent]) -> Option<DateTime<Utc
     times.sort();
     times.dedup();
     let need = criterion.threshold(SEATS) as usize;
+    // A window of N days is the day of its end and the N - 1 days before (UTC).
     let window = match criterion {
         Criterion::EventCount { window_days, .. }
         | Criterion::DistinctUsers { window_days, .. }
-        | Criterion::SeatRatio { window_days, .. } => window_days.map(|d| Duration::days(i64::from(d))),
+        | Criterion::SeatRatio { window_days, .. } => window_days.map(|d| Duration::days(i64::from(d) - 1)),
         _ => None,
     };
     for t in times {
         let in_range: Vec<_> = observed
             .iter()
-            .filter(|o| o.at <= t && window.is_none_or(|w| o.at > t - w))
+            .filter(|o| o.at <= t && window.is_none_or(|w| o.at.date_naive() >= t.date_naive() - w))
             .collect();
         let met = match criterion {
             Criterion::EventCount { .. } => in_range.len() >= need,
@@ -271,6 +279,97 @@ proptest! {
         };
         prop_assert_eq!(a.status, expected);
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Over two months, delivered out of order but never more than the
+    /// allowed lateness after an event dated later, the live path (which keeps
+    /// only the days such an event can still fall in with) reaches the
+    /// criterion exactly when the oracle does.
+    #[test]
+    fn within_the_allowed_lateness_any_delivery_order_matches_the_oracle(
+        criterion in criterion_strategy(),
+        events in events_over(120),
+        keys in prop::collection::vec(0i64..(2 * 10), 30),
+    ) {
+        use milepost::domain::criterion::ALLOWED_LATENESS;
+        // Deliver by (time + a jitter of up to 10 days): an event can arrive
+        // after ones dated up to 10 days later, inside the 14 allowed.
+        let mut order: Vec<_> = events.iter().enumerate().collect();
+        order.sort_by_key(|(i, e)| e.timestamp + Duration::hours(12 * keys[*i % keys.len()]));
+        let delivered: Vec<ProductEvent> = order.into_iter().map(|(_, e)| e.clone()).collect();
+        for (i, e) in delivered.iter().enumerate() {
+            let newest_before = delivered[..i].iter().map(|d| d.timestamp).max();
+            prop_assert!(newest_before.is_none_or(|n| n - e.timestamp <= ALLOWED_LATENESS));
+        }
+        let mut m = tracked(&criterion, MilestoneStatus::Pending);
+        apply_all(&mut m, &delivered);
+        prop_assert_eq!(m.reached_at, oracle(&criterion, &events));
+    }
+}
+
+/// An event arriving more than the allowed lateness after one dated later
+/// no longer counts in a windowed criterion: what the bounded state costs.
+#[test]
+fn an_event_later_than_the_allowed_lateness_does_not_count_in_a_window() {
+    let criterion = Criterion::DistinctUsers {
+        event: "e".into(),
+        min: 2,
+        window_days: Some(3),
+    };
+    let ev = |id: &str, day: i64, user: &str| ProductEvent {
+        id: id.into(),
+        account_id: AccountId::new("a"),
+        event: "e".into(),
+        timestamp: base() + Duration::days(day),
+        user_id: Some(user.into()),
+        properties: Default::default(),
+    };
+    let mut m = tracked(&criterion, MilestoneStatus::Pending);
+    apply_all(&mut m, &[ev("1", 1, "u1"), ev("2", 30, "u3"), ev("3", 2, "u2")]);
+    assert_eq!(m.reached_at, None, "day 2 arrived after day 30: 28 days late");
+    let mut in_time = tracked(&criterion, MilestoneStatus::Pending);
+    apply_all(&mut in_time, &[ev("1", 1, "u1"), ev("2", 14, "u3"), ev("3", 2, "u2")]);
+    assert_eq!(
+        in_time.reached_at,
+        Some(base() + Duration::days(2)),
+        "12 days late counts"
+    );
+}
+
+/// One user's many events in a windowed user criterion keep one mark per day.
+#[test]
+fn a_busy_user_costs_one_mark_per_day_in_a_windowed_user_criterion() {
+    let criterion = Criterion::DistinctUsers {
+        event: "e".into(),
+        min: 3,
+        window_days: Some(7),
+    };
+    let events: Vec<_> = (0..20_000)
+        .map(|i| ProductEvent {
+            id: format!("e{i}"),
+            account_id: AccountId::new("a"),
+            event: "e".into(),
+            timestamp: base() + Duration::minutes(7 * i),
+            user_id: Some("only-user".into()),
+            properties: Default::default(),
+        })
+        .collect();
+    let mut m = tracked(&criterion, MilestoneStatus::Pending);
+    apply_all(&mut m, &events);
+    let milepost::domain::Progress::Windowed { seen, .. } = &m.progress else {
+        panic!("windowed progress");
+    };
+    let days = (events.last().unwrap().timestamp - base()).num_days() + 1;
+    assert_eq!(
+        seen.len() as i64,
+        days.min(7 + 14),
+        "one mark per kept day: {} kept",
+        seen.len()
+    );
+    assert_eq!(m.status, MilestoneStatus::Pending);
 }
 
 #[test]

@@ -261,6 +261,18 @@ async fn dedupe_parking_and_activity(store: Arc<dyn Store>) {
     store.park(&e).await.unwrap();
     store.park(&event("p2", "later", "a", t0(), "u")).await.unwrap();
     assert_eq!(store.parked_for(&AccountId::new("later")).await.unwrap().len(), 2);
+    let later = AccountId::new("later");
+    assert_eq!(
+        store.parked_count(&later, 10).await.unwrap(),
+        2,
+        "a re-parked event counts once"
+    );
+    assert_eq!(
+        store.parked_count(&later, 1).await.unwrap(),
+        1,
+        "counting stops at the limit"
+    );
+    assert_eq!(store.parked_count(&AccountId::new("none"), 10).await.unwrap(), 0);
     store.park(&event("p3", "other", "a", t0(), "u")).await.unwrap();
     assert_eq!(
         store.parked_accounts().await.unwrap(),

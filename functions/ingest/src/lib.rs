@@ -39,6 +39,23 @@ impl IngestConfig {
 pub async fn handle(services: &Services, config: &IngestConfig, request: Request) -> Response<Body> {
     match handle_inner(services, config, &request).await {
         Ok(report) => {
+            if report.parked_cap_reached > 0 {
+                // A CloudWatch embedded-metric record: a metric without an API call.
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "_aws": {
+                            "Timestamp": services.clock.now().timestamp_millis(),
+                            "CloudWatchMetrics": [{
+                                "Namespace": "Milepost",
+                                "Dimensions": [[]],
+                                "Metrics": [{"Name": "ParkedCapReached", "Unit": "Count"}],
+                            }],
+                        },
+                        "ParkedCapReached": report.parked_cap_reached,
+                    })
+                );
+            }
             tracing::info!(
                 accepted = report.accepted,
                 duplicates = report.duplicates,

@@ -739,6 +739,34 @@ async fn work_per_request_is_bounded_and_answers_stay_small(s: Arc<Setup>) {
     );
 }
 
+/// The parking cap, on the in-memory store only: filling it on the emulator
+/// would take 10,000 writes (the count it relies on is in the store contract).
+#[tokio::test]
+async fn an_unknown_account_parks_up_to_its_cap_then_its_events_are_rejected() {
+    let s = in_memory().await;
+    let limit = milepost::limits::MAX_PARKED_PER_ACCOUNT;
+    let at = Utc::now() - Duration::hours(1);
+    for i in 0..limit {
+        let e = milepost::ingest::parse_event(event_at(&format!("p{i}"), "ghost", "x", at)).unwrap();
+        s.store.park(&e).await.unwrap();
+    }
+    let body = json!([
+        event_at("one-more", "ghost", "x", at),
+        event_at("fine", "acme", "x", at)
+    ])
+    .to_string();
+    let report = json_of(&handle(&s.services, &s.config, signed(&body)).await);
+    assert_eq!(report["accepted"], 1, "{report}");
+    assert_eq!(rejected_fields(&report), vec![(0, "account_id".to_string())]);
+    assert_eq!(
+        s.store
+            .parked_count(&AccountId::new("ghost"), limit + 10)
+            .await
+            .unwrap(),
+        limit
+    );
+}
+
 /// Every scenario runs on the in-memory store (one test each) and, in one
 /// test sharing a moto server, on the DynamoDB store: the handler's contract
 /// holds on the store production uses.

@@ -822,6 +822,33 @@ impl ParkingStore for DynamoStore {
         Ok(())
     }
 
+    /// A keys-only count, stopped at `up_to` items: cheap, and only ever for
+    /// accounts that are not known yet.
+    async fn parked_count(&self, account: &AccountId, up_to: usize) -> StoreResult<usize> {
+        let mut counted = 0usize;
+        let mut start = None;
+        loop {
+            self.count();
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(format!("PARKED#{account}")))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .limit(i32::try_from(up_to - counted.min(up_to)).unwrap_or(i32::MAX).max(1))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| refused(e.into_service_error()))?;
+            counted += usize::try_from(out.count).unwrap_or(0);
+            start = out.last_evaluated_key;
+            if start.is_none() || counted >= up_to {
+                return Ok(counted.min(up_to));
+            }
+        }
+    }
+
     async fn parked_accounts(&self) -> StoreResult<Vec<(AccountId, usize)>> {
         // Operators' listing only: a scan limited to parked items, keys only.
         let items = self.scan_pk_prefix("PARKED#", Some("pk")).await?;

@@ -7,12 +7,23 @@
 //! first met. That is what makes at-least-once delivery and out-of-order
 //! events safe: applying the same events twice, or in another order, gives the
 //! same progress and the same achievement time.
+//!
+//! Progress is bounded by the criterion, never by the number of events (the
+//! budgets are in docs/capacity.md): `Count` keeps the `min` earliest events,
+//! `Users` one mark per user until `threshold` users are reached, `Metric`
+//! two marks. A window counts whole UTC days (a 7-day window is the day of
+//! the event and the six before it), so `Windowed` keeps each user's first
+//! event per day where users are counted, and, on the live path, only the
+//! days that an event arriving no later than `ALLOWED_LATENESS` after a
+//! newer one can still fall in with it. Ids and users longer than
+//! `MAX_KEY_BYTES` are kept as a digest.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use chrono::Duration;
+use chrono::{Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::{ProductEvent, Timestamp};
 
@@ -132,11 +143,12 @@ impl Criterion {
         }
     }
 
-    fn window(&self) -> Option<Duration> {
+    /// The window in whole days (at least 1), if the criterion has one.
+    fn window_days(&self) -> Option<i64> {
         match self {
             Criterion::EventCount { window_days, .. }
             | Criterion::DistinctUsers { window_days, .. }
-            | Criterion::SeatRatio { window_days, .. } => window_days.map(|d| Duration::days(i64::from(d))),
+            | Criterion::SeatRatio { window_days, .. } => window_days.map(|d| i64::from(d.max(1))),
             _ => None,
         }
     }
@@ -149,7 +161,9 @@ impl Criterion {
     pub fn threshold(&self, licensed_seats: u32) -> u32 {
         match self {
             Criterion::EventCount { min, .. } | Criterion::DistinctUsers { min, .. } => (*min).max(1),
-            Criterion::SeatRatio { min_ratio, .. } => ((min_ratio * f64::from(licensed_seats)).ceil() as u32).max(1),
+            Criterion::SeatRatio { min_ratio, .. } => {
+                ((min_ratio * f64::from(licensed_seats)).ceil() as u32).clamp(1, MAX_MARKS as u32)
+            }
             Criterion::MetricThreshold { .. } | Criterion::Manual => 1,
         }
     }
@@ -242,7 +256,12 @@ impl Criterion {
         user_id: Option<&str>,
         value: Option<f64>,
     ) -> Option<Observation> {
-        let user_id: Option<Arc<str>> = user_id.filter(|u| !u.is_empty()).map(Arc::from);
+        let user_id: Option<Arc<str>> = user_id.filter(|u| !u.is_empty()).map(compact_key);
+        let event_id = if event_id.len() > MAX_KEY_BYTES {
+            compact_key(&event_id)
+        } else {
+            event_id
+        };
         if self.needs_user() && user_id.is_none() {
             return None;
         }
@@ -257,6 +276,35 @@ impl Criterion {
             value,
         })
     }
+}
+
+/// The most events (or users) one milestone's progress keeps: what bounds
+/// its stored size (~175 bytes a mark at most, so ≤ ~260 KB of DynamoDB's
+/// 400 KB item). Maps may ask for at most this many events or users; a seat
+/// ratio counts at most this many users (60% of 5,000 seats is reached at
+/// 1,500 active users), and a window keeps its newest marks up to it.
+pub const MAX_MARKS: usize = 1_500;
+
+/// The longest window a map may ask for.
+pub const MAX_WINDOW_DAYS: u32 = 365;
+
+/// Ids and user ids longer than this are kept as a digest in progress, so a
+/// mark's size does not depend on what a sender chose for its ids.
+pub const MAX_KEY_BYTES: usize = 64;
+
+/// How late an event may arrive, after one dated later, and still count in a
+/// windowed criterion: the live path keeps the days such an event can share
+/// a window with, and no older ones. Documented in the README.
+pub const ALLOWED_LATENESS: Duration = Duration::days(14);
+
+/// `key` itself, or `#` and the first 128 bits of its SHA-256 when it is long.
+fn compact_key(key: &str) -> Arc<str> {
+    if key.len() <= MAX_KEY_BYTES {
+        return Arc::from(key);
+    }
+    let digest = Sha256::digest(key.as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    Arc::from(format!("#{hex}"))
 }
 
 /// The part of one product event a criterion cares about.
@@ -299,9 +347,9 @@ pub enum Progress {
     Count {
         earliest: BTreeSet<Mark>,
     },
-    /// Every event up to the moment it was met (all of them until then), and
-    /// that moment for the threshold `need`, kept so each event only rescans
-    /// the windows it falls in.
+    /// The events up to the moment it was met (where users are counted, each
+    /// user's first event of each day), and that moment for the threshold
+    /// `need`, kept so each event only rescans the windows it falls in.
     Windowed {
         seen: BTreeSet<UserMark>,
         #[serde(default)]
@@ -325,8 +373,24 @@ pub enum Progress {
 impl Progress {
     /// Folds one observation in. Idempotent, and commutative with every other
     /// observation. Returns whether the progress changed (so unchanged
-    /// progress is never written back).
+    /// progress is never written back). Keeps every day a window may need:
+    /// what `milepost discover` uses, reading history in any order.
     pub fn observe(&mut self, criterion: &Criterion, obs: &Observation, licensed_seats: u32) -> bool {
+        self.observe_within(criterion, obs, licensed_seats, None)
+    }
+
+    /// `observe` on the live path: a windowed criterion keeps only the days
+    /// that an event up to `lateness` older than the newest one kept can share
+    /// a window with, and ignores events older than that (they arrived too
+    /// late). Commutative for every delivery order in which no event arrives
+    /// more than `lateness` after one dated later.
+    pub fn observe_within(
+        &mut self,
+        criterion: &Criterion,
+        obs: &Observation,
+        licensed_seats: u32,
+        lateness: Option<Duration>,
+    ) -> bool {
         match self {
             Progress::Count { earliest } => {
                 let mark = Mark {
@@ -355,12 +419,27 @@ impl Progress {
                     *reached = windowed_reached_at(criterion, seen, threshold as usize);
                     changed = true;
                 }
+                let floor = lateness.and_then(|late| oldest_day_kept(criterion, seen, late));
+                if floor.is_some_and(|first| obs.at.date_naive() < first) {
+                    return changed; // too late: its windows are no longer kept
+                }
                 let mark = UserMark {
                     at: obs.at,
                     id: obs.event_id.clone(),
                     user: obs.user_id.clone(),
                 };
                 let len_before = seen.len();
+                if criterion.needs_user() {
+                    // Per user and day only the first event counts: later ones
+                    // that day are in every window the first one is in.
+                    match first_of_user_that_day(seen, &mark) {
+                        Some(first) if first <= mark => return changed,
+                        Some(later) => {
+                            seen.remove(&later);
+                        }
+                        None => {}
+                    }
+                }
                 if !seen.insert(mark.clone()) {
                     return changed;
                 }
@@ -374,6 +453,15 @@ impl Progress {
                 if let Some(r) = *reached {
                     while seen.last().is_some_and(|m| m.at > r) {
                         seen.pop_last();
+                    }
+                }
+                if let Some(first) = lateness.and_then(|late| oldest_day_kept(criterion, seen, late)) {
+                    while seen.first().is_some_and(|m| m.at.date_naive() < first) {
+                        seen.pop_first();
+                    }
+                    // The storage budget: past it, the oldest go first (the lateness shrinks).
+                    while seen.len() > MAX_MARKS {
+                        seen.pop_first();
                     }
                 }
                 changed || seen.len() != len_before || seen.contains(&mark)
@@ -618,37 +706,69 @@ fn windowed_reached_at(criterion: &Criterion, seen: &BTreeSet<UserMark>, need: u
     first_met(criterion, seen.iter(), need, None)
 }
 
+/// Midnight UTC starting `day`.
+fn day_start(day: NaiveDate) -> Timestamp {
+    day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()
+}
+
+/// The first day a windowed criterion still keeps, given how late an event
+/// may arrive: the newest kept event's day, less the window and `lateness`.
+fn oldest_day_kept(criterion: &Criterion, seen: &BTreeSet<UserMark>, lateness: Duration) -> Option<NaiveDate> {
+    let window = criterion.window_days()?;
+    let newest = seen.last()?.at.date_naive();
+    newest.checked_sub_signed(Duration::days(window - 1) + lateness)
+}
+
+/// The mark of `mark`'s user on `mark`'s day, if one is kept (at most one is).
+fn first_of_user_that_day(seen: &BTreeSet<UserMark>, mark: &UserMark) -> Option<UserMark> {
+    let day = mark.at.date_naive();
+    let from = UserMark {
+        at: day_start(day),
+        id: Arc::from(""),
+        user: None,
+    };
+    let next_day = day_start(day.succ_opt()?);
+    seen.range(from..)
+        .take_while(|m| m.at < next_day)
+        .find(|m| m.user == mark.user)
+        .cloned()
+}
+
 /// Like `windowed_reached_at`, but only over the windows that contain an event
-/// at `at`: those ending in [at, at + window). Events outside
-/// (at - window, at + window) cannot be in them, so only those are scanned.
+/// at `at`: those ending on its day or the `window - 1` days after. Events
+/// outside the `window - 1` days either side cannot be in them, so only those
+/// are scanned.
 fn windowed_first_met_touching(
     criterion: &Criterion,
     seen: &BTreeSet<UserMark>,
     at: Timestamp,
     need: usize,
 ) -> Option<Timestamp> {
-    let window = criterion.window()?;
+    let window = criterion.window_days()?;
+    let day = at.date_naive();
     let from = UserMark {
-        at: at - window,
+        at: day_start(day.checked_sub_signed(Duration::days(window - 1))?),
         id: Arc::from(""),
         user: None,
     };
-    let marks = seen
-        .range(from..)
-        .skip_while(|m| m.at <= at - window)
-        .take_while(|m| m.at < at + window);
+    let until = day
+        .checked_add_signed(Duration::days(window))
+        .map_or(Timestamp::MAX_UTC, day_start);
+    let marks = seen.range(from..).take_while(|m| m.at < until);
     first_met(criterion, marks, need, Some(at))
 }
 
-/// Slides a window over `marks` (in time order) and returns the first window
-/// end, not before `not_before`, where the criterion is met.
+/// Slides a window of whole days over `marks` (in time order) and returns the
+/// first window end, not before `not_before`, where the criterion is met: the
+/// moment the events of that day so far and of the `window - 1` days before
+/// it meet the threshold.
 fn first_met<'a>(
     criterion: &Criterion,
     marks: impl Iterator<Item = &'a UserMark>,
     need: usize,
     not_before: Option<Timestamp>,
 ) -> Option<Timestamp> {
-    let window = criterion.window()?;
+    let window = criterion.window_days()?;
     let count_users = criterion.needs_user();
     let marks: Vec<&UserMark> = marks.collect();
     if marks.len() < need {
@@ -660,7 +780,8 @@ fn first_met<'a>(
         if let Some(u) = &mark.user {
             *users_in_window.entry(u).or_default() += 1;
         }
-        while marks[start].at <= mark.at - window {
+        let first_day = mark.at.date_naive() - Duration::days(window - 1);
+        while marks[start].at.date_naive() < first_day {
             if let Some(u) = &marks[start].user {
                 let n = users_in_window.get_mut(&**u).expect("counted on entry");
                 *n -= 1;

@@ -136,7 +136,11 @@ impl TrackedMilestone {
         if obs.at < self.starts_at || !self.may_change_with(obs.at) {
             return Ok(Advance::Unchanged);
         }
-        if !self.progress.observe(&self.criterion, obs, licensed_seats) {
+        let lateness = Some(super::criterion::ALLOWED_LATENESS);
+        if !self
+            .progress
+            .observe_within(&self.criterion, obs, licensed_seats, lateness)
+        {
             return Ok(Advance::Unchanged);
         }
         self.settle(licensed_seats)

@@ -370,6 +370,9 @@ impl ParkingStore for InMemoryStore {
         }
         Ok(())
     }
+    async fn parked_count(&self, account: &AccountId, up_to: usize) -> StoreResult<usize> {
+        Ok(self.lock().parked.get(account).map_or(0, BTreeMap::len).min(up_to))
+    }
     async fn parked_accounts(&self) -> StoreResult<Vec<(AccountId, usize)>> {
         let mut accounts: Vec<_> = self.lock().parked.iter().map(|(a, p)| (a.clone(), p.len())).collect();
         accounts.sort();

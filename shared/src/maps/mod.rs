@@ -7,6 +7,7 @@ use std::fmt;
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 use marked_yaml::{LoadError, Node, Span};
 
+use crate::domain::criterion::{MAX_MARKS, MAX_WINDOW_DAYS};
 use crate::domain::map::PropertyType;
 use crate::domain::{CompareOp, Criterion, MapSegment, MilestoneDef, MilestoneMap, Phase, Playbook, Tenure};
 
@@ -196,14 +197,33 @@ impl Validator<'_> {
     }
 
     fn integer(&mut self, parent: &MarkedMappingNode, key: &str, path: &str, required: bool, min: u32) -> Option<u32> {
+        self.integer_in(parent, key, path, required, min, u32::MAX)
+    }
+
+    /// A whole number in `min..=max` (the upper bounds keep criterion progress
+    /// within its storage budget: docs/capacity.md).
+    fn integer_in(
+        &mut self,
+        parent: &MarkedMappingNode,
+        key: &str,
+        path: &str,
+        required: bool,
+        min: u32,
+        max: u32,
+    ) -> Option<u32> {
         let s = self.scalar(parent, key, path, required)?;
         match s.as_u32() {
-            Some(n) if n >= min => Some(n),
+            Some(n) if (min..=max).contains(&n) => Some(n),
             _ => {
+                let range = if max == u32::MAX {
+                    format!("at least {min}")
+                } else {
+                    format!("from {min} to {max}")
+                };
                 self.problem(
                     s.span(),
                     &join(path, key),
-                    format!("must be a whole number of at least {min}, not `{}`", s.as_str()),
+                    format!("must be a whole number {range}, not `{}`", s.as_str()),
                 );
                 None
             }
@@ -515,19 +535,19 @@ impl Validator<'_> {
             self.string(c, "event", path)
         };
         let window_days = if fields.contains(&"window_days") {
-            self.integer(c, "window_days", path, false, 1)
+            self.integer_in(c, "window_days", path, false, 1, MAX_WINDOW_DAYS)
         } else {
             None
         };
         let criterion = match kind {
             "event_count" => Criterion::EventCount {
                 event: event?,
-                min: self.integer(c, "min", path, true, 1)?,
+                min: self.integer_in(c, "min", path, true, 1, MAX_MARKS as u32)?,
                 window_days,
             },
             "distinct_users" => Criterion::DistinctUsers {
                 event: event?,
-                min: self.integer(c, "min", path, true, 1)?,
+                min: self.integer_in(c, "min", path, true, 1, MAX_MARKS as u32)?,
                 window_days,
             },
             "seat_ratio" => {
