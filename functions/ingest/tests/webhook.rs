@@ -37,6 +37,13 @@ milestones:
     owner: csm
     criterion: {kind: event_count, event: report.shared, min: 3}
     playbook: {outreach: o, csm: c, leadership: l}
+  - id: team_active
+    name: Five people active in a week
+    phase: onboarding
+    due_days: 30
+    owner: csm
+    criterion: {kind: distinct_users, event: user.active, min: 5, window_days: 7}
+    playbook: {outreach: o, csm: c, leadership: l}
 "#;
 
 struct Setup {
@@ -474,6 +481,51 @@ fn rejected_fields(report: &Value) -> Vec<(u64, String)> {
         .collect()
 }
 
+/// The first finding of the bounded-state work: one user's activity used to
+/// grow a windowed user milestone by every event until DynamoDB refused it
+/// (350 events made 425 KB; 200 here would have made ~240 KB) and every
+/// request answered 503 from then on.
+/// Now each user costs one mark a day, whatever the number of events.
+async fn a_busy_user_in_a_windowed_user_milestone_keeps_its_item_small(s: Arc<Setup>) {
+    let start = Utc::now() - Duration::hours(60);
+    let events: Vec<Value> = (0..200)
+        .map(|i| {
+            event_at(
+                &format!("active-{i}"),
+                "acme",
+                "user.active",
+                start + Duration::minutes(18 * i),
+            )
+        })
+        .collect();
+    for chunk in events.chunks(100) {
+        let resp = handle(
+            &s.services,
+            &s.config,
+            signed(&Value::Array(chunk.to_vec()).to_string()),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::ACCEPTED);
+        assert_eq!(json_of(&resp)["accepted"], chunk.len());
+    }
+    let m = s
+        .store
+        .get_milestone(&AccountId::new("acme"), "team_active")
+        .await
+        .unwrap()
+        .unwrap();
+    let milepost::domain::Progress::Windowed { seen, .. } = &m.progress else {
+        panic!("windowed progress");
+    };
+    let days: std::collections::BTreeSet<_> = events
+        .iter()
+        .map(|e| e["timestamp"].as_str().unwrap()[..10].to_string())
+        .collect();
+    assert_eq!(seen.len(), days.len(), "one mark per day for the one user");
+    let size = milepost::limits::item_size(&json!({ "item": serde_json::to_value(&m).unwrap() }));
+    assert!(size < 4_000, "the milestone item is {size} bytes");
+}
+
 /// Inputs DynamoDB can never store are rejected per event, with the field at
 /// fault, and the rest of the batch is applied; the retry a sender makes of the
 /// same request applies nothing twice and rejects the same items again. (The
@@ -815,6 +867,7 @@ scenarios!(
     addresses_in_traits_are_parsed_and_lists_or_headers_refused,
     implausible_contract_dates_are_rejected_per_field,
     work_per_request_is_bounded_and_answers_stay_small,
+    a_busy_user_in_a_windowed_user_milestone_keeps_its_item_small,
 );
 
 /// What an event costs on DynamoDB, counted by the adapter: reading the

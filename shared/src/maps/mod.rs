@@ -125,6 +125,10 @@ const MILESTONE_KEYS: &[&str] = &[
     "description",
 ];
 const PLAYBOOK_KEYS: &[&str] = &["outreach", "csm", "leadership", "guides"];
+/// The longest text a map may hold in one field (a name, a playbook stage, a guide).
+const MAX_TEXT_BYTES: usize = 4096;
+/// The most guides one playbook may list.
+const MAX_GUIDES: usize = 10;
 const CRITERION_KINDS: &[&str] = &[
     "event_count",
     "distinct_users",
@@ -193,7 +197,22 @@ impl Validator<'_> {
     }
 
     fn string(&mut self, parent: &MarkedMappingNode, key: &str, path: &str) -> Option<String> {
-        self.scalar(parent, key, path, true).map(|s| s.as_str().to_string())
+        let s = self.scalar(parent, key, path, true)?;
+        self.bounded_text(s, &join(path, key))
+    }
+
+    /// Text no longer than `MAX_TEXT_BYTES`: every tracked milestone carries
+    /// its map's texts, and its item must stay within DynamoDB's 400 KB.
+    fn bounded_text(&mut self, s: &MarkedScalarNode, field: &str) -> Option<String> {
+        if s.as_str().len() > MAX_TEXT_BYTES {
+            self.problem(
+                s.span(),
+                field,
+                format!("is {} bytes; the limit is {MAX_TEXT_BYTES}", s.as_str().len()),
+            );
+            return None;
+        }
+        Some(s.as_str().to_string())
     }
 
     fn integer(&mut self, parent: &MarkedMappingNode, key: &str, path: &str, required: bool, min: u32) -> Option<u32> {
@@ -485,10 +504,18 @@ impl Validator<'_> {
         match p.get_node("guides") {
             None => {}
             Some(Node::Sequence(seq)) => {
-                for (i, g) in seq.iter().enumerate() {
+                if seq.len() > MAX_GUIDES {
+                    self.problem(
+                        node.span(),
+                        &join(path, "guides"),
+                        format!("lists {} guides; the limit is {MAX_GUIDES}", seq.len()),
+                    );
+                }
+                for (i, g) in seq.iter().enumerate().take(MAX_GUIDES) {
+                    let field = format!("{path}.guides[{i}]");
                     match g.as_scalar() {
-                        Some(s) => guides.push(s.as_str().to_string()),
-                        None => self.problem(g.span(), &format!("{path}.guides[{i}]"), "must be text"),
+                        Some(s) => guides.extend(self.bounded_text(s, &field)),
+                        None => self.problem(g.span(), &field, "must be text"),
                     }
                 }
             }

@@ -202,3 +202,21 @@ fn broken_yaml_is_reported_with_its_position() {
     assert!(p.line >= 3, "{p}");
     assert!(p.message.contains("not valid YAML"), "{}", p.message);
 }
+
+/// What a milestone's progress and texts may hold is bounded, so its item
+/// stays within DynamoDB's 400 KB (docs/capacity.md); the map says where.
+#[test]
+fn limits_that_keep_a_milestone_storable_are_checked_with_the_line() {
+    let too_many = VALID.replace("min: 1}", "min: 1501}");
+    assert_eq!(only(&too_many).field, "milestones[0].criterion.min");
+    let long_window = VALID.replace("min: 1}", "min: 1, window_days: 366}");
+    assert_eq!(only(&long_window).field, "milestones[0].criterion.window_days");
+    let long_text = VALID.replace("Call them", &"x".repeat(5000));
+    assert_eq!(only(&long_text).field, "milestones[0].playbook.csm");
+    let guides = format!("[{}]", ["g"; 11].join(", "));
+    let many_guides = VALID.replace(
+        "leadership: \"Ask the sponsor\"}",
+        &format!("leadership: \"Ask the sponsor\", guides: {guides}}}"),
+    );
+    assert_eq!(only(&many_guides).field, "milestones[0].playbook.guides");
+}
