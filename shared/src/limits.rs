@@ -101,7 +101,8 @@ impl TimeLimits {
     }
 }
 
-fn too_long(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
+/// Rejects `value` when it is longer than `max` bytes, naming `field`.
+pub fn check_length(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
     if value.len() > max {
         return Err(FieldError::new(
             field,
@@ -141,17 +142,17 @@ fn value_size(value: &Value) -> usize {
 
 /// Checks a text trait's length.
 pub fn check_trait_text(field: &str, value: &str) -> Result<(), FieldError> {
-    too_long(field, value, MAX_TRAIT_BYTES)
+    check_length(field, value, MAX_TRAIT_BYTES)
 }
 
 /// Checks that an event fits what the store can hold: key and name lengths,
 /// and properties DynamoDB can store (size, depth, numbers, no empty keys).
 pub fn check_storable(event: &ProductEvent, id_field: &str, account_field: &str) -> Result<(), FieldError> {
-    too_long(id_field, &event.id, MAX_ID_BYTES)?;
-    too_long(account_field, event.account_id.as_str(), MAX_ACCOUNT_ID_BYTES)?;
-    too_long("event", &event.event, MAX_EVENT_NAME_BYTES)?;
+    check_length(id_field, &event.id, MAX_ID_BYTES)?;
+    check_length(account_field, event.account_id.as_str(), MAX_ACCOUNT_ID_BYTES)?;
+    check_length("event", &event.event, MAX_EVENT_NAME_BYTES)?;
     if let Some(user) = &event.user_id {
-        too_long("user_id", user, MAX_USER_ID_BYTES)?;
+        check_length("user_id", user, MAX_USER_ID_BYTES)?;
     }
     check_properties(&event.properties)
 }

@@ -109,26 +109,8 @@ fn parse_call(value: Value) -> Result<Incoming, FieldError> {
     match kind.as_str() {
         "group" => {
             let account_id = required(&obj, "groupId")?;
-            if account_id.len() > crate::limits::MAX_ACCOUNT_ID_BYTES {
-                return Err(err(
-                    "groupId",
-                    format!(
-                        "is {} bytes; the limit is {}",
-                        account_id.len(),
-                        crate::limits::MAX_ACCOUNT_ID_BYTES
-                    ),
-                ));
-            }
-            if message_id.len() > crate::limits::MAX_ID_BYTES {
-                return Err(err(
-                    "messageId",
-                    format!(
-                        "is {} bytes; the limit is {}",
-                        message_id.len(),
-                        crate::limits::MAX_ID_BYTES
-                    ),
-                ));
-            }
+            crate::limits::check_length("groupId", &account_id, crate::limits::MAX_ACCOUNT_ID_BYTES)?;
+            crate::limits::check_length("messageId", &message_id, crate::limits::MAX_ID_BYTES)?;
             let traits = match obj.get("traits") {
                 None | Some(Value::Null) => AccountTraits::default(),
                 Some(Value::Object(t)) => parse_traits(t)?,

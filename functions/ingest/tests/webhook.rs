@@ -466,6 +466,23 @@ fn new_account_traits(name: &str) -> Value {
            "admin_email": "pat@beta.example", "csm_email": "maya@vendor.example"})
 }
 
+/// The fields a problem's `errors` name, in order.
+fn problem_fields(problem: &Value) -> Vec<&str> {
+    problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect()
+}
+
+/// A new account's traits with one trait set to `value`.
+fn traits_with(name: &str, key: &str, value: &str) -> Value {
+    let mut traits = new_account_traits(name);
+    traits[key] = json!(value);
+    traits
+}
+
 fn rejected_fields(report: &Value) -> Vec<(u64, String)> {
     report["rejected"]
         .as_array()
@@ -688,34 +705,34 @@ async fn the_same_event_id_in_two_accounts_is_two_events(s: Arc<Setup>) {
     assert_eq!(s.events.count("MilestoneAchieved"), 2);
 }
 
-async fn addresses_in_traits_are_parsed_and_lists_or_headers_refused(s: Arc<Setup>) {
+/// Posts `group` calls (message id, account, traits), all of which must be
+/// refused (422); returns the fields the problem names, in order.
+async fn fields_of_refused_group_calls(s: &Setup, calls: Vec<(&str, &str, Value)>) -> Vec<String> {
     let at = Utc::now() - Duration::hours(1);
-    let mut list = new_account_traits("Beta");
-    list["admin_email"] = json!("pat@acme.example>, <leak@evil.example");
-    let mut crlf = new_account_traits("Beta");
-    crlf["csm_email"] = json!(
-        "maya@vendor.example
-Bcc: leak@evil.example"
-    );
-    let mut named = new_account_traits("Beta");
-    named["cs_leader_email"] = json!("Lead <lead@vendor.example>");
-    let body = json!([
-        group_call("g1", "beta", at, list),
-        group_call("g2", "beta", at, crlf),
-        group_call("g3", "beta", at, named),
-    ])
+    let body = Value::Array(
+        calls
+            .into_iter()
+            .map(|(id, account, traits)| group_call(id, account, at, traits))
+            .collect(),
+    )
     .to_string();
-    let p = assert_problem(
-        &handle(&s.services, &s.config, signed(&body)).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "traits.admin_email",
-    );
-    let fields: Vec<&str> = p["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let resp = handle(&s.services, &s.config, signed(&body)).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    problem_fields(&json_of(&resp))
+        .into_iter()
+        .map(str::to_string)
+        .collect()
+}
+
+async fn addresses_in_traits_are_parsed_and_lists_or_headers_refused(s: Arc<Setup>) {
+    let list = traits_with("Beta", "admin_email", "pat@acme.example>, <leak@evil.example");
+    let crlf = traits_with("Beta", "csm_email", "maya@vendor.example\r\nBcc: leak@evil.example");
+    let named = traits_with("Beta", "cs_leader_email", "Lead <lead@vendor.example>");
+    let fields = fields_of_refused_group_calls(
+        &s,
+        vec![("g1", "beta", list), ("g2", "beta", crlf), ("g3", "beta", named)],
+    )
+    .await;
     assert_eq!(
         fields,
         ["traits.admin_email", "traits.csm_email", "traits.cs_leader_email"]
@@ -724,30 +741,14 @@ Bcc: leak@evil.example"
 }
 
 async fn implausible_contract_dates_are_rejected_per_field(s: Arc<Setup>) {
-    let at = Utc::now() - Duration::hours(1);
-    let mut ancient = new_account_traits("Beta");
-    ancient["contract_start"] = json!("0001-01-01");
-    let mut far = new_account_traits("Gamma");
-    far["contract_start"] = json!("9999-01-01");
-    let mut renewal = new_account_traits("Delta");
-    renewal["renewal_date"] = json!("2999-01-01");
-    let body = json!([
-        group_call("g1", "beta", at, ancient),
-        group_call("g2", "gamma", at, far),
-        group_call("g3", "delta", at, renewal),
-    ])
-    .to_string();
-    let p = assert_problem(
-        &handle(&s.services, &s.config, signed(&body)).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "traits.contract_start",
-    );
-    let fields: Vec<&str> = p["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let ancient = traits_with("Beta", "contract_start", "0001-01-01");
+    let far = traits_with("Gamma", "contract_start", "9999-01-01");
+    let renewal = traits_with("Delta", "renewal_date", "2999-01-01");
+    let fields = fields_of_refused_group_calls(
+        &s,
+        vec![("g1", "beta", ancient), ("g2", "gamma", far), ("g3", "delta", renewal)],
+    )
+    .await;
     assert_eq!(
         fields,
         ["traits.contract_start", "traits.contract_start", "traits.renewal_date"]
