@@ -140,7 +140,7 @@ def main():
           f"unexpected ingest URL in {ENV_FILE}: {env}", terminal)
 
     first = run_block(terminal)
-    check(first.count('{"accepted":1,"duplicates":0,"rejected":[]}') == 2,
+    check(first.count('{"accepted":1,"duplicates":0,"rejected":[],"rejected_count":0}') == 2,
           f"the account and the event were not both accepted:\n{first}", terminal)
     check(re.search(r"^\s*first_value\s+achieved\b", first, re.M),
           f"the event did not reach first_value:\n{first}", terminal)
@@ -160,7 +160,7 @@ def main():
             fail("first_workflow's escalation never reached Day1FollowUp", terminal)
         time.sleep(0.2)
     recovery = run_block(terminal, RECOVERY_MARKER)
-    check('{"accepted":1,"duplicates":0,"rejected":[]}' in recovery, f"the catch-up event was not accepted:\n{recovery}", terminal)
+    check('{"accepted":1,"duplicates":0,"rejected":[],"rejected_count":0}' in recovery, f"the catch-up event was not accepted:\n{recovery}", terminal)
     wait_for_ends(terminal, missed, 120)
 
     recovered = execution_lines(terminal, "first_workflow")
@@ -189,7 +189,7 @@ def main():
     # finds nothing new, no email goes out twice and the account's view is unchanged.
     again = run_block(terminal)
     again_recovery = run_block(terminal, RECOVERY_MARKER)
-    check(again.count('{"accepted":0,"duplicates":1,"rejected":[]}') == 2 and '"duplicates":1' in again_recovery,
+    check(again.count('{"accepted":0,"duplicates":1,"rejected":[],"rejected_count":0}') == 2 and '"duplicates":1' in again_recovery,
           f"redelivered calls were not recognised as duplicates:\n{again}\n{again_recovery}", terminal)
     check("marked 0 missed, started 0 escalations" in again, f"the second sweep acted again:\n{again}", terminal)
     time.sleep(86400 / TIME_FACTOR * 2)
