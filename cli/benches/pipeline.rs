@@ -203,7 +203,10 @@ async fn fresh_services(plans: &[milepost_cli::demo::generator::AccountPlan], cl
         events: Arc::new(RecordingPublisher::default()),
         workflows: Arc::new(LocalWorkflowRunner::new()),
         clock: clock.clone(),
-        config: Config::default(),
+        config: Config {
+            accounts_at_once: 1,
+            ..Config::default()
+        }, // as the demo: in process, tasks only add cost
     };
     for m in milepost::maps::embedded_maps() {
         store.put_map(&m).await.unwrap();

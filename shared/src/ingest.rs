@@ -264,11 +264,6 @@ pub fn parse_event(value: Value) -> Result<ProductEvent, FieldError> {
     WireEvent::from_value(value).and_then(validate)
 }
 
-/// How many accounts of one request are applied at once. Each account's
-/// items are applied in request order, one after another: they write the
-/// same items, so running them side by side would only make them conflict.
-const ACCOUNTS_AT_ONCE: usize = 16;
-
 /// Applies a parsed batch: valid events are applied even when others are
 /// rejected, accounts side by side. A rejection is final for that item; an
 /// error (`Err`) means something a retry can fix (throttling, an outage), and
@@ -298,36 +293,67 @@ pub async fn ingest(
         }
     }
 
-    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(ACCOUNTS_AT_ONCE));
+    let mut report = IngestReport::default();
+    let mut failure = None;
+    let at_once = services.config.accounts_at_once.max(1);
+    if accounts.len() == 1 || at_once == 1 {
+        // One account, or a store in this process, where tasks only add cost.
+        for (_, items) in accounts {
+            merge_outcome(
+                apply_in_order(services, items).await,
+                &mut report,
+                &mut rejected,
+                &mut failure,
+            );
+        }
+        return finish(report, rejected, failure);
+    }
+    // One copy of the services per request, shared by the tasks.
+    let shared = std::sync::Arc::new(services.clone());
+    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(at_once));
     let mut running = tokio::task::JoinSet::new();
     for (_, items) in accounts {
-        let (services, limit) = (services.clone(), limit.clone());
+        let (services, limit) = (shared.clone(), limit.clone());
         running.spawn(async move {
             let _permit = limit.acquire_owned().await.expect("the semaphore is never closed");
             apply_in_order(&services, items).await
         });
     }
-    let mut report = IngestReport::default();
-    let mut failure = None;
     while let Some(done) = running.join_next().await {
-        let AccountOutcome {
-            outcomes,
-            parked_cap_reached,
-            error,
-        } = done.map_err(|e| IngestError::Store(format!("an account's events failed: {e}")))?;
-        report.parked_cap_reached += parked_cap_reached;
-        for (index, outcome) in outcomes {
-            match outcome {
-                Err(e) => rejected.push(Rejection {
-                    index,
-                    error: e.to_string(),
-                }),
-                Ok(Applied::Duplicate) => report.duplicates += 1,
-                Ok(Applied::Applied | Applied::Parked) => report.accepted += 1,
-            }
-        }
-        failure = failure.or(error);
+        let done = done.map_err(|e| IngestError::Store(format!("an account's events failed: {e}")))?;
+        merge_outcome(done, &mut report, &mut rejected, &mut failure);
     }
+    finish(report, rejected, failure)
+}
+
+fn merge_outcome(
+    done: AccountOutcome,
+    report: &mut IngestReport,
+    rejected: &mut Vec<Rejection>,
+    failure: &mut Option<IngestError>,
+) {
+    report.parked_cap_reached += done.parked_cap_reached;
+    for (index, outcome) in done.outcomes {
+        match outcome {
+            Err(e) => rejected.push(Rejection {
+                index,
+                error: e.to_string(),
+            }),
+            Ok(Applied::Duplicate) => report.duplicates += 1,
+            Ok(Applied::Applied | Applied::Parked) => report.accepted += 1,
+        }
+    }
+    if failure.is_none() {
+        *failure = done.error;
+    }
+}
+
+/// The report, its rejections in request order and capped; or the error a retry fixes.
+fn finish(
+    mut report: IngestReport,
+    mut rejected: Vec<Rejection>,
+    failure: Option<IngestError>,
+) -> Result<IngestReport, IngestError> {
     if let Some(e) = failure {
         return Err(e);
     }

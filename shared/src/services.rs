@@ -23,6 +23,10 @@ pub struct Config {
     pub timing: PlaybookTiming,
     /// How far ahead events may be dated, and which contract dates are plausible.
     pub time_limits: TimeLimits,
+    /// How many accounts of one request are applied side by side (each
+    /// account's events in order, one after another: they write the same
+    /// items). Worth it against DynamoDB's latency; the in-process demo sets 1.
+    pub accounts_at_once: usize,
 }
 
 fn address(text: &str) -> EmailAddress {
@@ -40,6 +44,7 @@ impl Default for Config {
             cs_leader_email: address("cs-leadership@vendor.example"),
             timing: PlaybookTiming::default(),
             time_limits: TimeLimits::default(),
+            accounts_at_once: 16,
         }
     }
 }

@@ -115,7 +115,11 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
         events: publisher.clone(),
         workflows: runner.clone(),
         clock: clock.clone(),
-        config: Config::default(),
+        // The embedded store runs in process: applying accounts side by side only adds tasks.
+        config: Config {
+            accounts_at_once: 1,
+            ..Config::default()
+        },
     };
 
     let maps = milepost::maps::embedded_maps();
