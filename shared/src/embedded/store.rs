@@ -33,7 +33,8 @@ struct Tables {
     by_event: HashMap<AccountId, HashMap<String, BTreeSet<String>>>,
     /// The sparse due index.
     due: BTreeSet<DueKey>,
-    dedupe: HashMap<(AccountId, String), Timestamp>,
+    /// Per account, then event id: looked up by `&str` without allocating.
+    dedupe: HashMap<AccountId, HashMap<String, Timestamp>>,
     /// When expired dedupe records were last deleted, as DynamoDB's TTL does.
     dedupe_purged_at: Option<Timestamp>,
     parked: HashMap<AccountId, BTreeMap<String, ProductEvent>>,
@@ -327,17 +328,24 @@ impl DedupeStore for InMemoryStore {
         if t.dedupe_purged_at
             .is_none_or(|last| now - last > chrono::Duration::days(1))
         {
-            t.dedupe.retain(|_, expires| *expires > now);
+            t.dedupe.retain(|_, records| {
+                records.retain(|_, expires| *expires > now);
+                !records.is_empty()
+            });
             t.dedupe_purged_at = Some(now);
         }
         Ok(t.dedupe
-            .get(&(account.clone(), event_id.to_string()))
+            .get(account.as_str())
+            .and_then(|records| records.get(event_id))
             .is_some_and(|expires| *expires > now))
     }
     async fn remember(&self, account: &AccountId, event_id: &str, expires_at: Timestamp) -> StoreResult<()> {
-        self.lock()
-            .dedupe
-            .insert((account.clone(), event_id.to_string()), expires_at);
+        let mut t = self.lock();
+        let records = match t.dedupe.get_mut(account.as_str()) {
+            Some(records) => records,
+            None => t.dedupe.entry(account.clone()).or_default(),
+        };
+        records.insert(event_id.to_string(), expires_at);
         Ok(())
     }
 }
