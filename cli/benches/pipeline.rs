@@ -83,7 +83,7 @@ async fn ingest_throughput() {
 /// busy-account figures come from `make volume`). Also written to
 /// target/bench/item-sizes.json.
 async fn item_sizes(services: &Services, plans: &[milepost_cli::demo::generator::AccountPlan]) {
-    use milepost::limits::{item_size, MAX_ITEM_BYTES};
+    use milepost::limits::{stored_size, MAX_ITEM_BYTES};
     let mut largest: std::collections::BTreeMap<String, usize> = Default::default();
     let mut keep = |kind: String, size: usize| {
         let entry = largest.entry(kind).or_default();
@@ -92,22 +92,12 @@ async fn item_sizes(services: &Services, plans: &[milepost_cli::demo::generator:
     for p in plans {
         let id = &p.account.id;
         for m in services.store.milestones_of(id).await.unwrap() {
-            let item = serde_json::json!({ "item": serde_json::to_value(&m).unwrap() });
-            keep(
-                format!("milestone ({})", m.criterion.kind_name()),
-                item_size(&item) + 200,
-            );
+            keep(format!("milestone ({})", m.criterion.kind_name()), stored_size(&m));
         }
         let activity = services.store.activity(id).await.unwrap();
-        keep(
-            "activity".into(),
-            item_size(&serde_json::json!({ "item": activity })) + 64,
-        );
+        keep("activity".into(), stored_size(&activity));
         let account = services.store.get_account(id).await.unwrap().unwrap();
-        keep(
-            "account profile".into(),
-            item_size(&serde_json::json!({ "item": *account })) + 64,
-        );
+        keep("account profile".into(), stored_size(&*account));
     }
     println!(
         "largest stored item per kind (demo traffic, {} accounts, 90 days):",

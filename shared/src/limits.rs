@@ -127,6 +127,17 @@ pub fn item_size(item: &Value) -> usize {
     }
 }
 
+/// What the DynamoDB store's keys and index attributes add to an item (pk,
+/// sk, version, the due or owner index keys): an allowance, not a count.
+pub const ITEM_KEYS_ALLOWANCE: usize = 200;
+
+/// The stored size of `value` as the DynamoDB store keeps it: under `item`,
+/// beside its keys (`ITEM_KEYS_ALLOWANCE`).
+pub fn stored_size<T: serde::Serialize>(value: &T) -> usize {
+    let data = serde_json::to_value(value).unwrap_or(Value::Null);
+    item_size(&serde_json::json!({ "item": data })) + ITEM_KEYS_ALLOWANCE
+}
+
 fn value_size(value: &Value) -> usize {
     match value {
         Value::Null | Value::Bool(_) => 1,
@@ -157,27 +168,61 @@ pub fn check_storable(event: &ProductEvent, id_field: &str, account_field: &str)
     check_properties(&event.properties)
 }
 
+/// One step down into the properties, kept so a problem's path can be named
+/// without building a path string for every property of every event.
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn path_of(steps: &[Step<'_>]) -> String {
+    let mut path = String::from("properties");
+    for step in steps {
+        match step {
+            Step::Key(k) => {
+                path.push('.');
+                path.push_str(k);
+            }
+            Step::Index(i) => path.push_str(&format!("[{i}]")),
+        }
+    }
+    path
+}
+
+/// One pass over the properties: every value is checked and their size added
+/// up as DynamoDB counts it (`value_size`), so nothing is serialised.
 fn check_properties(properties: &Map<String, Value>) -> Result<(), FieldError> {
-    let size = serde_json::to_vec(properties).map_or(usize::MAX, |v| v.len());
+    let size = check_map(properties, &mut Vec::new())?;
     if size > MAX_PROPERTIES_BYTES {
         return Err(FieldError::new(
             "properties",
-            format!("are {size} bytes as JSON; the limit is {MAX_PROPERTIES_BYTES}"),
+            format!("are {size} bytes as stored; the limit is {MAX_PROPERTIES_BYTES}"),
         ));
-    }
-    for (key, value) in properties {
-        check_value(&format!("properties.{key}"), key, value, 1)?;
     }
     Ok(())
 }
 
-fn check_value(path: &str, key: &str, value: &Value, depth: usize) -> Result<(), FieldError> {
-    if key.is_empty() {
-        return Err(FieldError::new(path, "an empty property name cannot be stored"));
+fn check_map<'a>(map: &'a Map<String, Value>, steps: &mut Vec<Step<'a>>) -> Result<usize, FieldError> {
+    let mut size = 3;
+    for (key, value) in map {
+        steps.push(Step::Key(key));
+        if key.is_empty() {
+            return Err(FieldError::new(
+                &path_of(steps),
+                "an empty property name cannot be stored",
+            ));
+        }
+        size += 1 + key.len() + check_value(value, steps)?;
+        steps.pop();
     }
-    if depth > MAX_PROPERTIES_DEPTH {
+    Ok(size)
+}
+
+/// Checks the value at `steps` and returns its stored size.
+fn check_value<'a>(value: &'a Value, steps: &mut Vec<Step<'a>>) -> Result<usize, FieldError> {
+    if steps.len() > MAX_PROPERTIES_DEPTH {
         return Err(FieldError::new(
-            path,
+            &path_of(steps),
             format!("nests deeper than {MAX_PROPERTIES_DEPTH} levels"),
         ));
     }
@@ -186,25 +231,24 @@ fn check_value(path: &str, key: &str, value: &Value, depth: usize) -> Result<(),
             let x = n.as_f64().unwrap_or(f64::INFINITY).abs();
             if !x.is_finite() || x >= NUMBER_MAGNITUDE_LIMIT || (x != 0.0 && x < MIN_NUMBER_MAGNITUDE) {
                 return Err(FieldError::new(
-                    path,
+                    &path_of(steps),
                     format!("{n} is outside the range of storable numbers (1e-130 to 9.99e125 in magnitude)"),
                 ));
             }
+            Ok(value_size(value))
         }
         Value::Array(items) => {
+            let mut size = 3;
             for (i, item) in items.iter().enumerate() {
-                // List items have no name: the index stands for it.
-                check_value(&format!("{path}[{i}]"), "[]", item, depth + 1)?;
+                steps.push(Step::Index(i));
+                size += 1 + check_value(item, steps)?;
+                steps.pop();
             }
+            Ok(size)
         }
-        Value::Object(map) => {
-            for (k, v) in map {
-                check_value(&format!("{path}.{k}"), k, v, depth + 1)?;
-            }
-        }
-        Value::Null | Value::Bool(_) | Value::String(_) => {}
+        Value::Object(map) => check_map(map, steps),
+        Value::Null | Value::Bool(_) | Value::String(_) => Ok(value_size(value)),
     }
-    Ok(())
 }
 
 #[cfg(test)]

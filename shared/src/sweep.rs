@@ -286,9 +286,6 @@ pub fn escalation_request(
 #[error("milestone has not been marked missed")]
 pub struct NotMissed;
 
-/// CloudWatch metric namespace of the sweep's figures.
-pub const METRICS_NAMESPACE: &str = "Milepost";
-
 impl SweepReport {
     /// How far behind the sweep is: now − the oldest due time it saw (zero when nothing was due).
     pub fn lag_seconds(&self, now: Timestamp) -> i64 {
@@ -307,20 +304,7 @@ impl SweepReport {
             ("Failed", "Count", self.failed.into()),
             ("StoppedEarly", "Count", u8::from(self.stopped_early).into()),
         ];
-        let mut record = serde_json::json!({
-            "_aws": {
-                "Timestamp": now.timestamp_millis(),
-                "CloudWatchMetrics": [{
-                    "Namespace": METRICS_NAMESPACE,
-                    "Dimensions": [[]],
-                    "Metrics": metrics.iter().map(|(name, unit, _)| serde_json::json!({"Name": name, "Unit": unit})).collect::<Vec<_>>(),
-                }],
-            },
-        });
-        for (name, _, value) in metrics {
-            record[name] = value;
-        }
-        record
+        crate::telemetry::emf_record(now.timestamp_millis(), &metrics)
     }
 }
 

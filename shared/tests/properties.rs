@@ -15,6 +15,18 @@ fn base() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap()
 }
 
+/// An event `e` of account `a` at `at`, by `user` if given.
+fn e_at(id: &str, at: DateTime<Utc>, user: Option<&str>) -> ProductEvent {
+    ProductEvent {
+        id: id.into(),
+        account_id: AccountId::new("a"),
+        event: "e".into(),
+        timestamp: at,
+        user_id: user.map(str::to_string),
+        properties: Default::default(),
+    }
+}
+
 fn criterion_strategy() -> impl Strategy<Value = Criterion> {
     let window = prop_oneof![Just(None), (1u32..6).prop_map(Some)];
     prop_oneof![
@@ -319,14 +331,7 @@ fn an_event_later_than_the_allowed_lateness_does_not_count_in_a_window() {
         min: 2,
         window_days: Some(3),
     };
-    let ev = |id: &str, day: i64, user: &str| ProductEvent {
-        id: id.into(),
-        account_id: AccountId::new("a"),
-        event: "e".into(),
-        timestamp: base() + Duration::days(day),
-        user_id: Some(user.into()),
-        properties: Default::default(),
-    };
+    let ev = |id: &str, day: i64, user: &str| e_at(id, base() + Duration::days(day), Some(user));
     let mut m = tracked(&criterion, MilestoneStatus::Pending);
     apply_all(&mut m, &[ev("1", 1, "u1"), ev("2", 30, "u3"), ev("3", 2, "u2")]);
     assert_eq!(m.reached_at, None, "day 2 arrived after day 30: 28 days late");
@@ -348,14 +353,7 @@ fn a_busy_user_costs_one_mark_per_day_in_a_windowed_user_criterion() {
         window_days: Some(7),
     };
     let events: Vec<_> = (0..20_000)
-        .map(|i| ProductEvent {
-            id: format!("e{i}"),
-            account_id: AccountId::new("a"),
-            event: "e".into(),
-            timestamp: base() + Duration::minutes(7 * i),
-            user_id: Some("only-user".into()),
-            properties: Default::default(),
-        })
+        .map(|i| e_at(&format!("e{i}"), base() + Duration::minutes(7 * i), Some("only-user")))
         .collect();
     let mut m = tracked(&criterion, MilestoneStatus::Pending);
     apply_all(&mut m, &events);
@@ -399,14 +397,7 @@ fn a_window_only_counts_events_close_together() {
         min: 3,
         window_days: Some(7),
     };
-    let at = |day: i64, id: &str| ProductEvent {
-        id: id.into(),
-        account_id: AccountId::new("a"),
-        event: "e".into(),
-        timestamp: base() + Duration::days(day),
-        user_id: None,
-        properties: Default::default(),
-    };
+    let at = |day: i64, id: &str| e_at(id, base() + Duration::days(day), None);
     let mut m = tracked(&criterion, MilestoneStatus::Pending);
     apply_all(&mut m, &[at(0, "1"), at(8, "2"), at(16, "3")]);
     assert_eq!(m.reached_at, None, "three events, but never three within 7 days");

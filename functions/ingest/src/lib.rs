@@ -40,20 +40,10 @@ pub async fn handle(services: &Services, config: &IngestConfig, request: Request
     match handle_inner(services, config, &request).await {
         Ok(report) => {
             if report.parked_cap_reached > 0 {
-                // A CloudWatch embedded-metric record: a metric without an API call.
+                let metrics = [("ParkedCapReached", "Count", report.parked_cap_reached.into())];
                 println!(
                     "{}",
-                    serde_json::json!({
-                        "_aws": {
-                            "Timestamp": services.clock.now().timestamp_millis(),
-                            "CloudWatchMetrics": [{
-                                "Namespace": "Milepost",
-                                "Dimensions": [[]],
-                                "Metrics": [{"Name": "ParkedCapReached", "Unit": "Count"}],
-                            }],
-                        },
-                        "ParkedCapReached": report.parked_cap_reached,
-                    })
+                    milepost::telemetry::emf_record(services.clock.now().timestamp_millis(), &metrics)
                 );
             }
             tracing::info!(

@@ -19,7 +19,7 @@ use lambda_http::{Body, Request};
 use milepost::aws::DynamoStore;
 use milepost::domain::{Account, AccountId, TrackedMilestone};
 use milepost::embedded::{InMemoryStore, LocalWorkflowRunner, MemoryMailer, RecordingPublisher, SystemClock};
-use milepost::limits::{item_size, MAX_ITEM_BYTES};
+use milepost::limits::{stored_size, MAX_ITEM_BYTES};
 use milepost::ports::Store;
 use milepost::testkit::MotoServer;
 use milepost::Services;
@@ -145,12 +145,6 @@ async fn deliver(services: &Services, events: &[Value]) -> (usize, usize) {
     (accepted, duplicates)
 }
 
-/// The milestone as the DynamoDB store keeps it: the item and its keys.
-fn milestone_item_size(m: &TrackedMilestone) -> usize {
-    let keys = 2 * (8 + AccountId::new("busy").as_str().len()) + 64 + 2 * 64;
-    item_size(&json!({ "item": serde_json::to_value(m).unwrap() })) + keys
-}
-
 /// Largest stored items of the account, by kind, printed beside the budget.
 async fn largest_items(label: &str, store: &dyn Store) -> Vec<TrackedMilestone> {
     let id = AccountId::new("busy");
@@ -159,21 +153,15 @@ async fn largest_items(label: &str, store: &dyn Store) -> Vec<TrackedMilestone> 
         .iter()
         .map(|m| {
             (
-                milestone_item_size(m),
+                stored_size(m),
                 format!("milestone {} ({})", m.milestone_id, m.criterion.kind_name()),
             )
         })
         .collect();
     let activity = store.activity(&id).await.unwrap();
-    sizes.push((
-        item_size(&json!({ "item": serde_json::to_value(&activity).unwrap() })) + 64,
-        "activity".into(),
-    ));
+    sizes.push((stored_size(&activity), "activity".into()));
     let profile = store.get_account(&id).await.unwrap().unwrap();
-    sizes.push((
-        item_size(&json!({ "item": serde_json::to_value(&*profile).unwrap() })) + 64,
-        "account profile".into(),
-    ));
+    sizes.push((stored_size(&*profile), "account profile".into()));
     sizes.sort();
     for (size, what) in sizes.iter().rev() {
         println!("{label}: {what:<40} {size:>7} bytes (budget {ITEM_BUDGET}, DynamoDB limit {MAX_ITEM_BYTES})");
