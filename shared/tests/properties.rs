@@ -344,9 +344,10 @@ fn an_event_later_than_the_allowed_lateness_does_not_count_in_a_window() {
     );
 }
 
-/// One user's many events in a windowed user criterion keep one mark per day.
+/// One user's many events in a windowed user criterion keep one run: active
+/// every day, the user is in every window from the first day on.
 #[test]
-fn a_busy_user_costs_one_mark_per_day_in_a_windowed_user_criterion() {
+fn a_busy_user_costs_one_run_in_a_windowed_user_criterion() {
     let criterion = Criterion::DistinctUsers {
         event: "e".into(),
         min: 3,
@@ -357,17 +358,62 @@ fn a_busy_user_costs_one_mark_per_day_in_a_windowed_user_criterion() {
         .collect();
     let mut m = tracked(&criterion, MilestoneStatus::Pending);
     apply_all(&mut m, &events);
-    let milepost::domain::Progress::Windowed { seen, .. } = &m.progress else {
-        panic!("windowed progress");
+    let milepost::domain::Progress::WindowedUsers { runs, .. } = &m.progress else {
+        panic!("windowed user progress, not {:?}", m.progress);
     };
-    let days = (events.last().unwrap().timestamp - base()).num_days() + 1;
+    let last_day = events.last().unwrap().timestamp.date_naive();
     assert_eq!(
-        seen.len() as i64,
-        days.min(7 + 14),
-        "one mark per kept day: {} kept",
-        seen.len()
+        runs.get("only-user").map(Vec::as_slice),
+        Some(
+            &[milepost::domain::criterion::Coverage {
+                from: base(),
+                until: last_day + Duration::days(6),
+            }][..]
+        ),
+        "one run from the first event to the last window holding the last day"
     );
     assert_eq!(m.status, MilestoneStatus::Pending);
+}
+
+/// A large account: 200 users active every day for 60 days, and from day 20
+/// five new users a day, each active once. 300 users within 30 days are first
+/// there when the 100th new user shows up (day 39), whatever the order the
+/// events arrive in within the allowed lateness. One mark per user and day
+/// would have needed 200 × 44 marks, far past the 1,500 kept.
+#[test]
+fn a_large_account_reaches_a_windowed_user_criterion_when_the_300th_user_shows_up() {
+    let criterion = Criterion::DistinctUsers {
+        event: "e".into(),
+        min: 300,
+        window_days: Some(30),
+    };
+    let mut events = Vec::new();
+    for day in 0..60i64 {
+        for u in 0..200 {
+            let at = base() + Duration::days(day) + Duration::minutes(5 * u + 60);
+            events.push(e_at(&format!("d{day}-u{u}"), at, Some(&format!("daily-{u}"))));
+        }
+    }
+    let newcomer_at = |k: i64| base() + Duration::days(20 + k / 5) + Duration::hours(20) + Duration::minutes(k % 5);
+    for k in 0..150 {
+        events.push(e_at(&format!("n{k}"), newcomer_at(k), Some(&format!("new-{k}"))));
+    }
+    // Delivered by time plus a jitter of up to 10 days, some twice.
+    let mut delivered: Vec<_> = events.iter().enumerate().collect();
+    delivered.sort_by_key(|(i, e)| e.timestamp + Duration::hours(12 * ((*i as i64 * 7919) % 20)));
+    let mut delivered: Vec<ProductEvent> = delivered.into_iter().map(|(_, e)| e.clone()).collect();
+    delivered.extend(events.iter().step_by(97).cloned());
+    let mut m = tracked(&criterion, MilestoneStatus::Pending);
+    apply_all(&mut m, &delivered);
+    assert_eq!(m.reached_at, Some(newcomer_at(99)), "the 100th newcomer makes 300");
+    assert_eq!(m.status, MilestoneStatus::Achieved);
+    let milepost::domain::Progress::WindowedUsers { runs, .. } = &m.progress else {
+        panic!("windowed user progress");
+    };
+    let kept: usize = runs.values().map(Vec::len).sum();
+    assert!(kept <= 350, "one run per user at most: {kept} runs kept");
+    let size = milepost::limits::stored_size(&m);
+    assert!(size < 40_000, "the milestone item is {size} bytes");
 }
 
 #[test]
@@ -482,4 +528,34 @@ fn a_windowed_seat_ratio_follows_a_change_in_licensed_seats() {
         Some(base() + Duration::hours(2)),
         "3 of 6 seats were active by hour 2"
     );
+}
+
+/// A windowed user milestone stored by the previous version (one mark per
+/// user and day) is upgraded to runs by the first event it takes, and counts
+/// the users it had.
+#[test]
+fn a_windowed_user_milestone_stored_as_marks_is_upgraded_by_its_next_event() {
+    let criterion = Criterion::DistinctUsers {
+        event: "e".into(),
+        min: 3,
+        window_days: Some(7),
+    };
+    let mut m = tracked(&criterion, MilestoneStatus::Pending);
+    let stored = serde_json::json!({
+        "kind": "windowed",
+        "seen": [
+            {"at": base() + Duration::hours(1), "id": "a1", "user": "ann"},
+            {"at": base() + Duration::days(1), "id": "a2", "user": "ann"},
+            {"at": base() + Duration::days(2), "id": "b1", "user": "bob"},
+        ],
+        "reached": null,
+        "need": 3
+    });
+    m.progress = serde_json::from_value(stored).expect("the old form still reads");
+    assert_eq!(m.progress.describe_current(&criterion, SEATS), "2 users so far");
+    let carol = e_at("c1", base() + Duration::days(3), Some("carol"));
+    m.observe(&criterion.observe(&carol).unwrap(), SEATS).unwrap();
+    assert!(matches!(m.progress, milepost::domain::Progress::WindowedUsers { .. }));
+    assert_eq!(m.reached_at, Some(carol.timestamp), "ann, bob and carol within 7 days");
+    assert_eq!(m.status, MilestoneStatus::Achieved);
 }

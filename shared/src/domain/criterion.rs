@@ -12,11 +12,12 @@
 //! budgets are in docs/capacity.md): `Count` keeps the `min` earliest events,
 //! `Users` one mark per user until `threshold` users are reached, `Metric`
 //! two marks. A window counts whole UTC days (a 7-day window is the day of
-//! the event and the six before it), so `Windowed` keeps each user's first
-//! event per day where users are counted, and, on the live path, only the
-//! days that an event arriving no later than `ALLOWED_LATENESS` after a
-//! newer one can still fall in with it. Ids and users longer than
-//! `MAX_KEY_BYTES` are kept as a digest.
+//! the event and the six before it). `Windowed` keeps events; where users are
+//! counted, `WindowedUsers` keeps per user the runs of days in which the user
+//! is in every window, so a user active every day costs one run, not one mark
+//! a day. On the live path both keep only what an event arriving no later
+//! than `ALLOWED_LATENESS` after a newer one can still share a window with.
+//! Ids and users longer than `MAX_KEY_BYTES` are kept as a digest.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -204,14 +205,18 @@ impl Criterion {
             Criterion::EventCount { window_days: None, .. } => Progress::Count {
                 earliest: BTreeSet::new(),
             },
-            Criterion::EventCount { .. }
-            | Criterion::DistinctUsers {
+            Criterion::EventCount { .. } => Progress::Windowed {
+                seen: BTreeSet::new(),
+                reached: None,
+                need: 0,
+            },
+            Criterion::DistinctUsers {
                 window_days: Some(_), ..
             }
             | Criterion::SeatRatio {
                 window_days: Some(_), ..
-            } => Progress::Windowed {
-                seen: BTreeSet::new(),
+            } => Progress::WindowedUsers {
+                runs: BTreeMap::new(),
                 reached: None,
                 need: 0,
             },
@@ -278,11 +283,13 @@ impl Criterion {
     }
 }
 
-/// The most events (or users) one milestone's progress keeps: what bounds
-/// its stored size (~175 bytes a mark at most, so ≤ ~260 KB of DynamoDB's
-/// 400 KB item). Maps may ask for at most this many events or users; a seat
-/// ratio counts at most this many users (60% of 5,000 seats is reached at
-/// 1,500 active users), and a window keeps its newest marks up to it.
+/// The most events, users or runs one milestone's progress keeps: what
+/// bounds its stored size (~175 bytes a mark at most, so ≤ ~260 KB of
+/// DynamoDB's 400 KB item). Maps may ask for at most this many events or
+/// users; a seat ratio counts at most this many users (60% of 5,000 seats is
+/// reached at 1,500 active users). A window never needs more than this in
+/// the window itself (fewer than `min` events, or users, until it is met);
+/// past it, what is kept for late events goes first.
 pub const MAX_MARKS: usize = 1_500;
 
 /// The longest window a map may ask for.
@@ -316,6 +323,43 @@ pub struct Observation {
     pub value: Option<f64>,
 }
 
+/// One user's run of activity in a windowed user criterion: days on which the
+/// user was active, none more than `window - 1` days after the one before,
+/// so the user is in every window ending from the run's first day to
+/// `until`. Ordered by `from`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Coverage {
+    /// The user's first event on the run's first day: a window ending that
+    /// day holds the user from this moment on; one ending later, all day.
+    pub from: Timestamp,
+    /// The last day a window ending on it holds one of the run's events (the
+    /// run's last active day + `window - 1`).
+    pub until: NaiveDate,
+}
+
+impl Coverage {
+    fn first_day(&self) -> NaiveDate {
+        self.from.date_naive()
+    }
+
+    /// Two runs of one user are one when a window holds an event of each:
+    /// each starts no later than the last window the other is in.
+    fn joins(&self, other: &Coverage) -> bool {
+        other.first_day() <= self.until && self.first_day() <= other.until
+    }
+
+    /// When a window ending on `day` first holds this run's user, if it ever does.
+    fn in_window_ending(&self, day: NaiveDate) -> Option<Timestamp> {
+        if day < self.first_day() || day > self.until {
+            None
+        } else if day == self.first_day() {
+            Some(self.from)
+        } else {
+            Some(day_start(day))
+        }
+    }
+}
+
 /// One observed event, ordered by time then id so ties break the same way
 /// everywhere. Ids are shared (`Arc<str>`): progress is copied on every read
 /// and write of a milestone, and copying a shared id costs no allocation.
@@ -347,11 +391,23 @@ pub enum Progress {
     Count {
         earliest: BTreeSet<Mark>,
     },
-    /// The events up to the moment it was met (where users are counted, each
-    /// user's first event of each day), and that moment for the threshold
-    /// `need`, kept so each event only rescans the windows it falls in.
+    /// The events up to the moment it was met, and that moment for the
+    /// threshold `need`, kept so each event only rescans the windows it falls
+    /// in. (Windowed user criteria stored before `WindowedUsers` also have
+    /// this form, with users; the first event they take upgrades them.)
     Windowed {
         seen: BTreeSet<UserMark>,
+        #[serde(default)]
+        reached: Option<Timestamp>,
+        #[serde(default)]
+        need: u32,
+    },
+    /// Where users are counted in a window: each user's runs of activity
+    /// (`Coverage`), and the first moment `need` users were in one window.
+    /// What a window ending on a day holds is the users with a run covering
+    /// it, so a daily user costs one run however long the window.
+    WindowedUsers {
+        runs: BTreeMap<Arc<str>, Vec<Coverage>>,
         #[serde(default)]
         reached: Option<Timestamp>,
         #[serde(default)]
@@ -391,6 +447,10 @@ impl Progress {
         licensed_seats: u32,
         lateness: Option<Duration>,
     ) -> bool {
+        if self.upgrade(criterion, licensed_seats) {
+            self.observe_within(criterion, obs, licensed_seats, lateness);
+            return true; // the new form is worth writing back even if the event changes nothing
+        }
         match self {
             Progress::Count { earliest } => {
                 let mark = Mark {
@@ -429,17 +489,6 @@ impl Progress {
                     user: obs.user_id.clone(),
                 };
                 let len_before = seen.len();
-                if criterion.needs_user() {
-                    // Per user and day only the first event counts: later ones
-                    // that day are in every window the first one is in.
-                    match first_of_user_that_day(seen, &mark) {
-                        Some(first) if first <= mark => return changed,
-                        Some(later) => {
-                            seen.remove(&later);
-                        }
-                        None => {}
-                    }
-                }
                 if !seen.insert(mark.clone()) {
                     return changed;
                 }
@@ -465,6 +514,50 @@ impl Progress {
                     }
                 }
                 changed || seen.len() != len_before || seen.contains(&mark)
+            }
+            Progress::WindowedUsers { runs, reached, need } => {
+                let (Some(user), Some(window)) = (&obs.user_id, criterion.window_days()) else {
+                    return false;
+                };
+                let threshold = criterion.threshold(licensed_seats);
+                let mut changed = false;
+                if *need != threshold {
+                    // First use, or the seat count moved the threshold: rescan everything.
+                    *need = threshold;
+                    *reached = covered_first_met(runs, threshold as usize, None);
+                    changed = true;
+                }
+                // Nothing after the first moment the criterion was met can move that moment.
+                if reached.is_some_and(|r| obs.at > r) {
+                    return changed;
+                }
+                let day = obs.at.date_naive();
+                let Some(until) = day.checked_add_signed(Duration::days(window - 1)) else {
+                    return changed;
+                };
+                let horizon = lateness.and_then(|late| coverage_horizon(runs, window, late));
+                if horizon.is_some_and(|h| until < h) {
+                    return changed; // too late: the windows it is in are no longer kept
+                }
+                let (runs_before, reached_before) = (runs.get(user).cloned(), *reached);
+                cover(runs.entry(user.clone()).or_default(), Coverage { from: obs.at, until });
+                // Only the windows holding the new event can have changed.
+                let touched = covered_first_met(runs, threshold as usize, Some((day, until)));
+                *reached = match (*reached, touched) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                if let Some(r) = *reached {
+                    clamp_runs_to(runs, r);
+                }
+                if let Some(h) = lateness.and_then(|late| coverage_horizon(runs, window, late)) {
+                    for list in runs.values_mut() {
+                        list.retain(|c| c.until >= h);
+                    }
+                    runs.retain(|_, list| !list.is_empty());
+                    evict_oldest_runs(runs, MAX_MARKS);
+                }
+                changed || runs.get(user) != runs_before.as_ref() || *reached != reached_before
             }
             Progress::Users { first_by_user } => {
                 let Some(user) = &obs.user_id else { return false };
@@ -547,6 +640,19 @@ impl Progress {
                     replay(self, m.at, &m.id, m.user.clone());
                 }
             }
+            (Progress::WindowedUsers { runs, reached, need }, Progress::WindowedUsers { runs: other, .. }) => {
+                for (user, list) in other {
+                    let mine = runs.entry(user.clone()).or_default();
+                    for c in list {
+                        cover(mine, c.clone());
+                    }
+                }
+                *need = criterion.threshold(licensed_seats);
+                *reached = covered_first_met(runs, *need as usize, None);
+                if let Some(r) = *reached {
+                    clamp_runs_to(runs, r);
+                }
+            }
             (Progress::Users { .. }, Progress::Users { first_by_user }) => {
                 for (user, m) in first_by_user {
                     replay(self, m.at, &m.id, Some(user.clone()));
@@ -616,6 +722,17 @@ impl Progress {
                     windowed_reached_at(criterion, seen, need)
                 }
             }
+            Progress::WindowedUsers {
+                runs,
+                reached,
+                need: cached,
+            } => {
+                if *cached as usize == need {
+                    *reached
+                } else {
+                    covered_first_met(runs, need, None)
+                }
+            }
             Progress::Users { first_by_user } => users_reached_at(first_by_user, need),
             Progress::Metric { earliest_met, .. } => earliest_met.as_ref().map(|m| m.at),
             Progress::Manual { marked_at } => *marked_at,
@@ -638,6 +755,7 @@ impl Progress {
                     seen.len() as f64 / need
                 }
             }
+            Progress::WindowedUsers { runs, .. } => runs.len() as f64 / need,
             Progress::Users { first_by_user } => first_by_user.len() as f64 / need,
             Progress::Metric { best, .. } => match (criterion, best) {
                 (Criterion::MetricThreshold { op, value, .. }, Some(b)) => metric_fraction(*op, b.value, *value),
@@ -657,6 +775,7 @@ impl Progress {
                 format!("{} users so far", users.len())
             }
             Progress::Windowed { seen, .. } => format!("{} so far", seen.len()),
+            Progress::WindowedUsers { runs, .. } => format!("{} users so far", runs.len()),
             Progress::Users { first_by_user } => {
                 let pct = if licensed_seats > 0 && matches!(criterion, Criterion::SeatRatio { .. }) {
                     format!(
@@ -676,6 +795,133 @@ impl Progress {
                 Some(_) => "confirmed".to_string(),
                 None => "not confirmed yet".to_string(),
             },
+        }
+    }
+}
+
+impl Progress {
+    /// Progress stored before `WindowedUsers` existed kept a windowed user
+    /// criterion as one mark per user and day: replays those marks into runs.
+    /// Returns whether it changed anything.
+    fn upgrade(&mut self, criterion: &Criterion, licensed_seats: u32) -> bool {
+        let Progress::Windowed { seen, .. } = self else {
+            return false;
+        };
+        if !criterion.needs_user() {
+            return false;
+        }
+        let mut upgraded = criterion.new_progress();
+        for m in seen.iter() {
+            let obs = Observation {
+                at: m.at,
+                event_id: m.id.clone(),
+                user_id: m.user.clone(),
+                value: None,
+            };
+            upgraded.observe(criterion, &obs, licensed_seats);
+        }
+        *self = upgraded;
+        true
+    }
+}
+
+/// Adds a run to one user's runs (kept apart and in order), joining every
+/// run it touches: what makes runs a function of the set of events.
+fn cover(runs: &mut Vec<Coverage>, mut run: Coverage) {
+    while let Some(i) = runs.iter().position(|c| c.joins(&run)) {
+        let joined = runs.remove(i);
+        run = Coverage {
+            from: run.from.min(joined.from),
+            until: run.until.max(joined.until),
+        };
+    }
+    let at = runs.partition_point(|c| *c < run);
+    runs.insert(at, run);
+}
+
+/// The first moment at which `need` users are in one window, looking only at
+/// windows ending within `range` (all of them if `None`). A window ending on
+/// a day holds the users with a run covering that day, each from the start
+/// of the day, or from their first event if the run begins that day.
+fn covered_first_met(
+    runs: &BTreeMap<Arc<str>, Vec<Coverage>>,
+    need: usize,
+    range: Option<(NaiveDate, NaiveDate)>,
+) -> Option<Timestamp> {
+    let clip = |c: &Coverage| {
+        let (mut first, mut last) = (c.first_day(), c.until);
+        if let Some((lo, hi)) = range {
+            (first, last) = (first.max(lo), last.min(hi));
+        }
+        (first <= last).then_some((first, last))
+    };
+    // Users in windows ending on each day: +1 where a run starts covering, -1 after it ends.
+    let mut changes: Vec<(NaiveDate, i8)> = Vec::new();
+    for (first, last) in runs.values().flatten().filter_map(clip) {
+        changes.push((first, 1));
+        if let Some(after) = last.succ_opt() {
+            changes.push((after, -1));
+        }
+    }
+    if changes.iter().filter(|(_, d)| *d > 0).count() < need {
+        return None;
+    }
+    changes.sort_unstable(); // a day's -1s before its +1s
+    let mut covered = 0usize;
+    let day = changes.into_iter().find_map(|(day, delta)| {
+        covered = covered.saturating_add_signed(isize::from(delta));
+        (covered >= need).then_some(day)
+    })?;
+    // That day, the users join one by one: the `need`-th is the moment.
+    let mut joins: Vec<Timestamp> = runs
+        .values()
+        .flatten()
+        .filter_map(|c| c.in_window_ending(day))
+        .collect();
+    Some(*joins.select_nth_unstable(need - 1).1)
+}
+
+/// After the criterion was met at `reached`, what happened later cannot move
+/// that moment: runs that begin later go, and the rest stop at its day. The
+/// result is the same whether the later events came before `reached` was
+/// known or after (when they are not taken at all).
+fn clamp_runs_to(runs: &mut BTreeMap<Arc<str>, Vec<Coverage>>, reached: Timestamp) {
+    let day = reached.date_naive();
+    for list in runs.values_mut() {
+        list.retain(|c| c.from <= reached);
+        for c in list.iter_mut() {
+            c.until = c.until.min(day);
+        }
+    }
+    runs.retain(|_, list| !list.is_empty());
+}
+
+/// The first window end the live path keeps runs for: an event dated up to
+/// `lateness` before the newest one kept is in windows ending from its day on.
+fn coverage_horizon(runs: &BTreeMap<Arc<str>, Vec<Coverage>>, window: i64, lateness: Duration) -> Option<NaiveDate> {
+    let newest_until = runs.values().flatten().map(|c| c.until).max()?;
+    newest_until.checked_sub_signed(Duration::days(window - 1) + lateness)
+}
+
+/// The storage budget: past `max` runs, those whose windows ended first go
+/// (the lateness shrinks). Runs covering the newest windows are fewer than
+/// the threshold until it is met, so those are never the ones dropped.
+fn evict_oldest_runs(runs: &mut BTreeMap<Arc<str>, Vec<Coverage>>, max: usize) {
+    let total: usize = runs.values().map(Vec::len).sum();
+    if total <= max {
+        return;
+    }
+    let mut order: Vec<(NaiveDate, Timestamp, Arc<str>)> = runs
+        .iter()
+        .flat_map(|(user, list)| list.iter().map(move |c| (c.until, c.from, user.clone())))
+        .collect();
+    order.sort_unstable();
+    for (until, from, user) in order.into_iter().take(total - max) {
+        if let Some(list) = runs.get_mut(&user) {
+            list.retain(|c| (c.until, c.from) != (until, from));
+            if list.is_empty() {
+                runs.remove(&user);
+            }
         }
     }
 }
@@ -717,21 +963,6 @@ fn oldest_day_kept(criterion: &Criterion, seen: &BTreeSet<UserMark>, lateness: D
     let window = criterion.window_days()?;
     let newest = seen.last()?.at.date_naive();
     newest.checked_sub_signed(Duration::days(window - 1) + lateness)
-}
-
-/// The mark of `mark`'s user on `mark`'s day, if one is kept (at most one is).
-fn first_of_user_that_day(seen: &BTreeSet<UserMark>, mark: &UserMark) -> Option<UserMark> {
-    let day = mark.at.date_naive();
-    let from = UserMark {
-        at: day_start(day),
-        id: Arc::from(""),
-        user: None,
-    };
-    let next_day = day_start(day.succ_opt()?);
-    seen.range(from..)
-        .take_while(|m| m.at < next_day)
-        .find(|m| m.user == mark.user)
-        .cloned()
 }
 
 /// Like `windowed_reached_at`, but only over the windows that contain an event
