@@ -480,6 +480,9 @@ async fn run_contract(name: &str, fresh: Fresh<'_>) {
         ("pages past 1 MB", |s| {
             Box::pin(large_accounts_are_read_past_one_page(s))
         }),
+        ("items over 400 KB", |s| {
+            Box::pin(an_item_over_the_size_limit_is_refused_and_nothing_changes(s))
+        }),
     ];
     for (case, run) in cases {
         eprintln!("{name}: {case}");
@@ -487,11 +490,57 @@ async fn run_contract(name: &str, fresh: Fresh<'_>) {
     }
 }
 
+/// DynamoDB refuses an item over 400 KB, and so does the in-memory store as
+/// the tests run it: `Invalid` (which ingest turns into a per-event rejection,
+/// never a 503), and what was stored is unchanged.
+async fn an_item_over_the_size_limit_is_refused_and_nothing_changes(store: Arc<dyn Store>) {
+    use milepost::domain::criterion::Mark;
+    use milepost::domain::Progress;
+    let mut milestones = tracked("acme");
+    let m = milestones.remove(0);
+    assert!(store.create_milestone(&m).await.unwrap());
+    let stored = store
+        .get_milestone(&m.account_id, &m.milestone_id)
+        .await
+        .unwrap()
+        .unwrap();
+    // 3,000 marks with 150-byte ids: ~500 KB, what bounded progress never reaches.
+    let oversized = Progress::Count {
+        earliest: (0..3_000)
+            .map(|i| Mark {
+                at: t0(),
+                id: Arc::from(format!("{i:0>150}")),
+            })
+            .collect(),
+    };
+    let mut too_big = stored.clone();
+    too_big.progress = oversized.clone();
+    let refused = store.update_milestone(&too_big).await;
+    assert!(matches!(refused, Err(StoreError::Invalid(_))), "{refused:?}");
+    assert_eq!(
+        store
+            .get_milestone(&m.account_id, &m.milestone_id)
+            .await
+            .unwrap()
+            .unwrap(),
+        stored
+    );
+    let mut new_too_big = tracked("globex").remove(0);
+    new_too_big.progress = oversized;
+    let refused = store.create_milestone(&new_too_big).await;
+    assert!(matches!(refused, Err(StoreError::Invalid(_))), "{refused:?}");
+    assert!(store
+        .get_milestone(&new_too_big.account_id, &new_too_big.milestone_id)
+        .await
+        .unwrap()
+        .is_none());
+}
+
 #[tokio::test]
 async fn the_in_memory_store_keeps_the_contract() {
     run_contract(
         "in-memory",
-        Box::new(|| Box::pin(async { Arc::new(InMemoryStore::new()) as Arc<dyn Store> })),
+        Box::new(|| Box::pin(async { Arc::new(InMemoryStore::sized_like_dynamodb()) as Arc<dyn Store> })),
     )
     .await;
 }
@@ -533,4 +582,49 @@ async fn the_dynamodb_store_follows_query_pages() {
         store.requests() - before >= 2,
         "one request read 1.2 MB: the emulator did not page"
     );
+}
+
+/// An event whose milestone would outgrow the item limit is refused as a
+/// whole, as DynamoDB's transaction is: every milestone it touched is as it
+/// was, the due index too, and the events before it stay applied. (The
+/// in-memory store applies events in place; a small limit makes it happen.)
+#[tokio::test]
+async fn the_in_memory_store_undoes_an_event_whose_milestone_would_be_too_large() {
+    use milepost::ports::AccountStore;
+    // Room for two more marks than the largest milestone has to begin with.
+    let limit = tracked("acme").iter().map(milepost::limits::stored_size).max().unwrap() + 250;
+    let store = InMemoryStore::with_item_limit(limit);
+    let a = account("acme", date(2026, 1, 1));
+    store.put_account(&a).await.unwrap();
+    for m in tracked("acme") {
+        assert!(store.create_milestone(&m).await.unwrap());
+    }
+    // `other` (5 × b) keeps a mark with a 60-byte id per event until the limit is hit.
+    let mut refused_at = None;
+    let mut before = Vec::new();
+    for i in 0..5 {
+        before = store.milestones_of(&a.id).await.unwrap();
+        let e = event(&format!("{i:0>60}"), "acme", "b", t0() + Duration::hours(i), "u0");
+        match store.observe_event(&a, &e).await {
+            Ok(_) => {}
+            Err(StoreError::Invalid(reason)) => {
+                assert!(reason.contains(&format!("{limit}-byte")), "{reason}");
+                refused_at = Some(i);
+                break;
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    let refused_at = refused_at.expect("the limit is reached within five marks");
+    assert!(refused_at > 0, "earlier events fit");
+    assert_eq!(
+        store.milestones_of(&a.id).await.unwrap(),
+        before,
+        "nothing of the refused event stayed"
+    );
+    let due = store
+        .due_milestones(t0() + Duration::days(365), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(due.items.len(), 3, "all three still due");
 }

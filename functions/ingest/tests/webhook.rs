@@ -54,7 +54,7 @@ struct Setup {
 }
 
 async fn in_memory() -> Arc<Setup> {
-    setup(Arc::new(InMemoryStore::new())).await
+    setup(Arc::new(InMemoryStore::sized_like_dynamodb())).await
 }
 
 async fn on_dynamodb(moto: &MotoServer, table: &str) -> Arc<Setup> {
@@ -543,7 +543,7 @@ async fn a_busy_user_in_a_windowed_user_milestone_keeps_its_item_small(s: Arc<Se
 /// Inputs DynamoDB can never store are rejected per event, with the field at
 /// fault, and the rest of the batch is applied; the retry a sender makes of the
 /// same request applies nothing twice and rejects the same items again. (The
-/// in-memory store has no limits, so this also shows the checks are at the edge.)
+/// in-memory store checks only item sizes, so this also shows the checks are at the edge.)
 async fn what_can_never_be_stored_is_rejected_per_event_not_retried_forever(s: Arc<Setup>) {
     let at = Utc::now() - Duration::hours(1);
     let mut deep = json!(1);

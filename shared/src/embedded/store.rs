@@ -50,11 +50,42 @@ pub struct InMemoryStore {
     tables: Mutex<Tables>,
     /// Items read by `due_milestones`, to show the sweep never scans.
     due_items_read: std::sync::atomic::AtomicU64,
+    /// Refuse items DynamoDB would refuse as too large (`sized_like_dynamodb`).
+    item_limit: Option<usize>,
 }
 
 impl InMemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A store that refuses, as DynamoDB does, any milestone, account or
+    /// parked event whose item would exceed 400 KB (`StoreError::Invalid`,
+    /// nothing changed). Sizing every write costs a serialisation, so the
+    /// demo and the bench go without; the volume test and the webhook suite
+    /// use it to show no item ever gets there.
+    pub fn sized_like_dynamodb() -> Self {
+        Self::with_item_limit(crate::limits::MAX_ITEM_BYTES)
+    }
+
+    /// A store that refuses items over `bytes` (as `stored_size` counts them).
+    pub fn with_item_limit(bytes: usize) -> Self {
+        Self {
+            item_limit: Some(bytes),
+            ..Self::default()
+        }
+    }
+
+    /// `Invalid` if `value` would be an item over the limit, if there is one.
+    fn check_fits<T: serde::Serialize>(&self, what: &str, value: &T) -> StoreResult<()> {
+        let Some(limit) = self.item_limit else { return Ok(()) };
+        let size = crate::limits::stored_size(value);
+        if size > limit {
+            return Err(StoreError::Invalid(format!(
+                "{what} item of {size} bytes exceeds the {limit}-byte item size limit"
+            )));
+        }
+        Ok(())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
@@ -124,6 +155,7 @@ impl Tables {
 #[async_trait]
 impl AccountStore for InMemoryStore {
     async fn put_account(&self, account: &Account) -> StoreResult<()> {
+        self.check_fits("account", account)?;
         self.lock()
             .accounts
             .insert(account.id.clone(), Arc::new(account.clone()));
@@ -133,6 +165,7 @@ impl AccountStore for InMemoryStore {
         Ok(self.lock().accounts.get(id).cloned())
     }
     async fn replace_account(&self, account: &Account, expected: Option<&Account>) -> StoreResult<bool> {
+        self.check_fits("account", account)?;
         let mut t = self.lock();
         let stored = t.accounts.get(&account.id).map(|a| a.traits_at);
         if stored != expected.map(|a| a.traits_at) {
@@ -165,6 +198,7 @@ impl MapStore for InMemoryStore {
 #[async_trait]
 impl MilestoneStore for InMemoryStore {
     async fn create_milestone(&self, m: &TrackedMilestone) -> StoreResult<bool> {
+        self.check_fits("milestone", m)?;
         let mut t = self.lock();
         if t.milestone(m.account_id.as_str(), &m.milestone_id).is_some() {
             return Ok(false);
@@ -192,6 +226,7 @@ impl MilestoneStore for InMemoryStore {
     }
 
     async fn update_milestone(&self, m: &TrackedMilestone) -> StoreResult<u64> {
+        self.check_fits("milestone", m)?;
         let mut t = self.lock();
         let current = t
             .milestone(m.account_id.as_str(), &m.milestone_id)
@@ -261,6 +296,9 @@ impl MilestoneStore for InMemoryStore {
             return Ok(Vec::new());
         };
         let mut to_announce = Vec::new();
+        // With an item limit, the milestones as they were: one event's writes
+        // are one transaction on DynamoDB, so one item too large undoes all.
+        let mut before: Vec<TrackedMilestone> = Vec::new();
         for id in ids {
             let Some(m) = of_account.get_mut(id) else { continue };
             if !m.may_change_with(event.timestamp) {
@@ -269,6 +307,7 @@ impl MilestoneStore for InMemoryStore {
             let Some(obs) = m.criterion.observe(event) else {
                 continue;
             };
+            let original = self.item_limit.is_some().then(|| m.clone());
             // Reaching an open milestone is always a legal transition.
             let advance = m
                 .observe(&obs, account.licensed_seats)
@@ -277,6 +316,19 @@ impl MilestoneStore for InMemoryStore {
                 m.version += 1;
                 if !in_due_index(m) {
                     due.remove(&due_key(m));
+                }
+                if let Some(original) = original {
+                    let too_large = self.check_fits("milestone", &*m).err();
+                    before.push(original);
+                    if let Some(error) = too_large {
+                        for original in before {
+                            if in_due_index(&original) {
+                                due.insert(due_key(&original));
+                            }
+                            of_account.insert(original.milestone_id.clone(), original);
+                        }
+                        return Err(error);
+                    }
                 }
             }
             if m.needs_reached_announcement() {
@@ -353,6 +405,7 @@ impl DedupeStore for InMemoryStore {
 #[async_trait]
 impl ParkingStore for InMemoryStore {
     async fn park(&self, event: &ProductEvent) -> StoreResult<()> {
+        self.check_fits("parked event", event)?;
         self.lock()
             .parked
             .entry(event.account_id.clone())
