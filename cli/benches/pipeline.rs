@@ -106,9 +106,11 @@ async fn item_sizes(services: &Services, plans: &[milepost_cli::demo::generator:
     for (kind, size) in &largest {
         println!("  {kind:<32} {size:>7} bytes  [budget: under {MAX_ITEM_BYTES}, DynamoDB's item limit]");
     }
-    let _ = std::fs::create_dir_all("target/bench");
+    // The workspace's target/, not cli/target/ (cargo runs benches in the package's folder).
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench");
+    let _ = std::fs::create_dir_all(dir);
     let _ = std::fs::write(
-        "target/bench/item-sizes.json",
+        format!("{dir}/item-sizes.json"),
         serde_json::to_string_pretty(&largest).unwrap(),
     );
 }
