@@ -711,28 +711,15 @@ impl Progress {
             Progress::Count { earliest } => {
                 (earliest.len() >= need).then(|| earliest.iter().nth(need - 1).map(|m| m.at))?
             }
+            // Kept for the threshold it was computed for; a new one (the seats changed) rescans.
             Progress::Windowed {
-                seen,
-                reached,
-                need: cached,
-            } => {
-                if *cached as usize == need {
-                    *reached
-                } else {
-                    windowed_reached_at(criterion, seen, need)
-                }
+                reached, need: cached, ..
             }
-            Progress::WindowedUsers {
-                runs,
-                reached,
-                need: cached,
-            } => {
-                if *cached as usize == need {
-                    *reached
-                } else {
-                    covered_first_met(runs, need, None)
-                }
-            }
+            | Progress::WindowedUsers {
+                reached, need: cached, ..
+            } if *cached as usize == need => *reached,
+            Progress::Windowed { seen, .. } => windowed_reached_at(criterion, seen, need),
+            Progress::WindowedUsers { runs, .. } => covered_first_met(runs, need, None),
             Progress::Users { first_by_user } => users_reached_at(first_by_user, need),
             Progress::Metric { earliest_met, .. } => earliest_met.as_ref().map(|m| m.at),
             Progress::Manual { marked_at } => *marked_at,
