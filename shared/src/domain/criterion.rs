@@ -551,10 +551,13 @@ impl Progress {
                     clamp_runs_to(runs, r);
                 }
                 if let Some(h) = lateness.and_then(|late| coverage_horizon(runs, window, late)) {
-                    for list in runs.values_mut() {
-                        list.retain(|c| c.until >= h);
+                    // Nothing was older than the horizon before; only if it moved can something be now.
+                    if horizon.is_none_or(|before| h > before) {
+                        for list in runs.values_mut() {
+                            list.retain(|c| c.until >= h);
+                        }
+                        runs.retain(|_, list| !list.is_empty());
                     }
-                    runs.retain(|_, list| !list.is_empty());
                     evict_oldest_runs(runs, MAX_MARKS);
                 }
                 changed || runs.get(user) != runs_before.as_ref() || *reached != reached_before
