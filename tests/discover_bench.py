@@ -166,6 +166,16 @@ def main():
             sys.exit(f"counts differ for {key}: milepost {milepost.get(key)}, duckdb {duck[key]}")
     print(f"  counts agree on all {len(duck)} milestone × outcome pairs, e.g. "
           + ", ".join(f"{m} {o} {k}/{n}" for (m, o), (n, k) in sorted(duck.items())[:2]))
+    figures = [
+        {"name": "discover wall time", "value": m_secs, "unit": "s", "target": f"<= duckdb ({d_secs:.2f})"},
+        {"name": "discover peak RSS", "value": m_rss, "unit": "MiB", "target": f"< duckdb ({d_rss:.0f})"},
+        {"name": "discover wall time, 1 thread", "value": one_secs, "unit": "s", "target": ""},
+        {"name": "duckdb wall time", "value": d_secs, "unit": "s", "target": ""},
+        {"name": "duckdb peak RSS", "value": d_rss, "unit": "MiB", "target": ""},
+    ]
+    out_dir = Path(__file__).resolve().parent.parent / "target" / "bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "discover.json").write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":
