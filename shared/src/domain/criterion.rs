@@ -525,6 +525,9 @@ impl Progress {
                     // First use, or the seat count moved the threshold: rescan everything.
                     *need = threshold;
                     *reached = covered_first_met(runs, threshold as usize, None);
+                    if let Some(r) = *reached {
+                        clamp_runs_to(runs, r);
+                    }
                     changed = true;
                 }
                 // Nothing after the first moment the criterion was met can move that moment.
@@ -532,35 +535,46 @@ impl Progress {
                     return changed;
                 }
                 let day = obs.at.date_naive();
-                let Some(until) = day.checked_add_signed(Duration::days(window - 1)) else {
+                let Some(mut until) = day.checked_add_signed(Duration::days(window - 1)) else {
                     return changed;
                 };
-                let horizon = lateness.and_then(|late| coverage_horizon(runs, window, late));
-                if horizon.is_some_and(|h| until < h) {
+                let newest_before = runs.values().flatten().map(|c| c.until).max();
+                let horizon = |newest: Option<NaiveDate>| {
+                    let late = lateness?;
+                    newest?.checked_sub_signed(Duration::days(window - 1) + late)
+                };
+                let horizon_before = horizon(newest_before);
+                if horizon_before.is_some_and(|h| until < h) {
                     return changed; // too late: the windows it is in are no longer kept
                 }
-                let (runs_before, reached_before) = (runs.get(user).cloned(), *reached);
-                cover(runs.entry(user.clone()).or_default(), Coverage { from: obs.at, until });
+                // Kept runs already stop at the day it was met (`clamp_runs_to`): so does this one.
+                if let Some(r) = *reached {
+                    until = until.min(r.date_naive());
+                }
+                if !cover(runs.entry(user.clone()).or_default(), Coverage { from: obs.at, until }) {
+                    return changed;
+                }
                 // Only the windows holding the new event can have changed.
                 let touched = covered_first_met(runs, threshold as usize, Some((day, until)));
-                *reached = match (*reached, touched) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                if let Some(r) = *reached {
-                    clamp_runs_to(runs, r);
-                }
-                if let Some(h) = lateness.and_then(|late| coverage_horizon(runs, window, late)) {
-                    // Nothing was older than the horizon before; only if it moved can something be now.
-                    if horizon.is_none_or(|before| h > before) {
-                        for list in runs.values_mut() {
-                            list.retain(|c| c.until >= h);
-                        }
-                        runs.retain(|_, list| !list.is_empty());
+                let newest = match touched {
+                    Some(t) if reached.is_none_or(|r| t < r) => {
+                        *reached = Some(t);
+                        clamp_runs_to(runs, t);
+                        runs.values().flatten().map(|c| c.until).max()
                     }
+                    _ => newest_before.max(Some(until)),
+                };
+                // Nothing was older than the horizon before; only if it moved can something be now.
+                if let Some(h) = horizon(newest).filter(|h| horizon_before.is_none_or(|before| *h > before)) {
+                    for list in runs.values_mut() {
+                        list.retain(|c| c.until >= h);
+                    }
+                    runs.retain(|_, list| !list.is_empty());
+                }
+                if lateness.is_some() {
                     evict_oldest_runs(runs, MAX_MARKS);
                 }
-                changed || runs.get(user) != runs_before.as_ref() || *reached != reached_before
+                true
             }
             Progress::Users { first_by_user } => {
                 let Some(user) = &obs.user_id else { return false };
@@ -816,8 +830,12 @@ impl Progress {
 }
 
 /// Adds a run to one user's runs (kept apart and in order), joining every
-/// run it touches: what makes runs a function of the set of events.
-fn cover(runs: &mut Vec<Coverage>, mut run: Coverage) {
+/// run it touches: what makes runs a function of the set of events. Returns
+/// whether anything changed (not when a kept run already holds it).
+fn cover(runs: &mut Vec<Coverage>, mut run: Coverage) -> bool {
+    if runs.iter().any(|c| c.from <= run.from && run.until <= c.until) {
+        return false;
+    }
     while let Some(i) = runs.iter().position(|c| c.joins(&run)) {
         let joined = runs.remove(i);
         run = Coverage {
@@ -827,6 +845,7 @@ fn cover(runs: &mut Vec<Coverage>, mut run: Coverage) {
     }
     let at = runs.partition_point(|c| *c < run);
     runs.insert(at, run);
+    true
 }
 
 /// The first moment at which `need` users are in one window, looking only at
@@ -884,13 +903,6 @@ fn clamp_runs_to(runs: &mut BTreeMap<Arc<str>, Vec<Coverage>>, reached: Timestam
         }
     }
     runs.retain(|_, list| !list.is_empty());
-}
-
-/// The first window end the live path keeps runs for: an event dated up to
-/// `lateness` before the newest one kept is in windows ending from its day on.
-fn coverage_horizon(runs: &BTreeMap<Arc<str>, Vec<Coverage>>, window: i64, lateness: Duration) -> Option<NaiveDate> {
-    let newest_until = runs.values().flatten().map(|c| c.until).max()?;
-    newest_until.checked_sub_signed(Duration::days(window - 1) + lateness)
 }
 
 /// The storage budget: past `max` runs, those whose windows ended first go

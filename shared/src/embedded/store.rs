@@ -62,8 +62,8 @@ impl InMemoryStore {
     /// A store that refuses, as DynamoDB does, any milestone, account or
     /// parked event whose item would exceed 400 KB (`StoreError::Invalid`,
     /// nothing changed). Sizing every write costs a serialisation, so the
-    /// demo and the bench go without; the volume test and the webhook suite
-    /// use it to show no item ever gets there.
+    /// demo, the bench and the volume test go without; the store contract and
+    /// the webhook suite use it to show no item ever gets there.
     pub fn sized_like_dynamodb() -> Self {
         Self::with_item_limit(crate::limits::MAX_ITEM_BYTES)
     }
