@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use milepost::testkit::MotoServer;
+use milepost_local::MotoServer;
 
 const RUNS: usize = 41;
 

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Duration;
-use milepost::embedded::{InMemoryStore, LocalWorkflowRunner, MemoryMailer, RecordingPublisher, VirtualClock};
-use milepost::ingest::{self, parse_body};
-use milepost::ports::{AccountStore, MapStore, MilestoneStore};
-use milepost::services::Config;
-use milepost::Services;
+use milepost_app::ingest::wire::parse_body;
+use milepost_app::ports::{AccountStore, MapStore, MilestoneStore};
+use milepost_app::Config;
+use milepost_app::Services;
 use milepost_cli::demo::generator::{plan_accounts, sim_start};
 use milepost_cli::demo::{run, DemoOptions};
+use milepost_embedded::{InMemoryStore, LocalWorkflowRunner, MemoryMailer, RecordingPublisher, VirtualClock};
 
 /// The figures printed so far, written to target/bench/pipeline.json at the end.
 static FIGURES: std::sync::Mutex<Vec<serde_json::Value>> = std::sync::Mutex::new(Vec::new());
@@ -42,7 +42,7 @@ async fn ingest_throughput() {
     const ACCOUNTS: usize = 1_000;
     const DAYS: i64 = 90;
     let clock = Arc::new(VirtualClock::new(sim_start()));
-    let maps = milepost::maps::embedded_maps();
+    let maps = milepost_cli::example_maps::example_maps();
     let plans = plan_accounts(ACCOUNTS, 1, &maps);
     let services = fresh_services(&plans, &clock).await;
     let mut events = Vec::new();
@@ -68,7 +68,9 @@ async fn ingest_throughput() {
         let started = Instant::now();
         let mut accepted = 0;
         for body in &bodies {
-            accepted += ingest::ingest(&services, parse_body(body).unwrap())
+            accepted += services
+                .ingestion()
+                .ingest(parse_body(body).unwrap())
                 .await
                 .unwrap()
                 .accepted;
@@ -99,7 +101,7 @@ async fn ingest_throughput() {
 /// busy-account figures come from `make volume`). Also written to
 /// target/bench/item-sizes.json.
 async fn item_sizes(services: &Services, plans: &[milepost_cli::demo::generator::AccountPlan]) {
-    use milepost::limits::{stored_size, MAX_ITEM_BYTES};
+    use milepost_domain::limits::{stored_size, MAX_ITEM_BYTES};
     let mut largest: std::collections::BTreeMap<String, usize> = Default::default();
     let mut keep = |kind: String, size: usize| {
         let entry = largest.entry(kind).or_default();
@@ -136,8 +138,8 @@ const RUNS: usize = 9;
 /// tables on every transaction, so more only makes the emulator slow),
 /// split by whether it reached a milestone; then every tenth redelivered.
 async fn dynamodb_requests() {
-    let moto = milepost::testkit::MotoServer::start();
-    let store = Arc::new(milepost::aws::DynamoStore::new(
+    let moto = milepost_local::MotoServer::start();
+    let store = Arc::new(milepost_aws::DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
         "milepost-bench",
     ));
@@ -152,13 +154,13 @@ async fn dynamodb_requests() {
         clock: clock.clone(),
         config: Config::default(),
     };
-    let maps = milepost::maps::embedded_maps();
+    let maps = milepost_cli::example_maps::example_maps();
     for m in &maps {
         store.put_map(m).await.unwrap();
     }
     let plans = plan_accounts(5, 1, &maps);
     for p in &plans {
-        ingest::upsert_account(&services, &p.account).await.unwrap();
+        services.ingestion().upsert_account(&p.account).await.unwrap();
     }
     let mut events = Vec::new();
     for day in 0..45 {
@@ -171,7 +173,7 @@ async fn dynamodb_requests() {
     let (mut quiet, mut reaching, mut duplicate) = (Vec::new(), Vec::new(), Vec::new());
     for event in &events {
         let (requests, published) = (store.requests(), events_bus.events().len());
-        ingest::apply_event(&services, event).await.unwrap();
+        services.ingestion().apply_event(event).await.unwrap();
         let cost = store.requests() - requests;
         if events_bus.events().len() > published {
             reaching.push(cost);
@@ -182,8 +184,8 @@ async fn dynamodb_requests() {
     for event in events.iter().step_by(10) {
         let requests = store.requests();
         assert_eq!(
-            ingest::apply_event(&services, event).await.unwrap(),
-            ingest::Applied::Duplicate
+            services.ingestion().apply_event(event).await.unwrap(),
+            milepost_app::ingest::Applied::Duplicate
         );
         duplicate.push(store.requests() - requests);
     }
@@ -225,11 +227,11 @@ async fn fresh_services(plans: &[milepost_cli::demo::generator::AccountPlan], cl
             ..Config::default()
         }, // as the demo: in process, tasks only add cost
     };
-    for m in milepost::maps::embedded_maps() {
+    for m in milepost_cli::example_maps::example_maps() {
         store.put_map(&m).await.unwrap();
     }
     for p in plans {
-        ingest::upsert_account(&services, &p.account).await.unwrap();
+        services.ingestion().upsert_account(&p.account).await.unwrap();
     }
     services
 }
@@ -239,22 +241,22 @@ async fn fresh_services(plans: &[milepost_cli::demo::generator::AccountPlan], cl
 async fn sweep_reads() {
     println!("sweep reads as the table grows (moto, counted by the adapter; 1% of pending milestones due):");
     for pending in [2_000usize, 20_000] {
-        let moto = milepost::testkit::MotoServer::start();
+        let moto = milepost_local::MotoServer::start();
         let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
-        let store = Arc::new(milepost::aws::DynamoStore::new(client.clone(), "milepost-sweep-bench"));
+        let store = Arc::new(milepost_aws::DynamoStore::new(client.clone(), "milepost-sweep-bench"));
         store.create_table().await.unwrap();
         let now = sim_start() + Duration::days(100);
-        let maps = milepost::maps::embedded_maps();
+        let maps = milepost_cli::example_maps::example_maps();
         let map = &maps[0];
         let mut milestones = Vec::with_capacity(pending);
         let accounts = pending / 100;
         for a in 0..accounts {
-            let acct = milepost::testkit::account(&format!("acct-{a:05}"), sim_start().date_naive());
+            let acct = milepost_embedded::fixtures::account(&format!("acct-{a:05}"), sim_start().date_naive());
             store.put_account(&acct).await.unwrap();
             for n in 0..100 {
                 let mut def = map.milestones[n % map.milestones.len()].clone();
                 def.id = format!("m{n:03}");
-                let mut m = milepost::domain::TrackedMilestone::new(&acct, map, &def);
+                let mut m = milepost_domain::TrackedMilestone::new(&acct, map, &def);
                 // One milestone per account is due: 1% of the table.
                 m.due_at = if n == 0 {
                     now - Duration::hours(1)
@@ -286,7 +288,9 @@ async fn sweep_reads() {
         }
         let read_requests = store.requests() - requests;
         let requests = store.requests();
-        let report = milepost::sweep::sweep(&services, &milepost::sweep::SweepOptions::default())
+        let report = services
+            .sweeper()
+            .sweep(&milepost_app::sweep::SweepOptions::default())
             .await
             .unwrap();
         let sweep_requests = store.requests() - requests;

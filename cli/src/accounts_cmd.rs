@@ -2,11 +2,15 @@
 //! what ingestion did to it.
 
 use chrono::Utc;
-use milepost::domain::health::{health, Health};
-use milepost::domain::{Account, AccountId, TrackedMilestone};
-use milepost::email::fmt_date;
-use milepost::ports::Store;
+use milepost_app::email::{fmt_date, fmt_money};
+use milepost_app::ports::{AccountStore, ActivityStore, MilestoneStore};
+use milepost_domain::health::{health, Health};
+use milepost_domain::{Account, AccountId, TrackedMilestone};
 use serde::Serialize;
+
+/// What `accounts show` reads.
+pub trait AccountsView: AccountStore + MilestoneStore + ActivityStore {}
+impl<T: AccountStore + MilestoneStore + ActivityStore> AccountsView for T {}
 
 #[derive(Serialize)]
 pub struct AccountView {
@@ -25,7 +29,7 @@ pub struct MilestoneRow {
     pub progress: String,
 }
 
-pub async fn show(store: &dyn Store, id: &str) -> anyhow::Result<Option<AccountView>> {
+pub async fn show(store: &dyn AccountsView, id: &str) -> anyhow::Result<Option<AccountView>> {
     let id = AccountId::new(id);
     let Some(account) = store.get_account(&id).await? else {
         return Ok(None);
@@ -65,7 +69,7 @@ pub fn render(view: &AccountView) -> String {
         a.segment,
         a.tenure_year,
         a.licensed_seats,
-        milepost::email::fmt_money(a.arr),
+        fmt_money(a.arr),
         a.contract_start,
         a.renewal_date,
         view.health.score,

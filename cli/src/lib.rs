@@ -1,9 +1,10 @@
 //! The `milepost` command's library: each subcommand's logic, callable from
-//! tests and benchmarks.
+//! tests and benchmarks. `milepost discover` is its own crate
+//! (`milepost-discovery`).
 
 pub mod accounts_cmd;
 pub mod demo;
-pub mod discover;
+pub mod example_maps;
 pub mod maps_cmd;
 #[cfg(feature = "aws")]
 pub mod outbox_cmd;

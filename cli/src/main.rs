@@ -2,7 +2,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use milepost_cli::{accounts_cmd, demo, discover, maps_cmd};
+use milepost_cli::{demo, maps_cmd};
+use milepost_discovery as discover;
 
 #[derive(Parser)]
 #[command(name = "milepost", version, about = "Make customer-success milestones act")]
@@ -84,11 +85,12 @@ enum Command {
         #[command(subcommand)]
         command: AccountsCommand,
     },
-    /// Run the sweep once: mark due milestones missed and start their escalations
+    /// Run one sweep: mark due milestones missed and start their escalations
     /// (MILEPOST_TABLE, MILEPOST_BUS, MILEPOST_STATE_MACHINE_ARN; AWS_ENDPOINT_URL for local runs).
     Sweep {
-        /// Run one sweep now and exit (what the scheduled function does every 15 minutes).
-        #[arg(long, required = true)]
+        /// One sweep, then exit: all this command does (what the scheduled
+        /// function does every 15 minutes). Accepted for scripts that say so.
+        #[arg(long, hide = true)]
         once: bool,
         /// Print the report as JSON.
         #[arg(long)]
@@ -159,8 +161,38 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
-    match cli.command {
+    let command = Cli::parse().command;
+    let name = command.name();
+    // Every command's failure is reported here, once.
+    run(command).unwrap_or_else(|e| {
+        eprintln!("milepost {name} failed: {e:#}");
+        ExitCode::FAILURE
+    })
+}
+
+impl Command {
+    /// How the command is called, for its error message.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Demo { .. } => "demo",
+            Command::Discover { .. } => "discover",
+            Command::Maps {
+                command: MapsCommand::Validate { .. },
+            } => "maps validate",
+            Command::Maps {
+                command: MapsCommand::Load { .. },
+            } => "maps load",
+            Command::Accounts { .. } => "accounts show",
+            Command::Sweep { .. } => "sweep",
+            Command::Parked { .. } => "parked",
+            Command::Outbox { .. } => "outbox",
+            Command::Local { .. } => "local init",
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
         Command::Demo {
             accounts,
             days,
@@ -177,19 +209,9 @@ fn main() -> ExitCode {
                 progress: !quiet,
                 write_emails: !no_outbox,
             };
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .build()
-                .expect("tokio runtime");
-            match runtime.block_on(demo::run(&opts)) {
-                Ok(summary) => {
-                    print!("{}", demo::render_table(&summary, &opts.out));
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("milepost demo failed: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
+            let summary = runtime().block_on(demo::run(&opts))?;
+            print!("{}", demo::render_table(&summary, &opts.out));
+            Ok(ExitCode::SUCCESS)
         }
         Command::Discover {
             accounts,
@@ -212,39 +234,7 @@ fn main() -> ExitCode {
                 tenure,
                 threads: threads.map(usize::from),
             };
-            match discover_cmd(&opts, &format, chart.as_deref(), strict) {
-                Ok(code) => code,
-                Err(e) => {
-                    eprintln!("milepost discover failed: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        Command::Accounts {
-            command: AccountsCommand::Show { account_id, json },
-        } => {
-            let result = runtime().block_on(async {
-                let store = deployed_store().await?;
-                accounts_cmd::show(&store, &account_id).await
-            });
-            match result {
-                Ok(Some(view)) if json => {
-                    println!("{}", serde_json::to_string_pretty(&view).expect("views serialise"));
-                    ExitCode::SUCCESS
-                }
-                Ok(Some(view)) => {
-                    print!("{}", accounts_cmd::render(&view));
-                    ExitCode::SUCCESS
-                }
-                Ok(None) => {
-                    eprintln!("no account {account_id}");
-                    ExitCode::from(2)
-                }
-                Err(e) => {
-                    eprintln!("milepost accounts show failed: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
+            discover_cmd(&opts, &format, chart.as_deref(), strict)
         }
         Command::Maps {
             command: MapsCommand::Validate { files },
@@ -252,86 +242,13 @@ fn main() -> ExitCode {
             let problems = maps_cmd::validate(&files);
             if problems.is_empty() {
                 println!("{} map file(s) valid", files.len());
-                ExitCode::SUCCESS
+                Ok(ExitCode::SUCCESS)
             } else {
-                report_problems(&problems)
+                Ok(maps_cmd::report_problems(&problems))
             }
         }
-        Command::Maps {
-            command: MapsCommand::Load { paths },
-        } => {
-            let result = runtime().block_on(async {
-                let files = maps_cmd::map_files(&paths)?;
-                anyhow::ensure!(!files.is_empty(), "no map files (*.yaml) found");
-                let store = deployed_store().await?;
-                maps_cmd::load(&store, &files).await
-            });
-            match result {
-                Ok(Ok(n)) => {
-                    println!("{n} map(s) loaded");
-                    ExitCode::SUCCESS
-                }
-                Ok(Err(problems)) => report_problems(&problems),
-                Err(e) => {
-                    eprintln!("milepost maps load failed: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        Command::Sweep { once: _, json } => match runtime().block_on(sweep_once()) {
-            Ok(report) if json => {
-                println!("{}", serde_json::to_string_pretty(&report).expect("reports serialise"));
-                ExitCode::SUCCESS
-            }
-            Ok(report) => {
-                println!(
-                    "examined {} due, marked {} missed, started {} escalations ({} already running), skipped {}, failed {}",
-                    report.examined, report.missed, report.started, report.already_started, report.skipped, report.failed
-                );
-                if report.failed > 0 {
-                    ExitCode::FAILURE
-                } else {
-                    ExitCode::SUCCESS
-                }
-            }
-            Err(e) => {
-                eprintln!("milepost sweep failed: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
-        Command::Parked { replay, json } => match runtime().block_on(parked(replay)) {
-            Ok(accounts) if json => {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&accounts).expect("reports serialise")
-                );
-                ExitCode::SUCCESS
-            }
-            Ok(accounts) => {
-                print!("{}", milepost_cli::parked_cmd::render(&accounts));
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("milepost parked failed: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
-        Command::Outbox { json, save } => match runtime().block_on(outbox(json, save)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("milepost outbox failed: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
-        Command::Local {
-            command: LocalCommand::Init,
-        } => match runtime().block_on(local_init()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("milepost local init failed: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
+        // The rest read or write a deployed (or local) stack.
+        other => runtime().block_on(aws_commands::run(other)),
     }
 }
 
@@ -400,114 +317,147 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-fn report_problems(problems: &[milepost::maps::MapProblem]) -> ExitCode {
-    for p in problems {
-        eprintln!("{p}");
+/// The commands that read or write a deployed (or local) stack: the store
+/// named by `MILEPOST_TABLE`, the bus `MILEPOST_BUS`, the state machine
+/// `MILEPOST_STATE_MACHINE_ARN`, at `AWS_ENDPOINT_URL` or AWS itself.
+#[cfg(feature = "aws")]
+mod aws_commands {
+    use std::path::PathBuf;
+    use std::process::ExitCode;
+
+    use milepost_cli::{accounts_cmd, maps_cmd, outbox_cmd, parked_cmd};
+
+    use super::{AccountsCommand, Command, LocalCommand, MapsCommand};
+
+    pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
+        let sdk = milepost_aws::sdk_config().await;
+        let store = || milepost_aws::store_from_env(&sdk).map_err(anyhow::Error::msg);
+        match command {
+            Command::Accounts {
+                command: AccountsCommand::Show { account_id, json },
+            } => {
+                let Some(view) = accounts_cmd::show(&store()?, &account_id).await? else {
+                    eprintln!("no account {account_id}");
+                    return Ok(ExitCode::from(2));
+                };
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&view)?);
+                } else {
+                    print!("{}", accounts_cmd::render(&view));
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Maps {
+                command: MapsCommand::Load { paths },
+            } => {
+                let files = milepost_maps::map_files(&paths)?;
+                anyhow::ensure!(!files.is_empty(), "no map files (*.yaml) found");
+                match maps_cmd::load(&store()?, &files).await? {
+                    Ok(n) => {
+                        println!("{n} map(s) loaded");
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    Err(problems) => Ok(maps_cmd::report_problems(&problems)),
+                }
+            }
+            Command::Sweep { once: _, json } => {
+                let sweeper = milepost_aws::sweeper_from_env(&sdk).map_err(anyhow::Error::msg)?;
+                let report = sweeper.sweep(&milepost_app::sweep::SweepOptions::default()).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                } else {
+                    println!(
+                        "examined {} due, marked {} missed, started {} escalations ({} already running), skipped {}, failed {}",
+                        report.examined, report.missed, report.started, report.already_started, report.skipped, report.failed
+                    );
+                }
+                // Failed milestones are retried by the next sweep, but this one did not finish its work.
+                Ok(if report.failed > 0 {
+                    ExitCode::FAILURE
+                } else {
+                    ExitCode::SUCCESS
+                })
+            }
+            Command::Parked { replay, json } => {
+                let ingestion = milepost_aws::ingestion_from_env(&sdk).map_err(anyhow::Error::msg)?;
+                let accounts = parked_cmd::parked(&ingestion, replay).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&accounts)?);
+                } else {
+                    print!("{}", parked_cmd::render(&accounts));
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Outbox { json, save } => {
+                outbox(json, save).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Local {
+                command: LocalCommand::Init,
+            } => {
+                local_init(&sdk).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Demo { .. } | Command::Discover { .. } | Command::Maps { .. } => {
+                unreachable!("run() serves these without AWS")
+            }
+        }
     }
-    eprintln!("{} problem(s) found", problems.len());
-    ExitCode::FAILURE
-}
 
-#[cfg(feature = "aws")]
-async fn local_init() -> anyhow::Result<()> {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").map_err(|_| {
-        anyhow::anyhow!("AWS_ENDPOINT_URL is not set: local init only creates resources on an emulator")
-    })?;
-    let var = |name: &str| std::env::var(name).map_err(|_| anyhow::anyhow!("{name} is not set"));
-    let (table, bus) = (var("MILEPOST_TABLE")?, var("MILEPOST_BUS")?);
-    let sdk = milepost::aws::sdk_config().await;
-    milepost::aws::create_local_resources(&sdk, &table, &bus)
-        .await
-        .map_err(anyhow::Error::msg)?;
-    let definition = milepost::aws::local_definition(ESCALATION_ASL);
-    let state_machine = milepost::aws::create_local_state_machine(&sdk, &format!("{table}-escalation"), &definition)
-        .await
-        .map_err(anyhow::Error::msg)?;
-    let sender = milepost::services::Config::from_env()
-        .map_err(anyhow::Error::msg)?
-        .sender
-        .email
-        .to_string();
-    milepost::aws::emulator::verify_sender(&sdk, &sender)
-        .await
-        .map_err(anyhow::Error::msg)?;
-    eprintln!("table {table}, event bus {bus}, state machine and SES sender ready at {endpoint}");
-    // The one line scripts read: the state machine's ARN.
-    println!("{state_machine}");
-    Ok(())
-}
-
-/// The escalation state machine as deployed (`infra/statemachine/`), built in.
-#[cfg(feature = "aws")]
-const ESCALATION_ASL: &str = include_str!("../../infra/statemachine/escalation.asl.json");
-
-#[cfg(feature = "aws")]
-async fn outbox(json: bool, save: Option<PathBuf>) -> anyhow::Result<()> {
-    use milepost_cli::outbox_cmd;
-    let emails = outbox_cmd::fetch().await?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&emails)?);
-    } else {
-        print!("{}", outbox_cmd::render(&emails));
+    async fn outbox(json: bool, save: Option<PathBuf>) -> anyhow::Result<()> {
+        let emails = outbox_cmd::fetch().await?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&emails)?);
+        } else {
+            print!("{}", outbox_cmd::render(&emails));
+        }
+        if let Some(dir) = save {
+            let n = outbox_cmd::save(&emails, &dir)?;
+            eprintln!("{n} email(s) written to {}", dir.display());
+        }
+        Ok(())
     }
-    if let Some(dir) = save {
-        let n = outbox_cmd::save(&emails, &dir)?;
-        eprintln!("{n} email(s) written to {}", dir.display());
+
+    async fn local_init(sdk: &aws_config::SdkConfig) -> anyhow::Result<()> {
+        let endpoint = std::env::var("AWS_ENDPOINT_URL").map_err(|_| {
+            anyhow::anyhow!("AWS_ENDPOINT_URL is not set: local init only creates resources on an emulator")
+        })?;
+        let var = |name: &str| std::env::var(name).map_err(|_| anyhow::anyhow!("{name} is not set"));
+        let (table, bus) = (var("MILEPOST_TABLE")?, var("MILEPOST_BUS")?);
+        milepost_local::stack::create_local_resources(sdk, &table, &bus)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let definition = milepost_local::stack::local_definition(ESCALATION_ASL);
+        let state_machine =
+            milepost_local::stack::create_local_state_machine(sdk, &format!("{table}-escalation"), &definition)
+                .await
+                .map_err(anyhow::Error::msg)?;
+        let sender = milepost_app::Config::from_env()
+            .map_err(anyhow::Error::msg)?
+            .sender
+            .email
+            .to_string();
+        milepost_local::outbox::verify_sender(sdk, &sender)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        eprintln!("table {table}, event bus {bus}, state machine and SES sender ready at {endpoint}");
+        // The one line scripts read: the state machine's ARN.
+        println!("{state_machine}");
+        Ok(())
     }
-    Ok(())
+
+    /// The escalation state machine as deployed (`infra/statemachine/`), built in.
+    const ESCALATION_ASL: &str = include_str!("../../infra/statemachine/escalation.asl.json");
 }
 
-#[cfg(feature = "aws")]
-async fn parked(replay: bool) -> anyhow::Result<Vec<milepost_cli::parked_cmd::ParkedAccount>> {
-    let sdk = milepost::aws::sdk_config().await;
-    let services = milepost::aws::services_from_env(&sdk).map_err(anyhow::Error::msg)?;
-    milepost_cli::parked_cmd::parked(&services, replay).await
-}
-
+/// Built without the AWS adapters (`make demo` builds it that way, so a
+/// first demo does not compile the AWS SDK).
 #[cfg(not(feature = "aws"))]
-async fn parked(_replay: bool) -> anyhow::Result<Vec<milepost_cli::parked_cmd::ParkedAccount>> {
-    anyhow::bail!(NO_AWS)
-}
-
-#[cfg(not(feature = "aws"))]
-async fn outbox(_json: bool, _save: Option<PathBuf>) -> anyhow::Result<()> {
-    anyhow::bail!(NO_AWS)
-}
-
-/// One sweep against the deployed (or local) stack named by the environment.
-#[cfg(feature = "aws")]
-async fn sweep_once() -> anyhow::Result<milepost::sweep::SweepReport> {
-    anyhow::ensure!(
-        std::env::var("MILEPOST_STATE_MACHINE_ARN").is_ok(),
-        "MILEPOST_STATE_MACHINE_ARN is not set"
-    );
-    let sdk = milepost::aws::sdk_config().await;
-    let services = milepost::aws::services_from_env(&sdk).map_err(anyhow::Error::msg)?;
-    Ok(milepost::sweep::sweep(&services, &milepost::sweep::SweepOptions::default()).await?)
-}
-
-#[cfg(not(feature = "aws"))]
-async fn sweep_once() -> anyhow::Result<milepost::sweep::SweepReport> {
-    anyhow::bail!(NO_AWS)
-}
-
-#[cfg(not(feature = "aws"))]
-async fn local_init() -> anyhow::Result<()> {
-    anyhow::bail!(NO_AWS)
-}
-
-/// The store named by MILEPOST_TABLE, at AWS_ENDPOINT_URL or AWS itself.
-#[cfg(feature = "aws")]
-async fn deployed_store() -> anyhow::Result<milepost::aws::DynamoStore> {
-    let sdk = milepost::aws::sdk_config().await;
-    milepost::aws::store_from_env(&sdk).map_err(anyhow::Error::msg)
-}
-
-#[cfg(not(feature = "aws"))]
-const NO_AWS: &str = "this milepost binary was built without AWS support (`make demo` builds it that way); \
-                      build it with `cargo build --release -p milepost-cli`";
-
-#[cfg(not(feature = "aws"))]
-async fn deployed_store() -> anyhow::Result<milepost::embedded::InMemoryStore> {
-    anyhow::bail!(NO_AWS)
+mod aws_commands {
+    pub async fn run(_command: super::Command) -> anyhow::Result<std::process::ExitCode> {
+        anyhow::bail!(
+            "this milepost binary was built without AWS support (`make demo` builds it that way); \
+             build it with `cargo build --release -p milepost-cli`"
+        )
+    }
 }

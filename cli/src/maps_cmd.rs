@@ -1,66 +1,23 @@
 //! `milepost maps validate FILE...` and `milepost maps load PATH...`
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
-use milepost::domain::MilestoneMap;
-use milepost::maps::{load_map, MapProblem};
-use milepost::ports::MapStore;
+use milepost_app::ports::MapStore;
+use milepost_maps::{check_files, read_maps, MapProblem};
 
 /// Validates every file; returns the problems found (empty when all are valid).
 pub fn validate(files: &[PathBuf]) -> Vec<MapProblem> {
-    let mut problems = Vec::new();
-    for file in files {
-        let name = file.display().to_string();
-        match std::fs::read_to_string(file) {
-            Ok(text) => {
-                if let Err(p) = load_map(&name, &text) {
-                    problems.extend(p);
-                }
-            }
-            Err(e) => problems.push(MapProblem {
-                file: name,
-                line: 0,
-                column: 0,
-                field: "(file)".to_string(),
-                message: format!("cannot read: {e}"),
-            }),
-        }
-    }
-    problems
+    check_files(files)
 }
 
-/// The map files among `paths`: files as given, directories' `*.yaml` and
-/// `*.yml` files in name order.
-pub fn map_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(path)?
-                .filter_map(|entry| entry.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-                .collect();
-            found.sort();
-            files.extend(found);
-        } else {
-            files.push(path.clone());
-        }
+/// Prints every problem and their count; the command fails.
+pub fn report_problems(problems: &[MapProblem]) -> ExitCode {
+    for p in problems {
+        eprintln!("{p}");
     }
-    Ok(files)
-}
-
-/// Reads and validates every file: the maps if all are valid, otherwise every problem.
-pub fn read_maps(files: &[PathBuf]) -> anyhow::Result<Result<Vec<MilestoneMap>, Vec<MapProblem>>> {
-    let mut maps = Vec::new();
-    let mut problems = Vec::new();
-    for file in files {
-        let name = file.display().to_string();
-        let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("cannot read {name}: {e}"))?;
-        match load_map(&name, &text) {
-            Ok(map) => maps.push(map),
-            Err(p) => problems.extend(p),
-        }
-    }
-    Ok(if problems.is_empty() { Ok(maps) } else { Err(problems) })
+    eprintln!("{} problem(s) found", problems.len());
+    ExitCode::FAILURE
 }
 
 /// Validates every file and, only if all are valid, stores each map

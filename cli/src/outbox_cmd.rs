@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-pub use milepost::aws::emulator::EmulatorEmail;
+pub use milepost_local::outbox::EmulatorEmail;
 
 pub async fn fetch() -> anyhow::Result<Vec<EmulatorEmail>> {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").map_err(|_| {
@@ -12,7 +12,7 @@ pub async fn fetch() -> anyhow::Result<Vec<EmulatorEmail>> {
              on AWS, SES delivers the mail and the escalation log records it (milepost accounts show)"
         )
     })?;
-    milepost::aws::emulator::sent_emails(&endpoint)
+    milepost_local::outbox::sent_emails(&endpoint)
         .await
         .map_err(anyhow::Error::msg)
 }

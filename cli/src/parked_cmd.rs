@@ -3,8 +3,7 @@
 //! applies its parked events; `--replay` applies those of accounts that exist
 //! now but were created otherwise. Parked events expire after 30 days.
 
-use milepost::ingest::apply_parked;
-use milepost::Services;
+use milepost_app::ingest::Ingestion;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ParkedAccount {
@@ -16,12 +15,12 @@ pub struct ParkedAccount {
     pub replayed: Option<usize>,
 }
 
-pub async fn parked(services: &Services, replay: bool) -> anyhow::Result<Vec<ParkedAccount>> {
+pub async fn parked(ingestion: &Ingestion, replay: bool) -> anyhow::Result<Vec<ParkedAccount>> {
     let mut out = Vec::new();
-    for (account, count) in services.store.parked_accounts().await? {
-        let known = services.store.get_account(&account).await?.is_some();
+    for (account, count) in ingestion.store.parked_accounts().await? {
+        let known = ingestion.store.get_account(&account).await?.is_some();
         let replayed = if replay && known {
-            Some(apply_parked(services, &account).await?)
+            Some(ingestion.apply_parked(&account).await?)
         } else {
             None
         };

@@ -4,10 +4,11 @@ use std::process::Command;
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use milepost::aws::DynamoStore;
-use milepost::domain::{AccountId, ProductEvent};
-use milepost::ports::MapStore;
-use milepost::testkit::{account, quiet_services, MotoServer};
+use milepost_app::ports::MapStore;
+use milepost_aws::DynamoStore;
+use milepost_domain::{AccountId, ProductEvent};
+use milepost_embedded::fixtures::{account, quiet_services};
+use milepost_local::MotoServer;
 
 fn milepost(moto: &MotoServer, table: &str, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_milepost"))
@@ -27,12 +28,14 @@ async fn accounts_show_prints_what_ingestion_did() {
     let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
     let store = Arc::new(DynamoStore::new(client, "milepost-accounts"));
     store.create_table().await.unwrap();
-    for map in milepost::maps::embedded_maps() {
+    for map in milepost_cli::example_maps::example_maps() {
         store.put_map(&map).await.unwrap();
     }
     let services = quiet_services(store.clone());
     let start = Utc::now().date_naive() - Duration::days(5);
-    milepost::ingest::upsert_account(&services, &account("acme", start))
+    services
+        .ingestion()
+        .upsert_account(&account("acme", start))
         .await
         .unwrap();
     let dashboard = ProductEvent {
@@ -43,7 +46,7 @@ async fn accounts_show_prints_what_ingestion_did() {
         user_id: Some("u1".into()),
         properties: Default::default(),
     };
-    milepost::ingest::apply_event(&services, &dashboard).await.unwrap();
+    services.ingestion().apply_event(&dashboard).await.unwrap();
 
     let out = milepost(&moto, "milepost-accounts", &["accounts", "show", "acme", "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -5,10 +5,11 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use milepost::aws::DynamoStore;
-use milepost::domain::{AccountId, Segment, Tenure};
-use milepost::ports::{MapStore, MilestoneStore};
-use milepost::testkit::{account, quiet_services, MotoServer};
+use milepost_app::ports::{MapStore, MilestoneStore};
+use milepost_aws::DynamoStore;
+use milepost_domain::{AccountId, Segment, Tenure};
+use milepost_embedded::fixtures::{account, quiet_services};
+use milepost_local::MotoServer;
 
 const TABLE: &str = "milepost-ops";
 
@@ -78,7 +79,9 @@ async fn an_operator_initialises_loads_maps_and_sweeps_once() {
     // An SMB account 60 days in: its early milestones are overdue.
     let services = quiet_services(store.clone());
     let start = Utc::now().date_naive() - Duration::days(60);
-    milepost::ingest::upsert_account(&services, &account("acme", start))
+    services
+        .ingestion()
+        .upsert_account(&account("acme", start))
         .await
         .unwrap();
     let overdue = store
@@ -139,10 +142,12 @@ async fn an_operator_replays_events_parked_for_an_account_created_otherwise() {
     // acme exists, but an event for it sat parked (it arrived while acme was
     // being created some other way); nobody has heard of ghost yet.
     let start = Utc::now().date_naive() - Duration::days(3);
-    milepost::ingest::upsert_account(&services, &account("acme", start))
+    services
+        .ingestion()
+        .upsert_account(&account("acme", start))
         .await
         .unwrap();
-    let dashboard = |id: &str, account: &str| milepost::domain::ProductEvent {
+    let dashboard = |id: &str, account: &str| milepost_domain::ProductEvent {
         id: id.into(),
         account_id: AccountId::new(account),
         event: "dashboard.created".into(),
@@ -150,7 +155,7 @@ async fn an_operator_replays_events_parked_for_an_account_created_otherwise() {
         user_id: Some("u1".into()),
         properties: Default::default(),
     };
-    use milepost::ports::ParkingStore;
+    use milepost_app::ports::ParkingStore;
     store.park(&dashboard("e1", "acme")).await.unwrap();
     store.park(&dashboard("e2", "ghost")).await.unwrap();
 

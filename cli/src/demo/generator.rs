@@ -4,7 +4,7 @@
 //! flat however many accounts are simulated.
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
-use milepost::domain::{
+use milepost_domain::{
     Account, AccountId, Contact, Criterion, EmailAddress, MilestoneMap, ProductEvent, Segment, Timestamp,
 };
 use rand::seq::IndexedRandom;

@@ -12,15 +12,13 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use chrono::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
-use milepost::domain::{MilestoneStatus, ProductEvent, Timestamp};
-use milepost::embedded::workflow::ExecutionStatus;
-use milepost::embedded::{InMemoryStore, LocalWorkflowRunner, OutboxMailer, RecordingPublisher, VirtualClock};
-use milepost::ingest::{self, parse_body};
-use milepost::playbook::Step;
-use milepost::ports::{Mailer, MapStore, TaskStore};
-use milepost::services::Config;
-use milepost::sweep::{sweep, SweepOptions};
-use milepost::Services;
+use milepost_app::ingest::wire::parse_body;
+use milepost_app::ports::{AccountStore, Mailer, MapStore, SendError, TaskStore};
+use milepost_app::sweep::SweepOptions;
+use milepost_app::{Config, Services};
+use milepost_domain::{MilestoneStatus, OutgoingEmail, ProductEvent, Step, Timestamp};
+use milepost_embedded::runner::ExecutionStatus;
+use milepost_embedded::{InMemoryStore, LocalWorkflowRunner, OutboxMailer, RecordingPublisher, VirtualClock};
 use rand::Rng;
 use serde::Serialize;
 
@@ -82,7 +80,7 @@ struct CountingMailer(std::sync::atomic::AtomicU64);
 
 #[async_trait::async_trait]
 impl Mailer for CountingMailer {
-    async fn send(&self, _email: &milepost::email::OutgoingEmail) -> Result<String, milepost::ports::SendError> {
+    async fn send(&self, _email: &OutgoingEmail) -> Result<String, SendError> {
         let n = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         Ok(format!("counted-{n}"))
     }
@@ -122,7 +120,8 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
         },
     };
 
-    let maps = milepost::maps::embedded_maps();
+    let (ingestion, sweeper, playbook) = (services.ingestion(), services.sweeper(), services.playbook());
+    let maps = crate::example_maps::example_maps();
     for map in &maps {
         store.put_map(map).await?;
     }
@@ -171,8 +170,9 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
             let now = sim_start() + Duration::days(day) + Duration::hours(hour);
             clock.set(now);
             while next_appearance < appearances.len() && appearances[next_appearance].0 <= now {
-                let onboarded =
-                    ingest::upsert_account(&services, &plans[appearances[next_appearance].1].account).await?;
+                let onboarded = ingestion
+                    .upsert_account(&plans[appearances[next_appearance].1].account)
+                    .await?;
                 summary.events_parked_then_applied += onboarded.parked_applied;
                 next_appearance += 1;
             }
@@ -187,7 +187,7 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
                     1
                 };
                 for _ in 0..deliveries {
-                    let report = ingest::ingest(&services, parse_body(&body)?).await?;
+                    let report = ingestion.ingest(parse_body(&body)?).await?;
                     summary.events_duplicate += report.duplicates;
                     anyhow::ensure!(
                         report.rejected.is_empty(),
@@ -199,8 +199,8 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
             cursor = hour_end;
             while next_manual < manual.len() && manual[next_manual].0 <= now {
                 let (at, account, milestone) = &manual[next_manual];
-                if store.account_count() > 0 && services.store.get_account(account).await?.is_some() {
-                    ingest::mark_manual(&services, account, milestone, *at).await?;
+                if store.account_count() > 0 && store.get_account(account).await?.is_some() {
+                    ingestion.confirm_manual(account, milestone, *at).await?;
                 } else {
                     // The account is not onboarded yet: the CSM confirms it an hour later.
                     manual[next_manual].0 = now + Duration::hours(1);
@@ -209,8 +209,8 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
                 }
                 next_manual += 1;
             }
-            sweep(&services, &SweepOptions::default()).await?;
-            runner.run_due(&services, now).await;
+            sweeper.sweep(&SweepOptions::default()).await?;
+            runner.run_due(&playbook, now).await;
         }
         bar.inc(1);
     }

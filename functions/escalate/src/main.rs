@@ -2,11 +2,11 @@
 //! Invoked by the escalation state machine (`infra/statemachine/escalation.asl.json`).
 //! Configuration (environment): `MILEPOST_TABLE`, `MILEPOST_BUS`,
 //! `MILEPOST_SES_CONFIGURATION_SET`, `MILEPOST_SENDER_EMAIL` and the others
-//! `milepost::services::Config::from_env` reads.
+//! `milepost_app::Config::from_env` reads.
 
-use milepost::escalation_task::PlaybookFunction;
+use milepost_app::escalation::invocation::PlaybookFunction;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    milepost::aws::playbook_lambda::serve(PlaybookFunction::Escalate).await
+    milepost_aws::lambda::serve_playbook(PlaybookFunction::Escalate).await
 }

@@ -2,16 +2,17 @@
 //! with what it accepted and, for anything it refused, RFC 9457 problem
 //! details naming the field at fault.
 //!
-//! `handle` is a plain async function over the services and the request, so
-//! it is tested without the Lambda runtime; `main.rs` only wires it up.
+//! `handle` is a plain async function over the ingestion use case and the
+//! request, so it is tested without the Lambda runtime; `main.rs` only wires it up.
 
 mod auth;
 mod problem;
 
 use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use milepost::ingest::{self, BodyError, IngestReport};
-use milepost::Services;
+use milepost_app::ingest::wire::{parse_body, BodyError};
+use milepost_app::ingest::{IngestReport, Ingestion};
+use milepost_domain::limits::MAX_EVENTS_PER_REQUEST;
 
 pub use auth::{AuthError, WebhookSecrets};
 pub use problem::Problem;
@@ -20,7 +21,7 @@ pub use problem::Problem;
 /// batches stop at 500 KB.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// What the handler needs besides the services.
+/// What the handler needs besides the use case.
 pub struct IngestConfig {
     pub secrets: WebhookSecrets,
     pub max_body_bytes: usize,
@@ -36,15 +37,11 @@ impl IngestConfig {
 }
 
 /// Handles one HTTP request (API Gateway HTTP API v2 or a Function URL).
-pub async fn handle(services: &Services, config: &IngestConfig, request: Request) -> Response<Body> {
-    match handle_inner(services, config, &request).await {
+pub async fn handle(ingestion: &Ingestion, config: &IngestConfig, request: Request) -> Response<Body> {
+    match handle_inner(ingestion, config, &request).await {
         Ok(report) => {
-            if report.parked_cap_reached > 0 {
-                let metrics = [("ParkedCapReached", "Count", report.parked_cap_reached.into())];
-                println!(
-                    "{}",
-                    milepost::telemetry::emf_record(services.clock.now().timestamp_millis(), &metrics)
-                );
+            if let Some(metrics) = report.emf(ingestion.clock.now()) {
+                println!("{metrics}");
             }
             tracing::info!(
                 accepted = report.accepted,
@@ -61,7 +58,11 @@ pub async fn handle(services: &Services, config: &IngestConfig, request: Request
     }
 }
 
-async fn handle_inner(services: &Services, config: &IngestConfig, request: &Request) -> Result<IngestReport, Problem> {
+async fn handle_inner(
+    ingestion: &Ingestion,
+    config: &IngestConfig,
+    request: &Request,
+) -> Result<IngestReport, Problem> {
     if !request.uri().path().trim_end_matches('/').ends_with("/v1/events") {
         return Err(Problem::not_found(request.uri().path()));
     }
@@ -87,17 +88,14 @@ async fn handle_inner(services: &Services, config: &IngestConfig, request: &Requ
         .verify(request.headers(), body)
         .map_err(Problem::unauthorized)?;
 
-    let parsed = ingest::parse_body(body).map_err(|e| match e {
+    let parsed = parse_body(body).map_err(|e| match e {
         BodyError::Malformed(detail) => Problem::malformed(&detail),
         BodyError::NotEvents => Problem::no_valid_events(&[], 0),
     })?;
-    if parsed.len() > milepost::limits::MAX_EVENTS_PER_REQUEST {
-        return Err(Problem::too_many_events(
-            parsed.len(),
-            milepost::limits::MAX_EVENTS_PER_REQUEST,
-        ));
+    if parsed.len() > MAX_EVENTS_PER_REQUEST {
+        return Err(Problem::too_many_events(parsed.len(), MAX_EVENTS_PER_REQUEST));
     }
-    let report = ingest::ingest(services, parsed).await.map_err(|e| {
+    let report = ingestion.ingest(parsed).await.map_err(|e| {
         tracing::error!(error = %e, "ingest failed; the sender will retry");
         Problem::unavailable()
     })?;

@@ -3,7 +3,7 @@
 
 use lambda_http::http::{header, StatusCode};
 use lambda_http::{Body, Response};
-use milepost::ingest::Rejection;
+use milepost_app::ingest::Rejection;
 use serde::Serialize;
 
 use crate::AuthError;

@@ -20,14 +20,15 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request};
-use milepost::aws::DynamoStore;
-use milepost::domain::{Account, AccountId, TrackedMilestone};
-use milepost::embedded::{InMemoryStore, LocalWorkflowRunner, MemoryMailer, RecordingPublisher, SystemClock};
-use milepost::limits::{stored_size, MAX_ITEM_BYTES};
-use milepost::ports::Store;
-use milepost::testkit::MotoServer;
-use milepost::Services;
+use milepost_app::clock::SystemClock;
+use milepost_app::ports::Store;
+use milepost_app::Services;
+use milepost_aws::DynamoStore;
+use milepost_domain::limits::{stored_size, MAX_ITEM_BYTES};
+use milepost_domain::{Account, AccountId, TrackedMilestone};
+use milepost_embedded::{InMemoryStore, LocalWorkflowRunner, MemoryMailer, RecordingPublisher};
 use milepost_ingest::{handle, IngestConfig, WebhookSecrets};
+use milepost_local::MotoServer;
 use serde_json::{json, Value};
 
 const MAP: &str = r#"segment: all
@@ -74,7 +75,7 @@ impl Seeded {
 fn account() -> Account {
     Account {
         licensed_seats: 1000,
-        ..milepost::testkit::account("busy", Utc::now().date_naive() - Duration::days(70))
+        ..milepost_embedded::fixtures::account("busy", Utc::now().date_naive() - Duration::days(70))
     }
 }
 
@@ -118,14 +119,14 @@ async fn services(store: Arc<dyn Store>) -> Services {
         events: Arc::new(RecordingPublisher::default()),
         workflows: Arc::new(LocalWorkflowRunner::new()),
         clock: Arc::new(SystemClock),
-        config: milepost::services::Config::default(),
+        config: milepost_app::Config::default(),
     };
     services
         .store
-        .put_map(&milepost::maps::load_map("volume.yaml", MAP).unwrap())
+        .put_map(&milepost_maps::load_map("volume.yaml", MAP).unwrap())
         .await
         .unwrap();
-    milepost::ingest::upsert_account(&services, &account()).await.unwrap();
+    services.ingestion().upsert_account(&account()).await.unwrap();
     services
 }
 
@@ -137,13 +138,13 @@ async fn deliver(services: &Services, events: &[Value]) -> (usize, usize) {
     let config = IngestConfig::new(WebhookSecrets::none());
     let (mut accepted, mut duplicates) = (0, 0);
     let mut largest_seen = 0;
-    for chunk in events.chunks(milepost::limits::MAX_EVENTS_PER_REQUEST) {
+    for chunk in events.chunks(milepost_domain::limits::MAX_EVENTS_PER_REQUEST) {
         let mut req = Request::new(Body::from(Value::Array(chunk.to_vec()).to_string()));
         *req.method_mut() = lambda_http::http::Method::POST;
         *req.uri_mut() = "https://hooks.example/v1/events".parse().unwrap();
         req.headers_mut()
             .insert("content-type", HeaderValue::from_static("application/json"));
-        let resp = handle(services, &config, req).await;
+        let resp = handle(&services.ingestion(), &config, req).await;
         let body: Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
         assert_eq!(resp.status(), StatusCode::ACCEPTED, "{body}");
         assert_eq!(body["rejected_count"], 0, "{body}");

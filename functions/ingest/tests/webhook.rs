@@ -7,14 +7,16 @@ use chrono::{Datelike, Duration, Utc};
 use hmac::{Hmac, Mac};
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
-use milepost::aws::DynamoStore;
-use milepost::domain::{AccountId, MilestoneStatus};
-use milepost::embedded::{InMemoryStore, LocalWorkflowRunner, MemoryMailer, RecordingPublisher, SystemClock};
-use milepost::ports::Store;
-use milepost::services::Config;
-use milepost::testkit::MotoServer;
-use milepost::Services;
+use milepost_app::clock::SystemClock;
+use milepost_app::ingest::wire::own_format::parse_events;
+use milepost_app::ports::Store;
+use milepost_app::Config;
+use milepost_app::Services;
+use milepost_aws::DynamoStore;
+use milepost_domain::{AccountId, MilestoneStatus};
+use milepost_embedded::{InMemoryStore, LocalWorkflowRunner, MemoryMailer, RecordingPublisher};
 use milepost_ingest::{handle, IngestConfig, WebhookSecrets, MAX_BODY_BYTES};
+use milepost_local::MotoServer;
 use serde_json::{json, Value};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -75,11 +77,13 @@ async fn setup(store: Arc<dyn Store>) -> Arc<Setup> {
         config: Config::default(),
     };
     store
-        .put_map(&milepost::maps::load_map("m.yaml", MAP).unwrap())
+        .put_map(&milepost_maps::load_map("m.yaml", MAP).unwrap())
         .await
         .unwrap();
     let start = Utc::now().date_naive() - Duration::days(3);
-    milepost::ingest::upsert_account(&services, &milepost::testkit::account("acme", start))
+    services
+        .ingestion()
+        .upsert_account(&milepost_embedded::fixtures::account("acme", start))
         .await
         .unwrap();
     Arc::new(Setup {
@@ -187,7 +191,7 @@ async fn nothing_stored(s: &Setup) {
 }
 
 async fn a_signed_event_is_accepted_and_applied(s: Arc<Setup>) {
-    let resp = handle(&s.services, &s.config, signed(&event_body("e1"))).await;
+    let resp = handle(&s.services.ingestion(), &s.config, signed(&event_body("e1"))).await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     assert_eq!(
         json_of(&resp),
@@ -206,7 +210,7 @@ async fn a_signed_event_is_accepted_and_applied(s: Arc<Setup>) {
 async fn unsigned_or_badly_signed_requests_get_401_and_store_nothing(s: Arc<Setup>) {
     let body = event_body("e1");
     assert_problem(
-        &handle(&s.services, &s.config, request(body.clone())).await,
+        &handle(&s.services.ingestion(), &s.config, request(body.clone())).await,
         StatusCode::UNAUTHORIZED,
         "webhook-signature",
     );
@@ -217,7 +221,7 @@ async fn unsigned_or_badly_signed_requests_get_401_and_store_nothing(s: Arc<Setu
         HeaderValue::from_static("v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
     );
     assert_problem(
-        &handle(&s.services, &s.config, wrong).await,
+        &handle(&s.services.ingestion(), &s.config, wrong).await,
         StatusCode::UNAUTHORIZED,
         "webhook-signature",
     );
@@ -227,7 +231,7 @@ async fn unsigned_or_badly_signed_requests_get_401_and_store_nothing(s: Arc<Setu
         .headers_mut()
         .insert("webhook-signature", HeaderValue::from_static("v1,c2hvcnQ="));
     assert_problem(
-        &handle(&s.services, &s.config, short).await,
+        &handle(&s.services.ingestion(), &s.config, short).await,
         StatusCode::UNAUTHORIZED,
         "webhook-signature",
     );
@@ -237,14 +241,14 @@ async fn unsigned_or_badly_signed_requests_get_401_and_store_nothing(s: Arc<Setu
         .headers_mut()
         .insert("webhook-signature", HeaderValue::from_static("v1,"));
     assert_problem(
-        &handle(&s.services, &s.config, empty).await,
+        &handle(&s.services.ingestion(), &s.config, empty).await,
         StatusCode::UNAUTHORIZED,
         "webhook-signature",
     );
 
     let other_secret = signed_with("whsec_b3RoZXItc2VjcmV0LW5vdC1jb25maWd1cmVk", &body, "msg_1", 0);
     assert_problem(
-        &handle(&s.services, &s.config, other_secret).await,
+        &handle(&s.services.ingestion(), &s.config, other_secret).await,
         StatusCode::UNAUTHORIZED,
         "webhook-signature",
     );
@@ -253,14 +257,14 @@ async fn unsigned_or_badly_signed_requests_get_401_and_store_nothing(s: Arc<Setu
     let mut tampered = signed(&body);
     *tampered.body_mut() = Body::from(body.replace("u1", "u2"));
     assert_problem(
-        &handle(&s.services, &s.config, tampered).await,
+        &handle(&s.services.ingestion(), &s.config, tampered).await,
         StatusCode::UNAUTHORIZED,
         "webhook-signature",
     );
 
     let bad_segment = segment_signed("not-the-secret", &body);
     assert_problem(
-        &handle(&s.services, &s.config, bad_segment).await,
+        &handle(&s.services.ingestion(), &s.config, bad_segment).await,
         StatusCode::UNAUTHORIZED,
         "X-Signature",
     );
@@ -269,7 +273,7 @@ async fn unsigned_or_badly_signed_requests_get_401_and_store_nothing(s: Arc<Setu
         .headers_mut()
         .insert("x-signature", HeaderValue::from_static(""));
     assert_problem(
-        &handle(&s.services, &s.config, empty_segment).await,
+        &handle(&s.services.ingestion(), &s.config, empty_segment).await,
         StatusCode::UNAUTHORIZED,
         "X-Signature",
     );
@@ -280,21 +284,21 @@ async fn a_signature_older_than_five_minutes_is_refused(s: Arc<Setup>) {
     let body = event_body("e1");
     let stale = signed_with(SECRET, &body, "msg_1", 6 * 60);
     let p = assert_problem(
-        &handle(&s.services, &s.config, stale).await,
+        &handle(&s.services.ingestion(), &s.config, stale).await,
         StatusCode::UNAUTHORIZED,
         "webhook-signature",
     );
     assert!(p["detail"].as_str().unwrap().contains("not valid"), "{p}");
     let future = signed_with(SECRET, &body, "msg_1", -6 * 60);
     assert_problem(
-        &handle(&s.services, &s.config, future).await,
+        &handle(&s.services.ingestion(), &s.config, future).await,
         StatusCode::UNAUTHORIZED,
         "webhook-signature",
     );
     nothing_stored(&s).await;
     let recent = signed_with(SECRET, &body, "msg_1", 4 * 60);
     assert_eq!(
-        handle(&s.services, &s.config, recent).await.status(),
+        handle(&s.services.ingestion(), &s.config, recent).await.status(),
         StatusCode::ACCEPTED
     );
 }
@@ -303,7 +307,7 @@ async fn rotated_keys_and_several_signatures_are_accepted(s: Arc<Setup>) {
     let body = event_body("e1");
     let with_new_key = signed_with(ROTATED, &body, "msg_2", 0);
     assert_eq!(
-        handle(&s.services, &s.config, with_new_key).await.status(),
+        handle(&s.services.ingestion(), &s.config, with_new_key).await.status(),
         StatusCode::ACCEPTED
     );
 
@@ -316,7 +320,7 @@ async fn rotated_keys_and_several_signatures_are_accepted(s: Arc<Setup>) {
         HeaderValue::from_str(&format!("v1,bm9wZQ== {valid}")).unwrap(),
     );
     assert_eq!(
-        handle(&s.services, &s.config, both).await.status(),
+        handle(&s.services.ingestion(), &s.config, both).await.status(),
         StatusCode::ACCEPTED
     );
 }
@@ -325,24 +329,29 @@ async fn segment_signatures_are_checked_against_the_body(s: Arc<Setup>) {
     let body = json!({"type": "track", "event": "workflow.completed", "messageId": "seg-1", "userId": "u1",
                       "timestamp": (Utc::now() - Duration::hours(1)).to_rfc3339(), "context": {"groupId": "acme"}})
     .to_string();
-    let resp = handle(&s.services, &s.config, segment_signed(SEGMENT_SECRET, &body)).await;
+    let resp = handle(
+        &s.services.ingestion(),
+        &s.config,
+        segment_signed(SEGMENT_SECRET, &body),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     assert_eq!(json_of(&resp)["accepted"], 1);
 }
 
 async fn without_a_configured_secret_unsigned_requests_are_accepted(s: Arc<Setup>) {
     let open = IngestConfig::new(WebhookSecrets::none());
-    let resp = handle(&s.services, &open, request(event_body("e1"))).await;
+    let resp = handle(&s.services.ingestion(), &open, request(event_body("e1"))).await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
 }
 
 async fn a_replayed_request_changes_nothing_a_second_time(s: Arc<Setup>) {
     let body = event_body("e1");
     assert_eq!(
-        json_of(&handle(&s.services, &s.config, signed(&body)).await)["accepted"],
+        json_of(&handle(&s.services.ingestion(), &s.config, signed(&body)).await)["accepted"],
         1
     );
-    let again = handle(&s.services, &s.config, signed(&body)).await;
+    let again = handle(&s.services.ingestion(), &s.config, signed(&body)).await;
     assert_eq!(
         json_of(&again),
         json!({"accepted": 0, "duplicates": 1, "rejected": [], "rejected_count": 0})
@@ -356,7 +365,7 @@ async fn concurrent_deliveries_apply_once(s: Arc<Setup>) {
     for _ in 0..8 {
         let (s, body) = (s.clone(), body.clone());
         tasks.push(tokio::spawn(async move {
-            handle(&s.services, &s.config, signed(&body)).await.status()
+            handle(&s.services.ingestion(), &s.config, signed(&body)).await.status()
         }));
     }
     for t in tasks {
@@ -368,7 +377,7 @@ async fn concurrent_deliveries_apply_once(s: Arc<Setup>) {
 async fn an_oversized_body_gets_413_before_anything_else(s: Arc<Setup>) {
     let big = format!("[{}]", vec![event_body("x"); MAX_BODY_BYTES / 100].join(","));
     assert!(big.len() > MAX_BODY_BYTES);
-    let resp = handle(&s.services, &s.config, request(big)).await;
+    let resp = handle(&s.services.ingestion(), &s.config, request(big)).await;
     assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert!(json_of(&resp)["detail"].as_str().unwrap().contains("1048576"));
 }
@@ -378,7 +387,7 @@ async fn a_wrong_content_type_gets_415(s: Arc<Setup>) {
     req.headers_mut()
         .insert("content-type", HeaderValue::from_static("text/plain"));
     assert_problem(
-        &handle(&s.services, &s.config, req).await,
+        &handle(&s.services.ingestion(), &s.config, req).await,
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "Content-Type",
     );
@@ -388,14 +397,14 @@ async fn a_wrong_content_type_gets_415(s: Arc<Setup>) {
         HeaderValue::from_static("application/json; charset=utf-8"),
     );
     assert_eq!(
-        handle(&s.services, &s.config, with_charset).await.status(),
+        handle(&s.services.ingestion(), &s.config, with_charset).await.status(),
         StatusCode::ACCEPTED
     );
 }
 
 async fn malformed_json_gets_400_naming_the_body(s: Arc<Setup>) {
     let p = assert_problem(
-        &handle(&s.services, &s.config, signed("{\"id\": ")).await,
+        &handle(&s.services.ingestion(), &s.config, signed("{\"id\": ")).await,
         StatusCode::BAD_REQUEST,
         "(body)",
     );
@@ -409,7 +418,7 @@ async fn a_request_with_no_valid_event_gets_422_naming_each_field(s: Arc<Setup>)
     ])
     .to_string();
     let p = assert_problem(
-        &handle(&s.services, &s.config, signed(&body)).await,
+        &handle(&s.services.ingestion(), &s.config, signed(&body)).await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "timestamp",
     );
@@ -419,7 +428,7 @@ async fn a_request_with_no_valid_event_gets_422_naming_each_field(s: Arc<Setup>)
         json!({"index": 1, "field": "id", "detail": "is required"})
     );
     let not_events = assert_problem(
-        &handle(&s.services, &s.config, signed("42")).await,
+        &handle(&s.services.ingestion(), &s.config, signed("42")).await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "(body)",
     );
@@ -430,7 +439,7 @@ async fn in_a_batch_valid_events_are_applied_and_the_rest_reported(s: Arc<Setup>
     let good: Value = serde_json::from_str(&event_body("e1")).unwrap();
     let body =
         json!([good, {"id": "b", "account_id": "acme", "event": "", "timestamp": "2026-01-01T00:00:00Z"}]).to_string();
-    let resp = handle(&s.services, &s.config, signed(&body)).await;
+    let resp = handle(&s.services.ingestion(), &s.config, signed(&body)).await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     assert_eq!(
         json_of(&resp),
@@ -441,13 +450,13 @@ async fn in_a_batch_valid_events_are_applied_and_the_rest_reported(s: Arc<Setup>
 async fn other_paths_and_methods_are_refused(s: Arc<Setup>) {
     let mut get = signed(&event_body("e1"));
     *get.method_mut() = lambda_http::http::Method::GET;
-    let resp = handle(&s.services, &s.config, get).await;
+    let resp = handle(&s.services.ingestion(), &s.config, get).await;
     assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(resp.headers()["allow"], "POST");
     let mut elsewhere = signed(&event_body("e1"));
     *elsewhere.uri_mut() = "https://hooks.example/v2/things".parse().unwrap();
     assert_eq!(
-        handle(&s.services, &s.config, elsewhere).await.status(),
+        handle(&s.services.ingestion(), &s.config, elsewhere).await.status(),
         StatusCode::NOT_FOUND
     );
 }
@@ -517,7 +526,7 @@ async fn a_busy_user_in_a_windowed_user_milestone_keeps_its_item_small(s: Arc<Se
         .collect();
     for chunk in events.chunks(100) {
         let resp = handle(
-            &s.services,
+            &s.services.ingestion(),
             &s.config,
             signed(&Value::Array(chunk.to_vec()).to_string()),
         )
@@ -531,12 +540,12 @@ async fn a_busy_user_in_a_windowed_user_milestone_keeps_its_item_small(s: Arc<Se
         .await
         .unwrap()
         .unwrap();
-    let milepost::domain::Progress::WindowedUsers { runs, .. } = &m.progress else {
+    let milepost_domain::Progress::WindowedUsers { runs, .. } = &m.progress else {
         panic!("windowed user progress");
     };
     let kept: Vec<usize> = runs.values().map(Vec::len).collect();
     assert_eq!(kept, vec![1], "one run for the one user, active every day");
-    let size = milepost::limits::stored_size(&m);
+    let size = milepost_domain::limits::stored_size(&m);
     assert!(size < 4_000, "the milestone item is {size} bytes");
 }
 
@@ -572,7 +581,7 @@ async fn what_can_never_be_stored_is_rejected_per_event_not_retried_forever(s: A
         (4, "properties.amount".to_string()),
         (5, "properties.deep.d.d.d.d.d.d.d.d.d.d.d.d.d.d.d.d".to_string()),
     ];
-    let first = handle(&s.services, &s.config, signed(&body)).await;
+    let first = handle(&s.services.ingestion(), &s.config, signed(&body)).await;
     assert_eq!(first.status(), StatusCode::ACCEPTED);
     let first = json_of(&first);
     assert_eq!(
@@ -582,7 +591,7 @@ async fn what_can_never_be_stored_is_rejected_per_event_not_retried_forever(s: A
     assert_eq!(rejected_fields(&first), expected);
     assert_eq!(first["rejected_count"], 5);
 
-    let retried = handle(&s.services, &s.config, signed(&body)).await;
+    let retried = handle(&s.services.ingestion(), &s.config, signed(&body)).await;
     assert_eq!(retried.status(), StatusCode::ACCEPTED, "a retry is never a 5xx");
     let retried = json_of(&retried);
     assert_eq!(
@@ -609,7 +618,7 @@ async fn an_event_too_large_to_park_is_refused_not_parked(s: Arc<Setup>) {
     );
     big["properties"] = json!({"blob": "x".repeat(1_000_000)});
     let p = assert_problem(
-        &handle(&s.services, &s.config, signed(&big.to_string())).await,
+        &handle(&s.services.ingestion(), &s.config, signed(&big.to_string())).await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "properties",
     );
@@ -631,7 +640,7 @@ async fn events_dated_far_ahead_are_rejected_and_odd_signature_times_get_401(s: 
         event_at("tomorrowish", "acme", "report.shared", Utc::now() + Duration::hours(20)),
     ])
     .to_string();
-    let report = json_of(&handle(&s.services, &s.config, signed(&body)).await);
+    let report = json_of(&handle(&s.services.ingestion(), &s.config, signed(&body)).await);
     assert_eq!(report["accepted"], 1, "within the day's skew: {report}");
     assert_eq!(rejected_fields(&report), vec![(0, "timestamp".to_string())]);
     let m = s
@@ -649,7 +658,7 @@ async fn events_dated_far_ahead_are_rejected_and_odd_signature_times_get_401(s: 
         req.headers_mut()
             .insert("webhook-timestamp", HeaderValue::from_static(ts));
         assert_problem(
-            &handle(&s.services, &s.config, req).await,
+            &handle(&s.services.ingestion(), &s.config, req).await,
             StatusCode::UNAUTHORIZED,
             "webhook-signature",
         );
@@ -662,16 +671,16 @@ async fn group_calls_out_of_order_never_overwrite_newer_traits(s: Arc<Setup>) {
     newer_traits["arr"] = json!(50_000);
     let newer = group_call("g-new", "beta", t + Duration::minutes(30), newer_traits);
     let older = group_call("g-old", "beta", t, new_account_traits("Beta (old name)"));
-    let report = json_of(&handle(&s.services, &s.config, signed(&json!([newer]).to_string())).await);
+    let report = json_of(&handle(&s.services.ingestion(), &s.config, signed(&json!([newer]).to_string())).await);
     assert_eq!(report["accepted"], 1, "{report}");
-    let report = json_of(&handle(&s.services, &s.config, signed(&json!([older]).to_string())).await);
+    let report = json_of(&handle(&s.services.ingestion(), &s.config, signed(&json!([older]).to_string())).await);
     assert_eq!(report["accepted"], 1, "an older call is taken and superseded: {report}");
     let beta = s.store.get_account(&AccountId::new("beta")).await.unwrap().unwrap();
     assert_eq!(beta.name, "Beta (new name)");
     assert_eq!(beta.arr, 50_000);
     // A newer call still applies.
     let newest = group_call("g-newest", "beta", t + Duration::hours(1), json!({"name": "Beta Inc"}));
-    handle(&s.services, &s.config, signed(&json!([newest]).to_string())).await;
+    handle(&s.services.ingestion(), &s.config, signed(&json!([newest]).to_string())).await;
     let beta = s.store.get_account(&AccountId::new("beta")).await.unwrap().unwrap();
     assert_eq!((beta.name.as_str(), beta.arr), ("Beta Inc", 50_000));
 }
@@ -679,13 +688,13 @@ async fn group_calls_out_of_order_never_overwrite_newer_traits(s: Arc<Setup>) {
 async fn the_same_event_id_in_two_accounts_is_two_events(s: Arc<Setup>) {
     let at = Utc::now() - Duration::hours(1);
     let create = group_call("g-beta", "beta", at, new_account_traits("Beta"));
-    handle(&s.services, &s.config, signed(&json!([create]).to_string())).await;
+    handle(&s.services.ingestion(), &s.config, signed(&json!([create]).to_string())).await;
     let body = json!([
         event_at("evt-1", "acme", "workflow.completed", at),
         event_at("evt-1", "beta", "workflow.completed", at),
     ])
     .to_string();
-    let report = json_of(&handle(&s.services, &s.config, signed(&body)).await);
+    let report = json_of(&handle(&s.services.ingestion(), &s.config, signed(&body)).await);
     assert_eq!(
         (report["accepted"].as_u64(), report["duplicates"].as_u64()),
         (Some(2), Some(0))
@@ -713,7 +722,7 @@ async fn fields_of_refused_group_calls(s: &Setup, calls: Vec<(&str, &str, Value)
             .collect(),
     )
     .to_string();
-    let resp = handle(&s.services, &s.config, signed(&body)).await;
+    let resp = handle(&s.services.ingestion(), &s.config, signed(&body)).await;
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
     problem_fields(&json_of(&resp))
         .into_iter()
@@ -753,23 +762,23 @@ async fn implausible_contract_dates_are_rejected_per_field(s: Arc<Setup>) {
 }
 
 async fn work_per_request_is_bounded_and_answers_stay_small(s: Arc<Setup>) {
-    let too_many = json!(vec![json!({}); milepost::limits::MAX_EVENTS_PER_REQUEST + 1]).to_string();
+    let too_many = json!(vec![json!({}); milepost_domain::limits::MAX_EVENTS_PER_REQUEST + 1]).to_string();
     let p = assert_problem(
-        &handle(&s.services, &s.config, signed(&too_many)).await,
+        &handle(&s.services.ingestion(), &s.config, signed(&too_many)).await,
         StatusCode::PAYLOAD_TOO_LARGE,
         "(body)",
     );
     assert!(p["detail"].as_str().unwrap().contains("500"), "{p}");
 
-    let all_bad = json!(vec![json!({}); milepost::limits::MAX_EVENTS_PER_REQUEST]).to_string();
+    let all_bad = json!(vec![json!({}); milepost_domain::limits::MAX_EVENTS_PER_REQUEST]).to_string();
     let p = assert_problem(
-        &handle(&s.services, &s.config, signed(&all_bad)).await,
+        &handle(&s.services.ingestion(), &s.config, signed(&all_bad)).await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "id",
     );
     assert_eq!(
         p["errors"].as_array().unwrap().len(),
-        milepost::limits::MAX_REJECTIONS_LISTED
+        milepost_domain::limits::MAX_REJECTIONS_LISTED
     );
     assert!(p["detail"].as_str().unwrap().contains("500 were rejected"), "{p}");
 
@@ -780,12 +789,12 @@ async fn work_per_request_is_bounded_and_answers_stay_small(s: Arc<Setup>) {
         "workflow.completed",
         Utc::now() - Duration::hours(1),
     ));
-    let report = json_of(&handle(&s.services, &s.config, signed(&json!(mixed).to_string())).await);
+    let report = json_of(&handle(&s.services.ingestion(), &s.config, signed(&json!(mixed).to_string())).await);
     assert_eq!(report["accepted"], 1);
     assert_eq!(report["rejected_count"], 150);
     assert_eq!(
         report["rejected"].as_array().unwrap().len(),
-        milepost::limits::MAX_REJECTIONS_LISTED
+        milepost_domain::limits::MAX_REJECTIONS_LISTED
     );
 }
 
@@ -794,10 +803,11 @@ async fn work_per_request_is_bounded_and_answers_stay_small(s: Arc<Setup>) {
 #[tokio::test]
 async fn an_unknown_account_parks_up_to_its_cap_then_its_events_are_rejected() {
     let s = in_memory().await;
-    let limit = milepost::limits::MAX_PARKED_PER_ACCOUNT;
+    let limit = milepost_domain::limits::MAX_PARKED_PER_ACCOUNT;
     let at = Utc::now() - Duration::hours(1);
     for i in 0..limit {
-        let e = milepost::ingest::parse_event(event_at(&format!("p{i}"), "ghost", "x", at)).unwrap();
+        let body = event_at(&format!("p{i}"), "ghost", "x", at).to_string();
+        let e = parse_events(body.as_bytes()).unwrap().remove(0).unwrap();
         s.store.park(&e).await.unwrap();
     }
     let body = json!([
@@ -805,7 +815,7 @@ async fn an_unknown_account_parks_up_to_its_cap_then_its_events_are_rejected() {
         event_at("fine", "acme", "x", at)
     ])
     .to_string();
-    let report = json_of(&handle(&s.services, &s.config, signed(&body)).await);
+    let report = json_of(&handle(&s.services.ingestion(), &s.config, signed(&body)).await);
     assert_eq!(report["accepted"], 1, "{report}");
     assert_eq!(rejected_fields(&report), vec![(0, "account_id".to_string())]);
     assert_eq!(
@@ -889,7 +899,7 @@ async fn on_dynamodb_an_event_takes_two_requests_and_three_when_it_reaches_a_mil
         let store = store.clone();
         async move {
             let before = store.requests();
-            let resp = handle(&s.services, &s.config, signed(&body)).await;
+            let resp = handle(&s.services.ingestion(), &s.config, signed(&body)).await;
             assert_eq!(resp.status(), StatusCode::ACCEPTED);
             (json_of(&resp), store.requests() - before)
         }

@@ -3,9 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use milepost::ports::StoreError;
-use milepost::sweep::{sweep, SweepOptions, SweepReport};
-use milepost::Services;
+use milepost_app::ports::StoreError;
+use milepost_app::sweep::{SweepOptions, SweepReport, Sweeper};
 
 /// Stop this long before the invocation's deadline: time to record the
 /// milestone in hand and report. What is left, the next run does.
@@ -16,17 +15,15 @@ pub const PAGE_SIZE: usize = 100;
 
 /// Sweeps until done or until `deadline - DEADLINE_MARGIN`, then logs the
 /// report and prints it as an embedded-metric-format record.
-pub async fn run(services: &Services, deadline: Instant) -> Result<SweepReport, StoreError> {
+pub async fn run(sweeper: &Sweeper, deadline: Instant) -> Result<SweepReport, StoreError> {
     let should_stop = move || Instant::now() + DEADLINE_MARGIN >= deadline;
-    let report = sweep(
-        services,
-        &SweepOptions {
+    let report = sweeper
+        .sweep(&SweepOptions {
             page_size: PAGE_SIZE,
             should_stop: &should_stop,
-        },
-    )
-    .await?;
-    let now = services.clock.now();
+        })
+        .await?;
+    let now = sweeper.clock.now();
     // EMF goes to stdout as its own line; CloudWatch extracts the metrics from it.
     println!("{}", report.emf(now));
     let message = if report.stopped_early {

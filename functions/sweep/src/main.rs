@@ -7,16 +7,13 @@ use milepost_sweep::deadline_instant;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    milepost::telemetry::init();
-    if std::env::var("MILEPOST_STATE_MACHINE_ARN").is_err() {
-        return Err("MILEPOST_STATE_MACHINE_ARN is not set".into());
-    }
-    let sdk = milepost::aws::sdk_config().await;
-    let services = milepost::aws::services_from_env(&sdk)?;
+    milepost_aws::lambda::init_logging();
+    let sdk = milepost_aws::sdk_config().await;
+    let sweeper = milepost_aws::sweeper_from_env(&sdk)?;
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        let services = &services;
+        let sweeper = &sweeper;
         async move {
-            let report = milepost_sweep::run(services, deadline_instant(event.context.deadline)).await?;
+            let report = milepost_sweep::run(sweeper, deadline_instant(event.context.deadline)).await?;
             Ok::<_, Error>(serde_json::to_value(report)?)
         }
     }))

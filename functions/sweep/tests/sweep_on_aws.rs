@@ -9,21 +9,22 @@ use std::time::{Duration as StdDuration, Instant};
 
 use async_trait::async_trait;
 use chrono::{Duration, TimeZone, Utc};
-use milepost::aws::{DynamoStore, EventBridgePublisher, StepFunctionsWorkflows};
-use milepost::domain::{
-    Account, AccountId, DomainEvent, MilestoneStatus, ProductEvent, Stage, Timestamp, TrackedMilestone,
-};
-use milepost::embedded::{NoMailer, VirtualClock};
-use milepost::maps::load_map;
-use milepost::playbook::EscalationRequest;
-use milepost::ports::{
+use milepost_app::ports::{
     AccountStore, Clock, EventPublisher, MapStore, MilestoneStore, PublishError, StartOutcome, WorkflowError,
     WorkflowStarter,
 };
-use milepost::services::Config;
-use milepost::sweep::SweepReport;
-use milepost::testkit::{account, date, MotoServer};
-use milepost::Services;
+use milepost_app::sweep::SweepReport;
+use milepost_app::Config;
+use milepost_app::Services;
+use milepost_aws::{DynamoStore, EventBridgePublisher, StepFunctionsWorkflows};
+use milepost_domain::EscalationRequest;
+use milepost_domain::{
+    Account, AccountId, DomainEvent, MilestoneStatus, ProductEvent, Stage, Timestamp, TrackedMilestone,
+};
+use milepost_embedded::fixtures::{account, date};
+use milepost_embedded::{MemoryMailer, VirtualClock};
+use milepost_local::MotoServer;
+use milepost_maps::load_map;
 
 const MAP: &str = r#"segment: all
 milestones:
@@ -115,7 +116,7 @@ impl Stack {
         let moto = MotoServer::start();
         let sdk = moto.sdk_config().await;
         let (table, bus_name) = ("milepost".to_string(), "milepost".to_string());
-        milepost::aws::create_local_resources(&sdk, &table, &bus_name)
+        milepost_local::stack::create_local_resources(&sdk, &table, &bus_name)
             .await
             .unwrap();
         let state_machine = aws_sdk_sfn::Client::new(&sdk)
@@ -155,7 +156,7 @@ impl Stack {
     fn services(&self, store: Arc<DynamoStore>, workflows: Arc<dyn WorkflowStarter>) -> Services {
         Services {
             store,
-            mailer: Arc::new(NoMailer),
+            mailer: Arc::new(MemoryMailer::default()),
             events: self.bus.clone(),
             workflows,
             clock: self.clock.clone(),
@@ -166,7 +167,7 @@ impl Stack {
     async fn sweep(&self, store: Arc<DynamoStore>) -> SweepReport {
         let services = self.services(store, Arc::new(self.workflows()));
         let deadline = Instant::now() + StdDuration::from_secs(600);
-        milepost_sweep::run(&services, deadline).await.unwrap()
+        milepost_sweep::run(&services.sweeper(), deadline).await.unwrap()
     }
 
     async fn executions(&self) -> Vec<String> {
@@ -285,9 +286,10 @@ async fn a_crash_between_marking_missed_and_starting_is_healed_by_a_later_sweep(
         panics: AtomicUsize::new(1),
     });
     let services = stack.services(stack.store(), crashing);
-    let crashed =
-        tokio::spawn(async move { milepost_sweep::run(&services, Instant::now() + StdDuration::from_secs(600)).await })
-            .await;
+    let crashed = tokio::spawn(async move {
+        milepost_sweep::run(&services.sweeper(), Instant::now() + StdDuration::from_secs(600)).await
+    })
+    .await;
     assert!(crashed.is_err_and(|e| e.is_panic()), "the injected crash happened");
     let store = stack.store();
     let m = store
@@ -325,7 +327,7 @@ async fn a_milestone_reached_before_its_due_date_is_never_touched() {
     let store = stack.store();
     let acct = stack.seed(1, 0, 0).await.remove(0);
     let services = stack.services(store.clone(), Arc::new(stack.workflows()));
-    milepost::ingest::upsert_account(&services, &acct).await.unwrap();
+    services.ingestion().upsert_account(&acct).await.unwrap();
     let event = ProductEvent {
         id: "e1".into(),
         account_id: acct.id.clone(),
@@ -335,7 +337,7 @@ async fn a_milestone_reached_before_its_due_date_is_never_touched() {
         properties: Default::default(),
     };
     stack.clock.set(contract_start() + Duration::days(3));
-    milepost::ingest::apply_event(&services, &event).await.unwrap();
+    services.ingestion().apply_event(&event).await.unwrap();
     let reached = store.get_milestone(&acct.id, "first_workflow").await.unwrap().unwrap();
     assert_eq!(reached.status, MilestoneStatus::Achieved);
 
@@ -362,10 +364,10 @@ async fn a_milestone_that_keeps_failing_does_not_stop_the_others() {
     });
     let services = stack.services(stack.store(), refusing.clone());
     let deadline = Instant::now() + StdDuration::from_secs(600);
-    let first = milepost_sweep::run(&services, deadline).await.unwrap();
+    let first = milepost_sweep::run(&services.sweeper(), deadline).await.unwrap();
     assert_eq!((first.missed, first.started, first.failed), (5, 4, 1));
     assert_eq!(stack.executions().await.len(), 4);
-    let second = milepost_sweep::run(&services, deadline).await.unwrap();
+    let second = milepost_sweep::run(&services.sweeper(), deadline).await.unwrap();
     assert_eq!(
         (second.examined, second.started, second.failed),
         (1, 0, 1),
@@ -386,11 +388,11 @@ async fn a_sweep_near_its_deadline_stops_cleanly_and_the_next_run_finishes() {
     let services = stack.services(stack.store(), Arc::new(stack.workflows()));
     // Less time left than the margin the handler keeps: it stops before touching anything.
     let short = Instant::now() + milepost_sweep::DEADLINE_MARGIN / 2;
-    let stopped = milepost_sweep::run(&services, short).await.unwrap();
+    let stopped = milepost_sweep::run(&services.sweeper(), short).await.unwrap();
     assert!(stopped.stopped_early);
     assert_eq!((stopped.examined, stopped.missed), (0, 0));
     assert!(stack.executions().await.is_empty());
-    let finished = milepost_sweep::run(&services, Instant::now() + StdDuration::from_secs(600))
+    let finished = milepost_sweep::run(&services.sweeper(), Instant::now() + StdDuration::from_secs(600))
         .await
         .unwrap();
     assert!(!finished.stopped_early);

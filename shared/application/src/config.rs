@@ -1,0 +1,133 @@
+//! Milepost's settings: built-in defaults, overridden by the environment.
+
+use milepost_domain::limits::TimeLimits;
+use milepost_domain::{Contact, EmailAddress, PlaybookTiming};
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Who Milepost's emails come from.
+    pub sender: Contact,
+    /// The product's base URL, for links in emails and in-app messages.
+    pub app_url: String,
+    /// Where customers book 1:1 help.
+    pub booking_url: String,
+    /// The unsubscribe endpoint quoted in `List-Unsubscribe` on customer mail.
+    pub unsubscribe_url: String,
+    /// How long event-id dedupe records live.
+    pub dedupe_ttl_days: i64,
+    /// The CS leadership address for accounts whose traits name none.
+    pub cs_leader_email: EmailAddress,
+    pub timing: PlaybookTiming,
+    /// How far ahead events may be dated, and which contract dates are plausible.
+    pub time_limits: TimeLimits,
+    /// How many accounts of one request are applied side by side (each
+    /// account's events in order, one after another: they write the same
+    /// items). Worth it against DynamoDB's latency; the in-process demo sets 1.
+    pub accounts_at_once: usize,
+}
+
+fn address(text: &str) -> EmailAddress {
+    EmailAddress::parse(text).expect("a built-in default address is valid")
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            sender: Contact::new("Milepost", address("success@milepost.example")),
+            app_url: "https://app.example.com".to_string(),
+            booking_url: "https://app.example.com/book-help".to_string(),
+            unsubscribe_url: "https://app.example.com/unsubscribe".to_string(),
+            dedupe_ttl_days: 14,
+            cs_leader_email: address("cs-leadership@vendor.example"),
+            timing: PlaybookTiming::default(),
+            time_limits: TimeLimits::default(),
+            accounts_at_once: 16,
+        }
+    }
+}
+
+impl Config {
+    /// The defaults, with what the environment sets: `MILEPOST_SENDER_EMAIL`,
+    /// `MILEPOST_SENDER_NAME`, `MILEPOST_APP_URL`, `MILEPOST_BOOKING_URL`,
+    /// `MILEPOST_UNSUBSCRIBE_URL`, `MILEPOST_CS_LEADER_EMAIL`,
+    /// `MILEPOST_MAX_FUTURE_SKEW_HOURS`, `MILEPOST_EARLIEST_CONTRACT_DATE`,
+    /// `MILEPOST_CONTRACT_YEARS_AHEAD` (empty counts as unset). A value that
+    /// does not parse is an error: better a function that will not start than
+    /// one mailing a mangled address.
+    pub fn from_env() -> Result<Self, String> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let parse_address = |name: &str, value: &str| EmailAddress::parse(value).map_err(|e| format!("{name}: {e}"));
+        let mut config = Config::default();
+        if let Some(email) = get("MILEPOST_SENDER_EMAIL") {
+            config.sender.email = parse_address("MILEPOST_SENDER_EMAIL", &email)?;
+        }
+        if let Some(name) = get("MILEPOST_SENDER_NAME") {
+            config.sender.name = name;
+        }
+        if let Some(email) = get("MILEPOST_CS_LEADER_EMAIL") {
+            config.cs_leader_email = parse_address("MILEPOST_CS_LEADER_EMAIL", &email)?;
+        }
+        for (name, field) in [
+            ("MILEPOST_APP_URL", &mut config.app_url),
+            ("MILEPOST_BOOKING_URL", &mut config.booking_url),
+            ("MILEPOST_UNSUBSCRIBE_URL", &mut config.unsubscribe_url),
+        ] {
+            if let Some(value) = get(name) {
+                *field = value;
+            }
+        }
+        let limits = &mut config.time_limits;
+        if let Some(hours) = get("MILEPOST_MAX_FUTURE_SKEW_HOURS") {
+            let hours: i64 = hours
+                .trim()
+                .parse()
+                .map_err(|_| format!("MILEPOST_MAX_FUTURE_SKEW_HOURS: {hours:?} is not a whole number of hours"))?;
+            limits.max_future_skew = chrono::Duration::hours(hours.max(0));
+        }
+        if let Some(date) = get("MILEPOST_EARLIEST_CONTRACT_DATE") {
+            limits.earliest_contract_date = chrono::NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d")
+                .map_err(|_| format!("MILEPOST_EARLIEST_CONTRACT_DATE: {date:?} is not a date (YYYY-MM-DD)"))?;
+        }
+        if let Some(years) = get("MILEPOST_CONTRACT_YEARS_AHEAD") {
+            limits.max_contract_years_ahead = years
+                .trim()
+                .parse()
+                .map_err(|_| format!("MILEPOST_CONTRACT_YEARS_AHEAD: {years:?} is not a whole number"))?;
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_environment_overrides_defaults_and_empty_values_do_not() {
+        let config = Config::from_lookup(|name| match name {
+            "MILEPOST_SENDER_EMAIL" => Some("cs@acme.example".into()),
+            "MILEPOST_APP_URL" => Some("https://acme.example".into()),
+            "MILEPOST_BOOKING_URL" => Some("  ".into()),
+            "MILEPOST_MAX_FUTURE_SKEW_HOURS" => Some("6".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(config.sender.email, "cs@acme.example");
+        assert_eq!(config.sender.name, Config::default().sender.name);
+        assert_eq!(config.app_url, "https://acme.example");
+        assert_eq!(config.booking_url, Config::default().booking_url);
+        assert_eq!(config.time_limits.max_future_skew, chrono::Duration::hours(6));
+    }
+
+    #[test]
+    fn a_configured_address_that_does_not_parse_stops_start_up() {
+        let bad = Config::from_lookup(|name| {
+            (name == "MILEPOST_CS_LEADER_EMAIL").then(|| "lead@vendor.example, leak@evil.example".into())
+        });
+        assert!(bad.unwrap_err().starts_with("MILEPOST_CS_LEADER_EMAIL"));
+    }
+}

@@ -1,0 +1,416 @@
+//! The five playbook emails, rendered from templates (HTML and text) with
+//! every account-supplied value escaped by the template engine.
+//!
+//! Each email is built from one account and one milestone only: a view struct
+//! is filled from that pair and nothing else, so one customer's data cannot
+//! reach another's message.
+
+use askama::Template;
+use chrono::{Datelike, Timelike};
+use mail_builder::headers::content_type::ContentType;
+use mail_builder::headers::raw::Raw;
+use mail_builder::mime::MimePart;
+use mail_builder::MessageBuilder;
+use milepost_domain::activity::RecentEvent;
+use milepost_domain::health::Health;
+use milepost_domain::{
+    Account, Contact, CsmTask, EmailKind, EscalationLogEntry, OutgoingEmail, Timestamp, TrackedMilestone,
+};
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+
+#[derive(Debug, thiserror::Error)]
+#[error("email template failed: {0}")]
+pub struct RenderError(#[from] askama::Error);
+
+/// Facts every email states about the milestone.
+#[derive(Debug)]
+pub struct MilestoneFacts {
+    pub account_name: String,
+    pub milestone_name: String,
+    pub due_date: String,
+    pub target: String,
+    pub current: String,
+    pub goal: Option<String>,
+    pub link: String,
+}
+
+impl MilestoneFacts {
+    pub fn new(cfg: &Config, account: &Account, m: &TrackedMilestone) -> Self {
+        MilestoneFacts {
+            account_name: account.name.clone(),
+            milestone_name: m.name.clone(),
+            due_date: fmt_date(m.due_at),
+            target: m.criterion.describe_target(account.licensed_seats),
+            current: m.progress.describe_current(&m.criterion, account.licensed_seats),
+            goal: account.goal.clone(),
+            link: format!(
+                "{}/milestones/{}?account={}",
+                cfg.app_url.trim_end_matches('/'),
+                url_part(&m.milestone_id),
+                url_part(account.id.as_str())
+            ),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "outreach.html")]
+struct OutreachHtml<'a> {
+    v: &'a CustomerView<'a>,
+}
+#[derive(Template)]
+#[template(path = "outreach.txt")]
+struct OutreachText<'a> {
+    v: &'a CustomerView<'a>,
+}
+#[derive(Template)]
+#[template(path = "follow_up.html")]
+struct FollowUpHtml<'a> {
+    v: &'a CustomerView<'a>,
+}
+#[derive(Template)]
+#[template(path = "follow_up.txt")]
+struct FollowUpText<'a> {
+    v: &'a CustomerView<'a>,
+}
+
+/// What customer-facing outreach shows.
+pub struct CustomerView<'a> {
+    pub subject: String,
+    pub greeting_name: String,
+    pub facts: MilestoneFacts,
+    pub points: Vec<String>,
+    pub guides: &'a [String],
+    pub booking_url: &'a str,
+    pub csm_name: &'a str,
+    pub unsubscribe_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "csm_task.html")]
+struct CsmTaskHtml<'a> {
+    v: &'a CsmView<'a>,
+}
+#[derive(Template)]
+#[template(path = "csm_task.txt")]
+struct CsmTaskText<'a> {
+    v: &'a CsmView<'a>,
+}
+
+pub struct CsmView<'a> {
+    pub subject: String,
+    pub csm_name: &'a str,
+    pub facts: MilestoneFacts,
+    pub today: String,
+    pub days_overdue: i64,
+    pub health: &'a Health,
+    pub arr_at_risk: String,
+    pub intervention: &'a str,
+    pub recent: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "leadership.html")]
+struct LeadershipHtml<'a> {
+    v: &'a LeadershipView<'a>,
+}
+#[derive(Template)]
+#[template(path = "leadership.txt")]
+struct LeadershipText<'a> {
+    v: &'a LeadershipView<'a>,
+}
+#[derive(Template)]
+#[template(path = "exec_sponsor.html")]
+struct ExecSponsorHtml<'a> {
+    v: &'a LeadershipView<'a>,
+}
+#[derive(Template)]
+#[template(path = "exec_sponsor.txt")]
+struct ExecSponsorText<'a> {
+    v: &'a LeadershipView<'a>,
+}
+
+pub struct LeadershipView<'a> {
+    pub subject: String,
+    pub greeting_name: String,
+    pub facts: MilestoneFacts,
+    pub days_overdue: i64,
+    pub arr_at_risk: String,
+    pub health: &'a Health,
+    pub tried: Vec<String>,
+    pub ask: &'a str,
+    pub csm_name: &'a str,
+    pub unsubscribe_url: &'a str,
+}
+
+/// The day-1 emails to the customer's champion.
+pub fn outreach(
+    cfg: &Config,
+    account: &Account,
+    m: &TrackedMilestone,
+    kind: EmailKind,
+    key: String,
+    now: Timestamp,
+) -> Result<OutgoingEmail, RenderError> {
+    let facts = MilestoneFacts::new(cfg, account, m);
+    let subject = match kind {
+        EmailKind::FollowUp => format!("[{}] Resources and 1:1 help for {}", account.name, m.name),
+        _ => format!("[{}] Next step: {}", account.name, m.name),
+    };
+    let view = CustomerView {
+        subject: clean_header(&subject),
+        greeting_name: first_name(&account.primary_contact.name),
+        facts,
+        points: split_points(&m.playbook.outreach),
+        guides: &m.playbook.guides,
+        booking_url: &cfg.booking_url,
+        csm_name: &account.csm.name,
+        unsubscribe_url: &cfg.unsubscribe_url,
+    };
+    let (html, text) = match kind {
+        EmailKind::FollowUp => (FollowUpHtml { v: &view }.render()?, FollowUpText { v: &view }.render()?),
+        _ => (OutreachHtml { v: &view }.render()?, OutreachText { v: &view }.render()?),
+    };
+    Ok(OutgoingEmail {
+        key,
+        kind,
+        account_id: account.id.clone(),
+        milestone_id: m.milestone_id.clone(),
+        from: Contact::new(
+            format!("{} via {}", account.csm.name, cfg.sender.name),
+            cfg.sender.email.clone(),
+        ),
+        to: vec![account.primary_contact.clone()],
+        subject: view.subject.clone(),
+        text,
+        html,
+        list_unsubscribe: Some(cfg.unsubscribe_url.clone()),
+        date: now,
+    })
+}
+
+/// The day-3 email that carries the CSM's task.
+pub fn csm_task(
+    cfg: &Config,
+    account: &Account,
+    m: &TrackedMilestone,
+    task: &CsmTask,
+    key: String,
+    now: Timestamp,
+) -> Result<OutgoingEmail, RenderError> {
+    let subject = format!(
+        "[{}] CSM task: {} missed, {} ARR at risk",
+        account.name,
+        m.name,
+        fmt_money(task.arr_at_risk)
+    );
+    // The email shows the task's own snapshot, so the two never disagree.
+    let facts = MilestoneFacts {
+        target: task.target.clone(),
+        current: task.current.clone(),
+        ..MilestoneFacts::new(cfg, account, m)
+    };
+    let view = CsmView {
+        subject: clean_header(&subject),
+        csm_name: &account.csm.name,
+        facts,
+        today: fmt_date(now),
+        days_overdue: (now - m.due_at).num_days(),
+        health: &task.health,
+        arr_at_risk: fmt_money(task.arr_at_risk),
+        intervention: &task.recommended_intervention,
+        recent: summarize_activity(&task.recent_activity),
+    };
+    Ok(OutgoingEmail {
+        key,
+        kind: EmailKind::CsmTask,
+        account_id: account.id.clone(),
+        milestone_id: m.milestone_id.clone(),
+        from: cfg.sender.clone(),
+        to: vec![account.csm.clone()],
+        subject: view.subject.clone(),
+        text: CsmTaskText { v: &view }.render()?,
+        html: CsmTaskHtml { v: &view }.render()?,
+        list_unsubscribe: None,
+        date: now,
+    })
+}
+
+/// Day 5: the email to the CS leader, or to the customer's executive sponsor.
+#[allow(clippy::too_many_arguments)]
+pub fn leadership(
+    cfg: &Config,
+    account: &Account,
+    m: &TrackedMilestone,
+    health: &Health,
+    tried: &[EscalationLogEntry],
+    recipient: &Contact,
+    kind: EmailKind,
+    key: String,
+    now: Timestamp,
+) -> Result<OutgoingEmail, RenderError> {
+    let arr = fmt_money(m.arr_at_risk(account.arr));
+    let days_overdue = (now - m.due_at).num_days();
+    let subject = match kind {
+        EmailKind::ExecSponsor => format!("[{}] {}: can we count on your help?", account.name, m.name),
+        _ => format!(
+            "[{}] Escalation: {} {} days overdue, {arr} ARR at risk",
+            account.name, m.name, days_overdue
+        ),
+    };
+    let view = LeadershipView {
+        subject: clean_header(&subject),
+        greeting_name: match kind {
+            EmailKind::ExecSponsor => first_name(&recipient.name),
+            _ => "Hi team".to_string(),
+        },
+        facts: MilestoneFacts::new(cfg, account, m),
+        days_overdue,
+        arr_at_risk: arr,
+        health,
+        tried: tried
+            .iter()
+            .map(|e| format!("{}: {}", fmt_date(e.at), e.detail))
+            .collect(),
+        ask: &m.playbook.leadership,
+        csm_name: &account.csm.name,
+        unsubscribe_url: &cfg.unsubscribe_url,
+    };
+    let (html, text, from) = match kind {
+        EmailKind::ExecSponsor => (
+            ExecSponsorHtml { v: &view }.render()?,
+            ExecSponsorText { v: &view }.render()?,
+            Contact::new(
+                format!("{} via {}", account.csm.name, cfg.sender.name),
+                cfg.sender.email.clone(),
+            ),
+        ),
+        _ => (
+            LeadershipHtml { v: &view }.render()?,
+            LeadershipText { v: &view }.render()?,
+            cfg.sender.clone(),
+        ),
+    };
+    Ok(OutgoingEmail {
+        key,
+        kind,
+        account_id: account.id.clone(),
+        milestone_id: m.milestone_id.clone(),
+        from,
+        to: vec![recipient.clone()],
+        subject: view.subject.clone(),
+        text,
+        html,
+        list_unsubscribe: kind.customer_facing().then(|| cfg.unsubscribe_url.clone()),
+        date: now,
+    })
+}
+
+/// Recent events grouped by name, newest first: "page.viewed — 7 times, last 16 Jan 2026 05:59 UTC".
+fn summarize_activity(recent_newest_first: &[RecentEvent]) -> Vec<String> {
+    let mut groups: Vec<(&str, usize, Timestamp)> = Vec::new();
+    for e in recent_newest_first {
+        match groups.iter_mut().find(|(name, _, _)| *name == e.event) {
+            Some(group) => group.1 += 1,
+            None => groups.push((&e.event, 1, e.at)),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(name, count, last)| match count {
+            1 => format!("{name} — {}", fmt_datetime(last)),
+            n => format!("{name} — {n} times, last {}", fmt_datetime(last)),
+        })
+        .collect()
+}
+
+/// Splits a playbook paragraph into bullet points on sentence or line breaks.
+fn split_points(text: &str) -> Vec<String> {
+    text.split(['\n', ';'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn first_name(name: &str) -> String {
+    name.split_whitespace().next().unwrap_or("there").to_string()
+}
+
+/// Header values never carry control characters (no header injection).
+fn clean_header(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+/// RFC 3986 unreserved characters stay as they are; everything else is encoded.
+const URL_PART: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+fn url_part(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, URL_PART).to_string()
+}
+
+pub fn fmt_date(t: Timestamp) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!("{} {} {}", t.day(), MONTHS[t.month0() as usize], t.year())
+}
+
+fn fmt_datetime(t: Timestamp) -> String {
+    format!("{} {:02}:{:02} UTC", fmt_date(t), t.hour(), t.minute())
+}
+
+/// `12345` → `$12,345`.
+pub fn fmt_money(amount: u64) -> String {
+    let digits = amount.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("${out}")
+}
+
+/// Renders an email as an RFC 5322 message: multipart/alternative, text then
+/// HTML. The boundary and Message-ID derive from the idempotency key, so the
+/// same email always serialises to the same bytes.
+pub fn to_eml(email: &OutgoingEmail) -> std::io::Result<String> {
+    let digest = Sha256::digest(email.key.as_bytes());
+    let tag: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    let body = MimePart::new(
+        ContentType::new("multipart/alternative").attribute("boundary", format!("milepost-{tag}")),
+        vec![
+            MimePart::new("text/plain", email.text.as_str()),
+            MimePart::new("text/html", email.html.as_str()),
+        ],
+    );
+    let mut builder = MessageBuilder::new()
+        .message_id(format!("{tag}@milepost.local"))
+        .from((email.from.name.as_str(), email.from.email.as_str()))
+        .to(email
+            .to
+            .iter()
+            .map(|c| (c.name.as_str(), c.email.as_str()))
+            .collect::<Vec<_>>())
+        .subject(email.subject.as_str())
+        .date(email.date.timestamp())
+        .header("X-Milepost-Kind", Raw::new(email.kind.as_str()))
+        .body(body);
+    if let Some(url) = &email.list_unsubscribe {
+        builder = builder
+            .header("List-Unsubscribe", Raw::new(format!("<{url}>")))
+            .header("List-Unsubscribe-Post", Raw::new("List-Unsubscribe=One-Click"));
+    }
+    builder.write_to_string()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,294 @@
+use chrono::{Duration, TimeZone, Utc};
+use mail_parser::MimeHeaders;
+
+use milepost_domain::{Criterion, MapSegment, MilestoneDef, MilestoneMap, Phase, Playbook, Segment, Step};
+
+use super::*;
+
+const HOSTILE: &str = "Evil <script>alert('x')</script> & \"Co\"";
+
+fn account(name: &str, id: &str) -> Account {
+    // Addresses take the id's letters only: ids may hold anything, addresses may not.
+    let domain: String = id.chars().filter(char::is_ascii_alphanumeric).collect();
+    Account {
+        name: name.to_string(),
+        segment: Segment::Enterprise,
+        arr: 120_000,
+        licensed_seats: 50,
+        primary_contact: Contact::parse("Dana <b>Bold</b> Li", &format!("dana@{domain}.example")).unwrap(),
+        csm: Contact::parse("Maya Thompson", "maya@vendor.example").unwrap(),
+        cs_leader_email: milepost_domain::fixtures::milepost_address("lead@vendor.example"),
+        exec_sponsor: Some(Contact::parse("Sam Exec", &format!("sam@{domain}.example")).unwrap()),
+        goal: Some("<img src=x onerror=alert(1)> cut costs".into()),
+        ..milepost_domain::fixtures::account(id, milepost_domain::fixtures::date(2026, 1, 5))
+    }
+}
+
+fn milestone(acct: &Account) -> TrackedMilestone {
+    let def = MilestoneDef {
+        id: "first_workflow".into(),
+        name: "First <workflow> & done".into(),
+        phase: Phase::Onboarding,
+        due_days: 30,
+        owner: "csm".into(),
+        criterion: Criterion::EventCount {
+            event: "workflow.completed".into(),
+            min: 2,
+            window_days: None,
+        },
+        arr_weight: Some(0.25),
+        playbook: Playbook {
+            outreach: "Point one <b>bold</b>\nPoint two".into(),
+            csm: "Call them & <i>listen</i>".into(),
+            leadership: "Ask the sponsor for <help>".into(),
+            guides: vec!["Guide <one>".into()],
+        },
+    };
+    let map = MilestoneMap {
+        segment: MapSegment::All,
+        tenure: None,
+        escalate_to_exec_sponsor: true,
+        business_days: false,
+        events: Default::default(),
+        milestones: vec![def.clone()],
+    };
+    TrackedMilestone::new(acct, &map, &def)
+}
+
+fn now() -> Timestamp {
+    Utc.with_ymd_and_hms(2026, 2, 9, 10, 0, 0).unwrap()
+}
+
+fn health() -> Health {
+    Health {
+        score: 41,
+        trend: -12,
+        factors: vec![milepost_domain::health::Factor {
+            description: "First <workflow> overdue".into(),
+            points: -20,
+        }],
+    }
+}
+
+fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
+    let cfg = Config::default();
+    let m = milestone(acct);
+    let task = milepost_domain::CsmTask {
+        id: "t".into(),
+        status: milepost_domain::TaskStatus::Open,
+        account_id: acct.id.clone(),
+        account_name: acct.name.clone(),
+        milestone_id: m.milestone_id.clone(),
+        milestone_name: m.name.clone(),
+        owner_email: acct.csm.email.to_string(),
+        owner_name: acct.csm.name.clone(),
+        created_at: now(),
+        due_at: m.due_at,
+        target: "2× workflow.completed".into(),
+        current: "1 so far".into(),
+        health: health(),
+        arr_at_risk: 30_000,
+        recommended_intervention: m.playbook.csm.clone(),
+        recent_activity: vec![],
+    };
+    let tried = vec![EscalationLogEntry {
+        key: "k".into(),
+        account_id: acct.id.clone(),
+        milestone_id: m.milestone_id.clone(),
+        execution: "x".into(),
+        at: now() - Duration::days(4),
+        step: Step::OutreachEmail,
+        detail: "outreach email sent".into(),
+    }];
+    let leader = Contact::new("CS leadership", acct.cs_leader_email.clone());
+    let sponsor = acct.exec_sponsor.clone().unwrap();
+    vec![
+        outreach(&cfg, acct, &m, EmailKind::Outreach, "k1".into(), now()).unwrap(),
+        outreach(&cfg, acct, &m, EmailKind::FollowUp, "k2".into(), now()).unwrap(),
+        csm_task(&cfg, acct, &m, &task, "k3".into(), now()).unwrap(),
+        leadership(
+            &cfg,
+            acct,
+            &m,
+            &health(),
+            &tried,
+            &leader,
+            EmailKind::Leadership,
+            "k4".into(),
+            now(),
+        )
+        .unwrap(),
+        leadership(
+            &cfg,
+            acct,
+            &m,
+            &health(),
+            &tried,
+            &sponsor,
+            EmailKind::ExecSponsor,
+            "k5".into(),
+            now(),
+        )
+        .unwrap(),
+    ]
+}
+
+#[test]
+fn account_supplied_text_is_escaped_in_every_html_part() {
+    for email in all_emails(&account(HOSTILE, "acme")) {
+        let kind = email.kind.as_str();
+        for raw in ["<script>", "<img src=x", "<b>", "<i>", "<help>", "<workflow>", "<one>"] {
+            assert!(!email.html.contains(raw), "{kind} HTML contains raw {raw}");
+        }
+        assert!(
+            email.html.contains("&#60;") || email.html.contains("&lt;"),
+            "{kind}: nothing escaped?"
+        );
+        // The text part carries the same words, unescaped, as plain text should.
+        assert!(!email.text.contains("&lt;"), "{kind} text part is HTML-escaped");
+    }
+    let outreach = &all_emails(&account(HOSTILE, "acme"))[0];
+    assert!(
+        outreach.html.contains("Evil &#60;script&#62;") || outreach.html.contains("Evil &lt;script&gt;"),
+        "{}",
+        outreach.html
+    );
+}
+
+#[test]
+fn subjects_name_the_account_and_the_milestone() {
+    for email in all_emails(&account("Acme Corp", "acme")) {
+        assert!(email.subject.contains("Acme Corp"), "{}", email.subject);
+        assert!(email.subject.contains("First <workflow> & done"), "{}", email.subject);
+    }
+}
+
+#[test]
+fn header_injection_through_an_account_name_is_neutralised() {
+    let acct = account("Acme\r\nBcc: victim@evil.example", "acme");
+    for email in all_emails(&acct) {
+        assert!(!email.subject.contains('\n') && !email.subject.contains('\r'));
+        let eml = to_eml(&email).unwrap();
+        let parsed = mail_parser::MessageParser::default().parse(eml.as_bytes()).unwrap();
+        assert!(
+            parsed.bcc().is_none(),
+            "an injected Bcc header made it into the message"
+        );
+    }
+}
+
+#[test]
+fn emails_are_multipart_with_text_and_html_and_unsubscribe_only_for_customers() {
+    for email in all_emails(&account("Acme Corp", "acme")) {
+        let eml = to_eml(&email).unwrap();
+        let parsed = mail_parser::MessageParser::default().parse(eml.as_bytes()).unwrap();
+        assert_eq!(parsed.subject(), Some(email.subject.as_str()));
+        assert_eq!(parsed.content_type().map(|c| c.subtype()), Some(Some("alternative")));
+        assert_eq!(parsed.text_body_count(), 1);
+        assert_eq!(parsed.html_body_count(), 1);
+        assert!(parsed.body_text(0).unwrap().contains("First <workflow> & done"));
+        assert!(
+            parsed
+                .body_html(0)
+                .unwrap()
+                .contains("First &lt;workflow&gt; &amp; done")
+                || parsed
+                    .body_html(0)
+                    .unwrap()
+                    .contains("First &#60;workflow&#62; &#38; done")
+        );
+        let unsubscribe = parsed.header("List-Unsubscribe").is_some();
+        assert_eq!(unsubscribe, email.kind.customer_facing(), "{:?}", email.kind);
+        assert_eq!(to_eml(&email).unwrap(), eml, "serialisation is deterministic");
+    }
+}
+
+#[test]
+fn each_email_goes_to_the_right_reader() {
+    let acct = account("Acme Corp", "acme");
+    let to: Vec<(EmailKind, String)> = all_emails(&acct)
+        .into_iter()
+        .map(|e| (e.kind, e.to[0].email.to_string()))
+        .collect();
+    assert_eq!(
+        to,
+        vec![
+            (EmailKind::Outreach, "dana@acme.example".to_string()),
+            (EmailKind::FollowUp, "dana@acme.example".to_string()),
+            (EmailKind::CsmTask, "maya@vendor.example".to_string()),
+            (EmailKind::Leadership, "lead@vendor.example".to_string()),
+            (EmailKind::ExecSponsor, "sam@acme.example".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn the_csm_email_carries_the_context_a_csm_needs() {
+    let email = &all_emails(&account("Acme Corp", "acme"))[2];
+    for needle in [
+        "4 Feb 2026",
+        "2× workflow.completed",
+        "1 so far",
+        "41/100",
+        "declining",
+        "$30,000",
+        "Call them &amp; &lt;i&gt;listen",
+    ] {
+        assert!(
+            email.html.contains(needle)
+                || email.html.contains(
+                    &needle
+                        .replace("&amp;", "&#38;")
+                        .replace("&lt;", "&#60;")
+                        .replace("&gt;", "&#62;")
+                ),
+            "CSM email lacks {needle}"
+        );
+    }
+    assert!(email
+        .text
+        .contains("Recommended first intervention:\nCall them & <i>listen</i>"));
+}
+
+#[test]
+fn money_is_formatted_with_thousands_separators() {
+    assert_eq!(fmt_money(0), "$0");
+    assert_eq!(fmt_money(999), "$999");
+    assert_eq!(fmt_money(1_000), "$1,000");
+    assert_eq!(fmt_money(1_234_567), "$1,234,567");
+}
+
+#[test]
+fn links_encode_account_ids() {
+    let acct = account("Acme", "acme/../admin?x=1");
+    let email = &all_emails(&acct)[0];
+    assert!(
+        email.html.contains("account=acme%2F..%2Fadmin%3Fx%3D1"),
+        "{}",
+        email.html
+    );
+}
+
+#[test]
+fn recent_activity_is_grouped_by_event_newest_first() {
+    let at = |h: i64| now() - Duration::hours(h);
+    let ev = |h: i64, name: &str| milepost_domain::activity::RecentEvent {
+        at: at(h),
+        id: format!("{name}{h}"),
+        event: name.into(),
+        user_id: None,
+    };
+    let lines = summarize_activity(&[
+        ev(1, "page.viewed"),
+        ev(2, "workflow.completed"),
+        ev(3, "page.viewed"),
+        ev(4, "page.viewed"),
+    ]);
+    assert_eq!(
+        lines,
+        vec![
+            "page.viewed — 3 times, last 9 Feb 2026 09:00 UTC".to_string(),
+            "workflow.completed — 9 Feb 2026 08:00 UTC".to_string()
+        ]
+    );
+}

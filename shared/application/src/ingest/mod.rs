@@ -1,0 +1,634 @@
+//! Ingestion: product events in, applied to every open milestone they advance.
+//!
+//! Delivery is at least once, so applying is idempotent end to end: progress
+//! is a set keyed by event id (see `milepost_domain::criterion`), and the
+//! store saves what `AccountState::apply` changed together with the event's
+//! dedupe record in one conditional write (one transaction on DynamoDB), never
+//! the one without the other. A reached milestone is announced after its
+//! change is stored; if that publish fails, the redelivered event finds the
+//! announcement still owed and makes it.
+
+pub mod wire;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use chrono::Duration;
+use milepost_domain::{
+    limits, Account, AccountId, Announcements, DomainEvent, FieldError, IllegalChange, MilestoneMap, MilestoneStatus,
+    ProductEvent, Timestamp, TrackedMilestone,
+};
+use serde::{Deserialize, Serialize};
+use tracing::Instrument;
+
+use self::wire::{GroupCall, Incoming};
+use crate::config::Config;
+use crate::ports::{Clock, EventApplied, EventPublisher, IngestStore, StoreError, WorkflowStarter};
+use crate::writes::{retry_on_conflict, update_milestone, Edit, MAX_WRITE_ATTEMPTS};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("store: {0}")]
+    Store(String),
+    #[error("{0}")]
+    Domain(String),
+    #[error("publish: {0}")]
+    Publish(String),
+    #[error("no milestone map applies to segment {segment} ({tenure})")]
+    NoMap { segment: String, tenure: String },
+    /// The store refused the change for good (see `StoreError::Invalid`):
+    /// the input is rejected, never retried.
+    #[error("{0}")]
+    Unstorable(String),
+    /// The account is unknown and already has `MAX_PARKED_PER_ACCOUNT` events waiting.
+    #[error("{0}")]
+    ParkingFull(FieldError),
+    /// Applying the event would break a lifecycle rule: a bug in Milepost.
+    /// The event is kept for replay; the sender is not asked to retry.
+    #[error(transparent)]
+    Illegal(IllegalChange),
+}
+
+impl From<StoreError> for IngestError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Invalid(why) => IngestError::Unstorable(why),
+            StoreError::Illegal(change) => IngestError::Illegal(change),
+            other => IngestError::Store(other.to_string()),
+        }
+    }
+}
+
+/// What became of one event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Applied {
+    Applied,
+    Duplicate,
+    /// The account is not known yet: kept, applied when it appears.
+    Parked,
+    /// Applying it hit a lifecycle rule (a bug): kept with the parked events
+    /// for `milepost parked --replay`, logged and counted.
+    Held,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestReport {
+    /// Items Milepost has and the sender need not send again: applied,
+    /// parked for an unknown account, or held after an internal error.
+    pub accepted: usize,
+    pub duplicates: usize,
+    /// The first `limits::MAX_REJECTIONS_LISTED` rejected items, by index.
+    pub rejected: Vec<Rejection>,
+    /// How many items were rejected in all (more than are listed, past the cap).
+    #[serde(default)]
+    pub rejected_count: usize,
+    /// Events rejected because their unknown account had too many waiting
+    /// (a metric for operators, not part of the answer).
+    #[serde(skip)]
+    pub parked_cap_reached: usize,
+    /// Events held after a lifecycle rule refused them (a metric for
+    /// operators, who replay them once the bug is fixed).
+    #[serde(skip)]
+    pub held: usize,
+}
+
+impl IngestReport {
+    /// The operators' metrics of this request that are not zero, as one
+    /// embedded-metric-format record, or `None` when all are zero.
+    pub fn emf(&self, now: Timestamp) -> Option<serde_json::Value> {
+        let metrics: Vec<(&str, &str, serde_json::Value)> =
+            [("ParkedCapReached", self.parked_cap_reached), ("EventsHeld", self.held)]
+                .into_iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(name, n)| (name, "Count", n.into()))
+                .collect();
+        (!metrics.is_empty()).then(|| crate::telemetry::emf_record(now.timestamp_millis(), &metrics))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    pub index: usize,
+    pub error: String,
+}
+
+/// What onboarding an account did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Onboarded {
+    pub milestones_created: usize,
+    pub parked_applied: usize,
+}
+
+/// The ingestion use case over the ports it needs: the store, the bus (to
+/// announce reached milestones) and the workflows (to stop an escalation the
+/// customer caught up with). It sends no email.
+#[derive(Clone)]
+pub struct Ingestion {
+    pub store: Arc<dyn IngestStore>,
+    pub events: Arc<dyn EventPublisher>,
+    pub workflows: Arc<dyn WorkflowStarter>,
+    pub clock: Arc<dyn Clock>,
+    pub config: Config,
+}
+
+/// What became of each item of one account, and the error that stopped the
+/// rest (a retry of the request finishes them).
+#[derive(Default)]
+struct AccountOutcome {
+    outcomes: Vec<(usize, Result<Applied, FieldError>)>,
+    parked_cap_reached: usize,
+    error: Option<IngestError>,
+}
+
+impl Ingestion {
+    /// Applies a parsed batch: valid events are applied even when others are
+    /// rejected, accounts side by side. A rejection is final for that item; an
+    /// error (`Err`) means something a retry can fix (throttling, an outage), and
+    /// the sender retries the whole request: what was applied is then a duplicate.
+    pub async fn ingest(&self, parsed: Vec<Result<Incoming, FieldError>>) -> Result<IngestReport, IngestError> {
+        let now = self.clock.now();
+        let mut rejected = Vec::new();
+        let mut accounts: Vec<(AccountId, Vec<(usize, Incoming)>)> = Vec::new();
+        let mut position: std::collections::HashMap<AccountId, usize> = std::collections::HashMap::new();
+        for (index, item) in parsed.into_iter().enumerate() {
+            match item.and_then(|incoming| check_incoming(&self.config, &incoming, now).map(|()| incoming)) {
+                Err(e) => rejected.push(Rejection {
+                    index,
+                    error: e.to_string(),
+                }),
+                Ok(incoming) => {
+                    let account = incoming.account_id().clone();
+                    let slot = *position.entry(account.clone()).or_insert_with(|| {
+                        accounts.push((account, Vec::new()));
+                        accounts.len() - 1
+                    });
+                    accounts[slot].1.push((index, incoming));
+                }
+            }
+        }
+
+        let mut report = IngestReport::default();
+        let mut failure = None;
+        let at_once = self.config.accounts_at_once.max(1);
+        if accounts.len() == 1 || at_once == 1 {
+            // One account, or a store in this process, where tasks only add cost.
+            for (account, items) in accounts {
+                let done = self.apply_in_order(items).instrument(account_span(&account)).await;
+                merge_outcome(done, &mut report, &mut rejected, &mut failure);
+            }
+            return finish(report, rejected, failure);
+        }
+        // One copy of the use case per request, shared by the tasks.
+        let shared = Arc::new(self.clone());
+        let limit = Arc::new(tokio::sync::Semaphore::new(at_once));
+        let mut running = tokio::task::JoinSet::new();
+        for (account, items) in accounts {
+            let (ingestion, limit) = (shared.clone(), limit.clone());
+            running.spawn(
+                async move {
+                    let _permit = limit.acquire_owned().await.expect("the semaphore is never closed");
+                    ingestion.apply_in_order(items).await
+                }
+                .instrument(account_span(&account)),
+            );
+        }
+        while let Some(done) = running.join_next().await {
+            let done = done.map_err(|e| IngestError::Store(format!("an account's events failed: {e}")))?;
+            merge_outcome(done, &mut report, &mut rejected, &mut failure);
+        }
+        finish(report, rejected, failure)
+    }
+
+    /// One account's items, in the order they came (they write the same items).
+    async fn apply_in_order(&self, items: Vec<(usize, Incoming)>) -> AccountOutcome {
+        let mut done = AccountOutcome::default();
+        for (index, item) in items {
+            let outcome = match &item {
+                Incoming::Event(event) => self.apply_event(event).await.map(Ok),
+                Incoming::Account(call) => self.apply_group_call(call).await,
+            };
+            let outcome = match (outcome, &item) {
+                (Err(IngestError::Illegal(change)), Incoming::Event(event)) => self.hold(event, &change).await.map(Ok),
+                (other, _) => other,
+            };
+            match outcome {
+                Ok(result) => done.outcomes.push((index, result)),
+                Err(IngestError::ParkingFull(why)) => {
+                    done.parked_cap_reached += 1;
+                    done.outcomes.push((index, Err(why)));
+                }
+                Err(IngestError::Unstorable(why)) => {
+                    // Checked at the edge, so this is a limit the checks missed: say so loudly.
+                    tracing::error!(index, error = %why, "the store refused an item that passed validation");
+                    done.outcomes.push((
+                        index,
+                        Err(FieldError::new("(event)", format!("cannot be stored: {why}"))),
+                    ));
+                }
+                Err(IngestError::Illegal(change)) => {
+                    // A group call writes no lifecycle: this cannot happen, and must not be a retry.
+                    tracing::error!(index, error = %change, "an item broke a lifecycle rule");
+                    done.outcomes.push((
+                        index,
+                        Err(FieldError::new(
+                            "(item)",
+                            "could not be applied (an internal error, logged)",
+                        )),
+                    ));
+                }
+                Err(e) => {
+                    done.error = Some(e);
+                    break;
+                }
+            }
+        }
+        done
+    }
+
+    /// Keeps an event that a lifecycle rule refused (a bug, never the
+    /// sender's fault) with the parked events, so `milepost parked --replay`
+    /// applies it once the bug is fixed; the sender is not asked to retry it.
+    async fn hold(&self, event: &ProductEvent, change: &IllegalChange) -> Result<Applied, IngestError> {
+        tracing::error!(
+            account_id = %change.account_id,
+            milestone_id = %change.milestone_id,
+            event_id = %event.id,
+            error = %change.transition,
+            "an event broke a lifecycle rule; kept for replay"
+        );
+        self.store.park(event).await?;
+        Ok(Applied::Held)
+    }
+
+    /// Creates or updates the account a Segment `group` call describes. A call
+    /// that cannot make a valid account is rejected (`Ok(Err(..))`), naming the
+    /// trait. Calls are applied last-writer-wins by their `timestamp`: one older
+    /// than the traits stored (a delivery out of order) changes nothing, and the
+    /// write is conditional on what was read, so a newer call racing it wins.
+    async fn apply_group_call(&self, call: &GroupCall) -> Result<Result<Applied, FieldError>, IngestError> {
+        let store = &self.store;
+        let now = self.clock.now();
+        if store.seen(&call.account_id, &call.message_id, now).await? {
+            return Ok(Ok(Applied::Duplicate));
+        }
+        let mut settled = false;
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let existing = store.get_account(&call.account_id).await?;
+            if existing
+                .as_ref()
+                .and_then(|a| a.traits_at)
+                .is_some_and(|newer| newer > call.timestamp)
+            {
+                settled = true; // newer traits are stored: this older call is superseded
+                break;
+            }
+            let mut account =
+                match call
+                    .traits
+                    .apply(&call.account_id, existing.as_deref(), &self.config.cs_leader_email)
+                {
+                    Ok(a) => a,
+                    Err(e) => return Ok(Err(e)),
+                };
+            account.traits_at = Some(call.timestamp);
+            match self.upsert_account_if(&account, Some(existing.as_deref())).await {
+                Ok(Some(_)) => {
+                    settled = true;
+                    break;
+                }
+                Ok(None) => continue, // changed since it was read: read again
+                Err(IngestError::NoMap { segment, tenure }) => {
+                    return Ok(Err(FieldError::new(
+                        "traits.segment",
+                        format!("no milestone map applies to {segment} ({tenure}) accounts: load one first"),
+                    )))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if !settled {
+            return Err(IngestError::Store(format!(
+                "account {} kept changing under concurrent group calls",
+                call.account_id
+            )));
+        }
+        let expires = now + Duration::days(self.config.dedupe_ttl_days);
+        store.remember(&call.account_id, &call.message_id, expires).await?;
+        Ok(Ok(Applied::Applied))
+    }
+
+    /// Applies one event to its account's open milestones (or parks it until the
+    /// account is known), then announces what it reached.
+    pub async fn apply_event(&self, event: &ProductEvent) -> Result<Applied, IngestError> {
+        match self.apply_to_known_account(event).await? {
+            Some(applied) => Ok(applied),
+            None => self.park_for_unknown_account(event).await,
+        }
+    }
+
+    /// `None` when the account is not known: nothing was written.
+    async fn apply_to_known_account(&self, event: &ProductEvent) -> Result<Option<Applied>, IngestError> {
+        let now = self.clock.now();
+        // From receipt, never from the event's own time: a far-future date must not make it immortal.
+        let remember_until = now + Duration::days(self.config.dedupe_ttl_days);
+        let applied = retry_on_conflict(
+            || format!("event {}", event.id),
+            || self.store.apply_product_event(event, now, remember_until),
+        )
+        .await?;
+        match applied {
+            EventApplied::UnknownAccount => Ok(None),
+            EventApplied::Known {
+                account,
+                duplicate,
+                announcements,
+            } => {
+                self.announce(&account, announcements).await?;
+                Ok(Some(if duplicate {
+                    Applied::Duplicate
+                } else {
+                    Applied::Applied
+                }))
+            }
+        }
+    }
+
+    /// Keeps an event whose account was not found. The account may have been
+    /// created since: its creator writes it and then reads the parked events,
+    /// this parks and then reads the account, so one of the two always sees the
+    /// other. If the account exists now, the event is applied here and unparked
+    /// (applying twice changes nothing).
+    pub async fn park_for_unknown_account(&self, event: &ProductEvent) -> Result<Applied, IngestError> {
+        let store = &self.store;
+        let limit = limits::MAX_PARKED_PER_ACCOUNT;
+        if store.parked_count(&event.account_id, limit).await? >= limit {
+            return Err(IngestError::ParkingFull(FieldError::new(
+                "account_id",
+                format!(
+                    "is not a known account and already has {limit} events waiting for it: send its group call first"
+                ),
+            )));
+        }
+        store.park(event).await?;
+        if store.get_account(&event.account_id).await?.is_none() {
+            return Ok(Applied::Parked);
+        }
+        let Some(applied) = self.apply_to_known_account(event).await? else {
+            return Ok(Applied::Parked);
+        };
+        store.unpark(&event.account_id, &event.id).await?;
+        Ok(applied)
+    }
+
+    async fn announce(&self, account: &Account, announcements: Announcements) -> Result<(), IngestError> {
+        for m in announcements.claimed {
+            self.publish_claimed(account, m).await?;
+        }
+        for m in announcements.unclaimed {
+            self.announce_reached(account, m).await?;
+        }
+        Ok(())
+    }
+
+    /// Publishes the reached event (and stops a running escalation) exactly once
+    /// in the common case: the publisher first claims the announcement with a
+    /// conditional write, so of concurrent deliveries only one publishes; a failed
+    /// publish releases the claim and the next delivery tries again.
+    async fn announce_reached(&self, account: &Account, m: TrackedMilestone) -> Result<(), IngestError> {
+        if !m.needs_reached_announcement() {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let claimed = AtomicBool::new(false);
+        let Some(m) = update_milestone(self.store.as_ref(), m, |m| {
+            let won = m.claim_announcement(now);
+            claimed.store(won, Ordering::SeqCst);
+            Ok(if won { Edit::Changed } else { Edit::Unchanged })
+        })
+        .await?
+        else {
+            return Ok(());
+        };
+        if !claimed.load(Ordering::SeqCst) {
+            return Ok(()); // announced already, or being announced by a concurrent delivery
+        }
+        self.publish_claimed(account, m).await
+    }
+
+    /// Publishes a milestone whose announcement this caller claimed, then records
+    /// it as announced, or gives the claim back if the publish failed.
+    async fn publish_claimed(&self, account: &Account, m: TrackedMilestone) -> Result<(), IngestError> {
+        let published = self.publish_reached(account, &m).await;
+        let outcome = published.is_ok();
+        update_milestone(self.store.as_ref(), m, |m| {
+            if outcome {
+                m.announced_reached = true;
+            }
+            m.announcing_since = None;
+            Ok(Edit::Changed)
+        })
+        .await?;
+        published
+    }
+
+    async fn publish_reached(&self, account: &Account, m: &TrackedMilestone) -> Result<(), IngestError> {
+        let from = m.reached_from.unwrap_or(MilestoneStatus::Pending);
+        let at = m.reached_at.expect("a reached milestone has its time");
+        let event = if from == MilestoneStatus::Pending {
+            DomainEvent::MilestoneAchieved {
+                account_id: account.id.clone(),
+                milestone_id: m.milestone_id.clone(),
+                segment: account.segment,
+                phase: m.phase,
+                due_at: m.due_at,
+                achieved_at: at,
+            }
+        } else {
+            if let (Some(execution), true) = (&m.execution, m.escalation_started) {
+                if from != MilestoneStatus::Lapsed {
+                    self.workflows
+                        .stop(execution, from.stage())
+                        .await
+                        .map_err(|e| IngestError::Publish(e.to_string()))?;
+                }
+            }
+            DomainEvent::MilestoneRecovered {
+                account_id: account.id.clone(),
+                milestone_id: m.milestone_id.clone(),
+                due_at: m.due_at,
+                achieved_at: at,
+                stage_reached: from.stage(),
+            }
+        };
+        self.events
+            .publish(&[event])
+            .await
+            .map_err(|e| IngestError::Publish(e.to_string()))
+    }
+
+    /// A CSM confirms a manual milestone (through the API or the CLI).
+    /// Returns whether it was still open.
+    pub async fn confirm_manual(
+        &self,
+        account_id: &AccountId,
+        milestone_id: &str,
+        at: Timestamp,
+    ) -> Result<bool, IngestError> {
+        let store = &self.store;
+        let Some(account) = store.get_account(account_id).await? else {
+            return Err(IngestError::Domain(format!("unknown account {account_id}")));
+        };
+        let Some(milestone) = store.get_milestone(account_id, milestone_id).await? else {
+            return Err(IngestError::Domain(format!(
+                "account {account_id} does not track milestone {milestone_id}"
+            )));
+        };
+        if !matches!(milestone.criterion, milepost_domain::Criterion::Manual) {
+            return Err(IngestError::Domain(format!("milestone {milestone_id} is not manual")));
+        }
+        let was_open = milestone.status.is_open();
+        let updated = update_milestone(store.as_ref(), milestone, |m| m.mark_manual(at).map(Edit::from)).await?;
+        if let Some(m) = updated {
+            self.announce_reached(&account, m).await?;
+        }
+        Ok(was_open)
+    }
+
+    /// Creates or updates an account, starts tracking its map's milestones (once),
+    /// and applies any events that arrived before the account was known.
+    pub async fn upsert_account(&self, account: &Account) -> Result<Onboarded, IngestError> {
+        Ok(self
+            .upsert_account_if(account, None)
+            .await?
+            .expect("an unconditional write always happens"))
+    }
+
+    /// `upsert_account`, but when `expected` is given, only if the stored account
+    /// is still that one (`Some(None)`: that none is stored); `Ok(None)` when it
+    /// changed in between and nothing was written.
+    async fn upsert_account_if(
+        &self,
+        account: &Account,
+        expected: Option<Option<&Account>>,
+    ) -> Result<Option<Onboarded>, IngestError> {
+        let store = &self.store;
+        // No map, no account: better refused than stored with nothing to track.
+        let maps = store.maps_for(account.segment, account.tenure()).await?;
+        let map = MilestoneMap::select(&maps, account.segment, account.tenure()).ok_or_else(|| IngestError::NoMap {
+            segment: account.segment.to_string(),
+            tenure: account.tenure().as_str().to_string(),
+        })?;
+        match expected {
+            None => store.put_account(account).await?,
+            Some(expected) => {
+                if !store.replace_account(account, expected).await? {
+                    return Ok(None);
+                }
+            }
+        }
+        let mut report = Onboarded::default();
+        for def in &map.milestones {
+            if store
+                .create_milestone(&TrackedMilestone::new(account, map, def))
+                .await?
+            {
+                report.milestones_created += 1;
+            }
+        }
+        report.parked_applied = self.apply_parked(&account.id).await?;
+        Ok(Some(report))
+    }
+
+    /// Applies, oldest first, the events parked for `account` and unparks them;
+    /// returns how many changed anything (the rest were duplicates). Onboarding
+    /// runs it; operators run it with `milepost parked --replay`, for events
+    /// parked while their account was created some other way, or held after
+    /// an internal error. Idempotent.
+    pub async fn apply_parked(&self, account: &AccountId) -> Result<usize, IngestError> {
+        let store = &self.store;
+        let mut parked = store.parked_for(account).await?;
+        parked.sort_by(|a, b| (a.timestamp, &a.id).cmp(&(b.timestamp, &b.id)));
+        let mut applied = 0;
+        for event in parked {
+            match self.apply_event(&event).await {
+                Ok(Applied::Applied) => applied += 1,
+                Ok(_) => {}
+                // Still refused: it stays parked for the next replay.
+                Err(IngestError::Illegal(change)) => {
+                    self.hold(&event, &change).await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            store.unpark(account, &event.id).await?;
+        }
+        Ok(applied)
+    }
+}
+
+fn account_span(account: &AccountId) -> tracing::Span {
+    tracing::info_span!("ingest_account", account_id = %account)
+}
+
+fn merge_outcome(
+    done: AccountOutcome,
+    report: &mut IngestReport,
+    rejected: &mut Vec<Rejection>,
+    failure: &mut Option<IngestError>,
+) {
+    report.parked_cap_reached += done.parked_cap_reached;
+    for (index, outcome) in done.outcomes {
+        match outcome {
+            Err(e) => rejected.push(Rejection {
+                index,
+                error: e.to_string(),
+            }),
+            Ok(Applied::Duplicate) => report.duplicates += 1,
+            Ok(Applied::Applied | Applied::Parked) => report.accepted += 1,
+            Ok(Applied::Held) => {
+                report.accepted += 1;
+                report.held += 1;
+            }
+        }
+    }
+    if failure.is_none() {
+        *failure = done.error;
+    }
+}
+
+/// The report, its rejections in request order and capped; or the error a retry fixes.
+fn finish(
+    mut report: IngestReport,
+    mut rejected: Vec<Rejection>,
+    failure: Option<IngestError>,
+) -> Result<IngestReport, IngestError> {
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    rejected.sort_by_key(|r| r.index);
+    report.rejected_count = rejected.len();
+    rejected.truncate(limits::MAX_REJECTIONS_LISTED);
+    report.rejected = rejected;
+    Ok(report)
+}
+
+/// The checks that need the clock and the configuration: event times not too
+/// far ahead, contract dates in the plausible range.
+fn check_incoming(config: &Config, incoming: &Incoming, now: Timestamp) -> Result<(), FieldError> {
+    let limits = &config.time_limits;
+    match incoming {
+        Incoming::Event(event) => limits.check_event_time(event.timestamp, now),
+        Incoming::Account(call) => {
+            limits.check_event_time(call.timestamp, now)?;
+            let today = now.date_naive();
+            if let Some(d) = call.traits.contract_start {
+                limits.check_contract_date("traits.contract_start", d, today)?;
+            }
+            if let Some(d) = call.traits.renewal_date {
+                limits.check_contract_date("traits.renewal_date", d, today)?;
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,177 @@
+use serde_json::json;
+
+use super::*;
+
+fn one(value: Value) -> Result<Incoming, FieldError> {
+    let mut calls = parse_calls(value);
+    assert_eq!(calls.len(), 1);
+    calls.remove(0)
+}
+
+#[test]
+fn a_track_call_becomes_an_event_of_the_account_in_context_group_id() {
+    let call = one(json!({
+        "type": "track", "event": "Report Exported", "userId": "u-9", "messageId": "m-1",
+        "timestamp": "2026-03-02T10:00:00.123Z", "sentAt": "2026-03-05T00:00:00Z",
+        "context": {"groupId": "acme"}, "properties": {"rows": 120}
+    }))
+    .unwrap();
+    let Incoming::Event(e) = call else {
+        panic!("expected an event")
+    };
+    assert_eq!(e.id, "m-1");
+    assert_eq!(e.account_id, AccountId::new("acme"));
+    assert_eq!(e.event, "Report Exported");
+    assert_eq!(e.user_id.as_deref(), Some("u-9"));
+    assert_eq!(
+        e.timestamp.to_rfc3339(),
+        "2026-03-02T10:00:00.123+00:00",
+        "timestamp, not sentAt"
+    );
+    assert_eq!(e.properties["rows"], json!(120));
+}
+
+#[test]
+fn calls_without_an_account_or_of_unused_types_are_rejected_by_field() {
+    let no_group = one(json!({"type": "track", "event": "x", "messageId": "m", "timestamp": "2026-03-02T10:00:00Z"}));
+    assert_eq!(no_group.unwrap_err().field, "context.groupId");
+    let page = one(json!({"type": "page", "messageId": "m", "timestamp": "2026-03-02T10:00:00Z"}));
+    let e = page.unwrap_err();
+    assert_eq!(e.field, "type");
+    assert!(e.message.contains("`page` calls are not used"), "{e}");
+    let no_id =
+        one(json!({"type": "track", "event": "x", "timestamp": "2026-03-02T10:00:00Z", "context": {"groupId": "a"}}));
+    assert_eq!(no_id.unwrap_err().field, "messageId");
+    let bad_time =
+        one(json!({"type": "track", "event": "x", "messageId": "m", "timestamp": "soon", "context": {"groupId": "a"}}));
+    assert_eq!(bad_time.unwrap_err().field, "timestamp");
+}
+
+#[test]
+fn a_batch_is_split_and_each_call_judged_alone() {
+    let calls = parse_calls(json!({"batch": [
+        {"type": "identify", "userId": "u1", "messageId": "m1", "timestamp": "2026-03-02T10:00:00Z", "context": {"groupId": "a"}},
+        {"type": "track", "messageId": "m2", "timestamp": "2026-03-02T10:00:00Z", "context": {"groupId": "a"}},
+        {"type": "group", "groupId": "a", "messageId": "m3", "timestamp": "2026-03-02T10:00:00Z", "traits": {"name": "A"}}
+    ]}));
+    assert_eq!(calls.len(), 3);
+    assert!(matches!(&calls[0], Ok(Incoming::Event(e)) if e.event == "identify" && e.user_id.as_deref() == Some("u1")));
+    assert_eq!(calls[1].as_ref().unwrap_err().field, "event");
+    assert!(matches!(&calls[2], Ok(Incoming::Account(g)) if g.traits.name.as_deref() == Some("A")));
+}
+
+#[test]
+fn group_traits_are_read_in_their_usual_spellings() {
+    let call = one(json!({
+        "type": "group", "groupId": "acme", "messageId": "g1", "timestamp": "2026-03-02T10:00:00Z",
+        "traits": {
+            "name": "Acme", "plan": "Mid-Market", "seats": "40", "arr": 52000,
+            "contract_start": "2026-03-01", "renewal_date": "2027-03-01T00:00:00Z",
+            "admin_email": "ana@acme.example", "admin_name": "Ana",
+            "csm_email": "maya@vendor.example", "csm_name": "Maya",
+            "exec_sponsor_email": "sam@acme.example", "timezone": "Europe/Berlin", "goal": "close in 3 days"
+        }
+    }))
+    .unwrap();
+    let Incoming::Account(g) = call else {
+        panic!("expected a group call")
+    };
+    let t = &g.traits;
+    assert_eq!(t.segment, Some(Segment::MidMarket));
+    assert_eq!((t.licensed_seats, t.arr), (Some(40), Some(52_000)));
+    assert_eq!(t.renewal_date, NaiveDate::from_ymd_opt(2027, 3, 1));
+    assert_eq!(t.timezone, Some(chrono_tz::Europe::Berlin));
+    let account = t
+        .apply(
+            &g.account_id,
+            None,
+            &milepost_domain::fixtures::milepost_address("lead@vendor.example"),
+        )
+        .unwrap();
+    assert_eq!(
+        account.primary_contact,
+        Contact::parse("Ana", "ana@acme.example").unwrap()
+    );
+    assert_eq!(
+        account.exec_sponsor.as_ref().map(|c| c.email.as_str()),
+        Some("sam@acme.example")
+    );
+    assert_eq!(account.cs_leader_email, "lead@vendor.example");
+}
+
+#[test]
+fn bad_traits_name_the_trait() {
+    let traits = |t: Value| {
+        one(json!({"type": "group", "groupId": "a", "messageId": "g", "timestamp": "2026-03-02T10:00:00Z", "traits": t}))
+            .unwrap_err()
+    };
+    assert_eq!(traits(json!({"seats": "many"})).field, "traits.seats");
+    assert_eq!(traits(json!({"seats": -3})).field, "traits.seats");
+    assert_eq!(traits(json!({"plan": "galactic"})).field, "traits.plan");
+    assert_eq!(
+        traits(json!({"contract_start": "March"})).field,
+        "traits.contract_start"
+    );
+    assert_eq!(traits(json!({"csm_email": "maya"})).field, "traits.csm_email");
+    assert_eq!(traits(json!({"timezone": "Mars/Olympus"})).field, "traits.timezone");
+}
+
+#[test]
+fn a_new_account_needs_its_essentials_and_an_update_keeps_the_rest() {
+    let id = AccountId::new("acme");
+    let partial = AccountTraits {
+        name: Some("Acme".into()),
+        ..Default::default()
+    };
+    let e = partial
+        .apply(
+            &id,
+            None,
+            &milepost_domain::fixtures::milepost_address("lead@v.example"),
+        )
+        .unwrap_err();
+    assert_eq!(e.field, "traits.segment");
+    assert!(e.message.contains("required to create an account"));
+
+    let existing = milepost_domain::fixtures::account("acme", milepost_domain::fixtures::date(2026, 1, 1));
+    let update = AccountTraits {
+        licensed_seats: Some(55),
+        ..Default::default()
+    };
+    let updated = update
+        .apply(
+            &id,
+            Some(&existing),
+            &milepost_domain::fixtures::milepost_address("lead@v.example"),
+        )
+        .unwrap();
+    assert_eq!(updated.licensed_seats, 55);
+    assert_eq!(updated.name, existing.name, "traits not sent stay as they were");
+    assert_eq!(updated.csm, existing.csm);
+
+    let backwards = AccountTraits {
+        renewal_date: Some(milepost_domain::fixtures::date(2025, 1, 1)),
+        ..Default::default()
+    };
+    assert_eq!(
+        backwards
+            .apply(
+                &id,
+                Some(&existing),
+                &milepost_domain::fixtures::milepost_address("l@v.example")
+            )
+            .unwrap_err()
+            .field,
+        "traits.renewal_date"
+    );
+}
+
+#[test]
+fn milepost_events_are_not_mistaken_for_segment_calls() {
+    assert!(!looks_like_segment(
+        &json!({"id": "e", "account_id": "a", "event": "x", "timestamp": "2026-03-02T10:00:00Z"})
+    ));
+    assert!(!looks_like_segment(&json!([{"id": "e", "account_id": "a"}])));
+    assert!(looks_like_segment(&json!({"batch": []})));
+    assert!(looks_like_segment(&json!([{"type": "track"}])));
+}

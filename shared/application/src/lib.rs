@@ -1,0 +1,18 @@
+//! Milepost's application layer: the ports (signatures the adapters
+//! implement) and the use cases over them — ingestion, the sweep, the
+//! playbook's steps — plus the email they render and the settings they read.
+//! No AWS types: the adapters live in `milepost-aws` and `milepost-embedded`.
+
+pub mod clock;
+pub mod config;
+pub mod email;
+pub mod escalation;
+pub mod ingest;
+pub mod ports;
+pub mod services;
+pub mod sweep;
+pub mod telemetry;
+pub mod writes;
+
+pub use config::Config;
+pub use services::Services;

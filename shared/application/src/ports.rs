@@ -1,0 +1,250 @@
+//! The ports: small traits at the edges, signatures only. Production
+//! adapters (`milepost-aws`) use the AWS SDK; the embedded adapters
+//! (`milepost-embedded`) serve `milepost demo` and fast tests. Both stores
+//! pass one contract-test suite. How a use case retries or combines these is
+//! the application's business (`writes`, `ingest`, `sweep`, `escalation`),
+//! never an adapter's default.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use milepost_domain::{
+    Account, AccountActivity, AccountId, Announcements, CsmTask, DomainEvent, EscalationLogEntry, EscalationRequest,
+    IllegalChange, MilestoneMap, OutgoingEmail, ProductEvent, Segment, Stage, Tenure, Timestamp, TrackedMilestone,
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write lost a race: someone else wrote first. Re-read and retry.
+    #[error("conditional write conflict")]
+    Conflict,
+    #[error("store error: {0}")]
+    Backend(String),
+    /// The store refused what it was given and always will (DynamoDB's
+    /// ValidationException: an item too large, a key too long). Retrying
+    /// cannot help, so callers reject the input rather than ask for a retry.
+    #[error("cannot be stored: {0}")]
+    Invalid(String),
+    /// Applying the change would break a lifecycle rule: a bug in Milepost,
+    /// not a passing fault. Nothing was written.
+    #[error(transparent)]
+    Illegal(#[from] IllegalChange),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A page of due milestones plus where to continue.
+#[derive(Debug, Default)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    async fn put_account(&self, account: &Account) -> StoreResult<()>;
+    /// Writes `account` only if the stored one is still `expected` (by its
+    /// `traits_at`; `None`: no account stored). Returns whether it wrote.
+    async fn replace_account(&self, account: &Account, expected: Option<&Account>) -> StoreResult<bool>;
+    /// Accounts are read on every event and never changed in place, so they are shared.
+    async fn get_account(&self, id: &AccountId) -> StoreResult<Option<Arc<Account>>>;
+}
+
+#[async_trait]
+pub trait MapStore: Send + Sync {
+    async fn put_map(&self, map: &MilestoneMap) -> StoreResult<()>;
+    /// All maps that could apply to this segment (its own and `all`), any tenure.
+    async fn maps_for(&self, segment: Segment, tenure: Tenure) -> StoreResult<Vec<MilestoneMap>>;
+}
+
+#[async_trait]
+pub trait MilestoneStore: Send + Sync {
+    /// Creates the milestone unless it is already tracked; returns whether it was created.
+    async fn create_milestone(&self, m: &TrackedMilestone) -> StoreResult<bool>;
+    async fn get_milestone(&self, account: &AccountId, milestone_id: &str) -> StoreResult<Option<TrackedMilestone>>;
+    /// Writes `m` if the stored version is still `m.version`, storing `m.version + 1`.
+    /// Returns the new version, or `Conflict`.
+    async fn update_milestone(&self, m: &TrackedMilestone) -> StoreResult<u64>;
+    async fn milestones_of(&self, account: &AccountId) -> StoreResult<Vec<TrackedMilestone>>;
+    /// Milestones the sweep must act on, oldest due first: pending and due at
+    /// or before `now`, or missed whose escalation has not been started yet.
+    async fn due_milestones(
+        &self,
+        now: Timestamp,
+        after: Option<String>,
+        limit: usize,
+    ) -> StoreResult<Page<TrackedMilestone>>;
+}
+
+/// What applying one product event found and did (see `EventStore`).
+#[derive(Debug)]
+pub enum EventApplied {
+    /// The account is not known yet: nothing was written.
+    UnknownAccount,
+    Known {
+        account: Arc<Account>,
+        /// Seen before (its dedupe record is live): nothing was written.
+        duplicate: bool,
+        announcements: Announcements,
+    },
+}
+
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Unless the account's dedupe record of the event is live at `now`:
+    /// loads the account's state, applies the event to it with
+    /// `milepost_domain::AccountState::apply`, and saves what that reports
+    /// changed together with a dedupe record kept until `remember_until`, as
+    /// one atomic write. `Conflict` when another writer changed the state
+    /// since it was read (nothing was written: apply again); `Illegal` when
+    /// the domain refused the change (nothing was written).
+    async fn apply_product_event(
+        &self,
+        event: &ProductEvent,
+        now: Timestamp,
+        remember_until: Timestamp,
+    ) -> StoreResult<EventApplied>;
+}
+
+#[async_trait]
+pub trait DedupeStore: Send + Sync {
+    /// Whether the account's event was applied already (a record that
+    /// expired by `now` does not count). Records are keyed by account and
+    /// event id: two accounts may use the same ids.
+    async fn seen(&self, account: &AccountId, event_id: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Remembers an applied event until `expires_at` (a TTL).
+    async fn remember(&self, account: &AccountId, event_id: &str, expires_at: Timestamp) -> StoreResult<()>;
+}
+
+/// Events kept until they can be applied: for accounts Milepost does not know
+/// yet, and events whose application failed on a lifecycle rule (a bug), kept
+/// for `milepost parked --replay` once it is fixed.
+#[async_trait]
+pub trait ParkingStore: Send + Sync {
+    async fn park(&self, event: &ProductEvent) -> StoreResult<()>;
+    async fn parked_for(&self, account: &AccountId) -> StoreResult<Vec<ProductEvent>>;
+    /// How many events wait for `account`, counting no further than `up_to`.
+    async fn parked_count(&self, account: &AccountId, up_to: usize) -> StoreResult<usize>;
+    async fn unpark(&self, account: &AccountId, event_id: &str) -> StoreResult<()>;
+    /// Every account with parked events and how many, by account id: an
+    /// operator's listing (a table scan on DynamoDB), never on the event path.
+    async fn parked_accounts(&self) -> StoreResult<Vec<(AccountId, usize)>>;
+}
+
+#[async_trait]
+pub trait ActivityStore: Send + Sync {
+    /// What the account did recently (empty for an account without events).
+    async fn activity(&self, account: &AccountId) -> StoreResult<AccountActivity>;
+}
+
+#[async_trait]
+pub trait TaskStore: Send + Sync {
+    /// Creates the task unless one with its id exists; returns whether it was created.
+    async fn create_task(&self, task: &CsmTask) -> StoreResult<bool>;
+    async fn open_tasks_for_owner(&self, owner_email: &str) -> StoreResult<Vec<CsmTask>>;
+    async fn all_tasks(&self) -> StoreResult<Vec<CsmTask>>;
+}
+
+#[async_trait]
+pub trait EscalationLog: Send + Sync {
+    /// Appends an entry unless one with its key exists (retries append nothing).
+    async fn append_log(&self, entry: &EscalationLogEntry) -> StoreResult<bool>;
+    async fn log_of(&self, account: &AccountId) -> StoreResult<Vec<EscalationLogEntry>>;
+}
+
+/// The state of one email send, keyed by a deterministic idempotency key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum SendRecord {
+    /// Claimed before the send; if it stays here, the sender crashed mid-send and
+    /// the email is treated as sent rather than risk sending it twice.
+    Sending,
+    Sent {
+        message_id: String,
+    },
+    Rejected {
+        reason: String,
+    },
+}
+
+#[async_trait]
+pub trait SendLedger: Send + Sync {
+    /// Claims the key for sending. `Ok(None)`: claimed, go ahead. `Ok(Some(record))`:
+    /// already claimed, do not send again.
+    async fn claim_send(&self, key: &str) -> StoreResult<Option<SendRecord>>;
+    async fn settle_send(&self, key: &str, record: &SendRecord) -> StoreResult<()>;
+    /// Gives the claim back after a transient failure so a retry can send.
+    async fn release_send(&self, key: &str) -> StoreResult<()>;
+}
+
+/// What ingestion reads and writes: events applied, accounts onboarded from
+/// group calls, their milestones created, events parked.
+pub trait IngestStore: EventStore + AccountStore + MapStore + MilestoneStore + DedupeStore + ParkingStore {}
+impl<T> IngestStore for T where T: EventStore + AccountStore + MapStore + MilestoneStore + DedupeStore + ParkingStore {}
+
+/// What the sweep reads and writes: due milestones and their accounts.
+pub trait SweepStore: MilestoneStore + AccountStore {}
+impl<T> SweepStore for T where T: MilestoneStore + AccountStore {}
+
+/// What the playbook's steps read and write.
+pub trait PlaybookStore:
+    MilestoneStore + AccountStore + ActivityStore + TaskStore + EscalationLog + SendLedger
+{
+}
+impl<T> PlaybookStore for T where
+    T: MilestoneStore + AccountStore + ActivityStore + TaskStore + EscalationLog + SendLedger
+{
+}
+
+/// Everything Milepost keeps: what one process running the whole pipeline
+/// (the demo, the tests) wires in once.
+pub trait Store: IngestStore + SweepStore + PlaybookStore {}
+impl<T> Store for T where T: IngestStore + SweepStore + PlaybookStore {}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Throttling or a passing fault: try again later.
+    #[error("transient send failure: {0}")]
+    Transient(String),
+    /// The address was rejected or is suppressed: trying again will not help.
+    #[error("permanent send failure: {0}")]
+    Permanent(String),
+}
+
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Sends one email; returns the provider's message id.
+    async fn send(&self, email: &OutgoingEmail) -> Result<String, SendError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("publish failed: {0}")]
+pub struct PublishError(pub String);
+
+#[async_trait]
+pub trait EventPublisher: Send + Sync {
+    async fn publish(&self, events: &[DomainEvent]) -> Result<(), PublishError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartOutcome {
+    Started,
+    /// An execution with this name exists already: starting again is a no-op.
+    AlreadyStarted,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("workflow error: {0}")]
+pub struct WorkflowError(pub String);
+
+#[async_trait]
+pub trait WorkflowStarter: Send + Sync {
+    async fn start(&self, request: &EscalationRequest) -> Result<StartOutcome, WorkflowError>;
+    /// Stops a running escalation because the customer caught up.
+    async fn stop(&self, execution: &str, stage_reached: Option<Stage>) -> Result<(), WorkflowError>;
+}
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}

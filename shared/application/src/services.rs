@@ -1,0 +1,53 @@
+//! Every port, wired once: what one process running the whole pipeline (the
+//! demo, the tests) holds. Each use case takes only the ports it needs, cut
+//! from here; a Lambda builds its own use case directly.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::escalation::PlaybookSteps;
+use crate::ingest::Ingestion;
+use crate::ports::{Clock, EventPublisher, Mailer, Store, WorkflowStarter};
+use crate::sweep::Sweeper;
+
+#[derive(Clone)]
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub mailer: Arc<dyn Mailer>,
+    pub events: Arc<dyn EventPublisher>,
+    pub workflows: Arc<dyn WorkflowStarter>,
+    pub clock: Arc<dyn Clock>,
+    pub config: Config,
+}
+
+impl Services {
+    pub fn ingestion(&self) -> Ingestion {
+        Ingestion {
+            store: self.store.clone(),
+            events: self.events.clone(),
+            workflows: self.workflows.clone(),
+            clock: self.clock.clone(),
+            config: self.config.clone(),
+        }
+    }
+
+    pub fn sweeper(&self) -> Sweeper {
+        Sweeper {
+            store: self.store.clone(),
+            events: self.events.clone(),
+            workflows: self.workflows.clone(),
+            clock: self.clock.clone(),
+            timing: self.config.timing.clone(),
+        }
+    }
+
+    pub fn playbook(&self) -> PlaybookSteps {
+        PlaybookSteps {
+            store: self.store.clone(),
+            mailer: self.mailer.clone(),
+            events: self.events.clone(),
+            clock: self.clock.clone(),
+            config: self.config.clone(),
+        }
+    }
+}

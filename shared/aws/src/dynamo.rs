@@ -1,0 +1,984 @@
+//! The DynamoDB store: one table for everything Milepost keeps.
+//!
+//! Keys, by access pattern (the only place they are built):
+//!
+//! | item                | pk                       | sk                    | index keys (sparse)                          |
+//! |---------------------|--------------------------|-----------------------|----------------------------------------------|
+//! | account profile     | `ACCOUNT#<account>`      | `STATE#PROFILE`       |                                              |
+//! | tracked milestone   | `ACCOUNT#<account>`      | `STATE#MILESTONE#<id>`| `due_pk` = `DUE#<shard>`, `due_sk` = `<due>#<account>#<id>` while the sweep has work on it |
+//! | account activity    | `ACCOUNT#<account>`      | `STATE#ACTIVITY`      |                                              |
+//! | escalation log      | `ACCOUNT#<account>`      | `LOG#<key>`           |                                              |
+//! | milestone map       | `MAP#<segment>`          | `TENURE#<tenure\|any>` |                                              |
+//! | event dedupe        | `DEDUPE#<account>`       | `EVENT#<event id>`    | TTL `expires_at`                             |
+//! | parked event        | `PARKED#<account>`       | `EVENT#<event id>`    | TTL `expires_at`                             |
+//! | CSM task            | `TASK#<task id>`         | `TASK`                | `owner_pk` = `OWNER#<email>`, `owner_sk` = `<created>#<id>` while open |
+//! | email send record   | `SEND#<key>`             | `SEND`                |                                              |
+//!
+//! - Everything applying an event needs (profile, activity, milestones): one
+//!   Query on `pk = ACCOUNT#<account>` and `sk` beginning `STATE#`, then one
+//!   TransactWriteItems with the event's dedupe record and every item it
+//!   changed (see `apply_product_event`). Two requests per event.
+//! - Milestones due before now, across accounts, oldest first: the `due` GSI,
+//!   spread over `DUE_SHARDS` partitions so no partition is hot; an entry
+//!   exists only while a milestone is pending (or missed with its escalation
+//!   not yet started), so the sweep reads exactly what it acts on.
+//! - Open tasks by owner: the `owner` GSI, sparse on open tasks.
+//! - Every write that must not happen twice is conditional: milestones on
+//!   their `version`, creations on `attribute_not_exists(pk)`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, Put, PutRequest, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, WriteRequest,
+};
+use aws_sdk_dynamodb::Client;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use milepost_app::ports::{
+    AccountStore, ActivityStore, DedupeStore, EscalationLog, EventApplied, EventStore, MapStore, MilestoneStore, Page,
+    ParkingStore, SendLedger, SendRecord, StoreError, StoreResult, TaskStore,
+};
+use milepost_domain::{
+    Account, AccountActivity, AccountId, AccountState, Announcements, CsmTask, EscalationLogEntry, MapSegment,
+    MilestoneMap, ProductEvent, Segment, TaskStatus, Tenure, Timestamp, TrackedMilestone,
+};
+
+/// Partitions of the due index. Eight spreads a busy sweep's reads and the
+/// writes of milestones coming due over eight partitions (see docs/capacity.md).
+pub const DUE_SHARDS: u32 = 8;
+/// How long events for an unknown account are kept before they are dropped.
+const PARKED_DAYS: i64 = 30;
+
+/// The table's index names, as the SAM template creates them.
+pub const DUE_INDEX: &str = "due";
+pub const OWNER_INDEX: &str = "owner";
+
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    /// Items read by the sweep's due query, and requests made: for tests and `make bench`.
+    due_items_read: AtomicU64,
+    requests: Arc<AtomicU64>,
+}
+
+/// One DynamoDB item (or key), as the SDK represents it.
+type Item = HashMap<String, AttributeValue>;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// A service error as the store reports it: DynamoDB's ValidationException
+/// (an item over 400 KB, a key too long, a number out of range) can never
+/// succeed on a retry, so it is `Invalid`, not a passing `Backend` fault.
+fn refused<E: ProvideErrorMetadata + std::fmt::Display>(e: E) -> StoreError {
+    if e.code() == Some("ValidationException") {
+        StoreError::Invalid(e.to_string())
+    } else {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+/// Sortable text form of an instant: fixed-width RFC 3339 with microseconds, UTC.
+fn time_key(t: Timestamp) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn account_pk(id: &AccountId) -> String {
+    format!("ACCOUNT#{id}")
+}
+
+/// Sort keys of the items applying an event reads, all under `STATE#`.
+const STATE_PREFIX: &str = "STATE#";
+const PROFILE_SK: &str = "STATE#PROFILE";
+const ACTIVITY_SK: &str = "STATE#ACTIVITY";
+const MILESTONE_PREFIX: &str = "STATE#MILESTONE#";
+
+fn milestone_sk(milestone_id: &str) -> String {
+    format!("{MILESTONE_PREFIX}{milestone_id}")
+}
+
+/// Dedupe records are keyed by account and event id (two accounts may send
+/// the same ids); an account's records share a partition with nothing else.
+fn dedupe_key(account: &AccountId, event_id: &str) -> (String, String) {
+    (format!("DEDUPE#{account}"), format!("EVENT#{event_id}"))
+}
+
+fn due_shard(m: &TrackedMilestone) -> u32 {
+    let digest = Sha256::digest(format!("{}\u{0}{}", m.account_id, m.milestone_id).as_bytes());
+    u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % DUE_SHARDS
+}
+
+fn is_conditional_failure<E: ProvideErrorMetadata>(e: &aws_sdk_dynamodb::error::SdkError<E>) -> bool {
+    e.as_service_error()
+        .and_then(|se| se.code())
+        .is_some_and(|c| c == "ConditionalCheckFailedException" || c == "TransactionCanceledException")
+}
+
+/// The most items one TransactWriteItems takes.
+const MAX_TRANSACTION_ITEMS: usize = 100;
+
+/// An account's items under `STATE#`, as one query returns them.
+struct LoadedAccount {
+    account: Option<Arc<Account>>,
+    activity: AccountActivity,
+    activity_version: Option<u64>,
+    milestones: Vec<TrackedMilestone>,
+}
+
+enum Transaction {
+    Written,
+    /// The event's dedupe record is live: it was applied before.
+    Duplicate,
+    /// Another writer changed an item since it was read.
+    Conflict,
+}
+
+fn version_of(item: &Item) -> Option<u64> {
+    item.get("version")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+}
+
+/// A ClientRequestToken unique to one transaction attempt (at most 36 characters).
+fn transaction_token() -> String {
+    static SENT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let digest = Sha256::digest(format!(
+        "{}:{}:{nanos}",
+        std::process::id(),
+        SENT.fetch_add(1, Ordering::Relaxed)
+    ));
+    digest.iter().take(18).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Sends one query request: its items and the key to continue from.
+async fn query_page(req: QueryFluentBuilder) -> StoreResult<(Vec<Item>, Option<Item>)> {
+    let out = req.send().await.map_err(|e| refused(e.into_service_error()))?;
+    Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
+}
+
+async fn scan_page(req: ScanFluentBuilder) -> StoreResult<(Vec<Item>, Option<Item>)> {
+    let out = req.send().await.map_err(|e| refused(e.into_service_error()))?;
+    Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
+}
+
+fn to_attr<T: Serialize>(value: &T) -> StoreResult<AttributeValue> {
+    serde_dynamo::to_attribute_value(value).map_err(backend)
+}
+
+fn from_item<T: DeserializeOwned>(item: &HashMap<String, AttributeValue>) -> StoreResult<T> {
+    let data = item.get("item").ok_or_else(|| backend("item without data"))?;
+    serde_dynamo::from_attribute_value(data.clone()).map_err(backend)
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+            due_items_read: AtomicU64::new(0),
+            requests: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    pub fn due_items_read(&self) -> u64 {
+        self.due_items_read.load(Ordering::Relaxed)
+    }
+
+    /// DynamoDB requests made so far (pages of a query count one each).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    fn count(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Writes many new milestones with BatchWriteItem (25 a request), without
+    /// the conditions `create_milestone` checks: for seeding tests and benchmarks.
+    pub async fn seed_milestones(&self, milestones: &[TrackedMilestone]) -> StoreResult<()> {
+        for chunk in milestones.chunks(25) {
+            let mut writes = Vec::with_capacity(chunk.len());
+            for m in chunk {
+                let item = Self::milestone_item(m, 1)?;
+                let put = PutRequest::builder().set_item(Some(item)).build().map_err(backend)?;
+                writes.push(WriteRequest::builder().put_request(put).build());
+            }
+            let mut pending = Some(HashMap::from([(self.table.clone(), writes)]));
+            while let Some(requests) = pending.take().filter(|r| !r.is_empty()) {
+                self.count();
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(requests))
+                    .send()
+                    .await
+                    .map_err(|e| refused(e.into_service_error()))?;
+                pending = out.unprocessed_items;
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates the table as the SAM template defines it (for local runs and tests).
+    pub async fn create_table(&self) -> StoreResult<()> {
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("complete attribute definition")
+        };
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .expect("complete key")
+        };
+        let gsi = |name: &str, pk: &str, sk: &str| {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(pk, KeyType::Hash))
+                .key_schema(key(sk, KeyType::Range))
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .expect("complete index")
+        };
+        self.client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("pk"))
+            .attribute_definitions(attr("sk"))
+            .attribute_definitions(attr("due_pk"))
+            .attribute_definitions(attr("due_sk"))
+            .attribute_definitions(attr("owner_pk"))
+            .attribute_definitions(attr("owner_sk"))
+            .key_schema(key("pk", KeyType::Hash))
+            .key_schema(key("sk", KeyType::Range))
+            .global_secondary_indexes(gsi(DUE_INDEX, "due_pk", "due_sk"))
+            .global_secondary_indexes(gsi(OWNER_INDEX, "owner_pk", "owner_sk"))
+            .send()
+            .await
+            .map_err(|e| refused(e.into_service_error()))?;
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name("expires_at")
+                    .enabled(true)
+                    .build()
+                    .expect("complete TTL spec"),
+            )
+            .send()
+            .await
+            .map_err(|e| refused(e.into_service_error()))?;
+        Ok(())
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> StoreResult<Option<HashMap<String, AttributeValue>>> {
+        self.count();
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| refused(e.into_service_error()))?;
+        Ok(out.item)
+    }
+
+    /// Puts `item`; with `only_new`, only if no item has its key. Returns whether it was written.
+    async fn put(
+        &self,
+        mut item: HashMap<String, AttributeValue>,
+        pk: String,
+        sk: &str,
+        only_new: bool,
+    ) -> StoreResult<bool> {
+        item.insert("pk".into(), s(pk));
+        item.insert("sk".into(), s(sk));
+        self.count();
+        let mut req = self.client.put_item().table_name(&self.table).set_item(Some(item));
+        if only_new {
+            req = req.condition_expression("attribute_not_exists(pk)");
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if only_new && is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(refused(e.into_service_error())),
+        }
+    }
+
+    /// Every item a query or scan returns, page by page (past DynamoDB's 1 MB
+    /// pages). `page` sends one request from a start key and returns its items
+    /// and the key to continue from.
+    /// Every item whose partition key starts with `prefix`, in all pages, with
+    /// only the `projection` attributes if given. A scan: for operators'
+    /// listings, never on a request path.
+    async fn scan_pk_prefix(&self, prefix: &str, projection: Option<&str>) -> StoreResult<Vec<Item>> {
+        self.all_pages(|start| {
+            let req = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(pk, :prefix)")
+                .expression_attribute_values(":prefix", s(prefix))
+                .set_projection_expression(projection.map(String::from))
+                .set_exclusive_start_key(start);
+            scan_page(req)
+        })
+        .await
+    }
+
+    async fn all_pages<F, Fut>(&self, mut page: F) -> StoreResult<Vec<Item>>
+    where
+        F: FnMut(Option<Item>) -> Fut,
+        Fut: std::future::Future<Output = StoreResult<(Vec<Item>, Option<Item>)>>,
+    {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            self.count();
+            let (found, last) = page(start.take()).await?;
+            items.extend(found);
+            match last {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Every item under `pk` whose sort key starts with `sk_prefix`.
+    async fn query_all(&self, pk: String, sk_prefix: &str) -> StoreResult<Vec<Item>> {
+        self.all_pages(|start| {
+            let req = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":prefix", s(sk_prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start);
+            query_page(req)
+        })
+        .await
+    }
+
+    /// Sends one conditional put; `false` when its condition failed.
+    async fn put_conditionally(&self, put: Put) -> StoreResult<bool> {
+        self.count();
+        let Put {
+            item,
+            table_name,
+            condition_expression,
+            expression_attribute_values,
+            ..
+        } = put;
+        match self
+            .client
+            .put_item()
+            .table_name(table_name)
+            .set_item(Some(item))
+            .set_condition_expression(condition_expression)
+            .set_expression_attribute_values(expression_attribute_values)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(refused(e.into_service_error())),
+        }
+    }
+
+    /// The write of `m` as version `m.version + 1`, if the stored one is still `m.version`.
+    /// A full put: it drops the due-index keys when the milestone leaves the index.
+    fn milestone_update(&self, m: &TrackedMilestone) -> StoreResult<Put> {
+        let item = Self::milestone_item(m, m.version + 1)?;
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("version = :expected")
+            .expression_attribute_values(":expected", AttributeValue::N(m.version.to_string()))
+            .build()
+            .map_err(backend)
+    }
+
+    /// The write of an account's activity over `version` (`None`: none stored yet).
+    fn activity_update(&self, activity: &AccountActivity, version: Option<u64>) -> StoreResult<Put> {
+        let next = version.unwrap_or(0) + 1;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(account_pk(&activity.account_id)))
+            .item("sk", s(ACTIVITY_SK))
+            .item("item", to_attr(activity)?)
+            .item("version", AttributeValue::N(next.to_string()));
+        match version {
+            Some(v) => put
+                .condition_expression("version = :expected")
+                .expression_attribute_values(":expected", AttributeValue::N(v.to_string())),
+            None => put.condition_expression("attribute_not_exists(pk)"),
+        }
+        .build()
+        .map_err(backend)
+    }
+
+    /// The dedupe record of an applied event, unless a live one exists.
+    fn dedupe_record(&self, account: &AccountId, event_id: &str, now: Timestamp, until: Timestamp) -> StoreResult<Put> {
+        let (pk, sk) = dedupe_key(account, event_id);
+        Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(pk))
+            .item("sk", s(sk))
+            .item("expires_at", AttributeValue::N(until.timestamp().to_string()))
+            // DynamoDB deletes expired items lazily, so an expired record counts as none.
+            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+            .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
+            .build()
+            .map_err(backend)
+    }
+
+    /// Everything applying an event reads about an account: one query.
+    async fn load_account(&self, id: &AccountId) -> StoreResult<LoadedAccount> {
+        let mut state = LoadedAccount {
+            account: None,
+            activity: AccountActivity::new(id.clone()),
+            activity_version: None,
+            milestones: Vec::new(),
+        };
+        for item in self.query_all(account_pk(id), STATE_PREFIX).await? {
+            match item.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str) {
+                Some(PROFILE_SK) => state.account = Some(Arc::new(from_item(&item)?)),
+                Some(ACTIVITY_SK) => {
+                    state.activity = from_item(&item)?;
+                    state.activity_version = version_of(&item);
+                }
+                Some(sk) if sk.starts_with(MILESTONE_PREFIX) => state.milestones.push(from_item(&item)?),
+                _ => {}
+            }
+        }
+        Ok(state)
+    }
+
+    /// Writes all puts or none. The first put must be the event's dedupe record.
+    async fn transact(&self, puts: Vec<Put>) -> StoreResult<Transaction> {
+        if puts.len() > MAX_TRANSACTION_ITEMS {
+            return Err(backend(format!(
+                "an event changing {} items exceeds DynamoDB's transaction limit",
+                puts.len()
+            )));
+        }
+        let items = puts
+            .into_iter()
+            .map(|p| TransactWriteItem::builder().put(p).build())
+            .collect();
+        self.count();
+        // The token makes the SDK's own retry of a transaction that did go
+        // through succeed again instead of failing on the dedupe record.
+        let token = transaction_token();
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .client_request_token(token)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Transaction::Written),
+            Err(e) => match e.into_service_error() {
+                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                    let reasons = cancelled.cancellation_reasons();
+                    if let Some(invalid) = reasons.iter().find(|r| r.code() == Some("ValidationError")) {
+                        return Err(StoreError::Invalid(
+                            invalid.message().unwrap_or("ValidationError").to_string(),
+                        ));
+                    }
+                    let dedupe = reasons.first().and_then(|r| r.code());
+                    Ok(if dedupe == Some("ConditionalCheckFailed") {
+                        Transaction::Duplicate
+                    } else {
+                        Transaction::Conflict
+                    })
+                }
+                other => Err(refused(other)),
+            },
+        }
+    }
+
+    /// The whole item of `m` stored as `version`, keys included.
+    /// An account profile, with `traits_at` on top for the conditional writes of group calls.
+    fn account_item(account: &Account) -> StoreResult<Item> {
+        let mut item = HashMap::from([("item".to_string(), to_attr(account)?)]);
+        if let Some(at) = account.traits_at {
+            item.insert("traits_at".into(), s(time_key(at)));
+        }
+        Ok(item)
+    }
+
+    fn milestone_item(m: &TrackedMilestone, version: u64) -> StoreResult<HashMap<String, AttributeValue>> {
+        let mut stored = m.clone();
+        stored.version = version;
+        let mut item = HashMap::from([
+            ("pk".to_string(), s(account_pk(&m.account_id))),
+            ("sk".to_string(), s(milestone_sk(&m.milestone_id))),
+            ("item".to_string(), to_attr(&stored)?),
+            ("version".to_string(), AttributeValue::N(version.to_string())),
+        ]);
+        if m.awaits_sweep() {
+            item.insert("due_pk".into(), s(format!("DUE#{}", due_shard(m))));
+            item.insert(
+                "due_sk".into(),
+                s(format!("{}#{}#{}", time_key(m.due_at), m.account_id, m.milestone_id)),
+            );
+        }
+        Ok(item)
+    }
+}
+
+#[async_trait]
+impl AccountStore for DynamoStore {
+    async fn put_account(&self, account: &Account) -> StoreResult<()> {
+        self.put(Self::account_item(account)?, account_pk(&account.id), PROFILE_SK, false)
+            .await?;
+        Ok(())
+    }
+
+    /// Conditional on the `traits_at` attribute read (absent: none, or no
+    /// account at all when `expected` is `None`).
+    async fn replace_account(&self, account: &Account, expected: Option<&Account>) -> StoreResult<bool> {
+        let mut item = Self::account_item(account)?;
+        item.insert("pk".into(), s(account_pk(&account.id)));
+        item.insert("sk".into(), s(PROFILE_SK));
+        let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
+        put = match expected.map(|a| a.traits_at) {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(None) => put.condition_expression("attribute_exists(pk) AND attribute_not_exists(traits_at)"),
+            Some(Some(at)) => put
+                .condition_expression("traits_at = :read")
+                .expression_attribute_values(":read", s(time_key(at))),
+        };
+        self.put_conditionally(put.build().map_err(backend)?).await
+    }
+
+    async fn get_account(&self, id: &AccountId) -> StoreResult<Option<Arc<Account>>> {
+        self.get(account_pk(id), PROFILE_SK)
+            .await?
+            .map(|i| from_item(&i).map(Arc::new))
+            .transpose()
+    }
+}
+
+fn map_key(segment: MapSegment, tenure: Option<Tenure>) -> (String, String) {
+    (
+        format!("MAP#{}", segment.as_str()),
+        format!("TENURE#{}", tenure.map_or("any", Tenure::as_str)),
+    )
+}
+
+#[async_trait]
+impl MapStore for DynamoStore {
+    async fn put_map(&self, map: &MilestoneMap) -> StoreResult<()> {
+        let (pk, sk) = map_key(map.segment, map.tenure);
+        let item = HashMap::from([("item".to_string(), to_attr(map)?)]);
+        self.put(item, pk, &sk, false).await?;
+        Ok(())
+    }
+
+    async fn maps_for(&self, segment: Segment, tenure: Tenure) -> StoreResult<Vec<MilestoneMap>> {
+        let mut maps = Vec::new();
+        for seg in [MapSegment::Only(segment), MapSegment::All] {
+            let (pk, _) = map_key(seg, None);
+            for item in self.query_all(pk, "TENURE#").await? {
+                let map: MilestoneMap = from_item(&item)?;
+                if map.specificity(segment, tenure).is_some() {
+                    maps.push(map);
+                }
+            }
+        }
+        Ok(maps)
+    }
+}
+
+#[async_trait]
+impl MilestoneStore for DynamoStore {
+    async fn create_milestone(&self, m: &TrackedMilestone) -> StoreResult<bool> {
+        let item = Self::milestone_item(m, 1)?;
+        self.put(item, account_pk(&m.account_id), &milestone_sk(&m.milestone_id), true)
+            .await
+    }
+
+    async fn get_milestone(&self, account: &AccountId, milestone_id: &str) -> StoreResult<Option<TrackedMilestone>> {
+        self.get(account_pk(account), &milestone_sk(milestone_id))
+            .await?
+            .map(|i| from_item(&i))
+            .transpose()
+    }
+
+    async fn update_milestone(&self, m: &TrackedMilestone) -> StoreResult<u64> {
+        if self.put_conditionally(self.milestone_update(m)?).await? {
+            Ok(m.version + 1)
+        } else {
+            Err(StoreError::Conflict)
+        }
+    }
+
+    async fn milestones_of(&self, account: &AccountId) -> StoreResult<Vec<TrackedMilestone>> {
+        self.query_all(account_pk(account), MILESTONE_PREFIX)
+            .await?
+            .iter()
+            .map(from_item)
+            .collect()
+    }
+
+    async fn due_milestones(
+        &self,
+        now: Timestamp,
+        after: Option<String>,
+        limit: usize,
+    ) -> StoreResult<Page<TrackedMilestone>> {
+        // Shard by shard, oldest first in each. The cursor is the shard and
+        // DynamoDB's own last evaluated key within it, as JSON.
+        let (mut shard, mut start): (u32, Option<HashMap<String, String>>) = match after.as_deref() {
+            None => (0, None),
+            Some(c) => serde_json::from_str(c).map_err(|_| backend(format!("bad cursor {c:?}")))?,
+        };
+        let upper = format!("{}~", time_key(now)); // '~' sorts after '#': everything due at `now` is included
+        let mut items = Vec::new();
+        while shard < DUE_SHARDS {
+            let start_key = start
+                .take()
+                .map(|k| k.into_iter().map(|(name, v)| (name, s(v))).collect());
+            self.count();
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(DUE_INDEX)
+                .key_condition_expression("due_pk = :shard AND due_sk <= :upper")
+                .expression_attribute_values(":shard", s(format!("DUE#{shard}")))
+                .expression_attribute_values(":upper", s(upper.clone()))
+                .limit((limit - items.len()).max(1) as i32)
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(|e| refused(e.into_service_error()))?;
+            let page = out.items.unwrap_or_default();
+            self.due_items_read.fetch_add(page.len() as u64, Ordering::Relaxed);
+            for item in &page {
+                items.push(from_item(item)?);
+            }
+            let last: Option<HashMap<String, String>> = out.last_evaluated_key.filter(|k| !k.is_empty()).map(|k| {
+                k.into_iter()
+                    .filter_map(|(name, v)| v.as_s().ok().cloned().map(|v| (name, v)))
+                    .collect()
+            });
+            match last {
+                Some(key) => start = Some(key),
+                None => shard += 1,
+            }
+            if items.len() >= limit {
+                let next =
+                    (shard < DUE_SHARDS).then(|| serde_json::to_string(&(shard, &start)).expect("cursor serialises"));
+                return Ok(Page { items, next });
+            }
+        }
+        Ok(Page { items, next: None })
+    }
+}
+
+#[async_trait]
+impl DedupeStore for DynamoStore {
+    async fn seen(&self, account: &AccountId, event_id: &str, now: Timestamp) -> StoreResult<bool> {
+        let (pk, sk) = dedupe_key(account, event_id);
+        let item = self.get(pk, &sk).await?;
+        // DynamoDB deletes expired items lazily (within days), so expiry is checked here too.
+        Ok(item
+            .and_then(|i| {
+                i.get("expires_at")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse::<i64>().ok())
+            })
+            .is_some_and(|expires| expires > now.timestamp()))
+    }
+
+    async fn remember(&self, account: &AccountId, event_id: &str, expires_at: Timestamp) -> StoreResult<()> {
+        let (pk, sk) = dedupe_key(account, event_id);
+        let item = HashMap::from([(
+            "expires_at".to_string(),
+            AttributeValue::N(expires_at.timestamp().to_string()),
+        )]);
+        self.put(item, pk, &sk, false).await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ParkingStore for DynamoStore {
+    async fn park(&self, event: &ProductEvent) -> StoreResult<()> {
+        // From receipt, never from the event's own time: a far-future date must not make it immortal.
+        let expires = chrono::Utc::now() + chrono::Duration::days(PARKED_DAYS);
+        let item = HashMap::from([
+            ("item".to_string(), to_attr(event)?),
+            (
+                "expires_at".to_string(),
+                AttributeValue::N(expires.timestamp().to_string()),
+            ),
+        ]);
+        self.put(
+            item,
+            format!("PARKED#{}", event.account_id),
+            &format!("EVENT#{}", event.id),
+            false,
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn parked_for(&self, account: &AccountId) -> StoreResult<Vec<ProductEvent>> {
+        self.query_all(format!("PARKED#{account}"), "EVENT#")
+            .await?
+            .iter()
+            .map(from_item)
+            .collect()
+    }
+
+    async fn unpark(&self, account: &AccountId, event_id: &str) -> StoreResult<()> {
+        self.count();
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("PARKED#{account}")))
+            .key("sk", s(format!("EVENT#{event_id}")))
+            .send()
+            .await
+            .map_err(|e| refused(e.into_service_error()))?;
+        Ok(())
+    }
+
+    /// A keys-only count, stopped at `up_to` items: cheap, and only ever for
+    /// accounts that are not known yet.
+    async fn parked_count(&self, account: &AccountId, up_to: usize) -> StoreResult<usize> {
+        let mut counted = 0usize;
+        let mut start = None;
+        loop {
+            self.count();
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(format!("PARKED#{account}")))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .limit(i32::try_from(up_to - counted.min(up_to)).unwrap_or(i32::MAX).max(1))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| refused(e.into_service_error()))?;
+            counted += usize::try_from(out.count).unwrap_or(0);
+            start = out.last_evaluated_key;
+            if start.is_none() || counted >= up_to {
+                return Ok(counted.min(up_to));
+            }
+        }
+    }
+
+    async fn parked_accounts(&self) -> StoreResult<Vec<(AccountId, usize)>> {
+        // Operators' listing only: a scan limited to parked items, keys only.
+        let items = self.scan_pk_prefix("PARKED#", Some("pk")).await?;
+        let mut counts: std::collections::BTreeMap<AccountId, usize> = Default::default();
+        for item in &items {
+            if let Some(AttributeValue::S(pk)) = item.get("pk") {
+                let account = pk.strip_prefix("PARKED#").unwrap_or(pk);
+                *counts.entry(AccountId::new(account)).or_default() += 1;
+            }
+        }
+        Ok(counts.into_iter().collect())
+    }
+}
+
+#[async_trait]
+impl ActivityStore for DynamoStore {
+    async fn activity(&self, account: &AccountId) -> StoreResult<AccountActivity> {
+        match self.get(account_pk(account), ACTIVITY_SK).await? {
+            Some(i) => from_item(&i),
+            None => Ok(AccountActivity::new(account.clone())),
+        }
+    }
+}
+
+#[async_trait]
+impl TaskStore for DynamoStore {
+    async fn create_task(&self, task: &CsmTask) -> StoreResult<bool> {
+        let mut item = HashMap::from([("item".to_string(), to_attr(task)?)]);
+        if task.status == TaskStatus::Open {
+            item.insert("owner_pk".into(), s(format!("OWNER#{}", task.owner_email)));
+            item.insert(
+                "owner_sk".into(),
+                s(format!("{}#{}", time_key(task.created_at), task.id)),
+            );
+        }
+        self.put(item, format!("TASK#{}", task.id), "TASK", true).await
+    }
+
+    async fn open_tasks_for_owner(&self, owner_email: &str) -> StoreResult<Vec<CsmTask>> {
+        let items = self
+            .all_pages(|start| {
+                let req = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(OWNER_INDEX)
+                    .key_condition_expression("owner_pk = :owner")
+                    .expression_attribute_values(":owner", s(format!("OWNER#{owner_email}")))
+                    .set_exclusive_start_key(start);
+                query_page(req)
+            })
+            .await?;
+        items.iter().map(from_item).collect()
+    }
+
+    async fn all_tasks(&self) -> StoreResult<Vec<CsmTask>> {
+        // Operators' listing only: a scan limited to task items.
+        let items = self.scan_pk_prefix("TASK#", None).await?;
+        let mut tasks: Vec<CsmTask> = items.iter().map(from_item).collect::<StoreResult<_>>()?;
+        tasks.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(tasks)
+    }
+}
+
+#[async_trait]
+impl EscalationLog for DynamoStore {
+    async fn append_log(&self, entry: &EscalationLogEntry) -> StoreResult<bool> {
+        let item = HashMap::from([("item".to_string(), to_attr(entry)?)]);
+        self.put(item, account_pk(&entry.account_id), &format!("LOG#{}", entry.key), true)
+            .await
+    }
+
+    async fn log_of(&self, account: &AccountId) -> StoreResult<Vec<EscalationLogEntry>> {
+        let mut entries: Vec<EscalationLogEntry> = self
+            .query_all(account_pk(account), "LOG#")
+            .await?
+            .iter()
+            .map(from_item)
+            .collect::<StoreResult<_>>()?;
+        entries.sort_by_key(|e| e.at);
+        Ok(entries)
+    }
+}
+
+#[async_trait]
+impl SendLedger for DynamoStore {
+    async fn claim_send(&self, key: &str) -> StoreResult<Option<SendRecord>> {
+        let item = HashMap::from([("item".to_string(), to_attr(&SendRecord::Sending)?)]);
+        if self.put(item, format!("SEND#{key}"), "SEND", true).await? {
+            return Ok(None);
+        }
+        let existing = self
+            .get(format!("SEND#{key}"), "SEND")
+            .await?
+            .ok_or(StoreError::Conflict)?;
+        Ok(Some(from_item(&existing)?))
+    }
+
+    async fn settle_send(&self, key: &str, record: &SendRecord) -> StoreResult<()> {
+        let item = HashMap::from([("item".to_string(), to_attr(record)?)]);
+        self.put(item, format!("SEND#{key}"), "SEND", false).await?;
+        Ok(())
+    }
+
+    async fn release_send(&self, key: &str) -> StoreResult<()> {
+        self.count();
+        let sending = to_attr(&SendRecord::Sending)?;
+        match self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("SEND#{key}")))
+            .key("sk", s("SEND"))
+            .condition_expression("#item = :sending")
+            .expression_attribute_names("#item", "item")
+            .expression_attribute_values(":sending", sending)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Ok(()),
+            Err(e) => Err(refused(e.into_service_error())),
+        }
+    }
+}
+
+#[async_trait]
+impl EventStore for DynamoStore {
+    /// One query for the account's state, one transaction for the dedupe
+    /// record and everything `AccountState::apply` changed, claims on newly
+    /// reached milestones included. A lost race is `Conflict`: nothing was written.
+    async fn apply_product_event(
+        &self,
+        event: &ProductEvent,
+        now: Timestamp,
+        remember_until: Timestamp,
+    ) -> StoreResult<EventApplied> {
+        let LoadedAccount {
+            account,
+            mut activity,
+            activity_version,
+            mut milestones,
+        } = self.load_account(&event.account_id).await?;
+        let Some(account) = account else {
+            return Ok(EventApplied::UnknownAccount);
+        };
+        // Reached before and never announced: healed by a redelivery.
+        let owed = Announcements::owed(&milestones);
+        let changes = AccountState {
+            account: &account,
+            activity: &mut activity,
+            milestones: &mut milestones,
+        }
+        .apply(event, now)?;
+        let mut puts = vec![self.dedupe_record(&event.account_id, &event.id, now, remember_until)?];
+        if changes.activity {
+            puts.push(self.activity_update(&activity, activity_version)?);
+        }
+        for &i in &changes.milestones {
+            puts.push(self.milestone_update(&milestones[i])?);
+            milestones[i].version += 1;
+        }
+        match self.transact(puts).await? {
+            Transaction::Conflict => Err(StoreError::Conflict),
+            Transaction::Duplicate => Ok(EventApplied::Known {
+                account,
+                duplicate: true,
+                announcements: owed,
+            }),
+            Transaction::Written => Ok(EventApplied::Known {
+                account,
+                duplicate: false,
+                announcements: Announcements::of(&changes, &milestones),
+            }),
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Production adapters over the AWS SDK — the DynamoDB store, SES mailer,
+//! EventBridge publisher, Step Functions workflows, webhook secrets — and the
+//! Lambda wiring that builds each use case from them. Every client honours
+//! `AWS_ENDPOINT_URL`, which is how tests and local runs point them at the
+//! local emulator.
+
+pub mod dynamo;
+pub mod eventbridge;
+pub mod lambda;
+pub mod secrets;
+pub mod ses;
+pub mod step_functions;
+
+pub use dynamo::DynamoStore;
+pub use eventbridge::EventBridgePublisher;
+pub use ses::SesMailer;
+pub use step_functions::StepFunctionsWorkflows;
+
+use std::sync::Arc;
+
+use milepost_app::clock::SystemClock;
+use milepost_app::escalation::PlaybookSteps;
+use milepost_app::ingest::Ingestion;
+use milepost_app::sweep::Sweeper;
+use milepost_app::Config;
+
+/// One shared SDK configuration, built once per cold start. Throttling and
+/// transient errors are retried by the SDK with exponential backoff and
+/// jitter (standard mode, three attempts), so callers see only what persists.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+        .load()
+        .await
+}
+
+fn var(name: &str) -> Result<String, String> {
+    std::env::var(name).map_err(|_| format!("{name} is not set"))
+}
+
+/// The DynamoDB store named by `MILEPOST_TABLE`, for the CLI and the functions.
+pub fn store_from_env(config: &aws_config::SdkConfig) -> Result<DynamoStore, String> {
+    let table = std::env::var("MILEPOST_TABLE").map_err(|_| {
+        "MILEPOST_TABLE is not set (source .milepost-local.env, or export the stack's table name)".to_string()
+    })?;
+    Ok(DynamoStore::new(aws_sdk_dynamodb::Client::new(config), table))
+}
+
+/// The bus named by `MILEPOST_BUS`.
+fn publisher_from_env(config: &aws_config::SdkConfig) -> Result<EventBridgePublisher, String> {
+    Ok(EventBridgePublisher::new(
+        aws_sdk_eventbridge::Client::new(config),
+        var("MILEPOST_BUS")?,
+    ))
+}
+
+/// The escalation state machine named by `MILEPOST_STATE_MACHINE_ARN` (empty when unset).
+fn workflows_from_env(config: &aws_config::SdkConfig) -> StepFunctionsWorkflows {
+    StepFunctionsWorkflows::new(
+        aws_sdk_sfn::Client::new(config),
+        std::env::var("MILEPOST_STATE_MACHINE_ARN").unwrap_or_default(),
+    )
+}
+
+/// Ingestion on AWS, named by the environment: `MILEPOST_TABLE`,
+/// `MILEPOST_BUS`, `MILEPOST_STATE_MACHINE_ARN` (to stop escalations; may be
+/// unset until the state machine is deployed) and `Config::from_env`'s settings.
+pub fn ingestion_from_env(config: &aws_config::SdkConfig) -> Result<Ingestion, String> {
+    Ok(Ingestion {
+        store: Arc::new(store_from_env(config)?),
+        events: Arc::new(publisher_from_env(config)?),
+        workflows: Arc::new(workflows_from_env(config)),
+        clock: Arc::new(SystemClock),
+        config: Config::from_env()?,
+    })
+}
+
+/// The sweep on AWS: `MILEPOST_TABLE`, `MILEPOST_BUS` and `MILEPOST_STATE_MACHINE_ARN` (required).
+pub fn sweeper_from_env(config: &aws_config::SdkConfig) -> Result<Sweeper, String> {
+    var("MILEPOST_STATE_MACHINE_ARN")?;
+    Ok(Sweeper {
+        store: Arc::new(store_from_env(config)?),
+        events: Arc::new(publisher_from_env(config)?),
+        workflows: Arc::new(workflows_from_env(config)),
+        clock: Arc::new(SystemClock),
+        timing: Config::from_env()?.timing,
+    })
+}
+
+/// The playbook's steps on AWS, sending through SES under the configuration
+/// set named by `MILEPOST_SES_CONFIGURATION_SET`: `MILEPOST_TABLE`,
+/// `MILEPOST_BUS` and `Config::from_env`'s settings.
+pub fn playbook_from_env(config: &aws_config::SdkConfig) -> Result<PlaybookSteps, String> {
+    Ok(PlaybookSteps {
+        store: Arc::new(store_from_env(config)?),
+        mailer: Arc::new(SesMailer::new(
+            aws_sdk_sesv2::Client::new(config),
+            std::env::var("MILEPOST_SES_CONFIGURATION_SET").ok(),
+        )),
+        events: Arc::new(publisher_from_env(config)?),
+        clock: Arc::new(SystemClock),
+        config: Config::from_env()?,
+    })
+}

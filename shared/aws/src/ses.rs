@@ -1,0 +1,237 @@
+//! Email through Amazon SES (API v2): `SendEmail` with simple content — a
+//! subject, a text and an HTML part — sent under a configuration set (whose
+//! suppression options keep bounced and complaining addresses off the list),
+//! with `List-Unsubscribe` on customer-facing mail.
+
+use async_trait::async_trait;
+use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sesv2::operation::send_email::SendEmailError;
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, MessageHeader, MessageTag};
+use aws_sdk_sesv2::Client;
+use base64::Engine;
+
+use milepost_app::ports::{Mailer, SendError};
+use milepost_domain::{Contact, OutgoingEmail};
+
+pub struct SesMailer {
+    client: Client,
+    configuration_set: Option<String>,
+}
+
+impl SesMailer {
+    pub fn new(client: Client, configuration_set: Option<String>) -> Self {
+        SesMailer {
+            client,
+            configuration_set: configuration_set.filter(|s| !s.is_empty()),
+        }
+    }
+}
+
+fn content(data: &str) -> Result<Content, SendError> {
+    Content::builder()
+        .data(data)
+        .charset("UTF-8")
+        .build()
+        .map_err(|e| SendError::Permanent(e.to_string()))
+}
+
+fn header(name: &str, value: String) -> Result<MessageHeader, SendError> {
+    MessageHeader::builder()
+        .name(name)
+        .value(value)
+        .build()
+        .map_err(|e| SendError::Permanent(e.to_string()))
+}
+
+/// `"Display Name" <address>`, MIME-encoded when the name is not plain ASCII.
+/// Line breaks are dropped so a name can never start a header of its own.
+pub fn mailbox(contact: &Contact) -> String {
+    let name: String = contact.name.chars().filter(|c| !c.is_control()).collect();
+    let address = contact.email.as_str();
+    if name.trim().is_empty() {
+        return address.to_string();
+    }
+    if name.is_ascii() {
+        let quoted = name.replace('\\', "\\\\").replace('"', "\\\"");
+        format!("\"{quoted}\" <{address}>")
+    } else {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(name.as_bytes());
+        format!("=?UTF-8?B?{encoded}?= <{address}>")
+    }
+}
+
+/// Whether SES's answer means this email will never go (a rejected message or
+/// address), or that trying again later may work (throttling, a paused or
+/// misconfigured account, a network fault).
+fn classify(err: SdkError<SendEmailError>) -> SendError {
+    let reason = match &err {
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            format!("{}: {}", e.code().unwrap_or("unknown"), e.message().unwrap_or(""))
+        }
+        other => other.to_string(),
+    };
+    match err.as_service_error() {
+        Some(SendEmailError::MessageRejected(_) | SendEmailError::BadRequestException(_)) => {
+            SendError::Permanent(reason)
+        }
+        _ => SendError::Transient(reason),
+    }
+}
+
+#[async_trait]
+impl Mailer for SesMailer {
+    async fn send(&self, email: &OutgoingEmail) -> Result<String, SendError> {
+        let mut message = Message::builder().subject(content(&email.subject)?).body(
+            Body::builder()
+                .text(content(&email.text)?)
+                .html(content(&email.html)?)
+                .build(),
+        );
+        if let Some(url) = &email.list_unsubscribe {
+            message = message
+                .headers(header("List-Unsubscribe", format!("<{url}>"))?)
+                .headers(header(
+                    "List-Unsubscribe-Post",
+                    "List-Unsubscribe=One-Click".to_string(),
+                )?);
+        }
+        let kind = MessageTag::builder()
+            .name("milepost-kind")
+            .value(email.kind.as_str())
+            .build()
+            .map_err(|e| SendError::Permanent(e.to_string()))?;
+        let sent = self
+            .client
+            .send_email()
+            .from_email_address(mailbox(&email.from))
+            .destination(
+                Destination::builder()
+                    .set_to_addresses(Some(email.to.iter().map(mailbox).collect()))
+                    .build(),
+            )
+            .content(EmailContent::builder().simple(message.build()).build())
+            .set_configuration_set_name(self.configuration_set.clone())
+            .email_tags(kind)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(sent.message_id.unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mailbox_quotes_plain_names_and_encodes_others() {
+        assert_eq!(
+            mailbox(&Contact::parse("Ada, CSM", "ada@vendor.example").unwrap()),
+            "\"Ada, CSM\" <ada@vendor.example>"
+        );
+        assert_eq!(
+            mailbox(&Contact::parse("Zoë \"Z\"", "z@x.example").unwrap()),
+            "=?UTF-8?B?Wm/DqyAiWiI=?= <z@x.example>"
+        );
+        assert_eq!(mailbox(&Contact::parse("", "a@b.example").unwrap()), "a@b.example");
+    }
+
+    #[test]
+    fn a_name_cannot_inject_a_header() {
+        let m = mailbox(&Contact::parse("Eve\r\nBcc: all@x.example", "eve@x.example").unwrap());
+        assert!(!m.contains('\n') && !m.contains('\r'), "{m}");
+    }
+
+    fn email(list_unsubscribe: Option<&str>) -> OutgoingEmail {
+        OutgoingEmail {
+            key: "exec-1:outreach_email:customer".into(),
+            kind: milepost_domain::EmailKind::Outreach,
+            account_id: milepost_domain::AccountId::new("a1"),
+            milestone_id: "first_workflow".into(),
+            from: Contact::parse("Maya via Milepost", "cs@vendor.example").unwrap(),
+            to: vec![Contact::parse("Pat", "pat@a1.example").unwrap()],
+            subject: "Next step".into(),
+            text: "plain words".into(),
+            html: "<p>html words</p>".into(),
+            list_unsubscribe: list_unsubscribe.map(str::to_string),
+            date: chrono::DateTime::UNIX_EPOCH,
+        }
+    }
+
+    /// Sends `email` through a client that captures the request; returns its JSON body.
+    async fn captured_send(
+        email: &OutgoingEmail,
+        status: u16,
+        answer: &str,
+    ) -> (Result<String, SendError>, serde_json::Value) {
+        let response = http::Response::builder()
+            .status(status)
+            .header("x-amzn-errortype", if status == 200 { "" } else { answer })
+            .body(aws_smithy_types::body::SdkBody::from(if status == 200 {
+                r#"{"MessageId":"m-1"}"#.to_string()
+            } else {
+                format!(r#"{{"message":"{answer}"}}"#)
+            }))
+            .unwrap();
+        let (http_client, captured) = aws_smithy_http_client::test_util::capture_request(Some(response));
+        let config = aws_sdk_sesv2::Config::builder()
+            .behavior_version(aws_sdk_sesv2::config::BehaviorVersion::latest())
+            .region(aws_sdk_sesv2::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sesv2::config::Credentials::new("a", "b", None, None, "test"))
+            .retry_config(aws_sdk_sesv2::config::retry::RetryConfig::disabled())
+            .http_client(http_client)
+            .build();
+        let mailer = SesMailer::new(Client::from_conf(config), Some("milepost-playbook".into()));
+        let result = mailer.send(email).await;
+        let request = captured.expect_request();
+        let body = serde_json::from_slice(request.body().bytes().unwrap()).unwrap();
+        (result, body)
+    }
+
+    #[tokio::test]
+    async fn sends_both_parts_under_the_configuration_set_with_list_unsubscribe() {
+        let (result, body) = captured_send(&email(Some("https://app.example.com/unsubscribe?a=1")), 200, "").await;
+        assert_eq!(result.unwrap(), "m-1");
+        assert_eq!(body["ConfigurationSetName"], "milepost-playbook");
+        assert_eq!(body["FromEmailAddress"], "\"Maya via Milepost\" <cs@vendor.example>");
+        assert_eq!(body["Destination"]["ToAddresses"][0], "\"Pat\" <pat@a1.example>");
+        let simple = &body["Content"]["Simple"];
+        assert_eq!(simple["Subject"]["Data"], "Next step");
+        assert_eq!(simple["Body"]["Text"]["Data"], "plain words");
+        assert_eq!(simple["Body"]["Html"]["Data"], "<p>html words</p>");
+        assert_eq!(simple["Body"]["Html"]["Charset"], "UTF-8");
+        let headers: Vec<(&str, &str)> = simple["Headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| (h["Name"].as_str().unwrap(), h["Value"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            headers,
+            [
+                ("List-Unsubscribe", "<https://app.example.com/unsubscribe?a=1>"),
+                ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+            ]
+        );
+        assert_eq!(body["EmailTags"][0]["Value"], "outreach");
+    }
+
+    #[tokio::test]
+    async fn internal_mail_has_no_unsubscribe_header() {
+        let (_, body) = captured_send(&email(None), 200, "").await;
+        assert!(body["Content"]["Simple"]
+            .get("Headers")
+            .is_none_or(|h| h.as_array().unwrap().is_empty()));
+    }
+
+    #[tokio::test]
+    async fn a_rejected_message_is_permanent_and_throttling_transient() {
+        let (rejected, _) = captured_send(&email(None), 400, "MessageRejected").await;
+        assert!(matches!(rejected, Err(SendError::Permanent(_))), "{rejected:?}");
+        let (throttled, _) = captured_send(&email(None), 429, "TooManyRequestsException").await;
+        assert!(matches!(throttled, Err(SendError::Transient(_))), "{throttled:?}");
+        let (paused, _) = captured_send(&email(None), 400, "SendingPausedException").await;
+        assert!(matches!(paused, Err(SendError::Transient(_))), "{paused:?}");
+    }
+}

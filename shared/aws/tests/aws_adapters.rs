@@ -1,0 +1,108 @@
+//! The EventBridge, Step Functions and secrets adapters against a moto server.
+
+use chrono::{TimeZone, Utc};
+use milepost_app::ports::{EventPublisher, StartOutcome, WorkflowStarter};
+use milepost_aws::{secrets, EventBridgePublisher, StepFunctionsWorkflows};
+use milepost_domain::EscalationRequest;
+use milepost_domain::{AccountId, DomainEvent, EscalationSchedule, PlaybookTiming, Stage};
+use milepost_local::MotoServer;
+
+#[tokio::test]
+async fn adapters_work_against_the_emulator() {
+    let moto = MotoServer::start();
+    let config = moto.sdk_config().await;
+
+    // Secrets: several per parameter while a key is rotated.
+    let ssm = aws_sdk_ssm::Client::new(&config);
+    ssm.put_parameter()
+        .name("/milepost/webhook")
+        .value("whsec_one, whsec_two")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let env = |name: &str| (name == "MILEPOST_WEBHOOK_SECRET_PARAM").then(|| "/milepost/webhook".to_string());
+    let loaded = secrets::load(&config, env).await.unwrap();
+    assert_eq!(loaded.standard, vec!["whsec_one", "whsec_two"]);
+    assert!(loaded.segment.is_empty());
+    let local = secrets::load(&config, |name| (name == "MILEPOST_LOCAL").then(|| "1".to_string()))
+        .await
+        .unwrap();
+    assert_eq!(local.standard, vec![secrets::DEV_WEBHOOK_SECRET]);
+
+    // Fail closed: a configured parameter holding only blanks and separators
+    // stops the cold start, naming the parameter, instead of accepting unsigned requests.
+    for blank in [" ", ",", " , ,\n"] {
+        ssm.put_parameter()
+            .name("/milepost/blank")
+            .value(blank)
+            .overwrite(true)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .send()
+            .await
+            .unwrap();
+        let env = |name: &str| (name == "MILEPOST_SEGMENT_SECRET_PARAM").then(|| "/milepost/blank".to_string());
+        let refused = secrets::load(&config, env).await.unwrap_err().to_string();
+        assert!(refused.contains("/milepost/blank"), "{refused}");
+    }
+
+    // Step Functions: a second start of the same execution is a no-op; stopping works once started.
+    let sfn = aws_sdk_sfn::Client::new(&config);
+    let created = sfn
+        .create_state_machine()
+        .name("milepost-escalation")
+        .definition(r#"{"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 3600, "End": true}}}"#)
+        .role_arn("arn:aws:iam::123456789012:role/milepost")
+        .send()
+        .await
+        .unwrap();
+    let workflows = StepFunctionsWorkflows::new(sfn.clone(), created.state_machine_arn());
+    let missed_at = Utc.with_ymd_and_hms(2026, 3, 2, 10, 0, 0).unwrap();
+    let request = EscalationRequest {
+        execution: "acme-first-abc123".into(),
+        account_id: AccountId::new("acme"),
+        milestone_id: "first".into(),
+        due_at: missed_at,
+        missed_at,
+        schedule: EscalationSchedule::compute(missed_at, chrono_tz::UTC, &PlaybookTiming::default()),
+    };
+    assert_eq!(workflows.start(&request).await.unwrap(), StartOutcome::Started);
+    // Step Functions answers a repeated start of a running execution (same name and
+    // input) like the first one; what matters is that there is still one execution.
+    workflows.start(&request).await.unwrap();
+    let listed = sfn
+        .list_executions()
+        .state_machine_arn(created.state_machine_arn())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.executions().len(),
+        1,
+        "one execution however often it is started"
+    );
+    workflows.stop(&request.execution, Some(Stage::Outreach)).await.unwrap();
+    let described = sfn
+        .describe_execution()
+        .execution_arn(workflows.execution_arn(&request.execution))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.status(), &aws_sdk_sfn::types::ExecutionStatus::Aborted);
+    workflows.stop("never-started", None).await.unwrap();
+
+    // EventBridge: more than one PutEvents batch of 10.
+    let eb = aws_sdk_eventbridge::Client::new(&config);
+    eb.create_event_bus().name("milepost").send().await.unwrap();
+    let publisher = EventBridgePublisher::new(eb, "milepost");
+    let events: Vec<DomainEvent> = (0..12)
+        .map(|i| DomainEvent::MilestoneRecovered {
+            account_id: AccountId::new(format!("a{i}")),
+            milestone_id: "first".into(),
+            due_at: missed_at,
+            achieved_at: missed_at,
+            stage_reached: None,
+        })
+        .collect();
+    publisher.publish(&events).await.unwrap();
+}

@@ -1,0 +1,652 @@
+//! One contract, two stores: every assertion here runs against the in-memory
+//! store and against the DynamoDB store on a local moto server, so the
+//! embedded store cannot drift from DynamoDB's semantics.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+use milepost_app::ports::{EventApplied, MilestoneStore, SendRecord, Store, StoreError};
+use milepost_aws::DynamoStore;
+use milepost_domain::{
+    AccountId, MilestoneMap, MilestoneStatus, ProductEvent, Segment, Tenure, Timestamp, TrackedMilestone,
+};
+use milepost_domain::{CsmTask, EscalationLogEntry, Step, TaskStatus};
+use milepost_embedded::fixtures::{account, date};
+use milepost_embedded::InMemoryStore;
+use milepost_local::MotoServer;
+use milepost_maps::load_map;
+
+type Fresh<'a> = Box<dyn Fn() -> Pin<Box<dyn Future<Output = Arc<dyn Store>> + 'a>> + 'a>;
+/// One behaviour of the contract, run on a fresh store.
+type Case = fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()>>>;
+
+const MAP: &str = r#"segment: all
+milestones:
+  - {id: first, name: First, phase: onboarding, due_days: 10, owner: csm, criterion: {kind: event_count, event: a, min: 1}, playbook: {outreach: o, csm: c, leadership: l}}
+  - {id: users, name: Users, phase: onboarding, due_days: 20, owner: csm, criterion: {kind: distinct_users, event: b, min: 2}, playbook: {outreach: o, csm: c, leadership: l}}
+  - {id: other, name: Other, phase: onboarding, due_days: 30, owner: csm, criterion: {kind: event_count, event: b, min: 5}, playbook: {outreach: o, csm: c, leadership: l}}
+"#;
+
+fn t0() -> Timestamp {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+}
+
+fn tracked(account_id: &str) -> Vec<TrackedMilestone> {
+    let map = load_map("m.yaml", MAP).unwrap();
+    let a = account(account_id, date(2026, 1, 1));
+    map.milestones
+        .iter()
+        .map(|d| TrackedMilestone::new(&a, &map, d))
+        .collect()
+}
+
+fn event(id: &str, account_id: &str, name: &str, at: Timestamp, user: &str) -> ProductEvent {
+    ProductEvent {
+        id: id.into(),
+        account_id: AccountId::new(account_id),
+        event: name.into(),
+        timestamp: at,
+        user_id: Some(user.into()),
+        properties: Default::default(),
+    }
+}
+
+async fn accounts_and_maps(store: Arc<dyn Store>) {
+    let a = account("acme", date(2026, 1, 1));
+    assert!(store.get_account(&a.id).await.unwrap().is_none());
+    store.put_account(&a).await.unwrap();
+    assert_eq!(*store.get_account(&a.id).await.unwrap().unwrap(), a);
+    let mut renamed = a.clone();
+    renamed.name = "Acme 2".into();
+    store.put_account(&renamed).await.unwrap();
+    assert_eq!(store.get_account(&a.id).await.unwrap().unwrap().name, "Acme 2");
+
+    // Conditional replacement (group calls): only over the traits that were read.
+    let fresh = account("fresh", date(2026, 1, 1));
+    let mut newer = fresh.clone();
+    newer.traits_at = Some(t0());
+    assert!(
+        store.replace_account(&newer, None).await.unwrap(),
+        "created where none was"
+    );
+    assert!(!store.replace_account(&newer, None).await.unwrap(), "one exists now");
+    let mut later = newer.clone();
+    later.traits_at = Some(t0() + Duration::hours(1));
+    later.name = "Fresh, renamed".into();
+    assert!(
+        !store.replace_account(&later, Some(&fresh)).await.unwrap(),
+        "read before the last write: refused"
+    );
+    assert!(store.replace_account(&later, Some(&newer)).await.unwrap());
+    assert_eq!(*store.get_account(&fresh.id).await.unwrap().unwrap(), later);
+    // An account written without traits time (`milepost accounts load`) is replaced over exactly that.
+    let mut grouped = renamed.clone();
+    grouped.traits_at = Some(t0());
+    assert!(store.replace_account(&grouped, Some(&renamed)).await.unwrap());
+    assert!(!store.replace_account(&grouped, Some(&renamed)).await.unwrap());
+
+    let all = load_map("m.yaml", MAP).unwrap();
+    let smb_year1 = MilestoneMap {
+        segment: milepost_domain::MapSegment::Only(Segment::Smb),
+        tenure: Some(Tenure::FirstYear),
+        ..all.clone()
+    };
+    store.put_map(&all).await.unwrap();
+    store.put_map(&smb_year1).await.unwrap();
+    let for_smb = store.maps_for(Segment::Smb, Tenure::FirstYear).await.unwrap();
+    assert_eq!(for_smb.len(), 2);
+    assert_eq!(
+        MilestoneMap::select(&for_smb, Segment::Smb, Tenure::FirstYear),
+        Some(&smb_year1)
+    );
+    assert_eq!(
+        store.maps_for(Segment::Enterprise, Tenure::MultiYear).await.unwrap(),
+        vec![all]
+    );
+}
+
+async fn milestones_are_written_conditionally(store: Arc<dyn Store>) {
+    let ms = tracked("acme");
+    assert!(store.create_milestone(&ms[0]).await.unwrap());
+    assert!(!store.create_milestone(&ms[0]).await.unwrap(), "created twice");
+    let stored = store.get_milestone(&ms[0].account_id, "first").await.unwrap().unwrap();
+    assert_eq!(stored.version, 1);
+
+    let mut a = stored.clone();
+    a.status = MilestoneStatus::Missed;
+    let mut b = stored.clone();
+    b.status = MilestoneStatus::Achieved;
+    assert_eq!(store.update_milestone(&a).await.unwrap(), 2);
+    assert!(
+        matches!(store.update_milestone(&b).await, Err(StoreError::Conflict)),
+        "a stale write won"
+    );
+    let now = store.get_milestone(&ms[0].account_id, "first").await.unwrap().unwrap();
+    assert_eq!((now.status, now.version), (MilestoneStatus::Missed, 2));
+}
+
+/// Applies one event at `t0()`, remembering it for 14 days.
+async fn apply(store: &Arc<dyn Store>, e: &ProductEvent) -> EventApplied {
+    store
+        .apply_product_event(e, t0(), t0() + Duration::days(14))
+        .await
+        .unwrap()
+}
+
+/// The ids of `account`'s milestones whose stored version moved since `before`.
+async fn changed_since(store: &Arc<dyn Store>, account: &AccountId, before: &[TrackedMilestone]) -> BTreeSet<String> {
+    let mut changed = BTreeSet::new();
+    for m in store.milestones_of(account).await.unwrap() {
+        let was = before
+            .iter()
+            .find(|b| b.milestone_id == m.milestone_id)
+            .map(|b| b.version);
+        if was != Some(m.version) {
+            changed.insert(m.milestone_id);
+        }
+    }
+    changed
+}
+
+async fn events_change_only_the_milestones_they_can_change(store: Arc<dyn Store>) {
+    let acct = account("acme", date(2026, 1, 1));
+    store.put_account(&acct).await.unwrap();
+    for m in tracked("acme") {
+        store.create_milestone(&m).await.unwrap();
+    }
+    let id = AccountId::new("acme");
+    let before = store.milestones_of(&id).await.unwrap();
+    apply(&store, &event("b1", "acme", "b", t0(), "u")).await;
+    assert_eq!(
+        changed_since(&store, &id, &before).await,
+        BTreeSet::from(["users".into(), "other".into()]),
+        "an event changes the milestones listening to it, and only those"
+    );
+    let before = store.milestones_of(&id).await.unwrap();
+    apply(&store, &event("z1", "acme", "zzz", t0(), "u")).await;
+    assert!(changed_since(&store, &id, &before).await.is_empty());
+    assert!(matches!(
+        apply(&store, &event("n1", "nobody", "a", t0(), "u")).await,
+        EventApplied::UnknownAccount
+    ));
+
+    // Reached on day 2: an event from day 1 may still move it, one from day 3 cannot.
+    let EventApplied::Known { announcements, .. } =
+        apply(&store, &event("e1", "acme", "a", t0() + Duration::days(2), "u")).await
+    else {
+        panic!("acme is known")
+    };
+    assert_eq!(
+        announcements.claimed.len(),
+        1,
+        "reached, and claimed for its announcement in the same write"
+    );
+    assert!(
+        announcements.claimed[0].needs_reached_announcement(),
+        "not announced yet"
+    );
+    let before = store.milestones_of(&id).await.unwrap();
+    apply(&store, &event("e3", "acme", "a", t0() + Duration::days(3), "u")).await;
+    assert!(
+        changed_since(&store, &id, &before).await.is_empty(),
+        "an event after the achievement changes nothing"
+    );
+    apply(&store, &event("e0", "acme", "a", t0() + Duration::days(1), "u")).await;
+    let first = store.get_milestone(&id, "first").await.unwrap().unwrap();
+    assert_eq!(
+        first.reached_at,
+        Some(t0() + Duration::days(1)),
+        "backdated by a late older event"
+    );
+    assert_eq!(store.milestones_of(&id).await.unwrap().len(), 3);
+}
+
+async fn the_due_index_holds_only_what_the_sweep_must_act_on(store: Arc<dyn Store>) {
+    let mut expected = BTreeSet::new();
+    for n in 0..12 {
+        let a = format!("acct-{n:02}");
+        for m in tracked(&a) {
+            store.create_milestone(&m).await.unwrap();
+            if m.milestone_id == "first" {
+                expected.insert((a.clone(), m.milestone_id.clone()));
+            }
+        }
+    }
+    let now = t0() + Duration::days(15); // only `first` (day 10) is due
+                                         // Achieved before due: leaves the index.
+    store.put_account(&account("acct-00", date(2026, 1, 1))).await.unwrap();
+    apply(&store, &event("x", "acct-00", "a", t0() + Duration::days(1), "u")).await;
+    expected.remove(&("acct-00".to_string(), "first".to_string()));
+    // Missed, escalation not started: stays. Started: leaves.
+    let mut missed = store
+        .get_milestone(&AccountId::new("acct-01"), "first")
+        .await
+        .unwrap()
+        .unwrap();
+    missed.miss(now, "exec-1".into()).unwrap();
+    missed.version = store.update_milestone(&missed).await.unwrap();
+    let mut started = store
+        .get_milestone(&AccountId::new("acct-02"), "first")
+        .await
+        .unwrap()
+        .unwrap();
+    started.miss(now, "exec-2".into()).unwrap();
+    started.version = store.update_milestone(&started).await.unwrap();
+    started.escalation_started = true;
+    store.update_milestone(&started).await.unwrap();
+    expected.remove(&("acct-02".to_string(), "first".to_string()));
+
+    // Read in small pages: every due milestone exactly once.
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.due_milestones(now, cursor.take(), 3).await.unwrap();
+        assert!(page.items.len() <= 3);
+        seen.extend(
+            page.items
+                .into_iter()
+                .map(|m| (m.account_id.to_string(), m.milestone_id)),
+        );
+        match page.next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let unique: BTreeSet<_> = seen.iter().cloned().collect();
+    assert_eq!(unique.len(), seen.len(), "a milestone came twice: {seen:?}");
+    assert_eq!(unique, expected);
+    assert!(
+        store.due_milestones(t0(), None, 100).await.unwrap().items.is_empty(),
+        "nothing is due at the start"
+    );
+}
+
+async fn dedupe_parking_and_activity(store: Arc<dyn Store>) {
+    let (acme, other) = (AccountId::new("acme"), AccountId::new("other"));
+    assert!(!store.seen(&acme, "e1", t0()).await.unwrap());
+    store.remember(&acme, "e1", t0() + Duration::days(14)).await.unwrap();
+    assert!(store.seen(&acme, "e1", t0() + Duration::days(13)).await.unwrap());
+    assert!(
+        !store.seen(&other, "e1", t0() + Duration::days(13)).await.unwrap(),
+        "another account's event with the same id counted as seen"
+    );
+    assert!(
+        !store.seen(&acme, "e1", t0() + Duration::days(15)).await.unwrap(),
+        "an expired record still counted"
+    );
+
+    let e = event("p1", "later", "a", t0(), "u");
+    store.park(&e).await.unwrap();
+    store.park(&e).await.unwrap();
+    store.park(&event("p2", "later", "a", t0(), "u")).await.unwrap();
+    assert_eq!(store.parked_for(&AccountId::new("later")).await.unwrap().len(), 2);
+    let later = AccountId::new("later");
+    assert_eq!(
+        store.parked_count(&later, 10).await.unwrap(),
+        2,
+        "a re-parked event counts once"
+    );
+    assert_eq!(
+        store.parked_count(&later, 1).await.unwrap(),
+        1,
+        "counting stops at the limit"
+    );
+    assert_eq!(store.parked_count(&AccountId::new("none"), 10).await.unwrap(), 0);
+    store.park(&event("p3", "other", "a", t0(), "u")).await.unwrap();
+    assert_eq!(
+        store.parked_accounts().await.unwrap(),
+        vec![(AccountId::new("later"), 2), (AccountId::new("other"), 1)],
+        "parked accounts with their counts; a re-parked event counts once"
+    );
+    store.unpark(&AccountId::new("other"), "p3").await.unwrap();
+    store.unpark(&AccountId::new("later"), "p1").await.unwrap();
+    assert_eq!(
+        store.parked_for(&AccountId::new("later")).await.unwrap(),
+        vec![event("p2", "later", "a", t0(), "u")]
+    );
+
+    let id = AccountId::new("acme");
+    store.put_account(&account("acme", date(2026, 1, 1))).await.unwrap();
+    for _ in 0..2 {
+        apply(&store, &event("a1", "acme", "a", t0(), "u1")).await;
+    }
+    apply(&store, &event("a2", "acme", "b", t0() + Duration::days(1), "u2")).await;
+    let activity = store.activity(&id).await.unwrap();
+    assert_eq!(activity.recent.len(), 2, "recorded twice");
+    assert_eq!(activity.active_days.len(), 2);
+    assert_eq!(store.activity(&AccountId::new("quiet")).await.unwrap().recent.len(), 0);
+}
+
+async fn tasks_logs_and_sends_happen_once(store: Arc<dyn Store>) {
+    let task = CsmTask {
+        id: "x:csm-task".into(),
+        status: TaskStatus::Open,
+        account_id: AccountId::new("acme"),
+        account_name: "Acme".into(),
+        milestone_id: "first".into(),
+        milestone_name: "First".into(),
+        owner_email: "maya@vendor.example".into(),
+        owner_name: "Maya".into(),
+        created_at: t0(),
+        due_at: t0(),
+        target: "1× a".into(),
+        current: "0 so far".into(),
+        health: milepost_domain::health::Health {
+            score: 50,
+            trend: 0,
+            factors: vec![],
+        },
+        arr_at_risk: 1000,
+        recommended_intervention: "call".into(),
+        recent_activity: vec![],
+    };
+    assert!(store.create_task(&task).await.unwrap());
+    assert!(!store.create_task(&task).await.unwrap());
+    assert_eq!(
+        store.open_tasks_for_owner("maya@vendor.example").await.unwrap(),
+        vec![task.clone()]
+    );
+    assert!(store
+        .open_tasks_for_owner("other@vendor.example")
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.all_tasks().await.unwrap().len(), 1);
+
+    let entry = |key: &str, day: i64| EscalationLogEntry {
+        key: key.into(),
+        account_id: AccountId::new("acme"),
+        milestone_id: "first".into(),
+        execution: "x".into(),
+        at: t0() + Duration::days(day),
+        step: Step::OutreachEmail,
+        detail: "outreach email sent".into(),
+    };
+    assert!(store.append_log(&entry("k2", 2)).await.unwrap());
+    assert!(store.append_log(&entry("k1", 1)).await.unwrap());
+    assert!(!store.append_log(&entry("k1", 1)).await.unwrap(), "appended twice");
+    let log = store.log_of(&AccountId::new("acme")).await.unwrap();
+    assert_eq!(log.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), vec!["k1", "k2"]);
+
+    assert_eq!(store.claim_send("s").await.unwrap(), None);
+    assert_eq!(store.claim_send("s").await.unwrap(), Some(SendRecord::Sending));
+    store.release_send("s").await.unwrap();
+    assert_eq!(
+        store.claim_send("s").await.unwrap(),
+        None,
+        "released claims can be taken again"
+    );
+    store
+        .settle_send("s", &SendRecord::Sent { message_id: "m".into() })
+        .await
+        .unwrap();
+    store.release_send("s").await.unwrap();
+    assert_eq!(
+        store.claim_send("s").await.unwrap(),
+        Some(SendRecord::Sent { message_id: "m".into() }),
+        "a sent record is never released"
+    );
+}
+
+async fn large_accounts_are_read_past_one_page(store: Arc<dyn Store>) {
+    // Progress of 60 milestones with ~20 KB each: well past DynamoDB's 1 MB query page.
+    let a = account("big", date(2026, 1, 1));
+    let map = load_map("m.yaml", MAP).unwrap();
+    for n in 0..60 {
+        let mut def = map.milestones[1].clone();
+        def.id = format!("m{n:02}");
+        let mut m = TrackedMilestone::new(&a, &map, &def);
+        m.name = "x".repeat(20_000);
+        store.create_milestone(&m).await.unwrap();
+    }
+    assert_eq!(store.milestones_of(&a.id).await.unwrap().len(), 60);
+}
+
+async fn events_are_applied_once_as_a_unit(store: Arc<dyn Store>) {
+    let a = account("acme", date(2026, 1, 1));
+    let later = t0() + Duration::days(14);
+    let stranger = event("s1", "nobody", "a", t0() + Duration::hours(1), "u1");
+    assert!(matches!(
+        store.apply_product_event(&stranger, t0(), later).await.unwrap(),
+        EventApplied::UnknownAccount
+    ));
+    assert!(
+        !store.seen(&AccountId::new("nobody"), "s1", t0()).await.unwrap(),
+        "nothing remembered for an unknown account"
+    );
+
+    store.put_account(&a).await.unwrap();
+    for m in tracked("acme") {
+        store.create_milestone(&m).await.unwrap();
+    }
+    let reaching = event("e1", "acme", "a", t0() + Duration::hours(1), "u1");
+    let EventApplied::Known {
+        duplicate,
+        announcements,
+        ..
+    } = store.apply_product_event(&reaching, t0(), later).await.unwrap()
+    else {
+        panic!("acme is known");
+    };
+    assert!(!duplicate);
+    let to_announce: Vec<_> = announcements
+        .claimed
+        .iter()
+        .chain(&announcements.unclaimed)
+        .map(|m| m.milestone_id.as_str())
+        .collect();
+    assert_eq!(
+        to_announce,
+        ["first"],
+        "the reached milestone is handed back for announcing"
+    );
+    let first = store.get_milestone(&a.id, "first").await.unwrap().unwrap();
+    assert_eq!(first.status, MilestoneStatus::Achieved);
+    assert!(
+        store.seen(&a.id, "e1", t0()).await.unwrap(),
+        "remembered with the change"
+    );
+    assert_eq!(store.activity(&a.id).await.unwrap().recent.len(), 1);
+
+    let Ok(EventApplied::Known { duplicate, .. }) = store.apply_product_event(&reaching, t0(), later).await else {
+        panic!("acme is known");
+    };
+    assert!(duplicate, "applied twice");
+    assert_eq!(store.get_milestone(&a.id, "first").await.unwrap().unwrap(), first);
+
+    let progressing = event("e2", "acme", "b", t0() + Duration::hours(2), "u1");
+    store.apply_product_event(&progressing, t0(), later).await.unwrap();
+    let users = store.get_milestone(&a.id, "users").await.unwrap().unwrap();
+    assert_eq!(users.status, MilestoneStatus::Pending);
+    assert_eq!(users.version, 2);
+    // Past its dedupe record's expiry the event is applied again, and changes nothing.
+    let after_expiry = later + Duration::days(1);
+    let Ok(EventApplied::Known { duplicate, .. }) = store
+        .apply_product_event(&progressing, after_expiry, after_expiry + Duration::days(14))
+        .await
+    else {
+        panic!("acme is known");
+    };
+    assert!(!duplicate, "an expired dedupe record still counted");
+    assert_eq!(store.get_milestone(&a.id, "users").await.unwrap().unwrap(), users);
+    assert_eq!(store.activity(&a.id).await.unwrap().recent.len(), 2);
+}
+
+async fn run_contract(name: &str, fresh: Fresh<'_>) {
+    let cases: Vec<(&str, Case)> = vec![
+        ("accounts and maps", |s| Box::pin(accounts_and_maps(s))),
+        ("conditional milestone writes", |s| {
+            Box::pin(milestones_are_written_conditionally(s))
+        }),
+        ("milestones for an event", |s| {
+            Box::pin(events_change_only_the_milestones_they_can_change(s))
+        }),
+        ("the due index", |s| {
+            Box::pin(the_due_index_holds_only_what_the_sweep_must_act_on(s))
+        }),
+        ("dedupe, parking, activity", |s| {
+            Box::pin(dedupe_parking_and_activity(s))
+        }),
+        ("tasks, logs, sends", |s| Box::pin(tasks_logs_and_sends_happen_once(s))),
+        ("events applied once, as a unit", |s| {
+            Box::pin(events_are_applied_once_as_a_unit(s))
+        }),
+        ("pages past 1 MB", |s| {
+            Box::pin(large_accounts_are_read_past_one_page(s))
+        }),
+        ("items over 400 KB", |s| {
+            Box::pin(an_item_over_the_size_limit_is_refused_and_nothing_changes(s))
+        }),
+    ];
+    for (case, run) in cases {
+        eprintln!("{name}: {case}");
+        run(fresh().await).await;
+    }
+}
+
+/// DynamoDB refuses an item over 400 KB, and so does the in-memory store as
+/// the tests run it: `Invalid` (which ingest turns into a per-event rejection,
+/// never a 503), and what was stored is unchanged.
+async fn an_item_over_the_size_limit_is_refused_and_nothing_changes(store: Arc<dyn Store>) {
+    use milepost_domain::criterion::Mark;
+    use milepost_domain::Progress;
+    let mut milestones = tracked("acme");
+    let m = milestones.remove(0);
+    assert!(store.create_milestone(&m).await.unwrap());
+    let stored = store
+        .get_milestone(&m.account_id, &m.milestone_id)
+        .await
+        .unwrap()
+        .unwrap();
+    // 3,000 marks with 150-byte ids: ~500 KB, what bounded progress never reaches.
+    let oversized = Progress::Count {
+        earliest: (0..3_000)
+            .map(|i| Mark {
+                at: t0(),
+                id: Arc::from(format!("{i:0>150}")),
+            })
+            .collect(),
+    };
+    let mut too_big = stored.clone();
+    too_big.progress = oversized.clone();
+    let refused = store.update_milestone(&too_big).await;
+    assert!(matches!(refused, Err(StoreError::Invalid(_))), "{refused:?}");
+    assert_eq!(
+        store
+            .get_milestone(&m.account_id, &m.milestone_id)
+            .await
+            .unwrap()
+            .unwrap(),
+        stored
+    );
+    let mut new_too_big = tracked("globex").remove(0);
+    new_too_big.progress = oversized;
+    let refused = store.create_milestone(&new_too_big).await;
+    assert!(matches!(refused, Err(StoreError::Invalid(_))), "{refused:?}");
+    assert!(store
+        .get_milestone(&new_too_big.account_id, &new_too_big.milestone_id)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn the_in_memory_store_keeps_the_contract() {
+    run_contract(
+        "in-memory",
+        Box::new(|| Box::pin(async { Arc::new(InMemoryStore::sized_like_dynamodb()) as Arc<dyn Store> })),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_dynamodb_store_keeps_the_contract() {
+    let moto = MotoServer::start();
+    let config = moto.sdk_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let counter = std::sync::atomic::AtomicUsize::new(0);
+    let fresh: Fresh<'_> = Box::new(|| {
+        let client = client.clone();
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            let store = DynamoStore::new(client, format!("milepost-contract-{n}"));
+            store.create_table().await.unwrap();
+            Arc::new(store) as Arc<dyn Store>
+        })
+    });
+    run_contract("dynamodb", fresh).await;
+}
+
+/// The 1 MB case above only means something if DynamoDB really paged: check
+/// that reading those milestones took more than one request.
+#[tokio::test]
+async fn the_dynamodb_store_follows_query_pages() {
+    let moto = MotoServer::start();
+    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let store = DynamoStore::new(client, "milepost-pages");
+    store.create_table().await.unwrap();
+    let shared: Arc<dyn Store> = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
+        "milepost-pages",
+    ));
+    large_accounts_are_read_past_one_page(shared).await;
+    let before = store.requests();
+    assert_eq!(store.milestones_of(&AccountId::new("big")).await.unwrap().len(), 60);
+    assert!(
+        store.requests() - before >= 2,
+        "one request read 1.2 MB: the emulator did not page"
+    );
+}
+
+/// An event whose milestone would outgrow the item limit is refused as a
+/// whole, as DynamoDB's transaction is: every milestone it touched is as it
+/// was, the due index too, and the events before it stay applied. (The
+/// in-memory store applies events in place; a small limit makes it happen.)
+#[tokio::test]
+async fn the_in_memory_store_undoes_an_event_whose_milestone_would_be_too_large() {
+    use milepost_app::ports::{AccountStore, EventStore};
+    // Room for two more marks than the largest milestone has to begin with.
+    let limit = tracked("acme")
+        .iter()
+        .map(milepost_domain::limits::stored_size)
+        .max()
+        .unwrap()
+        + 250;
+    let store = InMemoryStore::with_item_limit(limit);
+    let a = account("acme", date(2026, 1, 1));
+    store.put_account(&a).await.unwrap();
+    for m in tracked("acme") {
+        assert!(store.create_milestone(&m).await.unwrap());
+    }
+    // `other` (5 × b) keeps a mark with a 60-byte id per event until the limit is hit.
+    let mut refused_at = None;
+    let mut before = Vec::new();
+    for i in 0..5 {
+        before = store.milestones_of(&a.id).await.unwrap();
+        let e = event(&format!("{i:0>60}"), "acme", "b", t0() + Duration::hours(i), "u0");
+        match store.apply_product_event(&e, t0(), t0() + Duration::days(14)).await {
+            Ok(_) => {}
+            Err(StoreError::Invalid(reason)) => {
+                assert!(reason.contains(&format!("{limit}-byte")), "{reason}");
+                refused_at = Some(i);
+                break;
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    let refused_at = refused_at.expect("the limit is reached within five marks");
+    assert!(refused_at > 0, "earlier events fit");
+    assert_eq!(
+        store.milestones_of(&a.id).await.unwrap(),
+        before,
+        "nothing of the refused event stayed"
+    );
+    let due = store
+        .due_milestones(t0() + Duration::days(365), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(due.items.len(), 3, "all three still due");
+}

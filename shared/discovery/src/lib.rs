@@ -1,0 +1,229 @@
+//! `milepost discover`: which milestones predict renewal, from past renewed
+//! and churned cohorts. The statistics are in `milepost_domain::discovery`.
+
+pub mod chart;
+pub mod evaluate;
+pub mod input;
+pub mod report;
+pub mod review;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use milepost_domain::MilestoneMap;
+
+use self::evaluate::{Evaluation, Skipped};
+use self::input::{Outcome, Problems};
+use self::report::Row;
+use self::review::Finding;
+
+#[derive(Clone, Debug)]
+pub struct DiscoverOptions {
+    pub accounts: PathBuf,
+    pub events: Vec<PathBuf>,
+    /// Candidate maps (files or directories).
+    pub maps: Vec<PathBuf>,
+    /// Existing maps to review (files or directories).
+    pub review: Vec<PathBuf>,
+    /// Only rows of this segment (`all` for the overall rows).
+    pub segment: Option<String>,
+    /// Only rows of this tenure (`first_year`, `multi_year` or `all`).
+    pub tenure: Option<String>,
+    /// Threads reading a plain CSV events file; `None`: one per core, for files from 32 MiB.
+    pub threads: Option<usize>,
+}
+
+/// Everything one run found.
+#[derive(Debug)]
+pub struct Discovery {
+    pub rows: Vec<Row>,
+    pub review: Vec<Finding>,
+    pub problems: Problems,
+    pub skipped: Skipped,
+    pub renewed: usize,
+    pub churned: usize,
+    pub events_read: u64,
+}
+
+/// Loads every map under `paths`; any invalid map stops the run with all its problems.
+pub fn load_maps(paths: &[PathBuf]) -> anyhow::Result<Vec<MilestoneMap>> {
+    let files = milepost_maps::map_files(paths).context("listing map files")?;
+    anyhow::ensure!(!files.is_empty(), "no map files (*.yaml) in {paths:?}");
+    match milepost_maps::read_maps(&files)? {
+        Ok(maps) => Ok(maps),
+        Err(problems) => {
+            let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            anyhow::bail!("invalid map(s):\n{}", list.join("\n"))
+        }
+    }
+}
+
+pub fn run(opts: &DiscoverOptions) -> anyhow::Result<Discovery> {
+    let candidates = if opts.maps.is_empty() {
+        Vec::new()
+    } else {
+        load_maps(&opts.maps)?
+    };
+    let reviewed = if opts.review.is_empty() {
+        Vec::new()
+    } else {
+        load_maps(&opts.review)?
+    };
+    anyhow::ensure!(
+        !candidates.is_empty() || !reviewed.is_empty(),
+        "give candidate milestones with --maps, or a map to review with --review"
+    );
+    // The reviewed maps first: where both define a milestone for the same
+    // accounts, the map in use is the one judged.
+    let all_maps: Vec<MilestoneMap> = reviewed.iter().chain(&candidates).cloned().collect();
+
+    let (accounts, mut problems) = input::read_accounts(&opts.accounts)?;
+    let mut evaluation = Evaluation::new(&accounts, &all_maps);
+    let (threads, min_bytes) = match opts.threads {
+        Some(n) => (n.max(1), 0),
+        None => (
+            std::thread::available_parallelism().map_or(1, |n| n.get()).min(8),
+            input::PARALLEL_FROM_BYTES,
+        ),
+    };
+    for path in &opts.events {
+        let parts = input::csv_parts(path, threads, min_bytes)?;
+        problems.merge(read_events(path, parts, &mut evaluation)?);
+    }
+    let judgements = evaluation.judgements();
+    let all_rows = report::rows(&accounts, &evaluation.candidates, &judgements);
+    let review = review::review(&reviewed, &all_rows);
+    let rows = all_rows
+        .into_iter()
+        .filter(|r| opts.segment.as_deref().is_none_or(|s| r.segment == s))
+        .filter(|r| opts.tenure.as_deref().is_none_or(|t| r.tenure == t))
+        .collect();
+    let renewed = accounts.iter().filter(|a| a.outcome == Outcome::Renewed).count();
+    Ok(Discovery {
+        rows,
+        review,
+        problems,
+        skipped: evaluation.skipped.clone(),
+        renewed,
+        churned: accounts.len() - renewed,
+        events_read: evaluation.events_read(),
+    })
+}
+
+/// Folds the events of `path` into `evaluation`: a plain CSV file split into
+/// `parts` (`input::csv_parts`) is read a part per thread, each into its own
+/// `fresh_copy` of `evaluation`, merged after; anything else in one pass.
+fn read_events(
+    path: &Path,
+    parts: Option<input::CsvParts>,
+    evaluation: &mut Evaluation<'_>,
+) -> anyhow::Result<Problems> {
+    let Some(parts) = parts else {
+        return input::for_each_event(path, |e| evaluation.observe(e));
+    };
+    let results: Vec<(Evaluation, anyhow::Result<input::PartRead>)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..parts.ranges.len())
+            .map(|index| {
+                let mut part = evaluation.fresh_copy();
+                let parts = &parts;
+                s.spawn(move || {
+                    let read = input::for_each_event_in_part(path, parts, index, |e| part.observe(e));
+                    (part, read)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a reader thread panicked"))
+            .collect()
+    });
+    let mut reads = Vec::new();
+    let mut evaluations = Vec::new();
+    for (part, read) in results {
+        reads.push(read?);
+        evaluations.push(part);
+    }
+    if !input::parts_split_cleanly(&reads) {
+        // A line break inside a quoted field straddled a boundary: read it whole.
+        tracing::debug!(
+            "{} has a quoted line break at a part boundary; reading it in one pass",
+            path.display()
+        );
+        return input::for_each_event(path, |e| evaluation.observe(e));
+    }
+    for part in evaluations {
+        evaluation.merge(part);
+    }
+    input::problems_of_parts(path, &parts, reads)
+}
+
+/// The results as `format` (`table`, `json` or `csv`), with the review's
+/// findings when `with_review` (CSV has no place for them).
+pub fn render(found: &Discovery, format: &str, with_review: bool) -> anyhow::Result<String> {
+    Ok(match format {
+        "json" => {
+            let mut json = serde_json::json!({ "milestones": found.rows });
+            if with_review {
+                json["review"] = serde_json::to_value(&found.review)?;
+            }
+            serde_json::to_string_pretty(&json)? + "\n"
+        }
+        "csv" => report::render_csv(&found.rows)?,
+        _ if with_review => report::render_table(&found.rows) + "\n" + &review::render_table(&found.review),
+        _ => report::render_table(&found.rows),
+    })
+}
+
+/// The `--chart` SVG and how many panels it has: one per milestone, its row
+/// for the scope `--segment`/`--tenure` chose (overall by default).
+pub fn chart_svg(found: &Discovery, opts: &DiscoverOptions) -> (String, usize) {
+    let segment = opts.segment.as_deref().unwrap_or("all");
+    let tenure = opts.tenure.as_deref().unwrap_or("all");
+    let rows: Vec<&Row> = found
+        .rows
+        .iter()
+        .filter(|r| r.segment == segment && r.tenure == tenure)
+        .collect();
+    (chart::render(&rows), rows.len())
+}
+
+/// What the run read and left out, for stderr.
+pub fn summary(d: &Discovery) -> String {
+    let mut out = format!(
+        "{} renewed and {} churned accounts, {} events of known accounts read\n",
+        d.renewed, d.churned, d.events_read
+    );
+    for id in &d.skipped.manual {
+        out.push_str(&format!(
+            "skipped {id}: a manual milestone cannot be judged from events\n"
+        ));
+    }
+    for (id, n) in &d.skipped.without_seats {
+        out.push_str(&format!(
+            "{id}: {n} account(s) without licensed_seats left out (a seat-ratio milestone needs them)\n"
+        ));
+    }
+    if d.problems.count > 0 {
+        out.push_str(&format!(
+            "{} bad input row(s) skipped{}:\n",
+            d.problems.count,
+            if d.problems.count > d.problems.shown.len() {
+                format!(", the first {} shown", d.problems.shown.len())
+            } else {
+                String::new()
+            }
+        ));
+        for p in &d.problems.shown {
+            out.push_str(&format!("  {p}\n"));
+        }
+    }
+    out
+}
+
+/// Writes `text` to `path`, creating its directory.
+pub fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}

@@ -1,0 +1,144 @@
+//! An escalation: one run of a map's playbook for one missed milestone (a
+//! Step Functions execution, or the demo's local run), its steps, and the
+//! lines it leaves on the account's escalation log.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{AccountId, EscalationSchedule, Stage, Timestamp};
+
+/// The input of one escalation: what the sweep starts and every step receives.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EscalationRequest {
+    pub execution: String,
+    pub account_id: AccountId,
+    pub milestone_id: String,
+    pub due_at: Timestamp,
+    pub missed_at: Timestamp,
+    pub schedule: EscalationSchedule,
+}
+
+/// Step Functions execution names: 1–80 of `[A-Za-z0-9_-]`. Derived from the
+/// account, milestone and due time, so a repeated start is a no-op; the hash
+/// keeps ids that sanitise alike (`a.b`, `a_b`) apart.
+pub fn execution_name(account: &AccountId, milestone_id: &str, due_at: Timestamp) -> String {
+    let full = format!("{}\u{0}{}\u{0}{}", account, milestone_id, due_at.timestamp());
+    let hash = hex_prefix(&Sha256::digest(full.as_bytes()), 12);
+    let readable: String = format!("{}-{}", account, milestone_id)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80 - 1 - hash.len())
+        .collect();
+    format!("{readable}-{hash}")
+}
+
+fn hex_prefix(bytes: &[u8], n: usize) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()[..n].to_string()
+}
+
+/// The steps of an escalation, in order. A stage has one or more steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    OutreachEmail,
+    InAppMessage,
+    FollowUpEmail,
+    CsmTask,
+    Leadership,
+    /// Ends the escalation as lapsed if the customer never caught up.
+    Finish,
+}
+
+impl Step {
+    pub const ALL: [Step; 6] = [
+        Step::OutreachEmail,
+        Step::InAppMessage,
+        Step::FollowUpEmail,
+        Step::CsmTask,
+        Step::Leadership,
+        Step::Finish,
+    ];
+
+    pub fn stage(self) -> Option<Stage> {
+        match self {
+            Step::OutreachEmail | Step::InAppMessage | Step::FollowUpEmail => Some(Stage::Outreach),
+            Step::CsmTask => Some(Stage::CsmTask),
+            Step::Leadership => Some(Stage::Leadership),
+            Step::Finish => None,
+        }
+    }
+
+    /// When the step is due, from the schedule.
+    pub fn due(self, s: &EscalationSchedule) -> Timestamp {
+        match self {
+            Step::OutreachEmail => s.outreach_email_at,
+            Step::InAppMessage => s.in_app_at,
+            Step::FollowUpEmail => s.follow_up_at,
+            Step::CsmTask => s.csm_task_at,
+            Step::Leadership => s.leadership_at,
+            Step::Finish => s.lapses_at,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::OutreachEmail => "outreach_email",
+            Step::InAppMessage => "in_app_message",
+            Step::FollowUpEmail => "follow_up_email",
+            Step::CsmTask => "csm_task",
+            Step::Leadership => "leadership",
+            Step::Finish => "finish",
+        }
+    }
+
+    /// The step that completes a stage, after which `EscalationStageCompleted` is published.
+    pub fn completes_stage(self) -> bool {
+        matches!(self, Step::FollowUpEmail | Step::CsmTask | Step::Leadership)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepOutcome {
+    /// Go on to the next step.
+    Continue,
+    /// The customer caught up: end the escalation, send nothing more.
+    Recovered,
+}
+
+/// One line of an account's escalation history. No personal data: ids and what happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EscalationLogEntry {
+    /// Unique per thing that happened; a retry appends nothing.
+    pub key: String,
+    pub account_id: AccountId,
+    pub milestone_id: String,
+    pub execution: String,
+    pub at: Timestamp,
+    pub step: Step,
+    pub detail: String,
+}
+
+impl EscalationLogEntry {
+    /// The entry for `what` (a fixed name: `email:csm`, `task_opened`,
+    /// `failed`, ...) of `step` in `request`'s escalation. The key is built
+    /// from the names only, never from `detail`, so rewording a message does
+    /// not make a running escalation log it again.
+    pub fn new(request: &EscalationRequest, step: Step, what: &str, at: Timestamp, detail: String) -> Self {
+        EscalationLogEntry {
+            key: format!("{}:{}:{what}", request.execution, step.as_str()),
+            account_id: request.account_id.clone(),
+            milestone_id: request.milestone_id.clone(),
+            execution: request.execution.clone(),
+            at,
+            step,
+            detail,
+        }
+    }
+}

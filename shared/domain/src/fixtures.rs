@@ -1,0 +1,40 @@
+//! Fixtures for tests: plain accounts and dates. Behind the `fixtures`
+//! feature; not part of Milepost's API.
+
+use chrono::NaiveDate;
+
+use crate::{Account, AccountId, Contact, EmailAddress, Segment};
+
+/// A plain first-year SMB account starting on `contract_start`, with every
+/// contact at `<role>@<id>.example` (the CSM and leader at `vendor.example`).
+/// Adjust what a test cares about with struct update syntax.
+pub fn account(id: &str, contract_start: NaiveDate) -> Account {
+    // Addresses take the id's letters and digits only: ids may hold anything, addresses may not.
+    let domain: String = id.chars().filter(char::is_ascii_alphanumeric).collect();
+    Account {
+        id: AccountId::new(id),
+        name: format!("Customer {id}"),
+        segment: Segment::Smb,
+        contract_start,
+        renewal_date: contract_start + chrono::Duration::days(365),
+        tenure_year: 1,
+        arr: 10_000,
+        licensed_seats: 10,
+        primary_contact: Contact::parse("Pat Admin", &format!("pat@{domain}.example")).expect("a valid address"),
+        csm: Contact::parse("Maya CSM", "maya@vendor.example").expect("a valid address"),
+        cs_leader_email: milepost_address("lead@vendor.example"),
+        exec_sponsor: None,
+        timezone: chrono_tz::UTC,
+        goal: None,
+        traits_at: None,
+    }
+}
+
+/// A fixture's address, parsed as every address is.
+pub fn milepost_address(text: &str) -> EmailAddress {
+    EmailAddress::parse(text).expect("a valid fixture address")
+}
+
+pub fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).expect("valid date")
+}

@@ -1,0 +1,377 @@
+//! Account health, 0–100, with a 30-day trend and the factors behind it.
+//!
+//! The formula, so a CSM can check it by hand:
+//!
+//! ```text
+//! score = 100 × Σ_c W_c·v_c / Σ_c W_c    over the components c that apply
+//!
+//! milestones  W = 60   v = (Σ_i w_i·credit_i + w̄) / (Σ_i w_i + w̄) over milestones due by
+//!                      then (or reached early); w_i = phase weight × ARR weight
+//!                      (phase weight: onboarding 1, adoption 1.5, value 2, renewal 2);
+//!                      credit: reached on time 1, reached late 0.6, overdue 0;
+//!                      w̄ = the mean w_i: the benefit of the doubt worth one milestone.
+//! activity    W = 25   v = 1 if last active ≤ 2 days ago, falling linearly to 0
+//!                      at 30 days; never active: 0.
+//! outcomes    W = 15   v = mean over metric-threshold milestones of
+//!                      1 − max(0, share of its time elapsed − progress towards target)
+//!                      (only when the account tracks any).
+//! trend = score today − score 30 days ago (for accounts younger than that, at
+//!         the end of their first week), the same formula on the state as it was then.
+//! ```
+//! Each component's shortfall is split into factors (a missed milestone, days
+//! of silence, an outcome behind target) with the points it costs, so the score
+//! explains itself.
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+
+use super::activity::AccountActivity;
+use super::tracked::AsOf;
+use super::{Criterion, Progress, Timestamp, TrackedMilestone};
+
+const MILESTONE_WEIGHT: f64 = 60.0;
+const ACTIVITY_WEIGHT: f64 = 25.0;
+const OUTCOME_WEIGHT: f64 = 15.0;
+const LATE_CREDIT: f64 = 0.6;
+const FRESH_DAYS: f64 = 2.0;
+const SILENT_DAYS: f64 = 30.0;
+pub const TREND_DAYS: i64 = 30;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Factor {
+    pub description: String,
+    /// Points this factor costs the score (negative) or, for the summary, earns.
+    pub points: i32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    pub score: u8,
+    /// Change over the last 30 days.
+    pub trend: i32,
+    /// The largest contributors, biggest first.
+    pub factors: Vec<Factor>,
+}
+
+impl Health {
+    pub fn trend_word(&self) -> &'static str {
+        match self.trend {
+            t if t >= 5 => "improving",
+            t if t <= -5 => "declining",
+            _ => "steady",
+        }
+    }
+}
+
+/// Scores an account at `now` with its trend and top factors. The trend
+/// compares with 30 days ago, or with the end of the first week for an
+/// account younger than that (before it, there is nothing to compare with).
+pub fn health(
+    milestones: &[TrackedMilestone],
+    activity: &AccountActivity,
+    licensed_seats: u32,
+    now: Timestamp,
+) -> Health {
+    let (score, mut factors) = score_at(milestones, activity, licensed_seats, now);
+    let first_week = milestones
+        .iter()
+        .map(|m| m.starts_at)
+        .min()
+        .map(|s| s + Duration::days(7));
+    let then = first_week.map_or(now - Duration::days(TREND_DAYS), |w| {
+        (now - Duration::days(TREND_DAYS)).max(w).min(now)
+    });
+    let (before, _) = score_at(milestones, activity, licensed_seats, then);
+    factors.sort_by(|a, b| a.points.cmp(&b.points).then(a.description.cmp(&b.description)));
+    factors.truncate(3);
+    Health {
+        score: score.round() as u8,
+        trend: score.round() as i32 - before.round() as i32,
+        factors,
+    }
+}
+
+fn score_at(
+    milestones: &[TrackedMilestone],
+    activity: &AccountActivity,
+    licensed_seats: u32,
+    at: Timestamp,
+) -> (f64, Vec<Factor>) {
+    let outcome_milestones: Vec<&TrackedMilestone> = milestones
+        .iter()
+        .filter(|m| matches!(m.criterion, Criterion::MetricThreshold { .. }))
+        .collect();
+    let total_weight = MILESTONE_WEIGHT
+        + ACTIVITY_WEIGHT
+        + if outcome_milestones.is_empty() {
+            0.0
+        } else {
+            OUTCOME_WEIGHT
+        };
+    let scale = |component_weight: f64| 100.0 * component_weight / total_weight;
+    let mut factors = Vec::new();
+
+    // Milestones, with the benefit of the doubt worth one average milestone so a
+    // single early miss does not read as a lost account.
+    let weight = |m: &TrackedMilestone| m.phase.health_weight() * m.arr_weight.max(0.01);
+    let prior = if milestones.is_empty() {
+        1.0
+    } else {
+        milestones.iter().map(weight).sum::<f64>() / milestones.len() as f64
+    };
+    let mut weight_sum = prior;
+    let mut credited = prior;
+    let mut shortfalls = Vec::new();
+    for m in milestones {
+        let w = weight(m);
+        let credit = match m.status_as_of(at) {
+            AsOf::NotDue => continue,
+            AsOf::OnTime => 1.0,
+            AsOf::Late => LATE_CREDIT,
+            AsOf::Overdue => 0.0,
+        };
+        weight_sum += w;
+        credited += w * credit;
+        if credit < 1.0 {
+            shortfalls.push((m, w * (1.0 - credit)));
+        }
+    }
+    let milestone_value = credited / weight_sum;
+    for (m, lost) in shortfalls {
+        let verb = if m.reached_at.is_some_and(|r| r <= at) {
+            "reached late"
+        } else {
+            "overdue"
+        };
+        factors.push(Factor {
+            description: format!("{} {verb}", m.name),
+            points: -(scale(MILESTONE_WEIGHT) * lost / weight_sum).round() as i32,
+        });
+    }
+
+    // Activity recency.
+    let activity_value = match activity.last_active_as_of(at) {
+        None => 0.0,
+        Some(day) => {
+            let idle = (at.date_naive() - day).num_days() as f64;
+            (1.0 - (idle - FRESH_DAYS).max(0.0) / (SILENT_DAYS - FRESH_DAYS)).clamp(0.0, 1.0)
+        }
+    };
+    if activity_value < 1.0 {
+        let description = match activity.last_active_as_of(at) {
+            None => "No product activity yet".to_string(),
+            Some(day) => format!("No product activity for {} days", (at.date_naive() - day).num_days()),
+        };
+        factors.push(Factor {
+            description,
+            points: -(scale(ACTIVITY_WEIGHT) * (1.0 - activity_value)).round() as i32,
+        });
+    }
+
+    // Outcomes: progress towards each target against the pace its due date asks for.
+    let mut outcome_value = 0.0;
+    for m in &outcome_milestones {
+        let reached = if m.reached_at.is_some_and(|r| r <= at) {
+            1.0
+        } else {
+            match &m.progress {
+                Progress::Metric { best: Some(b), .. } if b.at <= at => {
+                    m.progress.fraction(&m.criterion, licensed_seats)
+                }
+                _ => 0.0,
+            }
+        };
+        let span = (m.due_at - m.starts_at).num_seconds().max(1) as f64;
+        let expected = ((at - m.starts_at).num_seconds() as f64 / span).clamp(0.0, 1.0);
+        let on_pace = if expected == 0.0 {
+            1.0
+        } else {
+            (reached / expected).min(1.0)
+        };
+        let share = 1.0 / outcome_milestones.len() as f64;
+        outcome_value += on_pace * share;
+        if on_pace < 1.0 {
+            factors.push(Factor {
+                description: format!(
+                    "{} at {:.0}% of target ({:.0}% expected by now)",
+                    m.name,
+                    reached * 100.0,
+                    expected * 100.0
+                ),
+                points: -(scale(OUTCOME_WEIGHT) * (1.0 - on_pace) * share).round() as i32,
+            });
+        }
+    }
+
+    let score = scale(MILESTONE_WEIGHT) * milestone_value
+        + scale(ACTIVITY_WEIGHT) * activity_value
+        + if outcome_milestones.is_empty() {
+            0.0
+        } else {
+            scale(OUTCOME_WEIGHT) * outcome_value
+        };
+    factors.retain(|f| f.points != 0);
+    (score.clamp(0.0, 100.0), factors)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::map::MapSegment;
+    use crate::{Account, AccountId, MilestoneDef, MilestoneMap, Phase, Playbook, ProductEvent};
+
+    fn account() -> Account {
+        crate::fixtures::account("a", crate::fixtures::date(2026, 1, 1))
+    }
+
+    fn milestones(criteria: &[(&str, u32, Criterion)]) -> Vec<TrackedMilestone> {
+        let defs: Vec<MilestoneDef> = criteria
+            .iter()
+            .map(|(id, due, c)| MilestoneDef {
+                id: id.to_string(),
+                name: format!("Milestone {id}"),
+                phase: Phase::Onboarding,
+                due_days: *due,
+                owner: "csm".into(),
+                criterion: c.clone(),
+                arr_weight: Some(0.2),
+                playbook: Playbook {
+                    outreach: "o".into(),
+                    csm: "c".into(),
+                    leadership: "l".into(),
+                    guides: vec![],
+                },
+            })
+            .collect();
+        let map = MilestoneMap {
+            segment: MapSegment::All,
+            tenure: None,
+            escalate_to_exec_sponsor: false,
+            business_days: false,
+            events: Default::default(),
+            milestones: defs.clone(),
+        };
+        defs.iter()
+            .map(|d| TrackedMilestone::new(&account(), &map, d))
+            .collect()
+    }
+
+    fn day(n: i64) -> Timestamp {
+        Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap() + Duration::days(n)
+    }
+
+    fn active_on(days: &[i64]) -> AccountActivity {
+        let mut a = AccountActivity::new(AccountId::new("a"));
+        for d in days {
+            a.record(&ProductEvent {
+                id: format!("e{d}"),
+                account_id: AccountId::new("a"),
+                event: "x".into(),
+                timestamp: day(*d),
+                user_id: None,
+                properties: Default::default(),
+            });
+        }
+        a
+    }
+
+    fn count(event: &str) -> Criterion {
+        Criterion::EventCount {
+            event: event.into(),
+            min: 1,
+            window_days: None,
+        }
+    }
+
+    #[test]
+    fn an_active_account_with_nothing_due_is_fully_healthy() {
+        let ms = milestones(&[("m1", 30, count("x"))]);
+        let h = health(&ms, &active_on(&[9, 10]), 10, day(10));
+        assert_eq!(h.score, 100);
+        assert!(h.factors.is_empty());
+    }
+
+    #[test]
+    fn an_overdue_milestone_costs_points_and_is_named_as_the_top_factor() {
+        let ms = milestones(&[("m1", 10, count("x")), ("m2", 40, count("y"))]);
+        let h = health(&ms, &active_on(&[19, 20]), 10, day(20));
+        // Milestones are 60 of 85 points (no outcomes tracked). One overdue against the
+        // one-milestone benefit of the doubt halves them: 100 × (30 + 25) / 85.
+        assert_eq!(h.score, 65);
+        assert_eq!(h.factors[0].description, "Milestone m1 overdue");
+        assert_eq!(h.factors[0].points, -35);
+        // A second overdue milestone costs more.
+        let worse = health(&ms, &active_on(&[49, 50]), 10, day(50));
+        assert_eq!(worse.score, (100.0 * (60.0 / 3.0 + 25.0) / 85.0_f64).round() as u8);
+    }
+
+    #[test]
+    fn silence_lowers_the_score_and_the_trend_shows_the_decline() {
+        let ms = milestones(&[("m1", 60, count("x"))]);
+        let busy = health(&ms, &active_on(&[1, 2, 3, 4, 5]), 10, day(5));
+        let quiet = health(&ms, &active_on(&[1, 2, 3, 4, 5]), 10, day(40));
+        assert_eq!(busy.score, 100);
+        assert!(quiet.score < busy.score);
+        assert!(quiet.trend < 0, "{quiet:?}");
+        assert_eq!(quiet.trend_word(), "declining");
+        assert!(
+            quiet.factors[0]
+                .description
+                .starts_with("No product activity for 35 days"),
+            "{:?}",
+            quiet.factors
+        );
+    }
+
+    #[test]
+    fn reaching_a_milestone_late_earns_partial_credit() {
+        let mut ms = milestones(&[("m1", 10, count("x"))]);
+        ms[0].reached_at = Some(day(12));
+        ms[0].status = crate::MilestoneStatus::Recovered;
+        let h = health(&ms, &active_on(&[20]), 10, day(20));
+        let milestone_value = (0.2 * LATE_CREDIT + 0.2) / 0.4;
+        assert_eq!(
+            h.score,
+            (100.0 * (60.0 * milestone_value + 25.0) / 85.0_f64).round() as u8
+        );
+        assert_eq!(h.factors[0].description, "Milestone m1 reached late");
+    }
+
+    #[test]
+    fn outcome_progress_counts_against_the_pace_of_its_due_date() {
+        let target = Criterion::MetricThreshold {
+            event: "o".into(),
+            property: "p".into(),
+            op: crate::CompareOp::Gte,
+            value: 10.0,
+        };
+        let mut ms = milestones(&[("goal", 90, target)]);
+        let obs = crate::Observation {
+            at: day(5),
+            event_id: "m".into(),
+            user_id: None,
+            value: Some(5.0),
+        };
+        ms[0].observe(&obs, 10).unwrap();
+        // Half way to the target on day 5 of 90 is ahead of pace.
+        assert_eq!(health(&ms, &active_on(&[5]), 10, day(5)).score, 100);
+        // Still half way on day 60 (two thirds of the time gone): 75% on pace, 15 × 0.25 lost.
+        let h = health(&ms, &active_on(&[60]), 10, day(60));
+        assert_eq!(h.score, 96);
+        assert_eq!(
+            h.factors[0].description,
+            "Milestone goal at 50% of target (67% expected by now)"
+        );
+        // Reaching the target earns it all back.
+        let done = crate::Observation {
+            at: day(61),
+            event_id: "n".into(),
+            user_id: None,
+            value: Some(10.0),
+        };
+        ms[0].observe(&done, 10).unwrap();
+        assert_eq!(health(&ms, &active_on(&[61]), 10, day(61)).score, 100);
+    }
+}

@@ -1,0 +1,51 @@
+//! Milepost's domain: plain values and the rules over them. Accounts and
+//! their traits, milestone maps, criteria and their progress, the milestone
+//! lifecycle, applying an event to an account, escalation schedules and
+//! steps, health scores, CSM tasks, outgoing email as values, the limits of
+//! what can be stored, and the statistics of `milepost discover`.
+//!
+//! No AWS types, no async runtime, no templates: `make test` checks that this
+//! crate's dependency tree holds no `aws-*`, `tokio`, `lambda_*` or `askama`.
+
+pub mod account;
+pub mod account_state;
+pub mod account_traits;
+pub mod activity;
+pub mod address;
+pub mod criterion;
+pub mod csm_task;
+pub mod discovery;
+pub mod escalation;
+pub mod events;
+pub mod field_error;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
+pub mod health;
+pub mod lifecycle;
+pub mod limits;
+pub mod map;
+pub mod outgoing;
+pub mod phase;
+pub mod schedule;
+pub mod tracked;
+
+pub use account::{Account, AccountId, Contact, Segment, Tenure};
+pub use account_state::{AccountState, Announcements, Changes};
+pub use account_traits::AccountTraits;
+pub use activity::AccountActivity;
+pub use address::{AddressError, EmailAddress};
+pub use criterion::{CompareOp, Criterion, Observation, Progress};
+pub use csm_task::{CsmTask, TaskStatus};
+pub use escalation::{execution_name, EscalationLogEntry, EscalationRequest, Step, StepOutcome};
+pub use events::{DomainEvent, ProductEvent};
+pub use field_error::FieldError;
+pub use lifecycle::{IllegalTransition, MilestoneStatus, Stage, Transition};
+pub use map::{MapSegment, MilestoneDef, MilestoneMap, Playbook};
+pub use outgoing::{EmailKind, OutgoingEmail};
+pub use phase::Phase;
+pub use schedule::{EscalationSchedule, PlaybookTiming};
+pub use tracked::{IllegalChange, TrackedMilestone};
+
+/// Every instant in Milepost is UTC; local time only matters when scheduling
+/// emails for a reader, and that goes through the account's timezone.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;

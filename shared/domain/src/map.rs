@@ -1,0 +1,141 @@
+//! Milestone maps: per segment (and optionally per tenure), the milestones a
+//! customer should reach, when, how we check it, and what to do when they don't.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Criterion, Phase, Segment, Tenure};
+
+/// What each escalation stage says and asks for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Playbook {
+    /// The points the day-1 outreach makes to the customer.
+    pub outreach: String,
+    /// The CSM's recommended first intervention (day 3).
+    pub csm: String,
+    /// What leadership is asked to do (day 5).
+    pub leadership: String,
+    /// Guides linked from the follow-up email.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guides: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MilestoneDef {
+    pub id: String,
+    pub name: String,
+    pub phase: Phase,
+    pub due_days: u32,
+    /// The role that owns the milestone: `csm`, `onboarding`, `ae`, ...
+    pub owner: String,
+    pub criterion: Criterion,
+    /// Share of the account's ARR at risk when the milestone is missed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arr_weight: Option<f64>,
+    pub playbook: Playbook,
+}
+
+/// ARR share assumed at risk for a milestone without its own `arr_weight`.
+pub const DEFAULT_ARR_WEIGHT: f64 = 0.1;
+
+impl MilestoneDef {
+    pub fn arr_weight(&self) -> f64 {
+        self.arr_weight.unwrap_or(DEFAULT_ARR_WEIGHT)
+    }
+}
+
+/// Which accounts a map applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MapSegment {
+    All,
+    #[serde(untagged)]
+    Only(Segment),
+}
+
+impl MapSegment {
+    pub fn parse(s: &str) -> Option<MapSegment> {
+        if s == "all" {
+            Some(MapSegment::All)
+        } else {
+            s.parse().ok().map(MapSegment::Only)
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MapSegment::All => "all",
+            MapSegment::Only(s) => s.as_str(),
+        }
+    }
+}
+
+/// The type of an event property a map declares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PropertyType {
+    Number,
+    String,
+    Boolean,
+    Timestamp,
+}
+
+impl PropertyType {
+    pub const NAMES: [&'static str; 4] = ["number", "string", "boolean", "timestamp"];
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "number" => PropertyType::Number,
+            "string" => PropertyType::String,
+            "boolean" => PropertyType::Boolean,
+            "timestamp" => PropertyType::Timestamp,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MilestoneMap {
+    pub segment: MapSegment,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenure: Option<Tenure>,
+    /// Day-5 leadership escalation also goes to the customer's executive sponsor.
+    #[serde(default)]
+    pub escalate_to_exec_sponsor: bool,
+    /// Count playbook days as business days (skip weekends).
+    #[serde(default)]
+    pub business_days: bool,
+    /// Declared event properties: event name → property name → type.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub events: BTreeMap<String, BTreeMap<String, PropertyType>>,
+    pub milestones: Vec<MilestoneDef>,
+}
+
+impl MilestoneMap {
+    pub fn milestone(&self, id: &str) -> Option<&MilestoneDef> {
+        self.milestones.iter().find(|m| m.id == id)
+    }
+
+    /// How well this map fits an account: `None` when it does not apply,
+    /// otherwise higher is more specific (segment beats `all`, tenure beats none).
+    pub fn specificity(&self, segment: Segment, tenure: Tenure) -> Option<u8> {
+        let seg = match self.segment {
+            MapSegment::Only(s) if s == segment => 2,
+            MapSegment::All => 0,
+            MapSegment::Only(_) => return None,
+        };
+        let ten = match self.tenure {
+            Some(t) if t == tenure => 1,
+            None => 0,
+            Some(_) => return None,
+        };
+        Some(seg + ten)
+    }
+
+    /// The most specific of `maps` for an account of this segment and tenure.
+    pub fn select(maps: &[MilestoneMap], segment: Segment, tenure: Tenure) -> Option<&MilestoneMap> {
+        maps.iter()
+            .filter_map(|m| m.specificity(segment, tenure).map(|s| (s, m)))
+            .max_by_key(|(s, _)| *s)
+            .map(|(_, m)| m)
+    }
+}

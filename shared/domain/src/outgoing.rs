@@ -1,0 +1,64 @@
+//! Outgoing email as values: what a playbook step hands to a mailer.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{AccountId, Contact, Timestamp};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailKind {
+    /// Day 1, touch 1: to the customer's champion.
+    Outreach,
+    /// Day 1, touch 3: guides and 1:1 help, to the customer's champion.
+    FollowUp,
+    /// Day 3: the CSM's task.
+    CsmTask,
+    /// Day 5: to the CS leader.
+    Leadership,
+    /// Day 5: to the customer's executive sponsor, where the map says so.
+    ExecSponsor,
+}
+
+impl EmailKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmailKind::Outreach => "outreach",
+            EmailKind::FollowUp => "follow-up",
+            EmailKind::CsmTask => "csm-task",
+            EmailKind::Leadership => "leadership",
+            EmailKind::ExecSponsor => "exec-sponsor",
+        }
+    }
+
+    /// How people call it, for logs and escalation history.
+    pub fn label(self) -> &'static str {
+        match self {
+            EmailKind::Outreach => "outreach",
+            EmailKind::FollowUp => "follow-up",
+            EmailKind::CsmTask => "CSM task",
+            EmailKind::Leadership => "leadership",
+            EmailKind::ExecSponsor => "executive sponsor",
+        }
+    }
+
+    /// Customer-facing mail carries a `List-Unsubscribe` header.
+    pub fn customer_facing(self) -> bool {
+        matches!(self, EmailKind::Outreach | EmailKind::FollowUp | EmailKind::ExecSponsor)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct OutgoingEmail {
+    /// Idempotency key: the same key is never sent twice.
+    pub key: String,
+    pub kind: EmailKind,
+    pub account_id: AccountId,
+    pub milestone_id: String,
+    pub from: Contact,
+    pub to: Vec<Contact>,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub list_unsubscribe: Option<String>,
+    pub date: Timestamp,
+}

@@ -1,0 +1,276 @@
+//! A milestone being tracked for one account: its definition at the time it
+//! was tracked, its progress and its place in the lifecycle.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Account, AccountId, Criterion, IllegalTransition, MilestoneDef, MilestoneMap, MilestoneStatus, Observation, Phase,
+    Playbook, Progress, Stage, Timestamp, Transition,
+};
+
+/// How the escalation of this milestone runs, taken from its map.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EscalationPolicy {
+    /// Count playbook days as business days.
+    #[serde(default)]
+    pub business_days: bool,
+    /// Day 5 also goes to the customer's executive sponsor.
+    #[serde(default)]
+    pub exec_sponsor: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrackedMilestone {
+    pub account_id: AccountId,
+    pub milestone_id: String,
+    pub name: String,
+    pub phase: Phase,
+    pub criterion: Criterion,
+    pub arr_weight: f64,
+    /// Shared, not copied: milestones are read and written on every event.
+    pub playbook: Arc<Playbook>,
+    #[serde(default)]
+    pub policy: EscalationPolicy,
+    /// Events before this instant (the contract start) do not count.
+    pub starts_at: Timestamp,
+    pub due_at: Timestamp,
+    pub status: MilestoneStatus,
+    pub progress: Progress,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reached_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missed_at: Option<Timestamp>,
+    /// The escalation workflow's execution name, set when the milestone is missed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<String>,
+    /// True once the workflow is known to have started; until then the sweep
+    /// keeps offering the milestone so a crash between the two loses nothing.
+    #[serde(default)]
+    pub escalation_started: bool,
+    /// The status the milestone had when it was reached (to tell achieved
+    /// from recovered, and the stage a recovery interrupted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reached_from: Option<MilestoneStatus>,
+    /// Whether `MilestoneMissed` / the reached event went out on the bus. A
+    /// state change is written first and announced after; until the flag is
+    /// set, the next touch (a redelivered event, the next sweep) announces it,
+    /// so a failed publish delays an announcement but never loses it.
+    #[serde(default)]
+    pub announced_missed: bool,
+    #[serde(default)]
+    pub announced_reached: bool,
+    /// Set by whoever is publishing the reached event right now, so that
+    /// concurrent deliveries of the same event publish it once. A claim older
+    /// than `ANNOUNCE_LEASE` belongs to a crashed writer and may be taken over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub announcing_since: Option<Timestamp>,
+    /// Set by the sweep that is announcing and escalating a missed milestone,
+    /// so overlapping sweeps leave it alone (taken over after `ANNOUNCE_LEASE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub miss_claimed_at: Option<Timestamp>,
+    /// Optimistic-concurrency version: every store write expects the version it read.
+    #[serde(default)]
+    pub version: u64,
+}
+
+/// How long a claim to publish a reached event holds (longer than any Lambda run).
+pub const ANNOUNCE_LEASE: Duration = Duration::minutes(15);
+
+/// What a product event did to a tracked milestone.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Advance {
+    /// The event does not concern this milestone, or changed nothing.
+    Unchanged,
+    /// Progress moved but the criterion is not met.
+    Progressed,
+    /// The criterion is now met; `from` is the status before.
+    Reached { from: MilestoneStatus, at: Timestamp },
+}
+
+impl TrackedMilestone {
+    pub fn new(account: &Account, map: &MilestoneMap, def: &MilestoneDef) -> Self {
+        let starts_at = account.contract_start_at();
+        TrackedMilestone {
+            account_id: account.id.clone(),
+            milestone_id: def.id.clone(),
+            name: def.name.clone(),
+            phase: def.phase,
+            criterion: def.criterion.clone(),
+            arr_weight: def.arr_weight(),
+            playbook: Arc::new(def.playbook.clone()),
+            policy: EscalationPolicy {
+                business_days: map.business_days,
+                exec_sponsor: map.escalate_to_exec_sponsor,
+            },
+            starts_at,
+            due_at: starts_at + Duration::days(i64::from(def.due_days)),
+            status: MilestoneStatus::Pending,
+            progress: def.criterion.new_progress(),
+            reached_at: None,
+            missed_at: None,
+            execution: None,
+            escalation_started: false,
+            reached_from: None,
+            announced_missed: false,
+            announced_reached: false,
+            announcing_since: None,
+            miss_claimed_at: None,
+            version: 0,
+        }
+    }
+
+    /// ARR at risk if this milestone is missed: the account's ARR × the milestone's weight.
+    pub fn arr_at_risk(&self, account_arr: u64) -> u64 {
+        (account_arr as f64 * self.arr_weight).round() as u64
+    }
+
+    /// Folds one observation in and moves the lifecycle when the criterion is met.
+    ///
+    /// A milestone already reached still takes events older than its
+    /// achievement: one delivered late may move the achievement time earlier,
+    /// so out-of-order delivery ends in the same state as in-order delivery.
+    pub fn observe(&mut self, obs: &Observation, licensed_seats: u32) -> Result<Advance, IllegalTransition> {
+        if obs.at < self.starts_at || !self.may_change_with(obs.at) {
+            return Ok(Advance::Unchanged);
+        }
+        let lateness = Some(super::criterion::ALLOWED_LATENESS);
+        if !self
+            .progress
+            .observe_within(&self.criterion, obs, licensed_seats, lateness)
+        {
+            return Ok(Advance::Unchanged);
+        }
+        self.settle(licensed_seats)
+    }
+
+    /// Claims the right to publish the reached event, unless it went out
+    /// already or someone else holds a live claim. Returns whether it claimed.
+    pub fn claim_announcement(&mut self, now: Timestamp) -> bool {
+        let live_claim = self.announcing_since.is_some_and(|since| now - since < ANNOUNCE_LEASE);
+        if !self.needs_reached_announcement() || live_claim {
+            return false;
+        }
+        self.announcing_since = Some(now);
+        true
+    }
+
+    /// Whether the sweep still has work on this milestone: pending (it may
+    /// come due), or missed with its escalation not yet started. Exactly
+    /// these milestones are in the stores' sparse due index.
+    pub fn awaits_sweep(&self) -> bool {
+        self.status == MilestoneStatus::Pending || (self.status == MilestoneStatus::Missed && !self.escalation_started)
+    }
+
+    /// Reached, and the reached event has not gone out on the bus yet.
+    pub fn needs_reached_announcement(&self) -> bool {
+        self.status.is_reached() && !self.announced_reached
+    }
+
+    /// Whether an event at `at` can still change this milestone: it is open,
+    /// or the event is not later than its achievement.
+    pub fn may_change_with(&self, at: Timestamp) -> bool {
+        self.status.is_open() || self.reached_at.is_some_and(|r| at <= r)
+    }
+
+    /// Records a CSM's confirmation of a manual milestone.
+    pub fn mark_manual(&mut self, at: Timestamp) -> Result<Advance, IllegalTransition> {
+        if !self.status.is_open() {
+            return Ok(Advance::Unchanged);
+        }
+        if !self.progress.mark_manual(at) {
+            return Ok(Advance::Unchanged);
+        }
+        self.settle(0)
+    }
+
+    fn settle(&mut self, licensed_seats: u32) -> Result<Advance, IllegalTransition> {
+        match self.progress.reached_at(&self.criterion, licensed_seats) {
+            Some(at) if self.status.is_reached() => {
+                // Already reached: a late-delivered older event only backdates it.
+                self.reached_at = Some(self.reached_at.map_or(at, |r| r.min(at)));
+                Ok(Advance::Progressed)
+            }
+            Some(at) => {
+                let from = self.status;
+                self.status = self.status.apply(Transition::Reach)?;
+                self.reached_at = Some(at);
+                self.reached_from = Some(from);
+                Ok(Advance::Reached { from, at })
+            }
+            None => Ok(Advance::Progressed),
+        }
+    }
+
+    /// The sweep's step: pending and due becomes missed.
+    pub fn miss(&mut self, now: Timestamp, execution: String) -> Result<(), IllegalTransition> {
+        self.status = self.status.apply(Transition::Miss)?;
+        self.missed_at = Some(now);
+        self.execution = Some(execution);
+        Ok(())
+    }
+
+    /// Moves to `stage` unless already there, so a retried stage is harmless.
+    pub fn enter_stage(&mut self, stage: Stage) -> Result<bool, IllegalTransition> {
+        if self.status == MilestoneStatus::Escalating(stage) {
+            return Ok(false);
+        }
+        self.status = self.status.apply(Transition::EnterStage(stage))?;
+        Ok(true)
+    }
+
+    pub fn finish(&mut self) -> Result<bool, IllegalTransition> {
+        if self.status == MilestoneStatus::Lapsed {
+            return Ok(false);
+        }
+        self.status = self.status.apply(Transition::Finish)?;
+        Ok(true)
+    }
+
+    /// The status this milestone had at `at`, derived from its timestamps; the
+    /// health score uses it to look back 30 days.
+    pub fn status_as_of(&self, at: Timestamp) -> AsOf {
+        match self.reached_at {
+            Some(r) if r <= at => {
+                if r <= self.due_at {
+                    AsOf::OnTime
+                } else {
+                    AsOf::Late
+                }
+            }
+            _ if self.due_at <= at => AsOf::Overdue,
+            _ => AsOf::NotDue,
+        }
+    }
+}
+
+/// A change a lifecycle rule forbids, on a given milestone: a bug in
+/// Milepost, never the sender's fault. Carries ids only, for the log.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("account {account_id}, milestone {milestone_id}: {transition}")]
+pub struct IllegalChange {
+    pub account_id: AccountId,
+    pub milestone_id: String,
+    pub transition: IllegalTransition,
+}
+
+impl IllegalChange {
+    pub fn of(m: &TrackedMilestone, transition: IllegalTransition) -> Self {
+        IllegalChange {
+            account_id: m.account_id.clone(),
+            milestone_id: m.milestone_id.clone(),
+            transition,
+        }
+    }
+}
+
+/// A milestone's standing at some instant, for scoring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AsOf {
+    NotDue,
+    OnTime,
+    Late,
+    Overdue,
+}

@@ -1,0 +1,106 @@
+//! Fixtures shared by the tests of the crates above the embedded adapters
+//! (behind the `fixtures` feature). Not part of Milepost's API.
+
+use std::sync::Arc;
+
+use milepost_app::clock::SystemClock;
+use milepost_app::ports::Store;
+use milepost_app::{Config, Services};
+pub use milepost_domain::fixtures::{account, date, milepost_address};
+
+use crate::{LocalWorkflowRunner, MemoryMailer, RecordingPublisher};
+
+/// Services over `store` that keep emails in memory, record domain events,
+/// run workflows in process and read the system clock: for tests that drive
+/// ingestion against a real store and look only at what it stored.
+pub fn quiet_services(store: Arc<dyn Store>) -> Services {
+    Services {
+        store,
+        mailer: Arc::new(MemoryMailer::default()),
+        events: Arc::new(RecordingPublisher::default()),
+        workflows: Arc::new(LocalWorkflowRunner::new()),
+        clock: Arc::new(SystemClock),
+        config: Config::default(),
+    }
+}
+
+/// The configuration for harnesses that deliver a whole simulated history
+/// while their clock still stands at its start: events dated ahead of that
+/// clock are the point there, not a sender's clock gone wrong.
+pub fn simulation_config() -> Config {
+    let mut config = Config::default();
+    config.time_limits.max_future_skew = chrono::Duration::days(3650);
+    config
+}
+
+/// A map and an enterprise account whose milestones escalate to every stage,
+/// for the playbook's tests: `first_workflow` (two `workflow.completed`,
+/// due on day 10) escalates to the executive sponsor too.
+pub mod escalation {
+    use chrono::{Duration, NaiveDate};
+
+    use milepost_domain::{Account, AccountId, Contact, ProductEvent, Segment, Timestamp};
+
+    /// Contract start of `account`: 2026-03-02.
+    pub fn contract_start() -> Timestamp {
+        chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 3, 2, 0, 0, 0).unwrap()
+    }
+
+    pub const ESCALATION_MAP: &str = r#"segment: all
+escalate_to_exec_sponsor: true
+milestones:
+  - id: first_workflow
+    name: First workflow completed
+    phase: onboarding
+    due_days: 10
+    owner: csm
+    criterion: {kind: event_count, event: workflow.completed, min: 2}
+    arr_weight: 0.5
+    playbook: {outreach: "Finish one workflow", csm: "Book a call", leadership: "Ask the sponsor", guides: [Workflow guide]}
+  - id: team_invited
+    name: Three teammates active
+    phase: onboarding
+    due_days: 20
+    owner: csm
+    criterion: {kind: distinct_users, event: user.active, min: 3}
+    playbook: {outreach: "Invite your team", csm: "Run a demo", leadership: "Ask for a rollout"}
+  - id: sponsor_named
+    name: Executive sponsor named
+    phase: onboarding
+    due_days: 30
+    owner: csm
+    criterion: {kind: manual}
+    playbook: {outreach: "Who owns this?", csm: "Map the org", leadership: "Peer outreach"}
+"#;
+
+    pub fn account(id: &str) -> Account {
+        Account {
+            segment: Segment::Enterprise,
+            arr: 100_000,
+            licensed_seats: 20,
+            exec_sponsor: Some(Contact::parse("Sam Sponsor", &format!("sam@{id}.example")).expect("a valid address")),
+            goal: Some("close the books in 3 days".into()),
+            ..super::account(id, NaiveDate::from_ymd_opt(2026, 3, 2).unwrap())
+        }
+    }
+
+    pub fn event(id: &str, account: &str, name: &str, at: Timestamp, user: &str) -> ProductEvent {
+        ProductEvent {
+            id: id.into(),
+            account_id: AccountId::new(account),
+            event: name.into(),
+            timestamp: at,
+            user_id: Some(user.into()),
+            properties: Default::default(),
+        }
+    }
+
+    /// The two events that reach `first_workflow` (min 2), an hour apart ending at `at`.
+    pub fn workflows_done(account: &str, at: Timestamp) -> [ProductEvent; 2] {
+        let id = |n| format!("{account}-wf{n}-{}", at.timestamp());
+        [
+            event(&id(1), account, "workflow.completed", at - Duration::hours(1), "u1"),
+            event(&id(2), account, "workflow.completed", at, "u1"),
+        ]
+    }
+}

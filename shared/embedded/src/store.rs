@@ -1,0 +1,516 @@
+//! The in-memory store: the embedded twin of the DynamoDB store, with the same
+//! semantics (conditional writes by version, a sparse due index that holds a
+//! milestone only while the sweep still has work on it, TTL'd dedupe records).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+// The embedded store hashes only its own keys, so a fast non-DoS-resistant hash is fine.
+use rustc_hash::FxHashMap as HashMap;
+
+use milepost_app::ports::{
+    AccountStore, ActivityStore, DedupeStore, EscalationLog, EventApplied, EventStore, MapStore, MilestoneStore, Page,
+    ParkingStore, SendLedger, SendRecord, StoreError, StoreResult, TaskStore,
+};
+use milepost_domain::{
+    limits, Account, AccountActivity, AccountId, AccountState, Announcements, CsmTask, EscalationLogEntry,
+    MilestoneMap, ProductEvent, Segment, TaskStatus, Tenure, Timestamp, TrackedMilestone,
+};
+
+type DueKey = (Timestamp, AccountId, String);
+
+#[derive(Default)]
+struct Tables {
+    accounts: HashMap<AccountId, Arc<Account>>,
+    maps: Vec<MilestoneMap>,
+    /// account → its milestones, in milestone-id order (as DynamoDB's query
+    /// returns them): found by binary search, applied to as one slice.
+    milestones: HashMap<AccountId, Vec<TrackedMilestone>>,
+    /// The sparse due index.
+    due: BTreeSet<DueKey>,
+    /// Per account, then event id: looked up by `&str` without allocating.
+    dedupe: HashMap<AccountId, HashMap<String, Timestamp>>,
+    /// When expired dedupe records were last deleted, as DynamoDB's TTL does.
+    dedupe_purged_at: Option<Timestamp>,
+    parked: HashMap<AccountId, BTreeMap<String, ProductEvent>>,
+    activity: HashMap<AccountId, AccountActivity>,
+    tasks: BTreeMap<String, CsmTask>,
+    log: BTreeMap<AccountId, Vec<EscalationLogEntry>>,
+    log_keys: BTreeSet<String>,
+    sends: HashMap<String, SendRecord>,
+}
+
+#[derive(Default)]
+pub struct InMemoryStore {
+    tables: Mutex<Tables>,
+    /// Items read by `due_milestones`, to show the sweep never scans.
+    due_items_read: std::sync::atomic::AtomicU64,
+    /// Refuse items DynamoDB would refuse as too large (`sized_like_dynamodb`).
+    item_limit: Option<usize>,
+}
+
+impl InMemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A store that refuses, as DynamoDB does, any milestone, account or
+    /// parked event whose item would exceed 400 KB (`StoreError::Invalid`,
+    /// nothing changed). Sizing every write costs a serialisation, so the
+    /// demo, the bench and the volume test go without; the store contract and
+    /// the webhook suite use it to show no item ever gets there.
+    pub fn sized_like_dynamodb() -> Self {
+        Self::with_item_limit(limits::MAX_ITEM_BYTES)
+    }
+
+    /// A store that refuses items over `bytes` (as `stored_size` counts them).
+    pub fn with_item_limit(bytes: usize) -> Self {
+        Self {
+            item_limit: Some(bytes),
+            ..Self::default()
+        }
+    }
+
+    /// `Invalid` if `value` would be an item over the limit, if there is one.
+    fn check_fits<T: serde::Serialize>(&self, what: &str, value: &T) -> StoreResult<()> {
+        let Some(limit) = self.item_limit else { return Ok(()) };
+        let size = limits::stored_size(value);
+        if size > limit {
+            return Err(StoreError::Invalid(format!(
+                "{what} item of {size} bytes exceeds the {limit}-byte item size limit"
+            )));
+        }
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
+        self.tables.lock().expect("store lock poisoned")
+    }
+
+    pub fn due_items_read(&self) -> u64 {
+        self.due_items_read.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Every tracked milestone, for reports.
+    pub fn all_milestones(&self) -> Vec<TrackedMilestone> {
+        self.lock()
+            .milestones
+            .values()
+            .flat_map(|ms| ms.iter().cloned())
+            .collect()
+    }
+
+    pub fn account_count(&self) -> usize {
+        self.lock().accounts.len()
+    }
+
+    pub fn parked_count(&self) -> usize {
+        self.lock().parked.values().map(BTreeMap::len).sum()
+    }
+}
+
+fn due_key(m: &TrackedMilestone) -> DueKey {
+    (m.due_at, m.account_id.clone(), m.milestone_id.clone())
+}
+
+/// The due-index cursor: the last key returned, as text.
+fn encode_cursor(k: &DueKey) -> String {
+    format!("{}|{}|{}", k.0.timestamp_micros(), k.1, k.2)
+}
+
+fn decode_cursor(s: &str) -> StoreResult<DueKey> {
+    let mut parts = s.splitn(3, '|');
+    let bad = || StoreError::Backend(format!("bad cursor {s:?}"));
+    let micros: i64 = parts.next().ok_or_else(bad)?.parse().map_err(|_| bad())?;
+    let at = chrono::DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
+    let account = parts.next().ok_or_else(bad)?;
+    let milestone = parts.next().ok_or_else(bad)?;
+    Ok((at, AccountId::new(account), milestone.to_string()))
+}
+
+/// Where milestone `id` is, or would go, in an account's id-ordered milestones.
+fn position(milestones: &[TrackedMilestone], id: &str) -> Result<usize, usize> {
+    milestones.binary_search_by(|m| m.milestone_id.as_str().cmp(id))
+}
+
+impl Tables {
+    fn milestone(&self, account: &str, milestone_id: &str) -> Option<&TrackedMilestone> {
+        let ms = self.milestones.get(account)?;
+        ms.get(position(ms, milestone_id).ok()?)
+    }
+
+    /// Whether the account's dedupe record of `event_id` is live at `now`.
+    fn dedupe_live(&mut self, account: &AccountId, event_id: &str, now: Timestamp) -> bool {
+        // Expired records are dropped about daily, so memory follows the TTL, not history.
+        if self
+            .dedupe_purged_at
+            .is_none_or(|last| now - last > chrono::Duration::days(1))
+        {
+            self.dedupe.retain(|_, records| {
+                records.retain(|_, expires| *expires > now);
+                !records.is_empty()
+            });
+            self.dedupe_purged_at = Some(now);
+        }
+        self.dedupe
+            .get(account.as_str())
+            .and_then(|records| records.get(event_id))
+            .is_some_and(|expires| *expires > now)
+    }
+
+    fn remember_event(&mut self, account: &AccountId, event_id: &str, expires_at: Timestamp) {
+        let records = match self.dedupe.get_mut(account.as_str()) {
+            Some(records) => records,
+            None => self.dedupe.entry(account.clone()).or_default(),
+        };
+        records.insert(event_id.to_string(), expires_at);
+    }
+
+    fn index(&mut self, m: &TrackedMilestone) {
+        if m.awaits_sweep() {
+            self.due.insert(due_key(m));
+        } else {
+            self.due.remove(&due_key(m));
+        }
+    }
+}
+
+#[async_trait]
+impl AccountStore for InMemoryStore {
+    async fn put_account(&self, account: &Account) -> StoreResult<()> {
+        self.check_fits("account", account)?;
+        self.lock()
+            .accounts
+            .insert(account.id.clone(), Arc::new(account.clone()));
+        Ok(())
+    }
+    async fn get_account(&self, id: &AccountId) -> StoreResult<Option<Arc<Account>>> {
+        Ok(self.lock().accounts.get(id).cloned())
+    }
+    async fn replace_account(&self, account: &Account, expected: Option<&Account>) -> StoreResult<bool> {
+        self.check_fits("account", account)?;
+        let mut t = self.lock();
+        let stored = t.accounts.get(&account.id).map(|a| a.traits_at);
+        if stored != expected.map(|a| a.traits_at) {
+            return Ok(false);
+        }
+        t.accounts.insert(account.id.clone(), Arc::new(account.clone()));
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl MapStore for InMemoryStore {
+    async fn put_map(&self, map: &MilestoneMap) -> StoreResult<()> {
+        let mut t = self.lock();
+        t.maps.retain(|m| (m.segment, m.tenure) != (map.segment, map.tenure));
+        t.maps.push(map.clone());
+        Ok(())
+    }
+    async fn maps_for(&self, segment: Segment, tenure: Tenure) -> StoreResult<Vec<MilestoneMap>> {
+        Ok(self
+            .lock()
+            .maps
+            .iter()
+            .filter(|m| m.specificity(segment, tenure).is_some())
+            .cloned()
+            .collect())
+    }
+}
+
+#[async_trait]
+impl MilestoneStore for InMemoryStore {
+    async fn create_milestone(&self, m: &TrackedMilestone) -> StoreResult<bool> {
+        self.check_fits("milestone", m)?;
+        let mut t = self.lock();
+        if t.milestone(m.account_id.as_str(), &m.milestone_id).is_some() {
+            return Ok(false);
+        }
+        let mut stored = m.clone();
+        stored.version = 1;
+        t.index(&stored);
+        let ms = t.milestones.entry(m.account_id.clone()).or_default();
+        let at = position(ms, &m.milestone_id).unwrap_err();
+        ms.insert(at, stored);
+        Ok(true)
+    }
+
+    async fn get_milestone(&self, account: &AccountId, milestone_id: &str) -> StoreResult<Option<TrackedMilestone>> {
+        Ok(self.lock().milestone(account.as_str(), milestone_id).cloned())
+    }
+
+    async fn update_milestone(&self, m: &TrackedMilestone) -> StoreResult<u64> {
+        self.check_fits("milestone", m)?;
+        let mut t = self.lock();
+        let current = t
+            .milestone(m.account_id.as_str(), &m.milestone_id)
+            .ok_or(StoreError::Conflict)?;
+        if current.version != m.version {
+            return Err(StoreError::Conflict);
+        }
+        // The due-index entry is keyed by due time, which never changes, so it is
+        // simply kept or dropped.
+        let mut stored = m.clone();
+        stored.version = m.version + 1;
+        t.index(&stored);
+        let version = stored.version;
+        let ms = t.milestones.get_mut(m.account_id.as_str()).expect("checked above");
+        let at = position(ms, &m.milestone_id).expect("checked above");
+        ms[at] = stored;
+        Ok(version)
+    }
+
+    async fn milestones_of(&self, account: &AccountId) -> StoreResult<Vec<TrackedMilestone>> {
+        Ok(self
+            .lock()
+            .milestones
+            .get(account.as_str())
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn due_milestones(
+        &self,
+        now: Timestamp,
+        after: Option<String>,
+        limit: usize,
+    ) -> StoreResult<Page<TrackedMilestone>> {
+        let t = self.lock();
+        let lower = match &after {
+            Some(cursor) => Bound::Excluded(decode_cursor(cursor)?),
+            None => Bound::Unbounded,
+        };
+        let mut items = Vec::new();
+        let mut last = None;
+        for key in t.due.range((lower, Bound::Unbounded)) {
+            if key.0 > now {
+                break;
+            }
+            if items.len() == limit {
+                return Ok(Page {
+                    items,
+                    next: last.map(encode_cursor),
+                });
+            }
+            let m = t
+                .milestone(key.1.as_str(), &key.2)
+                .expect("due index points at a milestone");
+            self.due_items_read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            items.push(m.clone());
+            last = Some(key);
+        }
+        Ok(Page { items, next: None })
+    }
+}
+
+#[async_trait]
+impl DedupeStore for InMemoryStore {
+    async fn seen(&self, account: &AccountId, event_id: &str, now: Timestamp) -> StoreResult<bool> {
+        Ok(self.lock().dedupe_live(account, event_id, now))
+    }
+    async fn remember(&self, account: &AccountId, event_id: &str, expires_at: Timestamp) -> StoreResult<()> {
+        self.lock().remember_event(account, event_id, expires_at);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ParkingStore for InMemoryStore {
+    async fn park(&self, event: &ProductEvent) -> StoreResult<()> {
+        self.check_fits("parked event", event)?;
+        self.lock()
+            .parked
+            .entry(event.account_id.clone())
+            .or_default()
+            .insert(event.id.clone(), event.clone());
+        Ok(())
+    }
+    async fn parked_for(&self, account: &AccountId) -> StoreResult<Vec<ProductEvent>> {
+        Ok(self
+            .lock()
+            .parked
+            .get(account)
+            .map(|p| p.values().cloned().collect())
+            .unwrap_or_default())
+    }
+    async fn unpark(&self, account: &AccountId, event_id: &str) -> StoreResult<()> {
+        let mut t = self.lock();
+        if let Some(p) = t.parked.get_mut(account) {
+            p.remove(event_id);
+            if p.is_empty() {
+                t.parked.remove(account);
+            }
+        }
+        Ok(())
+    }
+    async fn parked_count(&self, account: &AccountId, up_to: usize) -> StoreResult<usize> {
+        Ok(self.lock().parked.get(account).map_or(0, BTreeMap::len).min(up_to))
+    }
+    async fn parked_accounts(&self) -> StoreResult<Vec<(AccountId, usize)>> {
+        let mut accounts: Vec<_> = self.lock().parked.iter().map(|(a, p)| (a.clone(), p.len())).collect();
+        accounts.sort();
+        Ok(accounts)
+    }
+}
+
+#[async_trait]
+impl ActivityStore for InMemoryStore {
+    async fn activity(&self, account: &AccountId) -> StoreResult<AccountActivity> {
+        Ok(self
+            .lock()
+            .activity
+            .get(account)
+            .cloned()
+            .unwrap_or_else(|| AccountActivity::new(account.clone())))
+    }
+}
+
+#[async_trait]
+impl EventStore for InMemoryStore {
+    /// Under one lock, in place: the account's milestones are handed to
+    /// `AccountState::apply` as they are stored, so nothing is copied; only
+    /// what it reports changed gets a new version and its due-index entry
+    /// updated. With an item limit, what it changed is sized and, if one item
+    /// is too large, all of it is undone, as DynamoDB's transaction fails as a whole.
+    async fn apply_product_event(
+        &self,
+        event: &ProductEvent,
+        now: Timestamp,
+        remember_until: Timestamp,
+    ) -> StoreResult<EventApplied> {
+        let mut t = self.lock();
+        let Some(account) = t.accounts.get(event.account_id.as_str()).cloned() else {
+            return Ok(EventApplied::UnknownAccount);
+        };
+        if t.dedupe_live(&event.account_id, &event.id, now) {
+            let owed = t
+                .milestones
+                .get(account.id.as_str())
+                .map_or_else(Announcements::default, |ms| Announcements::owed(ms));
+            return Ok(EventApplied::Known {
+                account,
+                duplicate: true,
+                announcements: owed,
+            });
+        }
+        let Tables {
+            milestones,
+            activity,
+            due,
+            ..
+        } = &mut *t;
+        let milestones = milestones.entry(account.id.clone()).or_default();
+        let activity = activity
+            .entry(account.id.clone())
+            .or_insert_with(|| AccountActivity::new(account.id.clone()));
+        let before = self
+            .item_limit
+            .is_some()
+            .then(|| (milestones.clone(), activity.clone()));
+        let mut state = AccountState {
+            account: &account,
+            activity,
+            milestones,
+        };
+        let applied = state.apply(event, now);
+        let fits = applied
+            .as_ref()
+            .map_err(|e| StoreError::Illegal(e.clone()))
+            .and_then(|changes| {
+                changes
+                    .milestones
+                    .iter()
+                    .try_for_each(|&i| self.check_fits("milestone", &milestones[i]))
+            });
+        if let Err(error) = fits {
+            if let Some((milestones_before, activity_before)) = before {
+                *milestones = milestones_before;
+                *activity = activity_before;
+            }
+            return Err(error);
+        }
+        let changes = applied.expect("checked above");
+        for &i in &changes.milestones {
+            let m = &mut milestones[i];
+            m.version += 1;
+            if !m.awaits_sweep() {
+                due.remove(&due_key(m));
+            }
+        }
+        let announcements = Announcements::of(&changes, milestones);
+        t.remember_event(&event.account_id, &event.id, remember_until);
+        Ok(EventApplied::Known {
+            account,
+            duplicate: false,
+            announcements,
+        })
+    }
+}
+
+#[async_trait]
+impl TaskStore for InMemoryStore {
+    async fn create_task(&self, task: &CsmTask) -> StoreResult<bool> {
+        let mut t = self.lock();
+        if t.tasks.contains_key(&task.id) {
+            return Ok(false);
+        }
+        t.tasks.insert(task.id.clone(), task.clone());
+        Ok(true)
+    }
+    async fn open_tasks_for_owner(&self, owner_email: &str) -> StoreResult<Vec<CsmTask>> {
+        Ok(self
+            .lock()
+            .tasks
+            .values()
+            .filter(|task| task.owner_email == owner_email && task.status == TaskStatus::Open)
+            .cloned()
+            .collect())
+    }
+    async fn all_tasks(&self) -> StoreResult<Vec<CsmTask>> {
+        let mut tasks: Vec<CsmTask> = self.lock().tasks.values().cloned().collect();
+        tasks.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(tasks)
+    }
+}
+
+#[async_trait]
+impl EscalationLog for InMemoryStore {
+    async fn append_log(&self, entry: &EscalationLogEntry) -> StoreResult<bool> {
+        let mut t = self.lock();
+        if !t.log_keys.insert(entry.key.clone()) {
+            return Ok(false);
+        }
+        t.log.entry(entry.account_id.clone()).or_default().push(entry.clone());
+        Ok(true)
+    }
+    async fn log_of(&self, account: &AccountId) -> StoreResult<Vec<EscalationLogEntry>> {
+        let mut entries = self.lock().log.get(account).cloned().unwrap_or_default();
+        entries.sort_by_key(|e| e.at); // stable: same-instant entries keep their order
+        Ok(entries)
+    }
+}
+
+#[async_trait]
+impl SendLedger for InMemoryStore {
+    async fn claim_send(&self, key: &str) -> StoreResult<Option<SendRecord>> {
+        let mut t = self.lock();
+        if let Some(existing) = t.sends.get(key) {
+            return Ok(Some(existing.clone()));
+        }
+        t.sends.insert(key.to_string(), SendRecord::Sending);
+        Ok(None)
+    }
+    async fn settle_send(&self, key: &str, record: &SendRecord) -> StoreResult<()> {
+        self.lock().sends.insert(key.to_string(), record.clone());
+        Ok(())
+    }
+    async fn release_send(&self, key: &str) -> StoreResult<()> {
+        let mut t = self.lock();
+        if t.sends.get(key) == Some(&SendRecord::Sending) {
+            t.sends.remove(key);
+        }
+        Ok(())
+    }
+}

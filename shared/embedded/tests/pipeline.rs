@@ -1,0 +1,777 @@
+//! The pipeline on embedded adapters: ingest, sweep and the playbook, each
+//! checked for the behaviour users rely on — nothing done twice, nothing lost.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::Duration;
+use milepost_app::ingest::wire::own_format::parse_events;
+use milepost_app::ingest::wire::{parse_body, BodyError};
+use milepost_app::ingest::Applied;
+use milepost_app::ports::{
+    AccountStore, EscalationLog, EventApplied, EventPublisher, MapStore, MilestoneStore, PublishError, StartOutcome,
+    TaskStore, WorkflowError, WorkflowStarter,
+};
+use milepost_app::sweep::SweepOptions;
+use milepost_app::Services;
+use milepost_domain::EmailKind;
+use milepost_domain::{Account, AccountId, DomainEvent, MilestoneStatus, ProductEvent, Stage, Timestamp};
+use milepost_domain::{EscalationRequest, Step};
+use milepost_embedded::fixtures::escalation::{account, contract_start, event, workflows_done, ESCALATION_MAP};
+use milepost_embedded::runner::ExecutionStatus;
+use milepost_embedded::{InMemoryStore, LocalWorkflowRunner, MemoryMailer, RecordingPublisher, VirtualClock};
+use milepost_maps::load_map;
+
+struct Harness {
+    services: Services,
+    store: Arc<InMemoryStore>,
+    mailer: Arc<MemoryMailer>,
+    events: Arc<RecordingPublisher>,
+    runner: Arc<LocalWorkflowRunner>,
+    clock: Arc<VirtualClock>,
+}
+
+impl Harness {
+    async fn new() -> Self {
+        Self::with_workflows(None).await
+    }
+
+    async fn with_workflows(workflows: Option<Arc<dyn WorkflowStarter>>) -> Self {
+        Self::build(workflows, 0).await
+    }
+
+    /// A harness whose event bus refuses the first `publish_failures` publishes.
+    async fn build(workflows: Option<Arc<dyn WorkflowStarter>>, publish_failures: u32) -> Self {
+        let store = Arc::new(InMemoryStore::new());
+        let mailer = Arc::new(MemoryMailer::default());
+        let events = Arc::new(RecordingPublisher::default());
+        let runner = Arc::new(LocalWorkflowRunner::new());
+        let clock = Arc::new(VirtualClock::new(contract_start()));
+        let services = Services {
+            store: store.clone(),
+            mailer: mailer.clone(),
+            events: Arc::new(FlakyBus {
+                inner: events.clone(),
+                failures_left: publish_failures.into(),
+            }),
+            workflows: workflows.unwrap_or_else(|| runner.clone()),
+            clock: clock.clone(),
+            config: milepost_embedded::fixtures::simulation_config(),
+        };
+        store
+            .put_map(&load_map("test.yaml", ESCALATION_MAP).unwrap())
+            .await
+            .unwrap();
+        Harness {
+            services,
+            store,
+            mailer,
+            events,
+            runner,
+            clock,
+        }
+    }
+
+    async fn onboard(&self, id: &str) -> Account {
+        let account = account(id);
+        self.services.ingestion().upsert_account(&account).await.unwrap();
+        account
+    }
+
+    fn at(&self, days: i64, hours: i64) -> Timestamp {
+        contract_start() + Duration::days(days) + Duration::hours(hours)
+    }
+
+    async fn deliver(&self, events: &[ProductEvent]) -> milepost_app::ingest::IngestReport {
+        let body = serde_json::to_vec(events).unwrap();
+        self.services
+            .ingestion()
+            .ingest(parse_body(&body).unwrap())
+            .await
+            .unwrap()
+    }
+
+    async fn status(&self, account: &str, milestone: &str) -> MilestoneStatus {
+        self.store
+            .get_milestone(&AccountId::new(account), milestone)
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+    }
+
+    /// Moves the clock hour by hour, sweeping and running due steps, as the schedule would.
+    async fn run_until(&self, until: Timestamp) {
+        let mut t = self.clock_now() + Duration::hours(1);
+        while t <= until {
+            self.clock.set(t);
+            self.services.sweeper().sweep(&SweepOptions::default()).await.unwrap();
+            self.runner.run_due(&self.services.playbook(), t).await;
+            t += Duration::hours(1);
+        }
+    }
+
+    fn clock_now(&self) -> Timestamp {
+        use milepost_app::ports::Clock;
+        self.clock.now()
+    }
+
+    /// Delivers the two workflow completions that reach `first_workflow`, at `at`.
+    async fn complete_workflows(&self, account: &str, at: Timestamp) -> milepost_app::ingest::IngestReport {
+        self.deliver(&workflows_done(account, at)).await
+    }
+
+    fn sent_to(&self) -> Vec<(EmailKind, String)> {
+        self.mailer
+            .sent()
+            .into_iter()
+            .map(|e| (e.kind, e.to[0].email.to_string()))
+            .collect()
+    }
+}
+
+/// An event bus that refuses the first few publishes, as EventBridge does when throttled.
+struct FlakyBus {
+    inner: Arc<RecordingPublisher>,
+    failures_left: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait]
+impl EventPublisher for FlakyBus {
+    async fn publish(&self, events: &[DomainEvent]) -> Result<(), PublishError> {
+        let left = self.failures_left.load(std::sync::atomic::Ordering::SeqCst);
+        if left > 0 {
+            self.failures_left.store(left - 1, std::sync::atomic::Ordering::SeqCst);
+            return Err(PublishError("throttled".into()));
+        }
+        self.inner.publish(events).await
+    }
+}
+
+fn achieved_events(h: &Harness) -> Vec<DomainEvent> {
+    h.events
+        .events()
+        .into_iter()
+        .filter(|e| e.detail_type() == "MilestoneAchieved")
+        .collect()
+}
+
+#[tokio::test]
+async fn reaching_a_milestone_announces_it_once_however_often_events_are_redelivered() {
+    let h = Harness::new().await;
+    h.onboard("a1").await;
+    let evs = [
+        event("e1", "a1", "workflow.completed", h.at(2, 0), "u1"),
+        event("e2", "a1", "workflow.completed", h.at(3, 0), "u1"),
+    ];
+    let first = h.deliver(&evs).await;
+    assert_eq!((first.accepted, first.duplicates), (2, 0));
+    assert_eq!(h.status("a1", "first_workflow").await, MilestoneStatus::Achieved);
+
+    // The webhook sender retries the whole batch: both are duplicates, nothing changes.
+    let again = h.deliver(&evs).await;
+    assert_eq!((again.accepted, again.duplicates), (0, 2));
+    assert_eq!(achieved_events(&h).len(), 1, "announced exactly once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_deliveries_of_the_same_events_count_once() {
+    let h = Arc::new(Harness::new().await);
+    h.onboard("a1").await;
+    let evs: Vec<ProductEvent> = (0..3)
+        .map(|u| event(&format!("e{u}"), "a1", "user.active", h.at(1, u), &format!("u{u}")))
+        .collect();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (h, evs) = (h.clone(), evs.clone());
+        tasks.push(tokio::spawn(async move { h.deliver(&evs).await }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let m = h
+        .store
+        .get_milestone(&AccountId::new("a1"), "team_invited")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.status, MilestoneStatus::Achieved);
+    assert_eq!(m.reached_at, Some(h.at(1, 2)));
+    assert_eq!(
+        achieved_events(&h).len(),
+        1,
+        "eight concurrent deliveries, one announcement"
+    );
+}
+
+#[tokio::test]
+async fn events_for_an_unknown_account_are_kept_and_applied_when_it_appears() {
+    let h = Harness::new().await;
+    let evs = [
+        event("e1", "late", "workflow.completed", h.at(1, 0), "u1"),
+        event("e2", "late", "workflow.completed", h.at(1, 1), "u1"),
+    ];
+    for e in &evs {
+        assert_eq!(h.services.ingestion().apply_event(e).await.unwrap(), Applied::Parked);
+    }
+    assert_eq!(h.store.parked_count(), 2);
+    let report = h.services.ingestion().upsert_account(&account("late")).await.unwrap();
+    assert_eq!((report.milestones_created, report.parked_applied), (3, 2));
+    assert_eq!(h.store.parked_count(), 0);
+    let m = h
+        .store
+        .get_milestone(&AccountId::new("late"), "first_workflow")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((m.status, m.reached_at), (MilestoneStatus::Achieved, Some(h.at(1, 1))));
+    // Upserting the account again (a second group call) neither re-creates milestones nor re-applies.
+    let again = h.services.ingestion().upsert_account(&account("late")).await.unwrap();
+    assert_eq!((again.milestones_created, again.parked_applied), (0, 0));
+    assert_eq!(achieved_events(&h).len(), 1);
+}
+
+/// The race between an event and the group call creating its account: the
+/// event's read finds no account, the account is created and finds nothing
+/// parked, then the event is parked. It must not stay parked.
+#[tokio::test]
+async fn events_parked_while_their_account_was_being_created_are_applied() {
+    let h = Harness::new().await;
+    let evs = [
+        event("e1", "late", "workflow.completed", h.at(1, 0), "u1"),
+        event("e2", "late", "workflow.completed", h.at(1, 1), "u1"),
+    ];
+    let now = h.services.clock.now();
+    for e in &evs {
+        let found = h
+            .services
+            .store
+            .apply_product_event(e, now, now + Duration::days(14))
+            .await
+            .unwrap();
+        assert!(
+            matches!(found, EventApplied::UnknownAccount),
+            "the event's read finds no account"
+        );
+    }
+    let created = h.services.ingestion().upsert_account(&account("late")).await.unwrap();
+    assert_eq!(
+        created.parked_applied, 0,
+        "the account's creation finds nothing parked yet"
+    );
+    for e in &evs {
+        assert_eq!(
+            h.services.ingestion().park_for_unknown_account(e).await.unwrap(),
+            Applied::Applied
+        );
+    }
+    assert_eq!(h.status("late", "first_workflow").await, MilestoneStatus::Achieved);
+    assert_eq!(h.store.parked_count(), 0, "left parked");
+    assert_eq!(achieved_events(&h).len(), 1);
+    assert_eq!(
+        h.services.ingestion().apply_event(&evs[0]).await.unwrap(),
+        Applied::Duplicate
+    );
+}
+
+#[tokio::test]
+async fn a_bad_event_is_rejected_with_its_field_and_the_rest_are_applied() {
+    let h = Harness::new().await;
+    h.onboard("a1").await;
+    let body = br#"[
+        {"id": "ok1", "account_id": "a1", "event": "workflow.completed", "timestamp": "2026-03-03T10:00:00Z"},
+        {"id": "bad", "account_id": "a1", "event": "workflow.completed", "timestamp": "yesterday"},
+        {"account_id": "a1", "event": "x", "timestamp": "2026-03-03T10:00:00Z"},
+        {"id": "ok2", "account_id": "a1", "event": "workflow.completed", "timestamp": "2026-03-03T11:00:00+01:00"}
+    ]"#;
+    let report = h.services.ingestion().ingest(parse_body(body).unwrap()).await.unwrap();
+    assert_eq!(report.accepted, 2);
+    let rejected: Vec<(usize, &str)> = report.rejected.iter().map(|r| (r.index, r.error.as_str())).collect();
+    assert_eq!(rejected.len(), 2);
+    assert_eq!(rejected[0].0, 1);
+    assert!(
+        rejected[0].1.starts_with("timestamp: must be an RFC 3339 date-time"),
+        "{}",
+        rejected[0].1
+    );
+    assert_eq!(rejected[1], (2, "id: is required"));
+    assert_eq!(h.status("a1", "first_workflow").await, MilestoneStatus::Achieved);
+    assert!(matches!(parse_events(b"{not json"), Err(BodyError::Malformed(_))));
+    assert_eq!(parse_events(b"42").unwrap_err(), BodyError::NotEvents);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_sweeps_start_exactly_one_escalation_per_missed_milestone() {
+    let h = Arc::new(Harness::new().await);
+    for i in 0..20 {
+        h.onboard(&format!("a{i}")).await;
+    }
+    // Half the accounts reach first_workflow before it is due.
+    for i in (0..20).step_by(2) {
+        let a = format!("a{i}");
+        h.complete_workflows(&a, h.at(2, 1)).await;
+    }
+    h.clock.set(h.at(10, 1));
+    let mut sweeps = Vec::new();
+    for _ in 0..4 {
+        let h = h.clone();
+        sweeps.push(tokio::spawn(async move {
+            h.services
+                .sweeper()
+                .sweep(&SweepOptions {
+                    page_size: 3,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+        }));
+    }
+    let mut missed = 0;
+    let mut started = 0;
+    for s in sweeps {
+        let r = s.await.unwrap();
+        missed += r.missed;
+        started += r.started;
+    }
+    assert_eq!(missed, 10, "each pending milestone marked missed by exactly one sweep");
+    assert_eq!(started, 10, "each missed milestone started by exactly one sweep");
+    assert_eq!(h.runner.executions().len(), 10);
+    assert_eq!(h.events.count("MilestoneMissed"), 10);
+    for i in 0..20 {
+        let expected = if i % 2 == 0 {
+            MilestoneStatus::Achieved
+        } else {
+            MilestoneStatus::Missed
+        };
+        assert_eq!(h.status(&format!("a{i}"), "first_workflow").await, expected);
+    }
+    // A later sweep finds nothing left to do.
+    let again = h.services.sweeper().sweep(&SweepOptions::default()).await.unwrap();
+    assert_eq!((again.examined, again.missed, again.started), (0, 0, 0));
+}
+
+/// A workflow service that fails the first start, like a crash or throttling
+/// between marking a milestone missed and starting its escalation.
+struct FailsOnce {
+    inner: Arc<LocalWorkflowRunner>,
+    failed: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl WorkflowStarter for FailsOnce {
+    async fn start(&self, request: &EscalationRequest) -> Result<StartOutcome, WorkflowError> {
+        if !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(WorkflowError("throttled".into()));
+        }
+        self.inner.start(request).await
+    }
+    async fn stop(&self, execution: &str, stage: Option<Stage>) -> Result<(), WorkflowError> {
+        self.inner.stop(execution, stage).await
+    }
+}
+
+#[tokio::test]
+async fn a_failed_start_after_marking_missed_is_healed_by_the_next_sweep() {
+    let runner = Arc::new(LocalWorkflowRunner::new());
+    let flaky = Arc::new(FailsOnce {
+        inner: runner.clone(),
+        failed: Default::default(),
+    });
+    let h = Harness::with_workflows(Some(flaky)).await;
+    h.onboard("a1").await;
+    h.clock.set(h.at(10, 1));
+    let first = h.services.sweeper().sweep(&SweepOptions::default()).await.unwrap();
+    assert_eq!((first.missed, first.started, first.failed), (1, 0, 1));
+    let m = h
+        .store
+        .get_milestone(&AccountId::new("a1"), "first_workflow")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((m.status, m.escalation_started), (MilestoneStatus::Missed, false));
+
+    let second = h.services.sweeper().sweep(&SweepOptions::default()).await.unwrap();
+    assert_eq!(
+        (second.missed, second.started, second.failed),
+        (0, 1, 0),
+        "picked up, not missed again"
+    );
+    assert_eq!(runner.executions().len(), 1);
+    assert_eq!(h.events.count("MilestoneMissed"), 1, "the miss is announced once");
+}
+
+#[tokio::test]
+async fn the_sweep_reads_only_due_milestones() {
+    let h = Harness::new().await;
+    for i in 0..50 {
+        h.onboard(&format!("a{i}")).await;
+    }
+    for i in 0..10 {
+        let a = format!("a{i}");
+        h.complete_workflows(&a, h.at(1, 1)).await;
+    }
+    // 150 tracked milestones; at day 10 only first_workflow is due, and 10 of those were achieved.
+    h.clock.set(h.at(10, 1));
+    let before = h.store.due_items_read();
+    let report = h.services.sweeper().sweep(&SweepOptions::default()).await.unwrap();
+    assert_eq!(report.examined, 40);
+    assert_eq!(
+        h.store.due_items_read() - before,
+        40,
+        "no achieved or not-yet-due milestone is read"
+    );
+    assert_eq!(report.oldest_due, Some(h.at(10, 0)));
+}
+
+#[tokio::test]
+async fn a_sweep_that_runs_out_of_time_stops_cleanly_and_the_next_one_finishes() {
+    let h = Harness::new().await;
+    for i in 0..5 {
+        h.onboard(&format!("a{i}")).await;
+    }
+    h.clock.set(h.at(10, 1));
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let stop_after_two = move || calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 2;
+    let first = h
+        .services
+        .sweeper()
+        .sweep(&SweepOptions {
+            page_size: 10,
+            should_stop: &stop_after_two,
+        })
+        .await
+        .unwrap();
+    assert!(first.stopped_early);
+    assert_eq!(first.missed, 2);
+    let second = h.services.sweeper().sweep(&SweepOptions::default()).await.unwrap();
+    assert_eq!((second.missed, second.started), (3, 3));
+    assert_eq!(h.runner.executions().len(), 5);
+}
+
+#[tokio::test]
+async fn an_unrecovered_escalation_runs_every_stage_in_order_to_the_right_people() {
+    let h = Harness::new().await;
+    h.onboard("a1").await;
+    h.run_until(h.at(20, 0)).await;
+    let first_workflow: Vec<_> = h
+        .mailer
+        .sent()
+        .into_iter()
+        .filter(|e| e.milestone_id == "first_workflow")
+        .map(|e| (e.kind, e.to[0].email.to_string()))
+        .collect();
+    assert_eq!(
+        first_workflow,
+        vec![
+            (EmailKind::Outreach, "pat@a1.example".into()),
+            (EmailKind::FollowUp, "pat@a1.example".into()),
+            (EmailKind::CsmTask, "maya@vendor.example".into()),
+            (EmailKind::Leadership, "lead@vendor.example".into()),
+            (EmailKind::ExecSponsor, "sam@a1.example".into()),
+        ]
+    );
+    assert_eq!(h.status("a1", "first_workflow").await, MilestoneStatus::Lapsed);
+    let tasks = h.store.open_tasks_for_owner("maya@vendor.example").await.unwrap();
+    let task = tasks
+        .iter()
+        .find(|t| t.milestone_id == "first_workflow")
+        .expect("CSM task created");
+    assert_eq!(task.arr_at_risk, 50_000);
+    assert_eq!(task.target, "2× workflow.completed");
+    assert_eq!(task.recommended_intervention, "Book a call");
+    let in_app: Vec<_> = h
+        .events
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, DomainEvent::InAppMessageRequested { milestone_id, .. } if milestone_id == "first_workflow"))
+        .collect();
+    assert_eq!(
+        in_app.len(),
+        1,
+        "one in-app message, the second of the three day-1 touches"
+    );
+    let stages: Vec<Stage> = h
+        .events
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            DomainEvent::EscalationStageCompleted {
+                milestone_id, stage, ..
+            } if milestone_id == "first_workflow" => Some(stage),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stages, vec![Stage::Outreach, Stage::CsmTask, Stage::Leadership]);
+    // The emails' times: day 1 within working hours, then day 3 and day 5.
+    let dates: Vec<Timestamp> = h
+        .mailer
+        .sent()
+        .iter()
+        .filter(|e| e.milestone_id == "first_workflow")
+        .map(|e| e.date)
+        .collect();
+    assert!(dates.windows(2).all(|w| w[0] <= w[1]));
+    assert_eq!((dates[2] - dates[0]).num_days(), 2);
+}
+
+#[tokio::test]
+async fn a_customer_who_catches_up_before_day_three_gets_nothing_more() {
+    let h = Harness::new().await;
+    h.onboard("a1").await;
+    h.run_until(h.at(11, 12)).await; // day-1 touches done (missed on day 10)
+    assert_eq!(h.sent_to().len(), 2);
+    h.clock.set(h.at(11, 13));
+    h.complete_workflows("a1", h.at(11, 13)).await;
+    assert_eq!(h.status("a1", "first_workflow").await, MilestoneStatus::Recovered);
+    h.run_until(h.at(19, 0)).await;
+    let kinds: Vec<EmailKind> = h
+        .mailer
+        .sent()
+        .iter()
+        .filter(|e| e.milestone_id == "first_workflow")
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, vec![EmailKind::Outreach, EmailKind::FollowUp]);
+    let execution = &h.runner.executions()[0];
+    assert_eq!(execution.status, ExecutionStatus::Stopped);
+    let recovered: Vec<_> = h
+        .events
+        .events()
+        .into_iter()
+        .filter(|e| e.detail_type() == "MilestoneRecovered")
+        .collect();
+    assert!(matches!(
+        &recovered[..],
+        [DomainEvent::MilestoneRecovered {
+            stage_reached: Some(Stage::Outreach),
+            ..
+        }]
+    ));
+}
+
+#[tokio::test]
+async fn a_customer_who_catches_up_between_day_three_and_five_gets_no_leadership_email() {
+    let h = Harness::new().await;
+    h.onboard("a1").await;
+    h.run_until(h.at(13, 12)).await;
+    assert!(h.sent_to().iter().any(|(k, _)| *k == EmailKind::CsmTask));
+    h.complete_workflows("a1", h.at(13, 12)).await;
+    h.run_until(h.at(19, 0)).await;
+    let kinds: Vec<EmailKind> = h
+        .mailer
+        .sent()
+        .iter()
+        .filter(|e| e.milestone_id == "first_workflow")
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![EmailKind::Outreach, EmailKind::FollowUp, EmailKind::CsmTask]
+    );
+    assert_eq!(h.status("a1", "first_workflow").await, MilestoneStatus::Recovered);
+}
+
+#[tokio::test]
+async fn throttled_sends_are_retried_and_delivered_once() {
+    let h = Harness::new().await;
+    h.onboard("a1").await;
+    h.mailer.fail_transiently("pat@a1.example", 2);
+    h.run_until(h.at(11, 23)).await;
+    let outreach = h
+        .mailer
+        .sent()
+        .iter()
+        .filter(|e| e.kind == EmailKind::Outreach && e.milestone_id == "first_workflow")
+        .count();
+    assert_eq!(outreach, 1, "sent once after two throttled attempts");
+    assert!(h.mailer.attempts() >= 3);
+    assert_eq!(h.runner.executions()[0].failed_steps, vec![]);
+}
+
+#[tokio::test]
+async fn a_rejected_address_is_logged_and_the_playbook_goes_on() {
+    let h = Harness::new().await;
+    h.onboard("a1").await;
+    h.mailer.reject("pat@a1.example");
+    h.run_until(h.at(14, 0)).await;
+    let log = h.store.log_of(&AccountId::new("a1")).await.unwrap();
+    let details: Vec<&str> = log
+        .iter()
+        .filter(|e| e.milestone_id == "first_workflow")
+        .map(|e| e.detail.as_str())
+        .collect();
+    assert!(
+        details.contains(&"outreach email rejected (address is on the suppression list)"),
+        "{details:?}"
+    );
+    assert!(details.contains(&"CSM task email sent"), "{details:?}");
+    assert_eq!(
+        h.mailer
+            .sent()
+            .iter()
+            .filter(|e| e.milestone_id == "first_workflow")
+            .map(|e| e.kind)
+            .collect::<Vec<_>>(),
+        vec![EmailKind::CsmTask]
+    );
+}
+
+#[tokio::test]
+async fn a_retried_step_repeats_nothing() {
+    let h = Harness::new().await;
+    h.onboard("a1").await;
+    h.clock.set(h.at(10, 1));
+    h.services.sweeper().sweep(&SweepOptions::default()).await.unwrap();
+    let request = h.runner.executions()[0].request.clone();
+    for _ in 0..3 {
+        h.services
+            .playbook()
+            .run_step(&request, Step::OutreachEmail)
+            .await
+            .unwrap();
+        h.services.playbook().run_step(&request, Step::CsmTask).await.unwrap();
+    }
+    assert_eq!(h.mailer.sent().len(), 2, "one outreach, one CSM email");
+    assert_eq!(h.store.all_tasks().await.unwrap().len(), 1);
+    let log = h.store.log_of(&AccountId::new("a1")).await.unwrap();
+    assert_eq!(log.len(), 3, "outreach sent, task opened, task email sent: {log:?}");
+}
+
+#[tokio::test]
+async fn a_manual_milestone_is_reached_when_the_csm_marks_it() {
+    let h = Harness::new().await;
+    h.onboard("a1").await;
+    let a1 = AccountId::new("a1");
+    assert!(h
+        .services
+        .ingestion()
+        .confirm_manual(&a1, "sponsor_named", h.at(5, 0))
+        .await
+        .unwrap());
+    assert_eq!(h.status("a1", "sponsor_named").await, MilestoneStatus::Achieved);
+    assert!(
+        !h.services
+            .ingestion()
+            .confirm_manual(&a1, "sponsor_named", h.at(6, 0))
+            .await
+            .unwrap(),
+        "marking again changes nothing"
+    );
+    assert!(
+        h.services
+            .ingestion()
+            .confirm_manual(&a1, "first_workflow", h.at(5, 0))
+            .await
+            .is_err(),
+        "only manual milestones can be marked"
+    );
+    assert_eq!(achieved_events(&h).len(), 1);
+}
+
+#[tokio::test]
+async fn an_achievement_whose_announcement_failed_is_announced_when_the_event_is_redelivered() {
+    let h = Harness::build(None, 1).await;
+    h.onboard("a1").await;
+    let evs = [
+        event("e1", "a1", "workflow.completed", h.at(2, 0), "u1"),
+        event("e2", "a1", "workflow.completed", h.at(3, 0), "u1"),
+    ];
+    let body = serde_json::to_vec(&evs).unwrap();
+    let first = h.services.ingestion().ingest(parse_body(&body).unwrap()).await;
+    assert!(
+        first.is_err(),
+        "the webhook answers with an error so the sender retries"
+    );
+    assert_eq!(
+        h.status("a1", "first_workflow").await,
+        MilestoneStatus::Achieved,
+        "the state change is kept"
+    );
+    assert_eq!(achieved_events(&h).len(), 0);
+
+    let retry = h.deliver(&evs).await;
+    assert_eq!(
+        retry.duplicates, 2,
+        "both events were applied and remembered before the publish failed; the retry only announces"
+    );
+    assert_eq!(achieved_events(&h).len(), 1, "announced on the retry");
+    h.deliver(&evs).await;
+    assert_eq!(achieved_events(&h).len(), 1, "and only once");
+}
+
+#[tokio::test]
+async fn a_miss_whose_announcement_failed_is_announced_by_the_next_sweep_before_escalating() {
+    let h = Harness::build(None, 1).await;
+    h.onboard("a1").await;
+    h.clock.set(h.at(10, 1));
+    let first = h.services.sweeper().sweep(&SweepOptions::default()).await.unwrap();
+    assert_eq!((first.missed, first.started, first.failed), (1, 0, 1));
+    assert_eq!(
+        h.runner.executions().len(),
+        0,
+        "no escalation before the miss is announced"
+    );
+    let second = h.services.sweeper().sweep(&SweepOptions::default()).await.unwrap();
+    assert_eq!((second.started, second.failed), (1, 0));
+    assert_eq!(h.events.count("MilestoneMissed"), 1);
+    assert_eq!(h.runner.executions().len(), 1);
+}
+
+#[tokio::test]
+async fn a_segment_batch_creates_the_account_and_its_events_count() {
+    let h = Harness::new().await;
+    // Segment delivers a track call before the group call that introduces the account.
+    let body = serde_json::json!({"batch": [
+        {"type": "track", "event": "workflow.completed", "userId": "u1", "messageId": "s1",
+         "timestamp": "2026-03-03T09:00:00Z", "context": {"groupId": "seg-1"}},
+        {"type": "group", "groupId": "seg-1", "messageId": "g1", "timestamp": "2026-03-02T08:00:00Z",
+         "traits": {"name": "Segment Co", "plan": "enterprise", "seats": 30, "arr": 90000,
+                    "contract_start": "2026-03-02", "admin_email": "ana@seg.example", "csm_email": "maya@vendor.example"}},
+        {"type": "track", "event": "workflow.completed", "userId": "u1", "messageId": "s2",
+         "timestamp": "2026-03-03T10:00:00Z", "context": {"groupId": "seg-1"}},
+        {"type": "page", "messageId": "p1", "timestamp": "2026-03-03T10:00:00Z"}
+    ]});
+    let body = serde_json::to_vec(&body).unwrap();
+    let report = h.services.ingestion().ingest(parse_body(&body).unwrap()).await.unwrap();
+    assert_eq!(report.accepted, 3);
+    assert_eq!(report.rejected.len(), 1);
+    assert_eq!(report.rejected[0].index, 3);
+    let m = h
+        .store
+        .get_milestone(&AccountId::new("seg-1"), "first_workflow")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((m.status, m.reached_at), (MilestoneStatus::Achieved, Some(h.at(1, 10))));
+    let account = h.store.get_account(&AccountId::new("seg-1")).await.unwrap().unwrap();
+    assert_eq!((account.licensed_seats, account.arr), (30, 90_000));
+
+    // Segment retries the batch: every call is a duplicate by messageId.
+    let again = h.services.ingestion().ingest(parse_body(&body).unwrap()).await.unwrap();
+    assert_eq!((again.accepted, again.duplicates), (0, 3));
+    assert_eq!(achieved_events(&h).len(), 1);
+}
+
+#[tokio::test]
+async fn a_group_call_that_cannot_make_an_account_is_rejected_and_nothing_is_stored() {
+    let h = Harness::new().await;
+    let body = serde_json::json!([
+        {"type": "group", "groupId": "half", "messageId": "g1", "timestamp": "2026-03-02T08:00:00Z",
+         "traits": {"name": "Half"}},
+    ]);
+    let report = h
+        .services
+        .ingestion()
+        .ingest(parse_body(&serde_json::to_vec(&body).unwrap()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(report.accepted, 0);
+    assert!(
+        report.rejected[0]
+            .error
+            .starts_with("traits.segment: is required to create an account"),
+        "{:?}",
+        report.rejected
+    );
+    assert!(h.store.get_account(&AccountId::new("half")).await.unwrap().is_none());
+}

@@ -1,0 +1,636 @@
+//! Loading and validating milestone maps from YAML, reporting every problem
+//! with its file, line and field rather than stopping at the first; and
+//! finding the map files of a directory.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
+use marked_yaml::{LoadError, Node, Span};
+
+use milepost_domain::criterion::{MAX_MARKS, MAX_WINDOW_DAYS};
+use milepost_domain::map::PropertyType;
+use milepost_domain::{CompareOp, Criterion, MapSegment, MilestoneDef, MilestoneMap, Phase, Playbook, Tenure};
+
+pub mod files;
+pub use files::{check_files, map_files, read_maps};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapProblem {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    /// Where in the map, e.g. `milestones[2].criterion.kind`.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for MapProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}: {}",
+            self.file, self.line, self.column, self.field, self.message
+        )
+    }
+}
+
+/// Parses and validates one map file.
+pub fn load_map(file: &str, text: &str) -> Result<MilestoneMap, Vec<MapProblem>> {
+    let mut v = Validator {
+        file,
+        problems: Vec::new(),
+    };
+    let root = match marked_yaml::parse_yaml(0, text) {
+        Ok(root) => root,
+        Err(e) => {
+            let (line, column, message) = describe_load_error(&e);
+            return Err(vec![MapProblem {
+                file: file.to_string(),
+                line,
+                column,
+                field: "(document)".to_string(),
+                message,
+            }]);
+        }
+    };
+    let map = v.map(&root);
+    match map {
+        Some(map) if v.problems.is_empty() => Ok(map),
+        _ => Err(v.problems),
+    }
+}
+
+fn describe_load_error(e: &LoadError) -> (usize, usize, String) {
+    let (marker, message) = match e {
+        LoadError::TopLevelMustBeMapping(m) => (m, "the map must be a YAML mapping".to_string()),
+        LoadError::TopLevelMustBeSequence(m) => (m, "expected a sequence".to_string()),
+        LoadError::UnexpectedAnchor(m) => (m, "anchors and aliases are not supported".to_string()),
+        LoadError::MappingKeyMustBeScalar(m) => (m, "mapping keys must be plain strings".to_string()),
+        LoadError::UnexpectedTag(m) => (m, "YAML tags are not supported".to_string()),
+        LoadError::ScanError(m, err) => (m, format!("not valid YAML: {err}")),
+        LoadError::DuplicateKey(_) => return (0, 0, e.to_string()),
+    };
+    (marker.line(), marker.column(), message)
+}
+
+fn position(span: &Span) -> (usize, usize) {
+    span.start().map_or((0, 0), |m| (m.line(), m.column()))
+}
+
+struct Validator<'a> {
+    file: &'a str,
+    problems: Vec<MapProblem>,
+}
+
+const MAP_KEYS: &[&str] = &[
+    "segment",
+    "tenure",
+    "escalate_to_exec_sponsor",
+    "business_days",
+    "events",
+    "milestones",
+    "description",
+];
+const MILESTONE_KEYS: &[&str] = &[
+    "id",
+    "name",
+    "phase",
+    "due_days",
+    "owner",
+    "criterion",
+    "arr_weight",
+    "playbook",
+    "description",
+];
+const PLAYBOOK_KEYS: &[&str] = &["outreach", "csm", "leadership", "guides"];
+/// The longest text a map may hold in one field (a name, a playbook stage, a guide).
+const MAX_TEXT_BYTES: usize = 4096;
+/// The most guides one playbook may list.
+const MAX_GUIDES: usize = 10;
+const CRITERION_KINDS: &[&str] = &[
+    "event_count",
+    "distinct_users",
+    "seat_ratio",
+    "metric_threshold",
+    "manual",
+];
+
+impl Validator<'_> {
+    fn problem(&mut self, span: &Span, field: &str, message: impl Into<String>) {
+        let (line, column) = position(span);
+        self.problems.push(MapProblem {
+            file: self.file.to_string(),
+            line,
+            column,
+            field: field.to_string(),
+            message: message.into(),
+        });
+    }
+
+    fn check_keys(&mut self, map: &MarkedMappingNode, allowed: &[&str], path: &str) {
+        for key in map.keys() {
+            if !allowed.contains(&key.as_str()) {
+                let field = join(path, key.as_str());
+                self.problem(
+                    key.span(),
+                    &field,
+                    format!("unknown field (expected one of: {})", allowed.join(", ")),
+                );
+            }
+        }
+    }
+
+    fn mapping<'n>(&mut self, node: &'n Node, path: &str) -> Option<&'n MarkedMappingNode> {
+        let m = node.as_mapping();
+        if m.is_none() {
+            self.problem(node.span(), path, "must be a mapping");
+        }
+        m
+    }
+
+    fn scalar<'n>(
+        &mut self,
+        parent: &'n MarkedMappingNode,
+        key: &str,
+        path: &str,
+        required: bool,
+    ) -> Option<&'n MarkedScalarNode> {
+        let field = join(path, key);
+        match parent.get_node(key) {
+            None if required => {
+                self.problem(parent.span(), &field, "is required");
+                None
+            }
+            None => None,
+            Some(Node::Scalar(s)) if required && s.as_str().trim().is_empty() => {
+                self.problem(s.span(), &field, "must not be empty");
+                None
+            }
+            Some(Node::Scalar(s)) => Some(s),
+            Some(other) => {
+                self.problem(other.span(), &field, "must be a single value");
+                None
+            }
+        }
+    }
+
+    fn string(&mut self, parent: &MarkedMappingNode, key: &str, path: &str) -> Option<String> {
+        let s = self.scalar(parent, key, path, true)?;
+        self.bounded_text(s, &join(path, key))
+    }
+
+    /// Text no longer than `MAX_TEXT_BYTES`: every tracked milestone carries
+    /// its map's texts, and its item must stay within DynamoDB's 400 KB.
+    fn bounded_text(&mut self, s: &MarkedScalarNode, field: &str) -> Option<String> {
+        if s.as_str().len() > MAX_TEXT_BYTES {
+            self.problem(
+                s.span(),
+                field,
+                format!("is {} bytes; the limit is {MAX_TEXT_BYTES}", s.as_str().len()),
+            );
+            return None;
+        }
+        Some(s.as_str().to_string())
+    }
+
+    fn integer(&mut self, parent: &MarkedMappingNode, key: &str, path: &str, required: bool, min: u32) -> Option<u32> {
+        self.integer_in(parent, key, path, required, min, u32::MAX)
+    }
+
+    /// A whole number in `min..=max` (the upper bounds keep criterion progress
+    /// within its storage budget: docs/capacity.md).
+    fn integer_in(
+        &mut self,
+        parent: &MarkedMappingNode,
+        key: &str,
+        path: &str,
+        required: bool,
+        min: u32,
+        max: u32,
+    ) -> Option<u32> {
+        let s = self.scalar(parent, key, path, required)?;
+        match s.as_u32() {
+            Some(n) if (min..=max).contains(&n) => Some(n),
+            _ => {
+                let range = if max == u32::MAX {
+                    format!("at least {min}")
+                } else {
+                    format!("from {min} to {max}")
+                };
+                self.problem(
+                    s.span(),
+                    &join(path, key),
+                    format!("must be a whole number {range}, not `{}`", s.as_str()),
+                );
+                None
+            }
+        }
+    }
+
+    fn number(&mut self, parent: &MarkedMappingNode, key: &str, path: &str, required: bool) -> Option<f64> {
+        let s = self.scalar(parent, key, path, required)?;
+        match s.as_f64() {
+            Some(n) if n.is_finite() => Some(n),
+            _ => {
+                self.problem(
+                    s.span(),
+                    &join(path, key),
+                    format!("must be a number, not `{}`", s.as_str()),
+                );
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, parent: &MarkedMappingNode, key: &str) -> bool {
+        let Some(s) = self.scalar(parent, key, "", false) else {
+            return false;
+        };
+        match s.as_bool() {
+            Some(b) => b,
+            None => {
+                self.problem(s.span(), key, format!("must be true or false, not `{}`", s.as_str()));
+                false
+            }
+        }
+    }
+
+    fn map(&mut self, root: &Node) -> Option<MilestoneMap> {
+        let top = self.mapping(root, "(document)")?;
+        self.check_keys(top, MAP_KEYS, "");
+        let segment = self.scalar(top, "segment", "", true).and_then(|s| {
+            let parsed = MapSegment::parse(s.as_str());
+            if parsed.is_none() {
+                self.problem(
+                    s.span(),
+                    "segment",
+                    format!(
+                        "unknown segment `{}` (expected enterprise, mid_market, smb or all)",
+                        s.as_str()
+                    ),
+                );
+            }
+            parsed
+        });
+        let tenure = self
+            .scalar(top, "tenure", "", false)
+            .and_then(|s| match s.as_str().parse::<Tenure>() {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    self.problem(s.span(), "tenure", e);
+                    None
+                }
+            });
+        let escalate_to_exec_sponsor = self.boolean(top, "escalate_to_exec_sponsor");
+        let business_days = self.boolean(top, "business_days");
+        let events = top.get_node("events").map(|n| self.events(n)).unwrap_or_default();
+
+        let mut milestones = Vec::new();
+        match top.get_node("milestones") {
+            None => self.problem(top.span(), "milestones", "is required"),
+            Some(Node::Sequence(seq)) if seq.is_empty() => {
+                self.problem(seq.span(), "milestones", "must list at least one milestone")
+            }
+            Some(Node::Sequence(seq)) => {
+                let mut first_seen: HashMap<String, usize> = HashMap::new();
+                for (i, node) in seq.iter().enumerate() {
+                    let path = format!("milestones[{i}]");
+                    // Found on the raw id, so a milestone with other problems still reports the clash.
+                    let id = node
+                        .as_mapping()
+                        .and_then(|m| m.get_node("id"))
+                        .and_then(Node::as_scalar);
+                    if let Some(id) = id.filter(|id| !id.as_str().trim().is_empty()) {
+                        let (line, _) = position(node.span());
+                        match first_seen.get(id.as_str()) {
+                            Some(first_line) => self.problem(
+                                id.span(),
+                                &format!("{path}.id"),
+                                format!(
+                                    "duplicate milestone id `{}` (first defined on line {first_line})",
+                                    id.as_str()
+                                ),
+                            ),
+                            None => {
+                                first_seen.insert(id.as_str().to_string(), line);
+                            }
+                        }
+                    }
+                    if let Some(def) = self.milestone(node, &path, &events) {
+                        milestones.push(def);
+                    }
+                }
+            }
+            Some(other) => self.problem(other.span(), "milestones", "must be a list of milestones"),
+        }
+        Some(MilestoneMap {
+            segment: segment?,
+            tenure,
+            escalate_to_exec_sponsor,
+            business_days,
+            events,
+            milestones,
+        })
+    }
+
+    fn events(&mut self, node: &Node) -> BTreeMap<String, BTreeMap<String, PropertyType>> {
+        let mut out = BTreeMap::new();
+        let Some(events) = self.mapping(node, "events") else {
+            return out;
+        };
+        for (event, props) in events.iter() {
+            let path = format!("events.{}", event.as_str());
+            let mut declared = BTreeMap::new();
+            if let Some(props) = self.mapping(props, &path) {
+                for (prop, ty) in props.iter() {
+                    let field = format!("{path}.{}", prop.as_str());
+                    match ty.as_scalar().map(|s| s.as_str()) {
+                        Some(name) => match PropertyType::parse(name) {
+                            Some(t) => {
+                                declared.insert(prop.as_str().to_string(), t);
+                            }
+                            None => self.problem(
+                                ty.span(),
+                                &field,
+                                format!(
+                                    "unknown event property type `{name}` (expected {})",
+                                    PropertyType::NAMES.join(", ")
+                                ),
+                            ),
+                        },
+                        None => self.problem(ty.span(), &field, "must be a type name"),
+                    }
+                }
+            }
+            out.insert(event.as_str().to_string(), declared);
+        }
+        out
+    }
+
+    fn milestone(
+        &mut self,
+        node: &Node,
+        path: &str,
+        events: &BTreeMap<String, BTreeMap<String, PropertyType>>,
+    ) -> Option<MilestoneDef> {
+        let m = self.mapping(node, path)?;
+        self.check_keys(m, MILESTONE_KEYS, path);
+        let id = self.scalar(m, "id", path, true).and_then(|s| {
+            let ok = s
+                .as_str()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+            if !ok {
+                self.problem(
+                    s.span(),
+                    &join(path, "id"),
+                    "may contain only letters, digits, `_`, `-` and `.`",
+                );
+            }
+            ok.then(|| s.as_str().to_string())
+        });
+        let name = self.string(m, "name", path);
+        let phase = self.scalar(m, "phase", path, true).and_then(|s| {
+            let p = Phase::parse(s.as_str());
+            if p.is_none() {
+                self.problem(
+                    s.span(),
+                    &join(path, "phase"),
+                    format!(
+                        "unknown phase `{}` (expected onboarding, adoption, value_realization or renewal_prep)",
+                        s.as_str()
+                    ),
+                );
+            }
+            p
+        });
+        let due_days = self.integer(m, "due_days", path, true, 1);
+        if let (Some(phase), Some(due)) = (phase, due_days) {
+            let allowed = phase.due_days();
+            if !allowed.contains(&due) {
+                let span = *m.get_node("due_days").expect("parsed above").span();
+                let months = phase.months();
+                self.problem(
+                    &span,
+                    &join(path, "due_days"),
+                    format!(
+                        "due_days {due} is outside the {phase} phase (months {}–{}: days {}–{})",
+                        months.start(),
+                        months.end(),
+                        allowed.start(),
+                        allowed.end()
+                    ),
+                );
+            }
+        }
+        let owner = self.string(m, "owner", path);
+        let criterion = match m.get_node("criterion") {
+            Some(c) => self.criterion(c, &join(path, "criterion"), events),
+            None => {
+                self.problem(m.span(), &join(path, "criterion"), "is required");
+                None
+            }
+        };
+        let arr_weight = self.number(m, "arr_weight", path, false);
+        if let Some(w) = arr_weight {
+            if !(0.0..=1.0).contains(&w) {
+                let span = *m.get_node("arr_weight").expect("parsed above").span();
+                self.problem(
+                    &span,
+                    &join(path, "arr_weight"),
+                    format!("must be between 0 and 1 (a share of ARR), not {w}"),
+                );
+            }
+        }
+        let playbook = match m.get_node("playbook") {
+            Some(p) => self.playbook(p, &join(path, "playbook")),
+            None => {
+                self.problem(
+                    m.span(),
+                    &join(path, "playbook"),
+                    "is required (outreach, csm and leadership stages)",
+                );
+                None
+            }
+        };
+        Some(MilestoneDef {
+            id: id?,
+            name: name?,
+            phase: phase?,
+            due_days: due_days?,
+            owner: owner?,
+            criterion: criterion?,
+            arr_weight,
+            playbook: playbook?,
+        })
+    }
+
+    fn playbook(&mut self, node: &Node, path: &str) -> Option<Playbook> {
+        let p = self.mapping(node, path)?;
+        self.check_keys(p, PLAYBOOK_KEYS, path);
+        let stage = |v: &mut Self, key: &str| match p.get_node(key) {
+            None => {
+                v.problem(
+                    p.span(),
+                    &join(path, key),
+                    format!("missing playbook stage `{key}` (every milestone needs outreach, csm and leadership)"),
+                );
+                None
+            }
+            Some(_) => v.string(p, key, path),
+        };
+        let outreach = stage(self, "outreach");
+        let csm = stage(self, "csm");
+        let leadership = stage(self, "leadership");
+        let mut guides = Vec::new();
+        match p.get_node("guides") {
+            None => {}
+            Some(Node::Sequence(seq)) => {
+                if seq.len() > MAX_GUIDES {
+                    self.problem(
+                        node.span(),
+                        &join(path, "guides"),
+                        format!("lists {} guides; the limit is {MAX_GUIDES}", seq.len()),
+                    );
+                }
+                for (i, g) in seq.iter().enumerate().take(MAX_GUIDES) {
+                    let field = format!("{path}.guides[{i}]");
+                    match g.as_scalar() {
+                        Some(s) => guides.extend(self.bounded_text(s, &field)),
+                        None => self.problem(g.span(), &field, "must be text"),
+                    }
+                }
+            }
+            Some(other) => self.problem(other.span(), &join(path, "guides"), "must be a list"),
+        }
+        Some(Playbook {
+            outreach: outreach?,
+            csm: csm?,
+            leadership: leadership?,
+            guides,
+        })
+    }
+
+    fn criterion(
+        &mut self,
+        node: &Node,
+        path: &str,
+        events: &BTreeMap<String, BTreeMap<String, PropertyType>>,
+    ) -> Option<Criterion> {
+        let c = self.mapping(node, path)?;
+        let kind_node = self.scalar(c, "kind", path, true)?;
+        let kind = kind_node.as_str();
+        let fields: &[&str] = match kind {
+            "event_count" | "distinct_users" => &["kind", "event", "min", "window_days"],
+            "seat_ratio" => &["kind", "event", "min_ratio", "window_days"],
+            "metric_threshold" => &["kind", "event", "property", "op", "value"],
+            "manual" => &["kind"],
+            other => {
+                self.problem(
+                    kind_node.span(),
+                    &join(path, "kind"),
+                    format!(
+                        "unknown criterion kind `{other}` (expected one of: {})",
+                        CRITERION_KINDS.join(", ")
+                    ),
+                );
+                return None;
+            }
+        };
+        self.check_keys(c, fields, path);
+        let event = if kind == "manual" {
+            None
+        } else {
+            self.string(c, "event", path)
+        };
+        let window_days = if fields.contains(&"window_days") {
+            self.integer_in(c, "window_days", path, false, 1, MAX_WINDOW_DAYS)
+        } else {
+            None
+        };
+        let criterion = match kind {
+            "event_count" => Criterion::EventCount {
+                event: event?,
+                min: self.integer_in(c, "min", path, true, 1, MAX_MARKS as u32)?,
+                window_days,
+            },
+            "distinct_users" => Criterion::DistinctUsers {
+                event: event?,
+                min: self.integer_in(c, "min", path, true, 1, MAX_MARKS as u32)?,
+                window_days,
+            },
+            "seat_ratio" => {
+                let ratio = self.number(c, "min_ratio", path, true)?;
+                if !(ratio > 0.0 && ratio <= 1.0) {
+                    let span = *c.get_node("min_ratio").expect("parsed").span();
+                    self.problem(
+                        &span,
+                        &join(path, "min_ratio"),
+                        format!("must be above 0 and at most 1, not {ratio}"),
+                    );
+                    return None;
+                }
+                Criterion::SeatRatio {
+                    event: event?,
+                    min_ratio: ratio,
+                    window_days,
+                }
+            }
+            "metric_threshold" => {
+                let property = self.scalar(c, "property", path, true);
+                let op = self.scalar(c, "op", path, true).and_then(|s| {
+                    let op = CompareOp::parse(s.as_str());
+                    if op.is_none() {
+                        self.problem(
+                            s.span(),
+                            &join(path, "op"),
+                            format!("unknown comparison `{}` (expected >=, >, <=, < or ==)", s.as_str()),
+                        );
+                    }
+                    op
+                });
+                let value = self.number(c, "value", path, true);
+                let event = event?;
+                let property = property?;
+                if let Some(declared) = events.get(&event) {
+                    match declared.get(property.as_str()) {
+                        None => self.problem(
+                            property.span(),
+                            &join(path, "property"),
+                            format!("event `{event}` declares no property `{}`", property.as_str()),
+                        ),
+                        Some(PropertyType::Number) => {}
+                        Some(other) => self.problem(
+                            property.span(),
+                            &join(path, "property"),
+                            format!(
+                                "property `{}` of `{event}` is declared {other:?}, but a threshold needs a number",
+                                property.as_str()
+                            ),
+                        ),
+                    }
+                }
+                Criterion::MetricThreshold {
+                    event,
+                    property: property.as_str().to_string(),
+                    op: op?,
+                    value: value?,
+                }
+            }
+            _ => Criterion::Manual,
+        };
+        Some(criterion)
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,224 @@
+use super::*;
+
+const VALID: &str = r#"segment: mid_market
+tenure: first_year
+events:
+  outcome.measured:
+    savings_pct: number
+milestones:
+  - id: first_workflow
+    name: First core workflow completed
+    phase: onboarding
+    due_days: 30
+    owner: csm
+    criterion: {kind: event_count, event: workflow.completed, min: 1}
+    arr_weight: 0.3
+    playbook: {outreach: "Do it", csm: "Call them", leadership: "Ask the sponsor"}
+  - id: savings
+    name: 5% savings
+    phase: onboarding
+    due_days: 90
+    owner: csm
+    criterion: {kind: metric_threshold, event: outcome.measured, property: savings_pct, op: ">=", value: 5}
+    playbook: {outreach: "o", csm: "c", leadership: "l"}
+"#;
+
+fn problems(text: &str) -> Vec<MapProblem> {
+    load_map("map.yaml", text).expect_err("the map should be rejected")
+}
+
+fn only(text: &str) -> MapProblem {
+    let p = problems(text);
+    assert_eq!(p.len(), 1, "expected exactly one problem, got {p:#?}");
+    p.into_iter().next().unwrap()
+}
+
+#[test]
+fn a_valid_map_loads_with_every_field() {
+    let map = load_map("map.yaml", VALID).expect("valid");
+    assert_eq!(map.segment, MapSegment::Only(milepost_domain::Segment::MidMarket));
+    assert_eq!(map.tenure, Some(Tenure::FirstYear));
+    assert_eq!(map.milestones.len(), 2);
+    let m = &map.milestones[0];
+    assert_eq!(
+        (m.id.as_str(), m.due_days, m.arr_weight),
+        ("first_workflow", 30, Some(0.3))
+    );
+    assert_eq!(
+        m.criterion,
+        Criterion::EventCount {
+            event: "workflow.completed".into(),
+            min: 1,
+            window_days: None
+        }
+    );
+    assert_eq!(m.playbook.leadership, "Ask the sponsor");
+    assert_eq!(
+        map.milestones[1].criterion,
+        Criterion::MetricThreshold {
+            event: "outcome.measured".into(),
+            property: "savings_pct".into(),
+            op: CompareOp::Gte,
+            value: 5.0
+        }
+    );
+}
+
+#[test]
+fn every_shipped_example_map_is_valid() {
+    let examples = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/maps"));
+    let files = map_files(&[examples]).unwrap();
+    let maps = read_maps(&files).unwrap().unwrap_or_else(|p| panic!("{p:#?}"));
+    assert_eq!(maps.len(), files.len());
+    for seg in milepost_domain::Segment::ALL {
+        for tenure in [Tenure::FirstYear, Tenure::MultiYear] {
+            assert!(
+                MilestoneMap::select(&maps, seg, tenure).is_some(),
+                "no map for {seg} {tenure:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_unknown_criterion_kind_is_reported_at_its_line() {
+    let text = VALID.replace("kind: event_count", "kind: event_cnt");
+    let p = only(&text);
+    assert_eq!((p.line, p.field.as_str()), (12, "milestones[0].criterion.kind"));
+    assert!(
+        p.message.contains("unknown criterion kind `event_cnt`"),
+        "{}",
+        p.message
+    );
+    assert!(p.to_string().starts_with("map.yaml:12:"), "{p}");
+}
+
+#[test]
+fn a_duplicate_id_names_both_lines() {
+    let text = VALID.replace("id: savings", "id: first_workflow");
+    let p = only(&text);
+    assert_eq!((p.line, p.field.as_str()), (15, "milestones[1].id"));
+    assert!(
+        p.message
+            .contains("duplicate milestone id `first_workflow` (first defined on line 7)"),
+        "{}",
+        p.message
+    );
+}
+
+#[test]
+fn due_days_must_fall_in_the_phase() {
+    let text = VALID.replace("due_days: 30", "due_days: 200");
+    let p = only(&text);
+    assert_eq!((p.line, p.field.as_str()), (10, "milestones[0].due_days"));
+    assert!(
+        p.message
+            .contains("outside the onboarding phase (months 1–3: days 1–90)"),
+        "{}",
+        p.message
+    );
+    // The same day is fine for a phase that spans it.
+    let ok = text.replacen("phase: onboarding", "phase: adoption", 1);
+    load_map("map.yaml", &ok).expect("day 200 is inside adoption");
+}
+
+#[test]
+fn a_missing_playbook_stage_is_named() {
+    let text = VALID.replace(r#", leadership: "Ask the sponsor""#, "");
+    let p = only(&text);
+    assert_eq!(p.field, "milestones[0].playbook.leadership");
+    assert!(
+        p.message.contains("missing playbook stage `leadership`"),
+        "{}",
+        p.message
+    );
+}
+
+#[test]
+fn an_unknown_event_property_type_is_reported() {
+    let text = VALID.replace("savings_pct: number", "savings_pct: numbr");
+    let all = problems(&text);
+    let p = all
+        .iter()
+        .find(|p| p.field == "events.outcome.measured.savings_pct")
+        .expect("type problem reported");
+    assert_eq!(p.line, 5);
+    assert!(
+        p.message.contains("unknown event property type `numbr`"),
+        "{}",
+        p.message
+    );
+}
+
+#[test]
+fn a_threshold_on_a_non_numeric_or_undeclared_property_is_rejected() {
+    let text = VALID.replace("savings_pct: number", "savings_pct: string");
+    let p = only(&text);
+    assert_eq!(p.field, "milestones[1].criterion.property");
+    assert!(p.message.contains("a threshold needs a number"), "{}", p.message);
+    let text = VALID.replace("property: savings_pct", "property: savings");
+    assert!(only(&text).message.contains("declares no property `savings`"));
+}
+
+#[test]
+fn every_problem_is_reported_not_just_the_first() {
+    let text = VALID
+        .replace("kind: event_count", "kind: bogus")
+        .replace("due_days: 90", "due_days: 0")
+        .replace("phase: onboarding\n    due_days: 30", "phase: growth\n    due_days: 30")
+        .replace(
+            "owner: csm\n    criterion: {kind: metric",
+            "owner: ''\n    criterion: {kind: metric",
+        );
+    let p = problems(&text);
+    let fields: Vec<&str> = p.iter().map(|p| p.field.as_str()).collect();
+    for expected in [
+        "milestones[0].phase",
+        "milestones[0].criterion.kind",
+        "milestones[1].due_days",
+        "milestones[1].owner",
+    ] {
+        assert!(fields.contains(&expected), "{expected} missing from {fields:?}");
+    }
+}
+
+#[test]
+fn unknown_fields_and_bad_values_are_named() {
+    let text = VALID.replace("arr_weight: 0.3", "arr_wieght: 0.3");
+    let p = only(&text);
+    assert_eq!((p.line, p.field.as_str()), (13, "milestones[0].arr_wieght"));
+    let text = VALID.replace("arr_weight: 0.3", "arr_weight: 3");
+    assert!(only(&text).message.contains("between 0 and 1"));
+    let text = VALID.replace("min: 1}", "min: -1}");
+    assert_eq!(only(&text).field, "milestones[0].criterion.min");
+    let text = VALID.replace("segment: mid_market", "segment: midmarket");
+    assert_eq!((only(&text).line, only(&text).field.as_str()), (1, "segment"));
+    let text = VALID.replace("op: \">=\"", "op: \"=>\"");
+    assert_eq!(only(&text).field, "milestones[1].criterion.op");
+}
+
+#[test]
+fn broken_yaml_is_reported_with_its_position() {
+    let p = only("segment: smb\nmilestones:\n  - id: [unclosed\n");
+    assert_eq!(p.field, "(document)");
+    assert!(p.line >= 3, "{p}");
+    assert!(p.message.contains("not valid YAML"), "{}", p.message);
+}
+
+/// What a milestone's progress and texts may hold is bounded, so its item
+/// stays within DynamoDB's 400 KB (docs/capacity.md); the map says where.
+#[test]
+fn limits_that_keep_a_milestone_storable_are_checked_with_the_line() {
+    let too_many = VALID.replace("min: 1}", "min: 1501}");
+    assert_eq!(only(&too_many).field, "milestones[0].criterion.min");
+    let long_window = VALID.replace("min: 1}", "min: 1, window_days: 366}");
+    assert_eq!(only(&long_window).field, "milestones[0].criterion.window_days");
+    let long_text = VALID.replace("Call them", &"x".repeat(5000));
+    assert_eq!(only(&long_text).field, "milestones[0].playbook.csm");
+    let guides = format!("[{}]", ["g"; 11].join(", "));
+    let many_guides = VALID.replace(
+        "leadership: \"Ask the sponsor\"}",
+        &format!("leadership: \"Ask the sponsor\", guides: {guides}}}"),
+    );
+    assert_eq!(only(&many_guides).field, "milestones[0].playbook.guides");
+}
