@@ -31,11 +31,11 @@ ensure_rust_target = $(if $(filter arm64,$(1)),rustup target list --installed 2>
          rustup target add aarch64-unknown-linux-gnu; },true)
 SAM := cd infra && SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CURDIR)/$(VENV)/bin/sam
 
-.PHONY: help demo test lint validate bench build-cli clean venv local emails-preview discover-check build sam-build sam-build-check deploy volume
+.PHONY: help demo test lint layers validate bench build-cli clean venv local emails-preview discover-check build sam-build sam-build-check deploy volume
 
 help:
 	@echo "make demo    build and run the whole pipeline locally (no AWS account): writes milepost-demo/"
-	@echo "make test    formatting, clippy -D warnings, and every test"
+	@echo "make test    formatting, clippy -D warnings, the layer checks, and every test"
 	@echo "make local   webhook, sweep and escalation playbook on this machine against the AWS emulator, until Ctrl-C"
 	@echo "make emails-preview  every playbook email in headless Chromium at 375 and 1200 px, layout checked"
 	@echo "make discover-check  milepost discover end to end on a planted history, chart checked in Chromium"
@@ -75,7 +75,7 @@ $(INFRA_NODE): infra/package.json infra/package-lock.json $(VENV)/.installed
 	touch $@
 
 ## test: what CI runs (.ci/run calls exactly this)
-test: lint validate $(INFRA_NODE)
+test: lint layers validate $(INFRA_NODE)
 	$(MAKE) --no-print-directory sam-build-check
 	$(CARGO) test --workspace
 	$(MAKE) --no-print-directory emails-preview
@@ -109,7 +109,14 @@ validate: $(VENV)/.installed $(INFRA_NODE)
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) clippy -p milepost-shared -p milepost-cli --no-default-features --all-targets -- -D warnings
+	$(CARGO) clippy -p milepost-cli --no-default-features --all-targets -- -D warnings
+
+## layers: the domain crate's dependencies hold no AWS SDK, tokio, Lambda
+## runtime or askama (the application's no AWS SDK or Lambda runtime), and no
+## crate's top-level modules import each other in a cycle (ARCHITECTURE.md)
+layers:
+	$(PYTHON) tests/layers.py --self-test
+	$(PYTHON) tests/layers.py
 
 ## build: the five functions as Lambda binaries (target/lambda/<name>/bootstrap)
 build: $(VENV)/.installed

@@ -3,7 +3,8 @@
 
 1. The domain crate's dependency tree holds no AWS SDK, async runtime,
    Lambda runtime or template engine; the application crate's holds no AWS
-   SDK or Lambda runtime (`cargo tree`, normal dependencies, all features).
+   SDK or Lambda runtime; no Lambda function links the embedded adapters or
+   the emulator helpers (`cargo tree`, normal dependencies, all features).
 2. No crate's top-level modules import each other in a cycle: for each crate,
    an edge X -> Y for every `crate::Y` (or `super::Y` in a top-level file)
    written in module X, names re-exported by the crate root resolved to their
@@ -24,6 +25,9 @@ FORBIDDEN = {
     "milepost-domain": re.compile(r"^(aws-|aws_|tokio|lambda_|lambda-|askama)"),
     "milepost-app": re.compile(r"^(aws-|aws_|lambda_|lambda-)"),
 }
+# What a deployed function links: neither the demo's adapters nor the emulator's helpers.
+for function in ("ingest", "sweep", "outreach", "csm-task", "escalate"):
+    FORBIDDEN[function] = re.compile(r"^milepost-(embedded|local)\b")
 
 
 def dependency_problems(tree_of):
@@ -197,9 +201,17 @@ def self_test():
         open(os.path.join(src, "a.rs"), "w").write("use crate::c::Thing;\n")
         found = cycle_problems([("self-test", src)])
         assert found == ["self-test: modules import each other in a cycle: a <-> c"], found
-    trees = {"milepost-domain": "serde v1\ntokio v1\n", "milepost-app": "aws-sdk-dynamodb v1\ntokio v1\n"}
-    found = dependency_problems(lambda crate: trees[crate])
-    assert found == ["milepost-domain depends on tokio", "milepost-app depends on aws-sdk-dynamodb"], found
+    trees = {
+        "milepost-domain": "serde v1\ntokio v1\n",
+        "milepost-app": "aws-sdk-dynamodb v1\ntokio v1\n",
+        "sweep": "milepost-app v0.1.0\nmilepost-local v0.1.0 (/x)\n",
+    }
+    found = dependency_problems(lambda crate: trees.get(crate, "milepost-aws v0.1.0\n"))
+    assert found == [
+        "milepost-domain depends on tokio",
+        "milepost-app depends on aws-sdk-dynamodb",
+        "sweep depends on milepost-local",
+    ], found
     print("layers self-test: a module cycle and forbidden dependencies are caught")
 
 

@@ -110,7 +110,13 @@ async fn item_sizes(services: &Services, plans: &[milepost_cli::demo::generator:
     for p in plans {
         let id = &p.account.id;
         for m in services.store.milestones_of(id).await.unwrap() {
-            keep(format!("milestone ({})", m.criterion.kind_name()), stored_size(&m));
+            keep(
+                format!(
+                    "milestone ({})",
+                    serde_json::to_value(&m.criterion).unwrap()["kind"].as_str().unwrap()
+                ),
+                stored_size(&m),
+            );
         }
         let activity = services.store.activity(id).await.unwrap();
         keep("activity".into(), stored_size(&activity));

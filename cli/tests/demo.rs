@@ -192,6 +192,28 @@ fn milepost() -> Command {
     Command::new(env!("CARGO_BIN_EXE_milepost"))
 }
 
+/// The maps built into the command are the example folder's, every one.
+#[test]
+fn the_built_in_maps_are_every_example_map() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/maps");
+    let mut on_disk: Vec<String> = std::fs::read_dir(&examples)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    on_disk.sort();
+    let mut built_in: Vec<String> = milepost_cli::example_maps::EXAMPLE_MAPS
+        .iter()
+        .map(|(name, _)| name.to_string())
+        .collect();
+    built_in.sort();
+    assert_eq!(built_in, on_disk);
+    for (name, text) in milepost_cli::example_maps::EXAMPLE_MAPS {
+        assert_eq!(text, std::fs::read_to_string(examples.join(name)).unwrap(), "{name}");
+    }
+    assert_eq!(milepost_cli::example_maps::example_maps().len(), on_disk.len());
+}
+
 #[test]
 fn maps_validate_accepts_the_examples_and_rejects_a_broken_map_precisely() {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/maps");

@@ -1,5 +1,5 @@
 //! The operator's commands against a local moto server, through the binary:
-//! `local init`, `maps load` and `sweep --once`.
+//! `local init`, `maps load` and `sweep`.
 
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -104,13 +104,37 @@ async fn an_operator_initialises_loads_maps_and_sweeps_once() {
     assert_eq!(report["started"], overdue);
     assert_eq!(report["failed"], 0);
 
-    let second = milepost(&moto, &["sweep", "--once"], &arn);
+    let second = milepost(&moto, &["sweep"], &arn);
     assert!(second.status.success(), "{}", text(&second.stderr));
     assert!(
         text(&second.stdout).starts_with("examined 0 due, marked 0 missed, started 0 escalations"),
         "{}",
         text(&second.stdout)
     );
+
+    // A due milestone the sweep cannot escalate (its account is gone): both
+    // outputs say so and both exit non-zero, so a script notices.
+    let maps = store.maps_for(Segment::Smb, Tenure::FirstYear).await.unwrap();
+    let map = milepost_domain::MilestoneMap::select(&maps, Segment::Smb, Tenure::FirstYear).unwrap();
+    let orphan = account("orphan", start);
+    store
+        .create_milestone(&milepost_domain::TrackedMilestone::new(
+            &orphan,
+            map,
+            &map.milestones[0],
+        ))
+        .await
+        .unwrap();
+    let json = milepost(&moto, &["sweep", "--json"], &arn);
+    assert!(
+        !json.status.success(),
+        "a failed milestone fails the command, in JSON too"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["failed"], 1, "{report}");
+    let plain = milepost(&moto, &["sweep"], &arn);
+    assert!(!plain.status.success());
+    assert!(text(&plain.stdout).contains("failed 1"), "{}", text(&plain.stdout));
     let executions = aws_sdk_sfn::Client::new(&moto.sdk_config().await)
         .list_executions()
         .state_machine_arn(&state_machine)

@@ -167,7 +167,11 @@ async fn item_sizes(store: &dyn Store) -> (Vec<(usize, String)>, Vec<TrackedMile
         .map(|m| {
             (
                 stored_size(m),
-                format!("milestone {} ({})", m.milestone_id, m.criterion.kind_name()),
+                format!(
+                    "milestone {} ({})",
+                    m.milestone_id,
+                    serde_json::to_value(&m.criterion).unwrap()["kind"].as_str().unwrap()
+                ),
             )
         })
         .collect();

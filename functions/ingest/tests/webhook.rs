@@ -827,6 +827,195 @@ async fn an_unknown_account_parks_up_to_its_cap_then_its_events_are_rejected() {
     );
 }
 
+/// A store whose event application breaks a lifecycle rule while `refuse`
+/// is set: how a bug in Milepost would meet a sender. Everything else is the
+/// in-memory store.
+struct RuleBreakingStore {
+    inner: InMemoryStore,
+    refuse: std::sync::atomic::AtomicBool,
+}
+
+mod rule_breaking {
+    use async_trait::async_trait;
+    use milepost_app::ports::*;
+    use milepost_domain::{
+        Account, AccountId, IllegalChange, IllegalTransition, MilestoneMap, MilestoneStatus, ProductEvent, Segment,
+        Tenure, Timestamp, TrackedMilestone, Transition,
+    };
+
+    use super::RuleBreakingStore;
+
+    #[async_trait]
+    impl EventStore for RuleBreakingStore {
+        async fn apply_product_event(
+            &self,
+            e: &ProductEvent,
+            now: Timestamp,
+            until: Timestamp,
+        ) -> StoreResult<EventApplied> {
+            if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(StoreError::Illegal(IllegalChange {
+                    account_id: e.account_id.clone(),
+                    milestone_id: "first_workflow".into(),
+                    transition: IllegalTransition {
+                        from: MilestoneStatus::Achieved,
+                        transition: Transition::Reach,
+                    },
+                }));
+            }
+            self.inner.apply_product_event(e, now, until).await
+        }
+    }
+    #[async_trait]
+    impl AccountStore for RuleBreakingStore {
+        async fn put_account(&self, a: &Account) -> StoreResult<()> {
+            self.inner.put_account(a).await
+        }
+        async fn replace_account(&self, a: &Account, expected: Option<&Account>) -> StoreResult<bool> {
+            self.inner.replace_account(a, expected).await
+        }
+        async fn get_account(&self, id: &AccountId) -> StoreResult<Option<std::sync::Arc<Account>>> {
+            self.inner.get_account(id).await
+        }
+    }
+    #[async_trait]
+    impl MapStore for RuleBreakingStore {
+        async fn put_map(&self, map: &MilestoneMap) -> StoreResult<()> {
+            self.inner.put_map(map).await
+        }
+        async fn maps_for(&self, segment: Segment, tenure: Tenure) -> StoreResult<Vec<MilestoneMap>> {
+            self.inner.maps_for(segment, tenure).await
+        }
+    }
+    #[async_trait]
+    impl MilestoneStore for RuleBreakingStore {
+        async fn create_milestone(&self, m: &TrackedMilestone) -> StoreResult<bool> {
+            self.inner.create_milestone(m).await
+        }
+        async fn get_milestone(&self, a: &AccountId, id: &str) -> StoreResult<Option<TrackedMilestone>> {
+            self.inner.get_milestone(a, id).await
+        }
+        async fn update_milestone(&self, m: &TrackedMilestone) -> StoreResult<u64> {
+            self.inner.update_milestone(m).await
+        }
+        async fn milestones_of(&self, a: &AccountId) -> StoreResult<Vec<TrackedMilestone>> {
+            self.inner.milestones_of(a).await
+        }
+        async fn due_milestones(
+            &self,
+            now: Timestamp,
+            after: Option<String>,
+            limit: usize,
+        ) -> StoreResult<Page<TrackedMilestone>> {
+            self.inner.due_milestones(now, after, limit).await
+        }
+    }
+    #[async_trait]
+    impl DedupeStore for RuleBreakingStore {
+        async fn seen(&self, a: &AccountId, id: &str, now: Timestamp) -> StoreResult<bool> {
+            self.inner.seen(a, id, now).await
+        }
+        async fn remember(&self, a: &AccountId, id: &str, until: Timestamp) -> StoreResult<()> {
+            self.inner.remember(a, id, until).await
+        }
+    }
+    #[async_trait]
+    impl ParkingStore for RuleBreakingStore {
+        async fn park(&self, e: &ProductEvent) -> StoreResult<()> {
+            self.inner.park(e).await
+        }
+        async fn parked_for(&self, a: &AccountId) -> StoreResult<Vec<ProductEvent>> {
+            self.inner.parked_for(a).await
+        }
+        async fn parked_count(&self, a: &AccountId, up_to: usize) -> StoreResult<usize> {
+            self.inner.parked_count(a, up_to).await
+        }
+        async fn unpark(&self, a: &AccountId, id: &str) -> StoreResult<()> {
+            self.inner.unpark(a, id).await
+        }
+        async fn parked_accounts(&self) -> StoreResult<Vec<(AccountId, usize)>> {
+            self.inner.parked_accounts().await
+        }
+    }
+}
+
+/// An event whose application breaks a lifecycle rule is Milepost's bug,
+/// not the sender's: it gets a 202 (never a 503 that would be retried
+/// forever), is counted and kept with the parked events, and once the bug is
+/// gone, `milepost parked --replay` (`apply_parked`) applies it exactly once.
+#[tokio::test]
+async fn an_event_that_breaks_a_lifecycle_rule_is_held_for_replay_not_retried_forever() {
+    use milepost_app::ingest::Ingestion;
+    use milepost_app::ports::{MapStore, MilestoneStore, ParkingStore};
+    let store = Arc::new(RuleBreakingStore {
+        inner: InMemoryStore::new(),
+        refuse: std::sync::atomic::AtomicBool::new(false),
+    });
+    store
+        .put_map(&milepost_maps::load_map("m.yaml", MAP).unwrap())
+        .await
+        .unwrap();
+    let ingestion = Ingestion {
+        store: store.clone(),
+        events: Arc::new(RecordingPublisher::default()),
+        workflows: Arc::new(LocalWorkflowRunner::new()),
+        clock: Arc::new(SystemClock),
+        config: Config::default(),
+    };
+    let start = Utc::now().date_naive() - Duration::days(3);
+    ingestion
+        .upsert_account(&milepost_embedded::fixtures::account("acme", start))
+        .await
+        .unwrap();
+    let acme = AccountId::new("acme");
+    let config = IngestConfig::new(secrets());
+
+    store.refuse.store(true, std::sync::atomic::Ordering::SeqCst);
+    let resp = handle(&ingestion, &config, signed(&event_body("e1"))).await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED, "{:?}", json_of(&resp));
+    assert_eq!(json_of(&resp)["accepted"], 1);
+    let report = ingestion
+        .ingest(milepost_app::ingest::wire::parse_body(event_body("e2").as_bytes()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.accepted, report.held),
+        (2 - 1, 1),
+        "held, and counted for operators"
+    );
+    let metrics = report.emf(Utc::now()).expect("a held event is a metric");
+    assert_eq!(metrics["EventsHeld"], 1);
+    let held: Vec<String> = store
+        .parked_for(&acme)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(held, ["e1", "e2"], "both kept for replay");
+    let first = store.get_milestone(&acme, "first_workflow").await.unwrap().unwrap();
+    assert_eq!(first.status, MilestoneStatus::Pending, "nothing applied");
+    // A replay while the bug is still there keeps them.
+    assert_eq!(ingestion.apply_parked(&acme).await.unwrap(), 0);
+    assert_eq!(store.parked_for(&acme).await.unwrap().len(), 2);
+
+    store.refuse.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(ingestion.apply_parked(&acme).await.unwrap(), 2, "each applied once");
+    assert!(store.parked_for(&acme).await.unwrap().is_empty());
+    let first = store.get_milestone(&acme, "first_workflow").await.unwrap().unwrap();
+    assert_eq!(first.status, MilestoneStatus::Achieved);
+    assert_eq!(
+        ingestion.apply_parked(&acme).await.unwrap(),
+        0,
+        "a second replay changes nothing"
+    );
+    let again = json_of(&handle(&ingestion, &config, signed(&event_body("e1"))).await);
+    assert_eq!(
+        again["duplicates"], 1,
+        "the sender's redelivery is a duplicate now: {again}"
+    );
+}
+
 /// Every scenario runs on the in-memory store (one test each) and, in one
 /// test sharing a moto server, on the DynamoDB store: the handler's contract
 /// holds on the store production uses.

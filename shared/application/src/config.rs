@@ -58,7 +58,7 @@ impl Config {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let parse_address = |name: &str, value: &str| EmailAddress::parse(value).map_err(|e| format!("{name}: {e}"));
         let mut config = Config::default();

@@ -284,7 +284,7 @@ fn milestone_span(m: &TrackedMilestone) -> tracing::Span {
 }
 
 /// The workflow input for a missed milestone: every step's absolute time.
-pub fn escalation_request(
+fn escalation_request(
     m: &TrackedMilestone,
     tz: chrono_tz::Tz,
     timing: &PlaybookTiming,
@@ -308,7 +308,7 @@ pub fn escalation_request(
 
 #[derive(Debug, thiserror::Error)]
 #[error("milestone has not been marked missed")]
-pub struct NotMissed;
+struct NotMissed;
 
 impl SweepReport {
     /// How far behind the sweep is: now − the oldest due time it saw (zero when nothing was due).

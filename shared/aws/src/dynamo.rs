@@ -60,8 +60,8 @@ pub const DUE_SHARDS: u32 = 8;
 const PARKED_DAYS: i64 = 30;
 
 /// The table's index names, as the SAM template creates them.
-pub const DUE_INDEX: &str = "due";
-pub const OWNER_INDEX: &str = "owner";
+const DUE_INDEX: &str = "due";
+const OWNER_INDEX: &str = "owner";
 
 pub struct DynamoStore {
     client: Client,

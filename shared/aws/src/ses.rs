@@ -45,7 +45,7 @@ fn header(name: &str, value: String) -> Result<MessageHeader, SendError> {
 
 /// `"Display Name" <address>`, MIME-encoded when the name is not plain ASCII.
 /// Line breaks are dropped so a name can never start a header of its own.
-pub fn mailbox(contact: &Contact) -> String {
+fn mailbox(contact: &Contact) -> String {
     let name: String = contact.name.chars().filter(|c| !c.is_control()).collect();
     let address = contact.email.as_str();
     if name.trim().is_empty() {

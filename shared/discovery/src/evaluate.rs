@@ -49,7 +49,7 @@ impl Candidate {
 /// map defines, with the definition of the most specific such map (a
 /// segment's own map over `segment: all`, a tenure's map over one without);
 /// the first map given wins a tie.
-pub fn applicable_defs(maps: &[MilestoneMap], segment: Segment, tenure: Tenure) -> Vec<&MilestoneDef> {
+fn applicable_defs(maps: &[MilestoneMap], segment: Segment, tenure: Tenure) -> Vec<&MilestoneDef> {
     let mut chosen: Vec<(u8, &MilestoneDef)> = Vec::new();
     for map in maps {
         let Some(specificity) = map.specificity(segment, tenure) else {

@@ -15,7 +15,7 @@ use milepost_domain::{AccountId, Segment};
 use serde::Deserialize;
 
 /// How many problems are described; the rest are only counted.
-pub const PROBLEMS_SHOWN: usize = 5;
+const PROBLEMS_SHOWN: usize = 5;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {

@@ -46,7 +46,7 @@ pub struct Discovery {
 }
 
 /// Loads every map under `paths`; any invalid map stops the run with all its problems.
-pub fn load_maps(paths: &[PathBuf]) -> anyhow::Result<Vec<MilestoneMap>> {
+fn load_maps(paths: &[PathBuf]) -> anyhow::Result<Vec<MilestoneMap>> {
     let files = milepost_maps::map_files(paths).context("listing map files")?;
     anyhow::ensure!(!files.is_empty(), "no map files (*.yaml) in {paths:?}");
     match milepost_maps::read_maps(&files)? {

@@ -89,7 +89,7 @@ impl CompareOp {
         })
     }
 
-    pub fn symbol(self) -> &'static str {
+    fn symbol(self) -> &'static str {
         match self {
             CompareOp::Gte => ">=",
             CompareOp::Gt => ">",
@@ -123,16 +123,6 @@ impl CompareOp {
 }
 
 impl Criterion {
-    pub fn kind_name(&self) -> &'static str {
-        match self {
-            Criterion::EventCount { .. } => "event_count",
-            Criterion::DistinctUsers { .. } => "distinct_users",
-            Criterion::SeatRatio { .. } => "seat_ratio",
-            Criterion::MetricThreshold { .. } => "metric_threshold",
-            Criterion::Manual => "manual",
-        }
-    }
-
     /// The product event this criterion listens to; `None` for manual milestones.
     pub fn event(&self) -> Option<&str> {
         match self {

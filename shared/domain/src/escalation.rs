@@ -142,3 +142,30 @@ impl EscalationLogEntry {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::{EscalationSchedule, PlaybookTiming};
+
+    #[test]
+    fn a_log_entrys_key_names_the_thing_not_its_wording() {
+        let at = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+        let request = EscalationRequest {
+            execution: "acme-first-0123456789ab".into(),
+            account_id: AccountId::new("acme"),
+            milestone_id: "first".into(),
+            due_at: at,
+            missed_at: at,
+            schedule: EscalationSchedule::compute(at, chrono_tz::UTC, &PlaybookTiming::default()),
+        };
+        let sent = EscalationLogEntry::new(&request, Step::CsmTask, "email:csm", at, "CSM task email sent".into());
+        let reworded = EscalationLogEntry::new(&request, Step::CsmTask, "email:csm", at, "Emailed the CSM".into());
+        assert_eq!(sent.key, "acme-first-0123456789ab:csm_task:email:csm");
+        assert_eq!(sent.key, reworded.key, "rewording a message must not log it again");
+        let other = EscalationLogEntry::new(&request, Step::CsmTask, "task_opened", at, "CSM task email sent".into());
+        assert_ne!(sent.key, other.key, "two things of one step are two entries");
+    }
+}

@@ -40,7 +40,7 @@ impl Stage {
         }
     }
 
-    pub fn from_number(n: u8) -> Option<Self> {
+    fn from_number(n: u8) -> Option<Self> {
         Stage::ALL.get(usize::from(n).checked_sub(1)?).copied()
     }
 

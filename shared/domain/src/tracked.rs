@@ -171,7 +171,7 @@ impl TrackedMilestone {
 
     /// Whether an event at `at` can still change this milestone: it is open,
     /// or the event is not later than its achievement.
-    pub fn may_change_with(&self, at: Timestamp) -> bool {
+    fn may_change_with(&self, at: Timestamp) -> bool {
         self.status.is_open() || self.reached_at.is_some_and(|r| at <= r)
     }
 

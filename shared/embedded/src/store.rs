@@ -106,7 +106,7 @@ impl InMemoryStore {
         self.lock().accounts.len()
     }
 
-    pub fn parked_count(&self) -> usize {
+    pub fn parked_total(&self) -> usize {
         self.lock().parked.values().map(BTreeMap::len).sum()
     }
 }

@@ -214,10 +214,10 @@ async fn events_for_an_unknown_account_are_kept_and_applied_when_it_appears() {
     for e in &evs {
         assert_eq!(h.services.ingestion().apply_event(e).await.unwrap(), Applied::Parked);
     }
-    assert_eq!(h.store.parked_count(), 2);
+    assert_eq!(h.store.parked_total(), 2);
     let report = h.services.ingestion().upsert_account(&account("late")).await.unwrap();
     assert_eq!((report.milestones_created, report.parked_applied), (3, 2));
-    assert_eq!(h.store.parked_count(), 0);
+    assert_eq!(h.store.parked_total(), 0);
     let m = h
         .store
         .get_milestone(&AccountId::new("late"), "first_workflow")
@@ -266,7 +266,7 @@ async fn events_parked_while_their_account_was_being_created_are_applied() {
         );
     }
     assert_eq!(h.status("late", "first_workflow").await, MilestoneStatus::Achieved);
-    assert_eq!(h.store.parked_count(), 0, "left parked");
+    assert_eq!(h.store.parked_total(), 0, "left parked");
     assert_eq!(achieved_events(&h).len(), 1);
     assert_eq!(
         h.services.ingestion().apply_event(&evs[0]).await.unwrap(),
@@ -586,6 +586,73 @@ async fn throttled_sends_are_retried_and_delivered_once() {
     assert_eq!(outreach, 1, "sent once after two throttled attempts");
     assert!(h.mailer.attempts() >= 3);
     assert_eq!(h.runner.executions()[0].failed_steps, vec![]);
+}
+
+/// The demo's runner retries a failing step as the state machine's Retry
+/// block does (the first attempt and five retries, 30 s doubling), then
+/// records the failure exactly as the state machine's Catch task does (the
+/// same log entry: handing it the Catch's invocation adds nothing) and goes on.
+#[tokio::test]
+async fn the_local_runner_retries_as_the_state_machine_does_and_records_the_same_failure() {
+    use milepost_app::escalation::invocation::{handle, InvocationError, PlaybookFunction, StepInvocation};
+    use milepost_app::escalation::retry::STEP_RETRY;
+    let h = Harness::new().await;
+    h.onboard("a1").await;
+    h.run_until(h.at(11, 23)).await;
+    let execution = h.runner.executions().remove(0);
+    let request = execution.request.clone();
+    assert_eq!(request.milestone_id, "first_workflow");
+    h.mailer.fail_transiently("maya@vendor.example", 100);
+    let before = h.mailer.attempts();
+    let mut t = request.schedule.csm_task_at;
+    let mut waits = Vec::new();
+    loop {
+        h.clock.set(t);
+        h.runner.run_due(&h.services.playbook(), t).await;
+        let e = h
+            .runner
+            .executions()
+            .into_iter()
+            .find(|e| e.request.execution == request.execution)
+            .unwrap();
+        match e.retry_at {
+            Some(next) if Step::ALL[e.next_step] == Step::CsmTask => {
+                waits.push((next - t).num_seconds());
+                t = next;
+            }
+            _ => {
+                assert_eq!(e.failed_steps, vec![Step::CsmTask], "caught after the last retry");
+                break;
+            }
+        }
+    }
+    let expected: Vec<i64> = (1..=STEP_RETRY.max_retries)
+        .map(|n| STEP_RETRY.delay(n).num_seconds())
+        .collect();
+    assert_eq!(waits, expected, "the ASL's backoff");
+    assert_eq!(waits, [30, 60, 120, 240, 480]);
+    assert_eq!(h.mailer.attempts() - before, 6, "the first attempt and five retries");
+    let log = h.store.log_of(&request.account_id).await.unwrap();
+    let failed: Vec<_> = log.iter().filter(|e| e.key.ends_with(":failed")).collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].key, format!("{}:csm_task:failed", request.execution));
+    assert_eq!(
+        failed[0].detail,
+        "csm_task failed (Milepost.Transient); playbook went on"
+    );
+    let catch = StepInvocation {
+        step: Step::CsmTask,
+        request: request.clone(),
+        failure: Some(InvocationError::TRANSIENT.to_string()),
+    };
+    handle(&h.services.playbook(), PlaybookFunction::Escalate, &catch)
+        .await
+        .unwrap();
+    assert_eq!(
+        h.store.log_of(&request.account_id).await.unwrap().len(),
+        log.len(),
+        "the state machine's Catch writes the very entry the runner wrote"
+    );
 }
 
 #[tokio::test]

@@ -107,6 +107,23 @@ fn a_duplicate_id_names_both_lines() {
 }
 
 #[test]
+fn a_duplicate_id_is_reported_beside_the_other_problems_of_its_milestone() {
+    let text = VALID
+        .replace("id: savings", "id: first_workflow")
+        .replace("criterion: {kind: metric_threshold", "criterion: {kind: sparkle");
+    let p = problems(&text);
+    let fields: Vec<&str> = p.iter().map(|p| p.field.as_str()).collect();
+    assert!(
+        fields.contains(&"milestones[1].id"),
+        "the duplicate id is reported: {p:#?}"
+    );
+    assert!(
+        fields.contains(&"milestones[1].criterion.kind"),
+        "and the unknown kind: {p:#?}"
+    );
+}
+
+#[test]
 fn due_days_must_fall_in_the_phase() {
     let text = VALID.replace("due_days: 30", "due_days: 200");
     let p = only(&text);

@@ -77,7 +77,7 @@ struct FollowUpText<'a> {
 }
 
 /// What customer-facing outreach shows.
-pub struct CustomerView<'a> {
+struct CustomerView<'a> {
     pub subject: String,
     pub greeting_name: String,
     pub facts: MilestoneFacts,
@@ -99,7 +99,7 @@ struct CsmTaskText<'a> {
     v: &'a CsmView<'a>,
 }
 
-pub struct CsmView<'a> {
+struct CsmView<'a> {
     pub subject: String,
     pub csm_name: &'a str,
     pub facts: MilestoneFacts,
@@ -132,7 +132,7 @@ struct ExecSponsorText<'a> {
     v: &'a LeadershipView<'a>,
 }
 
-pub struct LeadershipView<'a> {
+struct LeadershipView<'a> {
     pub subject: String,
     pub greeting_name: String,
     pub facts: MilestoneFacts,

@@ -52,7 +52,7 @@ impl From<StoreError> for StepError {
 
 /// What became of one email.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SendResult {
+enum SendResult {
     Sent,
     /// Sent (or claimed) by an earlier attempt: not sent again.
     AlreadySent,
@@ -306,7 +306,7 @@ impl PlaybookSteps {
 
     /// Sends an email at most once per key: the key is claimed before sending,
     /// settled after; a transient failure gives the claim back so a retry can send.
-    pub async fn send_once(&self, mail: &OutgoingEmail) -> Result<SendResult, StepError> {
+    async fn send_once(&self, mail: &OutgoingEmail) -> Result<SendResult, StepError> {
         let ledger = &self.store;
         if let Some(existing) = ledger.claim_send(&mail.key).await? {
             return Ok(match existing {
