@@ -401,10 +401,17 @@ impl EventStore for InMemoryStore {
             due,
             ..
         } = &mut *t;
-        let milestones = milestones.entry(account.id.clone()).or_default();
-        let activity = activity
-            .entry(account.id.clone())
-            .or_insert_with(|| AccountActivity::new(account.id.clone()));
+        // Looked up by `&str` first: no key is cloned for an account seen before.
+        let milestones = match milestones.get_mut(account.id.as_str()) {
+            Some(ms) => ms,
+            None => milestones.entry(account.id.clone()).or_default(),
+        };
+        let activity = match activity.get_mut(account.id.as_str()) {
+            Some(a) => a,
+            None => activity
+                .entry(account.id.clone())
+                .or_insert_with(|| AccountActivity::new(account.id.clone())),
+        };
         let before = self
             .item_limit
             .is_some()
