@@ -36,6 +36,7 @@ SAM := cd infra && SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CUR
 help:
 	@echo "make demo    build and run the whole pipeline locally (no AWS account): writes milepost-demo/"
 	@echo "make test    formatting, clippy -D warnings, the layer checks, and every test"
+	@echo "make layers  the crates' dependency rules and no module import cycles (part of make test)"
 	@echo "make local   webhook, sweep and escalation playbook on this machine against the AWS emulator, until Ctrl-C"
 	@echo "make emails-preview  every playbook email in headless Chromium at 375 and 1200 px, layout checked"
 	@echo "make discover-check  milepost discover end to end on a planted history, chart checked in Chromium"

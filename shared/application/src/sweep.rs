@@ -71,6 +71,10 @@ impl Default for SweepOptions<'_> {
 }
 
 impl Sweeper {
+    /// One sweep: the due index page by page, oldest first; each due pending
+    /// milestone marked missed, announced, and its escalation started. A
+    /// milestone that fails is counted, logged in its span and left due for
+    /// the next sweep; only a failure to read the index is an `Err`.
     pub async fn sweep(&self, opts: &SweepOptions<'_>) -> Result<SweepReport, StoreError> {
         let now = self.clock.now();
         let mut report = SweepReport::default();
