@@ -22,7 +22,7 @@ INFRA_NODE := infra/node_modules/.installed
 # What `make build`, `make sam-build` and `make deploy` compile for: arm64
 # (Graviton, cheaper per ms) unless ARCH=x86_64.
 ARCH ?= arm64
-FUNCTIONS := ingest sweep outreach csm-task escalate
+FUNCTIONS := ingest sweep outreach csm-task escalate actions
 # The architecture infra/samconfig.toml deploys (Architecture=...).
 DEPLOY_ARCH := $(shell sed -n 's/.*"Architecture=\([a-z0-9_]*\)".*/\1/p' infra/samconfig.toml)
 # cargo lambda cross-compiles with zig, but needs Rust's standard library for the target.
@@ -59,7 +59,7 @@ demo: build-cli
 
 ## local: moto + table + maps + `cargo lambda watch` + the playbook's executor; writes .milepost-local.env (see README)
 local: $(VENV)/.installed $(INFRA_NODE)
-	$(CARGO) build -p milepost-cli -p ingest -p outreach -p csm-task -p escalate
+	$(CARGO) build -p milepost-cli -p ingest -p outreach -p csm-task -p escalate -p actions
 	VENV=$(VENV) bash infra/local.sh
 
 ## venv: the local AWS emulator (moto) the integration tests start, installed into .venv
@@ -83,14 +83,17 @@ test: lint layers validate $(INFRA_NODE)
 	$(MAKE) --no-print-directory discover-check
 	$(VENV)/bin/python tests/local_run.py
 
-## emails-preview: one email of each kind from a small demo, rendered in headless
-## Chromium (Debian's package, unpacked into .venv) at 375 and 1200 px; fails on
-## overflow, small text or bad links. Screenshots: target/emails-preview/preview/index.html
+## emails-preview: one email of each kind from a small demo, and every page an
+## action link can show, rendered in headless Chromium (Debian's package,
+## unpacked into .venv) at 375 and 1200 px; fails on overflow, small text, bad
+## links, or a page's form. Screenshots: target/emails-preview/preview/index.html
 EMAILS_DIR := target/emails-preview
 emails-preview: build-cli $(VENV)/.installed
 	VENV=$(VENV) bash tests/chromium.sh
 	rm -rf $(EMAILS_DIR) && $(MILEPOST) demo --accounts 40 --days 120 --out $(EMAILS_DIR) --quiet >/dev/null
-	$(VENV)/bin/python tests/emails_preview.py $(EMAILS_DIR)/outbox $(EMAILS_DIR)/preview
+	$(MILEPOST) pages-preview --out $(EMAILS_DIR)/pages >/dev/null
+	$(VENV)/bin/python tests/emails_preview.py --self-test >/dev/null
+	$(VENV)/bin/python tests/emails_preview.py $(EMAILS_DIR)/outbox $(EMAILS_DIR)/preview $(EMAILS_DIR)/pages
 
 ## discover-check: `milepost discover` on a history with planted effects, against
 ## a recount by hand; bad rows, --strict, --review, and the chart in headless Chromium
@@ -119,7 +122,7 @@ layers:
 	$(PYTHON) tests/layers.py --self-test
 	$(PYTHON) tests/layers.py
 
-## build: the five functions as Lambda binaries (target/lambda/<name>/bootstrap)
+## build: the six functions as Lambda binaries (target/lambda/<name>/bootstrap)
 build: $(VENV)/.installed
 	$(call ensure_rust_target,$(ARCH))
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release $(if $(filter arm64,$(ARCH)),--arm64,--x86-64) $(addprefix -p ,$(FUNCTIONS))
@@ -138,7 +141,7 @@ SAM_CHECK_DIR := $(CURDIR)/target/sam-check
 sam-build-check: $(VENV)/.installed
 	export CARGO_PROFILE_RELEASE_OPT_LEVEL=0 CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16; \
 	    $(SAM) build --build-dir $(SAM_CHECK_DIR) --parameter-overrides Architecture=x86_64
-	@for f in IngestFunction SweepFunction OutreachFunction CsmTaskFunction EscalateFunction; do \
+	@for f in IngestFunction SweepFunction OutreachFunction CsmTaskFunction EscalateFunction ActionsFunction; do \
 	    test -x $(SAM_CHECK_DIR)/$$f/bootstrap || { echo "sam build made no bootstrap for $$f" >&2; exit 1; }; done
 
 ## deploy: sam deploy with infra/samconfig.toml; `sam deploy --guided` when it has no deploy section

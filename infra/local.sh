@@ -55,7 +55,9 @@ export AWS_SECRET_ACCESS_KEY=local
 export MILEPOST_TABLE=milepost-local
 export MILEPOST_BUS=milepost-local
 export MILEPOST_INGEST_URL="http://127.0.0.1:$INVOKE_PORT/lambda-url/ingest/v1/events"
-# Development secrets (documented defaults unless MILEPOST_LOCAL_* are set).
+# The CSM emails' buttons point here (served by the actions function).
+export MILEPOST_ACTIONS_URL="http://127.0.0.1:$INVOKE_PORT/lambda-url/actions/v1/actions"
+# Development secrets and link key (documented defaults unless MILEPOST_LOCAL_* are set).
 export MILEPOST_LOCAL=1
 
 milepost=target/debug/milepost
@@ -66,7 +68,7 @@ export MILEPOST_STATE_MACHINE_ARN
 {
     echo "# Written by make local; removed when it stops. Use: source $ENV_FILE"
     for name in AWS_ENDPOINT_URL AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY \
-        MILEPOST_TABLE MILEPOST_BUS MILEPOST_STATE_MACHINE_ARN MILEPOST_INGEST_URL; do
+        MILEPOST_TABLE MILEPOST_BUS MILEPOST_STATE_MACHINE_ARN MILEPOST_INGEST_URL MILEPOST_ACTIONS_URL; do
         echo "export $name=${!name}"
     done
 } >"$ENV_FILE"
@@ -86,6 +88,7 @@ pids+=($!)
 cat <<EOF
 milepost local: running (Ctrl-C stops everything)
   webhook   $MILEPOST_INGEST_URL
+  actions   $MILEPOST_ACTIONS_URL/<token> (the CSM emails' buttons)
   emulator  $AWS_ENDPOINT_URL (table $MILEPOST_TABLE, bus $MILEPOST_BUS)
   playbook  escalations run here, a playbook day every $((86400 / MILEPOST_TIME_FACTOR)) s (MILEPOST_TIME_FACTOR=$MILEPOST_TIME_FACTOR)
   emails    target/debug/milepost outbox

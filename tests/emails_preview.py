@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Renders one email of each playbook kind in headless Chromium at 375 and 1200 px
-and checks the layout; writes screenshots and an index.html to look at.
+"""Renders one email of each playbook kind, and every page an action link can
+show, in headless Chromium at 375 and 1200 px and checks the layout (and the
+pages' forms); writes screenshots and an index.html to look at.
 
-usage: emails_preview.py OUTBOX_DIR PREVIEW_DIR
-       emails_preview.py --self-test     (a deliberately broken email must fail)
+usage: emails_preview.py OUTBOX_DIR PREVIEW_DIR [PAGES_DIR]
+       emails_preview.py --self-test     (a deliberately broken email and page must fail)
 
 Chromium is .venv/bin/chromium-headless (tests/chromium.sh), or $CHROMIUM.
 Exits 1 if any check fails. Python 3 standard library only.
@@ -67,6 +68,15 @@ f.addEventListener('load', () => {
       .map(e => name(e) + ' to ' + Math.round(right(e)) + 'px'),
     badLinks: [...d.querySelectorAll('a')].map(a => a.getAttribute('href') || '(no href)')
       .filter(h => !/^(https:\/\/|mailto:)/i.test(h)),
+    scripts: d.scripts.length,
+    forms: [...d.forms].map(form => ({
+      method: (form.getAttribute('method') || 'get').toLowerCase(),
+      action: form.getAttribute('action') || '',
+      submits: [...form.querySelectorAll('button, input[type=submit]')].filter(visible)
+        .map(b => ({type: b.type, height: Math.round(b.getBoundingClientRect().height)})),
+      fields: [...form.elements].filter(e => e.name).map(e => ({name: e.name,
+        tag: e.tagName.toLowerCase(), maxlength: e.maxLength, options: e.options ? e.options.length : 0})),
+    })),
   });
 });
 """
@@ -125,6 +135,52 @@ def problems(m, width, subject):
     return bad
 
 
+# What each confirmation page's form must hold: the fields by name.
+PAGE_FIELDS = {
+    "confirm-done": {"outcome", "note"},
+    "confirm-snooze_3": {"note"},
+    "confirm-snooze_7": {"note"},
+    "confirm-dismiss": {"note"},
+    "confirm-confirm": {"note"},
+    "confirm-pause": set(),
+}
+MIN_BUTTON_PX = 36  # a finger's tap target
+NOTE_MAX = 500
+
+
+def page_problems(m, name):
+    """A page's own checks: no script; a confirmation page has one POST form
+    with a visible submit button and its fields; any other page no form."""
+    bad = []
+    if m["scripts"]:
+        bad.append(f"script: the page has {m['scripts']} <script> (pages work without JavaScript)")
+    expected = PAGE_FIELDS.get(name)
+    if expected is None:
+        if m["forms"]:
+            bad.append("form: a page that reports what happened has a form")
+        return bad
+    if len(m["forms"]) != 1:
+        return bad + [f"form: {len(m['forms'])} forms, expected 1"]
+    form = m["forms"][0]
+    if form["method"] != "post":
+        bad.append(f"form: method {form['method']!r}, expected post (a GET must change nothing)")
+    if not form["action"]:
+        bad.append("form: no action")
+    submits = [b for b in form["submits"] if b["type"] == "submit"]
+    if len(submits) != 1:
+        bad.append(f"form: {len(submits)} visible submit buttons, expected 1")
+    elif submits[0]["height"] < MIN_BUTTON_PX:
+        bad.append(f"form: the button is {submits[0]['height']}px tall, under {MIN_BUTTON_PX}px")
+    fields = {f["name"]: f for f in form["fields"]}
+    if set(fields) != expected:
+        bad.append(f"form: fields {sorted(fields)}, expected {sorted(expected)}")
+    if "note" in fields and fields["note"]["maxlength"] != NOTE_MAX:
+        bad.append(f"form: the note takes {fields['note']['maxlength']} characters, not {NOTE_MAX}")
+    if "outcome" in fields and fields["outcome"]["options"] < 2:
+        bad.append("form: the outcome offers no choice")
+    return bad
+
+
 def png_problems(png, width):
     if not png.exists():
         return [f"screenshot: {png} was not written"]
@@ -143,8 +199,9 @@ def subject_of(html_path):
     return email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)["Subject"]
 
 
-def check(emails, preview):
-    """emails: {kind: path of its .html}. Returns (table rows, failure lines)."""
+def check(emails, preview, pages=False):
+    """emails: {kind: path of its .html} (or, with `pages`, {page name: path}).
+    Returns (table rows, failure lines)."""
     preview.mkdir(parents=True, exist_ok=True)
     rows, failures = [], []
     for kind, path in emails.items():
@@ -157,7 +214,9 @@ def check(emails, preview):
                     m = measure(tmp, body, width)
                     chromium(tmp, wrapper(body, width, m["height"]), width, m["height"],
                              f"--screenshot={png}")
-                    bad = problems(m, width, subject_of(path)) + png_problems(png, width)
+                    bad = problems(m, width, None if pages else subject_of(path)) + png_problems(png, width)
+                    if pages:
+                        bad += page_problems(m, kind)
                 except (RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
                     m, bad = None, [f"chromium: {e}"]
             failures += [f"{kind} @{width}px: {b}" for b in bad]
@@ -206,6 +265,11 @@ def pick(outbox):
     return {k: files[k] for k in KINDS}
 
 
+SELF_TEST_PAGE = """<!DOCTYPE html><html><head><title>Broken</title>
+<meta name="viewport" content="width=device-width"></head><body>
+<form method="get" action="x"><input name="nope"><button style="height:20px;padding:0">Go</button></form>
+<script>1</script></body></html>"""
+
 SELF_TEST_EMAIL = """<!DOCTYPE html><html><head><meta name="viewport" content="width=device-width">
 </head><body><table width="900"><tr><td>A table 900px wide.</td></tr></table>
 <p style="font-size:10px">Fine print.</p><p><a href="http://example.com/">Not https</a></p>
@@ -222,10 +286,17 @@ def self_test():
     print("\n".join(failures))
     seen = {f.split(": ")[1] for f in failures}
     expected = {"overflow", "sticks out past 375px", "font", "column", "link", "title"}
-    if expected <= seen:
-        print("self-test passed: the broken email failed every check it should")
+    with tempfile.TemporaryDirectory() as tmp:
+        page = Path(tmp, "confirm-done.html")
+        page.write_text(SELF_TEST_PAGE)
+        _, page_failures = check({"confirm-done": page}, Path(tmp, "preview"), pages=True)
+    print("\n".join(page_failures))
+    page_seen = " ".join(page_failures)
+    page_missing = [w for w in ("script:", "method 'get'", "fields", "tall") if w not in page_seen]
+    if expected <= seen and not page_missing:
+        print("self-test passed: the broken email and page failed every check they should")
         return 0
-    print(f"self-test FAILED: these checks did not fire: {sorted(expected - seen)}")
+    print(f"self-test FAILED: these checks did not fire: {sorted(expected - seen) + page_missing}")
     return 1
 
 
@@ -234,10 +305,18 @@ def main(argv):
         sys.exit(f"emails_preview: {CHROMIUM} not found: run tests/chromium.sh (or set CHROMIUM)")
     if argv == ["--self-test"]:
         return self_test()
-    if len(argv) != 2:
+    if len(argv) not in (2, 3):
         sys.exit(__doc__)
     preview = Path(argv[1])
     rows, failures = check(pick(Path(argv[0])), preview)
+    if len(argv) == 3:
+        found = {p.stem: p for p in sorted(Path(argv[2]).glob("*.html"))}
+        missing = [name for name in PAGE_FIELDS if name not in found]
+        if missing or len(found) < 12:
+            failures.append(f"pages: {len(found)} found in {argv[2]}; missing {missing}")
+        page_rows, page_failures = check(found, preview, pages=True)
+        rows += page_rows
+        failures += page_failures
     write_index(preview, rows)
     print_table(rows)
     print(f"\nScreenshots: {preview / 'index.html'}")

@@ -159,6 +159,7 @@ async fn dynamodb_requests() {
         workflows: Arc::new(LocalWorkflowRunner::new()),
         clock: clock.clone(),
         config: Config::default(),
+        links: Some(milepost_embedded::fixtures::links()),
     };
     let maps = milepost_cli::example_maps::example_maps();
     for m in &maps {
@@ -232,6 +233,7 @@ async fn fresh_services(plans: &[milepost_cli::demo::generator::AccountPlan], cl
             accounts_at_once: 1,
             ..Config::default()
         }, // as the demo: in process, tasks only add cost
+        links: Some(milepost_embedded::fixtures::links()),
     };
     for m in milepost_cli::example_maps::example_maps() {
         store.put_map(&m).await.unwrap();
@@ -280,6 +282,7 @@ async fn sweep_reads() {
             workflows: Arc::new(LocalWorkflowRunner::new()),
             clock: Arc::new(VirtualClock::new(now)),
             config: Config::default(),
+            links: Some(milepost_embedded::fixtures::links()),
         };
         // What the sweep reads: the due index, page by page (as the sweep pages it).
         let requests = store.requests();

@@ -27,6 +27,11 @@ pub struct MilestoneRow {
     pub due_at: chrono::DateTime<Utc>,
     pub reached_at: Option<chrono::DateTime<Utc>>,
     pub progress: String,
+    /// The role that owns it and who holds it for this account; `owner_is_fallback`
+    /// when no one does and the CSM stands in.
+    pub owner_role: String,
+    pub owner: String,
+    pub owner_is_fallback: bool,
 }
 
 pub async fn show(store: &dyn AccountsView, id: &str) -> anyhow::Result<Option<AccountView>> {
@@ -40,17 +45,23 @@ pub async fn show(store: &dyn AccountsView, id: &str) -> anyhow::Result<Option<A
     let health = health(&milestones, &activity, account.licensed_seats, Utc::now());
     let rows = milestones
         .iter()
-        .map(|m| MilestoneRow {
-            id: m.milestone_id.clone(),
-            name: m.name.clone(),
-            status: m.status.to_string(),
-            due_at: m.due_at,
-            reached_at: m.reached_at,
-            progress: format!(
-                "{} / {}",
-                m.progress.describe_current(&m.criterion, account.licensed_seats),
-                m.criterion.describe_target(account.licensed_seats)
-            ),
+        .map(|m| {
+            let owner = account.owner(&m.owner);
+            MilestoneRow {
+                owner_role: m.owner.clone(),
+                owner: format!("{} <{}>", owner.contact.name, owner.contact.email),
+                owner_is_fallback: owner.fallback,
+                id: m.milestone_id.clone(),
+                name: m.name.clone(),
+                status: m.status.to_string(),
+                due_at: m.due_at,
+                reached_at: m.reached_at,
+                progress: format!(
+                    "{} / {}",
+                    m.progress.describe_current(&m.criterion, account.licensed_seats),
+                    m.criterion.describe_target(account.licensed_seats)
+                ),
+            }
         })
         .collect();
     Ok(Some(AccountView {
@@ -80,17 +91,23 @@ pub fn render(view: &AccountView) -> String {
         out.push_str(&format!("    {:+} {}\n", f.points, f.description));
     }
     out.push_str(&format!(
-        "\n  {:<34} {:<13} {:<12} {:<12} {}\n",
-        "milestone", "status", "due", "reached", "progress"
+        "\n  {:<34} {:<13} {:<12} {:<12} {:<30} {}\n",
+        "milestone", "status", "due", "reached", "progress", "owner"
     ));
     for m in &view.milestones {
+        let owner = if m.owner_is_fallback {
+            format!("{}: none, so the CSM", m.owner_role)
+        } else {
+            format!("{}: {}", m.owner_role, m.owner)
+        };
         out.push_str(&format!(
-            "  {:<34} {:<13} {:<12} {:<12} {}\n",
+            "  {:<34} {:<13} {:<12} {:<12} {:<30} {}\n",
             m.id,
             m.status,
             fmt_date(m.due_at),
             m.reached_at.map(fmt_date).unwrap_or_else(|| "—".into()),
-            m.progress
+            m.progress,
+            owner
         ));
     }
     out

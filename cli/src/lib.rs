@@ -8,4 +8,6 @@ pub mod example_maps;
 pub mod maps_cmd;
 #[cfg(feature = "aws")]
 pub mod outbox_cmd;
+pub mod pages_preview;
 pub mod parked_cmd;
+pub mod tasks_cmd;

@@ -96,6 +96,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// CSM tasks: list them, mark them done, snooze or dismiss them (the same
+    /// rules as the email's buttons). MILEPOST_TABLE, MILEPOST_BUS.
+    Tasks {
+        #[command(subcommand)]
+        command: TasksCommand,
+    },
+    /// Manual milestones: confirm one reached (MILEPOST_TABLE, MILEPOST_BUS,
+    /// MILEPOST_STATE_MACHINE_ARN to stop its escalation).
+    Milestones {
+        #[command(subcommand)]
+        command: MilestonesCommand,
+    },
     /// Events kept for accounts not known when they arrived; --replay applies
     /// those whose account exists now (MILEPOST_TABLE, MILEPOST_BUS, MILEPOST_STATE_MACHINE_ARN).
     Parked {
@@ -115,10 +127,85 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         save: Option<PathBuf>,
     },
+    /// Every page an action link can show, written to DIR (for `make emails-preview`).
+    #[command(hide = true)]
+    PagesPreview {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// The local stack `make local` runs on the AWS emulator.
     Local {
         #[command(subcommand)]
         command: LocalCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TasksCommand {
+    /// Tasks, oldest first: an owner's (from the owner index) or everyone's.
+    List {
+        /// Only this owner's tasks.
+        #[arg(long, value_name = "EMAIL")]
+        owner: Option<String>,
+        /// Only tasks in this state.
+        #[arg(long, value_parser = ["open", "snoozed", "done", "dismissed"])]
+        status: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Close a task as done.
+    Done {
+        id: String,
+        /// Who did it (an email address).
+        #[arg(long, value_name = "EMAIL")]
+        by: String,
+        /// What got done: plan_agreed, blocker_removed, team_trained, escalated_internally or other.
+        #[arg(long)]
+        outcome: Option<String>,
+        /// A one-line note, shown to leadership on day 5.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Put a task off: it opens again after DAYS and its owner is reminded.
+    Snooze {
+        id: String,
+        #[arg(long, value_name = "EMAIL")]
+        by: String,
+        #[arg(long, default_value_t = 3)]
+        days: i64,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Close a task as not needed.
+    Dismiss {
+        id: String,
+        #[arg(long, value_name = "EMAIL")]
+        by: String,
+        /// not_relevant, customer_churning, duplicate or other.
+        #[arg(long, default_value = "not_relevant")]
+        reason: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum MilestonesCommand {
+    /// Record a manual milestone reached: achieved before its due date,
+    /// recovered after a miss (its escalation stops, its task closes).
+    Confirm {
+        account_id: String,
+        milestone_id: String,
+        /// Who confirms it (an email address).
+        #[arg(long, value_name = "EMAIL")]
+        by: String,
+        /// A one-line note for the account's history.
+        #[arg(long)]
+        note: Option<String>,
+        /// When it was reached (RFC 3339; default now).
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
     },
 }
 
@@ -185,8 +272,11 @@ impl Command {
             Command::Accounts { .. } => "accounts show",
             Command::Sweep { .. } => "sweep",
             Command::Parked { .. } => "parked",
+            Command::Tasks { .. } => "tasks",
+            Command::Milestones { .. } => "milestones confirm",
             Command::Outbox { .. } => "outbox",
             Command::Local { .. } => "local init",
+            Command::PagesPreview { .. } => "pages-preview",
         }
     }
 }
@@ -246,6 +336,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             } else {
                 Ok(maps_cmd::report_problems(&problems))
             }
+        }
+        Command::PagesPreview { out } => {
+            for (name, status) in runtime().block_on(milepost_cli::pages_preview::write(&out))? {
+                println!("{status} {name}.html");
+            }
+            Ok(ExitCode::SUCCESS)
         }
         // The rest read or write a deployed (or local) stack.
         other => runtime().block_on(aws_commands::run(other)),
@@ -325,9 +421,23 @@ mod aws_commands {
     use std::path::PathBuf;
     use std::process::ExitCode;
 
+    use milepost_cli::tasks_cmd::{self, Change, CommandError, TaskRow};
     use milepost_cli::{accounts_cmd, maps_cmd, outbox_cmd, parked_cmd};
+    use milepost_domain::TaskStatus;
 
-    use super::{AccountsCommand, Command, LocalCommand, MapsCommand};
+    use super::{AccountsCommand, Command, LocalCommand, MapsCommand, MilestonesCommand, TasksCommand};
+
+    /// A refusal the person can fix exits 2 with the reason; anything else is a failure.
+    fn refusal(result: Result<(), CommandError>) -> anyhow::Result<ExitCode> {
+        match result {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(CommandError::Refused(why)) => {
+                eprintln!("{why}");
+                Ok(ExitCode::from(2))
+            }
+            Err(CommandError::Failed(e)) => Err(e),
+        }
+    }
 
     pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         let sdk = milepost_aws::sdk_config().await;
@@ -363,6 +473,11 @@ mod aws_commands {
             Command::Sweep { once: _, json } => {
                 let sweeper = milepost_aws::sweeper_from_env(&sdk).map_err(anyhow::Error::msg)?;
                 let report = sweeper.sweep(&milepost_app::sweep::SweepOptions::default()).await?;
+                // As the scheduled function: then the snoozes that are over.
+                let reminders = milepost_aws::reminders_from_env(&sdk)
+                    .await
+                    .map_err(anyhow::Error::msg)?;
+                let reminded = reminders.run().await?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&report)?);
                 } else {
@@ -370,9 +485,15 @@ mod aws_commands {
                         "examined {} due, marked {} missed, started {} escalations ({} already running), skipped {}, failed {}",
                         report.examined, report.missed, report.started, report.already_started, report.skipped, report.failed
                     );
+                    if reminded.due > 0 {
+                        println!(
+                            "reopened {} snoozed task(s) and reminded their owners",
+                            reminded.reopened
+                        );
+                    }
                 }
                 // Failed milestones are retried by the next sweep, but this one did not finish its work.
-                Ok(if report.failed > 0 {
+                Ok(if report.failed + reminded.failed > 0 {
                     ExitCode::FAILURE
                 } else {
                     ExitCode::SUCCESS
@@ -388,6 +509,64 @@ mod aws_commands {
                 }
                 Ok(ExitCode::SUCCESS)
             }
+            Command::Tasks {
+                command: TasksCommand::List { owner, status, json },
+            } => {
+                let status = status.as_deref().and_then(TaskStatus::parse);
+                let tasks = tasks_cmd::list(&store()?, owner.as_deref(), status).await?;
+                if json {
+                    let rows: Vec<TaskRow> = tasks.iter().map(TaskRow::from).collect();
+                    println!("{}", serde_json::to_string_pretty(&rows)?);
+                } else {
+                    print!("{}", tasks_cmd::render(&tasks));
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Tasks { command } => {
+                let ingestion = milepost_aws::ingestion_from_env(&sdk).map_err(anyhow::Error::msg)?;
+                let (id, change, by, note) = match &command {
+                    TasksCommand::Done { id, by, outcome, note } => (
+                        id,
+                        Change::Done {
+                            outcome: outcome.as_deref(),
+                        },
+                        by,
+                        note,
+                    ),
+                    TasksCommand::Snooze { id, by, days, note } => (id, Change::Snooze { days: *days }, by, note),
+                    TasksCommand::Dismiss { id, by, reason, note } => (id, Change::Dismiss { reason }, by, note),
+                    TasksCommand::List { .. } => unreachable!("listed above"),
+                };
+                refusal(
+                    tasks_cmd::change(&ingestion, id, change, by, note.as_deref())
+                        .await
+                        .map(|task| println!("{}: {}", task.id, milepost_app::tasks::standing(&task))),
+                )
+            }
+            Command::Milestones {
+                command:
+                    MilestonesCommand::Confirm {
+                        account_id,
+                        milestone_id,
+                        by,
+                        note,
+                        at,
+                    },
+            } => {
+                let ingestion = milepost_aws::ingestion_from_env(&sdk).map_err(anyhow::Error::msg)?;
+                refusal(
+                    tasks_cmd::confirm(
+                        &ingestion,
+                        &account_id,
+                        &milestone_id,
+                        &by,
+                        note.as_deref(),
+                        at.as_deref(),
+                    )
+                    .await
+                    .map(|said| print!("{said}")),
+                )
+            }
             Command::Outbox { json, save } => {
                 outbox(json, save).await?;
                 Ok(ExitCode::SUCCESS)
@@ -398,7 +577,7 @@ mod aws_commands {
                 local_init(&sdk).await?;
                 Ok(ExitCode::SUCCESS)
             }
-            Command::Demo { .. } | Command::Discover { .. } | Command::Maps { .. } => {
+            Command::Demo { .. } | Command::Discover { .. } | Command::Maps { .. } | Command::PagesPreview { .. } => {
                 unreachable!("run() serves these without AWS")
             }
         }

@@ -59,6 +59,12 @@ async fn accounts_show_prints_what_ingestion_did() {
         .find(|m| m["id"] == "first_value")
         .unwrap();
     assert_eq!(first_value["status"], "achieved");
+    // first_value is the onboarding team's; acme has no onboarding contact, so its CSM.
+    assert_eq!(
+        (&first_value["owner_role"], &first_value["owner_is_fallback"]),
+        (&serde_json::json!("onboarding"), &serde_json::json!(true))
+    );
+    assert_eq!(first_value["owner"], "Maya CSM <maya@vendor.example>");
     assert!(first_value["reached_at"].is_string());
     assert!(view["health"]["score"].as_u64().unwrap() <= 100);
 
@@ -67,6 +73,32 @@ async fn accounts_show_prints_what_ingestion_did() {
     assert!(
         text.contains("first_value") && text.contains("achieved") && text.contains("health"),
         "{text}"
+    );
+
+    assert!(text.contains("onboarding: none, so the CSM"), "{text}");
+
+    // With an onboarding contact (from `onboarding_email` group traits), it is theirs.
+    let mut globex = account("globex", start);
+    globex.contacts.insert(
+        "onboarding".into(),
+        milepost_domain::Contact::parse("Tomás Silva", "tomas@vendor.example").unwrap(),
+    );
+    services.ingestion().upsert_account(&globex).await.unwrap();
+    let out = milepost(&moto, "milepost-accounts", &["accounts", "show", "globex", "--json"]);
+    let view: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let owners: Vec<(String, bool)> = view["milestones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["owner_role"] == "onboarding")
+        .map(|m| (m["owner"].as_str().unwrap().to_string(), m["owner_is_fallback"] == true))
+        .collect();
+    assert!(!owners.is_empty());
+    assert!(
+        owners
+            .iter()
+            .all(|o| o == &("Tomás Silva <tomas@vendor.example>".to_string(), false)),
+        "{owners:?}"
     );
 
     let missing = milepost(&moto, "milepost-accounts", &["accounts", "show", "nobody"]);

@@ -123,6 +123,48 @@ async fn the_demo_runs_every_stage_and_some_customers_recover() {
     ] {
         assert!(summary[field].is_u64(), "summary lacks {field}");
     }
+
+    // The CSMs' side, checked against the files rather than the summary's own counts.
+    let tasks = tasks.as_array().unwrap();
+    let mut by_state = BTreeMap::<String, u64>::new();
+    for t in tasks {
+        *by_state.entry(t["status"].as_str().unwrap().to_string()).or_default() += 1;
+    }
+    let summary_by_state: BTreeMap<String, u64> = serde_json::from_value(summary["tasks_by_state"].clone()).unwrap();
+    assert_eq!(by_state, summary_by_state);
+    for state in ["done", "dismissed"] {
+        assert!(
+            by_state.get(state).copied().unwrap_or(0) > 0,
+            "no task {state}: {by_state:?}"
+        );
+    }
+    let events: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("domain-events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of = |kind: &'static str| events.iter().filter(move |e| e["type"] == kind);
+    let reached: std::collections::BTreeSet<(String, String)> = of("MilestoneAchieved")
+        .chain(of("MilestoneRecovered"))
+        .map(|e| (e["account_id"].to_string(), e["milestone_id"].to_string()))
+        .collect();
+    let open_after_recovery: Vec<&serde_json::Value> = tasks
+        .iter()
+        .filter(|t| matches!(t["status"].as_str(), Some("open" | "snoozed")))
+        .filter(|t| reached.contains(&(t["account_id"].to_string(), t["milestone_id"].to_string())))
+        .collect();
+    assert!(open_after_recovery.is_empty(), "{open_after_recovery:?}");
+    assert_eq!(summary["tasks_open_after_recovery"], 0);
+    assert!(
+        tasks.iter().any(|t| t["closed"]["reason"] == "customer_recovered"),
+        "some tasks closed themselves when the customer caught up"
+    );
+    // Every task opened once and closed at most once on the bus, as in the store.
+    assert_eq!(of("TaskOpened").count(), tasks.len());
+    let closed = tasks.iter().filter(|t| !t["closed"].is_null()).count();
+    assert_eq!(of("TaskClosed").count(), closed);
+    let closings: std::collections::BTreeSet<String> = of("TaskClosed").map(|e| e["task_id"].to_string()).collect();
+    assert_eq!(closings.len(), closed, "no task closed twice");
 }
 
 /// Each email is built from one account only: no other account's id or

@@ -217,3 +217,278 @@ async fn an_operator_replays_events_parked_for_an_account_created_otherwise() {
     assert_eq!(again.as_array().unwrap().len(), 1);
     assert_eq!(again[0]["account_id"], "ghost");
 }
+
+/// A CSM works their tasks and confirms a manual milestone from a shell, on
+/// DynamoDB: `tasks list` is read from the owner index, a closed task refuses
+/// a second close (exit 2, nothing changes), and a confirmation for a
+/// milestone people cannot confirm, an account or a milestone that does not
+/// exist exits 2 with the reason and stores nothing.
+#[tokio::test]
+async fn a_csm_closes_tasks_and_confirms_a_manual_milestone_from_the_shell() {
+    use milepost_app::ports::{AccountStore, TaskStore};
+    use milepost_embedded::fixtures::task;
+
+    let moto = MotoServer::start();
+    let init = milepost(&moto, &["local", "init"], &[]);
+    assert!(init.status.success(), "{}", text(&init.stderr));
+    let state_machine = text(&init.stdout).trim().to_string();
+    let env = [("MILEPOST_STATE_MACHINE_ARN", state_machine.as_str())];
+    assert!(milepost(&moto, &["maps", "load", "examples/maps"], &[])
+        .status
+        .success());
+    let store = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
+        TABLE,
+    ));
+    let opened = Utc::now() - Duration::days(1);
+    store
+        .create_task(&task("t-maya-1", "maya@vendor.example", opened))
+        .await
+        .unwrap();
+    store
+        .create_task(&task("t-maya-2", "maya@vendor.example", opened + Duration::minutes(1)))
+        .await
+        .unwrap();
+    store
+        .create_task(&task("t-lee", "lee@vendor.example", opened))
+        .await
+        .unwrap();
+
+    let list = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["tasks", "list", "--json"];
+        all.extend_from_slice(args);
+        let out = milepost(&moto, &all, &env);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let mayas = list(&["--owner", "maya@vendor.example"]);
+    let ids: Vec<&str> = mayas
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["t-maya-1", "t-maya-2"], "Maya's, oldest first");
+    for field in [
+        "id",
+        "account_id",
+        "milestone_id",
+        "owner_email",
+        "status",
+        "opened_at",
+        "closed_at",
+        "reason",
+    ] {
+        assert!(mayas[0].get(field).is_some(), "{field} missing from {}", mayas[0]);
+    }
+    assert_eq!(
+        (&mayas[0]["status"], &mayas[0]["closed_at"]),
+        (&"open".into(), &serde_json::Value::Null)
+    );
+    assert_eq!(list(&["--status", "open"]).as_array().unwrap().len(), 3, "everyone's");
+
+    let done = milepost(
+        &moto,
+        &[
+            "tasks",
+            "done",
+            "t-maya-1",
+            "--by",
+            "maya@vendor.example",
+            "--outcome",
+            "plan_agreed",
+            "--note",
+            "called the champion",
+        ],
+        &env,
+    );
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    let closed = store.get_task("t-maya-1").await.unwrap().unwrap();
+    let row = &list(&["--owner", "maya@vendor.example", "--status", "done"])[0];
+    assert_eq!(
+        (
+            &row["id"],
+            &row["status"],
+            &row["reason"],
+            &row["outcome"],
+            &row["closed_by"]
+        ),
+        (
+            &"t-maya-1".into(),
+            &"done".into(),
+            &"completed".into(),
+            &"plan_agreed".into(),
+            &"Maya".into()
+        )
+    );
+    assert!(
+        row["notes"][0].as_str().unwrap().ends_with(": called the champion"),
+        "{row}"
+    );
+
+    // Closed once: a second close, a snooze or a dismissal refuses and changes nothing.
+    for again in [
+        vec!["tasks", "done", "t-maya-1", "--by", "maya@vendor.example"],
+        vec![
+            "tasks",
+            "snooze",
+            "t-maya-1",
+            "--by",
+            "maya@vendor.example",
+            "--days",
+            "3",
+        ],
+        vec!["tasks", "dismiss", "t-maya-1", "--by", "lee@vendor.example"],
+    ] {
+        let out = milepost(&moto, &again, &env);
+        assert_eq!(out.status.code(), Some(2), "{again:?}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("already done: closed by Maya"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    assert_eq!(
+        store.get_task("t-maya-1").await.unwrap().unwrap().version,
+        closed.version
+    );
+
+    let snoozed = milepost(
+        &moto,
+        &[
+            "tasks",
+            "snooze",
+            "t-maya-2",
+            "--by",
+            "maya@vendor.example",
+            "--days",
+            "7",
+        ],
+        &env,
+    );
+    assert!(snoozed.status.success(), "{}", text(&snoozed.stderr));
+    let row = &list(&["--status", "snoozed"])[0];
+    assert_eq!(row["id"], "t-maya-2");
+    let until: chrono::DateTime<Utc> = row["snoozed_until"].as_str().unwrap().parse().unwrap();
+    assert_eq!((until - Utc::now()).num_days(), 6, "back in seven days");
+    for (bad, why) in [
+        (
+            vec!["tasks", "done", "no-such-task", "--by", "maya@vendor.example"],
+            "no task no-such-task",
+        ),
+        (
+            vec![
+                "tasks",
+                "dismiss",
+                "t-lee",
+                "--by",
+                "lee@vendor.example",
+                "--reason",
+                "bored",
+            ],
+            "--reason",
+        ),
+        (vec!["tasks", "done", "t-lee", "--by", "not an address"], "--by"),
+    ] {
+        let out = milepost(&moto, &bad, &env);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(text(&out.stderr).contains(why), "{bad:?}: {}", text(&out.stderr));
+    }
+    assert_eq!(
+        store.get_task("t-lee").await.unwrap().unwrap().status,
+        milepost_domain::TaskStatus::Open
+    );
+
+    // An enterprise account three weeks in: its executive sponsor is not named yet.
+    let services = quiet_services(store.clone());
+    let start = Utc::now().date_naive() - Duration::days(21);
+    let globex = milepost_domain::Account {
+        segment: Segment::Enterprise,
+        ..account("globex", start)
+    };
+    services.ingestion().upsert_account(&globex).await.unwrap();
+    let sponsor = || async {
+        store
+            .get_milestone(&AccountId::new("globex"), "exec_sponsor_identified")
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let before = sponsor().await;
+    for (args, why) in [
+        (
+            vec![
+                "milestones",
+                "confirm",
+                "globex",
+                "first_value",
+                "--by",
+                "maya@vendor.example",
+            ],
+            "is not manual",
+        ),
+        (
+            vec![
+                "milestones",
+                "confirm",
+                "nobody",
+                "exec_sponsor_identified",
+                "--by",
+                "maya@vendor.example",
+            ],
+            "no account nobody",
+        ),
+        (
+            vec![
+                "milestones",
+                "confirm",
+                "globex",
+                "no_such",
+                "--by",
+                "maya@vendor.example",
+            ],
+            "does not track milestone no_such",
+        ),
+        (
+            vec![
+                "milestones",
+                "confirm",
+                "globex",
+                "exec_sponsor_identified",
+                "--by",
+                "maya",
+            ],
+            "--by",
+        ),
+    ] {
+        let out = milepost(&moto, &args, &env);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(why), "{args:?}: {}", text(&out.stderr));
+    }
+    assert_eq!(sponsor().await.version, before.version, "refusals store nothing");
+    assert!(store.get_account(&AccountId::new("nobody")).await.unwrap().is_none());
+
+    let confirm = [
+        "milestones",
+        "confirm",
+        "globex",
+        "exec_sponsor_identified",
+        "--by",
+        "maya@vendor.example",
+        "--note",
+        "CFO named",
+    ];
+    let out = milepost(&moto, &confirm, &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "exec_sponsor_identified confirmed: achieved");
+    let reached = sponsor().await;
+    assert_eq!(reached.status, milepost_domain::MilestoneStatus::Achieved);
+    let again = milepost(&moto, &confirm, &env);
+    assert!(again.status.success());
+    assert!(
+        text(&again.stdout).contains("already reached"),
+        "{}",
+        text(&again.stdout)
+    );
+    assert_eq!(sponsor().await.version, reached.version, "confirmed once");
+}

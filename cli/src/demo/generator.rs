@@ -161,6 +161,13 @@ const CSMS: &[(&str, &str)] = &[
     ("Diego Ramos", "diego.ramos@vendor.example"),
     ("Mei Lin", "mei.lin@vendor.example"),
 ];
+/// The onboarding team: enterprise and mid-market accounts have one of them
+/// (maps give onboarding milestones to the `onboarding` role); SMB accounts
+/// have none, so those milestones fall back to the CSM.
+const ONBOARDING: &[(&str, &str)] = &[
+    ("Priya Nair", "priya.nair@vendor.example"),
+    ("Tomás Silva", "tomas.silva@vendor.example"),
+];
 const TIMEZONES: &[chrono_tz::Tz] = &[
     chrono_tz::America::New_York,
     chrono_tz::America::Chicago,
@@ -255,6 +262,17 @@ fn plan_account(index: usize, seed: u64, maps: &[MilestoneMap]) -> AccountPlan {
         timezone: *TIMEZONES.choose(&mut rng).expect("timezones"),
         goal: Some(GOALS.choose(&mut rng).expect("goals").to_string()),
         traits_at: None,
+        contacts: match segment {
+            Segment::Smb => Default::default(),
+            _ => {
+                let (name, email) = ONBOARDING[index % ONBOARDING.len()];
+                [(
+                    "onboarding".to_string(),
+                    Contact::parse(name, email).expect("built-in addresses are valid"),
+                )]
+                .into()
+            }
+        },
     };
     let start_at = account.contract_start_at();
     // One account in ten reaches Milepost a day after its first product events.

@@ -4,6 +4,7 @@
 //! its end; emails land in an outbox, tasks and a summary next to it.
 
 pub mod generator;
+pub mod people;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,10 +14,11 @@ use anyhow::{Context, Result};
 use chrono::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use milepost_app::ingest::wire::parse_body;
-use milepost_app::ports::{AccountStore, Mailer, MapStore, SendError, TaskStore};
+use milepost_app::links::{ActionLinks, LinkSigner, DEV_LINK_KEY};
+use milepost_app::ports::{AccountStore, Mailer, MapStore, MilestoneStore, SendError};
 use milepost_app::sweep::SweepOptions;
 use milepost_app::{Config, Services};
-use milepost_domain::{MilestoneStatus, OutgoingEmail, ProductEvent, Step, Timestamp};
+use milepost_domain::{Actor, MilestoneStatus, OutgoingEmail, ProductEvent, Step, Timestamp, CSM_ROLE};
 use milepost_embedded::runner::ExecutionStatus;
 use milepost_embedded::{InMemoryStore, LocalWorkflowRunner, OutboxMailer, RecordingPublisher, VirtualClock};
 use rand::Rng;
@@ -73,6 +75,17 @@ pub struct Summary {
     pub events_parked_then_applied: usize,
     pub recovered_by_stage: BTreeMap<String, usize>,
     pub domain_events: BTreeMap<String, usize>,
+    /// CSM tasks by their state at the end: open, snoozed, done, dismissed.
+    pub tasks_by_state: BTreeMap<String, usize>,
+    /// Closed tasks by why: completed, customer_recovered, milestone_confirmed, or a dismissal's reason.
+    pub tasks_closed_by: BTreeMap<String, usize>,
+    /// Tasks still open or snoozed whose milestone was reached: must be 0.
+    pub tasks_open_after_recovery: usize,
+    /// Tasks owned by a role the account has no contact for, so they went to its CSM.
+    pub tasks_to_csm_for_lack_of_an_owner: usize,
+    pub manual_confirmations: usize,
+    /// What the people pressed in their emails, and how it went.
+    pub buttons_pressed: BTreeMap<String, usize>,
 }
 
 /// Counts emails without writing them, for scale runs.
@@ -107,20 +120,29 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
         Some(o) => o.clone(),
         None => counter.clone(),
     };
+    // The embedded store runs in process: applying accounts side by side only adds tasks.
+    let config = Config {
+        accounts_at_once: 1,
+        ..Config::default()
+    };
+    let links = ActionLinks {
+        signer: LinkSigner::new(DEV_LINK_KEY.as_bytes()).expect("the development key is long enough"),
+        base_url: config.actions_url.clone(),
+        lifetime: Duration::days(config.action_link_days),
+    };
     let services = Services {
         store: store.clone(),
         mailer,
         events: publisher.clone(),
         workflows: runner.clone(),
         clock: clock.clone(),
-        // The embedded store runs in process: applying accounts side by side only adds tasks.
-        config: Config {
-            accounts_at_once: 1,
-            ..Config::default()
-        },
+        config,
+        links: Some(links.clone()),
     };
 
     let (ingestion, sweeper, playbook) = (services.ingestion(), services.sweeper(), services.playbook());
+    let (reminders, actions) = (services.reminders(), services.actions().expect("the demo signs links"));
+    let mut people = people::People::default();
     let maps = crate::example_maps::example_maps();
     for map in &maps {
         store.put_map(map).await?;
@@ -199,8 +221,15 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
             cursor = hour_end;
             while next_manual < manual.len() && manual[next_manual].0 <= now {
                 let (at, account, milestone) = &manual[next_manual];
-                if store.account_count() > 0 && store.get_account(account).await?.is_some() {
-                    ingestion.confirm_manual(account, milestone, *at).await?;
+                if let Some(found) = store.get_account(account).await? {
+                    // The milestone's owner confirms it (in the demo, always its owner by role).
+                    let role = store
+                        .get_milestone(account, milestone)
+                        .await?
+                        .map_or_else(|| CSM_ROLE.to_string(), |m| m.owner);
+                    let by = Actor::person(found.owner(&role).contact);
+                    ingestion.confirm_manual(account, milestone, &by, None, *at).await?;
+                    summary.manual_confirmations += 1;
                 } else {
                     // The account is not onboarded yet: the CSM confirms it an hour later.
                     manual[next_manual].0 = now + Duration::hours(1);
@@ -210,7 +239,12 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
                 next_manual += 1;
             }
             sweeper.sweep(&SweepOptions::default()).await?;
+            reminders.run().await?;
             runner.run_due(&playbook, now).await;
+            // The people read their email: new tasks noticed, buttons pressed when due.
+            let tasks = store.all_tasks();
+            people.notice(&tasks, opts.seed);
+            people.press_due(&actions, &links, &tasks, now).await;
         }
         bar.inc(1);
     }
@@ -260,8 +294,27 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
         };
         *summary.recovered_by_stage.entry(when.to_string()).or_default() += 1;
     }
-    let tasks = store.all_tasks().await?;
+    let tasks = store.all_tasks();
     summary.csm_tasks = tasks.len();
+    for task in &tasks {
+        *summary.tasks_by_state.entry(task.status.to_string()).or_default() += 1;
+        if let Some(closed) = &task.closed {
+            *summary
+                .tasks_closed_by
+                .entry(closed.reason.as_str().to_string())
+                .or_default() += 1;
+        }
+        let reached = milestones
+            .iter()
+            .any(|m| m.account_id == task.account_id && m.milestone_id == task.milestone_id && m.status.is_reached());
+        if reached && task.status.is_live() {
+            summary.tasks_open_after_recovery += 1;
+        }
+        if task.owner_is_fallback {
+            summary.tasks_to_csm_for_lack_of_an_owner += 1;
+        }
+    }
+    summary.buttons_pressed = people.pressed.clone();
     summary.emails_sent = outbox
         .as_ref()
         .map_or_else(|| counter.0.load(std::sync::atomic::Ordering::Relaxed), |o| o.sent());
@@ -303,7 +356,8 @@ fn clear_outbox(dir: &Path) -> Result<()> {
 
 /// The short table printed after a run.
 pub fn render_table(s: &Summary, out: &Path) -> String {
-    let rows: [(&str, String); 12] = [
+    let state = |k: &str| s.tasks_by_state.get(k).copied().unwrap_or(0).to_string();
+    let rows: [(&str, String); 17] = [
         ("accounts", s.accounts.to_string()),
         ("milestones tracked", s.milestones_tracked.to_string()),
         ("achieved", s.achieved.to_string()),
@@ -313,6 +367,11 @@ pub fn render_table(s: &Summary, out: &Path) -> String {
         ("  still escalating", s.still_escalating.to_string()),
         ("day-1 touches", s.day1_touches.to_string()),
         ("CSM tasks", s.csm_tasks.to_string()),
+        ("  done", state("done")),
+        ("  dismissed", state("dismissed")),
+        ("  snoozed", state("snoozed")),
+        ("  open", state("open")),
+        ("manual confirmations", s.manual_confirmations.to_string()),
         ("leadership escalations", s.leadership_escalations.to_string()),
         ("emails sent", s.emails_sent.to_string()),
         (

@@ -6,6 +6,7 @@
 //! request, so it is tested without the Lambda runtime; `main.rs` only wires it up.
 
 mod auth;
+mod confirm;
 mod problem;
 
 use lambda_http::http::{header, Method, StatusCode};
@@ -39,7 +40,11 @@ impl IngestConfig {
 /// Handles one HTTP request (API Gateway HTTP API v2 or a Function URL).
 pub async fn handle(ingestion: &Ingestion, config: &IngestConfig, request: Request) -> Response<Body> {
     match handle_inner(ingestion, config, &request).await {
-        Ok(report) => {
+        Ok(Answer::Confirmed(confirmation)) => {
+            tracing::info!(status = confirmation.status, "manual milestone confirmation");
+            json_response(StatusCode::OK, &confirmation)
+        }
+        Ok(Answer::Ingested(report)) => {
             if let Some(metrics) = report.emf(ingestion.clock.now()) {
                 println!("{metrics}");
             }
@@ -58,12 +63,10 @@ pub async fn handle(ingestion: &Ingestion, config: &IngestConfig, request: Reque
     }
 }
 
-async fn handle_inner(
-    ingestion: &Ingestion,
-    config: &IngestConfig,
-    request: &Request,
-) -> Result<IngestReport, Problem> {
-    if !request.uri().path().trim_end_matches('/').ends_with("/v1/events") {
+async fn handle_inner(ingestion: &Ingestion, config: &IngestConfig, request: &Request) -> Result<Answer, Problem> {
+    let path = request.uri().path().trim_end_matches('/');
+    let confirmation = path.ends_with("/v1/milestones/confirm");
+    if !path.ends_with("/v1/events") && !confirmation {
         return Err(Problem::not_found(request.uri().path()));
     }
     if request.method() != Method::POST {
@@ -87,6 +90,9 @@ async fn handle_inner(
         .secrets
         .verify(request.headers(), body)
         .map_err(Problem::unauthorized)?;
+    if confirmation {
+        return confirm::confirm(ingestion, body).await.map(Answer::Confirmed);
+    }
 
     let parsed = parse_body(body).map_err(|e| match e {
         BodyError::Malformed(detail) => Problem::malformed(&detail),
@@ -102,7 +108,13 @@ async fn handle_inner(
     if report.accepted == 0 && report.duplicates == 0 && report.rejected_count > 0 {
         return Err(Problem::no_valid_events(&report.rejected, report.rejected_count));
     }
-    Ok(report)
+    Ok(Answer::Ingested(report))
+}
+
+/// What a request that succeeded answers.
+enum Answer {
+    Ingested(IngestReport),
+    Confirmed(confirm::Confirmation),
 }
 
 fn json_response<T: serde::Serialize>(status: StatusCode, value: &T) -> Response<Body> {

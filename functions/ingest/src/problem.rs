@@ -145,6 +145,38 @@ impl Problem {
         p
     }
 
+    /// A confirmation naming what does not exist.
+    pub fn unknown(field: &str, detail: &str) -> Self {
+        Problem::new(StatusCode::NOT_FOUND, "unknown", "Not found", detail.to_string()).field(
+            None,
+            field,
+            detail.to_string(),
+        )
+    }
+
+    /// A confirmation of a milestone that events reach, not people.
+    pub fn not_manual(detail: &str) -> Self {
+        Problem::new(
+            StatusCode::CONFLICT,
+            "not-manual",
+            "Not a manual milestone",
+            detail.to_string(),
+        )
+        .field(None, "milestone_id", detail.to_string())
+    }
+
+    /// A request body whose field is wrong.
+    pub fn invalid(field: &str, detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "Invalid request",
+            detail.clone(),
+        )
+        .field(None, field, detail)
+    }
+
     pub fn unavailable() -> Self {
         Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -120,6 +120,7 @@ async fn services(store: Arc<dyn Store>) -> Services {
         workflows: Arc::new(LocalWorkflowRunner::new()),
         clock: Arc::new(SystemClock),
         config: milepost_app::Config::default(),
+        links: Some(milepost_embedded::fixtures::links()),
     };
     services
         .store

@@ -46,6 +46,13 @@ milestones:
     owner: csm
     criterion: {kind: distinct_users, event: user.active, min: 5, window_days: 7}
     playbook: {outreach: o, csm: c, leadership: l}
+  - id: sponsor_named
+    name: Executive sponsor identified
+    phase: onboarding
+    due_days: 30
+    owner: csm
+    criterion: {kind: manual}
+    playbook: {outreach: o, csm: c, leadership: l}
 "#;
 
 struct Setup {
@@ -75,6 +82,7 @@ async fn setup(store: Arc<dyn Store>) -> Arc<Setup> {
         workflows: Arc::new(LocalWorkflowRunner::new()),
         clock: Arc::new(SystemClock),
         config: Config::default(),
+        links: Some(milepost_embedded::fixtures::links()),
     };
     store
         .put_map(&milepost_maps::load_map("m.yaml", MAP).unwrap())
@@ -839,8 +847,8 @@ mod rule_breaking {
     use async_trait::async_trait;
     use milepost_app::ports::*;
     use milepost_domain::{
-        Account, AccountId, IllegalChange, IllegalTransition, MilestoneMap, MilestoneStatus, ProductEvent, Segment,
-        Tenure, Timestamp, TrackedMilestone, Transition,
+        Account, AccountId, CsmTask, EscalationLogEntry, IllegalChange, IllegalTransition, MilestoneMap,
+        MilestoneStatus, ProductEvent, Segment, TaskStatus, Tenure, Timestamp, TrackedMilestone, Transition,
     };
 
     use super::RuleBreakingStore;
@@ -917,6 +925,36 @@ mod rule_breaking {
         }
         async fn remember(&self, a: &AccountId, id: &str, until: Timestamp) -> StoreResult<()> {
             self.inner.remember(a, id, until).await
+        }
+    }
+    #[async_trait]
+    impl TaskStore for RuleBreakingStore {
+        async fn create_task(&self, t: &CsmTask) -> StoreResult<bool> {
+            self.inner.create_task(t).await
+        }
+        async fn get_task(&self, id: &str) -> StoreResult<Option<CsmTask>> {
+            self.inner.get_task(id).await
+        }
+        async fn update_task(&self, t: &CsmTask) -> StoreResult<u64> {
+            self.inner.update_task(t).await
+        }
+        async fn tasks_for_owner(&self, owner: &str, status: Option<TaskStatus>) -> StoreResult<Vec<CsmTask>> {
+            self.inner.tasks_for_owner(owner, status).await
+        }
+        async fn tasks_with_status(&self, status: TaskStatus) -> StoreResult<Vec<CsmTask>> {
+            self.inner.tasks_with_status(status).await
+        }
+        async fn snoozes_over(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<CsmTask>> {
+            self.inner.snoozes_over(now, limit).await
+        }
+    }
+    #[async_trait]
+    impl EscalationLog for RuleBreakingStore {
+        async fn append_log(&self, entry: &EscalationLogEntry) -> StoreResult<bool> {
+            self.inner.append_log(entry).await
+        }
+        async fn log_of(&self, a: &AccountId) -> StoreResult<Vec<EscalationLogEntry>> {
+            self.inner.log_of(a).await
         }
     }
     #[async_trait]
@@ -1016,6 +1054,100 @@ async fn an_event_that_breaks_a_lifecycle_rule_is_held_for_replay_not_retried_fo
     );
 }
 
+fn confirm_request(req: Request) -> Request {
+    let mut req = req;
+    *req.uri_mut() = "https://hooks.example/v1/milestones/confirm".parse().unwrap();
+    req
+}
+
+fn confirm_body(account: &str, milestone: &str) -> String {
+    json!({"account_id": account, "milestone_id": milestone, "by": "maya@vendor.example",
+           "by_name": "Maya Chen", "note": "EBR held with the CFO"})
+    .to_string()
+}
+
+/// A CRM workflow confirms a manual milestone with a signed POST: the
+/// milestone is reached once, announced once, logged with who; a repeat says
+/// so and changes nothing; unsigned, unknown or non-manual requests are
+/// refused with problem details naming the field, and nothing is stored.
+async fn a_signed_confirmation_reaches_a_manual_milestone_once(s: Arc<Setup>) {
+    let ingestion = s.services.ingestion();
+    let acme = AccountId::new("acme");
+    let sponsor = || async { s.store.get_milestone(&acme, "sponsor_named").await.unwrap().unwrap() };
+
+    let body = confirm_body("acme", "sponsor_named");
+    let unsigned = handle(&ingestion, &s.config, confirm_request(request(body.clone()))).await;
+    assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        sponsor().await.status,
+        MilestoneStatus::Pending,
+        "unsigned moved nothing"
+    );
+
+    let resp = handle(&ingestion, &s.config, confirm_request(signed(&body))).await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(resp.body().as_ref())
+    );
+    let answer = json_of(&resp);
+    assert_eq!(answer["status"], "confirmed");
+    assert_eq!(answer["milestone_status"], "achieved");
+    let reached = sponsor().await;
+    assert_eq!(reached.status, MilestoneStatus::Achieved);
+    let names = |s: &Setup| -> Vec<String> { s.events.events().iter().map(|e| e.detail_type().to_string()).collect() };
+    assert_eq!(names(&s), ["ManualMilestoneConfirmed", "MilestoneAchieved"]);
+    let log = s.store.log_of(&acme).await.unwrap();
+    let entry = log.iter().find(|e| e.milestone_id == "sponsor_named").expect("logged");
+    assert!(
+        entry.detail.contains("Maya Chen") && entry.detail.contains("EBR held"),
+        "{}",
+        entry.detail
+    );
+
+    let again = handle(
+        &ingestion,
+        &s.config,
+        confirm_request(signed_with(SECRET, &body, "msg_2", 0)),
+    )
+    .await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(json_of(&again)["status"], "already_reached");
+    assert_eq!(
+        json_of(&again)["reached_at"],
+        answer["reached_at"],
+        "the first confirmation stands"
+    );
+    assert_eq!(names(&s).len(), 2, "nothing announced twice");
+    assert_eq!(sponsor().await.version, reached.version, "nothing written twice");
+    assert_eq!(
+        s.store.log_of(&acme).await.unwrap().len(),
+        log.len(),
+        "nothing logged twice"
+    );
+
+    let unknown_account = confirm_body("nobody", "sponsor_named");
+    let resp = handle(&ingestion, &s.config, confirm_request(signed(&unknown_account))).await;
+    assert_problem(&resp, StatusCode::NOT_FOUND, "account_id");
+    let unknown_milestone = confirm_body("acme", "no_such_milestone");
+    let resp = handle(&ingestion, &s.config, confirm_request(signed(&unknown_milestone))).await;
+    assert_problem(&resp, StatusCode::NOT_FOUND, "milestone_id");
+    let by_events = confirm_body("acme", "first_workflow");
+    let resp = handle(&ingestion, &s.config, confirm_request(signed(&by_events))).await;
+    assert_problem(&resp, StatusCode::CONFLICT, "milestone_id");
+    let no_by = json!({"account_id": "acme", "milestone_id": "sponsor_named"}).to_string();
+    let resp = handle(&ingestion, &s.config, confirm_request(signed(&no_by))).await;
+    assert_problem(&resp, StatusCode::UNPROCESSABLE_ENTITY, "by");
+    let future = json!({"account_id": "acme", "milestone_id": "sponsor_named", "by": "maya@vendor.example",
+                        "at": (Utc::now() + Duration::days(2)).to_rfc3339()})
+    .to_string();
+    let resp = handle(&ingestion, &s.config, confirm_request(signed(&future))).await;
+    assert_problem(&resp, StatusCode::UNPROCESSABLE_ENTITY, "at");
+    nothing_stored(&s).await;
+    assert_eq!(names(&s).len(), 2, "refusals announce nothing");
+}
+
 /// Every scenario runs on the in-memory store (one test each) and, in one
 /// test sharing a moto server, on the DynamoDB store: the handler's contract
 /// holds on the store production uses.
@@ -1065,6 +1197,7 @@ scenarios!(
     implausible_contract_dates_are_rejected_per_field,
     work_per_request_is_bounded_and_answers_stay_small,
     a_busy_user_in_a_windowed_user_milestone_keeps_its_item_small,
+    a_signed_confirmation_reaches_a_manual_milestone_once,
 );
 
 /// What an event costs on DynamoDB, counted by the adapter: reading the

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use milepost_app::ports::StoreError;
+use milepost_app::reminders::{RemindersReport, TaskReminders};
 use milepost_app::sweep::{SweepOptions, SweepReport, Sweeper};
 
 /// Stop this long before the invocation's deadline: time to record the
@@ -42,6 +43,20 @@ pub async fn run(sweeper: &Sweeper, deadline: Instant) -> Result<SweepReport, St
         stopped_early = report.stopped_early,
         "{message}"
     );
+    Ok(report)
+}
+
+/// Reopens the tasks whose snooze is over and reminds their owners; logs what it did.
+pub async fn remind(reminders: &TaskReminders) -> Result<RemindersReport, StoreError> {
+    let report = reminders.run().await?;
+    if report.due > 0 {
+        tracing::info!(
+            due = report.due,
+            reopened = report.reopened,
+            failed = report.failed,
+            "snoozed tasks reopened"
+        );
+    }
     Ok(report)
 }
 

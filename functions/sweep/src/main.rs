@@ -1,6 +1,8 @@
-//! Milepost Lambda `sweep`: wiring only. Triggered by an EventBridge schedule.
+//! Milepost Lambda `sweep`: wiring only. Triggered by an EventBridge schedule:
+//! one sweep of due milestones, then the reminders of snoozes that are over.
 //! Configuration (environment): `MILEPOST_TABLE`, `MILEPOST_BUS`,
-//! `MILEPOST_STATE_MACHINE_ARN`.
+//! `MILEPOST_STATE_MACHINE_ARN`, `MILEPOST_SES_CONFIGURATION_SET`,
+//! `MILEPOST_ACTIONS_KEY_PARAM` and `milepost_app::Config::from_env`'s settings.
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use milepost_sweep::deadline_instant;
@@ -10,11 +12,13 @@ async fn main() -> Result<(), Error> {
     milepost_aws::lambda::init_logging();
     let sdk = milepost_aws::sdk_config().await;
     let sweeper = milepost_aws::sweeper_from_env(&sdk)?;
+    let reminders = milepost_aws::reminders_from_env(&sdk).await?;
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        let sweeper = &sweeper;
+        let (sweeper, reminders) = (&sweeper, &reminders);
         async move {
             let report = milepost_sweep::run(sweeper, deadline_instant(event.context.deadline)).await?;
-            Ok::<_, Error>(serde_json::to_value(report)?)
+            let reminded = milepost_sweep::remind(reminders).await?;
+            Ok::<_, Error>(serde_json::json!({ "sweep": report, "reminders": reminded }))
         }
     }))
     .await

@@ -161,6 +161,7 @@ impl Stack {
             workflows,
             clock: self.clock.clone(),
             config: Config::default(),
+            links: Some(milepost_embedded::fixtures::links()),
         }
     }
 

@@ -13,6 +13,10 @@ pub struct Config {
     pub booking_url: String,
     /// The unsubscribe endpoint quoted in `List-Unsubscribe` on customer mail.
     pub unsubscribe_url: String,
+    /// The actions endpoint the day-3 email's buttons point at (`…/v1/actions`).
+    pub actions_url: String,
+    /// How long an action link works.
+    pub action_link_days: i64,
     /// How long event-id dedupe records live.
     pub dedupe_ttl_days: i64,
     /// The CS leadership address for accounts whose traits name none.
@@ -37,6 +41,8 @@ impl Default for Config {
             app_url: "https://app.example.com".to_string(),
             booking_url: "https://app.example.com/book-help".to_string(),
             unsubscribe_url: "https://app.example.com/unsubscribe".to_string(),
+            actions_url: "https://milepost.example.com/v1/actions".to_string(),
+            action_link_days: crate::links::LINK_DAYS,
             dedupe_ttl_days: 14,
             cs_leader_email: address("cs-leadership@vendor.example"),
             timing: PlaybookTiming::default(),
@@ -49,7 +55,7 @@ impl Default for Config {
 impl Config {
     /// The defaults, with what the environment sets: `MILEPOST_SENDER_EMAIL`,
     /// `MILEPOST_SENDER_NAME`, `MILEPOST_APP_URL`, `MILEPOST_BOOKING_URL`,
-    /// `MILEPOST_UNSUBSCRIBE_URL`, `MILEPOST_CS_LEADER_EMAIL`,
+    /// `MILEPOST_UNSUBSCRIBE_URL`, `MILEPOST_ACTIONS_URL`, `MILEPOST_CS_LEADER_EMAIL`,
     /// `MILEPOST_MAX_FUTURE_SKEW_HOURS`, `MILEPOST_EARLIEST_CONTRACT_DATE`,
     /// `MILEPOST_CONTRACT_YEARS_AHEAD` (empty counts as unset). A value that
     /// does not parse is an error: better a function that will not start than
@@ -75,6 +81,7 @@ impl Config {
             ("MILEPOST_APP_URL", &mut config.app_url),
             ("MILEPOST_BOOKING_URL", &mut config.booking_url),
             ("MILEPOST_UNSUBSCRIBE_URL", &mut config.unsubscribe_url),
+            ("MILEPOST_ACTIONS_URL", &mut config.actions_url),
         ] {
             if let Some(value) = get(name) {
                 *field = value;

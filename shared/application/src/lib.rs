@@ -3,14 +3,19 @@
 //! playbook's steps — plus the email they render and the settings they read.
 //! No AWS types: the adapters live in `milepost-aws` and `milepost-embedded`.
 
+pub mod actions;
 pub mod clock;
 pub mod config;
 pub mod email;
 pub mod escalation;
 pub mod ingest;
+pub mod links;
 pub mod ports;
+pub mod reminders;
+pub mod sending;
 pub mod services;
 pub mod sweep;
+pub mod tasks;
 pub mod telemetry;
 pub mod writes;
 

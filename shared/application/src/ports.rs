@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use milepost_domain::{
-    Account, AccountActivity, AccountId, Announcements, CsmTask, DomainEvent, EscalationLogEntry, EscalationRequest,
-    IllegalChange, MilestoneMap, OutgoingEmail, ProductEvent, Segment, Stage, Tenure, Timestamp, TrackedMilestone,
+    Account, AccountActivity, AccountId, Announcements, CsmTask, CustomerEmailPause, DomainEvent, EscalationLogEntry,
+    EscalationRequest, IllegalChange, MilestoneMap, OutgoingEmail, ProductEvent, Segment, Stage, TaskStatus, Tenure,
+    Timestamp, TrackedMilestone,
 };
 use serde::{Deserialize, Serialize};
 
@@ -142,8 +143,25 @@ pub trait ActivityStore: Send + Sync {
 pub trait TaskStore: Send + Sync {
     /// Creates the task unless one with its id exists; returns whether it was created.
     async fn create_task(&self, task: &CsmTask) -> StoreResult<bool>;
-    async fn open_tasks_for_owner(&self, owner_email: &str) -> StoreResult<Vec<CsmTask>>;
-    async fn all_tasks(&self) -> StoreResult<Vec<CsmTask>>;
+    async fn get_task(&self, id: &str) -> StoreResult<Option<CsmTask>>;
+    /// Writes `task` if the stored version is still `task.version`, storing
+    /// `task.version + 1`. Returns the new version, or `Conflict`.
+    async fn update_task(&self, task: &CsmTask) -> StoreResult<u64>;
+    /// The tasks of one owner, oldest first, only those of `status` if given:
+    /// from the owner index, never a scan.
+    async fn tasks_for_owner(&self, owner_email: &str, status: Option<TaskStatus>) -> StoreResult<Vec<CsmTask>>;
+    /// Every task of `status`, oldest first: an index partition per status.
+    async fn tasks_with_status(&self, status: TaskStatus) -> StoreResult<Vec<CsmTask>>;
+    /// Snoozed tasks whose snooze is over at `now`, soonest first, at most `limit`.
+    async fn snoozes_over(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<CsmTask>>;
+}
+
+#[async_trait]
+pub trait PauseStore: Send + Sync {
+    /// Pauses automated customer email for the account (replacing a pause before it).
+    async fn pause_customer_emails(&self, account: &AccountId, pause: &CustomerEmailPause) -> StoreResult<()>;
+    /// The account's latest pause, over or not.
+    async fn customer_email_pause(&self, account: &AccountId) -> StoreResult<Option<CustomerEmailPause>>;
 }
 
 #[async_trait]
@@ -178,29 +196,43 @@ pub trait SendLedger: Send + Sync {
     async fn release_send(&self, key: &str) -> StoreResult<()>;
 }
 
+/// Tasks and the escalation log they are recorded on.
+pub trait TaskLedger: TaskStore + EscalationLog {}
+impl<T> TaskLedger for T where T: TaskStore + EscalationLog {}
+
 /// What ingestion reads and writes: events applied, accounts onboarded from
-/// group calls, their milestones created, events parked.
-pub trait IngestStore: EventStore + AccountStore + MapStore + MilestoneStore + DedupeStore + ParkingStore {}
-impl<T> IngestStore for T where T: EventStore + AccountStore + MapStore + MilestoneStore + DedupeStore + ParkingStore {}
+/// group calls, their milestones created, events parked, and the tasks of
+/// milestones the customer caught up with closed.
+pub trait IngestStore:
+    EventStore + AccountStore + MapStore + MilestoneStore + DedupeStore + ParkingStore + TaskLedger
+{
+}
+impl<T> IngestStore for T where
+    T: EventStore + AccountStore + MapStore + MilestoneStore + DedupeStore + ParkingStore + TaskLedger
+{
+}
+
+/// What people's actions (links, the CLI, the API) read and write.
+pub trait ActionStore: IngestStore + PauseStore {}
+impl<T> ActionStore for T where T: IngestStore + PauseStore {}
+
+/// What the sweep's task reminders read and write.
+pub trait ReminderStore: TaskLedger + AccountStore + MilestoneStore + SendLedger {}
+impl<T> ReminderStore for T where T: TaskLedger + AccountStore + MilestoneStore + SendLedger {}
 
 /// What the sweep reads and writes: due milestones and their accounts.
 pub trait SweepStore: MilestoneStore + AccountStore {}
 impl<T> SweepStore for T where T: MilestoneStore + AccountStore {}
 
 /// What the playbook's steps read and write.
-pub trait PlaybookStore:
-    MilestoneStore + AccountStore + ActivityStore + TaskStore + EscalationLog + SendLedger
-{
-}
-impl<T> PlaybookStore for T where
-    T: MilestoneStore + AccountStore + ActivityStore + TaskStore + EscalationLog + SendLedger
-{
-}
+pub trait PlaybookStore: MilestoneStore + AccountStore + ActivityStore + TaskLedger + SendLedger + PauseStore {}
+impl<T> PlaybookStore for T where T: MilestoneStore + AccountStore + ActivityStore + TaskLedger + SendLedger + PauseStore
+{}
 
 /// Everything Milepost keeps: what one process running the whole pipeline
 /// (the demo, the tests) wires in once.
-pub trait Store: IngestStore + SweepStore + PlaybookStore {}
-impl<T> Store for T where T: IngestStore + SweepStore + PlaybookStore {}
+pub trait Store: IngestStore + SweepStore + PlaybookStore + ActionStore + ReminderStore {}
+impl<T> Store for T where T: IngestStore + SweepStore + PlaybookStore + ActionStore + ReminderStore {}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {

@@ -4,10 +4,13 @@
 
 use std::sync::Arc;
 
+use crate::actions::Actions;
 use crate::config::Config;
 use crate::escalation::PlaybookSteps;
 use crate::ingest::Ingestion;
+use crate::links::ActionLinks;
 use crate::ports::{Clock, EventPublisher, Mailer, Store, WorkflowStarter};
+use crate::reminders::TaskReminders;
 use crate::sweep::Sweeper;
 
 #[derive(Clone)]
@@ -18,6 +21,8 @@ pub struct Services {
     pub workflows: Arc<dyn WorkflowStarter>,
     pub clock: Arc<dyn Clock>,
     pub config: Config,
+    /// Signs action links (the day-3 email's buttons); `None`: emails have none.
+    pub links: Option<ActionLinks>,
 }
 
 impl Services {
@@ -41,6 +46,28 @@ impl Services {
         }
     }
 
+    pub fn reminders(&self) -> TaskReminders {
+        TaskReminders {
+            store: self.store.clone(),
+            mailer: self.mailer.clone(),
+            events: self.events.clone(),
+            clock: self.clock.clone(),
+            config: self.config.clone(),
+            links: self.links.clone(),
+        }
+    }
+
+    /// People's actions; `None` without a link signer.
+    pub fn actions(&self) -> Option<Actions> {
+        Some(Actions {
+            ingestion: self.ingestion(),
+            store: self.store.clone(),
+            events: self.events.clone(),
+            clock: self.clock.clone(),
+            signer: self.links.as_ref()?.signer.clone(),
+        })
+    }
+
     pub fn playbook(&self) -> PlaybookSteps {
         PlaybookSteps {
             store: self.store.clone(),
@@ -48,6 +75,7 @@ impl Services {
             events: self.events.clone(),
             clock: self.clock.clone(),
             config: self.config.clone(),
+            links: self.links.clone(),
         }
     }
 }

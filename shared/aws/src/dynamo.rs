@@ -11,7 +11,8 @@
 //! | milestone map       | `MAP#<segment>`          | `TENURE#<tenure\|any>` |                                              |
 //! | event dedupe        | `DEDUPE#<account>`       | `EVENT#<event id>`    | TTL `expires_at`                             |
 //! | parked event        | `PARKED#<account>`       | `EVENT#<event id>`    | TTL `expires_at`                             |
-//! | CSM task            | `TASK#<task id>`         | `TASK`                | `owner_pk` = `OWNER#<email>`, `owner_sk` = `<created>#<id>` while open |
+//! | customer-email pause| `ACCOUNT#<account>`      | `PAUSE`               |                                              |
+//! | CSM task            | `TASK#<task id>`         | `TASK`                | `owner_pk` = `OWNER#<email>`, `owner_sk` = `<status>#<opened>#<id>`; `due_pk` = `TASKS#<status>`, `due_sk` = `<opened>#<id>` (snoozed: `<until>#<id>`) |
 //! | email send record   | `SEND#<key>`             | `SEND`                |                                              |
 //!
 //! - Everything applying an event needs (profile, activity, milestones): one
@@ -22,7 +23,9 @@
 //!   spread over `DUE_SHARDS` partitions so no partition is hot; an entry
 //!   exists only while a milestone is pending (or missed with its escalation
 //!   not yet started), so the sweep reads exactly what it acts on.
-//! - Open tasks by owner: the `owner` GSI, sparse on open tasks.
+//! - Tasks by owner (and status): the `owner` GSI. Tasks by status, and
+//!   snoozes that are over: their `TASKS#<status>` partition of the `due`
+//!   GSI (task traffic is light: a partition per status is not hot).
 //! - Every write that must not happen twice is conditional: milestones on
 //!   their `version`, creations on `attribute_not_exists(pk)`.
 
@@ -46,11 +49,11 @@ use sha2::{Digest, Sha256};
 
 use milepost_app::ports::{
     AccountStore, ActivityStore, DedupeStore, EscalationLog, EventApplied, EventStore, MapStore, MilestoneStore, Page,
-    ParkingStore, SendLedger, SendRecord, StoreError, StoreResult, TaskStore,
+    ParkingStore, PauseStore, SendLedger, SendRecord, StoreError, StoreResult, TaskStore,
 };
 use milepost_domain::{
-    Account, AccountActivity, AccountId, AccountState, Announcements, CsmTask, EscalationLogEntry, MapSegment,
-    MilestoneMap, ProductEvent, Segment, TaskStatus, Tenure, Timestamp, TrackedMilestone,
+    Account, AccountActivity, AccountId, AccountState, Announcements, CsmTask, CustomerEmailPause, EscalationLogEntry,
+    MapSegment, MilestoneMap, ProductEvent, Segment, TaskStatus, Tenure, Timestamp, TrackedMilestone,
 };
 
 /// Partitions of the due index. Eight spreads a busy sweep's reads and the
@@ -107,6 +110,9 @@ const STATE_PREFIX: &str = "STATE#";
 const PROFILE_SK: &str = "STATE#PROFILE";
 const ACTIVITY_SK: &str = "STATE#ACTIVITY";
 const MILESTONE_PREFIX: &str = "STATE#MILESTONE#";
+/// The account's customer-email pause: beside its state, not under `STATE#`,
+/// so applying an event does not read it.
+const PAUSE_SK: &str = "PAUSE";
 
 fn milestone_sk(milestone_id: &str) -> String {
     format!("{MILESTONE_PREFIX}{milestone_id}")
@@ -538,6 +544,27 @@ impl DynamoStore {
         Ok(item)
     }
 
+    /// A task stored as `version`, with its index keys: under its owner by
+    /// status and opening time, and in its status's partition of the due
+    /// index (a snoozed task by when its snooze ends, so the sweep finds it).
+    fn task_item(task: &CsmTask, version: u64) -> StoreResult<Item> {
+        let mut stored = task.clone();
+        stored.version = version;
+        let opened = format!("{}#{}", time_key(task.created_at), task.id);
+        let due_sk = match task.snoozed_until {
+            Some(until) if task.status == TaskStatus::Snoozed => format!("{}#{}", time_key(until), task.id),
+            _ => opened.clone(),
+        };
+        Ok(HashMap::from([
+            ("item".to_string(), to_attr(&stored)?),
+            ("version".to_string(), AttributeValue::N(version.to_string())),
+            ("owner_pk".to_string(), s(format!("OWNER#{}", task.owner_email))),
+            ("owner_sk".to_string(), s(format!("{}#{opened}", task.status))),
+            ("due_pk".to_string(), s(task_partition(task.status))),
+            ("due_sk".to_string(), s(due_sk)),
+        ]))
+    }
+
     fn milestone_item(m: &TrackedMilestone, version: u64) -> StoreResult<HashMap<String, AttributeValue>> {
         let mut stored = m.clone();
         stored.version = version;
@@ -832,41 +859,117 @@ impl ActivityStore for DynamoStore {
 #[async_trait]
 impl TaskStore for DynamoStore {
     async fn create_task(&self, task: &CsmTask) -> StoreResult<bool> {
-        let mut item = HashMap::from([("item".to_string(), to_attr(task)?)]);
-        if task.status == TaskStatus::Open {
-            item.insert("owner_pk".into(), s(format!("OWNER#{}", task.owner_email)));
-            item.insert(
-                "owner_sk".into(),
-                s(format!("{}#{}", time_key(task.created_at), task.id)),
-            );
-        }
+        let item = Self::task_item(task, 1)?;
         self.put(item, format!("TASK#{}", task.id), "TASK", true).await
     }
 
-    async fn open_tasks_for_owner(&self, owner_email: &str) -> StoreResult<Vec<CsmTask>> {
+    async fn get_task(&self, id: &str) -> StoreResult<Option<CsmTask>> {
+        self.get(format!("TASK#{id}"), "TASK")
+            .await?
+            .map(|i| from_item(&i))
+            .transpose()
+    }
+
+    async fn update_task(&self, task: &CsmTask) -> StoreResult<u64> {
+        let mut item = Self::task_item(task, task.version + 1)?;
+        item.insert("pk".into(), s(format!("TASK#{}", task.id)));
+        item.insert("sk".into(), s("TASK"));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("version = :expected")
+            .expression_attribute_values(":expected", AttributeValue::N(task.version.to_string()))
+            .build()
+            .map_err(backend)?;
+        if self.put_conditionally(put).await? {
+            Ok(task.version + 1)
+        } else {
+            Err(StoreError::Conflict)
+        }
+    }
+
+    async fn tasks_for_owner(&self, owner_email: &str, status: Option<TaskStatus>) -> StoreResult<Vec<CsmTask>> {
+        let items = self
+            .all_pages(|start| {
+                let mut req = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(OWNER_INDEX)
+                    .expression_attribute_values(":owner", s(format!("OWNER#{owner_email}")))
+                    .set_exclusive_start_key(start);
+                // DynamoDB takes no empty prefix: all statuses is the owner's whole partition.
+                req = match status {
+                    Some(st) => req
+                        .key_condition_expression("owner_pk = :owner AND begins_with(owner_sk, :status)")
+                        .expression_attribute_values(":status", s(format!("{st}#"))),
+                    None => req.key_condition_expression("owner_pk = :owner"),
+                };
+                query_page(req)
+            })
+            .await?;
+        let mut tasks: Vec<CsmTask> = items.iter().map(from_item).collect::<StoreResult<_>>()?;
+        // The index orders by status, then opening time: one owner's few tasks sort here.
+        tasks.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(tasks)
+    }
+
+    async fn tasks_with_status(&self, status: TaskStatus) -> StoreResult<Vec<CsmTask>> {
         let items = self
             .all_pages(|start| {
                 let req = self
                     .client
                     .query()
                     .table_name(&self.table)
-                    .index_name(OWNER_INDEX)
-                    .key_condition_expression("owner_pk = :owner")
-                    .expression_attribute_values(":owner", s(format!("OWNER#{owner_email}")))
+                    .index_name(DUE_INDEX)
+                    .key_condition_expression("due_pk = :status")
+                    .expression_attribute_values(":status", s(task_partition(status)))
                     .set_exclusive_start_key(start);
                 query_page(req)
             })
             .await?;
-        items.iter().map(from_item).collect()
-    }
-
-    async fn all_tasks(&self) -> StoreResult<Vec<CsmTask>> {
-        // Operators' listing only: a scan limited to task items.
-        let items = self.scan_pk_prefix("TASK#", None).await?;
         let mut tasks: Vec<CsmTask> = items.iter().map(from_item).collect::<StoreResult<_>>()?;
         tasks.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(tasks)
     }
+
+    async fn snoozes_over(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<CsmTask>> {
+        self.count();
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(DUE_INDEX)
+            .key_condition_expression("due_pk = :snoozed AND due_sk <= :now")
+            .expression_attribute_values(":snoozed", s(task_partition(TaskStatus::Snoozed)))
+            .expression_attribute_values(":now", s(format!("{}~", time_key(now))))
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| refused(e.into_service_error()))?;
+        out.items.unwrap_or_default().iter().map(from_item).collect()
+    }
+}
+
+#[async_trait]
+impl PauseStore for DynamoStore {
+    async fn pause_customer_emails(&self, account: &AccountId, pause: &CustomerEmailPause) -> StoreResult<()> {
+        let item = HashMap::from([("item".to_string(), to_attr(pause)?)]);
+        self.put(item, account_pk(account), PAUSE_SK, false).await?;
+        Ok(())
+    }
+
+    async fn customer_email_pause(&self, account: &AccountId) -> StoreResult<Option<CustomerEmailPause>> {
+        self.get(account_pk(account), PAUSE_SK)
+            .await?
+            .map(|i| from_item(&i))
+            .transpose()
+    }
+}
+
+/// The due index's partition of the tasks of one status.
+fn task_partition(status: TaskStatus) -> String {
+    format!("TASKS#{status}")
 }
 
 #[async_trait]

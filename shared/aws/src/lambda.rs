@@ -26,7 +26,7 @@ pub fn init_logging() {
 pub async fn serve_playbook(function: PlaybookFunction) -> Result<(), lambda_runtime::Error> {
     init_logging();
     let sdk = super::sdk_config().await;
-    let steps = super::playbook_from_env(&sdk)?;
+    let steps = super::playbook_from_env(&sdk).await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<StepInvocation>| {
         let steps = &steps;
         async move {

@@ -18,9 +18,12 @@ pub use step_functions::StepFunctionsWorkflows;
 
 use std::sync::Arc;
 
+use milepost_app::actions::Actions;
 use milepost_app::clock::SystemClock;
 use milepost_app::escalation::PlaybookSteps;
 use milepost_app::ingest::Ingestion;
+use milepost_app::links::ActionLinks;
+use milepost_app::reminders::TaskReminders;
 use milepost_app::sweep::Sweeper;
 use milepost_app::Config;
 
@@ -87,18 +90,65 @@ pub fn sweeper_from_env(config: &aws_config::SdkConfig) -> Result<Sweeper, Strin
     })
 }
 
-/// The playbook's steps on AWS, sending through SES under the configuration
-/// set named by `MILEPOST_SES_CONFIGURATION_SET`: `MILEPOST_TABLE`,
-/// `MILEPOST_BUS` and `Config::from_env`'s settings.
-pub fn playbook_from_env(config: &aws_config::SdkConfig) -> Result<PlaybookSteps, String> {
+/// The SES mailer, under the configuration set named by `MILEPOST_SES_CONFIGURATION_SET`.
+fn mailer_from_env(config: &aws_config::SdkConfig) -> SesMailer {
+    SesMailer::new(
+        aws_sdk_sesv2::Client::new(config),
+        std::env::var("MILEPOST_SES_CONFIGURATION_SET").ok(),
+    )
+}
+
+/// The day-3 email's action links: signed with the key `secrets::load_link_signer`
+/// reads, pointing at `MILEPOST_ACTIONS_URL`. `None` without a key.
+async fn links_from_env(config: &aws_config::SdkConfig, settings: &Config) -> Result<Option<ActionLinks>, String> {
+    let signer = secrets::load_link_signer(config, |name| std::env::var(name).ok())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(signer.map(|signer| ActionLinks {
+        signer,
+        base_url: settings.actions_url.clone(),
+        lifetime: chrono::Duration::days(settings.action_link_days),
+    }))
+}
+
+/// The playbook's steps on AWS, sending through SES: `MILEPOST_TABLE`,
+/// `MILEPOST_BUS`, the action-link key and `Config::from_env`'s settings.
+pub async fn playbook_from_env(config: &aws_config::SdkConfig) -> Result<PlaybookSteps, String> {
+    let settings = Config::from_env()?;
     Ok(PlaybookSteps {
         store: Arc::new(store_from_env(config)?),
-        mailer: Arc::new(SesMailer::new(
-            aws_sdk_sesv2::Client::new(config),
-            std::env::var("MILEPOST_SES_CONFIGURATION_SET").ok(),
-        )),
+        mailer: Arc::new(mailer_from_env(config)),
         events: Arc::new(publisher_from_env(config)?),
         clock: Arc::new(SystemClock),
-        config: Config::from_env()?,
+        links: links_from_env(config, &settings).await?,
+        config: settings,
+    })
+}
+
+/// Task reminders on AWS (the sweep sends them): as the playbook's steps.
+pub async fn reminders_from_env(config: &aws_config::SdkConfig) -> Result<TaskReminders, String> {
+    let settings = Config::from_env()?;
+    Ok(TaskReminders {
+        store: Arc::new(store_from_env(config)?),
+        mailer: Arc::new(mailer_from_env(config)),
+        events: Arc::new(publisher_from_env(config)?),
+        clock: Arc::new(SystemClock),
+        links: links_from_env(config, &settings).await?,
+        config: settings,
+    })
+}
+
+/// People's actions on AWS: ingestion's settings, and the action-link key, which is required.
+pub async fn actions_from_env(config: &aws_config::SdkConfig) -> Result<Actions, String> {
+    let ingestion = ingestion_from_env(config)?;
+    let links = links_from_env(config, &ingestion.config)
+        .await?
+        .ok_or("MILEPOST_ACTIONS_KEY_PARAM is not set: the actions function needs the key that signs links")?;
+    Ok(Actions {
+        store: Arc::new(store_from_env(config)?),
+        events: Arc::new(publisher_from_env(config)?),
+        clock: Arc::new(SystemClock),
+        signer: links.signer,
+        ingestion,
     })
 }

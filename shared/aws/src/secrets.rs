@@ -9,6 +9,10 @@
 //!   Manager secret with the same content.
 //! - Local runs only (`MILEPOST_LOCAL=1`): `MILEPOST_LOCAL_WEBHOOK_SECRET` and
 //!   `MILEPOST_LOCAL_SEGMENT_SECRET`, with development defaults when unset.
+//!
+//! The key that signs action links is read the same way: the SSM parameter
+//! named by `MILEPOST_ACTIONS_KEY_PARAM` (`MILEPOST_LOCAL_ACTIONS_KEY`, with
+//! a development default, in local runs). At least 16 bytes.
 
 use aws_config::SdkConfig;
 
@@ -92,4 +96,35 @@ pub async fn load(config: &SdkConfig, env: impl Fn(&str) -> Option<String>) -> R
         standard: standard?,
         segment: segment?,
     })
+}
+
+/// The action-link signer, if a key is configured. A configured key that is
+/// blank or shorter than 16 bytes stops the function at cold start: links
+/// signed with no real key would be forgeable.
+pub async fn load_link_signer(
+    config: &SdkConfig,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<milepost_app::links::LinkSigner>, SecretsError> {
+    let key = if env("MILEPOST_LOCAL").as_deref() == Some("1") {
+        Some(env("MILEPOST_LOCAL_ACTIONS_KEY").unwrap_or_else(|| milepost_app::links::DEV_LINK_KEY.to_string()))
+    } else if let Some(name) = env("MILEPOST_ACTIONS_KEY_PARAM").filter(|p| !p.is_empty()) {
+        let out = aws_sdk_ssm::Client::new(config)
+            .get_parameter()
+            .name(&name)
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| SecretsError(format!("SSM parameter {name}: {}", e.into_service_error())))?;
+        Some(out.parameter.and_then(|p| p.value).unwrap_or_default())
+    } else {
+        None
+    };
+    key.map(|k| {
+        milepost_app::links::LinkSigner::new(k.trim().as_bytes()).ok_or_else(|| {
+            SecretsError(
+                "the action-link key is configured but shorter than 16 bytes: put a long random key in it".into(),
+            )
+        })
+    })
+    .transpose()
 }

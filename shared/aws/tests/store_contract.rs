@@ -14,7 +14,7 @@ use milepost_domain::{
     AccountId, MilestoneMap, MilestoneStatus, ProductEvent, Segment, Tenure, Timestamp, TrackedMilestone,
 };
 use milepost_domain::{CsmTask, EscalationLogEntry, Step, TaskStatus};
-use milepost_embedded::fixtures::{account, date};
+use milepost_embedded::fixtures::{account, date, task};
 use milepost_embedded::InMemoryStore;
 use milepost_local::MotoServer;
 use milepost_maps::load_map;
@@ -320,41 +320,111 @@ async fn dedupe_parking_and_activity(store: Arc<dyn Store>) {
     assert_eq!(store.activity(&AccountId::new("quiet")).await.unwrap().recent.len(), 0);
 }
 
-async fn tasks_logs_and_sends_happen_once(store: Arc<dyn Store>) {
-    let task = CsmTask {
-        id: "x:csm-task".into(),
-        status: TaskStatus::Open,
-        account_id: AccountId::new("acme"),
-        account_name: "Acme".into(),
-        milestone_id: "first".into(),
-        milestone_name: "First".into(),
-        owner_email: "maya@vendor.example".into(),
-        owner_name: "Maya".into(),
-        created_at: t0(),
-        due_at: t0(),
-        target: "1× a".into(),
-        current: "0 so far".into(),
-        health: milepost_domain::health::Health {
-            score: 50,
-            trend: 0,
-            factors: vec![],
-        },
-        arr_at_risk: 1000,
-        recommended_intervention: "call".into(),
-        recent_activity: vec![],
+/// Tasks change conditionally and move between the index partitions their
+/// status puts them in; snoozes that are over come back soonest first.
+async fn tasks_move_with_their_status(store: Arc<dyn Store>) {
+    use milepost_domain::{Actor, Outcome, TaskAction};
+    let maya = "maya@vendor.example";
+    for (n, owner) in [(1, maya), (2, maya), (3, "sam@vendor.example")] {
+        let t = task(&format!("e{n}:csm-task"), owner, t0() + Duration::hours(n));
+        assert!(store.create_task(&t).await.unwrap());
+    }
+    let by = Actor::Person {
+        name: "Maya".into(),
+        email: maya.into(),
     };
-    assert!(store.create_task(&task).await.unwrap());
-    assert!(!store.create_task(&task).await.unwrap());
-    assert_eq!(
-        store.open_tasks_for_owner("maya@vendor.example").await.unwrap(),
-        vec![task.clone()]
+    // e1 done; a write over the version read before that loses.
+    let mut e1 = store.get_task("e1:csm-task").await.unwrap().unwrap();
+    let stale = e1.clone();
+    let done = TaskAction::Done {
+        outcome: Outcome::PlanAgreed,
+        note: Some("agreed".into()),
+    };
+    e1.apply(&done, &by, t0() + Duration::days(1), None).unwrap();
+    assert_eq!(store.update_task(&e1).await.unwrap(), 2);
+    assert!(
+        matches!(store.update_task(&stale).await, Err(StoreError::Conflict)),
+        "a stale write won"
     );
+    // e2 and e3 snoozed, e3's snooze ending first.
+    for (id, days) in [("e2:csm-task", 5), ("e3:csm-task", 3)] {
+        let mut t = store.get_task(id).await.unwrap().unwrap();
+        let snooze = TaskAction::Snooze {
+            until: t0() + Duration::days(days),
+            note: None,
+        };
+        t.apply(&snooze, &by, t0(), None).unwrap();
+        store.update_task(&t).await.unwrap();
+    }
+    let ids = |ts: Vec<CsmTask>| ts.into_iter().map(|t| t.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.tasks_for_owner(maya, None).await.unwrap()),
+        ["e1:csm-task", "e2:csm-task"]
+    );
+    assert_eq!(
+        ids(store.tasks_for_owner(maya, Some(TaskStatus::Done)).await.unwrap()),
+        ["e1:csm-task"]
+    );
+    assert!(
+        store.tasks_with_status(TaskStatus::Open).await.unwrap().is_empty(),
+        "none left open"
+    );
+    assert_eq!(store.tasks_with_status(TaskStatus::Snoozed).await.unwrap().len(), 2);
     assert!(store
-        .open_tasks_for_owner("other@vendor.example")
+        .snoozes_over(t0() + Duration::days(2), 10)
         .await
         .unwrap()
         .is_empty());
-    assert_eq!(store.all_tasks().await.unwrap().len(), 1);
+    assert_eq!(
+        ids(store.snoozes_over(t0() + Duration::days(4), 10).await.unwrap()),
+        ["e3:csm-task"]
+    );
+    assert_eq!(
+        ids(store.snoozes_over(t0() + Duration::days(6), 10).await.unwrap()),
+        ["e3:csm-task", "e2:csm-task"],
+        "soonest first"
+    );
+    assert_eq!(
+        store.snoozes_over(t0() + Duration::days(6), 1).await.unwrap().len(),
+        1,
+        "at most the limit"
+    );
+    let done_one = store.get_task("e1:csm-task").await.unwrap().unwrap();
+    assert_eq!(done_one.notes[0].text, "agreed");
+    assert!(store.get_task("nope").await.unwrap().is_none());
+
+    // The account's customer-email pause.
+    let acme = AccountId::new("acme");
+    assert!(store.customer_email_pause(&acme).await.unwrap().is_none());
+    let pause = milepost_domain::CustomerEmailPause::starting(t0(), by.clone(), Some("k".into()));
+    store.pause_customer_emails(&acme, &pause).await.unwrap();
+    assert_eq!(store.customer_email_pause(&acme).await.unwrap(), Some(pause));
+    assert!(store
+        .customer_email_pause(&AccountId::new("other"))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn tasks_logs_and_sends_happen_once(store: Arc<dyn Store>) {
+    let task = task("x:csm-task", "maya@vendor.example", t0());
+    assert!(store.create_task(&task).await.unwrap());
+    assert!(!store.create_task(&task).await.unwrap());
+    let stored = store.get_task("x:csm-task").await.unwrap().unwrap();
+    assert_eq!(stored.version, 1);
+    assert_eq!(
+        store
+            .tasks_for_owner("maya@vendor.example", Some(TaskStatus::Open))
+            .await
+            .unwrap(),
+        vec![stored.clone()]
+    );
+    assert!(store
+        .tasks_for_owner("other@vendor.example", None)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.tasks_with_status(TaskStatus::Open).await.unwrap().len(), 1);
 
     let entry = |key: &str, day: i64| EscalationLogEntry {
         key: key.into(),
@@ -362,8 +432,9 @@ async fn tasks_logs_and_sends_happen_once(store: Arc<dyn Store>) {
         milestone_id: "first".into(),
         execution: "x".into(),
         at: t0() + Duration::days(day),
-        step: Step::OutreachEmail,
+        step: Some(Step::OutreachEmail),
         detail: "outreach email sent".into(),
+        by: None,
     };
     assert!(store.append_log(&entry("k2", 2)).await.unwrap());
     assert!(store.append_log(&entry("k1", 1)).await.unwrap());
@@ -491,6 +562,9 @@ async fn run_contract(name: &str, fresh: Fresh<'_>) {
             Box::pin(dedupe_parking_and_activity(s))
         }),
         ("tasks, logs, sends", |s| Box::pin(tasks_logs_and_sends_happen_once(s))),
+        ("tasks move with their status", |s| {
+            Box::pin(tasks_move_with_their_status(s))
+        }),
         ("events applied once, as a unit", |s| {
             Box::pin(events_are_applied_once_as_a_unit(s))
         }),

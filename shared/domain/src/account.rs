@@ -1,5 +1,6 @@
 //! Customer accounts: who the customer is, what they pay, who looks after them.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -166,11 +167,59 @@ pub struct Account {
     /// that set them. An older call arriving later does not overwrite them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traits_at: Option<super::Timestamp>,
+    /// The vendor's people by role (`onboarding`, `account_executive`,
+    /// `support`, ...), from the `<role>_email` / `<role>_name` traits. The
+    /// CSM is `csm` above; a milestone owned by a role no one holds goes to it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub contacts: BTreeMap<String, Contact>,
+}
+
+/// The role that owns a milestone unless its map names another.
+pub const CSM_ROLE: &str = "csm";
+
+/// Who owns a milestone for an account: the contact holding its role, or the
+/// CSM when no one does (`fallback`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner<'a> {
+    pub role: &'a str,
+    pub contact: &'a Contact,
+    pub fallback: bool,
+}
+
+/// Whether `role` names a role as maps and traits write them: a lowercase
+/// identifier (`onboarding`, `account_executive`).
+pub fn is_role_name(role: &str) -> bool {
+    let mut chars = role.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 impl Account {
     pub fn tenure(&self) -> Tenure {
         Tenure::from_year(self.tenure_year)
+    }
+
+    /// The owner of a milestone owned by `role`.
+    pub fn owner<'a>(&'a self, role: &'a str) -> Owner<'a> {
+        if role == CSM_ROLE {
+            return Owner {
+                role,
+                contact: &self.csm,
+                fallback: false,
+            };
+        }
+        match self.contacts.get(role) {
+            Some(contact) => Owner {
+                role,
+                contact,
+                fallback: false,
+            },
+            None => Owner {
+                role,
+                contact: &self.csm,
+                fallback: true,
+            },
+        }
     }
 
     /// Contract start as an instant: midnight UTC of the start date.

@@ -1,6 +1,8 @@
 //! Account traits: what a `group` call (Segment Spec) may say about an
 //! account, and the account they make.
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDate;
 
 use crate::{Account, AccountId, Contact, EmailAddress, FieldError, Segment};
@@ -21,7 +23,13 @@ pub struct AccountTraits {
     pub exec_sponsor: Option<Contact>,
     pub timezone: Option<chrono_tz::Tz>,
     pub goal: Option<String>,
+    /// The vendor's people by role, from `<role>_email` / `<role>_name`: each
+    /// replaces the account's contact for that role.
+    pub contacts: BTreeMap<String, Contact>,
 }
+
+/// The most roles one account may name: what bounds its profile's size.
+pub const MAX_ROLES: usize = 16;
 
 impl AccountTraits {
     /// The account after these traits: `existing` updated, or a new account
@@ -57,6 +65,7 @@ impl AccountTraits {
                     timezone: chrono_tz::UTC,
                     goal: None,
                     traits_at: None,
+                    contacts: Default::default(),
                 }
             }
         };
@@ -82,6 +91,15 @@ impl AccountTraits {
         }
         if self.goal.is_some() {
             a.goal = self.goal.clone();
+        }
+        for (role, contact) in &self.contacts {
+            a.contacts.insert(role.clone(), contact.clone());
+        }
+        if a.contacts.len() > MAX_ROLES {
+            return Err(FieldError::new(
+                "traits",
+                format!("name at most {MAX_ROLES} roles (`<role>_email`) per account"),
+            ));
         }
         if existing.is_none() && self.renewal_date.is_none() {
             a.renewal_date = a.contract_start + chrono::Duration::days(365);

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::csm_task::{Actor, CsmTask};
 use crate::{AccountId, EscalationSchedule, Stage, Timestamp};
 
 /// The input of one escalation: what the sweep starts and every step receives.
@@ -121,8 +122,14 @@ pub struct EscalationLogEntry {
     pub milestone_id: String,
     pub execution: String,
     pub at: Timestamp,
-    pub step: Step,
+    /// The escalation step it belongs to; none for what happened outside a
+    /// step (a manual milestone confirmed, customer email paused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<Step>,
     pub detail: String,
+    /// Who did it, when a person did: their name and address stay in the store (never in logs or on the bus).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Actor>,
 }
 
 impl EscalationLogEntry {
@@ -137,8 +144,52 @@ impl EscalationLogEntry {
             milestone_id: request.milestone_id.clone(),
             execution: request.execution.clone(),
             at,
-            step,
+            step: Some(step),
             detail,
+            by: None,
+        }
+    }
+
+    /// The entry for a change of `task`, `what` naming it (`snoozed`,
+    /// `done`, ...). The time is part of the key: a task may be snoozed twice.
+    pub fn for_task(task: &CsmTask, what: &str, at: Timestamp, by: &Actor, detail: String) -> Self {
+        EscalationLogEntry {
+            key: format!(
+                "{}:{}:task:{what}:{}",
+                task.execution(),
+                Step::CsmTask.as_str(),
+                at.timestamp_millis()
+            ),
+            account_id: task.account_id.clone(),
+            milestone_id: task.milestone_id.clone(),
+            execution: task.execution().to_string(),
+            at,
+            step: Some(Step::CsmTask),
+            detail,
+            by: (*by != Actor::Milepost).then(|| by.clone()),
+        }
+    }
+
+    /// An entry outside any step: `what` (`confirmed`, `paused`, ...) done to
+    /// `milestone_id` (or the account), keyed by the time it happened.
+    pub fn outside_steps(
+        account_id: &AccountId,
+        milestone_id: &str,
+        execution: Option<&str>,
+        what: &str,
+        at: Timestamp,
+        by: &Actor,
+        detail: String,
+    ) -> Self {
+        EscalationLogEntry {
+            key: format!("{account_id}:{milestone_id}:{what}:{}", at.timestamp_millis()),
+            account_id: account_id.clone(),
+            milestone_id: milestone_id.to_string(),
+            execution: execution.unwrap_or_default().to_string(),
+            at,
+            step: None,
+            detail,
+            by: (*by != Actor::Milepost).then(|| by.clone()),
         }
     }
 }

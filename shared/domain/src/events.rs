@@ -58,6 +58,50 @@ pub enum DomainEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         stage_reached: Option<Stage>,
     },
+    /// A CSM task opened for the milestone's owner (by role; no names or addresses).
+    TaskOpened {
+        account_id: AccountId,
+        milestone_id: String,
+        task_id: String,
+        owner_role: String,
+        opened_at: Timestamp,
+    },
+    /// A snoozed task is open again (its snooze ended); its owner is reminded.
+    TaskReopened {
+        account_id: AccountId,
+        milestone_id: String,
+        task_id: String,
+        reopened_at: Timestamp,
+    },
+    /// Its owner put the task off until `until`; it opens again then.
+    TaskSnoozed {
+        account_id: AccountId,
+        milestone_id: String,
+        task_id: String,
+        until: Timestamp,
+    },
+    TaskClosed {
+        account_id: AccountId,
+        milestone_id: String,
+        task_id: String,
+        /// `done` or `dismissed`.
+        status: String,
+        /// `completed`, `customer_recovered`, `milestone_confirmed`, or the
+        /// dismissal's reason (`not_relevant`, `customer_churning`, `duplicate`, `other`).
+        reason: String,
+        /// For a task done by its owner: what they got done (`plan_agreed`, ...).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        outcome: Option<String>,
+        closed_at: Timestamp,
+    },
+    /// Someone confirmed a manual milestone (the reached event follows).
+    ManualMilestoneConfirmed {
+        account_id: AccountId,
+        milestone_id: String,
+        confirmed_at: Timestamp,
+    },
+    /// Automated customer email for the account is paused until `until`.
+    CustomerEmailsPaused { account_id: AccountId, until: Timestamp },
     /// Asks the product to show a message in-app; the product subscribes to it.
     InAppMessageRequested {
         account_id: AccountId,
@@ -79,6 +123,12 @@ impl DomainEvent {
             DomainEvent::EscalationStageCompleted { .. } => "EscalationStageCompleted",
             DomainEvent::MilestoneRecovered { .. } => "MilestoneRecovered",
             DomainEvent::InAppMessageRequested { .. } => "InAppMessageRequested",
+            DomainEvent::TaskOpened { .. } => "TaskOpened",
+            DomainEvent::TaskSnoozed { .. } => "TaskSnoozed",
+            DomainEvent::TaskReopened { .. } => "TaskReopened",
+            DomainEvent::TaskClosed { .. } => "TaskClosed",
+            DomainEvent::ManualMilestoneConfirmed { .. } => "ManualMilestoneConfirmed",
+            DomainEvent::CustomerEmailsPaused { .. } => "CustomerEmailsPaused",
         }
     }
 }

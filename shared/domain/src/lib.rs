@@ -25,23 +25,27 @@ pub mod lifecycle;
 pub mod limits;
 pub mod map;
 pub mod outgoing;
+pub mod pause;
 pub mod phase;
 pub mod schedule;
 pub mod tracked;
 
-pub use account::{Account, AccountId, Contact, Segment, Tenure};
+pub use account::{is_role_name, Account, AccountId, Contact, Owner, Segment, Tenure, CSM_ROLE};
 pub use account_state::{AccountState, Announcements, Changes};
 pub use account_traits::AccountTraits;
 pub use activity::AccountActivity;
 pub use address::{AddressError, EmailAddress};
 pub use criterion::{CompareOp, Criterion, Observation, Progress};
-pub use csm_task::{CsmTask, TaskStatus};
+pub use csm_task::{
+    Actor, CloseReason, CsmTask, DismissReason, Outcome, TaskAction, TaskChange, TaskNote, TaskRefusal, TaskStatus,
+};
 pub use escalation::{execution_name, EscalationLogEntry, EscalationRequest, Step, StepOutcome};
 pub use events::{DomainEvent, ProductEvent};
 pub use field_error::FieldError;
 pub use lifecycle::{IllegalTransition, MilestoneStatus, Stage, Transition};
 pub use map::{MapSegment, MilestoneDef, MilestoneMap, Playbook};
 pub use outgoing::{EmailKind, OutgoingEmail};
+pub use pause::CustomerEmailPause;
 pub use phase::Phase;
 pub use schedule::{EscalationSchedule, PlaybookTiming};
 pub use tracked::{IllegalChange, TrackedMilestone};

@@ -28,6 +28,10 @@ pub struct TrackedMilestone {
     pub milestone_id: String,
     pub name: String,
     pub phase: Phase,
+    /// The role that owns it (`csm`, `onboarding`, ...): its CSM task goes to
+    /// the account's contact for that role (see `Account::owner`).
+    #[serde(default = "csm_role")]
+    pub owner: String,
     pub criterion: Criterion,
     pub arr_weight: f64,
     /// Shared, not copied: milestones are read and written on every event.
@@ -76,6 +80,10 @@ pub struct TrackedMilestone {
     pub version: u64,
 }
 
+fn csm_role() -> String {
+    super::account::CSM_ROLE.to_string()
+}
+
 /// How long a claim to publish a reached event holds (longer than any Lambda run).
 pub const ANNOUNCE_LEASE: Duration = Duration::minutes(15);
 
@@ -98,6 +106,7 @@ impl TrackedMilestone {
             milestone_id: def.id.clone(),
             name: def.name.clone(),
             phase: def.phase,
+            owner: def.owner.clone(),
             criterion: def.criterion.clone(),
             arr_weight: def.arr_weight(),
             playbook: Arc::new(def.playbook.clone()),

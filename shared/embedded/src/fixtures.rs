@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use milepost_app::clock::SystemClock;
+use milepost_app::links::{ActionLinks, LinkSigner, DEV_LINK_KEY};
 use milepost_app::ports::Store;
 use milepost_app::{Config, Services};
-pub use milepost_domain::fixtures::{account, date, milepost_address};
+pub use milepost_domain::fixtures::{account, date, milepost_address, task};
 
 use crate::{LocalWorkflowRunner, MemoryMailer, RecordingPublisher};
 
@@ -21,6 +22,17 @@ pub fn quiet_services(store: Arc<dyn Store>) -> Services {
         workflows: Arc::new(LocalWorkflowRunner::new()),
         clock: Arc::new(SystemClock),
         config: Config::default(),
+        links: Some(links()),
+    }
+}
+
+/// Action links signed with the development key, pointing at the default endpoint.
+pub fn links() -> ActionLinks {
+    let config = Config::default();
+    ActionLinks {
+        signer: LinkSigner::new(DEV_LINK_KEY.as_bytes()).expect("the development key is long enough"),
+        base_url: config.actions_url,
+        lifetime: chrono::Duration::days(config.action_link_days),
     }
 }
 

@@ -12,11 +12,11 @@ use rustc_hash::FxHashMap as HashMap;
 
 use milepost_app::ports::{
     AccountStore, ActivityStore, DedupeStore, EscalationLog, EventApplied, EventStore, MapStore, MilestoneStore, Page,
-    ParkingStore, SendLedger, SendRecord, StoreError, StoreResult, TaskStore,
+    ParkingStore, PauseStore, SendLedger, SendRecord, StoreError, StoreResult, TaskStore,
 };
 use milepost_domain::{
-    limits, Account, AccountActivity, AccountId, AccountState, Announcements, CsmTask, EscalationLogEntry,
-    MilestoneMap, ProductEvent, Segment, TaskStatus, Tenure, Timestamp, TrackedMilestone,
+    limits, Account, AccountActivity, AccountId, AccountState, Announcements, CsmTask, CustomerEmailPause,
+    EscalationLogEntry, MilestoneMap, ProductEvent, Segment, TaskStatus, Tenure, Timestamp, TrackedMilestone,
 };
 
 type DueKey = (Timestamp, AccountId, String);
@@ -37,6 +37,7 @@ struct Tables {
     parked: HashMap<AccountId, BTreeMap<String, ProductEvent>>,
     activity: HashMap<AccountId, AccountActivity>,
     tasks: BTreeMap<String, CsmTask>,
+    pauses: HashMap<AccountId, CustomerEmailPause>,
     log: BTreeMap<AccountId, Vec<EscalationLogEntry>>,
     log_keys: BTreeSet<String>,
     sends: HashMap<String, SendRecord>,
@@ -100,6 +101,19 @@ impl InMemoryStore {
             .values()
             .flat_map(|ms| ms.iter().cloned())
             .collect()
+    }
+
+    /// Every task, oldest first: the demo's listing (the stores' own
+    /// listings go by owner or status).
+    pub fn all_tasks(&self) -> Vec<CsmTask> {
+        self.tasks_where(|_| true)
+    }
+
+    /// The tasks `keep` keeps, oldest first, as the indexes order them.
+    fn tasks_where(&self, keep: impl Fn(&CsmTask) -> bool) -> Vec<CsmTask> {
+        let mut tasks: Vec<CsmTask> = self.lock().tasks.values().filter(|t| keep(t)).cloned().collect();
+        tasks.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        tasks
     }
 
     pub fn account_count(&self) -> usize {
@@ -459,26 +473,56 @@ impl EventStore for InMemoryStore {
 #[async_trait]
 impl TaskStore for InMemoryStore {
     async fn create_task(&self, task: &CsmTask) -> StoreResult<bool> {
+        self.check_fits("task", task)?;
         let mut t = self.lock();
         if t.tasks.contains_key(&task.id) {
             return Ok(false);
         }
-        t.tasks.insert(task.id.clone(), task.clone());
+        let mut stored = task.clone();
+        stored.version = 1;
+        t.tasks.insert(task.id.clone(), stored);
         Ok(true)
     }
-    async fn open_tasks_for_owner(&self, owner_email: &str) -> StoreResult<Vec<CsmTask>> {
-        Ok(self
-            .lock()
-            .tasks
-            .values()
-            .filter(|task| task.owner_email == owner_email && task.status == TaskStatus::Open)
-            .cloned()
-            .collect())
+    async fn get_task(&self, id: &str) -> StoreResult<Option<CsmTask>> {
+        Ok(self.lock().tasks.get(id).cloned())
     }
-    async fn all_tasks(&self) -> StoreResult<Vec<CsmTask>> {
-        let mut tasks: Vec<CsmTask> = self.lock().tasks.values().cloned().collect();
-        tasks.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        Ok(tasks)
+    async fn update_task(&self, task: &CsmTask) -> StoreResult<u64> {
+        self.check_fits("task", task)?;
+        let mut t = self.lock();
+        let Some(slot) = t.tasks.get_mut(&task.id) else {
+            return Err(StoreError::Conflict);
+        };
+        if slot.version != task.version {
+            return Err(StoreError::Conflict);
+        }
+        *slot = task.clone();
+        slot.version = task.version + 1;
+        Ok(slot.version)
+    }
+    async fn tasks_for_owner(&self, owner_email: &str, status: Option<TaskStatus>) -> StoreResult<Vec<CsmTask>> {
+        Ok(self.tasks_where(|task| task.owner_email == owner_email && status.is_none_or(|s| task.status == s)))
+    }
+    async fn tasks_with_status(&self, status: TaskStatus) -> StoreResult<Vec<CsmTask>> {
+        Ok(self.tasks_where(|task| task.status == status))
+    }
+    async fn snoozes_over(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<CsmTask>> {
+        let mut over = self.tasks_where(|task| {
+            task.status == TaskStatus::Snoozed && task.snoozed_until.is_some_and(|until| until <= now)
+        });
+        over.sort_by(|a, b| (a.snoozed_until, &a.id).cmp(&(b.snoozed_until, &b.id)));
+        over.truncate(limit);
+        Ok(over)
+    }
+}
+
+#[async_trait]
+impl PauseStore for InMemoryStore {
+    async fn pause_customer_emails(&self, account: &AccountId, pause: &CustomerEmailPause) -> StoreResult<()> {
+        self.lock().pauses.insert(account.clone(), pause.clone());
+        Ok(())
+    }
+    async fn customer_email_pause(&self, account: &AccountId) -> StoreResult<Option<CustomerEmailPause>> {
+        Ok(self.lock().pauses.get(account.as_str()).cloned())
     }
 }
 

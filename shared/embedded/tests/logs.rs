@@ -62,6 +62,7 @@ fn services(store: Arc<InMemoryStore>, mailer: Arc<MemoryMailer>, clock: Arc<Vir
         workflows: Arc::new(LocalWorkflowRunner::new()),
         clock,
         config: simulation_config(),
+        links: Some(milepost_embedded::fixtures::links()),
     }
 }
 

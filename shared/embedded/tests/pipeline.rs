@@ -8,6 +8,7 @@ use chrono::Duration;
 use milepost_app::ingest::wire::own_format::parse_events;
 use milepost_app::ingest::wire::{parse_body, BodyError};
 use milepost_app::ingest::Applied;
+use milepost_app::ingest::Confirmed;
 use milepost_app::ports::{
     AccountStore, EscalationLog, EventApplied, EventPublisher, MapStore, MilestoneStore, PublishError, StartOutcome,
     TaskStore, WorkflowError, WorkflowStarter,
@@ -16,7 +17,7 @@ use milepost_app::sweep::SweepOptions;
 use milepost_app::Services;
 use milepost_domain::EmailKind;
 use milepost_domain::{Account, AccountId, DomainEvent, MilestoneStatus, ProductEvent, Stage, Timestamp};
-use milepost_domain::{EscalationRequest, Step};
+use milepost_domain::{Actor, EscalationRequest, Step, TaskStatus};
 use milepost_embedded::fixtures::escalation::{account, contract_start, event, workflows_done, ESCALATION_MAP};
 use milepost_embedded::runner::ExecutionStatus;
 use milepost_embedded::{InMemoryStore, LocalWorkflowRunner, MemoryMailer, RecordingPublisher, VirtualClock};
@@ -57,6 +58,7 @@ impl Harness {
             workflows: workflows.unwrap_or_else(|| runner.clone()),
             clock: clock.clone(),
             config: milepost_embedded::fixtures::simulation_config(),
+            links: Some(milepost_embedded::fixtures::links()),
         };
         store
             .put_map(&load_map("test.yaml", ESCALATION_MAP).unwrap())
@@ -448,6 +450,75 @@ async fn a_sweep_that_runs_out_of_time_stops_cleanly_and_the_next_one_finishes()
     assert_eq!(h.runner.executions().len(), 5);
 }
 
+/// A milestone's owner role picks who gets its day-3 task: the account's
+/// contact for that role, or its CSM when no one holds the role (and the task
+/// says so).
+#[tokio::test]
+async fn day_three_tasks_go_to_the_contact_holding_the_milestones_owner_role() {
+    let h = Harness::new().await;
+    let map = ESCALATION_MAP.replacen("owner: csm", "owner: onboarding", 1).replacen(
+        "due_days: 20\n    owner: csm",
+        "due_days: 10\n    owner: support",
+        1,
+    );
+    h.store.put_map(&load_map("roles.yaml", &map).unwrap()).await.unwrap();
+    let mut a1 = account("a1");
+    a1.contacts.insert(
+        "onboarding".into(),
+        milepost_domain::Contact::parse("Tomás Silva", "tomas@vendor.example").unwrap(),
+    );
+    h.services.ingestion().upsert_account(&a1).await.unwrap();
+    h.run_until(h.at(14, 0)).await;
+
+    let task_of = |milestone: &str| {
+        h.store
+            .all_tasks()
+            .into_iter()
+            .find(|t| t.milestone_id == milestone)
+            .unwrap_or_else(|| panic!("a task for {milestone}"))
+    };
+    let onboarding = task_of("first_workflow");
+    assert_eq!(
+        (
+            onboarding.owner_role.as_str(),
+            onboarding.owner_email.as_str(),
+            onboarding.owner_is_fallback
+        ),
+        ("onboarding", "tomas@vendor.example", false)
+    );
+    let support = task_of("team_invited");
+    assert_eq!(
+        (
+            support.owner_role.as_str(),
+            support.owner_email.as_str(),
+            support.owner_is_fallback
+        ),
+        ("support", "maya@vendor.example", true),
+        "no support contact: the CSM"
+    );
+    let task_mail_to = |milestone: &str| -> Vec<String> {
+        h.mailer
+            .sent()
+            .into_iter()
+            .filter(|e| e.kind == EmailKind::CsmTask && e.milestone_id == milestone)
+            .map(|e| e.to[0].email.to_string())
+            .collect()
+    };
+    assert_eq!(task_mail_to("first_workflow"), ["tomas@vendor.example"]);
+    assert_eq!(task_mail_to("team_invited"), ["maya@vendor.example"]);
+    let fallback_mail = h
+        .mailer
+        .sent()
+        .into_iter()
+        .find(|e| e.kind == EmailKind::CsmTask && e.milestone_id == "team_invited")
+        .unwrap();
+    assert!(
+        fallback_mail.text.contains("support"),
+        "the CSM is told the task is theirs for lack of a support contact: {}",
+        fallback_mail.text
+    );
+}
+
 #[tokio::test]
 async fn an_unrecovered_escalation_runs_every_stage_in_order_to_the_right_people() {
     let h = Harness::new().await;
@@ -471,7 +542,11 @@ async fn an_unrecovered_escalation_runs_every_stage_in_order_to_the_right_people
         ]
     );
     assert_eq!(h.status("a1", "first_workflow").await, MilestoneStatus::Lapsed);
-    let tasks = h.store.open_tasks_for_owner("maya@vendor.example").await.unwrap();
+    let tasks = h
+        .store
+        .tasks_for_owner("maya@vendor.example", Some(TaskStatus::Open))
+        .await
+        .unwrap();
     let task = tasks
         .iter()
         .find(|t| t.milestone_id == "first_workflow")
@@ -699,7 +774,7 @@ async fn a_retried_step_repeats_nothing() {
         h.services.playbook().run_step(&request, Step::CsmTask).await.unwrap();
     }
     assert_eq!(h.mailer.sent().len(), 2, "one outreach, one CSM email");
-    assert_eq!(h.store.all_tasks().await.unwrap().len(), 1);
+    assert_eq!(h.store.all_tasks().len(), 1);
     let log = h.store.log_of(&AccountId::new("a1")).await.unwrap();
     assert_eq!(log.len(), 3, "outreach sent, task opened, task email sent: {log:?}");
 }
@@ -709,25 +784,34 @@ async fn a_manual_milestone_is_reached_when_the_csm_marks_it() {
     let h = Harness::new().await;
     h.onboard("a1").await;
     let a1 = AccountId::new("a1");
-    assert!(h
-        .services
-        .ingestion()
-        .confirm_manual(&a1, "sponsor_named", h.at(5, 0))
-        .await
-        .unwrap());
-    assert_eq!(h.status("a1", "sponsor_named").await, MilestoneStatus::Achieved);
-    assert!(
-        !h.services
+    let maya = Actor::Person {
+        name: "Maya CSM".into(),
+        email: "maya@vendor.example".into(),
+    };
+    assert!(matches!(
+        h.services
             .ingestion()
-            .confirm_manual(&a1, "sponsor_named", h.at(6, 0))
+            .confirm_manual(&a1, "sponsor_named", &maya, None, h.at(5, 0))
             .await
             .unwrap(),
+        Confirmed::Now { .. }
+    ));
+    assert_eq!(h.status("a1", "sponsor_named").await, MilestoneStatus::Achieved);
+    assert!(
+        matches!(
+            h.services
+                .ingestion()
+                .confirm_manual(&a1, "sponsor_named", &maya, None, h.at(6, 0))
+                .await
+                .unwrap(),
+            Confirmed::Already { .. }
+        ),
         "marking again changes nothing"
     );
     assert!(
         h.services
             .ingestion()
-            .confirm_manual(&a1, "first_workflow", h.at(5, 0))
+            .confirm_manual(&a1, "first_workflow", &maya, None, h.at(5, 0))
             .await
             .is_err(),
         "only manual milestones can be marked"

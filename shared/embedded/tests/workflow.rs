@@ -124,6 +124,7 @@ impl Harness {
             workflows: workflows.clone(),
             clock: clock.clone(),
             config: milepost_embedded::fixtures::simulation_config(),
+            links: Some(milepost_embedded::fixtures::links()),
         };
         store
             .put_map(&load_map("escalation.yaml", ESCALATION_MAP).unwrap())
@@ -304,7 +305,11 @@ async fn never_recovered_runs_every_stage_in_order_to_the_right_people() {
         .filter(|e| matches!(e, DomainEvent::InAppMessageRequested { .. }))
         .count();
     assert_eq!(in_app, 1);
-    let task = h.store.open_tasks_for_owner("maya@vendor.example").await.unwrap();
+    let task = h
+        .store
+        .tasks_for_owner("maya@vendor.example", Some(milepost_domain::TaskStatus::Open))
+        .await
+        .unwrap();
     assert_eq!(task.len(), 1, "one open CSM task, owned by the account's CSM");
     assert_eq!(task[0].milestone_id, "first_workflow");
     assert_eq!(h.status().await, MilestoneStatus::Lapsed);
@@ -346,7 +351,7 @@ async fn recovered_before_day_three_ends_at_the_csm_task_and_sends_nothing_more(
             (EmailKind::FollowUp, "pat@a1.example".into()),
         ]
     );
-    assert!(h.store.all_tasks().await.unwrap().is_empty(), "no CSM task");
+    assert!(h.store.all_tasks().is_empty(), "no CSM task");
     assert_eq!(h.status().await, MilestoneStatus::Recovered);
     assert_eq!(*h.workflows.stopped.lock().unwrap(), vec![request.execution.clone()]);
 }
@@ -366,8 +371,26 @@ async fn recovered_between_day_three_and_five_sends_no_leadership_email() {
     assert_eq!(run.steps(), ALL_STEPS[..5]);
     let kinds: Vec<EmailKind> = h.sent().into_iter().map(|(k, _)| k).collect();
     assert_eq!(kinds, [EmailKind::Outreach, EmailKind::FollowUp, EmailKind::CsmTask]);
-    assert_eq!(h.store.all_tasks().await.unwrap().len(), 1);
+    let tasks = h.store.all_tasks();
+    assert_eq!(tasks.len(), 1);
     assert_eq!(h.status().await, MilestoneStatus::Recovered);
+    // The CSM's task closes itself the moment the customer catches up.
+    let closed = tasks[0].closed.as_ref().expect("the task is closed");
+    let reason = closed.reason.as_str();
+    assert_eq!(
+        (tasks[0].status, reason),
+        (milepost_domain::TaskStatus::Done, "customer_recovered")
+    );
+    let closings: Vec<_> = h
+        .events
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            DomainEvent::TaskClosed { reason, status, .. } => Some((status, reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(closings, [("done".to_string(), "customer_recovered".to_string())]);
 }
 
 #[tokio::test]
@@ -450,13 +473,13 @@ async fn a_step_that_keeps_failing_is_caught_recorded_and_the_playbook_goes_on()
     let log = h.store.log_of(&AccountId::new("a1")).await.unwrap();
     assert!(
         log.iter()
-            .any(|e| e.step == Step::CsmTask && e.detail.contains("failed")),
+            .any(|e| e.step == Some(Step::CsmTask) && e.detail.contains("failed")),
         "{log:#?}"
     );
     assert_eq!(run.steps(), ALL_STEPS, "day 5 still ran");
     assert_eq!(run.end_state, "PlaybookCompleted");
     assert_eq!(
-        h.store.all_tasks().await.unwrap().len(),
+        h.store.all_tasks().len(),
         1,
         "the task, created before the email failed, once"
     );

@@ -424,7 +424,21 @@ impl Validator<'_> {
                 );
             }
         }
-        let owner = self.string(m, "owner", path);
+        let owner = self.scalar(m, "owner", path, true).and_then(|s| {
+            if milepost_domain::is_role_name(s.as_str()) {
+                Some(s.as_str().to_string())
+            } else {
+                self.problem(
+                    s.span(),
+                    &join(path, "owner"),
+                    format!(
+                        "`{}` is not a role: a lowercase identifier such as csm, onboarding or account_executive",
+                        s.as_str()
+                    ),
+                );
+                None
+            }
+        });
         let criterion = match m.get_node("criterion") {
             Some(c) => self.criterion(c, &join(path, "criterion"), events),
             None => {

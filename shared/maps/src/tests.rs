@@ -124,6 +124,16 @@ fn a_duplicate_id_is_reported_beside_the_other_problems_of_its_milestone() {
 }
 
 #[test]
+fn an_owner_is_a_role_written_as_a_lowercase_identifier() {
+    let map = load_map("map.yaml", &VALID.replace("owner: csm", "owner: account_executive")).unwrap();
+    assert_eq!(map.milestones[0].owner, "account_executive");
+    for bad in ["Account Executive", "maya@vendor.example", "1st_line", "CSM"] {
+        let p = only(&VALID.replacen("owner: csm", &format!("owner: {bad:?}"), 1));
+        assert_eq!((p.line, p.field.as_str()), (11, "milestones[0].owner"), "{bad}");
+    }
+}
+
+#[test]
 fn due_days_must_fall_in_the_phase() {
     let text = VALID.replace("due_days: 30", "due_days: 200");
     let p = only(&text);

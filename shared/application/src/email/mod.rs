@@ -19,10 +19,16 @@ use milepost_domain::{
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
+use crate::links::{ActionLinks, LinkAction};
 
 #[derive(Debug, thiserror::Error)]
-#[error("email template failed: {0}")]
-pub struct RenderError(#[from] askama::Error);
+pub enum RenderError {
+    #[error("email template failed: {0}")]
+    Template(#[from] askama::Error),
+    /// A stored address no longer parses (stored before addresses were parsed).
+    #[error("an address does not parse: {0}")]
+    Address(String),
+}
 
 /// Facts every email states about the milestone.
 #[derive(Debug)]
@@ -100,8 +106,12 @@ struct CsmTaskText<'a> {
 }
 
 struct CsmView<'a> {
+    pub role_note: Option<String>,
+    pub reminder: Option<String>,
+    pub buttons: Vec<Button>,
+    pub link_days: i64,
     pub subject: String,
-    pub csm_name: &'a str,
+    pub owner_name: String,
     pub facts: MilestoneFacts,
     pub today: String,
     pub days_overdue: i64,
@@ -132,7 +142,15 @@ struct ExecSponsorText<'a> {
     v: &'a LeadershipView<'a>,
 }
 
+/// A CSM task as day 5 reports it: who has it, how it stands, their notes.
+struct TaskSummary {
+    pub owner_name: String,
+    pub standing: String,
+    pub notes: Vec<String>,
+}
+
 struct LeadershipView<'a> {
+    pub task: Option<TaskSummary>,
     pub subject: String,
     pub greeting_name: String,
     pub facts: MilestoneFacts,
@@ -191,18 +209,44 @@ pub fn outreach(
     })
 }
 
-/// The day-3 email that carries the CSM's task.
+/// One button of the day-3 email: a signed action link.
+pub struct Button {
+    pub label: &'static str,
+    pub url: String,
+}
+
+/// The buttons of a task's email for its owner, when links are configured:
+/// Done, Snooze 3 and 7 days, Not relevant, Confirm reached (manual
+/// milestones only), and Pause customer emails.
+pub fn task_buttons(links: Option<&ActionLinks>, task: &CsmTask, m: &TrackedMilestone, now: Timestamp) -> Vec<Button> {
+    let Some(links) = links else { return Vec::new() };
+    LinkAction::ALL
+        .into_iter()
+        .filter(|a| *a != LinkAction::Confirm || matches!(m.criterion, milepost_domain::Criterion::Manual))
+        .map(|action| Button {
+            label: action.label(),
+            url: links.url(action, &task.id, &task.owner_email, now),
+        })
+        .collect()
+}
+
+/// The day-3 email that carries the task to its owner, or (`reminder`) the
+/// same email when a snooze ends.
+#[allow(clippy::too_many_arguments)]
 pub fn csm_task(
     cfg: &Config,
     account: &Account,
     m: &TrackedMilestone,
     task: &CsmTask,
+    buttons: Vec<Button>,
+    reminder: bool,
     key: String,
     now: Timestamp,
 ) -> Result<OutgoingEmail, RenderError> {
     let subject = format!(
-        "[{}] CSM task: {} missed, {} ARR at risk",
+        "[{}] {}CSM task: {} missed, {} ARR at risk",
         account.name,
+        if reminder { "Reminder, " } else { "" },
         m.name,
         fmt_money(task.arr_at_risk)
     );
@@ -212,9 +256,11 @@ pub fn csm_task(
         current: task.current.clone(),
         ..MilestoneFacts::new(cfg, account, m)
     };
+    let owner =
+        Contact::parse(task.owner_name.clone(), &task.owner_email).map_err(|e| RenderError::Address(e.to_string()))?;
     let view = CsmView {
         subject: clean_header(&subject),
-        csm_name: &account.csm.name,
+        owner_name: first_name(&task.owner_name),
         facts,
         today: fmt_date(now),
         days_overdue: (now - m.due_at).num_days(),
@@ -222,6 +268,10 @@ pub fn csm_task(
         arr_at_risk: fmt_money(task.arr_at_risk),
         intervention: &task.recommended_intervention,
         recent: summarize_activity(&task.recent_activity),
+        role_note: role_note(task),
+        reminder: reminder.then(|| format!("You snoozed this task; it is open again as of {}.", fmt_date(now))),
+        buttons,
+        link_days: cfg.action_link_days,
     };
     Ok(OutgoingEmail {
         key,
@@ -229,13 +279,27 @@ pub fn csm_task(
         account_id: account.id.clone(),
         milestone_id: m.milestone_id.clone(),
         from: cfg.sender.clone(),
-        to: vec![account.csm.clone()],
+        to: vec![owner],
         subject: view.subject.clone(),
         text: CsmTaskText { v: &view }.render()?,
         html: CsmTaskHtml { v: &view }.render()?,
         list_unsubscribe: None,
         date: now,
     })
+}
+
+/// Why this person got the task, when it is not the CSM's by role.
+fn role_note(task: &CsmTask) -> Option<String> {
+    let role = task.owner_role.replace('_', " ");
+    if task.owner_is_fallback {
+        Some(format!(
+            "This milestone is owned by the {role} role; the account has no {role} contact, so it comes to you as its CSM."
+        ))
+    } else if task.owner_role != milepost_domain::CSM_ROLE {
+        Some(format!("It comes to you as the account's {role} contact."))
+    } else {
+        None
+    }
 }
 
 /// Day 5: the email to the CS leader, or to the customer's executive sponsor.
@@ -246,6 +310,7 @@ pub fn leadership(
     m: &TrackedMilestone,
     health: &Health,
     tried: &[EscalationLogEntry],
+    task: Option<&CsmTask>,
     recipient: &Contact,
     kind: EmailKind,
     key: String,
@@ -277,6 +342,16 @@ pub fn leadership(
         ask: &m.playbook.leadership,
         csm_name: &account.csm.name,
         unsubscribe_url: &cfg.unsubscribe_url,
+        // What people did is for our leadership only, never for the customer's sponsor.
+        task: task.filter(|_| kind == EmailKind::Leadership).map(|t| TaskSummary {
+            owner_name: t.owner_name.clone(),
+            standing: crate::tasks::standing(t),
+            notes: t
+                .notes
+                .iter()
+                .map(|n| format!("{}, {}: {}", n.by.display(), fmt_short_date(n.at), n.text))
+                .collect(),
+        }),
     };
     let (html, text, from) = match kind {
         EmailKind::ExecSponsor => (
@@ -360,6 +435,13 @@ pub fn fmt_date(t: Timestamp) -> String {
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
     format!("{} {} {}", t.day(), MONTHS[t.month0() as usize], t.year())
+}
+
+/// `23 Apr`: a date in this contract year, for a note.
+pub fn fmt_short_date(t: Timestamp) -> String {
+    let full = fmt_date(t);
+    full.rsplit_once(' ')
+        .map_or(full.clone(), |(day_month, _)| day_month.to_string())
 }
 
 fn fmt_datetime(t: Timestamp) -> String {

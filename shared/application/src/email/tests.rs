@@ -90,6 +90,18 @@ fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
         arr_at_risk: 30_000,
         recommended_intervention: m.playbook.csm.clone(),
         recent_activity: vec![],
+        owner_role: "csm".into(),
+        owner_is_fallback: false,
+        snoozed_until: None,
+        closed: None,
+        notes: vec![milepost_domain::TaskNote {
+            at: now(),
+            by: milepost_domain::Actor::person(&acct.csm),
+            text: "<help> them with <one> dashboard".into(),
+        }],
+        applied: vec![],
+        outbox: vec![],
+        version: 1,
     };
     let tried = vec![EscalationLogEntry {
         key: "k".into(),
@@ -97,21 +109,29 @@ fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
         milestone_id: m.milestone_id.clone(),
         execution: "x".into(),
         at: now() - Duration::days(4),
-        step: Step::OutreachEmail,
+        step: Some(Step::OutreachEmail),
         detail: "outreach email sent".into(),
+        by: None,
     }];
+    let links = crate::links::ActionLinks {
+        signer: crate::links::LinkSigner::new(crate::links::DEV_LINK_KEY.as_bytes()).unwrap(),
+        base_url: cfg.actions_url.clone(),
+        lifetime: Duration::days(14),
+    };
+    let buttons = task_buttons(Some(&links), &task, &m, now());
     let leader = Contact::new("CS leadership", acct.cs_leader_email.clone());
     let sponsor = acct.exec_sponsor.clone().unwrap();
     vec![
         outreach(&cfg, acct, &m, EmailKind::Outreach, "k1".into(), now()).unwrap(),
         outreach(&cfg, acct, &m, EmailKind::FollowUp, "k2".into(), now()).unwrap(),
-        csm_task(&cfg, acct, &m, &task, "k3".into(), now()).unwrap(),
+        csm_task(&cfg, acct, &m, &task, buttons, false, "k3".into(), now()).unwrap(),
         leadership(
             &cfg,
             acct,
             &m,
             &health(),
             &tried,
+            Some(&task),
             &leader,
             EmailKind::Leadership,
             "k4".into(),
@@ -124,6 +144,7 @@ fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
             &m,
             &health(),
             &tried,
+            Some(&task),
             &sponsor,
             EmailKind::ExecSponsor,
             "k5".into(),

@@ -21,7 +21,9 @@ use tracing::Instrument;
 
 use crate::config::Config;
 use crate::email::{self, RenderError};
-use crate::ports::{Clock, EventPublisher, Mailer, PlaybookStore, SendError, SendRecord, StoreError};
+use crate::links::ActionLinks;
+use crate::ports::{Clock, EventPublisher, Mailer, PlaybookStore, StoreError};
+use crate::sending::{send_once, SendFailure};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
@@ -40,31 +42,21 @@ pub enum StepError {
     Store(String),
 }
 
+impl From<SendFailure> for StepError {
+    fn from(e: SendFailure) -> Self {
+        match e {
+            SendFailure::Transient(why) => StepError::Transient(why),
+            SendFailure::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<StoreError> for StepError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict => StepError::Transient("write conflict".into()),
             StoreError::Backend(m) | StoreError::Invalid(m) => StepError::Store(m),
             StoreError::Illegal(change) => StepError::Illegal(change),
-        }
-    }
-}
-
-/// What became of one email.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum SendResult {
-    Sent,
-    /// Sent (or claimed) by an earlier attempt: not sent again.
-    AlreadySent,
-    /// Permanently rejected (bad or suppressed address): recorded, the playbook goes on.
-    Rejected(String),
-}
-
-impl SendResult {
-    fn describe(&self) -> String {
-        match self {
-            SendResult::Sent | SendResult::AlreadySent => "sent".to_string(),
-            SendResult::Rejected(reason) => format!("rejected ({reason})"),
         }
     }
 }
@@ -79,6 +71,8 @@ pub struct PlaybookSteps {
     pub events: Arc<dyn EventPublisher>,
     pub clock: Arc<dyn Clock>,
     pub config: Config,
+    /// Signs the day-3 email's buttons; without it the email has none.
+    pub links: Option<ActionLinks>,
 }
 
 impl PlaybookSteps {
@@ -125,16 +119,19 @@ impl PlaybookSteps {
                 } else {
                     EmailKind::FollowUp
                 };
-                let mail = email::outreach(
-                    &self.config,
-                    &account,
-                    &milestone,
-                    kind,
-                    send_key(req, step, "customer"),
-                    now,
-                )?;
-                self.send_logged(req, step, "customer", now, &mail).await?;
+                if !self.held_by_pause(req, step, &account, now).await? {
+                    let mail = email::outreach(
+                        &self.config,
+                        &account,
+                        &milestone,
+                        kind,
+                        send_key(req, step, "customer"),
+                        now,
+                    )?;
+                    self.send_logged(req, step, "customer", now, &mail).await?;
+                }
             }
+            Step::InAppMessage if self.held_by_pause(req, step, &account, now).await? => {}
             Step::InAppMessage => {
                 let activity = store.activity(&account.id).await?;
                 let mut users = activity.recent_users();
@@ -155,16 +152,28 @@ impl PlaybookSteps {
                     .await?;
             }
             Step::CsmTask => {
-                let task = self.build_task(req, &account, &milestone, now).await?;
+                let mut task = self.build_task(req, &account, &milestone, now).await?;
+                task.outbox.push(task.opened_event(now));
                 if store.create_task(&task).await? {
-                    self.log(req, step, "task_opened", now, "CSM task opened".to_string())
-                        .await?;
+                    let detail = format!("CSM task opened for its {} owner", task.owner_role.replace('_', " "));
+                    self.log(req, step, "task_opened", now, detail).await?;
                 }
+                // Created now or by an earlier attempt: its opening is published once.
+                let task = store
+                    .get_task(&task.id)
+                    .await?
+                    .ok_or_else(|| StepError::Transient(format!("task {} not readable yet", task.id)))?;
+                let task = crate::tasks::publish_outbox(store.as_ref(), self.events.as_ref(), task)
+                    .await
+                    .map_err(|e| StepError::Transient(e.to_string()))?;
+                let buttons = email::task_buttons(self.links.as_ref(), &task, &milestone, now);
                 let mail = email::csm_task(
                     &self.config,
                     &account,
                     &milestone,
                     &task,
+                    buttons,
+                    false,
                     send_key(req, step, "csm"),
                     now,
                 )?;
@@ -175,13 +184,17 @@ impl PlaybookSteps {
                 let tried = store.log_of(&account.id).await?;
                 let tried: Vec<_> = tried
                     .into_iter()
-                    .filter(|e| e.execution == req.execution && e.step != Step::Leadership)
+                    .filter(|e| e.execution == req.execution && e.step != Some(Step::Leadership))
                     .collect();
+                let task = store.get_task(&CsmTask::id_for(&req.execution)).await?;
                 let leader = Contact::new("Customer Success leadership", account.cs_leader_email.clone());
                 let mut recipients = vec![(leader, EmailKind::Leadership, "leader")];
                 if milestone.policy.exec_sponsor {
                     if let Some(sponsor) = &account.exec_sponsor {
-                        recipients.push((sponsor.clone(), EmailKind::ExecSponsor, "sponsor"));
+                        // The sponsor is the customer's: a pause holds their email too, not leadership's.
+                        if !self.held_by_pause(req, step, &account, now).await? {
+                            recipients.push((sponsor.clone(), EmailKind::ExecSponsor, "sponsor"));
+                        }
                     }
                 }
                 for (to, kind, who) in recipients {
@@ -191,6 +204,7 @@ impl PlaybookSteps {
                         &milestone,
                         &report,
                         &tried,
+                        task.as_ref(),
                         &to,
                         kind,
                         send_key(req, step, who),
@@ -269,15 +283,24 @@ impl PlaybookSteps {
         now: Timestamp,
     ) -> Result<CsmTask, StepError> {
         let activity = self.store.activity(&account.id).await?;
+        let owner = account.owner(&m.owner);
+        if owner.fallback {
+            tracing::info!(
+                role = owner.role,
+                "no contact holds the milestone's owner role; the task goes to the CSM"
+            );
+        }
         Ok(CsmTask {
-            id: format!("{}:csm-task", req.execution),
+            id: CsmTask::id_for(&req.execution),
             status: TaskStatus::Open,
             account_id: account.id.clone(),
             account_name: account.name.clone(),
             milestone_id: m.milestone_id.clone(),
             milestone_name: m.name.clone(),
-            owner_email: account.csm.email.to_string(),
-            owner_name: account.csm.name.clone(),
+            owner_role: owner.role.to_string(),
+            owner_is_fallback: owner.fallback,
+            owner_email: owner.contact.email.to_string(),
+            owner_name: owner.contact.name.clone(),
             created_at: now,
             due_at: m.due_at,
             target: m.criterion.describe_target(account.licensed_seats),
@@ -286,7 +309,45 @@ impl PlaybookSteps {
             arr_at_risk: m.arr_at_risk(account.arr),
             recommended_intervention: m.playbook.csm.clone(),
             recent_activity: activity.recent.iter().rev().cloned().collect(),
+            snoozed_until: None,
+            closed: None,
+            notes: Vec::new(),
+            applied: Vec::new(),
+            outbox: Vec::new(),
+            version: 0,
         })
+    }
+
+    /// Whether customer email is paused for the account: then this step's
+    /// customer-facing part is held back, and the log says so, once.
+    async fn held_by_pause(
+        &self,
+        req: &EscalationRequest,
+        step: Step,
+        account: &Account,
+        now: Timestamp,
+    ) -> Result<bool, StepError> {
+        let Some(pause) = self.store.customer_email_pause(&account.id).await? else {
+            return Ok(false);
+        };
+        if !pause.is_active(now) {
+            return Ok(false);
+        }
+        let held = match step {
+            Step::OutreachEmail => "outreach email",
+            Step::InAppMessage => "in-app message",
+            Step::FollowUpEmail => "follow-up email",
+            _ => "executive sponsor email",
+        };
+        let detail = format!(
+            "{held} not sent: customer emails paused by {} until {}",
+            pause.by.display(),
+            email::fmt_date(pause.until)
+        );
+        let mut entry = EscalationLogEntry::new(req, step, "paused:customer", now, detail);
+        entry.by = Some(pause.by.clone());
+        self.store.append_log(&entry).await?;
+        Ok(true)
     }
 
     /// Sends an email once (see `send_once`) and records what became of it in
@@ -299,38 +360,9 @@ impl PlaybookSteps {
         now: Timestamp,
         mail: &OutgoingEmail,
     ) -> Result<(), StepError> {
-        let result = self.send_once(mail).await?;
+        let result = send_once(self.store.as_ref(), self.mailer.as_ref(), mail).await?;
         let detail = format!("{} email {}", mail.kind.label(), result.describe());
         self.log(req, step, &format!("email:{recipient}"), now, detail).await
-    }
-
-    /// Sends an email at most once per key: the key is claimed before sending,
-    /// settled after; a transient failure gives the claim back so a retry can send.
-    async fn send_once(&self, mail: &OutgoingEmail) -> Result<SendResult, StepError> {
-        let ledger = &self.store;
-        if let Some(existing) = ledger.claim_send(&mail.key).await? {
-            return Ok(match existing {
-                SendRecord::Rejected { reason } => SendResult::Rejected(reason),
-                _ => SendResult::AlreadySent,
-            });
-        }
-        match self.mailer.send(mail).await {
-            Ok(message_id) => {
-                ledger.settle_send(&mail.key, &SendRecord::Sent { message_id }).await?;
-                Ok(SendResult::Sent)
-            }
-            Err(SendError::Transient(reason)) => {
-                ledger.release_send(&mail.key).await?;
-                Err(StepError::Transient(reason))
-            }
-            Err(SendError::Permanent(reason)) => {
-                ledger
-                    .settle_send(&mail.key, &SendRecord::Rejected { reason: reason.clone() })
-                    .await?;
-                tracing::warn!(key = %mail.key, kind = mail.kind.as_str(), "email rejected permanently");
-                Ok(SendResult::Rejected(reason))
-            }
-        }
     }
 
     /// Appends `what` of `step` to the account's escalation log, once.

@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use milepost_domain::{
-    limits, Account, AccountId, Announcements, DomainEvent, FieldError, IllegalChange, MilestoneMap, MilestoneStatus,
-    ProductEvent, Timestamp, TrackedMilestone,
+    limits, Account, AccountId, Actor, Announcements, CloseReason, DomainEvent, EscalationLogEntry, FieldError,
+    IllegalChange, MilestoneMap, MilestoneStatus, ProductEvent, Timestamp, TrackedMilestone,
 };
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
@@ -24,6 +24,7 @@ use tracing::Instrument;
 use self::wire::{GroupCall, Incoming};
 use crate::config::Config;
 use crate::ports::{Clock, EventApplied, EventPublisher, IngestStore, StoreError, WorkflowStarter};
+use crate::tasks::close_for_milestone;
 use crate::writes::{retry_on_conflict, update_milestone, Edit, MAX_WRITE_ATTEMPTS};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +33,12 @@ pub enum IngestError {
     Store(String),
     #[error("{0}")]
     Domain(String),
+    /// No such account (`field` "account_id") or milestone ("milestone_id").
+    #[error("{message}")]
+    Unknown { field: &'static str, message: String },
+    /// A confirmation for a milestone that product events reach.
+    #[error("{0}")]
+    NotManual(String),
     #[error("publish: {0}")]
     Publish(String),
     #[error("no milestone map applies to segment {segment} ({tenure})")]
@@ -47,6 +54,16 @@ pub enum IngestError {
     /// The event is kept for replay; the sender is not asked to retry.
     #[error(transparent)]
     Illegal(IllegalChange),
+}
+
+impl From<crate::tasks::TaskError> for IngestError {
+    fn from(e: crate::tasks::TaskError) -> Self {
+        match e {
+            crate::tasks::TaskError::Store(e) => e.into(),
+            crate::tasks::TaskError::Publish(why) => IngestError::Publish(why),
+            other => IngestError::Store(other.to_string()),
+        }
+    }
 }
 
 impl From<StoreError> for IngestError {
@@ -111,6 +128,15 @@ impl IngestReport {
 pub struct Rejection {
     pub index: usize,
     pub error: String,
+}
+
+/// What confirming a manual milestone did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Confirmed {
+    /// Confirmed now: `achieved` (on time) or `recovered` (after a miss).
+    Now { status: MilestoneStatus },
+    /// It had been reached already, at `at`: nothing changed.
+    Already { status: MilestoneStatus, at: Timestamp },
 }
 
 /// What onboarding an account did.
@@ -383,10 +409,11 @@ impl Ingestion {
 
     async fn announce(&self, account: &Account, announcements: Announcements) -> Result<(), IngestError> {
         for m in announcements.claimed {
-            self.publish_claimed(account, m).await?;
+            self.publish_claimed(account, m, CloseReason::CustomerRecovered).await?;
         }
         for m in announcements.unclaimed {
-            self.announce_reached(account, m).await?;
+            self.announce_reached(account, m, CloseReason::CustomerRecovered)
+                .await?;
         }
         Ok(())
     }
@@ -395,7 +422,12 @@ impl Ingestion {
     /// in the common case: the publisher first claims the announcement with a
     /// conditional write, so of concurrent deliveries only one publishes; a failed
     /// publish releases the claim and the next delivery tries again.
-    async fn announce_reached(&self, account: &Account, m: TrackedMilestone) -> Result<(), IngestError> {
+    async fn announce_reached(
+        &self,
+        account: &Account,
+        m: TrackedMilestone,
+        reason: CloseReason,
+    ) -> Result<(), IngestError> {
         if !m.needs_reached_announcement() {
             return Ok(());
         }
@@ -413,13 +445,18 @@ impl Ingestion {
         if !claimed.load(Ordering::SeqCst) {
             return Ok(()); // announced already, or being announced by a concurrent delivery
         }
-        self.publish_claimed(account, m).await
+        self.publish_claimed(account, m, reason).await
     }
 
     /// Publishes a milestone whose announcement this caller claimed, then records
     /// it as announced, or gives the claim back if the publish failed.
-    async fn publish_claimed(&self, account: &Account, m: TrackedMilestone) -> Result<(), IngestError> {
-        let published = self.publish_reached(account, &m).await;
+    async fn publish_claimed(
+        &self,
+        account: &Account,
+        m: TrackedMilestone,
+        reason: CloseReason,
+    ) -> Result<(), IngestError> {
+        let published = self.publish_reached(account, &m, reason).await;
         let outcome = published.is_ok();
         update_milestone(self.store.as_ref(), m, |m| {
             if outcome {
@@ -432,7 +469,14 @@ impl Ingestion {
         published
     }
 
-    async fn publish_reached(&self, account: &Account, m: &TrackedMilestone) -> Result<(), IngestError> {
+    /// The reached event; for a milestone that had been missed, after its
+    /// escalation is stopped and its CSM task closed (`reason`).
+    async fn publish_reached(
+        &self,
+        account: &Account,
+        m: &TrackedMilestone,
+        reason: CloseReason,
+    ) -> Result<(), IngestError> {
         let from = m.reached_from.unwrap_or(MilestoneStatus::Pending);
         let at = m.reached_at.expect("a reached milestone has its time");
         let event = if from == MilestoneStatus::Pending {
@@ -452,6 +496,9 @@ impl Ingestion {
                         .await
                         .map_err(|e| IngestError::Publish(e.to_string()))?;
                 }
+                // Nothing is left for its owner to do.
+                let now = self.clock.now();
+                close_for_milestone(self.store.as_ref(), self.events.as_ref(), execution, reason, now).await?;
             }
             DomainEvent::MilestoneRecovered {
                 account_id: account.id.clone(),
@@ -467,32 +514,78 @@ impl Ingestion {
             .map_err(|e| IngestError::Publish(e.to_string()))
     }
 
-    /// A CSM confirms a manual milestone (through the API or the CLI).
-    /// Returns whether it was still open.
+    /// Someone (`by`) confirms a manual milestone, reached at `at`: through a
+    /// signed link, the CLI or the API. Before its due date it is achieved;
+    /// after a miss, recovered, which stops its escalation and closes its
+    /// task. The confirmation goes on the account's log (with the note) and
+    /// on the bus. A second confirmation changes nothing.
     pub async fn confirm_manual(
         &self,
         account_id: &AccountId,
         milestone_id: &str,
+        by: &Actor,
+        note: Option<&str>,
         at: Timestamp,
-    ) -> Result<bool, IngestError> {
+    ) -> Result<Confirmed, IngestError> {
         let store = &self.store;
         let Some(account) = store.get_account(account_id).await? else {
-            return Err(IngestError::Domain(format!("unknown account {account_id}")));
+            return Err(IngestError::Unknown {
+                field: "account_id",
+                message: format!("no account {account_id}"),
+            });
         };
         let Some(milestone) = store.get_milestone(account_id, milestone_id).await? else {
-            return Err(IngestError::Domain(format!(
-                "account {account_id} does not track milestone {milestone_id}"
-            )));
+            return Err(IngestError::Unknown {
+                field: "milestone_id",
+                message: format!("account {account_id} does not track milestone {milestone_id}"),
+            });
         };
         if !matches!(milestone.criterion, milepost_domain::Criterion::Manual) {
-            return Err(IngestError::Domain(format!("milestone {milestone_id} is not manual")));
+            return Err(IngestError::NotManual(format!(
+                "milestone {milestone_id} is not manual: it is reached by product events"
+            )));
         }
-        let was_open = milestone.status.is_open();
+        if let Some(reached) = milestone.reached_at.filter(|_| milestone.status.is_reached()) {
+            let status = milestone.status;
+            // Heals an announcement a failed publish left owed.
+            self.announce_reached(&account, milestone, CloseReason::MilestoneConfirmed)
+                .await?;
+            return Ok(Confirmed::Already { status, at: reached });
+        }
         let updated = update_milestone(store.as_ref(), milestone, |m| m.mark_manual(at).map(Edit::from)).await?;
-        if let Some(m) = updated {
-            self.announce_reached(&account, m).await?;
-        }
-        Ok(was_open)
+        let Some(m) = updated else {
+            return Err(IngestError::Unknown {
+                field: "milestone_id",
+                message: format!("milestone {milestone_id} is gone"),
+            });
+        };
+        let now = self.clock.now();
+        let detail = match note {
+            Some(note) => format!("{} confirmed by {}: {note}", m.name, by.display()),
+            None => format!("{} confirmed by {}", m.name, by.display()),
+        };
+        let entry = EscalationLogEntry::outside_steps(
+            account_id,
+            milestone_id,
+            m.execution.as_deref(),
+            "confirmed",
+            now,
+            by,
+            detail,
+        );
+        store.append_log(&entry).await?;
+        self.events
+            .publish(&[DomainEvent::ManualMilestoneConfirmed {
+                account_id: account_id.clone(),
+                milestone_id: milestone_id.to_string(),
+                confirmed_at: at,
+            }])
+            .await
+            .map_err(|e| IngestError::Publish(e.to_string()))?;
+        let status = m.status;
+        self.announce_reached(&account, m, CloseReason::MilestoneConfirmed)
+            .await?;
+        Ok(Confirmed::Now { status })
     }
 
     /// Creates or updates an account, starts tracking its map's milestones (once),

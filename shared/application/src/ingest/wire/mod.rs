@@ -25,7 +25,8 @@ pub enum BodyError {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Incoming {
     Event(ProductEvent),
-    Account(GroupCall),
+    /// Boxed: a call's traits are several times the size of an event.
+    Account(Box<GroupCall>),
 }
 
 /// Parses a request body in either shape: Milepost's own events (one object

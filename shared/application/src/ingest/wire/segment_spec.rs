@@ -98,12 +98,12 @@ fn parse_call(value: Value) -> Result<Incoming, FieldError> {
                 Some(Value::Object(t)) => parse_traits(t)?,
                 Some(_) => return Err(err("traits", "must be an object")),
             };
-            Ok(Incoming::Account(GroupCall {
+            Ok(Incoming::Account(Box::new(GroupCall {
                 message_id,
                 account_id: AccountId(account_id),
                 timestamp,
                 traits,
-            }))
+            })))
         }
         _ => {
             let account_id = group_in_context.ok_or_else(|| {
@@ -206,7 +206,36 @@ fn parse_traits(t: &Map<String, Value>) -> Result<AccountTraits, FieldError> {
         ),
     };
     let cs_leader_email = address("cs_leader_email")?;
+    // Any other `<role>_email` names the vendor's contact for that role.
+    let mut contacts = std::collections::BTreeMap::new();
+    for key in t.keys() {
+        let Some(role) = key.strip_suffix("_email") else {
+            continue;
+        };
+        if RESERVED_ROLES.contains(&role) {
+            continue;
+        }
+        if !milepost_domain::is_role_name(role) {
+            return Err(err(
+                &field(key),
+                "names a role: `<role>_email` with the role a lowercase identifier (onboarding_email, account_executive_email)",
+            ));
+        }
+        if let Some(c) = contact(key, &format!("{role}_name"))? {
+            contacts.insert(role.to_string(), c);
+        }
+    }
+    if contacts.len() > milepost_domain::account_traits::MAX_ROLES {
+        return Err(err(
+            "traits",
+            format!(
+                "name at most {} roles (`<role>_email`)",
+                milepost_domain::account_traits::MAX_ROLES
+            ),
+        ));
+    }
     Ok(AccountTraits {
+        contacts,
         name: words("name")?,
         segment,
         licensed_seats: whole(&["seats", "licensed_seats"])?.map(|n| n.min(u64::from(u32::MAX)) as u32),
@@ -225,6 +254,10 @@ fn parse_traits(t: &Map<String, Value>) -> Result<AccountTraits, FieldError> {
         goal: words("goal")?,
     })
 }
+
+/// `<x>_email` traits that are not a role's contact: the customer's own
+/// people, the CSM (its own field) and the CS leader.
+const RESERVED_ROLES: [&str; 4] = ["admin", "csm", "cs_leader", "exec_sponsor"];
 
 /// Accepts the usual spellings of the segment names.
 fn parse_segment(s: &str) -> Option<Segment> {

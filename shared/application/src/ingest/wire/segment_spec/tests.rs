@@ -175,3 +175,66 @@ fn milepost_events_are_not_mistaken_for_segment_calls() {
     assert!(looks_like_segment(&json!({"batch": []})));
     assert!(looks_like_segment(&json!([{"type": "track"}])));
 }
+
+#[test]
+fn role_contacts_come_from_role_email_traits_and_own_milestones_by_role() {
+    let call = one(json!({
+        "type": "group", "groupId": "acme", "messageId": "g1", "timestamp": "2026-03-02T10:00:00Z",
+        "traits": {
+            "name": "Acme", "plan": "enterprise", "contract_start": "2026-03-01",
+            "admin_email": "ana@acme.example", "csm_email": "maya@vendor.example", "csm_name": "Maya",
+            "onboarding_email": "priya@vendor.example", "onboarding_name": "Priya Nair",
+            "account_executive_email": "al@vendor.example"
+        }
+    }))
+    .unwrap();
+    let Incoming::Account(g) = call else {
+        panic!("expected a group call")
+    };
+    let account = g
+        .traits
+        .apply(
+            &g.account_id,
+            None,
+            &milepost_domain::fixtures::milepost_address("lead@vendor.example"),
+        )
+        .unwrap();
+    assert_eq!(account.contacts.len(), 2, "admin, csm and the like are not roles");
+    let onboarding = account.owner("onboarding");
+    assert_eq!(
+        (onboarding.contact.name.as_str(), onboarding.fallback),
+        ("Priya Nair", false)
+    );
+    assert_eq!(account.owner("account_executive").contact.email, "al@vendor.example");
+    let support = account.owner("support");
+    assert_eq!(
+        (support.contact.email.as_str(), support.fallback),
+        ("maya@vendor.example", true),
+        "the CSM stands in"
+    );
+    assert!(!account.owner("csm").fallback);
+    // A later call replaces one role's contact and keeps the others.
+    let update = one(json!({
+        "type": "group", "groupId": "acme", "messageId": "g2", "timestamp": "2026-03-03T10:00:00Z",
+        "traits": {"onboarding_email": "tomas@vendor.example", "onboarding_name": "Tomás"}
+    }))
+    .unwrap();
+    let Incoming::Account(u) = update else { panic!() };
+    let updated = u
+        .traits
+        .apply(
+            &u.account_id,
+            Some(&account),
+            &milepost_domain::fixtures::milepost_address("lead@vendor.example"),
+        )
+        .unwrap();
+    assert_eq!(updated.owner("onboarding").contact.email, "tomas@vendor.example");
+    assert_eq!(updated.owner("account_executive").contact.email, "al@vendor.example");
+    for (key, value) in [("Onboarding_email", "x@vendor.example"), ("onboarding_email", "a, b")] {
+        let bad = one(json!({
+            "type": "group", "groupId": "acme", "messageId": "g3", "timestamp": "2026-03-03T10:00:00Z",
+            "traits": { key: value }
+        }));
+        assert_eq!(bad.unwrap_err().field, format!("traits.{key}"), "{key}");
+    }
+}

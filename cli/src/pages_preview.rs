@@ -1,0 +1,155 @@
+//! `milepost pages-preview --out DIR` (hidden): every page an action link can
+//! show, rendered by the real handler over a run of the pipeline, for `make
+//! emails-preview` to check in headless Chromium beside the emails.
+//!
+//! An enterprise account misses its manual "executive sponsor identified"
+//! milestone; the day-3 task and its email with buttons come from the real
+//! playbook; each page is what following one of its links shows.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use chrono::{Duration, TimeZone, Utc};
+use milepost_app::actions::{ActionForm, Actions, Page};
+use milepost_app::links::{ActionLinks, LinkAction, LinkSigner, DEV_LINK_KEY};
+use milepost_app::ports::{MapStore, TaskStore};
+use milepost_app::sweep::SweepOptions;
+use milepost_app::{Config, Services};
+use milepost_domain::{Account, AccountId, Contact, CsmTask, EmailAddress, Segment};
+use milepost_embedded::{InMemoryStore, LocalWorkflowRunner, MemoryMailer, RecordingPublisher, VirtualClock};
+
+/// The manual milestone whose task the pages act on.
+const MILESTONE: &str = "exec_sponsor_identified";
+
+/// Writes one `.html` per page into `out`; returns their names and statuses.
+pub async fn write(out: &Path) -> Result<Vec<(String, u16)>> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let start = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+    let clock = Arc::new(VirtualClock::new(start));
+    let store = Arc::new(InMemoryStore::new());
+    let runner = Arc::new(LocalWorkflowRunner::new());
+    let config = Config::default();
+    let links = ActionLinks {
+        signer: LinkSigner::new(DEV_LINK_KEY.as_bytes()).expect("the development key is long enough"),
+        base_url: config.actions_url.clone(),
+        lifetime: Duration::days(config.action_link_days),
+    };
+    let services = Services {
+        store: store.clone(),
+        mailer: Arc::new(MemoryMailer::default()),
+        events: Arc::new(RecordingPublisher::default()),
+        workflows: runner.clone(),
+        clock: clock.clone(),
+        config,
+        links: Some(links.clone()),
+    };
+    for map in crate::example_maps::example_maps() {
+        store.put_map(&map).await?;
+    }
+    let account = Account {
+        id: AccountId::new("acme-corp"),
+        name: "Acme & Sons <Holdings>".into(),
+        segment: Segment::Enterprise,
+        contract_start: start.date_naive(),
+        renewal_date: start.date_naive() + Duration::days(365),
+        tenure_year: 1,
+        arr: 240_000,
+        licensed_seats: 150,
+        primary_contact: Contact::parse("Dana Li", "dana@acme.example")?,
+        csm: Contact::parse("Maya Thompson", "maya.thompson@vendor.example")?,
+        cs_leader_email: EmailAddress::parse("cs-leadership@vendor.example")?,
+        exec_sponsor: None,
+        timezone: chrono_tz::UTC,
+        goal: Some("cut month-end close from 8 days to 3".into()),
+        traits_at: None,
+        contacts: Default::default(),
+    };
+    services.ingestion().upsert_account(&account).await?;
+    // Past the milestone's due date and its day-3 task.
+    let mut now = start;
+    while now < start + Duration::days(36) {
+        now += Duration::hours(1);
+        clock.set(now);
+        services.sweeper().sweep(&SweepOptions::default()).await?;
+        runner.run_due(&services.playbook(), now).await;
+    }
+    let task = store
+        .tasks_for_owner("maya.thompson@vendor.example", None)
+        .await?
+        .into_iter()
+        .find(|t| t.milestone_id == MILESTONE)
+        .context("the playbook opened no task for the manual milestone")?;
+    let actions = services.actions().expect("links are configured");
+    let token = |action: LinkAction| -> String {
+        let url = links.url(action, &task.id, &task.owner_email, now);
+        url.rsplit('/').next().expect("a link ends in its token").to_string()
+    };
+    let mut pages: Vec<(String, Page)> = Vec::new();
+    for action in LinkAction::ALL {
+        let t = token(action);
+        pages.push((format!("confirm-{}", action.as_str()), actions.show(&t, &t).await));
+    }
+    // Acting: done once, then the same link again, then another on the closed task.
+    let form = ActionForm {
+        note: Some("called the sponsor's office; meeting booked for Tuesday".into()),
+        outcome: Some("plan_agreed".into()),
+    };
+    let done = token(LinkAction::Done);
+    pages.push(("done".into(), actions.act(&done, &form).await));
+    pages.push(("already-done".into(), actions.act(&done, &form).await));
+    let snooze = token(LinkAction::Snooze3);
+    pages.push((
+        "already-closed".into(),
+        actions.act(&snooze, &ActionForm::default()).await,
+    ));
+    pages.push((
+        "paused".into(),
+        actions.act(&token(LinkAction::Pause), &ActionForm::default()).await,
+    ));
+    pages.push((
+        "confirmed".into(),
+        actions.act(&token(LinkAction::Confirm), &ActionForm::default()).await,
+    ));
+    pages.extend(refusals(&actions, &links, &task, &done, now).await);
+    let mut written = Vec::new();
+    for (name, page) in pages {
+        std::fs::write(out.join(format!("{name}.html")), &page.html)?;
+        written.push((name, page.status));
+    }
+    Ok(written)
+}
+
+/// What a link that cannot be used shows: damaged, altered, for someone else,
+/// for a task that does not exist, expired.
+async fn refusals(
+    actions: &Actions,
+    links: &ActionLinks,
+    task: &CsmTask,
+    done: &str,
+    now: milepost_domain::Timestamp,
+) -> Vec<(String, Page)> {
+    let mut altered = done.to_string();
+    let flip = altered.len() - 5;
+    let c = if altered.as_bytes()[flip] == b'A' { "B" } else { "A" };
+    altered.replace_range(flip..=flip, c);
+    let token_of = |url: String| url.rsplit('/').next().expect("a link ends in its token").to_string();
+    let other = token_of(links.url(LinkAction::Done, &task.id, "sam@vendor.example", now));
+    let missing = token_of(links.url(LinkAction::Done, "no-such-escalation:csm-task", &task.owner_email, now));
+    let expired = token_of(links.url(
+        LinkAction::Done,
+        &task.id,
+        &task.owner_email,
+        now - Duration::days(links.lifetime.num_days() + 1),
+    ));
+    vec![
+        (
+            "damaged".to_string(),
+            actions.show("v1.not-a-link", "v1.not-a-link").await,
+        ),
+        ("altered".to_string(), actions.show(&altered, &altered).await),
+        ("other-recipient".to_string(), actions.show(&other, &other).await),
+        ("not-found".to_string(), actions.show(&missing, &missing).await),
+        ("expired".to_string(), actions.show(&expired, &expired).await),
+    ]
+}
