@@ -21,7 +21,7 @@ use milepost_embedded::fixtures::{links, simulation_config};
 use milepost_embedded::{InMemoryStore, LocalWorkflowRunner, MemoryMailer, RecordingPublisher, VirtualClock};
 use milepost_local::MotoServer;
 
-struct Setup {
+struct Setup<'a> {
     services: Services,
     actions: Actions,
     store: Arc<dyn Store>,
@@ -30,12 +30,14 @@ struct Setup {
     clock: Arc<VirtualClock>,
     runner: Arc<LocalWorkflowRunner>,
     links: ActionLinks,
+    /// On DynamoDB: the emulator, recording what the handler asks of AWS.
+    moto: Option<&'a MotoServer>,
 }
 
 /// Account `a1` on the escalation map, its milestones missed on day 31 and
 /// the day-3 tasks opened: `first_workflow`'s, `team_invited`'s and the
 /// manual `sponsor_named`'s, all Maya's.
-async fn setup(store: Arc<dyn Store>) -> Setup {
+async fn setup(store: Arc<dyn Store>) -> Setup<'static> {
     let clock = Arc::new(VirtualClock::new(contract_start()));
     let (events, mailer, runner) = (
         Arc::new(RecordingPublisher::default()),
@@ -71,21 +73,25 @@ async fn setup(store: Arc<dyn Store>) -> Setup {
         clock,
         runner,
         links: links(),
+        moto: None,
     }
 }
 
-async fn in_memory() -> Setup {
+async fn in_memory() -> Setup<'static> {
     setup(Arc::new(InMemoryStore::sized_like_dynamodb())).await
 }
 
-async fn on_dynamodb(moto: &MotoServer, table: &str) -> Setup {
+async fn on_dynamodb<'a>(moto: &'a MotoServer, table: &str) -> Setup<'a> {
     let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
     let store = DynamoStore::new(client, table);
     store.create_table().await.unwrap();
-    setup(Arc::new(store)).await
+    Setup {
+        moto: Some(moto),
+        ..setup(Arc::new(store)).await
+    }
 }
 
-impl Setup {
+impl Setup<'_> {
     async fn task(&self, milestone: &str) -> CsmTask {
         let e = self
             .runner
@@ -117,11 +123,23 @@ impl Setup {
     }
 
     async fn get(&self, token: &str) -> Response<Body> {
-        handle(&self.actions, request(Method::GET, token, "")).await
+        self.handle(request(Method::GET, token, "")).await
     }
 
     async fn post(&self, token: &str, form: &str) -> Response<Body> {
-        handle(&self.actions, request(Method::POST, token, form)).await
+        self.handle(request(Method::POST, token, form)).await
+    }
+
+    /// The handler, with the emulator recording what it asks of AWS.
+    async fn handle(&self, request: Request) -> Response<Body> {
+        if let Some(moto) = self.moto {
+            moto.record_requests(true).await;
+        }
+        let response = handle(&self.actions, request).await;
+        if let Some(moto) = self.moto {
+            moto.record_requests(false).await;
+        }
+        response
     }
 
     /// What a change would touch: the tasks, the log and the bus, as they stand.
@@ -153,7 +171,7 @@ fn text(resp: &Response<Body>) -> String {
     String::from_utf8_lossy(resp.body().as_ref()).into_owned()
 }
 
-async fn opening_a_link_shows_what_it_would_do_and_changes_nothing(s: Setup) {
+async fn opening_a_link_shows_what_it_would_do_and_changes_nothing(s: Setup<'_>) {
     let before = s.snapshot().await;
     for action in [
         LinkAction::Done,
@@ -188,7 +206,7 @@ async fn opening_a_link_shows_what_it_would_do_and_changes_nothing(s: Setup) {
         .is_none());
 }
 
-async fn done_closes_the_task_once_with_who_and_when(s: Setup) {
+async fn done_closes_the_task_once_with_who_and_when(s: Setup<'_>) {
     let token = s.token("first_workflow", LinkAction::Done).await;
     let resp = s
         .post(
@@ -234,7 +252,7 @@ async fn done_closes_the_task_once_with_who_and_when(s: Setup) {
     assert_eq!(s.snapshot().await, before, "a second POST changed something");
 }
 
-async fn a_bad_link_gets_its_page_and_changes_nothing(s: Setup) {
+async fn a_bad_link_gets_its_page_and_changes_nothing(s: Setup<'_>) {
     let task = s.task("first_workflow").await;
     let good = s.token("first_workflow", LinkAction::Done).await;
     let mut altered = good.clone();
@@ -283,7 +301,7 @@ async fn a_bad_link_gets_its_page_and_changes_nothing(s: Setup) {
     assert_eq!(s.snapshot().await, before, "a refused link changed something");
 }
 
-async fn a_snooze_ends_with_a_reminder_and_fresh_links(s: Setup) {
+async fn a_snooze_ends_with_a_reminder_and_fresh_links(s: Setup<'_>) {
     let token = s.token("team_invited", LinkAction::Snooze3).await;
     assert_eq!(s.post(&token, "note=back+on+Monday").await.status(), StatusCode::OK);
     let task = s.task("team_invited").await;
@@ -326,7 +344,7 @@ async fn a_snooze_ends_with_a_reminder_and_fresh_links(s: Setup) {
     );
 }
 
-async fn confirming_a_manual_milestone_recovers_it_and_closes_its_task(s: Setup) {
+async fn confirming_a_manual_milestone_recovers_it_and_closes_its_task(s: Setup<'_>) {
     let token = s.token("sponsor_named", LinkAction::Confirm).await;
     let resp = s.post(&token, "note=Pat+named+the+CFO").await;
     assert_eq!(resp.status(), StatusCode::OK, "{}", text(&resp));
@@ -372,7 +390,7 @@ async fn confirming_a_manual_milestone_recovers_it_and_closes_its_task(s: Setup)
     assert!(text(&resp).contains("not manual"), "{}", text(&resp));
 }
 
-async fn pausing_holds_customer_email_but_not_leadership(s: Setup) {
+async fn pausing_holds_customer_email_but_not_leadership(s: Setup<'_>) {
     let token = s.token("first_workflow", LinkAction::Pause).await;
     assert_eq!(s.post(&token, "").await.status(), StatusCode::OK);
     let pause = s
@@ -430,13 +448,18 @@ macro_rules! scenarios {
             )*
         }
 
+        /// And the handler asks of AWS only what the template grants the function.
         #[tokio::test]
         async fn every_scenario_holds_on_dynamodb() {
-            let moto = MotoServer::start();
+            let moto = &MotoServer::start();
             $(
                 eprintln!("dynamodb: {}", stringify!($name));
-                $name(on_dynamodb(&moto, stringify!($name)).await).await;
+                $name(on_dynamodb(moto, stringify!($name)).await).await;
             )*
+            let used = moto.recorded_actions();
+            assert!(used.contains("dynamodb:GetItem") && used.contains("dynamodb:PutItem"), "recorded: {used:?}");
+            eprintln!("ActionsFunction asked for {used:?}");
+            milepost_local::iam::assert_granted("ActionsFunction", &used);
         }
     };
 }

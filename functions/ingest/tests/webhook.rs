@@ -70,6 +70,8 @@ async fn on_dynamodb(moto: &MotoServer, table: &str) -> Arc<Setup> {
     let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
     let store = DynamoStore::new(client, table);
     store.create_table().await.unwrap();
+    // From here on, what ingestion asks of AWS (and the tests' reads, which it may make too).
+    moto.record_requests(true).await;
     setup(Arc::new(store)).await
 }
 
@@ -1162,13 +1164,19 @@ macro_rules! scenarios {
             )*
         }
 
+        /// And ingestion asks of AWS only what the template grants the function.
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn every_scenario_holds_on_dynamodb() {
             let moto = MotoServer::start();
             $(
                 eprintln!("dynamodb: {}", stringify!($name));
                 $name(on_dynamodb(&moto, stringify!($name)).await).await;
+                moto.record_requests(false).await;
             )*
+            let used = moto.recorded_actions();
+            eprintln!("IngestFunction asked for {used:?}");
+            assert!(used.contains("dynamodb:PutItem"), "recorded: {used:?}");
+            milepost_local::iam::assert_granted("IngestFunction", &used);
         }
     };
 }

@@ -399,3 +399,65 @@ async fn a_sweep_near_its_deadline_stops_cleanly_and_the_next_run_finishes() {
     assert!(!finished.stopped_early);
     assert_eq!((finished.missed, finished.started), (3, 3));
 }
+
+/// What one scheduled run asks of AWS — the sweep starting an escalation, then
+/// the reminder of a snooze that is over, sent through SES — the template
+/// grants the sweep function.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_run_asks_only_for_what_the_sweep_function_is_granted() {
+    use milepost_app::ports::TaskStore;
+    use milepost_domain::{Actor, TaskAction};
+
+    let stack = Stack::new().await;
+    let config = Config::default();
+    milepost_local::outbox::verify_sender(&stack.sdk, config.sender.email.as_str())
+        .await
+        .unwrap();
+    stack.clock.set(contract_start() + Duration::days(40));
+    stack.seed(1, 1, 1).await;
+    let store = stack.store();
+    let mut task =
+        milepost_embedded::fixtures::task("t-1", "maya@vendor.example", stack.clock.now() - Duration::days(4));
+    task.account_id = AccountId::new("acct-000");
+    task.milestone_id = "m000".into();
+    store.create_task(&task).await.unwrap();
+    let snooze = TaskAction::Snooze {
+        until: stack.clock.now() - Duration::hours(1),
+        note: None,
+    };
+    let mut snoozed = store.get_task("t-1").await.unwrap().unwrap();
+    snoozed
+        .apply(&snooze, &Actor::Milepost, stack.clock.now() - Duration::days(1), None)
+        .unwrap();
+    store.update_task(&snoozed).await.unwrap();
+
+    let services = Services {
+        mailer: Arc::new(milepost_aws::SesMailer::new(
+            aws_sdk_sesv2::Client::new(&stack.sdk),
+            None,
+        )),
+        events: Arc::new(EventBridgePublisher::new(
+            aws_sdk_eventbridge::Client::new(&stack.sdk),
+            "milepost",
+        )),
+        config,
+        ..stack.services(store.clone(), Arc::new(stack.workflows()))
+    };
+    stack._moto.record_requests(true).await;
+    let deadline = Instant::now() + StdDuration::from_secs(600);
+    let swept = milepost_sweep::run(&services.sweeper(), deadline).await.unwrap();
+    let reminded = milepost_sweep::remind(&services.reminders()).await.unwrap();
+    stack._moto.record_requests(false).await;
+    assert_eq!((swept.missed, swept.started), (1, 1));
+    assert_eq!((reminded.due, reminded.reopened), (1, 1));
+    let used = stack._moto.recorded_actions();
+    for needed in [
+        "dynamodb:Query",
+        "states:StartExecution",
+        "events:PutEvents",
+        "ses:SendEmail",
+    ] {
+        assert!(used.contains(needed), "recorded {used:?}");
+    }
+    milepost_local::iam::assert_granted("SweepFunction", &used);
+}

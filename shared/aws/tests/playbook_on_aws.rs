@@ -26,7 +26,7 @@ const ASL: &str = include_str!("../../../infra/statemachine/escalation.asl.json"
 const TABLE: &str = "milepost-playbook-test";
 
 struct Aws {
-    _moto: MotoServer,
+    moto: MotoServer,
     endpoint: String,
     sdk: aws_config::SdkConfig,
     services: Services,
@@ -64,7 +64,7 @@ impl Aws {
             .unwrap();
         Aws {
             endpoint: moto.endpoint.clone(),
-            _moto: moto,
+            moto,
             sdk,
             services,
             store,
@@ -131,10 +131,21 @@ async fn each_function_sends_its_email_through_ses_once_and_keeps_the_task_in_dy
         .await;
 
     for step in Step::ALL {
+        aws.moto.record_requests(true).await;
         let output = aws.step(&request, step).await;
         assert_eq!(output.outcome, StepOutcome::Continue, "{step:?}");
         // Lambda runs a task again when a response is lost: nothing is sent twice.
         aws.step(&request, step).await;
+        aws.moto.record_requests(false).await;
+        // What the step asked of AWS, its function's policy grants.
+        let function = match PlaybookFunction::for_step(step) {
+            PlaybookFunction::Outreach => "OutreachFunction",
+            PlaybookFunction::CsmTask => "CsmTaskFunction",
+            PlaybookFunction::Escalate => "EscalateFunction",
+        };
+        let used = aws.moto.take_recorded_actions();
+        assert!(used.contains("dynamodb:GetItem"), "{step:?} recorded {used:?}");
+        milepost_local::iam::assert_granted(function, &used);
     }
 
     let sent = aws.outbox().await;

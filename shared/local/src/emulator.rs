@@ -8,6 +8,8 @@
 pub struct MotoServer {
     child: std::process::Child,
     pub endpoint: String,
+    /// Where moto's recorder writes the requests made while it is on (see `iam`).
+    pub(crate) recording: std::path::PathBuf,
 }
 
 impl MotoServer {
@@ -23,8 +25,11 @@ impl MotoServer {
             .and_then(|l| l.local_addr())
             .expect("a free loopback port")
             .port();
+        let recording = std::env::temp_dir().join(format!("milepost-moto-{port}-requests.jsonl"));
+        let _ = std::fs::remove_file(&recording);
         let child = std::process::Command::new(&python)
             .args([script, "-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_RECORDER_FILEPATH", &recording)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -32,6 +37,7 @@ impl MotoServer {
         let server = MotoServer {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
+            recording,
         };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -65,5 +71,6 @@ impl Drop for MotoServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.recording);
     }
 }

@@ -2,9 +2,11 @@
 //! local init`, `milepost outbox` and the integration tests need, and what
 //! no Lambda links. `emulator` starts moto for a test; `stack` creates the
 //! table, bus and state machine there; `outbox` reads back the emails SES
-//! "sent" and verifies the sender.
+//! "sent" and verifies the sender; `iam` records what tests ask of AWS
+//! there, to check it against the template's policies.
 
 pub mod emulator;
+pub mod iam;
 pub mod outbox;
 pub mod stack;
 

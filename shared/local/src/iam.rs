@@ -1,0 +1,271 @@
+//! Least privilege, checked: what code asked of AWS on a test's moto server
+//! (moto's request recorder), as IAM actions, beside what a function's policy
+//! in `infra/template.yaml` grants. A test runs a function's handler with
+//! recording on and asserts the first is within the second, so a deployed
+//! function never meets an AccessDenied the emulator did not show.
+
+use std::collections::BTreeSet;
+
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::Empty;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde::Deserialize;
+
+use crate::MotoServer;
+
+impl MotoServer {
+    /// Turns moto's request recorder on or off; requests made while it is on
+    /// are what `recorded_actions` reports.
+    pub async fn record_requests(&self, on: bool) {
+        let what = if on { "start-recording" } else { "stop-recording" };
+        let uri: http::Uri = format!("{}/moto-api/recorder/{what}", self.endpoint)
+            .parse()
+            .expect("the emulator's URL");
+        let request = http::Request::post(uri)
+            .body(Empty::<Bytes>::new())
+            .expect("a valid request");
+        let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+        let response = client.request(request).await.expect("moto's recorder answers");
+        assert!(response.status().is_success(), "moto's recorder: {}", response.status());
+    }
+
+    /// `recorded_actions`, and the recording emptied for what comes next.
+    pub fn take_recorded_actions(&self) -> BTreeSet<String> {
+        let actions = self.recorded_actions();
+        let _ = std::fs::write(&self.recording, "");
+        actions
+    }
+
+    /// The IAM actions of the requests recorded so far (`dynamodb:GetItem`,
+    /// `events:PutEvents`, ...). A transaction counts as the actions of its
+    /// items, as IAM authorises it.
+    pub fn recorded_actions(&self) -> BTreeSet<String> {
+        let Ok(text) = std::fs::read_to_string(&self.recording) else {
+            return BTreeSet::new();
+        };
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .flat_map(|line| {
+                let entry: RecordedRequest = serde_json::from_str(line).expect("a line of moto's recording");
+                entry.actions()
+            })
+            .collect()
+    }
+}
+
+#[derive(Deserialize)]
+struct RecordedRequest {
+    headers: std::collections::HashMap<String, String>,
+    method: String,
+    url: String,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    body_encoded: bool,
+}
+
+impl RecordedRequest {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn body(&self) -> Vec<u8> {
+        if self.body_encoded {
+            base64::engine::general_purpose::STANDARD
+                .decode(&self.body)
+                .unwrap_or_default()
+        } else {
+            self.body.clone().into_bytes()
+        }
+    }
+
+    fn actions(&self) -> Vec<String> {
+        if let Some(target) = self.header("x-amz-target") {
+            let (prefix, operation) = target.split_once('.').unwrap_or((target, ""));
+            let service = match prefix {
+                p if p.starts_with("DynamoDB_") => "dynamodb",
+                "AWSEvents" => "events",
+                "AWSStepFunctions" => "states",
+                "AmazonSSM" => "ssm",
+                "secretsmanager" => "secretsmanager",
+                other => other,
+            };
+            if service == "dynamodb" && operation == "TransactWriteItems" {
+                return transaction_actions(&self.body());
+            }
+            return vec![format!("{service}:{operation}")];
+        }
+        // REST services: SES v2 sends through one path.
+        let path = self.url.split_once("://").map_or(self.url.as_str(), |(_, rest)| {
+            rest.find('/').map_or("/", |i| &rest[i..])
+        });
+        match (self.method.as_str(), path.split('?').next().unwrap_or(path)) {
+            ("POST", "/v2/email/outbound-emails") => vec!["ses:SendEmail".to_string()],
+            (method, path) => vec![format!("unmapped:{method} {path}")],
+        }
+    }
+}
+
+/// `TransactWriteItems` is authorised item by item.
+fn transaction_actions(body: &[u8]) -> Vec<String> {
+    #[derive(Deserialize)]
+    struct Transaction {
+        #[serde(rename = "TransactItems", default)]
+        items: Vec<std::collections::HashMap<String, serde_json::Value>>,
+    }
+    let tx: Transaction = serde_json::from_slice(body).unwrap_or(Transaction { items: Vec::new() });
+    tx.items
+        .iter()
+        .flat_map(|item| item.keys())
+        .map(|kind| match kind.as_str() {
+            "Put" => "dynamodb:PutItem".to_string(),
+            "Update" => "dynamodb:UpdateItem".to_string(),
+            "Delete" => "dynamodb:DeleteItem".to_string(),
+            "ConditionCheck" => "dynamodb:ConditionCheckItem".to_string(),
+            other => format!("dynamodb:{other}"),
+        })
+        .collect()
+}
+
+/// `infra/template.yaml` as the repository has it.
+pub fn template() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../infra/template.yaml");
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Panics naming what `used` needs that `resource`'s policies do not grant.
+pub fn assert_granted(resource: &str, used: &BTreeSet<String>) {
+    let granted = granted_actions(&template(), resource);
+    let denied: Vec<_> = used.difference(&granted).collect();
+    assert!(
+        denied.is_empty(),
+        "{resource}'s policy lacks {denied:?}: a deployed function would get AccessDenied (it grants {granted:?})"
+    );
+}
+
+/// The actions `resource`'s policies grant in the template: its inline
+/// statements and the managed policies of the template it names with `!Ref`.
+pub fn granted_actions(template: &str, resource: &str) -> BTreeSet<String> {
+    let block = resource_block(template, resource).unwrap_or_else(|| panic!("no resource {resource} in the template"));
+    let mut actions = actions_in(block);
+    for line in block.lines() {
+        if let Some(name) = line.trim().strip_prefix("- !Ref ") {
+            if let Some(policy) = resource_block(template, name.trim()) {
+                if policy.contains("Type: AWS::IAM::ManagedPolicy") {
+                    actions.extend(actions_in(policy));
+                }
+            }
+        }
+    }
+    actions
+}
+
+/// The lines of a top-level resource (`  Name:` under `Resources:`), up to the next one.
+fn resource_block<'a>(template: &'a str, name: &str) -> Option<&'a str> {
+    let header = format!("\n  {name}:\n");
+    let start = template.find(&header)? + header.len();
+    let rest = &template[start..];
+    let end = rest
+        .match_indices('\n')
+        .map(|(i, _)| i + 1)
+        .find(|&i| {
+            let line = &rest[i..];
+            let indent = line.len() - line.trim_start_matches(' ').len();
+            indent <= 2 && !line.trim().is_empty() && !line.trim_start().starts_with('#')
+        })
+        .unwrap_or(rest.len());
+    Some(&rest[..end])
+}
+
+fn actions_in(block: &str) -> BTreeSet<String> {
+    let mut actions = BTreeSet::new();
+    let mut lines = block.lines().peekable();
+    while let Some(line) = lines.next() {
+        let line = line.trim();
+        let Some(value) = line.strip_prefix("- ").unwrap_or(line).strip_prefix("Action:") else {
+            continue;
+        };
+        let value = value.trim();
+        if value.is_empty() {
+            // A block list on the following, deeper lines.
+            while let Some(item) = lines.peek().and_then(|l| l.trim().strip_prefix("- ")) {
+                actions.insert(item.trim().to_string());
+                lines.next();
+            }
+        } else if let Some(list) = value.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
+            actions.extend(list.split(',').map(|a| a.trim().to_string()).filter(|a| !a.is_empty()));
+        } else {
+            actions.insert(value.to_string());
+        }
+    }
+    actions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEMPLATE: &str = "Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Policies:
+        - !Ref MailPolicy
+        - Statement:
+            - Effect: Allow
+              Action: [dynamodb:GetItem, dynamodb:PutItem]
+            - Effect: Allow
+              Action: events:PutEvents
+            - Effect: Allow
+              Action:
+                - states:StopExecution
+                - ssm:GetParameter
+  MailPolicy:
+    Type: AWS::IAM::ManagedPolicy
+    Properties:
+      PolicyDocument:
+        Statement:
+          - Effect: Allow
+            Action: ses:SendEmail
+  Other:
+    Type: AWS::Serverless::Function
+    Properties:
+      Policies:
+        - Statement:
+            - Action: dynamodb:Scan
+";
+
+    #[test]
+    fn a_functions_grants_are_its_statements_and_the_managed_policies_it_names() {
+        let granted: Vec<String> = granted_actions(TEMPLATE, "Fn").into_iter().collect();
+        assert_eq!(
+            granted,
+            [
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "events:PutEvents",
+                "ses:SendEmail",
+                "ssm:GetParameter",
+                "states:StopExecution"
+            ]
+        );
+        assert_eq!(
+            granted_actions(TEMPLATE, "Other").into_iter().collect::<Vec<_>>(),
+            ["dynamodb:Scan"]
+        );
+    }
+
+    #[test]
+    fn a_transaction_is_the_actions_of_its_items() {
+        let body = br#"{"TransactItems": [{"Put": {}}, {"ConditionCheck": {}}, {"Update": {}}]}"#;
+        assert_eq!(
+            transaction_actions(body),
+            ["dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:UpdateItem"]
+        );
+    }
+}
