@@ -4,7 +4,10 @@ example into another shell and see the event change a milestone and the sweep
 start escalations; watch the escalations run through the real state machine
 to day 5, and the one whose customer catches up (the README's second block)
 stop before its CSM task; deliver everything again and see nothing change or
-get sent twice; then press Ctrl-C and find everything it started stopped.
+get sent twice; confirm a manual milestone from the CLI and the signed API
+and close a task by following its email's link (GET, then POST, then POST
+again: the README's third block); then press Ctrl-C and find everything it
+started stopped.
 Run by `make test`, with a playbook day compressed to three seconds."""
 
 import json
@@ -24,6 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV_FILE = os.path.join(ROOT, ".milepost-local.env")
 MARKER = "<!-- local-example"
 RECOVERY_MARKER = "<!-- local-recovery"
+TASKS_MARKER = "<!-- local-tasks"
 # A playbook day lasts 86400 / TIME_FACTOR seconds.
 TIME_FACTOR = 28800
 
@@ -138,6 +142,8 @@ def main():
     moto_port = int(env["AWS_ENDPOINT_URL"].rsplit(":", 1)[1])
     check(env["MILEPOST_INGEST_URL"] == f"http://127.0.0.1:{port}/lambda-url/ingest/v1/events",
           f"unexpected ingest URL in {ENV_FILE}: {env}", terminal)
+    check(env.get("MILEPOST_ACTIONS_URL") == f"http://127.0.0.1:{port}/lambda-url/actions/v1/actions",
+          f"unexpected actions URL in {ENV_FILE}: {env}", terminal)
 
     first = run_block(terminal)
     check(first.count('{"accepted":1,"duplicates":0,"rejected":[],"rejected_count":0}') == 2,
@@ -196,6 +202,34 @@ def main():
     check(len(json.loads(milepost("outbox", "--json"))) == len(emails), "emails were sent again", terminal)
     check(milepost("accounts", "show", "acme") == view_before, "a redelivery changed the account", terminal)
 
+    # Maya works her tasks (the README's third block): a manual milestone
+    # confirmed from the CLI, again through the signed API (already reached),
+    # then her first CSM task email's Done link: GET shows, POST acts, once.
+    tasks_before = json.loads(milepost("tasks", "list", "--owner", "maya@vendor.example", "--json"))
+    check(len(tasks_before) == len(others) and all(t["status"] == "open" for t in tasks_before),
+          f"expected {len(others)} open tasks of Maya's: {tasks_before}", terminal)
+    worked = run_block(terminal, TASKS_MARKER)
+    check("renewal_check_in confirmed: achieved" in worked, f"the CLI did not confirm renewal_check_in:\n{worked}", terminal)
+    check('"status":"already_reached"' in worked and '"milestone_id":"renewal_check_in"' in worked,
+          f"the signed API did not answer already_reached:\n{worked}", terminal)
+    pages = re.findall(r"<h1>([^<]*)</h1>", worked)
+    check(pages == ["Mark the task done?", "The task is done", "This was already done"],
+          f"the link's pages were not confirm, done, already done: {pages}\n{worked}", terminal)
+    tasks_after = json.loads(milepost("tasks", "list", "--owner", "maya@vendor.example", "--json"))
+    done = [t for t in tasks_after if t["status"] == "done"]
+    check(len(done) == 1 and done[0]["outcome"] == "plan_agreed" and done[0]["reason"] == "completed"
+          and done[0]["notes"] and done[0]["notes"][0].endswith("called the champion, SSO blocks the rollout"),
+          f"exactly one task should be done with its outcome and note: {tasks_after}", terminal)
+    check(sum(t["status"] == "open" for t in tasks_after) == len(others) - 1, f"other tasks changed: {tasks_after}", terminal)
+    check(re.search(r"^\s*renewal_check_in\s+achieved\b", milepost("accounts", "show", "acme"), re.M),
+          "renewal_check_in is not achieved in accounts show", terminal)
+    # The same block again: the confirmation and the link change nothing a second time.
+    again_worked = run_block(terminal, TASKS_MARKER)
+    check("already reached" in again_worked and re.findall(r"<h1>([^<]*)</h1>", again_worked)[1:] == ["This was already done", "This was already done"],
+          f"working the tasks again changed something:\n{again_worked}", terminal)
+    check(json.loads(milepost("tasks", "list", "--owner", "maya@vendor.example", "--json")) == tasks_after,
+          "a second run changed Maya's tasks", terminal)
+
     request = urllib.request.Request(
         env["MILEPOST_INGEST_URL"], method="POST", headers={"content-type": "application/json"},
         data=b'{"id":"evt-x","account_id":"acme","event":"workflow.completed","timestamp":"2026-01-01T00:00:00Z"}',
@@ -218,7 +252,8 @@ def main():
     check(not port_open(moto_port), f"moto still answers on port {moto_port} after Ctrl-C", terminal)
     print(f"make local: README example applied an event and swept; {len(missed)} escalations ran over the "
           f"state machine, {len(emails)} emails, first_workflow stopped when Acme caught up; "
-          "a second run changed nothing, unsigned got 401, Ctrl-C stopped everything")
+          "a second run changed nothing; a manual milestone confirmed (CLI, then API: already reached); "
+          "a task closed by its link (GET showed, POST acted once); unsigned got 401, Ctrl-C stopped everything")
 
 
 if __name__ == "__main__":

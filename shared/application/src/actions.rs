@@ -78,7 +78,7 @@ struct MessageView {
 }
 
 /// How to get a fresh link, said on every refusal.
-const FRESH_LINK: &str = "Use the buttons of Milepost's most recent email about this task, or ask your Milepost admin to act for you (`milepost tasks`).";
+const FRESH_LINK: &str = "Use the buttons of Milepost's most recent email about this task, or ask your Milepost admin, who can act on it with the milepost tasks command.";
 
 fn message(
     status: u16,
