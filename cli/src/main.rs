@@ -540,7 +540,7 @@ mod aws_commands {
                 refusal(
                     tasks_cmd::change(&ingestion, id, change, by, note.as_deref())
                         .await
-                        .map(|task| println!("{}: {}", task.id, milepost_app::tasks::standing(&task))),
+                        .map(|task| println!("{}: {}", task.id, milepost_app::email::standing(&task))),
                 )
             }
             Command::Milestones {

@@ -4,9 +4,10 @@
 
 use chrono::{DateTime, Duration, Utc};
 use milepost_app::email::fmt_date;
+use milepost_app::email::standing;
 use milepost_app::ingest::{Confirmed, IngestError, Ingestion};
 use milepost_app::ports::TaskStore;
-use milepost_app::tasks::{change_task, standing, TaskError};
+use milepost_app::tasks::{change_task, TaskError};
 use milepost_domain::csm_task::clean_note;
 use milepost_domain::{
     AccountId, Actor, CsmTask, DismissReason, EmailAddress, Outcome, TaskAction, TaskRefusal, TaskStatus,

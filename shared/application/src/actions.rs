@@ -15,10 +15,11 @@ use milepost_domain::{
 };
 
 use crate::email::fmt_date;
+use crate::email::standing;
 use crate::ingest::{Confirmed, IngestError, Ingestion};
 use crate::links::{LinkAction, LinkError, LinkSigner, OpenedLink};
 use crate::ports::{ActionStore, Clock, EventPublisher};
-use crate::tasks::{change_task, standing, TaskError, TaskUpdate};
+use crate::tasks::{change_task, TaskError, TaskUpdate};
 
 /// The people's actions over the ports they need; confirming a manual
 /// milestone goes through ingestion, as the milestone's state changes there.

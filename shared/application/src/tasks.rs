@@ -6,7 +6,7 @@
 //! escalation log records who and when, and the event is published after.
 
 use milepost_domain::{
-    Actor, CloseReason, CsmTask, EscalationLogEntry, TaskAction, TaskChange, TaskRefusal, TaskStatus, Timestamp,
+    Actor, CloseReason, CsmTask, EscalationLogEntry, TaskAction, TaskChange, TaskRefusal, Timestamp,
 };
 
 use crate::email::fmt_date;
@@ -163,34 +163,5 @@ fn describe(task: &CsmTask, change: &TaskChange, by: &Actor) -> String {
         TaskChange::Snoozed { until } => format!("CSM task snoozed by {who} until {}", fmt_date(*until)),
         TaskChange::Reopened => format!("CSM task open again after its snooze; {} reminded", task.owner_name),
         TaskChange::Unchanged => String::new(),
-    }
-}
-
-/// How a task stands, in a few words, for pages and the day-5 email. Who
-/// closed it is named unless it was its owner.
-pub fn standing(task: &CsmTask) -> String {
-    let by = |actor: &Actor| {
-        if actor.display() == task.owner_name || *actor == Actor::Milepost {
-            String::new()
-        } else {
-            format!(" by {}", actor.display())
-        }
-    };
-    match &task.closed {
-        Some(c) => match c.reason {
-            CloseReason::Completed => format!(
-                "done{} on {} ({})",
-                by(&c.by),
-                fmt_date(c.at),
-                c.outcome.map_or("done", |o| o.label())
-            ),
-            CloseReason::Dismissed(r) => format!("dismissed{} on {} ({})", by(&c.by), fmt_date(c.at), r.label()),
-            CloseReason::CustomerRecovered => format!("closed on {}: the customer caught up", fmt_date(c.at)),
-            CloseReason::MilestoneConfirmed => format!("closed on {}: the milestone was confirmed", fmt_date(c.at)),
-        },
-        None if task.status == TaskStatus::Snoozed => {
-            format!("snoozed until {}", task.snoozed_until.map(fmt_date).unwrap_or_default())
-        }
-        None => format!("open since {}", fmt_date(task.created_at)),
     }
 }

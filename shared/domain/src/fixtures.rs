@@ -3,7 +3,7 @@
 
 use chrono::NaiveDate;
 
-use crate::{Account, AccountId, Contact, CsmTask, EmailAddress, Segment, TaskStatus, Timestamp};
+use crate::{Account, AccountId, Contact, EmailAddress, Segment};
 
 /// A plain first-year SMB account starting on `contract_start`, with every
 /// contact at `<role>@<id>.example` (the CSM and leader at `vendor.example`).
@@ -38,39 +38,4 @@ pub fn milepost_address(text: &str) -> EmailAddress {
 
 pub fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).expect("valid date")
-}
-
-/// An open task of `owner` on acme's `first` milestone, opened at `opened`,
-/// as the day-3 step would create it (no closure, notes or links yet).
-pub fn task(id: &str, owner: &str, opened: Timestamp) -> CsmTask {
-    CsmTask {
-        id: id.into(),
-        status: TaskStatus::Open,
-        account_id: AccountId::new("acme"),
-        account_name: "Acme".into(),
-        milestone_id: "first".into(),
-        milestone_name: "First".into(),
-        owner_role: "csm".into(),
-        owner_is_fallback: false,
-        owner_email: owner.into(),
-        owner_name: "Maya".into(),
-        created_at: opened,
-        due_at: opened - chrono::Duration::days(2),
-        target: "1× a".into(),
-        current: "0 so far".into(),
-        health: crate::health::Health {
-            score: 50,
-            trend: 0,
-            factors: vec![],
-        },
-        arr_at_risk: 1000,
-        recommended_intervention: "call".into(),
-        recent_activity: vec![],
-        snoozed_until: None,
-        closed: None,
-        notes: vec![],
-        applied: vec![],
-        outbox: vec![],
-        version: 0,
-    }
 }

@@ -345,7 +345,7 @@ pub fn leadership(
         // What people did is for our leadership only, never for the customer's sponsor.
         task: task.filter(|_| kind == EmailKind::Leadership).map(|t| TaskSummary {
             owner_name: t.owner_name.clone(),
-            standing: crate::tasks::standing(t),
+            standing: standing(t),
             notes: t
                 .notes
                 .iter()
@@ -496,3 +496,33 @@ pub fn to_eml(email: &OutgoingEmail) -> std::io::Result<String> {
 
 #[cfg(test)]
 mod tests;
+
+/// How a task stands, in a few words, for pages and the day-5 email. Who
+/// closed it is named unless it was its owner.
+pub fn standing(task: &CsmTask) -> String {
+    use milepost_domain::{Actor, CloseReason, TaskStatus};
+    let by = |actor: &Actor| {
+        if actor.display() == task.owner_name || *actor == Actor::Milepost {
+            String::new()
+        } else {
+            format!(" by {}", actor.display())
+        }
+    };
+    match &task.closed {
+        Some(c) => match c.reason {
+            CloseReason::Completed => format!(
+                "done{} on {} ({})",
+                by(&c.by),
+                fmt_date(c.at),
+                c.outcome.map_or("done", |o| o.label())
+            ),
+            CloseReason::Dismissed(r) => format!("dismissed{} on {} ({})", by(&c.by), fmt_date(c.at), r.label()),
+            CloseReason::CustomerRecovered => format!("closed on {}: the customer caught up", fmt_date(c.at)),
+            CloseReason::MilestoneConfirmed => format!("closed on {}: the milestone was confirmed", fmt_date(c.at)),
+        },
+        None if task.status == TaskStatus::Snoozed => {
+            format!("snoozed until {}", task.snoozed_until.map(fmt_date).unwrap_or_default())
+        }
+        None => format!("open since {}", fmt_date(task.created_at)),
+    }
+}
