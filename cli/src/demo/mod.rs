@@ -242,9 +242,8 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
             reminders.run().await?;
             runner.run_due(&playbook, now).await;
             // The people read their email: new tasks noticed, buttons pressed when due.
-            let tasks = store.all_tasks();
-            people.notice(&tasks, opts.seed);
-            people.press_due(&actions, &links, &tasks, now).await;
+            people.notice(&store.tasks_opened_from(people.noticed), opts.seed);
+            people.press_due(&actions, &links, now).await;
         }
         bar.inc(1);
     }
@@ -296,6 +295,11 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
     }
     let tasks = store.all_tasks();
     summary.csm_tasks = tasks.len();
+    let reached: std::collections::HashSet<(&str, &str)> = milestones
+        .iter()
+        .filter(|m| m.status.is_reached())
+        .map(|m| (m.account_id.as_str(), m.milestone_id.as_str()))
+        .collect();
     for task in &tasks {
         *summary.tasks_by_state.entry(task.status.to_string()).or_default() += 1;
         if let Some(closed) = &task.closed {
@@ -304,10 +308,7 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
                 .entry(closed.reason.as_str().to_string())
                 .or_default() += 1;
         }
-        let reached = milestones
-            .iter()
-            .any(|m| m.account_id == task.account_id && m.milestone_id == task.milestone_id && m.status.is_reached());
-        if reached && task.status.is_live() {
+        if reached.contains(&(task.account_id.as_str(), task.milestone_id.as_str())) && task.status.is_live() {
             summary.tasks_open_after_recovery += 1;
         }
         if task.owner_is_fallback {

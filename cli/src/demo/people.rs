@@ -22,17 +22,21 @@ const NOTES: &[&str] = &[
     "escalated the integration bug to support",
 ];
 
-/// One press of a button, planned for later.
+/// One press of a button, planned for later, on the link its task's email carried.
 #[derive(Clone, Debug)]
 struct Press {
     action: LinkAction,
     form: ActionForm,
+    owner_email: String,
+    opened_at: Timestamp,
 }
 
 #[derive(Default)]
 pub struct People {
     planned: BTreeMap<(Timestamp, String), Press>,
     seen: BTreeSet<String>,
+    /// How many tasks they have read about: the store's next ones are new.
+    pub noticed: usize,
     /// What they pressed, and how the page answered (`done`: 200, `already closed`: 409, ...).
     pub pressed: BTreeMap<String, usize>,
 }
@@ -40,6 +44,7 @@ pub struct People {
 impl People {
     /// Plans what each owner does with the tasks they have not seen yet.
     pub fn notice(&mut self, tasks: &[CsmTask], seed: u64) {
+        self.noticed += tasks.len();
         for task in tasks {
             if !self.seen.insert(task.id.clone()) {
                 continue;
@@ -84,24 +89,27 @@ impl People {
                 continue; // left for the playbook to run its course
             };
             let at = task.created_at + Duration::hours(hours);
-            self.planned.insert((at, task.id.clone()), Press { action, form });
+            let press = Press {
+                action,
+                form,
+                owner_email: task.owner_email.clone(),
+                opened_at: task.created_at,
+            };
+            self.planned.insert((at, task.id.clone()), press);
         }
     }
 
     /// Presses every button due by `now`, as its owner would: the link from
     /// the email, opened, then submitted.
-    pub async fn press_due(&mut self, actions: &Actions, links: &ActionLinks, tasks: &[CsmTask], now: Timestamp) {
+    pub async fn press_due(&mut self, actions: &Actions, links: &ActionLinks, now: Timestamp) {
         while let Some(entry) = self.planned.first_entry() {
             let (at, id) = entry.key().clone();
             if at > now {
                 return;
             }
             let press = entry.remove();
-            let Some(task) = tasks.iter().find(|t| t.id == id) else {
-                continue;
-            };
             // The link as the email carried it: made when the task opened.
-            let url = links.url(press.action, &task.id, &task.owner_email, task.created_at);
+            let url = links.url(press.action, &id, &press.owner_email, press.opened_at);
             let token = url.rsplit('/').next().expect("a link ends in its token");
             let shown = actions.show(token, token).await;
             let page = if shown.status == 200 && shown.html.contains("<form") {

@@ -37,6 +37,8 @@ struct Tables {
     parked: HashMap<AccountId, BTreeMap<String, ProductEvent>>,
     activity: HashMap<AccountId, AccountActivity>,
     tasks: BTreeMap<String, CsmTask>,
+    /// Task ids in the order they were created, for `tasks_opened_from`.
+    task_order: Vec<String>,
     pauses: HashMap<AccountId, CustomerEmailPause>,
     log: BTreeMap<AccountId, Vec<EscalationLogEntry>>,
     log_keys: BTreeSet<String>,
@@ -114,6 +116,17 @@ impl InMemoryStore {
         let mut tasks: Vec<CsmTask> = self.lock().tasks.values().filter(|t| keep(t)).cloned().collect();
         tasks.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         tasks
+    }
+
+    /// The tasks created after the first `first` ones, in creation order:
+    /// what the demo's people have not seen yet, without copying every task.
+    pub fn tasks_opened_from(&self, first: usize) -> Vec<CsmTask> {
+        let t = self.lock();
+        t.task_order
+            .iter()
+            .skip(first)
+            .filter_map(|id| t.tasks.get(id).cloned())
+            .collect()
     }
 
     pub fn account_count(&self) -> usize {
@@ -481,6 +494,7 @@ impl TaskStore for InMemoryStore {
         let mut stored = task.clone();
         stored.version = 1;
         t.tasks.insert(task.id.clone(), stored);
+        t.task_order.push(task.id.clone());
         Ok(true)
     }
     async fn get_task(&self, id: &str) -> StoreResult<Option<CsmTask>> {
