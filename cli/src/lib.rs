@@ -3,6 +3,7 @@
 //! (`milepost-discovery`).
 
 pub mod accounts_cmd;
+pub mod contacts_cmd;
 pub mod demo;
 pub mod example_maps;
 pub mod maps_cmd;

@@ -108,6 +108,12 @@ enum Command {
         #[command(subcommand)]
         command: MilestonesCommand,
     },
+    /// Customer contacts who unsubscribed: list them, or lift one when the
+    /// contact asks to hear from us again (MILEPOST_TABLE).
+    Contacts {
+        #[command(subcommand)]
+        command: ContactsCommand,
+    },
     /// Events kept for accounts not known when they arrived; --replay applies
     /// those whose account exists now (MILEPOST_TABLE, MILEPOST_BUS, MILEPOST_STATE_MACHINE_ARN).
     Parked {
@@ -210,6 +216,18 @@ enum MilestonesCommand {
 }
 
 #[derive(Subcommand)]
+enum ContactsCommand {
+    /// Every address that unsubscribed, since when and how.
+    Suppressed {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lets an address receive customer email again.
+    Unsuppress { email: String },
+}
+
+#[derive(Subcommand)]
 enum LocalCommand {
     /// Create MILEPOST_TABLE, MILEPOST_BUS and the escalation state machine at
     /// AWS_ENDPOINT_URL unless they exist, and verify the sender's domain in SES
@@ -272,6 +290,12 @@ impl Command {
             Command::Accounts { .. } => "accounts show",
             Command::Sweep { .. } => "sweep",
             Command::Parked { .. } => "parked",
+            Command::Contacts {
+                command: ContactsCommand::Suppressed { .. },
+            } => "contacts suppressed",
+            Command::Contacts {
+                command: ContactsCommand::Unsuppress { .. },
+            } => "contacts unsuppress",
             Command::Tasks { .. } => "tasks",
             Command::Milestones { .. } => "milestones confirm",
             Command::Outbox { .. } => "outbox",
@@ -422,10 +446,12 @@ mod aws_commands {
     use std::process::ExitCode;
 
     use milepost_cli::tasks_cmd::{self, Change, CommandError, TaskRow};
-    use milepost_cli::{accounts_cmd, maps_cmd, outbox_cmd, parked_cmd};
+    use milepost_cli::{accounts_cmd, contacts_cmd, maps_cmd, outbox_cmd, parked_cmd};
     use milepost_domain::TaskStatus;
 
-    use super::{AccountsCommand, Command, LocalCommand, MapsCommand, MilestonesCommand, TasksCommand};
+    use super::{
+        AccountsCommand, Command, ContactsCommand, LocalCommand, MapsCommand, MilestonesCommand, TasksCommand,
+    };
 
     /// A refusal the person can fix exits 2 with the reason; anything else is a failure.
     fn refusal(result: Result<(), CommandError>) -> anyhow::Result<ExitCode> {
@@ -499,6 +525,26 @@ mod aws_commands {
                     ExitCode::SUCCESS
                 })
             }
+            Command::Contacts {
+                command: ContactsCommand::Suppressed { json },
+            } => {
+                let list = contacts_cmd::suppressed(&store()?).await?;
+                if json {
+                    let rows: Vec<contacts_cmd::SuppressedRow> =
+                        list.iter().map(contacts_cmd::SuppressedRow::from).collect();
+                    println!("{}", serde_json::to_string_pretty(&rows)?);
+                } else {
+                    print!("{}", contacts_cmd::render(&list));
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Contacts {
+                command: ContactsCommand::Unsuppress { email },
+            } => refusal(
+                contacts_cmd::unsuppress(&store()?, &email)
+                    .await
+                    .map(|said| println!("{said}")),
+            ),
             Command::Parked { replay, json } => {
                 let ingestion = milepost_aws::ingestion_from_env(&sdk).map_err(anyhow::Error::msg)?;
                 let accounts = parked_cmd::parked(&ingestion, replay).await?;

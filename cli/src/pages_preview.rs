@@ -30,11 +30,7 @@ pub async fn write(out: &Path) -> Result<Vec<(String, u16)>> {
     let store = Arc::new(InMemoryStore::new());
     let runner = Arc::new(LocalWorkflowRunner::new());
     let config = Config::default();
-    let links = ActionLinks {
-        signer: LinkSigner::new(DEV_LINK_KEY.as_bytes()).expect("the development key is long enough"),
-        base_url: config.actions_url.clone(),
-        lifetime: Duration::days(config.action_link_days),
-    };
+    let links = config.links(LinkSigner::new(DEV_LINK_KEY.as_bytes()).expect("the development key is long enough"));
     let services = Services {
         store: store.clone(),
         mailer: Arc::new(MemoryMailer::default()),

@@ -492,3 +492,57 @@ async fn a_csm_closes_tasks_and_confirms_a_manual_milestone_from_the_shell() {
     );
     assert_eq!(sponsor().await.version, reached.version, "confirmed once");
 }
+
+/// Who unsubscribed, from the shell; and letting one back in when they ask.
+#[tokio::test]
+async fn an_operator_lists_suppressed_contacts_and_lifts_one() {
+    use milepost_app::ports::ContactStore;
+    use milepost_domain::{EmailAddress, Suppression, SuppressionSource};
+
+    let moto = MotoServer::start();
+    let init = milepost(&moto, &["local", "init"], &[]);
+    assert!(init.status.success(), "{}", text(&init.stderr));
+    let none = milepost(&moto, &["contacts", "suppressed"], &[]);
+    assert!(none.status.success(), "{}", text(&none.stderr));
+    assert_eq!(text(&none.stdout), "no suppressed addresses\n");
+
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&moto.sdk_config().await), TABLE);
+    let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 4, 2, 10, 0, 0).unwrap();
+    for (email, source) in [
+        ("pat@globex.example", SuppressionSource::OneClick),
+        ("ada@acme.example", SuppressionSource::Page),
+    ] {
+        let s = Suppression {
+            email: EmailAddress::parse(email).unwrap(),
+            at,
+            source,
+            account_id: AccountId::new("acme"),
+        };
+        store.suppress(&s).await.unwrap();
+    }
+    let table = milepost(&moto, &["contacts", "suppressed"], &[]);
+    assert_eq!(
+        text(&table.stdout),
+        "EMAIL               SINCE        HOW                     ACCOUNT\n\
+         ada@acme.example    2 Apr 2026   unsubscribe page        acme\n\
+         pat@globex.example  2 Apr 2026   one-click unsubscribe   acme\n"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&milepost(&moto, &["contacts", "suppressed", "--json"], &[]).stdout).unwrap();
+    assert_eq!(json[1]["email"], "pat@globex.example");
+    assert_eq!(json[1]["source"], "one-click unsubscribe");
+    assert_eq!(json[1]["since"], "2026-04-02T10:00:00Z");
+
+    let lifted = milepost(&moto, &["contacts", "unsuppress", "PAT@globex.example"], &[]);
+    assert!(lifted.status.success(), "{}", text(&lifted.stderr));
+    assert_eq!(
+        text(&lifted.stdout),
+        "PAT@globex.example will receive customer email again\n"
+    );
+    let again = milepost(&moto, &["contacts", "unsuppress", "pat@globex.example"], &[]);
+    assert_eq!(again.status.code(), Some(2), "nothing to lift is the person's to fix");
+    assert!(text(&again.stderr).contains("is not suppressed; nothing changed"));
+    let bad = milepost(&moto, &["contacts", "unsuppress", "not an address"], &[]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(store.suppressions().await.unwrap().len(), 1);
+}

@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use chrono::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use milepost_app::ingest::wire::parse_body;
-use milepost_app::links::{ActionLinks, LinkSigner, DEV_LINK_KEY};
+use milepost_app::links::{LinkSigner, DEV_LINK_KEY};
 use milepost_app::ports::{AccountStore, Mailer, MapStore, MilestoneStore, SendError};
 use milepost_app::sweep::SweepOptions;
 use milepost_app::{Config, Services};
@@ -125,11 +125,7 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
         accounts_at_once: 1,
         ..Config::default()
     };
-    let links = ActionLinks {
-        signer: LinkSigner::new(DEV_LINK_KEY.as_bytes()).expect("the development key is long enough"),
-        base_url: config.actions_url.clone(),
-        lifetime: Duration::days(config.action_link_days),
-    };
+    let links = config.links(LinkSigner::new(DEV_LINK_KEY.as_bytes()).expect("the development key is long enough"));
     let services = Services {
         store: store.clone(),
         mailer,

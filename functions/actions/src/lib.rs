@@ -8,6 +8,7 @@
 use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::{Body, Request, RequestPayloadExt, Response};
 use milepost_app::actions::{ActionForm, Actions, Page};
+use milepost_domain::SuppressionSource;
 use serde::Deserialize;
 
 /// The form a confirmation page posts.
@@ -22,14 +23,25 @@ struct FormBody {
 /// The largest form accepted: a one-line note and an outcome fit many times over.
 pub const MAX_FORM_BYTES: usize = 8 * 1024;
 
-/// Handles one HTTP request (API Gateway HTTP API v2 or a Function URL).
-pub async fn handle(actions: &Actions, request: Request) -> Response<Body> {
-    let path = request.uri().path();
-    let Some(token) = path
-        .split_once("/v1/actions/")
+/// The token after `prefix` in `path`, if the path is `…<prefix><token>[/]`.
+fn token_after<'p>(path: &'p str, prefix: &str) -> Option<&'p str> {
+    path.split_once(prefix)
         .map(|(_, token)| token.trim_end_matches('/'))
         .filter(|t| !t.is_empty() && !t.contains('/'))
-    else {
+}
+
+/// What a mail client's one-click unsubscribe POSTs (RFC 8058).
+const ONE_CLICK_BODY: &[u8] = b"List-Unsubscribe=One-Click";
+
+/// Handles one HTTP request (API Gateway HTTP API v2 or a Function URL):
+/// `/v1/actions/{token}` and `/v1/unsubscribe/{token}`.
+pub async fn handle(actions: &Actions, request: Request) -> Response<Body> {
+    let path = request.uri().path();
+    if let Some(token) = token_after(path, "/v1/unsubscribe/") {
+        let token = token.to_string();
+        return unsubscribe(actions, &token, request).await;
+    }
+    let Some(token) = token_after(path, "/v1/actions/") else {
         return html(&plain(404, "Not found", "There is nothing here."));
     };
     let page = match *request.method() {
@@ -59,6 +71,34 @@ pub async fn handle(actions: &Actions, request: Request) -> Response<Body> {
     };
     // Never the token: it is the credential.
     tracing::info!(method = %request.method(), status = page.status, "action page");
+    let mut response = html(&page);
+    if *request.method() == Method::HEAD {
+        *response.body_mut() = Body::Empty;
+    }
+    response
+}
+
+/// An unsubscribe link: `GET` shows its page, `POST` unsubscribes, whether
+/// from that page's button or straight from a mail client (one-click).
+async fn unsubscribe(actions: &Actions, token: &str, request: Request) -> Response<Body> {
+    let page = match *request.method() {
+        Method::GET | Method::HEAD => actions.show_unsubscribe(token, token).await,
+        Method::POST if request.body().len() > MAX_FORM_BYTES => {
+            plain(413, "Too large", "That is more than an unsubscribe sends.")
+        }
+        Method::POST => {
+            let body: &[u8] = request.body().as_ref();
+            let one_click = body.windows(ONE_CLICK_BODY.len()).any(|w| w == ONE_CLICK_BODY);
+            let source = if one_click {
+                SuppressionSource::OneClick
+            } else {
+                SuppressionSource::Page
+            };
+            actions.unsubscribe(token, source).await
+        }
+        _ => plain(405, "Not allowed", "Open the link, then use its button."),
+    };
+    tracing::info!(method = %request.method(), status = page.status, "unsubscribe page");
     let mut response = html(&page);
     if *request.method() == Method::HEAD {
         *response.body_mut() = Body::Empty;

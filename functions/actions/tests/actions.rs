@@ -155,9 +155,13 @@ impl Setup<'_> {
 }
 
 fn request(method: Method, token: &str, form: &str) -> Request {
+    request_at(method, &format!("https://actions.example/v1/actions/{token}"), form)
+}
+
+fn request_at(method: Method, url: &str, form: &str) -> Request {
     let mut req = Request::new(Body::from(form.to_string()));
     *req.method_mut() = method;
-    *req.uri_mut() = format!("https://actions.example/v1/actions/{token}").parse().unwrap();
+    *req.uri_mut() = url.parse().unwrap();
     if !form.is_empty() {
         req.headers_mut().insert(
             "content-type",
@@ -437,6 +441,143 @@ async fn pausing_holds_customer_email_but_not_leadership(s: Setup<'_>) {
     assert!(s.events.count("CustomerEmailsPaused") == 1);
 }
 
+impl Setup<'_> {
+    /// Runs `step` of `milestone`'s escalation; returns the emails it sent.
+    async fn run(&self, milestone: &str, step: Step) -> Vec<milepost_domain::OutgoingEmail> {
+        let e = self
+            .runner
+            .executions()
+            .into_iter()
+            .find(|e| e.request.milestone_id == milestone)
+            .unwrap();
+        let before = self.mailer.sent().len();
+        self.services.playbook().run_step(&e.request, step).await.unwrap();
+        self.mailer.sent().into_iter().skip(before).collect()
+    }
+
+    async fn suppressed(&self) -> Vec<milepost_domain::Suppression> {
+        self.store.suppressions().await.unwrap()
+    }
+}
+
+/// What a mail client's one-click unsubscribe sends (RFC 8058).
+const ONE_CLICK: &str = "List-Unsubscribe=One-Click";
+
+async fn one_click_unsubscribe_stops_customer_mail_to_that_contact_only(s: Setup<'_>) {
+    let sent = s.run("first_workflow", Step::OutreachEmail).await;
+    assert_eq!(sent.len(), 1);
+    let url = sent[0]
+        .list_unsubscribe
+        .clone()
+        .expect("customer mail has List-Unsubscribe");
+    assert!(sent[0].text.contains(&url), "the footer links the same address");
+    let dana = sent[0].to[0].email.clone();
+
+    let resp = s.handle(request_at(Method::POST, &url, ONE_CLICK)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(text(&resp).contains("You are unsubscribed"), "{}", text(&resp));
+    let suppressed = s.suppressed().await;
+    assert_eq!(suppressed.len(), 1);
+    assert_eq!(suppressed[0].email, dana);
+    assert_eq!(suppressed[0].source, milepost_domain::SuppressionSource::OneClick);
+
+    // Mail clients retry; people click twice: nothing changes the second time.
+    s.clock.advance(Duration::hours(2));
+    let again = s.handle(request_at(Method::POST, &url, ONE_CLICK)).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert!(text(&again).contains("already unsubscribed"), "{}", text(&again));
+    assert_eq!(s.suppressed().await, suppressed, "the first record stands");
+
+    // The next customer emails to Dana are not sent, and the log says why.
+    assert!(s.run("team_invited", Step::OutreachEmail).await.is_empty());
+    assert!(s.run("first_workflow", Step::FollowUpEmail).await.is_empty());
+    let log = s.store.log_of(&AccountId::new("a1")).await.unwrap();
+    let held: Vec<_> = log
+        .iter()
+        .filter(|e| e.key.contains(":unsubscribed:customer"))
+        .collect();
+    assert_eq!(held.len(), 2, "{log:#?}");
+    assert!(held[0].detail.contains("the recipient unsubscribed on"));
+    assert!(
+        log.iter().all(|e| !e.detail.contains(dana.as_str())),
+        "no address in the log"
+    );
+    // Our own people, and the sponsor (another contact), still get theirs.
+    let day5: Vec<_> = s
+        .run("first_workflow", Step::Leadership)
+        .await
+        .iter()
+        .map(|m| m.kind)
+        .collect();
+    assert_eq!(
+        day5,
+        [
+            milepost_domain::EmailKind::Leadership,
+            milepost_domain::EmailKind::ExecSponsor
+        ]
+    );
+}
+
+async fn the_unsubscribe_page_changes_nothing_until_its_button(s: Setup<'_>) {
+    let sent = s.run("first_workflow", Step::OutreachEmail).await;
+    let url = sent[0].list_unsubscribe.clone().unwrap();
+    for _ in 0..2 {
+        // A mail scanner fetching the link, twice.
+        let page = s.handle(request_at(Method::GET, &url, "")).await;
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = text(&page);
+        assert!(
+            html.contains("Stop these emails?") && html.contains("<form method=\"post\""),
+            "{html}"
+        );
+        let email = sent[0].to[0].email.as_str();
+        assert!(!html.contains(email), "the page masks the address");
+        assert!(html.contains(&format!("{}•••@a1.example", &email[..1])), "{html}");
+    }
+    assert!(s.suppressed().await.is_empty(), "GET changed nothing");
+    let resp = s.handle(request_at(Method::POST, &url, "")).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let suppressed = s.suppressed().await;
+    assert_eq!(suppressed.len(), 1);
+    assert_eq!(suppressed[0].source, milepost_domain::SuppressionSource::Page);
+    assert!(text(&s.handle(request_at(Method::GET, &url, "")).await).contains("already unsubscribed"));
+}
+
+async fn a_bad_unsubscribe_link_gets_a_page_and_changes_nothing(s: Setup<'_>) {
+    let sent = s.run("first_workflow", Step::OutreachEmail).await;
+    let url = sent[0].list_unsubscribe.clone().unwrap();
+    let (base, token) = url.rsplit_once('/').unwrap();
+    let mut tampered = token.to_string();
+    let at = tampered.find('.').unwrap() + 3;
+    let flipped = if &tampered[at..=at] == "A" { "B" } else { "A" };
+    tampered.replace_range(at..=at, flipped);
+    let task_link = s.token("first_workflow", LinkAction::Done).await;
+    let cases = [
+        (format!("{base}/{tampered}"), &[400u16, 403][..]),
+        (format!("{base}/{}", &token[..token.len() - 4]), &[400, 403][..]),
+        (format!("{base}/{task_link}"), &[400][..]),
+        // An unsubscribe token is no task action either.
+        (format!("https://actions.example/v1/actions/{token}"), &[400][..]),
+    ];
+    for (bad, statuses) in &cases {
+        for method in [Method::GET, Method::POST] {
+            let resp = s.handle(request_at(method.clone(), bad, ONE_CLICK)).await;
+            assert!(
+                statuses.contains(&resp.status().as_u16()),
+                "{method} {bad}: {}",
+                resp.status()
+            );
+            assert!(text(&resp).contains("Nothing was changed"), "{}", text(&resp));
+        }
+    }
+    // A year and a day later the link has expired.
+    s.clock.advance(Duration::days(366));
+    let expired = s.handle(request_at(Method::POST, &url, ONE_CLICK)).await;
+    assert_eq!(expired.status(), StatusCode::GONE);
+    assert!(text(&expired).contains("reply to it and ask to be taken off"));
+    assert!(s.suppressed().await.is_empty());
+}
+
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         mod in_memory {
@@ -471,4 +612,7 @@ scenarios!(
     a_snooze_ends_with_a_reminder_and_fresh_links,
     confirming_a_manual_milestone_recovers_it_and_closes_its_task,
     pausing_holds_customer_email_but_not_leadership,
+    one_click_unsubscribe_stops_customer_mail_to_that_contact_only,
+    the_unsubscribe_page_changes_nothing_until_its_button,
+    a_bad_unsubscribe_link_gets_a_page_and_changes_nothing,
 );

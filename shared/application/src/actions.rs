@@ -81,7 +81,7 @@ struct MessageView {
 /// How to get a fresh link, said on every refusal.
 const FRESH_LINK: &str = "Use the buttons of Milepost's most recent email about this task, or ask your Milepost admin, who can act on it with the milepost tasks command.";
 
-fn message(
+pub(crate) fn message(
     status: u16,
     status_line: &'static str,
     title: impl Into<String>,
@@ -124,7 +124,7 @@ fn refused(e: &LinkError) -> Page {
     message(status, line, title, vec![why], Some(FRESH_LINK.to_string()))
 }
 
-fn unavailable() -> Page {
+pub(crate) fn unavailable() -> Page {
     message(
         503,
         "Try again",
@@ -145,6 +145,10 @@ impl Actions {
     /// Opens and checks `token` against its task's owner at `now`.
     async fn subject(&self, token: &str, now: Timestamp) -> Result<Subject, Page> {
         let link = self.signer.open(token).map_err(|e| refused(&e))?;
+        if link.action == LinkAction::Unsubscribe {
+            // An unsubscribe link names an account, not a task: it has its own endpoint.
+            return Err(refused(&LinkError::Malformed));
+        }
         let task = match self.store.get_task(&link.subject).await {
             Ok(Some(task)) => task,
             Ok(None) => {
@@ -197,9 +201,11 @@ impl Actions {
                 "{} will be recorded as reached today, in your name; its escalation stops and this task closes.",
                 task.milestone_name
             ),
+            // Refused by `subject`: it has its own endpoint.
+            LinkAction::Unsubscribe => return refused(&LinkError::Malformed),
             LinkAction::Pause => format!(
-                "Automated emails to {}'s people will stop for 14 days, until {}. Leadership still hears about stuck milestones.",
-                task.account_name,
+                "Automated emails to {} people will stop for 14 days, until {}. Leadership still hears about stuck milestones.",
+                crate::email::possessive(&task.account_name),
                 fmt_date(now + Duration::days(milepost_domain::pause::PAUSE_DAYS))
             ),
         };
@@ -282,6 +288,7 @@ impl Actions {
             }
             LinkAction::Confirm => self.confirm(task, &s.by, note.as_deref(), now).await,
             LinkAction::Pause => self.pause(task, &s.by, now, &key).await,
+            LinkAction::Unsubscribe => Err(refused(&LinkError::Malformed)),
         };
         done.unwrap_or_else(|page| page)
     }
@@ -316,6 +323,7 @@ impl Actions {
                     None,
                 ))
             }
+            LinkAction::Unsubscribe => None,
             LinkAction::Pause => {
                 let pause = self.store.customer_email_pause(&task.account_id).await.ok()??;
                 (pause.link_key.as_deref() == Some(s.link.key.as_str()))

@@ -11,8 +11,12 @@ pub struct Config {
     pub app_url: String,
     /// Where customers book 1:1 help.
     pub booking_url: String,
-    /// The unsubscribe endpoint quoted in `List-Unsubscribe` on customer mail.
+    /// Milepost's unsubscribe endpoint (`…/v1/unsubscribe`, served by the
+    /// actions function): customer mail links `<it>/<signed token>` in its
+    /// footer and in `List-Unsubscribe`.
     pub unsubscribe_url: String,
+    /// How long an unsubscribe link works.
+    pub unsubscribe_link_days: i64,
     /// The actions endpoint the day-3 email's buttons point at (`…/v1/actions`).
     pub actions_url: String,
     /// How long an action link works.
@@ -40,7 +44,8 @@ impl Default for Config {
             sender: Contact::new("Milepost", address("success@milepost.example")),
             app_url: "https://app.example.com".to_string(),
             booking_url: "https://app.example.com/book-help".to_string(),
-            unsubscribe_url: "https://app.example.com/unsubscribe".to_string(),
+            unsubscribe_url: "https://milepost.example.com/v1/unsubscribe".to_string(),
+            unsubscribe_link_days: crate::links::UNSUBSCRIBE_LINK_DAYS,
             actions_url: "https://milepost.example.com/v1/actions".to_string(),
             action_link_days: crate::links::LINK_DAYS,
             dedupe_ttl_days: 14,
@@ -53,6 +58,17 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Links signed by `signer`, pointing where this configuration says.
+    pub fn links(&self, signer: crate::links::LinkSigner) -> crate::links::ActionLinks {
+        crate::links::ActionLinks {
+            signer,
+            base_url: self.actions_url.clone(),
+            lifetime: chrono::Duration::days(self.action_link_days),
+            unsubscribe_url: self.unsubscribe_url.clone(),
+            unsubscribe_lifetime: chrono::Duration::days(self.unsubscribe_link_days),
+        }
+    }
+
     /// The defaults, with what the environment sets: `MILEPOST_SENDER_EMAIL`,
     /// `MILEPOST_SENDER_NAME`, `MILEPOST_APP_URL`, `MILEPOST_BOOKING_URL`,
     /// `MILEPOST_UNSUBSCRIBE_URL`, `MILEPOST_ACTIONS_URL`, `MILEPOST_CS_LEADER_EMAIL`,

@@ -17,6 +17,7 @@ pub mod services;
 pub mod sweep;
 pub mod tasks;
 pub mod telemetry;
+pub mod unsubscribe;
 pub mod writes;
 
 pub use config::Config;

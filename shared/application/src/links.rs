@@ -35,9 +35,14 @@ pub enum LinkAction {
     Confirm,
     #[serde(rename = "pause")]
     Pause,
+    /// A customer contact's unsubscribe link: its subject is the account
+    /// whose email carried it; the recipient is the contact.
+    #[serde(rename = "unsubscribe")]
+    Unsubscribe,
 }
 
 impl LinkAction {
+    /// The task buttons, in the order the day-3 email shows them.
     pub const ALL: [LinkAction; 6] = [
         LinkAction::Done,
         LinkAction::Snooze3,
@@ -55,6 +60,7 @@ impl LinkAction {
             LinkAction::Dismiss => "dismiss",
             LinkAction::Confirm => "confirm",
             LinkAction::Pause => "pause",
+            LinkAction::Unsubscribe => "unsubscribe",
         }
     }
 
@@ -67,6 +73,7 @@ impl LinkAction {
             LinkAction::Dismiss => "Not relevant",
             LinkAction::Confirm => "Confirm reached",
             LinkAction::Pause => "Pause customer emails for this account (14 days)",
+            LinkAction::Unsubscribe => "Unsubscribe",
         }
     }
 
@@ -79,6 +86,7 @@ impl LinkAction {
             LinkAction::Dismiss => "Dismiss the task as not relevant?",
             LinkAction::Confirm => "Confirm the milestone reached?",
             LinkAction::Pause => "Pause customer emails for 14 days?",
+            LinkAction::Unsubscribe => "Stop these emails?",
         }
     }
 
@@ -103,6 +111,13 @@ struct Payload {
     recipient: String,
     #[serde(rename = "e")]
     expires: i64,
+}
+
+impl OpenedLink {
+    /// The digest of the address the link was made for (`recipient_digest`).
+    pub fn recipient_digest(&self) -> &str {
+        &self.recipient_digest
+    }
 }
 
 /// A token, decoded but not yet checked against its subject's owner.
@@ -221,7 +236,9 @@ impl LinkSigner {
     }
 }
 
-fn recipient_digest(recipient: &str) -> String {
+/// What a link carries instead of its recipient's address: the first 8
+/// bytes of SHA-256 of the lowercased address, hex.
+pub fn recipient_digest(recipient: &str) -> String {
     hex(&Sha256::digest(recipient.to_lowercase().as_bytes())[..8])
 }
 
@@ -236,6 +253,10 @@ pub struct ActionLinks {
     /// The actions endpoint: `<base>/<token>` is a link (`…/v1/actions`).
     pub base_url: String,
     pub lifetime: Duration,
+    /// The unsubscribe endpoint: `<base>/<token>` (`…/v1/unsubscribe`).
+    pub unsubscribe_url: String,
+    /// How long an unsubscribe link works: long, since people unsubscribe from old mail.
+    pub unsubscribe_lifetime: Duration,
 }
 
 impl ActionLinks {
@@ -244,7 +265,22 @@ impl ActionLinks {
         let token = self.signer.mint(action, subject, recipient, now + self.lifetime);
         format!("{}/{token}", self.base_url.trim_end_matches('/'))
     }
+
+    /// The unsubscribe link for `recipient` of mail about `account`, made at
+    /// `now`: in `List-Unsubscribe` (one-click POST) and the footer (a page).
+    pub fn unsubscribe(&self, account: &str, recipient: &str, now: Timestamp) -> String {
+        let token = self.signer.mint(
+            LinkAction::Unsubscribe,
+            account,
+            recipient,
+            now + self.unsubscribe_lifetime,
+        );
+        format!("{}/{token}", self.unsubscribe_url.trim_end_matches('/'))
+    }
 }
+
+/// Default lifetime of an unsubscribe link: a year.
+pub const UNSUBSCRIBE_LINK_DAYS: i64 = 365;
 
 /// Default lifetime of a link: two weeks.
 pub const LINK_DAYS: i64 = 14;

@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use milepost_domain::{
-    Account, AccountActivity, AccountId, Announcements, CsmTask, CustomerEmailPause, DomainEvent, EscalationLogEntry,
-    EscalationRequest, IllegalChange, MilestoneMap, OutgoingEmail, ProductEvent, Segment, Stage, TaskStatus, Tenure,
-    Timestamp, TrackedMilestone,
+    Account, AccountActivity, AccountId, Announcements, CsmTask, CustomerEmailPause, DomainEvent, EmailAddress,
+    EscalationLogEntry, EscalationRequest, IllegalChange, MilestoneMap, OutgoingEmail, ProductEvent, Segment, Stage,
+    Suppression, TaskStatus, Tenure, Timestamp, TrackedMilestone,
 };
 use serde::{Deserialize, Serialize};
 
@@ -164,6 +164,24 @@ pub trait PauseStore: Send + Sync {
     async fn customer_email_pause(&self, account: &AccountId) -> StoreResult<Option<CustomerEmailPause>>;
 }
 
+/// Customer contacts: the addresses unsubscribe links point back to (a
+/// link names a contact by a digest of the address, never the address), and
+/// who asked for no more email.
+#[async_trait]
+pub trait ContactStore: Send + Sync {
+    /// Keeps `email` findable by its link digest (`links::recipient_digest`). Idempotent.
+    async fn remember_contact(&self, digest: &str, email: &EmailAddress) -> StoreResult<()>;
+    async fn contact_by_digest(&self, digest: &str) -> StoreResult<Option<EmailAddress>>;
+    /// Records the suppression unless the address is suppressed already:
+    /// then nothing changes and the earlier record is returned.
+    async fn suppress(&self, suppression: &Suppression) -> StoreResult<Option<Suppression>>;
+    async fn suppression(&self, email: &EmailAddress) -> StoreResult<Option<Suppression>>;
+    /// Every suppressed address, in address order.
+    async fn suppressions(&self) -> StoreResult<Vec<Suppression>>;
+    /// Lifts a suppression; whether there was one.
+    async fn unsuppress(&self, email: &EmailAddress) -> StoreResult<bool>;
+}
+
 #[async_trait]
 pub trait EscalationLog: Send + Sync {
     /// Appends an entry unless one with its key exists (retries append nothing).
@@ -213,8 +231,8 @@ impl<T> IngestStore for T where
 }
 
 /// What people's actions (links, the CLI, the API) read and write.
-pub trait ActionStore: IngestStore + PauseStore {}
-impl<T> ActionStore for T where T: IngestStore + PauseStore {}
+pub trait ActionStore: IngestStore + PauseStore + ContactStore {}
+impl<T> ActionStore for T where T: IngestStore + PauseStore + ContactStore {}
 
 /// What the sweep's task reminders read and write.
 pub trait ReminderStore: TaskLedger + AccountStore + MilestoneStore + SendLedger {}
@@ -225,9 +243,14 @@ pub trait SweepStore: MilestoneStore + AccountStore {}
 impl<T> SweepStore for T where T: MilestoneStore + AccountStore {}
 
 /// What the playbook's steps read and write.
-pub trait PlaybookStore: MilestoneStore + AccountStore + ActivityStore + TaskLedger + SendLedger + PauseStore {}
-impl<T> PlaybookStore for T where T: MilestoneStore + AccountStore + ActivityStore + TaskLedger + SendLedger + PauseStore
-{}
+pub trait PlaybookStore:
+    MilestoneStore + AccountStore + ActivityStore + TaskLedger + SendLedger + PauseStore + ContactStore
+{
+}
+impl<T> PlaybookStore for T where
+    T: MilestoneStore + AccountStore + ActivityStore + TaskLedger + SendLedger + PauseStore + ContactStore
+{
+}
 
 /// Everything Milepost keeps: what one process running the whole pipeline
 /// (the demo, the tests) wires in once.

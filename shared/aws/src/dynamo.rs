@@ -14,6 +14,8 @@
 //! | customer-email pause| `ACCOUNT#<account>`      | `PAUSE`               |                                              |
 //! | CSM task            | `TASK#<task id>`         | `TASK`                | `owner_pk` = `OWNER#<email>`, `owner_sk` = `<status>#<opened>#<id>`; `due_pk` = `TASKS#<status>`, `due_sk` = `<opened>#<id>` (snoozed: `<until>#<id>`) |
 //! | email send record   | `SEND#<key>`             | `SEND`                |                                              |
+//! | customer contact    | `CONTACT#<link digest>`  | `CONTACT`             |                                              |
+//! | suppressed address  | `SUPPRESSED`             | `EMAIL#<address>`     |                                              |
 //!
 //! - Everything applying an event needs (profile, activity, milestones): one
 //!   Query on `pk = ACCOUNT#<account>` and `sk` beginning `STATE#`, then one
@@ -48,12 +50,14 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use milepost_app::ports::{
-    AccountStore, ActivityStore, DedupeStore, EscalationLog, EventApplied, EventStore, MapStore, MilestoneStore, Page,
-    ParkingStore, PauseStore, SendLedger, SendRecord, StoreError, StoreResult, TaskStore,
+    AccountStore, ActivityStore, ContactStore, DedupeStore, EscalationLog, EventApplied, EventStore, MapStore,
+    MilestoneStore, Page, ParkingStore, PauseStore, SendLedger, SendRecord, StoreError, StoreResult, TaskStore,
 };
+use milepost_domain::suppression::suppression_key;
 use milepost_domain::{
-    Account, AccountActivity, AccountId, AccountState, Announcements, CsmTask, CustomerEmailPause, EscalationLogEntry,
-    MapSegment, MilestoneMap, ProductEvent, Segment, TaskStatus, Tenure, Timestamp, TrackedMilestone,
+    Account, AccountActivity, AccountId, AccountState, Announcements, CsmTask, CustomerEmailPause, EmailAddress,
+    EscalationLogEntry, MapSegment, MilestoneMap, ProductEvent, Segment, Suppression, TaskStatus, Tenure, Timestamp,
+    TrackedMilestone,
 };
 
 /// Partitions of the due index. Eight spreads a busy sweep's reads and the
@@ -970,6 +974,72 @@ impl PauseStore for DynamoStore {
 /// The due index's partition of the tasks of one status.
 fn task_partition(status: TaskStatus) -> String {
     format!("TASKS#{status}")
+}
+
+/// Every suppressed address sits in one partition: listing them is one
+/// Query, and unsubscribes are far too rare to make it hot.
+const SUPPRESSED_PK: &str = "SUPPRESSED";
+
+fn suppressed_sk(email: &EmailAddress) -> String {
+    format!("EMAIL#{}", suppression_key(email))
+}
+
+#[async_trait]
+impl ContactStore for DynamoStore {
+    async fn remember_contact(&self, digest: &str, email: &EmailAddress) -> StoreResult<()> {
+        let item = HashMap::from([("item".to_string(), to_attr(email)?)]);
+        self.put(item, format!("CONTACT#{digest}"), "CONTACT", false).await?;
+        Ok(())
+    }
+
+    async fn contact_by_digest(&self, digest: &str) -> StoreResult<Option<EmailAddress>> {
+        self.get(format!("CONTACT#{digest}"), "CONTACT")
+            .await?
+            .map(|i| from_item(&i))
+            .transpose()
+    }
+
+    async fn suppress(&self, suppression: &Suppression) -> StoreResult<Option<Suppression>> {
+        let item = HashMap::from([("item".to_string(), to_attr(suppression)?)]);
+        let sk = suppressed_sk(&suppression.email);
+        if self.put(item, SUPPRESSED_PK.to_string(), &sk, true).await? {
+            return Ok(None);
+        }
+        self.get(SUPPRESSED_PK.to_string(), &sk)
+            .await?
+            .map(|i| from_item(&i))
+            .transpose()
+    }
+
+    async fn suppression(&self, email: &EmailAddress) -> StoreResult<Option<Suppression>> {
+        self.get(SUPPRESSED_PK.to_string(), &suppressed_sk(email))
+            .await?
+            .map(|i| from_item(&i))
+            .transpose()
+    }
+
+    async fn suppressions(&self) -> StoreResult<Vec<Suppression>> {
+        self.query_all(SUPPRESSED_PK.to_string(), "EMAIL#")
+            .await?
+            .iter()
+            .map(from_item)
+            .collect()
+    }
+
+    async fn unsuppress(&self, email: &EmailAddress) -> StoreResult<bool> {
+        self.count();
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(SUPPRESSED_PK))
+            .key("sk", s(suppressed_sk(email)))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| refused(e.into_service_error()))?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
 }
 
 #[async_trait]

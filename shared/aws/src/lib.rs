@@ -104,11 +104,7 @@ async fn links_from_env(config: &aws_config::SdkConfig, settings: &Config) -> Re
     let signer = secrets::load_link_signer(config, |name| std::env::var(name).ok())
         .await
         .map_err(|e| e.to_string())?;
-    Ok(signer.map(|signer| ActionLinks {
-        signer,
-        base_url: settings.actions_url.clone(),
-        lifetime: chrono::Duration::days(settings.action_link_days),
-    }))
+    Ok(signer.map(|signer| settings.links(signer)))
 }
 
 /// The playbook's steps on AWS, sending through SES: `MILEPOST_TABLE`,

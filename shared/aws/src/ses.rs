@@ -110,6 +110,7 @@ impl Mailer for SesMailer {
                     .set_to_addresses(Some(email.to.iter().map(mailbox).collect()))
                     .build(),
             )
+            .set_reply_to_addresses(email.reply_to.as_ref().map(|r| vec![mailbox(r)]))
             .content(EmailContent::builder().simple(message.build()).build())
             .set_configuration_set_name(self.configuration_set.clone())
             .email_tags(kind)
@@ -154,6 +155,7 @@ mod tests {
             subject: "Next step".into(),
             text: "plain words".into(),
             html: "<p>html words</p>".into(),
+            reply_to: list_unsubscribe.map(|_| Contact::parse("Maya", "maya@vendor.example").unwrap()),
             list_unsubscribe: list_unsubscribe.map(str::to_string),
             date: chrono::DateTime::UNIX_EPOCH,
         }
@@ -215,6 +217,11 @@ mod tests {
             ]
         );
         assert_eq!(body["EmailTags"][0]["Value"], "outreach");
+        assert_eq!(
+            body["ReplyToAddresses"],
+            serde_json::json!(["\"Maya\" <maya@vendor.example>"]),
+            "replies reach the milestone's owner"
+        );
     }
 
     #[tokio::test]
@@ -223,6 +230,7 @@ mod tests {
         assert!(body["Content"]["Simple"]
             .get("Headers")
             .is_none_or(|h| h.as_array().unwrap().is_empty()));
+        assert!(body.get("ReplyToAddresses").is_none());
     }
 
     #[tokio::test]

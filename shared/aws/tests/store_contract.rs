@@ -574,11 +574,66 @@ async fn run_contract(name: &str, fresh: Fresh<'_>) {
         ("items over 400 KB", |s| {
             Box::pin(an_item_over_the_size_limit_is_refused_and_nothing_changes(s))
         }),
+        ("contacts and suppressions", |s| {
+            Box::pin(an_address_is_suppressed_once_and_found_by_its_link_digest(s))
+        }),
     ];
     for (case, run) in cases {
         eprintln!("{name}: {case}");
         run(fresh().await).await;
     }
+}
+
+/// An unsubscribe link names its contact by a digest: the store finds the
+/// address by it. A suppression is recorded once (the first stands, whatever
+/// its case), listed in address order, and lifted once.
+async fn an_address_is_suppressed_once_and_found_by_its_link_digest(store: Arc<dyn Store>) {
+    use milepost_domain::{EmailAddress, Suppression, SuppressionSource};
+    let dana = EmailAddress::parse("Dana@Acme.example").unwrap();
+    assert_eq!(store.contact_by_digest("0011223344556677").await.unwrap(), None);
+    store.remember_contact("0011223344556677", &dana).await.unwrap();
+    store.remember_contact("0011223344556677", &dana).await.unwrap();
+    assert_eq!(
+        store.contact_by_digest("0011223344556677").await.unwrap(),
+        Some(dana.clone())
+    );
+
+    let first = Suppression {
+        email: dana.clone(),
+        at: t0(),
+        source: SuppressionSource::OneClick,
+        account_id: AccountId::new("acme"),
+    };
+    assert_eq!(store.suppress(&first).await.unwrap(), None, "new");
+    let again = Suppression {
+        email: EmailAddress::parse("dana@acme.example").unwrap(),
+        at: t0() + Duration::hours(1),
+        source: SuppressionSource::Page,
+        ..first.clone()
+    };
+    assert_eq!(
+        store.suppress(&again).await.unwrap(),
+        Some(first.clone()),
+        "the first stands"
+    );
+    assert_eq!(store.suppression(&again.email).await.unwrap(), Some(first.clone()));
+    let aaron = Suppression {
+        email: EmailAddress::parse("aaron@acme.example").unwrap(),
+        ..first.clone()
+    };
+    store.suppress(&aaron).await.unwrap();
+    let listed: Vec<String> = store
+        .suppressions()
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.email.to_string())
+        .collect();
+    assert_eq!(listed, ["aaron@acme.example", "Dana@Acme.example"]);
+    assert!(store.unsuppress(&again.email).await.unwrap());
+    assert!(!store.unsuppress(&again.email).await.unwrap(), "nothing left to lift");
+    assert_eq!(store.suppression(&dana).await.unwrap(), None);
+    assert_eq!(store.suppressions().await.unwrap().len(), 1);
 }
 
 /// DynamoDB refuses an item over 400 KB, and so does the in-memory store as

@@ -241,6 +241,7 @@ mod tests {
                     outreach: "o".into(),
                     csm: "c".into(),
                     leadership: "l".into(),
+                    sponsor: None,
                     guides: vec![],
                 },
             })

@@ -28,6 +28,7 @@ pub mod outgoing;
 pub mod pause;
 pub mod phase;
 pub mod schedule;
+pub mod suppression;
 pub mod tracked;
 
 pub use account::{is_role_name, Account, AccountId, Contact, Owner, Segment, Tenure, CSM_ROLE};
@@ -43,11 +44,12 @@ pub use escalation::{execution_name, EscalationLogEntry, EscalationRequest, Step
 pub use events::{DomainEvent, ProductEvent};
 pub use field_error::FieldError;
 pub use lifecycle::{IllegalTransition, MilestoneStatus, Stage, Transition};
-pub use map::{MapSegment, MilestoneDef, MilestoneMap, Playbook};
+pub use map::{Guide, MapSegment, MilestoneDef, MilestoneMap, Playbook};
 pub use outgoing::{EmailKind, OutgoingEmail};
 pub use pause::CustomerEmailPause;
 pub use phase::Phase;
 pub use schedule::{EscalationSchedule, PlaybookTiming};
+pub use suppression::{Suppression, SuppressionSource};
 pub use tracked::{IllegalChange, TrackedMilestone};
 
 /// Every instant in Milepost is UTC; local time only matters when scheduling

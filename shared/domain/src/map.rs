@@ -14,11 +14,67 @@ pub struct Playbook {
     pub outreach: String,
     /// The CSM's recommended first intervention (day 3).
     pub csm: String,
-    /// What leadership is asked to do (day 5).
+    /// What leadership is asked to do (day 5). Internal: never shown to a customer.
     pub leadership: String,
+    /// What the day-5 email asks of the customer's executive sponsor, written
+    /// for them. Required by `maps validate` where the map escalates to the
+    /// sponsor; a milestone stored before it existed has none, and its
+    /// sponsor email then asks for nothing specific.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sponsor: Option<String>,
     /// Guides linked from the follow-up email.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub guides: Vec<String>,
+    pub guides: Vec<Guide>,
+}
+
+impl Playbook {
+    /// The texts meant for our own people only (the CSM's and leadership's):
+    /// no customer-facing email may contain them.
+    pub fn internal_texts(&self) -> [&str; 2] {
+        [&self.csm, &self.leadership]
+    }
+}
+
+/// A guide the follow-up email links to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "GuideForm")]
+pub struct Guide {
+    pub title: String,
+    /// An https URL. `None` only for guides stored before guides had links:
+    /// those render as plain titles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+impl Guide {
+    pub fn new(title: impl Into<String>, url: impl Into<String>) -> Self {
+        Guide {
+            title: title.into(),
+            url: Some(url.into()),
+        }
+    }
+}
+
+/// What a stored guide may look like: a title alone (milestones stored
+/// before guides had links) or a title and a link.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum GuideForm {
+    Titled {
+        title: String,
+        #[serde(default)]
+        url: Option<String>,
+    },
+    TitleOnly(String),
+}
+
+impl From<GuideForm> for Guide {
+    fn from(form: GuideForm) -> Self {
+        match form {
+            GuideForm::Titled { title, url } => Guide { title, url },
+            GuideForm::TitleOnly(title) => Guide { title, url: None },
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

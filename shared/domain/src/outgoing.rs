@@ -59,6 +59,9 @@ pub struct OutgoingEmail {
     pub subject: String,
     pub text: String,
     pub html: String,
+    /// Where replies go: customer mail's replies reach the milestone's owner,
+    /// not the shared sender address.
+    pub reply_to: Option<Contact>,
     pub list_unsubscribe: Option<String>,
     pub date: Timestamp,
 }

@@ -161,6 +161,7 @@ fn tracked(criterion: &Criterion, status: MilestoneStatus) -> TrackedMilestone {
             outreach: "o".into(),
             csm: "c".into(),
             leadership: "l".into(),
+            sponsor: None,
             guides: vec![],
         },
     };

@@ -28,12 +28,7 @@ pub fn quiet_services(store: Arc<dyn Store>) -> Services {
 
 /// Action links signed with the development key, pointing at the default endpoint.
 pub fn links() -> ActionLinks {
-    let config = Config::default();
-    ActionLinks {
-        signer: LinkSigner::new(DEV_LINK_KEY.as_bytes()).expect("the development key is long enough"),
-        base_url: config.actions_url,
-        lifetime: chrono::Duration::days(config.action_link_days),
-    }
+    Config::default().links(LinkSigner::new(DEV_LINK_KEY.as_bytes()).expect("the development key is long enough"))
 }
 
 /// The configuration for harnesses that deliver a whole simulated history
@@ -68,21 +63,21 @@ milestones:
     owner: csm
     criterion: {kind: event_count, event: workflow.completed, min: 2}
     arr_weight: 0.5
-    playbook: {outreach: "Finish one workflow", csm: "Book a call", leadership: "Ask the sponsor", guides: [Workflow guide]}
+    playbook: {outreach: "Finish one workflow", csm: "Book a call", leadership: "Ask the sponsor", sponsor: "Could you name an owner for it?", guides: [{title: Workflow guide, url: "https://help.example.com/workflow"}]}
   - id: team_invited
     name: Three teammates active
     phase: onboarding
     due_days: 20
     owner: csm
     criterion: {kind: distinct_users, event: user.active, min: 3}
-    playbook: {outreach: "Invite your team", csm: "Run a demo", leadership: "Ask for a rollout"}
+    playbook: {outreach: "Invite your team", csm: "Run a demo", leadership: "Ask for a rollout", sponsor: "Could you announce the rollout?"}
   - id: sponsor_named
     name: Executive sponsor named
     phase: onboarding
     due_days: 30
     owner: csm
     criterion: {kind: manual}
-    playbook: {outreach: "Who owns this?", csm: "Map the org", leadership: "Peer outreach"}
+    playbook: {outreach: "Who owns this?", csm: "Map the org", leadership: "Peer outreach", sponsor: "Who owns this on your side?"}
 "#;
 
     pub fn account(id: &str) -> Account {

@@ -11,12 +11,14 @@ use async_trait::async_trait;
 use rustc_hash::FxHashMap as HashMap;
 
 use milepost_app::ports::{
-    AccountStore, ActivityStore, DedupeStore, EscalationLog, EventApplied, EventStore, MapStore, MilestoneStore, Page,
-    ParkingStore, PauseStore, SendLedger, SendRecord, StoreError, StoreResult, TaskStore,
+    AccountStore, ActivityStore, ContactStore, DedupeStore, EscalationLog, EventApplied, EventStore, MapStore,
+    MilestoneStore, Page, ParkingStore, PauseStore, SendLedger, SendRecord, StoreError, StoreResult, TaskStore,
 };
+use milepost_domain::suppression::suppression_key;
 use milepost_domain::{
     limits, Account, AccountActivity, AccountId, AccountState, Announcements, CsmTask, CustomerEmailPause,
-    EscalationLogEntry, MilestoneMap, ProductEvent, Segment, TaskStatus, Tenure, Timestamp, TrackedMilestone,
+    EmailAddress, EscalationLogEntry, MilestoneMap, ProductEvent, Segment, Suppression, TaskStatus, Tenure, Timestamp,
+    TrackedMilestone,
 };
 
 type DueKey = (Timestamp, AccountId, String);
@@ -40,6 +42,9 @@ struct Tables {
     /// Task ids in the order they were created, for `tasks_opened_from`.
     task_order: Vec<String>,
     pauses: HashMap<AccountId, CustomerEmailPause>,
+    contacts: HashMap<String, EmailAddress>,
+    /// By `suppression_key`, so listed in address order.
+    suppressed: BTreeMap<String, Suppression>,
     log: BTreeMap<AccountId, Vec<EscalationLogEntry>>,
     log_keys: BTreeSet<String>,
     sends: HashMap<String, SendRecord>,
@@ -537,6 +542,36 @@ impl PauseStore for InMemoryStore {
     }
     async fn customer_email_pause(&self, account: &AccountId) -> StoreResult<Option<CustomerEmailPause>> {
         Ok(self.lock().pauses.get(account.as_str()).cloned())
+    }
+}
+
+#[async_trait]
+impl ContactStore for InMemoryStore {
+    async fn remember_contact(&self, digest: &str, email: &EmailAddress) -> StoreResult<()> {
+        self.lock().contacts.insert(digest.to_string(), email.clone());
+        Ok(())
+    }
+    async fn contact_by_digest(&self, digest: &str) -> StoreResult<Option<EmailAddress>> {
+        Ok(self.lock().contacts.get(digest).cloned())
+    }
+    async fn suppress(&self, suppression: &Suppression) -> StoreResult<Option<Suppression>> {
+        let mut t = self.lock();
+        match t.suppressed.entry(suppression_key(&suppression.email)) {
+            std::collections::btree_map::Entry::Occupied(earlier) => Ok(Some(earlier.get().clone())),
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(suppression.clone());
+                Ok(None)
+            }
+        }
+    }
+    async fn suppression(&self, email: &EmailAddress) -> StoreResult<Option<Suppression>> {
+        Ok(self.lock().suppressed.get(&suppression_key(email)).cloned())
+    }
+    async fn suppressions(&self) -> StoreResult<Vec<Suppression>> {
+        Ok(self.lock().suppressed.values().cloned().collect())
+    }
+    async fn unsuppress(&self, email: &EmailAddress) -> StoreResult<bool> {
+        Ok(self.lock().suppressed.remove(&suppression_key(email)).is_some())
     }
 }
 

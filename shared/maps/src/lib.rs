@@ -10,7 +10,7 @@ use marked_yaml::{LoadError, Node, Span};
 
 use milepost_domain::criterion::{MAX_MARKS, MAX_WINDOW_DAYS};
 use milepost_domain::map::PropertyType;
-use milepost_domain::{CompareOp, Criterion, MapSegment, MilestoneDef, MilestoneMap, Phase, Playbook, Tenure};
+use milepost_domain::{CompareOp, Criterion, Guide, MapSegment, MilestoneDef, MilestoneMap, Phase, Playbook, Tenure};
 
 pub mod files;
 pub use files::{check_files, map_files, read_maps};
@@ -103,7 +103,8 @@ const MILESTONE_KEYS: &[&str] = &[
     "playbook",
     "description",
 ];
-const PLAYBOOK_KEYS: &[&str] = &["outreach", "csm", "leadership", "guides"];
+const PLAYBOOK_KEYS: &[&str] = &["outreach", "csm", "leadership", "sponsor", "guides"];
+const GUIDE_KEYS: &[&str] = &["title", "url"];
 /// The longest text a map may hold in one field (a name, a playbook stage, a guide).
 const MAX_TEXT_BYTES: usize = 4096;
 /// The most guides one playbook may list.
@@ -317,7 +318,7 @@ impl Validator<'_> {
                             }
                         }
                     }
-                    if let Some(def) = self.milestone(node, &path, &events) {
+                    if let Some(def) = self.milestone(node, &path, &events, escalate_to_exec_sponsor) {
                         milestones.push(def);
                     }
                 }
@@ -373,6 +374,7 @@ impl Validator<'_> {
         node: &Node,
         path: &str,
         events: &BTreeMap<String, BTreeMap<String, PropertyType>>,
+        escalates_to_sponsor: bool,
     ) -> Option<MilestoneDef> {
         let m = self.mapping(node, path)?;
         self.check_keys(m, MILESTONE_KEYS, path);
@@ -458,7 +460,7 @@ impl Validator<'_> {
             }
         }
         let playbook = match m.get_node("playbook") {
-            Some(p) => self.playbook(p, &join(path, "playbook")),
+            Some(p) => self.playbook(p, &join(path, "playbook"), escalates_to_sponsor),
             None => {
                 self.problem(
                     m.span(),
@@ -480,7 +482,7 @@ impl Validator<'_> {
         })
     }
 
-    fn playbook(&mut self, node: &Node, path: &str) -> Option<Playbook> {
+    fn playbook(&mut self, node: &Node, path: &str, escalates_to_sponsor: bool) -> Option<Playbook> {
         let p = self.mapping(node, path)?;
         self.check_keys(p, PLAYBOOK_KEYS, path);
         let stage = |v: &mut Self, key: &str| match p.get_node(key) {
@@ -497,6 +499,20 @@ impl Validator<'_> {
         let outreach = stage(self, "outreach");
         let csm = stage(self, "csm");
         let leadership = stage(self, "leadership");
+        // The sponsor is the customer's executive: their words are written for
+        // them, never the `leadership` note meant for our own VP.
+        let sponsor = match p.get_node("sponsor") {
+            None if escalates_to_sponsor => {
+                self.problem(
+                    p.span(),
+                    &join(path, "sponsor"),
+                    "is required: the map sets escalate_to_exec_sponsor, and the sponsor's email needs words written for the customer's executive (the leadership text is internal)",
+                );
+                None
+            }
+            None => None,
+            Some(_) => self.string(p, "sponsor", path),
+        };
         let mut guides = Vec::new();
         match p.get_node("guides") {
             None => {}
@@ -510,10 +526,7 @@ impl Validator<'_> {
                 }
                 for (i, g) in seq.iter().enumerate().take(MAX_GUIDES) {
                     let field = format!("{path}.guides[{i}]");
-                    match g.as_scalar() {
-                        Some(s) => guides.extend(self.bounded_text(s, &field)),
-                        None => self.problem(g.span(), &field, "must be text"),
-                    }
+                    guides.extend(self.guide(g, &field));
                 }
             }
             Some(other) => self.problem(other.span(), &join(path, "guides"), "must be a list"),
@@ -522,8 +535,34 @@ impl Validator<'_> {
             outreach: outreach?,
             csm: csm?,
             leadership: leadership?,
+            sponsor: if escalates_to_sponsor { Some(sponsor?) } else { sponsor },
             guides,
         })
+    }
+
+    /// A guide is `{title, url}`: the follow-up email links it, so it needs an https address.
+    fn guide(&mut self, node: &Node, field: &str) -> Option<Guide> {
+        let Some(g) = node.as_mapping() else {
+            self.problem(
+                node.span(),
+                field,
+                "must be a mapping with `title` and `url` (the follow-up email links every guide)",
+            );
+            return None;
+        };
+        self.check_keys(g, GUIDE_KEYS, field);
+        let title = self.string(g, "title", field);
+        let url = self.scalar(g, "url", field, true).and_then(|u| {
+            let text = u.as_str().trim();
+            match https_url_problem(text) {
+                Some(why) => {
+                    self.problem(u.span(), &join(field, "url"), why);
+                    None
+                }
+                None => self.bounded_text(u, &join(field, "url")).map(|_| text.to_string()),
+            }
+        });
+        Some(Guide::new(title?, url?))
     }
 
     fn criterion(
@@ -636,6 +675,24 @@ impl Validator<'_> {
         };
         Some(criterion)
     }
+}
+
+/// Why `text` is not a link a customer's email can carry, if it is not.
+fn https_url_problem(text: &str) -> Option<String> {
+    let Some(rest) = text.strip_prefix("https://") else {
+        return Some(format!("must be an https:// address, not `{text}`"));
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || host.contains('@') {
+        return Some(format!("`{text}` names no host"));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '<' | '>' | '\\'))
+    {
+        return Some(format!("`{text}` holds a space or a character a link cannot"));
+    }
+    None
 }
 
 fn join(path: &str, key: &str) -> String {

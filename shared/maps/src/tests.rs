@@ -242,10 +242,114 @@ fn limits_that_keep_a_milestone_storable_are_checked_with_the_line() {
     assert_eq!(only(&long_window).field, "milestones[0].criterion.window_days");
     let long_text = VALID.replace("Call them", &"x".repeat(5000));
     assert_eq!(only(&long_text).field, "milestones[0].playbook.csm");
-    let guides = format!("[{}]", ["g"; 11].join(", "));
+    let guides = format!(
+        "[{}]",
+        ["{title: g, url: \"https://help.example.com/g\"}"; 11].join(", ")
+    );
     let many_guides = VALID.replace(
         "leadership: \"Ask the sponsor\"}",
         &format!("leadership: \"Ask the sponsor\", guides: {guides}}}"),
     );
     assert_eq!(only(&many_guides).field, "milestones[0].playbook.guides");
+}
+
+/// The customer's executive sponsor is written to in words meant for them:
+/// a map that escalates to the sponsor must give those words per milestone.
+#[test]
+fn a_map_escalating_to_the_sponsor_needs_sponsor_text_for_every_milestone() {
+    let escalating = VALID.replace(
+        "tenure: first_year",
+        "tenure: first_year\nescalate_to_exec_sponsor: true",
+    );
+    let p = problems(&escalating);
+    let fields: Vec<&str> = p.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["milestones[0].playbook.sponsor", "milestones[1].playbook.sponsor"]
+    );
+    assert!(
+        p[0].message.contains("the leadership text is internal"),
+        "{}",
+        p[0].message
+    );
+    let with_sponsor = escalating
+        .replace(
+            "leadership: \"Ask the sponsor\"}",
+            "leadership: \"Ask the sponsor\", sponsor: \"Could you name an owner?\"}",
+        )
+        .replace("leadership: \"l\"}", "leadership: \"l\", sponsor: \"s\"}");
+    let map = load_map("map.yaml", &with_sponsor).expect("valid with sponsor texts");
+    assert_eq!(
+        map.milestones[0].playbook.sponsor.as_deref(),
+        Some("Could you name an owner?")
+    );
+    assert_eq!(
+        map.milestones[0].playbook.internal_texts(),
+        ["Call them", "Ask the sponsor"]
+    );
+    // Without the escalation the sponsor text is optional.
+    assert_eq!(
+        load_map("map.yaml", VALID).unwrap().milestones[0].playbook.sponsor,
+        None
+    );
+}
+
+/// Guides are linked from the follow-up email: each needs a title and an https link.
+#[test]
+fn guides_need_a_title_and_an_https_link() {
+    let with = |guides: &str| {
+        VALID.replace(
+            "leadership: \"Ask the sponsor\"}",
+            &format!("leadership: \"Ask the sponsor\", guides: {guides}}}"),
+        )
+    };
+    let map = load_map(
+        "map.yaml",
+        &with("[{title: First workflow, url: \"https://help.example.com/wf?x=1\"}]"),
+    )
+    .expect("valid");
+    assert_eq!(
+        map.milestones[0].playbook.guides,
+        [milepost_domain::Guide::new(
+            "First workflow",
+            "https://help.example.com/wf?x=1"
+        )]
+    );
+    for (guides, field, says) in [
+        (
+            "[Your first workflow]",
+            "milestones[0].playbook.guides[0]",
+            "title` and `url`",
+        ),
+        ("[{title: T}]", "milestones[0].playbook.guides[0].url", "is required"),
+        (
+            "[{title: T, url: \"http://help.example.com/t\"}]",
+            "milestones[0].playbook.guides[0].url",
+            "https://",
+        ),
+        (
+            "[{title: T, url: \"https:///t\"}]",
+            "milestones[0].playbook.guides[0].url",
+            "names no host",
+        ),
+        (
+            "[{title: T, url: \"https://help.example.com/a b\"}]",
+            "milestones[0].playbook.guides[0].url",
+            "space",
+        ),
+        (
+            "[{url: \"https://help.example.com/t\"}]",
+            "milestones[0].playbook.guides[0].title",
+            "is required",
+        ),
+        (
+            "[{title: T, url: \"https://h.example/t\", kind: pdf}]",
+            "milestones[0].playbook.guides[0].kind",
+            "unknown field",
+        ),
+    ] {
+        let p = only(&with(guides));
+        assert_eq!(p.field, field, "{guides}");
+        assert!(p.message.contains(says), "{guides}: {}", p.message);
+    }
 }

@@ -14,12 +14,15 @@ use mail_builder::MessageBuilder;
 use milepost_domain::activity::RecentEvent;
 use milepost_domain::health::Health;
 use milepost_domain::{
-    Account, Contact, CsmTask, EmailKind, EscalationLogEntry, OutgoingEmail, Timestamp, TrackedMilestone,
+    Account, Contact, CsmTask, EmailKind, EscalationLogEntry, Guide, OutgoingEmail, Step, Timestamp, TrackedMilestone,
 };
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::links::{ActionLinks, LinkAction};
+
+mod wording;
+pub use wording::{due_phrase, possessive};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -34,8 +37,13 @@ pub enum RenderError {
 #[derive(Debug)]
 pub struct MilestoneFacts {
     pub account_name: String,
+    /// `Acme's`, `Atlas Systems'`.
+    pub account_possessive: String,
     pub milestone_name: String,
     pub due_date: String,
+    /// When it was due, relative to the send, in the account's timezone:
+    /// `was due yesterday`, `was due 20 Feb, five days ago`.
+    pub due_phrase: String,
     pub target: String,
     pub current: String,
     pub goal: Option<String>,
@@ -43,11 +51,13 @@ pub struct MilestoneFacts {
 }
 
 impl MilestoneFacts {
-    pub fn new(cfg: &Config, account: &Account, m: &TrackedMilestone) -> Self {
+    pub fn new(cfg: &Config, account: &Account, m: &TrackedMilestone, now: Timestamp) -> Self {
         MilestoneFacts {
             account_name: account.name.clone(),
+            account_possessive: possessive(&account.name),
             milestone_name: m.name.clone(),
             due_date: fmt_date(m.due_at),
+            due_phrase: due_phrase(m.due_at, now, account.timezone),
             target: m.criterion.describe_target(account.licensed_seats),
             current: m.progress.describe_current(&m.criterion, account.licensed_seats),
             goal: account.goal.clone(),
@@ -88,9 +98,11 @@ struct CustomerView<'a> {
     pub greeting_name: String,
     pub facts: MilestoneFacts,
     pub points: Vec<String>,
-    pub guides: &'a [String],
+    /// Only guides with a link: a title alone helps nobody.
+    pub guides: Vec<&'a Guide>,
     pub booking_url: &'a str,
-    pub csm_name: &'a str,
+    /// Who signs, and who reads the replies: the milestone's owner.
+    pub signer_name: &'a str,
     pub unsubscribe_url: &'a str,
 }
 
@@ -158,34 +170,48 @@ struct LeadershipView<'a> {
     pub arr_at_risk: String,
     pub health: &'a Health,
     pub tried: Vec<String>,
+    /// What leadership is asked (internal).
     pub ask: &'a str,
+    /// What the customer's sponsor is asked, in words written for them.
+    pub sponsor_ask: Option<&'a str>,
+    /// Whether the customer's champion was emailed in this escalation, and
+    /// whether with guides: the sponsor's email says only what happened.
+    pub reached_out: bool,
+    pub with_guides: bool,
+    /// Who reached out to the customer: the milestone's owner.
+    pub owner_name: &'a str,
     pub csm_name: &'a str,
     pub unsubscribe_url: &'a str,
 }
 
-/// The day-1 emails to the customer's champion.
+/// The day-1 emails to the customer's champion, from and signed by the
+/// milestone's owner, who also gets the replies. `unsubscribe_url` is the
+/// recipient's own (`ActionLinks::unsubscribe`).
+#[allow(clippy::too_many_arguments)]
 pub fn outreach(
     cfg: &Config,
     account: &Account,
     m: &TrackedMilestone,
     kind: EmailKind,
+    unsubscribe_url: &str,
     key: String,
     now: Timestamp,
 ) -> Result<OutgoingEmail, RenderError> {
-    let facts = MilestoneFacts::new(cfg, account, m);
+    let facts = MilestoneFacts::new(cfg, account, m, now);
     let subject = match kind {
         EmailKind::FollowUp => format!("[{}] Resources and 1:1 help for {}", account.name, m.name),
         _ => format!("[{}] Next step: {}", account.name, m.name),
     };
+    let owner = account.owner(&m.owner).contact;
     let view = CustomerView {
         subject: clean_header(&subject),
         greeting_name: first_name(&account.primary_contact.name),
         facts,
         points: split_points(&m.playbook.outreach),
-        guides: &m.playbook.guides,
+        guides: m.playbook.guides.iter().filter(|g| g.url.is_some()).collect(),
         booking_url: &cfg.booking_url,
-        csm_name: &account.csm.name,
-        unsubscribe_url: &cfg.unsubscribe_url,
+        signer_name: &owner.name,
+        unsubscribe_url,
     };
     let (html, text) = match kind {
         EmailKind::FollowUp => (FollowUpHtml { v: &view }.render()?, FollowUpText { v: &view }.render()?),
@@ -197,14 +223,15 @@ pub fn outreach(
         account_id: account.id.clone(),
         milestone_id: m.milestone_id.clone(),
         from: Contact::new(
-            format!("{} via {}", account.csm.name, cfg.sender.name),
+            format!("{} via {}", owner.name, cfg.sender.name),
             cfg.sender.email.clone(),
         ),
         to: vec![account.primary_contact.clone()],
         subject: view.subject.clone(),
         text,
         html,
-        list_unsubscribe: Some(cfg.unsubscribe_url.clone()),
+        reply_to: Some(owner.clone()),
+        list_unsubscribe: Some(unsubscribe_url.to_string()),
         date: now,
     })
 }
@@ -254,7 +281,7 @@ pub fn csm_task(
     let facts = MilestoneFacts {
         target: task.target.clone(),
         current: task.current.clone(),
-        ..MilestoneFacts::new(cfg, account, m)
+        ..MilestoneFacts::new(cfg, account, m, now)
     };
     let owner =
         Contact::parse(task.owner_name.clone(), &task.owner_email).map_err(|e| RenderError::Address(e.to_string()))?;
@@ -283,6 +310,7 @@ pub fn csm_task(
         subject: view.subject.clone(),
         text: CsmTaskText { v: &view }.render()?,
         html: CsmTaskHtml { v: &view }.render()?,
+        reply_to: None,
         list_unsubscribe: None,
         date: now,
     })
@@ -302,7 +330,8 @@ fn role_note(task: &CsmTask) -> Option<String> {
     }
 }
 
-/// Day 5: the email to the CS leader, or to the customer's executive sponsor.
+/// Day 5: the email to the CS leader, or to the customer's executive sponsor
+/// (then `unsubscribe_url` is the sponsor's own).
 #[allow(clippy::too_many_arguments)]
 pub fn leadership(
     cfg: &Config,
@@ -313,6 +342,7 @@ pub fn leadership(
     task: Option<&CsmTask>,
     recipient: &Contact,
     kind: EmailKind,
+    unsubscribe_url: Option<&str>,
     key: String,
     now: Timestamp,
 ) -> Result<OutgoingEmail, RenderError> {
@@ -331,7 +361,7 @@ pub fn leadership(
             EmailKind::ExecSponsor => first_name(&recipient.name),
             _ => "Hi team".to_string(),
         },
-        facts: MilestoneFacts::new(cfg, account, m),
+        facts: MilestoneFacts::new(cfg, account, m, now),
         days_overdue,
         arr_at_risk: arr,
         health,
@@ -340,8 +370,13 @@ pub fn leadership(
             .map(|e| format!("{}: {}", fmt_date(e.at), e.detail))
             .collect(),
         ask: &m.playbook.leadership,
+        sponsor_ask: m.playbook.sponsor.as_deref(),
+        reached_out: customer_emailed(tried, None),
+        with_guides: customer_emailed(tried, Some(Step::FollowUpEmail))
+            && m.playbook.guides.iter().any(|g| g.url.is_some()),
+        owner_name: &account.owner(&m.owner).contact.name,
         csm_name: &account.csm.name,
-        unsubscribe_url: &cfg.unsubscribe_url,
+        unsubscribe_url: unsubscribe_url.unwrap_or_default(),
         // What people did is for our leadership only, never for the customer's sponsor.
         task: task.filter(|_| kind == EmailKind::Leadership).map(|t| TaskSummary {
             owner_name: t.owner_name.clone(),
@@ -378,8 +413,16 @@ pub fn leadership(
         subject: view.subject.clone(),
         text,
         html,
-        list_unsubscribe: kind.customer_facing().then(|| cfg.unsubscribe_url.clone()),
+        reply_to: kind.customer_facing().then(|| account.owner(&m.owner).contact.clone()),
+        list_unsubscribe: unsubscribe_url.filter(|_| kind.customer_facing()).map(str::to_string),
         date: now,
+    })
+}
+
+/// Whether this escalation's log shows a customer email sent (by `step`, or by any step).
+fn customer_emailed(tried: &[EscalationLogEntry], step: Option<Step>) -> bool {
+    tried.iter().any(|e| {
+        e.key.ends_with(":email:customer") && e.detail.ends_with(" sent") && (step.is_none() || e.step == step)
     })
 }
 
@@ -486,6 +529,9 @@ pub fn to_eml(email: &OutgoingEmail) -> std::io::Result<String> {
         .date(email.date.timestamp())
         .header("X-Milepost-Kind", Raw::new(email.kind.as_str()))
         .body(body);
+    if let Some(reply_to) = &email.reply_to {
+        builder = builder.reply_to((reply_to.name.as_str(), reply_to.email.as_str()));
+    }
     if let Some(url) = &email.list_unsubscribe {
         builder = builder
             .header("List-Unsubscribe", Raw::new(format!("<{url}>")))

@@ -41,7 +41,14 @@ fn milestone(acct: &Account) -> TrackedMilestone {
             outreach: "Point one <b>bold</b>\nPoint two".into(),
             csm: "Call them & <i>listen</i>".into(),
             leadership: "Ask the sponsor for <help>".into(),
-            guides: vec!["Guide <one>".into()],
+            sponsor: Some("Could you name an owner <for> it?".into()),
+            guides: vec![
+                milepost_domain::Guide::new("Guide <one>", "https://help.example.com/guide?a=1&b=2"),
+                milepost_domain::Guide {
+                    title: "Stored before guides had links".into(),
+                    url: None,
+                },
+            ],
         },
     };
     let map = MilestoneMap {
@@ -104,7 +111,7 @@ fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
         version: 1,
     };
     let tried = vec![EscalationLogEntry {
-        key: "k".into(),
+        key: "x:outreach_email:email:customer".into(),
         account_id: acct.id.clone(),
         milestone_id: m.milestone_id.clone(),
         execution: "x".into(),
@@ -113,17 +120,33 @@ fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
         detail: "outreach email sent".into(),
         by: None,
     }];
-    let links = crate::links::ActionLinks {
-        signer: crate::links::LinkSigner::new(crate::links::DEV_LINK_KEY.as_bytes()).unwrap(),
-        base_url: cfg.actions_url.clone(),
-        lifetime: Duration::days(14),
-    };
+    let links = cfg.links(crate::links::LinkSigner::new(crate::links::DEV_LINK_KEY.as_bytes()).unwrap());
     let buttons = task_buttons(Some(&links), &task, &m, now());
     let leader = Contact::new("CS leadership", acct.cs_leader_email.clone());
     let sponsor = acct.exec_sponsor.clone().unwrap();
+    let champion_unsubscribe = links.unsubscribe(acct.id.as_str(), acct.primary_contact.email.as_str(), now());
+    let sponsor_unsubscribe = links.unsubscribe(acct.id.as_str(), sponsor.email.as_str(), now());
     vec![
-        outreach(&cfg, acct, &m, EmailKind::Outreach, "k1".into(), now()).unwrap(),
-        outreach(&cfg, acct, &m, EmailKind::FollowUp, "k2".into(), now()).unwrap(),
+        outreach(
+            &cfg,
+            acct,
+            &m,
+            EmailKind::Outreach,
+            &champion_unsubscribe,
+            "k1".into(),
+            now(),
+        )
+        .unwrap(),
+        outreach(
+            &cfg,
+            acct,
+            &m,
+            EmailKind::FollowUp,
+            &champion_unsubscribe,
+            "k2".into(),
+            now(),
+        )
+        .unwrap(),
         csm_task(&cfg, acct, &m, &task, buttons, false, "k3".into(), now()).unwrap(),
         leadership(
             &cfg,
@@ -134,6 +157,7 @@ fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
             Some(&task),
             &leader,
             EmailKind::Leadership,
+            None,
             "k4".into(),
             now(),
         )
@@ -147,6 +171,7 @@ fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
             Some(&task),
             &sponsor,
             EmailKind::ExecSponsor,
+            Some(&sponsor_unsubscribe),
             "k5".into(),
             now(),
         )
@@ -312,4 +337,141 @@ fn recent_activity_is_grouped_by_event_newest_first() {
             "workflow.completed — 9 Feb 2026 08:00 UTC".to_string()
         ]
     );
+}
+
+#[test]
+fn customer_mail_is_written_for_its_reader_and_never_carries_internal_notes() {
+    let acct = account("Atlas Systems", "atlas");
+    let emails = all_emails(&acct);
+    let m = milestone(&acct);
+    for email in emails.iter().filter(|e| e.kind.customer_facing()) {
+        let kind = email.kind.as_str();
+        for internal in m.playbook.internal_texts() {
+            // The texts, or their first words, in either part.
+            let start: String = internal.chars().take(12).collect();
+            assert!(
+                !email.text.contains(&start) && !email.html.contains(&start),
+                "{kind} shows an internal text"
+            );
+        }
+        assert!(email.text.contains("Atlas Systems' "), "{kind}: possessive");
+        assert!(!email.text.contains("Systems's"), "{kind}");
+        if email.kind != EmailKind::FollowUp {
+            assert!(
+                email.text.contains("was due 4 Feb, five days ago"),
+                "{kind}: {}",
+                email.text
+            );
+        }
+    }
+    let sponsor = &emails[4];
+    assert!(sponsor
+        .text
+        .contains("How you can help:\nCould you name an owner <for> it?"));
+    assert!(sponsor
+        .text
+        .contains("has reached out to your team with an offer of hands-on help"));
+    let follow_up = &emails[1];
+    assert!(follow_up
+        .text
+        .contains("this guide helps most teams get there.\n\n- Guide <one>: https://help.example.com/guide?a=1&b=2"));
+    assert!(
+        follow_up
+            .html
+            .contains("<a href=\"https://help.example.com/guide?a=1&#38;b=2\">")
+            || follow_up
+                .html
+                .contains("<a href=\"https://help.example.com/guide?a=1&amp;b=2\">"),
+        "{}",
+        follow_up.html
+    );
+    assert!(
+        !follow_up.text.contains("Stored before guides had links"),
+        "a guide without a link is not listed"
+    );
+}
+
+#[test]
+fn a_section_with_nothing_in_it_is_not_rendered() {
+    let acct = account("Acme Corp", "acme");
+    let mut m = milestone(&acct);
+    let playbook = Playbook {
+        guides: Vec::new(),
+        sponsor: None,
+        ..(*m.playbook).clone()
+    };
+    m.playbook = std::sync::Arc::new(playbook);
+    let cfg = Config::default();
+    let follow_up = outreach(
+        &cfg,
+        &acct,
+        &m,
+        EmailKind::FollowUp,
+        "https://u.example/t",
+        "k".into(),
+        now(),
+    )
+    .unwrap();
+    assert!(!follow_up.text.contains("guide"), "{}", follow_up.text);
+    assert!(!follow_up.html.contains("<ul>"), "{}", follow_up.html);
+    assert!(follow_up
+        .text
+        .contains("Following up on \"First <workflow> & done\" for Acme Corp.\n"));
+    let sponsor = acct.exec_sponsor.clone().unwrap();
+    let nothing_tried = leadership(
+        &cfg,
+        &acct,
+        &m,
+        &health(),
+        &[],
+        None,
+        &sponsor,
+        EmailKind::ExecSponsor,
+        Some("https://u.example/t"),
+        "k".into(),
+        now(),
+    )
+    .unwrap();
+    assert!(
+        !nothing_tried.text.contains("reached out"),
+        "no claim of outreach that did not happen"
+    );
+    assert!(
+        !nothing_tried.text.contains("How you can help"),
+        "no ask without sponsor text"
+    );
+}
+
+#[test]
+fn customer_mail_answers_to_its_owner_and_carries_the_recipients_own_unsubscribe_link() {
+    let acct = account("Acme Corp", "acme");
+    let emails = all_emails(&acct);
+    let cfg = Config::default();
+    let mut unsubscribe_urls = Vec::new();
+    for email in &emails {
+        let eml = to_eml(email).unwrap();
+        let parsed = mail_parser::MessageParser::default().parse(eml.as_bytes()).unwrap();
+        let reply_to = parsed
+            .reply_to()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .map(str::to_string);
+        if email.kind.customer_facing() {
+            assert_eq!(reply_to.as_deref(), Some("maya@vendor.example"), "{:?}", email.kind);
+            assert!(email.from.name.starts_with("Maya Thompson via "), "{:?}", email.from);
+            let url = email.list_unsubscribe.clone().unwrap();
+            assert!(url.starts_with(&format!("{}/v1.", cfg.unsubscribe_url)), "{url}");
+            assert!(
+                email.text.contains(&format!("Unsubscribe: {url}")),
+                "the footer links the same URL"
+            );
+            assert!(!url.contains("dana") && !url.contains("sam"), "no address in a link");
+            unsubscribe_urls.push(url);
+        } else {
+            assert_eq!(reply_to, None, "{:?}", email.kind);
+        }
+    }
+    assert_eq!(unsubscribe_urls.len(), 3);
+    assert_eq!(unsubscribe_urls[0], unsubscribe_urls[1], "the champion's, twice");
+    assert_ne!(unsubscribe_urls[0], unsubscribe_urls[2], "the sponsor has their own");
 }

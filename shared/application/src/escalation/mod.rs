@@ -21,7 +21,7 @@ use tracing::Instrument;
 
 use crate::config::Config;
 use crate::email::{self, RenderError};
-use crate::links::ActionLinks;
+use crate::links::{recipient_digest, ActionLinks};
 use crate::ports::{Clock, EventPublisher, Mailer, PlaybookStore, StoreError};
 use crate::sending::{send_once, SendFailure};
 
@@ -119,12 +119,17 @@ impl PlaybookSteps {
                 } else {
                     EmailKind::FollowUp
                 };
-                if !self.held_by_pause(req, step, &account, now).await? {
+                let to = &account.primary_contact;
+                if !self.held_by_pause(req, step, &account, now).await?
+                    && !self.held_by_suppression(req, step, "customer", kind, to, now).await?
+                {
+                    let unsubscribe = self.unsubscribe_url(&account, to, now).await?;
                     let mail = email::outreach(
                         &self.config,
                         &account,
                         &milestone,
                         kind,
+                        &unsubscribe,
                         send_key(req, step, "customer"),
                         now,
                     )?;
@@ -136,7 +141,7 @@ impl PlaybookSteps {
                 let activity = store.activity(&account.id).await?;
                 let mut users = activity.recent_users();
                 users.truncate(20);
-                let facts = email::MilestoneFacts::new(&self.config, &account, &milestone);
+                let facts = email::MilestoneFacts::new(&self.config, &account, &milestone, now);
                 self.events
                     .publish(&[DomainEvent::InAppMessageRequested {
                         account_id: account.id.clone(),
@@ -188,16 +193,21 @@ impl PlaybookSteps {
                     .collect();
                 let task = store.get_task(&CsmTask::id_for(&req.execution)).await?;
                 let leader = Contact::new("Customer Success leadership", account.cs_leader_email.clone());
-                let mut recipients = vec![(leader, EmailKind::Leadership, "leader")];
+                let mut recipients = vec![(leader, EmailKind::Leadership, "leader", None)];
                 if milestone.policy.exec_sponsor {
                     if let Some(sponsor) = &account.exec_sponsor {
-                        // The sponsor is the customer's: a pause holds their email too, not leadership's.
-                        if !self.held_by_pause(req, step, &account, now).await? {
-                            recipients.push((sponsor.clone(), EmailKind::ExecSponsor, "sponsor"));
+                        // The sponsor is the customer's: a pause or an unsubscribe holds their email, not leadership's.
+                        if !self.held_by_pause(req, step, &account, now).await?
+                            && !self
+                                .held_by_suppression(req, step, "sponsor", EmailKind::ExecSponsor, sponsor, now)
+                                .await?
+                        {
+                            let unsubscribe = self.unsubscribe_url(&account, sponsor, now).await?;
+                            recipients.push((sponsor.clone(), EmailKind::ExecSponsor, "sponsor", Some(unsubscribe)));
                         }
                     }
                 }
-                for (to, kind, who) in recipients {
+                for (to, kind, who, unsubscribe) in recipients {
                     let mail = email::leadership(
                         &self.config,
                         &account,
@@ -207,6 +217,7 @@ impl PlaybookSteps {
                         task.as_ref(),
                         &to,
                         kind,
+                        unsubscribe.as_deref(),
                         send_key(req, step, who),
                         now,
                     )?;
@@ -348,6 +359,43 @@ impl PlaybookSteps {
         entry.by = Some(pause.by.clone());
         self.store.append_log(&entry).await?;
         Ok(true)
+    }
+
+    /// Whether the customer contact `to` unsubscribed: then this step's email
+    /// to them is not sent, and the log says so (by role, never the address).
+    async fn held_by_suppression(
+        &self,
+        req: &EscalationRequest,
+        step: Step,
+        who: &str,
+        kind: EmailKind,
+        to: &Contact,
+        now: Timestamp,
+    ) -> Result<bool, StepError> {
+        let Some(suppression) = self.store.suppression(&to.email).await? else {
+            return Ok(false);
+        };
+        let detail = format!(
+            "{} email not sent: the recipient unsubscribed on {} ({})",
+            kind.label(),
+            email::fmt_date(suppression.at),
+            suppression.source.label()
+        );
+        self.log(req, step, &format!("unsubscribed:{who}"), now, detail).await?;
+        Ok(true)
+    }
+
+    /// The unsubscribe link `to` gets in this email. The address is kept
+    /// under the link's digest first, so the link can find it.
+    async fn unsubscribe_url(&self, account: &Account, to: &Contact, now: Timestamp) -> Result<String, StepError> {
+        let Some(links) = &self.links else {
+            // Without a link key (some tests), the configured endpoint as it is.
+            return Ok(self.config.unsubscribe_url.clone());
+        };
+        self.store
+            .remember_contact(&recipient_digest(to.email.as_str()), &to.email)
+            .await?;
+        Ok(links.unsubscribe(account.id.as_str(), to.email.as_str(), now))
     }
 
     /// Sends an email once (see `send_once`) and records what became of it in
