@@ -57,6 +57,8 @@ export MILEPOST_BUS=milepost-local
 export MILEPOST_INGEST_URL="http://127.0.0.1:$INVOKE_PORT/lambda-url/ingest/v1/events"
 # The CSM emails' buttons point here (served by the actions function).
 export MILEPOST_ACTIONS_URL="http://127.0.0.1:$INVOKE_PORT/lambda-url/actions/v1/actions"
+# Customer mail's unsubscribe links point here (the actions function too).
+export MILEPOST_UNSUBSCRIBE_URL="http://127.0.0.1:$INVOKE_PORT/lambda-url/actions/v1/unsubscribe"
 # Development secrets and link key (documented defaults unless MILEPOST_LOCAL_* are set).
 export MILEPOST_LOCAL=1
 
@@ -68,7 +70,7 @@ export MILEPOST_STATE_MACHINE_ARN
 {
     echo "# Written by make local; removed when it stops. Use: source $ENV_FILE"
     for name in AWS_ENDPOINT_URL AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY \
-        MILEPOST_TABLE MILEPOST_BUS MILEPOST_STATE_MACHINE_ARN MILEPOST_INGEST_URL MILEPOST_ACTIONS_URL; do
+        MILEPOST_TABLE MILEPOST_BUS MILEPOST_STATE_MACHINE_ARN MILEPOST_INGEST_URL MILEPOST_ACTIONS_URL MILEPOST_UNSUBSCRIBE_URL; do
         echo "export $name=${!name}"
     done
 } >"$ENV_FILE"
@@ -89,6 +91,7 @@ cat <<EOF
 milepost local: running (Ctrl-C stops everything)
   webhook   $MILEPOST_INGEST_URL
   actions   $MILEPOST_ACTIONS_URL/<token> (the CSM emails' buttons)
+            $MILEPOST_UNSUBSCRIBE_URL/<token> (customer mail's unsubscribe links)
   emulator  $AWS_ENDPOINT_URL (table $MILEPOST_TABLE, bus $MILEPOST_BUS)
   playbook  escalations run here, a playbook day every $((86400 / MILEPOST_TIME_FACTOR)) s (MILEPOST_TIME_FACTOR=$MILEPOST_TIME_FACTOR)
   emails    target/debug/milepost outbox

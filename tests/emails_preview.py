@@ -143,6 +143,7 @@ PAGE_FIELDS = {
     "confirm-dismiss": {"note"},
     "confirm-confirm": {"note"},
     "confirm-pause": set(),
+    "unsubscribe": set(),
 }
 MIN_BUTTON_PX = 36  # a finger's tap target
 NOTE_MAX = 500

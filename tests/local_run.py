@@ -28,6 +28,7 @@ ENV_FILE = os.path.join(ROOT, ".milepost-local.env")
 MARKER = "<!-- local-example"
 RECOVERY_MARKER = "<!-- local-recovery"
 TASKS_MARKER = "<!-- local-tasks"
+UNSUBSCRIBE_MARKER = "<!-- local-unsubscribe"
 # A playbook day lasts 86400 / TIME_FACTOR seconds.
 TIME_FACTOR = 28800
 
@@ -119,9 +120,9 @@ def milepost(*args):
                           capture_output=True, text=True, timeout=120, check=True).stdout
 
 
-def execution_lines(terminal, milestone):
+def execution_lines(terminal, milestone, account="acme"):
     # The terminal ends lines with \r\n.
-    return [l.rstrip("\r") for l in re.findall(rf"\[escalations\] acme-{milestone}-\w+: (.*)", terminal.text())]
+    return [l.rstrip("\r") for l in re.findall(rf"\[escalations\] {account}-{milestone}-\w+: (.*)", terminal.text())]
 
 
 def wait_for_ends(terminal, milestones, seconds):
@@ -230,6 +231,31 @@ def main():
     check(json.loads(milepost("tasks", "list", "--owner", "maya@vendor.example", "--json")) == tasks_after,
           "a second run changed Maya's tasks", terminal)
 
+    # Pat unsubscribes with one click (the README's fourth block); Acme
+    # Europe, Pat its admin too, falls behind: its escalations send Pat nothing.
+    to_pat = lambda: [e for e in json.loads(milepost("outbox", "--json")) if "pat@acme.example" in ", ".join(e["to"])]
+    pat_before = to_pat()
+    left = run_block(terminal, UNSUBSCRIBE_MARKER)
+    check(re.findall(r"<h1>([^<]*)</h1>", left) == ["You are unsubscribed"], f"the one-click POST did not unsubscribe Pat:\n{left}", terminal)
+    check(re.search(r"^pat@acme\.example\s+\S+ \S+ \S+\s+one-click unsubscribe\s+acme$", left, re.M),
+          f"contacts suppressed does not list Pat:\n{left}", terminal)
+    swept_eu = re.search(r"marked (\d+) missed, started (\d+) escalations", left)
+    check(swept_eu and swept_eu.group(1) == swept_eu.group(2) != "0", f"the sweep started no escalation for Acme Europe:\n{left}", terminal)
+    deadline = time.time() + 120
+    eu_started = lambda: set(re.findall(r"\[escalations\] acme-eu-(\w+?)-[0-9a-f]{12}: ", terminal.text()))
+    while not eu_started() or not all("Day3CsmTask" in execution_lines(terminal, m, "acme-eu") for m in eu_started()):
+        if terminal.exited() or time.time() > deadline:
+            fail("Acme Europe's escalations did not reach their CSM task", terminal)
+        time.sleep(0.5)
+    check(to_pat() == pat_before, f"Pat got email after unsubscribing: {[e['subject'] for e in to_pat()[len(pat_before):]]}", terminal)
+    eu_tasks = [e for e in json.loads(milepost("outbox", "--json")) if "CSM task: " in e["subject"] and "[Acme Europe]" in e["subject"]]
+    check(len(eu_tasks) == len(eu_started()), f"Maya did not get Acme Europe's tasks: {eu_tasks}", terminal)
+    history = milepost("accounts", "show", "acme-eu")
+    check("outreach email not sent: the recipient unsubscribed on" in history, f"the account's history does not say why:\n{history}", terminal)
+    left_again = run_block(terminal, UNSUBSCRIBE_MARKER)
+    check(re.findall(r"<h1>([^<]*)</h1>", left_again) == ["You are already unsubscribed"] and '"duplicates":1' in left_again,
+          f"unsubscribing again changed something:\n{left_again}", terminal)
+
     request = urllib.request.Request(
         env["MILEPOST_INGEST_URL"], method="POST", headers={"content-type": "application/json"},
         data=b'{"id":"evt-x","account_id":"acme","event":"workflow.completed","timestamp":"2026-01-01T00:00:00Z"}',
@@ -253,7 +279,8 @@ def main():
     print(f"make local: README example applied an event and swept; {len(missed)} escalations ran over the "
           f"state machine, {len(emails)} emails, first_workflow stopped when Acme caught up; "
           "a second run changed nothing; a manual milestone confirmed (CLI, then API: already reached); "
-          "a task closed by its link (GET showed, POST acted once); unsigned got 401, Ctrl-C stopped everything")
+          "a task closed by its link (GET showed, POST acted once); Pat unsubscribed with one click and Acme Europe's "
+          "escalations sent Pat nothing; unsigned got 401, Ctrl-C stopped everything")
 
 
 if __name__ == "__main__":

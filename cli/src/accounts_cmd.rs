@@ -1,22 +1,35 @@
 //! `milepost accounts show ACCOUNT_ID`: the operator's view of one account —
 //! what ingestion did to it.
 
-use chrono::Utc;
+use chrono::{Timelike, Utc};
 use milepost_app::email::{fmt_date, fmt_money};
-use milepost_app::ports::{AccountStore, ActivityStore, MilestoneStore};
+use milepost_app::ports::{AccountStore, ActivityStore, EscalationLog, MilestoneStore};
 use milepost_domain::health::{health, Health};
 use milepost_domain::{Account, AccountId, TrackedMilestone};
 use serde::Serialize;
 
 /// What `accounts show` reads.
-pub trait AccountsView: AccountStore + MilestoneStore + ActivityStore {}
-impl<T: AccountStore + MilestoneStore + ActivityStore> AccountsView for T {}
+pub trait AccountsView: AccountStore + MilestoneStore + ActivityStore + EscalationLog {}
+impl<T: AccountStore + MilestoneStore + ActivityStore + EscalationLog> AccountsView for T {}
+
+/// How much of the account's escalation log `accounts show` prints: the newest.
+pub const HISTORY_LINES: usize = 30;
 
 #[derive(Serialize)]
 pub struct AccountView {
     pub account: Account,
     pub health: Health,
     pub milestones: Vec<MilestoneRow>,
+    /// The newest entries of the escalation log, oldest first: what the
+    /// playbook did and did not do, and why.
+    pub history: Vec<HistoryRow>,
+}
+
+#[derive(Serialize)]
+pub struct HistoryRow {
+    pub at: chrono::DateTime<Utc>,
+    pub milestone_id: String,
+    pub detail: String,
 }
 
 #[derive(Serialize)]
@@ -64,10 +77,20 @@ pub async fn show(store: &dyn AccountsView, id: &str) -> anyhow::Result<Option<A
             }
         })
         .collect();
+    let log = store.log_of(&id).await?;
+    let history = log[log.len().saturating_sub(HISTORY_LINES)..]
+        .iter()
+        .map(|e| HistoryRow {
+            at: e.at,
+            milestone_id: e.milestone_id.clone(),
+            detail: e.detail.clone(),
+        })
+        .collect();
     Ok(Some(AccountView {
         account: (*account).clone(),
         health,
         milestones: rows,
+        history,
     }))
 }
 
@@ -109,6 +132,19 @@ pub fn render(view: &AccountView) -> String {
             m.progress,
             owner
         ));
+    }
+    if !view.history.is_empty() {
+        out.push_str("\n  history (newest last)\n");
+        for h in &view.history {
+            out.push_str(&format!(
+                "  {} {:02}:{:02}  {:<34} {}\n",
+                fmt_date(h.at),
+                h.at.hour(),
+                h.at.minute(),
+                h.milestone_id,
+                h.detail
+            ));
+        }
     }
     out
 }

@@ -16,7 +16,7 @@ use milepost_app::links::{ActionLinks, LinkAction, LinkSigner, DEV_LINK_KEY};
 use milepost_app::ports::{MapStore, TaskStore};
 use milepost_app::sweep::SweepOptions;
 use milepost_app::{Config, Services};
-use milepost_domain::{Account, AccountId, Contact, CsmTask, EmailAddress, Segment};
+use milepost_domain::{Account, AccountId, Contact, CsmTask, EmailAddress, Segment, SuppressionSource};
 use milepost_embedded::{InMemoryStore, LocalWorkflowRunner, MemoryMailer, RecordingPublisher, VirtualClock};
 
 /// The manual milestone whose task the pages act on.
@@ -108,12 +108,57 @@ pub async fn write(out: &Path) -> Result<Vec<(String, u16)>> {
         actions.act(&token(LinkAction::Confirm), &ActionForm::default()).await,
     ));
     pages.extend(refusals(&actions, &links, &task, &done, now).await);
+    pages.extend(unsubscribe_pages(&actions, &links, &account, now).await);
     let mut written = Vec::new();
     for (name, page) in pages {
         std::fs::write(out.join(format!("{name}.html")), &page.html)?;
         written.push((name, page.status));
     }
     Ok(written)
+}
+
+/// What the champion's unsubscribe link shows: its page, unsubscribed,
+/// already unsubscribed, and the refusals of an altered and an expired link.
+async fn unsubscribe_pages(
+    actions: &Actions,
+    links: &ActionLinks,
+    account: &Account,
+    now: milepost_domain::Timestamp,
+) -> Vec<(String, Page)> {
+    let token_of = |url: String| url.rsplit('/').next().expect("a link ends in its token").to_string();
+    let email = account.primary_contact.email.as_str();
+    let token = token_of(links.unsubscribe(account.id.as_str(), email, now));
+    let expired = token_of(links.unsubscribe(
+        account.id.as_str(),
+        email,
+        now - Duration::days(links.unsubscribe_lifetime.num_days() + 1),
+    ));
+    let mut altered = token.clone();
+    let flip = altered.len() - 5;
+    let c = if altered.as_bytes()[flip] == b'A' { "B" } else { "A" };
+    altered.replace_range(flip..=flip, c);
+    vec![
+        (
+            "unsubscribe".to_string(),
+            actions.show_unsubscribe(&token, &token).await,
+        ),
+        (
+            "unsubscribed".to_string(),
+            actions.unsubscribe(&token, SuppressionSource::Page).await,
+        ),
+        (
+            "already-unsubscribed".to_string(),
+            actions.unsubscribe(&token, SuppressionSource::OneClick).await,
+        ),
+        (
+            "unsubscribe-altered".to_string(),
+            actions.show_unsubscribe(&altered, &altered).await,
+        ),
+        (
+            "unsubscribe-expired".to_string(),
+            actions.unsubscribe(&expired, SuppressionSource::OneClick).await,
+        ),
+    ]
 }
 
 /// What a link that cannot be used shows: damaged, altered, for someone else,

@@ -310,3 +310,101 @@ fn the_demo_command_prints_its_table_and_writes_its_files() {
         assert!(dir.path().join(file).is_file(), "{file} missing");
     }
 }
+
+/// Every customer-facing email of the default demo, not a sample: written for
+/// the customer (none of any map's internal csm or leadership texts, no
+/// promise of content the email lacks, guides with links), answering to a
+/// person (Reply-To), and carrying the recipient's own unsubscribe link in
+/// its header and footer.
+#[tokio::test]
+async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
+    let dir = tempfile::tempdir().unwrap();
+    run(&options(dir.path(), 300, 120)).await.unwrap();
+    let maps = milepost_cli::example_maps::example_maps();
+    let internal: Vec<&str> = maps
+        .iter()
+        .flat_map(|m| m.milestones.iter())
+        .flat_map(|d| d.playbook.internal_texts())
+        .collect();
+    assert!(internal.len() > 40, "{}", internal.len());
+    let unsubscribe_base = milepost_app::Config::default().unsubscribe_url;
+    let mut link_of: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    let mut checked: BTreeMap<String, usize> = BTreeMap::new();
+    for path in walk(&dir.path().join("outbox")) {
+        if path.extension().is_none_or(|e| e != "eml") {
+            continue;
+        }
+        let eml = std::fs::read(&path).unwrap();
+        let msg = mail_parser::MessageParser::default().parse(&eml[..]).unwrap();
+        let kind = msg.header_raw("X-Milepost-Kind").unwrap().trim().to_string();
+        let customer_facing = matches!(kind.as_str(), "outreach" | "follow-up" | "exec-sponsor");
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let reply_to = msg
+            .reply_to()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .map(str::to_string);
+        if !customer_facing {
+            assert_eq!(reply_to, None, "{name}");
+            assert!(msg.header_raw("List-Unsubscribe").is_none(), "{name}");
+            continue;
+        }
+        let text = msg.body_text(0).unwrap().to_string();
+        let html = msg
+            .body_html(0)
+            .unwrap()
+            .replace("&#39;", "'")
+            .replace("&#38;", "&")
+            .replace("&amp;", "&")
+            .replace("&#34;", "\"")
+            .replace("&quot;", "\"");
+        for note in &internal {
+            assert!(
+                !text.contains(note) && !html.contains(note),
+                "{name} shows the internal note {note:?}"
+            );
+        }
+        for promise in ["here is", "here are", "below"] {
+            assert!(
+                !text.to_lowercase().contains(promise),
+                "{name} promises content: {text}"
+            );
+        }
+        let reply_to = reply_to.unwrap_or_else(|| panic!("{name} has no Reply-To"));
+        assert!(
+            reply_to.ends_with("@vendor.example"),
+            "{name}: replies go to {reply_to}"
+        );
+        let header = msg.header_raw("List-Unsubscribe").unwrap().trim().to_string();
+        let url = header.trim_start_matches('<').trim_end_matches('>').to_string();
+        assert!(url.starts_with(&format!("{unsubscribe_base}/v1.")), "{name}: {url}");
+        assert!(
+            text.contains(&format!("Unsubscribe: {url}")),
+            "{name}: the footer links the header's URL"
+        );
+        assert_eq!(
+            msg.header_raw("List-Unsubscribe-Post").map(str::trim),
+            Some("List-Unsubscribe=One-Click")
+        );
+        if kind == "follow-up" && text.contains("guide") {
+            let guides: Vec<&str> = text.lines().filter(|l| l.starts_with("- ")).collect();
+            assert!(!guides.is_empty(), "{name}: mentions guides and lists none");
+            for g in guides {
+                assert!(g.contains(": https://"), "{name}: a guide without its link: {g}");
+            }
+        }
+        let to = msg.to().unwrap().first().unwrap().address().unwrap().to_string();
+        // A token is the recipient's: the same link never reaches two people.
+        let token = url.rsplit('/').next().unwrap().to_string();
+        *link_of.entry(token).or_default().entry(to).or_default() += 1;
+        *checked.entry(kind).or_default() += 1;
+    }
+    assert!(
+        link_of.values().all(|people| people.len() == 1),
+        "a link reached two people"
+    );
+    for kind in ["outreach", "follow-up", "exec-sponsor"] {
+        assert!(checked.get(kind).copied().unwrap_or(0) > 20, "{checked:?}");
+    }
+    eprintln!("customer emails checked: {checked:?}");
+}
