@@ -12,6 +12,7 @@ pub mod account_state;
 pub mod account_traits;
 pub mod activity;
 pub mod address;
+pub mod contact_policy;
 pub mod criterion;
 pub mod csm_task;
 pub mod discovery;
@@ -36,6 +37,7 @@ pub use account_state::{AccountState, Announcements, Changes};
 pub use account_traits::AccountTraits;
 pub use activity::AccountActivity;
 pub use address::{AddressError, EmailAddress};
+pub use contact_policy::{ContactPolicy, ContactRecord, Slot};
 pub use criterion::{CompareOp, Criterion, Observation, Progress};
 pub use csm_task::{
     Actor, CloseReason, CsmTask, DismissReason, Outcome, TaskAction, TaskChange, TaskNote, TaskRefusal, TaskStatus,

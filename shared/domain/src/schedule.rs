@@ -92,7 +92,7 @@ impl EscalationSchedule {
     }
 }
 
-fn is_weekday(d: NaiveDate) -> bool {
+pub(crate) fn is_weekday(d: NaiveDate) -> bool {
     !matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
 }
 
@@ -105,7 +105,7 @@ fn next_day(d: NaiveDate, business_days: bool) -> NaiveDate {
 }
 
 /// `hour`:00 local time on `day`; in a DST gap, the first valid instant after it.
-fn at_local(tz: Tz, day: NaiveDate, hour: u32) -> Timestamp {
+pub(crate) fn at_local(tz: Tz, day: NaiveDate, hour: u32) -> Timestamp {
     let mut naive = day.and_time(NaiveTime::from_hms_opt(hour, 0, 0).expect("valid hour"));
     loop {
         if let Some(t) = tz.from_local_datetime(&naive).earliest() {
