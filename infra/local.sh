@@ -61,6 +61,10 @@ export MILEPOST_ACTIONS_URL="http://127.0.0.1:$INVOKE_PORT/lambda-url/actions/v1
 export MILEPOST_UNSUBSCRIBE_URL="http://127.0.0.1:$INVOKE_PORT/lambda-url/actions/v1/unsubscribe"
 # Development secrets and link key (documented defaults unless MILEPOST_LOCAL_* are set).
 export MILEPOST_LOCAL=1
+# Playbook days are compressed here but the functions' clocks are not, so a
+# customer email held for tomorrow 09:00 would wait real hours: the contact
+# policy is off locally (the demo and the tests run it).
+export MILEPOST_CONTACT_POLICY=off
 
 milepost=target/debug/milepost
 MILEPOST_STATE_MACHINE_ARN=$("$milepost" local init)

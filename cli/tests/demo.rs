@@ -82,8 +82,9 @@ async fn the_demo_runs_every_stage_and_some_customers_recover() {
     );
     // Every missed milestone ends up recovered, lapsed or still in its playbook.
     assert_eq!(s.missed, s.recovered + s.lapsed + s.still_escalating, "{s:?}");
-    // Three touches per outreach stage that ran, one leadership email (and maybe a sponsor's) per escalation.
-    assert_eq!(s.day1_touches % 3, 0);
+    // Every escalation that reached its CSM task ran its three day-1 touches first
+    // (a touch the contact policy deferred holds the playbook until it goes).
+    assert!(s.day1_touches >= 3 * s.csm_tasks, "{s:?}");
     let outbox: Vec<_> = std::fs::read_dir(dir.path().join("outbox"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -330,6 +331,7 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
     let unsubscribe_base = milepost_app::Config::default().unsubscribe_url;
     let mut link_of: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     let mut checked: BTreeMap<String, usize> = BTreeMap::new();
+    let mut sent_to: BTreeMap<String, Vec<chrono::DateTime<chrono::Utc>>> = BTreeMap::new();
     for path in walk(&dir.path().join("outbox")) {
         if path.extension().is_none_or(|e| e != "eml") {
             continue;
@@ -394,6 +396,8 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
             }
         }
         let to = msg.to().unwrap().first().unwrap().address().unwrap().to_string();
+        let sent_at = chrono::DateTime::from_timestamp(msg.date().unwrap().to_timestamp(), 0).unwrap();
+        sent_to.entry(to.to_lowercase()).or_default().push(sent_at);
         // A token is the recipient's: the same link never reaches two people.
         let token = url.rsplit('/').next().unwrap().to_string();
         *link_of.entry(token).or_default().entry(to).or_default() += 1;

@@ -66,19 +66,29 @@ export function startExecution({ definition, name, input, invoke, waitMs, retryP
   const taskHandlers = {};
   const waits = {};
   const retryPauses = {};
+  // What the last task answered: a deferral's Wait reads its time from `$.last`.
+  let last = null;
   for (const [stateName, state] of Object.entries(definition.States)) {
     if (state.Type === "Task") {
       // What the lambda:invoke integration does: call the function with Payload, return {Payload}.
       taskHandlers[stateName] = async (params) => {
         const fn = String(params.FunctionName).split(":").pop();
-        return { StatusCode: 200, Payload: await invoke(fn, params.Payload) };
+        const payload = await invoke(fn, params.Payload);
+        last = payload;
+        return { StatusCode: 200, Payload: payload };
       };
       if (retryPauseMs !== undefined) retryPauses[stateName] = retryPauseMs;
     }
     if (state.Type === "Wait" && state.TimestampPath) {
       Object.defineProperty(waits, stateName, {
         enumerable: true,
-        get: () => waitMs(stateName, at(input, state.TimestampPath)),
+        get: () =>
+          waitMs(
+            stateName,
+            state.TimestampPath.startsWith("$.last.")
+              ? at(last, state.TimestampPath.replace(/^\$\.last/, "$"))
+              : at(input, state.TimestampPath),
+          ),
       });
     }
   }

@@ -451,7 +451,12 @@ impl Setup<'_> {
             .find(|e| e.request.milestone_id == milestone)
             .unwrap();
         let before = self.mailer.sent().len();
-        self.services.playbook().run_step(&e.request, step).await.unwrap();
+        // As the state machine does: a step the contact policy defers runs again at its slot.
+        while let milepost_domain::StepOutcome::Deferred(at) =
+            self.services.playbook().run_step(&e.request, step).await.unwrap()
+        {
+            self.clock.set(at);
+        }
         self.mailer.sent().into_iter().skip(before).collect()
     }
 

@@ -17,6 +17,10 @@ pub struct Config {
     pub unsubscribe_url: String,
     /// How long an unsubscribe link works.
     pub unsubscribe_link_days: i64,
+    /// Whether customer sends follow the maps' contact policy. Off only in
+    /// `make local` (`MILEPOST_CONTACT_POLICY=off`), which compresses
+    /// playbook days while the functions' clocks run in real time.
+    pub contact_policy: bool,
     /// The actions endpoint the day-3 email's buttons point at (`…/v1/actions`).
     pub actions_url: String,
     /// How long an action link works.
@@ -46,6 +50,7 @@ impl Default for Config {
             booking_url: "https://app.example.com/book-help".to_string(),
             unsubscribe_url: "https://milepost.example.com/v1/unsubscribe".to_string(),
             unsubscribe_link_days: crate::links::UNSUBSCRIBE_LINK_DAYS,
+            contact_policy: true,
             actions_url: "https://milepost.example.com/v1/actions".to_string(),
             action_link_days: crate::links::LINK_DAYS,
             dedupe_ttl_days: 14,
@@ -102,6 +107,13 @@ impl Config {
             if let Some(value) = get(name) {
                 *field = value;
             }
+        }
+        if let Some(value) = get("MILEPOST_CONTACT_POLICY") {
+            config.contact_policy = match value.trim() {
+                "on" => true,
+                "off" => false,
+                other => return Err(format!("MILEPOST_CONTACT_POLICY: {other:?} is neither on nor off")),
+            };
         }
         let limits = &mut config.time_limits;
         if let Some(hours) = get("MILEPOST_MAX_FUTURE_SKEW_HOURS") {

@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use milepost_domain::{
-    Account, AccountActivity, AccountId, Announcements, CsmTask, CustomerEmailPause, DomainEvent, EmailAddress,
-    EscalationLogEntry, EscalationRequest, IllegalChange, MilestoneMap, OutgoingEmail, ProductEvent, Segment, Stage,
-    Suppression, TaskStatus, Tenure, Timestamp, TrackedMilestone,
+    Account, AccountActivity, AccountId, Announcements, ContactRecord, CsmTask, CustomerEmailPause, DomainEvent,
+    EmailAddress, EscalationLogEntry, EscalationRequest, IllegalChange, MilestoneMap, OutgoingEmail, ProductEvent,
+    Segment, Stage, Suppression, TaskStatus, Tenure, Timestamp, TrackedMilestone,
 };
 use serde::{Deserialize, Serialize};
 
@@ -169,9 +169,12 @@ pub trait PauseStore: Send + Sync {
 /// who asked for no more email.
 #[async_trait]
 pub trait ContactStore: Send + Sync {
-    /// Keeps `email` findable by its link digest (`links::recipient_digest`). Idempotent.
-    async fn remember_contact(&self, digest: &str, email: &EmailAddress) -> StoreResult<()>;
-    async fn contact_by_digest(&self, digest: &str) -> StoreResult<Option<EmailAddress>>;
+    /// The contact whose address has this link digest (`links::recipient_digest`):
+    /// the address and the automated emails lately sent to it.
+    async fn contact(&self, digest: &str) -> StoreResult<Option<ContactRecord>>;
+    /// Writes the contact on the version it was read at (0: new); `Conflict`
+    /// when another send wrote first. Returns the new version.
+    async fn save_contact(&self, digest: &str, contact: &ContactRecord) -> StoreResult<u64>;
     /// Records the suppression unless the address is suppressed already:
     /// then nothing changes and the earlier record is returned.
     async fn suppress(&self, suppression: &Suppression) -> StoreResult<Option<Suppression>>;

@@ -37,8 +37,8 @@ impl Actions {
         if link.action != LinkAction::Unsubscribe {
             return Err(refused(&LinkError::Malformed));
         }
-        let email = match self.store.contact_by_digest(link.recipient_digest()).await {
-            Ok(Some(email)) => email,
+        let email = match self.store.contact(link.recipient_digest()).await {
+            Ok(Some(contact)) => contact.email,
             Ok(None) => return Err(refused(&LinkError::Altered)),
             Err(e) => {
                 tracing::error!(error = %e, "reading a contact for an unsubscribe link failed");

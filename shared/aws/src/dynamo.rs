@@ -55,9 +55,9 @@ use milepost_app::ports::{
 };
 use milepost_domain::suppression::suppression_key;
 use milepost_domain::{
-    Account, AccountActivity, AccountId, AccountState, Announcements, CsmTask, CustomerEmailPause, EmailAddress,
-    EscalationLogEntry, MapSegment, MilestoneMap, ProductEvent, Segment, Suppression, TaskStatus, Tenure, Timestamp,
-    TrackedMilestone,
+    Account, AccountActivity, AccountId, AccountState, Announcements, ContactRecord, CsmTask, CustomerEmailPause,
+    EmailAddress, EscalationLogEntry, MapSegment, MilestoneMap, ProductEvent, Segment, Suppression, TaskStatus, Tenure,
+    Timestamp, TrackedMilestone,
 };
 
 /// Partitions of the due index. Eight spreads a busy sweep's reads and the
@@ -986,17 +986,39 @@ fn suppressed_sk(email: &EmailAddress) -> String {
 
 #[async_trait]
 impl ContactStore for DynamoStore {
-    async fn remember_contact(&self, digest: &str, email: &EmailAddress) -> StoreResult<()> {
-        let item = HashMap::from([("item".to_string(), to_attr(email)?)]);
-        self.put(item, format!("CONTACT#{digest}"), "CONTACT", false).await?;
-        Ok(())
+    async fn contact(&self, digest: &str) -> StoreResult<Option<ContactRecord>> {
+        let Some(item) = self.get(format!("CONTACT#{digest}"), "CONTACT").await? else {
+            return Ok(None);
+        };
+        let mut contact: ContactRecord = from_item(&item)?;
+        contact.version = version_of(&item).unwrap_or(0);
+        Ok(Some(contact))
     }
 
-    async fn contact_by_digest(&self, digest: &str) -> StoreResult<Option<EmailAddress>> {
-        self.get(format!("CONTACT#{digest}"), "CONTACT")
-            .await?
-            .map(|i| from_item(&i))
-            .transpose()
+    async fn save_contact(&self, digest: &str, contact: &ContactRecord) -> StoreResult<u64> {
+        let next = contact.version + 1;
+        let stored = ContactRecord {
+            version: next,
+            ..contact.clone()
+        };
+        let item = HashMap::from([
+            ("pk".to_string(), s(format!("CONTACT#{digest}"))),
+            ("sk".to_string(), s("CONTACT")),
+            ("item".to_string(), to_attr(&stored)?),
+            ("version".to_string(), AttributeValue::N(next.to_string())),
+        ]);
+        let put = Put::builder().table_name(&self.table).set_item(Some(item));
+        let put = if contact.version == 0 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("version = :expected")
+                .expression_attribute_values(":expected", AttributeValue::N(contact.version.to_string()))
+        };
+        if self.put_conditionally(put.build().map_err(backend)?).await? {
+            Ok(next)
+        } else {
+            Err(StoreError::Conflict)
+        }
     }
 
     async fn suppress(&self, suppression: &Suppression) -> StoreResult<Option<Suppression>> {

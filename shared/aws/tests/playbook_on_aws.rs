@@ -7,14 +7,14 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use milepost_app::escalation::invocation::{handle, PlaybookFunction, StepInvocation, StepReply};
+use milepost_app::escalation::invocation::{handle, PlaybookFunction, ReplyOutcome, StepInvocation, StepReply};
 use milepost_app::ports::{Clock, EscalationLog, MapStore, MilestoneStore, TaskStore};
 use milepost_app::sweep::SweepOptions;
 use milepost_app::Config;
 use milepost_app::Services;
 use milepost_aws::{DynamoStore, EventBridgePublisher, SesMailer, StepFunctionsWorkflows};
 use milepost_domain::{AccountId, MilestoneStatus};
-use milepost_domain::{EscalationRequest, Step, StepOutcome};
+use milepost_domain::{EscalationRequest, Step};
 use milepost_embedded::fixtures::escalation::{account, contract_start, ESCALATION_MAP};
 use milepost_embedded::VirtualClock;
 use milepost_local::outbox::{sent_emails, verify_sender, EmulatorEmail};
@@ -103,16 +103,25 @@ impl Aws {
     }
 
     /// Runs a step as its function does when the state machine invokes it, at its scheduled time.
+    /// A step the contact policy defers runs again at the time it names, as the state machine's Wait does.
     async fn step(&self, request: &EscalationRequest, step: Step) -> StepReply {
-        self.clock.set(step.due(&request.schedule));
+        let due = step.due(&request.schedule);
+        self.clock
+            .set(due.max(milepost_app::ports::Clock::now(self.clock.as_ref())));
         let input = StepInvocation {
             step,
             request: request.clone(),
             failure: None,
         };
-        handle(&self.services.playbook(), PlaybookFunction::for_step(step), &input)
-            .await
-            .unwrap_or_else(|e| panic!("{step:?}: {e}"))
+        loop {
+            let reply = handle(&self.services.playbook(), PlaybookFunction::for_step(step), &input)
+                .await
+                .unwrap_or_else(|e| panic!("{step:?}: {e}"));
+            match reply.retry_at {
+                Some(at) => self.clock.set(at),
+                None => return reply,
+            }
+        }
     }
 
     async fn outbox(&self) -> Vec<EmulatorEmail> {
@@ -133,7 +142,7 @@ async fn each_function_sends_its_email_through_ses_once_and_keeps_the_task_in_dy
     for step in Step::ALL {
         aws.moto.record_requests(true).await;
         let output = aws.step(&request, step).await;
-        assert_eq!(output.outcome, StepOutcome::Continue, "{step:?}");
+        assert_eq!(output.outcome, ReplyOutcome::Continue, "{step:?}");
         // Lambda runs a task again when a response is lost: nothing is sent twice.
         aws.step(&request, step).await;
         aws.moto.record_requests(false).await;
@@ -235,7 +244,7 @@ async fn a_rejected_send_is_recorded_and_the_step_still_succeeds() {
     let request = aws.missed(account("b1")).await;
 
     let output = aws.step(&request, Step::OutreachEmail).await;
-    assert_eq!(output.outcome, StepOutcome::Continue, "the playbook goes on");
+    assert_eq!(output.outcome, ReplyOutcome::Continue, "the playbook goes on");
     aws.step(&request, Step::OutreachEmail).await;
 
     assert!(aws.outbox().await.is_empty(), "nothing was sent");

@@ -585,17 +585,35 @@ async fn run_contract(name: &str, fresh: Fresh<'_>) {
 }
 
 /// An unsubscribe link names its contact by a digest: the store finds the
-/// address by it. A suppression is recorded once (the first stands, whatever
+/// address by it; the contact's record is written on the version read. A suppression is recorded once (the first stands, whatever
 /// its case), listed in address order, and lifted once.
 async fn an_address_is_suppressed_once_and_found_by_its_link_digest(store: Arc<dyn Store>) {
     use milepost_domain::{EmailAddress, Suppression, SuppressionSource};
     let dana = EmailAddress::parse("Dana@Acme.example").unwrap();
-    assert_eq!(store.contact_by_digest("0011223344556677").await.unwrap(), None);
-    store.remember_contact("0011223344556677", &dana).await.unwrap();
-    store.remember_contact("0011223344556677", &dana).await.unwrap();
+    assert_eq!(store.contact("0011223344556677").await.unwrap(), None);
+    let contact = milepost_domain::ContactRecord::new(dana.clone());
+    assert_eq!(store.save_contact("0011223344556677", &contact).await.unwrap(), 1);
+    assert!(
+        matches!(
+            store.save_contact("0011223344556677", &contact).await,
+            Err(StoreError::Conflict)
+        ),
+        "a second writer of a new contact loses"
+    );
+    let mut read = store.contact("0011223344556677").await.unwrap().unwrap();
+    assert_eq!((read.email.clone(), read.version), (dana.clone(), 1));
+    read.sends.push(milepost_domain::contact_policy::ContactSend {
+        at: t0(),
+        key: "e1:outreach_email:customer".into(),
+    });
+    assert_eq!(store.save_contact("0011223344556677", &read).await.unwrap(), 2);
+    assert!(matches!(
+        store.save_contact("0011223344556677", &read).await,
+        Err(StoreError::Conflict)
+    ));
     assert_eq!(
-        store.contact_by_digest("0011223344556677").await.unwrap(),
-        Some(dana.clone())
+        store.contact("0011223344556677").await.unwrap().unwrap().sends,
+        read.sends
     );
 
     let first = Suppression {

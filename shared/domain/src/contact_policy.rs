@@ -73,6 +73,17 @@ pub enum Slot {
 }
 
 impl ContactPolicy {
+    /// No limits: for `make local`, whose compressed playbook days the
+    /// functions' real clocks do not follow.
+    pub fn unlimited() -> Self {
+        ContactPolicy {
+            max_per_day: u32::MAX,
+            max_per_week: u32::MAX,
+            business_hours: (0, 24),
+            business_days_only: false,
+        }
+    }
+
     /// The earliest instant at or after `now` at which one more email to a
     /// contact who was sent `sent` (any order) fits the policy in `tz`.
     pub fn slot(&self, sent: &[Timestamp], now: Timestamp, tz: Tz) -> Slot {
@@ -195,6 +206,16 @@ impl ContactRecord {
             });
         }
         slot
+    }
+}
+
+/// `t`, or the next whole second after it.
+pub fn whole_second_up(t: Timestamp) -> Timestamp {
+    let down = t - Duration::nanoseconds(i64::from(t.timestamp_subsec_nanos()));
+    if down == t {
+        t
+    } else {
+        down + Duration::seconds(1)
     }
 }
 

@@ -104,13 +104,15 @@ impl Step {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StepOutcome {
     /// Go on to the next step.
     Continue,
     /// The customer caught up: end the escalation, send nothing more.
     Recovered,
+    /// The contact policy holds the step's customer email back: run the step
+    /// again at this instant (what was done already is not done twice).
+    Deferred(Timestamp),
 }
 
 /// One line of an account's escalation history. No personal data: ids and what happened.

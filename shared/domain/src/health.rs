@@ -251,6 +251,7 @@ mod tests {
             tenure: None,
             escalate_to_exec_sponsor: false,
             business_days: false,
+            contact_policy: Default::default(),
             events: Default::default(),
             milestones: defs.clone(),
         };

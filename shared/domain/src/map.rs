@@ -160,6 +160,9 @@ pub struct MilestoneMap {
     /// Count playbook days as business days (skip weekends).
     #[serde(default)]
     pub business_days: bool,
+    /// How often and when a customer contact may be emailed.
+    #[serde(default)]
+    pub contact_policy: crate::ContactPolicy,
     /// Declared event properties: event name → property name → type.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub events: BTreeMap<String, BTreeMap<String, PropertyType>>,

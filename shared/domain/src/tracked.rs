@@ -20,6 +20,10 @@ pub struct EscalationPolicy {
     /// Day 5 also goes to the customer's executive sponsor.
     #[serde(default)]
     pub exec_sponsor: bool,
+    /// How often and when its customer emails may go (milestones stored
+    /// before there was one get the defaults).
+    #[serde(default)]
+    pub contact: crate::ContactPolicy,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -113,6 +117,7 @@ impl TrackedMilestone {
             policy: EscalationPolicy {
                 business_days: map.business_days,
                 exec_sponsor: map.escalate_to_exec_sponsor,
+                contact: map.contact_policy,
             },
             starts_at,
             due_at: starts_at + Duration::days(i64::from(def.due_days)),

@@ -170,6 +170,7 @@ fn tracked(criterion: &Criterion, status: MilestoneStatus) -> TrackedMilestone {
         tenure: None,
         escalate_to_exec_sponsor: false,
         business_days: false,
+        contact_policy: Default::default(),
         events: Default::default(),
         milestones: vec![def.clone()],
     };

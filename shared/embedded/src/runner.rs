@@ -84,6 +84,8 @@ pub struct RunReport {
     pub steps_run: usize,
     pub retries: usize,
     pub failures_caught: usize,
+    /// Steps the contact policy put off (run again at their slot).
+    pub deferrals: usize,
 }
 
 impl LocalWorkflowRunner {
@@ -146,6 +148,12 @@ impl LocalWorkflowRunner {
                 match (result, retry_in) {
                     (Ok(StepOutcome::Recovered), _) => e.status = ExecutionStatus::Recovered,
                     (Ok(StepOutcome::Continue), _) => advance(e, step, false),
+                    // As the state machine's Wait on `retry_at`: the same step, later.
+                    (Ok(StepOutcome::Deferred(at)), _) => {
+                        e.retries = 0;
+                        e.retry_at = Some(at);
+                        report.deferrals += 1;
+                    }
                     (Err(_), Some(wait)) => {
                         e.retries += 1;
                         e.retry_at = Some(now + wait);

@@ -16,9 +16,9 @@ use milepost_app::ports::{
 };
 use milepost_domain::suppression::suppression_key;
 use milepost_domain::{
-    limits, Account, AccountActivity, AccountId, AccountState, Announcements, CsmTask, CustomerEmailPause,
-    EmailAddress, EscalationLogEntry, MilestoneMap, ProductEvent, Segment, Suppression, TaskStatus, Tenure, Timestamp,
-    TrackedMilestone,
+    limits, Account, AccountActivity, AccountId, AccountState, Announcements, ContactRecord, CsmTask,
+    CustomerEmailPause, EmailAddress, EscalationLogEntry, MilestoneMap, ProductEvent, Segment, Suppression, TaskStatus,
+    Tenure, Timestamp, TrackedMilestone,
 };
 
 type DueKey = (Timestamp, AccountId, String);
@@ -42,7 +42,7 @@ struct Tables {
     /// Task ids in the order they were created, for `tasks_opened_from`.
     task_order: Vec<String>,
     pauses: HashMap<AccountId, CustomerEmailPause>,
-    contacts: HashMap<String, EmailAddress>,
+    contacts: HashMap<String, ContactRecord>,
     /// By `suppression_key`, so listed in address order.
     suppressed: BTreeMap<String, Suppression>,
     log: BTreeMap<AccountId, Vec<EscalationLogEntry>>,
@@ -547,12 +547,21 @@ impl PauseStore for InMemoryStore {
 
 #[async_trait]
 impl ContactStore for InMemoryStore {
-    async fn remember_contact(&self, digest: &str, email: &EmailAddress) -> StoreResult<()> {
-        self.lock().contacts.insert(digest.to_string(), email.clone());
-        Ok(())
-    }
-    async fn contact_by_digest(&self, digest: &str) -> StoreResult<Option<EmailAddress>> {
+    async fn contact(&self, digest: &str) -> StoreResult<Option<ContactRecord>> {
         Ok(self.lock().contacts.get(digest).cloned())
+    }
+    async fn save_contact(&self, digest: &str, contact: &ContactRecord) -> StoreResult<u64> {
+        let mut t = self.lock();
+        let stored = t.contacts.get(digest).map_or(0, |c| c.version);
+        if stored != contact.version {
+            return Err(StoreError::Conflict);
+        }
+        let saved = ContactRecord {
+            version: contact.version + 1,
+            ..contact.clone()
+        };
+        t.contacts.insert(digest.to_string(), saved);
+        Ok(contact.version + 1)
     }
     async fn suppress(&self, suppression: &Suppression) -> StoreResult<Option<Suppression>> {
         let mut t = self.lock();

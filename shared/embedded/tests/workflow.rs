@@ -196,11 +196,20 @@ impl Harness {
                         failure: task.failure.clone(),
                     });
                     if task.failure.is_none() {
-                        self.clock.set(task.step.due(&task.request.schedule));
+                        // Time passes to the step's due time, or stays where a deferral's wait left it.
+                        let due = task.step.due(&task.request.schedule);
+                        self.clock
+                            .set(due.max(milepost_app::ports::Clock::now(self.clock.as_ref())));
                         before(self, task.step).await;
                     }
                     let reply = match handle(&self.services.playbook(), function_named(&function), &task).await {
-                        Ok(output) => json!({"id": msg["id"], "result": output}),
+                        Ok(output) => {
+                            if let Some(at) = output.retry_at {
+                                // The Wait on `retry_at` (no time for the executor): the clock goes there.
+                                self.clock.set(at);
+                            }
+                            json!({"id": msg["id"], "result": output})
+                        }
                         Err(e) => json!({"id": msg["id"], "error": {"type": e.error_type(), "message": e.to_string()}}),
                     };
                     writeln!(stdin, "{reply}").unwrap();
@@ -284,10 +293,21 @@ async fn never_recovered_runs_every_stage_in_order_to_the_right_people() {
     );
     assert_eq!(run.steps(), ALL_STEPS);
     let functions: Vec<&str> = run.invocations.iter().map(|i| i.function.as_str()).collect();
+    // The follow-up runs twice: Pat had the outreach email that day, so the
+    // contact policy defers it and the state machine waits for its slot.
     assert_eq!(
         functions,
-        ["outreach", "outreach", "outreach", "csm-task", "escalate", "escalate"]
+        ["outreach", "outreach", "outreach", "outreach", "csm-task", "escalate", "escalate"]
     );
+    let waited: Vec<&str> = run
+        .events
+        .iter()
+        .filter(|(event, state, _)| {
+            event == "StateEntered" && state.as_deref().is_some_and(|s| s.ends_with("Deferred"))
+        })
+        .map(|(_, state, _)| state.as_deref().unwrap())
+        .collect();
+    assert_eq!(waited, ["Day1FollowUpDeferred"]);
     assert_eq!(
         h.sent(),
         vec![
@@ -316,6 +336,20 @@ async fn never_recovered_runs_every_stage_in_order_to_the_right_people() {
     // Every email is dated at its step's scheduled time: day 1, then day 3, then day 5.
     let dates: Vec<_> = h.mailer.sent().iter().map(|e| e.date).collect();
     assert_eq!(dates[0], request.schedule.outreach_email_at);
+    // The follow-up went at 09:00 of Pat's next business day instead.
+    let tz = account("a1").timezone;
+    let local = |t: milepost_domain::Timestamp| chrono::TimeZone::from_utc_datetime(&tz, &t.naive_utc());
+    assert_eq!(
+        local(dates[1]).date_naive(),
+        local(dates[0]).date_naive().succ_opt().unwrap()
+    );
+    assert_eq!(chrono::Timelike::hour(&local(dates[1])), 9);
+    let log = h.store.log_of(&AccountId::new("a1")).await.unwrap();
+    assert!(
+        log.iter()
+            .any(|e| e.detail.starts_with("follow-up email deferred to ") && e.detail.contains("limit of 1 a day")),
+        "{log:#?}"
+    );
     assert_eq!(dates[2], request.schedule.csm_task_at);
     assert_eq!(dates[3], request.schedule.leadership_at);
 }

@@ -10,7 +10,9 @@ use marked_yaml::{LoadError, Node, Span};
 
 use milepost_domain::criterion::{MAX_MARKS, MAX_WINDOW_DAYS};
 use milepost_domain::map::PropertyType;
-use milepost_domain::{CompareOp, Criterion, Guide, MapSegment, MilestoneDef, MilestoneMap, Phase, Playbook, Tenure};
+use milepost_domain::{
+    CompareOp, ContactPolicy, Criterion, Guide, MapSegment, MilestoneDef, MilestoneMap, Phase, Playbook, Tenure,
+};
 
 pub mod files;
 pub use files::{check_files, map_files, read_maps};
@@ -88,10 +90,12 @@ const MAP_KEYS: &[&str] = &[
     "tenure",
     "escalate_to_exec_sponsor",
     "business_days",
+    "contact_policy",
     "events",
     "milestones",
     "description",
 ];
+const CONTACT_POLICY_KEYS: &[&str] = &["max_per_day", "max_per_week", "business_hours", "business_days_only"];
 const MILESTONE_KEYS: &[&str] = &[
     "id",
     "name",
@@ -286,6 +290,10 @@ impl Validator<'_> {
         let escalate_to_exec_sponsor = self.boolean(top, "escalate_to_exec_sponsor");
         let business_days = self.boolean(top, "business_days");
         let events = top.get_node("events").map(|n| self.events(n)).unwrap_or_default();
+        let contact_policy = top
+            .get_node("contact_policy")
+            .map(|n| self.contact_policy(n))
+            .unwrap_or_default();
 
         let mut milestones = Vec::new();
         match top.get_node("milestones") {
@@ -330,9 +338,66 @@ impl Validator<'_> {
             tenure,
             escalate_to_exec_sponsor,
             business_days,
+            contact_policy,
             events,
             milestones,
         })
+    }
+
+    /// `contact_policy:` — every field optional, the rest the defaults.
+    fn contact_policy(&mut self, node: &Node) -> ContactPolicy {
+        let path = "contact_policy";
+        let mut policy = ContactPolicy::default();
+        let Some(m) = self.mapping(node, path) else {
+            return policy;
+        };
+        self.check_keys(m, CONTACT_POLICY_KEYS, path);
+        if let Some(n) = self.integer_in(m, "max_per_day", path, false, 1, 10) {
+            policy.max_per_day = n;
+        }
+        if let Some(n) = self.integer_in(m, "max_per_week", path, false, 1, 70) {
+            policy.max_per_week = n;
+        }
+        if policy.max_per_week < policy.max_per_day {
+            self.problem(
+                m.span(),
+                &join(path, "max_per_week"),
+                format!(
+                    "is {} but max_per_day is {}: a week cannot allow fewer than a day",
+                    policy.max_per_week, policy.max_per_day
+                ),
+            );
+        }
+        match m.get_node("business_hours") {
+            None => {}
+            Some(Node::Sequence(seq)) if seq.len() == 2 => {
+                let hour = |n: &Node| n.as_scalar().and_then(|s| s.as_u32()).filter(|h| *h <= 24);
+                match (hour(&seq[0]), hour(&seq[1])) {
+                    (Some(start), Some(end)) if start < end => policy.business_hours = (start, end),
+                    _ => self.problem(
+                        seq.span(),
+                        &join(path, "business_hours"),
+                        "must be [start, end]: two whole hours from 0 to 24, start before end",
+                    ),
+                }
+            }
+            Some(other) => self.problem(
+                other.span(),
+                &join(path, "business_hours"),
+                "must be [start, end], e.g. [9, 17]",
+            ),
+        }
+        if let Some(s) = self.scalar(m, "business_days_only", path, false) {
+            match s.as_bool() {
+                Some(b) => policy.business_days_only = b,
+                None => self.problem(
+                    s.span(),
+                    &join(path, "business_days_only"),
+                    format!("must be true or false, not `{}`", s.as_str()),
+                ),
+            }
+        }
+        policy
     }
 
     fn events(&mut self, node: &Node) -> BTreeMap<String, BTreeMap<String, PropertyType>> {

@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::links::{ActionLinks, LinkAction};
 
 mod wording;
-pub use wording::{due_phrase, possessive};
+pub use wording::{due_phrase, fmt_local_datetime, possessive};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {

@@ -56,6 +56,7 @@ fn milestone(acct: &Account) -> TrackedMilestone {
         tenure: None,
         escalate_to_exec_sponsor: true,
         business_days: false,
+        contact_policy: Default::default(),
         events: Default::default(),
         milestones: vec![def.clone()],
     };

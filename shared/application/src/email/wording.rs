@@ -25,6 +25,13 @@ pub fn due_phrase(due: Timestamp, now: Timestamp, tz: Tz) -> String {
     }
 }
 
+/// `Mon 9 Feb 09:00`: an instant as the reader's clock shows it.
+pub fn fmt_local_datetime(t: Timestamp, tz: Tz) -> String {
+    tz.from_utc_datetime(&t.naive_utc())
+        .format("%a %-d %b %H:%M")
+        .to_string()
+}
+
 /// Small counts in words, as people write them; larger ones in digits.
 fn count(n: i64) -> String {
     const WORDS: [&str; 11] = [

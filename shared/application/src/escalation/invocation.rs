@@ -22,10 +22,42 @@ pub struct StepInvocation {
     pub failure: Option<String>,
 }
 
-/// What an invocation answers; the state machine's Choice states read `outcome`.
+/// What an invocation answers; the state machine's Choice states read
+/// `outcome`, and a deferral's Wait state `retry_at`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepReply {
-    pub outcome: StepOutcome,
+    pub outcome: ReplyOutcome,
+    /// When `deferred`: when to run the step again. Always present (null
+    /// otherwise): the state machine's ResultSelector reads the path.
+    pub retry_at: Option<milepost_domain::Timestamp>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyOutcome {
+    Continue,
+    Recovered,
+    Deferred,
+}
+
+impl From<StepOutcome> for StepReply {
+    fn from(outcome: StepOutcome) -> Self {
+        match outcome {
+            StepOutcome::Continue => StepReply {
+                outcome: ReplyOutcome::Continue,
+                retry_at: None,
+            },
+            StepOutcome::Recovered => StepReply {
+                outcome: ReplyOutcome::Recovered,
+                retry_at: None,
+            },
+            StepOutcome::Deferred(at) => StepReply {
+                outcome: ReplyOutcome::Deferred,
+                // Whole seconds, up: a Wait's timestamp, and never before the slot.
+                retry_at: Some(milepost_domain::contact_policy::whole_second_up(at)),
+            },
+        }
+    }
 }
 
 /// The Lambda functions that serve the state machine's Task states.
@@ -127,9 +159,7 @@ pub async fn handle(
             .record_failure(&invocation.request, invocation.step, failure)
             .await
             .map_err(|e| InvocationError::Transient(e.to_string()))?;
-        return Ok(StepReply {
-            outcome: StepOutcome::Continue,
-        });
+        return Ok(StepOutcome::Continue.into());
     }
     let expected = PlaybookFunction::for_step(invocation.step);
     if expected != function {
@@ -147,5 +177,5 @@ pub async fn handle(
         outcome = ?outcome,
         "playbook step done"
     );
-    Ok(StepReply { outcome })
+    Ok(outcome.into())
 }

@@ -14,8 +14,9 @@ use std::sync::Arc;
 
 use milepost_domain::health::{health, Health};
 use milepost_domain::{
-    Account, Contact, CsmTask, DomainEvent, EmailKind, EscalationLogEntry, EscalationRequest, IllegalChange,
-    OutgoingEmail, Stage, Step, StepOutcome, TaskStatus, Timestamp, TrackedMilestone,
+    Account, Contact, ContactPolicy, ContactRecord, CsmTask, DomainEvent, EmailKind, EscalationLogEntry,
+    EscalationRequest, IllegalChange, OutgoingEmail, Slot, Stage, Step, StepOutcome, TaskStatus, Timestamp,
+    TrackedMilestone,
 };
 use tracing::Instrument;
 
@@ -123,16 +124,18 @@ impl PlaybookSteps {
                 if !self.held_by_pause(req, step, &account, now).await?
                     && !self.held_by_suppression(req, step, "customer", kind, to, now).await?
                 {
-                    let unsubscribe = self.unsubscribe_url(&account, to, now).await?;
-                    let mail = email::outreach(
-                        &self.config,
-                        &account,
-                        &milestone,
+                    let key = send_key(req, step, "customer");
+                    let slot = CustomerSend {
+                        who: "customer",
                         kind,
-                        &unsubscribe,
-                        send_key(req, step, "customer"),
-                        now,
-                    )?;
+                        to,
+                        key: &key,
+                    };
+                    if let Some(later) = self.claim_slot(req, step, &slot, &account, &milestone, now).await? {
+                        return Ok(StepOutcome::Deferred(later));
+                    }
+                    let unsubscribe = self.unsubscribe_url(&account, to, now);
+                    let mail = email::outreach(&self.config, &account, &milestone, kind, &unsubscribe, key, now)?;
                     self.send_logged(req, step, "customer", now, &mail).await?;
                 }
             }
@@ -194,16 +197,33 @@ impl PlaybookSteps {
                 let task = store.get_task(&CsmTask::id_for(&req.execution)).await?;
                 let leader = Contact::new("Customer Success leadership", account.cs_leader_email.clone());
                 let mut recipients = vec![(leader, EmailKind::Leadership, "leader", None)];
+                let mut deferred = None;
                 if milestone.policy.exec_sponsor {
                     if let Some(sponsor) = &account.exec_sponsor {
-                        // The sponsor is the customer's: a pause or an unsubscribe holds their email, not leadership's.
+                        // The sponsor is the customer's: a pause, an unsubscribe or the
+                        // contact policy holds their email, not leadership's.
+                        let key = send_key(req, step, "sponsor");
+                        let slot = CustomerSend {
+                            who: "sponsor",
+                            kind: EmailKind::ExecSponsor,
+                            to: sponsor,
+                            key: &key,
+                        };
                         if !self.held_by_pause(req, step, &account, now).await?
                             && !self
                                 .held_by_suppression(req, step, "sponsor", EmailKind::ExecSponsor, sponsor, now)
                                 .await?
                         {
-                            let unsubscribe = self.unsubscribe_url(&account, sponsor, now).await?;
-                            recipients.push((sponsor.clone(), EmailKind::ExecSponsor, "sponsor", Some(unsubscribe)));
+                            deferred = self.claim_slot(req, step, &slot, &account, &milestone, now).await?;
+                            if deferred.is_none() {
+                                let unsubscribe = self.unsubscribe_url(&account, sponsor, now);
+                                recipients.push((
+                                    sponsor.clone(),
+                                    EmailKind::ExecSponsor,
+                                    "sponsor",
+                                    Some(unsubscribe),
+                                ));
+                            }
                         }
                     }
                 }
@@ -222,6 +242,10 @@ impl PlaybookSteps {
                         now,
                     )?;
                     self.send_logged(req, step, who, now, &mail).await?;
+                }
+                if let Some(later) = deferred {
+                    // Leadership has its email; the step runs again for the sponsor's.
+                    return Ok(StepOutcome::Deferred(later));
                 }
             }
             Step::Finish => {
@@ -385,17 +409,63 @@ impl PlaybookSteps {
         Ok(true)
     }
 
-    /// The unsubscribe link `to` gets in this email. The address is kept
-    /// under the link's digest first, so the link can find it.
-    async fn unsubscribe_url(&self, account: &Account, to: &Contact, now: Timestamp) -> Result<String, StepError> {
-        let Some(links) = &self.links else {
+    /// The unsubscribe link `to` gets in this email (the contact is stored
+    /// under the link's digest by `claim_slot`, before the send).
+    fn unsubscribe_url(&self, account: &Account, to: &Contact, now: Timestamp) -> String {
+        match &self.links {
+            Some(links) => links.unsubscribe(account.id.as_str(), to.email.as_str(), now),
             // Without a link key (some tests), the configured endpoint as it is.
-            return Ok(self.config.unsubscribe_url.clone());
+            None => self.config.unsubscribe_url.clone(),
+        }
+    }
+
+    /// Claims the contact's slot for this customer email under the contact
+    /// policy: `None`, send now (recorded, so a retry is not held by its own
+    /// slot); `Some(t)`, the policy holds it until `t`, and the log says why.
+    async fn claim_slot(
+        &self,
+        req: &EscalationRequest,
+        step: Step,
+        send: &CustomerSend<'_>,
+        account: &Account,
+        milestone: &TrackedMilestone,
+        now: Timestamp,
+    ) -> Result<Option<Timestamp>, StepError> {
+        let policy = if self.config.contact_policy {
+            milestone.policy.contact
+        } else {
+            ContactPolicy::unlimited()
         };
-        self.store
-            .remember_contact(&recipient_digest(to.email.as_str()), &to.email)
-            .await?;
-        Ok(links.unsubscribe(account.id.as_str(), to.email.as_str(), now))
+        let digest = recipient_digest(send.to.email.as_str());
+        // Two sends to one contact at once: the loser of the write reads again.
+        for _ in 0..8 {
+            let mut contact = self
+                .store
+                .contact(&digest)
+                .await?
+                .unwrap_or_else(|| ContactRecord::new(send.to.email.clone()));
+            contact.email = send.to.email.clone();
+            match contact.claim(send.key, now, &policy, account.timezone) {
+                Slot::Now => match self.store.save_contact(&digest, &contact).await {
+                    Ok(_) => return Ok(None),
+                    Err(StoreError::Conflict) => continue,
+                    Err(e) => return Err(e.into()),
+                },
+                Slot::Later(at, why) => {
+                    let detail = format!(
+                        "{} email deferred to {} ({}): {}",
+                        send.kind.label(),
+                        email::fmt_local_datetime(at, account.timezone),
+                        account.timezone.name(),
+                        why.describe(&policy)
+                    );
+                    let what = format!("deferred:{}:{}", send.who, at.timestamp());
+                    self.log(req, step, &what, now, detail).await?;
+                    return Ok(Some(at));
+                }
+            }
+        }
+        Err(StepError::Transient("the contact's record kept changing".into()))
     }
 
     /// Sends an email once (see `send_once`) and records what became of it in
@@ -427,6 +497,14 @@ impl PlaybookSteps {
             .await?;
         Ok(())
     }
+}
+
+/// A customer email about to be sent: to whom, as whom in the log.
+struct CustomerSend<'a> {
+    who: &'a str,
+    kind: EmailKind,
+    to: &'a Contact,
+    key: &'a str,
 }
 
 fn send_key(req: &EscalationRequest, step: Step, recipient: &str) -> String {
