@@ -205,6 +205,11 @@ pub enum SendRecord {
     Rejected {
         reason: String,
     },
+    /// Not sent on its own: its milestone was named in another escalation's
+    /// outreach email, about `milestone` (one email for misses close together).
+    Included {
+        milestone: String,
+    },
 }
 
 #[async_trait]
@@ -212,6 +217,8 @@ pub trait SendLedger: Send + Sync {
     /// Claims the key for sending. `Ok(None)`: claimed, go ahead. `Ok(Some(record))`:
     /// already claimed, do not send again.
     async fn claim_send(&self, key: &str) -> StoreResult<Option<SendRecord>>;
+    /// What became of the key so far, without claiming it.
+    async fn send_record(&self, key: &str) -> StoreResult<Option<SendRecord>>;
     async fn settle_send(&self, key: &str, record: &SendRecord) -> StoreResult<()>;
     /// Gives the claim back after a transient failure so a retry can send.
     async fn release_send(&self, key: &str) -> StoreResult<()>;

@@ -14,14 +14,26 @@ pub enum SendResult {
     AlreadySent,
     /// Permanently rejected (bad or suppressed address): recorded, and the caller goes on.
     Rejected(String),
+    /// Named in the outreach email about another milestone instead.
+    IncludedIn(String),
 }
 
 impl SendResult {
+    /// What a settled (or claimed) record means for the one sending again.
+    pub fn from_record(record: SendRecord) -> Self {
+        match record {
+            SendRecord::Rejected { reason } => SendResult::Rejected(reason),
+            SendRecord::Included { milestone } => SendResult::IncludedIn(milestone),
+            SendRecord::Sending | SendRecord::Sent { .. } => SendResult::AlreadySent,
+        }
+    }
+
     /// How the escalation log says it.
     pub fn describe(&self) -> String {
         match self {
             SendResult::Sent | SendResult::AlreadySent => "sent".to_string(),
             SendResult::Rejected(reason) => format!("rejected ({reason})"),
+            SendResult::IncludedIn(milestone) => format!("not sent on its own: included in the one about {milestone}"),
         }
     }
 }
@@ -41,10 +53,7 @@ pub async fn send_once(
     mail: &OutgoingEmail,
 ) -> Result<SendResult, SendFailure> {
     if let Some(existing) = ledger.claim_send(&mail.key).await? {
-        return Ok(match existing {
-            SendRecord::Rejected { reason } => SendResult::Rejected(reason),
-            _ => SendResult::AlreadySent,
-        });
+        return Ok(SendResult::from_record(existing));
     }
     match mailer.send(mail).await {
         Ok(message_id) => {

@@ -1086,6 +1086,13 @@ impl EscalationLog for DynamoStore {
 
 #[async_trait]
 impl SendLedger for DynamoStore {
+    async fn send_record(&self, key: &str) -> StoreResult<Option<SendRecord>> {
+        self.get(format!("SEND#{key}"), "SEND")
+            .await?
+            .map(|i| from_item(&i))
+            .transpose()
+    }
+
     async fn claim_send(&self, key: &str) -> StoreResult<Option<SendRecord>> {
         let item = HashMap::from([("item".to_string(), to_attr(&SendRecord::Sending)?)]);
         if self.put(item, format!("SEND#{key}"), "SEND", true).await? {

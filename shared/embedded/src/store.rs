@@ -611,6 +611,9 @@ impl SendLedger for InMemoryStore {
         t.sends.insert(key.to_string(), SendRecord::Sending);
         Ok(None)
     }
+    async fn send_record(&self, key: &str) -> StoreResult<Option<SendRecord>> {
+        Ok(self.lock().sends.get(key).cloned())
+    }
     async fn settle_send(&self, key: &str, record: &SendRecord) -> StoreResult<()> {
         self.lock().sends.insert(key.to_string(), record.clone());
         Ok(())

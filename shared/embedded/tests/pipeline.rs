@@ -929,3 +929,45 @@ async fn a_group_call_that_cannot_make_an_account_is_rejected_and_nothing_is_sto
     );
     assert!(h.store.get_account(&AccountId::new("half")).await.unwrap().is_none());
 }
+
+/// Two milestones of one account missed the same day: the champion gets one
+/// outreach email naming both, not one per milestone; the second escalation
+/// says its outreach was included in the first, and the contact policy spreads
+/// what follows (one email a day, weekdays inside business hours).
+#[tokio::test]
+async fn misses_close_together_get_one_outreach_naming_them_all() {
+    let h = Harness::new().await;
+    let map = ESCALATION_MAP.replacen("due_days: 20", "due_days: 10", 1);
+    h.store
+        .put_map(&load_map("together.yaml", &map).unwrap())
+        .await
+        .unwrap();
+    h.onboard("a1").await;
+    h.run_until(h.at(24, 0)).await;
+
+    let to_pat: Vec<_> = h
+        .mailer
+        .sent()
+        .into_iter()
+        .filter(|e| e.to[0].email == "pat@a1.example")
+        .collect();
+    let outreach: Vec<_> = to_pat.iter().filter(|e| e.kind == EmailKind::Outreach).collect();
+    assert_eq!(
+        outreach.len(),
+        1,
+        "{:?}",
+        to_pat.iter().map(|e| &e.subject).collect::<Vec<_>>()
+    );
+    assert!(outreach[0].subject.contains("and one more"), "{}", outreach[0].subject);
+    assert!(outreach[0].text.contains("Also still open for"), "{}", outreach[0].text);
+    let log = h.store.log_of(&AccountId::new("a1")).await.unwrap();
+    assert!(
+        log.iter().any(|e| e
+            .detail
+            .starts_with("outreach email not sent on its own: included in the one about")),
+        "{log:#?}"
+    );
+    let mut days: Vec<_> = to_pat.iter().map(|e| e.date.date_naive()).collect();
+    days.dedup();
+    assert_eq!(days.len(), to_pat.len(), "one email a day to Pat");
+}

@@ -103,6 +103,9 @@ struct CustomerView<'a> {
     pub booking_url: &'a str,
     /// Who signs, and who reads the replies: the milestone's owner.
     pub signer_name: &'a str,
+    /// The account's other misses this email also names (one outreach for
+    /// misses close together): name, when due, link.
+    pub also: Vec<(String, String, String)>,
     pub unsubscribe_url: &'a str,
 }
 
@@ -192,15 +195,18 @@ pub fn outreach(
     cfg: &Config,
     account: &Account,
     m: &TrackedMilestone,
+    also: &[TrackedMilestone],
     kind: EmailKind,
     unsubscribe_url: &str,
     key: String,
     now: Timestamp,
 ) -> Result<OutgoingEmail, RenderError> {
     let facts = MilestoneFacts::new(cfg, account, m, now);
-    let subject = match kind {
-        EmailKind::FollowUp => format!("[{}] Resources and 1:1 help for {}", account.name, m.name),
-        _ => format!("[{}] Next step: {}", account.name, m.name),
+    let subject = match (kind, also.len()) {
+        (EmailKind::FollowUp, _) => format!("[{}] Resources and 1:1 help for {}", account.name, m.name),
+        (_, 0) => format!("[{}] Next step: {}", account.name, m.name),
+        (_, 1) => format!("[{}] Next steps: {} and one more", account.name, m.name),
+        (_, n) => format!("[{}] Next steps: {} and {n} more", account.name, m.name),
     };
     let owner = account.owner(&m.owner).contact;
     let view = CustomerView {
@@ -211,6 +217,13 @@ pub fn outreach(
         guides: m.playbook.guides.iter().filter(|g| g.url.is_some()).collect(),
         booking_url: &cfg.booking_url,
         signer_name: &owner.name,
+        also: also
+            .iter()
+            .map(|c| {
+                let facts = MilestoneFacts::new(cfg, account, c, now);
+                (facts.milestone_name, facts.due_phrase, facts.link)
+            })
+            .collect(),
         unsubscribe_url,
     };
     let (html, text) = match kind {

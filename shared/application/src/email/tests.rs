@@ -132,6 +132,7 @@ fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
             &cfg,
             acct,
             &m,
+            &[],
             EmailKind::Outreach,
             &champion_unsubscribe,
             "k1".into(),
@@ -142,6 +143,7 @@ fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
             &cfg,
             acct,
             &m,
+            &[],
             EmailKind::FollowUp,
             &champion_unsubscribe,
             "k2".into(),
@@ -407,6 +409,7 @@ fn a_section_with_nothing_in_it_is_not_rendered() {
         &cfg,
         &acct,
         &m,
+        &[],
         EmailKind::FollowUp,
         "https://u.example/t",
         "k".into(),
@@ -475,4 +478,36 @@ fn customer_mail_answers_to_its_owner_and_carries_the_recipients_own_unsubscribe
     assert_eq!(unsubscribe_urls.len(), 3);
     assert_eq!(unsubscribe_urls[0], unsubscribe_urls[1], "the champion's, twice");
     assert_ne!(unsubscribe_urls[0], unsubscribe_urls[2], "the sponsor has their own");
+}
+
+#[test]
+fn one_outreach_names_every_miss_close_together() {
+    let acct = account("Acme Corp", "acme");
+    let m = milestone(&acct);
+    let mut other = milestone(&acct);
+    other.milestone_id = "team_invited".into();
+    other.name = "Three teammates active".into();
+    other.due_at = m.due_at + Duration::days(1);
+    let cfg = Config::default();
+    let email = outreach(
+        &cfg,
+        &acct,
+        &m,
+        &[other],
+        EmailKind::Outreach,
+        "https://u.example/t",
+        "k".into(),
+        now(),
+    )
+    .unwrap();
+    assert_eq!(
+        email.subject,
+        "[Acme Corp] Next steps: First <workflow> & done and one more"
+    );
+    assert!(
+        email.text.contains("Also still open for Acme Corp:\n- \"Three teammates active\" was due 5 Feb, four days ago: https://app.example.com/milestones/team_invited?account=acme"),
+        "{}",
+        email.text
+    );
+    assert!(email.html.contains("team_invited?account=acme"));
 }

@@ -24,7 +24,10 @@ use crate::config::Config;
 use crate::email::{self, RenderError};
 use crate::links::{recipient_digest, ActionLinks};
 use crate::ports::{Clock, EventPublisher, Mailer, PlaybookStore, StoreError};
-use crate::sending::{send_once, SendFailure};
+use crate::sending::{send_once, SendFailure, SendResult};
+
+/// Misses of one account this close together get one day-1 outreach email.
+const COMBINE_WITHIN: chrono::Duration = chrono::Duration::days(3);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
@@ -121,10 +124,16 @@ impl PlaybookSteps {
                     EmailKind::FollowUp
                 };
                 let to = &account.primary_contact;
-                if !self.held_by_pause(req, step, &account, now).await?
+                let key = send_key(req, step, "customer");
+                if let Some(record) = store.send_record(&key).await? {
+                    // Sent by an earlier attempt, or named in another milestone's
+                    // outreach: say so, and take no slot of the contact's.
+                    let result = crate::sending::SendResult::from_record(record);
+                    let detail = format!("{} email {}", kind.label(), result.describe());
+                    self.log(req, step, "email:customer", now, detail).await?;
+                } else if !self.held_by_pause(req, step, &account, now).await?
                     && !self.held_by_suppression(req, step, "customer", kind, to, now).await?
                 {
-                    let key = send_key(req, step, "customer");
                     let slot = CustomerSend {
                         who: "customer",
                         kind,
@@ -134,9 +143,19 @@ impl PlaybookSteps {
                     if let Some(later) = self.claim_slot(req, step, &slot, &account, &milestone, now).await? {
                         return Ok(StepOutcome::Deferred(later));
                     }
+                    // One outreach for the account's misses close together.
+                    let also = if step == Step::OutreachEmail {
+                        self.claim_close_misses(&account, &milestone).await?
+                    } else {
+                        Vec::new()
+                    };
                     let unsubscribe = self.unsubscribe_url(&account, to, now);
-                    let mail = email::outreach(&self.config, &account, &milestone, kind, &unsubscribe, key, now)?;
-                    self.send_logged(req, step, "customer", now, &mail).await?;
+                    let mail =
+                        email::outreach(&self.config, &account, &milestone, &also, kind, &unsubscribe, key, now)?;
+                    let sent = self.send_logged(req, step, "customer", now, &mail).await;
+                    self.settle_included(&also, &milestone, &account, sent.as_ref().ok())
+                        .await?;
+                    sent?;
                 }
             }
             Step::InAppMessage if self.held_by_pause(req, step, &account, now).await? => {}
@@ -477,10 +496,76 @@ impl PlaybookSteps {
         recipient: &str,
         now: Timestamp,
         mail: &OutgoingEmail,
-    ) -> Result<(), StepError> {
+    ) -> Result<SendResult, StepError> {
         let result = send_once(self.store.as_ref(), self.mailer.as_ref(), mail).await?;
         let detail = format!("{} email {}", mail.kind.label(), result.describe());
-        self.log(req, step, &format!("email:{recipient}"), now, detail).await
+        self.log(req, step, &format!("email:{recipient}"), now, detail).await?;
+        Ok(result)
+    }
+
+    /// The account's other milestones missed close to `m` (within
+    /// `COMBINE_WITHIN`) whose outreach email has not gone: each one's own
+    /// outreach is claimed here, so the email about `m` names them all and
+    /// their escalations send none of their own.
+    async fn claim_close_misses(
+        &self,
+        account: &Account,
+        m: &TrackedMilestone,
+    ) -> Result<Vec<TrackedMilestone>, StepError> {
+        let Some(missed_at) = m.missed_at else {
+            return Ok(Vec::new());
+        };
+        let mut others: Vec<TrackedMilestone> = self
+            .store
+            .milestones_of(&account.id)
+            .await?
+            .into_iter()
+            .filter(|c| {
+                c.milestone_id != m.milestone_id
+                    && matches!(
+                        c.status,
+                        milepost_domain::MilestoneStatus::Missed
+                            | milepost_domain::MilestoneStatus::Escalating(Stage::Outreach)
+                    )
+                    && c.missed_at.is_some_and(|t| (t - missed_at).abs() <= COMBINE_WITHIN)
+            })
+            .collect();
+        others.sort_by(|a, b| (a.due_at, &a.milestone_id).cmp(&(b.due_at, &b.milestone_id)));
+        let mut claimed = Vec::new();
+        for c in others {
+            let execution = milepost_domain::execution_name(&account.id, &c.milestone_id, c.due_at);
+            let key = send_key_of(&execution, Step::OutreachEmail, "customer");
+            if self.store.claim_send(&key).await?.is_none() {
+                claimed.push(c);
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// After the combined outreach: the milestones it named are settled as
+    /// included in it; if it did not go, their claims are given back so their
+    /// own escalations send them.
+    async fn settle_included(
+        &self,
+        included: &[TrackedMilestone],
+        m: &TrackedMilestone,
+        account: &Account,
+        sent: Option<&SendResult>,
+    ) -> Result<(), StepError> {
+        for c in included {
+            let execution = milepost_domain::execution_name(&account.id, &c.milestone_id, c.due_at);
+            let key = send_key_of(&execution, Step::OutreachEmail, "customer");
+            match sent {
+                Some(SendResult::Sent | SendResult::AlreadySent) => {
+                    let record = crate::ports::SendRecord::Included {
+                        milestone: m.name.clone(),
+                    };
+                    self.store.settle_send(&key, &record).await?;
+                }
+                _ => self.store.release_send(&key).await?,
+            }
+        }
+        Ok(())
     }
 
     /// Appends `what` of `step` to the account's escalation log, once.
@@ -508,7 +593,12 @@ struct CustomerSend<'a> {
 }
 
 fn send_key(req: &EscalationRequest, step: Step, recipient: &str) -> String {
-    format!("{}:{}:{}", req.execution, step.as_str(), recipient)
+    send_key_of(&req.execution, step, recipient)
+}
+
+/// The send ledger's key of `step`'s email to `recipient` in `execution`.
+fn send_key_of(execution: &str, step: Step, recipient: &str) -> String {
+    format!("{execution}:{}:{recipient}", step.as_str())
 }
 
 /// The span of one playbook step: ids only.
