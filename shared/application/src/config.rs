@@ -21,6 +21,9 @@ pub struct Config {
     /// `make local` (`MILEPOST_CONTACT_POLICY=off`), which compresses
     /// playbook days while the functions' clocks run in real time.
     pub contact_policy: bool,
+    /// The timezone of CS leadership's working day: a leader gets at most
+    /// one escalation email a day, from 09:00 on weekdays there.
+    pub leader_timezone: chrono_tz::Tz,
     /// The actions endpoint the day-3 email's buttons point at (`…/v1/actions`).
     pub actions_url: String,
     /// How long an action link works.
@@ -51,6 +54,7 @@ impl Default for Config {
             unsubscribe_url: "https://milepost.example.com/v1/unsubscribe".to_string(),
             unsubscribe_link_days: crate::links::UNSUBSCRIBE_LINK_DAYS,
             contact_policy: true,
+            leader_timezone: chrono_tz::UTC,
             actions_url: "https://milepost.example.com/v1/actions".to_string(),
             action_link_days: crate::links::LINK_DAYS,
             dedupe_ttl_days: 14,
@@ -114,6 +118,11 @@ impl Config {
                 "off" => false,
                 other => return Err(format!("MILEPOST_CONTACT_POLICY: {other:?} is neither on nor off")),
             };
+        }
+        if let Some(tz) = get("MILEPOST_LEADER_TIMEZONE") {
+            config.leader_timezone = tz.trim().parse().map_err(|_| {
+                format!("MILEPOST_LEADER_TIMEZONE: {tz:?} is not an IANA timezone (e.g. Europe/Berlin)")
+            })?;
         }
         let limits = &mut config.time_limits;
         if let Some(hours) = get("MILEPOST_MAX_FUTURE_SKEW_HOURS") {

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use milepost_domain::{
     Account, AccountActivity, AccountId, Announcements, ContactRecord, CsmTask, CustomerEmailPause, DomainEvent,
-    EmailAddress, EscalationLogEntry, EscalationRequest, IllegalChange, MilestoneMap, OutgoingEmail, ProductEvent,
-    Segment, Stage, Suppression, TaskStatus, Tenure, Timestamp, TrackedMilestone,
+    EmailAddress, EscalationLogEntry, EscalationRequest, IllegalChange, LeaderQueue, MilestoneMap, OutgoingEmail,
+    ProductEvent, Segment, Stage, Suppression, TaskStatus, Tenure, Timestamp, TrackedMilestone,
 };
 use serde::{Deserialize, Serialize};
 
@@ -185,6 +185,15 @@ pub trait ContactStore: Send + Sync {
     async fn unsuppress(&self, email: &EmailAddress) -> StoreResult<bool>;
 }
 
+/// Escalations waiting for a leader's next daily email.
+#[async_trait]
+pub trait LeaderQueueStore: Send + Sync {
+    async fn leader_queue(&self, leader: &EmailAddress) -> StoreResult<Option<LeaderQueue>>;
+    /// Writes the queue on the version read (0: new); `Conflict` when another
+    /// step wrote first. Returns the new version.
+    async fn save_leader_queue(&self, queue: &LeaderQueue) -> StoreResult<u64>;
+}
+
 #[async_trait]
 pub trait EscalationLog: Send + Sync {
     /// Appends an entry unless one with its key exists (retries append nothing).
@@ -205,10 +214,10 @@ pub enum SendRecord {
     Rejected {
         reason: String,
     },
-    /// Not sent on its own: its milestone was named in another escalation's
-    /// outreach email, about `milestone` (one email for misses close together).
+    /// Not sent on its own: named in another email instead, `within` (one
+    /// outreach for misses close together; one escalation email a day per leader).
     Included {
-        milestone: String,
+        within: String,
     },
 }
 
@@ -254,11 +263,18 @@ impl<T> SweepStore for T where T: MilestoneStore + AccountStore {}
 
 /// What the playbook's steps read and write.
 pub trait PlaybookStore:
-    MilestoneStore + AccountStore + ActivityStore + TaskLedger + SendLedger + PauseStore + ContactStore
+    MilestoneStore + AccountStore + ActivityStore + TaskLedger + SendLedger + PauseStore + ContactStore + LeaderQueueStore
 {
 }
 impl<T> PlaybookStore for T where
-    T: MilestoneStore + AccountStore + ActivityStore + TaskLedger + SendLedger + PauseStore + ContactStore
+    T: MilestoneStore
+        + AccountStore
+        + ActivityStore
+        + TaskLedger
+        + SendLedger
+        + PauseStore
+        + ContactStore
+        + LeaderQueueStore
 {
 }
 

@@ -14,7 +14,7 @@ pub enum SendResult {
     AlreadySent,
     /// Permanently rejected (bad or suppressed address): recorded, and the caller goes on.
     Rejected(String),
-    /// Named in the outreach email about another milestone instead.
+    /// Named in another email instead (`within` says which).
     IncludedIn(String),
 }
 
@@ -23,7 +23,7 @@ impl SendResult {
     pub fn from_record(record: SendRecord) -> Self {
         match record {
             SendRecord::Rejected { reason } => SendResult::Rejected(reason),
-            SendRecord::Included { milestone } => SendResult::IncludedIn(milestone),
+            SendRecord::Included { within } => SendResult::IncludedIn(within),
             SendRecord::Sending | SendRecord::Sent { .. } => SendResult::AlreadySent,
         }
     }
@@ -33,7 +33,7 @@ impl SendResult {
         match self {
             SendResult::Sent | SendResult::AlreadySent => "sent".to_string(),
             SendResult::Rejected(reason) => format!("rejected ({reason})"),
-            SendResult::IncludedIn(milestone) => format!("not sent on its own: included in the one about {milestone}"),
+            SendResult::IncludedIn(within) => format!("not sent on its own: included in {within}"),
         }
     }
 }

@@ -16,6 +16,7 @@
 //! | email send record   | `SEND#<key>`             | `SEND`                |                                              |
 //! | customer contact    | `CONTACT#<link digest>`  | `CONTACT`             |                                              |
 //! | suppressed address  | `SUPPRESSED`             | `EMAIL#<address>`     |                                              |
+//! | leader's queue      | `LEADER#<address>`       | `QUEUE`               |                                              |
 //!
 //! - Everything applying an event needs (profile, activity, milestones): one
 //!   Query on `pk = ACCOUNT#<account>` and `sk` beginning `STATE#`, then one
@@ -50,14 +51,15 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use milepost_app::ports::{
-    AccountStore, ActivityStore, ContactStore, DedupeStore, EscalationLog, EventApplied, EventStore, MapStore,
-    MilestoneStore, Page, ParkingStore, PauseStore, SendLedger, SendRecord, StoreError, StoreResult, TaskStore,
+    AccountStore, ActivityStore, ContactStore, DedupeStore, EscalationLog, EventApplied, EventStore, LeaderQueueStore,
+    MapStore, MilestoneStore, Page, ParkingStore, PauseStore, SendLedger, SendRecord, StoreError, StoreResult,
+    TaskStore,
 };
 use milepost_domain::suppression::suppression_key;
 use milepost_domain::{
     Account, AccountActivity, AccountId, AccountState, Announcements, ContactRecord, CsmTask, CustomerEmailPause,
-    EmailAddress, EscalationLogEntry, MapSegment, MilestoneMap, ProductEvent, Segment, Suppression, TaskStatus, Tenure,
-    Timestamp, TrackedMilestone,
+    EmailAddress, EscalationLogEntry, LeaderQueue, MapSegment, MilestoneMap, ProductEvent, Segment, Suppression,
+    TaskStatus, Tenure, Timestamp, TrackedMilestone,
 };
 
 /// Partitions of the due index. Eight spreads a busy sweep's reads and the
@@ -1061,6 +1063,48 @@ impl ContactStore for DynamoStore {
             .await
             .map_err(|e| refused(e.into_service_error()))?;
         Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+}
+
+#[async_trait]
+impl LeaderQueueStore for DynamoStore {
+    async fn leader_queue(&self, leader: &EmailAddress) -> StoreResult<Option<LeaderQueue>> {
+        let pk = format!("LEADER#{}", leader.as_str().to_lowercase());
+        let Some(item) = self.get(pk, "QUEUE").await? else {
+            return Ok(None);
+        };
+        let mut queue: LeaderQueue = from_item(&item)?;
+        queue.version = version_of(&item).unwrap_or(0);
+        Ok(Some(queue))
+    }
+
+    async fn save_leader_queue(&self, queue: &LeaderQueue) -> StoreResult<u64> {
+        let next = queue.version + 1;
+        let stored = LeaderQueue {
+            version: next,
+            ..queue.clone()
+        };
+        let item = HashMap::from([
+            (
+                "pk".to_string(),
+                s(format!("LEADER#{}", queue.leader.as_str().to_lowercase())),
+            ),
+            ("sk".to_string(), s("QUEUE")),
+            ("item".to_string(), to_attr(&stored)?),
+            ("version".to_string(), AttributeValue::N(next.to_string())),
+        ]);
+        let put = Put::builder().table_name(&self.table).set_item(Some(item));
+        let put = if queue.version == 0 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("version = :expected")
+                .expression_attribute_values(":expected", AttributeValue::N(queue.version.to_string()))
+        };
+        if self.put_conditionally(put.build().map_err(backend)?).await? {
+            Ok(next)
+        } else {
+            Err(StoreError::Conflict)
+        }
     }
 }
 

@@ -49,7 +49,7 @@ impl HeldBecause {
     pub fn describe(self, policy: &ContactPolicy) -> String {
         match self {
             HeldBecause::OutsideBusinessHours => format!(
-                "outside the contact's business hours ({:02}:00–{:02}:00{})",
+                "outside business hours ({:02}:00–{:02}:00{})",
                 policy.business_hours.0,
                 policy.business_hours.1,
                 if policy.business_days_only {
@@ -58,8 +58,8 @@ impl HeldBecause {
                     ""
                 }
             ),
-            HeldBecause::DailyLimit => format!("the contact's limit of {} a day", policy.max_per_day),
-            HeldBecause::WeeklyLimit => format!("the contact's limit of {} in seven days", policy.max_per_week),
+            HeldBecause::DailyLimit => format!("the limit of {} a day", policy.max_per_day),
+            HeldBecause::WeeklyLimit => format!("the limit of {} in seven days", policy.max_per_week),
         }
     }
 }

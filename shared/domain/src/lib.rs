@@ -22,6 +22,7 @@ pub mod field_error;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod health;
+pub mod leader_queue;
 pub mod lifecycle;
 pub mod limits;
 pub mod map;
@@ -45,6 +46,7 @@ pub use csm_task::{
 pub use escalation::{execution_name, EscalationLogEntry, EscalationRequest, Step, StepOutcome};
 pub use events::{DomainEvent, ProductEvent};
 pub use field_error::FieldError;
+pub use leader_queue::{LeaderQueue, QueuedEscalation, LEADER_POLICY};
 pub use lifecycle::{IllegalTransition, MilestoneStatus, Stage, Transition};
 pub use map::{Guide, MapSegment, MilestoneDef, MilestoneMap, Playbook};
 pub use outgoing::{EmailKind, OutgoingEmail};

@@ -11,14 +11,15 @@ use async_trait::async_trait;
 use rustc_hash::FxHashMap as HashMap;
 
 use milepost_app::ports::{
-    AccountStore, ActivityStore, ContactStore, DedupeStore, EscalationLog, EventApplied, EventStore, MapStore,
-    MilestoneStore, Page, ParkingStore, PauseStore, SendLedger, SendRecord, StoreError, StoreResult, TaskStore,
+    AccountStore, ActivityStore, ContactStore, DedupeStore, EscalationLog, EventApplied, EventStore, LeaderQueueStore,
+    MapStore, MilestoneStore, Page, ParkingStore, PauseStore, SendLedger, SendRecord, StoreError, StoreResult,
+    TaskStore,
 };
 use milepost_domain::suppression::suppression_key;
 use milepost_domain::{
     limits, Account, AccountActivity, AccountId, AccountState, Announcements, ContactRecord, CsmTask,
-    CustomerEmailPause, EmailAddress, EscalationLogEntry, MilestoneMap, ProductEvent, Segment, Suppression, TaskStatus,
-    Tenure, Timestamp, TrackedMilestone,
+    CustomerEmailPause, EmailAddress, EscalationLogEntry, LeaderQueue, MilestoneMap, ProductEvent, Segment,
+    Suppression, TaskStatus, Tenure, Timestamp, TrackedMilestone,
 };
 
 type DueKey = (Timestamp, AccountId, String);
@@ -43,6 +44,7 @@ struct Tables {
     task_order: Vec<String>,
     pauses: HashMap<AccountId, CustomerEmailPause>,
     contacts: HashMap<String, ContactRecord>,
+    leader_queues: HashMap<String, LeaderQueue>,
     /// By `suppression_key`, so listed in address order.
     suppressed: BTreeMap<String, Suppression>,
     log: BTreeMap<AccountId, Vec<EscalationLogEntry>>,
@@ -581,6 +583,26 @@ impl ContactStore for InMemoryStore {
     }
     async fn unsuppress(&self, email: &EmailAddress) -> StoreResult<bool> {
         Ok(self.lock().suppressed.remove(&suppression_key(email)).is_some())
+    }
+}
+
+#[async_trait]
+impl LeaderQueueStore for InMemoryStore {
+    async fn leader_queue(&self, leader: &EmailAddress) -> StoreResult<Option<LeaderQueue>> {
+        Ok(self.lock().leader_queues.get(&leader.as_str().to_lowercase()).cloned())
+    }
+    async fn save_leader_queue(&self, queue: &LeaderQueue) -> StoreResult<u64> {
+        let mut t = self.lock();
+        let key = queue.leader.as_str().to_lowercase();
+        if t.leader_queues.get(&key).map_or(0, |q| q.version) != queue.version {
+            return Err(StoreError::Conflict);
+        }
+        let saved = LeaderQueue {
+            version: queue.version + 1,
+            ..queue.clone()
+        };
+        t.leader_queues.insert(key, saved);
+        Ok(queue.version + 1)
     }
 }
 

@@ -964,10 +964,81 @@ async fn misses_close_together_get_one_outreach_naming_them_all() {
     assert!(
         log.iter().any(|e| e
             .detail
-            .starts_with("outreach email not sent on its own: included in the one about")),
+            .starts_with("outreach email not sent on its own: included in the outreach email about")),
         "{log:#?}"
     );
     let mut days: Vec<_> = to_pat.iter().map(|e| e.date.date_naive()).collect();
     days.dedup();
     assert_eq!(days.len(), to_pat.len(), "one email a day to Pat");
+}
+
+/// Leadership gets at most one escalation email a day: three accounts with
+/// one leader miss the same day; the first escalation's email goes alone,
+/// the next day's one email lists the other two, largest ARR at risk first,
+/// and their own steps say they were included.
+#[tokio::test]
+async fn a_leader_gets_one_escalation_email_a_day_listing_what_waits() {
+    let h = Harness::new().await;
+    for (id, arr) in [("a1", 100_000), ("a2", 300_000), ("a3", 50_000)] {
+        let a = milepost_domain::Account { arr, ..account(id) };
+        h.services.ingestion().upsert_account(&a).await.unwrap();
+    }
+    h.run_until(h.at(40, 0)).await;
+
+    let leadership: Vec<_> = h
+        .mailer
+        .sent()
+        .into_iter()
+        .filter(|e| e.kind == EmailKind::Leadership)
+        .collect();
+    let mut days: Vec<_> = leadership.iter().map(|e| e.date.date_naive()).collect();
+    days.dedup();
+    assert_eq!(
+        days.len(),
+        leadership.len(),
+        "one a day: {:?}",
+        leadership.iter().map(|e| (e.date, &e.subject)).collect::<Vec<_>>()
+    );
+    let digest = leadership
+        .iter()
+        .find(|e| e.subject.starts_with("[Milepost] Escalations:"))
+        .expect("a day's email listing several escalations");
+    let names: Vec<usize> = ["Customer a2", "Customer a1", "Customer a3"]
+        .iter()
+        .filter_map(|n| digest.text.find(&format!(". {n}:")))
+        .collect();
+    assert!(names.len() >= 2, "{}", digest.text);
+    assert!(
+        names.windows(2).all(|w| w[0] < w[1]),
+        "ranked by ARR at risk: {}",
+        digest.text
+    );
+    let mut included = 0;
+    for id in ["a1", "a2", "a3"] {
+        included += h
+            .store
+            .log_of(&AccountId::new(id))
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                e.detail
+                    .starts_with("leadership email not sent on its own: included in leadership's escalation email of")
+            })
+            .count();
+    }
+    assert!(included >= 1);
+    // Every escalation reached leadership: in its own email or in a list.
+    let escalations = h.runner.executions().len();
+    let named: usize = leadership
+        .iter()
+        .map(|e| {
+            if e.subject.starts_with("[Milepost] Escalations:") {
+                e.text.matches("   ARR at risk:").count()
+            } else {
+                1
+            }
+        })
+        .sum();
+    assert_eq!(named, escalations, "each escalation named once");
 }

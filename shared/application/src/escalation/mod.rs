@@ -140,7 +140,8 @@ impl PlaybookSteps {
                         to,
                         key: &key,
                     };
-                    if let Some(later) = self.claim_slot(req, step, &slot, &account, &milestone, now).await? {
+                    let policy = milestone.policy.contact;
+                    if let Some(later) = self.claim_slot(req, step, &slot, policy, account.timezone, now).await? {
                         return Ok(StepOutcome::Deferred(later));
                     }
                     // One outreach for the account's misses close together.
@@ -215,8 +216,27 @@ impl PlaybookSteps {
                     .collect();
                 let task = store.get_task(&CsmTask::id_for(&req.execution)).await?;
                 let leader = Contact::new("Customer Success leadership", account.cs_leader_email.clone());
-                let mut recipients = vec![(leader, EmailKind::Leadership, "leader", None)];
-                let mut deferred = None;
+                let leader_key = send_key(req, step, "leader");
+                let mut deferred = match store.send_record(&leader_key).await? {
+                    Some(record) => {
+                        // Sent by an earlier attempt, or in another escalation's daily email.
+                        let result = SendResult::from_record(record);
+                        let detail = format!("{} email {}", EmailKind::Leadership.label(), result.describe());
+                        self.log(req, step, "email:leader", now, detail).await?;
+                        None
+                    }
+                    None => {
+                        let facts = LeaderFacts {
+                            account: &account,
+                            milestone: &milestone,
+                            health: &report,
+                            tried: &tried,
+                            task: task.as_ref(),
+                        };
+                        self.leader_email(req, step, &facts, &leader, &leader_key, now).await?
+                    }
+                };
+                let mut recipients = Vec::new();
                 if milestone.policy.exec_sponsor {
                     if let Some(sponsor) = &account.exec_sponsor {
                         // The sponsor is the customer's: a pause, an unsubscribe or the
@@ -233,8 +253,14 @@ impl PlaybookSteps {
                                 .held_by_suppression(req, step, "sponsor", EmailKind::ExecSponsor, sponsor, now)
                                 .await?
                         {
-                            deferred = self.claim_slot(req, step, &slot, &account, &milestone, now).await?;
-                            if deferred.is_none() {
+                            let policy = milestone.policy.contact;
+                            let sponsor_later =
+                                self.claim_slot(req, step, &slot, policy, account.timezone, now).await?;
+                            deferred = match (deferred, sponsor_later) {
+                                (Some(a), Some(b)) => Some(a.min(b)),
+                                (a, b) => a.or(b),
+                            };
+                            if sponsor_later.is_none() {
                                 let unsubscribe = self.unsubscribe_url(&account, sponsor, now);
                                 recipients.push((
                                     sponsor.clone(),
@@ -263,7 +289,7 @@ impl PlaybookSteps {
                     self.send_logged(req, step, who, now, &mail).await?;
                 }
                 if let Some(later) = deferred {
-                    // Leadership has its email; the step runs again for the sponsor's.
+                    // What went, went; the step runs again for what waits.
                     return Ok(StepOutcome::Deferred(later));
                 }
             }
@@ -446,12 +472,12 @@ impl PlaybookSteps {
         req: &EscalationRequest,
         step: Step,
         send: &CustomerSend<'_>,
-        account: &Account,
-        milestone: &TrackedMilestone,
+        policy: ContactPolicy,
+        tz: chrono_tz::Tz,
         now: Timestamp,
     ) -> Result<Option<Timestamp>, StepError> {
         let policy = if self.config.contact_policy {
-            milestone.policy.contact
+            policy
         } else {
             ContactPolicy::unlimited()
         };
@@ -464,7 +490,7 @@ impl PlaybookSteps {
                 .await?
                 .unwrap_or_else(|| ContactRecord::new(send.to.email.clone()));
             contact.email = send.to.email.clone();
-            match contact.claim(send.key, now, &policy, account.timezone) {
+            match contact.claim(send.key, now, &policy, tz) {
                 Slot::Now => match self.store.save_contact(&digest, &contact).await {
                     Ok(_) => return Ok(None),
                     Err(StoreError::Conflict) => continue,
@@ -474,8 +500,8 @@ impl PlaybookSteps {
                     let detail = format!(
                         "{} email deferred to {} ({}): {}",
                         send.kind.label(),
-                        email::fmt_local_datetime(at, account.timezone),
-                        account.timezone.name(),
+                        email::fmt_local_datetime(at, tz),
+                        tz.name(),
                         why.describe(&policy)
                     );
                     let what = format!("deferred:{}:{}", send.who, at.timestamp());
@@ -501,6 +527,159 @@ impl PlaybookSteps {
         let detail = format!("{} email {}", mail.kind.label(), result.describe());
         self.log(req, step, &format!("email:{recipient}"), now, detail).await?;
         Ok(result)
+    }
+
+    /// Leadership's escalation email: at most one a day per leader. This
+    /// escalation waits in the leader's queue; when the leader's slot of the
+    /// day is free, one email goes with every escalation waiting (this one
+    /// alone as the full report, several as a list ranked by ARR at risk),
+    /// and the others' own steps find theirs included. `Some(t)`: the slot is
+    /// taken today; the step runs again at `t`.
+    async fn leader_email(
+        &self,
+        req: &EscalationRequest,
+        step: Step,
+        facts: &LeaderFacts<'_>,
+        leader: &Contact,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<Option<Timestamp>, StepError> {
+        let entry = milepost_domain::QueuedEscalation {
+            execution: req.execution.clone(),
+            account_id: facts.account.id.clone(),
+            milestone_id: facts.milestone.milestone_id.clone(),
+            arr_at_risk: facts.milestone.arr_at_risk(facts.account.arr),
+            queued_at: now,
+        };
+        self.change_leader_queue(&leader.email, |q| q.add(entry.clone()))
+            .await?;
+        let send = CustomerSend {
+            who: "leader",
+            kind: EmailKind::Leadership,
+            to: leader,
+            key,
+        };
+        let tz = self.config.leader_timezone;
+        if let Some(later) = self
+            .claim_slot(req, step, &send, milepost_domain::LEADER_POLICY, tz, now)
+            .await?
+        {
+            return Ok(Some(later));
+        }
+        // Everyone else waiting, each claimed so only this email names them.
+        let queue = self.store.leader_queue(&leader.email).await?;
+        let mut done = vec![req.execution.clone()];
+        let mut others = Vec::new();
+        for waiting in queue.map(|q| q.ranked()).unwrap_or_default() {
+            if waiting.execution == req.execution {
+                continue;
+            }
+            let their_key = send_key_of(&waiting.execution, Step::Leadership, "leader");
+            if self.store.claim_send(&their_key).await?.is_some() {
+                done.push(waiting.execution);
+                continue;
+            }
+            let account = self.store.get_account(&waiting.account_id).await?;
+            let milestone = self
+                .store
+                .get_milestone(&waiting.account_id, &waiting.milestone_id)
+                .await?;
+            let (Some(account), Some(milestone)) = (account, milestone) else {
+                self.store.release_send(&their_key).await?;
+                done.push(waiting.execution);
+                continue;
+            };
+            if milestone.status.is_reached() {
+                // Caught up meanwhile: its own step ends it, with no email.
+                self.store.release_send(&their_key).await?;
+                done.push(waiting.execution);
+                continue;
+            }
+            let health = self.account_health(&account, now).await?;
+            let task = self.store.get_task(&CsmTask::id_for(&waiting.execution)).await?;
+            others.push((their_key, waiting.execution, account, milestone, health, task));
+        }
+        let mail = if others.is_empty() {
+            email::leadership(
+                &self.config,
+                facts.account,
+                facts.milestone,
+                facts.health,
+                facts.tried,
+                facts.task,
+                leader,
+                EmailKind::Leadership,
+                None,
+                key.to_string(),
+                now,
+            )?
+        } else {
+            let mut items = vec![email::DigestItem {
+                account: facts.account,
+                milestone: facts.milestone,
+                health: facts.health,
+                task: facts.task,
+            }];
+            items.extend(
+                others
+                    .iter()
+                    .map(|(_, _, account, milestone, health, task)| email::DigestItem {
+                        account: account.as_ref(),
+                        milestone,
+                        health,
+                        task: task.as_ref(),
+                    }),
+            );
+            email::leadership_digest(&self.config, &items, leader, key.to_string(), now)?
+        };
+        let sent = self.send_logged(req, step, "leader", now, &mail).await;
+        let went = matches!(sent, Ok(SendResult::Sent | SendResult::AlreadySent));
+        for (their_key, execution, ..) in &others {
+            if went {
+                let record = crate::ports::SendRecord::Included {
+                    within: format!("leadership's escalation email of {}", email::fmt_date(now)),
+                };
+                self.store.settle_send(their_key, &record).await?;
+                done.push(execution.clone());
+            } else {
+                self.store.release_send(their_key).await?;
+            }
+        }
+        if went {
+            self.change_leader_queue(&leader.email, |q| {
+                let before = q.waiting.len();
+                q.remove(&done, now);
+                q.waiting.len() != before
+            })
+            .await?;
+        }
+        sent?;
+        Ok(None)
+    }
+
+    /// Applies `change` to the leader's queue and writes it on the version
+    /// read, again on a lost race; `change` answers whether it changed anything.
+    async fn change_leader_queue(
+        &self,
+        leader: &milepost_domain::EmailAddress,
+        change: impl Fn(&mut milepost_domain::LeaderQueue) -> bool,
+    ) -> Result<(), StepError> {
+        for _ in 0..8 {
+            let mut queue = self
+                .store
+                .leader_queue(leader)
+                .await?
+                .unwrap_or_else(|| milepost_domain::LeaderQueue::new(leader.clone()));
+            if !change(&mut queue) {
+                return Ok(());
+            }
+            match self.store.save_leader_queue(&queue).await {
+                Ok(_) => return Ok(()),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StepError::Transient("the leader's queue kept changing".into()))
     }
 
     /// The account's other milestones missed close to `m` (within
@@ -558,7 +737,7 @@ impl PlaybookSteps {
             match sent {
                 Some(SendResult::Sent | SendResult::AlreadySent) => {
                     let record = crate::ports::SendRecord::Included {
-                        milestone: m.name.clone(),
+                        within: format!("the outreach email about {}", m.name),
                     };
                     self.store.settle_send(&key, &record).await?;
                 }
@@ -584,7 +763,16 @@ impl PlaybookSteps {
     }
 }
 
-/// A customer email about to be sent: to whom, as whom in the log.
+/// What leadership's email about one escalation says.
+struct LeaderFacts<'a> {
+    account: &'a Account,
+    milestone: &'a TrackedMilestone,
+    health: &'a Health,
+    tried: &'a [EscalationLogEntry],
+    task: Option<&'a CsmTask>,
+}
+
+/// An email about to be sent under a contact policy: to whom, as whom in the log.
 struct CustomerSend<'a> {
     who: &'a str,
     kind: EmailKind,
