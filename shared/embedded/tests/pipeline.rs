@@ -1013,6 +1013,22 @@ async fn a_leader_gets_one_escalation_email_a_day_listing_what_waits() {
         "ranked by ARR at risk: {}",
         digest.text
     );
+    // The subject's total is the sum of what the email lists.
+    let money = |s: &str| -> u64 { s.trim().trim_start_matches('$').replace(',', "").parse().unwrap() };
+    let rows: Vec<u64> = digest
+        .text
+        .lines()
+        .filter_map(|l| l.strip_prefix("   ARR at risk:"))
+        .map(money)
+        .collect();
+    assert!(rows.windows(2).all(|w| w[0] >= w[1]), "{rows:?}");
+    let total = digest
+        .subject
+        .rsplit_once(", ")
+        .unwrap()
+        .1
+        .trim_end_matches(" ARR at risk");
+    assert_eq!(money(total), rows.iter().sum::<u64>(), "{}", digest.subject);
     let mut included = 0;
     for id in ["a1", "a2", "a3"] {
         included += h
