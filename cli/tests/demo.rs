@@ -320,8 +320,9 @@ fn the_demo_command_prints_its_table_and_writes_its_files() {
 /// Every customer-facing email of the default demo, not a sample: written for
 /// the customer (none of any map's internal csm or leadership texts, no
 /// promise of content the email lacks, guides with links), answering to a
-/// person (Reply-To), and carrying the recipient's own unsubscribe link in
-/// its header and footer.
+/// person (Reply-To), carrying the recipient's own unsubscribe link in its
+/// header and footer, and within the contact policy; and leadership gets at
+/// most one escalation email a day.
 #[tokio::test]
 async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
     let dir = tempfile::tempdir().unwrap();
@@ -337,6 +338,7 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
     let mut link_of: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     let mut checked: BTreeMap<String, usize> = BTreeMap::new();
     let mut sent_to: BTreeMap<String, Vec<chrono::DateTime<chrono::Utc>>> = BTreeMap::new();
+    let mut leader_days: BTreeMap<(String, chrono::NaiveDate), usize> = BTreeMap::new();
     for path in walk(&dir.path().join("outbox")) {
         if path.extension().is_none_or(|e| e != "eml") {
             continue;
@@ -354,6 +356,13 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
         if !customer_facing {
             assert_eq!(reply_to, None, "{name}");
             assert!(msg.header_raw("List-Unsubscribe").is_none(), "{name}");
+            if kind == "leadership" {
+                let to = msg.to().unwrap().first().unwrap().address().unwrap().to_lowercase();
+                let day = chrono::DateTime::from_timestamp(msg.date().unwrap().to_timestamp(), 0)
+                    .unwrap()
+                    .date_naive();
+                *leader_days.entry((to, day)).or_default() += 1;
+            }
             continue;
         }
         let text = msg.body_text(0).unwrap().to_string();
@@ -412,6 +421,10 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
         link_of.values().all(|people| people.len() == 1),
         "a link reached two people"
     );
+    // Leadership: at most one escalation email a day per leader.
+    assert!(!leader_days.is_empty());
+    let busiest = leader_days.iter().max_by_key(|(_, n)| **n).unwrap();
+    assert_eq!(*busiest.1, 1, "{busiest:?}");
     for kind in ["outreach", "follow-up", "exec-sponsor"] {
         assert!(checked.get(kind).copied().unwrap_or(0) > 20, "{checked:?}");
     }
