@@ -133,10 +133,7 @@ async fn unsubscribe_pages(
         email,
         now - Duration::days(links.unsubscribe_lifetime.num_days() + 1),
     ));
-    let mut altered = token.clone();
-    let flip = altered.len() - 5;
-    let c = if altered.as_bytes()[flip] == b'A' { "B" } else { "A" };
-    altered.replace_range(flip..=flip, c);
+    let altered = altered(&token);
     vec![
         (
             "unsubscribe".to_string(),
@@ -161,6 +158,15 @@ async fn unsubscribe_pages(
     ]
 }
 
+/// `token` with one character of its MAC changed: a link tampered with.
+fn altered(token: &str) -> String {
+    let mut altered = token.to_string();
+    let flip = altered.len() - 5;
+    let c = if altered.as_bytes()[flip] == b'A' { "B" } else { "A" };
+    altered.replace_range(flip..=flip, c);
+    altered
+}
+
 /// What a link that cannot be used shows: damaged, altered, for someone else,
 /// for a task that does not exist, expired.
 async fn refusals(
@@ -170,10 +176,7 @@ async fn refusals(
     done: &str,
     now: milepost_domain::Timestamp,
 ) -> Vec<(String, Page)> {
-    let mut altered = done.to_string();
-    let flip = altered.len() - 5;
-    let c = if altered.as_bytes()[flip] == b'A' { "B" } else { "A" };
-    altered.replace_range(flip..=flip, c);
+    let altered = altered(done);
     let token_of = |url: String| url.rsplit('/').next().expect("a link ends in its token").to_string();
     let other = token_of(links.url(LinkAction::Done, &task.id, "sam@vendor.example", now));
     let missing = token_of(links.url(LinkAction::Done, "no-such-escalation:csm-task", &task.owner_email, now));

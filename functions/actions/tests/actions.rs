@@ -92,13 +92,17 @@ async fn on_dynamodb<'a>(moto: &'a MotoServer, table: &str) -> Setup<'a> {
 }
 
 impl Setup<'_> {
-    async fn task(&self, milestone: &str) -> CsmTask {
-        let e = self
-            .runner
+    /// The escalation the sweep started for `milestone`.
+    fn execution(&self, milestone: &str) -> milepost_embedded::runner::Execution {
+        self.runner
             .executions()
             .into_iter()
             .find(|e| e.request.milestone_id == milestone)
-            .unwrap();
+            .unwrap()
+    }
+
+    async fn task(&self, milestone: &str) -> CsmTask {
+        let e = self.execution(milestone);
         self.store
             .get_task(&CsmTask::id_for(&e.request.execution))
             .await
@@ -428,12 +432,7 @@ async fn pausing_holds_customer_email_but_not_leadership(s: Setup<'_>) {
 impl Setup<'_> {
     /// Runs `step` of `milestone`'s escalation; returns the emails it sent.
     async fn run(&self, milestone: &str, step: Step) -> Vec<milepost_domain::OutgoingEmail> {
-        let e = self
-            .runner
-            .executions()
-            .into_iter()
-            .find(|e| e.request.milestone_id == milestone)
-            .unwrap();
+        let e = self.execution(milestone);
         let before = self.mailer.sent().len();
         // As the state machine does: a step the contact policy defers runs again at its slot.
         while let milepost_domain::StepOutcome::Deferred(at) =

@@ -400,6 +400,40 @@ impl DynamoStore {
         .await
     }
 
+    /// `value` under `pk`/`sk` and its version, kept in the `version`
+    /// attribute (what `put_versioned` writes).
+    async fn get_versioned<T: DeserializeOwned>(&self, pk: String, sk: &str) -> StoreResult<Option<(T, u64)>> {
+        let Some(item) = self.get(pk, sk).await? else {
+            return Ok(None);
+        };
+        let value = from_item(&item)?;
+        Ok(Some((value, version_of(&item).unwrap_or(0))))
+    }
+
+    /// Writes `value` under `pk`/`sk` as version `read + 1`, if the stored
+    /// one is still `read` (0: none yet); `Conflict` otherwise.
+    async fn put_versioned<T: Serialize>(&self, pk: String, sk: &str, value: &T, read: u64) -> StoreResult<u64> {
+        let next = read + 1;
+        let item = HashMap::from([
+            ("pk".to_string(), s(pk)),
+            ("sk".to_string(), s(sk)),
+            ("item".to_string(), to_attr(value)?),
+            ("version".to_string(), AttributeValue::N(next.to_string())),
+        ]);
+        let put = Put::builder().table_name(&self.table).set_item(Some(item));
+        let put = if read == 0 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("version = :expected")
+                .expression_attribute_values(":expected", AttributeValue::N(read.to_string()))
+        };
+        if self.put_conditionally(put.build().map_err(backend)?).await? {
+            Ok(next)
+        } else {
+            Err(StoreError::Conflict)
+        }
+    }
+
     /// Sends one conditional put; `false` when its condition failed.
     async fn put_conditionally(&self, put: Put) -> StoreResult<bool> {
         self.count();
@@ -978,6 +1012,17 @@ fn task_partition(status: TaskStatus) -> String {
     format!("TASKS#{status}")
 }
 
+const CONTACT_SK: &str = "CONTACT";
+const LEADER_QUEUE_SK: &str = "QUEUE";
+
+fn contact_pk(digest: &str) -> String {
+    format!("CONTACT#{digest}")
+}
+
+fn leader_pk(leader: &EmailAddress) -> String {
+    format!("LEADER#{}", leader.as_str().to_lowercase())
+}
+
 /// Every suppressed address sits in one partition: listing them is one
 /// Query, and unsubscribes are far too rare to make it hot.
 const SUPPRESSED_PK: &str = "SUPPRESSED";
@@ -989,38 +1034,13 @@ fn suppressed_sk(email: &EmailAddress) -> String {
 #[async_trait]
 impl ContactStore for DynamoStore {
     async fn contact(&self, digest: &str) -> StoreResult<Option<ContactRecord>> {
-        let Some(item) = self.get(format!("CONTACT#{digest}"), "CONTACT").await? else {
-            return Ok(None);
-        };
-        let mut contact: ContactRecord = from_item(&item)?;
-        contact.version = version_of(&item).unwrap_or(0);
-        Ok(Some(contact))
+        let found = self.get_versioned(contact_pk(digest), CONTACT_SK).await?;
+        Ok(found.map(|(contact, version)| ContactRecord { version, ..contact }))
     }
 
     async fn save_contact(&self, digest: &str, contact: &ContactRecord) -> StoreResult<u64> {
-        let next = contact.version + 1;
-        let stored = ContactRecord {
-            version: next,
-            ..contact.clone()
-        };
-        let item = HashMap::from([
-            ("pk".to_string(), s(format!("CONTACT#{digest}"))),
-            ("sk".to_string(), s("CONTACT")),
-            ("item".to_string(), to_attr(&stored)?),
-            ("version".to_string(), AttributeValue::N(next.to_string())),
-        ]);
-        let put = Put::builder().table_name(&self.table).set_item(Some(item));
-        let put = if contact.version == 0 {
-            put.condition_expression("attribute_not_exists(pk)")
-        } else {
-            put.condition_expression("version = :expected")
-                .expression_attribute_values(":expected", AttributeValue::N(contact.version.to_string()))
-        };
-        if self.put_conditionally(put.build().map_err(backend)?).await? {
-            Ok(next)
-        } else {
-            Err(StoreError::Conflict)
-        }
+        self.put_versioned(contact_pk(digest), CONTACT_SK, contact, contact.version)
+            .await
     }
 
     async fn suppress(&self, suppression: &Suppression) -> StoreResult<Option<Suppression>> {
@@ -1069,42 +1089,13 @@ impl ContactStore for DynamoStore {
 #[async_trait]
 impl LeaderQueueStore for DynamoStore {
     async fn leader_queue(&self, leader: &EmailAddress) -> StoreResult<Option<LeaderQueue>> {
-        let pk = format!("LEADER#{}", leader.as_str().to_lowercase());
-        let Some(item) = self.get(pk, "QUEUE").await? else {
-            return Ok(None);
-        };
-        let mut queue: LeaderQueue = from_item(&item)?;
-        queue.version = version_of(&item).unwrap_or(0);
-        Ok(Some(queue))
+        let found = self.get_versioned(leader_pk(leader), LEADER_QUEUE_SK).await?;
+        Ok(found.map(|(queue, version)| LeaderQueue { version, ..queue }))
     }
 
     async fn save_leader_queue(&self, queue: &LeaderQueue) -> StoreResult<u64> {
-        let next = queue.version + 1;
-        let stored = LeaderQueue {
-            version: next,
-            ..queue.clone()
-        };
-        let item = HashMap::from([
-            (
-                "pk".to_string(),
-                s(format!("LEADER#{}", queue.leader.as_str().to_lowercase())),
-            ),
-            ("sk".to_string(), s("QUEUE")),
-            ("item".to_string(), to_attr(&stored)?),
-            ("version".to_string(), AttributeValue::N(next.to_string())),
-        ]);
-        let put = Put::builder().table_name(&self.table).set_item(Some(item));
-        let put = if queue.version == 0 {
-            put.condition_expression("attribute_not_exists(pk)")
-        } else {
-            put.condition_expression("version = :expected")
-                .expression_attribute_values(":expected", AttributeValue::N(queue.version.to_string()))
-        };
-        if self.put_conditionally(put.build().map_err(backend)?).await? {
-            Ok(next)
-        } else {
-            Err(StoreError::Conflict)
-        }
+        self.put_versioned(leader_pk(&queue.leader), LEADER_QUEUE_SK, queue, queue.version)
+            .await
     }
 }
 

@@ -6,7 +6,7 @@
 //! The rule is a pure function of the contact's recent sends, so the demo's
 //! runner and the Lambdas behind Step Functions decide alike.
 
-use chrono::{Datelike, Duration, TimeZone, Timelike};
+use chrono::{Duration, TimeZone, Timelike};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -219,15 +219,9 @@ pub fn whole_second_up(t: Timestamp) -> Timestamp {
     }
 }
 
-/// The weekday and hour of `t` in `tz`, for tests and messages: `Mon 09:00`.
-pub fn local_label(t: Timestamp, tz: Tz) -> String {
-    let l = tz.from_utc_datetime(&t.naive_utc());
-    format!("{} {:02}:{:02}", l.weekday(), l.hour(), l.minute())
-}
-
 #[cfg(test)]
 mod tests {
-    use chrono::Utc;
+    use chrono::{Datelike, Utc};
 
     use super::*;
 
@@ -236,6 +230,12 @@ mod tests {
     }
 
     const BERLIN: Tz = chrono_tz::Europe::Berlin;
+
+    /// The weekday and time of `t` in `tz`: `Mon 09:00`.
+    fn local_label(t: Timestamp, tz: Tz) -> String {
+        let l = tz.from_utc_datetime(&t.naive_utc());
+        format!("{} {:02}:{:02}", l.weekday(), l.hour(), l.minute())
+    }
 
     #[test]
     fn mail_waits_for_the_contacts_business_hours_and_weekdays() {

@@ -25,6 +25,7 @@ use crate::email::{self, RenderError};
 use crate::links::{recipient_digest, ActionLinks};
 use crate::ports::{Clock, EventPublisher, Mailer, PlaybookStore, StoreError};
 use crate::sending::{send_once, SendFailure, SendResult};
+use crate::writes::retry_on_conflict;
 
 /// Misses of one account this close together get one day-1 outreach email.
 const COMBINE_WITHIN: chrono::Duration = chrono::Duration::days(3);
@@ -134,7 +135,7 @@ impl PlaybookSteps {
                 } else if !self.held_by_pause(req, step, &account, now).await?
                     && !self.held_by_suppression(req, step, "customer", kind, to, now).await?
                 {
-                    let slot = CustomerSend {
+                    let slot = LimitedSend {
                         who: "customer",
                         kind,
                         to,
@@ -236,13 +237,13 @@ impl PlaybookSteps {
                         self.leader_email(req, step, &facts, &leader, &leader_key, now).await?
                     }
                 };
-                let mut recipients = Vec::new();
+                let mut sponsor_mail = None;
                 if milestone.policy.exec_sponsor {
                     if let Some(sponsor) = &account.exec_sponsor {
                         // The sponsor is the customer's: a pause, an unsubscribe or the
                         // contact policy holds their email, not leadership's.
                         let key = send_key(req, step, "sponsor");
-                        let slot = CustomerSend {
+                        let slot = LimitedSend {
                             who: "sponsor",
                             kind: EmailKind::ExecSponsor,
                             to: sponsor,
@@ -261,18 +262,12 @@ impl PlaybookSteps {
                                 (a, b) => a.or(b),
                             };
                             if sponsor_later.is_none() {
-                                let unsubscribe = self.unsubscribe_url(&account, sponsor, now);
-                                recipients.push((
-                                    sponsor.clone(),
-                                    EmailKind::ExecSponsor,
-                                    "sponsor",
-                                    Some(unsubscribe),
-                                ));
+                                sponsor_mail = Some((sponsor, self.unsubscribe_url(&account, sponsor, now)));
                             }
                         }
                     }
                 }
-                for (to, kind, who, unsubscribe) in recipients {
+                if let Some((sponsor, unsubscribe)) = sponsor_mail {
                     let mail = email::leadership(
                         &self.config,
                         &account,
@@ -280,13 +275,13 @@ impl PlaybookSteps {
                         &report,
                         &tried,
                         task.as_ref(),
-                        &to,
-                        kind,
-                        unsubscribe.as_deref(),
-                        send_key(req, step, who),
+                        sponsor,
+                        EmailKind::ExecSponsor,
+                        Some(&unsubscribe),
+                        send_key(req, step, "sponsor"),
                         now,
                     )?;
-                    self.send_logged(req, step, who, now, &mail).await?;
+                    self.send_logged(req, step, "sponsor", now, &mail).await?;
                 }
                 if let Some(later) = deferred {
                     // What went, went; the step runs again for what waits.
@@ -471,7 +466,7 @@ impl PlaybookSteps {
         &self,
         req: &EscalationRequest,
         step: Step,
-        send: &CustomerSend<'_>,
+        send: &LimitedSend<'_>,
         policy: ContactPolicy,
         tz: chrono_tz::Tz,
         now: Timestamp,
@@ -483,34 +478,36 @@ impl PlaybookSteps {
         };
         let digest = recipient_digest(send.to.email.as_str());
         // Two sends to one contact at once: the loser of the write reads again.
-        for _ in 0..8 {
-            let mut contact = self
-                .store
-                .contact(&digest)
-                .await?
-                .unwrap_or_else(|| ContactRecord::new(send.to.email.clone()));
-            contact.email = send.to.email.clone();
-            match contact.claim(send.key, now, &policy, tz) {
-                Slot::Now => match self.store.save_contact(&digest, &contact).await {
-                    Ok(_) => return Ok(None),
-                    Err(StoreError::Conflict) => continue,
-                    Err(e) => return Err(e.into()),
-                },
-                Slot::Later(at, why) => {
-                    let detail = format!(
-                        "{} email deferred to {} ({}): {}",
-                        send.kind.label(),
-                        email::fmt_local_datetime(at, tz),
-                        tz.name(),
-                        why.describe(&policy)
-                    );
-                    let what = format!("deferred:{}:{}", send.who, at.timestamp());
-                    self.log(req, step, &what, now, detail).await?;
-                    return Ok(Some(at));
+        let slot = retry_on_conflict(
+            || "a contact's record".to_string(),
+            || async {
+                let mut contact = self
+                    .store
+                    .contact(&digest)
+                    .await?
+                    .unwrap_or_else(|| ContactRecord::new(send.to.email.clone()));
+                contact.email = send.to.email.clone();
+                let slot = contact.claim(send.key, now, &policy, tz);
+                if slot == Slot::Now {
+                    self.store.save_contact(&digest, &contact).await?;
                 }
-            }
-        }
-        Err(StepError::Transient("the contact's record kept changing".into()))
+                Ok(slot)
+            },
+        )
+        .await?;
+        let Slot::Later(at, why) = slot else {
+            return Ok(None);
+        };
+        let detail = format!(
+            "{} email deferred to {} ({}): {}",
+            send.kind.label(),
+            email::fmt_local_datetime(at, tz),
+            tz.name(),
+            why.describe(&policy)
+        );
+        let what = format!("deferred:{}:{}", send.who, at.timestamp());
+        self.log(req, step, &what, now, detail).await?;
+        Ok(Some(at))
     }
 
     /// Sends an email once (see `send_once`) and records what became of it in
@@ -553,7 +550,7 @@ impl PlaybookSteps {
         };
         self.change_leader_queue(&leader.email, |q| q.add(entry.clone()))
             .await?;
-        let send = CustomerSend {
+        let send = LimitedSend {
             who: "leader",
             kind: EmailKind::Leadership,
             to: leader,
@@ -664,22 +661,22 @@ impl PlaybookSteps {
         leader: &milepost_domain::EmailAddress,
         change: impl Fn(&mut milepost_domain::LeaderQueue) -> bool,
     ) -> Result<(), StepError> {
-        for _ in 0..8 {
-            let mut queue = self
-                .store
-                .leader_queue(leader)
-                .await?
-                .unwrap_or_else(|| milepost_domain::LeaderQueue::new(leader.clone()));
-            if !change(&mut queue) {
-                return Ok(());
-            }
-            match self.store.save_leader_queue(&queue).await {
-                Ok(_) => return Ok(()),
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(StepError::Transient("the leader's queue kept changing".into()))
+        retry_on_conflict(
+            || "a leader's queue".to_string(),
+            || async {
+                let mut queue = self
+                    .store
+                    .leader_queue(leader)
+                    .await?
+                    .unwrap_or_else(|| milepost_domain::LeaderQueue::new(leader.clone()));
+                if change(&mut queue) {
+                    self.store.save_leader_queue(&queue).await?;
+                }
+                Ok(())
+            },
+        )
+        .await?;
+        Ok(())
     }
 
     /// The account's other milestones missed close to `m` (within
@@ -712,9 +709,7 @@ impl PlaybookSteps {
         others.sort_by(|a, b| (a.due_at, &a.milestone_id).cmp(&(b.due_at, &b.milestone_id)));
         let mut claimed = Vec::new();
         for c in others {
-            let execution = milepost_domain::execution_name(&account.id, &c.milestone_id, c.due_at);
-            let key = send_key_of(&execution, Step::OutreachEmail, "customer");
-            if self.store.claim_send(&key).await?.is_none() {
+            if self.store.claim_send(&outreach_key_of(account, &c)).await?.is_none() {
                 claimed.push(c);
             }
         }
@@ -732,8 +727,7 @@ impl PlaybookSteps {
         sent: Option<&SendResult>,
     ) -> Result<(), StepError> {
         for c in included {
-            let execution = milepost_domain::execution_name(&account.id, &c.milestone_id, c.due_at);
-            let key = send_key_of(&execution, Step::OutreachEmail, "customer");
+            let key = outreach_key_of(account, c);
             match sent {
                 Some(SendResult::Sent | SendResult::AlreadySent) => {
                     let record = crate::ports::SendRecord::Included {
@@ -773,7 +767,7 @@ struct LeaderFacts<'a> {
 }
 
 /// An email about to be sent under a contact policy: to whom, as whom in the log.
-struct CustomerSend<'a> {
+struct LimitedSend<'a> {
     who: &'a str,
     kind: EmailKind,
     to: &'a Contact,
@@ -787,6 +781,13 @@ fn send_key(req: &EscalationRequest, step: Step, recipient: &str) -> String {
 /// The send ledger's key of `step`'s email to `recipient` in `execution`.
 fn send_key_of(execution: &str, step: Step, recipient: &str) -> String {
     format!("{execution}:{}:{recipient}", step.as_str())
+}
+
+/// The send key of the outreach email of `m`'s escalation (its execution
+/// name derives from account, milestone and due time, as the sweep names it).
+fn outreach_key_of(account: &Account, m: &TrackedMilestone) -> String {
+    let execution = milepost_domain::execution_name(&account.id, &m.milestone_id, m.due_at);
+    send_key_of(&execution, Step::OutreachEmail, "customer")
 }
 
 /// The span of one playbook step: ids only.
