@@ -162,9 +162,12 @@ def main():
     # The escalations run: once first_workflow's day-1 touches are done, Acme
     # catches up on it (the README's second block).
     deadline = time.time() + 300  # the first task invocations build the playbook functions
-    while "Day1FollowUp" not in execution_lines(terminal, "first_workflow"):
+    # Entering Day1FollowUp is not the follow-up sent: wait for the step's own
+    # "done" line, or a catch-up in between would rightly cancel that email.
+    follow_up_done = re.compile(r'"playbook step done","execution":"acme-first_workflow-\w+","step":"follow_up_email"')
+    while not follow_up_done.search(terminal.text()):
         if terminal.exited() or time.time() > deadline:
-            fail("first_workflow's escalation never reached Day1FollowUp", terminal)
+            fail("first_workflow's escalation never finished its Day1FollowUp step", terminal)
         time.sleep(0.2)
     recovery = run_block(terminal, RECOVERY_MARKER)
     check('{"accepted":1,"duplicates":0,"rejected":[],"rejected_count":0}' in recovery, f"the catch-up event was not accepted:\n{recovery}", terminal)
