@@ -147,9 +147,11 @@ def main():
 
     query = DUCKDB_QUERY.format(accounts=data / "accounts.csv", events=data / "events.csv",
                                 candidates=", ".join(f"('{i}', '{e}', {n}, {d})" for i, e, n, d in CANDIDATES))
-    script = f"import duckdb, json; print(json.dumps(duckdb.sql({query!r}).fetchall()))"
+    # No progress bar: on a long query DuckDB draws one on stdout, ahead of the answer.
+    script = ("import duckdb, json; con = duckdb.connect(); con.execute('SET enable_progress_bar = false'); "
+              f"print(json.dumps(con.sql({query!r}).fetchall()))")
     out, d_secs, d_rss = measure([sys.executable, "-c", script])
-    duck = {(m, o): (n, k) for m, o, n, k in json.loads(out)}
+    duck = {(m, o): (n, k) for m, o, n, k in json.loads(out.splitlines()[-1])}
 
     print(f"\ndiscover: {args.accounts} accounts, {args.events} events ({size:.0f} MiB CSV), "
           f"{len(CANDIDATES)} event-count milestones, {os.cpu_count()} cores")
