@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-KINDS = ("outreach", "follow-up", "csm-task", "leadership", "exec-sponsor")
+KINDS = ("outreach", "follow-up", "csm-task", "leadership", "exec-sponsor", "owner-digest")
 WIDTHS = (375, 1200)
 MIN_FONT_PX = 12
 MAX_COLUMN_PX = 700  # wider than this at 1200 px and lines get too long to read

@@ -504,6 +504,10 @@ mod aws_commands {
                     .await
                     .map_err(anyhow::Error::msg)?;
                 let reminded = reminders.run().await?;
+                let digested = milepost_aws::digests_from_env(&sdk)
+                    .map_err(anyhow::Error::msg)?
+                    .run()
+                    .await?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&report)?);
                 } else {
@@ -515,6 +519,12 @@ mod aws_commands {
                         println!(
                             "reopened {} snoozed task(s) and reminded their owners",
                             reminded.reopened
+                        );
+                    }
+                    if digested.sent > 0 {
+                        println!(
+                            "sent {} owner digest(s) listing {} missed milestone(s) under the thresholds",
+                            digested.sent, digested.listed
                         );
                     }
                 }

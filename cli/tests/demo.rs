@@ -203,6 +203,11 @@ async fn no_email_carries_another_customers_data() {
             // account it leads: the vendor's own people, by design.
             continue;
         }
+        if text.contains("\nX-Milepost-Kind: owner-digest") {
+            // An owner's digest lists the misses of the accounts whose
+            // milestones that one person owns: entries are kept per owner address.
+            continue;
+        }
         for other in id_pattern(&decoded) {
             assert_eq!(other.parse::<u64>().unwrap(), index, "{name} mentions customer{other}");
         }
@@ -326,7 +331,7 @@ fn the_demo_command_prints_its_table_and_writes_its_files() {
 #[tokio::test]
 async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
     let dir = tempfile::tempdir().unwrap();
-    run(&options(dir.path(), 300, 120)).await.unwrap();
+    let summary = run(&options(dir.path(), 300, 120)).await.unwrap();
     let maps = milepost_cli::example_maps::example_maps();
     let internal: Vec<&str> = maps
         .iter()
@@ -339,6 +344,10 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
     let mut checked: BTreeMap<String, usize> = BTreeMap::new();
     let mut sent_to: BTreeMap<String, Vec<chrono::DateTime<chrono::Utc>>> = BTreeMap::new();
     let mut leader_days: BTreeMap<(String, chrono::NaiveDate), usize> = BTreeMap::new();
+    let mut owner_days = std::collections::BTreeSet::new();
+    let mut digest_rows = std::collections::BTreeSet::new();
+    let mut leadership_named = 0;
+    let money = |s: &str| -> u64 { s.trim().trim_start_matches('$').replace(',', "").parse().unwrap() };
     for path in walk(&dir.path().join("outbox")) {
         if path.extension().is_none_or(|e| e != "eml") {
             continue;
@@ -356,12 +365,61 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
         if !customer_facing {
             assert_eq!(reply_to, None, "{name}");
             assert!(msg.header_raw("List-Unsubscribe").is_none(), "{name}");
+            let to = msg.to().unwrap().first().unwrap().address().unwrap().to_lowercase();
+            let sent_at = chrono::DateTime::from_timestamp(msg.date().unwrap().to_timestamp(), 0).unwrap();
+            let text = msg.body_text(0).unwrap().to_string();
+            let subject = msg.subject().unwrap().to_string();
+            let rows: Vec<u64> = text
+                .lines()
+                .filter_map(|l| l.strip_prefix("   ARR at risk:"))
+                .map(money)
+                .collect();
             if kind == "leadership" {
-                let to = msg.to().unwrap().first().unwrap().address().unwrap().to_lowercase();
-                let day = chrono::DateTime::from_timestamp(msg.date().unwrap().to_timestamp(), 0)
+                *leader_days.entry((to.clone(), sent_at.date_naive())).or_default() += 1;
+                // Leadership hears only of misses over the maps' thresholds: $2,500
+                // in every example map but enterprise's, whose smallest is $8,000.
+                let listed = if rows.is_empty() {
+                    vec![money(
+                        subject.rsplit(", ").next().unwrap().trim_end_matches(" ARR at risk"),
+                    )]
+                } else {
+                    rows.clone()
+                };
+                assert!(listed.iter().all(|arr| *arr >= 2_500), "{name}: {listed:?}");
+                leadership_named += listed.len();
+            }
+            if kind == "owner-digest" {
+                use chrono::{Datelike, Timelike};
+                assert!(
+                    owner_days.insert((to, sent_at.date_naive())),
+                    "{name}: two digests a day"
+                );
+                assert!(
+                    sent_at.weekday().num_days_from_monday() < 5 && sent_at.hour() >= 9,
+                    "{name}: sent {sent_at}"
+                );
+                let total = subject.rsplit_once(", ").unwrap().1.trim_end_matches(" ARR at risk");
+                assert_eq!(money(total), rows.iter().sum::<u64>(), "{name}: {subject}");
+                let count: usize = subject
+                    .split("digest: ")
+                    .nth(1)
                     .unwrap()
-                    .date_naive();
-                *leader_days.entry((to, day)).or_default() += 1;
+                    .split(' ')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert_eq!(count, rows.len(), "{name}: {subject}");
+                assert!(
+                    rows.iter().all(|arr| *arr < 2_500),
+                    "{name}: only misses under a threshold: {rows:?}"
+                );
+                for link in text.lines().filter_map(|l| l.trim().strip_prefix("Open it:")) {
+                    assert!(
+                        digest_rows.insert(link.trim().to_string()),
+                        "{name}: {link} listed twice"
+                    );
+                }
             }
             continue;
         }
@@ -425,6 +483,20 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
     assert!(!leader_days.is_empty());
     let busiest = leader_days.iter().max_by_key(|(_, n)| **n).unwrap();
     assert_eq!(*busiest.1, 1, "{busiest:?}");
+    // No task under a CSM threshold: $1,000 in the SMB and renewal maps; the
+    // other maps' smallest miss is $2,000.
+    let tasks: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(dir.path().join("tasks.json")).unwrap()).unwrap();
+    let smallest = tasks.iter().map(|t| t["arr_at_risk"].as_u64().unwrap()).min().unwrap();
+    assert!(smallest >= 1_000, "a task for {smallest} ARR at risk");
+    // The summary's counts are the outbox's.
+    assert_eq!(summary.owner_digests, owner_days.len());
+    assert_eq!(summary.owner_digest_rows, digest_rows.len());
+    assert!(
+        summary.owner_digest_rows > 20
+            && summary.owner_digest_rows <= summary.kept_tech_touch + summary.kept_from_leadership
+    );
+    assert_eq!(summary.leadership_escalations, leadership_named);
     for kind in ["outreach", "follow-up", "exec-sponsor"] {
         assert!(checked.get(kind).copied().unwrap_or(0) > 20, "{checked:?}");
     }

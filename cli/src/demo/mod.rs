@@ -69,6 +69,13 @@ pub struct Summary {
     pub day1_touches: usize,
     pub csm_tasks: usize,
     pub leadership_escalations: usize,
+    /// Misses under the CSM threshold: the customer steps only (tech-touch).
+    pub kept_tech_touch: usize,
+    /// Misses with a task but under the leadership threshold.
+    pub kept_from_leadership: usize,
+    /// Owners' digests sent, and the misses they listed.
+    pub owner_digests: usize,
+    pub owner_digest_rows: usize,
     pub emails_sent: u64,
     pub events_sent: usize,
     pub events_duplicate: usize,
@@ -137,7 +144,8 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
     };
 
     let (ingestion, sweeper, playbook) = (services.ingestion(), services.sweeper(), services.playbook());
-    let (reminders, actions) = (services.reminders(), services.actions().expect("the demo signs links"));
+    let (reminders, digests) = (services.reminders(), services.digests());
+    let actions = services.actions().expect("the demo signs links");
     let mut people = people::People::default();
     let maps = crate::example_maps::example_maps();
     for map in &maps {
@@ -236,6 +244,9 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
             }
             sweeper.sweep(&SweepOptions::default()).await?;
             reminders.run().await?;
+            let digested = digests.run().await?;
+            summary.owner_digests += digested.sent;
+            summary.owner_digest_rows += digested.listed;
             runner.run_due(&playbook, now).await;
             // The people read their email: new tasks noticed, buttons pressed when due.
             people.notice(&store.tasks_opened_from(people.noticed), opts.seed);
@@ -265,10 +276,28 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
         .into_iter()
         .map(|e| (e.request.execution.clone(), e))
         .collect();
+    // What the map's thresholds held back, as the escalation log says.
+    let mut kept_from_leadership = std::collections::HashSet::new();
+    for plan in &plans {
+        for entry in milepost_app::ports::EscalationLog::log_of(store.as_ref(), &plan.account.id).await? {
+            match (entry.step, entry.key.rsplit(':').next()) {
+                (Some(Step::CsmTask), Some("held_back")) => summary.kept_tech_touch += 1,
+                (Some(Step::Leadership), Some("held_back")) => {
+                    summary.kept_from_leadership += 1;
+                    kept_from_leadership.insert(entry.execution);
+                }
+                (Some(Step::Leadership), Some("tech_touch")) => {
+                    kept_from_leadership.insert(entry.execution);
+                }
+                _ => {}
+            }
+        }
+    }
     for e in executions.values() {
         for step in &e.completed_steps {
             match step {
                 Step::OutreachEmail | Step::InAppMessage | Step::FollowUpEmail => summary.day1_touches += 1,
+                Step::Leadership if kept_from_leadership.contains(&e.request.execution) => {}
                 Step::Leadership => summary.leadership_escalations += 1,
                 _ => {}
             }
@@ -354,7 +383,7 @@ fn clear_outbox(dir: &Path) -> Result<()> {
 /// The short table printed after a run.
 pub fn render_table(s: &Summary, out: &Path) -> String {
     let state = |k: &str| s.tasks_by_state.get(k).copied().unwrap_or(0).to_string();
-    let rows: [(&str, String); 17] = [
+    let rows: [(&str, String); 19] = [
         ("accounts", s.accounts.to_string()),
         ("milestones tracked", s.milestones_tracked.to_string()),
         ("achieved", s.achieved.to_string()),
@@ -370,6 +399,14 @@ pub fn render_table(s: &Summary, out: &Path) -> String {
         ("  open", state("open")),
         ("manual confirmations", s.manual_confirmations.to_string()),
         ("leadership escalations", s.leadership_escalations.to_string()),
+        (
+            "kept under thresholds",
+            (s.kept_tech_touch + s.kept_from_leadership).to_string(),
+        ),
+        (
+            "  in owner digests",
+            format!("{} ({} sent)", s.owner_digest_rows, s.owner_digests),
+        ),
         ("emails sent", s.emails_sent.to_string()),
         (
             "events (duplicates)",

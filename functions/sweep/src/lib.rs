@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use milepost_app::digests::{DigestsReport, OwnerDigests};
 use milepost_app::ports::StoreError;
 use milepost_app::reminders::{RemindersReport, TaskReminders};
 use milepost_app::sweep::{SweepOptions, SweepReport, Sweeper};
@@ -55,6 +56,21 @@ pub async fn remind(reminders: &TaskReminders) -> Result<RemindersReport, StoreE
             reopened = report.reopened,
             failed = report.failed,
             "snoozed tasks reopened"
+        );
+    }
+    Ok(report)
+}
+
+/// Sends the owners' digests that are due; logs what it did.
+pub async fn send_digests(digests: &OwnerDigests) -> Result<DigestsReport, StoreError> {
+    let report = digests.run().await?;
+    if report.sent + report.caught_up + report.failed > 0 {
+        tracing::info!(
+            sent = report.sent,
+            listed = report.listed,
+            caught_up = report.caught_up,
+            failed = report.failed,
+            "owners' digests"
         );
     }
     Ok(report)

@@ -1,5 +1,6 @@
 //! Milepost Lambda `sweep`: wiring only. Triggered by an EventBridge schedule:
-//! one sweep of due milestones, then the reminders of snoozes that are over.
+//! one sweep of due milestones, then the reminders of snoozes that are over,
+//! then the owners' digests that are due.
 //! Configuration (environment): `MILEPOST_TABLE`, `MILEPOST_BUS`,
 //! `MILEPOST_STATE_MACHINE_ARN`, `MILEPOST_SES_CONFIGURATION_SET`,
 //! `MILEPOST_ACTIONS_KEY_PARAM` and `milepost_app::Config::from_env`'s settings.
@@ -13,12 +14,14 @@ async fn main() -> Result<(), Error> {
     let sdk = milepost_aws::sdk_config().await;
     let sweeper = milepost_aws::sweeper_from_env(&sdk)?;
     let reminders = milepost_aws::reminders_from_env(&sdk).await?;
+    let digests = milepost_aws::digests_from_env(&sdk)?;
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        let (sweeper, reminders) = (&sweeper, &reminders);
+        let (sweeper, reminders, digests) = (&sweeper, &reminders, &digests);
         async move {
             let report = milepost_sweep::run(sweeper, deadline_instant(event.context.deadline)).await?;
             let reminded = milepost_sweep::remind(reminders).await?;
-            Ok::<_, Error>(serde_json::json!({ "sweep": report, "reminders": reminded }))
+            let digested = milepost_sweep::send_digests(digests).await?;
+            Ok::<_, Error>(serde_json::json!({ "sweep": report, "reminders": reminded, "digests": digested }))
         }
     }))
     .await

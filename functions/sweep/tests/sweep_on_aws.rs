@@ -401,7 +401,7 @@ async fn a_sweep_near_its_deadline_stops_cleanly_and_the_next_run_finishes() {
 }
 
 /// What one scheduled run asks of AWS — the sweep starting an escalation, then
-/// the reminder of a snooze that is over, sent through SES — the template
+/// the reminder of a snooze that is over and an owner's digest, sent through SES — the template
 /// grants the sweep function.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_run_asks_only_for_what_the_sweep_function_is_granted() {
@@ -430,6 +430,23 @@ async fn a_scheduled_run_asks_only_for_what_the_sweep_function_is_granted() {
         .apply(&snooze, &Actor::Milepost, stack.clock.now() - Duration::days(1), None)
         .unwrap();
     store.update_task(&snoozed).await.unwrap();
+    // And an owner's digest a crashed run left half sent: the run finishes it.
+    use milepost_app::ports::OwnerDigestStore;
+    let mut digest = milepost_domain::OwnerDigest::new(milepost_domain::Contact::new(
+        "Maya",
+        milepost_domain::EmailAddress::parse("maya@vendor.example").unwrap(),
+    ));
+    digest.add(milepost_domain::HeldMiss {
+        execution: "acct-000-m000-1".into(),
+        account_id: AccountId::new("acct-000"),
+        milestone_id: "m000".into(),
+        arr_at_risk: 500,
+        held_back: milepost_domain::HeldBack::TaskAndLeadership,
+        queued_at: stack.clock.now() - Duration::days(1),
+        digest_of: None,
+    });
+    digest.assign(stack.clock.now().date_naive());
+    store.save_owner_digest(&digest).await.unwrap();
 
     let services = Services {
         mailer: Arc::new(milepost_aws::SesMailer::new(
@@ -447,9 +464,19 @@ async fn a_scheduled_run_asks_only_for_what_the_sweep_function_is_granted() {
     let deadline = Instant::now() + StdDuration::from_secs(600);
     let swept = milepost_sweep::run(&services.sweeper(), deadline).await.unwrap();
     let reminded = milepost_sweep::remind(&services.reminders()).await.unwrap();
+    let digested = milepost_sweep::send_digests(&services.digests()).await.unwrap();
     stack._moto.record_requests(false).await;
     assert_eq!((swept.missed, swept.started), (1, 1));
     assert_eq!((reminded.due, reminded.reopened), (1, 1));
+    assert_eq!(
+        (digested.sent, digested.listed, digested.failed),
+        (1, 1, 0),
+        "{digested:?}"
+    );
+    let left = store.owner_digests().await.unwrap();
+    assert!(left[0].waiting.is_empty(), "the day's entries are removed once sent");
+    let again = milepost_sweep::send_digests(&services.digests()).await.unwrap();
+    assert_eq!(again.sent, 0, "once");
     let used = stack._moto.recorded_actions();
     for needed in [
         "dynamodb:Query",

@@ -6,6 +6,7 @@
 pub mod actions;
 pub mod clock;
 pub mod config;
+pub mod digests;
 pub mod email;
 pub mod escalation;
 pub mod ingest;

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use milepost_domain::{
     Account, AccountActivity, AccountId, Announcements, ContactRecord, CsmTask, CustomerEmailPause, DomainEvent,
     EmailAddress, EscalationLogEntry, EscalationRequest, IllegalChange, LeaderQueue, MilestoneMap, OutgoingEmail,
-    ProductEvent, Segment, Stage, Suppression, TaskStatus, Tenure, Timestamp, TrackedMilestone,
+    OwnerDigest, ProductEvent, Segment, Stage, Suppression, TaskStatus, Tenure, Timestamp, TrackedMilestone,
 };
 use serde::{Deserialize, Serialize};
 
@@ -194,6 +194,17 @@ pub trait LeaderQueueStore: Send + Sync {
     async fn save_leader_queue(&self, queue: &LeaderQueue) -> StoreResult<u64>;
 }
 
+/// Misses held back by the map's thresholds, waiting for their owner's digest.
+#[async_trait]
+pub trait OwnerDigestStore: Send + Sync {
+    async fn owner_digest(&self, owner: &EmailAddress) -> StoreResult<Option<OwnerDigest>>;
+    /// Writes the digest on the version read (0: new); `Conflict` when
+    /// another writer came first. Returns the new version.
+    async fn save_owner_digest(&self, digest: &OwnerDigest) -> StoreResult<u64>;
+    /// Every owner's digest stored, with what waits in it (the sweep sends them).
+    async fn owner_digests(&self) -> StoreResult<Vec<OwnerDigest>>;
+}
+
 #[async_trait]
 pub trait EscalationLog: Send + Sync {
     /// Appends an entry unless one with its key exists (retries append nothing).
@@ -253,9 +264,10 @@ impl<T> IngestStore for T where
 pub trait ActionStore: IngestStore + PauseStore + ContactStore {}
 impl<T> ActionStore for T where T: IngestStore + PauseStore + ContactStore {}
 
-/// What the sweep's task reminders read and write.
-pub trait ReminderStore: TaskLedger + AccountStore + MilestoneStore + SendLedger {}
-impl<T> ReminderStore for T where T: TaskLedger + AccountStore + MilestoneStore + SendLedger {}
+/// What the sweep's task reminders
+/// and owners' digests read and write.
+pub trait ReminderStore: TaskLedger + AccountStore + MilestoneStore + SendLedger + OwnerDigestStore {}
+impl<T> ReminderStore for T where T: TaskLedger + AccountStore + MilestoneStore + SendLedger + OwnerDigestStore {}
 
 /// What the sweep reads and writes: due milestones and their accounts.
 pub trait SweepStore: MilestoneStore + AccountStore {}
@@ -263,7 +275,15 @@ impl<T> SweepStore for T where T: MilestoneStore + AccountStore {}
 
 /// What the playbook's steps read and write.
 pub trait PlaybookStore:
-    MilestoneStore + AccountStore + ActivityStore + TaskLedger + SendLedger + PauseStore + ContactStore + LeaderQueueStore
+    MilestoneStore
+    + AccountStore
+    + ActivityStore
+    + TaskLedger
+    + SendLedger
+    + PauseStore
+    + ContactStore
+    + LeaderQueueStore
+    + OwnerDigestStore
 {
 }
 impl<T> PlaybookStore for T where
@@ -275,6 +295,7 @@ impl<T> PlaybookStore for T where
         + PauseStore
         + ContactStore
         + LeaderQueueStore
+        + OwnerDigestStore
 {
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::actions::Actions;
 use crate::config::Config;
+use crate::digests::OwnerDigests;
 use crate::escalation::PlaybookSteps;
 use crate::ingest::Ingestion;
 use crate::links::ActionLinks;
@@ -54,6 +55,15 @@ impl Services {
             clock: self.clock.clone(),
             config: self.config.clone(),
             links: self.links.clone(),
+        }
+    }
+
+    pub fn digests(&self) -> OwnerDigests {
+        OwnerDigests {
+            store: self.store.clone(),
+            mailer: self.mailer.clone(),
+            clock: self.clock.clone(),
+            config: self.config.clone(),
         }
     }
 

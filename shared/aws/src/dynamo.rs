@@ -52,14 +52,14 @@ use sha2::{Digest, Sha256};
 
 use milepost_app::ports::{
     AccountStore, ActivityStore, ContactStore, DedupeStore, EscalationLog, EventApplied, EventStore, LeaderQueueStore,
-    MapStore, MilestoneStore, Page, ParkingStore, PauseStore, SendLedger, SendRecord, StoreError, StoreResult,
-    TaskStore,
+    MapStore, MilestoneStore, OwnerDigestStore, Page, ParkingStore, PauseStore, SendLedger, SendRecord, StoreError,
+    StoreResult, TaskStore,
 };
 use milepost_domain::suppression::suppression_key;
 use milepost_domain::{
     Account, AccountActivity, AccountId, AccountState, Announcements, ContactRecord, CsmTask, CustomerEmailPause,
-    EmailAddress, EscalationLogEntry, LeaderQueue, MapSegment, MilestoneMap, ProductEvent, Segment, Suppression,
-    TaskStatus, Tenure, Timestamp, TrackedMilestone,
+    EmailAddress, EscalationLogEntry, LeaderQueue, MapSegment, MilestoneMap, OwnerDigest, ProductEvent, Segment,
+    Suppression, TaskStatus, Tenure, Timestamp, TrackedMilestone,
 };
 
 /// Partitions of the due index. Eight spreads a busy sweep's reads and the
@@ -1096,6 +1096,42 @@ impl LeaderQueueStore for DynamoStore {
     async fn save_leader_queue(&self, queue: &LeaderQueue) -> StoreResult<u64> {
         self.put_versioned(leader_pk(&queue.leader), LEADER_QUEUE_SK, queue, queue.version)
             .await
+    }
+}
+
+/// Every owner's digest sits in one partition: the sweep reads them with
+/// one Query a run, and there is one item per owner (tens, not millions).
+const DIGESTS_PK: &str = "DIGESTS";
+
+fn digest_sk(owner: &EmailAddress) -> String {
+    format!("OWNER#{}", owner.as_str().to_lowercase())
+}
+
+#[async_trait]
+impl OwnerDigestStore for DynamoStore {
+    async fn owner_digest(&self, owner: &EmailAddress) -> StoreResult<Option<OwnerDigest>> {
+        let found = self.get_versioned(DIGESTS_PK.to_string(), &digest_sk(owner)).await?;
+        Ok(found.map(|(digest, version)| OwnerDigest { version, ..digest }))
+    }
+
+    async fn save_owner_digest(&self, digest: &OwnerDigest) -> StoreResult<u64> {
+        let sk = digest_sk(&digest.owner.email);
+        self.put_versioned(DIGESTS_PK.to_string(), &sk, digest, digest.version)
+            .await
+    }
+
+    async fn owner_digests(&self) -> StoreResult<Vec<OwnerDigest>> {
+        self.query_all(DIGESTS_PK.to_string(), "OWNER#")
+            .await?
+            .iter()
+            .map(|item| {
+                let digest: OwnerDigest = from_item(item)?;
+                Ok(OwnerDigest {
+                    version: version_of(item).unwrap_or(0),
+                    ..digest
+                })
+            })
+            .collect()
     }
 }
 

@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use milepost_app::actions::Actions;
 use milepost_app::clock::SystemClock;
+use milepost_app::digests::OwnerDigests;
 use milepost_app::escalation::PlaybookSteps;
 use milepost_app::ingest::Ingestion;
 use milepost_app::links::ActionLinks;
@@ -131,6 +132,16 @@ pub async fn reminders_from_env(config: &aws_config::SdkConfig) -> Result<TaskRe
         clock: Arc::new(SystemClock),
         links: links_from_env(config, &settings).await?,
         config: settings,
+    })
+}
+
+/// Owners' digests on AWS (the sweep sends them), through SES.
+pub fn digests_from_env(config: &aws_config::SdkConfig) -> Result<OwnerDigests, String> {
+    Ok(OwnerDigests {
+        store: Arc::new(store_from_env(config)?),
+        mailer: Arc::new(mailer_from_env(config)),
+        clock: Arc::new(SystemClock),
+        config: Config::from_env()?,
     })
 }
 

@@ -577,6 +577,9 @@ async fn run_contract(name: &str, fresh: Fresh<'_>) {
         ("contacts and suppressions", |s| {
             Box::pin(an_address_is_suppressed_once_and_found_by_its_link_digest(s))
         }),
+        ("owners' digests", |s| {
+            Box::pin(owners_digests_are_written_on_their_version(s))
+        }),
     ];
     for (case, run) in cases {
         eprintln!("{name}: {case}");
@@ -652,6 +655,46 @@ async fn an_address_is_suppressed_once_and_found_by_its_link_digest(store: Arc<d
     assert!(!store.unsuppress(&again.email).await.unwrap(), "nothing left to lift");
     assert_eq!(store.suppression(&dana).await.unwrap(), None);
     assert_eq!(store.suppressions().await.unwrap().len(), 1);
+}
+
+/// An owner's digest is written on the version read, found by its owner's
+/// address whatever its case, and listed with the others for the sweep.
+async fn owners_digests_are_written_on_their_version(store: Arc<dyn Store>) {
+    use milepost_domain::{Contact, EmailAddress, HeldBack, HeldMiss, OwnerDigest};
+    assert!(store.owner_digests().await.unwrap().is_empty());
+    let maya = Contact::new("Maya", EmailAddress::parse("Maya@Vendor.example").unwrap());
+    let mut digest = OwnerDigest::new(maya.clone());
+    digest.add(HeldMiss {
+        execution: "e1".into(),
+        account_id: AccountId::new("acme"),
+        milestone_id: "first_workflow".into(),
+        arr_at_risk: 900,
+        held_back: HeldBack::TaskAndLeadership,
+        queued_at: t0(),
+        digest_of: None,
+    });
+    assert_eq!(store.save_owner_digest(&digest).await.unwrap(), 1);
+    assert!(
+        matches!(store.save_owner_digest(&digest).await, Err(StoreError::Conflict)),
+        "a second writer of a new digest loses"
+    );
+    let lower = EmailAddress::parse("maya@vendor.example").unwrap();
+    let mut read = store.owner_digest(&lower).await.unwrap().unwrap();
+    assert_eq!((read.version, read.waiting.clone()), (1, digest.waiting.clone()));
+    assert!(read.assign(t0().date_naive()));
+    assert_eq!(store.save_owner_digest(&read).await.unwrap(), 2);
+    assert!(matches!(
+        store.save_owner_digest(&read).await,
+        Err(StoreError::Conflict)
+    ));
+    let other = OwnerDigest::new(Contact::new("Ola", EmailAddress::parse("ola@vendor.example").unwrap()));
+    store.save_owner_digest(&other).await.unwrap();
+    let mut all = store.owner_digests().await.unwrap();
+    all.sort_by_key(|d| d.owner.email.to_string());
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].owner, maya);
+    assert_eq!((all[0].version, all[0].of_day(t0().date_naive()).len()), (2, 1));
+    assert_eq!(all[1].version, 1);
 }
 
 /// DynamoDB refuses an item over 400 KB, and so does the in-memory store as

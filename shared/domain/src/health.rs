@@ -252,6 +252,7 @@ mod tests {
             escalate_to_exec_sponsor: false,
             business_days: false,
             contact_policy: Default::default(),
+            min_arr_at_risk: Default::default(),
             events: Default::default(),
             milestones: defs.clone(),
         };

@@ -163,6 +163,10 @@ pub struct MilestoneMap {
     /// How often and when a customer contact may be emailed.
     #[serde(default)]
     pub contact_policy: crate::ContactPolicy,
+    /// Below these, a miss skips the CSM stage (tech-touch) or the
+    /// leadership stage, and goes to its owner's digest instead.
+    #[serde(default)]
+    pub min_arr_at_risk: crate::ArrThresholds,
     /// Declared event properties: event name → property name → type.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub events: BTreeMap<String, BTreeMap<String, PropertyType>>,

@@ -17,6 +17,9 @@ pub enum EmailKind {
     Leadership,
     /// Day 5: to the customer's executive sponsor, where the map says so.
     ExecSponsor,
+    /// A weekday morning: to a milestone's owner, the misses the map's
+    /// thresholds kept from the CSM or leadership stage.
+    OwnerDigest,
 }
 
 impl EmailKind {
@@ -27,6 +30,7 @@ impl EmailKind {
             EmailKind::CsmTask => "csm-task",
             EmailKind::Leadership => "leadership",
             EmailKind::ExecSponsor => "exec-sponsor",
+            EmailKind::OwnerDigest => "owner-digest",
         }
     }
 
@@ -38,6 +42,7 @@ impl EmailKind {
             EmailKind::CsmTask => "CSM task",
             EmailKind::Leadership => "leadership",
             EmailKind::ExecSponsor => "executive sponsor",
+            EmailKind::OwnerDigest => "owner's digest",
         }
     }
 

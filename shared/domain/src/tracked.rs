@@ -24,6 +24,9 @@ pub struct EscalationPolicy {
     /// before there was one get the defaults).
     #[serde(default)]
     pub contact: crate::ContactPolicy,
+    /// The ARR at risk the CSM and leadership stages need (0: none).
+    #[serde(default)]
+    pub min_arr_at_risk: crate::ArrThresholds,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -118,6 +121,7 @@ impl TrackedMilestone {
                 business_days: map.business_days,
                 exec_sponsor: map.escalate_to_exec_sponsor,
                 contact: map.contact_policy,
+                min_arr_at_risk: map.min_arr_at_risk,
             },
             starts_at,
             due_at: starts_at + Duration::days(i64::from(def.due_days)),

@@ -171,6 +171,7 @@ fn tracked(criterion: &Criterion, status: MilestoneStatus) -> TrackedMilestone {
         escalate_to_exec_sponsor: false,
         business_days: false,
         contact_policy: Default::default(),
+        min_arr_at_risk: Default::default(),
         events: Default::default(),
         milestones: vec![def.clone()],
     };

@@ -12,14 +12,14 @@ use rustc_hash::FxHashMap as HashMap;
 
 use milepost_app::ports::{
     AccountStore, ActivityStore, ContactStore, DedupeStore, EscalationLog, EventApplied, EventStore, LeaderQueueStore,
-    MapStore, MilestoneStore, Page, ParkingStore, PauseStore, SendLedger, SendRecord, StoreError, StoreResult,
-    TaskStore,
+    MapStore, MilestoneStore, OwnerDigestStore, Page, ParkingStore, PauseStore, SendLedger, SendRecord, StoreError,
+    StoreResult, TaskStore,
 };
 use milepost_domain::suppression::suppression_key;
 use milepost_domain::{
     limits, Account, AccountActivity, AccountId, AccountState, Announcements, ContactRecord, CsmTask,
-    CustomerEmailPause, EmailAddress, EscalationLogEntry, LeaderQueue, MilestoneMap, ProductEvent, Segment,
-    Suppression, TaskStatus, Tenure, Timestamp, TrackedMilestone,
+    CustomerEmailPause, EmailAddress, EscalationLogEntry, LeaderQueue, MilestoneMap, OwnerDigest, ProductEvent,
+    Segment, Suppression, TaskStatus, Tenure, Timestamp, TrackedMilestone,
 };
 
 type DueKey = (Timestamp, AccountId, String);
@@ -45,6 +45,7 @@ struct Tables {
     pauses: HashMap<AccountId, CustomerEmailPause>,
     contacts: HashMap<String, ContactRecord>,
     leader_queues: HashMap<String, LeaderQueue>,
+    owner_digests: BTreeMap<String, OwnerDigest>,
     /// By `suppression_key`, so listed in address order.
     suppressed: BTreeMap<String, Suppression>,
     log: BTreeMap<AccountId, Vec<EscalationLogEntry>>,
@@ -603,6 +604,29 @@ impl LeaderQueueStore for InMemoryStore {
         };
         t.leader_queues.insert(key, saved);
         Ok(queue.version + 1)
+    }
+}
+
+#[async_trait]
+impl OwnerDigestStore for InMemoryStore {
+    async fn owner_digest(&self, owner: &EmailAddress) -> StoreResult<Option<OwnerDigest>> {
+        Ok(self.lock().owner_digests.get(&owner.as_str().to_lowercase()).cloned())
+    }
+    async fn save_owner_digest(&self, digest: &OwnerDigest) -> StoreResult<u64> {
+        let mut t = self.lock();
+        let key = digest.owner.email.as_str().to_lowercase();
+        if t.owner_digests.get(&key).map_or(0, |d| d.version) != digest.version {
+            return Err(StoreError::Conflict);
+        }
+        let saved = OwnerDigest {
+            version: digest.version + 1,
+            ..digest.clone()
+        };
+        t.owner_digests.insert(key, saved);
+        Ok(digest.version + 1)
+    }
+    async fn owner_digests(&self) -> StoreResult<Vec<OwnerDigest>> {
+        Ok(self.lock().owner_digests.values().cloned().collect())
     }
 }
 

@@ -108,6 +108,7 @@ impl Harness {
         while t <= until {
             self.clock.set(t);
             self.services.sweeper().sweep(&SweepOptions::default()).await.unwrap();
+            self.services.digests().run().await.unwrap();
             self.runner.run_due(&self.services.playbook(), t).await;
             t += Duration::hours(1);
         }
@@ -1057,4 +1058,124 @@ async fn a_leader_gets_one_escalation_email_a_day_listing_what_waits() {
         })
         .sum();
     assert_eq!(named, escalations, "each escalation named once");
+}
+
+#[tokio::test]
+async fn small_misses_stay_tech_touch_and_reach_their_owner_once_in_a_morning_digest() {
+    use chrono::{Datelike, Timelike};
+    let h = Harness::new().await;
+    let map = ESCALATION_MAP.replace(
+        "escalate_to_exec_sponsor: true\n",
+        "escalate_to_exec_sponsor: true\nmin_arr_at_risk: {csm_task: 20000, leadership: 60000}\n",
+    );
+    h.store.put_map(&load_map("test.yaml", &map).unwrap()).await.unwrap();
+    for (id, arr) in [("a1", 30_000), ("a2", 80_000), ("a3", 200_000)] {
+        let a = milepost_domain::Account { arr, ..account(id) };
+        h.services.ingestion().upsert_account(&a).await.unwrap();
+    }
+    h.run_until(h.at(45, 0)).await;
+
+    let sent = h.mailer.sent();
+    let digests: Vec<_> = sent.iter().filter(|e| e.kind == EmailKind::OwnerDigest).collect();
+    let leadership: String = sent
+        .iter()
+        .filter(|e| e.kind == EmailKind::Leadership)
+        .map(|e| format!("{}\n{}\n", e.subject, e.text))
+        .collect();
+    let digest_text: String = digests.iter().map(|e| e.text.clone()).collect();
+    let (mut tech_touch, mut held_from_leadership, mut escalated) = (0, 0, 0);
+    for e in h.runner.executions() {
+        let r = &e.request;
+        let m = h
+            .store
+            .get_milestone(&r.account_id, &r.milestone_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let a = h.store.get_account(&r.account_id).await.unwrap().unwrap();
+        let arr = m.arr_at_risk(a.arr);
+        let row = format!(". {}: {}\n", a.name, m.name);
+        let task = h
+            .store
+            .get_task(&milepost_domain::CsmTask::id_for(&r.execution))
+            .await
+            .unwrap();
+        let in_digests = digest_text.matches(&row).count();
+        let customer_mail = sent
+            .iter()
+            .any(|s| s.kind == EmailKind::FollowUp && s.account_id == r.account_id && s.milestone_id == r.milestone_id);
+        assert!(customer_mail, "every miss keeps its customer steps: {row}");
+        let sponsor = sent.iter().any(|s| {
+            s.kind == EmailKind::ExecSponsor && s.account_id == r.account_id && s.milestone_id == r.milestone_id
+        });
+        if arr < 20_000 {
+            tech_touch += 1;
+            assert!(task.is_none(), "no task under the CSM threshold: {row} {arr}");
+            assert!(!sponsor, "no sponsor email for a tech-touch miss: {row}");
+            assert_eq!(in_digests, 1, "in exactly one digest: {row}");
+        } else if arr < 60_000 {
+            held_from_leadership += 1;
+            assert!(task.is_some(), "a task from the CSM threshold: {row}");
+            assert!(!sponsor, "no sponsor email under the leadership threshold: {row}");
+            assert_eq!(in_digests, 1, "in exactly one digest: {row}");
+        } else {
+            escalated += 1;
+            assert!(task.is_some() && sponsor, "{row}");
+            assert_eq!(in_digests, 0, "an escalated miss is not in a digest: {row}");
+        }
+        let log = h.store.log_of(&r.account_id).await.unwrap();
+        let held = log
+            .iter()
+            .filter(|l| l.execution == r.execution && l.key.ends_with(":held_back"))
+            .count();
+        assert_eq!(held, usize::from(arr < 60_000), "the log says why, once: {row}");
+    }
+    assert!(tech_touch > 0 && held_from_leadership > 0 && escalated > 0);
+    // Leadership hears only of the misses over its threshold.
+    let named: usize = sent
+        .iter()
+        .filter(|e| e.kind == EmailKind::Leadership)
+        .map(|e| e.text.matches("ARR at risk:").count().max(1))
+        .sum();
+    assert_eq!(named, escalated, "{leadership}");
+
+    // One digest a weekday morning per owner, its subject true to its rows.
+    let money = |s: &str| -> u64 { s.trim().trim_start_matches('$').replace(',', "").parse().unwrap() };
+    let mut days = std::collections::BTreeSet::new();
+    for d in &digests {
+        let local = d.date.with_timezone(&h.services.config.leader_timezone);
+        assert!(
+            local.weekday().num_days_from_monday() < 5 && local.hour() >= 9,
+            "{local}"
+        );
+        assert!(
+            days.insert((d.to[0].email.to_string(), local.date_naive())),
+            "one a day"
+        );
+        let rows: Vec<u64> = d
+            .text
+            .lines()
+            .filter_map(|l| l.strip_prefix("   ARR at risk:"))
+            .map(money)
+            .collect();
+        assert!(rows.windows(2).all(|w| w[0] >= w[1]), "largest first: {rows:?}");
+        let total = d.subject.rsplit_once(", ").unwrap().1.trim_end_matches(" ARR at risk");
+        assert_eq!(money(total), rows.iter().sum::<u64>(), "{}", d.subject);
+        let count: usize = d
+            .subject
+            .split("digest: ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(count, rows.len(), "{}", d.subject);
+    }
+    // A second run of the same hour, or an overlapping sweep, sends nothing more.
+    let before = h.mailer.sent().len();
+    h.services.digests().run().await.unwrap();
+    h.services.digests().run().await.unwrap();
+    assert_eq!(h.mailer.sent().len(), before);
 }

@@ -11,7 +11,8 @@ use marked_yaml::{LoadError, Node, Span};
 use milepost_domain::criterion::{MAX_MARKS, MAX_WINDOW_DAYS};
 use milepost_domain::map::PropertyType;
 use milepost_domain::{
-    CompareOp, ContactPolicy, Criterion, Guide, MapSegment, MilestoneDef, MilestoneMap, Phase, Playbook, Tenure,
+    ArrThresholds, CompareOp, ContactPolicy, Criterion, Guide, MapSegment, MilestoneDef, MilestoneMap, Phase, Playbook,
+    Tenure,
 };
 
 pub mod files;
@@ -91,10 +92,12 @@ const MAP_KEYS: &[&str] = &[
     "escalate_to_exec_sponsor",
     "business_days",
     "contact_policy",
+    "min_arr_at_risk",
     "events",
     "milestones",
     "description",
 ];
+const THRESHOLD_KEYS: &[&str] = &["csm_task", "leadership"];
 const CONTACT_POLICY_KEYS: &[&str] = &["max_per_day", "max_per_week", "business_hours", "business_days_only"];
 const MILESTONE_KEYS: &[&str] = &[
     "id",
@@ -294,6 +297,10 @@ impl Validator<'_> {
             .get_node("contact_policy")
             .map(|n| self.contact_policy(n))
             .unwrap_or_default();
+        let min_arr_at_risk = top
+            .get_node("min_arr_at_risk")
+            .map(|n| self.thresholds(n))
+            .unwrap_or_default();
 
         let mut milestones = Vec::new();
         match top.get_node("milestones") {
@@ -339,9 +346,37 @@ impl Validator<'_> {
             escalate_to_exec_sponsor,
             business_days,
             contact_policy,
+            min_arr_at_risk,
             events,
             milestones,
         })
+    }
+
+    /// `min_arr_at_risk:` — whole amounts of the account's currency; either optional.
+    fn thresholds(&mut self, node: &Node) -> ArrThresholds {
+        let path = "min_arr_at_risk";
+        let mut t = ArrThresholds::default();
+        let Some(m) = self.mapping(node, path) else {
+            return t;
+        };
+        self.check_keys(m, THRESHOLD_KEYS, path);
+        if let Some(n) = self.integer_in(m, "csm_task", path, false, 0, u32::MAX) {
+            t.csm_task = u64::from(n);
+        }
+        if let Some(n) = self.integer_in(m, "leadership", path, false, 0, u32::MAX) {
+            t.leadership = u64::from(n);
+        }
+        if t.leadership < t.csm_task && m.get_node("leadership").is_some() {
+            self.problem(
+                m.span(),
+                &join(path, "leadership"),
+                format!(
+                    "is {} but csm_task is {}: a miss too small for a CSM task never reaches leadership, so leadership's threshold cannot be lower",
+                    t.leadership, t.csm_task
+                ),
+            );
+        }
+        t
     }
 
     /// `contact_policy:` — every field optional, the rest the defaults.

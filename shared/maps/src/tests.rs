@@ -353,3 +353,34 @@ fn guides_need_a_title_and_an_https_link() {
         assert!(p.message.contains(says), "{guides}: {}", p.message);
     }
 }
+
+#[test]
+fn thresholds_are_whole_amounts_and_leadership_is_not_below_the_csm_stage() {
+    let with = |t: &str| VALID.replace("events:\n", &format!("min_arr_at_risk: {t}\nevents:\n"));
+    let map = load_map("map.yaml", &with("{csm_task: 1000, leadership: 2500}")).expect("valid");
+    assert_eq!(
+        map.min_arr_at_risk,
+        milepost_domain::ArrThresholds {
+            csm_task: 1_000,
+            leadership: 2_500
+        }
+    );
+    let map = load_map("map.yaml", &with("{leadership: 2500}")).expect("either is optional");
+    assert_eq!(map.min_arr_at_risk.csm_task, 0);
+    assert_eq!(load_map("map.yaml", VALID).unwrap().min_arr_at_risk, Default::default());
+    for (t, field, says) in [
+        (
+            "{csm_task: 2500, leadership: 1000}",
+            "min_arr_at_risk.leadership",
+            "cannot be lower",
+        ),
+        ("{csm_task: -5}", "min_arr_at_risk.csm_task", "whole number"),
+        ("{csm_task: 1e3}", "min_arr_at_risk.csm_task", "whole number"),
+        ("{leadership: 100, cmt_task: 5}", "min_arr_at_risk.cmt_task", ""),
+        ("2500", "min_arr_at_risk", ""),
+    ] {
+        let p = only(&with(t));
+        assert_eq!(p.field, field, "{t}: {p:?}");
+        assert!(p.message.contains(says), "{t}: {}", p.message);
+    }
+}

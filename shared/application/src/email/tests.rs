@@ -57,6 +57,7 @@ fn milestone(acct: &Account) -> TrackedMilestone {
         escalate_to_exec_sponsor: true,
         business_days: false,
         contact_policy: Default::default(),
+        min_arr_at_risk: Default::default(),
         events: Default::default(),
         milestones: vec![def.clone()],
     };

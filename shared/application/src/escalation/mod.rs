@@ -15,8 +15,8 @@ use std::sync::Arc;
 use milepost_domain::health::{health, Health};
 use milepost_domain::{
     Account, Contact, ContactPolicy, ContactRecord, CsmTask, DomainEvent, EmailKind, EscalationLogEntry,
-    EscalationRequest, IllegalChange, OutgoingEmail, Slot, Stage, Step, StepOutcome, TaskStatus, Timestamp,
-    TrackedMilestone,
+    EscalationRequest, HeldBack, HeldMiss, IllegalChange, OutgoingEmail, OwnerDigest, Slot, Stage, Step, StepOutcome,
+    TaskStatus, Timestamp, TrackedMilestone,
 };
 use tracing::Instrument;
 
@@ -117,6 +117,11 @@ impl PlaybookSteps {
             }
         }
 
+        // Under the map's thresholds a miss skips the CSM or leadership stage.
+        let held = milestone
+            .policy
+            .min_arr_at_risk
+            .held_back(milestone.arr_at_risk(account.arr));
         match step {
             Step::OutreachEmail | Step::FollowUpEmail => {
                 let kind = if step == Step::OutreachEmail {
@@ -179,6 +184,19 @@ impl PlaybookSteps {
                     .map_err(|e| StepError::Transient(e.to_string()))?;
                 self.log(req, step, "in_app", now, "in-app message requested".to_string())
                     .await?;
+            }
+            Step::CsmTask if held == Some(HeldBack::TaskAndLeadership) => {
+                self.hold_for_digest(req, step, &account, &milestone, HeldBack::TaskAndLeadership, now)
+                    .await?;
+            }
+            Step::Leadership if held == Some(HeldBack::Leadership) => {
+                self.hold_for_digest(req, step, &account, &milestone, HeldBack::Leadership, now)
+                    .await?;
+            }
+            Step::Leadership if held.is_some() => {
+                // Tech-touch: already in the owner's digest from the CSM stage.
+                let detail = "leadership not told: a tech-touch miss, in its owner's digest".to_string();
+                self.log(req, step, "tech_touch", now, detail).await?;
             }
             Step::CsmTask => {
                 let mut task = self.build_task(req, &account, &milestone, now).await?;
@@ -652,6 +670,57 @@ impl PlaybookSteps {
         }
         sent?;
         Ok(None)
+    }
+
+    /// Puts a miss the thresholds keep from the CSM or leadership stage in
+    /// its owner's digest (once: a retried step adds nothing) and logs why.
+    async fn hold_for_digest(
+        &self,
+        req: &EscalationRequest,
+        step: Step,
+        account: &Account,
+        milestone: &TrackedMilestone,
+        held_back: HeldBack,
+        now: Timestamp,
+    ) -> Result<(), StepError> {
+        let owner = account.owner(&milestone.owner);
+        let arr_at_risk = milestone.arr_at_risk(account.arr);
+        let miss = HeldMiss {
+            execution: req.execution.clone(),
+            account_id: account.id.clone(),
+            milestone_id: milestone.milestone_id.clone(),
+            arr_at_risk,
+            held_back,
+            queued_at: now,
+            digest_of: None,
+        };
+        retry_on_conflict(
+            || "an owner's digest".to_string(),
+            || async {
+                let mut digest = self
+                    .store
+                    .owner_digest(&owner.contact.email)
+                    .await?
+                    .unwrap_or_else(|| OwnerDigest::new(owner.contact.clone()));
+                if digest.add(miss.clone()) {
+                    self.store.save_owner_digest(&digest).await?;
+                }
+                Ok(())
+            },
+        )
+        .await?;
+        let t = milestone.policy.min_arr_at_risk;
+        let (skipped, threshold) = match held_back {
+            HeldBack::TaskAndLeadership => ("no CSM task and no leadership escalation", t.csm_task),
+            HeldBack::Leadership => ("no leadership escalation", t.leadership),
+        };
+        let detail = format!(
+            "{skipped}: {} ARR at risk is under the map's {}; in its {} owner's digest",
+            email::fmt_money(arr_at_risk),
+            email::fmt_money(threshold),
+            owner.role.replace('_', " "),
+        );
+        self.log(req, step, "held_back", now, detail).await
     }
 
     /// Applies `change` to the leader's queue and writes it on the version

@@ -1,0 +1,127 @@
+//! Owners' digests, sent by the sweep: on a weekday from 09:00 in the CS
+//! team's timezone (`Config::leader_timezone`), each owner with misses held
+//! back by the map's thresholds gets one email listing those whose customer
+//! has not caught up; the ones that did drop out without an email.
+//!
+//! The day's entries are marked first, the email goes once under a key
+//! naming owner and day, the entries are removed last: an overlapping sweep
+//! or a crash in between sends nothing twice and the next run finishes it.
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use milepost_domain::{OwnerDigest, Timestamp};
+use serde::{Deserialize, Serialize};
+use tracing::Instrument;
+
+use crate::config::Config;
+use crate::email;
+use crate::links::recipient_digest;
+use crate::ports::{Clock, Mailer, ReminderStore, StoreError};
+use crate::sending::{send_once, SendResult};
+use crate::writes::retry_on_conflict;
+
+#[derive(Clone)]
+pub struct OwnerDigests {
+    pub store: Arc<dyn ReminderStore>,
+    pub mailer: Arc<dyn Mailer>,
+    pub clock: Arc<dyn Clock>,
+    pub config: Config,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestsReport {
+    /// Digests emailed.
+    pub sent: usize,
+    /// Misses they listed.
+    pub listed: usize,
+    /// Misses whose customer caught up before their digest: no email about them.
+    pub caught_up: usize,
+    /// Left for the next run (a passing fault).
+    pub failed: usize,
+}
+
+impl OwnerDigests {
+    pub async fn run(&self) -> Result<DigestsReport, StoreError> {
+        let now = self.clock.now();
+        let mut report = DigestsReport::default();
+        for digest in self.store.owner_digests().await? {
+            let Some(day) = digest.due_day(now, self.config.leader_timezone) else {
+                continue;
+            };
+            // The owner's address is personal data: the span names its digest.
+            let span = tracing::info_span!("owner_digest", owner = %recipient_digest(digest.owner.email.as_str()));
+            if let Err(e) = self.send(&digest, day, now, &mut report).instrument(span.clone()).await {
+                report.failed += 1;
+                span.in_scope(|| tracing::warn!(error = %e, "an owner's digest failed; the next run retries"));
+            }
+        }
+        Ok(report)
+    }
+
+    async fn send(
+        &self,
+        digest: &OwnerDigest,
+        day: NaiveDate,
+        now: Timestamp,
+        report: &mut DigestsReport,
+    ) -> Result<(), StoreError> {
+        let owner = &digest.owner.email;
+        let digest = self.change(owner, |d| d.assign(day)).await?;
+        let mut found = Vec::new();
+        for miss in digest.of_day(day) {
+            let account = self.store.get_account(&miss.account_id).await?;
+            let milestone = self.store.get_milestone(&miss.account_id, &miss.milestone_id).await?;
+            match (account, milestone) {
+                (Some(a), Some(m)) if !m.status.is_reached() => found.push((a, m, miss.held_back)),
+                _ => report.caught_up += 1,
+            }
+        }
+        if !found.is_empty() {
+            let items: Vec<email::HeldItem<'_>> = found
+                .iter()
+                .map(|(account, milestone, held_back)| email::HeldItem {
+                    account: account.as_ref(),
+                    milestone,
+                    held_back: *held_back,
+                })
+                .collect();
+            let key = format!("digest:{}:{day}", recipient_digest(owner.as_str()));
+            let mail = email::owner_digest(&self.config, &items, &digest.owner, key, now)
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
+            let sent = send_once(self.store.as_ref(), self.mailer.as_ref(), &mail)
+                .await
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
+            if sent == SendResult::Sent {
+                report.sent += 1;
+                report.listed += found.len();
+            }
+        }
+        self.change(owner, |d| d.remove_day(day, now)).await?;
+        Ok(())
+    }
+
+    /// Applies `change` to the owner's digest, written on the version read
+    /// (again on a lost race); the digest as it now stands.
+    async fn change(
+        &self,
+        owner: &milepost_domain::EmailAddress,
+        change: impl Fn(&mut OwnerDigest) -> bool,
+    ) -> Result<OwnerDigest, StoreError> {
+        retry_on_conflict(
+            || "an owner's digest".to_string(),
+            || async {
+                let mut digest = self
+                    .store
+                    .owner_digest(owner)
+                    .await?
+                    .ok_or_else(|| StoreError::Backend("an owner's digest vanished".into()))?;
+                if change(&mut digest) {
+                    digest.version = self.store.save_owner_digest(&digest).await?;
+                }
+                Ok(digest)
+            },
+        )
+        .await
+    }
+}
