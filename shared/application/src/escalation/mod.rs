@@ -702,7 +702,10 @@ impl PlaybookSteps {
                     .owner_digest(&owner.contact.email)
                     .await?
                     .unwrap_or_else(|| OwnerDigest::new(owner.contact.clone()));
-                if digest.add(miss.clone()) {
+                // The owner's name as the account has it now.
+                let renamed = digest.owner != *owner.contact;
+                digest.owner = owner.contact.clone();
+                if digest.add(miss.clone()) || renamed {
                     self.store.save_owner_digest(&digest).await?;
                 }
                 Ok(())
