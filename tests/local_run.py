@@ -250,7 +250,9 @@ def main():
     check(swept_eu and swept_eu.group(1) == swept_eu.group(2) != "0", f"the sweep started no escalation for Acme Europe:\n{left}", terminal)
     deadline = time.time() + 120
     eu_started = lambda: set(re.findall(r"\[escalations\] acme-eu-(\w+?)-[0-9a-f]{12}: ", terminal.text()))
-    while not eu_started() or not all("Day3CsmTask" in execution_lines(terminal, m, "acme-eu") for m in eu_started()):
+    # Entering Day3CsmTask is not the task emailed: wait for each step's "done" line.
+    task_done = lambda m: re.search(rf'"playbook step done","execution":"acme-eu-{m}-\w+","step":"csm_task"', terminal.text())
+    while not eu_started() or not all(task_done(m) for m in eu_started()):
         if terminal.exited() or time.time() > deadline:
             fail("Acme Europe's escalations did not reach their CSM task", terminal)
         time.sleep(0.5)
