@@ -125,6 +125,12 @@ def execution_lines(terminal, milestone, account="acme"):
     return [l.rstrip("\r") for l in re.findall(rf"\[escalations\] {account}-{milestone}-\w+: (.*)", terminal.text())]
 
 
+def step_done(terminal, milestone, step, account="acme"):
+    # Entering a state is not its step done: a step's email is sent by the
+    # time its "playbook step done" line is printed.
+    return re.search(rf'"playbook step done","execution":"{account}-{milestone}-\w+","step":"{step}"', terminal.text())
+
+
 def wait_for_ends(terminal, milestones, seconds):
     deadline = time.time() + seconds
     ended = lambda m: any(l.startswith(("ended in", "stopped on the emulator")) for l in execution_lines(terminal, m))
@@ -162,10 +168,8 @@ def main():
     # The escalations run: once first_workflow's day-1 touches are done, Acme
     # catches up on it (the README's second block).
     deadline = time.time() + 300  # the first task invocations build the playbook functions
-    # Entering Day1FollowUp is not the follow-up sent: wait for the step's own
-    # "done" line, or a catch-up in between would rightly cancel that email.
-    follow_up_done = re.compile(r'"playbook step done","execution":"acme-first_workflow-\w+","step":"follow_up_email"')
-    while not follow_up_done.search(terminal.text()):
+    # A catch-up before the follow-up is sent would rightly cancel that email.
+    while not step_done(terminal, "first_workflow", "follow_up_email"):
         if terminal.exited() or time.time() > deadline:
             fail("first_workflow's escalation never finished its Day1FollowUp step", terminal)
         time.sleep(0.2)
@@ -250,9 +254,7 @@ def main():
     check(swept_eu and swept_eu.group(1) == swept_eu.group(2) != "0", f"the sweep started no escalation for Acme Europe:\n{left}", terminal)
     deadline = time.time() + 120
     eu_started = lambda: set(re.findall(r"\[escalations\] acme-eu-(\w+?)-[0-9a-f]{12}: ", terminal.text()))
-    # Entering Day3CsmTask is not the task emailed: wait for each step's "done" line.
-    task_done = lambda m: re.search(rf'"playbook step done","execution":"acme-eu-{m}-\w+","step":"csm_task"', terminal.text())
-    while not eu_started() or not all(task_done(m) for m in eu_started()):
+    while not eu_started() or not all(step_done(terminal, m, "csm_task", "acme-eu") for m in eu_started()):
         if terminal.exited() or time.time() > deadline:
             fail("Acme Europe's escalations did not reach their CSM task", terminal)
         time.sleep(0.5)

@@ -10,14 +10,14 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use milepost_domain::{OwnerDigest, Timestamp};
+use milepost_domain::{Contact, OwnerDigest, Timestamp};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use crate::config::Config;
 use crate::email;
 use crate::links::recipient_digest;
-use crate::ports::{Clock, Mailer, ReminderStore, StoreError};
+use crate::ports::{Clock, Mailer, OwnerDigestStore, ReminderStore, StoreError};
 use crate::sending::{send_once, SendResult};
 use crate::writes::retry_on_conflict;
 
@@ -66,8 +66,8 @@ impl OwnerDigests {
         now: Timestamp,
         report: &mut DigestsReport,
     ) -> Result<(), StoreError> {
-        let owner = &digest.owner.email;
-        let digest = self.change(owner, |d| d.assign(day)).await?;
+        let store = self.store.as_ref();
+        let digest = change_owner_digest(store, &digest.owner, |d| d.assign(day)).await?;
         let mut found = Vec::new();
         for miss in digest.of_day(day) {
             let account = self.store.get_account(&miss.account_id).await?;
@@ -86,7 +86,7 @@ impl OwnerDigests {
                     held_back: *held_back,
                 })
                 .collect();
-            let key = format!("digest:{}:{day}", recipient_digest(owner.as_str()));
+            let key = format!("digest:{}:{day}", recipient_digest(digest.owner.email.as_str()));
             let mail = email::owner_digest(&self.config, &items, &digest.owner, key, now)
                 .map_err(|e| StoreError::Backend(e.to_string()))?;
             let sent = send_once(self.store.as_ref(), self.mailer.as_ref(), &mail)
@@ -97,31 +97,31 @@ impl OwnerDigests {
                 report.listed += found.len();
             }
         }
-        self.change(owner, |d| d.remove_day(day, now)).await?;
+        change_owner_digest(store, &digest.owner, |d| d.remove_day(day, now)).await?;
         Ok(())
     }
+}
 
-    /// Applies `change` to the owner's digest, written on the version read
-    /// (again on a lost race); the digest as it now stands.
-    async fn change(
-        &self,
-        owner: &milepost_domain::EmailAddress,
-        change: impl Fn(&mut OwnerDigest) -> bool,
-    ) -> Result<OwnerDigest, StoreError> {
-        retry_on_conflict(
-            || "an owner's digest".to_string(),
-            || async {
-                let mut digest = self
-                    .store
-                    .owner_digest(owner)
-                    .await?
-                    .ok_or_else(|| StoreError::Backend("an owner's digest vanished".into()))?;
-                if change(&mut digest) {
-                    digest.version = self.store.save_owner_digest(&digest).await?;
-                }
-                Ok(digest)
-            },
-        )
-        .await
-    }
+/// Applies `change` to `owner`'s digest (a new one when there is none) and
+/// writes it on the version read, again on a lost race; `change` answers
+/// whether it changed anything. Returns the digest as it now stands.
+pub async fn change_owner_digest<S: OwnerDigestStore + ?Sized>(
+    store: &S,
+    owner: &Contact,
+    change: impl Fn(&mut OwnerDigest) -> bool,
+) -> Result<OwnerDigest, StoreError> {
+    retry_on_conflict(
+        || "an owner's digest".to_string(),
+        || async {
+            let mut digest = store
+                .owner_digest(&owner.email)
+                .await?
+                .unwrap_or_else(|| OwnerDigest::new(owner.clone()));
+            if change(&mut digest) {
+                digest.version = store.save_owner_digest(&digest).await?;
+            }
+            Ok(digest)
+        },
+    )
+    .await
 }

@@ -133,6 +133,22 @@ impl Harness {
     }
 }
 
+/// The ARR at risk of each row a list email holds, checked largest first and
+/// summing to the subject's "…, $N ARR at risk".
+fn ranked_rows_summing_to_the_subject(e: &milepost_domain::OutgoingEmail) -> Vec<u64> {
+    let money = |s: &str| -> u64 { s.trim().trim_start_matches('$').replace(',', "").parse().unwrap() };
+    let rows: Vec<u64> = e
+        .text
+        .lines()
+        .filter_map(|l| l.strip_prefix("   ARR at risk:"))
+        .map(money)
+        .collect();
+    assert!(rows.windows(2).all(|w| w[0] >= w[1]), "largest first: {rows:?}");
+    let total = e.subject.rsplit_once(", ").unwrap().1.trim_end_matches(" ARR at risk");
+    assert_eq!(money(total), rows.iter().sum::<u64>(), "{}", e.subject);
+    rows
+}
+
 /// An event bus that refuses the first few publishes, as EventBridge does when throttled.
 struct FlakyBus {
     inner: Arc<RecordingPublisher>,
@@ -1014,22 +1030,7 @@ async fn a_leader_gets_one_escalation_email_a_day_listing_what_waits() {
         "ranked by ARR at risk: {}",
         digest.text
     );
-    // The subject's total is the sum of what the email lists.
-    let money = |s: &str| -> u64 { s.trim().trim_start_matches('$').replace(',', "").parse().unwrap() };
-    let rows: Vec<u64> = digest
-        .text
-        .lines()
-        .filter_map(|l| l.strip_prefix("   ARR at risk:"))
-        .map(money)
-        .collect();
-    assert!(rows.windows(2).all(|w| w[0] >= w[1]), "{rows:?}");
-    let total = digest
-        .subject
-        .rsplit_once(", ")
-        .unwrap()
-        .1
-        .trim_end_matches(" ARR at risk");
-    assert_eq!(money(total), rows.iter().sum::<u64>(), "{}", digest.subject);
+    ranked_rows_summing_to_the_subject(digest);
     let mut included = 0;
     for id in ["a1", "a2", "a3"] {
         included += h
@@ -1140,7 +1141,6 @@ async fn small_misses_stay_tech_touch_and_reach_their_owner_once_in_a_morning_di
     assert_eq!(named, escalated, "{leadership}");
 
     // One digest a weekday morning per owner, its subject true to its rows.
-    let money = |s: &str| -> u64 { s.trim().trim_start_matches('$').replace(',', "").parse().unwrap() };
     let mut days = std::collections::BTreeSet::new();
     for d in &digests {
         let local = d.date.with_timezone(&h.services.config.leader_timezone);
@@ -1152,15 +1152,7 @@ async fn small_misses_stay_tech_touch_and_reach_their_owner_once_in_a_morning_di
             days.insert((d.to[0].email.to_string(), local.date_naive())),
             "one a day"
         );
-        let rows: Vec<u64> = d
-            .text
-            .lines()
-            .filter_map(|l| l.strip_prefix("   ARR at risk:"))
-            .map(money)
-            .collect();
-        assert!(rows.windows(2).all(|w| w[0] >= w[1]), "largest first: {rows:?}");
-        let total = d.subject.rsplit_once(", ").unwrap().1.trim_end_matches(" ARR at risk");
-        assert_eq!(money(total), rows.iter().sum::<u64>(), "{}", d.subject);
+        let rows = ranked_rows_summing_to_the_subject(d);
         let count: usize = d
             .subject
             .split("digest: ")

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use milepost_domain::health::{health, Health};
 use milepost_domain::{
     Account, Contact, ContactPolicy, ContactRecord, CsmTask, DomainEvent, EmailKind, EscalationLogEntry,
-    EscalationRequest, HeldBack, HeldMiss, IllegalChange, OutgoingEmail, OwnerDigest, Slot, Stage, Step, StepOutcome,
-    TaskStatus, Timestamp, TrackedMilestone,
+    EscalationRequest, HeldBack, HeldMiss, IllegalChange, OutgoingEmail, Slot, Stage, Step, StepOutcome, TaskStatus,
+    Timestamp, TrackedMilestone,
 };
 use tracing::Instrument;
 
@@ -694,23 +694,12 @@ impl PlaybookSteps {
             queued_at: now,
             digest_of: None,
         };
-        retry_on_conflict(
-            || "an owner's digest".to_string(),
-            || async {
-                let mut digest = self
-                    .store
-                    .owner_digest(&owner.contact.email)
-                    .await?
-                    .unwrap_or_else(|| OwnerDigest::new(owner.contact.clone()));
-                // The owner's name as the account has it now.
-                let renamed = digest.owner != *owner.contact;
-                digest.owner = owner.contact.clone();
-                if digest.add(miss.clone()) || renamed {
-                    self.store.save_owner_digest(&digest).await?;
-                }
-                Ok(())
-            },
-        )
+        crate::digests::change_owner_digest(self.store.as_ref(), owner.contact, |digest| {
+            // The owner's name as the account has it now.
+            let renamed = digest.owner != *owner.contact;
+            digest.owner = owner.contact.clone();
+            digest.add(miss.clone()) || renamed
+        })
         .await?;
         let t = milestone.policy.min_arr_at_risk;
         let (skipped, threshold) = match held_back {
