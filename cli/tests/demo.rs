@@ -342,7 +342,11 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
     let unsubscribe_base = milepost_app::Config::default().unsubscribe_url;
     let mut link_of: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     let mut checked: BTreeMap<String, usize> = BTreeMap::new();
-    let mut sent_to: BTreeMap<String, Vec<chrono::DateTime<chrono::Utc>>> = BTreeMap::new();
+    let mut sent_to: BTreeMap<String, Vec<(chrono::DateTime<chrono::Utc>, chrono_tz::Tz)>> = BTreeMap::new();
+    let timezone_of: BTreeMap<String, chrono_tz::Tz> = milepost_cli::demo::generator::plan_accounts(300, 7, &maps)
+        .into_iter()
+        .map(|p| (p.account.id.to_string(), p.account.timezone))
+        .collect();
     let mut leader_days: BTreeMap<(String, chrono::NaiveDate), usize> = BTreeMap::new();
     let mut owner_days = std::collections::BTreeSet::new();
     let mut digest_rows = std::collections::BTreeSet::new();
@@ -469,7 +473,12 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
         }
         let to = msg.to().unwrap().first().unwrap().address().unwrap().to_string();
         let sent_at = chrono::DateTime::from_timestamp(msg.date().unwrap().to_timestamp(), 0).unwrap();
-        sent_to.entry(to.to_lowercase()).or_default().push(sent_at);
+        // `<n>-<kind>-<account>.eml`: the account's timezone is the contact's.
+        let account = name.trim_end_matches(".eml")[7..]
+            .strip_prefix(&format!("{kind}-"))
+            .unwrap();
+        let tz = timezone_of[account];
+        sent_to.entry(to.to_lowercase()).or_default().push((sent_at, tz));
         // A token is the recipient's: the same link never reaches two people.
         let token = url.rsplit('/').next().unwrap().to_string();
         *link_of.entry(token).or_default().entry(to).or_default() += 1;
@@ -479,6 +488,34 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
         link_of.values().all(|people| people.len() == 1),
         "a link reached two people"
     );
+    // The contact policy's defaults (every example map keeps them), per
+    // contact: one a local day, three in any seven days, weekdays 09:00-17:00
+    // in the account's timezone.
+    let mut policy_checked = 0;
+    for (to, sends) in &mut sent_to {
+        use chrono::{Datelike, Timelike};
+        sends.sort_by_key(|(at, _)| *at);
+        let mut days = std::collections::BTreeSet::new();
+        for (i, (at, tz)) in sends.iter().enumerate() {
+            let local = at.with_timezone(tz);
+            assert!(
+                local.weekday().num_days_from_monday() < 5 && (9..17).contains(&local.hour()),
+                "{to}: customer mail at {local}"
+            );
+            assert!(
+                days.insert(local.date_naive()),
+                "{to}: two emails on {}",
+                local.date_naive()
+            );
+            let in_week = sends[..=i]
+                .iter()
+                .filter(|(t, _)| *at - *t < chrono::Duration::days(7))
+                .count();
+            assert!(in_week <= 3, "{to}: {in_week} emails in the seven days to {local}");
+            policy_checked += 1;
+        }
+    }
+    assert_eq!(policy_checked, checked.values().sum::<usize>());
     // Leadership: at most one escalation email a day per leader.
     assert!(!leader_days.is_empty());
     let busiest = leader_days.iter().max_by_key(|(_, n)| **n).unwrap();
