@@ -508,6 +508,11 @@ mod aws_commands {
                     .map_err(anyhow::Error::msg)?
                     .run()
                     .await?;
+                let warned = milepost_aws::heads_ups_from_env(&sdk)
+                    .await
+                    .map_err(anyhow::Error::msg)?
+                    .run(&milepost_app::sweep::SweepOptions::default())
+                    .await?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&report)?);
                 } else {
@@ -527,13 +532,21 @@ mod aws_commands {
                             digested.sent, digested.listed
                         );
                     }
+                    if warned.owners_told + warned.champions_told > 0 {
+                        println!(
+                            "sent {} heads-up(s) to owners and {} to customers before a miss ({} waiting for the contact policy)",
+                            warned.owners_told, warned.champions_told, warned.champions_waiting
+                        );
+                    }
                 }
                 // Failed milestones are retried by the next sweep, but this one did not finish its work.
-                Ok(if report.failed + reminded.failed > 0 {
-                    ExitCode::FAILURE
-                } else {
-                    ExitCode::SUCCESS
-                })
+                Ok(
+                    if report.failed + reminded.failed + digested.failed + warned.failed > 0 {
+                        ExitCode::FAILURE
+                    } else {
+                        ExitCode::SUCCESS
+                    },
+                )
             }
             Command::Contacts {
                 command: ContactsCommand::Suppressed { json },

@@ -351,6 +351,9 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
     let mut owner_days = std::collections::BTreeSet::new();
     let mut digest_rows = std::collections::BTreeSet::new();
     let mut leadership_named = 0;
+    // Heads-ups: (kind, milestone link) → sent at; each milestone's due date.
+    let mut heads_ups: BTreeMap<(String, String), Vec<chrono::DateTime<chrono::Utc>>> = BTreeMap::new();
+    let mut due_of: BTreeMap<String, chrono::NaiveDate> = BTreeMap::new();
     let money = |s: &str| -> u64 { s.trim().trim_start_matches('$').replace(',', "").parse().unwrap() };
     for path in walk(&dir.path().join("outbox")) {
         if path.extension().is_none_or(|e| e != "eml") {
@@ -359,7 +362,10 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
         let eml = std::fs::read(&path).unwrap();
         let msg = mail_parser::MessageParser::default().parse(&eml[..]).unwrap();
         let kind = msg.header_raw("X-Milepost-Kind").unwrap().trim().to_string();
-        let customer_facing = matches!(kind.as_str(), "outreach" | "follow-up" | "exec-sponsor");
+        let customer_facing = matches!(
+            kind.as_str(),
+            "outreach" | "follow-up" | "exec-sponsor" | "heads-up-champion"
+        );
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         let reply_to = msg
             .reply_to()
@@ -391,6 +397,28 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
                 };
                 assert!(listed.iter().all(|arr| *arr >= 2_500), "{name}: {listed:?}");
                 leadership_named += listed.len();
+            }
+            if kind == "heads-up" {
+                let line = |label: &str| {
+                    text.lines()
+                        .find_map(|l| l.trim().strip_prefix(label))
+                        .unwrap_or_else(|| panic!("{name} lacks {label}"))
+                        .trim()
+                        .to_string()
+                };
+                let link = text
+                    .lines()
+                    .find_map(|l| {
+                        l.strip_prefix("Open ")
+                            .and_then(|r| r.split_once(": "))
+                            .map(|(_, u)| u.trim().to_string())
+                    })
+                    .unwrap();
+                let due = chrono::NaiveDate::parse_from_str(&line("Due:"), "%d %b %Y").unwrap();
+                assert!(sent_at.date_naive() < due, "{name}: a heads-up on {sent_at} for {due}");
+                assert!(subject.contains("behind pace"), "{name}: {subject}");
+                due_of.insert(link.clone(), due);
+                heads_ups.entry((kind.clone(), link)).or_default().push(sent_at);
             }
             if kind == "owner-digest" {
                 use chrono::{Datelike, Timelike};
@@ -473,6 +501,16 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
         }
         let to = msg.to().unwrap().first().unwrap().address().unwrap().to_string();
         let sent_at = chrono::DateTime::from_timestamp(msg.date().unwrap().to_timestamp(), 0).unwrap();
+        if kind == "heads-up-champion" {
+            // The milestone it is about, and any others it names.
+            for link in text
+                .lines()
+                .filter_map(|l| l.split_once("https://app.example.com/milestones/"))
+            {
+                let link = format!("https://app.example.com/milestones/{}", link.1.trim());
+                heads_ups.entry((kind.clone(), link)).or_default().push(sent_at);
+            }
+        }
         // `<n>-<kind>-<account>.eml`: the account's timezone is the contact's.
         let account = name.trim_end_matches(".eml")[7..]
             .strip_prefix(&format!("{kind}-"))
@@ -534,7 +572,30 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
             && summary.owner_digest_rows <= summary.kept_tech_touch + summary.kept_from_leadership
     );
     assert_eq!(summary.leadership_escalations, leadership_named);
-    for kind in ["outreach", "follow-up", "exec-sponsor"] {
+    // Heads-ups: one per milestone to its owner and at most one to its
+    // champion, before the due date, as many as the summary says.
+    let twice: Vec<_> = heads_ups.iter().filter(|(_, at)| at.len() > 1).collect();
+    assert!(twice.is_empty(), "a milestone's heads-up went twice: {twice:?}");
+    let owners = heads_ups.keys().filter(|(k, _)| k == "heads-up").count();
+    assert_eq!(owners, summary.heads_ups_to_owners);
+    assert_eq!(
+        checked.get("heads-up-champion").copied().unwrap_or(0),
+        summary.heads_ups_to_customers
+    );
+    for ((kind, link), at) in &heads_ups {
+        if kind == "heads-up-champion" {
+            let due = due_of
+                .get(link)
+                .unwrap_or_else(|| panic!("{link}: a customer heads-up without the owner's"));
+            assert!(
+                at[0].date_naive() < *due,
+                "{link}: customer heads-up on {} for {due}",
+                at[0]
+            );
+        }
+    }
+    assert!(owners > 100 && summary.heads_ups_to_customers > 50, "{summary:?}");
+    for kind in ["outreach", "follow-up", "exec-sponsor", "heads-up-champion"] {
         assert!(checked.get(kind).copied().unwrap_or(0) > 20, "{checked:?}");
     }
     eprintln!("customer emails checked: {checked:?}");

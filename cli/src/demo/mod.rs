@@ -76,6 +76,14 @@ pub struct Summary {
     /// Owners' digests sent, and the misses they listed.
     pub owner_digests: usize,
     pub owner_digest_rows: usize,
+    /// Heads-ups before a miss: to owners, and to customers' champions (one
+    /// customer email may name several milestones).
+    pub heads_ups_to_owners: usize,
+    pub heads_ups_to_customers: usize,
+    /// Milestones whose owner got a heads-up: reached by the due date after
+    /// it, and missed anyway (the demo's customers do not read their email).
+    pub heads_up_then_reached: usize,
+    pub heads_up_then_missed: usize,
     pub emails_sent: u64,
     pub events_sent: usize,
     pub events_duplicate: usize,
@@ -144,7 +152,7 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
     };
 
     let (ingestion, sweeper, playbook) = (services.ingestion(), services.sweeper(), services.playbook());
-    let (reminders, digests) = (services.reminders(), services.digests());
+    let (reminders, digests, heads_ups) = (services.reminders(), services.digests(), services.heads_ups());
     let actions = services.actions().expect("the demo signs links");
     let mut people = people::People::default();
     let maps = crate::example_maps::example_maps();
@@ -247,6 +255,9 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
             let digested = digests.run().await?;
             summary.owner_digests += digested.sent;
             summary.owner_digest_rows += digested.listed;
+            let warned = heads_ups.run(&SweepOptions::default()).await?;
+            summary.heads_ups_to_owners += warned.owners_told;
+            summary.heads_ups_to_customers += warned.champions_told;
             runner.run_due(&playbook, now).await;
             // The people read their email: new tasks noticed, buttons pressed when due.
             people.notice(&store.tasks_opened_from(people.noticed), opts.seed);
@@ -278,8 +289,12 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
         .collect();
     // What the map's thresholds held back, as the escalation log says.
     let mut kept_from_leadership = std::collections::HashSet::new();
+    let mut warned = std::collections::HashSet::new();
     for plan in &plans {
         for entry in milepost_app::ports::EscalationLog::log_of(store.as_ref(), &plan.account.id).await? {
+            if entry.key.contains(":heads_up:owner:") {
+                warned.insert((entry.account_id.clone(), entry.milestone_id.clone()));
+            }
             match (entry.step, entry.key.rsplit(':').next()) {
                 (Some(Step::CsmTask), Some("held_back")) => summary.kept_tech_touch += 1,
                 (Some(Step::Leadership), Some("held_back")) => {
@@ -299,6 +314,15 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
                 Step::OutreachEmail | Step::InAppMessage | Step::FollowUpEmail => summary.day1_touches += 1,
                 Step::Leadership if kept_from_leadership.contains(&e.request.execution) => {}
                 Step::Leadership => summary.leadership_escalations += 1,
+                _ => {}
+            }
+        }
+    }
+    for m in &milestones {
+        if warned.contains(&(m.account_id.clone(), m.milestone_id.clone())) {
+            match m.status {
+                MilestoneStatus::Achieved => summary.heads_up_then_reached += 1,
+                _ if m.missed_at.is_some() => summary.heads_up_then_missed += 1,
                 _ => {}
             }
         }
@@ -383,7 +407,7 @@ fn clear_outbox(dir: &Path) -> Result<()> {
 /// The short table printed after a run.
 pub fn render_table(s: &Summary, out: &Path) -> String {
     let state = |k: &str| s.tasks_by_state.get(k).copied().unwrap_or(0).to_string();
-    let rows: [(&str, String); 19] = [
+    let rows: [(&str, String); 21] = [
         ("accounts", s.accounts.to_string()),
         ("milestones tracked", s.milestones_tracked.to_string()),
         ("achieved", s.achieved.to_string()),
@@ -406,6 +430,14 @@ pub fn render_table(s: &Summary, out: &Path) -> String {
         (
             "  in owner digests",
             format!("{} ({} sent)", s.owner_digest_rows, s.owner_digests),
+        ),
+        (
+            "heads-ups before a miss",
+            format!("{} ({} to customers)", s.heads_ups_to_owners, s.heads_ups_to_customers),
+        ),
+        (
+            "  reached, missed after",
+            format!("{} / {}", s.heads_up_then_reached, s.heads_up_then_missed),
         ),
         ("emails sent", s.emails_sent.to_string()),
         (

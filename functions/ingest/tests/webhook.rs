@@ -919,6 +919,14 @@ mod rule_breaking {
         ) -> StoreResult<Page<TrackedMilestone>> {
             self.inner.due_milestones(now, after, limit).await
         }
+        async fn heads_up_milestones(
+            &self,
+            now: Timestamp,
+            after: Option<String>,
+            limit: usize,
+        ) -> StoreResult<Page<TrackedMilestone>> {
+            self.inner.heads_up_milestones(now, after, limit).await
+        }
     }
     #[async_trait]
     impl DedupeStore for RuleBreakingStore {

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use milepost_app::digests::{DigestsReport, OwnerDigests};
+use milepost_app::heads_up::{HeadsUpReport, HeadsUps};
 use milepost_app::ports::StoreError;
 use milepost_app::reminders::{RemindersReport, TaskReminders};
 use milepost_app::sweep::{SweepOptions, SweepReport, Sweeper};
@@ -71,6 +72,30 @@ pub async fn send_digests(digests: &OwnerDigests) -> Result<DigestsReport, Store
             caught_up = report.caught_up,
             failed = report.failed,
             "owners' digests"
+        );
+    }
+    Ok(report)
+}
+
+/// The heads-ups before a miss whose time has come, within the run's deadline.
+pub async fn send_heads_ups(heads_ups: &HeadsUps, deadline: Instant) -> Result<HeadsUpReport, StoreError> {
+    let should_stop = move || Instant::now() + DEADLINE_MARGIN >= deadline;
+    let report = heads_ups
+        .run(&SweepOptions {
+            page_size: PAGE_SIZE,
+            should_stop: &should_stop,
+        })
+        .await?;
+    if report.examined > 0 {
+        tracing::info!(
+            examined = report.examined,
+            owners_told = report.owners_told,
+            champions_told = report.champions_told,
+            champions_waiting = report.champions_waiting,
+            on_pace = report.on_pace,
+            failed = report.failed,
+            stopped_early = report.stopped_early,
+            "heads-ups before a miss"
         );
     }
     Ok(report)

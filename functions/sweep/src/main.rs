@@ -1,6 +1,6 @@
 //! Milepost Lambda `sweep`: wiring only. Triggered by an EventBridge schedule:
 //! one sweep of due milestones, then the reminders of snoozes that are over,
-//! then the owners' digests that are due.
+//! the owners' digests that are due, and the heads-ups before a miss.
 //! Configuration (environment): `MILEPOST_TABLE`, `MILEPOST_BUS`,
 //! `MILEPOST_STATE_MACHINE_ARN`, `MILEPOST_SES_CONFIGURATION_SET`,
 //! `MILEPOST_ACTIONS_KEY_PARAM` and `milepost_app::Config::from_env`'s settings.
@@ -15,13 +15,18 @@ async fn main() -> Result<(), Error> {
     let sweeper = milepost_aws::sweeper_from_env(&sdk)?;
     let reminders = milepost_aws::reminders_from_env(&sdk).await?;
     let digests = milepost_aws::digests_from_env(&sdk)?;
+    let heads_ups = milepost_aws::heads_ups_from_env(&sdk).await?;
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        let (sweeper, reminders, digests) = (&sweeper, &reminders, &digests);
+        let (sweeper, reminders, digests, heads_ups) = (&sweeper, &reminders, &digests, &heads_ups);
         async move {
-            let report = milepost_sweep::run(sweeper, deadline_instant(event.context.deadline)).await?;
+            let deadline = deadline_instant(event.context.deadline);
+            let report = milepost_sweep::run(sweeper, deadline).await?;
             let reminded = milepost_sweep::remind(reminders).await?;
             let digested = milepost_sweep::send_digests(digests).await?;
-            Ok::<_, Error>(serde_json::json!({ "sweep": report, "reminders": reminded, "digests": digested }))
+            let warned = milepost_sweep::send_heads_ups(heads_ups, deadline).await?;
+            Ok::<_, Error>(serde_json::json!({
+                "sweep": report, "reminders": reminded, "digests": digested, "heads_ups": warned
+            }))
         }
     }))
     .await

@@ -479,7 +479,8 @@ async fn a_scheduled_run_asks_only_for_what_the_sweep_function_is_granted() {
     assert_eq!(again.sent, 0, "once");
     let used = stack._moto.recorded_actions();
     for needed in [
-        "dynamodb:Query",
+        "dynamodb:Query@index/due",
+        "dynamodb:Query@table",
         "states:StartExecution",
         "events:PutEvents",
         "ses:SendEmail",

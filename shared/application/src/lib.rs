@@ -9,6 +9,7 @@ pub mod config;
 pub mod digests;
 pub mod email;
 pub mod escalation;
+pub mod heads_up;
 pub mod ingest;
 pub mod links;
 pub mod ports;

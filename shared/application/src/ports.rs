@@ -76,6 +76,14 @@ pub trait MilestoneStore: Send + Sync {
         after: Option<String>,
         limit: usize,
     ) -> StoreResult<Page<TrackedMilestone>>;
+    /// Pending milestones whose heads-up may be due: their heads-up time
+    /// (`TrackedMilestone::heads_up_index_at`) at or before `now`, earliest first.
+    async fn heads_up_milestones(
+        &self,
+        now: Timestamp,
+        after: Option<String>,
+        limit: usize,
+    ) -> StoreResult<Page<TrackedMilestone>>;
 }
 
 /// What applying one product event found and did (see `EventStore`).

@@ -2,9 +2,11 @@
 //! a task reminder): the key is claimed in the send ledger before sending and
 //! settled after; a transient failure gives the claim back so a retry sends.
 
-use milepost_domain::OutgoingEmail;
+use milepost_domain::{Contact, ContactPolicy, ContactRecord, OutgoingEmail, Slot, Timestamp};
 
-use crate::ports::{Mailer, SendError, SendLedger, SendRecord, StoreError};
+use crate::links::recipient_digest;
+use crate::ports::{ContactStore, Mailer, SendError, SendLedger, SendRecord, StoreError};
+use crate::writes::retry_on_conflict;
 
 /// What became of one email.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,4 +74,35 @@ pub async fn send_once(
             Ok(SendResult::Rejected(reason))
         }
     }
+}
+
+/// Claims a slot on `to`'s contact record for the customer email `key`
+/// under `policy` in `tz`: `Slot::Now` is recorded (on the version read,
+/// again on a lost race), so a retry of the same send is not held by its
+/// own slot; `Slot::Later` changes nothing.
+pub async fn claim_contact_slot(
+    store: &dyn ContactStore,
+    to: &Contact,
+    key: &str,
+    policy: &ContactPolicy,
+    tz: chrono_tz::Tz,
+    now: Timestamp,
+) -> Result<Slot, StoreError> {
+    let digest = recipient_digest(to.email.as_str());
+    retry_on_conflict(
+        || "a contact's record".to_string(),
+        || async {
+            let mut contact = store
+                .contact(&digest)
+                .await?
+                .unwrap_or_else(|| ContactRecord::new(to.email.clone()));
+            contact.email = to.email.clone();
+            let slot = contact.claim(key, now, policy, tz);
+            if slot == Slot::Now {
+                store.save_contact(&digest, &contact).await?;
+            }
+            Ok(slot)
+        },
+    )
+    .await
 }

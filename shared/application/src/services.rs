@@ -8,6 +8,7 @@ use crate::actions::Actions;
 use crate::config::Config;
 use crate::digests::OwnerDigests;
 use crate::escalation::PlaybookSteps;
+use crate::heads_up::HeadsUps;
 use crate::ingest::Ingestion;
 use crate::links::ActionLinks;
 use crate::ports::{Clock, EventPublisher, Mailer, Store, WorkflowStarter};
@@ -64,6 +65,16 @@ impl Services {
             mailer: self.mailer.clone(),
             clock: self.clock.clone(),
             config: self.config.clone(),
+        }
+    }
+
+    pub fn heads_ups(&self) -> HeadsUps {
+        HeadsUps {
+            store: self.store.clone(),
+            mailer: self.mailer.clone(),
+            clock: self.clock.clone(),
+            config: self.config.clone(),
+            links: self.links.clone(),
         }
     }
 

@@ -5,7 +5,7 @@
 //! | item                | pk                       | sk                    | index keys (sparse)                          |
 //! |---------------------|--------------------------|-----------------------|----------------------------------------------|
 //! | account profile     | `ACCOUNT#<account>`      | `STATE#PROFILE`       |                                              |
-//! | tracked milestone   | `ACCOUNT#<account>`      | `STATE#MILESTONE#<id>`| `due_pk` = `DUE#<shard>`, `due_sk` = `<due>#<account>#<id>` while the sweep has work on it |
+//! | tracked milestone   | `ACCOUNT#<account>`      | `STATE#MILESTONE#<id>`| `due_pk` = `DUE#<shard>`, `due_sk` = `<due>#<account>#<id>` while the sweep has work on it; `heads_up_pk` = `HEADSUP#<shard>`, `heads_up_sk` = `<look at>#<account>#<id>` while its heads-up may come |
 //! | account activity    | `ACCOUNT#<account>`      | `STATE#ACTIVITY`      |                                              |
 //! | escalation log      | `ACCOUNT#<account>`      | `LOG#<key>`           |                                              |
 //! | milestone map       | `MAP#<segment>`          | `TENURE#<tenure\|any>` |                                              |
@@ -26,6 +26,9 @@
 //!   spread over `DUE_SHARDS` partitions so no partition is hot; an entry
 //!   exists only while a milestone is pending (or missed with its escalation
 //!   not yet started), so the sweep reads exactly what it acts on.
+//! - Milestones whose heads-up may be due (`heads_up_index_at` at or before
+//!   now): the `heads_up` GSI, sharded like `due`; an entry exists only
+//!   while a pending milestone's heads-up is unsent, keyed by when to look.
 //! - Tasks by owner (and status): the `owner` GSI. Tasks by status, and
 //!   snoozes that are over: their `TASKS#<status>` partition of the `due`
 //!   GSI (task traffic is light: a partition per status is not hot).
@@ -70,6 +73,8 @@ const PARKED_DAYS: i64 = 30;
 
 /// The table's index names, as the SAM template creates them.
 const DUE_INDEX: &str = "due";
+/// Milestones whose heads-up may be due, by when to look (`heads_up_index_at`).
+const HEADS_UP_INDEX: &str = "heads_up";
 const OWNER_INDEX: &str = "owner";
 
 pub struct DynamoStore {
@@ -77,6 +82,7 @@ pub struct DynamoStore {
     table: String,
     /// Items read by the sweep's due query, and requests made: for tests and `make bench`.
     due_items_read: AtomicU64,
+    heads_up_items_read: AtomicU64,
     requests: Arc<AtomicU64>,
 }
 
@@ -206,12 +212,17 @@ impl DynamoStore {
             client,
             table: table.into(),
             due_items_read: AtomicU64::new(0),
+            heads_up_items_read: AtomicU64::new(0),
             requests: Arc::new(AtomicU64::new(0)),
         }
     }
 
     pub fn due_items_read(&self) -> u64 {
         self.due_items_read.load(Ordering::Relaxed)
+    }
+
+    pub fn heads_up_items_read(&self) -> u64 {
+        self.heads_up_items_read.load(Ordering::Relaxed)
     }
 
     /// DynamoDB requests made so far (pages of a query count one each).
@@ -284,10 +295,13 @@ impl DynamoStore {
             .attribute_definitions(attr("due_sk"))
             .attribute_definitions(attr("owner_pk"))
             .attribute_definitions(attr("owner_sk"))
+            .attribute_definitions(attr("heads_up_pk"))
+            .attribute_definitions(attr("heads_up_sk"))
             .key_schema(key("pk", KeyType::Hash))
             .key_schema(key("sk", KeyType::Range))
             .global_secondary_indexes(gsi(DUE_INDEX, "due_pk", "due_sk"))
             .global_secondary_indexes(gsi(OWNER_INDEX, "owner_pk", "owner_sk"))
+            .global_secondary_indexes(gsi(HEADS_UP_INDEX, "heads_up_pk", "heads_up_sk"))
             .send()
             .await
             .map_err(|e| refused(e.into_service_error()))?;
@@ -621,6 +635,13 @@ impl DynamoStore {
                 s(format!("{}#{}#{}", time_key(m.due_at), m.account_id, m.milestone_id)),
             );
         }
+        if let Some(at) = m.heads_up_index_at() {
+            item.insert("heads_up_pk".into(), s(format!("HEADSUP#{}", due_shard(m))));
+            item.insert(
+                "heads_up_sk".into(),
+                s(format!("{}#{}#{}", time_key(at), m.account_id, m.milestone_id)),
+            );
+        }
         Ok(item)
     }
 }
@@ -726,13 +747,58 @@ impl MilestoneStore for DynamoStore {
         after: Option<String>,
         limit: usize,
     ) -> StoreResult<Page<TrackedMilestone>> {
+        let index = ShardedIndex {
+            name: DUE_INDEX,
+            pk: "due_pk",
+            sk: "due_sk",
+            partition: "DUE",
+        };
+        self.sharded_page(&index, now, after, limit, &self.due_items_read).await
+    }
+
+    async fn heads_up_milestones(
+        &self,
+        now: Timestamp,
+        after: Option<String>,
+        limit: usize,
+    ) -> StoreResult<Page<TrackedMilestone>> {
+        let index = ShardedIndex {
+            name: HEADS_UP_INDEX,
+            pk: "heads_up_pk",
+            sk: "heads_up_sk",
+            partition: "HEADSUP",
+        };
+        self.sharded_page(&index, now, after, limit, &self.heads_up_items_read)
+            .await
+    }
+}
+
+/// A milestone index spread over `DUE_SHARDS` partitions `<partition>#<shard>`,
+/// sorted by `<time>#<account>#<milestone>`.
+struct ShardedIndex {
+    name: &'static str,
+    pk: &'static str,
+    sk: &'static str,
+    partition: &'static str,
+}
+
+impl DynamoStore {
+    /// One page of the milestones of `index` with a time at or before `until`.
+    async fn sharded_page(
+        &self,
+        index: &ShardedIndex,
+        until: Timestamp,
+        after: Option<String>,
+        limit: usize,
+        read: &AtomicU64,
+    ) -> StoreResult<Page<TrackedMilestone>> {
         // Shard by shard, oldest first in each. The cursor is the shard and
         // DynamoDB's own last evaluated key within it, as JSON.
         let (mut shard, mut start): (u32, Option<HashMap<String, String>>) = match after.as_deref() {
             None => (0, None),
             Some(c) => serde_json::from_str(c).map_err(|_| backend(format!("bad cursor {c:?}")))?,
         };
-        let upper = format!("{}~", time_key(now)); // '~' sorts after '#': everything due at `now` is included
+        let upper = format!("{}~", time_key(until)); // '~' sorts after '#': everything at `until` is included
         let mut items = Vec::new();
         while shard < DUE_SHARDS {
             let start_key = start
@@ -743,9 +809,11 @@ impl MilestoneStore for DynamoStore {
                 .client
                 .query()
                 .table_name(&self.table)
-                .index_name(DUE_INDEX)
-                .key_condition_expression("due_pk = :shard AND due_sk <= :upper")
-                .expression_attribute_values(":shard", s(format!("DUE#{shard}")))
+                .index_name(index.name)
+                .key_condition_expression("#pk = :shard AND #sk <= :upper")
+                .expression_attribute_names("#pk", index.pk)
+                .expression_attribute_names("#sk", index.sk)
+                .expression_attribute_values(":shard", s(format!("{}#{shard}", index.partition)))
                 .expression_attribute_values(":upper", s(upper.clone()))
                 .limit((limit - items.len()).max(1) as i32)
                 .set_exclusive_start_key(start_key)
@@ -753,7 +821,7 @@ impl MilestoneStore for DynamoStore {
                 .await
                 .map_err(|e| refused(e.into_service_error()))?;
             let page = out.items.unwrap_or_default();
-            self.due_items_read.fetch_add(page.len() as u64, Ordering::Relaxed);
+            read.fetch_add(page.len() as u64, Ordering::Relaxed);
             for item in &page {
                 items.push(from_item(item)?);
             }

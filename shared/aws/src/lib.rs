@@ -22,6 +22,7 @@ use milepost_app::actions::Actions;
 use milepost_app::clock::SystemClock;
 use milepost_app::digests::OwnerDigests;
 use milepost_app::escalation::PlaybookSteps;
+use milepost_app::heads_up::HeadsUps;
 use milepost_app::ingest::Ingestion;
 use milepost_app::links::ActionLinks;
 use milepost_app::reminders::TaskReminders;
@@ -142,6 +143,19 @@ pub fn digests_from_env(config: &aws_config::SdkConfig) -> Result<OwnerDigests, 
         mailer: Arc::new(mailer_from_env(config)),
         clock: Arc::new(SystemClock),
         config: Config::from_env()?,
+    })
+}
+
+/// Heads-ups before a miss on AWS (the sweep sends them), through SES,
+/// with the champion's unsubscribe link signed by the action-link key.
+pub async fn heads_ups_from_env(config: &aws_config::SdkConfig) -> Result<HeadsUps, String> {
+    let settings = Config::from_env()?;
+    Ok(HeadsUps {
+        store: Arc::new(store_from_env(config)?),
+        mailer: Arc::new(mailer_from_env(config)),
+        clock: Arc::new(SystemClock),
+        links: links_from_env(config, &settings).await?,
+        config: settings,
     })
 }
 

@@ -760,6 +760,25 @@ impl Progress {
         ratio.clamp(0.0, 1.0)
     }
 
+    /// Done and needed, where the criterion counts (events or users): `(2,
+    /// 3)` reads "2 of 3". `None` for a metric or a manual milestone.
+    pub fn tally(&self, criterion: &Criterion, licensed_seats: u32) -> Option<(u32, u32)> {
+        let need = criterion.threshold(licensed_seats);
+        let done = match self {
+            Progress::Count { earliest } => earliest.len(),
+            Progress::Windowed { seen, .. } if criterion.needs_user() => seen
+                .iter()
+                .filter_map(|m| m.user.as_ref())
+                .collect::<BTreeSet<_>>()
+                .len(),
+            Progress::Windowed { seen, .. } => seen.len(),
+            Progress::WindowedUsers { runs, .. } => runs.len(),
+            Progress::Users { first_by_user } => first_by_user.len(),
+            Progress::Metric { .. } | Progress::Manual { .. } => return None,
+        };
+        Some(((done as u32).min(need), need))
+    }
+
     /// Today's figure in words, for "target vs today" in emails and tasks.
     pub fn describe_current(&self, criterion: &Criterion, licensed_seats: u32) -> String {
         match self {

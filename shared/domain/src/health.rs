@@ -237,6 +237,7 @@ mod tests {
                 owner: "csm".into(),
                 criterion: c.clone(),
                 arr_weight: Some(0.2),
+                heads_up: None,
                 playbook: Playbook {
                     outreach: "o".into(),
                     csm: "c".into(),

@@ -21,6 +21,7 @@ pub mod events;
 pub mod field_error;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
+pub mod heads_up;
 pub mod health;
 pub mod leader_queue;
 pub mod lifecycle;
@@ -47,6 +48,7 @@ pub use csm_task::{
 pub use escalation::{execution_name, EscalationLogEntry, EscalationRequest, Step, StepOutcome};
 pub use events::{DomainEvent, ProductEvent};
 pub use field_error::FieldError;
+pub use heads_up::{BehindPace, HeadsUpCheck, HeadsUpRule};
 pub use leader_queue::{LeaderQueue, QueuedEscalation, LEADER_POLICY};
 pub use lifecycle::{IllegalTransition, MilestoneStatus, Stage, Transition};
 pub use map::{Guide, MapSegment, MilestoneDef, MilestoneMap, Playbook};

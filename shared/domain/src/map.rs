@@ -89,6 +89,9 @@ pub struct MilestoneDef {
     /// Share of the account's ARR at risk when the milestone is missed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arr_weight: Option<f64>,
+    /// A heads-up before a miss (`warn_before_days`, `warn_champion` in the map).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heads_up: Option<crate::HeadsUpRule>,
     pub playbook: Playbook,
 }
 

@@ -20,6 +20,10 @@ pub enum EmailKind {
     /// A weekday morning: to a milestone's owner, the misses the map's
     /// thresholds kept from the CSM or leadership stage.
     OwnerDigest,
+    /// Before a miss: to the milestone's owner, that it is behind pace.
+    HeadsUp,
+    /// Before a miss: to the customer's champion, where the map says so.
+    HeadsUpChampion,
 }
 
 impl EmailKind {
@@ -31,6 +35,8 @@ impl EmailKind {
             EmailKind::Leadership => "leadership",
             EmailKind::ExecSponsor => "exec-sponsor",
             EmailKind::OwnerDigest => "owner-digest",
+            EmailKind::HeadsUp => "heads-up",
+            EmailKind::HeadsUpChampion => "heads-up-champion",
         }
     }
 
@@ -43,12 +49,17 @@ impl EmailKind {
             EmailKind::Leadership => "leadership",
             EmailKind::ExecSponsor => "executive sponsor",
             EmailKind::OwnerDigest => "owner's digest",
+            EmailKind::HeadsUp => "heads-up",
+            EmailKind::HeadsUpChampion => "customer heads-up",
         }
     }
 
     /// Customer-facing mail carries a `List-Unsubscribe` header.
     pub fn customer_facing(self) -> bool {
-        matches!(self, EmailKind::Outreach | EmailKind::FollowUp | EmailKind::ExecSponsor)
+        matches!(
+            self,
+            EmailKind::Outreach | EmailKind::FollowUp | EmailKind::ExecSponsor | EmailKind::HeadsUpChampion
+        )
     }
 }
 

@@ -82,6 +82,16 @@ pub struct TrackedMilestone {
     /// so overlapping sweeps leave it alone (taken over after `ANNOUNCE_LEASE`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub miss_claimed_at: Option<Timestamp>,
+    /// The map's heads-up before a miss, if it asks for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heads_up: Option<crate::HeadsUpRule>,
+    /// When the sweep looks at the heads-up again (the pace would pass the
+    /// progress, or the contact policy's next slot); none: when its window opens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heads_up_look_at: Option<Timestamp>,
+    /// The heads-up went, or never will (the due date came first).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub heads_up_done: bool,
     /// Optimistic-concurrency version: every store write expects the version it read.
     #[serde(default)]
     pub version: u64,
@@ -136,6 +146,9 @@ impl TrackedMilestone {
             announced_reached: false,
             announcing_since: None,
             miss_claimed_at: None,
+            heads_up: def.heads_up,
+            heads_up_look_at: None,
+            heads_up_done: false,
             version: 0,
         }
     }

@@ -157,6 +157,7 @@ fn tracked(criterion: &Criterion, status: MilestoneStatus) -> TrackedMilestone {
         owner: "csm".into(),
         criterion: criterion.clone(),
         arr_weight: None,
+        heads_up: None,
         playbook: Playbook {
             outreach: "o".into(),
             csm: "c".into(),

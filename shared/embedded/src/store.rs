@@ -33,6 +33,8 @@ struct Tables {
     milestones: HashMap<AccountId, Vec<TrackedMilestone>>,
     /// The sparse due index.
     due: BTreeSet<DueKey>,
+    /// The sparse heads-up index, by `TrackedMilestone::heads_up_index_at`.
+    heads_up: BTreeSet<DueKey>,
     /// Per account, then event id: looked up by `&str` without allocating.
     dedupe: HashMap<AccountId, HashMap<String, Timestamp>>,
     /// When expired dedupe records were last deleted, as DynamoDB's TTL does.
@@ -58,6 +60,8 @@ pub struct InMemoryStore {
     tables: Mutex<Tables>,
     /// Items read by `due_milestones`, to show the sweep never scans.
     due_items_read: std::sync::atomic::AtomicU64,
+    /// Items read by `heads_up_milestones`.
+    heads_up_items_read: std::sync::atomic::AtomicU64,
     /// Refuse items DynamoDB would refuse as too large (`sized_like_dynamodb`).
     item_limit: Option<usize>,
 }
@@ -104,6 +108,10 @@ impl InMemoryStore {
         self.due_items_read.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    pub fn heads_up_items_read(&self) -> u64 {
+        self.heads_up_items_read.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Every tracked milestone, for reports.
     pub fn all_milestones(&self) -> Vec<TrackedMilestone> {
         self.lock()
@@ -148,6 +156,47 @@ impl InMemoryStore {
 
 fn due_key(m: &TrackedMilestone) -> DueKey {
     (m.due_at, m.account_id.clone(), m.milestone_id.clone())
+}
+
+/// `m`'s entry in the heads-up index, if it has one.
+fn heads_up_key(m: &TrackedMilestone) -> Option<DueKey> {
+    m.heads_up_index_at()
+        .map(|at| (at, m.account_id.clone(), m.milestone_id.clone()))
+}
+
+/// One page of `index` up to `until`, after `after` (a cursor).
+fn index_page(
+    t: &Tables,
+    index: &BTreeSet<DueKey>,
+    until: Timestamp,
+    after: Option<String>,
+    limit: usize,
+    read: &std::sync::atomic::AtomicU64,
+) -> StoreResult<Page<TrackedMilestone>> {
+    let lower = match &after {
+        Some(cursor) => Bound::Excluded(decode_cursor(cursor)?),
+        None => Bound::Unbounded,
+    };
+    let mut items = Vec::new();
+    let mut last = None;
+    for key in index.range((lower, Bound::Unbounded)) {
+        if key.0 > until {
+            break;
+        }
+        if items.len() == limit {
+            return Ok(Page {
+                items,
+                next: last.map(encode_cursor),
+            });
+        }
+        let m = t
+            .milestone(key.1.as_str(), &key.2)
+            .expect("an index points at a milestone");
+        read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        items.push(m.clone());
+        last = Some(key);
+    }
+    Ok(Page { items, next: None })
 }
 
 /// The due-index cursor: the last key returned, as text.
@@ -203,11 +252,18 @@ impl Tables {
         records.insert(event_id.to_string(), expires_at);
     }
 
-    fn index(&mut self, m: &TrackedMilestone) {
+    /// Keeps both indexes true to `m`, written over `before` (if it was stored).
+    fn index(&mut self, before: Option<&TrackedMilestone>, m: &TrackedMilestone) {
         if m.awaits_sweep() {
             self.due.insert(due_key(m));
         } else {
             self.due.remove(&due_key(m));
+        }
+        if let Some(old) = before.and_then(heads_up_key) {
+            self.heads_up.remove(&old);
+        }
+        if let Some(key) = heads_up_key(m) {
+            self.heads_up.insert(key);
         }
     }
 }
@@ -265,7 +321,7 @@ impl MilestoneStore for InMemoryStore {
         }
         let mut stored = m.clone();
         stored.version = 1;
-        t.index(&stored);
+        t.index(None, &stored);
         let ms = t.milestones.entry(m.account_id.clone()).or_default();
         let at = position(ms, &m.milestone_id).unwrap_err();
         ms.insert(at, stored);
@@ -289,7 +345,8 @@ impl MilestoneStore for InMemoryStore {
         // simply kept or dropped.
         let mut stored = m.clone();
         stored.version = m.version + 1;
-        t.index(&stored);
+        let before = current.clone();
+        t.index(Some(&before), &stored);
         let version = stored.version;
         let ms = t.milestones.get_mut(m.account_id.as_str()).expect("checked above");
         let at = position(ms, &m.milestone_id).expect("checked above");
@@ -313,30 +370,17 @@ impl MilestoneStore for InMemoryStore {
         limit: usize,
     ) -> StoreResult<Page<TrackedMilestone>> {
         let t = self.lock();
-        let lower = match &after {
-            Some(cursor) => Bound::Excluded(decode_cursor(cursor)?),
-            None => Bound::Unbounded,
-        };
-        let mut items = Vec::new();
-        let mut last = None;
-        for key in t.due.range((lower, Bound::Unbounded)) {
-            if key.0 > now {
-                break;
-            }
-            if items.len() == limit {
-                return Ok(Page {
-                    items,
-                    next: last.map(encode_cursor),
-                });
-            }
-            let m = t
-                .milestone(key.1.as_str(), &key.2)
-                .expect("due index points at a milestone");
-            self.due_items_read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            items.push(m.clone());
-            last = Some(key);
-        }
-        Ok(Page { items, next: None })
+        index_page(&t, &t.due, now, after, limit, &self.due_items_read)
+    }
+
+    async fn heads_up_milestones(
+        &self,
+        now: Timestamp,
+        after: Option<String>,
+        limit: usize,
+    ) -> StoreResult<Page<TrackedMilestone>> {
+        let t = self.lock();
+        index_page(&t, &t.heads_up, now, after, limit, &self.heads_up_items_read)
     }
 }
 
@@ -434,6 +478,7 @@ impl EventStore for InMemoryStore {
             milestones,
             activity,
             due,
+            heads_up,
             ..
         } = &mut *t;
         // Looked up by `&str` first: no key is cloned for an account seen before.
@@ -479,6 +524,13 @@ impl EventStore for InMemoryStore {
             m.version += 1;
             if !m.awaits_sweep() {
                 due.remove(&due_key(m));
+            }
+            // An event changes a milestone's status, never its heads-up time:
+            // only its leaving the index needs doing.
+            if m.heads_up_index_at().is_none() {
+                if let Some(at) = m.heads_up_key_time() {
+                    heads_up.remove(&(at, m.account_id.clone(), m.milestone_id.clone()));
+                }
             }
         }
         let announcements = Announcements::of(&changes, milestones);

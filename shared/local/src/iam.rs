@@ -98,6 +98,14 @@ impl RecordedRequest {
             if service == "dynamodb" && operation == "TransactWriteItems" {
                 return transaction_actions(&self.body());
             }
+            if service == "dynamodb" && (operation == "Query" || operation == "Scan") {
+                // A grant on the table does not cover its indexes, nor the reverse.
+                let body: serde_json::Value = serde_json::from_slice(&self.body()).unwrap_or_default();
+                let on = body["IndexName"]
+                    .as_str()
+                    .map_or_else(|| "table".to_string(), |i| format!("index/{i}"));
+                return vec![format!("dynamodb:{operation}@{on}")];
+            }
             return vec![format!("{service}:{operation}")];
         }
         // REST services: SES v2 sends through one path.
@@ -182,28 +190,66 @@ fn resource_block<'a>(template: &'a str, name: &str) -> Option<&'a str> {
     Some(&rest[..end])
 }
 
+/// The actions a block's statements grant; DynamoDB's Query and Scan as
+/// `dynamodb:Query@table` or `dynamodb:Query@index/<name>`, by the
+/// statement's resources, as `recorded_actions` names them.
 fn actions_in(block: &str) -> BTreeSet<String> {
-    let mut actions = BTreeSet::new();
+    let mut granted = BTreeSet::new();
+    let (mut actions, mut resources) = (Vec::new(), Vec::new());
+    let mut flush = |actions: &mut Vec<String>, resources: &mut Vec<String>| {
+        for action in actions.drain(..) {
+            if action == "dynamodb:Query" || action == "dynamodb:Scan" {
+                granted.extend(
+                    resources
+                        .iter()
+                        .filter_map(|r| table_part(r))
+                        .map(|on| format!("{action}@{on}")),
+                );
+            } else {
+                granted.insert(action);
+            }
+        }
+        resources.clear();
+    };
     let mut lines = block.lines().peekable();
     while let Some(line) = lines.next() {
         let line = line.trim();
-        let Some(value) = line.strip_prefix("- ").unwrap_or(line).strip_prefix("Action:") else {
+        if line.starts_with("- Sid:") || line.starts_with("- Effect:") {
+            flush(&mut actions, &mut resources);
+        }
+        let field = line.strip_prefix("- ").unwrap_or(line);
+        let (list, value) = if let Some(v) = field.strip_prefix("Action:") {
+            (&mut actions, v.trim())
+        } else if let Some(v) = field.strip_prefix("Resource:") {
+            (&mut resources, v.trim())
+        } else {
             continue;
         };
-        let value = value.trim();
         if value.is_empty() {
             // A block list on the following, deeper lines.
             while let Some(item) = lines.peek().and_then(|l| l.trim().strip_prefix("- ")) {
-                actions.insert(item.trim().to_string());
+                list.push(item.trim().to_string());
                 lines.next();
             }
-        } else if let Some(list) = value.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
-            actions.extend(list.split(',').map(|a| a.trim().to_string()).filter(|a| !a.is_empty()));
+        } else if let Some(items) = value.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
+            list.extend(items.split(',').map(|a| a.trim().to_string()).filter(|a| !a.is_empty()));
         } else {
-            actions.insert(value.to_string());
+            list.push(value.to_string());
         }
     }
-    actions
+    flush(&mut actions, &mut resources);
+    granted
+}
+
+/// `table` or `index/<name>` for a resource of the template's table.
+fn table_part(resource: &str) -> Option<String> {
+    if !resource.contains("Table.Arn") {
+        return None;
+    }
+    match resource.split_once("/index/") {
+        Some((_, index)) => Some(format!("index/{}", index.trim_end_matches('"'))),
+        None => Some("table".to_string()),
+    }
 }
 
 #[cfg(test)]
@@ -219,6 +265,12 @@ mod tests {
         - Statement:
             - Effect: Allow
               Action: [dynamodb:GetItem, dynamodb:PutItem]
+              Resource: !GetAtt Table.Arn
+            - Sid: Indexes
+              Effect: Allow
+              Action: dynamodb:Query
+              Resource:
+                - !Sub \"${Table.Arn}/index/due\"
             - Effect: Allow
               Action: events:PutEvents
             - Effect: Allow
@@ -238,6 +290,7 @@ mod tests {
       Policies:
         - Statement:
             - Action: dynamodb:Scan
+              Resource: !GetAtt Table.Arn
 ";
 
     #[test]
@@ -248,6 +301,7 @@ mod tests {
             [
                 "dynamodb:GetItem",
                 "dynamodb:PutItem",
+                "dynamodb:Query@index/due",
                 "events:PutEvents",
                 "ses:SendEmail",
                 "ssm:GetParameter",
@@ -256,7 +310,7 @@ mod tests {
         );
         assert_eq!(
             granted_actions(TEMPLATE, "Other").into_iter().collect::<Vec<_>>(),
-            ["dynamodb:Scan"]
+            ["dynamodb:Scan@table"]
         );
     }
 

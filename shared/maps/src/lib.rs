@@ -9,10 +9,11 @@ use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 use marked_yaml::{LoadError, Node, Span};
 
 use milepost_domain::criterion::{MAX_MARKS, MAX_WINDOW_DAYS};
+use milepost_domain::heads_up::MAX_WARN_DAYS;
 use milepost_domain::map::PropertyType;
 use milepost_domain::{
-    ArrThresholds, CompareOp, ContactPolicy, Criterion, Guide, MapSegment, MilestoneDef, MilestoneMap, Phase, Playbook,
-    Tenure,
+    ArrThresholds, CompareOp, ContactPolicy, Criterion, Guide, HeadsUpRule, MapSegment, MilestoneDef, MilestoneMap,
+    Phase, Playbook, Tenure,
 };
 
 pub mod files;
@@ -107,6 +108,8 @@ const MILESTONE_KEYS: &[&str] = &[
     "owner",
     "criterion",
     "arr_weight",
+    "warn_before_days",
+    "warn_champion",
     "playbook",
     "description",
 ];
@@ -559,6 +562,7 @@ impl Validator<'_> {
                 );
             }
         }
+        let heads_up = self.heads_up(m, path, due_days, criterion.as_ref());
         let playbook = match m.get_node("playbook") {
             Some(p) => self.playbook(p, &join(path, "playbook"), escalates_to_sponsor),
             None => {
@@ -578,7 +582,65 @@ impl Validator<'_> {
             owner: owner?,
             criterion: criterion?,
             arr_weight,
+            heads_up,
             playbook: playbook?,
+        })
+    }
+
+    /// `warn_before_days:` (1 to 30, less than `due_days`) and
+    /// `warn_champion:` (only with it, and not on a manual milestone: its
+    /// champion has nothing in the product to do).
+    fn heads_up(
+        &mut self,
+        m: &MarkedMappingNode,
+        path: &str,
+        due_days: Option<u32>,
+        criterion: Option<&Criterion>,
+    ) -> Option<HeadsUpRule> {
+        let days = self.integer_in(m, "warn_before_days", path, false, 1, MAX_WARN_DAYS);
+        let champion = match self.scalar(m, "warn_champion", path, false) {
+            None => false,
+            Some(s) => match s.as_bool() {
+                Some(b) => {
+                    if b && days.is_none() && m.get_node("warn_before_days").is_none() {
+                        self.problem(
+                            s.span(),
+                            &join(path, "warn_champion"),
+                            "needs warn_before_days: how many days before the due date the heads-up goes",
+                        );
+                    }
+                    if b && matches!(criterion, Some(Criterion::Manual)) {
+                        self.problem(
+                            s.span(),
+                            &join(path, "warn_champion"),
+                            "a manual milestone is confirmed by its owner: the champion has nothing to do in the product",
+                        );
+                    }
+                    b
+                }
+                None => {
+                    self.problem(
+                        s.span(),
+                        &join(path, "warn_champion"),
+                        format!("must be true or false, not `{}`", s.as_str()),
+                    );
+                    false
+                }
+            },
+        };
+        let days = days?;
+        if let Some(due) = due_days.filter(|due| days >= *due) {
+            let span = *m.get_node("warn_before_days").expect("parsed above").span();
+            self.problem(
+                &span,
+                &join(path, "warn_before_days"),
+                format!("must be less than due_days ({due}): a heads-up comes before the due date"),
+            );
+            return None;
+        }
+        Some(HeadsUpRule {
+            days_before: days,
+            champion,
         })
     }
 

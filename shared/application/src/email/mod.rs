@@ -1,4 +1,4 @@
-//! The five playbook emails, rendered from templates (HTML and text) with
+//! The playbook's emails, the digests and the heads-ups, rendered from templates (HTML and text) with
 //! every account-supplied value escaped by the template engine.
 //!
 //! Each email is built from one account and one milestone only: a view struct
@@ -650,6 +650,165 @@ pub fn owner_digest(
         html: OwnerDigestHtml { v: &view }.render()?,
         reply_to: None,
         list_unsubscribe: None,
+        date: now,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "heads_up.html")]
+struct HeadsUpHtml<'a> {
+    v: &'a HeadsUpView<'a>,
+}
+#[derive(Template)]
+#[template(path = "heads_up.txt")]
+struct HeadsUpText<'a> {
+    v: &'a HeadsUpView<'a>,
+}
+
+/// The owner's heads-up: internal, so it may carry the CSM's playbook text.
+struct HeadsUpView<'a> {
+    subject: String,
+    greeting: String,
+    facts: MilestoneFacts,
+    done_percent: u32,
+    expected_percent: u32,
+    arr_at_risk: String,
+    champion: &'a str,
+    suggestion: &'a str,
+    role_note: Option<String>,
+    days_before: u32,
+}
+
+/// A heads-up to a milestone's owner: due soon, behind pace, what the
+/// customer was told (`champion`, in words), what to do.
+#[allow(clippy::too_many_arguments)]
+pub fn heads_up(
+    cfg: &Config,
+    account: &Account,
+    m: &TrackedMilestone,
+    pace: milepost_domain::BehindPace,
+    champion: &str,
+    key: String,
+    now: Timestamp,
+) -> Result<OutgoingEmail, RenderError> {
+    let owner = account.owner(&m.owner);
+    let facts = MilestoneFacts::new(cfg, account, m, now);
+    let subject = format!(
+        "[{}] Heads-up: {} {}, behind pace",
+        account.name, m.name, facts.due_phrase
+    );
+    let role = m.owner.replace('_', " ");
+    let view = HeadsUpView {
+        subject: clean_header(&subject),
+        greeting: first_name(&owner.contact.name),
+        done_percent: (pace.done * 100.0).floor() as u32,
+        expected_percent: (pace.expected * 100.0).round() as u32,
+        arr_at_risk: fmt_money(m.arr_at_risk(account.arr)),
+        champion,
+        suggestion: &m.playbook.csm,
+        role_note: if owner.fallback {
+            Some(format!(
+                "This milestone is owned by the {role} role; the account has no {role} contact, so it comes to you as its CSM."
+            ))
+        } else {
+            None
+        },
+        days_before: m.heads_up.map_or(0, |r| r.days_before),
+        facts,
+    };
+    Ok(OutgoingEmail {
+        key,
+        kind: EmailKind::HeadsUp,
+        account_id: account.id.clone(),
+        milestone_id: m.milestone_id.clone(),
+        from: cfg.sender.clone(),
+        to: vec![owner.contact.clone()],
+        subject: view.subject.clone(),
+        text: HeadsUpText { v: &view }.render()?,
+        html: HeadsUpHtml { v: &view }.render()?,
+        reply_to: None,
+        list_unsubscribe: None,
+        date: now,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "heads_up_champion.html")]
+struct HeadsUpChampionHtml<'a> {
+    v: &'a ChampionHeadsUpView<'a>,
+}
+#[derive(Template)]
+#[template(path = "heads_up_champion.txt")]
+struct HeadsUpChampionText<'a> {
+    v: &'a ChampionHeadsUpView<'a>,
+}
+
+struct ChampionHeadsUpView<'a> {
+    subject: String,
+    greeting_name: String,
+    facts: MilestoneFacts,
+    /// `2 of 3`, where the criterion counts and needs more than one.
+    tally: Option<String>,
+    points: Vec<String>,
+    signer_name: &'a str,
+    /// The account's other milestones behind pace this email also names.
+    also: Vec<(String, String, String)>,
+    unsubscribe_url: &'a str,
+}
+
+/// The customer's heads-up: a milestone due soon and not there yet (and
+/// any others of the account in the same state), from its owner.
+#[allow(clippy::too_many_arguments)]
+pub fn heads_up_champion(
+    cfg: &Config,
+    account: &Account,
+    m: &TrackedMilestone,
+    also: &[TrackedMilestone],
+    unsubscribe_url: &str,
+    key: String,
+    now: Timestamp,
+) -> Result<OutgoingEmail, RenderError> {
+    let owner = account.owner(&m.owner).contact;
+    let subject = match also.len() {
+        0 => format!("[{}] Coming up: {}", account.name, m.name),
+        1 => format!("[{}] Coming up: {} and one more", account.name, m.name),
+        n => format!("[{}] Coming up: {} and {n} more", account.name, m.name),
+    };
+    let view = ChampionHeadsUpView {
+        subject: clean_header(&subject),
+        greeting_name: first_name(&account.primary_contact.name),
+        facts: MilestoneFacts::new(cfg, account, m, now),
+        tally: m
+            .progress
+            .tally(&m.criterion, account.licensed_seats)
+            .filter(|(_, need)| *need > 1)
+            .map(|(done, need)| format!("{done} of {need}")),
+        points: split_points(&m.playbook.outreach),
+        signer_name: &owner.name,
+        also: also
+            .iter()
+            .map(|c| {
+                let facts = MilestoneFacts::new(cfg, account, c, now);
+                (facts.milestone_name, facts.due_phrase, facts.link)
+            })
+            .collect(),
+        unsubscribe_url,
+    };
+    Ok(OutgoingEmail {
+        key,
+        kind: EmailKind::HeadsUpChampion,
+        account_id: account.id.clone(),
+        milestone_id: m.milestone_id.clone(),
+        from: Contact::new(
+            format!("{} via {}", owner.name, cfg.sender.name),
+            cfg.sender.email.clone(),
+        ),
+        to: vec![account.primary_contact.clone()],
+        subject: view.subject.clone(),
+        text: HeadsUpChampionText { v: &view }.render()?,
+        html: HeadsUpChampionHtml { v: &view }.render()?,
+        reply_to: Some(owner.clone()),
+        list_unsubscribe: Some(unsubscribe_url.to_string()),
         date: now,
     })
 }

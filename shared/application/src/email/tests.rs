@@ -37,6 +37,7 @@ fn milestone(acct: &Account) -> TrackedMilestone {
             window_days: None,
         },
         arr_weight: Some(0.25),
+        heads_up: None,
         playbook: Playbook {
             outreach: "Point one <b>bold</b>\nPoint two".into(),
             csm: "Call them & <i>listen</i>".into(),

@@ -14,15 +14,14 @@ use std::sync::Arc;
 
 use milepost_domain::health::{health, Health};
 use milepost_domain::{
-    Account, Contact, ContactPolicy, ContactRecord, CsmTask, DomainEvent, EmailKind, EscalationLogEntry,
-    EscalationRequest, HeldBack, HeldMiss, IllegalChange, OutgoingEmail, Slot, Stage, Step, StepOutcome, TaskStatus,
-    Timestamp, TrackedMilestone,
+    Account, Contact, ContactPolicy, CsmTask, DomainEvent, EmailKind, EscalationLogEntry, EscalationRequest, HeldBack,
+    HeldMiss, IllegalChange, OutgoingEmail, Slot, Stage, Step, StepOutcome, TaskStatus, Timestamp, TrackedMilestone,
 };
 use tracing::Instrument;
 
 use crate::config::Config;
 use crate::email::{self, RenderError};
-use crate::links::{recipient_digest, ActionLinks};
+use crate::links::ActionLinks;
 use crate::ports::{Clock, EventPublisher, Mailer, PlaybookStore, StoreError};
 use crate::sending::{send_once, SendFailure, SendResult};
 use crate::writes::retry_on_conflict;
@@ -494,25 +493,8 @@ impl PlaybookSteps {
         } else {
             ContactPolicy::unlimited()
         };
-        let digest = recipient_digest(send.to.email.as_str());
         // Two sends to one contact at once: the loser of the write reads again.
-        let slot = retry_on_conflict(
-            || "a contact's record".to_string(),
-            || async {
-                let mut contact = self
-                    .store
-                    .contact(&digest)
-                    .await?
-                    .unwrap_or_else(|| ContactRecord::new(send.to.email.clone()));
-                contact.email = send.to.email.clone();
-                let slot = contact.claim(send.key, now, &policy, tz);
-                if slot == Slot::Now {
-                    self.store.save_contact(&digest, &contact).await?;
-                }
-                Ok(slot)
-            },
-        )
-        .await?;
+        let slot = crate::sending::claim_contact_slot(self.store.as_ref(), send.to, send.key, &policy, tz, now).await?;
         let Slot::Later(at, why) = slot else {
             return Ok(None);
         };

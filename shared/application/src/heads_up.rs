@@ -1,0 +1,358 @@
+//! Heads-ups before a miss, sent by the sweep: a pending milestone whose
+//! map asks for one (`warn_before_days`), inside its window and behind pace
+//! (`TrackedMilestone::heads_up_check`), gets one email to its owner and,
+//! where the map says so (`warn_champion`), one to the customer's champion
+//! under the same pause, unsubscribe and contact policy as the playbook's
+//! customer mail. Several milestones of one account behind pace together
+//! make one champion email naming them all.
+//!
+//! Once each: both emails go under keys naming the milestone and its due
+//! date (`send_once`), the champion's slot is claimed under its key, and the
+//! milestone is marked done last, so an overlapping sweep or a crash in
+//! between sends nothing twice and the next sweep finishes it. A champion's
+//! email the policy holds back waits: the milestone is looked at again at
+//! the slot; if the due date comes first, the playbook takes over.
+
+use std::sync::Arc;
+
+use milepost_domain::{Account, BehindPace, EscalationLogEntry, HeadsUpCheck, Slot, Timestamp, TrackedMilestone};
+use serde::{Deserialize, Serialize};
+use tracing::Instrument;
+
+use crate::config::Config;
+use crate::email;
+use crate::links::ActionLinks;
+use crate::ports::{Clock, Mailer, PlaybookStore, SendRecord, StoreError};
+use crate::sending::{claim_contact_slot, send_once, SendResult};
+use crate::sweep::SweepOptions;
+use crate::writes::{update_milestone, Edit};
+
+#[derive(Clone)]
+pub struct HeadsUps {
+    pub store: Arc<dyn PlaybookStore>,
+    pub mailer: Arc<dyn Mailer>,
+    pub clock: Arc<dyn Clock>,
+    pub config: Config,
+    /// Signs the champion's unsubscribe link; without it, the configured endpoint.
+    pub links: Option<ActionLinks>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeadsUpReport {
+    /// Milestones read from the heads-up index.
+    pub examined: usize,
+    /// Heads-ups emailed to owners.
+    pub owners_told: usize,
+    /// Heads-ups emailed to champions (one may name several milestones).
+    pub champions_told: usize,
+    /// Milestones a champion's email named beside the one it was about.
+    pub champion_included: usize,
+    /// Champions' emails the contact policy holds back to a later slot.
+    pub champions_waiting: usize,
+    /// On pace for now: looked at again when the pace passes them.
+    pub on_pace: usize,
+    /// Left for the next sweep (a passing fault).
+    pub failed: usize,
+    pub stopped_early: bool,
+}
+
+/// What became of a champion's heads-up, for the owner's email and the log.
+#[derive(Clone, Debug, PartialEq)]
+enum ChampionHeadsUp {
+    /// The map sends the heads-up to the owner only.
+    NotAsked,
+    Sent,
+    /// Named in the heads-up about another milestone of the account.
+    Included(String),
+    /// The contact policy holds it until then.
+    Waiting(Timestamp, String),
+    Paused(Timestamp),
+    Unsubscribed(Timestamp),
+    Rejected,
+}
+
+impl HeadsUps {
+    /// One pass over the heads-up index: each milestone whose time has come
+    /// is warned about, looked at again later, or dropped from the index.
+    pub async fn run(&self, opts: &SweepOptions<'_>) -> Result<HeadsUpReport, StoreError> {
+        let now = self.clock.now();
+        let mut report = HeadsUpReport::default();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .store
+                .heads_up_milestones(now, cursor.take(), opts.page_size)
+                .await?;
+            for m in page.items {
+                if (opts.should_stop)() {
+                    report.stopped_early = true;
+                    return Ok(report);
+                }
+                report.examined += 1;
+                let span = tracing::info_span!("heads_up", account_id = %m.account_id, milestone_id = %m.milestone_id);
+                if let Err(e) = self.one(m, now, &mut report).instrument(span.clone()).await {
+                    report.failed += 1;
+                    span.in_scope(|| tracing::warn!(error = %e, "a heads-up failed; the next sweep retries"));
+                }
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(report),
+            }
+        }
+    }
+
+    async fn one(&self, m: TrackedMilestone, now: Timestamp, report: &mut HeadsUpReport) -> Result<(), StoreError> {
+        let Some(account) = self.store.get_account(&m.account_id).await? else {
+            return Err(StoreError::Backend("the milestone's account is unknown".into()));
+        };
+        match m.heads_up_check(now, account.licensed_seats) {
+            HeadsUpCheck::Never => self.mark(m, |m| m.heads_up_done = true).await,
+            HeadsUpCheck::LookAgainAt(at) => {
+                report.on_pace += 1;
+                self.mark(m, |m| m.heads_up_look_at = Some(at)).await
+            }
+            HeadsUpCheck::Behind(pace) => self.warn(&account, m, pace, now, report).await,
+        }
+    }
+
+    async fn warn(
+        &self,
+        account: &Account,
+        m: TrackedMilestone,
+        pace: BehindPace,
+        now: Timestamp,
+        report: &mut HeadsUpReport,
+    ) -> Result<(), StoreError> {
+        // The champion first, so the owner's email says what the customer was told.
+        let champion = match m.heads_up {
+            Some(rule) if rule.champion => self.tell_champion(account, &m, now, report).await?,
+            _ => ChampionHeadsUp::NotAsked,
+        };
+        let words = champion_words(account, &champion);
+        let mail = email::heads_up(&self.config, account, &m, pace, &words, heads_up_key(&m, "owner"), now)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let sent = send_once(self.store.as_ref(), self.mailer.as_ref(), &mail)
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        if sent == SendResult::Sent {
+            report.owners_told += 1;
+        }
+        self.log(
+            &m,
+            "owner",
+            now,
+            format!("heads-up email {} to the owner", sent.describe()),
+        )
+        .await?;
+        match champion {
+            ChampionHeadsUp::Waiting(at, _) => {
+                report.champions_waiting += 1;
+                self.mark(m, |m| m.heads_up_look_at = Some(at)).await
+            }
+            _ => self.mark(m, |m| m.heads_up_done = true).await,
+        }
+    }
+
+    /// The champion's heads-up about `m`: sent with the account's other
+    /// milestones behind pace named in it, or why it is not sent now.
+    async fn tell_champion(
+        &self,
+        account: &Account,
+        m: &TrackedMilestone,
+        now: Timestamp,
+        report: &mut HeadsUpReport,
+    ) -> Result<ChampionHeadsUp, StoreError> {
+        let store = self.store.as_ref();
+        let to = &account.primary_contact;
+        let key = heads_up_key(m, "champion");
+        if let Some(record) = store.send_record(&key).await? {
+            return Ok(match record {
+                SendRecord::Included { within } => ChampionHeadsUp::Included(within),
+                SendRecord::Rejected { .. } => ChampionHeadsUp::Rejected,
+                SendRecord::Sending | SendRecord::Sent { .. } => ChampionHeadsUp::Sent,
+            });
+        }
+        if let Some(pause) = store.customer_email_pause(&account.id).await? {
+            if pause.is_active(now) {
+                self.log(
+                    m,
+                    "champion",
+                    now,
+                    "customer heads-up not sent: customer emails paused".into(),
+                )
+                .await?;
+                return Ok(ChampionHeadsUp::Paused(pause.until));
+            }
+        }
+        if let Some(suppression) = store.suppression(&to.email).await? {
+            self.log(
+                m,
+                "champion",
+                now,
+                "customer heads-up not sent: the recipient unsubscribed".into(),
+            )
+            .await?;
+            return Ok(ChampionHeadsUp::Unsubscribed(suppression.at));
+        }
+        let policy = if self.config.contact_policy {
+            m.policy.contact
+        } else {
+            milepost_domain::ContactPolicy::unlimited()
+        };
+        if let Slot::Later(at, why) = claim_contact_slot(store, to, &key, &policy, account.timezone, now).await? {
+            let why = why.describe(&policy);
+            let detail = format!(
+                "customer heads-up deferred to {} ({}): {why}",
+                email::fmt_local_datetime(at, account.timezone),
+                account.timezone.name()
+            );
+            self.log(m, &format!("champion:deferred:{}", at.timestamp()), now, detail)
+                .await?;
+            return Ok(ChampionHeadsUp::Waiting(at, why));
+        }
+        let also = self.claim_others_behind(account, m, now).await?;
+        let unsubscribe = match &self.links {
+            Some(links) => links.unsubscribe(account.id.as_str(), to.email.as_str(), now),
+            None => self.config.unsubscribe_url.clone(),
+        };
+        let mail = email::heads_up_champion(&self.config, account, m, &also, &unsubscribe, key, now)
+            .map_err(|e| StoreError::Backend(e.to_string()));
+        let sent = match mail {
+            Ok(mail) => send_once(store, self.mailer.as_ref(), &mail)
+                .await
+                .map_err(|e| StoreError::Backend(e.to_string())),
+            Err(e) => Err(e),
+        };
+        // What it named is settled as included, or given back if it did not go.
+        for other in &also {
+            let other_key = heads_up_key(other, "champion");
+            match &sent {
+                Ok(SendResult::Sent | SendResult::AlreadySent) => {
+                    let within = format!("the heads-up about {}", m.name);
+                    store.settle_send(&other_key, &SendRecord::Included { within }).await?;
+                }
+                _ => store.release_send(&other_key).await?,
+            }
+        }
+        let sent = sent?;
+        if sent == SendResult::Sent {
+            report.champions_told += 1;
+            report.champion_included += also.len();
+        }
+        self.log(
+            m,
+            "champion",
+            now,
+            format!("customer heads-up email {}", sent.describe()),
+        )
+        .await?;
+        Ok(match sent {
+            SendResult::Rejected(_) => ChampionHeadsUp::Rejected,
+            SendResult::IncludedIn(within) => ChampionHeadsUp::Included(within),
+            SendResult::Sent | SendResult::AlreadySent => ChampionHeadsUp::Sent,
+        })
+    }
+
+    /// The account's other milestones behind pace now whose champion
+    /// heads-up has not gone: each one's key is claimed here, so the email
+    /// about `m` names them and they send none of their own.
+    async fn claim_others_behind(
+        &self,
+        account: &Account,
+        m: &TrackedMilestone,
+        now: Timestamp,
+    ) -> Result<Vec<TrackedMilestone>, StoreError> {
+        let mut others: Vec<TrackedMilestone> = self
+            .store
+            .milestones_of(&account.id)
+            .await?
+            .into_iter()
+            .filter(|o| {
+                o.milestone_id != m.milestone_id
+                    && o.heads_up.is_some_and(|r| r.champion)
+                    && matches!(o.heads_up_check(now, account.licensed_seats), HeadsUpCheck::Behind(_))
+            })
+            .collect();
+        others.sort_by(|a, b| (a.due_at, &a.milestone_id).cmp(&(b.due_at, &b.milestone_id)));
+        let mut claimed = Vec::new();
+        for o in others {
+            if self.store.claim_send(&heads_up_key(&o, "champion")).await?.is_none() {
+                claimed.push(o);
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Applies `change` to the milestone and writes it (again on a lost race).
+    async fn mark(
+        &self,
+        m: TrackedMilestone,
+        change: impl Fn(&mut TrackedMilestone) + Send + Sync,
+    ) -> Result<(), StoreError> {
+        update_milestone(self.store.as_ref(), m, |m| {
+            if m.heads_up_done {
+                return Ok(Edit::Unchanged);
+            }
+            change(m);
+            Ok(Edit::Changed)
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Appends what happened to the account's escalation log, once per
+    /// milestone, due date and `what`.
+    async fn log(&self, m: &TrackedMilestone, what: &str, at: Timestamp, detail: String) -> Result<(), StoreError> {
+        let mut entry = EscalationLogEntry::outside_steps(
+            &m.account_id,
+            &m.milestone_id,
+            None,
+            "heads_up",
+            at,
+            &milepost_domain::Actor::Milepost,
+            detail,
+        );
+        entry.key = format!(
+            "{}:{}:heads_up:{what}:{}",
+            m.account_id,
+            m.milestone_id,
+            m.due_at.timestamp()
+        );
+        self.store.append_log(&entry).await?;
+        Ok(())
+    }
+}
+
+/// The send ledger's key of the heads-up to `who` about `m` (per due date).
+fn heads_up_key(m: &TrackedMilestone, who: &str) -> String {
+    format!(
+        "heads-up:{}:{}:{}:{who}",
+        m.account_id,
+        m.milestone_id,
+        m.due_at.timestamp()
+    )
+}
+
+/// What the owner's email says the customer was told.
+fn champion_words(account: &Account, champion: &ChampionHeadsUp) -> String {
+    let name = &account.primary_contact.name;
+    match champion {
+        ChampionHeadsUp::NotAsked => "Not emailed: the map sends this heads-up to you only.".to_string(),
+        ChampionHeadsUp::Sent => format!("{name} (the champion) got a heads-up email from you today."),
+        ChampionHeadsUp::Included(within) => format!("{name} (the champion) got it in {within}."),
+        ChampionHeadsUp::Waiting(at, why) => format!(
+            "A heads-up to {name} (the champion) waits for the contact policy ({why}): {} ({}).",
+            email::fmt_local_datetime(*at, account.timezone),
+            account.timezone.name()
+        ),
+        ChampionHeadsUp::Paused(until) => format!(
+            "Not emailed: customer emails are paused until {}.",
+            email::fmt_date(*until)
+        ),
+        ChampionHeadsUp::Unsubscribed(at) => {
+            format!("Not emailed: {name} unsubscribed on {}.", email::fmt_date(*at))
+        }
+        ChampionHeadsUp::Rejected => format!("Not emailed: {name}'s address was rejected."),
+    }
+}
