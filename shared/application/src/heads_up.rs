@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::email;
 use crate::links::ActionLinks;
 use crate::ports::{Clock, Mailer, PlaybookStore, SendRecord, StoreError};
-use crate::sending::{claim_contact_slot, send_once, SendResult};
+use crate::sending::{claim_contact_slot, send_claimed, send_once, SendResult};
 use crate::sweep::SweepOptions;
 use crate::writes::{update_milestone, Edit};
 
@@ -69,6 +69,16 @@ enum ChampionHeadsUp {
     Paused(Timestamp),
     Unsubscribed(Timestamp),
     Rejected,
+}
+
+impl From<SendResult> for ChampionHeadsUp {
+    fn from(sent: SendResult) -> Self {
+        match sent {
+            SendResult::Rejected(_) => ChampionHeadsUp::Rejected,
+            SendResult::IncludedIn(within) => ChampionHeadsUp::Included(within),
+            SendResult::Sent | SendResult::AlreadySent => ChampionHeadsUp::Sent,
+        }
+    }
 }
 
 impl HeadsUps {
@@ -167,11 +177,7 @@ impl HeadsUps {
         let to = &account.primary_contact;
         let key = heads_up_key(m, "champion");
         if let Some(record) = store.send_record(&key).await? {
-            return Ok(match record {
-                SendRecord::Included { within } => ChampionHeadsUp::Included(within),
-                SendRecord::Rejected { .. } => ChampionHeadsUp::Rejected,
-                SendRecord::Sending | SendRecord::Sent { .. } => ChampionHeadsUp::Sent,
-            });
+            return Ok(ChampionHeadsUp::from(SendResult::from_record(record)));
         }
         if let Some(pause) = store.customer_email_pause(&account.id).await? {
             if pause.is_active(now) {
@@ -211,18 +217,30 @@ impl HeadsUps {
                 .await?;
             return Ok(ChampionHeadsUp::Waiting(at, why));
         }
-        let also = self.claim_others_behind(account, m, now).await?;
+        // The key is held before the email's list is made: two runs on one
+        // milestone cannot each send a list the other settles.
+        if let Some(record) = store.claim_send(&key).await? {
+            return Ok(ChampionHeadsUp::from(SendResult::from_record(record)));
+        }
+        let also = match self.claim_others_behind(account, m, now).await {
+            Ok(also) => also,
+            Err(e) => {
+                store.release_send(&key).await?;
+                return Err(e);
+            }
+        };
         let unsubscribe = match &self.links {
             Some(links) => links.unsubscribe(account.id.as_str(), to.email.as_str(), now),
             None => self.config.unsubscribe_url.clone(),
         };
-        let mail = email::heads_up_champion(&self.config, account, m, &also, &unsubscribe, key, now)
-            .map_err(|e| StoreError::Backend(e.to_string()));
-        let sent = match mail {
-            Ok(mail) => send_once(store, self.mailer.as_ref(), &mail)
+        let sent = match email::heads_up_champion(&self.config, account, m, &also, &unsubscribe, key.clone(), now) {
+            Ok(mail) => send_claimed(store, self.mailer.as_ref(), &mail)
                 .await
                 .map_err(|e| StoreError::Backend(e.to_string())),
-            Err(e) => Err(e),
+            Err(e) => {
+                store.release_send(&key).await?;
+                Err(StoreError::Backend(e.to_string()))
+            }
         };
         // What it named is settled as included, or given back if it did not go.
         for other in &also {
@@ -247,11 +265,7 @@ impl HeadsUps {
             format!("customer heads-up email {}", sent.describe()),
         )
         .await?;
-        Ok(match sent {
-            SendResult::Rejected(_) => ChampionHeadsUp::Rejected,
-            SendResult::IncludedIn(within) => ChampionHeadsUp::Included(within),
-            SendResult::Sent | SendResult::AlreadySent => ChampionHeadsUp::Sent,
-        })
+        Ok(ChampionHeadsUp::from(sent))
     }
 
     /// The account's other milestones behind pace now whose champion

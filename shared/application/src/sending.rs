@@ -57,6 +57,17 @@ pub async fn send_once(
     if let Some(existing) = ledger.claim_send(&mail.key).await? {
         return Ok(SendResult::from_record(existing));
     }
+    send_claimed(ledger, mailer, mail).await
+}
+
+/// Sends an email whose key the caller has claimed (`SendLedger::claim_send`
+/// answered `None`), and settles the claim as `send_once` does: for a sender
+/// that must hold the key before it decides what the email says.
+pub async fn send_claimed(
+    ledger: &dyn SendLedger,
+    mailer: &dyn Mailer,
+    mail: &OutgoingEmail,
+) -> Result<SendResult, SendFailure> {
     match mailer.send(mail).await {
         Ok(message_id) => {
             ledger.settle_send(&mail.key, &SendRecord::Sent { message_id }).await?;

@@ -546,6 +546,89 @@ async fn events_are_applied_once_as_a_unit(store: Arc<dyn Store>) {
     assert_eq!(store.activity(&a.id).await.unwrap().recent.len(), 2);
 }
 
+/// The heads-up index holds a pending milestone whose map asks for a
+/// heads-up, under the time to look at it, until it is done or reached: a
+/// look-again time moves the entry, an event that reaches the milestone
+/// removes it, and small pages read each entry once.
+async fn the_heads_up_index_follows_when_to_look(store: Arc<dyn Store>) {
+    const WARNED: &str = r#"segment: all
+milestones:
+  - {id: first, name: First, phase: onboarding, due_days: 10, owner: csm, warn_before_days: 3, criterion: {kind: event_count, event: a, min: 1}, playbook: {outreach: o, csm: c, leadership: l}}
+  - {id: quiet, name: Quiet, phase: onboarding, due_days: 20, owner: csm, criterion: {kind: event_count, event: b, min: 1}, playbook: {outreach: o, csm: c, leadership: l}}
+"#;
+    let map = load_map("m.yaml", WARNED).unwrap();
+    let ids: Vec<String> = (0..7).map(|n| format!("acct-{n:02}")).collect();
+    for id in &ids {
+        let a = account(id, date(2026, 1, 1));
+        store.put_account(&a).await.unwrap();
+        for d in &map.milestones {
+            store
+                .create_milestone(&TrackedMilestone::new(&a, &map, d))
+                .await
+                .unwrap();
+        }
+    }
+    let read = |until: Timestamp| {
+        let store = store.clone();
+        async move {
+            let mut seen = Vec::new();
+            let mut cursor = None;
+            loop {
+                let page = store.heads_up_milestones(until, cursor.take(), 2).await.unwrap();
+                assert!(page.items.len() <= 2);
+                seen.extend(page.items.into_iter().map(|m| m.account_id.to_string()));
+                match page.next {
+                    Some(c) => cursor = Some(c),
+                    None => return seen,
+                }
+            }
+        }
+    };
+    // The window opens on day 7 (three days before day 10); `quiet` asks for none.
+    assert!(read(t0() + Duration::days(6)).await.is_empty());
+    let mut expected: BTreeSet<String> = ids.iter().cloned().collect();
+    let day7 = read(t0() + Duration::days(7)).await;
+    assert_eq!(day7.len(), ids.len(), "each once: {day7:?}");
+    assert_eq!(day7.iter().cloned().collect::<BTreeSet<_>>(), expected);
+    // Looked at again on day 8: out of day 7's reading, in day 8's.
+    let later = store
+        .get_milestone(&AccountId::new("acct-01"), "first")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut later = later;
+    later.heads_up_look_at = Some(t0() + Duration::days(8));
+    store.update_milestone(&later).await.unwrap();
+    // Done: out for good.
+    let mut done = store
+        .get_milestone(&AccountId::new("acct-02"), "first")
+        .await
+        .unwrap()
+        .unwrap();
+    done.heads_up_done = true;
+    store.update_milestone(&done).await.unwrap();
+    expected.remove("acct-02");
+    // Reached by an event: out.
+    apply(&store, &event("e1", "acct-03", "a", t0() + Duration::days(2), "u")).await;
+    expected.remove("acct-03");
+    let mut day7_again: BTreeSet<String> = expected.clone();
+    day7_again.remove("acct-01");
+    assert_eq!(
+        read(t0() + Duration::days(7))
+            .await
+            .into_iter()
+            .collect::<BTreeSet<_>>(),
+        day7_again
+    );
+    assert_eq!(
+        read(t0() + Duration::days(8))
+            .await
+            .into_iter()
+            .collect::<BTreeSet<_>>(),
+        expected
+    );
+}
+
 async fn run_contract(name: &str, fresh: Fresh<'_>) {
     let cases: Vec<(&str, Case)> = vec![
         ("accounts and maps", |s| Box::pin(accounts_and_maps(s))),
@@ -579,6 +662,9 @@ async fn run_contract(name: &str, fresh: Fresh<'_>) {
         }),
         ("owners' digests", |s| {
             Box::pin(owners_digests_are_written_on_their_version(s))
+        }),
+        ("the heads-up index", |s| {
+            Box::pin(the_heads_up_index_follows_when_to_look(s))
         }),
     ];
     for (case, run) in cases {

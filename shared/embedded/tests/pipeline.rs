@@ -109,6 +109,7 @@ impl Harness {
             self.clock.set(t);
             self.services.sweeper().sweep(&SweepOptions::default()).await.unwrap();
             self.services.digests().run().await.unwrap();
+            self.services.heads_ups().run(&SweepOptions::default()).await.unwrap();
             self.runner.run_due(&self.services.playbook(), t).await;
             t += Duration::hours(1);
         }
@@ -1170,4 +1171,149 @@ async fn small_misses_stay_tech_touch_and_reach_their_owner_once_in_a_morning_di
     h.services.digests().run().await.unwrap();
     h.services.digests().run().await.unwrap();
     assert_eq!(h.mailer.sent().len(), before);
+}
+
+/// A heads-up before a miss: due within `warn_before_days` and behind pace,
+/// each milestone's owner hears once and the champion once, in one email
+/// naming every milestone of the account behind pace, at the contact
+/// policy's first slot; a paused or unsubscribed champion is not emailed and
+/// the owner is told so; a milestone reached in time gets none. Overlapping
+/// sweeps send nothing twice: two runs race on two threads every hour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_milestone_behind_pace_gets_one_heads_up_before_its_due_date() {
+    use chrono::{Datelike, Timelike};
+    use milepost_app::ports::{ContactStore, PauseStore};
+    let h = Harness::new().await;
+    let map = ESCALATION_MAP
+        .replace(
+            "    due_days: 10\n",
+            "    due_days: 10\n    warn_before_days: 4\n    warn_champion: true\n",
+        )
+        .replace(
+            "    due_days: 20\n",
+            "    due_days: 20\n    warn_before_days: 14\n    warn_champion: true\n",
+        );
+    h.store.put_map(&load_map("test.yaml", &map).unwrap()).await.unwrap();
+    for id in ["behind", "halfway", "done", "paused", "gone"] {
+        h.onboard(id).await;
+    }
+    // One of the two workflows on day 1 (half done, 60% of the time gone on
+    // day 6: behind); both for `done`.
+    let first = event("h1", "halfway", "workflow.completed", h.at(1, 0), "u1");
+    h.deliver(&[first]).await;
+    h.complete_workflows("done", h.at(2, 0)).await;
+    let pause = milepost_domain::CustomerEmailPause::starting(h.at(0, 1), Actor::Milepost, None);
+    h.store
+        .pause_customer_emails(&AccountId::new("paused"), &pause)
+        .await
+        .unwrap();
+    let gone = milepost_domain::Suppression {
+        email: milepost_domain::EmailAddress::parse("pat@gone.example").unwrap(),
+        at: h.at(0, 2),
+        source: milepost_domain::SuppressionSource::OneClick,
+        account_id: AccountId::new("gone"),
+    };
+    h.store.suppress(&gone).await.unwrap();
+
+    let mut t = h.at(0, 1);
+    while t <= h.at(9, 23) {
+        h.clock.set(t);
+        let runs: Vec<_> = (0..2)
+            .map(|_| {
+                let heads_ups = h.services.heads_ups();
+                tokio::spawn(async move { heads_ups.run(&SweepOptions::default()).await.unwrap() })
+            })
+            .collect();
+        for run in runs {
+            assert_eq!(run.await.unwrap().failed, 0);
+        }
+        t += Duration::hours(1);
+    }
+
+    let sent = h.mailer.sent();
+    let owner: Vec<_> = sent.iter().filter(|e| e.kind == EmailKind::HeadsUp).collect();
+    let champion: Vec<_> = sent.iter().filter(|e| e.kind == EmailKind::HeadsUpChampion).collect();
+    let about = |e: &&milepost_domain::OutgoingEmail| (e.account_id.to_string(), e.milestone_id.clone());
+    let mut owners: Vec<(String, String)> = owner.iter().map(about).collect();
+    owners.sort();
+    // Every milestone behind pace, once; `done` reached first_workflow and is on no list for it.
+    let expected: Vec<(String, String)> = [
+        ("behind", "first_workflow"),
+        ("behind", "team_invited"),
+        ("done", "team_invited"),
+        ("gone", "first_workflow"),
+        ("gone", "team_invited"),
+        ("halfway", "first_workflow"),
+        ("halfway", "team_invited"),
+        ("paused", "first_workflow"),
+        ("paused", "team_invited"),
+    ]
+    .iter()
+    .map(|(a, m)| (a.to_string(), m.to_string()))
+    .collect();
+    assert_eq!(owners, expected);
+    for e in &owner {
+        assert_eq!(e.to[0].email.as_str(), "maya@vendor.example", "the owner by role (csm)");
+        let m = h
+            .store
+            .get_milestone(&e.account_id, &e.milestone_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(e.date < m.due_at, "{}: after its due date", e.subject);
+        assert!(m.heads_up_done, "{}", e.subject);
+        assert!(
+            e.subject.contains("behind pace") && e.text.contains("What helps:"),
+            "{}",
+            e.text
+        );
+    }
+    // The champions: one email per account at the first business-hours slot,
+    // naming both milestones where both were behind at once.
+    let mut champions: Vec<String> = champion.iter().map(|e| e.account_id.to_string()).collect();
+    champions.sort();
+    assert_eq!(
+        champions,
+        ["behind", "done", "halfway"],
+        "paused and unsubscribed get none"
+    );
+    for e in &champion {
+        assert!(
+            e.date.hour() >= 9 && e.date.weekday().num_days_from_monday() < 5,
+            "{}",
+            e.date
+        );
+        assert_eq!(e.reply_to.as_ref().unwrap().email.as_str(), "maya@vendor.example");
+        assert!(e.list_unsubscribe.as_deref().unwrap().contains("/v1/unsubscribe/"));
+        assert!(
+            !e.text.contains("Book a call"),
+            "the CSM's text is internal: {}",
+            e.text
+        );
+    }
+    let behind = champion.iter().find(|e| e.account_id.as_str() == "behind").unwrap();
+    assert!(behind.subject.ends_with("and one more"), "{}", behind.subject);
+    assert!(behind.text.contains("Three teammates active"), "{}", behind.text);
+    let halfway = champion.iter().find(|e| e.account_id.as_str() == "halfway").unwrap();
+    assert!(halfway.text.contains("you are at 1 of 2"), "{}", halfway.text);
+    // Window opened at midnight: the owner's email says the customer's waits, and when.
+    let say = |account: &str, milestone: &str| {
+        owner
+            .iter()
+            .find(|e| e.account_id.as_str() == account && e.milestone_id == milestone)
+            .unwrap()
+            .text
+            .clone()
+    };
+    assert!(
+        say("behind", "team_invited").contains("waits for the contact policy"),
+        "{}",
+        say("behind", "team_invited")
+    );
+    assert!(say("paused", "first_workflow").contains("customer emails are paused"));
+    assert!(say("gone", "first_workflow").contains("unsubscribed on"));
+    // The log says it once per milestone and who.
+    let log = h.store.log_of(&AccountId::new("behind")).await.unwrap();
+    let heads_up_lines = log.iter().filter(|e| e.key.contains(":heads_up:owner:")).count();
+    assert_eq!(heads_up_lines, 2);
 }
