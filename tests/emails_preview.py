@@ -20,7 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-KINDS = ("outreach", "follow-up", "csm-task", "leadership", "exec-sponsor", "owner-digest")
+KINDS = ("outreach", "follow-up", "csm-task", "leadership", "exec-sponsor", "owner-digest", "heads-up",
+         "heads-up-champion")
 WIDTHS = (375, 1200)
 MIN_FONT_PX = 12
 MAX_COLUMN_PX = 700  # wider than this at 1200 px and lines get too long to read
@@ -256,7 +257,8 @@ def pick(outbox):
     """The largest .html of each kind: longest content is likeliest to break."""
     files = {}
     for p in outbox.glob("*.html"):
-        m = re.match(r"\d+-(%s)-" % "|".join(KINDS), p.name)
+        # Longest kind first: "heads-up-champion-…" is not a "heads-up".
+        m = re.match(r"\d+-(%s)-" % "|".join(sorted(KINDS, key=len, reverse=True)), p.name)
         if m and (m[1] not in files or p.stat().st_size > files[m[1]].stat().st_size):
             files[m[1]] = p
     missing = [k for k in KINDS if k not in files]

@@ -436,7 +436,7 @@ pub fn render_table(s: &Summary, out: &Path) -> String {
             format!("{} ({} to customers)", s.heads_ups_to_owners, s.heads_ups_to_customers),
         ),
         (
-            "  reached, missed after",
+            "  then reached / missed",
             format!("{} / {}", s.heads_up_then_reached, s.heads_up_then_missed),
         ),
         ("emails sent", s.emails_sent.to_string()),

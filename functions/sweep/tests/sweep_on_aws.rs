@@ -401,8 +401,8 @@ async fn a_sweep_near_its_deadline_stops_cleanly_and_the_next_run_finishes() {
 }
 
 /// What one scheduled run asks of AWS — the sweep starting an escalation, then
-/// the reminder of a snooze that is over and an owner's digest, sent through SES — the template
-/// grants the sweep function.
+/// the reminder of a snooze that is over, an owner's digest and a heads-up to
+/// an owner and a champion, sent through SES — the template grants the sweep function.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_run_asks_only_for_what_the_sweep_function_is_granted() {
     use milepost_app::ports::TaskStore;
@@ -413,9 +413,25 @@ async fn a_scheduled_run_asks_only_for_what_the_sweep_function_is_granted() {
     milepost_local::outbox::verify_sender(&stack.sdk, config.sender.email.as_str())
         .await
         .unwrap();
-    stack.clock.set(contract_start() + Duration::days(40));
+    // Day 40 is a Tuesday: 10:00 is inside the champion's business hours.
+    stack
+        .clock
+        .set(contract_start() + Duration::days(40) + Duration::hours(10));
     stack.seed(1, 1, 1).await;
     let store = stack.store();
+    // And a milestone due in two days with nothing done, whose map asks for a
+    // heads-up to its owner and its champion.
+    let map = load_map("m.yaml", MAP).unwrap();
+    let mut def = map.milestones[0].clone();
+    def.id = "soon".into();
+    def.heads_up = Some(milepost_domain::HeadsUpRule {
+        days_before: 5,
+        champion: true,
+    });
+    let acct = store.get_account(&AccountId::new("acct-000")).await.unwrap().unwrap();
+    let mut soon = TrackedMilestone::new(&acct, &map, &def);
+    soon.due_at = stack.clock.now() + Duration::days(2);
+    store.create_milestone(&soon).await.unwrap();
     let mut task =
         milepost_embedded::fixtures::task("t-1", "maya@vendor.example", stack.clock.now() - Duration::days(4));
     task.account_id = AccountId::new("acct-000");
@@ -465,7 +481,19 @@ async fn a_scheduled_run_asks_only_for_what_the_sweep_function_is_granted() {
     let swept = milepost_sweep::run(&services.sweeper(), deadline).await.unwrap();
     let reminded = milepost_sweep::remind(&services.reminders()).await.unwrap();
     let digested = milepost_sweep::send_digests(&services.digests()).await.unwrap();
+    let warned = milepost_sweep::send_heads_ups(&services.heads_ups(), deadline)
+        .await
+        .unwrap();
     stack._moto.record_requests(false).await;
+    assert_eq!(
+        (warned.owners_told, warned.champions_told, warned.failed),
+        (1, 1, 0),
+        "{warned:?}"
+    );
+    let again = milepost_sweep::send_heads_ups(&services.heads_ups(), deadline)
+        .await
+        .unwrap();
+    assert_eq!(again.examined, 0, "done: out of the heads-up index");
     assert_eq!((swept.missed, swept.started), (1, 1));
     assert_eq!((reminded.due, reminded.reopened), (1, 1));
     assert_eq!(
@@ -480,6 +508,7 @@ async fn a_scheduled_run_asks_only_for_what_the_sweep_function_is_granted() {
     let used = stack._moto.recorded_actions();
     for needed in [
         "dynamodb:Query@index/due",
+        "dynamodb:Query@index/heads_up",
         "dynamodb:Query@table",
         "states:StartExecution",
         "events:PutEvents",

@@ -66,6 +66,8 @@ enum ChampionHeadsUp {
     Included(String),
     /// The contact policy holds it until then.
     Waiting(Timestamp, String),
+    /// The contact policy's next slot comes after the due date.
+    NoSlotBeforeDue(String),
     Paused(Timestamp),
     Unsubscribed(Timestamp),
     Rejected,
@@ -208,6 +210,11 @@ impl HeadsUps {
         };
         if let Slot::Later(at, why) = claim_contact_slot(store, to, &key, &policy, account.timezone, now).await? {
             let why = why.describe(&policy);
+            if at >= m.due_at {
+                let detail = format!("customer heads-up not sent: the contact policy has no slot before the due date ({why})");
+                self.log(m, "champion", now, detail).await?;
+                return Ok(ChampionHeadsUp::NoSlotBeforeDue(why));
+            }
             let detail = format!(
                 "customer heads-up deferred to {} ({}): {why}",
                 email::fmt_local_datetime(at, account.timezone),
@@ -356,9 +363,12 @@ fn champion_words(account: &Account, champion: &ChampionHeadsUp) -> String {
         ChampionHeadsUp::Sent => format!("{name} (the champion) got a heads-up email from you today."),
         ChampionHeadsUp::Included(within) => format!("{name} (the champion) got it in {within}."),
         ChampionHeadsUp::Waiting(at, why) => format!(
-            "A heads-up to {name} (the champion) waits for the contact policy ({why}): {} ({}).",
+            "A heads-up to {name} (the champion) is set for {} ({}), the contact policy's next slot; held back now: {why}.",
             email::fmt_local_datetime(*at, account.timezone),
             account.timezone.name()
+        ),
+        ChampionHeadsUp::NoSlotBeforeDue(why) => format!(
+            "Not emailed: the contact policy has no slot for {name} (the champion) before the due date ({why})."
         ),
         ChampionHeadsUp::Paused(until) => format!(
             "Not emailed: customer emails are paused until {}.",

@@ -1306,7 +1306,7 @@ async fn a_milestone_behind_pace_gets_one_heads_up_before_its_due_date() {
             .clone()
     };
     assert!(
-        say("behind", "team_invited").contains("waits for the contact policy"),
+        say("behind", "team_invited").contains("the contact policy's next slot"),
         "{}",
         say("behind", "team_invited")
     );

@@ -384,3 +384,57 @@ fn thresholds_are_whole_amounts_and_leadership_is_not_below_the_csm_stage() {
         assert!(p.message.contains(says), "{t}: {}", p.message);
     }
 }
+
+#[test]
+fn a_heads_up_comes_before_the_due_date_and_the_champion_only_with_one() {
+    let with = |lines: &str| VALID.replace("    arr_weight: 0.3\n", &format!("    arr_weight: 0.3\n{lines}"));
+    let map = load_map("map.yaml", &with("    warn_before_days: 7\n    warn_champion: true\n")).expect("valid");
+    assert_eq!(
+        map.milestones[0].heads_up,
+        Some(HeadsUpRule {
+            days_before: 7,
+            champion: true
+        })
+    );
+    assert_eq!(map.milestones[1].heads_up, None, "none unless asked for");
+    let owner_only = load_map("map.yaml", &with("    warn_before_days: 3\n")).unwrap();
+    assert!(!owner_only.milestones[0].heads_up.unwrap().champion);
+    for (lines, field, says) in [
+        (
+            "    warn_before_days: 30\n",
+            "milestones[0].warn_before_days",
+            "less than due_days (30)",
+        ),
+        (
+            "    warn_before_days: 0\n",
+            "milestones[0].warn_before_days",
+            "from 1 to 30",
+        ),
+        (
+            "    warn_before_days: 31\n",
+            "milestones[0].warn_before_days",
+            "from 1 to 30",
+        ),
+        (
+            "    warn_champion: true\n",
+            "milestones[0].warn_champion",
+            "needs warn_before_days",
+        ),
+        (
+            "    warn_before_days: 5\n    warn_champion: yes please\n",
+            "milestones[0].warn_champion",
+            "true or false",
+        ),
+    ] {
+        let p = only(&with(lines));
+        assert_eq!(p.field, field, "{lines}: {p:?}");
+        assert!(p.message.contains(says), "{lines}: {}", p.message);
+    }
+    let manual = VALID.replace(
+        "    criterion: {kind: event_count, event: workflow.completed, min: 1}\n",
+        "    criterion: {kind: manual}\n    warn_before_days: 5\n    warn_champion: true\n",
+    );
+    let p = only(&manual);
+    assert_eq!(p.field, "milestones[0].warn_champion");
+    assert!(p.message.contains("manual milestone"), "{}", p.message);
+}

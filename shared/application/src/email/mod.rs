@@ -747,7 +747,7 @@ struct ChampionHeadsUpView<'a> {
     subject: String,
     greeting_name: String,
     facts: MilestoneFacts,
-    /// `2 of 3`, where the criterion counts and needs more than one.
+    /// `2 of 3`, where the criterion counts, needs more than one and has begun.
     tally: Option<String>,
     points: Vec<String>,
     signer_name: &'a str,
@@ -781,7 +781,7 @@ pub fn heads_up_champion(
         tally: m
             .progress
             .tally(&m.criterion, account.licensed_seats)
-            .filter(|(_, need)| *need > 1)
+            .filter(|(done, need)| *need > 1 && *done > 0)
             .map(|(done, need)| format!("{done} of {need}")),
         points: split_points(&m.playbook.outreach),
         signer_name: &owner.name,
