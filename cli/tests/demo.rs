@@ -354,6 +354,8 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
     // Heads-ups: (kind, milestone link) → sent at; each milestone's due date.
     let mut heads_ups: BTreeMap<(String, String), Vec<chrono::DateTime<chrono::Utc>>> = BTreeMap::new();
     let mut due_of: BTreeMap<String, chrono::NaiveDate> = BTreeMap::new();
+    let mut outreach_named: BTreeMap<String, usize> = BTreeMap::new();
+    let mut combined_outreach = 0;
     let money = |s: &str| -> u64 { s.trim().trim_start_matches('$').replace(',', "").parse().unwrap() };
     for path in walk(&dir.path().join("outbox")) {
         if path.extension().is_none_or(|e| e != "eml") {
@@ -501,6 +503,18 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
         }
         let to = msg.to().unwrap().first().unwrap().address().unwrap().to_string();
         let sent_at = chrono::DateTime::from_timestamp(msg.date().unwrap().to_timestamp(), 0).unwrap();
+        if kind == "outreach" {
+            // One day-1 outreach per miss: alone, or named in another's.
+            let links: Vec<&str> = text
+                .lines()
+                .filter_map(|l| l.split_once("https://app.example.com/milestones/"))
+                .map(|(_, link)| link.trim())
+                .collect();
+            combined_outreach += usize::from(links.len() > 1);
+            for link in links {
+                *outreach_named.entry(link.to_string()).or_default() += 1;
+            }
+        }
         if kind == "heads-up-champion" {
             // The milestone it is about, and any others it names.
             for link in text
@@ -572,6 +586,12 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
             && summary.owner_digest_rows <= summary.kept_tech_touch + summary.kept_from_leadership
     );
     assert_eq!(summary.leadership_escalations, leadership_named);
+    let twice: Vec<_> = outreach_named.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "a miss in two day-1 outreach emails: {twice:?}");
+    assert!(
+        combined_outreach > 5,
+        "misses close together share one outreach: {combined_outreach}"
+    );
     // Heads-ups: one per milestone to its owner and at most one to its
     // champion, before the due date, as many as the summary says.
     let twice: Vec<_> = heads_ups.iter().filter(|(_, at)| at.len() > 1).collect();

@@ -211,7 +211,8 @@ impl HeadsUps {
         if let Slot::Later(at, why) = claim_contact_slot(store, to, &key, &policy, account.timezone, now).await? {
             let why = why.describe(&policy);
             if at >= m.due_at {
-                let detail = format!("customer heads-up not sent: the contact policy has no slot before the due date ({why})");
+                let detail =
+                    format!("customer heads-up not sent: the contact policy has no slot before the due date ({why})");
                 self.log(m, "champion", now, detail).await?;
                 return Ok(ChampionHeadsUp::NoSlotBeforeDue(why));
             }
