@@ -9,23 +9,8 @@
 //! pace would pass its progress, so the sweep reads it only when it can be
 //! behind (see `TrackedMilestone::heads_up_index_at`).
 
-use chrono::Duration;
-use serde::{Deserialize, Serialize};
-
 use crate::{MilestoneStatus, Timestamp, TrackedMilestone};
-
-/// The map's heads-up rule for one milestone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HeadsUpRule {
-    /// How many days before the due date a heads-up may go.
-    pub days_before: u32,
-    /// Whether the customer's champion gets one too (under the contact policy).
-    #[serde(default)]
-    pub champion: bool,
-}
-
-/// The earliest a heads-up may come before its due date.
-pub const MAX_WARN_DAYS: u32 = 30;
+use chrono::Duration;
 
 /// How far behind a milestone is: shares of its criterion, 0 to 1.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -105,7 +90,7 @@ impl TrackedMilestone {
 mod tests {
     use super::*;
     use crate::fixtures::account;
-    use crate::{Criterion, MilestoneDef, MilestoneMap, Observation, Phase, Playbook};
+    use crate::{Criterion, HeadsUpRule, MilestoneDef, MilestoneMap, Observation, Phase, Playbook};
 
     fn milestone(min: u32, rule: Option<HeadsUpRule>) -> TrackedMilestone {
         let account = account("acme", crate::fixtures::date(2026, 1, 5));

@@ -48,10 +48,10 @@ pub use csm_task::{
 pub use escalation::{execution_name, EscalationLogEntry, EscalationRequest, Step, StepOutcome};
 pub use events::{DomainEvent, ProductEvent};
 pub use field_error::FieldError;
-pub use heads_up::{BehindPace, HeadsUpCheck, HeadsUpRule};
+pub use heads_up::{BehindPace, HeadsUpCheck};
 pub use leader_queue::{LeaderQueue, QueuedEscalation, LEADER_POLICY};
 pub use lifecycle::{IllegalTransition, MilestoneStatus, Stage, Transition};
-pub use map::{Guide, MapSegment, MilestoneDef, MilestoneMap, Playbook};
+pub use map::{Guide, HeadsUpRule, MapSegment, MilestoneDef, MilestoneMap, Playbook};
 pub use outgoing::{EmailKind, OutgoingEmail};
 pub use owner_digest::{ArrThresholds, HeldBack, HeldMiss, OwnerDigest};
 pub use pause::CustomerEmailPause;

@@ -91,9 +91,22 @@ pub struct MilestoneDef {
     pub arr_weight: Option<f64>,
     /// A heads-up before a miss (`warn_before_days`, `warn_champion` in the map).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub heads_up: Option<crate::HeadsUpRule>,
+    pub heads_up: Option<HeadsUpRule>,
     pub playbook: Playbook,
 }
+
+/// The map's heads-up rule for one milestone (see `heads_up.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeadsUpRule {
+    /// How many days before the due date a heads-up may go.
+    pub days_before: u32,
+    /// Whether the customer's champion gets one too (under the contact policy).
+    #[serde(default)]
+    pub champion: bool,
+}
+
+/// The earliest a heads-up may come before its due date.
+pub const MAX_WARN_DAYS: u32 = 30;
 
 /// ARR share assumed at risk for a milestone without its own `arr_weight`.
 pub const DEFAULT_ARR_WEIGHT: f64 = 0.1;

@@ -9,8 +9,7 @@ use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 use marked_yaml::{LoadError, Node, Span};
 
 use milepost_domain::criterion::{MAX_MARKS, MAX_WINDOW_DAYS};
-use milepost_domain::heads_up::MAX_WARN_DAYS;
-use milepost_domain::map::PropertyType;
+use milepost_domain::map::{PropertyType, MAX_WARN_DAYS};
 use milepost_domain::{
     ArrThresholds, CompareOp, ContactPolicy, Criterion, Guide, HeadsUpRule, MapSegment, MilestoneDef, MilestoneMap,
     Phase, Playbook, Tenure,
