@@ -113,6 +113,16 @@ pub fn render(view: &AccountView) -> String {
     for f in &view.health.factors {
         out.push_str(&format!("    {:+} {}\n", f.points, f.description));
     }
+    for r in &a.renewals {
+        let after = r
+            .arr_after
+            .map(|arr| format!(", ARR after {}", fmt_money(arr)))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "  renewal decided {}: {}{after}\n",
+            r.decision_date, r.outcome
+        ));
+    }
     out.push_str(&format!(
         "\n  {:<34} {:<13} {:<12} {:<12} {:<30} {}\n",
         "milestone", "status", "due", "reached", "progress", "owner"

@@ -11,4 +11,5 @@ pub mod maps_cmd;
 pub mod outbox_cmd;
 pub mod pages_preview;
 pub mod parked_cmd;
+pub mod renewals_cmd;
 pub mod tasks_cmd;

@@ -114,6 +114,11 @@ enum Command {
         #[command(subcommand)]
         command: ContactsCommand,
     },
+    /// Renewal outcomes: import a CRM export (MILEPOST_TABLE).
+    Renewals {
+        #[command(subcommand)]
+        command: RenewalsCommand,
+    },
     /// Events kept for accounts not known when they arrived; --replay applies
     /// those whose account exists now (MILEPOST_TABLE, MILEPOST_BUS, MILEPOST_STATE_MACHINE_ARN).
     Parked {
@@ -216,6 +221,21 @@ enum MilestonesCommand {
 }
 
 #[derive(Subcommand)]
+enum RenewalsCommand {
+    /// Records each row's outcome on its account: a CSV with the header
+    /// account_id,decision_date,outcome,arr_after (outcome: renewed, churned,
+    /// expanded or contracted; arr_after optional). All or nothing: any bad
+    /// row, or an account Milepost does not know, is reported with its line
+    /// and nothing is written (exit 2). Importing a file again changes nothing.
+    Import {
+        file: PathBuf,
+        /// Print the counts as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum ContactsCommand {
     /// Every address that unsubscribed, since when and how.
     Suppressed {
@@ -296,6 +316,7 @@ impl Command {
             Command::Contacts {
                 command: ContactsCommand::Unsuppress { .. },
             } => "contacts unsuppress",
+            Command::Renewals { .. } => "renewals import",
             Command::Tasks { .. } => "tasks",
             Command::Milestones { .. } => "milestones confirm",
             Command::Outbox { .. } => "outbox",
@@ -445,12 +466,14 @@ mod aws_commands {
     use std::path::PathBuf;
     use std::process::ExitCode;
 
+    use anyhow::Context;
     use milepost_cli::tasks_cmd::{self, Change, CommandError, TaskRow};
-    use milepost_cli::{accounts_cmd, contacts_cmd, maps_cmd, outbox_cmd, parked_cmd};
+    use milepost_cli::{accounts_cmd, contacts_cmd, maps_cmd, outbox_cmd, parked_cmd, renewals_cmd};
     use milepost_domain::TaskStatus;
 
     use super::{
-        AccountsCommand, Command, ContactsCommand, LocalCommand, MapsCommand, MilestonesCommand, TasksCommand,
+        AccountsCommand, Command, ContactsCommand, LocalCommand, MapsCommand, MilestonesCommand, RenewalsCommand,
+        TasksCommand,
     };
 
     /// A refusal the person can fix exits 2 with the reason; anything else is a failure.
@@ -568,6 +591,36 @@ mod aws_commands {
                     .await
                     .map(|said| println!("{said}")),
             ),
+            Command::Renewals {
+                command: RenewalsCommand::Import { file, json },
+            } => {
+                let input = std::fs::File::open(&file).with_context(|| format!("reading {}", file.display()))?;
+                let limits = milepost_app::Config::from_env()
+                    .map_err(anyhow::Error::msg)?
+                    .time_limits;
+                let today = chrono::Utc::now().date_naive();
+                match renewals_cmd::import(&store()?, input, &limits, today).await {
+                    Ok(report) if json => {
+                        println!("{}", serde_json::to_string_pretty(&report)?);
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    Ok(r) => {
+                        println!(
+                            "imported {} outcome(s) for {} account(s): {} new, {} replaced, {} already recorded",
+                            r.rows, r.accounts, r.added, r.replaced, r.unchanged
+                        );
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    Err(renewals_cmd::ImportError::Problems(problems)) => {
+                        for p in &problems {
+                            eprintln!("{}:{}: {}: {}", file.display(), p.line, p.field, p.message);
+                        }
+                        eprintln!("nothing imported: {} problem(s)", problems.len());
+                        Ok(ExitCode::from(2))
+                    }
+                    Err(renewals_cmd::ImportError::Failed(e)) => Err(e),
+                }
+            }
             Command::Parked { replay, json } => {
                 let ingestion = milepost_aws::ingestion_from_env(&sdk).map_err(anyhow::Error::msg)?;
                 let accounts = parked_cmd::parked(&ingestion, replay).await?;

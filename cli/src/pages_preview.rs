@@ -60,6 +60,7 @@ pub async fn write(out: &Path) -> Result<Vec<(String, u16)>> {
         goal: Some("cut month-end close from 8 days to 3".into()),
         traits_at: None,
         contacts: Default::default(),
+        renewals: Vec::new(),
     };
     services.ingestion().upsert_account(&account).await?;
     // Past the milestone's due date and its day-3 task.

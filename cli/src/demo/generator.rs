@@ -273,6 +273,7 @@ fn plan_account(index: usize, seed: u64, maps: &[MilestoneMap]) -> AccountPlan {
                 .into()
             }
         },
+        renewals: Vec::new(),
     };
     let start_at = account.contract_start_at();
     // One account in ten reaches Milepost a day after its first product events.

@@ -172,6 +172,10 @@ pub struct Account {
     /// CSM is `csm` above; a milestone owned by a role no one holds goes to it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub contacts: BTreeMap<String, Contact>,
+    /// What the customer decided at each renewal, in date order (the
+    /// `renewal_outcome` trait, `milepost renewals import`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub renewals: Vec<crate::renewal::RenewalOutcome>,
 }
 
 /// The role that owns a milestone unless its map names another.
@@ -195,6 +199,13 @@ pub fn is_role_name(role: &str) -> bool {
 }
 
 impl Account {
+    /// Records a renewal outcome: one per decision date, the latest word for
+    /// a date standing; the same outcome again changes nothing, so a
+    /// redelivered `group` call or a re-run import is harmless.
+    pub fn record_renewal(&mut self, outcome: crate::renewal::RenewalOutcome) -> crate::renewal::Recorded {
+        crate::renewal::record(&mut self.renewals, outcome)
+    }
+
     pub fn tenure(&self) -> Tenure {
         Tenure::from_year(self.tenure_year)
     }

@@ -26,6 +26,9 @@ pub struct AccountTraits {
     /// The vendor's people by role, from `<role>_email` / `<role>_name`: each
     /// replaces the account's contact for that role.
     pub contacts: BTreeMap<String, Contact>,
+    /// A renewal decision (`renewal_outcome`, `decision_date`, `arr_after`):
+    /// recorded on the account beside the ones before.
+    pub renewal: Option<crate::RenewalOutcome>,
 }
 
 /// The most roles one account may name: what bounds its profile's size.
@@ -66,6 +69,7 @@ impl AccountTraits {
                     goal: None,
                     traits_at: None,
                     contacts: Default::default(),
+                    renewals: Vec::new(),
                 }
             }
         };
@@ -94,6 +98,9 @@ impl AccountTraits {
         }
         for (role, contact) in &self.contacts {
             a.contacts.insert(role.clone(), contact.clone());
+        }
+        if let Some(renewal) = &self.renewal {
+            a.record_renewal(renewal.clone());
         }
         if a.contacts.len() > MAX_ROLES {
             return Err(FieldError::new(

@@ -28,6 +28,7 @@ pub fn account(id: &str, contract_start: NaiveDate) -> Account {
         goal: None,
         traits_at: None,
         contacts: Default::default(),
+        renewals: Vec::new(),
     }
 }
 

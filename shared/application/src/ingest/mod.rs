@@ -721,6 +721,9 @@ fn check_incoming(config: &Config, incoming: &Incoming, now: Timestamp) -> Resul
             if let Some(d) = call.traits.renewal_date {
                 limits.check_contract_date("traits.renewal_date", d, today)?;
             }
+            if let Some(r) = &call.traits.renewal {
+                limits.check_contract_date("traits.decision_date", r.decision_date, today)?;
+            }
             Ok(())
         }
     }

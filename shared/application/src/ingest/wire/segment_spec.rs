@@ -12,7 +12,8 @@ use chrono::{DateTime, NaiveDate};
 use serde_json::{Map, Value};
 
 use milepost_domain::{
-    limits, AccountId, AccountTraits, Contact, EmailAddress, FieldError, ProductEvent, Segment, Timestamp,
+    limits, AccountId, AccountTraits, Contact, EmailAddress, FieldError, ProductEvent, RenewalDecision, RenewalOutcome,
+    Segment, Timestamp,
 };
 
 use super::Incoming;
@@ -234,7 +235,26 @@ fn parse_traits(t: &Map<String, Value>) -> Result<AccountTraits, FieldError> {
             ),
         ));
     }
+    let renewal = match text(t, "renewal_outcome") {
+        None => None,
+        Some(outcome) => {
+            let outcome = RenewalDecision::parse(&outcome).ok_or_else(|| {
+                err(
+                    &field("renewal_outcome"),
+                    format!("unknown outcome `{outcome}` (expected {})", RenewalDecision::expected()),
+                )
+            })?;
+            let decision_date = date("decision_date")?
+                .ok_or_else(|| err(&field("decision_date"), "is required with renewal_outcome"))?;
+            Some(RenewalOutcome {
+                decision_date,
+                outcome,
+                arr_after: whole(&["arr_after"])?,
+            })
+        }
+    };
     Ok(AccountTraits {
+        renewal,
         contacts,
         name: words("name")?,
         segment,

@@ -238,3 +238,44 @@ fn role_contacts_come_from_role_email_traits_and_own_milestones_by_role() {
         assert_eq!(bad.unwrap_err().field, format!("traits.{key}"), "{key}");
     }
 }
+
+/// A renewal decision arrives as group traits (a CRM's Segment source): it is
+/// recorded on the account beside the ones before; the same call again
+/// changes nothing; a bad outcome or a missing date names its trait.
+#[test]
+fn a_renewal_outcome_is_recorded_on_the_account_once() {
+    let group = |traits: Value| {
+        one(
+            json!({"type": "group", "groupId": "acme", "messageId": "g", "timestamp": "2027-03-02T10:00:00Z", "traits": traits}),
+        )
+    };
+    let Incoming::Account(g) =
+        group(json!({"renewal_outcome": "Expanded", "decision_date": "2027-02-20", "arr_after": 64000})).unwrap()
+    else {
+        panic!("expected a group call")
+    };
+    let existing = milepost_domain::fixtures::account("acme", milepost_domain::fixtures::date(2026, 3, 1));
+    let leader = milepost_domain::fixtures::milepost_address("lead@vendor.example");
+    let updated = g.traits.apply(&g.account_id, Some(&existing), &leader).unwrap();
+    let expected = RenewalOutcome {
+        decision_date: milepost_domain::fixtures::date(2027, 2, 20),
+        outcome: RenewalDecision::Expanded,
+        arr_after: Some(64_000),
+    };
+    assert_eq!(updated.renewals, [expected]);
+    assert_eq!(updated.arr, existing.arr, "arr_after is the decision's, not a new ARR");
+    let again = g.traits.apply(&g.account_id, Some(&updated), &leader).unwrap();
+    assert_eq!(again, updated, "redelivered: nothing changes");
+
+    let bad = group(json!({"renewal_outcome": "lost", "decision_date": "2027-02-20"})).unwrap_err();
+    assert_eq!(bad.field, "traits.renewal_outcome");
+    assert!(
+        bad.message.contains("renewed, churned, expanded or contracted"),
+        "{}",
+        bad.message
+    );
+    let undated = group(json!({"renewal_outcome": "churned"})).unwrap_err();
+    assert_eq!(undated.field, "traits.decision_date");
+    let bad_date = group(json!({"renewal_outcome": "churned", "decision_date": "soon"})).unwrap_err();
+    assert_eq!(bad_date.field, "traits.decision_date");
+}
