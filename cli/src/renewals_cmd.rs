@@ -8,7 +8,8 @@ use std::fmt;
 use std::io::Read;
 
 use chrono::NaiveDate;
-use milepost_app::ports::AccountStore;
+use milepost_app::ports::{AccountStore, StoreError};
+use milepost_app::writes::retry_on_conflict;
 use milepost_domain::limits::TimeLimits;
 use milepost_domain::renewal::Recorded;
 use milepost_domain::{AccountId, RenewalDecision, RenewalOutcome};
@@ -231,35 +232,42 @@ pub async fn import(
     Ok(report)
 }
 
-/// Records `rows` on account `id` in one write, retried on a lost race.
+/// Records `rows` on account `id` in one write on the account read, again
+/// if a `group` call changed it meanwhile.
 async fn record_all(
     store: &dyn AccountStore,
     id: &AccountId,
     rows: &[&Row],
     report: &mut ImportReport,
 ) -> anyhow::Result<()> {
-    for _ in 0..milepost_app::writes::MAX_WRITE_ATTEMPTS {
-        let current = store
-            .get_account(id)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("account {id} disappeared during the import"))?;
-        let mut updated = (*current).clone();
-        let mut counts = ImportReport::default();
-        for row in rows {
-            match updated.record_renewal(row.outcome.clone()) {
-                Recorded::Added => counts.added += 1,
-                Recorded::Replaced => counts.replaced += 1,
-                Recorded::Unchanged => counts.unchanged += 1,
+    let counts = retry_on_conflict(
+        || format!("account {id}"),
+        || async {
+            let current = store
+                .get_account(id)
+                .await?
+                .ok_or_else(|| StoreError::Backend(format!("account {id} disappeared during the import")))?;
+            let mut updated = (*current).clone();
+            let mut counts = ImportReport::default();
+            for row in rows {
+                match updated.record_renewal(row.outcome.clone()) {
+                    Recorded::Added => counts.added += 1,
+                    Recorded::Replaced => counts.replaced += 1,
+                    Recorded::Unchanged => counts.unchanged += 1,
+                }
             }
-        }
-        if updated == *current || store.replace_account(&updated, Some(&current)).await? {
-            report.added += counts.added;
-            report.replaced += counts.replaced;
-            report.unchanged += counts.unchanged;
-            return Ok(());
-        }
-    }
-    anyhow::bail!("account {id} kept changing during the import; run it again (nothing is recorded twice)")
+            if updated == *current || store.replace_account(&updated, Some(&current)).await? {
+                Ok(counts)
+            } else {
+                Err(StoreError::Conflict)
+            }
+        },
+    )
+    .await?;
+    report.added += counts.added;
+    report.replaced += counts.replaced;
+    report.unchanged += counts.unchanged;
+    Ok(())
 }
 
 #[cfg(test)]

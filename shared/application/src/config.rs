@@ -67,6 +67,16 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The contact policy customer sends follow: the map's, or none where
+    /// `contact_policy` is off.
+    pub fn contact_policy_for(&self, map_policy: milepost_domain::ContactPolicy) -> milepost_domain::ContactPolicy {
+        if self.contact_policy {
+            map_policy
+        } else {
+            milepost_domain::ContactPolicy::unlimited()
+        }
+    }
+
     /// Links signed by `signer`, pointing where this configuration says.
     pub fn links(&self, signer: crate::links::LinkSigner) -> crate::links::ActionLinks {
         crate::links::ActionLinks {

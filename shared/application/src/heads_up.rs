@@ -13,17 +13,20 @@
 //! email the policy holds back waits: the milestone is looked at again at
 //! the slot; if the due date comes first, the playbook takes over.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use milepost_domain::{Account, BehindPace, EscalationLogEntry, HeadsUpCheck, Slot, Timestamp, TrackedMilestone};
+use milepost_domain::{
+    Account, AccountId, BehindPace, EscalationLogEntry, HeadsUpCheck, Slot, Timestamp, TrackedMilestone,
+};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use crate::config::Config;
 use crate::email;
 use crate::links::ActionLinks;
-use crate::ports::{Clock, Mailer, PlaybookStore, SendRecord, StoreError};
-use crate::sending::{claim_contact_slot, send_claimed, send_once, SendResult};
+use crate::ports::{Clock, Mailer, PlaybookStore, StoreError};
+use crate::sending::{claim_contact_slot, claim_named, send_claimed, send_once, settle_named, SendResult};
 use crate::sweep::SweepOptions;
 use crate::writes::{update_milestone, Edit};
 
@@ -89,6 +92,8 @@ impl HeadsUps {
     pub async fn run(&self, opts: &SweepOptions<'_>) -> Result<HeadsUpReport, StoreError> {
         let now = self.clock.now();
         let mut report = HeadsUpReport::default();
+        // Read once a run: an account's milestones often come due a look together.
+        let mut accounts: HashMap<AccountId, Arc<Account>> = HashMap::new();
         let mut cursor = None;
         loop {
             let page = self
@@ -102,7 +107,11 @@ impl HeadsUps {
                 }
                 report.examined += 1;
                 let span = tracing::info_span!("heads_up", account_id = %m.account_id, milestone_id = %m.milestone_id);
-                if let Err(e) = self.one(m, now, &mut report).instrument(span.clone()).await {
+                if let Err(e) = self
+                    .one(m, now, &mut accounts, &mut report)
+                    .instrument(span.clone())
+                    .await
+                {
                     report.failed += 1;
                     span.in_scope(|| tracing::warn!(error = %e, "a heads-up failed; the next sweep retries"));
                 }
@@ -114,9 +123,22 @@ impl HeadsUps {
         }
     }
 
-    async fn one(&self, m: TrackedMilestone, now: Timestamp, report: &mut HeadsUpReport) -> Result<(), StoreError> {
-        let Some(account) = self.store.get_account(&m.account_id).await? else {
-            return Err(StoreError::Backend("the milestone's account is unknown".into()));
+    async fn one(
+        &self,
+        m: TrackedMilestone,
+        now: Timestamp,
+        accounts: &mut HashMap<AccountId, Arc<Account>>,
+        report: &mut HeadsUpReport,
+    ) -> Result<(), StoreError> {
+        let account = match accounts.get(&m.account_id) {
+            Some(a) => a.clone(),
+            None => {
+                let Some(a) = self.store.get_account(&m.account_id).await? else {
+                    return Err(StoreError::Backend("the milestone's account is unknown".into()));
+                };
+                accounts.insert(m.account_id.clone(), a.clone());
+                a
+            }
         };
         match m.heads_up_check(now, account.licensed_seats) {
             HeadsUpCheck::Never => self.mark(m, |m| m.heads_up_done = true).await,
@@ -177,7 +199,7 @@ impl HeadsUps {
     ) -> Result<ChampionHeadsUp, StoreError> {
         let store = self.store.as_ref();
         let to = &account.primary_contact;
-        let key = heads_up_key(m, "champion");
+        let key = champion_key(m);
         if let Some(record) = store.send_record(&key).await? {
             return Ok(ChampionHeadsUp::from(SendResult::from_record(record)));
         }
@@ -203,11 +225,7 @@ impl HeadsUps {
             .await?;
             return Ok(ChampionHeadsUp::Unsubscribed(suppression.at));
         }
-        let policy = if self.config.contact_policy {
-            m.policy.contact
-        } else {
-            milepost_domain::ContactPolicy::unlimited()
-        };
+        let policy = self.config.contact_policy_for(m.policy.contact);
         if let Slot::Later(at, why) = claim_contact_slot(store, to, &key, &policy, account.timezone, now).await? {
             let why = why.describe(&policy);
             if at >= m.due_at {
@@ -241,7 +259,8 @@ impl HeadsUps {
             Some(links) => links.unsubscribe(account.id.as_str(), to.email.as_str(), now),
             None => self.config.unsubscribe_url.clone(),
         };
-        let sent = match email::heads_up_champion(&self.config, account, m, &also, &unsubscribe, key.clone(), now) {
+        let kind = milepost_domain::EmailKind::HeadsUpChampion;
+        let sent = match email::outreach(&self.config, account, m, &also, kind, &unsubscribe, key.clone(), now) {
             Ok(mail) => send_claimed(store, self.mailer.as_ref(), &mail)
                 .await
                 .map_err(|e| StoreError::Backend(e.to_string())),
@@ -250,17 +269,9 @@ impl HeadsUps {
                 Err(StoreError::Backend(e.to_string()))
             }
         };
-        // What it named is settled as included, or given back if it did not go.
-        for other in &also {
-            let other_key = heads_up_key(other, "champion");
-            match &sent {
-                Ok(SendResult::Sent | SendResult::AlreadySent) => {
-                    let within = format!("the heads-up about {}", m.name);
-                    store.settle_send(&other_key, &SendRecord::Included { within }).await?;
-                }
-                _ => store.release_send(&other_key).await?,
-            }
-        }
+        let keys = also.iter().map(champion_key);
+        let within = format!("the heads-up about {}", m.name);
+        settle_named(store, keys, &within, sent.as_ref().ok()).await?;
         let sent = sent?;
         if sent == SendResult::Sent {
             report.champions_told += 1;
@@ -297,13 +308,7 @@ impl HeadsUps {
             })
             .collect();
         others.sort_by(|a, b| (a.due_at, &a.milestone_id).cmp(&(b.due_at, &b.milestone_id)));
-        let mut claimed = Vec::new();
-        for o in others {
-            if self.store.claim_send(&heads_up_key(&o, "champion")).await?.is_none() {
-                claimed.push(o);
-            }
-        }
-        Ok(claimed)
+        claim_named(self.store.as_ref(), others, champion_key).await
     }
 
     /// Applies `change` to the milestone and writes it (again on a lost race).
@@ -354,6 +359,11 @@ fn heads_up_key(m: &TrackedMilestone, who: &str) -> String {
         m.milestone_id,
         m.due_at.timestamp()
     )
+}
+
+/// The send key of the champion's heads-up about `m`.
+fn champion_key(m: &TrackedMilestone) -> String {
+    heads_up_key(m, "champion")
 }
 
 /// What the owner's email says the customer was told.

@@ -117,3 +117,42 @@ pub async fn claim_contact_slot(
     )
     .await
 }
+
+/// Claims the send keys of `candidates` (by `key`) for one email that will
+/// name them instead of each sending its own; returns those claimed (the
+/// others went, or are going, on their own). Settle them with `settle_named`.
+pub async fn claim_named<T>(
+    ledger: &dyn SendLedger,
+    candidates: Vec<T>,
+    key: impl Fn(&T) -> String,
+) -> Result<Vec<T>, StoreError> {
+    let mut claimed = Vec::new();
+    for c in candidates {
+        if ledger.claim_send(&key(&c)).await?.is_none() {
+            claimed.push(c);
+        }
+    }
+    Ok(claimed)
+}
+
+/// After the email that names them: the claimed `keys` are settled as
+/// included `within` it when it went, or given back so each sends its own.
+pub async fn settle_named(
+    ledger: &dyn SendLedger,
+    keys: impl IntoIterator<Item = String>,
+    within: &str,
+    sent: Option<&SendResult>,
+) -> Result<(), StoreError> {
+    let went = matches!(sent, Some(SendResult::Sent | SendResult::AlreadySent));
+    for key in keys {
+        if went {
+            let record = SendRecord::Included {
+                within: within.to_string(),
+            };
+            ledger.settle_send(&key, &record).await?;
+        } else {
+            ledger.release_send(&key).await?;
+        }
+    }
+    Ok(())
+}

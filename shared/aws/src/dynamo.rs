@@ -291,17 +291,17 @@ impl DynamoStore {
             .billing_mode(BillingMode::PayPerRequest)
             .attribute_definitions(attr("pk"))
             .attribute_definitions(attr("sk"))
-            .attribute_definitions(attr("due_pk"))
-            .attribute_definitions(attr("due_sk"))
+            .attribute_definitions(attr(DUE_MILESTONES.pk))
+            .attribute_definitions(attr(DUE_MILESTONES.sk))
             .attribute_definitions(attr("owner_pk"))
             .attribute_definitions(attr("owner_sk"))
-            .attribute_definitions(attr("heads_up_pk"))
-            .attribute_definitions(attr("heads_up_sk"))
+            .attribute_definitions(attr(HEADS_UP_MILESTONES.pk))
+            .attribute_definitions(attr(HEADS_UP_MILESTONES.sk))
             .key_schema(key("pk", KeyType::Hash))
             .key_schema(key("sk", KeyType::Range))
-            .global_secondary_indexes(gsi(DUE_INDEX, "due_pk", "due_sk"))
+            .global_secondary_indexes(gsi(DUE_INDEX, DUE_MILESTONES.pk, DUE_MILESTONES.sk))
             .global_secondary_indexes(gsi(OWNER_INDEX, "owner_pk", "owner_sk"))
-            .global_secondary_indexes(gsi(HEADS_UP_INDEX, "heads_up_pk", "heads_up_sk"))
+            .global_secondary_indexes(gsi(HEADS_UP_INDEX, HEADS_UP_MILESTONES.pk, HEADS_UP_MILESTONES.sk))
             .send()
             .await
             .map_err(|e| refused(e.into_service_error()))?;
@@ -629,18 +629,10 @@ impl DynamoStore {
             ("version".to_string(), AttributeValue::N(version.to_string())),
         ]);
         if m.awaits_sweep() {
-            item.insert("due_pk".into(), s(format!("DUE#{}", due_shard(m))));
-            item.insert(
-                "due_sk".into(),
-                s(format!("{}#{}#{}", time_key(m.due_at), m.account_id, m.milestone_id)),
-            );
+            item.extend(DUE_MILESTONES.entry(m, m.due_at));
         }
         if let Some(at) = m.heads_up_index_at() {
-            item.insert("heads_up_pk".into(), s(format!("HEADSUP#{}", due_shard(m))));
-            item.insert(
-                "heads_up_sk".into(),
-                s(format!("{}#{}#{}", time_key(at), m.account_id, m.milestone_id)),
-            );
+            item.extend(HEADS_UP_MILESTONES.entry(m, at));
         }
         Ok(item)
     }
@@ -747,13 +739,8 @@ impl MilestoneStore for DynamoStore {
         after: Option<String>,
         limit: usize,
     ) -> StoreResult<Page<TrackedMilestone>> {
-        let index = ShardedIndex {
-            name: DUE_INDEX,
-            pk: "due_pk",
-            sk: "due_sk",
-            partition: "DUE",
-        };
-        self.sharded_page(&index, now, after, limit, &self.due_items_read).await
+        self.sharded_page(&DUE_MILESTONES, now, after, limit, &self.due_items_read)
+            .await
     }
 
     async fn heads_up_milestones(
@@ -762,13 +749,7 @@ impl MilestoneStore for DynamoStore {
         after: Option<String>,
         limit: usize,
     ) -> StoreResult<Page<TrackedMilestone>> {
-        let index = ShardedIndex {
-            name: HEADS_UP_INDEX,
-            pk: "heads_up_pk",
-            sk: "heads_up_sk",
-            partition: "HEADSUP",
-        };
-        self.sharded_page(&index, now, after, limit, &self.heads_up_items_read)
+        self.sharded_page(&HEADS_UP_MILESTONES, now, after, limit, &self.heads_up_items_read)
             .await
     }
 }
@@ -780,6 +761,35 @@ struct ShardedIndex {
     pk: &'static str,
     sk: &'static str,
     partition: &'static str,
+}
+
+/// Milestones the sweep has work on, by due time.
+const DUE_MILESTONES: ShardedIndex = ShardedIndex {
+    name: DUE_INDEX,
+    pk: "due_pk",
+    sk: "due_sk",
+    partition: "DUE",
+};
+
+/// Milestones whose heads-up may be due, by when to look.
+const HEADS_UP_MILESTONES: ShardedIndex = ShardedIndex {
+    name: HEADS_UP_INDEX,
+    pk: "heads_up_pk",
+    sk: "heads_up_sk",
+    partition: "HEADSUP",
+};
+
+impl ShardedIndex {
+    /// The index attributes that put `m` in this index under time `at`.
+    fn entry(&self, m: &TrackedMilestone, at: Timestamp) -> [(String, AttributeValue); 2] {
+        [
+            (self.pk.to_string(), s(format!("{}#{}", self.partition, due_shard(m)))),
+            (
+                self.sk.to_string(),
+                s(format!("{}#{}#{}", time_key(at), m.account_id, m.milestone_id)),
+            ),
+        ]
+    }
 }
 
 impl DynamoStore {

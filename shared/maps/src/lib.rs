@@ -253,14 +253,15 @@ impl Validator<'_> {
         }
     }
 
-    fn boolean(&mut self, parent: &MarkedMappingNode, key: &str) -> bool {
-        let Some(s) = self.scalar(parent, key, "", false) else {
+    fn boolean(&mut self, parent: &MarkedMappingNode, key: &str, path: &str) -> bool {
+        let Some(s) = self.scalar(parent, key, path, false) else {
             return false;
         };
         match s.as_bool() {
             Some(b) => b,
             None => {
-                self.problem(s.span(), key, format!("must be true or false, not `{}`", s.as_str()));
+                let message = format!("must be true or false, not `{}`", s.as_str());
+                self.problem(s.span(), &join(path, key), message);
                 false
             }
         }
@@ -292,8 +293,8 @@ impl Validator<'_> {
                     None
                 }
             });
-        let escalate_to_exec_sponsor = self.boolean(top, "escalate_to_exec_sponsor");
-        let business_days = self.boolean(top, "business_days");
+        let escalate_to_exec_sponsor = self.boolean(top, "escalate_to_exec_sponsor", "");
+        let business_days = self.boolean(top, "business_days", "");
         let events = top.get_node("events").map(|n| self.events(n)).unwrap_or_default();
         let contact_policy = top
             .get_node("contact_policy")
@@ -597,36 +598,23 @@ impl Validator<'_> {
         criterion: Option<&Criterion>,
     ) -> Option<HeadsUpRule> {
         let days = self.integer_in(m, "warn_before_days", path, false, 1, MAX_WARN_DAYS);
-        let champion = match self.scalar(m, "warn_champion", path, false) {
-            None => false,
-            Some(s) => match s.as_bool() {
-                Some(b) => {
-                    if b && days.is_none() && m.get_node("warn_before_days").is_none() {
-                        self.problem(
-                            s.span(),
-                            &join(path, "warn_champion"),
-                            "needs warn_before_days: how many days before the due date the heads-up goes",
-                        );
-                    }
-                    if b && matches!(criterion, Some(Criterion::Manual)) {
-                        self.problem(
-                            s.span(),
-                            &join(path, "warn_champion"),
-                            "a manual milestone is confirmed by its owner: the champion has nothing to do in the product",
-                        );
-                    }
-                    b
-                }
-                None => {
-                    self.problem(
-                        s.span(),
-                        &join(path, "warn_champion"),
-                        format!("must be true or false, not `{}`", s.as_str()),
-                    );
-                    false
-                }
-            },
-        };
+        let champion = self.boolean(m, "warn_champion", path);
+        if let Some(span) = m.get_node("warn_champion").map(|n| *n.span()).filter(|_| champion) {
+            if days.is_none() && m.get_node("warn_before_days").is_none() {
+                self.problem(
+                    &span,
+                    &join(path, "warn_champion"),
+                    "needs warn_before_days: how many days before the due date the heads-up goes",
+                );
+            }
+            if matches!(criterion, Some(Criterion::Manual)) {
+                self.problem(
+                    &span,
+                    &join(path, "warn_champion"),
+                    "a manual milestone is confirmed by its owner: the champion has nothing to do in the product",
+                );
+            }
+        }
         let days = days?;
         if let Some(due) = due_days.filter(|due| days >= *due) {
             let span = *m.get_node("warn_before_days").expect("parsed above").span();

@@ -107,6 +107,9 @@ struct CustomerView<'a> {
     /// misses close together): name, when due, link.
     pub also: Vec<(String, String, String)>,
     pub unsubscribe_url: &'a str,
+    /// The heads-up's `2 of 3`, where the criterion counts, needs more than
+    /// one and has begun.
+    pub tally: Option<String>,
 }
 
 #[derive(Template)]
@@ -187,8 +190,10 @@ struct LeadershipView<'a> {
     pub unsubscribe_url: &'a str,
 }
 
-/// The day-1 emails to the customer's champion, from and signed by the
-/// milestone's owner, who also gets the replies. `unsubscribe_url` is the
+/// The emails to the customer's champion — the day-1 outreach and
+/// follow-up, and the heads-up before a miss (`HeadsUpChampion`, where
+/// `also` are the account's other milestones behind pace) — from and signed
+/// by the milestone's owner, who also gets the replies. `unsubscribe_url` is the
 /// recipient's own (`ActionLinks::unsubscribe`).
 #[allow(clippy::too_many_arguments)]
 pub fn outreach(
@@ -204,6 +209,9 @@ pub fn outreach(
     let facts = MilestoneFacts::new(cfg, account, m, now);
     let subject = match (kind, also.len()) {
         (EmailKind::FollowUp, _) => format!("[{}] Resources and 1:1 help for {}", account.name, m.name),
+        (EmailKind::HeadsUpChampion, 0) => format!("[{}] Coming up: {}", account.name, m.name),
+        (EmailKind::HeadsUpChampion, 1) => format!("[{}] Coming up: {} and one more", account.name, m.name),
+        (EmailKind::HeadsUpChampion, n) => format!("[{}] Coming up: {} and {n} more", account.name, m.name),
         (_, 0) => format!("[{}] Next step: {}", account.name, m.name),
         (_, 1) => format!("[{}] Next steps: {} and one more", account.name, m.name),
         (_, n) => format!("[{}] Next steps: {} and {n} more", account.name, m.name),
@@ -225,9 +233,18 @@ pub fn outreach(
             })
             .collect(),
         unsubscribe_url,
+        tally: m
+            .progress
+            .tally(&m.criterion, account.licensed_seats)
+            .filter(|(done, need)| kind == EmailKind::HeadsUpChampion && *need > 1 && *done > 0)
+            .map(|(done, need)| format!("{done} of {need}")),
     };
     let (html, text) = match kind {
         EmailKind::FollowUp => (FollowUpHtml { v: &view }.render()?, FollowUpText { v: &view }.render()?),
+        EmailKind::HeadsUpChampion => (
+            HeadsUpChampionHtml { v: &view }.render()?,
+            HeadsUpChampionText { v: &view }.render()?,
+        ),
         _ => (OutreachHtml { v: &view }.render()?, OutreachText { v: &view }.render()?),
     };
     Ok(OutgoingEmail {
@@ -333,14 +350,19 @@ pub fn csm_task(
 fn role_note(task: &CsmTask) -> Option<String> {
     let role = task.owner_role.replace('_', " ");
     if task.owner_is_fallback {
-        Some(format!(
-            "This milestone is owned by the {role} role; the account has no {role} contact, so it comes to you as its CSM."
-        ))
+        Some(fallback_note(&role))
     } else if task.owner_role != milepost_domain::CSM_ROLE {
         Some(format!("It comes to you as the account's {role} contact."))
     } else {
         None
     }
+}
+
+/// Why the CSM gets what a role's contact would: the account names no one in it.
+fn fallback_note(role: &str) -> String {
+    format!(
+        "This milestone is owned by the {role} role; the account has no {role} contact, so it comes to you as its CSM."
+    )
 }
 
 /// Day 5: the email to the CS leader, or to the customer's executive sponsor
@@ -706,13 +728,7 @@ pub fn heads_up(
         arr_at_risk: fmt_money(m.arr_at_risk(account.arr)),
         champion,
         suggestion: &m.playbook.csm,
-        role_note: if owner.fallback {
-            Some(format!(
-                "This milestone is owned by the {role} role; the account has no {role} contact, so it comes to you as its CSM."
-            ))
-        } else {
-            None
-        },
+        role_note: owner.fallback.then(|| fallback_note(&role)),
         days_before: m.heads_up.map_or(0, |r| r.days_before),
         facts,
     };
@@ -735,82 +751,12 @@ pub fn heads_up(
 #[derive(Template)]
 #[template(path = "heads_up_champion.html")]
 struct HeadsUpChampionHtml<'a> {
-    v: &'a ChampionHeadsUpView<'a>,
+    v: &'a CustomerView<'a>,
 }
 #[derive(Template)]
 #[template(path = "heads_up_champion.txt")]
 struct HeadsUpChampionText<'a> {
-    v: &'a ChampionHeadsUpView<'a>,
-}
-
-struct ChampionHeadsUpView<'a> {
-    subject: String,
-    greeting_name: String,
-    facts: MilestoneFacts,
-    /// `2 of 3`, where the criterion counts, needs more than one and has begun.
-    tally: Option<String>,
-    points: Vec<String>,
-    signer_name: &'a str,
-    /// The account's other milestones behind pace this email also names.
-    also: Vec<(String, String, String)>,
-    unsubscribe_url: &'a str,
-}
-
-/// The customer's heads-up: a milestone due soon and not there yet (and
-/// any others of the account in the same state), from its owner.
-#[allow(clippy::too_many_arguments)]
-pub fn heads_up_champion(
-    cfg: &Config,
-    account: &Account,
-    m: &TrackedMilestone,
-    also: &[TrackedMilestone],
-    unsubscribe_url: &str,
-    key: String,
-    now: Timestamp,
-) -> Result<OutgoingEmail, RenderError> {
-    let owner = account.owner(&m.owner).contact;
-    let subject = match also.len() {
-        0 => format!("[{}] Coming up: {}", account.name, m.name),
-        1 => format!("[{}] Coming up: {} and one more", account.name, m.name),
-        n => format!("[{}] Coming up: {} and {n} more", account.name, m.name),
-    };
-    let view = ChampionHeadsUpView {
-        subject: clean_header(&subject),
-        greeting_name: first_name(&account.primary_contact.name),
-        facts: MilestoneFacts::new(cfg, account, m, now),
-        tally: m
-            .progress
-            .tally(&m.criterion, account.licensed_seats)
-            .filter(|(done, need)| *need > 1 && *done > 0)
-            .map(|(done, need)| format!("{done} of {need}")),
-        points: split_points(&m.playbook.outreach),
-        signer_name: &owner.name,
-        also: also
-            .iter()
-            .map(|c| {
-                let facts = MilestoneFacts::new(cfg, account, c, now);
-                (facts.milestone_name, facts.due_phrase, facts.link)
-            })
-            .collect(),
-        unsubscribe_url,
-    };
-    Ok(OutgoingEmail {
-        key,
-        kind: EmailKind::HeadsUpChampion,
-        account_id: account.id.clone(),
-        milestone_id: m.milestone_id.clone(),
-        from: Contact::new(
-            format!("{} via {}", owner.name, cfg.sender.name),
-            cfg.sender.email.clone(),
-        ),
-        to: vec![account.primary_contact.clone()],
-        subject: view.subject.clone(),
-        text: HeadsUpChampionText { v: &view }.render()?,
-        html: HeadsUpChampionHtml { v: &view }.render()?,
-        reply_to: Some(owner.clone()),
-        list_unsubscribe: Some(unsubscribe_url.to_string()),
-        date: now,
-    })
+    v: &'a CustomerView<'a>,
 }
 
 /// Recent events grouped by name, newest first: "page.viewed — 7 times, last 16 Jan 2026 05:59 UTC".

@@ -159,8 +159,10 @@ impl PlaybookSteps {
                     let mail =
                         email::outreach(&self.config, &account, &milestone, &also, kind, &unsubscribe, key, now)?;
                     let sent = self.send_logged(req, step, "customer", now, &mail).await;
-                    self.settle_included(&also, &milestone, &account, sent.as_ref().ok())
-                        .await?;
+                    // The misses it named are settled as included in it, or given back.
+                    let keys = also.iter().map(|c| outreach_key_of(&account, c));
+                    let within = format!("the outreach email about {}", milestone.name);
+                    crate::sending::settle_named(self.store.as_ref(), keys, &within, sent.as_ref().ok()).await?;
                     sent?;
                 }
             }
@@ -488,11 +490,7 @@ impl PlaybookSteps {
         tz: chrono_tz::Tz,
         now: Timestamp,
     ) -> Result<Option<Timestamp>, StepError> {
-        let policy = if self.config.contact_policy {
-            policy
-        } else {
-            ContactPolicy::unlimited()
-        };
+        let policy = self.config.contact_policy_for(policy);
         // Two sends to one contact at once: the loser of the write reads again.
         let slot = crate::sending::claim_contact_slot(self.store.as_ref(), send.to, send.key, &policy, tz, now).await?;
         let Slot::Later(at, why) = slot else {
@@ -750,38 +748,8 @@ impl PlaybookSteps {
             })
             .collect();
         others.sort_by(|a, b| (a.due_at, &a.milestone_id).cmp(&(b.due_at, &b.milestone_id)));
-        let mut claimed = Vec::new();
-        for c in others {
-            if self.store.claim_send(&outreach_key_of(account, &c)).await?.is_none() {
-                claimed.push(c);
-            }
-        }
+        let claimed = crate::sending::claim_named(self.store.as_ref(), others, |c| outreach_key_of(account, c)).await?;
         Ok(claimed)
-    }
-
-    /// After the combined outreach: the milestones it named are settled as
-    /// included in it; if it did not go, their claims are given back so their
-    /// own escalations send them.
-    async fn settle_included(
-        &self,
-        included: &[TrackedMilestone],
-        m: &TrackedMilestone,
-        account: &Account,
-        sent: Option<&SendResult>,
-    ) -> Result<(), StepError> {
-        for c in included {
-            let key = outreach_key_of(account, c);
-            match sent {
-                Some(SendResult::Sent | SendResult::AlreadySent) => {
-                    let record = crate::ports::SendRecord::Included {
-                        within: format!("the outreach email about {}", m.name),
-                    };
-                    self.store.settle_send(&key, &record).await?;
-                }
-                _ => self.store.release_send(&key).await?,
-            }
-        }
-        Ok(())
     }
 
     /// Appends `what` of `step` to the account's escalation log, once.
