@@ -12,4 +12,5 @@ pub mod outbox_cmd;
 pub mod pages_preview;
 pub mod parked_cmd;
 pub mod renewals_cmd;
+pub mod report_cmd;
 pub mod tasks_cmd;

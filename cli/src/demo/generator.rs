@@ -5,7 +5,8 @@
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use milepost_domain::{
-    Account, AccountId, Contact, Criterion, EmailAddress, MilestoneMap, ProductEvent, Segment, Timestamp,
+    Account, AccountId, Contact, Criterion, EmailAddress, Group, MilestoneDef, MilestoneMap, ProductEvent, Segment,
+    Timestamp,
 };
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -311,6 +312,11 @@ fn plan_account(index: usize, seed: u64, maps: &[MilestoneMap]) -> AccountPlan {
             Persona::Stalled if rank < stalled_keeps => Some(due * rng.random_range(0.5..0.95)),
             Persona::Stalled => None,
         };
+        let target = if target.is_none_or(|t| t > due) {
+            plant_recovery(&mut rng, &account, map, m)
+        } else {
+            target
+        };
         let Some(target) = target else { continue };
         let end = start_at + Duration::minutes((target.max(0.1) * 24.0 * 60.0) as i64);
         let spread = Duration::minutes(rng.random_range(30..(2 * 24 * 60)));
@@ -372,6 +378,37 @@ fn plan_account(index: usize, seed: u64, maps: &[MilestoneMap]) -> AccountPlan {
         bursts,
         manual_marks,
         silent_after,
+    }
+}
+
+/// The playbook effect the demo plants: of the customers who miss a
+/// milestone, this share catches up within `RECOVERY_DAYS` of the due date
+/// with the playbook, and `PLANTED_CONTROL_RECOVERY` without (the control
+/// group). `milepost report` should find the difference, within its interval.
+pub const PLANTED_PLAYBOOK_RECOVERY: f64 = 0.60;
+pub const PLANTED_CONTROL_RECOVERY: f64 = 0.35;
+/// Planted recoveries land between 1 and this many days after the due date
+/// (inside the report's default 30-day window).
+pub const RECOVERY_DAYS: f64 = 20.0;
+
+/// When (days after contract start) a customer who misses `m` catches up, or
+/// never: by the group the sweep will put the miss in (the same pure
+/// function of account, milestone and due time). Of those who do not recover
+/// in time, some come back long after the window, as real customers do.
+fn plant_recovery(rng: &mut ChaCha8Rng, account: &Account, map: &MilestoneMap, m: &MilestoneDef) -> Option<f64> {
+    let due = f64::from(m.due_days);
+    let due_at = account.contract_start_at() + Duration::days(i64::from(m.due_days));
+    let group = m.holdout_in(map).group_of(&account.id, &m.id, due_at, account.arr);
+    let odds = match group {
+        Group::Playbook => PLANTED_PLAYBOOK_RECOVERY,
+        Group::Control => PLANTED_CONTROL_RECOVERY,
+    };
+    if rng.random_bool(odds) {
+        Some(due + rng.random_range(1.0..RECOVERY_DAYS))
+    } else if rng.random_bool(0.4) {
+        Some(due + rng.random_range(35.0..70.0))
+    } else {
+        None
     }
 }
 

@@ -15,9 +15,11 @@ use chrono::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use milepost_app::ingest::wire::parse_body;
 use milepost_app::links::{LinkSigner, DEV_LINK_KEY};
+use milepost_app::ports::Clock;
 use milepost_app::ports::{AccountStore, Mailer, MapStore, MilestoneStore, SendError};
 use milepost_app::sweep::SweepOptions;
 use milepost_app::{Config, Services};
+use milepost_domain::report::{ReportOptions, DEFAULT_WINDOW_DAYS};
 use milepost_domain::{Actor, MilestoneStatus, OutgoingEmail, ProductEvent, Step, Timestamp, CSM_ROLE};
 use milepost_embedded::runner::ExecutionStatus;
 use milepost_embedded::{InMemoryStore, LocalWorkflowRunner, OutboxMailer, RecordingPublisher, VirtualClock};
@@ -62,6 +64,8 @@ pub struct Summary {
     pub milestones_tracked: usize,
     pub achieved: usize,
     pub missed: usize,
+    /// Misses held out of the playbook (the maps' `holdout`): the control group.
+    pub missed_in_control: usize,
     pub recovered: usize,
     pub lapsed: usize,
     pub still_escalating: usize,
@@ -101,6 +105,8 @@ pub struct Summary {
     pub manual_confirmations: usize,
     /// What the people pressed in their emails, and how it went.
     pub buttons_pressed: BTreeMap<String, usize>,
+    /// What `report.json` says the playbook adds to recovery, in words.
+    pub playbook_uplift: String,
 }
 
 /// Counts emails without writing them, for scale runs.
@@ -280,6 +286,7 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
         }
         if m.missed_at.is_some() {
             summary.missed += 1;
+            summary.missed_in_control += usize::from(m.group == Some(milepost_domain::Group::Control));
         }
     }
     let executions: BTreeMap<String, _> = runner
@@ -374,13 +381,31 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
     }
 
     write_json(&opts.out.join("tasks.json"), &tasks)?;
-    write_json(&opts.out.join("summary.json"), &summary)?;
     let mut lines = String::new();
     for e in &events {
         lines.push_str(&serde_json::to_string(e)?);
         lines.push('\n');
     }
     std::fs::write(opts.out.join("domain-events.jsonl"), lines)?;
+
+    // What `milepost report --json` prints for this run, as of its end.
+    let checked = crate::report_cmd::Checked {
+        options: ReportOptions {
+            since: None,
+            until: None,
+            segment: None,
+            window_days: DEFAULT_WINDOW_DAYS,
+            as_of: clock.now(),
+        },
+        unknown_segment: None,
+    };
+    let report = crate::report_cmd::build(store.as_ref(), checked).await?;
+    std::fs::write(opts.out.join("report.json"), crate::report_cmd::to_json(&report))?;
+    summary.playbook_uplift = report.overall().map_or_else(
+        || "not measured: no misses whose window has closed".to_string(),
+        crate::report_cmd::uplift_line,
+    );
+    write_json(&opts.out.join("summary.json"), &summary)?;
     Ok(summary)
 }
 
@@ -407,11 +432,12 @@ fn clear_outbox(dir: &Path) -> Result<()> {
 /// The short table printed after a run.
 pub fn render_table(s: &Summary, out: &Path) -> String {
     let state = |k: &str| s.tasks_by_state.get(k).copied().unwrap_or(0).to_string();
-    let rows: [(&str, String); 21] = [
+    let rows: [(&str, String); 22] = [
         ("accounts", s.accounts.to_string()),
         ("milestones tracked", s.milestones_tracked.to_string()),
         ("achieved", s.achieved.to_string()),
         ("missed", s.missed.to_string()),
+        ("  in the control group", s.missed_in_control.to_string()),
         ("  recovered", s.recovered.to_string()),
         ("  lapsed", s.lapsed.to_string()),
         ("  still escalating", s.still_escalating.to_string()),
@@ -450,7 +476,12 @@ pub fn render_table(s: &Summary, out: &Path) -> String {
         table.push_str(&format!("  {label:<24}{value:>10}\n"));
     }
     table.push_str(&format!(
-        "\nOutbox: {}/outbox   Tasks: {}/tasks.json   Summary: {}/summary.json\n",
+        "\nRecovery uplift of the playbook vs the control group: {}\n",
+        s.playbook_uplift
+    ));
+    table.push_str(&format!(
+        "\nOutbox: {}/outbox   Tasks: {}/tasks.json   Summary: {}/summary.json   Report: {}/report.json\n",
+        out.display(),
         out.display(),
         out.display(),
         out.display()

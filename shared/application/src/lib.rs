@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod links;
 pub mod ports;
 pub mod reminders;
+pub mod report;
 pub mod sending;
 pub mod services;
 pub mod sweep;

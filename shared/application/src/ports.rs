@@ -277,6 +277,26 @@ impl<T> ActionStore for T where T: IngestStore + PauseStore + ContactStore {}
 pub trait ReminderStore: TaskLedger + AccountStore + MilestoneStore + SendLedger + OwnerDigestStore {}
 impl<T> ReminderStore for T where T: TaskLedger + AccountStore + MilestoneStore + SendLedger + OwnerDigestStore {}
 
+/// One record of `RecordScan`.
+#[derive(Debug)]
+pub enum Record {
+    Account(Arc<Account>),
+    Milestone(Box<TrackedMilestone>),
+}
+
+#[async_trait]
+pub trait RecordScan: Send + Sync {
+    /// Every account and tracked milestone, a page at a time, in no set
+    /// order: `milepost report` and the weekly digest read them all. On
+    /// DynamoDB one Scan of the table (the README states its cost); never on
+    /// a request path.
+    async fn records_page(&self, after: Option<String>) -> StoreResult<Page<Record>>;
+}
+
+/// What the report and the leadership digest read.
+pub trait ReportStore: RecordScan + TaskStore + AccountStore {}
+impl<T> ReportStore for T where T: RecordScan + TaskStore + AccountStore {}
+
 /// What the sweep reads and writes: due milestones and their accounts.
 pub trait SweepStore: MilestoneStore + AccountStore {}
 impl<T> SweepStore for T where T: MilestoneStore + AccountStore {}
@@ -309,8 +329,8 @@ impl<T> PlaybookStore for T where
 
 /// Everything Milepost keeps: what one process running the whole pipeline
 /// (the demo, the tests) wires in once.
-pub trait Store: IngestStore + SweepStore + PlaybookStore + ActionStore + ReminderStore {}
-impl<T> Store for T where T: IngestStore + SweepStore + PlaybookStore + ActionStore + ReminderStore {}
+pub trait Store: IngestStore + SweepStore + PlaybookStore + ActionStore + ReminderStore + ReportStore {}
+impl<T> Store for T where T: IngestStore + SweepStore + PlaybookStore + ActionStore + ReminderStore + ReportStore {}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use milepost_domain::tracked::ANNOUNCE_LEASE;
 use milepost_domain::{
-    execution_name, Account, AccountId, DomainEvent, EscalationRequest, EscalationSchedule, IllegalChange,
+    execution_name, Account, AccountId, DomainEvent, EscalationRequest, EscalationSchedule, Group, IllegalChange,
     MilestoneStatus, PlaybookTiming, Timestamp, TrackedMilestone,
 };
 use serde::{Deserialize, Serialize};
@@ -43,6 +43,9 @@ pub struct SweepReport {
     pub missed: usize,
     /// Escalations this sweep started.
     pub started: usize,
+    /// Misses announced in the control group: no escalation (the map's `holdout`).
+    #[serde(default)]
+    pub held_out: usize,
     /// Starts that found the execution already running (an overlapping sweep).
     pub already_started: usize,
     /// Milestones another writer changed first; left to them.
@@ -122,7 +125,7 @@ impl Sweeper {
             }
             let execution = execution_name(&m.account_id, &m.milestone_id, m.due_at);
             m.miss(now, execution).map_err(|t| IllegalChange::of(&m, t))?;
-        } else if m.status != MilestoneStatus::Missed || m.escalation_started {
+        } else if m.status != MilestoneStatus::Missed || m.sweep_done() {
             return Ok(None);
         } else if m.miss_claimed_at.is_some_and(|at| now - at < ANNOUNCE_LEASE) {
             report.skipped += 1; // another sweep is on it right now
@@ -177,6 +180,11 @@ impl Sweeper {
             }
             ready.push(m);
         }
+        // The group is drawn before the announcement that carries it, and
+        // recorded with it; a re-run draws the same (`Holdout::group_of`).
+        for m in &mut ready {
+            m.group = Some(m.group_for(accounts[&m.account_id].arr));
+        }
         let announcements: Vec<DomainEvent> = ready
             .iter()
             .filter(|m| !m.announced_missed)
@@ -189,6 +197,7 @@ impl Sweeper {
                     phase: m.phase,
                     due_at: m.due_at,
                     arr_at_risk: m.arr_at_risk(account.arr),
+                    group: m.group_for(account.arr),
                 }
             })
             .collect();
@@ -225,8 +234,10 @@ impl Sweeper {
             return;
         } else {
             // Recorded before the start, so a crash while starting does not announce it again.
+            let group = m.group;
             match update_milestone(self.store.as_ref(), m, |m| {
                 m.announced_missed = true;
+                m.group = m.group.or(group);
                 Ok(Edit::Changed)
             })
             .await
@@ -239,6 +250,12 @@ impl Sweeper {
                 }
             }
         };
+        if m.group == Some(Group::Control) {
+            // Held out: announced, tracked for recovery, and nothing more.
+            report.held_out += 1;
+            self.release(m, false).await;
+            return;
+        }
         let request = match escalation_request(&m, account.timezone, &self.timing) {
             Ok(r) => r,
             Err(e) => {
@@ -263,9 +280,10 @@ impl Sweeper {
     /// Best effort: if this write is lost, the claim expires and the next sweep
     /// repeats only what is not recorded (a start is a no-op by name).
     async fn release(&self, m: TrackedMilestone, started: bool) {
-        let announced = m.announced_missed;
+        let (announced, group) = (m.announced_missed, m.group);
         let result = update_milestone(self.store.as_ref(), m, |m| {
             m.announced_missed |= announced;
+            m.group = m.group.or(group);
             m.escalation_started |= started;
             m.miss_claimed_at = None;
             Ok(Edit::Changed)
@@ -323,12 +341,13 @@ impl SweepReport {
     /// The report as one CloudWatch embedded-metric-format record: printed as
     /// a log line, CloudWatch turns it into metrics without an API call.
     pub fn emf(&self, now: Timestamp) -> serde_json::Value {
-        let metrics: [(&str, &str, serde_json::Value); 7] = [
+        let metrics: [(&str, &str, serde_json::Value); 8] = [
             ("MissedFound", "Count", self.missed.into()),
             ("ExecutionsStarted", "Count", self.started.into()),
             ("SweepLagSeconds", "Seconds", self.lag_seconds(now).into()),
             ("DueExamined", "Count", self.examined.into()),
             ("AlreadyStarted", "Count", self.already_started.into()),
+            ("HeldOut", "Count", self.held_out.into()),
             ("Failed", "Count", self.failed.into()),
             ("StoppedEarly", "Count", u8::from(self.stopped_early).into()),
         ];

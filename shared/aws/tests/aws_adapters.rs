@@ -100,7 +100,9 @@ async fn adapters_work_against_the_emulator() {
             account_id: AccountId::new(format!("a{i}")),
             milestone_id: "first".into(),
             due_at: missed_at,
+            recovered_at: missed_at,
             achieved_at: missed_at,
+            group: Some(milepost_domain::Group::Playbook),
             stage_reached: None,
         })
         .collect();

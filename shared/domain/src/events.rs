@@ -41,6 +41,8 @@ pub enum DomainEvent {
         phase: Phase,
         due_at: Timestamp,
         arr_at_risk: u64,
+        /// `playbook`, or `control`: held out, no playbook runs.
+        group: crate::Group,
     },
     EscalationStageCompleted {
         account_id: AccountId,
@@ -53,7 +55,14 @@ pub enum DomainEvent {
         account_id: AccountId,
         milestone_id: String,
         due_at: Timestamp,
+        /// When the customer caught up.
+        recovered_at: Timestamp,
+        /// The same instant, under the name `MilestoneAchieved` uses
+        /// (kept for rules written before `recovered_at`).
         achieved_at: Timestamp,
+        /// The miss's group; none for a miss announced before groups existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<crate::Group>,
         /// The escalation stage reached before the customer caught up, if one had started.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         stage_reached: Option<Stage>,

@@ -107,6 +107,7 @@ mod tests {
             },
             arr_weight: None,
             heads_up: rule,
+            holdout: None,
             playbook: Playbook {
                 outreach: "Share a report".into(),
                 csm: "Call them".into(),
@@ -122,6 +123,7 @@ mod tests {
             business_days: false,
             contact_policy: Default::default(),
             min_arr_at_risk: Default::default(),
+            holdout: Default::default(),
             events: Default::default(),
             milestones: vec![def.clone()],
         };

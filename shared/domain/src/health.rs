@@ -238,6 +238,7 @@ mod tests {
                 criterion: c.clone(),
                 arr_weight: Some(0.2),
                 heads_up: None,
+                holdout: None,
                 playbook: Playbook {
                     outreach: "o".into(),
                     csm: "c".into(),
@@ -254,6 +255,7 @@ mod tests {
             business_days: false,
             contact_policy: Default::default(),
             min_arr_at_risk: Default::default(),
+            holdout: Default::default(),
             events: Default::default(),
             milestones: defs.clone(),
         };

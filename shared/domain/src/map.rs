@@ -92,6 +92,9 @@ pub struct MilestoneDef {
     /// A heads-up before a miss (`warn_before_days`, `warn_champion` in the map).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heads_up: Option<HeadsUpRule>,
+    /// The share of this milestone's misses held out of the playbook, if not the map's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<f64>,
     pub playbook: Playbook,
 }
 
@@ -114,6 +117,14 @@ pub const DEFAULT_ARR_WEIGHT: f64 = 0.1;
 impl MilestoneDef {
     pub fn arr_weight(&self) -> f64 {
         self.arr_weight.unwrap_or(DEFAULT_ARR_WEIGHT)
+    }
+
+    /// The control group rule of this milestone in `map`: its own share, or the map's.
+    pub fn holdout_in(&self, map: &MilestoneMap) -> crate::Holdout {
+        crate::Holdout {
+            share: self.holdout.unwrap_or(map.holdout.share),
+            ..map.holdout
+        }
     }
 }
 
@@ -183,6 +194,10 @@ pub struct MilestoneMap {
     /// leadership stage, and goes to its owner's digest instead.
     #[serde(default)]
     pub min_arr_at_risk: crate::ArrThresholds,
+    /// The control group: `holdout` (share of misses with no playbook) and
+    /// `holdout_max_arr` in the map.
+    #[serde(default)]
+    pub holdout: crate::Holdout,
     /// Declared event properties: event name → property name → type.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub events: BTreeMap<String, BTreeMap<String, PropertyType>>,

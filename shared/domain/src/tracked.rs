@@ -12,7 +12,7 @@ use super::{
 };
 
 /// How the escalation of this milestone runs, taken from its map.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EscalationPolicy {
     /// Count playbook days as business days.
     #[serde(default)]
@@ -27,6 +27,9 @@ pub struct EscalationPolicy {
     /// The ARR at risk the CSM and leadership stages need (0: none).
     #[serde(default)]
     pub min_arr_at_risk: crate::ArrThresholds,
+    /// The control group rule (milestones stored before there was one: none held out).
+    #[serde(default)]
+    pub holdout: crate::Holdout,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -82,6 +85,10 @@ pub struct TrackedMilestone {
     /// so overlapping sweeps leave it alone (taken over after `ANNOUNCE_LEASE`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub miss_claimed_at: Option<Timestamp>,
+    /// The arm of the experiment a miss is in, decided by the sweep that
+    /// announces it (`Holdout::group_of`); none before the miss.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<crate::Group>,
     /// The map's heads-up before a miss, if it asks for one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heads_up: Option<crate::HeadsUpRule>,
@@ -132,6 +139,7 @@ impl TrackedMilestone {
                 exec_sponsor: map.escalate_to_exec_sponsor,
                 contact: map.contact_policy,
                 min_arr_at_risk: map.min_arr_at_risk,
+                holdout: def.holdout_in(map),
             },
             starts_at,
             due_at: starts_at + Duration::days(i64::from(def.due_days)),
@@ -146,6 +154,7 @@ impl TrackedMilestone {
             announced_reached: false,
             announcing_since: None,
             miss_claimed_at: None,
+            group: None,
             heads_up: def.heads_up,
             heads_up_look_at: None,
             heads_up_done: false,
@@ -192,7 +201,22 @@ impl TrackedMilestone {
     /// come due), or missed with its escalation not yet started. Exactly
     /// these milestones are in the stores' sparse due index.
     pub fn awaits_sweep(&self) -> bool {
-        self.status == MilestoneStatus::Pending || (self.status == MilestoneStatus::Missed && !self.escalation_started)
+        self.status == MilestoneStatus::Pending || (self.status == MilestoneStatus::Missed && !self.sweep_done())
+    }
+
+    /// The sweep's work on a miss is over: its escalation started, or it was
+    /// announced in the control group, which gets none.
+    pub fn sweep_done(&self) -> bool {
+        self.escalation_started || (self.announced_missed && self.group == Some(crate::Group::Control))
+    }
+
+    /// The group of this milestone's miss: the one recorded, or the one its rule draws.
+    pub fn group_for(&self, account_arr: u64) -> crate::Group {
+        self.group.unwrap_or_else(|| {
+            self.policy
+                .holdout
+                .group_of(&self.account_id, &self.milestone_id, self.due_at, account_arr)
+        })
     }
 
     /// Reached, and the reached event has not gone out on the bus yet.

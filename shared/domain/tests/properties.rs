@@ -158,6 +158,7 @@ fn tracked(criterion: &Criterion, status: MilestoneStatus) -> TrackedMilestone {
         criterion: criterion.clone(),
         arr_weight: None,
         heads_up: None,
+        holdout: None,
         playbook: Playbook {
             outreach: "o".into(),
             csm: "c".into(),
@@ -173,6 +174,7 @@ fn tracked(criterion: &Criterion, status: MilestoneStatus) -> TrackedMilestone {
         business_days: false,
         contact_policy: Default::default(),
         min_arr_at_risk: Default::default(),
+        holdout: Default::default(),
         events: Default::default(),
         milestones: vec![def.clone()],
     };

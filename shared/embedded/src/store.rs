@@ -724,3 +724,37 @@ impl SendLedger for InMemoryStore {
         Ok(())
     }
 }
+
+/// Accounts per page of `records_page`, each with its milestones.
+const RECORD_PAGE_ACCOUNTS: usize = 200;
+
+#[async_trait]
+impl milepost_app::ports::RecordScan for InMemoryStore {
+    async fn records_page(&self, after: Option<String>) -> StoreResult<Page<milepost_app::ports::Record>> {
+        use milepost_app::ports::Record;
+        let start: usize = match after {
+            None => 0,
+            Some(c) => c
+                .parse()
+                .map_err(|_| StoreError::Backend(format!("bad cursor {c:?}")))?,
+        };
+        let tables = self.lock();
+        let mut ids: Vec<&AccountId> = tables.accounts.keys().chain(tables.milestones.keys()).collect();
+        ids.sort();
+        ids.dedup();
+        let mut items = Vec::new();
+        for id in ids.iter().skip(start).take(RECORD_PAGE_ACCOUNTS) {
+            if let Some(a) = tables.accounts.get(*id) {
+                items.push(Record::Account(a.clone()));
+            }
+            for m in tables.milestones.get(*id).into_iter().flatten() {
+                items.push(Record::Milestone(Box::new(m.clone())));
+            }
+        }
+        let end = start + RECORD_PAGE_ACCOUNTS;
+        Ok(Page {
+            items,
+            next: (end < ids.len()).then(|| end.to_string()),
+        })
+    }
+}

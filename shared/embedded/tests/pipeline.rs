@@ -1317,3 +1317,107 @@ async fn a_milestone_behind_pace_gets_one_heads_up_before_its_due_date() {
     let heads_up_lines = log.iter().filter(|e| e.key.contains(":heads_up:owner:")).count();
     assert_eq!(heads_up_lines, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_out_miss_gets_no_playbook_and_is_still_tracked_to_recovery() {
+    use milepost_domain::{Group, Holdout};
+    let h = Arc::new(Harness::new().await);
+    let map = ESCALATION_MAP.replacen("segment: all\n", "segment: all\nholdout: 0.5\n", 1);
+    h.store.put_map(&load_map("test.yaml", &map).unwrap()).await.unwrap();
+    let ids: Vec<String> = (0..40).map(|i| format!("a{i}")).collect();
+    for id in &ids {
+        h.onboard(id).await;
+    }
+    // Whom the rule holds out, worked out here from the rule alone.
+    let rule = Holdout {
+        share: 0.5,
+        ..Holdout::default()
+    };
+    let due = contract_start() + Duration::days(10);
+    let control: Vec<&String> = ids
+        .iter()
+        .filter(|id| rule.group_of(&AccountId::new(id.as_str()), "first_workflow", due, 100_000) == Group::Control)
+        .collect();
+    assert!(
+        !control.is_empty() && control.len() < ids.len(),
+        "both groups have members"
+    );
+
+    // Overlapping sweeps agree on every group: one announcement and at most one execution per miss.
+    h.clock.set(h.at(10, 1));
+    let sweeps: Vec<_> = (0..4)
+        .map(|_| {
+            let h = h.clone();
+            tokio::spawn(async move {
+                let opts = SweepOptions {
+                    page_size: 3,
+                    ..Default::default()
+                };
+                h.services.sweeper().sweep(&opts).await.unwrap()
+            })
+        })
+        .collect();
+    let (mut held_out, mut started) = (0, 0);
+    for s in sweeps {
+        let r = s.await.unwrap();
+        held_out += r.held_out;
+        started += r.started;
+    }
+    assert_eq!(held_out, control.len());
+    assert_eq!(started, ids.len() - control.len());
+    let missed: Vec<DomainEvent> = h
+        .events
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, DomainEvent::MilestoneMissed { milestone_id, .. } if milestone_id == "first_workflow"))
+        .collect();
+    assert_eq!(missed.len(), ids.len(), "each miss announced once");
+    for e in &missed {
+        let DomainEvent::MilestoneMissed { account_id, group, .. } = e else {
+            unreachable!()
+        };
+        let expected = if control.contains(&&account_id.0) {
+            Group::Control
+        } else {
+            Group::Playbook
+        };
+        assert_eq!(*group, expected, "{account_id}");
+    }
+    let executions = h.runner.executions();
+    assert_eq!(executions.len(), ids.len() - control.len());
+    assert!(executions
+        .iter()
+        .all(|x| !control.iter().any(|c| x.request.account_id.0 == **c)));
+    let again = h.services.sweeper().sweep(&SweepOptions::default()).await.unwrap();
+    assert_eq!(
+        (again.examined, again.held_out, again.started),
+        (0, 0, 0),
+        "nothing left for the sweep"
+    );
+
+    // Through day 7 after the miss the control accounts hear nothing about it.
+    h.run_until(h.at(17, 12)).await;
+    let first = control[0].as_str();
+    assert!(h
+        .mailer
+        .sent()
+        .iter()
+        .all(|e| !(e.account_id.0 == first && e.milestone_id == "first_workflow")));
+    // ... and their recovery counts like anyone's, in its group.
+    h.complete_workflows(first, h.at(17, 12)).await;
+    assert_eq!(h.status(first, "first_workflow").await, MilestoneStatus::Recovered);
+    let recovered: Vec<DomainEvent> = h
+        .events
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, DomainEvent::MilestoneRecovered { account_id, .. } if account_id.0 == first))
+        .collect();
+    assert!(matches!(
+        &recovered[..],
+        [DomainEvent::MilestoneRecovered {
+            group: Some(Group::Control),
+            stage_reached: None,
+            ..
+        }]
+    ));
+}

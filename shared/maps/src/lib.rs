@@ -9,6 +9,7 @@ use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 use marked_yaml::{LoadError, Node, Span};
 
 use milepost_domain::criterion::{MAX_MARKS, MAX_WINDOW_DAYS};
+use milepost_domain::holdout::{Holdout, DEFAULT_HOLDOUT_MAX_ARR, MAX_HOLDOUT};
 use milepost_domain::map::{PropertyType, MAX_WARN_DAYS};
 use milepost_domain::{
     ArrThresholds, CompareOp, ContactPolicy, Criterion, Guide, HeadsUpRule, MapSegment, MilestoneDef, MilestoneMap,
@@ -93,6 +94,8 @@ const MAP_KEYS: &[&str] = &[
     "business_days",
     "contact_policy",
     "min_arr_at_risk",
+    "holdout",
+    "holdout_max_arr",
     "events",
     "milestones",
     "description",
@@ -109,6 +112,7 @@ const MILESTONE_KEYS: &[&str] = &[
     "arr_weight",
     "warn_before_days",
     "warn_champion",
+    "holdout",
     "playbook",
     "description",
 ];
@@ -304,6 +308,26 @@ impl Validator<'_> {
             .get_node("min_arr_at_risk")
             .map(|n| self.thresholds(n))
             .unwrap_or_default();
+        let holdout = Holdout {
+            share: self.holdout_share(top, "").unwrap_or(0.0),
+            max_arr: match top.get_node("holdout_max_arr") {
+                Some(_) => self
+                    .scalar(top, "holdout_max_arr", "", false)
+                    .and_then(|s| match s.as_str().parse::<u64>() {
+                        Ok(n) => Some(n),
+                        Err(_) => {
+                            self.problem(
+                                s.span(),
+                                "holdout_max_arr",
+                                format!("must be a whole amount of ARR, not `{}`", s.as_str()),
+                            );
+                            None
+                        }
+                    })
+                    .unwrap_or(DEFAULT_HOLDOUT_MAX_ARR),
+                None => DEFAULT_HOLDOUT_MAX_ARR,
+            },
+        };
 
         let mut milestones = Vec::new();
         match top.get_node("milestones") {
@@ -350,6 +374,7 @@ impl Validator<'_> {
             business_days,
             contact_policy,
             min_arr_at_risk,
+            holdout,
             events,
             milestones,
         })
@@ -563,6 +588,7 @@ impl Validator<'_> {
             }
         }
         let heads_up = self.heads_up(m, path, due_days, criterion.as_ref());
+        let holdout = self.holdout_share(m, path);
         let playbook = match m.get_node("playbook") {
             Some(p) => self.playbook(p, &join(path, "playbook"), escalates_to_sponsor),
             None => {
@@ -583,8 +609,26 @@ impl Validator<'_> {
             criterion: criterion?,
             arr_weight,
             heads_up,
+            holdout,
             playbook: playbook?,
         })
+    }
+
+    /// `holdout:` — the share of misses held out of the playbook, 0 to 0.5.
+    fn holdout_share(&mut self, parent: &MarkedMappingNode, path: &str) -> Option<f64> {
+        let share = self.number(parent, "holdout", path, false)?;
+        if (0.0..=MAX_HOLDOUT).contains(&share) {
+            return Some(share);
+        }
+        let span = *parent.get_node("holdout").expect("parsed above").span();
+        self.problem(
+            &span,
+            &join(path, "holdout"),
+            format!(
+                "must be a share from 0 to {MAX_HOLDOUT} (0.1 holds one miss in ten out of the playbook), not {share}"
+            ),
+        );
+        None
     }
 
     /// `warn_before_days:` (1 to 30, less than `due_days`) and

@@ -438,3 +438,33 @@ fn a_heads_up_comes_before_the_due_date_and_the_champion_only_with_one() {
     assert_eq!(p.field, "milestones[0].warn_champion");
     assert!(p.message.contains("manual milestone"), "{}", p.message);
 }
+
+#[test]
+fn a_control_group_is_a_share_of_the_maps_misses_overridable_per_milestone() {
+    use milepost_domain::holdout::DEFAULT_HOLDOUT_MAX_ARR;
+    let map = load_map("map.yaml", VALID).unwrap();
+    assert_eq!(map.holdout.share, 0.0, "nobody is held out unless the map says so");
+    assert_eq!(map.holdout.max_arr, DEFAULT_HOLDOUT_MAX_ARR);
+
+    let text = VALID
+        .replacen(
+            "tenure: first_year\n",
+            "tenure: first_year\nholdout: 0.1\nholdout_max_arr: 50000\n",
+            1,
+        )
+        .replacen("    arr_weight: 0.3\n", "    arr_weight: 0.3\n    holdout: 0.25\n", 1);
+    let map = load_map("map.yaml", &text).unwrap();
+    assert_eq!((map.holdout.share, map.holdout.max_arr), (0.1, 50_000));
+    let own = map.milestones[0].holdout_in(&map);
+    let inherited = map.milestones[1].holdout_in(&map);
+    assert_eq!((own.share, own.max_arr), (0.25, 50_000));
+    assert_eq!((inherited.share, inherited.max_arr), (0.1, 50_000));
+
+    let p = only(&VALID.replacen("tenure: first_year\n", "tenure: first_year\nholdout: 0.9\n", 1));
+    assert_eq!((p.field.as_str(), p.line), ("holdout", 3));
+    assert!(p.message.contains("from 0 to 0.5"), "{}", p.message);
+    let p = only(&VALID.replacen("    arr_weight: 0.3\n", "    arr_weight: 0.3\n    holdout: lots\n", 1));
+    assert_eq!(p.field, "milestones[0].holdout");
+    let p = only(&VALID.replacen("tenure: first_year\n", "tenure: first_year\nholdout_max_arr: -5\n", 1));
+    assert_eq!(p.field, "holdout_max_arr");
+}

@@ -38,6 +38,7 @@ fn milestone(acct: &Account) -> TrackedMilestone {
         },
         arr_weight: Some(0.25),
         heads_up: None,
+        holdout: None,
         playbook: Playbook {
             outreach: "Point one <b>bold</b>\nPoint two".into(),
             csm: "Call them & <i>listen</i>".into(),
@@ -59,6 +60,7 @@ fn milestone(acct: &Account) -> TrackedMilestone {
         business_days: false,
         contact_policy: Default::default(),
         min_arr_at_risk: Default::default(),
+        holdout: Default::default(),
         events: Default::default(),
         milestones: vec![def.clone()],
     };

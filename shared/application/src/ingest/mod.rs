@@ -504,7 +504,9 @@ impl Ingestion {
                 account_id: account.id.clone(),
                 milestone_id: m.milestone_id.clone(),
                 due_at: m.due_at,
+                recovered_at: at,
                 achieved_at: at,
+                group: m.group,
                 stage_reached: from.stage(),
             }
         };

@@ -1,0 +1,222 @@
+//! `milepost report`: its figures recounted from the demo's own domain
+//! events, the demo's planted playbook effect found inside its interval at
+//! about the nominal rate, and the command run against DynamoDB on moto.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use chrono::{DateTime, Duration, Utc};
+use milepost_cli::demo::generator::{PLANTED_CONTROL_RECOVERY, PLANTED_PLAYBOOK_RECOVERY};
+use milepost_cli::demo::{run, DemoOptions};
+use serde_json::Value;
+
+fn demo(out: &Path, accounts: usize, seed: u64) -> DemoOptions {
+    DemoOptions {
+        accounts,
+        days: 120,
+        seed,
+        out: out.to_path_buf(),
+        progress: false,
+        write_emails: false,
+    }
+}
+
+fn time(v: &Value) -> DateTime<Utc> {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+/// What the report's rows should say, counted from `domain-events.jsonl`
+/// alone: each MilestoneMissed (its group, due time, ARR at risk) and the
+/// MilestoneRecovered of the same miss, if any.
+#[derive(Debug, Default, PartialEq)]
+struct Recount {
+    missed: [u64; 2],
+    recovered: [u64; 2],
+    window_open: u64,
+    arr_at_risk: u64,
+    arr_recovered: u64,
+    /// Playbook recoveries by the stage the event names (none: before day 1 or after the lapse).
+    by_stage: BTreeMap<String, u64>,
+}
+
+fn recount(events: &[Value], as_of: DateTime<Utc>, window_days: i64) -> BTreeMap<(String, String), Recount> {
+    let key = |e: &Value| {
+        (
+            e["account_id"].as_str().unwrap().to_string(),
+            e["milestone_id"].as_str().unwrap().to_string(),
+            e["due_at"].as_str().unwrap().to_string(),
+        )
+    };
+    let recovered: HashMap<_, &Value> = events
+        .iter()
+        .filter(|e| e["type"] == "MilestoneRecovered")
+        .map(|e| (key(e), e))
+        .collect();
+    let mut rows: BTreeMap<(String, String), Recount> = BTreeMap::new();
+    for e in events.iter().filter(|e| e["type"] == "MilestoneMissed") {
+        let due = time(&e["due_at"]);
+        let milestone = e["milestone_id"].as_str().unwrap().to_string();
+        let segment = e["segment"].as_str().unwrap().to_string();
+        for k in [
+            (milestone.clone(), segment.clone()),
+            (milestone.clone(), "all".into()),
+            ("all".into(), segment.clone()),
+            ("all".into(), "all".into()),
+        ] {
+            let row = rows.entry(k).or_default();
+            let window_end = due + Duration::days(window_days);
+            if window_end > as_of {
+                row.window_open += 1;
+                continue;
+            }
+            let g = usize::from(e["group"] == "control");
+            let arr = e["arr_at_risk"].as_u64().unwrap();
+            row.missed[g] += 1;
+            row.arr_at_risk += arr;
+            if let Some(r) = recovered
+                .get(&key(e))
+                .filter(|r| time(&r["recovered_at"]) <= window_end)
+            {
+                assert_eq!(r["group"], e["group"], "a recovery is in its miss's group");
+                row.recovered[g] += 1;
+                row.arr_recovered += arr;
+                if g == 0 {
+                    let stage = r["stage_reached"].as_str().unwrap_or("none").to_string();
+                    *row.by_stage.entry(stage).or_default() += 1;
+                }
+            }
+        }
+    }
+    rows
+}
+
+#[tokio::test]
+async fn the_demo_report_says_what_its_domain_events_say() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = run(&demo(dir.path(), 200, 42)).await.unwrap();
+    let report: Value = serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    let events: Vec<Value> = std::fs::read_to_string(dir.path().join("domain-events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let window = report["window_days"].as_i64().unwrap();
+    assert_eq!(window, 30);
+    let expected = recount(&events, time(&report["as_of"]), window);
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(
+        rows.len(),
+        expected.len(),
+        "one row per milestone and segment seen, and the totals"
+    );
+    for row in rows {
+        let k = (
+            row["milestone"].as_str().unwrap().to_string(),
+            row["segment"].as_str().unwrap().to_string(),
+        );
+        let want = &expected[&k];
+        let n = |f: &str| row[f].as_u64().unwrap();
+        let by_stage = &row["recovered_by_stage"];
+        let got = Recount {
+            missed: [n("missed_playbook"), n("missed_control")],
+            recovered: [n("recovered_playbook"), n("recovered_control")],
+            window_open: n("window_open"),
+            arr_at_risk: n("arr_at_risk"),
+            arr_recovered: n("arr_recovered"),
+            by_stage: ["outreach", "csm_task", "leadership"]
+                .into_iter()
+                .map(|s| (s.to_string(), by_stage[s].as_u64().unwrap()))
+                .chain([(
+                    "none".to_string(),
+                    by_stage["before_day_1"].as_u64().unwrap() + by_stage["after_lapse"].as_u64().unwrap(),
+                )])
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+        };
+        assert_eq!(&got, want, "{k:?}");
+        // The rates are the counts' rates, inside their intervals.
+        for (rate, [rec, missed]) in [
+            ("recovery_rate_playbook", [got.recovered[0], got.missed[0]]),
+            ("recovery_rate_control", [got.recovered[1], got.missed[1]]),
+        ] {
+            if missed == 0 {
+                assert!(row[rate].is_null());
+                continue;
+            }
+            let r = row[rate]["rate"].as_f64().unwrap();
+            assert!((r - rec as f64 / missed as f64).abs() < 1e-12, "{k:?} {rate}");
+            let ci = &row[rate]["ci"];
+            assert!(ci[0].as_f64().unwrap() <= r && r <= ci[1].as_f64().unwrap());
+        }
+    }
+    let all = rows
+        .iter()
+        .find(|r| r["milestone"] == "all" && r["segment"] == "all")
+        .unwrap();
+    // The control group is the demo's held-out misses, and the summary prints the same uplift.
+    let control: u64 = all["missed_control"].as_u64().unwrap();
+    assert!(control > 10, "the example maps hold out one miss in ten: {control}");
+    assert_eq!(
+        summary.missed_in_control as u64,
+        events
+            .iter()
+            .filter(|e| e["type"] == "MilestoneMissed" && e["group"] == "control")
+            .count() as u64
+    );
+    assert!(
+        summary.playbook_uplift.contains("points (95% CI"),
+        "{}",
+        summary.playbook_uplift
+    );
+    // No control miss ever started a playbook: no step completed for it.
+    let control_misses: std::collections::HashSet<(String, String)> = events
+        .iter()
+        .filter(|e| e["type"] == "MilestoneMissed" && e["group"] == "control")
+        .map(|e| (e["account_id"].to_string(), e["milestone_id"].to_string()))
+        .collect();
+    let stepped: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "EscalationStageCompleted")
+        .filter(|e| control_misses.contains(&(e["account_id"].to_string(), e["milestone_id"].to_string())))
+        .collect();
+    assert!(stepped.is_empty(), "{stepped:?}");
+}
+
+/// The demo plants a known effect (customers with the playbook catch up
+/// more often); over many seeds the report's 95% interval for the uplift
+/// must contain it about 95% of the time. With 40 seeds, 34 or fewer covering
+/// would happen by chance under 1% of the time; 40 of 40, about 13%.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_uplift_interval_holds_the_planted_effect_at_about_its_nominal_rate() {
+    let planted = PLANTED_PLAYBOOK_RECOVERY - PLANTED_CONTROL_RECOVERY;
+    let seeds: Vec<u64> = (1..=40).collect();
+    let mut covered = 0;
+    let mut estimates = Vec::new();
+    for seed in &seeds {
+        let dir = tempfile::tempdir().unwrap();
+        run(&demo(dir.path(), 150, *seed)).await.unwrap();
+        let report: Value = serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+        let all = report["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["milestone"] == "all" && r["segment"] == "all")
+            .unwrap()
+            .clone();
+        let [low, high] = [0, 1].map(|i| all["uplift_ci"][i].as_f64().unwrap());
+        covered += usize::from(low <= planted && planted <= high);
+        estimates.push(all["uplift"].as_f64().unwrap());
+    }
+    let mean = estimates.iter().sum::<f64>() / estimates.len() as f64;
+    eprintln!(
+        "planted uplift {planted:.2}: covered in {covered} of {} runs, mean estimate {mean:.3}",
+        seeds.len()
+    );
+    assert!(
+        covered >= 35,
+        "the interval held the planted {planted} in {covered} of {} runs",
+        seeds.len()
+    );
+    // Unbiased: the mean of 40 estimates (each ±~0.07) within 0.04 of the truth.
+    assert!((mean - planted).abs() < 0.04, "mean estimate {mean}, planted {planted}");
+}
