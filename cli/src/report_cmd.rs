@@ -262,3 +262,73 @@ pub fn render(report: &Report) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use milepost_embedded::InMemoryStore;
+
+    use super::*;
+
+    fn args(since: Option<&str>, until: Option<&str>, segment: Option<&str>, window_days: u32) -> Args {
+        Args {
+            since: since.map(String::from),
+            until: until.map(String::from),
+            segment: segment.map(String::from),
+            window_days,
+        }
+    }
+
+    #[test]
+    fn a_malformed_date_or_window_names_its_option() {
+        let now = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
+        let bad = check(&args(Some("2026-13-01"), None, None, 30), now).err().unwrap();
+        assert_eq!(bad.field, "--since");
+        assert!(bad.message.contains("YYYY-MM-DD"), "{bad}");
+        assert_eq!(
+            check(&args(None, Some("june"), None, 30), now).err().unwrap().field,
+            "--until"
+        );
+        assert_eq!(
+            check(&args(None, None, None, 0), now).err().unwrap().field,
+            "--window-days"
+        );
+        let ok = check(&args(Some("2026-01-01"), Some("2026-03-31"), Some("smb"), 14), now).unwrap();
+        assert_eq!(ok.options.segment, Some(Segment::Smb));
+        assert_eq!(ok.options.window_days, 14);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_segment_or_an_empty_period_is_an_empty_report_with_a_note() {
+        let now = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
+        let store = InMemoryStore::new();
+        let unknown = build(&store, check(&args(None, None, Some("galactic"), 30), now).unwrap())
+            .await
+            .unwrap();
+        assert!(unknown.rows.is_empty());
+        assert_eq!(unknown.segment, "galactic");
+        assert!(
+            unknown.notes[0].contains("unknown segment `galactic`"),
+            "{:?}",
+            unknown.notes
+        );
+        let backwards = build(
+            &store,
+            check(&args(Some("2026-05-01"), Some("2026-04-01"), None, 30), now).unwrap(),
+        )
+        .await
+        .unwrap();
+        assert!(backwards.rows.is_empty());
+        assert!(
+            backwards.notes[0].contains("the period is empty"),
+            "{:?}",
+            backwards.notes
+        );
+        let nothing = build(&store, check(&args(None, None, None, 30), now).unwrap())
+            .await
+            .unwrap();
+        assert!(nothing.notes[0].contains("nothing to report"), "{:?}", nothing.notes);
+        // The CSV has its header even when empty.
+        assert!(to_csv(&nothing).starts_with("milestone,segment,missed_playbook"));
+    }
+}

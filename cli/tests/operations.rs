@@ -84,12 +84,19 @@ async fn an_operator_initialises_loads_maps_and_sweeps_once() {
         .upsert_account(&account("acme", start))
         .await
         .unwrap();
-    let overdue = store
+    let acme = account("acme", start);
+    let due_now: Vec<_> = store
         .milestones_of(&AccountId::new("acme"))
         .await
         .unwrap()
-        .iter()
+        .into_iter()
         .filter(|m| m.due_at <= Utc::now())
+        .collect();
+    let overdue = due_now.len();
+    // The example maps hold one miss in ten out of the playbook; which ones depends on the due dates, so on today.
+    let held_out = due_now
+        .iter()
+        .filter(|m| m.group_for(acme.arr) == milepost_domain::Group::Control)
         .count();
     assert!(
         overdue >= 3,
@@ -101,7 +108,8 @@ async fn an_operator_initialises_loads_maps_and_sweeps_once() {
     assert!(first.status.success(), "{}", text(&first.stderr));
     let report: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
     assert_eq!(report["missed"], overdue);
-    assert_eq!(report["started"], overdue);
+    assert_eq!(report["held_out"], held_out);
+    assert_eq!(report["started"], overdue - held_out);
     assert_eq!(report["failed"], 0);
 
     let second = milepost(&moto, &["sweep"], &arn);
@@ -142,7 +150,11 @@ async fn an_operator_initialises_loads_maps_and_sweeps_once() {
         .await
         .unwrap()
         .executions;
-    assert_eq!(executions.len(), overdue, "one escalation per overdue milestone");
+    assert_eq!(
+        executions.len(),
+        overdue - held_out,
+        "one escalation per overdue milestone in the playbook group"
+    );
 }
 
 #[tokio::test]
