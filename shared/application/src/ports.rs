@@ -294,8 +294,8 @@ pub trait RecordScan: Send + Sync {
 }
 
 /// What the report and the leadership digest read.
-pub trait ReportStore: RecordScan + TaskStore + AccountStore {}
-impl<T> ReportStore for T where T: RecordScan + TaskStore + AccountStore {}
+pub trait ReportStore: RecordScan + TaskStore {}
+impl<T> ReportStore for T where T: RecordScan + TaskStore {}
 
 /// What the sweep reads and writes: due milestones and their accounts.
 pub trait SweepStore: MilestoneStore + AccountStore {}

@@ -197,7 +197,7 @@ impl Sweeper {
                     phase: m.phase,
                     due_at: m.due_at,
                     arr_at_risk: m.arr_at_risk(account.arr),
-                    group: m.group_for(account.arr),
+                    group: m.group.expect("drawn above"),
                 }
             })
             .collect();

@@ -197,6 +197,21 @@ async fn scan_page(req: ScanFluentBuilder) -> StoreResult<(Vec<Item>, Option<Ite
     Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
 }
 
+/// A page's last evaluated key as plain strings (every key attribute here is
+/// a string), for a cursor that survives JSON.
+fn key_strings(key: Option<Item>) -> Option<HashMap<String, String>> {
+    key.filter(|k| !k.is_empty()).map(|k| {
+        k.into_iter()
+            .filter_map(|(name, v)| v.as_s().ok().cloned().map(|v| (name, v)))
+            .collect()
+    })
+}
+
+/// The start key a cursor's strings stand for.
+fn key_item(key: HashMap<String, String>) -> Item {
+    key.into_iter().map(|(name, v)| (name, s(v))).collect()
+}
+
 fn to_attr<T: Serialize>(value: &T) -> StoreResult<AttributeValue> {
     serde_dynamo::to_attribute_value(value).map_err(backend)
 }
@@ -811,9 +826,7 @@ impl DynamoStore {
         let upper = format!("{}~", time_key(until)); // '~' sorts after '#': everything at `until` is included
         let mut items = Vec::new();
         while shard < DUE_SHARDS {
-            let start_key = start
-                .take()
-                .map(|k| k.into_iter().map(|(name, v)| (name, s(v))).collect());
+            let start_key = start.take().map(key_item);
             self.count();
             let out = self
                 .client
@@ -835,12 +848,7 @@ impl DynamoStore {
             for item in &page {
                 items.push(from_item(item)?);
             }
-            let last: Option<HashMap<String, String>> = out.last_evaluated_key.filter(|k| !k.is_empty()).map(|k| {
-                k.into_iter()
-                    .filter_map(|(name, v)| v.as_s().ok().cloned().map(|v| (name, v)))
-                    .collect()
-            });
-            match last {
+            match key_strings(out.last_evaluated_key) {
                 Some(key) => start = Some(key),
                 None => shard += 1,
             }
@@ -1356,7 +1364,7 @@ impl milepost_app::ports::RecordScan for DynamoStore {
             .expression_attribute_values(":milestone", s(MILESTONE_PREFIX))
             .projection_expression("pk, sk, #item")
             .expression_attribute_names("#item", "item")
-            .set_exclusive_start_key(start.map(|k| k.into_iter().map(|(name, v)| (name, s(v))).collect()))
+            .set_exclusive_start_key(start.map(key_item))
             .send()
             .await
             .map_err(|e| refused(e.into_service_error()))?;
@@ -1369,13 +1377,7 @@ impl milepost_app::ports::RecordScan for DynamoStore {
                 Record::Milestone(Box::new(from_item(&item)?))
             });
         }
-        let next = out.last_evaluated_key.filter(|k| !k.is_empty()).map(|k| {
-            let key: HashMap<String, String> = k
-                .into_iter()
-                .filter_map(|(name, v)| v.as_s().ok().cloned().map(|v| (name, v)))
-                .collect();
-            serde_json::to_string(&key).expect("cursor serialises")
-        });
+        let next = key_strings(out.last_evaluated_key).map(|k| serde_json::to_string(&k).expect("cursor serialises"));
         Ok(Page { items, next })
     }
 }

@@ -232,8 +232,12 @@ pub struct Report {
 impl Report {
     /// The all-milestones, all-segments row.
     pub fn overall(&self) -> Option<&Row> {
-        self.rows.iter().find(|r| r.milestone == "all" && r.segment == "all")
+        overall(&self.rows)
     }
+}
+
+fn overall(rows: &[Row]) -> Option<&Row> {
+    rows.iter().find(|r| r.milestone == "all" && r.segment == "all")
 }
 
 /// What a miss leaves for the report: small, so 100,000 accounts fit.
@@ -427,7 +431,7 @@ impl ReportBuilder {
         });
 
         let mut notes = Vec::new();
-        match rows.iter().find(|r| r.milestone == "all" && r.segment == "all") {
+        match overall(&rows) {
             None => notes.push(match opts.segment {
                 Some(s) if !self.accounts.values().any(|f| f.segment == Some(s)) => {
                     format!("no accounts in segment {s}: nothing to report")

@@ -310,23 +310,9 @@ impl Validator<'_> {
             .unwrap_or_default();
         let holdout = Holdout {
             share: self.holdout_share(top, "").unwrap_or(0.0),
-            max_arr: match top.get_node("holdout_max_arr") {
-                Some(_) => self
-                    .scalar(top, "holdout_max_arr", "", false)
-                    .and_then(|s| match s.as_str().parse::<u64>() {
-                        Ok(n) => Some(n),
-                        Err(_) => {
-                            self.problem(
-                                s.span(),
-                                "holdout_max_arr",
-                                format!("must be a whole amount of ARR, not `{}`", s.as_str()),
-                            );
-                            None
-                        }
-                    })
-                    .unwrap_or(DEFAULT_HOLDOUT_MAX_ARR),
-                None => DEFAULT_HOLDOUT_MAX_ARR,
-            },
+            max_arr: self
+                .integer_in(top, "holdout_max_arr", "", false, 0, u32::MAX)
+                .map_or(DEFAULT_HOLDOUT_MAX_ARR, u64::from),
         };
 
         let mut milestones = Vec::new();
