@@ -22,7 +22,7 @@ INFRA_NODE := infra/node_modules/.installed
 # What `make build`, `make sam-build` and `make deploy` compile for: arm64
 # (Graviton, cheaper per ms) unless ARCH=x86_64.
 ARCH ?= arm64
-FUNCTIONS := ingest sweep outreach csm-task escalate actions
+FUNCTIONS := ingest sweep outreach csm-task escalate actions leadership-digest
 # The architecture infra/samconfig.toml deploys (Architecture=...).
 DEPLOY_ARCH := $(shell sed -n 's/.*"Architecture=\([a-z0-9_]*\)".*/\1/p' infra/samconfig.toml)
 # cargo lambda cross-compiles with zig, but needs Rust's standard library for the target.
@@ -93,7 +93,7 @@ emails-preview: build-cli $(VENV)/.installed
 	rm -rf $(EMAILS_DIR) && $(MILEPOST) demo --accounts 40 --days 120 --out $(EMAILS_DIR) --quiet >/dev/null
 	$(MILEPOST) pages-preview --out $(EMAILS_DIR)/pages >/dev/null
 	$(VENV)/bin/python tests/emails_preview.py --self-test >/dev/null
-	$(VENV)/bin/python tests/emails_preview.py $(EMAILS_DIR)/outbox $(EMAILS_DIR)/preview $(EMAILS_DIR)/pages
+	$(VENV)/bin/python tests/emails_preview.py $(EMAILS_DIR)/outbox,$(EMAILS_DIR)/digest $(EMAILS_DIR)/preview $(EMAILS_DIR)/pages
 
 ## discover-check: `milepost discover` on a history with planted effects, against
 ## a recount by hand; bad rows, --strict, --review, and the chart in headless Chromium
@@ -122,7 +122,7 @@ layers:
 	$(PYTHON) tests/layers.py --self-test
 	$(PYTHON) tests/layers.py
 
-## build: the six functions as Lambda binaries (target/lambda/<name>/bootstrap)
+## build: the seven functions as Lambda binaries (target/lambda/<name>/bootstrap)
 build: $(VENV)/.installed
 	$(call ensure_rust_target,$(ARCH))
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release $(if $(filter arm64,$(ARCH)),--arm64,--x86-64) $(addprefix -p ,$(FUNCTIONS))
@@ -141,7 +141,7 @@ SAM_CHECK_DIR := $(CURDIR)/target/sam-check
 sam-build-check: $(VENV)/.installed
 	export CARGO_PROFILE_RELEASE_OPT_LEVEL=0 CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16; \
 	    $(SAM) build --build-dir $(SAM_CHECK_DIR) --parameter-overrides Architecture=x86_64
-	@for f in IngestFunction SweepFunction OutreachFunction CsmTaskFunction EscalateFunction ActionsFunction; do \
+	@for f in IngestFunction SweepFunction OutreachFunction CsmTaskFunction EscalateFunction ActionsFunction DigestFunction; do \
 	    test -x $(SAM_CHECK_DIR)/$$f/bootstrap || { echo "sam build made no bootstrap for $$f" >&2; exit 1; }; done
 
 ## deploy: sam deploy with infra/samconfig.toml; `sam deploy --guided` when it has no deploy section

@@ -3,7 +3,8 @@
 show, in headless Chromium at 375 and 1200 px and checks the layout (and the
 pages' forms); writes screenshots and an index.html to look at.
 
-usage: emails_preview.py OUTBOX_DIR PREVIEW_DIR [PAGES_DIR]
+usage: emails_preview.py OUTBOX_DIR[,DIR...] PREVIEW_DIR [PAGES_DIR]
+       (the demo's outbox and its digest folder, where the weekly digest goes)
        emails_preview.py --self-test     (a deliberately broken email and page must fail)
 
 Chromium is .venv/bin/chromium-headless (tests/chromium.sh), or $CHROMIUM.
@@ -21,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 KINDS = ("outreach", "follow-up", "csm-task", "leadership", "exec-sponsor", "owner-digest", "heads-up",
-         "heads-up-champion")
+         "heads-up-champion", "weekly-digest")
 WIDTHS = (375, 1200)
 MIN_FONT_PX = 12
 MAX_COLUMN_PX = 700  # wider than this at 1200 px and lines get too long to read
@@ -253,10 +254,11 @@ def print_table(rows):
               f"{over:<9} {name}")
 
 
-def pick(outbox):
+def pick(outboxes):
     """The largest .html of each kind: longest content is likeliest to break."""
     files = {}
-    for p in outbox.glob("*.html"):
+    outbox = ", ".join(str(o) for o in outboxes)
+    for p in (p for o in outboxes for p in o.glob("*.html")):
         # Longest kind first: "heads-up-champion-…" is not a "heads-up".
         m = re.match(r"\d+-(%s)-" % "|".join(sorted(KINDS, key=len, reverse=True)), p.name)
         if m and (m[1] not in files or p.stat().st_size > files[m[1]].stat().st_size):
@@ -311,7 +313,7 @@ def main(argv):
     if len(argv) not in (2, 3):
         sys.exit(__doc__)
     preview = Path(argv[1])
-    rows, failures = check(pick(Path(argv[0])), preview)
+    rows, failures = check(pick([Path(d) for d in argv[0].split(",")]), preview)
     if len(argv) == 3:
         found = {p.stem: p for p in sorted(Path(argv[2]).glob("*.html"))}
         missing = [name for name in PAGE_FIELDS if name not in found]

@@ -107,6 +107,15 @@ pub struct Summary {
     pub buttons_pressed: BTreeMap<String, usize>,
     /// What `report.json` says the playbook adds to recovery, in words.
     pub playbook_uplift: String,
+    /// Weekly leadership digests sent (Mondays 08:00 in the leader's timezone).
+    pub weekly_digests: usize,
+}
+
+/// Monday 08:00 in the leader's timezone: when the schedule runs the digest.
+fn is_digest_time(now: Timestamp, tz: chrono_tz::Tz) -> bool {
+    use chrono::{Datelike, Timelike};
+    let local = now.with_timezone(&tz);
+    local.weekday() == chrono::Weekday::Mon && local.hour() == 8
 }
 
 /// Counts emails without writing them, for scale runs.
@@ -122,7 +131,9 @@ impl Mailer for CountingMailer {
 
 pub async fn run(opts: &DemoOptions) -> Result<Summary> {
     let outbox_dir = opts.out.join("outbox");
+    let digest_dir = opts.out.join("digest");
     clear_outbox(&outbox_dir)?;
+    clear_outbox(&digest_dir)?;
     std::fs::create_dir_all(&opts.out).with_context(|| format!("creating {}", opts.out.display()))?;
 
     let store = Arc::new(InMemoryStore::new());
@@ -132,6 +143,14 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
     let outbox = if opts.write_emails {
         Some(Arc::new(
             OutboxMailer::new(&outbox_dir).with_context(|| format!("creating {}", outbox_dir.display()))?,
+        ))
+    } else {
+        None
+    };
+    // The weekly leadership digest goes to its own folder, beside the outbox.
+    let digest_outbox = if opts.write_emails {
+        Some(Arc::new(
+            OutboxMailer::new(&digest_dir).with_context(|| format!("creating {}", digest_dir.display()))?,
         ))
     } else {
         None
@@ -160,6 +179,13 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
     let (ingestion, sweeper, playbook) = (services.ingestion(), services.sweeper(), services.playbook());
     let (reminders, digests, heads_ups) = (services.reminders(), services.digests(), services.heads_ups());
     let actions = services.actions().expect("the demo signs links");
+    let weekly = milepost_app::weekly_digest::WeeklyDigest {
+        mailer: match &digest_outbox {
+            Some(o) => o.clone(),
+            None => counter.clone(),
+        },
+        ..services.weekly_digest()
+    };
     let mut people = people::People::default();
     let maps = crate::example_maps::example_maps();
     for map in &maps {
@@ -265,6 +291,19 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
             summary.heads_ups_to_owners += warned.owners_told;
             summary.heads_ups_to_customers += warned.champions_told;
             runner.run_due(&playbook, now).await;
+            if is_digest_time(now, services.config.leader_timezone) {
+                // The schedule's Monday 08:00; the figures beside the email are
+                // what `milepost report --json --since … --until …` printed then.
+                let outcome = weekly.run().await?;
+                summary.weekly_digests += usize::from(outcome.result == "sent");
+                if opts.write_emails {
+                    let (week_report, _) = weekly.reports(&outcome.week, now).await?;
+                    std::fs::write(
+                        digest_dir.join(format!("week-{}.report.json", outcome.week.since)),
+                        crate::report_cmd::to_json(&week_report),
+                    )?;
+                }
+            }
             // The people read their email: new tasks noticed, buttons pressed when due.
             people.notice(&store.tasks_opened_from(people.noticed), opts.seed);
             people.press_due(&actions, &links, now).await;
@@ -422,7 +461,7 @@ fn clear_outbox(dir: &Path) -> Result<()> {
     };
     for entry in entries {
         let path = entry?.path();
-        if matches!(path.extension().and_then(|e| e.to_str()), Some("eml" | "html")) {
+        if matches!(path.extension().and_then(|e| e.to_str()), Some("eml" | "html" | "json")) {
             std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
         }
     }
@@ -432,7 +471,7 @@ fn clear_outbox(dir: &Path) -> Result<()> {
 /// The short table printed after a run.
 pub fn render_table(s: &Summary, out: &Path) -> String {
     let state = |k: &str| s.tasks_by_state.get(k).copied().unwrap_or(0).to_string();
-    let rows: [(&str, String); 22] = [
+    let rows: [(&str, String); 23] = [
         ("accounts", s.accounts.to_string()),
         ("milestones tracked", s.milestones_tracked.to_string()),
         ("achieved", s.achieved.to_string()),
@@ -466,6 +505,7 @@ pub fn render_table(s: &Summary, out: &Path) -> String {
             format!("{} / {}", s.heads_up_then_reached, s.heads_up_then_missed),
         ),
         ("emails sent", s.emails_sent.to_string()),
+        ("weekly digests", s.weekly_digests.to_string()),
         (
             "events (duplicates)",
             format!("{} ({})", s.events_sent, s.events_duplicate),
@@ -480,7 +520,8 @@ pub fn render_table(s: &Summary, out: &Path) -> String {
         s.playbook_uplift
     ));
     table.push_str(&format!(
-        "\nOutbox: {}/outbox   Tasks: {}/tasks.json   Summary: {}/summary.json   Report: {}/report.json\n",
+        "\nOutbox: {}/outbox   Digests: {}/digest   Tasks: {}/tasks.json   Summary: {}/summary.json   Report: {}/report.json\n",
+        out.display(),
         out.display(),
         out.display(),
         out.display(),

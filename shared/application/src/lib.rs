@@ -21,6 +21,7 @@ pub mod sweep;
 pub mod tasks;
 pub mod telemetry;
 pub mod unsubscribe;
+pub mod weekly_digest;
 pub mod writes;
 
 pub use config::Config;

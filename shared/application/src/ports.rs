@@ -297,6 +297,10 @@ pub trait RecordScan: Send + Sync {
 pub trait ReportStore: RecordScan + TaskStore {}
 impl<T> ReportStore for T where T: RecordScan + TaskStore {}
 
+/// What the weekly digest reads and writes: the report's records, the send ledger.
+pub trait WeeklyDigestStore: ReportStore + SendLedger {}
+impl<T> WeeklyDigestStore for T where T: ReportStore + SendLedger {}
+
 /// What the sweep reads and writes: due milestones and their accounts.
 pub trait SweepStore: MilestoneStore + AccountStore {}
 impl<T> SweepStore for T where T: MilestoneStore + AccountStore {}
@@ -329,8 +333,14 @@ impl<T> PlaybookStore for T where
 
 /// Everything Milepost keeps: what one process running the whole pipeline
 /// (the demo, the tests) wires in once.
-pub trait Store: IngestStore + SweepStore + PlaybookStore + ActionStore + ReminderStore + ReportStore {}
-impl<T> Store for T where T: IngestStore + SweepStore + PlaybookStore + ActionStore + ReminderStore + ReportStore {}
+pub trait Store:
+    IngestStore + SweepStore + PlaybookStore + ActionStore + ReminderStore + ReportStore + WeeklyDigestStore
+{
+}
+impl<T> Store for T where
+    T: IngestStore + SweepStore + PlaybookStore + ActionStore + ReminderStore + ReportStore + WeeklyDigestStore
+{
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {

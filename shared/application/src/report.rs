@@ -8,14 +8,23 @@ use milepost_domain::TaskStatus;
 use crate::ports::{Record, ReportStore, StoreResult};
 
 pub async fn report(store: &dyn ReportStore, options: ReportOptions) -> StoreResult<Report> {
-    let mut builder = ReportBuilder::new(options);
+    let mut reports = reports(store, vec![options]).await?;
+    Ok(reports.pop().expect("one report per options"))
+}
+
+/// Several reports from one read of the store (the weekly digest's week and
+/// its all-time uplift): each is what `report` gives for its options.
+pub async fn reports(store: &dyn ReportStore, options: Vec<ReportOptions>) -> StoreResult<Vec<Report>> {
+    let mut builders: Vec<ReportBuilder> = options.into_iter().map(ReportBuilder::new).collect();
     let mut cursor = None;
     loop {
         let page = store.records_page(cursor.take()).await?;
         for record in page.items {
-            match record {
-                Record::Account(a) => builder.add_account(&a),
-                Record::Milestone(m) => builder.add_milestone(&m),
+            for builder in &mut builders {
+                match &record {
+                    Record::Account(a) => builder.add_account(a),
+                    Record::Milestone(m) => builder.add_milestone(m),
+                }
             }
         }
         match page.next {
@@ -25,8 +34,10 @@ pub async fn report(store: &dyn ReportStore, options: ReportOptions) -> StoreRes
     }
     for status in [TaskStatus::Open, TaskStatus::Snoozed] {
         for task in store.tasks_with_status(status).await? {
-            builder.add_task(&task);
+            for builder in &mut builders {
+                builder.add_task(&task);
+            }
         }
     }
-    Ok(builder.finish())
+    Ok(builders.into_iter().map(ReportBuilder::finish).collect())
 }

@@ -68,6 +68,15 @@ impl Services {
         }
     }
 
+    pub fn weekly_digest(&self) -> crate::weekly_digest::WeeklyDigest {
+        crate::weekly_digest::WeeklyDigest {
+            store: self.store.clone(),
+            mailer: self.mailer.clone(),
+            clock: self.clock.clone(),
+            config: self.config.clone(),
+        }
+    }
+
     pub fn heads_ups(&self) -> HeadsUps {
         HeadsUps {
             store: self.store.clone(),

@@ -146,6 +146,18 @@ pub fn digests_from_env(config: &aws_config::SdkConfig) -> Result<OwnerDigests, 
     })
 }
 
+/// The weekly leadership digest on AWS (its own scheduled function), through SES.
+pub fn weekly_digest_from_env(
+    config: &aws_config::SdkConfig,
+) -> Result<milepost_app::weekly_digest::WeeklyDigest, String> {
+    Ok(milepost_app::weekly_digest::WeeklyDigest {
+        store: Arc::new(store_from_env(config)?),
+        mailer: Arc::new(mailer_from_env(config)),
+        clock: Arc::new(SystemClock),
+        config: Config::from_env()?,
+    })
+}
+
 /// Heads-ups before a miss on AWS (the sweep sends them), through SES,
 /// with the champion's unsubscribe link signed by the action-link key.
 pub async fn heads_ups_from_env(config: &aws_config::SdkConfig) -> Result<HeadsUps, String> {

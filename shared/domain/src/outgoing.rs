@@ -24,6 +24,8 @@ pub enum EmailKind {
     HeadsUp,
     /// Before a miss: to the customer's champion, where the map says so.
     HeadsUpChampion,
+    /// Monday morning: to CS leadership, the week in figures.
+    WeeklyDigest,
 }
 
 impl EmailKind {
@@ -37,6 +39,7 @@ impl EmailKind {
             EmailKind::OwnerDigest => "owner-digest",
             EmailKind::HeadsUp => "heads-up",
             EmailKind::HeadsUpChampion => "heads-up-champion",
+            EmailKind::WeeklyDigest => "weekly-digest",
         }
     }
 
@@ -51,6 +54,7 @@ impl EmailKind {
             EmailKind::OwnerDigest => "owner's digest",
             EmailKind::HeadsUp => "heads-up",
             EmailKind::HeadsUpChampion => "customer heads-up",
+            EmailKind::WeeklyDigest => "weekly digest",
         }
     }
 

@@ -25,10 +25,20 @@
 //!   over all decisions in the period (the account's latest), and the ratio
 //!   is a class's churn rate over `on_time`'s — the "missed milestones churn
 //!   3.5× more" figure, measured on the user's own customers.
+//! - **Activity** in the period: `new_misses`, misses due in `[since,
+//!   until]` whatever their window (the rows count only closed windows);
+//!   `recoveries`, misses caught up in the period whenever they were due;
+//!   `open_escalations`, playbook misses whose customer has not caught up
+//!   and whose playbook has not run out, as of `as_of`.
+//! - **ARR at risk** at a time `t`: the sum over misses announced by `t`,
+//!   not caught up by `t`, of the account's ARR × the milestone's weight,
+//!   until the account's next renewal decision settles it. Given `now`
+//!   (`as_of`) and at the start of the period (`since`, 00:00 UTC), with the
+//!   accounts carrying most of it now. ARR is the account's current ARR.
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{Duration, NaiveDate};
+use chrono::{Datelike, Duration, NaiveDate};
 use serde::Serialize;
 
 use crate::discovery::wilson;
@@ -39,6 +49,8 @@ use crate::{
 
 /// Recovery counted this many days after the due date, unless asked otherwise.
 pub const DEFAULT_WINDOW_DAYS: u32 = 30;
+/// How many accounts `at_risk.top_accounts` lists.
+pub const TOP_AT_RISK: usize = 10;
 /// The longest window a report takes.
 pub const MAX_WINDOW_DAYS: u32 = 365;
 /// An uplift interval wider than this (in rate units) is flagged as too wide to act on.
@@ -67,6 +79,41 @@ impl ReportOptions {
     }
     fn window(&self) -> Duration {
         Duration::days(i64::from(self.window_days))
+    }
+}
+
+/// The week a digest covers: Monday to Sunday (UTC days, as the report's
+/// `--since` and `--until` take them) before the Monday it is sent on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Week {
+    /// The Monday the digest is for, in the leader's timezone.
+    pub sent_on: NaiveDate,
+    pub since: NaiveDate,
+    pub until: NaiveDate,
+}
+
+impl Week {
+    /// The week before the latest Monday on or before `now` in `tz`: a run
+    /// late or again the same week digests the same week.
+    pub fn before(now: Timestamp, tz: chrono_tz::Tz) -> Week {
+        let today = now.with_timezone(&tz).date_naive();
+        let monday = today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
+        Week {
+            sent_on: monday,
+            since: monday - Duration::days(7),
+            until: monday - Duration::days(1),
+        }
+    }
+
+    /// The report options giving this week's figures, as of `now`.
+    pub fn options(&self, now: Timestamp) -> ReportOptions {
+        ReportOptions {
+            since: Some(self.since),
+            until: Some(self.until),
+            segment: None,
+            window_days: DEFAULT_WINDOW_DAYS,
+            as_of: now,
+        }
     }
 }
 
@@ -227,6 +274,101 @@ pub struct Report {
     pub rows: Vec<Row>,
     pub churn: Vec<ChurnRow>,
     pub tasks: Vec<TaskRow>,
+    pub activity: Activity,
+    pub at_risk: AtRisk,
+}
+
+/// Misses by group.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ByGroup {
+    pub playbook: u64,
+    pub control: u64,
+}
+
+impl ByGroup {
+    pub fn total(&self) -> u64 {
+        self.playbook + self.control
+    }
+    fn count(&mut self, group: Group) {
+        *match group {
+            Group::Playbook => &mut self.playbook,
+            Group::Control => &mut self.control,
+        } += 1;
+    }
+}
+
+/// What happened in the period (see the module's definitions).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Activity {
+    pub new_misses: ByGroup,
+    pub recoveries: ByGroup,
+    pub open_escalations: u64,
+}
+
+/// ARR at risk now and at the period's start (see the module's definitions).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct AtRisk {
+    pub arr_now: u64,
+    pub misses_now: u64,
+    pub accounts_now: u64,
+    /// At `since`, 00:00 UTC; none when the period has no start.
+    pub arr_at_start: Option<u64>,
+    /// The `TOP_AT_RISK` accounts with most ARR at risk now, most first.
+    pub top_accounts: Vec<AccountAtRisk>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AccountAtRisk {
+    pub account_id: String,
+    pub account_name: String,
+    pub segment: String,
+    pub arr_at_risk: u64,
+    /// Its misses not caught up.
+    pub misses: u64,
+    /// The furthest any of them has gone.
+    pub stage: Standing,
+    /// The account's CSM.
+    pub owner: String,
+}
+
+/// Where an open miss stands, least advanced first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Standing {
+    /// Held out: no playbook.
+    Control,
+    /// Missed, the playbook not started yet.
+    Missed,
+    Outreach,
+    CsmTask,
+    Leadership,
+    /// The playbook has run out and the customer has not caught up.
+    Lapsed,
+}
+
+impl Standing {
+    fn of(group: Group, status: MilestoneStatus) -> Standing {
+        match (group, status) {
+            (_, MilestoneStatus::Lapsed) => Standing::Lapsed,
+            (Group::Control, _) => Standing::Control,
+            (_, MilestoneStatus::Escalating(Stage::Outreach)) => Standing::Outreach,
+            (_, MilestoneStatus::Escalating(Stage::CsmTask)) => Standing::CsmTask,
+            (_, MilestoneStatus::Escalating(Stage::Leadership)) => Standing::Leadership,
+            _ => Standing::Missed,
+        }
+    }
+
+    /// In words, for the digest.
+    pub fn label(self) -> &'static str {
+        match self {
+            Standing::Control => "control group (no playbook)",
+            Standing::Missed => "missed, playbook starting",
+            Standing::Outreach => "day 1: customer outreach",
+            Standing::CsmTask => "day 3: CSM task",
+            Standing::Leadership => "day 5: leadership",
+            Standing::Lapsed => "playbook over, not caught up",
+        }
+    }
 }
 
 impl Report {
@@ -246,15 +388,35 @@ struct Miss {
     milestone: String,
     group: Group,
     due_at: Timestamp,
+    missed_at: Timestamp,
+    status: MilestoneStatus,
     /// Reached at, and the status it was reached from.
     reached: Option<(Timestamp, MilestoneStatus)>,
     arr_weight: f64,
+    /// Due in `[since, until]`: the rows and `new_misses` count it.
+    in_period: bool,
+}
+
+impl Miss {
+    /// At risk at `t`: announced, not caught up, no renewal decision since.
+    fn at_risk_at(&self, t: Timestamp, facts: &AccountFacts) -> bool {
+        self.missed_at <= t
+            && self.reached.is_none_or(|(at, _)| at > t)
+            && !facts
+                .decisions
+                .iter()
+                .any(|d| *d >= self.missed_at.date_naive() && *d <= t.date_naive())
+    }
 }
 
 #[derive(Default)]
 struct AccountFacts {
     segment: Option<Segment>,
+    name: String,
+    csm_name: String,
     arr: u64,
+    /// Every renewal decision date: one settles the ARR at risk of earlier misses.
+    decisions: Vec<NaiveDate>,
     latest_decision: Option<(NaiveDate, RenewalDecision)>,
     missed: bool,
     lapsed: bool,
@@ -290,7 +452,10 @@ impl ReportBuilder {
     pub fn add_account(&mut self, account: &Account) {
         let facts = self.accounts.entry(account.id.clone()).or_default();
         facts.segment = Some(account.segment);
+        facts.name = account.name.clone();
+        facts.csm_name = account.csm.name.clone();
         facts.arr = account.arr;
+        facts.decisions = account.renewals.iter().map(|r| r.decision_date).collect();
         facts.latest_decision = account
             .renewals
             .iter()
@@ -306,15 +471,12 @@ impl ReportBuilder {
         }
         let facts = self.accounts.entry(m.account_id.clone()).or_default();
         facts.any_due = true;
-        let Some(_) = m.missed_at else {
+        let Some(missed_at) = m.missed_at else {
             return;
         };
         facts.missed = true;
         if !m.status.is_reached() {
             facts.lapsed = true;
-        }
-        if !opts.due_in_period(m.due_at) {
-            return;
         }
         self.misses.push(Miss {
             account: m.account_id.clone(),
@@ -322,8 +484,11 @@ impl ReportBuilder {
             // Misses announced before groups existed all had the playbook.
             group: m.group.unwrap_or(Group::Playbook),
             due_at: m.due_at,
+            missed_at,
+            status: m.status,
             reached: m.reached_at.zip(m.reached_from),
             arr_weight: m.arr_weight,
+            in_period: opts.due_in_period(m.due_at),
         });
     }
 
@@ -349,14 +514,44 @@ impl ReportBuilder {
             (_, None) => false,
         };
         let mut cells: BTreeMap<(String, String), Cell> = BTreeMap::new();
+        let mut activity = Activity::default();
+        let start = opts.since.map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc());
+        let mut arr_at_start = start.map(|_| 0);
+        let mut open_by_account: BTreeMap<&AccountId, (u64, u64, Standing)> = BTreeMap::new();
         for miss in &self.misses {
             let facts = self.accounts.get(&miss.account);
             if !wanted(facts) {
                 continue;
             }
             let facts = facts.expect("wanted accounts are known");
-            let segment = facts.segment.expect("wanted accounts are known").as_str().to_string();
             let arr = (facts.arr as f64 * miss.arr_weight).round() as u64;
+            if let Some((at, _)) = miss.reached {
+                if at <= opts.as_of && opts.due_in_period(at) {
+                    activity.recoveries.count(miss.group);
+                }
+            }
+            if miss.group == Group::Playbook
+                && matches!(miss.status, MilestoneStatus::Missed | MilestoneStatus::Escalating(_))
+            {
+                activity.open_escalations += 1;
+            }
+            if miss.at_risk_at(opts.as_of, facts) {
+                let standing = Standing::of(miss.group, miss.status);
+                let entry = open_by_account.entry(&miss.account).or_insert((0, 0, standing));
+                entry.0 += arr;
+                entry.1 += 1;
+                entry.2 = entry.2.max(standing);
+            }
+            if let (Some(start), Some(total)) = (start, arr_at_start.as_mut()) {
+                if miss.at_risk_at(start, facts) {
+                    *total += arr;
+                }
+            }
+            if !miss.in_period {
+                continue;
+            }
+            activity.new_misses.count(miss.group);
+            let segment = facts.segment.expect("wanted accounts are known").as_str().to_string();
             for key in [
                 (miss.milestone.clone(), segment.clone()),
                 (miss.milestone.clone(), "all".to_string()),
@@ -367,6 +562,33 @@ impl ReportBuilder {
             }
         }
         let rows: Vec<Row> = cells.into_iter().map(|((m, s), cell)| cell.row(m, s)).collect();
+        let mut top: Vec<AccountAtRisk> = open_by_account
+            .iter()
+            .map(|(id, (arr, misses, stage))| {
+                let facts = &self.accounts[*id];
+                AccountAtRisk {
+                    account_id: id.as_str().to_string(),
+                    account_name: facts.name.clone(),
+                    segment: facts.segment.map_or("", Segment::as_str).to_string(),
+                    arr_at_risk: *arr,
+                    misses: *misses,
+                    stage: *stage,
+                    owner: facts.csm_name.clone(),
+                }
+            })
+            .collect();
+        let at_risk_now = AtRisk {
+            arr_now: top.iter().map(|a| a.arr_at_risk).sum(),
+            misses_now: top.iter().map(|a| a.misses).sum(),
+            accounts_now: top.len() as u64,
+            arr_at_start,
+            top_accounts: {
+                // Most ARR first, ties by account id: the same store gives the same list.
+                top.sort_by(|a, b| b.arr_at_risk.cmp(&a.arr_at_risk).then(a.account_id.cmp(&b.account_id)));
+                top.truncate(TOP_AT_RISK);
+                top
+            },
+        };
 
         let mut churn_counts: BTreeMap<Course, (u64, u64)> = BTreeMap::new();
         for facts in self.accounts.values().filter(|f| wanted(Some(f))) {
@@ -461,6 +683,8 @@ impl ReportBuilder {
             rows,
             churn,
             tasks,
+            activity,
+            at_risk: at_risk_now,
         }
     }
 }
@@ -561,6 +785,156 @@ mod tests {
         // Example (d): 10/10 vs 0/10, interval 0.6075 to 1.0000.
         let ci = newcombe(Rate::of(10, 10).unwrap(), Rate::of(0, 10).unwrap());
         assert!((ci[0] - 0.6075).abs() < 5e-4 && (ci[1] - 1.0).abs() < 1e-9, "{ci:?}");
+    }
+
+    use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn a_week_is_the_monday_to_sunday_before_the_monday_in_the_leaders_timezone() {
+        let tz: chrono_tz::Tz = "America/Los_Angeles".parse().unwrap();
+        // Monday 30 Nov 2026, 08:00 in Los Angeles is 16:00 UTC.
+        let monday_8am = Utc.with_ymd_and_hms(2026, 11, 30, 16, 0, 0).unwrap();
+        let week = Week::before(monday_8am, tz);
+        assert_eq!(week.sent_on, NaiveDate::from_ymd_opt(2026, 11, 30).unwrap());
+        assert_eq!(week.since, NaiveDate::from_ymd_opt(2026, 11, 23).unwrap());
+        assert_eq!(week.until, NaiveDate::from_ymd_opt(2026, 11, 29).unwrap());
+        // A retry on Tuesday digests the same week.
+        assert_eq!(Week::before(monday_8am + Duration::hours(30), tz), week);
+        // Monday 05:00 UTC is still Sunday in Los Angeles: the week before.
+        let sunday_la = Utc.with_ymd_and_hms(2026, 11, 30, 5, 0, 0).unwrap();
+        assert_eq!(
+            Week::before(sunday_la, tz).sent_on,
+            NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()
+        );
+    }
+
+    fn miss(
+        account: &crate::Account,
+        id: &str,
+        due: Timestamp,
+        group: Group,
+        status: MilestoneStatus,
+    ) -> TrackedMilestone {
+        use crate::{Criterion, MilestoneDef, MilestoneMap, Phase, Playbook};
+        let def = MilestoneDef {
+            id: id.into(),
+            name: id.into(),
+            phase: Phase::Onboarding,
+            due_days: 30,
+            owner: "csm".into(),
+            criterion: Criterion::EventCount {
+                event: "a".into(),
+                min: 1,
+                window_days: None,
+            },
+            arr_weight: None,
+            heads_up: None,
+            holdout: None,
+            playbook: Playbook {
+                outreach: "o".into(),
+                csm: "c".into(),
+                leadership: "l".into(),
+                sponsor: None,
+                guides: vec![],
+            },
+        };
+        let map = MilestoneMap {
+            segment: crate::MapSegment::All,
+            tenure: None,
+            escalate_to_exec_sponsor: false,
+            business_days: false,
+            contact_policy: Default::default(),
+            min_arr_at_risk: Default::default(),
+            holdout: Default::default(),
+            events: Default::default(),
+            milestones: vec![def.clone()],
+        };
+        let mut m = TrackedMilestone::new(account, &map, &def);
+        m.due_at = due;
+        m.missed_at = Some(due + Duration::minutes(15));
+        m.group = Some(group);
+        m.status = status;
+        m.arr_weight = 1.0;
+        m
+    }
+
+    #[test]
+    fn activity_counts_the_weeks_misses_and_recoveries_and_arr_at_risk_is_settled_by_recovery_or_renewal() {
+        use crate::fixtures::{account, date};
+        let at = |d: u32, h: u32| Utc.with_ymd_and_hms(2026, 11, d, h, 0, 0).unwrap();
+        let now = at(30, 8);
+        let options = ReportOptions {
+            since: Some(date(2026, 11, 23)),
+            until: Some(date(2026, 11, 29)),
+            segment: None,
+            window_days: 30,
+            as_of: now,
+        };
+        let mut b = ReportBuilder::new(options);
+        let (mut big, small, mut renewed) = (
+            account("big", date(2026, 1, 1)),
+            account("small", date(2026, 1, 1)),
+            account("renewed", date(2026, 1, 1)),
+        );
+        big.arr = 100_000;
+        renewed.arr = 50_000;
+        renewed.renewals.push(crate::RenewalOutcome {
+            decision_date: date(2026, 11, 25),
+            outcome: crate::RenewalDecision::Renewed,
+            arr_after: None,
+        });
+        for a in [&big, &small, &renewed] {
+            b.add_account(a);
+        }
+        // Due this week, escalating: a new miss, open, at risk now but not at the week's start.
+        b.add_milestone(&miss(
+            &big,
+            "new",
+            at(24, 6),
+            Group::Playbook,
+            MilestoneStatus::Escalating(Stage::CsmTask),
+        ));
+        // Due long ago, recovered this week: a recovery, at risk at the start, not now.
+        let mut back = miss(&small, "back", at(2, 6), Group::Control, MilestoneStatus::Recovered);
+        back.reached_at = Some(at(26, 12));
+        back.reached_from = Some(MilestoneStatus::Missed);
+        b.add_milestone(&back);
+        // Lapsed before the week: still at risk, until the account's renewal on the 25th.
+        b.add_milestone(&miss(
+            &renewed,
+            "lapsed",
+            at(1, 6),
+            Group::Playbook,
+            MilestoneStatus::Lapsed,
+        ));
+        b.add_milestone(&miss(&big, "old", at(3, 6), Group::Playbook, MilestoneStatus::Lapsed));
+        let r = b.finish();
+        assert_eq!(
+            r.activity.new_misses,
+            ByGroup {
+                playbook: 1,
+                control: 0
+            }
+        );
+        assert_eq!(
+            r.activity.recoveries,
+            ByGroup {
+                playbook: 0,
+                control: 1
+            }
+        );
+        assert_eq!(
+            r.activity.open_escalations, 1,
+            "the lapsed and the recovered are not open"
+        );
+        assert_eq!(
+            r.at_risk.arr_now, 200_000,
+            "big's two misses; the renewal settled the lapsed one"
+        );
+        assert_eq!(r.at_risk.arr_at_start, Some(100_000 + 10_000 + 50_000));
+        assert_eq!((r.at_risk.misses_now, r.at_risk.accounts_now), (2, 1));
+        let top = &r.at_risk.top_accounts[0];
+        assert_eq!((top.account_id.as_str(), top.stage), ("big", Standing::Lapsed));
     }
 
     #[test]

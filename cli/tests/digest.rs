@@ -1,0 +1,339 @@
+//! The weekly leadership digest through its Lambda handler on DynamoDB and
+//! SES (moto), against `milepost report --json` run as a user runs it on the
+//! same table for the same week: every figure the email shows is the
+//! report's. A second run the same week (the schedule's retry) sends
+//! nothing, and the function asks AWS only for what the template grants.
+
+use std::process::Command;
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use milepost_app::ports::{AccountStore, MilestoneStore, TaskStore};
+use milepost_app::weekly_digest::WeeklyDigest;
+use milepost_app::Config;
+use milepost_aws::{DynamoStore, SesMailer};
+use milepost_domain::renewal::{RenewalDecision, RenewalOutcome};
+use milepost_domain::{Group, MilestoneStatus, Stage, TrackedMilestone};
+use milepost_embedded::fixtures::{account, date, task};
+use milepost_local::MotoServer;
+use serde_json::Value;
+
+const TABLE: &str = "milepost-digest";
+const MAP: &str = r#"segment: all
+milestones:
+  - id: first_workflow
+    name: First workflow completed
+    phase: onboarding
+    due_days: 30
+    owner: csm
+    criterion: {kind: event_count, event: workflow.completed, min: 1}
+    playbook: {outreach: o, csm: c, leadership: l}
+"#;
+
+/// The figures the email's HTML names with `data-figure`, in order.
+fn figures(html: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut rest = html;
+    while let Some(at) = rest.find("data-figure=\"") {
+        rest = &rest[at + 13..];
+        let name_end = rest.find('"').unwrap();
+        let name = rest[..name_end].to_string();
+        let value_start = rest.find('>').unwrap() + 1;
+        let value_end = value_start + rest[value_start..].find('<').unwrap();
+        found.push((name, rest[value_start..value_end].trim().to_string()));
+        rest = &rest[value_end..];
+    }
+    found
+}
+
+fn money(n: u64) -> String {
+    milepost_app::email::fmt_money(n)
+}
+
+#[tokio::test]
+async fn the_weekly_digest_says_what_milepost_report_says_and_goes_once() {
+    let moto = MotoServer::start();
+    let sdk = moto.sdk_config().await;
+    milepost_local::stack::create_local_resources(&sdk, TABLE, TABLE)
+        .await
+        .unwrap();
+    let config = Config::default();
+    milepost_local::outbox::verify_sender(&sdk, config.sender.email.as_str())
+        .await
+        .unwrap();
+    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), TABLE));
+
+    // 30 accounts, one milestone each, due every 2½ days back from now (at
+    // 06:00-offset times, clear of the week's and the windows' edges):
+    // reached on time, missed and escalating, recovered, held out, lapsed.
+    let now = Utc::now();
+    let map = milepost_maps::load_map("m.yaml", MAP).unwrap();
+    for i in 0..30u32 {
+        let id = format!("acct-{i:02}");
+        let mut a = account(&id, date(2026, 1, 1));
+        a.name = format!("Customer {i:02}");
+        a.arr = 10_000 * u64::from(i + 1);
+        let due = now - Duration::hours(60 * i64::from(i) + 6);
+        if i == 29 {
+            // Renewed after its miss: its ARR is no longer at risk.
+            a.record_renewal(RenewalOutcome {
+                decision_date: (now - Duration::days(1)).date_naive(),
+                outcome: RenewalDecision::Renewed,
+                arr_after: None,
+            });
+        }
+        store.put_account(&a).await.unwrap();
+        let mut m = TrackedMilestone::new(&a, &map, &map.milestones[0]);
+        m.due_at = due;
+        match i % 5 {
+            0 => {
+                m.status = MilestoneStatus::Achieved;
+                m.reached_at = Some(due - Duration::days(1));
+            }
+            kind => {
+                m.missed_at = Some(due + Duration::minutes(15));
+                m.group = Some(if kind == 3 { Group::Control } else { Group::Playbook });
+                match kind {
+                    1 => {
+                        m.status = MilestoneStatus::Escalating(
+                            [Stage::Outreach, Stage::CsmTask, Stage::Leadership][i as usize % 3],
+                        )
+                    }
+                    2 | 3 => {
+                        let reached = (due + Duration::hours(20 + 13 * i64::from(i))).min(now - Duration::hours(1));
+                        m.status = MilestoneStatus::Recovered;
+                        m.reached_at = Some(reached);
+                        m.reached_from = Some(if kind == 2 {
+                            MilestoneStatus::Escalating(Stage::Outreach)
+                        } else {
+                            MilestoneStatus::Missed
+                        });
+                    }
+                    _ => {
+                        m.status = if i < 10 {
+                            MilestoneStatus::Missed
+                        } else {
+                            MilestoneStatus::Lapsed
+                        }
+                    }
+                }
+            }
+        }
+        assert!(store.create_milestone(&m).await.unwrap());
+    }
+    for (n, id) in ["acct-01", "acct-06"].iter().enumerate() {
+        let mut t = task(
+            &format!("task-{n}"),
+            "maya@vendor.example",
+            now - Duration::days(3 + n as i64),
+        );
+        t.account_id = milepost_domain::AccountId::new(*id);
+        assert!(store.create_task(&t).await.unwrap());
+    }
+
+    let digest = WeeklyDigest {
+        store: store.clone(),
+        mailer: Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(&sdk), None)),
+        clock: Arc::new(milepost_app::clock::SystemClock),
+        config: config.clone(),
+    };
+    moto.record_requests(true).await;
+    let outcome = milepost_digest::send(&digest).await.unwrap();
+    let again = milepost_digest::send(&digest).await.unwrap();
+    moto.record_requests(false).await;
+    assert_eq!(
+        (outcome.result, again.result),
+        ("sent", "already_sent"),
+        "one digest a week, whatever the retries"
+    );
+    let used = moto.recorded_actions();
+    assert!(
+        used.contains("dynamodb:Scan@table") && used.contains("ses:SendEmail"),
+        "{used:?}"
+    );
+    milepost_local::iam::assert_granted("DigestFunction", &used);
+
+    let sent = milepost_local::outbox::sent_emails(&moto.endpoint).await.unwrap();
+    assert_eq!(sent.len(), 1, "one email");
+    assert_eq!(sent[0].to.len(), 1);
+    assert!(
+        sent[0].to[0].ends_with(&format!("<{}>", config.cs_leader_email)),
+        "{:?}",
+        sent[0].to
+    );
+    let shown = figures(&sent[0].html);
+
+    // What a user runs for the same week, on the same table.
+    let report = |extra: &[&str]| -> Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_milepost"))
+            .args(["report", "--json"])
+            .args(extra)
+            .env("AWS_ENDPOINT_URL", &moto.endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("MILEPOST_TABLE", TABLE)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let (since, until) = (outcome.week.since.to_string(), outcome.week.until.to_string());
+    let week = report(&["--since", &since, "--until", &until]);
+    let all_time = report(&[]);
+    let count = |v: &Value| v.as_u64().unwrap();
+    let activity = &week["activity"];
+    let at_risk = &week["at_risk"];
+    let open_tasks: u64 = week["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| count(&t["open"]) + count(&t["snoozed"]))
+        .sum();
+    let expected = vec![
+        (
+            "new_misses",
+            (count(&activity["new_misses"]["playbook"]) + count(&activity["new_misses"]["control"])).to_string(),
+        ),
+        (
+            "recoveries",
+            (count(&activity["recoveries"]["playbook"]) + count(&activity["recoveries"]["control"])).to_string(),
+        ),
+        ("open_escalations", count(&activity["open_escalations"]).to_string()),
+        ("open_tasks", open_tasks.to_string()),
+        ("arr_now", money(count(&at_risk["arr_now"]))),
+        ("accounts_now", count(&at_risk["accounts_now"]).to_string()),
+        ("arr_at_start", money(count(&at_risk["arr_at_start"]))),
+    ];
+    let shown_head: Vec<(&str, String)> = shown.iter().take(7).map(|(k, v)| (k.as_str(), v.clone())).collect();
+    assert_eq!(
+        shown_head, expected,
+        "the digest's figures are the report's for the week"
+    );
+    let top: Vec<String> = at_risk["top_accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| money(count(&a["arr_at_risk"])))
+        .collect();
+    let shown_top: Vec<String> = shown
+        .iter()
+        .filter(|(k, _)| k == "arr_at_risk")
+        .map(|(_, v)| v.clone())
+        .collect();
+    assert_eq!(shown_top, top, "the ten accounts with most ARR at risk, most first");
+    assert_eq!(top.len(), 10);
+    for a in at_risk["top_accounts"].as_array().unwrap() {
+        assert!(
+            sent[0]
+                .html
+                .contains(&format!("data-account=\"{}\"", a["account_id"].as_str().unwrap())),
+            "{a}"
+        );
+    }
+
+    // The data is made so each figure is something: a digest of zeros would pass nothing.
+    assert!(count(&activity["open_escalations"]) > 0 && open_tasks == 2);
+    assert!(expected.iter().all(|(_, v)| v != "0" && v != "$0"), "{expected:?}");
+    assert!(
+        !sent[0].html.contains("acct-29\""),
+        "renewed since its miss: not at risk"
+    );
+
+    // The uplift: too few misses here, so the digest says why instead of a number.
+    let overall = all_time["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["milestone"] == "all" && r["segment"] == "all")
+        .unwrap();
+    assert_eq!(overall["small_sample"], Value::Bool(true));
+    let uplift = &shown.iter().find(|(k, _)| k == "uplift").unwrap().1;
+    assert!(
+        uplift.contains(&format!(
+            "({} playbook and {} control misses with a closed window)",
+            overall["missed_playbook"], overall["missed_control"]
+        )),
+        "{uplift}"
+    );
+}
+
+/// The demo's digests, one each Monday 08:00: each shows the figures of the
+/// report written beside it (what `milepost report --json --since --until`
+/// printed at that moment), and those agree with a recount of the demo's
+/// domain events: misses due in the week, recoveries made in it.
+#[tokio::test]
+async fn each_demo_digest_shows_its_weeks_report_and_the_domain_events_agree() {
+    use milepost_cli::demo::{run, DemoOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let summary = run(&DemoOptions {
+        accounts: 120,
+        days: 120,
+        seed: 7,
+        out: dir.path().to_path_buf(),
+        progress: false,
+        write_emails: true,
+    })
+    .await
+    .unwrap();
+    let events: Vec<Value> = std::fs::read_to_string(dir.path().join("domain-events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let day = |v: &Value| v.as_str().unwrap().parse::<chrono::DateTime<Utc>>().unwrap();
+    let mut emails: Vec<_> = std::fs::read_dir(dir.path().join("digest"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    emails.sort();
+    // 120 days from Monday 5 Jan: 18 Mondays, the first before any data.
+    assert_eq!((emails.len(), summary.weekly_digests), (18, 18));
+    let mut busy_weeks = 0;
+    for path in &emails {
+        let eml = std::fs::read(path).unwrap();
+        let msg = mail_parser::MessageParser::default().parse(&eml[..]).unwrap();
+        let html = msg.body_html(0).unwrap().into_owned();
+        let stem = path.file_stem().unwrap().to_str().unwrap();
+        let since = &stem[stem.find("week-").unwrap() + 5..];
+        let report: Value = serde_json::from_slice(
+            &std::fs::read(dir.path().join("digest").join(format!("week-{since}.report.json"))).unwrap(),
+        )
+        .unwrap();
+        let n = |v: &Value| v.as_u64().unwrap();
+        let (activity, at_risk) = (&report["activity"], &report["at_risk"]);
+        let new_misses = n(&activity["new_misses"]["playbook"]) + n(&activity["new_misses"]["control"]);
+        let recoveries = n(&activity["recoveries"]["playbook"]) + n(&activity["recoveries"]["control"]);
+        let shown = figures(&html);
+        let get = |name: &str| shown.iter().find(|(k, _)| k == name).unwrap().1.clone();
+        assert_eq!(get("new_misses"), new_misses.to_string(), "{stem}");
+        assert_eq!(get("recoveries"), recoveries.to_string(), "{stem}");
+        assert_eq!(
+            get("open_escalations"),
+            n(&activity["open_escalations"]).to_string(),
+            "{stem}"
+        );
+        assert_eq!(get("arr_now"), money(n(&at_risk["arr_now"])), "{stem}");
+        assert_eq!(get("arr_at_start"), money(n(&at_risk["arr_at_start"])), "{stem}");
+
+        // The same two figures from the domain events alone.
+        let as_of = day(&report["as_of"]);
+        let (from, to) = (report["since"].as_str().unwrap(), report["until"].as_str().unwrap());
+        let in_week = |t: chrono::DateTime<Utc>| {
+            let d = t.date_naive().to_string();
+            d.as_str() >= from && d.as_str() <= to && t <= as_of
+        };
+        let missed = events
+            .iter()
+            .filter(|e| e["type"] == "MilestoneMissed" && in_week(day(&e["due_at"])))
+            .count() as u64;
+        let recovered = events
+            .iter()
+            .filter(|e| e["type"] == "MilestoneRecovered" && in_week(day(&e["recovered_at"])))
+            .count() as u64;
+        assert_eq!((missed, recovered), (new_misses, recoveries), "{stem}");
+        busy_weeks += usize::from(new_misses > 0 && recoveries > 0);
+    }
+    assert!(busy_weeks >= 10, "most weeks have misses and recoveries: {busy_weeks}");
+}

@@ -1,0 +1,98 @@
+//! The weekly leadership digest: on Monday morning in the CS leader's
+//! timezone (`Config::leader_timezone`), one email to the CS leadership
+//! address (`Config::cs_leader_email`) with last week's misses and
+//! recoveries, the open escalations, ARR at risk now and a week ago, the
+//! accounts with most of it, and the playbook's uplift over the control group
+//! once its interval is narrow enough to act on.
+//!
+//! Every figure is `milepost report`'s: the week's from `report --since
+//! <Monday a week ago> --until <Sunday>`, the uplift from `report` over all
+//! time, both as of the send and read in one pass over the store. The email
+//! goes once per week under a key naming recipient and Monday, so the
+//! schedule's retries and a second delivery send nothing twice.
+
+use std::sync::Arc;
+
+pub use milepost_domain::report::Week;
+use milepost_domain::report::{Report, ReportOptions};
+use milepost_domain::{Contact, Timestamp};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::email;
+use crate::links::recipient_digest;
+use crate::ports::{Clock, Mailer, StoreError, WeeklyDigestStore};
+use crate::sending::{send_once, SendFailure, SendResult};
+
+#[derive(Clone)]
+pub struct WeeklyDigest {
+    pub store: Arc<dyn WeeklyDigestStore>,
+    pub mailer: Arc<dyn Mailer>,
+    pub clock: Arc<dyn Clock>,
+    pub config: Config,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WeeklyDigestOutcome {
+    pub week: Week,
+    /// `sent`, `already_sent` (an earlier run did), or `rejected`.
+    pub result: &'static str,
+    pub new_misses: u64,
+    pub recoveries: u64,
+    pub arr_at_risk: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DigestError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the digest did not render: {0}")]
+    Render(#[from] email::RenderError),
+    /// A passing fault (throttling): the run may be retried, nothing was sent.
+    #[error("transient: {0}")]
+    Transient(String),
+}
+
+impl WeeklyDigest {
+    /// The two reports a digest is made of: the week's, and all time's for the uplift.
+    pub async fn reports(&self, week: &Week, now: Timestamp) -> Result<(Report, Report), StoreError> {
+        let all_time = ReportOptions {
+            since: None,
+            until: None,
+            ..week.options(now)
+        };
+        let mut both = crate::report::reports(self.store.as_ref(), vec![week.options(now), all_time]).await?;
+        let all_time = both.pop().expect("two reports");
+        let week_report = both.pop().expect("two reports");
+        Ok((week_report, all_time))
+    }
+
+    /// Sends this week's digest, once.
+    pub async fn run(&self) -> Result<WeeklyDigestOutcome, DigestError> {
+        let now = self.clock.now();
+        let week = Week::before(now, self.config.leader_timezone);
+        let (week_report, all_time) = self.reports(&week, now).await?;
+        let recipient = Contact::new("CS leadership", self.config.cs_leader_email.clone());
+        let key = format!(
+            "weekly-digest:{}:{}",
+            recipient_digest(recipient.email.as_str()),
+            week.sent_on
+        );
+        let mail = email::weekly_digest(&self.config, &week, &week_report, &all_time, &recipient, key, now)?;
+        let result = match send_once(self.store.as_ref(), self.mailer.as_ref(), &mail).await {
+            Ok(SendResult::Sent) => "sent",
+            Ok(SendResult::Rejected(_)) => "rejected",
+            Ok(SendResult::AlreadySent | SendResult::IncludedIn(_)) => "already_sent",
+            Err(SendFailure::Transient(reason)) => return Err(DigestError::Transient(reason)),
+            Err(SendFailure::Store(e)) => return Err(e.into()),
+        };
+        Ok(WeeklyDigestOutcome {
+            week,
+            result,
+            new_misses: week_report.activity.new_misses.total(),
+            recoveries: week_report.activity.recoveries.total(),
+            arr_at_risk: week_report.at_risk.arr_now,
+        })
+    }
+}
