@@ -43,15 +43,20 @@ enum Command {
         /// Accounts CSV: account_id,segment,contract_start,decision_date,outcome,arr,tenure_year
         /// (dates YYYY-MM-DD, outcome renewed|churned, arr and tenure_year may be empty,
         /// tenure defaults to 1; an optional licensed_seats column serves seat-ratio milestones).
-        #[arg(long, value_name = "FILE")]
-        accounts: PathBuf,
+        #[arg(long, value_name = "FILE", required_unless_present = "from_store")]
+        accounts: Option<PathBuf>,
         /// Events: CSV (account_id,event,timestamp,user_id,value; timestamp RFC 3339) or
         /// JSON Lines (.jsonl) with the same fields, either optionally gzipped. Repeatable.
-        #[arg(long, value_name = "FILE", required = true)]
+        #[arg(long, value_name = "FILE", required_unless_present = "from_store")]
         events: Vec<PathBuf>,
         /// Candidate milestones: map files or directories, in the production map YAML.
         #[arg(long, value_name = "DIR|FILE")]
         maps: Vec<PathBuf>,
+        /// Judge the milestones Milepost tracked, from the store named by
+        /// MILEPOST_TABLE, against the renewal decisions recorded there
+        /// (one paginated Scan), instead of --accounts, --events and --maps.
+        #[arg(long, conflicts_with_all = ["accounts", "events", "maps", "threads", "strict"])]
+        from_store: bool,
         /// Maps in use to review: flags their milestones under ratio 1.5, and
         /// candidates over 2.0 they lack.
         #[arg(long, value_name = "DIR|FILE")]
@@ -373,6 +378,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             print!("{}", demo::render_table(&summary, &opts.out));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Discover { from_store: true, .. } => from_store_cmd(command),
         Command::Discover {
             accounts,
             events,
@@ -384,9 +390,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             tenure,
             strict,
             threads,
+            from_store: false,
         } => {
             let opts = discover::DiscoverOptions {
-                accounts,
+                accounts: accounts.expect("clap requires --accounts without --from-store"),
                 events,
                 maps,
                 review,
@@ -469,9 +476,27 @@ A map applies to the accounts of its segment (`segment: all`: every account)
 and of its tenure when it names one; where several maps define a milestone,
 an account is judged by the most specific. Manual milestones are skipped.
 
+--from-store judges the milestones Milepost itself tracked instead: each
+account's latest renewal decision in the store (renewed, expanded, contracted:
+renewed; churned: churned) and each of its milestones due on or before it,
+achieved when reached by its due date (a recovery came too late), manual
+milestones included (their confirmation is their achievement). It reads the
+store with one paginated Scan (see `milepost report --help` for its cost).
+
 Bad rows (malformed, unknown account, unparseable dates, a decision before the
 contract start) are skipped, counted and shown with their line numbers on
 stderr; --strict makes any of them a failure.";
+
+/// `milepost discover --from-store` reads a deployed (or local) stack.
+#[cfg(feature = "aws")]
+fn from_store_cmd(command: Command) -> anyhow::Result<ExitCode> {
+    runtime().block_on(aws_commands::run(command))
+}
+
+#[cfg(not(feature = "aws"))]
+fn from_store_cmd(_: Command) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("--from-store reads a deployed store: this milepost was built without the AWS commands")
+}
 
 /// `milepost discover`: results on stdout, what was read and skipped on stderr.
 fn discover_cmd(
@@ -491,7 +516,7 @@ fn discover_cmd(
     }
     print!("{}", discover::render(&found, format, !opts.review.is_empty())?);
     if let Some(path) = chart {
-        let (svg, panels) = discover::chart_svg(&found, opts);
+        let (svg, panels) = discover::chart_svg(&found, opts.segment.as_deref(), opts.tenure.as_deref());
         discover::write_file(path, &svg)?;
         eprintln!("chart of {panels} milestone(s) written to {}", path.display());
     }
@@ -699,6 +724,32 @@ mod aws_commands {
                 }
                 Ok(ExitCode::SUCCESS)
             }
+            // Only --from-store reaches here; run() serves discover on files.
+            Command::Discover {
+                review,
+                format,
+                chart,
+                segment,
+                tenure,
+                ..
+            } => {
+                let records = milepost_cli::discover_store::records(&store()?).await?;
+                let (undecided, not_judged) = (records.undecided, records.not_judged);
+                let found =
+                    milepost_discovery::run_on_records(records, &review, segment.as_deref(), tenure.as_deref())?;
+                eprintln!(
+                    "{} renewed and {} churned accounts from the store; {undecided} without a renewal decision yet; \
+                     {not_judged} milestone(s) due after their account's decision not judged",
+                    found.renewed, found.churned
+                );
+                print!("{}", milepost_discovery::render(&found, &format, !review.is_empty())?);
+                if let Some(path) = chart {
+                    let (svg, panels) = milepost_discovery::chart_svg(&found, segment.as_deref(), tenure.as_deref());
+                    milepost_discovery::write_file(&path, &svg)?;
+                    eprintln!("chart of {panels} milestone(s) written to {}", path.display());
+                }
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Parked { replay, json } => {
                 let ingestion = milepost_aws::ingestion_from_env(&sdk).map_err(anyhow::Error::msg)?;
                 let accounts = parked_cmd::parked(&ingestion, replay).await?;
@@ -777,7 +828,11 @@ mod aws_commands {
                 local_init(&sdk).await?;
                 Ok(ExitCode::SUCCESS)
             }
-            Command::Demo { .. } | Command::Discover { .. } | Command::Maps { .. } | Command::PagesPreview { .. } => {
+            Command::Demo { .. }
+            | Command::Maps {
+                command: MapsCommand::Validate { .. },
+            }
+            | Command::PagesPreview { .. } => {
                 unreachable!("run() serves these without AWS")
             }
         }

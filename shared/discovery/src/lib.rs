@@ -4,6 +4,7 @@
 pub mod chart;
 pub mod evaluate;
 pub mod input;
+pub mod records;
 pub mod report;
 pub mod review;
 
@@ -110,6 +111,43 @@ pub fn run(opts: &DiscoverOptions) -> anyhow::Result<Discovery> {
     })
 }
 
+/// `run` on Milepost's own records (`records::RecordsBuilder`, filled from
+/// the store) instead of exported files: `review` maps are reviewed against
+/// them as with files; `segment` and `tenure` filter the rows.
+pub fn run_on_records(
+    records: records::Records,
+    review: &[PathBuf],
+    segment: Option<&str>,
+    tenure: Option<&str>,
+) -> anyhow::Result<Discovery> {
+    let reviewed = if review.is_empty() {
+        Vec::new()
+    } else {
+        load_maps(review)?
+    };
+    let all_rows = report::rows(&records.accounts, &records.candidates, &records.judgements);
+    let review = review::review(&reviewed, &all_rows);
+    let rows = all_rows
+        .into_iter()
+        .filter(|r| segment.is_none_or(|s| r.segment == s))
+        .filter(|r| tenure.is_none_or(|t| r.tenure == t))
+        .collect();
+    let renewed = records
+        .accounts
+        .iter()
+        .filter(|a| a.outcome == Outcome::Renewed)
+        .count();
+    Ok(Discovery {
+        rows,
+        review,
+        problems: Problems::default(),
+        skipped: Skipped::default(),
+        renewed,
+        churned: records.accounts.len() - renewed,
+        events_read: 0,
+    })
+}
+
 /// Folds the events of `path` into `evaluation`: a plain CSV file split into
 /// `parts` (`input::csv_parts`) is read a part per thread, each into its own
 /// `fresh_copy` of `evaluation`, merged after; anything else in one pass.
@@ -176,9 +214,9 @@ pub fn render(found: &Discovery, format: &str, with_review: bool) -> anyhow::Res
 
 /// The `--chart` SVG and how many panels it has: one per milestone, its row
 /// for the scope `--segment`/`--tenure` chose (overall by default).
-pub fn chart_svg(found: &Discovery, opts: &DiscoverOptions) -> (String, usize) {
-    let segment = opts.segment.as_deref().unwrap_or("all");
-    let tenure = opts.tenure.as_deref().unwrap_or("all");
+pub fn chart_svg(found: &Discovery, segment: Option<&str>, tenure: Option<&str>) -> (String, usize) {
+    let segment = segment.unwrap_or("all");
+    let tenure = tenure.unwrap_or("all");
     let rows: Vec<&Row> = found
         .rows
         .iter()

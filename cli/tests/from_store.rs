@@ -1,20 +1,29 @@
-//! The weekly leadership digest through its Lambda handler on DynamoDB and
-//! SES (moto), against `milepost report --json` run as a user runs it on the
-//! same table for the same week: every figure the email shows is the
-//! report's. A second run the same week (the schedule's retry) sends
-//! nothing, and the function asks AWS only for what the template grants.
+//! What Milepost reads back from a store for people: the weekly leadership
+//! digest and `milepost discover --from-store`, on DynamoDB (moto) through
+//! their handler and the binary, and on the embedded store.
+//!
+//! The digest: through its Lambda handler on DynamoDB and SES, against
+//! `milepost report --json` run as a user runs it on the same table for the
+//! same week: every figure the email shows is the report's. A second run the
+//! same week (the schedule's retry) sends nothing, and the function asks AWS
+//! only for what the template grants.
+//!
+//! Discover: the milestones Milepost tracked judged against the renewal
+//! decisions in the store, recounted from the records the test wrote, and
+//! the same on the embedded store.
 
 use std::process::Command;
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use milepost_app::ports::{AccountStore, MilestoneStore, TaskStore};
+use milepost_app::ports::{AccountStore, MilestoneStore, Store, TaskStore};
 use milepost_app::weekly_digest::WeeklyDigest;
 use milepost_app::Config;
 use milepost_aws::{DynamoStore, SesMailer};
 use milepost_domain::renewal::{RenewalDecision, RenewalOutcome};
 use milepost_domain::{Group, MilestoneStatus, Stage, TrackedMilestone};
 use milepost_embedded::fixtures::{account, date, task};
+use milepost_embedded::InMemoryStore;
 use milepost_local::MotoServer;
 use serde_json::Value;
 
@@ -336,4 +345,188 @@ async fn each_demo_digest_shows_its_weeks_report_and_the_domain_events_agree() {
         busy_weeks += usize::from(new_misses > 0 && recoveries > 0);
     }
     assert!(busy_weeks >= 10, "most weeks have misses and recoveries: {busy_weeks}");
+}
+
+const DISCOVER_TABLE: &str = "milepost-discover";
+const DISCOVER_MAP: &str = r#"segment: all
+milestones:
+  - id: first_workflow
+    name: First workflow completed
+    phase: onboarding
+    due_days: 30
+    owner: csm
+    criterion: {kind: event_count, event: workflow.completed, min: 1}
+    playbook: {outreach: o, csm: c, leadership: l}
+  - id: kickoff
+    name: Kickoff call held
+    phase: onboarding
+    due_days: 14
+    owner: csm
+    criterion: {kind: manual}
+    playbook: {outreach: o, csm: c, leadership: l}
+  - id: annual_review
+    name: Annual review held
+    phase: renewal_prep
+    due_days: 350
+    owner: csm
+    criterion: {kind: event_count, event: review.held, min: 1}
+    playbook: {outreach: o, csm: c, leadership: l}
+"#;
+
+/// How account `i` went: churned, and for each milestone on time, late or never.
+#[derive(Clone, Copy, PartialEq)]
+enum Went {
+    OnTime,
+    Late,
+    Never,
+}
+
+fn churned(i: usize) -> bool {
+    i.is_multiple_of(3)
+}
+
+fn went(i: usize, milestone: &str) -> Went {
+    match milestone {
+        // Planted: renewed customers mostly reach it on time, churned ones rarely.
+        "first_workflow" if churned(i) => {
+            if i.is_multiple_of(4) {
+                Went::OnTime
+            } else {
+                Went::Late
+            }
+        }
+        "first_workflow" if i.is_multiple_of(5) => Went::Late,
+        "first_workflow" if i.is_multiple_of(7) => Went::Never,
+        "first_workflow" => Went::OnTime,
+        "kickoff" if i.is_multiple_of(2) => Went::OnTime,
+        _ => Went::Never,
+    }
+}
+
+const ACCOUNTS: usize = 60;
+
+/// 60 decided accounts and one without a decision, each with the map's three milestones.
+async fn seed(store: &dyn Store) {
+    let map = milepost_maps::load_map("m.yaml", DISCOVER_MAP).unwrap();
+    for i in 0..=ACCOUNTS {
+        let mut a = account(&format!("acct-{i:02}"), date(2025, 1, 6));
+        if i < ACCOUNTS {
+            a.record_renewal(RenewalOutcome {
+                decision_date: date(2025, 12, 1),
+                outcome: if churned(i) {
+                    RenewalDecision::Churned
+                } else if i.is_multiple_of(2) {
+                    RenewalDecision::Expanded
+                } else {
+                    RenewalDecision::Renewed
+                },
+                arr_after: None,
+            });
+        }
+        store.put_account(&a).await.unwrap();
+        for def in &map.milestones {
+            let mut m = TrackedMilestone::new(&a, &map, def);
+            match went(i, &def.id) {
+                Went::OnTime => {
+                    m.status = MilestoneStatus::Achieved;
+                    m.reached_at = Some(m.due_at - Duration::days(3));
+                }
+                Went::Late => {
+                    m.missed_at = Some(m.due_at + Duration::minutes(15));
+                    m.status = MilestoneStatus::Recovered;
+                    m.reached_at = Some(m.due_at + Duration::days(5));
+                    m.reached_from = Some(MilestoneStatus::Missed);
+                }
+                Went::Never => {
+                    m.missed_at = Some(m.due_at + Duration::minutes(15));
+                    m.status = MilestoneStatus::Lapsed;
+                }
+            }
+            assert!(store.create_milestone(&m).await.unwrap());
+        }
+    }
+}
+
+fn overall<'a>(rows: &'a [Value], milestone: &str) -> Option<&'a Value> {
+    rows.iter()
+        .find(|r| r["milestone"] == milestone && r["segment"] == "all" && r["tenure"] == "all")
+}
+
+#[tokio::test]
+async fn discover_from_the_store_judges_tracked_milestones_against_recorded_renewals() {
+    let moto = MotoServer::start();
+    let sdk = moto.sdk_config().await;
+    milepost_local::stack::create_local_resources(&sdk, DISCOVER_TABLE, DISCOVER_TABLE)
+        .await
+        .unwrap();
+    let dynamo = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), DISCOVER_TABLE));
+    seed(dynamo.as_ref()).await;
+
+    let out = Command::new(env!("CARGO_BIN_EXE_milepost"))
+        .args(["discover", "--from-store", "--format", "json"])
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("MILEPOST_TABLE", DISCOVER_TABLE)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = json["milestones"].as_array().unwrap();
+
+    // The recount, from how the test made each account go.
+    for milestone in ["first_workflow", "kickoff"] {
+        let (mut renewed, mut renewed_on_time, mut lost, mut lost_on_time) = (0, 0, 0, 0);
+        for i in 0..ACCOUNTS {
+            let on_time = u64::from(went(i, milestone) == Went::OnTime);
+            if churned(i) {
+                lost += 1;
+                lost_on_time += on_time;
+            } else {
+                renewed += 1;
+                renewed_on_time += on_time;
+            }
+        }
+        let row = overall(rows, milestone).unwrap_or_else(|| panic!("no row for {milestone}: {json}"));
+        let got = [
+            &row["renewed_n"],
+            &row["renewed_achieved"],
+            &row["churned_n"],
+            &row["churned_achieved"],
+        ]
+        .map(|v| v.as_u64().unwrap());
+        assert_eq!(
+            got,
+            [renewed, renewed_on_time, lost, lost_on_time],
+            "{milestone}: {row}"
+        );
+    }
+    // The planted one predicts renewal; a manual milestone is judged, not skipped.
+    let fw = overall(rows, "first_workflow").unwrap();
+    assert_eq!(fw["class"], "strong", "{fw}");
+    assert!(
+        overall(rows, "annual_review").is_none(),
+        "due after the decision: not judged"
+    );
+    assert!(
+        stderr.contains("40 renewed and 20 churned accounts from the store; 1 without a renewal decision yet; 60 milestone(s) due after"),
+        "{stderr}"
+    );
+
+    // The embedded store gives the same rows.
+    let embedded = InMemoryStore::new();
+    seed(&embedded).await;
+    let records = milepost_cli::discover_store::records(&embedded).await.unwrap();
+    let found = milepost_discovery::run_on_records(records, &[], None, None).unwrap();
+    let again: Value = serde_json::from_str(&milepost_discovery::render(&found, "json", false).unwrap()).unwrap();
+    assert_eq!(again, json);
+
+    // Options that need files are refused next to --from-store.
+    let both = Command::new(env!("CARGO_BIN_EXE_milepost"))
+        .args(["discover", "--from-store", "--accounts", "a.csv"])
+        .output()
+        .unwrap();
+    assert_eq!(both.status.code(), Some(2), "{}", String::from_utf8_lossy(&both.stderr));
 }
