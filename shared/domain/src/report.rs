@@ -486,7 +486,11 @@ impl ReportBuilder {
             due_at: m.due_at,
             missed_at,
             status: m.status,
-            reached: m.reached_at.zip(m.reached_from),
+            // A reach recorded without the status it came from (older records)
+            // still ends the miss's risk; its stage counts as before day 1.
+            reached: m
+                .reached_at
+                .map(|at| (at, m.reached_from.unwrap_or(MilestoneStatus::Missed))),
             arr_weight: m.arr_weight,
             in_period: opts.due_in_period(m.due_at),
         });
