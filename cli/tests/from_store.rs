@@ -148,6 +148,7 @@ async fn the_weekly_digest_says_what_milepost_report_says_and_goes_once() {
     };
     moto.record_requests(true).await;
     let outcome = milepost_digest::send(&digest).await.unwrap();
+    let used = moto.take_recorded_actions();
     let again = milepost_digest::send(&digest).await.unwrap();
     moto.record_requests(false).await;
     assert_eq!(
@@ -155,7 +156,12 @@ async fn the_weekly_digest_says_what_milepost_report_says_and_goes_once() {
         ("sent", "already_sent"),
         "one digest a week, whatever the retries"
     );
-    let used = moto.recorded_actions();
+    let retried = moto.recorded_actions();
+    assert_eq!(
+        retried,
+        ["dynamodb:GetItem".to_string()].into(),
+        "a second run reads its send record and stops: no Scan, no email"
+    );
     assert!(
         used.contains("dynamodb:Scan@table") && used.contains("ses:SendEmail"),
         "{used:?}"

@@ -13,9 +13,9 @@ pub async fn send(digest: &WeeklyDigest) -> Result<WeeklyDigestOutcome, DigestEr
                 week_since = %outcome.week.since,
                 week_until = %outcome.week.until,
                 result = outcome.result,
-                new_misses = outcome.new_misses,
-                recoveries = outcome.recoveries,
-                arr_at_risk = outcome.arr_at_risk,
+                new_misses = ?outcome.new_misses,
+                recoveries = ?outcome.recoveries,
+                arr_at_risk = ?outcome.arr_at_risk,
                 "weekly digest"
             );
             Ok(outcome)

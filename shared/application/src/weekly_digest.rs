@@ -38,9 +38,11 @@ pub struct WeeklyDigestOutcome {
     pub week: Week,
     /// `sent`, `already_sent` (an earlier run did), or `rejected`.
     pub result: &'static str,
-    pub new_misses: u64,
-    pub recoveries: u64,
-    pub arr_at_risk: u64,
+    /// The week's figures; none when an earlier run had sent the digest
+    /// (the store is not read again for it).
+    pub new_misses: Option<u64>,
+    pub recoveries: Option<u64>,
+    pub arr_at_risk: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,17 +70,28 @@ impl WeeklyDigest {
         Ok((week_report, all_time))
     }
 
-    /// Sends this week's digest, once.
+    /// Sends this week's digest, once. A run after the week's digest went
+    /// (the schedule's retry, a second delivery) finds its send record and
+    /// stops before the Scan.
     pub async fn run(&self) -> Result<WeeklyDigestOutcome, DigestError> {
         let now = self.clock.now();
         let week = Week::before(now, self.config.leader_timezone);
-        let (week_report, all_time) = self.reports(&week, now).await?;
         let recipient = Contact::new("CS leadership", self.config.cs_leader_email.clone());
         let key = format!(
             "weekly-digest:{}:{}",
             recipient_digest(recipient.email.as_str()),
             week.sent_on
         );
+        if self.store.send_record(&key).await?.is_some() {
+            return Ok(WeeklyDigestOutcome {
+                week,
+                result: "already_sent",
+                new_misses: None,
+                recoveries: None,
+                arr_at_risk: None,
+            });
+        }
+        let (week_report, all_time) = self.reports(&week, now).await?;
         let mail = email::weekly_digest(&self.config, &week, &week_report, &all_time, &recipient, key, now)?;
         let result = match send_once(self.store.as_ref(), self.mailer.as_ref(), &mail).await {
             Ok(SendResult::Sent) => "sent",
@@ -90,9 +103,9 @@ impl WeeklyDigest {
         Ok(WeeklyDigestOutcome {
             week,
             result,
-            new_misses: week_report.activity.new_misses.total(),
-            recoveries: week_report.activity.recoveries.total(),
-            arr_at_risk: week_report.at_risk.arr_now,
+            new_misses: Some(week_report.activity.new_misses.total()),
+            recoveries: Some(week_report.activity.recoveries.total()),
+            arr_at_risk: Some(week_report.at_risk.arr_now),
         })
     }
 }
