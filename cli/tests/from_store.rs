@@ -28,16 +28,19 @@ use milepost_local::MotoServer;
 use serde_json::Value;
 
 const TABLE: &str = "milepost-digest";
-const MAP: &str = r#"segment: all
-milestones:
-  - id: first_workflow
-    name: First workflow completed
-    phase: onboarding
-    due_days: 30
-    owner: csm
-    criterion: {kind: event_count, event: workflow.completed, min: 1}
-    playbook: {outreach: o, csm: c, leadership: l}
-"#;
+
+/// `milepost ARGS` as a user runs it against the emulator's `table`.
+fn milepost(moto: &MotoServer, table: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_milepost"))
+        .args(args)
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("MILEPOST_TABLE", table)
+        .output()
+        .unwrap()
+}
 
 /// The figures the email's HTML names with `data-figure`, in order.
 fn figures(html: &str) -> Vec<(String, String)> {
@@ -180,16 +183,7 @@ async fn the_weekly_digest_says_what_milepost_report_says_and_goes_once() {
 
     // What a user runs for the same week, on the same table.
     let report = |extra: &[&str]| -> Value {
-        let out = Command::new(env!("CARGO_BIN_EXE_milepost"))
-            .args(["report", "--json"])
-            .args(extra)
-            .env("AWS_ENDPOINT_URL", &moto.endpoint)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("MILEPOST_TABLE", TABLE)
-            .output()
-            .unwrap();
+        let out = milepost(&moto, TABLE, &[&["report", "--json"], extra].concat());
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice(&out.stdout).unwrap()
     };
@@ -354,7 +348,8 @@ async fn each_demo_digest_shows_its_weeks_report_and_the_domain_events_agree() {
 }
 
 const DISCOVER_TABLE: &str = "milepost-discover";
-const DISCOVER_MAP: &str = r#"segment: all
+/// Both tests' map; the digest's accounts track its first milestone only.
+const MAP: &str = r#"segment: all
 milestones:
   - id: first_workflow
     name: First workflow completed
@@ -413,7 +408,7 @@ const ACCOUNTS: usize = 60;
 
 /// 60 decided accounts and one without a decision, each with the map's three milestones.
 async fn seed(store: &dyn Store) {
-    let map = milepost_maps::load_map("m.yaml", DISCOVER_MAP).unwrap();
+    let map = milepost_maps::load_map("m.yaml", MAP).unwrap();
     for i in 0..=ACCOUNTS {
         let mut a = account(&format!("acct-{i:02}"), date(2025, 1, 6));
         if i < ACCOUNTS {
@@ -468,15 +463,7 @@ async fn discover_from_the_store_judges_tracked_milestones_against_recorded_rene
     let dynamo = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), DISCOVER_TABLE));
     seed(dynamo.as_ref()).await;
 
-    let out = Command::new(env!("CARGO_BIN_EXE_milepost"))
-        .args(["discover", "--from-store", "--format", "json"])
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("MILEPOST_TABLE", DISCOVER_TABLE)
-        .output()
-        .unwrap();
+    let out = milepost(&moto, DISCOVER_TABLE, &["discover", "--from-store", "--format", "json"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -296,11 +296,10 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
                 // what `milepost report --json --since … --until …` printed then.
                 let outcome = weekly.run().await?;
                 summary.weekly_digests += usize::from(outcome.result == "sent");
-                if opts.write_emails {
-                    let (week_report, _) = weekly.reports(&outcome.week, now).await?;
+                if let (true, Some(week_report)) = (opts.write_emails, &outcome.week_report) {
                     std::fs::write(
                         digest_dir.join(format!("week-{}.report.json", outcome.week.since)),
-                        crate::report_cmd::to_json(&week_report),
+                        crate::report_cmd::to_json(week_report),
                     )?;
                 }
             }

@@ -43,6 +43,10 @@ pub struct WeeklyDigestOutcome {
     pub new_misses: Option<u64>,
     pub recoveries: Option<u64>,
     pub arr_at_risk: Option<u64>,
+    /// The week's report the digest was made of (none when it had gone
+    /// already): what `milepost report --json --since … --until …` prints.
+    #[serde(skip)]
+    pub week_report: Option<Report>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +62,7 @@ pub enum DigestError {
 
 impl WeeklyDigest {
     /// The two reports a digest is made of: the week's, and all time's for the uplift.
-    pub async fn reports(&self, week: &Week, now: Timestamp) -> Result<(Report, Report), StoreError> {
+    async fn reports(&self, week: &Week, now: Timestamp) -> Result<(Report, Report), StoreError> {
         let all_time = ReportOptions {
             since: None,
             until: None,
@@ -89,6 +93,7 @@ impl WeeklyDigest {
                 new_misses: None,
                 recoveries: None,
                 arr_at_risk: None,
+                week_report: None,
             });
         }
         let (week_report, all_time) = self.reports(&week, now).await?;
@@ -106,6 +111,7 @@ impl WeeklyDigest {
             new_misses: Some(week_report.activity.new_misses.total()),
             recoveries: Some(week_report.activity.recoveries.total()),
             arr_at_risk: Some(week_report.at_risk.arr_now),
+            week_report: Some(week_report),
         })
     }
 }
