@@ -857,15 +857,16 @@ mod rule_breaking {
 
     #[async_trait]
     impl EventStore for RuleBreakingStore {
-        async fn apply_product_event(
+        async fn apply_product_events(
             &self,
-            e: &ProductEvent,
+            account: &AccountId,
+            events: &[ProductEvent],
             now: Timestamp,
             until: Timestamp,
-        ) -> StoreResult<EventApplied> {
+        ) -> StoreResult<EventsApplied> {
             if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
                 return Err(StoreError::Illegal(IllegalChange {
-                    account_id: e.account_id.clone(),
+                    account_id: account.clone(),
                     milestone_id: "first_workflow".into(),
                     transition: IllegalTransition {
                         from: MilestoneStatus::Achieved,
@@ -873,7 +874,7 @@ mod rule_breaking {
                     },
                 }));
             }
-            self.inner.apply_product_event(e, now, until).await
+            self.inner.apply_product_events(account, events, now, until).await
         }
     }
     #[async_trait]
@@ -1217,11 +1218,13 @@ scenarios!(
 );
 
 /// What an event costs on DynamoDB, counted by the adapter: reading the
-/// account's state and one transaction (dedupe record, activity, milestones)
-/// whether or not progress moves; reaching a milestone adds one write that
-/// records the announcement after the publish.
+/// account's state, then for an event a criterion reads one transaction
+/// (dedupe record, the milestones it changed) and one write of the
+/// activity; an event no criterion reads costs the activity write alone, no
+/// transaction; reaching a milestone adds one write that records the
+/// announcement after the publish.
 #[tokio::test]
-async fn on_dynamodb_an_event_takes_two_requests_and_three_when_it_reaches_a_milestone() {
+async fn on_dynamodb_an_event_no_criterion_reads_takes_two_requests_and_no_transaction() {
     let moto = MotoServer::start();
     let store = Arc::new(DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
@@ -1229,27 +1232,47 @@ async fn on_dynamodb_an_event_takes_two_requests_and_three_when_it_reaches_a_mil
     ));
     store.create_table().await.unwrap();
     let s = setup(store.clone()).await;
+    // One time for all: a redelivery is the same event, time included.
+    let at = (Utc::now() - Duration::hours(1)).to_rfc3339();
     let deliver = |id: &str, event: &str| {
         let body = json!({"id": id, "account_id": "acme", "event": event,
-                          "timestamp": (Utc::now() - Duration::hours(1)).to_rfc3339(), "user_id": "u1"})
+                          "timestamp": at, "user_id": "u1"})
         .to_string();
         let s = s.clone();
         let store = store.clone();
         async move {
-            let before = store.requests();
+            let (before, transactions) = (store.requests(), store.transactions());
             let resp = handle(&s.services.ingestion(), &s.config, signed(&body)).await;
             assert_eq!(resp.status(), StatusCode::ACCEPTED);
-            (json_of(&resp), store.requests() - before)
+            (
+                json_of(&resp),
+                store.requests() - before,
+                store.transactions() - transactions,
+            )
         }
     };
-    let (_, progress) = deliver("r1", "report.shared").await;
-    assert_eq!(progress, 2, "an event that moves a milestone without reaching it");
-    let (_, nothing) = deliver("v1", "page.viewed").await;
-    assert_eq!(nothing, 2, "an event no milestone listens to (activity only)");
-    let (_, reached) = deliver("w1", "workflow.completed").await;
-    assert_eq!(reached, 3, "an event that reaches a milestone");
+    let (_, progress, transactions) = deliver("r1", "report.shared").await;
+    assert_eq!(
+        (progress, transactions),
+        (3, 1),
+        "an event that moves a milestone without reaching it"
+    );
+    let (_, nothing, transactions) = deliver("v1", "page.viewed").await;
+    assert_eq!(
+        (nothing, transactions),
+        (2, 0),
+        "an event no milestone listens to: the state read and the activity written"
+    );
+    let (report, again, transactions) = deliver("v1", "page.viewed").await;
+    assert_eq!(
+        (again, transactions, report["accepted"].clone()),
+        (1, 0, json!(1)),
+        "its redelivery changes nothing: read, nothing written, accepted"
+    );
+    let (_, reached, _) = deliver("w1", "workflow.completed").await;
+    assert_eq!(reached, 4, "an event that reaches a milestone");
     assert_eq!(s.events.events().len(), 1, "announced");
-    let (report, replay) = deliver("w1", "workflow.completed").await;
+    let (report, replay, _) = deliver("w1", "workflow.completed").await;
     assert_eq!(report["duplicates"], 1);
     assert_eq!(replay, 2, "a duplicate is found by the transaction's dedupe condition");
     assert_eq!(s.events.events().len(), 1, "and not announced again");

@@ -93,27 +93,71 @@ pub enum EventApplied {
     UnknownAccount,
     Known {
         account: Arc<Account>,
-        /// Seen before (its dedupe record is live): nothing was written.
+        /// Seen before (its dedupe record was live): not applied again.
         duplicate: bool,
+        announcements: Announcements,
+    },
+}
+
+/// What applying one account's events of one request found and did.
+#[derive(Debug)]
+pub enum EventsApplied {
+    /// The account is not known yet: nothing was written.
+    UnknownAccount,
+    Known {
+        account: Arc<Account>,
+        /// Per event, in order: seen before (its dedupe record was live), so
+        /// it was not applied again.
+        duplicate: Vec<bool>,
         announcements: Announcements,
     },
 }
 
 #[async_trait]
 pub trait EventStore: Send + Sync {
-    /// Unless the account's dedupe record of the event is live at `now`:
-    /// loads the account's state, applies the event to it with
-    /// `milepost_domain::AccountState::apply`, and saves what that reports
-    /// changed together with a dedupe record kept until `remember_until`, as
-    /// one atomic write. `Conflict` when another writer changed the state
-    /// since it was read (nothing was written: apply again); `Illegal` when
-    /// the domain refused the change (nothing was written).
+    /// Applies one account's events together, in one round: loads the
+    /// account's state once, applies the events with
+    /// `milepost_domain::AccountState::apply_all`, skipping those whose dedupe
+    /// record is live at `now`, and saves what changed. The events some
+    /// criterion reads get a dedupe record kept until `remember_until`,
+    /// written atomically with the milestones they changed; events no
+    /// criterion reads get none: they change only the activity, a fold that a
+    /// redelivery leaves as it is (such an event redelivered is applied, not
+    /// a duplicate). All or nothing: `Conflict` when another writer changed
+    /// the state since it was read (apply again); `Illegal` when the domain
+    /// refused one of the events, `Invalid` when an item cannot be stored
+    /// (apply the events one by one to find it).
+    async fn apply_product_events(
+        &self,
+        account: &AccountId,
+        events: &[ProductEvent],
+        now: Timestamp,
+        remember_until: Timestamp,
+    ) -> StoreResult<EventsApplied>;
+
+    /// `apply_product_events` for one event.
     async fn apply_product_event(
         &self,
         event: &ProductEvent,
         now: Timestamp,
         remember_until: Timestamp,
-    ) -> StoreResult<EventApplied>;
+    ) -> StoreResult<EventApplied> {
+        let applied = self
+            .apply_product_events(&event.account_id, std::slice::from_ref(event), now, remember_until)
+            .await?;
+        Ok(match applied {
+            EventsApplied::UnknownAccount => EventApplied::UnknownAccount,
+            EventsApplied::Known {
+                account,
+                duplicate,
+                announcements,
+            } => EventApplied::Known {
+                account,
+                duplicate: duplicate.first().copied().unwrap_or(false),
+                announcements,
+            },
+        })
+    }
 }
 
 #[async_trait]

@@ -54,7 +54,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use milepost_app::ports::{
-    AccountStore, ActivityStore, ContactStore, DedupeStore, EscalationLog, EventApplied, EventStore, LeaderQueueStore,
+    AccountStore, ActivityStore, ContactStore, DedupeStore, EscalationLog, EventStore, EventsApplied, LeaderQueueStore,
     MapStore, MilestoneStore, OwnerDigestStore, Page, ParkingStore, PauseStore, SendLedger, SendRecord, StoreError,
     StoreResult, TaskStore,
 };
@@ -84,6 +84,52 @@ pub struct DynamoStore {
     due_items_read: AtomicU64,
     heads_up_items_read: AtomicU64,
     requests: Arc<AtomicU64>,
+    /// TransactWriteItems requests among them.
+    transactions: AtomicU64,
+    /// Write and read units the requests made are billed, in tenths (see `Units`).
+    units: Arc<Units>,
+}
+
+/// The capacity units of what the adapter wrote and read, from the sizes of
+/// the items (DynamoDB's rules: a write unit per KB, rounded up per item,
+/// doubled in a transaction; a read unit per 4 KB of a query's items, halved
+/// when eventually consistent). Kept in tenths so halves add up exactly.
+#[derive(Default)]
+pub struct Units {
+    write_tenths: AtomicU64,
+    read_tenths: AtomicU64,
+}
+
+impl Units {
+    fn write(&self, bytes: usize, transactional: bool) {
+        let units = bytes.div_ceil(1024).max(1) as u64 * if transactional { 2 } else { 1 };
+        self.write_tenths.fetch_add(units * 10, Ordering::Relaxed);
+    }
+
+    fn read(&self, bytes: usize, consistent: bool) {
+        let units = bytes.div_ceil(4096).max(1) as u64 * 10;
+        self.read_tenths
+            .fetch_add(if consistent { units } else { units / 2 }, Ordering::Relaxed);
+    }
+}
+
+/// An item's size as DynamoDB bills it: attribute names and values, in bytes.
+fn item_bytes(item: &Item) -> usize {
+    item.iter().map(|(name, value)| name.len() + value_bytes(value)).sum()
+}
+
+fn value_bytes(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(v) => v.len(),
+        // Numbers: about one byte per two significant digits, plus one.
+        AttributeValue::N(v) => v.len().div_ceil(2) + 1,
+        AttributeValue::B(v) => v.as_ref().len(),
+        AttributeValue::Ss(v) => v.iter().map(String::len).sum(),
+        AttributeValue::Ns(v) => v.iter().map(|n| n.len().div_ceil(2) + 1).sum(),
+        AttributeValue::L(v) => 3 + v.iter().map(|e| 1 + value_bytes(e)).sum::<usize>(),
+        AttributeValue::M(v) => 3 + v.iter().map(|(k, e)| 1 + k.len() + value_bytes(e)).sum::<usize>(),
+        _ => 1,
+    }
 }
 
 /// One DynamoDB item (or key), as the SDK represents it.
@@ -147,21 +193,27 @@ fn is_conditional_failure<E: ProvideErrorMetadata>(e: &aws_sdk_dynamodb::error::
         .is_some_and(|c| c == "ConditionalCheckFailedException" || c == "TransactionCanceledException")
 }
 
-/// The most items one TransactWriteItems takes.
+/// The most items one TransactWriteItems takes, and the most bytes (4 MB).
 const MAX_TRANSACTION_ITEMS: usize = 100;
+const MAX_TRANSACTION_BYTES: usize = 4 * 1024 * 1024;
+/// How often an activity write lost to a concurrent one is folded again before giving up.
+const ACTIVITY_ATTEMPTS: usize = 5;
 
 /// An account's items under `STATE#`, as one query returns them.
 struct LoadedAccount {
     account: Option<Arc<Account>>,
     activity: AccountActivity,
     activity_version: Option<u64>,
+    /// The stored activity item's size (0: none stored).
+    activity_bytes: usize,
     milestones: Vec<TrackedMilestone>,
 }
 
 enum Transaction {
     Written,
-    /// The event's dedupe record is live: it was applied before.
-    Duplicate,
+    /// Only dedupe records' conditions failed, at these positions: their
+    /// events were applied before.
+    Duplicates(Vec<usize>),
     /// Another writer changed an item since it was read.
     Conflict,
 }
@@ -229,7 +281,24 @@ impl DynamoStore {
             due_items_read: AtomicU64::new(0),
             heads_up_items_read: AtomicU64::new(0),
             requests: Arc::new(AtomicU64::new(0)),
+            transactions: AtomicU64::new(0),
+            units: Arc::new(Units::default()),
         }
+    }
+
+    /// TransactWriteItems requests made so far.
+    pub fn transactions(&self) -> u64 {
+        self.transactions.load(Ordering::Relaxed)
+    }
+
+    /// Write units billed for what this store wrote so far (see `Units`).
+    pub fn write_units(&self) -> f64 {
+        self.units.write_tenths.load(Ordering::Relaxed) as f64 / 10.0
+    }
+
+    /// Read units billed for what this store's queries and reads returned so far.
+    pub fn read_units(&self) -> f64 {
+        self.units.read_tenths.load(Ordering::Relaxed) as f64 / 10.0
     }
 
     pub fn due_items_read(&self) -> u64 {
@@ -256,6 +325,7 @@ impl DynamoStore {
             let mut writes = Vec::with_capacity(chunk.len());
             for m in chunk {
                 let item = Self::milestone_item(m, 1)?;
+                self.units.write(item_bytes(&item), false);
                 let put = PutRequest::builder().set_item(Some(item)).build().map_err(backend)?;
                 writes.push(WriteRequest::builder().put_request(put).build());
             }
@@ -348,6 +418,7 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| refused(e.into_service_error()))?;
+        self.units.read(out.item.as_ref().map_or(0, item_bytes), true);
         Ok(out.item)
     }
 
@@ -362,6 +433,7 @@ impl DynamoStore {
         item.insert("pk".into(), s(pk));
         item.insert("sk".into(), s(sk));
         self.count();
+        self.units.write(item_bytes(&item), false);
         let mut req = self.client.put_item().table_name(&self.table).set_item(Some(item));
         if only_new {
             req = req.condition_expression("attribute_not_exists(pk)");
@@ -404,6 +476,8 @@ impl DynamoStore {
         loop {
             self.count();
             let (found, last) = page(start.take()).await?;
+            // Counted as strongly consistent (every query here is; scans are an upper bound).
+            self.units.read(found.iter().map(item_bytes).sum(), true);
             items.extend(found);
             match last {
                 Some(k) if !k.is_empty() => start = Some(k),
@@ -466,6 +540,7 @@ impl DynamoStore {
     /// Sends one conditional put; `false` when its condition failed.
     async fn put_conditionally(&self, put: Put) -> StoreResult<bool> {
         self.count();
+        self.units.write(item_bytes(put.item()), false);
         let Put {
             item,
             table_name,
@@ -502,23 +577,73 @@ impl DynamoStore {
             .map_err(backend)
     }
 
-    /// The write of an account's activity over `version` (`None`: none stored yet).
-    fn activity_update(&self, activity: &AccountActivity, version: Option<u64>) -> StoreResult<Put> {
+    /// Writes an account's activity with one UpdateItem over `version`
+    /// (`None`: none stored yet); `false` when another writer changed it
+    /// since (nothing was written). Billed on the larger of the item before
+    /// (`bytes_before`) and after.
+    async fn write_activity(
+        &self,
+        activity: &AccountActivity,
+        version: Option<u64>,
+        bytes_before: usize,
+    ) -> StoreResult<bool> {
         let next = version.unwrap_or(0) + 1;
-        let put = Put::builder()
+        let pk = account_pk(&activity.account_id);
+        let data = to_attr(activity)?;
+        let bytes = pk.len() + ACTIVITY_SK.len() + "pkskitemversion".len() + value_bytes(&data) + 2;
+        self.count();
+        self.units.write(bytes.max(bytes_before), false);
+        let update = self
+            .client
+            .update_item()
             .table_name(&self.table)
-            .item("pk", s(account_pk(&activity.account_id)))
-            .item("sk", s(ACTIVITY_SK))
-            .item("item", to_attr(activity)?)
-            .item("version", AttributeValue::N(next.to_string()));
-        match version {
-            Some(v) => put
+            .key("pk", s(pk))
+            .key("sk", s(ACTIVITY_SK))
+            .update_expression("SET #item = :item, version = :next")
+            .expression_attribute_names("#item", "item")
+            .expression_attribute_values(":item", data)
+            .expression_attribute_values(":next", AttributeValue::N(next.to_string()));
+        let update = match version {
+            Some(v) => update
                 .condition_expression("version = :expected")
                 .expression_attribute_values(":expected", AttributeValue::N(v.to_string())),
-            None => put.condition_expression("attribute_not_exists(pk)"),
+            None => update.condition_expression("attribute_not_exists(pk)"),
+        };
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(refused(e.into_service_error())),
         }
-        .build()
-        .map_err(backend)
+    }
+
+    /// Folds `events` into the account's activity and writes it, reading it
+    /// again and folding again when a concurrent request wrote it first:
+    /// the fold depends only on the set of events, so nothing is lost or doubled.
+    async fn save_activity(
+        &self,
+        mut activity: AccountActivity,
+        mut version: Option<u64>,
+        mut bytes: usize,
+        events: &[ProductEvent],
+    ) -> StoreResult<()> {
+        for _ in 0..ACTIVITY_ATTEMPTS {
+            if self.write_activity(&activity, version, bytes).await? {
+                return Ok(());
+            }
+            let stored = self.get(account_pk(&activity.account_id), ACTIVITY_SK).await?;
+            (activity, version, bytes) = match stored {
+                Some(item) => (from_item(&item)?, version_of(&item), item_bytes(&item)),
+                None => (AccountActivity::new(activity.account_id.clone()), None, 0),
+            };
+            let mut changed = false;
+            for event in events {
+                changed |= activity.record(event);
+            }
+            if !changed {
+                return Ok(()); // the concurrent write had them all
+            }
+        }
+        Err(StoreError::Conflict)
     }
 
     /// The dedupe record of an applied event, unless a live one exists.
@@ -542,6 +667,7 @@ impl DynamoStore {
             account: None,
             activity: AccountActivity::new(id.clone()),
             activity_version: None,
+            activity_bytes: 0,
             milestones: Vec::new(),
         };
         for item in self.query_all(account_pk(id), STATE_PREFIX).await? {
@@ -550,6 +676,7 @@ impl DynamoStore {
                 Some(ACTIVITY_SK) => {
                     state.activity = from_item(&item)?;
                     state.activity_version = version_of(&item);
+                    state.activity_bytes = item_bytes(&item);
                 }
                 Some(sk) if sk.starts_with(MILESTONE_PREFIX) => state.milestones.push(from_item(&item)?),
                 _ => {}
@@ -558,21 +685,22 @@ impl DynamoStore {
         Ok(state)
     }
 
-    /// Writes all puts or none. The first put must be the event's dedupe record.
-    async fn transact(&self, puts: Vec<Put>) -> StoreResult<Transaction> {
-        if puts.len() > MAX_TRANSACTION_ITEMS {
-            return Err(backend(format!(
-                "an event changing {} items exceeds DynamoDB's transaction limit",
-                puts.len()
-            )));
-        }
+    /// Writes all puts or none, in one TransactWriteItems (at most
+    /// `MAX_TRANSACTION_ITEMS`, `MAX_TRANSACTION_BYTES`). The puts from
+    /// `dedupe_from` on are dedupe records: when only their conditions fail,
+    /// the answer says which.
+    async fn transact(&self, puts: &[Put], dedupe_from: usize) -> StoreResult<Transaction> {
         let items = puts
-            .into_iter()
-            .map(|p| TransactWriteItem::builder().put(p).build())
+            .iter()
+            .map(|p| {
+                self.units.write(item_bytes(p.item()), true);
+                TransactWriteItem::builder().put(p.clone()).build()
+            })
             .collect();
         self.count();
+        self.transactions.fetch_add(1, Ordering::Relaxed);
         // The token makes the SDK's own retry of a transaction that did go
-        // through succeed again instead of failing on the dedupe record.
+        // through succeed again instead of failing on the dedupe records.
         let token = transaction_token();
         match self
             .client
@@ -591,9 +719,18 @@ impl DynamoStore {
                             invalid.message().unwrap_or("ValidationError").to_string(),
                         ));
                     }
-                    let dedupe = reasons.first().and_then(|r| r.code());
-                    Ok(if dedupe == Some("ConditionalCheckFailed") {
-                        Transaction::Duplicate
+                    let failed: Vec<(usize, Option<&str>)> = reasons
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, r)| !matches!(r.code(), None | Some("None")))
+                        .map(|(i, r)| (i, r.code()))
+                        .collect();
+                    let only_dedupe = !failed.is_empty()
+                        && failed
+                            .iter()
+                            .all(|&(i, code)| i >= dedupe_from && code == Some("ConditionalCheckFailed"));
+                    Ok(if only_dedupe {
+                        Transaction::Duplicates(failed.into_iter().map(|(i, _)| i).collect())
                     } else {
                         Transaction::Conflict
                     })
@@ -601,6 +738,53 @@ impl DynamoStore {
                 other => Err(refused(other)),
             },
         }
+    }
+
+    /// Writes the milestones' puts, then the dedupe records, in as few
+    /// transactions as DynamoDB's limits allow (one, unless there are more
+    /// than 100 items or 4 MB). Split, a dedupe record never goes before the
+    /// milestones its event changed: a failure in between leaves the event
+    /// to be applied again, never remembered without its effect. Returns the
+    /// event ids whose dedupe record was live (their events were applied before).
+    async fn write_batch(&self, milestones: Vec<Put>, dedupe: Vec<(String, Put)>) -> StoreResult<Vec<String>> {
+        let mut duplicates = Vec::new();
+        let mut queue: std::collections::VecDeque<(Put, Option<String>)> = milestones
+            .into_iter()
+            .map(|p| (p, None))
+            .chain(dedupe.into_iter().map(|(id, p)| (p, Some(id))))
+            .collect();
+        while !queue.is_empty() {
+            let (mut chunk, mut bytes) = (Vec::new(), 0);
+            while let Some((p, _)) = queue.front() {
+                let size = item_bytes(p.item());
+                if chunk.len() == MAX_TRANSACTION_ITEMS || bytes + size > MAX_TRANSACTION_BYTES {
+                    break;
+                }
+                bytes += size;
+                chunk.extend(queue.pop_front());
+            }
+            while !chunk.is_empty() {
+                let puts: Vec<Put> = chunk.iter().map(|(p, _)| p.clone()).collect();
+                let dedupe_from = chunk.iter().position(|(_, id)| id.is_some()).unwrap_or(chunk.len());
+                match self.transact(&puts, dedupe_from).await? {
+                    Transaction::Written => break,
+                    Transaction::Conflict => return Err(StoreError::Conflict),
+                    Transaction::Duplicates(positions) => {
+                        // The rest still holds: send it again without the records already there.
+                        let mut position = 0;
+                        chunk.retain(|(_, id)| {
+                            let live = positions.contains(&position);
+                            position += 1;
+                            if live {
+                                duplicates.extend(id.clone());
+                            }
+                            !live
+                        });
+                    }
+                }
+            }
+        }
+        Ok(duplicates)
     }
 
     /// The whole item of `m` stored as `version`, keys included.
@@ -920,6 +1104,7 @@ impl ParkingStore for DynamoStore {
 
     async fn unpark(&self, account: &AccountId, event_id: &str) -> StoreResult<()> {
         self.count();
+        self.units.write(0, false); // a delete: a unit per KB of the item, here small
         self.client
             .delete_item()
             .table_name(&self.table)
@@ -1158,6 +1343,7 @@ impl ContactStore for DynamoStore {
 
     async fn unsuppress(&self, email: &EmailAddress) -> StoreResult<bool> {
         self.count();
+        self.units.write(0, false); // a delete: a unit per KB of the item, here small
         let out = self
             .client
             .delete_item()
@@ -1270,6 +1456,7 @@ impl SendLedger for DynamoStore {
 
     async fn release_send(&self, key: &str) -> StoreResult<()> {
         self.count();
+        self.units.write(0, false); // a delete: a unit per KB of the item, here small
         let sending = to_attr(&SendRecord::Sending)?;
         match self
             .client
@@ -1292,53 +1479,63 @@ impl SendLedger for DynamoStore {
 
 #[async_trait]
 impl EventStore for DynamoStore {
-    /// One query for the account's state, one transaction for the dedupe
-    /// record and everything `AccountState::apply` changed, claims on newly
-    /// reached milestones included. A lost race is `Conflict`: nothing was written.
-    async fn apply_product_event(
+    /// One query for the account's state; at most one transaction (split
+    /// only past DynamoDB's limits) for the dedupe records of the events a
+    /// criterion reads and every milestone the events changed, claims on
+    /// newly reached ones included; and, when the activity took an event,
+    /// one conditional UpdateItem of it. Events no criterion reads cost no
+    /// transaction and no dedupe record. A lost race on a milestone is
+    /// `Conflict`: nothing was written.
+    async fn apply_product_events(
         &self,
-        event: &ProductEvent,
+        account_id: &AccountId,
+        events: &[ProductEvent],
         now: Timestamp,
         remember_until: Timestamp,
-    ) -> StoreResult<EventApplied> {
+    ) -> StoreResult<EventsApplied> {
         let LoadedAccount {
             account,
             mut activity,
             activity_version,
+            activity_bytes,
             mut milestones,
-        } = self.load_account(&event.account_id).await?;
+        } = self.load_account(account_id).await?;
         let Some(account) = account else {
-            return Ok(EventApplied::UnknownAccount);
+            return Ok(EventsApplied::UnknownAccount);
         };
-        // Reached before and never announced: healed by a redelivery.
-        let owed = Announcements::owed(&milestones);
         let changes = AccountState {
             account: &account,
             activity: &mut activity,
             milestones: &mut milestones,
         }
-        .apply(event, now)?;
-        let mut puts = vec![self.dedupe_record(&event.account_id, &event.id, now, remember_until)?];
-        if changes.activity {
-            puts.push(self.activity_update(&activity, activity_version)?);
-        }
+        .apply_all(events, now)?;
+        let mut duplicate = vec![false; events.len()];
+        let remember = changes.to_remember(events, &mut duplicate);
+        let milestone_puts = changes
+            .milestones
+            .iter()
+            .map(|&i| self.milestone_update(&milestones[i]))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let dedupe = remember
+            .iter()
+            .map(|id| Ok((id.to_string(), self.dedupe_record(account_id, id, now, remember_until)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let live = self.write_batch(milestone_puts, dedupe).await?;
         for &i in &changes.milestones {
-            puts.push(self.milestone_update(&milestones[i])?);
             milestones[i].version += 1;
         }
-        match self.transact(puts).await? {
-            Transaction::Conflict => Err(StoreError::Conflict),
-            Transaction::Duplicate => Ok(EventApplied::Known {
-                account,
-                duplicate: true,
-                announcements: owed,
-            }),
-            Transaction::Written => Ok(EventApplied::Known {
-                account,
-                duplicate: false,
-                announcements: Announcements::of(&changes, &milestones),
-            }),
+        for (event, dup) in events.iter().zip(duplicate.iter_mut()) {
+            *dup |= live.contains(&event.id);
         }
+        if changes.activity {
+            self.save_activity(activity, activity_version, activity_bytes, events)
+                .await?;
+        }
+        Ok(EventsApplied::Known {
+            account,
+            duplicate,
+            announcements: Announcements::of_batch(&changes, &milestones),
+        })
     }
 }
 

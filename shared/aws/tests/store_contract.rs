@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
-use milepost_app::ports::{EventApplied, MilestoneStore, SendRecord, Store, StoreError};
+use milepost_app::ports::{EventApplied, EventsApplied, MilestoneStore, SendRecord, Store, StoreError};
 use milepost_aws::DynamoStore;
 use milepost_domain::{
     AccountId, MilestoneMap, MilestoneStatus, ProductEvent, Segment, Tenure, Timestamp, TrackedMilestone,
@@ -584,6 +584,103 @@ async fn events_are_applied_once_as_a_unit(store: Arc<dyn Store>) {
     assert_eq!(store.activity(&a.id).await.unwrap().recent.len(), 2);
 }
 
+async fn apply_together(store: &dyn Store, account: &AccountId, events: &[ProductEvent]) -> (Vec<bool>, Vec<String>) {
+    let later = t0() + Duration::days(14);
+    let EventsApplied::Known {
+        duplicate,
+        announcements,
+        ..
+    } = store.apply_product_events(account, events, t0(), later).await.unwrap()
+    else {
+        panic!("{account} is known");
+    };
+    let claimed = announcements.claimed.iter().map(|m| m.milestone_id.clone()).collect();
+    (duplicate, claimed)
+}
+
+/// What a store keeps of an account's events, to compare: milestones with
+/// their progress, and the activity.
+async fn kept(store: &dyn Store, account: &AccountId) -> (Vec<TrackedMilestone>, milepost_domain::AccountActivity) {
+    let mut milestones = store.milestones_of(account).await.unwrap();
+    milestones.sort_by(|a, b| a.milestone_id.cmp(&b.milestone_id));
+    (milestones, store.activity(account).await.unwrap())
+}
+
+/// One account's events of one request, applied together, end where the
+/// same events applied one at a time end, in any order. An event no
+/// criterion reads leaves no dedupe record (its redelivery is applied again
+/// and changes nothing); one a criterion reads is remembered, so a second
+/// copy in the same request or a later redelivery is a duplicate. More
+/// records than one DynamoDB transaction holds are all written.
+async fn one_accounts_events_are_applied_together(store: Arc<dyn Store>) {
+    let a = account("acme", date(2026, 1, 1));
+    let one_by_one = InMemoryStore::new();
+    for s in [store.as_ref(), &one_by_one as &dyn Store] {
+        s.put_account(&a).await.unwrap();
+        for m in tracked("acme") {
+            s.create_milestone(&m).await.unwrap();
+        }
+    }
+    let at = |h: i64| t0() + Duration::hours(h);
+    let events = vec![
+        event("p1", "acme", "page.viewed", at(1), "u1"),
+        event("b1", "acme", "b", at(2), "u1"),
+        event("a1", "acme", "a", at(3), "u2"),
+        event("b1", "acme", "b", at(2), "u1"),
+        event("b2", "acme", "b", at(4), "u3"),
+        event("p2", "acme", "page.viewed", at(5), "u3"),
+    ];
+    let (duplicate, claimed) = apply_together(store.as_ref(), &a.id, &events).await;
+    assert_eq!(duplicate, [false, false, false, true, false, false], "b1's second copy");
+    assert_eq!(claimed, ["first", "users"], "reached, each claimed once for announcing");
+    for (id, remembered) in [("p1", false), ("b1", true), ("a1", true), ("b2", true), ("p2", false)] {
+        assert_eq!(store.seen(&a.id, id, t0()).await.unwrap(), remembered, "{id}");
+    }
+    for e in events.iter().rev() {
+        milepost_app::ports::EventStore::apply_product_event(&one_by_one, e, t0(), t0() + Duration::days(14))
+            .await
+            .unwrap();
+    }
+    let after = kept(store.as_ref(), &a.id).await;
+    let (milestones, activity) = &after;
+    let (reference, reference_activity) = kept(&one_by_one, &a.id).await;
+    assert_eq!(
+        activity, &reference_activity,
+        "the activity as one at a time, in reverse"
+    );
+    assert_eq!(activity.recent.len(), 5, "every distinct event, the unread ones too");
+    for (m, r) in milestones.iter().zip(&reference) {
+        assert_eq!(
+            (&m.milestone_id, m.status, m.reached_at, &m.progress),
+            (&r.milestone_id, r.status, r.reached_at, &r.progress),
+        );
+    }
+    let users = milestones.iter().find(|m| m.milestone_id == "users").unwrap();
+    assert_eq!(users.status, MilestoneStatus::Achieved, "u1 and u3 sent b");
+    assert_eq!(users.version, 2, "written once for its two events");
+
+    // The request again, in another order: what a criterion reads is a duplicate, the rest changes nothing.
+    let again: Vec<ProductEvent> = events.iter().rev().cloned().collect();
+    let (duplicate, claimed) = apply_together(store.as_ref(), &a.id, &again).await;
+    assert_eq!(duplicate, [false, true, true, true, true, false]);
+    assert!(claimed.is_empty());
+    assert_eq!(kept(store.as_ref(), &a.id).await, after, "nothing changed");
+
+    // More dedupe records than one transaction holds (100 items).
+    let many: Vec<ProductEvent> = (0..150)
+        .map(|i| event(&format!("m{i}"), "acme", "b", at(10) + Duration::seconds(i), "u4"))
+        .collect();
+    let (duplicate, _) = apply_together(store.as_ref(), &a.id, &many).await;
+    assert!(duplicate.iter().all(|d| !d));
+    for e in &many {
+        assert!(store.seen(&a.id, &e.id, t0()).await.unwrap(), "{} remembered", e.id);
+    }
+    let other = store.get_milestone(&a.id, "other").await.unwrap().unwrap();
+    assert_eq!(other.status, MilestoneStatus::Achieved, "five b events and more");
+    let (duplicate, _) = apply_together(store.as_ref(), &a.id, &many).await;
+    assert!(duplicate.iter().all(|d| *d), "all remembered");
+}
+
 /// The heads-up index holds a pending milestone whose map asks for a
 /// heads-up, under the time to look at it, until it is done or reached: a
 /// look-again time moves the entry, an event that reaches the milestone
@@ -688,6 +785,9 @@ async fn run_contract(name: &str, fresh: Fresh<'_>) {
         }),
         ("events applied once, as a unit", |s| {
             Box::pin(events_are_applied_once_as_a_unit(s))
+        }),
+        ("one account's events applied together", |s| {
+            Box::pin(one_accounts_events_are_applied_together(s))
         }),
         ("every record scanned once", |s| {
             Box::pin(every_record_is_scanned_once(s))

@@ -20,6 +20,10 @@ pub struct AccountState<'a> {
 pub struct Changes {
     /// The activity took the event.
     pub activity: bool,
+    /// Some milestone's criterion reads the event (whether or not it
+    /// advanced anything): such an event gets a dedupe record; one no
+    /// criterion reads changes only the activity, which a redelivery leaves as it is.
+    pub read: bool,
     /// Milestones the event changed (progress, status or achievement time).
     pub milestones: Vec<usize>,
     /// Of those, the ones whose reached event this write claims for
@@ -47,6 +51,7 @@ impl AccountState<'_> {
         let seats = self.account.licensed_seats;
         for (i, m) in self.milestones.iter_mut().enumerate() {
             if let Some(obs) = m.criterion.observe(event) {
+                changes.read = true;
                 let advance = m.observe(&obs, seats).map_err(|t| IllegalChange::of(m, t))?;
                 if advance != Advance::Unchanged {
                     changes.milestones.push(i);
@@ -64,6 +69,82 @@ impl AccountState<'_> {
     }
 }
 
+/// What one account's events of one request changed, applied together
+/// (`AccountState::apply_all`): the store saves it in one round.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BatchChanges {
+    /// The activity took at least one of the events.
+    pub activity: bool,
+    /// Per event, in order: whether some criterion reads it (see `Changes::read`).
+    pub read: Vec<bool>,
+    /// Milestones any of the events changed, each once, in position order.
+    pub milestones: Vec<usize>,
+    /// Of those, the ones whose reached event this write claims.
+    pub claimed: Vec<usize>,
+    /// Milestones reached earlier and never announced that this write did not claim.
+    pub owed: Vec<usize>,
+}
+
+impl AccountState<'_> {
+    /// Applies the events one after another (as `apply` does each) and
+    /// reports what they changed together. Progress depends on the set of
+    /// events seen only, so the result is the same in any order and with
+    /// any event twice. On a refusal the caller saves nothing.
+    pub fn apply_all<'e>(
+        &mut self,
+        events: impl IntoIterator<Item = &'e ProductEvent>,
+        now: Timestamp,
+    ) -> Result<BatchChanges, IllegalChange> {
+        let mut batch = BatchChanges::default();
+        let mut changed = vec![false; self.milestones.len()];
+        let mut claimed = vec![false; self.milestones.len()];
+        for event in events {
+            let changes = self.apply(event, now)?;
+            batch.activity |= changes.activity;
+            batch.read.push(changes.read);
+            for i in changes.milestones {
+                changed[i] = true;
+            }
+            for i in changes.claimed {
+                claimed[i] = true;
+            }
+        }
+        for (i, m) in self.milestones.iter().enumerate() {
+            if changed[i] {
+                batch.milestones.push(i);
+            }
+            if claimed[i] {
+                batch.claimed.push(i);
+            } else if m.needs_reached_announcement() {
+                batch.owed.push(i);
+            }
+        }
+        Ok(batch)
+    }
+}
+
+impl BatchChanges {
+    /// The ids of the events to remember (dedupe records): those applied
+    /// (`duplicate` false; `read` has one entry for each) that a criterion
+    /// reads, each once. A second copy of one in the same batch is marked a
+    /// duplicate, as its record would make it.
+    pub fn to_remember<'e>(&self, events: &'e [ProductEvent], duplicate: &mut [bool]) -> Vec<&'e str> {
+        let mut ids: Vec<&str> = Vec::new();
+        let mut read = self.read.iter();
+        for (event, dup) in events.iter().zip(duplicate.iter_mut()) {
+            if *dup || !read.next().copied().unwrap_or(false) {
+                continue;
+            }
+            if ids.contains(&event.id.as_str()) {
+                *dup = true;
+            } else {
+                ids.push(&event.id);
+            }
+        }
+        ids
+    }
+}
+
 /// Reached milestones whose reached event still has to go out on the bus.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Announcements {
@@ -76,10 +157,19 @@ pub struct Announcements {
 impl Announcements {
     /// What `changes` leaves to announce, from the milestones as saved.
     pub fn of(changes: &Changes, milestones: &[TrackedMilestone]) -> Self {
+        Self::at(&changes.claimed, &changes.owed, milestones)
+    }
+
+    /// What a batch's changes leave to announce, from the milestones as saved.
+    pub fn of_batch(changes: &BatchChanges, milestones: &[TrackedMilestone]) -> Self {
+        Self::at(&changes.claimed, &changes.owed, milestones)
+    }
+
+    fn at(claimed: &[usize], owed: &[usize], milestones: &[TrackedMilestone]) -> Self {
         let pick = |positions: &[usize]| positions.iter().map(|&i| milestones[i].clone()).collect();
         Announcements {
-            claimed: pick(&changes.claimed),
-            unclaimed: pick(&changes.owed),
+            claimed: pick(claimed),
+            unclaimed: pick(owed),
         }
     }
 

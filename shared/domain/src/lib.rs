@@ -39,7 +39,7 @@ pub mod suppression;
 pub mod tracked;
 
 pub use account::{is_role_name, Account, AccountId, Contact, Owner, Segment, Tenure, CSM_ROLE};
-pub use account_state::{AccountState, Announcements, Changes};
+pub use account_state::{AccountState, Announcements, BatchChanges, Changes};
 pub use account_traits::AccountTraits;
 pub use activity::AccountActivity;
 pub use address::{AddressError, EmailAddress};

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use rustc_hash::FxHashMap as HashMap;
 
 use milepost_app::ports::{
-    AccountStore, ActivityStore, ContactStore, DedupeStore, EscalationLog, EventApplied, EventStore, LeaderQueueStore,
+    AccountStore, ActivityStore, ContactStore, DedupeStore, EscalationLog, EventStore, EventsApplied, LeaderQueueStore,
     MapStore, MilestoneStore, OwnerDigestStore, Page, ParkingStore, PauseStore, SendLedger, SendRecord, StoreError,
     StoreResult, TaskStore,
 };
@@ -449,31 +449,23 @@ impl ActivityStore for InMemoryStore {
 #[async_trait]
 impl EventStore for InMemoryStore {
     /// Under one lock, in place: the account's milestones are handed to
-    /// `AccountState::apply` as they are stored, so nothing is copied; only
-    /// what it reports changed gets a new version and its due-index entry
-    /// updated. With an item limit, what it changed is sized and, if one item
-    /// is too large, all of it is undone, as DynamoDB's transaction fails as a whole.
-    async fn apply_product_event(
+    /// `AccountState::apply_all` as they are stored, so nothing is copied
+    /// for one event; only what it reports changed gets a new version and its
+    /// due-index entry updated. Several events, or an item limit, keep a copy
+    /// to undo everything on a refusal or an item too large, as DynamoDB's
+    /// transaction fails as a whole.
+    async fn apply_product_events(
         &self,
-        event: &ProductEvent,
+        account_id: &AccountId,
+        events: &[ProductEvent],
         now: Timestamp,
         remember_until: Timestamp,
-    ) -> StoreResult<EventApplied> {
+    ) -> StoreResult<EventsApplied> {
         let mut t = self.lock();
-        let Some(account) = t.accounts.get(event.account_id.as_str()).cloned() else {
-            return Ok(EventApplied::UnknownAccount);
+        let Some(account) = t.accounts.get(account_id.as_str()).cloned() else {
+            return Ok(EventsApplied::UnknownAccount);
         };
-        if t.dedupe_live(&event.account_id, &event.id, now) {
-            let owed = t
-                .milestones
-                .get(account.id.as_str())
-                .map_or_else(Announcements::default, |ms| Announcements::owed(ms));
-            return Ok(EventApplied::Known {
-                account,
-                duplicate: true,
-                announcements: owed,
-            });
-        }
+        let mut duplicate: Vec<bool> = events.iter().map(|e| t.dedupe_live(account_id, &e.id, now)).collect();
         let Tables {
             milestones,
             activity,
@@ -486,22 +478,28 @@ impl EventStore for InMemoryStore {
             Some(ms) => ms,
             None => milestones.entry(account.id.clone()).or_default(),
         };
+        if duplicate.iter().all(|d| *d) {
+            return Ok(EventsApplied::Known {
+                account,
+                duplicate,
+                announcements: Announcements::owed(milestones),
+            });
+        }
         let activity = match activity.get_mut(account.id.as_str()) {
             Some(a) => a,
             None => activity
                 .entry(account.id.clone())
                 .or_insert_with(|| AccountActivity::new(account.id.clone())),
         };
-        let before = self
-            .item_limit
-            .is_some()
-            .then(|| (milestones.clone(), activity.clone()));
+        let fresh = || events.iter().zip(&duplicate).filter(|(_, d)| !**d).map(|(e, _)| e);
+        let before =
+            (self.item_limit.is_some() || fresh().nth(1).is_some()).then(|| (milestones.clone(), activity.clone()));
         let mut state = AccountState {
             account: &account,
             activity,
             milestones,
         };
-        let applied = state.apply(event, now);
+        let applied = state.apply_all(fresh(), now);
         let fits = applied
             .as_ref()
             .map_err(|e| StoreError::Illegal(e.clone()))
@@ -533,11 +531,14 @@ impl EventStore for InMemoryStore {
                 }
             }
         }
-        let announcements = Announcements::of(&changes, milestones);
-        t.remember_event(&event.account_id, &event.id, remember_until);
-        Ok(EventApplied::Known {
+        let announcements = Announcements::of_batch(&changes, milestones);
+        let remembered = changes.to_remember(events, &mut duplicate);
+        for id in remembered {
+            t.remember_event(account_id, id, remember_until);
+        }
+        Ok(EventsApplied::Known {
             account,
-            duplicate: false,
+            duplicate,
             announcements,
         })
     }

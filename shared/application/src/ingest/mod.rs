@@ -23,7 +23,7 @@ use tracing::Instrument;
 
 use self::wire::{GroupCall, Incoming};
 use crate::config::Config;
-use crate::ports::{Clock, EventApplied, EventPublisher, IngestStore, StoreError, WorkflowStarter};
+use crate::ports::{Clock, EventApplied, EventPublisher, EventsApplied, IngestStore, StoreError, WorkflowStarter};
 use crate::tasks::close_for_milestone;
 use crate::writes::{retry_on_conflict, update_milestone, Edit, MAX_WRITE_ATTEMPTS};
 
@@ -167,6 +167,43 @@ struct AccountOutcome {
     error: Option<IngestError>,
 }
 
+impl AccountOutcome {
+    /// Records what became of item `index`; `false` when it is an error that stops the rest.
+    fn record(&mut self, index: usize, outcome: Result<Result<Applied, FieldError>, IngestError>) -> bool {
+        match outcome {
+            Ok(result) => self.outcomes.push((index, result)),
+            Err(IngestError::ParkingFull(why)) => {
+                self.parked_cap_reached += 1;
+                self.outcomes.push((index, Err(why)));
+            }
+            Err(IngestError::Unstorable(why)) => {
+                // Checked at the edge, so this is a limit the checks missed: say so loudly.
+                tracing::error!(index, error = %why, "the store refused an item that passed validation");
+                self.outcomes.push((
+                    index,
+                    Err(FieldError::new("(event)", format!("cannot be stored: {why}"))),
+                ));
+            }
+            Err(IngestError::Illegal(change)) => {
+                // A group call writes no lifecycle: this cannot happen, and must not be a retry.
+                tracing::error!(index, error = %change, "an item broke a lifecycle rule");
+                self.outcomes.push((
+                    index,
+                    Err(FieldError::new(
+                        "(item)",
+                        "could not be applied (an internal error, logged)",
+                    )),
+                ));
+            }
+            Err(e) => {
+                self.error = Some(e);
+                return false;
+            }
+        }
+        true
+    }
+}
+
 impl Ingestion {
     /// Applies a parsed batch: valid events are applied even when others are
     /// rejected, accounts side by side. A rejection is final for that item; an
@@ -226,50 +263,100 @@ impl Ingestion {
         finish(report, rejected, failure)
     }
 
-    /// One account's items, in the order they came (they write the same items).
+    /// One account's items, in the order they came (they write the same
+    /// items). Consecutive events are applied together, in one round of the
+    /// store; a group call between them is applied in its place.
     async fn apply_in_order(&self, items: Vec<(usize, Incoming)>) -> AccountOutcome {
         let mut done = AccountOutcome::default();
-        for (index, item) in items {
-            let outcome = match &item {
-                Incoming::Event(event) => self.apply_event(event).await.map(Ok),
-                Incoming::Account(call) => self.apply_group_call(call).await,
+        let mut run: Vec<(usize, ProductEvent)> = Vec::new();
+        let mut items = items.into_iter().peekable();
+        while let Some((index, item)) = items.next() {
+            let go_on = match item {
+                Incoming::Event(event) => {
+                    run.push((index, event));
+                    if matches!(items.peek(), Some((_, Incoming::Event(_)))) {
+                        continue;
+                    }
+                    self.apply_run(std::mem::take(&mut run), &mut done).await
+                }
+                Incoming::Account(call) => {
+                    let outcome = self.apply_group_call(&call).await;
+                    done.record(index, outcome)
+                }
             };
-            let outcome = match (outcome, &item) {
-                (Err(IngestError::Illegal(change)), Incoming::Event(event)) => self.hold(event, &change).await.map(Ok),
-                (other, _) => other,
-            };
-            match outcome {
-                Ok(result) => done.outcomes.push((index, result)),
-                Err(IngestError::ParkingFull(why)) => {
-                    done.parked_cap_reached += 1;
-                    done.outcomes.push((index, Err(why)));
-                }
-                Err(IngestError::Unstorable(why)) => {
-                    // Checked at the edge, so this is a limit the checks missed: say so loudly.
-                    tracing::error!(index, error = %why, "the store refused an item that passed validation");
-                    done.outcomes.push((
-                        index,
-                        Err(FieldError::new("(event)", format!("cannot be stored: {why}"))),
-                    ));
-                }
-                Err(IngestError::Illegal(change)) => {
-                    // A group call writes no lifecycle: this cannot happen, and must not be a retry.
-                    tracing::error!(index, error = %change, "an item broke a lifecycle rule");
-                    done.outcomes.push((
-                        index,
-                        Err(FieldError::new(
-                            "(item)",
-                            "could not be applied (an internal error, logged)",
-                        )),
-                    ));
-                }
-                Err(e) => {
-                    done.error = Some(e);
-                    break;
-                }
+            if !go_on {
+                break;
             }
         }
         done
+    }
+
+    /// Applies a run of one account's events together. When that cannot be
+    /// (the account is unknown, or one event is refused or too large to
+    /// store), they go one at a time, so each gets its own outcome. Returns
+    /// `false` when an error stopped the rest.
+    async fn apply_run(&self, run: Vec<(usize, ProductEvent)>, done: &mut AccountOutcome) -> bool {
+        let (indexes, events): (Vec<usize>, Vec<ProductEvent>) = run.into_iter().unzip();
+        let mut unknown_account = false;
+        if events.len() > 1 {
+            match self.apply_events(&events).await {
+                Ok(Some(duplicate)) => {
+                    for (index, dup) in indexes.into_iter().zip(duplicate) {
+                        done.outcomes
+                            .push((index, Ok(if dup { Applied::Duplicate } else { Applied::Applied })));
+                    }
+                    return true;
+                }
+                Ok(None) => unknown_account = true,
+                // One of them is at fault: found below, the others applied.
+                Err(IngestError::Illegal(_) | IngestError::Unstorable(_)) => {}
+                Err(e) => {
+                    done.error = Some(e);
+                    return false;
+                }
+            }
+        }
+        for (index, event) in indexes.into_iter().zip(&events) {
+            let outcome = if unknown_account {
+                self.park_for_unknown_account(event).await
+            } else {
+                self.apply_event(event).await
+            };
+            let outcome = match outcome {
+                Err(IngestError::Illegal(change)) => self.hold(event, &change).await,
+                other => other,
+            };
+            if !done.record(index, outcome.map(Ok)) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Applies one account's events in one round of the store (retried on a
+    /// lost race), then announces what they reached. `None` when the account
+    /// is not known: nothing was written. Otherwise, per event, whether it
+    /// was a duplicate.
+    async fn apply_events(&self, events: &[ProductEvent]) -> Result<Option<Vec<bool>>, IngestError> {
+        let now = self.clock.now();
+        let remember_until = now + Duration::days(self.config.dedupe_ttl_days);
+        let account = &events[0].account_id;
+        let applied = retry_on_conflict(
+            || format!("{} events of account {account}", events.len()),
+            || self.store.apply_product_events(account, events, now, remember_until),
+        )
+        .await?;
+        match applied {
+            EventsApplied::UnknownAccount => Ok(None),
+            EventsApplied::Known {
+                account,
+                duplicate,
+                announcements,
+            } => {
+                self.announce(&account, announcements).await?;
+                Ok(Some(duplicate))
+            }
+        }
     }
 
     /// Keeps an event that a lifecycle rule refused (a bug, never the
