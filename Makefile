@@ -31,7 +31,7 @@ ensure_rust_target = $(if $(filter arm64,$(1)),rustup target list --installed 2>
          rustup target add aarch64-unknown-linux-gnu; },true)
 SAM := cd infra && SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CURDIR)/$(VENV)/bin/sam
 
-.PHONY: help demo test lint layers validate bench build-cli clean venv local emails-preview discover-check build sam-build sam-build-check deploy volume
+.PHONY: help demo test lint layers validate bench bench-ingest build-cli clean venv local emails-preview discover-check build sam-build sam-build-check deploy volume
 
 help:
 	@echo "make demo    build and run the whole pipeline locally (no AWS account): writes milepost-demo/"
@@ -46,6 +46,7 @@ help:
 	@echo "make deploy  sam build + sam deploy with infra/samconfig.toml (guided if it has no deploy section)"
 	@echo "make volume  one busy account, 100,000 events, item sizes against their budgets (longer on the emulator)"
 	@echo "make bench   ingest throughput, DynamoDB requests per event, cold start, demo wall time, discover vs DuckDB"
+	@echo "make bench-ingest  what an event costs on DynamoDB and the ingest cold start (target/bench/ingest.json)"
 	@echo "make clean   remove build output and demo output"
 
 # Without the AWS adapters: the demo runs on the embedded ones, and skipping the
@@ -149,11 +150,16 @@ deploy: sam-build
 	@if grep -q '^\[default\.deploy\.parameters\]' infra/samconfig.toml; then \
 	    $(SAM) deploy; else $(SAM) deploy --guided; fi
 
-## bench: figures, not pass/fail (targets printed beside them)
-bench: $(VENV)/.installed build-cli
-	$(VENV)/bin/pip install --quiet -r tests/bench-requirements.txt
+## bench-ingest: what an event costs (requests, write units, dollars per million) and the
+## ingest function's cold start, into target/bench/ingest.json
+bench-ingest: $(VENV)/.installed
 	$(CARGO) build --release -p ingest --bin ingest --example hello_runtime
-	$(CARGO) bench --profile $(LOCAL_PROFILE) -p milepost-cli --bench pipeline --bench cold_start
+	$(CARGO) bench --profile $(LOCAL_PROFILE) -p milepost-cli --bench cold_start --bench ingest
+
+## bench: figures, not pass/fail (targets printed beside them)
+bench: $(VENV)/.installed build-cli bench-ingest
+	$(VENV)/bin/pip install --quiet -r tests/bench-requirements.txt
+	$(CARGO) bench --profile $(LOCAL_PROFILE) -p milepost-cli --bench pipeline
 	$(VENV)/bin/python tests/discover_bench.py $(MILEPOST)
 	$(CARGO) test -p ingest --test volume -- --nocapture a_busy_account
 

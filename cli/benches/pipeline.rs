@@ -1,6 +1,7 @@
 //! `make bench`: throughput of parsing and applying events on the embedded
-//! store (one core), DynamoDB requests per event and per sweep (on moto,
-//! counted by the adapter), and the demo's wall time at 300 and 10,000 accounts.
+//! store (one core), DynamoDB requests per sweep (on moto, counted by the
+//! adapter), and the demo's wall time at 300 and 10,000 accounts. What an
+//! event costs on DynamoDB is `make bench-ingest` (benches/ingest.rs).
 //! Prints figures; targets are stated beside them, not asserted. The same
 //! figures go to target/bench/pipeline.json, for comparing runs.
 
@@ -138,88 +139,6 @@ async fn item_sizes(services: &Services, plans: &[milepost_cli::demo::generator:
 }
 
 const RUNS: usize = 9;
-
-/// What each event costs in DynamoDB requests, delivered one per webhook call
-/// as the demo's generator makes them (5 accounts, 45 days: moto copies its
-/// tables on every transaction, so more only makes the emulator slow),
-/// split by whether it reached a milestone; then every tenth redelivered.
-async fn dynamodb_requests() {
-    let moto = milepost_local::MotoServer::start();
-    let store = Arc::new(milepost_aws::DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
-        "milepost-bench",
-    ));
-    store.create_table().await.unwrap();
-    let clock = Arc::new(VirtualClock::new(sim_start()));
-    let events_bus = Arc::new(RecordingPublisher::default());
-    let services = Services {
-        store: store.clone(),
-        mailer: Arc::new(MemoryMailer::default()),
-        events: events_bus.clone(),
-        workflows: Arc::new(LocalWorkflowRunner::new()),
-        clock: clock.clone(),
-        config: Config::default(),
-        links: Some(milepost_embedded::fixtures::links()),
-    };
-    let maps = milepost_cli::example_maps::example_maps();
-    for m in &maps {
-        store.put_map(m).await.unwrap();
-    }
-    let plans = plan_accounts(5, 1, &maps);
-    for p in &plans {
-        services.ingestion().upsert_account(&p.account).await.unwrap();
-    }
-    let mut events = Vec::new();
-    for day in 0..45 {
-        for p in &plans {
-            p.events_on(day, 1, &mut events);
-        }
-    }
-    events.sort_by_key(|e| e.timestamp);
-    clock.set(sim_start() + Duration::days(45));
-    let (mut quiet, mut reaching, mut duplicate) = (Vec::new(), Vec::new(), Vec::new());
-    for event in &events {
-        let (requests, published) = (store.requests(), events_bus.events().len());
-        services.ingestion().apply_event(event).await.unwrap();
-        let cost = store.requests() - requests;
-        if events_bus.events().len() > published {
-            reaching.push(cost);
-        } else {
-            quiet.push(cost);
-        }
-    }
-    for event in events.iter().step_by(10) {
-        let requests = store.requests();
-        assert_eq!(
-            services.ingestion().apply_event(event).await.unwrap(),
-            milepost_app::ingest::Applied::Duplicate
-        );
-        duplicate.push(store.requests() - requests);
-    }
-    let line = |what: &str, costs: &[u64], target: &str| {
-        let mean = costs.iter().sum::<u64>() as f64 / costs.len().max(1) as f64;
-        let max = costs.iter().max().copied().unwrap_or(0);
-        let shown = if target.is_empty() {
-            String::new()
-        } else {
-            format!("[target {target}]")
-        };
-        println!(
-            "  {what:<34} {:>5} events: mean {mean:.2}, max {max}  {shown}",
-            costs.len()
-        );
-        figure(
-            &format!("DynamoDB requests per event, {what}, max"),
-            max as f64,
-            "requests",
-            target,
-        );
-    };
-    println!("DynamoDB requests per event (moto, counted by the adapter, one event per delivery):");
-    line("known account, no milestone reached", &quiet, "<= 2");
-    line("reaching a milestone", &reaching, "<= 4");
-    line("redelivered (duplicate)", &duplicate, "");
-}
 
 async fn fresh_services(plans: &[milepost_cli::demo::generator::AccountPlan], clock: &Arc<VirtualClock>) -> Services {
     let store = Arc::new(InMemoryStore::new());
@@ -369,9 +288,7 @@ fn main() {
         if wanted("ingest") {
             ingest_throughput().await;
         }
-        if wanted("dynamodb") {
-            dynamodb_requests().await;
-        }
+        if wanted("dynamodb") {}
         if wanted("sweep") {
             sweep_reads().await;
         }

@@ -18,10 +18,12 @@
 //! | suppressed address  | `SUPPRESSED`             | `EMAIL#<address>`     |                                              |
 //! | leader's queue      | `LEADER#<address>`       | `QUEUE`               |                                              |
 //!
-//! - Everything applying an event needs (profile, activity, milestones): one
-//!   Query on `pk = ACCOUNT#<account>` and `sk` beginning `STATE#`, then one
-//!   TransactWriteItems with the event's dedupe record and every item it
-//!   changed (see `apply_product_event`). Two requests per event.
+//! - Everything applying an account's events of one request needs (profile,
+//!   activity, milestones): one Query on `pk = ACCOUNT#<account>` and `sk`
+//!   beginning `STATE#`, then at most one TransactWriteItems with the dedupe
+//!   records of the events a criterion reads and every milestone they
+//!   changed, and one UpdateItem of the activity (see `apply_product_events`).
+//!   An event no criterion reads: the Query and the UpdateItem.
 //! - Milestones due before now, across accounts, oldest first: the `due` GSI,
 //!   spread over `DUE_SHARDS` partitions so no partition is hot; an entry
 //!   exists only while a milestone is pending (or missed with its escalation

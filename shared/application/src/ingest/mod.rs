@@ -2,9 +2,11 @@
 //!
 //! Delivery is at least once, so applying is idempotent end to end: progress
 //! is a set keyed by event id (see `milepost_domain::criterion`), and the
-//! store saves what `AccountState::apply` changed together with the event's
-//! dedupe record in one conditional write (one transaction on DynamoDB), never
-//! the one without the other. A reached milestone is announced after its
+//! store saves what `AccountState::apply_all` changed for one account's events
+//! together with the dedupe records of the events a criterion reads in one
+//! conditional write (one transaction on DynamoDB), never a record without
+//! its changes. The activity is a fold over the set of events seen, so the
+//! events no criterion reads need no record. A reached milestone is announced after its
 //! change is stored; if that publish fails, the redelivered event finds the
 //! announcement still owed and makes it.
 
