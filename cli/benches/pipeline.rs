@@ -288,7 +288,6 @@ fn main() {
         if wanted("ingest") {
             ingest_throughput().await;
         }
-        if wanted("dynamodb") {}
         if wanted("sweep") {
             sweep_reads().await;
         }

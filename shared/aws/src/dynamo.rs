@@ -592,6 +592,7 @@ impl DynamoStore {
         let next = version.unwrap_or(0) + 1;
         let pk = account_pk(&activity.account_id);
         let data = to_attr(activity)?;
+        // The item as it will be stored: keys, data and version (a small number), without building it.
         let bytes = pk.len() + ACTIVITY_SK.len() + "pkskitemversion".len() + value_bytes(&data) + 2;
         self.count();
         self.units.write(bytes.max(bytes_before), false);
@@ -691,9 +692,8 @@ impl DynamoStore {
     /// `MAX_TRANSACTION_ITEMS`, `MAX_TRANSACTION_BYTES`). The puts from
     /// `dedupe_from` on are dedupe records: when only their conditions fail,
     /// the answer says which.
-    async fn transact(&self, puts: &[Put], dedupe_from: usize) -> StoreResult<Transaction> {
+    async fn transact<'p>(&self, puts: impl Iterator<Item = &'p Put>, dedupe_from: usize) -> StoreResult<Transaction> {
         let items = puts
-            .iter()
             .map(|p| {
                 self.units.write(item_bytes(p.item()), true);
                 TransactWriteItem::builder().put(p.clone()).build()
@@ -766,9 +766,8 @@ impl DynamoStore {
                 chunk.extend(queue.pop_front());
             }
             while !chunk.is_empty() {
-                let puts: Vec<Put> = chunk.iter().map(|(p, _)| p.clone()).collect();
                 let dedupe_from = chunk.iter().position(|(_, id)| id.is_some()).unwrap_or(chunk.len());
-                match self.transact(&puts, dedupe_from).await? {
+                match self.transact(chunk.iter().map(|(p, _)| p), dedupe_from).await? {
                     Transaction::Written => break,
                     Transaction::Conflict => return Err(StoreError::Conflict),
                     Transaction::Duplicates(positions) => {

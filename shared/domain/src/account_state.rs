@@ -96,30 +96,31 @@ impl AccountState<'_> {
         now: Timestamp,
     ) -> Result<BatchChanges, IllegalChange> {
         let mut batch = BatchChanges::default();
-        let mut changed = vec![false; self.milestones.len()];
-        let mut claimed = vec![false; self.milestones.len()];
         for event in events {
             let changes = self.apply(event, now)?;
             batch.activity |= changes.activity;
             batch.read.push(changes.read);
-            for i in changes.milestones {
-                changed[i] = true;
-            }
-            for i in changes.claimed {
-                claimed[i] = true;
-            }
+            merge_positions(&mut batch.milestones, changes.milestones);
+            merge_positions(&mut batch.claimed, changes.claimed);
         }
         for (i, m) in self.milestones.iter().enumerate() {
-            if changed[i] {
-                batch.milestones.push(i);
-            }
-            if claimed[i] {
-                batch.claimed.push(i);
-            } else if m.needs_reached_announcement() {
+            if m.needs_reached_announcement() && !batch.claimed.contains(&i) {
                 batch.owed.push(i);
             }
         }
         Ok(batch)
+    }
+}
+
+/// Adds `more` (positions in order) to `into` (the same), each once. One
+/// event's positions are taken as they are: the common case allocates nothing.
+fn merge_positions(into: &mut Vec<usize>, more: Vec<usize>) {
+    if into.is_empty() {
+        *into = more;
+    } else if !more.is_empty() {
+        into.extend(more);
+        into.sort_unstable();
+        into.dedup();
     }
 }
 

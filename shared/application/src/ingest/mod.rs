@@ -25,7 +25,7 @@ use tracing::Instrument;
 
 use self::wire::{GroupCall, Incoming};
 use crate::config::Config;
-use crate::ports::{Clock, EventApplied, EventPublisher, EventsApplied, IngestStore, StoreError, WorkflowStarter};
+use crate::ports::{Clock, EventPublisher, EventsApplied, IngestStore, StoreError, WorkflowStarter};
 use crate::tasks::close_for_milestone;
 use crate::writes::{retry_on_conflict, update_milestone, Edit, MAX_WRITE_ATTEMPTS};
 
@@ -341,6 +341,7 @@ impl Ingestion {
     /// was a duplicate.
     async fn apply_events(&self, events: &[ProductEvent]) -> Result<Option<Vec<bool>>, IngestError> {
         let now = self.clock.now();
+        // From receipt, never from the events' own time: a far-future date must not make one immortal.
         let remember_until = now + Duration::days(self.config.dedupe_ttl_days);
         let account = &events[0].account_id;
         let applied = retry_on_conflict(
@@ -444,29 +445,14 @@ impl Ingestion {
 
     /// `None` when the account is not known: nothing was written.
     async fn apply_to_known_account(&self, event: &ProductEvent) -> Result<Option<Applied>, IngestError> {
-        let now = self.clock.now();
-        // From receipt, never from the event's own time: a far-future date must not make it immortal.
-        let remember_until = now + Duration::days(self.config.dedupe_ttl_days);
-        let applied = retry_on_conflict(
-            || format!("event {}", event.id),
-            || self.store.apply_product_event(event, now, remember_until),
-        )
-        .await?;
-        match applied {
-            EventApplied::UnknownAccount => Ok(None),
-            EventApplied::Known {
-                account,
-                duplicate,
-                announcements,
-            } => {
-                self.announce(&account, announcements).await?;
-                Ok(Some(if duplicate {
-                    Applied::Duplicate
-                } else {
-                    Applied::Applied
-                }))
+        let applied = self.apply_events(std::slice::from_ref(event)).await?;
+        Ok(applied.map(|duplicate| {
+            if duplicate.first().copied().unwrap_or(false) {
+                Applied::Duplicate
+            } else {
+                Applied::Applied
             }
-        }
+        }))
     }
 
     /// Keeps an event whose account was not found. The account may have been
