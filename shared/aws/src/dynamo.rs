@@ -6,7 +6,7 @@
 //! |---------------------|--------------------------|-----------------------|----------------------------------------------|
 //! | account profile     | `ACCOUNT#<account>`      | `STATE#PROFILE`       |                                              |
 //! | tracked milestone   | `ACCOUNT#<account>`      | `STATE#MILESTONE#<id>`| `due_pk` = `DUE#<shard>`, `due_sk` = `<due>#<account>#<id>` while the sweep has work on it; `heads_up_pk` = `HEADSUP#<shard>`, `heads_up_sk` = `<look at>#<account>#<id>` while its heads-up may come |
-//! | account activity    | `ACCOUNT#<account>`      | `STATE#ACTIVITY`      |                                              |
+//! | account activity    | `ACCOUNT#<account>`      | `STATE#ACTIVITY`      | compact: `days`, `recent` (see `activity_item`) |
 //! | escalation log      | `ACCOUNT#<account>`      | `LOG#<key>`           |                                              |
 //! | milestone map       | `MAP#<segment>`          | `TENURE#<tenure\|any>` |                                              |
 //! | event dedupe        | `DEDUPE#<account>`       | `EVENT#<event id>`    | TTL `expires_at`                             |
@@ -136,6 +136,8 @@ fn value_bytes(value: &AttributeValue) -> usize {
 
 /// One DynamoDB item (or key), as the SDK represents it.
 type Item = HashMap<String, AttributeValue>;
+
+mod activity_item;
 
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -591,9 +593,16 @@ impl DynamoStore {
     ) -> StoreResult<bool> {
         let next = version.unwrap_or(0) + 1;
         let pk = account_pk(&activity.account_id);
-        let data = to_attr(activity)?;
+        let [(days_name, days), (recent_name, recent)] = activity_item::encode(activity);
         // The item as it will be stored: keys, data and version (a small number), without building it.
-        let bytes = pk.len() + ACTIVITY_SK.len() + "pkskitemversion".len() + value_bytes(&data) + 2;
+        let bytes = pk.len()
+            + ACTIVITY_SK.len()
+            + "pkskversion".len()
+            + days_name.len()
+            + value_bytes(&days)
+            + recent_name.len()
+            + value_bytes(&recent)
+            + 2;
         self.count();
         self.units.write(bytes.max(bytes_before), false);
         let update = self
@@ -602,9 +611,13 @@ impl DynamoStore {
             .table_name(&self.table)
             .key("pk", s(pk))
             .key("sk", s(ACTIVITY_SK))
-            .update_expression("SET #item = :item, version = :next")
+            // `item`: where activity stored before the compact form was kept.
+            .update_expression("SET #days = :days, #recent = :recent, version = :next REMOVE #item")
+            .expression_attribute_names("#days", days_name)
+            .expression_attribute_names("#recent", recent_name)
             .expression_attribute_names("#item", "item")
-            .expression_attribute_values(":item", data)
+            .expression_attribute_values(":days", days)
+            .expression_attribute_values(":recent", recent)
             .expression_attribute_values(":next", AttributeValue::N(next.to_string()));
         let update = match version {
             Some(v) => update
@@ -635,7 +648,11 @@ impl DynamoStore {
             }
             let stored = self.get(account_pk(&activity.account_id), ACTIVITY_SK).await?;
             (activity, version, bytes) = match stored {
-                Some(item) => (from_item(&item)?, version_of(&item), item_bytes(&item)),
+                Some(item) => (
+                    activity_item::decode(&activity.account_id, &item)?,
+                    version_of(&item),
+                    item_bytes(&item),
+                ),
                 None => (AccountActivity::new(activity.account_id.clone()), None, 0),
             };
             let mut changed = false;
@@ -677,7 +694,7 @@ impl DynamoStore {
             match item.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str) {
                 Some(PROFILE_SK) => state.account = Some(Arc::new(from_item(&item)?)),
                 Some(ACTIVITY_SK) => {
-                    state.activity = from_item(&item)?;
+                    state.activity = activity_item::decode(id, &item)?;
                     state.activity_version = version_of(&item);
                     state.activity_bytes = item_bytes(&item);
                 }
@@ -1162,7 +1179,7 @@ impl ParkingStore for DynamoStore {
 impl ActivityStore for DynamoStore {
     async fn activity(&self, account: &AccountId) -> StoreResult<AccountActivity> {
         match self.get(account_pk(account), ACTIVITY_SK).await? {
-            Some(i) => from_item(&i),
+            Some(i) => activity_item::decode(account, &i),
             None => Ok(AccountActivity::new(account.clone())),
         }
     }

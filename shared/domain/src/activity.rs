@@ -16,17 +16,55 @@ pub const RECENT_EVENTS_KEPT: usize = 10;
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct RecentEvent {
     pub at: Timestamp,
-    pub id: String,
+    /// Tells this event from another at the same instant (a redelivery has the same).
+    #[serde(alias = "id")]
+    pub fingerprint: IdFingerprint,
     pub event: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
+}
+
+/// A 64-bit fingerprint (FNV-1a) of an event id. The activity keeps it
+/// instead of the id: ids run to 40 bytes and more, and ten of them would
+/// take the stored activity past one DynamoDB write unit. Two events are
+/// told apart by time and fingerprint; a clash needs the same instant and a
+/// 1 in 2^64 chance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct IdFingerprint(pub u64);
+
+impl IdFingerprint {
+    pub fn of(id: &str) -> Self {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in id.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        IdFingerprint(hash)
+    }
+}
+
+/// A fingerprint, or (as activity stored before fingerprints has it) the id itself.
+impl<'de> Deserialize<'de> for IdFingerprint {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Fingerprint(u64),
+            Id(String),
+        }
+        Ok(match Stored::deserialize(deserializer)? {
+            Stored::Fingerprint(f) => IdFingerprint(f),
+            Stored::Id(id) => IdFingerprint::of(&id),
+        })
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountActivity {
     pub account_id: AccountId,
     pub active_days: BTreeSet<NaiveDate>,
-    /// The latest events, oldest first, by (time, id).
+    /// The latest events, oldest first, by (time, fingerprint).
     pub recent: Vec<RecentEvent>,
 }
 
@@ -54,9 +92,9 @@ impl AccountActivity {
             // A day older than the history kept goes straight out again.
             changed = self.active_days.contains(&day);
         }
-        let key = (event.timestamp, event.id.as_str());
-        let position = self.recent.partition_point(|r| (r.at, r.id.as_str()) < key);
-        if self.recent.get(position).is_some_and(|r| (r.at, r.id.as_str()) == key) {
+        let key = (event.timestamp, IdFingerprint::of(&event.id));
+        let position = self.recent.partition_point(|r| (r.at, r.fingerprint) < key);
+        if self.recent.get(position).is_some_and(|r| (r.at, r.fingerprint) == key) {
             return changed; // seen already
         }
         if self.recent.len() < RECENT_EVENTS_KEPT {
@@ -64,7 +102,7 @@ impl AccountActivity {
                 position,
                 RecentEvent {
                     at: event.timestamp,
-                    id: event.id.clone(),
+                    fingerprint: key.1,
                     event: event.event.clone(),
                     user_id: event.user_id.clone(),
                 },
@@ -79,7 +117,7 @@ impl AccountActivity {
         self.recent[..position].rotate_left(1);
         let slot = &mut self.recent[position - 1];
         slot.at = event.timestamp;
-        slot.id.clone_from(&event.id);
+        slot.fingerprint = key.1;
         slot.event.clone_from(&event.event);
         slot.user_id.clone_from(&event.user_id);
         true

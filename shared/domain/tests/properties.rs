@@ -493,16 +493,17 @@ proptest! {
     fn account_activity_is_independent_of_order_and_duplicates(
         (events, shuffled) in events_strategy().prop_flat_map(|evs| (Just(evs.clone()), Just(evs).prop_shuffle())),
     ) {
-        use milepost_domain::AccountActivity;
+        use milepost_domain::{activity::IdFingerprint, AccountActivity};
         let mut a = AccountActivity::new(AccountId::new("a"));
         for e in &events { a.record(e); }
         let mut b = AccountActivity::new(AccountId::new("a"));
         for e in shuffled.iter().chain(events.iter()) { b.record(e); }
         prop_assert_eq!(&a, &b);
         // The kept events are the latest ones.
-        let mut latest: Vec<_> = events.iter().map(|e| (e.timestamp, e.id.clone())).collect();
+        let mut latest: Vec<_> = events.iter().map(|e| (e.timestamp, IdFingerprint::of(&e.id))).collect();
         latest.sort();
-        let kept: Vec<_> = a.recent.iter().map(|r| (r.at, r.id.clone())).collect();
+        latest.dedup();
+        let kept: Vec<_> = a.recent.iter().map(|r| (r.at, r.fingerprint)).collect();
         prop_assert_eq!(kept, latest[latest.len().saturating_sub(10)..].to_vec());
     }
 }
@@ -564,4 +565,25 @@ fn a_windowed_user_milestone_stored_as_marks_is_upgraded_by_its_next_event() {
     assert!(matches!(m.progress, milepost_domain::Progress::WindowedUsers { .. }));
     assert_eq!(m.reached_at, Some(carol.timestamp), "ann, bob and carol within 7 days");
     assert_eq!(m.status, MilestoneStatus::Achieved);
+}
+
+#[test]
+fn activity_stored_with_event_ids_still_knows_a_redelivery() {
+    use milepost_domain::AccountActivity;
+    let event = e_at("ajs-next-5b3c1c4e9f0a4d2b8e7f6a5b4c3d2e1f", base(), Some("u1"));
+    // As the stores kept it before fingerprints: the id itself.
+    let stored = serde_json::json!({
+        "account_id": "a",
+        "active_days": [base().date_naive()],
+        "recent": [{ "at": base(), "id": event.id, "event": event.event, "user_id": "u1" }],
+    });
+    let mut activity: AccountActivity = serde_json::from_value(stored).unwrap();
+    assert!(!activity.record(&event), "the redelivered event changed the activity");
+    assert_eq!(activity.recent.len(), 1);
+    let other = e_at("ajs-next-00000000000000000000000000000000", base(), Some("u1"));
+    assert!(
+        activity.record(&other),
+        "another event at the same instant is another event"
+    );
+    assert_eq!(activity.recent.len(), 2);
 }

@@ -327,7 +327,7 @@ fn recent_activity_is_grouped_by_event_newest_first() {
     let at = |h: i64| now() - Duration::hours(h);
     let ev = |h: i64, name: &str| milepost_domain::activity::RecentEvent {
         at: at(h),
-        id: format!("{name}{h}"),
+        fingerprint: milepost_domain::activity::IdFingerprint::of(&format!("{name}{h}")),
         event: name.into(),
         user_id: None,
     };
