@@ -339,6 +339,9 @@ async fn run() {
             figures.add("cold_start.ratio", ratio, "");
             figures.add("cold_start.ratio_bundle", bundle, "<= 2.0");
             figures.add("binary_bytes", bytes, "");
+            if let Some(system) = find("ingest init / hello-world init, system roots, one CA bundle") {
+                figures.add("cold_start.ratio_bundle_system_roots", system, "");
+            }
         }
         _ => println!("  missing: run the cold_start bench first (make bench-ingest does)"),
     }

@@ -10,7 +10,7 @@ use milepost_actions::handle;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     milepost_aws::lambda::init_logging();
-    let sdk = milepost_aws::sdk_config().await;
+    let sdk = milepost_aws::lambda::sdk_config().await?;
     let actions = milepost_aws::actions_from_env(&sdk).await?;
     run(service_fn(|request: Request| {
         let actions = &actions;

@@ -10,7 +10,7 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     milepost_aws::lambda::init_logging();
-    let sdk = milepost_aws::sdk_config().await;
+    let sdk = milepost_aws::lambda::sdk_config().await?;
     let digest = milepost_aws::weekly_digest_from_env(&sdk)?;
     run(service_fn(|_: LambdaEvent<serde_json::Value>| {
         let digest = &digest;

@@ -10,7 +10,7 @@ use milepost_ingest::{handle, IngestConfig, WebhookSecrets};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     milepost_aws::lambda::init_logging();
-    let sdk = milepost_aws::sdk_config().await;
+    let sdk = milepost_aws::lambda::sdk_config().await?;
     let loaded = secrets::load(&sdk, |name| std::env::var(name).ok()).await?;
     let secrets = WebhookSecrets::new(&loaded.standard, &loaded.segment).map_err(|e| e.0)?;
     if !secrets.is_configured() {

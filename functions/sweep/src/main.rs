@@ -11,7 +11,7 @@ use milepost_sweep::deadline_instant;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     milepost_aws::lambda::init_logging();
-    let sdk = milepost_aws::sdk_config().await;
+    let sdk = milepost_aws::lambda::sdk_config().await?;
     let sweeper = milepost_aws::sweeper_from_env(&sdk)?;
     let reminders = milepost_aws::reminders_from_env(&sdk).await?;
     let digests = milepost_aws::digests_from_env(&sdk)?;

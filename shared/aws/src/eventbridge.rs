@@ -4,6 +4,8 @@ use async_trait::async_trait;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_eventbridge::Client;
 
+use crate::LazyClient;
+
 use milepost_app::ports::{EventPublisher, PublishError};
 use milepost_domain::DomainEvent;
 
@@ -14,14 +16,14 @@ const BATCH: usize = 10;
 const ATTEMPTS: u32 = 4;
 
 pub struct EventBridgePublisher {
-    client: Client,
+    client: LazyClient<Client>,
     bus: String,
 }
 
 impl EventBridgePublisher {
-    pub fn new(client: Client, bus: impl Into<String>) -> Self {
+    pub fn new(client: impl Into<LazyClient<Client>>, bus: impl Into<String>) -> Self {
         EventBridgePublisher {
-            client,
+            client: client.into(),
             bus: bus.into(),
         }
     }
@@ -46,6 +48,7 @@ impl EventPublisher for EventBridgePublisher {
             for attempt in 0..ATTEMPTS {
                 let out = self
                     .client
+                    .get()
                     .put_events()
                     .set_entries(Some(pending.clone()))
                     .send()

@@ -7,12 +7,14 @@
 pub mod dynamo;
 pub mod eventbridge;
 pub mod lambda;
+mod lazy_client;
 pub mod secrets;
 pub mod ses;
 pub mod step_functions;
 
 pub use dynamo::DynamoStore;
 pub use eventbridge::EventBridgePublisher;
+pub use lazy_client::LazyClient;
 pub use ses::SesMailer;
 pub use step_functions::StepFunctionsWorkflows;
 
@@ -29,14 +31,18 @@ use milepost_app::reminders::TaskReminders;
 use milepost_app::sweep::Sweeper;
 use milepost_app::Config;
 
-/// One shared SDK configuration, built once per cold start. Throttling and
-/// transient errors are retried by the SDK with exponential backoff and
-/// jitter (standard mode, three attempts), so callers see only what persists.
+/// The CLI's SDK configuration: credentials and region from the default
+/// provider chains (environment, profiles, SSO, instance roles). The
+/// functions use `lambda::sdk_config`. Throttling and transient errors are
+/// retried by the SDK with exponential backoff and jitter (standard mode,
+/// three attempts), so callers see only what persists.
 pub async fn sdk_config() -> aws_config::SdkConfig {
+    sdk_defaults().load().await
+}
+
+fn sdk_defaults() -> aws_config::ConfigLoader {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
-        .load()
-        .await
 }
 
 fn var(name: &str) -> Result<String, String> {
@@ -54,7 +60,7 @@ pub fn store_from_env(config: &aws_config::SdkConfig) -> Result<DynamoStore, Str
 /// The bus named by `MILEPOST_BUS`.
 fn publisher_from_env(config: &aws_config::SdkConfig) -> Result<EventBridgePublisher, String> {
     Ok(EventBridgePublisher::new(
-        aws_sdk_eventbridge::Client::new(config),
+        LazyClient::new(config, aws_sdk_eventbridge::Client::new),
         var("MILEPOST_BUS")?,
     ))
 }
@@ -62,7 +68,7 @@ fn publisher_from_env(config: &aws_config::SdkConfig) -> Result<EventBridgePubli
 /// The escalation state machine named by `MILEPOST_STATE_MACHINE_ARN` (empty when unset).
 fn workflows_from_env(config: &aws_config::SdkConfig) -> StepFunctionsWorkflows {
     StepFunctionsWorkflows::new(
-        aws_sdk_sfn::Client::new(config),
+        LazyClient::new(config, aws_sdk_sfn::Client::new),
         std::env::var("MILEPOST_STATE_MACHINE_ARN").unwrap_or_default(),
     )
 }

@@ -5,18 +5,20 @@ use async_trait::async_trait;
 use aws_sdk_sfn::error::ProvideErrorMetadata;
 use aws_sdk_sfn::Client;
 
+use crate::LazyClient;
+
 use milepost_app::ports::{StartOutcome, WorkflowError, WorkflowStarter};
 use milepost_domain::{EscalationRequest, Stage};
 
 pub struct StepFunctionsWorkflows {
-    client: Client,
+    client: LazyClient<Client>,
     state_machine_arn: String,
 }
 
 impl StepFunctionsWorkflows {
-    pub fn new(client: Client, state_machine_arn: impl Into<String>) -> Self {
+    pub fn new(client: impl Into<LazyClient<Client>>, state_machine_arn: impl Into<String>) -> Self {
         StepFunctionsWorkflows {
-            client,
+            client: client.into(),
             state_machine_arn: state_machine_arn.into(),
         }
     }
@@ -36,6 +38,7 @@ impl WorkflowStarter for StepFunctionsWorkflows {
         let input = serde_json::to_string(request).map_err(|e| WorkflowError(e.to_string()))?;
         match self
             .client
+            .get()
             .start_execution()
             .state_machine_arn(&self.state_machine_arn)
             .name(&request.execution)
@@ -59,6 +62,7 @@ impl WorkflowStarter for StepFunctionsWorkflows {
         };
         match self
             .client
+            .get()
             .stop_execution()
             .execution_arn(self.execution_arn(execution))
             .error("MilestoneRecovered")
