@@ -178,16 +178,14 @@ async fn run(plans: &[AccountPlan], events: &[ProductEvent], plan: Option<FaultP
     outcome
 }
 
-/// Seed 19 finds a reached milestone whose announcement stays claimed and
-/// never published: a claim whose write was made but whose answer was lost
-/// is read back, on the retry, as another writer's live claim (claims carry
-/// no owner), so nobody publishes until the 15-minute lease runs out and a
-/// later event of the account takes it over. moto also ignores
-/// TransactWriteItems' ClientRequestToken, so the SDK's retry of a lost
-/// transaction fails its conditions where DynamoDB would answer success.
-/// Ignored until claims know their claimant (issue 19).
+/// Seed 19 found a reached milestone left claimed and never announced: a
+/// claim whose write was made but whose answer was lost was read back, on
+/// the retry, as another writer's live claim, so nobody published it until
+/// the 15-minute lease ran out (claims now carry their claimant). moto
+/// also ignores TransactWriteItems' ClientRequestToken, so the SDK's retry
+/// of a lost transaction fails its conditions where DynamoDB would answer
+/// success: the use case's own retry is what this exercises.
 #[tokio::test]
-#[ignore = "finds the lost-answer claim bug of issue 19; run with --ignored"]
 async fn ingest_under_aws_faults_ends_where_a_fault_free_run_does() {
     let seed = seed();
     let maps = milepost_cli::example_maps::example_maps();

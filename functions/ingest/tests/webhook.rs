@@ -863,6 +863,7 @@ mod rule_breaking {
             events: &[ProductEvent],
             now: Timestamp,
             until: Timestamp,
+            claimant: &str,
         ) -> StoreResult<EventsApplied> {
             if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
                 return Err(StoreError::Illegal(IllegalChange {
@@ -874,7 +875,9 @@ mod rule_breaking {
                     },
                 }));
             }
-            self.inner.apply_product_events(account, events, now, until).await
+            self.inner
+                .apply_product_events(account, events, now, until, claimant)
+                .await
         }
     }
     #[async_trait]

@@ -133,9 +133,10 @@ pub trait EventStore: Send + Sync {
         events: &[ProductEvent],
         now: Timestamp,
         remember_until: Timestamp,
+        claimant: &str,
     ) -> StoreResult<EventsApplied>;
 
-    /// `apply_product_events` for one event.
+    /// `apply_product_events` for one event, as a claimant of its own.
     async fn apply_product_event(
         &self,
         event: &ProductEvent,
@@ -143,7 +144,13 @@ pub trait EventStore: Send + Sync {
         remember_until: Timestamp,
     ) -> StoreResult<EventApplied> {
         let applied = self
-            .apply_product_events(&event.account_id, std::slice::from_ref(event), now, remember_until)
+            .apply_product_events(
+                &event.account_id,
+                std::slice::from_ref(event),
+                now,
+                remember_until,
+                &fresh_claimant(),
+            )
             .await?;
         Ok(match applied {
             EventsApplied::UnknownAccount => EventApplied::UnknownAccount,
@@ -431,4 +438,14 @@ pub trait WorkflowStarter: Send + Sync {
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
+}
+
+/// A new claimant id, for the claims (announcements) one delivery makes
+/// while it is applied: random per call (std's per-process random hash
+/// keys, a new key each time), so two deliveries never share one, and one
+/// delivery keeps its own across its retries.
+pub fn fresh_claimant() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    format!("{:016x}", hasher.finish())
 }

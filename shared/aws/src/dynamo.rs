@@ -1510,6 +1510,7 @@ impl EventStore for DynamoStore {
         events: &[ProductEvent],
         now: Timestamp,
         remember_until: Timestamp,
+        claimant: &str,
     ) -> StoreResult<EventsApplied> {
         let LoadedAccount {
             account,
@@ -1526,7 +1527,7 @@ impl EventStore for DynamoStore {
             activity: &mut activity,
             milestones: &mut milestones,
         }
-        .apply_all(events, now)?;
+        .apply_all(events, now, claimant)?;
         let mut duplicate = vec![false; events.len()];
         let remember = changes.to_remember(events, &mut duplicate);
         let milestone_puts = changes

@@ -590,7 +590,10 @@ async fn apply_together(store: &dyn Store, account: &AccountId, events: &[Produc
         duplicate,
         announcements,
         ..
-    } = store.apply_product_events(account, events, t0(), later).await.unwrap()
+    } = store
+        .apply_product_events(account, events, t0(), later, "together")
+        .await
+        .unwrap()
     else {
         panic!("{account} is known");
     };

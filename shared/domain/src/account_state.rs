@@ -43,7 +43,7 @@ impl AccountState<'_> {
     ///
     /// On an `IllegalChange` (a bug: reaching an open milestone is always
     /// legal) the milestones before it may be changed: the caller saves nothing.
-    pub fn apply(&mut self, event: &ProductEvent, now: Timestamp) -> Result<Changes, IllegalChange> {
+    pub fn apply(&mut self, event: &ProductEvent, now: Timestamp, claimant: &str) -> Result<Changes, IllegalChange> {
         let mut changes = Changes {
             activity: self.activity.record(event),
             ..Changes::default()
@@ -55,7 +55,7 @@ impl AccountState<'_> {
                 let advance = m.observe(&obs, seats).map_err(|t| IllegalChange::of(m, t))?;
                 if advance != Advance::Unchanged {
                     changes.milestones.push(i);
-                    if m.claim_announcement(now) {
+                    if m.claim_announcement(now, claimant) {
                         changes.claimed.push(i);
                         continue;
                     }
@@ -94,10 +94,11 @@ impl AccountState<'_> {
         &mut self,
         events: impl IntoIterator<Item = &'e ProductEvent>,
         now: Timestamp,
+        claimant: &str,
     ) -> Result<BatchChanges, IllegalChange> {
         let mut batch = BatchChanges::default();
         for event in events {
-            let changes = self.apply(event, now)?;
+            let changes = self.apply(event, now, claimant)?;
             batch.activity |= changes.activity;
             batch.read.push(changes.read);
             merge_positions(&mut batch.milestones, changes.milestones);

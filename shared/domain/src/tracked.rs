@@ -81,6 +81,11 @@ pub struct TrackedMilestone {
     /// than `ANNOUNCE_LEASE` belongs to a crashed writer and may be taken over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub announcing_since: Option<Timestamp>,
+    /// Who holds that claim: one id per delivery being applied. A claim read
+    /// back by the delivery that made it (its write went through, the answer
+    /// was lost, the write was retried) is still its own, not another's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub announcing_by: Option<String>,
     /// Set by the sweep that is announcing and escalating a missed milestone,
     /// so overlapping sweeps leave it alone (taken over after `ANNOUNCE_LEASE`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -153,6 +158,7 @@ impl TrackedMilestone {
             announced_missed: false,
             announced_reached: false,
             announcing_since: None,
+            announcing_by: None,
             miss_claimed_at: None,
             group: None,
             heads_up: def.heads_up,
@@ -186,15 +192,24 @@ impl TrackedMilestone {
         self.settle(licensed_seats)
     }
 
-    /// Claims the right to publish the reached event, unless it went out
-    /// already or someone else holds a live claim. Returns whether it claimed.
-    pub fn claim_announcement(&mut self, now: Timestamp) -> bool {
+    /// Claims, for `claimant`, the right to publish the reached event,
+    /// unless it went out already or another claimant holds a live claim.
+    /// Returns whether `claimant` holds the claim now.
+    pub fn claim_announcement(&mut self, now: Timestamp, claimant: &str) -> bool {
         let live_claim = self.announcing_since.is_some_and(|since| now - since < ANNOUNCE_LEASE);
-        if !self.needs_reached_announcement() || live_claim {
+        let ours = self.announcing_by.as_deref() == Some(claimant);
+        if !self.needs_reached_announcement() || (live_claim && !ours) {
             return false;
         }
         self.announcing_since = Some(now);
+        self.announcing_by = Some(claimant.to_string());
         true
+    }
+
+    /// Ends an announcement claim (published, or given back to try again).
+    pub fn end_announcement_claim(&mut self) {
+        self.announcing_since = None;
+        self.announcing_by = None;
     }
 
     /// Whether the sweep still has work on this milestone: pending (it may

@@ -587,3 +587,34 @@ fn activity_stored_with_event_ids_still_knows_a_redelivery() {
     );
     assert_eq!(activity.recent.len(), 2);
 }
+
+#[test]
+fn an_announcement_claim_is_its_claimants_own_until_its_lease_runs_out() {
+    use milepost_domain::tracked::ANNOUNCE_LEASE;
+    let criterion = Criterion::EventCount {
+        event: "e".into(),
+        min: 1,
+        window_days: None,
+    };
+    let mut m = tracked(&criterion, MilestoneStatus::Achieved);
+    let t = base();
+    assert!(m.claim_announcement(t, "delivery-a"));
+    assert!(
+        !m.claim_announcement(t + Duration::minutes(1), "delivery-b"),
+        "another delivery leaves a live claim alone"
+    );
+    assert!(
+        m.claim_announcement(t + Duration::minutes(1), "delivery-a"),
+        "the claim's own delivery, reading it back after a lost answer, still holds it"
+    );
+    assert!(
+        m.claim_announcement(t + Duration::minutes(1) + ANNOUNCE_LEASE, "delivery-b"),
+        "a lapsed claim is taken over"
+    );
+    m.announced_reached = true;
+    m.end_announcement_claim();
+    assert!(
+        !m.claim_announcement(t + Duration::hours(1), "delivery-b"),
+        "announced: nothing to claim"
+    );
+}

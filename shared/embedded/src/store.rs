@@ -463,6 +463,7 @@ impl EventStore for InMemoryStore {
         events: &[ProductEvent],
         now: Timestamp,
         remember_until: Timestamp,
+        claimant: &str,
     ) -> StoreResult<EventsApplied> {
         let mut t = self.lock();
         let Some(account) = t.accounts.get(account_id.as_str()).cloned() else {
@@ -504,7 +505,7 @@ impl EventStore for InMemoryStore {
             activity,
             milestones,
         };
-        let applied = state.apply_all(fresh, now);
+        let applied = state.apply_all(fresh, now, claimant);
         let fits = applied
             .as_ref()
             .map_err(|e| StoreError::Illegal(e.clone()))

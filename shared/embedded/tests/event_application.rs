@@ -5,7 +5,7 @@
 //! ones to announce, and hold the same due set.
 
 use chrono::{Duration, TimeZone, Utc};
-use milepost_app::ports::{AccountStore, EventApplied, EventStore, MilestoneStore};
+use milepost_app::ports::{AccountStore, EventStore, EventsApplied, MilestoneStore};
 use milepost_domain::{
     Account, AccountActivity, AccountId, AccountState, Announcements, ProductEvent, TrackedMilestone,
 };
@@ -73,13 +73,18 @@ proptest! {
             let now = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
             let until = now + Duration::days(14);
             for e in &evs {
-                let stored = store.apply_product_event(e, now, until).await.unwrap();
-                let EventApplied::Known { duplicate, announcements, .. } = stored else {
+                // One claimant for both sides, so their claims compare equal.
+                let stored = store
+                    .apply_product_events(&e.account_id, std::slice::from_ref(e), now, until, "prop")
+                    .await
+                    .unwrap();
+                let EventsApplied::Known { duplicate, announcements, .. } = stored else {
                     panic!("the account is known")
                 };
+                let duplicate = duplicate[0];
                 let expected = if seen.insert(e.id.clone()) {
                     let changes = AccountState { account: &acct, activity: &mut activity, milestones: &mut milestones }
-                        .apply(e, now)
+                        .apply(e, now, "prop")
                         .unwrap();
                     for &i in &changes.milestones {
                         milestones[i].version += 1;

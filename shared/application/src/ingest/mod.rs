@@ -25,7 +25,7 @@ use tracing::Instrument;
 
 use self::wire::{GroupCall, Incoming};
 use crate::config::Config;
-use crate::ports::{Clock, EventPublisher, EventsApplied, IngestStore, StoreError, WorkflowStarter};
+use crate::ports::{fresh_claimant, Clock, EventPublisher, EventsApplied, IngestStore, StoreError, WorkflowStarter};
 use crate::tasks::close_for_milestone;
 use crate::writes::{retry_on_conflict, update_milestone, Edit, MAX_WRITE_ATTEMPTS};
 
@@ -344,9 +344,14 @@ impl Ingestion {
         // From receipt, never from the events' own time: a far-future date must not make one immortal.
         let remember_until = now + Duration::days(self.config.dedupe_ttl_days);
         let account = &events[0].account_id;
+        // One claimant for this delivery's claims, across its retries.
+        let claimant = fresh_claimant();
         let applied = retry_on_conflict(
             || format!("{} events of account {account}", events.len()),
-            || self.store.apply_product_events(account, events, now, remember_until),
+            || {
+                self.store
+                    .apply_product_events(account, events, now, remember_until, &claimant)
+            },
         )
         .await?;
         match applied {
@@ -356,7 +361,7 @@ impl Ingestion {
                 duplicate,
                 announcements,
             } => {
-                self.announce(&account, announcements).await?;
+                self.announce(&account, announcements, &claimant).await?;
                 Ok(Some(duplicate))
             }
         }
@@ -482,12 +487,17 @@ impl Ingestion {
         Ok(applied)
     }
 
-    async fn announce(&self, account: &Account, announcements: Announcements) -> Result<(), IngestError> {
+    async fn announce(
+        &self,
+        account: &Account,
+        announcements: Announcements,
+        claimant: &str,
+    ) -> Result<(), IngestError> {
         for m in announcements.claimed {
             self.publish_claimed(account, m, CloseReason::CustomerRecovered).await?;
         }
         for m in announcements.unclaimed {
-            self.announce_reached(account, m, CloseReason::CustomerRecovered)
+            self.announce_reached(account, m, CloseReason::CustomerRecovered, claimant)
                 .await?;
         }
         Ok(())
@@ -502,6 +512,7 @@ impl Ingestion {
         account: &Account,
         m: TrackedMilestone,
         reason: CloseReason,
+        claimant: &str,
     ) -> Result<(), IngestError> {
         if !m.needs_reached_announcement() {
             return Ok(());
@@ -509,7 +520,7 @@ impl Ingestion {
         let now = self.clock.now();
         let claimed = AtomicBool::new(false);
         let Some(m) = update_milestone(self.store.as_ref(), m, |m| {
-            let won = m.claim_announcement(now);
+            let won = m.claim_announcement(now, claimant);
             claimed.store(won, Ordering::SeqCst);
             Ok(if won { Edit::Changed } else { Edit::Unchanged })
         })
@@ -537,7 +548,7 @@ impl Ingestion {
             if outcome {
                 m.announced_reached = true;
             }
-            m.announcing_since = None;
+            m.end_announcement_claim();
             Ok(Edit::Changed)
         })
         .await?;
@@ -625,7 +636,7 @@ impl Ingestion {
         if let Some(reached) = milestone.reached_at.filter(|_| milestone.status.is_reached()) {
             let status = milestone.status;
             // Heals an announcement a failed publish left owed.
-            self.announce_reached(&account, milestone, CloseReason::MilestoneConfirmed)
+            self.announce_reached(&account, milestone, CloseReason::MilestoneConfirmed, &fresh_claimant())
                 .await?;
             return Ok(Confirmed::Already { status, at: reached });
         }
@@ -660,7 +671,7 @@ impl Ingestion {
             .await
             .map_err(|e| IngestError::Publish(e.to_string()))?;
         let status = m.status;
-        self.announce_reached(&account, m, CloseReason::MilestoneConfirmed)
+        self.announce_reached(&account, m, CloseReason::MilestoneConfirmed, &fresh_claimant())
             .await?;
         Ok(Confirmed::Now { status })
     }
