@@ -15,7 +15,7 @@ use milepost_app::ingest::wire::parse_body;
 use milepost_app::ports::{MapStore, MilestoneStore};
 use milepost_app::{Config, Services};
 use milepost_aws::DynamoStore;
-use milepost_cli::demo::generator::{plan_accounts, sim_start, AccountPlan};
+use milepost_cli::demo::generator::{plan_accounts, segment_batch, sim_start, AccountPlan};
 use milepost_domain::{ProductEvent, TrackedMilestone};
 use milepost_embedded::{LocalWorkflowRunner, MemoryMailer, RecordingPublisher, VirtualClock};
 use serde_json::{json, Value};
@@ -147,19 +147,6 @@ fn stream(plans: &[AccountPlan]) -> Vec<ProductEvent> {
     }
     events.sort_by_key(|e| e.timestamp);
     events
-}
-
-/// A Segment `batch` of `track` calls, as analytics.js or a server library sends it.
-fn segment_batch(events: &[ProductEvent]) -> Vec<u8> {
-    let calls: Vec<Value> = events
-        .iter()
-        .map(|e| {
-            json!({"type": "track", "messageId": e.id, "event": e.event, "userId": e.user_id,
-                   "timestamp": e.timestamp.to_rfc3339(), "properties": e.properties,
-                   "context": {"groupId": e.account_id.as_str()}})
-        })
-        .collect();
-    serde_json::to_vec(&json!({ "batch": calls })).unwrap()
 }
 
 fn mean(costs: &[Cost], f: impl Fn(&Cost) -> f64) -> f64 {

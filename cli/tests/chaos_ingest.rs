@@ -15,14 +15,13 @@ use milepost_app::ingest::wire::parse_body;
 use milepost_app::ports::{ActivityStore, MapStore, MilestoneStore};
 use milepost_app::{Config, Services};
 use milepost_aws::DynamoStore;
-use milepost_cli::demo::generator::{plan_accounts, sim_start, AccountPlan};
+use milepost_cli::demo::generator::{plan_accounts, segment_batch, sim_start, AccountPlan};
 use milepost_domain::{AccountActivity, DomainEvent, ProductEvent, TrackedMilestone};
 use milepost_embedded::{LocalWorkflowRunner, MemoryMailer, RecordingPublisher, VirtualClock};
 use milepost_local::{Fault, FaultPlan, FaultProxy, MotoServer};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde_json::{json, Value};
 
 const ACCOUNTS: usize = 8;
 const DAYS: i64 = 60;
@@ -58,18 +57,6 @@ fn stream(plans: &[AccountPlan], rng: &mut ChaCha8Rng) -> Vec<ProductEvent> {
         delivered.push(e);
     }
     delivered
-}
-
-fn segment_batch(events: &[ProductEvent]) -> Vec<u8> {
-    let calls: Vec<Value> = events
-        .iter()
-        .map(|e| {
-            json!({"type": "track", "messageId": e.id, "event": e.event, "userId": e.user_id,
-                   "timestamp": e.timestamp.to_rfc3339(), "properties": e.properties,
-                   "context": {"groupId": e.account_id.as_str()}})
-        })
-        .collect();
-    serde_json::to_vec(&json!({ "batch": calls })).unwrap()
 }
 
 struct Outcome {

@@ -476,3 +476,18 @@ impl AccountPlan {
         }
     }
 }
+
+/// A Segment `batch` of `track` calls for `events`, as analytics.js or a
+/// server library sends it (the benches and the chaos run deliver the
+/// stream this way).
+pub fn segment_batch(events: &[ProductEvent]) -> Vec<u8> {
+    let calls: Vec<serde_json::Value> = events
+        .iter()
+        .map(|e| {
+            json!({"type": "track", "messageId": e.id, "event": e.event, "userId": e.user_id,
+                   "timestamp": e.timestamp.to_rfc3339(), "properties": e.properties,
+                   "context": {"groupId": e.account_id.as_str()}})
+        })
+        .collect();
+    serde_json::to_vec(&json!({ "batch": calls })).expect("JSON of a batch")
+}
