@@ -89,7 +89,7 @@ impl OwnerDigests {
             let key = format!("digest:{}:{day}", recipient_digest(digest.owner.email.as_str()));
             let mail = email::owner_digest(&self.config, &items, &digest.owner, key, now)
                 .map_err(|e| StoreError::Backend(e.to_string()))?;
-            let sent = send_once(self.store.as_ref(), self.mailer.as_ref(), &mail)
+            let sent = send_once(self.store.as_ref(), self.mailer.as_ref(), &mail, now)
                 .await
                 .map_err(|e| StoreError::Backend(e.to_string()))?;
             if sent == SendResult::Sent {

@@ -25,7 +25,7 @@ use tracing::Instrument;
 use crate::config::Config;
 use crate::email;
 use crate::links::ActionLinks;
-use crate::ports::{Clock, Mailer, PlaybookStore, StoreError};
+use crate::ports::{Clock, Mailer, PlaybookStore, SendClaim, StoreError};
 use crate::sending::{claim_contact_slot, claim_named, send_claimed, send_once, settle_named, SendResult};
 use crate::sweep::SweepOptions;
 use crate::writes::{update_milestone, Edit};
@@ -74,6 +74,8 @@ enum ChampionHeadsUp {
     Paused(Timestamp),
     Unsubscribed(Timestamp),
     Rejected,
+    /// Handed to SES without an answer: it may not have gone; not sent again.
+    Unknown,
 }
 
 impl From<SendResult> for ChampionHeadsUp {
@@ -82,6 +84,7 @@ impl From<SendResult> for ChampionHeadsUp {
             SendResult::Rejected(_) => ChampionHeadsUp::Rejected,
             SendResult::IncludedIn(within) => ChampionHeadsUp::Included(within),
             SendResult::Sent | SendResult::AlreadySent => ChampionHeadsUp::Sent,
+            SendResult::Unknown(_) => ChampionHeadsUp::Unknown,
         }
     }
 }
@@ -166,7 +169,7 @@ impl HeadsUps {
         let words = champion_words(account, &champion);
         let mail = email::heads_up(&self.config, account, &m, pace, &words, heads_up_key(&m, "owner"), now)
             .map_err(|e| StoreError::Backend(e.to_string()))?;
-        let sent = send_once(self.store.as_ref(), self.mailer.as_ref(), &mail)
+        let sent = send_once(self.store.as_ref(), self.mailer.as_ref(), &mail, now)
             .await
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         if sent == SendResult::Sent {
@@ -201,7 +204,7 @@ impl HeadsUps {
         let to = &account.primary_contact;
         let key = champion_key(m);
         if let Some(record) = store.send_record(&key).await? {
-            return Ok(ChampionHeadsUp::from(SendResult::from_record(record)));
+            return Ok(ChampionHeadsUp::from(settled(record, now)?));
         }
         if let Some(pause) = store.customer_email_pause(&account.id).await? {
             if pause.is_active(now) {
@@ -245,13 +248,14 @@ impl HeadsUps {
         }
         // The key is held before the email's list is made: two runs on one
         // milestone cannot each send a list the other settles.
-        if let Some(record) = store.claim_send(&key).await? {
-            return Ok(ChampionHeadsUp::from(SendResult::from_record(record)));
+        let claim = SendClaim::new(now);
+        if let Some(record) = store.claim_send(&key, &claim).await? {
+            return Ok(ChampionHeadsUp::from(settled(record, now)?));
         }
-        let also = match self.claim_others_behind(account, m, now).await {
+        let also = match self.claim_others_behind(account, m, now, &claim).await {
             Ok(also) => also,
             Err(e) => {
-                store.release_send(&key).await?;
+                store.release_send(&key, &claim).await?;
                 return Err(e);
             }
         };
@@ -261,17 +265,17 @@ impl HeadsUps {
         };
         let kind = milepost_domain::EmailKind::HeadsUpChampion;
         let sent = match email::outreach(&self.config, account, m, &also, kind, &unsubscribe, key.clone(), now) {
-            Ok(mail) => send_claimed(store, self.mailer.as_ref(), &mail)
+            Ok(mail) => send_claimed(store, self.mailer.as_ref(), &mail, &claim)
                 .await
                 .map_err(|e| StoreError::Backend(e.to_string())),
             Err(e) => {
-                store.release_send(&key).await?;
+                store.release_send(&key, &claim).await?;
                 Err(StoreError::Backend(e.to_string()))
             }
         };
         let keys = also.iter().map(champion_key);
         let within = format!("the heads-up about {}", m.name);
-        settle_named(store, keys, &within, sent.as_ref().ok()).await?;
+        settle_named(store, keys, &within, sent.as_ref().ok(), &claim).await?;
         let sent = sent?;
         if sent == SendResult::Sent {
             report.champions_told += 1;
@@ -295,6 +299,7 @@ impl HeadsUps {
         account: &Account,
         m: &TrackedMilestone,
         now: Timestamp,
+        claim: &SendClaim,
     ) -> Result<Vec<TrackedMilestone>, StoreError> {
         let mut others: Vec<TrackedMilestone> = self
             .store
@@ -308,7 +313,7 @@ impl HeadsUps {
             })
             .collect();
         others.sort_by(|a, b| (a.due_at, &a.milestone_id).cmp(&(b.due_at, &b.milestone_id)));
-        claim_named(self.store.as_ref(), others, champion_key).await
+        claim_named(self.store.as_ref(), others, champion_key, claim).await
     }
 
     /// Applies `change` to the milestone and writes it (again on a lost race).
@@ -389,5 +394,13 @@ fn champion_words(account: &Account, champion: &ChampionHeadsUp) -> String {
             format!("Not emailed: {name} unsubscribed on {}.", email::fmt_date(*at))
         }
         ChampionHeadsUp::Rejected => format!("Not emailed: {name}'s address was rejected."),
+        ChampionHeadsUp::Unknown => format!(
+            "A heads-up email to {name} (the champion) was handed to the mail service today without an answer: it may not have arrived."
+        ),
     }
+}
+
+/// What a send record means for a heads-up (another run's live claim: look again next sweep).
+fn settled(record: crate::ports::SendRecord, now: Timestamp) -> Result<SendResult, StoreError> {
+    SendResult::from_record(record, now).map_err(|e| StoreError::Backend(e.to_string()))
 }

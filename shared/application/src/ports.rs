@@ -275,9 +275,14 @@ pub trait EscalationLog: Send + Sync {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum SendRecord {
-    /// Claimed before the send; if it stays here, the sender crashed mid-send and
-    /// the email is treated as sent rather than risk sending it twice.
-    Sending,
+    /// Claimed before the send by one attempt (`by`, at `since`) and not
+    /// settled yet. A claim stored before claims had owners has neither.
+    Sending {
+        #[serde(default)]
+        by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<Timestamp>,
+    },
     Sent {
         message_id: String,
     },
@@ -289,18 +294,60 @@ pub enum SendRecord {
     Included {
         within: String,
     },
+    /// Handed to the provider without an answer (a reset connection, a
+    /// timeout), or left claimed by an attempt that stopped mid-send: it may
+    /// or may not have gone. It is never sent again, so nobody gets it twice.
+    Unknown {
+        reason: String,
+    },
+}
+
+/// How long a send claim stands for an attempt that is still sending: past
+/// it (a Lambda runs 15 minutes at most) the attempt stopped mid-send.
+pub const SEND_LEASE: chrono::Duration = chrono::Duration::minutes(15);
+
+/// One attempt's hold on a send key: who, since when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendClaim {
+    pub by: String,
+    pub at: Timestamp,
+}
+
+impl SendClaim {
+    /// A claim of a new attempt at `at`: its own claimant id.
+    pub fn new(at: Timestamp) -> Self {
+        SendClaim {
+            by: fresh_claimant(),
+            at,
+        }
+    }
+
+    /// The record the claim writes.
+    pub fn record(&self) -> SendRecord {
+        SendRecord::Sending {
+            by: self.by.clone(),
+            since: Some(self.at),
+        }
+    }
+
+    /// Whether `record` is this claim (written by it, its answer perhaps lost).
+    pub fn holds(&self, record: &SendRecord) -> bool {
+        matches!(record, SendRecord::Sending { by, .. } if *by == self.by)
+    }
 }
 
 #[async_trait]
 pub trait SendLedger: Send + Sync {
-    /// Claims the key for sending. `Ok(None)`: claimed, go ahead. `Ok(Some(record))`:
-    /// already claimed, do not send again.
-    async fn claim_send(&self, key: &str) -> StoreResult<Option<SendRecord>>;
+    /// Claims the key for sending. `Ok(None)`: claimed by `claim` (now, or by
+    /// its own earlier write whose answer was lost), go ahead.
+    /// `Ok(Some(record))`: someone else's claim or a settled send; do not send.
+    async fn claim_send(&self, key: &str, claim: &SendClaim) -> StoreResult<Option<SendRecord>>;
     /// What became of the key so far, without claiming it.
     async fn send_record(&self, key: &str) -> StoreResult<Option<SendRecord>>;
     async fn settle_send(&self, key: &str, record: &SendRecord) -> StoreResult<()>;
-    /// Gives the claim back after a transient failure so a retry can send.
-    async fn release_send(&self, key: &str) -> StoreResult<()>;
+    /// Gives `claim` back after a failure that sent nothing, so a retry can
+    /// send; a key claimed by anyone else, or settled, is left as it is.
+    async fn release_send(&self, key: &str, claim: &SendClaim) -> StoreResult<()>;
 }
 
 /// Tasks and the escalation log they are recorded on.
@@ -395,9 +442,16 @@ impl<T> Store for T where
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
-    /// Throttling or a passing fault: try again later.
+    /// A passing fault the provider answered (a 5xx): nothing was sent, try again.
     #[error("transient send failure: {0}")]
     Transient(String),
+    /// Over the provider's sending rate or quota: nothing was sent; send it later.
+    #[error("sending rate exceeded: {0}")]
+    Throttled(String),
+    /// Handed over without an answer (a reset connection, a timeout): it may
+    /// or may not have gone, and sending again could deliver it twice.
+    #[error("send outcome unknown: {0}")]
+    Unknown(String),
     /// The address was rejected or is suppressed: trying again will not help.
     #[error("permanent send failure: {0}")]
     Permanent(String),

@@ -69,7 +69,7 @@ impl TaskReminders {
             let key = format!("{}:reminder:{}", task.id, until.timestamp());
             let mail = email::csm_task(&self.config, &account, &m, &task, buttons, true, key, now)
                 .map_err(|e| TaskError::Store(StoreError::Backend(e.to_string())))?;
-            send_once(self.store.as_ref(), self.mailer.as_ref(), &mail)
+            send_once(self.store.as_ref(), self.mailer.as_ref(), &mail, now)
                 .await
                 .map_err(|e| TaskError::Store(StoreError::Backend(e.to_string())))?;
         }

@@ -1,33 +1,46 @@
 //! Sending an email at most once per key, whoever sends it (a playbook step,
 //! a task reminder): the key is claimed in the send ledger before sending and
-//! settled after; a transient failure gives the claim back so a retry sends.
+//! settled after; a failure that sent nothing gives the claim back so a retry
+//! sends. SES takes no idempotency key, so an email handed over without an
+//! answer is recorded as of unknown outcome and never sent again: nobody
+//! gets an email twice, and the log says so where one may be missing.
 
 use milepost_domain::{Contact, ContactPolicy, ContactRecord, OutgoingEmail, Slot, Timestamp};
 
 use crate::links::recipient_digest;
-use crate::ports::{ContactStore, Mailer, SendError, SendLedger, SendRecord, StoreError};
+use crate::ports::{ContactStore, Mailer, SendClaim, SendError, SendLedger, SendRecord, StoreError, SEND_LEASE};
 use crate::writes::retry_on_conflict;
 
 /// What became of one email.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SendResult {
     Sent,
-    /// Sent (or claimed) by an earlier attempt: not sent again.
+    /// Sent by an earlier attempt: not sent again.
     AlreadySent,
     /// Permanently rejected (bad or suppressed address): recorded, and the caller goes on.
     Rejected(String),
     /// Named in another email instead (`within` says which).
     IncludedIn(String),
+    /// It may or may not have gone (`why`); not sent again.
+    Unknown(String),
 }
 
 impl SendResult {
-    /// What a settled (or claimed) record means for the one sending again.
-    pub fn from_record(record: SendRecord) -> Self {
-        match record {
+    /// What a settled (or claimed) record means for the one sending again at
+    /// `now`: another attempt's live claim is a `Transient` failure (that
+    /// attempt is sending it; look again later); a claim past `SEND_LEASE`,
+    /// its attempt stopped mid-send, is an unknown outcome.
+    pub fn from_record(record: SendRecord, now: Timestamp) -> Result<Self, SendFailure> {
+        Ok(match record {
             SendRecord::Rejected { reason } => SendResult::Rejected(reason),
             SendRecord::Included { within } => SendResult::IncludedIn(within),
-            SendRecord::Sending | SendRecord::Sent { .. } => SendResult::AlreadySent,
-        }
+            SendRecord::Sent { .. } => SendResult::AlreadySent,
+            SendRecord::Unknown { reason } => SendResult::Unknown(reason),
+            SendRecord::Sending { since: Some(since), .. } if now - since < SEND_LEASE => {
+                return Err(SendFailure::Transient("being sent by another attempt".into()));
+            }
+            SendRecord::Sending { .. } => SendResult::Unknown("an attempt stopped while sending it".into()),
+        })
     }
 
     /// How the escalation log says it.
@@ -36,15 +49,29 @@ impl SendResult {
             SendResult::Sent | SendResult::AlreadySent => "sent".to_string(),
             SendResult::Rejected(reason) => format!("rejected ({reason})"),
             SendResult::IncludedIn(within) => format!("not sent on its own: included in {within}"),
+            SendResult::Unknown(why) => {
+                format!("may not have gone: {why}; not sent again, so it cannot arrive twice")
+            }
         }
+    }
+
+    /// Whether the email went, or may have: what another email named in it counts on.
+    pub fn went_or_may_have(&self) -> bool {
+        matches!(
+            self,
+            SendResult::Sent | SendResult::AlreadySent | SendResult::Unknown(_)
+        )
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendFailure {
-    /// Throttling or a passing fault: the claim was given back, try again.
+    /// A passing fault: the claim was given back, try again.
     #[error("transient: {0}")]
     Transient(String),
+    /// Over the provider's sending rate: the claim was given back; send it later.
+    #[error("throttled: {0}")]
+    Throttled(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -53,20 +80,23 @@ pub async fn send_once(
     ledger: &dyn SendLedger,
     mailer: &dyn Mailer,
     mail: &OutgoingEmail,
+    now: Timestamp,
 ) -> Result<SendResult, SendFailure> {
-    if let Some(existing) = ledger.claim_send(&mail.key).await? {
-        return Ok(SendResult::from_record(existing));
+    let claim = SendClaim::new(now);
+    if let Some(existing) = ledger.claim_send(&mail.key, &claim).await? {
+        return SendResult::from_record(existing, now);
     }
-    send_claimed(ledger, mailer, mail).await
+    send_claimed(ledger, mailer, mail, &claim).await
 }
 
-/// Sends an email whose key the caller has claimed (`SendLedger::claim_send`
+/// Sends an email whose key `claim` holds (`SendLedger::claim_send`
 /// answered `None`), and settles the claim as `send_once` does: for a sender
 /// that must hold the key before it decides what the email says.
 pub async fn send_claimed(
     ledger: &dyn SendLedger,
     mailer: &dyn Mailer,
     mail: &OutgoingEmail,
+    claim: &SendClaim,
 ) -> Result<SendResult, SendFailure> {
     match mailer.send(mail).await {
         Ok(message_id) => {
@@ -74,8 +104,19 @@ pub async fn send_claimed(
             Ok(SendResult::Sent)
         }
         Err(SendError::Transient(reason)) => {
-            ledger.release_send(&mail.key).await?;
+            ledger.release_send(&mail.key, claim).await?;
             Err(SendFailure::Transient(reason))
+        }
+        Err(SendError::Throttled(reason)) => {
+            ledger.release_send(&mail.key, claim).await?;
+            Err(SendFailure::Throttled(reason))
+        }
+        Err(SendError::Unknown(reason)) => {
+            ledger
+                .settle_send(&mail.key, &SendRecord::Unknown { reason: reason.clone() })
+                .await?;
+            tracing::warn!(key = %mail.key, kind = mail.kind.as_str(), "email outcome unknown; not sent again");
+            Ok(SendResult::Unknown(reason))
         }
         Err(SendError::Permanent(reason)) => {
             ledger
@@ -125,10 +166,11 @@ pub async fn claim_named<T>(
     ledger: &dyn SendLedger,
     candidates: Vec<T>,
     key: impl Fn(&T) -> String,
+    claim: &SendClaim,
 ) -> Result<Vec<T>, StoreError> {
     let mut claimed = Vec::new();
     for c in candidates {
-        if ledger.claim_send(&key(&c)).await?.is_none() {
+        if ledger.claim_send(&key(&c), claim).await?.is_none() {
             claimed.push(c);
         }
     }
@@ -136,14 +178,16 @@ pub async fn claim_named<T>(
 }
 
 /// After the email that names them: the claimed `keys` are settled as
-/// included `within` it when it went, or given back so each sends its own.
+/// included `within` it when it went (or may have), or given back so each
+/// sends its own.
 pub async fn settle_named(
     ledger: &dyn SendLedger,
     keys: impl IntoIterator<Item = String>,
     within: &str,
     sent: Option<&SendResult>,
+    claim: &SendClaim,
 ) -> Result<(), StoreError> {
-    let went = matches!(sent, Some(SendResult::Sent | SendResult::AlreadySent));
+    let went = sent.is_some_and(SendResult::went_or_may_have);
     for key in keys {
         if went {
             let record = SendRecord::Included {
@@ -151,7 +195,7 @@ pub async fn settle_named(
             };
             ledger.settle_send(&key, &record).await?;
         } else {
-            ledger.release_send(&key).await?;
+            ledger.release_send(&key, claim).await?;
         }
     }
     Ok(())

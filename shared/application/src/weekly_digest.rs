@@ -98,11 +98,14 @@ impl WeeklyDigest {
         }
         let (week_report, all_time) = self.reports(&week, now).await?;
         let mail = email::weekly_digest(&self.config, &week, &week_report, &all_time, &recipient, key, now)?;
-        let result = match send_once(self.store.as_ref(), self.mailer.as_ref(), &mail).await {
+        let result = match send_once(self.store.as_ref(), self.mailer.as_ref(), &mail, now).await {
             Ok(SendResult::Sent) => "sent",
             Ok(SendResult::Rejected(_)) => "rejected",
             Ok(SendResult::AlreadySent | SendResult::IncludedIn(_)) => "already_sent",
-            Err(SendFailure::Transient(reason)) => return Err(DigestError::Transient(reason)),
+            Ok(SendResult::Unknown(_)) => "unknown",
+            Err(SendFailure::Transient(reason) | SendFailure::Throttled(reason)) => {
+                return Err(DigestError::Transient(reason))
+            }
             Err(SendFailure::Store(e)) => return Err(e.into()),
         };
         Ok(WeeklyDigestOutcome {

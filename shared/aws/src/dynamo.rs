@@ -57,8 +57,8 @@ use sha2::{Digest, Sha256};
 
 use milepost_app::ports::{
     AccountStore, ActivityStore, ContactStore, DedupeStore, EscalationLog, EventStore, EventsApplied, LeaderQueueStore,
-    MapStore, MilestoneStore, OwnerDigestStore, Page, ParkingStore, PauseStore, SendLedger, SendRecord, StoreError,
-    StoreResult, TaskStore,
+    MapStore, MilestoneStore, OwnerDigestStore, Page, ParkingStore, PauseStore, SendClaim, SendLedger, SendRecord,
+    StoreError, StoreResult, TaskStore,
 };
 use milepost_domain::suppression::suppression_key;
 use milepost_domain::{
@@ -1454,8 +1454,8 @@ impl SendLedger for DynamoStore {
             .transpose()
     }
 
-    async fn claim_send(&self, key: &str) -> StoreResult<Option<SendRecord>> {
-        let item = HashMap::from([("item".to_string(), to_attr(&SendRecord::Sending)?)]);
+    async fn claim_send(&self, key: &str, claim: &SendClaim) -> StoreResult<Option<SendRecord>> {
+        let item = HashMap::from([("item".to_string(), to_attr(&claim.record())?)]);
         if self.put(item, format!("SEND#{key}"), "SEND", true).await? {
             return Ok(None);
         }
@@ -1463,7 +1463,9 @@ impl SendLedger for DynamoStore {
             .get(format!("SEND#{key}"), "SEND")
             .await?
             .ok_or(StoreError::Conflict)?;
-        Ok(Some(from_item(&existing)?))
+        let existing: SendRecord = from_item(&existing)?;
+        // Our own claim, written by a try whose answer was lost: still ours.
+        Ok((!claim.holds(&existing)).then_some(existing))
     }
 
     async fn settle_send(&self, key: &str, record: &SendRecord) -> StoreResult<()> {
@@ -1472,10 +1474,10 @@ impl SendLedger for DynamoStore {
         Ok(())
     }
 
-    async fn release_send(&self, key: &str) -> StoreResult<()> {
+    async fn release_send(&self, key: &str, claim: &SendClaim) -> StoreResult<()> {
         self.count();
         self.units.write(0, false); // a delete: a unit per KB of the item, here small
-        let sending = to_attr(&SendRecord::Sending)?;
+        let sending = to_attr(&claim.record())?;
         match self
             .client
             .delete_item()

@@ -19,9 +19,17 @@ pub struct SesMailer {
 }
 
 impl SesMailer {
+    /// The client's own retries are turned off: SES takes no idempotency
+    /// key, so a retry after a lost answer would send the email twice.
+    /// `classify` says which failures sent nothing, for the caller to retry.
     pub fn new(client: Client, configuration_set: Option<String>) -> Self {
+        let config = client
+            .config()
+            .to_builder()
+            .retry_config(aws_sdk_sesv2::config::retry::RetryConfig::disabled())
+            .build();
         SesMailer {
-            client,
+            client: Client::from_conf(config),
             configuration_set: configuration_set.filter(|s| !s.is_empty()),
         }
     }
@@ -60,9 +68,11 @@ fn mailbox(contact: &Contact) -> String {
     }
 }
 
-/// Whether SES's answer means this email will never go (a rejected message or
-/// address), or that trying again later may work (throttling, a paused or
-/// misconfigured account, a network fault).
+/// What SES's answer, or its absence, says of the email: rejected for good
+/// (`Permanent`); over the sending rate or quota (`Throttled`: send later);
+/// refused by a service fault (`Transient`: nothing went, try again); or no
+/// answer after the request may have reached SES (`Unknown`: it may have
+/// gone). Only a connection that never opened is known to have sent nothing.
 fn classify(err: SdkError<SendEmailError>) -> SendError {
     let reason = match &err {
         SdkError::ServiceError(service) => {
@@ -71,12 +81,34 @@ fn classify(err: SdkError<SendEmailError>) -> SendError {
         }
         other => other.to_string(),
     };
-    match err.as_service_error() {
-        Some(SendEmailError::MessageRejected(_) | SendEmailError::BadRequestException(_)) => {
-            SendError::Permanent(reason)
-        }
-        _ => SendError::Transient(reason),
+    match &err {
+        SdkError::ServiceError(_) => match err.as_service_error() {
+            Some(SendEmailError::MessageRejected(_) | SendEmailError::BadRequestException(_)) => {
+                SendError::Permanent(reason)
+            }
+            Some(SendEmailError::TooManyRequestsException(_) | SendEmailError::LimitExceededException(_)) => {
+                SendError::Throttled(reason)
+            }
+            _ => SendError::Transient(reason),
+        },
+        SdkError::ConstructionFailure(_) => SendError::Transient(reason),
+        SdkError::DispatchFailure(_) if never_connected(&err) => SendError::Transient(reason),
+        _ => SendError::Unknown(reason),
     }
+}
+
+/// Whether the failure happened while connecting, before any byte of the request went.
+fn never_connected(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = err.source();
+    while let Some(e) = source {
+        if e.downcast_ref::<hyper_util::client::legacy::Error>()
+            .is_some_and(hyper_util::client::legacy::Error::is_connect)
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 #[async_trait]
@@ -101,6 +133,13 @@ impl Mailer for SesMailer {
             .value(email.kind.as_str())
             .build()
             .map_err(|e| SendError::Permanent(e.to_string()))?;
+        // SES's events (delivery, bounce) carry the tag: they can be matched
+        // to the send ledger's key without the key, which names the account.
+        let send_tag = MessageTag::builder()
+            .name("milepost-send")
+            .value(send_key_tag(&email.key))
+            .build()
+            .map_err(|e| SendError::Permanent(e.to_string()))?;
         let sent = self
             .client
             .send_email()
@@ -114,11 +153,22 @@ impl Mailer for SesMailer {
             .content(EmailContent::builder().simple(message.build()).build())
             .set_configuration_set_name(self.configuration_set.clone())
             .email_tags(kind)
+            .email_tags(send_tag)
             .send()
             .await
             .map_err(classify)?;
         Ok(sent.message_id.unwrap_or_default())
     }
+}
+
+/// The `milepost-send` tag of the email under `key`: the first 128 bits of
+/// the key's SHA-256, in hex (tag values allow letters, digits, `_` and `-`).
+pub fn send_key_tag(key: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(key.as_bytes())[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -217,6 +267,12 @@ mod tests {
             ]
         );
         assert_eq!(body["EmailTags"][0]["Value"], "outreach");
+        assert_eq!(body["EmailTags"][1]["Name"], "milepost-send");
+        assert_eq!(
+            body["EmailTags"][1]["Value"],
+            send_key_tag("exec-1:outreach_email:customer")
+        );
+        assert_eq!(send_key_tag("exec-1:outreach_email:customer").len(), 32);
         assert_eq!(
             body["ReplyToAddresses"],
             serde_json::json!(["\"Maya\" <maya@vendor.example>"]),
@@ -238,7 +294,11 @@ mod tests {
         let (rejected, _) = captured_send(&email(None), 400, "MessageRejected").await;
         assert!(matches!(rejected, Err(SendError::Permanent(_))), "{rejected:?}");
         let (throttled, _) = captured_send(&email(None), 429, "TooManyRequestsException").await;
-        assert!(matches!(throttled, Err(SendError::Transient(_))), "{throttled:?}");
+        assert!(matches!(throttled, Err(SendError::Throttled(_))), "{throttled:?}");
+        let (quota, _) = captured_send(&email(None), 400, "LimitExceededException").await;
+        assert!(matches!(quota, Err(SendError::Throttled(_))), "{quota:?}");
+        let (fault, _) = captured_send(&email(None), 500, "InternalFailure").await;
+        assert!(matches!(fault, Err(SendError::Transient(_))), "{fault:?}");
         let (paused, _) = captured_send(&email(None), 400, "SendingPausedException").await;
         assert!(matches!(paused, Err(SendError::Transient(_))), "{paused:?}");
     }

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
-use milepost_app::ports::{EventApplied, EventsApplied, MilestoneStore, SendRecord, Store, StoreError};
+use milepost_app::ports::{EventApplied, EventsApplied, MilestoneStore, SendClaim, SendRecord, Store, StoreError};
 use milepost_aws::DynamoStore;
 use milepost_domain::{
     AccountId, MilestoneMap, MilestoneStatus, ProductEvent, Segment, Tenure, Timestamp, TrackedMilestone,
@@ -442,11 +442,25 @@ async fn tasks_logs_and_sends_happen_once(store: Arc<dyn Store>) {
     let log = store.log_of(&AccountId::new("acme")).await.unwrap();
     assert_eq!(log.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), vec!["k1", "k2"]);
 
-    assert_eq!(store.claim_send("s").await.unwrap(), None);
-    assert_eq!(store.claim_send("s").await.unwrap(), Some(SendRecord::Sending));
-    store.release_send("s").await.unwrap();
+    let now = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+    let first = SendClaim::new(now);
+    let second = SendClaim::new(now);
+    assert_eq!(store.claim_send("s", &first).await.unwrap(), None);
     assert_eq!(
-        store.claim_send("s").await.unwrap(),
+        store.claim_send("s", &first).await.unwrap(),
+        None,
+        "a claim read back by its own claimant (its answer lost) is still its own"
+    );
+    assert_eq!(store.claim_send("s", &second).await.unwrap(), Some(first.record()));
+    store.release_send("s", &second).await.unwrap();
+    assert_eq!(
+        store.send_record("s").await.unwrap(),
+        Some(first.record()),
+        "only its claimant gives a claim back"
+    );
+    store.release_send("s", &first).await.unwrap();
+    assert_eq!(
+        store.claim_send("s", &second).await.unwrap(),
         None,
         "released claims can be taken again"
     );
@@ -454,9 +468,9 @@ async fn tasks_logs_and_sends_happen_once(store: Arc<dyn Store>) {
         .settle_send("s", &SendRecord::Sent { message_id: "m".into() })
         .await
         .unwrap();
-    store.release_send("s").await.unwrap();
+    store.release_send("s", &second).await.unwrap();
     assert_eq!(
-        store.claim_send("s").await.unwrap(),
+        store.claim_send("s", &second).await.unwrap(),
         Some(SendRecord::Sent { message_id: "m".into() }),
         "a sent record is never released"
     );

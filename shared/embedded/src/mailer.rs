@@ -79,6 +79,7 @@ pub struct MemoryMailer {
 struct MemoryMailerState {
     sent: Vec<OutgoingEmail>,
     transient_failures: HashMap<String, u32>,
+    throttled: HashMap<String, u32>,
     rejected: Vec<String>,
     attempts: u64,
 }
@@ -99,6 +100,15 @@ impl MemoryMailer {
             .lock()
             .expect("mailer lock")
             .transient_failures
+            .insert(address.to_string(), times);
+    }
+
+    /// The next `times` sends to `address` find the sending rate exceeded, as SES answers a burst.
+    pub fn throttle(&self, address: &str, times: u32) {
+        self.state
+            .lock()
+            .expect("mailer lock")
+            .throttled
             .insert(address.to_string(), times);
     }
 
@@ -124,7 +134,13 @@ impl Mailer for MemoryMailer {
             if let Some(left) = state.transient_failures.get_mut(to.email.as_str()) {
                 if *left > 0 {
                     *left -= 1;
-                    return Err(SendError::Transient("throttled".into()));
+                    return Err(SendError::Transient("service unavailable".into()));
+                }
+            }
+            if let Some(left) = state.throttled.get_mut(to.email.as_str()) {
+                if *left > 0 {
+                    *left -= 1;
+                    return Err(SendError::Throttled("maximum sending rate exceeded".into()));
                 }
             }
         }

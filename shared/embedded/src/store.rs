@@ -12,8 +12,8 @@ use rustc_hash::FxHashMap as HashMap;
 
 use milepost_app::ports::{
     AccountStore, ActivityStore, ContactStore, DedupeStore, EscalationLog, EventStore, EventsApplied, LeaderQueueStore,
-    MapStore, MilestoneStore, OwnerDigestStore, Page, ParkingStore, PauseStore, SendLedger, SendRecord, StoreError,
-    StoreResult, TaskStore,
+    MapStore, MilestoneStore, OwnerDigestStore, Page, ParkingStore, PauseStore, SendClaim, SendLedger, SendRecord,
+    StoreError, StoreResult, TaskStore,
 };
 use milepost_domain::suppression::suppression_key;
 use milepost_domain::{
@@ -708,12 +708,12 @@ impl EscalationLog for InMemoryStore {
 
 #[async_trait]
 impl SendLedger for InMemoryStore {
-    async fn claim_send(&self, key: &str) -> StoreResult<Option<SendRecord>> {
+    async fn claim_send(&self, key: &str, claim: &SendClaim) -> StoreResult<Option<SendRecord>> {
         let mut t = self.lock();
         if let Some(existing) = t.sends.get(key) {
-            return Ok(Some(existing.clone()));
+            return Ok((!claim.holds(existing)).then(|| existing.clone()));
         }
-        t.sends.insert(key.to_string(), SendRecord::Sending);
+        t.sends.insert(key.to_string(), claim.record());
         Ok(None)
     }
     async fn send_record(&self, key: &str) -> StoreResult<Option<SendRecord>> {
@@ -723,9 +723,9 @@ impl SendLedger for InMemoryStore {
         self.lock().sends.insert(key.to_string(), record.clone());
         Ok(())
     }
-    async fn release_send(&self, key: &str) -> StoreResult<()> {
+    async fn release_send(&self, key: &str, claim: &SendClaim) -> StoreResult<()> {
         let mut t = self.lock();
-        if t.sends.get(key) == Some(&SendRecord::Sending) {
+        if t.sends.get(key).is_some_and(|r| claim.holds(r)) {
             t.sends.remove(key);
         }
         Ok(())

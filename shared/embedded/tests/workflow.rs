@@ -428,7 +428,7 @@ async fn recovered_between_day_three_and_five_sends_no_leadership_email() {
 }
 
 #[tokio::test]
-async fn a_throttled_send_is_retried_by_the_state_machine_and_delivered_once() {
+async fn a_passing_ses_fault_is_retried_by_the_state_machine_and_delivered_once() {
     let (h, request) = Harness::missed().await;
     h.mailer.fail_transiently("pat@a1.example", 2);
     let run = h.run(&request, async |_, _| {}).await;
@@ -454,6 +454,197 @@ async fn a_throttled_send_is_retried_by_the_state_machine_and_delivered_once() {
         "three attempts for the outreach email, one for each other"
     );
     assert_eq!(run.end_state, "PlaybookCompleted");
+}
+
+/// Issue 19's first suspect: a burst beyond SES's sending rate used to be
+/// retried as a passing fault and, past the Retry blocks' five tries,
+/// caught and recorded as failed. It is deferred instead, as often as it
+/// takes, and sent.
+#[tokio::test]
+async fn a_burst_beyond_the_ses_send_rate_is_deferred_and_sent_not_failed() {
+    let (h, request) = Harness::missed().await;
+    let retries = milepost_app::escalation::retry::STEP_RETRY.max_retries;
+    h.mailer.throttle("pat@a1.example", retries * 2 + 2);
+    let run = h.run(&request, async |_, _| {}).await;
+
+    assert_eq!(run.count("StateCaught", "Day1Email"), 0, "not recorded as failed");
+    assert_eq!(
+        run.count("StateEntered", "Day1EmailDeferred") as u32,
+        retries * 2 + 2,
+        "each throttled try waits and comes back"
+    );
+    let outreach = h.sent().iter().filter(|(k, _)| *k == EmailKind::Outreach).count();
+    assert_eq!(outreach, 1, "sent once the rate allows");
+    let log = h.store.log_of(&AccountId::new("a1")).await.unwrap();
+    assert!(log.iter().all(|e| !e.detail.contains("failed")), "{log:#?}");
+    assert!(log
+        .iter()
+        .any(|e| e.step == Some(Step::OutreachEmail) && e.detail == "outreach email sent"));
+    assert_eq!(run.end_state, "PlaybookCompleted");
+}
+
+/// Issue 19's second suspect: a send claim left by an attempt that stopped
+/// mid-send used to read as "sent". Past its lease it is an unknown outcome:
+/// the log says the email may not have gone, and it is not sent again (SES
+/// takes no idempotency key, so a second send could deliver it twice).
+#[tokio::test]
+async fn a_send_claim_left_by_a_crashed_attempt_is_logged_as_unknown_not_as_sent() {
+    use milepost_app::ports::{Clock, SendClaim, SendLedger};
+    let (h, request) = Harness::missed().await;
+    let key = format!("{}:outreach_email:customer", request.execution);
+    let crashed = SendClaim::new(h.clock.now());
+    assert_eq!(h.store.claim_send(&key, &crashed).await.unwrap(), None);
+    let run = h.run(&request, async |_, _| {}).await;
+
+    let outreach = h.sent().iter().filter(|(k, _)| *k == EmailKind::Outreach).count();
+    assert_eq!(outreach, 0, "not sent a second time");
+    let log = h.store.log_of(&AccountId::new("a1")).await.unwrap();
+    let said: Vec<&str> = log
+        .iter()
+        .filter(|e| e.step == Some(Step::OutreachEmail))
+        .map(|e| e.detail.as_str())
+        .collect();
+    assert_eq!(
+        said,
+        ["outreach email may not have gone: an attempt stopped while sending it; not sent again, so it cannot arrive twice"]
+    );
+    assert_eq!(run.steps(), ALL_STEPS, "the playbook went on");
+}
+
+/// Another attempt's claim that is still live (its Lambda is sending right
+/// now) is waited for, not logged as sent before it is: the step retries
+/// and finds the send settled.
+#[tokio::test]
+async fn a_send_claimed_by_a_live_attempt_is_waited_for() {
+    use milepost_app::ports::{SendClaim, SendLedger, SendRecord};
+    let (h, request) = Harness::missed().await;
+    let key = format!("{}:outreach_email:customer", request.execution);
+    let due = Step::OutreachEmail.due(&request.schedule);
+    let other = SendClaim::new(due);
+    assert_eq!(h.store.claim_send(&key, &other).await.unwrap(), None);
+    let mut tries = 0;
+    let run = h
+        .run(&request, async |h, step| {
+            if step == Step::OutreachEmail {
+                tries += 1;
+                if tries == 2 {
+                    // The other attempt's send went through meanwhile.
+                    let sent = SendRecord::Sent {
+                        message_id: "m-1".into(),
+                    };
+                    h.store.settle_send(&key, &sent).await.unwrap();
+                }
+            }
+        })
+        .await;
+
+    assert_eq!(run.count("StateRetried", "Day1Email"), 1);
+    assert_eq!(run.count("StateCaught", "Day1Email"), 0);
+    let outreach = h.sent().iter().filter(|(k, _)| *k == EmailKind::Outreach).count();
+    assert_eq!(outreach, 0, "the other attempt sent it; this one did not");
+    let log = h.store.log_of(&AccountId::new("a1")).await.unwrap();
+    let said: Vec<&str> = log
+        .iter()
+        .filter(|e| e.step == Some(Step::OutreachEmail))
+        .map(|e| e.detail.as_str())
+        .collect();
+    assert_eq!(said, ["outreach email sent"]);
+}
+
+/// A bus on which the customer catches up the moment the day-3 task opens:
+/// the reached milestone arrives while the step is between its first look
+/// at the milestone and its email.
+struct CatchUpWhenTheTaskOpens {
+    bus: RecordingPublisher,
+    services: std::sync::OnceLock<Services>,
+    fired: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl milepost_app::ports::EventPublisher for CatchUpWhenTheTaskOpens {
+    async fn publish(&self, events: &[DomainEvent]) -> Result<(), milepost_app::ports::PublishError> {
+        self.bus.publish(events).await?;
+        let opened = events.iter().any(|e| matches!(e, DomainEvent::TaskOpened { .. }));
+        if opened && !self.fired.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            let services = self.services.get().expect("wired");
+            let body = serde_json::to_vec(&workflows_done("a1", services.clock.now())).unwrap();
+            services.ingestion().ingest(parse_body(&body).unwrap()).await.unwrap();
+        }
+        Ok(())
+    }
+}
+
+/// Issue 19's third suspect: the "reached meanwhile?" look came first, and
+/// between it and the email a step makes a dozen store and bus calls (the
+/// day-3 step: account, stage, task, its opening published, health, log), so
+/// a customer who caught up in that window still got that step's email. The
+/// step now looks again with the send key held, right before the send.
+#[tokio::test]
+async fn a_customer_who_catches_up_while_a_step_runs_gets_none_of_its_email() {
+    let store = Arc::new(InMemoryStore::new());
+    let mailer = Arc::new(MemoryMailer::default());
+    let bus = Arc::new(CatchUpWhenTheTaskOpens {
+        bus: RecordingPublisher::default(),
+        services: std::sync::OnceLock::new(),
+        fired: false.into(),
+    });
+    let clock = Arc::new(VirtualClock::new(contract_start()));
+    let workflows = Arc::new(CapturedStarts::default());
+    let services = Services {
+        store: store.clone(),
+        mailer: mailer.clone(),
+        events: bus.clone(),
+        workflows: workflows.clone(),
+        clock: clock.clone(),
+        config: milepost_embedded::fixtures::simulation_config(),
+        links: Some(milepost_embedded::fixtures::links()),
+    };
+    let _ = bus.services.set(services.clone());
+    store
+        .put_map(&load_map("escalation.yaml", ESCALATION_MAP).unwrap())
+        .await
+        .unwrap();
+    services.ingestion().upsert_account(&account("a1")).await.unwrap();
+    clock.set(contract_start() + Duration::days(10) + Duration::hours(1));
+    services.sweeper().sweep(&SweepOptions::default()).await.unwrap();
+    let request = workflows
+        .started
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|r| r.milestone_id == "first_workflow")
+        .cloned()
+        .unwrap();
+    clock.set(Step::CsmTask.due(&request.schedule));
+
+    let outcome = services.playbook().run_step(&request, Step::CsmTask).await.unwrap();
+
+    assert_eq!(outcome, milepost_domain::StepOutcome::Recovered);
+    assert!(
+        bus.fired.load(std::sync::atomic::Ordering::SeqCst),
+        "the customer caught up mid-step"
+    );
+    let csm_mail: Vec<_> = mailer
+        .sent()
+        .into_iter()
+        .filter(|e| e.kind == EmailKind::CsmTask)
+        .collect();
+    assert!(csm_mail.is_empty(), "no CSM email about a milestone already reached");
+    let tasks = store.all_tasks();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(
+        tasks[0].closed.as_ref().map(|c| c.reason.as_str()),
+        Some("customer_recovered"),
+        "the task opened a moment before closes itself"
+    );
+    let key = format!("{}:csm_task:csm", request.execution);
+    assert_eq!(
+        milepost_app::ports::SendLedger::send_record(store.as_ref(), &key)
+            .await
+            .unwrap(),
+        None,
+        "the key was given back, not left claimed"
+    );
 }
 
 #[tokio::test]

@@ -22,8 +22,9 @@ use tracing::Instrument;
 use crate::config::Config;
 use crate::email::{self, RenderError};
 use crate::links::ActionLinks;
+use crate::ports::SendClaim;
 use crate::ports::{Clock, EventPublisher, Mailer, PlaybookStore, StoreError};
-use crate::sending::{send_once, SendFailure, SendResult};
+use crate::sending::{send_claimed, SendFailure, SendResult};
 use crate::writes::retry_on_conflict;
 
 /// Misses of one account this close together get one day-1 outreach email.
@@ -31,9 +32,17 @@ const COMBINE_WITHIN: chrono::Duration = chrono::Duration::days(3);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
-    /// Worth retrying: throttling, a passing fault, a lost write race.
+    /// Worth retrying: a passing fault, a lost write race.
     #[error("transient: {0}")]
     Transient(String),
+    /// Over SES's sending rate: the step runs again a few minutes later
+    /// (`run_step` answers `Deferred`), however long the burst lasts.
+    #[error("throttled: {0}")]
+    Throttled(String),
+    /// The customer caught up while the step ran, before its email went:
+    /// `run_step` answers `Recovered`.
+    #[error("milestone reached during the step")]
+    ReachedMeanwhile,
     #[error("milestone {0} is not tracked")]
     UnknownMilestone(String),
     #[error("account {0} is unknown")]
@@ -50,6 +59,7 @@ impl From<SendFailure> for StepError {
     fn from(e: SendFailure) -> Self {
         match e {
             SendFailure::Transient(why) => StepError::Transient(why),
+            SendFailure::Throttled(why) => StepError::Throttled(why),
             SendFailure::Store(e) => e.into(),
         }
     }
@@ -82,7 +92,35 @@ pub struct PlaybookSteps {
 impl PlaybookSteps {
     /// Runs one step of an escalation.
     pub async fn run_step(&self, req: &EscalationRequest, step: Step) -> Result<StepOutcome, StepError> {
-        self.run_step_inner(req, step).instrument(step_span(req, step)).await
+        let span = step_span(req, step);
+        match self.run_step_inner(req, step).instrument(span.clone()).await {
+            Err(StepError::Throttled(why)) => {
+                // Deferred, not failed: Step Functions' retries would give up on a long burst.
+                let at = self.clock.now() + throttle_wait(req, step);
+                span.in_scope(
+                    || tracing::warn!(reason = %why, retry_at = %at, "SES sending rate reached; step deferred"),
+                );
+                Ok(StepOutcome::Deferred(at))
+            }
+            Err(StepError::ReachedMeanwhile) => {
+                span.in_scope(|| tracing::info!("milestone reached during the step; nothing sent"));
+                if step == Step::CsmTask {
+                    // A task opened a moment before the catch-up closes as the announcement's would.
+                    crate::tasks::close_for_milestone(
+                        self.store.as_ref(),
+                        self.events.as_ref(),
+                        &req.execution,
+                        milepost_domain::CloseReason::CustomerRecovered,
+                        self.clock.now(),
+                    )
+                    .instrument(span)
+                    .await
+                    .map_err(|e| StepError::Transient(e.to_string()))?;
+                }
+                Ok(StepOutcome::Recovered)
+            }
+            other => other,
+        }
     }
 
     async fn run_step_inner(&self, req: &EscalationRequest, step: Step) -> Result<StepOutcome, StepError> {
@@ -133,7 +171,7 @@ impl PlaybookSteps {
                 if let Some(record) = store.send_record(&key).await? {
                     // Sent by an earlier attempt, or named in another milestone's
                     // outreach: say so, and take no slot of the contact's.
-                    let result = crate::sending::SendResult::from_record(record);
+                    let result = SendResult::from_record(record, now)?;
                     let detail = format!("{} email {}", kind.label(), result.describe());
                     self.log(req, step, "email:customer", now, detail).await?;
                 } else if !self.held_by_pause(req, step, &account, now).await?
@@ -150,8 +188,9 @@ impl PlaybookSteps {
                         return Ok(StepOutcome::Deferred(later));
                     }
                     // One outreach for the account's misses close together.
+                    let claim = SendClaim::new(now);
                     let also = if step == Step::OutreachEmail {
-                        self.claim_close_misses(&account, &milestone).await?
+                        self.claim_close_misses(&account, &milestone, &claim).await?
                     } else {
                         Vec::new()
                     };
@@ -162,7 +201,8 @@ impl PlaybookSteps {
                     // The misses it named are settled as included in it, or given back.
                     let keys = also.iter().map(|c| outreach_key_of(&account, c));
                     let within = format!("the outreach email about {}", milestone.name);
-                    crate::sending::settle_named(self.store.as_ref(), keys, &within, sent.as_ref().ok()).await?;
+                    crate::sending::settle_named(self.store.as_ref(), keys, &within, sent.as_ref().ok(), &claim)
+                        .await?;
                     sent?;
                 }
             }
@@ -240,7 +280,7 @@ impl PlaybookSteps {
                 let mut deferred = match store.send_record(&leader_key).await? {
                     Some(record) => {
                         // Sent by an earlier attempt, or in another escalation's daily email.
-                        let result = SendResult::from_record(record);
+                        let result = SendResult::from_record(record, now)?;
                         let detail = format!("{} email {}", EmailKind::Leadership.label(), result.describe());
                         self.log(req, step, "email:leader", now, detail).await?;
                         None
@@ -518,7 +558,21 @@ impl PlaybookSteps {
         now: Timestamp,
         mail: &OutgoingEmail,
     ) -> Result<SendResult, StepError> {
-        let result = send_once(self.store.as_ref(), self.mailer.as_ref(), mail).await?;
+        let claim = SendClaim::new(now);
+        let result = match self.store.claim_send(&mail.key, &claim).await? {
+            Some(existing) => SendResult::from_record(existing, now)?,
+            None => {
+                // Looked at again with the key held, right before the send: a
+                // customer who caught up while the step ran gets nothing.
+                let reached = self.load_milestone(req).await.map(|m| m.status.is_reached());
+                if !matches!(reached, Ok(false)) {
+                    self.store.release_send(&mail.key, &claim).await?;
+                    reached?;
+                    return Err(StepError::ReachedMeanwhile);
+                }
+                send_claimed(self.store.as_ref(), self.mailer.as_ref(), mail, &claim).await?
+            }
+        };
         let detail = format!("{} email {}", mail.kind.label(), result.describe());
         self.log(req, step, &format!("email:{recipient}"), now, detail).await?;
         Ok(result)
@@ -562,6 +616,7 @@ impl PlaybookSteps {
             return Ok(Some(later));
         }
         // Everyone else waiting, each claimed so only this email names them.
+        let claim = SendClaim::new(now);
         let queue = self.store.leader_queue(&leader.email).await?;
         let mut done = vec![req.execution.clone()];
         let mut others = Vec::new();
@@ -570,7 +625,7 @@ impl PlaybookSteps {
                 continue;
             }
             let their_key = send_key_of(&waiting.execution, Step::Leadership, "leader");
-            if self.store.claim_send(&their_key).await?.is_some() {
+            if self.store.claim_send(&their_key, &claim).await?.is_some() {
                 done.push(waiting.execution);
                 continue;
             }
@@ -580,13 +635,13 @@ impl PlaybookSteps {
                 .get_milestone(&waiting.account_id, &waiting.milestone_id)
                 .await?;
             let (Some(account), Some(milestone)) = (account, milestone) else {
-                self.store.release_send(&their_key).await?;
+                self.store.release_send(&their_key, &claim).await?;
                 done.push(waiting.execution);
                 continue;
             };
             if milestone.status.is_reached() {
                 // Caught up meanwhile: its own step ends it, with no email.
-                self.store.release_send(&their_key).await?;
+                self.store.release_send(&their_key, &claim).await?;
                 done.push(waiting.execution);
                 continue;
             }
@@ -628,7 +683,7 @@ impl PlaybookSteps {
             email::leadership_digest(&self.config, &items, leader, key.to_string(), now)?
         };
         let sent = self.send_logged(req, step, "leader", now, &mail).await;
-        let went = matches!(sent, Ok(SendResult::Sent | SendResult::AlreadySent));
+        let went = sent.as_ref().is_ok_and(SendResult::went_or_may_have);
         for (their_key, execution, ..) in &others {
             if went {
                 let record = crate::ports::SendRecord::Included {
@@ -637,7 +692,7 @@ impl PlaybookSteps {
                 self.store.settle_send(their_key, &record).await?;
                 done.push(execution.clone());
             } else {
-                self.store.release_send(their_key).await?;
+                self.store.release_send(their_key, &claim).await?;
             }
         }
         if went {
@@ -728,6 +783,7 @@ impl PlaybookSteps {
         &self,
         account: &Account,
         m: &TrackedMilestone,
+        claim: &SendClaim,
     ) -> Result<Vec<TrackedMilestone>, StepError> {
         let Some(missed_at) = m.missed_at else {
             return Ok(Vec::new());
@@ -748,7 +804,8 @@ impl PlaybookSteps {
             })
             .collect();
         others.sort_by(|a, b| (a.due_at, &a.milestone_id).cmp(&(b.due_at, &b.milestone_id)));
-        let claimed = crate::sending::claim_named(self.store.as_ref(), others, |c| outreach_key_of(account, c)).await?;
+        let claimed =
+            crate::sending::claim_named(self.store.as_ref(), others, |c| outreach_key_of(account, c), claim).await?;
         Ok(claimed)
     }
 
@@ -783,6 +840,13 @@ struct LimitedSend<'a> {
     kind: EmailKind,
     to: &'a Contact,
     key: &'a str,
+}
+
+/// How long a step over SES's sending rate waits: one to five minutes,
+/// spread by execution and step so a burst's steps do not all come back at once.
+fn throttle_wait(req: &EscalationRequest, step: Step) -> chrono::Duration {
+    let spread = milepost_domain::activity::IdFingerprint::of(&format!("{}:{}", req.execution, step.as_str())).0 % 240;
+    chrono::Duration::seconds(60 + spread as i64)
 }
 
 fn send_key(req: &EscalationRequest, step: Step, recipient: &str) -> String {
