@@ -31,7 +31,7 @@ ensure_rust_target = $(if $(filter arm64,$(1)),rustup target list --installed 2>
          rustup target add aarch64-unknown-linux-gnu; },true)
 SAM := cd infra && SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CURDIR)/$(VENV)/bin/sam
 
-.PHONY: help demo test lint layers validate bench bench-ingest build-cli clean venv local emails-preview discover-check build sam-build sam-build-check deploy volume
+.PHONY: help demo test lint layers validate bench bench-ingest build-cli clean venv local emails-preview discover-check build sam-build sam-build-check deploy volume chaos
 
 help:
 	@echo "make demo    build and run the whole pipeline locally (no AWS account): writes milepost-demo/"
@@ -44,6 +44,7 @@ help:
 	@echo "make validate  sam validate --lint, cfn-lint, asl-validator (offline)"
 	@echo "make sam-build  sam build of infra/template.yaml (cargo lambda inside) into infra/.aws-sam"
 	@echo "make deploy  sam build + sam deploy with infra/samconfig.toml (guided if it has no deploy section)"
+	@echo "make chaos   the pipeline on the emulator under AWS faults vs a fault-free run (SEED=19 ROUNDS=5): target/chaos/report.json"
 	@echo "make volume  one busy account, 100,000 events, item sizes against their budgets (longer on the emulator)"
 	@echo "make bench   ingest throughput, DynamoDB requests per event, cold start, demo wall time, discover vs DuckDB"
 	@echo "make bench-ingest  what an event costs on DynamoDB and the ingest cold start (target/bench/ingest.json)"
@@ -168,6 +169,15 @@ bench: $(VENV)/.installed build-cli bench-ingest
 VOLUME_DYNAMODB_EVENTS ?= 2000
 volume: $(VENV)/.installed
 	MILEPOST_VOLUME_DYNAMODB_EVENTS=$(VOLUME_DYNAMODB_EVENTS) $(CARGO) test -p ingest --test volume -- --nocapture
+
+## chaos: the whole pipeline on the emulator with DynamoDB, SES, EventBridge and
+## Step Functions behind the fault proxy, judged against a fault-free run of the
+## same seed; ROUNDS seeds from SEED on, report in target/chaos/report.json.
+## make test runs one round of seed 19 (cli/tests/chaos.rs), about a minute.
+SEED ?= 19
+ROUNDS ?= 5
+chaos: $(VENV)/.installed
+	MILEPOST_CHAOS_SEED=$(SEED) MILEPOST_CHAOS_ROUNDS=$(ROUNDS) $(CARGO) test -p milepost-cli --test chaos -- --nocapture
 
 clean:
 	$(CARGO) clean

@@ -3,7 +3,8 @@
 //! redelivered, sent in Segment batches through the ingest use case onto
 //! DynamoDB behind the fault proxy (throttling, 500s, 503s, resets and lost
 //! responses), by a sender that retries a failed request as Segment does.
-//! The end state must equal a fault-free run's of the same seed: every
+//! The end state must equal a fault-free run's of the same seed (on the
+//! embedded store, which the store contract holds to DynamoDB's semantics): every
 //! milestone, every account's activity, and each reached milestone
 //! announced exactly once. `MILEPOST_CHAOS_SEED` picks another seed.
 
@@ -12,7 +13,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use milepost_app::ingest::wire::parse_body;
-use milepost_app::ports::{ActivityStore, MapStore, MilestoneStore};
+use milepost_app::ports::Store;
 use milepost_app::{Config, Services};
 use milepost_aws::DynamoStore;
 use milepost_cli::demo::generator::{plan_accounts, segment_batch, sim_start, AccountPlan};
@@ -67,30 +68,40 @@ struct Outcome {
     faults: BTreeMap<Fault, u64>,
 }
 
-/// Runs the stream against moto, through the proxy with `plan` when given.
+/// Runs the stream on DynamoDB (moto) behind the proxy with `plan`, or,
+/// without a plan, on the embedded store: the fault-free run to compare with.
 async fn run(plans: &[AccountPlan], events: &[ProductEvent], plan: Option<FaultPlan>) -> Outcome {
-    let moto = MotoServer::start();
-    let proxy = match plan {
-        Some(plan) => Some(FaultProxy::start(&moto.endpoint, plan).await),
-        None => None,
+    // `store` takes the faults; `direct`, the maps before and the reads after, does not.
+    let (store, direct, proxy, _moto): (Arc<dyn Store>, Arc<dyn Store>, _, _) = match plan {
+        None => {
+            let store = Arc::new(milepost_embedded::InMemoryStore::new());
+            (store.clone(), store, None, None)
+        }
+        Some(plan) => {
+            let moto = MotoServer::start();
+            let proxy = FaultProxy::start(&moto.endpoint, plan).await;
+            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .endpoint_url(&proxy.endpoint)
+                .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+                .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                    "test", "test", None, None, "chaos",
+                ))
+                .retry_config(
+                    aws_config::retry::RetryConfig::standard()
+                        .with_max_attempts(3)
+                        .with_max_backoff(std::time::Duration::from_millis(20)),
+                )
+                .load()
+                .await;
+            let direct = DynamoStore::new(aws_sdk_dynamodb::Client::new(&moto.sdk_config().await), "chaos");
+            direct.create_table().await.unwrap();
+            let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), "chaos"));
+            (store, Arc::new(direct), Some(proxy), Some(moto))
+        }
     };
-    let endpoint = proxy.as_ref().map_or(moto.endpoint.clone(), |p| p.endpoint.clone());
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&endpoint)
-        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "chaos",
-        ))
-        .retry_config(
-            aws_config::retry::RetryConfig::standard()
-                .with_max_attempts(3)
-                .with_max_backoff(std::time::Duration::from_millis(20)),
-        )
-        .load()
-        .await;
-    let direct = DynamoStore::new(aws_sdk_dynamodb::Client::new(&moto.sdk_config().await), "chaos");
-    direct.create_table().await.unwrap();
-    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), "chaos"));
+    for m in milepost_cli::example_maps::example_maps() {
+        direct.put_map(&m).await.unwrap();
+    }
     let bus = Arc::new(RecordingPublisher::default());
     let services = Services {
         store: store.clone(),
@@ -101,9 +112,6 @@ async fn run(plans: &[AccountPlan], events: &[ProductEvent], plan: Option<FaultP
         config: Config::default(),
         links: Some(milepost_embedded::fixtures::links()),
     };
-    for m in milepost_cli::example_maps::example_maps() {
-        direct.put_map(&m).await.unwrap();
-    }
     for p in plans {
         // Accounts through the faults too: a group call is retried like any request.
         let mut tries = 0;

@@ -72,6 +72,8 @@ pub struct FaultPlan {
     rates: BTreeMap<String, Vec<(Fault, f64)>>,
     /// How long a `slow` request is held before it is forwarded.
     pub slow_for: Duration,
+    /// Operations (`service:Operation`) whose applied requests are kept, body and all.
+    recorded: Vec<String>,
 }
 
 impl FaultPlan {
@@ -80,6 +82,7 @@ impl FaultPlan {
             seed,
             rates: BTreeMap::new(),
             slow_for: Duration::from_secs(2),
+            recorded: Vec::new(),
         }
     }
 
@@ -93,6 +96,14 @@ impl FaultPlan {
             faults.iter().map(|(_, r)| r).sum::<f64>() <= 1.0 + 1e-9,
             "the rates for {pattern} add up to more than 1"
         );
+        self
+    }
+
+    /// Keeps the body of every `operation` request the emulator applied
+    /// (answered 2xx, whether or not the answer then reached the client):
+    /// what was really sent, counted at the emulator (`FaultProxy::applied`).
+    pub fn record(mut self, operation: &str) -> Self {
+        self.recorded.push(operation.to_string());
         self
     }
 
@@ -208,6 +219,7 @@ struct Shared {
     plan: FaultPlan,
     rng: Mutex<ChaCha8Rng>,
     counts: Mutex<FaultCounts>,
+    applied: Mutex<Vec<(String, Bytes)>>,
     upstream: String,
     client: Client<HttpConnector, Full<Bytes>>,
 }
@@ -243,6 +255,7 @@ impl FaultProxy {
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(plan.seed)),
             plan,
             counts: Mutex::new(FaultCounts::default()),
+            applied: Mutex::new(Vec::new()),
             upstream: upstream.trim_end_matches('/').to_string(),
             client: Client::builder(TokioExecutor::new()).build_http(),
         });
@@ -275,6 +288,17 @@ impl FaultProxy {
     /// What went through so far.
     pub fn counts(&self) -> FaultCounts {
         self.shared.counts.lock().expect("counts").clone()
+    }
+
+    /// The bodies of the requests of `operation` (named by `FaultPlan::record`)
+    /// the emulator applied, in order.
+    pub fn applied(&self, operation: &str) -> Vec<Bytes> {
+        let applied = self.shared.applied.lock().expect("applied");
+        applied
+            .iter()
+            .filter(|(op, _)| op == operation)
+            .map(|(_, body)| body.clone())
+            .collect()
     }
 }
 
@@ -310,7 +334,7 @@ impl Shared {
             *counts.requests.entry(key.clone()).or_default() += 1;
             if let Some(fault) = fault {
                 *counts.faults.entry(fault).or_default() += 1;
-                counts.log.push((key, fault));
+                counts.log.push((key.clone(), fault));
             }
         }
         match fault {
@@ -328,19 +352,20 @@ impl Shared {
             Some(Fault::ConnectionReset) => Err(Dropped),
             Some(Fault::Slow) => {
                 tokio::time::sleep(self.plan.slow_for).await;
-                self.forward(request).await
+                self.forward(request, &key).await
             }
             Some(Fault::LostResponse) => {
-                self.forward(request).await?;
+                self.forward(request, &key).await?;
                 Err(Dropped)
             }
-            None => self.forward(request).await,
+            None => self.forward(request, &key).await,
         }
     }
 
-    async fn forward(&self, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Dropped> {
+    async fn forward(&self, request: Request<Incoming>, operation: &str) -> Result<Response<Full<Bytes>>, Dropped> {
         let (parts, body) = request.into_parts();
         let body = body.collect().await.map_err(|_| Dropped)?.to_bytes();
+        let kept = self.plan.recorded.iter().any(|r| r == operation).then(|| body.clone());
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let uri: http::Uri = format!("{}{path}", self.upstream).parse().map_err(|_| Dropped)?;
         let mut upstream = Request::builder().method(parts.method).uri(uri);
@@ -351,6 +376,12 @@ impl Shared {
         let answer = self.client.request(upstream).await.map_err(|_| Dropped)?;
         let (parts, body) = answer.into_parts();
         let body = body.collect().await.map_err(|_| Dropped)?.to_bytes();
+        if let (Some(kept), true) = (kept, parts.status.is_success()) {
+            self.applied
+                .lock()
+                .expect("applied")
+                .push((operation.to_string(), kept));
+        }
         Ok(Response::from_parts(parts, Full::new(body)))
     }
 }

@@ -166,3 +166,66 @@ async fn one_seed_gives_the_same_faults_another_seed_others() {
     assert_ne!(first, other, "40 coin flips came out the same for two seeds");
     assert!(first.iter().any(|ok| *ok) && first.iter().any(|ok| !*ok));
 }
+
+/// What SES's answer, or its absence, says of an email, through the real
+/// mailer: throttling and server errors sent nothing (send later, or again);
+/// a reset connection or a lost answer may have sent it, and the lost answer
+/// did (moto holds it), which is why the mailer never resends by itself.
+#[tokio::test]
+async fn ses_faults_reach_the_mailer_as_what_they_say_of_the_email() {
+    use milepost_app::ports::{Mailer, SendError};
+    use milepost_domain::{Contact, EmailKind, OutgoingEmail};
+    let email = OutgoingEmail {
+        key: "exec-1:outreach_email:customer".into(),
+        kind: EmailKind::Outreach,
+        account_id: milepost_domain::AccountId::new("a1"),
+        milestone_id: "first_workflow".into(),
+        from: Contact::parse("Milepost", "cs@vendor.example").unwrap(),
+        to: vec![Contact::parse("Pat", "pat@a1.example").unwrap()],
+        subject: "Next step".into(),
+        text: "plain".into(),
+        html: "<p>html</p>".into(),
+        reply_to: None,
+        list_unsubscribe: None,
+        date: chrono::DateTime::UNIX_EPOCH,
+    };
+    for (fault, expected, applied) in [
+        (Fault::Throttling, "throttled", 0),
+        (Fault::Http500, "transient", 0),
+        (Fault::Http503, "transient", 0),
+        (Fault::ConnectionReset, "unknown", 0),
+        (Fault::LostResponse, "unknown", 1),
+    ] {
+        let moto = MotoServer::start();
+        let direct = moto.sdk_config().await;
+        milepost_local::outbox::verify_sender(&direct, "cs@vendor.example")
+            .await
+            .unwrap();
+        let plan = FaultPlan::new(7).with("sesv2:SendEmail", fault, 1.0);
+        let proxy = FaultProxy::start(&moto.endpoint, plan).await;
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&proxy.endpoint)
+            .region(aws_sdk_sesv2::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sesv2::config::Credentials::new(
+                "test", "test", None, None, "faults",
+            ))
+            .load()
+            .await;
+        let mailer = milepost_aws::SesMailer::new(aws_sdk_sesv2::Client::new(&config), None);
+        let got = match mailer.send(&email).await {
+            Err(SendError::Throttled(_)) => "throttled",
+            Err(SendError::Transient(_)) => "transient",
+            Err(SendError::Unknown(_)) => "unknown",
+            Err(SendError::Permanent(_)) => "permanent",
+            Ok(_) => "sent",
+        };
+        assert_eq!(got, expected, "{fault:?}");
+        assert_eq!(
+            proxy.counts().requests["sesv2:SendEmail"],
+            1,
+            "{fault:?}: the mailer tried once; whether to send again is the ledger's call"
+        );
+        let held = milepost_local::outbox::sent_emails(&moto.endpoint).await.unwrap();
+        assert_eq!(held.len(), applied, "{fault:?}: emails SES holds");
+    }
+}
