@@ -149,6 +149,7 @@ fn comparable(mut value: Value) -> Value {
             "announcing_by",
             "announcing_since",
             "miss_claimed_at",
+            "miss_claimed_by",
             "missed_at",
         ] {
             map.remove(key);

@@ -322,6 +322,45 @@ async fn a_crash_between_marking_missed_and_starting_is_healed_by_a_later_sweep(
     assert_eq!(stack.executions().await.len(), 1, "nothing started twice");
 }
 
+/// Found by issue 19's review of claims: the sweep's claim of a miss is a
+/// conditional PutItem. When DynamoDB made the write but the answer was
+/// lost, the SDK's retry fails its condition, and the sweep used to read
+/// that as another sweep's claim: the escalation then waited out the
+/// 15-minute lease and the next sweep. The claim now names its sweep, which
+/// reads it back as its own and goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_whose_answer_was_lost_is_still_the_sweeps_own() {
+    let stack = Stack::new().await;
+    stack.clock.set(contract_start() + Duration::days(40));
+    stack.seed(1, 1, 1).await;
+    let moto_endpoint = stack.sdk.endpoint_url().unwrap().to_string();
+    let plan = milepost_local::FaultPlan::new(1).first("dynamodb:PutItem", milepost_local::Fault::LostResponse, 1);
+    let proxy = milepost_local::FaultProxy::start(&moto_endpoint, plan).await;
+    let faulty = stack.sdk.to_builder().endpoint_url(&proxy.endpoint).build();
+    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&faulty), &stack.table));
+
+    let report = stack.sweep(store).await;
+
+    assert_eq!(
+        proxy.counts().faults.get(&milepost_local::Fault::LostResponse),
+        Some(&1),
+        "the claim's answer was lost"
+    );
+    assert_eq!(
+        (report.missed, report.started, report.skipped),
+        (1, 1, 0),
+        "the same sweep announced and started it: {report:?}"
+    );
+    assert_eq!(stack.executions().await.len(), 1);
+    let m = stack
+        .store()
+        .get_milestone(&AccountId::new("acct-000"), "m000")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(m.escalation_started && m.miss_claimed_by.is_none() && m.miss_claimed_at.is_none());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_milestone_reached_before_its_due_date_is_never_touched() {
     let stack = Stack::new().await;

@@ -80,6 +80,7 @@ impl Sweeper {
     /// the next sweep; only a failure to read the index is an `Err`.
     pub async fn sweep(&self, opts: &SweepOptions<'_>) -> Result<SweepReport, StoreError> {
         let now = self.clock.now();
+        let claimant = crate::ports::fresh_claimant();
         let mut report = SweepReport::default();
         let mut cursor = None;
         loop {
@@ -93,7 +94,11 @@ impl Sweeper {
                 report.examined += 1;
                 report.oldest_due = Some(report.oldest_due.map_or(milestone.due_at, |o| o.min(milestone.due_at)));
                 let span = milestone_span(&milestone);
-                match self.claim(milestone, now, &mut report).instrument(span.clone()).await {
+                match self
+                    .claim(milestone, now, &claimant, &mut report)
+                    .instrument(span.clone())
+                    .await
+                {
                     Ok(Some(m)) => claimed.push(m),
                     Ok(None) => {}
                     Err(e) => span.in_scope(|| fail(&mut report, &e)),
@@ -116,6 +121,7 @@ impl Sweeper {
         &self,
         mut m: TrackedMilestone,
         now: Timestamp,
+        claimant: &str,
         report: &mut SweepReport,
     ) -> Result<Option<TrackedMilestone>, StoreError> {
         let newly_missed = m.status == MilestoneStatus::Pending;
@@ -133,11 +139,19 @@ impl Sweeper {
         }
         // Written with the miss, or taking over from a claimer that failed or crashed.
         m.miss_claimed_at = Some(now);
+        m.miss_claimed_by = Some(claimant.to_string());
         match self.store.update_milestone(&m).await {
             Ok(v) => m.version = v,
             Err(StoreError::Conflict) => {
-                report.skipped += 1;
-                return Ok(None);
+                // Our own write, its answer lost and the retry refused, is still ours.
+                let stored = self.store.get_milestone(&m.account_id, &m.milestone_id).await?;
+                match stored {
+                    Some(stored) if stored.miss_claimed_by.as_deref() == Some(claimant) => m = stored,
+                    _ => {
+                        report.skipped += 1;
+                        return Ok(None);
+                    }
+                }
             }
             Err(e) => return Err(e),
         }
@@ -286,6 +300,7 @@ impl Sweeper {
             m.group = m.group.or(group);
             m.escalation_started |= started;
             m.miss_claimed_at = None;
+            m.miss_claimed_by = None;
             Ok(Edit::Changed)
         })
         .await;

@@ -90,6 +90,10 @@ pub struct TrackedMilestone {
     /// so overlapping sweeps leave it alone (taken over after `ANNOUNCE_LEASE`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub miss_claimed_at: Option<Timestamp>,
+    /// Which sweep holds that claim (one id per run): a claim whose answer
+    /// was lost, read back by the sweep that made it, is still its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub miss_claimed_by: Option<String>,
     /// The arm of the experiment a miss is in, decided by the sweep that
     /// announces it (`Holdout::group_of`); none before the miss.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -160,6 +164,7 @@ impl TrackedMilestone {
             announcing_since: None,
             announcing_by: None,
             miss_claimed_at: None,
+            miss_claimed_by: None,
             group: None,
             heads_up: def.heads_up,
             heads_up_look_at: None,

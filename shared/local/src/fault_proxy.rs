@@ -74,6 +74,8 @@ pub struct FaultPlan {
     pub slow_for: Duration,
     /// Operations (`service:Operation`) whose applied requests are kept, body and all.
     recorded: Vec<String>,
+    /// Faults for the first requests of an operation, before any rate applies.
+    firsts: Vec<(String, Fault, u32)>,
 }
 
 impl FaultPlan {
@@ -83,6 +85,7 @@ impl FaultPlan {
             rates: BTreeMap::new(),
             slow_for: Duration::from_secs(2),
             recorded: Vec::new(),
+            firsts: Vec::new(),
         }
     }
 
@@ -96,6 +99,14 @@ impl FaultPlan {
             faults.iter().map(|(_, r)| r).sum::<f64>() <= 1.0 + 1e-9,
             "the rates for {pattern} add up to more than 1"
         );
+        self
+    }
+
+    /// Injects `fault` into the first `n` requests of `operation`
+    /// (`service:Operation`), whatever the rates: one fault exactly where a
+    /// test wants it.
+    pub fn first(mut self, operation: &str, fault: Fault, n: u32) -> Self {
+        self.firsts.push((operation.to_string(), fault, n));
         self
     }
 
@@ -220,6 +231,7 @@ struct Shared {
     rng: Mutex<ChaCha8Rng>,
     counts: Mutex<FaultCounts>,
     applied: Mutex<Vec<(String, Bytes)>>,
+    firsts: Mutex<Vec<(String, Fault, u32)>>,
     upstream: String,
     client: Client<HttpConnector, Full<Bytes>>,
 }
@@ -253,6 +265,7 @@ impl FaultProxy {
         let address: SocketAddr = listener.local_addr().expect("bound");
         let shared = Arc::new(Shared {
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(plan.seed)),
+            firsts: Mutex::new(plan.firsts.clone()),
             plan,
             counts: Mutex::new(FaultCounts::default()),
             applied: Mutex::new(Vec::new()),
@@ -310,6 +323,14 @@ impl Drop for FaultProxy {
 
 impl Shared {
     fn choose(&self, operation: &Operation) -> Option<Fault> {
+        let key = format!("{}:{}", operation.service, operation.name);
+        {
+            let mut firsts = self.firsts.lock().expect("firsts");
+            if let Some((_, fault, left)) = firsts.iter_mut().find(|(op, _, left)| *op == key && *left > 0) {
+                *left -= 1;
+                return Some(*fault);
+            }
+        }
         let rates = self.plan.rates_for(operation);
         // One draw per request, faults or not, so a seed's sequence depends
         // only on the order of requests.
