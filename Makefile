@@ -44,7 +44,7 @@ help:
 	@echo "make validate  sam validate --lint, cfn-lint, asl-validator (offline)"
 	@echo "make sam-build  sam build of infra/template.yaml (cargo lambda inside) into infra/.aws-sam"
 	@echo "make deploy  sam build + sam deploy with infra/samconfig.toml (guided if it has no deploy section)"
-	@echo "make chaos   the pipeline on the emulator under AWS faults vs a fault-free run (SEED=19 ROUNDS=5): target/chaos/report.json"
+	@echo "make chaos   the pipeline on the emulator under AWS faults vs a fault-free run (SEED=19 ROUNDS=1 ACCOUNTS=30): target/chaos/report.json"
 	@echo "make volume  one busy account, 100,000 events, item sizes against their budgets (longer on the emulator)"
 	@echo "make bench   ingest throughput, DynamoDB requests per event, cold start, demo wall time, discover vs DuckDB"
 	@echo "make bench-ingest  what an event costs on DynamoDB and the ingest cold start (target/bench/ingest.json)"
@@ -172,12 +172,15 @@ volume: $(VENV)/.installed
 
 ## chaos: the whole pipeline on the emulator with DynamoDB, SES, EventBridge and
 ## Step Functions behind the fault proxy, judged against a fault-free run of the
-## same seed; ROUNDS seeds from SEED on, report in target/chaos/report.json.
-## make test runs one round of seed 19 (cli/tests/chaos.rs), about a minute.
+## same seed; ROUNDS seeds from SEED on, ACCOUNTS customers each (30: ~3,500
+## events a round), report in target/chaos/report.json. make test runs one
+## round of seed 19 with 6 customers (cli/tests/chaos.rs), about a minute.
 SEED ?= 19
-ROUNDS ?= 5
+ROUNDS ?= 1
+ACCOUNTS ?= 30
 chaos: $(VENV)/.installed
-	MILEPOST_CHAOS_SEED=$(SEED) MILEPOST_CHAOS_ROUNDS=$(ROUNDS) $(CARGO) test -p milepost-cli --test chaos -- --nocapture
+	MILEPOST_CHAOS_SEED=$(SEED) MILEPOST_CHAOS_ROUNDS=$(ROUNDS) MILEPOST_CHAOS_ACCOUNTS=$(ACCOUNTS) \
+	    $(CARGO) test -p milepost-cli --test chaos -- --nocapture
 
 clean:
 	$(CARGO) clean

@@ -1,18 +1,21 @@
 //! Issue 19: the chaos run of the whole pipeline. The demo generator's
-//! customers send their events (shuffled, one in ten twice) in Segment
-//! batches through the ingest use case, two sweep Lambdas run at once every
-//! day, and the playbook steps run as the state machine's Retry and
-//! Catch say (`LocalWorkflowRunner`, for the executions Step Functions
-//! holds), all on the AWS adapters, with DynamoDB, SES, EventBridge and Step
+//! customers send their events (shuffled, one in ten twice) in signed
+//! Segment batches to the ingest function's handler, resending on a 5xx as
+//! Segment does; two sweep functions (the sweep, the owners' digests, the
+//! heads-ups, as the sweep Lambda runs them) run at once every day; and the
+//! playbook steps run as the state machine's Retry and Catch say
+//! (`LocalWorkflowRunner`, for the executions Step Functions holds), all on
+//! the AWS adapters, with DynamoDB, SES, EventBridge and Step
 //! Functions behind the fault proxy: throttling, 500s, 503s, resets, slow
 //! answers and lost responses. The same seed then runs on the embedded
 //! adapters without a fault, and the two must agree: every milestone, task
 //! and activity, one execution per miss, every email at most once, none
 //! missing but those SES was handed without an answer.
 //!
-//! `MILEPOST_CHAOS_SEED` and `MILEPOST_CHAOS_ROUNDS` (`make chaos SEED=
-//! ROUNDS=`) pick the seed and how many seeds in a row; the report goes to
-//! `target/chaos/report.json`.
+//! `MILEPOST_CHAOS_SEED`, `MILEPOST_CHAOS_ROUNDS` and
+//! `MILEPOST_CHAOS_ACCOUNTS` (`make chaos SEED= ROUNDS= ACCOUNTS=`) pick
+//! the seed, how many seeds in a row and the customers in each; the report
+//! goes to `target/chaos/report.json`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -20,7 +23,6 @@ use std::sync::Arc;
 use chrono::Duration;
 use milepost_app::ingest::wire::parse_body;
 use milepost_app::ports::{ActivityStore, MapStore, MilestoneStore, TaskStore, WorkflowStarter};
-use milepost_app::sweep::SweepOptions;
 use milepost_app::Services;
 use milepost_aws::{DynamoStore, EventBridgePublisher, SesMailer, StepFunctionsWorkflows};
 use milepost_cli::demo::generator::{plan_accounts, segment_batch, sim_start, AccountPlan};
@@ -33,7 +35,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
-const ACCOUNTS: usize = 6;
+/// Customers in one round: six in `make test`, `MILEPOST_CHAOS_ACCOUNTS`
+/// (`make chaos ACCOUNTS=`, 30 by default there) for longer runs.
+const ACCOUNTS: u64 = 6;
 /// Days of events and sweeps, then days in which only the escalations
 /// already started run on, to their end.
 const DAYS: i64 = 60;
@@ -45,6 +49,7 @@ const SWEEP_EVERY_HOURS: i64 = 24;
 /// How often a sender tries one request before it gives up (Segment retries for hours).
 const SENDER_ATTEMPTS: usize = 30;
 const TABLE: &str = "chaos";
+const SEGMENT_SECRET: &str = "chaos-segment-shared-secret";
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
@@ -110,6 +115,20 @@ fn deliveries(plans: &[AccountPlan], seed: u64) -> (BTreeMap<Timestamp, Vec<Vec<
     (out, sent)
 }
 
+/// A POST of `body` to the ingest function, signed as Segment signs it.
+fn segment_request(body: &[u8]) -> lambda_http::Request {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(SEGMENT_SECRET.as_bytes()).unwrap();
+    mac.update(body);
+    let mut request = lambda_http::Request::new(lambda_http::Body::from(body.to_vec()));
+    *request.method_mut() = lambda_http::http::Method::POST;
+    *request.uri_mut() = "https://hooks.example/v1/events".parse().unwrap();
+    let headers = request.headers_mut();
+    headers.insert("content-type", "application/json".parse().unwrap());
+    headers.insert("x-signature", hex::encode(mac.finalize().into_bytes()).parse().unwrap());
+    request
+}
+
 /// One pipeline's adapters, and what each run is judged by.
 struct Pipeline {
     services: Services,
@@ -136,6 +155,8 @@ struct Outcome {
     requests: u64,
     faults: BTreeMap<Fault, u64>,
     sender_retries: usize,
+    /// Events in requests the ingest function refused with a 4xx: the sender drops them.
+    events_refused: usize,
     sweep_reruns: usize,
     steps: RunReport,
 }
@@ -361,6 +382,9 @@ fn task_state(t: &CsmTask) -> Value {
 /// steps that are due run. After `DAYS`, only the steps.
 async fn drive(p: &Pipeline, plans: &[AccountPlan], deliveries: &BTreeMap<Timestamp, Vec<Vec<u8>>>, o: &mut Outcome) {
     let ingestion = p.services.ingestion();
+    let webhook = milepost_ingest::IngestConfig::new(
+        milepost_ingest::WebhookSecrets::new::<&str>(&[], &[SEGMENT_SECRET]).unwrap(),
+    );
     let playbook = p.services.playbook();
     let mut appearances: Vec<(Timestamp, usize)> = plans.iter().map(|p| (p.appears_at, p.index)).collect();
     appearances.sort();
@@ -383,17 +407,21 @@ async fn drive(p: &Pipeline, plans: &[AccountPlan], deliveries: &BTreeMap<Timest
             for body in deliveries.get(&now).into_iter().flatten() {
                 let mut attempt = 0;
                 loop {
-                    match ingestion.ingest(parse_body(body).unwrap()).await {
-                        Ok(report) => {
-                            assert_eq!(report.rejected_count, 0, "{report:?}");
-                            break;
-                        }
-                        Err(e) => {
-                            attempt += 1;
-                            o.sender_retries += 1;
-                            assert!(attempt < SENDER_ATTEMPTS, "a request failed {attempt} times: {e}");
-                        }
+                    let answer = milepost_ingest::handle(&ingestion, &webhook, segment_request(body)).await;
+                    let status = answer.status().as_u16();
+                    if status == 202 {
+                        let report: Value = serde_json::from_slice(answer.body().as_ref()).unwrap();
+                        assert_eq!(report["rejected_count"], 0, "{report}");
+                        break;
                     }
+                    attempt += 1;
+                    if status < 500 || attempt == SENDER_ATTEMPTS {
+                        // Segment drops a batch answered 4xx, and gives up at last.
+                        o.events_refused += parse_body(body).unwrap().len();
+                        eprintln!("a batch was answered {status}: {:?}", answer.body());
+                        break;
+                    }
+                    o.sender_retries += 1;
                 }
             }
             let (a, b) = tokio::join!(sweep_lambda(&p.services), sweep_lambda(&p.services));
@@ -425,13 +453,20 @@ async fn drive(p: &Pipeline, plans: &[AccountPlan], deliveries: &BTreeMap<Timest
     assert_eq!(running, 0, "every escalation ended within the run");
 }
 
-/// What the sweep function does in one invocation: the sweep, then the
-/// owners' digests and the heads-ups. True when nothing was left failed.
+/// One invocation of the sweep function, as its `main` runs it: the sweep,
+/// the reminders, the owners' digests and the heads-ups, stopping at the
+/// first error (Lambda then retries the invocation). True when it finished
+/// with nothing left failed.
 async fn sweep_lambda(s: &Services) -> bool {
-    let swept = s.sweeper().sweep(&SweepOptions::default()).await;
-    let digests = s.digests().run().await;
-    let heads_ups = s.heads_ups().run(&SweepOptions::default()).await;
-    swept.is_ok_and(|r| r.failed == 0) && digests.is_ok() && heads_ups.is_ok_and(|r| r.failed == 0)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let run = async {
+        let swept = milepost_sweep::run(&s.sweeper(), deadline).await?;
+        milepost_sweep::remind(&s.reminders()).await?;
+        milepost_sweep::send_digests(&s.digests()).await?;
+        let warned = milepost_sweep::send_heads_ups(&s.heads_ups(), deadline).await?;
+        Ok::<_, milepost_app::ports::StoreError>(swept.failed == 0 && warned.failed == 0)
+    };
+    run.await.unwrap_or(false)
 }
 
 /// Hands the runner every execution Step Functions holds that it has not
@@ -521,6 +556,7 @@ fn judge(calm: &Outcome, stormy: &Outcome, events: usize) -> Figures {
         events,
         requests: stormy.requests,
         retries: stormy.sender_retries + stormy.sweep_reruns + stormy.steps.retries,
+        events_lost: stormy.events_refused,
         failures_caught: stormy.steps.failures_caught,
         executions: stormy.executions.len(),
         tasks: stormy.tasks.len(),
@@ -565,7 +601,7 @@ fn judge(calm: &Outcome, stormy: &Outcome, events: usize) -> Figures {
         diff(format!("execution {name} in one run only"));
     }
     f.state_diffs = f.diffs.len();
-    f.events_lost = events_lost;
+    f.events_lost += events_lost;
     f.executions_doubled = stormy.executions.values().map(|n| n - 1).sum();
     f.emails_doubled = stormy.emails.values().map(|n| n - 1).sum();
     f.emails_sent = stormy.emails.len();
@@ -643,11 +679,12 @@ fn report_json(seed: u64, rounds: &[(u64, Figures)]) -> Value {
 async fn the_pipeline_under_aws_faults_ends_where_a_fault_free_run_does() {
     let seed = env_number("MILEPOST_CHAOS_SEED", 19);
     let rounds = env_number("MILEPOST_CHAOS_ROUNDS", 1).max(1);
+    let accounts = env_number("MILEPOST_CHAOS_ACCOUNTS", ACCOUNTS).max(1);
     let maps = milepost_cli::example_maps::example_maps();
     let mut figures = Vec::new();
     for round in 0..rounds {
         let seed = seed + round;
-        let plans = plan_accounts(ACCOUNTS, seed, &maps);
+        let plans = plan_accounts(accounts as usize, seed, &maps);
         let events = deliveries(&plans, seed).1;
         let calm = run(&plans, seed, None).await;
         let stormy = run(&plans, seed, Some(fault_plan(seed))).await;
@@ -659,11 +696,12 @@ async fn the_pipeline_under_aws_faults_ends_where_a_fault_free_run_does() {
         }
         figures.push((seed, f));
     }
-    let report = report_json(seed, &figures);
+    let mut report = report_json(seed, &figures);
+    report["accounts_per_round"] = accounts.into();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/chaos");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(&report).unwrap()).unwrap();
-    println!("chaos run, seed {seed}, {rounds} round(s): target/chaos/report.json");
+    println!("chaos run, seed {seed}, {rounds} round(s) of {accounts} accounts: target/chaos/report.json");
     for (key, value) in report.as_object().unwrap() {
         if key != "per_round" {
             println!("  {key:<24} {value}");
