@@ -80,6 +80,7 @@ struct MemoryMailerState {
     sent: Vec<OutgoingEmail>,
     transient_failures: HashMap<String, u32>,
     throttled: HashMap<String, u32>,
+    unanswered: HashMap<String, u32>,
     rejected: Vec<String>,
     attempts: u64,
 }
@@ -112,6 +113,16 @@ impl MemoryMailer {
             .insert(address.to_string(), times);
     }
 
+    /// The next `times` sends to `address` get no answer (a reset
+    /// connection): nothing is sent, and the sender cannot know it.
+    pub fn leave_unanswered(&self, address: &str, times: u32) {
+        self.state
+            .lock()
+            .expect("mailer lock")
+            .unanswered
+            .insert(address.to_string(), times);
+    }
+
     /// Every send to `address` is rejected, as SES does for a suppressed address.
     pub fn reject(&self, address: &str) {
         self.state
@@ -135,6 +146,12 @@ impl Mailer for MemoryMailer {
                 if *left > 0 {
                     *left -= 1;
                     return Err(SendError::Transient("service unavailable".into()));
+                }
+            }
+            if let Some(left) = state.unanswered.get_mut(to.email.as_str()) {
+                if *left > 0 {
+                    *left -= 1;
+                    return Err(SendError::Unknown("connection reset before an answer".into()));
                 }
             }
             if let Some(left) = state.throttled.get_mut(to.email.as_str()) {

@@ -142,3 +142,64 @@ async fn a_failed_playbook_step_names_its_escalation_and_no_address() {
         assert!(!everything.contains(private), "the logs name {private:?}");
     }
 }
+
+/// An email handed over without an answer logs the one message the
+/// template's `EmailOutcomeUnknown` metric filters match (read from the
+/// template here), with ids and no address; the log says it may not have
+/// gone, and the retried step does not send it again.
+#[tokio::test]
+async fn an_email_of_unknown_outcome_logs_what_the_alarm_counts() {
+    let template = include_str!("../../../infra/template.yaml");
+    let pattern = template
+        .lines()
+        .find(|l| l.contains("FilterPattern") && l.contains("email outcome unknown"))
+        .expect("the template counts unknown email outcomes");
+    let message = pattern.split('"').nth(1).expect("a quoted message");
+
+    let (buffer, _guard) = capture();
+    let store = Arc::new(InMemoryStore::new());
+    let mailer = Arc::new(MemoryMailer::default());
+    let clock = Arc::new(VirtualClock::new(contract_start()));
+    let runner = Arc::new(LocalWorkflowRunner::new());
+    let s = Services {
+        workflows: runner.clone(),
+        ..services(store.clone(), mailer.clone(), clock.clone())
+    };
+    store
+        .put_map(&load_map("m.yaml", ESCALATION_MAP).unwrap())
+        .await
+        .unwrap();
+    s.ingestion().upsert_account(&account("a1")).await.unwrap();
+    mailer.leave_unanswered("pat@a1.example", 1);
+    let mut t = contract_start();
+    while t < contract_start() + Duration::days(12) {
+        t += Duration::minutes(30);
+        clock.set(t);
+        s.sweeper().sweep(&SweepOptions::default()).await.unwrap();
+        runner.run_due(&s.playbook(), t).await;
+    }
+    let lines: Vec<Value> = buffer
+        .lines()
+        .into_iter()
+        .filter(|l| l["fields"]["message"] == message)
+        .collect();
+    assert_eq!(lines.len(), 1, "{:#?}", buffer.lines());
+    assert_eq!(lines[0]["level"], "WARN");
+    assert_eq!(lines[0]["span"]["step"], "outreach_email");
+    assert!(!lines[0].to_string().contains('@'), "no address: {}", lines[0]);
+    let outreach = mailer
+        .sent()
+        .into_iter()
+        .filter(|m| m.kind == milepost_domain::EmailKind::Outreach)
+        .count();
+    assert_eq!(outreach, 0, "not sent again");
+    let log = milepost_app::ports::EscalationLog::log_of(store.as_ref(), &AccountId::new("a1"))
+        .await
+        .unwrap();
+    assert!(
+        log.iter().any(|e| e
+            .detail
+            .starts_with("outreach email may not have gone: connection reset")),
+        "{log:#?}"
+    );
+}
