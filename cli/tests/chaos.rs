@@ -35,9 +35,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
-/// Customers in one round: six in `make test`, `MILEPOST_CHAOS_ACCOUNTS`
+/// Customers in one round: five in `make test`, `MILEPOST_CHAOS_ACCOUNTS`
 /// (`make chaos ACCOUNTS=`, 30 by default there) for longer runs.
-const ACCOUNTS: u64 = 6;
+const ACCOUNTS: u64 = 5;
 /// Days of events and sweeps, then days in which only the escalations
 /// already started run on, to their end.
 const DAYS: i64 = 60;
