@@ -1,10 +1,12 @@
 //! The wire formats a webhook request may be in: Milepost's own events
 //! (`own_format`) and Segment Spec calls (`segment_spec`, as Segment and
-//! RudderStack send them). Both parse into `Incoming` items, each validated
+//! RudderStack send them; `tracking_api` is the envelope of Segment's
+//! tracking API, as the SDKs post it). Both parse into `Incoming` items, each validated
 //! on its own so one bad item does not sink its batch.
 
 pub mod own_format;
 pub mod segment_spec;
+pub mod tracking_api;
 
 use milepost_domain::{AccountId, FieldError, ProductEvent};
 use serde_json::Value;

@@ -68,7 +68,7 @@ fn required(obj: &Map<String, Value>, field: &str) -> Result<String, FieldError>
     text(obj, field).ok_or_else(|| err(field, "is required"))
 }
 
-fn parse_call(value: Value) -> Result<Incoming, FieldError> {
+pub(super) fn parse_call(value: Value) -> Result<Incoming, FieldError> {
     let Value::Object(obj) = value else {
         return Err(err("(call)", "must be a JSON object"));
     };
