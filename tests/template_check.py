@@ -13,7 +13,9 @@ from cfnlint.decode import decode  # cfn-lint's loader understands !Ref, !Sub, .
 TEMPLATE = sys.argv[1] if len(sys.argv) > 1 else "infra/template.yaml"
 # Step Functions' log delivery actions accept no resource ARN.
 STAR_ALLOWED = {"ExecutionLogDelivery"}
-OUTPUTS = {"WebhookUrl", "BusName", "TableName"}
+OUTPUTS = {"WebhookUrl", "TrackingApiUrl", "BusName", "TableName"}
+# What functions/ingest serves (lib.rs and tracking.rs): each must be an HTTP API route.
+INGEST_ROUTES = {"/v1/events", "/v1/milestones/confirm", "/v1/batch", "/v1/track", "/v1/identify", "/v1/group"}
 
 
 def refs(value):
@@ -90,6 +92,10 @@ def main():
                and a["Properties"].get("MetricName") == "5xx"
                and "HttpApi" in refs(a["Properties"]) for a in alarms):
         problems.append("no alarm on the webhook's 5xx answers (AWS/ApiGateway 5xx of the HTTP API)")
+    ingest_events = template["Resources"]["IngestFunction"]["Properties"].get("Events", {}).values()
+    routed = {e["Properties"]["Path"] for e in ingest_events if e["Type"] == "HttpApi" and e["Properties"].get("Method") == "POST"}
+    if routed != INGEST_ROUTES:
+        problems.append(f"IngestFunction's POST routes {sorted(routed)} are not what it serves {sorted(INGEST_ROUTES)}")
     missing = OUTPUTS - set(template.get("Outputs", {}))
     if missing:
         problems.append(f"outputs missing: {sorted(missing)}")
@@ -100,7 +106,7 @@ def main():
             print(f"  {p}", file=sys.stderr)
         sys.exit(1)
     print(f"{TEMPLATE}: {len(functions)} functions with log groups and alarms, "
-          f"{len(alarms)} alarms, IAM resources named, outputs {sorted(OUTPUTS)}")
+          f"{len(alarms)} alarms, IAM resources named, ingest's {len(INGEST_ROUTES)} routes, outputs {sorted(OUTPUTS)}")
 
 
 if __name__ == "__main__":

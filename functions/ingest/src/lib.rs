@@ -1,6 +1,8 @@
 //! The ingest webhook: `POST /v1/events`, signed, idempotent, answering fast
 //! with what it accepted and, for anything it refused, RFC 9457 problem
-//! details naming the field at fault.
+//! details naming the field at fault; and Segment's tracking API
+//! (`POST /v1/batch` and the single-call routes, `tracking`), which the
+//! Segment and RudderStack SDKs send to with a write key.
 //!
 //! `handle` is a plain async function over the ingestion use case and the
 //! request, so it is tested without the Lambda runtime; `main.rs` only wires it up.
@@ -8,15 +10,18 @@
 mod auth;
 mod confirm;
 mod problem;
+mod tracking;
 
 use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
+use milepost_app::ingest::wire::tracking_api::TrackingRoute;
 use milepost_app::ingest::wire::{parse_body, BodyError};
 use milepost_app::ingest::{IngestReport, Ingestion};
 use milepost_domain::limits::MAX_EVENTS_PER_REQUEST;
 
 pub use auth::{AuthError, WebhookSecrets};
 pub use problem::Problem;
+pub use tracking::WriteKeys;
 
 /// The largest body accepted, documented in the README: 1 MiB. Segment's own
 /// batches stop at 500 KB.
@@ -25,6 +30,8 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// What the handler needs besides the use case.
 pub struct IngestConfig {
     pub secrets: WebhookSecrets,
+    /// The tracking API's write keys; with none it takes nothing.
+    pub write_keys: WriteKeys,
     pub max_body_bytes: usize,
 }
 
@@ -32,13 +39,40 @@ impl IngestConfig {
     pub fn new(secrets: WebhookSecrets) -> Self {
         IngestConfig {
             secrets,
+            write_keys: WriteKeys::none(),
             max_body_bytes: MAX_BODY_BYTES,
         }
     }
+
+    pub fn with_write_keys(self, write_keys: WriteKeys) -> Self {
+        IngestConfig { write_keys, ..self }
+    }
+}
+
+/// The use case and the handler's configuration, from the environment the
+/// function runs in: secrets and write keys read once (SSM, or the local
+/// development defaults with `MILEPOST_LOCAL=1`), failing closed on blanks.
+pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<(Ingestion, IngestConfig), String> {
+    let loaded = milepost_aws::secrets::load(sdk, |name| std::env::var(name).ok())
+        .await
+        .map_err(|e| e.to_string())?;
+    let secrets = WebhookSecrets::new(&loaded.standard, &loaded.segment).map_err(|e| e.0)?;
+    if !secrets.is_configured() {
+        tracing::warn!("no webhook secret configured: unsigned requests are accepted");
+    }
+    let write_keys = WriteKeys::new(&loaded.write_keys);
+    if !write_keys.is_configured() {
+        tracing::info!("no write key configured: the tracking API (/v1/batch) refuses every request");
+    }
+    let ingestion = milepost_aws::ingestion_from_env(sdk)?;
+    Ok((ingestion, IngestConfig::new(secrets).with_write_keys(write_keys)))
 }
 
 /// Handles one HTTP request (API Gateway HTTP API v2 or a Function URL).
 pub async fn handle(ingestion: &Ingestion, config: &IngestConfig, request: Request) -> Response<Body> {
+    if let Some(route) = TrackingRoute::from_path(request.uri().path()) {
+        return tracking::handle(ingestion, config, route, &request).await;
+    }
     match handle_inner(ingestion, config, &request).await {
         Ok(Answer::Confirmed(confirmation)) => {
             tracing::info!(status = confirmation.status, "manual milestone confirmation");
@@ -72,15 +106,7 @@ async fn handle_inner(ingestion: &Ingestion, config: &IngestConfig, request: &Re
     if request.method() != Method::POST {
         return Err(Problem::method_not_allowed());
     }
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let media_type = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if media_type != "application/json" {
-        return Err(Problem::unsupported_media_type(content_type));
-    }
+    require_json(request.headers())?;
     let body: &[u8] = request.body().as_ref();
     if body.len() > config.max_body_bytes {
         return Err(Problem::too_large(body.len(), config.max_body_bytes));
@@ -109,6 +135,19 @@ async fn handle_inner(ingestion: &Ingestion, config: &IngestConfig, request: &Re
         return Err(Problem::no_valid_events(&report.rejected, report.rejected_count));
     }
     Ok(Answer::Ingested(report))
+}
+
+/// A body must say it is JSON.
+fn require_json(headers: &header::HeaderMap) -> Result<(), Problem> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media_type = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if media_type != "application/json" {
+        return Err(Problem::unsupported_media_type(content_type));
+    }
+    Ok(())
 }
 
 /// What a request that succeeded answers.

@@ -28,6 +28,23 @@ pub struct Problem {
     pub errors: Vec<FieldProblem>,
     #[serde(skip)]
     pub slug: &'static str,
+    /// Whether the answer carries `code` and `message` too (`for_sdks`).
+    #[serde(skip)]
+    sdk_members: bool,
+    /// A 401's `WWW-Authenticate` asks for Basic (a write key), not a signature.
+    #[serde(skip)]
+    basic_challenge: bool,
+}
+
+/// A problem with the extension members the Segment and RudderStack SDKs
+/// read: they log a refusal's `code` and `message`, and the Python ones
+/// retry an error whose body lacks them as if the network had failed.
+#[derive(Serialize)]
+struct WithSdkMembers<'a> {
+    #[serde(flatten)]
+    problem: &'a Problem,
+    code: &'a str,
+    message: &'a str,
 }
 
 impl Problem {
@@ -39,7 +56,75 @@ impl Problem {
             detail: detail.into(),
             errors: Vec::new(),
             slug,
+            sdk_members: false,
+            basic_challenge: false,
         }
+    }
+
+    /// With `code` (the slug) and `message` (the detail), for the tracking API's SDKs.
+    pub fn for_sdks(mut self) -> Self {
+        self.sdk_members = true;
+        self
+    }
+
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status.as_u16();
+        self
+    }
+
+    /// A tracking API request without an accepted write key.
+    pub fn bad_write_key(detail: &str, field: Option<&str>) -> Self {
+        let mut p = Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Write key required",
+            detail.to_string(),
+        );
+        p.basic_challenge = true;
+        match field {
+            Some(field) => p.field(None, field, detail.to_string()),
+            None => p,
+        }
+    }
+
+    pub fn unsupported_encoding(got: &str) -> Self {
+        Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-encoding",
+            "Unsupported content encoding",
+            format!("the body must be plain or gzip (Content-Encoding: gzip), got {got}"),
+        )
+        .field(None, "Content-Encoding", "must be gzip or absent")
+    }
+
+    pub fn bad_gzip(why: &str) -> Self {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-gzip",
+            "Body is not gzip",
+            format!("Content-Encoding says gzip but the body does not inflate: {why}"),
+        )
+        .field(None, "(body)", "must be gzip data")
+    }
+
+    pub fn inflates_too_large(compressed: usize, limit: usize) -> Self {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "Request too large",
+            format!("the {compressed}-byte gzip body inflates past the limit of {limit} bytes: send smaller batches"),
+        )
+    }
+
+    /// A body whose shape is wrong (400: nothing in it could ever be taken).
+    pub fn bad_request(field: &str, detail: &str) -> Self {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "Bad request",
+            format!("{field} {detail}"),
+        )
+        .field(None, field, detail.to_string())
     }
 
     fn field(mut self, index: Option<usize>, field: &str, detail: impl Into<String>) -> Self {
@@ -56,7 +141,7 @@ impl Problem {
             StatusCode::NOT_FOUND,
             "not-found",
             "Not found",
-            format!("no such endpoint: {path}; events go to POST /v1/events"),
+            format!("no such endpoint: {path}; events go to POST /v1/events, or POST /v1/batch from a Segment or RudderStack SDK"),
         )
     }
 
@@ -197,10 +282,24 @@ impl Problem {
             builder = builder.header(header::RETRY_AFTER, "5");
         }
         if self.status == StatusCode::UNAUTHORIZED.as_u16() {
-            builder = builder.header(header::WWW_AUTHENTICATE, "Signature realm=\"milepost\"");
+            let challenge = if self.basic_challenge {
+                "Basic realm=\"milepost\""
+            } else {
+                "Signature realm=\"milepost\""
+            };
+            builder = builder.header(header::WWW_AUTHENTICATE, challenge);
         }
+        let body = if self.sdk_members {
+            serde_json::to_string(&WithSdkMembers {
+                problem: &self,
+                code: self.slug,
+                message: &self.detail,
+            })
+        } else {
+            serde_json::to_string(&self)
+        };
         builder
-            .body(Body::from(serde_json::to_string(&self).expect("problems serialise")))
+            .body(Body::from(body.expect("problems serialise")))
             .expect("a valid response")
     }
 }

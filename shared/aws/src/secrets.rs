@@ -7,8 +7,11 @@
 //!   whitespace or commas while a key is rotated.
 //! - `MILEPOST_WEBHOOK_SECRET_ARN` / `MILEPOST_SEGMENT_SECRET_ARN`: a Secrets
 //!   Manager secret with the same content.
-//! - Local runs only (`MILEPOST_LOCAL=1`): `MILEPOST_LOCAL_WEBHOOK_SECRET` and
-//!   `MILEPOST_LOCAL_SEGMENT_SECRET`, with development defaults when unset.
+//! - `MILEPOST_WRITE_KEYS_PARAM` / `MILEPOST_WRITE_KEYS_ARN`: the tracking
+//!   API's write keys (what the Segment and RudderStack SDKs send), the same way.
+//! - Local runs only (`MILEPOST_LOCAL=1`): `MILEPOST_LOCAL_WEBHOOK_SECRET`,
+//!   `MILEPOST_LOCAL_SEGMENT_SECRET` and `MILEPOST_LOCAL_WRITE_KEY`, with
+//!   development defaults when unset.
 //!
 //! The key that signs action links is read the same way: the SSM parameter
 //! named by `MILEPOST_ACTIONS_KEY_PARAM` (`MILEPOST_LOCAL_ACTIONS_KEY`, with
@@ -19,11 +22,14 @@ use aws_config::SdkConfig;
 /// The development secrets `make local` uses when none are given; documented in the README.
 pub const DEV_WEBHOOK_SECRET: &str = "whsec_bWlsZXBvc3QtbG9jYWwtZGV2ZWxvcG1lbnQ=";
 pub const DEV_SEGMENT_SECRET: &str = "milepost-local-segment-secret";
+pub const DEV_WRITE_KEY: &str = "milepost-local-write-key";
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct LoadedSecrets {
     pub standard: Vec<String>,
     pub segment: Vec<String>,
+    /// The tracking API's write keys.
+    pub write_keys: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +61,7 @@ pub async fn load(config: &SdkConfig, env: impl Fn(&str) -> Option<String>) -> R
         return Ok(LoadedSecrets {
             standard: split(&env("MILEPOST_LOCAL_WEBHOOK_SECRET").unwrap_or_else(|| DEV_WEBHOOK_SECRET.into())),
             segment: split(&env("MILEPOST_LOCAL_SEGMENT_SECRET").unwrap_or_else(|| DEV_SEGMENT_SECRET.into())),
+            write_keys: split(&env("MILEPOST_LOCAL_WRITE_KEY").unwrap_or_else(|| DEV_WRITE_KEY.into())),
         });
     }
     let ssm = aws_sdk_ssm::Client::new(config);
@@ -87,14 +94,16 @@ pub async fn load(config: &SdkConfig, env: impl Fn(&str) -> Option<String>) -> R
             Ok(Vec::new())
         }
     };
-    // Both at once: each is a round trip on the cold-start path.
-    let (standard, segment) = tokio::join!(
+    // All at once: each is a round trip on the cold-start path.
+    let (standard, segment, write_keys) = tokio::join!(
         fetch(env("MILEPOST_WEBHOOK_SECRET_PARAM"), env("MILEPOST_WEBHOOK_SECRET_ARN")),
         fetch(env("MILEPOST_SEGMENT_SECRET_PARAM"), env("MILEPOST_SEGMENT_SECRET_ARN")),
+        fetch(env("MILEPOST_WRITE_KEYS_PARAM"), env("MILEPOST_WRITE_KEYS_ARN")),
     );
     Ok(LoadedSecrets {
         standard: standard?,
         segment: segment?,
+        write_keys: write_keys?,
     })
 }
 

@@ -29,6 +29,22 @@ async fn adapters_work_against_the_emulator() {
         .await
         .unwrap();
     assert_eq!(local.standard, vec![secrets::DEV_WEBHOOK_SECRET]);
+    assert_eq!(local.write_keys, vec![secrets::DEV_WRITE_KEY]);
+    assert!(loaded.write_keys.is_empty(), "no write key unless one is configured");
+
+    // The tracking API's write keys: two while one is rotated.
+    ssm.put_parameter()
+        .name("/milepost/write-keys")
+        .value("wk_old\nwk_new")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let env = |name: &str| (name == "MILEPOST_WRITE_KEYS_PARAM").then(|| "/milepost/write-keys".to_string());
+    assert_eq!(
+        secrets::load(&config, env).await.unwrap().write_keys,
+        vec!["wk_old", "wk_new"]
+    );
 
     // Fail closed: a configured parameter holding only blanks and separators
     // stops the cold start, naming the parameter, instead of accepting unsigned requests.
@@ -41,9 +57,11 @@ async fn adapters_work_against_the_emulator() {
             .send()
             .await
             .unwrap();
-        let env = |name: &str| (name == "MILEPOST_SEGMENT_SECRET_PARAM").then(|| "/milepost/blank".to_string());
-        let refused = secrets::load(&config, env).await.unwrap_err().to_string();
-        assert!(refused.contains("/milepost/blank"), "{refused}");
+        for variable in ["MILEPOST_SEGMENT_SECRET_PARAM", "MILEPOST_WRITE_KEYS_PARAM"] {
+            let env = |name: &str| (name == variable).then(|| "/milepost/blank".to_string());
+            let refused = secrets::load(&config, env).await.unwrap_err().to_string();
+            assert!(refused.contains("/milepost/blank"), "{variable}: {refused}");
+        }
     }
 
     // Step Functions: a second start of the same execution is a no-op; stopping works once started.
