@@ -19,6 +19,9 @@ NODE_BIN := $(NODE_HOME)/bin
 WITH_NODE := PATH="$(CURDIR)/$(NODE_BIN):$$PATH"
 # asl-validator and aws-local-stepfunctions, from infra/package-lock.json.
 INFRA_NODE := infra/node_modules/.installed
+# @segment/analytics-node, from tests/sdk/package-lock.json (tests/sdk_clients.py).
+SDK_NODE := tests/sdk/node_modules/.installed
+NPM_CI = $(WITH_NODE) node "$(CURDIR)/$(NODE_HOME)/lib/node_modules/npm/bin/npm-cli.js" ci --no-audit --no-fund --loglevel=error
 # What `make build`, `make sam-build` and `make deploy` compile for: arm64
 # (Graviton, cheaper per ms) unless ARCH=x86_64.
 ARCH ?= arm64
@@ -62,6 +65,7 @@ demo: build-cli
 ## local: moto + table + maps + `cargo lambda watch` + the playbook's executor; writes .milepost-local.env (see README)
 local: $(VENV)/.installed $(INFRA_NODE)
 	$(CARGO) build -p milepost-cli -p ingest -p outreach -p csm-task -p escalate -p actions
+	$(CARGO) build -p ingest --example tracking_server
 	VENV=$(VENV) bash infra/local.sh
 
 ## venv: the local AWS emulator (moto) the integration tests start, installed into .venv
@@ -74,11 +78,15 @@ $(VENV)/.installed: tests/requirements.txt
 	touch $@
 
 $(INFRA_NODE): infra/package.json infra/package-lock.json $(VENV)/.installed
-	cd infra && $(WITH_NODE) node "$(CURDIR)/$(NODE_HOME)/lib/node_modules/npm/bin/npm-cli.js" ci --no-audit --no-fund --loglevel=error
+	cd infra && $(NPM_CI)
+	touch $@
+
+$(SDK_NODE): tests/sdk/package.json tests/sdk/package-lock.json $(VENV)/.installed
+	cd tests/sdk && $(NPM_CI)
 	touch $@
 
 ## test: what CI runs (.ci/run calls exactly this)
-test: lint layers validate $(INFRA_NODE)
+test: lint layers validate $(INFRA_NODE) $(SDK_NODE)
 	$(MAKE) --no-print-directory sam-build-check
 	$(CARGO) test --workspace
 	$(MAKE) --no-print-directory emails-preview

@@ -5,7 +5,8 @@
 # escalation state machine as the SAM template defines them, loads
 # examples/maps/, writes .milepost-local.env for other shells, serves the
 # functions with `cargo lambda watch` (the webhook at
-# http://127.0.0.1:$MILEPOST_LOCAL_PORT/lambda-url/ingest/v1/events), and runs
+# http://127.0.0.1:$MILEPOST_LOCAL_PORT/lambda-url/ingest/v1/events) and the
+# ingest handler's tracking API on a port of its own, and runs
 # every escalation the sweep starts over the real ASL file
 # (infra/statemachine/run-local.mjs), a playbook day lasting
 # 86400/MILEPOST_TIME_FACTOR seconds (default 1440: a day is a minute).
@@ -40,7 +41,9 @@ if port_open "$INVOKE_PORT"; then
     echo "port $INVOKE_PORT is taken: set MILEPOST_LOCAL_PORT to a free one" >&2
     exit 1
 fi
-moto_port=$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { "$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+moto_port=$(free_port)
+tracking_port=$(free_port)
 
 # One request at a time: threaded moto does not make conditional writes atomic.
 setsid "$VENV/bin/python" tests/moto_serial.py -H 127.0.0.1 -p "$moto_port" >"$LOG_DIR/moto.log" 2>&1 &
@@ -55,6 +58,12 @@ export AWS_SECRET_ACCESS_KEY=local
 export MILEPOST_TABLE=milepost-local
 export MILEPOST_BUS=milepost-local
 export MILEPOST_INGEST_URL="http://127.0.0.1:$INVOKE_PORT/lambda-url/ingest/v1/events"
+# Where the Segment and RudderStack SDKs send (their host; they add /v1/batch),
+# and the development write key. The ingest handler serves it from its own
+# small server (functions/ingest/examples/tracking_server.rs): cargo lambda
+# watch cannot pass a gzipped body to a function.
+export MILEPOST_TRACKING_URL="http://127.0.0.1:$tracking_port"
+export MILEPOST_WRITE_KEY=${MILEPOST_LOCAL_WRITE_KEY:-milepost-local-write-key}
 # The CSM emails' buttons point here (served by the actions function).
 export MILEPOST_ACTIONS_URL="http://127.0.0.1:$INVOKE_PORT/lambda-url/actions/v1/actions"
 # Customer mail's unsubscribe links point here (the actions function too).
@@ -74,7 +83,8 @@ export MILEPOST_STATE_MACHINE_ARN
 {
     echo "# Written by make local; removed when it stops. Use: source $ENV_FILE"
     for name in AWS_ENDPOINT_URL AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY \
-        MILEPOST_TABLE MILEPOST_BUS MILEPOST_STATE_MACHINE_ARN MILEPOST_INGEST_URL MILEPOST_ACTIONS_URL MILEPOST_UNSUBSCRIBE_URL; do
+        MILEPOST_TABLE MILEPOST_BUS MILEPOST_STATE_MACHINE_ARN MILEPOST_INGEST_URL MILEPOST_TRACKING_URL MILEPOST_WRITE_KEY \
+        MILEPOST_ACTIONS_URL MILEPOST_UNSUBSCRIBE_URL; do
         echo "export $name=${!name}"
     done
 } >"$ENV_FILE"
@@ -85,6 +95,12 @@ pids+=($!)
 for _ in $(seq 600); do port_open "$INVOKE_PORT" && break; sleep 0.1; done
 port_open "$INVOKE_PORT" || { echo "cargo lambda watch did not start: see $LOG_DIR/functions.log" >&2; exit 1; }
 
+MILEPOST_TRACKING_PORT=$tracking_port setsid target/debug/examples/tracking_server \
+    > >(tee "$LOG_DIR/tracking.log") 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do port_open "$tracking_port" && break; sleep 0.1; done
+port_open "$tracking_port" || { echo "the tracking API did not start: see $LOG_DIR/tracking.log" >&2; exit 1; }
+
 # Step Functions on the emulator records executions; this runs them.
 MILEPOST_LAMBDA_URL="http://127.0.0.1:$INVOKE_PORT" setsid "$VENV/nodejs/bin/node" \
     infra/statemachine/run-local.mjs emulator infra/statemachine/escalation.asl.json \
@@ -94,6 +110,7 @@ pids+=($!)
 cat <<EOF
 milepost local: running (Ctrl-C stops everything)
   webhook   $MILEPOST_INGEST_URL
+  tracking  $MILEPOST_TRACKING_URL (Segment and RudderStack SDKs: host, write key $MILEPOST_WRITE_KEY)
   actions   $MILEPOST_ACTIONS_URL/<token> (the CSM emails' buttons)
             $MILEPOST_UNSUBSCRIBE_URL/<token> (customer mail's unsubscribe links)
   emulator  $AWS_ENDPOINT_URL (table $MILEPOST_TABLE, bus $MILEPOST_BUS)

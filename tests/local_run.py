@@ -6,8 +6,10 @@ to day 5, and the one whose customer catches up (the README's second block)
 stop before its CSM task; deliver everything again and see nothing change or
 get sent twice; confirm a manual milestone from the CLI and the signed API
 and close a task by following its email's link (GET, then POST, then POST
-again: the README's third block); then press Ctrl-C and find everything it
-started stopped.
+again: the README's third block); send through the tracking API with the
+real Segment and RudderStack SDKs (tests/sdk_clients.py: the README's
+snippets, gzip, a redelivery, a wrong write key, a 503 retried); then press
+Ctrl-C and find everything it started stopped.
 Run by `make test`, with a playbook day compressed to three seconds."""
 
 import json
@@ -22,6 +24,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
+
+import sdk_clients
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV_FILE = os.path.join(ROOT, ".milepost-local.env")
@@ -115,9 +119,16 @@ def run_block(terminal, marker=MARKER):
 
 
 def milepost(*args):
+    done = milepost_result(*args)
+    done.check_returncode()
+    return done.stdout
+
+
+def milepost_result(*args):
+    """The CLI's CompletedProcess, failed or not."""
     env = dict(os.environ, **dict(re.findall(r"^export (\w+)=(.*)$", open(ENV_FILE).read(), re.M)))
     return subprocess.run([os.path.join(ROOT, "target/debug/milepost"), *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120, check=True).stdout
+                          capture_output=True, text=True, timeout=120)
 
 
 def execution_lines(terminal, milestone, account="acme"):
@@ -267,6 +278,11 @@ def main():
     check(re.findall(r"<h1>([^<]*)</h1>", left_again) == ["You are already unsubscribed"] and '"duplicates":1' in left_again,
           f"unsubscribing again changed something:\n{left_again}", terminal)
 
+    # The tracking API with the real Segment and RudderStack SDKs (the README's snippets and more).
+    tracking = re.fullmatch(r"http://127\.0\.0\.1:(\d+)", env.get("MILEPOST_TRACKING_URL", ""))
+    check(tracking and env.get("MILEPOST_WRITE_KEY"), f"no tracking URL or write key in {ENV_FILE}: {env}", terminal)
+    sdks = sdk_clients.run(env, milepost_result, lambda ok, message: check(ok, message, terminal))
+
     request = urllib.request.Request(
         env["MILEPOST_INGEST_URL"], method="POST", headers={"content-type": "application/json"},
         data=b'{"id":"evt-x","account_id":"acme","event":"workflow.completed","timestamp":"2026-01-01T00:00:00Z"}',
@@ -287,11 +303,12 @@ def main():
     check(not os.path.exists(ENV_FILE), f"{ENV_FILE} outlived make local", terminal)
     check(not port_open(port), f"the functions still answer on port {port} after Ctrl-C", terminal)
     check(not port_open(moto_port), f"moto still answers on port {moto_port} after Ctrl-C", terminal)
+    check(not port_open(int(tracking.group(1))), "the tracking API still answers after Ctrl-C", terminal)
     print(f"make local: README example applied an event and swept; {len(missed)} escalations ran over the "
           f"state machine, {len(emails)} emails, first_workflow stopped when Acme caught up; "
           "a second run changed nothing; a manual milestone confirmed (CLI, then API: already reached); "
           "a task closed by its link (GET showed, POST acted once); Pat unsubscribed with one click and Acme Europe's "
-          "escalations sent Pat nothing; unsigned got 401, Ctrl-C stopped everything")
+          f"escalations sent Pat nothing; SDKs: {sdks}; unsigned got 401, Ctrl-C stopped everything")
 
 
 if __name__ == "__main__":
