@@ -492,6 +492,96 @@ async fn a_store_failure_is_503_with_retry_after() {
     assert_eq!(resp.headers()["retry-after"], "5");
 }
 
+/// Any shape of call an SDK or a hand-written sender might post, with fields
+/// of the wrong types, absent or odd: never a 5xx (which every SDK would
+/// retry for ever), and a refused request stores nothing.
+mod poison {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn scalar() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            "[a-z.@ -]{0,12}".prop_map(Value::from),
+            Just(json!("2026-13-45T99:00:00Z")),
+            Just(json!(ago(1))),
+            Just(json!("9999-01-01T00:00:00Z")),
+        ]
+    }
+
+    fn field() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            4 => scalar(),
+            1 => prop::collection::vec(scalar(), 0..3).prop_map(Value::from),
+            1 => prop::collection::btree_map("[a-zA-Z_]{1,8}", scalar(), 0..3)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    }
+
+    fn call() -> impl Strategy<Value = Value> {
+        let names = prop::sample::subsequence(
+            vec![
+                "type",
+                "messageId",
+                "timestamp",
+                "originalTimestamp",
+                "event",
+                "userId",
+                "anonymousId",
+                "groupId",
+                "context",
+                "properties",
+                "traits",
+            ],
+            0..11,
+        );
+        let kind = prop_oneof![
+            3 => prop::sample::select(vec!["track", "identify", "group", "page"]).prop_map(Value::from),
+            1 => field(),
+        ];
+        (names, prop::collection::vec(field(), 11), kind).prop_map(|(names, values, kind)| {
+            let mut call: serde_json::Map<String, Value> =
+                names.iter().zip(values).map(|(n, v)| (n.to_string(), v)).collect();
+            // Mostly a type Milepost reads, so parsing goes past the first field.
+            if call.contains_key("type") {
+                call.insert("type".into(), kind);
+            }
+            Value::Object(call)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+        #[test]
+        fn no_call_gets_a_5xx(calls in prop::collection::vec(call(), 0..6), single in any::<bool>()) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                let s = in_memory().await;
+                let (path, body) = if single {
+                    ("/v1/track", calls.first().cloned().unwrap_or(json!({})))
+                } else {
+                    ("/v1/batch", json!({"batch": calls, "context": {"groupId": "globex"}}))
+                };
+                let resp = send(&s, basic(post(path, serde_json::to_vec(&body).unwrap()), KEY)).await;
+                let status = resp.status().as_u16();
+                prop_assert!(status < 500, "{status} for {body}: {}", String::from_utf8_lossy(resp.body()));
+                if status != 200 {
+                    let p = json_of(&resp);
+                    prop_assert!(p["code"].is_string() && p["message"].is_string(), "{p}");
+                    nothing_stored(&s).await;
+                }
+                Ok(())
+            })?;
+        }
+    }
+}
+
 fn setup_without_map(store: Arc<dyn Store>) -> Setup {
     Setup {
         services: Services {
