@@ -15,9 +15,10 @@ mod tracking;
 use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use milepost_app::ingest::wire::tracking_api::TrackingRoute;
-use milepost_app::ingest::wire::{parse_body, BodyError};
+use milepost_app::ingest::wire::{parse_body, BodyError, Incoming};
 use milepost_app::ingest::{IngestReport, Ingestion};
 use milepost_domain::limits::MAX_EVENTS_PER_REQUEST;
+use milepost_domain::FieldError;
 
 pub use auth::{AuthError, WebhookSecrets};
 pub use problem::Problem;
@@ -79,15 +80,7 @@ pub async fn handle(ingestion: &Ingestion, config: &IngestConfig, request: Reque
             json_response(StatusCode::OK, &confirmation)
         }
         Ok(Answer::Ingested(report)) => {
-            if let Some(metrics) = report.emf(ingestion.clock.now()) {
-                println!("{metrics}");
-            }
-            tracing::info!(
-                accepted = report.accepted,
-                duplicates = report.duplicates,
-                rejected = report.rejected.len(),
-                "events ingested"
-            );
+            record_ingested(ingestion, &report, "/v1/events");
             json_response(StatusCode::ACCEPTED, &report)
         }
         Err(problem) => {
@@ -127,14 +120,43 @@ async fn handle_inner(ingestion: &Ingestion, config: &IngestConfig, request: &Re
     if parsed.len() > MAX_EVENTS_PER_REQUEST {
         return Err(Problem::too_many_events(parsed.len(), MAX_EVENTS_PER_REQUEST));
     }
-    let report = ingestion.ingest(parsed).await.map_err(|e| {
+    ingest_items(ingestion, parsed, StatusCode::UNPROCESSABLE_ENTITY)
+        .await
+        .map(Answer::Ingested)
+}
+
+/// Hands a request's items, each already validated on its own, to the use
+/// case. A store failure is a 503 the sender retries; a request none of
+/// whose items could ever be taken is refused with `nothing_taken` and each
+/// item's reason, so the sender drops it instead of retrying it.
+async fn ingest_items(
+    ingestion: &Ingestion,
+    items: Vec<Result<Incoming, FieldError>>,
+    nothing_taken: StatusCode,
+) -> Result<IngestReport, Problem> {
+    let report = ingestion.ingest(items).await.map_err(|e| {
         tracing::error!(error = %e, "ingest failed; the sender will retry");
         Problem::unavailable()
     })?;
     if report.accepted == 0 && report.duplicates == 0 && report.rejected_count > 0 {
-        return Err(Problem::no_valid_events(&report.rejected, report.rejected_count));
+        return Err(Problem::no_valid_events(&report.rejected, report.rejected_count).with_status(nothing_taken));
     }
-    Ok(Answer::Ingested(report))
+    Ok(report)
+}
+
+/// What an ingested request leaves for operators: its metrics (EMF) and one
+/// log line of counts.
+fn record_ingested(ingestion: &Ingestion, report: &IngestReport, route: &'static str) {
+    if let Some(metrics) = report.emf(ingestion.clock.now()) {
+        println!("{metrics}");
+    }
+    tracing::info!(
+        route,
+        accepted = report.accepted,
+        duplicates = report.duplicates,
+        rejected = report.rejected.len(),
+        "events ingested"
+    );
 }
 
 /// A body must say it is JSON.

@@ -83,29 +83,22 @@ pub(crate) async fn handle(
 ) -> Response<Body> {
     match take(ingestion, config, route, request).await {
         Ok(report) => {
-            if let Some(metrics) = report.emf(ingestion.clock.now()) {
-                println!("{metrics}");
-            }
-            tracing::info!(
-                route = ?route,
-                accepted = report.accepted,
-                duplicates = report.duplicates,
-                rejected = report.rejected.len(),
-                "tracking calls ingested"
-            );
-            let body = serde_json::to_string(&Taken {
-                success: true,
-                report: &report,
-            })
-            .expect("reports serialise");
-            Response::builder()
-                .status(StatusCode::OK)
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(body))
-                .expect("a valid response")
+            crate::record_ingested(ingestion, &report, route.path());
+            crate::json_response(
+                StatusCode::OK,
+                &Taken {
+                    success: true,
+                    report: &report,
+                },
+            )
         }
         Err(problem) => {
-            tracing::warn!(route = ?route, status = problem.status, problem = problem.slug, "tracking request refused");
+            tracing::warn!(
+                route = route.path(),
+                status = problem.status,
+                problem = problem.slug,
+                "tracking request refused"
+            );
             problem.for_sdks().into_response()
         }
     }
@@ -152,17 +145,8 @@ async fn take(
         return Err(Problem::too_many_events(calls.len(), MAX_EVENTS_PER_REQUEST));
     }
     let calls = calls.calls(ingestion.clock.now()).map_err(body_problem)?;
-    let report = ingestion.ingest(calls).await.map_err(|e| {
-        tracing::error!(error = %e, "ingest failed; the SDK will retry");
-        Problem::unavailable()
-    })?;
-    if report.accepted == 0 && report.duplicates == 0 && report.rejected_count > 0 {
-        // 400, as Segment's API answers a bad call: no SDK retries it.
-        return Err(
-            Problem::no_valid_events(&report.rejected, report.rejected_count).with_status(StatusCode::BAD_REQUEST)
-        );
-    }
-    Ok(report)
+    // Nothing takeable: 400, as Segment's API answers a bad call; no SDK retries it.
+    crate::ingest_items(ingestion, calls, StatusCode::BAD_REQUEST).await
 }
 
 fn check_key(config: &IngestConfig, key: &str, field: &'static str) -> Result<(), Problem> {

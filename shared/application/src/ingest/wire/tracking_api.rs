@@ -32,19 +32,28 @@ pub enum TrackingRoute {
 }
 
 impl TrackingRoute {
+    const ALL: [TrackingRoute; 4] = [
+        TrackingRoute::Batch,
+        TrackingRoute::Track,
+        TrackingRoute::Identify,
+        TrackingRoute::Group,
+    ];
+
     /// The route a request path ends in (`/v1/batch`, ...), whatever prefix
     /// the API or a Function URL puts before it.
     pub fn from_path(path: &str) -> Option<Self> {
         let path = path.trim_end_matches('/');
-        [
-            ("/v1/batch", TrackingRoute::Batch),
-            ("/v1/track", TrackingRoute::Track),
-            ("/v1/identify", TrackingRoute::Identify),
-            ("/v1/group", TrackingRoute::Group),
-        ]
-        .into_iter()
-        .find(|(suffix, _)| path.ends_with(suffix))
-        .map(|(_, route)| route)
+        Self::ALL.into_iter().find(|route| path.ends_with(route.path()))
+    }
+
+    /// The route's path, as the HTTP API routes it.
+    pub fn path(self) -> &'static str {
+        match self {
+            TrackingRoute::Batch => "/v1/batch",
+            TrackingRoute::Track => "/v1/track",
+            TrackingRoute::Identify => "/v1/identify",
+            TrackingRoute::Group => "/v1/group",
+        }
     }
 
     /// The call type a single-call route implies.
@@ -218,11 +227,7 @@ fn derived_message_id(call: &Map<String, Value>) -> String {
     stable.remove("sentAt");
     stable.remove("messageId");
     let digest = Sha256::digest(serde_json::to_vec(&stable).expect("JSON values serialise"));
-    let mut id = String::from("milepost-");
-    for byte in &digest[..16] {
-        id.push_str(&format!("{byte:02x}"));
-    }
-    id
+    format!("milepost-{}", hex::encode(&digest[..16]))
 }
 
 #[cfg(test)]
