@@ -207,7 +207,7 @@ impl LinkSigner {
         let mac = URL_SAFE_NO_PAD.decode(mac).map_err(|_| LinkError::Malformed)?;
         let payload: Payload = serde_json::from_slice(&json).map_err(|_| LinkError::Malformed)?;
         let expires_at = DateTime::from_timestamp(payload.expires, 0).ok_or(LinkError::Malformed)?;
-        let key = hex(&Sha256::digest(token.as_bytes())[..16]);
+        let key = hex::encode(&Sha256::digest(token.as_bytes())[..16]);
         Ok(OpenedLink {
             action: payload.action,
             subject: payload.subject,
@@ -239,11 +239,7 @@ impl LinkSigner {
 /// What a link carries instead of its recipient's address: the first 8
 /// bytes of SHA-256 of the lowercased address, hex.
 pub fn recipient_digest(recipient: &str) -> String {
-    hex(&Sha256::digest(recipient.to_lowercase().as_bytes())[..8])
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(&Sha256::digest(recipient.to_lowercase().as_bytes())[..8])
 }
 
 /// Where links point and how long they live.
