@@ -220,11 +220,11 @@ class SdkRun:
                                       ("rudder-sdk-python", RudderClient, {})]:
             account = "sdk-" + name.split("-")[0]
             # gzip: opt-in for Segment's SDK, the default for RudderStack's.
-            self.send_python(Client, self.env["MILEPOST_WRITE_KEY"], account, options, [])
+            self.send_python(Client, self.env["MILEPOST_WRITE_KEY"], account, options)
             self.exactly_one_batch(f"{name} (gzip)", 200, gzipped=True)
             self.check(self.first_value(account) == "achieved", f"{name}: {account} did not reach first_value")
 
-            failures = self.send_python(Client, "wk_wrong", account + "-wrong", options, [])
+            failures = self.send_python(Client, "wk_wrong", account + "-wrong", options)
             time.sleep(2)  # room for a retry the SDK must not make
             record = self.exactly_one_batch(f"{name} (wrong key)", 401)
             self.check(len(failures) == 1 and getattr(failures[0], "status", None) == 401
@@ -235,7 +235,7 @@ class SdkRun:
             self.check(json.loads(record["answer"])["message"], f"{name}: the 401 has no message")
 
             self.proxy.fail_next(1)
-            failures = self.send_python(Client, self.env["MILEPOST_WRITE_KEY"], account + "-retried", options, [])
+            failures = self.send_python(Client, self.env["MILEPOST_WRITE_KEY"], account + "-retried", options)
             records = self.proxy.take()
             self.check([r["status"] for r in records] == [503, 200] and not failures,
                        f"{name}: after a 503 the SDK sent {[r['status'] for r in records]}, reported {failures!r}")
@@ -245,7 +245,9 @@ class SdkRun:
         self.summary.append("both Python SDKs: gzip batches taken; a wrong key got one 401 each, reported and not "
                             "retried, nothing stored; a 503 was retried once and applied")
 
-    def send_python(self, Client, key, account, options, failures):
+    def send_python(self, Client, key, account, options):
+        """Sends `account`'s group and track calls; returns what on_error received."""
+        failures = []
         client = Client(write_key=key, host=self.proxy.url, on_error=lambda e, batch: failures.append(e),
                         max_retries=3, **options)
         traits = {"name": account, "plan": "smb", "contract_start": time.strftime("%Y-%m-%d", time.gmtime(time.time() - 40 * 86400)),

@@ -4,7 +4,7 @@
 //! sizes of the items written and read), a 100-event Segment batch for one
 //! account, and the dollars per million events delivered one per request and
 //! in Segment batches of 50, with the README's prices; and the tracking
-//! API's handler on a full SDK batch (100 calls, 475 KB gzipped, on the
+//! API's handler on a full SDK batch (100 calls, ~450 KB, gzipped, on the
 //! in-memory store, so its own work shows). The cold-start
 //! figures come from the `cold_start` bench (run first). Prints each figure
 //! beside its target and writes them all to target/bench/ingest.json.
@@ -366,15 +366,7 @@ async fn tracking_batch(figures: &mut Figures) {
     for m in milepost_cli::example_maps::example_maps() {
         store.put_map(&m).await.unwrap();
     }
-    let services = Services {
-        store,
-        mailer: Arc::new(MemoryMailer::default()),
-        events: Arc::new(RecordingPublisher::default()),
-        workflows: Arc::new(LocalWorkflowRunner::new()),
-        clock: Arc::new(milepost_app::clock::SystemClock),
-        config: Config::default(),
-        links: None,
-    };
+    let services = milepost_embedded::fixtures::quiet_services(store);
     let config = milepost_ingest::IngestConfig::new(milepost_ingest::WebhookSecrets::none())
         .with_write_keys(milepost_ingest::WriteKeys::new(&[KEY]));
     let now = chrono::Utc::now();

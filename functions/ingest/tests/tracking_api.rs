@@ -3,6 +3,8 @@
 //! act on correctly (200 taken, 4xx dropped, 503 retried). The SDKs
 //! themselves are run against `make local` by tests/sdk_clients.py.
 
+mod common;
+
 use std::io::Write;
 use std::sync::Arc;
 
@@ -10,15 +12,14 @@ use base64::Engine;
 use chrono::{Duration, Utc};
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
-use milepost_app::clock::SystemClock;
 use milepost_app::ports::Store;
-use milepost_app::{Config, Services};
 use milepost_aws::DynamoStore;
 use milepost_domain::{AccountId, MilestoneStatus};
-use milepost_embedded::{InMemoryStore, LocalWorkflowRunner, MemoryMailer, RecordingPublisher};
 use milepost_ingest::{handle, IngestConfig, WebhookSecrets, WriteKeys};
 use milepost_local::MotoServer;
 use serde_json::{json, Value};
+
+use common::{json_of, Setup};
 
 const KEY: &str = "wk_live_current";
 const ROTATED_OUT: &str = "wk_live_previous";
@@ -41,46 +42,20 @@ milestones:
     playbook: {outreach: o, csm: c, leadership: l}
 "#;
 
-struct Setup {
-    services: Services,
-    store: Arc<dyn Store>,
-    events: Arc<RecordingPublisher>,
-    config: IngestConfig,
-}
-
 async fn in_memory() -> Arc<Setup> {
-    setup(Arc::new(InMemoryStore::sized_like_dynamodb())).await
+    setup(common::in_memory_store()).await
 }
 
 async fn on_dynamodb(moto: &MotoServer, table: &str) -> Arc<Setup> {
-    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
-    let store = DynamoStore::new(client, table);
-    store.create_table().await.unwrap();
-    moto.record_requests(true).await;
-    setup(Arc::new(store)).await
+    setup(common::dynamodb_store(moto, table).await).await
 }
 
 async fn setup(store: Arc<dyn Store>) -> Arc<Setup> {
-    let events = Arc::new(RecordingPublisher::default());
-    let services = Services {
-        store: store.clone(),
-        mailer: Arc::new(MemoryMailer::default()),
-        events: events.clone(),
-        workflows: Arc::new(LocalWorkflowRunner::new()),
-        clock: Arc::new(SystemClock),
-        config: Config::default(),
-        links: None,
-    };
-    store
-        .put_map(&milepost_maps::load_map("m.yaml", MAP).unwrap())
-        .await
-        .unwrap();
-    Arc::new(Setup {
-        services,
-        store,
-        events,
-        config: IngestConfig::new(WebhookSecrets::none()).with_write_keys(WriteKeys::new(&[KEY, ROTATED_OUT])),
-    })
+    Setup::new(store, Some(MAP), config()).await
+}
+
+fn config() -> IngestConfig {
+    IngestConfig::new(WebhookSecrets::none()).with_write_keys(WriteKeys::new(&[KEY, ROTATED_OUT]))
 }
 
 fn ago(hours: i64) -> String {
@@ -137,10 +112,6 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 async fn send(s: &Setup, req: Request) -> Response<Body> {
     handle(&s.services.ingestion(), &s.config, req).await
-}
-
-fn json_of(resp: &Response<Body>) -> Value {
-    serde_json::from_slice(resp.body().as_ref()).unwrap()
 }
 
 /// A refusal as the SDKs read it: RFC 9457 with `code` and `message` beside.
@@ -486,7 +457,7 @@ async fn a_store_failure_is_503_with_retry_after() {
     let moto = MotoServer::start();
     let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
     // No table: every read fails.
-    let s = setup_without_map(Arc::new(DynamoStore::new(client, "missing")));
+    let s = Setup::new(Arc::new(DynamoStore::new(client, "missing")), None, config()).await;
     let resp = send(&s, batch_request(&sdk_batch("a", &["workflow.completed"]), KEY)).await;
     assert_refused(&resp, StatusCode::SERVICE_UNAVAILABLE, "unavailable");
     assert_eq!(resp.headers()["retry-after"], "5");
@@ -579,23 +550,6 @@ mod poison {
                 Ok(())
             })?;
         }
-    }
-}
-
-fn setup_without_map(store: Arc<dyn Store>) -> Setup {
-    Setup {
-        services: Services {
-            store: store.clone(),
-            mailer: Arc::new(MemoryMailer::default()),
-            events: Arc::new(RecordingPublisher::default()),
-            workflows: Arc::new(LocalWorkflowRunner::new()),
-            clock: Arc::new(SystemClock),
-            config: Config::default(),
-            links: None,
-        },
-        store,
-        events: Arc::new(RecordingPublisher::default()),
-        config: IngestConfig::new(WebhookSecrets::none()).with_write_keys(WriteKeys::new(&[KEY])),
     }
 }
 

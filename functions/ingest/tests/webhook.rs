@@ -1,6 +1,8 @@
 //! The webhook contract, through the real handler, on the embedded store:
 //! signatures, replays, duplicates, concurrency, limits and bad input.
 
+mod common;
+
 use std::sync::Arc;
 
 use chrono::{Datelike, Duration, Utc};
@@ -11,13 +13,14 @@ use milepost_app::clock::SystemClock;
 use milepost_app::ingest::wire::own_format::parse_events;
 use milepost_app::ports::Store;
 use milepost_app::Config;
-use milepost_app::Services;
 use milepost_aws::DynamoStore;
 use milepost_domain::{AccountId, MilestoneStatus};
-use milepost_embedded::{InMemoryStore, LocalWorkflowRunner, MemoryMailer, RecordingPublisher};
+use milepost_embedded::{InMemoryStore, LocalWorkflowRunner, RecordingPublisher};
 use milepost_ingest::{handle, IngestConfig, WebhookSecrets, MAX_BODY_BYTES};
 use milepost_local::MotoServer;
 use serde_json::{json, Value};
+
+use common::{json_of, Setup};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const ROTATED: &str = "whsec_c2Vjb25kLXNlY3JldC1mb3Itcm90YXRpb24=";
@@ -55,53 +58,24 @@ milestones:
     playbook: {outreach: o, csm: c, leadership: l}
 "#;
 
-struct Setup {
-    services: Services,
-    store: Arc<dyn Store>,
-    events: Arc<RecordingPublisher>,
-    config: IngestConfig,
-}
-
 async fn in_memory() -> Arc<Setup> {
-    setup(Arc::new(InMemoryStore::sized_like_dynamodb())).await
+    setup(common::in_memory_store()).await
 }
 
 async fn on_dynamodb(moto: &MotoServer, table: &str) -> Arc<Setup> {
-    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
-    let store = DynamoStore::new(client, table);
-    store.create_table().await.unwrap();
-    // From here on, what ingestion asks of AWS (and the tests' reads, which it may make too).
-    moto.record_requests(true).await;
-    setup(Arc::new(store)).await
+    setup(common::dynamodb_store(moto, table).await).await
 }
 
+/// The map, and Acme three days into its contract.
 async fn setup(store: Arc<dyn Store>) -> Arc<Setup> {
-    let events = Arc::new(RecordingPublisher::default());
-    let services = Services {
-        store: store.clone(),
-        mailer: Arc::new(MemoryMailer::default()),
-        events: events.clone(),
-        workflows: Arc::new(LocalWorkflowRunner::new()),
-        clock: Arc::new(SystemClock),
-        config: Config::default(),
-        links: Some(milepost_embedded::fixtures::links()),
-    };
-    store
-        .put_map(&milepost_maps::load_map("m.yaml", MAP).unwrap())
-        .await
-        .unwrap();
+    let s = Setup::new(store, Some(MAP), IngestConfig::new(secrets())).await;
     let start = Utc::now().date_naive() - Duration::days(3);
-    services
+    s.services
         .ingestion()
         .upsert_account(&milepost_embedded::fixtures::account("acme", start))
         .await
         .unwrap();
-    Arc::new(Setup {
-        services,
-        store,
-        events,
-        config: IngestConfig::new(secrets()),
-    })
+    s
 }
 
 fn secrets() -> WebhookSecrets {
@@ -151,10 +125,6 @@ fn segment_signed(secret: &str, body: &str) -> Request {
         HeaderValue::from_str(&hex::encode(mac.finalize().into_bytes())).unwrap(),
     );
     req
-}
-
-fn json_of(resp: &Response<Body>) -> Value {
-    serde_json::from_slice(resp.body().as_ref()).unwrap()
 }
 
 fn assert_problem(resp: &Response<Body>, status: StatusCode, field: &str) -> Value {
