@@ -85,7 +85,10 @@ pub async fn write(out: &Path) -> Result<Vec<(String, u16)>> {
     let mut pages: Vec<(String, Page)> = Vec::new();
     for action in LinkAction::ALL {
         let t = token(action);
-        pages.push((format!("confirm-{}", action.as_str()), actions.show(&t, &t).await));
+        pages.push((
+            format!("confirm-{}", action.as_str()),
+            actions.show(&t, &path(&t)).await,
+        ));
     }
     // Acting: done once, then the same link again, then another on the closed task.
     let form = ActionForm {
@@ -138,7 +141,9 @@ async fn unsubscribe_pages(
     vec![
         (
             "unsubscribe".to_string(),
-            actions.show_unsubscribe(&token, &token).await,
+            actions
+                .show_unsubscribe(&token, &format!("/v1/unsubscribe/{token}"))
+                .await,
         ),
         (
             "unsubscribed".to_string(),
@@ -150,13 +155,23 @@ async fn unsubscribe_pages(
         ),
         (
             "unsubscribe-altered".to_string(),
-            actions.show_unsubscribe(&altered, &altered).await,
+            actions.show_unsubscribe(&altered, "").await,
         ),
         (
             "unsubscribe-expired".to_string(),
             actions.unsubscribe(&expired, SuppressionSource::OneClick).await,
         ),
     ]
+}
+
+/// Where a confirmation page's button posts, as the actions function serves it.
+fn path(token: &str) -> String {
+    format!("/v1/actions/{token}")
+}
+
+fn base64_url(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
 }
 
 /// `token` with one character of its MAC changed: a link tampered with.
@@ -168,8 +183,8 @@ fn altered(token: &str) -> String {
     altered
 }
 
-/// What a link that cannot be used shows: damaged, altered, for someone else,
-/// for a task that does not exist, expired.
+/// What a link that cannot be used shows: not ours, altered, from an older
+/// email, for someone else, for a task that does not exist, expired.
 async fn refusals(
     actions: &Actions,
     links: &ActionLinks,
@@ -187,14 +202,22 @@ async fn refusals(
         &task.owner_email,
         now - Duration::days(links.lifetime.num_days() + 1),
     ));
+    // A task link as emails sent before the current link format carried it.
+    let outdated = format!(
+        "v1.{}.AAAA",
+        base64_url(&format!(
+            r#"{{"a":"done","s":"{}","r":"{}","e":{}}}"#,
+            task.id,
+            milepost_app::links::recipient_digest(&task.owner_email),
+            now.timestamp() + 86_400
+        ))
+    );
     vec![
-        (
-            "damaged".to_string(),
-            actions.show("v1.not-a-link", "v1.not-a-link").await,
-        ),
-        ("altered".to_string(), actions.show(&altered, &altered).await),
-        ("other-recipient".to_string(), actions.show(&other, &other).await),
-        ("not-found".to_string(), actions.show(&missing, &missing).await),
-        ("expired".to_string(), actions.show(&expired, &expired).await),
+        ("unusable".to_string(), actions.show("v2.not-a-link", "").await),
+        ("altered".to_string(), actions.show(&altered, "").await),
+        ("outdated".to_string(), actions.show(&outdated, "").await),
+        ("other-recipient".to_string(), actions.show(&other, "").await),
+        ("not-found".to_string(), actions.show(&missing, "").await),
+        ("expired".to_string(), actions.show(&expired, "").await),
     ]
 }

@@ -30,8 +30,71 @@ fn token_after<'p>(path: &'p str, prefix: &str) -> Option<&'p str> {
         .filter(|t| !t.is_empty() && !t.contains('/'))
 }
 
-/// What a mail client's one-click unsubscribe POSTs (RFC 8058).
-const ONE_CLICK_BODY: &[u8] = b"List-Unsubscribe=One-Click";
+/// Where a page's button posts: the link's own path, absolute, so a page
+/// opened as `…/<token>/` (a trailing slash) still posts to `…/<token>`.
+fn form_action(request: &Request) -> String {
+    request.uri().path().trim_end_matches('/').to_string()
+}
+
+/// Whether a state-changing POST may come from where it says it does: a
+/// browser names a cross-site form's origin (`Origin`, `Sec-Fetch-Site`),
+/// and only the page's own origin, or the person's own navigation, may act.
+/// A request naming neither (a mail client, curl) is judged by its token alone.
+fn same_origin(request: &Request) -> bool {
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = header("sec-fetch-site") {
+        if !matches!(site.trim(), "same-origin" | "none") {
+            return false;
+        }
+    }
+    let Some(origin) = header("origin") else {
+        return true;
+    };
+    let own_host = header("host")
+        .map(str::to_string)
+        .or_else(|| request.uri().authority().map(|a| a.to_string()));
+    let origin_host = origin.split_once("://").map(|(_, host)| host.trim_end_matches('/'));
+    match (origin_host, own_host) {
+        (Some(theirs), Some(ours)) => theirs.eq_ignore_ascii_case(&ours),
+        _ => false, // `Origin: null` (a sandboxed or privacy-redirected form), or no host to compare
+    }
+}
+
+fn cross_site() -> Page {
+    plain(
+        403,
+        "Not allowed from another site",
+        "This button only works on the page Milepost showed you. Nothing was changed.",
+    )
+}
+
+/// Whether a POST is a mail client's one-click unsubscribe (RFC 8058): the
+/// field `List-Unsubscribe=One-Click`, sent as `application/x-www-form-urlencoded`
+/// or as `multipart/form-data`, as the RFC allows either.
+async fn is_one_click(request: &Request) -> bool {
+    let content_type = request
+        .headers()
+        .get(lambda_http::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let body: &[u8] = request.body().as_ref();
+    let one_click = |name: &str, value: &str| name == "List-Unsubscribe" && value.trim() == "One-Click";
+    if let Ok(boundary) = multer::parse_boundary(content_type) {
+        let data = bytes::Bytes::copy_from_slice(body);
+        let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(data) });
+        let mut form = multer::Multipart::new(stream, boundary);
+        while let Ok(Some(field)) = form.next_field().await {
+            let name = field.name().unwrap_or_default().to_string();
+            if let Ok(value) = field.text().await {
+                if one_click(&name, &value) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+    form_urlencoded::parse(body).any(|(name, value)| one_click(&name, &value))
+}
 
 /// Handles one HTTP request (API Gateway HTTP API v2 or a Function URL):
 /// `/v1/actions/{token}` and `/v1/unsubscribe/{token}`.
@@ -45,9 +108,11 @@ pub async fn handle(actions: &Actions, request: Request) -> Response<Body> {
         return html(&plain(404, "Not found", "There is nothing here."));
     };
     let page = match *request.method() {
-        Method::GET | Method::HEAD => actions.show(token, token).await,
+        Method::GET | Method::HEAD => actions.show(token, &form_action(&request)).await,
         Method::POST => {
-            if request.body().len() > MAX_FORM_BYTES {
+            if !same_origin(&request) {
+                cross_site()
+            } else if request.body().len() > MAX_FORM_BYTES {
                 plain(413, "Too large", "That form is larger than a note needs.")
             } else {
                 match request.payload::<FormBody>() {
@@ -82,19 +147,20 @@ pub async fn handle(actions: &Actions, request: Request) -> Response<Body> {
 /// from that page's button or straight from a mail client (one-click).
 async fn unsubscribe(actions: &Actions, token: &str, request: Request) -> Response<Body> {
     let page = match *request.method() {
-        Method::GET | Method::HEAD => actions.show_unsubscribe(token, token).await,
+        Method::GET | Method::HEAD => actions.show_unsubscribe(token, &form_action(&request)).await,
         Method::POST if request.body().len() > MAX_FORM_BYTES => {
             plain(413, "Too large", "That is more than an unsubscribe sends.")
         }
         Method::POST => {
-            let body: &[u8] = request.body().as_ref();
-            let one_click = body.windows(ONE_CLICK_BODY.len()).any(|w| w == ONE_CLICK_BODY);
-            let source = if one_click {
-                SuppressionSource::OneClick
+            // RFC 8058: a mail provider posts one-click from its own servers,
+            // from no page of ours; the page's own button must come from the page.
+            if is_one_click(&request).await {
+                actions.unsubscribe(token, SuppressionSource::OneClick).await
+            } else if !same_origin(&request) {
+                cross_site()
             } else {
-                SuppressionSource::Page
-            };
-            actions.unsubscribe(token, source).await
+                actions.unsubscribe(token, SuppressionSource::Page).await
+            }
         }
         _ => plain(405, "Not allowed", "Open the link, then use its button."),
     };

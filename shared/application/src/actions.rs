@@ -17,7 +17,7 @@ use milepost_domain::{
 use crate::email::fmt_date;
 use crate::email::standing;
 use crate::ingest::{Confirmed, IngestError, Ingestion};
-use crate::links::{LinkAction, LinkError, LinkSigner, OpenedLink};
+use crate::links::{LinkAction, LinkError, LinkSigner, Opened, OpenedLink};
 use crate::ports::{ActionStore, Clock, EventPublisher};
 use crate::tasks::{change_task, TaskError, TaskUpdate};
 
@@ -103,23 +103,31 @@ pub(crate) fn message(
 }
 
 fn refused(e: &LinkError) -> Page {
-    let (status, title, line) = match e {
-        LinkError::Malformed => (400, "This link is damaged", "Damaged link"),
-        LinkError::Altered => (403, "This link has been altered", "Link refused"),
-        LinkError::OtherRecipient => (403, "This link was made for someone else", "Link refused"),
-        LinkError::Expired(_) => (410, "This link has expired", "Link expired"),
-    };
-    let why = match e {
-        LinkError::Malformed => {
-            "Part of it is missing or mangled (a line break in the email can do that). Nothing was changed.".to_string()
-        }
-        LinkError::Altered => {
-            "It does not match what Milepost sent, so it was not used. Nothing was changed.".to_string()
-        }
-        LinkError::OtherRecipient => {
-            "It was sent to another person than the one who owns this task now. Nothing was changed.".to_string()
-        }
-        LinkError::Expired(at) => format!("It worked until {}. Nothing was changed.", fmt_date(*at)),
+    let (status, title, line, why) = match e {
+        LinkError::Altered => (
+            403,
+            "This link can't be used",
+            "Link refused",
+            "It is not a link we sent, or not as we sent it (a line break in the email can cut a link short), so it was not used. Nothing was changed.".to_string(),
+        ),
+        LinkError::OtherRecipient => (
+            403,
+            "This link was made for someone else",
+            "Link refused",
+            "It was sent to another person than the one who owns this task now. Nothing was changed.".to_string(),
+        ),
+        LinkError::Expired(at) => (
+            410,
+            "This link has expired",
+            "Link expired",
+            format!("It worked until {}. Nothing was changed.", fmt_date(*at)),
+        ),
+        LinkError::Outdated => (
+            410,
+            "This link is from an older email",
+            "Link expired",
+            "Links in emails sent before Milepost's last upgrade no longer work. Nothing was changed.".to_string(),
+        ),
     };
     message(status, line, title, vec![why], Some(FRESH_LINK.to_string()))
 }
@@ -144,10 +152,16 @@ struct Subject {
 impl Actions {
     /// Opens and checks `token` against its task's owner at `now`.
     async fn subject(&self, token: &str, now: Timestamp) -> Result<Subject, Page> {
-        let link = self.signer.open(token).map_err(|e| refused(&e))?;
+        // Checked whole before anything it names is read: a forged link
+        // gets one page, whatever exists behind it.
+        let link = match self.signer.open(token, now) {
+            Ok(Opened::Current(link)) => link,
+            Ok(Opened::Legacy(_)) => return Err(refused(&LinkError::Outdated)),
+            Err(e) => return Err(refused(&e)),
+        };
         if link.action == LinkAction::Unsubscribe {
             // An unsubscribe link names an account, not a task: it has its own endpoint.
-            return Err(refused(&LinkError::Malformed));
+            return Err(refused(&LinkError::Altered));
         }
         let task = match self.store.get_task(&link.subject).await {
             Ok(Some(task)) => task,
@@ -165,9 +179,7 @@ impl Actions {
                 return Err(unavailable());
             }
         };
-        self.signer
-            .verify(&link, &task.owner_email, now)
-            .map_err(|e| refused(&e))?;
+        link.check_recipient(&task.owner_email).map_err(|e| refused(&e))?;
         let by = Actor::Person {
             name: task.owner_name.clone(),
             email: task.owner_email.clone(),
@@ -202,7 +214,7 @@ impl Actions {
                 task.milestone_name
             ),
             // Refused by `subject`: it has its own endpoint.
-            LinkAction::Unsubscribe => return refused(&LinkError::Malformed),
+            LinkAction::Unsubscribe => return refused(&LinkError::Altered),
             LinkAction::Pause => format!(
                 "Automated emails to {} people will stop for 14 days, until {}. Leadership still hears about stuck milestones.",
                 crate::email::possessive(&task.account_name),
@@ -288,7 +300,7 @@ impl Actions {
             }
             LinkAction::Confirm => self.confirm(task, &s.by, note.as_deref(), now).await,
             LinkAction::Pause => self.pause(task, &s.by, now, &key).await,
-            LinkAction::Unsubscribe => Err(refused(&LinkError::Malformed)),
+            LinkAction::Unsubscribe => Err(refused(&LinkError::Altered)),
         };
         done.unwrap_or_else(|page| page)
     }

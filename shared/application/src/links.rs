@@ -1,14 +1,26 @@
 //! Signed action links: the buttons of the day-3 email (Done, Snooze,
-//! Dismiss, Confirm reached, Pause customer emails) and of a reminder.
+//! Dismiss, Confirm reached, Pause customer emails) and of a reminder, and
+//! a customer contact's unsubscribe link.
 //!
-//! A token names the action, its subject (a task id) and when it expires,
-//! and carries a short digest of the recipient's address, so a link shows
-//! nobody's address; its HMAC-SHA256, under a key from SSM, covers the
-//! action, subject, the recipient's address itself and the expiry. Opening a
-//! token checks its MAC against the subject's current owner, in constant
-//! time: a link changed in any part, or made for someone else, is refused.
+//! `v2.<base64url(payload)>.<base64url(MAC)>`: the payload is JSON naming
+//! the action, its subject (a task id, or an account for an unsubscribe
+//! link), a short digest of the recipient's address (a link shows nobody's
+//! address) and the expiry; the MAC is HMAC-SHA256, under a key from SSM, of
+//! the exact bytes `v2.<base64url(payload)>`. A token has one encoding only
+//! (fields in one order, no other field, canonical base64), so a token
+//! re-encoded in any way is refused rather than read as a new link, and the
+//! "already acted" key is derived from the verified claims. Structured,
+//! signed bytes instead of a joined string: no separator to forge. The MAC
+//! is checked before anything the token names is looked up, so a forged
+//! link learns nothing of what exists.
 //!
-//! `v1.<base64url(payload JSON)>.<base64url(MAC)>`
+//! HMAC over our own small payload rather than a JWT or PASETO crate: one
+//! algorithm, one key, no header to negotiate, and the canonical-form check
+//! (which those formats leave to the reader) is what makes a link act once.
+//!
+//! First-format tokens (`v1.`, MAC over `v1|action|subject|address|expiry`)
+//! are still read: unsubscribe links live a year and must keep working;
+//! task links of that format are refused as outdated (README, upgrading).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -100,7 +112,10 @@ impl LinkAction {
     }
 }
 
+/// What a token claims, in the one order it is encoded in (the MAC covers
+/// those exact bytes, so the order is part of the format).
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Payload {
     #[serde(rename = "a")]
     action: LinkAction,
@@ -113,38 +128,118 @@ struct Payload {
     expires: i64,
 }
 
-impl OpenedLink {
-    /// The digest of the address the link was made for (`recipient_digest`).
-    pub fn recipient_digest(&self) -> &str {
-        &self.recipient_digest
-    }
-}
+/// The longest subject a token may name: a task id or an account id, with room to spare.
+const MAX_SUBJECT_BYTES: usize = 512;
+/// The longest token worth decoding: a payload at `MAX_SUBJECT_BYTES` and its MAC fit.
+const MAX_TOKEN_BYTES: usize = 1024;
 
-/// A token, decoded but not yet checked against its subject's owner.
+/// A token whose MAC held and which has not expired: what it claims is what
+/// Milepost signed, byte for byte.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpenedLink {
     pub action: LinkAction,
     pub subject: String,
     pub expires_at: Timestamp,
-    /// Unique to this token: what makes following it twice change nothing the second time.
+    /// Derived from the verified claims: what makes following the link
+    /// twice change nothing the second time. A token has one encoding, so
+    /// one link has one key.
     pub key: String,
+    recipient_digest: String,
+}
+
+impl OpenedLink {
+    /// The digest of the address the link was made for (`recipient_digest`).
+    pub fn recipient_digest(&self) -> &str {
+        &self.recipient_digest
+    }
+
+    /// Whether the link was made for `recipient` (the subject's owner now).
+    pub fn check_recipient(&self, recipient: &str) -> Result<(), LinkError> {
+        if self.recipient_digest == recipient_digest(recipient) {
+            Ok(())
+        } else {
+            Err(LinkError::OtherRecipient)
+        }
+    }
+}
+
+/// A token of the first format (`v1.`), sent before links were signed over
+/// their exact bytes. Its MAC covers the recipient's address, which the
+/// token does not carry, so it can only be checked once the address is
+/// found (`verify`); only unsubscribe links of that format are still honoured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LegacyLink {
+    pub action: LinkAction,
+    pub subject: String,
+    pub expires_at: Timestamp,
     recipient_digest: String,
     mac: Vec<u8>,
 }
 
+impl LegacyLink {
+    pub fn recipient_digest(&self) -> &str {
+        &self.recipient_digest
+    }
+
+    /// Checks the link against the address it names (found by its digest):
+    /// the MAC in constant time, then the expiry. The v1 signed string joins
+    /// its parts with `|` unescaped, so a subject or address holding one
+    /// could be shifted into another: such links are refused.
+    pub fn verify(&self, signer: &LinkSigner, recipient: &str, now: Timestamp) -> Result<OpenedLink, LinkError> {
+        let recipient = recipient.to_lowercase();
+        if self.subject.contains('|') || recipient.contains('|') {
+            return Err(LinkError::Altered);
+        }
+        if recipient_digest(&recipient) != self.recipient_digest {
+            return Err(LinkError::Altered);
+        }
+        let signed = format!(
+            "v1|{}|{}|{recipient}|{}",
+            self.action.as_str(),
+            self.subject,
+            self.expires_at.timestamp()
+        );
+        signer
+            .mac(signed.as_bytes())
+            .verify_slice(&self.mac)
+            .map_err(|_| LinkError::Altered)?;
+        if now >= self.expires_at {
+            return Err(LinkError::Expired(self.expires_at));
+        }
+        Ok(OpenedLink {
+            action: self.action,
+            key: link_key(signed.as_bytes()),
+            subject: self.subject.clone(),
+            expires_at: self.expires_at,
+            recipient_digest: self.recipient_digest.clone(),
+        })
+    }
+}
+
+/// What opening a token found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Opened {
+    /// A current token, its MAC checked and not expired.
+    Current(OpenedLink),
+    /// A first-format token, decoded but not yet checked (`LegacyLink::verify`).
+    Legacy(LegacyLink),
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LinkError {
-    /// Not a link Milepost made: cut short, mangled, or another version.
-    #[error("this link is damaged")]
-    Malformed,
-    /// Well formed, but its MAC does not hold: a part of it was changed.
-    #[error("this link has been altered")]
+    /// Not a link Milepost made, or not as it made it: cut short, mangled,
+    /// re-encoded, or signed under another key. One answer for all, given
+    /// before anything is looked up.
+    #[error("this link can't be used")]
     Altered,
     /// Made for another person than the one who owns its subject now.
     #[error("this link was made for someone else")]
     OtherRecipient,
     #[error("this link expired on {0}")]
     Expired(Timestamp),
+    /// A first-format task link: no longer honoured (see the upgrade notes).
+    #[error("this link is from an older email")]
+    Outdated,
 }
 
 /// Makes and opens links under one key.
@@ -163,77 +258,117 @@ impl std::fmt::Debug for LinkSigner {
 /// The key `make local`, the demo and tests use when none is configured.
 pub const DEV_LINK_KEY: &str = "milepost-local-action-links";
 
+/// The current token format's prefix.
+const V2: &str = "v2";
+
 impl LinkSigner {
     /// A signer over `key`; `None` for a key too short to be one (under 16 bytes).
     pub fn new(key: &[u8]) -> Option<Self> {
         (key.len() >= 16).then(|| LinkSigner { key: key.to_vec() })
     }
 
-    fn mac(&self, action: LinkAction, subject: &str, recipient: &str, expires: i64) -> HmacSha256 {
+    fn mac(&self, signed: &[u8]) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes a key of any length");
-        mac.update(
-            format!(
-                "v1|{}|{subject}|{}|{expires}",
-                action.as_str(),
-                recipient.to_lowercase()
-            )
-            .as_bytes(),
-        );
+        mac.update(signed);
         mac
     }
 
-    /// A token for `recipient` to do `action` on `subject` until `expires_at`.
+    /// A token for `recipient` to do `action` on `subject` until `expires_at`:
+    /// `v2.<base64url(payload)>.<base64url(HMAC-SHA256 of "v2.<base64url(payload)>")>`.
     pub fn mint(&self, action: LinkAction, subject: &str, recipient: &str, expires_at: Timestamp) -> String {
-        let expires = expires_at.timestamp();
         let payload = Payload {
             action,
             subject: subject.to_string(),
             recipient: recipient_digest(recipient),
-            expires,
+            expires: expires_at.timestamp(),
         };
         let json = serde_json::to_vec(&payload).expect("a payload serialises");
-        let mac = self.mac(action, subject, recipient, expires).finalize().into_bytes();
-        format!("v1.{}.{}", URL_SAFE_NO_PAD.encode(json), URL_SAFE_NO_PAD.encode(mac))
+        let signed = format!("{V2}.{}", URL_SAFE_NO_PAD.encode(json));
+        let mac = self.mac(signed.as_bytes()).finalize().into_bytes();
+        format!("{signed}.{}", URL_SAFE_NO_PAD.encode(mac))
     }
 
-    /// Decodes a token; `verify` checks it.
-    pub fn open(&self, token: &str) -> Result<OpenedLink, LinkError> {
+    /// Opens a token at `now`. A current token is checked whole before
+    /// anything it names is looked up: one encoding only (canonical base64
+    /// and JSON, no field unknown, missing or repeated), its MAC over those
+    /// exact bytes in constant time, then its expiry. A first-format token is
+    /// decoded as strictly and handed back to be checked against its address.
+    pub fn open(&self, token: &str, now: Timestamp) -> Result<Opened, LinkError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(LinkError::Altered);
+        }
         let mut parts = token.split('.');
-        let (Some("v1"), Some(payload), Some(mac), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(version), Some(payload), Some(mac), None) = (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err(LinkError::Malformed);
+            return Err(LinkError::Altered);
         };
-        let json = URL_SAFE_NO_PAD.decode(payload).map_err(|_| LinkError::Malformed)?;
-        let mac = URL_SAFE_NO_PAD.decode(mac).map_err(|_| LinkError::Malformed)?;
-        let payload: Payload = serde_json::from_slice(&json).map_err(|_| LinkError::Malformed)?;
-        let expires_at = DateTime::from_timestamp(payload.expires, 0).ok_or(LinkError::Malformed)?;
-        let key = hex::encode(&Sha256::digest(token.as_bytes())[..16]);
-        Ok(OpenedLink {
-            action: payload.action,
-            subject: payload.subject,
-            expires_at,
-            key,
-            recipient_digest: payload.recipient,
-            mac,
-        })
+        let json = canonical_base64(payload)?;
+        let mac = canonical_base64(mac)?;
+        match version {
+            V2 => {
+                let signed = &token[..V2.len() + 1 + payload.len()];
+                self.mac(signed.as_bytes())
+                    .verify_slice(&mac)
+                    .map_err(|_| LinkError::Altered)?;
+                let claims = canonical_payload(&json)?;
+                let expires_at = DateTime::from_timestamp(claims.expires, 0).ok_or(LinkError::Altered)?;
+                if now >= expires_at {
+                    return Err(LinkError::Expired(expires_at));
+                }
+                Ok(Opened::Current(OpenedLink {
+                    action: claims.action,
+                    subject: claims.subject,
+                    expires_at,
+                    key: link_key(&json),
+                    recipient_digest: claims.recipient,
+                }))
+            }
+            "v1" => {
+                let claims = canonical_payload(&json)?;
+                Ok(Opened::Legacy(LegacyLink {
+                    action: claims.action,
+                    subject: claims.subject,
+                    expires_at: DateTime::from_timestamp(claims.expires, 0).ok_or(LinkError::Altered)?,
+                    recipient_digest: claims.recipient,
+                    mac,
+                }))
+            }
+            _ => Err(LinkError::Altered),
+        }
     }
+}
 
-    /// Checks `link` for the subject's owner `recipient` at `now`: its MAC in
-    /// constant time first, so a changed expiry reads as altered, then the expiry.
-    pub fn verify(&self, link: &OpenedLink, recipient: &str, now: Timestamp) -> Result<(), LinkError> {
-        let mac = self.mac(link.action, &link.subject, recipient, link.expires_at.timestamp());
-        if mac.verify_slice(&link.mac).is_err() {
-            return Err(if link.recipient_digest != recipient_digest(recipient) {
-                LinkError::OtherRecipient
-            } else {
-                LinkError::Altered
-            });
-        }
-        if now >= link.expires_at {
-            return Err(LinkError::Expired(link.expires_at));
-        }
-        Ok(())
+/// Decodes base64url without padding, accepting only the one encoding
+/// `mint` writes (no padding, no stray trailing bits).
+fn canonical_base64(text: &str) -> Result<Vec<u8>, LinkError> {
+    let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| LinkError::Altered)?;
+    if URL_SAFE_NO_PAD.encode(&bytes) != text {
+        return Err(LinkError::Altered);
     }
+    Ok(bytes)
+}
+
+/// The claims of `json`, if it is exactly what `mint` writes for them.
+fn canonical_payload(json: &[u8]) -> Result<Payload, LinkError> {
+    let claims: Payload = serde_json::from_slice(json).map_err(|_| LinkError::Altered)?;
+    let well_formed = claims.subject.len() <= MAX_SUBJECT_BYTES
+        && claims.recipient.len() == 16
+        && claims
+            .recipient
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !well_formed || serde_json::to_vec(&claims).ok().as_deref() != Some(json) {
+        return Err(LinkError::Altered);
+    }
+    Ok(claims)
+}
+
+/// A link's "already acted" key: from what was verified, never the token's text.
+fn link_key(verified: &[u8]) -> String {
+    let mut hash = Sha256::new();
+    hash.update(b"milepost-link-key\0");
+    hash.update(verified);
+    hex::encode(&hash.finalize()[..16])
 }
 
 /// What a link carries instead of its recipient's address: the first 8
@@ -295,50 +430,57 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 4, 20, 10, 0, 0).unwrap()
     }
 
+    fn current(opened: Result<Opened, LinkError>) -> Result<OpenedLink, LinkError> {
+        match opened? {
+            Opened::Current(link) => Ok(link),
+            Opened::Legacy(_) => panic!("a legacy link"),
+        }
+    }
+
     #[test]
-    fn a_minted_link_opens_for_its_recipient_until_it_expires() {
+    fn a_minted_link_opens_until_it_expires_and_names_its_recipient() {
         let s = signer();
-        let token = s.mint(
-            LinkAction::Snooze7,
-            "acme-x:csm-task",
-            "Maya@Vendor.example",
-            now() + Duration::days(14),
-        );
+        let expires = now() + Duration::days(14);
+        let token = s.mint(LinkAction::Snooze7, "acme-x:csm-task", "Maya@Vendor.example", expires);
         assert!(
             !token.contains("maya") && !token.contains("vendor"),
             "no address in a link: {token}"
         );
-        let link = s.open(&token).unwrap();
+        let link = current(s.open(&token, now())).unwrap();
         assert_eq!(
             (link.action, link.subject.as_str()),
             (LinkAction::Snooze7, "acme-x:csm-task")
         );
+        assert_eq!(link.check_recipient("maya@vendor.example"), Ok(()), "without case");
         assert_eq!(
-            s.verify(&link, "maya@vendor.example", now()),
-            Ok(()),
-            "addresses compare without case"
-        );
-        assert_eq!(
-            s.verify(&link, "maya@vendor.example", now() + Duration::days(14)),
-            Err(LinkError::Expired(now() + Duration::days(14)))
-        );
-        assert_eq!(
-            s.verify(&link, "sam@vendor.example", now()),
+            link.check_recipient("sam@vendor.example"),
             Err(LinkError::OtherRecipient),
             "the task belongs to someone else now"
         );
-        assert_eq!(s.open(&token).unwrap().key, link.key, "one token, one key");
+        assert_eq!(s.open(&token, expires), Err(LinkError::Expired(expires)));
+        assert_eq!(
+            current(s.open(&token, now())).unwrap().key,
+            link.key,
+            "one token, one key"
+        );
         let other = s.mint(
             LinkAction::Snooze7,
             "acme-x:csm-task",
             "maya@vendor.example",
-            now() + Duration::days(13),
+            expires - Duration::days(1),
         );
-        assert_ne!(s.open(&other).unwrap().key, link.key);
+        assert_ne!(current(s.open(&other, now())).unwrap().key, link.key);
+    }
+
+    /// The payload of `token` rewritten by `edit`, the MAC kept.
+    fn reencoded(token: &str, edit: impl Fn(&str) -> String) -> String {
+        let [v, payload, mac]: [&str; 3] = token.split('.').collect::<Vec<_>>().try_into().unwrap();
+        let json = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        format!("{v}.{}.{mac}", URL_SAFE_NO_PAD.encode(edit(&json)))
     }
 
     #[test]
-    fn a_link_changed_in_any_part_or_signed_with_another_key_is_refused() {
+    fn a_link_changed_or_re_encoded_in_any_way_is_refused_as_one() {
         let s = signer();
         let token = s.mint(
             LinkAction::Done,
@@ -346,48 +488,116 @@ mod tests {
             "maya@vendor.example",
             now() + Duration::days(14),
         );
-        let [v, payload, mac]: [&str; 3] = token.split('.').collect::<Vec<_>>().try_into().unwrap();
-        let mut decoded: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
-        for (field, value) in [
-            ("a", serde_json::json!("dismiss")),
-            ("s", serde_json::json!("globex-y:csm-task")),
-            ("e", serde_json::json!(now().timestamp() + 86400 * 365)),
-        ] {
-            let original = decoded[field].clone();
-            decoded[field] = value;
-            let forged = format!(
-                "{v}.{}.{mac}",
-                URL_SAFE_NO_PAD.encode(serde_json::to_vec(&decoded).unwrap())
-            );
-            let link = s.open(&forged).unwrap();
-            assert_eq!(
-                s.verify(&link, "maya@vendor.example", now()),
-                Err(LinkError::Altered),
-                "{field}"
-            );
-            decoded[field] = original;
+        let json = {
+            let payload = token.split('.').nth(1).unwrap();
+            String::from_utf8(URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+        };
+        let other_r = recipient_digest("sam@vendor.example");
+        let cases: Vec<(&str, String)> = vec![
+            ("action", reencoded(&token, |j| j.replace("\"done\"", "\"dismiss\""))),
+            ("subject", reencoded(&token, |j| j.replace("acme-x", "globex-y"))),
+            ("expiry", reencoded(&token, |j| j.replace(",\"e\":", ",\"e\":1"))),
+            ("recipient", {
+                let r = serde_json::from_str::<serde_json::Value>(&json).unwrap()["r"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
+                reencoded(&token, |j| j.replace(&r, &other_r))
+            }),
+            ("spacing", reencoded(&token, |j| j.replace(',', ", "))),
+            (
+                "key order",
+                reencoded(&token, |j| {
+                    let v: serde_json::Value = serde_json::from_str(j).unwrap();
+                    format!(
+                        "{{\"e\":{},\"r\":{},\"s\":{},\"a\":{}}}",
+                        v["e"], v["r"], v["s"], v["a"]
+                    )
+                }),
+            ),
+            ("added field", reencoded(&token, |j| j.replace('}', ",\"x\":1}"))),
+            (
+                "repeated field",
+                reencoded(&token, |j| j.replace('}', ",\"a\":\"done\"}")),
+            ),
+            ("padding", format!("{token}=")),
+            ("mac", format!("{}A", &token[..token.len() - 1])),
+            ("version", token.replacen("v2.", "v3.", 1)),
+            ("cut short", token[..token.len() - 3].to_string()),
+            ("extra part", format!("{token}.x")),
+            ("empty", String::new()),
+            ("huge", format!("v2.{}.AAAA", "A".repeat(4000))),
+        ];
+        for (what, forged) in &cases {
+            assert_ne!(forged, &token, "{what}");
+            assert_eq!(s.open(forged, now()), Err(LinkError::Altered), "{what}: {forged}");
         }
         let other_key = LinkSigner::new(b"another key, as long as that one").unwrap();
-        let link = other_key.open(&token).unwrap();
+        assert_eq!(other_key.open(&token, now()), Err(LinkError::Altered));
         assert_eq!(
-            other_key.verify(&link, "maya@vendor.example", now()),
-            Err(LinkError::Altered)
+            s.open(&token, now() + Duration::days(400)),
+            Err(LinkError::Expired(now() + Duration::days(14))),
+            "expiry is told only once the MAC held"
         );
-        for broken in [
-            "",
-            "v1",
-            "v2.a.b",
-            "v1.!!.b",
-            &token[..token.len() - 3],
-            &format!("{token}.x"),
-        ] {
-            let opened = s.open(broken);
-            assert!(
-                opened.is_err() || s.verify(&opened.unwrap(), "maya@vendor.example", now()).is_err(),
-                "{broken:?} passed"
-            );
-        }
         assert!(LinkSigner::new(b"short").is_none(), "a key under 16 bytes is no key");
         assert_eq!(format!("{s:?}"), "LinkSigner(<key>)");
+    }
+
+    /// A token as the first format made it.
+    fn v1_token(s: &LinkSigner, action: LinkAction, subject: &str, recipient: &str, expires: i64) -> String {
+        let payload = Payload {
+            action,
+            subject: subject.to_string(),
+            recipient: recipient_digest(recipient),
+            expires,
+        };
+        let payload = serde_json::to_string(&payload).unwrap();
+        let signed = format!(
+            "v1|{}|{subject}|{}|{expires}",
+            action.as_str(),
+            recipient.to_lowercase()
+        );
+        let mac = s.mac(signed.as_bytes()).finalize().into_bytes();
+        format!("v1.{}.{}", URL_SAFE_NO_PAD.encode(payload), URL_SAFE_NO_PAD.encode(mac))
+    }
+
+    #[test]
+    fn a_first_format_link_is_checked_against_its_address_and_cannot_be_shifted() {
+        let s = signer();
+        let expires = (now() + Duration::days(300)).timestamp();
+        let token = v1_token(&s, LinkAction::Unsubscribe, "acme", "pat@acme.example", expires);
+        let Ok(Opened::Legacy(link)) = s.open(&token, now()) else {
+            panic!("a legacy link")
+        };
+        let opened = link.verify(&s, "Pat@acme.example", now()).unwrap();
+        assert_eq!(
+            (opened.action, opened.subject.as_str()),
+            (LinkAction::Unsubscribe, "acme")
+        );
+        assert_eq!(link.verify(&s, "sam@acme.example", now()), Err(LinkError::Altered));
+
+        // Sent to `evil|pat@…`; subject and digest shifted so the signed string reads the same for pat.
+        let sent = v1_token(&s, LinkAction::Unsubscribe, "acme", "evil|pat@acme.example", expires);
+        let payload = format!(
+            "{{\"a\":\"unsubscribe\",\"s\":\"acme|evil\",\"r\":\"{}\",\"e\":{expires}}}",
+            recipient_digest("pat@acme.example")
+        );
+        let shifted = format!(
+            "v1.{}.{}",
+            URL_SAFE_NO_PAD.encode(payload),
+            sent.rsplit('.').next().unwrap()
+        );
+        let Ok(Opened::Legacy(link)) = s.open(&shifted, now()) else {
+            panic!("decodes")
+        };
+        assert_eq!(link.verify(&s, "pat@acme.example", now()), Err(LinkError::Altered));
+        let Ok(Opened::Legacy(link)) = s.open(&sent, now()) else {
+            panic!("decodes")
+        };
+        assert_eq!(
+            link.verify(&s, "evil|pat@acme.example", now()),
+            Err(LinkError::Altered),
+            "an address with the separator is never trusted"
+        );
     }
 }

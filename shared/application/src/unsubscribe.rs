@@ -10,7 +10,7 @@ use milepost_domain::{EmailAddress, Suppression, SuppressionSource, Timestamp};
 
 use crate::actions::{message, unavailable, Actions, Page};
 use crate::email::{fmt_date, possessive};
-use crate::links::{LinkAction, LinkError, OpenedLink};
+use crate::links::{LinkAction, LinkError, Opened, OpenedLink};
 
 #[derive(Template)]
 #[template(path = "pages/unsubscribe.html")]
@@ -33,11 +33,17 @@ const OTHER_WAY: &str =
 impl Actions {
     /// Opens `token` as an unsubscribe link and finds the address it was made for.
     async fn contact(&self, token: &str, now: Timestamp) -> Result<(OpenedLink, EmailAddress), Page> {
-        let link = self.signer.open(token).map_err(|e| refused(&e))?;
-        if link.action != LinkAction::Unsubscribe {
-            return Err(refused(&LinkError::Malformed));
+        let opened = self.signer.open(token, now).map_err(|e| refused(&e))?;
+        let (action, digest) = match &opened {
+            Opened::Current(link) => (link.action, link.recipient_digest()),
+            Opened::Legacy(link) => (link.action, link.recipient_digest()),
+        };
+        if action != LinkAction::Unsubscribe {
+            return Err(refused(&LinkError::Altered));
         }
-        let email = match self.store.contact(link.recipient_digest()).await {
+        // A current link's digest is signed; a first-format link's is checked
+        // by its MAC over the address found (the same page either way).
+        let email = match self.store.contact(digest).await {
             Ok(Some(contact)) => contact.email,
             Ok(None) => return Err(refused(&LinkError::Altered)),
             Err(e) => {
@@ -45,9 +51,12 @@ impl Actions {
                 return Err(unavailable());
             }
         };
-        self.signer
-            .verify(&link, email.as_str(), now)
-            .map_err(|e| refused(&e))?;
+        let link = match opened {
+            Opened::Current(link) => link,
+            Opened::Legacy(legacy) => legacy
+                .verify(&self.signer, email.as_str(), now)
+                .map_err(|e| refused(&e))?,
+        };
         Ok((link, email))
     }
 
@@ -150,17 +159,11 @@ fn already(earlier: &Suppression, email: &EmailAddress) -> Page {
 
 fn refused(e: &LinkError) -> Page {
     let (status, line, title, why) = match e {
-        LinkError::Malformed => (
-            400,
-            "Damaged link",
-            "This unsubscribe link is damaged",
-            "Part of it is missing or mangled (a line break in the email can do that).".to_string(),
-        ),
-        LinkError::Altered | LinkError::OtherRecipient => (
+        LinkError::Altered | LinkError::OtherRecipient | LinkError::Outdated => (
             403,
             "Link refused",
-            "This unsubscribe link has been altered",
-            "It does not match what we sent, so it was not used.".to_string(),
+            "This unsubscribe link can't be used",
+            "It is not a link we sent, or not as we sent it (a line break in the email can cut a link short), so it was not used.".to_string(),
         ),
         LinkError::Expired(at) => (
             410,
