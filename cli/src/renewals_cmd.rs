@@ -156,10 +156,18 @@ pub fn parse(mut input: impl Read, limits: &TimeLimits, today: NaiveDate) -> Res
         }
         let arr_after = match cell(3) {
             "" => Some(None),
-            text => text.parse::<u64>().ok().map(Some),
+            text => text
+                .parse::<u64>()
+                .ok()
+                .filter(|arr| *arr <= milepost_domain::limits::MAX_ARR)
+                .map(Some),
         };
         if arr_after.is_none() {
-            let message = format!("must be a whole amount, not `{}`", cell(3));
+            let message = format!(
+                "must be a whole amount up to {}, not `{}`",
+                milepost_domain::limits::MAX_ARR,
+                cell(3)
+            );
             problems.push(problem(line, "arr_after", message));
         }
         let (Some(date), Some(outcome), Some(arr_after), false) = (date, outcome, arr_after, account.is_empty()) else {

@@ -485,7 +485,7 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
         );
         let header = msg.header_raw("List-Unsubscribe").unwrap().trim().to_string();
         let url = header.trim_start_matches('<').trim_end_matches('>').to_string();
-        assert!(url.starts_with(&format!("{unsubscribe_base}/v1.")), "{name}: {url}");
+        assert!(url.starts_with(&format!("{unsubscribe_base}/v2.")), "{name}: {url}");
         assert!(
             text.contains(&format!("Unsubscribe: {url}")),
             "{name}: the footer links the header's URL"

@@ -7,7 +7,7 @@
 
 use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::{Body, Request, RequestPayloadExt, Response};
-use milepost_app::actions::{ActionForm, Actions, Page};
+use milepost_app::actions::{ActionForm, Actions, Page, PageUrls};
 use milepost_domain::SuppressionSource;
 use serde::Deserialize;
 
@@ -28,12 +28,6 @@ fn token_after<'p>(path: &'p str, prefix: &str) -> Option<&'p str> {
     path.split_once(prefix)
         .map(|(_, token)| token.trim_end_matches('/'))
         .filter(|t| !t.is_empty() && !t.contains('/'))
-}
-
-/// Where a page's button posts: the link's own path, absolute, so a page
-/// opened as `…/<token>/` (a trailing slash) still posts to `…/<token>`.
-fn form_action(request: &Request) -> String {
-    request.uri().path().trim_end_matches('/').to_string()
 }
 
 /// Whether a state-changing POST may come from where it says it does: a
@@ -108,7 +102,10 @@ pub async fn handle(actions: &Actions, request: Request) -> Response<Body> {
         return html(&plain(404, "Not found", "There is nothing here."));
     };
     let page = match *request.method() {
-        Method::GET | Method::HEAD => actions.show(token, &form_action(&request)).await,
+        Method::GET | Method::HEAD => {
+            let url = PageUrls::form_action(actions.page_urls.actions.as_deref(), token, path);
+            actions.show(token, &url).await
+        }
         Method::POST => {
             if !same_origin(&request) {
                 cross_site()
@@ -147,7 +144,11 @@ pub async fn handle(actions: &Actions, request: Request) -> Response<Body> {
 /// from that page's button or straight from a mail client (one-click).
 async fn unsubscribe(actions: &Actions, token: &str, request: Request) -> Response<Body> {
     let page = match *request.method() {
-        Method::GET | Method::HEAD => actions.show_unsubscribe(token, &form_action(&request)).await,
+        Method::GET | Method::HEAD => {
+            let path = request.uri().path();
+            let url = PageUrls::form_action(actions.page_urls.unsubscribe.as_deref(), token, path);
+            actions.show_unsubscribe(token, &url).await
+        }
         Method::POST if request.body().len() > MAX_FORM_BYTES => {
             plain(413, "Too large", "That is more than an unsubscribe sends.")
         }
@@ -198,4 +199,26 @@ fn html(page: &Page) -> Response<Body> {
         )
         .body(Body::from(page.html.clone()))
         .expect("a valid response")
+}
+
+#[cfg(test)]
+mod tests {
+    use milepost_app::actions::PageUrls;
+
+    #[test]
+    fn a_page_posts_to_its_link_however_it_was_opened() {
+        let token = "v2.abc.def";
+        let public = Some("https://links.example/prod/v1/actions/");
+        for path in [
+            "/v1/actions/v2.abc.def",
+            "/v1/actions/v2.abc.def/",
+            "/v1/actions/v2.abc.def//",
+        ] {
+            assert_eq!(
+                PageUrls::form_action(public, token, path),
+                "https://links.example/prod/v1/actions/v2.abc.def"
+            );
+            assert_eq!(PageUrls::form_action(None, token, path), "/v1/actions/v2.abc.def");
+        }
+    }
 }

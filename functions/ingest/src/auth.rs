@@ -23,6 +23,8 @@ pub enum AuthError {
     BadStandardSignature(String),
     /// Segment's `X-Signature` does not match.
     BadSegmentSignature,
+    /// A request that must carry Standard Webhooks headers (a confirmation) does not.
+    StandardRequired,
 }
 
 impl std::fmt::Display for AuthError {
@@ -31,6 +33,7 @@ impl std::fmt::Display for AuthError {
             AuthError::Unsigned => f.write_str("the request is not signed: send Standard Webhooks headers (webhook-id, webhook-timestamp, webhook-signature) or Segment's X-Signature"),
             AuthError::BadStandardSignature(why) => write!(f, "the webhook signature is not valid: {why}"),
             AuthError::BadSegmentSignature => f.write_str("X-Signature does not match the body"),
+            AuthError::StandardRequired => f.write_str("a confirmation must be signed with Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature): Segment's X-Signature carries no timestamp, so a captured request could be replayed for ever"),
         }
     }
 }
@@ -39,7 +42,9 @@ impl AuthError {
     /// The header at fault.
     pub fn header(&self) -> &'static str {
         match self {
-            AuthError::Unsigned | AuthError::BadStandardSignature(_) => STANDARD_SIGNATURE,
+            AuthError::Unsigned | AuthError::BadStandardSignature(_) | AuthError::StandardRequired => {
+                STANDARD_SIGNATURE
+            }
             AuthError::BadSegmentSignature => "X-Signature",
         }
     }
@@ -85,6 +90,20 @@ impl WebhookSecrets {
 
     pub fn is_configured(&self) -> bool {
         !self.standard.is_empty() || !self.segment.is_empty()
+    }
+
+    /// Checks a request that changes what people see (a confirmation): only
+    /// a Standard Webhooks signature, whose signed timestamp bounds a replay
+    /// to the five-minute tolerance, is accepted. Without any secret
+    /// configured (development), unsigned requests pass as `verify` lets them.
+    pub fn verify_timestamped(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), AuthError> {
+        if !self.is_configured() {
+            return Ok(());
+        }
+        if self.standard.is_empty() || !headers.contains_key(STANDARD_SIGNATURE) {
+            return Err(AuthError::StandardRequired);
+        }
+        self.verify(headers, body)
     }
 
     /// Checks the request's signature against every configured secret.

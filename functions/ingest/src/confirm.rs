@@ -1,11 +1,15 @@
 //! `POST /v1/milestones/confirm`: a manual milestone confirmed by a CRM
-//! workflow (a Salesforce flow when the EBR is logged, ...), signed like
-//! events. Body: `{"account_id", "milestone_id", "by"` (the confirmer's
-//! address)`, "by_name"?, "note"?, "at"?` (RFC 3339, default now)`}`.
+//! workflow (a Salesforce flow when the EBR is logged, ...), signed with
+//! Standard Webhooks (its timestamp bounds a replay to five minutes).
+//! Body: `{"account_id", "milestone_id", "by"` (the confirmer's address)`,
+//! "by_name"?, "note"?, "at"?` (RFC 3339, default now)`}`. Every field is
+//! checked before anything is read or written: ids as long as ingestion
+//! allows, a name of one plain line, a note as a task's, `at` between the
+//! contract's start and now (with the usual clock skew).
 
 use milepost_app::ingest::{Confirmed, IngestError, Ingestion};
 use milepost_domain::csm_task::clean_note;
-use milepost_domain::{AccountId, Actor, EmailAddress};
+use milepost_domain::{limits, AccountId, Actor, EmailAddress};
 use serde::{Deserialize, Serialize};
 
 use crate::problem::Problem;
@@ -33,17 +37,27 @@ pub struct Confirmation {
     pub reached_at: String,
 }
 
-fn required(value: Option<String>, field: &str) -> Result<String, Problem> {
-    value
+fn required(value: Option<String>, field: &str, max: usize) -> Result<String, Problem> {
+    let value = value
         .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| Problem::invalid(field, format!("{field} is required")))
+        .ok_or_else(|| Problem::invalid(field, format!("{field} is required")))?;
+    limits::check_length(field, &value, max).map_err(|e| Problem::invalid(field, e.message))?;
+    if value.chars().any(char::is_control) {
+        return Err(Problem::invalid(field, "must not hold control characters"));
+    }
+    Ok(value)
 }
 
 pub async fn confirm(ingestion: &Ingestion, body: &[u8]) -> Result<Confirmation, Problem> {
     let req: ConfirmRequest = serde_json::from_slice(body).map_err(|e| Problem::malformed(&e.to_string()))?;
-    let account_id = AccountId::new(required(req.account_id, "account_id")?);
-    let milestone_id = required(req.milestone_id, "milestone_id")?;
-    let by = EmailAddress::parse(&required(req.by, "by")?).map_err(|e| Problem::invalid("by", e.to_string()))?;
+    let account_id = AccountId::new(required(req.account_id, "account_id", limits::MAX_ACCOUNT_ID_BYTES)?);
+    let milestone_id = required(req.milestone_id, "milestone_id", limits::MAX_ID_BYTES)?;
+    let by = EmailAddress::parse(&required(req.by, "by", limits::MAX_ID_BYTES)?)
+        .map_err(|e| Problem::invalid("by", e.to_string()))?;
+    let by_name = match req.by_name.as_deref() {
+        None => String::new(),
+        Some(name) => limits::check_person_name("by_name", name).map_err(|e| Problem::invalid("by_name", e.message))?,
+    };
     let note = req
         .note
         .as_deref()
@@ -62,7 +76,7 @@ pub async fn confirm(ingestion: &Ingestion, body: &[u8]) -> Result<Confirmation,
         return Err(Problem::invalid("at", "is in the future: send when it was confirmed"));
     }
     let by = Actor::Person {
-        name: req.by_name.unwrap_or_default(),
+        name: by_name,
         email: by.to_string(),
     };
     let outcome = ingestion
@@ -71,6 +85,7 @@ pub async fn confirm(ingestion: &Ingestion, body: &[u8]) -> Result<Confirmation,
         .map_err(|e| match e {
             IngestError::Unknown { field, message } => Problem::unknown(field, &message),
             IngestError::NotManual(why) => Problem::not_manual(&why),
+            IngestError::Refused(e) => Problem::invalid(&e.field, e.message),
             other => {
                 tracing::error!(error = %other, "confirming a manual milestone failed; the caller will retry");
                 Problem::unavailable()

@@ -105,10 +105,12 @@ async fn handle_inner(ingestion: &Ingestion, config: &IngestConfig, request: &Re
         return Err(Problem::too_large(body.len(), config.max_body_bytes));
     }
     // Nothing is parsed, let alone stored, before the signature is checked.
-    config
-        .secrets
-        .verify(request.headers(), body)
-        .map_err(Problem::unauthorized)?;
+    let verified = if confirmation {
+        config.secrets.verify_timestamped(request.headers(), body)
+    } else {
+        config.secrets.verify(request.headers(), body)
+    };
+    verified.map_err(Problem::unauthorized)?;
     if confirmation {
         return confirm::confirm(ingestion, body).await.map(Answer::Confirmed);
     }

@@ -95,6 +95,7 @@ impl Services {
             events: self.events.clone(),
             clock: self.clock.clone(),
             signer: self.links.as_ref()?.signer.clone(),
+            page_urls: crate::actions::PageUrls::default(),
         })
     }
 

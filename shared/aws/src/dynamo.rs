@@ -158,6 +158,26 @@ fn refused<E: ProvideErrorMetadata + std::fmt::Display>(e: E) -> StoreError {
     }
 }
 
+/// DynamoDB's largest partition and sort key values, in bytes.
+const MAX_PK_BYTES: usize = 2048;
+const MAX_SK_BYTES: usize = 1024;
+
+/// Whether DynamoDB could hold an item under `pk`/`sk`. It answers a request
+/// naming a longer key with a ValidationException, reads included (moto
+/// checks writes only): a read under such a key finds nothing without
+/// asking, and a write is refused as invalid input, never a 503.
+fn key_fits(pk: &str, sk: &str) -> bool {
+    pk.len() <= MAX_PK_BYTES && sk.len() <= MAX_SK_BYTES
+}
+
+fn key_too_long(pk: &str, sk: &str) -> StoreError {
+    StoreError::Invalid(format!(
+        "a key of {} and {} bytes is longer than DynamoDB's {MAX_PK_BYTES} and {MAX_SK_BYTES}",
+        pk.len(),
+        sk.len()
+    ))
+}
+
 /// Sortable text form of an instant: fixed-width RFC 3339 with microseconds, UTC.
 fn time_key(t: Timestamp) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
@@ -411,6 +431,9 @@ impl DynamoStore {
     }
 
     async fn get(&self, pk: String, sk: &str) -> StoreResult<Option<HashMap<String, AttributeValue>>> {
+        if !key_fits(&pk, sk) {
+            return Ok(None);
+        }
         self.count();
         let out = self
             .client
@@ -434,6 +457,9 @@ impl DynamoStore {
         sk: &str,
         only_new: bool,
     ) -> StoreResult<bool> {
+        if !key_fits(&pk, sk) {
+            return Err(key_too_long(&pk, sk));
+        }
         item.insert("pk".into(), s(pk));
         item.insert("sk".into(), s(sk));
         self.count();
@@ -492,6 +518,9 @@ impl DynamoStore {
 
     /// Every item under `pk` whose sort key starts with `sk_prefix`.
     async fn query_all(&self, pk: String, sk_prefix: &str) -> StoreResult<Vec<Item>> {
+        if !key_fits(&pk, sk_prefix) {
+            return Ok(Vec::new());
+        }
         self.all_pages(|start| {
             let req = self
                 .client

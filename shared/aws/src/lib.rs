@@ -188,6 +188,14 @@ pub async fn actions_from_env(config: &aws_config::SdkConfig) -> Result<Actions,
         events: Arc::new(publisher_from_env(config)?),
         clock: Arc::new(SystemClock),
         signer: links.signer,
+        page_urls: milepost_app::actions::PageUrls {
+            actions: std::env::var("MILEPOST_ACTIONS_URL")
+                .ok()
+                .filter(|u| !u.trim().is_empty()),
+            unsubscribe: std::env::var("MILEPOST_UNSUBSCRIBE_URL")
+                .ok()
+                .filter(|u| !u.trim().is_empty()),
+        },
         ingestion,
     })
 }

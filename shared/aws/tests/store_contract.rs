@@ -824,10 +824,47 @@ async fn run_contract(name: &str, fresh: Fresh<'_>) {
         ("the heads-up index", |s| {
             Box::pin(the_heads_up_index_follows_when_to_look(s))
         }),
+        ("keys longer than DynamoDB's", |s| {
+            Box::pin(a_key_no_item_can_have_finds_nothing(s))
+        }),
     ];
     for (case, run) in cases {
         eprintln!("{name}: {case}");
         run(fresh().await).await;
+    }
+}
+
+/// A read under a key longer than DynamoDB allows (2048 bytes of partition
+/// key, 1024 of sort key) finds nothing, as nothing can be stored there; a
+/// write under one is refused as invalid input (a 4xx upstream), not an outage.
+async fn a_key_no_item_can_have_finds_nothing(store: Arc<dyn Store>) {
+    let long = "k".repeat(3000);
+    let acme = AccountId::new("acme");
+    store.put_account(&account("acme", date(2026, 1, 1))).await.unwrap();
+    assert!(store.get_account(&AccountId::new(&long)).await.unwrap().is_none());
+    assert!(store.get_milestone(&acme, &long).await.unwrap().is_none());
+    assert!(store.milestones_of(&AccountId::new(&long)).await.unwrap().is_empty());
+    assert!(store.get_task(&long).await.unwrap().is_none());
+    assert!(store.contact(&long).await.unwrap().is_none());
+    assert!(store.send_record(&long).await.unwrap().is_none());
+    assert!(store.log_of(&AccountId::new(&long)).await.unwrap().is_empty());
+    assert!(store
+        .customer_email_pause(&AccountId::new(&long))
+        .await
+        .unwrap()
+        .is_none());
+    let entry = EscalationLogEntry::outside_steps(
+        &acme,
+        &long,
+        None,
+        "confirmed",
+        t0(),
+        &milepost_domain::Actor::Milepost,
+        "x".into(),
+    );
+    match store.append_log(&entry).await {
+        Err(StoreError::Invalid(_)) | Ok(_) => {}
+        Err(other) => panic!("an over-long key is bad input, not an outage: {other}"),
     }
 }
 
@@ -1012,6 +1049,32 @@ async fn the_dynamodb_store_keeps_the_contract() {
         })
     });
     run_contract("dynamodb", fresh).await;
+}
+
+/// Real DynamoDB answers a read naming an over-long key with a
+/// ValidationException, which moto does not: the store must not ask at all.
+#[tokio::test]
+async fn the_dynamodb_store_asks_nothing_under_a_key_too_long_to_exist() {
+    let moto = MotoServer::start();
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&moto.sdk_config().await), "milepost-keys");
+    store.create_table().await.unwrap();
+    let before = store.requests();
+    a_key_no_item_can_have_finds_nothing(Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
+        "milepost-keys",
+    )))
+    .await;
+    let long = "k".repeat(3000);
+    let port: &dyn Store = &store;
+    assert!(port.get_account(&AccountId::new(&long)).await.unwrap().is_none());
+    assert!(port.contact(&long).await.unwrap().is_none());
+    assert!(port.get_task(&long).await.unwrap().is_none());
+    assert!(port.log_of(&AccountId::new(&long)).await.unwrap().is_empty());
+    assert_eq!(
+        store.requests(),
+        before,
+        "a request went out under a key DynamoDB refuses"
+    );
 }
 
 /// The 1 MB case above only means something if DynamoDB really paged: check

@@ -214,7 +214,17 @@ fn parse_account(
         },
         arr: match arr {
             "" => None,
-            v => Some(v.parse().map_err(|_| format!("arr `{v}` is not a whole number"))?),
+            v => Some(
+                v.parse::<u64>()
+                    .ok()
+                    .filter(|arr| *arr <= milepost_domain::limits::MAX_ARR)
+                    .ok_or_else(|| {
+                        format!(
+                            "arr `{v}` is not a whole number up to {}",
+                            milepost_domain::limits::MAX_ARR
+                        )
+                    })?,
+            ),
         },
         tenure_year: match tenure {
             "" => 1,

@@ -151,6 +151,34 @@ fn value_size(value: &Value) -> usize {
     }
 }
 
+/// The largest ARR (or ARR after a renewal) an account may have, in whole
+/// currency units: 10^15, room for the largest contract in any currency.
+/// Past it a value is a mistake, refused where it comes in; totals of many
+/// accounts saturate rather than overflow.
+pub const MAX_ARR: u64 = 1_000_000_000_000_000;
+/// The most licensed seats an account may have.
+pub const MAX_SEATS: u64 = 10_000_000;
+/// The latest contract year an account may be in.
+pub const MAX_TENURE_YEAR: u64 = 100;
+
+/// The longest name of a person Milepost keeps (a confirmer, a contact).
+pub const MAX_NAME_BYTES: usize = 200;
+
+/// A person's name as given, checked: at most `MAX_NAME_BYTES`, one line
+/// with no control characters (a CR/LF would forge a line wherever it is
+/// printed) and no angle brackets (a name, not markup). Outer blanks trimmed.
+pub fn check_person_name(field: &str, value: &str) -> Result<String, FieldError> {
+    let name = value.trim();
+    check_length(field, name, MAX_NAME_BYTES)?;
+    if name.chars().any(char::is_control) {
+        return Err(FieldError::new(field, "must be one line, without control characters"));
+    }
+    if name.contains(['<', '>']) {
+        return Err(FieldError::new(field, "is a name: angle brackets are not allowed"));
+    }
+    Ok(name.to_string())
+}
+
 /// Checks a text trait's length.
 pub fn check_trait_text(field: &str, value: &str) -> Result<(), FieldError> {
     check_length(field, value, MAX_TRAIT_BYTES)

@@ -520,7 +520,7 @@ impl ReportBuilder {
         let mut cells: BTreeMap<(String, String), Cell> = BTreeMap::new();
         let mut activity = Activity::default();
         let start = opts.since.map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc());
-        let mut arr_at_start = start.map(|_| 0);
+        let mut arr_at_start: Option<u64> = start.map(|_| 0);
         let mut open_by_account: BTreeMap<&AccountId, (u64, u64, Standing)> = BTreeMap::new();
         for miss in &self.misses {
             let facts = self.accounts.get(&miss.account);
@@ -542,13 +542,13 @@ impl ReportBuilder {
             if miss.at_risk_at(opts.as_of, facts) {
                 let standing = Standing::of(miss.group, miss.status);
                 let entry = open_by_account.entry(&miss.account).or_insert((0, 0, standing));
-                entry.0 += arr;
+                entry.0 = entry.0.saturating_add(arr);
                 entry.1 += 1;
                 entry.2 = entry.2.max(standing);
             }
             if let (Some(start), Some(total)) = (start, arr_at_start.as_mut()) {
                 if miss.at_risk_at(start, facts) {
-                    *total += arr;
+                    *total = total.saturating_add(arr);
                 }
             }
             if !miss.in_period {
@@ -582,7 +582,7 @@ impl ReportBuilder {
             })
             .collect();
         let at_risk_now = AtRisk {
-            arr_now: top.iter().map(|a| a.arr_at_risk).sum(),
+            arr_now: top.iter().map(|a| a.arr_at_risk).fold(0, u64::saturating_add),
             misses_now: top.iter().map(|a| a.misses).sum(),
             accounts_now: top.len() as u64,
             arr_at_start,
@@ -716,10 +716,10 @@ impl Cell {
         let recovered_at = miss.reached.filter(|(at, _)| *at <= window_end);
         let g = usize::from(miss.group == Group::Control);
         self.missed[g] += 1;
-        self.arr_at_risk += arr;
+        self.arr_at_risk = self.arr_at_risk.saturating_add(arr);
         if let Some((at, from)) = recovered_at {
             self.recovered[g] += 1;
-            self.arr_recovered += arr;
+            self.arr_recovered = self.arr_recovered.saturating_add(arr);
             self.days[g].push((at - miss.due_at).num_minutes() as f64 / (24.0 * 60.0));
             if miss.group == Group::Playbook {
                 self.by_stage.count(from);
@@ -940,6 +940,50 @@ mod tests {
         let top = &r.at_risk.top_accounts[0];
         assert_eq!((top.account_id.as_str(), top.stage), ("big", Standing::Lapsed));
     }
+
+    proptest::proptest! {
+        /// ARRs anywhere up to `u64::MAX` (stored before ARR was bounded, or
+        /// at the bound times many accounts) and any weights: the report
+        /// never overflows, and its totals are the saturating sums of their parts.
+        #[test]
+        fn totals_of_extreme_arrs_saturate_and_never_overflow(
+            arrs in proptest::collection::vec(
+                proptest::prop_oneof![Just(u64::MAX), Just(crate::limits::MAX_ARR), 0u64..=u64::MAX],
+                1..6,
+            ),
+            weights in proptest::collection::vec(0.0f64..=2.0, 1..6),
+        ) {
+            use crate::fixtures::{account, date};
+            let at = |d: u32| Utc.with_ymd_and_hms(2026, 11, d, 6, 0, 0).unwrap();
+            let options = ReportOptions {
+                since: Some(date(2026, 11, 2)),
+                until: Some(date(2026, 11, 29)),
+                segment: None,
+                window_days: 7,
+                as_of: at(30),
+            };
+            let mut b = ReportBuilder::new(options);
+            let mut parts = Vec::new();
+            for (i, arr) in arrs.iter().enumerate() {
+                let mut a = account(&format!("a{i}"), date(2026, 1, 1));
+                a.arr = *arr;
+                b.add_account(&a);
+                for (j, w) in weights.iter().enumerate() {
+                    let mut m = miss(&a, &format!("m{j}"), at(3 + j as u32), Group::Playbook, MilestoneStatus::Lapsed);
+                    m.arr_weight = *w;
+                    parts.push((*arr as f64 * w).round() as u64);
+                    b.add_milestone(&m);
+                }
+            }
+            let r = b.finish();
+            let expected = parts.iter().fold(0u64, |t, p| t.saturating_add(*p));
+            proptest::prop_assert_eq!(r.at_risk.arr_now, expected);
+            let all = r.rows.iter().find(|row| row.milestone == "all" && row.segment == "all").unwrap();
+            proptest::prop_assert_eq!(all.arr_at_risk, expected);
+        }
+    }
+
+    use proptest::strategy::Just;
 
     #[test]
     fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {

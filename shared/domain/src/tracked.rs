@@ -108,9 +108,27 @@ pub struct TrackedMilestone {
     /// The heads-up went, or never will (the due date came first).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub heads_up_done: bool,
+    /// Who confirmed a manual milestone, written with the achievement it
+    /// made: the log entry and `ManualMilestoneConfirmed` are made from it
+    /// with the reached announcement, so a retry after a failure half way
+    /// completes them, never with another confirmer's words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmation: Option<Confirmation>,
     /// Optimistic-concurrency version: every store write expects the version it read.
     #[serde(default)]
     pub version: u64,
+}
+
+/// A person (or a CRM acting for one) saying a manual milestone was reached.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub by: crate::Actor,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// When it was reached, as the confirmer says.
+    pub at: Timestamp,
+    /// When Milepost recorded it.
+    pub recorded_at: Timestamp,
 }
 
 fn csm_role() -> String {
@@ -169,6 +187,7 @@ impl TrackedMilestone {
             heads_up: def.heads_up,
             heads_up_look_at: None,
             heads_up_done: false,
+            confirmation: None,
             version: 0,
         }
     }
@@ -250,15 +269,19 @@ impl TrackedMilestone {
         self.status.is_open() || self.reached_at.is_some_and(|r| at <= r)
     }
 
-    /// Records a CSM's confirmation of a manual milestone.
-    pub fn mark_manual(&mut self, at: Timestamp) -> Result<Advance, IllegalTransition> {
+    /// Records a CSM's confirmation of a manual milestone, and who made it.
+    pub fn mark_manual(&mut self, confirmation: &Confirmation) -> Result<Advance, IllegalTransition> {
         if !self.status.is_open() {
             return Ok(Advance::Unchanged);
         }
-        if !self.progress.mark_manual(at) {
+        if !self.progress.mark_manual(confirmation.at) {
             return Ok(Advance::Unchanged);
         }
-        self.settle(0)
+        let advance = self.settle(0)?;
+        if matches!(advance, Advance::Reached { .. }) {
+            self.confirmation = Some(confirmation.clone());
+        }
+        Ok(advance)
     }
 
     fn settle(&mut self, licensed_seats: u32) -> Result<Advance, IllegalTransition> {

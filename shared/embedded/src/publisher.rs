@@ -1,3 +1,4 @@
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -9,9 +10,16 @@ use milepost_domain::DomainEvent;
 #[derive(Default)]
 pub struct RecordingPublisher {
     events: Mutex<Vec<DomainEvent>>,
+    /// Publishes still to refuse, as a bus outage would (`fail_next`).
+    failures: AtomicUsize,
 }
 
 impl RecordingPublisher {
+    /// The next `n` publishes fail and record nothing: a bus that is down.
+    pub fn fail_next(&self, n: usize) {
+        self.failures.store(n, Ordering::SeqCst);
+    }
+
     pub fn events(&self) -> Vec<DomainEvent> {
         self.events.lock().expect("publisher lock").clone()
     }
@@ -29,6 +37,13 @@ impl RecordingPublisher {
 #[async_trait]
 impl EventPublisher for RecordingPublisher {
     async fn publish(&self, events: &[DomainEvent]) -> Result<(), PublishError> {
+        if self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(PublishError("the bus is down (a test's failure)".into()));
+        }
         self.events.lock().expect("publisher lock").extend_from_slice(events);
         Ok(())
     }

@@ -7,7 +7,10 @@
 
 use std::sync::Arc;
 
-use lambda_http::{Body, Response};
+use chrono::Utc;
+use hmac::{Hmac, Mac};
+use lambda_http::http::{HeaderValue, StatusCode};
+use lambda_http::{Body, Request, Response};
 use milepost_app::ports::Store;
 use milepost_app::Services;
 use milepost_aws::DynamoStore;
@@ -59,6 +62,69 @@ pub async fn dynamodb_store(moto: &MotoServer, table: &str) -> Arc<dyn Store> {
     store.create_table().await.unwrap();
     moto.record_requests(true).await;
     Arc::new(store)
+}
+
+pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+pub const ROTATED: &str = "whsec_c2Vjb25kLXNlY3JldC1mb3Itcm90YXRpb24=";
+pub const SEGMENT_SECRET: &str = "segment-shared-secret";
+
+pub fn request(body: impl Into<String>) -> Request {
+    let mut req = Request::new(Body::from(body.into()));
+    *req.method_mut() = lambda_http::http::Method::POST;
+    *req.uri_mut() = "https://hooks.example/v1/events".parse().unwrap();
+    req.headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    req
+}
+
+/// Signs as a Standard Webhooks sender does, `age` seconds ago.
+pub fn signed_with(secret: &str, body: &str, msg_id: &str, age: i64) -> Request {
+    let ts = Utc::now().timestamp() - age;
+    let signature = standardwebhooks::Webhook::new(secret)
+        .unwrap()
+        .sign(msg_id, ts, body.as_bytes())
+        .unwrap();
+    let mut req = request(body);
+    let h = req.headers_mut();
+    h.insert("webhook-id", HeaderValue::from_str(msg_id).unwrap());
+    h.insert("webhook-timestamp", HeaderValue::from_str(&ts.to_string()).unwrap());
+    h.insert("webhook-signature", HeaderValue::from_str(&signature).unwrap());
+    req
+}
+
+pub fn signed(body: &str) -> Request {
+    signed_with(SECRET, body, "msg_1", 0)
+}
+
+pub fn segment_signed(secret: &str, body: &str) -> Request {
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    let mut req = request(body);
+    req.headers_mut().insert(
+        "x-signature",
+        HeaderValue::from_str(&hex::encode(mac.finalize().into_bytes())).unwrap(),
+    );
+    req
+}
+
+pub fn assert_problem(resp: &Response<Body>, status: StatusCode, field: &str) -> Value {
+    assert_eq!(
+        resp.status(),
+        status,
+        "{}",
+        String::from_utf8_lossy(resp.body().as_ref())
+    );
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let p = json_of(resp);
+    assert_eq!(p["status"], status.as_u16());
+    assert!(p["type"].as_str().unwrap().starts_with("urn:milepost:problem:"));
+    assert!(!p["title"].as_str().unwrap().is_empty());
+    let fields: Vec<&str> = p["errors"]
+        .as_array()
+        .map(|e| e.iter().map(|x| x["field"].as_str().unwrap()).collect())
+        .unwrap_or_default();
+    assert!(fields.contains(&field), "expected field {field} in {p}");
+    p
 }
 
 pub fn json_of(resp: &Response<Body>) -> Value {

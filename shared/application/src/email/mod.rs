@@ -531,7 +531,7 @@ pub fn leadership_digest(
         })
         .collect();
     rows.sort_by_key(|(arr, _)| std::cmp::Reverse(*arr));
-    let total: u64 = rows.iter().map(|(arr, _)| arr).sum();
+    let total: u64 = rows.iter().map(|(arr, _)| *arr).fold(0, u64::saturating_add);
     let headline = format!("{} escalations, {} ARR at risk", rows.len(), fmt_money(total));
     let view = DigestView {
         subject: clean_header(&format!(
@@ -640,7 +640,7 @@ pub fn owner_digest(
         })
         .collect();
     rows.sort_by_key(|(arr, _)| std::cmp::Reverse(*arr));
-    let total: u64 = rows.iter().map(|(arr, _)| arr).sum();
+    let total: u64 = rows.iter().map(|(arr, _)| *arr).fold(0, u64::saturating_add);
     let count = match rows.len() {
         1 => "1 missed milestone".to_string(),
         n => format!("{n} missed milestones"),

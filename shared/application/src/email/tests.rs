@@ -468,7 +468,7 @@ fn customer_mail_answers_to_its_owner_and_carries_the_recipients_own_unsubscribe
             assert_eq!(reply_to.as_deref(), Some("maya@vendor.example"), "{:?}", email.kind);
             assert!(email.from.name.starts_with("Maya Thompson via "), "{:?}", email.from);
             let url = email.list_unsubscribe.clone().unwrap();
-            assert!(url.starts_with(&format!("{}/v1.", cfg.unsubscribe_url)), "{url}");
+            assert!(url.starts_with(&format!("{}/v2.", cfg.unsubscribe_url)), "{url}");
             assert!(
                 email.text.contains(&format!("Unsubscribe: {url}")),
                 "the footer links the same URL"

@@ -41,6 +41,9 @@ pub enum IngestError {
     /// A confirmation for a milestone that product events reach.
     #[error("{0}")]
     NotManual(String),
+    /// The request is wrong in `field` (a confirmation dated before the contract).
+    #[error("{}: {}", .0.field, .0.message)]
+    Refused(FieldError),
     #[error("publish: {0}")]
     Publish(String),
     #[error("no milestone map applies to segment {segment} ({tenure})")]
@@ -596,8 +599,33 @@ impl Ingestion {
                 stage_reached: from.stage(),
             }
         };
+        // A confirmation is logged and announced with the achievement it made:
+        // the log entry's key is the confirmation's, so a retry writes it once.
+        let mut events = Vec::with_capacity(2);
+        if let Some(c) = &m.confirmation {
+            let detail = match &c.note {
+                Some(note) => format!("{} confirmed by {}: {note}", m.name, c.by.display()),
+                None => format!("{} confirmed by {}", m.name, c.by.display()),
+            };
+            let entry = EscalationLogEntry::outside_steps(
+                &account.id,
+                &m.milestone_id,
+                m.execution.as_deref(),
+                "confirmed",
+                c.recorded_at,
+                &c.by,
+                detail,
+            );
+            self.store.append_log(&entry).await?;
+            events.push(DomainEvent::ManualMilestoneConfirmed {
+                account_id: account.id.clone(),
+                milestone_id: m.milestone_id.clone(),
+                confirmed_at: c.at,
+            });
+        }
+        events.push(event);
         self.events
-            .publish(&[event])
+            .publish(&events)
             .await
             .map_err(|e| IngestError::Publish(e.to_string()))
     }
@@ -605,8 +633,11 @@ impl Ingestion {
     /// Someone (`by`) confirms a manual milestone, reached at `at`: through a
     /// signed link, the CLI or the API. Before its due date it is achieved;
     /// after a miss, recovered, which stops its escalation and closes its
-    /// task. The confirmation goes on the account's log (with the note) and
-    /// on the bus. A second confirmation changes nothing.
+    /// task. The confirmation is written with the achievement, then goes on
+    /// the account's log (with the note) and on the bus with the reached
+    /// event; a retry after a failure between the two completes them. A
+    /// confirmation dated before the contract started is refused; a second
+    /// confirmation changes nothing.
     pub async fn confirm_manual(
         &self,
         account_id: &AccountId,
@@ -635,41 +666,36 @@ impl Ingestion {
         }
         if let Some(reached) = milestone.reached_at.filter(|_| milestone.status.is_reached()) {
             let status = milestone.status;
-            // Heals an announcement a failed publish left owed.
+            // Completes what a failure after the achievement left owed: its log entry and events.
             self.announce_reached(&account, milestone, CloseReason::MilestoneConfirmed, &fresh_claimant())
                 .await?;
             return Ok(Confirmed::Already { status, at: reached });
         }
-        let updated = update_milestone(store.as_ref(), milestone, |m| m.mark_manual(at).map(Edit::from)).await?;
+        if at < milestone.starts_at {
+            return Err(IngestError::Refused(FieldError::new(
+                "at",
+                format!(
+                    "is before the contract started ({}): send when it was reached",
+                    milestone.starts_at.date_naive()
+                ),
+            )));
+        }
+        let confirmation = milepost_domain::tracked::Confirmation {
+            by: by.clone(),
+            note: note.map(str::to_string),
+            at,
+            recorded_at: self.clock.now(),
+        };
+        let updated = update_milestone(store.as_ref(), milestone, |m| {
+            m.mark_manual(&confirmation).map(Edit::from)
+        })
+        .await?;
         let Some(m) = updated else {
             return Err(IngestError::Unknown {
                 field: "milestone_id",
                 message: format!("milestone {milestone_id} is gone"),
             });
         };
-        let now = self.clock.now();
-        let detail = match note {
-            Some(note) => format!("{} confirmed by {}: {note}", m.name, by.display()),
-            None => format!("{} confirmed by {}", m.name, by.display()),
-        };
-        let entry = EscalationLogEntry::outside_steps(
-            account_id,
-            milestone_id,
-            m.execution.as_deref(),
-            "confirmed",
-            now,
-            by,
-            detail,
-        );
-        store.append_log(&entry).await?;
-        self.events
-            .publish(&[DomainEvent::ManualMilestoneConfirmed {
-                account_id: account_id.clone(),
-                milestone_id: milestone_id.to_string(),
-                confirmed_at: at,
-            }])
-            .await
-            .map_err(|e| IngestError::Publish(e.to_string()))?;
         let status = m.status;
         self.announce_reached(&account, m, CloseReason::MilestoneConfirmed, &fresh_claimant())
             .await?;

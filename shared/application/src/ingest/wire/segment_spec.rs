@@ -157,9 +157,11 @@ fn parse_traits(t: &Map<String, Value>) -> Result<AccountTraits, FieldError> {
         }
         Ok(None)
     };
-    let whole = |names: &[&str]| -> Result<Option<u64>, FieldError> {
+    // A count or an amount, up to its documented maximum (`limits`).
+    let whole = |names: &[&str], max: u64| -> Result<Option<u64>, FieldError> {
         match number(names)? {
-            Some(n) if n >= 0.0 && n.fract() == 0.0 => Ok(Some(n as u64)),
+            Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= max as f64 => Ok(Some(n as u64)),
+            Some(n) if n >= 0.0 && n.fract() == 0.0 => Err(err(&field(names[0]), format!("must be at most {max}"))),
             Some(_) => Err(err(&field(names[0]), "must be a whole number, not negative")),
             None => Ok(None),
         }
@@ -183,11 +185,18 @@ fn parse_traits(t: &Map<String, Value>) -> Result<AccountTraits, FieldError> {
         }
         Ok(value)
     };
+    // A person's name: one plain line (it is printed in the CLI, pages and emails).
+    let person = |name: &str| -> Result<Option<String>, FieldError> {
+        text(t, name)
+            .map(|v| limits::check_person_name(&field(name), &v))
+            .transpose()
+    };
     let contact = |email: &str, name: &str| -> Result<Option<Contact>, FieldError> {
-        Ok(address(email)?.map(|e| Contact::new(words(name).ok().flatten().unwrap_or_default(), e)))
+        let name = person(name)?;
+        Ok(address(email)?.map(|e| Contact::new(name.unwrap_or_default(), e)))
     };
     for name in ["admin_name", "csm_name", "exec_sponsor_name"] {
-        words(name)?;
+        person(name)?;
     }
     let segment = match text(t, "segment").or_else(|| text(t, "plan")) {
         None => None,
@@ -249,7 +258,7 @@ fn parse_traits(t: &Map<String, Value>) -> Result<AccountTraits, FieldError> {
             Some(RenewalOutcome {
                 decision_date,
                 outcome,
-                arr_after: whole(&["arr_after"])?,
+                arr_after: whole(&["arr_after"], limits::MAX_ARR)?,
             })
         }
     };
@@ -258,11 +267,11 @@ fn parse_traits(t: &Map<String, Value>) -> Result<AccountTraits, FieldError> {
         contacts,
         name: words("name")?,
         segment,
-        licensed_seats: whole(&["seats", "licensed_seats"])?.map(|n| n.min(u64::from(u32::MAX)) as u32),
-        arr: whole(&["arr"])?,
+        licensed_seats: whole(&["seats", "licensed_seats"], limits::MAX_SEATS)?.map(|n| n as u32),
+        arr: whole(&["arr"], limits::MAX_ARR)?,
         contract_start: date("contract_start")?,
         renewal_date: date("renewal_date")?,
-        tenure_year: whole(&["tenure_year"])?.map(|n| n.clamp(1, 100) as u32),
+        tenure_year: whole(&["tenure_year"], limits::MAX_TENURE_YEAR)?.map(|n| n.max(1) as u32),
         primary_contact: match contact("admin_email", "admin_name")? {
             Some(c) => Some(c),
             None => contact("email", "admin_name")?,

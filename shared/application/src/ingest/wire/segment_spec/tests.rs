@@ -114,6 +114,28 @@ fn bad_traits_name_the_trait() {
     );
     assert_eq!(traits(json!({"csm_email": "maya"})).field, "traits.csm_email");
     assert_eq!(traits(json!({"timezone": "Mars/Olympus"})).field, "traits.timezone");
+    // Numbers past their documented maximum, as numbers or as text.
+    for (name, value) in [
+        ("arr", json!(1e300)),
+        ("arr", json!("1e300")),
+        ("arr", json!(1_000_000_000_000_001u64)),
+        ("seats", json!(1e12)),
+        ("tenure_year", json!(101)),
+    ] {
+        let e = traits(json!({ name: value }));
+        assert_eq!(e.field, format!("traits.{name}"), "{value}");
+        assert!(e.message.contains("at most"), "{}", e.message);
+    }
+    let renewal = traits(json!({"renewal_outcome": "renewed", "decision_date": "2027-01-01", "arr_after": 1e300}));
+    assert_eq!(renewal.field, "traits.arr_after");
+    // A person's name is one plain line.
+    for name in ["Maya\r\nconfirmed by: the CEO", "<b>Maya</b>", &"M".repeat(300)] {
+        assert_eq!(traits(json!({"csm_name": name})).field, "traits.csm_name", "{name:?}");
+        assert_eq!(
+            traits(json!({"onboarding_email": "o@vendor.example", "onboarding_name": name})).field,
+            "traits.onboarding_name"
+        );
+    }
 }
 
 #[test]
