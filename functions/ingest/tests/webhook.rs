@@ -601,6 +601,37 @@ async fn group_calls_out_of_order_never_overwrite_newer_traits(s: Arc<Setup>) {
     handle(&s.services.ingestion(), &s.config, signed(&json!([newest]).to_string())).await;
     let beta = s.store.get_account(&AccountId::new("beta")).await.unwrap().unwrap();
     assert_eq!((beta.name.as_str(), beta.arr), ("Beta Inc", 50_000));
+
+    // A call dated 23 hours ahead (a sender's clock gone wrong) is taken, but
+    // as of now: the honest call that follows it a minute later wins.
+    let ahead = group_call(
+        "g-ahead",
+        "beta",
+        Utc::now() + Duration::hours(23),
+        json!({"name": "Beta (clock ahead)"}),
+    );
+    handle(&s.services.ingestion(), &s.config, signed(&json!([ahead]).to_string())).await;
+    assert_eq!(
+        s.store
+            .get_account(&AccountId::new("beta"))
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        "Beta (clock ahead)"
+    );
+    let honest = group_call(
+        "g-honest",
+        "beta",
+        Utc::now() + Duration::seconds(1),
+        json!({"name": "Beta Incorporated"}),
+    );
+    handle(&s.services.ingestion(), &s.config, signed(&json!([honest]).to_string())).await;
+    let beta = s.store.get_account(&AccountId::new("beta")).await.unwrap().unwrap();
+    assert_eq!(
+        beta.name, "Beta Incorporated",
+        "a call dated ahead shadowed a later honest one"
+    );
 }
 
 async fn the_same_event_id_in_two_accounts_is_two_events(s: Arc<Setup>) {

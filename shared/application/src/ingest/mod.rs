@@ -81,6 +81,11 @@ impl From<StoreError> for IngestError {
     }
 }
 
+/// How far ahead of its arrival a group call's own date is believed (a
+/// little clock drift keeps the sender's order); past it, the call counts as
+/// of its arrival.
+pub const TRAITS_CLOCK_SKEW: Duration = Duration::minutes(5);
+
 /// What became of one event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -390,9 +395,17 @@ impl Ingestion {
     /// trait. Calls are applied last-writer-wins by their `timestamp`: one older
     /// than the traits stored (a delivery out of order) changes nothing, and the
     /// write is conditional on what was read, so a newer call racing it wins.
+    /// A call dated ahead of its arrival counts as of its arrival (past
+    /// `TRAITS_CLOCK_SKEW`): a sender's clock running a day fast must not
+    /// make every honest update of the next day look older than it.
     async fn apply_group_call(&self, call: &GroupCall) -> Result<Result<Applied, FieldError>, IngestError> {
         let store = &self.store;
         let now = self.clock.now();
+        let called_at = if call.timestamp > now + TRAITS_CLOCK_SKEW {
+            now
+        } else {
+            call.timestamp
+        };
         if store.seen(&call.account_id, &call.message_id, now).await? {
             return Ok(Ok(Applied::Duplicate));
         }
@@ -402,7 +415,7 @@ impl Ingestion {
             if existing
                 .as_ref()
                 .and_then(|a| a.traits_at)
-                .is_some_and(|newer| newer > call.timestamp)
+                .is_some_and(|newer| newer > called_at)
             {
                 settled = true; // newer traits are stored: this older call is superseded
                 break;
@@ -415,7 +428,7 @@ impl Ingestion {
                     Ok(a) => a,
                     Err(e) => return Ok(Err(e)),
                 };
-            account.traits_at = Some(call.timestamp);
+            account.traits_at = Some(called_at);
             match self.upsert_account_if(&account, Some(existing.as_deref())).await {
                 Ok(Some(_)) => {
                     settled = true;
