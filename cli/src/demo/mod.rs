@@ -421,7 +421,7 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
     write_json(&opts.out.join("tasks.json"), &tasks)?;
     let mut lines = String::new();
     for e in &events {
-        lines.push_str(&serde_json::to_string(e)?);
+        lines.push_str(&e.detail().to_string());
         lines.push('\n');
     }
     std::fs::write(opts.out.join("domain-events.jsonl"), lines)?;

@@ -36,14 +36,16 @@ impl EventPublisher for EventBridgePublisher {
             let mut pending: Vec<PutEventsRequestEntry> = chunk
                 .iter()
                 .map(|e| {
-                    Ok(PutEventsRequestEntry::builder()
+                    PutEventsRequestEntry::builder()
                         .event_bus_name(&self.bus)
                         .source(SOURCE)
                         .detail_type(e.detail_type())
-                        .detail(serde_json::to_string(e).map_err(|err| PublishError(err.to_string()))?)
-                        .build())
+                        // With `event_id`, the consumer's dedupe key: EventBridge takes none,
+                        // so a resend after a lost answer delivers the event twice.
+                        .detail(e.detail().to_string())
+                        .build()
                 })
-                .collect::<Result<_, PublishError>>()?;
+                .collect();
             // Entries can fail one by one (throttling): resend only those, with backoff.
             for attempt in 0..ATTEMPTS {
                 let out = self

@@ -126,3 +126,63 @@ async fn adapters_work_against_the_emulator() {
         .collect();
     publisher.publish(&events).await.unwrap();
 }
+
+/// EventBridge takes no idempotency key: when PutEvents is applied but its
+/// answer lost, the SDK's retry puts the events again. Each copy carries
+/// the same `event_id`, which is what a consumer dedupes on.
+#[tokio::test]
+async fn an_event_put_twice_after_a_lost_answer_carries_one_id() {
+    use milepost_local::{Fault, FaultPlan, FaultProxy};
+    let moto = MotoServer::start();
+    let plan = FaultPlan::new(1)
+        .first("events:PutEvents", Fault::LostResponse, 1)
+        .record("events:PutEvents");
+    let proxy = FaultProxy::start(&moto.endpoint, plan).await;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&proxy.endpoint)
+        .region(aws_sdk_eventbridge::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_eventbridge::config::Credentials::new(
+            "test", "test", None, None, "ids",
+        ))
+        .load()
+        .await;
+    let eb = aws_sdk_eventbridge::Client::new(&config);
+    eb.create_event_bus().name("milepost").send().await.unwrap();
+    let at = Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap();
+    let events: Vec<DomainEvent> = ["a1", "a2"]
+        .into_iter()
+        .map(|a| DomainEvent::MilestoneAchieved {
+            account_id: AccountId::new(a),
+            milestone_id: "first".into(),
+            segment: milepost_domain::Segment::Smb,
+            phase: milepost_domain::Phase::Onboarding,
+            due_at: at,
+            achieved_at: at,
+        })
+        .collect();
+    EventBridgePublisher::new(eb, "milepost")
+        .publish(&events)
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = Vec::new();
+    for body in proxy.applied("events:PutEvents") {
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        for entry in body["Entries"].as_array().unwrap() {
+            let detail: serde_json::Value = serde_json::from_str(entry["Detail"].as_str().unwrap()).unwrap();
+            ids.push(
+                detail["event_id"]
+                    .as_str()
+                    .expect("every event carries its id")
+                    .to_string(),
+            );
+        }
+    }
+    assert_eq!(ids.len(), 4, "the lost answer's events were put twice: {ids:?}");
+    let distinct: std::collections::BTreeSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), 2, "one id per event, however often delivered: {ids:?}");
+    assert_eq!(distinct.into_iter().cloned().collect::<Vec<_>>(), {
+        let mut expected: Vec<String> = events.iter().map(DomainEvent::event_id).collect();
+        expected.sort();
+        expected
+    });
+}

@@ -115,6 +115,9 @@ pub enum DomainEvent {
     InAppMessageRequested {
         account_id: AccountId,
         milestone_id: String,
+        /// The escalation asking (one message per escalation; absent before 0.2).
+        #[serde(default)]
+        execution: String,
         /// Product user ids to show it to; empty means every user of the account.
         user_ids: Vec<String>,
         title: String,
@@ -124,6 +127,76 @@ pub enum DomainEvent {
 }
 
 impl DomainEvent {
+    /// The consumer's dedupe key: derived from what makes the event this
+    /// event (its type and the ids and instants naming the change, never
+    /// figures that a later delivery might read differently), so every
+    /// delivery of one event, a resend after a lost answer or the next
+    /// sweep's announcement of what a failure left owed, carries the same
+    /// id, and two events never share one. A UUID-shaped string (the first
+    /// 128 bits of SHA-256 of the identity).
+    pub fn event_id(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let ms = |t: &Timestamp| t.timestamp_millis().to_string();
+        let identity: Vec<String> = match self {
+            DomainEvent::MilestoneAchieved {
+                account_id,
+                milestone_id,
+                due_at,
+                ..
+            }
+            | DomainEvent::MilestoneMissed {
+                account_id,
+                milestone_id,
+                due_at,
+                ..
+            }
+            | DomainEvent::MilestoneRecovered {
+                account_id,
+                milestone_id,
+                due_at,
+                ..
+            } => vec![account_id.to_string(), milestone_id.clone(), ms(due_at)],
+            DomainEvent::EscalationStageCompleted { execution, stage, .. } => {
+                vec![execution.clone(), stage.number().to_string()]
+            }
+            DomainEvent::TaskOpened { task_id, .. } | DomainEvent::TaskClosed { task_id, .. } => vec![task_id.clone()],
+            DomainEvent::TaskReopened {
+                task_id, reopened_at, ..
+            } => vec![task_id.clone(), ms(reopened_at)],
+            DomainEvent::TaskSnoozed { task_id, until, .. } => vec![task_id.clone(), ms(until)],
+            DomainEvent::ManualMilestoneConfirmed {
+                account_id,
+                milestone_id,
+                confirmed_at,
+            } => vec![account_id.to_string(), milestone_id.clone(), ms(confirmed_at)],
+            DomainEvent::CustomerEmailsPaused { account_id, until } => vec![account_id.to_string(), ms(until)],
+            DomainEvent::InAppMessageRequested {
+                account_id,
+                milestone_id,
+                execution,
+                ..
+            } => vec![account_id.to_string(), milestone_id.clone(), execution.clone()],
+        };
+        let mut hash = Sha256::new();
+        hash.update(self.detail_type().as_bytes());
+        for part in &identity {
+            // Length-prefixed: no two identities hash the same bytes.
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part.as_bytes());
+        }
+        let h = hex::encode(&hash.finalize()[..16]);
+        format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    }
+
+    /// The event as the bus carries it: its fields, `type`, and `event_id`.
+    pub fn detail(&self) -> Value {
+        let mut detail = serde_json::to_value(self).expect("a domain event serialises");
+        if let Value::Object(fields) = &mut detail {
+            fields.insert("event_id".into(), Value::String(self.event_id()));
+        }
+        detail
+    }
+
     /// The EventBridge `detail-type`.
     pub fn detail_type(&self) -> &'static str {
         match self {
@@ -139,5 +212,59 @@ impl DomainEvent {
             DomainEvent::ManualMilestoneConfirmed { .. } => "ManualMilestoneConfirmed",
             DomainEvent::CustomerEmailsPaused { .. } => "CustomerEmailsPaused",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone, Utc};
+
+    use super::*;
+    use crate::Group;
+
+    fn missed(account: &str, milestone: &str, days: i64, arr_at_risk: u64) -> DomainEvent {
+        DomainEvent::MilestoneMissed {
+            account_id: AccountId::new(account),
+            milestone_id: milestone.into(),
+            segment: Segment::Enterprise,
+            phase: Phase::Onboarding,
+            due_at: Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap() + Duration::days(days),
+            arr_at_risk,
+            group: Group::Playbook,
+        }
+    }
+
+    #[test]
+    fn an_event_keeps_its_id_on_every_delivery_and_no_two_events_share_one() {
+        let event = missed("acme", "first", 0, 10_000);
+        let id = event.event_id();
+        assert_eq!(id.len(), 36, "UUID-shaped: {id}");
+        assert_eq!(event.clone().event_id(), id);
+        assert_eq!(event.detail()["event_id"], id.as_str(), "the bus carries it");
+        assert_eq!(
+            missed("acme", "first", 0, 99_000).event_id(),
+            id,
+            "a figure read again later (the ARR changed) is still the same miss"
+        );
+        let others = [
+            missed("acme", "second", 0, 10_000),
+            missed("acme2", "first", 0, 10_000),
+            missed("acme", "first", 1, 10_000),
+            // Shifted parts must not collide: "ab"+"c" vs "a"+"bc".
+            missed("acmef", "irst", 0, 10_000),
+        ];
+        for other in &others {
+            assert_ne!(other.event_id(), id, "{other:?}");
+        }
+        let recovered = DomainEvent::MilestoneRecovered {
+            account_id: AccountId::new("acme"),
+            milestone_id: "first".into(),
+            due_at: Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap(),
+            recovered_at: Utc.with_ymd_and_hms(2026, 3, 4, 0, 0, 0).unwrap(),
+            achieved_at: Utc.with_ymd_and_hms(2026, 3, 4, 0, 0, 0).unwrap(),
+            group: None,
+            stage_reached: None,
+        };
+        assert_ne!(recovered.event_id(), id, "the type is part of the identity");
     }
 }

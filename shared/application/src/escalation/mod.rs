@@ -216,6 +216,7 @@ impl PlaybookSteps {
                     .publish(&[DomainEvent::InAppMessageRequested {
                         account_id: account.id.clone(),
                         milestone_id: milestone.milestone_id.clone(),
+                        execution: req.execution.clone(),
                         user_ids: users,
                         title: format!("Next step: {}", milestone.name),
                         body: format!("Target: {}. Today: {}.", facts.target, facts.current),
