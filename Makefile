@@ -25,7 +25,7 @@ NPM_CI = $(WITH_NODE) node "$(CURDIR)/$(NODE_HOME)/lib/node_modules/npm/bin/npm-
 # What `make build`, `make sam-build` and `make deploy` compile for: arm64
 # (Graviton, cheaper per ms) unless ARCH=x86_64.
 ARCH ?= arm64
-FUNCTIONS := ingest sweep outreach csm-task escalate actions leadership-digest
+FUNCTIONS := ingest sweep outreach csm-task escalate actions leadership-digest ses-events
 # The architecture infra/samconfig.toml deploys (Architecture=...).
 DEPLOY_ARCH := $(shell sed -n 's/.*"Architecture=\([a-z0-9_]*\)".*/\1/p' infra/samconfig.toml)
 # cargo lambda cross-compiles with zig, but needs Rust's standard library for the target.
@@ -151,7 +151,7 @@ SAM_CHECK_DIR := $(CURDIR)/target/sam-check
 sam-build-check: $(VENV)/.installed
 	export CARGO_PROFILE_RELEASE_OPT_LEVEL=0 CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16; \
 	    $(SAM) build --build-dir $(SAM_CHECK_DIR) --parameter-overrides Architecture=x86_64
-	@for f in IngestFunction SweepFunction OutreachFunction CsmTaskFunction EscalateFunction ActionsFunction DigestFunction; do \
+	@for f in IngestFunction SweepFunction OutreachFunction CsmTaskFunction EscalateFunction ActionsFunction DigestFunction SesEventsFunction; do \
 	    test -x $(SAM_CHECK_DIR)/$$f/bootstrap || { echo "sam build made no bootstrap for $$f" >&2; exit 1; }; done
 
 ## deploy: sam deploy with infra/samconfig.toml; `sam deploy --guided` when it has no deploy section

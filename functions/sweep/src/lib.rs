@@ -7,6 +7,7 @@ use milepost_app::digests::{DigestsReport, OwnerDigests};
 use milepost_app::heads_up::{HeadsUpReport, HeadsUps};
 use milepost_app::ports::StoreError;
 use milepost_app::reminders::{RemindersReport, TaskReminders};
+use milepost_app::settle::{SendSettler, SettleReport};
 use milepost_app::sweep::{SweepOptions, SweepReport, Sweeper};
 
 /// Stop this long before the invocation's deadline: time to record the
@@ -72,6 +73,24 @@ pub async fn send_digests(digests: &OwnerDigests) -> Result<DigestsReport, Store
             caught_up = report.caught_up,
             failed = report.failed,
             "owners' digests"
+        );
+    }
+    Ok(report)
+}
+
+/// Settles the emails of unknown outcome from SES's events (see
+/// `milepost_app::settle`); logs what it did.
+pub async fn settle_sends(settler: &SendSettler) -> Result<SettleReport, StoreError> {
+    let report = settler.run().await?;
+    if report != SettleReport::default() {
+        tracing::info!(
+            confirmed = report.confirmed,
+            resent = report.resent,
+            withheld = report.withheld,
+            given_up = report.given_up,
+            waiting = report.waiting,
+            probes = report.probes,
+            "emails of unknown outcome"
         );
     }
     Ok(report)

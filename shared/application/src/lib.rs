@@ -17,6 +17,7 @@ pub mod reminders;
 pub mod report;
 pub mod sending;
 pub mod services;
+pub mod settle;
 pub mod sweep;
 pub mod tasks;
 pub mod telemetry;

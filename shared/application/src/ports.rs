@@ -296,10 +296,55 @@ pub enum SendRecord {
     },
     /// Handed to the provider without an answer (a reset connection, a
     /// timeout), or left claimed by an attempt that stopped mid-send: it may
-    /// or may not have gone. It is never sent again, so nobody gets it twice.
+    /// or may not have gone. Never sent again blindly, so nobody gets it
+    /// twice: the sweep settles it from the provider's own events
+    /// (`settle::SendSettler`), as sent when the provider recorded it, or
+    /// sent again once, as it was (`email`), when the provider's events
+    /// prove it never took it.
     Unknown {
         reason: String,
+        /// When the outcome became unknown (none: recorded before settling existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<Timestamp>,
+        /// This is the second attempt's outcome: never sent a third time.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        resent: bool,
+        /// The email as it was handed over, to send again if it never went.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        email: Option<Box<milepost_domain::OutgoingEmail>>,
     },
+}
+
+/// What the mail provider's own event stream said of one email, matched to
+/// its send by the `milepost-send` tag (`sending::send_tag`): SES's Send,
+/// Delivery, Bounce, Complaint or Delivery Delay mean it took the email;
+/// Reject and Rendering Failure that it took the call but will not deliver.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendReceipt {
+    pub tag: String,
+    pub message_id: String,
+    /// The provider's event type (`Send`, `Delivery`, `Reject`, ...).
+    pub event: String,
+    /// When the provider says it took the email.
+    pub mail_at: Timestamp,
+}
+
+impl SendReceipt {
+    /// Whether the provider accepted the email for delivery.
+    pub fn accepted(&self) -> bool {
+        !matches!(self.event.as_str(), "Reject" | "Rendering Failure")
+    }
+}
+
+/// The provider's events, kept for settling sends of unknown outcome.
+#[async_trait]
+pub trait SendReceipts: Send + Sync {
+    /// Keeps `receipt` (the first for its tag stands; the rest add nothing)
+    /// and moves the stream's watermark to its `mail_at` if that is later.
+    async fn record_receipt(&self, receipt: &SendReceipt) -> StoreResult<()>;
+    async fn receipt(&self, tag: &str) -> StoreResult<Option<SendReceipt>>;
+    /// The latest `mail_at` of any receipt: how far the stream has reported.
+    async fn stream_watermark(&self) -> StoreResult<Option<Timestamp>>;
 }
 
 /// How long a send claim stands for an attempt that is still sending: past
@@ -348,6 +393,14 @@ pub trait SendLedger: Send + Sync {
     /// Gives `claim` back after a failure that sent nothing, so a retry can
     /// send; a key claimed by anyone else, or settled, is left as it is.
     async fn release_send(&self, key: &str, claim: &SendClaim) -> StoreResult<()>;
+    /// Writes `record` in place of `expected`, only if the key still holds
+    /// `expected`; whether it did.
+    async fn replace_send(&self, key: &str, expected: &SendRecord, record: &SendRecord) -> StoreResult<bool>;
+    /// Keys whose send became `Unknown` and is not settled yet (`settle_send`
+    /// of an `Unknown` record lists its key), at most `limit`.
+    async fn unsettled_sends(&self, limit: usize) -> StoreResult<Vec<String>>;
+    /// Takes `key` off the unsettled list.
+    async fn forget_unsettled(&self, key: &str) -> StoreResult<()>;
 }
 
 /// Tasks and the escalation log they are recorded on.
@@ -432,13 +485,26 @@ impl<T> PlaybookStore for T where
 /// Everything Milepost keeps: what one process running the whole pipeline
 /// (the demo, the tests) wires in once.
 pub trait Store:
-    IngestStore + SweepStore + PlaybookStore + ActionStore + ReminderStore + ReportStore + WeeklyDigestStore
+    IngestStore + SweepStore + PlaybookStore + ActionStore + ReminderStore + ReportStore + WeeklyDigestStore + SettleStore
 {
 }
 impl<T> Store for T where
-    T: IngestStore + SweepStore + PlaybookStore + ActionStore + ReminderStore + ReportStore + WeeklyDigestStore
+    T: IngestStore
+        + SweepStore
+        + PlaybookStore
+        + ActionStore
+        + ReminderStore
+        + ReportStore
+        + WeeklyDigestStore
+        + SettleStore
 {
 }
+
+/// What settling sends of unknown outcome reads and writes: the ledger, the
+/// provider's receipts, and whether a customer email is still wanted (the
+/// milestone, the account's pause, the recipient's suppression).
+pub trait SettleStore: SendLedger + SendReceipts + MilestoneStore + ContactStore + PauseStore {}
+impl<T> SettleStore for T where T: SendLedger + SendReceipts + MilestoneStore + ContactStore + PauseStore {}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {

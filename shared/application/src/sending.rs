@@ -2,8 +2,9 @@
 //! a task reminder): the key is claimed in the send ledger before sending and
 //! settled after; a failure that sent nothing gives the claim back so a retry
 //! sends. SES takes no idempotency key, so an email handed over without an
-//! answer is recorded as of unknown outcome and never sent again: nobody
-//! gets an email twice, and the log says so where one may be missing.
+//! answer is recorded as of unknown outcome, with the email itself, and not
+//! sent again blindly: the sweep settles it from SES's own events
+//! (`settle::SendSettler`), so nobody gets an email twice and none is lost.
 
 use milepost_domain::{Contact, ContactPolicy, ContactRecord, OutgoingEmail, Slot, Timestamp};
 
@@ -21,7 +22,8 @@ pub enum SendResult {
     Rejected(String),
     /// Named in another email instead (`within` says which).
     IncludedIn(String),
-    /// It may or may not have gone (`why`); not sent again.
+    /// Handed to the provider without an answer (`why`): settled later from
+    /// the provider's events (sent, or sent again once if it never went).
     Unknown(String),
 }
 
@@ -35,7 +37,7 @@ impl SendResult {
             SendRecord::Rejected { reason } => SendResult::Rejected(reason),
             SendRecord::Included { within } => SendResult::IncludedIn(within),
             SendRecord::Sent { .. } => SendResult::AlreadySent,
-            SendRecord::Unknown { reason } => SendResult::Unknown(reason),
+            SendRecord::Unknown { reason, .. } => SendResult::Unknown(reason),
             SendRecord::Sending { since: Some(since), .. } if now - since < SEND_LEASE => {
                 return Err(SendFailure::Transient("being sent by another attempt".into()));
             }
@@ -50,7 +52,7 @@ impl SendResult {
             SendResult::Rejected(reason) => format!("rejected ({reason})"),
             SendResult::IncludedIn(within) => format!("not sent on its own: included in {within}"),
             SendResult::Unknown(why) => {
-                format!("may not have gone: {why}; not sent again, so it cannot arrive twice")
+                format!("handed to the mail service without an answer ({why}): settled from its delivery events, sent again only if it never took it")
             }
         }
     }
@@ -112,10 +114,14 @@ pub async fn send_claimed(
             Err(SendFailure::Throttled(reason))
         }
         Err(SendError::Unknown(reason)) => {
-            ledger
-                .settle_send(&mail.key, &SendRecord::Unknown { reason: reason.clone() })
-                .await?;
-            tracing::warn!(key = %mail.key, kind = mail.kind.as_str(), "email outcome unknown; not sent again");
+            let record = SendRecord::Unknown {
+                reason: reason.clone(),
+                since: Some(claim.at),
+                resent: false,
+                email: Some(Box::new(mail.clone())),
+            };
+            ledger.settle_send(&mail.key, &record).await?;
+            tracing::info!(key = %mail.key, kind = mail.kind.as_str(), "email outcome not known yet; to be settled from the mail service's events");
             Ok(SendResult::Unknown(reason))
         }
         Err(SendError::Permanent(reason)) => {
@@ -126,6 +132,15 @@ pub async fn send_claimed(
             Ok(SendResult::Rejected(reason))
         }
     }
+}
+
+/// The `milepost-send` tag of the email under `key`, which the mail
+/// provider's events carry back: the first 128 bits of the key's SHA-256,
+/// in hex (tag values allow letters, digits, `_` and `-`; the key names the
+/// account, the tag does not).
+pub fn send_tag(key: &str) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(key.as_bytes())[..16])
 }
 
 /// Claims a slot on `to`'s contact record for the customer email `key`

@@ -87,6 +87,16 @@ impl Services {
         }
     }
 
+    /// Settling the sends of unknown outcome from the provider's receipts.
+    pub fn settler(&self) -> crate::settle::SendSettler {
+        crate::settle::SendSettler {
+            store: self.store.clone(),
+            mailer: self.mailer.clone(),
+            clock: self.clock.clone(),
+            sender: self.config.sender.clone(),
+        }
+    }
+
     /// People's actions; `None` without a link signer.
     pub fn actions(&self) -> Option<Actions> {
         Some(Actions {

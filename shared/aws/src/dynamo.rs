@@ -17,6 +17,9 @@
 //! | customer contact    | `CONTACT#<link digest>`  | `CONTACT`             |                                              |
 //! | suppressed address  | `SUPPRESSED`             | `EMAIL#<address>`     |                                              |
 //! | leader's queue      | `LEADER#<address>`       | `QUEUE`               |                                              |
+//! | unsettled send      | `UNSETTLED`              | `<send key>`          | (listed while an unknown outcome waits)      |
+//! | provider's receipt  | `RECEIPT#<send tag>`     | `RECEIPT`             | TTL `expires_at`                             |
+//! | receipts' watermark | `SES#STREAM`             | `SES#STREAM`          |                                              |
 //!
 //! - Everything applying an account's events of one request needs (profile,
 //!   activity, milestones): one Query on `pk = ACCOUNT#<account>` and `sk`
@@ -57,8 +60,8 @@ use sha2::{Digest, Sha256};
 
 use milepost_app::ports::{
     AccountStore, ActivityStore, ContactStore, DedupeStore, EscalationLog, EventStore, EventsApplied, LeaderQueueStore,
-    MapStore, MilestoneStore, OwnerDigestStore, Page, ParkingStore, PauseStore, SendClaim, SendLedger, SendRecord,
-    StoreError, StoreResult, TaskStore,
+    MapStore, MilestoneStore, OwnerDigestStore, Page, ParkingStore, PauseStore, SendClaim, SendLedger, SendReceipt,
+    SendReceipts, SendRecord, StoreError, StoreResult, TaskStore,
 };
 use milepost_domain::suppression::suppression_key;
 use milepost_domain::{
@@ -157,6 +160,14 @@ fn refused<E: ProvideErrorMetadata + std::fmt::Display>(e: E) -> StoreError {
         StoreError::Backend(e.to_string())
     }
 }
+
+/// The list of sends of unknown outcome not settled yet (rare: one
+/// partition holds them, a key per item).
+const UNSETTLED_PK: &str = "UNSETTLED";
+/// How far the mail provider's event stream has reported (`SendReceipts`).
+const STREAM_PK: &str = "SES#STREAM";
+/// How long a provider's receipt is kept: longer than `settle::SETTLE_LIMIT`.
+const RECEIPT_DAYS: i64 = 14;
 
 /// DynamoDB's largest partition and sort key values, in bytes.
 const MAX_PK_BYTES: usize = 2048;
@@ -1498,8 +1509,71 @@ impl SendLedger for DynamoStore {
     }
 
     async fn settle_send(&self, key: &str, record: &SendRecord) -> StoreResult<()> {
+        if matches!(record, SendRecord::Unknown { .. }) {
+            // Listed first: a listed key whose record is not unknown is only dropped.
+            self.put(HashMap::new(), UNSETTLED_PK.to_string(), key, false).await?;
+        }
         let item = HashMap::from([("item".to_string(), to_attr(record)?)]);
         self.put(item, format!("SEND#{key}"), "SEND", false).await?;
+        Ok(())
+    }
+
+    async fn replace_send(&self, key: &str, expected: &SendRecord, record: &SendRecord) -> StoreResult<bool> {
+        let pk = format!("SEND#{key}");
+        let mut item = HashMap::from([("item".to_string(), to_attr(record)?)]);
+        item.insert("pk".into(), s(pk));
+        item.insert("sk".into(), s("SEND"));
+        self.count();
+        self.units.write(item_bytes(&item), false);
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("#item = :expected")
+            .expression_attribute_names("#item", "item")
+            .expression_attribute_values(":expected", to_attr(expected)?)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(refused(e.into_service_error())),
+        }
+    }
+
+    async fn unsettled_sends(&self, limit: usize) -> StoreResult<Vec<String>> {
+        self.count();
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(UNSETTLED_PK))
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| refused(e.into_service_error()))?;
+        let items = out.items.unwrap_or_default();
+        self.units.read(items.iter().map(item_bytes).sum(), true);
+        Ok(items
+            .iter()
+            .filter_map(|i| i.get("sk").and_then(|v| v.as_s().ok()).cloned())
+            .collect())
+    }
+
+    async fn forget_unsettled(&self, key: &str) -> StoreResult<()> {
+        self.count();
+        self.units.write(0, false);
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(UNSETTLED_PK))
+            .key("sk", s(key))
+            .send()
+            .await
+            .map_err(|e| refused(e.into_service_error()))?;
         Ok(())
     }
 
@@ -1523,6 +1597,58 @@ impl SendLedger for DynamoStore {
             Err(e) if is_conditional_failure(&e) => Ok(()),
             Err(e) => Err(refused(e.into_service_error())),
         }
+    }
+}
+
+#[async_trait]
+impl SendReceipts for DynamoStore {
+    async fn record_receipt(&self, receipt: &SendReceipt) -> StoreResult<()> {
+        let mut item = HashMap::from([("item".to_string(), to_attr(receipt)?)]);
+        let expires = receipt.mail_at + chrono::Duration::days(RECEIPT_DAYS);
+        item.insert("expires_at".into(), AttributeValue::N(expires.timestamp().to_string()));
+        // The first receipt of an email stands; a later one (Delivery after Send) adds nothing.
+        self.put(item, format!("RECEIPT#{}", receipt.tag), "RECEIPT", true)
+            .await?;
+        let at = time_key(receipt.mail_at);
+        self.count();
+        self.units.write(64, false);
+        let moved = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(STREAM_PK))
+            .item("sk", s(STREAM_PK))
+            .item("at", s(at.clone()))
+            .condition_expression("attribute_not_exists(pk) OR #at < :at")
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_values(":at", s(at))
+            .send()
+            .await;
+        match moved {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Ok(()), // the stream is already further on
+            Err(e) => Err(refused(e.into_service_error())),
+        }
+    }
+
+    async fn receipt(&self, tag: &str) -> StoreResult<Option<SendReceipt>> {
+        self.get(format!("RECEIPT#{tag}"), "RECEIPT")
+            .await?
+            .map(|i| from_item(&i))
+            .transpose()
+    }
+
+    async fn stream_watermark(&self) -> StoreResult<Option<Timestamp>> {
+        let Some(item) = self.get(STREAM_PK.to_string(), STREAM_PK).await? else {
+            return Ok(None);
+        };
+        let at = item
+            .get("at")
+            .and_then(|v| v.as_s().ok())
+            .ok_or_else(|| backend("a watermark without its time"))?;
+        chrono::DateTime::parse_from_rfc3339(at)
+            .map(|t| Some(t.to_utc()))
+            .map_err(|e| backend(format!("a watermark of {at:?}: {e}")))
     }
 }
 

@@ -177,6 +177,18 @@ pub async fn heads_ups_from_env(config: &aws_config::SdkConfig) -> Result<HeadsU
     })
 }
 
+/// Settling emails of unknown outcome on AWS (the sweep runs it): the
+/// table's ledger and SES's receipts, SES to send again or probe.
+pub fn settler_from_env(config: &aws_config::SdkConfig) -> Result<milepost_app::settle::SendSettler, String> {
+    let settings = Config::from_env()?;
+    Ok(milepost_app::settle::SendSettler {
+        store: Arc::new(store_from_env(config)?),
+        mailer: Arc::new(mailer_from_env(config)),
+        clock: Arc::new(SystemClock),
+        sender: settings.sender,
+    })
+}
+
 /// People's actions on AWS: ingestion's settings, and the action-link key, which is required.
 pub async fn actions_from_env(config: &aws_config::SdkConfig) -> Result<Actions, String> {
     let ingestion = ingestion_from_env(config)?;

@@ -161,14 +161,9 @@ impl Mailer for SesMailer {
     }
 }
 
-/// The `milepost-send` tag of the email under `key`: the first 128 bits of
-/// the key's SHA-256, in hex (tag values allow letters, digits, `_` and `-`).
+/// The `milepost-send` tag of the email under `key` (`sending::send_tag`).
 pub fn send_key_tag(key: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(key.as_bytes())[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    milepost_app::sending::send_tag(key)
 }
 
 #[cfg(test)]

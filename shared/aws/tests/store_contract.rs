@@ -824,6 +824,9 @@ async fn run_contract(name: &str, fresh: Fresh<'_>) {
         ("the heads-up index", |s| {
             Box::pin(the_heads_up_index_follows_when_to_look(s))
         }),
+        ("unknown sends and receipts", |s| {
+            Box::pin(unknown_sends_are_listed_until_settled_and_receipts_keep_the_first(s))
+        }),
         ("keys longer than DynamoDB's", |s| {
             Box::pin(a_key_no_item_can_have_finds_nothing(s))
         }),
@@ -832,6 +835,95 @@ async fn run_contract(name: &str, fresh: Fresh<'_>) {
         eprintln!("{name}: {case}");
         run(fresh().await).await;
     }
+}
+
+/// A send of unknown outcome is listed until forgotten; `replace_send`
+/// writes only over what it expects; the first receipt of an email stands,
+/// and the stream's watermark only moves forward.
+async fn unknown_sends_are_listed_until_settled_and_receipts_keep_the_first(store: Arc<dyn Store>) {
+    use milepost_app::ports::SendReceipt;
+    let unknown = SendRecord::Unknown {
+        reason: "reset".into(),
+        since: Some(t0()),
+        resent: false,
+        email: None,
+    };
+    assert!(store.unsettled_sends(10).await.unwrap().is_empty());
+    store
+        .settle_send("exec-1:outreach_email:customer", &unknown)
+        .await
+        .unwrap();
+    store
+        .settle_send(
+            "exec-2:outreach_email:customer",
+            &SendRecord::Sent { message_id: "m".into() },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.unsettled_sends(10).await.unwrap(),
+        ["exec-1:outreach_email:customer"],
+        "only unknown outcomes are listed"
+    );
+    let sent = SendRecord::Sent {
+        message_id: "ses-1".into(),
+    };
+    assert!(
+        !store
+            .replace_send("exec-1:outreach_email:customer", &sent, &unknown)
+            .await
+            .unwrap(),
+        "not what it expected: nothing written"
+    );
+    assert!(store
+        .replace_send("exec-1:outreach_email:customer", &unknown, &sent)
+        .await
+        .unwrap());
+    assert_eq!(
+        store.send_record("exec-1:outreach_email:customer").await.unwrap(),
+        Some(sent.clone())
+    );
+    assert!(
+        !store
+            .replace_send("exec-1:outreach_email:customer", &unknown, &sent)
+            .await
+            .unwrap(),
+        "once"
+    );
+    store.forget_unsettled("exec-1:outreach_email:customer").await.unwrap();
+    assert!(store.unsettled_sends(10).await.unwrap().is_empty());
+
+    assert_eq!(store.stream_watermark().await.unwrap(), None);
+    let receipt = |event: &str, id: &str, minutes: i64| SendReceipt {
+        tag: "0123456789abcdef0123456789abcdef".into(),
+        message_id: id.into(),
+        event: event.into(),
+        mail_at: t0() + Duration::minutes(minutes),
+    };
+    store.record_receipt(&receipt("Send", "ses-1", 10)).await.unwrap();
+    store.record_receipt(&receipt("Delivery", "ses-1b", 12)).await.unwrap();
+    assert_eq!(
+        store.receipt("0123456789abcdef0123456789abcdef").await.unwrap(),
+        Some(receipt("Send", "ses-1", 10)),
+        "the first receipt stands"
+    );
+    assert_eq!(
+        store.stream_watermark().await.unwrap(),
+        Some(t0() + Duration::minutes(12))
+    );
+    let mut older = receipt("Send", "ses-0", 1);
+    older.tag = "fedcba9876543210fedcba9876543210".into();
+    store.record_receipt(&older).await.unwrap();
+    assert_eq!(
+        store.stream_watermark().await.unwrap(),
+        Some(t0() + Duration::minutes(12)),
+        "an event arriving out of order does not move the watermark back"
+    );
+    assert!(store
+        .receipt("ffffffffffffffffffffffffffffffff")
+        .await
+        .unwrap()
+        .is_none());
 }
 
 /// A read under a key longer than DynamoDB allows (2048 bytes of partition

@@ -26,6 +26,9 @@ pub enum EmailKind {
     HeadsUpChampion,
     /// Monday morning: to CS leadership, the week in figures.
     WeeklyDigest,
+    /// To the mail service's own simulator, delivered to nobody: its events
+    /// show the service's event stream is reporting (`settle`).
+    StreamProbe,
 }
 
 impl EmailKind {
@@ -40,6 +43,7 @@ impl EmailKind {
             EmailKind::HeadsUp => "heads-up",
             EmailKind::HeadsUpChampion => "heads-up-champion",
             EmailKind::WeeklyDigest => "weekly-digest",
+            EmailKind::StreamProbe => "stream-probe",
         }
     }
 
@@ -55,6 +59,7 @@ impl EmailKind {
             EmailKind::HeadsUp => "heads-up",
             EmailKind::HeadsUpChampion => "customer heads-up",
             EmailKind::WeeklyDigest => "weekly digest",
+            EmailKind::StreamProbe => "delivery-events check",
         }
     }
 
@@ -67,7 +72,9 @@ impl EmailKind {
     }
 }
 
-#[derive(Clone, Debug)]
+/// Stored whole only when its send's outcome is unknown, so it can be sent
+/// again exactly as it was if the mail service provably never took it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutgoingEmail {
     /// Idempotency key: the same key is never sent twice.
     pub key: String,

@@ -81,6 +81,7 @@ struct MemoryMailerState {
     transient_failures: HashMap<String, u32>,
     throttled: HashMap<String, u32>,
     unanswered: HashMap<String, u32>,
+    answers_lost: HashMap<String, u32>,
     rejected: Vec<String>,
     attempts: u64,
 }
@@ -123,6 +124,16 @@ impl MemoryMailer {
             .insert(address.to_string(), times);
     }
 
+    /// The next `times` sends to `address` are taken but their answer is
+    /// lost (a reset after SES accepted): sent, and the sender cannot know it.
+    pub fn lose_answer(&self, address: &str, times: u32) {
+        self.state
+            .lock()
+            .expect("mailer lock")
+            .answers_lost
+            .insert(address.to_string(), times);
+    }
+
     /// Every send to `address` is rejected, as SES does for a suppressed address.
     pub fn reject(&self, address: &str) {
         self.state
@@ -162,6 +173,14 @@ impl Mailer for MemoryMailer {
             }
         }
         state.sent.push(email.clone());
+        for to in &email.to {
+            if let Some(left) = state.answers_lost.get_mut(to.email.as_str()) {
+                if *left > 0 {
+                    *left -= 1;
+                    return Err(SendError::Unknown("connection reset after the request went".into()));
+                }
+            }
+        }
         Ok(format!("memory-{}", state.sent.len()))
     }
 }

@@ -12,8 +12,8 @@ use rustc_hash::FxHashMap as HashMap;
 
 use milepost_app::ports::{
     AccountStore, ActivityStore, ContactStore, DedupeStore, EscalationLog, EventStore, EventsApplied, LeaderQueueStore,
-    MapStore, MilestoneStore, OwnerDigestStore, Page, ParkingStore, PauseStore, SendClaim, SendLedger, SendRecord,
-    StoreError, StoreResult, TaskStore,
+    MapStore, MilestoneStore, OwnerDigestStore, Page, ParkingStore, PauseStore, SendClaim, SendLedger, SendReceipt,
+    SendReceipts, SendRecord, StoreError, StoreResult, TaskStore,
 };
 use milepost_domain::suppression::suppression_key;
 use milepost_domain::{
@@ -53,6 +53,10 @@ struct Tables {
     log: BTreeMap<AccountId, Vec<EscalationLogEntry>>,
     log_keys: BTreeSet<String>,
     sends: HashMap<String, SendRecord>,
+    /// Keys whose send is unknown and not settled yet.
+    unsettled: BTreeSet<String>,
+    receipts: HashMap<String, SendReceipt>,
+    stream_watermark: Option<Timestamp>,
 }
 
 #[derive(Default)]
@@ -720,7 +724,11 @@ impl SendLedger for InMemoryStore {
         Ok(self.lock().sends.get(key).cloned())
     }
     async fn settle_send(&self, key: &str, record: &SendRecord) -> StoreResult<()> {
-        self.lock().sends.insert(key.to_string(), record.clone());
+        let mut t = self.lock();
+        if matches!(record, SendRecord::Unknown { .. }) {
+            t.unsettled.insert(key.to_string());
+        }
+        t.sends.insert(key.to_string(), record.clone());
         Ok(())
     }
     async fn release_send(&self, key: &str, claim: &SendClaim) -> StoreResult<()> {
@@ -729,6 +737,37 @@ impl SendLedger for InMemoryStore {
             t.sends.remove(key);
         }
         Ok(())
+    }
+    async fn replace_send(&self, key: &str, expected: &SendRecord, record: &SendRecord) -> StoreResult<bool> {
+        let mut t = self.lock();
+        if t.sends.get(key) != Some(expected) {
+            return Ok(false);
+        }
+        t.sends.insert(key.to_string(), record.clone());
+        Ok(true)
+    }
+    async fn unsettled_sends(&self, limit: usize) -> StoreResult<Vec<String>> {
+        Ok(self.lock().unsettled.iter().take(limit).cloned().collect())
+    }
+    async fn forget_unsettled(&self, key: &str) -> StoreResult<()> {
+        self.lock().unsettled.remove(key);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SendReceipts for InMemoryStore {
+    async fn record_receipt(&self, receipt: &SendReceipt) -> StoreResult<()> {
+        let mut t = self.lock();
+        t.receipts.entry(receipt.tag.clone()).or_insert_with(|| receipt.clone());
+        t.stream_watermark = t.stream_watermark.max(Some(receipt.mail_at));
+        Ok(())
+    }
+    async fn receipt(&self, tag: &str) -> StoreResult<Option<SendReceipt>> {
+        Ok(self.lock().receipts.get(tag).cloned())
+    }
+    async fn stream_watermark(&self) -> StoreResult<Option<Timestamp>> {
+        Ok(self.lock().stream_watermark)
     }
 }
 

@@ -1,0 +1,228 @@
+//! Emails handed to the mail service without an answer, settled from its
+//! own events (issue 31): taken and recorded, it is marked sent and not sent
+//! again; never taken while later emails were, it is sent again once,
+//! exactly as it was; never taken and moot by then, it is not sent; never
+//! taken twice, it is left unknown. How we know nothing goes twice: the
+//! mailer counts every email it took, by send key.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::Duration;
+use milepost_app::ports::{Clock, MapStore, SendLedger, SendReceipt, SendReceipts, SendRecord};
+use milepost_app::sending::send_tag;
+use milepost_app::sweep::SweepOptions;
+use milepost_app::Services;
+use milepost_domain::{AccountId, EmailKind, Timestamp};
+use milepost_embedded::fixtures::escalation::{account, contract_start, ESCALATION_MAP};
+use milepost_embedded::fixtures::{links, simulation_config};
+use milepost_embedded::{InMemoryStore, LocalWorkflowRunner, MemoryMailer, RecordingPublisher, VirtualClock};
+use milepost_maps::load_map;
+
+struct Run {
+    s: Services,
+    store: Arc<InMemoryStore>,
+    mailer: Arc<MemoryMailer>,
+    clock: Arc<VirtualClock>,
+    runner: Arc<LocalWorkflowRunner>,
+    /// How many emails the mailer took when the stream last reported.
+    reported: usize,
+}
+
+async fn run() -> Run {
+    let store = Arc::new(InMemoryStore::new());
+    let mailer = Arc::new(MemoryMailer::default());
+    let clock = Arc::new(VirtualClock::new(contract_start()));
+    let runner = Arc::new(LocalWorkflowRunner::new());
+    let s = Services {
+        store: store.clone(),
+        mailer: mailer.clone(),
+        events: Arc::new(RecordingPublisher::default()),
+        workflows: runner.clone(),
+        clock: clock.clone(),
+        config: simulation_config(),
+        links: Some(links()),
+    };
+    store
+        .put_map(&load_map("m.yaml", ESCALATION_MAP).unwrap())
+        .await
+        .unwrap();
+    s.ingestion().upsert_account(&account("a1")).await.unwrap();
+    Run {
+        s,
+        store,
+        mailer,
+        clock,
+        runner,
+        reported: 0,
+    }
+}
+
+impl Run {
+    /// Half-hour ticks to `until`: sweeps, due steps, the mail service's
+    /// events for what it took (when `stream` is on), and the settling.
+    async fn until(&mut self, until: Timestamp, stream: bool) {
+        let mut t = self.clock.now();
+        while t < until {
+            t += Duration::minutes(30);
+            self.clock.set(t);
+            self.s.sweeper().sweep(&SweepOptions::default()).await.unwrap();
+            self.runner.run_due(&self.s.playbook(), t).await;
+            if stream {
+                self.report_taken(t).await;
+            }
+            self.s.settler().run().await.unwrap();
+        }
+    }
+
+    /// SES's Send events for the emails it took since the last report.
+    async fn report_taken(&mut self, at: Timestamp) {
+        let sent = self.mailer.sent();
+        for (i, mail) in sent.iter().enumerate().skip(self.reported) {
+            let receipt = SendReceipt {
+                tag: send_tag(&mail.key),
+                message_id: format!("ses-{i}"),
+                event: "Send".into(),
+                mail_at: at,
+            };
+            self.store.record_receipt(&receipt).await.unwrap();
+        }
+        self.reported = sent.len();
+    }
+
+    /// Emails the mailer took, by send key.
+    fn taken(&self) -> BTreeMap<String, usize> {
+        self.mailer.sent().into_iter().fold(BTreeMap::new(), |mut m, e| {
+            *m.entry(e.key).or_default() += 1;
+            m
+        })
+    }
+
+    fn outreach_keys(&self) -> Vec<String> {
+        self.mailer
+            .sent()
+            .into_iter()
+            .filter(|m| m.kind == EmailKind::Outreach)
+            .map(|m| m.key)
+            .collect()
+    }
+
+    async fn unsettled(&self) -> Vec<String> {
+        self.store.unsettled_sends(100).await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn an_email_the_service_never_took_is_sent_again_once_exactly_as_it_was() {
+    let mut r = run().await;
+    r.mailer.leave_unanswered("pat@a1.example", 1);
+    r.until(contract_start() + Duration::days(16), true).await;
+    let outreach = r.outreach_keys();
+    assert!(!outreach.is_empty(), "the outreach went in the end");
+    assert!(
+        r.taken().values().all(|n| *n == 1),
+        "an email went twice: {:?}",
+        r.taken()
+    );
+    let first = r
+        .mailer
+        .sent()
+        .into_iter()
+        .find(|m| m.kind == EmailKind::Outreach)
+        .unwrap();
+    assert!(matches!(
+        r.store.send_record(&first.key).await.unwrap(),
+        Some(SendRecord::Sent { .. })
+    ));
+    assert!(r.unsettled().await.is_empty(), "nothing left to settle");
+    assert_eq!(
+        r.mailer.attempts() as usize,
+        r.mailer.sent().len() + 1,
+        "one attempt was never taken"
+    );
+}
+
+#[tokio::test]
+async fn an_email_taken_but_unanswered_is_settled_from_its_receipt_and_not_sent_again() {
+    let mut r = run().await;
+    r.mailer.lose_answer("pat@a1.example", 1);
+    r.until(contract_start() + Duration::days(16), true).await;
+    assert!(r.taken().values().all(|n| *n == 1), "{:?}", r.taken());
+    let first = r
+        .mailer
+        .sent()
+        .into_iter()
+        .find(|m| m.kind == EmailKind::Outreach)
+        .unwrap();
+    let Some(SendRecord::Sent { message_id }) = r.store.send_record(&first.key).await.unwrap() else {
+        panic!("settled as sent")
+    };
+    assert!(message_id.starts_with("ses-"), "the id SES's event gave: {message_id}");
+    assert!(r.unsettled().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_customer_email_never_taken_is_not_sent_once_the_customer_caught_up() {
+    let mut r = run().await;
+    r.mailer.leave_unanswered("pat@a1.example", 1);
+    // To the day-1 outreach, with no stream yet to settle it.
+    r.until(contract_start() + Duration::days(11) + Duration::hours(2), false)
+        .await;
+    let keys = r.unsettled().await;
+    assert_eq!(keys.len(), 1, "the outreach waits: {keys:?}");
+    // The customer catches up; then the stream reports later emails.
+    let at = r.clock.now();
+    for id in ["late-1", "late-2"] {
+        let event = milepost_domain::ProductEvent {
+            id: id.into(),
+            account_id: AccountId::new("a1"),
+            event: "workflow.completed".into(),
+            timestamp: at,
+            user_id: Some("u1".into()),
+            properties: Default::default(),
+        };
+        r.s.ingestion().apply_event(&event).await.unwrap();
+    }
+    r.until(contract_start() + Duration::days(16), true).await;
+    assert!(
+        !r.taken().contains_key(&keys[0]),
+        "an outreach went after the customer caught up"
+    );
+    let Some(SendRecord::Rejected { reason }) = r.store.send_record(&keys[0]).await.unwrap() else {
+        panic!(
+            "settled as not sent: {:?} {:?}",
+            r.store
+                .send_record(&keys[0])
+                .await
+                .unwrap()
+                .map(|r| format!("{r:?}").chars().take(300).collect::<String>()),
+            keys
+        )
+    };
+    assert!(reason.contains("reached meanwhile"), "{reason}");
+    let probes: Vec<_> = r
+        .mailer
+        .sent()
+        .into_iter()
+        .filter(|m| m.kind == EmailKind::StreamProbe)
+        .collect();
+    assert!(
+        !probes.is_empty(),
+        "no later email went, so a probe showed the stream reporting"
+    );
+    assert!(probes
+        .iter()
+        .all(|p| p.to[0].email == milepost_app::settle::PROBE_ADDRESS));
+}
+
+#[tokio::test]
+async fn an_email_never_taken_twice_is_left_unknown_not_sent_a_third_time() {
+    let mut r = run().await;
+    r.mailer.leave_unanswered("pat@a1.example", 2);
+    r.until(contract_start() + Duration::days(16), true).await;
+    let attempts_to_pat = r.mailer.attempts() as usize - r.mailer.sent().len();
+    assert_eq!(attempts_to_pat, 2, "sent once, resent once, then no more");
+    let unknown = r.mailer.sent().iter().all(|m| m.kind != EmailKind::Outreach);
+    assert!(unknown, "the outreach never went");
+    assert!(r.unsettled().await.is_empty(), "given up: off the list, left unknown");
+}
