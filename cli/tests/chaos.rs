@@ -136,6 +136,51 @@ struct Pipeline {
     clock: Arc<VirtualClock>,
     /// The executions Step Functions holds, when it is Step Functions.
     sfn: Option<(aws_sdk_sfn::Client, String)>,
+    /// SES's event stream: the proxy, whose record of what moto's SES took
+    /// is replayed as SES's events, and how many of them were replayed.
+    ses: Option<(Arc<FaultProxy>, std::sync::Mutex<usize>)>,
+    /// What the sweeps' settling of unknown emails did, summed.
+    settled: std::sync::Mutex<milepost_app::settle::SettleReport>,
+}
+
+/// SES's events for each email SES took since the last call (the fault
+/// proxy's record of the SendEmail requests moto applied), in SES's event
+/// format as EventBridge delivers it, handed to the ses-events function,
+/// which keeps them as receipts (redelivered on its failure, as Lambda's
+/// asynchronous retries do). A stand-in that only replays what SES took.
+async fn report_ses_events(p: &Pipeline) {
+    let Some((proxy, replayed)) = &p.ses else {
+        return;
+    };
+    let bodies = proxy.applied("sesv2:SendEmail");
+    let start = std::mem::replace(&mut *replayed.lock().unwrap(), bodies.len());
+    let at = milepost_app::ports::Clock::now(p.clock.as_ref()).to_rfc3339();
+    for (i, body) in bodies.iter().enumerate().skip(start) {
+        let body: Value = serde_json::from_slice(body).unwrap();
+        let tags: serde_json::Map<String, Value> = body["EmailTags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| (t["Name"].as_str().unwrap().to_string(), json!([t["Value"]])))
+            .collect();
+        for (event_type, detail_type) in [("Send", "Email Sent"), ("Delivery", "Email Delivered")] {
+            let event = json!({
+                "version": "0", "id": format!("chaos-{i}-{event_type}"), "detail-type": detail_type,
+                "source": "aws.ses", "account": "123456789012", "time": at, "region": "us-east-1",
+                "resources": [],
+                "detail": {"eventType": event_type, "mail": {
+                    "timestamp": at, "messageId": format!("chaos-ses-{i}"), "tags": tags,
+                    "destination": body["Destination"]["ToAddresses"],
+                }},
+            });
+            let store: &dyn milepost_app::ports::SendReceipts = p.services.store.as_ref();
+            let mut tries = 0;
+            while milepost_ses_events::handle(store, &event).await.is_err() {
+                tries += 1;
+                assert!(tries < SENDER_ATTEMPTS, "SES's event was never kept");
+            }
+        }
+    }
 }
 
 /// What a run ended with.
@@ -148,8 +193,16 @@ struct Outcome {
     executions: BTreeMap<String, usize>,
     /// Emails by `milepost-send` tag, as many times as each was sent.
     emails: BTreeMap<String, usize>,
-    /// Tags of the emails recorded as of unknown outcome.
+    /// Tags of the emails still of unknown outcome once settled from SES's events.
     emails_unknown: BTreeSet<String>,
+    /// Tags of the emails SES never took and that were moot when settled (not sent).
+    emails_withheld: BTreeSet<String>,
+    /// Emails settled from SES's events: resent once, or found sent.
+    settled: milepost_app::settle::SettleReport,
+    /// Bus events whose detail carries no `event_id`.
+    bus_without_id: usize,
+    /// Bus events by (detail type, detail without its times): the ids they came with.
+    bus_ids: BTreeMap<String, BTreeSet<String>>,
     /// Bus events by (detail type, detail without its times), as often as published.
     bus: BTreeMap<String, usize>,
     requests: u64,
@@ -183,7 +236,7 @@ fn comparable(mut value: Value) -> Value {
 fn bus_key(detail_type: &str, detail: &Value) -> String {
     let mut detail = detail.clone();
     if let Value::Object(map) = &mut detail {
-        map.retain(|k, _| !k.ends_with("_at"));
+        map.retain(|k, _| !k.ends_with("_at") && k != "event_id");
     }
     format!("{detail_type} {detail}")
 }
@@ -218,6 +271,8 @@ async fn run(plans: &[AccountPlan], seed: u64, faults: Option<FaultPlan>) -> Out
             runner: runner.clone(),
             clock,
             sfn: None,
+            ses: None,
+            settled: Default::default(),
         };
         drive(&pipeline, plans, &deliveries, &mut outcome).await;
         for e in runner.executions() {
@@ -253,7 +308,7 @@ async fn run(plans: &[AccountPlan], seed: u64, faults: Option<FaultPlan>) -> Out
 
     let moto = MotoServer::start();
     let direct = moto.sdk_config().await;
-    let proxy = FaultProxy::start(&moto.endpoint, plan).await;
+    let proxy = Arc::new(FaultProxy::start(&moto.endpoint, plan).await);
     let faulty = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(&proxy.endpoint)
         .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
@@ -313,8 +368,11 @@ async fn run(plans: &[AccountPlan], seed: u64, faults: Option<FaultPlan>) -> Out
         runner: runner.clone(),
         clock,
         sfn: Some((aws_sdk_sfn::Client::new(&direct), state_machine)),
+        ses: Some((proxy.clone(), std::sync::Mutex::new(0))),
+        settled: Default::default(),
     };
     drive(&pipeline, plans, &deliveries, &mut outcome).await;
+    outcome.settled = pipeline.settled.lock().unwrap().clone();
 
     let counts = proxy.counts();
     if std::env::var_os("MILEPOST_CHAOS_VERBOSE").is_some() {
@@ -353,15 +411,19 @@ async fn run(plans: &[AccountPlan], seed: u64, faults: Option<FaultPlan>) -> Out
             .to_string();
         *outcome.emails.entry(tag).or_default() += 1;
     }
-    outcome.emails_unknown = unknown_sends(&aws_sdk_dynamodb::Client::new(&direct)).await;
+    (outcome.emails_unknown, outcome.emails_withheld) = unsettled_sends(&aws_sdk_dynamodb::Client::new(&direct)).await;
     for body in proxy.applied("events:PutEvents") {
         let body: Value = serde_json::from_slice(&body).unwrap();
         for entry in body["Entries"].as_array().unwrap() {
             let detail: Value = serde_json::from_str(entry["Detail"].as_str().unwrap()).unwrap();
-            *outcome
-                .bus
-                .entry(bus_key(entry["DetailType"].as_str().unwrap(), &detail))
-                .or_default() += 1;
+            let key = bus_key(entry["DetailType"].as_str().unwrap(), &detail);
+            match detail["event_id"].as_str() {
+                Some(id) => {
+                    outcome.bus_ids.entry(key.clone()).or_default().insert(id.to_string());
+                }
+                None => outcome.bus_without_id += 1,
+            }
+            *outcome.bus.entry(key).or_default() += 1;
         }
     }
     outcome
@@ -424,7 +486,7 @@ async fn drive(p: &Pipeline, plans: &[AccountPlan], deliveries: &BTreeMap<Timest
                     o.sender_retries += 1;
                 }
             }
-            let (a, b) = tokio::join!(sweep_lambda(&p.services), sweep_lambda(&p.services));
+            let (a, b) = tokio::join!(sweep_lambda(p), sweep_lambda(p));
             let mut clean = a && b;
             for rerun in 1..=3 {
                 if clean {
@@ -433,12 +495,13 @@ async fn drive(p: &Pipeline, plans: &[AccountPlan], deliveries: &BTreeMap<Timest
                 // Past the claims' lease, as the next sweep would be.
                 p.clock.set(now + Duration::minutes(16 * rerun));
                 o.sweep_reruns += 1;
-                clean = sweep_lambda(&p.services).await;
+                clean = sweep_lambda(p).await;
             }
             p.clock.set(now);
             discover_executions(p, &mut known).await;
         }
         let report = p.runner.run_due(&playbook, now).await;
+        report_ses_events(p).await;
         o.steps.steps_run += report.steps_run;
         o.steps.retries += report.retries;
         o.steps.failures_caught += report.failures_caught;
@@ -457,13 +520,22 @@ async fn drive(p: &Pipeline, plans: &[AccountPlan], deliveries: &BTreeMap<Timest
 /// the reminders, the owners' digests and the heads-ups, stopping at the
 /// first error (Lambda then retries the invocation). True when it finished
 /// with nothing left failed.
-async fn sweep_lambda(s: &Services) -> bool {
+async fn sweep_lambda(p: &Pipeline) -> bool {
+    let s = &p.services;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     let run = async {
         let swept = milepost_sweep::run(&s.sweeper(), deadline).await?;
         milepost_sweep::remind(&s.reminders()).await?;
         milepost_sweep::send_digests(&s.digests()).await?;
         let warned = milepost_sweep::send_heads_ups(&s.heads_ups(), deadline).await?;
+        let settled = milepost_sweep::settle_sends(&s.settler()).await?;
+        let mut sum = p.settled.lock().unwrap();
+        sum.confirmed += settled.confirmed;
+        sum.resent += settled.resent;
+        sum.withheld += settled.withheld;
+        sum.given_up += settled.given_up;
+        sum.probes += settled.probes;
+        drop(sum);
         Ok::<_, milepost_app::ports::StoreError>(swept.failed == 0 && warned.failed == 0)
     };
     run.await.unwrap_or(false)
@@ -500,8 +572,9 @@ async fn executions_on((sfn, machine): &(aws_sdk_sfn::Client, String)) -> Vec<St
     names
 }
 
-/// The tags of the send keys the ledger holds as of unknown outcome.
-async fn unknown_sends(dynamodb: &aws_sdk_dynamodb::Client) -> BTreeSet<String> {
+/// The tags of the send keys the ledger holds as of unknown outcome, and of
+/// those SES never took that were moot when settled (not sent).
+async fn unsettled_sends(dynamodb: &aws_sdk_dynamodb::Client) -> (BTreeSet<String>, BTreeSet<String>) {
     use aws_sdk_dynamodb::types::AttributeValue;
     let mut pages = dynamodb
         .scan()
@@ -511,20 +584,26 @@ async fn unknown_sends(dynamodb: &aws_sdk_dynamodb::Client) -> BTreeSet<String> 
         .into_paginator()
         .items()
         .send();
-    let mut unknown = BTreeSet::new();
+    let (mut unknown, mut withheld) = (BTreeSet::new(), BTreeSet::new());
     while let Some(item) = pages.next().await {
         let item = item.unwrap();
-        let state = item["item"]
-            .as_m()
-            .ok()
-            .and_then(|m| m.get("state"))
-            .and_then(|s| s.as_s().ok());
-        if state.map(String::as_str) == Some("unknown") {
-            let key = item["pk"].as_s().unwrap().trim_start_matches("SEND#");
-            unknown.insert(milepost_aws::ses::send_key_tag(key));
+        let record = item["item"].as_m().ok();
+        let field = |name: &str| record.and_then(|m| m.get(name)).and_then(|s| s.as_s().ok()).cloned();
+        let key = item["pk"].as_s().unwrap().trim_start_matches("SEND#");
+        if key.starts_with("stream-probe:") {
+            continue;
+        }
+        match field("state").as_deref() {
+            Some("unknown") => {
+                unknown.insert(milepost_aws::ses::send_key_tag(key));
+            }
+            Some("rejected") if field("reason").is_some_and(|r| r.starts_with("never taken by the mail service")) => {
+                withheld.insert(milepost_aws::ses::send_key_tag(key));
+            }
+            _ => {}
         }
     }
-    unknown
+    (unknown, withheld)
 }
 
 /// One round's figures, as the report has them.
@@ -541,7 +620,13 @@ struct Figures {
     state_diffs: usize,
     emails_sent: usize,
     emails_unknown: usize,
+    emails_withheld: usize,
     emails_missing: usize,
+    emails_resent: usize,
+    emails_settled_from_receipts: usize,
+    stream_probes: usize,
+    bus_without_id: usize,
+    bus_ids_per_event: usize,
     executions: usize,
     tasks: usize,
     bus_duplicates: usize,
@@ -606,12 +691,24 @@ fn judge(calm: &Outcome, stormy: &Outcome, events: usize) -> Figures {
     f.emails_doubled = stormy.emails.values().map(|n| n - 1).sum();
     f.emails_sent = stormy.emails.len();
     f.emails_unknown = stormy.emails_unknown.len();
-    // Missing: sent without faults, not with them, and not recorded as unknown.
+    f.emails_withheld = stormy.emails_withheld.len();
+    // Missing: sent without faults, not with them, and neither left unknown
+    // nor withheld as moot (never taken by SES, the customer caught up meanwhile).
     f.emails_missing = calm
         .emails
         .keys()
-        .filter(|tag| !stormy.emails.contains_key(*tag) && !stormy.emails_unknown.contains(*tag))
+        .filter(|tag| {
+            !stormy.emails.contains_key(*tag)
+                && !stormy.emails_unknown.contains(*tag)
+                && !stormy.emails_withheld.contains(*tag)
+        })
         .count();
+    f.bus_without_id = stormy.bus_without_id;
+    f.emails_resent = stormy.settled.resent;
+    f.emails_settled_from_receipts = stormy.settled.confirmed;
+    f.stream_probes = stormy.settled.probes;
+    // Every copy of one event carries one id: what a consumer dedupes on.
+    f.bus_ids_per_event = stormy.bus_ids.values().map(BTreeSet::len).max().unwrap_or(0);
     // Emails sent with faults that the fault-free run never sent are doubles of a kind too.
     f.emails_doubled += stormy.emails.keys().filter(|t| !calm.emails.contains_key(*t)).count();
     // A CSM task twice: two tasks of one escalation, or its email twice.
@@ -658,7 +755,13 @@ fn report_json(seed: u64, rounds: &[(u64, Figures)]) -> Value {
         "state_diffs": sum(|f| f.state_diffs),
         "emails_sent": sum(|f| f.emails_sent),
         "emails_unknown_outcome": sum(|f| f.emails_unknown),
+        "emails_withheld_moot": sum(|f| f.emails_withheld),
+        "emails_settled_from_ses_events": sum(|f| f.emails_settled_from_receipts),
+        "emails_resent_never_taken": sum(|f| f.emails_resent),
+        "ses_stream_probes": sum(|f| f.stream_probes),
         "emails_missing": sum(|f| f.emails_missing),
+        "bus_events_without_id": sum(|f| f.bus_without_id),
+        "bus_event_ids_per_event": rounds.iter().map(|(_, f)| f.bus_ids_per_event).max().unwrap_or(0),
         "executions": sum(|f| f.executions),
         "tasks": sum(|f| f.tasks),
         "bus_duplicates": sum(|f| f.bus_duplicates),
@@ -723,7 +826,13 @@ async fn the_pipeline_under_aws_faults_ends_where_a_fault_free_run_does() {
         "state_diffs",
         "emails_missing",
         "announcements_lost",
+        "emails_unknown_outcome",
+        "bus_events_without_id",
     ] {
         assert_eq!(report[must_be_zero], 0, "{must_be_zero}: {report:#}");
     }
+    assert_eq!(
+        report["bus_event_ids_per_event"], 1,
+        "every copy of a bus event carries one id: {report:#}"
+    );
 }
