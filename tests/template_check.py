@@ -79,6 +79,10 @@ def main():
             for action in actions:
                 if "*" in action:
                     problems.append(f"{name}/{st.get('Sid')}: wildcard action {action}")
+            writes = [a for a in actions if a in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")]
+            leading = st.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
+            if writes and not leading:
+                problems.append(f"{name}/{st.get('Sid')}: {writes} on any key: condition them on dynamodb:LeadingKeys (the key prefixes it owns)")
             targets = st.get("Resource", [])
             targets = [targets] if not isinstance(targets, list) else targets
             if "*" in targets and st.get("Sid") not in STAR_ALLOWED:

@@ -177,7 +177,7 @@ macro_rules! scenarios {
             let moto = MotoServer::start();
             $(
                 eprintln!("dynamodb: {}", stringify!($name));
-                $name(setup(common::dynamodb_store(&moto, stringify!($name)).await).await).await;
+                $name(common::recorded(&moto, stringify!($name), setup).await).await;
                 moto.record_requests(false).await;
             )*
             let used = moto.recorded_actions();

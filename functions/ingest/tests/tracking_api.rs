@@ -47,7 +47,7 @@ async fn in_memory() -> Arc<Setup> {
 }
 
 async fn on_dynamodb(moto: &MotoServer, table: &str) -> Arc<Setup> {
-    setup(common::dynamodb_store(moto, table).await).await
+    common::recorded(moto, table, setup).await
 }
 
 async fn setup(store: Arc<dyn Store>) -> Arc<Setup> {

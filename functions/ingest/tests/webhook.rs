@@ -60,7 +60,7 @@ async fn in_memory() -> Arc<Setup> {
 }
 
 async fn on_dynamodb(moto: &MotoServer, table: &str) -> Arc<Setup> {
-    setup(common::dynamodb_store(moto, table).await).await
+    common::recorded(moto, table, setup).await
 }
 
 /// The map, and Acme three days into its contract.

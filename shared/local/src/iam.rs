@@ -98,6 +98,14 @@ impl RecordedRequest {
             if service == "dynamodb" && operation == "TransactWriteItems" {
                 return transaction_actions(&self.body());
             }
+            if service == "dynamodb" && WRITES.contains(&operation) {
+                let body: serde_json::Value = serde_json::from_slice(&self.body()).unwrap_or_default();
+                let action = format!("dynamodb:{operation}");
+                return match leading_key(&body) {
+                    Some(pk) => vec![format!("{action}{ON}{pk}"), action],
+                    None => vec![action],
+                };
+            }
             if service == "dynamodb" && (operation == "Query" || operation == "Scan") {
                 // A grant on the table does not cover its indexes, nor the reverse.
                 let body: serde_json::Value = serde_json::from_slice(&self.body()).unwrap_or_default();
@@ -119,7 +127,21 @@ impl RecordedRequest {
     }
 }
 
-/// `TransactWriteItems` is authorised item by item.
+/// The item-level writes whose partition key IAM's `dynamodb:LeadingKeys` conditions.
+const WRITES: [&str; 3] = ["PutItem", "UpdateItem", "DeleteItem"];
+
+/// How a recorded write names the partition key it wrote: `dynamodb:PutItem on ACCOUNT#acme`.
+const ON: &str = " on ";
+
+/// The partition key (`pk`) of a PutItem's `Item`, or of a request's `Key`.
+fn leading_key(request: &serde_json::Value) -> Option<String> {
+    request["Item"]["pk"]["S"]
+        .as_str()
+        .or_else(|| request["Key"]["pk"]["S"].as_str())
+        .map(str::to_string)
+}
+
+/// `TransactWriteItems` is authorised item by item, each on its own key.
 fn transaction_actions(body: &[u8]) -> Vec<String> {
     #[derive(Deserialize)]
     struct Transaction {
@@ -129,13 +151,17 @@ fn transaction_actions(body: &[u8]) -> Vec<String> {
     let tx: Transaction = serde_json::from_slice(body).unwrap_or(Transaction { items: Vec::new() });
     tx.items
         .iter()
-        .flat_map(|item| item.keys())
-        .map(|kind| match kind.as_str() {
-            "Put" => "dynamodb:PutItem".to_string(),
-            "Update" => "dynamodb:UpdateItem".to_string(),
-            "Delete" => "dynamodb:DeleteItem".to_string(),
-            "ConditionCheck" => "dynamodb:ConditionCheckItem".to_string(),
-            other => format!("dynamodb:{other}"),
+        .flat_map(|item| item.iter())
+        .flat_map(|(kind, request)| {
+            let action = match kind.as_str() {
+                "Put" => "dynamodb:PutItem".to_string(),
+                "Update" => "dynamodb:UpdateItem".to_string(),
+                "Delete" => "dynamodb:DeleteItem".to_string(),
+                "ConditionCheck" => "dynamodb:ConditionCheckItem".to_string(),
+                other => format!("dynamodb:{other}"),
+            };
+            let keyed = leading_key(request).map(|pk| format!("{action}{ON}{pk}"));
+            keyed.into_iter().chain([action])
         })
         .collect()
 }
@@ -146,14 +172,102 @@ pub fn template() -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// Panics naming what `used` needs that `resource`'s policies do not grant.
+/// Panics naming what `used` needs that `resource`'s policies do not
+/// grant: an action, or a write on a partition key outside the
+/// `dynamodb:LeadingKeys` its grants are conditioned on.
 pub fn assert_granted(resource: &str, used: &BTreeSet<String>) {
-    let granted = granted_actions(&template(), resource);
-    let denied: Vec<_> = used.difference(&granted).collect();
+    let template = template();
+    let granted = granted_actions(&template, resource);
+    let keys = granted_leading_keys(&template, resource);
+    let denied: Vec<&String> = used
+        .iter()
+        .filter(|u| match u.split_once(ON) {
+            None => !granted.contains(*u),
+            Some((action, pk)) => !keys
+                .get(action)
+                .is_some_and(|patterns| patterns.as_ref().is_none_or(|p| p.iter().any(|p| glob(p, pk)))),
+        })
+        .collect();
     assert!(
         denied.is_empty(),
-        "{resource}'s policy lacks {denied:?}: a deployed function would get AccessDenied (it grants {granted:?})"
+        "{resource}'s policy lacks {denied:?}: a deployed function would get AccessDenied (it grants {granted:?}, on keys {keys:?})"
     );
+}
+
+/// For each item-level DynamoDB action `resource` is granted: `None` when a
+/// grant has no `dynamodb:LeadingKeys` condition (any key), else the key
+/// patterns its grants allow, together.
+pub fn granted_leading_keys(
+    template: &str,
+    resource: &str,
+) -> std::collections::BTreeMap<String, Option<BTreeSet<String>>> {
+    let mut keys: std::collections::BTreeMap<String, Option<BTreeSet<String>>> = Default::default();
+    for (actions, patterns) in statements_in(resource_block(template, resource).unwrap_or_default()) {
+        for action in actions.into_iter().filter(|a| a.starts_with("dynamodb:")) {
+            let entry = keys.entry(action).or_insert_with(|| Some(BTreeSet::new()));
+            match (&patterns, entry.as_mut()) {
+                (None, _) => *entry = None,
+                (Some(p), Some(all)) => all.extend(p.iter().cloned()),
+                (Some(_), None) => {}
+            }
+        }
+    }
+    keys
+}
+
+/// Each statement of a block: its actions and, when it has one, its
+/// `dynamodb:LeadingKeys` condition's patterns.
+fn statements_in(block: &str) -> Vec<(Vec<String>, Option<Vec<String>>)> {
+    let mut out: Vec<(Vec<String>, Option<Vec<String>>)> = Vec::new();
+    let mut lines = block.lines().peekable();
+    while let Some(line) = lines.next() {
+        let t = line.trim();
+        if t.starts_with("- Sid:") || t.starts_with("- Effect:") {
+            out.push((Vec::new(), None));
+        }
+        let Some(current) = out.last_mut() else { continue };
+        let field = t.strip_prefix("- ").unwrap_or(t);
+        let list = |value: &str, lines: &mut std::iter::Peekable<std::str::Lines<'_>>| -> Vec<String> {
+            let value = value.trim();
+            if value.is_empty() {
+                let mut items = Vec::new();
+                while let Some(item) = lines.peek().and_then(|l| l.trim().strip_prefix("- ")) {
+                    items.push(item.trim().trim_matches('"').to_string());
+                    lines.next();
+                }
+                items
+            } else if let Some(items) = value.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
+                items
+                    .split(',')
+                    .map(|a| a.trim().trim_matches('"').to_string())
+                    .filter(|a| !a.is_empty())
+                    .collect()
+            } else {
+                vec![value.trim_matches('"').to_string()]
+            }
+        };
+        if let Some(v) = field.strip_prefix("Action:") {
+            current.0 = list(v, &mut lines);
+        } else if let Some(v) = field.strip_prefix("dynamodb:LeadingKeys:") {
+            current.1 = Some(list(v, &mut lines));
+        }
+    }
+    out
+}
+
+/// IAM's `StringLike`: `*` matches any run of characters, `?` one.
+fn glob(pattern: &str, text: &str) -> bool {
+    match pattern.chars().next() {
+        None => text.is_empty(),
+        Some('*') => (0..=text.len())
+            .filter(|i| text.is_char_boundary(*i))
+            .any(|i| glob(&pattern[1..], &text[i..])),
+        Some('?') => text
+            .chars()
+            .next()
+            .is_some_and(|c| glob(&pattern[1..], &text[c.len_utf8()..])),
+        Some(p) => text.starts_with(p) && glob(&pattern[p.len_utf8()..], &text[p.len_utf8()..]),
+    }
 }
 
 /// The actions `resource`'s policies grant in the template: its inline
@@ -315,11 +429,58 @@ mod tests {
     }
 
     #[test]
-    fn a_transaction_is_the_actions_of_its_items() {
-        let body = br#"{"TransactItems": [{"Put": {}}, {"ConditionCheck": {}}, {"Update": {}}]}"#;
+    fn a_transaction_is_the_actions_of_its_items_each_on_its_key() {
+        let body = br#"{"TransactItems": [{"Put": {"Item": {"pk": {"S": "ACCOUNT#a"}}}}, {"ConditionCheck": {}}, {"Update": {"Key": {"pk": {"S": "DEDUPE#a"}}}}]}"#;
         assert_eq!(
             transaction_actions(body),
-            ["dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:UpdateItem"]
+            [
+                "dynamodb:PutItem on ACCOUNT#a",
+                "dynamodb:PutItem",
+                "dynamodb:ConditionCheckItem",
+                "dynamodb:UpdateItem on DEDUPE#a",
+                "dynamodb:UpdateItem"
+            ]
         );
+    }
+
+    const KEYED: &str = "Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Policies:
+        - Statement:
+            - Sid: Reads
+              Effect: Allow
+              Action: dynamodb:GetItem
+              Resource: !GetAtt Table.Arn
+            - Sid: Writes
+              Effect: Allow
+              Action: [dynamodb:PutItem, dynamodb:DeleteItem]
+              Resource: !GetAtt Table.Arn
+              Condition:
+                ForAllValues:StringLike:
+                  dynamodb:LeadingKeys: [\"ACCOUNT#*\", \"SES#STREAM\"]
+            - Sid: More
+              Effect: Allow
+              Action: dynamodb:PutItem
+              Resource: !GetAtt Table.Arn
+              Condition:
+                ForAllValues:StringLike:
+                  dynamodb:LeadingKeys:
+                    - \"SEND#*\"
+";
+
+    #[test]
+    fn writes_are_granted_only_on_the_keys_their_conditions_name() {
+        let keys = granted_leading_keys(KEYED, "Fn");
+        let put = keys["dynamodb:PutItem"].clone().unwrap();
+        assert_eq!(
+            put.into_iter().collect::<Vec<_>>(),
+            ["ACCOUNT#*", "SEND#*", "SES#STREAM"]
+        );
+        assert_eq!(keys["dynamodb:GetItem"], None, "no condition: any key");
+        assert!(glob("ACCOUNT#*", "ACCOUNT#acme") && !glob("ACCOUNT#*", "DEDUPE#acme"));
+        assert!(glob("SES#STREAM", "SES#STREAM") && !glob("SES#STREAM", "SES#STREAMS"));
+        assert!(glob("SEND#weekly-digest:*", "SEND#weekly-digest:x") && !glob("SEND#weekly-digest:*", "SEND#x"));
     }
 }

@@ -54,14 +54,26 @@ pub fn in_memory_store() -> Arc<dyn Store> {
     Arc::new(InMemoryStore::sized_like_dynamodb())
 }
 
-/// A new table on `moto`; from here on, moto records what is asked of AWS
-/// (ingestion's requests, and the tests' reads, which it may make too).
+/// A new table on `moto`.
 pub async fn dynamodb_store(moto: &MotoServer, table: &str) -> Arc<dyn Store> {
     let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
     let store = DynamoStore::new(client, table);
     store.create_table().await.unwrap();
-    moto.record_requests(true).await;
     Arc::new(store)
+}
+
+/// A setup on a new table of `moto`, made by `setup` (the map stored, as an
+/// operator does, is not the function's doing); from then on moto records
+/// what is asked of AWS (ingestion's requests, and the tests' reads, which
+/// it may make too).
+pub async fn recorded<F, Fut>(moto: &MotoServer, table: &str, setup: F) -> Arc<Setup>
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: std::future::Future<Output = Arc<Setup>>,
+{
+    let s = setup(dynamodb_store(moto, table).await).await;
+    moto.record_requests(true).await;
+    s
 }
 
 pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
