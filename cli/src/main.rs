@@ -608,6 +608,10 @@ mod aws_commands {
                     .map_err(anyhow::Error::msg)?
                     .run(&milepost_app::sweep::SweepOptions::default())
                     .await?;
+                let settled = milepost_aws::settler_from_env(&sdk)
+                    .map_err(anyhow::Error::msg)?
+                    .run()
+                    .await?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&report)?);
                 } else {
@@ -631,6 +635,12 @@ mod aws_commands {
                         println!(
                             "sent {} heads-up(s) to owners and {} to customers before a miss ({} waiting for the contact policy)",
                             warned.owners_told, warned.champions_told, warned.champions_waiting
+                        );
+                    }
+                    if settled != milepost_app::settle::SettleReport::default() {
+                        println!(
+                            "emails SES gave no answer for: {} settled from its events, {} sent again, {} not sent (moot), {} left unknown, {} waiting",
+                            settled.confirmed, settled.resent, settled.withheld, settled.given_up, settled.waiting
                         );
                     }
                 }

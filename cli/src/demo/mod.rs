@@ -178,6 +178,7 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
 
     let (ingestion, sweeper, playbook) = (services.ingestion(), services.sweeper(), services.playbook());
     let (reminders, digests, heads_ups) = (services.reminders(), services.digests(), services.heads_ups());
+    let settler = services.settler();
     let actions = services.actions().expect("the demo signs links");
     let weekly = milepost_app::weekly_digest::WeeklyDigest {
         mailer: match &digest_outbox {
@@ -290,6 +291,7 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
             let warned = heads_ups.run(&SweepOptions::default()).await?;
             summary.heads_ups_to_owners += warned.owners_told;
             summary.heads_ups_to_customers += warned.champions_told;
+            settler.run().await?;
             runner.run_due(&playbook, now).await;
             if is_digest_time(now, services.config.leader_timezone) {
                 // The schedule's Monday 08:00; the figures beside the email are
