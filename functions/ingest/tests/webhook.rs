@@ -1007,6 +1007,39 @@ async fn an_event_that_breaks_a_lifecycle_rule_is_held_for_replay_not_retried_fo
     );
 }
 
+/// One delivery reaches two milestones and the bus fails on the first
+/// announcement: the sender is asked to retry (503), and the retry announces
+/// both, once each. (Stopping at the first failure left the second
+/// announcement claimed by the failed delivery, so the retry skipped it as
+/// another delivery's live claim and it was never made.)
+async fn a_failed_announcement_leaves_nothing_unannounced_for_the_retry(s: Arc<Setup>) {
+    let at = Utc::now() - Duration::hours(1);
+    let body = json!([
+        event_at("w1", "acme", "workflow.completed", at),
+        event_at("r1", "acme", "report.shared", at),
+        event_at("r2", "acme", "report.shared", at),
+        event_at("r3", "acme", "report.shared", at),
+    ])
+    .to_string();
+    s.events.fail_next(1);
+    let first = handle(&s.services.ingestion(), &s.config, signed(&body)).await;
+    assert_eq!(first.status(), StatusCode::SERVICE_UNAVAILABLE, "the sender retries");
+    let retry = handle(&s.services.ingestion(), &s.config, signed_with(SECRET, &body, "msg_2", 0)).await;
+    assert_eq!(retry.status(), StatusCode::ACCEPTED);
+    let achieved: Vec<String> = s
+        .events
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            milepost_domain::DomainEvent::MilestoneAchieved { milestone_id, .. } => Some(milestone_id.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut sorted = achieved.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["first_workflow", "reports_shared"], "each announced once: {achieved:?}");
+}
+
 fn confirm_request(req: Request) -> Request {
     let mut req = req;
     *req.uri_mut() = "https://hooks.example/v1/milestones/confirm".parse().unwrap();
@@ -1157,6 +1190,7 @@ scenarios!(
     work_per_request_is_bounded_and_answers_stay_small,
     a_busy_user_in_a_windowed_user_milestone_keeps_its_item_small,
     a_signed_confirmation_reaches_a_manual_milestone_once,
+    a_failed_announcement_leaves_nothing_unannounced_for_the_retry,
 );
 
 /// What an event costs on DynamoDB, counted by the adapter: reading the

@@ -509,14 +509,24 @@ impl Ingestion {
         announcements: Announcements,
         claimant: &str,
     ) -> Result<(), IngestError> {
+        // Every one is tried, whatever failed before it: a claim made with the
+        // events' write and left unpublished would hold off the sender's retry
+        // (another delivery's live claim) until its lease ran out.
+        let mut first_error = None;
         for m in announcements.claimed {
-            self.publish_claimed(account, m, CloseReason::CustomerRecovered).await?;
+            if let Err(e) = self.publish_claimed(account, m, CloseReason::CustomerRecovered).await {
+                first_error.get_or_insert(e);
+            }
         }
         for m in announcements.unclaimed {
-            self.announce_reached(account, m, CloseReason::CustomerRecovered, claimant)
-                .await?;
+            if let Err(e) = self
+                .announce_reached(account, m, CloseReason::CustomerRecovered, claimant)
+                .await
+            {
+                first_error.get_or_insert(e);
+            }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Publishes the reached event (and stops a running escalation) exactly once
