@@ -197,7 +197,7 @@ struct Outcome {
     emails_unknown: BTreeSet<String>,
     /// Tags of the emails SES never took and that were moot when settled (not sent).
     emails_withheld: BTreeSet<String>,
-    /// Emails settled from SES's events: resent once, or found sent.
+    /// Emails settled from SES's events: sent again, or found sent.
     settled: milepost_app::settle::SettleReport,
     /// Bus events whose detail carries no `event_id`.
     bus_without_id: usize,
@@ -510,6 +510,10 @@ async fn drive(p: &Pipeline, plans: &[AccountPlan], deliveries: &BTreeMap<Timest
         }
         let report = p.runner.run_due(&playbook, now).await;
         report_ses_events(p).await;
+        // The sweep function runs every few minutes in production, and
+        // settles emails of unknown outcome each time: here every hour, and
+        // on after the events stop (the rest of it has nothing new to do).
+        settle_lambda(p).await;
         o.steps.steps_run += report.steps_run;
         o.steps.retries += report.retries;
         o.steps.failures_caught += report.failures_caught;
@@ -537,16 +541,30 @@ async fn sweep_lambda(p: &Pipeline) -> bool {
         milepost_sweep::send_digests(&s.digests()).await?;
         let warned = milepost_sweep::send_heads_ups(&s.heads_ups(), deadline).await?;
         let settled = milepost_sweep::settle_sends(&s.settler()).await?;
-        let mut sum = p.settled.lock().unwrap();
-        sum.confirmed += settled.confirmed;
-        sum.resent += settled.resent;
-        sum.withheld += settled.withheld;
-        sum.given_up += settled.given_up;
-        sum.probes += settled.probes;
-        drop(sum);
+        add_settled(p, &settled);
         Ok::<_, milepost_app::ports::StoreError>(swept.failed == 0 && warned.failed == 0)
     };
     run.await.unwrap_or(false)
+}
+
+/// The settling part of the sweep function, retried as its next run would.
+async fn settle_lambda(p: &Pipeline) {
+    for _ in 0..SENDER_ATTEMPTS {
+        if let Ok(settled) = milepost_sweep::settle_sends(&p.services.settler()).await {
+            add_settled(p, &settled);
+            return;
+        }
+    }
+    panic!("the settling never ran through");
+}
+
+fn add_settled(p: &Pipeline, settled: &milepost_app::settle::SettleReport) {
+    let mut sum = p.settled.lock().unwrap();
+    sum.confirmed += settled.confirmed;
+    sum.resent += settled.resent;
+    sum.withheld += settled.withheld;
+    sum.given_up += settled.given_up;
+    sum.probes += settled.probes;
 }
 
 /// Hands the runner every execution Step Functions holds that it has not
@@ -603,6 +621,15 @@ async fn unsettled_sends(dynamodb: &aws_sdk_dynamodb::Client) -> (BTreeSet<Strin
         }
         match field("state").as_deref() {
             Some("unknown") => {
+                if std::env::var_os("MILEPOST_CHAOS_VERBOSE").is_some() {
+                    let since = record.and_then(|m| m.get("since")).and_then(|s| s.as_s().ok()).cloned();
+                    let resends = record
+                        .and_then(|m| m.get("resends"))
+                        .and_then(|n| n.as_n().ok())
+                        .cloned();
+                    let email = record.and_then(|m| m.get("email")).is_some();
+                    eprintln!("left unknown: {key} since {since:?} resends {resends:?} with its email {email}");
+                }
                 unknown.insert(milepost_aws::ses::send_key_tag(key));
             }
             Some("rejected") if field("reason").is_some_and(|r| r.starts_with("never taken by the mail service")) => {
@@ -788,6 +815,13 @@ fn report_json(seed: u64, rounds: &[(u64, Figures)]) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pipeline_under_aws_faults_ends_where_a_fault_free_run_does() {
+    if std::env::var_os("MILEPOST_CHAOS_VERBOSE").is_some() {
+        // What went wrong, with the ids of the span it went wrong in.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("warn")
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let seed = env_number("MILEPOST_CHAOS_SEED", 19);
     let rounds = env_number("MILEPOST_CHAOS_ROUNDS", 1).max(1);
     let accounts = env_number("MILEPOST_CHAOS_ACCOUNTS", ACCOUNTS).max(1);

@@ -17,18 +17,7 @@ use milepost_ingest::{handle, IngestConfig, WebhookSecrets};
 use milepost_local::MotoServer;
 use serde_json::{json, Value};
 
-use common::{assert_problem, json_of, segment_signed, signed_with, Setup, SECRET, SEGMENT_SECRET};
-
-const MAP: &str = r#"segment: all
-milestones:
-  - id: sponsor_named
-    name: Executive sponsor identified
-    phase: onboarding
-    due_days: 30
-    owner: csm
-    criterion: {kind: manual}
-    playbook: {outreach: o, csm: c, leadership: l}
-"#;
+use common::{assert_problem, json_of, segment_signed, signed_with, Setup, MAP, SECRET, SEGMENT_SECRET};
 
 /// Acme, ten days into its contract, with its manual milestone pending.
 async fn setup(store: Arc<dyn Store>) -> Arc<Setup> {

@@ -20,40 +20,8 @@ use milepost_local::MotoServer;
 use serde_json::{json, Value};
 
 use common::{
-    assert_problem, json_of, request, segment_signed, signed, signed_with, Setup, ROTATED, SECRET, SEGMENT_SECRET,
+    assert_problem, json_of, request, segment_signed, signed, signed_with, Setup, MAP, ROTATED, SECRET, SEGMENT_SECRET,
 };
-
-const MAP: &str = r#"segment: all
-milestones:
-  - id: first_workflow
-    name: First workflow completed
-    phase: onboarding
-    due_days: 30
-    owner: csm
-    criterion: {kind: event_count, event: workflow.completed, min: 1}
-    playbook: {outreach: o, csm: c, leadership: l}
-  - id: reports_shared
-    name: Three reports shared
-    phase: onboarding
-    due_days: 30
-    owner: csm
-    criterion: {kind: event_count, event: report.shared, min: 3}
-    playbook: {outreach: o, csm: c, leadership: l}
-  - id: team_active
-    name: Five people active in a week
-    phase: onboarding
-    due_days: 30
-    owner: csm
-    criterion: {kind: distinct_users, event: user.active, min: 5, window_days: 7}
-    playbook: {outreach: o, csm: c, leadership: l}
-  - id: sponsor_named
-    name: Executive sponsor identified
-    phase: onboarding
-    due_days: 30
-    owner: csm
-    criterion: {kind: manual}
-    playbook: {outreach: o, csm: c, leadership: l}
-"#;
 
 async fn in_memory() -> Arc<Setup> {
     setup(common::in_memory_store()).await
@@ -1024,7 +992,12 @@ async fn a_failed_announcement_leaves_nothing_unannounced_for_the_retry(s: Arc<S
     s.events.fail_next(1);
     let first = handle(&s.services.ingestion(), &s.config, signed(&body)).await;
     assert_eq!(first.status(), StatusCode::SERVICE_UNAVAILABLE, "the sender retries");
-    let retry = handle(&s.services.ingestion(), &s.config, signed_with(SECRET, &body, "msg_2", 0)).await;
+    let retry = handle(
+        &s.services.ingestion(),
+        &s.config,
+        signed_with(SECRET, &body, "msg_2", 0),
+    )
+    .await;
     assert_eq!(retry.status(), StatusCode::ACCEPTED);
     let achieved: Vec<String> = s
         .events
@@ -1037,7 +1010,11 @@ async fn a_failed_announcement_leaves_nothing_unannounced_for_the_retry(s: Arc<S
         .collect();
     let mut sorted = achieved.clone();
     sorted.sort();
-    assert_eq!(sorted, ["first_workflow", "reports_shared"], "each announced once: {achieved:?}");
+    assert_eq!(
+        sorted,
+        ["first_workflow", "reports_shared"],
+        "each announced once: {achieved:?}"
+    );
 }
 
 fn confirm_request(req: Request) -> Request {

@@ -306,13 +306,18 @@ pub enum SendRecord {
         /// When the outcome became unknown (none: recorded before settling existed).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         since: Option<Timestamp>,
-        /// This is the second attempt's outcome: never sent a third time.
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        resent: bool,
+        /// How many times it was sent again, each after SES provably never
+        /// took the attempt before (`settle::MAX_RESENDS` at most).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        resends: u32,
         /// The email as it was handed over, to send again if it never went.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         email: Option<Box<milepost_domain::OutgoingEmail>>,
     },
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// What the mail provider's own event stream said of one email, matched to

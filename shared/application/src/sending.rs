@@ -117,7 +117,7 @@ pub async fn send_claimed(
             let record = SendRecord::Unknown {
                 reason: reason.clone(),
                 since: Some(claim.at),
-                resent: false,
+                resends: 0,
                 email: Some(Box::new(mail.clone())),
             };
             ledger.settle_send(&mail.key, &record).await?;

@@ -7,11 +7,14 @@
 //! - a receipt for the email's tag: SES took it; the send is recorded as
 //!   sent (or rejected, for Reject and Rendering Failure);
 //! - no receipt, while the stream has reported emails SES took at least
-//!   `STREAM_LAG` after this one: SES never took it; it is sent again, once,
+//!   `STREAM_LAG` after this one: SES never took it; it is sent again,
 //!   exactly as it was (unless a customer email became moot meanwhile: the
-//!   milestone reached, the account paused, the recipient unsubscribed);
-//! - neither by `SETTLE_LIMIT`: the outcome stays unknown, and the log line
-//!   that `EmailOutcomeUnknownAlarm` counts tells the operator.
+//!   milestone reached, the account paused, the recipient unsubscribed), and
+//!   again only if SES provably never took that either, `MAX_RESENDS` times
+//!   at most: every email reaches its reader at most once;
+//! - neither by `SETTLE_LIMIT`, or never taken after the last resend: the
+//!   outcome stays unknown, and the log line that `EmailOutcomeUnknownAlarm`
+//!   counts tells the operator.
 //!
 //! SES publishes its events "on a best-effort basis": a missing receipt is
 //! read as proof only once later emails' receipts have arrived, which a lost
@@ -36,6 +39,9 @@ pub const STREAM_LAG: Duration = Duration::minutes(15);
 /// unknown and the operator alarmed.
 pub const SETTLE_LIMIT: Duration = Duration::hours(24);
 
+/// How many times an email SES never took is sent again.
+pub const MAX_RESENDS: u32 = 2;
+
 /// Unknown sends looked at per sweep.
 const PER_RUN: usize = 100;
 
@@ -49,11 +55,11 @@ pub const PROBE_ADDRESS: &str = "success@simulator.amazonses.com";
 pub struct SettleReport {
     /// SES recorded them: settled as sent (or as rejected).
     pub confirmed: usize,
-    /// SES provably never took them: sent again, once.
+    /// SES provably never took them: sent again.
     pub resent: usize,
     /// SES never took them and a customer email was moot by then: not sent.
     pub withheld: usize,
-    /// Past `SETTLE_LIMIT`, or unknown again after the resend: left unknown, alarmed.
+    /// Past `SETTLE_LIMIT`, or never taken after the last resend: left unknown, alarmed.
     pub given_up: usize,
     /// Still waiting for the stream.
     pub waiting: usize,
@@ -91,7 +97,12 @@ impl SendSettler {
                     continue;
                 }
                 Settled::Confirmed => &mut report.confirmed,
-                Settled::Resent => &mut report.resent,
+                Settled::Resent { unknown_again: true } => {
+                    // Listed again by its new unknown record: settled on a later run.
+                    report.resent += 1;
+                    continue;
+                }
+                Settled::Resent { unknown_again: false } => &mut report.resent,
                 Settled::Withheld => &mut report.withheld,
                 Settled::GivenUp => &mut report.given_up,
             };
@@ -146,7 +157,7 @@ impl SendSettler {
             return Ok(Settled::Confirmed); // settled by another run
         };
         let SendRecord::Unknown {
-            since, resent, email, ..
+            since, resends, email, ..
         } = &record
         else {
             unreachable!()
@@ -167,7 +178,7 @@ impl SendSettler {
         }
         let since = since.unwrap_or(now - SETTLE_LIMIT);
         let never_taken = now >= since + STREAM_LAG && watermark.is_some_and(|w| w >= since + STREAM_LAG);
-        if let (true, Some(email), false) = (never_taken, email, *resent) {
+        if let (true, Some(email), true) = (never_taken, email, *resends < MAX_RESENDS) {
             if let Some(why) = self.moot(email).await? {
                 let settled = SendRecord::Rejected {
                     reason: format!("never taken by the mail service, and not sent again: {why}"),
@@ -179,7 +190,7 @@ impl SendSettler {
                 );
                 return Ok(Settled::Withheld);
             }
-            return self.resend(key, &record, email, now).await;
+            return self.resend(key, &record, email, *resends + 1, now).await;
         }
         if never_taken || now >= since + SETTLE_LIMIT {
             // A resend the mail service never took either, or a stream silent too long.
@@ -192,13 +203,14 @@ impl SendSettler {
         })
     }
 
-    /// Sends `email` again, once: the key moves from `unknown` to this
-    /// attempt's claim only if no other run took it first.
+    /// Sends `email` again (the `resends`th time): the key moves from
+    /// `unknown` to this attempt's claim only if no other run took it first.
     async fn resend(
         &self,
         key: &str,
         record: &SendRecord,
         email: &OutgoingEmail,
+        resends: u32,
         now: Timestamp,
     ) -> Result<Settled, StoreError> {
         let store = &self.store;
@@ -206,15 +218,19 @@ impl SendSettler {
         if !store.replace_send(key, record, &claim.record()).await? {
             return Ok(Settled::Confirmed); // another run is settling it
         }
+        let mut unknown_again = false;
         let settled = match self.mailer.send(email).await {
             Ok(message_id) => SendRecord::Sent { message_id },
             Err(SendError::Permanent(reason)) => SendRecord::Rejected { reason },
-            Err(SendError::Unknown(reason)) => SendRecord::Unknown {
-                reason,
-                since: Some(now),
-                resent: true,
-                email: Some(Box::new(email.clone())),
-            },
+            Err(SendError::Unknown(reason)) => {
+                unknown_again = true;
+                SendRecord::Unknown {
+                    reason,
+                    since: Some(now),
+                    resends,
+                    email: Some(Box::new(email.clone())),
+                }
+            }
             Err(SendError::Transient(_) | SendError::Throttled(_)) => {
                 // Nothing went: as it was, for the next sweep.
                 store.replace_send(key, &claim.record(), record).await?;
@@ -226,7 +242,7 @@ impl SendSettler {
             kind = email.kind.as_str(),
             "email never taken by the mail service; sent again"
         );
-        Ok(Settled::Resent)
+        Ok(Settled::Resent { unknown_again })
     }
 
     /// Why a customer email that never went should not go now.
@@ -257,7 +273,10 @@ impl SendSettler {
 
 enum Settled {
     Confirmed,
-    Resent,
+    /// `unknown_again`: the resend got no answer either; its record lists it anew.
+    Resent {
+        unknown_again: bool,
+    },
     Withheld,
     GivenUp,
     /// `stream_behind`: the stream has not yet reported far enough past it.

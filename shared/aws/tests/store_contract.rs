@@ -845,7 +845,7 @@ async fn unknown_sends_are_listed_until_settled_and_receipts_keep_the_first(stor
     let unknown = SendRecord::Unknown {
         reason: "reset".into(),
         since: Some(t0()),
-        resent: false,
+        resends: 0,
         email: None,
     };
     assert!(store.unsettled_sends(10).await.unwrap().is_empty());

@@ -98,6 +98,15 @@ impl Run {
         })
     }
 
+    /// The first outreach email the mailer took.
+    fn first_outreach(&self) -> milepost_domain::OutgoingEmail {
+        self.mailer
+            .sent()
+            .into_iter()
+            .find(|m| m.kind == EmailKind::Outreach)
+            .expect("an outreach went")
+    }
+
     fn outreach_keys(&self) -> Vec<String> {
         self.mailer
             .sent()
@@ -124,12 +133,7 @@ async fn an_email_the_service_never_took_is_sent_again_once_exactly_as_it_was() 
         "an email went twice: {:?}",
         r.taken()
     );
-    let first = r
-        .mailer
-        .sent()
-        .into_iter()
-        .find(|m| m.kind == EmailKind::Outreach)
-        .unwrap();
+    let first = r.first_outreach();
     assert!(matches!(
         r.store.send_record(&first.key).await.unwrap(),
         Some(SendRecord::Sent { .. })
@@ -148,12 +152,7 @@ async fn an_email_taken_but_unanswered_is_settled_from_its_receipt_and_not_sent_
     r.mailer.lose_answer("pat@a1.example", 1);
     r.until(contract_start() + Duration::days(16), true).await;
     assert!(r.taken().values().all(|n| *n == 1), "{:?}", r.taken());
-    let first = r
-        .mailer
-        .sent()
-        .into_iter()
-        .find(|m| m.kind == EmailKind::Outreach)
-        .unwrap();
+    let first = r.first_outreach();
     let Some(SendRecord::Sent { message_id }) = r.store.send_record(&first.key).await.unwrap() else {
         panic!("settled as sent")
     };
@@ -216,13 +215,28 @@ async fn a_customer_email_never_taken_is_not_sent_once_the_customer_caught_up() 
 }
 
 #[tokio::test]
-async fn an_email_never_taken_twice_is_left_unknown_not_sent_a_third_time() {
+async fn an_email_never_taken_three_times_is_left_unknown_not_sent_a_fourth_time() {
     let mut r = run().await;
-    r.mailer.leave_unanswered("pat@a1.example", 2);
+    r.mailer.leave_unanswered("pat@a1.example", 3);
     r.until(contract_start() + Duration::days(16), true).await;
-    let attempts_to_pat = r.mailer.attempts() as usize - r.mailer.sent().len();
-    assert_eq!(attempts_to_pat, 2, "sent once, resent once, then no more");
-    let unknown = r.mailer.sent().iter().all(|m| m.kind != EmailKind::Outreach);
-    assert!(unknown, "the outreach never went");
+    assert!(r.outreach_keys().is_empty(), "the outreach never went");
+    let followed_up = r.mailer.sent().iter().any(|m| m.kind == EmailKind::FollowUp);
+    assert!(
+        followed_up,
+        "the three unanswered attempts were the outreach's: sent once, then again twice"
+    );
+    let execution = r
+        .runner
+        .executions()
+        .into_iter()
+        .find(|e| e.request.milestone_id == "first_workflow")
+        .expect("first_workflow escalated")
+        .request
+        .execution;
+    let key = format!("{execution}:outreach_email:customer");
+    let Some(SendRecord::Unknown { resends, .. }) = r.store.send_record(&key).await.unwrap() else {
+        panic!("left unknown")
+    };
+    assert_eq!(resends, milepost_app::settle::MAX_RESENDS);
     assert!(r.unsettled().await.is_empty(), "given up: off the list, left unknown");
 }

@@ -76,6 +76,39 @@ where
     s
 }
 
+/// A map of three event milestones and a manual one, due on day 30.
+pub const MAP: &str = r#"segment: all
+milestones:
+  - id: first_workflow
+    name: First workflow completed
+    phase: onboarding
+    due_days: 30
+    owner: csm
+    criterion: {kind: event_count, event: workflow.completed, min: 1}
+    playbook: {outreach: o, csm: c, leadership: l}
+  - id: reports_shared
+    name: Three reports shared
+    phase: onboarding
+    due_days: 30
+    owner: csm
+    criterion: {kind: event_count, event: report.shared, min: 3}
+    playbook: {outreach: o, csm: c, leadership: l}
+  - id: team_active
+    name: Five people active in a week
+    phase: onboarding
+    due_days: 30
+    owner: csm
+    criterion: {kind: distinct_users, event: user.active, min: 5, window_days: 7}
+    playbook: {outreach: o, csm: c, leadership: l}
+  - id: sponsor_named
+    name: Executive sponsor identified
+    phase: onboarding
+    due_days: 30
+    owner: csm
+    criterion: {kind: manual}
+    playbook: {outreach: o, csm: c, leadership: l}
+"#;
+
 pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 pub const ROTATED: &str = "whsec_c2Vjb25kLXNlY3JldC1mb3Itcm90YXRpb24=";
 pub const SEGMENT_SECRET: &str = "segment-shared-secret";
