@@ -361,7 +361,19 @@ impl Ingestion {
                     .apply_product_events(account, events, now, remember_until, &claimant)
             },
         )
-        .await?;
+        .await;
+        let applied = match applied {
+            Ok(applied) => applied,
+            Err(e) => {
+                // The write may have gone through (its answer lost) with this
+                // delivery's claims: give them back, or the sender's
+                // redelivery would find them live, another delivery's, and
+                // leave the announcements to whatever touches the account
+                // after the lease.
+                self.release_claims(account, &claimant).await;
+                return Err(e.into());
+            }
+        };
         match applied {
             EventsApplied::UnknownAccount => Ok(None),
             EventsApplied::Known {
@@ -371,6 +383,36 @@ impl Ingestion {
             } => {
                 self.announce(&account, announcements, &claimant).await?;
                 Ok(Some(duplicate))
+            }
+        }
+    }
+
+    /// Ends the announcement claims `claimant` holds on `account`'s
+    /// milestones, as far as the store lets it (a failure is logged: the
+    /// claim then lapses after its lease).
+    async fn release_claims(&self, account: &AccountId, claimant: &str) {
+        let held = match self.store.milestones_of(account).await {
+            Ok(milestones) => milestones,
+            Err(e) => {
+                tracing::warn!(error = %e, "a failed delivery's announcement claims could not be read; they lapse after their lease");
+                return;
+            }
+        };
+        for m in held
+            .into_iter()
+            .filter(|m| m.announcing_by.as_deref() == Some(claimant))
+        {
+            let milestone_id = m.milestone_id.clone();
+            let released = update_milestone(self.store.as_ref(), m, |m| {
+                if m.announcing_by.as_deref() != Some(claimant) {
+                    return Ok(Edit::Unchanged);
+                }
+                m.end_announcement_claim();
+                Ok(Edit::Changed)
+            })
+            .await;
+            if let Err(e) = released {
+                tracing::warn!(%milestone_id, error = %e, "a failed delivery's announcement claim was not given back; it lapses after its lease");
             }
         }
     }
@@ -555,6 +597,9 @@ impl Ingestion {
             return Ok(());
         };
         if !claimed.load(Ordering::SeqCst) {
+            if m.needs_reached_announcement() {
+                tracing::debug!(account_id = %account.id, milestone_id = %m.milestone_id, since = ?m.announcing_since, "a reached milestone is being announced by another delivery");
+            }
             return Ok(()); // announced already, or being announced by a concurrent delivery
         }
         self.publish_claimed(account, m, reason).await
@@ -570,6 +615,11 @@ impl Ingestion {
     ) -> Result<(), IngestError> {
         let published = self.publish_reached(account, &m, reason).await;
         let outcome = published.is_ok();
+        if let Err(e) = &published {
+            // Ids only; the claim is given back for the next delivery.
+            tracing::warn!(account_id = %account.id, milestone_id = %m.milestone_id, error = %e, "announcing a reached milestone failed; the next delivery announces it");
+        }
+        let (account_id, milestone_id) = (account.id.clone(), m.milestone_id.clone());
         update_milestone(self.store.as_ref(), m, |m| {
             if outcome {
                 m.announced_reached = true;
@@ -577,7 +627,10 @@ impl Ingestion {
             m.end_announcement_claim();
             Ok(Edit::Changed)
         })
-        .await?;
+        .await
+        .inspect_err(|e| {
+            tracing::warn!(%account_id, %milestone_id, error = %e, "a reached milestone's announcement claim was not settled; it lapses after its lease");
+        })?;
         published
     }
 

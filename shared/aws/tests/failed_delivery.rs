@@ -1,0 +1,100 @@
+//! A delivery whose write went through but whose answer was lost (so the
+//! sender is told to retry) leaves no announcement claim behind: the
+//! sender's redelivery announces what it reached, once. Found by the
+//! default chaos run: the claim, written with the events, stayed live for
+//! its 15-minute lease under the failed delivery's id, the redelivery took
+//! it for another delivery's and answered 202, and the milestone was never
+//! announced (nor its task closed) while nothing else touched the account.
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use milepost_app::ingest::wire::parse_body;
+use milepost_app::ports::{AccountStore, MapStore, MilestoneStore};
+use milepost_app::Services;
+use milepost_aws::DynamoStore;
+use milepost_domain::AccountId;
+use milepost_embedded::fixtures::escalation::{account, ESCALATION_MAP};
+use milepost_embedded::{LocalWorkflowRunner, MemoryMailer, RecordingPublisher, VirtualClock};
+use milepost_local::{Fault, FaultPlan, FaultProxy, MotoServer};
+use milepost_maps::load_map;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_redelivery_announces_what_a_failed_delivery_wrote() {
+    let moto = MotoServer::start();
+    let direct = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
+        "failed-delivery",
+    ));
+    direct.create_table().await.unwrap();
+    direct
+        .put_map(&load_map("m.yaml", ESCALATION_MAP).unwrap())
+        .await
+        .unwrap();
+    let map = load_map("m.yaml", ESCALATION_MAP).unwrap();
+    direct.put_account(&account("a1")).await.unwrap();
+    for def in &map.milestones {
+        let tracked = milepost_domain::TrackedMilestone::new(&account("a1"), &map, def);
+        direct.create_milestone(&tracked).await.unwrap();
+    }
+
+    // The transaction that reaches the milestone is applied, its answer lost,
+    // and the client does not retry: the delivery fails after its write.
+    let plan = FaultPlan::new(3).first("dynamodb:TransactWriteItems", Fault::LostResponse, 1);
+    let proxy = FaultProxy::start(&moto.endpoint, plan).await;
+    let faulty = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&proxy.endpoint)
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "failed-delivery",
+        ))
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await;
+    let events = Arc::new(RecordingPublisher::default());
+    let services = Services {
+        store: Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&faulty),
+            "failed-delivery",
+        )),
+        mailer: Arc::new(MemoryMailer::default()),
+        events: events.clone(),
+        workflows: Arc::new(LocalWorkflowRunner::new()),
+        clock: Arc::new(VirtualClock::new(Utc.with_ymd_and_hms(2026, 3, 4, 12, 0, 0).unwrap())),
+        config: milepost_embedded::fixtures::simulation_config(),
+        links: None,
+    };
+    let body = json!([
+        {"id": "w1", "account_id": "a1", "event": "workflow.completed", "timestamp": "2026-03-03T09:00:00Z", "user_id": "u1"},
+        {"id": "w2", "account_id": "a1", "event": "workflow.completed", "timestamp": "2026-03-03T10:00:00Z", "user_id": "u1"},
+    ]);
+    let delivery = || parse_body(&serde_json::to_vec(&body).unwrap()).unwrap();
+    assert!(
+        services.ingestion().ingest(delivery()).await.is_err(),
+        "the lost answer fails the delivery: the sender is asked to retry"
+    );
+    let written = direct
+        .get_milestone(&AccountId::new("a1"), "first_workflow")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(written.status.is_reached(), "the write went through");
+    assert_eq!(written.announcing_by, None, "and its claim was given back");
+    assert_eq!(events.count("MilestoneAchieved"), 0);
+
+    // The sender's redelivery: all duplicates, and the announcement made.
+    let report = services.ingestion().ingest(delivery()).await.unwrap();
+    assert_eq!(report.duplicates, 2);
+    assert_eq!(events.count("MilestoneAchieved"), 1);
+    let m = direct
+        .get_milestone(&AccountId::new("a1"), "first_workflow")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(m.announced_reached && m.announcing_by.is_none());
+}
