@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::csm_task::{Actor, CsmTask};
+use crate::actor::Actor;
+use crate::csm_task::CsmTask;
 use crate::{AccountId, EscalationSchedule, Stage, Timestamp};
 
 /// The input of one escalation: what the sweep starts and every step receives.

@@ -11,6 +11,7 @@ pub mod account;
 pub mod account_state;
 pub mod account_traits;
 pub mod activity;
+pub mod actor;
 pub mod address;
 pub mod contact_policy;
 pub mod criterion;
@@ -42,11 +43,12 @@ pub use account::{is_role_name, Account, AccountId, Contact, Owner, Segment, Ten
 pub use account_state::{AccountState, Announcements, BatchChanges, Changes};
 pub use account_traits::AccountTraits;
 pub use activity::AccountActivity;
+pub use actor::Actor;
 pub use address::{AddressError, EmailAddress};
 pub use contact_policy::{ContactPolicy, ContactRecord, Slot};
 pub use criterion::{CompareOp, Criterion, Observation, Progress};
 pub use csm_task::{
-    Actor, CloseReason, CsmTask, DismissReason, Outcome, TaskAction, TaskChange, TaskNote, TaskRefusal, TaskStatus,
+    CloseReason, CsmTask, DismissReason, Outcome, TaskAction, TaskChange, TaskNote, TaskRefusal, TaskStatus,
 };
 pub use escalation::{execution_name, EscalationLogEntry, EscalationRequest, Step, StepOutcome};
 pub use events::{DomainEvent, ProductEvent};

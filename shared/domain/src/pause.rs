@@ -5,7 +5,7 @@
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
-use crate::csm_task::Actor;
+use crate::actor::Actor;
 use crate::Timestamp;
 
 /// How long "Pause customer emails" pauses them.

@@ -122,7 +122,7 @@ pub struct TrackedMilestone {
 /// A person (or a CRM acting for one) saying a manual milestone was reached.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Confirmation {
-    pub by: crate::Actor,
+    pub by: crate::actor::Actor,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     /// When it was reached, as the confirmer says.
