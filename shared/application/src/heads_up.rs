@@ -84,7 +84,7 @@ impl From<SendResult> for ChampionHeadsUp {
             SendResult::Rejected(_) => ChampionHeadsUp::Rejected,
             SendResult::IncludedIn(within) => ChampionHeadsUp::Included(within),
             SendResult::Sent | SendResult::AlreadySent => ChampionHeadsUp::Sent,
-            SendResult::Unknown(_) => ChampionHeadsUp::Unknown,
+            SendResult::Unknown(_) | SendResult::Abandoned(_) => ChampionHeadsUp::Unknown,
         }
     }
 }

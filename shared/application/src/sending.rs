@@ -23,8 +23,12 @@ pub enum SendResult {
     /// Named in another email instead (`within` says which).
     IncludedIn(String),
     /// Handed to the provider without an answer (`why`): settled later from
-    /// the provider's events (sent, or sent again once if it never went).
+    /// the provider's events (sent, or sent again if it never went).
     Unknown(String),
+    /// Claimed by an attempt that stopped while sending it (`why`): it may
+    /// or may not have gone, and without the email it cannot be settled or
+    /// sent again.
+    Abandoned(String),
 }
 
 impl SendResult {
@@ -41,7 +45,7 @@ impl SendResult {
             SendRecord::Sending { since: Some(since), .. } if now - since < SEND_LEASE => {
                 return Err(SendFailure::Transient("being sent by another attempt".into()));
             }
-            SendRecord::Sending { .. } => SendResult::Unknown("an attempt stopped while sending it".into()),
+            SendRecord::Sending { .. } => SendResult::Abandoned("an attempt stopped while sending it".into()),
         })
     }
 
@@ -51,6 +55,9 @@ impl SendResult {
             SendResult::Sent | SendResult::AlreadySent => "sent".to_string(),
             SendResult::Rejected(reason) => format!("rejected ({reason})"),
             SendResult::IncludedIn(within) => format!("not sent on its own: included in {within}"),
+            SendResult::Abandoned(why) => {
+                format!("may not have gone: {why}; not sent again, so it cannot arrive twice")
+            }
             SendResult::Unknown(why) => {
                 format!("handed to the mail service without an answer ({why}): settled from its delivery events, sent again only if it never took it")
             }
@@ -61,7 +68,7 @@ impl SendResult {
     pub fn went_or_may_have(&self) -> bool {
         matches!(
             self,
-            SendResult::Sent | SendResult::AlreadySent | SendResult::Unknown(_)
+            SendResult::Sent | SendResult::AlreadySent | SendResult::Unknown(_) | SendResult::Abandoned(_)
         )
     }
 }

@@ -102,7 +102,7 @@ impl WeeklyDigest {
             Ok(SendResult::Sent) => "sent",
             Ok(SendResult::Rejected(_)) => "rejected",
             Ok(SendResult::AlreadySent | SendResult::IncludedIn(_)) => "already_sent",
-            Ok(SendResult::Unknown(_)) => "unknown",
+            Ok(SendResult::Unknown(_) | SendResult::Abandoned(_)) => "unknown",
             Err(SendFailure::Transient(reason) | SendFailure::Throttled(reason)) => {
                 return Err(DigestError::Transient(reason))
             }
