@@ -519,6 +519,14 @@ async fn drive(p: &Pipeline, plans: &[AccountPlan], deliveries: &BTreeMap<Timest
         o.steps.failures_caught += report.failures_caught;
         o.steps.deferrals += report.deferrals;
     }
+    // The schedule goes on after the run: a few more hours of SES's events
+    // and the sweeps' settling, for what the last hours left unknown.
+    let end = sim_start() + Duration::hours((DAYS + TAIL_DAYS) * 24);
+    for hour in 1..=3 {
+        p.clock.set(end + Duration::hours(hour));
+        report_ses_events(p).await;
+        settle_lambda(p).await;
+    }
     let running = p
         .runner
         .executions()

@@ -97,6 +97,10 @@ impl SendSettler {
                     continue;
                 }
                 Settled::Confirmed => &mut report.confirmed,
+                Settled::Elsewhere => {
+                    self.store.forget_unsettled(&key).await?;
+                    continue;
+                }
                 Settled::Resent { unknown_again: true } => {
                     // Listed again by its new unknown record: settled on a later run.
                     report.resent += 1;
@@ -153,8 +157,12 @@ impl SendSettler {
 
     async fn settle(&self, key: &str, watermark: Option<Timestamp>, now: Timestamp) -> Result<Settled, StoreError> {
         let store = &self.store;
-        let Some(record @ SendRecord::Unknown { .. }) = store.send_record(key).await? else {
-            return Ok(Settled::Confirmed); // settled by another run
+        let record = match store.send_record(key).await? {
+            Some(record @ SendRecord::Unknown { .. }) => record,
+            // Another run is sending it again: that run lists it anew if
+            // it is unknown again, or settles it.
+            Some(SendRecord::Sending { .. }) => return Ok(Settled::Waiting { stream_behind: false }),
+            _ => return Ok(Settled::Elsewhere),
         };
         let SendRecord::Unknown {
             since, resends, email, ..
@@ -172,7 +180,9 @@ impl SendSettler {
                     reason: format!("{} (from the mail service's events)", receipt.event),
                 }
             };
-            store.replace_send(key, &record, &settled).await?;
+            if !store.replace_send(key, &record, &settled).await? {
+                return Ok(Settled::Waiting { stream_behind: false }); // changed meanwhile: look again
+            }
             tracing::info!(event = %receipt.event, "email outcome settled from the mail service's events");
             return Ok(Settled::Confirmed);
         }
@@ -183,7 +193,9 @@ impl SendSettler {
                 let settled = SendRecord::Rejected {
                     reason: format!("never taken by the mail service, and not sent again: {why}"),
                 };
-                store.replace_send(key, &record, &settled).await?;
+                if !store.replace_send(key, &record, &settled).await? {
+                    return Ok(Settled::Waiting { stream_behind: false });
+                }
                 tracing::info!(
                     reason = why,
                     "email never taken by the mail service; moot now, not sent again"
@@ -216,7 +228,8 @@ impl SendSettler {
         let store = &self.store;
         let claim = SendClaim::new(now);
         if !store.replace_send(key, record, &claim.record()).await? {
-            return Ok(Settled::Confirmed); // another run is settling it
+            // Another run is settling it: it lists it anew or settles it.
+            return Ok(Settled::Waiting { stream_behind: false });
         }
         let mut unknown_again = false;
         let settled = match self.mailer.send(email).await {
@@ -273,6 +286,8 @@ impl SendSettler {
 
 enum Settled {
     Confirmed,
+    /// Settled by another run already (or no longer listed as unknown).
+    Elsewhere,
     /// `unknown_again`: the resend got no answer either; its record lists it anew.
     Resent {
         unknown_again: bool,
