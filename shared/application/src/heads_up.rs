@@ -26,7 +26,7 @@ use crate::config::Config;
 use crate::email;
 use crate::links::ActionLinks;
 use crate::ports::{Clock, Mailer, PlaybookStore, SendClaim, StoreError};
-use crate::sending::{claim_contact_slot, claim_named, send_claimed, send_once, settle_named, SendResult};
+use crate::sending::{claim_contact_slot, claim_named, send_claimed, send_once, settle_named, SendFailure, SendResult};
 use crate::sweep::SweepOptions;
 use crate::writes::{update_milestone, Edit};
 
@@ -54,9 +54,32 @@ pub struct HeadsUpReport {
     pub champions_waiting: usize,
     /// On pace for now: looked at again when the pace passes them.
     pub on_pace: usize,
+    /// Left to an overlapping run that is sending its email now.
+    #[serde(default)]
+    pub held_by_another_run: usize,
     /// Left for the next sweep (a passing fault).
     pub failed: usize,
     pub stopped_early: bool,
+}
+
+/// Why one milestone's heads-up stopped short: another run holds its email
+/// (not a fault: that run finishes it), or a fault the next sweep retries.
+#[derive(Debug, thiserror::Error)]
+enum HeadsUpError {
+    #[error("being sent by another run")]
+    HeldByAnother,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<SendFailure> for HeadsUpError {
+    fn from(e: SendFailure) -> Self {
+        match e {
+            SendFailure::HeldByAnother => HeadsUpError::HeldByAnother,
+            SendFailure::Store(e) => HeadsUpError::Store(e),
+            other => HeadsUpError::Store(StoreError::Backend(other.to_string())),
+        }
+    }
 }
 
 /// What became of a champion's heads-up, for the owner's email and the log.
@@ -110,13 +133,17 @@ impl HeadsUps {
                 }
                 report.examined += 1;
                 let span = tracing::info_span!("heads_up", account_id = %m.account_id, milestone_id = %m.milestone_id);
-                if let Err(e) = self
+                match self
                     .one(m, now, &mut accounts, &mut report)
                     .instrument(span.clone())
                     .await
                 {
-                    report.failed += 1;
-                    span.in_scope(|| tracing::warn!(error = %e, "a heads-up failed; the next sweep retries"));
+                    Ok(()) => {}
+                    Err(HeadsUpError::HeldByAnother) => report.held_by_another_run += 1,
+                    Err(HeadsUpError::Store(e)) => {
+                        report.failed += 1;
+                        span.in_scope(|| tracing::warn!(error = %e, "a heads-up failed; the next sweep retries"));
+                    }
                 }
             }
             match page.next {
@@ -132,22 +159,22 @@ impl HeadsUps {
         now: Timestamp,
         accounts: &mut HashMap<AccountId, Arc<Account>>,
         report: &mut HeadsUpReport,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), HeadsUpError> {
         let account = match accounts.get(&m.account_id) {
             Some(a) => a.clone(),
             None => {
                 let Some(a) = self.store.get_account(&m.account_id).await? else {
-                    return Err(StoreError::Backend("the milestone's account is unknown".into()));
+                    return Err(StoreError::Backend("the milestone's account is unknown".into()).into());
                 };
                 accounts.insert(m.account_id.clone(), a.clone());
                 a
             }
         };
         match m.heads_up_check(now, account.licensed_seats) {
-            HeadsUpCheck::Never => self.mark(m, |m| m.heads_up_done = true).await,
+            HeadsUpCheck::Never => Ok(self.mark(m, |m| m.heads_up_done = true).await?),
             HeadsUpCheck::LookAgainAt(at) => {
                 report.on_pace += 1;
-                self.mark(m, |m| m.heads_up_look_at = Some(at)).await
+                Ok(self.mark(m, |m| m.heads_up_look_at = Some(at)).await?)
             }
             HeadsUpCheck::Behind(pace) => self.warn(&account, m, pace, now, report).await,
         }
@@ -160,7 +187,7 @@ impl HeadsUps {
         pace: BehindPace,
         now: Timestamp,
         report: &mut HeadsUpReport,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), HeadsUpError> {
         // The champion first, so the owner's email says what the customer was told.
         let champion = match m.heads_up {
             Some(rule) if rule.champion => self.tell_champion(account, &m, now, report).await?,
@@ -169,9 +196,7 @@ impl HeadsUps {
         let words = champion_words(account, &champion);
         let mail = email::heads_up(&self.config, account, &m, pace, &words, heads_up_key(&m, "owner"), now)
             .map_err(|e| StoreError::Backend(e.to_string()))?;
-        let sent = send_once(self.store.as_ref(), self.mailer.as_ref(), &mail, now)
-            .await
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let sent = send_once(self.store.as_ref(), self.mailer.as_ref(), &mail, now).await?;
         if sent == SendResult::Sent {
             report.owners_told += 1;
         }
@@ -185,9 +210,9 @@ impl HeadsUps {
         match champion {
             ChampionHeadsUp::Waiting(at, _) => {
                 report.champions_waiting += 1;
-                self.mark(m, |m| m.heads_up_look_at = Some(at)).await
+                Ok(self.mark(m, |m| m.heads_up_look_at = Some(at)).await?)
             }
-            _ => self.mark(m, |m| m.heads_up_done = true).await,
+            _ => Ok(self.mark(m, |m| m.heads_up_done = true).await?),
         }
     }
 
@@ -199,7 +224,7 @@ impl HeadsUps {
         m: &TrackedMilestone,
         now: Timestamp,
         report: &mut HeadsUpReport,
-    ) -> Result<ChampionHeadsUp, StoreError> {
+    ) -> Result<ChampionHeadsUp, HeadsUpError> {
         let store = self.store.as_ref();
         let to = &account.primary_contact;
         let key = champion_key(m);
@@ -256,7 +281,7 @@ impl HeadsUps {
             Ok(also) => also,
             Err(e) => {
                 store.release_send(&key, &claim).await?;
-                return Err(e);
+                return Err(e.into());
             }
         };
         let unsubscribe = match &self.links {
@@ -267,10 +292,10 @@ impl HeadsUps {
         let sent = match email::outreach(&self.config, account, m, &also, kind, &unsubscribe, key.clone(), now) {
             Ok(mail) => send_claimed(store, self.mailer.as_ref(), &mail, &claim)
                 .await
-                .map_err(|e| StoreError::Backend(e.to_string())),
+                .map_err(HeadsUpError::from),
             Err(e) => {
                 store.release_send(&key, &claim).await?;
-                Err(StoreError::Backend(e.to_string()))
+                Err(HeadsUpError::Store(StoreError::Backend(e.to_string())))
             }
         };
         let keys = also.iter().map(champion_key);
@@ -400,7 +425,7 @@ fn champion_words(account: &Account, champion: &ChampionHeadsUp) -> String {
     }
 }
 
-/// What a send record means for a heads-up (another run's live claim: look again next sweep).
-fn settled(record: crate::ports::SendRecord, now: Timestamp) -> Result<SendResult, StoreError> {
-    SendResult::from_record(record, now).map_err(|e| StoreError::Backend(e.to_string()))
+/// What a send record means for a heads-up (another run's live claim: that run finishes it).
+fn settled(record: crate::ports::SendRecord, now: Timestamp) -> Result<SendResult, HeadsUpError> {
+    Ok(SendResult::from_record(record, now)?)
 }

@@ -33,9 +33,9 @@ pub enum SendResult {
 
 impl SendResult {
     /// What a settled (or claimed) record means for the one sending again at
-    /// `now`: another attempt's live claim is a `Transient` failure (that
-    /// attempt is sending it; look again later); a claim past `SEND_LEASE`,
-    /// its attempt stopped mid-send, is an unknown outcome.
+    /// `now`: another attempt's live claim is `HeldByAnother` (that attempt
+    /// is sending it; look again later); a claim past `SEND_LEASE`, its
+    /// attempt stopped mid-send, is `Abandoned`.
     pub fn from_record(record: SendRecord, now: Timestamp) -> Result<Self, SendFailure> {
         Ok(match record {
             SendRecord::Rejected { reason } => SendResult::Rejected(reason),
@@ -43,7 +43,7 @@ impl SendResult {
             SendRecord::Sent { .. } => SendResult::AlreadySent,
             SendRecord::Unknown { reason, .. } => SendResult::Unknown(reason),
             SendRecord::Sending { since: Some(since), .. } if now - since < SEND_LEASE => {
-                return Err(SendFailure::Transient("being sent by another attempt".into()));
+                return Err(SendFailure::HeldByAnother);
             }
             SendRecord::Sending { .. } => SendResult::Abandoned("an attempt stopped while sending it".into()),
         })
@@ -78,6 +78,10 @@ pub enum SendFailure {
     /// A passing fault: the claim was given back, try again.
     #[error("transient: {0}")]
     Transient(String),
+    /// Another attempt holds the key and is sending it now (an overlapping
+    /// run): nothing was done; it settles the key.
+    #[error("being sent by another attempt")]
+    HeldByAnother,
     /// Over the provider's sending rate: the claim was given back; send it later.
     #[error("throttled: {0}")]
     Throttled(String),

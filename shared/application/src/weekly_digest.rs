@@ -106,6 +106,7 @@ impl WeeklyDigest {
             Err(SendFailure::Transient(reason) | SendFailure::Throttled(reason)) => {
                 return Err(DigestError::Transient(reason))
             }
+            Err(e @ SendFailure::HeldByAnother) => return Err(DigestError::Transient(e.to_string())),
             Err(SendFailure::Store(e)) => return Err(e.into()),
         };
         Ok(WeeklyDigestOutcome {

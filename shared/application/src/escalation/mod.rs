@@ -59,6 +59,7 @@ impl From<SendFailure> for StepError {
     fn from(e: SendFailure) -> Self {
         match e {
             SendFailure::Transient(why) => StepError::Transient(why),
+            SendFailure::HeldByAnother => StepError::Transient(e.to_string()),
             SendFailure::Throttled(why) => StepError::Throttled(why),
             SendFailure::Store(e) => e.into(),
         }
