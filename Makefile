@@ -34,7 +34,7 @@ ensure_rust_target = $(if $(filter arm64,$(1)),rustup target list --installed 2>
          rustup target add aarch64-unknown-linux-gnu; },true)
 SAM := cd infra && SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CURDIR)/$(VENV)/bin/sam
 
-.PHONY: help demo test lint layers validate bench bench-ingest build-cli clean venv local emails-preview discover-check build sam-build sam-build-check deploy volume chaos
+.PHONY: help demo test lint layers docs validate bench bench-ingest build-cli clean venv local emails-preview discover-check build sam-build sam-build-check deploy volume chaos
 
 help:
 	@echo "make demo    build and run the whole pipeline locally (no AWS account): writes milepost-demo/"
@@ -62,7 +62,7 @@ build-cli:
 demo: build-cli
 	$(MILEPOST) demo $(DEMO_ARGS)
 
-## local: moto + table + maps + `cargo lambda watch` + the playbook's executor; writes .milepost-local.env (see README)
+## local: moto + table + maps + `cargo lambda watch` + the playbook's executor; writes .milepost-local.env (see docs/local.md)
 local: $(VENV)/.installed $(INFRA_NODE)
 	$(CARGO) build -p milepost-cli -p ingest -p outreach -p csm-task -p escalate -p actions
 	$(CARGO) build -p ingest --example tracking_server
@@ -86,7 +86,7 @@ $(SDK_NODE): tests/sdk/package.json tests/sdk/package-lock.json $(VENV)/.install
 	touch $@
 
 ## test: what CI runs (.ci/run calls exactly this)
-test: lint layers validate $(INFRA_NODE) $(SDK_NODE)
+test: lint layers docs validate $(INFRA_NODE) $(SDK_NODE)
 	$(MAKE) --no-print-directory sam-build-check
 	$(CARGO) test --workspace
 	$(MAKE) --no-print-directory emails-preview
@@ -131,6 +131,11 @@ lint:
 layers:
 	$(PYTHON) tests/layers.py --self-test
 	$(PYTHON) tests/layers.py
+
+## docs: every link between README.md, ARCHITECTURE.md and docs/ leads to a file and heading that exist
+docs:
+	$(PYTHON) tests/doc_links.py --self-test
+	$(PYTHON) tests/doc_links.py
 
 ## build: the seven functions as Lambda binaries (target/lambda/<name>/bootstrap)
 build: $(VENV)/.installed

@@ -23,18 +23,28 @@ mkdir -p "$LOG_DIR"
 
 pids=()
 stop() {
-    trap - EXIT INT TERM
+    # A second Ctrl-C while stopping must not cut the stopping short.
+    trap '' INT TERM HUP
+    trap - EXIT
     for pid in "${pids[@]}"; do
         # Each child leads its own process group (setsid): stop the group, so
         # the function processes cargo lambda spawned stop too.
         kill -TERM -- "-$pid" 2>/dev/null || true
     done
+    # Whatever has not stopped within five seconds is killed.
+    for _ in $(seq 50); do
+        alive=0
+        for pid in "${pids[@]}"; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
+        [ "$alive" = 0 ] && break
+        sleep 0.1
+    done
+    for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -f "$ENV_FILE"
     echo "milepost local: stopped"
 }
 trap stop EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT TERM HUP
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 if port_open "$INVOKE_PORT"; then
@@ -89,6 +99,8 @@ export MILEPOST_STATE_MACHINE_ARN
     done
 } >"$ENV_FILE"
 
+# It restarts the functions when a file it watches changes: .cargolambdaignore
+# keeps that to what is compiled into them (not `make local > local.log`).
 PATH="$PWD/$VENV/bin:$PATH" setsid cargo lambda watch --quiet --invoke-address 127.0.0.1 \
     --invoke-port "$INVOKE_PORT" > >(tee "$LOG_DIR/functions.log") 2>&1 &
 pids+=($!)
@@ -117,7 +129,7 @@ milepost local: running (Ctrl-C stops everything)
   playbook  escalations run here, a playbook day every $((86400 / MILEPOST_TIME_FACTOR)) s (MILEPOST_TIME_FACTOR=$MILEPOST_TIME_FACTOR)
   emails    target/debug/milepost outbox
   logs      below (and $LOG_DIR/functions.log, escalations.log); the emulator's in $LOG_DIR/moto.log
-In another shell: source $ENV_FILE, then follow "Run it locally" in README.md.
+In another shell: source $ENV_FILE, then follow docs/local.md ("Run it locally").
 EOF
 # Returns when a child exits (or on Ctrl-C, through the trap).
 wait -n

@@ -10,8 +10,15 @@
    written in module X, names re-exported by the crate root resolved to their
    module; any strongly connected set of more than one module fails.
 
-`--self-test` shows both checks catching what they look for.
+3. ARCHITECTURE.md stays true: every path, crate and `Type::function` (or
+   `module::item`) it names in backticks exists, and every crate depends
+   (normal and build dependencies) only on the workspace crates its table
+   "Allowed dependencies" lists.
+
+`--self-test` shows each check catching what it looks for.
 """
+
+import json
 
 import os
 import re
@@ -186,6 +193,147 @@ def cycle_problems(sources):
     return problems
 
 
+ARCHITECTURE = os.path.join(ROOT, "ARCHITECTURE.md")
+# A span naming a file or folder: a word with a slash or a file extension.
+PATH_SPAN = re.compile(r"^[\w.-]+(/[\w.-]*)*$")
+EXTENSIONS = ("rs", "md", "yaml", "yml", "json", "py", "toml", "sh", "mjs", "pem", "txt", "html")
+ITEM_SPAN = re.compile(r"^(?:[A-Za-z_]\w*::)+[A-Za-z_]\w*(?:\(\))?$")
+CRATE_SPAN = re.compile(r"^milepost-[a-z-]+$")
+# A code name alone: snake_case with an underscore, or CamelCase.
+CODE_NAME = re.compile(r"^(?:[a-z]\w*_\w+|[A-Z][a-z0-9]+[A-Z]\w*)$")
+DEFINES = r"\b(?:fn|struct|enum|trait|type|const|static|mod)\s+{}\b"
+
+
+def backtick_spans(text):
+    """The inline code spans of a markdown text, fenced blocks left out."""
+    text = re.sub(r"^```.*?^```", "", text, flags=re.M | re.S)
+    return re.findall(r"`([^`\n]+)`", text.replace("`\n", "` ").replace("\n", " "))
+
+
+class Tree:
+    """The repository's tracked files and Rust sources, for the document check."""
+
+    def __init__(self, root, files):
+        self.root = root
+        self.files = files
+        self.dirs = {os.path.dirname(f) for f in files}
+        for d in list(self.dirs):
+            while d:
+                d = os.path.dirname(d)
+                self.dirs.add(d)
+        self.sources = {f: open(os.path.join(root, f), encoding="utf-8", errors="replace").read()
+                        for f in files if f.endswith(".rs")}
+        # Every text a code name may live in: sources, templates, maps, the state machine, scripts.
+        self.texts = "\n".join(
+            open(os.path.join(root, f), encoding="utf-8", errors="replace").read()
+            for f in files if f.endswith((".rs", ".yaml", ".json", ".html", ".txt", ".toml", ".py", ".sh", ".mjs")))
+
+    def has_word(self, word):
+        return re.search(rf"\b{re.escape(word)}\b", self.texts) is not None
+
+    def has_path(self, span):
+        span = span.rstrip("/")
+        for p in self.files | self.dirs:
+            if p == span or p.endswith("/" + span):
+                return True
+        return False
+
+    def defined(self, name):
+        pattern = re.compile(DEFINES.format(re.escape(name)))
+        return any(pattern.search(t) for t in self.sources.values())
+
+    def files_defining(self, type_name):
+        pattern = re.compile(r"\b(?:struct|enum|trait|type)\s+{}\b".format(re.escape(type_name)))
+        return [f for f, t in self.sources.items() if pattern.search(t)]
+
+    def has_item(self, span):
+        parts = span.removesuffix("()").split("::")
+        name, owners = parts[-1], parts[:-1]
+        owner = owners[-1]
+        if owner[0].isupper():
+            defining = self.files_defining(owner)
+            if not defining:
+                return False
+            return self.defined(name) or any(re.search(rf"\b{re.escape(name)}\b", self.sources[f]) for f in defining)
+        for module in owners:
+            if module in ("crate", "super", "self", "std") or module.startswith("milepost_"):
+                continue
+            if not (self.has_path(module + ".rs") or self.has_path(module) or self.defined(module)):
+                return False
+        return self.defined(name) or self.has_path(name + ".rs") or self.has_path(name)
+
+
+def tracked_files(root):
+    out = subprocess.run(["git", "ls-files"], cwd=root, check=True, capture_output=True, text=True).stdout
+    return set(out.split())
+
+
+def allowed_dependencies(text):
+    """{crate: set(workspace crates it may depend on)} from the "Allowed dependencies" table."""
+    section = text.split("## Allowed dependencies", 1)
+    if len(section) < 2:
+        return None
+    allowed = {}
+    for row in re.findall(r"^\|(.+)\|\s*$", section[1].split("\n## ", 1)[0], flags=re.M):
+        cells = [c.strip() for c in row.split("|")]
+        if len(cells) < 2 or set(cells[0]) <= set("-: "):
+            continue
+        crates = re.findall(r"`([^`]+)`", cells[0])
+        if not crates:
+            continue
+        allowed[crates[0]] = set(re.findall(r"`([^`]+)`", cells[1]))
+    return allowed
+
+
+def document_problems(text, tree, packages):
+    """What ARCHITECTURE.md names that does not exist, and crate edges it does not allow.
+    `packages`: {name: (manifest folder relative to the root, set of workspace crates it depends on)}."""
+    problems = []
+    # Names of a tag (the `milepost-send` tag) look like crates but are not.
+    crates_named = set(backtick_spans(re.sub(r"`[^`]+` tag", "tag", text)))
+    for span in sorted(set(backtick_spans(text))):
+        if CRATE_SPAN.match(span) and span in crates_named:
+            if span not in packages:
+                problems.append(f"ARCHITECTURE.md names crate `{span}`, which is not in the workspace")
+        elif ITEM_SPAN.match(span):
+            if not tree.has_item(span):
+                problems.append(f"ARCHITECTURE.md names `{span}`, which the code does not define")
+        elif CRATE_SPAN.match(span):
+            continue
+        elif CODE_NAME.match(span):
+            if not tree.has_word(span):
+                problems.append(f"ARCHITECTURE.md names `{span}`, which appears nowhere in the code")
+        elif PATH_SPAN.match(span) and not span.startswith((".", "target/")) and (
+                "/" in span.rstrip("/") or span.endswith("/") or span.rsplit(".", 1)[-1] in EXTENSIONS and "." in span):
+            if not tree.has_path(span):
+                problems.append(f"ARCHITECTURE.md names path `{span}`, which does not exist")
+    allowed = allowed_dependencies(text)
+    if allowed is None:
+        return problems + ["ARCHITECTURE.md has no \"## Allowed dependencies\" table"]
+    for name, (folder, deps) in sorted(packages.items()):
+        rule = allowed.get(name)
+        if rule is None and folder.startswith("functions/"):
+            rule = allowed.get("functions/*")
+        if rule is None:
+            problems.append(f"ARCHITECTURE.md's allowed dependencies do not list crate `{name}`")
+            continue
+        for dep in sorted(deps - rule):
+            problems.append(f"{name} depends on {dep}, which ARCHITECTURE.md's allowed dependencies do not allow")
+    return problems
+
+
+def workspace_packages(root):
+    meta = json.loads(subprocess.run(["cargo", "metadata", "--no-deps", "--format-version", "1"], cwd=root,
+                                     check=True, capture_output=True, text=True).stdout)
+    names = {p["name"] for p in meta["packages"]}
+    packages = {}
+    for p in meta["packages"]:
+        folder = os.path.relpath(os.path.dirname(p["manifest_path"]), root)
+        deps = {d["name"] for d in p["dependencies"] if d["name"] in names and d["kind"] in (None, "build")}
+        packages[p["name"]] = (folder, deps)
+    return packages
+
+
 def self_test():
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "src")
@@ -212,7 +360,32 @@ def self_test():
         "milepost-app depends on aws-sdk-dynamodb",
         "sweep depends on milepost-local",
     ], found
-    print("layers self-test: a module cycle and forbidden dependencies are caught")
+    # The document check: a renamed path, a removed function and a forbidden crate edge.
+    with tempfile.TemporaryDirectory() as tmp:
+        os.makedirs(os.path.join(tmp, "shared", "app", "src"))
+        open(os.path.join(tmp, "shared", "app", "src", "sweep.rs"), "w").write(
+            "pub struct Sweeper;\nimpl Sweeper { pub fn sweep(&self) {} }\npub fn claim() {}\n")
+        tree = Tree(tmp, {"shared/app/src/sweep.rs"})
+        doc = ("`shared/app/src/sweep.rs` has `Sweeper::sweep` and `sending::claim`, in `milepost-app`; "
+               "`sweep.rs` again, `ingest/wire/`, `Sweeper::run`, `Gone::sweep`, `milepost-gone`, "
+               "`claim`, `OldSweeper`, `old_claim`.\n"
+               "## Allowed dependencies\n| crate | may depend on |\n|---|---|\n"
+               "| `milepost-domain` | |\n| `milepost-app` | `milepost-domain` |\n| `functions/*` | `milepost-app` |\n")
+        packages = {"milepost-domain": ("shared/domain", set()), "milepost-app": ("shared/app", {"milepost-domain"}),
+                    "sweep": ("functions/sweep", {"milepost-app", "milepost-embedded"})}
+        found = document_problems(doc, tree, packages)
+        assert found == [
+            "ARCHITECTURE.md names `Gone::sweep`, which the code does not define",
+            "ARCHITECTURE.md names `OldSweeper`, which appears nowhere in the code",
+            "ARCHITECTURE.md names `Sweeper::run`, which the code does not define",
+            "ARCHITECTURE.md names path `ingest/wire/`, which does not exist",
+            "ARCHITECTURE.md names crate `milepost-gone`, which is not in the workspace",
+            "ARCHITECTURE.md names `old_claim`, which appears nowhere in the code",
+            "ARCHITECTURE.md names `sending::claim`, which the code does not define",
+            "sweep depends on milepost-embedded, which ARCHITECTURE.md's allowed dependencies do not allow",
+        ], found
+    print("layers self-test: a module cycle, forbidden dependencies, a stale name in ARCHITECTURE.md "
+          "and a crate edge it does not allow are caught")
 
 
 def main():
@@ -220,11 +393,14 @@ def main():
         self_test()
         return 0
     problems = dependency_problems(cargo_tree) + cycle_problems(crate_sources())
+    problems += document_problems(open(ARCHITECTURE, encoding="utf-8").read(), Tree(ROOT, tracked_files(ROOT)),
+                                  workspace_packages(ROOT))
     for p in problems:
         print(p, file=sys.stderr)
     if problems:
         return 1
-    print(f"layers: {', '.join(FORBIDDEN)} free of what they must not depend on; no module cycles")
+    print(f"layers: {', '.join(FORBIDDEN)} free of what they must not depend on; no module cycles; "
+          "ARCHITECTURE.md's names exist and its allowed dependencies hold")
     return 0
 
 

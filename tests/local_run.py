@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
-"""`make local` as a user runs it: start it in a terminal, paste the README's
+"""`make local` as a user runs it: start it in a terminal, paste the documentation's
 example into another shell and see the event change a milestone and the sweep
 start escalations; watch the escalations run through the real state machine
-to day 5, and the one whose customer catches up (the README's second block)
+to day 5, and the one whose customer catches up (the documentation's second block)
 stop before its CSM task; deliver everything again and see nothing change or
 get sent twice; confirm a manual milestone from the CLI and the signed API
 and close a task by following its email's link (GET, then POST, then POST
-again: the README's third block); send through the tracking API with the
-real Segment and RudderStack SDKs (tests/sdk_clients.py: the README's
+again: the documentation's third block); send through the tracking API with the
+real Segment and RudderStack SDKs (tests/sdk_clients.py: the documentation's
 snippets, gzip, a redelivery, a wrong write key, a 503 retried); then press
 Ctrl-C and find everything it started stopped.
 Run by `make test`, with a playbook day compressed to three seconds."""
@@ -48,8 +48,32 @@ def port_open(port):
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def documentation_with(marker):
+    """The text of the README or the docs/ page that holds `marker`."""
+    for path in ["README.md"] + sorted(os.listdir(os.path.join(ROOT, "docs"))):
+        full = os.path.join(ROOT, path if path == "README.md" else os.path.join("docs", path))
+        text = open(full, encoding="utf-8").read()
+        if marker in text:
+            return text
+    raise SystemExit(f"FAIL: no page of the documentation holds {marker!r}")
+
+
+def function_processes(name):
+    """Pids of the running processes of the function `name` (target/debug/<name>)."""
+    exe = os.path.join(ROOT, "target", "debug", name)
+    pids = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.readlink(f"/proc/{pid}/exe") == exe:
+                pids.add(int(pid))
+        except OSError:
+            pass
+    return pids
+
+
 def readme_block(marker):
-    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    """The bash block after `marker` in the documentation (docs/local.md)."""
+    text = documentation_with(marker)
     after = text[text.index(marker):]
     return re.search(r"```bash\n(.*?)```", after, re.S).group(1)
 
@@ -177,7 +201,7 @@ def main():
     missed = re.findall(r"^\s*(\w+)\s+missed\b", first, re.M)
 
     # The escalations run: once first_workflow's day-1 touches are done, Acme
-    # catches up on it (the README's second block).
+    # catches up on it (the documentation's second block).
     deadline = time.time() + 300  # the first task invocations build the playbook functions
     # A catch-up before the follow-up is sent would rightly cancel that email.
     while not step_done(terminal, "first_workflow", "follow_up_email"):
@@ -214,18 +238,36 @@ def main():
           "the CSM task email did not go to the CSM", terminal)
     view_before = milepost("accounts", "show", "acme")
 
-    # The same deliveries and sweep again: each call is a duplicate, the sweep
-    # finds nothing new, no email goes out twice and the account's view is unchanged.
-    again = run_block(terminal)
-    again_recovery = run_block(terminal, RECOVERY_MARKER)
-    check(again.count('{"accepted":0,"duplicates":1,"rejected":[],"rejected_count":0}') == 2 and '"duplicates":1' in again_recovery,
-          f"redelivered calls were not recognised as duplicates:\n{again}\n{again_recovery}", terminal)
-    check("marked 0 missed, started 0 escalations" in again, f"the second sweep acted again:\n{again}", terminal)
-    time.sleep(86400 / TIME_FACTOR * 2)
-    check(len(json.loads(milepost("outbox", "--json"))) == len(emails), "emails were sent again", terminal)
-    check(milepost("accounts", "show", "acme") == view_before, "a redelivery changed the account", terminal)
+    # `make local > local.log` writes into the tree as it runs: the functions
+    # must not restart for it (cargo lambda watch restarts them on a change
+    # it sees), or a delivery waits for a rebuild.
+    serving = function_processes("ingest")
+    check(serving, "no ingest function process found after the README example", terminal)
+    probe = os.path.join(ROOT, "local-run-probe.log")
+    try:
+        for i in range(5):
+            with open(probe, "a") as f:
+                f.write(f"line {i}\n")
+            time.sleep(0.4)
+        time.sleep(2)
 
-    # Maya works her tasks (the README's third block): a manual milestone
+        # The same deliveries and sweep again: each call is a duplicate, the sweep
+        # finds nothing new, no email goes out twice and the account's view is unchanged.
+        again = run_block(terminal)
+        again_recovery = run_block(terminal, RECOVERY_MARKER)
+        check(again.count('{"accepted":0,"duplicates":1,"rejected":[],"rejected_count":0}') == 2 and '"duplicates":1' in again_recovery,
+              f"redelivered calls were not recognised as duplicates:\n{again}\n{again_recovery}", terminal)
+        check("marked 0 missed, started 0 escalations" in again, f"the second sweep acted again:\n{again}", terminal)
+        time.sleep(86400 / TIME_FACTOR * 2)
+        check(len(json.loads(milepost("outbox", "--json"))) == len(emails), "emails were sent again", terminal)
+        check(milepost("accounts", "show", "acme") == view_before, "a redelivery changed the account", terminal)
+    finally:
+        os.remove(probe)
+    check(function_processes("ingest") == serving,
+          f"the ingest function restarted when a log file in the tree changed: {serving} then {function_processes('ingest')}",
+          terminal)
+
+    # Maya works her tasks (the documentation's third block): a manual milestone
     # confirmed from the CLI, again through the signed API (already reached),
     # then her first CSM task email's Done link: GET shows, POST acts, once.
     tasks_before = json.loads(milepost("tasks", "list", "--owner", "maya@vendor.example", "--json"))
@@ -253,7 +295,7 @@ def main():
     check(json.loads(milepost("tasks", "list", "--owner", "maya@vendor.example", "--json")) == tasks_after,
           "a second run changed Maya's tasks", terminal)
 
-    # Pat unsubscribes with one click (the README's fourth block); Acme
+    # Pat unsubscribes with one click (the documentation's fourth block); Acme
     # Europe, Pat its admin too, falls behind: its escalations send Pat nothing.
     to_pat = lambda: [e for e in json.loads(milepost("outbox", "--json")) if "pat@acme.example" in ", ".join(e["to"])]
     pat_before = to_pat()
@@ -278,7 +320,7 @@ def main():
     check(re.findall(r"<h1>([^<]*)</h1>", left_again) == ["You are already unsubscribed"] and '"duplicates":1' in left_again,
           f"unsubscribing again changed something:\n{left_again}", terminal)
 
-    # The tracking API with the real Segment and RudderStack SDKs (the README's snippets and more).
+    # The tracking API with the real Segment and RudderStack SDKs (the documentation's snippets and more).
     tracking = re.fullmatch(r"http://127\.0\.0\.1:(\d+)", env.get("MILEPOST_TRACKING_URL", ""))
     check(tracking and env.get("MILEPOST_WRITE_KEY"), f"no tracking URL or write key in {ENV_FILE}: {env}", terminal)
     sdks = sdk_clients.run(env, milepost_result, lambda ok, message: check(ok, message, terminal))
@@ -293,7 +335,10 @@ def main():
     except urllib.error.HTTPError as e:
         check(e.code == 401, f"an unsigned request got {e.code}, not 401", terminal)
 
-    os.write(terminal.fd, b"\x03")  # Ctrl-C
+    # Ctrl-C, and again while it stops (as an impatient user does).
+    os.write(terminal.fd, b"\x03")
+    time.sleep(0.3)
+    os.write(terminal.fd, b"\x03")
     deadline = time.time() + 60
     while not terminal.exited():
         if time.time() > deadline:
@@ -304,6 +349,7 @@ def main():
     check(not port_open(port), f"the functions still answer on port {port} after Ctrl-C", terminal)
     check(not port_open(moto_port), f"moto still answers on port {moto_port} after Ctrl-C", terminal)
     check(not port_open(int(tracking.group(1))), "the tracking API still answers after Ctrl-C", terminal)
+    check(not function_processes("ingest"), "an ingest function process outlived make local", terminal)
     print(f"make local: README example applied an event and swept; {len(missed)} escalations ran over the "
           f"state machine, {len(emails)} emails, first_workflow stopped when Acme caught up; "
           "a second run changed nothing; a manual milestone confirmed (CLI, then API: already reached); "

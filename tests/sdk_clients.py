@@ -6,7 +6,7 @@ Run by tests/local_run.py against `make local`. Each SDK sends through a
 recording proxy, so the test knows every request an SDK made and every
 answer it got:
 
-- the README's snippets, run as written: each creates an account with a
+- the documentation's snippets, run as written: each creates an account with a
   `group` call and reaches its first_value with a `track` call, in one
   batch answered 200 (the rudder snippet gzipped, as that SDK does);
 - a batch sent again byte for byte (an SDK's retry after a lost answer) is
@@ -113,7 +113,7 @@ class RecordingProxy:
 
 
 def readme_code(marker, language):
-    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    text = open(os.path.join(ROOT, "docs", "sending-events.md"), encoding="utf-8").read()
     after = text[text.index(marker):]
     return re.search(rf"```{language}\n(.*?)```", after, re.S).group(1)
 
@@ -168,26 +168,26 @@ class SdkRun:
         finally:
             if language != "python":
                 os.unlink(command[1])
-        self.check(done.returncode == 0, f"the README's {marker} snippet failed:\n{done.stdout}\n{done.stderr}")
+        self.check(done.returncode == 0, f"the documentation's {marker} snippet failed:\n{done.stdout}\n{done.stderr}")
         self.check(self.first_value(account) == "achieved",
                    f"after the {marker} snippet, {account}'s first_value is {self.first_value(account)}")
 
     def snippets(self):
         self.run_snippet("<!-- sdk-python", "python", "initech")
-        record = self.exactly_one_batch("segment-analytics-python (README)", 200, gzipped=False)
+        record = self.exactly_one_batch("segment-analytics-python (docs)", 200, gzipped=False)
         self.check(basic_user(record) == self.env["MILEPOST_WRITE_KEY"],
                    f"segment-python did not send the write key as Basic user: {record['headers']}")
         self.check([c["type"] for c in calls_in(record)] == ["group", "track"], f"unexpected calls: {calls_in(record)}")
         python_batch = record
 
         self.run_snippet("<!-- sdk-rudderstack", "python", "hooli")
-        self.exactly_one_batch("rudder-sdk-python (README)", 200, gzipped=True)
+        self.exactly_one_batch("rudder-sdk-python (docs)", 200, gzipped=True)
 
         self.run_snippet("<!-- sdk-node", "js", "umbrella")
-        record = self.exactly_one_batch("@segment/analytics-node (README)", 200, gzipped=False)
+        record = self.exactly_one_batch("@segment/analytics-node (docs)", 200, gzipped=False)
         self.check(json.loads(record["body"]).get("writeKey") == self.env["MILEPOST_WRITE_KEY"],
                    "analytics-node sends the key in the body too")
-        self.summary.append("the three README snippets created their accounts and reached first_value, one 200 each")
+        self.summary.append("the three documented snippets created their accounts and reached first_value, one 200 each")
         self.redelivered(python_batch, "segment-analytics-python")
 
     def redelivered(self, record, who):

@@ -562,7 +562,7 @@ mod aws_commands {
 
     pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         let sdk = milepost_aws::sdk_config().await;
-        let store = || milepost_aws::store_from_env(&sdk).map_err(anyhow::Error::msg);
+        let store = || milepost_aws::store_from_env(&sdk);
         match command {
             Command::Accounts {
                 command: AccountsCommand::Show { account_id, json },
@@ -592,26 +592,15 @@ mod aws_commands {
                 }
             }
             Command::Sweep { once: _, json } => {
-                let sweeper = milepost_aws::sweeper_from_env(&sdk).map_err(anyhow::Error::msg)?;
-                let report = sweeper.sweep(&milepost_app::sweep::SweepOptions::default()).await?;
-                // As the scheduled function: then the snoozes that are over.
-                let reminders = milepost_aws::reminders_from_env(&sdk)
-                    .await
-                    .map_err(anyhow::Error::msg)?;
-                let reminded = reminders.run().await?;
-                let digested = milepost_aws::digests_from_env(&sdk)
-                    .map_err(anyhow::Error::msg)?
-                    .run()
-                    .await?;
-                let warned = milepost_aws::heads_ups_from_env(&sdk)
-                    .await
-                    .map_err(anyhow::Error::msg)?
+                // As the scheduled function runs it: the sweep, then the snoozes that are over, ...
+                milepost_aws::require_state_machine()?;
+                let ran = milepost_aws::services_from_env(&sdk, milepost_aws::LinkKey::IfConfigured)
+                    .await?
+                    .scheduled_run()
                     .run(&milepost_app::sweep::SweepOptions::default())
                     .await?;
-                let settled = milepost_aws::settler_from_env(&sdk)
-                    .map_err(anyhow::Error::msg)?
-                    .run()
-                    .await?;
+                let (report, reminded, digested, warned, settled) =
+                    (ran.sweep, ran.reminders, ran.digests, ran.heads_ups, ran.unknown_emails);
                 if json {
                     println!("{}", serde_json::to_string_pretty(&report)?);
                 } else {
@@ -677,9 +666,7 @@ mod aws_commands {
                 command: RenewalsCommand::Import { file, json },
             } => {
                 let input = std::fs::File::open(&file).with_context(|| format!("reading {}", file.display()))?;
-                let limits = milepost_app::Config::from_env()
-                    .map_err(anyhow::Error::msg)?
-                    .time_limits;
+                let limits = milepost_app::Config::from_env()?.time_limits;
                 let today = chrono::Utc::now().date_naive();
                 match renewals_cmd::import(&store()?, input, &limits, today).await {
                     Ok(report) if json => {
@@ -761,7 +748,9 @@ mod aws_commands {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Parked { replay, json } => {
-                let ingestion = milepost_aws::ingestion_from_env(&sdk).map_err(anyhow::Error::msg)?;
+                let ingestion = milepost_aws::services_from_env(&sdk, milepost_aws::LinkKey::Skip)
+                    .await?
+                    .ingestion();
                 let accounts = parked_cmd::parked(&ingestion, replay).await?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&accounts)?);
@@ -784,7 +773,9 @@ mod aws_commands {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Tasks { command } => {
-                let ingestion = milepost_aws::ingestion_from_env(&sdk).map_err(anyhow::Error::msg)?;
+                let ingestion = milepost_aws::services_from_env(&sdk, milepost_aws::LinkKey::Skip)
+                    .await?
+                    .ingestion();
                 let (id, change, by, note) = match &command {
                     TasksCommand::Done { id, by, outcome, note } => (
                         id,
@@ -814,7 +805,9 @@ mod aws_commands {
                         at,
                     },
             } => {
-                let ingestion = milepost_aws::ingestion_from_env(&sdk).map_err(anyhow::Error::msg)?;
+                let ingestion = milepost_aws::services_from_env(&sdk, milepost_aws::LinkKey::Skip)
+                    .await?
+                    .ingestion();
                 refusal(
                     tasks_cmd::confirm(
                         &ingestion,
@@ -876,11 +869,7 @@ mod aws_commands {
             milepost_local::stack::create_local_state_machine(sdk, &format!("{table}-escalation"), &definition)
                 .await
                 .map_err(anyhow::Error::msg)?;
-        let sender = milepost_app::Config::from_env()
-            .map_err(anyhow::Error::msg)?
-            .sender
-            .email
-            .to_string();
+        let sender = milepost_app::Config::from_env()?.sender.email.to_string();
         milepost_local::outbox::verify_sender(sdk, &sender)
             .await
             .map_err(anyhow::Error::msg)?;

@@ -536,29 +536,25 @@ async fn drive(p: &Pipeline, plans: &[AccountPlan], deliveries: &BTreeMap<Timest
     assert_eq!(running, 0, "every escalation ended within the run");
 }
 
-/// One invocation of the sweep function, as its `main` runs it: the sweep,
-/// the reminders, the owners' digests and the heads-ups, stopping at the
-/// first error (Lambda then retries the invocation). True when it finished
-/// with nothing left failed.
+/// One invocation of the sweep function, as its `main` runs it (the
+/// `ScheduledRun`), stopping at the first error (Lambda then retries the
+/// invocation). True when it finished with nothing left failed.
 async fn sweep_lambda(p: &Pipeline) -> bool {
     let s = &p.services;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
-    let run = async {
-        let swept = milepost_sweep::run(&s.sweeper(), deadline).await?;
-        milepost_sweep::remind(&s.reminders()).await?;
-        milepost_sweep::send_digests(&s.digests()).await?;
-        let warned = milepost_sweep::send_heads_ups(&s.heads_ups(), deadline).await?;
-        let settled = milepost_sweep::settle_sends(&s.settler()).await?;
-        add_settled(p, &settled);
-        Ok::<_, milepost_app::ports::StoreError>(swept.failed == 0 && warned.failed == 0)
-    };
-    run.await.unwrap_or(false)
+    match milepost_sweep::run(&s.scheduled_run(), deadline).await {
+        Ok(report) => {
+            add_settled(p, &report.unknown_emails);
+            report.sweep.failed == 0 && report.heads_ups.failed == 0
+        }
+        Err(_) => false,
+    }
 }
 
 /// The settling part of the sweep function, retried as its next run would.
 async fn settle_lambda(p: &Pipeline) {
     for _ in 0..SENDER_ATTEMPTS {
-        if let Ok(settled) = milepost_sweep::settle_sends(&p.services.settler()).await {
+        if let Ok(settled) = p.services.settler().run().await {
             add_settled(p, &settled);
             return;
         }

@@ -155,7 +155,7 @@ async fn the_weekly_digest_says_what_milepost_report_says_and_goes_once() {
     let again = milepost_digest::send(&digest).await.unwrap();
     moto.record_requests(false).await;
     assert_eq!(
-        (outcome.result, again.result),
+        (outcome.result.as_str(), again.result.as_str()),
         ("sent", "already_sent"),
         "one digest a week, whatever the retries"
     );

@@ -176,9 +176,7 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
         links: Some(links.clone()),
     };
 
-    let (ingestion, sweeper, playbook) = (services.ingestion(), services.sweeper(), services.playbook());
-    let (reminders, digests, heads_ups) = (services.reminders(), services.digests(), services.heads_ups());
-    let settler = services.settler();
+    let (ingestion, scheduled, playbook) = (services.ingestion(), services.scheduled_run(), services.playbook());
     let actions = services.actions().expect("the demo signs links");
     let weekly = milepost_app::weekly_digest::WeeklyDigest {
         mailer: match &digest_outbox {
@@ -283,21 +281,18 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
                 }
                 next_manual += 1;
             }
-            sweeper.sweep(&SweepOptions::default()).await?;
-            reminders.run().await?;
-            let digested = digests.run().await?;
-            summary.owner_digests += digested.sent;
-            summary.owner_digest_rows += digested.listed;
-            let warned = heads_ups.run(&SweepOptions::default()).await?;
-            summary.heads_ups_to_owners += warned.owners_told;
-            summary.heads_ups_to_customers += warned.champions_told;
-            settler.run().await?;
+            let ran = scheduled.run(&SweepOptions::default()).await?;
+            summary.owner_digests += ran.digests.sent;
+            summary.owner_digest_rows += ran.digests.listed;
+            summary.heads_ups_to_owners += ran.heads_ups.owners_told;
+            summary.heads_ups_to_customers += ran.heads_ups.champions_told;
             runner.run_due(&playbook, now).await;
             if is_digest_time(now, services.config.leader_timezone) {
                 // The schedule's Monday 08:00; the figures beside the email are
                 // what `milepost report --json --since … --until …` printed then.
                 let outcome = weekly.run().await?;
-                summary.weekly_digests += usize::from(outcome.result == "sent");
+                summary.weekly_digests +=
+                    usize::from(outcome.result == milepost_app::weekly_digest::DigestResult::Sent);
                 if let (true, Some(week_report)) = (opts.write_emails, &outcome.week_report) {
                     std::fs::write(
                         digest_dir.join(format!("week-{}.report.json", outcome.week.since)),

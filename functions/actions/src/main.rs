@@ -11,7 +11,8 @@ use milepost_actions::handle;
 async fn main() -> Result<(), Error> {
     milepost_aws::lambda::init_logging();
     let sdk = milepost_aws::lambda::sdk_config().await?;
-    let actions = milepost_aws::actions_from_env(&sdk).await?;
+    let services = milepost_aws::services_from_env(&sdk, milepost_aws::LinkKey::IfConfigured).await?;
+    let actions = milepost_aws::actions_of(&services)?;
     run(service_fn(|request: Request| {
         let actions = &actions;
         async move { Ok::<_, Error>(handle(actions, request).await) }

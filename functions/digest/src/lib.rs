@@ -12,7 +12,7 @@ pub async fn send(digest: &WeeklyDigest) -> Result<WeeklyDigestOutcome, DigestEr
             tracing::info!(
                 week_since = %outcome.week.since,
                 week_until = %outcome.week.until,
-                result = outcome.result,
+                result = outcome.result.as_str(),
                 new_misses = ?outcome.new_misses,
                 recoveries = ?outcome.recoveries,
                 arr_at_risk = ?outcome.arr_at_risk,

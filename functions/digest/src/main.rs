@@ -11,7 +11,9 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 async fn main() -> Result<(), Error> {
     milepost_aws::lambda::init_logging();
     let sdk = milepost_aws::lambda::sdk_config().await?;
-    let digest = milepost_aws::weekly_digest_from_env(&sdk)?;
+    let digest = milepost_aws::services_from_env(&sdk, milepost_aws::LinkKey::Skip)
+        .await?
+        .weekly_digest();
     run(service_fn(|_: LambdaEvent<serde_json::Value>| {
         let digest = &digest;
         async move { Ok::<_, Error>(serde_json::to_value(milepost_digest::send(digest).await?)?) }

@@ -65,7 +65,10 @@ pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<(Ingestion, IngestC
     if !write_keys.is_configured() {
         tracing::info!("no write key configured: the tracking API (/v1/batch) refuses every request");
     }
-    let ingestion = milepost_aws::ingestion_from_env(sdk)?;
+    let ingestion = milepost_aws::services_from_env(sdk, milepost_aws::LinkKey::Skip)
+        .await
+        .map_err(|e| e.to_string())?
+        .ingestion();
     Ok((ingestion, IngestConfig::new(secrets).with_write_keys(write_keys)))
 }
 

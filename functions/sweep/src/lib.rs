@@ -1,14 +1,18 @@
-//! The sweep Lambda's handler: one sweep of the due index within the
-//! invocation's time, reported in the logs and as CloudWatch metrics.
+//! The sweep Lambda's handler: one scheduled run (`ScheduledRun`: the sweep
+//! of the due index within the invocation's time, then the reminders, the
+//! owners' digests, the heads-ups and the settling of unknown sends),
+//! reported in the logs and as CloudWatch metrics.
 
 use std::time::{Duration, Instant};
 
-use milepost_app::digests::{DigestsReport, OwnerDigests};
-use milepost_app::heads_up::{HeadsUpReport, HeadsUps};
+use milepost_app::digests::DigestsReport;
+use milepost_app::heads_up::HeadsUpReport;
 use milepost_app::ports::StoreError;
-use milepost_app::reminders::{RemindersReport, TaskReminders};
-use milepost_app::settle::{SendSettler, SettleReport};
-use milepost_app::sweep::{SweepOptions, SweepReport, Sweeper};
+use milepost_app::reminders::RemindersReport;
+use milepost_app::scheduled::{ScheduledReport, ScheduledRun};
+use milepost_app::settle::SettleReport;
+use milepost_app::sweep::{SweepOptions, SweepReport};
+use milepost_domain::Timestamp;
 
 /// Stop this long before the invocation's deadline: time to record the
 /// milestone in hand and report. What is left, the next run does.
@@ -17,17 +21,26 @@ pub const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
 /// Milestones read from the due index per query page.
 pub const PAGE_SIZE: usize = 100;
 
-/// Sweeps until done or until `deadline - DEADLINE_MARGIN`, then logs the
-/// report and prints it as an embedded-metric-format record.
-pub async fn run(sweeper: &Sweeper, deadline: Instant) -> Result<SweepReport, StoreError> {
+/// One scheduled run, stopping its sweep and heads-ups at `deadline -
+/// DEADLINE_MARGIN`; logs each part's report and prints the sweep's as an
+/// embedded-metric-format record.
+pub async fn run(scheduled: &ScheduledRun, deadline: Instant) -> Result<ScheduledReport, StoreError> {
     let should_stop = move || Instant::now() + DEADLINE_MARGIN >= deadline;
-    let report = sweeper
-        .sweep(&SweepOptions {
+    let report = scheduled
+        .run(&SweepOptions {
             page_size: PAGE_SIZE,
             should_stop: &should_stop,
         })
         .await?;
-    let now = sweeper.clock.now();
+    log_sweep(&report.sweep, scheduled.sweeper.clock.now());
+    log_reminders(&report.reminders);
+    log_digests(&report.digests);
+    log_heads_ups(&report.heads_ups);
+    log_settled(&report.unknown_emails);
+    Ok(report)
+}
+
+fn log_sweep(report: &SweepReport, now: Timestamp) {
     // EMF goes to stdout as its own line; CloudWatch extracts the metrics from it.
     println!("{}", report.emf(now));
     let message = if report.stopped_early {
@@ -46,12 +59,9 @@ pub async fn run(sweeper: &Sweeper, deadline: Instant) -> Result<SweepReport, St
         stopped_early = report.stopped_early,
         "{message}"
     );
-    Ok(report)
 }
 
-/// Reopens the tasks whose snooze is over and reminds their owners; logs what it did.
-pub async fn remind(reminders: &TaskReminders) -> Result<RemindersReport, StoreError> {
-    let report = reminders.run().await?;
+fn log_reminders(report: &RemindersReport) {
     if report.due > 0 {
         tracing::info!(
             due = report.due,
@@ -60,12 +70,9 @@ pub async fn remind(reminders: &TaskReminders) -> Result<RemindersReport, StoreE
             "snoozed tasks reopened"
         );
     }
-    Ok(report)
 }
 
-/// Sends the owners' digests that are due; logs what it did.
-pub async fn send_digests(digests: &OwnerDigests) -> Result<DigestsReport, StoreError> {
-    let report = digests.run().await?;
+fn log_digests(report: &DigestsReport) {
     if report.sent + report.caught_up + report.failed > 0 {
         tracing::info!(
             sent = report.sent,
@@ -75,14 +82,10 @@ pub async fn send_digests(digests: &OwnerDigests) -> Result<DigestsReport, Store
             "owners' digests"
         );
     }
-    Ok(report)
 }
 
-/// Settles the emails of unknown outcome from SES's events (see
-/// `milepost_app::settle`); logs what it did.
-pub async fn settle_sends(settler: &SendSettler) -> Result<SettleReport, StoreError> {
-    let report = settler.run().await?;
-    if report != SettleReport::default() {
+fn log_settled(report: &SettleReport) {
+    if *report != SettleReport::default() {
         tracing::info!(
             confirmed = report.confirmed,
             resent = report.resent,
@@ -93,18 +96,9 @@ pub async fn settle_sends(settler: &SendSettler) -> Result<SettleReport, StoreEr
             "emails of unknown outcome"
         );
     }
-    Ok(report)
 }
 
-/// The heads-ups before a miss whose time has come, within the run's deadline.
-pub async fn send_heads_ups(heads_ups: &HeadsUps, deadline: Instant) -> Result<HeadsUpReport, StoreError> {
-    let should_stop = move || Instant::now() + DEADLINE_MARGIN >= deadline;
-    let report = heads_ups
-        .run(&SweepOptions {
-            page_size: PAGE_SIZE,
-            should_stop: &should_stop,
-        })
-        .await?;
+fn log_heads_ups(report: &HeadsUpReport) {
     if report.examined > 0 {
         tracing::info!(
             examined = report.examined,
@@ -112,12 +106,12 @@ pub async fn send_heads_ups(heads_ups: &HeadsUps, deadline: Instant) -> Result<H
             champions_told = report.champions_told,
             champions_waiting = report.champions_waiting,
             on_pace = report.on_pace,
+            held_by_another_run = report.held_by_another_run,
             failed = report.failed,
             stopped_early = report.stopped_early,
             "heads-ups before a miss"
         );
     }
-    Ok(report)
 }
 
 /// The instant a Lambda deadline (milliseconds since the epoch) falls at.

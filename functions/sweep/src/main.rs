@@ -13,25 +13,15 @@ use milepost_sweep::deadline_instant;
 async fn main() -> Result<(), Error> {
     milepost_aws::lambda::init_logging();
     let sdk = milepost_aws::lambda::sdk_config().await?;
-    let sweeper = milepost_aws::sweeper_from_env(&sdk)?;
-    let reminders = milepost_aws::reminders_from_env(&sdk).await?;
-    let digests = milepost_aws::digests_from_env(&sdk)?;
-    let heads_ups = milepost_aws::heads_ups_from_env(&sdk).await?;
-    let settler = milepost_aws::settler_from_env(&sdk)?;
+    milepost_aws::require_state_machine()?;
+    let scheduled = milepost_aws::services_from_env(&sdk, milepost_aws::LinkKey::IfConfigured)
+        .await?
+        .scheduled_run();
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        let (sweeper, reminders, digests, heads_ups, settler) = (&sweeper, &reminders, &digests, &heads_ups, &settler);
+        let scheduled = &scheduled;
         async move {
             let deadline = deadline_instant(event.context.deadline);
-            let report = milepost_sweep::run(sweeper, deadline).await?;
-            let reminded = milepost_sweep::remind(reminders).await?;
-            let digested = milepost_sweep::send_digests(digests).await?;
-            let warned = milepost_sweep::send_heads_ups(heads_ups, deadline).await?;
-            let settled = milepost_sweep::settle_sends(settler).await?;
-            Ok::<_, Error>(serde_json::json!({
-                "sweep": report, "reminders": reminded, "digests": digested, "heads_ups": warned,
-                "unknown_emails": {"confirmed": settled.confirmed, "resent": settled.resent,
-                    "withheld": settled.withheld, "given_up": settled.given_up, "waiting": settled.waiting}
-            }))
+            Ok::<_, Error>(serde_json::to_value(milepost_sweep::run(scheduled, deadline).await?)?)
         }
     }))
     .await

@@ -168,7 +168,10 @@ impl Stack {
     async fn sweep(&self, store: Arc<DynamoStore>) -> SweepReport {
         let services = self.services(store, Arc::new(self.workflows()));
         let deadline = Instant::now() + StdDuration::from_secs(600);
-        milepost_sweep::run(&services.sweeper(), deadline).await.unwrap()
+        milepost_sweep::run(&services.scheduled_run(), deadline)
+            .await
+            .unwrap()
+            .sweep
     }
 
     async fn executions(&self) -> Vec<String> {
@@ -288,7 +291,7 @@ async fn a_crash_between_marking_missed_and_starting_is_healed_by_a_later_sweep(
     });
     let services = stack.services(stack.store(), crashing);
     let crashed = tokio::spawn(async move {
-        milepost_sweep::run(&services.sweeper(), Instant::now() + StdDuration::from_secs(600)).await
+        milepost_sweep::run(&services.scheduled_run(), Instant::now() + StdDuration::from_secs(600)).await
     })
     .await;
     assert!(crashed.is_err_and(|e| e.is_panic()), "the injected crash happened");
@@ -404,10 +407,16 @@ async fn a_milestone_that_keeps_failing_does_not_stop_the_others() {
     });
     let services = stack.services(stack.store(), refusing.clone());
     let deadline = Instant::now() + StdDuration::from_secs(600);
-    let first = milepost_sweep::run(&services.sweeper(), deadline).await.unwrap();
+    let first = milepost_sweep::run(&services.scheduled_run(), deadline)
+        .await
+        .unwrap()
+        .sweep;
     assert_eq!((first.missed, first.started, first.failed), (5, 4, 1));
     assert_eq!(stack.executions().await.len(), 4);
-    let second = milepost_sweep::run(&services.sweeper(), deadline).await.unwrap();
+    let second = milepost_sweep::run(&services.scheduled_run(), deadline)
+        .await
+        .unwrap()
+        .sweep;
     assert_eq!(
         (second.examined, second.started, second.failed),
         (1, 0, 1),
@@ -428,13 +437,17 @@ async fn a_sweep_near_its_deadline_stops_cleanly_and_the_next_run_finishes() {
     let services = stack.services(stack.store(), Arc::new(stack.workflows()));
     // Less time left than the margin the handler keeps: it stops before touching anything.
     let short = Instant::now() + milepost_sweep::DEADLINE_MARGIN / 2;
-    let stopped = milepost_sweep::run(&services.sweeper(), short).await.unwrap();
+    let stopped = milepost_sweep::run(&services.scheduled_run(), short)
+        .await
+        .unwrap()
+        .sweep;
     assert!(stopped.stopped_early);
     assert_eq!((stopped.examined, stopped.missed), (0, 0));
     assert!(stack.executions().await.is_empty());
-    let finished = milepost_sweep::run(&services.sweeper(), Instant::now() + StdDuration::from_secs(600))
+    let finished = milepost_sweep::run(&services.scheduled_run(), Instant::now() + StdDuration::from_secs(600))
         .await
-        .unwrap();
+        .unwrap()
+        .sweep;
     assert!(!finished.stopped_early);
     assert_eq!((finished.missed, finished.started), (3, 3));
 }
@@ -517,21 +530,18 @@ async fn a_scheduled_run_asks_only_for_what_the_sweep_function_is_granted() {
     };
     stack._moto.record_requests(true).await;
     let deadline = Instant::now() + StdDuration::from_secs(600);
-    let swept = milepost_sweep::run(&services.sweeper(), deadline).await.unwrap();
-    let reminded = milepost_sweep::remind(&services.reminders()).await.unwrap();
-    let digested = milepost_sweep::send_digests(&services.digests()).await.unwrap();
-    let warned = milepost_sweep::send_heads_ups(&services.heads_ups(), deadline)
-        .await
-        .unwrap();
+    let report = milepost_sweep::run(&services.scheduled_run(), deadline).await.unwrap();
+    let (swept, reminded, digested, warned) = (report.sweep, report.reminders, report.digests, report.heads_ups);
     stack._moto.record_requests(false).await;
     assert_eq!(
         (warned.owners_told, warned.champions_told, warned.failed),
         (1, 1, 0),
         "{warned:?}"
     );
-    let again = milepost_sweep::send_heads_ups(&services.heads_ups(), deadline)
+    let again = milepost_sweep::run(&services.scheduled_run(), deadline)
         .await
-        .unwrap();
+        .unwrap()
+        .heads_ups;
     assert_eq!(again.examined, 0, "done: out of the heads-up index");
     assert_eq!((swept.missed, swept.started), (1, 1));
     assert_eq!((reminded.due, reminded.reopened), (1, 1));
@@ -542,7 +552,10 @@ async fn a_scheduled_run_asks_only_for_what_the_sweep_function_is_granted() {
     );
     let left = store.owner_digests().await.unwrap();
     assert!(left[0].waiting.is_empty(), "the day's entries are removed once sent");
-    let again = milepost_sweep::send_digests(&services.digests()).await.unwrap();
+    let again = milepost_sweep::run(&services.scheduled_run(), deadline)
+        .await
+        .unwrap()
+        .digests;
     assert_eq!(again.sent, 0, "once");
     let used = stack._moto.recorded_actions();
     for needed in [

@@ -34,26 +34,7 @@ pub struct Actions {
     pub page_urls: PageUrls,
 }
 
-/// The public address of the links, when the function is told it
-/// (`MILEPOST_ACTIONS_URL`, `MILEPOST_UNSUBSCRIBE_URL`): a page's button
-/// then posts to `<address>/<token>`, absolute. Without it, to the path the
-/// request came in on, which is the browser's own under the API's default
-/// stage; either way a page opened with a trailing slash posts to its link.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PageUrls {
-    pub actions: Option<String>,
-    pub unsubscribe: Option<String>,
-}
-
-impl PageUrls {
-    /// Where the page of `token` posts: under `base` when known, else `path` without its trailing slashes.
-    pub fn form_action(base: Option<&str>, token: &str, path: &str) -> String {
-        match base {
-            Some(base) => format!("{}/{token}", base.trim_end_matches('/')),
-            None => path.trim_end_matches('/').to_string(),
-        }
-    }
-}
+pub use crate::config::PageUrls;
 
 /// What a confirmation page's form sends.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -39,6 +39,24 @@ pub struct Config {
     /// account's events in order, one after another: they write the same
     /// items). Worth it against DynamoDB's latency; the in-process demo sets 1.
     pub accounts_at_once: usize,
+    /// Where the pages' buttons post, when the environment says
+    /// (`MILEPOST_ACTIONS_URL`, `MILEPOST_UNSUBSCRIBE_URL`); else to the
+    /// path the page was opened on.
+    pub page_urls: PageUrls,
+}
+
+/// A setting that does not parse: which variable, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, problem: String) -> Self {
+        ConfigError { variable, problem }
+    }
 }
 
 fn address(text: &str) -> EmailAddress {
@@ -62,6 +80,7 @@ impl Default for Config {
             timing: PlaybookTiming::default(),
             time_limits: TimeLimits::default(),
             accounts_at_once: 16,
+            page_urls: PageUrls::default(),
         }
     }
 }
@@ -88,20 +107,20 @@ impl Config {
         }
     }
 
-    /// The defaults, with what the environment sets: `MILEPOST_SENDER_EMAIL`,
-    /// `MILEPOST_SENDER_NAME`, `MILEPOST_APP_URL`, `MILEPOST_BOOKING_URL`,
-    /// `MILEPOST_UNSUBSCRIBE_URL`, `MILEPOST_ACTIONS_URL`, `MILEPOST_CS_LEADER_EMAIL`,
-    /// `MILEPOST_MAX_FUTURE_SKEW_HOURS`, `MILEPOST_EARLIEST_CONTRACT_DATE`,
-    /// `MILEPOST_CONTRACT_YEARS_AHEAD` (empty counts as unset). A value that
-    /// does not parse is an error: better a function that will not start than
-    /// one mailing a mangled address.
-    pub fn from_env() -> Result<Self, String> {
+    /// The defaults, with what the environment sets: the variables of the
+    /// "Settings" table in docs/deploy.md, no more and no fewer (a test holds the two
+    /// together), an empty one counting as unset. A value that does not
+    /// parse is an error: better a function that will not start than one
+    /// mailing a mangled address.
+    pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let parse_address = |name: &str, value: &str| EmailAddress::parse(value).map_err(|e| format!("{name}: {e}"));
+        let parse_address = |variable: &'static str, value: &str| {
+            EmailAddress::parse(value).map_err(|e| ConfigError::new(variable, e.to_string()))
+        };
         let mut config = Config::default();
         if let Some(email) = get("MILEPOST_SENDER_EMAIL") {
             config.sender.email = parse_address("MILEPOST_SENDER_EMAIL", &email)?;
@@ -112,47 +131,92 @@ impl Config {
         if let Some(email) = get("MILEPOST_CS_LEADER_EMAIL") {
             config.cs_leader_email = parse_address("MILEPOST_CS_LEADER_EMAIL", &email)?;
         }
-        for (name, field) in [
-            ("MILEPOST_APP_URL", &mut config.app_url),
-            ("MILEPOST_BOOKING_URL", &mut config.booking_url),
-            ("MILEPOST_UNSUBSCRIBE_URL", &mut config.unsubscribe_url),
-            ("MILEPOST_ACTIONS_URL", &mut config.actions_url),
+        let actions_url = get("MILEPOST_ACTIONS_URL");
+        let unsubscribe_url = get("MILEPOST_UNSUBSCRIBE_URL");
+        for (value, field) in [
+            (get("MILEPOST_APP_URL"), &mut config.app_url),
+            (get("MILEPOST_BOOKING_URL"), &mut config.booking_url),
+            (unsubscribe_url.clone(), &mut config.unsubscribe_url),
+            (actions_url.clone(), &mut config.actions_url),
         ] {
-            if let Some(value) = get(name) {
+            if let Some(value) = value {
                 *field = value;
             }
         }
+        // Told where the links live, the pages' buttons post there (absolute).
+        config.page_urls = PageUrls {
+            actions: actions_url,
+            unsubscribe: unsubscribe_url,
+        };
         if let Some(value) = get("MILEPOST_CONTACT_POLICY") {
             config.contact_policy = match value.trim() {
                 "on" => true,
                 "off" => false,
-                other => return Err(format!("MILEPOST_CONTACT_POLICY: {other:?} is neither on nor off")),
+                other => {
+                    return Err(ConfigError::new(
+                        "MILEPOST_CONTACT_POLICY",
+                        format!("{other:?} is neither on nor off"),
+                    ))
+                }
             };
         }
         if let Some(tz) = get("MILEPOST_LEADER_TIMEZONE") {
             config.leader_timezone = tz.trim().parse().map_err(|_| {
-                format!("MILEPOST_LEADER_TIMEZONE: {tz:?} is not an IANA timezone (e.g. Europe/Berlin)")
+                ConfigError::new(
+                    "MILEPOST_LEADER_TIMEZONE",
+                    format!("{tz:?} is not an IANA timezone (e.g. Europe/Berlin)"),
+                )
             })?;
         }
         let limits = &mut config.time_limits;
         if let Some(hours) = get("MILEPOST_MAX_FUTURE_SKEW_HOURS") {
-            let hours: i64 = hours
-                .trim()
-                .parse()
-                .map_err(|_| format!("MILEPOST_MAX_FUTURE_SKEW_HOURS: {hours:?} is not a whole number of hours"))?;
+            let hours: i64 = hours.trim().parse().map_err(|_| {
+                ConfigError::new(
+                    "MILEPOST_MAX_FUTURE_SKEW_HOURS",
+                    format!("{hours:?} is not a whole number of hours"),
+                )
+            })?;
             limits.max_future_skew = chrono::Duration::hours(hours.max(0));
         }
         if let Some(date) = get("MILEPOST_EARLIEST_CONTRACT_DATE") {
-            limits.earliest_contract_date = chrono::NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d")
-                .map_err(|_| format!("MILEPOST_EARLIEST_CONTRACT_DATE: {date:?} is not a date (YYYY-MM-DD)"))?;
+            limits.earliest_contract_date =
+                chrono::NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d").map_err(|_| {
+                    ConfigError::new(
+                        "MILEPOST_EARLIEST_CONTRACT_DATE",
+                        format!("{date:?} is not a date (YYYY-MM-DD)"),
+                    )
+                })?;
         }
         if let Some(years) = get("MILEPOST_CONTRACT_YEARS_AHEAD") {
-            limits.max_contract_years_ahead = years
-                .trim()
-                .parse()
-                .map_err(|_| format!("MILEPOST_CONTRACT_YEARS_AHEAD: {years:?} is not a whole number"))?;
+            limits.max_contract_years_ahead = years.trim().parse().map_err(|_| {
+                ConfigError::new(
+                    "MILEPOST_CONTRACT_YEARS_AHEAD",
+                    format!("{years:?} is not a whole number"),
+                )
+            })?;
         }
         Ok(config)
+    }
+}
+
+/// The public address of the links, when the function is told it
+/// (`MILEPOST_ACTIONS_URL`, `MILEPOST_UNSUBSCRIBE_URL`): a page's button
+/// then posts to `<address>/<token>`, absolute. Without it, to the path the
+/// request came in on, which is the browser's own under the API's default
+/// stage; either way a page opened with a trailing slash posts to its link.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PageUrls {
+    pub actions: Option<String>,
+    pub unsubscribe: Option<String>,
+}
+
+impl PageUrls {
+    /// Where the page of `token` posts: under `base` when known, else `path` without its trailing slashes.
+    pub fn form_action(base: Option<&str>, token: &str, path: &str) -> String {
+        match base {
+            Some(base) => format!("{}/{token}", base.trim_end_matches('/')),
+            None => path.trim_end_matches('/').to_string(),
+        }
     }
 }
 
@@ -177,11 +241,69 @@ mod tests {
         assert_eq!(config.time_limits.max_future_skew, chrono::Duration::hours(6));
     }
 
+    /// The "Settings" table of docs/deploy.md: each variable and its documented default.
+    fn documented_settings() -> Vec<(String, String)> {
+        let page = include_str!("../../../docs/deploy.md");
+        let table = page
+            .split("### Settings")
+            .nth(1)
+            .expect("docs/deploy.md has a Settings section");
+        table
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .filter_map(|row| {
+                let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+                let name = cells.get(1)?.strip_prefix("`MILEPOST_")?.strip_suffix('`')?;
+                let default = cells.get(3)?.split('`').nth(1)?;
+                Some((format!("MILEPOST_{name}"), default.to_string()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_readme_documents_exactly_the_variables_read_with_their_defaults() {
+        let read = std::sync::Mutex::new(Vec::new());
+        let config = Config::from_lookup(|name| {
+            read.lock().unwrap().push(name.to_string());
+            None
+        })
+        .unwrap();
+        let mut read = read.into_inner().unwrap();
+        read.sort();
+        let documented = documented_settings();
+        let mut names: Vec<String> = documented.iter().map(|(n, _)| n.clone()).collect();
+        names.sort();
+        assert_eq!(
+            names, read,
+            "docs/deploy.md's Settings table vs what Config::from_env reads"
+        );
+        let limits = &config.time_limits;
+        for (name, default) in documented {
+            let actual = match name.as_str() {
+                "MILEPOST_SENDER_EMAIL" => config.sender.email.to_string(),
+                "MILEPOST_SENDER_NAME" => config.sender.name.clone(),
+                "MILEPOST_CS_LEADER_EMAIL" => config.cs_leader_email.to_string(),
+                "MILEPOST_APP_URL" => config.app_url.clone(),
+                "MILEPOST_BOOKING_URL" => config.booking_url.clone(),
+                "MILEPOST_UNSUBSCRIBE_URL" => config.unsubscribe_url.clone(),
+                "MILEPOST_ACTIONS_URL" => config.actions_url.clone(),
+                "MILEPOST_LEADER_TIMEZONE" => config.leader_timezone.name().to_string(),
+                "MILEPOST_CONTACT_POLICY" => (if config.contact_policy { "on" } else { "off" }).to_string(),
+                "MILEPOST_MAX_FUTURE_SKEW_HOURS" => limits.max_future_skew.num_hours().to_string(),
+                "MILEPOST_EARLIEST_CONTRACT_DATE" => limits.earliest_contract_date.to_string(),
+                "MILEPOST_CONTRACT_YEARS_AHEAD" => limits.max_contract_years_ahead.to_string(),
+                other => panic!("{other}: documented, but this test does not know its default"),
+            };
+            assert_eq!(default, actual, "{name}'s documented default");
+        }
+    }
+
     #[test]
     fn a_configured_address_that_does_not_parse_stops_start_up() {
         let bad = Config::from_lookup(|name| {
             (name == "MILEPOST_CS_LEADER_EMAIL").then(|| "lead@vendor.example, leak@evil.example".into())
         });
-        assert!(bad.unwrap_err().starts_with("MILEPOST_CS_LEADER_EMAIL"));
+        assert_eq!(bad.unwrap_err().variable, "MILEPOST_CS_LEADER_EMAIL");
     }
 }

@@ -24,6 +24,7 @@ use tracing::Instrument;
 
 use crate::config::Config;
 use crate::email;
+use crate::keys::{self, heads_up_log, Recipient};
 use crate::links::ActionLinks;
 use crate::ports::{Clock, Mailer, PlaybookStore, SendClaim, StoreError};
 use crate::sending::{claim_contact_slot, claim_named, send_claimed, send_once, settle_named, SendFailure, SendResult};
@@ -194,15 +195,23 @@ impl HeadsUps {
             _ => ChampionHeadsUp::NotAsked,
         };
         let words = champion_words(account, &champion);
-        let mail = email::heads_up(&self.config, account, &m, pace, &words, heads_up_key(&m, "owner"), now)
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let mail = email::heads_up(
+            &self.config,
+            account,
+            &m,
+            pace,
+            &words,
+            keys::heads_up_send(&m, Recipient::Owner),
+            now,
+        )
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
         let sent = send_once(self.store.as_ref(), self.mailer.as_ref(), &mail, now).await?;
         if sent == SendResult::Sent {
             report.owners_told += 1;
         }
         self.log(
             &m,
-            "owner",
+            &heads_up_log::told(Recipient::Owner),
             now,
             format!("heads-up email {} to the owner", sent.describe()),
         )
@@ -235,7 +244,7 @@ impl HeadsUps {
             if pause.is_active(now) {
                 self.log(
                     m,
-                    "champion",
+                    &heads_up_log::told(Recipient::Champion),
                     now,
                     "customer heads-up not sent: customer emails paused".into(),
                 )
@@ -246,7 +255,7 @@ impl HeadsUps {
         if let Some(suppression) = store.suppression(&to.email).await? {
             self.log(
                 m,
-                "champion",
+                &heads_up_log::told(Recipient::Champion),
                 now,
                 "customer heads-up not sent: the recipient unsubscribed".into(),
             )
@@ -259,7 +268,8 @@ impl HeadsUps {
             if at >= m.due_at {
                 let detail =
                     format!("customer heads-up not sent: the contact policy has no slot before the due date ({why})");
-                self.log(m, "champion", now, detail).await?;
+                self.log(m, &heads_up_log::told(Recipient::Champion), now, detail)
+                    .await?;
                 return Ok(ChampionHeadsUp::NoSlotBeforeDue(why));
             }
             let detail = format!(
@@ -267,8 +277,7 @@ impl HeadsUps {
                 email::fmt_local_datetime(at, account.timezone),
                 account.timezone.name()
             );
-            self.log(m, &format!("champion:deferred:{}", at.timestamp()), now, detail)
-                .await?;
+            self.log(m, &heads_up_log::champion_deferred(at), now, detail).await?;
             return Ok(ChampionHeadsUp::Waiting(at, why));
         }
         // The key is held before the email's list is made: two runs on one
@@ -308,7 +317,7 @@ impl HeadsUps {
         }
         self.log(
             m,
-            "champion",
+            &heads_up_log::told(Recipient::Champion),
             now,
             format!("customer heads-up email {}", sent.describe()),
         )
@@ -381,19 +390,9 @@ impl HeadsUps {
     }
 }
 
-/// The send ledger's key of the heads-up to `who` about `m` (per due date).
-fn heads_up_key(m: &TrackedMilestone, who: &str) -> String {
-    format!(
-        "heads-up:{}:{}:{}:{who}",
-        m.account_id,
-        m.milestone_id,
-        m.due_at.timestamp()
-    )
-}
-
 /// The send key of the champion's heads-up about `m`.
 fn champion_key(m: &TrackedMilestone) -> String {
-    heads_up_key(m, "champion")
+    keys::heads_up_send(m, Recipient::Champion)
 }
 
 /// What the owner's email says the customer was told.

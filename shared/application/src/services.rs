@@ -1,6 +1,6 @@
-//! Every port, wired once: what one process running the whole pipeline (the
-//! demo, the tests) holds. Each use case takes only the ports it needs, cut
-//! from here; a Lambda builds its own use case directly.
+//! Every port, wired once: what one process holds (a Lambda, the CLI, the
+//! demo, a test). Each use case takes only the ports it needs, cut from
+//! here; `milepost_aws::services_from_env` and the embedded adapters build it.
 
 use std::sync::Arc;
 
@@ -97,6 +97,17 @@ impl Services {
         }
     }
 
+    /// What the sweep function runs on its schedule, in its order.
+    pub fn scheduled_run(&self) -> crate::scheduled::ScheduledRun {
+        crate::scheduled::ScheduledRun {
+            sweeper: self.sweeper(),
+            reminders: self.reminders(),
+            digests: self.digests(),
+            heads_ups: self.heads_ups(),
+            settler: self.settler(),
+        }
+    }
+
     /// People's actions; `None` without a link signer.
     pub fn actions(&self) -> Option<Actions> {
         Some(Actions {
@@ -105,7 +116,7 @@ impl Services {
             events: self.events.clone(),
             clock: self.clock.clone(),
             signer: self.links.as_ref()?.signer.clone(),
-            page_urls: crate::actions::PageUrls::default(),
+            page_urls: self.config.page_urls.clone(),
         })
     }
 

@@ -51,7 +51,7 @@ const PER_RUN: usize = 100;
 pub const PROBE_ADDRESS: &str = "success@simulator.amazonses.com";
 
 /// What one run settled.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SettleReport {
     /// SES recorded them: settled as sent (or as rejected).
     pub confirmed: usize,

@@ -36,8 +36,7 @@ pub struct WeeklyDigest {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct WeeklyDigestOutcome {
     pub week: Week,
-    /// `sent`, `already_sent` (an earlier run did), or `rejected`.
-    pub result: &'static str,
+    pub result: DigestResult,
     /// The week's figures; none when an earlier run had sent the digest
     /// (the store is not read again for it).
     pub new_misses: Option<u64>,
@@ -47,6 +46,30 @@ pub struct WeeklyDigestOutcome {
     /// already): what `milepost report --json --since … --until …` prints.
     #[serde(skip)]
     pub week_report: Option<Report>,
+}
+
+/// What became of the week's digest (serialized `sent`, `already_sent`, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DigestResult {
+    Sent,
+    /// An earlier run sent it.
+    AlreadySent,
+    /// SES refused the address.
+    Rejected,
+    /// Handed to SES without an answer: settled from SES's events by the sweep.
+    Unknown,
+}
+
+impl DigestResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DigestResult::Sent => "sent",
+            DigestResult::AlreadySent => "already_sent",
+            DigestResult::Rejected => "rejected",
+            DigestResult::Unknown => "unknown",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +112,7 @@ impl WeeklyDigest {
         if self.store.send_record(&key).await?.is_some() {
             return Ok(WeeklyDigestOutcome {
                 week,
-                result: "already_sent",
+                result: DigestResult::AlreadySent,
                 new_misses: None,
                 recoveries: None,
                 arr_at_risk: None,
@@ -99,10 +122,10 @@ impl WeeklyDigest {
         let (week_report, all_time) = self.reports(&week, now).await?;
         let mail = email::weekly_digest(&self.config, &week, &week_report, &all_time, &recipient, key, now)?;
         let result = match send_once(self.store.as_ref(), self.mailer.as_ref(), &mail, now).await {
-            Ok(SendResult::Sent) => "sent",
-            Ok(SendResult::Rejected(_)) => "rejected",
-            Ok(SendResult::AlreadySent | SendResult::IncludedIn(_)) => "already_sent",
-            Ok(SendResult::Unknown(_) | SendResult::Abandoned(_)) => "unknown",
+            Ok(SendResult::Sent) => DigestResult::Sent,
+            Ok(SendResult::Rejected(_)) => DigestResult::Rejected,
+            Ok(SendResult::AlreadySent | SendResult::IncludedIn(_)) => DigestResult::AlreadySent,
+            Ok(SendResult::Unknown(_) | SendResult::Abandoned(_)) => DigestResult::Unknown,
             Err(SendFailure::Transient(reason) | SendFailure::Throttled(reason)) => {
                 return Err(DigestError::Transient(reason))
             }

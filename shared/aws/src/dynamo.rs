@@ -17,6 +17,7 @@
 //! | customer contact    | `CONTACT#<link digest>`  | `CONTACT`             |                                              |
 //! | suppressed address  | `SUPPRESSED`             | `EMAIL#<address>`     |                                              |
 //! | leader's queue      | `LEADER#<address>`       | `QUEUE`               |                                              |
+//! | owner's digest      | `DIGESTS`                | `OWNER#<address>`     |                                              |
 //! | unsettled send      | `UNSETTLED`              | `<send key>`          | (listed while an unknown outcome waits)      |
 //! | provider's receipt  | `RECEIPT#<send tag>`     | `RECEIPT`             | TTL `expires_at`                             |
 //! | receipts' watermark | `SES#STREAM`             | `SES#STREAM`          |                                              |

@@ -79,7 +79,9 @@ pub fn init_logging() {
 pub async fn serve_playbook(function: PlaybookFunction) -> Result<(), lambda_runtime::Error> {
     init_logging();
     let sdk = sdk_config().await?;
-    let steps = super::playbook_from_env(&sdk).await?;
+    let steps = super::services_from_env(&sdk, super::LinkKey::IfConfigured)
+        .await?
+        .playbook();
     lambda_runtime::run(service_fn(|event: LambdaEvent<StepInvocation>| {
         let steps = &steps;
         async move {

@@ -22,13 +22,7 @@ use std::sync::Arc;
 
 use milepost_app::actions::Actions;
 use milepost_app::clock::SystemClock;
-use milepost_app::digests::OwnerDigests;
-use milepost_app::escalation::PlaybookSteps;
-use milepost_app::heads_up::HeadsUps;
-use milepost_app::ingest::Ingestion;
-use milepost_app::links::ActionLinks;
-use milepost_app::reminders::TaskReminders;
-use milepost_app::sweep::Sweeper;
+use milepost_app::services::Services;
 use milepost_app::Config;
 
 /// The CLI's SDK configuration: credentials and region from the default
@@ -45,169 +39,88 @@ fn sdk_defaults() -> aws_config::ConfigLoader {
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
 }
 
-fn var(name: &str) -> Result<String, String> {
-    std::env::var(name).map_err(|_| format!("{name} is not set"))
+/// What a process needs from its environment and did not get.
+#[derive(Debug, thiserror::Error)]
+pub enum WiringError {
+    #[error("{variable} is not set{hint}")]
+    Missing { variable: &'static str, hint: &'static str },
+    #[error(transparent)]
+    Setting(#[from] milepost_app::config::ConfigError),
+    #[error("reading the action-link key")]
+    LinkKey(#[source] secrets::SecretsError),
+}
+
+/// Whether a process reads the action-link key at its cold start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkKey {
+    /// It sends no email with links and shows no page (ingest, the weekly digest).
+    Skip,
+    /// Read where configured (`MILEPOST_ACTIONS_KEY_PARAM`): emails carry
+    /// links only then.
+    IfConfigured,
+}
+
+fn required(variable: &'static str, hint: &'static str) -> Result<String, WiringError> {
+    std::env::var(variable)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or(WiringError::Missing { variable, hint })
 }
 
 /// The DynamoDB store named by `MILEPOST_TABLE`, for the CLI and the functions.
-pub fn store_from_env(config: &aws_config::SdkConfig) -> Result<DynamoStore, String> {
-    let table = std::env::var("MILEPOST_TABLE").map_err(|_| {
-        "MILEPOST_TABLE is not set (source .milepost-local.env, or export the stack's table name)".to_string()
-    })?;
+pub fn store_from_env(config: &aws_config::SdkConfig) -> Result<DynamoStore, WiringError> {
+    let table = required(
+        "MILEPOST_TABLE",
+        " (source .milepost-local.env, or export the stack's table name)",
+    )?;
     Ok(DynamoStore::new(aws_sdk_dynamodb::Client::new(config), table))
 }
 
-/// The bus named by `MILEPOST_BUS`.
-fn publisher_from_env(config: &aws_config::SdkConfig) -> Result<EventBridgePublisher, String> {
-    Ok(EventBridgePublisher::new(
-        LazyClient::new(config, aws_sdk_eventbridge::Client::new),
-        var("MILEPOST_BUS")?,
-    ))
-}
-
-/// The escalation state machine named by `MILEPOST_STATE_MACHINE_ARN` (empty when unset).
-fn workflows_from_env(config: &aws_config::SdkConfig) -> StepFunctionsWorkflows {
-    StepFunctionsWorkflows::new(
-        LazyClient::new(config, aws_sdk_sfn::Client::new),
-        std::env::var("MILEPOST_STATE_MACHINE_ARN").unwrap_or_default(),
-    )
-}
-
-/// Ingestion on AWS, named by the environment: `MILEPOST_TABLE`,
-/// `MILEPOST_BUS`, `MILEPOST_STATE_MACHINE_ARN` (to stop escalations; may be
-/// unset until the state machine is deployed) and `Config::from_env`'s settings.
-pub fn ingestion_from_env(config: &aws_config::SdkConfig) -> Result<Ingestion, String> {
-    Ok(Ingestion {
-        store: Arc::new(store_from_env(config)?),
-        events: Arc::new(publisher_from_env(config)?),
-        workflows: Arc::new(workflows_from_env(config)),
+/// Every port of one process on AWS, built once per cold start: the table
+/// (`MILEPOST_TABLE`), the bus (`MILEPOST_BUS`), the state machine
+/// (`MILEPOST_STATE_MACHINE_ARN`, empty until deployed), SES under
+/// `MILEPOST_SES_CONFIGURATION_SET`, the settings (`Config::from_env`, read
+/// once) and, as `link_key` asks, the action-link key (one SSM read). The
+/// SES, EventBridge and Step Functions clients are built on first use. Each use
+/// case is cut from the result (`Services::ingestion`, ...).
+pub async fn services_from_env(sdk: &aws_config::SdkConfig, link_key: LinkKey) -> Result<Services, WiringError> {
+    let config = Config::from_env()?;
+    let links = match link_key {
+        LinkKey::Skip => None,
+        LinkKey::IfConfigured => secrets::load_link_signer(sdk, |name| std::env::var(name).ok())
+            .await
+            .map_err(WiringError::LinkKey)?
+            .map(|signer| config.links(signer)),
+    };
+    Ok(Services {
+        store: Arc::new(store_from_env(sdk)?),
+        mailer: Arc::new(SesMailer::lazy(
+            sdk,
+            std::env::var("MILEPOST_SES_CONFIGURATION_SET").ok(),
+        )),
+        events: Arc::new(EventBridgePublisher::new(
+            LazyClient::new(sdk, aws_sdk_eventbridge::Client::new),
+            required("MILEPOST_BUS", "")?,
+        )),
+        workflows: Arc::new(StepFunctionsWorkflows::new(
+            LazyClient::new(sdk, aws_sdk_sfn::Client::new),
+            std::env::var("MILEPOST_STATE_MACHINE_ARN").unwrap_or_default(),
+        )),
         clock: Arc::new(SystemClock),
-        config: Config::from_env()?,
+        config,
+        links,
     })
 }
 
-/// The sweep on AWS: `MILEPOST_TABLE`, `MILEPOST_BUS` and `MILEPOST_STATE_MACHINE_ARN` (required).
-pub fn sweeper_from_env(config: &aws_config::SdkConfig) -> Result<Sweeper, String> {
-    var("MILEPOST_STATE_MACHINE_ARN")?;
-    Ok(Sweeper {
-        store: Arc::new(store_from_env(config)?),
-        events: Arc::new(publisher_from_env(config)?),
-        workflows: Arc::new(workflows_from_env(config)),
-        clock: Arc::new(SystemClock),
-        timing: Config::from_env()?.timing,
-    })
+/// What the sweep needs beyond the other processes: the state machine it starts.
+pub fn require_state_machine() -> Result<(), WiringError> {
+    required("MILEPOST_STATE_MACHINE_ARN", " (the sweep starts escalations)").map(|_| ())
 }
 
-/// The SES mailer, under the configuration set named by `MILEPOST_SES_CONFIGURATION_SET`.
-fn mailer_from_env(config: &aws_config::SdkConfig) -> SesMailer {
-    SesMailer::new(
-        aws_sdk_sesv2::Client::new(config),
-        std::env::var("MILEPOST_SES_CONFIGURATION_SET").ok(),
-    )
-}
-
-/// The day-3 email's action links: signed with the key `secrets::load_link_signer`
-/// reads, pointing at `MILEPOST_ACTIONS_URL`. `None` without a key.
-async fn links_from_env(config: &aws_config::SdkConfig, settings: &Config) -> Result<Option<ActionLinks>, String> {
-    let signer = secrets::load_link_signer(config, |name| std::env::var(name).ok())
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(signer.map(|signer| settings.links(signer)))
-}
-
-/// The playbook's steps on AWS, sending through SES: `MILEPOST_TABLE`,
-/// `MILEPOST_BUS`, the action-link key and `Config::from_env`'s settings.
-pub async fn playbook_from_env(config: &aws_config::SdkConfig) -> Result<PlaybookSteps, String> {
-    let settings = Config::from_env()?;
-    Ok(PlaybookSteps {
-        store: Arc::new(store_from_env(config)?),
-        mailer: Arc::new(mailer_from_env(config)),
-        events: Arc::new(publisher_from_env(config)?),
-        clock: Arc::new(SystemClock),
-        links: links_from_env(config, &settings).await?,
-        config: settings,
-    })
-}
-
-/// Task reminders on AWS (the sweep sends them): as the playbook's steps.
-pub async fn reminders_from_env(config: &aws_config::SdkConfig) -> Result<TaskReminders, String> {
-    let settings = Config::from_env()?;
-    Ok(TaskReminders {
-        store: Arc::new(store_from_env(config)?),
-        mailer: Arc::new(mailer_from_env(config)),
-        events: Arc::new(publisher_from_env(config)?),
-        clock: Arc::new(SystemClock),
-        links: links_from_env(config, &settings).await?,
-        config: settings,
-    })
-}
-
-/// Owners' digests on AWS (the sweep sends them), through SES.
-pub fn digests_from_env(config: &aws_config::SdkConfig) -> Result<OwnerDigests, String> {
-    Ok(OwnerDigests {
-        store: Arc::new(store_from_env(config)?),
-        mailer: Arc::new(mailer_from_env(config)),
-        clock: Arc::new(SystemClock),
-        config: Config::from_env()?,
-    })
-}
-
-/// The weekly leadership digest on AWS (its own scheduled function), through SES.
-pub fn weekly_digest_from_env(
-    config: &aws_config::SdkConfig,
-) -> Result<milepost_app::weekly_digest::WeeklyDigest, String> {
-    Ok(milepost_app::weekly_digest::WeeklyDigest {
-        store: Arc::new(store_from_env(config)?),
-        mailer: Arc::new(mailer_from_env(config)),
-        clock: Arc::new(SystemClock),
-        config: Config::from_env()?,
-    })
-}
-
-/// Heads-ups before a miss on AWS (the sweep sends them), through SES,
-/// with the champion's unsubscribe link signed by the action-link key.
-pub async fn heads_ups_from_env(config: &aws_config::SdkConfig) -> Result<HeadsUps, String> {
-    let settings = Config::from_env()?;
-    Ok(HeadsUps {
-        store: Arc::new(store_from_env(config)?),
-        mailer: Arc::new(mailer_from_env(config)),
-        clock: Arc::new(SystemClock),
-        links: links_from_env(config, &settings).await?,
-        config: settings,
-    })
-}
-
-/// Settling emails of unknown outcome on AWS (the sweep runs it): the
-/// table's ledger and SES's receipts, SES to send again or probe.
-pub fn settler_from_env(config: &aws_config::SdkConfig) -> Result<milepost_app::settle::SendSettler, String> {
-    let settings = Config::from_env()?;
-    Ok(milepost_app::settle::SendSettler {
-        store: Arc::new(store_from_env(config)?),
-        mailer: Arc::new(mailer_from_env(config)),
-        clock: Arc::new(SystemClock),
-        sender: settings.sender,
-    })
-}
-
-/// People's actions on AWS: ingestion's settings, and the action-link key, which is required.
-pub async fn actions_from_env(config: &aws_config::SdkConfig) -> Result<Actions, String> {
-    let ingestion = ingestion_from_env(config)?;
-    let links = links_from_env(config, &ingestion.config)
-        .await?
-        .ok_or("MILEPOST_ACTIONS_KEY_PARAM is not set: the actions function needs the key that signs links")?;
-    Ok(Actions {
-        store: Arc::new(store_from_env(config)?),
-        events: Arc::new(publisher_from_env(config)?),
-        clock: Arc::new(SystemClock),
-        signer: links.signer,
-        page_urls: milepost_app::actions::PageUrls {
-            actions: std::env::var("MILEPOST_ACTIONS_URL")
-                .ok()
-                .filter(|u| !u.trim().is_empty()),
-            unsubscribe: std::env::var("MILEPOST_UNSUBSCRIBE_URL")
-                .ok()
-                .filter(|u| !u.trim().is_empty()),
-        },
-        ingestion,
+/// People's actions on AWS: the action-link key is required.
+pub fn actions_of(services: &Services) -> Result<Actions, WiringError> {
+    services.actions().ok_or(WiringError::Missing {
+        variable: "MILEPOST_ACTIONS_KEY_PARAM",
+        hint: ": the actions function needs the key that signs links",
     })
 }

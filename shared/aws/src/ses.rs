@@ -10,11 +10,12 @@ use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, Me
 use aws_sdk_sesv2::Client;
 use base64::Engine;
 
+use crate::lazy_client::LazyClient;
 use milepost_app::ports::{Mailer, SendError};
 use milepost_domain::{Contact, OutgoingEmail};
 
 pub struct SesMailer {
-    client: Client,
+    client: LazyClient<Client>,
     configuration_set: Option<String>,
 }
 
@@ -23,16 +24,29 @@ impl SesMailer {
     /// key, so a retry after a lost answer would send the email twice.
     /// `classify` says which failures sent nothing, for the caller to retry.
     pub fn new(client: Client, configuration_set: Option<String>) -> Self {
-        let config = client
-            .config()
-            .to_builder()
-            .retry_config(aws_sdk_sesv2::config::retry::RetryConfig::disabled())
-            .build();
         SesMailer {
-            client: Client::from_conf(config),
+            client: LazyClient::from(without_retries(&client)),
             configuration_set: configuration_set.filter(|s| !s.is_empty()),
         }
     }
+
+    /// As `new`, the client built on the first send (most processes that
+    /// could send send nothing in most invocations).
+    pub fn lazy(sdk: &aws_config::SdkConfig, configuration_set: Option<String>) -> Self {
+        SesMailer {
+            client: LazyClient::new(sdk, |sdk| without_retries(&Client::new(sdk))),
+            configuration_set: configuration_set.filter(|s| !s.is_empty()),
+        }
+    }
+}
+
+fn without_retries(client: &Client) -> Client {
+    let config = client
+        .config()
+        .to_builder()
+        .retry_config(aws_sdk_sesv2::config::retry::RetryConfig::disabled())
+        .build();
+    Client::from_conf(config)
 }
 
 fn content(data: &str) -> Result<Content, SendError> {
@@ -142,6 +156,7 @@ impl Mailer for SesMailer {
             .map_err(|e| SendError::Permanent(e.to_string()))?;
         let sent = self
             .client
+            .get()
             .send_email()
             .from_email_address(mailbox(&email.from))
             .destination(

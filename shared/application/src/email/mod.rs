@@ -1052,7 +1052,7 @@ pub fn to_eml(email: &OutgoingEmail) -> std::io::Result<String> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 /// How a task stands, in a few words, for pages and the day-5 email. Who
 /// closed it is named unless it was its owner.

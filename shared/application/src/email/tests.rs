@@ -7,7 +7,7 @@ use super::*;
 
 const HOSTILE: &str = "Evil <script>alert('x')</script> & \"Co\"";
 
-fn account(name: &str, id: &str) -> Account {
+pub(crate) fn account(name: &str, id: &str) -> Account {
     // Addresses take the id's letters only: ids may hold anything, addresses may not.
     let domain: String = id.chars().filter(char::is_ascii_alphanumeric).collect();
     Account {
@@ -24,7 +24,7 @@ fn account(name: &str, id: &str) -> Account {
     }
 }
 
-fn milestone(acct: &Account) -> TrackedMilestone {
+pub(crate) fn milestone(acct: &Account) -> TrackedMilestone {
     let def = MilestoneDef {
         id: "first_workflow".into(),
         name: "First <workflow> & done".into(),

@@ -21,6 +21,7 @@ use tracing::Instrument;
 
 use crate::config::Config;
 use crate::email::{self, RenderError};
+use crate::keys::{self, playbook_log, Recipient};
 use crate::links::ActionLinks;
 use crate::ports::SendClaim;
 use crate::ports::{Clock, EventPublisher, Mailer, PlaybookStore, StoreError};
@@ -168,18 +169,21 @@ impl PlaybookSteps {
                     EmailKind::FollowUp
                 };
                 let to = &account.primary_contact;
-                let key = send_key(req, step, "customer");
+                let key = send_key(req, step, Recipient::Customer);
                 if let Some(record) = store.send_record(&key).await? {
                     // Sent by an earlier attempt, or named in another milestone's
                     // outreach: say so, and take no slot of the contact's.
                     let result = SendResult::from_record(record, now)?;
                     let detail = format!("{} email {}", kind.label(), result.describe());
-                    self.log(req, step, "email:customer", now, detail).await?;
+                    self.log(req, step, &playbook_log::email(Recipient::Customer), now, detail)
+                        .await?;
                 } else if !self.held_by_pause(req, step, &account, now).await?
-                    && !self.held_by_suppression(req, step, "customer", kind, to, now).await?
+                    && !self
+                        .held_by_suppression(req, step, Recipient::Customer, kind, to, now)
+                        .await?
                 {
                     let slot = LimitedSend {
-                        who: "customer",
+                        who: Recipient::Customer,
                         kind,
                         to,
                         key: &key,
@@ -198,7 +202,7 @@ impl PlaybookSteps {
                     let unsubscribe = self.unsubscribe_url(&account, to, now);
                     let mail =
                         email::outreach(&self.config, &account, &milestone, &also, kind, &unsubscribe, key, now)?;
-                    let sent = self.send_logged(req, step, "customer", now, &mail).await;
+                    let sent = self.send_logged(req, step, Recipient::Customer, now, &mail).await;
                     // The misses it named are settled as included in it, or given back.
                     let keys = also.iter().map(|c| outreach_key_of(&account, c));
                     let within = format!("the outreach email about {}", milestone.name);
@@ -264,10 +268,10 @@ impl PlaybookSteps {
                     &task,
                     buttons,
                     false,
-                    send_key(req, step, "csm"),
+                    send_key(req, step, Recipient::Csm),
                     now,
                 )?;
-                self.send_logged(req, step, "csm", now, &mail).await?;
+                self.send_logged(req, step, Recipient::Csm, now, &mail).await?;
             }
             Step::Leadership => {
                 let report = self.account_health(&account, now).await?;
@@ -278,13 +282,14 @@ impl PlaybookSteps {
                     .collect();
                 let task = store.get_task(&CsmTask::id_for(&req.execution)).await?;
                 let leader = Contact::new("Customer Success leadership", account.cs_leader_email.clone());
-                let leader_key = send_key(req, step, "leader");
+                let leader_key = send_key(req, step, Recipient::Leader);
                 let mut deferred = match store.send_record(&leader_key).await? {
                     Some(record) => {
                         // Sent by an earlier attempt, or in another escalation's daily email.
                         let result = SendResult::from_record(record, now)?;
                         let detail = format!("{} email {}", EmailKind::Leadership.label(), result.describe());
-                        self.log(req, step, "email:leader", now, detail).await?;
+                        self.log(req, step, &playbook_log::email(Recipient::Leader), now, detail)
+                            .await?;
                         None
                     }
                     None => {
@@ -303,16 +308,23 @@ impl PlaybookSteps {
                     if let Some(sponsor) = &account.exec_sponsor {
                         // The sponsor is the customer's: a pause, an unsubscribe or the
                         // contact policy holds their email, not leadership's.
-                        let key = send_key(req, step, "sponsor");
+                        let key = send_key(req, step, Recipient::Sponsor);
                         let slot = LimitedSend {
-                            who: "sponsor",
+                            who: Recipient::Sponsor,
                             kind: EmailKind::ExecSponsor,
                             to: sponsor,
                             key: &key,
                         };
                         if !self.held_by_pause(req, step, &account, now).await?
                             && !self
-                                .held_by_suppression(req, step, "sponsor", EmailKind::ExecSponsor, sponsor, now)
+                                .held_by_suppression(
+                                    req,
+                                    step,
+                                    Recipient::Sponsor,
+                                    EmailKind::ExecSponsor,
+                                    sponsor,
+                                    now,
+                                )
                                 .await?
                         {
                             let policy = milestone.policy.contact;
@@ -339,10 +351,10 @@ impl PlaybookSteps {
                         sponsor,
                         EmailKind::ExecSponsor,
                         Some(&unsubscribe),
-                        send_key(req, step, "sponsor"),
+                        send_key(req, step, Recipient::Sponsor),
                         now,
                     )?;
-                    self.send_logged(req, step, "sponsor", now, &mail).await?;
+                    self.send_logged(req, step, Recipient::Sponsor, now, &mail).await?;
                 }
                 if let Some(later) = deferred {
                     // What went, went; the step runs again for what waits.
@@ -492,7 +504,7 @@ impl PlaybookSteps {
         &self,
         req: &EscalationRequest,
         step: Step,
-        who: &str,
+        who: Recipient,
         kind: EmailKind,
         to: &Contact,
         now: Timestamp,
@@ -506,7 +518,8 @@ impl PlaybookSteps {
             email::fmt_date(suppression.at),
             suppression.source.label()
         );
-        self.log(req, step, &format!("unsubscribed:{who}"), now, detail).await?;
+        self.log(req, step, &playbook_log::unsubscribed(who), now, detail)
+            .await?;
         Ok(true)
     }
 
@@ -545,7 +558,7 @@ impl PlaybookSteps {
             tz.name(),
             why.describe(&policy)
         );
-        let what = format!("deferred:{}:{}", send.who, at.timestamp());
+        let what = playbook_log::deferred(send.who, at);
         self.log(req, step, &what, now, detail).await?;
         Ok(Some(at))
     }
@@ -556,7 +569,7 @@ impl PlaybookSteps {
         &self,
         req: &EscalationRequest,
         step: Step,
-        recipient: &str,
+        recipient: Recipient,
         now: Timestamp,
         mail: &OutgoingEmail,
     ) -> Result<SendResult, StepError> {
@@ -576,7 +589,8 @@ impl PlaybookSteps {
             }
         };
         let detail = format!("{} email {}", mail.kind.label(), result.describe());
-        self.log(req, step, &format!("email:{recipient}"), now, detail).await?;
+        self.log(req, step, &playbook_log::email(recipient), now, detail)
+            .await?;
         Ok(result)
     }
 
@@ -605,7 +619,7 @@ impl PlaybookSteps {
         self.change_leader_queue(&leader.email, |q| q.add(entry.clone()))
             .await?;
         let send = LimitedSend {
-            who: "leader",
+            who: Recipient::Leader,
             kind: EmailKind::Leadership,
             to: leader,
             key,
@@ -626,7 +640,7 @@ impl PlaybookSteps {
             if waiting.execution == req.execution {
                 continue;
             }
-            let their_key = send_key_of(&waiting.execution, Step::Leadership, "leader");
+            let their_key = keys::playbook_send(&waiting.execution, Step::Leadership, Recipient::Leader);
             if self.store.claim_send(&their_key, &claim).await?.is_some() {
                 done.push(waiting.execution);
                 continue;
@@ -684,7 +698,7 @@ impl PlaybookSteps {
             );
             email::leadership_digest(&self.config, &items, leader, key.to_string(), now)?
         };
-        let sent = self.send_logged(req, step, "leader", now, &mail).await;
+        let sent = self.send_logged(req, step, Recipient::Leader, now, &mail).await;
         let went = sent.as_ref().is_ok_and(SendResult::went_or_may_have);
         for (their_key, execution, ..) in &others {
             if went {
@@ -838,7 +852,7 @@ struct LeaderFacts<'a> {
 
 /// An email about to be sent under a contact policy: to whom, as whom in the log.
 struct LimitedSend<'a> {
-    who: &'a str,
+    who: Recipient,
     kind: EmailKind,
     to: &'a Contact,
     key: &'a str,
@@ -851,20 +865,15 @@ fn throttle_wait(req: &EscalationRequest, step: Step) -> chrono::Duration {
     chrono::Duration::seconds(60 + spread as i64)
 }
 
-fn send_key(req: &EscalationRequest, step: Step, recipient: &str) -> String {
-    send_key_of(&req.execution, step, recipient)
-}
-
-/// The send ledger's key of `step`'s email to `recipient` in `execution`.
-fn send_key_of(execution: &str, step: Step, recipient: &str) -> String {
-    format!("{execution}:{}:{recipient}", step.as_str())
+fn send_key(req: &EscalationRequest, step: Step, recipient: Recipient) -> String {
+    keys::playbook_send(&req.execution, step, recipient)
 }
 
 /// The send key of the outreach email of `m`'s escalation (its execution
 /// name derives from account, milestone and due time, as the sweep names it).
 fn outreach_key_of(account: &Account, m: &TrackedMilestone) -> String {
     let execution = milepost_domain::execution_name(&account.id, &m.milestone_id, m.due_at);
-    send_key_of(&execution, Step::OutreachEmail, "customer")
+    keys::playbook_send(&execution, Step::OutreachEmail, Recipient::Customer)
 }
 
 /// The span of one playbook step: ids only.

@@ -1,0 +1,54 @@
+//! One scheduled run: what the sweep function does every few minutes, in
+//! its one order — the sweep of due milestones, then the reminders of
+//! snoozes that are over, the owners' digests that are due, the heads-ups
+//! before a miss and the settling of emails of unknown outcome. The Lambda,
+//! `milepost sweep`, the demo and the chaos run all run this.
+
+use serde::Serialize;
+
+use crate::digests::{DigestsReport, OwnerDigests};
+use crate::heads_up::{HeadsUpReport, HeadsUps};
+use crate::ports::StoreError;
+use crate::reminders::{RemindersReport, TaskReminders};
+use crate::settle::{SendSettler, SettleReport};
+use crate::sweep::{SweepOptions, SweepReport, Sweeper};
+
+#[derive(Clone)]
+pub struct ScheduledRun {
+    pub sweeper: Sweeper,
+    pub reminders: TaskReminders,
+    pub digests: OwnerDigests,
+    pub heads_ups: HeadsUps,
+    pub settler: SendSettler,
+}
+
+/// What one scheduled run did, part by part.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ScheduledReport {
+    pub sweep: SweepReport,
+    pub reminders: RemindersReport,
+    pub digests: DigestsReport,
+    pub heads_ups: HeadsUpReport,
+    pub unknown_emails: SettleReport,
+}
+
+impl ScheduledRun {
+    /// Runs every part in order, the sweep and the heads-ups under `opts`
+    /// (their page size, when to stop early). The first error stops the run:
+    /// the schedule's next run, or Lambda's retry, starts again from the
+    /// sweep, and every part is idempotent.
+    pub async fn run(&self, opts: &SweepOptions<'_>) -> Result<ScheduledReport, StoreError> {
+        let sweep = self.sweeper.sweep(opts).await?;
+        let reminders = self.reminders.run().await?;
+        let digests = self.digests.run().await?;
+        let heads_ups = self.heads_ups.run(opts).await?;
+        let unknown_emails = self.settler.run().await?;
+        Ok(ScheduledReport {
+            sweep,
+            reminders,
+            digests,
+            heads_ups,
+            unknown_emails,
+        })
+    }
+}
