@@ -733,7 +733,7 @@ fn judge(calm: &Outcome, stormy: &Outcome, events: usize) -> Figures {
     f.emails_withheld = stormy.emails_withheld.len();
     // Missing: sent without faults, not with them, and neither left unknown
     // nor withheld as moot (never taken by SES, the customer caught up meanwhile).
-    f.emails_missing = calm
+    let missing: Vec<&String> = calm
         .emails
         .keys()
         .filter(|tag| {
@@ -741,7 +741,11 @@ fn judge(calm: &Outcome, stormy: &Outcome, events: usize) -> Figures {
                 && !stormy.emails_unknown.contains(*tag)
                 && !stormy.emails_withheld.contains(*tag)
         })
-        .count();
+        .collect();
+    for tag in &missing {
+        eprintln!("an email sent without faults was not sent with them (its milepost-send tag: {tag})");
+    }
+    f.emails_missing = missing.len();
     f.bus_without_id = stormy.bus_without_id;
     f.emails_resent = stormy.settled.resent;
     f.emails_settled_from_receipts = stormy.settled.confirmed;

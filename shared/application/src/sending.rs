@@ -26,8 +26,9 @@ pub enum SendResult {
     /// the provider's events (sent, or sent again if it never went).
     Unknown(String),
     /// Claimed by an attempt that stopped while sending it (`why`): it may
-    /// or may not have gone, and without the email it cannot be settled or
-    /// sent again.
+    /// or may not have gone. A sender with the email adopts the claim
+    /// instead (`settled_or_adopted`: then `Unknown`, settled from the
+    /// provider's events); only a sender without it sees this.
     Abandoned(String),
 }
 
@@ -97,9 +98,58 @@ pub async fn send_once(
 ) -> Result<SendResult, SendFailure> {
     let claim = SendClaim::new(now);
     if let Some(existing) = ledger.claim_send(&mail.key, &claim).await? {
-        return SendResult::from_record(existing, now);
+        return settled_or_adopted(ledger, mail, existing, now).await;
     }
     send_claimed(ledger, mailer, mail, &claim).await
+}
+
+/// Whether `record` is a claim left past `SEND_LEASE` by an attempt that
+/// stopped mid-send: not settled, for a sender who has the email to adopt it.
+pub fn is_stale_claim(record: &SendRecord, now: Timestamp) -> bool {
+    matches!(
+        SendResult::from_record(record.clone(), now),
+        Ok(SendResult::Abandoned(_))
+    )
+}
+
+/// What `existing`, found under `mail`'s key, means for its sender at `now`
+/// (`SendResult::from_record`), except that a claim an attempt left past its
+/// lease is adopted: recorded as of unknown outcome with `mail` (the same
+/// email, rendered again) and listed, so the sweep settles it from SES's
+/// events — sent if SES took it then, sent again only on proof it never
+/// did — instead of the email being lost when that attempt sent nothing.
+pub async fn settled_or_adopted(
+    ledger: &dyn SendLedger,
+    mail: &OutgoingEmail,
+    existing: SendRecord,
+    now: Timestamp,
+) -> Result<SendResult, SendFailure> {
+    if !is_stale_claim(&existing, now) {
+        return SendResult::from_record(existing, now);
+    }
+    let reason = "an attempt stopped while sending it".to_string();
+    // Unknown from now: SES's stream must pass this moment (later than any
+    // send of the stopped attempt) before it is judged never taken, and the
+    // day the sweep tries to settle it starts now.
+    let unknown = SendRecord::Unknown {
+        reason: reason.clone(),
+        since: Some(now),
+        resends: 0,
+        email: Some(Box::new(mail.clone())),
+    };
+    if ledger.replace_send(&mail.key, &existing, &unknown).await? {
+        // Written again to list it: only this attempt holds it now.
+        ledger.settle_send(&mail.key, &unknown).await?;
+        tracing::info!(key = %mail.key, kind = mail.kind.as_str(), "a send left mid-way adopted; to be settled from the mail service's events");
+        return Ok(SendResult::Unknown(reason));
+    }
+    // Adopted or settled by someone else meanwhile: as it stands now.
+    match ledger.send_record(&mail.key).await? {
+        Some(record) => SendResult::from_record(record, now),
+        None => Err(SendFailure::Transient(
+            "the send record changed while adopting it".into(),
+        )),
+    }
 }
 
 /// Sends an email whose key `claim` holds (`SendLedger::claim_send`

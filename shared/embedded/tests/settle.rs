@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::Duration;
-use milepost_app::ports::{Clock, MapStore, SendLedger, SendReceipt, SendReceipts, SendRecord};
+use milepost_app::ports::{
+    Clock, EscalationLog, MapStore, MilestoneStore, SendLedger, SendReceipt, SendReceipts, SendRecord,
+};
 use milepost_app::sending::send_tag;
 use milepost_app::sweep::SweepOptions;
 use milepost_app::Services;
@@ -239,4 +241,71 @@ async fn an_email_never_taken_three_times_is_left_unknown_not_sent_a_fourth_time
     };
     assert_eq!(resends, milepost_app::settle::MAX_RESENDS);
     assert!(r.unsettled().await.is_empty(), "given up: off the list, left unknown");
+}
+
+/// The outreach key of `a1`'s first_workflow miss, with a claim on it left
+/// by an attempt that stopped between the claim and SES (a Lambda killed
+/// mid-send), long before the step runs.
+async fn claim_left_mid_send(r: &Run) -> String {
+    use milepost_app::keys::{playbook_send, Recipient};
+    let m = r
+        .store
+        .get_milestone(&AccountId::new("a1"), "first_workflow")
+        .await
+        .unwrap()
+        .unwrap();
+    let execution = milepost_domain::execution_name(&m.account_id, &m.milestone_id, m.due_at);
+    let key = playbook_send(&execution, milepost_domain::Step::OutreachEmail, Recipient::Customer);
+    let killed = milepost_app::ports::SendClaim {
+        by: "an-attempt-killed-mid-send".into(),
+        at: contract_start(),
+    };
+    assert!(r.store.claim_send(&key, &killed).await.unwrap().is_none());
+    key
+}
+
+/// Left past its lease, the claim is adopted by the step's retry as of
+/// unknown outcome with its email (the chaos run lost such an email: the
+/// retry took the stale claim for "may have gone" and sent nothing); SES's
+/// events show it never took it, so it is sent, once.
+#[tokio::test]
+async fn a_send_left_mid_way_is_adopted_and_sent_once_when_the_service_never_took_it() {
+    let mut r = run().await;
+    let key = claim_left_mid_send(&r).await;
+    r.until(contract_start() + Duration::days(16), true).await;
+    assert_eq!(r.taken().get(&key), Some(&1), "the outreach went once: {:?}", r.taken());
+    assert!(r.taken().values().all(|n| *n == 1), "{:?}", r.taken());
+    assert!(matches!(
+        r.store.send_record(&key).await.unwrap(),
+        Some(SendRecord::Sent { .. })
+    ));
+    assert!(r.unsettled().await.is_empty(), "nothing left to settle");
+    let log = r.store.log_of(&AccountId::new("a1")).await.unwrap();
+    assert!(
+        log.iter()
+            .any(|e| e.key.ends_with(":outreach_email:email:customer") && e.detail.contains("without an answer")),
+        "the log says the outreach's outcome was not known: {log:?}"
+    );
+}
+
+/// The same claim, but SES had taken the email before the attempt stopped:
+/// settled as sent from SES's own event, and not sent again.
+#[tokio::test]
+async fn a_send_left_mid_way_that_the_service_took_is_settled_from_its_receipt() {
+    let mut r = run().await;
+    let key = claim_left_mid_send(&r).await;
+    let receipt = SendReceipt {
+        tag: send_tag(&key),
+        message_id: "ses-before-the-crash".into(),
+        event: "Send".into(),
+        mail_at: contract_start(),
+    };
+    r.store.record_receipt(&receipt).await.unwrap();
+    r.until(contract_start() + Duration::days(16), true).await;
+    assert_eq!(r.taken().get(&key), None, "not sent again: {:?}", r.taken());
+    let Some(SendRecord::Sent { message_id }) = r.store.send_record(&key).await.unwrap() else {
+        panic!("settled as sent")
+    };
+    assert_eq!(message_id, "ses-before-the-crash");
+    assert!(r.unsettled().await.is_empty());
 }

@@ -485,11 +485,13 @@ async fn a_burst_beyond_the_ses_send_rate_is_deferred_and_sent_not_failed() {
 
 /// Issue 19's second suspect: a send claim left by an attempt that stopped
 /// mid-send used to read as "sent". Past its lease it is an unknown outcome:
-/// the log says the email may not have gone, and it is not sent again (SES
-/// takes no idempotency key, so a second send could deliver it twice).
+/// the step adopts it with its email and lists it, the log says it will be
+/// settled from SES's events, and the step does not send it blindly (SES
+/// takes no idempotency key, so a second send could deliver it twice; the
+/// settling is `settle.rs`'s).
 #[tokio::test]
 async fn a_send_claim_left_by_a_crashed_attempt_is_logged_as_unknown_not_as_sent() {
-    use milepost_app::ports::{Clock, SendClaim, SendLedger};
+    use milepost_app::ports::{Clock, SendClaim, SendLedger, SendRecord};
     let (h, request) = Harness::missed().await;
     let key = format!("{}:outreach_email:customer", request.execution);
     let crashed = SendClaim::new(h.clock.now());
@@ -506,7 +508,16 @@ async fn a_send_claim_left_by_a_crashed_attempt_is_logged_as_unknown_not_as_sent
         .collect();
     assert_eq!(
         said,
-        ["outreach email may not have gone: an attempt stopped while sending it; not sent again, so it cannot arrive twice"]
+        ["outreach email handed to the mail service without an answer (an attempt stopped while sending it): settled from its delivery events, sent again only if it never took it"]
+    );
+    assert!(matches!(
+        h.store.send_record(&key).await.unwrap(),
+        Some(SendRecord::Unknown { email: Some(_), .. })
+    ));
+    assert_eq!(
+        h.store.unsettled_sends(10).await.unwrap(),
+        std::slice::from_ref(&key),
+        "listed for the settling"
     );
     assert_eq!(run.steps(), ALL_STEPS, "the playbook went on");
 }

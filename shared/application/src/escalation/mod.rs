@@ -25,7 +25,7 @@ use crate::keys::{self, playbook_log, Recipient};
 use crate::links::ActionLinks;
 use crate::ports::SendClaim;
 use crate::ports::{Clock, EventPublisher, Mailer, PlaybookStore, StoreError};
-use crate::sending::{send_claimed, SendFailure, SendResult};
+use crate::sending::{is_stale_claim, send_claimed, settled_or_adopted, SendFailure, SendResult};
 use crate::writes::retry_on_conflict;
 
 /// Misses of one account this close together get one day-1 outreach email.
@@ -170,7 +170,9 @@ impl PlaybookSteps {
                 };
                 let to = &account.primary_contact;
                 let key = send_key(req, step, Recipient::Customer);
-                if let Some(record) = store.send_record(&key).await? {
+                // A claim an attempt left mid-send is adopted by the send below.
+                let found = store.send_record(&key).await?.filter(|r| !is_stale_claim(r, now));
+                if let Some(record) = found {
                     // Sent by an earlier attempt, or named in another milestone's
                     // outreach: say so, and take no slot of the contact's.
                     let result = SendResult::from_record(record, now)?;
@@ -283,7 +285,11 @@ impl PlaybookSteps {
                 let task = store.get_task(&CsmTask::id_for(&req.execution)).await?;
                 let leader = Contact::new("Customer Success leadership", account.cs_leader_email.clone());
                 let leader_key = send_key(req, step, Recipient::Leader);
-                let mut deferred = match store.send_record(&leader_key).await? {
+                let found = store
+                    .send_record(&leader_key)
+                    .await?
+                    .filter(|r| !is_stale_claim(r, now));
+                let mut deferred = match found {
                     Some(record) => {
                         // Sent by an earlier attempt, or in another escalation's daily email.
                         let result = SendResult::from_record(record, now)?;
@@ -575,7 +581,7 @@ impl PlaybookSteps {
     ) -> Result<SendResult, StepError> {
         let claim = SendClaim::new(now);
         let result = match self.store.claim_send(&mail.key, &claim).await? {
-            Some(existing) => SendResult::from_record(existing, now)?,
+            Some(existing) => settled_or_adopted(self.store.as_ref(), mail, existing, now).await?,
             None => {
                 // Looked at again with the key held, right before the send: a
                 // customer who caught up while the step ran gets nothing.
