@@ -87,17 +87,19 @@ $(SDK_NODE): tests/sdk/package.json tests/sdk/package-lock.json $(VENV)/.install
 
 ## test: what CI runs (.ci/run calls exactly this)
 # sam-build-check compiles every function once more, in a profile of its own
-# (most of its 5 minutes on two cores): it runs in its own target directory
-# beside the browser checks and make local's run, which mostly wait, and its
-# log is shown when it fails. Those checks run the debug CLI cargo test has
-# just built (an optimised build would cost minutes to save seconds).
+# (most of its 5 minutes on two cores): once the tests are built, it runs in
+# its own target directory beside the tests, the browser checks and make
+# local's run, which mostly wait on the emulator, browsers and compressed
+# days; its log is shown when it fails. The browser checks run the debug CLI
+# cargo test has built (an optimised build would cost minutes to save seconds).
 test: lint layers docs validate $(INFRA_NODE) $(SDK_NODE)
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace --no-run
 	@set -e; mkdir -p target; \
 	    setsid $(MAKE) --no-print-directory sam-build-check CARGO_TARGET_DIR=$(CURDIR)/target/sam-check-cargo \
 	        > target/sam-build-check.log 2>&1 & sam=$$!; \
 	    trap 'kill -- -$$sam 2>/dev/null || true' EXIT; \
 	    echo "sam-build-check: running beside the checks below (target/sam-build-check.log)"; \
+	    $(CARGO) test --workspace; \
 	    $(MAKE) --no-print-directory emails-preview discover-check CHECK_CLI=target/debug/milepost CHECK_CLI_BUILD=build-cli-debug; \
 	    $(VENV)/bin/python tests/local_run.py; \
 	    if wait $$sam; then tail -n 2 target/sam-build-check.log; else cat target/sam-build-check.log; exit 1; fi

@@ -208,7 +208,7 @@ async fn refusals(
         base64_url(&format!(
             r#"{{"a":"done","s":"{}","r":"{}","e":{}}}"#,
             task.id,
-            milepost_app::links::recipient_digest(&task.owner_email),
+            milepost_app::links::address_fingerprint(&task.owner_email),
             now.timestamp() + 86_400
         ))
     );

@@ -16,7 +16,7 @@ use tracing::Instrument;
 
 use crate::config::Config;
 use crate::email;
-use crate::links::recipient_digest;
+use crate::links::address_fingerprint;
 use crate::ports::{Clock, Mailer, OwnerDigestStore, ReminderStore, StoreError};
 use crate::sending::{send_once, SendResult};
 use crate::writes::retry_on_conflict;
@@ -50,7 +50,7 @@ impl OwnerDigests {
                 continue;
             };
             // The owner's address is personal data: the span names its digest.
-            let span = tracing::info_span!("owner_digest", owner = %recipient_digest(digest.owner.email.as_str()));
+            let span = tracing::info_span!("owner_digest", owner = %address_fingerprint(digest.owner.email.as_str()));
             if let Err(e) = self.send(&digest, day, now, &mut report).instrument(span.clone()).await {
                 report.failed += 1;
                 span.in_scope(|| tracing::warn!(error = %e, "an owner's digest failed; the next run retries"));
@@ -86,7 +86,7 @@ impl OwnerDigests {
                     held_back: *held_back,
                 })
                 .collect();
-            let key = format!("digest:{}:{day}", recipient_digest(digest.owner.email.as_str()));
+            let key = format!("digest:{}:{day}", address_fingerprint(digest.owner.email.as_str()));
             let mail = email::owner_digest(&self.config, &items, &digest.owner, key, now)
                 .map_err(|e| StoreError::Backend(e.to_string()))?;
             let sent = send_once(self.store.as_ref(), self.mailer.as_ref(), &mail, now)

@@ -195,16 +195,14 @@ impl HeadsUps {
             _ => ChampionHeadsUp::NotAsked,
         };
         let words = champion_words(account, &champion);
-        let mail = email::heads_up(
-            &self.config,
+        let about = email::About {
+            cfg: &self.config,
             account,
-            &m,
-            pace,
-            &words,
-            keys::heads_up_send(&m, Recipient::Owner),
+            m: &m,
             now,
-        )
-        .map_err(|e| StoreError::Backend(e.to_string()))?;
+        };
+        let mail = email::heads_up(about, pace, &words, keys::heads_up_send(&m, Recipient::Owner))
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
         let sent = send_once(self.store.as_ref(), self.mailer.as_ref(), &mail, now).await?;
         if sent == SendResult::Sent {
             report.owners_told += 1;
@@ -298,7 +296,13 @@ impl HeadsUps {
             None => self.config.unsubscribe_url.clone(),
         };
         let kind = milepost_domain::EmailKind::HeadsUpChampion;
-        let sent = match email::outreach(&self.config, account, m, &also, kind, &unsubscribe, key.clone(), now) {
+        let about = email::About {
+            cfg: &self.config,
+            account,
+            m,
+            now,
+        };
+        let sent = match email::outreach(about, &also, kind, &unsubscribe, key.clone()) {
             Ok(mail) => send_claimed(store, self.mailer.as_ref(), &mail, &claim)
                 .await
                 .map_err(HeadsUpError::from),

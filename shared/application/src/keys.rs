@@ -104,26 +104,15 @@ mod tests {
     #[test]
     fn every_key_keeps_its_stored_form() {
         let exec = "acme-first_workflow-1767225600";
-        assert_eq!(
-            playbook_send(exec, Step::OutreachEmail, Recipient::Customer),
-            "acme-first_workflow-1767225600:outreach_email:customer"
-        );
-        assert_eq!(
-            playbook_send(exec, Step::FollowUpEmail, Recipient::Customer),
-            "acme-first_workflow-1767225600:follow_up_email:customer"
-        );
-        assert_eq!(
-            playbook_send(exec, Step::CsmTask, Recipient::Csm),
-            "acme-first_workflow-1767225600:csm_task:csm"
-        );
-        assert_eq!(
-            playbook_send(exec, Step::Leadership, Recipient::Leader),
-            "acme-first_workflow-1767225600:leadership:leader"
-        );
-        assert_eq!(
-            playbook_send(exec, Step::Leadership, Recipient::Sponsor),
-            "acme-first_workflow-1767225600:leadership:sponsor"
-        );
+        for (step, recipient, stored) in [
+            (Step::OutreachEmail, Recipient::Customer, "outreach_email:customer"),
+            (Step::FollowUpEmail, Recipient::Customer, "follow_up_email:customer"),
+            (Step::CsmTask, Recipient::Csm, "csm_task:csm"),
+            (Step::Leadership, Recipient::Leader, "leadership:leader"),
+            (Step::Leadership, Recipient::Sponsor, "leadership:sponsor"),
+        ] {
+            assert_eq!(playbook_send(exec, step, recipient), format!("{exec}:{stored}"));
+        }
         let at = chrono::Utc.with_ymd_and_hms(2026, 1, 2, 9, 0, 0).unwrap();
         assert_eq!(playbook_log::email(Recipient::Leader), "email:leader");
         assert_eq!(playbook_log::unsubscribed(Recipient::Sponsor), "unsubscribed:sponsor");

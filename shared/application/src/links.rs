@@ -144,18 +144,18 @@ pub struct OpenedLink {
     /// twice change nothing the second time. A token has one encoding, so
     /// one link has one key.
     pub key: String,
-    recipient_digest: String,
+    address_fingerprint: String,
 }
 
 impl OpenedLink {
-    /// The digest of the address the link was made for (`recipient_digest`).
-    pub fn recipient_digest(&self) -> &str {
-        &self.recipient_digest
+    /// The digest of the address the link was made for (`address_fingerprint`).
+    pub fn address_fingerprint(&self) -> &str {
+        &self.address_fingerprint
     }
 
     /// Whether the link was made for `recipient` (the subject's owner now).
     pub fn check_recipient(&self, recipient: &str) -> Result<(), LinkError> {
-        if self.recipient_digest == recipient_digest(recipient) {
+        if self.address_fingerprint == address_fingerprint(recipient) {
             Ok(())
         } else {
             Err(LinkError::OtherRecipient)
@@ -172,13 +172,13 @@ pub struct LegacyLink {
     pub action: LinkAction,
     pub subject: String,
     pub expires_at: Timestamp,
-    recipient_digest: String,
+    address_fingerprint: String,
     mac: Vec<u8>,
 }
 
 impl LegacyLink {
-    pub fn recipient_digest(&self) -> &str {
-        &self.recipient_digest
+    pub fn address_fingerprint(&self) -> &str {
+        &self.address_fingerprint
     }
 
     /// Checks the link against the address it names (found by its digest):
@@ -190,7 +190,7 @@ impl LegacyLink {
         if self.subject.contains('|') || recipient.contains('|') {
             return Err(LinkError::Altered);
         }
-        if recipient_digest(&recipient) != self.recipient_digest {
+        if address_fingerprint(&recipient) != self.address_fingerprint {
             return Err(LinkError::Altered);
         }
         let signed = format!(
@@ -211,7 +211,7 @@ impl LegacyLink {
             key: link_key(signed.as_bytes()),
             subject: self.subject.clone(),
             expires_at: self.expires_at,
-            recipient_digest: self.recipient_digest.clone(),
+            address_fingerprint: self.address_fingerprint.clone(),
         })
     }
 }
@@ -279,7 +279,7 @@ impl LinkSigner {
         let payload = Payload {
             action,
             subject: subject.to_string(),
-            recipient: recipient_digest(recipient),
+            recipient: address_fingerprint(recipient),
             expires: expires_at.timestamp(),
         };
         let json = serde_json::to_vec(&payload).expect("a payload serialises");
@@ -320,7 +320,7 @@ impl LinkSigner {
                     subject: claims.subject,
                     expires_at,
                     key: link_key(&json),
-                    recipient_digest: claims.recipient,
+                    address_fingerprint: claims.recipient,
                 }))
             }
             "v1" => {
@@ -329,7 +329,7 @@ impl LinkSigner {
                     action: claims.action,
                     subject: claims.subject,
                     expires_at: DateTime::from_timestamp(claims.expires, 0).ok_or(LinkError::Altered)?,
-                    recipient_digest: claims.recipient,
+                    address_fingerprint: claims.recipient,
                     mac,
                 }))
             }
@@ -373,7 +373,7 @@ fn link_key(verified: &[u8]) -> String {
 
 /// What a link carries instead of its recipient's address: the first 8
 /// bytes of SHA-256 of the lowercased address, hex.
-pub fn recipient_digest(recipient: &str) -> String {
+pub fn address_fingerprint(recipient: &str) -> String {
     hex::encode(&Sha256::digest(recipient.to_lowercase().as_bytes())[..8])
 }
 
@@ -492,7 +492,7 @@ mod tests {
             let payload = token.split('.').nth(1).unwrap();
             String::from_utf8(URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
         };
-        let other_r = recipient_digest("sam@vendor.example");
+        let other_r = address_fingerprint("sam@vendor.example");
         let cases: Vec<(&str, String)> = vec![
             ("action", reencoded(&token, |j| j.replace("\"done\"", "\"dismiss\""))),
             ("subject", reencoded(&token, |j| j.replace("acme-x", "globex-y"))),
@@ -548,7 +548,7 @@ mod tests {
         let payload = Payload {
             action,
             subject: subject.to_string(),
-            recipient: recipient_digest(recipient),
+            recipient: address_fingerprint(recipient),
             expires,
         };
         let payload = serde_json::to_string(&payload).unwrap();
@@ -580,7 +580,7 @@ mod tests {
         let sent = v1_token(&s, LinkAction::Unsubscribe, "acme", "evil|pat@acme.example", expires);
         let payload = format!(
             "{{\"a\":\"unsubscribe\",\"s\":\"acme|evil\",\"r\":\"{}\",\"e\":{expires}}}",
-            recipient_digest("pat@acme.example")
+            address_fingerprint("pat@acme.example")
         );
         let shifted = format!(
             "v1.{}.{}",

@@ -228,7 +228,7 @@ pub trait PauseStore: Send + Sync {
 /// who asked for no more email.
 #[async_trait]
 pub trait ContactStore: Send + Sync {
-    /// The contact whose address has this link digest (`links::recipient_digest`):
+    /// The contact whose address has this link digest (`links::address_fingerprint`):
     /// the address and the automated emails lately sent to it.
     async fn contact(&self, digest: &str) -> StoreResult<Option<ContactRecord>>;
     /// Writes the contact on the version it was read at (0: new); `Conflict`

@@ -67,7 +67,13 @@ impl TaskReminders {
         if let (Some(account), Some(m)) = (account, milestone) {
             let buttons = email::task_buttons(self.links.as_ref(), &task, &m, now);
             let key = format!("{}:reminder:{}", task.id, until.timestamp());
-            let mail = email::csm_task(&self.config, &account, &m, &task, buttons, true, key, now)
+            let about = email::About {
+                cfg: &self.config,
+                account: &account,
+                m: &m,
+                now,
+            };
+            let mail = email::csm_reminder(about, &task, buttons, key)
                 .map_err(|e| TaskError::Store(StoreError::Backend(e.to_string())))?;
             send_once(self.store.as_ref(), self.mailer.as_ref(), &mail, now)
                 .await

@@ -8,7 +8,7 @@
 
 use milepost_domain::{Contact, ContactPolicy, ContactRecord, OutgoingEmail, Slot, Timestamp};
 
-use crate::links::recipient_digest;
+use crate::links::address_fingerprint;
 use crate::ports::{ContactStore, Mailer, SendClaim, SendError, SendLedger, SendRecord, StoreError, SEND_LEASE};
 use crate::writes::retry_on_conflict;
 
@@ -216,7 +216,7 @@ pub async fn claim_contact_slot(
     tz: chrono_tz::Tz,
     now: Timestamp,
 ) -> Result<Slot, StoreError> {
-    let digest = recipient_digest(to.email.as_str());
+    let digest = address_fingerprint(to.email.as_str());
     retry_on_conflict(
         || "a contact's record".to_string(),
         || async {

@@ -35,8 +35,8 @@ impl Actions {
     async fn contact(&self, token: &str, now: Timestamp) -> Result<(OpenedLink, EmailAddress), Page> {
         let opened = self.signer.open(token, now).map_err(|e| refused(&e))?;
         let (action, digest) = match &opened {
-            Opened::Current(link) => (link.action, link.recipient_digest()),
-            Opened::Legacy(link) => (link.action, link.recipient_digest()),
+            Opened::Current(link) => (link.action, link.address_fingerprint()),
+            Opened::Legacy(link) => (link.action, link.address_fingerprint()),
         };
         if action != LinkAction::Unsubscribe {
             return Err(refused(&LinkError::Altered));

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::email;
-use crate::links::recipient_digest;
+use crate::links::address_fingerprint;
 use crate::ports::{Clock, Mailer, StoreError, WeeklyDigestStore};
 use crate::sending::{send_once, SendFailure, SendResult};
 
@@ -106,7 +106,7 @@ impl WeeklyDigest {
         let recipient = Contact::new("CS leadership", self.config.cs_leader_email.clone());
         let key = format!(
             "weekly-digest:{}:{}",
-            recipient_digest(recipient.email.as_str()),
+            address_fingerprint(recipient.email.as_str()),
             week.sent_on
         );
         if self.store.send_record(&key).await?.is_some() {

@@ -190,22 +190,29 @@ struct LeadershipView<'a> {
     pub unsubscribe_url: &'a str,
 }
 
+/// What every email about one milestone of one account is made from: the
+/// settings, the account, the milestone and the moment it is written.
+#[derive(Clone, Copy)]
+pub struct About<'a> {
+    pub cfg: &'a Config,
+    pub account: &'a Account,
+    pub m: &'a TrackedMilestone,
+    pub now: Timestamp,
+}
+
 /// The emails to the customer's champion — the day-1 outreach and
 /// follow-up, and the heads-up before a miss (`HeadsUpChampion`, where
 /// `also` are the account's other milestones behind pace) — from and signed
 /// by the milestone's owner, who also gets the replies. `unsubscribe_url` is the
 /// recipient's own (`ActionLinks::unsubscribe`).
-#[allow(clippy::too_many_arguments)]
 pub fn outreach(
-    cfg: &Config,
-    account: &Account,
-    m: &TrackedMilestone,
+    about: About<'_>,
     also: &[TrackedMilestone],
     kind: EmailKind,
     unsubscribe_url: &str,
     key: String,
-    now: Timestamp,
 ) -> Result<OutgoingEmail, RenderError> {
+    let About { cfg, account, m, now } = about;
     let facts = MilestoneFacts::new(cfg, account, m, now);
     let subject = match (kind, also.len()) {
         (EmailKind::FollowUp, _) => format!("[{}] Resources and 1:1 help for {}", account.name, m.name),
@@ -287,19 +294,34 @@ pub fn task_buttons(links: Option<&ActionLinks>, task: &CsmTask, m: &TrackedMile
         .collect()
 }
 
-/// The day-3 email that carries the task to its owner, or (`reminder`) the
-/// same email when a snooze ends.
-#[allow(clippy::too_many_arguments)]
+/// The day-3 email that carries the task to its owner.
 pub fn csm_task(
-    cfg: &Config,
-    account: &Account,
-    m: &TrackedMilestone,
+    about: About<'_>,
+    task: &CsmTask,
+    buttons: Vec<Button>,
+    key: String,
+) -> Result<OutgoingEmail, RenderError> {
+    task_email(about, task, buttons, false, key)
+}
+
+/// The task's email again when its snooze ends: the same, saying so.
+pub fn csm_reminder(
+    about: About<'_>,
+    task: &CsmTask,
+    buttons: Vec<Button>,
+    key: String,
+) -> Result<OutgoingEmail, RenderError> {
+    task_email(about, task, buttons, true, key)
+}
+
+fn task_email(
+    about: About<'_>,
     task: &CsmTask,
     buttons: Vec<Button>,
     reminder: bool,
     key: String,
-    now: Timestamp,
 ) -> Result<OutgoingEmail, RenderError> {
+    let About { cfg, account, m, now } = about;
     let subject = format!(
         "[{}] {}CSM task: {} missed, {} ARR at risk",
         account.name,
@@ -365,22 +387,27 @@ fn fallback_note(role: &str) -> String {
     )
 }
 
+/// What leadership's email reports beside the milestone: the account's
+/// health, what the playbook tried (its log) and the CSM task.
+#[derive(Clone, Copy)]
+pub struct EscalationFacts<'a> {
+    pub health: &'a Health,
+    pub tried: &'a [EscalationLogEntry],
+    pub task: Option<&'a CsmTask>,
+}
+
 /// Day 5: the email to the CS leader, or to the customer's executive sponsor
 /// (then `unsubscribe_url` is the sponsor's own).
-#[allow(clippy::too_many_arguments)]
 pub fn leadership(
-    cfg: &Config,
-    account: &Account,
-    m: &TrackedMilestone,
-    health: &Health,
-    tried: &[EscalationLogEntry],
-    task: Option<&CsmTask>,
+    about: About<'_>,
+    facts: EscalationFacts<'_>,
     recipient: &Contact,
     kind: EmailKind,
     unsubscribe_url: Option<&str>,
     key: String,
-    now: Timestamp,
 ) -> Result<OutgoingEmail, RenderError> {
+    let About { cfg, account, m, now } = about;
+    let EscalationFacts { health, tried, task } = facts;
     let arr = fmt_money(m.arr_at_risk(account.arr));
     let days_overdue = (now - m.due_at).num_days();
     let subject = match kind {
@@ -462,12 +489,12 @@ fn customer_emailed(tried: &[EscalationLogEntry], step: Option<Step>) -> bool {
 }
 
 #[derive(Template)]
-#[template(path = "leadership_digest.html")]
+#[template(path = "leadership_list.html")]
 struct DigestHtml<'a> {
     v: &'a DigestView,
 }
 #[derive(Template)]
-#[template(path = "leadership_digest.txt")]
+#[template(path = "leadership_list.txt")]
 struct DigestText<'a> {
     v: &'a DigestView,
 }
@@ -492,7 +519,7 @@ struct DigestRow {
 }
 
 /// One escalation in a leader's daily email.
-pub struct DigestItem<'a> {
+pub struct ListedEscalation<'a> {
     pub account: &'a Account,
     pub milestone: &'a TrackedMilestone,
     pub health: &'a Health,
@@ -501,9 +528,9 @@ pub struct DigestItem<'a> {
 
 /// A leader's one escalation email of the day when several escalations
 /// wait for it: each with its facts and ask, largest ARR at risk first.
-pub fn leadership_digest(
+pub fn leadership_list(
     cfg: &Config,
-    items: &[DigestItem<'_>],
+    items: &[ListedEscalation<'_>],
     recipient: &Contact,
     key: String,
     now: Timestamp,
@@ -881,16 +908,13 @@ struct HeadsUpView<'a> {
 
 /// A heads-up to a milestone's owner: due soon, behind pace, what the
 /// customer was told (`champion`, in words), what to do.
-#[allow(clippy::too_many_arguments)]
 pub fn heads_up(
-    cfg: &Config,
-    account: &Account,
-    m: &TrackedMilestone,
+    about: About<'_>,
     pace: milepost_domain::BehindPace,
     champion: &str,
     key: String,
-    now: Timestamp,
 ) -> Result<OutgoingEmail, RenderError> {
+    let About { cfg, account, m, now } = about;
     let owner = account.owner(&m.owner);
     let facts = MilestoneFacts::new(cfg, account, m, now);
     let subject = format!(

@@ -67,6 +67,16 @@ pub(crate) fn milestone(acct: &Account) -> TrackedMilestone {
     TrackedMilestone::new(acct, &map, &def)
 }
 
+/// What the emails under test are about, written at `now()`.
+fn about<'a>(cfg: &'a Config, account: &'a Account, m: &'a TrackedMilestone) -> About<'a> {
+    About {
+        cfg,
+        account,
+        m,
+        now: now(),
+    }
+}
+
 fn now() -> Timestamp {
     Utc.with_ymd_and_hms(2026, 2, 9, 10, 0, 0).unwrap()
 }
@@ -133,54 +143,46 @@ fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
     let sponsor_unsubscribe = links.unsubscribe(acct.id.as_str(), sponsor.email.as_str(), now());
     vec![
         outreach(
-            &cfg,
-            acct,
-            &m,
+            about(&cfg, acct, &m),
             &[],
             EmailKind::Outreach,
             &champion_unsubscribe,
             "k1".into(),
-            now(),
         )
         .unwrap(),
         outreach(
-            &cfg,
-            acct,
-            &m,
+            about(&cfg, acct, &m),
             &[],
             EmailKind::FollowUp,
             &champion_unsubscribe,
             "k2".into(),
-            now(),
         )
         .unwrap(),
-        csm_task(&cfg, acct, &m, &task, buttons, false, "k3".into(), now()).unwrap(),
+        csm_task(about(&cfg, acct, &m), &task, buttons, "k3".into()).unwrap(),
         leadership(
-            &cfg,
-            acct,
-            &m,
-            &health(),
-            &tried,
-            Some(&task),
+            about(&cfg, acct, &m),
+            EscalationFacts {
+                health: &health(),
+                tried: &tried,
+                task: Some(&task),
+            },
             &leader,
             EmailKind::Leadership,
             None,
             "k4".into(),
-            now(),
         )
         .unwrap(),
         leadership(
-            &cfg,
-            acct,
-            &m,
-            &health(),
-            &tried,
-            Some(&task),
+            about(&cfg, acct, &m),
+            EscalationFacts {
+                health: &health(),
+                tried: &tried,
+                task: Some(&task),
+            },
             &sponsor,
             EmailKind::ExecSponsor,
             Some(&sponsor_unsubscribe),
             "k5".into(),
-            now(),
         )
         .unwrap(),
     ]
@@ -410,14 +412,11 @@ fn a_section_with_nothing_in_it_is_not_rendered() {
     m.playbook = std::sync::Arc::new(playbook);
     let cfg = Config::default();
     let follow_up = outreach(
-        &cfg,
-        &acct,
-        &m,
+        about(&cfg, &acct, &m),
         &[],
         EmailKind::FollowUp,
         "https://u.example/t",
         "k".into(),
-        now(),
     )
     .unwrap();
     assert!(!follow_up.text.contains("guide"), "{}", follow_up.text);
@@ -427,17 +426,16 @@ fn a_section_with_nothing_in_it_is_not_rendered() {
         .contains("Following up on \"First <workflow> & done\" for Acme Corp.\n"));
     let sponsor = acct.exec_sponsor.clone().unwrap();
     let nothing_tried = leadership(
-        &cfg,
-        &acct,
-        &m,
-        &health(),
-        &[],
-        None,
+        about(&cfg, &acct, &m),
+        EscalationFacts {
+            health: &health(),
+            tried: &[],
+            task: None,
+        },
         &sponsor,
         EmailKind::ExecSponsor,
         Some("https://u.example/t"),
         "k".into(),
-        now(),
     )
     .unwrap();
     assert!(
@@ -494,14 +492,11 @@ fn one_outreach_names_every_miss_close_together() {
     other.due_at = m.due_at + Duration::days(1);
     let cfg = Config::default();
     let email = outreach(
-        &cfg,
-        &acct,
-        &m,
+        about(&cfg, &acct, &m),
         &[other],
         EmailKind::Outreach,
         "https://u.example/t",
         "k".into(),
-        now(),
     )
     .unwrap();
     assert_eq!(

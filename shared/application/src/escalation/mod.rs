@@ -202,8 +202,13 @@ impl PlaybookSteps {
                         Vec::new()
                     };
                     let unsubscribe = self.unsubscribe_url(&account, to, now);
-                    let mail =
-                        email::outreach(&self.config, &account, &milestone, &also, kind, &unsubscribe, key, now)?;
+                    let about = email::About {
+                        cfg: &self.config,
+                        account: &account,
+                        m: &milestone,
+                        now,
+                    };
+                    let mail = email::outreach(about, &also, kind, &unsubscribe, key)?;
                     let sent = self.send_logged(req, step, Recipient::Customer, now, &mail).await;
                     // The misses it named are settled as included in it, or given back.
                     let keys = also.iter().map(|c| outreach_key_of(&account, c));
@@ -263,16 +268,13 @@ impl PlaybookSteps {
                     .await
                     .map_err(|e| StepError::Transient(e.to_string()))?;
                 let buttons = email::task_buttons(self.links.as_ref(), &task, &milestone, now);
-                let mail = email::csm_task(
-                    &self.config,
-                    &account,
-                    &milestone,
-                    &task,
-                    buttons,
-                    false,
-                    send_key(req, step, Recipient::Csm),
+                let about = email::About {
+                    cfg: &self.config,
+                    account: &account,
+                    m: &milestone,
                     now,
-                )?;
+                };
+                let mail = email::csm_task(about, &task, buttons, send_key(req, step, Recipient::Csm))?;
                 self.send_logged(req, step, Recipient::Csm, now, &mail).await?;
             }
             Step::Leadership => {
@@ -347,18 +349,24 @@ impl PlaybookSteps {
                     }
                 }
                 if let Some((sponsor, unsubscribe)) = sponsor_mail {
+                    let about = email::About {
+                        cfg: &self.config,
+                        account: &account,
+                        m: &milestone,
+                        now,
+                    };
+                    let reported = email::EscalationFacts {
+                        health: &report,
+                        tried: &tried,
+                        task: task.as_ref(),
+                    };
                     let mail = email::leadership(
-                        &self.config,
-                        &account,
-                        &milestone,
-                        &report,
-                        &tried,
-                        task.as_ref(),
+                        about,
+                        reported,
                         sponsor,
                         EmailKind::ExecSponsor,
                         Some(&unsubscribe),
                         send_key(req, step, Recipient::Sponsor),
-                        now,
                     )?;
                     self.send_logged(req, step, Recipient::Sponsor, now, &mail).await?;
                 }
@@ -672,21 +680,20 @@ impl PlaybookSteps {
             others.push((their_key, waiting.execution, account, milestone, health, task));
         }
         let mail = if others.is_empty() {
-            email::leadership(
-                &self.config,
-                facts.account,
-                facts.milestone,
-                facts.health,
-                facts.tried,
-                facts.task,
-                leader,
-                EmailKind::Leadership,
-                None,
-                key.to_string(),
+            let about = email::About {
+                cfg: &self.config,
+                account: facts.account,
+                m: facts.milestone,
                 now,
-            )?
+            };
+            let reported = email::EscalationFacts {
+                health: facts.health,
+                tried: facts.tried,
+                task: facts.task,
+            };
+            email::leadership(about, reported, leader, EmailKind::Leadership, None, key.to_string())?
         } else {
-            let mut items = vec![email::DigestItem {
+            let mut items = vec![email::ListedEscalation {
                 account: facts.account,
                 milestone: facts.milestone,
                 health: facts.health,
@@ -695,14 +702,14 @@ impl PlaybookSteps {
             items.extend(
                 others
                     .iter()
-                    .map(|(_, _, account, milestone, health, task)| email::DigestItem {
+                    .map(|(_, _, account, milestone, health, task)| email::ListedEscalation {
                         account: account.as_ref(),
                         milestone,
                         health,
                         task: task.as_ref(),
                     }),
             );
-            email::leadership_digest(&self.config, &items, leader, key.to_string(), now)?
+            email::leadership_list(&self.config, &items, leader, key.to_string(), now)?
         };
         let sent = self.send_logged(req, step, Recipient::Leader, now, &mail).await;
         let went = sent.as_ref().is_ok_and(SendResult::went_or_may_have);

@@ -22,7 +22,7 @@ use milepost_local::stack::{create_local_resources, create_local_state_machine, 
 use milepost_local::MotoServer;
 use milepost_maps::load_map;
 
-const ASL: &str = include_str!("../../../infra/statemachine/escalation.asl.json");
+const ASL: &str = include_str!("../../../../infra/statemachine/escalation.asl.json");
 const TABLE: &str = "milepost-playbook-test";
 
 struct Aws {

@@ -3,7 +3,7 @@
 //! gets its 4xx page and changes nothing, and what was done lands on the
 //! task, the account's log and the bus.
 
-mod common;
+use crate::common;
 
 use chrono::Duration;
 use common::*;

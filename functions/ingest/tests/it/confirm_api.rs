@@ -4,7 +4,7 @@
 //! took but the bus did not completed by the sender's retry, with the first
 //! confirmer's words, once. On the embedded store and on DynamoDB (moto).
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

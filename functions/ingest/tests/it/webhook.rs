@@ -1,7 +1,7 @@
 //! The webhook contract, through the real handler, on the embedded store:
 //! signatures, replays, duplicates, concurrency, limits and bad input.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -45,10 +45,7 @@ async fn run() -> Run {
         config: simulation_config(),
         links: Some(links()),
     };
-    store
-        .put_map(&load_map("m.yaml", ESCALATION_MAP).unwrap())
-        .await
-        .unwrap();
+    store.put_map(&load_map("m.yaml", ESCALATION_MAP).unwrap()).await.unwrap();
     s.ingestion().upsert_account(&account("a1")).await.unwrap();
     Run {
         s,

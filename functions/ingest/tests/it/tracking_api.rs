@@ -3,7 +3,7 @@
 //! act on correctly (200 taken, 4xx dropped, 503 retried). The SDKs
 //! themselves are run against `make local` by tests/sdk_clients.py.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::sync::Arc;

@@ -5,7 +5,7 @@
 //! unsubscribe sent as multipart. Each changes nothing it should not; every
 //! scenario runs on the embedded store and on DynamoDB (moto).
 
-mod common;
+use crate::common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -13,7 +13,7 @@ use common::*;
 use hmac::Mac;
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::Request;
-use milepost_app::links::{recipient_digest, LinkAction, LinkSigner, DEV_LINK_KEY};
+use milepost_app::links::{address_fingerprint, LinkAction, LinkSigner, DEV_LINK_KEY};
 use milepost_domain::{AccountId, Step, SuppressionSource, TaskStatus};
 
 /// `token`'s payload rewritten by `edit`, its MAC kept: the same link spelled another way.
@@ -34,7 +34,7 @@ fn four_spellings(token: &str) -> Vec<String> {
         respelled(token, |j| j.replace('}', r#","note":"again"}"#)),
         respelled(token, |j| {
             let v: serde_json::Value = serde_json::from_str(j).unwrap();
-            j.replace(v["r"].as_str().unwrap(), &recipient_digest("someone@else.example"))
+            j.replace(v["r"].as_str().unwrap(), &address_fingerprint("someone@else.example"))
         }),
     ]
 }
@@ -71,7 +71,7 @@ fn v1_token(key: &[u8], action: LinkAction, subject: &str, recipient: &str, expi
     let payload = format!(
         r#"{{"a":"{}","s":"{subject}","r":"{}","e":{expires}}}"#,
         action.as_str(),
-        recipient_digest(recipient)
+        address_fingerprint(recipient)
     );
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
     mac.update(
@@ -153,7 +153,7 @@ async fn a_first_format_unsubscribe_link_works_but_cannot_be_shifted(s: Setup<'_
     let sent_to_evil = v1_token(key, LinkAction::Unsubscribe, "a1", &evil, expires);
     let shifted_payload = format!(
         r#"{{"a":"unsubscribe","s":"a1|evil","r":"{}","e":{expires}}}"#,
-        recipient_digest(dana.as_str())
+        address_fingerprint(dana.as_str())
     );
     let shifted = format!(
         "v1.{}.{}",

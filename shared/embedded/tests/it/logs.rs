@@ -149,7 +149,7 @@ async fn a_failed_playbook_step_names_its_escalation_and_no_address() {
 /// here), once, with ids and no address; it is never sent again blindly.
 #[tokio::test]
 async fn an_email_of_unknown_outcome_logs_what_the_alarm_counts() {
-    let template = include_str!("../../../infra/template.yaml");
+    let template = include_str!("../../../../infra/template.yaml");
     let pattern = template
         .lines()
         .find(|l| l.contains("FilterPattern") && l.contains("email outcome unknown"))
