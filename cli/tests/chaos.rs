@@ -46,6 +46,9 @@ const BATCH: usize = 10;
 /// Hours between the sweeps (in production 15 minutes; here once a day, at
 /// moto's pace: each sweep Lambda reads 16 index shards).
 const SWEEP_EVERY_HOURS: i64 = 24;
+/// Hours the schedule goes on settling after the run's events and steps end.
+const SETTLE_HOURS_AFTER: i64 = 6;
+
 /// How often a sender tries one request before it gives up (Segment retries for hours).
 const SENDER_ATTEMPTS: usize = 30;
 const TABLE: &str = "chaos";
@@ -197,6 +200,8 @@ struct Outcome {
     emails_unknown: BTreeSet<String>,
     /// Tags of the emails SES never took and that were moot when settled (not sent).
     emails_withheld: BTreeSet<String>,
+    /// Send ledger records by tag: the key and its state, to name what differs.
+    send_states: BTreeMap<String, String>,
     /// Emails settled from SES's events: sent again, or found sent.
     settled: milepost_app::settle::SettleReport,
     /// Bus events whose detail carries no `event_id`.
@@ -294,10 +299,9 @@ async fn run(plans: &[AccountPlan], seed: u64, faults: Option<FaultPlan>) -> Out
                 .insert(p.account.id.to_string(), serde_json::to_value(&activity).unwrap());
         }
         for mail in mailer.sent() {
-            *outcome
-                .emails
-                .entry(milepost_aws::ses::send_key_tag(&mail.key))
-                .or_default() += 1;
+            let tag = milepost_aws::ses::send_key_tag(&mail.key);
+            outcome.send_states.insert(tag.clone(), format!("{}: sent", mail.key));
+            *outcome.emails.entry(tag).or_default() += 1;
         }
         for event in bus.events() {
             let detail = serde_json::to_value(&event).unwrap();
@@ -419,7 +423,8 @@ async fn run(plans: &[AccountPlan], seed: u64, faults: Option<FaultPlan>) -> Out
             .to_string();
         *outcome.emails.entry(tag).or_default() += 1;
     }
-    (outcome.emails_unknown, outcome.emails_withheld) = unsettled_sends(&aws_sdk_dynamodb::Client::new(&direct)).await;
+    (outcome.emails_unknown, outcome.emails_withheld) =
+        unsettled_sends(&aws_sdk_dynamodb::Client::new(&direct), &mut outcome.send_states).await;
     for body in proxy.applied("events:PutEvents") {
         let body: Value = serde_json::from_slice(&body).unwrap();
         for entry in body["Entries"].as_array().unwrap() {
@@ -519,10 +524,11 @@ async fn drive(p: &Pipeline, plans: &[AccountPlan], deliveries: &BTreeMap<Timest
         o.steps.failures_caught += report.failures_caught;
         o.steps.deferrals += report.deferrals;
     }
-    // The schedule goes on after the run: a few more hours of SES's events
-    // and the sweeps' settling, for what the last hours left unknown.
+    // The schedule goes on after the run: more hours of SES's events and the
+    // sweeps' settling, for what the last hours left unknown (a send adopted
+    // late, a resend SES throttled, needs several).
     let end = sim_start() + Duration::hours((DAYS + TAIL_DAYS) * 24);
-    for hour in 1..=3 {
+    for hour in 1..=SETTLE_HOURS_AFTER {
         p.clock.set(end + Duration::hours(hour));
         report_ses_events(p).await;
         settle_lambda(p).await;
@@ -604,7 +610,10 @@ async fn executions_on((sfn, machine): &(aws_sdk_sfn::Client, String)) -> Vec<St
 
 /// The tags of the send keys the ledger holds as of unknown outcome, and of
 /// those SES never took that were moot when settled (not sent).
-async fn unsettled_sends(dynamodb: &aws_sdk_dynamodb::Client) -> (BTreeSet<String>, BTreeSet<String>) {
+async fn unsettled_sends(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    states: &mut BTreeMap<String, String>,
+) -> (BTreeSet<String>, BTreeSet<String>) {
     use aws_sdk_dynamodb::types::AttributeValue;
     let mut pages = dynamodb
         .scan()
@@ -623,17 +632,20 @@ async fn unsettled_sends(dynamodb: &aws_sdk_dynamodb::Client) -> (BTreeSet<Strin
         if key.starts_with("stream-probe:") {
             continue;
         }
+        states.insert(
+            milepost_aws::ses::send_key_tag(key),
+            format!("{key}: {}", field("state").unwrap_or_default()),
+        );
         match field("state").as_deref() {
             Some("unknown") => {
-                if std::env::var_os("MILEPOST_CHAOS_VERBOSE").is_some() {
-                    let since = record.and_then(|m| m.get("since")).and_then(|s| s.as_s().ok()).cloned();
-                    let resends = record
-                        .and_then(|m| m.get("resends"))
-                        .and_then(|n| n.as_n().ok())
-                        .cloned();
-                    let email = record.and_then(|m| m.get("email")).is_some();
-                    eprintln!("left unknown: {key} since {since:?} resends {resends:?} with its email {email}");
-                }
+                // Printed always: shown when the run fails on it.
+                let since = record.and_then(|m| m.get("since")).and_then(|s| s.as_s().ok()).cloned();
+                let resends = record
+                    .and_then(|m| m.get("resends"))
+                    .and_then(|n| n.as_n().ok())
+                    .cloned();
+                let email = record.and_then(|m| m.get("email")).is_some();
+                eprintln!("left unknown: {key} since {since:?} resends {resends:?} with its email {email}");
                 unknown.insert(milepost_aws::ses::send_key_tag(key));
             }
             Some("rejected") if field("reason").is_some_and(|r| r.starts_with("never taken by the mail service")) => {
@@ -743,7 +755,11 @@ fn judge(calm: &Outcome, stormy: &Outcome, events: usize) -> Figures {
         })
         .collect();
     for tag in &missing {
-        eprintln!("an email sent without faults was not sent with them (its milepost-send tag: {tag})");
+        eprintln!(
+            "an email sent without faults was not sent with them: {} (with faults: {})",
+            calm.send_states.get(*tag).map_or("?", String::as_str),
+            stormy.send_states.get(*tag).map_or("no send record", String::as_str),
+        );
     }
     f.emails_missing = missing.len();
     f.bus_without_id = stormy.bus_without_id;

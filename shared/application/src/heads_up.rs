@@ -27,7 +27,10 @@ use crate::email;
 use crate::keys::{self, heads_up_log, Recipient};
 use crate::links::ActionLinks;
 use crate::ports::{Clock, Mailer, PlaybookStore, SendClaim, StoreError};
-use crate::sending::{claim_contact_slot, claim_named, send_claimed, send_once, settle_named, SendFailure, SendResult};
+use crate::sending::{
+    claim_contact_slot, claim_named, is_stale_claim, send_claimed, send_once, settle_named, settled_or_adopted,
+    SendFailure, SendResult,
+};
 use crate::sweep::SweepOptions;
 use crate::writes::{update_milestone, Edit};
 
@@ -235,7 +238,8 @@ impl HeadsUps {
         let store = self.store.as_ref();
         let to = &account.primary_contact;
         let key = champion_key(m);
-        if let Some(record) = store.send_record(&key).await? {
+        // A claim an attempt left mid-send is adopted by the send below.
+        if let Some(record) = store.send_record(&key).await?.filter(|r| !is_stale_claim(r, now)) {
             return Ok(ChampionHeadsUp::from(settled(record, now)?));
         }
         if let Some(pause) = store.customer_email_pause(&account.id).await? {
@@ -281,13 +285,18 @@ impl HeadsUps {
         // The key is held before the email's list is made: two runs on one
         // milestone cannot each send a list the other settles.
         let claim = SendClaim::new(now);
-        if let Some(record) = store.claim_send(&key, &claim).await? {
-            return Ok(ChampionHeadsUp::from(settled(record, now)?));
-        }
+        // `Some`: a claim an attempt left mid-send, adopted with this email.
+        let stale = match store.claim_send(&key, &claim).await? {
+            None => None,
+            Some(record) if is_stale_claim(&record, now) => Some(record),
+            Some(record) => return Ok(ChampionHeadsUp::from(settled(record, now)?)),
+        };
         let also = match self.claim_others_behind(account, m, now, &claim).await {
             Ok(also) => also,
             Err(e) => {
-                store.release_send(&key, &claim).await?;
+                if stale.is_none() {
+                    store.release_send(&key, &claim).await?;
+                }
                 return Err(e.into());
             }
         };
@@ -302,12 +311,17 @@ impl HeadsUps {
             m,
             now,
         };
-        let sent = match email::outreach(about, &also, kind, &unsubscribe, key.clone()) {
-            Ok(mail) => send_claimed(store, self.mailer.as_ref(), &mail, &claim)
+        let sent = match (email::outreach(about, &also, kind, &unsubscribe, key.clone()), stale) {
+            (Ok(mail), None) => send_claimed(store, self.mailer.as_ref(), &mail, &claim)
                 .await
                 .map_err(HeadsUpError::from),
-            Err(e) => {
-                store.release_send(&key, &claim).await?;
+            (Ok(mail), Some(stale)) => settled_or_adopted(store, &mail, stale, now)
+                .await
+                .map_err(HeadsUpError::from),
+            (Err(e), stale) => {
+                if stale.is_none() {
+                    store.release_send(&key, &claim).await?;
+                }
                 Err(HeadsUpError::Store(StoreError::Backend(e.to_string())))
             }
         };

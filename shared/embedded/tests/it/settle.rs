@@ -32,6 +32,10 @@ struct Run {
 }
 
 async fn run() -> Run {
+    run_with(ESCALATION_MAP).await
+}
+
+async fn run_with(map: &str) -> Run {
     let store = Arc::new(InMemoryStore::new());
     let mailer = Arc::new(MemoryMailer::default());
     let clock = Arc::new(VirtualClock::new(contract_start()));
@@ -45,7 +49,7 @@ async fn run() -> Run {
         config: simulation_config(),
         links: Some(links()),
     };
-    store.put_map(&load_map("m.yaml", ESCALATION_MAP).unwrap()).await.unwrap();
+    store.put_map(&load_map("m.yaml", map).unwrap()).await.unwrap();
     s.ingestion().upsert_account(&account("a1")).await.unwrap();
     Run {
         s,
@@ -305,4 +309,48 @@ async fn a_send_left_mid_way_that_the_service_took_is_settled_from_its_receipt()
     };
     assert_eq!(message_id, "ses-before-the-crash");
     assert!(r.unsettled().await.is_empty());
+}
+
+/// The champion's heads-up before a miss, its claim left mid-send: the next
+/// heads-up run adopts it with the email it renders, and the settling sends
+/// it once SES's events show it never took it (it was reported as "may not
+/// have arrived" and never sent).
+#[tokio::test]
+async fn a_champion_heads_up_left_mid_way_is_adopted_and_sent_once() {
+    use milepost_app::keys::{heads_up_send, Recipient};
+    let map = ESCALATION_MAP.replace(
+        "    due_days: 10\n",
+        "    due_days: 10\n    warn_before_days: 4\n    warn_champion: true\n",
+    );
+    let mut r = run_with(&map).await;
+    let m = r
+        .store
+        .get_milestone(&AccountId::new("a1"), "first_workflow")
+        .await
+        .unwrap()
+        .unwrap();
+    let key = heads_up_send(&m, Recipient::Champion);
+    let killed = milepost_app::ports::SendClaim {
+        by: "an-attempt-killed-mid-send".into(),
+        at: contract_start(),
+    };
+    assert!(r.store.claim_send(&key, &killed).await.unwrap().is_none());
+    let mut t = r.clock.now();
+    while t < m.due_at {
+        t += Duration::minutes(30);
+        r.clock.set(t);
+        r.s.heads_ups().run(&SweepOptions::default()).await.unwrap();
+        r.report_taken(t).await;
+        r.s.settler().run().await.unwrap();
+    }
+    assert_eq!(
+        r.taken().get(&key),
+        Some(&1),
+        "the champion's heads-up went once: {:?}",
+        r.taken()
+    );
+    assert!(matches!(
+        r.store.send_record(&key).await.unwrap(),
+        Some(SendRecord::Sent { .. })
+    ));
 }
