@@ -34,7 +34,7 @@ ensure_rust_target = $(if $(filter arm64,$(1)),rustup target list --installed 2>
          rustup target add aarch64-unknown-linux-gnu; },true)
 SAM := cd infra && SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CURDIR)/$(VENV)/bin/sam
 
-.PHONY: help demo test lint layers docs validate build-cli-debug bench bench-ingest build-cli clean venv local emails-preview discover-check build sam-build sam-build-check deploy volume chaos
+.PHONY: help demo test lint layers docs validate bench bench-ingest build-cli clean venv local emails-preview discover-check build sam-build sam-build-check deploy volume chaos
 
 help:
 	@echo "make demo    build and run the whole pipeline locally (no AWS account): writes milepost-demo/"
@@ -86,23 +86,14 @@ $(SDK_NODE): tests/sdk/package.json tests/sdk/package-lock.json $(VENV)/.install
 	touch $@
 
 ## test: what CI runs (.ci/run calls exactly this)
-# sam-build-check compiles every function once more, in a profile of its own
-# (most of its 5 minutes on two cores): once the tests are built, it runs in
-# its own target directory beside the tests, the browser checks and make
-# local's run, which mostly wait on the emulator, browsers and compressed
-# days; its log is shown when it fails. The browser checks run the debug CLI
-# cargo test has built (an optimised build would cost minutes to save seconds).
+# The browser checks run the debug CLI cargo test has just built (an
+# optimised build, or a build of the CLI alone with its own features, would
+# cost CI minutes to save seconds).
 test: lint layers docs validate $(INFRA_NODE) $(SDK_NODE)
-	$(CARGO) test --workspace --no-run
-	@set -e; mkdir -p target; \
-	    setsid $(MAKE) --no-print-directory sam-build-check CARGO_TARGET_DIR=$(CURDIR)/target/sam-check-cargo \
-	        > target/sam-build-check.log 2>&1 & sam=$$!; \
-	    trap 'kill -- -$$sam 2>/dev/null || true' EXIT; \
-	    echo "sam-build-check: running beside the checks below (target/sam-build-check.log)"; \
-	    $(CARGO) test --workspace; \
-	    $(MAKE) --no-print-directory emails-preview discover-check CHECK_CLI=target/debug/milepost CHECK_CLI_BUILD=build-cli-debug; \
-	    $(VENV)/bin/python tests/local_run.py; \
-	    if wait $$sam; then tail -n 2 target/sam-build-check.log; else cat target/sam-build-check.log; exit 1; fi
+	$(MAKE) --no-print-directory sam-build-check
+	$(CARGO) test --workspace
+	$(MAKE) --no-print-directory emails-preview discover-check CHECK_CLI=target/debug/milepost CHECK_CLI_BUILD=
+	$(VENV)/bin/python tests/local_run.py
 
 ## emails-preview: one email of each kind from a small demo, and every page an
 ## action link can show, rendered in headless Chromium (Debian's package,
@@ -124,10 +115,6 @@ emails-preview: $(CHECK_CLI_BUILD) $(VENV)/.installed
 discover-check: $(CHECK_CLI_BUILD) $(VENV)/.installed
 	VENV=$(VENV) bash tests/chromium.sh
 	$(VENV)/bin/python tests/discover_run.py $(CHECK_CLI)
-
-# The debug CLI with its AWS commands (cargo test has built it already).
-build-cli-debug:
-	$(CARGO) build -p milepost-cli
 
 ## validate: the SAM template, with cfn-lint's rules (offline), what they do not
 ## check (log groups, alarms, named IAM resources: tests/template_check.py), and
