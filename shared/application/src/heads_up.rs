@@ -28,8 +28,8 @@ use crate::keys::{self, heads_up_log, Recipient};
 use crate::links::ActionLinks;
 use crate::ports::{Clock, Mailer, PlaybookStore, SendClaim, StoreError};
 use crate::sending::{
-    claim_contact_slot, claim_named, is_stale_claim, send_claimed, send_once, settle_named, settled_or_adopted,
-    SendFailure, SendResult,
+    claim_contact_slot, claim_named, decided_send, is_stale_claim, send_claimed, send_once, settle_named,
+    settled_or_adopted, SendFailure, SendResult,
 };
 use crate::sweep::SweepOptions;
 use crate::writes::{update_milestone, Edit};
@@ -239,7 +239,7 @@ impl HeadsUps {
         let to = &account.primary_contact;
         let key = champion_key(m);
         // A claim an attempt left mid-send is adopted by the send below.
-        if let Some(record) = store.send_record(&key).await?.filter(|r| !is_stale_claim(r, now)) {
+        if let Some(record) = decided_send(store, &key, now).await? {
             return Ok(ChampionHeadsUp::from(settled(record, now)?));
         }
         if let Some(pause) = store.customer_email_pause(&account.id).await? {

@@ -112,6 +112,16 @@ pub fn is_stale_claim(record: &SendRecord, now: Timestamp) -> bool {
     )
 }
 
+/// The record under `key` as a sender about to render its email reads it:
+/// a claim left past its lease counts as none (the send adopts it).
+pub async fn decided_send(
+    ledger: &dyn SendLedger,
+    key: &str,
+    now: Timestamp,
+) -> Result<Option<SendRecord>, StoreError> {
+    Ok(ledger.send_record(key).await?.filter(|r| !is_stale_claim(r, now)))
+}
+
 /// What `existing`, found under `mail`'s key, means for its sender at `now`
 /// (`SendResult::from_record`), except that a claim an attempt left past its
 /// lease is adopted: recorded as of unknown outcome with `mail` (the same

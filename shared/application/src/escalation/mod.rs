@@ -25,7 +25,7 @@ use crate::keys::{self, playbook_log, Recipient};
 use crate::links::ActionLinks;
 use crate::ports::SendClaim;
 use crate::ports::{Clock, EventPublisher, Mailer, PlaybookStore, StoreError};
-use crate::sending::{is_stale_claim, send_claimed, settled_or_adopted, SendFailure, SendResult};
+use crate::sending::{decided_send, send_claimed, settled_or_adopted, SendFailure, SendResult};
 use crate::writes::retry_on_conflict;
 
 /// Misses of one account this close together get one day-1 outreach email.
@@ -171,8 +171,7 @@ impl PlaybookSteps {
                 let to = &account.primary_contact;
                 let key = send_key(req, step, Recipient::Customer);
                 // A claim an attempt left mid-send is adopted by the send below.
-                let found = store.send_record(&key).await?.filter(|r| !is_stale_claim(r, now));
-                if let Some(record) = found {
+                if let Some(record) = decided_send(store.as_ref(), &key, now).await? {
                     // Sent by an earlier attempt, or named in another milestone's
                     // outreach: say so, and take no slot of the contact's.
                     let result = SendResult::from_record(record, now)?;
@@ -287,11 +286,7 @@ impl PlaybookSteps {
                 let task = store.get_task(&CsmTask::id_for(&req.execution)).await?;
                 let leader = Contact::new("Customer Success leadership", account.cs_leader_email.clone());
                 let leader_key = send_key(req, step, Recipient::Leader);
-                let found = store
-                    .send_record(&leader_key)
-                    .await?
-                    .filter(|r| !is_stale_claim(r, now));
-                let mut deferred = match found {
+                let mut deferred = match decided_send(store.as_ref(), &leader_key, now).await? {
                     Some(record) => {
                         // Sent by an earlier attempt, or in another escalation's daily email.
                         let result = SendResult::from_record(record, now)?;
