@@ -32,9 +32,11 @@ DEPLOY_ARCH := $(shell sed -n 's/.*"Architecture=\([a-z0-9_]*\)".*/\1/p' infra/s
 ensure_rust_target = $(if $(filter arm64,$(1)),rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu \
     || { command -v rustup >/dev/null || { echo "arm64 needs Rust's aarch64-unknown-linux-gnu target: install it (or build with ARCH=x86_64)" >&2; exit 1; }; \
          rustup target add aarch64-unknown-linux-gnu; },true)
+# The triple of the machine building (make test builds for it by name).
+HOST_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 SAM := cd infra && SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CURDIR)/$(VENV)/bin/sam
 
-.PHONY: help demo test lint layers docs validate bench bench-ingest build-cli clean venv local emails-preview discover-check build sam-build sam-build-check deploy volume chaos
+.PHONY: help demo test test-tools lint layers docs validate bench bench-ingest build-cli clean venv local emails-preview discover-check build sam-build sam-build-check deploy volume chaos
 
 help:
 	@echo "make demo    build and run the whole pipeline locally (no AWS account): writes milepost-demo/"
@@ -89,11 +91,23 @@ $(SDK_NODE): tests/sdk/package.json tests/sdk/package-lock.json $(VENV)/.install
 # The browser checks run the debug CLI cargo test has just built (an
 # optimised build, or a build of the CLI alone with its own features, would
 # cost CI minutes to save seconds).
-test: lint layers docs validate $(INFRA_NODE) $(SDK_NODE)
-	$(MAKE) --no-print-directory sam-build-check
+# One compile serves every build after it: cargo test names the host's
+# triple as its target (cargo lambda always names one, and cargo keeps a named
+# target's build apart, in target/<triple>/debug), so sam-build-check and
+# make local's functions reuse what it compiled; tests/one_build.py (make
+# layers) holds their features to the workspace's.
+# Installing what the tests need (pip, npm: mostly waiting on the network)
+# runs beside lint.
+test: export CARGO_BUILD_TARGET := $(HOST_TRIPLE)
+test:
+	$(MAKE) --no-print-directory -j2 --output-sync=target lint test-tools
+	$(MAKE) --no-print-directory layers docs validate
 	$(CARGO) test --workspace
-	$(MAKE) --no-print-directory emails-preview discover-check CHECK_CLI=target/debug/milepost CHECK_CLI_BUILD=
+	$(MAKE) --no-print-directory sam-build-check
+	$(MAKE) --no-print-directory emails-preview discover-check CHECK_CLI=target/$(HOST_TRIPLE)/debug/milepost CHECK_CLI_BUILD=
 	$(VENV)/bin/python tests/local_run.py
+
+test-tools: $(VENV)/.installed $(INFRA_NODE) $(SDK_NODE)
 
 ## emails-preview: one email of each kind from a small demo, and every page an
 ## action link can show, rendered in headless Chromium (Debian's package,
@@ -136,6 +150,8 @@ lint:
 layers:
 	$(PYTHON) tests/layers.py --self-test
 	$(PYTHON) tests/layers.py
+	$(PYTHON) tests/one_build.py --self-test
+	$(PYTHON) tests/one_build.py
 
 ## docs: every link between README.md, ARCHITECTURE.md and docs/ leads to a file and heading that exist
 docs:
@@ -155,11 +171,12 @@ sam-build: $(VENV)/.installed
 	$(SAM) build
 
 ## sam-build-check: `sam build` as make test runs it: offline, for x86_64 (CI
-## has no arm64 Rust target and must not download one), unoptimised (the
-## template and every function's cargo-lambda build are what is checked).
+## has no arm64 Rust target and must not download one), in SAM's debug mode
+## (the template and every function's cargo-lambda build are what is checked;
+## on an x86_64 Linux host, with cargo itself, reusing make test's compile).
 SAM_CHECK_DIR := $(CURDIR)/target/sam-check
 sam-build-check: $(VENV)/.installed
-	export CARGO_PROFILE_RELEASE_OPT_LEVEL=0 CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16; \
+	export SAM_BUILD_MODE=debug $(if $(filter x86_64-unknown-linux-gnu,$(HOST_TRIPLE)),CARGO_LAMBDA_COMPILER=cargo); \
 	    $(SAM) build --build-dir $(SAM_CHECK_DIR) --parameter-overrides Architecture=x86_64
 	@for f in IngestFunction SweepFunction OutreachFunction CsmTaskFunction EscalateFunction ActionsFunction DigestFunction SesEventsFunction; do \
 	    test -x $(SAM_CHECK_DIR)/$$f/bootstrap || { echo "sam build made no bootstrap for $$f" >&2; exit 1; }; done

@@ -85,7 +85,15 @@ export MILEPOST_LOCAL=1
 # policy is off locally (the demo and the tests run it).
 export MILEPOST_CONTACT_POLICY=off
 
-milepost=target/debug/milepost
+# Where cargo puts what make local builds: target/debug, or under the
+# triple make test names (CARGO_BUILD_TARGET; see the Makefile), linked from
+# target/debug so the documentation's commands run as written.
+bin_dir=target/${CARGO_BUILD_TARGET:+$CARGO_BUILD_TARGET/}debug
+if [ "$bin_dir" != target/debug ]; then
+    mkdir -p target/debug
+    ln -sfn "$PWD/$bin_dir/milepost" target/debug/milepost
+fi
+milepost=$bin_dir/milepost
 MILEPOST_STATE_MACHINE_ARN=$("$milepost" local init)
 export MILEPOST_STATE_MACHINE_ARN
 "$milepost" maps load examples/maps
@@ -107,7 +115,7 @@ pids+=($!)
 for _ in $(seq 600); do port_open "$INVOKE_PORT" && break; sleep 0.1; done
 port_open "$INVOKE_PORT" || { echo "cargo lambda watch did not start: see $LOG_DIR/functions.log" >&2; exit 1; }
 
-MILEPOST_TRACKING_PORT=$tracking_port setsid target/debug/examples/tracking_server \
+MILEPOST_TRACKING_PORT=$tracking_port setsid "$bin_dir/examples/tracking_server" \
     > >(tee "$LOG_DIR/tracking.log") 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do port_open "$tracking_port" && break; sleep 0.1; done

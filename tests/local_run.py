@@ -59,8 +59,9 @@ def documentation_with(marker):
 
 
 def function_processes(name):
-    """Pids of the running processes of the function `name` (target/debug/<name>)."""
-    exe = os.path.join(ROOT, "target", "debug", name)
+    """Pids of the running processes of the function `name` (target/debug/<name>,
+    or under the triple make test builds for)."""
+    exe = os.path.join(ROOT, "target", os.environ.get("CARGO_BUILD_TARGET", ""), "debug", name)
     pids = set()
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:

@@ -221,33 +221,74 @@ mod tests {
         }
     }
 
+    /// An HTTP client that answers every request with one canned response
+    /// and keeps the last request's body.
+    #[derive(Debug, Clone)]
+    struct CapturingClient {
+        status: u16,
+        error_type: String,
+        body: String,
+        captured: std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>,
+    }
+
+    impl aws_smithy_runtime_api::client::http::HttpConnector for CapturingClient {
+        fn call(
+            &self,
+            request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+        ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+            *self.captured.lock().unwrap() = request.body().bytes().map(<[u8]>::to_vec);
+            let mut response = aws_smithy_runtime_api::http::Response::new(
+                self.status.try_into().unwrap(),
+                aws_smithy_types::body::SdkBody::from(self.body.clone()),
+            );
+            response
+                .headers_mut()
+                .insert("x-amzn-errortype", self.error_type.clone());
+            aws_smithy_runtime_api::client::http::HttpConnectorFuture::ready(Ok(response))
+        }
+    }
+
+    impl aws_smithy_runtime_api::client::http::HttpClient for CapturingClient {
+        fn http_connector(
+            &self,
+            _: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+            _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+            aws_smithy_runtime_api::client::http::SharedHttpConnector::new(self.clone())
+        }
+    }
+
     /// Sends `email` through a client that captures the request; returns its JSON body.
     async fn captured_send(
         email: &OutgoingEmail,
         status: u16,
         answer: &str,
     ) -> (Result<String, SendError>, serde_json::Value) {
-        let response = http::Response::builder()
-            .status(status)
-            .header("x-amzn-errortype", if status == 200 { "" } else { answer })
-            .body(aws_smithy_types::body::SdkBody::from(if status == 200 {
+        let http_client = CapturingClient {
+            status,
+            error_type: if status == 200 {
+                String::new()
+            } else {
+                answer.to_string()
+            },
+            body: if status == 200 {
                 r#"{"MessageId":"m-1"}"#.to_string()
             } else {
                 format!(r#"{{"message":"{answer}"}}"#)
-            }))
-            .unwrap();
-        let (http_client, captured) = aws_smithy_http_client::test_util::capture_request(Some(response));
+            },
+            captured: Default::default(),
+        };
         let config = aws_sdk_sesv2::Config::builder()
             .behavior_version(aws_sdk_sesv2::config::BehaviorVersion::latest())
             .region(aws_sdk_sesv2::config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_sesv2::config::Credentials::new("a", "b", None, None, "test"))
             .retry_config(aws_sdk_sesv2::config::retry::RetryConfig::disabled())
-            .http_client(http_client)
+            .http_client(http_client.clone())
             .build();
         let mailer = SesMailer::new(Client::from_conf(config), Some("milepost-playbook".into()));
         let result = mailer.send(email).await;
-        let request = captured.expect_request();
-        let body = serde_json::from_slice(request.body().bytes().unwrap()).unwrap();
+        let request = http_client.captured.lock().unwrap().take().expect("a request was sent");
+        let body = serde_json::from_slice(&request).unwrap();
         (result, body)
     }
 

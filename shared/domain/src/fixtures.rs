@@ -1,5 +1,6 @@
-//! Fixtures for tests: plain accounts and dates. Behind the `fixtures`
-//! feature; not part of Milepost's API.
+//! Fixtures for tests: plain accounts and dates. Not part of Milepost's
+//! API. Compiled always, not behind a feature: a test build and a
+//! function's build then compile the crate once (tests/one_build.py).
 
 use chrono::NaiveDate;
 

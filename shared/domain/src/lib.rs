@@ -20,7 +20,6 @@ pub mod discovery;
 pub mod escalation;
 pub mod events;
 pub mod field_error;
-#[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod heads_up;
 pub mod health;

@@ -1,5 +1,5 @@
-//! Fixtures shared by the tests of the crates above the embedded adapters
-//! (behind the `fixtures` feature). Not part of Milepost's API.
+//! Fixtures shared by the tests of the crates above the embedded adapters.
+//! Not part of Milepost's API; compiled always (see the domain's fixtures).
 
 use std::sync::Arc;
 

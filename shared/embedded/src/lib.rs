@@ -4,7 +4,6 @@
 //! per event), checked by the same contract tests.
 
 pub mod clock;
-#[cfg(feature = "fixtures")]
 pub mod fixtures;
 pub mod mailer;
 pub mod publisher;
