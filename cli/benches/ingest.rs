@@ -66,7 +66,7 @@ struct Cost {
 impl Bench {
     async fn new(table: &str, plans: &[AccountPlan]) -> Bench {
         let moto = milepost_local::MotoServer::start();
-        let store = Arc::new(DynamoStore::new(
+        let store = Arc::new(DynamoStore::metered(
             aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
             table,
         ));
@@ -109,10 +109,10 @@ impl Bench {
 
     fn snapshot(&self) -> Cost {
         Cost {
-            requests: self.store.requests() + self.bus.events().len() as u64,
-            transactions: self.store.transactions(),
-            write_units: self.store.write_units(),
-            read_units: self.store.read_units(),
+            requests: self.store.meter().requests() + self.bus.events().len() as u64,
+            transactions: self.store.meter().transactions(),
+            write_units: self.store.meter().write_units(),
+            read_units: self.store.meter().read_units(),
         }
     }
 

@@ -170,7 +170,10 @@ async fn sweep_reads() {
     for pending in [2_000usize, 20_000] {
         let moto = milepost_local::MotoServer::start();
         let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
-        let store = Arc::new(milepost_aws::DynamoStore::new(client.clone(), "milepost-sweep-bench"));
+        let store = Arc::new(milepost_aws::DynamoStore::metered(
+            client.clone(),
+            "milepost-sweep-bench",
+        ));
         store.create_table().await.unwrap();
         let now = sim_start() + Duration::days(100);
         let maps = milepost_cli::example_maps::example_maps();
@@ -204,7 +207,7 @@ async fn sweep_reads() {
             links: Some(milepost_embedded::fixtures::links()),
         };
         // What the sweep reads: the due index, page by page (as the sweep pages it).
-        let requests = store.requests();
+        let requests = store.meter().requests();
         let (mut due, mut cursor) = (0usize, None);
         loop {
             let page = store.due_milestones(now, cursor.take(), 100).await.unwrap();
@@ -214,14 +217,14 @@ async fn sweep_reads() {
                 None => break,
             }
         }
-        let read_requests = store.requests() - requests;
-        let requests = store.requests();
+        let read_requests = store.meter().requests() - requests;
+        let requests = store.meter().requests();
         let report = services
             .sweeper()
             .sweep(&milepost_app::sweep::SweepOptions::default())
             .await
             .unwrap();
-        let sweep_requests = store.requests() - requests;
+        let sweep_requests = store.meter().requests() - requests;
         let (mut scanned, mut scans, mut start) = (0usize, 0usize, None);
         loop {
             let out = client

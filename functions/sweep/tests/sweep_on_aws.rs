@@ -145,7 +145,10 @@ impl Stack {
     }
 
     fn store(&self) -> Arc<DynamoStore> {
-        Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&self.sdk), &self.table))
+        Arc::new(DynamoStore::metered(
+            aws_sdk_dynamodb::Client::new(&self.sdk),
+            &self.table,
+        ))
     }
 
     fn workflows(&self) -> StepFunctionsWorkflows {
@@ -232,7 +235,7 @@ async fn a_sweep_over_5000_pending_milestones_reads_only_the_50_that_are_due() {
     let store = stack.store();
     let report = stack.sweep(store.clone()).await;
     assert_eq!(
-        store.due_items_read(),
+        store.meter().due_items_read(),
         50,
         "the sweep read milestones that were not due"
     );
@@ -387,7 +390,7 @@ async fn a_milestone_reached_before_its_due_date_is_never_touched() {
     stack.clock.set(contract_start() + Duration::days(45));
     let report = stack.sweep(store.clone()).await;
     assert_eq!(report.examined, 0);
-    assert_eq!(store.due_items_read(), 0, "the sweep read a reached milestone");
+    assert_eq!(store.meter().due_items_read(), 0, "the sweep read a reached milestone");
     assert_eq!(
         store.get_milestone(&acct.id, "first_workflow").await.unwrap().unwrap(),
         reached,

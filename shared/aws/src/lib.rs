@@ -12,7 +12,7 @@ pub mod secrets;
 pub mod ses;
 pub mod step_functions;
 
-pub use dynamo::DynamoStore;
+pub use dynamo::{DynamoStore, Meter};
 pub use eventbridge::EventBridgePublisher;
 pub use lazy_client::LazyClient;
 pub use ses::SesMailer;

@@ -1111,64 +1111,43 @@ async fn a_signed_confirmation_reaches_a_manual_milestone_once(s: Arc<Setup>) {
     assert_eq!(names(&s).len(), 2, "refusals announce nothing");
 }
 
-/// Every scenario runs on the in-memory store (one test each) and, in one
-/// test sharing a moto server, on the DynamoDB store: the handler's contract
-/// holds on the store production uses.
-macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {
-        mod in_memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::in_memory().await).await
-                }
-            )*
-        }
+// Every scenario runs on the in-memory store (one test each) and, in one
+// test sharing a moto server, on the DynamoDB store: the handler's contract
+// holds on the store production uses.
 
-        /// And ingestion asks of AWS only what the template grants the function.
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn every_scenario_holds_on_dynamodb() {
-            let moto = MotoServer::start();
-            $(
-                eprintln!("dynamodb: {}", stringify!($name));
-                $name(on_dynamodb(&moto, stringify!($name)).await).await;
-                moto.record_requests(false).await;
-            )*
-            let used = moto.recorded_actions();
-            eprintln!("IngestFunction asked for {used:?}");
-            assert!(used.contains("dynamodb:PutItem"), "recorded: {used:?}");
-            milepost_local::iam::assert_granted("IngestFunction", &used);
-        }
-    };
+milepost_local::scenarios! {
+    function: "IngestFunction",
+    in_memory: crate::webhook::in_memory,
+    on_dynamodb: crate::webhook::on_dynamodb,
+    asks_at_least: ["dynamodb:PutItem"],
+    scenarios: [
+        a_signed_event_is_accepted_and_applied,
+        unsigned_or_badly_signed_requests_get_401_and_store_nothing,
+        a_signature_older_than_five_minutes_is_refused,
+        rotated_keys_and_several_signatures_are_accepted,
+        segment_signatures_are_checked_against_the_body,
+        a_replayed_request_changes_nothing_a_second_time,
+        concurrent_deliveries_apply_once,
+        an_oversized_body_gets_413_before_anything_else,
+        a_wrong_content_type_gets_415,
+        malformed_json_gets_400_naming_the_body,
+        a_request_with_no_valid_event_gets_422_naming_each_field,
+        in_a_batch_valid_events_are_applied_and_the_rest_reported,
+        other_paths_and_methods_are_refused,
+        without_a_configured_secret_unsigned_requests_are_accepted,
+        what_can_never_be_stored_is_rejected_per_event_not_retried_forever,
+        an_event_too_large_to_park_is_refused_not_parked,
+        events_dated_far_ahead_are_rejected_and_odd_signature_times_get_401,
+        group_calls_out_of_order_never_overwrite_newer_traits,
+        the_same_event_id_in_two_accounts_is_two_events,
+        addresses_in_traits_are_parsed_and_lists_or_headers_refused,
+        implausible_contract_dates_are_rejected_per_field,
+        work_per_request_is_bounded_and_answers_stay_small,
+        a_busy_user_in_a_windowed_user_milestone_keeps_its_item_small,
+        a_signed_confirmation_reaches_a_manual_milestone_once,
+        a_failed_announcement_leaves_nothing_unannounced_for_the_retry,
+    ],
 }
-
-scenarios!(
-    a_signed_event_is_accepted_and_applied,
-    unsigned_or_badly_signed_requests_get_401_and_store_nothing,
-    a_signature_older_than_five_minutes_is_refused,
-    rotated_keys_and_several_signatures_are_accepted,
-    segment_signatures_are_checked_against_the_body,
-    a_replayed_request_changes_nothing_a_second_time,
-    concurrent_deliveries_apply_once,
-    an_oversized_body_gets_413_before_anything_else,
-    a_wrong_content_type_gets_415,
-    malformed_json_gets_400_naming_the_body,
-    a_request_with_no_valid_event_gets_422_naming_each_field,
-    in_a_batch_valid_events_are_applied_and_the_rest_reported,
-    other_paths_and_methods_are_refused,
-    without_a_configured_secret_unsigned_requests_are_accepted,
-    what_can_never_be_stored_is_rejected_per_event_not_retried_forever,
-    an_event_too_large_to_park_is_refused_not_parked,
-    events_dated_far_ahead_are_rejected_and_odd_signature_times_get_401,
-    group_calls_out_of_order_never_overwrite_newer_traits,
-    the_same_event_id_in_two_accounts_is_two_events,
-    addresses_in_traits_are_parsed_and_lists_or_headers_refused,
-    implausible_contract_dates_are_rejected_per_field,
-    work_per_request_is_bounded_and_answers_stay_small,
-    a_busy_user_in_a_windowed_user_milestone_keeps_its_item_small,
-    a_signed_confirmation_reaches_a_manual_milestone_once,
-    a_failed_announcement_leaves_nothing_unannounced_for_the_retry,
-);
 
 /// What an event costs on DynamoDB, counted by the adapter: reading the
 /// account's state, then for an event a criterion reads one transaction
@@ -1179,7 +1158,7 @@ scenarios!(
 #[tokio::test]
 async fn on_dynamodb_an_event_no_criterion_reads_takes_two_requests_and_no_transaction() {
     let moto = MotoServer::start();
-    let store = Arc::new(DynamoStore::new(
+    let store = Arc::new(DynamoStore::metered(
         aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
         "requests",
     ));
@@ -1194,13 +1173,13 @@ async fn on_dynamodb_an_event_no_criterion_reads_takes_two_requests_and_no_trans
         let s = s.clone();
         let store = store.clone();
         async move {
-            let (before, transactions) = (store.requests(), store.transactions());
+            let (before, transactions) = (store.meter().requests(), store.meter().transactions());
             let resp = handle(&s.services.ingestion(), &s.config, signed(&body)).await;
             assert_eq!(resp.status(), StatusCode::ACCEPTED);
             (
                 json_of(&resp),
-                store.requests() - before,
-                store.transactions() - transactions,
+                store.meter().requests() - before,
+                store.meter().transactions() - transactions,
             )
         }
     };

@@ -69,7 +69,7 @@ async fn overlapping_group_calls_for_one_account_end_with_the_newest_and_apply_p
         let start = start.clone();
         deliveries.push(tokio::spawn(async move {
             // A Lambda of its own: its own client, its own connections.
-            let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), "groups"));
+            let store = Arc::new(DynamoStore::metered(aws_sdk_dynamodb::Client::new(&sdk), "groups"));
             let ingestion = services(store.clone()).ingestion();
             let at = base + Duration::minutes(i as i64);
             let body = json!([{"type": "group", "groupId": "acme", "messageId": format!("g{i}"),
@@ -85,7 +85,7 @@ async fn overlapping_group_calls_for_one_account_end_with_the_newest_and_apply_p
                 match ingestion.ingest(parse_body(&body).unwrap()).await {
                     Ok(report) => {
                         assert!(report.rejected.is_empty(), "{report:?}");
-                        return (resent, store.requests());
+                        return (resent, store.meter().requests());
                     }
                     Err(_) => resent += 1,
                 }

@@ -1148,9 +1148,9 @@ async fn the_dynamodb_store_keeps_the_contract() {
 #[tokio::test]
 async fn the_dynamodb_store_asks_nothing_under_a_key_too_long_to_exist() {
     let moto = MotoServer::start();
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&moto.sdk_config().await), "milepost-keys");
+    let store = DynamoStore::metered(aws_sdk_dynamodb::Client::new(&moto.sdk_config().await), "milepost-keys");
     store.create_table().await.unwrap();
-    let before = store.requests();
+    let before = store.meter().requests();
     a_key_no_item_can_have_finds_nothing(Arc::new(DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
         "milepost-keys",
@@ -1163,7 +1163,7 @@ async fn the_dynamodb_store_asks_nothing_under_a_key_too_long_to_exist() {
     assert!(port.get_task(&long).await.unwrap().is_none());
     assert!(port.log_of(&AccountId::new(&long)).await.unwrap().is_empty());
     assert_eq!(
-        store.requests(),
+        store.meter().requests(),
         before,
         "a request went out under a key DynamoDB refuses"
     );
@@ -1175,17 +1175,17 @@ async fn the_dynamodb_store_asks_nothing_under_a_key_too_long_to_exist() {
 async fn the_dynamodb_store_follows_query_pages() {
     let moto = MotoServer::start();
     let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
-    let store = DynamoStore::new(client, "milepost-pages");
+    let store = DynamoStore::metered(client, "milepost-pages");
     store.create_table().await.unwrap();
     let shared: Arc<dyn Store> = Arc::new(DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
         "milepost-pages",
     ));
     large_accounts_are_read_past_one_page(shared).await;
-    let before = store.requests();
+    let before = store.meter().requests();
     assert_eq!(store.milestones_of(&AccountId::new("big")).await.unwrap().len(), 60);
     assert!(
-        store.requests() - before >= 2,
+        store.meter().requests() - before >= 2,
         "one request read 1.2 MB: the emulator did not page"
     );
 }

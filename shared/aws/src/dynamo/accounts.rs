@@ -1,0 +1,87 @@
+//! Account profiles, milestone maps and customer-email pauses.
+
+use super::*;
+
+impl DynamoStore {
+    /// An account profile, with `traits_at` on top for the conditional writes of group calls.
+    pub(super) fn account_item(account: &Account) -> StoreResult<Item> {
+        let mut item = HashMap::from([("item".to_string(), to_attr(account)?)]);
+        if let Some(at) = account.traits_at {
+            item.insert("traits_at".into(), s(time_key(at)));
+        }
+        Ok(item)
+    }
+}
+
+#[async_trait]
+impl AccountStore for DynamoStore {
+    async fn put_account(&self, account: &Account) -> StoreResult<()> {
+        self.put(Self::account_item(account)?, account_pk(&account.id), PROFILE_SK, false)
+            .await?;
+        Ok(())
+    }
+
+    /// Conditional on the `traits_at` attribute read (absent: none, or no
+    /// account at all when `expected` is `None`).
+    async fn replace_account(&self, account: &Account, expected: Option<&Account>) -> StoreResult<bool> {
+        let mut item = Self::account_item(account)?;
+        item.insert("pk".into(), s(account_pk(&account.id)));
+        item.insert("sk".into(), s(PROFILE_SK));
+        let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
+        put = match expected.map(|a| a.traits_at) {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(None) => put.condition_expression("attribute_exists(pk) AND attribute_not_exists(traits_at)"),
+            Some(Some(at)) => put
+                .condition_expression("traits_at = :read")
+                .expression_attribute_values(":read", s(time_key(at))),
+        };
+        self.put_conditionally(put.build().map_err(backend)?).await
+    }
+
+    async fn get_account(&self, id: &AccountId) -> StoreResult<Option<Arc<Account>>> {
+        self.get(account_pk(id), PROFILE_SK)
+            .await?
+            .map(|i| from_item(&i).map(Arc::new))
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl MapStore for DynamoStore {
+    async fn put_map(&self, map: &MilestoneMap) -> StoreResult<()> {
+        let (pk, sk) = map_key(map.segment, map.tenure);
+        let item = HashMap::from([("item".to_string(), to_attr(map)?)]);
+        self.put(item, pk, &sk, false).await?;
+        Ok(())
+    }
+
+    async fn maps_for(&self, segment: Segment, tenure: Tenure) -> StoreResult<Vec<MilestoneMap>> {
+        let mut maps = Vec::new();
+        for seg in [MapSegment::Only(segment), MapSegment::All] {
+            let (pk, _) = map_key(seg, None);
+            for item in self.query_all(pk, "TENURE#").await? {
+                let map: MilestoneMap = from_item(&item)?;
+                if map.specificity(segment, tenure).is_some() {
+                    maps.push(map);
+                }
+            }
+        }
+        Ok(maps)
+    }
+}
+
+#[async_trait]
+impl PauseStore for DynamoStore {
+    async fn pause_customer_emails(&self, account: &AccountId, pause: &CustomerEmailPause) -> StoreResult<()> {
+        let item = HashMap::from([("item".to_string(), to_attr(pause)?)]);
+        self.put(item, account_pk(account), PAUSE_SK, false).await?;
+        Ok(())
+    }
+
+    async fn customer_email_pause(&self, account: &AccountId) -> StoreResult<Option<CustomerEmailPause>> {
+        self.get(account_pk(account), PAUSE_SK)
+            .await?
+            .map(|i| from_item(&i))
+            .transpose()
+    }
+}
