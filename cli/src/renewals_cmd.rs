@@ -85,11 +85,7 @@ pub fn parse(mut input: impl Read, limits: &TimeLimits, today: NaiveDate) -> Res
         })
     };
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(&text[..]);
-    let problem = |line: u64, field: &str, message: String| Problem {
-        line,
-        field: field.to_string(),
-        message,
-    };
+    let problem = problem_at;
     let header = match reader.headers() {
         Ok(h) => h.clone(),
         Err(e) => return Err(vec![problem(1, "header", e.to_string())]),
@@ -127,57 +123,11 @@ pub fn parse(mut input: impl Read, limits: &TimeLimits, today: NaiveDate) -> Res
         if record.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
-        let account = cell(0);
-        if account.is_empty() {
-            problems.push(problem(line, "account_id", "is required".into()));
-        }
-        let date = match NaiveDate::parse_from_str(cell(1), "%Y-%m-%d") {
-            Ok(d) => match limits.check_contract_date("decision_date", d, today) {
-                Ok(()) => Some(d),
-                Err(e) => {
-                    problems.push(problem(line, "decision_date", e.message));
-                    None
-                }
-            },
-            Err(_) => {
-                let message = format!("must be a date (YYYY-MM-DD), not `{}`", cell(1));
-                problems.push(problem(line, "decision_date", message));
-                None
-            }
-        };
-        let outcome = RenewalDecision::parse(cell(2));
-        if outcome.is_none() {
-            let message = format!(
-                "unknown outcome `{}` (expected {})",
-                cell(2),
-                RenewalDecision::expected()
-            );
-            problems.push(problem(line, "outcome", message));
-        }
-        let arr_after = match cell(3) {
-            "" => Some(None),
-            text => text
-                .parse::<u64>()
-                .ok()
-                .filter(|arr| *arr <= milepost_domain::limits::MAX_ARR)
-                .map(Some),
-        };
-        if arr_after.is_none() {
-            let message = format!(
-                "must be a whole amount up to {}, not `{}`",
-                milepost_domain::limits::MAX_ARR,
-                cell(3)
-            );
-            problems.push(problem(line, "arr_after", message));
-        }
-        let (Some(date), Some(outcome), Some(arr_after), false) = (date, outcome, arr_after, account.is_empty()) else {
+        let cells: [&str; 4] = std::array::from_fn(cell);
+        let Some((account, outcome)) = check_row(&cells, line, limits, today, &mut problems) else {
             continue;
         };
-        let outcome = RenewalOutcome {
-            decision_date: date,
-            outcome,
-            arr_after,
-        };
+        let date = outcome.decision_date;
         match said.get(&(account.to_string(), date)) {
             Some((first, earlier)) if *earlier != outcome => {
                 let message = format!("{account} on {date}: conflicts with line {first}");
@@ -199,6 +149,77 @@ pub fn parse(mut input: impl Read, limits: &TimeLimits, today: NaiveDate) -> Res
         Ok(rows)
     } else {
         Err(problems)
+    }
+}
+
+/// One row's cells (account, decision date, outcome, ARR after) checked:
+/// its account and outcome, or None with every problem of the row added.
+fn check_row<'a>(
+    cells: &[&'a str; 4],
+    line: u64,
+    limits: &TimeLimits,
+    today: NaiveDate,
+    problems: &mut Vec<Problem>,
+) -> Option<(&'a str, RenewalOutcome)> {
+    let account = cells[0];
+    if account.is_empty() {
+        problems.push(problem_at(line, "account_id", "is required".into()));
+    }
+    let date = match NaiveDate::parse_from_str(cells[1], "%Y-%m-%d") {
+        Ok(d) => match limits.check_contract_date("decision_date", d, today) {
+            Ok(()) => Some(d),
+            Err(e) => {
+                problems.push(problem_at(line, "decision_date", e.message));
+                None
+            }
+        },
+        Err(_) => {
+            let message = format!("must be a date (YYYY-MM-DD), not `{}`", cells[1]);
+            problems.push(problem_at(line, "decision_date", message));
+            None
+        }
+    };
+    let outcome = RenewalDecision::parse(cells[2]);
+    if outcome.is_none() {
+        let message = format!(
+            "unknown outcome `{}` (expected {})",
+            cells[2],
+            RenewalDecision::expected()
+        );
+        problems.push(problem_at(line, "outcome", message));
+    }
+    let arr_after = match cells[3] {
+        "" => Some(None),
+        text => text
+            .parse::<u64>()
+            .ok()
+            .filter(|arr| *arr <= milepost_domain::limits::MAX_ARR)
+            .map(Some),
+    };
+    if arr_after.is_none() {
+        let message = format!(
+            "must be a whole amount up to {}, not `{}`",
+            milepost_domain::limits::MAX_ARR,
+            cells[3]
+        );
+        problems.push(problem_at(line, "arr_after", message));
+    }
+    let (Some(date), Some(outcome), Some(arr_after), false) = (date, outcome, arr_after, account.is_empty()) else {
+        return None;
+    };
+    let outcome = RenewalOutcome {
+        decision_date: date,
+        outcome,
+        arr_after,
+    };
+    Some((account, outcome))
+}
+
+fn problem_at(line: u64, field: &str, message: String) -> Problem {
+    Problem {
+        line,
+        field: field.to_string(),
+        message,
     }
 }
 

@@ -263,17 +263,7 @@ fn plan_account(index: usize, seed: u64, maps: &[MilestoneMap]) -> AccountPlan {
         timezone: *TIMEZONES.choose(&mut rng).expect("timezones"),
         goal: Some(GOALS.choose(&mut rng).expect("goals").to_string()),
         traits_at: None,
-        contacts: match segment {
-            Segment::Smb => Default::default(),
-            _ => {
-                let (name, email) = ONBOARDING[index % ONBOARDING.len()];
-                [(
-                    "onboarding".to_string(),
-                    Contact::parse(name, email).expect("built-in addresses are valid"),
-                )]
-                .into()
-            }
-        },
+        contacts: contacts_by_role(segment, index),
         renewals: Vec::new(),
     };
     let start_at = account.contract_start_at();
@@ -299,19 +289,7 @@ fn plan_account(index: usize, seed: u64, maps: &[MilestoneMap]) -> AccountPlan {
     for (rank, m) in milestones.iter().enumerate() {
         let due = f64::from(m.due_days);
         // Days after contract start when the criterion gets met, or None.
-        let target: Option<f64> = match persona {
-            Persona::Healthy if rng.random_bool(0.08) => Some(due + rng.random_range(0.2..2.0)),
-            Persona::Healthy => Some(due * rng.random_range(0.35..0.9)),
-            Persona::Slow => match rng.random_range(0..100) {
-                0..65 => Some(due * rng.random_range(0.75..0.98)),
-                65..90 => Some(due + rng.random_range(0.5..12.0)),
-                _ => None,
-            },
-            Persona::LateCatcher if rng.random_bool(0.7) => Some(due + rng.random_range(0.5..9.0)),
-            Persona::LateCatcher => Some(due * rng.random_range(0.6..0.95)),
-            Persona::Stalled if rank < stalled_keeps => Some(due * rng.random_range(0.5..0.95)),
-            Persona::Stalled => None,
-        };
+        let target = planned_day(&mut rng, persona, rank < stalled_keeps, due);
         let target = if target.is_none_or(|t| t > due) {
             plant_recovery(&mut rng, &account, map, m)
         } else {
@@ -321,52 +299,9 @@ fn plan_account(index: usize, seed: u64, maps: &[MilestoneMap]) -> AccountPlan {
         let end = start_at + Duration::minutes((target.max(0.1) * 24.0 * 60.0) as i64);
         let spread = Duration::minutes(rng.random_range(30..(2 * 24 * 60)));
         let start = (end - spread).max(start_at + Duration::hours(1));
-        let burst = match &m.criterion {
-            Criterion::EventCount { event, min, .. } => Burst {
-                start,
-                end,
-                event: event.clone(),
-                count: *min,
-                distinct_users: false,
-                metric: None,
-            },
-            Criterion::DistinctUsers { event, min, .. } => Burst {
-                start,
-                end,
-                event: event.clone(),
-                count: *min,
-                distinct_users: true,
-                metric: None,
-            },
-            Criterion::SeatRatio { .. } => Burst {
-                start,
-                end,
-                event: m.criterion.event().expect("seat ratio has an event").to_string(),
-                count: m.criterion.threshold(seats),
-                distinct_users: true,
-                metric: None,
-            },
-            Criterion::MetricThreshold {
-                event, property, value, ..
-            } => {
-                // Measurements climb towards the target over the weeks before it.
-                let steps = [0.3, 0.6, 0.85, 1.0];
-                Burst {
-                    start: (end - Duration::days(45)).max(start_at + Duration::hours(1)),
-                    end,
-                    event: event.clone(),
-                    count: steps.len() as u32,
-                    distinct_users: false,
-                    metric: Some((
-                        property.clone(),
-                        steps.iter().map(|s| (value * s * 100.0).round() / 100.0).collect(),
-                    )),
-                }
-            }
-            Criterion::Manual => {
-                manual_marks.push((end, m.id.clone()));
-                continue;
-            }
+        let Some(burst) = burst_for(m, start, end, start_at, seats) else {
+            manual_marks.push((end, m.id.clone()));
+            continue;
         };
         bursts.push(burst);
     }
@@ -379,6 +314,90 @@ fn plan_account(index: usize, seed: u64, maps: &[MilestoneMap]) -> AccountPlan {
         manual_marks,
         silent_after,
     }
+}
+
+/// The account's contacts by role: an onboarding lead, except at SMBs.
+fn contacts_by_role(segment: Segment, index: usize) -> std::collections::BTreeMap<String, Contact> {
+    match segment {
+        Segment::Smb => Default::default(),
+        _ => {
+            let (name, email) = ONBOARDING[index % ONBOARDING.len()];
+            [(
+                "onboarding".to_string(),
+                Contact::parse(name, email).expect("built-in addresses are valid"),
+            )]
+            .into()
+        }
+    }
+}
+
+/// The day after contract start on which a `persona` meets a milestone due
+/// on day `due`, or None when it never does; `kept`: one of the milestones
+/// a stalled account still reaches.
+fn planned_day(rng: &mut ChaCha8Rng, persona: Persona, kept: bool, due: f64) -> Option<f64> {
+    match persona {
+        Persona::Healthy if rng.random_bool(0.08) => Some(due + rng.random_range(0.2..2.0)),
+        Persona::Healthy => Some(due * rng.random_range(0.35..0.9)),
+        Persona::Slow => match rng.random_range(0..100) {
+            0..65 => Some(due * rng.random_range(0.75..0.98)),
+            65..90 => Some(due + rng.random_range(0.5..12.0)),
+            _ => None,
+        },
+        Persona::LateCatcher if rng.random_bool(0.7) => Some(due + rng.random_range(0.5..9.0)),
+        Persona::LateCatcher => Some(due * rng.random_range(0.6..0.95)),
+        Persona::Stalled if kept => Some(due * rng.random_range(0.5..0.95)),
+        Persona::Stalled => None,
+    }
+}
+
+/// The events that meet `m` between `start` and `end` (a manual milestone
+/// has none: its owner confirms it).
+fn burst_for(m: &MilestoneDef, start: Timestamp, end: Timestamp, start_at: Timestamp, seats: u32) -> Option<Burst> {
+    let burst = match &m.criterion {
+        Criterion::EventCount { event, min, .. } => Burst {
+            start,
+            end,
+            event: event.clone(),
+            count: *min,
+            distinct_users: false,
+            metric: None,
+        },
+        Criterion::DistinctUsers { event, min, .. } => Burst {
+            start,
+            end,
+            event: event.clone(),
+            count: *min,
+            distinct_users: true,
+            metric: None,
+        },
+        Criterion::SeatRatio { .. } => Burst {
+            start,
+            end,
+            event: m.criterion.event().expect("seat ratio has an event").to_string(),
+            count: m.criterion.threshold(seats),
+            distinct_users: true,
+            metric: None,
+        },
+        Criterion::MetricThreshold {
+            event, property, value, ..
+        } => {
+            // Measurements climb towards the target over the weeks before it.
+            let steps = [0.3, 0.6, 0.85, 1.0];
+            Burst {
+                start: (end - Duration::days(45)).max(start_at + Duration::hours(1)),
+                end,
+                event: event.clone(),
+                count: steps.len() as u32,
+                distinct_users: false,
+                metric: Some((
+                    property.clone(),
+                    steps.iter().map(|s| (value * s * 100.0).round() / 100.0).collect(),
+                )),
+            }
+        }
+        Criterion::Manual => return None,
+    };
+    Some(burst)
 }
 
 /// The playbook effect the demo plants: of the customers who miss a

@@ -20,13 +20,16 @@ use milepost_app::ports::{AccountStore, Mailer, MapStore, MilestoneStore, SendEr
 use milepost_app::sweep::SweepOptions;
 use milepost_app::{Config, Services};
 use milepost_domain::report::{ReportOptions, DEFAULT_WINDOW_DAYS};
-use milepost_domain::{Actor, MilestoneStatus, OutgoingEmail, ProductEvent, Step, Timestamp, CSM_ROLE};
+use milepost_domain::{
+    AccountId, Actor, CsmTask, DomainEvent, MilestoneStatus, OutgoingEmail, ProductEvent, Step, Timestamp,
+    TrackedMilestone, CSM_ROLE,
+};
 use milepost_embedded::runner::ExecutionStatus;
 use milepost_embedded::{InMemoryStore, LocalWorkflowRunner, OutboxMailer, RecordingPublisher, VirtualClock};
 use rand::Rng;
 use serde::Serialize;
 
-use generator::{plan_accounts, rng_for, sim_start};
+use generator::{plan_accounts, rng_for, sim_start, AccountPlan};
 
 /// Events per webhook request, as a product backend would batch them.
 const BATCH_SIZE: usize = 100;
@@ -129,6 +132,68 @@ impl Mailer for CountingMailer {
     }
 }
 
+/// Where the run's emails go: the outbox and, for the weekly digest, a
+/// folder beside it; or, without `write_emails`, only counted.
+struct Mailers {
+    outbox: Option<Arc<OutboxMailer>>,
+    digest: Option<Arc<OutboxMailer>>,
+    counter: Arc<CountingMailer>,
+}
+
+impl Mailers {
+    fn new(opts: &DemoOptions, outbox_dir: &Path, digest_dir: &Path) -> Result<Self> {
+        let folder = |dir: &Path| -> Result<Option<Arc<OutboxMailer>>> {
+            if !opts.write_emails {
+                return Ok(None);
+            }
+            let mailer = OutboxMailer::new(dir).with_context(|| format!("creating {}", dir.display()))?;
+            Ok(Some(Arc::new(mailer)))
+        };
+        Ok(Mailers {
+            outbox: folder(outbox_dir)?,
+            digest: folder(digest_dir)?,
+            counter: Arc::new(CountingMailer(Default::default())),
+        })
+    }
+
+    fn playbook(&self) -> Arc<dyn Mailer> {
+        match &self.outbox {
+            Some(o) => o.clone(),
+            None => self.counter.clone(),
+        }
+    }
+
+    fn weekly_digest(&self) -> Arc<dyn Mailer> {
+        match &self.digest {
+            Some(o) => o.clone(),
+            None => self.counter.clone(),
+        }
+    }
+
+    /// Emails sent through the playbook's mailer.
+    fn sent(&self) -> u64 {
+        self.outbox.as_ref().map_or_else(
+            || self.counter.0.load(std::sync::atomic::Ordering::Relaxed),
+            |o| o.sent(),
+        )
+    }
+}
+
+fn progress_bar(opts: &DemoOptions) -> ProgressBar {
+    let bar = if opts.progress {
+        ProgressBar::new(u64::from(opts.days))
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>12} [{bar:40}] day {pos}/{len} ({elapsed})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message("simulating");
+    bar
+}
+
 pub async fn run(opts: &DemoOptions) -> Result<Summary> {
     let outbox_dir = opts.out.join("outbox");
     let digest_dir = opts.out.join("digest");
@@ -140,26 +205,7 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
     let publisher = Arc::new(RecordingPublisher::default());
     let runner = Arc::new(LocalWorkflowRunner::new());
     let clock = Arc::new(VirtualClock::new(sim_start()));
-    let outbox = if opts.write_emails {
-        Some(Arc::new(
-            OutboxMailer::new(&outbox_dir).with_context(|| format!("creating {}", outbox_dir.display()))?,
-        ))
-    } else {
-        None
-    };
-    // The weekly leadership digest goes to its own folder, beside the outbox.
-    let digest_outbox = if opts.write_emails {
-        Some(Arc::new(
-            OutboxMailer::new(&digest_dir).with_context(|| format!("creating {}", digest_dir.display()))?,
-        ))
-    } else {
-        None
-    };
-    let counter = Arc::new(CountingMailer(Default::default()));
-    let mailer: Arc<dyn Mailer> = match &outbox {
-        Some(o) => o.clone(),
-        None => counter.clone(),
-    };
+    let mailers = Mailers::new(opts, &outbox_dir, &digest_dir)?;
     // The embedded store runs in process: applying accounts side by side only adds tasks.
     let config = Config {
         accounts_at_once: 1,
@@ -168,7 +214,7 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
     let links = config.links(LinkSigner::new(DEV_LINK_KEY.as_bytes()).expect("the development key is long enough"));
     let services = Services {
         store: store.clone(),
-        mailer,
+        mailer: mailers.playbook(),
         events: publisher.clone(),
         workflows: runner.clone(),
         clock: clock.clone(),
@@ -179,10 +225,7 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
     let (ingestion, scheduled, playbook) = (services.ingestion(), services.scheduled_run(), services.playbook());
     let actions = services.actions().expect("the demo signs links");
     let weekly = milepost_app::weekly_digest::WeeklyDigest {
-        mailer: match &digest_outbox {
-            Some(o) => o.clone(),
-            None => counter.clone(),
-        },
+        mailer: mailers.weekly_digest(),
         ..services.weekly_digest()
     };
     let mut people = people::People::default();
@@ -203,18 +246,7 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
     let mut appearances: Vec<_> = plans.iter().map(|p| (p.appears_at, p.index)).collect();
     appearances.sort();
 
-    let bar = if opts.progress {
-        ProgressBar::new(u64::from(opts.days))
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>12} [{bar:40}] day {pos}/{len} ({elapsed})")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_message("simulating");
-
+    let bar = progress_bar(opts);
     let mut summary = Summary::default();
     let mut redelivery_rng = rng_for(opts.seed, usize::MAX, 7);
     let (mut next_appearance, mut next_manual) = (0, 0);
@@ -242,45 +274,11 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
                 next_appearance += 1;
             }
             let hour_end = cursor + order[cursor..].partition_point(|(t, _)| *t < now);
-            for batch in order[cursor..hour_end].chunks(BATCH_SIZE) {
-                // Serialise as a webhook body would arrive and go through the same parser.
-                let batch: Vec<&ProductEvent> = batch.iter().map(|(_, i)| &day_events[*i]).collect();
-                let body = serde_json::to_vec(&batch)?;
-                let deliveries = if redelivery_rng.random_bool(REDELIVERY_ODDS) {
-                    2
-                } else {
-                    1
-                };
-                for _ in 0..deliveries {
-                    let report = ingestion.ingest(parse_body(&body)?).await?;
-                    summary.events_duplicate += report.duplicates;
-                    anyhow::ensure!(
-                        report.rejected.is_empty(),
-                        "demo events were rejected: {:?}",
-                        report.rejected
-                    );
-                }
-            }
+            let batches = order[cursor..hour_end].chunks(BATCH_SIZE);
+            let batches = batches.map(|batch| batch.iter().map(|(_, i)| &day_events[*i]).collect());
+            deliver(&ingestion, batches, &mut redelivery_rng, &mut summary).await?;
             cursor = hour_end;
-            while next_manual < manual.len() && manual[next_manual].0 <= now {
-                let (at, account, milestone) = &manual[next_manual];
-                if let Some(found) = store.get_account(account).await? {
-                    // The milestone's owner confirms it (in the demo, always its owner by role).
-                    let role = store
-                        .get_milestone(account, milestone)
-                        .await?
-                        .map_or_else(|| CSM_ROLE.to_string(), |m| m.owner);
-                    let by = Actor::person(found.owner(&role).contact);
-                    ingestion.confirm_manual(account, milestone, &by, None, *at).await?;
-                    summary.manual_confirmations += 1;
-                } else {
-                    // The account is not onboarded yet: the CSM confirms it an hour later.
-                    manual[next_manual].0 = now + Duration::hours(1);
-                    manual.sort();
-                    continue;
-                }
-                next_manual += 1;
-            }
+            confirm_due(&ingestion, &store, &mut manual, &mut next_manual, now, &mut summary).await?;
             let ran = scheduled.run(&SweepOptions::default()).await?;
             summary.owner_digests += ran.digests.sent;
             summary.owner_digest_rows += ran.digests.listed;
@@ -288,17 +286,7 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
             summary.heads_ups_to_customers += ran.heads_ups.champions_told;
             runner.run_due(&playbook, now).await;
             if is_digest_time(now, services.config.leader_timezone) {
-                // The schedule's Monday 08:00; the figures beside the email are
-                // what `milepost report --json --since … --until …` printed then.
-                let outcome = weekly.run().await?;
-                summary.weekly_digests +=
-                    usize::from(outcome.result == milepost_app::weekly_digest::DigestResult::Sent);
-                if let (true, Some(week_report)) = (opts.write_emails, &outcome.week_report) {
-                    std::fs::write(
-                        digest_dir.join(format!("week-{}.report.json", outcome.week.since)),
-                        crate::report_cmd::to_json(week_report),
-                    )?;
-                }
+                summary.weekly_digests += weekly_digest(&weekly, opts, &digest_dir).await?;
             }
             // The people read their email: new tasks noticed, buttons pressed when due.
             people.notice(&store.tasks_opened_from(people.noticed), opts.seed);
@@ -309,9 +297,38 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
     bar.finish_and_clear();
 
     let milestones = store.all_milestones();
+    let tasks = store.all_tasks();
+    tally(&mut summary, &store, &runner, &plans, &milestones, &tasks).await?;
+    summary.buttons_pressed = people.pressed.clone();
+    summary.emails_sent = mailers.sent();
+    let events = publisher.events();
+    for e in &events {
+        *summary.domain_events.entry(e.detail_type().to_string()).or_default() += 1;
+    }
+
+    let report = write_outputs(opts, &store, clock.now(), &tasks, &events).await?;
+    summary.playbook_uplift = report.overall().map_or_else(
+        || "not measured: no misses whose window has closed".to_string(),
+        crate::report_cmd::uplift_line,
+    );
+    write_json(&opts.out.join("summary.json"), &summary)?;
+    Ok(summary)
+}
+
+/// What the run came to, from the store and the runner at its end: the
+/// milestones by status, what the playbook did and held back, where the
+/// recovered caught up, and the tasks by state.
+async fn tally(
+    summary: &mut Summary,
+    store: &InMemoryStore,
+    runner: &LocalWorkflowRunner,
+    plans: &[AccountPlan],
+    milestones: &[TrackedMilestone],
+    tasks: &[CsmTask],
+) -> Result<()> {
     summary.accounts = store.account_count();
     summary.milestones_tracked = milestones.len();
-    for m in &milestones {
+    for m in milestones {
         match m.status {
             MilestoneStatus::Achieved => summary.achieved += 1,
             MilestoneStatus::Recovered => summary.recovered += 1,
@@ -332,8 +349,8 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
     // What the map's thresholds held back, as the escalation log says.
     let mut kept_from_leadership = std::collections::HashSet::new();
     let mut warned = std::collections::HashSet::new();
-    for plan in &plans {
-        for entry in milepost_app::ports::EscalationLog::log_of(store.as_ref(), &plan.account.id).await? {
+    for plan in plans {
+        for entry in milepost_app::ports::EscalationLog::log_of(store, &plan.account.id).await? {
             if entry.key.contains(":heads_up:owner:") {
                 warned.insert((entry.account_id.clone(), entry.milestone_id.clone()));
             }
@@ -360,7 +377,7 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
             }
         }
     }
-    for m in &milestones {
+    for m in milestones {
         if warned.contains(&(m.account_id.clone(), m.milestone_id.clone())) {
             match m.status {
                 MilestoneStatus::Achieved => summary.heads_up_then_reached += 1,
@@ -384,14 +401,13 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
         };
         *summary.recovered_by_stage.entry(when.to_string()).or_default() += 1;
     }
-    let tasks = store.all_tasks();
     summary.csm_tasks = tasks.len();
     let reached: std::collections::HashSet<(&str, &str)> = milestones
         .iter()
         .filter(|m| m.status.is_reached())
         .map(|m| (m.account_id.as_str(), m.milestone_id.as_str()))
         .collect();
-    for task in &tasks {
+    for task in tasks {
         *summary.tasks_by_state.entry(task.status.to_string()).or_default() += 1;
         if let Some(closed) = &task.closed {
             *summary
@@ -406,18 +422,22 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
             summary.tasks_to_csm_for_lack_of_an_owner += 1;
         }
     }
-    summary.buttons_pressed = people.pressed.clone();
-    summary.emails_sent = outbox
-        .as_ref()
-        .map_or_else(|| counter.0.load(std::sync::atomic::Ordering::Relaxed), |o| o.sent());
-    let events = publisher.events();
-    for e in &events {
-        *summary.domain_events.entry(e.detail_type().to_string()).or_default() += 1;
-    }
+    Ok(())
+}
 
+/// The run's files beside the summary: its tasks, its domain events (one
+/// JSON object a line) and what `milepost report --json` prints for it,
+/// as of its end (returned).
+async fn write_outputs(
+    opts: &DemoOptions,
+    store: &InMemoryStore,
+    now: Timestamp,
+    tasks: &[CsmTask],
+    events: &[DomainEvent],
+) -> Result<milepost_domain::report::Report> {
     write_json(&opts.out.join("tasks.json"), &tasks)?;
     let mut lines = String::new();
-    for e in &events {
+    for e in events {
         lines.push_str(&e.detail().to_string());
         lines.push('\n');
     }
@@ -430,18 +450,93 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
             until: None,
             segment: None,
             window_days: DEFAULT_WINDOW_DAYS,
-            as_of: clock.now(),
+            as_of: now,
         },
         unknown_segment: None,
     };
-    let report = crate::report_cmd::build(store.as_ref(), checked).await?;
+    let report = crate::report_cmd::build(store, checked).await?;
     std::fs::write(opts.out.join("report.json"), crate::report_cmd::to_json(&report))?;
-    summary.playbook_uplift = report.overall().map_or_else(
-        || "not measured: no misses whose window has closed".to_string(),
-        crate::report_cmd::uplift_line,
-    );
-    write_json(&opts.out.join("summary.json"), &summary)?;
-    Ok(summary)
+    Ok(report)
+}
+
+/// Delivers each batch as a webhook body arrives, through the same parser;
+/// some twice, as senders redeliver.
+async fn deliver(
+    ingestion: &milepost_app::ingest::Ingestion,
+    batches: impl Iterator<Item = Vec<&ProductEvent>>,
+    redelivery_rng: &mut impl Rng,
+    summary: &mut Summary,
+) -> Result<()> {
+    for batch in batches {
+        let body = serde_json::to_vec(&batch)?;
+        let deliveries = if redelivery_rng.random_bool(REDELIVERY_ODDS) {
+            2
+        } else {
+            1
+        };
+        for _ in 0..deliveries {
+            let report = ingestion.ingest(parse_body(&body)?).await?;
+            summary.events_duplicate += report.duplicates;
+            anyhow::ensure!(
+                report.rejected.is_empty(),
+                "demo events were rejected: {:?}",
+                report.rejected
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The manual milestones due by `now`, confirmed by their owners (by role);
+/// one whose account is not onboarded yet waits an hour.
+async fn confirm_due(
+    ingestion: &milepost_app::ingest::Ingestion,
+    store: &InMemoryStore,
+    manual: &mut [(Timestamp, AccountId, String)],
+    next_manual: &mut usize,
+    now: Timestamp,
+    summary: &mut Summary,
+) -> Result<()> {
+    while *next_manual < manual.len() && manual[*next_manual].0 <= now {
+        let (at, account, milestone) = &manual[*next_manual];
+        if let Some(found) = store.get_account(account).await? {
+            // The milestone's owner confirms it (in the demo, always its owner by role).
+            let role = store
+                .get_milestone(account, milestone)
+                .await?
+                .map_or_else(|| CSM_ROLE.to_string(), |m| m.owner);
+            let by = Actor::person(found.owner(&role).contact);
+            ingestion.confirm_manual(account, milestone, &by, None, *at).await?;
+            summary.manual_confirmations += 1;
+        } else {
+            // The account is not onboarded yet: the CSM confirms it an hour later.
+            manual[*next_manual].0 = now + Duration::hours(1);
+            manual.sort();
+            continue;
+        }
+        *next_manual += 1;
+    }
+    Ok(())
+}
+
+/// The schedule's Monday 08:00: the weekly digest, and beside its email
+/// the figures `milepost report --json --since … --until …` printed then.
+/// Returns how many digests went (0 or 1).
+async fn weekly_digest(
+    weekly: &milepost_app::weekly_digest::WeeklyDigest,
+    opts: &DemoOptions,
+    digest_dir: &Path,
+) -> Result<usize> {
+    let outcome = weekly.run().await?;
+    if let (true, Some(week_report)) = (opts.write_emails, &outcome.week_report) {
+        std::fs::write(
+            digest_dir.join(format!("week-{}.report.json", outcome.week.since)),
+            crate::report_cmd::to_json(week_report),
+        )?;
+    }
+    Ok(usize::from(
+        outcome.result == milepost_app::weekly_digest::DigestResult::Sent,
+    ))
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {

@@ -416,6 +416,219 @@ pub enum Progress {
     },
 }
 
+/// A count criterion keeps its `threshold` earliest events.
+fn observe_count(earliest: &mut BTreeSet<Mark>, criterion: &Criterion, obs: &Observation, licensed_seats: u32) -> bool {
+    let mark = Mark {
+        at: obs.at,
+        id: obs.event_id.clone(),
+    };
+    if earliest.contains(&mark) {
+        return false;
+    }
+    let keep = criterion.threshold(licensed_seats) as usize;
+    if earliest.len() >= keep && earliest.last().is_some_and(|last| *last < mark) {
+        return false; // later than the `keep` earliest: cannot matter
+    }
+    earliest.insert(mark);
+    while earliest.len() > keep {
+        earliest.pop_last();
+    }
+    true
+}
+
+/// Events within a window: those that can still share a window with a later
+/// one, up to the first moment the criterion was met.
+fn observe_windowed(
+    seen: &mut BTreeSet<UserMark>,
+    reached: &mut Option<Timestamp>,
+    need: &mut u32,
+    criterion: &Criterion,
+    obs: &Observation,
+    licensed_seats: u32,
+    lateness: Option<Duration>,
+) -> bool {
+    let threshold = criterion.threshold(licensed_seats);
+    let mut changed = false;
+    if *need != threshold {
+        // First use, or the seat count moved the threshold: rescan everything.
+        *need = threshold;
+        *reached = windowed_reached_at(criterion, seen, threshold as usize);
+        changed = true;
+    }
+    let floor = lateness.and_then(|late| oldest_day_kept(criterion, seen, late));
+    if floor.is_some_and(|first| obs.at.date_naive() < first) {
+        return changed; // too late: its windows are no longer kept
+    }
+    let mark = UserMark {
+        at: obs.at,
+        id: obs.event_id.clone(),
+        user: obs.user_id.clone(),
+    };
+    let len_before = seen.len();
+    if !seen.insert(mark.clone()) {
+        return changed;
+    }
+    // Only the windows holding the new event can have changed.
+    let touched = windowed_first_met_touching(criterion, seen, obs.at, threshold as usize);
+    *reached = match (*reached, touched) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    // Nothing after the first moment the criterion was met can move that moment.
+    if let Some(r) = *reached {
+        while seen.last().is_some_and(|m| m.at > r) {
+            seen.pop_last();
+        }
+    }
+    if let Some(first) = lateness.and_then(|late| oldest_day_kept(criterion, seen, late)) {
+        while seen.first().is_some_and(|m| m.at.date_naive() < first) {
+            seen.pop_first();
+        }
+        // The storage budget: past it, the oldest go first (the lateness shrinks).
+        while seen.len() > MAX_MARKS {
+            seen.pop_first();
+        }
+    }
+    changed || seen.len() != len_before || seen.contains(&mark)
+}
+
+/// Distinct users within a window: each user's days as runs of coverage.
+fn observe_windowed_users(
+    runs: &mut BTreeMap<Arc<str>, Vec<Coverage>>,
+    reached: &mut Option<Timestamp>,
+    need: &mut u32,
+    criterion: &Criterion,
+    obs: &Observation,
+    licensed_seats: u32,
+    lateness: Option<Duration>,
+) -> bool {
+    let (Some(user), Some(window)) = (&obs.user_id, criterion.window_days()) else {
+        return false;
+    };
+    let threshold = criterion.threshold(licensed_seats);
+    let mut changed = false;
+    if *need != threshold {
+        // First use, or the seat count moved the threshold: rescan everything.
+        *need = threshold;
+        *reached = covered_first_met(runs, threshold as usize, None);
+        if let Some(r) = *reached {
+            clamp_runs_to(runs, r);
+        }
+        changed = true;
+    }
+    // Nothing after the first moment the criterion was met can move that moment.
+    if reached.is_some_and(|r| obs.at > r) {
+        return changed;
+    }
+    let day = obs.at.date_naive();
+    let Some(mut until) = day.checked_add_signed(Duration::days(window - 1)) else {
+        return changed;
+    };
+    let newest_before = runs.values().flatten().map(|c| c.until).max();
+    let horizon = |newest: Option<NaiveDate>| {
+        let late = lateness?;
+        newest?.checked_sub_signed(Duration::days(window - 1) + late)
+    };
+    let horizon_before = horizon(newest_before);
+    if horizon_before.is_some_and(|h| until < h) {
+        return changed; // too late: the windows it is in are no longer kept
+    }
+    // Kept runs already stop at the day it was met (`clamp_runs_to`): so does this one.
+    if let Some(r) = *reached {
+        until = until.min(r.date_naive());
+    }
+    if !cover(runs.entry(user.clone()).or_default(), Coverage { from: obs.at, until }) {
+        return changed;
+    }
+    // Only the windows holding the new event can have changed.
+    let touched = covered_first_met(runs, threshold as usize, Some((day, until)));
+    let newest = match touched {
+        Some(t) if reached.is_none_or(|r| t < r) => {
+            *reached = Some(t);
+            clamp_runs_to(runs, t);
+            runs.values().flatten().map(|c| c.until).max()
+        }
+        _ => newest_before.max(Some(until)),
+    };
+    // Nothing was older than the horizon before; only if it moved can something be now.
+    if let Some(h) = horizon(newest).filter(|h| horizon_before.is_none_or(|before| *h > before)) {
+        for list in runs.values_mut() {
+            list.retain(|c| c.until >= h);
+        }
+        runs.retain(|_, list| !list.is_empty());
+    }
+    if lateness.is_some() {
+        evict_oldest_runs(runs, MAX_MARKS);
+    }
+    true
+}
+
+/// Distinct users: each user's first event, up to the moment the criterion was met.
+fn observe_users(
+    first_by_user: &mut BTreeMap<Arc<str>, Mark>,
+    criterion: &Criterion,
+    obs: &Observation,
+    licensed_seats: u32,
+) -> bool {
+    let Some(user) = &obs.user_id else { return false };
+    let mark = Mark {
+        at: obs.at,
+        id: obs.event_id.clone(),
+    };
+    match first_by_user.get_mut(user) {
+        Some(existing) if *existing <= mark => return false,
+        Some(existing) => *existing = mark,
+        None => {
+            first_by_user.insert(user.clone(), mark);
+        }
+    }
+    // Users who first showed up after the criterion was met cannot move that moment.
+    let len_before = first_by_user.len();
+    if let Some(reached) = users_reached_at(first_by_user, criterion.threshold(licensed_seats) as usize) {
+        first_by_user.retain(|_, m| m.at <= reached);
+    }
+    // Unchanged only if the new user was added and at once pruned alone.
+    first_by_user.contains_key(user) || first_by_user.len() + 1 != len_before
+}
+
+/// A metric threshold: the earliest event that met it, or the best value so far.
+fn observe_metric(
+    earliest_met: &mut Option<Mark>,
+    best: &mut Option<BestValue>,
+    criterion: &Criterion,
+    obs: &Observation,
+) -> bool {
+    let Criterion::MetricThreshold { op, value, .. } = criterion else {
+        return false;
+    };
+    let Some(actual) = obs.value else { return false };
+    let before = (earliest_met.clone(), best.clone());
+    if op.holds(actual, *value) {
+        let mark = Mark {
+            at: obs.at,
+            id: obs.event_id.clone(),
+        };
+        if earliest_met.as_ref().is_none_or(|m| mark < *m) {
+            *earliest_met = Some(mark);
+        }
+    }
+    let replace = match best {
+        None => true,
+        Some(b) => op.better(actual, b.value, *value) || (actual == b.value && obs.at < b.at),
+    };
+    if replace {
+        *best = Some(BestValue {
+            value: actual,
+            at: obs.at,
+        });
+    }
+    // Only progress towards an unmet target is worth keeping.
+    if earliest_met.is_some() {
+        *best = None;
+    }
+    before != (earliest_met.clone(), best.clone())
+}
+
 impl Progress {
     /// Folds one observation in. Idempotent, and commutative with every other
     /// observation. Returns whether the progress changed (so unchanged
@@ -442,182 +655,15 @@ impl Progress {
             return true; // the new form is worth writing back even if the event changes nothing
         }
         match self {
-            Progress::Count { earliest } => {
-                let mark = Mark {
-                    at: obs.at,
-                    id: obs.event_id.clone(),
-                };
-                if earliest.contains(&mark) {
-                    return false;
-                }
-                let keep = criterion.threshold(licensed_seats) as usize;
-                if earliest.len() >= keep && earliest.last().is_some_and(|last| *last < mark) {
-                    return false; // later than the `keep` earliest: cannot matter
-                }
-                earliest.insert(mark);
-                while earliest.len() > keep {
-                    earliest.pop_last();
-                }
-                true
-            }
+            Progress::Count { earliest } => observe_count(earliest, criterion, obs, licensed_seats),
             Progress::Windowed { seen, reached, need } => {
-                let threshold = criterion.threshold(licensed_seats);
-                let mut changed = false;
-                if *need != threshold {
-                    // First use, or the seat count moved the threshold: rescan everything.
-                    *need = threshold;
-                    *reached = windowed_reached_at(criterion, seen, threshold as usize);
-                    changed = true;
-                }
-                let floor = lateness.and_then(|late| oldest_day_kept(criterion, seen, late));
-                if floor.is_some_and(|first| obs.at.date_naive() < first) {
-                    return changed; // too late: its windows are no longer kept
-                }
-                let mark = UserMark {
-                    at: obs.at,
-                    id: obs.event_id.clone(),
-                    user: obs.user_id.clone(),
-                };
-                let len_before = seen.len();
-                if !seen.insert(mark.clone()) {
-                    return changed;
-                }
-                // Only the windows holding the new event can have changed.
-                let touched = windowed_first_met_touching(criterion, seen, obs.at, threshold as usize);
-                *reached = match (*reached, touched) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                // Nothing after the first moment the criterion was met can move that moment.
-                if let Some(r) = *reached {
-                    while seen.last().is_some_and(|m| m.at > r) {
-                        seen.pop_last();
-                    }
-                }
-                if let Some(first) = lateness.and_then(|late| oldest_day_kept(criterion, seen, late)) {
-                    while seen.first().is_some_and(|m| m.at.date_naive() < first) {
-                        seen.pop_first();
-                    }
-                    // The storage budget: past it, the oldest go first (the lateness shrinks).
-                    while seen.len() > MAX_MARKS {
-                        seen.pop_first();
-                    }
-                }
-                changed || seen.len() != len_before || seen.contains(&mark)
+                observe_windowed(seen, reached, need, criterion, obs, licensed_seats, lateness)
             }
             Progress::WindowedUsers { runs, reached, need } => {
-                let (Some(user), Some(window)) = (&obs.user_id, criterion.window_days()) else {
-                    return false;
-                };
-                let threshold = criterion.threshold(licensed_seats);
-                let mut changed = false;
-                if *need != threshold {
-                    // First use, or the seat count moved the threshold: rescan everything.
-                    *need = threshold;
-                    *reached = covered_first_met(runs, threshold as usize, None);
-                    if let Some(r) = *reached {
-                        clamp_runs_to(runs, r);
-                    }
-                    changed = true;
-                }
-                // Nothing after the first moment the criterion was met can move that moment.
-                if reached.is_some_and(|r| obs.at > r) {
-                    return changed;
-                }
-                let day = obs.at.date_naive();
-                let Some(mut until) = day.checked_add_signed(Duration::days(window - 1)) else {
-                    return changed;
-                };
-                let newest_before = runs.values().flatten().map(|c| c.until).max();
-                let horizon = |newest: Option<NaiveDate>| {
-                    let late = lateness?;
-                    newest?.checked_sub_signed(Duration::days(window - 1) + late)
-                };
-                let horizon_before = horizon(newest_before);
-                if horizon_before.is_some_and(|h| until < h) {
-                    return changed; // too late: the windows it is in are no longer kept
-                }
-                // Kept runs already stop at the day it was met (`clamp_runs_to`): so does this one.
-                if let Some(r) = *reached {
-                    until = until.min(r.date_naive());
-                }
-                if !cover(runs.entry(user.clone()).or_default(), Coverage { from: obs.at, until }) {
-                    return changed;
-                }
-                // Only the windows holding the new event can have changed.
-                let touched = covered_first_met(runs, threshold as usize, Some((day, until)));
-                let newest = match touched {
-                    Some(t) if reached.is_none_or(|r| t < r) => {
-                        *reached = Some(t);
-                        clamp_runs_to(runs, t);
-                        runs.values().flatten().map(|c| c.until).max()
-                    }
-                    _ => newest_before.max(Some(until)),
-                };
-                // Nothing was older than the horizon before; only if it moved can something be now.
-                if let Some(h) = horizon(newest).filter(|h| horizon_before.is_none_or(|before| *h > before)) {
-                    for list in runs.values_mut() {
-                        list.retain(|c| c.until >= h);
-                    }
-                    runs.retain(|_, list| !list.is_empty());
-                }
-                if lateness.is_some() {
-                    evict_oldest_runs(runs, MAX_MARKS);
-                }
-                true
+                observe_windowed_users(runs, reached, need, criterion, obs, licensed_seats, lateness)
             }
-            Progress::Users { first_by_user } => {
-                let Some(user) = &obs.user_id else { return false };
-                let mark = Mark {
-                    at: obs.at,
-                    id: obs.event_id.clone(),
-                };
-                match first_by_user.get_mut(user) {
-                    Some(existing) if *existing <= mark => return false,
-                    Some(existing) => *existing = mark,
-                    None => {
-                        first_by_user.insert(user.clone(), mark);
-                    }
-                }
-                // Users who first showed up after the criterion was met cannot move that moment.
-                let len_before = first_by_user.len();
-                if let Some(reached) = users_reached_at(first_by_user, criterion.threshold(licensed_seats) as usize) {
-                    first_by_user.retain(|_, m| m.at <= reached);
-                }
-                // Unchanged only if the new user was added and at once pruned alone.
-                first_by_user.contains_key(user) || first_by_user.len() + 1 != len_before
-            }
-            Progress::Metric { earliest_met, best } => {
-                let Criterion::MetricThreshold { op, value, .. } = criterion else {
-                    return false;
-                };
-                let Some(actual) = obs.value else { return false };
-                let before = (earliest_met.clone(), best.clone());
-                if op.holds(actual, *value) {
-                    let mark = Mark {
-                        at: obs.at,
-                        id: obs.event_id.clone(),
-                    };
-                    if earliest_met.as_ref().is_none_or(|m| mark < *m) {
-                        *earliest_met = Some(mark);
-                    }
-                }
-                let replace = match best {
-                    None => true,
-                    Some(b) => op.better(actual, b.value, *value) || (actual == b.value && obs.at < b.at),
-                };
-                if replace {
-                    *best = Some(BestValue {
-                        value: actual,
-                        at: obs.at,
-                    });
-                }
-                // Only progress towards an unmet target is worth keeping.
-                if earliest_met.is_some() {
-                    *best = None;
-                }
-                before != (earliest_met.clone(), best.clone())
-            }
+            Progress::Users { first_by_user } => observe_users(first_by_user, criterion, obs, licensed_seats),
+            Progress::Metric { earliest_met, best } => observe_metric(earliest_met, best, criterion, obs),
             Progress::Manual { .. } => false,
         }
     }

@@ -149,7 +149,26 @@ fn score_at(
         });
     }
 
-    // Activity recency.
+    let (activity_value, activity_factors) = activity_part(activity, at, scale(ACTIVITY_WEIGHT));
+    factors.extend(activity_factors);
+    let (outcome_value, outcome_factors) = outcome_part(&outcome_milestones, licensed_seats, at, scale(OUTCOME_WEIGHT));
+    factors.extend(outcome_factors);
+
+    let score = scale(MILESTONE_WEIGHT) * milestone_value
+        + scale(ACTIVITY_WEIGHT) * activity_value
+        + if outcome_milestones.is_empty() {
+            0.0
+        } else {
+            scale(OUTCOME_WEIGHT) * outcome_value
+        };
+    factors.retain(|f| f.points != 0);
+    (score.clamp(0.0, 100.0), factors)
+}
+
+/// Activity recency: 1 while fresh, falling to 0 once silent; `points`: the
+/// part of the score it is worth.
+fn activity_part(activity: &AccountActivity, at: Timestamp, points: f64) -> (f64, Vec<Factor>) {
+    let mut factors = Vec::new();
     let activity_value = match activity.last_active_as_of(at) {
         None => 0.0,
         Some(day) => {
@@ -164,13 +183,23 @@ fn score_at(
         };
         factors.push(Factor {
             description,
-            points: -(scale(ACTIVITY_WEIGHT) * (1.0 - activity_value)).round() as i32,
+            points: -(points * (1.0 - activity_value)).round() as i32,
         });
     }
+    (activity_value, factors)
+}
 
-    // Outcomes: progress towards each target against the pace its due date asks for.
+/// Outcomes: progress towards each target against the pace its due date
+/// asks for; `points`: the part of the score they are worth.
+fn outcome_part(
+    outcome_milestones: &[&TrackedMilestone],
+    licensed_seats: u32,
+    at: Timestamp,
+    points: f64,
+) -> (f64, Vec<Factor>) {
+    let mut factors = Vec::new();
     let mut outcome_value = 0.0;
-    for m in &outcome_milestones {
+    for m in outcome_milestones {
         let reached = if m.reached_at.is_some_and(|r| r <= at) {
             1.0
         } else {
@@ -198,20 +227,11 @@ fn score_at(
                     reached * 100.0,
                     expected * 100.0
                 ),
-                points: -(scale(OUTCOME_WEIGHT) * (1.0 - on_pace) * share).round() as i32,
+                points: -(points * (1.0 - on_pace) * share).round() as i32,
             });
         }
     }
-
-    let score = scale(MILESTONE_WEIGHT) * milestone_value
-        + scale(ACTIVITY_WEIGHT) * activity_value
-        + if outcome_milestones.is_empty() {
-            0.0
-        } else {
-            scale(OUTCOME_WEIGHT) * outcome_value
-        };
-    factors.retain(|f| f.points != 0);
-    (score.clamp(0.0, 100.0), factors)
+    (outcome_value, factors)
 }
 
 #[cfg(test)]
@@ -219,8 +239,7 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     use super::*;
-    use crate::map::MapSegment;
-    use crate::{Account, AccountId, MilestoneDef, MilestoneMap, Phase, Playbook, ProductEvent};
+    use crate::{Account, AccountId, MilestoneDef, ProductEvent};
 
     fn account() -> Account {
         crate::fixtures::account("a", crate::fixtures::date(2026, 1, 1))
@@ -230,35 +249,12 @@ mod tests {
         let defs: Vec<MilestoneDef> = criteria
             .iter()
             .map(|(id, due, c)| MilestoneDef {
-                id: id.to_string(),
                 name: format!("Milestone {id}"),
-                phase: Phase::Onboarding,
-                due_days: *due,
-                owner: "csm".into(),
-                criterion: c.clone(),
                 arr_weight: Some(0.2),
-                heads_up: None,
-                holdout: None,
-                playbook: Playbook {
-                    outreach: "o".into(),
-                    csm: "c".into(),
-                    leadership: "l".into(),
-                    sponsor: None,
-                    guides: vec![],
-                },
+                ..crate::fixtures::milestone_def(id, *due, c.clone())
             })
             .collect();
-        let map = MilestoneMap {
-            segment: MapSegment::All,
-            tenure: None,
-            escalate_to_exec_sponsor: false,
-            business_days: false,
-            contact_policy: Default::default(),
-            min_arr_at_risk: Default::default(),
-            holdout: Default::default(),
-            events: Default::default(),
-            milestones: defs.clone(),
-        };
+        let map = crate::fixtures::map_of(defs.clone());
         defs.iter()
             .map(|d| TrackedMilestone::new(&account(), &map, d))
             .collect()

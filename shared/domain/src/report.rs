@@ -510,13 +510,8 @@ impl ReportBuilder {
     }
 
     pub fn finish(self) -> Report {
-        let opts = self.options;
-        let wanted = |facts: Option<&AccountFacts>| match (opts.segment, facts.and_then(|f| f.segment)) {
-            (None, Some(_)) => true,
-            (Some(want), Some(seg)) => want == seg,
-            // A milestone whose account is unknown: nothing to file it under.
-            (_, None) => false,
-        };
+        let opts = &self.options;
+        let wanted = |facts| self.wanted(facts);
         let mut cells: BTreeMap<(String, String), Cell> = BTreeMap::new();
         let mut activity = Activity::default();
         let start = opts.since.map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc());
@@ -562,7 +557,7 @@ impl ReportBuilder {
                 ("all".to_string(), segment.clone()),
                 ("all".to_string(), "all".to_string()),
             ] {
-                cells.entry(key).or_default().add(miss, arr, &opts);
+                cells.entry(key).or_default().add(miss, arr, opts);
             }
         }
         let rows: Vec<Row> = cells.into_iter().map(|((m, s), cell)| cell.row(m, s)).collect();
@@ -594,8 +589,28 @@ impl ReportBuilder {
             },
         };
 
+        let churn = self.churn_rows();
+        let tasks = self.task_rows();
+        let notes = self.notes(&rows);
+        Report {
+            window_days: opts.window_days,
+            as_of: opts.as_of,
+            since: opts.since,
+            until: opts.until,
+            segment: opts.segment.map_or("all", Segment::as_str).to_string(),
+            notes,
+            rows,
+            churn,
+            tasks,
+            activity,
+            at_risk: at_risk_now,
+        }
+    }
+
+    /// Churn by how the account's milestones went (on time, recovered, lapsed).
+    fn churn_rows(&self) -> Vec<ChurnRow> {
         let mut churn_counts: BTreeMap<Course, (u64, u64)> = BTreeMap::new();
-        for facts in self.accounts.values().filter(|f| wanted(Some(f))) {
+        for facts in self.accounts.values().filter(|f| self.wanted(Some(f))) {
             let (Some((_, decision)), true) = (facts.latest_decision, facts.any_due) else {
                 continue;
             };
@@ -610,7 +625,7 @@ impl ReportBuilder {
         }
         let rate_of = |c: Course| churn_counts.get(&c).and_then(|(n, churned)| Rate::of(*churned, *n));
         let on_time = rate_of(Course::OnTime);
-        let churn: Vec<ChurnRow> = Course::ALL
+        Course::ALL
             .into_iter()
             .map(|course| {
                 let (decided, churned) = churn_counts.get(&course).copied().unwrap_or_default();
@@ -626,11 +641,15 @@ impl ReportBuilder {
                     },
                 }
             })
-            .collect();
+            .collect()
+    }
 
+    /// Open and snoozed tasks per owner, most first.
+    fn task_rows(&self) -> Vec<TaskRow> {
+        let opts = &self.options;
         let mut owners: BTreeMap<String, TaskRow> = BTreeMap::new();
         for task in &self.tasks {
-            if !wanted(self.accounts.get(&task.account)) {
+            if !self.wanted(self.accounts.get(&task.account)) {
                 continue;
             }
             let row = owners.entry(task.owner_email.clone()).or_insert_with(|| TaskRow {
@@ -655,9 +674,15 @@ impl ReportBuilder {
                 .cmp(&(a.open + a.snoozed))
                 .then(a.owner_email.cmp(&b.owner_email))
         });
+        tasks
+    }
 
+    /// What a reader must know before reading the figures: nothing to
+    /// report, a window still open, no control group, too few misses.
+    fn notes(&self, rows: &[Row]) -> Vec<String> {
+        let opts = &self.options;
         let mut notes = Vec::new();
-        match overall(&rows) {
+        match overall(rows) {
             None => notes.push(match opts.segment {
                 Some(s) if !self.accounts.values().any(|f| f.segment == Some(s)) => {
                     format!("no accounts in segment {s}: nothing to report")
@@ -677,18 +702,16 @@ impl ReportBuilder {
             )),
             Some(_) => {}
         }
-        Report {
-            window_days: opts.window_days,
-            as_of: opts.as_of,
-            since: opts.since,
-            until: opts.until,
-            segment: opts.segment.map_or("all", Segment::as_str).to_string(),
-            notes,
-            rows,
-            churn,
-            tasks,
-            activity,
-            at_risk: at_risk_now,
+        notes
+    }
+
+    /// Whether the report covers `facts`'s account: in the segment asked
+    /// for, or any segment; an unknown account is filed under none.
+    fn wanted(&self, facts: Option<&AccountFacts>) -> bool {
+        match (self.options.segment, facts.and_then(|f| f.segment)) {
+            (None, Some(_)) => true,
+            (Some(want), Some(seg)) => want == seg,
+            (_, None) => false,
         }
     }
 }
@@ -819,40 +842,17 @@ mod tests {
         group: Group,
         status: MilestoneStatus,
     ) -> TrackedMilestone {
-        use crate::{Criterion, MilestoneDef, MilestoneMap, Phase, Playbook};
-        let def = MilestoneDef {
-            id: id.into(),
-            name: id.into(),
-            phase: Phase::Onboarding,
-            due_days: 30,
-            owner: "csm".into(),
-            criterion: Criterion::EventCount {
+        use crate::Criterion;
+        let def = crate::fixtures::milestone_def(
+            id,
+            30,
+            Criterion::EventCount {
                 event: "a".into(),
                 min: 1,
                 window_days: None,
             },
-            arr_weight: None,
-            heads_up: None,
-            holdout: None,
-            playbook: Playbook {
-                outreach: "o".into(),
-                csm: "c".into(),
-                leadership: "l".into(),
-                sponsor: None,
-                guides: vec![],
-            },
-        };
-        let map = MilestoneMap {
-            segment: crate::MapSegment::All,
-            tenure: None,
-            escalate_to_exec_sponsor: false,
-            business_days: false,
-            contact_policy: Default::default(),
-            min_arr_at_risk: Default::default(),
-            holdout: Default::default(),
-            events: Default::default(),
-            milestones: vec![def.clone()],
-        };
+        );
+        let map = crate::fixtures::map_of(vec![def.clone()]);
         let mut m = TrackedMilestone::new(account, &map, &def);
         m.due_at = due;
         m.missed_at = Some(due + Duration::minutes(15));

@@ -1,7 +1,7 @@
 use chrono::{Duration, TimeZone, Utc};
 use mail_parser::MimeHeaders;
 
-use milepost_domain::{Criterion, MapSegment, MilestoneDef, MilestoneMap, Phase, Playbook, Segment, Step};
+use milepost_domain::{Criterion, MilestoneDef, MilestoneMap, Phase, Playbook, Segment, Step};
 
 use super::*;
 
@@ -54,15 +54,8 @@ pub(crate) fn milestone(acct: &Account) -> TrackedMilestone {
         },
     };
     let map = MilestoneMap {
-        segment: MapSegment::All,
-        tenure: None,
         escalate_to_exec_sponsor: true,
-        business_days: false,
-        contact_policy: Default::default(),
-        min_arr_at_risk: Default::default(),
-        holdout: Default::default(),
-        events: Default::default(),
-        milestones: vec![def.clone()],
+        ..milepost_domain::fixtures::map_of(vec![def.clone()])
     };
     TrackedMilestone::new(acct, &map, &def)
 }

@@ -156,6 +156,13 @@ impl PlaybookSteps {
             }
         }
 
+        let scope = StepScope {
+            req,
+            step,
+            account: &account,
+            milestone: &milestone,
+            now,
+        };
         // Under the map's thresholds a miss skips the CSM or leadership stage.
         let held = milestone
             .policy
@@ -163,81 +170,12 @@ impl PlaybookSteps {
             .held_back(milestone.arr_at_risk(account.arr));
         match step {
             Step::OutreachEmail | Step::FollowUpEmail => {
-                let kind = if step == Step::OutreachEmail {
-                    EmailKind::Outreach
-                } else {
-                    EmailKind::FollowUp
-                };
-                let to = &account.primary_contact;
-                let key = send_key(req, step, Recipient::Customer);
-                // A claim an attempt left mid-send is adopted by the send below.
-                if let Some(record) = decided_send(store.as_ref(), &key, now).await? {
-                    // Sent by an earlier attempt, or named in another milestone's
-                    // outreach: say so, and take no slot of the contact's.
-                    let result = SendResult::from_record(record, now)?;
-                    let detail = format!("{} email {}", kind.label(), result.describe());
-                    self.log(req, step, &playbook_log::email(Recipient::Customer), now, detail)
-                        .await?;
-                } else if !self.held_by_pause(req, step, &account, now).await?
-                    && !self
-                        .held_by_suppression(req, step, Recipient::Customer, kind, to, now)
-                        .await?
-                {
-                    let slot = LimitedSend {
-                        who: Recipient::Customer,
-                        kind,
-                        to,
-                        key: &key,
-                    };
-                    let policy = milestone.policy.contact;
-                    if let Some(later) = self.claim_slot(req, step, &slot, policy, account.timezone, now).await? {
-                        return Ok(StepOutcome::Deferred(later));
-                    }
-                    // One outreach for the account's misses close together.
-                    let claim = SendClaim::new(now);
-                    let also = if step == Step::OutreachEmail {
-                        self.claim_close_misses(&account, &milestone, &claim).await?
-                    } else {
-                        Vec::new()
-                    };
-                    let unsubscribe = self.unsubscribe_url(&account, to, now);
-                    let about = email::About {
-                        cfg: &self.config,
-                        account: &account,
-                        m: &milestone,
-                        now,
-                    };
-                    let mail = email::outreach(about, &also, kind, &unsubscribe, key)?;
-                    let sent = self.send_logged(req, step, Recipient::Customer, now, &mail).await;
-                    // The misses it named are settled as included in it, or given back.
-                    let keys = also.iter().map(|c| outreach_key_of(&account, c));
-                    let within = format!("the outreach email about {}", milestone.name);
-                    crate::sending::settle_named(self.store.as_ref(), keys, &within, sent.as_ref().ok(), &claim)
-                        .await?;
-                    sent?;
+                if let Some(later) = self.customer_email(scope).await? {
+                    return Ok(StepOutcome::Deferred(later));
                 }
             }
             Step::InAppMessage if self.held_by_pause(req, step, &account, now).await? => {}
-            Step::InAppMessage => {
-                let activity = store.activity(&account.id).await?;
-                let mut users = activity.recent_users();
-                users.truncate(20);
-                let facts = email::MilestoneFacts::new(&self.config, &account, &milestone, now);
-                self.events
-                    .publish(&[DomainEvent::InAppMessageRequested {
-                        account_id: account.id.clone(),
-                        milestone_id: milestone.milestone_id.clone(),
-                        execution: req.execution.clone(),
-                        user_ids: users,
-                        title: format!("Next step: {}", milestone.name),
-                        body: format!("Target: {}. Today: {}.", facts.target, facts.current),
-                        link: facts.link,
-                    }])
-                    .await
-                    .map_err(|e| StepError::Transient(e.to_string()))?;
-                self.log(req, step, "in_app", now, "in-app message requested".to_string())
-                    .await?;
-            }
+            Step::InAppMessage => self.in_app_message(scope).await?,
             Step::CsmTask if held == Some(HeldBack::TaskAndLeadership) => {
                 self.hold_for_digest(req, step, &account, &milestone, HeldBack::TaskAndLeadership, now)
                     .await?;
@@ -251,121 +189,9 @@ impl PlaybookSteps {
                 let detail = "leadership not told: a tech-touch miss, in its owner's digest".to_string();
                 self.log(req, step, "tech_touch", now, detail).await?;
             }
-            Step::CsmTask => {
-                let mut task = self.build_task(req, &account, &milestone, now).await?;
-                task.outbox.push(task.opened_event(now));
-                if store.create_task(&task).await? {
-                    let detail = format!("CSM task opened for its {} owner", task.owner_role.replace('_', " "));
-                    self.log(req, step, "task_opened", now, detail).await?;
-                }
-                // Created now or by an earlier attempt: its opening is published once.
-                let task = store
-                    .get_task(&task.id)
-                    .await?
-                    .ok_or_else(|| StepError::Transient(format!("task {} not readable yet", task.id)))?;
-                let task = crate::tasks::publish_outbox(store.as_ref(), self.events.as_ref(), task)
-                    .await
-                    .map_err(|e| StepError::Transient(e.to_string()))?;
-                let buttons = email::task_buttons(self.links.as_ref(), &task, &milestone, now);
-                let about = email::About {
-                    cfg: &self.config,
-                    account: &account,
-                    m: &milestone,
-                    now,
-                };
-                let mail = email::csm_task(about, &task, buttons, send_key(req, step, Recipient::Csm))?;
-                self.send_logged(req, step, Recipient::Csm, now, &mail).await?;
-            }
+            Step::CsmTask => self.open_task(scope).await?,
             Step::Leadership => {
-                let report = self.account_health(&account, now).await?;
-                let tried = store.log_of(&account.id).await?;
-                let tried: Vec<_> = tried
-                    .into_iter()
-                    .filter(|e| e.execution == req.execution && e.step != Some(Step::Leadership))
-                    .collect();
-                let task = store.get_task(&CsmTask::id_for(&req.execution)).await?;
-                let leader = Contact::new("Customer Success leadership", account.cs_leader_email.clone());
-                let leader_key = send_key(req, step, Recipient::Leader);
-                let mut deferred = match decided_send(store.as_ref(), &leader_key, now).await? {
-                    Some(record) => {
-                        // Sent by an earlier attempt, or in another escalation's daily email.
-                        let result = SendResult::from_record(record, now)?;
-                        let detail = format!("{} email {}", EmailKind::Leadership.label(), result.describe());
-                        self.log(req, step, &playbook_log::email(Recipient::Leader), now, detail)
-                            .await?;
-                        None
-                    }
-                    None => {
-                        let facts = LeaderFacts {
-                            account: &account,
-                            milestone: &milestone,
-                            health: &report,
-                            tried: &tried,
-                            task: task.as_ref(),
-                        };
-                        self.leader_email(req, step, &facts, &leader, &leader_key, now).await?
-                    }
-                };
-                let mut sponsor_mail = None;
-                if milestone.policy.exec_sponsor {
-                    if let Some(sponsor) = &account.exec_sponsor {
-                        // The sponsor is the customer's: a pause, an unsubscribe or the
-                        // contact policy holds their email, not leadership's.
-                        let key = send_key(req, step, Recipient::Sponsor);
-                        let slot = LimitedSend {
-                            who: Recipient::Sponsor,
-                            kind: EmailKind::ExecSponsor,
-                            to: sponsor,
-                            key: &key,
-                        };
-                        if !self.held_by_pause(req, step, &account, now).await?
-                            && !self
-                                .held_by_suppression(
-                                    req,
-                                    step,
-                                    Recipient::Sponsor,
-                                    EmailKind::ExecSponsor,
-                                    sponsor,
-                                    now,
-                                )
-                                .await?
-                        {
-                            let policy = milestone.policy.contact;
-                            let sponsor_later =
-                                self.claim_slot(req, step, &slot, policy, account.timezone, now).await?;
-                            deferred = match (deferred, sponsor_later) {
-                                (Some(a), Some(b)) => Some(a.min(b)),
-                                (a, b) => a.or(b),
-                            };
-                            if sponsor_later.is_none() {
-                                sponsor_mail = Some((sponsor, self.unsubscribe_url(&account, sponsor, now)));
-                            }
-                        }
-                    }
-                }
-                if let Some((sponsor, unsubscribe)) = sponsor_mail {
-                    let about = email::About {
-                        cfg: &self.config,
-                        account: &account,
-                        m: &milestone,
-                        now,
-                    };
-                    let reported = email::EscalationFacts {
-                        health: &report,
-                        tried: &tried,
-                        task: task.as_ref(),
-                    };
-                    let mail = email::leadership(
-                        about,
-                        reported,
-                        sponsor,
-                        EmailKind::ExecSponsor,
-                        Some(&unsubscribe),
-                        send_key(req, step, Recipient::Sponsor),
-                    )?;
-                    self.send_logged(req, step, Recipient::Sponsor, now, &mail).await?;
-                }
-                if let Some(later) = deferred {
+                if let Some(later) = self.tell_leadership(scope).await? {
                     // What went, went; the step runs again for what waits.
                     return Ok(StepOutcome::Deferred(later));
                 }
@@ -399,6 +225,221 @@ impl PlaybookSteps {
                 .map_err(|e| StepError::Transient(e.to_string()))?;
         }
         Ok(StepOutcome::Continue)
+    }
+
+    /// Day 1's emails to the customer's champion (the outreach, then its
+    /// follow-up), unless paused, unsubscribed or already sent; `Some(when)`
+    /// when the contact policy holds the email until then.
+    async fn customer_email(&self, at: StepScope<'_>) -> Result<Option<Timestamp>, StepError> {
+        let StepScope {
+            req,
+            step,
+            account,
+            milestone,
+            now,
+        } = at;
+        let store = &self.store;
+        let kind = if step == Step::OutreachEmail {
+            EmailKind::Outreach
+        } else {
+            EmailKind::FollowUp
+        };
+        let to = &account.primary_contact;
+        let key = send_key(req, step, Recipient::Customer);
+        // A claim an attempt left mid-send is adopted by the send below.
+        if let Some(record) = decided_send(store.as_ref(), &key, now).await? {
+            // Sent by an earlier attempt, or named in another milestone's
+            // outreach: say so, and take no slot of the contact's.
+            let result = SendResult::from_record(record, now)?;
+            let detail = format!("{} email {}", kind.label(), result.describe());
+            self.log(req, step, &playbook_log::email(Recipient::Customer), now, detail)
+                .await?;
+        } else if !self.held_by_pause(req, step, account, now).await?
+            && !self
+                .held_by_suppression(req, step, Recipient::Customer, kind, to, now)
+                .await?
+        {
+            let slot = LimitedSend {
+                who: Recipient::Customer,
+                kind,
+                to,
+                key: &key,
+            };
+            let policy = milestone.policy.contact;
+            if let Some(later) = self.claim_slot(req, step, &slot, policy, account.timezone, now).await? {
+                return Ok(Some(later));
+            }
+            // One outreach for the account's misses close together.
+            let claim = SendClaim::new(now);
+            let also = if step == Step::OutreachEmail {
+                self.claim_close_misses(account, milestone, &claim).await?
+            } else {
+                Vec::new()
+            };
+            let unsubscribe = self.unsubscribe_url(account, to, now);
+            let about = at.about(&self.config);
+            let mail = email::outreach(about, &also, kind, &unsubscribe, key)?;
+            let sent = self.send_logged(req, step, Recipient::Customer, now, &mail).await;
+            // The misses it named are settled as included in it, or given back.
+            let keys = also.iter().map(|c| outreach_key_of(account, c));
+            let within = format!("the outreach email about {}", milestone.name);
+            crate::sending::settle_named(self.store.as_ref(), keys, &within, sent.as_ref().ok(), &claim).await?;
+            sent?;
+        }
+        Ok(None)
+    }
+
+    /// Day 1's in-app message: asked of the product, through the bus.
+    async fn in_app_message(&self, at: StepScope<'_>) -> Result<(), StepError> {
+        let StepScope {
+            req,
+            step,
+            account,
+            milestone,
+            now,
+        } = at;
+        let store = &self.store;
+        let activity = store.activity(&account.id).await?;
+        let mut users = activity.recent_users();
+        users.truncate(20);
+        let facts = email::MilestoneFacts::new(&self.config, account, milestone, now);
+        self.events
+            .publish(&[DomainEvent::InAppMessageRequested {
+                account_id: account.id.clone(),
+                milestone_id: milestone.milestone_id.clone(),
+                execution: req.execution.clone(),
+                user_ids: users,
+                title: format!("Next step: {}", milestone.name),
+                body: format!("Target: {}. Today: {}.", facts.target, facts.current),
+                link: facts.link,
+            }])
+            .await
+            .map_err(|e| StepError::Transient(e.to_string()))?;
+        self.log(req, step, "in_app", now, "in-app message requested".to_string())
+            .await?;
+        Ok(())
+    }
+
+    /// Day 3: the task for the milestone's owner, opened once and announced
+    /// once, and its email.
+    async fn open_task(&self, at: StepScope<'_>) -> Result<(), StepError> {
+        let StepScope {
+            req,
+            step,
+            account,
+            milestone,
+            now,
+        } = at;
+        let store = &self.store;
+        let mut task = self.build_task(req, account, milestone, now).await?;
+        task.outbox.push(task.opened_event(now));
+        if store.create_task(&task).await? {
+            let detail = format!("CSM task opened for its {} owner", task.owner_role.replace('_', " "));
+            self.log(req, step, "task_opened", now, detail).await?;
+        }
+        // Created now or by an earlier attempt: its opening is published once.
+        let task = store
+            .get_task(&task.id)
+            .await?
+            .ok_or_else(|| StepError::Transient(format!("task {} not readable yet", task.id)))?;
+        let task = crate::tasks::publish_outbox(store.as_ref(), self.events.as_ref(), task)
+            .await
+            .map_err(|e| StepError::Transient(e.to_string()))?;
+        let buttons = email::task_buttons(self.links.as_ref(), &task, milestone, now);
+        let about = at.about(&self.config);
+        let mail = email::csm_task(about, &task, buttons, send_key(req, step, Recipient::Csm))?;
+        self.send_logged(req, step, Recipient::Csm, now, &mail).await?;
+        Ok(())
+    }
+
+    /// Day 5: the email to leadership (alone, or in the leader's daily
+    /// list) and, where the map asks, to the customer's executive sponsor;
+    /// `Some(when)` when one of them waits until then (what went, went).
+    async fn tell_leadership(&self, at: StepScope<'_>) -> Result<Option<Timestamp>, StepError> {
+        let StepScope {
+            req,
+            step,
+            account,
+            milestone,
+            now,
+        } = at;
+        let store = &self.store;
+        let report = self.account_health(account, now).await?;
+        let tried = store.log_of(&account.id).await?;
+        let tried: Vec<_> = tried
+            .into_iter()
+            .filter(|e| e.execution == req.execution && e.step != Some(Step::Leadership))
+            .collect();
+        let task = store.get_task(&CsmTask::id_for(&req.execution)).await?;
+        let leader = Contact::new("Customer Success leadership", account.cs_leader_email.clone());
+        let leader_key = send_key(req, step, Recipient::Leader);
+        let mut deferred = match decided_send(store.as_ref(), &leader_key, now).await? {
+            Some(record) => {
+                // Sent by an earlier attempt, or in another escalation's daily email.
+                let result = SendResult::from_record(record, now)?;
+                let detail = format!("{} email {}", EmailKind::Leadership.label(), result.describe());
+                self.log(req, step, &playbook_log::email(Recipient::Leader), now, detail)
+                    .await?;
+                None
+            }
+            None => {
+                let facts = LeaderFacts {
+                    account,
+                    milestone,
+                    health: &report,
+                    tried: &tried,
+                    task: task.as_ref(),
+                };
+                self.leader_email(req, step, &facts, &leader, &leader_key, now).await?
+            }
+        };
+        let mut sponsor_mail = None;
+        if milestone.policy.exec_sponsor {
+            if let Some(sponsor) = &account.exec_sponsor {
+                // The sponsor is the customer's: a pause, an unsubscribe or the
+                // contact policy holds their email, not leadership's.
+                let key = send_key(req, step, Recipient::Sponsor);
+                let slot = LimitedSend {
+                    who: Recipient::Sponsor,
+                    kind: EmailKind::ExecSponsor,
+                    to: sponsor,
+                    key: &key,
+                };
+                if !self.held_by_pause(req, step, account, now).await?
+                    && !self
+                        .held_by_suppression(req, step, Recipient::Sponsor, EmailKind::ExecSponsor, sponsor, now)
+                        .await?
+                {
+                    let policy = milestone.policy.contact;
+                    let sponsor_later = self.claim_slot(req, step, &slot, policy, account.timezone, now).await?;
+                    deferred = match (deferred, sponsor_later) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    if sponsor_later.is_none() {
+                        sponsor_mail = Some((sponsor, self.unsubscribe_url(account, sponsor, now)));
+                    }
+                }
+            }
+        }
+        if let Some((sponsor, unsubscribe)) = sponsor_mail {
+            let about = at.about(&self.config);
+            let reported = email::EscalationFacts {
+                health: &report,
+                tried: &tried,
+                task: task.as_ref(),
+            };
+            let mail = email::leadership(
+                about,
+                reported,
+                sponsor,
+                EmailKind::ExecSponsor,
+                Some(&unsubscribe),
+                send_key(req, step, Recipient::Sponsor),
+            )?;
+            self.send_logged(req, step, Recipient::Sponsor, now, &mail).await?;
+        }
+        Ok(deferred)
     }
 
     /// Notes on the account's escalation log that a step failed for good and
@@ -642,38 +683,7 @@ impl PlaybookSteps {
         }
         // Everyone else waiting, each claimed so only this email names them.
         let claim = SendClaim::new(now);
-        let queue = self.store.leader_queue(&leader.email).await?;
-        let mut done = vec![req.execution.clone()];
-        let mut others = Vec::new();
-        for waiting in queue.map(|q| q.ranked()).unwrap_or_default() {
-            if waiting.execution == req.execution {
-                continue;
-            }
-            let their_key = keys::playbook_send(&waiting.execution, Step::Leadership, Recipient::Leader);
-            if self.store.claim_send(&their_key, &claim).await?.is_some() {
-                done.push(waiting.execution);
-                continue;
-            }
-            let account = self.store.get_account(&waiting.account_id).await?;
-            let milestone = self
-                .store
-                .get_milestone(&waiting.account_id, &waiting.milestone_id)
-                .await?;
-            let (Some(account), Some(milestone)) = (account, milestone) else {
-                self.store.release_send(&their_key, &claim).await?;
-                done.push(waiting.execution);
-                continue;
-            };
-            if milestone.status.is_reached() {
-                // Caught up meanwhile: its own step ends it, with no email.
-                self.store.release_send(&their_key, &claim).await?;
-                done.push(waiting.execution);
-                continue;
-            }
-            let health = self.account_health(&account, now).await?;
-            let task = self.store.get_task(&CsmTask::id_for(&waiting.execution)).await?;
-            others.push((their_key, waiting.execution, account, milestone, health, task));
-        }
+        let (mut done, others) = self.claim_waiting(req, leader, &claim, now).await?;
         let mail = if others.is_empty() {
             let about = email::About {
                 cfg: &self.config,
@@ -729,6 +739,51 @@ impl PlaybookSteps {
         }
         sent?;
         Ok(None)
+    }
+
+    /// The other escalations waiting in `leader`'s queue, each claimed with
+    /// `claim` so only this email names them; and the executions done with
+    /// (this one, those sent already, gone or caught up meanwhile).
+    async fn claim_waiting(
+        &self,
+        req: &EscalationRequest,
+        leader: &Contact,
+        claim: &SendClaim,
+        now: Timestamp,
+    ) -> Result<(Vec<String>, Vec<WaitingEscalation>), StepError> {
+        let queue = self.store.leader_queue(&leader.email).await?;
+        let mut done = vec![req.execution.clone()];
+        let mut others = Vec::new();
+        for waiting in queue.map(|q| q.ranked()).unwrap_or_default() {
+            if waiting.execution == req.execution {
+                continue;
+            }
+            let their_key = keys::playbook_send(&waiting.execution, Step::Leadership, Recipient::Leader);
+            if self.store.claim_send(&their_key, claim).await?.is_some() {
+                done.push(waiting.execution);
+                continue;
+            }
+            let account = self.store.get_account(&waiting.account_id).await?;
+            let milestone = self
+                .store
+                .get_milestone(&waiting.account_id, &waiting.milestone_id)
+                .await?;
+            let (Some(account), Some(milestone)) = (account, milestone) else {
+                self.store.release_send(&their_key, claim).await?;
+                done.push(waiting.execution);
+                continue;
+            };
+            if milestone.status.is_reached() {
+                // Caught up meanwhile: its own step ends it, with no email.
+                self.store.release_send(&their_key, claim).await?;
+                done.push(waiting.execution);
+                continue;
+            }
+            let health = self.account_health(&account, now).await?;
+            let task = self.store.get_task(&CsmTask::id_for(&waiting.execution)).await?;
+            others.push((their_key, waiting.execution, account, milestone, health, task));
+        }
+        Ok((done, others))
     }
 
     /// Puts a miss the thresholds keep from the CSM or leadership stage in
@@ -848,6 +903,33 @@ impl PlaybookSteps {
         Ok(())
     }
 }
+
+/// What a playbook step works on: its request, the step, the account and
+/// the milestone as the step read them, and the moment it runs.
+#[derive(Clone, Copy)]
+struct StepScope<'a> {
+    req: &'a EscalationRequest,
+    step: Step,
+    account: &'a Account,
+    milestone: &'a TrackedMilestone,
+    now: Timestamp,
+}
+
+impl<'a> StepScope<'a> {
+    /// What the step's emails are about.
+    fn about(&self, config: &'a Config) -> email::About<'a> {
+        email::About {
+            cfg: config,
+            account: self.account,
+            m: self.milestone,
+            now: self.now,
+        }
+    }
+}
+
+/// Another escalation in the leader's queue, claimed for this email: its
+/// send key, execution, account, milestone, health and task.
+type WaitingEscalation = (String, String, Arc<Account>, TrackedMilestone, Health, Option<CsmTask>);
 
 /// What leadership's email about one escalation says.
 struct LeaderFacts<'a> {

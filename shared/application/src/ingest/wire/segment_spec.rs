@@ -139,10 +139,57 @@ pub(super) fn parse_call(value: Value) -> Result<Incoming, FieldError> {
 }
 
 fn parse_traits(t: &Map<String, Value>) -> Result<AccountTraits, FieldError> {
-    let field = |name: &str| format!("traits.{name}");
-    let number = |names: &[&str]| -> Result<Option<f64>, FieldError> {
+    let traits = Traits(t);
+    for name in ["admin_name", "csm_name", "exec_sponsor_name"] {
+        traits.person(name)?;
+    }
+    let segment = traits.segment()?;
+    let timezone = traits.timezone()?;
+    let cs_leader_email = traits.address("cs_leader_email")?;
+    let contacts = traits.role_contacts()?;
+    let renewal = traits.renewal()?;
+    Ok(AccountTraits {
+        renewal,
+        contacts,
+        name: traits.words("name")?,
+        segment,
+        licensed_seats: traits
+            .whole(&["seats", "licensed_seats"], limits::MAX_SEATS)?
+            .map(|n| n as u32),
+        arr: traits.whole(&["arr"], limits::MAX_ARR)?,
+        contract_start: traits.date("contract_start")?,
+        renewal_date: traits.date("renewal_date")?,
+        tenure_year: traits
+            .whole(&["tenure_year"], limits::MAX_TENURE_YEAR)?
+            .map(|n| n.max(1) as u32),
+        primary_contact: match traits.contact("admin_email", "admin_name")? {
+            Some(c) => Some(c),
+            None => traits.contact("email", "admin_name")?,
+        },
+        csm: traits.contact("csm_email", "csm_name")?,
+        cs_leader_email,
+        exec_sponsor: traits.contact("exec_sponsor_email", "exec_sponsor_name")?,
+        timezone,
+        goal: traits.words("goal")?,
+    })
+}
+
+/// A `group` call's traits, read field by field; each error names its field.
+struct Traits<'a>(&'a Map<String, Value>);
+
+fn field(name: &str) -> String {
+    format!("traits.{name}")
+}
+
+impl Traits<'_> {
+    fn text(&self, name: &str) -> Option<String> {
+        text(self.0, name)
+    }
+
+    /// The first of `names` present, as a number (a JSON number or a numeric string).
+    fn number(&self, names: &[&str]) -> Result<Option<f64>, FieldError> {
         for name in names {
-            match t.get(*name) {
+            match self.0.get(*name) {
                 None | Some(Value::Null) => continue,
                 Some(Value::Number(n)) => return Ok(n.as_f64()),
                 Some(Value::String(s)) => {
@@ -156,132 +203,131 @@ fn parse_traits(t: &Map<String, Value>) -> Result<AccountTraits, FieldError> {
             }
         }
         Ok(None)
-    };
-    // A count or an amount, up to its documented maximum (`limits`).
-    let whole = |names: &[&str], max: u64| -> Result<Option<u64>, FieldError> {
-        match number(names)? {
+    }
+
+    /// A count or an amount, up to its documented maximum (`limits`).
+    fn whole(&self, names: &[&str], max: u64) -> Result<Option<u64>, FieldError> {
+        match self.number(names)? {
             Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= max as f64 => Ok(Some(n as u64)),
             Some(n) if n >= 0.0 && n.fract() == 0.0 => Err(err(&field(names[0]), format!("must be at most {max}"))),
             Some(_) => Err(err(&field(names[0]), "must be a whole number, not negative")),
             None => Ok(None),
         }
-    };
-    let date = |name: &str| -> Result<Option<NaiveDate>, FieldError> {
-        let Some(s) = text(t, name) else { return Ok(None) };
+    }
+
+    fn date(&self, name: &str) -> Result<Option<NaiveDate>, FieldError> {
+        let Some(s) = self.text(name) else { return Ok(None) };
         NaiveDate::parse_from_str(&s, "%Y-%m-%d")
             .or_else(|_| DateTime::parse_from_rfc3339(&s).map(|d| d.date_naive()))
             .map(Some)
             .map_err(|_| err(&field(name), "must be a date (YYYY-MM-DD)"))
-    };
-    let address = |name: &str| -> Result<Option<EmailAddress>, FieldError> {
-        text(t, name)
+    }
+
+    fn address(&self, name: &str) -> Result<Option<EmailAddress>, FieldError> {
+        self.text(name)
             .map(|e| EmailAddress::parse(&e).map_err(|why| err(&field(name), why.to_string())))
             .transpose()
-    };
-    let words = |name: &str| -> Result<Option<String>, FieldError> {
-        let value = text(t, name);
+    }
+
+    fn words(&self, name: &str) -> Result<Option<String>, FieldError> {
+        let value = self.text(name);
         if let Some(v) = &value {
             limits::check_trait_text(&field(name), v)?;
         }
         Ok(value)
-    };
-    // A person's name: one plain line (it is printed in the CLI, pages and emails).
-    let person = |name: &str| -> Result<Option<String>, FieldError> {
-        text(t, name)
+    }
+
+    /// A person's name: one plain line (it is printed in the CLI, pages and emails).
+    fn person(&self, name: &str) -> Result<Option<String>, FieldError> {
+        self.text(name)
             .map(|v| limits::check_person_name(&field(name), &v))
             .transpose()
-    };
-    let contact = |email: &str, name: &str| -> Result<Option<Contact>, FieldError> {
-        let name = person(name)?;
-        Ok(address(email)?.map(|e| Contact::new(name.unwrap_or_default(), e)))
-    };
-    for name in ["admin_name", "csm_name", "exec_sponsor_name"] {
-        person(name)?;
     }
-    let segment = match text(t, "segment").or_else(|| text(t, "plan")) {
-        None => None,
-        Some(s) => Some(parse_segment(&s).ok_or_else(|| {
-            let which = if t.contains_key("segment") { "segment" } else { "plan" };
+
+    fn contact(&self, email: &str, name: &str) -> Result<Option<Contact>, FieldError> {
+        let name = self.person(name)?;
+        Ok(self.address(email)?.map(|e| Contact::new(name.unwrap_or_default(), e)))
+    }
+
+    /// `segment`, or Segment's own `plan`.
+    fn segment(&self) -> Result<Option<Segment>, FieldError> {
+        let Some(s) = self.text("segment").or_else(|| self.text("plan")) else {
+            return Ok(None);
+        };
+        parse_segment(&s).map(Some).ok_or_else(|| {
+            let which = if self.0.contains_key("segment") {
+                "segment"
+            } else {
+                "plan"
+            };
             err(
                 &field(which),
                 format!("unknown segment `{s}` (expected enterprise, mid_market or smb)"),
             )
-        })?),
-    };
-    let timezone = match text(t, "timezone") {
-        None => None,
-        Some(tz) => Some(
-            tz.parse::<chrono_tz::Tz>()
-                .map_err(|_| err(&field("timezone"), "must be an IANA timezone such as Europe/Berlin"))?,
-        ),
-    };
-    let cs_leader_email = address("cs_leader_email")?;
-    // Any other `<role>_email` names the vendor's contact for that role.
-    let mut contacts = std::collections::BTreeMap::new();
-    for key in t.keys() {
-        let Some(role) = key.strip_suffix("_email") else {
-            continue;
-        };
-        if RESERVED_ROLES.contains(&role) {
-            continue;
+        })
+    }
+
+    fn timezone(&self) -> Result<Option<chrono_tz::Tz>, FieldError> {
+        self.text("timezone")
+            .map(|tz| {
+                tz.parse::<chrono_tz::Tz>()
+                    .map_err(|_| err(&field("timezone"), "must be an IANA timezone such as Europe/Berlin"))
+            })
+            .transpose()
+    }
+
+    /// Any other `<role>_email` names the vendor's contact for that role.
+    fn role_contacts(&self) -> Result<std::collections::BTreeMap<String, Contact>, FieldError> {
+        let mut contacts = std::collections::BTreeMap::new();
+        for key in self.0.keys() {
+            let Some(role) = key.strip_suffix("_email") else {
+                continue;
+            };
+            if RESERVED_ROLES.contains(&role) {
+                continue;
+            }
+            if !milepost_domain::is_role_name(role) {
+                return Err(err(
+                    &field(key),
+                    "names a role: `<role>_email` with the role a lowercase identifier (onboarding_email, account_executive_email)",
+                ));
+            }
+            if let Some(c) = self.contact(key, &format!("{role}_name"))? {
+                contacts.insert(role.to_string(), c);
+            }
         }
-        if !milepost_domain::is_role_name(role) {
+        if contacts.len() > milepost_domain::account_traits::MAX_ROLES {
             return Err(err(
-                &field(key),
-                "names a role: `<role>_email` with the role a lowercase identifier (onboarding_email, account_executive_email)",
+                "traits",
+                format!(
+                    "name at most {} roles (`<role>_email`)",
+                    milepost_domain::account_traits::MAX_ROLES
+                ),
             ));
         }
-        if let Some(c) = contact(key, &format!("{role}_name"))? {
-            contacts.insert(role.to_string(), c);
-        }
+        Ok(contacts)
     }
-    if contacts.len() > milepost_domain::account_traits::MAX_ROLES {
-        return Err(err(
-            "traits",
-            format!(
-                "name at most {} roles (`<role>_email`)",
-                milepost_domain::account_traits::MAX_ROLES
-            ),
-        ));
+
+    /// A renewal decision: `renewal_outcome` with its `decision_date`.
+    fn renewal(&self) -> Result<Option<RenewalOutcome>, FieldError> {
+        let Some(outcome) = self.text("renewal_outcome") else {
+            return Ok(None);
+        };
+        let outcome = RenewalDecision::parse(&outcome).ok_or_else(|| {
+            err(
+                &field("renewal_outcome"),
+                format!("unknown outcome `{outcome}` (expected {})", RenewalDecision::expected()),
+            )
+        })?;
+        let decision_date = self
+            .date("decision_date")?
+            .ok_or_else(|| err(&field("decision_date"), "is required with renewal_outcome"))?;
+        Ok(Some(RenewalOutcome {
+            decision_date,
+            outcome,
+            arr_after: self.whole(&["arr_after"], limits::MAX_ARR)?,
+        }))
     }
-    let renewal = match text(t, "renewal_outcome") {
-        None => None,
-        Some(outcome) => {
-            let outcome = RenewalDecision::parse(&outcome).ok_or_else(|| {
-                err(
-                    &field("renewal_outcome"),
-                    format!("unknown outcome `{outcome}` (expected {})", RenewalDecision::expected()),
-                )
-            })?;
-            let decision_date = date("decision_date")?
-                .ok_or_else(|| err(&field("decision_date"), "is required with renewal_outcome"))?;
-            Some(RenewalOutcome {
-                decision_date,
-                outcome,
-                arr_after: whole(&["arr_after"], limits::MAX_ARR)?,
-            })
-        }
-    };
-    Ok(AccountTraits {
-        renewal,
-        contacts,
-        name: words("name")?,
-        segment,
-        licensed_seats: whole(&["seats", "licensed_seats"], limits::MAX_SEATS)?.map(|n| n as u32),
-        arr: whole(&["arr"], limits::MAX_ARR)?,
-        contract_start: date("contract_start")?,
-        renewal_date: date("renewal_date")?,
-        tenure_year: whole(&["tenure_year"], limits::MAX_TENURE_YEAR)?.map(|n| n.max(1) as u32),
-        primary_contact: match contact("admin_email", "admin_name")? {
-            Some(c) => Some(c),
-            None => contact("email", "admin_name")?,
-        },
-        csm: contact("csm_email", "csm_name")?,
-        cs_leader_email,
-        exec_sponsor: contact("exec_sponsor_email", "exec_sponsor_name")?,
-        timezone,
-        goal: words("goal")?,
-    })
 }
 
 /// `<x>_email` traits that are not a role's contact: the customer's own

@@ -1,0 +1,405 @@
+//! The command line: every command, its arguments and help texts (clap's
+//! derive types). What each command does is in main.rs and aws_commands.rs.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "milepost", version, about = "Make customer-success milestones act")]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Run the whole pipeline locally on embedded defaults: events in, sweep,
+    /// escalations, emails written to an outbox. No AWS account needed.
+    Demo {
+        /// How many customer accounts to simulate.
+        #[arg(long, default_value_t = 300)]
+        accounts: usize,
+        /// How many days to simulate.
+        #[arg(long, default_value_t = 120)]
+        days: u32,
+        /// Seed: the same seed gives the same output.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Output directory (outbox/, tasks.json, summary.json, domain-events.jsonl).
+        #[arg(long, default_value = "milepost-demo")]
+        out: PathBuf,
+        /// Count emails instead of writing them (for very large runs).
+        #[arg(long)]
+        no_outbox: bool,
+        /// Hide the progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Which milestones predict renewal: achievement rates of renewed and
+    /// churned cohorts from past renewal decisions and product events.
+    #[command(long_about = DISCOVER_HELP)]
+    Discover {
+        /// Accounts CSV: account_id,segment,contract_start,decision_date,outcome,arr,tenure_year
+        /// (dates YYYY-MM-DD, outcome renewed|churned, arr and tenure_year may be empty,
+        /// tenure defaults to 1; an optional licensed_seats column serves seat-ratio milestones).
+        #[arg(long, value_name = "FILE", required_unless_present = "from_store")]
+        accounts: Option<PathBuf>,
+        /// Events: CSV (account_id,event,timestamp,user_id,value; timestamp RFC 3339) or
+        /// JSON Lines (.jsonl) with the same fields, either optionally gzipped. Repeatable.
+        #[arg(long, value_name = "FILE", required_unless_present = "from_store")]
+        events: Vec<PathBuf>,
+        /// Candidate milestones: map files or directories, in the production map YAML.
+        #[arg(long, value_name = "DIR|FILE")]
+        maps: Vec<PathBuf>,
+        /// Judge the milestones Milepost tracked, from the store named by
+        /// MILEPOST_TABLE, against the renewal decisions recorded there
+        /// (one paginated Scan), instead of --accounts, --events and --maps.
+        #[arg(long, conflicts_with_all = ["accounts", "events", "maps", "threads", "strict"])]
+        from_store: bool,
+        /// Maps in use to review: flags their milestones under ratio 1.5, and
+        /// candidates over 2.0 they lack.
+        #[arg(long, value_name = "DIR|FILE")]
+        review: Vec<PathBuf>,
+        /// table (default), json or csv.
+        #[arg(long, default_value = "table", value_parser = ["table", "json", "csv"])]
+        format: String,
+        /// Also draw each milestone's cumulative achievement curves into this SVG file.
+        #[arg(long, value_name = "FILE")]
+        chart: Option<PathBuf>,
+        /// Only rows of this segment (enterprise, mid_market, smb, or all for the overall rows).
+        #[arg(long, value_parser = ["all", "enterprise", "mid_market", "smb"])]
+        segment: Option<String>,
+        /// Only rows of this tenure (first_year, multi_year, or all).
+        #[arg(long, value_parser = ["all", "first_year", "multi_year"])]
+        tenure: Option<String>,
+        /// Exit non-zero, printing no results, when any input row is bad.
+        #[arg(long)]
+        strict: bool,
+        /// Threads reading a plain CSV events file (default: one per core, for files from 32 MiB).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+        threads: Option<u16>,
+    },
+    /// Milestone maps.
+    Maps {
+        #[command(subcommand)]
+        command: MapsCommand,
+    },
+    /// Accounts in the deployed (or local) store named by MILEPOST_TABLE and AWS_ENDPOINT_URL.
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCommand,
+    },
+    /// Run one sweep: mark due milestones missed and start their escalations
+    /// (MILEPOST_TABLE, MILEPOST_BUS, MILEPOST_STATE_MACHINE_ARN; AWS_ENDPOINT_URL for local runs).
+    Sweep {
+        /// One sweep, then exit: all this command does (what the scheduled
+        /// function does every 15 minutes). Accepted for scripts that say so.
+        #[arg(long, hide = true)]
+        once: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// CSM tasks: list them, mark them done, snooze or dismiss them (the same
+    /// rules as the email's buttons). MILEPOST_TABLE, MILEPOST_BUS.
+    Tasks {
+        #[command(subcommand)]
+        command: TasksCommand,
+    },
+    /// Manual milestones: confirm one reached (MILEPOST_TABLE, MILEPOST_BUS,
+    /// MILEPOST_STATE_MACHINE_ARN to stop its escalation).
+    Milestones {
+        #[command(subcommand)]
+        command: MilestonesCommand,
+    },
+    /// Customer contacts who unsubscribed: list them, or lift one when the
+    /// contact asks to hear from us again (MILEPOST_TABLE).
+    Contacts {
+        #[command(subcommand)]
+        command: ContactsCommand,
+    },
+    /// Renewal outcomes: import a CRM export (MILEPOST_TABLE).
+    Renewals {
+        #[command(subcommand)]
+        command: RenewalsCommand,
+    },
+    /// Does the playbook work? Recovery of missed milestones with the
+    /// playbook vs the control group, churn by how milestones went, open
+    /// tasks by owner (MILEPOST_TABLE).
+    #[command(long_about = REPORT_HELP)]
+    Report {
+        /// Misses due on or after this day (YYYY-MM-DD, UTC).
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// Misses due on or before this day (YYYY-MM-DD, UTC).
+        #[arg(long, value_name = "DATE")]
+        until: Option<String>,
+        /// Only this segment: enterprise, mid_market or smb.
+        #[arg(long)]
+        segment: Option<String>,
+        /// Recovered means reached within this many days of the due date.
+        #[arg(long, default_value_t = milepost_domain::report::DEFAULT_WINDOW_DAYS)]
+        window_days: u32,
+        /// Print JSON: {"window_days", "rows", "churn", "tasks", ...}.
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// Print the rows as CSV.
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Events kept for accounts not known when they arrived; --replay applies
+    /// those whose account exists now (MILEPOST_TABLE, MILEPOST_BUS, MILEPOST_STATE_MACHINE_ARN).
+    Parked {
+        /// Apply the parked events of accounts that exist now, and unpark them.
+        #[arg(long)]
+        replay: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The emails sent on the local emulator (`make local`): recipients and subjects.
+    Outbox {
+        /// Print JSON (recipients, subject, HTML) instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Also write each email's HTML to this directory, to open in a browser.
+        #[arg(long, value_name = "DIR")]
+        save: Option<PathBuf>,
+    },
+    /// Every page an action link can show, written to DIR (for `make emails-preview`).
+    #[command(hide = true)]
+    PagesPreview {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// The local stack `make local` runs on the AWS emulator.
+    Local {
+        #[command(subcommand)]
+        command: LocalCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum TasksCommand {
+    /// Tasks, oldest first: an owner's (from the owner index) or everyone's.
+    List {
+        /// Only this owner's tasks.
+        #[arg(long, value_name = "EMAIL")]
+        owner: Option<String>,
+        /// Only tasks in this state.
+        #[arg(long, value_parser = ["open", "snoozed", "done", "dismissed"])]
+        status: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Close a task as done.
+    Done {
+        id: String,
+        /// Who did it (an email address).
+        #[arg(long, value_name = "EMAIL")]
+        by: String,
+        /// What got done: plan_agreed, blocker_removed, team_trained, escalated_internally or other.
+        #[arg(long)]
+        outcome: Option<String>,
+        /// A one-line note, shown to leadership on day 5.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Put a task off: it opens again after DAYS and its owner is reminded.
+    Snooze {
+        id: String,
+        #[arg(long, value_name = "EMAIL")]
+        by: String,
+        #[arg(long, default_value_t = 3)]
+        days: i64,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Close a task as not needed.
+    Dismiss {
+        id: String,
+        #[arg(long, value_name = "EMAIL")]
+        by: String,
+        /// not_relevant, customer_churning, duplicate or other.
+        #[arg(long, default_value = "not_relevant")]
+        reason: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum MilestonesCommand {
+    /// Record a manual milestone reached: achieved before its due date,
+    /// recovered after a miss (its escalation stops, its task closes).
+    Confirm {
+        account_id: String,
+        milestone_id: String,
+        /// Who confirms it (an email address).
+        #[arg(long, value_name = "EMAIL")]
+        by: String,
+        /// A one-line note for the account's history.
+        #[arg(long)]
+        note: Option<String>,
+        /// When it was reached (RFC 3339; default now).
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum RenewalsCommand {
+    /// Records each row's outcome on its account: a CSV with the header
+    /// account_id,decision_date,outcome,arr_after (outcome: renewed, churned,
+    /// expanded or contracted; arr_after optional). All or nothing: any bad
+    /// row, or an account Milepost does not know, is reported with its line
+    /// and nothing is written (exit 2). Importing a file again changes nothing.
+    Import {
+        file: PathBuf,
+        /// Print the counts as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ContactsCommand {
+    /// Every address that unsubscribed, since when and how.
+    Suppressed {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lets an address receive customer email again.
+    Unsuppress { email: String },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum LocalCommand {
+    /// Create MILEPOST_TABLE, MILEPOST_BUS and the escalation state machine at
+    /// AWS_ENDPOINT_URL unless they exist, and verify the sender's domain in SES
+    /// there (refuses without AWS_ENDPOINT_URL, so it never touches a real account).
+    Init,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum AccountsCommand {
+    /// Show an account, its health score and every tracked milestone.
+    Show {
+        account_id: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum MapsCommand {
+    /// Check map files; report every problem with file, line and field. Exit 0 only when all are valid.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Validate map files (or directories of them) and store them in MILEPOST_TABLE,
+    /// replacing the map for the same segment and tenure. Stores nothing unless all are valid.
+    Load {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+}
+
+impl Command {
+    /// How the command is called, for its error message.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Command::Demo { .. } => "demo",
+            Command::Discover { .. } => "discover",
+            Command::Maps {
+                command: MapsCommand::Validate { .. },
+            } => "maps validate",
+            Command::Maps {
+                command: MapsCommand::Load { .. },
+            } => "maps load",
+            Command::Accounts { .. } => "accounts show",
+            Command::Sweep { .. } => "sweep",
+            Command::Parked { .. } => "parked",
+            Command::Contacts {
+                command: ContactsCommand::Suppressed { .. },
+            } => "contacts suppressed",
+            Command::Contacts {
+                command: ContactsCommand::Unsuppress { .. },
+            } => "contacts unsuppress",
+            Command::Renewals { .. } => "renewals import",
+            Command::Report { .. } => "report",
+            Command::Tasks { .. } => "tasks",
+            Command::Milestones { .. } => "milestones confirm",
+            Command::Outbox { .. } => "outbox",
+            Command::Local { .. } => "local init",
+            Command::PagesPreview { .. } => "pages-preview",
+        }
+    }
+}
+
+pub(crate) const REPORT_HELP: &str = "\
+Does the playbook work? For the misses due in the period, the share recovered
+(reached within --window-days of the due date) with the playbook and in the
+control group (the maps' `holdout`), with 95% Wilson intervals; the uplift
+(the difference) with Newcombe's interval; recovery by the last stage reached,
+median days to recover, ARR at risk and recovered; per milestone and segment.
+Misses whose window is still open are counted apart, in no rate. Then the
+churn rate of accounts whose milestones were all on time, recovered or lapsed
+(their latest renewal decision in the period) with its ratio to on-time, and
+the open tasks by owner and age. A row marked small_sample has an uplift
+interval wider than 20 points: too few misses to act on.
+
+Reads the store named by MILEPOST_TABLE (AWS_ENDPOINT_URL for a local stack):
+one paginated Scan of the table, which reads (and is billed for) every item:
+0.5 read units per 4 KB, eventually consistent, so a 2 GB table costs about
+262,000 read units, $0.03 at $0.125 per million on demand; plus the open and
+snoozed tasks by their index. Run it daily or weekly, not per request.
+
+An unknown segment or an empty period gives an empty report with a note;
+a malformed date or window exits 2 naming the option.
+";
+
+pub(crate) const DISCOVER_HELP: &str = "\
+Which milestones predict renewal: for every candidate milestone, how often the
+renewed and the churned cohort achieved it, per segment and overall, for tenure
+year 1, years 2 and later, and all.
+
+Definitions:
+  achieved        the criterion was first met at a time t with
+                  contract_start <= t, t on or before decision_date (UTC), and,
+                  when the milestone has due_days, t <= contract_start + due_days.
+                  Identical event rows count once, as a re-delivered event would.
+  renewed rate    achieved renewed accounts / renewed accounts in scope;
+                  churned rate likewise (95% Wilson intervals).
+  ratio           renewed rate / churned rate, `unbounded` when the churned rate
+                  is 0 (95% interval by Katz's log method; a zero count gets half
+                  an account for the interval only).
+  class           strong when ratio > 2.0, weak when < 1.5, else moderate.
+  churn risk if missed
+                  churn rate among accounts that missed it / churn rate among
+                  accounts that achieved it.
+  divergence month
+                  for m = 1..12, each cohort's cumulative achievement rate by
+                  day 30*m; the month where renewed minus churned is largest
+                  (the earliest on ties).
+  small cohort    a cohort with fewer than 30 accounts (marked *).
+
+A map applies to the accounts of its segment (`segment: all`: every account)
+and of its tenure when it names one; where several maps define a milestone,
+an account is judged by the most specific. Manual milestones are skipped.
+
+--from-store judges the milestones Milepost itself tracked instead: each
+account's latest renewal decision in the store (renewed, expanded, contracted:
+renewed; churned: churned) and each of its milestones due on or before it,
+achieved when reached by its due date (a recovery came too late), manual
+milestones included (their confirmation is their achievement). It reads the
+store with one paginated Scan (see `milepost report --help` for its cost).
+
+Bad rows (malformed, unknown account, unparseable dates, a decision before the
+contract start) are skipped, counted and shown with their line numbers on
+stderr; --strict makes any of them a failure.";

@@ -1,0 +1,402 @@
+//! The commands that read or write a deployed (or local) stack: the store
+//! named by `MILEPOST_TABLE`, the bus `MILEPOST_BUS`, the state machine
+//! `MILEPOST_STATE_MACHINE_ARN`, at `AWS_ENDPOINT_URL` or AWS itself.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use milepost_cli::tasks_cmd::{self, Change, CommandError, TaskRow};
+use milepost_cli::{accounts_cmd, contacts_cmd, maps_cmd, outbox_cmd, parked_cmd, renewals_cmd, report_cmd};
+use milepost_domain::TaskStatus;
+
+use crate::args::{
+    AccountsCommand, Command, ContactsCommand, LocalCommand, MapsCommand, MilestonesCommand, RenewalsCommand,
+    TasksCommand,
+};
+
+/// A refusal the person can fix exits 2 with the reason; anything else is a failure.
+fn refusal(result: Result<(), CommandError>) -> anyhow::Result<ExitCode> {
+    match result {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(CommandError::Refused(why)) => {
+            eprintln!("{why}");
+            Ok(ExitCode::from(2))
+        }
+        Err(CommandError::Failed(e)) => Err(e),
+    }
+}
+
+pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    let sdk = milepost_aws::sdk_config().await;
+    let store = || milepost_aws::store_from_env(&sdk);
+    match command {
+        Command::Accounts {
+            command: AccountsCommand::Show { account_id, json },
+        } => show_account(&store()?, &account_id, json).await,
+        Command::Maps {
+            command: MapsCommand::Load { paths },
+        } => {
+            let files = milepost_maps::map_files(&paths)?;
+            anyhow::ensure!(!files.is_empty(), "no map files (*.yaml) found");
+            match maps_cmd::load(&store()?, &files).await? {
+                Ok(n) => {
+                    println!("{n} map(s) loaded");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(problems) => Ok(maps_cmd::report_problems(&problems)),
+            }
+        }
+        Command::Sweep { once: _, json } => sweep(&sdk, json).await,
+        Command::Contacts {
+            command: ContactsCommand::Suppressed { json },
+        } => suppressed(&store()?, json).await,
+        Command::Contacts {
+            command: ContactsCommand::Unsuppress { email },
+        } => refusal(
+            contacts_cmd::unsuppress(&store()?, &email)
+                .await
+                .map(|said| println!("{said}")),
+        ),
+        Command::Renewals {
+            command: RenewalsCommand::Import { file, json },
+        } => import_renewals(&store()?, &file, json).await,
+        Command::Report {
+            since,
+            until,
+            segment,
+            window_days,
+            json,
+            csv,
+        } => {
+            let args = report_cmd::Args {
+                since,
+                until,
+                segment,
+                window_days,
+            };
+            report(&store()?, args, json, csv).await
+        }
+        // Only --from-store reaches here; run() serves discover on files.
+        Command::Discover {
+            review,
+            format,
+            chart,
+            segment,
+            tenure,
+            ..
+        } => {
+            discover_from_store(
+                &store()?,
+                &review,
+                &format,
+                chart.as_deref(),
+                segment.as_deref(),
+                tenure.as_deref(),
+            )
+            .await
+        }
+        Command::Parked { replay, json } => parked(&sdk, replay, json).await,
+        Command::Tasks {
+            command: TasksCommand::List { owner, status, json },
+        } => list_tasks(&store()?, owner.as_deref(), status.as_deref(), json).await,
+        Command::Tasks { command } => change_task(&sdk, &command).await,
+        Command::Milestones {
+            command:
+                MilestonesCommand::Confirm {
+                    account_id,
+                    milestone_id,
+                    by,
+                    note,
+                    at,
+                },
+        } => {
+            let ingestion = milepost_aws::services_from_env(&sdk, milepost_aws::LinkKey::Skip)
+                .await?
+                .ingestion();
+            let (note, at) = (note.as_deref(), at.as_deref());
+            refusal(
+                tasks_cmd::confirm(&ingestion, &account_id, &milestone_id, &by, note, at)
+                    .await
+                    .map(|said| print!("{said}")),
+            )
+        }
+        Command::Outbox { json, save } => {
+            outbox(json, save).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Local {
+            command: LocalCommand::Init,
+        } => {
+            local_init(&sdk).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { .. }
+        | Command::Maps {
+            command: MapsCommand::Validate { .. },
+        }
+        | Command::PagesPreview { .. } => {
+            unreachable!("run() serves these without AWS")
+        }
+    }
+}
+
+async fn outbox(json: bool, save: Option<PathBuf>) -> anyhow::Result<()> {
+    let emails = outbox_cmd::fetch().await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&emails)?);
+    } else {
+        print!("{}", outbox_cmd::render(&emails));
+    }
+    if let Some(dir) = save {
+        let n = outbox_cmd::save(&emails, &dir)?;
+        eprintln!("{n} email(s) written to {}", dir.display());
+    }
+    Ok(())
+}
+
+async fn local_init(sdk: &aws_config::SdkConfig) -> anyhow::Result<()> {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").map_err(|_| {
+        anyhow::anyhow!("AWS_ENDPOINT_URL is not set: local init only creates resources on an emulator")
+    })?;
+    let var = |name: &str| std::env::var(name).map_err(|_| anyhow::anyhow!("{name} is not set"));
+    let (table, bus) = (var("MILEPOST_TABLE")?, var("MILEPOST_BUS")?);
+    milepost_local::stack::create_local_resources(sdk, &table, &bus)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let definition = milepost_local::stack::local_definition(ESCALATION_ASL);
+    let state_machine =
+        milepost_local::stack::create_local_state_machine(sdk, &format!("{table}-escalation"), &definition)
+            .await
+            .map_err(anyhow::Error::msg)?;
+    let sender = milepost_app::Config::from_env()?.sender.email.to_string();
+    milepost_local::outbox::verify_sender(sdk, &sender)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    eprintln!("table {table}, event bus {bus}, state machine and SES sender ready at {endpoint}");
+    // The one line scripts read: the state machine's ARN.
+    println!("{state_machine}");
+    Ok(())
+}
+
+/// The escalation state machine as deployed (`infra/statemachine/`), built in.
+const ESCALATION_ASL: &str = include_str!("../../infra/statemachine/escalation.asl.json");
+
+/// `milepost sweep`: one scheduled run, as the sweep function runs it.
+async fn sweep(sdk: &aws_config::SdkConfig, json: bool) -> anyhow::Result<ExitCode> {
+    // As the scheduled function runs it: the sweep, then the snoozes that are over, ...
+    milepost_aws::require_state_machine()?;
+    let ran = milepost_aws::services_from_env(sdk, milepost_aws::LinkKey::IfConfigured)
+        .await?
+        .scheduled_run()
+        .run(&milepost_app::sweep::SweepOptions::default())
+        .await?;
+    let (report, reminded, digested, warned, settled) =
+        (ran.sweep, ran.reminders, ran.digests, ran.heads_ups, ran.unknown_emails);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "examined {} due, marked {} missed, started {} escalations ({} already running), skipped {}, failed {}",
+            report.examined, report.missed, report.started, report.already_started, report.skipped, report.failed
+        );
+        if reminded.due > 0 {
+            println!(
+                "reopened {} snoozed task(s) and reminded their owners",
+                reminded.reopened
+            );
+        }
+        if digested.sent > 0 {
+            println!(
+                "sent {} owner digest(s) listing {} missed milestone(s) under the thresholds",
+                digested.sent, digested.listed
+            );
+        }
+        if warned.owners_told + warned.champions_told > 0 {
+            println!(
+                "sent {} heads-up(s) to owners and {} to customers before a miss ({} waiting for the contact policy)",
+                warned.owners_told, warned.champions_told, warned.champions_waiting
+            );
+        }
+        if settled != milepost_app::settle::SettleReport::default() {
+            println!(
+                "emails SES gave no answer for: {} settled from its events, {} sent again, {} not sent (moot), {} left unknown, {} waiting",
+                settled.confirmed, settled.resent, settled.withheld, settled.given_up, settled.waiting
+            );
+        }
+    }
+    // Failed milestones are retried by the next sweep, but this one did not finish its work.
+    Ok(
+        if report.failed + reminded.failed + digested.failed + warned.failed > 0 {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
+}
+
+/// `milepost renewals import`: all rows or none.
+async fn import_renewals(
+    store: &milepost_aws::DynamoStore,
+    file: &std::path::Path,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let input = std::fs::File::open(file).with_context(|| format!("reading {}", file.display()))?;
+    let limits = milepost_app::Config::from_env()?.time_limits;
+    let today = chrono::Utc::now().date_naive();
+    match renewals_cmd::import(store, input, &limits, today).await {
+        Ok(report) if json => {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(r) => {
+            println!(
+                "imported {} outcome(s) for {} account(s): {} new, {} replaced, {} already recorded",
+                r.rows, r.accounts, r.added, r.replaced, r.unchanged
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(renewals_cmd::ImportError::Problems(problems)) => {
+            for p in &problems {
+                eprintln!("{}:{}: {}: {}", file.display(), p.line, p.field, p.message);
+            }
+            eprintln!("nothing imported: {} problem(s)", problems.len());
+            Ok(ExitCode::from(2))
+        }
+        Err(renewals_cmd::ImportError::Failed(e)) => Err(e),
+    }
+}
+
+/// `milepost report`: the period checked, then the report as text, JSON or CSV.
+async fn report(
+    store: &milepost_aws::DynamoStore,
+    args: report_cmd::Args,
+    json: bool,
+    csv: bool,
+) -> anyhow::Result<ExitCode> {
+    let checked = match report_cmd::check(&args, chrono::Utc::now()) {
+        Ok(c) => c,
+        Err(bad) => {
+            eprintln!("{bad}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let report = report_cmd::build(store, checked).await?;
+    if json {
+        print!("{}", report_cmd::to_json(&report));
+    } else if csv {
+        print!("{}", report_cmd::to_csv(&report));
+    } else {
+        print!("{}", report_cmd::render(&report));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `milepost discover --from-store`: the tracked milestones and recorded renewals of the store.
+async fn discover_from_store(
+    store: &milepost_aws::DynamoStore,
+    review: &[PathBuf],
+    format: &str,
+    chart: Option<&std::path::Path>,
+    segment: Option<&str>,
+    tenure: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let records = milepost_cli::discover_store::records(store).await?;
+    let (undecided, not_judged) = (records.undecided, records.not_judged);
+    let found = milepost_discovery::run_on_records(records, review, segment, tenure)?;
+    eprintln!(
+        "{} renewed and {} churned accounts from the store; {undecided} without a renewal decision yet; \
+         {not_judged} milestone(s) due after their account's decision not judged",
+        found.renewed, found.churned
+    );
+    print!("{}", milepost_discovery::render(&found, format, !review.is_empty())?);
+    if let Some(path) = chart {
+        let (svg, panels) = milepost_discovery::chart_svg(&found, segment, tenure);
+        milepost_discovery::write_file(path, &svg)?;
+        eprintln!("chart of {panels} milestone(s) written to {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `milepost tasks done|snooze|dismiss`: through the same use case as the email's buttons.
+async fn change_task(sdk: &aws_config::SdkConfig, command: &TasksCommand) -> anyhow::Result<ExitCode> {
+    let ingestion = milepost_aws::services_from_env(sdk, milepost_aws::LinkKey::Skip)
+        .await?
+        .ingestion();
+    let (id, change, by, note) = match command {
+        TasksCommand::Done { id, by, outcome, note } => (
+            id,
+            Change::Done {
+                outcome: outcome.as_deref(),
+            },
+            by,
+            note,
+        ),
+        TasksCommand::Snooze { id, by, days, note } => (id, Change::Snooze { days: *days }, by, note),
+        TasksCommand::Dismiss { id, by, reason, note } => (id, Change::Dismiss { reason }, by, note),
+        TasksCommand::List { .. } => unreachable!("listed above"),
+    };
+    refusal(
+        tasks_cmd::change(&ingestion, id, change, by, note.as_deref())
+            .await
+            .map(|task| println!("{}: {}", task.id, milepost_app::email::standing(&task))),
+    )
+}
+
+/// `milepost accounts show`: what ingestion made of an account.
+async fn show_account(store: &milepost_aws::DynamoStore, account_id: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let Some(view) = accounts_cmd::show(store, account_id).await? else {
+        eprintln!("no account {account_id}");
+        return Ok(ExitCode::from(2));
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+    } else {
+        print!("{}", accounts_cmd::render(&view));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `milepost tasks list`: an owner's tasks, or everyone's, by status.
+async fn list_tasks(
+    store: &milepost_aws::DynamoStore,
+    owner: Option<&str>,
+    status: Option<&str>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let status = status.and_then(TaskStatus::parse);
+    let tasks = tasks_cmd::list(store, owner, status).await?;
+    if json {
+        let rows: Vec<TaskRow> = tasks.iter().map(TaskRow::from).collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        print!("{}", tasks_cmd::render(&tasks));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `milepost parked`: events waiting for their account, replayed with `--replay`.
+async fn parked(sdk: &aws_config::SdkConfig, replay: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let ingestion = milepost_aws::services_from_env(sdk, milepost_aws::LinkKey::Skip)
+        .await?
+        .ingestion();
+    let accounts = parked_cmd::parked(&ingestion, replay).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&accounts)?);
+    } else {
+        print!("{}", parked_cmd::render(&accounts));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `milepost contacts suppressed`: who no longer gets customer email, and why.
+async fn suppressed(store: &milepost_aws::DynamoStore, json: bool) -> anyhow::Result<ExitCode> {
+    let list = contacts_cmd::suppressed(store).await?;
+    if json {
+        let rows: Vec<contacts_cmd::SuppressedRow> = list.iter().map(contacts_cmd::SuppressedRow::from).collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        print!("{}", contacts_cmd::render(&list));
+    }
+    Ok(ExitCode::SUCCESS)
+}

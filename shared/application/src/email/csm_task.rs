@@ -1,0 +1,145 @@
+//! The day-3 email that carries the task to its owner, its reminder, and
+//! the task's buttons.
+
+use super::*;
+
+#[derive(Template)]
+#[template(path = "csm_task.html")]
+pub(super) struct CsmTaskHtml<'a> {
+    v: &'a CsmView<'a>,
+}
+#[derive(Template)]
+#[template(path = "csm_task.txt")]
+pub(super) struct CsmTaskText<'a> {
+    v: &'a CsmView<'a>,
+}
+
+pub(super) struct CsmView<'a> {
+    pub role_note: Option<String>,
+    pub reminder: Option<String>,
+    pub buttons: Vec<Button>,
+    pub link_days: i64,
+    pub subject: String,
+    pub owner_name: String,
+    pub facts: MilestoneFacts,
+    pub today: String,
+    pub days_overdue: i64,
+    pub health: &'a Health,
+    pub arr_at_risk: String,
+    pub intervention: &'a str,
+    pub recent: Vec<String>,
+}
+
+/// One button of the day-3 email: a signed action link.
+pub struct Button {
+    pub label: &'static str,
+    pub url: String,
+}
+
+/// The buttons of a task's email for its owner, when links are configured:
+/// Done, Snooze 3 and 7 days, Not relevant, Confirm reached (manual
+/// milestones only), and Pause customer emails.
+pub fn task_buttons(links: Option<&ActionLinks>, task: &CsmTask, m: &TrackedMilestone, now: Timestamp) -> Vec<Button> {
+    let Some(links) = links else { return Vec::new() };
+    LinkAction::ALL
+        .into_iter()
+        .filter(|a| *a != LinkAction::Confirm || matches!(m.criterion, milepost_domain::Criterion::Manual))
+        .map(|action| Button {
+            label: action.label(),
+            url: links.url(action, &task.id, &task.owner_email, now),
+        })
+        .collect()
+}
+
+/// The day-3 email that carries the task to its owner.
+pub fn csm_task(
+    about: About<'_>,
+    task: &CsmTask,
+    buttons: Vec<Button>,
+    key: String,
+) -> Result<OutgoingEmail, RenderError> {
+    task_email(about, task, buttons, false, key)
+}
+
+/// The task's email again when its snooze ends: the same, saying so.
+pub fn csm_reminder(
+    about: About<'_>,
+    task: &CsmTask,
+    buttons: Vec<Button>,
+    key: String,
+) -> Result<OutgoingEmail, RenderError> {
+    task_email(about, task, buttons, true, key)
+}
+
+pub(super) fn task_email(
+    about: About<'_>,
+    task: &CsmTask,
+    buttons: Vec<Button>,
+    reminder: bool,
+    key: String,
+) -> Result<OutgoingEmail, RenderError> {
+    let About { cfg, account, m, now } = about;
+    let subject = format!(
+        "[{}] {}CSM task: {} missed, {} ARR at risk",
+        account.name,
+        if reminder { "Reminder, " } else { "" },
+        m.name,
+        fmt_money(task.arr_at_risk)
+    );
+    // The email shows the task's own snapshot, so the two never disagree.
+    let facts = MilestoneFacts {
+        target: task.target.clone(),
+        current: task.current.clone(),
+        ..MilestoneFacts::new(cfg, account, m, now)
+    };
+    let owner =
+        Contact::parse(task.owner_name.clone(), &task.owner_email).map_err(|e| RenderError::Address(e.to_string()))?;
+    let view = CsmView {
+        subject: clean_header(&subject),
+        owner_name: first_name(&task.owner_name),
+        facts,
+        today: fmt_date(now),
+        days_overdue: (now - m.due_at).num_days(),
+        health: &task.health,
+        arr_at_risk: fmt_money(task.arr_at_risk),
+        intervention: &task.recommended_intervention,
+        recent: summarize_activity(&task.recent_activity),
+        role_note: role_note(task),
+        reminder: reminder.then(|| format!("You snoozed this task; it is open again as of {}.", fmt_date(now))),
+        buttons,
+        link_days: cfg.action_link_days,
+    };
+    Ok(OutgoingEmail {
+        key,
+        kind: EmailKind::CsmTask,
+        account_id: account.id.clone(),
+        milestone_id: m.milestone_id.clone(),
+        from: cfg.sender.clone(),
+        to: vec![owner],
+        subject: view.subject.clone(),
+        text: CsmTaskText { v: &view }.render()?,
+        html: CsmTaskHtml { v: &view }.render()?,
+        reply_to: None,
+        list_unsubscribe: None,
+        date: now,
+    })
+}
+
+/// Why this person got the task, when it is not the CSM's by role.
+pub(super) fn role_note(task: &CsmTask) -> Option<String> {
+    let role = task.owner_role.replace('_', " ");
+    if task.owner_is_fallback {
+        Some(fallback_note(&role))
+    } else if task.owner_role != milepost_domain::CSM_ROLE {
+        Some(format!("It comes to you as the account's {role} contact."))
+    } else {
+        None
+    }
+}
+
+/// Why the CSM gets what a role's contact would: the account names no one in it.
+pub(super) fn fallback_note(role: &str) -> String {
+    format!(
+        "This milestone is owned by the {role} role; the account has no {role} contact, so it comes to you as its CSM."
+    )
+}

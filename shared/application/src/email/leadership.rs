@@ -1,0 +1,155 @@
+//! Day 5: the email to the CS leader or to the customer's executive sponsor.
+
+use super::*;
+
+#[derive(Template)]
+#[template(path = "leadership.html")]
+pub(super) struct LeadershipHtml<'a> {
+    v: &'a LeadershipView<'a>,
+}
+#[derive(Template)]
+#[template(path = "leadership.txt")]
+pub(super) struct LeadershipText<'a> {
+    v: &'a LeadershipView<'a>,
+}
+#[derive(Template)]
+#[template(path = "exec_sponsor.html")]
+pub(super) struct ExecSponsorHtml<'a> {
+    v: &'a LeadershipView<'a>,
+}
+#[derive(Template)]
+#[template(path = "exec_sponsor.txt")]
+pub(super) struct ExecSponsorText<'a> {
+    v: &'a LeadershipView<'a>,
+}
+
+/// A CSM task as day 5 reports it: who has it, how it stands, their notes.
+pub(super) struct TaskSummary {
+    pub owner_name: String,
+    pub standing: String,
+    pub notes: Vec<String>,
+}
+
+pub(super) struct LeadershipView<'a> {
+    pub task: Option<TaskSummary>,
+    pub subject: String,
+    pub greeting_name: String,
+    pub facts: MilestoneFacts,
+    pub days_overdue: i64,
+    pub arr_at_risk: String,
+    pub health: &'a Health,
+    pub tried: Vec<String>,
+    /// What leadership is asked (internal).
+    pub ask: &'a str,
+    /// What the customer's sponsor is asked, in words written for them.
+    pub sponsor_ask: Option<&'a str>,
+    /// Whether the customer's champion was emailed in this escalation, and
+    /// whether with guides: the sponsor's email says only what happened.
+    pub reached_out: bool,
+    pub with_guides: bool,
+    /// Who reached out to the customer: the milestone's owner.
+    pub owner_name: &'a str,
+    pub csm_name: &'a str,
+    pub unsubscribe_url: &'a str,
+}
+
+/// What leadership's email reports beside the milestone: the account's
+/// health, what the playbook tried (its log) and the CSM task.
+#[derive(Clone, Copy)]
+pub struct EscalationFacts<'a> {
+    pub health: &'a Health,
+    pub tried: &'a [EscalationLogEntry],
+    pub task: Option<&'a CsmTask>,
+}
+
+/// Day 5: the email to the CS leader, or to the customer's executive sponsor
+/// (then `unsubscribe_url` is the sponsor's own).
+pub fn leadership(
+    about: About<'_>,
+    facts: EscalationFacts<'_>,
+    recipient: &Contact,
+    kind: EmailKind,
+    unsubscribe_url: Option<&str>,
+    key: String,
+) -> Result<OutgoingEmail, RenderError> {
+    let About { cfg, account, m, now } = about;
+    let EscalationFacts { health, tried, task } = facts;
+    let arr = fmt_money(m.arr_at_risk(account.arr));
+    let days_overdue = (now - m.due_at).num_days();
+    let subject = match kind {
+        EmailKind::ExecSponsor => format!("[{}] {}: can we count on your help?", account.name, m.name),
+        _ => format!(
+            "[{}] Escalation: {} {} days overdue, {arr} ARR at risk",
+            account.name, m.name, days_overdue
+        ),
+    };
+    let view = LeadershipView {
+        subject: clean_header(&subject),
+        greeting_name: match kind {
+            EmailKind::ExecSponsor => first_name(&recipient.name),
+            _ => "Hi team".to_string(),
+        },
+        facts: MilestoneFacts::new(cfg, account, m, now),
+        days_overdue,
+        arr_at_risk: arr,
+        health,
+        tried: tried
+            .iter()
+            .map(|e| format!("{}: {}", fmt_date(e.at), e.detail))
+            .collect(),
+        ask: &m.playbook.leadership,
+        sponsor_ask: m.playbook.sponsor.as_deref(),
+        reached_out: customer_emailed(tried, None),
+        with_guides: customer_emailed(tried, Some(Step::FollowUpEmail))
+            && m.playbook.guides.iter().any(|g| g.url.is_some()),
+        owner_name: &account.owner(&m.owner).contact.name,
+        csm_name: &account.csm.name,
+        unsubscribe_url: unsubscribe_url.unwrap_or_default(),
+        // What people did is for our leadership only, never for the customer's sponsor.
+        task: task.filter(|_| kind == EmailKind::Leadership).map(|t| TaskSummary {
+            owner_name: t.owner_name.clone(),
+            standing: standing(t),
+            notes: t
+                .notes
+                .iter()
+                .map(|n| format!("{}, {}: {}", n.by.display(), fmt_short_date(n.at), n.text))
+                .collect(),
+        }),
+    };
+    let (html, text, from) = match kind {
+        EmailKind::ExecSponsor => (
+            ExecSponsorHtml { v: &view }.render()?,
+            ExecSponsorText { v: &view }.render()?,
+            Contact::new(
+                format!("{} via {}", account.csm.name, cfg.sender.name),
+                cfg.sender.email.clone(),
+            ),
+        ),
+        _ => (
+            LeadershipHtml { v: &view }.render()?,
+            LeadershipText { v: &view }.render()?,
+            cfg.sender.clone(),
+        ),
+    };
+    Ok(OutgoingEmail {
+        key,
+        kind,
+        account_id: account.id.clone(),
+        milestone_id: m.milestone_id.clone(),
+        from,
+        to: vec![recipient.clone()],
+        subject: view.subject.clone(),
+        text,
+        html,
+        reply_to: kind.customer_facing().then(|| account.owner(&m.owner).contact.clone()),
+        list_unsubscribe: unsubscribe_url.filter(|_| kind.customer_facing()).map(str::to_string),
+        date: now,
+    })
+}
+
+/// Whether this escalation's log shows a customer email sent (by `step`, or by any step).
+pub(super) fn customer_emailed(tried: &[EscalationLogEntry], step: Option<Step>) -> bool {
+    tried.iter().any(|e| {
+        e.key.ends_with(":email:customer") && e.detail.ends_with(" sent") && (step.is_none() || e.step == step)
+    })
+}

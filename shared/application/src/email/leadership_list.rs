@@ -1,0 +1,101 @@
+//! The leader's list: the day-5 escalations of a day, in one email.
+
+use super::*;
+
+#[derive(Template)]
+#[template(path = "leadership_list.html")]
+pub(super) struct DigestHtml<'a> {
+    v: &'a DigestView,
+}
+#[derive(Template)]
+#[template(path = "leadership_list.txt")]
+pub(super) struct DigestText<'a> {
+    v: &'a DigestView,
+}
+
+pub(super) struct DigestView {
+    subject: String,
+    headline: String,
+    rows: Vec<DigestRow>,
+}
+
+pub(super) struct DigestRow {
+    account_name: String,
+    milestone_name: String,
+    arr_at_risk: String,
+    days_overdue: i64,
+    due_date: String,
+    health: String,
+    csm_name: String,
+    task: String,
+    ask: String,
+    link: String,
+}
+
+/// One escalation in a leader's daily email.
+pub struct ListedEscalation<'a> {
+    pub account: &'a Account,
+    pub milestone: &'a TrackedMilestone,
+    pub health: &'a Health,
+    pub task: Option<&'a CsmTask>,
+}
+
+/// A leader's one escalation email of the day when several escalations
+/// wait for it: each with its facts and ask, largest ARR at risk first.
+pub fn leadership_list(
+    cfg: &Config,
+    items: &[ListedEscalation<'_>],
+    recipient: &Contact,
+    key: String,
+    now: Timestamp,
+) -> Result<OutgoingEmail, RenderError> {
+    let mut rows: Vec<(u64, DigestRow)> = items
+        .iter()
+        .map(|i| {
+            let arr = i.milestone.arr_at_risk(i.account.arr);
+            let facts = MilestoneFacts::new(cfg, i.account, i.milestone, now);
+            let row = DigestRow {
+                account_name: i.account.name.clone(),
+                milestone_name: i.milestone.name.clone(),
+                arr_at_risk: fmt_money(arr),
+                days_overdue: (now - i.milestone.due_at).num_days(),
+                due_date: facts.due_date,
+                health: format!("{}/100, {}", i.health.score, i.health.trend_word()),
+                csm_name: i.account.csm.name.clone(),
+                task: i
+                    .task
+                    .map_or_else(|| "none".to_string(), |t| format!("{}: {}", t.owner_name, standing(t))),
+                ask: i.milestone.playbook.leadership.clone(),
+                link: facts.link,
+            };
+            (arr, row)
+        })
+        .collect();
+    rows.sort_by_key(|(arr, _)| std::cmp::Reverse(*arr));
+    let total: u64 = rows.iter().map(|(arr, _)| *arr).fold(0, u64::saturating_add);
+    let headline = format!("{} escalations, {} ARR at risk", rows.len(), fmt_money(total));
+    let view = DigestView {
+        subject: clean_header(&format!(
+            "[Milepost] Escalations: {} overdue milestones, {} ARR at risk",
+            rows.len(),
+            fmt_money(total)
+        )),
+        headline,
+        rows: rows.into_iter().map(|(_, r)| r).collect(),
+    };
+    let first = items.first().expect("a digest has escalations");
+    Ok(OutgoingEmail {
+        key,
+        kind: EmailKind::Leadership,
+        account_id: first.account.id.clone(),
+        milestone_id: first.milestone.milestone_id.clone(),
+        from: cfg.sender.clone(),
+        to: vec![recipient.clone()],
+        subject: view.subject.clone(),
+        text: DigestText { v: &view }.render()?,
+        html: DigestHtml { v: &view }.render()?,
+        reply_to: None,
+        list_unsubscribe: None,
+        date: now,
+    })
+}

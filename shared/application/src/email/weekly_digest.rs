@@ -1,0 +1,182 @@
+//! The weekly digest to leadership: misses, recoveries, ARR at risk and the
+//! playbook's uplift.
+
+use super::*;
+
+#[derive(Template)]
+#[template(path = "weekly_digest.html")]
+pub(super) struct WeeklyDigestHtml<'a> {
+    v: &'a WeeklyDigestView,
+}
+#[derive(Template)]
+#[template(path = "weekly_digest.txt")]
+pub(super) struct WeeklyDigestText<'a> {
+    v: &'a WeeklyDigestView,
+}
+
+/// The weekly digest's figures, each as `milepost report` gives it.
+pub(super) struct WeeklyDigestView {
+    subject: String,
+    period: String,
+    new_misses: u64,
+    new_misses_split: String,
+    recoveries: u64,
+    recoveries_split: String,
+    open_escalations: u64,
+    open_tasks: u64,
+    arr_now: String,
+    arr_week_ago: String,
+    week_start: String,
+    /// `up $12,000`, `down $3,000`, `unchanged`.
+    arr_change: String,
+    accounts_at_risk: u64,
+    top: Vec<TopAtRiskRow>,
+    /// The playbook's uplift in a sentence, or why it is not shown yet.
+    uplift: String,
+    uplift_measured: bool,
+    window_days: u32,
+    reproduce: String,
+}
+
+pub(super) struct TopAtRiskRow {
+    account_id: String,
+    account_name: String,
+    arr_at_risk: String,
+    misses: u64,
+    stage: &'static str,
+    owner: String,
+}
+
+pub(super) fn split(counts: milepost_domain::report::ByGroup) -> String {
+    format!(
+        "{} with the playbook, {} in the control group",
+        counts.playbook, counts.control
+    )
+}
+
+pub(super) fn percent(rate: f64) -> String {
+    format!("{:.0}%", rate * 100.0)
+}
+
+/// The uplift sentence: measured once the all-time interval is narrow enough.
+pub(super) fn uplift_words(all_time: &milepost_domain::report::Report) -> (bool, String) {
+    use milepost_domain::report::ACTIONABLE_WIDTH;
+    let Some(row) = all_time.overall() else {
+        return (
+            false,
+            "No misses have had their full recovery window yet, so the playbook's effect cannot be measured."
+                .to_string(),
+        );
+    };
+    match (row.recovery_rate_playbook, row.recovery_rate_control, row.uplift, row.uplift_ci) {
+        (Some(p), Some(c), Some(d), Some([low, high])) if !row.small_sample => (
+            true,
+            format!(
+                "Customers who got the playbook caught up within {} days {} of the time ({} of {}; 95% CI {} to {}), against {} in the control group ({} of {}; {} to {}): {:+.0} points (95% CI {:+.0} to {:+.0}).",
+                all_time.window_days,
+                percent(p.rate),
+                row.recovered_playbook,
+                row.missed_playbook,
+                percent(p.ci[0]),
+                percent(p.ci[1]),
+                percent(c.rate),
+                row.recovered_control,
+                row.missed_control,
+                percent(c.ci[0]),
+                percent(c.ci[1]),
+                d * 100.0,
+                low * 100.0,
+                high * 100.0
+            ),
+        ),
+        (_, _, Some(_), Some([low, high])) => (
+            false,
+            format!(
+                "Not enough misses yet to tell what the playbook adds: the uplift's 95% interval is still {:.0} points wide ({} playbook and {} control misses with a closed window). It appears here once it is narrower than {:.0} points.",
+                (high - low) * 100.0,
+                row.missed_playbook,
+                row.missed_control,
+                ACTIONABLE_WIDTH * 100.0
+            ),
+        ),
+        _ => (
+            false,
+            "No misses in the control group yet: set `holdout` in a milestone map to measure what the playbook adds.".to_string(),
+        ),
+    }
+}
+
+/// The weekly leadership digest: `week_report` is `milepost report` for the
+/// week, `all_time` over all time (its uplift); both as of `now`.
+pub fn weekly_digest(
+    cfg: &Config,
+    week: &milepost_domain::report::Week,
+    week_report: &milepost_domain::report::Report,
+    all_time: &milepost_domain::report::Report,
+    recipient: &Contact,
+    key: String,
+    now: Timestamp,
+) -> Result<OutgoingEmail, RenderError> {
+    let day = |d: chrono::NaiveDate| fmt_date(d.and_time(chrono::NaiveTime::MIN).and_utc());
+    let activity = week_report.activity;
+    let at_risk = &week_report.at_risk;
+    let week_ago = at_risk.arr_at_start.unwrap_or(0);
+    let arr_change = match at_risk.arr_now.cmp(&week_ago) {
+        std::cmp::Ordering::Greater => format!("up {}", fmt_money(at_risk.arr_now - week_ago)),
+        std::cmp::Ordering::Less => format!("down {}", fmt_money(week_ago - at_risk.arr_now)),
+        std::cmp::Ordering::Equal => "unchanged".to_string(),
+    };
+    let (uplift_measured, uplift) = uplift_words(all_time);
+    let view = WeeklyDigestView {
+        subject: clean_header(&format!(
+            "[Milepost] Week of {}: {} new misses, {} recoveries, {} ARR at risk",
+            day(week.since),
+            activity.new_misses.total(),
+            activity.recoveries.total(),
+            fmt_money(at_risk.arr_now)
+        )),
+        period: format!("{} to {}", day(week.since), day(week.until)),
+        new_misses: activity.new_misses.total(),
+        new_misses_split: split(activity.new_misses),
+        recoveries: activity.recoveries.total(),
+        recoveries_split: split(activity.recoveries),
+        open_escalations: activity.open_escalations,
+        open_tasks: week_report.tasks.iter().map(|t| t.open + t.snoozed).sum(),
+        arr_now: fmt_money(at_risk.arr_now),
+        arr_week_ago: fmt_money(week_ago),
+        week_start: day(week.since),
+        arr_change,
+        accounts_at_risk: at_risk.accounts_now,
+        top: at_risk
+            .top_accounts
+            .iter()
+            .map(|a| TopAtRiskRow {
+                account_id: a.account_id.clone(),
+                account_name: a.account_name.clone(),
+                arr_at_risk: fmt_money(a.arr_at_risk),
+                misses: a.misses,
+                stage: a.stage.label(),
+                owner: a.owner.clone(),
+            })
+            .collect(),
+        uplift,
+        uplift_measured,
+        window_days: all_time.window_days,
+        reproduce: format!("milepost report --since {} --until {}", week.since, week.until),
+    };
+    Ok(OutgoingEmail {
+        key,
+        kind: EmailKind::WeeklyDigest,
+        // About every account, not one: the week names the email in outboxes.
+        account_id: milepost_domain::AccountId::new(format!("week-{}", week.since)),
+        milestone_id: "weekly-digest".to_string(),
+        from: cfg.sender.clone(),
+        to: vec![recipient.clone()],
+        subject: view.subject.clone(),
+        text: WeeklyDigestText { v: &view }.render()?,
+        html: WeeklyDigestHtml { v: &view }.render()?,
+        reply_to: None,
+        list_unsubscribe: None,
+        date: now,
+    })
+}
