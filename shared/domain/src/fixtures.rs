@@ -1,10 +1,13 @@
-//! Fixtures for tests: plain accounts and dates. Not part of Milepost's
+//! Fixtures for tests: plain accounts, dates, milestones and maps. Not part of Milepost's
 //! API. Compiled always, not behind a feature: a test build and a
 //! function's build then compile the crate once (tests/one_build.py).
 
 use chrono::NaiveDate;
 
-use crate::{Account, AccountId, Contact, EmailAddress, Segment};
+use crate::{
+    Account, AccountId, Contact, Criterion, EmailAddress, MapSegment, MilestoneDef, MilestoneMap, Phase, Playbook,
+    Segment,
+};
 
 /// A plain first-year SMB account starting on `contract_start`, with every
 /// contact at `<role>@<id>.example` (the CSM and leader at `vendor.example`).
@@ -40,4 +43,45 @@ pub fn milepost_address(text: &str) -> EmailAddress {
 
 pub fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).expect("valid date")
+}
+
+/// An onboarding milestone `id` due on day `due_days` when `criterion` is met,
+/// owned by the CSM, with one-letter playbook texts and no weight, heads-up
+/// or holdout of its own. Adjust what a test cares about with struct update syntax.
+pub fn milestone_def(id: &str, due_days: u32, criterion: Criterion) -> MilestoneDef {
+    MilestoneDef {
+        id: id.into(),
+        name: id.into(),
+        phase: Phase::Onboarding,
+        due_days,
+        owner: "csm".into(),
+        criterion,
+        arr_weight: None,
+        heads_up: None,
+        holdout: None,
+        playbook: Playbook {
+            outreach: "o".into(),
+            csm: "c".into(),
+            leadership: "l".into(),
+            sponsor: None,
+            guides: vec![],
+        },
+    }
+}
+
+/// A map of `milestones` for every segment and tenure, with the defaults
+/// (no exec sponsor, calendar days, the default contact policy, thresholds
+/// and holdout). Adjust with struct update syntax.
+pub fn map_of(milestones: Vec<MilestoneDef>) -> MilestoneMap {
+    MilestoneMap {
+        segment: MapSegment::All,
+        tenure: None,
+        escalate_to_exec_sponsor: false,
+        business_days: false,
+        contact_policy: Default::default(),
+        min_arr_at_risk: Default::default(),
+        holdout: Default::default(),
+        events: Default::default(),
+        milestones,
+    }
 }

@@ -90,24 +90,13 @@ impl TrackedMilestone {
 mod tests {
     use super::*;
     use crate::fixtures::account;
-    use crate::{Criterion, HeadsUpRule, MilestoneDef, MilestoneMap, Observation, Phase, Playbook};
+    use crate::{Criterion, HeadsUpRule, MilestoneDef, Observation, Playbook};
 
     fn milestone(min: u32, rule: Option<HeadsUpRule>) -> TrackedMilestone {
         let account = account("acme", crate::fixtures::date(2026, 1, 5));
         let def = MilestoneDef {
-            id: "reports".into(),
             name: "Three reports shared".into(),
-            phase: Phase::Onboarding,
-            due_days: 30,
-            owner: "csm".into(),
-            criterion: Criterion::EventCount {
-                event: "report.shared".into(),
-                min,
-                window_days: None,
-            },
-            arr_weight: None,
             heads_up: rule,
-            holdout: None,
             playbook: Playbook {
                 outreach: "Share a report".into(),
                 csm: "Call them".into(),
@@ -115,18 +104,17 @@ mod tests {
                 sponsor: None,
                 guides: vec![],
             },
+            ..crate::fixtures::milestone_def(
+                "reports",
+                30,
+                Criterion::EventCount {
+                    event: "report.shared".into(),
+                    min,
+                    window_days: None,
+                },
+            )
         };
-        let map = MilestoneMap {
-            segment: crate::MapSegment::All,
-            tenure: None,
-            escalate_to_exec_sponsor: false,
-            business_days: false,
-            contact_policy: Default::default(),
-            min_arr_at_risk: Default::default(),
-            holdout: Default::default(),
-            events: Default::default(),
-            milestones: vec![def.clone()],
-        };
+        let map = crate::fixtures::map_of(vec![def.clone()]);
         TrackedMilestone::new(&account, &map, &def)
     }
 

@@ -4,8 +4,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use milepost_domain::{
-    Account, AccountId, CompareOp, Criterion, MilestoneDef, MilestoneMap, MilestoneStatus, Phase, Playbook,
-    ProductEvent, Stage, TrackedMilestone,
+    Account, AccountId, CompareOp, Criterion, MilestoneDef, MilestoneStatus, ProductEvent, Stage, TrackedMilestone,
 };
 use proptest::prelude::*;
 
@@ -150,34 +149,10 @@ fn account() -> Account {
 
 fn tracked(criterion: &Criterion, status: MilestoneStatus) -> TrackedMilestone {
     let def = MilestoneDef {
-        id: "m".into(),
         name: "M".into(),
-        phase: Phase::Onboarding,
-        due_days: 10,
-        owner: "csm".into(),
-        criterion: criterion.clone(),
-        arr_weight: None,
-        heads_up: None,
-        holdout: None,
-        playbook: Playbook {
-            outreach: "o".into(),
-            csm: "c".into(),
-            leadership: "l".into(),
-            sponsor: None,
-            guides: vec![],
-        },
+        ..milepost_domain::fixtures::milestone_def("m", 10, criterion.clone())
     };
-    let map = MilestoneMap {
-        segment: milepost_domain::MapSegment::All,
-        tenure: None,
-        escalate_to_exec_sponsor: false,
-        business_days: false,
-        contact_policy: Default::default(),
-        min_arr_at_risk: Default::default(),
-        holdout: Default::default(),
-        events: Default::default(),
-        milestones: vec![def.clone()],
-    };
+    let map = milepost_domain::fixtures::map_of(vec![def.clone()]);
     let mut m = TrackedMilestone::new(&account(), &map, &def);
     m.status = status;
     m

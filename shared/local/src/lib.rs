@@ -14,3 +14,45 @@ pub mod stack;
 
 pub use emulator::MotoServer;
 pub use fault_proxy::{Fault, FaultPlan, FaultProxy};
+
+/// Runs each scenario, an async fn taking its setup, twice: on the embedded
+/// store, a test each (`in_memory`, an async fn making the setup); and on
+/// DynamoDB (moto), all in one test (`on_dynamodb`, an async fn of the
+/// emulator and a table name, whose setup turns moto's recorder on for what
+/// the function asks; it is turned off after each scenario). That test then holds what was asked of AWS to what the SAM
+/// template grants `function` (`iam::assert_granted`), after checking it
+/// holds each of `asks_at_least` (so the recording cannot pass empty).
+#[macro_export]
+macro_rules! scenarios {
+    (
+        function: $function:literal,
+        in_memory: $in_memory:path,
+        on_dynamodb: $on_dynamodb:path,
+        asks_at_least: [$($action:literal),* $(,)?],
+        scenarios: [$($name:ident),* $(,)?] $(,)?
+    ) => {
+        mod in_memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($in_memory().await).await
+                }
+            )*
+        }
+
+        /// And the function asks of AWS only what the template grants it.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn every_scenario_holds_on_dynamodb() {
+            let moto = $crate::MotoServer::start();
+            $(
+                eprintln!("dynamodb: {}", stringify!($name));
+                $name($on_dynamodb(&moto, stringify!($name)).await).await;
+                moto.record_requests(false).await;
+            )*
+            let used = moto.recorded_actions();
+            eprintln!("{} asked for {used:?}", $function);
+            $(assert!(used.contains($action), "{} not recorded: {used:?}", $action);)*
+            $crate::iam::assert_granted($function, &used);
+        }
+    };
+}

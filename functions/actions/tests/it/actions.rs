@@ -381,14 +381,20 @@ async fn a_bad_unsubscribe_link_gets_a_page_and_changes_nothing(s: Setup<'_>) {
     assert!(s.suppressed().await.is_empty());
 }
 
-scenarios!(
-    opening_a_link_shows_what_it_would_do_and_changes_nothing,
-    done_closes_the_task_once_with_who_and_when,
-    a_bad_link_gets_its_page_and_changes_nothing,
-    a_snooze_ends_with_a_reminder_and_fresh_links,
-    confirming_a_manual_milestone_recovers_it_and_closes_its_task,
-    pausing_holds_customer_email_but_not_leadership,
-    one_click_unsubscribe_stops_customer_mail_to_that_contact_only,
-    the_unsubscribe_page_changes_nothing_until_its_button,
-    a_bad_unsubscribe_link_gets_a_page_and_changes_nothing,
-);
+milepost_local::scenarios! {
+    function: "ActionsFunction",
+    in_memory: crate::common::in_memory,
+    on_dynamodb: crate::common::on_dynamodb,
+    asks_at_least: ["dynamodb:GetItem", "dynamodb:PutItem"],
+    scenarios: [
+        opening_a_link_shows_what_it_would_do_and_changes_nothing,
+        done_closes_the_task_once_with_who_and_when,
+        a_bad_link_gets_its_page_and_changes_nothing,
+        a_snooze_ends_with_a_reminder_and_fresh_links,
+        confirming_a_manual_milestone_recovers_it_and_closes_its_task,
+        pausing_holds_customer_email_but_not_leadership,
+        one_click_unsubscribe_stops_customer_mail_to_that_contact_only,
+        the_unsubscribe_page_changes_nothing_until_its_button,
+        a_bad_unsubscribe_link_gets_a_page_and_changes_nothing,
+    ],
+}

@@ -273,11 +273,17 @@ async fn a_one_click_unsubscribe_sent_as_multipart_is_one_click(s: Setup<'_>) {
     );
 }
 
-scenarios!(
-    a_forged_link_gets_one_page_whatever_is_behind_it,
-    a_link_spelled_another_way_acts_no_more,
-    a_first_format_unsubscribe_link_works_but_cannot_be_shifted,
-    a_page_opened_with_a_trailing_slash_posts_to_its_link,
-    a_cross_site_form_changes_nothing,
-    a_one_click_unsubscribe_sent_as_multipart_is_one_click,
-);
+milepost_local::scenarios! {
+    function: "ActionsFunction",
+    in_memory: crate::common::in_memory,
+    on_dynamodb: crate::common::on_dynamodb,
+    asks_at_least: ["dynamodb:GetItem", "dynamodb:PutItem"],
+    scenarios: [
+        a_forged_link_gets_one_page_whatever_is_behind_it,
+        a_link_spelled_another_way_acts_no_more,
+        a_first_format_unsubscribe_link_works_but_cannot_be_shifted,
+        a_page_opened_with_a_trailing_slash_posts_to_its_link,
+        a_cross_site_form_changes_nothing,
+        a_one_click_unsubscribe_sent_as_multipart_is_one_click,
+    ],
+}

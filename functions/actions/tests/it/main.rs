@@ -1,6 +1,5 @@
 //! The actions handler's tests, one binary.
 
-#[macro_use]
-mod common;
 mod actions;
+mod common;
 mod hostile_links;

@@ -20,6 +20,14 @@ use serde_json::{json, Value};
 use common::{assert_problem, json_of, segment_signed, signed_with, Setup, MAP, SECRET, SEGMENT_SECRET};
 
 /// Acme, ten days into its contract, with its manual milestone pending.
+async fn in_memory() -> Arc<Setup> {
+    setup(common::in_memory_store()).await
+}
+
+async fn on_dynamodb(moto: &MotoServer, table: &str) -> Arc<Setup> {
+    common::recorded(moto, table, setup).await
+}
+
 async fn setup(store: Arc<dyn Store>) -> Arc<Setup> {
     let secrets = WebhookSecrets::new(&[SECRET], &[SEGMENT_SECRET]).unwrap();
     let s = Setup::new(store, Some(MAP), IngestConfig::new(secrets)).await;
@@ -149,34 +157,14 @@ async fn a_confirmation_the_bus_missed_is_completed_by_its_retry(s: Arc<Setup>) 
     assert_eq!(s.store.log_of(&acme).await.unwrap().len(), log.len());
 }
 
-macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {
-        mod in_memory {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::setup(super::common::in_memory_store()).await).await
-                }
-            )*
-        }
-
-        /// And the function asks of AWS only what the template grants it.
-        #[tokio::test]
-        async fn every_scenario_holds_on_dynamodb() {
-            let moto = MotoServer::start();
-            $(
-                eprintln!("dynamodb: {}", stringify!($name));
-                $name(common::recorded(&moto, stringify!($name), setup).await).await;
-                moto.record_requests(false).await;
-            )*
-            let used = moto.recorded_actions();
-            milepost_local::iam::assert_granted("IngestFunction", &used);
-        }
-    };
+milepost_local::scenarios! {
+    function: "IngestFunction",
+    in_memory: crate::confirm_api::in_memory,
+    on_dynamodb: crate::confirm_api::on_dynamodb,
+    asks_at_least: [],
+    scenarios: [
+        every_field_is_bounded_and_a_refusal_stores_nothing,
+        only_a_timestamped_signature_confirms,
+        a_confirmation_the_bus_missed_is_completed_by_its_retry,
+    ],
 }
-
-scenarios!(
-    every_field_is_bounded_and_a_refusal_stores_nothing,
-    only_a_timestamped_signature_confirms,
-    a_confirmation_the_bus_missed_is_completed_by_its_retry,
-);

@@ -1,6 +1,5 @@
 //! The ingest handler's tests, one binary. (`volume.rs` is `make volume` and keeps a binary of its own.)
 
-#[macro_use]
 mod common;
 mod confirm_api;
 mod tracking_api;

@@ -553,40 +553,20 @@ mod poison {
     }
 }
 
-macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {
-        mod in_memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::in_memory().await).await
-                }
-            )*
-        }
-
-        /// On the store production uses, asking only what the template grants.
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn every_scenario_holds_on_dynamodb() {
-            let moto = MotoServer::start();
-            $(
-                eprintln!("dynamodb: {}", stringify!($name));
-                $name(on_dynamodb(&moto, stringify!($name)).await).await;
-                moto.record_requests(false).await;
-            )*
-            let used = moto.recorded_actions();
-            milepost_local::iam::assert_granted("IngestFunction", &used);
-        }
-    };
+milepost_local::scenarios! {
+    function: "IngestFunction",
+    in_memory: crate::tracking_api::in_memory,
+    on_dynamodb: crate::tracking_api::on_dynamodb,
+    asks_at_least: [],
+    scenarios: [
+        an_sdk_batch_creates_the_account_and_reaches_its_milestone,
+        a_redelivered_batch_is_all_duplicates_and_changes_nothing,
+        the_write_key_is_taken_from_basic_auth_or_the_body_and_rotates,
+        a_wrong_or_missing_write_key_is_401_and_stores_nothing,
+        without_a_configured_write_key_nothing_is_taken,
+        a_gzip_batch_is_taken_and_one_that_inflates_past_500_kb_is_413,
+        segments_limits_get_problem_details,
+        a_batch_nothing_in_which_can_be_taken_is_400_so_no_sdk_retries_it,
+        single_call_routes_take_one_call_each,
+    ],
 }
-
-scenarios!(
-    an_sdk_batch_creates_the_account_and_reaches_its_milestone,
-    a_redelivered_batch_is_all_duplicates_and_changes_nothing,
-    the_write_key_is_taken_from_basic_auth_or_the_body_and_rotates,
-    a_wrong_or_missing_write_key_is_401_and_stores_nothing,
-    without_a_configured_write_key_nothing_is_taken,
-    a_gzip_batch_is_taken_and_one_that_inflates_past_500_kb_is_413,
-    segments_limits_get_problem_details,
-    a_batch_nothing_in_which_can_be_taken_is_400_so_no_sdk_retries_it,
-    single_call_routes_take_one_call_each,
-);

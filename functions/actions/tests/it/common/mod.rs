@@ -201,31 +201,3 @@ impl Setup<'_> {
 
 /// What a mail client's one-click unsubscribe sends (RFC 8058).
 pub const ONE_CLICK: &str = "List-Unsubscribe=One-Click";
-
-#[macro_export]
-macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {
-        mod in_memory {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name($crate::common::in_memory().await).await
-                }
-            )*
-        }
-
-        /// And the handler asks of AWS only what the template grants the function.
-        #[tokio::test]
-        async fn every_scenario_holds_on_dynamodb() {
-            let moto = &milepost_local::MotoServer::start();
-            $(
-                eprintln!("dynamodb: {}", stringify!($name));
-                $name($crate::common::on_dynamodb(moto, stringify!($name)).await).await;
-            )*
-            let used = moto.recorded_actions();
-            assert!(used.contains("dynamodb:GetItem") && used.contains("dynamodb:PutItem"), "recorded: {used:?}");
-            eprintln!("ActionsFunction asked for {used:?}");
-            milepost_local::iam::assert_granted("ActionsFunction", &used);
-        }
-    };
-}
