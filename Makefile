@@ -36,13 +36,14 @@ ensure_rust_target = $(if $(filter arm64,$(1)),rustup target list --installed 2>
 HOST_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 SAM := cd infra && SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CURDIR)/$(VENV)/bin/sam
 
-.PHONY: help demo test test-tools lint layers docs validate bench bench-ingest build-cli clean venv local emails-preview discover-check build sam-build sam-build-check deploy volume chaos
+.PHONY: help demo test test-tools local-run lint layers docs validate bench bench-ingest build-cli clean venv local emails-preview discover-check build sam-build sam-build-check deploy volume chaos
 
 help:
 	@echo "make demo    build and run the whole pipeline locally (no AWS account): writes milepost-demo/"
 	@echo "make test    formatting, clippy -D warnings, the layer checks, and every test"
 	@echo "make layers  the crates' dependency rules and no module import cycles (part of make test)"
 	@echo "make local   webhook, sweep and escalation playbook on this machine against the AWS emulator, until Ctrl-C"
+	@echo "make local-run  make local as a user runs it: the documentation's examples, then Ctrl-C (part of make test)"
 	@echo "make emails-preview  every playbook email in headless Chromium at 375 and 1200 px, layout checked"
 	@echo "make discover-check  milepost discover end to end on a planted history, chart checked in Chromium"
 	@echo "make build   release Lambda binaries with cargo lambda (ARCH=arm64 by default, or x86_64)"
@@ -97,23 +98,31 @@ $(SDK_NODE): tests/sdk/package.json tests/sdk/package-lock.json $(VENV)/.install
 # make local's functions reuse what it compiled; tests/one_build.py (make
 # layers) holds their features to the workspace's.
 # Installing what the tests need (pip, npm: mostly waiting on the network)
-# runs beside lint.
+# runs beside lint; after the tests, sam build (a check of what cargo built),
+# the browser checks (one Chromium at a time, PREVIEW_JOBS=1) and make
+# local's run (it mostly waits on its compressed playbook days) run side by side.
 test: export CARGO_BUILD_TARGET := $(HOST_TRIPLE)
 test:
 	$(MAKE) --no-print-directory -j2 --output-sync=target lint test-tools
 	$(MAKE) --no-print-directory layers docs validate
 	$(CARGO) test --workspace
-	$(MAKE) --no-print-directory sam-build-check
-	$(MAKE) --no-print-directory emails-preview discover-check CHECK_CLI=target/$(HOST_TRIPLE)/debug/milepost CHECK_CLI_BUILD=
-	$(VENV)/bin/python tests/local_run.py
+	$(MAKE) --no-print-directory -j3 --output-sync=target sam-build-check emails-preview local-run \
+	    CHECK_CLI=target/$(HOST_TRIPLE)/debug/milepost CHECK_CLI_BUILD= PREVIEW_JOBS=1
+	$(MAKE) --no-print-directory discover-check CHECK_CLI=target/$(HOST_TRIPLE)/debug/milepost CHECK_CLI_BUILD=
 
 test-tools: $(VENV)/.installed $(INFRA_NODE) $(SDK_NODE)
+
+## local-run: `make local` as a user runs it, with the documentation's examples (tests/local_run.py)
+local-run: $(VENV)/.installed $(INFRA_NODE) $(SDK_NODE)
+	$(VENV)/bin/python tests/local_run.py
 
 ## emails-preview: one email of each kind from a small demo, and every page an
 ## action link can show, rendered in headless Chromium (Debian's package,
 ## unpacked into .venv) at 375 and 1200 px; fails on overflow, small text, bad
 ## links, or a page's form. Screenshots: target/emails-preview/preview/index.html
 EMAILS_DIR := target/emails-preview
+# Chromiums at a time (empty: one per core).
+PREVIEW_JOBS ?=
 # The CLI the browser checks run, and the target that builds it.
 CHECK_CLI ?= $(MILEPOST)
 CHECK_CLI_BUILD ?= build-cli
@@ -122,7 +131,7 @@ emails-preview: $(CHECK_CLI_BUILD) $(VENV)/.installed
 	rm -rf $(EMAILS_DIR) && $(CHECK_CLI) demo --accounts 40 --days 120 --out $(EMAILS_DIR) --quiet >/dev/null
 	$(CHECK_CLI) pages-preview --out $(EMAILS_DIR)/pages >/dev/null
 	$(VENV)/bin/python tests/emails_preview.py --self-test >/dev/null
-	$(VENV)/bin/python tests/emails_preview.py $(EMAILS_DIR)/outbox,$(EMAILS_DIR)/digest $(EMAILS_DIR)/preview $(EMAILS_DIR)/pages
+	PREVIEW_JOBS=$(PREVIEW_JOBS) $(VENV)/bin/python tests/emails_preview.py $(EMAILS_DIR)/outbox,$(EMAILS_DIR)/digest $(EMAILS_DIR)/preview $(EMAILS_DIR)/pages
 
 ## discover-check: `milepost discover` on a history with planted effects, against
 ## a recount by hand; bad rows, --strict, --review, and the chart in headless Chromium

@@ -19,6 +19,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 KINDS = ("outreach", "follow-up", "csm-task", "leadership", "exec-sponsor", "owner-digest", "heads-up",
@@ -202,28 +203,34 @@ def subject_of(html_path):
     return email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)["Subject"]
 
 
+def check_one(kind, path, width, preview, pages):
+    """One email (or page) at one width: its measures, screenshot and problems."""
+    with tempfile.TemporaryDirectory() as tmp:
+        body = path.read_text(encoding="utf-8")
+        png = preview / f"{kind}-{width}.png"
+        png.unlink(missing_ok=True)
+        try:
+            m = measure(tmp, body, width)
+            chromium(tmp, wrapper(body, width, m["height"]), width, m["height"],
+                     f"--screenshot={png}")
+            bad = problems(m, width, None if pages else subject_of(path)) + png_problems(png, width)
+            if pages:
+                bad += page_problems(m, kind)
+        except (RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
+            m, bad = None, [f"chromium: {e}"]
+    return kind, width, m, path.name, bad
+
+
 def check(emails, preview, pages=False):
     """emails: {kind: path of its .html} (or, with `pages`, {page name: path}).
-    Returns (table rows, failure lines)."""
+    Returns (table rows, failure lines). Chromium runs once per core at a time
+    ($PREVIEW_JOBS at a time when set: make test runs this beside make local)."""
     preview.mkdir(parents=True, exist_ok=True)
-    rows, failures = [], []
-    for kind, path in emails.items():
-        for width in WIDTHS:
-            with tempfile.TemporaryDirectory() as tmp:
-                body = path.read_text(encoding="utf-8")
-                png = preview / f"{kind}-{width}.png"
-                png.unlink(missing_ok=True)
-                try:
-                    m = measure(tmp, body, width)
-                    chromium(tmp, wrapper(body, width, m["height"]), width, m["height"],
-                             f"--screenshot={png}")
-                    bad = problems(m, width, None if pages else subject_of(path)) + png_problems(png, width)
-                    if pages:
-                        bad += page_problems(m, kind)
-                except (RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
-                    m, bad = None, [f"chromium: {e}"]
-            failures += [f"{kind} @{width}px: {b}" for b in bad]
-            rows.append((kind, width, m, path.name, bad))
+    jobs = [(kind, path, width) for kind, path in emails.items() for width in WIDTHS]
+    jobs_at_once = int(os.environ.get("PREVIEW_JOBS") or os.cpu_count() or 2)
+    with ThreadPoolExecutor(max_workers=max(1, jobs_at_once)) as pool:
+        rows = list(pool.map(lambda job: check_one(*job, preview, pages), jobs))
+    failures = [f"{kind} @{width}px: {b}" for kind, width, _, _, bad in rows for b in bad]
     return rows, failures
 
 

@@ -86,7 +86,7 @@ impl OwnerDigests {
                     held_back: *held_back,
                 })
                 .collect();
-            let key = format!("digest:{}:{day}", address_fingerprint(digest.owner.email.as_str()));
+            let key = crate::keys::owner_digest_send(&digest.owner.email, day);
             let mail = email::owner_digest(&self.config, &items, &digest.owner, key, now)
                 .map_err(|e| StoreError::Backend(e.to_string()))?;
             let sent = send_once(self.store.as_ref(), self.mailer.as_ref(), &mail, now)

@@ -17,14 +17,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use milepost_domain::{
-    Account, AccountId, BehindPace, EscalationLogEntry, HeadsUpCheck, Slot, Timestamp, TrackedMilestone,
+    Account, AccountId, BehindPace, EscalationLogEntry, HeadsUpCheck, SendKey, Slot, Timestamp, TrackedMilestone,
 };
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use crate::config::Config;
 use crate::email;
-use crate::keys::{self, heads_up_log, Recipient};
+use crate::keys::{self, HeadsUpLog, Recipient};
 use crate::links::ActionLinks;
 use crate::ports::{Clock, Mailer, PlaybookStore, SendClaim, StoreError};
 use crate::sending::{
@@ -212,7 +212,7 @@ impl HeadsUps {
         }
         self.log(
             &m,
-            &heads_up_log::told(Recipient::Owner),
+            HeadsUpLog::Told(Recipient::Owner),
             now,
             format!("heads-up email {} to the owner", sent.describe()),
         )
@@ -246,7 +246,7 @@ impl HeadsUps {
             if pause.is_active(now) {
                 self.log(
                     m,
-                    &heads_up_log::told(Recipient::Champion),
+                    HeadsUpLog::Told(Recipient::Champion),
                     now,
                     "customer heads-up not sent: customer emails paused".into(),
                 )
@@ -257,7 +257,7 @@ impl HeadsUps {
         if let Some(suppression) = store.suppression(&to.email).await? {
             self.log(
                 m,
-                &heads_up_log::told(Recipient::Champion),
+                HeadsUpLog::Told(Recipient::Champion),
                 now,
                 "customer heads-up not sent: the recipient unsubscribed".into(),
             )
@@ -270,8 +270,7 @@ impl HeadsUps {
             if at >= m.due_at {
                 let detail =
                     format!("customer heads-up not sent: the contact policy has no slot before the due date ({why})");
-                self.log(m, &heads_up_log::told(Recipient::Champion), now, detail)
-                    .await?;
+                self.log(m, HeadsUpLog::Told(Recipient::Champion), now, detail).await?;
                 return Ok(ChampionHeadsUp::NoSlotBeforeDue(why));
             }
             let detail = format!(
@@ -279,7 +278,7 @@ impl HeadsUps {
                 email::fmt_local_datetime(at, account.timezone),
                 account.timezone.name()
             );
-            self.log(m, &heads_up_log::champion_deferred(at), now, detail).await?;
+            self.log(m, HeadsUpLog::ChampionDeferred(at), now, detail).await?;
             return Ok(ChampionHeadsUp::Waiting(at, why));
         }
         // The key is held before the email's list is made: two runs on one
@@ -335,7 +334,7 @@ impl HeadsUps {
         }
         self.log(
             m,
-            &heads_up_log::told(Recipient::Champion),
+            HeadsUpLog::Told(Recipient::Champion),
             now,
             format!("customer heads-up email {}", sent.describe()),
         )
@@ -387,7 +386,13 @@ impl HeadsUps {
 
     /// Appends what happened to the account's escalation log, once per
     /// milestone, due date and `what`.
-    async fn log(&self, m: &TrackedMilestone, what: &str, at: Timestamp, detail: String) -> Result<(), StoreError> {
+    async fn log(
+        &self,
+        m: &TrackedMilestone,
+        what: HeadsUpLog,
+        at: Timestamp,
+        detail: String,
+    ) -> Result<(), StoreError> {
         let mut entry = EscalationLogEntry::outside_steps(
             &m.account_id,
             &m.milestone_id,
@@ -398,9 +403,10 @@ impl HeadsUps {
             detail,
         );
         entry.key = format!(
-            "{}:{}:heads_up:{what}:{}",
+            "{}:{}:heads_up:{}:{}",
             m.account_id,
             m.milestone_id,
+            what.key_part(),
             m.due_at.timestamp()
         );
         self.store.append_log(&entry).await?;
@@ -409,7 +415,7 @@ impl HeadsUps {
 }
 
 /// The send key of the champion's heads-up about `m`.
-fn champion_key(m: &TrackedMilestone) -> String {
+fn champion_key(m: &TrackedMilestone) -> SendKey {
     keys::heads_up_send(m, Recipient::Champion)
 }
 

@@ -4,7 +4,9 @@
 //! fixed: items written by earlier versions are found by these keys (the
 //! tests below pin each form).
 
-use milepost_domain::{Step, Timestamp, TrackedMilestone};
+use milepost_domain::{EmailAddress, SendKey, Step, Timestamp, TrackedMilestone};
+
+use crate::links::address_fingerprint;
 
 /// Whom an email goes to, as the keys name them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -43,54 +45,99 @@ impl std::fmt::Display for Recipient {
 }
 
 /// The send ledger's key of `step`'s email to `recipient` in `execution`.
-pub fn playbook_send(execution: &str, step: Step, recipient: Recipient) -> String {
-    format!("{execution}:{}:{recipient}", step.as_str())
+pub fn playbook_send(execution: &str, step: Step, recipient: Recipient) -> SendKey {
+    SendKey::new(format!("{execution}:{}:{recipient}", step.as_str()))
 }
 
 /// The send ledger's key of the heads-up to `recipient` about `m` (per due date).
-pub fn heads_up_send(m: &TrackedMilestone, recipient: Recipient) -> String {
-    format!(
+pub fn heads_up_send(m: &TrackedMilestone, recipient: Recipient) -> SendKey {
+    SendKey::new(format!(
         "heads-up:{}:{}:{}:{recipient}",
         m.account_id,
         m.milestone_id,
         m.due_at.timestamp()
-    )
+    ))
 }
 
-/// What a playbook step's log line records, the last part of its key
-/// (`<execution>:<step>:<what>`).
-pub mod playbook_log {
-    use super::*;
+/// The send ledger's key of `task`'s reminder when its snooze ends at `until`.
+pub fn reminder_send(task_id: &str, until: Timestamp) -> SendKey {
+    SendKey::new(format!("{task_id}:reminder:{}", until.timestamp()))
+}
 
-    /// What became of the step's email to `recipient`.
-    pub fn email(recipient: Recipient) -> String {
-        format!("email:{recipient}")
-    }
+/// The send ledger's key of the owner's digest to `owner` of `day` (an address
+/// fingerprint: the key names no one).
+pub fn owner_digest_send(owner: &EmailAddress, day: impl std::fmt::Display) -> SendKey {
+    SendKey::new(format!("digest:{}:{day}", address_fingerprint(owner.as_str())))
+}
 
-    /// The step's email to `recipient` not sent: they unsubscribed.
-    pub fn unsubscribed(recipient: Recipient) -> String {
-        format!("unsubscribed:{recipient}")
-    }
+/// The send ledger's key of the weekly digest to `recipient` sent on `sent_on`.
+pub fn weekly_digest_send(recipient: &EmailAddress, sent_on: impl std::fmt::Display) -> SendKey {
+    SendKey::new(format!(
+        "weekly-digest:{}:{sent_on}",
+        address_fingerprint(recipient.as_str())
+    ))
+}
 
-    /// The step's email to `recipient` held by the contact policy until `at`.
-    pub fn deferred(recipient: Recipient, at: Timestamp) -> String {
-        format!("deferred:{recipient}:{}", at.timestamp())
+/// The send ledger's key of the probe sent to the mail service's simulator
+/// in time slot `slot` (one a slot, whatever the number of sweeps).
+pub fn stream_probe(slot: i64) -> SendKey {
+    SendKey::new(format!("stream-probe:{slot}"))
+}
+
+/// What a playbook step's log line records: the last part of its key
+/// (`<execution>:<step>:<what>`), which makes each thing a step does
+/// logged once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepLog {
+    /// What became of the step's email to the recipient.
+    Email(Recipient),
+    /// The step's email to the recipient not sent: they unsubscribed.
+    Unsubscribed(Recipient),
+    /// The step's email to the recipient held by the contact policy until then.
+    Deferred(Recipient, Timestamp),
+    /// Day 1's in-app message requested.
+    InApp,
+    /// Day 3's task opened.
+    TaskOpened,
+    /// The playbook ended without a recovery.
+    Lapsed,
+    /// Leadership not told of a tech-touch miss (in its owner's digest).
+    TechTouch,
+    /// The stage held back under the map's thresholds, for the owner's digest.
+    HeldBack,
+}
+
+impl StepLog {
+    pub fn key_part(self) -> String {
+        match self {
+            StepLog::Email(recipient) => format!("email:{recipient}"),
+            StepLog::Unsubscribed(recipient) => format!("unsubscribed:{recipient}"),
+            StepLog::Deferred(recipient, at) => format!("deferred:{recipient}:{}", at.timestamp()),
+            StepLog::InApp => "in_app".into(),
+            StepLog::TaskOpened => "task_opened".into(),
+            StepLog::Lapsed => "lapsed".into(),
+            StepLog::TechTouch => "tech_touch".into(),
+            StepLog::HeldBack => "held_back".into(),
+        }
     }
 }
 
 /// What a heads-up's log line records, the part of its key after
 /// `<account>:<milestone>:heads_up:`.
-pub mod heads_up_log {
-    use super::*;
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeadsUpLog {
+    /// What became of the heads-up to the recipient.
+    Told(Recipient),
+    /// The champion's heads-up held by the contact policy until then.
+    ChampionDeferred(Timestamp),
+}
 
-    /// What became of the heads-up to `recipient`.
-    pub fn told(recipient: Recipient) -> String {
-        recipient.to_string()
-    }
-
-    /// The champion's heads-up held by the contact policy until `at`.
-    pub fn champion_deferred(at: Timestamp) -> String {
-        format!("{}:deferred:{}", Recipient::Champion, at.timestamp())
+impl HeadsUpLog {
+    pub fn key_part(self) -> String {
+        match self {
+            HeadsUpLog::Told(recipient) => recipient.to_string(),
+            HeadsUpLog::ChampionDeferred(at) => format!("{}:deferred:{}", Recipient::Champion, at.timestamp()),
+        }
     }
 }
 
@@ -111,26 +158,53 @@ mod tests {
             (Step::Leadership, Recipient::Leader, "leadership:leader"),
             (Step::Leadership, Recipient::Sponsor, "leadership:sponsor"),
         ] {
-            assert_eq!(playbook_send(exec, step, recipient), format!("{exec}:{stored}"));
+            assert_eq!(
+                playbook_send(exec, step, recipient).as_str(),
+                format!("{exec}:{stored}")
+            );
         }
         let at = chrono::Utc.with_ymd_and_hms(2026, 1, 2, 9, 0, 0).unwrap();
-        assert_eq!(playbook_log::email(Recipient::Leader), "email:leader");
-        assert_eq!(playbook_log::unsubscribed(Recipient::Sponsor), "unsubscribed:sponsor");
+        for (what, stored) in [
+            (StepLog::Email(Recipient::Leader), "email:leader"),
+            (StepLog::Unsubscribed(Recipient::Sponsor), "unsubscribed:sponsor"),
+            (
+                StepLog::Deferred(Recipient::Customer, at),
+                "deferred:customer:1767344400",
+            ),
+            (StepLog::InApp, "in_app"),
+            (StepLog::TaskOpened, "task_opened"),
+            (StepLog::Lapsed, "lapsed"),
+            (StepLog::TechTouch, "tech_touch"),
+            (StepLog::HeldBack, "held_back"),
+        ] {
+            assert_eq!(what.key_part(), stored);
+        }
+        assert_eq!(HeadsUpLog::Told(Recipient::Owner).key_part(), "owner");
         assert_eq!(
-            playbook_log::deferred(Recipient::Customer, at),
-            "deferred:customer:1767344400"
+            HeadsUpLog::ChampionDeferred(at).key_part(),
+            "champion:deferred:1767344400"
         );
-        assert_eq!(heads_up_log::told(Recipient::Owner), "owner");
-        assert_eq!(heads_up_log::champion_deferred(at), "champion:deferred:1767344400");
         let mut m = crate::email::tests::milestone(&crate::email::tests::account("Acme", "acme"));
         (m.milestone_id, m.due_at) = ("first_workflow".to_string(), at);
         assert_eq!(
-            heads_up_send(&m, Recipient::Champion),
+            heads_up_send(&m, Recipient::Champion).as_str(),
             "heads-up:acme:first_workflow:1767344400:champion"
         );
         assert_eq!(
-            heads_up_send(&m, Recipient::Owner),
+            heads_up_send(&m, Recipient::Owner).as_str(),
             "heads-up:acme:first_workflow:1767344400:owner"
+        );
+        assert_eq!(stream_probe(588_000).as_str(), "stream-probe:588000");
+        assert_eq!(reminder_send("t-1", at).as_str(), "t-1:reminder:1767344400");
+        let owner = crate::email::tests::account("Acme", "acme").csm.email;
+        let fingerprint = address_fingerprint(owner.as_str());
+        assert_eq!(
+            owner_digest_send(&owner, "2026-01-02").as_str(),
+            format!("digest:{fingerprint}:2026-01-02")
+        );
+        assert_eq!(
+            weekly_digest_send(&owner, "2026-01-05").as_str(),
+            format!("weekly-digest:{fingerprint}:2026-01-05")
         );
     }
 }

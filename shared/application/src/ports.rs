@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use milepost_domain::{
     Account, AccountActivity, AccountId, Announcements, ContactRecord, CsmTask, CustomerEmailPause, DomainEvent,
     EmailAddress, EscalationLogEntry, EscalationRequest, IllegalChange, LeaderQueue, MilestoneMap, OutgoingEmail,
-    OwnerDigest, ProductEvent, Segment, Stage, Suppression, TaskStatus, Tenure, Timestamp, TrackedMilestone,
+    OwnerDigest, ProductEvent, Segment, SendKey, Stage, Suppression, TaskStatus, Tenure, Timestamp, TrackedMilestone,
 };
 use serde::{Deserialize, Serialize};
 
@@ -391,21 +391,21 @@ pub trait SendLedger: Send + Sync {
     /// Claims the key for sending. `Ok(None)`: claimed by `claim` (now, or by
     /// its own earlier write whose answer was lost), go ahead.
     /// `Ok(Some(record))`: someone else's claim or a settled send; do not send.
-    async fn claim_send(&self, key: &str, claim: &SendClaim) -> StoreResult<Option<SendRecord>>;
+    async fn claim_send(&self, key: &SendKey, claim: &SendClaim) -> StoreResult<Option<SendRecord>>;
     /// What became of the key so far, without claiming it.
-    async fn send_record(&self, key: &str) -> StoreResult<Option<SendRecord>>;
-    async fn settle_send(&self, key: &str, record: &SendRecord) -> StoreResult<()>;
+    async fn send_record(&self, key: &SendKey) -> StoreResult<Option<SendRecord>>;
+    async fn settle_send(&self, key: &SendKey, record: &SendRecord) -> StoreResult<()>;
     /// Gives `claim` back after a failure that sent nothing, so a retry can
     /// send; a key claimed by anyone else, or settled, is left as it is.
-    async fn release_send(&self, key: &str, claim: &SendClaim) -> StoreResult<()>;
+    async fn release_send(&self, key: &SendKey, claim: &SendClaim) -> StoreResult<()>;
     /// Writes `record` in place of `expected`, only if the key still holds
     /// `expected`; whether it did.
-    async fn replace_send(&self, key: &str, expected: &SendRecord, record: &SendRecord) -> StoreResult<bool>;
+    async fn replace_send(&self, key: &SendKey, expected: &SendRecord, record: &SendRecord) -> StoreResult<bool>;
     /// Keys whose send became `Unknown` and is not settled yet (`settle_send`
     /// of an `Unknown` record lists its key), at most `limit`.
-    async fn unsettled_sends(&self, limit: usize) -> StoreResult<Vec<String>>;
+    async fn unsettled_sends(&self, limit: usize) -> StoreResult<Vec<SendKey>>;
     /// Takes `key` off the unsettled list.
-    async fn forget_unsettled(&self, key: &str) -> StoreResult<()>;
+    async fn forget_unsettled(&self, key: &SendKey) -> StoreResult<()>;
 }
 
 /// Tasks and the escalation log they are recorded on.

@@ -66,7 +66,7 @@ impl TaskReminders {
         let milestone = self.store.get_milestone(&task.account_id, &task.milestone_id).await?;
         if let (Some(account), Some(m)) = (account, milestone) {
             let buttons = email::task_buttons(self.links.as_ref(), &task, &m, now);
-            let key = format!("{}:reminder:{}", task.id, until.timestamp());
+            let key = crate::keys::reminder_send(&task.id, until);
             let about = email::About {
                 cfg: &self.config,
                 account: &account,

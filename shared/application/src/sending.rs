@@ -6,7 +6,7 @@
 //! sent again blindly: the sweep settles it from SES's own events
 //! (`settle::SendSettler`), so nobody gets an email twice and none is lost.
 
-use milepost_domain::{Contact, ContactPolicy, ContactRecord, OutgoingEmail, Slot, Timestamp};
+use milepost_domain::{Contact, ContactPolicy, ContactRecord, OutgoingEmail, SendKey, Slot, Timestamp};
 
 use crate::links::address_fingerprint;
 use crate::ports::{ContactStore, Mailer, SendClaim, SendError, SendLedger, SendRecord, StoreError, SEND_LEASE};
@@ -116,7 +116,7 @@ pub fn is_stale_claim(record: &SendRecord, now: Timestamp) -> bool {
 /// a claim left past its lease counts as none (the send adopts it).
 pub async fn decided_send(
     ledger: &dyn SendLedger,
-    key: &str,
+    key: &SendKey,
     now: Timestamp,
 ) -> Result<Option<SendRecord>, StoreError> {
     Ok(ledger.send_record(key).await?.filter(|r| !is_stale_claim(r, now)))
@@ -251,7 +251,7 @@ pub async fn claim_contact_slot(
 pub async fn claim_named<T>(
     ledger: &dyn SendLedger,
     candidates: Vec<T>,
-    key: impl Fn(&T) -> String,
+    key: impl Fn(&T) -> SendKey,
     claim: &SendClaim,
 ) -> Result<Vec<T>, StoreError> {
     let mut claimed = Vec::new();
@@ -268,7 +268,7 @@ pub async fn claim_named<T>(
 /// sends its own.
 pub async fn settle_named(
     ledger: &dyn SendLedger,
-    keys: impl IntoIterator<Item = String>,
+    keys: impl IntoIterator<Item = SendKey>,
     within: &str,
     sent: Option<&SendResult>,
     claim: &SendClaim,

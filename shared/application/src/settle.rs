@@ -25,8 +25,9 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use milepost_domain::{AccountId, Contact, EmailKind, OutgoingEmail, Timestamp};
+use milepost_domain::{AccountId, Contact, EmailKind, OutgoingEmail, SendKey, Timestamp};
 
+use crate::keys;
 use crate::ports::{Clock, Mailer, SendClaim, SendError, SendRecord, SettleStore, StoreError};
 use crate::sending::send_tag;
 
@@ -123,7 +124,7 @@ impl SendSettler {
     /// its receipt carries the stream's watermark past the emails waiting.
     async fn probe(&self, now: Timestamp) -> Result<bool, StoreError> {
         let slot = now.timestamp() / STREAM_LAG.num_seconds();
-        let key = format!("stream-probe:{slot}");
+        let key = keys::stream_probe(slot);
         let claim = SendClaim::new(now);
         if self.store.claim_send(&key, &claim).await?.is_some() {
             return Ok(false);
@@ -155,7 +156,7 @@ impl SendSettler {
         Ok(true)
     }
 
-    async fn settle(&self, key: &str, watermark: Option<Timestamp>, now: Timestamp) -> Result<Settled, StoreError> {
+    async fn settle(&self, key: &SendKey, watermark: Option<Timestamp>, now: Timestamp) -> Result<Settled, StoreError> {
         let store = &self.store;
         let record = match store.send_record(key).await? {
             Some(record @ SendRecord::Unknown { .. }) => record,
@@ -219,7 +220,7 @@ impl SendSettler {
     /// `unknown` to this attempt's claim only if no other run took it first.
     async fn resend(
         &self,
-        key: &str,
+        key: &SendKey,
         record: &SendRecord,
         email: &OutgoingEmail,
         resends: u32,

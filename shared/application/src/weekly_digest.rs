@@ -20,7 +20,6 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::email;
-use crate::links::address_fingerprint;
 use crate::ports::{Clock, Mailer, StoreError, WeeklyDigestStore};
 use crate::sending::{send_once, SendFailure, SendResult};
 
@@ -104,11 +103,7 @@ impl WeeklyDigest {
         let now = self.clock.now();
         let week = Week::before(now, self.config.leader_timezone);
         let recipient = Contact::new("CS leadership", self.config.cs_leader_email.clone());
-        let key = format!(
-            "weekly-digest:{}:{}",
-            address_fingerprint(recipient.email.as_str()),
-            week.sent_on
-        );
+        let key = crate::keys::weekly_digest_send(&recipient.email, week.sent_on);
         if self.store.send_record(&key).await?.is_some() {
             return Ok(WeeklyDigestOutcome {
                 week,

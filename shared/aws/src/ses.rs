@@ -206,7 +206,7 @@ mod tests {
 
     fn email(list_unsubscribe: Option<&str>) -> OutgoingEmail {
         OutgoingEmail {
-            key: "exec-1:outreach_email:customer".into(),
+            key: milepost_domain::SendKey::new("exec-1:outreach_email:customer"),
             kind: milepost_domain::EmailKind::Outreach,
             account_id: milepost_domain::AccountId::new("a1"),
             milestone_id: "first_workflow".into(),

@@ -57,7 +57,7 @@ pub use holdout::{Group, Holdout};
 pub use leader_queue::{LeaderQueue, QueuedEscalation, LEADER_POLICY};
 pub use lifecycle::{IllegalTransition, MilestoneStatus, Stage, Transition};
 pub use map::{Guide, HeadsUpRule, MapSegment, MilestoneDef, MilestoneMap, Playbook};
-pub use outgoing::{EmailKind, OutgoingEmail};
+pub use outgoing::{EmailKind, OutgoingEmail, SendKey};
 pub use owner_digest::{ArrThresholds, HeldBack, HeldMiss, OwnerDigest};
 pub use pause::CustomerEmailPause;
 pub use phase::Phase;

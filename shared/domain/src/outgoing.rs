@@ -72,12 +72,44 @@ impl EmailKind {
     }
 }
 
+/// The send ledger's key of one email: the same key is never sent twice.
+/// New keys are built from typed parts by `milepost_app::keys` (a recipient
+/// is never a loose string there); its text is the stored form, and a key
+/// read back from the ledger is made again with `SendKey::new`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SendKey(String);
+
+impl SendKey {
+    pub fn new(text: impl Into<String>) -> Self {
+        SendKey(text.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for SendKey {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for SendKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Stored whole only when its send's outcome is unknown, so it can be sent
 /// again exactly as it was if the mail service provably never took it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutgoingEmail {
     /// Idempotency key: the same key is never sent twice.
-    pub key: String,
+    pub key: SendKey,
     pub kind: EmailKind,
     pub account_id: AccountId,
     pub milestone_id: String,

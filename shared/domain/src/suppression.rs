@@ -35,8 +35,39 @@ pub struct Suppression {
     pub account_id: crate::AccountId,
 }
 
-/// The form an address is compared in: addresses differ in case only by
-/// accident, and a contact who unsubscribed as `Maya@` is also `maya@`.
-pub fn suppression_key(email: &EmailAddress) -> String {
-    email.as_str().to_lowercase()
+/// The form an address is compared and stored in: addresses differ in case
+/// only by accident, and a contact who unsubscribed as `Maya@` is also
+/// `maya@`. Only `suppression_key` makes one.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SuppressionKey(String);
+
+impl SuppressionKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for SuppressionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The key `email`'s suppression is kept under.
+pub fn suppression_key(email: &EmailAddress) -> SuppressionKey {
+    SuppressionKey(email.as_str().to_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The stored form: a suppression written before is found by the same key.
+    #[test]
+    fn an_address_is_kept_under_its_lowercase_form() {
+        let email = EmailAddress::parse("Maya.Thompson@Vendor.example").unwrap();
+        assert_eq!(suppression_key(&email).as_str(), "maya.thompson@vendor.example");
+        let same = EmailAddress::parse("maya.thompson@vendor.example").unwrap();
+        assert_eq!(suppression_key(&email), suppression_key(&same));
+    }
 }

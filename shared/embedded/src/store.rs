@@ -19,7 +19,7 @@ use milepost_domain::suppression::suppression_key;
 use milepost_domain::{
     limits, Account, AccountActivity, AccountId, AccountState, Announcements, ContactRecord, CsmTask,
     CustomerEmailPause, EmailAddress, EscalationLogEntry, LeaderQueue, MilestoneMap, OwnerDigest, ProductEvent,
-    Segment, Suppression, TaskStatus, Tenure, Timestamp, TrackedMilestone,
+    Segment, SendKey, Suppression, TaskStatus, Tenure, Timestamp, TrackedMilestone,
 };
 
 type DueKey = (Timestamp, AccountId, String);
@@ -49,12 +49,12 @@ struct Tables {
     leader_queues: HashMap<String, LeaderQueue>,
     owner_digests: BTreeMap<String, OwnerDigest>,
     /// By `suppression_key`, so listed in address order.
-    suppressed: BTreeMap<String, Suppression>,
+    suppressed: BTreeMap<milepost_domain::suppression::SuppressionKey, Suppression>,
     log: BTreeMap<AccountId, Vec<EscalationLogEntry>>,
     log_keys: BTreeSet<String>,
-    sends: HashMap<String, SendRecord>,
+    sends: HashMap<SendKey, SendRecord>,
     /// Keys whose send is unknown and not settled yet.
-    unsettled: BTreeSet<String>,
+    unsettled: BTreeSet<SendKey>,
     receipts: HashMap<String, SendReceipt>,
     stream_watermark: Option<Timestamp>,
 }
@@ -712,44 +712,44 @@ impl EscalationLog for InMemoryStore {
 
 #[async_trait]
 impl SendLedger for InMemoryStore {
-    async fn claim_send(&self, key: &str, claim: &SendClaim) -> StoreResult<Option<SendRecord>> {
+    async fn claim_send(&self, key: &SendKey, claim: &SendClaim) -> StoreResult<Option<SendRecord>> {
         let mut t = self.lock();
         if let Some(existing) = t.sends.get(key) {
             return Ok((!claim.holds(existing)).then(|| existing.clone()));
         }
-        t.sends.insert(key.to_string(), claim.record());
+        t.sends.insert(key.clone(), claim.record());
         Ok(None)
     }
-    async fn send_record(&self, key: &str) -> StoreResult<Option<SendRecord>> {
+    async fn send_record(&self, key: &SendKey) -> StoreResult<Option<SendRecord>> {
         Ok(self.lock().sends.get(key).cloned())
     }
-    async fn settle_send(&self, key: &str, record: &SendRecord) -> StoreResult<()> {
+    async fn settle_send(&self, key: &SendKey, record: &SendRecord) -> StoreResult<()> {
         let mut t = self.lock();
         if matches!(record, SendRecord::Unknown { .. }) {
-            t.unsettled.insert(key.to_string());
+            t.unsettled.insert(key.clone());
         }
-        t.sends.insert(key.to_string(), record.clone());
+        t.sends.insert(key.clone(), record.clone());
         Ok(())
     }
-    async fn release_send(&self, key: &str, claim: &SendClaim) -> StoreResult<()> {
+    async fn release_send(&self, key: &SendKey, claim: &SendClaim) -> StoreResult<()> {
         let mut t = self.lock();
         if t.sends.get(key).is_some_and(|r| claim.holds(r)) {
             t.sends.remove(key);
         }
         Ok(())
     }
-    async fn replace_send(&self, key: &str, expected: &SendRecord, record: &SendRecord) -> StoreResult<bool> {
+    async fn replace_send(&self, key: &SendKey, expected: &SendRecord, record: &SendRecord) -> StoreResult<bool> {
         let mut t = self.lock();
         if t.sends.get(key) != Some(expected) {
             return Ok(false);
         }
-        t.sends.insert(key.to_string(), record.clone());
+        t.sends.insert(key.clone(), record.clone());
         Ok(true)
     }
-    async fn unsettled_sends(&self, limit: usize) -> StoreResult<Vec<String>> {
+    async fn unsettled_sends(&self, limit: usize) -> StoreResult<Vec<SendKey>> {
         Ok(self.lock().unsettled.iter().take(limit).cloned().collect())
     }
-    async fn forget_unsettled(&self, key: &str) -> StoreResult<()> {
+    async fn forget_unsettled(&self, key: &SendKey) -> StoreResult<()> {
         self.lock().unsettled.remove(key);
         Ok(())
     }

@@ -176,7 +176,7 @@ async fn ses_faults_reach_the_mailer_as_what_they_say_of_the_email() {
     use milepost_app::ports::{Mailer, SendError};
     use milepost_domain::{Contact, EmailKind, OutgoingEmail};
     let email = OutgoingEmail {
-        key: "exec-1:outreach_email:customer".into(),
+        key: milepost_domain::SendKey::new("exec-1:outreach_email:customer"),
         kind: EmailKind::Outreach,
         account_id: milepost_domain::AccountId::new("a1"),
         milestone_id: "first_workflow".into(),

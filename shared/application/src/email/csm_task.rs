@@ -56,7 +56,7 @@ pub fn csm_task(
     about: About<'_>,
     task: &CsmTask,
     buttons: Vec<Button>,
-    key: String,
+    key: SendKey,
 ) -> Result<OutgoingEmail, RenderError> {
     task_email(about, task, buttons, false, key)
 }
@@ -66,7 +66,7 @@ pub fn csm_reminder(
     about: About<'_>,
     task: &CsmTask,
     buttons: Vec<Button>,
-    key: String,
+    key: SendKey,
 ) -> Result<OutgoingEmail, RenderError> {
     task_email(about, task, buttons, true, key)
 }
@@ -76,7 +76,7 @@ pub(super) fn task_email(
     task: &CsmTask,
     buttons: Vec<Button>,
     reminder: bool,
-    key: String,
+    key: SendKey,
 ) -> Result<OutgoingEmail, RenderError> {
     let About { cfg, account, m, now } = about;
     let subject = format!(

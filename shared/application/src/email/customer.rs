@@ -53,7 +53,7 @@ pub fn outreach(
     also: &[TrackedMilestone],
     kind: EmailKind,
     unsubscribe_url: &str,
-    key: String,
+    key: SendKey,
 ) -> Result<OutgoingEmail, RenderError> {
     let About { cfg, account, m, now } = about;
     let facts = MilestoneFacts::new(cfg, account, m, now);

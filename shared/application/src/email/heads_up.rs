@@ -33,7 +33,7 @@ pub fn heads_up(
     about: About<'_>,
     pace: milepost_domain::BehindPace,
     champion: &str,
-    key: String,
+    key: SendKey,
 ) -> Result<OutgoingEmail, RenderError> {
     let About { cfg, account, m, now } = about;
     let owner = account.owner(&m.owner);

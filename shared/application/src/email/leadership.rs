@@ -70,7 +70,7 @@ pub fn leadership(
     recipient: &Contact,
     kind: EmailKind,
     unsubscribe_url: Option<&str>,
-    key: String,
+    key: SendKey,
 ) -> Result<OutgoingEmail, RenderError> {
     let About { cfg, account, m, now } = about;
     let EscalationFacts { health, tried, task } = facts;

@@ -46,7 +46,7 @@ pub fn leadership_list(
     cfg: &Config,
     items: &[ListedEscalation<'_>],
     recipient: &Contact,
-    key: String,
+    key: SendKey,
     now: Timestamp,
 ) -> Result<OutgoingEmail, RenderError> {
     let mut rows: Vec<(u64, DigestRow)> = items

@@ -14,7 +14,8 @@ use mail_builder::MessageBuilder;
 use milepost_domain::activity::RecentEvent;
 use milepost_domain::health::Health;
 use milepost_domain::{
-    Account, Contact, CsmTask, EmailKind, EscalationLogEntry, Guide, OutgoingEmail, Step, Timestamp, TrackedMilestone,
+    Account, Contact, CsmTask, EmailKind, EscalationLogEntry, Guide, OutgoingEmail, SendKey, Step, Timestamp,
+    TrackedMilestone,
 };
 use sha2::{Digest, Sha256};
 

@@ -61,7 +61,7 @@ pub fn owner_digest(
     cfg: &Config,
     items: &[HeldItem<'_>],
     owner: &Contact,
-    key: String,
+    key: SendKey,
     now: Timestamp,
 ) -> Result<OutgoingEmail, RenderError> {
     let mut rows: Vec<(u64, OwnerDigestRow)> = items

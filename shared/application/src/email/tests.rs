@@ -140,7 +140,7 @@ fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
             &[],
             EmailKind::Outreach,
             &champion_unsubscribe,
-            "k1".into(),
+            SendKey::new("k1"),
         )
         .unwrap(),
         outreach(
@@ -148,10 +148,10 @@ fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
             &[],
             EmailKind::FollowUp,
             &champion_unsubscribe,
-            "k2".into(),
+            SendKey::new("k2"),
         )
         .unwrap(),
-        csm_task(about(&cfg, acct, &m), &task, buttons, "k3".into()).unwrap(),
+        csm_task(about(&cfg, acct, &m), &task, buttons, SendKey::new("k3")).unwrap(),
         leadership(
             about(&cfg, acct, &m),
             EscalationFacts {
@@ -162,7 +162,7 @@ fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
             &leader,
             EmailKind::Leadership,
             None,
-            "k4".into(),
+            SendKey::new("k4"),
         )
         .unwrap(),
         leadership(
@@ -175,7 +175,7 @@ fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
             &sponsor,
             EmailKind::ExecSponsor,
             Some(&sponsor_unsubscribe),
-            "k5".into(),
+            SendKey::new("k5"),
         )
         .unwrap(),
     ]
@@ -409,7 +409,7 @@ fn a_section_with_nothing_in_it_is_not_rendered() {
         &[],
         EmailKind::FollowUp,
         "https://u.example/t",
-        "k".into(),
+        SendKey::new("k"),
     )
     .unwrap();
     assert!(!follow_up.text.contains("guide"), "{}", follow_up.text);
@@ -428,7 +428,7 @@ fn a_section_with_nothing_in_it_is_not_rendered() {
         &sponsor,
         EmailKind::ExecSponsor,
         Some("https://u.example/t"),
-        "k".into(),
+        SendKey::new("k"),
     )
     .unwrap();
     assert!(
@@ -489,7 +489,7 @@ fn one_outreach_names_every_miss_close_together() {
         &[other],
         EmailKind::Outreach,
         "https://u.example/t",
-        "k".into(),
+        SendKey::new("k"),
     )
     .unwrap();
     assert_eq!(

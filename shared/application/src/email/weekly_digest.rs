@@ -114,7 +114,7 @@ pub fn weekly_digest(
     week_report: &milepost_domain::report::Report,
     all_time: &milepost_domain::report::Report,
     recipient: &Contact,
-    key: String,
+    key: SendKey,
     now: Timestamp,
 ) -> Result<OutgoingEmail, RenderError> {
     let day = |d: chrono::NaiveDate| fmt_date(d.and_time(chrono::NaiveTime::MIN).and_utc());

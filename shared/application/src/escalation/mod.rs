@@ -15,13 +15,14 @@ use std::sync::Arc;
 use milepost_domain::health::{health, Health};
 use milepost_domain::{
     Account, Contact, ContactPolicy, CsmTask, DomainEvent, EmailKind, EscalationLogEntry, EscalationRequest, HeldBack,
-    HeldMiss, IllegalChange, OutgoingEmail, Slot, Stage, Step, StepOutcome, TaskStatus, Timestamp, TrackedMilestone,
+    HeldMiss, IllegalChange, OutgoingEmail, SendKey, Slot, Stage, Step, StepOutcome, TaskStatus, Timestamp,
+    TrackedMilestone,
 };
 use tracing::Instrument;
 
 use crate::config::Config;
 use crate::email::{self, RenderError};
-use crate::keys::{self, playbook_log, Recipient};
+use crate::keys::{self, Recipient, StepLog};
 use crate::links::ActionLinks;
 use crate::ports::SendClaim;
 use crate::ports::{Clock, EventPublisher, Mailer, PlaybookStore, StoreError};
@@ -187,7 +188,7 @@ impl PlaybookSteps {
             Step::Leadership if held.is_some() => {
                 // Tech-touch: already in the owner's digest from the CSM stage.
                 let detail = "leadership not told: a tech-touch miss, in its owner's digest".to_string();
-                self.log(req, step, "tech_touch", now, detail).await?;
+                self.log(req, step, StepLog::TechTouch, now, detail).await?;
             }
             Step::CsmTask => self.open_task(scope).await?,
             Step::Leadership => {
@@ -202,7 +203,7 @@ impl PlaybookSteps {
                     self.log(
                         req,
                         step,
-                        "lapsed",
+                        StepLog::Lapsed,
                         now,
                         "escalation lapsed without recovery".to_string(),
                     )
@@ -252,7 +253,7 @@ impl PlaybookSteps {
             // outreach: say so, and take no slot of the contact's.
             let result = SendResult::from_record(record, now)?;
             let detail = format!("{} email {}", kind.label(), result.describe());
-            self.log(req, step, &playbook_log::email(Recipient::Customer), now, detail)
+            self.log(req, step, StepLog::Email(Recipient::Customer), now, detail)
                 .await?;
         } else if !self.held_by_pause(req, step, account, now).await?
             && !self
@@ -315,7 +316,7 @@ impl PlaybookSteps {
             }])
             .await
             .map_err(|e| StepError::Transient(e.to_string()))?;
-        self.log(req, step, "in_app", now, "in-app message requested".to_string())
+        self.log(req, step, StepLog::InApp, now, "in-app message requested".to_string())
             .await?;
         Ok(())
     }
@@ -335,7 +336,7 @@ impl PlaybookSteps {
         task.outbox.push(task.opened_event(now));
         if store.create_task(&task).await? {
             let detail = format!("CSM task opened for its {} owner", task.owner_role.replace('_', " "));
-            self.log(req, step, "task_opened", now, detail).await?;
+            self.log(req, step, StepLog::TaskOpened, now, detail).await?;
         }
         // Created now or by an earlier attempt: its opening is published once.
         let task = store
@@ -378,7 +379,7 @@ impl PlaybookSteps {
                 // Sent by an earlier attempt, or in another escalation's daily email.
                 let result = SendResult::from_record(record, now)?;
                 let detail = format!("{} email {}", EmailKind::Leadership.label(), result.describe());
-                self.log(req, step, &playbook_log::email(Recipient::Leader), now, detail)
+                self.log(req, step, StepLog::Email(Recipient::Leader), now, detail)
                     .await?;
                 None
             }
@@ -568,8 +569,7 @@ impl PlaybookSteps {
             email::fmt_date(suppression.at),
             suppression.source.label()
         );
-        self.log(req, step, &playbook_log::unsubscribed(who), now, detail)
-            .await?;
+        self.log(req, step, StepLog::Unsubscribed(who), now, detail).await?;
         Ok(true)
     }
 
@@ -608,8 +608,8 @@ impl PlaybookSteps {
             tz.name(),
             why.describe(&policy)
         );
-        let what = playbook_log::deferred(send.who, at);
-        self.log(req, step, &what, now, detail).await?;
+        self.log(req, step, StepLog::Deferred(send.who, at), now, detail)
+            .await?;
         Ok(Some(at))
     }
 
@@ -639,8 +639,7 @@ impl PlaybookSteps {
             }
         };
         let detail = format!("{} email {}", mail.kind.label(), result.describe());
-        self.log(req, step, &playbook_log::email(recipient), now, detail)
-            .await?;
+        self.log(req, step, StepLog::Email(recipient), now, detail).await?;
         Ok(result)
     }
 
@@ -656,7 +655,7 @@ impl PlaybookSteps {
         step: Step,
         facts: &LeaderFacts<'_>,
         leader: &Contact,
-        key: &str,
+        key: &SendKey,
         now: Timestamp,
     ) -> Result<Option<Timestamp>, StepError> {
         let entry = milepost_domain::QueuedEscalation {
@@ -696,7 +695,7 @@ impl PlaybookSteps {
                 tried: facts.tried,
                 task: facts.task,
             };
-            email::leadership(about, reported, leader, EmailKind::Leadership, None, key.to_string())?
+            email::leadership(about, reported, leader, EmailKind::Leadership, None, key.clone())?
         } else {
             let mut items = vec![email::ListedEscalation {
                 account: facts.account,
@@ -714,7 +713,7 @@ impl PlaybookSteps {
                         task: task.as_ref(),
                     }),
             );
-            email::leadership_list(&self.config, &items, leader, key.to_string(), now)?
+            email::leadership_list(&self.config, &items, leader, key.clone(), now)?
         };
         let sent = self.send_logged(req, step, Recipient::Leader, now, &mail).await;
         let went = sent.as_ref().is_ok_and(SendResult::went_or_may_have);
@@ -826,7 +825,7 @@ impl PlaybookSteps {
             email::fmt_money(threshold),
             owner.role.replace('_', " "),
         );
-        self.log(req, step, "held_back", now, detail).await
+        self.log(req, step, StepLog::HeldBack, now, detail).await
     }
 
     /// Applies `change` to the leader's queue and writes it on the version
@@ -893,12 +892,12 @@ impl PlaybookSteps {
         &self,
         req: &EscalationRequest,
         step: Step,
-        what: &str,
+        what: StepLog,
         at: Timestamp,
         detail: String,
     ) -> Result<(), StepError> {
         self.store
-            .append_log(&EscalationLogEntry::new(req, step, what, at, detail))
+            .append_log(&EscalationLogEntry::new(req, step, &what.key_part(), at, detail))
             .await?;
         Ok(())
     }
@@ -929,7 +928,7 @@ impl<'a> StepScope<'a> {
 
 /// Another escalation in the leader's queue, claimed for this email: its
 /// send key, execution, account, milestone, health and task.
-type WaitingEscalation = (String, String, Arc<Account>, TrackedMilestone, Health, Option<CsmTask>);
+type WaitingEscalation = (SendKey, String, Arc<Account>, TrackedMilestone, Health, Option<CsmTask>);
 
 /// What leadership's email about one escalation says.
 struct LeaderFacts<'a> {
@@ -945,7 +944,7 @@ struct LimitedSend<'a> {
     who: Recipient,
     kind: EmailKind,
     to: &'a Contact,
-    key: &'a str,
+    key: &'a SendKey,
 }
 
 /// How long a step over SES's sending rate waits: one to five minutes,
@@ -955,13 +954,13 @@ fn throttle_wait(req: &EscalationRequest, step: Step) -> chrono::Duration {
     chrono::Duration::seconds(60 + spread as i64)
 }
 
-fn send_key(req: &EscalationRequest, step: Step, recipient: Recipient) -> String {
+fn send_key(req: &EscalationRequest, step: Step, recipient: Recipient) -> SendKey {
     keys::playbook_send(&req.execution, step, recipient)
 }
 
 /// The send key of the outreach email of `m`'s escalation (its execution
 /// name derives from account, milestone and due time, as the sweep names it).
-fn outreach_key_of(account: &Account, m: &TrackedMilestone) -> String {
+fn outreach_key_of(account: &Account, m: &TrackedMilestone) -> SendKey {
     let execution = milepost_domain::execution_name(&account.id, &m.milestone_id, m.due_at);
     keys::playbook_send(&execution, Step::OutreachEmail, Recipient::Customer)
 }

@@ -27,7 +27,7 @@ use milepost_app::ports::{
 use milepost_domain::{
     Account, AccountActivity, AccountId, AccountState, Announcements, ContactRecord, CsmTask, CustomerEmailPause,
     EmailAddress, EscalationLogEntry, LeaderQueue, MapSegment, MilestoneMap, OwnerDigest, ProductEvent, Segment,
-    Suppression, TaskStatus, Tenure, Timestamp, TrackedMilestone,
+    SendKey, Suppression, TaskStatus, Tenure, Timestamp, TrackedMilestone,
 };
 
 mod accounts;

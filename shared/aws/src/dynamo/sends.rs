@@ -24,14 +24,14 @@ impl EscalationLog for DynamoStore {
 
 #[async_trait]
 impl SendLedger for DynamoStore {
-    async fn send_record(&self, key: &str) -> StoreResult<Option<SendRecord>> {
+    async fn send_record(&self, key: &SendKey) -> StoreResult<Option<SendRecord>> {
         self.get(format!("SEND#{key}"), "SEND")
             .await?
             .map(|i| from_item(&i))
             .transpose()
     }
 
-    async fn claim_send(&self, key: &str, claim: &SendClaim) -> StoreResult<Option<SendRecord>> {
+    async fn claim_send(&self, key: &SendKey, claim: &SendClaim) -> StoreResult<Option<SendRecord>> {
         let item = HashMap::from([("item".to_string(), to_attr(&claim.record())?)]);
         if self.put(item, format!("SEND#{key}"), "SEND", true).await? {
             return Ok(None);
@@ -45,7 +45,7 @@ impl SendLedger for DynamoStore {
         Ok((!claim.holds(&existing)).then_some(existing))
     }
 
-    async fn settle_send(&self, key: &str, record: &SendRecord) -> StoreResult<()> {
+    async fn settle_send(&self, key: &SendKey, record: &SendRecord) -> StoreResult<()> {
         if matches!(record, SendRecord::Unknown { .. }) {
             // Listed first: a listed key whose record is not unknown is only dropped.
             self.put(HashMap::new(), UNSETTLED_PK.to_string(), key, false).await?;
@@ -55,7 +55,7 @@ impl SendLedger for DynamoStore {
         Ok(())
     }
 
-    async fn replace_send(&self, key: &str, expected: &SendRecord, record: &SendRecord) -> StoreResult<bool> {
+    async fn replace_send(&self, key: &SendKey, expected: &SendRecord, record: &SendRecord) -> StoreResult<bool> {
         let pk = format!("SEND#{key}");
         let mut item = HashMap::from([("item".to_string(), to_attr(record)?)]);
         item.insert("pk".into(), s(pk));
@@ -77,7 +77,7 @@ impl SendLedger for DynamoStore {
         }
     }
 
-    async fn unsettled_sends(&self, limit: usize) -> StoreResult<Vec<String>> {
+    async fn unsettled_sends(&self, limit: usize) -> StoreResult<Vec<SendKey>> {
         let out = self
             .client
             .query()
@@ -92,23 +92,23 @@ impl SendLedger for DynamoStore {
         let items = out.items.unwrap_or_default();
         Ok(items
             .iter()
-            .filter_map(|i| i.get("sk").and_then(|v| v.as_s().ok()).cloned())
+            .filter_map(|i| i.get("sk").and_then(|v| v.as_s().ok()).map(SendKey::new))
             .collect())
     }
 
-    async fn forget_unsettled(&self, key: &str) -> StoreResult<()> {
+    async fn forget_unsettled(&self, key: &SendKey) -> StoreResult<()> {
         self.client
             .delete_item()
             .table_name(&self.table)
             .key("pk", s(UNSETTLED_PK))
-            .key("sk", s(key))
+            .key("sk", s(key.as_str()))
             .send()
             .await
             .map_err(|e| refused(e.into_service_error()))?;
         Ok(())
     }
 
-    async fn release_send(&self, key: &str, claim: &SendClaim) -> StoreResult<()> {
+    async fn release_send(&self, key: &SendKey, claim: &SendClaim) -> StoreResult<()> {
         let sending = to_attr(&claim.record())?;
         match self
             .client

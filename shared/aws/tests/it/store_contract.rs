@@ -13,7 +13,7 @@ use milepost_aws::DynamoStore;
 use milepost_domain::{
     AccountId, MilestoneMap, MilestoneStatus, ProductEvent, Segment, Tenure, Timestamp, TrackedMilestone,
 };
-use milepost_domain::{CsmTask, EscalationLogEntry, Step, TaskStatus};
+use milepost_domain::{CsmTask, EscalationLogEntry, SendKey, Step, TaskStatus};
 use milepost_embedded::fixtures::{account, date, task};
 use milepost_embedded::InMemoryStore;
 use milepost_local::MotoServer;
@@ -445,32 +445,35 @@ async fn tasks_logs_and_sends_happen_once(store: Arc<dyn Store>) {
     let now = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
     let first = SendClaim::new(now);
     let second = SendClaim::new(now);
-    assert_eq!(store.claim_send("s", &first).await.unwrap(), None);
+    assert_eq!(store.claim_send(&SendKey::new("s"), &first).await.unwrap(), None);
     assert_eq!(
-        store.claim_send("s", &first).await.unwrap(),
+        store.claim_send(&SendKey::new("s"), &first).await.unwrap(),
         None,
         "a claim read back by its own claimant (its answer lost) is still its own"
     );
-    assert_eq!(store.claim_send("s", &second).await.unwrap(), Some(first.record()));
-    store.release_send("s", &second).await.unwrap();
     assert_eq!(
-        store.send_record("s").await.unwrap(),
+        store.claim_send(&SendKey::new("s"), &second).await.unwrap(),
+        Some(first.record())
+    );
+    store.release_send(&SendKey::new("s"), &second).await.unwrap();
+    assert_eq!(
+        store.send_record(&SendKey::new("s")).await.unwrap(),
         Some(first.record()),
         "only its claimant gives a claim back"
     );
-    store.release_send("s", &first).await.unwrap();
+    store.release_send(&SendKey::new("s"), &first).await.unwrap();
     assert_eq!(
-        store.claim_send("s", &second).await.unwrap(),
+        store.claim_send(&SendKey::new("s"), &second).await.unwrap(),
         None,
         "released claims can be taken again"
     );
     store
-        .settle_send("s", &SendRecord::Sent { message_id: "m".into() })
+        .settle_send(&SendKey::new("s"), &SendRecord::Sent { message_id: "m".into() })
         .await
         .unwrap();
-    store.release_send("s", &second).await.unwrap();
+    store.release_send(&SendKey::new("s"), &second).await.unwrap();
     assert_eq!(
-        store.claim_send("s", &second).await.unwrap(),
+        store.claim_send(&SendKey::new("s"), &second).await.unwrap(),
         Some(SendRecord::Sent { message_id: "m".into() }),
         "a sent record is never released"
     );
@@ -850,19 +853,19 @@ async fn unknown_sends_are_listed_until_settled_and_receipts_keep_the_first(stor
     };
     assert!(store.unsettled_sends(10).await.unwrap().is_empty());
     store
-        .settle_send("exec-1:outreach_email:customer", &unknown)
+        .settle_send(&SendKey::new("exec-1:outreach_email:customer"), &unknown)
         .await
         .unwrap();
     store
         .settle_send(
-            "exec-2:outreach_email:customer",
+            &SendKey::new("exec-2:outreach_email:customer"),
             &SendRecord::Sent { message_id: "m".into() },
         )
         .await
         .unwrap();
     assert_eq!(
         store.unsettled_sends(10).await.unwrap(),
-        ["exec-1:outreach_email:customer"],
+        [SendKey::new("exec-1:outreach_email:customer")],
         "only unknown outcomes are listed"
     );
     let sent = SendRecord::Sent {
@@ -870,27 +873,33 @@ async fn unknown_sends_are_listed_until_settled_and_receipts_keep_the_first(stor
     };
     assert!(
         !store
-            .replace_send("exec-1:outreach_email:customer", &sent, &unknown)
+            .replace_send(&SendKey::new("exec-1:outreach_email:customer"), &sent, &unknown)
             .await
             .unwrap(),
         "not what it expected: nothing written"
     );
     assert!(store
-        .replace_send("exec-1:outreach_email:customer", &unknown, &sent)
+        .replace_send(&SendKey::new("exec-1:outreach_email:customer"), &unknown, &sent)
         .await
         .unwrap());
     assert_eq!(
-        store.send_record("exec-1:outreach_email:customer").await.unwrap(),
+        store
+            .send_record(&SendKey::new("exec-1:outreach_email:customer"))
+            .await
+            .unwrap(),
         Some(sent.clone())
     );
     assert!(
         !store
-            .replace_send("exec-1:outreach_email:customer", &unknown, &sent)
+            .replace_send(&SendKey::new("exec-1:outreach_email:customer"), &unknown, &sent)
             .await
             .unwrap(),
         "once"
     );
-    store.forget_unsettled("exec-1:outreach_email:customer").await.unwrap();
+    store
+        .forget_unsettled(&SendKey::new("exec-1:outreach_email:customer"))
+        .await
+        .unwrap();
     assert!(store.unsettled_sends(10).await.unwrap().is_empty());
 
     assert_eq!(store.stream_watermark().await.unwrap(), None);
@@ -938,7 +947,7 @@ async fn a_key_no_item_can_have_finds_nothing(store: Arc<dyn Store>) {
     assert!(store.milestones_of(&AccountId::new(&long)).await.unwrap().is_empty());
     assert!(store.get_task(&long).await.unwrap().is_none());
     assert!(store.contact(&long).await.unwrap().is_none());
-    assert!(store.send_record(&long).await.unwrap().is_none());
+    assert!(store.send_record(&SendKey::new(&long)).await.unwrap().is_none());
     assert!(store.log_of(&AccountId::new(&long)).await.unwrap().is_empty());
     assert!(store
         .customer_email_pause(&AccountId::new(&long))

@@ -15,7 +15,7 @@ use milepost_app::ports::{
 use milepost_app::sending::send_tag;
 use milepost_app::sweep::SweepOptions;
 use milepost_app::Services;
-use milepost_domain::{AccountId, EmailKind, Timestamp};
+use milepost_domain::{AccountId, EmailKind, SendKey, Timestamp};
 use milepost_embedded::fixtures::escalation::{account, contract_start, ESCALATION_MAP};
 use milepost_embedded::fixtures::{links, simulation_config};
 use milepost_embedded::{InMemoryStore, LocalWorkflowRunner, MemoryMailer, RecordingPublisher, VirtualClock};
@@ -94,7 +94,7 @@ impl Run {
     }
 
     /// Emails the mailer took, by send key.
-    fn taken(&self) -> BTreeMap<String, usize> {
+    fn taken(&self) -> BTreeMap<SendKey, usize> {
         self.mailer.sent().into_iter().fold(BTreeMap::new(), |mut m, e| {
             *m.entry(e.key).or_default() += 1;
             m
@@ -110,7 +110,7 @@ impl Run {
             .expect("an outreach went")
     }
 
-    fn outreach_keys(&self) -> Vec<String> {
+    fn outreach_keys(&self) -> Vec<SendKey> {
         self.mailer
             .sent()
             .into_iter()
@@ -119,7 +119,7 @@ impl Run {
             .collect()
     }
 
-    async fn unsettled(&self) -> Vec<String> {
+    async fn unsettled(&self) -> Vec<SendKey> {
         self.store.unsettled_sends(100).await.unwrap()
     }
 }
@@ -236,7 +236,7 @@ async fn an_email_never_taken_three_times_is_left_unknown_not_sent_a_fourth_time
         .expect("first_workflow escalated")
         .request
         .execution;
-    let key = format!("{execution}:outreach_email:customer");
+    let key = SendKey::new(format!("{execution}:outreach_email:customer"));
     let Some(SendRecord::Unknown { resends, .. }) = r.store.send_record(&key).await.unwrap() else {
         panic!("left unknown")
     };
@@ -247,7 +247,7 @@ async fn an_email_never_taken_three_times_is_left_unknown_not_sent_a_fourth_time
 /// The outreach key of `a1`'s first_workflow miss, with a claim on it left
 /// by an attempt that stopped between the claim and SES (a Lambda killed
 /// mid-send), long before the step runs.
-async fn claim_left_mid_send(r: &Run) -> String {
+async fn claim_left_mid_send(r: &Run) -> SendKey {
     use milepost_app::keys::{playbook_send, Recipient};
     let m = r
         .store

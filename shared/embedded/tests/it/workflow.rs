@@ -493,7 +493,7 @@ async fn a_burst_beyond_the_ses_send_rate_is_deferred_and_sent_not_failed() {
 async fn a_send_claim_left_by_a_crashed_attempt_is_logged_as_unknown_not_as_sent() {
     use milepost_app::ports::{Clock, SendClaim, SendLedger, SendRecord};
     let (h, request) = Harness::missed().await;
-    let key = format!("{}:outreach_email:customer", request.execution);
+    let key = milepost_domain::SendKey::new(format!("{}:outreach_email:customer", request.execution));
     let crashed = SendClaim::new(h.clock.now());
     assert_eq!(h.store.claim_send(&key, &crashed).await.unwrap(), None);
     let run = h.run(&request, async |_, _| {}).await;
@@ -529,7 +529,7 @@ async fn a_send_claim_left_by_a_crashed_attempt_is_logged_as_unknown_not_as_sent
 async fn a_send_claimed_by_a_live_attempt_is_waited_for() {
     use milepost_app::ports::{SendClaim, SendLedger, SendRecord};
     let (h, request) = Harness::missed().await;
-    let key = format!("{}:outreach_email:customer", request.execution);
+    let key = milepost_domain::SendKey::new(format!("{}:outreach_email:customer", request.execution));
     let due = Step::OutreachEmail.due(&request.schedule);
     let other = SendClaim::new(due);
     assert_eq!(h.store.claim_send(&key, &other).await.unwrap(), None);
@@ -648,7 +648,7 @@ async fn a_customer_who_catches_up_while_a_step_runs_gets_none_of_its_email() {
         Some("customer_recovered"),
         "the task opened a moment before closes itself"
     );
-    let key = format!("{}:csm_task:csm", request.execution);
+    let key = milepost_domain::SendKey::new(format!("{}:csm_task:csm", request.execution));
     assert_eq!(
         milepost_app::ports::SendLedger::send_record(store.as_ref(), &key)
             .await
