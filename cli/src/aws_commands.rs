@@ -161,18 +161,12 @@ async fn local_init(sdk: &aws_config::SdkConfig) -> anyhow::Result<()> {
     })?;
     let var = |name: &str| std::env::var(name).map_err(|_| anyhow::anyhow!("{name} is not set"));
     let (table, bus) = (var("MILEPOST_TABLE")?, var("MILEPOST_BUS")?);
-    milepost_local::stack::create_local_resources(sdk, &table, &bus)
-        .await
-        .map_err(anyhow::Error::msg)?;
+    milepost_local::stack::create_local_resources(sdk, &table, &bus).await?;
     let definition = milepost_local::stack::local_definition(ESCALATION_ASL);
     let state_machine =
-        milepost_local::stack::create_local_state_machine(sdk, &format!("{table}-escalation"), &definition)
-            .await
-            .map_err(anyhow::Error::msg)?;
+        milepost_local::stack::create_local_state_machine(sdk, &format!("{table}-escalation"), &definition).await?;
     let sender = milepost_app::Config::from_env()?.sender.email.to_string();
-    milepost_local::outbox::verify_sender(sdk, &sender)
-        .await
-        .map_err(anyhow::Error::msg)?;
+    milepost_local::outbox::verify_sender(sdk, &sender).await?;
     eprintln!("table {table}, event bus {bus}, state machine and SES sender ready at {endpoint}");
     // The one line scripts read: the state machine's ARN.
     println!("{state_machine}");

@@ -12,9 +12,7 @@ pub async fn fetch() -> anyhow::Result<Vec<EmulatorEmail>> {
              on AWS, SES delivers the mail and the escalation log records it (milepost accounts show)"
         )
     })?;
-    milepost_local::outbox::sent_emails(&endpoint)
-        .await
-        .map_err(anyhow::Error::msg)
+    Ok(milepost_local::outbox::sent_emails(&endpoint).await?)
 }
 
 /// One line per email: number, recipients, subject.

@@ -56,7 +56,9 @@ pub struct WebhookSecrets {
     segment: Vec<Vec<u8>>,
 }
 
-#[derive(Debug, PartialEq, Eq)]
+/// A webhook secret that is not one (its form is wrong), and why.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a webhook secret: {0}")]
 pub struct SecretError(pub String);
 
 impl WebhookSecrets {

@@ -53,11 +53,11 @@ impl IngestConfig {
 /// The use case and the handler's configuration, from the environment the
 /// function runs in: secrets and write keys read once (SSM, or the local
 /// development defaults with `MILEPOST_LOCAL=1`), failing closed on blanks.
-pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<(Ingestion, IngestConfig), String> {
+pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<(Ingestion, IngestConfig), IngestWiringError> {
     let loaded = milepost_aws::secrets::load(sdk, |name| std::env::var(name).ok())
         .await
-        .map_err(|e| e.to_string())?;
-    let secrets = WebhookSecrets::new(&loaded.standard, &loaded.segment).map_err(|e| e.0)?;
+        .map_err(IngestWiringError::Secrets)?;
+    let secrets = WebhookSecrets::new(&loaded.standard, &loaded.segment)?;
     if !secrets.is_configured() {
         tracing::warn!("no webhook secret configured: unsigned requests are accepted");
     }
@@ -66,10 +66,20 @@ pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<(Ingestion, IngestC
         tracing::info!("no write key configured: the tracking API (/v1/batch) refuses every request");
     }
     let ingestion = milepost_aws::services_from_env(sdk, milepost_aws::LinkKey::Skip)
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
         .ingestion();
     Ok((ingestion, IngestConfig::new(secrets).with_write_keys(write_keys)))
+}
+
+/// Why the ingest function could not start: its secrets, or the process's wiring.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestWiringError {
+    #[error("reading the webhook secrets and write keys")]
+    Secrets(#[source] milepost_aws::secrets::SecretsError),
+    #[error(transparent)]
+    Secret(#[from] auth::SecretError),
+    #[error(transparent)]
+    Wiring(#[from] milepost_aws::WiringError),
 }
 
 /// Handles one HTTP request (API Gateway HTTP API v2 or a Function URL).

@@ -50,11 +50,22 @@ pub enum Recorded {
     Ignored { why: String },
 }
 
+/// Why an event is no SES receipt of a Milepost email.
+#[derive(Debug, thiserror::Error)]
+pub enum NotAReceipt {
+    #[error("not a SES event: {0}")]
+    Shape(#[source] serde_json::Error),
+    #[error("from {0:?}, not aws.ses")]
+    Source(String),
+    #[error("no {} tag", SEND_TAG)]
+    Untagged,
+}
+
 /// Reads `event` as SES's event record of one email.
-pub fn receipt_of(event: &serde_json::Value) -> Result<SendReceipt, String> {
-    let envelope: Envelope = serde_json::from_value(event.clone()).map_err(|e| format!("not a SES event: {e}"))?;
+pub fn receipt_of(event: &serde_json::Value) -> Result<SendReceipt, NotAReceipt> {
+    let envelope: Envelope = serde_json::from_value(event.clone()).map_err(NotAReceipt::Shape)?;
     if envelope.source != "aws.ses" {
-        return Err(format!("from {:?}, not aws.ses", envelope.source));
+        return Err(NotAReceipt::Source(envelope.source));
     }
     let record = envelope.detail;
     let tag = record
@@ -63,7 +74,7 @@ pub fn receipt_of(event: &serde_json::Value) -> Result<SendReceipt, String> {
         .get(SEND_TAG)
         .and_then(|values| values.first())
         .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()))
-        .ok_or_else(|| format!("no {SEND_TAG} tag"))?;
+        .ok_or(NotAReceipt::Untagged)?;
     Ok(SendReceipt {
         tag: tag.clone(),
         message_id: record.mail.message_id,
@@ -80,7 +91,7 @@ pub async fn handle(store: &dyn SendReceipts, event: &serde_json::Value) -> Resu
         Ok(receipt) => receipt,
         Err(why) => {
             tracing::warn!(why = %why, "an event that is no SES receipt of a Milepost email; dropped");
-            return Ok(Recorded::Ignored { why });
+            return Ok(Recorded::Ignored { why: why.to_string() });
         }
     };
     store.record_receipt(&receipt).await?;
@@ -163,10 +174,10 @@ mod tests {
             .as_object_mut()
             .unwrap()
             .remove(SEND_TAG);
-        assert!(receipt_of(&untagged).unwrap_err().contains("milepost-send"));
+        assert!(receipt_of(&untagged).unwrap_err().to_string().contains("milepost-send"));
         let mut other = aws_sample("Send", "Email Sent", "0123456789abcdef0123456789abcdef");
         other["source"] = "aws.s3".into();
-        assert!(receipt_of(&other).unwrap_err().contains("aws.s3"));
+        assert!(receipt_of(&other).unwrap_err().to_string().contains("aws.s3"));
         assert!(receipt_of(&aws_sample("Send", "Email Sent", "not-hex-not-ours")).is_err());
         assert!(receipt_of(&serde_json::json!({"source": "aws.ses"})).is_err());
     }

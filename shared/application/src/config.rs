@@ -46,7 +46,7 @@ pub struct Config {
 }
 
 /// A setting that does not parse: which variable, and why.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{variable}: {problem}")]
 pub struct ConfigError {
     pub variable: &'static str,

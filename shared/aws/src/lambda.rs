@@ -2,7 +2,10 @@
 //! playbook functions' runtime loop.
 
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use milepost_app::config::ConfigError;
 use milepost_app::escalation::invocation::{handle, PlaybookFunction, StepInvocation};
+
+use crate::WiringError;
 
 /// Which certificates the functions' HTTPS client trusts, from
 /// `MILEPOST_TLS_ROOTS`: `aws` (the default) the roots every AWS endpoint
@@ -15,11 +18,14 @@ pub enum TrustRoots {
 }
 
 impl TrustRoots {
-    pub fn from_env(value: Option<&str>) -> Result<Self, String> {
+    pub fn from_env(value: Option<&str>) -> Result<Self, ConfigError> {
         match value.map(str::trim) {
             None | Some("") | Some("aws") => Ok(TrustRoots::Aws),
             Some("system") => Ok(TrustRoots::System),
-            Some(other) => Err(format!("MILEPOST_TLS_ROOTS is {other:?}: expected `aws` or `system`")),
+            Some(other) => Err(ConfigError {
+                variable: "MILEPOST_TLS_ROOTS",
+                problem: format!("is {other:?}: expected `aws` or `system`"),
+            }),
         }
     }
 }
@@ -32,7 +38,7 @@ pub const AWS_ROOTS_PEM: &str = include_str!("aws-roots.pem");
 /// it (credentials and region from the environment, no provider chain to
 /// build) and, by default, five trust roots instead of the system's ~150,
 /// which cost ~2 ms of every cold start to decode.
-pub async fn sdk_config() -> Result<aws_config::SdkConfig, String> {
+pub async fn sdk_config() -> Result<aws_config::SdkConfig, WiringError> {
     use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
     let roots = TrustRoots::from_env(std::env::var("MILEPOST_TLS_ROOTS").ok().as_deref())?;
     let store = match roots {
@@ -44,7 +50,7 @@ pub async fn sdk_config() -> Result<aws_config::SdkConfig, String> {
     let tls = TlsContext::builder()
         .with_trust_store(store)
         .build()
-        .map_err(|e| format!("TLS configuration: {e}"))?;
+        .map_err(|e| WiringError::Tls(e.into()))?;
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
         .tls_context(tls)

@@ -48,6 +48,9 @@ pub enum WiringError {
     Setting(#[from] milepost_app::config::ConfigError),
     #[error("reading the action-link key")]
     LinkKey(#[source] secrets::SecretsError),
+    /// The functions' HTTPS client could not be built with its trust roots.
+    #[error("the TLS configuration of the functions' HTTPS client")]
+    Tls(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Whether a process reads the action-link key at its cold start.

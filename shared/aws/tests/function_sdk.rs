@@ -35,7 +35,7 @@ fn the_trust_roots_setting_takes_aws_or_system_and_refuses_anything_else() {
     assert_eq!(TrustRoots::from_env(None), Ok(TrustRoots::Aws));
     assert_eq!(TrustRoots::from_env(Some("")), Ok(TrustRoots::Aws));
     assert_eq!(TrustRoots::from_env(Some("system")), Ok(TrustRoots::System));
-    let refused = TrustRoots::from_env(Some("mozilla")).unwrap_err();
+    let refused = TrustRoots::from_env(Some("mozilla")).unwrap_err().to_string();
     assert!(
         refused.contains("MILEPOST_TLS_ROOTS") && refused.contains("mozilla"),
         "{refused}"

@@ -13,6 +13,34 @@ pub mod outbox;
 pub mod stack;
 
 pub use emulator::MotoServer;
+
+/// What went wrong on the emulator: what was being done, and the cause
+/// (an SDK error, an HTTP failure), kept as the source.
+#[derive(Debug, thiserror::Error)]
+#[error("{doing}")]
+pub struct EmulatorError {
+    pub doing: String,
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl EmulatorError {
+    /// `doing` failed because of `source`.
+    pub fn of(doing: impl Into<String>, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        EmulatorError {
+            doing: doing.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// `doing` cannot be done, for the reason it says.
+    pub fn refused(doing: impl Into<String>) -> Self {
+        EmulatorError {
+            doing: doing.into(),
+            source: None,
+        }
+    }
+}
 pub use fault_proxy::{Fault, FaultPlan, FaultProxy};
 
 /// Runs each scenario, an async fn taking its setup, twice: on the embedded

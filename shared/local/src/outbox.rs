@@ -8,6 +8,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 
+use crate::EmulatorError;
+
 /// One email as the emulator recorded it: moto keeps the HTML part only.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmulatorEmail {
@@ -38,32 +40,37 @@ struct MotoDestinations {
 }
 
 /// The emails SES has accepted on the emulator at `endpoint`, oldest first.
-pub async fn sent_emails(endpoint: &str) -> Result<Vec<EmulatorEmail>, String> {
+pub async fn sent_emails(endpoint: &str) -> Result<Vec<EmulatorEmail>, EmulatorError> {
     let url = format!("{}/moto-api/data.json", endpoint.trim_end_matches('/'));
-    let uri: http::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| EmulatorError::of(format!("the emulator's address {url}"), e))?;
     if uri.scheme_str() != Some("http") {
-        return Err(format!(
+        return Err(EmulatorError::refused(format!(
             "{url}: the outbox is read from the local emulator over plain http"
-        ));
+        )));
     }
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
     let response = client
         .get(uri)
         .await
-        .map_err(|e| format!("reading {url}: {e} (is `make local` running?)"))?;
+        .map_err(|e| EmulatorError::of(format!("reading {url} (is `make local` running?)"), e))?;
     if !response.status().is_success() {
-        return Err(format!("reading {url}: HTTP {} (is this moto?)", response.status()));
+        return Err(EmulatorError::refused(format!(
+            "reading {url}: HTTP {} (is this moto?)",
+            response.status()
+        )));
     }
     let body = response
         .into_body()
         .collect()
         .await
-        .map_err(|e| format!("reading {url}: {e}"))?
+        .map_err(|e| EmulatorError::of(format!("reading {url}"), e))?
         .to_bytes();
-    parse_sent_emails(&body).map_err(|e| format!("{url}: {e}"))
+    parse_sent_emails(&body).map_err(|e| EmulatorError::of(format!("{url}: not the emulator's data"), e))
 }
 
-fn parse_sent_emails(body: &[u8]) -> Result<Vec<EmulatorEmail>, String> {
+fn parse_sent_emails(body: &[u8]) -> Result<Vec<EmulatorEmail>, serde_json::Error> {
     #[derive(Deserialize)]
     struct Data {
         #[serde(default)]
@@ -74,7 +81,7 @@ fn parse_sent_emails(body: &[u8]) -> Result<Vec<EmulatorEmail>, String> {
         #[serde(rename = "Message", default)]
         message: Vec<MotoMessage>,
     }
-    let data: Data = serde_json::from_slice(body).map_err(|e| format!("not the emulator's data: {e}"))?;
+    let data: Data = serde_json::from_slice(body)?;
     Ok(data
         .ses
         .message
@@ -91,11 +98,11 @@ fn parse_sent_emails(body: &[u8]) -> Result<Vec<EmulatorEmail>, String> {
 
 /// Makes `sender`'s domain a verified SES identity on the emulator (which,
 /// like SES, rejects mail from unverified senders), unless it is one already.
-pub async fn verify_sender(config: &aws_config::SdkConfig, sender: &str) -> Result<(), String> {
+pub async fn verify_sender(config: &aws_config::SdkConfig, sender: &str) -> Result<(), EmulatorError> {
     let domain = sender
         .rsplit_once('@')
         .map(|(_, d)| d)
-        .ok_or_else(|| format!("sender {sender:?} is not an email address"))?;
+        .ok_or_else(|| EmulatorError::refused(format!("sender {sender:?} is not an email address")))?;
     let ses = aws_sdk_sesv2::Client::new(config);
     if ses.get_email_identity().email_identity(domain).send().await.is_ok() {
         return Ok(());
@@ -104,7 +111,7 @@ pub async fn verify_sender(config: &aws_config::SdkConfig, sender: &str) -> Resu
         .email_identity(domain)
         .send()
         .await
-        .map_err(|e| format!("verifying {domain} on the emulator: {}", e.into_service_error()))?;
+        .map_err(|e| EmulatorError::of(format!("verifying {domain} on the emulator"), e.into_service_error()))?;
     Ok(())
 }
 

@@ -4,15 +4,21 @@
 //! refuses without `AWS_ENDPOINT_URL`): the role ARN here is a placeholder
 //! moto accepts.
 
+use crate::EmulatorError;
+
 /// Creates the table and the event bus as the SAM template defines them,
 /// unless they exist: what `make local` needs on the emulator.
-pub async fn create_local_resources(config: &aws_config::SdkConfig, table: &str, bus: &str) -> Result<(), String> {
+pub async fn create_local_resources(
+    config: &aws_config::SdkConfig,
+    table: &str,
+    bus: &str,
+) -> Result<(), EmulatorError> {
     let dynamodb = aws_sdk_dynamodb::Client::new(config);
     if dynamodb.describe_table().table_name(table).send().await.is_err() {
         milepost_aws::DynamoStore::new(dynamodb, table)
             .create_table()
             .await
-            .map_err(|e| format!("creating table {table}: {e}"))?;
+            .map_err(|e| EmulatorError::of(format!("creating table {table}"), e))?;
     }
     let eventbridge = aws_sdk_eventbridge::Client::new(config);
     if eventbridge.describe_event_bus().name(bus).send().await.is_err() {
@@ -21,7 +27,7 @@ pub async fn create_local_resources(config: &aws_config::SdkConfig, table: &str,
             .name(bus)
             .send()
             .await
-            .map_err(|e| format!("creating event bus {bus}: {}", e.into_service_error()))?;
+            .map_err(|e| EmulatorError::of(format!("creating event bus {bus}"), e.into_service_error()))?;
     }
     Ok(())
 }
@@ -34,13 +40,13 @@ pub async fn create_local_state_machine(
     config: &aws_config::SdkConfig,
     name: &str,
     definition: &str,
-) -> Result<String, String> {
+) -> Result<String, EmulatorError> {
     let sfn = aws_sdk_sfn::Client::new(config);
     let existing = sfn
         .list_state_machines()
         .send()
         .await
-        .map_err(|e| format!("listing state machines: {}", e.into_service_error()))?;
+        .map_err(|e| EmulatorError::of("listing state machines", e.into_service_error()))?;
     if let Some(found) = existing.state_machines.into_iter().find(|m| m.name == name) {
         return Ok(found.state_machine_arn);
     }
@@ -51,7 +57,7 @@ pub async fn create_local_state_machine(
         .role_arn("arn:aws:iam::123456789012:role/milepost-local")
         .send()
         .await
-        .map_err(|e| format!("creating state machine {name}: {}", e.into_service_error()))?;
+        .map_err(|e| EmulatorError::of(format!("creating state machine {name}"), e.into_service_error()))?;
     Ok(created.state_machine_arn)
 }
 
