@@ -364,7 +364,7 @@ async fn a_claim_whose_answer_was_lost_is_still_the_sweeps_own() {
         .await
         .unwrap()
         .unwrap();
-    assert!(m.escalation_started && m.miss_claimed_by.is_none() && m.miss_claimed_at.is_none());
+    assert!(m.escalation_started && m.miss_claim.is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

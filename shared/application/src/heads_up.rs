@@ -283,7 +283,7 @@ impl HeadsUps {
         }
         // The key is held before the email's list is made: two runs on one
         // milestone cannot each send a list the other settles.
-        let claim = SendClaim::new(now);
+        let claim = SendClaim::fresh(now);
         // `Some`: a claim an attempt left mid-send, adopted with this email.
         let stale = match store.claim_send(&key, &claim).await? {
             None => None,

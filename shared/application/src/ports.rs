@@ -316,6 +316,21 @@ pub enum SendRecord {
     },
 }
 
+impl SendRecord {
+    /// The record `claim` writes on the key it claims.
+    pub fn claimed(claim: &SendClaim) -> Self {
+        SendRecord::Sending {
+            by: claim.by.clone(),
+            since: Some(claim.since),
+        }
+    }
+
+    /// Whether this is `claim`'s own record (written by it, its answer perhaps lost).
+    pub fn is_held_by(&self, claim: &SendClaim) -> bool {
+        matches!(self, SendRecord::Sending { by, .. } if *by == claim.by)
+    }
+}
+
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }
@@ -356,35 +371,9 @@ pub trait SendReceipts: Send + Sync {
 /// it (a Lambda runs 15 minutes at most) the attempt stopped mid-send.
 pub const SEND_LEASE: chrono::Duration = chrono::Duration::minutes(15);
 
-/// One attempt's hold on a send key: who, since when.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SendClaim {
-    pub by: String,
-    pub at: Timestamp,
-}
-
-impl SendClaim {
-    /// A claim of a new attempt at `at`: its own claimant id.
-    pub fn new(at: Timestamp) -> Self {
-        SendClaim {
-            by: fresh_claimant(),
-            at,
-        }
-    }
-
-    /// The record the claim writes.
-    pub fn record(&self) -> SendRecord {
-        SendRecord::Sending {
-            by: self.by.clone(),
-            since: Some(self.at),
-        }
-    }
-
-    /// Whether `record` is this claim (written by it, its answer perhaps lost).
-    pub fn holds(&self, record: &SendRecord) -> bool {
-        matches!(record, SendRecord::Sending { by, .. } if *by == self.by)
-    }
-}
+/// One attempt's hold on a send key: who, since when (`SendClaim::fresh`
+/// for a new attempt; `SendRecord::claimed` is what it writes).
+pub type SendClaim = milepost_domain::Claim;
 
 #[async_trait]
 pub trait SendLedger: Send + Sync {
@@ -565,12 +554,4 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
 }
 
-/// A new claimant id, for the claims (announcements) one delivery makes
-/// while it is applied: random per call (std's per-process random hash
-/// keys, a new key each time), so two deliveries never share one, and one
-/// delivery keeps its own across its retries.
-pub fn fresh_claimant() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    format!("{:016x}", hasher.finish())
-}
+pub use milepost_domain::claim::fresh_claimant;

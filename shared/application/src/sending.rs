@@ -96,7 +96,7 @@ pub async fn send_once(
     mail: &OutgoingEmail,
     now: Timestamp,
 ) -> Result<SendResult, SendFailure> {
-    let claim = SendClaim::new(now);
+    let claim = SendClaim::fresh(now);
     if let Some(existing) = ledger.claim_send(&mail.key, &claim).await? {
         return settled_or_adopted(ledger, mail, existing, now).await;
     }
@@ -187,7 +187,7 @@ pub async fn send_claimed(
         Err(SendError::Unknown(reason)) => {
             let record = SendRecord::Unknown {
                 reason: reason.clone(),
-                since: Some(claim.at),
+                since: Some(claim.since),
                 resends: 0,
                 email: Some(Box::new(mail.clone())),
             };

@@ -125,7 +125,7 @@ impl SendSettler {
     async fn probe(&self, now: Timestamp) -> Result<bool, StoreError> {
         let slot = now.timestamp() / STREAM_LAG.num_seconds();
         let key = keys::stream_probe(slot);
-        let claim = SendClaim::new(now);
+        let claim = SendClaim::fresh(now);
         if self.store.claim_send(&key, &claim).await?.is_some() {
             return Ok(false);
         }
@@ -227,8 +227,8 @@ impl SendSettler {
         now: Timestamp,
     ) -> Result<Settled, StoreError> {
         let store = &self.store;
-        let claim = SendClaim::new(now);
-        if !store.replace_send(key, record, &claim.record()).await? {
+        let claim = SendClaim::fresh(now);
+        if !store.replace_send(key, record, &SendRecord::claimed(&claim)).await? {
             // Another run is settling it: it lists it anew or settles it.
             return Ok(Settled::Waiting { stream_behind: false });
         }
@@ -247,7 +247,7 @@ impl SendSettler {
             }
             Err(SendError::Transient(_) | SendError::Throttled(_)) => {
                 // Nothing went: as it was, for the next sweep.
-                store.replace_send(key, &claim.record(), record).await?;
+                store.replace_send(key, &SendRecord::claimed(&claim), record).await?;
                 return Ok(Settled::Waiting { stream_behind: false });
             }
         };

@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use milepost_domain::tracked::ANNOUNCE_LEASE;
 use milepost_domain::{
-    execution_name, Account, AccountId, DomainEvent, EscalationRequest, EscalationSchedule, Group, IllegalChange,
-    MilestoneStatus, PlaybookTiming, Timestamp, TrackedMilestone,
+    execution_name, Account, AccountId, Claim, DomainEvent, EscalationRequest, EscalationSchedule, Group,
+    IllegalChange, MilestoneStatus, PlaybookTiming, Timestamp, TrackedMilestone,
 };
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
@@ -133,20 +133,19 @@ impl Sweeper {
             m.miss(now, execution).map_err(|t| IllegalChange::of(&m, t))?;
         } else if m.status != MilestoneStatus::Missed || m.sweep_done() {
             return Ok(None);
-        } else if m.miss_claimed_at.is_some_and(|at| now - at < ANNOUNCE_LEASE) {
+        } else if m.miss_claim.as_ref().is_some_and(|c| c.is_live(now, ANNOUNCE_LEASE)) {
             report.skipped += 1; // another sweep is on it right now
             return Ok(None);
         }
         // Written with the miss, or taking over from a claimer that failed or crashed.
-        m.miss_claimed_at = Some(now);
-        m.miss_claimed_by = Some(claimant.to_string());
+        m.miss_claim = Some(Claim::new(claimant, now));
         match self.store.update_milestone(&m).await {
             Ok(v) => m.version = v,
             Err(StoreError::Conflict) => {
                 // Our own write, its answer lost and the retry refused, is still ours.
                 let stored = self.store.get_milestone(&m.account_id, &m.milestone_id).await?;
                 match stored {
-                    Some(stored) if stored.miss_claimed_by.as_deref() == Some(claimant) => m = stored,
+                    Some(stored) if stored.miss_claim.as_ref().is_some_and(|c| c.is_held_by(claimant)) => m = stored,
                     _ => {
                         report.skipped += 1;
                         return Ok(None);
@@ -299,8 +298,7 @@ impl Sweeper {
             m.announced_missed |= announced;
             m.group = m.group.or(group);
             m.escalation_started |= started;
-            m.miss_claimed_at = None;
-            m.miss_claimed_by = None;
+            m.miss_claim = None;
             Ok(Edit::Changed)
         })
         .await;

@@ -13,6 +13,7 @@ pub mod account_traits;
 pub mod activity;
 pub mod actor;
 pub mod address;
+pub mod claim;
 pub mod contact_policy;
 pub mod criterion;
 pub mod csm_task;
@@ -44,6 +45,7 @@ pub use account_traits::AccountTraits;
 pub use activity::AccountActivity;
 pub use actor::Actor;
 pub use address::{AddressError, EmailAddress};
+pub use claim::Claim;
 pub use contact_policy::{ContactPolicy, ContactRecord, Slot};
 pub use criterion::{CompareOp, Criterion, Observation, Progress};
 pub use csm_task::{

@@ -7,8 +7,8 @@ use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Account, AccountId, Criterion, IllegalTransition, MilestoneDef, MilestoneMap, MilestoneStatus, Observation, Phase,
-    Playbook, Progress, Stage, Timestamp, Transition,
+    Account, AccountId, Claim, Criterion, IllegalTransition, MilestoneDef, MilestoneMap, MilestoneStatus, Observation,
+    Phase, Playbook, Progress, Stage, Timestamp, Transition,
 };
 
 /// How the escalation of this milestone runs, taken from its map.
@@ -76,24 +76,18 @@ pub struct TrackedMilestone {
     pub announced_missed: bool,
     #[serde(default)]
     pub announced_reached: bool,
-    /// Set by whoever is publishing the reached event right now, so that
-    /// concurrent deliveries of the same event publish it once. A claim older
-    /// than `ANNOUNCE_LEASE` belongs to a crashed writer and may be taken over.
+    /// Held by the delivery publishing the reached event right now (one
+    /// claimant id per delivery being applied), so that concurrent
+    /// deliveries of the same event publish it once; taken over after
+    /// `ANNOUNCE_LEASE`. (The DynamoDB adapter stores it as the flat
+    /// `announcing_by` and `announcing_since` earlier versions wrote.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub announcing_since: Option<Timestamp>,
-    /// Who holds that claim: one id per delivery being applied. A claim read
-    /// back by the delivery that made it (its write went through, the answer
-    /// was lost, the write was retried) is still its own, not another's.
+    pub announcing: Option<Claim>,
+    /// Held by the sweep announcing and escalating a missed milestone (one
+    /// id per run), so overlapping sweeps leave it alone; taken over after
+    /// `ANNOUNCE_LEASE`. (Stored as `miss_claimed_by` and `miss_claimed_at`.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub announcing_by: Option<String>,
-    /// Set by the sweep that is announcing and escalating a missed milestone,
-    /// so overlapping sweeps leave it alone (taken over after `ANNOUNCE_LEASE`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub miss_claimed_at: Option<Timestamp>,
-    /// Which sweep holds that claim (one id per run): a claim whose answer
-    /// was lost, read back by the sweep that made it, is still its own.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub miss_claimed_by: Option<String>,
+    pub miss_claim: Option<Claim>,
     /// The arm of the experiment a miss is in, decided by the sweep that
     /// announces it (`Holdout::group_of`); none before the miss.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -179,10 +173,8 @@ impl TrackedMilestone {
             reached_from: None,
             announced_missed: false,
             announced_reached: false,
-            announcing_since: None,
-            announcing_by: None,
-            miss_claimed_at: None,
-            miss_claimed_by: None,
+            announcing: None,
+            miss_claim: None,
             group: None,
             heads_up: def.heads_up,
             heads_up_look_at: None,
@@ -220,20 +212,20 @@ impl TrackedMilestone {
     /// unless it went out already or another claimant holds a live claim.
     /// Returns whether `claimant` holds the claim now.
     pub fn claim_announcement(&mut self, now: Timestamp, claimant: &str) -> bool {
-        let live_claim = self.announcing_since.is_some_and(|since| now - since < ANNOUNCE_LEASE);
-        let ours = self.announcing_by.as_deref() == Some(claimant);
-        if !self.needs_reached_announcement() || (live_claim && !ours) {
+        let held_by_another = self
+            .announcing
+            .as_ref()
+            .is_some_and(|c| c.is_live(now, ANNOUNCE_LEASE) && !c.is_held_by(claimant));
+        if !self.needs_reached_announcement() || held_by_another {
             return false;
         }
-        self.announcing_since = Some(now);
-        self.announcing_by = Some(claimant.to_string());
+        self.announcing = Some(Claim::new(claimant, now));
         true
     }
 
     /// Ends an announcement claim (published, or given back to try again).
     pub fn end_announcement_claim(&mut self) {
-        self.announcing_since = None;
-        self.announcing_by = None;
+        self.announcing = None;
     }
 
     /// Whether the sweep still has work on this milestone: pending (it may

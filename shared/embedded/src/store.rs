@@ -715,9 +715,9 @@ impl SendLedger for InMemoryStore {
     async fn claim_send(&self, key: &SendKey, claim: &SendClaim) -> StoreResult<Option<SendRecord>> {
         let mut t = self.lock();
         if let Some(existing) = t.sends.get(key) {
-            return Ok((!claim.holds(existing)).then(|| existing.clone()));
+            return Ok((!existing.is_held_by(claim)).then(|| existing.clone()));
         }
-        t.sends.insert(key.clone(), claim.record());
+        t.sends.insert(key.clone(), SendRecord::claimed(claim));
         Ok(None)
     }
     async fn send_record(&self, key: &SendKey) -> StoreResult<Option<SendRecord>> {
@@ -733,7 +733,7 @@ impl SendLedger for InMemoryStore {
     }
     async fn release_send(&self, key: &SendKey, claim: &SendClaim) -> StoreResult<()> {
         let mut t = self.lock();
-        if t.sends.get(key).is_some_and(|r| claim.holds(r)) {
+        if t.sends.get(key).is_some_and(|r| r.is_held_by(claim)) {
             t.sends.remove(key);
         }
         Ok(())

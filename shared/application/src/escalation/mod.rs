@@ -271,7 +271,7 @@ impl PlaybookSteps {
                 return Ok(Some(later));
             }
             // One outreach for the account's misses close together.
-            let claim = SendClaim::new(now);
+            let claim = SendClaim::fresh(now);
             let also = if step == Step::OutreachEmail {
                 self.claim_close_misses(account, milestone, &claim).await?
             } else {
@@ -623,7 +623,7 @@ impl PlaybookSteps {
         now: Timestamp,
         mail: &OutgoingEmail,
     ) -> Result<SendResult, StepError> {
-        let claim = SendClaim::new(now);
+        let claim = SendClaim::fresh(now);
         let result = match self.store.claim_send(&mail.key, &claim).await? {
             Some(existing) => settled_or_adopted(self.store.as_ref(), mail, existing, now).await?,
             None => {
@@ -681,7 +681,7 @@ impl PlaybookSteps {
             return Ok(Some(later));
         }
         // Everyone else waiting, each claimed so only this email names them.
-        let claim = SendClaim::new(now);
+        let claim = SendClaim::fresh(now);
         let (mut done, others) = self.claim_waiting(req, leader, &claim, now).await?;
         let mail = if others.is_empty() {
             let about = email::About {

@@ -400,11 +400,11 @@ impl Ingestion {
         };
         for m in held
             .into_iter()
-            .filter(|m| m.announcing_by.as_deref() == Some(claimant))
+            .filter(|m| m.announcing.as_ref().is_some_and(|c| c.is_held_by(claimant)))
         {
             let milestone_id = m.milestone_id.clone();
             let released = update_milestone(self.store.as_ref(), m, |m| {
-                if m.announcing_by.as_deref() != Some(claimant) {
+                if !m.announcing.as_ref().is_some_and(|c| c.is_held_by(claimant)) {
                     return Ok(Edit::Unchanged);
                 }
                 m.end_announcement_claim();
@@ -598,7 +598,7 @@ impl Ingestion {
         };
         if !claimed.load(Ordering::SeqCst) {
             if m.needs_reached_announcement() {
-                tracing::debug!(account_id = %account.id, milestone_id = %m.milestone_id, since = ?m.announcing_since, "a reached milestone is being announced by another delivery");
+                tracing::debug!(account_id = %account.id, milestone_id = %m.milestone_id, since = ?m.announcing.as_ref().map(|c| c.since), "a reached milestone is being announced by another delivery");
             }
             return Ok(()); // announced already, or being announced by a concurrent delivery
         }

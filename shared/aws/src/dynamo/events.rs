@@ -205,7 +205,7 @@ impl DynamoStore {
                     state.activity = activity_item::decode(id, &item)?;
                     state.activity_version = version_of(&item);
                 }
-                Some(sk) if sk.starts_with(MILESTONE_PREFIX) => state.milestones.push(from_item(&item)?),
+                Some(sk) if sk.starts_with(MILESTONE_PREFIX) => state.milestones.push(milestone_from_item(&item)?),
                 _ => {}
             }
         }

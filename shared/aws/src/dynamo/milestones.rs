@@ -14,7 +14,7 @@ impl MilestoneStore for DynamoStore {
     async fn get_milestone(&self, account: &AccountId, milestone_id: &str) -> StoreResult<Option<TrackedMilestone>> {
         self.get(account_pk(account), &milestone_sk(milestone_id))
             .await?
-            .map(|i| from_item(&i))
+            .map(|i| milestone_from_item(&i))
             .transpose()
     }
 
@@ -30,7 +30,7 @@ impl MilestoneStore for DynamoStore {
         self.query_all(account_pk(account), MILESTONE_PREFIX)
             .await?
             .iter()
-            .map(from_item)
+            .map(milestone_from_item)
             .collect()
     }
 
@@ -99,7 +99,7 @@ impl DynamoStore {
         let mut item = HashMap::from([
             ("pk".to_string(), s(account_pk(&m.account_id))),
             ("sk".to_string(), s(milestone_sk(&m.milestone_id))),
-            ("item".to_string(), to_attr(&stored)?),
+            ("item".to_string(), stored_milestone(&stored)?),
             ("version".to_string(), AttributeValue::N(version.to_string())),
         ]);
         if m.awaits_sweep() {
@@ -146,7 +146,7 @@ impl DynamoStore {
                 .map_err(|e| refused(e.into_service_error()))?;
             let page = out.items.unwrap_or_default();
             for item in &page {
-                items.push(from_item(item)?);
+                items.push(milestone_from_item(item)?);
             }
             match key_strings(out.last_evaluated_key) {
                 Some(key) => start = Some(key),
@@ -159,5 +159,93 @@ impl DynamoStore {
             }
         }
         Ok(Page { items, next: None })
+    }
+}
+
+/// The milestone's claims as earlier versions stored them: flat pairs
+/// beside its other fields (the domain keeps each as one `Claim`).
+const STORED_CLAIMS: [(&str, &str, &str); 2] = [
+    ("announcing", "announcing_by", "announcing_since"),
+    ("miss_claim", "miss_claimed_by", "miss_claimed_at"),
+];
+
+/// `m` as its item's `item` attribute holds it, claims flattened.
+pub(super) fn stored_milestone(m: &TrackedMilestone) -> StoreResult<AttributeValue> {
+    let AttributeValue::M(mut fields) = to_attr(m)? else {
+        return Err(backend("a milestone did not serialise as a map"));
+    };
+    for (claim, by, since) in STORED_CLAIMS {
+        if let Some(AttributeValue::M(mut held)) = fields.remove(claim) {
+            fields.extend(held.remove("by").map(|v| (by.to_string(), v)));
+            fields.extend(held.remove("since").map(|v| (since.to_string(), v)));
+        }
+    }
+    Ok(AttributeValue::M(fields))
+}
+
+/// A milestone read from its item, its claims gathered from the stored
+/// pairs: a claim's time without a holder (stored before claims had
+/// holders) is held by nobody who can ask for it back; a holder without a
+/// time is no claim.
+pub(super) fn milestone_from_item(item: &Item) -> StoreResult<TrackedMilestone> {
+    let Some(AttributeValue::M(stored)) = item.get("item") else {
+        return from_item(item);
+    };
+    let mut fields = stored.clone();
+    for (claim, by, since) in STORED_CLAIMS {
+        let holder = fields.remove(by);
+        if let Some(since) = fields.remove(since) {
+            let holder = holder.unwrap_or_else(|| s(""));
+            fields.insert(
+                claim.to_string(),
+                AttributeValue::M(HashMap::from([
+                    ("by".to_string(), holder),
+                    ("since".to_string(), since),
+                ])),
+            );
+        }
+    }
+    serde_dynamo::from_attribute_value(AttributeValue::M(fields)).map_err(backend)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use milepost_domain::Claim;
+
+    use super::*;
+
+    fn milestone() -> TrackedMilestone {
+        let account = milepost_domain::fixtures::account("acme", milepost_domain::fixtures::date(2026, 1, 5));
+        let def = milepost_domain::fixtures::milestone_def("first_workflow", 30, milepost_domain::Criterion::Manual);
+        TrackedMilestone::new(&account, &milepost_domain::fixtures::map_of(vec![def.clone()]), &def)
+    }
+
+    /// Items written before claims were one type hold flat pairs; they are
+    /// written and read in that form still.
+    #[test]
+    fn claims_keep_the_stored_form_of_earlier_versions() {
+        let at = Utc.with_ymd_and_hms(2026, 2, 4, 9, 0, 0).unwrap();
+        let mut m = milestone();
+        m.announcing = Some(Claim::new("delivery-1", at));
+        m.miss_claim = Some(Claim::new("sweep-1", at));
+        let AttributeValue::M(stored) = stored_milestone(&m).unwrap() else {
+            panic!("a map")
+        };
+        assert_eq!(stored.get("announcing_by"), Some(&s("delivery-1")));
+        assert_eq!(stored.get("miss_claimed_by"), Some(&s("sweep-1")));
+        assert!(stored.contains_key("announcing_since") && stored.contains_key("miss_claimed_at"));
+        assert!(!stored.contains_key("announcing") && !stored.contains_key("miss_claim"));
+        let item = HashMap::from([("item".to_string(), AttributeValue::M(stored.clone()))]);
+        assert_eq!(milestone_from_item(&item).unwrap(), m);
+
+        // A claim stored before claims had holders: its time alone.
+        let mut old = stored;
+        old.remove("announcing_by");
+        old.remove("miss_claimed_by");
+        old.remove("miss_claimed_at");
+        let read = milestone_from_item(&HashMap::from([("item".to_string(), AttributeValue::M(old))])).unwrap();
+        assert_eq!(read.announcing, Some(Claim::new("", at)));
+        assert_eq!(read.miss_claim, None);
     }
 }

@@ -46,6 +46,7 @@ pub use keys::DUE_SHARDS;
 use keys::*;
 pub use metering::Meter;
 use metering::Metering;
+use milestones::milestone_from_item;
 
 pub struct DynamoStore {
     client: Client,

@@ -33,7 +33,7 @@ impl milepost_app::ports::RecordScan for DynamoStore {
             items.push(if sk == Some(PROFILE_SK) {
                 Record::Account(Arc::new(from_item(&item)?))
             } else {
-                Record::Milestone(Box::new(from_item(&item)?))
+                Record::Milestone(Box::new(milestone_from_item(&item)?))
             });
         }
         let next = key_strings(out.last_evaluated_key).map(|k| serde_json::to_string(&k).expect("cursor serialises"));

@@ -32,7 +32,7 @@ impl SendLedger for DynamoStore {
     }
 
     async fn claim_send(&self, key: &SendKey, claim: &SendClaim) -> StoreResult<Option<SendRecord>> {
-        let item = HashMap::from([("item".to_string(), to_attr(&claim.record())?)]);
+        let item = HashMap::from([("item".to_string(), to_attr(&SendRecord::claimed(claim))?)]);
         if self.put(item, format!("SEND#{key}"), "SEND", true).await? {
             return Ok(None);
         }
@@ -42,7 +42,7 @@ impl SendLedger for DynamoStore {
             .ok_or(StoreError::Conflict)?;
         let existing: SendRecord = from_item(&existing)?;
         // Our own claim, written by a try whose answer was lost: still ours.
-        Ok((!claim.holds(&existing)).then_some(existing))
+        Ok((!existing.is_held_by(claim)).then_some(existing))
     }
 
     async fn settle_send(&self, key: &SendKey, record: &SendRecord) -> StoreResult<()> {
@@ -109,7 +109,7 @@ impl SendLedger for DynamoStore {
     }
 
     async fn release_send(&self, key: &SendKey, claim: &SendClaim) -> StoreResult<()> {
-        let sending = to_attr(&claim.record())?;
+        let sending = to_attr(&SendRecord::claimed(claim))?;
         match self
             .client
             .delete_item()

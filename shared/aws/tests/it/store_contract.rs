@@ -443,8 +443,8 @@ async fn tasks_logs_and_sends_happen_once(store: Arc<dyn Store>) {
     assert_eq!(log.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), vec!["k1", "k2"]);
 
     let now = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
-    let first = SendClaim::new(now);
-    let second = SendClaim::new(now);
+    let first = SendClaim::fresh(now);
+    let second = SendClaim::fresh(now);
     assert_eq!(store.claim_send(&SendKey::new("s"), &first).await.unwrap(), None);
     assert_eq!(
         store.claim_send(&SendKey::new("s"), &first).await.unwrap(),
@@ -453,12 +453,12 @@ async fn tasks_logs_and_sends_happen_once(store: Arc<dyn Store>) {
     );
     assert_eq!(
         store.claim_send(&SendKey::new("s"), &second).await.unwrap(),
-        Some(first.record())
+        Some(SendRecord::claimed(&first))
     );
     store.release_send(&SendKey::new("s"), &second).await.unwrap();
     assert_eq!(
         store.send_record(&SendKey::new("s")).await.unwrap(),
-        Some(first.record()),
+        Some(SendRecord::claimed(&first)),
         "only its claimant gives a claim back"
     );
     store.release_send(&SendKey::new("s"), &first).await.unwrap();

@@ -259,7 +259,7 @@ async fn claim_left_mid_send(r: &Run) -> SendKey {
     let key = playbook_send(&execution, milepost_domain::Step::OutreachEmail, Recipient::Customer);
     let killed = milepost_app::ports::SendClaim {
         by: "an-attempt-killed-mid-send".into(),
-        at: contract_start(),
+        since: contract_start(),
     };
     assert!(r.store.claim_send(&key, &killed).await.unwrap().is_none());
     key
@@ -332,7 +332,7 @@ async fn a_champion_heads_up_left_mid_way_is_adopted_and_sent_once() {
     let key = heads_up_send(&m, Recipient::Champion);
     let killed = milepost_app::ports::SendClaim {
         by: "an-attempt-killed-mid-send".into(),
-        at: contract_start(),
+        since: contract_start(),
     };
     assert!(r.store.claim_send(&key, &killed).await.unwrap().is_none());
     let mut t = r.clock.now();

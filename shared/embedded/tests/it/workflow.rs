@@ -494,7 +494,7 @@ async fn a_send_claim_left_by_a_crashed_attempt_is_logged_as_unknown_not_as_sent
     use milepost_app::ports::{Clock, SendClaim, SendLedger, SendRecord};
     let (h, request) = Harness::missed().await;
     let key = milepost_domain::SendKey::new(format!("{}:outreach_email:customer", request.execution));
-    let crashed = SendClaim::new(h.clock.now());
+    let crashed = SendClaim::fresh(h.clock.now());
     assert_eq!(h.store.claim_send(&key, &crashed).await.unwrap(), None);
     let run = h.run(&request, async |_, _| {}).await;
 
@@ -531,7 +531,7 @@ async fn a_send_claimed_by_a_live_attempt_is_waited_for() {
     let (h, request) = Harness::missed().await;
     let key = milepost_domain::SendKey::new(format!("{}:outreach_email:customer", request.execution));
     let due = Step::OutreachEmail.due(&request.schedule);
-    let other = SendClaim::new(due);
+    let other = SendClaim::fresh(due);
     assert_eq!(h.store.claim_send(&key, &other).await.unwrap(), None);
     let mut tries = 0;
     let run = h
