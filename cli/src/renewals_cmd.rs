@@ -85,10 +85,9 @@ pub fn parse(mut input: impl Read, limits: &TimeLimits, today: NaiveDate) -> Res
         })
     };
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(&text[..]);
-    let problem = problem_at;
     let header = match reader.headers() {
         Ok(h) => h.clone(),
-        Err(e) => return Err(vec![problem(1, "header", e.to_string())]),
+        Err(e) => return Err(vec![problem_at(1, "header", e.to_string())]),
     };
     let column = |name: &str| header.iter().position(|h| h.trim() == name);
     let mut cols = [None; 4];
@@ -96,7 +95,7 @@ pub fn parse(mut input: impl Read, limits: &TimeLimits, today: NaiveDate) -> Res
     for (i, name) in COLUMNS.iter().enumerate() {
         cols[i] = column(name);
         if cols[i].is_none() && *name != "arr_after" {
-            problems.push(problem(
+            problems.push(problem_at(
                 1,
                 "header",
                 format!("needs a column `{name}` ({})", COLUMNS.join(",")),
@@ -114,7 +113,7 @@ pub fn parse(mut input: impl Read, limits: &TimeLimits, today: NaiveDate) -> Res
             Ok(r) => r,
             Err(e) => {
                 let line = line_at(e.position());
-                problems.push(problem(line, "row", e.to_string()));
+                problems.push(problem_at(line, "row", e.to_string()));
                 continue;
             }
         };
@@ -131,7 +130,7 @@ pub fn parse(mut input: impl Read, limits: &TimeLimits, today: NaiveDate) -> Res
         match said.get(&(account.to_string(), date)) {
             Some((first, earlier)) if *earlier != outcome => {
                 let message = format!("{account} on {date}: conflicts with line {first}");
-                problems.push(problem(line, "outcome", message));
+                problems.push(problem_at(line, "outcome", message));
                 continue;
             }
             Some(_) => continue, // said twice alike

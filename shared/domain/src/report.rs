@@ -511,7 +511,6 @@ impl ReportBuilder {
 
     pub fn finish(self) -> Report {
         let opts = &self.options;
-        let wanted = |facts| self.wanted(facts);
         let mut cells: BTreeMap<(String, String), Cell> = BTreeMap::new();
         let mut activity = Activity::default();
         let start = opts.since.map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc());
@@ -519,7 +518,7 @@ impl ReportBuilder {
         let mut open_by_account: BTreeMap<&AccountId, (u64, u64, Standing)> = BTreeMap::new();
         for miss in &self.misses {
             let facts = self.accounts.get(&miss.account);
-            if !wanted(facts) {
+            if !self.wanted(facts) {
                 continue;
             }
             let facts = facts.expect("wanted accounts are known");
