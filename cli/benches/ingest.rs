@@ -104,7 +104,7 @@ impl Bench {
     fn read(&self, e: &ProductEvent) -> bool {
         self.criteria[e.account_id.as_str()]
             .iter()
-            .any(|m| m.criterion.observe(e).is_some())
+            .any(|m| m.criterion().observe(e).is_some())
     }
 
     fn snapshot(&self) -> Cost {

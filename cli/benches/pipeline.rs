@@ -114,7 +114,7 @@ async fn item_sizes(services: &Services, plans: &[milepost_cli::demo::generator:
             keep(
                 format!(
                     "milestone ({})",
-                    serde_json::to_value(&m.criterion).unwrap()["kind"].as_str().unwrap()
+                    serde_json::to_value(m.criterion()).unwrap()["kind"].as_str().unwrap()
                 ),
                 stored_size(&m),
             );
@@ -188,11 +188,11 @@ async fn sweep_reads() {
                 def.id = format!("m{n:03}");
                 let mut m = milepost_domain::TrackedMilestone::new(&acct, map, &def);
                 // One milestone per account is due: 1% of the table.
-                m.due_at = if n == 0 {
+                milepost_domain::fixtures::seed(&mut m).due_at(if n == 0 {
                     now - Duration::hours(1)
                 } else {
                     now + Duration::days(1 + n as i64)
-                };
+                });
                 milestones.push(m);
             }
         }

@@ -53,26 +53,26 @@ pub async fn show(store: &dyn AccountsView, id: &str) -> anyhow::Result<Option<A
         return Ok(None);
     };
     let mut milestones: Vec<TrackedMilestone> = store.milestones_of(&id).await?;
-    milestones.sort_by(|a, b| (a.due_at, &a.milestone_id).cmp(&(b.due_at, &b.milestone_id)));
+    milestones.sort_by(|a, b| (a.due_at(), a.milestone_id()).cmp(&(b.due_at(), b.milestone_id())));
     let activity = store.activity(&id).await?;
     let health = health(&milestones, &activity, account.licensed_seats, Utc::now());
     let rows = milestones
         .iter()
         .map(|m| {
-            let owner = account.owner(&m.owner);
+            let owner = account.owner(m.owner());
             MilestoneRow {
-                owner_role: m.owner.clone(),
+                owner_role: m.owner().to_owned(),
                 owner: format!("{} <{}>", owner.contact.name, owner.contact.email),
                 owner_is_fallback: owner.fallback,
-                id: m.milestone_id.clone(),
-                name: m.name.clone(),
-                status: m.status.to_string(),
-                due_at: m.due_at,
-                reached_at: m.reached_at,
+                id: m.milestone_id().to_owned(),
+                name: m.name().to_owned(),
+                status: m.status().to_string(),
+                due_at: m.due_at(),
+                reached_at: m.reached_at(),
                 progress: format!(
                     "{} / {}",
-                    m.progress.describe_current(&m.criterion, account.licensed_seats),
-                    m.criterion.describe_target(account.licensed_seats)
+                    m.progress().describe_current(m.criterion(), account.licensed_seats),
+                    m.criterion().describe_target(account.licensed_seats)
                 ),
             }
         })

@@ -277,7 +277,7 @@ async fn run(plans: &[AccountPlan], seed: u64, faults: Option<FaultPlan>) -> Out
             *outcome.executions.entry(e.request.execution.clone()).or_default() += 1;
         }
         for m in store.all_milestones() {
-            let key = format!("{}/{}", m.account_id, m.milestone_id);
+            let key = format!("{}/{}", m.account_id(), m.milestone_id());
             outcome
                 .milestones
                 .insert(key, comparable(serde_json::to_value(&m).unwrap()));
@@ -383,7 +383,7 @@ async fn run(plans: &[AccountPlan], seed: u64, faults: Option<FaultPlan>) -> Out
     for p in plans {
         let id = &p.account.id;
         for m in direct_store.milestones_of(id).await.unwrap() {
-            let key = format!("{}/{}", m.account_id, m.milestone_id);
+            let key = format!("{}/{}", m.account_id(), m.milestone_id());
             outcome
                 .milestones
                 .insert(key, comparable(serde_json::to_value(&m).unwrap()));

@@ -329,16 +329,16 @@ async fn tally(
     summary.accounts = store.account_count();
     summary.milestones_tracked = milestones.len();
     for m in milestones {
-        match m.status {
+        match m.status() {
             MilestoneStatus::Achieved => summary.achieved += 1,
             MilestoneStatus::Recovered => summary.recovered += 1,
             MilestoneStatus::Lapsed => summary.lapsed += 1,
             MilestoneStatus::Pending => summary.pending += 1,
             MilestoneStatus::Missed | MilestoneStatus::Escalating(_) => summary.still_escalating += 1,
         }
-        if m.missed_at.is_some() {
+        if m.missed_at().is_some() {
             summary.missed += 1;
-            summary.missed_in_control += usize::from(m.group == Some(milepost_domain::Group::Control));
+            summary.missed_in_control += usize::from(m.group() == Some(milepost_domain::Group::Control));
         }
     }
     let executions: BTreeMap<String, _> = runner
@@ -378,17 +378,17 @@ async fn tally(
         }
     }
     for m in milestones {
-        if warned.contains(&(m.account_id.clone(), m.milestone_id.clone())) {
-            match m.status {
+        if warned.contains(&(m.account_id().clone(), m.milestone_id().to_owned())) {
+            match m.status() {
                 MilestoneStatus::Achieved => summary.heads_up_then_reached += 1,
-                _ if m.missed_at.is_some() => summary.heads_up_then_missed += 1,
+                _ if m.missed_at().is_some() => summary.heads_up_then_missed += 1,
                 _ => {}
             }
         }
     }
     // Where in the playbook each recovered customer caught up.
-    for m in milestones.iter().filter(|m| m.status == MilestoneStatus::Recovered) {
-        let execution = m.execution.as_ref().and_then(|name| executions.get(name));
+    for m in milestones.iter().filter(|m| m.status() == MilestoneStatus::Recovered) {
+        let execution = m.execution().and_then(|name| executions.get(name));
         let when = match execution {
             None => "before day 1",
             Some(e) if e.status == ExecutionStatus::Succeeded => "after the playbook lapsed",
@@ -404,8 +404,8 @@ async fn tally(
     summary.csm_tasks = tasks.len();
     let reached: std::collections::HashSet<(&str, &str)> = milestones
         .iter()
-        .filter(|m| m.status.is_reached())
-        .map(|m| (m.account_id.as_str(), m.milestone_id.as_str()))
+        .filter(|m| m.status().is_reached())
+        .map(|m| (m.account_id().as_str(), m.milestone_id()))
         .collect();
     for task in tasks {
         *summary.tasks_by_state.entry(task.status.to_string()).or_default() += 1;
@@ -504,7 +504,7 @@ async fn confirm_due(
             let role = store
                 .get_milestone(account, milestone)
                 .await?
-                .map_or_else(|| CSM_ROLE.to_string(), |m| m.owner);
+                .map_or_else(|| CSM_ROLE.to_string(), |m| m.owner().to_owned());
             let by = Actor::person(found.owner(&role).contact);
             ingestion.confirm_manual(account, milestone, &by, None, *at).await?;
             summary.manual_confirmations += 1;

@@ -151,7 +151,7 @@ async fn run(plans: &[AccountPlan], events: &[ProductEvent], plan: Option<FaultP
         for m in &mut milestones {
             m.version = 0; // how many writes it took is not state
         }
-        milestones.sort_by(|a, b| a.milestone_id.cmp(&b.milestone_id));
+        milestones.sort_by(|a, b| a.milestone_id().cmp(b.milestone_id()));
         outcome.milestones.insert(id.clone(), milestones);
         outcome
             .activity

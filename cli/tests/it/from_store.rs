@@ -96,37 +96,37 @@ async fn the_weekly_digest_says_what_milepost_report_says_and_goes_once() {
         }
         store.put_account(&a).await.unwrap();
         let mut m = TrackedMilestone::new(&a, &map, &map.milestones[0]);
-        m.due_at = due;
+        let seeded = milepost_domain::fixtures::seed(&mut m).due_at(due);
         match i % 5 {
             0 => {
-                m.status = MilestoneStatus::Achieved;
-                m.reached_at = Some(due - Duration::days(1));
+                seeded
+                    .status(MilestoneStatus::Achieved)
+                    .reached(due - Duration::days(1), None);
             }
             kind => {
-                m.missed_at = Some(due + Duration::minutes(15));
-                m.group = Some(if kind == 3 { Group::Control } else { Group::Playbook });
+                let group = if kind == 3 { Group::Control } else { Group::Playbook };
+                let seeded = seeded.missed(due + Duration::minutes(15), Some(group));
                 match kind {
                     1 => {
-                        m.status = MilestoneStatus::Escalating(
+                        seeded.status(MilestoneStatus::Escalating(
                             [Stage::Outreach, Stage::CsmTask, Stage::Leadership][i as usize % 3],
-                        )
+                        ));
                     }
                     2 | 3 => {
                         let reached = (due + Duration::hours(20 + 13 * i64::from(i))).min(now - Duration::hours(1));
-                        m.status = MilestoneStatus::Recovered;
-                        m.reached_at = Some(reached);
-                        m.reached_from = Some(if kind == 2 {
+                        let from = if kind == 2 {
                             MilestoneStatus::Escalating(Stage::Outreach)
                         } else {
                             MilestoneStatus::Missed
-                        });
+                        };
+                        seeded.status(MilestoneStatus::Recovered).reached(reached, Some(from));
                     }
                     _ => {
-                        m.status = if i < 10 {
+                        seeded.status(if i < 10 {
                             MilestoneStatus::Missed
                         } else {
                             MilestoneStatus::Lapsed
-                        }
+                        });
                     }
                 }
             }
@@ -427,20 +427,24 @@ async fn seed(store: &dyn Store) {
         store.put_account(&a).await.unwrap();
         for def in &map.milestones {
             let mut m = TrackedMilestone::new(&a, &map, def);
+            let due = m.due_at();
+            let seeded = milepost_domain::fixtures::seed(&mut m);
             match went(i, &def.id) {
                 Went::OnTime => {
-                    m.status = MilestoneStatus::Achieved;
-                    m.reached_at = Some(m.due_at - Duration::days(3));
+                    seeded
+                        .status(MilestoneStatus::Achieved)
+                        .reached(due - Duration::days(3), None);
                 }
                 Went::Late => {
-                    m.missed_at = Some(m.due_at + Duration::minutes(15));
-                    m.status = MilestoneStatus::Recovered;
-                    m.reached_at = Some(m.due_at + Duration::days(5));
-                    m.reached_from = Some(MilestoneStatus::Missed);
+                    seeded
+                        .missed(due + Duration::minutes(15), None)
+                        .status(MilestoneStatus::Recovered)
+                        .reached(due + Duration::days(5), Some(MilestoneStatus::Missed));
                 }
                 Went::Never => {
-                    m.missed_at = Some(m.due_at + Duration::minutes(15));
-                    m.status = MilestoneStatus::Lapsed;
+                    seeded
+                        .missed(due + Duration::minutes(15), None)
+                        .status(MilestoneStatus::Lapsed);
                 }
             }
             assert!(store.create_milestone(&m).await.unwrap());

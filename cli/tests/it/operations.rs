@@ -90,7 +90,7 @@ async fn an_operator_initialises_loads_maps_and_sweeps_once() {
         .await
         .unwrap()
         .into_iter()
-        .filter(|m| m.due_at <= Utc::now())
+        .filter(|m| m.due_at() <= Utc::now())
         .collect();
     let overdue = due_now.len();
     // The example maps hold one miss in ten out of the playbook; which ones depends on the due dates, so on today.
@@ -210,7 +210,7 @@ async fn an_operator_replays_events_parked_for_an_account_created_otherwise() {
             .await
             .unwrap()
             .unwrap()
-            .status
+            .status()
     };
     assert!(!first_value().await.is_reached(), "listing applies nothing");
 
@@ -494,7 +494,7 @@ async fn a_csm_closes_tasks_and_confirms_a_manual_milestone_from_the_shell() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim(), "exec_sponsor_identified confirmed: achieved");
     let reached = sponsor().await;
-    assert_eq!(reached.status, milepost_domain::MilestoneStatus::Achieved);
+    assert_eq!(reached.status(), milepost_domain::MilestoneStatus::Achieved);
     let again = milepost(&moto, &confirm, &env);
     assert!(again.status.success());
     assert!(

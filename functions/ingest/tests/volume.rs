@@ -179,8 +179,8 @@ async fn item_sizes(store: &dyn Store) -> (Vec<(usize, String)>, Vec<TrackedMile
                 stored_size(m),
                 format!(
                     "milestone {} ({})",
-                    m.milestone_id,
-                    serde_json::to_value(&m.criterion).unwrap()["kind"].as_str().unwrap()
+                    m.milestone_id(),
+                    serde_json::to_value(m.criterion()).unwrap()["kind"].as_str().unwrap()
                 ),
             )
         })
@@ -225,7 +225,7 @@ async fn a_busy_account_at_volume_keeps_every_item_within_its_budget() {
         );
         println!("in memory, {users} user(s): {n} events, {duplicates} redelivered");
         let milestones = largest_items(&format!("in memory, {users} user(s)"), services.store.as_ref()).await;
-        let status = |id: &str| milestones.iter().find(|m| m.milestone_id == id).unwrap().status;
+        let status = |id: &str| milestones.iter().find(|m| m.milestone_id() == id).unwrap().status();
         // What the stream can and cannot reach, whatever the order it came in.
         assert!(status("reports_shared").is_reached(), "~20,000 shares reach 1,000");
         assert!(!status("savings").is_reached(), "savings never reach 5%");
@@ -253,10 +253,10 @@ async fn on_dynamodb_the_same_stream_ends_in_the_same_milestones() {
     assert_eq!(stored.len(), expected.len());
     for (a, b) in stored.iter().zip(&expected) {
         assert_eq!(
-            (&a.milestone_id, a.status, a.reached_at, &a.progress),
-            (&b.milestone_id, b.status, b.reached_at, &b.progress),
+            (&a.milestone_id(), a.status(), a.reached_at(), &a.progress()),
+            (&b.milestone_id(), b.status(), b.reached_at(), &b.progress()),
             "milestone {} differs between the stores",
-            a.milestone_id
+            a.milestone_id()
         );
     }
 }

@@ -213,11 +213,11 @@ impl Stack {
                 def.id = format!("m{n:03}");
                 let mut m = TrackedMilestone::new(&acct, &map, &def);
                 let index = n * accounts + a;
-                m.due_at = if index < due {
+                milepost_domain::fixtures::seed(&mut m).due_at(if index < due {
                     now - Duration::days(1)
                 } else {
                     now + Duration::days(1 + (index % 300) as i64)
-                };
+                });
                 all.push(m);
             }
             created.push(acct);
@@ -304,8 +304,8 @@ async fn a_crash_between_marking_missed_and_starting_is_healed_by_a_later_sweep(
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(m.status, MilestoneStatus::Missed, "marked missed before the crash");
-    assert!(!m.escalation_started);
+    assert_eq!(m.status(), MilestoneStatus::Missed, "marked missed before the crash");
+    assert!(!m.escalation_started());
     assert!(stack.executions().await.is_empty());
 
     let during_lease = stack.sweep(stack.store()).await;
@@ -364,7 +364,7 @@ async fn a_claim_whose_answer_was_lost_is_still_the_sweeps_own() {
         .await
         .unwrap()
         .unwrap();
-    assert!(m.escalation_started && m.miss_claim.is_none());
+    assert!(m.escalation_started() && m.miss_claim().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -385,7 +385,7 @@ async fn a_milestone_reached_before_its_due_date_is_never_touched() {
     stack.clock.set(contract_start() + Duration::days(3));
     services.ingestion().apply_event(&event).await.unwrap();
     let reached = store.get_milestone(&acct.id, "first_workflow").await.unwrap().unwrap();
-    assert_eq!(reached.status, MilestoneStatus::Achieved);
+    assert_eq!(reached.status(), MilestoneStatus::Achieved);
 
     stack.clock.set(contract_start() + Duration::days(45));
     let report = stack.sweep(store.clone()).await;
@@ -485,7 +485,7 @@ async fn a_scheduled_run_asks_only_for_what_the_sweep_function_is_granted() {
     });
     let acct = store.get_account(&AccountId::new("acct-000")).await.unwrap().unwrap();
     let mut soon = TrackedMilestone::new(&acct, &map, &def);
-    soon.due_at = stack.clock.now() + Duration::days(2);
+    milepost_domain::fixtures::seed(&mut soon).due_at(stack.clock.now() + Duration::days(2));
     store.create_milestone(&soon).await.unwrap();
     let mut task =
         milepost_embedded::fixtures::task("t-1", "maya@vendor.example", stack.clock.now() - Duration::days(4));

@@ -326,15 +326,15 @@ impl Actions {
                     .get_milestone(&task.account_id, &task.milestone_id)
                     .await
                     .ok()??;
-                let reached = m.reached_at.filter(|_| m.status.is_reached())?;
+                let reached = m.reached_at().filter(|_| m.status().is_reached())?;
                 Some(message(
                     200,
                     "Already reached",
-                    format!("{} is already reached", m.name),
+                    format!("{} is already reached", m.name()),
                     vec![format!(
                         "It was reached on {} ({}). Nothing was changed.",
                         fmt_date(reached),
-                        m.status
+                        m.status()
                     )],
                     None,
                 ))

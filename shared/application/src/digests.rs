@@ -73,7 +73,7 @@ impl OwnerDigests {
             let account = self.store.get_account(&miss.account_id).await?;
             let milestone = self.store.get_milestone(&miss.account_id, &miss.milestone_id).await?;
             match (account, milestone) {
-                (Some(a), Some(m)) if !m.status.is_reached() => found.push((a, m, miss.held_back)),
+                (Some(a), Some(m)) if !m.status().is_reached() => found.push((a, m, miss.held_back)),
                 _ => report.caught_up += 1,
             }
         }

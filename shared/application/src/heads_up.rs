@@ -136,7 +136,8 @@ impl HeadsUps {
                     return Ok(report);
                 }
                 report.examined += 1;
-                let span = tracing::info_span!("heads_up", account_id = %m.account_id, milestone_id = %m.milestone_id);
+                let span =
+                    tracing::info_span!("heads_up", account_id = %m.account_id(), milestone_id = %m.milestone_id());
                 match self
                     .one(m, now, &mut accounts, &mut report)
                     .instrument(span.clone())
@@ -164,21 +165,21 @@ impl HeadsUps {
         accounts: &mut HashMap<AccountId, Arc<Account>>,
         report: &mut HeadsUpReport,
     ) -> Result<(), HeadsUpError> {
-        let account = match accounts.get(&m.account_id) {
+        let account = match accounts.get(m.account_id()) {
             Some(a) => a.clone(),
             None => {
-                let Some(a) = self.store.get_account(&m.account_id).await? else {
+                let Some(a) = self.store.get_account(m.account_id()).await? else {
                     return Err(StoreError::Backend("the milestone's account is unknown".into()).into());
                 };
-                accounts.insert(m.account_id.clone(), a.clone());
+                accounts.insert(m.account_id().clone(), a.clone());
                 a
             }
         };
         match m.heads_up_check(now, account.licensed_seats) {
-            HeadsUpCheck::Never => Ok(self.mark(m, |m| m.heads_up_done = true).await?),
+            HeadsUpCheck::Never => Ok(self.mark(m, |m| m.mark_heads_up_done()).await?),
             HeadsUpCheck::LookAgainAt(at) => {
                 report.on_pace += 1;
-                Ok(self.mark(m, |m| m.heads_up_look_at = Some(at)).await?)
+                Ok(self.mark(m, |m| m.look_at_heads_up_again(at)).await?)
             }
             HeadsUpCheck::Behind(pace) => self.warn(&account, m, pace, now, report).await,
         }
@@ -193,7 +194,7 @@ impl HeadsUps {
         report: &mut HeadsUpReport,
     ) -> Result<(), HeadsUpError> {
         // The champion first, so the owner's email says what the customer was told.
-        let champion = match m.heads_up {
+        let champion = match m.heads_up() {
             Some(rule) if rule.champion => self.tell_champion(account, &m, now, report).await?,
             _ => ChampionHeadsUp::NotAsked,
         };
@@ -220,9 +221,9 @@ impl HeadsUps {
         match champion {
             ChampionHeadsUp::Waiting(at, _) => {
                 report.champions_waiting += 1;
-                Ok(self.mark(m, |m| m.heads_up_look_at = Some(at)).await?)
+                Ok(self.mark(m, |m| m.look_at_heads_up_again(at)).await?)
             }
-            _ => Ok(self.mark(m, |m| m.heads_up_done = true).await?),
+            _ => Ok(self.mark(m, |m| m.mark_heads_up_done()).await?),
         }
     }
 
@@ -264,10 +265,10 @@ impl HeadsUps {
             .await?;
             return Ok(ChampionHeadsUp::Unsubscribed(suppression.at));
         }
-        let policy = self.config.contact_policy_for(m.policy.contact);
+        let policy = self.config.contact_policy_for(m.policy().contact);
         if let Slot::Later(at, why) = claim_contact_slot(store, to, &key, &policy, account.timezone, now).await? {
             let why = why.describe(&policy);
-            if at >= m.due_at {
+            if at >= m.due_at() {
                 let detail =
                     format!("customer heads-up not sent: the contact policy has no slot before the due date ({why})");
                 self.log(m, HeadsUpLog::Told(Recipient::Champion), now, detail).await?;
@@ -325,7 +326,7 @@ impl HeadsUps {
             }
         };
         let keys = also.iter().map(champion_key);
-        let within = format!("the heads-up about {}", m.name);
+        let within = format!("the heads-up about {}", m.name());
         settle_named(store, keys, &within, sent.as_ref().ok(), &claim).await?;
         let sent = sent?;
         if sent == SendResult::Sent {
@@ -358,12 +359,12 @@ impl HeadsUps {
             .await?
             .into_iter()
             .filter(|o| {
-                o.milestone_id != m.milestone_id
-                    && o.heads_up.is_some_and(|r| r.champion)
+                o.milestone_id() != m.milestone_id()
+                    && o.heads_up().is_some_and(|r| r.champion)
                     && matches!(o.heads_up_check(now, account.licensed_seats), HeadsUpCheck::Behind(_))
             })
             .collect();
-        others.sort_by(|a, b| (a.due_at, &a.milestone_id).cmp(&(b.due_at, &b.milestone_id)));
+        others.sort_by(|a, b| (a.due_at(), a.milestone_id()).cmp(&(b.due_at(), b.milestone_id())));
         claim_named(self.store.as_ref(), others, champion_key, claim).await
     }
 
@@ -374,7 +375,7 @@ impl HeadsUps {
         change: impl Fn(&mut TrackedMilestone) + Send + Sync,
     ) -> Result<(), StoreError> {
         update_milestone(self.store.as_ref(), m, |m| {
-            if m.heads_up_done {
+            if m.heads_up_done() {
                 return Ok(Edit::Unchanged);
             }
             change(m);
@@ -394,8 +395,8 @@ impl HeadsUps {
         detail: String,
     ) -> Result<(), StoreError> {
         let mut entry = EscalationLogEntry::outside_steps(
-            &m.account_id,
-            &m.milestone_id,
+            m.account_id(),
+            m.milestone_id(),
             None,
             "heads_up",
             at,
@@ -404,10 +405,10 @@ impl HeadsUps {
         );
         entry.key = format!(
             "{}:{}:heads_up:{}:{}",
-            m.account_id,
-            m.milestone_id,
+            m.account_id(),
+            m.milestone_id(),
             what.key_part(),
-            m.due_at.timestamp()
+            m.due_at().timestamp()
         );
         self.store.append_log(&entry).await?;
         Ok(())

@@ -53,9 +53,9 @@ pub fn playbook_send(execution: &str, step: Step, recipient: Recipient) -> SendK
 pub fn heads_up_send(m: &TrackedMilestone, recipient: Recipient) -> SendKey {
     SendKey::new(format!(
         "heads-up:{}:{}:{}:{recipient}",
-        m.account_id,
-        m.milestone_id,
-        m.due_at.timestamp()
+        m.account_id(),
+        m.milestone_id(),
+        m.due_at().timestamp()
     ))
 }
 
@@ -184,15 +184,15 @@ mod tests {
             HeadsUpLog::ChampionDeferred(at).key_part(),
             "champion:deferred:1767344400"
         );
-        let mut m = crate::email::tests::milestone(&crate::email::tests::account("Acme", "acme"));
-        (m.milestone_id, m.due_at) = ("first_workflow".to_string(), at);
+        let m = crate::email::tests::milestone(&crate::email::tests::account("Acme", "acme"));
+        assert_eq!(m.due_at().timestamp(), 1_770_163_200, "30 days after 5 January 2026");
         assert_eq!(
             heads_up_send(&m, Recipient::Champion).as_str(),
-            "heads-up:acme:first_workflow:1767344400:champion"
+            "heads-up:acme:first_workflow:1770163200:champion"
         );
         assert_eq!(
             heads_up_send(&m, Recipient::Owner).as_str(),
-            "heads-up:acme:first_workflow:1767344400:owner"
+            "heads-up:acme:first_workflow:1770163200:owner"
         );
         assert_eq!(stream_probe(588_000).as_str(), "stream-probe:588000");
         assert_eq!(reminder_send("t-1", at).as_str(), "t-1:reminder:1767344400");

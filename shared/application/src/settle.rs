@@ -267,7 +267,7 @@ impl SendSettler {
         let store = &self.store;
         let account = AccountId::new(email.account_id.as_str());
         if let Some(m) = store.get_milestone(&account, &email.milestone_id).await? {
-            if m.status.is_reached() {
+            if m.status().is_reached() {
                 return Ok(Some("the milestone was reached meanwhile"));
             }
         }

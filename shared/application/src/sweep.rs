@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use milepost_domain::tracked::ANNOUNCE_LEASE;
 use milepost_domain::{
-    execution_name, Account, AccountId, Claim, DomainEvent, EscalationRequest, EscalationSchedule, Group,
-    IllegalChange, MilestoneStatus, PlaybookTiming, Timestamp, TrackedMilestone,
+    execution_name, Account, AccountId, DomainEvent, EscalationRequest, EscalationSchedule, Group, IllegalChange,
+    MilestoneStatus, PlaybookTiming, Timestamp, TrackedMilestone,
 };
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
@@ -92,7 +92,11 @@ impl Sweeper {
                     break;
                 }
                 report.examined += 1;
-                report.oldest_due = Some(report.oldest_due.map_or(milestone.due_at, |o| o.min(milestone.due_at)));
+                report.oldest_due = Some(
+                    report
+                        .oldest_due
+                        .map_or(milestone.due_at(), |o| o.min(milestone.due_at())),
+                );
                 let span = milestone_span(&milestone);
                 match self
                     .claim(milestone, now, &claimant, &mut report)
@@ -124,28 +128,28 @@ impl Sweeper {
         claimant: &str,
         report: &mut SweepReport,
     ) -> Result<Option<TrackedMilestone>, StoreError> {
-        let newly_missed = m.status == MilestoneStatus::Pending;
+        let newly_missed = m.status() == MilestoneStatus::Pending;
         if newly_missed {
-            if m.due_at > now {
+            if m.due_at() > now {
                 return Ok(None);
             }
-            let execution = execution_name(&m.account_id, &m.milestone_id, m.due_at);
+            let execution = execution_name(m.account_id(), m.milestone_id(), m.due_at());
             m.miss(now, execution).map_err(|t| IllegalChange::of(&m, t))?;
-        } else if m.status != MilestoneStatus::Missed || m.sweep_done() {
+        } else if m.status() != MilestoneStatus::Missed || m.sweep_done() {
             return Ok(None);
-        } else if m.miss_claim.as_ref().is_some_and(|c| c.is_live(now, ANNOUNCE_LEASE)) {
+        } else if m.miss_claim().is_some_and(|c| c.is_live(now, ANNOUNCE_LEASE)) {
             report.skipped += 1; // another sweep is on it right now
             return Ok(None);
         }
         // Written with the miss, or taking over from a claimer that failed or crashed.
-        m.miss_claim = Some(Claim::new(claimant, now));
+        m.claim_miss(claimant, now);
         match self.store.update_milestone(&m).await {
             Ok(v) => m.version = v,
             Err(StoreError::Conflict) => {
                 // Our own write, its answer lost and the retry refused, is still ours.
-                let stored = self.store.get_milestone(&m.account_id, &m.milestone_id).await?;
+                let stored = self.store.get_milestone(m.account_id(), m.milestone_id()).await?;
                 match stored {
-                    Some(stored) if stored.miss_claim.as_ref().is_some_and(|c| c.is_held_by(claimant)) => m = stored,
+                    Some(stored) if stored.miss_claim().is_some_and(|c| c.is_held_by(claimant)) => m = stored,
                     _ => {
                         report.skipped += 1;
                         return Ok(None);
@@ -172,10 +176,10 @@ impl Sweeper {
         let mut accounts: HashMap<AccountId, Arc<Account>> = HashMap::new();
         let mut ready = Vec::new();
         for m in claimed {
-            if !accounts.contains_key(&m.account_id) {
-                match self.store.get_account(&m.account_id).await {
+            if !accounts.contains_key(m.account_id()) {
+                match self.store.get_account(m.account_id()).await {
                     Ok(Some(a)) => {
-                        accounts.insert(m.account_id.clone(), a);
+                        accounts.insert(m.account_id().clone(), a);
                     }
                     Ok(None) => {
                         let span = milestone_span(&m);
@@ -196,21 +200,21 @@ impl Sweeper {
         // The group is drawn before the announcement that carries it, and
         // recorded with it; a re-run draws the same (`Holdout::group_of`).
         for m in &mut ready {
-            m.group = Some(m.group_for(accounts[&m.account_id].arr));
+            m.draw_group(accounts[m.account_id()].arr);
         }
         let announcements: Vec<DomainEvent> = ready
             .iter()
-            .filter(|m| !m.announced_missed)
+            .filter(|m| !m.announced_missed())
             .map(|m| {
-                let account = &accounts[&m.account_id];
+                let account = &accounts[m.account_id()];
                 DomainEvent::MilestoneMissed {
                     account_id: account.id.clone(),
-                    milestone_id: m.milestone_id.clone(),
+                    milestone_id: m.milestone_id().to_owned(),
                     segment: account.segment,
-                    phase: m.phase,
-                    due_at: m.due_at,
+                    phase: m.phase(),
+                    due_at: m.due_at(),
                     arr_at_risk: m.arr_at_risk(account.arr),
-                    group: m.group.expect("drawn above"),
+                    group: m.group().expect("drawn above"),
                 }
             })
             .collect();
@@ -223,7 +227,7 @@ impl Sweeper {
         };
         for m in ready {
             let span = milestone_span(&m);
-            let account = accounts[&m.account_id].clone();
+            let account = accounts[m.account_id()].clone();
             self.start_one(m, &account, published.as_ref().err(), report)
                 .instrument(span)
                 .await;
@@ -239,7 +243,7 @@ impl Sweeper {
         publish_failed: Option<&crate::ports::PublishError>,
         report: &mut SweepReport,
     ) {
-        let m = if m.announced_missed {
+        let m = if m.announced_missed() {
             m
         } else if let Some(e) = publish_failed {
             fail(report, e);
@@ -247,10 +251,9 @@ impl Sweeper {
             return;
         } else {
             // Recorded before the start, so a crash while starting does not announce it again.
-            let group = m.group;
+            let group = m.group();
             match update_milestone(self.store.as_ref(), m, |m| {
-                m.announced_missed = true;
-                m.group = m.group.or(group);
+                m.mark_miss_announced(group);
                 Ok(Edit::Changed)
             })
             .await
@@ -263,7 +266,7 @@ impl Sweeper {
                 }
             }
         };
-        if m.group == Some(Group::Control) {
+        if m.group() == Some(Group::Control) {
             // Held out: announced, tracked for recovery, and nothing more.
             report.held_out += 1;
             self.release(m, false).await;
@@ -293,12 +296,9 @@ impl Sweeper {
     /// Best effort: if this write is lost, the claim expires and the next sweep
     /// repeats only what is not recorded (a start is a no-op by name).
     async fn release(&self, m: TrackedMilestone, started: bool) {
-        let (announced, group) = (m.announced_missed, m.group);
+        let (announced, group) = (m.announced_missed(), m.group());
         let result = update_milestone(self.store.as_ref(), m, |m| {
-            m.announced_missed |= announced;
-            m.group = m.group.or(group);
-            m.escalation_started |= started;
-            m.miss_claim = None;
+            m.release_miss(announced, group, started);
             Ok(Edit::Changed)
         })
         .await;
@@ -315,7 +315,7 @@ fn fail(report: &mut SweepReport, e: &dyn std::fmt::Display) {
 
 /// The span of the sweep's work on one milestone: ids only.
 fn milestone_span(m: &TrackedMilestone) -> tracing::Span {
-    tracing::info_span!("sweep_milestone", account_id = %m.account_id, milestone_id = %m.milestone_id)
+    tracing::info_span!("sweep_milestone", account_id = %m.account_id(), milestone_id = %m.milestone_id())
 }
 
 /// The workflow input for a missed milestone: every step's absolute time.
@@ -324,18 +324,18 @@ fn escalation_request(
     tz: chrono_tz::Tz,
     timing: &PlaybookTiming,
 ) -> Result<EscalationRequest, NotMissed> {
-    let (Some(execution), Some(missed_at)) = (m.execution.clone(), m.missed_at) else {
+    let (Some(execution), Some(missed_at)) = (m.execution().map(str::to_owned), m.missed_at()) else {
         return Err(NotMissed);
     };
     let timing = PlaybookTiming {
-        business_days: m.policy.business_days || timing.business_days,
+        business_days: m.policy().business_days || timing.business_days,
         ..timing.clone()
     };
     Ok(EscalationRequest {
         execution,
-        account_id: m.account_id.clone(),
-        milestone_id: m.milestone_id.clone(),
-        due_at: m.due_at,
+        account_id: m.account_id().clone(),
+        milestone_id: m.milestone_id().to_owned(),
+        due_at: m.due_at(),
         missed_at,
         schedule: EscalationSchedule::compute(missed_at, tz, &timing),
     })

@@ -51,7 +51,7 @@ where
                 m.version = version;
                 return Ok(Some(m));
             }
-            Err(StoreError::Conflict) => match store.get_milestone(&m.account_id, &m.milestone_id).await? {
+            Err(StoreError::Conflict) => match store.get_milestone(m.account_id(), m.milestone_id()).await? {
                 Some(fresh) => m = fresh,
                 None => return Ok(None),
             },
@@ -60,7 +60,7 @@ where
     }
     Err(StoreError::Backend(format!(
         "milestone {} kept conflicting with concurrent writes",
-        m.milestone_id
+        m.milestone_id()
     )))
 }
 

@@ -82,24 +82,24 @@ impl RecordsBuilder {
         let index = match self
             .candidates
             .iter()
-            .position(|c| c.id == m.milestone_id && c.criterion == m.criterion)
+            .position(|c| c.id == m.milestone_id() && &c.criterion == m.criterion())
         {
             Some(i) => i,
             None => {
                 self.candidates.push(Candidate {
-                    id: m.milestone_id.clone(),
-                    name: m.name.clone(),
-                    criterion: m.criterion.clone(),
-                    due_days: day_number(m.starts_at, m.due_at),
+                    id: m.milestone_id().to_owned(),
+                    name: m.name().to_owned(),
+                    criterion: m.criterion().clone(),
+                    due_days: day_number(m.starts_at(), m.due_at()),
                 });
                 self.candidates.len() - 1
             }
         };
         self.tracked.push(Tracked {
-            account: m.account_id.clone(),
+            account: m.account_id().clone(),
             candidate: index as u32,
-            due_at: m.due_at,
-            reached_at: m.reached_at,
+            due_at: m.due_at(),
+            reached_at: m.reached_at(),
         });
     }
 
@@ -174,8 +174,10 @@ milestones:
                 arr_after: None,
             });
             let mut m = TrackedMilestone::new(&a, &map, &map.milestones[0]);
-            m.reached_at = after_start.map(|d| midnight(a.contract_start) + d);
-            m.status = MilestoneStatus::Achieved;
+            let seeded = milepost_domain::fixtures::seed(&mut m).status(MilestoneStatus::Achieved);
+            if let Some(d) = after_start {
+                seeded.reached(midnight(a.contract_start) + d, None);
+            }
             (a, m)
         };
         let cases = [

@@ -50,7 +50,7 @@ impl AccountState<'_> {
         };
         let seats = self.account.licensed_seats;
         for (i, m) in self.milestones.iter_mut().enumerate() {
-            if let Some(obs) = m.criterion.observe(event) {
+            if let Some(obs) = m.criterion().observe(event) {
                 changes.read = true;
                 let advance = m.observe(&obs, seats).map_err(|t| IllegalChange::of(m, t))?;
                 if advance != Advance::Unchanged {

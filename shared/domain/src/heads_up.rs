@@ -44,44 +44,44 @@ impl TrackedMilestone {
     /// when it is out of the index: no rule, done, not pending, or the time
     /// would come only at or after the due date.
     pub fn heads_up_index_at(&self) -> Option<Timestamp> {
-        if self.status != MilestoneStatus::Pending || self.heads_up_done {
+        if self.status() != MilestoneStatus::Pending || self.heads_up_done() {
             return None;
         }
-        self.heads_up_key_time().filter(|at| *at < self.due_at)
+        self.heads_up_key_time().filter(|at| *at < self.due_at())
     }
 
     /// The heads-up index's time for this milestone, whatever its status:
     /// what an index entry written earlier is found under.
     pub fn heads_up_key_time(&self) -> Option<Timestamp> {
-        let rule = self.heads_up?;
-        let opens = self.due_at - Duration::days(i64::from(rule.days_before));
-        Some(self.heads_up_look_at.map_or(opens, |at| at.max(opens)))
+        let rule = self.heads_up()?;
+        let opens = self.due_at() - Duration::days(i64::from(rule.days_before));
+        Some(self.heads_up_look_at().map_or(opens, |at| at.max(opens)))
     }
 
     /// Whether the heads-up is due at `now` (see `HeadsUpCheck`).
     pub fn heads_up_check(&self, now: Timestamp, licensed_seats: u32) -> HeadsUpCheck {
-        let Some(rule) = self.heads_up else {
+        let Some(rule) = self.heads_up() else {
             return HeadsUpCheck::Never;
         };
-        if self.status != MilestoneStatus::Pending || self.heads_up_done || now >= self.due_at {
+        if self.status() != MilestoneStatus::Pending || self.heads_up_done() || now >= self.due_at() {
             return HeadsUpCheck::Never;
         }
-        let opens = self.due_at - Duration::days(i64::from(rule.days_before));
+        let opens = self.due_at() - Duration::days(i64::from(rule.days_before));
         if now < opens {
             return HeadsUpCheck::LookAgainAt(opens);
         }
-        let span = (self.due_at - self.starts_at).num_seconds();
+        let span = (self.due_at() - self.starts_at()).num_seconds();
         if span <= 0 {
             return HeadsUpCheck::Never;
         }
-        let gone = (now - self.starts_at).num_seconds().clamp(0, span);
+        let gone = (now - self.starts_at()).num_seconds().clamp(0, span);
         let expected = gone as f64 / span as f64;
-        let done = self.progress.fraction(&self.criterion, licensed_seats);
+        let done = self.progress().fraction(self.criterion(), licensed_seats);
         if done < expected {
             return HeadsUpCheck::Behind(BehindPace { done, expected });
         }
         // On pace: behind once the time gone passes the share done.
-        let at = self.starts_at + Duration::seconds((done * span as f64).ceil() as i64);
+        let at = self.starts_at() + Duration::seconds((done * span as f64).ceil() as i64);
         HeadsUpCheck::LookAgainAt(at.max(now + LOOK_AGAIN_AFTER))
     }
 }
@@ -120,7 +120,7 @@ mod tests {
 
     fn share(m: &mut TrackedMilestone, id: &str, day: i64) {
         let obs = Observation {
-            at: m.starts_at + Duration::days(day),
+            at: m.starts_at() + Duration::days(day),
             event_id: id.into(),
             user_id: None,
             value: None,
@@ -136,7 +136,7 @@ mod tests {
     #[test]
     fn a_milestone_behind_pace_inside_its_window_is_due_a_heads_up() {
         let mut m = milestone(3, FIVE_DAYS);
-        let start = m.starts_at;
+        let start = m.starts_at();
         let day = |d: i64| start + Duration::days(d);
         // Before the window: look again when it opens (five days before day 30).
         assert_eq!(m.heads_up_check(day(10), 10), HeadsUpCheck::LookAgainAt(day(25)));
@@ -167,33 +167,39 @@ mod tests {
             }),
         );
         share(&mut m, "r1", 1);
-        let now = m.starts_at + Duration::days(12);
+        let now = m.starts_at() + Duration::days(12);
         // Half done with 12/30 gone: on pace until day 15.
         assert_eq!(
             m.heads_up_check(now, 10),
-            HeadsUpCheck::LookAgainAt(m.starts_at + Duration::days(15))
+            HeadsUpCheck::LookAgainAt(m.starts_at() + Duration::days(15))
         );
-        m.heads_up_look_at = Some(m.starts_at + Duration::days(15));
-        assert_eq!(m.heads_up_index_at(), Some(m.starts_at + Duration::days(15)));
+        m.heads_up_look_at = Some(m.starts_at() + Duration::days(15));
+        assert_eq!(m.heads_up_index_at(), Some(m.starts_at() + Duration::days(15)));
     }
 
     #[test]
     fn no_heads_up_without_a_rule_after_the_due_date_or_once_reached() {
         let m = milestone(1, None);
-        assert_eq!(m.heads_up_check(m.due_at - Duration::days(1), 10), HeadsUpCheck::Never);
+        assert_eq!(
+            m.heads_up_check(m.due_at() - Duration::days(1), 10),
+            HeadsUpCheck::Never
+        );
         assert_eq!(m.heads_up_index_at(), None);
 
         let mut m = milestone(1, FIVE_DAYS);
-        assert_eq!(m.heads_up_check(m.due_at, 10), HeadsUpCheck::Never);
+        assert_eq!(m.heads_up_check(m.due_at(), 10), HeadsUpCheck::Never);
         // A look-again time at or past the due date leaves the index.
-        m.heads_up_look_at = Some(m.due_at);
+        m.heads_up_look_at = Some(m.due_at());
         assert_eq!(m.heads_up_index_at(), None);
 
         let mut m = milestone(1, FIVE_DAYS);
         share(&mut m, "r1", 2);
-        assert!(m.status.is_reached());
-        assert_eq!(m.heads_up_check(m.due_at - Duration::days(1), 10), HeadsUpCheck::Never);
+        assert!(m.status().is_reached());
+        assert_eq!(
+            m.heads_up_check(m.due_at() - Duration::days(1), 10),
+            HeadsUpCheck::Never
+        );
         assert_eq!(m.heads_up_index_at(), None);
-        assert_eq!(m.heads_up_key_time(), Some(m.due_at - Duration::days(5)));
+        assert_eq!(m.heads_up_key_time(), Some(m.due_at() - Duration::days(5)));
     }
 }

@@ -75,7 +75,7 @@ pub fn health(
     let (score, mut factors) = score_at(milestones, activity, licensed_seats, now);
     let first_week = milestones
         .iter()
-        .map(|m| m.starts_at)
+        .map(|m| m.starts_at())
         .min()
         .map(|s| s + Duration::days(7));
     let then = first_week.map_or(now - Duration::days(TREND_DAYS), |w| {
@@ -99,7 +99,7 @@ fn score_at(
 ) -> (f64, Vec<Factor>) {
     let outcome_milestones: Vec<&TrackedMilestone> = milestones
         .iter()
-        .filter(|m| matches!(m.criterion, Criterion::MetricThreshold { .. }))
+        .filter(|m| matches!(m.criterion(), Criterion::MetricThreshold { .. }))
         .collect();
     let total_weight = MILESTONE_WEIGHT
         + ACTIVITY_WEIGHT
@@ -113,7 +113,7 @@ fn score_at(
 
     // Milestones, with the benefit of the doubt worth one average milestone so a
     // single early miss does not read as a lost account.
-    let weight = |m: &TrackedMilestone| m.phase.health_weight() * m.arr_weight.max(0.01);
+    let weight = |m: &TrackedMilestone| m.phase().health_weight() * m.arr_weight().max(0.01);
     let prior = if milestones.is_empty() {
         1.0
     } else {
@@ -138,13 +138,13 @@ fn score_at(
     }
     let milestone_value = credited / weight_sum;
     for (m, lost) in shortfalls {
-        let verb = if m.reached_at.is_some_and(|r| r <= at) {
+        let verb = if m.reached_at().is_some_and(|r| r <= at) {
             "reached late"
         } else {
             "overdue"
         };
         factors.push(Factor {
-            description: format!("{} {verb}", m.name),
+            description: format!("{} {verb}", m.name()),
             points: -(scale(MILESTONE_WEIGHT) * lost / weight_sum).round() as i32,
         });
     }
@@ -200,18 +200,18 @@ fn outcome_part(
     let mut factors = Vec::new();
     let mut outcome_value = 0.0;
     for m in outcome_milestones {
-        let reached = if m.reached_at.is_some_and(|r| r <= at) {
+        let reached = if m.reached_at().is_some_and(|r| r <= at) {
             1.0
         } else {
-            match &m.progress {
+            match m.progress() {
                 Progress::Metric { best: Some(b), .. } if b.at <= at => {
-                    m.progress.fraction(&m.criterion, licensed_seats)
+                    m.progress().fraction(m.criterion(), licensed_seats)
                 }
                 _ => 0.0,
             }
         };
-        let span = (m.due_at - m.starts_at).num_seconds().max(1) as f64;
-        let expected = ((at - m.starts_at).num_seconds() as f64 / span).clamp(0.0, 1.0);
+        let span = (m.due_at() - m.starts_at()).num_seconds().max(1) as f64;
+        let expected = ((at - m.starts_at()).num_seconds() as f64 / span).clamp(0.0, 1.0);
         let on_pace = if expected == 0.0 {
             1.0
         } else {
@@ -223,7 +223,7 @@ fn outcome_part(
             factors.push(Factor {
                 description: format!(
                     "{} at {:.0}% of target ({:.0}% expected by now)",
-                    m.name,
+                    m.name(),
                     reached * 100.0,
                     expected * 100.0
                 ),

@@ -466,33 +466,33 @@ impl ReportBuilder {
 
     pub fn add_milestone(&mut self, m: &TrackedMilestone) {
         let opts = &self.options;
-        if m.due_at > opts.as_of {
+        if m.due_at() > opts.as_of {
             return;
         }
-        let facts = self.accounts.entry(m.account_id.clone()).or_default();
+        let facts = self.accounts.entry(m.account_id().clone()).or_default();
         facts.any_due = true;
-        let Some(missed_at) = m.missed_at else {
+        let Some(missed_at) = m.missed_at() else {
             return;
         };
         facts.missed = true;
-        if !m.status.is_reached() {
+        if !m.status().is_reached() {
             facts.lapsed = true;
         }
         self.misses.push(Miss {
-            account: m.account_id.clone(),
-            milestone: m.milestone_id.clone(),
+            account: m.account_id().clone(),
+            milestone: m.milestone_id().to_owned(),
             // Misses announced before groups existed all had the playbook.
-            group: m.group.unwrap_or(Group::Playbook),
-            due_at: m.due_at,
+            group: m.group().unwrap_or(Group::Playbook),
+            due_at: m.due_at(),
             missed_at,
-            status: m.status,
+            status: m.status(),
             // A reach recorded without the status it came from (older records)
             // still ends the miss's risk; its stage counts as before day 1.
             reached: m
-                .reached_at
-                .map(|at| (at, m.reached_from.unwrap_or(MilestoneStatus::Missed))),
-            arr_weight: m.arr_weight,
-            in_period: opts.due_in_period(m.due_at),
+                .reached_at()
+                .map(|at| (at, m.reached_from().unwrap_or(MilestoneStatus::Missed))),
+            arr_weight: m.arr_weight(),
+            in_period: opts.due_in_period(m.due_at()),
         });
     }
 

@@ -34,80 +34,80 @@ pub struct EscalationPolicy {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrackedMilestone {
-    pub account_id: AccountId,
-    pub milestone_id: String,
-    pub name: String,
-    pub phase: Phase,
+    pub(crate) account_id: AccountId,
+    pub(crate) milestone_id: String,
+    pub(crate) name: String,
+    pub(crate) phase: Phase,
     /// The role that owns it (`csm`, `onboarding`, ...): its CSM task goes to
     /// the account's contact for that role (see `Account::owner`).
     #[serde(default = "csm_role")]
-    pub owner: String,
-    pub criterion: Criterion,
-    pub arr_weight: f64,
+    pub(crate) owner: String,
+    pub(crate) criterion: Criterion,
+    pub(crate) arr_weight: f64,
     /// Shared, not copied: milestones are read and written on every event.
-    pub playbook: Arc<Playbook>,
+    pub(crate) playbook: Arc<Playbook>,
     #[serde(default)]
-    pub policy: EscalationPolicy,
+    pub(crate) policy: EscalationPolicy,
     /// Events before this instant (the contract start) do not count.
-    pub starts_at: Timestamp,
-    pub due_at: Timestamp,
-    pub status: MilestoneStatus,
-    pub progress: Progress,
+    pub(crate) starts_at: Timestamp,
+    pub(crate) due_at: Timestamp,
+    pub(crate) status: MilestoneStatus,
+    pub(crate) progress: Progress,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reached_at: Option<Timestamp>,
+    pub(crate) reached_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub missed_at: Option<Timestamp>,
+    pub(crate) missed_at: Option<Timestamp>,
     /// The escalation workflow's execution name, set when the milestone is missed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub execution: Option<String>,
+    pub(crate) execution: Option<String>,
     /// True once the workflow is known to have started; until then the sweep
     /// keeps offering the milestone so a crash between the two loses nothing.
     #[serde(default)]
-    pub escalation_started: bool,
+    pub(crate) escalation_started: bool,
     /// The status the milestone had when it was reached (to tell achieved
     /// from recovered, and the stage a recovery interrupted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reached_from: Option<MilestoneStatus>,
+    pub(crate) reached_from: Option<MilestoneStatus>,
     /// Whether `MilestoneMissed` / the reached event went out on the bus. A
     /// state change is written first and announced after; until the flag is
     /// set, the next touch (a redelivered event, the next sweep) announces it,
     /// so a failed publish delays an announcement but never loses it.
     #[serde(default)]
-    pub announced_missed: bool,
+    pub(crate) announced_missed: bool,
     #[serde(default)]
-    pub announced_reached: bool,
+    pub(crate) announced_reached: bool,
     /// Held by the delivery publishing the reached event right now (one
     /// claimant id per delivery being applied), so that concurrent
     /// deliveries of the same event publish it once; taken over after
     /// `ANNOUNCE_LEASE`. (The DynamoDB adapter stores it as the flat
     /// `announcing_by` and `announcing_since` earlier versions wrote.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub announcing: Option<Claim>,
+    pub(crate) announcing: Option<Claim>,
     /// Held by the sweep announcing and escalating a missed milestone (one
     /// id per run), so overlapping sweeps leave it alone; taken over after
     /// `ANNOUNCE_LEASE`. (Stored as `miss_claimed_by` and `miss_claimed_at`.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub miss_claim: Option<Claim>,
+    pub(crate) miss_claim: Option<Claim>,
     /// The arm of the experiment a miss is in, decided by the sweep that
     /// announces it (`Holdout::group_of`); none before the miss.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<crate::Group>,
+    pub(crate) group: Option<crate::Group>,
     /// The map's heads-up before a miss, if it asks for one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub heads_up: Option<crate::HeadsUpRule>,
+    pub(crate) heads_up: Option<crate::HeadsUpRule>,
     /// When the sweep looks at the heads-up again (the pace would pass the
     /// progress, or the contact policy's next slot); none: when its window opens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub heads_up_look_at: Option<Timestamp>,
+    pub(crate) heads_up_look_at: Option<Timestamp>,
     /// The heads-up went, or never will (the due date came first).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub heads_up_done: bool,
+    pub(crate) heads_up_done: bool,
     /// Who confirmed a manual milestone, written with the achievement it
     /// made: the log entry and `ManualMilestoneConfirmed` are made from it
     /// with the reached announcement, so a retry after a failure half way
     /// completes them, never with another confirmer's words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub confirmation: Option<Confirmation>,
+    pub(crate) confirmation: Option<Confirmation>,
     /// Optimistic-concurrency version: every store write expects the version it read.
     #[serde(default)]
     pub version: u64,
@@ -228,6 +228,49 @@ impl TrackedMilestone {
         self.announcing = None;
     }
 
+    /// The reached event went out on the bus.
+    pub fn mark_reached_announced(&mut self) {
+        self.announced_reached = true;
+    }
+
+    /// Claims the miss for the sweep run `claimant` (written with the miss,
+    /// or taking over from a run that failed or crashed), so overlapping
+    /// sweeps leave it alone until `ANNOUNCE_LEASE` passes.
+    pub fn claim_miss(&mut self, claimant: &str, now: Timestamp) {
+        self.miss_claim = Some(Claim::new(claimant, now));
+    }
+
+    /// Records the arm of the experiment the miss is in, before the
+    /// announcement that carries it; a re-run draws the same one.
+    pub fn draw_group(&mut self, account_arr: u64) {
+        self.group = Some(self.group_for(account_arr));
+    }
+
+    /// The miss went out on the bus, in `group` unless one is recorded already.
+    pub fn mark_miss_announced(&mut self, group: Option<crate::Group>) {
+        self.announced_missed = true;
+        self.group = self.group.or(group);
+    }
+
+    /// Records what a sweep run did (announced, started the escalation) and
+    /// gives its claim back; what a concurrent write recorded is kept.
+    pub fn release_miss(&mut self, announced: bool, group: Option<crate::Group>, started: bool) {
+        self.announced_missed |= announced;
+        self.group = self.group.or(group);
+        self.escalation_started |= started;
+        self.miss_claim = None;
+    }
+
+    /// The heads-up went, or never will.
+    pub fn mark_heads_up_done(&mut self) {
+        self.heads_up_done = true;
+    }
+
+    /// When the sweep looks at the heads-up again.
+    pub fn look_at_heads_up_again(&mut self, at: Timestamp) {
+        self.heads_up_look_at = Some(at);
+    }
+
     /// Whether the sweep still has work on this milestone: pending (it may
     /// come due), or missed with its escalation not yet started. Exactly
     /// these milestones are in the stores' sparse due index.
@@ -333,6 +376,96 @@ impl TrackedMilestone {
             _ if self.due_at <= at => AsOf::Overdue,
             _ => AsOf::NotDue,
         }
+    }
+}
+
+/// Reading a tracked milestone. Its fields are private: it changes only
+/// through the lifecycle methods below, which hold the transition rules.
+impl TrackedMilestone {
+    pub fn account_id(&self) -> &AccountId {
+        &self.account_id
+    }
+    pub fn milestone_id(&self) -> &str {
+        &self.milestone_id
+    }
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+    /// The role that owns it (`csm`, `onboarding`, ...): its CSM task goes to
+    /// the account's contact for that role (see `Account::owner`).
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+    pub fn criterion(&self) -> &Criterion {
+        &self.criterion
+    }
+    pub fn arr_weight(&self) -> f64 {
+        self.arr_weight
+    }
+    pub fn playbook(&self) -> &Arc<Playbook> {
+        &self.playbook
+    }
+    pub fn policy(&self) -> &EscalationPolicy {
+        &self.policy
+    }
+    /// Events before this instant (the contract start) do not count.
+    pub fn starts_at(&self) -> Timestamp {
+        self.starts_at
+    }
+    pub fn due_at(&self) -> Timestamp {
+        self.due_at
+    }
+    pub fn status(&self) -> MilestoneStatus {
+        self.status
+    }
+    pub fn progress(&self) -> &Progress {
+        &self.progress
+    }
+    pub fn reached_at(&self) -> Option<Timestamp> {
+        self.reached_at
+    }
+    pub fn missed_at(&self) -> Option<Timestamp> {
+        self.missed_at
+    }
+    /// The escalation workflow's execution name, set when the milestone is missed.
+    pub fn execution(&self) -> Option<&str> {
+        self.execution.as_deref()
+    }
+    pub fn escalation_started(&self) -> bool {
+        self.escalation_started
+    }
+    pub fn reached_from(&self) -> Option<MilestoneStatus> {
+        self.reached_from
+    }
+    pub fn announced_missed(&self) -> bool {
+        self.announced_missed
+    }
+    pub fn announced_reached(&self) -> bool {
+        self.announced_reached
+    }
+    pub fn announcing(&self) -> Option<&Claim> {
+        self.announcing.as_ref()
+    }
+    pub fn miss_claim(&self) -> Option<&Claim> {
+        self.miss_claim.as_ref()
+    }
+    pub fn group(&self) -> Option<crate::Group> {
+        self.group
+    }
+    pub fn heads_up(&self) -> Option<crate::HeadsUpRule> {
+        self.heads_up
+    }
+    pub fn heads_up_look_at(&self) -> Option<Timestamp> {
+        self.heads_up_look_at
+    }
+    pub fn heads_up_done(&self) -> bool {
+        self.heads_up_done
+    }
+    pub fn confirmation(&self) -> Option<&Confirmation> {
+        self.confirmation.as_ref()
     }
 }
 

@@ -154,13 +154,13 @@ fn tracked(criterion: &Criterion, status: MilestoneStatus) -> TrackedMilestone {
     };
     let map = milepost_domain::fixtures::map_of(vec![def.clone()]);
     let mut m = TrackedMilestone::new(&account(), &map, &def);
-    m.status = status;
+    milepost_domain::fixtures::seed(&mut m).status(status);
     m
 }
 
 fn apply_all(m: &mut TrackedMilestone, events: &[ProductEvent]) {
     for e in events {
-        if let Some(obs) = m.criterion.observe(e) {
+        if let Some(obs) = m.criterion().observe(e) {
             m.observe(&obs, SEATS)
                 .expect("reaching an open milestone is always legal");
         }
@@ -188,17 +188,17 @@ proptest! {
         let mut other = tracked(&criterion, MilestoneStatus::Pending);
         apply_all(&mut other, &redelivered);
 
-        prop_assert_eq!(&in_order.progress, &other.progress);
-        prop_assert_eq!(in_order.reached_at, other.reached_at);
-        prop_assert_eq!(in_order.status, other.status);
+        prop_assert_eq!(in_order.progress(), other.progress());
+        prop_assert_eq!(in_order.reached_at(), other.reached_at());
+        prop_assert_eq!(in_order.status(), other.status());
     }
 
     #[test]
     fn reached_at_matches_the_brute_force_oracle(criterion in criterion_strategy(), events in events_strategy()) {
         let mut m = tracked(&criterion, MilestoneStatus::Pending);
         apply_all(&mut m, &events);
-        prop_assert_eq!(m.reached_at, oracle(&criterion, &events));
-        prop_assert_eq!(m.status == MilestoneStatus::Achieved, m.reached_at.is_some());
+        prop_assert_eq!(m.reached_at(), oracle(&criterion, &events));
+        prop_assert_eq!(m.status() == MilestoneStatus::Achieved, m.reached_at().is_some());
     }
 
     /// `milepost discover` splits history between threads and merges their
@@ -262,15 +262,15 @@ proptest! {
         let mut b = tracked(&criterion, start);
         apply_all(&mut b, &permuted);
         apply_all(&mut b, &permuted); // and everything delivered twice
-        prop_assert_eq!(a.status, b.status);
-        prop_assert_eq!(a.reached_at, b.reached_at);
-        prop_assert_eq!(&a.progress, &b.progress);
-        let expected = match (a.reached_at.is_some(), start) {
+        prop_assert_eq!(a.status(), b.status());
+        prop_assert_eq!(a.reached_at(), b.reached_at());
+        prop_assert_eq!(a.progress(), b.progress());
+        let expected = match (a.reached_at().is_some(), start) {
             (false, s) => s,
             (true, MilestoneStatus::Pending) => MilestoneStatus::Achieved,
             (true, _) => MilestoneStatus::Recovered,
         };
-        prop_assert_eq!(a.status, expected);
+        prop_assert_eq!(a.status(), expected);
     }
 }
 
@@ -299,7 +299,7 @@ proptest! {
         }
         let mut m = tracked(&criterion, MilestoneStatus::Pending);
         apply_all(&mut m, &delivered);
-        prop_assert_eq!(m.reached_at, oracle(&criterion, &events));
+        prop_assert_eq!(m.reached_at(), oracle(&criterion, &events));
     }
 }
 
@@ -315,11 +315,11 @@ fn an_event_later_than_the_allowed_lateness_does_not_count_in_a_window() {
     let ev = |id: &str, day: i64, user: &str| e_at(id, base() + Duration::days(day), Some(user));
     let mut m = tracked(&criterion, MilestoneStatus::Pending);
     apply_all(&mut m, &[ev("1", 1, "u1"), ev("2", 30, "u3"), ev("3", 2, "u2")]);
-    assert_eq!(m.reached_at, None, "day 2 arrived after day 30: 28 days late");
+    assert_eq!(m.reached_at(), None, "day 2 arrived after day 30: 28 days late");
     let mut in_time = tracked(&criterion, MilestoneStatus::Pending);
     apply_all(&mut in_time, &[ev("1", 1, "u1"), ev("2", 14, "u3"), ev("3", 2, "u2")]);
     assert_eq!(
-        in_time.reached_at,
+        in_time.reached_at(),
         Some(base() + Duration::days(2)),
         "12 days late counts"
     );
@@ -339,8 +339,8 @@ fn a_busy_user_costs_one_run_in_a_windowed_user_criterion() {
         .collect();
     let mut m = tracked(&criterion, MilestoneStatus::Pending);
     apply_all(&mut m, &events);
-    let milepost_domain::Progress::WindowedUsers { runs, .. } = &m.progress else {
-        panic!("windowed user progress, not {:?}", m.progress);
+    let milepost_domain::Progress::WindowedUsers { runs, .. } = m.progress() else {
+        panic!("windowed user progress, not {:?}", m.progress());
     };
     let last_day = events.last().unwrap().timestamp.date_naive();
     assert_eq!(
@@ -353,7 +353,7 @@ fn a_busy_user_costs_one_run_in_a_windowed_user_criterion() {
         ),
         "one run from the first event to the last window holding the last day"
     );
-    assert_eq!(m.status, MilestoneStatus::Pending);
+    assert_eq!(m.status(), MilestoneStatus::Pending);
 }
 
 /// A large account: 200 users active every day for 60 days, and from day 20
@@ -386,9 +386,9 @@ fn a_large_account_reaches_a_windowed_user_criterion_when_the_300th_user_shows_u
     delivered.extend(events.iter().step_by(97).cloned());
     let mut m = tracked(&criterion, MilestoneStatus::Pending);
     apply_all(&mut m, &delivered);
-    assert_eq!(m.reached_at, Some(newcomer_at(99)), "the 100th newcomer makes 300");
-    assert_eq!(m.status, MilestoneStatus::Achieved);
-    let milepost_domain::Progress::WindowedUsers { runs, .. } = &m.progress else {
+    assert_eq!(m.reached_at(), Some(newcomer_at(99)), "the 100th newcomer makes 300");
+    assert_eq!(m.status(), MilestoneStatus::Achieved);
+    let milepost_domain::Progress::WindowedUsers { runs, .. } = m.progress() else {
         panic!("windowed user progress");
     };
     let kept: usize = runs.values().map(Vec::len).sum();
@@ -414,7 +414,7 @@ fn events_before_the_contract_start_do_not_count() {
         properties: Default::default(),
     };
     apply_all(&mut m, &[early]);
-    assert_eq!(m.status, MilestoneStatus::Pending);
+    assert_eq!(m.status(), MilestoneStatus::Pending);
 }
 
 #[test]
@@ -427,11 +427,11 @@ fn a_window_only_counts_events_close_together() {
     let at = |day: i64, id: &str| e_at(id, base() + Duration::days(day), None);
     let mut m = tracked(&criterion, MilestoneStatus::Pending);
     apply_all(&mut m, &[at(0, "1"), at(8, "2"), at(16, "3")]);
-    assert_eq!(m.reached_at, None, "three events, but never three within 7 days");
+    assert_eq!(m.reached_at(), None, "three events, but never three within 7 days");
     apply_all(&mut m, &[at(12, "4")]);
     apply_all(&mut m, &[at(14, "5")]);
     assert_eq!(
-        m.reached_at,
+        m.reached_at(),
         Some(base() + Duration::days(14)),
         "days 8, 12 and 14 fall in one window"
     );
@@ -458,9 +458,9 @@ fn seat_ratio_needs_that_share_of_licensed_seats() {
         .collect();
     let mut m = tracked(&criterion, MilestoneStatus::Pending);
     apply_all(&mut m, &events[..5]);
-    assert_eq!(m.status, MilestoneStatus::Pending);
+    assert_eq!(m.status(), MilestoneStatus::Pending);
     apply_all(&mut m, &events[5..]);
-    assert_eq!(m.reached_at, Some(base() + Duration::hours(5)));
+    assert_eq!(m.reached_at(), Some(base() + Duration::hours(5)));
 }
 
 proptest! {
@@ -502,11 +502,11 @@ fn a_windowed_seat_ratio_follows_a_change_in_licensed_seats() {
     for u in 0..3 {
         m.observe(&criterion.observe(&ev(u)).unwrap(), 10).unwrap();
     }
-    assert_eq!(m.status, MilestoneStatus::Pending, "3 of 10 seats");
+    assert_eq!(m.status(), MilestoneStatus::Pending, "3 of 10 seats");
     // The customer downsizes to 6 seats: 4 active users are now more than half.
     m.observe(&criterion.observe(&ev(3)).unwrap(), 6).unwrap();
     assert_eq!(
-        m.reached_at,
+        m.reached_at(),
         Some(base() + Duration::hours(2)),
         "3 of 6 seats were active by hour 2"
     );
@@ -533,13 +533,17 @@ fn a_windowed_user_milestone_stored_as_marks_is_upgraded_by_its_next_event() {
         "reached": null,
         "need": 3
     });
-    m.progress = serde_json::from_value(stored).expect("the old form still reads");
-    assert_eq!(m.progress.describe_current(&criterion, SEATS), "2 users so far");
+    milepost_domain::fixtures::seed(&mut m).progress(serde_json::from_value(stored).expect("the old form still reads"));
+    assert_eq!(m.progress().describe_current(&criterion, SEATS), "2 users so far");
     let carol = e_at("c1", base() + Duration::days(3), Some("carol"));
     m.observe(&criterion.observe(&carol).unwrap(), SEATS).unwrap();
-    assert!(matches!(m.progress, milepost_domain::Progress::WindowedUsers { .. }));
-    assert_eq!(m.reached_at, Some(carol.timestamp), "ann, bob and carol within 7 days");
-    assert_eq!(m.status, MilestoneStatus::Achieved);
+    assert!(matches!(m.progress(), milepost_domain::Progress::WindowedUsers { .. }));
+    assert_eq!(
+        m.reached_at(),
+        Some(carol.timestamp),
+        "ann, bob and carol within 7 days"
+    );
+    assert_eq!(m.status(), MilestoneStatus::Achieved);
 }
 
 #[test]
@@ -586,7 +590,7 @@ fn an_announcement_claim_is_its_claimants_own_until_its_lease_runs_out() {
         m.claim_announcement(t + Duration::minutes(1) + ANNOUNCE_LEASE, "delivery-b"),
         "a lapsed claim is taken over"
     );
-    m.announced_reached = true;
+    m.mark_reached_announced();
     m.end_announcement_claim();
     assert!(
         !m.claim_announcement(t + Duration::hours(1), "delivery-b"),

@@ -159,13 +159,13 @@ impl InMemoryStore {
 }
 
 fn due_key(m: &TrackedMilestone) -> DueKey {
-    (m.due_at, m.account_id.clone(), m.milestone_id.clone())
+    (m.due_at(), m.account_id().clone(), m.milestone_id().to_owned())
 }
 
 /// `m`'s entry in the heads-up index, if it has one.
 fn heads_up_key(m: &TrackedMilestone) -> Option<DueKey> {
     m.heads_up_index_at()
-        .map(|at| (at, m.account_id.clone(), m.milestone_id.clone()))
+        .map(|at| (at, m.account_id().clone(), m.milestone_id().to_owned()))
 }
 
 /// One page of `index` up to `until`, after `after` (a cursor).
@@ -220,7 +220,7 @@ fn decode_cursor(s: &str) -> StoreResult<DueKey> {
 
 /// Where milestone `id` is, or would go, in an account's id-ordered milestones.
 fn position(milestones: &[TrackedMilestone], id: &str) -> Result<usize, usize> {
-    milestones.binary_search_by(|m| m.milestone_id.as_str().cmp(id))
+    milestones.binary_search_by(|m| m.milestone_id().cmp(id))
 }
 
 impl Tables {
@@ -320,14 +320,14 @@ impl MilestoneStore for InMemoryStore {
     async fn create_milestone(&self, m: &TrackedMilestone) -> StoreResult<bool> {
         self.check_fits("milestone", m)?;
         let mut t = self.lock();
-        if t.milestone(m.account_id.as_str(), &m.milestone_id).is_some() {
+        if t.milestone(m.account_id().as_str(), m.milestone_id()).is_some() {
             return Ok(false);
         }
         let mut stored = m.clone();
         stored.version = 1;
         t.index(None, &stored);
-        let ms = t.milestones.entry(m.account_id.clone()).or_default();
-        let at = position(ms, &m.milestone_id).unwrap_err();
+        let ms = t.milestones.entry(m.account_id().clone()).or_default();
+        let at = position(ms, m.milestone_id()).unwrap_err();
         ms.insert(at, stored);
         Ok(true)
     }
@@ -340,7 +340,7 @@ impl MilestoneStore for InMemoryStore {
         self.check_fits("milestone", m)?;
         let mut t = self.lock();
         let current = t
-            .milestone(m.account_id.as_str(), &m.milestone_id)
+            .milestone(m.account_id().as_str(), m.milestone_id())
             .ok_or(StoreError::Conflict)?;
         if current.version != m.version {
             return Err(StoreError::Conflict);
@@ -352,8 +352,8 @@ impl MilestoneStore for InMemoryStore {
         let before = current.clone();
         t.index(Some(&before), &stored);
         let version = stored.version;
-        let ms = t.milestones.get_mut(m.account_id.as_str()).expect("checked above");
-        let at = position(ms, &m.milestone_id).expect("checked above");
+        let ms = t.milestones.get_mut(m.account_id().as_str()).expect("checked above");
+        let at = position(ms, m.milestone_id()).expect("checked above");
         ms[at] = stored;
         Ok(version)
     }
@@ -537,7 +537,7 @@ impl EventStore for InMemoryStore {
             // only its leaving the index needs doing.
             if m.heads_up_index_at().is_none() {
                 if let Some(at) = m.heads_up_key_time() {
-                    heads_up.remove(&(at, m.account_id.clone(), m.milestone_id.clone()));
+                    heads_up.remove(&(at, m.account_id().clone(), m.milestone_id().to_owned()));
                 }
             }
         }

@@ -199,7 +199,7 @@ async fn confirming_a_manual_milestone_recovers_it_and_closes_its_task(s: Setup<
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(m.status, MilestoneStatus::Recovered);
+    assert_eq!(m.status(), MilestoneStatus::Recovered);
     let task = s.task("sponsor_named").await;
     assert_eq!(
         (task.status, task.closed.as_ref().map(|c| c.reason.as_str())),

@@ -64,7 +64,7 @@ async fn state(s: &Setup) -> (MilestoneStatus, u64, usize, usize) {
     let acme = AccountId::new("acme");
     let m = s.store.get_milestone(&acme, "sponsor_named").await.unwrap().unwrap();
     let log = s.store.log_of(&acme).await.unwrap().len();
-    (m.status, m.version, log, s.events.events().len())
+    (m.status(), m.version, log, s.events.events().len())
 }
 
 async fn every_field_is_bounded_and_a_refusal_stores_nothing(s: Arc<Setup>) {
@@ -132,7 +132,7 @@ async fn a_confirmation_the_bus_missed_is_completed_by_its_retry(s: Arc<Setup>) 
         "the sender is asked to retry"
     );
     let m = s.store.get_milestone(&acme, "sponsor_named").await.unwrap().unwrap();
-    assert_eq!(m.status, MilestoneStatus::Achieved, "the store took it");
+    assert_eq!(m.status(), MilestoneStatus::Achieved, "the store took it");
     assert!(s.events.events().is_empty(), "the bus did not");
 
     // The sender's retry (another attempt, perhaps another name): the first confirmation is completed.

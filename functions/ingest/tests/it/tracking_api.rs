@@ -132,7 +132,7 @@ async fn status_of(s: &Setup, account: &str, milestone: &str) -> Option<Mileston
         .get_milestone(&AccountId::new(account), milestone)
         .await
         .unwrap()
-        .map(|m| m.status)
+        .map(|m| m.status())
 }
 
 async fn nothing_stored(s: &Setup) {

@@ -60,7 +60,7 @@ async fn nothing_stored(s: &Setup) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(m.status, MilestoneStatus::Pending, "the milestone moved");
+    assert_eq!(m.status(), MilestoneStatus::Pending, "the milestone moved");
     assert!(
         s.store
             .activity(&AccountId::new("acme"))
@@ -89,7 +89,7 @@ async fn a_signed_event_is_accepted_and_applied(s: Arc<Setup>) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(m.status, MilestoneStatus::Achieved);
+    assert_eq!(m.status(), MilestoneStatus::Achieved);
     assert_eq!(s.events.count("MilestoneAchieved"), 1);
 }
 
@@ -426,7 +426,7 @@ async fn a_busy_user_in_a_windowed_user_milestone_keeps_its_item_small(s: Arc<Se
         .await
         .unwrap()
         .unwrap();
-    let milepost_domain::Progress::WindowedUsers { runs, .. } = &m.progress else {
+    let milepost_domain::Progress::WindowedUsers { runs, .. } = &m.progress() else {
         panic!("windowed user progress");
     };
     let kept: Vec<usize> = runs.values().map(Vec::len).collect();
@@ -535,7 +535,11 @@ async fn events_dated_far_ahead_are_rejected_and_odd_signature_times_get_401(s: 
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(m.status, MilestoneStatus::Pending, "the far-future event moved nothing");
+    assert_eq!(
+        m.status(),
+        MilestoneStatus::Pending,
+        "the far-future event moved nothing"
+    );
     let days = s.store.activity(&AccountId::new("acme")).await.unwrap().active_days;
     assert!(days.iter().all(|d| d.year() < 3000), "last seen went to the far future");
 
@@ -623,7 +627,7 @@ async fn the_same_event_id_in_two_accounts_is_two_events(s: Arc<Setup>) {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(m.status, MilestoneStatus::Achieved, "{account}");
+        assert_eq!(m.status(), MilestoneStatus::Achieved, "{account}");
     }
     assert_eq!(s.events.count("MilestoneAchieved"), 2);
 }
@@ -953,7 +957,7 @@ async fn an_event_that_breaks_a_lifecycle_rule_is_held_for_replay_not_retried_fo
         .collect();
     assert_eq!(held, ["e1", "e2"], "both kept for replay");
     let first = store.get_milestone(&acme, "first_workflow").await.unwrap().unwrap();
-    assert_eq!(first.status, MilestoneStatus::Pending, "nothing applied");
+    assert_eq!(first.status(), MilestoneStatus::Pending, "nothing applied");
     // A replay while the bug is still there keeps them.
     assert_eq!(ingestion.apply_parked(&acme).await.unwrap(), 0);
     assert_eq!(store.parked_for(&acme).await.unwrap().len(), 2);
@@ -962,7 +966,7 @@ async fn an_event_that_breaks_a_lifecycle_rule_is_held_for_replay_not_retried_fo
     assert_eq!(ingestion.apply_parked(&acme).await.unwrap(), 2, "each applied once");
     assert!(store.parked_for(&acme).await.unwrap().is_empty());
     let first = store.get_milestone(&acme, "first_workflow").await.unwrap().unwrap();
-    assert_eq!(first.status, MilestoneStatus::Achieved);
+    assert_eq!(first.status(), MilestoneStatus::Achieved);
     assert_eq!(
         ingestion.apply_parked(&acme).await.unwrap(),
         0,
@@ -1042,7 +1046,7 @@ async fn a_signed_confirmation_reaches_a_manual_milestone_once(s: Arc<Setup>) {
     let unsigned = handle(&ingestion, &s.config, confirm_request(request(body.clone()))).await;
     assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
-        sponsor().await.status,
+        sponsor().await.status(),
         MilestoneStatus::Pending,
         "unsigned moved nothing"
     );
@@ -1058,7 +1062,7 @@ async fn a_signed_confirmation_reaches_a_manual_milestone_once(s: Arc<Setup>) {
     assert_eq!(answer["status"], "confirmed");
     assert_eq!(answer["milestone_status"], "achieved");
     let reached = sponsor().await;
-    assert_eq!(reached.status, MilestoneStatus::Achieved);
+    assert_eq!(reached.status(), MilestoneStatus::Achieved);
     let names = |s: &Setup| -> Vec<String> { s.events.events().iter().map(|e| e.detail_type().to_string()).collect() };
     assert_eq!(names(&s), ["ManualMilestoneConfirmed", "MilestoneAchieved"]);
     let log = s.store.log_of(&acme).await.unwrap();
@@ -1214,6 +1218,6 @@ async fn on_dynamodb_an_event_no_criterion_reads_takes_two_requests_and_no_trans
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(reports.status, MilestoneStatus::Pending);
+    assert_eq!(reports.status(), MilestoneStatus::Pending);
     assert_eq!(reports.version, 2, "created, then one event applied");
 }

@@ -43,7 +43,7 @@ pub fn task_buttons(links: Option<&ActionLinks>, task: &CsmTask, m: &TrackedMile
     let Some(links) = links else { return Vec::new() };
     LinkAction::ALL
         .into_iter()
-        .filter(|a| *a != LinkAction::Confirm || matches!(m.criterion, milepost_domain::Criterion::Manual))
+        .filter(|a| *a != LinkAction::Confirm || matches!(m.criterion(), milepost_domain::Criterion::Manual))
         .map(|action| Button {
             label: action.label(),
             url: links.url(action, &task.id, &task.owner_email, now),
@@ -83,7 +83,7 @@ pub(super) fn task_email(
         "[{}] {}CSM task: {} missed, {} ARR at risk",
         account.name,
         if reminder { "Reminder, " } else { "" },
-        m.name,
+        m.name(),
         fmt_money(task.arr_at_risk)
     );
     // The email shows the task's own snapshot, so the two never disagree.
@@ -99,7 +99,7 @@ pub(super) fn task_email(
         owner_name: first_name(&task.owner_name),
         facts,
         today: fmt_date(now),
-        days_overdue: (now - m.due_at).num_days(),
+        days_overdue: (now - m.due_at()).num_days(),
         health: &task.health,
         arr_at_risk: fmt_money(task.arr_at_risk),
         intervention: &task.recommended_intervention,
@@ -113,7 +113,7 @@ pub(super) fn task_email(
         key,
         kind: EmailKind::CsmTask,
         account_id: account.id.clone(),
-        milestone_id: m.milestone_id.clone(),
+        milestone_id: m.milestone_id().to_owned(),
         from: cfg.sender.clone(),
         to: vec![owner],
         subject: view.subject.clone(),

@@ -58,21 +58,21 @@ pub fn outreach(
     let About { cfg, account, m, now } = about;
     let facts = MilestoneFacts::new(cfg, account, m, now);
     let subject = match (kind, also.len()) {
-        (EmailKind::FollowUp, _) => format!("[{}] Resources and 1:1 help for {}", account.name, m.name),
-        (EmailKind::HeadsUpChampion, 0) => format!("[{}] Coming up: {}", account.name, m.name),
-        (EmailKind::HeadsUpChampion, 1) => format!("[{}] Coming up: {} and one more", account.name, m.name),
-        (EmailKind::HeadsUpChampion, n) => format!("[{}] Coming up: {} and {n} more", account.name, m.name),
-        (_, 0) => format!("[{}] Next step: {}", account.name, m.name),
-        (_, 1) => format!("[{}] Next steps: {} and one more", account.name, m.name),
-        (_, n) => format!("[{}] Next steps: {} and {n} more", account.name, m.name),
+        (EmailKind::FollowUp, _) => format!("[{}] Resources and 1:1 help for {}", account.name, m.name()),
+        (EmailKind::HeadsUpChampion, 0) => format!("[{}] Coming up: {}", account.name, m.name()),
+        (EmailKind::HeadsUpChampion, 1) => format!("[{}] Coming up: {} and one more", account.name, m.name()),
+        (EmailKind::HeadsUpChampion, n) => format!("[{}] Coming up: {} and {n} more", account.name, m.name()),
+        (_, 0) => format!("[{}] Next step: {}", account.name, m.name()),
+        (_, 1) => format!("[{}] Next steps: {} and one more", account.name, m.name()),
+        (_, n) => format!("[{}] Next steps: {} and {n} more", account.name, m.name()),
     };
-    let owner = account.owner(&m.owner).contact;
+    let owner = account.owner(m.owner()).contact;
     let view = CustomerView {
         subject: clean_header(&subject),
         greeting_name: first_name(&account.primary_contact.name),
         facts,
-        points: split_points(&m.playbook.outreach),
-        guides: m.playbook.guides.iter().filter(|g| g.url.is_some()).collect(),
+        points: split_points(&m.playbook().outreach),
+        guides: m.playbook().guides.iter().filter(|g| g.url.is_some()).collect(),
         booking_url: &cfg.booking_url,
         signer_name: &owner.name,
         also: also
@@ -84,8 +84,8 @@ pub fn outreach(
             .collect(),
         unsubscribe_url,
         tally: m
-            .progress
-            .tally(&m.criterion, account.licensed_seats)
+            .progress()
+            .tally(m.criterion(), account.licensed_seats)
             .filter(|(done, need)| kind == EmailKind::HeadsUpChampion && *need > 1 && *done > 0)
             .map(|(done, need)| format!("{done} of {need}")),
     };
@@ -101,7 +101,7 @@ pub fn outreach(
         key,
         kind,
         account_id: account.id.clone(),
-        milestone_id: m.milestone_id.clone(),
+        milestone_id: m.milestone_id().to_owned(),
         from: Contact::new(
             format!("{} via {}", owner.name, cfg.sender.name),
             cfg.sender.email.clone(),

@@ -36,13 +36,15 @@ pub fn heads_up(
     key: SendKey,
 ) -> Result<OutgoingEmail, RenderError> {
     let About { cfg, account, m, now } = about;
-    let owner = account.owner(&m.owner);
+    let owner = account.owner(m.owner());
     let facts = MilestoneFacts::new(cfg, account, m, now);
     let subject = format!(
         "[{}] Heads-up: {} {}, behind pace",
-        account.name, m.name, facts.due_phrase
+        account.name,
+        m.name(),
+        facts.due_phrase
     );
-    let role = m.owner.replace('_', " ");
+    let role = m.owner().replace('_', " ");
     let view = HeadsUpView {
         subject: clean_header(&subject),
         greeting: first_name(&owner.contact.name),
@@ -50,16 +52,16 @@ pub fn heads_up(
         expected_percent: (pace.expected * 100.0).round() as u32,
         arr_at_risk: fmt_money(m.arr_at_risk(account.arr)),
         champion,
-        suggestion: &m.playbook.csm,
+        suggestion: &m.playbook().csm,
         role_note: owner.fallback.then(|| fallback_note(&role)),
-        days_before: m.heads_up.map_or(0, |r| r.days_before),
+        days_before: m.heads_up().map_or(0, |r| r.days_before),
         facts,
     };
     Ok(OutgoingEmail {
         key,
         kind: EmailKind::HeadsUp,
         account_id: account.id.clone(),
-        milestone_id: m.milestone_id.clone(),
+        milestone_id: m.milestone_id().to_owned(),
         from: cfg.sender.clone(),
         to: vec![owner.contact.clone()],
         subject: view.subject.clone(),

@@ -75,12 +75,14 @@ pub fn leadership(
     let About { cfg, account, m, now } = about;
     let EscalationFacts { health, tried, task } = facts;
     let arr = fmt_money(m.arr_at_risk(account.arr));
-    let days_overdue = (now - m.due_at).num_days();
+    let days_overdue = (now - m.due_at()).num_days();
     let subject = match kind {
-        EmailKind::ExecSponsor => format!("[{}] {}: can we count on your help?", account.name, m.name),
+        EmailKind::ExecSponsor => format!("[{}] {}: can we count on your help?", account.name, m.name()),
         _ => format!(
             "[{}] Escalation: {} {} days overdue, {arr} ARR at risk",
-            account.name, m.name, days_overdue
+            account.name,
+            m.name(),
+            days_overdue
         ),
     };
     let view = LeadershipView {
@@ -97,12 +99,12 @@ pub fn leadership(
             .iter()
             .map(|e| format!("{}: {}", fmt_date(e.at), e.detail))
             .collect(),
-        ask: &m.playbook.leadership,
-        sponsor_ask: m.playbook.sponsor.as_deref(),
+        ask: &m.playbook().leadership,
+        sponsor_ask: m.playbook().sponsor.as_deref(),
         reached_out: customer_emailed(tried, None),
         with_guides: customer_emailed(tried, Some(Step::FollowUpEmail))
-            && m.playbook.guides.iter().any(|g| g.url.is_some()),
-        owner_name: &account.owner(&m.owner).contact.name,
+            && m.playbook().guides.iter().any(|g| g.url.is_some()),
+        owner_name: &account.owner(m.owner()).contact.name,
         csm_name: &account.csm.name,
         unsubscribe_url: unsubscribe_url.unwrap_or_default(),
         // What people did is for our leadership only, never for the customer's sponsor.
@@ -135,13 +137,13 @@ pub fn leadership(
         key,
         kind,
         account_id: account.id.clone(),
-        milestone_id: m.milestone_id.clone(),
+        milestone_id: m.milestone_id().to_owned(),
         from,
         to: vec![recipient.clone()],
         subject: view.subject.clone(),
         text,
         html,
-        reply_to: kind.customer_facing().then(|| account.owner(&m.owner).contact.clone()),
+        reply_to: kind.customer_facing().then(|| account.owner(m.owner()).contact.clone()),
         list_unsubscribe: unsubscribe_url.filter(|_| kind.customer_facing()).map(str::to_string),
         date: now,
     })

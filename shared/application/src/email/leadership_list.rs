@@ -56,16 +56,16 @@ pub fn leadership_list(
             let facts = MilestoneFacts::new(cfg, i.account, i.milestone, now);
             let row = DigestRow {
                 account_name: i.account.name.clone(),
-                milestone_name: i.milestone.name.clone(),
+                milestone_name: i.milestone.name().to_owned(),
                 arr_at_risk: fmt_money(arr),
-                days_overdue: (now - i.milestone.due_at).num_days(),
+                days_overdue: (now - i.milestone.due_at()).num_days(),
                 due_date: facts.due_date,
                 health: format!("{}/100, {}", i.health.score, i.health.trend_word()),
                 csm_name: i.account.csm.name.clone(),
                 task: i
                     .task
                     .map_or_else(|| "none".to_string(), |t| format!("{}: {}", t.owner_name, standing(t))),
-                ask: i.milestone.playbook.leadership.clone(),
+                ask: i.milestone.playbook().leadership.clone(),
                 link: facts.link,
             };
             (arr, row)
@@ -88,7 +88,7 @@ pub fn leadership_list(
         key,
         kind: EmailKind::Leadership,
         account_id: first.account.id.clone(),
-        milestone_id: first.milestone.milestone_id.clone(),
+        milestone_id: first.milestone.milestone_id().to_owned(),
         from: cfg.sender.clone(),
         to: vec![recipient.clone()],
         subject: view.subject.clone(),

@@ -72,16 +72,16 @@ impl MilestoneFacts {
         MilestoneFacts {
             account_name: account.name.clone(),
             account_possessive: possessive(&account.name),
-            milestone_name: m.name.clone(),
-            due_date: fmt_date(m.due_at),
-            due_phrase: due_phrase(m.due_at, now, account.timezone),
-            target: m.criterion.describe_target(account.licensed_seats),
-            current: m.progress.describe_current(&m.criterion, account.licensed_seats),
+            milestone_name: m.name().to_owned(),
+            due_date: fmt_date(m.due_at()),
+            due_phrase: due_phrase(m.due_at(), now, account.timezone),
+            target: m.criterion().describe_target(account.licensed_seats),
+            current: m.progress().describe_current(m.criterion(), account.licensed_seats),
             goal: account.goal.clone(),
             link: format!(
                 "{}/milestones/{}?account={}",
                 cfg.app_url.trim_end_matches('/'),
-                url_part(&m.milestone_id),
+                url_part(m.milestone_id()),
                 url_part(account.id.as_str())
             ),
         }

@@ -42,7 +42,7 @@ pub struct HeldItem<'a> {
 
 /// What the thresholds kept a miss from, in the owner's words.
 pub(super) fn held_back_words(m: &TrackedMilestone, held: milepost_domain::HeldBack) -> String {
-    let t = m.policy.min_arr_at_risk;
+    let t = m.policy().min_arr_at_risk;
     match held {
         milepost_domain::HeldBack::TaskAndLeadership => format!(
             "Tech-touch: the customer gets the playbook's emails; no CSM task, leadership not told (under {} ARR at risk)",
@@ -71,9 +71,9 @@ pub fn owner_digest(
             let facts = MilestoneFacts::new(cfg, i.account, i.milestone, now);
             let row = OwnerDigestRow {
                 account_name: i.account.name.clone(),
-                milestone_name: i.milestone.name.clone(),
+                milestone_name: i.milestone.name().to_owned(),
                 arr_at_risk: fmt_money(arr),
-                days_overdue: (now - i.milestone.due_at).num_days(),
+                days_overdue: (now - i.milestone.due_at()).num_days(),
                 due_date: facts.due_date,
                 progress: format!("{} (target: {})", facts.current, facts.target),
                 held_back: held_back_words(i.milestone, i.held_back),
@@ -107,7 +107,7 @@ pub fn owner_digest(
         key,
         kind: EmailKind::OwnerDigest,
         account_id: first.account.id.clone(),
-        milestone_id: first.milestone.milestone_id.clone(),
+        milestone_id: first.milestone.milestone_id().to_owned(),
         from: cfg.sender.clone(),
         to: vec![owner.clone()],
         subject: view.subject.clone(),

@@ -25,7 +25,12 @@ pub(crate) fn account(name: &str, id: &str) -> Account {
 }
 
 pub(crate) fn milestone(acct: &Account) -> TrackedMilestone {
-    let def = MilestoneDef {
+    milestone_with(acct, |_| {})
+}
+
+/// The milestone under test, its definition first changed by `change`.
+fn milestone_with(acct: &Account, change: impl FnOnce(&mut MilestoneDef)) -> TrackedMilestone {
+    let mut def = MilestoneDef {
         id: "first_workflow".into(),
         name: "First <workflow> & done".into(),
         phase: Phase::Onboarding,
@@ -53,6 +58,7 @@ pub(crate) fn milestone(acct: &Account) -> TrackedMilestone {
             ],
         },
     };
+    change(&mut def);
     let map = MilestoneMap {
         escalate_to_exec_sponsor: true,
         ..milepost_domain::fixtures::map_of(vec![def.clone()])
@@ -93,17 +99,17 @@ fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
         status: milepost_domain::TaskStatus::Open,
         account_id: acct.id.clone(),
         account_name: acct.name.clone(),
-        milestone_id: m.milestone_id.clone(),
-        milestone_name: m.name.clone(),
+        milestone_id: m.milestone_id().to_owned(),
+        milestone_name: m.name().to_owned(),
         owner_email: acct.csm.email.to_string(),
         owner_name: acct.csm.name.clone(),
         created_at: now(),
-        due_at: m.due_at,
+        due_at: m.due_at(),
         target: "2× workflow.completed".into(),
         current: "1 so far".into(),
         health: health(),
         arr_at_risk: 30_000,
-        recommended_intervention: m.playbook.csm.clone(),
+        recommended_intervention: m.playbook().csm.clone(),
         recent_activity: vec![],
         owner_role: "csm".into(),
         owner_is_fallback: false,
@@ -121,7 +127,7 @@ fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
     let tried = vec![EscalationLogEntry {
         key: "x:outreach_email:email:customer".into(),
         account_id: acct.id.clone(),
-        milestone_id: m.milestone_id.clone(),
+        milestone_id: m.milestone_id().to_owned(),
         execution: "x".into(),
         at: now() - Duration::days(4),
         step: Some(Step::OutreachEmail),
@@ -348,7 +354,7 @@ fn customer_mail_is_written_for_its_reader_and_never_carries_internal_notes() {
     let m = milestone(&acct);
     for email in emails.iter().filter(|e| e.kind.customer_facing()) {
         let kind = email.kind.as_str();
-        for internal in m.playbook.internal_texts() {
+        for internal in m.playbook().internal_texts() {
             // The texts, or their first words, in either part.
             let start: String = internal.chars().take(12).collect();
             assert!(
@@ -396,13 +402,10 @@ fn customer_mail_is_written_for_its_reader_and_never_carries_internal_notes() {
 #[test]
 fn a_section_with_nothing_in_it_is_not_rendered() {
     let acct = account("Acme Corp", "acme");
-    let mut m = milestone(&acct);
-    let playbook = Playbook {
-        guides: Vec::new(),
-        sponsor: None,
-        ..(*m.playbook).clone()
-    };
-    m.playbook = std::sync::Arc::new(playbook);
+    let m = milestone_with(&acct, |def| {
+        def.playbook.guides.clear();
+        def.playbook.sponsor = None;
+    });
     let cfg = Config::default();
     let follow_up = outreach(
         about(&cfg, &acct, &m),
@@ -479,10 +482,11 @@ fn customer_mail_answers_to_its_owner_and_carries_the_recipients_own_unsubscribe
 fn one_outreach_names_every_miss_close_together() {
     let acct = account("Acme Corp", "acme");
     let m = milestone(&acct);
-    let mut other = milestone(&acct);
-    other.milestone_id = "team_invited".into();
-    other.name = "Three teammates active".into();
-    other.due_at = m.due_at + Duration::days(1);
+    let other = milestone_with(&acct, |def| {
+        def.id = "team_invited".into();
+        def.name = "Three teammates active".into();
+        def.due_days += 1;
+    });
     let cfg = Config::default();
     let email = outreach(
         about(&cfg, &acct, &m),

@@ -130,7 +130,7 @@ impl PlaybookSteps {
         let store = &self.store;
         let now = self.clock.now();
         let mut milestone = self.load_milestone(req).await?;
-        if milestone.status.is_reached() {
+        if milestone.status().is_reached() {
             return Ok(StepOutcome::Recovered);
         }
         let account = store
@@ -141,9 +141,9 @@ impl PlaybookSteps {
         if let Some(stage) = step.stage() {
             // Walk stage by stage, so a stage whose step failed and was caught is still recorded.
             let mut changed = false;
-            while milestone.status.stage().is_none_or(|s| s < stage) {
+            while milestone.status().stage().is_none_or(|s| s < stage) {
                 let next = milestone
-                    .status
+                    .status()
                     .stage()
                     .and_then(Stage::next)
                     .unwrap_or(Stage::Outreach);
@@ -166,7 +166,7 @@ impl PlaybookSteps {
         };
         // Under the map's thresholds a miss skips the CSM or leadership stage.
         let held = milestone
-            .policy
+            .policy()
             .min_arr_at_risk
             .held_back(milestone.arr_at_risk(account.arr));
         match step {
@@ -217,7 +217,7 @@ impl PlaybookSteps {
             self.events
                 .publish(&[DomainEvent::EscalationStageCompleted {
                     account_id: account.id.clone(),
-                    milestone_id: milestone.milestone_id.clone(),
+                    milestone_id: milestone.milestone_id().to_owned(),
                     execution: req.execution.clone(),
                     stage,
                     completed_at: now,
@@ -266,7 +266,7 @@ impl PlaybookSteps {
                 to,
                 key: &key,
             };
-            let policy = milestone.policy.contact;
+            let policy = milestone.policy().contact;
             if let Some(later) = self.claim_slot(req, step, &slot, policy, account.timezone, now).await? {
                 return Ok(Some(later));
             }
@@ -283,7 +283,7 @@ impl PlaybookSteps {
             let sent = self.send_logged(req, step, Recipient::Customer, now, &mail).await;
             // The misses it named are settled as included in it, or given back.
             let keys = also.iter().map(|c| outreach_key_of(account, c));
-            let within = format!("the outreach email about {}", milestone.name);
+            let within = format!("the outreach email about {}", milestone.name());
             crate::sending::settle_named(self.store.as_ref(), keys, &within, sent.as_ref().ok(), &claim).await?;
             sent?;
         }
@@ -307,10 +307,10 @@ impl PlaybookSteps {
         self.events
             .publish(&[DomainEvent::InAppMessageRequested {
                 account_id: account.id.clone(),
-                milestone_id: milestone.milestone_id.clone(),
+                milestone_id: milestone.milestone_id().to_owned(),
                 execution: req.execution.clone(),
                 user_ids: users,
-                title: format!("Next step: {}", milestone.name),
+                title: format!("Next step: {}", milestone.name()),
                 body: format!("Target: {}. Today: {}.", facts.target, facts.current),
                 link: facts.link,
             }])
@@ -395,7 +395,7 @@ impl PlaybookSteps {
             }
         };
         let mut sponsor_mail = None;
-        if milestone.policy.exec_sponsor {
+        if milestone.policy().exec_sponsor {
             if let Some(sponsor) = &account.exec_sponsor {
                 // The sponsor is the customer's: a pause, an unsubscribe or the
                 // contact policy holds their email, not leadership's.
@@ -411,7 +411,7 @@ impl PlaybookSteps {
                         .held_by_suppression(req, step, Recipient::Sponsor, EmailKind::ExecSponsor, sponsor, now)
                         .await?
                 {
-                    let policy = milestone.policy.contact;
+                    let policy = milestone.policy().contact;
                     let sponsor_later = self.claim_slot(req, step, &slot, policy, account.timezone, now).await?;
                     deferred = match (deferred, sponsor_later) {
                         (Some(a), Some(b)) => Some(a.min(b)),
@@ -482,7 +482,7 @@ impl PlaybookSteps {
         now: Timestamp,
     ) -> Result<CsmTask, StepError> {
         let activity = self.store.activity(&account.id).await?;
-        let owner = account.owner(&m.owner);
+        let owner = account.owner(m.owner());
         if owner.fallback {
             tracing::info!(
                 role = owner.role,
@@ -494,19 +494,19 @@ impl PlaybookSteps {
             status: TaskStatus::Open,
             account_id: account.id.clone(),
             account_name: account.name.clone(),
-            milestone_id: m.milestone_id.clone(),
-            milestone_name: m.name.clone(),
+            milestone_id: m.milestone_id().to_owned(),
+            milestone_name: m.name().to_owned(),
             owner_role: owner.role.to_string(),
             owner_is_fallback: owner.fallback,
             owner_email: owner.contact.email.to_string(),
             owner_name: owner.contact.name.clone(),
             created_at: now,
-            due_at: m.due_at,
-            target: m.criterion.describe_target(account.licensed_seats),
-            current: m.progress.describe_current(&m.criterion, account.licensed_seats),
+            due_at: m.due_at(),
+            target: m.criterion().describe_target(account.licensed_seats),
+            current: m.progress().describe_current(m.criterion(), account.licensed_seats),
             health: self.account_health(account, now).await?,
             arr_at_risk: m.arr_at_risk(account.arr),
-            recommended_intervention: m.playbook.csm.clone(),
+            recommended_intervention: m.playbook().csm.clone(),
             recent_activity: activity.recent.iter().rev().cloned().collect(),
             snoozed_until: None,
             closed: None,
@@ -629,7 +629,7 @@ impl PlaybookSteps {
             None => {
                 // Looked at again with the key held, right before the send: a
                 // customer who caught up while the step ran gets nothing.
-                let reached = self.load_milestone(req).await.map(|m| m.status.is_reached());
+                let reached = self.load_milestone(req).await.map(|m| m.status().is_reached());
                 if !matches!(reached, Ok(false)) {
                     self.store.release_send(&mail.key, &claim).await?;
                     reached?;
@@ -661,7 +661,7 @@ impl PlaybookSteps {
         let entry = milepost_domain::QueuedEscalation {
             execution: req.execution.clone(),
             account_id: facts.account.id.clone(),
-            milestone_id: facts.milestone.milestone_id.clone(),
+            milestone_id: facts.milestone.milestone_id().to_owned(),
             arr_at_risk: facts.milestone.arr_at_risk(facts.account.arr),
             queued_at: now,
         };
@@ -772,7 +772,7 @@ impl PlaybookSteps {
                 done.push(waiting.execution);
                 continue;
             };
-            if milestone.status.is_reached() {
+            if milestone.status().is_reached() {
                 // Caught up meanwhile: its own step ends it, with no email.
                 self.store.release_send(&their_key, claim).await?;
                 done.push(waiting.execution);
@@ -796,12 +796,12 @@ impl PlaybookSteps {
         held_back: HeldBack,
         now: Timestamp,
     ) -> Result<(), StepError> {
-        let owner = account.owner(&milestone.owner);
+        let owner = account.owner(milestone.owner());
         let arr_at_risk = milestone.arr_at_risk(account.arr);
         let miss = HeldMiss {
             execution: req.execution.clone(),
             account_id: account.id.clone(),
-            milestone_id: milestone.milestone_id.clone(),
+            milestone_id: milestone.milestone_id().to_owned(),
             arr_at_risk,
             held_back,
             queued_at: now,
@@ -814,7 +814,7 @@ impl PlaybookSteps {
             digest.add(miss.clone()) || renamed
         })
         .await?;
-        let t = milestone.policy.min_arr_at_risk;
+        let t = milestone.policy().min_arr_at_risk;
         let (skipped, threshold) = match held_back {
             HeldBack::TaskAndLeadership => ("no CSM task and no leadership escalation", t.csm_task),
             HeldBack::Leadership => ("no leadership escalation", t.leadership),
@@ -863,7 +863,7 @@ impl PlaybookSteps {
         m: &TrackedMilestone,
         claim: &SendClaim,
     ) -> Result<Vec<TrackedMilestone>, StepError> {
-        let Some(missed_at) = m.missed_at else {
+        let Some(missed_at) = m.missed_at() else {
             return Ok(Vec::new());
         };
         let mut others: Vec<TrackedMilestone> = self
@@ -872,16 +872,16 @@ impl PlaybookSteps {
             .await?
             .into_iter()
             .filter(|c| {
-                c.milestone_id != m.milestone_id
+                c.milestone_id() != m.milestone_id()
                     && matches!(
-                        c.status,
+                        c.status(),
                         milepost_domain::MilestoneStatus::Missed
                             | milepost_domain::MilestoneStatus::Escalating(Stage::Outreach)
                     )
-                    && c.missed_at.is_some_and(|t| (t - missed_at).abs() <= COMBINE_WITHIN)
+                    && c.missed_at().is_some_and(|t| (t - missed_at).abs() <= COMBINE_WITHIN)
             })
             .collect();
-        others.sort_by(|a, b| (a.due_at, &a.milestone_id).cmp(&(b.due_at, &b.milestone_id)));
+        others.sort_by(|a, b| (a.due_at(), a.milestone_id()).cmp(&(b.due_at(), b.milestone_id())));
         let claimed =
             crate::sending::claim_named(self.store.as_ref(), others, |c| outreach_key_of(account, c), claim).await?;
         Ok(claimed)
@@ -961,7 +961,7 @@ fn send_key(req: &EscalationRequest, step: Step, recipient: Recipient) -> SendKe
 /// The send key of the outreach email of `m`'s escalation (its execution
 /// name derives from account, milestone and due time, as the sweep names it).
 fn outreach_key_of(account: &Account, m: &TrackedMilestone) -> SendKey {
-    let execution = milepost_domain::execution_name(&account.id, &m.milestone_id, m.due_at);
+    let execution = milepost_domain::execution_name(&account.id, m.milestone_id(), m.due_at());
     keys::playbook_send(&execution, Step::OutreachEmail, Recipient::Customer)
 }
 

@@ -400,11 +400,11 @@ impl Ingestion {
         };
         for m in held
             .into_iter()
-            .filter(|m| m.announcing.as_ref().is_some_and(|c| c.is_held_by(claimant)))
+            .filter(|m| m.announcing().is_some_and(|c| c.is_held_by(claimant)))
         {
-            let milestone_id = m.milestone_id.clone();
+            let milestone_id = m.milestone_id().to_owned();
             let released = update_milestone(self.store.as_ref(), m, |m| {
-                if !m.announcing.as_ref().is_some_and(|c| c.is_held_by(claimant)) {
+                if !m.announcing().is_some_and(|c| c.is_held_by(claimant)) {
                     return Ok(Edit::Unchanged);
                 }
                 m.end_announcement_claim();
@@ -598,7 +598,7 @@ impl Ingestion {
         };
         if !claimed.load(Ordering::SeqCst) {
             if m.needs_reached_announcement() {
-                tracing::debug!(account_id = %account.id, milestone_id = %m.milestone_id, since = ?m.announcing.as_ref().map(|c| c.since), "a reached milestone is being announced by another delivery");
+                tracing::debug!(account_id = %account.id, milestone_id = %m.milestone_id(), since = ?m.announcing().map(|c| c.since), "a reached milestone is being announced by another delivery");
             }
             return Ok(()); // announced already, or being announced by a concurrent delivery
         }
@@ -617,12 +617,12 @@ impl Ingestion {
         let outcome = published.is_ok();
         if let Err(e) = &published {
             // Ids only; the claim is given back for the next delivery.
-            tracing::warn!(account_id = %account.id, milestone_id = %m.milestone_id, error = %e, "announcing a reached milestone failed; the next delivery announces it");
+            tracing::warn!(account_id = %account.id, milestone_id = %m.milestone_id(), error = %e, "announcing a reached milestone failed; the next delivery announces it");
         }
-        let (account_id, milestone_id) = (account.id.clone(), m.milestone_id.clone());
+        let (account_id, milestone_id) = (account.id.clone(), m.milestone_id().to_owned());
         update_milestone(self.store.as_ref(), m, |m| {
             if outcome {
-                m.announced_reached = true;
+                m.mark_reached_announced();
             }
             m.end_announcement_claim();
             Ok(Edit::Changed)
@@ -642,19 +642,19 @@ impl Ingestion {
         m: &TrackedMilestone,
         reason: CloseReason,
     ) -> Result<(), IngestError> {
-        let from = m.reached_from.unwrap_or(MilestoneStatus::Pending);
-        let at = m.reached_at.expect("a reached milestone has its time");
+        let from = m.reached_from().unwrap_or(MilestoneStatus::Pending);
+        let at = m.reached_at().expect("a reached milestone has its time");
         let event = if from == MilestoneStatus::Pending {
             DomainEvent::MilestoneAchieved {
                 account_id: account.id.clone(),
-                milestone_id: m.milestone_id.clone(),
+                milestone_id: m.milestone_id().to_owned(),
                 segment: account.segment,
-                phase: m.phase,
-                due_at: m.due_at,
+                phase: m.phase(),
+                due_at: m.due_at(),
                 achieved_at: at,
             }
         } else {
-            if let (Some(execution), true) = (&m.execution, m.escalation_started) {
+            if let (Some(execution), true) = (m.execution(), m.escalation_started()) {
                 if from != MilestoneStatus::Lapsed {
                     self.workflows
                         .stop(execution, from.stage())
@@ -667,26 +667,26 @@ impl Ingestion {
             }
             DomainEvent::MilestoneRecovered {
                 account_id: account.id.clone(),
-                milestone_id: m.milestone_id.clone(),
-                due_at: m.due_at,
+                milestone_id: m.milestone_id().to_owned(),
+                due_at: m.due_at(),
                 recovered_at: at,
                 achieved_at: at,
-                group: m.group,
+                group: m.group(),
                 stage_reached: from.stage(),
             }
         };
         // A confirmation is logged and announced with the achievement it made:
         // the log entry's key is the confirmation's, so a retry writes it once.
         let mut events = Vec::with_capacity(2);
-        if let Some(c) = &m.confirmation {
+        if let Some(c) = m.confirmation() {
             let detail = match &c.note {
-                Some(note) => format!("{} confirmed by {}: {note}", m.name, c.by.display()),
-                None => format!("{} confirmed by {}", m.name, c.by.display()),
+                Some(note) => format!("{} confirmed by {}: {note}", m.name(), c.by.display()),
+                None => format!("{} confirmed by {}", m.name(), c.by.display()),
             };
             let entry = EscalationLogEntry::outside_steps(
                 &account.id,
-                &m.milestone_id,
-                m.execution.as_deref(),
+                m.milestone_id(),
+                m.execution(),
                 "confirmed",
                 c.recorded_at,
                 &c.by,
@@ -695,7 +695,7 @@ impl Ingestion {
             self.store.append_log(&entry).await?;
             events.push(DomainEvent::ManualMilestoneConfirmed {
                 account_id: account.id.clone(),
-                milestone_id: m.milestone_id.clone(),
+                milestone_id: m.milestone_id().to_owned(),
                 confirmed_at: c.at,
             });
         }
@@ -735,24 +735,24 @@ impl Ingestion {
                 message: format!("account {account_id} does not track milestone {milestone_id}"),
             });
         };
-        if !matches!(milestone.criterion, milepost_domain::Criterion::Manual) {
+        if !matches!(milestone.criterion(), milepost_domain::Criterion::Manual) {
             return Err(IngestError::NotManual(format!(
                 "milestone {milestone_id} is not manual: it is reached by product events"
             )));
         }
-        if let Some(reached) = milestone.reached_at.filter(|_| milestone.status.is_reached()) {
-            let status = milestone.status;
+        if let Some(reached) = milestone.reached_at().filter(|_| milestone.status().is_reached()) {
+            let status = milestone.status();
             // Completes what a failure after the achievement left owed: its log entry and events.
             self.announce_reached(&account, milestone, CloseReason::MilestoneConfirmed, &fresh_claimant())
                 .await?;
             return Ok(Confirmed::Already { status, at: reached });
         }
-        if at < milestone.starts_at {
+        if at < milestone.starts_at() {
             return Err(IngestError::Refused(FieldError::new(
                 "at",
                 format!(
                     "is before the contract started ({}): send when it was reached",
-                    milestone.starts_at.date_naive()
+                    milestone.starts_at().date_naive()
                 ),
             )));
         }
@@ -772,7 +772,7 @@ impl Ingestion {
                 message: format!("milestone {milestone_id} is gone"),
             });
         };
-        let status = m.status;
+        let status = m.status();
         self.announce_reached(&account, m, CloseReason::MilestoneConfirmed, &fresh_claimant())
             .await?;
         Ok(Confirmed::Now { status })

@@ -118,7 +118,7 @@ pub(super) fn dedupe_key(account: &AccountId, event_id: &str) -> (String, String
 }
 
 pub(super) fn due_shard(m: &TrackedMilestone) -> u32 {
-    let digest = Sha256::digest(format!("{}\u{0}{}", m.account_id, m.milestone_id).as_bytes());
+    let digest = Sha256::digest(format!("{}\u{0}{}", m.account_id(), m.milestone_id()).as_bytes());
     u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % DUE_SHARDS
 }
 
@@ -161,7 +161,7 @@ impl ShardedIndex {
             (self.pk.to_string(), s(format!("{}#{}", self.partition, due_shard(m)))),
             (
                 self.sk.to_string(),
-                s(format!("{}#{}#{}", time_key(at), m.account_id, m.milestone_id)),
+                s(format!("{}#{}#{}", time_key(at), m.account_id(), m.milestone_id())),
             ),
         ]
     }

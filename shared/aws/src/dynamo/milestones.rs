@@ -7,7 +7,7 @@ use super::*;
 impl MilestoneStore for DynamoStore {
     async fn create_milestone(&self, m: &TrackedMilestone) -> StoreResult<bool> {
         let item = Self::milestone_item(m, 1)?;
-        self.put(item, account_pk(&m.account_id), &milestone_sk(&m.milestone_id), true)
+        self.put(item, account_pk(m.account_id()), &milestone_sk(m.milestone_id()), true)
             .await
     }
 
@@ -97,13 +97,13 @@ impl DynamoStore {
         let mut stored = m.clone();
         stored.version = version;
         let mut item = HashMap::from([
-            ("pk".to_string(), s(account_pk(&m.account_id))),
-            ("sk".to_string(), s(milestone_sk(&m.milestone_id))),
+            ("pk".to_string(), s(account_pk(m.account_id()))),
+            ("sk".to_string(), s(milestone_sk(m.milestone_id()))),
             ("item".to_string(), stored_milestone(&stored)?),
             ("version".to_string(), AttributeValue::N(version.to_string())),
         ]);
         if m.awaits_sweep() {
-            item.extend(DUE_MILESTONES.entry(m, m.due_at));
+            item.extend(DUE_MILESTONES.entry(m, m.due_at()));
         }
         if let Some(at) = m.heads_up_index_at() {
             item.extend(HEADS_UP_MILESTONES.entry(m, at));
@@ -227,8 +227,8 @@ mod tests {
     fn claims_keep_the_stored_form_of_earlier_versions() {
         let at = Utc.with_ymd_and_hms(2026, 2, 4, 9, 0, 0).unwrap();
         let mut m = milestone();
-        m.announcing = Some(Claim::new("delivery-1", at));
-        m.miss_claim = Some(Claim::new("sweep-1", at));
+        milepost_domain::fixtures::seed(&mut m).announcing(Claim::new("delivery-1", at));
+        m.claim_miss("sweep-1", at);
         let AttributeValue::M(stored) = stored_milestone(&m).unwrap() else {
             panic!("a map")
         };
@@ -245,7 +245,7 @@ mod tests {
         old.remove("miss_claimed_by");
         old.remove("miss_claimed_at");
         let read = milestone_from_item(&HashMap::from([("item".to_string(), AttributeValue::M(old))])).unwrap();
-        assert_eq!(read.announcing, Some(Claim::new("", at)));
-        assert_eq!(read.miss_claim, None);
+        assert_eq!(read.announcing(), Some(&Claim::new("", at)));
+        assert_eq!(read.miss_claim(), None);
     }
 }

@@ -121,11 +121,14 @@ async fn overlapping_group_calls_for_one_account_end_with_the_newest_and_apply_p
     );
     let milestones = store.milestones_of(&id).await.unwrap();
     assert_eq!(milestones.len(), 3, "each milestone created once");
-    let first = milestones.iter().find(|m| m.milestone_id == "first_workflow").unwrap();
+    let first = milestones
+        .iter()
+        .find(|m| m.milestone_id() == "first_workflow")
+        .unwrap();
     assert!(
-        first.status.is_reached(),
+        first.status().is_reached(),
         "the two parked workflows counted: {:?}",
-        first.status
+        first.status()
     );
     assert!(store.parked_for(&id).await.unwrap().is_empty(), "nothing left parked");
     let activity = store.activity(&id).await.unwrap();

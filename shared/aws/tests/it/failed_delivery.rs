@@ -83,8 +83,8 @@ async fn a_redelivery_announces_what_a_failed_delivery_wrote() {
         .await
         .unwrap()
         .unwrap();
-    assert!(written.status.is_reached(), "the write went through");
-    assert_eq!(written.announcing, None, "and its claim was given back");
+    assert!(written.status().is_reached(), "the write went through");
+    assert_eq!(written.announcing(), None, "and its claim was given back");
     assert_eq!(events.count("MilestoneAchieved"), 0);
 
     // The sender's redelivery: all duplicates, and the announcement made.
@@ -96,5 +96,5 @@ async fn a_redelivery_announces_what_a_failed_delivery_wrote() {
         .await
         .unwrap()
         .unwrap();
-    assert!(m.announced_reached && m.announcing.is_none());
+    assert!(m.announced_reached() && m.announcing().is_none());
 }

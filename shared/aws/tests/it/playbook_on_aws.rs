@@ -233,7 +233,7 @@ async fn each_function_sends_its_email_through_ses_once_and_keeps_the_task_in_dy
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(m.status, MilestoneStatus::Lapsed);
+    assert_eq!(m.status(), MilestoneStatus::Lapsed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

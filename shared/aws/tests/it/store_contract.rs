@@ -112,20 +112,20 @@ async fn milestones_are_written_conditionally(store: Arc<dyn Store>) {
     let ms = tracked("acme");
     assert!(store.create_milestone(&ms[0]).await.unwrap());
     assert!(!store.create_milestone(&ms[0]).await.unwrap(), "created twice");
-    let stored = store.get_milestone(&ms[0].account_id, "first").await.unwrap().unwrap();
+    let stored = store.get_milestone(ms[0].account_id(), "first").await.unwrap().unwrap();
     assert_eq!(stored.version, 1);
 
     let mut a = stored.clone();
-    a.status = MilestoneStatus::Missed;
+    milepost_domain::fixtures::seed(&mut a).status(MilestoneStatus::Missed);
     let mut b = stored.clone();
-    b.status = MilestoneStatus::Achieved;
+    milepost_domain::fixtures::seed(&mut b).status(MilestoneStatus::Achieved);
     assert_eq!(store.update_milestone(&a).await.unwrap(), 2);
     assert!(
         matches!(store.update_milestone(&b).await, Err(StoreError::Conflict)),
         "a stale write won"
     );
-    let now = store.get_milestone(&ms[0].account_id, "first").await.unwrap().unwrap();
-    assert_eq!((now.status, now.version), (MilestoneStatus::Missed, 2));
+    let now = store.get_milestone(ms[0].account_id(), "first").await.unwrap().unwrap();
+    assert_eq!((now.status(), now.version), (MilestoneStatus::Missed, 2));
 }
 
 /// Applies one event at `t0()`, remembering it for 14 days.
@@ -142,10 +142,10 @@ async fn changed_since(store: &Arc<dyn Store>, account: &AccountId, before: &[Tr
     for m in store.milestones_of(account).await.unwrap() {
         let was = before
             .iter()
-            .find(|b| b.milestone_id == m.milestone_id)
+            .find(|b| b.milestone_id() == m.milestone_id())
             .map(|b| b.version);
         if was != Some(m.version) {
-            changed.insert(m.milestone_id);
+            changed.insert(m.milestone_id().to_owned());
         }
     }
     changed
@@ -197,7 +197,7 @@ async fn events_change_only_the_milestones_they_can_change(store: Arc<dyn Store>
     apply(&store, &event("e0", "acme", "a", t0() + Duration::days(1), "u")).await;
     let first = store.get_milestone(&id, "first").await.unwrap().unwrap();
     assert_eq!(
-        first.reached_at,
+        first.reached_at(),
         Some(t0() + Duration::days(1)),
         "backdated by a late older event"
     );
@@ -210,8 +210,8 @@ async fn the_due_index_holds_only_what_the_sweep_must_act_on(store: Arc<dyn Stor
         let a = format!("acct-{n:02}");
         for m in tracked(&a) {
             store.create_milestone(&m).await.unwrap();
-            if m.milestone_id == "first" {
-                expected.insert((a.clone(), m.milestone_id.clone()));
+            if m.milestone_id() == "first" {
+                expected.insert((a.clone(), m.milestone_id().to_owned()));
             }
         }
     }
@@ -235,7 +235,7 @@ async fn the_due_index_holds_only_what_the_sweep_must_act_on(store: Arc<dyn Stor
         .unwrap();
     started.miss(now, "exec-2".into()).unwrap();
     started.version = store.update_milestone(&started).await.unwrap();
-    started.escalation_started = true;
+    started.release_miss(false, None, true);
     store.update_milestone(&started).await.unwrap();
     expected.remove(&("acct-02".to_string(), "first".to_string()));
 
@@ -248,7 +248,7 @@ async fn the_due_index_holds_only_what_the_sweep_must_act_on(store: Arc<dyn Stor
         seen.extend(
             page.items
                 .into_iter()
-                .map(|m| (m.account_id.to_string(), m.milestone_id)),
+                .map(|m| (m.account_id().to_string(), m.milestone_id().to_owned())),
         );
         match page.next {
             Some(c) => cursor = Some(c),
@@ -486,8 +486,8 @@ async fn large_accounts_are_read_past_one_page(store: Arc<dyn Store>) {
     for n in 0..60 {
         let mut def = map.milestones[1].clone();
         def.id = format!("m{n:02}");
-        let mut m = TrackedMilestone::new(&a, &map, &def);
-        m.name = "x".repeat(20_000);
+        def.name = "x".repeat(20_000);
+        let m = TrackedMilestone::new(&a, &map, &def);
         store.create_milestone(&m).await.unwrap();
     }
     assert_eq!(store.milestones_of(&a.id).await.unwrap().len(), 60);
@@ -513,7 +513,7 @@ async fn every_record_is_scanned_once(store: Arc<dyn Store>) {
         for record in page.items {
             match record {
                 Record::Account(a) => accounts.push(a.id.to_string()),
-                Record::Milestone(m) => milestones.push(format!("{}/{}", m.account_id, m.milestone_id)),
+                Record::Milestone(m) => milestones.push(format!("{}/{}", m.account_id(), m.milestone_id())),
             }
         }
         match page.next {
@@ -562,7 +562,7 @@ async fn events_are_applied_once_as_a_unit(store: Arc<dyn Store>) {
         .claimed
         .iter()
         .chain(&announcements.unclaimed)
-        .map(|m| m.milestone_id.as_str())
+        .map(|m| m.milestone_id())
         .collect();
     assert_eq!(
         to_announce,
@@ -570,7 +570,7 @@ async fn events_are_applied_once_as_a_unit(store: Arc<dyn Store>) {
         "the reached milestone is handed back for announcing"
     );
     let first = store.get_milestone(&a.id, "first").await.unwrap().unwrap();
-    assert_eq!(first.status, MilestoneStatus::Achieved);
+    assert_eq!(first.status(), MilestoneStatus::Achieved);
     assert!(
         store.seen(&a.id, "e1", t0()).await.unwrap(),
         "remembered with the change"
@@ -586,7 +586,7 @@ async fn events_are_applied_once_as_a_unit(store: Arc<dyn Store>) {
     let progressing = event("e2", "acme", "b", t0() + Duration::hours(2), "u1");
     store.apply_product_event(&progressing, t0(), later).await.unwrap();
     let users = store.get_milestone(&a.id, "users").await.unwrap().unwrap();
-    assert_eq!(users.status, MilestoneStatus::Pending);
+    assert_eq!(users.status(), MilestoneStatus::Pending);
     assert_eq!(users.version, 2);
     // Past its dedupe record's expiry the event is applied again, and changes nothing.
     let after_expiry = later + Duration::days(1);
@@ -614,7 +614,11 @@ async fn apply_together(store: &dyn Store, account: &AccountId, events: &[Produc
     else {
         panic!("{account} is known");
     };
-    let claimed = announcements.claimed.iter().map(|m| m.milestone_id.clone()).collect();
+    let claimed = announcements
+        .claimed
+        .iter()
+        .map(|m| m.milestone_id().to_owned())
+        .collect();
     (duplicate, claimed)
 }
 
@@ -622,7 +626,7 @@ async fn apply_together(store: &dyn Store, account: &AccountId, events: &[Produc
 /// their progress, and the activity.
 async fn kept(store: &dyn Store, account: &AccountId) -> (Vec<TrackedMilestone>, milepost_domain::AccountActivity) {
     let mut milestones = store.milestones_of(account).await.unwrap();
-    milestones.sort_by(|a, b| a.milestone_id.cmp(&b.milestone_id));
+    milestones.sort_by(|a, b| a.milestone_id().cmp(b.milestone_id()));
     (milestones, store.activity(account).await.unwrap())
 }
 
@@ -671,12 +675,12 @@ async fn one_accounts_events_are_applied_together(store: Arc<dyn Store>) {
     assert_eq!(activity.recent.len(), 5, "every distinct event, the unread ones too");
     for (m, r) in milestones.iter().zip(&reference) {
         assert_eq!(
-            (&m.milestone_id, m.status, m.reached_at, &m.progress),
-            (&r.milestone_id, r.status, r.reached_at, &r.progress),
+            (&m.milestone_id(), m.status(), m.reached_at(), &m.progress()),
+            (&r.milestone_id(), r.status(), r.reached_at(), &r.progress()),
         );
     }
-    let users = milestones.iter().find(|m| m.milestone_id == "users").unwrap();
-    assert_eq!(users.status, MilestoneStatus::Achieved, "u1 and u3 sent b");
+    let users = milestones.iter().find(|m| m.milestone_id() == "users").unwrap();
+    assert_eq!(users.status(), MilestoneStatus::Achieved, "u1 and u3 sent b");
     assert_eq!(users.version, 2, "written once for its two events");
 
     // The request again, in another order: what a criterion reads is a duplicate, the rest changes nothing.
@@ -696,7 +700,7 @@ async fn one_accounts_events_are_applied_together(store: Arc<dyn Store>) {
         assert!(store.seen(&a.id, &e.id, t0()).await.unwrap(), "{} remembered", e.id);
     }
     let other = store.get_milestone(&a.id, "other").await.unwrap().unwrap();
-    assert_eq!(other.status, MilestoneStatus::Achieved, "five b events and more");
+    assert_eq!(other.status(), MilestoneStatus::Achieved, "five b events and more");
     let (duplicate, _) = apply_together(store.as_ref(), &a.id, &many).await;
     assert!(duplicate.iter().all(|d| *d), "all remembered");
 }
@@ -731,7 +735,7 @@ milestones:
             loop {
                 let page = store.heads_up_milestones(until, cursor.take(), 2).await.unwrap();
                 assert!(page.items.len() <= 2);
-                seen.extend(page.items.into_iter().map(|m| m.account_id.to_string()));
+                seen.extend(page.items.into_iter().map(|m| m.account_id().to_string()));
                 match page.next {
                     Some(c) => cursor = Some(c),
                     None => return seen,
@@ -752,7 +756,7 @@ milestones:
         .unwrap()
         .unwrap();
     let mut later = later;
-    later.heads_up_look_at = Some(t0() + Duration::days(8));
+    later.look_at_heads_up_again(t0() + Duration::days(8));
     store.update_milestone(&later).await.unwrap();
     // Done: out for good.
     let mut done = store
@@ -760,7 +764,7 @@ milestones:
         .await
         .unwrap()
         .unwrap();
-    done.heads_up_done = true;
+    done.mark_heads_up_done();
     store.update_milestone(&done).await.unwrap();
     expected.remove("acct-02");
     // Reached by an event: out.
@@ -1089,7 +1093,7 @@ async fn an_item_over_the_size_limit_is_refused_and_nothing_changes(store: Arc<d
     let m = milestones.remove(0);
     assert!(store.create_milestone(&m).await.unwrap());
     let stored = store
-        .get_milestone(&m.account_id, &m.milestone_id)
+        .get_milestone(m.account_id(), m.milestone_id())
         .await
         .unwrap()
         .unwrap();
@@ -1103,23 +1107,23 @@ async fn an_item_over_the_size_limit_is_refused_and_nothing_changes(store: Arc<d
             .collect(),
     };
     let mut too_big = stored.clone();
-    too_big.progress = oversized.clone();
+    milepost_domain::fixtures::seed(&mut too_big).progress(oversized.clone());
     let refused = store.update_milestone(&too_big).await;
     assert!(matches!(refused, Err(StoreError::Invalid(_))), "{refused:?}");
     assert_eq!(
         store
-            .get_milestone(&m.account_id, &m.milestone_id)
+            .get_milestone(m.account_id(), m.milestone_id())
             .await
             .unwrap()
             .unwrap(),
         stored
     );
     let mut new_too_big = tracked("globex").remove(0);
-    new_too_big.progress = oversized;
+    milepost_domain::fixtures::seed(&mut new_too_big).progress(oversized);
     let refused = store.create_milestone(&new_too_big).await;
     assert!(matches!(refused, Err(StoreError::Invalid(_))), "{refused:?}");
     assert!(store
-        .get_milestone(&new_too_big.account_id, &new_too_big.milestone_id)
+        .get_milestone(new_too_big.account_id(), new_too_big.milestone_id())
         .await
         .unwrap()
         .is_none());

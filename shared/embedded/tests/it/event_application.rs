@@ -67,7 +67,7 @@ proptest! {
                 m.version = 1; // as created
                 milestones.push(m);
             }
-            milestones.sort_by(|a, b| a.milestone_id.cmp(&b.milestone_id));
+            milestones.sort_by(|a, b| a.milestone_id().cmp(b.milestone_id()));
             let mut activity = AccountActivity::new(acct.id.clone());
             let mut seen = std::collections::BTreeSet::new();
             let now = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
@@ -98,14 +98,14 @@ proptest! {
                 prop_assert_eq!(announcements, expected, "announcements differ after {}", e.id);
             }
             let mut stored = store.milestones_of(&acct.id).await.unwrap();
-            stored.sort_by(|a, b| a.milestone_id.cmp(&b.milestone_id));
+            stored.sort_by(|a, b| a.milestone_id().cmp(b.milestone_id()));
             prop_assert_eq!(stored, milestones.clone());
             // And the sweep sees exactly the milestones that still await it.
             let later = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
-            let due: Vec<String> = store.due_milestones(later, None, 100).await.unwrap().items.into_iter().map(|m| m.milestone_id).collect();
+            let due: Vec<String> = store.due_milestones(later, None, 100).await.unwrap().items.into_iter().map(|m| m.milestone_id().to_owned()).collect();
             let mut expected: Vec<&TrackedMilestone> = milestones.iter().filter(|m| m.awaits_sweep()).collect();
-            expected.sort_by_key(|m| (m.due_at, m.milestone_id.clone()));
-            prop_assert_eq!(due, expected.into_iter().map(|m| m.milestone_id.clone()).collect::<Vec<_>>());
+            expected.sort_by_key(|m| (m.due_at(), m.milestone_id().to_owned()));
+            prop_assert_eq!(due, expected.into_iter().map(|m| m.milestone_id().to_owned()).collect::<Vec<_>>());
             Ok(())
         })?;
     }

@@ -99,7 +99,7 @@ impl Harness {
             .await
             .unwrap()
             .unwrap()
-            .status
+            .status()
     }
 
     /// Moves the clock hour by hour, sweeping and running due steps, as the schedule would.
@@ -215,8 +215,8 @@ async fn concurrent_deliveries_of_the_same_events_count_once() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(m.status, MilestoneStatus::Achieved);
-    assert_eq!(m.reached_at, Some(h.at(1, 2)));
+    assert_eq!(m.status(), MilestoneStatus::Achieved);
+    assert_eq!(m.reached_at(), Some(h.at(1, 2)));
     assert_eq!(
         achieved_events(&h).len(),
         1,
@@ -244,7 +244,10 @@ async fn events_for_an_unknown_account_are_kept_and_applied_when_it_appears() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((m.status, m.reached_at), (MilestoneStatus::Achieved, Some(h.at(1, 1))));
+    assert_eq!(
+        (m.status(), m.reached_at()),
+        (MilestoneStatus::Achieved, Some(h.at(1, 1)))
+    );
     // Upserting the account again (a second group call) neither re-creates milestones nor re-applies.
     let again = h.services.ingestion().upsert_account(&account("late")).await.unwrap();
     assert_eq!((again.milestones_created, again.parked_applied), (0, 0));
@@ -408,7 +411,7 @@ async fn a_failed_start_after_marking_missed_is_healed_by_the_next_sweep() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((m.status, m.escalation_started), (MilestoneStatus::Missed, false));
+    assert_eq!((m.status(), m.escalation_started()), (MilestoneStatus::Missed, false));
 
     let second = h.services.sweeper().sweep(&SweepOptions::default()).await.unwrap();
     assert_eq!(
@@ -914,7 +917,10 @@ async fn a_segment_batch_creates_the_account_and_its_events_count() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((m.status, m.reached_at), (MilestoneStatus::Achieved, Some(h.at(1, 10))));
+    assert_eq!(
+        (m.status(), m.reached_at()),
+        (MilestoneStatus::Achieved, Some(h.at(1, 10)))
+    );
     let account = h.store.get_account(&AccountId::new("seg-1")).await.unwrap().unwrap();
     assert_eq!((account.licensed_seats, account.arr), (30, 90_000));
 
@@ -1096,7 +1102,7 @@ async fn small_misses_stay_tech_touch_and_reach_their_owner_once_in_a_morning_di
             .unwrap();
         let a = h.store.get_account(&r.account_id).await.unwrap().unwrap();
         let arr = m.arr_at_risk(a.arr);
-        let row = format!(". {}: {}\n", a.name, m.name);
+        let row = format!(". {}: {}\n", a.name, m.name());
         let task = h
             .store
             .get_task(&milepost_domain::CsmTask::id_for(&r.execution))
@@ -1260,8 +1266,8 @@ async fn a_milestone_behind_pace_gets_one_heads_up_before_its_due_date() {
             .await
             .unwrap()
             .unwrap();
-        assert!(e.date < m.due_at, "{}: after its due date", e.subject);
-        assert!(m.heads_up_done, "{}", e.subject);
+        assert!(e.date < m.due_at(), "{}: after its due date", e.subject);
+        assert!(m.heads_up_done(), "{}", e.subject);
         assert!(
             e.subject.contains("behind pace") && e.text.contains("What helps:"),
             "{}",

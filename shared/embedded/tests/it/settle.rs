@@ -255,7 +255,7 @@ async fn claim_left_mid_send(r: &Run) -> SendKey {
         .await
         .unwrap()
         .unwrap();
-    let execution = milepost_domain::execution_name(&m.account_id, &m.milestone_id, m.due_at);
+    let execution = milepost_domain::execution_name(m.account_id(), m.milestone_id(), m.due_at());
     let key = playbook_send(&execution, milepost_domain::Step::OutreachEmail, Recipient::Customer);
     let killed = milepost_app::ports::SendClaim {
         by: "an-attempt-killed-mid-send".into(),
@@ -336,7 +336,7 @@ async fn a_champion_heads_up_left_mid_way_is_adopted_and_sent_once() {
     };
     assert!(r.store.claim_send(&key, &killed).await.unwrap().is_none());
     let mut t = r.clock.now();
-    while t < m.due_at {
+    while t < m.due_at() {
         t += Duration::minutes(30);
         r.clock.set(t);
         r.s.heads_ups().run(&SweepOptions::default()).await.unwrap();

@@ -245,7 +245,7 @@ impl Harness {
             .await
             .unwrap()
             .unwrap()
-            .status
+            .status()
     }
 
     /// The customer catches up: the events that reach the milestone arrive now.
