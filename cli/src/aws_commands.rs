@@ -333,7 +333,7 @@ async fn change_task(sdk: &aws_config::SdkConfig, command: &TasksCommand) -> any
     refusal(
         tasks_cmd::change(&ingestion, id, change, by, note.as_deref())
             .await
-            .map(|task| println!("{}: {}", task.id, milepost_app::email::standing(&task))),
+            .map(|task| println!("{}: {}", task.id(), milepost_app::email::standing(&task))),
     )
 }
 

@@ -75,11 +75,11 @@ pub async fn write(out: &Path) -> Result<Vec<(String, u16)>> {
         .tasks_for_owner("maya.thompson@vendor.example", None)
         .await?
         .into_iter()
-        .find(|t| t.milestone_id == MILESTONE)
+        .find(|t| t.brief().milestone_id == MILESTONE)
         .context("the playbook opened no task for the manual milestone")?;
     let actions = services.actions().expect("links are configured");
     let token = |action: LinkAction| -> String {
-        let url = links.url(action, &task.id, &task.owner_email, now);
+        let url = links.url(action, task.id(), &task.brief().owner_email, now);
         url.rsplit('/').next().expect("a link ends in its token").to_string()
     };
     let mut pages: Vec<(String, Page)> = Vec::new();
@@ -194,12 +194,17 @@ async fn refusals(
 ) -> Vec<(String, Page)> {
     let altered = altered(done);
     let token_of = |url: String| url.rsplit('/').next().expect("a link ends in its token").to_string();
-    let other = token_of(links.url(LinkAction::Done, &task.id, "sam@vendor.example", now));
-    let missing = token_of(links.url(LinkAction::Done, "no-such-escalation:csm-task", &task.owner_email, now));
+    let other = token_of(links.url(LinkAction::Done, task.id(), "sam@vendor.example", now));
+    let missing = token_of(links.url(
+        LinkAction::Done,
+        "no-such-escalation:csm-task",
+        &task.brief().owner_email,
+        now,
+    ));
     let expired = token_of(links.url(
         LinkAction::Done,
-        &task.id,
-        &task.owner_email,
+        task.id(),
+        &task.brief().owner_email,
         now - Duration::days(links.lifetime.num_days() + 1),
     ));
     // A task link as emails sent before the current link format carried it.
@@ -207,8 +212,8 @@ async fn refusals(
         "v1.{}.AAAA",
         base64_url(&format!(
             r#"{{"a":"done","s":"{}","r":"{}","e":{}}}"#,
-            task.id,
-            milepost_app::links::address_fingerprint(&task.owner_email),
+            task.id(),
+            milepost_app::links::address_fingerprint(&task.brief().owner_email),
             now.timestamp() + 86_400
         ))
     );

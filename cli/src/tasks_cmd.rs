@@ -59,24 +59,24 @@ pub struct TaskRow {
 impl From<&CsmTask> for TaskRow {
     fn from(t: &CsmTask) -> Self {
         TaskRow {
-            id: t.id.clone(),
-            account_id: t.account_id.to_string(),
-            milestone_id: t.milestone_id.clone(),
-            owner_email: t.owner_email.clone(),
-            owner_role: t.owner_role.clone(),
-            status: t.status,
-            opened_at: t.created_at,
-            snoozed_until: t.snoozed_until,
-            closed_at: t.closed.as_ref().map(|c| c.at),
-            closed_by: t.closed.as_ref().map(|c| c.by.display().to_string()),
-            reason: t.closed.as_ref().map(|c| c.reason.as_str().to_string()),
+            id: t.id().to_owned(),
+            account_id: t.brief().account_id.to_string(),
+            milestone_id: t.brief().milestone_id.clone(),
+            owner_email: t.brief().owner_email.clone(),
+            owner_role: t.brief().owner_role.clone(),
+            status: t.status(),
+            opened_at: t.created_at(),
+            snoozed_until: t.snoozed_until(),
+            closed_at: t.closed().map(|c| c.at),
+            closed_by: t.closed().map(|c| c.by.display().to_string()),
+            reason: t.closed().map(|c| c.reason.as_str().to_string()),
             outcome: t
-                .closed
+                .closed()
                 .as_ref()
                 .and_then(|c| c.outcome)
                 .map(|o| o.as_str().to_string()),
             notes: t
-                .notes
+                .notes()
                 .iter()
                 .map(|n| format!("{}, {}: {}", n.by.display(), fmt_date(n.at), n.text))
                 .collect(),
@@ -101,7 +101,7 @@ pub async fn list(
             all
         }
     };
-    tasks.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    tasks.sort_by(|a, b| (a.created_at(), &a.id()).cmp(&(b.created_at(), &b.id())));
     Ok(tasks)
 }
 
@@ -116,12 +116,12 @@ pub fn render(tasks: &[CsmTask]) -> String {
     for t in tasks {
         out.push_str(&format!(
             "{:<44} {:<10} {:<24} {:<28} {} ({}): {}\n",
-            t.id,
-            t.status,
-            t.account_id,
-            t.milestone_id,
-            t.owner_email,
-            t.owner_role,
+            t.id(),
+            t.status(),
+            t.brief().account_id,
+            t.brief().milestone_id,
+            t.brief().owner_email,
+            t.brief().owner_role,
             standing(t)
         ));
     }
@@ -169,7 +169,7 @@ pub async fn change(
         .await
         .map_err(|e| CommandError::Failed(e.into()))?
         .ok_or_else(|| CommandError::Refused(format!("no task {id}")))?;
-    let by = actor(by, Some((&task.owner_email, &task.owner_name)))?;
+    let by = actor(by, Some((&task.brief().owner_email, &task.brief().owner_name)))?;
     let note = note(text)?;
     let action = match change {
         Change::Done { outcome } => TaskAction::Done {

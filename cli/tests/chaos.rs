@@ -283,7 +283,7 @@ async fn run(plans: &[AccountPlan], seed: u64, faults: Option<FaultPlan>) -> Out
                 .insert(key, comparable(serde_json::to_value(&m).unwrap()));
         }
         for t in store.all_tasks() {
-            outcome.tasks.insert(t.id.clone(), task_state(&t));
+            outcome.tasks.insert(t.id().to_owned(), task_state(&t));
         }
         for p in plans {
             let activity = store.activity(&p.account.id).await.unwrap();
@@ -395,7 +395,7 @@ async fn run(plans: &[AccountPlan], seed: u64, faults: Option<FaultPlan>) -> Out
     }
     for name in outcome.executions.keys() {
         if let Some(task) = direct_store.get_task(&CsmTask::id_for(name)).await.unwrap() {
-            outcome.tasks.insert(task.id.clone(), task_state(&task));
+            outcome.tasks.insert(task.id().to_owned(), task_state(&task));
         }
     }
     for body in proxy.applied("sesv2:SendEmail") {
@@ -437,10 +437,10 @@ async fn run(plans: &[AccountPlan], seed: u64, faults: Option<FaultPlan>) -> Out
 
 fn task_state(t: &CsmTask) -> Value {
     json!({
-        "status": t.status,
-        "closed": t.closed.as_ref().map(|c| c.reason.as_str()),
-        "owner_role": t.owner_role,
-        "milestone": t.milestone_id,
+        "status": t.status(),
+        "closed": t.closed().map(|c| c.reason.as_str()),
+        "owner_role": t.brief().owner_role,
+        "milestone": t.brief().milestone_id,
     })
 }
 

@@ -408,17 +408,19 @@ async fn tally(
         .map(|m| (m.account_id().as_str(), m.milestone_id()))
         .collect();
     for task in tasks {
-        *summary.tasks_by_state.entry(task.status.to_string()).or_default() += 1;
-        if let Some(closed) = &task.closed {
+        *summary.tasks_by_state.entry(task.status().to_string()).or_default() += 1;
+        if let Some(closed) = &task.closed() {
             *summary
                 .tasks_closed_by
                 .entry(closed.reason.as_str().to_string())
                 .or_default() += 1;
         }
-        if reached.contains(&(task.account_id.as_str(), task.milestone_id.as_str())) && task.status.is_live() {
+        if reached.contains(&(task.brief().account_id.as_str(), task.brief().milestone_id.as_str()))
+            && task.status().is_live()
+        {
             summary.tasks_open_after_recovery += 1;
         }
-        if task.owner_is_fallback {
+        if task.brief().owner_is_fallback {
             summary.tasks_to_csm_for_lack_of_an_owner += 1;
         }
     }

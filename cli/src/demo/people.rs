@@ -46,11 +46,11 @@ impl People {
     pub fn notice(&mut self, tasks: &[CsmTask], seed: u64) {
         self.noticed += tasks.len();
         for task in tasks {
-            if !self.seen.insert(task.id.clone()) {
+            if !self.seen.insert(task.id().to_owned()) {
                 continue;
             }
             let salt = task
-                .id
+                .id()
                 .bytes()
                 .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
             let mut rng = rng_for(seed, salt as usize, 11);
@@ -88,14 +88,14 @@ impl People {
             } else {
                 continue; // left for the playbook to run its course
             };
-            let at = task.created_at + Duration::hours(hours);
+            let at = task.created_at() + Duration::hours(hours);
             let press = Press {
                 action,
                 form,
-                owner_email: task.owner_email.clone(),
-                opened_at: task.created_at,
+                owner_email: task.brief().owner_email.clone(),
+                opened_at: task.created_at(),
             };
-            self.planned.insert((at, task.id.clone()), press);
+            self.planned.insert((at, task.id().to_owned()), press);
         }
     }
 

@@ -22,7 +22,7 @@ use milepost_app::Config;
 use milepost_aws::{DynamoStore, SesMailer};
 use milepost_domain::renewal::{RenewalDecision, RenewalOutcome};
 use milepost_domain::{Group, MilestoneStatus, Stage, TrackedMilestone};
-use milepost_embedded::fixtures::{account, date, task};
+use milepost_embedded::fixtures::{account, date, task_on};
 use milepost_embedded::InMemoryStore;
 use milepost_local::MotoServer;
 use serde_json::Value;
@@ -134,12 +134,13 @@ async fn the_weekly_digest_says_what_milepost_report_says_and_goes_once() {
         assert!(store.create_milestone(&m).await.unwrap());
     }
     for (n, id) in ["acct-01", "acct-06"].iter().enumerate() {
-        let mut t = task(
+        let t = task_on(
+            milepost_domain::AccountId::new(*id),
+            "first",
             &format!("task-{n}"),
             "maya@vendor.example",
             now - Duration::days(3 + n as i64),
         );
-        t.account_id = milepost_domain::AccountId::new(*id);
         assert!(store.create_task(&t).await.unwrap());
     }
 

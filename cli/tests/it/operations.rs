@@ -407,7 +407,7 @@ async fn a_csm_closes_tasks_and_confirms_a_manual_milestone_from_the_shell() {
         assert!(text(&out.stderr).contains(why), "{bad:?}: {}", text(&out.stderr));
     }
     assert_eq!(
-        store.get_task("t-lee").await.unwrap().unwrap().status,
+        store.get_task("t-lee").await.unwrap().unwrap().status(),
         milepost_domain::TaskStatus::Open
     );
 

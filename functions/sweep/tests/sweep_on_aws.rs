@@ -487,10 +487,13 @@ async fn a_scheduled_run_asks_only_for_what_the_sweep_function_is_granted() {
     let mut soon = TrackedMilestone::new(&acct, &map, &def);
     milepost_domain::fixtures::seed(&mut soon).due_at(stack.clock.now() + Duration::days(2));
     store.create_milestone(&soon).await.unwrap();
-    let mut task =
-        milepost_embedded::fixtures::task("t-1", "maya@vendor.example", stack.clock.now() - Duration::days(4));
-    task.account_id = AccountId::new("acct-000");
-    task.milestone_id = "m000".into();
+    let task = milepost_embedded::fixtures::task_on(
+        AccountId::new("acct-000"),
+        "m000",
+        "t-1",
+        "maya@vendor.example",
+        stack.clock.now() - Duration::days(4),
+    );
     store.create_task(&task).await.unwrap();
     let snooze = TaskAction::Snooze {
         until: stack.clock.now() - Duration::hours(1),

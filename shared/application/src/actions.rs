@@ -183,10 +183,11 @@ impl Actions {
                 return Err(unavailable());
             }
         };
-        link.check_recipient(&task.owner_email).map_err(|e| refused(&e))?;
+        link.check_recipient(&task.brief().owner_email)
+            .map_err(|e| refused(&e))?;
         let by = Actor::Person {
-            name: task.owner_name.clone(),
-            email: task.owner_email.clone(),
+            name: task.brief().owner_name.clone(),
+            email: task.brief().owner_email.clone(),
         };
         Ok(Subject { link, task, by })
     }
@@ -215,20 +216,20 @@ impl Actions {
             LinkAction::Dismiss => "The task will be closed as not relevant.".to_string(),
             LinkAction::Confirm => format!(
                 "{} will be recorded as reached today, in your name; its escalation stops and this task closes.",
-                task.milestone_name
+                task.brief().milestone_name
             ),
             // Refused by `subject`: it has its own endpoint.
             LinkAction::Unsubscribe => return refused(&LinkError::Altered),
             LinkAction::Pause => format!(
                 "Automated emails to {} people will stop for 14 days, until {}. Leadership still hears about stuck milestones.",
-                crate::email::possessive(&task.account_name),
+                crate::email::possessive(&task.brief().account_name),
                 fmt_date(now + Duration::days(milepost_domain::pause::PAUSE_DAYS))
             ),
         };
         let view = ConfirmView {
             title: action.question().to_string(),
-            account_name: task.account_name.clone(),
-            milestone_name: task.milestone_name.clone(),
+            account_name: task.brief().account_name.clone(),
+            milestone_name: task.brief().milestone_name.clone(),
             standing: standing(task),
             what_happens,
             action_url: url.to_string(),
@@ -312,18 +313,18 @@ impl Actions {
     /// What makes this link's action moot, as a page: applied already, or a task action on a closed task.
     async fn already(&self, s: &Subject) -> Option<Page> {
         let task = &s.task;
-        if let Some(earlier) = task.applied.iter().find(|a| a.key == s.link.key) {
+        if let Some(earlier) = task.applied().iter().find(|a| a.key == s.link.key) {
             return Some(already_done(&earlier.by, earlier.at, task));
         }
         match s.link.action {
             LinkAction::Done | LinkAction::Snooze3 | LinkAction::Snooze7 | LinkAction::Dismiss => {
-                task.closed.as_ref()?;
+                task.closed()?;
                 Some(already_closed(task))
             }
             LinkAction::Confirm => {
                 let m = self
                     .store
-                    .get_milestone(&task.account_id, &task.milestone_id)
+                    .get_milestone(&task.brief().account_id, &task.brief().milestone_id)
                     .await
                     .ok()??;
                 let reached = m.reached_at().filter(|_| m.status().is_reached())?;
@@ -341,7 +342,7 @@ impl Actions {
             }
             LinkAction::Unsubscribe => None,
             LinkAction::Pause => {
-                let pause = self.store.customer_email_pause(&task.account_id).await.ok()??;
+                let pause = self.store.customer_email_pause(&task.brief().account_id).await.ok()??;
                 (pause.link_key.as_deref() == Some(s.link.key.as_str()))
                     .then(|| already_done(&pause.by, pause.at, task))
             }
@@ -359,7 +360,7 @@ impl Actions {
         match change_task(
             self.store.as_ref(),
             self.events.as_ref(),
-            &task.id,
+            task.id(),
             &action,
             by,
             now,
@@ -370,22 +371,22 @@ impl Actions {
             Ok(TaskUpdate { task, .. }) => Ok(message(
                 200,
                 "Saved",
-                format!("The task is {}", task.status),
+                format!("The task is {}", task.status()),
                 vec![format!(
                     "{} at {}: it is {}.",
-                    task.milestone_name,
-                    task.account_name,
+                    task.brief().milestone_name,
+                    task.brief().account_name,
                     standing(&task)
                 )],
                 Some("You can close this page.".to_string()),
             )),
             Err(TaskError::Refused(TaskRefusal::AlreadyApplied { by, at, .. })) => Err(already_done(&by, at, task)),
-            Err(TaskError::Refused(TaskRefusal::AlreadyClosed { .. })) => match self.store.get_task(&task.id).await {
+            Err(TaskError::Refused(TaskRefusal::AlreadyClosed { .. })) => match self.store.get_task(task.id()).await {
                 Ok(Some(now_closed)) => Err(already_closed(&now_closed)),
                 _ => Err(unavailable()),
             },
             Err(e) => {
-                tracing::error!(task_id = %task.id, error = %e, "a task action failed");
+                tracing::error!(task_id = %task.id(), error = %e, "a task action failed");
                 Err(unavailable())
             }
         }
@@ -394,13 +395,13 @@ impl Actions {
     async fn confirm(&self, task: &CsmTask, by: &Actor, note: Option<&str>, now: Timestamp) -> Result<Page, Page> {
         match self
             .ingestion
-            .confirm_manual(&task.account_id, &task.milestone_id, by, note, now)
+            .confirm_manual(&task.brief().account_id, &task.brief().milestone_id, by, note, now)
             .await
         {
             Ok(Confirmed::Now { status }) => Ok(message(
                 200,
                 "Confirmed",
-                format!("{} is confirmed", task.milestone_name),
+                format!("{} is confirmed", task.brief().milestone_name),
                 vec![format!(
                     "It is {} as of today{}.",
                     status,
@@ -415,7 +416,7 @@ impl Actions {
             Ok(Confirmed::Already { status, at }) => Err(message(
                 200,
                 "Already reached",
-                format!("{} is already reached", task.milestone_name),
+                format!("{} is already reached", task.brief().milestone_name),
                 vec![format!(
                     "It was reached on {} ({status}). Nothing was changed.",
                     fmt_date(at)
@@ -430,7 +431,7 @@ impl Actions {
                 None,
             )),
             Err(e) => {
-                tracing::error!(task_id = %task.id, error = %e, "confirming a manual milestone failed");
+                tracing::error!(task_id = %task.id(), error = %e, "confirming a manual milestone failed");
                 Err(unavailable())
             }
         }
@@ -439,33 +440,36 @@ impl Actions {
     async fn pause(&self, task: &CsmTask, by: &Actor, now: Timestamp, key: &str) -> Result<Page, Page> {
         let pause = CustomerEmailPause::starting(now, by.clone(), Some(key.to_string()));
         let saved = async {
-            self.store.pause_customer_emails(&task.account_id, &pause).await?;
+            self.store
+                .pause_customer_emails(&task.brief().account_id, &pause)
+                .await?;
             let detail = format!(
                 "customer email paused by {} until {}",
                 by.display(),
                 fmt_date(pause.until)
             );
-            let entry = EscalationLogEntry::outside_steps(&task.account_id, "", None, "paused", now, by, detail);
+            let entry =
+                EscalationLogEntry::outside_steps(&task.brief().account_id, "", None, "paused", now, by, detail);
             self.store.append_log(&entry).await?;
             Ok::<(), crate::ports::StoreError>(())
         }
         .await;
         if let Err(e) = saved {
-            tracing::error!(task_id = %task.id, error = %e, "pausing customer email failed");
+            tracing::error!(task_id = %task.id(), error = %e, "pausing customer email failed");
             return Err(unavailable());
         }
         let event = DomainEvent::CustomerEmailsPaused {
-            account_id: task.account_id.clone(),
+            account_id: task.brief().account_id.clone(),
             until: pause.until,
         };
         if let Err(e) = self.events.publish(&[event]).await {
             // The pause holds; only the bus missed it: say so in the log, not to the user.
-            tracing::warn!(account_id = %task.account_id, error = %e, "CustomerEmailsPaused not published");
+            tracing::warn!(account_id = %task.brief().account_id, error = %e, "CustomerEmailsPaused not published");
         }
         Ok(message(
             200,
             "Paused",
-            format!("Customer emails for {} are paused", task.account_name),
+            format!("Customer emails for {} are paused", task.brief().account_name),
             vec![format!(
                 "Until {}, Milepost sends none of its automated emails to the customer. Leadership still hears about stuck milestones.",
                 fmt_date(pause.until)
@@ -477,7 +481,7 @@ impl Actions {
 
 /// A task action on a closed task: who closed it, when and why.
 fn already_closed(task: &CsmTask) -> Page {
-    let said = match &task.closed {
+    let said = match &task.closed() {
         Some(c) => match c.reason {
             CloseReason::Completed => format!(
                 "{} marked it done on {} ({}).",
@@ -511,7 +515,7 @@ fn already_done(by: &Actor, at: Timestamp, task: &CsmTask) -> Page {
             "{} did this on {}; the task is {}. Nothing was changed.",
             by.display(),
             fmt_date(at),
-            task.status
+            task.status()
         )],
         None,
     )

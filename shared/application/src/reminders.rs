@@ -47,7 +47,8 @@ impl TaskReminders {
         let mut report = RemindersReport::default();
         for task in self.store.snoozes_over(now, PER_RUN).await? {
             report.due += 1;
-            let span = tracing::info_span!("task_reminder", task_id = %task.id, account_id = %task.account_id);
+            let span =
+                tracing::info_span!("task_reminder", task_id = %task.id(), account_id = %task.brief().account_id);
             match self.remind(task, now).instrument(span.clone()).await {
                 Ok(true) => report.reopened += 1,
                 Ok(false) => {}
@@ -61,12 +62,15 @@ impl TaskReminders {
     }
 
     async fn remind(&self, task: milepost_domain::CsmTask, now: milepost_domain::Timestamp) -> Result<bool, TaskError> {
-        let until = task.snoozed_until.unwrap_or(now);
-        let account = self.store.get_account(&task.account_id).await?;
-        let milestone = self.store.get_milestone(&task.account_id, &task.milestone_id).await?;
+        let until = task.snoozed_until().unwrap_or(now);
+        let account = self.store.get_account(&task.brief().account_id).await?;
+        let milestone = self
+            .store
+            .get_milestone(&task.brief().account_id, &task.brief().milestone_id)
+            .await?;
         if let (Some(account), Some(m)) = (account, milestone) {
             let buttons = email::task_buttons(self.links.as_ref(), &task, &m, now);
-            let key = crate::keys::reminder_send(&task.id, until);
+            let key = crate::keys::reminder_send(task.id(), until);
             let about = email::About {
                 cfg: &self.config,
                 account: &account,
@@ -82,7 +86,7 @@ impl TaskReminders {
         let update = change_task(
             self.store.as_ref(),
             self.events.as_ref(),
-            &task.id,
+            task.id(),
             &TaskAction::Wake,
             &Actor::Milepost,
             now,

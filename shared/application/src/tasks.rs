@@ -60,7 +60,7 @@ pub async fn change_task(
             return Ok(TaskUpdate { task, change });
         }
         if let Some(event) = task.event_of(&change, at) {
-            task.outbox.push(event);
+            task.queue_event(event);
         }
         match store.update_task(&task).await {
             Ok(version) => task.version = version,
@@ -117,16 +117,16 @@ pub async fn publish_outbox(
     events: &dyn EventPublisher,
     mut task: CsmTask,
 ) -> Result<CsmTask, TaskError> {
-    if task.outbox.is_empty() {
+    if task.outbox().is_empty() {
         return Ok(task);
     }
     events
-        .publish(&task.outbox)
+        .publish(task.outbox())
         .await
         .map_err(|e| TaskError::Publish(e.to_string()))?;
     for _ in 0..MAX_WRITE_ATTEMPTS {
-        let published = task.outbox.len();
-        task.outbox.clear();
+        let published = task.outbox().len();
+        task.published(published);
         match store.update_task(&task).await {
             Ok(version) => {
                 task.version = version;
@@ -134,20 +134,19 @@ pub async fn publish_outbox(
             }
             Err(StoreError::Conflict) => {
                 // Someone changed it meanwhile: drop what was just published from theirs.
-                let Some(fresh) = store.get_task(&task.id).await? else {
+                let Some(fresh) = store.get_task(task.id()).await? else {
                     return Ok(task);
                 };
                 task = fresh;
-                let skip = published.min(task.outbox.len());
-                task.outbox.drain(..skip);
-                if task.outbox.is_empty() {
+                task.published(published);
+                if task.outbox().is_empty() {
                     return Ok(task);
                 }
             }
             Err(e) => return Err(e.into()),
         }
     }
-    Err(StoreError::Backend(format!("task {} kept conflicting with concurrent writes", task.id)).into())
+    Err(StoreError::Backend(format!("task {} kept conflicting with concurrent writes", task.id())).into())
 }
 
 /// The escalation log's line for a change: what happened, for the day-5 email.
@@ -161,7 +160,10 @@ fn describe(task: &CsmTask, change: &TaskChange, by: &Actor) -> String {
             CloseReason::MilestoneConfirmed => "CSM task closed: the milestone was confirmed".to_string(),
         },
         TaskChange::Snoozed { until } => format!("CSM task snoozed by {who} until {}", fmt_date(*until)),
-        TaskChange::Reopened => format!("CSM task open again after its snooze; {} reminded", task.owner_name),
+        TaskChange::Reopened => format!(
+            "CSM task open again after its snooze; {} reminded",
+            task.brief().owner_name
+        ),
         TaskChange::Unchanged => String::new(),
     }
 }

@@ -18,10 +18,10 @@ use crate::actor::Actor;
 use crate::health::Health;
 use crate::{AccountId, DomainEvent, FieldError, Timestamp};
 
+/// What a task tells its owner: the account, the milestone and what to do,
+/// written once when the escalation opens the task.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CsmTask {
-    pub id: String,
-    pub status: TaskStatus,
+pub struct TaskBrief {
     pub account_id: AccountId,
     pub account_name: String,
     pub milestone_id: String,
@@ -43,25 +43,37 @@ pub struct CsmTask {
     pub arr_at_risk: u64,
     pub recommended_intervention: String,
     pub recent_activity: Vec<RecentEvent>,
+}
+
+/// A CSM task: its brief and its lifecycle. The lifecycle changes only
+/// through `apply` (and the outbox through `queue_event`/`published`); the
+/// fields are private to the domain crate. Stored flat, as it always was.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CsmTask {
+    pub(crate) id: String,
+    pub(crate) status: TaskStatus,
+    #[serde(flatten)]
+    pub(crate) brief: TaskBrief,
     /// While snoozed: when it opens again and its owner is told again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub snoozed_until: Option<Timestamp>,
+    pub(crate) snoozed_until: Option<Timestamp>,
     /// How it ended, once done or dismissed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub closed: Option<Closure>,
+    pub(crate) closed: Option<Closure>,
     /// What people wrote on it, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<TaskNote>,
+    pub(crate) notes: Vec<TaskNote>,
     /// Actions applied through a signed link, by the link's key, so the same
     /// link followed twice changes nothing the second time.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub applied: Vec<AppliedAction>,
+    pub(crate) applied: Vec<AppliedAction>,
     /// Domain events of changes already saved and not yet published: saved
     /// with the change, published after, cleared last; the next touch
     /// publishes what a failed publish left here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub outbox: Vec<DomainEvent>,
-    /// Optimistic-concurrency version: every store write expects the version it read.
+    pub(crate) outbox: Vec<DomainEvent>,
+    /// Optimistic-concurrency version: every store write expects the version
+    /// it read, and the store sets it.
     #[serde(default)]
     pub version: u64,
 }
@@ -341,6 +353,59 @@ pub enum TaskRefusal {
 }
 
 impl CsmTask {
+    /// An open task with `brief` (opened at its `created_at`).
+    pub fn open(id: String, brief: TaskBrief) -> Self {
+        CsmTask {
+            id,
+            status: TaskStatus::Open,
+            brief,
+            snoozed_until: None,
+            closed: None,
+            notes: Vec::new(),
+            applied: Vec::new(),
+            outbox: Vec::new(),
+            version: 0,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+    pub fn status(&self) -> TaskStatus {
+        self.status
+    }
+    pub fn brief(&self) -> &TaskBrief {
+        &self.brief
+    }
+    pub fn created_at(&self) -> Timestamp {
+        self.brief.created_at
+    }
+    pub fn snoozed_until(&self) -> Option<Timestamp> {
+        self.snoozed_until
+    }
+    pub fn closed(&self) -> Option<&Closure> {
+        self.closed.as_ref()
+    }
+    pub fn notes(&self) -> &[TaskNote] {
+        &self.notes
+    }
+    pub fn applied(&self) -> &[AppliedAction] {
+        &self.applied
+    }
+    pub fn outbox(&self) -> &[DomainEvent] {
+        &self.outbox
+    }
+
+    /// Queues `event` to go out on the bus after the change that made it is saved.
+    pub fn queue_event(&mut self, event: DomainEvent) {
+        self.outbox.push(event);
+    }
+
+    /// The first `count` queued events went out.
+    pub fn published(&mut self, count: usize) {
+        self.outbox.drain(..count.min(self.outbox.len()));
+    }
+
     /// Applies `action` by `by` at `at`. `link_key`, for an action from a
     /// signed link, makes the same link followed twice a refusal the second
     /// time (`AlreadyApplied`) instead of a second change.
@@ -418,8 +483,8 @@ impl CsmTask {
     pub fn event_of(&self, change: &TaskChange, at: Timestamp) -> Option<DomainEvent> {
         match change {
             TaskChange::Closed(c) => Some(DomainEvent::TaskClosed {
-                account_id: self.account_id.clone(),
-                milestone_id: self.milestone_id.clone(),
+                account_id: self.brief.account_id.clone(),
+                milestone_id: self.brief.milestone_id.clone(),
                 task_id: self.id.clone(),
                 status: self.status.as_str().to_string(),
                 reason: c.reason.as_str().to_string(),
@@ -427,14 +492,14 @@ impl CsmTask {
                 closed_at: c.at,
             }),
             TaskChange::Snoozed { until } => Some(DomainEvent::TaskSnoozed {
-                account_id: self.account_id.clone(),
-                milestone_id: self.milestone_id.clone(),
+                account_id: self.brief.account_id.clone(),
+                milestone_id: self.brief.milestone_id.clone(),
                 task_id: self.id.clone(),
                 until: *until,
             }),
             TaskChange::Reopened => Some(DomainEvent::TaskReopened {
-                account_id: self.account_id.clone(),
-                milestone_id: self.milestone_id.clone(),
+                account_id: self.brief.account_id.clone(),
+                milestone_id: self.brief.milestone_id.clone(),
                 task_id: self.id.clone(),
                 reopened_at: at,
             }),
@@ -445,10 +510,10 @@ impl CsmTask {
     /// `TaskOpened`, once, when the task is created (a snooze's end is `TaskReopened`).
     pub fn opened_event(&self, at: Timestamp) -> DomainEvent {
         DomainEvent::TaskOpened {
-            account_id: self.account_id.clone(),
-            milestone_id: self.milestone_id.clone(),
+            account_id: self.brief.account_id.clone(),
+            milestone_id: self.brief.milestone_id.clone(),
             task_id: self.id.clone(),
-            owner_role: self.owner_role.clone(),
+            owner_role: self.brief.owner_role.clone(),
             opened_at: at,
         }
     }
@@ -499,36 +564,33 @@ mod tests {
     }
 
     fn task() -> CsmTask {
-        CsmTask {
-            id: "acme-first-0123456789ab:csm-task".into(),
-            status: TaskStatus::Open,
-            account_id: AccountId::new("acme"),
-            account_name: "Acme".into(),
-            milestone_id: "first".into(),
-            milestone_name: "First".into(),
-            owner_role: "csm".into(),
-            owner_is_fallback: false,
-            owner_email: "maya@vendor.example".into(),
-            owner_name: "Maya Chen".into(),
-            created_at: t0(),
-            due_at: t0(),
-            target: "1".into(),
-            current: "0".into(),
-            health: Health {
-                score: 50,
-                trend: 0,
-                factors: vec![],
+        let mut task = CsmTask::open(
+            "acme-first-0123456789ab:csm-task".into(),
+            TaskBrief {
+                account_id: AccountId::new("acme"),
+                account_name: "Acme".into(),
+                milestone_id: "first".into(),
+                milestone_name: "First".into(),
+                owner_role: "csm".into(),
+                owner_is_fallback: false,
+                owner_email: "maya@vendor.example".into(),
+                owner_name: "Maya Chen".into(),
+                created_at: t0(),
+                due_at: t0(),
+                target: "1".into(),
+                current: "0".into(),
+                health: Health {
+                    score: 50,
+                    trend: 0,
+                    factors: vec![],
+                },
+                arr_at_risk: 1000,
+                recommended_intervention: "call".into(),
+                recent_activity: vec![],
             },
-            arr_at_risk: 1000,
-            recommended_intervention: "call".into(),
-            recent_activity: vec![],
-            snoozed_until: None,
-            closed: None,
-            notes: vec![],
-            applied: vec![],
-            outbox: vec![],
-            version: 1,
-        }
+        );
+        task.version = 1;
+        task
     }
 
     fn maya() -> Actor {

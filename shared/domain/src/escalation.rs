@@ -163,8 +163,8 @@ impl EscalationLogEntry {
                 Step::CsmTask.as_str(),
                 at.timestamp_millis()
             ),
-            account_id: task.account_id.clone(),
-            milestone_id: task.milestone_id.clone(),
+            account_id: task.brief().account_id.clone(),
+            milestone_id: task.brief().milestone_id.clone(),
             execution: task.execution().to_string(),
             at,
             step: Some(Step::CsmTask),

@@ -128,3 +128,8 @@ impl Seeded<'_> {
         self
     }
 }
+
+/// A note on `task` as if a person had written it with an action.
+pub fn note_on(task: &mut crate::CsmTask, note: crate::TaskNote) {
+    task.notes.push(note);
+}

@@ -49,7 +49,7 @@ pub use claim::Claim;
 pub use contact_policy::{ContactPolicy, ContactRecord, Slot};
 pub use criterion::{CompareOp, Criterion, Observation, Progress};
 pub use csm_task::{
-    CloseReason, CsmTask, DismissReason, Outcome, TaskAction, TaskChange, TaskNote, TaskRefusal, TaskStatus,
+    CloseReason, CsmTask, DismissReason, Outcome, TaskAction, TaskBrief, TaskChange, TaskNote, TaskRefusal, TaskStatus,
 };
 pub use escalation::{execution_name, EscalationLogEntry, EscalationRequest, Step, StepOutcome};
 pub use events::{DomainEvent, ProductEvent};

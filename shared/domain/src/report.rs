@@ -500,11 +500,11 @@ impl ReportBuilder {
     pub fn add_task(&mut self, task: &CsmTask) {
         if task.status.is_live() {
             self.tasks.push(OpenTask {
-                account: task.account_id.clone(),
-                owner_email: task.owner_email.clone(),
-                owner_name: task.owner_name.clone(),
+                account: task.brief().account_id.clone(),
+                owner_email: task.brief().owner_email.clone(),
+                owner_name: task.brief().owner_name.clone(),
                 status: task.status,
-                created_at: task.created_at,
+                created_at: task.created_at(),
             });
         }
     }

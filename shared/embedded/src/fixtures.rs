@@ -115,35 +115,41 @@ milestones:
 /// An open task of `owner` on acme's `first` milestone, opened at `opened`,
 /// as the day-3 step would create it (no closure, notes or links yet).
 pub fn task(id: &str, owner: &str, opened: milepost_domain::Timestamp) -> milepost_domain::CsmTask {
-    use milepost_domain::{AccountId, CsmTask, TaskStatus};
-    CsmTask {
-        id: id.into(),
-        status: TaskStatus::Open,
-        account_id: AccountId::new("acme"),
-        account_name: "Acme".into(),
-        milestone_id: "first".into(),
-        milestone_name: "First".into(),
-        owner_role: "csm".into(),
-        owner_is_fallback: false,
-        owner_email: owner.into(),
-        owner_name: "Maya".into(),
-        created_at: opened,
-        due_at: opened - chrono::Duration::days(2),
-        target: "1× a".into(),
-        current: "0 so far".into(),
-        health: milepost_domain::health::Health {
-            score: 50,
-            trend: 0,
-            factors: vec![],
+    task_on(milepost_domain::AccountId::new("acme"), "first", id, owner, opened)
+}
+
+/// `task`, on `account`'s `milestone`.
+pub fn task_on(
+    account: milepost_domain::AccountId,
+    milestone: &str,
+    id: &str,
+    owner: &str,
+    opened: milepost_domain::Timestamp,
+) -> milepost_domain::CsmTask {
+    use milepost_domain::{CsmTask, TaskBrief};
+    CsmTask::open(
+        id.into(),
+        TaskBrief {
+            account_id: account,
+            account_name: "Acme".into(),
+            milestone_id: milestone.into(),
+            milestone_name: "First".into(),
+            owner_role: "csm".into(),
+            owner_is_fallback: false,
+            owner_email: owner.into(),
+            owner_name: "Maya".into(),
+            created_at: opened,
+            due_at: opened - chrono::Duration::days(2),
+            target: "1× a".into(),
+            current: "0 so far".into(),
+            health: milepost_domain::health::Health {
+                score: 50,
+                trend: 0,
+                factors: vec![],
+            },
+            arr_at_risk: 1000,
+            recommended_intervention: "call".into(),
+            recent_activity: vec![],
         },
-        arr_at_risk: 1000,
-        recommended_intervention: "call".into(),
-        recent_activity: vec![],
-        snoozed_until: None,
-        closed: None,
-        notes: vec![],
-        applied: vec![],
-        outbox: vec![],
-        version: 0,
-    }
+    )
 }

@@ -134,7 +134,7 @@ impl InMemoryStore {
     /// The tasks `keep` keeps, oldest first, as the indexes order them.
     fn tasks_where(&self, keep: impl Fn(&CsmTask) -> bool) -> Vec<CsmTask> {
         let mut tasks: Vec<CsmTask> = self.lock().tasks.values().filter(|t| keep(t)).cloned().collect();
-        tasks.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        tasks.sort_by(|a, b| (a.created_at(), &a.id()).cmp(&(b.created_at(), &b.id())));
         tasks
     }
 
@@ -559,13 +559,13 @@ impl TaskStore for InMemoryStore {
     async fn create_task(&self, task: &CsmTask) -> StoreResult<bool> {
         self.check_fits("task", task)?;
         let mut t = self.lock();
-        if t.tasks.contains_key(&task.id) {
+        if t.tasks.contains_key(task.id()) {
             return Ok(false);
         }
         let mut stored = task.clone();
         stored.version = 1;
-        t.tasks.insert(task.id.clone(), stored);
-        t.task_order.push(task.id.clone());
+        t.tasks.insert(task.id().to_owned(), stored);
+        t.task_order.push(task.id().to_owned());
         Ok(true)
     }
     async fn get_task(&self, id: &str) -> StoreResult<Option<CsmTask>> {
@@ -574,7 +574,7 @@ impl TaskStore for InMemoryStore {
     async fn update_task(&self, task: &CsmTask) -> StoreResult<u64> {
         self.check_fits("task", task)?;
         let mut t = self.lock();
-        let Some(slot) = t.tasks.get_mut(&task.id) else {
+        let Some(slot) = t.tasks.get_mut(task.id()) else {
             return Err(StoreError::Conflict);
         };
         if slot.version != task.version {
@@ -585,16 +585,17 @@ impl TaskStore for InMemoryStore {
         Ok(slot.version)
     }
     async fn tasks_for_owner(&self, owner_email: &str, status: Option<TaskStatus>) -> StoreResult<Vec<CsmTask>> {
-        Ok(self.tasks_where(|task| task.owner_email == owner_email && status.is_none_or(|s| task.status == s)))
+        Ok(self
+            .tasks_where(|task| task.brief().owner_email == owner_email && status.is_none_or(|s| task.status() == s)))
     }
     async fn tasks_with_status(&self, status: TaskStatus) -> StoreResult<Vec<CsmTask>> {
-        Ok(self.tasks_where(|task| task.status == status))
+        Ok(self.tasks_where(|task| task.status() == status))
     }
     async fn snoozes_over(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<CsmTask>> {
         let mut over = self.tasks_where(|task| {
-            task.status == TaskStatus::Snoozed && task.snoozed_until.is_some_and(|until| until <= now)
+            task.status() == TaskStatus::Snoozed && task.snoozed_until().is_some_and(|until| until <= now)
         });
-        over.sort_by(|a, b| (a.snoozed_until, &a.id).cmp(&(b.snoozed_until, &b.id)));
+        over.sort_by(|a, b| (a.snoozed_until(), &a.id()).cmp(&(b.snoozed_until(), &b.id())));
         over.truncate(limit);
         Ok(over)
     }

@@ -57,15 +57,15 @@ async fn done_closes_the_task_once_with_who_and_when(s: Setup<'_>) {
         .await;
     assert_eq!(resp.status(), StatusCode::OK, "{}", text(&resp));
     let task = s.task("first_workflow").await;
-    assert_eq!(task.status, TaskStatus::Done);
-    let closed = task.closed.as_ref().unwrap();
+    assert_eq!(task.status(), TaskStatus::Done);
+    let closed = task.closed().unwrap();
     assert_eq!((closed.by.display(), closed.at), ("Maya CSM", s.clock_now()));
-    assert_eq!(task.notes[0].text, "called the champion, SSO blocks the rollout");
+    assert_eq!(task.notes()[0].text, "called the champion, SSO blocks the rollout");
     let closed_events: Vec<_> = s
         .events
         .events()
         .into_iter()
-        .filter(|e| matches!(e, DomainEvent::TaskClosed { task_id, .. } if *task_id == task.id))
+        .filter(|e| matches!(e, DomainEvent::TaskClosed { task_id, .. } if *task_id == task.id()))
         .collect();
     assert_eq!(closed_events.len(), 1);
     assert!(
@@ -102,9 +102,12 @@ async fn a_bad_link_gets_its_page_and_changes_nothing(s: Setup<'_>) {
     altered.replace_range(at..=at, flip);
     let other = s.token_for(&task, LinkAction::Done, "sam@vendor.example");
     let missing = {
-        let url = s
-            .links
-            .url(LinkAction::Done, "ghost:csm-task", &task.owner_email, s.clock_now());
+        let url = s.links.url(
+            LinkAction::Done,
+            "ghost:csm-task",
+            &task.brief().owner_email,
+            s.clock_now(),
+        );
         url.rsplit('/').next().unwrap().to_string()
     };
     let before = s.snapshot().await;
@@ -150,8 +153,8 @@ async fn a_snooze_ends_with_a_reminder_and_fresh_links(s: Setup<'_>) {
     let token = s.token("team_invited", LinkAction::Snooze3).await;
     assert_eq!(s.post(&token, "note=back+on+Monday").await.status(), StatusCode::OK);
     let task = s.task("team_invited").await;
-    assert_eq!(task.status, TaskStatus::Snoozed);
-    assert_eq!(task.snoozed_until, Some(s.clock_now() + Duration::days(3)));
+    assert_eq!(task.status(), TaskStatus::Snoozed);
+    assert_eq!(task.snoozed_until(), Some(s.clock_now() + Duration::days(3)));
     let before = s.snapshot().await;
     assert!(
         text(&s.post(&token, "").await).contains("already done"),
@@ -164,7 +167,7 @@ async fn a_snooze_ends_with_a_reminder_and_fresh_links(s: Setup<'_>) {
     s.clock.advance(Duration::days(1));
     let report = s.services.reminders().run().await.unwrap();
     assert_eq!((report.due, report.reopened), (1, 1));
-    assert_eq!(s.task("team_invited").await.status, TaskStatus::Open);
+    assert_eq!(s.task("team_invited").await.status(), TaskStatus::Open);
     let reminders: Vec<_> = s.mailer.sent().into_iter().skip(sent_before).collect();
     assert_eq!(reminders.len(), 1, "the owner is told again, once");
     assert!(reminders[0].subject.contains("Reminder"));
@@ -177,7 +180,7 @@ async fn a_snooze_ends_with_a_reminder_and_fresh_links(s: Setup<'_>) {
         .filter(|e| match e {
             DomainEvent::TaskOpened { task_id, .. }
             | DomainEvent::TaskSnoozed { task_id, .. }
-            | DomainEvent::TaskReopened { task_id, .. } => *task_id == task.id,
+            | DomainEvent::TaskReopened { task_id, .. } => *task_id == task.id(),
             _ => false,
         })
         .map(|e| e.detail_type())
@@ -202,7 +205,7 @@ async fn confirming_a_manual_milestone_recovers_it_and_closes_its_task(s: Setup<
     assert_eq!(m.status(), MilestoneStatus::Recovered);
     let task = s.task("sponsor_named").await;
     assert_eq!(
-        (task.status, task.closed.as_ref().map(|c| c.reason.as_str())),
+        (task.status(), task.closed().map(|c| c.reason.as_str())),
         (TaskStatus::Done, Some("milestone_confirmed"))
     );
     let events = s.events.events();
@@ -229,7 +232,7 @@ async fn confirming_a_manual_milestone_recovers_it_and_closes_its_task(s: Setup<
     assert_eq!(s.snapshot().await, before);
     // A milestone events reach has no Confirm button, and a forged one changes nothing.
     let first = s.task("first_workflow").await;
-    let forged = s.token_for(&first, LinkAction::Confirm, &first.owner_email);
+    let forged = s.token_for(&first, LinkAction::Confirm, &first.brief().owner_email);
     let resp = s.post(&forged, "").await;
     assert_eq!(resp.status(), StatusCode::CONFLICT);
     assert!(text(&resp).contains("not manual"), "{}", text(&resp));

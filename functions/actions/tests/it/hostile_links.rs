@@ -43,7 +43,7 @@ async fn a_link_spelled_another_way_acts_no_more(s: Setup<'_>) {
     let token = s.token("team_invited", LinkAction::Snooze3).await;
     assert_eq!(s.post(&token, "note=back+on+Monday").await.status(), StatusCode::OK);
     let snoozed = s.task("team_invited").await;
-    assert_eq!((snoozed.status, snoozed.notes.len()), (TaskStatus::Snoozed, 1));
+    assert_eq!((snoozed.status(), snoozed.notes().len()), (TaskStatus::Snoozed, 1));
     let before = s.snapshot().await;
     for forged in four_spellings(&token) {
         let resp = s.post(&forged, "note=again").await;
@@ -94,15 +94,15 @@ async fn a_forged_link_gets_one_page_whatever_is_behind_it(s: Setup<'_>) {
     let not_our_key = LinkSigner::new(b"a key that is not the deployment's").unwrap();
     let expires = s.clock_now() + chrono::Duration::days(14);
     let forgeries = [
-        not_our_key.mint(LinkAction::Done, &task.id, &task.owner_email, expires),
-        not_our_key.mint(LinkAction::Done, &task.id, "guess@vendor.example", expires),
+        not_our_key.mint(LinkAction::Done, task.id(), &task.brief().owner_email, expires),
+        not_our_key.mint(LinkAction::Done, task.id(), "guess@vendor.example", expires),
         not_our_key.mint(
             LinkAction::Done,
             "made-up-execution:csm-task",
-            &task.owner_email,
+            &task.brief().owner_email,
             expires,
         ),
-        not_our_key.mint(LinkAction::Done, &"x".repeat(3000), &task.owner_email, expires),
+        not_our_key.mint(LinkAction::Done, &"x".repeat(3000), &task.brief().owner_email, expires),
         "v2.bm90LWpzb24.AAAA".to_string(),
     ];
     let before = s.snapshot().await;
@@ -125,8 +125,8 @@ async fn a_forged_link_gets_one_page_whatever_is_behind_it(s: Setup<'_>) {
     let old = v1_token(
         DEV_LINK_KEY.as_bytes(),
         LinkAction::Done,
-        &task.id,
-        &task.owner_email,
+        task.id(),
+        &task.brief().owner_email,
         expires.timestamp(),
     );
     let resp = s.post(&old, "").await;
@@ -195,7 +195,7 @@ async fn a_page_opened_with_a_trailing_slash_posts_to_its_link(s: Setup<'_>) {
     assert_eq!(target, format!("https://actions.example/v1/actions/{token}"));
     let resp = s.handle(request_at(Method::POST, &target, "outcome=plan_agreed")).await;
     assert_eq!(resp.status(), StatusCode::OK, "{}", text(&resp));
-    assert_eq!(s.task("first_workflow").await.status, TaskStatus::Done);
+    assert_eq!(s.task("first_workflow").await.status(), TaskStatus::Done);
 
     let sent = s.run("team_invited", Step::OutreachEmail).await;
     let url = format!("{}/", sent[0].list_unsubscribe.clone().unwrap());

@@ -46,7 +46,7 @@ pub fn task_buttons(links: Option<&ActionLinks>, task: &CsmTask, m: &TrackedMile
         .filter(|a| *a != LinkAction::Confirm || matches!(m.criterion(), milepost_domain::Criterion::Manual))
         .map(|action| Button {
             label: action.label(),
-            url: links.url(action, &task.id, &task.owner_email, now),
+            url: links.url(action, task.id(), &task.brief().owner_email, now),
         })
         .collect()
 }
@@ -84,26 +84,26 @@ pub(super) fn task_email(
         account.name,
         if reminder { "Reminder, " } else { "" },
         m.name(),
-        fmt_money(task.arr_at_risk)
+        fmt_money(task.brief().arr_at_risk)
     );
     // The email shows the task's own snapshot, so the two never disagree.
     let facts = MilestoneFacts {
-        target: task.target.clone(),
-        current: task.current.clone(),
+        target: task.brief().target.clone(),
+        current: task.brief().current.clone(),
         ..MilestoneFacts::new(cfg, account, m, now)
     };
-    let owner =
-        Contact::parse(task.owner_name.clone(), &task.owner_email).map_err(|e| RenderError::Address(e.to_string()))?;
+    let owner = Contact::parse(task.brief().owner_name.clone(), &task.brief().owner_email)
+        .map_err(|e| RenderError::Address(e.to_string()))?;
     let view = CsmView {
         subject: clean_header(&subject),
-        owner_name: first_name(&task.owner_name),
+        owner_name: first_name(&task.brief().owner_name),
         facts,
         today: fmt_date(now),
         days_overdue: (now - m.due_at()).num_days(),
-        health: &task.health,
-        arr_at_risk: fmt_money(task.arr_at_risk),
-        intervention: &task.recommended_intervention,
-        recent: summarize_activity(&task.recent_activity),
+        health: &task.brief().health,
+        arr_at_risk: fmt_money(task.brief().arr_at_risk),
+        intervention: &task.brief().recommended_intervention,
+        recent: summarize_activity(&task.brief().recent_activity),
         role_note: role_note(task),
         reminder: reminder.then(|| format!("You snoozed this task; it is open again as of {}.", fmt_date(now))),
         buttons,
@@ -127,10 +127,10 @@ pub(super) fn task_email(
 
 /// Why this person got the task, when it is not the CSM's by role.
 pub(super) fn role_note(task: &CsmTask) -> Option<String> {
-    let role = task.owner_role.replace('_', " ");
-    if task.owner_is_fallback {
+    let role = task.brief().owner_role.replace('_', " ");
+    if task.brief().owner_is_fallback {
         Some(fallback_note(&role))
-    } else if task.owner_role != milepost_domain::CSM_ROLE {
+    } else if task.brief().owner_role != milepost_domain::CSM_ROLE {
         Some(format!("It comes to you as the account's {role} contact."))
     } else {
         None

@@ -109,10 +109,10 @@ pub fn leadership(
         unsubscribe_url: unsubscribe_url.unwrap_or_default(),
         // What people did is for our leadership only, never for the customer's sponsor.
         task: task.filter(|_| kind == EmailKind::Leadership).map(|t| TaskSummary {
-            owner_name: t.owner_name.clone(),
+            owner_name: t.brief().owner_name.clone(),
             standing: standing(t),
             notes: t
-                .notes
+                .notes()
                 .iter()
                 .map(|n| format!("{}, {}: {}", n.by.display(), fmt_short_date(n.at), n.text))
                 .collect(),

@@ -62,9 +62,10 @@ pub fn leadership_list(
                 due_date: facts.due_date,
                 health: format!("{}/100, {}", i.health.score, i.health.trend_word()),
                 csm_name: i.account.csm.name.clone(),
-                task: i
-                    .task
-                    .map_or_else(|| "none".to_string(), |t| format!("{}: {}", t.owner_name, standing(t))),
+                task: i.task.map_or_else(
+                    || "none".to_string(),
+                    |t| format!("{}: {}", t.brief().owner_name, standing(t)),
+                ),
                 ask: i.milestone.playbook().leadership.clone(),
                 link: facts.link,
             };

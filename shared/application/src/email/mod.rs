@@ -220,13 +220,13 @@ pub(crate) mod tests;
 pub fn standing(task: &CsmTask) -> String {
     use milepost_domain::{Actor, CloseReason, TaskStatus};
     let by = |actor: &Actor| {
-        if actor.display() == task.owner_name || *actor == Actor::Milepost {
+        if actor.display() == task.brief().owner_name || *actor == Actor::Milepost {
             String::new()
         } else {
             format!(" by {}", actor.display())
         }
     };
-    match &task.closed {
+    match &task.closed() {
         Some(c) => match c.reason {
             CloseReason::Completed => format!(
                 "done{} on {} ({})",
@@ -238,9 +238,12 @@ pub fn standing(task: &CsmTask) -> String {
             CloseReason::CustomerRecovered => format!("closed on {}: the customer caught up", fmt_date(c.at)),
             CloseReason::MilestoneConfirmed => format!("closed on {}: the milestone was confirmed", fmt_date(c.at)),
         },
-        None if task.status == TaskStatus::Snoozed => {
-            format!("snoozed until {}", task.snoozed_until.map(fmt_date).unwrap_or_default())
+        None if task.status() == TaskStatus::Snoozed => {
+            format!(
+                "snoozed until {}",
+                task.snoozed_until().map(fmt_date).unwrap_or_default()
+            )
         }
-        None => format!("open since {}", fmt_date(task.created_at)),
+        None => format!("open since {}", fmt_date(task.created_at())),
     }
 }

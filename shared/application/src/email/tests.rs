@@ -1,7 +1,7 @@
 use chrono::{Duration, TimeZone, Utc};
 use mail_parser::MimeHeaders;
 
-use milepost_domain::{Criterion, MilestoneDef, MilestoneMap, Phase, Playbook, Segment, Step};
+use milepost_domain::{Criterion, MilestoneDef, MilestoneMap, Phase, Playbook, Segment, Step, TaskBrief};
 
 use super::*;
 
@@ -94,36 +94,36 @@ fn health() -> Health {
 fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
     let cfg = Config::default();
     let m = milestone(acct);
-    let task = milepost_domain::CsmTask {
-        id: "t".into(),
-        status: milepost_domain::TaskStatus::Open,
-        account_id: acct.id.clone(),
-        account_name: acct.name.clone(),
-        milestone_id: m.milestone_id().to_owned(),
-        milestone_name: m.name().to_owned(),
-        owner_email: acct.csm.email.to_string(),
-        owner_name: acct.csm.name.clone(),
-        created_at: now(),
-        due_at: m.due_at(),
-        target: "2× workflow.completed".into(),
-        current: "1 so far".into(),
-        health: health(),
-        arr_at_risk: 30_000,
-        recommended_intervention: m.playbook().csm.clone(),
-        recent_activity: vec![],
-        owner_role: "csm".into(),
-        owner_is_fallback: false,
-        snoozed_until: None,
-        closed: None,
-        notes: vec![milepost_domain::TaskNote {
+    let mut task = CsmTask::open(
+        "t".into(),
+        TaskBrief {
+            account_id: acct.id.clone(),
+            account_name: acct.name.clone(),
+            milestone_id: m.milestone_id().to_owned(),
+            milestone_name: m.name().to_owned(),
+            owner_role: "csm".into(),
+            owner_is_fallback: false,
+            owner_email: acct.csm.email.to_string(),
+            owner_name: acct.csm.name.clone(),
+            created_at: now(),
+            due_at: m.due_at(),
+            target: "2× workflow.completed".into(),
+            current: "1 so far".into(),
+            health: health(),
+            arr_at_risk: 30_000,
+            recommended_intervention: m.playbook().csm.clone(),
+            recent_activity: vec![],
+        },
+    );
+    task.version = 1;
+    milepost_domain::fixtures::note_on(
+        &mut task,
+        milepost_domain::TaskNote {
             at: now(),
             by: milepost_domain::Actor::person(&acct.csm),
             text: "<help> them with <one> dashboard".into(),
-        }],
-        applied: vec![],
-        outbox: vec![],
-        version: 1,
-    };
+        },
+    );
     let tried = vec![EscalationLogEntry {
         key: "x:outreach_email:email:customer".into(),
         account_id: acct.id.clone(),

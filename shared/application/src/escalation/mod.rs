@@ -15,7 +15,7 @@ use std::sync::Arc;
 use milepost_domain::health::{health, Health};
 use milepost_domain::{
     Account, Contact, ContactPolicy, CsmTask, DomainEvent, EmailKind, EscalationLogEntry, EscalationRequest, HeldBack,
-    HeldMiss, IllegalChange, OutgoingEmail, SendKey, Slot, Stage, Step, StepOutcome, TaskStatus, Timestamp,
+    HeldMiss, IllegalChange, OutgoingEmail, SendKey, Slot, Stage, Step, StepOutcome, TaskBrief, Timestamp,
     TrackedMilestone,
 };
 use tracing::Instrument;
@@ -333,16 +333,19 @@ impl PlaybookSteps {
         } = at;
         let store = &self.store;
         let mut task = self.build_task(req, account, milestone, now).await?;
-        task.outbox.push(task.opened_event(now));
+        task.queue_event(task.opened_event(now));
         if store.create_task(&task).await? {
-            let detail = format!("CSM task opened for its {} owner", task.owner_role.replace('_', " "));
+            let detail = format!(
+                "CSM task opened for its {} owner",
+                task.brief().owner_role.replace('_', " ")
+            );
             self.log(req, step, StepLog::TaskOpened, now, detail).await?;
         }
         // Created now or by an earlier attempt: its opening is published once.
         let task = store
-            .get_task(&task.id)
+            .get_task(task.id())
             .await?
-            .ok_or_else(|| StepError::Transient(format!("task {} not readable yet", task.id)))?;
+            .ok_or_else(|| StepError::Transient(format!("task {} not readable yet", task.id())))?;
         let task = crate::tasks::publish_outbox(store.as_ref(), self.events.as_ref(), task)
             .await
             .map_err(|e| StepError::Transient(e.to_string()))?;
@@ -489,32 +492,27 @@ impl PlaybookSteps {
                 "no contact holds the milestone's owner role; the task goes to the CSM"
             );
         }
-        Ok(CsmTask {
-            id: CsmTask::id_for(&req.execution),
-            status: TaskStatus::Open,
-            account_id: account.id.clone(),
-            account_name: account.name.clone(),
-            milestone_id: m.milestone_id().to_owned(),
-            milestone_name: m.name().to_owned(),
-            owner_role: owner.role.to_string(),
-            owner_is_fallback: owner.fallback,
-            owner_email: owner.contact.email.to_string(),
-            owner_name: owner.contact.name.clone(),
-            created_at: now,
-            due_at: m.due_at(),
-            target: m.criterion().describe_target(account.licensed_seats),
-            current: m.progress().describe_current(m.criterion(), account.licensed_seats),
-            health: self.account_health(account, now).await?,
-            arr_at_risk: m.arr_at_risk(account.arr),
-            recommended_intervention: m.playbook().csm.clone(),
-            recent_activity: activity.recent.iter().rev().cloned().collect(),
-            snoozed_until: None,
-            closed: None,
-            notes: Vec::new(),
-            applied: Vec::new(),
-            outbox: Vec::new(),
-            version: 0,
-        })
+        Ok(CsmTask::open(
+            CsmTask::id_for(&req.execution),
+            TaskBrief {
+                account_id: account.id.clone(),
+                account_name: account.name.clone(),
+                milestone_id: m.milestone_id().to_owned(),
+                milestone_name: m.name().to_owned(),
+                owner_role: owner.role.to_string(),
+                owner_is_fallback: owner.fallback,
+                owner_email: owner.contact.email.to_string(),
+                owner_name: owner.contact.name.clone(),
+                created_at: now,
+                due_at: m.due_at(),
+                target: m.criterion().describe_target(account.licensed_seats),
+                current: m.progress().describe_current(m.criterion(), account.licensed_seats),
+                health: self.account_health(account, now).await?,
+                arr_at_risk: m.arr_at_risk(account.arr),
+                recommended_intervention: m.playbook().csm.clone(),
+                recent_activity: activity.recent.iter().rev().cloned().collect(),
+            },
+        ))
     }
 
     /// Whether customer email is paused for the account: then this step's

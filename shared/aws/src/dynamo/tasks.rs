@@ -10,17 +10,17 @@ impl DynamoStore {
     pub(super) fn task_item(task: &CsmTask, version: u64) -> StoreResult<Item> {
         let mut stored = task.clone();
         stored.version = version;
-        let opened = format!("{}#{}", time_key(task.created_at), task.id);
-        let due_sk = match task.snoozed_until {
-            Some(until) if task.status == TaskStatus::Snoozed => format!("{}#{}", time_key(until), task.id),
+        let opened = format!("{}#{}", time_key(task.created_at()), task.id());
+        let due_sk = match task.snoozed_until() {
+            Some(until) if task.status() == TaskStatus::Snoozed => format!("{}#{}", time_key(until), task.id()),
             _ => opened.clone(),
         };
         Ok(HashMap::from([
             ("item".to_string(), to_attr(&stored)?),
             ("version".to_string(), AttributeValue::N(version.to_string())),
-            ("owner_pk".to_string(), s(format!("OWNER#{}", task.owner_email))),
-            ("owner_sk".to_string(), s(format!("{}#{opened}", task.status))),
-            ("due_pk".to_string(), s(task_partition(task.status))),
+            ("owner_pk".to_string(), s(format!("OWNER#{}", task.brief().owner_email))),
+            ("owner_sk".to_string(), s(format!("{}#{opened}", task.status()))),
+            ("due_pk".to_string(), s(task_partition(task.status()))),
             ("due_sk".to_string(), s(due_sk)),
         ]))
     }
@@ -30,7 +30,7 @@ impl DynamoStore {
 impl TaskStore for DynamoStore {
     async fn create_task(&self, task: &CsmTask) -> StoreResult<bool> {
         let item = Self::task_item(task, 1)?;
-        self.put(item, format!("TASK#{}", task.id), "TASK", true).await
+        self.put(item, format!("TASK#{}", task.id()), "TASK", true).await
     }
 
     async fn get_task(&self, id: &str) -> StoreResult<Option<CsmTask>> {
@@ -42,7 +42,7 @@ impl TaskStore for DynamoStore {
 
     async fn update_task(&self, task: &CsmTask) -> StoreResult<u64> {
         let mut item = Self::task_item(task, task.version + 1)?;
-        item.insert("pk".into(), s(format!("TASK#{}", task.id)));
+        item.insert("pk".into(), s(format!("TASK#{}", task.id())));
         item.insert("sk".into(), s("TASK"));
         let put = Put::builder()
             .table_name(&self.table)
@@ -80,7 +80,7 @@ impl TaskStore for DynamoStore {
             .await?;
         let mut tasks: Vec<CsmTask> = items.iter().map(from_item).collect::<StoreResult<_>>()?;
         // The index orders by status, then opening time: one owner's few tasks sort here.
-        tasks.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        tasks.sort_by(|a, b| (a.created_at(), &a.id()).cmp(&(b.created_at(), &b.id())));
         Ok(tasks)
     }
 
@@ -99,7 +99,7 @@ impl TaskStore for DynamoStore {
             })
             .await?;
         let mut tasks: Vec<CsmTask> = items.iter().map(from_item).collect::<StoreResult<_>>()?;
-        tasks.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        tasks.sort_by(|a, b| (a.created_at(), &a.id()).cmp(&(b.created_at(), &b.id())));
         Ok(tasks)
     }
 
@@ -117,5 +117,30 @@ impl TaskStore for DynamoStore {
             .await
             .map_err(|e| refused(e.into_service_error()))?;
         out.items.unwrap_or_default().iter().map(from_item).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+
+    /// A task's brief is its own type in the domain; its item stays flat,
+    /// as earlier versions wrote it, and an item of theirs still reads.
+    #[test]
+    fn a_task_is_stored_flat_as_earlier_versions_stored_it() {
+        let opened = Utc.with_ymd_and_hms(2026, 2, 4, 9, 0, 0).unwrap();
+        let task = milepost_embedded::fixtures::task("e1:csm-task", "maya@vendor.example", opened);
+        let item = DynamoStore::task_item(&task, 3).unwrap();
+        let Some(AttributeValue::M(stored)) = item.get("item") else {
+            panic!("a map")
+        };
+        assert_eq!(stored.get("account_name"), Some(&s("Acme")));
+        assert_eq!(stored.get("owner_email"), Some(&s("maya@vendor.example")));
+        assert!(!stored.contains_key("brief"));
+        let read: CsmTask = from_item(&item).unwrap();
+        assert_eq!(read.brief(), task.brief());
+        assert_eq!((read.id(), read.version), (task.id(), 3));
     }
 }

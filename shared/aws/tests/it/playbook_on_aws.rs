@@ -212,11 +212,11 @@ async fn each_function_sends_its_email_through_ses_once_and_keeps_the_task_in_dy
     assert_eq!(tasks.len(), 1);
     let task = &tasks[0];
     assert_eq!(
-        (task.milestone_id.as_str(), task.arr_at_risk),
+        (task.brief().milestone_id.as_str(), task.brief().arr_at_risk),
         ("first_workflow", 50_000)
     );
-    assert_eq!(task.recommended_intervention, "Book a call");
-    assert_eq!(task.target, "2× workflow.completed");
+    assert_eq!(task.brief().recommended_intervention, "Book a call");
+    assert_eq!(task.brief().target, "2× workflow.completed");
 
     let history = aws.store.log_of(&AccountId::new("a1")).await.unwrap();
     let steps: Vec<Step> = history.iter().filter_map(|e| e.step).collect();

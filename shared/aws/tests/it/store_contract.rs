@@ -356,7 +356,7 @@ async fn tasks_move_with_their_status(store: Arc<dyn Store>) {
         t.apply(&snooze, &by, t0(), None).unwrap();
         store.update_task(&t).await.unwrap();
     }
-    let ids = |ts: Vec<CsmTask>| ts.into_iter().map(|t| t.id).collect::<Vec<_>>();
+    let ids = |ts: Vec<CsmTask>| ts.into_iter().map(|t| t.id().to_owned()).collect::<Vec<_>>();
     assert_eq!(
         ids(store.tasks_for_owner(maya, None).await.unwrap()),
         ["e1:csm-task", "e2:csm-task"]
@@ -390,7 +390,7 @@ async fn tasks_move_with_their_status(store: Arc<dyn Store>) {
         "at most the limit"
     );
     let done_one = store.get_task("e1:csm-task").await.unwrap().unwrap();
-    assert_eq!(done_one.notes[0].text, "agreed");
+    assert_eq!(done_one.notes()[0].text, "agreed");
     assert!(store.get_task("nope").await.unwrap().is_none());
 
     // The account's customer-email pause.

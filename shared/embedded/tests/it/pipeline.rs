@@ -497,24 +497,24 @@ async fn day_three_tasks_go_to_the_contact_holding_the_milestones_owner_role() {
         h.store
             .all_tasks()
             .into_iter()
-            .find(|t| t.milestone_id == milestone)
+            .find(|t| t.brief().milestone_id == milestone)
             .unwrap_or_else(|| panic!("a task for {milestone}"))
     };
     let onboarding = task_of("first_workflow");
     assert_eq!(
         (
-            onboarding.owner_role.as_str(),
-            onboarding.owner_email.as_str(),
-            onboarding.owner_is_fallback
+            onboarding.brief().owner_role.as_str(),
+            onboarding.brief().owner_email.as_str(),
+            onboarding.brief().owner_is_fallback
         ),
         ("onboarding", "tomas@vendor.example", false)
     );
     let support = task_of("team_invited");
     assert_eq!(
         (
-            support.owner_role.as_str(),
-            support.owner_email.as_str(),
-            support.owner_is_fallback
+            support.brief().owner_role.as_str(),
+            support.brief().owner_email.as_str(),
+            support.brief().owner_is_fallback
         ),
         ("support", "maya@vendor.example", true),
         "no support contact: the CSM"
@@ -572,11 +572,11 @@ async fn an_unrecovered_escalation_runs_every_stage_in_order_to_the_right_people
         .unwrap();
     let task = tasks
         .iter()
-        .find(|t| t.milestone_id == "first_workflow")
+        .find(|t| t.brief().milestone_id == "first_workflow")
         .expect("CSM task created");
-    assert_eq!(task.arr_at_risk, 50_000);
-    assert_eq!(task.target, "2× workflow.completed");
-    assert_eq!(task.recommended_intervention, "Book a call");
+    assert_eq!(task.brief().arr_at_risk, 50_000);
+    assert_eq!(task.brief().target, "2× workflow.completed");
+    assert_eq!(task.brief().recommended_intervention, "Book a call");
     let in_app: Vec<_> = h
         .events
         .events()

@@ -331,7 +331,7 @@ async fn never_recovered_runs_every_stage_in_order_to_the_right_people() {
         .await
         .unwrap();
     assert_eq!(task.len(), 1, "one open CSM task, owned by the account's CSM");
-    assert_eq!(task[0].milestone_id, "first_workflow");
+    assert_eq!(task[0].brief().milestone_id, "first_workflow");
     assert_eq!(h.status().await, MilestoneStatus::Lapsed);
     // Every email is dated at its step's scheduled time: day 1, then day 3, then day 5.
     let dates: Vec<_> = h.mailer.sent().iter().map(|e| e.date).collect();
@@ -409,10 +409,10 @@ async fn recovered_between_day_three_and_five_sends_no_leadership_email() {
     assert_eq!(tasks.len(), 1);
     assert_eq!(h.status().await, MilestoneStatus::Recovered);
     // The CSM's task closes itself the moment the customer catches up.
-    let closed = tasks[0].closed.as_ref().expect("the task is closed");
+    let closed = tasks[0].closed().expect("the task is closed");
     let reason = closed.reason.as_str();
     assert_eq!(
-        (tasks[0].status, reason),
+        (tasks[0].status(), reason),
         (milepost_domain::TaskStatus::Done, "customer_recovered")
     );
     let closings: Vec<_> = h
@@ -644,7 +644,7 @@ async fn a_customer_who_catches_up_while_a_step_runs_gets_none_of_its_email() {
     let tasks = store.all_tasks();
     assert_eq!(tasks.len(), 1);
     assert_eq!(
-        tasks[0].closed.as_ref().map(|c| c.reason.as_str()),
+        tasks[0].closed().map(|c| c.reason.as_str()),
         Some("customer_recovered"),
         "the task opened a moment before closes itself"
     );

@@ -114,11 +114,11 @@ impl Setup<'_> {
     /// The token of the link `owner` got for `action` on `milestone`'s task.
     pub async fn token(&self, milestone: &str, action: LinkAction) -> String {
         let task = self.task(milestone).await;
-        self.token_for(&task, action, &task.owner_email)
+        self.token_for(&task, action, &task.brief().owner_email)
     }
 
     pub fn token_for(&self, task: &CsmTask, action: LinkAction, recipient: &str) -> String {
-        let url = self.links.url(action, &task.id, recipient, self.clock_now());
+        let url = self.links.url(action, task.id(), recipient, self.clock_now());
         url.rsplit('/').next().unwrap().to_string()
     }
 
@@ -153,7 +153,7 @@ impl Setup<'_> {
         for s in TaskStatus::ALL {
             tasks.extend(self.store.tasks_with_status(s).await.unwrap());
         }
-        tasks.sort_by(|a, b| a.id.cmp(&b.id));
+        tasks.sort_by(|a, b| a.id().cmp(b.id()));
         let log = self.store.log_of(&AccountId::new("a1")).await.unwrap().len();
         (tasks, log, self.events.events().len())
     }
