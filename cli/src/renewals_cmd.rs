@@ -274,7 +274,7 @@ async fn record_all(
             let current = store
                 .get_account(id)
                 .await?
-                .ok_or_else(|| StoreError::Backend(format!("account {id} disappeared during the import")))?;
+                .ok_or_else(|| StoreError::backend(format!("account {id} disappeared during the import")))?;
             let mut updated = (*current).clone();
             let mut counts = ImportReport::default();
             for row in rows {

@@ -21,7 +21,7 @@ pub async fn send(digest: &WeeklyDigest) -> Result<WeeklyDigestOutcome, DigestEr
             Ok(outcome)
         }
         Err(e) => {
-            tracing::warn!(error = %e, "the weekly digest failed; the schedule's retry runs it again");
+            tracing::warn!(error = %milepost_app::ErrorChain(&e), "the weekly digest failed; the schedule's retry runs it again");
             Err(e)
         }
     }

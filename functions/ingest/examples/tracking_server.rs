@@ -59,7 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 .serve_connection(TokioIo::new(stream), service)
                 .await
             {
-                tracing::warn!(error = %e, "tracking API connection ended with an error");
+                tracing::warn!(error = %milepost_app::ErrorChain(&e), "tracking API connection ended with an error");
             }
         });
     }

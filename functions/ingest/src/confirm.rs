@@ -87,7 +87,7 @@ pub async fn confirm(ingestion: &Ingestion, body: &[u8]) -> Result<Confirmation,
             IngestError::NotManual(why) => Problem::not_manual(&why),
             IngestError::Refused(e) => Problem::invalid(&e.field, e.message),
             other => {
-                tracing::error!(error = %other, "confirming a manual milestone failed; the caller will retry");
+                tracing::error!(error = %milepost_app::ErrorChain(&other), "confirming a manual milestone failed; the caller will retry");
                 Problem::unavailable()
             }
         })?;

@@ -150,7 +150,7 @@ async fn ingest_items(
     nothing_taken: StatusCode,
 ) -> Result<IngestReport, Problem> {
     let report = ingestion.ingest(items).await.map_err(|e| {
-        tracing::error!(error = %e, "ingest failed; the sender will retry");
+        tracing::error!(error = %milepost_app::ErrorChain(&e), "ingest failed; the sender will retry");
         Problem::unavailable()
     })?;
     if report.accepted == 0 && report.duplicates == 0 && report.rejected_count > 0 {

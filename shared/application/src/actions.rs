@@ -179,7 +179,7 @@ impl Actions {
                 ))
             }
             Err(e) => {
-                tracing::error!(error = %e, "reading a task for an action link failed");
+                tracing::error!(error = %crate::ErrorChain(&e), "reading a task for an action link failed");
                 return Err(unavailable());
             }
         };
@@ -258,7 +258,7 @@ impl Actions {
         match (ConfirmHtml { v: &view }).render() {
             Ok(html) => Page { status: 200, html },
             Err(e) => {
-                tracing::error!(error = %e, "the confirmation page did not render");
+                tracing::error!(error = %crate::ErrorChain(&e), "the confirmation page did not render");
                 unavailable()
             }
         }
@@ -386,7 +386,7 @@ impl Actions {
                 _ => Err(unavailable()),
             },
             Err(e) => {
-                tracing::error!(task_id = %task.id(), error = %e, "a task action failed");
+                tracing::error!(task_id = %task.id(), error = %crate::ErrorChain(&e), "a task action failed");
                 Err(unavailable())
             }
         }
@@ -431,7 +431,7 @@ impl Actions {
                 None,
             )),
             Err(e) => {
-                tracing::error!(task_id = %task.id(), error = %e, "confirming a manual milestone failed");
+                tracing::error!(task_id = %task.id(), error = %crate::ErrorChain(&e), "confirming a manual milestone failed");
                 Err(unavailable())
             }
         }
@@ -455,7 +455,7 @@ impl Actions {
         }
         .await;
         if let Err(e) = saved {
-            tracing::error!(task_id = %task.id(), error = %e, "pausing customer email failed");
+            tracing::error!(task_id = %task.id(), error = %crate::ErrorChain(&e), "pausing customer email failed");
             return Err(unavailable());
         }
         let event = DomainEvent::CustomerEmailsPaused {
@@ -464,7 +464,7 @@ impl Actions {
         };
         if let Err(e) = self.events.publish(&[event]).await {
             // The pause holds; only the bus missed it: say so in the log, not to the user.
-            tracing::warn!(account_id = %task.brief().account_id, error = %e, "CustomerEmailsPaused not published");
+            tracing::warn!(account_id = %task.brief().account_id, error = %crate::ErrorChain(&e), "CustomerEmailsPaused not published");
         }
         Ok(message(
             200,

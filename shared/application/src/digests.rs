@@ -29,6 +29,17 @@ pub struct OwnerDigests {
     pub config: Config,
 }
 
+/// Why one owner's digest failed (it is retried on the next run).
+#[derive(Debug, thiserror::Error)]
+enum DigestError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Render(#[from] email::RenderError),
+    #[error("send")]
+    Send(#[from] crate::sending::SendFailure),
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DigestsReport {
     /// Digests emailed.
@@ -53,7 +64,9 @@ impl OwnerDigests {
             let span = tracing::info_span!("owner_digest", owner = %address_fingerprint(digest.owner.email.as_str()));
             if let Err(e) = self.send(&digest, day, now, &mut report).instrument(span.clone()).await {
                 report.failed += 1;
-                span.in_scope(|| tracing::warn!(error = %e, "an owner's digest failed; the next run retries"));
+                span.in_scope(
+                    || tracing::warn!(error = %crate::ErrorChain(&e), "an owner's digest failed; the next run retries"),
+                );
             }
         }
         Ok(report)
@@ -65,7 +78,7 @@ impl OwnerDigests {
         day: NaiveDate,
         now: Timestamp,
         report: &mut DigestsReport,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), DigestError> {
         let store = self.store.as_ref();
         let digest = change_owner_digest(store, &digest.owner, |d| d.assign(day)).await?;
         let mut found = Vec::new();
@@ -87,11 +100,8 @@ impl OwnerDigests {
                 })
                 .collect();
             let key = crate::keys::owner_digest_send(&digest.owner.email, day);
-            let mail = email::owner_digest(&self.config, &items, &digest.owner, key, now)
-                .map_err(|e| StoreError::Backend(e.to_string()))?;
-            let sent = send_once(self.store.as_ref(), self.mailer.as_ref(), &mail, now)
-                .await
-                .map_err(|e| StoreError::Backend(e.to_string()))?;
+            let mail = email::owner_digest(&self.config, &items, &digest.owner, key, now)?;
+            let sent = send_once(self.store.as_ref(), self.mailer.as_ref(), &mail, now).await?;
             if sent == SendResult::Sent {
                 report.sent += 1;
                 report.listed += found.len();

@@ -74,6 +74,12 @@ enum HeadsUpError {
     HeldByAnother,
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Render(#[from] email::RenderError),
+    #[error("send")]
+    Send(#[source] SendFailure),
+    #[error("the milestone's account {0} is unknown")]
+    UnknownAccount(AccountId),
 }
 
 impl From<SendFailure> for HeadsUpError {
@@ -81,7 +87,7 @@ impl From<SendFailure> for HeadsUpError {
         match e {
             SendFailure::HeldByAnother => HeadsUpError::HeldByAnother,
             SendFailure::Store(e) => HeadsUpError::Store(e),
-            other => HeadsUpError::Store(StoreError::Backend(other.to_string())),
+            other => HeadsUpError::Send(other),
         }
     }
 }
@@ -145,9 +151,11 @@ impl HeadsUps {
                 {
                     Ok(()) => {}
                     Err(HeadsUpError::HeldByAnother) => report.held_by_another_run += 1,
-                    Err(HeadsUpError::Store(e)) => {
+                    Err(e) => {
                         report.failed += 1;
-                        span.in_scope(|| tracing::warn!(error = %e, "a heads-up failed; the next sweep retries"));
+                        span.in_scope(|| {
+                            tracing::warn!(error = %crate::ErrorChain(&e), "a heads-up failed; the next sweep retries")
+                        });
                     }
                 }
             }
@@ -169,7 +177,7 @@ impl HeadsUps {
             Some(a) => a.clone(),
             None => {
                 let Some(a) = self.store.get_account(m.account_id()).await? else {
-                    return Err(StoreError::Backend("the milestone's account is unknown".into()).into());
+                    return Err(HeadsUpError::UnknownAccount(m.account_id().clone()));
                 };
                 accounts.insert(m.account_id().clone(), a.clone());
                 a
@@ -205,8 +213,7 @@ impl HeadsUps {
             m: &m,
             now,
         };
-        let mail = email::heads_up(about, pace, &words, keys::heads_up_send(&m, Recipient::Owner))
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let mail = email::heads_up(about, pace, &words, keys::heads_up_send(&m, Recipient::Owner))?;
         let sent = send_once(self.store.as_ref(), self.mailer.as_ref(), &mail, now).await?;
         if sent == SendResult::Sent {
             report.owners_told += 1;
@@ -322,7 +329,7 @@ impl HeadsUps {
                 if stale.is_none() {
                     store.release_send(&key, &claim).await?;
                 }
-                Err(HeadsUpError::Store(StoreError::Backend(e.to_string())))
+                Err(HeadsUpError::Render(e))
             }
         };
         let keys = also.iter().map(champion_key);

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod digests;
 pub mod email;
+pub mod error_chain;
 pub mod escalation;
 pub mod heads_up;
 pub mod ingest;
@@ -28,4 +29,5 @@ pub mod weekly_digest;
 pub mod writes;
 
 pub use config::Config;
+pub use error_chain::ErrorChain;
 pub use services::Services;

@@ -15,13 +15,22 @@ use milepost_domain::{
 };
 use serde::{Deserialize, Serialize};
 
+/// An adapter's own error, kept as the source of ours.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A conditional write lost a race: someone else wrote first. Re-read and retry.
     #[error("conditional write conflict")]
     Conflict,
-    #[error("store error: {0}")]
-    Backend(String),
+    /// The backend failed (a network fault, throttling, an item it could not
+    /// read back): a passing fault, or a bug. Its error is the source.
+    #[error("the store failed")]
+    Backend(#[source] BoxError),
+    /// Concurrent writers won every attempt (`writes::MAX_WRITE_ATTEMPTS`) at
+    /// the thing named.
+    #[error("{0} kept conflicting with concurrent writes")]
+    Contended(String),
     /// The store refused what it was given and always will (DynamoDB's
     /// ValidationException: an item too large, a key too long). Retrying
     /// cannot help, so callers reject the input rather than ask for a retry.
@@ -31,6 +40,12 @@ pub enum StoreError {
     /// not a passing fault. Nothing was written.
     #[error(transparent)]
     Illegal(#[from] IllegalChange),
+}
+
+impl StoreError {
+    pub fn backend(source: impl Into<BoxError>) -> Self {
+        StoreError::Backend(source.into())
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -523,9 +538,16 @@ pub trait Mailer: Send + Sync {
     async fn send(&self, email: &OutgoingEmail) -> Result<String, SendError>;
 }
 
+/// The bus did not take the events; its error is the source.
 #[derive(Debug, thiserror::Error)]
-#[error("publish failed: {0}")]
-pub struct PublishError(pub String);
+#[error("publishing to the event bus failed")]
+pub struct PublishError(#[source] pub BoxError);
+
+impl PublishError {
+    pub fn new(source: impl Into<BoxError>) -> Self {
+        PublishError(source.into())
+    }
+}
 
 #[async_trait]
 pub trait EventPublisher: Send + Sync {
@@ -539,9 +561,16 @@ pub enum StartOutcome {
     AlreadyStarted,
 }
 
+/// The workflow service did not start or stop an execution; its error is the source.
 #[derive(Debug, thiserror::Error)]
-#[error("workflow error: {0}")]
-pub struct WorkflowError(pub String);
+#[error("the workflow service failed")]
+pub struct WorkflowError(#[source] pub BoxError);
+
+impl WorkflowError {
+    pub fn new(source: impl Into<BoxError>) -> Self {
+        WorkflowError(source.into())
+    }
+}
 
 #[async_trait]
 pub trait WorkflowStarter: Send + Sync {

@@ -54,7 +54,7 @@ impl TaskReminders {
                 Ok(false) => {}
                 Err(e) => {
                     report.failed += 1;
-                    span.in_scope(|| tracing::warn!(error = %e, "a task's reminder failed; the next run retries"));
+                    span.in_scope(|| tracing::warn!(error = %crate::ErrorChain(&e), "a task's reminder failed; the next run retries"));
                 }
             }
         }
@@ -77,11 +77,8 @@ impl TaskReminders {
                 m: &m,
                 now,
             };
-            let mail = email::csm_reminder(about, &task, buttons, key)
-                .map_err(|e| TaskError::Store(StoreError::Backend(e.to_string())))?;
-            send_once(self.store.as_ref(), self.mailer.as_ref(), &mail, now)
-                .await
-                .map_err(|e| TaskError::Store(StoreError::Backend(e.to_string())))?;
+            let mail = email::csm_reminder(about, &task, buttons, key)?;
+            send_once(self.store.as_ref(), self.mailer.as_ref(), &mail, now).await?;
         }
         let update = change_task(
             self.store.as_ref(),

@@ -21,8 +21,12 @@ pub enum TaskError {
     Refused(#[from] TaskRefusal),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("publish: {0}")]
-    Publish(String),
+    #[error("publish")]
+    Publish(#[from] crate::ports::PublishError),
+    #[error(transparent)]
+    Render(#[from] crate::email::RenderError),
+    #[error("send")]
+    Send(#[from] crate::sending::SendFailure),
 }
 
 /// The task as written, and what the action changed.
@@ -79,7 +83,7 @@ pub async fn change_task(
         let task = publish_outbox(store, events, task).await?;
         return Ok(TaskUpdate { task, change });
     }
-    Err(StoreError::Backend(format!("task {id} kept conflicting with concurrent writes")).into())
+    Err(StoreError::Contended(format!("task {id}")).into())
 }
 
 /// Closes the task of `execution`, if it has one and it is still live, because
@@ -120,10 +124,7 @@ pub async fn publish_outbox(
     if task.outbox().is_empty() {
         return Ok(task);
     }
-    events
-        .publish(task.outbox())
-        .await
-        .map_err(|e| TaskError::Publish(e.to_string()))?;
+    events.publish(task.outbox()).await.map_err(TaskError::Publish)?;
     for _ in 0..MAX_WRITE_ATTEMPTS {
         let published = task.outbox().len();
         task.published(published);
@@ -146,7 +147,7 @@ pub async fn publish_outbox(
             Err(e) => return Err(e.into()),
         }
     }
-    Err(StoreError::Backend(format!("task {} kept conflicting with concurrent writes", task.id())).into())
+    Err(StoreError::Contended(format!("task {}", task.id())).into())
 }
 
 /// The escalation log's line for a change: what happened, for the day-5 email.

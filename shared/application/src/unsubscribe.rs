@@ -47,7 +47,7 @@ impl Actions {
             Ok(Some(contact)) => contact.email,
             Ok(None) => return Err(refused(&LinkError::Altered)),
             Err(e) => {
-                tracing::error!(error = %e, "reading a contact for an unsubscribe link failed");
+                tracing::error!(error = %crate::ErrorChain(&e), "reading a contact for an unsubscribe link failed");
                 return Err(unavailable());
             }
         };
@@ -71,7 +71,7 @@ impl Actions {
             Ok(Some(earlier)) => return already(&earlier, &email),
             Ok(None) => {}
             Err(e) => {
-                tracing::error!(error = %e, "reading a suppression failed");
+                tracing::error!(error = %crate::ErrorChain(&e), "reading a suppression failed");
                 return unavailable();
             }
         }
@@ -89,7 +89,7 @@ impl Actions {
         match (UnsubscribeHtml { v: &view }).render() {
             Ok(html) => Page { status: 200, html },
             Err(e) => {
-                tracing::error!(error = %e, "the unsubscribe page did not render");
+                tracing::error!(error = %crate::ErrorChain(&e), "the unsubscribe page did not render");
                 unavailable()
             }
         }
@@ -125,7 +125,7 @@ impl Actions {
             }
             Ok(Some(earlier)) => already(&earlier, &email),
             Err(e) => {
-                tracing::error!(error = %e, "recording an unsubscribe failed");
+                tracing::error!(error = %crate::ErrorChain(&e), "recording an unsubscribe failed");
                 unavailable()
             }
         }

@@ -58,10 +58,7 @@ where
             Err(e) => return Err(e),
         }
     }
-    Err(StoreError::Backend(format!(
-        "milestone {} kept conflicting with concurrent writes",
-        m.milestone_id()
-    )))
+    Err(StoreError::Contended(format!("milestone {}", m.milestone_id())))
 }
 
 /// Runs `attempt` again while it reports `Conflict`, at most
@@ -76,8 +73,5 @@ where
             other => return other,
         }
     }
-    Err(StoreError::Backend(format!(
-        "{} kept conflicting with concurrent writes",
-        what()
-    )))
+    Err(StoreError::Contended(what()))
 }

@@ -55,7 +55,7 @@ impl EventPublisher for EventBridgePublisher {
                     .set_entries(Some(pending.clone()))
                     .send()
                     .await
-                    .map_err(|e| PublishError(e.into_service_error().to_string()))?;
+                    .map_err(PublishError::new)?;
                 if out.failed_entry_count == 0 {
                     pending.clear();
                     break;
@@ -70,7 +70,7 @@ impl EventPublisher for EventBridgePublisher {
                 tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
             }
             if !pending.is_empty() {
-                return Err(PublishError(format!(
+                return Err(PublishError::new(format!(
                     "{} events not accepted by the bus",
                     pending.len()
                 )));

@@ -35,7 +35,7 @@ impl StepFunctionsWorkflows {
 #[async_trait]
 impl WorkflowStarter for StepFunctionsWorkflows {
     async fn start(&self, request: &EscalationRequest) -> Result<StartOutcome, WorkflowError> {
-        let input = serde_json::to_string(request).map_err(|e| WorkflowError(e.to_string()))?;
+        let input = serde_json::to_string(request).map_err(WorkflowError::new)?;
         match self
             .client
             .get()
@@ -51,7 +51,7 @@ impl WorkflowStarter for StepFunctionsWorkflows {
             Ok(_) => Ok(StartOutcome::Started),
             // Same name, closed or with another input: it exists, nothing to start.
             Err(e) if e.code() == Some("ExecutionAlreadyExists") => Ok(StartOutcome::AlreadyStarted),
-            Err(e) => Err(WorkflowError(e.into_service_error().to_string())),
+            Err(e) => Err(WorkflowError::new(e)),
         }
     }
 
@@ -73,7 +73,7 @@ impl WorkflowStarter for StepFunctionsWorkflows {
             Ok(_) => Ok(()),
             // Already finished or never started: nothing left to stop.
             Err(e) if e.code() == Some("ExecutionDoesNotExist") => Ok(()),
-            Err(e) => Err(WorkflowError(e.into_service_error().to_string())),
+            Err(e) => Err(WorkflowError::new(e)),
         }
     }
 }

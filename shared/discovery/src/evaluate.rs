@@ -200,12 +200,9 @@ impl<'a> Evaluation<'a> {
     }
 
     /// Folds one event in; an event of an account not in the accounts file is refused.
-    pub fn observe(&mut self, event: EventRecord<'_>) -> Result<(), String> {
+    pub fn observe(&mut self, event: EventRecord<'_>) -> Result<(), crate::RowProblem> {
         let Some(&account) = self.account_index.get(event.account_id) else {
-            return Err(format!(
-                "unknown account `{}`",
-                String::from_utf8_lossy(event.account_id)
-            ));
+            return Err(format!("unknown account `{}`", String::from_utf8_lossy(event.account_id)).into());
         };
         self.events_read += 1;
         let Some(listening) = self.listeners.get(event.event) else {

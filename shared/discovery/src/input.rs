@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use crate::error::{DiscoverError, Result, RowProblem};
 use chrono::{DateTime, NaiveDate, Utc};
 use milepost_domain::{AccountId, Segment};
 use serde::Deserialize;
@@ -98,9 +98,12 @@ impl Problems {
 
 /// Opens `path`, decompressing it when it is gzip (by its magic bytes, so a
 /// misnamed file still reads).
-fn open(path: &Path) -> anyhow::Result<Box<dyn BufRead>> {
-    let mut file = BufReader::new(File::open(path).with_context(|| format!("opening {}", path.display()))?);
-    let gzip = file.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+fn open(path: &Path) -> Result<Box<dyn BufRead>> {
+    let mut file = BufReader::new(File::open(path).map_err(DiscoverError::file("opening", path))?);
+    let gzip = file
+        .fill_buf()
+        .map_err(DiscoverError::file("reading", path))?
+        .starts_with(&[0x1f, 0x8b]);
     Ok(if gzip {
         Box::new(BufReader::new(flate2::bufread::MultiGzDecoder::new(file)))
     } else {
@@ -121,11 +124,15 @@ fn csv_with_columns<R: Read>(
     input: R,
     path: &Path,
     required: &[&str],
-) -> anyhow::Result<(csv::Reader<R>, Vec<usize>, csv::StringRecord)> {
+) -> Result<(csv::Reader<R>, Vec<usize>, csv::StringRecord)> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
     let header = reader
         .headers()
-        .with_context(|| format!("{}: reading the header", path.display()))?
+        .map_err(|source| DiscoverError::Csv {
+            path: path.to_path_buf(),
+            line: 1,
+            source,
+        })?
         .clone();
     let columns = required
         .iter()
@@ -136,11 +143,11 @@ fn csv_with_columns<R: Read>(
             .iter()
             .filter(|n| !header.iter().any(|h| h.trim() == **n))
             .collect();
-        bail!(
+        return Err(DiscoverError::Input(format!(
             "{}:1: the header lacks {missing:?} (expected {})",
             path.display(),
             required.join(",")
-        );
+        )));
     };
     Ok((reader, columns, header))
 }
@@ -156,7 +163,7 @@ const ACCOUNT_COLUMNS: [&str; 7] = [
 ];
 
 /// Reads every account (a few thousand: small enough to hold).
-pub fn read_accounts(path: &Path) -> anyhow::Result<(Vec<AccountRecord>, Problems)> {
+pub fn read_accounts(path: &Path) -> Result<(Vec<AccountRecord>, Problems)> {
     let (mut reader, cols, header) = csv_with_columns(open(path)?, path, &ACCOUNT_COLUMNS)?;
     let seats_column = header.iter().position(|h| h.trim() == "licensed_seats");
     let mut accounts = Vec::new();
@@ -188,7 +195,7 @@ pub fn read_accounts(path: &Path) -> anyhow::Result<(Vec<AccountRecord>, Problem
 fn parse_account(
     [id, segment, start, decision, outcome, arr, tenure]: [&str; 7],
     seats: &str,
-) -> Result<AccountRecord, String> {
+) -> std::result::Result<AccountRecord, RowProblem> {
     if id.is_empty() {
         return Err("account_id is empty".into());
     }
@@ -198,9 +205,7 @@ fn parse_account(
     let contract_start = date("contract_start", start)?;
     let decision_date = date("decision_date", decision)?;
     if decision_date < contract_start {
-        return Err(format!(
-            "decision_date {decision_date} is before contract_start {contract_start}"
-        ));
+        return Err(format!("decision_date {decision_date} is before contract_start {contract_start}").into());
     }
     Ok(AccountRecord {
         account_id: AccountId::new(id),
@@ -210,7 +215,7 @@ fn parse_account(
         outcome: match outcome {
             "renewed" => Outcome::Renewed,
             "churned" => Outcome::Churned,
-            other => return Err(format!("outcome `{other}` is neither renewed nor churned")),
+            other => return Err(format!("outcome `{other}` is neither renewed nor churned").into()),
         },
         arr: match arr {
             "" => None,
@@ -230,14 +235,14 @@ fn parse_account(
             "" => 1,
             v => match v.parse() {
                 Ok(year) if year >= 1 => year,
-                _ => return Err(format!("tenure_year `{v}` is not a year from 1")),
+                _ => return Err(format!("tenure_year `{v}` is not a year from 1").into()),
             },
         },
         licensed_seats: match seats {
             "" => None,
             v => match v.parse() {
                 Ok(n) if n > 0 => Some(n),
-                _ => return Err(format!("licensed_seats `{v}` is not a positive whole number")),
+                _ => return Err(format!("licensed_seats `{v}` is not a positive whole number").into()),
             },
         },
     })
@@ -264,8 +269,8 @@ struct JsonEvent<'a> {
 /// malformed one, reported with its line.
 pub fn for_each_event(
     path: &Path,
-    mut each: impl FnMut(EventRecord<'_>) -> Result<(), String>,
-) -> anyhow::Result<Problems> {
+    mut each: impl FnMut(EventRecord<'_>) -> std::result::Result<(), RowProblem>,
+) -> Result<Problems> {
     let mut problems = Problems::default();
     let input = open(path)?;
     if is_json_lines(path) {
@@ -275,9 +280,11 @@ pub fn for_each_event(
         loop {
             line.clear();
             line_no += 1;
-            let read = input
-                .read_line(&mut line)
-                .with_context(|| format!("{}:{line_no}: reading", path.display()))?;
+            let read = input.read_line(&mut line).map_err(|source| DiscoverError::Csv {
+                path: path.to_path_buf(),
+                line: line_no,
+                source: source.into(),
+            })?;
             if read == 0 {
                 break;
             }
@@ -299,7 +306,7 @@ pub fn for_each_event(
                     };
                     let user = j.user_id.as_deref().unwrap_or("");
                     let event = parse_event([&j.account_id, &j.event, &j.timestamp, user, value], line_no)?;
-                    each(event)
+                    each(event).map_err(String::from)
                 });
             if let Err(message) = result {
                 problems.add(path, line_no, message);
@@ -316,8 +323,8 @@ fn csv_events<R: Read>(
     reader: &mut csv::Reader<R>,
     cols: &[usize],
     path: &Path,
-    mut each: impl FnMut(EventRecord<'_>) -> Result<(), String>,
-) -> anyhow::Result<Problems> {
+    mut each: impl FnMut(EventRecord<'_>) -> std::result::Result<(), RowProblem>,
+) -> Result<Problems> {
     let mut problems = Problems::default();
     let mut row = csv::ByteRecord::new();
     loop {
@@ -333,7 +340,11 @@ fn csv_events<R: Read>(
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
                 if e.is_io_error() {
-                    return Err(e).with_context(|| format!("{}:{line}: reading", path.display()));
+                    return Err(DiscoverError::Csv {
+                        path: path.to_path_buf(),
+                        line,
+                        source: e,
+                    });
                 }
                 problems.add(path, line, format!("unreadable row: {e}"));
             }
@@ -349,22 +360,23 @@ pub const PARALLEL_FROM_BYTES: u64 = 32 << 20;
 /// `parts` pieces to read in parallel (the first holds the header), or `None`
 /// for gzip, JSON Lines and files under `min_bytes`. A quoted field may hold a line break,
 /// so whoever reads the parts must check `parts_split_cleanly` afterwards.
-pub fn csv_parts(path: &Path, parts: usize, min_bytes: u64) -> anyhow::Result<Option<CsvParts>> {
-    let size = std::fs::metadata(path)?.len();
+pub fn csv_parts(path: &Path, parts: usize, min_bytes: u64) -> Result<Option<CsvParts>> {
+    let io = DiscoverError::file;
+    let size = std::fs::metadata(path).map_err(io("reading", path))?.len();
     if parts < 2 || size < min_bytes.max(1) || is_json_lines(path) {
         return Ok(None);
     }
-    let mut file = File::open(path)?;
+    let mut file = File::open(path).map_err(io("opening", path))?;
     let mut head = [0u8; 2];
-    if file.read(&mut head)? == 2 && head == [0x1f, 0x8b] {
+    if file.read(&mut head).map_err(io("reading", path))? == 2 && head == [0x1f, 0x8b] {
         return Ok(None);
     }
     let mut starts = vec![0u64];
     let mut window = vec![0u8; 1 << 20];
     for k in 1..parts as u64 {
         let guess = size * k / parts as u64;
-        file.seek(SeekFrom::Start(guess))?;
-        let n = file.read(&mut window)?;
+        file.seek(SeekFrom::Start(guess)).map_err(io("reading", path))?;
+        let n = file.read(&mut window).map_err(io("reading", path))?;
         if let Some(i) = memchr::memchr(b'\n', &window[..n]) {
             let start = guess + i as u64 + 1;
             if start < size && start > *starts.last().expect("starts at 0") {
@@ -374,7 +386,7 @@ pub fn csv_parts(path: &Path, parts: usize, min_bytes: u64) -> anyhow::Result<Op
     }
     let mut ranges: Vec<Range<u64>> = starts.windows(2).map(|w| w[0]..w[1]).collect();
     ranges.push(*starts.last().expect("starts at 0")..size);
-    file.seek(SeekFrom::Start(0))?;
+    file.seek(SeekFrom::Start(0)).map_err(io("reading", path))?;
     let (_, columns, _) = csv_with_columns(BufReader::new(file), path, &EVENT_COLUMNS)?;
     Ok(Some(CsvParts { ranges, columns }))
 }
@@ -413,11 +425,12 @@ pub fn for_each_event_in_part(
     path: &Path,
     parts: &CsvParts,
     index: usize,
-    each: impl FnMut(EventRecord<'_>) -> Result<(), String>,
-) -> anyhow::Result<PartRead> {
+    each: impl FnMut(EventRecord<'_>) -> std::result::Result<(), RowProblem>,
+) -> Result<PartRead> {
     let range = &parts.ranges[index];
-    let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    file.seek(SeekFrom::Start(range.start))?;
+    let mut file = File::open(path).map_err(DiscoverError::file("opening", path))?;
+    file.seek(SeekFrom::Start(range.start))
+        .map_err(DiscoverError::file("reading", path))?;
     let counted = QuoteCounter {
         inner: BufReader::with_capacity(1 << 16, file.take(range.end - range.start)),
         quotes: 0,
@@ -447,7 +460,7 @@ pub fn parts_split_cleanly(parts: &[PartRead]) -> bool {
 }
 
 /// Renumbers the problems of each part but the first from the file's start.
-pub fn problems_of_parts(path: &Path, parts: &CsvParts, read: Vec<PartRead>) -> anyhow::Result<Problems> {
+pub fn problems_of_parts(path: &Path, parts: &CsvParts, read: Vec<PartRead>) -> Result<Problems> {
     let mut problems = Problems::default();
     // Newlines before `counted_to`, counted only as far as a part with problems needs.
     let (mut lines_before, mut counted_to) = (0, 0);
@@ -462,13 +475,14 @@ pub fn problems_of_parts(path: &Path, parts: &CsvParts, read: Vec<PartRead>) -> 
     Ok(problems)
 }
 
-fn newlines_between(path: &Path, range: Range<u64>) -> anyhow::Result<u64> {
-    let mut file = File::open(path)?;
-    file.seek(SeekFrom::Start(range.start))?;
+fn newlines_between(path: &Path, range: Range<u64>) -> Result<u64> {
+    let io = DiscoverError::file;
+    let mut file = File::open(path).map_err(io("opening", path))?;
+    file.seek(SeekFrom::Start(range.start)).map_err(io("reading", path))?;
     let mut input = BufReader::with_capacity(1 << 20, file.take(range.end - range.start));
     let mut count = 0;
     loop {
-        let buf = input.fill_buf()?;
+        let buf = input.fill_buf().map_err(io("reading", path))?;
         if buf.is_empty() {
             return Ok(count);
         }
@@ -478,7 +492,11 @@ fn newlines_between(path: &Path, range: Range<u64>) -> anyhow::Result<u64> {
     }
 }
 
-fn csv_event<'a>(row: &'a csv::ByteRecord, cols: &[usize], line: u64) -> Result<EventRecord<'a>, String> {
+fn csv_event<'a>(
+    row: &'a csv::ByteRecord,
+    cols: &[usize],
+    line: u64,
+) -> std::result::Result<EventRecord<'a>, RowProblem> {
     let field = |i: usize| trim_ascii(row.get(cols[i]).unwrap_or_default());
     let text = |i: usize| std::str::from_utf8(field(i)).map_err(|_| format!("{} is not UTF-8", EVENT_COLUMNS[i]));
     let timestamp = field(2);
@@ -504,7 +522,7 @@ fn trim_ascii(field: &[u8]) -> &[u8] {
     }
 }
 
-fn parse_event<'a>(fields: [&'a str; 5], line: u64) -> Result<EventRecord<'a>, String> {
+fn parse_event<'a>(fields: [&'a str; 5], line: u64) -> std::result::Result<EventRecord<'a>, RowProblem> {
     let timestamp = fast_timestamp(fields[2].as_bytes()).ok_or_else(|| fields[2].to_string());
     parse_event_with(fields.map(str::as_bytes), timestamp, line)
 }
@@ -513,9 +531,9 @@ fn parse_event<'a>(fields: [&'a str; 5], line: u64) -> Result<EventRecord<'a>, S
 /// `user` and `value` are UTF-8 already.
 fn parse_event_with<'a>(
     [account, event, _, user, value]: [&'a [u8]; 5],
-    timestamp: Result<DateTime<Utc>, String>,
+    timestamp: std::result::Result<DateTime<Utc>, String>,
     line: u64,
-) -> Result<EventRecord<'a>, String> {
+) -> std::result::Result<EventRecord<'a>, RowProblem> {
     if account.is_empty() {
         return Err("account_id is empty".into());
     }
@@ -531,7 +549,7 @@ fn parse_event_with<'a>(
         "" => None,
         v => match v.parse::<f64>() {
             Ok(x) if x.is_finite() => Some(x),
-            _ => return Err(format!("value `{v}` is not a number")),
+            _ => return Err(format!("value `{v}` is not a number").into()),
         },
     };
     Ok(EventRecord {
@@ -705,7 +723,7 @@ mod tests {
         );
         let problems = for_each_event(&path, |e| match e.account_id {
             b"a1" => Ok(()),
-            other => Err(format!("unknown account {}", String::from_utf8_lossy(other))),
+            other => Err(format!("unknown account {}", String::from_utf8_lossy(other)).into()),
         })
         .unwrap();
         assert_eq!(problems.count, 1);

@@ -2,6 +2,7 @@
 //! and churned cohorts. The statistics are in `milepost_domain::discovery`.
 
 pub mod chart;
+pub mod error;
 pub mod evaluate;
 pub mod input;
 pub mod records;
@@ -10,8 +11,9 @@ pub mod review;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use milepost_domain::MilestoneMap;
+
+pub use self::error::{DiscoverError, RowProblem};
 
 use self::evaluate::{Evaluation, Skipped};
 use self::input::{Outcome, Problems};
@@ -47,19 +49,30 @@ pub struct Discovery {
 }
 
 /// Loads every map under `paths`; any invalid map stops the run with all its problems.
-fn load_maps(paths: &[PathBuf]) -> anyhow::Result<Vec<MilestoneMap>> {
-    let files = milepost_maps::map_files(paths).context("listing map files")?;
-    anyhow::ensure!(!files.is_empty(), "no map files (*.yaml) in {paths:?}");
-    match milepost_maps::read_maps(&files)? {
+fn load_maps(paths: &[PathBuf]) -> error::Result<Vec<MilestoneMap>> {
+    let files = milepost_maps::map_files(paths).map_err(|source| DiscoverError::File {
+        doing: "listing map files in",
+        path: paths.first().cloned().unwrap_or_default(),
+        source,
+    })?;
+    if files.is_empty() {
+        return Err(DiscoverError::Input(format!("no map files (*.yaml) in {paths:?}")));
+    }
+    let read = milepost_maps::read_maps(&files).map_err(|source| DiscoverError::File {
+        doing: "reading maps in",
+        path: paths.first().cloned().unwrap_or_default(),
+        source,
+    })?;
+    match read {
         Ok(maps) => Ok(maps),
         Err(problems) => {
             let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            anyhow::bail!("invalid map(s):\n{}", list.join("\n"))
+            Err(DiscoverError::Input(format!("invalid map(s):\n{}", list.join("\n"))))
         }
     }
 }
 
-pub fn run(opts: &DiscoverOptions) -> anyhow::Result<Discovery> {
+pub fn run(opts: &DiscoverOptions) -> error::Result<Discovery> {
     let candidates = if opts.maps.is_empty() {
         Vec::new()
     } else {
@@ -70,10 +83,11 @@ pub fn run(opts: &DiscoverOptions) -> anyhow::Result<Discovery> {
     } else {
         load_maps(&opts.review)?
     };
-    anyhow::ensure!(
-        !candidates.is_empty() || !reviewed.is_empty(),
-        "give candidate milestones with --maps, or a map to review with --review"
-    );
+    if candidates.is_empty() && reviewed.is_empty() {
+        return Err(DiscoverError::Input(
+            "give candidate milestones with --maps, or a map to review with --review".into(),
+        ));
+    }
     // The reviewed maps first: where both define a milestone for the same
     // accounts, the map in use is the one judged.
     let all_maps: Vec<MilestoneMap> = reviewed.iter().chain(&candidates).cloned().collect();
@@ -119,7 +133,7 @@ pub fn run_on_records(
     review: &[PathBuf],
     segment: Option<&str>,
     tenure: Option<&str>,
-) -> anyhow::Result<Discovery> {
+) -> error::Result<Discovery> {
     let reviewed = if review.is_empty() {
         Vec::new()
     } else {
@@ -155,11 +169,11 @@ fn read_events(
     path: &Path,
     parts: Option<input::CsvParts>,
     evaluation: &mut Evaluation<'_>,
-) -> anyhow::Result<Problems> {
+) -> error::Result<Problems> {
     let Some(parts) = parts else {
         return input::for_each_event(path, |e| evaluation.observe(e));
     };
-    let results: Vec<(Evaluation, anyhow::Result<input::PartRead>)> = std::thread::scope(|s| {
+    let results: Vec<(Evaluation, error::Result<input::PartRead>)> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..parts.ranges.len())
             .map(|index| {
                 let mut part = evaluation.fresh_copy();
@@ -197,14 +211,14 @@ fn read_events(
 
 /// The results as `format` (`table`, `json` or `csv`), with the review's
 /// findings when `with_review` (CSV has no place for them).
-pub fn render(found: &Discovery, format: &str, with_review: bool) -> anyhow::Result<String> {
+pub fn render(found: &Discovery, format: &str, with_review: bool) -> error::Result<String> {
     Ok(match format {
         "json" => {
             let mut json = serde_json::json!({ "milestones": found.rows });
             if with_review {
-                json["review"] = serde_json::to_value(&found.review)?;
+                json["review"] = serde_json::to_value(&found.review).map_err(|e| DiscoverError::Output(e.into()))?;
             }
-            serde_json::to_string_pretty(&json)? + "\n"
+            serde_json::to_string_pretty(&json).map_err(|e| DiscoverError::Output(e.into()))? + "\n"
         }
         "csv" => report::render_csv(&found.rows)?,
         _ if with_review => report::render_table(&found.rows) + "\n" + &review::render_table(&found.review),
@@ -259,9 +273,9 @@ pub fn summary(d: &Discovery) -> String {
 }
 
 /// Writes `text` to `path`, creating its directory.
-pub fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
+pub fn write_file(path: &Path, text: &str) -> error::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir).map_err(DiscoverError::file("creating", dir))?;
     }
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+    std::fs::write(path, text).map_err(DiscoverError::file("writing", path))
 }

@@ -193,7 +193,7 @@ pub fn render_table(rows: &[Row]) -> String {
 }
 
 /// `--format csv`: the JSON fields as columns; an interval is `low..high`.
-pub fn render_csv(rows: &[Row]) -> anyhow::Result<String> {
+pub fn render_csv(rows: &[Row]) -> crate::error::Result<String> {
     let mut out = csv::Writer::from_writer(Vec::new());
     out.write_record([
         "milestone",
@@ -247,5 +247,5 @@ pub fn render_csv(rows: &[Row]) -> anyhow::Result<String> {
             c.small_cohort.to_string(),
         ])?;
     }
-    Ok(String::from_utf8(out.into_inner()?)?)
+    String::from_utf8(out.into_inner()?).map_err(|e| crate::DiscoverError::Output(e.into()))
 }

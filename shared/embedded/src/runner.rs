@@ -134,7 +134,7 @@ impl LocalWorkflowRunner {
                 // The state machine's Catch: record the failure, then go on.
                 // Should recording fail, the step runs again later.
                 if let Err(e) = steps.record_failure(&request, step, failure).await {
-                    tracing::warn!(execution = %name, error = %e, "could not record a failed step; retried");
+                    tracing::warn!(execution = %name, error = %milepost_app::ErrorChain(&e), "could not record a failed step; retried");
                     let mut state = self.lock();
                     let e = state.executions.get_mut(&name).expect("execution exists");
                     e.retry_at = Some(now + STEP_RETRY.delay(1));

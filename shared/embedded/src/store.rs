@@ -210,7 +210,7 @@ fn encode_cursor(k: &DueKey) -> String {
 
 fn decode_cursor(s: &str) -> StoreResult<DueKey> {
     let mut parts = s.splitn(3, '|');
-    let bad = || StoreError::Backend(format!("bad cursor {s:?}"));
+    let bad = || StoreError::backend(format!("bad cursor {s:?}"));
     let micros: i64 = parts.next().ok_or_else(bad)?.parse().map_err(|_| bad())?;
     let at = chrono::DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
     let account = parts.next().ok_or_else(bad)?;
@@ -783,7 +783,7 @@ impl milepost_app::ports::RecordScan for InMemoryStore {
             None => 0,
             Some(c) => c
                 .parse()
-                .map_err(|_| StoreError::Backend(format!("bad cursor {c:?}")))?,
+                .map_err(|_| StoreError::backend(format!("bad cursor {c:?}")))?,
         };
         let tables = self.lock();
         let mut ids: Vec<&AccountId> = tables.accounts.keys().chain(tables.milestones.keys()).collect();

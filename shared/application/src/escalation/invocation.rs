@@ -125,7 +125,8 @@ impl From<StepError> for InvocationError {
             return InvocationError::Failed(e.to_string());
         }
         InvocationError::Transient(match e {
-            StepError::Transient(m) | StepError::Store(m) => m,
+            StepError::Transient(m) => m,
+            StepError::Store(e) => crate::ErrorChain(&e).to_string(),
             other => other.to_string(),
         })
     }

@@ -53,8 +53,8 @@ pub enum StepError {
     Illegal(#[from] IllegalChange),
     #[error(transparent)]
     Render(#[from] RenderError),
-    #[error("store: {0}")]
-    Store(String),
+    #[error("store")]
+    Store(#[source] StoreError),
 }
 
 impl From<SendFailure> for StepError {
@@ -72,8 +72,8 @@ impl From<StoreError> for StepError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict => StepError::Transient("write conflict".into()),
-            StoreError::Backend(m) | StoreError::Invalid(m) => StepError::Store(m),
             StoreError::Illegal(change) => StepError::Illegal(change),
+            other => StepError::Store(other),
         }
     }
 }

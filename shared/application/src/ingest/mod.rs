@@ -31,10 +31,11 @@ use crate::writes::{retry_on_conflict, update_milestone, Edit, MAX_WRITE_ATTEMPT
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
-    #[error("store: {0}")]
-    Store(String),
-    #[error("{0}")]
-    Domain(String),
+    #[error("store")]
+    Store(#[source] StoreError),
+    /// Closing the milestone's task failed.
+    #[error("the milestone's task")]
+    Task(#[source] crate::tasks::TaskError),
     /// No such account (`field` "account_id") or milestone ("milestone_id").
     #[error("{message}")]
     Unknown { field: &'static str, message: String },
@@ -44,8 +45,13 @@ pub enum IngestError {
     /// The request is wrong in `field` (a confirmation dated before the contract).
     #[error("{}: {}", .0.field, .0.message)]
     Refused(FieldError),
-    #[error("publish: {0}")]
-    Publish(String),
+    #[error("publish")]
+    Publish(#[from] crate::ports::PublishError),
+    #[error("stopping the escalation")]
+    Workflow(#[from] crate::ports::WorkflowError),
+    /// An account's worker ended without an answer (it panicked).
+    #[error("an account's events failed")]
+    Worker(#[from] tokio::task::JoinError),
     #[error("no milestone map applies to segment {segment} ({tenure})")]
     NoMap { segment: String, tenure: String },
     /// The store refused the change for good (see `StoreError::Invalid`):
@@ -65,8 +71,8 @@ impl From<crate::tasks::TaskError> for IngestError {
     fn from(e: crate::tasks::TaskError) -> Self {
         match e {
             crate::tasks::TaskError::Store(e) => e.into(),
-            crate::tasks::TaskError::Publish(why) => IngestError::Publish(why),
-            other => IngestError::Store(other.to_string()),
+            crate::tasks::TaskError::Publish(e) => IngestError::Publish(e),
+            other => IngestError::Task(other),
         }
     }
 }
@@ -76,7 +82,7 @@ impl From<StoreError> for IngestError {
         match e {
             StoreError::Invalid(why) => IngestError::Unstorable(why),
             StoreError::Illegal(change) => IngestError::Illegal(change),
-            other => IngestError::Store(other.to_string()),
+            other => IngestError::Store(other),
         }
     }
 }
@@ -267,7 +273,7 @@ impl Ingestion {
             );
         }
         while let Some(done) = running.join_next().await {
-            let done = done.map_err(|e| IngestError::Store(format!("an account's events failed: {e}")))?;
+            let done = done?;
             merge_outcome(done, &mut report, &mut rejected, &mut failure);
         }
         finish(report, rejected, failure)
@@ -394,7 +400,7 @@ impl Ingestion {
         let held = match self.store.milestones_of(account).await {
             Ok(milestones) => milestones,
             Err(e) => {
-                tracing::warn!(error = %e, "a failed delivery's announcement claims could not be read; they lapse after their lease");
+                tracing::warn!(error = %crate::ErrorChain(&e), "a failed delivery's announcement claims could not be read; they lapse after their lease");
                 return;
             }
         };
@@ -412,7 +418,7 @@ impl Ingestion {
             })
             .await;
             if let Err(e) = released {
-                tracing::warn!(%milestone_id, error = %e, "a failed delivery's announcement claim was not given back; it lapses after its lease");
+                tracing::warn!(%milestone_id, error = %crate::ErrorChain(&e), "a failed delivery's announcement claim was not given back; it lapses after its lease");
             }
         }
     }
@@ -487,10 +493,7 @@ impl Ingestion {
             }
         }
         if !settled {
-            return Err(IngestError::Store(format!(
-                "account {} kept changing under concurrent group calls",
-                call.account_id
-            )));
+            return Err(StoreError::Contended(format!("account {}", call.account_id)).into());
         }
         let expires = now + Duration::days(self.config.dedupe_ttl_days);
         store.remember(&call.account_id, &call.message_id, expires).await?;
@@ -617,7 +620,7 @@ impl Ingestion {
         let outcome = published.is_ok();
         if let Err(e) = &published {
             // Ids only; the claim is given back for the next delivery.
-            tracing::warn!(account_id = %account.id, milestone_id = %m.milestone_id(), error = %e, "announcing a reached milestone failed; the next delivery announces it");
+            tracing::warn!(account_id = %account.id, milestone_id = %m.milestone_id(), error = %crate::ErrorChain(e), "announcing a reached milestone failed; the next delivery announces it");
         }
         let (account_id, milestone_id) = (account.id.clone(), m.milestone_id().to_owned());
         update_milestone(self.store.as_ref(), m, |m| {
@@ -629,7 +632,7 @@ impl Ingestion {
         })
         .await
         .inspect_err(|e| {
-            tracing::warn!(%account_id, %milestone_id, error = %e, "a reached milestone's announcement claim was not settled; it lapses after its lease");
+            tracing::warn!(%account_id, %milestone_id, error = %crate::ErrorChain(e), "a reached milestone's announcement claim was not settled; it lapses after its lease");
         })?;
         published
     }
@@ -656,10 +659,7 @@ impl Ingestion {
         } else {
             if let (Some(execution), true) = (m.execution(), m.escalation_started()) {
                 if from != MilestoneStatus::Lapsed {
-                    self.workflows
-                        .stop(execution, from.stage())
-                        .await
-                        .map_err(|e| IngestError::Publish(e.to_string()))?;
+                    self.workflows.stop(execution, from.stage()).await?;
                 }
                 // Nothing is left for its owner to do.
                 let now = self.clock.now();
@@ -700,10 +700,7 @@ impl Ingestion {
             });
         }
         events.push(event);
-        self.events
-            .publish(&events)
-            .await
-            .map_err(|e| IngestError::Publish(e.to_string()))
+        self.events.publish(&events).await.map_err(IngestError::from)
     }
 
     /// Someone (`by`) confirms a manual milestone, reached at `at`: through a

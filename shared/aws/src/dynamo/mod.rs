@@ -81,18 +81,18 @@ fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
+fn backend(e: impl Into<milepost_app::ports::BoxError>) -> StoreError {
+    StoreError::backend(e)
 }
 
 /// A service error as the store reports it: DynamoDB's ValidationException
 /// (an item over 400 KB, a key too long, a number out of range) can never
 /// succeed on a retry, so it is `Invalid`, not a passing `Backend` fault.
-fn refused<E: ProvideErrorMetadata + std::fmt::Display>(e: E) -> StoreError {
+fn refused<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
     if e.code() == Some("ValidationException") {
         StoreError::Invalid(e.to_string())
     } else {
-        StoreError::Backend(e.to_string())
+        StoreError::backend(e)
     }
 }
 
