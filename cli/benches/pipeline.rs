@@ -188,7 +188,7 @@ async fn sweep_reads() {
                 def.id = format!("m{n:03}");
                 let mut m = milepost_domain::TrackedMilestone::new(&acct, map, &def);
                 // One milestone per account is due: 1% of the table.
-                milepost_domain::fixtures::seed(&mut m).due_at(if n == 0 {
+                milepost_domain::seed::milestone(&mut m).due_at(if n == 0 {
                     now - Duration::hours(1)
                 } else {
                     now + Duration::days(1 + n as i64)

@@ -185,8 +185,13 @@ async fn sweep(sdk: &aws_config::SdkConfig, json: bool) -> anyhow::Result<ExitCo
         .scheduled_run()
         .run(&milepost_app::sweep::SweepOptions::default())
         .await?;
-    let (report, reminded, digested, warned, settled) =
-        (ran.sweep, ran.reminders, ran.digests, ran.heads_ups, ran.unknown_emails);
+    let (report, reminded, digested, warned, settled) = (
+        ran.sweep,
+        ran.reminders,
+        ran.held_back_lists,
+        ran.heads_ups,
+        ran.unknown_emails,
+    );
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

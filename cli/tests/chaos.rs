@@ -1,7 +1,7 @@
 //! Issue 19: the chaos run of the whole pipeline. The demo generator's
 //! customers send their events (shuffled, one in ten twice) in signed
 //! Segment batches to the ingest function's handler, resending on a 5xx as
-//! Segment does; two sweep functions (the sweep, the owners' digests, the
+//! Segment does; two sweep functions (the sweep, the held-back lists, the
 //! heads-ups, as the sweep Lambda runs them) run at once every day; and the
 //! playbook steps run as the state machine's Retry and Catch say
 //! (`LocalWorkflowRunner`, for the executions Step Functions holds), all on

@@ -80,8 +80,10 @@ pub struct Summary {
     pub kept_tech_touch: usize,
     /// Misses with a task but under the leadership threshold.
     pub kept_from_leadership: usize,
-    /// Owners' digests sent, and the misses they listed.
-    pub owner_digests: usize,
+    /// Held-back lists sent, and the misses they listed (summary.json keeps
+    /// the names of earlier versions).
+    #[serde(rename = "owner_digests")]
+    pub held_back_lists: usize,
     pub owner_digest_rows: usize,
     /// Heads-ups before a miss: to owners, and to customers' champions (one
     /// customer email may name several milestones).
@@ -280,8 +282,8 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
             cursor = hour_end;
             confirm_due(&ingestion, &store, &mut manual, &mut next_manual, now, &mut summary).await?;
             let ran = scheduled.run(&SweepOptions::default()).await?;
-            summary.owner_digests += ran.digests.sent;
-            summary.owner_digest_rows += ran.digests.listed;
+            summary.held_back_lists += ran.held_back_lists.sent;
+            summary.owner_digest_rows += ran.held_back_lists.listed;
             summary.heads_ups_to_owners += ran.heads_ups.owners_told;
             summary.heads_ups_to_customers += ran.heads_ups.champions_told;
             runner.run_due(&playbook, now).await;
@@ -587,7 +589,7 @@ pub fn render_table(s: &Summary, out: &Path) -> String {
         ),
         (
             "  in owner digests",
-            format!("{} ({} sent)", s.owner_digest_rows, s.owner_digests),
+            format!("{} ({} sent)", s.owner_digest_rows, s.held_back_lists),
         ),
         (
             "heads-ups before a miss",

@@ -204,7 +204,7 @@ async fn no_email_carries_another_customers_data() {
             continue;
         }
         if text.contains("\nX-Milepost-Kind: owner-digest") {
-            // An owner's digest lists the misses of the accounts whose
+            // A held-back list lists the misses of the accounts whose
             // milestones that one person owns: entries are kept per owner address.
             continue;
         }
@@ -579,7 +579,7 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
     let smallest = tasks.iter().map(|t| t["arr_at_risk"].as_u64().unwrap()).min().unwrap();
     assert!(smallest >= 1_000, "a task for {smallest} ARR at risk");
     // The summary's counts are the outbox's.
-    assert_eq!(summary.owner_digests, owner_days.len());
+    assert_eq!(summary.held_back_lists, owner_days.len());
     assert_eq!(summary.owner_digest_rows, digest_rows.len());
     assert!(
         summary.owner_digest_rows > 20

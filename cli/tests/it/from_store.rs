@@ -96,7 +96,7 @@ async fn the_weekly_digest_says_what_milepost_report_says_and_goes_once() {
         }
         store.put_account(&a).await.unwrap();
         let mut m = TrackedMilestone::new(&a, &map, &map.milestones[0]);
-        let seeded = milepost_domain::fixtures::seed(&mut m).due_at(due);
+        let seeded = milepost_domain::seed::milestone(&mut m).due_at(due);
         match i % 5 {
             0 => {
                 seeded
@@ -429,7 +429,7 @@ async fn seed(store: &dyn Store) {
         for def in &map.milestones {
             let mut m = TrackedMilestone::new(&a, &map, def);
             let due = m.due_at();
-            let seeded = milepost_domain::fixtures::seed(&mut m);
+            let seeded = milepost_domain::seed::milestone(&mut m);
             match went(i, &def.id) {
                 Went::OnTime => {
                     seeded

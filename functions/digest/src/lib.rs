@@ -1,12 +1,12 @@
 //! The digest Lambda's handler: this week's leadership digest, sent once,
 //! and what it said in the logs (figures only: no names or addresses).
 
-use milepost_app::weekly_digest::{DigestError, WeeklyDigest, WeeklyDigestOutcome};
+use milepost_app::weekly_digest::{HeldBackListError, WeeklyDigest, WeeklyDigestOutcome};
 
 /// Sends this week's digest (a second run the same week sends nothing) and
 /// logs the outcome. A passing fault is an error, so the schedule's retry
 /// policy runs it again.
-pub async fn send(digest: &WeeklyDigest) -> Result<WeeklyDigestOutcome, DigestError> {
+pub async fn send(digest: &WeeklyDigest) -> Result<WeeklyDigestOutcome, HeldBackListError> {
     match digest.run().await {
         Ok(outcome) => {
             tracing::info!(

@@ -1,12 +1,12 @@
 //! The sweep Lambda's handler: one scheduled run (`ScheduledRun`: the sweep
 //! of the due index within the invocation's time, then the reminders, the
-//! owners' digests, the heads-ups and the settling of unknown sends),
+//! held-back lists, the heads-ups and the settling of unknown sends),
 //! reported in the logs and as CloudWatch metrics.
 
 use std::time::{Duration, Instant};
 
-use milepost_app::digests::DigestsReport;
 use milepost_app::heads_up::HeadsUpReport;
+use milepost_app::held_back_lists::HeldBackListsReport;
 use milepost_app::ports::StoreError;
 use milepost_app::reminders::RemindersReport;
 use milepost_app::scheduled::{ScheduledReport, ScheduledRun};
@@ -34,7 +34,7 @@ pub async fn run(scheduled: &ScheduledRun, deadline: Instant) -> Result<Schedule
         .await?;
     log_sweep(&report.sweep, scheduled.sweeper.clock.now());
     log_reminders(&report.reminders);
-    log_digests(&report.digests);
+    log_held_back_lists(&report.held_back_lists);
     log_heads_ups(&report.heads_ups);
     log_settled(&report.unknown_emails);
     Ok(report)
@@ -72,7 +72,7 @@ fn log_reminders(report: &RemindersReport) {
     }
 }
 
-fn log_digests(report: &DigestsReport) {
+fn log_held_back_lists(report: &HeldBackListsReport) {
     if report.sent + report.caught_up + report.failed > 0 {
         tracing::info!(
             sent = report.sent,

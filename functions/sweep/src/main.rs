@@ -1,6 +1,6 @@
 //! Milepost Lambda `sweep`: wiring only. Triggered by an EventBridge schedule:
 //! one sweep of due milestones, then the reminders of snoozes that are over,
-//! the owners' digests that are due, the heads-ups before a miss, and the
+//! the held-back lists that are due, the heads-ups before a miss, and the
 //! settling of emails of unknown outcome from SES's events.
 //! Configuration (environment): `MILEPOST_TABLE`, `MILEPOST_BUS`,
 //! `MILEPOST_STATE_MACHINE_ARN`, `MILEPOST_SES_CONFIGURATION_SET`,

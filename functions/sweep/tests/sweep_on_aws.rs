@@ -213,7 +213,7 @@ impl Stack {
                 def.id = format!("m{n:03}");
                 let mut m = TrackedMilestone::new(&acct, &map, &def);
                 let index = n * accounts + a;
-                milepost_domain::fixtures::seed(&mut m).due_at(if index < due {
+                milepost_domain::seed::milestone(&mut m).due_at(if index < due {
                     now - Duration::days(1)
                 } else {
                     now + Duration::days(1 + (index % 300) as i64)
@@ -456,7 +456,7 @@ async fn a_sweep_near_its_deadline_stops_cleanly_and_the_next_run_finishes() {
 }
 
 /// What one scheduled run asks of AWS — the sweep starting an escalation, then
-/// the reminder of a snooze that is over, an owner's digest and a heads-up to
+/// the reminder of a snooze that is over, a held-back list and a heads-up to
 /// an owner and a champion, sent through SES — the template grants the sweep function.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_run_asks_only_for_what_the_sweep_function_is_granted() {
@@ -485,7 +485,7 @@ async fn a_scheduled_run_asks_only_for_what_the_sweep_function_is_granted() {
     });
     let acct = store.get_account(&AccountId::new("acct-000")).await.unwrap().unwrap();
     let mut soon = TrackedMilestone::new(&acct, &map, &def);
-    milepost_domain::fixtures::seed(&mut soon).due_at(stack.clock.now() + Duration::days(2));
+    milepost_domain::seed::milestone(&mut soon).due_at(stack.clock.now() + Duration::days(2));
     store.create_milestone(&soon).await.unwrap();
     let task = milepost_embedded::fixtures::task_on(
         AccountId::new("acct-000"),
@@ -504,13 +504,13 @@ async fn a_scheduled_run_asks_only_for_what_the_sweep_function_is_granted() {
         .apply(&snooze, &Actor::Milepost, stack.clock.now() - Duration::days(1), None)
         .unwrap();
     store.update_task(&snoozed).await.unwrap();
-    // And an owner's digest a crashed run left half sent: the run finishes it.
-    use milepost_app::ports::OwnerDigestStore;
-    let mut digest = milepost_domain::OwnerDigest::new(milepost_domain::Contact::new(
+    // And a held-back list a crashed run left half sent: the run finishes it.
+    use milepost_app::ports::HeldBackListStore;
+    let mut list = milepost_domain::HeldBackList::new(milepost_domain::Contact::new(
         "Maya",
         milepost_domain::EmailAddress::parse("maya@vendor.example").unwrap(),
     ));
-    digest.add(milepost_domain::HeldMiss {
+    list.add(milepost_domain::HeldMiss {
         execution: "acct-000-m000-1".into(),
         account_id: AccountId::new("acct-000"),
         milestone_id: "m000".into(),
@@ -519,8 +519,8 @@ async fn a_scheduled_run_asks_only_for_what_the_sweep_function_is_granted() {
         queued_at: stack.clock.now() - Duration::days(1),
         digest_of: None,
     });
-    digest.assign(stack.clock.now().date_naive());
-    store.save_owner_digest(&digest).await.unwrap();
+    list.assign(stack.clock.now().date_naive());
+    store.save_held_back_list(&list).await.unwrap();
 
     let services = Services {
         mailer: Arc::new(milepost_aws::SesMailer::new(
@@ -537,7 +537,8 @@ async fn a_scheduled_run_asks_only_for_what_the_sweep_function_is_granted() {
     stack._moto.record_requests(true).await;
     let deadline = Instant::now() + StdDuration::from_secs(600);
     let report = milepost_sweep::run(&services.scheduled_run(), deadline).await.unwrap();
-    let (swept, reminded, digested, warned) = (report.sweep, report.reminders, report.digests, report.heads_ups);
+    let (swept, reminded, digested, warned) =
+        (report.sweep, report.reminders, report.held_back_lists, report.heads_ups);
     stack._moto.record_requests(false).await;
     assert_eq!(
         (warned.owners_told, warned.champions_told, warned.failed),
@@ -556,12 +557,12 @@ async fn a_scheduled_run_asks_only_for_what_the_sweep_function_is_granted() {
         (1, 1, 0),
         "{digested:?}"
     );
-    let left = store.owner_digests().await.unwrap();
+    let left = store.held_back_lists().await.unwrap();
     assert!(left[0].waiting.is_empty(), "the day's entries are removed once sent");
     let again = milepost_sweep::run(&services.scheduled_run(), deadline)
         .await
         .unwrap()
-        .digests;
+        .held_back_lists;
     assert_eq!(again.sent, 0, "once");
     let used = stack._moto.recorded_actions();
     for needed in [

@@ -64,9 +64,9 @@ pub fn reminder_send(task_id: &str, until: Timestamp) -> SendKey {
     SendKey::new(format!("{task_id}:reminder:{}", until.timestamp()))
 }
 
-/// The send ledger's key of the owner's digest to `owner` of `day` (an address
+/// The send ledger's key of the held-back list to `owner` of `day` (an address
 /// fingerprint: the key names no one).
-pub fn owner_digest_send(owner: &EmailAddress, day: impl std::fmt::Display) -> SendKey {
+pub fn held_back_list_send(owner: &EmailAddress, day: impl std::fmt::Display) -> SendKey {
     SendKey::new(format!("digest:{}:{day}", address_fingerprint(owner.as_str())))
 }
 
@@ -101,9 +101,9 @@ pub enum StepLog {
     TaskOpened,
     /// The playbook ended without a recovery.
     Lapsed,
-    /// Leadership not told of a tech-touch miss (in its owner's digest).
+    /// Leadership not told of a tech-touch miss (in its held-back list).
     TechTouch,
-    /// The stage held back under the map's thresholds, for the owner's digest.
+    /// The stage held back under the map's thresholds, for the held-back list.
     HeldBack,
 }
 
@@ -199,7 +199,7 @@ mod tests {
         let owner = crate::email::tests::account("Acme", "acme").csm.email;
         let fingerprint = address_fingerprint(owner.as_str());
         assert_eq!(
-            owner_digest_send(&owner, "2026-01-02").as_str(),
+            held_back_list_send(&owner, "2026-01-02").as_str(),
             format!("digest:{fingerprint}:2026-01-02")
         );
         assert_eq!(

@@ -6,11 +6,11 @@
 pub mod actions;
 pub mod clock;
 pub mod config;
-pub mod digests;
 pub mod email;
 pub mod error_chain;
 pub mod escalation;
 pub mod heads_up;
+pub mod held_back_lists;
 pub mod ingest;
 pub mod keys;
 pub mod links;

@@ -4,7 +4,7 @@
 //!
 //! `v2.<base64url(payload)>.<base64url(MAC)>`: the payload is JSON naming
 //! the action, its subject (a task id, or an account for an unsubscribe
-//! link), a short digest of the recipient's address (a link shows nobody's
+//! link), a short fingerprint of the recipient's address (a link shows nobody's
 //! address) and the expiry; the MAC is HMAC-SHA256, under a key from SSM, of
 //! the exact bytes `v2.<base64url(payload)>`. A token has one encoding only
 //! (fields in one order, no other field, canonical base64), so a token
@@ -148,7 +148,7 @@ pub struct OpenedLink {
 }
 
 impl OpenedLink {
-    /// The digest of the address the link was made for (`address_fingerprint`).
+    /// The fingerprint of the address the link was made for (`address_fingerprint`).
     pub fn address_fingerprint(&self) -> &str {
         &self.address_fingerprint
     }
@@ -181,7 +181,7 @@ impl LegacyLink {
         &self.address_fingerprint
     }
 
-    /// Checks the link against the address it names (found by its digest):
+    /// Checks the link against the address it names (found by its fingerprint):
     /// the MAC in constant time, then the expiry. The v1 signed string joins
     /// its parts with `|` unescaped, so a subject or address holding one
     /// could be shifted into another: such links are refused.

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use milepost_domain::{
     Account, AccountActivity, AccountId, Announcements, ContactRecord, CsmTask, CustomerEmailPause, DomainEvent,
-    EmailAddress, EscalationLogEntry, EscalationRequest, IllegalChange, LeaderQueue, MilestoneMap, OutgoingEmail,
-    OwnerDigest, ProductEvent, Segment, SendKey, Stage, Suppression, TaskStatus, Tenure, Timestamp, TrackedMilestone,
+    EmailAddress, EscalationLogEntry, EscalationRequest, HeldBackList, IllegalChange, LeaderQueue, MilestoneMap,
+    OutgoingEmail, ProductEvent, Segment, SendKey, Stage, Suppression, TaskStatus, Tenure, Timestamp, TrackedMilestone,
 };
 use serde::{Deserialize, Serialize};
 
@@ -239,16 +239,16 @@ pub trait PauseStore: Send + Sync {
 }
 
 /// Customer contacts: the addresses unsubscribe links point back to (a
-/// link names a contact by a digest of the address, never the address), and
+/// link names a contact by a fingerprint of the address, never the address), and
 /// who asked for no more email.
 #[async_trait]
 pub trait ContactStore: Send + Sync {
-    /// The contact whose address has this link digest (`links::address_fingerprint`):
+    /// The contact whose address has this address fingerprint (`links::address_fingerprint`):
     /// the address and the automated emails lately sent to it.
-    async fn contact(&self, digest: &str) -> StoreResult<Option<ContactRecord>>;
+    async fn contact(&self, fingerprint: &str) -> StoreResult<Option<ContactRecord>>;
     /// Writes the contact on the version it was read at (0: new); `Conflict`
     /// when another send wrote first. Returns the new version.
-    async fn save_contact(&self, digest: &str, contact: &ContactRecord) -> StoreResult<u64>;
+    async fn save_contact(&self, fingerprint: &str, contact: &ContactRecord) -> StoreResult<u64>;
     /// Records the suppression unless the address is suppressed already:
     /// then nothing changes and the earlier record is returned.
     async fn suppress(&self, suppression: &Suppression) -> StoreResult<Option<Suppression>>;
@@ -268,15 +268,15 @@ pub trait LeaderQueueStore: Send + Sync {
     async fn save_leader_queue(&self, queue: &LeaderQueue) -> StoreResult<u64>;
 }
 
-/// Misses held back by the map's thresholds, waiting for their owner's digest.
+/// Misses held back by the map's thresholds, waiting for their held-back list.
 #[async_trait]
-pub trait OwnerDigestStore: Send + Sync {
-    async fn owner_digest(&self, owner: &EmailAddress) -> StoreResult<Option<OwnerDigest>>;
-    /// Writes the digest on the version read (0: new); `Conflict` when
+pub trait HeldBackListStore: Send + Sync {
+    async fn held_back_list(&self, owner: &EmailAddress) -> StoreResult<Option<HeldBackList>>;
+    /// Writes the list on the version read (0: new); `Conflict` when
     /// another writer came first. Returns the new version.
-    async fn save_owner_digest(&self, digest: &OwnerDigest) -> StoreResult<u64>;
-    /// Every owner's digest stored, with what waits in it (the sweep sends them).
-    async fn owner_digests(&self) -> StoreResult<Vec<OwnerDigest>>;
+    async fn save_held_back_list(&self, list: &HeldBackList) -> StoreResult<u64>;
+    /// Every held-back list stored, with what waits in it (the sweep sends them).
+    async fn held_back_lists(&self) -> StoreResult<Vec<HeldBackList>>;
 }
 
 #[async_trait]
@@ -433,9 +433,9 @@ pub trait ActionStore: IngestStore + PauseStore + ContactStore {}
 impl<T> ActionStore for T where T: IngestStore + PauseStore + ContactStore {}
 
 /// What the sweep's task reminders
-/// and owners' digests read and write.
-pub trait ReminderStore: TaskLedger + AccountStore + MilestoneStore + SendLedger + OwnerDigestStore {}
-impl<T> ReminderStore for T where T: TaskLedger + AccountStore + MilestoneStore + SendLedger + OwnerDigestStore {}
+/// and held-back lists read and write.
+pub trait ReminderStore: TaskLedger + AccountStore + MilestoneStore + SendLedger + HeldBackListStore {}
+impl<T> ReminderStore for T where T: TaskLedger + AccountStore + MilestoneStore + SendLedger + HeldBackListStore {}
 
 /// One record of `RecordScan`.
 #[derive(Debug)]
@@ -475,7 +475,7 @@ pub trait PlaybookStore:
     + PauseStore
     + ContactStore
     + LeaderQueueStore
-    + OwnerDigestStore
+    + HeldBackListStore
 {
 }
 impl<T> PlaybookStore for T where
@@ -487,7 +487,7 @@ impl<T> PlaybookStore for T where
         + PauseStore
         + ContactStore
         + LeaderQueueStore
-        + OwnerDigestStore
+        + HeldBackListStore
 {
 }
 

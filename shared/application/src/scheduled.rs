@@ -1,13 +1,13 @@
 //! One scheduled run: what the sweep function does every few minutes, in
 //! its one order — the sweep of due milestones, then the reminders of
-//! snoozes that are over, the owners' digests that are due, the heads-ups
+//! snoozes that are over, the held-back lists that are due, the heads-ups
 //! before a miss and the settling of emails of unknown outcome. The Lambda,
 //! `milepost sweep`, the demo and the chaos run all run this.
 
 use serde::Serialize;
 
-use crate::digests::{DigestsReport, OwnerDigests};
 use crate::heads_up::{HeadsUpReport, HeadsUps};
+use crate::held_back_lists::{HeldBackLists, HeldBackListsReport};
 use crate::ports::StoreError;
 use crate::reminders::{RemindersReport, TaskReminders};
 use crate::settle::{SendSettler, SettleReport};
@@ -17,7 +17,7 @@ use crate::sweep::{SweepOptions, SweepReport, Sweeper};
 pub struct ScheduledRun {
     pub sweeper: Sweeper,
     pub reminders: TaskReminders,
-    pub digests: OwnerDigests,
+    pub held_back_lists: HeldBackLists,
     pub heads_ups: HeadsUps,
     pub settler: SendSettler,
 }
@@ -27,7 +27,9 @@ pub struct ScheduledRun {
 pub struct ScheduledReport {
     pub sweep: SweepReport,
     pub reminders: RemindersReport,
-    pub digests: DigestsReport,
+    /// (Serialised as `digests`, its name in earlier versions.)
+    #[serde(rename = "digests")]
+    pub held_back_lists: HeldBackListsReport,
     pub heads_ups: HeadsUpReport,
     pub unknown_emails: SettleReport,
 }
@@ -40,13 +42,13 @@ impl ScheduledRun {
     pub async fn run(&self, opts: &SweepOptions<'_>) -> Result<ScheduledReport, StoreError> {
         let sweep = self.sweeper.sweep(opts).await?;
         let reminders = self.reminders.run().await?;
-        let digests = self.digests.run().await?;
+        let held_back_lists = self.held_back_lists.run().await?;
         let heads_ups = self.heads_ups.run(opts).await?;
         let unknown_emails = self.settler.run().await?;
         Ok(ScheduledReport {
             sweep,
             reminders,
-            digests,
+            held_back_lists,
             heads_ups,
             unknown_emails,
         })

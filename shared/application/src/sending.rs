@@ -226,18 +226,18 @@ pub async fn claim_contact_slot(
     tz: chrono_tz::Tz,
     now: Timestamp,
 ) -> Result<Slot, StoreError> {
-    let digest = address_fingerprint(to.email.as_str());
+    let fingerprint = address_fingerprint(to.email.as_str());
     retry_on_conflict(
         || "a contact's record".to_string(),
         || async {
             let mut contact = store
-                .contact(&digest)
+                .contact(&fingerprint)
                 .await?
                 .unwrap_or_else(|| ContactRecord::new(to.email.clone()));
             contact.email = to.email.clone();
             let slot = contact.claim(key, now, policy, tz);
             if slot == Slot::Now {
-                store.save_contact(&digest, &contact).await?;
+                store.save_contact(&fingerprint, &contact).await?;
             }
             Ok(slot)
         },

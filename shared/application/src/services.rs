@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use crate::actions::Actions;
 use crate::config::Config;
-use crate::digests::OwnerDigests;
 use crate::escalation::PlaybookSteps;
 use crate::heads_up::HeadsUps;
+use crate::held_back_lists::HeldBackLists;
 use crate::ingest::Ingestion;
 use crate::links::ActionLinks;
 use crate::ports::{Clock, EventPublisher, Mailer, Store, WorkflowStarter};
@@ -59,8 +59,8 @@ impl Services {
         }
     }
 
-    pub fn digests(&self) -> OwnerDigests {
-        OwnerDigests {
+    pub fn held_back_lists(&self) -> HeldBackLists {
+        HeldBackLists {
             store: self.store.clone(),
             mailer: self.mailer.clone(),
             clock: self.clock.clone(),
@@ -102,7 +102,7 @@ impl Services {
         crate::scheduled::ScheduledRun {
             sweeper: self.sweeper(),
             reminders: self.reminders(),
-            digests: self.digests(),
+            held_back_lists: self.held_back_lists(),
             heads_ups: self.heads_ups(),
             settler: self.settler(),
         }

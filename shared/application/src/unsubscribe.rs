@@ -34,16 +34,16 @@ impl Actions {
     /// Opens `token` as an unsubscribe link and finds the address it was made for.
     async fn contact(&self, token: &str, now: Timestamp) -> Result<(OpenedLink, EmailAddress), Page> {
         let opened = self.signer.open(token, now).map_err(|e| refused(&e))?;
-        let (action, digest) = match &opened {
+        let (action, fingerprint) = match &opened {
             Opened::Current(link) => (link.action, link.address_fingerprint()),
             Opened::Legacy(link) => (link.action, link.address_fingerprint()),
         };
         if action != LinkAction::Unsubscribe {
             return Err(refused(&LinkError::Altered));
         }
-        // A current link's digest is signed; a first-format link's is checked
+        // A current link's fingerprint is signed; a first-format link's is checked
         // by its MAC over the address found (the same page either way).
-        let email = match self.store.contact(digest).await {
+        let email = match self.store.contact(fingerprint).await {
             Ok(Some(contact)) => contact.email,
             Ok(None) => return Err(refused(&LinkError::Altered)),
             Err(e) => {

@@ -72,7 +72,7 @@ impl DigestResult {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum DigestError {
+pub enum HeldBackListError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the digest did not render: {0}")]
@@ -99,7 +99,7 @@ impl WeeklyDigest {
     /// Sends this week's digest, once. A run after the week's digest went
     /// (the schedule's retry, a second delivery) finds its send record and
     /// stops before the Scan.
-    pub async fn run(&self) -> Result<WeeklyDigestOutcome, DigestError> {
+    pub async fn run(&self) -> Result<WeeklyDigestOutcome, HeldBackListError> {
         let now = self.clock.now();
         let week = Week::before(now, self.config.leader_timezone);
         let recipient = Contact::new("CS leadership", self.config.cs_leader_email.clone());
@@ -122,9 +122,9 @@ impl WeeklyDigest {
             Ok(SendResult::AlreadySent | SendResult::IncludedIn(_)) => DigestResult::AlreadySent,
             Ok(SendResult::Unknown(_) | SendResult::Abandoned(_)) => DigestResult::Unknown,
             Err(SendFailure::Transient(reason) | SendFailure::Throttled(reason)) => {
-                return Err(DigestError::Transient(reason))
+                return Err(HeldBackListError::Transient(reason))
             }
-            Err(e @ SendFailure::HeldByAnother) => return Err(DigestError::Transient(e.to_string())),
+            Err(e @ SendFailure::HeldByAnother) => return Err(HeldBackListError::Transient(e.to_string())),
             Err(SendFailure::Store(e)) => return Err(e.into()),
         };
         Ok(WeeklyDigestOutcome {

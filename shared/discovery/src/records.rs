@@ -174,7 +174,7 @@ milestones:
                 arr_after: None,
             });
             let mut m = TrackedMilestone::new(&a, &map, &map.milestones[0]);
-            let seeded = milepost_domain::fixtures::seed(&mut m).status(MilestoneStatus::Achieved);
+            let seeded = milepost_domain::seed::milestone(&mut m).status(MilestoneStatus::Achieved);
             if let Some(d) = after_start {
                 seeded.reached(midnight(a.contract_start) + d, None);
             }

@@ -163,7 +163,7 @@ impl ContactPolicy {
 }
 
 /// What Milepost remembers of one customer contact: the address (found by
-/// its unsubscribe link's digest) and the automated emails lately sent to it,
+/// its unsubscribe link's fingerprint) and the automated emails lately sent to it,
 /// each under its send key so a retried send is not held by its own slot.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContactRecord {

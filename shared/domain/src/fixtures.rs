@@ -5,8 +5,8 @@
 use chrono::NaiveDate;
 
 use crate::{
-    Account, AccountId, Contact, Criterion, EmailAddress, Group, MapSegment, MilestoneDef, MilestoneMap,
-    MilestoneStatus, Phase, Playbook, Progress, Segment, Timestamp, TrackedMilestone,
+    Account, AccountId, Contact, Criterion, EmailAddress, MapSegment, MilestoneDef, MilestoneMap, Phase, Playbook,
+    Segment,
 };
 
 /// A plain first-year SMB account starting on `contract_start`, with every
@@ -84,52 +84,4 @@ pub fn map_of(milestones: Vec<MilestoneDef>) -> MilestoneMap {
         events: Default::default(),
         milestones,
     }
-}
-
-/// A tracked milestone put straight into a state its lifecycle can reach,
-/// with chosen times: for tests and benches that seed a store with history.
-/// Production code moves a milestone only through its lifecycle methods.
-pub struct Seeded<'a>(&'a mut TrackedMilestone);
-
-pub fn seed(m: &mut TrackedMilestone) -> Seeded<'_> {
-    Seeded(m)
-}
-
-impl Seeded<'_> {
-    pub fn due_at(self, at: Timestamp) -> Self {
-        self.0.due_at = at;
-        self
-    }
-
-    pub fn status(self, status: MilestoneStatus) -> Self {
-        self.0.status = status;
-        self
-    }
-
-    pub fn reached(self, at: Timestamp, from: Option<MilestoneStatus>) -> Self {
-        self.0.reached_at = Some(at);
-        self.0.reached_from = from;
-        self
-    }
-
-    pub fn missed(self, at: Timestamp, group: Option<Group>) -> Self {
-        self.0.missed_at = Some(at);
-        self.0.group = group;
-        self
-    }
-
-    pub fn announcing(self, claim: crate::Claim) -> Self {
-        self.0.announcing = Some(claim);
-        self
-    }
-
-    pub fn progress(self, progress: Progress) -> Self {
-        self.0.progress = progress;
-        self
-    }
-}
-
-/// A note on `task` as if a person had written it with an action.
-pub fn note_on(task: &mut crate::CsmTask, note: crate::TaskNote) {
-    task.notes.push(note);
 }

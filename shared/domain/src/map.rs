@@ -191,7 +191,7 @@ pub struct MilestoneMap {
     #[serde(default)]
     pub contact_policy: crate::ContactPolicy,
     /// Below these, a miss skips the CSM stage (tech-touch) or the
-    /// leadership stage, and goes to its owner's digest instead.
+    /// leadership stage, and goes to its held-back list instead.
     #[serde(default)]
     pub min_arr_at_risk: crate::ArrThresholds,
     /// The control group: `holdout` (share of misses with no playbook) and

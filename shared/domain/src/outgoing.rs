@@ -18,8 +18,10 @@ pub enum EmailKind {
     /// Day 5: to the customer's executive sponsor, where the map says so.
     ExecSponsor,
     /// A weekday morning: to a milestone's owner, the misses the map's
-    /// thresholds kept from the CSM or leadership stage.
-    OwnerDigest,
+    /// thresholds kept from the CSM or leadership stage: their held-back
+    /// list (stored as `owner_digest`, its name in earlier versions).
+    #[serde(rename = "owner_digest")]
+    HeldBackList,
     /// Before a miss: to the milestone's owner, that it is behind pace.
     HeadsUp,
     /// Before a miss: to the customer's champion, where the map says so.
@@ -39,7 +41,7 @@ impl EmailKind {
             EmailKind::CsmTask => "csm-task",
             EmailKind::Leadership => "leadership",
             EmailKind::ExecSponsor => "exec-sponsor",
-            EmailKind::OwnerDigest => "owner-digest",
+            EmailKind::HeldBackList => "owner-digest",
             EmailKind::HeadsUp => "heads-up",
             EmailKind::HeadsUpChampion => "heads-up-champion",
             EmailKind::WeeklyDigest => "weekly-digest",
@@ -55,7 +57,7 @@ impl EmailKind {
             EmailKind::CsmTask => "CSM task",
             EmailKind::Leadership => "leadership",
             EmailKind::ExecSponsor => "executive sponsor",
-            EmailKind::OwnerDigest => "owner's digest",
+            EmailKind::HeldBackList => "owner's digest",
             EmailKind::HeadsUp => "heads-up",
             EmailKind::HeadsUpChampion => "customer heads-up",
             EmailKind::WeeklyDigest => "weekly digest",

@@ -154,7 +154,7 @@ fn tracked(criterion: &Criterion, status: MilestoneStatus) -> TrackedMilestone {
     };
     let map = milepost_domain::fixtures::map_of(vec![def.clone()]);
     let mut m = TrackedMilestone::new(&account(), &map, &def);
-    milepost_domain::fixtures::seed(&mut m).status(status);
+    milepost_domain::seed::milestone(&mut m).status(status);
     m
 }
 
@@ -533,7 +533,8 @@ fn a_windowed_user_milestone_stored_as_marks_is_upgraded_by_its_next_event() {
         "reached": null,
         "need": 3
     });
-    milepost_domain::fixtures::seed(&mut m).progress(serde_json::from_value(stored).expect("the old form still reads"));
+    milepost_domain::seed::milestone(&mut m)
+        .progress(serde_json::from_value(stored).expect("the old form still reads"));
     assert_eq!(m.progress().describe_current(&criterion, SEATS), "2 users so far");
     let carol = e_at("c1", base() + Duration::days(3), Some("carol"));
     m.observe(&criterion.observe(&carol).unwrap(), SEATS).unwrap();

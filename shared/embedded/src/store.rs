@@ -11,14 +11,14 @@ use async_trait::async_trait;
 use rustc_hash::FxHashMap as HashMap;
 
 use milepost_app::ports::{
-    AccountStore, ActivityStore, ContactStore, DedupeStore, EscalationLog, EventStore, EventsApplied, LeaderQueueStore,
-    MapStore, MilestoneStore, OwnerDigestStore, Page, ParkingStore, PauseStore, SendClaim, SendLedger, SendReceipt,
-    SendReceipts, SendRecord, StoreError, StoreResult, TaskStore,
+    AccountStore, ActivityStore, ContactStore, DedupeStore, EscalationLog, EventStore, EventsApplied,
+    HeldBackListStore, LeaderQueueStore, MapStore, MilestoneStore, Page, ParkingStore, PauseStore, SendClaim,
+    SendLedger, SendReceipt, SendReceipts, SendRecord, StoreError, StoreResult, TaskStore,
 };
 use milepost_domain::suppression::suppression_key;
 use milepost_domain::{
     limits, Account, AccountActivity, AccountId, AccountState, Announcements, ContactRecord, CsmTask,
-    CustomerEmailPause, EmailAddress, EscalationLogEntry, LeaderQueue, MilestoneMap, OwnerDigest, ProductEvent,
+    CustomerEmailPause, EmailAddress, EscalationLogEntry, HeldBackList, LeaderQueue, MilestoneMap, ProductEvent,
     Segment, SendKey, Suppression, TaskStatus, Tenure, Timestamp, TrackedMilestone,
 };
 
@@ -47,7 +47,7 @@ struct Tables {
     pauses: HashMap<AccountId, CustomerEmailPause>,
     contacts: HashMap<String, ContactRecord>,
     leader_queues: HashMap<String, LeaderQueue>,
-    owner_digests: BTreeMap<String, OwnerDigest>,
+    held_back_lists: BTreeMap<String, HeldBackList>,
     /// By `suppression_key`, so listed in address order.
     suppressed: BTreeMap<milepost_domain::suppression::SuppressionKey, Suppression>,
     log: BTreeMap<AccountId, Vec<EscalationLogEntry>>,
@@ -614,12 +614,12 @@ impl PauseStore for InMemoryStore {
 
 #[async_trait]
 impl ContactStore for InMemoryStore {
-    async fn contact(&self, digest: &str) -> StoreResult<Option<ContactRecord>> {
-        Ok(self.lock().contacts.get(digest).cloned())
+    async fn contact(&self, fingerprint: &str) -> StoreResult<Option<ContactRecord>> {
+        Ok(self.lock().contacts.get(fingerprint).cloned())
     }
-    async fn save_contact(&self, digest: &str, contact: &ContactRecord) -> StoreResult<u64> {
+    async fn save_contact(&self, fingerprint: &str, contact: &ContactRecord) -> StoreResult<u64> {
         let mut t = self.lock();
-        let stored = t.contacts.get(digest).map_or(0, |c| c.version);
+        let stored = t.contacts.get(fingerprint).map_or(0, |c| c.version);
         if stored != contact.version {
             return Err(StoreError::Conflict);
         }
@@ -627,7 +627,7 @@ impl ContactStore for InMemoryStore {
             version: contact.version + 1,
             ..contact.clone()
         };
-        t.contacts.insert(digest.to_string(), saved);
+        t.contacts.insert(fingerprint.to_string(), saved);
         Ok(contact.version + 1)
     }
     async fn suppress(&self, suppression: &Suppression) -> StoreResult<Option<Suppression>> {
@@ -672,25 +672,25 @@ impl LeaderQueueStore for InMemoryStore {
 }
 
 #[async_trait]
-impl OwnerDigestStore for InMemoryStore {
-    async fn owner_digest(&self, owner: &EmailAddress) -> StoreResult<Option<OwnerDigest>> {
-        Ok(self.lock().owner_digests.get(&owner.as_str().to_lowercase()).cloned())
+impl HeldBackListStore for InMemoryStore {
+    async fn held_back_list(&self, owner: &EmailAddress) -> StoreResult<Option<HeldBackList>> {
+        Ok(self.lock().held_back_lists.get(&owner.as_str().to_lowercase()).cloned())
     }
-    async fn save_owner_digest(&self, digest: &OwnerDigest) -> StoreResult<u64> {
+    async fn save_held_back_list(&self, list: &HeldBackList) -> StoreResult<u64> {
         let mut t = self.lock();
-        let key = digest.owner.email.as_str().to_lowercase();
-        if t.owner_digests.get(&key).map_or(0, |d| d.version) != digest.version {
+        let key = list.owner.email.as_str().to_lowercase();
+        if t.held_back_lists.get(&key).map_or(0, |d| d.version) != list.version {
             return Err(StoreError::Conflict);
         }
-        let saved = OwnerDigest {
-            version: digest.version + 1,
-            ..digest.clone()
+        let saved = HeldBackList {
+            version: list.version + 1,
+            ..list.clone()
         };
-        t.owner_digests.insert(key, saved);
-        Ok(digest.version + 1)
+        t.held_back_lists.insert(key, saved);
+        Ok(list.version + 1)
     }
-    async fn owner_digests(&self) -> StoreResult<Vec<OwnerDigest>> {
-        Ok(self.lock().owner_digests.values().cloned().collect())
+    async fn held_back_lists(&self) -> StoreResult<Vec<HeldBackList>> {
+        Ok(self.lock().held_back_lists.values().cloned().collect())
     }
 }
 

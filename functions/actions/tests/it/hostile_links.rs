@@ -148,7 +148,7 @@ async fn a_first_format_unsubscribe_link_works_but_cannot_be_shifted(s: Setup<'_
         )
     };
 
-    // The link sent to `evil|<dana>`, its subject and digest shifted to read as Dana's.
+    // The link sent to `evil|<dana>`, its subject and fingerprint shifted to read as Dana's.
     let evil = format!("evil|{dana}");
     let sent_to_evil = v1_token(key, LinkAction::Unsubscribe, "a1", &evil, expires);
     let shifted_payload = format!(

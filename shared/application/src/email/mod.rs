@@ -1,4 +1,4 @@
-//! The playbook's emails, the digests and the heads-ups, rendered from templates (HTML and text) with
+//! The playbook's emails, the lists, the weekly digest and the heads-ups, rendered from templates (HTML and text) with
 //! every account-supplied value escaped by the template engine.
 //!
 //! Each email is built from one account and one milestone only: a view struct
@@ -25,9 +25,9 @@ use crate::links::{ActionLinks, LinkAction};
 mod csm_task;
 mod customer;
 mod heads_up;
+mod held_back_list;
 mod leadership;
 mod leadership_list;
-mod owner_digest;
 mod weekly_digest;
 mod wording;
 
@@ -35,9 +35,9 @@ use csm_task::fallback_note;
 pub use csm_task::{csm_reminder, csm_task, task_buttons, Button};
 pub use customer::outreach;
 pub use heads_up::heads_up;
+pub use held_back_list::{held_back_list, HeldItem};
 pub use leadership::{leadership, EscalationFacts};
 pub use leadership_list::{leadership_list, ListedEscalation};
-pub use owner_digest::{owner_digest, HeldItem};
 pub use weekly_digest::weekly_digest;
 pub use wording::{due_phrase, fmt_local_datetime, possessive};
 

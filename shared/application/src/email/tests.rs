@@ -116,7 +116,7 @@ fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
         },
     );
     task.version = 1;
-    milepost_domain::fixtures::note_on(
+    milepost_domain::seed::task_note(
         &mut task,
         milepost_domain::TaskNote {
             at: now(),

@@ -186,7 +186,7 @@ impl PlaybookSteps {
                     .await?;
             }
             Step::Leadership if held.is_some() => {
-                // Tech-touch: already in the owner's digest from the CSM stage.
+                // Tech-touch: already in the held-back list from the CSM stage.
                 let detail = "leadership not told: a tech-touch miss, in its owner's digest".to_string();
                 self.log(req, step, StepLog::TechTouch, now, detail).await?;
             }
@@ -572,7 +572,7 @@ impl PlaybookSteps {
     }
 
     /// The unsubscribe link `to` gets in this email (the contact is stored
-    /// under the link's digest by `claim_slot`, before the send).
+    /// under the link's fingerprint by `claim_slot`, before the send).
     fn unsubscribe_url(&self, account: &Account, to: &Contact, now: Timestamp) -> String {
         match &self.links {
             Some(links) => links.unsubscribe(account.id.as_str(), to.email.as_str(), now),
@@ -784,7 +784,7 @@ impl PlaybookSteps {
     }
 
     /// Puts a miss the thresholds keep from the CSM or leadership stage in
-    /// its owner's digest (once: a retried step adds nothing) and logs why.
+    /// its held-back list (once: a retried step adds nothing) and logs why.
     async fn hold_for_digest(
         &self,
         req: &EscalationRequest,
@@ -805,11 +805,11 @@ impl PlaybookSteps {
             queued_at: now,
             digest_of: None,
         };
-        crate::digests::change_owner_digest(self.store.as_ref(), owner.contact, |digest| {
+        crate::held_back_lists::change_held_back_list(self.store.as_ref(), owner.contact, |list| {
             // The owner's name as the account has it now.
-            let renamed = digest.owner != *owner.contact;
-            digest.owner = owner.contact.clone();
-            digest.add(miss.clone()) || renamed
+            let renamed = list.owner != *owner.contact;
+            list.owner = owner.contact.clone();
+            list.add(miss.clone()) || renamed
         })
         .await?;
         let t = milestone.policy().min_arr_at_risk;

@@ -1,16 +1,16 @@
-//! Customer contacts and suppressions, leaders' queues and owners' digests.
+//! Customer contacts and suppressions, leaders' queues and held-back lists.
 
 use super::*;
 
 #[async_trait]
 impl ContactStore for DynamoStore {
-    async fn contact(&self, digest: &str) -> StoreResult<Option<ContactRecord>> {
-        let found = self.get_versioned(contact_pk(digest), CONTACT_SK).await?;
+    async fn contact(&self, fingerprint: &str) -> StoreResult<Option<ContactRecord>> {
+        let found = self.get_versioned(contact_pk(fingerprint), CONTACT_SK).await?;
         Ok(found.map(|(contact, version)| ContactRecord { version, ..contact }))
     }
 
-    async fn save_contact(&self, digest: &str, contact: &ContactRecord) -> StoreResult<u64> {
-        self.put_versioned(contact_pk(digest), CONTACT_SK, contact, contact.version)
+    async fn save_contact(&self, fingerprint: &str, contact: &ContactRecord) -> StoreResult<u64> {
+        self.put_versioned(contact_pk(fingerprint), CONTACT_SK, contact, contact.version)
             .await
     }
 
@@ -70,27 +70,29 @@ impl LeaderQueueStore for DynamoStore {
 }
 
 #[async_trait]
-impl OwnerDigestStore for DynamoStore {
-    async fn owner_digest(&self, owner: &EmailAddress) -> StoreResult<Option<OwnerDigest>> {
-        let found = self.get_versioned(DIGESTS_PK.to_string(), &digest_sk(owner)).await?;
-        Ok(found.map(|(digest, version)| OwnerDigest { version, ..digest }))
+impl HeldBackListStore for DynamoStore {
+    async fn held_back_list(&self, owner: &EmailAddress) -> StoreResult<Option<HeldBackList>> {
+        let found = self
+            .get_versioned(HELD_BACK_PK.to_string(), &held_back_sk(owner))
+            .await?;
+        Ok(found.map(|(list, version)| HeldBackList { version, ..list }))
     }
 
-    async fn save_owner_digest(&self, digest: &OwnerDigest) -> StoreResult<u64> {
-        let sk = digest_sk(&digest.owner.email);
-        self.put_versioned(DIGESTS_PK.to_string(), &sk, digest, digest.version)
+    async fn save_held_back_list(&self, list: &HeldBackList) -> StoreResult<u64> {
+        let sk = held_back_sk(&list.owner.email);
+        self.put_versioned(HELD_BACK_PK.to_string(), &sk, list, list.version)
             .await
     }
 
-    async fn owner_digests(&self) -> StoreResult<Vec<OwnerDigest>> {
-        self.query_all(DIGESTS_PK.to_string(), "OWNER#")
+    async fn held_back_lists(&self) -> StoreResult<Vec<HeldBackList>> {
+        self.query_all(HELD_BACK_PK.to_string(), "OWNER#")
             .await?
             .iter()
             .map(|item| {
-                let digest: OwnerDigest = from_item(item)?;
-                Ok(OwnerDigest {
+                let list: HeldBackList = from_item(item)?;
+                Ok(HeldBackList {
                     version: version_of(item).unwrap_or(0),
-                    ..digest
+                    ..list
                 })
             })
             .collect()

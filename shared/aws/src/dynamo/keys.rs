@@ -14,10 +14,10 @@
 //! | customer-email pause| `ACCOUNT#<account>`      | `PAUSE`               |                                              |
 //! | CSM task            | `TASK#<task id>`         | `TASK`                | `owner_pk` = `OWNER#<email>`, `owner_sk` = `<status>#<opened>#<id>`; `due_pk` = `TASKS#<status>`, `due_sk` = `<opened>#<id>` (snoozed: `<until>#<id>`) |
 //! | email send record   | `SEND#<key>`             | `SEND`                |                                              |
-//! | customer contact    | `CONTACT#<link digest>`  | `CONTACT`             |                                              |
+//! | customer contact    | `CONTACT#<address fingerprint>`  | `CONTACT`             |                                              |
 //! | suppressed address  | `SUPPRESSED`             | `EMAIL#<address>`     |                                              |
 //! | leader's queue      | `LEADER#<address>`       | `QUEUE`               |                                              |
-//! | owner's digest      | `DIGESTS`                | `OWNER#<address>`     |                                              |
+//! | held-back list      | `DIGESTS`                | `OWNER#<address>`     |                                              |
 //! | unsettled send      | `UNSETTLED`              | `<send key>`          | (listed while an unknown outcome waits)      |
 //! | provider's receipt  | `RECEIPT#<send tag>`     | `RECEIPT`             | TTL `expires_at`                             |
 //! | receipts' watermark | `SES#STREAM`             | `SES#STREAM`          |                                              |
@@ -175,8 +175,8 @@ pub(super) fn task_partition(status: TaskStatus) -> String {
 pub(super) const CONTACT_SK: &str = "CONTACT";
 pub(super) const LEADER_QUEUE_SK: &str = "QUEUE";
 
-pub(super) fn contact_pk(digest: &str) -> String {
-    format!("CONTACT#{digest}")
+pub(super) fn contact_pk(fingerprint: &str) -> String {
+    format!("CONTACT#{fingerprint}")
 }
 
 pub(super) fn leader_pk(leader: &EmailAddress) -> String {
@@ -191,10 +191,12 @@ pub(super) fn suppressed_sk(email: &EmailAddress) -> String {
     format!("EMAIL#{}", suppression_key(email))
 }
 
-/// Every owner's digest sits in one partition: the sweep reads them with
+/// Every held-back list sits in one partition: the sweep reads them with
 /// one Query a run, and there is one item per owner (tens, not millions).
-pub(super) const DIGESTS_PK: &str = "DIGESTS";
+/// (`DIGESTS`: the partition's name since held-back lists were "owners'
+/// digests"; items stored then are read as they are.)
+pub(super) const HELD_BACK_PK: &str = "DIGESTS";
 
-pub(super) fn digest_sk(owner: &EmailAddress) -> String {
+pub(super) fn held_back_sk(owner: &EmailAddress) -> String {
     format!("OWNER#{}", owner.as_str().to_lowercase())
 }

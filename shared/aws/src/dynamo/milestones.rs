@@ -227,7 +227,7 @@ mod tests {
     fn claims_keep_the_stored_form_of_earlier_versions() {
         let at = Utc.with_ymd_and_hms(2026, 2, 4, 9, 0, 0).unwrap();
         let mut m = milestone();
-        milepost_domain::fixtures::seed(&mut m).announcing(Claim::new("delivery-1", at));
+        milepost_domain::seed::milestone(&mut m).announcing(Claim::new("delivery-1", at));
         m.claim_miss("sweep-1", at);
         let AttributeValue::M(stored) = stored_milestone(&m).unwrap() else {
             panic!("a map")

@@ -20,13 +20,13 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use milepost_app::ports::{
-    AccountStore, ActivityStore, ContactStore, DedupeStore, EscalationLog, EventStore, EventsApplied, LeaderQueueStore,
-    MapStore, MilestoneStore, OwnerDigestStore, Page, ParkingStore, PauseStore, SendClaim, SendLedger, SendReceipt,
-    SendReceipts, SendRecord, StoreError, StoreResult, TaskStore,
+    AccountStore, ActivityStore, ContactStore, DedupeStore, EscalationLog, EventStore, EventsApplied,
+    HeldBackListStore, LeaderQueueStore, MapStore, MilestoneStore, Page, ParkingStore, PauseStore, SendClaim,
+    SendLedger, SendReceipt, SendReceipts, SendRecord, StoreError, StoreResult, TaskStore,
 };
 use milepost_domain::{
     Account, AccountActivity, AccountId, AccountState, Announcements, ContactRecord, CsmTask, CustomerEmailPause,
-    EmailAddress, EscalationLogEntry, LeaderQueue, MapSegment, MilestoneMap, OwnerDigest, ProductEvent, Segment,
+    EmailAddress, EscalationLogEntry, HeldBackList, LeaderQueue, MapSegment, MilestoneMap, ProductEvent, Segment,
     SendKey, Suppression, TaskStatus, Tenure, Timestamp, TrackedMilestone,
 };
 

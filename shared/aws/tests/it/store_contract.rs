@@ -116,9 +116,9 @@ async fn milestones_are_written_conditionally(store: Arc<dyn Store>) {
     assert_eq!(stored.version, 1);
 
     let mut a = stored.clone();
-    milepost_domain::fixtures::seed(&mut a).status(MilestoneStatus::Missed);
+    milepost_domain::seed::milestone(&mut a).status(MilestoneStatus::Missed);
     let mut b = stored.clone();
-    milepost_domain::fixtures::seed(&mut b).status(MilestoneStatus::Achieved);
+    milepost_domain::seed::milestone(&mut b).status(MilestoneStatus::Achieved);
     assert_eq!(store.update_milestone(&a).await.unwrap(), 2);
     assert!(
         matches!(store.update_milestone(&b).await, Err(StoreError::Conflict)),
@@ -973,7 +973,7 @@ async fn a_key_no_item_can_have_finds_nothing(store: Arc<dyn Store>) {
     }
 }
 
-/// An unsubscribe link names its contact by a digest: the store finds the
+/// An unsubscribe link names its contact by a fingerprint: the store finds the
 /// address by it; the contact's record is written on the version read. A suppression is recorded once (the first stands, whatever
 /// its case), listed in address order, and lifted once.
 async fn an_address_is_suppressed_once_and_found_by_its_link_digest(store: Arc<dyn Store>) {
@@ -1043,14 +1043,14 @@ async fn an_address_is_suppressed_once_and_found_by_its_link_digest(store: Arc<d
     assert_eq!(store.suppressions().await.unwrap().len(), 1);
 }
 
-/// An owner's digest is written on the version read, found by its owner's
+/// A held-back list is written on the version read, found by its owner's
 /// address whatever its case, and listed with the others for the sweep.
 async fn owners_digests_are_written_on_their_version(store: Arc<dyn Store>) {
-    use milepost_domain::{Contact, EmailAddress, HeldBack, HeldMiss, OwnerDigest};
-    assert!(store.owner_digests().await.unwrap().is_empty());
+    use milepost_domain::{Contact, EmailAddress, HeldBack, HeldBackList, HeldMiss};
+    assert!(store.held_back_lists().await.unwrap().is_empty());
     let maya = Contact::new("Maya", EmailAddress::parse("Maya@Vendor.example").unwrap());
-    let mut digest = OwnerDigest::new(maya.clone());
-    digest.add(HeldMiss {
+    let mut list = HeldBackList::new(maya.clone());
+    list.add(HeldMiss {
         execution: "e1".into(),
         account_id: AccountId::new("acme"),
         milestone_id: "first_workflow".into(),
@@ -1059,23 +1059,23 @@ async fn owners_digests_are_written_on_their_version(store: Arc<dyn Store>) {
         queued_at: t0(),
         digest_of: None,
     });
-    assert_eq!(store.save_owner_digest(&digest).await.unwrap(), 1);
+    assert_eq!(store.save_held_back_list(&list).await.unwrap(), 1);
     assert!(
-        matches!(store.save_owner_digest(&digest).await, Err(StoreError::Conflict)),
+        matches!(store.save_held_back_list(&list).await, Err(StoreError::Conflict)),
         "a second writer of a new digest loses"
     );
     let lower = EmailAddress::parse("maya@vendor.example").unwrap();
-    let mut read = store.owner_digest(&lower).await.unwrap().unwrap();
-    assert_eq!((read.version, read.waiting.clone()), (1, digest.waiting.clone()));
+    let mut read = store.held_back_list(&lower).await.unwrap().unwrap();
+    assert_eq!((read.version, read.waiting.clone()), (1, list.waiting.clone()));
     assert!(read.assign(t0().date_naive()));
-    assert_eq!(store.save_owner_digest(&read).await.unwrap(), 2);
+    assert_eq!(store.save_held_back_list(&read).await.unwrap(), 2);
     assert!(matches!(
-        store.save_owner_digest(&read).await,
+        store.save_held_back_list(&read).await,
         Err(StoreError::Conflict)
     ));
-    let other = OwnerDigest::new(Contact::new("Ola", EmailAddress::parse("ola@vendor.example").unwrap()));
-    store.save_owner_digest(&other).await.unwrap();
-    let mut all = store.owner_digests().await.unwrap();
+    let other = HeldBackList::new(Contact::new("Ola", EmailAddress::parse("ola@vendor.example").unwrap()));
+    store.save_held_back_list(&other).await.unwrap();
+    let mut all = store.held_back_lists().await.unwrap();
     all.sort_by_key(|d| d.owner.email.to_string());
     assert_eq!(all.len(), 2);
     assert_eq!(all[0].owner, maya);
@@ -1107,7 +1107,7 @@ async fn an_item_over_the_size_limit_is_refused_and_nothing_changes(store: Arc<d
             .collect(),
     };
     let mut too_big = stored.clone();
-    milepost_domain::fixtures::seed(&mut too_big).progress(oversized.clone());
+    milepost_domain::seed::milestone(&mut too_big).progress(oversized.clone());
     let refused = store.update_milestone(&too_big).await;
     assert!(matches!(refused, Err(StoreError::Invalid(_))), "{refused:?}");
     assert_eq!(
@@ -1119,7 +1119,7 @@ async fn an_item_over_the_size_limit_is_refused_and_nothing_changes(store: Arc<d
         stored
     );
     let mut new_too_big = tracked("globex").remove(0);
-    milepost_domain::fixtures::seed(&mut new_too_big).progress(oversized);
+    milepost_domain::seed::milestone(&mut new_too_big).progress(oversized);
     let refused = store.create_milestone(&new_too_big).await;
     assert!(matches!(refused, Err(StoreError::Invalid(_))), "{refused:?}");
     assert!(store

@@ -108,7 +108,7 @@ impl Harness {
         while t <= until {
             self.clock.set(t);
             self.services.sweeper().sweep(&SweepOptions::default()).await.unwrap();
-            self.services.digests().run().await.unwrap();
+            self.services.held_back_lists().run().await.unwrap();
             self.services.heads_ups().run(&SweepOptions::default()).await.unwrap();
             self.runner.run_due(&self.services.playbook(), t).await;
             t += Duration::hours(1);
@@ -1084,7 +1084,7 @@ async fn small_misses_stay_tech_touch_and_reach_their_owner_once_in_a_morning_di
     h.run_until(h.at(45, 0)).await;
 
     let sent = h.mailer.sent();
-    let digests: Vec<_> = sent.iter().filter(|e| e.kind == EmailKind::OwnerDigest).collect();
+    let digests: Vec<_> = sent.iter().filter(|e| e.kind == EmailKind::HeldBackList).collect();
     let leadership: String = sent
         .iter()
         .filter(|e| e.kind == EmailKind::Leadership)
@@ -1174,8 +1174,8 @@ async fn small_misses_stay_tech_touch_and_reach_their_owner_once_in_a_morning_di
     }
     // A second run of the same hour, or an overlapping sweep, sends nothing more.
     let before = h.mailer.sent().len();
-    h.services.digests().run().await.unwrap();
-    h.services.digests().run().await.unwrap();
+    h.services.held_back_lists().run().await.unwrap();
+    h.services.held_back_lists().run().await.unwrap();
     assert_eq!(h.mailer.sent().len(), before);
 }
 

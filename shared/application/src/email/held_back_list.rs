@@ -33,7 +33,7 @@ pub(super) struct OwnerDigestRow {
     link: String,
 }
 
-/// A miss the thresholds held back, as its owner's digest lists it.
+/// A miss the thresholds held back, as its held-back list lists it.
 pub struct HeldItem<'a> {
     pub account: &'a Account,
     pub milestone: &'a TrackedMilestone,
@@ -55,9 +55,9 @@ pub(super) fn held_back_words(m: &TrackedMilestone, held: milepost_domain::HeldB
     }
 }
 
-/// An owner's digest: the misses the map's thresholds kept from the CSM or
+/// A held-back list: the misses the map's thresholds kept from the CSM or
 /// leadership stage since the last one, largest ARR at risk first.
-pub fn owner_digest(
+pub fn held_back_list(
     cfg: &Config,
     items: &[HeldItem<'_>],
     owner: &Contact,
@@ -105,7 +105,7 @@ pub fn owner_digest(
     let first = items.first().expect("a digest lists misses");
     Ok(OutgoingEmail {
         key,
-        kind: EmailKind::OwnerDigest,
+        kind: EmailKind::HeldBackList,
         account_id: first.account.id.clone(),
         milestone_id: first.milestone.milestone_id().to_owned(),
         from: cfg.sender.clone(),

@@ -1,10 +1,10 @@
 //! Misses too small for the CSM or leadership stage, waiting for their
-//! owner's digest. A map's `min_arr_at_risk` keeps a small miss tech-touch
+//! held-back list. A map's `min_arr_at_risk` keeps a small miss tech-touch
 //! (the customer steps only) or keeps it from leadership; its owner still
 //! hears of it, once, in one email a weekday morning that lists everything
 //! held back since the last one.
 //!
-//! A digest is sent in three writes, so a crash or an overlapping sweep
+//! A held-back list is sent in three writes, so a crash or an overlapping sweep
 //! sends nothing twice and drops nothing: the entries waiting are marked
 //! with the day (`assign`), the email for that day goes once (its send key
 //! names owner and day), then the day's entries are removed (`remove_day`).
@@ -56,13 +56,13 @@ pub struct HeldMiss {
     pub arr_at_risk: u64,
     pub held_back: HeldBack,
     pub queued_at: Timestamp,
-    /// The day of the digest that lists it, once one is being sent.
+    /// The day of the list that lists it, once one is being sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest_of: Option<NaiveDate>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OwnerDigest {
+pub struct HeldBackList {
     pub owner: Contact,
     #[serde(default)]
     pub waiting: Vec<HeldMiss>,
@@ -72,12 +72,12 @@ pub struct OwnerDigest {
     pub version: u64,
 }
 
-/// A digest goes on weekdays from this hour, in the CS team's timezone.
+/// A held-back list goes on weekdays from this hour, in the CS team's timezone.
 pub const DIGEST_HOUR: u32 = 9;
 
-impl OwnerDigest {
+impl HeldBackList {
     pub fn new(owner: Contact) -> Self {
-        OwnerDigest {
+        HeldBackList {
             owner,
             waiting: Vec::new(),
             last_sent_on: None,
@@ -94,7 +94,7 @@ impl OwnerDigest {
         true
     }
 
-    /// The day whose digest is to be sent now, if any: one being sent
+    /// The day whose list is to be sent now, if any: one being sent
     /// already (finish it), or today's, on a weekday from 09:00 in `tz`,
     /// once a day, when something waits.
     pub fn due_day(&self, now: Timestamp, tz: Tz) -> Option<NaiveDate> {
@@ -108,7 +108,7 @@ impl OwnerDigest {
             .then_some(today)
     }
 
-    /// Marks everything waiting and not yet in a digest for `day`'s; whether anything changed.
+    /// Marks everything waiting and not yet in a held-back list for `day`'s; whether anything changed.
     pub fn assign(&mut self, day: NaiveDate) -> bool {
         let mut changed = self.last_sent_on != Some(day);
         self.last_sent_on = Some(day);
@@ -185,7 +185,7 @@ mod tests {
     #[test]
     fn a_digest_goes_once_a_weekday_morning_and_a_half_sent_one_is_finished_first() {
         let owner = Contact::new("Maya", EmailAddress::parse("maya@vendor.example").unwrap());
-        let mut d = OwnerDigest::new(owner);
+        let mut d = HeldBackList::new(owner);
         let tz = chrono_tz::Europe::Berlin;
         // Friday 4 Dec 2026, 07:00 UTC is 08:00 in Berlin: too early.
         assert_eq!(d.due_day(at(2026, 12, 4, 7), tz), None, "nothing waits");
@@ -200,7 +200,7 @@ mod tests {
         assert_eq!(d.due_day(at(2026, 12, 4, 8), tz), Some(friday));
         assert!(d.assign(friday));
         assert!(!d.assign(friday), "assigning twice changes nothing");
-        // Something held back after the digest was assigned waits for the next one.
+        // Something held back after the list was assigned waits for the next one.
         assert!(d.add(miss("e3", 2_000, at(2026, 12, 4, 9))));
         let listed: Vec<_> = d.of_day(friday).into_iter().map(|m| m.execution).collect();
         assert_eq!(listed, ["e2", "e1"], "largest ARR at risk first, e3 not in it");
