@@ -87,6 +87,9 @@ impl From<StoreError> for IngestError {
     }
 }
 
+/// Writes tried to record a published announcement (see `publish_claimed`).
+const SETTLE_ATTEMPTS: usize = 4;
+
 /// How far ahead of its arrival a group call's own date is believed (a
 /// little clock drift keeps the sender's order); past it, the call counts as
 /// of its arrival.
@@ -623,15 +626,30 @@ impl Ingestion {
             tracing::warn!(account_id = %account.id, milestone_id = %m.milestone_id(), error = %crate::ErrorChain(e), "announcing a reached milestone failed; the next delivery announces it");
         }
         let (account_id, milestone_id) = (account.id.clone(), m.milestone_id().to_owned());
-        update_milestone(self.store.as_ref(), m, |m| {
+        let settle = |m: &mut TrackedMilestone| {
             if outcome {
                 m.mark_reached_announced();
             }
             m.end_announcement_claim();
             Ok(Edit::Changed)
-        })
-        .await
-        .inspect_err(|e| {
+        };
+        let mut settled = update_milestone(self.store.as_ref(), m, settle).await;
+        // Published but not recorded, the claim would lapse and a later
+        // touch announce it again: a passing fault is retried on what is
+        // stored now (the write may have landed with its answer lost). An
+        // unpublished claim is left to lapse instead: by then another
+        // delivery may hold the claim, and only a delay is at stake.
+        for _ in 1..SETTLE_ATTEMPTS {
+            if !(outcome && matches!(settled, Err(StoreError::Backend(_)))) {
+                break;
+            }
+            settled = match self.store.get_milestone(&account_id, &milestone_id).await {
+                Ok(Some(stored)) => update_milestone(self.store.as_ref(), stored, settle).await,
+                Ok(None) => Ok(None),
+                Err(e) => Err(e),
+            };
+        }
+        settled.inspect_err(|e| {
             tracing::warn!(%account_id, %milestone_id, error = %crate::ErrorChain(e), "a reached milestone's announcement claim was not settled; it lapses after its lease");
         })?;
         published

@@ -98,3 +98,72 @@ async fn a_redelivery_announces_what_a_failed_delivery_wrote() {
         .unwrap();
     assert!(m.announced_reached() && m.announcing().is_none());
 }
+
+/// The reached event went out but the write recording it failed (a passing
+/// fault): the delivery records it on what is stored instead of leaving the
+/// claim to lapse, after which a later touch would announce it a second
+/// time. Found by the chaos run (`chaos_ingest`), one run in a few.
+#[tokio::test]
+async fn a_published_announcement_is_recorded_through_a_passing_fault() {
+    let moto = MotoServer::start();
+    let direct = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
+        "settle-fault",
+    ));
+    direct.create_table().await.unwrap();
+    let map = load_map("m.yaml", ESCALATION_MAP).unwrap();
+    direct.put_map(&map).await.unwrap();
+    direct.put_account(&account("a1")).await.unwrap();
+    for def in &map.milestones {
+        let tracked = milepost_domain::TrackedMilestone::new(&account("a1"), &map, def);
+        direct.create_milestone(&tracked).await.unwrap();
+    }
+    // The events and the claim go in one transaction; the first single-item
+    // write after it is the one recording the announcement.
+    let plan = FaultPlan::new(5).first("dynamodb:PutItem", Fault::Http500, 1);
+    let proxy = FaultProxy::start(&moto.endpoint, plan).await;
+    let faulty = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&proxy.endpoint)
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "settle-fault",
+        ))
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await;
+    let events = Arc::new(RecordingPublisher::default());
+    let services = Services {
+        store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&faulty), "settle-fault")),
+        mailer: Arc::new(MemoryMailer::default()),
+        events: events.clone(),
+        workflows: Arc::new(LocalWorkflowRunner::new()),
+        clock: Arc::new(VirtualClock::new(Utc.with_ymd_and_hms(2026, 3, 4, 12, 0, 0).unwrap())),
+        config: milepost_embedded::fixtures::simulation_config(),
+        links: None,
+    };
+    let body = json!([
+        {"id": "w1", "account_id": "a1", "event": "workflow.completed", "timestamp": "2026-03-03T09:00:00Z", "user_id": "u1"},
+        {"id": "w2", "account_id": "a1", "event": "workflow.completed", "timestamp": "2026-03-03T10:00:00Z", "user_id": "u1"},
+    ]);
+    let report = services
+        .ingestion()
+        .ingest(parse_body(&serde_json::to_vec(&body).unwrap()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(report.accepted, 2);
+    assert_eq!(proxy.counts().total_faults(), 1, "the recording write failed once");
+    assert_eq!(events.count("MilestoneAchieved"), 1);
+    let m = direct
+        .get_milestone(&AccountId::new("a1"), "first_workflow")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        m.announced_reached() && m.announcing().is_none(),
+        "recorded as announced, the claim given back: no second announcement later"
+    );
+}
