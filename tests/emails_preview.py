@@ -99,7 +99,12 @@ def chromium(tmp, page, width, height, *args):
            "--force-device-scale-factor=1",
            # Offline: anything remote fails at once instead of waiting on DNS.
            "--host-resolver-rules=MAP * ~NOTFOUND", *args, path.as_uri()]
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    # A browser killed by a signal (a crash under load, seen once in CI)
+    # says nothing about the page: try again, twice at most.
+    for _ in range(3):
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if run.returncode >= 0:
+            break
     if run.returncode != 0:
         noise = re.compile(r"dbus|Fontconfig")
         err = [l for l in run.stderr.splitlines() if not noise.search(l)][-5:]
