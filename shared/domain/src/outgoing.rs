@@ -141,11 +141,6 @@ pub struct MilestoneRef {
 }
 
 impl MilestoneRef {
-    /// A tracked milestone, by its account and id.
-    pub fn of(m: &crate::TrackedMilestone) -> Self {
-        MilestoneRef::new(m.account_id(), m.milestone_id())
-    }
-
     pub fn new(account_id: &AccountId, milestone_id: &str) -> Self {
         MilestoneRef {
             account_id: account_id.clone(),

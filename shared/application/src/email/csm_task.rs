@@ -140,7 +140,7 @@ pub(super) fn task_email(
         reply_to: None,
         list_unsubscribe: None,
         date: now,
-        names: vec![MilestoneRef::of(m)],
+        names: vec![MilestoneRef::new(&account.id, m.milestone_id())],
     })
 }
 

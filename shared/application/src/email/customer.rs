@@ -110,7 +110,10 @@ pub fn outreach(
         reply_to: Some(owner.clone()),
         list_unsubscribe: Some(unsubscribe_url.to_string()),
         date: now,
-        names: std::iter::once(m).chain(also).map(MilestoneRef::of).collect(),
+        names: std::iter::once(m)
+            .chain(also)
+            .map(|n| MilestoneRef::new(&account.id, n.milestone_id()))
+            .collect(),
     })
 }
 

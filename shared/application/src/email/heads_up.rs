@@ -70,6 +70,6 @@ pub fn heads_up(
         reply_to: None,
         list_unsubscribe: None,
         date: now,
-        names: vec![MilestoneRef::of(m)],
+        names: vec![MilestoneRef::new(&account.id, m.milestone_id())],
     })
 }

@@ -116,6 +116,9 @@ pub fn held_back_list(
         reply_to: None,
         list_unsubscribe: None,
         date: now,
-        names: items.iter().map(|i| MilestoneRef::of(i.milestone)).collect(),
+        names: items
+            .iter()
+            .map(|i| MilestoneRef::new(&i.account.id, i.milestone.milestone_id()))
+            .collect(),
     })
 }

@@ -142,7 +142,7 @@ pub fn leadership(
         reply_to: kind.customer_facing().then(|| account.owner(m.owner()).contact.clone()),
         list_unsubscribe: unsubscribe_url.filter(|_| kind.customer_facing()).map(str::to_string),
         date: now,
-        names: vec![MilestoneRef::of(m)],
+        names: vec![MilestoneRef::new(&account.id, m.milestone_id())],
     })
 }
 

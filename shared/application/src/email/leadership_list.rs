@@ -98,6 +98,9 @@ pub fn leadership_list(
         reply_to: None,
         list_unsubscribe: None,
         date: now,
-        names: items.iter().map(|i| MilestoneRef::of(i.milestone)).collect(),
+        names: items
+            .iter()
+            .map(|i| MilestoneRef::new(&i.account.id, i.milestone.milestone_id()))
+            .collect(),
     })
 }
