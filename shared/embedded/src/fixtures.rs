@@ -150,7 +150,6 @@ pub fn task_on(
             arr_at_risk: 1000,
             recommended_intervention: "call".into(),
             recent_activity: vec![],
-            other_activity: 0,
         },
     )
 }

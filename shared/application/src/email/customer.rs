@@ -102,7 +102,10 @@ pub fn outreach(
         kind,
         account_id: account.id.clone(),
         milestone_id: m.milestone_id().to_owned(),
-        from: cfg.customer_sender(owner),
+        from: Contact::new(
+            format!("{} via {}", owner.name, cfg.sender.name),
+            cfg.sender.email.clone(),
+        ),
         to: vec![account.primary_contact.clone()],
         subject: view.subject.clone(),
         text,
@@ -110,10 +113,6 @@ pub fn outreach(
         reply_to: Some(owner.clone()),
         list_unsubscribe: Some(unsubscribe_url.to_string()),
         date: now,
-        names: std::iter::once(m)
-            .chain(also)
-            .map(|n| MilestoneRef::new(&account.id, n.milestone_id()))
-            .collect(),
     })
 }
 

@@ -70,6 +70,5 @@ pub fn heads_up(
         reply_to: None,
         list_unsubscribe: None,
         date: now,
-        names: vec![MilestoneRef::new(&account.id, m.milestone_id())],
     })
 }

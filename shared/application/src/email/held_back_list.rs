@@ -26,7 +26,7 @@ pub(super) struct OwnerDigestRow {
     account_name: String,
     milestone_name: String,
     arr_at_risk: String,
-    overdue: String,
+    days_overdue: i64,
     due_date: String,
     progress: String,
     held_back: String,
@@ -73,7 +73,7 @@ pub fn held_back_list(
                 account_name: i.account.name.clone(),
                 milestone_name: i.milestone.name().to_owned(),
                 arr_at_risk: fmt_money(arr),
-                overdue: days(days_overdue(i.milestone.due_at(), now, i.account.timezone)),
+                days_overdue: (now - i.milestone.due_at()).num_days(),
                 due_date: facts.due_date,
                 progress: format!("{} (target: {})", facts.current, facts.target),
                 held_back: held_back_words(i.milestone, i.held_back),
@@ -116,9 +116,5 @@ pub fn held_back_list(
         reply_to: None,
         list_unsubscribe: None,
         date: now,
-        names: items
-            .iter()
-            .map(|i| MilestoneRef::new(&i.account.id, i.milestone.milestone_id()))
-            .collect(),
     })
 }

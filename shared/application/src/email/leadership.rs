@@ -35,7 +35,7 @@ pub(super) struct LeadershipView<'a> {
     pub subject: String,
     pub greeting_name: String,
     pub facts: MilestoneFacts,
-    pub overdue: String,
+    pub days_overdue: i64,
     pub arr_at_risk: String,
     pub health: &'a Health,
     pub tried: Vec<String>,
@@ -75,13 +75,14 @@ pub fn leadership(
     let About { cfg, account, m, now } = about;
     let EscalationFacts { health, tried, task } = facts;
     let arr = fmt_money(m.arr_at_risk(account.arr));
-    let overdue = days(days_overdue(m.due_at(), now, account.timezone));
+    let days_overdue = (now - m.due_at()).num_days();
     let subject = match kind {
         EmailKind::ExecSponsor => format!("[{}] {}: can we count on your help?", account.name, m.name()),
         _ => format!(
-            "[{}] Escalation: {} {overdue} overdue, {arr} ARR at risk",
+            "[{}] Escalation: {} {} days overdue, {arr} ARR at risk",
             account.name,
             m.name(),
+            days_overdue
         ),
     };
     let view = LeadershipView {
@@ -91,7 +92,7 @@ pub fn leadership(
             _ => "Hi team".to_string(),
         },
         facts: MilestoneFacts::new(cfg, account, m, now),
-        overdue,
+        days_overdue,
         arr_at_risk: arr,
         health,
         tried: tried
@@ -121,7 +122,10 @@ pub fn leadership(
         EmailKind::ExecSponsor => (
             ExecSponsorHtml { v: &view }.render()?,
             ExecSponsorText { v: &view }.render()?,
-            cfg.customer_sender(&account.csm),
+            Contact::new(
+                format!("{} via {}", account.csm.name, cfg.sender.name),
+                cfg.sender.email.clone(),
+            ),
         ),
         _ => (
             LeadershipHtml { v: &view }.render()?,
@@ -142,7 +146,6 @@ pub fn leadership(
         reply_to: kind.customer_facing().then(|| account.owner(m.owner()).contact.clone()),
         list_unsubscribe: unsubscribe_url.filter(|_| kind.customer_facing()).map(str::to_string),
         date: now,
-        names: vec![MilestoneRef::new(&account.id, m.milestone_id())],
     })
 }
 

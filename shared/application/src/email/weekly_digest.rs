@@ -178,6 +178,5 @@ pub fn weekly_digest(
         reply_to: None,
         list_unsubscribe: None,
         date: now,
-        names: Vec::new(),
     })
 }
