@@ -23,57 +23,14 @@ use serde_json::json;
 #[tokio::test]
 async fn a_redelivery_announces_what_a_failed_delivery_wrote() {
     let moto = MotoServer::start();
-    let direct = Arc::new(DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
-        "failed-delivery",
-    ));
-    direct.create_table().await.unwrap();
-    direct
-        .put_map(&load_map("m.yaml", ESCALATION_MAP).unwrap())
-        .await
-        .unwrap();
-    let map = load_map("m.yaml", ESCALATION_MAP).unwrap();
-    direct.put_account(&account("a1")).await.unwrap();
-    for def in &map.milestones {
-        let tracked = milepost_domain::TrackedMilestone::new(&account("a1"), &map, def);
-        direct.create_milestone(&tracked).await.unwrap();
-    }
+    let direct = seeded(&moto, "failed-delivery").await;
 
     // The transaction that reaches the milestone is applied, its answer lost,
     // and the client does not retry: the delivery fails after its write.
     let plan = FaultPlan::new(3).first("dynamodb:TransactWriteItems", Fault::LostResponse, 1);
     let proxy = FaultProxy::start(&moto.endpoint, plan).await;
-    let faulty = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&proxy.endpoint)
-        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "failed-delivery",
-        ))
-        .retry_config(aws_config::retry::RetryConfig::disabled())
-        .load()
-        .await;
     let events = Arc::new(RecordingPublisher::default());
-    let services = Services {
-        store: Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&faulty),
-            "failed-delivery",
-        )),
-        mailer: Arc::new(MemoryMailer::default()),
-        events: events.clone(),
-        workflows: Arc::new(LocalWorkflowRunner::new()),
-        clock: Arc::new(VirtualClock::new(Utc.with_ymd_and_hms(2026, 3, 4, 12, 0, 0).unwrap())),
-        config: milepost_embedded::fixtures::simulation_config(),
-        links: None,
-    };
-    let body = json!([
-        {"id": "w1", "account_id": "a1", "event": "workflow.completed", "timestamp": "2026-03-03T09:00:00Z", "user_id": "u1"},
-        {"id": "w2", "account_id": "a1", "event": "workflow.completed", "timestamp": "2026-03-03T10:00:00Z", "user_id": "u1"},
-    ]);
-    let delivery = || parse_body(&serde_json::to_vec(&body).unwrap()).unwrap();
+    let services = through(&proxy, "failed-delivery", events.clone()).await;
     assert!(
         services.ingestion().ingest(delivery()).await.is_err(),
         "the lost answer fails the delivery: the sender is asked to retry"
@@ -106,54 +63,14 @@ async fn a_redelivery_announces_what_a_failed_delivery_wrote() {
 #[tokio::test]
 async fn a_published_announcement_is_recorded_through_a_passing_fault() {
     let moto = MotoServer::start();
-    let direct = Arc::new(DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
-        "settle-fault",
-    ));
-    direct.create_table().await.unwrap();
-    let map = load_map("m.yaml", ESCALATION_MAP).unwrap();
-    direct.put_map(&map).await.unwrap();
-    direct.put_account(&account("a1")).await.unwrap();
-    for def in &map.milestones {
-        let tracked = milepost_domain::TrackedMilestone::new(&account("a1"), &map, def);
-        direct.create_milestone(&tracked).await.unwrap();
-    }
+    let direct = seeded(&moto, "settle-fault").await;
     // The events and the claim go in one transaction; the first single-item
     // write after it is the one recording the announcement.
     let plan = FaultPlan::new(5).first("dynamodb:PutItem", Fault::Http500, 1);
     let proxy = FaultProxy::start(&moto.endpoint, plan).await;
-    let faulty = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&proxy.endpoint)
-        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "settle-fault",
-        ))
-        .retry_config(aws_config::retry::RetryConfig::disabled())
-        .load()
-        .await;
     let events = Arc::new(RecordingPublisher::default());
-    let services = Services {
-        store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&faulty), "settle-fault")),
-        mailer: Arc::new(MemoryMailer::default()),
-        events: events.clone(),
-        workflows: Arc::new(LocalWorkflowRunner::new()),
-        clock: Arc::new(VirtualClock::new(Utc.with_ymd_and_hms(2026, 3, 4, 12, 0, 0).unwrap())),
-        config: milepost_embedded::fixtures::simulation_config(),
-        links: None,
-    };
-    let body = json!([
-        {"id": "w1", "account_id": "a1", "event": "workflow.completed", "timestamp": "2026-03-03T09:00:00Z", "user_id": "u1"},
-        {"id": "w2", "account_id": "a1", "event": "workflow.completed", "timestamp": "2026-03-03T10:00:00Z", "user_id": "u1"},
-    ]);
-    let report = services
-        .ingestion()
-        .ingest(parse_body(&serde_json::to_vec(&body).unwrap()).unwrap())
-        .await
-        .unwrap();
+    let services = through(&proxy, "settle-fault", events.clone()).await;
+    let report = services.ingestion().ingest(delivery()).await.unwrap();
     assert_eq!(report.accepted, 2);
     assert_eq!(proxy.counts().total_faults(), 1, "the recording write failed once");
     assert_eq!(events.count("MilestoneAchieved"), 1);
@@ -166,4 +83,54 @@ async fn a_published_announcement_is_recorded_through_a_passing_fault() {
         m.announced_reached() && m.announcing().is_none(),
         "recorded as announced, the claim given back: no second announcement later"
     );
+}
+
+/// A table named `table` on `moto` with the escalation map, account `a1` and
+/// its milestones, read and written directly (no faults).
+async fn seeded(moto: &MotoServer, table: &str) -> Arc<DynamoStore> {
+    let direct = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
+        table,
+    ));
+    direct.create_table().await.unwrap();
+    let map = load_map("m.yaml", ESCALATION_MAP).unwrap();
+    direct.put_map(&map).await.unwrap();
+    direct.put_account(&account("a1")).await.unwrap();
+    for def in &map.milestones {
+        let tracked = milepost_domain::TrackedMilestone::new(&account("a1"), &map, def);
+        direct.create_milestone(&tracked).await.unwrap();
+    }
+    direct
+}
+
+/// The use cases on `table` through `proxy`, the SDK not retrying (the
+/// use cases' own handling is under test), publishing to `events`.
+async fn through(proxy: &FaultProxy, table: &str, events: Arc<RecordingPublisher>) -> Services {
+    let faulty = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&proxy.endpoint)
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "faulty",
+        ))
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await;
+    Services {
+        store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&faulty), table)),
+        mailer: Arc::new(MemoryMailer::default()),
+        events,
+        workflows: Arc::new(LocalWorkflowRunner::new()),
+        clock: Arc::new(VirtualClock::new(Utc.with_ymd_and_hms(2026, 3, 4, 12, 0, 0).unwrap())),
+        config: milepost_embedded::fixtures::simulation_config(),
+        links: None,
+    }
+}
+
+/// Two events that reach a1's `first_workflow`.
+fn delivery() -> Vec<Result<milepost_app::ingest::wire::Incoming, milepost_domain::FieldError>> {
+    let body = json!([
+        {"id": "w1", "account_id": "a1", "event": "workflow.completed", "timestamp": "2026-03-03T09:00:00Z", "user_id": "u1"},
+        {"id": "w2", "account_id": "a1", "event": "workflow.completed", "timestamp": "2026-03-03T10:00:00Z", "user_id": "u1"},
+    ]);
+    parse_body(&serde_json::to_vec(&body).unwrap()).unwrap()
 }
