@@ -195,6 +195,27 @@ pub fn rng_for(seed: u64, account: usize, stream: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(mixed)
 }
 
+/// A name no other account of the run has (a report's top ten must tell its
+/// accounts apart): the indexes walk every pairing of the two word lists once
+/// (the stride is coprime with their count), starting where the seed says;
+/// past the last pairing a number is added.
+fn account_name(index: usize, seed: u64) -> String {
+    let numbered = |name: String, round: usize| match round {
+        0 => name,
+        round => format!("{name} {}", round + 1),
+    };
+    if index % 97 == 13 {
+        let tricky = index / 97;
+        let name = TRICKY_NAMES[tricky % TRICKY_NAMES.len()].to_string();
+        return numbered(name, tricky / TRICKY_NAMES.len());
+    }
+    const STRIDE: usize = 7;
+    let pairings = NAME_A.len() * NAME_B.len();
+    let at = (index * STRIDE + seed as usize % pairings) % pairings;
+    let name = format!("{} {}", NAME_A[at % NAME_A.len()], NAME_B[at / NAME_A.len()]);
+    numbered(name, index / pairings)
+}
+
 pub fn plan_accounts(count: usize, seed: u64, maps: &[MilestoneMap]) -> Vec<AccountPlan> {
     (0..count).map(|i| plan_account(i, seed, maps)).collect()
 }
@@ -219,15 +240,10 @@ fn plan_account(index: usize, seed: u64, maps: &[MilestoneMap]) -> AccountPlan {
         Segment::MidMarket => (rng.random_range(20..80) * 1000, rng.random_range(25..90)),
         Segment::Smb => (rng.random_range(30..150) * 100, rng.random_range(5..20)),
     };
-    let name = if index % 97 == 13 {
-        TRICKY_NAMES[(index / 97) % TRICKY_NAMES.len()].to_string()
-    } else {
-        format!(
-            "{} {}",
-            NAME_A.choose(&mut rng).expect("names"),
-            NAME_B.choose(&mut rng).expect("names")
-        )
-    };
+    // Still drawn, so a seed's accounts are the ones earlier versions
+    // generated (the same events, the same chaos runs), only named apart.
+    let _earlier_name = (NAME_A.choose(&mut rng), NAME_B.choose(&mut rng));
+    let name = account_name(index, seed);
     let domain = format!("customer{index}.example");
     let person = |rng: &mut ChaCha8Rng| {
         let first = *FIRST.choose(rng).expect("names");
@@ -509,4 +525,17 @@ pub fn segment_batch(events: &[ProductEvent]) -> Vec<u8> {
         })
         .collect();
     serde_json::to_vec(&json!({ "batch": calls })).expect("JSON of a batch")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_account_of_a_run_has_its_own_name() {
+        for seed in [0, 7, 42, 1_000_003] {
+            let names: HashSet<String> = (0..2_000).map(|i| super::account_name(i, seed)).collect();
+            assert_eq!(names.len(), 2_000, "seed {seed}");
+        }
+    }
 }

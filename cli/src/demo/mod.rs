@@ -211,6 +211,7 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
     // The embedded store runs in process: applying accounts side by side only adds tasks.
     let config = Config {
         accounts_at_once: 1,
+        company_name: Some("Northwind Software".to_string()),
         ..Config::default()
     };
     let links = config.links(LinkSigner::new(DEV_LINK_KEY.as_bytes()).expect("the development key is long enough"));

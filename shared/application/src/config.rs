@@ -7,6 +7,10 @@ use milepost_domain::{Contact, EmailAddress, PlaybookTiming};
 pub struct Config {
     /// Who Milepost's emails come from.
     pub sender: Contact,
+    /// The company the customers know (`MILEPOST_COMPANY_NAME`): customer
+    /// mail comes from its owner "at" it; none, from the owner by name.
+    /// Customers never see the tool's name.
+    pub company_name: Option<String>,
     /// The product's base URL, for links in emails and in-app messages.
     pub app_url: String,
     /// Where customers book 1:1 help.
@@ -63,10 +67,23 @@ fn address(text: &str) -> EmailAddress {
     EmailAddress::parse(text).expect("a built-in default address is valid")
 }
 
+impl Config {
+    /// The From name of customer mail: its owner, at the company the
+    /// customer knows when one is set.
+    pub fn customer_sender(&self, owner: &Contact) -> Contact {
+        let name = match &self.company_name {
+            Some(company) => format!("{} at {company}", owner.name),
+            None => owner.name.clone(),
+        };
+        Contact::new(name, self.sender.email.clone())
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
             sender: Contact::new("Milepost", address("success@milepost.example")),
+            company_name: None,
             app_url: "https://app.example.com".to_string(),
             booking_url: "https://app.example.com/book-help".to_string(),
             unsubscribe_url: "https://milepost.example.com/v1/unsubscribe".to_string(),
@@ -128,6 +145,7 @@ impl Config {
         if let Some(name) = get("MILEPOST_SENDER_NAME") {
             config.sender.name = name;
         }
+        config.company_name = get("MILEPOST_COMPANY_NAME").map(|n| n.trim().to_string());
         if let Some(email) = get("MILEPOST_CS_LEADER_EMAIL") {
             config.cs_leader_email = parse_address("MILEPOST_CS_LEADER_EMAIL", &email)?;
         }
@@ -283,6 +301,7 @@ mod tests {
             let actual = match name.as_str() {
                 "MILEPOST_SENDER_EMAIL" => config.sender.email.to_string(),
                 "MILEPOST_SENDER_NAME" => config.sender.name.clone(),
+                "MILEPOST_COMPANY_NAME" => config.company_name.clone().unwrap_or_else(|| "none".into()),
                 "MILEPOST_CS_LEADER_EMAIL" => config.cs_leader_email.to_string(),
                 "MILEPOST_APP_URL" => config.app_url.clone(),
                 "MILEPOST_BOOKING_URL" => config.booking_url.clone(),

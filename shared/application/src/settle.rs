@@ -143,6 +143,7 @@ impl SendSettler {
             reply_to: None,
             list_unsubscribe: None,
             date: now,
+            names: Vec::new(),
         };
         // Its outcome matters to nobody: settled as it ends, never listed as unknown.
         let settled = match self.mailer.send(&probe).await {

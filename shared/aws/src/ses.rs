@@ -142,6 +142,14 @@ impl Mailer for SesMailer {
                     "List-Unsubscribe=One-Click".to_string(),
                 )?);
         }
+        for (name, value) in [
+            ("X-Milepost-Account", email.account_header()),
+            ("X-Milepost-Milestone", email.milestone_header()),
+        ] {
+            if let Some(value) = value {
+                message = message.headers(header(name, value)?);
+            }
+        }
         let kind = MessageTag::builder()
             .name("milepost-kind")
             .value(email.kind.as_str())
@@ -167,13 +175,32 @@ impl Mailer for SesMailer {
             .set_reply_to_addresses(email.reply_to.as_ref().map(|r| vec![mailbox(r)]))
             .content(EmailContent::builder().simple(message.build()).build())
             .set_configuration_set_name(self.configuration_set.clone())
-            .email_tags(kind)
-            .email_tags(send_tag)
+            .set_email_tags(Some([vec![kind, send_tag], about_tags(email)].concat()))
             .send()
             .await
             .map_err(classify)?;
         Ok(sent.message_id.unwrap_or_default())
     }
+}
+
+/// `milepost-account` and `milepost-milestone`: the account and milestone
+/// an email is about first (its headers name them all), where a tag may
+/// hold them (ASCII letters, digits, `_` and `-`, up to 256 characters).
+fn about_tags(email: &OutgoingEmail) -> Vec<MessageTag> {
+    let tag_safe = |v: &str| {
+        !v.is_empty() && v.len() <= 256 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    let Some(first) = email.names.first() else {
+        return Vec::new();
+    };
+    [
+        ("milepost-account", first.account_id.as_str()),
+        ("milepost-milestone", first.milestone_id.as_str()),
+    ]
+    .into_iter()
+    .filter(|(_, value)| tag_safe(value))
+    .filter_map(|(name, value)| MessageTag::builder().name(name).value(value).build().ok())
+    .collect()
 }
 
 /// The `milepost-send` tag of the email under `key` (`sending::send_tag`).
@@ -210,7 +237,7 @@ mod tests {
             kind: milepost_domain::EmailKind::Outreach,
             account_id: milepost_domain::AccountId::new("a1"),
             milestone_id: "first_workflow".into(),
-            from: Contact::parse("Maya via Milepost", "cs@vendor.example").unwrap(),
+            from: Contact::parse("Maya at Northwind", "cs@vendor.example").unwrap(),
             to: vec![Contact::parse("Pat", "pat@a1.example").unwrap()],
             subject: "Next step".into(),
             text: "plain words".into(),
@@ -218,6 +245,9 @@ mod tests {
             reply_to: list_unsubscribe.map(|_| Contact::parse("Maya", "maya@vendor.example").unwrap()),
             list_unsubscribe: list_unsubscribe.map(str::to_string),
             date: chrono::DateTime::UNIX_EPOCH,
+            names: ["first_workflow", "ten_active_users"]
+                .map(|m| milepost_domain::MilestoneRef::new(&milepost_domain::AccountId::new("a1"), m))
+                .to_vec(),
         }
     }
 
@@ -297,7 +327,7 @@ mod tests {
         let (result, body) = captured_send(&email(Some("https://app.example.com/unsubscribe?a=1")), 200, "").await;
         assert_eq!(result.unwrap(), "m-1");
         assert_eq!(body["ConfigurationSetName"], "milepost-playbook");
-        assert_eq!(body["FromEmailAddress"], "\"Maya via Milepost\" <cs@vendor.example>");
+        assert_eq!(body["FromEmailAddress"], "\"Maya at Northwind\" <cs@vendor.example>");
         assert_eq!(body["Destination"]["ToAddresses"][0], "\"Pat\" <pat@a1.example>");
         let simple = &body["Content"]["Simple"];
         assert_eq!(simple["Subject"]["Data"], "Next step");
@@ -314,8 +344,21 @@ mod tests {
             headers,
             [
                 ("List-Unsubscribe", "<https://app.example.com/unsubscribe?a=1>"),
-                ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+                ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+                ("X-Milepost-Account", "a1"),
+                ("X-Milepost-Milestone", "first_workflow, ten_active_users"),
             ]
+        );
+        let tags: Vec<(&str, &str)> = body["EmailTags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t["Name"].as_str().unwrap(), t["Value"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            tags[2..],
+            [("milepost-account", "a1"), ("milepost-milestone", "first_workflow")],
+            "SES events name the account and the email's own milestone"
         );
         assert_eq!(body["EmailTags"][0]["Value"], "outreach");
         assert_eq!(body["EmailTags"][1]["Name"], "milepost-send");
@@ -334,9 +377,16 @@ mod tests {
     #[tokio::test]
     async fn internal_mail_has_no_unsubscribe_header() {
         let (_, body) = captured_send(&email(None), 200, "").await;
-        assert!(body["Content"]["Simple"]
-            .get("Headers")
-            .is_none_or(|h| h.as_array().unwrap().is_empty()));
+        let headers = body["Content"]["Simple"]["Headers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            headers
+                .iter()
+                .all(|h| !h["Name"].as_str().unwrap().starts_with("List-Unsubscribe")),
+            "{headers:?}"
+        );
         assert!(body.get("ReplyToAddresses").is_none());
     }
 

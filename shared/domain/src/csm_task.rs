@@ -42,7 +42,16 @@ pub struct TaskBrief {
     pub health: Health,
     pub arr_at_risk: u64,
     pub recommended_intervention: String,
+    /// The account's latest events that its milestones read, newest first.
     pub recent_activity: Vec<RecentEvent>,
+    /// How many other recent events there were (page views and the like):
+    /// counted, not listed. (Tasks opened before listed every event.)
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub other_activity: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A CSM task: its brief and its lifecycle. The lifecycle changes only
@@ -587,6 +596,7 @@ mod tests {
                 arr_at_risk: 1000,
                 recommended_intervention: "call".into(),
                 recent_activity: vec![],
+                other_activity: 0,
             },
         );
         task.version = 1;

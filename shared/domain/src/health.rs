@@ -212,22 +212,21 @@ fn outcome_part(
         };
         let span = (m.due_at() - m.starts_at()).num_seconds().max(1) as f64;
         let expected = ((at - m.starts_at()).num_seconds() as f64 / span).clamp(0.0, 1.0);
-        let on_pace = if expected == 0.0 {
-            1.0
-        } else {
-            (reached / expected).min(1.0)
-        };
+        // The documented pace: behind by the share of its time gone less the
+        // share of its target reached, and never less than nothing.
+        let behind = (expected - reached).max(0.0);
         let share = 1.0 / outcome_milestones.len() as f64;
-        outcome_value += on_pace * share;
-        if on_pace < 1.0 {
+        outcome_value += (1.0 - behind) * share;
+        let lost = -(points * behind * share).round() as i32;
+        if lost < 0 {
             factors.push(Factor {
                 description: format!(
-                    "{} at {:.0}% of target ({:.0}% expected by now)",
+                    "{}: {:.0}% of the target so far, with {:.0}% of the time to its due date gone",
                     m.name(),
                     reached * 100.0,
                     expected * 100.0
                 ),
-                points: -(points * (1.0 - on_pace) * share).round() as i32,
+                points: lost,
             });
         }
     }
@@ -359,13 +358,15 @@ mod tests {
         ms[0].observe(&obs, 10).unwrap();
         // Half way to the target on day 5 of 90 is ahead of pace.
         assert_eq!(health(&ms, &active_on(&[5]), 10, day(5)).score, 100);
-        // Still half way on day 60 (two thirds of the time gone): 75% on pace, 15 × 0.25 lost.
-        let h = health(&ms, &active_on(&[60]), 10, day(60));
-        assert_eq!(h.score, 96);
+        // Still half way at noon on day 63 (63.5 of 90 days, 71% of the time,
+        // gone): 21 points behind the pace, 15 × 0.21 ≈ 3 lost.
+        let h = health(&ms, &active_on(&[63]), 10, day(63));
+        assert_eq!(h.score, 97);
         assert_eq!(
             h.factors[0].description,
-            "Milestone goal at 50% of target (67% expected by now)"
+            "Milestone goal: 50% of the target so far, with 71% of the time to its due date gone"
         );
+        assert_eq!(h.factors[0].points, -3);
         // Reaching the target earns it all back.
         let done = crate::Observation {
             at: day(61),

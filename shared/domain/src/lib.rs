@@ -61,7 +61,7 @@ pub use holdout::{Group, Holdout};
 pub use leader_queue::{LeaderQueue, QueuedEscalation, LEADER_POLICY};
 pub use lifecycle::{IllegalTransition, MilestoneStatus, Stage, Transition};
 pub use map::{Guide, HeadsUpRule, MapSegment, MilestoneDef, MilestoneMap, Playbook};
-pub use outgoing::{EmailKind, OutgoingEmail, SendKey};
+pub use outgoing::{EmailKind, MilestoneRef, OutgoingEmail, SendKey};
 pub use pause::CustomerEmailPause;
 pub use phase::Phase;
 pub use renewal::{RenewalDecision, RenewalOutcome};

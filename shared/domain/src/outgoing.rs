@@ -125,4 +125,62 @@ pub struct OutgoingEmail {
     pub reply_to: Option<Contact>,
     pub list_unsubscribe: Option<String>,
     pub date: Timestamp,
+    /// Every milestone the email names, its own first (a combined outreach
+    /// names the account's other misses, a list every miss on it); none for
+    /// an email about no milestone (the weekly digest). Machine-readable in
+    /// its headers (`account_header`, `milestone_header`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<MilestoneRef>,
+}
+
+/// A milestone of an account, as an email names it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MilestoneRef {
+    pub account_id: AccountId,
+    pub milestone_id: String,
+}
+
+impl MilestoneRef {
+    /// A tracked milestone, by its account and id.
+    pub fn of(m: &crate::TrackedMilestone) -> Self {
+        MilestoneRef::new(m.account_id(), m.milestone_id())
+    }
+
+    pub fn new(account_id: &AccountId, milestone_id: &str) -> Self {
+        MilestoneRef {
+            account_id: account_id.clone(),
+            milestone_id: milestone_id.to_string(),
+        }
+    }
+}
+
+impl OutgoingEmail {
+    /// `X-Milepost-Account`: the accounts it names, once each, in order.
+    pub fn account_header(&self) -> Option<String> {
+        let mut accounts: Vec<&str> = Vec::new();
+        for n in &self.names {
+            if !accounts.contains(&n.account_id.as_str()) {
+                accounts.push(n.account_id.as_str());
+            }
+        }
+        (!accounts.is_empty()).then(|| accounts.join(", "))
+    }
+
+    /// `X-Milepost-Milestone`: the milestones it names, in order; each as
+    /// `account/milestone` when the email names more than one account.
+    pub fn milestone_header(&self) -> Option<String> {
+        let one_account = self.names.iter().all(|n| n.account_id == self.names[0].account_id);
+        let ids: Vec<String> = self
+            .names
+            .iter()
+            .map(|n| {
+                if one_account {
+                    n.milestone_id.clone()
+                } else {
+                    format!("{}/{}", n.account_id, n.milestone_id)
+                }
+            })
+            .collect();
+        (!ids.is_empty()).then(|| ids.join(", "))
+    }
 }

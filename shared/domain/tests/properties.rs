@@ -598,3 +598,58 @@ fn an_announcement_claim_is_its_claimants_own_until_its_lease_runs_out() {
         "announced: nothing to claim"
     );
 }
+
+proptest! {
+    /// The health score's outcome part is the documented pace formula:
+    /// v = 1 − max(0, share of its time gone − share of its target reached),
+    /// worth 15 of 100 points. On pace or ahead, nothing is lost; behind, the
+    /// points lost are 15 × the shortfall, and the factor says so.
+    #[test]
+    fn an_outcome_costs_what_the_documented_pace_formula_says(
+        value in 0u32..=100,
+        measured_on in 1i64..100,
+        days_later in 0i64..100,
+    ) {
+        let target = Criterion::MetricThreshold {
+            event: "outcome.measured".into(),
+            property: "savings".into(),
+            op: milepost_domain::CompareOp::Gte,
+            value: 100.0,
+        };
+        let def = milepost_domain::fixtures::milestone_def("goal", 100, target.clone());
+        let map = milepost_domain::fixtures::map_of(vec![def.clone()]);
+        let account = milepost_domain::fixtures::account("a", milepost_domain::fixtures::date(2026, 1, 1));
+        let mut m = TrackedMilestone::new(&account, &map, &def);
+        let start = m.starts_at();
+        let at_day = |d: i64| start + Duration::days(d);
+        let measure = ProductEvent {
+            id: "m1".into(),
+            account_id: account.id.clone(),
+            event: "outcome.measured".into(),
+            timestamp: at_day(measured_on),
+            user_id: None,
+            properties: serde_json::from_value(serde_json::json!({ "savings": value })).unwrap(),
+        };
+        if let Some(obs) = target.observe(&measure) {
+            m.observe(&obs, 10).unwrap();
+        }
+        let today = (measured_on + days_later).min(99);
+        let mut activity = milepost_domain::AccountActivity::new(account.id.clone());
+        activity.record(&ProductEvent { id: "today".into(), timestamp: at_day(today), ..measure.clone() });
+        let h = milepost_domain::health::health(std::slice::from_ref(&m), &activity, 10, at_day(today));
+
+        let reached = if value >= 100 { 1.0 } else { f64::from(value) / 100.0 };
+        let behind = (today as f64 / 100.0 - reached).max(0.0);
+        // Scores and points are whole: each is the formula's value rounded.
+        let whole = |x: f64, exact: f64| (x - exact).abs() <= 0.5 + 1e-9;
+        prop_assert!(whole(f64::from(h.score), 100.0 - 15.0 * behind), "{} vs {}", h.score, 100.0 - 15.0 * behind);
+        let outcome_factors: Vec<_> = h.factors.iter().filter(|f| f.description.starts_with("goal")).collect();
+        if 15.0 * behind < 0.5 - 1e-9 {
+            // On pace, ahead, or behind by less than a point: no factor.
+            prop_assert!(outcome_factors.is_empty(), "{:?}", h.factors);
+        } else if 15.0 * behind > 0.5 + 1e-9 {
+            prop_assert_eq!(outcome_factors.len(), 1);
+            prop_assert!(whole(f64::from(outcome_factors[0].points), -15.0 * behind), "{:?}", outcome_factors);
+        }
+    }
+}

@@ -150,6 +150,7 @@ pub fn task_on(
             arr_at_risk: 1000,
             recommended_intervention: "call".into(),
             recent_activity: vec![],
+            other_activity: 0,
         },
     )
 }

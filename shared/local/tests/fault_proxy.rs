@@ -188,6 +188,7 @@ async fn ses_faults_reach_the_mailer_as_what_they_say_of_the_email() {
         reply_to: None,
         list_unsubscribe: None,
         date: chrono::DateTime::UNIX_EPOCH,
+        names: Vec::new(),
     };
     for (fault, expected, applied) in [
         (Fault::Throttling, "throttled", 0),

@@ -23,11 +23,18 @@ pub(super) struct CsmView<'a> {
     pub owner_name: String,
     pub facts: MilestoneFacts,
     pub today: String,
-    pub days_overdue: i64,
+    pub overdue: String,
+    /// Who the CSM talks to first: the champion, and the sponsor if known.
+    pub champion: &'a Contact,
+    pub sponsor: Option<&'a Contact>,
+    /// `12 Jan 2027 (in 40 days)`.
+    pub renewal: String,
     pub health: &'a Health,
     pub arr_at_risk: String,
     pub intervention: &'a str,
     pub recent: Vec<String>,
+    /// `Also 212 other product events (page views and the like).`
+    pub other: Option<String>,
 }
 
 /// One button of the day-3 email: a signed action link.
@@ -98,12 +105,23 @@ pub(super) fn task_email(
         subject: clean_header(&subject),
         owner_name: first_name(&task.brief().owner_name),
         facts,
-        today: fmt_date(now),
-        days_overdue: (now - m.due_at()).num_days(),
+        today: fmt_day(local_today(now, account.timezone)),
+        overdue: days_ago(days_overdue(m.due_at(), now, account.timezone)),
+        champion: &account.primary_contact,
+        sponsor: account.exec_sponsor.as_ref(),
+        renewal: {
+            let to_go = (account.renewal_date - local_today(now, account.timezone)).num_days();
+            format!("{} ({})", fmt_day(account.renewal_date), days_ago(-to_go))
+        },
         health: &task.brief().health,
         arr_at_risk: fmt_money(task.brief().arr_at_risk),
         intervention: &task.brief().recommended_intervention,
         recent: summarize_activity(&task.brief().recent_activity),
+        other: match task.brief().other_activity {
+            0 => None,
+            1 => Some("Also 1 other product event (a page view or the like).".to_string()),
+            n => Some(format!("Also {n} other product events (page views and the like).")),
+        },
         role_note: role_note(task),
         reminder: reminder.then(|| format!("You snoozed this task; it is open again as of {}.", fmt_date(now))),
         buttons,
@@ -122,6 +140,7 @@ pub(super) fn task_email(
         reply_to: None,
         list_unsubscribe: None,
         date: now,
+        names: vec![MilestoneRef::of(m)],
     })
 }
 

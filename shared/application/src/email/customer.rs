@@ -102,10 +102,7 @@ pub fn outreach(
         kind,
         account_id: account.id.clone(),
         milestone_id: m.milestone_id().to_owned(),
-        from: Contact::new(
-            format!("{} via {}", owner.name, cfg.sender.name),
-            cfg.sender.email.clone(),
-        ),
+        from: cfg.customer_sender(owner),
         to: vec![account.primary_contact.clone()],
         subject: view.subject.clone(),
         text,
@@ -113,6 +110,7 @@ pub fn outreach(
         reply_to: Some(owner.clone()),
         list_unsubscribe: Some(unsubscribe_url.to_string()),
         date: now,
+        names: std::iter::once(m).chain(also).map(MilestoneRef::of).collect(),
     })
 }
 

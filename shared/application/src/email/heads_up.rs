@@ -70,5 +70,6 @@ pub fn heads_up(
         reply_to: None,
         list_unsubscribe: None,
         date: now,
+        names: vec![MilestoneRef::of(m)],
     })
 }

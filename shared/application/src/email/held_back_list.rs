@@ -26,7 +26,7 @@ pub(super) struct OwnerDigestRow {
     account_name: String,
     milestone_name: String,
     arr_at_risk: String,
-    days_overdue: i64,
+    overdue: String,
     due_date: String,
     progress: String,
     held_back: String,
@@ -73,7 +73,7 @@ pub fn held_back_list(
                 account_name: i.account.name.clone(),
                 milestone_name: i.milestone.name().to_owned(),
                 arr_at_risk: fmt_money(arr),
-                days_overdue: (now - i.milestone.due_at()).num_days(),
+                overdue: days(days_overdue(i.milestone.due_at(), now, i.account.timezone)),
                 due_date: facts.due_date,
                 progress: format!("{} (target: {})", facts.current, facts.target),
                 held_back: held_back_words(i.milestone, i.held_back),
@@ -116,5 +116,6 @@ pub fn held_back_list(
         reply_to: None,
         list_unsubscribe: None,
         date: now,
+        names: items.iter().map(|i| MilestoneRef::of(i.milestone)).collect(),
     })
 }

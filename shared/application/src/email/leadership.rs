@@ -35,7 +35,7 @@ pub(super) struct LeadershipView<'a> {
     pub subject: String,
     pub greeting_name: String,
     pub facts: MilestoneFacts,
-    pub days_overdue: i64,
+    pub overdue: String,
     pub arr_at_risk: String,
     pub health: &'a Health,
     pub tried: Vec<String>,
@@ -75,14 +75,13 @@ pub fn leadership(
     let About { cfg, account, m, now } = about;
     let EscalationFacts { health, tried, task } = facts;
     let arr = fmt_money(m.arr_at_risk(account.arr));
-    let days_overdue = (now - m.due_at()).num_days();
+    let overdue = days(days_overdue(m.due_at(), now, account.timezone));
     let subject = match kind {
         EmailKind::ExecSponsor => format!("[{}] {}: can we count on your help?", account.name, m.name()),
         _ => format!(
-            "[{}] Escalation: {} {} days overdue, {arr} ARR at risk",
+            "[{}] Escalation: {} {overdue} overdue, {arr} ARR at risk",
             account.name,
             m.name(),
-            days_overdue
         ),
     };
     let view = LeadershipView {
@@ -92,7 +91,7 @@ pub fn leadership(
             _ => "Hi team".to_string(),
         },
         facts: MilestoneFacts::new(cfg, account, m, now),
-        days_overdue,
+        overdue,
         arr_at_risk: arr,
         health,
         tried: tried
@@ -122,10 +121,7 @@ pub fn leadership(
         EmailKind::ExecSponsor => (
             ExecSponsorHtml { v: &view }.render()?,
             ExecSponsorText { v: &view }.render()?,
-            Contact::new(
-                format!("{} via {}", account.csm.name, cfg.sender.name),
-                cfg.sender.email.clone(),
-            ),
+            cfg.customer_sender(&account.csm),
         ),
         _ => (
             LeadershipHtml { v: &view }.render()?,
@@ -146,6 +142,7 @@ pub fn leadership(
         reply_to: kind.customer_facing().then(|| account.owner(m.owner()).contact.clone()),
         list_unsubscribe: unsubscribe_url.filter(|_| kind.customer_facing()).map(str::to_string),
         date: now,
+        names: vec![MilestoneRef::of(m)],
     })
 }
 

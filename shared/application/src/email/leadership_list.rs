@@ -23,7 +23,7 @@ pub(super) struct DigestRow {
     account_name: String,
     milestone_name: String,
     arr_at_risk: String,
-    days_overdue: i64,
+    overdue: String,
     due_date: String,
     health: String,
     csm_name: String,
@@ -58,7 +58,7 @@ pub fn leadership_list(
                 account_name: i.account.name.clone(),
                 milestone_name: i.milestone.name().to_owned(),
                 arr_at_risk: fmt_money(arr),
-                days_overdue: (now - i.milestone.due_at()).num_days(),
+                overdue: days(days_overdue(i.milestone.due_at(), now, i.account.timezone)),
                 due_date: facts.due_date,
                 health: format!("{}/100, {}", i.health.score, i.health.trend_word()),
                 csm_name: i.account.csm.name.clone(),
@@ -84,7 +84,7 @@ pub fn leadership_list(
         headline,
         rows: rows.into_iter().map(|(_, r)| r).collect(),
     };
-    let first = items.first().expect("a digest has escalations");
+    let first = items.first().expect("a list has escalations");
     Ok(OutgoingEmail {
         key,
         kind: EmailKind::Leadership,
@@ -98,5 +98,6 @@ pub fn leadership_list(
         reply_to: None,
         list_unsubscribe: None,
         date: now,
+        names: items.iter().map(|i| MilestoneRef::of(i.milestone)).collect(),
     })
 }

@@ -14,8 +14,8 @@ use mail_builder::MessageBuilder;
 use milepost_domain::activity::RecentEvent;
 use milepost_domain::health::Health;
 use milepost_domain::{
-    Account, Contact, CsmTask, EmailKind, EscalationLogEntry, Guide, OutgoingEmail, SendKey, Step, Timestamp,
-    TrackedMilestone,
+    Account, Contact, CsmTask, EmailKind, EscalationLogEntry, Guide, MilestoneRef, OutgoingEmail, SendKey, Step,
+    Timestamp, TrackedMilestone,
 };
 use sha2::{Digest, Sha256};
 
@@ -65,6 +65,9 @@ pub struct MilestoneFacts {
     pub current: String,
     pub goal: Option<String>,
     pub link: String,
+    /// Why the champion hears from us, by the milestone's phase: `onboarding`,
+    /// `the rollout across your teams`, ... (customer mail's footer).
+    pub relationship: &'static str,
 }
 
 impl MilestoneFacts {
@@ -74,6 +77,7 @@ impl MilestoneFacts {
             account_possessive: possessive(&account.name),
             milestone_name: m.name().to_owned(),
             due_date: fmt_date(m.due_at()),
+            relationship: relationship(m.phase()),
             due_phrase: due_phrase(m.due_at(), now, account.timezone),
             target: m.criterion().describe_target(account.licensed_seats),
             current: m.progress().describe_current(m.criterion(), account.licensed_seats),
@@ -116,6 +120,16 @@ fn summarize_activity(recent_newest_first: &[RecentEvent]) -> Vec<String> {
         .collect()
 }
 
+/// What the champion is our contact for, in the milestone's phase.
+fn relationship(phase: milepost_domain::Phase) -> &'static str {
+    match phase {
+        milepost_domain::Phase::Onboarding => "onboarding",
+        milepost_domain::Phase::Adoption => "the rollout across your teams",
+        milepost_domain::Phase::ValueRealization => "the results you set out to reach",
+        milepost_domain::Phase::RenewalPrep => "your account and its renewal",
+    }
+}
+
 /// Splits a playbook paragraph into bullet points on sentence or line breaks.
 fn split_points(text: &str) -> Vec<String> {
     text.split(['\n', ';'])
@@ -146,10 +160,44 @@ fn url_part(s: &str) -> String {
 }
 
 pub fn fmt_date(t: Timestamp) -> String {
+    fmt_day(t.date_naive())
+}
+
+/// `4 Feb 2026`.
+pub fn fmt_day(d: chrono::NaiveDate) -> String {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    format!("{} {} {}", t.day(), MONTHS[t.month0() as usize], t.year())
+    format!("{} {} {}", d.day(), MONTHS[d.month0() as usize], d.year())
+}
+
+/// Today where the account is.
+pub(super) fn local_today(now: Timestamp, tz: chrono_tz::Tz) -> chrono::NaiveDate {
+    now.with_timezone(&tz).date_naive()
+}
+
+/// Whole days from a due date (a calendar date, kept as its UTC midnight)
+/// to the account's today: "overdue" as the people who read it count.
+pub(super) fn days_overdue(due: Timestamp, now: Timestamp, tz: chrono_tz::Tz) -> i64 {
+    (local_today(now, tz) - due.date_naive()).num_days()
+}
+
+/// `1 day`, `3 days`.
+pub fn days(n: i64) -> String {
+    if n.abs() == 1 {
+        format!("{n} day")
+    } else {
+        format!("{n} days")
+    }
+}
+
+/// `today`, `1 day ago`, `3 days ago`.
+pub(super) fn days_ago(n: i64) -> String {
+    match n {
+        0 => "today".to_string(),
+        n if n > 0 => format!("{} ago", days(n)),
+        n => format!("in {}", days(-n)),
+    }
 }
 
 /// `23 Apr`: a date in this contract year, for a note.
@@ -201,6 +249,12 @@ pub fn to_eml(email: &OutgoingEmail) -> std::io::Result<String> {
         .date(email.date.timestamp())
         .header("X-Milepost-Kind", Raw::new(email.kind.as_str()))
         .body(body);
+    if let Some(accounts) = email.account_header() {
+        builder = builder.header("X-Milepost-Account", Raw::new(accounts));
+    }
+    if let Some(milestones) = email.milestone_header() {
+        builder = builder.header("X-Milepost-Milestone", Raw::new(milestones));
+    }
     if let Some(reply_to) = &email.reply_to {
         builder = builder.reply_to((reply_to.name.as_str(), reply_to.email.as_str()));
     }

@@ -91,9 +91,8 @@ fn health() -> Health {
     }
 }
 
-fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
-    let cfg = Config::default();
-    let m = milestone(acct);
+/// The day-3 task of `m`, as `all_emails` shows it (a note with markup in it).
+fn task_of(acct: &Account, m: &TrackedMilestone) -> CsmTask {
     let mut task = CsmTask::open(
         "t".into(),
         TaskBrief {
@@ -113,6 +112,7 @@ fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
             arr_at_risk: 30_000,
             recommended_intervention: m.playbook().csm.clone(),
             recent_activity: vec![],
+            other_activity: 0,
         },
     );
     task.version = 1;
@@ -124,6 +124,13 @@ fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
             text: "<help> them with <one> dashboard".into(),
         },
     );
+    task
+}
+
+fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
+    let cfg = Config::default();
+    let m = milestone(acct);
+    let task = task_of(acct, &m);
     let tried = vec![EscalationLogEntry {
         key: "x:outreach_email:email:customer".into(),
         account_id: acct.id.clone(),
@@ -304,6 +311,98 @@ fn the_csm_email_carries_the_context_a_csm_needs() {
         .contains("Recommended first intervention:\nCall them & <i>listen</i>"));
 }
 
+/// A Sydney account's task, opened at 14:00 UTC on the due date (01:00 the
+/// next day in Sydney): one day overdue where the account is, said in the
+/// singular, with its local date as today; and the people to call and the
+/// renewal in front of the CSM.
+#[test]
+fn a_task_counts_days_where_its_account_is_and_names_who_to_call() {
+    let acct = Account {
+        timezone: chrono_tz::Australia::Sydney,
+        ..account("Acme Corp", "acme")
+    };
+    let cfg = Config::default();
+    let m = milestone(&acct);
+    let at = m.due_at() + Duration::hours(14);
+    let email = csm_task(
+        About {
+            cfg: &cfg,
+            account: &acct,
+            m: &m,
+            now: at,
+        },
+        &task_of(&acct, &m),
+        Vec::new(),
+        SendKey::new("k"),
+    )
+    .unwrap();
+    assert!(
+        email
+            .text
+            .contains("Target date:  4 Feb 2026 (1 day ago; today 5 Feb 2026)"),
+        "{}",
+        email.text
+    );
+    let champion = &acct.primary_contact;
+    assert!(email
+        .text
+        .contains(&format!("Champion:     {} <{}>", champion.name, champion.email)));
+    let sponsor = acct.exec_sponsor.as_ref().unwrap();
+    assert!(email
+        .text
+        .contains(&format!("Sponsor:      {} <{}>", sponsor.name, sponsor.email)));
+    let to_renewal = (acct.renewal_date - chrono::NaiveDate::from_ymd_opt(2026, 2, 5).unwrap()).num_days();
+    assert!(
+        email.text.contains(&format!("(in {to_renewal} days)")),
+        "{}",
+        email.text
+    );
+}
+
+/// Customer mail comes from a person at the company the customer knows,
+/// never from the tool, and its footer names the relationship the
+/// milestone's phase is about, not always onboarding.
+#[test]
+fn customer_mail_comes_from_its_owner_and_says_why_the_reader_hears_from_us() {
+    let acct = account("Acme Corp", "acme");
+    for email in all_emails(&acct).iter().filter(|e| e.kind.customer_facing()) {
+        assert!(
+            !email.from.name.contains("Milepost"),
+            "{:?}: {}",
+            email.kind,
+            email.from.name
+        );
+    }
+    let cfg = Config {
+        company_name: Some("Northwind Software".into()),
+        ..Config::default()
+    };
+    assert_eq!(
+        cfg.customer_sender(&acct.csm).name,
+        format!("{} at Northwind Software", acct.csm.name)
+    );
+
+    let adoption = milestone_with(&acct, |def| def.phase = Phase::Adoption);
+    let email = outreach(
+        about(&cfg, &acct, &adoption),
+        &[],
+        EmailKind::Outreach,
+        "https://u.example/x",
+        SendKey::new("k"),
+    )
+    .unwrap();
+    assert!(
+        email.text.contains("contact for the rollout across your teams."),
+        "{}",
+        email.text
+    );
+    assert!(!email.text.contains("for onboarding"));
+    assert_eq!(
+        email.from.name,
+        format!("{} at Northwind Software", acct.owner("csm").contact.name)
+    );
+}
+
 #[test]
 fn money_is_formatted_with_thousands_separators() {
     assert_eq!(fmt_money(0), "$0");
@@ -460,7 +559,11 @@ fn customer_mail_answers_to_its_owner_and_carries_the_recipients_own_unsubscribe
             .map(str::to_string);
         if email.kind.customer_facing() {
             assert_eq!(reply_to.as_deref(), Some("maya@vendor.example"), "{:?}", email.kind);
-            assert!(email.from.name.starts_with("Maya Thompson via "), "{:?}", email.from);
+            assert_eq!(
+                email.from.name, "Maya Thompson",
+                "{:?}: from its owner, by name",
+                email.from
+            );
             let url = email.list_unsubscribe.clone().unwrap();
             assert!(url.starts_with(&format!("{}/v2.", cfg.unsubscribe_url)), "{url}");
             assert!(

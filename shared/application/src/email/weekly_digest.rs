@@ -178,5 +178,6 @@ pub fn weekly_digest(
         reply_to: None,
         list_unsubscribe: None,
         date: now,
+        names: Vec::new(),
     })
 }

@@ -485,6 +485,15 @@ impl PlaybookSteps {
         now: Timestamp,
     ) -> Result<CsmTask, StepError> {
         let activity = self.store.activity(&account.id).await?;
+        let milestones = self.store.milestones_of(&account.id).await?;
+        // The events the account's milestones read are listed; the rest (page
+        // views and the like) are only counted.
+        let read: std::collections::HashSet<&str> = milestones.iter().filter_map(|m| m.criterion().event()).collect();
+        let (listed, other): (Vec<_>, Vec<_>) = activity
+            .recent
+            .iter()
+            .rev()
+            .partition(|e| read.contains(e.event.as_str()));
         let owner = account.owner(m.owner());
         if owner.fallback {
             tracing::info!(
@@ -507,10 +516,11 @@ impl PlaybookSteps {
                 due_at: m.due_at(),
                 target: m.criterion().describe_target(account.licensed_seats),
                 current: m.progress().describe_current(m.criterion(), account.licensed_seats),
-                health: self.account_health(account, now).await?,
+                health: health(&milestones, &activity, account.licensed_seats, now),
                 arr_at_risk: m.arr_at_risk(account.arr),
                 recommended_intervention: m.playbook().csm.clone(),
-                recent_activity: activity.recent.iter().rev().cloned().collect(),
+                recent_activity: listed.into_iter().cloned().collect(),
+                other_activity: other.len() as u64,
             },
         ))
     }

@@ -190,11 +190,11 @@ async fn each_function_sends_its_email_through_ses_once_and_keeps_the_task_in_dy
     assert_eq!(
         sources,
         [
-            "\"Maya CSM via Milepost\" <success@milepost.example>",
-            "\"Maya CSM via Milepost\" <success@milepost.example>",
+            "\"Maya CSM\" <success@milepost.example>",
+            "\"Maya CSM\" <success@milepost.example>",
             "\"Milepost\" <success@milepost.example>",
             "\"Milepost\" <success@milepost.example>",
-            "\"Maya CSM via Milepost\" <success@milepost.example>",
+            "\"Maya CSM\" <success@milepost.example>",
         ]
     );
     for e in &sent {
