@@ -850,7 +850,10 @@ async fn the_pipeline_under_aws_faults_ends_where_a_fault_free_run_does() {
     if std::env::var_os("MILEPOST_CHAOS_VERBOSE").is_some() {
         // What went wrong, with the ids of the span it went wrong in.
         let _ = tracing_subscriber::fmt()
-            .with_env_filter("warn")
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
             .with_writer(std::io::stderr)
             .try_init();
     }

@@ -372,7 +372,18 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
                 )
             })
             .collect();
+    // Issue 33: the customer never hears of what is ours to move.
+    let vendor_side: std::collections::BTreeSet<&str> = maps
+        .iter()
+        .flat_map(|m| &m.milestones)
+        .filter(|d| !d.moved_by().is_customer())
+        .map(|d| d.id.as_str())
+        .collect();
+    assert!(vendor_side.contains("exec_sponsor_identified"), "{vendor_side:?}");
     let mut tied = 0;
+    // When leadership first heard of each miss, and when its sponsor did.
+    let mut leadership_told: BTreeMap<(String, String), chrono::DateTime<chrono::Utc>> = BTreeMap::new();
+    let mut sponsor_told: Vec<((String, String), chrono::DateTime<chrono::Utc>, String)> = Vec::new();
     for path in walk(&dir.path().join("outbox")) {
         if path.extension().is_none_or(|e| e != "eml") {
             continue;
@@ -403,6 +414,24 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
             })
             .collect();
         assert!(name.contains(accounts[0]), "{name}: {accounts:?}");
+        let date = chrono::DateTime::from_timestamp(msg.date().unwrap().to_timestamp(), 0).unwrap();
+        if kind == "leadership" {
+            for pair in &named {
+                let first = leadership_told.entry(pair.clone()).or_insert(date);
+                *first = (*first).min(date);
+            }
+        }
+        if kind == "exec-sponsor" {
+            sponsor_told.push((named[0].clone(), date, name.clone()));
+        }
+        if customer_facing {
+            for (_, m) in &named {
+                assert!(
+                    !vendor_side.contains(m.as_str()),
+                    "{name} asks the customer about {m}, ours to move"
+                );
+            }
+        }
         if !kind.starts_with("heads-up") {
             for pair in &named {
                 assert!(missed.contains(pair), "{name} names {pair:?}, which was never missed");
@@ -637,6 +666,15 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
         "misses close together share one outreach: {combined_outreach}"
     );
     assert!(tied > 1_000, "emails tied to their misses by headers: {tied}");
+    // Issue 33: our leadership hears of a miss before the customer's sponsor.
+    assert!(sponsor_told.len() > 20, "{}", sponsor_told.len());
+    for (miss, at, name) in &sponsor_told {
+        let told = leadership_told.get(miss);
+        assert!(
+            told.is_some_and(|t| t <= at),
+            "{name} went at {at}, leadership heard of {miss:?} at {told:?}"
+        );
+    }
     // Heads-ups: one per milestone to its owner and at most one to its
     // champion, before the due date, as many as the summary says.
     let twice: Vec<_> = heads_ups.iter().filter(|(_, at)| at.len() > 1).collect();

@@ -365,7 +365,7 @@ milestones:
     due_days: 14
     owner: csm
     criterion: {kind: manual}
-    playbook: {outreach: o, csm: c, leadership: l}
+    playbook: {csm: c, leadership: l}
   - id: annual_review
     name: Annual review held
     phase: renewal_prep

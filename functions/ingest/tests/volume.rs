@@ -46,7 +46,7 @@ milestones:
   - {id: savings, name: Savings, phase: value_realization, due_days: 200, owner: csm,
      criterion: {kind: metric_threshold, event: outcome.measured, property: savings_pct, op: ">=", value: 5}, playbook: {outreach: o, csm: c, leadership: l}}
   - {id: ebr, name: EBR held, phase: renewal_prep, due_days: 300, owner: csm,
-     criterion: {kind: manual}, playbook: {outreach: o, csm: c, leadership: l}}
+     criterion: {kind: manual}, playbook: {csm: c, leadership: l}}
 "#;
 
 /// The biggest a stored item may get. DynamoDB's limit is 400 KB; progress is

@@ -203,7 +203,9 @@ impl HeadsUps {
     ) -> Result<(), HeadsUpError> {
         // The champion first, so the owner's email says what the customer was told.
         let champion = match m.heads_up() {
-            Some(rule) if rule.champion => self.tell_champion(account, &m, now, report).await?,
+            Some(rule) if rule.champion && m.moved_by().is_customer() => {
+                self.tell_champion(account, &m, now, report).await?
+            }
             _ => ChampionHeadsUp::NotAsked,
         };
         let words = champion_words(account, &champion);
@@ -367,6 +369,7 @@ impl HeadsUps {
             .into_iter()
             .filter(|o| {
                 o.milestone_id() != m.milestone_id()
+                    && o.moved_by().is_customer()
                     && o.heads_up().is_some_and(|r| r.champion)
                     && matches!(o.heads_up_check(now, account.licensed_seats), HeadsUpCheck::Behind(_))
             })

@@ -105,6 +105,8 @@ pub enum StepLog {
     TechTouch,
     /// The stage held back under the map's thresholds, for the held-back list.
     HeldBack,
+    /// A day-1 touch not made: the milestone is vendor-side.
+    VendorSide,
 }
 
 impl StepLog {
@@ -118,6 +120,7 @@ impl StepLog {
             StepLog::Lapsed => "lapsed".into(),
             StepLog::TechTouch => "tech_touch".into(),
             StepLog::HeldBack => "held_back".into(),
+            StepLog::VendorSide => "vendor_side".into(),
         }
     }
 }

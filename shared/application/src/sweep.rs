@@ -14,7 +14,7 @@ use std::sync::Arc;
 use milepost_domain::tracked::ANNOUNCE_LEASE;
 use milepost_domain::{
     execution_name, Account, AccountId, DomainEvent, EscalationRequest, EscalationSchedule, Group, IllegalChange,
-    MilestoneStatus, PlaybookTiming, Timestamp, TrackedMilestone,
+    MilestoneStatus, MovedBy, PlaybookTiming, Timestamp, TrackedMilestone,
 };
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
@@ -342,7 +342,10 @@ fn escalation_request(
         milestone_id: m.milestone_id().to_owned(),
         due_at: m.due_at(),
         missed_at,
-        schedule: EscalationSchedule::compute(missed_at, tz, &timing),
+        schedule: match m.moved_by() {
+            MovedBy::Customer => EscalationSchedule::compute(missed_at, tz, &timing),
+            MovedBy::Vendor => EscalationSchedule::compute(missed_at, tz, &timing).vendor_side(),
+        },
     })
 }
 

@@ -44,12 +44,24 @@ pub enum DomainEvent {
         /// `playbook`, or `control`: held out, no playbook runs.
         group: crate::Group,
     },
+    /// A stage of the playbook acted (its emails, in-app message or task;
+    /// those a pause, an unsubscribe or the contact policy held included).
     EscalationStageCompleted {
         account_id: AccountId,
         milestone_id: String,
         execution: String,
         stage: Stage,
         completed_at: Timestamp,
+    },
+    /// A stage of the playbook did not act, and why: a rule on completed
+    /// stages never counts it.
+    EscalationStageSkipped {
+        account_id: AccountId,
+        milestone_id: String,
+        execution: String,
+        stage: Stage,
+        reason: StageSkip,
+        skipped_at: Timestamp,
     },
     MilestoneRecovered {
         account_id: AccountId,
@@ -126,6 +138,17 @@ pub enum DomainEvent {
     },
 }
 
+/// Why a playbook stage did not act.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageSkip {
+    /// A vendor-side milestone: day 1's touches would go to the customer.
+    VendorSide,
+    /// The ARR at risk is under the map's `min_arr_at_risk` for the stage:
+    /// the miss went to its owner's held-back list instead.
+    BelowArrThreshold,
+}
+
 impl DomainEvent {
     /// The consumer's dedupe key: derived from what makes the event this
     /// event (its type and the ids and instants naming the change, never
@@ -156,7 +179,8 @@ impl DomainEvent {
                 due_at,
                 ..
             } => vec![account_id.to_string(), milestone_id.clone(), ms(due_at)],
-            DomainEvent::EscalationStageCompleted { execution, stage, .. } => {
+            DomainEvent::EscalationStageCompleted { execution, stage, .. }
+            | DomainEvent::EscalationStageSkipped { execution, stage, .. } => {
                 vec![execution.clone(), stage.number().to_string()]
             }
             DomainEvent::TaskOpened { task_id, .. } | DomainEvent::TaskClosed { task_id, .. } => vec![task_id.clone()],
@@ -203,6 +227,7 @@ impl DomainEvent {
             DomainEvent::MilestoneAchieved { .. } => "MilestoneAchieved",
             DomainEvent::MilestoneMissed { .. } => "MilestoneMissed",
             DomainEvent::EscalationStageCompleted { .. } => "EscalationStageCompleted",
+            DomainEvent::EscalationStageSkipped { .. } => "EscalationStageSkipped",
             DomainEvent::MilestoneRecovered { .. } => "MilestoneRecovered",
             DomainEvent::InAppMessageRequested { .. } => "InAppMessageRequested",
             DomainEvent::TaskOpened { .. } => "TaskOpened",

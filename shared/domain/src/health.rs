@@ -248,6 +248,7 @@ mod tests {
         let defs: Vec<MilestoneDef> = criteria
             .iter()
             .map(|(id, due, c)| MilestoneDef {
+                moved_by: None,
                 name: format!("Milestone {id}"),
                 arr_weight: Some(0.2),
                 ..crate::fixtures::milestone_def(id, *due, c.clone())

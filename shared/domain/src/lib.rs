@@ -53,14 +53,14 @@ pub use csm_task::{
     CloseReason, CsmTask, DismissReason, Outcome, TaskAction, TaskBrief, TaskChange, TaskNote, TaskRefusal, TaskStatus,
 };
 pub use escalation::{execution_name, EscalationLogEntry, EscalationRequest, Step, StepOutcome};
-pub use events::{DomainEvent, ProductEvent};
+pub use events::{DomainEvent, ProductEvent, StageSkip};
 pub use field_error::FieldError;
 pub use heads_up::{BehindPace, HeadsUpCheck};
 pub use held_back::{ArrThresholds, HeldBack, HeldBackList, HeldMiss};
 pub use holdout::{Group, Holdout};
 pub use leader_queue::{LeaderQueue, QueuedEscalation, LEADER_POLICY};
 pub use lifecycle::{IllegalTransition, MilestoneStatus, Stage, Transition};
-pub use map::{Guide, HeadsUpRule, MapSegment, MilestoneDef, MilestoneMap, Playbook};
+pub use map::{Guide, HeadsUpRule, MapSegment, MilestoneDef, MilestoneMap, MovedBy, Playbook};
 pub use outgoing::{EmailKind, MilestoneRef, OutgoingEmail, SendKey};
 pub use pause::CustomerEmailPause;
 pub use phase::Phase;

@@ -10,7 +10,9 @@ use super::{Criterion, Phase, Segment, Tenure};
 /// What each escalation stage says and asks for.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Playbook {
-    /// The points the day-1 outreach makes to the customer.
+    /// The points the day-1 outreach makes to the customer. Empty for a
+    /// vendor-side milestone: nothing goes to the customer.
+    #[serde(default)]
     pub outreach: String,
     /// The CSM's recommended first intervention (day 3).
     pub csm: String,
@@ -95,7 +97,47 @@ pub struct MilestoneDef {
     /// The share of this milestone's misses held out of the playbook, if not the map's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holdout: Option<f64>,
+    /// Whose move the milestone is (`moved_by:` in the map); unset, the
+    /// criterion's default (`MovedBy::default_for`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_by: Option<MovedBy>,
     pub playbook: Playbook,
+}
+
+/// Who can move a milestone: the customer, in the product, or we, the
+/// vendor (an executive sponsor named, a business review held). A
+/// vendor-side miss sends nothing to the customer: its day 1 is its
+/// owner's task, and its escalation stays inside.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MovedBy {
+    Customer,
+    Vendor,
+}
+
+impl MovedBy {
+    pub const NAMES: [&'static str; 2] = ["customer", "vendor"];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "customer" => Some(MovedBy::Customer),
+            "vendor" => Some(MovedBy::Vendor),
+            _ => None,
+        }
+    }
+
+    /// A manual milestone is confirmed by its owner: ours to move, unless
+    /// the map says otherwise. Anything the product measures is the customer's.
+    pub fn default_for(criterion: &Criterion) -> Self {
+        match criterion {
+            Criterion::Manual => MovedBy::Vendor,
+            _ => MovedBy::Customer,
+        }
+    }
+
+    pub fn is_customer(self) -> bool {
+        self == MovedBy::Customer
+    }
 }
 
 /// The map's heads-up rule for one milestone (see `heads_up.rs`).
@@ -117,6 +159,10 @@ pub const DEFAULT_ARR_WEIGHT: f64 = 0.1;
 impl MilestoneDef {
     pub fn arr_weight(&self) -> f64 {
         self.arr_weight.unwrap_or(DEFAULT_ARR_WEIGHT)
+    }
+
+    pub fn moved_by(&self) -> MovedBy {
+        self.moved_by.unwrap_or_else(|| MovedBy::default_for(&self.criterion))
     }
 
     /// The control group rule of this milestone in `map`: its own share, or the map's.

@@ -90,6 +90,19 @@ impl EscalationSchedule {
             lapses_at: nth_day(timing.leadership_day + timing.lapse_after_days),
         }
     }
+
+    /// The schedule of a vendor-side miss: nothing goes to the customer, so
+    /// day 1 is its owner's task, opened when day 1 starts; day 5 and the
+    /// lapse stay where they were.
+    pub fn vendor_side(self) -> Self {
+        let day1 = self.outreach_email_at;
+        EscalationSchedule {
+            in_app_at: day1,
+            follow_up_at: day1,
+            csm_task_at: day1,
+            ..self
+        }
+    }
 }
 
 pub(crate) fn is_weekday(d: NaiveDate) -> bool {
@@ -122,6 +135,26 @@ mod tests {
 
     fn utc(s: &str) -> Timestamp {
         s.parse::<chrono::DateTime<Utc>>().unwrap()
+    }
+
+    #[test]
+    fn a_vendor_side_miss_opens_its_task_when_day_one_starts_and_keeps_day_five() {
+        let customer =
+            EscalationSchedule::compute(utc("2026-03-02T18:30:00Z"), chrono_tz::UTC, &PlaybookTiming::default());
+        let vendor = customer.clone().vendor_side();
+        assert_eq!(
+            vendor.csm_task_at,
+            utc("2026-03-03T09:00:00Z"),
+            "day 1's working day start"
+        );
+        assert_eq!(
+            (vendor.in_app_at, vendor.follow_up_at),
+            (vendor.outreach_email_at, vendor.outreach_email_at)
+        );
+        assert_eq!(
+            (vendor.leadership_at, vendor.lapses_at),
+            (customer.leadership_at, customer.lapses_at)
+        );
     }
 
     #[test]

@@ -43,6 +43,10 @@ pub struct TrackedMilestone {
     #[serde(default = "csm_role")]
     pub(crate) owner: String,
     pub(crate) criterion: Criterion,
+    /// Whose move it is, as the map said; unset (tracked before maps said
+    /// it), the criterion's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) moved_by: Option<crate::MovedBy>,
     pub(crate) arr_weight: f64,
     /// Shared, not copied: milestones are read and written on every event.
     pub(crate) playbook: Arc<Playbook>,
@@ -153,11 +157,13 @@ impl TrackedMilestone {
             phase: def.phase,
             owner: def.owner.clone(),
             criterion: def.criterion.clone(),
+            moved_by: Some(def.moved_by()),
             arr_weight: def.arr_weight(),
             playbook: Arc::new(def.playbook.clone()),
             policy: EscalationPolicy {
                 business_days: map.business_days,
-                exec_sponsor: map.escalate_to_exec_sponsor,
+                // Our own work never reaches the customer's executive.
+                exec_sponsor: map.escalate_to_exec_sponsor && def.moved_by().is_customer(),
                 contact: map.contact_policy,
                 min_arr_at_risk: map.min_arr_at_risk,
                 holdout: def.holdout_in(map),
@@ -401,6 +407,16 @@ impl TrackedMilestone {
     }
     pub fn criterion(&self) -> &Criterion {
         &self.criterion
+    }
+    /// Whose move the milestone is.
+    pub fn moved_by(&self) -> crate::MovedBy {
+        self.moved_by
+            .unwrap_or_else(|| crate::MovedBy::default_for(&self.criterion))
+    }
+    /// Whether its day 5 writes to the customer's executive sponsor: the
+    /// map asks for it, and the milestone is the customer's to move.
+    pub fn asks_sponsor(&self) -> bool {
+        self.policy.exec_sponsor && self.moved_by().is_customer()
     }
     pub fn arr_weight(&self) -> f64 {
         self.arr_weight

@@ -149,6 +149,7 @@ fn account() -> Account {
 
 fn tracked(criterion: &Criterion, status: MilestoneStatus) -> TrackedMilestone {
     let def = MilestoneDef {
+        moved_by: None,
         name: "M".into(),
         ..milepost_domain::fixtures::milestone_def("m", 10, criterion.clone())
     };

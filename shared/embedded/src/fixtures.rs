@@ -77,7 +77,7 @@ milestones:
     due_days: 30
     owner: csm
     criterion: {kind: manual}
-    playbook: {outreach: "Who owns this?", csm: "Map the org", leadership: "Peer outreach", sponsor: "Who owns this on your side?"}
+    playbook: {csm: "Map the org", leadership: "Peer outreach"}
 "#;
 
     pub fn account(id: &str) -> Account {

@@ -13,7 +13,7 @@ use milepost_domain::holdout::{Holdout, DEFAULT_HOLDOUT_MAX_ARR, MAX_HOLDOUT};
 use milepost_domain::map::{PropertyType, MAX_WARN_DAYS};
 use milepost_domain::{
     ArrThresholds, CompareOp, ContactPolicy, Criterion, Guide, HeadsUpRule, MapSegment, MilestoneDef, MilestoneMap,
-    Phase, Playbook, Tenure,
+    MovedBy, Phase, Playbook, Tenure,
 };
 
 pub mod files;
@@ -109,6 +109,7 @@ const MILESTONE_KEYS: &[&str] = &[
     "due_days",
     "owner",
     "criterion",
+    "moved_by",
     "arr_weight",
     "warn_before_days",
     "warn_champion",
@@ -573,10 +574,35 @@ impl Validator<'_> {
                 );
             }
         }
-        let heads_up = self.heads_up(m, path, due_days, criterion.as_ref());
+        let moved_by = self.moved_by(m, path);
+        // A misspelt side is one problem, not one more per field it would allow.
+        let side = match m.get_node("moved_by") {
+            Some(_) => moved_by,
+            None => criterion.as_ref().map(MovedBy::default_for),
+        };
+        let heads_up = self.heads_up(m, path, due_days, side);
         let holdout = self.holdout_share(m, path);
+        if let (Some(MovedBy::Customer), true) = (side, escalates_to_sponsor) {
+            // "Executive sponsor identified" asked of the executive sponsor.
+            let about_sponsor = [id.as_deref(), name.as_deref()]
+                .into_iter()
+                .flatten()
+                .any(|t| t.to_ascii_lowercase().contains("sponsor"));
+            if about_sponsor {
+                self.problem(
+                    m.span(),
+                    &join(path, "moved_by"),
+                    "the map escalates to the customer's executive sponsor, who would be asked about the sponsor: make this milestone vendor-side (moved_by: vendor)",
+                );
+            }
+        }
         let playbook = match m.get_node("playbook") {
-            Some(p) => self.playbook(p, &join(path, "playbook"), escalates_to_sponsor),
+            Some(p) => self.playbook(
+                p,
+                &join(path, "playbook"),
+                escalates_to_sponsor,
+                side.unwrap_or(MovedBy::Customer),
+            ),
             None => {
                 self.problem(
                     m.span(),
@@ -596,8 +622,27 @@ impl Validator<'_> {
             arr_weight,
             heads_up,
             holdout,
+            moved_by,
             playbook: playbook?,
         })
+    }
+
+    /// `moved_by:` — `customer` or `vendor`; unset, the criterion decides.
+    fn moved_by(&mut self, m: &MarkedMappingNode, path: &str) -> Option<MovedBy> {
+        let s = self.scalar(m, "moved_by", path, false)?;
+        let side = MovedBy::parse(s.as_str());
+        if side.is_none() {
+            self.problem(
+                s.span(),
+                &join(path, "moved_by"),
+                format!(
+                    "unknown side `{}` (expected {}: who can move the milestone)",
+                    s.as_str(),
+                    MovedBy::NAMES.join(" or ")
+                ),
+            );
+        }
+        side
     }
 
     /// `holdout:` — the share of misses held out of the playbook, 0 to 0.5.
@@ -618,14 +663,14 @@ impl Validator<'_> {
     }
 
     /// `warn_before_days:` (1 to 30, less than `due_days`) and
-    /// `warn_champion:` (only with it, and not on a manual milestone: its
-    /// champion has nothing in the product to do).
+    /// `warn_champion:` (only with it, and not on a vendor-side milestone:
+    /// its champion has nothing to do).
     fn heads_up(
         &mut self,
         m: &MarkedMappingNode,
         path: &str,
         due_days: Option<u32>,
-        criterion: Option<&Criterion>,
+        side: Option<MovedBy>,
     ) -> Option<HeadsUpRule> {
         let days = self.integer_in(m, "warn_before_days", path, false, 1, MAX_WARN_DAYS);
         let champion = self.boolean(m, "warn_champion", path);
@@ -637,11 +682,11 @@ impl Validator<'_> {
                     "needs warn_before_days: how many days before the due date the heads-up goes",
                 );
             }
-            if matches!(criterion, Some(Criterion::Manual)) {
+            if side == Some(MovedBy::Vendor) {
                 self.problem(
                     &span,
                     &join(path, "warn_champion"),
-                    "a manual milestone is confirmed by its owner: the champion has nothing to do in the product",
+                    "a vendor-side milestone is ours to move: the champion has nothing to do",
                 );
             }
         }
@@ -661,9 +706,12 @@ impl Validator<'_> {
         })
     }
 
-    fn playbook(&mut self, node: &Node, path: &str, escalates_to_sponsor: bool) -> Option<Playbook> {
+    fn playbook(&mut self, node: &Node, path: &str, escalates_to_sponsor: bool, side: MovedBy) -> Option<Playbook> {
         let p = self.mapping(node, path)?;
         self.check_keys(p, PLAYBOOK_KEYS, path);
+        if side == MovedBy::Vendor {
+            return self.vendor_side_playbook(p, path);
+        }
         let stage = |v: &mut Self, key: &str| match p.get_node(key) {
             None => {
                 v.problem(
@@ -716,6 +764,41 @@ impl Validator<'_> {
             leadership: leadership?,
             sponsor: if escalates_to_sponsor { Some(sponsor?) } else { sponsor },
             guides,
+        })
+    }
+
+    /// A vendor-side milestone's playbook: the owner's (`csm`) and
+    /// leadership's words; what would be sent to the customer is refused,
+    /// since nothing is.
+    fn vendor_side_playbook(&mut self, p: &MarkedMappingNode, path: &str) -> Option<Playbook> {
+        for key in ["outreach", "sponsor", "guides"] {
+            if let Some(node) = p.get_node(key) {
+                self.problem(
+                    node.span(),
+                    &join(path, key),
+                    "is never sent: a vendor-side milestone (moved_by: vendor, the default for a manual one) sends nothing to the customer; remove it, or set moved_by: customer",
+                );
+            }
+        }
+        let mut stage = |key: &str| match p.get_node(key) {
+            None => {
+                self.problem(
+                    p.span(),
+                    &join(path, key),
+                    format!("missing playbook stage `{key}` (a vendor-side milestone needs csm and leadership)"),
+                );
+                None
+            }
+            Some(_) => self.string(p, key, path),
+        };
+        let csm = stage("csm");
+        let leadership = stage("leadership");
+        Some(Playbook {
+            outreach: String::new(),
+            csm: csm?,
+            leadership: leadership?,
+            sponsor: None,
+            guides: Vec::new(),
         })
     }
 

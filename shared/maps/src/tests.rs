@@ -430,13 +430,89 @@ fn a_heads_up_comes_before_the_due_date_and_the_champion_only_with_one() {
         assert_eq!(p.field, field, "{lines}: {p:?}");
         assert!(p.message.contains(says), "{lines}: {}", p.message);
     }
-    let manual = VALID.replace(
-        "    criterion: {kind: event_count, event: workflow.completed, min: 1}\n",
-        "    criterion: {kind: manual}\n    warn_before_days: 5\n    warn_champion: true\n",
-    );
+    let manual = VALID
+        .replace(
+            "    criterion: {kind: event_count, event: workflow.completed, min: 1}\n",
+            "    criterion: {kind: manual}\n    warn_before_days: 5\n    warn_champion: true\n",
+        )
+        .replace("{outreach: \"Do it\", csm:", "{csm:");
     let p = only(&manual);
     assert_eq!(p.field, "milestones[0].warn_champion");
-    assert!(p.message.contains("manual milestone"), "{}", p.message);
+    assert!(p.message.contains("vendor-side milestone"), "{}", p.message);
+}
+
+/// Issue 33: whose move a milestone is. A manual one is ours unless the
+/// map says otherwise, and a vendor-side milestone's map holds nothing
+/// that would go to the customer.
+#[test]
+fn a_vendor_side_milestone_has_nothing_for_the_customer() {
+    let manual = |playbook: &str, extra: &str| {
+        VALID
+            .replace(
+                "    criterion: {kind: event_count, event: workflow.completed, min: 1}\n",
+                &format!("    criterion: {{kind: manual}}\n{extra}"),
+            )
+            .replace(
+                "{outreach: \"Do it\", csm: \"Call them\", leadership: \"Ask the sponsor\"}",
+                playbook,
+            )
+    };
+    let ours = load_map("map.yaml", &manual("{csm: \"Call them\", leadership: \"Ask\"}", "")).expect("valid");
+    assert_eq!(
+        ours.milestones[0].moved_by(),
+        MovedBy::Vendor,
+        "manual: ours by default"
+    );
+    assert_eq!(
+        ours.milestones[1].moved_by(),
+        MovedBy::Customer,
+        "measured: the customer's"
+    );
+    assert!(ours.milestones[0].playbook.outreach.is_empty());
+
+    for key in ["outreach", "sponsor", "guides"] {
+        let value = if key == "guides" { "[]" } else { "\"x\"" };
+        let p = only(&manual(&format!("{{{key}: {value}, csm: c, leadership: l}}"), ""));
+        assert_eq!(p.field, format!("milestones[0].playbook.{key}"));
+        assert!(p.message.contains("never sent"), "{}", p.message);
+    }
+    let p = only(&manual("{csm: c}", ""));
+    assert_eq!(p.field, "milestones[0].playbook.leadership");
+
+    // Said to be the customer's, a manual milestone has the customer's words.
+    let theirs = load_map(
+        "map.yaml",
+        &manual("{outreach: o, csm: c, leadership: l}", "    moved_by: customer\n"),
+    )
+    .expect("valid");
+    assert_eq!(theirs.milestones[0].moved_by(), MovedBy::Customer);
+    let p = only(&manual("{outreach: o, csm: c, leadership: l}", "    moved_by: us\n"));
+    assert_eq!(p.field, "milestones[0].moved_by");
+    assert!(p.message.contains("customer or vendor"), "{}", p.message);
+
+    // The sponsor is never asked to name the sponsor.
+    let sponsor_map = |side: &str| {
+        VALID
+            .replace(
+                "tenure: first_year\n",
+                "tenure: first_year\nescalate_to_exec_sponsor: true\n",
+            )
+            .replace("First core workflow completed", "Executive sponsor named")
+            .replace(
+                "    criterion: {kind: event_count, event: workflow.completed, min: 1}\n",
+                &format!("    criterion: {{kind: manual}}\n    moved_by: {side}\n"),
+            )
+            .replace("leadership: \"Ask the sponsor\"}", "leadership: l, sponsor: s}")
+            .replace("leadership: \"l\"}", "leadership: l, sponsor: s}")
+    };
+    let p = only(&sponsor_map("customer"));
+    assert_eq!(p.field, "milestones[0].moved_by");
+    assert!(p.message.contains("asked about the sponsor"), "{}", p.message);
+    let vendor = sponsor_map("vendor").replace(
+        "{outreach: \"Do it\", csm: \"Call them\", leadership: l, sponsor: s}",
+        "{csm: c, leadership: l}",
+    );
+    load_map("map.yaml", &vendor).expect("a vendor-side milestone needs no sponsor text");
 }
 
 #[test]

@@ -31,6 +31,7 @@ pub(crate) fn milestone(acct: &Account) -> TrackedMilestone {
 /// The milestone under test, its definition first changed by `change`.
 fn milestone_with(acct: &Account, change: impl FnOnce(&mut MilestoneDef)) -> TrackedMilestone {
     let mut def = MilestoneDef {
+        moved_by: None,
         id: "first_workflow".into(),
         name: "First <workflow> & done".into(),
         phase: Phase::Onboarding,

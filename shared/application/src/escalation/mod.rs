@@ -15,7 +15,7 @@ use std::sync::Arc;
 use milepost_domain::health::{health, Health};
 use milepost_domain::{
     Account, Contact, ContactPolicy, CsmTask, DomainEvent, EmailKind, EscalationLogEntry, EscalationRequest, HeldBack,
-    HeldMiss, IllegalChange, OutgoingEmail, SendKey, Slot, Stage, Step, StepOutcome, TaskBrief, Timestamp,
+    HeldMiss, IllegalChange, OutgoingEmail, SendKey, Slot, Stage, StageSkip, Step, StepOutcome, TaskBrief, Timestamp,
     TrackedMilestone,
 };
 use tracing::Instrument;
@@ -75,6 +75,17 @@ impl From<StoreError> for StepError {
             StoreError::Illegal(change) => StepError::Illegal(change),
             other => StepError::Store(other),
         }
+    }
+}
+
+/// Why `stage` of a miss did not act, if it did not: the customer's touches
+/// of a vendor-side miss, the stages `min_arr_at_risk` holds back.
+fn stage_skipped(stage: Stage, m: &TrackedMilestone, held: Option<HeldBack>) -> Option<StageSkip> {
+    match stage {
+        Stage::Outreach if !m.moved_by().is_customer() => Some(StageSkip::VendorSide),
+        Stage::CsmTask if held == Some(HeldBack::TaskAndLeadership) => Some(StageSkip::BelowArrThreshold),
+        Stage::Leadership if held.is_some() => Some(StageSkip::BelowArrThreshold),
+        _ => None,
     }
 }
 
@@ -170,6 +181,11 @@ impl PlaybookSteps {
             .min_arr_at_risk
             .held_back(milestone.arr_at_risk(account.arr));
         match step {
+            Step::OutreachEmail | Step::InAppMessage | Step::FollowUpEmail if !milestone.moved_by().is_customer() => {
+                // Ours to move: the customer is not asked about it.
+                let detail = "nothing to the customer: the milestone is ours to move".to_string();
+                self.log(req, step, StepLog::VendorSide, now, detail).await?;
+            }
             Step::OutreachEmail | Step::FollowUpEmail => {
                 if let Some(later) = self.customer_email(scope).await? {
                     return Ok(StepOutcome::Deferred(later));
@@ -214,14 +230,29 @@ impl PlaybookSteps {
 
         if step.completes_stage() {
             let stage = step.stage().expect("stage steps have a stage");
-            self.events
-                .publish(&[DomainEvent::EscalationStageCompleted {
-                    account_id: account.id.clone(),
-                    milestone_id: milestone.milestone_id().to_owned(),
-                    execution: req.execution.clone(),
+            let account_id = account.id.clone();
+            let milestone_id = milestone.milestone_id().to_owned();
+            let execution = req.execution.clone();
+            // Only a stage that acted completed; one that did not says why.
+            let event = match stage_skipped(stage, &milestone, held) {
+                None => DomainEvent::EscalationStageCompleted {
+                    account_id,
+                    milestone_id,
+                    execution,
                     stage,
                     completed_at: now,
-                }])
+                },
+                Some(reason) => DomainEvent::EscalationStageSkipped {
+                    account_id,
+                    milestone_id,
+                    execution,
+                    stage,
+                    reason,
+                    skipped_at: now,
+                },
+            };
+            self.events
+                .publish(&[event])
                 .await
                 .map_err(|e| StepError::Transient(e.to_string()))?;
         }
@@ -377,7 +408,7 @@ impl PlaybookSteps {
         let task = store.get_task(&CsmTask::id_for(&req.execution)).await?;
         let leader = Contact::new("Customer Success leadership", account.cs_leader_email.clone());
         let leader_key = send_key(req, step, Recipient::Leader);
-        let mut deferred = match decided_send(store.as_ref(), &leader_key, now).await? {
+        let leader_later = match decided_send(store.as_ref(), &leader_key, now).await? {
             Some(record) => {
                 // Sent by an earlier attempt, or in another escalation's daily email.
                 let result = SendResult::from_record(record, now)?;
@@ -397,8 +428,14 @@ impl PlaybookSteps {
                 self.leader_email(req, step, &facts, &leader, &leader_key, now).await?
             }
         };
+        if leader_later.is_some() {
+            // Our leadership hears first: the sponsor's email waits for the
+            // leader's (alone or in the leader's daily list) to have gone.
+            return Ok(leader_later);
+        }
+        let mut sponsor_later = None;
         let mut sponsor_mail = None;
-        if milestone.policy().exec_sponsor {
+        if milestone.asks_sponsor() {
             if let Some(sponsor) = &account.exec_sponsor {
                 // The sponsor is the customer's: a pause, an unsubscribe or the
                 // contact policy holds their email, not leadership's.
@@ -415,11 +452,7 @@ impl PlaybookSteps {
                         .await?
                 {
                     let policy = milestone.policy().contact;
-                    let sponsor_later = self.claim_slot(req, step, &slot, policy, account.timezone, now).await?;
-                    deferred = match (deferred, sponsor_later) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    };
+                    sponsor_later = self.claim_slot(req, step, &slot, policy, account.timezone, now).await?;
                     if sponsor_later.is_none() {
                         sponsor_mail = Some((sponsor, self.unsubscribe_url(account, sponsor, now)));
                     }
@@ -443,7 +476,7 @@ impl PlaybookSteps {
             )?;
             self.send_logged(req, step, Recipient::Sponsor, now, &mail).await?;
         }
-        Ok(deferred)
+        Ok(sponsor_later)
     }
 
     /// Notes on the account's escalation log that a step failed for good and
@@ -881,6 +914,7 @@ impl PlaybookSteps {
             .into_iter()
             .filter(|c| {
                 c.milestone_id() != m.milestone_id()
+                    && c.moved_by().is_customer()
                     && matches!(
                         c.status(),
                         milepost_domain::MilestoneStatus::Missed

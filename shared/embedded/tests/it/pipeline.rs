@@ -612,6 +612,99 @@ async fn an_unrecovered_escalation_runs_every_stage_in_order_to_the_right_people
     assert_eq!((dates[2] - dates[0]).num_days(), 2);
 }
 
+/// Issue 33: a vendor-side miss (the manual "Executive sponsor named",
+/// ours to move) sends the customer nothing: no outreach, in-app message,
+/// follow-up or sponsor email, and no customer email names it. Its owner's
+/// task opens on day 1, leadership hears on day 5, and the stage events say
+/// day 1 was skipped, not completed.
+#[tokio::test]
+async fn a_vendor_side_miss_sends_the_customer_nothing_and_opens_its_task_on_day_one() {
+    let h = Harness::new().await;
+    h.onboard("a1").await;
+    h.run_until(h.at(45, 0)).await;
+    let about_it = |e: &milepost_domain::OutgoingEmail| e.names.iter().any(|n| n.milestone_id == "sponsor_named");
+    let sent: Vec<(EmailKind, String)> = h
+        .mailer
+        .sent()
+        .into_iter()
+        .filter(|e| e.milestone_id == "sponsor_named")
+        .map(|e| (e.kind, e.to[0].email.to_string()))
+        .collect();
+    assert_eq!(
+        sent,
+        vec![
+            (EmailKind::CsmTask, "maya@vendor.example".into()),
+            (EmailKind::Leadership, "lead@vendor.example".into()),
+        ]
+    );
+    let to_customer: Vec<_> = h
+        .mailer
+        .sent()
+        .into_iter()
+        .filter(|e| e.kind.customer_facing() && about_it(e))
+        .map(|e| (e.kind, e.subject))
+        .collect();
+    assert!(to_customer.is_empty(), "{to_customer:?}");
+    assert!(!h.events.events().iter().any(
+        |e| matches!(e, DomainEvent::InAppMessageRequested { milestone_id, .. } if milestone_id == "sponsor_named")
+    ));
+    // A customer-side miss of the same account still gets its outreach.
+    assert!(h
+        .mailer
+        .sent()
+        .iter()
+        .any(|e| e.kind == EmailKind::Outreach && e.milestone_id == "first_workflow"));
+
+    let m = h
+        .store
+        .get_milestone(&AccountId::new("a1"), "sponsor_named")
+        .await
+        .unwrap()
+        .unwrap();
+    let missed_at = m.missed_at().unwrap();
+    let dates: Vec<Timestamp> = h
+        .mailer
+        .sent()
+        .iter()
+        .filter(|e| e.milestone_id == "sponsor_named")
+        .map(|e| e.date)
+        .collect();
+    assert!(
+        dates[0] - missed_at < Duration::days(1),
+        "the task on day 1: {dates:?}, missed {missed_at}"
+    );
+    assert!(
+        (dates[1] - dates[0]).num_days() >= 4,
+        "leadership from day 5: {dates:?}"
+    );
+
+    let stages: Vec<(String, Stage)> = h
+        .events
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            DomainEvent::EscalationStageCompleted {
+                milestone_id, stage, ..
+            } if milestone_id == "sponsor_named" => Some(("completed".to_string(), stage)),
+            DomainEvent::EscalationStageSkipped {
+                milestone_id,
+                stage,
+                reason,
+                ..
+            } if milestone_id == "sponsor_named" => Some((format!("skipped: {reason:?}"), stage)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        stages,
+        vec![
+            ("skipped: VendorSide".to_string(), Stage::Outreach),
+            ("completed".to_string(), Stage::CsmTask),
+            ("completed".to_string(), Stage::Leadership),
+        ]
+    );
+}
+
 #[tokio::test]
 async fn a_customer_who_catches_up_before_day_three_gets_nothing_more() {
     let h = Harness::new().await;
@@ -1112,7 +1205,12 @@ async fn small_misses_stay_tech_touch_and_reach_their_owner_once_in_a_morning_di
         let customer_mail = sent
             .iter()
             .any(|s| s.kind == EmailKind::FollowUp && s.account_id == r.account_id && s.milestone_id == r.milestone_id);
-        assert!(customer_mail, "every miss keeps its customer steps: {row}");
+        // A vendor-side miss has none to keep.
+        assert_eq!(
+            customer_mail,
+            m.moved_by().is_customer(),
+            "every customer-side miss keeps its customer steps: {row}"
+        );
         let sponsor = sent.iter().any(|s| {
             s.kind == EmailKind::ExecSponsor && s.account_id == r.account_id && s.milestone_id == r.milestone_id
         });

@@ -106,7 +106,7 @@ milestones:
     due_days: 30
     owner: csm
     criterion: {kind: manual}
-    playbook: {outreach: o, csm: c, leadership: l}
+    playbook: {csm: c, leadership: l}
 "#;
 
 pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
