@@ -21,10 +21,10 @@ use milepost_app::sweep::SweepOptions;
 use milepost_app::{Config, Services};
 use milepost_domain::report::{ReportOptions, DEFAULT_WINDOW_DAYS};
 use milepost_domain::{
-    AccountId, Actor, CsmTask, DomainEvent, MilestoneStatus, OutgoingEmail, ProductEvent, Step, Timestamp,
+    AccountId, Actor, CsmTask, DomainEvent, EmailKind, MilestoneStatus, OutgoingEmail, ProductEvent, Step, Timestamp,
     TrackedMilestone, CSM_ROLE,
 };
-use milepost_embedded::runner::ExecutionStatus;
+
 use milepost_embedded::{InMemoryStore, LocalWorkflowRunner, OutboxMailer, RecordingPublisher, VirtualClock};
 use rand::Rng;
 use serde::Serialize;
@@ -73,6 +73,10 @@ pub struct Summary {
     pub lapsed: usize,
     pub still_escalating: usize,
     pub pending: usize,
+    /// Day-1 touches that reached the customer: outreach and follow-up
+    /// emails sent on their own (not those folded into another outreach, nor
+    /// those a pause, an unsubscribe or the contact policy held), and in-app
+    /// messages asked of the product.
     pub day1_touches: usize,
     pub csm_tasks: usize,
     pub leadership_escalations: usize,
@@ -97,6 +101,9 @@ pub struct Summary {
     pub events_sent: usize,
     pub events_duplicate: usize,
     pub events_parked_then_applied: usize,
+    /// The playbook's recoveries by where they came (`RecoveredAfter`, as
+    /// `MilestoneRecovered.recovered_after` and `milepost report` say);
+    /// the control group's are in `recovered` only.
     pub recovered_by_stage: BTreeMap<String, usize>,
     pub domain_events: BTreeMap<String, usize>,
     /// CSM tasks by their state at the end: open, snoozed, done, dismissed.
@@ -121,6 +128,40 @@ fn is_digest_time(now: Timestamp, tz: chrono_tz::Tz) -> bool {
     use chrono::{Datelike, Timelike};
     let local = now.with_timezone(&tz);
     local.weekday() == chrono::Weekday::Mon && local.hour() == 8
+}
+
+/// The playbook's mailer, counting what it sent by kind: what the summary
+/// counts as a day-1 touch is an email that went.
+struct KindTally {
+    inner: Arc<dyn Mailer>,
+    sent: std::sync::Mutex<BTreeMap<&'static str, usize>>,
+}
+
+impl KindTally {
+    fn new(inner: Arc<dyn Mailer>) -> Self {
+        KindTally {
+            inner,
+            sent: Default::default(),
+        }
+    }
+
+    fn sent(&self, kind: EmailKind) -> usize {
+        self.sent
+            .lock()
+            .expect("tally")
+            .get(kind.as_str())
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+#[async_trait::async_trait]
+impl Mailer for KindTally {
+    async fn send(&self, email: &OutgoingEmail) -> Result<String, SendError> {
+        let id = self.inner.send(email).await?;
+        *self.sent.lock().expect("tally").entry(email.kind.as_str()).or_default() += 1;
+        Ok(id)
+    }
 }
 
 /// Counts emails without writing them, for scale runs.
@@ -208,6 +249,7 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
     let runner = Arc::new(LocalWorkflowRunner::new());
     let clock = Arc::new(VirtualClock::new(sim_start()));
     let mailers = Mailers::new(opts, &outbox_dir, &digest_dir)?;
+    let playbook_mail = Arc::new(KindTally::new(mailers.playbook()));
     // The embedded store runs in process: applying accounts side by side only adds tasks.
     let config = Config {
         accounts_at_once: 1,
@@ -217,7 +259,7 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
     let links = config.links(LinkSigner::new(DEV_LINK_KEY.as_bytes()).expect("the development key is long enough"));
     let services = Services {
         store: store.clone(),
-        mailer: mailers.playbook(),
+        mailer: playbook_mail.clone(),
         events: publisher.clone(),
         workflows: runner.clone(),
         clock: clock.clone(),
@@ -308,6 +350,9 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
     for e in &events {
         *summary.domain_events.entry(e.detail_type().to_string()).or_default() += 1;
     }
+    summary.day1_touches = playbook_mail.sent(EmailKind::Outreach)
+        + playbook_mail.sent(EmailKind::FollowUp)
+        + summary.domain_events.get("InAppMessageRequested").copied().unwrap_or(0);
 
     let report = write_outputs(opts, &store, clock.now(), &tasks, &events).await?;
     summary.playbook_uplift = report.overall().map_or_else(
@@ -373,7 +418,6 @@ async fn tally(
     for e in executions.values() {
         for step in &e.completed_steps {
             match step {
-                Step::OutreachEmail | Step::InAppMessage | Step::FollowUpEmail => summary.day1_touches += 1,
                 Step::Leadership if kept_from_leadership.contains(&e.request.execution) => {}
                 Step::Leadership => summary.leadership_escalations += 1,
                 _ => {}
@@ -391,17 +435,11 @@ async fn tally(
     }
     // Where in the playbook each recovered customer caught up.
     for m in milestones.iter().filter(|m| m.status() == MilestoneStatus::Recovered) {
-        let execution = m.execution().and_then(|name| executions.get(name));
-        let when = match execution {
-            None => "before day 1",
-            Some(e) if e.status == ExecutionStatus::Succeeded => "after the playbook lapsed",
-            Some(e) => match e.completed_steps.last().and_then(|s| s.stage()).map(|s| s.number()) {
-                None => "before day 1",
-                Some(1) => "after day-1 outreach",
-                Some(2) => "after the CSM task",
-                Some(_) => "after leadership",
-            },
-        };
+        if m.group() == Some(milepost_domain::Group::Control) {
+            continue;
+        }
+        let from = m.reached_from().unwrap_or(MilestoneStatus::Missed);
+        let when = milepost_domain::RecoveredAfter::of(from).label();
         *summary.recovered_by_stage.entry(when.to_string()).or_default() += 1;
     }
     summary.csm_tasks = tasks.len();

@@ -342,7 +342,8 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
     let unsubscribe_base = milepost_app::Config::default().unsubscribe_url;
     let mut link_of: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     let mut checked: BTreeMap<String, usize> = BTreeMap::new();
-    let mut sent_to: BTreeMap<String, Vec<(chrono::DateTime<chrono::Utc>, chrono_tz::Tz)>> = BTreeMap::new();
+    // Per customer contact: when, in which timezone, and whether a reply in a thread.
+    let mut sent_to: BTreeMap<String, Vec<(chrono::DateTime<chrono::Utc>, chrono_tz::Tz, bool)>> = BTreeMap::new();
     let timezone_of: BTreeMap<String, chrono_tz::Tz> = milepost_cli::demo::generator::plan_accounts(300, 7, &maps)
         .into_iter()
         .map(|p| (p.account.id.to_string(), p.account.timezone))
@@ -603,7 +604,8 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
             .strip_prefix(&format!("{kind}-"))
             .unwrap();
         let tz = timezone_of[account];
-        sent_to.entry(to.to_lowercase()).or_default().push((sent_at, tz));
+        let reply = msg.header_raw("In-Reply-To").is_some();
+        sent_to.entry(to.to_lowercase()).or_default().push((sent_at, tz, reply));
         // A token is the recipient's: the same link never reaches two people.
         let token = url.rsplit('/').next().unwrap().to_string();
         *link_of.entry(token).or_default().entry(to).or_default() += 1;
@@ -614,27 +616,30 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
         "a link reached two people"
     );
     // The contact policy's defaults (every example map keeps them), per
-    // contact: one a local day, three in any seven days, weekdays 09:00-17:00
-    // in the account's timezone.
+    // contact: one conversation a local day (an email, and at most one reply
+    // in its thread: day 1's follow-up), three in any seven days, weekdays
+    // 09:00-17:00 in the account's timezone.
     let mut policy_checked = 0;
     for (to, sends) in &mut sent_to {
         use chrono::{Datelike, Timelike};
-        sends.sort_by_key(|(at, _)| *at);
+        sends.sort_by_key(|(at, _, _)| *at);
         let mut days = std::collections::BTreeSet::new();
-        for (i, (at, tz)) in sends.iter().enumerate() {
+        let mut reply_days = std::collections::BTreeSet::new();
+        for (i, (at, tz, reply)) in sends.iter().enumerate() {
             let local = at.with_timezone(tz);
             assert!(
                 local.weekday().num_days_from_monday() < 5 && (9..17).contains(&local.hour()),
                 "{to}: customer mail at {local}"
             );
+            let day = if *reply { &mut reply_days } else { &mut days };
             assert!(
-                days.insert(local.date_naive()),
-                "{to}: two emails on {}",
+                day.insert(local.date_naive()),
+                "{to}: two emails (replies: {reply}) on {}",
                 local.date_naive()
             );
             let in_week = sends[..=i]
                 .iter()
-                .filter(|(t, _)| *at - *t < chrono::Duration::days(7))
+                .filter(|(t, _, _)| *at - *t < chrono::Duration::days(7))
                 .count();
             assert!(in_week <= 3, "{to}: {in_week} emails in the seven days to {local}");
             policy_checked += 1;
@@ -666,6 +671,19 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
         "misses close together share one outreach: {combined_outreach}"
     );
     assert!(tied > 1_000, "emails tied to their misses by headers: {tied}");
+    // Issue 33: one meaning of a day-1 touch: an outreach or follow-up email
+    // in the outbox, or an in-app message asked of the product.
+    let in_app = std::fs::read_to_string(dir.path().join("domain-events.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"type\":\"InAppMessageRequested\""))
+        .count();
+    assert!(in_app > 100, "{in_app}");
+    assert_eq!(
+        summary.day1_touches,
+        checked.get("outreach").copied().unwrap_or(0) + checked.get("follow-up").copied().unwrap_or(0) + in_app,
+        "day-1 touches: the outbox and the bus ({checked:?})"
+    );
     // Issue 33: our leadership hears of a miss before the customer's sponsor.
     assert!(sponsor_told.len() > 20, "{}", sponsor_told.len());
     for (miss, at, name) in &sponsor_told {

@@ -21,6 +21,9 @@ fn demo(out: &Path, accounts: usize, seed: u64) -> DemoOptions {
     }
 }
 
+/// `RecoveredAfter` as the report and the bus write it.
+const STAGES: [&str; 5] = ["before_day_1", "outreach", "csm_task", "leadership", "after_lapse"];
+
 fn time(v: &Value) -> DateTime<Utc> {
     v.as_str().unwrap().parse().unwrap()
 }
@@ -81,7 +84,7 @@ fn recount(events: &[Value], as_of: DateTime<Utc>, window_days: i64) -> BTreeMap
                 row.recovered[g] += 1;
                 row.arr_recovered += arr;
                 if g == 0 {
-                    let stage = r["stage_reached"].as_str().unwrap_or("none").to_string();
+                    let stage = r["recovered_after"].as_str().unwrap().to_string();
                     *row.by_stage.entry(stage).or_default() += 1;
                 }
             }
@@ -123,13 +126,9 @@ async fn the_demo_report_says_what_its_domain_events_say() {
             window_open: n("window_open"),
             arr_at_risk: n("arr_at_risk"),
             arr_recovered: n("arr_recovered"),
-            by_stage: ["outreach", "csm_task", "leadership"]
+            by_stage: STAGES
                 .into_iter()
                 .map(|s| (s.to_string(), by_stage[s].as_u64().unwrap()))
-                .chain([(
-                    "none".to_string(),
-                    by_stage["before_day_1"].as_u64().unwrap() + by_stage["after_lapse"].as_u64().unwrap(),
-                )])
                 .filter(|(_, n)| *n > 0)
                 .collect(),
         };
@@ -153,6 +152,34 @@ async fn the_demo_report_says_what_its_domain_events_say() {
         .iter()
         .find(|r| r["milestone"] == "all" && r["segment"] == "all")
         .unwrap();
+    // Issue 33: one meaning of "where customers recovered". The playbook's
+    // recoveries recounted from `MilestoneRecovered.recovered_after` are the
+    // summary's and the report's activity, stage by stage.
+    let mut recounted: BTreeMap<String, u64> = BTreeMap::new();
+    for e in events
+        .iter()
+        .filter(|e| e["type"] == "MilestoneRecovered" && e["group"] == "playbook")
+    {
+        *recounted
+            .entry(e["recovered_after"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    assert!(recounted.len() >= 4, "{recounted:?}");
+    let reported = &report["activity"]["recoveries_by_stage"];
+    for stage in STAGES {
+        let events_say = recounted.get(stage).copied().unwrap_or(0);
+        assert_eq!(reported[stage].as_u64().unwrap(), events_say, "report, {stage}");
+        let label = serde_json::from_value::<milepost_domain::RecoveredAfter>(stage.into())
+            .unwrap()
+            .label();
+        let summary_says = summary.recovered_by_stage.get(label).copied().unwrap_or(0) as u64;
+        assert_eq!(summary_says, events_say, "summary.json, {label}");
+    }
+    assert_eq!(
+        summary.recovered_by_stage.values().sum::<usize>() as u64,
+        report["activity"]["recoveries"]["playbook"].as_u64().unwrap()
+    );
+
     // The control group is the demo's held-out misses, and the summary prints the same uplift.
     let control: u64 = all["missed_control"].as_u64().unwrap();
     assert!(control > 10, "the example maps hold out one miss in ten: {control}");

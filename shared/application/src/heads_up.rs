@@ -336,7 +336,7 @@ impl HeadsUps {
         };
         let keys = also.iter().map(champion_key);
         let within = format!("the heads-up about {}", m.name());
-        settle_named(store, keys, &within, sent.as_ref().ok(), &claim).await?;
+        settle_named(store, keys, &within, &key, sent.as_ref().ok(), &claim).await?;
         let sent = sent?;
         if sent == SendResult::Sent {
             report.champions_told += 1;

@@ -107,6 +107,9 @@ pub enum StepLog {
     HeldBack,
     /// A day-1 touch not made: the milestone is vendor-side.
     VendorSide,
+    /// The step's email to the recipient not sent: the contact policy would
+    /// have held it past the latest it may go (a follow-up after day 3).
+    TooLate(Recipient),
 }
 
 impl StepLog {
@@ -121,6 +124,7 @@ impl StepLog {
             StepLog::TechTouch => "tech_touch".into(),
             StepLog::HeldBack => "held_back".into(),
             StepLog::VendorSide => "vendor_side".into(),
+            StepLog::TooLate(recipient) => format!("too_late:{recipient}"),
         }
     }
 }

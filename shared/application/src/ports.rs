@@ -300,6 +300,10 @@ pub enum SendRecord {
     },
     Sent {
         message_id: String,
+        /// Its subject, for a reply in its thread ("Re: ..."); none for a
+        /// send recorded before replies were.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subject: Option<String>,
     },
     Rejected {
         reason: String,
@@ -308,6 +312,9 @@ pub enum SendRecord {
     /// outreach for misses close together; one escalation email a day per leader).
     Included {
         within: String,
+        /// The key of the email it was named in (none: recorded before it was kept).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        in_email: Option<milepost_domain::SendKey>,
     },
     /// Handed to the provider without an answer (a reset connection, a
     /// timeout), or left claimed by an attempt that stopped mid-send: it may

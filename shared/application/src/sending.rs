@@ -40,7 +40,7 @@ impl SendResult {
     pub fn from_record(record: SendRecord, now: Timestamp) -> Result<Self, SendFailure> {
         Ok(match record {
             SendRecord::Rejected { reason } => SendResult::Rejected(reason),
-            SendRecord::Included { within } => SendResult::IncludedIn(within),
+            SendRecord::Included { within, .. } => SendResult::IncludedIn(within),
             SendRecord::Sent { .. } => SendResult::AlreadySent,
             SendRecord::Unknown { reason, .. } => SendResult::Unknown(reason),
             SendRecord::Sending { since: Some(since), .. } if now - since < SEND_LEASE => {
@@ -173,7 +173,15 @@ pub async fn send_claimed(
 ) -> Result<SendResult, SendFailure> {
     match mailer.send(mail).await {
         Ok(message_id) => {
-            ledger.settle_send(&mail.key, &SendRecord::Sent { message_id }).await?;
+            ledger
+                .settle_send(
+                    &mail.key,
+                    &SendRecord::Sent {
+                        subject: thread_subject(mail),
+                        message_id,
+                    },
+                )
+                .await?;
             Ok(SendResult::Sent)
         }
         Err(SendError::Transient(reason)) => {
@@ -263,13 +271,20 @@ pub async fn claim_named<T>(
     Ok(claimed)
 }
 
-/// After the email that names them: the claimed `keys` are settled as
-/// included `within` it when it went (or may have), or given back so each
-/// sends its own.
+/// The subject a send record keeps: an outreach's, which its follow-up
+/// answers ("Re: ..."); no other email is replied to.
+pub fn thread_subject(mail: &OutgoingEmail) -> Option<String> {
+    (mail.kind == milepost_domain::EmailKind::Outreach).then(|| mail.subject.clone())
+}
+
+/// After the email that names them (`in_email`): the claimed `keys` are
+/// settled as included `within` it when it went (or may have), or given
+/// back so each sends its own.
 pub async fn settle_named(
     ledger: &dyn SendLedger,
     keys: impl IntoIterator<Item = SendKey>,
     within: &str,
+    in_email: &SendKey,
     sent: Option<&SendResult>,
     claim: &SendClaim,
 ) -> Result<(), StoreError> {
@@ -277,6 +292,7 @@ pub async fn settle_named(
     for key in keys {
         if went {
             let record = SendRecord::Included {
+                in_email: Some(in_email.clone()),
                 within: within.to_string(),
             };
             ledger.settle_send(&key, &record).await?;

@@ -130,6 +130,7 @@ impl SendSettler {
             return Ok(false);
         }
         let probe = OutgoingEmail {
+            in_reply_to: None,
             key: key.clone(),
             kind: EmailKind::StreamProbe,
             account_id: AccountId::new(""),
@@ -147,7 +148,10 @@ impl SendSettler {
         };
         // Its outcome matters to nobody: settled as it ends, never listed as unknown.
         let settled = match self.mailer.send(&probe).await {
-            Ok(message_id) => SendRecord::Sent { message_id },
+            Ok(message_id) => SendRecord::Sent {
+                subject: None,
+                message_id,
+            },
             Err(e) => SendRecord::Rejected {
                 reason: format!("probe: {e}"),
             },
@@ -175,6 +179,7 @@ impl SendSettler {
         if let Some(receipt) = store.receipt(&send_tag(key)).await? {
             let settled = if receipt.accepted() {
                 SendRecord::Sent {
+                    subject: email.as_deref().and_then(crate::sending::thread_subject),
                     message_id: receipt.message_id.clone(),
                 }
             } else {
@@ -235,7 +240,10 @@ impl SendSettler {
         }
         let mut unknown_again = false;
         let settled = match self.mailer.send(email).await {
-            Ok(message_id) => SendRecord::Sent { message_id },
+            Ok(message_id) => SendRecord::Sent {
+                subject: crate::sending::thread_subject(email),
+                message_id,
+            },
             Err(SendError::Permanent(reason)) => SendRecord::Rejected { reason },
             Err(SendError::Unknown(reason)) => {
                 unknown_again = true;

@@ -40,6 +40,26 @@ impl SesMailer {
     }
 }
 
+impl SesMailer {
+    /// The Message-ID SES wrote on the email `email` answers: SES replaces
+    /// any Message-ID it is given with `<MessageId@REGION.amazonses.com>`
+    /// (`email.amazonses.com` in us-east-1), so a reply can name it only
+    /// from the MessageId SES answered with.
+    fn answered_message_id(&self, email: &OutgoingEmail) -> Option<String> {
+        let id = email.in_reply_to.as_ref()?.message_id.as_ref()?;
+        let region = self.client.get().config().region().map(|r| r.as_ref().to_string());
+        Some(ses_message_id(id, region.as_deref()))
+    }
+}
+
+/// The Message-ID header SES gives the email it answered `message_id` for.
+pub fn ses_message_id(message_id: &str, region: Option<&str>) -> String {
+    match region {
+        None | Some("us-east-1") => format!("<{message_id}@email.amazonses.com>"),
+        Some(region) => format!("<{message_id}@{region}.amazonses.com>"),
+    }
+}
+
 fn without_retries(client: &Client) -> Client {
     let config = client
         .config()
@@ -142,9 +162,13 @@ impl Mailer for SesMailer {
                     "List-Unsubscribe=One-Click".to_string(),
                 )?);
         }
+        // A reply (the follow-up) names the Message-ID SES gave what it answers.
+        let answered = self.answered_message_id(email);
         for (name, value) in [
             ("X-Milepost-Account", email.account_header()),
             ("X-Milepost-Milestone", email.milestone_header()),
+            ("In-Reply-To", answered.clone()),
+            ("References", answered),
         ] {
             if let Some(value) = value {
                 message = message.headers(header(name, value)?);
@@ -233,6 +257,7 @@ mod tests {
 
     fn email(list_unsubscribe: Option<&str>) -> OutgoingEmail {
         OutgoingEmail {
+            in_reply_to: None,
             key: milepost_domain::SendKey::new("exec-1:outreach_email:customer"),
             kind: milepost_domain::EmailKind::Outreach,
             account_id: milepost_domain::AccountId::new("a1"),
@@ -372,6 +397,45 @@ mod tests {
             serde_json::json!(["\"Maya\" <maya@vendor.example>"]),
             "replies reach the milestone's owner"
         );
+    }
+
+    /// Issue 33: the follow-up answers its outreach in its thread. SES gave
+    /// the outreach the Message-ID `<MessageId@email.amazonses.com>` (in
+    /// us-east-1), so that is what the reply names.
+    #[tokio::test]
+    async fn a_reply_names_the_message_id_ses_gave_what_it_answers() {
+        let mut reply = email(Some("https://app.example.com/unsubscribe?a=1"));
+        reply.in_reply_to = Some(milepost_domain::ThreadRef {
+            key: milepost_domain::SendKey::new("exec:outreach_email:customer"),
+            message_id: Some("0100018f-abc".into()),
+        });
+        let (_, body) = captured_send(&reply, 200, "").await;
+        let headers: Vec<(String, String)> = body["Content"]["Simple"]["Headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| (h["Name"].as_str().unwrap().into(), h["Value"].as_str().unwrap().into()))
+            .collect();
+        for name in ["In-Reply-To", "References"] {
+            assert!(
+                headers.contains(&(name.into(), "<0100018f-abc@email.amazonses.com>".into())),
+                "{headers:?}"
+            );
+        }
+        assert_eq!(
+            ses_message_id("0100018f-abc", Some("eu-west-1")),
+            "<0100018f-abc@eu-west-1.amazonses.com>"
+        );
+        // An outreach whose answer was lost has no SES id to name: no header.
+        reply.in_reply_to.as_mut().unwrap().message_id = None;
+        let (_, body) = captured_send(&reply, 200, "").await;
+        let names: Vec<&str> = body["Content"]["Simple"]["Headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["Name"].as_str().unwrap())
+            .collect();
+        assert!(!names.contains(&"In-Reply-To"), "{names:?}");
     }
 
     #[tokio::test]

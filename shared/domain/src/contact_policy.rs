@@ -26,6 +26,19 @@ pub struct ContactPolicy {
     pub business_days_only: bool,
 }
 
+impl ContactPolicy {
+    /// The policy for a reply in a thread the contact already has (day 1's
+    /// follow-up to its outreach): one more email on the day, so the day-1
+    /// conversation counts once against the daily cap; every email still
+    /// counts against the weekly one, and business hours hold.
+    pub fn for_reply(self) -> Self {
+        ContactPolicy {
+            max_per_day: self.max_per_day.saturating_add(1),
+            ..self
+        }
+    }
+}
+
 impl Default for ContactPolicy {
     fn default() -> Self {
         ContactPolicy {

@@ -48,6 +48,10 @@ pub struct TaskBrief {
     /// counted, not listed. (Tasks opened before listed every event.)
     #[serde(default, skip_serializing_if = "is_zero")]
     pub other_activity: u64,
+    /// Day 1's follow-up was not sent: the contact policy would have held it
+    /// past the task.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub follow_up_not_sent: bool,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -576,6 +580,7 @@ mod tests {
         let mut task = CsmTask::open(
             "acme-first-0123456789ab:csm-task".into(),
             TaskBrief {
+                follow_up_not_sent: false,
                 account_id: AccountId::new("acme"),
                 account_name: "Acme".into(),
                 milestone_id: "first".into(),

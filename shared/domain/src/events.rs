@@ -78,6 +78,10 @@ pub enum DomainEvent {
         /// The escalation stage reached before the customer caught up, if one had started.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         stage_reached: Option<Stage>,
+        /// Where in the playbook the customer caught up (`RecoveredAfter`,
+        /// as `summary.json` and `milepost report` count it); none in the control group.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recovered_after: Option<crate::RecoveredAfter>,
     },
     /// A CSM task opened for the milestone's owner (by role; no names or addresses).
     TaskOpened {
@@ -289,6 +293,7 @@ mod tests {
             achieved_at: Utc.with_ymd_and_hms(2026, 3, 4, 0, 0, 0).unwrap(),
             group: None,
             stage_reached: None,
+            recovered_after: None,
         };
         assert_ne!(recovered.event_id(), id, "the type is part of the identity");
     }

@@ -256,3 +256,42 @@ mod tests {
         assert!("escalating_4".parse::<MilestoneStatus>().is_err());
     }
 }
+
+/// Where in the playbook a recovered customer caught up: the last stage
+/// the escalation had entered, or after its lapse. The one definition
+/// `summary.json`, `MilestoneRecovered.recovered_after` and `milepost
+/// report` count by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecoveredAfter {
+    #[serde(rename = "before_day_1")]
+    BeforeDay1,
+    Outreach,
+    CsmTask,
+    Leadership,
+    AfterLapse,
+}
+
+impl RecoveredAfter {
+    /// From the milestone's status when the customer caught up.
+    pub fn of(from: MilestoneStatus) -> Self {
+        match from {
+            MilestoneStatus::Escalating(Stage::Outreach) => RecoveredAfter::Outreach,
+            MilestoneStatus::Escalating(Stage::CsmTask) => RecoveredAfter::CsmTask,
+            MilestoneStatus::Escalating(Stage::Leadership) => RecoveredAfter::Leadership,
+            MilestoneStatus::Lapsed => RecoveredAfter::AfterLapse,
+            _ => RecoveredAfter::BeforeDay1,
+        }
+    }
+
+    /// How the demo's summary names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            RecoveredAfter::BeforeDay1 => "before day 1",
+            RecoveredAfter::Outreach => "after day-1 outreach",
+            RecoveredAfter::CsmTask => "after the CSM task",
+            RecoveredAfter::Leadership => "after leadership",
+            RecoveredAfter::AfterLapse => "after the playbook lapsed",
+        }
+    }
+}

@@ -82,7 +82,12 @@ impl From<GuideForm> for Guide {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MilestoneDef {
     pub id: String,
+    /// Our name for it, as leadership and the CSM read it.
     pub name: String,
+    /// What the customer reads in their email and in the product ("Your
+    /// first live dashboard"); unset, the name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_title: Option<String>,
     pub phase: Phase,
     pub due_days: u32,
     /// The role that owns the milestone: `csm`, `onboarding`, `ae`, ...

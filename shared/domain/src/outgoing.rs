@@ -131,6 +131,20 @@ pub struct OutgoingEmail {
     /// its headers (`account_header`, `milestone_header`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub names: Vec<MilestoneRef>,
+    /// The email this one answers in its thread (a follow-up, its outreach):
+    /// each mailer makes `In-Reply-To` and `References` of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_reply_to: Option<ThreadRef>,
+}
+
+/// An email sent earlier, as a reply refers to it: its send key (from which
+/// the outbox made its Message-ID) and the provider's message id, when the
+/// provider answered (SES makes the Message-ID of it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadRef {
+    pub key: SendKey,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
 }
 
 /// A milestone of an account, as an email names it.

@@ -43,8 +43,8 @@ use serde::Serialize;
 
 use crate::discovery::wilson;
 use crate::{
-    Account, AccountId, CsmTask, Group, MilestoneStatus, RenewalDecision, Segment, Stage, TaskStatus, Timestamp,
-    TrackedMilestone,
+    Account, AccountId, CsmTask, Group, MilestoneStatus, RecoveredAfter, RenewalDecision, Segment, Stage, TaskStatus,
+    Timestamp, TrackedMilestone,
 };
 
 /// Recovery counted this many days after the due date, unless asked otherwise.
@@ -191,12 +191,16 @@ pub struct ByStage {
 
 impl ByStage {
     fn count(&mut self, from: MilestoneStatus) {
-        *match from {
-            MilestoneStatus::Escalating(Stage::Outreach) => &mut self.outreach,
-            MilestoneStatus::Escalating(Stage::CsmTask) => &mut self.csm_task,
-            MilestoneStatus::Escalating(Stage::Leadership) => &mut self.leadership,
-            MilestoneStatus::Lapsed => &mut self.after_lapse,
-            _ => &mut self.before_day_1,
+        self.add(RecoveredAfter::of(from));
+    }
+
+    pub fn add(&mut self, after: RecoveredAfter) {
+        *match after {
+            RecoveredAfter::BeforeDay1 => &mut self.before_day_1,
+            RecoveredAfter::Outreach => &mut self.outreach,
+            RecoveredAfter::CsmTask => &mut self.csm_task,
+            RecoveredAfter::Leadership => &mut self.leadership,
+            RecoveredAfter::AfterLapse => &mut self.after_lapse,
         } += 1;
     }
 }
@@ -302,6 +306,8 @@ impl ByGroup {
 pub struct Activity {
     pub new_misses: ByGroup,
     pub recoveries: ByGroup,
+    /// The playbook's recoveries in the period by where they came.
+    pub recoveries_by_stage: ByStage,
     pub open_escalations: u64,
 }
 
@@ -523,9 +529,12 @@ impl ReportBuilder {
             }
             let facts = facts.expect("wanted accounts are known");
             let arr = (facts.arr as f64 * miss.arr_weight).round() as u64;
-            if let Some((at, _)) = miss.reached {
+            if let Some((at, from)) = miss.reached {
                 if at <= opts.as_of && opts.due_in_period(at) {
                     activity.recoveries.count(miss.group);
+                    if miss.group == Group::Playbook {
+                        activity.recoveries_by_stage.count(from);
+                    }
                 }
             }
             if miss.group == Group::Playbook

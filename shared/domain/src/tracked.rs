@@ -37,6 +37,9 @@ pub struct TrackedMilestone {
     pub(crate) account_id: AccountId,
     pub(crate) milestone_id: String,
     pub(crate) name: String,
+    /// The map's words for the customer, when it has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) customer_title: Option<String>,
     pub(crate) phase: Phase,
     /// The role that owns it (`csm`, `onboarding`, ...): its CSM task goes to
     /// the account's contact for that role (see `Account::owner`).
@@ -154,6 +157,7 @@ impl TrackedMilestone {
             account_id: account.id.clone(),
             milestone_id: def.id.clone(),
             name: def.name.clone(),
+            customer_title: def.customer_title.clone(),
             phase: def.phase,
             owner: def.owner.clone(),
             criterion: def.criterion.clone(),
@@ -407,6 +411,10 @@ impl TrackedMilestone {
     }
     pub fn criterion(&self) -> &Criterion {
         &self.criterion
+    }
+    /// What the customer reads: the map's `customer_title`, else the name.
+    pub fn customer_title(&self) -> &str {
+        self.customer_title.as_deref().unwrap_or(&self.name)
     }
     /// Whose move the milestone is.
     pub fn moved_by(&self) -> crate::MovedBy {

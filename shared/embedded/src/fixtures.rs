@@ -130,6 +130,7 @@ pub fn task_on(
     CsmTask::open(
         id.into(),
         TaskBrief {
+            follow_up_not_sent: false,
             account_id: account,
             account_name: "Acme".into(),
             milestone_id: milestone.into(),

@@ -176,6 +176,7 @@ async fn ses_faults_reach_the_mailer_as_what_they_say_of_the_email() {
     use milepost_app::ports::{Mailer, SendError};
     use milepost_domain::{Contact, EmailKind, OutgoingEmail};
     let email = OutgoingEmail {
+        in_reply_to: None,
         key: milepost_domain::SendKey::new("exec-1:outreach_email:customer"),
         kind: EmailKind::Outreach,
         account_id: milepost_domain::AccountId::new("a1"),

@@ -105,6 +105,7 @@ const CONTACT_POLICY_KEYS: &[&str] = &["max_per_day", "max_per_week", "business_
 const MILESTONE_KEYS: &[&str] = &[
     "id",
     "name",
+    "customer_title",
     "phase",
     "due_days",
     "owner",
@@ -508,6 +509,9 @@ impl Validator<'_> {
             ok.then(|| s.as_str().to_string())
         });
         let name = self.string(m, "name", path);
+        let customer_title = m
+            .get_node("customer_title")
+            .and_then(|_| self.string(m, "customer_title", path));
         let phase = self.scalar(m, "phase", path, true).and_then(|s| {
             let p = Phase::parse(s.as_str());
             if p.is_none() {
@@ -615,6 +619,7 @@ impl Validator<'_> {
         Some(MilestoneDef {
             id: id?,
             name: name?,
+            customer_title,
             phase: phase?,
             due_days: due_days?,
             owner: owner?,

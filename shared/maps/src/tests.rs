@@ -457,6 +457,16 @@ fn a_vendor_side_milestone_has_nothing_for_the_customer() {
                 playbook,
             )
     };
+    let titled = VALID.replace(
+        "    name: First core workflow completed\n",
+        "    name: First core workflow completed\n    customer_title: Your first workflow\n",
+    );
+    let titled = load_map("map.yaml", &titled).expect("valid");
+    assert_eq!(
+        titled.milestones[0].customer_title.as_deref(),
+        Some("Your first workflow")
+    );
+    assert_eq!(titled.milestones[1].customer_title, None, "unset: the name is used");
     let ours = load_map("map.yaml", &manual("{csm: \"Call them\", leadership: \"Ask\"}", "")).expect("valid");
     assert_eq!(
         ours.milestones[0].moved_by(),

@@ -15,12 +15,14 @@ pub(super) struct CsmTaskText<'a> {
 }
 
 pub(super) struct CsmView<'a> {
+    /// Why the task is the owner's now: what day 1 did, or that the
+    /// milestone is ours to move.
+    pub opening: String,
     pub role_note: Option<String>,
     pub reminder: Option<String>,
     pub buttons: Vec<Button>,
     pub link_days: i64,
     pub subject: String,
-    pub owner_name: String,
     pub facts: MilestoneFacts,
     pub today: String,
     pub overdue: String,
@@ -101,9 +103,17 @@ pub(super) fn task_email(
     };
     let owner = Contact::parse(task.brief().owner_name.clone(), &task.brief().owner_email)
         .map_err(|e| RenderError::Address(e.to_string()))?;
+    let owner_name = first_name(&task.brief().owner_name);
+    let opening = if !m.moved_by().is_customer() {
+        format!("{owner_name}, this milestone is past its date and it is ours to move: the customer was not written to about it. It is yours now.")
+    } else if task.brief().follow_up_not_sent {
+        format!("{owner_name}, day-1 outreach did not move this milestone (its follow-up was not sent: the contact policy would have held it past today). It is yours now.")
+    } else {
+        format!("{owner_name}, day-1 outreach did not move this milestone. It is yours now.")
+    };
     let view = CsmView {
+        opening,
         subject: clean_header(&subject),
-        owner_name: first_name(&task.brief().owner_name),
         facts,
         today: fmt_day(local_today(now, account.timezone)),
         overdue: days_ago(days_overdue(m.due_at(), now, account.timezone)),
@@ -128,6 +138,7 @@ pub(super) fn task_email(
         link_days: cfg.action_link_days,
     };
     Ok(OutgoingEmail {
+        in_reply_to: None,
         key,
         kind: EmailKind::CsmTask,
         account_id: account.id.clone(),

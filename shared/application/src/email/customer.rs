@@ -2,6 +2,7 @@
 //! and the heads-up before a miss.
 
 use super::*;
+use milepost_domain::ThreadRef;
 
 #[derive(Template)]
 #[template(path = "outreach.html")]
@@ -56,15 +57,16 @@ pub fn outreach(
     key: SendKey,
 ) -> Result<OutgoingEmail, RenderError> {
     let About { cfg, account, m, now } = about;
-    let facts = MilestoneFacts::new(cfg, account, m, now);
+    let facts = MilestoneFacts::for_customer(cfg, account, m, now);
+    let title = m.customer_title();
     let subject = match (kind, also.len()) {
-        (EmailKind::FollowUp, _) => format!("[{}] Resources and 1:1 help for {}", account.name, m.name()),
-        (EmailKind::HeadsUpChampion, 0) => format!("[{}] Coming up: {}", account.name, m.name()),
-        (EmailKind::HeadsUpChampion, 1) => format!("[{}] Coming up: {} and one more", account.name, m.name()),
-        (EmailKind::HeadsUpChampion, n) => format!("[{}] Coming up: {} and {n} more", account.name, m.name()),
-        (_, 0) => format!("[{}] Next step: {}", account.name, m.name()),
-        (_, 1) => format!("[{}] Next steps: {} and one more", account.name, m.name()),
-        (_, n) => format!("[{}] Next steps: {} and {n} more", account.name, m.name()),
+        (EmailKind::FollowUp, _) => format!("[{}] Resources and 1:1 help for {}", account.name, title),
+        (EmailKind::HeadsUpChampion, 0) => format!("[{}] Coming up: {}", account.name, title),
+        (EmailKind::HeadsUpChampion, 1) => format!("[{}] Coming up: {} and one more", account.name, title),
+        (EmailKind::HeadsUpChampion, n) => format!("[{}] Coming up: {} and {n} more", account.name, title),
+        (_, 0) => format!("[{}] Next step: {}", account.name, title),
+        (_, 1) => format!("[{}] Next steps: {} and one more", account.name, title),
+        (_, n) => format!("[{}] Next steps: {} and {n} more", account.name, title),
     };
     let owner = account.owner(m.owner()).contact;
     let view = CustomerView {
@@ -78,7 +80,7 @@ pub fn outreach(
         also: also
             .iter()
             .map(|c| {
-                let facts = MilestoneFacts::new(cfg, account, c, now);
+                let facts = MilestoneFacts::for_customer(cfg, account, c, now);
                 (facts.milestone_name, facts.due_phrase, facts.link)
             })
             .collect(),
@@ -98,6 +100,7 @@ pub fn outreach(
         _ => (OutreachHtml { v: &view }.render()?, OutreachText { v: &view }.render()?),
     };
     Ok(OutgoingEmail {
+        in_reply_to: None,
         key,
         kind,
         account_id: account.id.clone(),
@@ -123,4 +126,15 @@ pub(super) struct HeadsUpChampionHtml<'a> {
 #[template(path = "heads_up_champion.txt")]
 pub(super) struct HeadsUpChampionText<'a> {
     v: &'a CustomerView<'a>,
+}
+
+/// Makes `mail` (day 1's follow-up) a reply in the thread of the email
+/// `thread` names, whose subject was `subject`: `Re:` it, and `In-Reply-To`
+/// and `References` it (each mailer writes those from `in_reply_to`).
+pub fn make_reply(mail: &mut OutgoingEmail, thread: ThreadRef, subject: Option<&str>) {
+    if let Some(subject) = subject {
+        let subject = subject.strip_prefix("Re: ").unwrap_or(subject);
+        mail.subject = clean_header(&format!("Re: {subject}"));
+    }
+    mail.in_reply_to = Some(thread);
 }

@@ -58,6 +58,7 @@ pub fn heads_up(
         facts,
     };
     Ok(OutgoingEmail {
+        in_reply_to: None,
         key,
         kind: EmailKind::HeadsUp,
         account_id: account.id.clone(),

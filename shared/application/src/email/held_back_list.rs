@@ -104,6 +104,7 @@ pub fn held_back_list(
     };
     let first = items.first().expect("a digest lists misses");
     Ok(OutgoingEmail {
+        in_reply_to: None,
         key,
         kind: EmailKind::HeldBackList,
         account_id: first.account.id.clone(),

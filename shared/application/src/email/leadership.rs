@@ -77,7 +77,7 @@ pub fn leadership(
     let arr = fmt_money(m.arr_at_risk(account.arr));
     let overdue = days(days_overdue(m.due_at(), now, account.timezone));
     let subject = match kind {
-        EmailKind::ExecSponsor => format!("[{}] {}: can we count on your help?", account.name, m.name()),
+        EmailKind::ExecSponsor => format!("[{}] {}: can we count on your help?", account.name, m.customer_title()),
         _ => format!(
             "[{}] Escalation: {} {overdue} overdue, {arr} ARR at risk",
             account.name,
@@ -90,7 +90,10 @@ pub fn leadership(
             EmailKind::ExecSponsor => first_name(&recipient.name),
             _ => "Hi team".to_string(),
         },
-        facts: MilestoneFacts::new(cfg, account, m, now),
+        facts: match kind {
+            EmailKind::ExecSponsor => MilestoneFacts::for_customer(cfg, account, m, now),
+            _ => MilestoneFacts::new(cfg, account, m, now),
+        },
         overdue,
         arr_at_risk: arr,
         health,
@@ -130,6 +133,7 @@ pub fn leadership(
         ),
     };
     Ok(OutgoingEmail {
+        in_reply_to: None,
         key,
         kind,
         account_id: account.id.clone(),

@@ -86,6 +86,7 @@ pub fn leadership_list(
     };
     let first = items.first().expect("a list has escalations");
     Ok(OutgoingEmail {
+        in_reply_to: None,
         key,
         kind: EmailKind::Leadership,
         account_id: first.account.id.clone(),

@@ -33,7 +33,7 @@ mod wording;
 
 use csm_task::fallback_note;
 pub use csm_task::{csm_reminder, csm_task, task_buttons, Button};
-pub use customer::outreach;
+pub use customer::{make_reply, outreach};
 pub use heads_up::heads_up;
 pub use held_back_list::{held_back_list, HeldItem};
 pub use leadership::{leadership, EscalationFacts};
@@ -90,6 +90,14 @@ impl MilestoneFacts {
             ),
         }
     }
+
+    /// The facts as the customer reads them: the milestone by its customer title.
+    pub fn for_customer(cfg: &Config, account: &Account, m: &TrackedMilestone, now: Timestamp) -> Self {
+        MilestoneFacts {
+            milestone_name: m.customer_title().to_owned(),
+            ..MilestoneFacts::new(cfg, account, m, now)
+        }
+    }
 }
 
 /// What every email about one milestone of one account is made from: the
@@ -131,6 +139,17 @@ fn relationship(phase: milepost_domain::Phase) -> &'static str {
 }
 
 /// Splits a playbook paragraph into bullet points on sentence or line breaks.
+/// The in-app message's words for the customer: the customer title, and
+/// the first point the map's outreach makes (never our target's wording).
+pub fn in_app_words(m: &TrackedMilestone) -> (String, String) {
+    let title = format!("Next step: {}", m.customer_title());
+    let body = split_points(&m.playbook().outreach)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| format!("{} is the next step for your team.", m.customer_title()));
+    (title, body)
+}
+
 fn split_points(text: &str) -> Vec<String> {
     text.split(['\n', ';'])
         .map(str::trim)
@@ -228,8 +247,7 @@ pub fn fmt_money(amount: u64) -> String {
 /// HTML. The boundary and Message-ID derive from the idempotency key, so the
 /// same email always serialises to the same bytes.
 pub fn to_eml(email: &OutgoingEmail) -> std::io::Result<String> {
-    let digest = Sha256::digest(email.key.as_bytes());
-    let tag: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    let tag = eml_tag(&email.key);
     let body = MimePart::new(
         ContentType::new("multipart/alternative").attribute("boundary", format!("milepost-{tag}")),
         vec![
@@ -258,12 +276,23 @@ pub fn to_eml(email: &OutgoingEmail) -> std::io::Result<String> {
     if let Some(reply_to) = &email.reply_to {
         builder = builder.reply_to((reply_to.name.as_str(), reply_to.email.as_str()));
     }
+    if let Some(thread) = &email.in_reply_to {
+        // The Message-ID the email it answers got here.
+        let answered = format!("{}@milepost.local", eml_tag(&thread.key));
+        builder = builder.in_reply_to(answered.clone()).references(answered);
+    }
     if let Some(url) = &email.list_unsubscribe {
         builder = builder
             .header("List-Unsubscribe", Raw::new(format!("<{url}>")))
             .header("List-Unsubscribe-Post", Raw::new("List-Unsubscribe=One-Click"));
     }
     builder.write_to_string()
+}
+
+/// What the outbox's Message-ID and MIME boundary of the email under `key` derive from.
+fn eml_tag(key: &SendKey) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    digest.iter().take(12).map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ pub(crate) fn milestone(acct: &Account) -> TrackedMilestone {
 /// The milestone under test, its definition first changed by `change`.
 fn milestone_with(acct: &Account, change: impl FnOnce(&mut MilestoneDef)) -> TrackedMilestone {
     let mut def = MilestoneDef {
+        customer_title: None,
         moved_by: None,
         id: "first_workflow".into(),
         name: "First <workflow> & done".into(),
@@ -97,6 +98,7 @@ fn task_of(acct: &Account, m: &TrackedMilestone) -> CsmTask {
     let mut task = CsmTask::open(
         "t".into(),
         TaskBrief {
+            follow_up_not_sent: false,
             account_id: acct.id.clone(),
             account_name: acct.name.clone(),
             milestone_id: m.milestone_id().to_owned(),

@@ -165,6 +165,7 @@ pub fn weekly_digest(
         reproduce: format!("milepost report --since {} --until {}", week.since, week.until),
     };
     Ok(OutgoingEmail {
+        in_reply_to: None,
         key,
         kind: EmailKind::WeeklyDigest,
         // About every account, not one: the week names the email in outboxes.

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use milepost_domain::health::{health, Health};
 use milepost_domain::{
     Account, Contact, ContactPolicy, CsmTask, DomainEvent, EmailKind, EscalationLogEntry, EscalationRequest, HeldBack,
-    HeldMiss, IllegalChange, OutgoingEmail, SendKey, Slot, Stage, StageSkip, Step, StepOutcome, TaskBrief, Timestamp,
-    TrackedMilestone,
+    HeldMiss, IllegalChange, OutgoingEmail, SendKey, Slot, Stage, StageSkip, Step, StepOutcome, TaskBrief, ThreadRef,
+    Timestamp, TrackedMilestone,
 };
 use tracing::Instrument;
 
@@ -24,8 +24,8 @@ use crate::config::Config;
 use crate::email::{self, RenderError};
 use crate::keys::{self, Recipient, StepLog};
 use crate::links::ActionLinks;
-use crate::ports::SendClaim;
 use crate::ports::{Clock, EventPublisher, Mailer, PlaybookStore, StoreError};
+use crate::ports::{SendClaim, SendRecord};
 use crate::sending::{decided_send, send_claimed, settled_or_adopted, SendFailure, SendResult};
 use crate::writes::retry_on_conflict;
 
@@ -291,34 +291,128 @@ impl PlaybookSteps {
                 .held_by_suppression(req, step, Recipient::Customer, kind, to, now)
                 .await?
         {
+            // The follow-up answers its outreach, in its thread.
+            let thread = match kind {
+                EmailKind::FollowUp => self.outreach_thread(req).await?,
+                _ => None,
+            };
+            let mut policy = milestone.policy().contact;
+            if thread.is_some() {
+                policy = policy.for_reply();
+            }
             let slot = LimitedSend {
                 who: Recipient::Customer,
                 kind,
                 to,
                 key: &key,
             };
-            let policy = milestone.policy().contact;
-            if let Some(later) = self.claim_slot(req, step, &slot, policy, account.timezone, now).await? {
-                return Ok(Some(later));
+            // A follow-up after the day-3 task would be no follow-up.
+            let latest = (kind == EmailKind::FollowUp).then_some(req.schedule.csm_task_at);
+            match self
+                .claim_slot_until(req, step, &slot, policy, account.timezone, now, latest)
+                .await?
+            {
+                SlotAnswer::Now => {}
+                SlotAnswer::Later(at) => return Ok(Some(at)),
+                SlotAnswer::TooLate => return Ok(None),
             }
-            // One outreach for the account's misses close together.
             let claim = SendClaim::fresh(now);
-            let also = if step == Step::OutreachEmail {
-                self.claim_close_misses(account, milestone, &claim).await?
-            } else {
-                Vec::new()
+            // One outreach for the account's misses close together, and one
+            // follow-up for those it named.
+            let (also, also_keys) = match &thread {
+                None if step == Step::OutreachEmail => {
+                    let also = self.claim_close_misses(account, milestone, &claim).await?;
+                    let keys = also.iter().map(|c| outreach_key_of(account, c)).collect();
+                    (also, keys)
+                }
+                Some((thread, _)) if thread.key == send_key(req, Step::OutreachEmail, Recipient::Customer) => {
+                    self.claim_named_follow_ups(account, milestone, &thread.key, &claim)
+                        .await?
+                }
+                _ => (Vec::new(), Vec::new()),
             };
             let unsubscribe = self.unsubscribe_url(account, to, now);
             let about = at.about(&self.config);
-            let mail = email::outreach(about, &also, kind, &unsubscribe, key)?;
+            let mut mail = email::outreach(about, &also, kind, &unsubscribe, key)?;
+            if let Some((thread, subject)) = thread {
+                email::make_reply(&mut mail, thread, subject.as_deref());
+            }
             let sent = self.send_logged(req, step, Recipient::Customer, now, &mail).await;
             // The misses it named are settled as included in it, or given back.
-            let keys = also.iter().map(|c| outreach_key_of(account, c));
-            let within = format!("the outreach email about {}", milestone.name());
-            crate::sending::settle_named(self.store.as_ref(), keys, &within, sent.as_ref().ok(), &claim).await?;
+            let within = format!("the {} email about {}", kind.label(), milestone.name());
+            crate::sending::settle_named(
+                self.store.as_ref(),
+                also_keys,
+                &within,
+                &mail.key,
+                sent.as_ref().ok(),
+                &claim,
+            )
+            .await?;
             sent?;
         }
         Ok(None)
+    }
+
+    /// The outreach a follow-up answers, and its subject: the miss's own
+    /// outreach, or the one that named it; none when no outreach went (held,
+    /// unsubscribed, rejected): then the follow-up starts its own thread.
+    async fn outreach_thread(&self, req: &EscalationRequest) -> Result<Option<(ThreadRef, Option<String>)>, StepError> {
+        let mut key = send_key(req, Step::OutreachEmail, Recipient::Customer);
+        // One hop at most: an outreach that named others was sent on its own.
+        for _ in 0..2 {
+            match self.store.send_record(&key).await? {
+                Some(SendRecord::Sent { message_id, subject }) => {
+                    let thread = ThreadRef {
+                        key,
+                        message_id: Some(message_id),
+                    };
+                    return Ok(Some((thread, subject)));
+                }
+                Some(SendRecord::Unknown { email, .. }) => {
+                    let subject = email.map(|e| e.subject);
+                    return Ok(Some((ThreadRef { key, message_id: None }, subject)));
+                }
+                Some(SendRecord::Included {
+                    in_email: Some(named_in),
+                    ..
+                }) => key = named_in,
+                _ => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+
+    /// The follow-ups of the misses the outreach under `outreach` named,
+    /// claimed so this follow-up names them too: the merged outreach's
+    /// conversation stays one. With their send keys, to settle after.
+    async fn claim_named_follow_ups(
+        &self,
+        account: &Account,
+        m: &TrackedMilestone,
+        outreach: &SendKey,
+        claim: &SendClaim,
+    ) -> Result<(Vec<TrackedMilestone>, Vec<SendKey>), StepError> {
+        let mut named = Vec::new();
+        for c in self.store.milestones_of(&account.id).await? {
+            if c.milestone_id() == m.milestone_id() || c.status().is_reached() || c.missed_at().is_none() {
+                continue;
+            }
+            if let Some(SendRecord::Included {
+                in_email: Some(named_in),
+                ..
+            }) = self.store.send_record(&outreach_key_of(account, &c)).await?
+            {
+                if &named_in == outreach {
+                    named.push(c);
+                }
+            }
+        }
+        named.sort_by(|a, b| (a.due_at(), a.milestone_id()).cmp(&(b.due_at(), b.milestone_id())));
+        let key_of = |c: &TrackedMilestone| follow_up_key_of(account, c);
+        let claimed = crate::sending::claim_named(self.store.as_ref(), named, key_of, claim).await?;
+        let keys = claimed.iter().map(key_of).collect();
+        Ok((claimed, keys))
     }
 
     /// Day 1's in-app message: asked of the product, through the bus.
@@ -335,14 +429,15 @@ impl PlaybookSteps {
         let mut users = activity.recent_users();
         users.truncate(20);
         let facts = email::MilestoneFacts::new(&self.config, account, milestone, now);
+        let (title, body) = email::in_app_words(milestone);
         self.events
             .publish(&[DomainEvent::InAppMessageRequested {
                 account_id: account.id.clone(),
                 milestone_id: milestone.milestone_id().to_owned(),
                 execution: req.execution.clone(),
                 user_ids: users,
-                title: format!("Next step: {}", milestone.name()),
-                body: format!("Target: {}. Today: {}.", facts.target, facts.current),
+                title,
+                body,
                 link: facts.link,
             }])
             .await
@@ -519,6 +614,11 @@ impl PlaybookSteps {
     ) -> Result<CsmTask, StepError> {
         let activity = self.store.activity(&account.id).await?;
         let milestones = self.store.milestones_of(&account.id).await?;
+        let too_late = StepLog::TooLate(Recipient::Customer).key_part();
+        let follow_up_not_sent =
+            self.store.log_of(&account.id).await?.iter().any(|e| {
+                e.execution == req.execution && e.step == Some(Step::FollowUpEmail) && e.key.ends_with(&too_late)
+            });
         // The events the account's milestones read are listed; the rest (page
         // views and the like) are only counted.
         let read: std::collections::HashSet<&str> = milestones.iter().filter_map(|m| m.criterion().event()).collect();
@@ -554,6 +654,7 @@ impl PlaybookSteps {
                 recommended_intervention: m.playbook().csm.clone(),
                 recent_activity: listed.into_iter().cloned().collect(),
                 other_activity: other.len() as u64,
+                follow_up_not_sent,
             },
         ))
     }
@@ -636,12 +737,44 @@ impl PlaybookSteps {
         tz: chrono_tz::Tz,
         now: Timestamp,
     ) -> Result<Option<Timestamp>, StepError> {
+        match self.claim_slot_until(req, step, send, policy, tz, now, None).await? {
+            SlotAnswer::Now => Ok(None),
+            SlotAnswer::Later(at) => Ok(Some(at)),
+            SlotAnswer::TooLate => unreachable!("no latest time was given"),
+        }
+    }
+
+    /// `claim_slot`, for an email that is not sent at all if the policy would
+    /// hold it past `latest` (logged as not sent, with why).
+    #[allow(clippy::too_many_arguments)]
+    async fn claim_slot_until(
+        &self,
+        req: &EscalationRequest,
+        step: Step,
+        send: &LimitedSend<'_>,
+        policy: ContactPolicy,
+        tz: chrono_tz::Tz,
+        now: Timestamp,
+        latest: Option<Timestamp>,
+    ) -> Result<SlotAnswer, StepError> {
         let policy = self.config.contact_policy_for(policy);
         // Two sends to one contact at once: the loser of the write reads again.
         let slot = crate::sending::claim_contact_slot(self.store.as_ref(), send.to, send.key, &policy, tz, now).await?;
         let Slot::Later(at, why) = slot else {
-            return Ok(None);
+            return Ok(SlotAnswer::Now);
         };
+        if let Some(latest) = latest.filter(|latest| at >= *latest) {
+            let detail = format!(
+                "{} email not sent: the contact policy would hold it to {} ({}), after {}: {}",
+                send.kind.label(),
+                email::fmt_local_datetime(at, tz),
+                tz.name(),
+                email::fmt_local_datetime(latest, tz),
+                why.describe(&policy)
+            );
+            self.log(req, step, StepLog::TooLate(send.who), now, detail).await?;
+            return Ok(SlotAnswer::TooLate);
+        }
         let detail = format!(
             "{} email deferred to {} ({}): {}",
             send.kind.label(),
@@ -651,7 +784,7 @@ impl PlaybookSteps {
         );
         self.log(req, step, StepLog::Deferred(send.who, at), now, detail)
             .await?;
-        Ok(Some(at))
+        Ok(SlotAnswer::Later(at))
     }
 
     /// Sends an email once (see `send_once`) and records what became of it in
@@ -761,6 +894,7 @@ impl PlaybookSteps {
         for (their_key, execution, ..) in &others {
             if went {
                 let record = crate::ports::SendRecord::Included {
+                    in_email: Some(key.clone()),
                     within: format!("leadership's escalation email of {}", email::fmt_date(now)),
                 };
                 self.store.settle_send(their_key, &record).await?;
@@ -981,6 +1115,15 @@ struct LeaderFacts<'a> {
     task: Option<&'a CsmTask>,
 }
 
+/// What the contact policy says of an email now.
+enum SlotAnswer {
+    Now,
+    /// Held until then.
+    Later(Timestamp),
+    /// It would be held past the latest it may go: not sent (logged).
+    TooLate,
+}
+
 /// An email about to be sent under a contact policy: to whom, as whom in the log.
 struct LimitedSend<'a> {
     who: Recipient,
@@ -1005,6 +1148,12 @@ fn send_key(req: &EscalationRequest, step: Step, recipient: Recipient) -> SendKe
 fn outreach_key_of(account: &Account, m: &TrackedMilestone) -> SendKey {
     let execution = milepost_domain::execution_name(&account.id, m.milestone_id(), m.due_at());
     keys::playbook_send(&execution, Step::OutreachEmail, Recipient::Customer)
+}
+
+/// The send key of the follow-up email of `m`'s escalation.
+fn follow_up_key_of(account: &Account, m: &TrackedMilestone) -> SendKey {
+    let execution = milepost_domain::execution_name(&account.id, m.milestone_id(), m.due_at());
+    keys::playbook_send(&execution, Step::FollowUpEmail, Recipient::Customer)
 }
 
 /// The span of one playbook step: ids only.

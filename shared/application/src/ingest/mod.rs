@@ -691,6 +691,8 @@ impl Ingestion {
                 achieved_at: at,
                 group: m.group(),
                 stage_reached: from.stage(),
+                recovered_after: (m.group() != Some(milepost_domain::Group::Control))
+                    .then(|| milepost_domain::RecoveredAfter::of(from)),
             }
         };
         // A confirmation is logged and announced with the achievement it made:

@@ -122,6 +122,7 @@ async fn adapters_work_against_the_emulator() {
             achieved_at: missed_at,
             group: Some(milepost_domain::Group::Playbook),
             stage_reached: None,
+            recovered_after: None,
         })
         .collect();
     publisher.publish(&events).await.unwrap();

@@ -158,6 +158,7 @@ async fn each_function_sends_its_email_through_ses_once_and_keeps_the_task_in_dy
     }
 
     let sent = aws.outbox().await;
+    assert!(sent[1].subject.starts_with("Re: "), "{}", sent[1].subject);
     let to: Vec<(&str, &str)> = sent
         .iter()
         .map(|e| (e.to[0].as_str(), e.subject.split(']').nth(1).unwrap_or("").trim()))
@@ -166,10 +167,8 @@ async fn each_function_sends_its_email_through_ses_once_and_keeps_the_task_in_dy
         to,
         vec![
             ("\"Pat Admin\" <pat@a1.example>", "Next step: First workflow completed"),
-            (
-                "\"Pat Admin\" <pat@a1.example>",
-                "Resources and 1:1 help for First workflow completed"
-            ),
+            // The follow-up: a reply in the outreach's thread.
+            ("\"Pat Admin\" <pat@a1.example>", "Next step: First workflow completed"),
             (
                 "\"Maya CSM\" <maya@vendor.example>",
                 "CSM task: First workflow completed missed, $50,000 ARR at risk"
@@ -198,7 +197,8 @@ async fn each_function_sends_its_email_through_ses_once_and_keeps_the_task_in_dy
         ]
     );
     for e in &sent {
-        assert!(e.subject.starts_with("[Acme & <Sons>]"), "{}", e.subject);
+        let subject = e.subject.strip_prefix("Re: ").unwrap_or(&e.subject);
+        assert!(subject.starts_with("[Acme & <Sons>]"), "{}", e.subject);
         assert!(e.html.contains("Acme &amp; &lt;Sons&gt;") || e.html.contains("Acme &#38; &#60;Sons&#62;"));
         assert!(!e.html.contains("<Sons>"), "account data is escaped in HTML");
     }

@@ -468,13 +468,22 @@ async fn tasks_logs_and_sends_happen_once(store: Arc<dyn Store>) {
         "released claims can be taken again"
     );
     store
-        .settle_send(&SendKey::new("s"), &SendRecord::Sent { message_id: "m".into() })
+        .settle_send(
+            &SendKey::new("s"),
+            &SendRecord::Sent {
+                subject: None,
+                message_id: "m".into(),
+            },
+        )
         .await
         .unwrap();
     store.release_send(&SendKey::new("s"), &second).await.unwrap();
     assert_eq!(
         store.claim_send(&SendKey::new("s"), &second).await.unwrap(),
-        Some(SendRecord::Sent { message_id: "m".into() }),
+        Some(SendRecord::Sent {
+            subject: None,
+            message_id: "m".into()
+        }),
         "a sent record is never released"
     );
 }
@@ -863,7 +872,10 @@ async fn unknown_sends_are_listed_until_settled_and_receipts_keep_the_first(stor
     store
         .settle_send(
             &SendKey::new("exec-2:outreach_email:customer"),
-            &SendRecord::Sent { message_id: "m".into() },
+            &SendRecord::Sent {
+                subject: None,
+                message_id: "m".into(),
+            },
         )
         .await
         .unwrap();
@@ -873,6 +885,7 @@ async fn unknown_sends_are_listed_until_settled_and_receipts_keep_the_first(stor
         "only unknown outcomes are listed"
     );
     let sent = SendRecord::Sent {
+        subject: None,
         message_id: "ses-1".into(),
     };
     assert!(

@@ -10,8 +10,8 @@ use milepost_app::ingest::wire::{parse_body, BodyError};
 use milepost_app::ingest::Applied;
 use milepost_app::ingest::Confirmed;
 use milepost_app::ports::{
-    AccountStore, EscalationLog, EventApplied, EventPublisher, MapStore, MilestoneStore, PublishError, StartOutcome,
-    TaskStore, WorkflowError, WorkflowStarter,
+    AccountStore, EscalationLog, EventApplied, EventPublisher, MapStore, MilestoneStore, PublishError, SendLedger,
+    SendRecord, StartOutcome, TaskStore, WorkflowError, WorkflowStarter,
 };
 use milepost_app::sweep::SweepOptions;
 use milepost_app::Services;
@@ -645,6 +645,20 @@ async fn a_vendor_side_miss_sends_the_customer_nothing_and_opens_its_task_on_day
         .map(|e| (e.kind, e.subject))
         .collect();
     assert!(to_customer.is_empty(), "{to_customer:?}");
+    let task_email = h
+        .mailer
+        .sent()
+        .into_iter()
+        .find(|e| e.kind == EmailKind::CsmTask && e.milestone_id == "sponsor_named")
+        .unwrap();
+    assert!(
+        task_email
+            .text
+            .contains("it is ours to move: the customer was not written to about it"),
+        "{}",
+        task_email.text
+    );
+    assert!(!task_email.text.contains("day-1 outreach"), "{}", task_email.text);
     assert!(!h.events.events().iter().any(
         |e| matches!(e, DomainEvent::InAppMessageRequested { milestone_id, .. } if milestone_id == "sponsor_named")
     ));
@@ -702,6 +716,43 @@ async fn a_vendor_side_miss_sends_the_customer_nothing_and_opens_its_task_on_day
             ("completed".to_string(), Stage::CsmTask),
             ("completed".to_string(), Stage::Leadership),
         ]
+    );
+}
+
+/// Issue 33: a follow-up goes before the day-3 task or not at all. Under a
+/// policy of one email a week, the outreach takes Pat's week: the follow-up
+/// is not sent, the log says why, and the task tells its owner.
+#[tokio::test]
+async fn a_follow_up_the_policy_would_hold_past_day_three_is_not_sent_and_the_task_says_so() {
+    let h = Harness::new().await;
+    let map = ESCALATION_MAP.replacen(
+        "escalate_to_exec_sponsor: true\n",
+        "escalate_to_exec_sponsor: true\ncontact_policy: {max_per_day: 1, max_per_week: 1}\n",
+        1,
+    );
+    h.store.put_map(&load_map("weekly.yaml", &map).unwrap()).await.unwrap();
+    h.onboard("a1").await;
+    h.run_until(h.at(16, 0)).await;
+    let first_workflow: Vec<_> = h
+        .mailer
+        .sent()
+        .into_iter()
+        .filter(|e| e.milestone_id == "first_workflow")
+        .collect();
+    let kinds: Vec<EmailKind> = first_workflow.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds[..2], [EmailKind::Outreach, EmailKind::CsmTask], "{kinds:?}");
+    assert!(!kinds.contains(&EmailKind::FollowUp), "{kinds:?}");
+    let log = h.store.log_of(&AccountId::new("a1")).await.unwrap();
+    assert!(
+        log.iter().any(|e| e.step == Some(Step::FollowUpEmail)
+            && e.detail
+                .starts_with("follow-up email not sent: the contact policy would hold it to")),
+        "{log:#?}"
+    );
+    assert!(
+        first_workflow[1].text.contains("its follow-up was not sent"),
+        "{}",
+        first_workflow[1].text
     );
 }
 
@@ -1084,9 +1135,42 @@ async fn misses_close_together_get_one_outreach_naming_them_all() {
             .starts_with("outreach email not sent on its own: included in the outreach email about")),
         "{log:#?}"
     );
+    // Issue 33: one conversation. The follow-up answers that outreach in its
+    // thread, the same day, and names both misses; the other miss's own
+    // follow-up says it was included.
+    let follow_ups: Vec<_> = to_pat.iter().filter(|e| e.kind == EmailKind::FollowUp).collect();
+    assert_eq!(follow_ups.len(), 1, "{follow_ups:#?}");
+    let follow_up = follow_ups[0];
+    assert_eq!(follow_up.subject, format!("Re: {}", outreach[0].subject));
+    let thread = follow_up.in_reply_to.as_ref().expect("a reply");
+    assert_eq!(thread.key, outreach[0].key);
+    let outreach_id = match h.store.send_record(&outreach[0].key).await.unwrap() {
+        Some(SendRecord::Sent { message_id, .. }) => message_id,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(thread.message_id.as_deref(), Some(outreach_id.as_str()));
+    assert_eq!(follow_up.date.date_naive(), outreach[0].date.date_naive());
+    assert_eq!(
+        follow_up.names, outreach[0].names,
+        "the follow-up names what the outreach named"
+    );
+    assert!(
+        log.iter().any(|e| e
+            .detail
+            .starts_with("follow-up email not sent on its own: included in the follow-up email about")),
+        "{log:#?}"
+    );
+    let eml = milepost_app::email::to_eml(follow_up).unwrap();
+    let outreach_eml = milepost_app::email::to_eml(outreach[0]).unwrap();
+    let message_id = outreach_eml
+        .lines()
+        .find_map(|l| l.strip_prefix("Message-ID: "))
+        .unwrap();
+    assert!(eml.contains(&format!("\nIn-Reply-To: {message_id}")), "{eml}");
+    assert!(eml.contains(&format!("\nReferences: {message_id}")), "{eml}");
     let mut days: Vec<_> = to_pat.iter().map(|e| e.date.date_naive()).collect();
     days.dedup();
-    assert_eq!(days.len(), to_pat.len(), "one email a day to Pat");
+    assert_eq!(days.len(), 1, "day 1's conversation, on day 1");
 }
 
 /// Leadership gets at most one escalation email a day: three accounts with

@@ -156,7 +156,7 @@ async fn an_email_taken_but_unanswered_is_settled_from_its_receipt_and_not_sent_
     r.until(contract_start() + Duration::days(16), true).await;
     assert!(r.taken().values().all(|n| *n == 1), "{:?}", r.taken());
     let first = r.first_outreach();
-    let Some(SendRecord::Sent { message_id }) = r.store.send_record(&first.key).await.unwrap() else {
+    let Some(SendRecord::Sent { message_id, .. }) = r.store.send_record(&first.key).await.unwrap() else {
         panic!("settled as sent")
     };
     assert!(message_id.starts_with("ses-"), "the id SES's event gave: {message_id}");
@@ -304,7 +304,7 @@ async fn a_send_left_mid_way_that_the_service_took_is_settled_from_its_receipt()
     r.store.record_receipt(&receipt).await.unwrap();
     r.until(contract_start() + Duration::days(16), true).await;
     assert_eq!(r.taken().get(&key), None, "not sent again: {:?}", r.taken());
-    let Some(SendRecord::Sent { message_id }) = r.store.send_record(&key).await.unwrap() else {
+    let Some(SendRecord::Sent { message_id, .. }) = r.store.send_record(&key).await.unwrap() else {
         panic!("settled as sent")
     };
     assert_eq!(message_id, "ses-before-the-crash");
