@@ -231,10 +231,12 @@ def main():
           f"expected one CSM task email per unrecovered milestone: {subjects}", terminal)
     check(sum("Escalation:" in s for s in subjects) == len(others), f"expected one leadership email each: {subjects}", terminal)
     # The misses are close together: one outreach email names them all.
-    outreach = [s for s in subjects if "Next step" in s]
+    outreach = [s for s in subjects if "Next step" in s and not s.startswith("Re: ")]
     more = {1: "", 2: " and one more"}.get(len(missed), f" and {len(missed) - 1} more")
     check(len(outreach) == 1 and outreach[0].endswith(more), f"expected one outreach email naming all {len(missed)} missed milestones: {subjects}", terminal)
-    check(sum("Resources and 1:1 help for" in s for s in subjects) == len(missed), f"expected one follow-up per missed milestone: {subjects}", terminal)
+    # Day 1 is one conversation: one follow-up, a reply in the outreach's thread.
+    replies = [s for s in subjects if s.startswith("Re: ")]
+    check(replies == ["Re: " + outreach[0]], f"expected one follow-up answering the outreach: {subjects}", terminal)
     check(any("maya@vendor.example" in ", ".join(e["to"]) for e in emails if "CSM task:" in e["subject"]),
           "the CSM task email did not go to the CSM", terminal)
     view_before = milepost("accounts", "show", "acme")

@@ -19,3 +19,18 @@ pub fn example_maps() -> Vec<MilestoneMap> {
         .map(|(name, text)| load_map(name, text).unwrap_or_else(|p| panic!("example map {name} is invalid: {p:?}")))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The examples are what a map should be: `maps validate` has no advice
+    /// for them (every customer-side milestone has customer words and a guide).
+    #[test]
+    fn the_example_maps_need_no_advice() {
+        for (name, text) in EXAMPLE_MAPS {
+            let (_, advice) = milepost_maps::load_map_with_advice(name, text).unwrap();
+            assert!(advice.is_empty(), "{name}: {advice:#?}");
+        }
+    }
+}

@@ -76,7 +76,14 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         } => {
             let problems = maps_cmd::validate(&files);
             if problems.is_empty() {
-                println!("{} map file(s) valid", files.len());
+                let advice = milepost_maps::advise_files(&files);
+                for a in &advice {
+                    eprintln!("advice: {a}");
+                }
+                match advice.len() {
+                    0 => println!("{} map file(s) valid", files.len()),
+                    n => println!("{} map file(s) valid; {n} piece(s) of advice above", files.len()),
+                }
                 Ok(ExitCode::SUCCESS)
             } else {
                 Ok(maps_cmd::report_problems(&problems))

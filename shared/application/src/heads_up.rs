@@ -320,7 +320,10 @@ impl HeadsUps {
             m,
             now,
         };
-        let sent = match (email::outreach(about, &also, kind, &unsubscribe, key.clone()), stale) {
+        let sent = match (
+            email::outreach(about, &also, kind, &unsubscribe, key.clone(), None),
+            stale,
+        ) {
             (Ok(mail), None) => send_claimed(store, self.mailer.as_ref(), &mail, &claim)
                 .await
                 .map_err(HeadsUpError::from),

@@ -69,3 +69,16 @@ fn read(file: &Path) -> std::io::Result<String> {
     std::fs::read_to_string(file)
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot read {}: {e}", file.display())))
 }
+
+/// The advice on every valid file (see `load_map_with_advice`); files with
+/// problems give none (`check_files` reports those).
+pub fn advise_files(files: &[PathBuf]) -> Vec<MapProblem> {
+    files
+        .iter()
+        .filter_map(|file| {
+            let text = std::fs::read_to_string(file).ok()?;
+            crate::load_map_with_advice(&file.display().to_string(), &text).ok()
+        })
+        .flat_map(|(_, advice)| advice)
+        .collect()
+}

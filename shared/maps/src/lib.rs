@@ -17,7 +17,7 @@ use milepost_domain::{
 };
 
 pub mod files;
-pub use files::{check_files, map_files, read_maps};
+pub use files::{advise_files, check_files, map_files, read_maps};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MapProblem {
@@ -41,9 +41,17 @@ impl fmt::Display for MapProblem {
 
 /// Parses and validates one map file.
 pub fn load_map(file: &str, text: &str) -> Result<MilestoneMap, Vec<MapProblem>> {
+    load_map_with_advice(file, text).map(|(map, _)| map)
+}
+
+/// `load_map`, with the advice on a valid map: what it allows but a
+/// customer would be poorer for (a customer-side milestone with no
+/// customer title, or no guide for its follow-up). Advice never refuses a map.
+pub fn load_map_with_advice(file: &str, text: &str) -> Result<(MilestoneMap, Vec<MapProblem>), Vec<MapProblem>> {
     let mut v = Validator {
         file,
         problems: Vec::new(),
+        advice: Vec::new(),
     };
     let root = match marked_yaml::parse_yaml(0, text) {
         Ok(root) => root,
@@ -60,7 +68,7 @@ pub fn load_map(file: &str, text: &str) -> Result<MilestoneMap, Vec<MapProblem>>
     };
     let map = v.map(&root);
     match map {
-        Some(map) if v.problems.is_empty() => Ok(map),
+        Some(map) if v.problems.is_empty() => Ok((map, v.advice)),
         _ => Err(v.problems),
     }
 }
@@ -85,6 +93,7 @@ fn position(span: &Span) -> (usize, usize) {
 struct Validator<'a> {
     file: &'a str,
     problems: Vec<MapProblem>,
+    advice: Vec<MapProblem>,
 }
 
 const MAP_KEYS: &[&str] = &[
@@ -133,6 +142,17 @@ const CRITERION_KINDS: &[&str] = &[
 ];
 
 impl Validator<'_> {
+    fn advise(&mut self, span: &Span, field: &str, message: impl Into<String>) {
+        let (line, column) = position(span);
+        self.advice.push(MapProblem {
+            file: self.file.to_string(),
+            line,
+            column,
+            field: field.to_string(),
+            message: message.into(),
+        });
+    }
+
     fn problem(&mut self, span: &Span, field: &str, message: impl Into<String>) {
         let (line, column) = position(span);
         self.problems.push(MapProblem {
@@ -584,6 +604,13 @@ impl Validator<'_> {
             Some(_) => moved_by,
             None => criterion.as_ref().map(MovedBy::default_for),
         };
+        if let (Some(MovedBy::Customer), None, Some(name)) = (side, &customer_title, &name) {
+            self.advise(
+                m.span(),
+                &join(path, "customer_title"),
+                format!("unset: customer mail and the in-app message will call this milestone \"{name}\", our name for it; give the customer's words"),
+            );
+        }
         let heads_up = self.heads_up(m, path, due_days, side);
         let holdout = self.holdout_share(m, path);
         if let (Some(MovedBy::Customer), true) = (side, escalates_to_sponsor) {
@@ -762,6 +789,13 @@ impl Validator<'_> {
                 }
             }
             Some(other) => self.problem(other.span(), &join(path, "guides"), "must be a list"),
+        }
+        if guides.iter().all(|g| g.url.is_none()) {
+            self.advise(
+                p.span(),
+                &join(path, "guides"),
+                "none: the day-1 follow-up will offer only the link to book 1:1 help; a guide lets the customer take the step alone",
+            );
         }
         Some(Playbook {
             outreach: outreach?,

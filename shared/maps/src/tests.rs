@@ -554,3 +554,57 @@ fn a_control_group_is_a_share_of_the_maps_misses_overridable_per_milestone() {
     let p = only(&VALID.replacen("tenure: first_year\n", "tenure: first_year\nholdout_max_arr: -5\n", 1));
     assert_eq!(p.field, "holdout_max_arr");
 }
+
+/// Issue 33: what a valid map lets through but a customer would be poorer
+/// for is advice, with its line: a customer-side milestone with no words of
+/// the customer's, or no guide for its follow-up. A vendor-side one needs neither.
+#[test]
+fn advice_names_customer_milestones_without_customer_words_or_guides() {
+    let (_, advice) = load_map_with_advice("map.yaml", VALID).expect("valid");
+    let fields: Vec<&str> = advice.iter().map(|a| a.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "milestones[0].customer_title",
+            "milestones[0].playbook.guides",
+            "milestones[1].customer_title",
+            "milestones[1].playbook.guides",
+        ]
+    );
+    assert!(
+        advice[0].message.contains("\"First core workflow completed\""),
+        "{}",
+        advice[0]
+    );
+    assert!(
+        advice[1].message.contains("only the link to book 1:1 help"),
+        "{}",
+        advice[1]
+    );
+    assert!(advice[0].line >= 7, "the milestone's line: {}", advice[0]);
+    let cared_for = VALID
+        .replace(
+            "    name: First core workflow completed\n",
+            "    name: First core workflow completed\n    customer_title: Your first workflow\n",
+        )
+        .replace(
+            "{outreach: \"Do it\", csm: \"Call them\", leadership: \"Ask the sponsor\"}",
+            "{outreach: \"Do it\", csm: \"Call them\", leadership: \"Ask\", guides: [{title: G, url: \"https://help.example.com/g\"}]}",
+        );
+    let (_, advice) = load_map_with_advice("map.yaml", &cared_for).unwrap();
+    assert!(
+        advice.iter().all(|a| a.field.starts_with("milestones[1]")),
+        "{advice:?}"
+    );
+    let manual = VALID
+        .replace(
+            "    criterion: {kind: event_count, event: workflow.completed, min: 1}\n",
+            "    criterion: {kind: manual}\n",
+        )
+        .replace("{outreach: \"Do it\", csm:", "{csm:");
+    let (_, advice) = load_map_with_advice("map.yaml", &manual).unwrap();
+    assert!(
+        advice.iter().all(|a| a.field.starts_with("milestones[1]")),
+        "{advice:?}"
+    );
+}

@@ -55,11 +55,17 @@ pub fn outreach(
     kind: EmailKind,
     unsubscribe_url: &str,
     key: SendKey,
+    reply: Option<Reply>,
 ) -> Result<OutgoingEmail, RenderError> {
     let About { cfg, account, m, now } = about;
     let facts = MilestoneFacts::for_customer(cfg, account, m, now);
     let title = m.customer_title();
     let subject = match (kind, also.len()) {
+        // A reply in its thread: `Re:` what it answers.
+        _ if reply.as_ref().is_some_and(|r| r.subject.is_some()) => {
+            let answered = reply.as_ref().and_then(|r| r.subject.as_deref()).unwrap_or_default();
+            format!("Re: {}", answered.strip_prefix("Re: ").unwrap_or(answered))
+        }
         (EmailKind::FollowUp, _) => format!("[{}] Resources and 1:1 help for {}", account.name, title),
         (EmailKind::HeadsUpChampion, 0) => format!("[{}] Coming up: {}", account.name, title),
         (EmailKind::HeadsUpChampion, 1) => format!("[{}] Coming up: {} and one more", account.name, title),
@@ -100,7 +106,7 @@ pub fn outreach(
         _ => (OutreachHtml { v: &view }.render()?, OutreachText { v: &view }.render()?),
     };
     Ok(OutgoingEmail {
-        in_reply_to: None,
+        in_reply_to: reply.map(|r| r.to),
         key,
         kind,
         account_id: account.id.clone(),
@@ -128,13 +134,9 @@ pub(super) struct HeadsUpChampionText<'a> {
     v: &'a CustomerView<'a>,
 }
 
-/// Makes `mail` (day 1's follow-up) a reply in the thread of the email
-/// `thread` names, whose subject was `subject`: `Re:` it, and `In-Reply-To`
-/// and `References` it (each mailer writes those from `in_reply_to`).
-pub fn make_reply(mail: &mut OutgoingEmail, thread: ThreadRef, subject: Option<&str>) {
-    if let Some(subject) = subject {
-        let subject = subject.strip_prefix("Re: ").unwrap_or(subject);
-        mail.subject = clean_header(&format!("Re: {subject}"));
-    }
-    mail.in_reply_to = Some(thread);
+/// The email a customer email answers in its thread (day 1's follow-up, its
+/// outreach), and that email's subject when it is known.
+pub struct Reply {
+    pub to: ThreadRef,
+    pub subject: Option<String>,
 }

@@ -33,7 +33,7 @@ mod wording;
 
 use csm_task::fallback_note;
 pub use csm_task::{csm_reminder, csm_task, task_buttons, Button};
-pub use customer::{make_reply, outreach};
+pub use customer::{outreach, Reply};
 pub use heads_up::heads_up;
 pub use held_back_list::{held_back_list, HeldItem};
 pub use leadership::{leadership, EscalationFacts};

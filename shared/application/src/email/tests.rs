@@ -157,6 +157,7 @@ fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
             EmailKind::Outreach,
             &champion_unsubscribe,
             SendKey::new("k1"),
+            None,
         )
         .unwrap(),
         outreach(
@@ -165,6 +166,7 @@ fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
             EmailKind::FollowUp,
             &champion_unsubscribe,
             SendKey::new("k2"),
+            None,
         )
         .unwrap(),
         csm_task(about(&cfg, acct, &m), &task, buttons, SendKey::new("k3")).unwrap(),
@@ -392,6 +394,7 @@ fn customer_mail_comes_from_its_owner_and_says_why_the_reader_hears_from_us() {
         EmailKind::Outreach,
         "https://u.example/x",
         SendKey::new("k"),
+        None,
     )
     .unwrap();
     assert!(
@@ -515,6 +518,7 @@ fn a_section_with_nothing_in_it_is_not_rendered() {
         EmailKind::FollowUp,
         "https://u.example/t",
         SendKey::new("k"),
+        None,
     )
     .unwrap();
     assert!(!follow_up.text.contains("guide"), "{}", follow_up.text);
@@ -600,6 +604,7 @@ fn one_outreach_names_every_miss_close_together() {
         EmailKind::Outreach,
         "https://u.example/t",
         SendKey::new("k"),
+        None,
     )
     .unwrap();
     assert_eq!(

@@ -305,13 +305,10 @@ impl PlaybookSteps {
                 kind,
                 to,
                 key: &key,
+                // A follow-up after the day-3 task would be no follow-up.
+                latest: (kind == EmailKind::FollowUp).then_some(req.schedule.csm_task_at),
             };
-            // A follow-up after the day-3 task would be no follow-up.
-            let latest = (kind == EmailKind::FollowUp).then_some(req.schedule.csm_task_at);
-            match self
-                .claim_slot_until(req, step, &slot, policy, account.timezone, now, latest)
-                .await?
-            {
+            match self.claim_slot(req, step, &slot, policy, account.timezone, now).await? {
                 SlotAnswer::Now => {}
                 SlotAnswer::Later(at) => return Ok(Some(at)),
                 SlotAnswer::TooLate => return Ok(None),
@@ -333,10 +330,8 @@ impl PlaybookSteps {
             };
             let unsubscribe = self.unsubscribe_url(account, to, now);
             let about = at.about(&self.config);
-            let mut mail = email::outreach(about, &also, kind, &unsubscribe, key)?;
-            if let Some((thread, subject)) = thread {
-                email::make_reply(&mut mail, thread, subject.as_deref());
-            }
+            let reply = thread.map(|(to, subject)| email::Reply { to, subject });
+            let mail = email::outreach(about, &also, kind, &unsubscribe, key, reply)?;
             let sent = self.send_logged(req, step, Recipient::Customer, now, &mail).await;
             // The misses it named are settled as included in it, or given back.
             let within = format!("the {} email about {}", kind.label(), milestone.name());
@@ -540,6 +535,7 @@ impl PlaybookSteps {
                     kind: EmailKind::ExecSponsor,
                     to: sponsor,
                     key: &key,
+                    latest: None,
                 };
                 if !self.held_by_pause(req, step, account, now).await?
                     && !self
@@ -547,7 +543,10 @@ impl PlaybookSteps {
                         .await?
                 {
                     let policy = milestone.policy().contact;
-                    sponsor_later = self.claim_slot(req, step, &slot, policy, account.timezone, now).await?;
+                    sponsor_later = self
+                        .claim_slot(req, step, &slot, policy, account.timezone, now)
+                        .await?
+                        .deferred_to();
                     if sponsor_later.is_none() {
                         sponsor_mail = Some((sponsor, self.unsubscribe_url(account, sponsor, now)));
                     }
@@ -725,9 +724,10 @@ impl PlaybookSteps {
         }
     }
 
-    /// Claims the contact's slot for this customer email under the contact
-    /// policy: `None`, send now (recorded, so a retry is not held by its own
-    /// slot); `Some(t)`, the policy holds it until `t`, and the log says why.
+    /// Claims the contact's slot for this email under the contact policy:
+    /// `Now`, send now (recorded, so a retry is not held by its own slot);
+    /// `Later(t)`, the policy holds it until `t`; `TooLate`, it would hold it
+    /// past the send's `latest`, so it is not sent. The log says which and why.
     async fn claim_slot(
         &self,
         req: &EscalationRequest,
@@ -736,26 +736,6 @@ impl PlaybookSteps {
         policy: ContactPolicy,
         tz: chrono_tz::Tz,
         now: Timestamp,
-    ) -> Result<Option<Timestamp>, StepError> {
-        match self.claim_slot_until(req, step, send, policy, tz, now, None).await? {
-            SlotAnswer::Now => Ok(None),
-            SlotAnswer::Later(at) => Ok(Some(at)),
-            SlotAnswer::TooLate => unreachable!("no latest time was given"),
-        }
-    }
-
-    /// `claim_slot`, for an email that is not sent at all if the policy would
-    /// hold it past `latest` (logged as not sent, with why).
-    #[allow(clippy::too_many_arguments)]
-    async fn claim_slot_until(
-        &self,
-        req: &EscalationRequest,
-        step: Step,
-        send: &LimitedSend<'_>,
-        policy: ContactPolicy,
-        tz: chrono_tz::Tz,
-        now: Timestamp,
-        latest: Option<Timestamp>,
     ) -> Result<SlotAnswer, StepError> {
         let policy = self.config.contact_policy_for(policy);
         // Two sends to one contact at once: the loser of the write reads again.
@@ -763,7 +743,7 @@ impl PlaybookSteps {
         let Slot::Later(at, why) = slot else {
             return Ok(SlotAnswer::Now);
         };
-        if let Some(latest) = latest.filter(|latest| at >= *latest) {
+        if let Some(latest) = send.latest.filter(|latest| at >= *latest) {
             let detail = format!(
                 "{} email not sent: the contact policy would hold it to {} ({}), after {}: {}",
                 send.kind.label(),
@@ -846,11 +826,13 @@ impl PlaybookSteps {
             kind: EmailKind::Leadership,
             to: leader,
             key,
+            latest: None,
         };
         let tz = self.config.leader_timezone;
         if let Some(later) = self
             .claim_slot(req, step, &send, milepost_domain::LEADER_POLICY, tz, now)
             .await?
+            .deferred_to()
         {
             return Ok(Some(later));
         }
@@ -1124,12 +1106,25 @@ enum SlotAnswer {
     TooLate,
 }
 
+impl SlotAnswer {
+    /// When a send with no latest time waits until, if it waits.
+    fn deferred_to(self) -> Option<Timestamp> {
+        match self {
+            SlotAnswer::Now => None,
+            SlotAnswer::Later(at) => Some(at),
+            SlotAnswer::TooLate => unreachable!("only a send with a latest time is too late"),
+        }
+    }
+}
+
 /// An email about to be sent under a contact policy: to whom, as whom in the log.
 struct LimitedSend<'a> {
     who: Recipient,
     kind: EmailKind,
     to: &'a Contact,
     key: &'a SendKey,
+    /// The latest it may go; held past it, it is not sent.
+    latest: Option<Timestamp>,
 }
 
 /// How long a step over SES's sending rate waits: one to five minutes,

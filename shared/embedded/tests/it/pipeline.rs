@@ -125,6 +125,16 @@ impl Harness {
         self.deliver(&workflows_done(account, at)).await
     }
 
+    /// The emails about `milestone`: their kind and first recipient, in order.
+    fn sent_about(&self, milestone: &str) -> Vec<(EmailKind, String)> {
+        self.mailer
+            .sent()
+            .into_iter()
+            .filter(|e| e.milestone_id == milestone)
+            .map(|e| (e.kind, e.to[0].email.to_string()))
+            .collect()
+    }
+
     fn sent_to(&self) -> Vec<(EmailKind, String)> {
         self.mailer
             .sent()
@@ -547,13 +557,7 @@ async fn an_unrecovered_escalation_runs_every_stage_in_order_to_the_right_people
     let h = Harness::new().await;
     h.onboard("a1").await;
     h.run_until(h.at(20, 0)).await;
-    let first_workflow: Vec<_> = h
-        .mailer
-        .sent()
-        .into_iter()
-        .filter(|e| e.milestone_id == "first_workflow")
-        .map(|e| (e.kind, e.to[0].email.to_string()))
-        .collect();
+    let first_workflow: Vec<_> = h.sent_about("first_workflow");
     assert_eq!(
         first_workflow,
         vec![
@@ -623,13 +627,7 @@ async fn a_vendor_side_miss_sends_the_customer_nothing_and_opens_its_task_on_day
     h.onboard("a1").await;
     h.run_until(h.at(45, 0)).await;
     let about_it = |e: &milepost_domain::OutgoingEmail| e.names.iter().any(|n| n.milestone_id == "sponsor_named");
-    let sent: Vec<(EmailKind, String)> = h
-        .mailer
-        .sent()
-        .into_iter()
-        .filter(|e| e.milestone_id == "sponsor_named")
-        .map(|e| (e.kind, e.to[0].email.to_string()))
-        .collect();
+    let sent: Vec<(EmailKind, String)> = h.sent_about("sponsor_named");
     assert_eq!(
         sent,
         vec![
