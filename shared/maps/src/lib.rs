@@ -142,26 +142,26 @@ const CRITERION_KINDS: &[&str] = &[
 ];
 
 impl Validator<'_> {
-    fn advise(&mut self, span: &Span, field: &str, message: impl Into<String>) {
+    /// What is said of `field`, at `span` of this file.
+    fn note(&self, span: &Span, field: &str, message: impl Into<String>) -> MapProblem {
         let (line, column) = position(span);
-        self.advice.push(MapProblem {
+        MapProblem {
             file: self.file.to_string(),
             line,
             column,
             field: field.to_string(),
             message: message.into(),
-        });
+        }
+    }
+
+    fn advise(&mut self, span: &Span, field: &str, message: impl Into<String>) {
+        let advice = self.note(span, field, message);
+        self.advice.push(advice);
     }
 
     fn problem(&mut self, span: &Span, field: &str, message: impl Into<String>) {
-        let (line, column) = position(span);
-        self.problems.push(MapProblem {
-            file: self.file.to_string(),
-            line,
-            column,
-            field: field.to_string(),
-            message: message.into(),
-        });
+        let problem = self.note(span, field, message);
+        self.problems.push(problem);
     }
 
     fn check_keys(&mut self, map: &MarkedMappingNode, allowed: &[&str], path: &str) {

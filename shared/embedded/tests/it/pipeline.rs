@@ -74,6 +74,12 @@ impl Harness {
         }
     }
 
+    /// The test map with `line` added at its top (a contact policy, thresholds).
+    async fn use_map_with(&self, line: &str) {
+        let map = ESCALATION_MAP.replacen("segment: all\n", &format!("segment: all\n{line}\n"), 1);
+        self.store.put_map(&load_map("test.yaml", &map).unwrap()).await.unwrap();
+    }
+
     async fn onboard(&self, id: &str) -> Account {
         let account = account(id);
         self.services.ingestion().upsert_account(&account).await.unwrap();
@@ -723,12 +729,8 @@ async fn a_vendor_side_miss_sends_the_customer_nothing_and_opens_its_task_on_day
 #[tokio::test]
 async fn a_follow_up_the_policy_would_hold_past_day_three_is_not_sent_and_the_task_says_so() {
     let h = Harness::new().await;
-    let map = ESCALATION_MAP.replacen(
-        "escalate_to_exec_sponsor: true\n",
-        "escalate_to_exec_sponsor: true\ncontact_policy: {max_per_day: 1, max_per_week: 1}\n",
-        1,
-    );
-    h.store.put_map(&load_map("weekly.yaml", &map).unwrap()).await.unwrap();
+    h.use_map_with("contact_policy: {max_per_day: 1, max_per_week: 1}")
+        .await;
     h.onboard("a1").await;
     h.run_until(h.at(16, 0)).await;
     let first_workflow: Vec<_> = h
@@ -1247,11 +1249,8 @@ async fn a_leader_gets_one_escalation_email_a_day_listing_what_waits() {
 async fn small_misses_stay_tech_touch_and_reach_their_owner_once_in_a_morning_digest() {
     use chrono::{Datelike, Timelike};
     let h = Harness::new().await;
-    let map = ESCALATION_MAP.replace(
-        "escalate_to_exec_sponsor: true\n",
-        "escalate_to_exec_sponsor: true\nmin_arr_at_risk: {csm_task: 20000, leadership: 60000}\n",
-    );
-    h.store.put_map(&load_map("test.yaml", &map).unwrap()).await.unwrap();
+    h.use_map_with("min_arr_at_risk: {csm_task: 20000, leadership: 60000}")
+        .await;
     for (id, arr) in [("a1", 30_000), ("a2", 80_000), ("a3", 200_000)] {
         let a = milepost_domain::Account { arr, ..account(id) };
         h.services.ingestion().upsert_account(&a).await.unwrap();
@@ -1508,8 +1507,7 @@ async fn a_milestone_behind_pace_gets_one_heads_up_before_its_due_date() {
 async fn a_held_out_miss_gets_no_playbook_and_is_still_tracked_to_recovery() {
     use milepost_domain::{Group, Holdout};
     let h = Arc::new(Harness::new().await);
-    let map = ESCALATION_MAP.replacen("segment: all\n", "segment: all\nholdout: 0.5\n", 1);
-    h.store.put_map(&load_map("test.yaml", &map).unwrap()).await.unwrap();
+    h.use_map_with("holdout: 0.5").await;
     let ids: Vec<String> = (0..40).map(|i| format!("a{i}")).collect();
     for id in &ids {
         h.onboard(id).await;
