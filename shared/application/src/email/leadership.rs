@@ -51,6 +51,9 @@ pub(super) struct LeadershipView<'a> {
     pub owner_name: &'a str,
     pub csm_name: &'a str,
     pub unsubscribe_url: &'a str,
+    /// Leadership's email: that the customer's sponsor hears next, and what
+    /// they are asked (our leadership is never surprised by it).
+    pub sponsor_next: Option<String>,
 }
 
 /// What leadership's email reports beside the milestone: the account's
@@ -109,6 +112,20 @@ pub fn leadership(
         owner_name: &account.owner(m.owner()).contact.name,
         csm_name: &account.csm.name,
         unsubscribe_url: unsubscribe_url.unwrap_or_default(),
+        sponsor_next: match (kind, &account.exec_sponsor) {
+            (EmailKind::Leadership, Some(sponsor)) if m.asks_sponsor() => Some(format!(
+                "{} ({}), {} executive sponsor, is written to after this email, unless customer email is paused or they unsubscribed{}",
+                sponsor.name,
+                sponsor.email,
+                possessive(&account.name),
+                m.playbook()
+                    .sponsor
+                    .as_deref()
+                    .map(|ask| format!(", and asked: \u{201c}{ask}\u{201d}"))
+                    .unwrap_or_default()
+            )),
+            _ => None,
+        },
         // What people did is for our leadership only, never for the customer's sponsor.
         task: task.filter(|_| kind == EmailKind::Leadership).map(|t| TaskSummary {
             owner_name: t.brief().owner_name.clone(),

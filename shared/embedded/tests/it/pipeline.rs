@@ -663,6 +663,22 @@ async fn a_vendor_side_miss_sends_the_customer_nothing_and_opens_its_task_on_day
         task_email.text
     );
     assert!(!task_email.text.contains("day-1 outreach"), "{}", task_email.text);
+    // Leadership hears of the sponsor only where the sponsor is written to.
+    let leadership_text = |milestone: &str| {
+        h.mailer
+            .sent()
+            .into_iter()
+            .find(|e| e.kind == EmailKind::Leadership && e.milestone_id == milestone)
+            .unwrap()
+            .text
+    };
+    assert!(!leadership_text("sponsor_named").contains("executive sponsor"));
+    let told = leadership_text("first_workflow");
+    assert!(
+        told.contains("Sam Sponsor (sam@a1.example), Customer a1's executive sponsor, is written to after this email")
+            && told.contains("asked: \u{201c}Could you name an owner for it?\u{201d}"),
+        "{told}"
+    );
     assert!(!h.events.events().iter().any(
         |e| matches!(e, DomainEvent::InAppMessageRequested { milestone_id, .. } if milestone_id == "sponsor_named")
     ));
