@@ -68,11 +68,23 @@ pub struct InMemoryStore {
     heads_up_items_read: std::sync::atomic::AtomicU64,
     /// Refuse items DynamoDB would refuse as too large (`sized_like_dynamodb`).
     item_limit: Option<usize>,
+    /// Reads of these accounts that fail, as a store outage would, before
+    /// they work again (`fail_account_reads`).
+    failing_account_reads: Mutex<HashMap<AccountId, u32>>,
 }
 
 impl InMemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// For tests: the next `times` reads of `account` fail as an outage of
+    /// the store would (`StoreError::Backend`), then reads work again.
+    pub fn fail_account_reads(&self, account: &AccountId, times: u32) {
+        self.failing_account_reads
+            .lock()
+            .expect("store lock")
+            .insert(account.clone(), times);
     }
 
     /// A store that refuses, as DynamoDB does, any milestone, account or
@@ -282,6 +294,12 @@ impl AccountStore for InMemoryStore {
         Ok(())
     }
     async fn get_account(&self, id: &AccountId) -> StoreResult<Option<Arc<Account>>> {
+        if let Some(left) = self.failing_account_reads.lock().expect("store lock").get_mut(id) {
+            if *left > 0 {
+                *left -= 1;
+                return Err(StoreError::backend("the store is unavailable (a test's fault)"));
+            }
+        }
         Ok(self.lock().accounts.get(id).cloned())
     }
     async fn replace_account(&self, account: &Account, expected: Option<&Account>) -> StoreResult<bool> {

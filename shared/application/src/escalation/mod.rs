@@ -910,6 +910,34 @@ impl PlaybookSteps {
         let queue = self.store.leader_queue(&leader.email).await?;
         let mut done = vec![req.execution.clone()];
         let mut others = Vec::new();
+        let mut claimed = Vec::new();
+        let gathered = self
+            .gather_waiting(req, queue, claim, now, &mut done, &mut others, &mut claimed)
+            .await;
+        if let Err(e) = gathered {
+            // Given back, so a retry (this step's, or theirs) names them:
+            // held by a failed attempt, they would wait out the claim's lease.
+            for key in &claimed {
+                self.store.release_send(key, claim).await?;
+            }
+            return Err(e);
+        }
+        Ok((done, others))
+    }
+
+    /// `claim_waiting`'s reads, each escalation's key claimed first and
+    /// listed in `claimed` until it is settled or given back.
+    #[allow(clippy::too_many_arguments)]
+    async fn gather_waiting(
+        &self,
+        req: &EscalationRequest,
+        queue: Option<milepost_domain::LeaderQueue>,
+        claim: &SendClaim,
+        now: Timestamp,
+        done: &mut Vec<String>,
+        others: &mut Vec<WaitingEscalation>,
+        claimed: &mut Vec<SendKey>,
+    ) -> Result<(), StepError> {
         for waiting in queue.map(|q| q.ranked()).unwrap_or_default() {
             if waiting.execution == req.execution {
                 continue;
@@ -919,6 +947,7 @@ impl PlaybookSteps {
                 done.push(waiting.execution);
                 continue;
             }
+            claimed.push(their_key.clone());
             let account = self.store.get_account(&waiting.account_id).await?;
             let milestone = self
                 .store
@@ -926,12 +955,14 @@ impl PlaybookSteps {
                 .await?;
             let (Some(account), Some(milestone)) = (account, milestone) else {
                 self.store.release_send(&their_key, claim).await?;
+                claimed.pop();
                 done.push(waiting.execution);
                 continue;
             };
             if milestone.status().is_reached() {
                 // Caught up meanwhile: its own step ends it, with no email.
                 self.store.release_send(&their_key, claim).await?;
+                claimed.pop();
                 done.push(waiting.execution);
                 continue;
             }
@@ -939,7 +970,7 @@ impl PlaybookSteps {
             let task = self.store.get_task(&CsmTask::id_for(&waiting.execution)).await?;
             others.push((their_key, waiting.execution, account, milestone, health, task));
         }
-        Ok((done, others))
+        Ok(())
     }
 
     /// Puts a miss the thresholds keep from the CSM or leadership stage in

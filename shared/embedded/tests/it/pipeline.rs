@@ -10,8 +10,8 @@ use milepost_app::ingest::wire::{parse_body, BodyError};
 use milepost_app::ingest::Applied;
 use milepost_app::ingest::Confirmed;
 use milepost_app::ports::{
-    AccountStore, EscalationLog, EventApplied, EventPublisher, MapStore, MilestoneStore, PublishError, SendLedger,
-    SendRecord, StartOutcome, TaskStore, WorkflowError, WorkflowStarter,
+    AccountStore, EscalationLog, EventApplied, EventPublisher, LeaderQueueStore, MapStore, MilestoneStore,
+    PublishError, SendLedger, SendRecord, StartOutcome, TaskStore, WorkflowError, WorkflowStarter,
 };
 use milepost_app::sweep::SweepOptions;
 use milepost_app::Services;
@@ -1193,6 +1193,69 @@ async fn misses_close_together_get_one_outreach_naming_them_all() {
 /// one leader miss the same day; the first escalation's email goes alone,
 /// the next day's one email lists the other two, largest ARR at risk first,
 /// and their own steps say they were included.
+/// A leadership step that claimed another waiting escalation for its daily
+/// list and then failed (the store failed reading that escalation's
+/// account) gives the claim back: held by the failed attempt, the waiting
+/// escalation would be counted as named elsewhere by the retry and dropped
+/// from the queue. The retry lists it.
+#[tokio::test]
+async fn a_failed_daily_list_gives_back_what_it_claimed_and_its_retry_lists_it() {
+    let h = Harness::new().await;
+    h.onboard("a1").await;
+    h.onboard("a2").await;
+    // Thursday 12 March, in the leader's working hours: the leader's slot is free.
+    h.clock.set(h.at(10, 10));
+    h.services.sweeper().sweep(&SweepOptions::default()).await.unwrap();
+    let request_of = |account: &str| {
+        h.runner
+            .executions()
+            .into_iter()
+            .map(|e| e.request)
+            .find(|r| r.account_id.as_str() == account && r.milestone_id == "first_workflow")
+            .unwrap()
+    };
+    let (first, waiting) = (request_of("a1"), request_of("a2"));
+    // a2's escalation waits in the leader's queue for the day's list.
+    let a2 = h.store.get_account(&AccountId::new("a2")).await.unwrap().unwrap();
+    let mut queue = milepost_domain::LeaderQueue::new(a2.cs_leader_email.clone());
+    queue.add(milepost_domain::QueuedEscalation {
+        execution: waiting.execution.clone(),
+        account_id: waiting.account_id.clone(),
+        milestone_id: waiting.milestone_id.clone(),
+        arr_at_risk: 50_000,
+        queued_at: h.at(10, 10),
+    });
+    h.store.save_leader_queue(&queue).await.unwrap();
+    let their_key = milepost_app::keys::playbook_send(
+        &waiting.execution,
+        Step::Leadership,
+        milepost_app::keys::Recipient::Leader,
+    );
+
+    h.store.fail_account_reads(&AccountId::new("a2"), 1);
+    let failed = h.services.playbook().run_step(&first, Step::Leadership).await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert_eq!(
+        h.store.send_record(&their_key).await.unwrap(),
+        None,
+        "the claim is given back"
+    );
+
+    h.services.playbook().run_step(&first, Step::Leadership).await.unwrap();
+    let list: Vec<_> = h
+        .mailer
+        .sent()
+        .into_iter()
+        .filter(|e| e.kind == EmailKind::Leadership)
+        .collect();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].names.len(), 2, "the retry lists both: {}", list[0].subject);
+    assert!(matches!(
+        h.store.send_record(&their_key).await.unwrap(),
+        Some(SendRecord::Included { .. })
+    ));
+}
+
 #[tokio::test]
 async fn a_leader_gets_one_escalation_email_a_day_listing_what_waits() {
     let h = Harness::new().await;
