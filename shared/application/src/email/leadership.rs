@@ -65,6 +65,20 @@ pub struct EscalationFacts<'a> {
     pub task: Option<&'a CsmTask>,
 }
 
+/// Who the day-5 step writes to after leadership ("Sam Sponsor
+/// (sam@acme.example)") and what they are asked (", and asked: “…”"), when
+/// it writes to the customer's sponsor at all.
+pub(super) fn sponsor_next(account: &Account, m: &TrackedMilestone) -> Option<(String, String)> {
+    let sponsor = account.exec_sponsor.as_ref().filter(|_| m.asks_sponsor())?;
+    let ask = m
+        .playbook()
+        .sponsor
+        .as_deref()
+        .map(|ask| format!(", and asked: \u{201c}{ask}\u{201d}"))
+        .unwrap_or_default();
+    Some((format!("{} ({})", sponsor.name, sponsor.email), ask))
+}
+
 /// Day 5: the email to the CS leader, or to the customer's executive sponsor
 /// (then `unsubscribe_url` is the sponsor's own).
 pub fn leadership(
@@ -112,18 +126,13 @@ pub fn leadership(
         owner_name: &account.owner(m.owner()).contact.name,
         csm_name: &account.csm.name,
         unsubscribe_url: unsubscribe_url.unwrap_or_default(),
-        sponsor_next: match (kind, &account.exec_sponsor) {
-            (EmailKind::Leadership, Some(sponsor)) if m.asks_sponsor() => Some(format!(
-                "{} ({}), {} executive sponsor, is written to after this email, unless customer email is paused or they unsubscribed{}",
-                sponsor.name,
-                sponsor.email,
-                possessive(&account.name),
-                m.playbook()
-                    .sponsor
-                    .as_deref()
-                    .map(|ask| format!(", and asked: \u{201c}{ask}\u{201d}"))
-                    .unwrap_or_default()
-            )),
+        sponsor_next: match kind {
+            EmailKind::Leadership => sponsor_next(account, m).map(|(sponsor, ask)| {
+                format!(
+                    "{sponsor}, {} executive sponsor, is written to after this email, unless customer email is paused or they unsubscribed{ask}",
+                    possessive(&account.name)
+                )
+            }),
             _ => None,
         },
         // What people did is for our leadership only, never for the customer's sponsor.

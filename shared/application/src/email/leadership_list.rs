@@ -29,6 +29,8 @@ pub(super) struct DigestRow {
     csm_name: String,
     task: String,
     ask: String,
+    /// The customer's sponsor written to after this email, and what they are asked.
+    sponsor: Option<String>,
     link: String,
 }
 
@@ -67,6 +69,8 @@ pub fn leadership_list(
                     |t| format!("{}: {}", t.brief().owner_name, standing(t)),
                 ),
                 ask: i.milestone.playbook().leadership.clone(),
+                sponsor: super::leadership::sponsor_next(i.account, i.milestone)
+                    .map(|(sponsor, ask)| format!("{sponsor}, written to after this email{ask}")),
                 link: facts.link,
             };
             (arr, row)

@@ -1250,6 +1250,13 @@ async fn a_failed_daily_list_gives_back_what_it_claimed_and_its_retry_lists_it()
         .collect();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].names.len(), 2, "the retry lists both: {}", list[0].subject);
+    // Each row says whose sponsor is written to next, and what they are asked.
+    for id in ["a1", "a2"] {
+        let row = format!(
+            "   Sponsor:      Sam Sponsor (sam@{id}.example), written to after this email, and asked: \u{201c}Could you name an owner for it?\u{201d}"
+        );
+        assert!(list[0].text.contains(&row), "{}", list[0].text);
+    }
     assert!(matches!(
         h.store.send_record(&their_key).await.unwrap(),
         Some(SendRecord::Included { .. })
