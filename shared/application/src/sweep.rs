@@ -342,9 +342,12 @@ fn escalation_request(
         milestone_id: m.milestone_id().to_owned(),
         due_at: m.due_at(),
         missed_at,
-        schedule: match m.moved_by() {
-            MovedBy::Customer => EscalationSchedule::compute(missed_at, tz, &timing),
-            MovedBy::Vendor => EscalationSchedule::compute(missed_at, tz, &timing).vendor_side(),
+        schedule: {
+            let schedule = EscalationSchedule::compute(missed_at, tz, &timing);
+            match m.moved_by() {
+                MovedBy::Customer => schedule,
+                MovedBy::Vendor => schedule.vendor_side(),
+            }
         },
     })
 }

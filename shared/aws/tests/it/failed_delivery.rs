@@ -35,11 +35,7 @@ async fn a_redelivery_announces_what_a_failed_delivery_wrote() {
         services.ingestion().ingest(delivery()).await.is_err(),
         "the lost answer fails the delivery: the sender is asked to retry"
     );
-    let written = direct
-        .get_milestone(&AccountId::new("a1"), "first_workflow")
-        .await
-        .unwrap()
-        .unwrap();
+    let written = first_workflow(&direct).await;
     assert!(written.status().is_reached(), "the write went through");
     assert_eq!(written.announcing(), None, "and its claim was given back");
     assert_eq!(events.count("MilestoneAchieved"), 0);
@@ -48,11 +44,7 @@ async fn a_redelivery_announces_what_a_failed_delivery_wrote() {
     let report = services.ingestion().ingest(delivery()).await.unwrap();
     assert_eq!(report.duplicates, 2);
     assert_eq!(events.count("MilestoneAchieved"), 1);
-    let m = direct
-        .get_milestone(&AccountId::new("a1"), "first_workflow")
-        .await
-        .unwrap()
-        .unwrap();
+    let m = first_workflow(&direct).await;
     assert!(m.announced_reached() && m.announcing().is_none());
 }
 
@@ -74,15 +66,20 @@ async fn a_published_announcement_is_recorded_through_a_passing_fault() {
     assert_eq!(report.accepted, 2);
     assert_eq!(proxy.counts().total_faults(), 1, "the recording write failed once");
     assert_eq!(events.count("MilestoneAchieved"), 1);
-    let m = direct
-        .get_milestone(&AccountId::new("a1"), "first_workflow")
-        .await
-        .unwrap()
-        .unwrap();
+    let m = first_workflow(&direct).await;
     assert!(
         m.announced_reached() && m.announcing().is_none(),
         "recorded as announced, the claim given back: no second announcement later"
     );
+}
+
+/// `a1`'s `first_workflow` as stored, read without faults.
+async fn first_workflow(direct: &DynamoStore) -> milepost_domain::TrackedMilestone {
+    direct
+        .get_milestone(&AccountId::new("a1"), "first_workflow")
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 /// A table named `table` on `moto` with the escalation map, account `a1` and

@@ -131,12 +131,19 @@ impl Harness {
         self.deliver(&workflows_done(account, at)).await
     }
 
-    /// The emails about `milestone`: their kind and first recipient, in order.
-    fn sent_about(&self, milestone: &str) -> Vec<(EmailKind, String)> {
+    /// The emails about `milestone`, in the order they went.
+    fn emails_about(&self, milestone: &str) -> Vec<milepost_domain::OutgoingEmail> {
         self.mailer
             .sent()
             .into_iter()
             .filter(|e| e.milestone_id == milestone)
+            .collect()
+    }
+
+    /// The emails about `milestone`: their kind and first recipient, in order.
+    fn sent_about(&self, milestone: &str) -> Vec<(EmailKind, String)> {
+        self.emails_about(milestone)
+            .into_iter()
             .map(|e| (e.kind, e.to[0].email.to_string()))
             .collect()
     }
@@ -611,13 +618,7 @@ async fn an_unrecovered_escalation_runs_every_stage_in_order_to_the_right_people
         .collect();
     assert_eq!(stages, vec![Stage::Outreach, Stage::CsmTask, Stage::Leadership]);
     // The emails' times: day 1 within working hours, then day 3 and day 5.
-    let dates: Vec<Timestamp> = h
-        .mailer
-        .sent()
-        .iter()
-        .filter(|e| e.milestone_id == "first_workflow")
-        .map(|e| e.date)
-        .collect();
+    let dates: Vec<Timestamp> = h.emails_about("first_workflow").iter().map(|e| e.date).collect();
     assert!(dates.windows(2).all(|w| w[0] <= w[1]));
     assert_eq!((dates[2] - dates[0]).num_days(), 2);
 }
@@ -696,13 +697,7 @@ async fn a_vendor_side_miss_sends_the_customer_nothing_and_opens_its_task_on_day
         .unwrap()
         .unwrap();
     let missed_at = m.missed_at().unwrap();
-    let dates: Vec<Timestamp> = h
-        .mailer
-        .sent()
-        .iter()
-        .filter(|e| e.milestone_id == "sponsor_named")
-        .map(|e| e.date)
-        .collect();
+    let dates: Vec<Timestamp> = h.emails_about("sponsor_named").iter().map(|e| e.date).collect();
     assert!(
         dates[0] - missed_at < Duration::days(1),
         "the task on day 1: {dates:?}, missed {missed_at}"
@@ -749,12 +744,7 @@ async fn a_follow_up_the_policy_would_hold_past_day_three_is_not_sent_and_the_ta
         .await;
     h.onboard("a1").await;
     h.run_until(h.at(16, 0)).await;
-    let first_workflow: Vec<_> = h
-        .mailer
-        .sent()
-        .into_iter()
-        .filter(|e| e.milestone_id == "first_workflow")
-        .collect();
+    let first_workflow: Vec<_> = h.emails_about("first_workflow");
     let kinds: Vec<EmailKind> = first_workflow.iter().map(|e| e.kind).collect();
     assert_eq!(kinds[..2], [EmailKind::Outreach, EmailKind::CsmTask], "{kinds:?}");
     assert!(!kinds.contains(&EmailKind::FollowUp), "{kinds:?}");
@@ -782,13 +772,7 @@ async fn a_customer_who_catches_up_before_day_three_gets_nothing_more() {
     h.complete_workflows("a1", h.at(11, 13)).await;
     assert_eq!(h.status("a1", "first_workflow").await, MilestoneStatus::Recovered);
     h.run_until(h.at(19, 0)).await;
-    let kinds: Vec<EmailKind> = h
-        .mailer
-        .sent()
-        .iter()
-        .filter(|e| e.milestone_id == "first_workflow")
-        .map(|e| e.kind)
-        .collect();
+    let kinds: Vec<EmailKind> = h.emails_about("first_workflow").iter().map(|e| e.kind).collect();
     assert_eq!(kinds, vec![EmailKind::Outreach, EmailKind::FollowUp]);
     let execution = &h.runner.executions()[0];
     assert_eq!(execution.status, ExecutionStatus::Stopped);
@@ -815,13 +799,7 @@ async fn a_customer_who_catches_up_between_day_three_and_five_gets_no_leadership
     assert!(h.sent_to().iter().any(|(k, _)| *k == EmailKind::CsmTask));
     h.complete_workflows("a1", h.at(13, 12)).await;
     h.run_until(h.at(19, 0)).await;
-    let kinds: Vec<EmailKind> = h
-        .mailer
-        .sent()
-        .iter()
-        .filter(|e| e.milestone_id == "first_workflow")
-        .map(|e| e.kind)
-        .collect();
+    let kinds: Vec<EmailKind> = h.emails_about("first_workflow").iter().map(|e| e.kind).collect();
     assert_eq!(
         kinds,
         vec![EmailKind::Outreach, EmailKind::FollowUp, EmailKind::CsmTask]
@@ -931,10 +909,8 @@ async fn a_rejected_address_is_logged_and_the_playbook_goes_on() {
     );
     assert!(details.contains(&"CSM task email sent"), "{details:?}");
     assert_eq!(
-        h.mailer
-            .sent()
+        h.emails_about("first_workflow")
             .iter()
-            .filter(|e| e.milestone_id == "first_workflow")
             .map(|e| e.kind)
             .collect::<Vec<_>>(),
         vec![EmailKind::CsmTask]
