@@ -76,6 +76,10 @@ pub struct CsmTask {
     /// What people wrote on it, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) notes: Vec<TaskNote>,
+    /// When a person last acted on it (a snooze, a close, a note): a task
+    /// never touched past its SLA is raised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) touched_at: Option<Timestamp>,
     /// Actions applied through a signed link, by the link's key, so the same
     /// link followed twice changes nothing the second time.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -375,10 +379,20 @@ impl CsmTask {
             snoozed_until: None,
             closed: None,
             notes: Vec::new(),
+            touched_at: None,
             applied: Vec::new(),
             outbox: Vec::new(),
             version: 0,
         }
+    }
+
+    /// Open, and no person has acted on it yet (tasks stored before this was
+    /// recorded count a note or a link pressed by a person).
+    pub fn untouched(&self) -> bool {
+        self.status == TaskStatus::Open
+            && self.touched_at.is_none()
+            && self.notes.is_empty()
+            && !self.applied.iter().any(|a| matches!(a.by, Actor::Person { .. }))
     }
 
     pub fn id(&self) -> &str {
@@ -468,6 +482,9 @@ impl CsmTask {
                 _ => return Ok(TaskChange::Unchanged),
             },
         };
+        if matches!(by, Actor::Person { .. }) {
+            self.touched_at = Some(at);
+        }
         if let Some(text) = action.note() {
             push_bounded(
                 &mut self.notes,
@@ -613,6 +630,20 @@ mod tests {
             name: "Maya Chen".into(),
             email: "maya@vendor.example".into(),
         }
+    }
+
+    #[test]
+    fn a_task_is_untouched_until_a_person_acts_on_it() {
+        let mut t = task();
+        assert!(t.untouched());
+        t.apply(&TaskAction::Wake, &Actor::Milepost, t0(), None).unwrap();
+        assert!(t.untouched(), "Milepost's own wake-up is not a person acting");
+        let until = t0() + chrono::Duration::days(2);
+        t.apply(&TaskAction::Snooze { until, note: None }, &maya(), t0(), None)
+            .unwrap();
+        t.apply(&TaskAction::Wake, &Actor::Milepost, until, None).unwrap();
+        assert_eq!(t.status(), TaskStatus::Open);
+        assert!(!t.untouched(), "snoozed once by its owner, with no note: touched");
     }
 
     #[test]

@@ -76,6 +76,7 @@ pub fn milestone_def(id: &str, due_days: u32, criterion: Criterion) -> Milestone
 /// and holdout). Adjust with struct update syntax.
 pub fn map_of(milestones: Vec<MilestoneDef>) -> MilestoneMap {
     MilestoneMap {
+        after_playbook: Default::default(),
         segment: MapSegment::All,
         tenure: None,
         escalate_to_exec_sponsor: false,

@@ -249,6 +249,10 @@ pub struct MilestoneMap {
     /// `holdout_max_arr` in the map.
     #[serde(default)]
     pub holdout: crate::Holdout,
+    /// After a lapse: the owner's reminders (`lapsed_reminder_days`) and the
+    /// raise of an untouched task (`task_sla_business_days`).
+    #[serde(default)]
+    pub after_playbook: crate::AfterPlaybook,
     /// Declared event properties: event name → property name → type.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub events: BTreeMap<String, BTreeMap<String, PropertyType>>,

@@ -12,7 +12,7 @@ use super::{
 };
 
 /// How the escalation of this milestone runs, taken from its map.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EscalationPolicy {
     /// Count playbook days as business days.
     #[serde(default)]
@@ -30,6 +30,9 @@ pub struct EscalationPolicy {
     /// The control group rule (milestones stored before there was one: none held out).
     #[serde(default)]
     pub holdout: crate::Holdout,
+    /// What follows a lapse (milestones stored before there was one get the defaults).
+    #[serde(default)]
+    pub after_playbook: crate::AfterPlaybook,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -171,6 +174,7 @@ impl TrackedMilestone {
                 contact: map.contact_policy,
                 min_arr_at_risk: map.min_arr_at_risk,
                 holdout: def.holdout_in(map),
+                after_playbook: map.after_playbook.clone(),
             },
             starts_at,
             due_at: starts_at + Duration::days(i64::from(def.due_days)),

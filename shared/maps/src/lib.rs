@@ -8,12 +8,13 @@ use std::fmt;
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 use marked_yaml::{LoadError, Node, Span};
 
+use milepost_domain::after_playbook::{MAX_LAPSED_REMINDERS, MAX_REMINDER_DAY, MAX_TASK_SLA};
 use milepost_domain::criterion::{MAX_MARKS, MAX_WINDOW_DAYS};
 use milepost_domain::holdout::{Holdout, DEFAULT_HOLDOUT_MAX_ARR, MAX_HOLDOUT};
 use milepost_domain::map::{PropertyType, MAX_WARN_DAYS};
 use milepost_domain::{
-    ArrThresholds, CompareOp, ContactPolicy, Criterion, Guide, HeadsUpRule, MapSegment, MilestoneDef, MilestoneMap,
-    MovedBy, Phase, Playbook, Tenure,
+    AfterPlaybook, ArrThresholds, CompareOp, ContactPolicy, Criterion, Guide, HeadsUpRule, MapSegment, MilestoneDef,
+    MilestoneMap, MovedBy, Phase, Playbook, Tenure,
 };
 
 pub mod files;
@@ -105,6 +106,8 @@ const MAP_KEYS: &[&str] = &[
     "min_arr_at_risk",
     "holdout",
     "holdout_max_arr",
+    "lapsed_reminder_days",
+    "task_sla_business_days",
     "events",
     "milestones",
     "description",
@@ -375,7 +378,9 @@ impl Validator<'_> {
             }
             Some(other) => self.problem(other.span(), "milestones", "must be a list of milestones"),
         }
+        let after_playbook = self.after_playbook(top);
         Some(MilestoneMap {
+            after_playbook,
             segment: segment?,
             tenure,
             escalate_to_exec_sponsor,
@@ -386,6 +391,47 @@ impl Validator<'_> {
             events,
             milestones,
         })
+    }
+
+    /// `lapsed_reminder_days:` (days after a lapse, ascending; `[]` for
+    /// none) and `task_sla_business_days:` (0: never raised); either optional.
+    fn after_playbook(&mut self, top: &MarkedMappingNode) -> AfterPlaybook {
+        let mut rules = AfterPlaybook::default();
+        if let Some(n) = self.integer_in(top, "task_sla_business_days", "", false, 0, MAX_TASK_SLA) {
+            rules.task_sla_business_days = n;
+        }
+        let path = "lapsed_reminder_days";
+        match top.get_node(path) {
+            None => {}
+            Some(Node::Sequence(seq)) => {
+                let days: Vec<Option<u32>> = seq
+                    .iter()
+                    .map(|n| {
+                        n.as_scalar()
+                            .and_then(|s| s.as_u32())
+                            .filter(|d| (1..=MAX_REMINDER_DAY).contains(d))
+                    })
+                    .collect();
+                let ascending = days.windows(2).all(|w| matches!(w, [Some(a), Some(b)] if a < b));
+                if seq.len() > MAX_LAPSED_REMINDERS || days.iter().any(Option::is_none) || !ascending {
+                    self.problem(
+                        seq.span(),
+                        path,
+                        format!(
+                            "must list up to {MAX_LAPSED_REMINDERS} whole days from 1 to {MAX_REMINDER_DAY}, ascending, e.g. [14, 30] ([] for no reminders)"
+                        ),
+                    );
+                } else {
+                    rules.lapsed_reminder_days = days.into_iter().flatten().collect();
+                }
+            }
+            Some(other) => self.problem(
+                other.span(),
+                path,
+                "must be a list of days after the lapse, e.g. [14, 30]",
+            ),
+        }
+        rules
     }
 
     /// `min_arr_at_risk:` — whole amounts of the account's currency; either optional.

@@ -608,3 +608,38 @@ fn advice_names_customer_milestones_without_customer_words_or_guides() {
         "{advice:?}"
     );
 }
+
+#[test]
+fn what_follows_a_lapse_is_set_by_the_map_or_defaults_to_reminders_at_14_and_30_days() {
+    let with = |t: &str| VALID.replace("events:\n", &format!("{t}\nevents:\n"));
+    let rules = load_map("map.yaml", VALID).unwrap().after_playbook;
+    assert_eq!(
+        (rules.lapsed_reminder_days, rules.task_sla_business_days),
+        (vec![14, 30], 5)
+    );
+    let map = load_map(
+        "map.yaml",
+        &with("lapsed_reminder_days: [7, 21, 60]\ntask_sla_business_days: 3"),
+    )
+    .unwrap();
+    assert_eq!(map.after_playbook.lapsed_reminder_days, [7, 21, 60]);
+    assert_eq!(map.after_playbook.task_sla_business_days, 3);
+    let none = load_map("map.yaml", &with("lapsed_reminder_days: []\ntask_sla_business_days: 0")).unwrap();
+    assert!(none.after_playbook.lapsed_reminder_days.is_empty());
+    for (t, field, says) in [
+        ("lapsed_reminder_days: [30, 14]", "lapsed_reminder_days", "ascending"),
+        ("lapsed_reminder_days: [0]", "lapsed_reminder_days", "from 1 to 365"),
+        (
+            "lapsed_reminder_days: [1, 2, 3, 4, 5]",
+            "lapsed_reminder_days",
+            "up to 4",
+        ),
+        ("lapsed_reminder_days: 14", "lapsed_reminder_days", "a list"),
+        ("task_sla_business_days: 61", "task_sla_business_days", ""),
+        ("task_sla_business_days: -1", "task_sla_business_days", ""),
+    ] {
+        let p = only(&with(t));
+        assert_eq!(p.field, field, "{t}: {p:?}");
+        assert!(p.message.contains(says), "{t}: {}", p.message);
+    }
+}
