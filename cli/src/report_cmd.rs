@@ -250,6 +250,28 @@ pub fn render(report: &Report) -> String {
             ratio
         );
     }
+    let at_risk = &report.at_risk;
+    if at_risk.lapsed_misses > 0 {
+        let _ = writeln!(
+            out,
+            "\nStill behind after the playbook: {} misses, {} ARR at risk (most first)",
+            at_risk.lapsed_misses,
+            fmt_money(at_risk.lapsed_arr)
+        );
+        for l in &at_risk.top_lapsed {
+            let age = l.lapsed_days.map_or_else(
+                || "date not recorded".to_string(),
+                |d| format!("{} ago", milepost_app::email::days(d)),
+            );
+            let _ = writeln!(
+                out,
+                "  {:<28} {:<28} {:>12}  ended {age}",
+                l.account_name,
+                l.milestone_name,
+                fmt_money(l.arr_at_risk)
+            );
+        }
+    }
     if !report.tasks.is_empty() {
         let _ = writeln!(out, "\nOpen tasks by owner");
         for t in &report.tasks {

@@ -80,6 +80,13 @@ pub struct Summary {
     pub day1_touches: usize,
     pub csm_tasks: usize,
     pub leadership_escalations: usize,
+    /// After the playbook: owners reminded of a lapsed miss (at the maps'
+    /// `lapsed_reminder_days`), tasks untouched past `task_sla_business_days`
+    /// raised to their owner, and those raised on to the CS leader; each an
+    /// email that went.
+    pub lapsed_reminders: usize,
+    pub tasks_over_sla: usize,
+    pub tasks_raised_to_lead: usize,
     /// Misses under the CSM threshold: the customer steps only (tech-touch).
     pub kept_tech_touch: usize,
     /// Misses with a task but under the leadership threshold.
@@ -353,6 +360,9 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
     summary.day1_touches = playbook_mail.sent(EmailKind::Outreach)
         + playbook_mail.sent(EmailKind::FollowUp)
         + summary.domain_events.get("InAppMessageRequested").copied().unwrap_or(0);
+    summary.lapsed_reminders = playbook_mail.sent(EmailKind::LapsedReminder);
+    summary.tasks_over_sla = playbook_mail.sent(EmailKind::TaskOverSla);
+    summary.tasks_raised_to_lead = playbook_mail.sent(EmailKind::TaskRaisedToLead);
 
     let report = write_outputs(opts, &store, clock.now(), &tasks, &events).await?;
     summary.playbook_uplift = report.overall().map_or_else(
@@ -605,7 +615,7 @@ fn clear_outbox(dir: &Path) -> Result<()> {
 /// The short table printed after a run.
 pub fn render_table(s: &Summary, out: &Path) -> String {
     let state = |k: &str| s.tasks_by_state.get(k).copied().unwrap_or(0).to_string();
-    let rows: [(&str, String); 23] = [
+    let rows: [(&str, String); 25] = [
         ("accounts", s.accounts.to_string()),
         ("milestones tracked", s.milestones_tracked.to_string()),
         ("achieved", s.achieved.to_string()),
@@ -622,6 +632,11 @@ pub fn render_table(s: &Summary, out: &Path) -> String {
         ("  open", state("open")),
         ("manual confirmations", s.manual_confirmations.to_string()),
         ("leadership escalations", s.leadership_escalations.to_string()),
+        ("lapsed misses reminded", s.lapsed_reminders.to_string()),
+        (
+            "tasks over SLA / raised to lead",
+            format!("{} / {}", s.tasks_over_sla, s.tasks_raised_to_lead),
+        ),
         (
             "kept under thresholds",
             (s.kept_tech_touch + s.kept_from_leadership).to_string(),

@@ -349,6 +349,8 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
         .map(|p| (p.account.id.to_string(), p.account.timezone))
         .collect();
     let mut leader_days: BTreeMap<(String, chrono::NaiveDate), usize> = BTreeMap::new();
+    let mut after_lapse = BTreeMap::<String, usize>::new();
+    let mut after_lapse_of = std::collections::HashSet::new();
     let mut owner_days = std::collections::BTreeSet::new();
     let mut digest_rows = std::collections::BTreeSet::new();
     let mut leadership_named = 0;
@@ -456,6 +458,19 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
                 .filter_map(|l| l.strip_prefix("   ARR at risk:"))
                 .map(money)
                 .collect();
+            if matches!(
+                kind.as_str(),
+                "task-over-sla" | "task-raised-to-lead" | "lapsed-reminder"
+            ) {
+                // After the playbook: each duty once per miss.
+                *after_lapse.entry(kind.clone()).or_default() += 1;
+                let first_time = after_lapse_of.insert((kind.clone(), named[0].clone(), subject.clone()));
+                assert!(first_time, "{name}: went twice");
+                assert!(
+                    to.ends_with("@vendor.example"),
+                    "{name}: after the playbook, only our people are written to"
+                );
+            }
             if kind == "leadership" {
                 *leader_days.entry((to.clone(), sent_at.date_naive())).or_default() += 1;
                 // Leadership hears only of misses over the maps' thresholds: $2,500
@@ -684,6 +699,26 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
         checked.get("outreach").copied().unwrap_or(0) + checked.get("follow-up").copied().unwrap_or(0) + in_app,
         "day-1 touches: the outbox and the bus ({checked:?})"
     );
+    // Issue 33: what follows a lapse, counted as the outbox holds it.
+    let after = |kind: &str| after_lapse.get(kind).copied().unwrap_or(0);
+    assert_eq!(
+        (
+            summary.lapsed_reminders,
+            summary.tasks_over_sla,
+            summary.tasks_raised_to_lead
+        ),
+        (
+            after("lapsed-reminder"),
+            after("task-over-sla"),
+            after("task-raised-to-lead")
+        ),
+        "{after_lapse:?}"
+    );
+    assert!(
+        after("lapsed-reminder") > 10 && after("task-over-sla") > 10,
+        "{after_lapse:?}"
+    );
+    assert!(after("task-raised-to-lead") <= after("task-over-sla"));
     // Issue 33: our leadership hears of a miss before the customer's sponsor.
     assert!(sponsor_told.len() > 20, "{}", sponsor_told.len());
     for (miss, at, name) in &sponsor_told {

@@ -121,12 +121,11 @@ async fn the_weekly_digest_says_what_milepost_report_says_and_goes_once() {
                         };
                         seeded.status(MilestoneStatus::Recovered).reached(reached, Some(from));
                     }
+                    _ if i < 10 => {
+                        seeded.status(MilestoneStatus::Missed);
+                    }
                     _ => {
-                        seeded.status(if i < 10 {
-                            MilestoneStatus::Missed
-                        } else {
-                            MilestoneStatus::Lapsed
-                        });
+                        seeded.lapsed((due + Duration::days(9)).min(now - Duration::hours(2)));
                     }
                 }
             }
@@ -240,6 +239,38 @@ async fn the_weekly_digest_says_what_milepost_report_says_and_goes_once() {
                 .contains(&format!("data-account=\"{}\"", a["account_id"].as_str().unwrap())),
             "{a}"
         );
+    }
+
+    // The misses whose playbook lapsed: the same count, ARR and list as the report's.
+    let lapsed_head: Vec<(&str, String)> = shown
+        .iter()
+        .filter(|(k, _)| k == "lapsed_misses" || k == "lapsed_arr")
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    assert_eq!(
+        lapsed_head,
+        [
+            ("lapsed_misses", count(&at_risk["lapsed_misses"]).to_string()),
+            ("lapsed_arr", money(count(&at_risk["lapsed_arr"])))
+        ]
+    );
+    assert!(count(&at_risk["lapsed_misses"]) > 0);
+    let top_lapsed: Vec<String> = at_risk["top_lapsed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| money(count(&a["arr_at_risk"])))
+        .collect();
+    let shown_lapsed: Vec<String> = shown
+        .iter()
+        .filter(|(k, _)| k == "lapsed_arr_at_risk")
+        .map(|(_, v)| v.clone())
+        .collect();
+    assert_eq!(shown_lapsed, top_lapsed, "most ARR first");
+    for l in at_risk["top_lapsed"].as_array().unwrap() {
+        let days = l["lapsed_days"].as_i64().unwrap();
+        let age = format!("Playbook ended {days} days ago");
+        assert!(sent[0].html.contains(&age), "{age}: {}", sent[0].html);
     }
 
     // The data is made so each figure is something: a digest of zeros would pass nothing.

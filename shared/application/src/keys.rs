@@ -4,7 +4,7 @@
 //! fixed: items written by earlier versions are found by these keys (the
 //! tests below pin each form).
 
-use milepost_domain::{EmailAddress, SendKey, Step, Timestamp, TrackedMilestone};
+use milepost_domain::{Duty, EmailAddress, SendKey, Step, Timestamp, TrackedMilestone};
 
 use crate::links::address_fingerprint;
 
@@ -47,6 +47,11 @@ impl std::fmt::Display for Recipient {
 /// The send ledger's key of `step`'s email to `recipient` in `execution`.
 pub fn playbook_send(execution: &str, step: Step, recipient: Recipient) -> SendKey {
     SendKey::new(format!("{execution}:{}:{recipient}", step.as_str()))
+}
+
+/// The send ledger's key of the email of `duty` after `execution`'s lapse.
+pub fn after_lapse_send(execution: &str, duty: Duty) -> SendKey {
+    SendKey::new(format!("{execution}:{}:{}", Step::AfterLapse.as_str(), duty.key_part()))
 }
 
 /// The send ledger's key of the heads-up to `recipient` about `m` (per due date).
@@ -110,6 +115,10 @@ pub enum StepLog {
     /// The step's email to the recipient not sent: the contact policy would
     /// have held it past the latest it may go (a follow-up after day 3).
     TooLate(Recipient),
+    /// A duty after the lapse done (its email sent, or its outcome as the log's detail says).
+    Duty(Duty),
+    /// A duty after the lapse not needed (the detail says why): never done later.
+    DutyNotNeeded(Duty),
 }
 
 impl StepLog {
@@ -125,6 +134,8 @@ impl StepLog {
             StepLog::HeldBack => "held_back".into(),
             StepLog::VendorSide => "vendor_side".into(),
             StepLog::TooLate(recipient) => format!("too_late:{recipient}"),
+            StepLog::Duty(duty) => duty.key_part(),
+            StepLog::DutyNotNeeded(duty) => format!("{}:not_needed", duty.key_part()),
         }
     }
 }
@@ -183,6 +194,9 @@ mod tests {
             (StepLog::Lapsed, "lapsed"),
             (StepLog::TechTouch, "tech_touch"),
             (StepLog::HeldBack, "held_back"),
+            (StepLog::Duty(Duty::TaskOverSla), "task_over_sla"),
+            (StepLog::DutyNotNeeded(Duty::TaskToLead), "task_to_lead:not_needed"),
+            (StepLog::Duty(Duty::LapsedReminder { days: 14 }), "reminder_14d"),
         ] {
             assert_eq!(what.key_part(), stored);
         }
@@ -203,6 +217,10 @@ mod tests {
         );
         assert_eq!(stream_probe(588_000).as_str(), "stream-probe:588000");
         assert_eq!(reminder_send("t-1", at).as_str(), "t-1:reminder:1767344400");
+        assert_eq!(
+            after_lapse_send(exec, Duty::LapsedReminder { days: 30 }).as_str(),
+            "acme-first_workflow-1767225600:after_lapse:reminder_30d"
+        );
         let owner = crate::email::tests::account("Acme", "acme").csm.email;
         let fingerprint = address_fingerprint(owner.as_str());
         assert_eq!(

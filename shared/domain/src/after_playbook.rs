@@ -75,7 +75,8 @@ pub struct TaskFacts {
     pub opened_at: Timestamp,
     /// Open, and no person has acted on it (no snooze, no note, no close).
     pub untouched: bool,
-    /// Its owner dismissed it: the owner is not reminded of the miss.
+    /// Its owner dismissed it: the owner is not reminded of the miss (a miss
+    /// with no task, held back under the map's thresholds, is not either).
     pub dismissed: bool,
     /// Snoozed now: the owner asked for quiet, and is told again when the snooze ends.
     pub snoozed: bool,
@@ -122,11 +123,14 @@ impl Duty {
         match (self, task) {
             (Duty::TaskOverSla | Duty::TaskToLead, Some(t)) if t.untouched => Verdict::Do,
             (Duty::TaskOverSla | Duty::TaskToLead, _) => Verdict::NotNeeded("the task was acted on"),
+            (Duty::LapsedReminder { .. }, None) => {
+                Verdict::NotNeeded("no task: the map's thresholds held the miss back, to its owner's list")
+            }
             (Duty::LapsedReminder { .. }, Some(t)) if t.dismissed => Verdict::NotNeeded("its owner dismissed the task"),
             (Duty::LapsedReminder { .. }, Some(t)) if t.snoozed => {
                 Verdict::NotNeeded("the task is snoozed: its owner hears when the snooze ends")
             }
-            (Duty::LapsedReminder { .. }, _) => Verdict::Do,
+            (Duty::LapsedReminder { .. }, Some(_)) => Verdict::Do,
         }
     }
 }
@@ -223,10 +227,9 @@ mod tests {
         ));
         assert!(matches!(Duty::TaskOverSla.verdict(None), Verdict::NotNeeded(_)));
         let reminder = Duty::LapsedReminder { days: 14 };
-        assert_eq!(
-            reminder.verdict(None),
-            Verdict::Do,
-            "a held-back miss has no task: its owner is still reminded"
+        assert!(
+            matches!(reminder.verdict(None), Verdict::NotNeeded(_)),
+            "a held-back miss has no task: it stays on its owner's held-back list"
         );
         assert_eq!(reminder.verdict(Some(&task(false, false, false))), Verdict::Do);
         assert!(matches!(

@@ -55,16 +55,21 @@ pub enum Step {
     Leadership,
     /// Ends the escalation as lapsed if the customer never caught up.
     Finish,
+    /// After the lapse: the owner's reminders and the raise of an untouched
+    /// task, each when it falls due (`AfterPlaybook::duties`); the step runs
+    /// again for the next, and ends the escalation after the last.
+    AfterLapse,
 }
 
 impl Step {
-    pub const ALL: [Step; 6] = [
+    pub const ALL: [Step; 7] = [
         Step::OutreachEmail,
         Step::InAppMessage,
         Step::FollowUpEmail,
         Step::CsmTask,
         Step::Leadership,
         Step::Finish,
+        Step::AfterLapse,
     ];
 
     pub fn stage(self) -> Option<Stage> {
@@ -72,7 +77,7 @@ impl Step {
             Step::OutreachEmail | Step::InAppMessage | Step::FollowUpEmail => Some(Stage::Outreach),
             Step::CsmTask => Some(Stage::CsmTask),
             Step::Leadership => Some(Stage::Leadership),
-            Step::Finish => None,
+            Step::Finish | Step::AfterLapse => None,
         }
     }
 
@@ -84,7 +89,8 @@ impl Step {
             Step::FollowUpEmail => s.follow_up_at,
             Step::CsmTask => s.csm_task_at,
             Step::Leadership => s.leadership_at,
-            Step::Finish => s.lapses_at,
+            // It runs at the lapse, and defers itself to each duty's time.
+            Step::Finish | Step::AfterLapse => s.lapses_at,
         }
     }
 
@@ -96,6 +102,7 @@ impl Step {
             Step::CsmTask => "csm_task",
             Step::Leadership => "leadership",
             Step::Finish => "finish",
+            Step::AfterLapse => "after_lapse",
         }
     }
 

@@ -60,7 +60,7 @@ pub use field_error::FieldError;
 pub use heads_up::{BehindPace, HeadsUpCheck};
 pub use held_back::{ArrThresholds, HeldBack, HeldBackList, HeldMiss};
 pub use holdout::{Group, Holdout};
-pub use leader_queue::{LeaderQueue, QueuedEscalation, LEADER_POLICY};
+pub use leader_queue::{LapsedMiss, LeaderQueue, QueuedEscalation, LEADER_POLICY};
 pub use lifecycle::{IllegalTransition, MilestoneStatus, RecoveredAfter, Stage, Transition};
 pub use map::{Guide, HeadsUpRule, MapSegment, MilestoneDef, MilestoneMap, MovedBy, Playbook};
 pub use outgoing::{EmailKind, MilestoneRef, OutgoingEmail, SendKey, ThreadRef};

@@ -28,6 +28,12 @@ pub enum EmailKind {
     HeadsUpChampion,
     /// Monday morning: to CS leadership, the week in figures.
     WeeklyDigest,
+    /// After the playbook: to a task's owner, that nobody acted on it within the map's SLA.
+    TaskOverSla,
+    /// After the playbook: to the CS leader, a task still untouched one SLA later.
+    TaskRaisedToLead,
+    /// After the playbook: to the owner, a lapsed miss days after the lapse, with what changed.
+    LapsedReminder,
     /// To the mail service's own simulator, delivered to nobody: its events
     /// show the service's event stream is reporting (`settle`).
     StreamProbe,
@@ -45,6 +51,9 @@ impl EmailKind {
             EmailKind::HeadsUp => "heads-up",
             EmailKind::HeadsUpChampion => "heads-up-champion",
             EmailKind::WeeklyDigest => "weekly-digest",
+            EmailKind::TaskOverSla => "task-over-sla",
+            EmailKind::TaskRaisedToLead => "task-raised-to-lead",
+            EmailKind::LapsedReminder => "lapsed-reminder",
             EmailKind::StreamProbe => "stream-probe",
         }
     }
@@ -61,6 +70,9 @@ impl EmailKind {
             EmailKind::HeadsUp => "heads-up",
             EmailKind::HeadsUpChampion => "customer heads-up",
             EmailKind::WeeklyDigest => "weekly digest",
+            EmailKind::TaskOverSla => "task over its SLA",
+            EmailKind::TaskRaisedToLead => "task raised to the CS leader",
+            EmailKind::LapsedReminder => "reminder after the playbook",
             EmailKind::StreamProbe => "delivery-events check",
         }
     }

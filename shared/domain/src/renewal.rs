@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use crate::Timestamp;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
@@ -87,6 +88,13 @@ pub enum Recorded {
 /// Records `outcome` in `renewals` (see `Account::record_renewal`): one per
 /// decision date, in date order, the latest word for a date standing, at
 /// most `MAX_RENEWALS`.
+/// Whether a renewal decided on `decision` settles the ARR at risk of a miss
+/// announced at `missed_at`, as of `at`: decided since the miss, by then.
+/// The report and the leader's list of lapsed misses both ask this.
+pub fn settles(decision: NaiveDate, missed_at: Timestamp, at: Timestamp) -> bool {
+    decision >= missed_at.date_naive() && decision <= at.date_naive()
+}
+
 pub fn record(renewals: &mut Vec<RenewalOutcome>, outcome: RenewalOutcome) -> Recorded {
     match renewals.binary_search_by_key(&outcome.decision_date, |r| r.decision_date) {
         Ok(i) if renewals[i] == outcome => Recorded::Unchanged,

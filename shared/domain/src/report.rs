@@ -321,6 +321,27 @@ pub struct AtRisk {
     pub arr_at_start: Option<u64>,
     /// The `TOP_AT_RISK` accounts with most ARR at risk now, most first.
     pub top_accounts: Vec<AccountAtRisk>,
+    /// The misses at risk now whose playbook lapsed: how many, their ARR,
+    /// and the `TOP_AT_RISK` with most ARR at risk, most first.
+    pub lapsed_misses: u64,
+    pub lapsed_arr: u64,
+    pub top_lapsed: Vec<LapsedAtRisk>,
+}
+
+/// A miss at risk whose playbook lapsed without the customer catching up.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LapsedAtRisk {
+    pub account_id: String,
+    pub account_name: String,
+    pub milestone_id: String,
+    pub milestone_name: String,
+    pub arr_at_risk: u64,
+    /// When the playbook lapsed (none for misses that lapsed before this was kept).
+    pub lapsed_at: Option<Timestamp>,
+    /// Whole days since, as of the report.
+    pub lapsed_days: Option<i64>,
+    /// The account's CSM.
+    pub owner: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -401,6 +422,8 @@ struct Miss {
     arr_weight: f64,
     /// Due in `[since, until]`: the rows and `new_misses` count it.
     in_period: bool,
+    /// A lapsed miss's name and lapse time (only lapsed misses carry them).
+    lapsed: Option<Box<(String, Option<Timestamp>)>>,
 }
 
 impl Miss {
@@ -411,7 +434,7 @@ impl Miss {
             && !facts
                 .decisions
                 .iter()
-                .any(|d| *d >= self.missed_at.date_naive() && *d <= t.date_naive())
+                .any(|d| crate::renewal::settles(*d, self.missed_at, t))
     }
 }
 
@@ -499,6 +522,7 @@ impl ReportBuilder {
                 .map(|at| (at, m.reached_from().unwrap_or(MilestoneStatus::Missed))),
             arr_weight: m.arr_weight(),
             in_period: opts.due_in_period(m.due_at()),
+            lapsed: (m.status() == MilestoneStatus::Lapsed).then(|| Box::new((m.name().to_owned(), m.lapsed_at()))),
         });
     }
 
@@ -522,6 +546,7 @@ impl ReportBuilder {
         let start = opts.since.map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc());
         let mut arr_at_start: Option<u64> = start.map(|_| 0);
         let mut open_by_account: BTreeMap<&AccountId, (u64, u64, Standing)> = BTreeMap::new();
+        let mut lapsed: Vec<LapsedAtRisk> = Vec::new();
         for miss in &self.misses {
             let facts = self.accounts.get(&miss.account);
             if !self.wanted(facts) {
@@ -548,6 +573,18 @@ impl ReportBuilder {
                 entry.0 = entry.0.saturating_add(arr);
                 entry.1 += 1;
                 entry.2 = entry.2.max(standing);
+                if let Some((name, lapsed_at)) = miss.lapsed.as_deref() {
+                    lapsed.push(LapsedAtRisk {
+                        account_id: miss.account.as_str().to_string(),
+                        account_name: facts.name.clone(),
+                        milestone_id: miss.milestone.clone(),
+                        milestone_name: name.clone(),
+                        arr_at_risk: arr,
+                        lapsed_at: *lapsed_at,
+                        lapsed_days: lapsed_at.map(|at| (opts.as_of.date_naive() - at.date_naive()).num_days()),
+                        owner: facts.csm_name.clone(),
+                    });
+                }
             }
             if let (Some(start), Some(total)) = (start, arr_at_start.as_mut()) {
                 if miss.at_risk_at(start, facts) {
@@ -594,6 +631,20 @@ impl ReportBuilder {
                 top.sort_by(|a, b| b.arr_at_risk.cmp(&a.arr_at_risk).then(a.account_id.cmp(&b.account_id)));
                 top.truncate(TOP_AT_RISK);
                 top
+            },
+            lapsed_misses: lapsed.len() as u64,
+            lapsed_arr: lapsed.iter().map(|l| l.arr_at_risk).fold(0, u64::saturating_add),
+            top_lapsed: {
+                // Most ARR first, then the longest lapsed, then by ids: the same store gives the same list.
+                lapsed.sort_by(|a, b| {
+                    b.arr_at_risk
+                        .cmp(&a.arr_at_risk)
+                        .then(a.lapsed_at.cmp(&b.lapsed_at))
+                        .then(a.account_id.cmp(&b.account_id))
+                        .then(a.milestone_id.cmp(&b.milestone_id))
+                });
+                lapsed.truncate(TOP_AT_RISK);
+                lapsed
             },
         };
 
@@ -919,7 +970,15 @@ mod tests {
             Group::Playbook,
             MilestoneStatus::Lapsed,
         ));
-        b.add_milestone(&miss(&big, "old", at(3, 6), Group::Playbook, MilestoneStatus::Lapsed));
+        let mut old = miss(
+            &big,
+            "old",
+            at(3, 6),
+            Group::Playbook,
+            MilestoneStatus::Escalating(Stage::Leadership),
+        );
+        crate::seed::milestone(&mut old).lapsed(at(12, 10));
+        b.add_milestone(&old);
         let r = b.finish();
         assert_eq!(
             r.activity.new_misses,
@@ -947,6 +1006,17 @@ mod tests {
         assert_eq!((r.at_risk.misses_now, r.at_risk.accounts_now), (2, 1));
         let top = &r.at_risk.top_accounts[0];
         assert_eq!((top.account_id.as_str(), top.stage), ("big", Standing::Lapsed));
+        // The lapsed misses at risk: big's, not the renewed account's.
+        assert_eq!((r.at_risk.lapsed_misses, r.at_risk.lapsed_arr), (1, 100_000));
+        let lapsed = &r.at_risk.top_lapsed[0];
+        assert_eq!(
+            (
+                lapsed.account_id.as_str(),
+                lapsed.milestone_id.as_str(),
+                lapsed.lapsed_days
+            ),
+            ("big", "old", Some(18))
+        );
     }
 
     proptest::proptest! {

@@ -21,6 +21,13 @@ impl Seeded<'_> {
         self
     }
 
+    /// Lapsed at `at`.
+    pub fn lapsed(self, at: Timestamp) -> Self {
+        self.0.status = MilestoneStatus::Lapsed;
+        self.0.lapsed_at = Some(at);
+        self
+    }
+
     pub fn status(self, status: MilestoneStatus) -> Self {
         self.0.status = status;
         self

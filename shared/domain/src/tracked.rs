@@ -67,6 +67,9 @@ pub struct TrackedMilestone {
     pub(crate) reached_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) missed_at: Option<Timestamp>,
+    /// When its playbook lapsed without a recovery (lapsed before this was kept: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) lapsed_at: Option<Timestamp>,
     /// The escalation workflow's execution name, set when the milestone is missed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) execution: Option<String>,
@@ -185,6 +188,7 @@ impl TrackedMilestone {
             execution: None,
             escalation_started: false,
             reached_from: None,
+            lapsed_at: None,
             announced_missed: false,
             announced_reached: false,
             announcing: None,
@@ -368,12 +372,19 @@ impl TrackedMilestone {
         Ok(true)
     }
 
-    pub fn finish(&mut self) -> Result<bool, IllegalTransition> {
+    /// Ends the playbook at `at` with the customer not caught up.
+    pub fn finish(&mut self, at: Timestamp) -> Result<bool, IllegalTransition> {
         if self.status == MilestoneStatus::Lapsed {
             return Ok(false);
         }
         self.status = self.status.apply(Transition::Finish)?;
+        self.lapsed_at = Some(at);
         Ok(true)
+    }
+
+    /// When its playbook lapsed, if it did (and this was kept).
+    pub fn lapsed_at(&self) -> Option<Timestamp> {
+        self.lapsed_at
     }
 
     /// The status this milestone had at `at`, derived from its timestamps; the

@@ -67,7 +67,7 @@ pub fn csm_task(
     buttons: Vec<Button>,
     key: SendKey,
 ) -> Result<OutgoingEmail, RenderError> {
-    task_email(about, task, buttons, false, key)
+    task_email(about, task, buttons, TaskOccasion::Opened, key)
 }
 
 /// The task's email again when its snooze ends: the same, saying so.
@@ -77,74 +77,217 @@ pub fn csm_reminder(
     buttons: Vec<Button>,
     key: SendKey,
 ) -> Result<OutgoingEmail, RenderError> {
-    task_email(about, task, buttons, true, key)
+    task_email(about, task, buttons, TaskOccasion::SnoozeOver, key)
 }
 
-pub(super) fn task_email(
+/// Why a task's email goes, after the day-3 email that opened it.
+pub enum TaskOccasion<'a> {
+    Opened,
+    SnoozeOver,
+    /// To its owner: nobody acted on it for `business_days` since it opened;
+    /// the CS leader hears on `lead_on` if it is still so.
+    OverSla {
+        business_days: u32,
+        lead_on: Option<Timestamp>,
+        now: &'a SinceLapse,
+    },
+    /// To the CS leader: still untouched `business_days` after it opened,
+    /// its owner told on `owner_told_on`.
+    RaisedToLead {
+        leader: &'a Contact,
+        business_days: u32,
+        owner_told_on: Timestamp,
+        now: &'a SinceLapse,
+    },
+    /// To its owner, `days` after the playbook lapsed, with what changed since.
+    AfterLapse {
+        days: u32,
+        lapsed_at: Timestamp,
+        since: &'a SinceLapse,
+    },
+}
+
+/// The account as it is now, for the emails after the lapse (the task's
+/// own figures are those of the day it opened).
+pub struct SinceLapse {
+    /// Days the account was active in the product after the lapse's day, and the last of them.
+    pub active_days: usize,
+    pub last_active: Option<chrono::NaiveDate>,
+    /// The account's health now.
+    pub health: Health,
+    /// Its latest events that the map's criteria read, newest first, and how many others.
+    pub recent: Vec<RecentEvent>,
+    pub other: u64,
+}
+
+impl TaskOccasion<'_> {
+    fn kind(&self) -> EmailKind {
+        match self {
+            TaskOccasion::Opened | TaskOccasion::SnoozeOver => EmailKind::CsmTask,
+            TaskOccasion::OverSla { .. } => EmailKind::TaskOverSla,
+            TaskOccasion::RaisedToLead { .. } => EmailKind::TaskRaisedToLead,
+            TaskOccasion::AfterLapse { .. } => EmailKind::LapsedReminder,
+        }
+    }
+}
+
+pub fn task_email(
     about: About<'_>,
     task: &CsmTask,
     buttons: Vec<Button>,
-    reminder: bool,
+    occasion: TaskOccasion<'_>,
     key: SendKey,
 ) -> Result<OutgoingEmail, RenderError> {
     let About { cfg, account, m, now } = about;
-    let subject = format!(
-        "[{}] {}CSM task: {} missed, {} ARR at risk",
-        account.name,
-        if reminder { "Reminder, " } else { "" },
-        m.name(),
-        fmt_money(task.brief().arr_at_risk)
-    );
-    // The email shows the task's own snapshot, so the two never disagree.
-    let facts = MilestoneFacts {
-        target: task.brief().target.clone(),
-        current: task.brief().current.clone(),
+    let tz = account.timezone;
+    let brief = task.brief();
+    let arr = fmt_money(brief.arr_at_risk);
+    let owner = Contact::parse(brief.owner_name.clone(), &brief.owner_email)
+        .map_err(|e| RenderError::Address(e.to_string()))?;
+    let owner_name = first_name(&brief.owner_name);
+    let local_date = |t: Timestamp| fmt_day(t.with_timezone(&tz).date_naive());
+    let subject = match &occasion {
+        TaskOccasion::Opened => format!("[{}] CSM task: {} missed, {arr} ARR at risk", account.name, m.name()),
+        TaskOccasion::SnoozeOver => {
+            format!(
+                "[{}] Reminder, CSM task: {} missed, {arr} ARR at risk",
+                account.name,
+                m.name()
+            )
+        }
+        TaskOccasion::OverSla { business_days, .. } => format!(
+            "[{}] No action in {business_days} business days, CSM task: {} missed, {arr} ARR at risk",
+            account.name,
+            m.name()
+        ),
+        TaskOccasion::RaisedToLead { business_days, .. } => format!(
+            "[{}] Raised to you: {} task on {}, untouched {business_days} business days, {arr} ARR at risk",
+            account.name,
+            possessive(&brief.owner_name),
+            m.name()
+        ),
+        TaskOccasion::AfterLapse { days: d, .. } => format!(
+            "[{}] {} after the playbook, {} still missed, {arr} ARR at risk",
+            account.name,
+            days(i64::from(*d)),
+            m.name()
+        ),
+    };
+    let snapshot = MilestoneFacts {
+        target: brief.target.clone(),
+        current: brief.current.clone(),
         ..MilestoneFacts::new(cfg, account, m, now)
     };
-    let owner = Contact::parse(task.brief().owner_name.clone(), &task.brief().owner_email)
-        .map_err(|e| RenderError::Address(e.to_string()))?;
-    let owner_name = first_name(&task.brief().owner_name);
-    let opening = if !m.moved_by().is_customer() {
-        format!("{owner_name}, this milestone is past its date and it is ours to move: the customer was not written to about it. It is yours now.")
-    } else if task.brief().follow_up_not_sent {
-        format!("{owner_name}, day-1 outreach did not move this milestone (its follow-up was not sent: the contact policy would have held it past today). It is yours now.")
-    } else {
-        format!("{owner_name}, day-1 outreach did not move this milestone. It is yours now.")
+    let mut to = owner.clone();
+    // After the lapse the email shows the account as it is now, not as it was on the task's day.
+    let live = match &occasion {
+        TaskOccasion::Opened | TaskOccasion::SnoozeOver => None,
+        TaskOccasion::OverSla { now: l, .. }
+        | TaskOccasion::RaisedToLead { now: l, .. }
+        | TaskOccasion::AfterLapse { since: l, .. } => Some(*l),
+    };
+    let live_facts = || MilestoneFacts::new(cfg, account, m, now);
+    let (opening, facts, banner) = match &occasion {
+        TaskOccasion::Opened | TaskOccasion::SnoozeOver => {
+            let opening = if !m.moved_by().is_customer() {
+                format!("{owner_name}, this milestone is past its date and it is ours to move: the customer was not written to about it. It is yours now.")
+            } else if brief.follow_up_not_sent {
+                format!("{owner_name}, day-1 outreach did not move this milestone (its follow-up was not sent: the contact policy would have held it past today). It is yours now.")
+            } else {
+                format!("{owner_name}, day-1 outreach did not move this milestone. It is yours now.")
+            };
+            let banner = matches!(occasion, TaskOccasion::SnoozeOver)
+                .then(|| format!("You snoozed this task; it is open again as of {}.", fmt_date(now)));
+            (opening, snapshot, banner)
+        }
+        TaskOccasion::OverSla {
+            business_days, lead_on, ..
+        } => {
+            let then = lead_on.map_or(String::new(), |on| {
+                format!(
+                    " If it is still untouched on {}, it goes to your CS leader.",
+                    local_date(on)
+                )
+            });
+            let opening = format!(
+                "{owner_name}, nobody has acted on this task since it opened on {} ({business_days} business days).{then} Act on it below, snooze it, or mark it not relevant.",
+                local_date(task.created_at())
+            );
+            (opening, live_facts(), None)
+        }
+        TaskOccasion::RaisedToLead {
+            leader,
+            business_days,
+            owner_told_on,
+            ..
+        } => {
+            to = (*leader).clone();
+            let opening = format!(
+                "{} task on this milestone has not been acted on since it opened on {} ({business_days} business days), and {owner_name} was told so on {}. It comes to you as {} CS leader: ask {owner_name} about it, or give it to someone who can act.",
+                possessive(&brief.owner_name),
+                local_date(task.created_at()),
+                local_date(*owner_told_on),
+                possessive(&account.name)
+            );
+            (opening, live_facts(), None)
+        }
+        TaskOccasion::AfterLapse { lapsed_at, since, .. } => {
+            let live = live_facts();
+            let events = match (since.active_days, since.last_active) {
+                (0, _) | (_, None) => "no product activity from the account".to_string(),
+                (1, Some(last)) => format!("the account was active in the product on 1 day, {}", fmt_day(last)),
+                (n, Some(last)) => format!(
+                    "the account was active in the product on {n} days, the last {}",
+                    fmt_day(last)
+                ),
+            };
+            let task_state = match task.status() {
+                milepost_domain::TaskStatus::Open => String::new(),
+                _ => format!(" The task is {}.", standing(task)),
+            };
+            let opening = format!(
+                "{owner_name}, the playbook for this milestone ended on {} without the customer catching up. Since then: {events}. It stands at {} (when the task opened: {}).{task_state}",
+                local_date(*lapsed_at),
+                live.current,
+                brief.current
+            );
+            (opening, live, None)
+        }
     };
     let view = CsmView {
         opening,
         subject: clean_header(&subject),
         facts,
-        today: fmt_day(local_today(now, account.timezone)),
-        overdue: days_ago(days_overdue(m.due_at(), now, account.timezone)),
+        today: fmt_day(local_today(now, tz)),
+        overdue: days_ago(days_overdue(m.due_at(), now, tz)),
         champion: &account.primary_contact,
         sponsor: account.exec_sponsor.as_ref(),
         renewal: {
-            let to_go = (account.renewal_date - local_today(now, account.timezone)).num_days();
+            let to_go = (account.renewal_date - local_today(now, tz)).num_days();
             format!("{} ({})", fmt_day(account.renewal_date), days_ago(-to_go))
         },
-        health: &task.brief().health,
-        arr_at_risk: fmt_money(task.brief().arr_at_risk),
-        intervention: &task.brief().recommended_intervention,
-        recent: summarize_activity(&task.brief().recent_activity),
-        other: match task.brief().other_activity {
+        health: live.map_or(&brief.health, |l| &l.health),
+        arr_at_risk: arr,
+        intervention: &brief.recommended_intervention,
+        recent: summarize_activity(live.map_or(&brief.recent_activity, |l| &l.recent)),
+        other: match live.map_or(brief.other_activity, |l| l.other) {
             0 => None,
             1 => Some("Also 1 other product event (a page view or the like).".to_string()),
             n => Some(format!("Also {n} other product events (page views and the like).")),
         },
-        role_note: role_note(task),
-        reminder: reminder.then(|| format!("You snoozed this task; it is open again as of {}.", fmt_date(now))),
+        role_note: if to == owner { role_note(task) } else { None },
+        reminder: banner,
         buttons,
         link_days: cfg.action_link_days,
     };
     Ok(OutgoingEmail {
         in_reply_to: None,
         key,
-        kind: EmailKind::CsmTask,
+        kind: occasion.kind(),
         account_id: account.id.clone(),
         milestone_id: m.milestone_id().to_owned(),
         from: cfg.sender.clone(),
-        to: vec![owner],
+        to: vec![to],
         subject: view.subject.clone(),
         text: CsmTaskText { v: &view }.render()?,
         html: CsmTaskHtml { v: &view }.render()?,

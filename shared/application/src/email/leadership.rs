@@ -54,6 +54,8 @@ pub(super) struct LeadershipView<'a> {
     /// Leadership's email: that the customer's sponsor hears next, and what
     /// they are asked (our leadership is never surprised by it).
     pub sponsor_next: Option<String>,
+    /// Leadership's email: the leader's lapsed misses, after the escalation.
+    pub lapsed: Option<&'a LapsedSection>,
 }
 
 /// What leadership's email reports beside the milestone: the account's
@@ -63,6 +65,8 @@ pub struct EscalationFacts<'a> {
     pub health: &'a Health,
     pub tried: &'a [EscalationLogEntry],
     pub task: Option<&'a CsmTask>,
+    /// The leader's lapsed misses (leadership's email only).
+    pub lapsed: Option<&'a LapsedSection>,
 }
 
 /// Who the day-5 step writes to after leadership ("Sam Sponsor
@@ -90,7 +94,12 @@ pub fn leadership(
     key: SendKey,
 ) -> Result<OutgoingEmail, RenderError> {
     let About { cfg, account, m, now } = about;
-    let EscalationFacts { health, tried, task } = facts;
+    let EscalationFacts {
+        health,
+        tried,
+        task,
+        lapsed,
+    } = facts;
     let arr = fmt_money(m.arr_at_risk(account.arr));
     let overdue = days(days_overdue(m.due_at(), now, account.timezone));
     let subject = match kind {
@@ -135,6 +144,8 @@ pub fn leadership(
             }),
             _ => None,
         },
+        // The leader's own list, never the customer's sponsor's.
+        lapsed: lapsed.filter(|_| kind == EmailKind::Leadership),
         // What people did is for our leadership only, never for the customer's sponsor.
         task: task.filter(|_| kind == EmailKind::Leadership).map(|t| TaskSummary {
             owner_name: t.brief().owner_name.clone(),

@@ -5,18 +5,19 @@ use super::*;
 #[derive(Template)]
 #[template(path = "leadership_list.html")]
 pub(super) struct DigestHtml<'a> {
-    v: &'a DigestView,
+    v: &'a DigestView<'a>,
 }
 #[derive(Template)]
 #[template(path = "leadership_list.txt")]
 pub(super) struct DigestText<'a> {
-    v: &'a DigestView,
+    v: &'a DigestView<'a>,
 }
 
-pub(super) struct DigestView {
+pub(super) struct DigestView<'a> {
     subject: String,
     headline: String,
     rows: Vec<DigestRow>,
+    lapsed: Option<&'a LapsedSection>,
 }
 
 pub(super) struct DigestRow {
@@ -48,6 +49,7 @@ pub fn leadership_list(
     cfg: &Config,
     items: &[ListedEscalation<'_>],
     recipient: &Contact,
+    lapsed: Option<&LapsedSection>,
     key: SendKey,
     now: Timestamp,
 ) -> Result<OutgoingEmail, RenderError> {
@@ -87,6 +89,7 @@ pub fn leadership_list(
         )),
         headline,
         rows: rows.into_iter().map(|(_, r)| r).collect(),
+        lapsed,
     };
     let first = items.first().expect("a list has escalations");
     Ok(OutgoingEmail {

@@ -173,6 +173,7 @@ fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
         leadership(
             about(&cfg, acct, &m),
             EscalationFacts {
+                lapsed: None,
                 health: &health(),
                 tried: &tried,
                 task: Some(&task),
@@ -186,6 +187,7 @@ fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
         leadership(
             about(&cfg, acct, &m),
             EscalationFacts {
+                lapsed: None,
                 health: &health(),
                 tried: &tried,
                 task: Some(&task),
@@ -530,6 +532,7 @@ fn a_section_with_nothing_in_it_is_not_rendered() {
     let nothing_tried = leadership(
         about(&cfg, &acct, &m),
         EscalationFacts {
+            lapsed: None,
             health: &health(),
             tried: &[],
             task: None,

@@ -31,6 +31,10 @@ pub(super) struct WeeklyDigestView {
     arr_change: String,
     accounts_at_risk: u64,
     top: Vec<TopAtRiskRow>,
+    /// The misses whose playbook lapsed, at risk now.
+    lapsed_misses: u64,
+    lapsed_arr: String,
+    lapsed: Vec<LapsedRow>,
     /// The playbook's uplift in a sentence, or why it is not shown yet.
     uplift: String,
     uplift_measured: bool,
@@ -44,6 +48,16 @@ pub(super) struct TopAtRiskRow {
     arr_at_risk: String,
     misses: u64,
     stage: &'static str,
+    owner: String,
+}
+
+pub(super) struct LapsedRow {
+    account_id: String,
+    account_name: String,
+    milestone_name: String,
+    arr_at_risk: String,
+    /// `12 days ago (3 Apr 2026)`, or `before ages were kept`.
+    age: String,
     owner: String,
 }
 
@@ -157,6 +171,23 @@ pub fn weekly_digest(
                 misses: a.misses,
                 stage: a.stage.label(),
                 owner: a.owner.clone(),
+            })
+            .collect(),
+        lapsed_misses: at_risk.lapsed_misses,
+        lapsed_arr: fmt_money(at_risk.lapsed_arr),
+        lapsed: at_risk
+            .top_lapsed
+            .iter()
+            .map(|l| LapsedRow {
+                account_id: l.account_id.clone(),
+                account_name: l.account_name.clone(),
+                milestone_name: l.milestone_name.clone(),
+                arr_at_risk: fmt_money(l.arr_at_risk),
+                age: match (l.lapsed_days, l.lapsed_at) {
+                    (Some(d), Some(at)) => format!("{} ({})", days_ago(d), fmt_date(at)),
+                    _ => "date not recorded".to_string(),
+                },
+                owner: l.owner.clone(),
             })
             .collect(),
         uplift,

@@ -85,7 +85,7 @@ impl PlaybookFunction {
         match step {
             Step::OutreachEmail | Step::InAppMessage | Step::FollowUpEmail => PlaybookFunction::Outreach,
             Step::CsmTask => PlaybookFunction::CsmTask,
-            Step::Leadership | Step::Finish => PlaybookFunction::Escalate,
+            Step::Leadership | Step::Finish | Step::AfterLapse => PlaybookFunction::Escalate,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! is idempotent: emails go through the send ledger, tasks and log entries are
 //! created under deterministic keys, so a retried step repeats nothing.
 
+mod after_lapse;
 pub mod invocation;
 pub mod retry;
 
@@ -213,8 +214,13 @@ impl PlaybookSteps {
                     return Ok(StepOutcome::Deferred(later));
                 }
             }
+            Step::AfterLapse => {
+                if let Some(next) = self.after_lapse(scope).await? {
+                    return Ok(StepOutcome::Deferred(next));
+                }
+            }
             Step::Finish => {
-                if milestone.finish().map_err(|t| IllegalChange::of(&milestone, t))? {
+                if milestone.finish(now).map_err(|t| IllegalChange::of(&milestone, t))? {
                     store.update_milestone(&milestone).await?;
                     self.log(
                         req,
@@ -559,6 +565,7 @@ impl PlaybookSteps {
                 health: &report,
                 tried: &tried,
                 task: task.as_ref(),
+                lapsed: None,
             };
             let mail = email::leadership(
                 about,
@@ -618,14 +625,7 @@ impl PlaybookSteps {
             self.store.log_of(&account.id).await?.iter().any(|e| {
                 e.execution == req.execution && e.step == Some(Step::FollowUpEmail) && e.key.ends_with(&too_late)
             });
-        // The events the account's milestones read are listed; the rest (page
-        // views and the like) are only counted.
-        let read: std::collections::HashSet<&str> = milestones.iter().filter_map(|m| m.criterion().event()).collect();
-        let (listed, other): (Vec<_>, Vec<_>) = activity
-            .recent
-            .iter()
-            .rev()
-            .partition(|e| read.contains(e.event.as_str()));
+        let (listed, other) = recent_read_by(&milestones, &activity);
         let owner = account.owner(m.owner());
         if owner.fallback {
             tracing::info!(
@@ -651,8 +651,8 @@ impl PlaybookSteps {
                 health: health(&milestones, &activity, account.licensed_seats, now),
                 arr_at_risk: m.arr_at_risk(account.arr),
                 recommended_intervention: m.playbook().csm.clone(),
-                recent_activity: listed.into_iter().cloned().collect(),
-                other_activity: other.len() as u64,
+                recent_activity: listed,
+                other_activity: other,
                 follow_up_not_sent,
             },
         ))
@@ -777,8 +777,22 @@ impl PlaybookSteps {
         now: Timestamp,
         mail: &OutgoingEmail,
     ) -> Result<SendResult, StepError> {
+        let result = self.send_checked(req, now, mail).await?;
+        let detail = format!("{} email {}", mail.kind.label(), result.describe());
+        self.log(req, step, StepLog::Email(recipient), now, detail).await?;
+        Ok(result)
+    }
+
+    /// Sends an email once (see `send_once`), unless the customer caught up
+    /// before it went (`ReachedMeanwhile`).
+    async fn send_checked(
+        &self,
+        req: &EscalationRequest,
+        now: Timestamp,
+        mail: &OutgoingEmail,
+    ) -> Result<SendResult, StepError> {
         let claim = SendClaim::fresh(now);
-        let result = match self.store.claim_send(&mail.key, &claim).await? {
+        Ok(match self.store.claim_send(&mail.key, &claim).await? {
             Some(existing) => settled_or_adopted(self.store.as_ref(), mail, existing, now).await?,
             None => {
                 // Looked at again with the key held, right before the send: a
@@ -791,10 +805,7 @@ impl PlaybookSteps {
                 }
                 send_claimed(self.store.as_ref(), self.mailer.as_ref(), mail, &claim).await?
             }
-        };
-        let detail = format!("{} email {}", mail.kind.label(), result.describe());
-        self.log(req, step, StepLog::Email(recipient), now, detail).await?;
-        Ok(result)
+        })
     }
 
     /// Leadership's escalation email: at most one a day per leader. This
@@ -839,6 +850,16 @@ impl PlaybookSteps {
         // Everyone else waiting, each claimed so only this email names them.
         let claim = SendClaim::fresh(now);
         let (mut done, others) = self.claim_waiting(req, leader, &claim, now).await?;
+        let lapsed = match self.lapsed_of(&leader.email, now).await {
+            Ok(lapsed) => lapsed,
+            Err(e) => {
+                // Claimed for this email: given back before the step fails.
+                for (their_key, ..) in &others {
+                    self.store.release_send(their_key, &claim).await?;
+                }
+                return Err(e);
+            }
+        };
         let mail = if others.is_empty() {
             let about = email::About {
                 cfg: &self.config,
@@ -850,6 +871,7 @@ impl PlaybookSteps {
                 health: facts.health,
                 tried: facts.tried,
                 task: facts.task,
+                lapsed: lapsed.as_ref(),
             };
             email::leadership(about, reported, leader, EmailKind::Leadership, None, key.clone())?
         } else {
@@ -869,7 +891,7 @@ impl PlaybookSteps {
                         task: task.as_ref(),
                     }),
             );
-            email::leadership_list(&self.config, &items, leader, key.clone(), now)?
+            email::leadership_list(&self.config, &items, leader, lapsed.as_ref(), key.clone(), now)?
         };
         let sent = self.send_logged(req, step, Recipient::Leader, now, &mail).await;
         let went = sent.as_ref().is_ok_and(SendResult::went_or_may_have);
@@ -1163,6 +1185,21 @@ struct LimitedSend<'a> {
 fn throttle_wait(req: &EscalationRequest, step: Step) -> chrono::Duration {
     let spread = milepost_domain::activity::IdFingerprint::of(&format!("{}:{}", req.execution, step.as_str())).0 % 240;
     chrono::Duration::seconds(60 + spread as i64)
+}
+
+/// The account's latest events, newest first: those its milestones read
+/// are listed, the rest (page views and the like) only counted.
+fn recent_read_by(
+    milestones: &[TrackedMilestone],
+    activity: &milepost_domain::AccountActivity,
+) -> (Vec<milepost_domain::activity::RecentEvent>, u64) {
+    let read: std::collections::HashSet<&str> = milestones.iter().filter_map(|m| m.criterion().event()).collect();
+    let (listed, other): (Vec<_>, Vec<_>) = activity
+        .recent
+        .iter()
+        .rev()
+        .partition(|e| read.contains(e.event.as_str()));
+    (listed.into_iter().cloned().collect(), other.len() as u64)
 }
 
 fn send_key(req: &EscalationRequest, step: Step, recipient: Recipient) -> SendKey {

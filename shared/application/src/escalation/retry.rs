@@ -80,6 +80,7 @@ impl Retrier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use milepost_domain::Step;
 
     const ASL: &str = include_str!("../../../../infra/statemachine/escalation.asl.json");
 
@@ -110,7 +111,11 @@ mod tests {
                 "{name}: every failure left after the retries is caught"
             );
         }
-        assert_eq!(tasks, 12, "six steps, each with its failure-recording task");
+        assert_eq!(
+            tasks,
+            2 * Step::ALL.len(),
+            "every step, each with its failure-recording task"
+        );
     }
 
     #[test]

@@ -114,6 +114,7 @@ impl Harness {
         while t <= until {
             self.clock.set(t);
             self.services.sweeper().sweep(&SweepOptions::default()).await.unwrap();
+            self.services.reminders().run().await.unwrap();
             self.services.held_back_lists().run().await.unwrap();
             self.services.heads_ups().run(&SweepOptions::default()).await.unwrap();
             self.runner.run_due(&self.services.playbook(), t).await;
@@ -579,6 +580,8 @@ async fn an_unrecovered_escalation_runs_every_stage_in_order_to_the_right_people
             (EmailKind::CsmTask, "maya@vendor.example".into()),
             (EmailKind::Leadership, "lead@vendor.example".into()),
             (EmailKind::ExecSponsor, "sam@a1.example".into()),
+            // Nobody touched the task: after the lapse its owner is told.
+            (EmailKind::TaskOverSla, "maya@vendor.example".into()),
         ]
     );
     assert_eq!(h.status("a1", "first_workflow").await, MilestoneStatus::Lapsed);
@@ -640,6 +643,8 @@ async fn a_vendor_side_miss_sends_the_customer_nothing_and_opens_its_task_on_day
         vec![
             (EmailKind::CsmTask, "maya@vendor.example".into()),
             (EmailKind::Leadership, "lead@vendor.example".into()),
+            (EmailKind::TaskOverSla, "maya@vendor.example".into()),
+            (EmailKind::TaskRaisedToLead, "lead@vendor.example".into()),
         ]
     );
     let to_customer: Vec<_> = h
@@ -1666,4 +1671,291 @@ async fn a_held_out_miss_gets_no_playbook_and_is_still_tracked_to_recovery() {
             ..
         }]
     ));
+}
+
+/// The emails about `milestone` of `account`: kind, first recipient, date.
+fn after_lapse_mail(h: &Harness, account: &str, milestone: &str) -> Vec<(EmailKind, String, Timestamp)> {
+    h.mailer
+        .sent()
+        .into_iter()
+        .filter(|e| e.account_id.as_str() == account && e.milestone_id == milestone)
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EmailKind::TaskOverSla | EmailKind::TaskRaisedToLead | EmailKind::LapsedReminder
+            )
+        })
+        .map(|e| (e.kind, e.to[0].email.to_string(), e.date))
+        .collect()
+}
+
+/// Issue 33, item 5: a lapsed miss is not forgotten. Nobody touches a1's
+/// task: its owner is told 5 business days after it opened, the CS leader
+/// 5 more; the owner is reminded 14 and 30 days after the lapse, with what
+/// changed; then the escalation ends. Each goes once (the step run again
+/// sends nothing). a2's owner snoozed the task (touched: no raise, still
+/// reminded), a3's dismissed it (raised before, never reminded), a4's
+/// customer caught up after the lapse (no reminder; the escalation ends
+/// recovered).
+#[tokio::test]
+async fn a_lapsed_miss_is_raised_and_reminded_once_each_until_the_customer_catches_up() {
+    use milepost_app::tasks::change_task;
+    use milepost_domain::{CsmTask, DismissReason, TaskAction};
+    let h = Harness::new().await;
+    for id in ["a1", "a2", "a3", "a4"] {
+        h.onboard(id).await;
+    }
+    let maya = Actor::Person {
+        name: "Maya Chen".into(),
+        email: "maya@vendor.example".into(),
+    };
+    let execution_of = |id: &str| {
+        h.runner
+            .executions()
+            .into_iter()
+            .find(|e| e.request.account_id.as_str() == id && e.request.milestone_id == "first_workflow")
+            .unwrap()
+    };
+    // Until the tasks are open (day 3 of the playbook).
+    h.run_until(h.at(15, 0)).await;
+    let task_id = |id: &str| CsmTask::id_for(&execution_of(id).request.execution);
+    let until = h.at(17, 0);
+    change_task(
+        h.store.as_ref(),
+        h.events.as_ref(),
+        &task_id("a2"),
+        &TaskAction::Snooze { until, note: None },
+        &maya,
+        h.clock_now(),
+        None,
+    )
+    .await
+    .unwrap();
+    let dismiss = TaskAction::Dismiss {
+        reason: DismissReason::NotRelevant,
+        note: None,
+    };
+    let lapse = execution_of("a1").request.schedule.lapses_at;
+    h.run_until(lapse + Duration::days(1)).await;
+    h.complete_workflows("a4", h.clock_now()).await;
+    h.run_until(lapse + Duration::days(2)).await;
+    change_task(
+        h.store.as_ref(),
+        h.events.as_ref(),
+        &task_id("a3"),
+        &dismiss,
+        &maya,
+        h.clock_now(),
+        None,
+    )
+    .await
+    .unwrap();
+    // Active after the lapse: a1's reminder says so.
+    h.deliver(&[milepost_embedded::fixtures::escalation::event(
+        "late-1",
+        "a1",
+        "report.viewed",
+        lapse + Duration::days(3),
+        "u1",
+    )])
+    .await;
+    h.run_until(lapse + Duration::days(20)).await;
+    assert_eq!(
+        execution_of("a1").status,
+        ExecutionStatus::Running,
+        "a reminder is still to come"
+    );
+    h.run_until(lapse + Duration::days(40)).await;
+
+    let opened = h.store.get_task(&task_id("a1")).await.unwrap().unwrap().created_at();
+    let tz = account("a1").timezone;
+    let a1 = after_lapse_mail(&h, "a1", "first_workflow");
+    let kinds: Vec<(EmailKind, &str)> = a1.iter().map(|(k, to, _)| (*k, to.as_str())).collect();
+    assert_eq!(
+        kinds,
+        [
+            (EmailKind::TaskOverSla, "maya@vendor.example"),
+            (EmailKind::TaskRaisedToLead, "lead@vendor.example"),
+            (EmailKind::LapsedReminder, "maya@vendor.example"),
+            (EmailKind::LapsedReminder, "maya@vendor.example"),
+        ]
+    );
+    let over_sla = milepost_domain::after_playbook::add_business_days(opened, 5, tz);
+    assert!(
+        a1[0].2 >= over_sla.max(lapse) && a1[0].2 < over_sla.max(lapse) + Duration::hours(1),
+        "{a1:?}"
+    );
+    let to_lead = milepost_domain::after_playbook::add_business_days(over_sla, 5, tz);
+    assert!(a1[1].2 >= to_lead && a1[1].2 < to_lead + Duration::hours(1), "{a1:?}");
+    assert_eq!(((a1[2].2 - lapse).num_days(), (a1[3].2 - lapse).num_days()), (14, 30));
+    assert_eq!(
+        execution_of("a1").status,
+        ExecutionStatus::Succeeded,
+        "ended after the last reminder"
+    );
+    let reminder = h
+        .mailer
+        .sent()
+        .into_iter()
+        .find(|e| e.account_id.as_str() == "a1" && e.kind == EmailKind::LapsedReminder)
+        .unwrap();
+    assert!(
+        reminder
+            .subject
+            .contains("14 days after the playbook, First workflow completed still missed"),
+        "{}",
+        reminder.subject
+    );
+    assert!(
+        reminder.text.contains("active in the product on 1 day"),
+        "{}",
+        reminder.text
+    );
+    assert!(!reminder.text.contains(" 1 days"), "{}", reminder.text);
+    let raised = h
+        .mailer
+        .sent()
+        .into_iter()
+        .find(|e| e.account_id.as_str() == "a1" && e.kind == EmailKind::TaskRaisedToLead)
+        .unwrap();
+    assert!(raised.text.contains("Maya CSM's task"), "{}", raised.text);
+    assert!(
+        raised.text.contains("Also 1 other product event"),
+        "the account as it is now: {}",
+        raised.text
+    );
+    assert!(
+        !raised.text.contains("/v1/actions/"),
+        "no buttons signed for the owner reach the leader"
+    );
+
+    let a2: Vec<EmailKind> = after_lapse_mail(&h, "a2", "first_workflow")
+        .into_iter()
+        .map(|m| m.0)
+        .collect();
+    assert_eq!(
+        a2,
+        [EmailKind::LapsedReminder, EmailKind::LapsedReminder],
+        "snoozed once: touched, not raised"
+    );
+    let a3: Vec<EmailKind> = after_lapse_mail(&h, "a3", "first_workflow")
+        .into_iter()
+        .map(|m| m.0)
+        .collect();
+    assert_eq!(
+        a3,
+        [EmailKind::TaskOverSla],
+        "raised before it was dismissed, never reminded after"
+    );
+    assert!(after_lapse_mail(&h, "a4", "first_workflow").is_empty());
+    assert_eq!(execution_of("a4").status, ExecutionStatus::Recovered);
+
+    // The step run again, as a retry would: nothing more is sent.
+    let before = h.mailer.sent().len();
+    let outcome = h
+        .services
+        .playbook()
+        .run_step(&execution_of("a1").request, Step::AfterLapse)
+        .await
+        .unwrap();
+    assert_eq!(outcome, milepost_domain::StepOutcome::Continue);
+    assert_eq!(h.mailer.sent().len(), before);
+}
+
+/// Issue 33, item 5: the leader's daily email lists the lapsed misses of
+/// the leader's accounts after its escalations, largest ARR at risk first
+/// with their age, until their customer catches up. a1 and a2 lapse on
+/// first_workflow; a2's customer then catches up; team_invited's escalation
+/// (day 5 after its day-20 miss) lists a1's lapse alone, and the queue
+/// forgets a2's.
+#[tokio::test]
+async fn the_leaders_daily_email_lists_lapsed_misses_until_they_catch_up() {
+    let h = Harness::new().await;
+    h.onboard("a1").await;
+    let mut big = account("a2");
+    big.arr = 300_000;
+    h.services.ingestion().upsert_account(&big).await.unwrap();
+    let lapse_of = |id: &str| {
+        h.runner
+            .executions()
+            .into_iter()
+            .find(|e| e.request.account_id.as_str() == id && e.request.milestone_id == "first_workflow")
+            .unwrap()
+            .request
+            .schedule
+            .lapses_at
+    };
+    h.run_until(h.at(19, 0)).await;
+    let lapse = lapse_of("a1");
+    assert!(lapse < h.clock_now(), "both lapsed by day 19");
+    let queue = h
+        .store
+        .leader_queue(&milepost_domain::EmailAddress::parse("lead@vendor.example").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let listed: Vec<String> = queue
+        .lapsed_ranked()
+        .into_iter()
+        .map(|m| m.account_id.to_string())
+        .collect();
+    assert_eq!(listed, ["a2", "a1"], "largest ARR at risk first");
+    h.complete_workflows("a2", h.clock_now()).await;
+    h.run_until(h.at(30, 0)).await;
+
+    let later: Vec<_> = h
+        .mailer
+        .sent()
+        .into_iter()
+        .filter(|e| e.kind == EmailKind::Leadership && e.date > lapse)
+        .collect();
+    assert!(
+        !later.is_empty(),
+        "team_invited's escalations reached leadership after the lapse"
+    );
+    for e in &later {
+        assert!(
+            e.text
+                .contains("Still behind after the playbook: 1 miss, $50,000 ARR at risk"),
+            "{}",
+            e.text
+        );
+        assert!(
+            e.text
+                .contains("Customer a1: First workflow completed, $50,000 ARR at risk, playbook ended"),
+            "{}",
+            e.text
+        );
+        assert!(
+            !e.text.contains("Customer a2: First workflow"),
+            "a2 caught up: {}",
+            e.text
+        );
+        assert!(e.html.contains("Still behind after the playbook"));
+    }
+    let queue = h
+        .store
+        .leader_queue(&milepost_domain::EmailAddress::parse("lead@vendor.example").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !queue
+            .lapsed
+            .iter()
+            .any(|m| m.account_id.as_str() == "a2" && m.milestone_id == "first_workflow"),
+        "a2's recovery left the list"
+    );
+    assert!(queue
+        .lapsed
+        .iter()
+        .any(|m| m.account_id.as_str() == "a1" && m.milestone_id == "first_workflow"));
+    // The customer's sponsor never sees our list.
+    let sponsor_mail: Vec<_> = h
+        .mailer
+        .sent()
+        .into_iter()
+        .filter(|e| e.kind == EmailKind::ExecSponsor)
+        .collect();
+    assert!(sponsor_mail.iter().all(|e| !e.text.contains("Still behind")));
 }

@@ -273,14 +273,26 @@ fn function_named(name: &str) -> PlaybookFunction {
 
 /// The order the playbook must run in, written out rather than taken from
 /// `Step::ALL` so a change there cannot silently change what is expected here.
-const ALL_STEPS: [Step; 6] = [
+const ALL_STEPS: [Step; 7] = [
     Step::OutreachEmail,
     Step::InAppMessage,
     Step::FollowUpEmail,
     Step::CsmTask,
     Step::Leadership,
     Step::Finish,
+    Step::AfterLapse,
 ];
+
+/// What follows the lapse of a miss nobody acted on: the untouched task
+/// raised to its owner and then to the leader, the owner's two reminders.
+fn after_lapse_emails() -> [(EmailKind, String); 4] {
+    [
+        (EmailKind::TaskOverSla, "maya@vendor.example".into()),
+        (EmailKind::TaskRaisedToLead, "lead@vendor.example".into()),
+        (EmailKind::LapsedReminder, "maya@vendor.example".into()),
+        (EmailKind::LapsedReminder, "maya@vendor.example".into()),
+    ]
+}
 
 #[tokio::test]
 async fn never_recovered_runs_every_stage_in_order_to_the_right_people() {
@@ -294,10 +306,14 @@ async fn never_recovered_runs_every_stage_in_order_to_the_right_people() {
     assert_eq!(run.steps(), ALL_STEPS);
     let functions: Vec<&str> = run.invocations.iter().map(|i| i.function.as_str()).collect();
     // Each step runs once: the follow-up answers the outreach in its thread,
-    // and the day-1 conversation counts once against Pat's daily cap.
+    // and the day-1 conversation counts once against Pat's daily cap. After
+    // the lapse, the last step runs once per duty and waits for the next.
     assert_eq!(
         functions,
-        ["outreach", "outreach", "outreach", "csm-task", "escalate", "escalate"]
+        [
+            "outreach", "outreach", "outreach", "csm-task", "escalate", "escalate", "escalate", "escalate", "escalate",
+            "escalate", "escalate"
+        ]
     );
     let waited: Vec<&str> = run
         .events
@@ -307,17 +323,19 @@ async fn never_recovered_runs_every_stage_in_order_to_the_right_people() {
         })
         .map(|(_, state, _)| state.as_deref().unwrap())
         .collect();
-    assert!(waited.is_empty(), "{waited:?}");
     assert_eq!(
-        h.sent(),
-        vec![
-            (EmailKind::Outreach, "pat@a1.example".into()),
-            (EmailKind::FollowUp, "pat@a1.example".into()),
-            (EmailKind::CsmTask, "maya@vendor.example".into()),
-            (EmailKind::Leadership, "lead@vendor.example".into()),
-            (EmailKind::ExecSponsor, "sam@a1.example".into()),
-        ]
+        waited, ["AfterLapseDeferred"; 4],
+        "only the duties after the lapse wait"
     );
+    let mut expected = vec![
+        (EmailKind::Outreach, "pat@a1.example".into()),
+        (EmailKind::FollowUp, "pat@a1.example".into()),
+        (EmailKind::CsmTask, "maya@vendor.example".into()),
+        (EmailKind::Leadership, "lead@vendor.example".into()),
+        (EmailKind::ExecSponsor, "sam@a1.example".into()),
+    ];
+    expected.extend(after_lapse_emails());
+    assert_eq!(h.sent(), expected);
     let in_app = h
         .events
         .events()
@@ -439,7 +457,7 @@ async fn a_passing_ses_fault_is_retried_by_the_state_machine_and_delivered_once(
     assert_eq!(outreach, 1, "the retried step sent the email once");
     assert_eq!(
         h.mailer.attempts(),
-        3 + 4,
+        3 + 8,
         "three attempts for the outreach email, one for each other"
     );
     assert_eq!(run.end_state, "PlaybookCompleted");
@@ -658,10 +676,11 @@ async fn a_rejected_address_is_recorded_and_the_playbook_goes_on() {
     assert_eq!(run.end_state, "PlaybookCompleted");
     let kinds: Vec<EmailKind> = h.sent().into_iter().map(|(k, _)| k).collect();
     assert_eq!(
-        kinds,
+        kinds[..3],
         [EmailKind::CsmTask, EmailKind::Leadership, EmailKind::ExecSponsor],
         "the CSM, the leader and the sponsor still got theirs"
     );
+    assert_eq!(kinds[3..], after_lapse_emails().map(|(k, _)| k));
     let log = h.store.log_of(&AccountId::new("a1")).await.unwrap();
     let rejected: Vec<_> = log.iter().filter(|e| e.detail.contains("rejected")).collect();
     assert_eq!(
@@ -690,11 +709,13 @@ async fn a_step_that_keeps_failing_is_caught_recorded_and_the_playbook_goes_on()
     assert_eq!(run.attempts(Step::CsmTask), 6, "the first attempt and five retries");
     assert_eq!(run.count("StateCaught", "Day3CsmTask"), 1);
     let recorded: Vec<_> = run.invocations.iter().filter(|i| i.failure.is_some()).collect();
-    assert_eq!(recorded.len(), 1);
+    // The mailbox still throttles after the lapse: the raise to the owner fails as well, and is caught too.
+    assert_eq!(recorded.len(), 2);
     assert_eq!(
         (recorded[0].function.as_str(), recorded[0].step),
         ("escalate", Step::CsmTask)
     );
+    assert_eq!(recorded[1].step, Step::AfterLapse);
     assert_eq!(recorded[0].failure.as_deref(), Some(InvocationError::TRANSIENT));
     let log = h.store.log_of(&AccountId::new("a1")).await.unwrap();
     assert!(
