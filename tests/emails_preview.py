@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 KINDS = ("outreach", "follow-up", "csm-task", "leadership", "exec-sponsor", "owner-digest", "heads-up",
-         "heads-up-champion", "weekly-digest")
+         "heads-up-champion", "weekly-digest", "task-over-sla", "task-raised-to-lead", "lapsed-reminder")
 WIDTHS = (375, 1200)
 MIN_FONT_PX = 12
 MAX_COLUMN_PX = 700  # wider than this at 1200 px and lines get too long to read

@@ -208,6 +208,12 @@ async fn no_email_carries_another_customers_data() {
             // milestones that one person owns: entries are kept per owner address.
             continue;
         }
+        // Leadership's email lists, after its escalation, the lapsed misses of
+        // every account its leader leads: by design, as the daily list.
+        let decoded = match decoded.split_once("Still behind after the playbook") {
+            Some((before, _)) if text.contains("\nX-Milepost-Kind: leadership") => before.to_string(),
+            _ => decoded,
+        };
         for other in id_pattern(&decoded) {
             assert_eq!(other.parse::<u64>().unwrap(), index, "{name} mentions customer{other}");
         }

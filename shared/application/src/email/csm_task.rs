@@ -246,7 +246,7 @@ pub fn task_email(
                 _ => format!(" The task is {}.", standing(task)),
             };
             let opening = format!(
-                "{owner_name}, the playbook for this milestone ended on {} without the customer catching up. Since then: {events}. It stands at {} (when the task opened: {}).{task_state}",
+                "{owner_name}, the playbook for this milestone ended on {} without the customer catching up. Since then: {events}. Now: {} (when the task opened: {}).{task_state}",
                 local_date(*lapsed_at),
                 live.current,
                 brief.current

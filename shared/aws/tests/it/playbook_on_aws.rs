@@ -181,8 +181,26 @@ async fn each_function_sends_its_email_through_ses_once_and_keeps_the_task_in_dy
                 "\"Sam Sponsor\" <sam@a1.example>",
                 "First workflow completed: can we count on your help?"
             ),
+            // After the lapse: the untouched task raised to its owner, then
+            // to the leader; the owner reminded 14 and 30 days on.
+            (
+                "\"Maya CSM\" <maya@vendor.example>",
+                "No action in 5 business days, CSM task: First workflow completed missed, $50,000 ARR at risk"
+            ),
+            (
+                "\"Customer Success leadership\" <lead@vendor.example>",
+                "Raised to you: Maya CSM's task on First workflow completed, untouched 10 business days, $50,000 ARR at risk"
+            ),
+            (
+                "\"Maya CSM\" <maya@vendor.example>",
+                "14 days after the playbook, First workflow completed still missed, $50,000 ARR at risk"
+            ),
+            (
+                "\"Maya CSM\" <maya@vendor.example>",
+                "30 days after the playbook, First workflow completed still missed, $50,000 ARR at risk"
+            ),
         ],
-        "five emails, once each, to the right people"
+        "nine emails, once each, to the right people"
     );
     let sources: Vec<&str> = sent.iter().map(|e| e.source.as_str()).collect();
     // All from the verified sender; the customer's mail in the CSM's name.
@@ -194,6 +212,10 @@ async fn each_function_sends_its_email_through_ses_once_and_keeps_the_task_in_dy
             "\"Milepost\" <success@milepost.example>",
             "\"Milepost\" <success@milepost.example>",
             "\"Maya CSM\" <success@milepost.example>",
+            "\"Milepost\" <success@milepost.example>",
+            "\"Milepost\" <success@milepost.example>",
+            "\"Milepost\" <success@milepost.example>",
+            "\"Milepost\" <success@milepost.example>",
         ]
     );
     for e in &sent {
@@ -220,7 +242,13 @@ async fn each_function_sends_its_email_through_ses_once_and_keeps_the_task_in_dy
 
     let history = aws.store.log_of(&AccountId::new("a1")).await.unwrap();
     let steps: Vec<Step> = history.iter().filter_map(|e| e.step).collect();
-    for step in [Step::OutreachEmail, Step::CsmTask, Step::Leadership, Step::Finish] {
+    for step in [
+        Step::OutreachEmail,
+        Step::CsmTask,
+        Step::Leadership,
+        Step::Finish,
+        Step::AfterLapse,
+    ] {
         assert!(steps.contains(&step), "{step:?} recorded: {history:#?}");
     }
     assert!(
