@@ -151,6 +151,7 @@ PAGE_FIELDS = {
     "confirm-dismiss": {"note"},
     "confirm-confirm": {"note"},
     "confirm-pause": set(),
+    "confirm-hold_sponsor": set(),
     "unsubscribe": set(),
 }
 MIN_BUTTON_PX = 36  # a finger's tap target

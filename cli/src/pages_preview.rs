@@ -90,6 +90,20 @@ pub async fn write(out: &Path) -> Result<Vec<(String, u16)>> {
             actions.show(&t, &path(&t)).await,
         ));
     }
+    // Leadership's button: hold the sponsor's email, then the same link again.
+    let hold = links.url(
+        LinkAction::HoldSponsor,
+        task.id(),
+        account.cs_leader_email.as_str(),
+        now,
+    );
+    let hold = hold.rsplit('/').next().expect("a link ends in its token").to_string();
+    pages.push(("confirm-hold_sponsor".into(), actions.show(&hold, &path(&hold)).await));
+    pages.push(("sponsor-held".into(), actions.act(&hold, &ActionForm::default()).await));
+    pages.push((
+        "sponsor-already-held".into(),
+        actions.act(&hold, &ActionForm::default()).await,
+    ));
     // Acting: done once, then the same link again, then another on the closed task.
     let form = ActionForm {
         note: Some("called the sponsor's office; meeting booked for Tuesday".into()),

@@ -183,6 +183,23 @@ impl Actions {
                 return Err(unavailable());
             }
         };
+        if link.action == LinkAction::HoldSponsor {
+            // Leadership's button: made for the account's CS leader, not the task's owner.
+            let leader = match self.store.get_account(&task.brief().account_id).await {
+                Ok(Some(account)) => account.cs_leader_email.clone(),
+                Ok(None) => return Err(refused(&LinkError::OtherRecipient)),
+                Err(e) => {
+                    tracing::error!(error = %crate::ErrorChain(&e), "reading an account for an action link failed");
+                    return Err(unavailable());
+                }
+            };
+            link.check_recipient(leader.as_str()).map_err(|e| refused(&e))?;
+            let by = Actor::Person {
+                name: "Customer Success leadership".to_string(),
+                email: leader.to_string(),
+            };
+            return Ok(Subject { link, task, by });
+        }
         link.check_recipient(&task.brief().owner_email)
             .map_err(|e| refused(&e))?;
         let by = Actor::Person {
@@ -225,6 +242,10 @@ impl Actions {
                 crate::email::possessive(&task.brief().account_name),
                 fmt_date(now + Duration::days(milepost_domain::pause::PAUSE_DAYS))
             ),
+            LinkAction::HoldSponsor => format!(
+                "{} executive sponsor will not be written to about this miss. Everything else goes on: the task, the reminders, your daily list.",
+                crate::email::possessive(&task.brief().account_name)
+            ),
         };
         let view = ConfirmView {
             title: action.question().to_string(),
@@ -252,6 +273,7 @@ impl Actions {
             },
             button: match action {
                 LinkAction::Pause => "Pause customer emails",
+                LinkAction::HoldSponsor => "Hold the email",
                 other => other.label(),
             },
         };
@@ -305,6 +327,7 @@ impl Actions {
             }
             LinkAction::Confirm => self.confirm(task, &s.by, note.as_deref(), now).await,
             LinkAction::Pause => self.pause(task, &s.by, now, &key).await,
+            LinkAction::HoldSponsor => self.hold_sponsor(task, &s.by, now).await,
             LinkAction::Unsubscribe => Err(refused(&LinkError::Altered)),
         };
         done.unwrap_or_else(|page| page)
@@ -341,6 +364,7 @@ impl Actions {
                 ))
             }
             LinkAction::Unsubscribe => None,
+            LinkAction::HoldSponsor => self.sponsor_settled(task).await,
             LinkAction::Pause => {
                 let pause = self.store.customer_email_pause(&task.brief().account_id).await.ok()??;
                 (pause.link_key.as_deref() == Some(s.link.key.as_str()))
@@ -435,6 +459,65 @@ impl Actions {
                 Err(unavailable())
             }
         }
+    }
+
+    /// Whether the sponsor's email of `task`'s escalation is settled, as a
+    /// page: held already, or gone (or not sent) already.
+    async fn sponsor_settled(&self, task: &CsmTask) -> Option<Page> {
+        let log = self.store.log_of(&task.brief().account_id).await.ok()?;
+        let ours = |suffix: &str| {
+            log.iter()
+                .find(|e| e.execution == task.execution() && e.key.ends_with(suffix))
+                .cloned()
+        };
+        let hold = EscalationLogEntry::sponsor_hold_key(task.execution());
+        if let Some(held) = log.iter().find(|e| e.key == hold) {
+            let by = held.by.as_ref().map_or("Leadership", Actor::display);
+            return Some(message(
+                200,
+                "Already held",
+                "The sponsor email is already held",
+                vec![format!("{by} held it on {}. Nothing was changed.", fmt_date(held.at))],
+                None,
+            ));
+        }
+        let went = ours(":leadership:email:sponsor")
+            .or_else(|| ours(":leadership:unsubscribed:sponsor"))
+            .or_else(|| ours(":leadership:paused:customer"))?;
+        Some(message(
+            409,
+            "Too late",
+            "The sponsor email is no longer waiting",
+            vec![format!(
+                "{} ({}). Nothing was changed.",
+                sentence_case(&went.detail),
+                fmt_date(went.at)
+            )],
+            None,
+        ))
+    }
+
+    async fn hold_sponsor(&self, task: &CsmTask, by: &Actor, now: Timestamp) -> Result<Page, Page> {
+        let entry = EscalationLogEntry::sponsor_held(task, now, by);
+        match self.store.append_log(&entry).await {
+            Ok(true) => {}
+            Ok(false) => return Err(self.sponsor_settled(task).await.unwrap_or_else(unavailable)),
+            Err(e) => {
+                tracing::error!(task_id = %task.id(), error = %crate::ErrorChain(&e), "holding a sponsor email failed");
+                return Err(unavailable());
+            }
+        }
+        Ok(message(
+            200,
+            "Held",
+            "The sponsor email is held",
+            vec![format!(
+                "{} executive sponsor will not be written to about {}. The task and your daily list go on as before.",
+                crate::email::possessive(&task.brief().account_name),
+                task.brief().milestone_name
+            )],
+            Some("You can close this page.".to_string()),
+        ))
     }
 
     async fn pause(&self, task: &CsmTask, by: &Actor, now: Timestamp, key: &str) -> Result<Page, Page> {

@@ -51,6 +51,10 @@ pub enum LinkAction {
     /// whose email carried it; the recipient is the contact.
     #[serde(rename = "unsubscribe")]
     Unsubscribe,
+    /// Leadership holding the customer's executive sponsor's day-5 email:
+    /// its subject is the escalation's task; the recipient is the account's CS leader.
+    #[serde(rename = "hold_sponsor")]
+    HoldSponsor,
 }
 
 impl LinkAction {
@@ -73,6 +77,7 @@ impl LinkAction {
             LinkAction::Confirm => "confirm",
             LinkAction::Pause => "pause",
             LinkAction::Unsubscribe => "unsubscribe",
+            LinkAction::HoldSponsor => "hold_sponsor",
         }
     }
 
@@ -86,6 +91,7 @@ impl LinkAction {
             LinkAction::Confirm => "Confirm reached",
             LinkAction::Pause => "Pause customer emails for this account (14 days)",
             LinkAction::Unsubscribe => "Unsubscribe",
+            LinkAction::HoldSponsor => "Hold the sponsor email",
         }
     }
 
@@ -99,6 +105,7 @@ impl LinkAction {
             LinkAction::Confirm => "Confirm the milestone reached?",
             LinkAction::Pause => "Pause customer emails for 14 days?",
             LinkAction::Unsubscribe => "Stop these emails?",
+            LinkAction::HoldSponsor => "Hold the email to the customer's executive sponsor?",
         }
     }
 

@@ -44,6 +44,17 @@ fn hex_prefix(bytes: &[u8], n: usize) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()[..n].to_string()
 }
 
+/// Business days leadership has, after its email naming a miss, to hold the
+/// customer's executive sponsor's email about it.
+pub const SPONSOR_NOTICE_BUSINESS_DAYS: u32 = 1;
+
+/// When the executive sponsor's email about a miss may go, leadership having
+/// been told of it at `leadership_told_at`: a business day later, in the
+/// account's timezone (the sponsor's contact policy may hold it longer).
+pub fn sponsor_email_at(leadership_told_at: Timestamp, tz: chrono_tz::Tz) -> Timestamp {
+    crate::after_playbook::add_business_days(leadership_told_at, SPONSOR_NOTICE_BUSINESS_DAYS, tz)
+}
+
 /// The steps of an escalation, in order. A stage has one or more steps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -182,6 +193,26 @@ impl EscalationLogEntry {
 
     /// An entry outside any step: `what` (`confirmed`, `paused`, ...) done to
     /// `milestone_id` (or the account), keyed by the time it happened.
+    /// The key under which leadership holding the sponsor's email of
+    /// `execution` is logged: one hold per escalation, however often pressed.
+    pub fn sponsor_hold_key(execution: &str) -> String {
+        format!("{execution}:{}:sponsor_held", Step::Leadership.as_str())
+    }
+
+    /// The entry of `by` holding the executive sponsor's day-5 email of `task`'s escalation.
+    pub fn sponsor_held(task: &CsmTask, at: Timestamp, by: &Actor) -> Self {
+        EscalationLogEntry {
+            key: Self::sponsor_hold_key(task.execution()),
+            account_id: task.brief().account_id.clone(),
+            milestone_id: task.brief().milestone_id.clone(),
+            execution: task.execution().to_string(),
+            at,
+            step: Some(Step::Leadership),
+            detail: format!("the executive sponsor's email held by {}", by.display()),
+            by: Some(by.clone()),
+        }
+    }
+
     pub fn outside_steps(
         account_id: &AccountId,
         milestone_id: &str,

@@ -54,7 +54,7 @@ pub use criterion::{CompareOp, Criterion, Observation, Progress};
 pub use csm_task::{
     CloseReason, CsmTask, DismissReason, Outcome, TaskAction, TaskBrief, TaskChange, TaskNote, TaskRefusal, TaskStatus,
 };
-pub use escalation::{execution_name, EscalationLogEntry, EscalationRequest, Step, StepOutcome};
+pub use escalation::{execution_name, sponsor_email_at, EscalationLogEntry, EscalationRequest, Step, StepOutcome};
 pub use events::{DomainEvent, ProductEvent, StageSkip};
 pub use field_error::FieldError;
 pub use heads_up::{BehindPace, HeadsUpCheck};

@@ -269,6 +269,48 @@ async fn pausing_holds_customer_email_but_not_leadership(s: Setup<'_>) {
     assert!(s.events.count("CustomerEmailsPaused") == 1);
 }
 
+/// Leadership's "Hold the sponsor email": the leader's link shows its page
+/// and changes nothing, its POST holds the email once, and day 5 then writes
+/// to leadership only; the same link made for the task's owner is refused.
+async fn leadership_holds_the_sponsor_email_once_through_its_link(s: Setup<'_>) {
+    let task = s.task("first_workflow").await;
+    let leader = s
+        .store
+        .get_account(&AccountId::new("a1"))
+        .await
+        .unwrap()
+        .unwrap()
+        .cs_leader_email
+        .clone();
+    let token = s.token_for(&task, LinkAction::HoldSponsor, leader.as_str());
+    let before = s.snapshot().await;
+    let page = s.get(&token).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(
+        text(&page).contains("Hold the email to the customer"),
+        "{}",
+        text(&page)
+    );
+    assert_eq!(s.snapshot().await, before, "a GET (a mail scanner) changed something");
+    let owners = s.token_for(&task, LinkAction::HoldSponsor, &task.brief().owner_email);
+    assert_eq!(s.post(&owners, "").await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(s.snapshot().await, before, "a refused link changed something");
+    let held = s.post(&token, "").await;
+    assert_eq!(held.status(), StatusCode::OK);
+    assert!(text(&held).contains("The sponsor email is held"), "{}", text(&held));
+    assert!(text(&s.post(&token, "").await).contains("already held"));
+    let log = s.store.log_of(&AccountId::new("a1")).await.unwrap();
+    assert_eq!(log.iter().filter(|e| e.key.ends_with(":sponsor_held")).count(), 1);
+    assert!(log.iter().all(|e| !e.detail.contains('@')), "no address in the log");
+    let sent = s.run("first_workflow", Step::Leadership).await;
+    let kinds: Vec<_> = sent.iter().map(|m| m.kind).collect();
+    assert_eq!(
+        kinds,
+        [milepost_domain::EmailKind::Leadership],
+        "held: no sponsor email"
+    );
+}
+
 async fn one_click_unsubscribe_stops_customer_mail_to_that_contact_only(s: Setup<'_>) {
     let sent = s.run("first_workflow", Step::OutreachEmail).await;
     assert_eq!(sent.len(), 1);
@@ -396,6 +438,7 @@ milepost_local::scenarios! {
         a_snooze_ends_with_a_reminder_and_fresh_links,
         confirming_a_manual_milestone_recovers_it_and_closes_its_task,
         pausing_holds_customer_email_but_not_leadership,
+        leadership_holds_the_sponsor_email_once_through_its_link,
         one_click_unsubscribe_stops_customer_mail_to_that_contact_only,
         the_unsubscribe_page_changes_nothing_until_its_button,
         a_bad_unsubscribe_link_gets_a_page_and_changes_nothing,

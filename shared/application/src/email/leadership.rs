@@ -56,6 +56,8 @@ pub(super) struct LeadershipView<'a> {
     pub sponsor_next: Option<String>,
     /// Leadership's email: the leader's lapsed misses, after the escalation.
     pub lapsed: Option<&'a LapsedSection>,
+    /// Leadership's email: the signed link that holds the sponsor's email.
+    pub hold_sponsor_url: Option<&'a str>,
 }
 
 /// What leadership's email reports beside the milestone: the account's
@@ -67,11 +69,20 @@ pub struct EscalationFacts<'a> {
     pub task: Option<&'a CsmTask>,
     /// The leader's lapsed misses (leadership's email only).
     pub lapsed: Option<&'a LapsedSection>,
+    /// The signed link that holds the sponsor's email (leadership's email only).
+    pub hold_sponsor_url: Option<&'a str>,
 }
 
 /// Who the day-5 step writes to after leadership ("Sam Sponsor
 /// (sam@acme.example)") and what they are asked (", and asked: “…”"), when
 /// it writes to the customer's sponsor at all.
+/// The day, in the account's timezone, the sponsor's email may go after
+/// leadership's email sent at `now` ("14 Apr 2026").
+pub(super) fn sponsor_day(account: &Account, now: Timestamp) -> String {
+    let at = milepost_domain::sponsor_email_at(now, account.timezone);
+    fmt_day(at.with_timezone(&account.timezone).date_naive())
+}
+
 pub(super) fn sponsor_next(account: &Account, m: &TrackedMilestone) -> Option<(String, String)> {
     let sponsor = account.exec_sponsor.as_ref().filter(|_| m.asks_sponsor())?;
     let ask = m
@@ -99,6 +110,7 @@ pub fn leadership(
         tried,
         task,
         lapsed,
+        hold_sponsor_url,
     } = facts;
     let arr = fmt_money(m.arr_at_risk(account.arr));
     let overdue = days(days_overdue(m.due_at(), now, account.timezone));
@@ -138,14 +150,16 @@ pub fn leadership(
         sponsor_next: match kind {
             EmailKind::Leadership => sponsor_next(account, m).map(|(sponsor, ask)| {
                 format!(
-                    "{sponsor}, {} executive sponsor, is written to after this email, unless customer email is paused or they unsubscribed{ask}",
-                    possessive(&account.name)
+                    "{sponsor}, {} executive sponsor, is written to on {}, a business day after this email, unless you hold it, customer email is paused or they unsubscribed{ask}",
+                    possessive(&account.name),
+                    sponsor_day(account, now)
                 )
             }),
             _ => None,
         },
-        // The leader's own list, never the customer's sponsor's.
+        // The leader's own list and button, never the customer's sponsor's.
         lapsed: lapsed.filter(|_| kind == EmailKind::Leadership),
+        hold_sponsor_url: hold_sponsor_url.filter(|_| kind == EmailKind::Leadership && sponsor_next(account, m).is_some()),
         // What people did is for our leadership only, never for the customer's sponsor.
         task: task.filter(|_| kind == EmailKind::Leadership).map(|t| TaskSummary {
             owner_name: t.brief().owner_name.clone(),

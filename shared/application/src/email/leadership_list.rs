@@ -32,6 +32,8 @@ pub(super) struct DigestRow {
     ask: String,
     /// The customer's sponsor written to after this email, and what they are asked.
     sponsor: Option<String>,
+    /// The signed link that holds that email.
+    hold_sponsor_url: Option<String>,
     link: String,
 }
 
@@ -41,6 +43,8 @@ pub struct ListedEscalation<'a> {
     pub milestone: &'a TrackedMilestone,
     pub health: &'a Health,
     pub task: Option<&'a CsmTask>,
+    /// The signed link that holds the sponsor's email of this escalation.
+    pub hold_sponsor_url: Option<String>,
 }
 
 /// A leader's one escalation email of the day when several escalations
@@ -71,8 +75,16 @@ pub fn leadership_list(
                     |t| format!("{}: {}", t.brief().owner_name, standing(t)),
                 ),
                 ask: i.milestone.playbook().leadership.clone(),
-                sponsor: super::leadership::sponsor_next(i.account, i.milestone)
-                    .map(|(sponsor, ask)| format!("{sponsor}, written to after this email{ask}")),
+                sponsor: super::leadership::sponsor_next(i.account, i.milestone).map(|(sponsor, ask)| {
+                    format!(
+                        "{sponsor}, written to on {} unless you hold it{ask}",
+                        super::leadership::sponsor_day(i.account, now)
+                    )
+                }),
+                hold_sponsor_url: i
+                    .hold_sponsor_url
+                    .clone()
+                    .filter(|_| super::leadership::sponsor_next(i.account, i.milestone).is_some()),
                 link: facts.link,
             };
             (arr, row)

@@ -173,6 +173,7 @@ fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
         leadership(
             about(&cfg, acct, &m),
             EscalationFacts {
+                hold_sponsor_url: None,
                 lapsed: None,
                 health: &health(),
                 tried: &tried,
@@ -187,6 +188,7 @@ fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
         leadership(
             about(&cfg, acct, &m),
             EscalationFacts {
+                hold_sponsor_url: None,
                 lapsed: None,
                 health: &health(),
                 tried: &tried,
@@ -532,6 +534,7 @@ fn a_section_with_nothing_in_it_is_not_rendered() {
     let nothing_tried = leadership(
         about(&cfg, &acct, &m),
         EscalationFacts {
+            hold_sponsor_url: None,
             lapsed: None,
             health: &health(),
             tried: &[],

@@ -531,6 +531,32 @@ impl PlaybookSteps {
         }
         let mut sponsor_later = None;
         let mut sponsor_mail = None;
+        if milestone.asks_sponsor() && account.exec_sponsor.is_some() {
+            // Leadership's email said when the sponsor is written to, and
+            // offered to hold it: until then, and if held, nothing goes.
+            let log = store.log_of(&account.id).await?;
+            let ours = |what: &str| {
+                log.iter()
+                    .find(|e| e.execution == req.execution && e.key.ends_with(what))
+            };
+            let told_at = ours(&format!(
+                ":{}:{}",
+                Step::Leadership.as_str(),
+                StepLog::Email(Recipient::Leader).key_part()
+            ))
+            .map_or(now, |e| e.at);
+            let sponsor_at = milepost_domain::sponsor_email_at(told_at, account.timezone);
+            if now < sponsor_at {
+                return Ok(Some(sponsor_at));
+            }
+            if let Some(held) = log
+                .iter()
+                .find(|e| e.key == EscalationLogEntry::sponsor_hold_key(&req.execution))
+            {
+                tracing::info!(held_at = %held.at, "the executive sponsor's email was held by leadership; not sent");
+                return Ok(None);
+            }
+        }
         if milestone.asks_sponsor() {
             if let Some(sponsor) = &account.exec_sponsor {
                 // The sponsor is the customer's: a pause, an unsubscribe or the
@@ -566,6 +592,7 @@ impl PlaybookSteps {
                 tried: &tried,
                 task: task.as_ref(),
                 lapsed: None,
+                hold_sponsor_url: None,
             };
             let mail = email::leadership(
                 about,
@@ -867,11 +894,13 @@ impl PlaybookSteps {
                 m: facts.milestone,
                 now,
             };
+            let hold = self.hold_sponsor_url(facts.account, &req.execution, now);
             let reported = email::EscalationFacts {
                 health: facts.health,
                 tried: facts.tried,
                 task: facts.task,
                 lapsed: lapsed.as_ref(),
+                hold_sponsor_url: hold.as_deref(),
             };
             email::leadership(about, reported, leader, EmailKind::Leadership, None, key.clone())?
         } else {
@@ -880,17 +909,17 @@ impl PlaybookSteps {
                 milestone: facts.milestone,
                 health: facts.health,
                 task: facts.task,
+                hold_sponsor_url: self.hold_sponsor_url(facts.account, &req.execution, now),
             }];
-            items.extend(
-                others
-                    .iter()
-                    .map(|(_, _, account, milestone, health, task)| email::ListedEscalation {
-                        account: account.as_ref(),
-                        milestone,
-                        health,
-                        task: task.as_ref(),
-                    }),
-            );
+            items.extend(others.iter().map(|(_, execution, account, milestone, health, task)| {
+                email::ListedEscalation {
+                    account: account.as_ref(),
+                    milestone,
+                    health,
+                    task: task.as_ref(),
+                    hold_sponsor_url: self.hold_sponsor_url(account, execution, now),
+                }
+            }));
             email::leadership_list(&self.config, &items, leader, lapsed.as_ref(), key.clone(), now)?
         };
         let sent = self.send_logged(req, step, Recipient::Leader, now, &mail).await;
@@ -917,6 +946,19 @@ impl PlaybookSteps {
         }
         sent?;
         Ok(None)
+    }
+
+    /// The link in leadership's email that holds the sponsor's email of
+    /// `execution` (made for the account's CS leader; the email shows it only
+    /// where the sponsor is written to).
+    fn hold_sponsor_url(&self, account: &Account, execution: &str, now: Timestamp) -> Option<String> {
+        let links = self.links.as_ref()?;
+        Some(links.url(
+            crate::links::LinkAction::HoldSponsor,
+            &CsmTask::id_for(execution),
+            account.cs_leader_email.as_str(),
+            now,
+        ))
     }
 
     /// The other escalations waiting in `leader`'s queue, each claimed with

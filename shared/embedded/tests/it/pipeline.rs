@@ -681,7 +681,8 @@ async fn a_vendor_side_miss_sends_the_customer_nothing_and_opens_its_task_on_day
     assert!(!leadership_text("sponsor_named").contains("executive sponsor"));
     let told = leadership_text("first_workflow");
     assert!(
-        told.contains("Sam Sponsor (sam@a1.example), Customer a1's executive sponsor, is written to after this email")
+        told.contains("Sam Sponsor (sam@a1.example), Customer a1's executive sponsor, is written to on ")
+            && told.contains(", a business day after this email, unless you hold it")
             && told.contains("asked: \u{201c}Could you name an owner for it?\u{201d}"),
         "{told}"
     );
@@ -1234,7 +1235,7 @@ async fn a_failed_daily_list_gives_back_what_it_claimed_and_its_retry_lists_it()
     // Each row says whose sponsor is written to next, and what they are asked.
     for id in ["a1", "a2"] {
         let row = format!(
-            "   Sponsor:      Sam Sponsor (sam@{id}.example), written to after this email, and asked: \u{201c}Could you name an owner for it?\u{201d}"
+            "   Sponsor:      Sam Sponsor (sam@{id}.example), written to on 13 Mar 2026 unless you hold it, and asked: \u{201c}Could you name an owner for it?\u{201d}"
         );
         assert!(list[0].text.contains(&row), "{}", list[0].text);
     }
@@ -1958,4 +1959,119 @@ async fn the_leaders_daily_email_lists_lapsed_misses_until_they_catch_up() {
         .filter(|e| e.kind == EmailKind::ExecSponsor)
         .collect();
     assert!(sponsor_mail.iter().all(|e| !e.text.contains("Still behind")));
+}
+
+/// The token of the first link in `text` whose line starts with `label`.
+fn link_after(text: &str, label: &str) -> String {
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with(label))
+        .unwrap_or_else(|| panic!("no {label} in {text}"));
+    let url = line.split_whitespace().find(|w| w.starts_with("https://")).unwrap();
+    url.rsplit('/').next().unwrap().to_string()
+}
+
+/// Issue 33, item 2: our leadership first, and able to stop the sponsor
+/// email. Leadership's email says the sponsor is written to a business day
+/// later and carries a signed "Hold the sponsor email" link for the leader:
+/// GET shows a page and changes nothing, POST holds it once (again: already
+/// held), and the sponsor of a1 is never written to; a2's, not held, is, a
+/// business day after leadership heard. The link made for anyone else, or
+/// pressed after the email went, changes nothing.
+#[tokio::test]
+async fn leadership_can_hold_the_sponsor_email_with_a_signed_idempotent_post() {
+    use milepost_app::actions::ActionForm;
+    let h = Harness::new().await;
+    h.onboard("a1").await;
+    h.onboard("a2").await;
+    let leadership_of = |id: &str| {
+        h.mailer
+            .sent()
+            .into_iter()
+            .find(|e| e.kind == EmailKind::Leadership && e.names.iter().any(|n| n.account_id.as_str() == id))
+    };
+    // Until leadership has heard of both first_workflow misses.
+    while leadership_of("a1").is_none() || leadership_of("a2").is_none() {
+        let next = h.clock_now() + Duration::hours(1);
+        h.run_until(next).await;
+        assert!(next < h.at(30, 0), "leadership never heard");
+    }
+    let actions = h.services.actions().expect("links are configured");
+    let a1 = leadership_of("a1").unwrap();
+    let token = if a1.names.len() > 1 {
+        // One list naming both: a1's row is first or second; take the one under a1's heading.
+        let (_, after) = a1.text.split_once("Customer a1: First workflow completed").unwrap();
+        link_after(after, "Hold the sponsor email")
+    } else {
+        link_after(&a1.text, "Hold the sponsor email")
+    };
+    let before = h.store.log_of(&AccountId::new("a1")).await.unwrap().len();
+    let page = actions.show(&token, "/v1/actions/x").await;
+    assert_eq!(page.status, 200);
+    assert!(page.html.contains("Hold the email to the customer"), "{}", page.html);
+    assert_eq!(
+        h.store.log_of(&AccountId::new("a1")).await.unwrap().len(),
+        before,
+        "GET changes nothing"
+    );
+    let held = actions.act(&token, &ActionForm::default()).await;
+    assert!(held.html.contains("The sponsor email is held"), "{}", held.html);
+    let again = actions.act(&token, &ActionForm::default()).await;
+    assert!(again.html.contains("already held"), "{}", again.html);
+    let holds = h
+        .store
+        .log_of(&AccountId::new("a1"))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.key.ends_with(":sponsor_held"))
+        .count();
+    assert_eq!(holds, 1, "held once, however often pressed");
+    // The same button made for the task's owner is refused: it is leadership's.
+    let task = h
+        .store
+        .all_tasks()
+        .into_iter()
+        .find(|t| t.brief().account_id.as_str() == "a2" && t.brief().milestone_id == "first_workflow")
+        .unwrap();
+    let links = milepost_embedded::fixtures::links();
+    let theirs = links.url(
+        milepost_app::links::LinkAction::HoldSponsor,
+        task.id(),
+        &task.brief().owner_email,
+        h.clock_now(),
+    );
+    let theirs = theirs.rsplit('/').next().unwrap();
+    assert_eq!(actions.act(theirs, &ActionForm::default()).await.status, 403);
+
+    h.run_until(h.at(30, 0)).await;
+    let sponsor_mail = |id: &str| {
+        h.mailer
+            .sent()
+            .into_iter()
+            .filter(|e| {
+                e.kind == EmailKind::ExecSponsor && e.account_id.as_str() == id && e.milestone_id == "first_workflow"
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(sponsor_mail("a1").is_empty(), "held: a1's sponsor never written to");
+    let a2 = sponsor_mail("a2");
+    assert_eq!(a2.len(), 1);
+    let told = leadership_of("a2").unwrap().date;
+    assert_eq!(
+        a2[0].date,
+        milepost_domain::sponsor_email_at(told, account("a2").timezone)
+    );
+    // Pressed after a2's went: too late, nothing changes.
+    let late = links.url(
+        milepost_app::links::LinkAction::HoldSponsor,
+        task.id(),
+        "lead@vendor.example",
+        h.clock_now(),
+    );
+    let late = actions
+        .act(late.rsplit('/').next().unwrap(), &ActionForm::default())
+        .await;
+    assert_eq!(late.status, 409, "{}", late.html);
+    assert!(late.html.contains("no longer waiting"), "{}", late.html);
 }

@@ -306,13 +306,14 @@ async fn never_recovered_runs_every_stage_in_order_to_the_right_people() {
     assert_eq!(run.steps(), ALL_STEPS);
     let functions: Vec<&str> = run.invocations.iter().map(|i| i.function.as_str()).collect();
     // Each step runs once: the follow-up answers the outreach in its thread,
-    // and the day-1 conversation counts once against Pat's daily cap. After
-    // the lapse, the last step runs once per duty and waits for the next.
+    // and the day-1 conversation counts once against Pat's daily cap. Day 5
+    // runs again a business day after leadership's email, for the sponsor's.
+    // After the lapse, the last step runs once per duty and waits for the next.
     assert_eq!(
         functions,
         [
             "outreach", "outreach", "outreach", "csm-task", "escalate", "escalate", "escalate", "escalate", "escalate",
-            "escalate", "escalate"
+            "escalate", "escalate", "escalate"
         ]
     );
     let waited: Vec<&str> = run
@@ -324,8 +325,15 @@ async fn never_recovered_runs_every_stage_in_order_to_the_right_people() {
         .map(|(_, state, _)| state.as_deref().unwrap())
         .collect();
     assert_eq!(
-        waited, ["AfterLapseDeferred"; 4],
-        "only the duties after the lapse wait"
+        waited,
+        [
+            "Day5LeadershipDeferred",
+            "AfterLapseDeferred",
+            "AfterLapseDeferred",
+            "AfterLapseDeferred",
+            "AfterLapseDeferred"
+        ],
+        "the sponsor's email waits a business day for leadership to hold it; the duties after the lapse wait"
     );
     let mut expected = vec![
         (EmailKind::Outreach, "pat@a1.example".into()),
@@ -359,6 +367,13 @@ async fn never_recovered_runs_every_stage_in_order_to_the_right_people() {
     assert!(h.mailer.sent()[1].subject.starts_with("Re: "));
     assert_eq!(dates[2], request.schedule.csm_task_at);
     assert_eq!(dates[3], request.schedule.leadership_at);
+    // The sponsor's a business day after leadership's, in the account's timezone.
+    let tz = milepost_app::ports::AccountStore::get_account(h.store.as_ref(), &AccountId::new("a1"))
+        .await
+        .unwrap()
+        .unwrap()
+        .timezone;
+    assert_eq!(dates[4], milepost_domain::sponsor_email_at(dates[3], tz));
 }
 
 #[tokio::test]
