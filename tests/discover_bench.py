@@ -32,6 +32,7 @@ MAP = """segment: all
 milestones:
 """ + "".join(f"""  - id: {id}
     name: {id}
+    customer_title: {id}
     phase: {"onboarding" if due <= 90 else "adoption"}
     due_days: {due}
     owner: csm

@@ -350,7 +350,7 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
 
     let milestones = store.all_milestones();
     let tasks = store.all_tasks();
-    tally(&mut summary, &store, &runner, &plans, &milestones, &tasks).await?;
+    tally(&mut summary, &store, &plans, &milestones, &tasks).await?;
     summary.buttons_pressed = people.pressed.clone();
     summary.emails_sent = mailers.sent();
     let events = publisher.events();
@@ -373,13 +373,12 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
     Ok(summary)
 }
 
-/// What the run came to, from the store and the runner at its end: the
+/// What the run came to, from the store at its end: the
 /// milestones by status, what the playbook did and held back, where the
 /// recovered caught up, and the tasks by state.
 async fn tally(
     summary: &mut Summary,
     store: &InMemoryStore,
-    runner: &LocalWorkflowRunner,
     plans: &[AccountPlan],
     milestones: &[TrackedMilestone],
     tasks: &[CsmTask],
@@ -399,13 +398,9 @@ async fn tally(
             summary.missed_in_control += usize::from(m.group() == Some(milepost_domain::Group::Control));
         }
     }
-    let executions: BTreeMap<String, _> = runner
-        .executions()
-        .into_iter()
-        .map(|e| (e.request.execution.clone(), e))
-        .collect();
     // What the map's thresholds held back, as the escalation log says.
     let mut kept_from_leadership = std::collections::HashSet::new();
+    let mut leader_told = std::collections::HashSet::new();
     let mut warned = std::collections::HashSet::new();
     for plan in plans {
         for entry in milepost_app::ports::EscalationLog::log_of(store, &plan.account.id).await? {
@@ -421,19 +416,17 @@ async fn tally(
                 (Some(Step::Leadership), Some("tech_touch")) => {
                     kept_from_leadership.insert(entry.execution);
                 }
+                (Some(Step::Leadership), Some("leader")) if entry.key.ends_with(":leadership:email:leader") => {
+                    leader_told.insert(entry.execution);
+                }
                 _ => {}
             }
         }
     }
-    for e in executions.values() {
-        for step in &e.completed_steps {
-            match step {
-                Step::Leadership if kept_from_leadership.contains(&e.request.execution) => {}
-                Step::Leadership => summary.leadership_escalations += 1,
-                _ => {}
-            }
-        }
-    }
+    // Escalations whose leadership email went (alone or in the leader's
+    // daily list), as their log says: the stage event follows when the step
+    // is done with the sponsor's email, a business day later.
+    summary.leadership_escalations = leader_told.len();
     for m in milestones {
         if warned.contains(&(m.account_id().clone(), m.milestone_id().to_owned())) {
             match m.status() {

@@ -385,6 +385,7 @@ const MAP: &str = r#"segment: all
 milestones:
   - id: first_workflow
     name: First workflow completed
+    customer_title: First workflow completed
     phase: onboarding
     due_days: 30
     owner: csm
@@ -399,6 +400,7 @@ milestones:
     playbook: {csm: c, leadership: l}
   - id: annual_review
     name: Annual review held
+    customer_title: Annual review held
     phase: renewal_prep
     due_days: 350
     owner: csm

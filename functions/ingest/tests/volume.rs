@@ -33,17 +33,17 @@ use serde_json::{json, Value};
 
 const MAP: &str = r#"segment: all
 milestones:
-  - {id: reports_shared, name: Reports shared, phase: onboarding, due_days: 30, owner: csm,
+  - {id: reports_shared, name: Reports shared, customer_title: Reports shared, phase: onboarding, due_days: 30, owner: csm,
      criterion: {kind: event_count, event: report.shared, min: 1000}, playbook: {outreach: o, csm: c, leadership: l}}
-  - {id: busy_day, name: A busy day, phase: onboarding, due_days: 30, owner: csm,
+  - {id: busy_day, name: A busy day, customer_title: A busy day, phase: onboarding, due_days: 30, owner: csm,
      criterion: {kind: event_count, event: workflow.completed, min: 1500, window_days: 1}, playbook: {outreach: o, csm: c, leadership: l}}
-  - {id: team_week, name: Team active in a week, phase: onboarding, due_days: 30, owner: csm,
+  - {id: team_week, name: Team active in a week, customer_title: Team active in a week, phase: onboarding, due_days: 30, owner: csm,
      criterion: {kind: distinct_users, event: user.active, min: 50, window_days: 7}, playbook: {outreach: o, csm: c, leadership: l}}
-  - {id: seats_ever, name: Seats used, phase: onboarding, due_days: 30, owner: csm,
+  - {id: seats_ever, name: Seats used, customer_title: Seats used, phase: onboarding, due_days: 30, owner: csm,
      criterion: {kind: seat_ratio, event: user.active, min_ratio: 0.6}, playbook: {outreach: o, csm: c, leadership: l}}
-  - {id: seats_month, name: Seats used in a month, phase: onboarding, due_days: 30, owner: csm,
+  - {id: seats_month, name: Seats used in a month, customer_title: Seats used in a month, phase: onboarding, due_days: 30, owner: csm,
      criterion: {kind: seat_ratio, event: user.active, min_ratio: 0.9, window_days: 30}, playbook: {outreach: o, csm: c, leadership: l}}
-  - {id: savings, name: Savings, phase: value_realization, due_days: 200, owner: csm,
+  - {id: savings, name: Savings, customer_title: Savings, phase: value_realization, due_days: 200, owner: csm,
      criterion: {kind: metric_threshold, event: outcome.measured, property: savings_pct, op: ">=", value: 5}, playbook: {outreach: o, csm: c, leadership: l}}
   - {id: ebr, name: EBR held, phase: renewal_prep, due_days: 300, owner: csm,
      criterion: {kind: manual}, playbook: {csm: c, leadership: l}}

@@ -30,6 +30,7 @@ const MAP: &str = r#"segment: all
 milestones:
   - id: first_workflow
     name: First workflow completed
+    customer_title: First workflow completed
     phase: onboarding
     due_days: 30
     owner: csm

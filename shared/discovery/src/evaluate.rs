@@ -330,7 +330,7 @@ mod tests {
 
     fn milestone(id: &str, due_days: u32, criterion: &str) -> String {
         format!(
-            "  - id: {id}\n    name: {id}\n    phase: onboarding\n    due_days: {due_days}\n    owner: csm\n    criterion: {criterion}\n    moved_by: customer\n    playbook: {{outreach: o, csm: c, leadership: l}}\n"
+            "  - id: {id}\n    name: {id}\n    customer_title: {id}\n    phase: onboarding\n    due_days: {due_days}\n    owner: csm\n    criterion: {criterion}\n    moved_by: customer\n    playbook: {{outreach: o, csm: c, leadership: l}}\n"
         )
     }
 

@@ -155,6 +155,7 @@ mod tests {
 milestones:
   - id: first
     name: First
+    customer_title: First
     phase: onboarding
     due_days: 30
     owner: csm

@@ -58,6 +58,7 @@ escalate_to_exec_sponsor: true
 milestones:
   - id: first_workflow
     name: First workflow completed
+    customer_title: First workflow completed
     phase: onboarding
     due_days: 10
     owner: csm
@@ -66,6 +67,7 @@ milestones:
     playbook: {outreach: "Finish one workflow", csm: "Book a call", leadership: "Ask the sponsor", sponsor: "Could you name an owner for it?", guides: [{title: Workflow guide, url: "https://help.example.com/workflow"}]}
   - id: team_invited
     name: Three teammates active
+    customer_title: Three teammates active
     phase: onboarding
     due_days: 20
     owner: csm

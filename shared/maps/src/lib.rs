@@ -651,10 +651,10 @@ impl Validator<'_> {
             None => criterion.as_ref().map(MovedBy::default_for),
         };
         if let (Some(MovedBy::Customer), None, Some(name)) = (side, &customer_title, &name) {
-            self.advise(
+            self.problem(
                 m.span(),
                 &join(path, "customer_title"),
-                format!("unset: customer mail and the in-app message will call this milestone \"{name}\", our name for it; give the customer's words"),
+                format!("is required: the milestone is the customer's to move, so customer mail and the in-app message name it; \"{name}\" is our name for it, give the customer's words (or say moved_by: vendor)"),
             );
         }
         let heads_up = self.heads_up(m, path, due_days, side);

@@ -8,6 +8,7 @@ events:
 milestones:
   - id: first_workflow
     name: First core workflow completed
+    customer_title: Your first workflow
     phase: onboarding
     due_days: 30
     owner: csm
@@ -16,6 +17,7 @@ milestones:
     playbook: {outreach: "Do it", csm: "Call them", leadership: "Ask the sponsor"}
   - id: savings
     name: 5% savings
+    customer_title: Cost savings
     phase: onboarding
     due_days: 90
     owner: csm
@@ -84,20 +86,20 @@ fn every_shipped_example_map_is_valid() {
 fn an_unknown_criterion_kind_is_reported_at_its_line() {
     let text = VALID.replace("kind: event_count", "kind: event_cnt");
     let p = only(&text);
-    assert_eq!((p.line, p.field.as_str()), (12, "milestones[0].criterion.kind"));
+    assert_eq!((p.line, p.field.as_str()), (13, "milestones[0].criterion.kind"));
     assert!(
         p.message.contains("unknown criterion kind `event_cnt`"),
         "{}",
         p.message
     );
-    assert!(p.to_string().starts_with("map.yaml:12:"), "{p}");
+    assert!(p.to_string().starts_with("map.yaml:13:"), "{p}");
 }
 
 #[test]
 fn a_duplicate_id_names_both_lines() {
     let text = VALID.replace("id: savings", "id: first_workflow");
     let p = only(&text);
-    assert_eq!((p.line, p.field.as_str()), (15, "milestones[1].id"));
+    assert_eq!((p.line, p.field.as_str()), (16, "milestones[1].id"));
     assert!(
         p.message
             .contains("duplicate milestone id `first_workflow` (first defined on line 7)"),
@@ -129,7 +131,7 @@ fn an_owner_is_a_role_written_as_a_lowercase_identifier() {
     assert_eq!(map.milestones[0].owner, "account_executive");
     for bad in ["Account Executive", "maya@vendor.example", "1st_line", "CSM"] {
         let p = only(&VALID.replacen("owner: csm", &format!("owner: {bad:?}"), 1));
-        assert_eq!((p.line, p.field.as_str()), (11, "milestones[0].owner"), "{bad}");
+        assert_eq!((p.line, p.field.as_str()), (12, "milestones[0].owner"), "{bad}");
     }
 }
 
@@ -137,7 +139,7 @@ fn an_owner_is_a_role_written_as_a_lowercase_identifier() {
 fn due_days_must_fall_in_the_phase() {
     let text = VALID.replace("due_days: 30", "due_days: 200");
     let p = only(&text);
-    assert_eq!((p.line, p.field.as_str()), (10, "milestones[0].due_days"));
+    assert_eq!((p.line, p.field.as_str()), (11, "milestones[0].due_days"));
     assert!(
         p.message
             .contains("outside the onboarding phase (months 1–3: days 1–90)"),
@@ -213,7 +215,7 @@ fn every_problem_is_reported_not_just_the_first() {
 fn unknown_fields_and_bad_values_are_named() {
     let text = VALID.replace("arr_weight: 0.3", "arr_wieght: 0.3");
     let p = only(&text);
-    assert_eq!((p.line, p.field.as_str()), (13, "milestones[0].arr_wieght"));
+    assert_eq!((p.line, p.field.as_str()), (14, "milestones[0].arr_wieght"));
     let text = VALID.replace("arr_weight: 0.3", "arr_weight: 3");
     assert!(only(&text).message.contains("between 0 and 1"));
     let text = VALID.replace("min: 1}", "min: -1}");
@@ -457,16 +459,11 @@ fn a_vendor_side_milestone_has_nothing_for_the_customer() {
                 playbook,
             )
     };
-    let titled = VALID.replace(
-        "    name: First core workflow completed\n",
-        "    name: First core workflow completed\n    customer_title: Your first workflow\n",
-    );
-    let titled = load_map("map.yaml", &titled).expect("valid");
+    let titled = load_map("map.yaml", VALID).expect("valid");
     assert_eq!(
         titled.milestones[0].customer_title.as_deref(),
         Some("Your first workflow")
     );
-    assert_eq!(titled.milestones[1].customer_title, None, "unset: the name is used");
     let ours = load_map("map.yaml", &manual("{csm: \"Call them\", leadership: \"Ask\"}", "")).expect("valid");
     assert_eq!(
         ours.milestones[0].moved_by(),
@@ -555,42 +552,35 @@ fn a_control_group_is_a_share_of_the_maps_misses_overridable_per_milestone() {
     assert_eq!(p.field, "holdout_max_arr");
 }
 
-/// Issue 33: what a valid map lets through but a customer would be poorer
-/// for is advice, with its line: a customer-side milestone with no words of
-/// the customer's, or no guide for its follow-up. A vendor-side one needs neither.
+/// Issue 33: a customer-side milestone needs the customer's words for it
+/// (an error, with its line); what a valid map lets through but a customer
+/// would be poorer for is advice: no guide for its follow-up. A vendor-side
+/// one needs neither.
 #[test]
-fn advice_names_customer_milestones_without_customer_words_or_guides() {
+fn a_customer_side_milestone_needs_customer_words_and_advice_names_one_without_guides() {
+    let p = only(&VALID.replace("    customer_title: Your first workflow\n", ""));
+    assert_eq!(p.field, "milestones[0].customer_title");
+    assert!(
+        p.message.contains("is required") && p.message.contains("\"First core workflow completed\""),
+        "{}",
+        p.message
+    );
+    assert!(p.line >= 7, "the milestone's line: {p}");
     let (_, advice) = load_map_with_advice("map.yaml", VALID).expect("valid");
     let fields: Vec<&str> = advice.iter().map(|a| a.field.as_str()).collect();
     assert_eq!(
         fields,
-        [
-            "milestones[0].customer_title",
-            "milestones[0].playbook.guides",
-            "milestones[1].customer_title",
-            "milestones[1].playbook.guides",
-        ]
+        ["milestones[0].playbook.guides", "milestones[1].playbook.guides"]
     );
     assert!(
-        advice[0].message.contains("\"First core workflow completed\""),
+        advice[0].message.contains("only the link to book 1:1 help"),
         "{}",
         advice[0]
     );
-    assert!(
-        advice[1].message.contains("only the link to book 1:1 help"),
-        "{}",
-        advice[1]
+    let cared_for = VALID.replace(
+        "{outreach: \"Do it\", csm: \"Call them\", leadership: \"Ask the sponsor\"}",
+        "{outreach: \"Do it\", csm: \"Call them\", leadership: \"Ask\", guides: [{title: G, url: \"https://help.example.com/g\"}]}",
     );
-    assert!(advice[0].line >= 7, "the milestone's line: {}", advice[0]);
-    let cared_for = VALID
-        .replace(
-            "    name: First core workflow completed\n",
-            "    name: First core workflow completed\n    customer_title: Your first workflow\n",
-        )
-        .replace(
-            "{outreach: \"Do it\", csm: \"Call them\", leadership: \"Ask the sponsor\"}",
-            "{outreach: \"Do it\", csm: \"Call them\", leadership: \"Ask\", guides: [{title: G, url: \"https://help.example.com/g\"}]}",
-        );
     let (_, advice) = load_map_with_advice("map.yaml", &cared_for).unwrap();
     assert!(
         advice.iter().all(|a| a.field.starts_with("milestones[1]")),

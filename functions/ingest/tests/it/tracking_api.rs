@@ -28,6 +28,7 @@ const MAP: &str = r#"segment: all
 milestones:
   - id: first_workflow
     name: First workflow completed
+    customer_title: First workflow completed
     phase: onboarding
     due_days: 30
     owner: csm
@@ -35,6 +36,7 @@ milestones:
     playbook: {outreach: o, csm: c, leadership: l}
   - id: reports_shared
     name: Three reports shared
+    customer_title: Three reports shared
     phase: onboarding
     due_days: 30
     owner: csm

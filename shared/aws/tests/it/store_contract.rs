@@ -25,9 +25,9 @@ type Case = fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()>>>;
 
 const MAP: &str = r#"segment: all
 milestones:
-  - {id: first, name: First, phase: onboarding, due_days: 10, owner: csm, criterion: {kind: event_count, event: a, min: 1}, playbook: {outreach: o, csm: c, leadership: l}}
-  - {id: users, name: Users, phase: onboarding, due_days: 20, owner: csm, criterion: {kind: distinct_users, event: b, min: 2}, playbook: {outreach: o, csm: c, leadership: l}}
-  - {id: other, name: Other, phase: onboarding, due_days: 30, owner: csm, criterion: {kind: event_count, event: b, min: 5}, playbook: {outreach: o, csm: c, leadership: l}}
+  - {id: first, name: First, customer_title: First, phase: onboarding, due_days: 10, owner: csm, criterion: {kind: event_count, event: a, min: 1}, playbook: {outreach: o, csm: c, leadership: l}}
+  - {id: users, name: Users, customer_title: Users, phase: onboarding, due_days: 20, owner: csm, criterion: {kind: distinct_users, event: b, min: 2}, playbook: {outreach: o, csm: c, leadership: l}}
+  - {id: other, name: Other, customer_title: Other, phase: onboarding, due_days: 30, owner: csm, criterion: {kind: event_count, event: b, min: 5}, playbook: {outreach: o, csm: c, leadership: l}}
 "#;
 
 fn t0() -> Timestamp {
@@ -721,8 +721,8 @@ async fn one_accounts_events_are_applied_together(store: Arc<dyn Store>) {
 async fn the_heads_up_index_follows_when_to_look(store: Arc<dyn Store>) {
     const WARNED: &str = r#"segment: all
 milestones:
-  - {id: first, name: First, phase: onboarding, due_days: 10, owner: csm, warn_before_days: 3, criterion: {kind: event_count, event: a, min: 1}, playbook: {outreach: o, csm: c, leadership: l}}
-  - {id: quiet, name: Quiet, phase: onboarding, due_days: 20, owner: csm, criterion: {kind: event_count, event: b, min: 1}, playbook: {outreach: o, csm: c, leadership: l}}
+  - {id: first, name: First, customer_title: First, phase: onboarding, due_days: 10, owner: csm, warn_before_days: 3, criterion: {kind: event_count, event: a, min: 1}, playbook: {outreach: o, csm: c, leadership: l}}
+  - {id: quiet, name: Quiet, customer_title: Quiet, phase: onboarding, due_days: 20, owner: csm, criterion: {kind: event_count, event: b, min: 1}, playbook: {outreach: o, csm: c, leadership: l}}
 "#;
     let map = load_map("m.yaml", WARNED).unwrap();
     let ids: Vec<String> = (0..7).map(|n| format!("acct-{n:02}")).collect();

@@ -15,11 +15,11 @@ use proptest::prelude::*;
 
 const MAP: &str = r#"segment: all
 milestones:
-  - {id: count, name: Count, phase: onboarding, due_days: 10, owner: csm, criterion: {kind: event_count, event: a, min: 3}, playbook: {outreach: o, csm: c, leadership: l}}
-  - {id: window, name: Window, phase: onboarding, due_days: 10, owner: csm, criterion: {kind: event_count, event: a, min: 2, window_days: 2}, playbook: {outreach: o, csm: c, leadership: l}}
-  - {id: users, name: Users, phase: onboarding, due_days: 20, owner: csm, criterion: {kind: distinct_users, event: b, min: 3}, playbook: {outreach: o, csm: c, leadership: l}}
-  - {id: seats, name: Seats, phase: adoption, due_days: 90, owner: csm, criterion: {kind: seat_ratio, event: b, min_ratio: 0.5, window_days: 5}, playbook: {outreach: o, csm: c, leadership: l}}
-  - {id: metric, name: Metric, phase: onboarding, due_days: 30, owner: csm, criterion: {kind: metric_threshold, event: c, property: v, op: ">=", value: 5}, playbook: {outreach: o, csm: c, leadership: l}}
+  - {id: count, name: Count, customer_title: Count, phase: onboarding, due_days: 10, owner: csm, criterion: {kind: event_count, event: a, min: 3}, playbook: {outreach: o, csm: c, leadership: l}}
+  - {id: window, name: Window, customer_title: Window, phase: onboarding, due_days: 10, owner: csm, criterion: {kind: event_count, event: a, min: 2, window_days: 2}, playbook: {outreach: o, csm: c, leadership: l}}
+  - {id: users, name: Users, customer_title: Users, phase: onboarding, due_days: 20, owner: csm, criterion: {kind: distinct_users, event: b, min: 3}, playbook: {outreach: o, csm: c, leadership: l}}
+  - {id: seats, name: Seats, customer_title: Seats, phase: adoption, due_days: 90, owner: csm, criterion: {kind: seat_ratio, event: b, min_ratio: 0.5, window_days: 5}, playbook: {outreach: o, csm: c, leadership: l}}
+  - {id: metric, name: Metric, customer_title: Metric, phase: onboarding, due_days: 30, owner: csm, criterion: {kind: metric_threshold, event: c, property: v, op: ">=", value: 5}, playbook: {outreach: o, csm: c, leadership: l}}
 "#;
 
 fn account() -> Account {

@@ -81,6 +81,7 @@ pub const MAP: &str = r#"segment: all
 milestones:
   - id: first_workflow
     name: First workflow completed
+    customer_title: First workflow completed
     phase: onboarding
     due_days: 30
     owner: csm
@@ -88,6 +89,7 @@ milestones:
     playbook: {outreach: o, csm: c, leadership: l}
   - id: reports_shared
     name: Three reports shared
+    customer_title: Three reports shared
     phase: onboarding
     due_days: 30
     owner: csm
@@ -95,6 +97,7 @@ milestones:
     playbook: {outreach: o, csm: c, leadership: l}
   - id: team_active
     name: Five people active in a week
+    customer_title: Five people active in a week
     phase: onboarding
     due_days: 30
     owner: csm
