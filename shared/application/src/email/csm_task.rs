@@ -269,7 +269,7 @@ pub fn task_email(
         health: live.map_or(&brief.health, |l| &l.health),
         arr_at_risk: arr,
         intervention: &brief.recommended_intervention,
-        recent: summarize_activity(live.map_or(&brief.recent_activity, |l| &l.recent)),
+        recent: summarize_activity(live.map_or(&brief.recent_activity, |l| &l.recent), tz),
         other: match live.map_or(brief.other_activity, |l| l.other) {
             0 => None,
             1 => Some("Also 1 other product event (a page view or the like).".to_string()),

@@ -6,7 +6,7 @@
 //! reach another's message.
 
 use askama::Template;
-use chrono::{Datelike, Timelike};
+use chrono::Datelike;
 use mail_builder::headers::content_type::ContentType;
 use mail_builder::headers::raw::Raw;
 use mail_builder::mime::MimePart;
@@ -113,7 +113,7 @@ pub struct About<'a> {
 }
 
 /// Recent events grouped by name, newest first: "page.viewed — 7 times, last 16 Jan 2026 05:59 UTC".
-fn summarize_activity(recent_newest_first: &[RecentEvent]) -> Vec<String> {
+fn summarize_activity(recent_newest_first: &[RecentEvent], tz: chrono_tz::Tz) -> Vec<String> {
     let mut groups: Vec<(&str, usize, Timestamp)> = Vec::new();
     for e in recent_newest_first {
         match groups.iter_mut().find(|(name, _, _)| *name == e.event) {
@@ -124,8 +124,8 @@ fn summarize_activity(recent_newest_first: &[RecentEvent]) -> Vec<String> {
     groups
         .into_iter()
         .map(|(name, count, last)| match count {
-            1 => format!("{name} — {}", fmt_datetime(last)),
-            n => format!("{name} — {n} times, last {}", fmt_datetime(last)),
+            1 => format!("{name} — {}", fmt_datetime(last, tz)),
+            n => format!("{name} — {n} times, last {}", fmt_datetime(last, tz)),
         })
         .collect()
 }
@@ -228,8 +228,9 @@ pub fn fmt_short_date(t: Timestamp) -> String {
         .map_or(full.clone(), |(day_month, _)| day_month.to_string())
 }
 
-fn fmt_datetime(t: Timestamp) -> String {
-    format!("{} {:02}:{:02} UTC", fmt_date(t), t.hour(), t.minute())
+/// `9 Feb 2026 20:00 AEDT`: a moment as the account's people read it.
+fn fmt_datetime(t: Timestamp, tz: chrono_tz::Tz) -> String {
+    t.with_timezone(&tz).format("%-d %b %Y %H:%M %Z").to_string()
 }
 
 /// `12345` → `$12,345`.

@@ -441,18 +441,23 @@ fn recent_activity_is_grouped_by_event_newest_first() {
         event: name.into(),
         user_id: None,
     };
-    let lines = summarize_activity(&[
+    let recent = [
         ev(1, "page.viewed"),
         ev(2, "workflow.completed"),
         ev(3, "page.viewed"),
         ev(4, "page.viewed"),
-    ]);
+    ];
     assert_eq!(
-        lines,
+        summarize_activity(&recent, chrono_tz::UTC),
         vec![
             "page.viewed — 3 times, last 9 Feb 2026 09:00 UTC".to_string(),
             "workflow.completed — 9 Feb 2026 08:00 UTC".to_string()
         ]
+    );
+    // In the account's timezone: Sydney is 11 hours ahead in February.
+    assert_eq!(
+        summarize_activity(&recent, chrono_tz::Australia::Sydney)[1],
+        "workflow.completed — 9 Feb 2026 19:00 AEDT"
     );
 }
 
