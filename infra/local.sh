@@ -84,6 +84,10 @@ export MILEPOST_LOCAL=1
 # customer email held for tomorrow 09:00 would wait real hours: the contact
 # policy is off locally (the demo and the tests run it).
 export MILEPOST_CONTACT_POLICY=off
+# The playbook functions take each step's time from the executor, in
+# compressed playbook time, so what a step waits for (the sponsor's email a
+# business day after leadership's, the reminders after a lapse) comes.
+export MILEPOST_PLAYBOOK_CLOCK=local
 
 # Where cargo puts what make local builds: target/debug, or under the
 # triple make test names (CARGO_BUILD_TARGET; see the Makefile), linked from

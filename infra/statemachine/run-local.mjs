@@ -218,7 +218,10 @@ async function emulatorMode(aslPath) {
       const due = startedReal + Math.max(0, Date.parse(timestamp) - origin) / factor;
       return Math.max(0, Math.round(due - Date.now()));
     };
-    const invoke = (fn, payload) => invokeWatched(lambdaUrl, fn, payload);
+    // The playbook's time now, compressed as the waits are: the functions
+    // (MILEPOST_PLAYBOOK_CLOCK=local) run each step at it.
+    const playbookNow = () => new Date(origin + (Date.now() - startedReal) * factor).toISOString();
+    const invoke = (fn, payload) => invokeWatched(lambdaUrl, fn, { ...payload, playbook_now: playbookNow() });
     const execution = startExecution({ definition, name: summary.name, input, invoke, waitMs, retryPauseMs: 1000 });
     running.set(summary.executionArn, execution);
     log(`${summary.name}: started`);

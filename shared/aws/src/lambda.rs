@@ -88,10 +88,18 @@ pub async fn serve_playbook(function: PlaybookFunction) -> Result<(), lambda_run
     let steps = super::services_from_env(&sdk, super::LinkKey::IfConfigured)
         .await?
         .playbook();
+    // `make local` only: the executor's compressed playbook time, per step.
+    let local_clock = std::env::var("MILEPOST_PLAYBOOK_CLOCK").is_ok_and(|v| v == "local");
     lambda_runtime::run(service_fn(|event: LambdaEvent<StepInvocation>| {
-        let steps = &steps;
+        let steps = match event.payload.playbook_now.filter(|_| local_clock) {
+            Some(now) => milepost_app::escalation::PlaybookSteps {
+                clock: std::sync::Arc::new(milepost_app::clock::FixedClock(now)),
+                ..steps.clone()
+            },
+            None => steps.clone(),
+        };
         async move {
-            handle(steps, function, &event.payload).await.map_err(|e| Diagnostic {
+            handle(&steps, function, &event.payload).await.map_err(|e| Diagnostic {
                 error_type: e.error_type().to_string(),
                 error_message: e.to_string(),
             })

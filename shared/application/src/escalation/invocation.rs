@@ -20,6 +20,12 @@ pub struct StepInvocation {
     pub request: EscalationRequest,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// The playbook's time, as `make local`'s executor runs it compressed:
+    /// read only by a function started with `MILEPOST_PLAYBOOK_CLOCK=local`,
+    /// so a step that waits for a later time (a deferral, a duty after the
+    /// lapse) sees that time come. The state machine never sends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub playbook_now: Option<milepost_domain::Timestamp>,
 }
 
 /// What an invocation answers; the state machine's Choice states read

@@ -109,6 +109,7 @@ impl Aws {
         self.clock
             .set(due.max(milepost_app::ports::Clock::now(self.clock.as_ref())));
         let input = StepInvocation {
+            playbook_now: None,
             step,
             request: request.clone(),
             failure: None,

@@ -883,6 +883,7 @@ async fn the_local_runner_retries_as_the_state_machine_does_and_records_the_same
         "csm_task failed (Milepost.Transient); playbook went on"
     );
     let catch = StepInvocation {
+        playbook_now: None,
         step: Step::CsmTask,
         request: request.clone(),
         failure: Some(InvocationError::TRANSIENT.to_string()),
