@@ -176,6 +176,13 @@ def playbook_emails():
     return [e for e in json.loads(milepost("outbox", "--json")) if not after_playbook(e["subject"])]
 
 
+def account_view(account):
+    """`accounts show`, less what the escalations add after their lapse while the run goes on."""
+    after_lapse = ("task over its SLA", "task raised to the CS leader", "reminder after the playbook", ": not needed, ")
+    return "\n".join(l for l in milepost("accounts", "show", account).splitlines()
+                     if not any(words in l for words in after_lapse))
+
+
 def wait_for_ends(terminal, milestones, seconds):
     """Until each escalation has ended, or lapsed: after the lapse it runs on
     for weeks of playbook time (reminders), which the run does not wait for."""
@@ -252,7 +259,7 @@ def main():
     check(replies == ["Re: " + outreach[0]], f"expected one follow-up answering the outreach: {subjects}", terminal)
     check(any("maya@vendor.example" in ", ".join(e["to"]) for e in emails if "CSM task:" in e["subject"]),
           "the CSM task email did not go to the CSM", terminal)
-    view_before = milepost("accounts", "show", "acme")
+    view_before = account_view("acme")
 
     # `make local > local.log` writes into the tree as it runs: the functions
     # must not restart for it (cargo lambda watch restarts them on a change
@@ -276,7 +283,8 @@ def main():
         check("marked 0 missed, started 0 escalations" in again, f"the second sweep acted again:\n{again}", terminal)
         time.sleep(86400 / TIME_FACTOR * 2)
         check(len(playbook_emails()) == len(emails), "emails were sent again", terminal)
-        check(milepost("accounts", "show", "acme") == view_before, "a redelivery changed the account", terminal)
+        view_after = account_view("acme")
+        check(view_after == view_before, f"a redelivery changed the account:\n{view_before}\n---\n{view_after}", terminal)
     finally:
         os.remove(probe)
     check(function_processes("ingest") == serving,
@@ -355,13 +363,14 @@ def main():
     # untouched is raised to her, once (the one she closed only if its raise
     # came first).
     raised = lambda: [e["subject"] for e in json.loads(milepost("outbox", "--json"))
-                      if e["subject"].startswith("[Acme] No action in ") and "maya@vendor.example" in ", ".join(e["to"])]
+                      if e["subject"].startswith("[Acme Inc] No action in ") and "maya@vendor.example" in ", ".join(e["to"])]
     untouched = [t["milestone_name"] for t in tasks_after if t["status"] == "open"]
     check(untouched, f"no untouched task left to raise: {tasks_after}", terminal)
     deadline = time.time() + 180
     while not all(any(f"CSM task: {name} missed" in s for s in raised()) for name in untouched):
         if terminal.exited() or time.time() > deadline:
-            fail(f"the untouched tasks {untouched} were not all raised to Maya: {raised()}", terminal)
+            history = [l for l in milepost("accounts", "show", "acme").splitlines() if "SLA" in l or "not needed" in l]
+            fail(f"the untouched tasks {untouched} were not all raised to Maya: {raised()}; history: {history}", terminal)
         time.sleep(1)
     time.sleep(86400 / TIME_FACTOR * 2)
     check(len(set(raised())) == len(raised()), f"a task was raised twice: {raised()}", terminal)
