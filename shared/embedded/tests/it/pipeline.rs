@@ -1831,21 +1831,19 @@ async fn a_lapsed_miss_is_raised_and_reminded_once_each_until_the_customer_catch
         "no buttons signed for the owner reach the leader"
     );
 
-    let a2: Vec<EmailKind> = after_lapse_mail(&h, "a2", "first_workflow")
-        .into_iter()
-        .map(|m| m.0)
-        .collect();
+    let kinds_of = |id: &str| -> Vec<EmailKind> {
+        after_lapse_mail(&h, id, "first_workflow")
+            .into_iter()
+            .map(|m| m.0)
+            .collect()
+    };
     assert_eq!(
-        a2,
+        kinds_of("a2"),
         [EmailKind::LapsedReminder, EmailKind::LapsedReminder],
         "snoozed once: touched, not raised"
     );
-    let a3: Vec<EmailKind> = after_lapse_mail(&h, "a3", "first_workflow")
-        .into_iter()
-        .map(|m| m.0)
-        .collect();
     assert_eq!(
-        a3,
+        kinds_of("a3"),
         [EmailKind::TaskOverSla],
         "raised before it was dismissed, never reminded after"
     );
