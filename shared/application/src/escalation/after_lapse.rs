@@ -47,16 +47,21 @@ impl PlaybookSteps {
             .policy()
             .after_playbook
             .duties(lapsed_at, facts.map(|f| f.opened_at), account.timezone);
-        // Listed in the leader's daily email until the customer catches up.
+        // Listed in the leader's daily email until the customer catches up,
+        // unless the map's thresholds kept the miss from leadership.
+        let arr_at_risk = milestone.arr_at_risk(account.arr);
+        let kept_from_leadership = milestone.policy().min_arr_at_risk.held_back(arr_at_risk).is_some();
         let miss = LapsedMiss {
             execution: req.execution.clone(),
             account_id: account.id.clone(),
             milestone_id: milestone.milestone_id().to_owned(),
-            arr_at_risk: milestone.arr_at_risk(account.arr),
+            arr_at_risk,
             lapsed_at,
         };
-        self.change_leader_queue(&account.cs_leader_email, |q| q.add_lapsed(miss.clone()))
-            .await?;
+        if !kept_from_leadership {
+            self.change_leader_queue(&account.cs_leader_email, |q| q.add_lapsed(miss.clone()))
+                .await?;
+        }
         let handled = self.handled_duties(req, &duties).await?;
         for &(due, duty) in &duties {
             if handled.contains_key(&duty) {

@@ -1875,6 +1875,11 @@ async fn the_leaders_daily_email_lists_lapsed_misses_until_they_catch_up() {
     let mut big = account("a2");
     big.arr = 300_000;
     h.services.ingestion().upsert_account(&big).await.unwrap();
+    // a3's misses are under the map's leadership threshold: never in leadership's list.
+    h.use_map_with("min_arr_at_risk: {leadership: 30000}").await;
+    let mut small = account("a3");
+    small.arr = 20_000;
+    h.services.ingestion().upsert_account(&small).await.unwrap();
     let lapse_of = |id: &str| {
         h.runner
             .executions()
@@ -1899,7 +1904,12 @@ async fn the_leaders_daily_email_lists_lapsed_misses_until_they_catch_up() {
         .into_iter()
         .map(|m| m.account_id.to_string())
         .collect();
-    assert_eq!(listed, ["a2", "a1"], "largest ARR at risk first");
+    assert_eq!(
+        listed,
+        ["a2", "a1"],
+        "largest ARR at risk first; a3's, held back, not at all"
+    );
+    assert_eq!(h.status("a3", "first_workflow").await, MilestoneStatus::Lapsed);
     h.complete_workflows("a2", h.clock_now()).await;
     h.run_until(h.at(30, 0)).await;
 
