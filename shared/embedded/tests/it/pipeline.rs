@@ -149,6 +149,15 @@ impl Harness {
             .collect()
     }
 
+    /// The escalation of `milestone` of `account`, as the runner has it.
+    fn execution(&self, account: &str, milestone: &str) -> milepost_embedded::runner::Execution {
+        self.runner
+            .executions()
+            .into_iter()
+            .find(|e| e.request.account_id.as_str() == account && e.request.milestone_id == milestone)
+            .unwrap_or_else(|| panic!("no escalation of {milestone} for {account}"))
+    }
+
     fn sent_to(&self) -> Vec<(EmailKind, String)> {
         self.mailer
             .sent()
@@ -1711,13 +1720,7 @@ async fn a_lapsed_miss_is_raised_and_reminded_once_each_until_the_customer_catch
         name: "Maya Chen".into(),
         email: "maya@vendor.example".into(),
     };
-    let execution_of = |id: &str| {
-        h.runner
-            .executions()
-            .into_iter()
-            .find(|e| e.request.account_id.as_str() == id && e.request.milestone_id == "first_workflow")
-            .unwrap()
-    };
+    let execution_of = |id: &str| h.execution(id, "first_workflow");
     // Until the tasks are open (day 3 of the playbook).
     h.run_until(h.at(15, 0)).await;
     let task_id = |id: &str| CsmTask::id_for(&execution_of(id).request.execution);
@@ -1880,16 +1883,7 @@ async fn the_leaders_daily_email_lists_lapsed_misses_until_they_catch_up() {
     let mut small = account("a3");
     small.arr = 20_000;
     h.services.ingestion().upsert_account(&small).await.unwrap();
-    let lapse_of = |id: &str| {
-        h.runner
-            .executions()
-            .into_iter()
-            .find(|e| e.request.account_id.as_str() == id && e.request.milestone_id == "first_workflow")
-            .unwrap()
-            .request
-            .schedule
-            .lapses_at
-    };
+    let lapse_of = |id: &str| h.execution(id, "first_workflow").request.schedule.lapses_at;
     h.run_until(h.at(19, 0)).await;
     let lapse = lapse_of("a1");
     assert!(lapse < h.clock_now(), "both lapsed by day 19");
