@@ -625,10 +625,10 @@ pub fn render_table(s: &Summary, out: &Path) -> String {
         ("  open", state("open")),
         ("manual confirmations", s.manual_confirmations.to_string()),
         ("leadership escalations", s.leadership_escalations.to_string()),
-        ("lapsed misses reminded", s.lapsed_reminders.to_string()),
+        ("reminders after a lapse", s.lapsed_reminders.to_string()),
         (
-            "tasks over SLA / raised to lead",
-            format!("{} / {}", s.tasks_over_sla, s.tasks_raised_to_lead),
+            "untouched tasks raised",
+            format!("{} ({} on to a lead)", s.tasks_over_sla, s.tasks_raised_to_lead),
         ),
         (
             "kept under thresholds",
