@@ -167,6 +167,18 @@ pub(crate) enum Command {
         #[arg(long, value_name = "DIR")]
         save: Option<PathBuf>,
     },
+    /// The web console on a demo's data, on this machine only (`make console`).
+    ///
+    /// Serves http://127.0.0.1:PORT/ from DIR/store.json, which `milepost
+    /// demo` writes, with a development sign-in: pick a CS lead, a CSM or a
+    /// viewer. What you change lasts until the console stops.
+    Console {
+        /// The demo's output directory.
+        #[arg(long, value_name = "DIR", default_value = "milepost-demo")]
+        from: PathBuf,
+        #[arg(long, default_value_t = milepost_cli::console_cmd::DEFAULT_PORT)]
+        port: u16,
+    },
     /// Every page an action link can show, written to DIR (for `make emails-preview`).
     #[command(hide = true)]
     PagesPreview {
@@ -338,6 +350,7 @@ impl Command {
             Command::Outbox { .. } => "outbox",
             Command::Local { .. } => "local init",
             Command::PagesPreview { .. } => "pages-preview",
+            Command::Console { .. } => "console",
         }
     }
 }

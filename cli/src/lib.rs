@@ -3,6 +3,7 @@
 //! (`milepost-discovery`).
 
 pub mod accounts_cmd;
+pub mod console_cmd;
 pub mod contacts_cmd;
 pub mod demo;
 pub mod discover_store;

@@ -89,6 +89,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 Ok(maps_cmd::report_problems(&problems))
             }
         }
+        Command::Console { from, port } => {
+            runtime().block_on(milepost_cli::console_cmd::serve(&from, port))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::PagesPreview { out } => {
             for (name, status) in runtime().block_on(milepost_cli::pages_preview::write(&out))? {
                 println!("{status} {name}.html");

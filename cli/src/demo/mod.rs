@@ -502,6 +502,8 @@ async fn write_outputs(
     };
     let report = crate::report_cmd::build(store, checked).await?;
     std::fs::write(opts.out.join("report.json"), crate::report_cmd::to_json(&report))?;
+    // What `milepost console` serves.
+    std::fs::write(opts.out.join("store.json"), serde_json::to_vec(&store.snapshot(now))?)?;
     Ok(report)
 }
 

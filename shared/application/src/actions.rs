@@ -521,34 +521,22 @@ impl Actions {
     }
 
     async fn pause(&self, task: &CsmTask, by: &Actor, now: Timestamp, key: &str) -> Result<Page, Page> {
-        let pause = CustomerEmailPause::starting(now, by.clone(), Some(key.to_string()));
-        let saved = async {
-            self.store
-                .pause_customer_emails(&task.brief().account_id, &pause)
-                .await?;
-            let detail = format!(
-                "customer email paused by {} until {}",
-                by.display(),
-                fmt_date(pause.until)
-            );
-            let entry =
-                EscalationLogEntry::outside_steps(&task.brief().account_id, "", None, "paused", now, by, detail);
-            self.store.append_log(&entry).await?;
-            Ok::<(), crate::ports::StoreError>(())
-        }
-        .await;
-        if let Err(e) = saved {
-            tracing::error!(task_id = %task.id(), error = %crate::ErrorChain(&e), "pausing customer email failed");
-            return Err(unavailable());
-        }
-        let event = DomainEvent::CustomerEmailsPaused {
-            account_id: task.brief().account_id.clone(),
-            until: pause.until,
+        let pause = match pause_customer_email(
+            self.store.as_ref(),
+            self.events.as_ref(),
+            &task.brief().account_id,
+            by,
+            now,
+            key,
+        )
+        .await
+        {
+            Ok(pause) => pause,
+            Err(e) => {
+                tracing::error!(task_id = %task.id(), error = %crate::ErrorChain(&e), "pausing customer email failed");
+                return Err(unavailable());
+            }
         };
-        if let Err(e) = self.events.publish(&[event]).await {
-            // The pause holds; only the bus missed it: say so in the log, not to the user.
-            tracing::warn!(account_id = %task.brief().account_id, error = %crate::ErrorChain(&e), "CustomerEmailsPaused not published");
-        }
         Ok(message(
             200,
             "Paused",
@@ -560,6 +548,37 @@ impl Actions {
             Some("You can close this page.".to_string()),
         ))
     }
+}
+
+/// Pauses automated customer email for `account_id` from `now`, by `by`
+/// (`key`: the link or form that asked, so its second press is seen), logs it
+/// and announces it: a link's use case and the console's.
+pub(crate) async fn pause_customer_email(
+    store: &dyn ActionStore,
+    events: &dyn EventPublisher,
+    account_id: &milepost_domain::AccountId,
+    by: &Actor,
+    now: Timestamp,
+    key: &str,
+) -> Result<CustomerEmailPause, crate::ports::StoreError> {
+    let pause = CustomerEmailPause::starting(now, by.clone(), Some(key.to_string()));
+    store.pause_customer_emails(account_id, &pause).await?;
+    let detail = format!(
+        "customer email paused by {} until {}",
+        by.display(),
+        fmt_date(pause.until)
+    );
+    let entry = EscalationLogEntry::outside_steps(account_id, "", None, "paused", now, by, detail);
+    store.append_log(&entry).await?;
+    let event = DomainEvent::CustomerEmailsPaused {
+        account_id: account_id.clone(),
+        until: pause.until,
+    };
+    if let Err(e) = events.publish(&[event]).await {
+        // The pause holds; only the bus missed it: say so in the log, not to the user.
+        tracing::warn!(account_id = %account_id, error = %crate::ErrorChain(&e), "CustomerEmailsPaused not published");
+    }
+    Ok(pause)
 }
 
 /// A task action on a closed task: who closed it, when and why.

@@ -286,6 +286,20 @@ pub trait EscalationLog: Send + Sync {
     async fn log_of(&self, account: &AccountId) -> StoreResult<Vec<EscalationLogEntry>>;
 }
 
+/// The open misses, for the console's portfolio: a sparse index of the
+/// milestones missed and not reached (`MissStage::of`), never a scan.
+#[async_trait]
+pub trait OpenMissIndex: Send + Sync {
+    /// Every open miss, by account then milestone id.
+    async fn open_misses(&self) -> StoreResult<Vec<TrackedMilestone>>;
+    /// The accounts of `ids` that exist, in any order.
+    async fn accounts(&self, ids: &[AccountId]) -> StoreResult<Vec<Arc<Account>>>;
+}
+
+/// What the console reads, and writes through the people's actions.
+pub trait ConsoleStore: ActionStore + ActivityStore + OpenMissIndex {}
+impl<T> ConsoleStore for T where T: ActionStore + ActivityStore + OpenMissIndex {}
+
 /// The state of one email send, keyed by a deterministic idempotency key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]

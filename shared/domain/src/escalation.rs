@@ -213,6 +213,21 @@ impl EscalationLogEntry {
         }
     }
 
+    /// A person's note on an account (the console's), keyed by the form that
+    /// sent it: the same form posted twice is kept once.
+    pub fn account_note(account_id: &AccountId, form_id: &str, at: Timestamp, by: &Actor, text: &str) -> Self {
+        EscalationLogEntry {
+            key: format!("{account_id}::note:{form_id}"),
+            account_id: account_id.clone(),
+            milestone_id: String::new(),
+            execution: String::new(),
+            at,
+            step: None,
+            detail: format!("note by {}: {text}", by.display()),
+            by: (*by != Actor::Milepost).then(|| by.clone()),
+        }
+    }
+
     pub fn outside_steps(
         account_id: &AccountId,
         milestone_id: &str,

@@ -34,6 +34,7 @@ pub mod map;
 pub mod outgoing;
 pub mod pause;
 pub mod phase;
+pub mod portfolio;
 pub mod renewal;
 pub mod report;
 pub mod schedule;
@@ -66,6 +67,7 @@ pub use map::{Guide, HeadsUpRule, MapSegment, MilestoneDef, MilestoneMap, MovedB
 pub use outgoing::{EmailKind, MilestoneRef, OutgoingEmail, SendKey, ThreadRef};
 pub use pause::CustomerEmailPause;
 pub use phase::Phase;
+pub use portfolio::{MissStage, Portfolio, PortfolioFilter, PortfolioRow, PortfolioSort};
 pub use renewal::{RenewalDecision, RenewalOutcome};
 pub use schedule::{EscalationSchedule, PlaybookTiming};
 pub use suppression::{Suppression, SuppressionSource};

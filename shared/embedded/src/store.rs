@@ -12,14 +12,14 @@ use rustc_hash::FxHashMap as HashMap;
 
 use milepost_app::ports::{
     AccountStore, ActivityStore, ContactStore, DedupeStore, EscalationLog, EventStore, EventsApplied,
-    HeldBackListStore, LeaderQueueStore, MapStore, MilestoneStore, Page, ParkingStore, PauseStore, SendClaim,
-    SendLedger, SendReceipt, SendReceipts, SendRecord, StoreError, StoreResult, TaskStore,
+    HeldBackListStore, LeaderQueueStore, MapStore, MilestoneStore, OpenMissIndex, Page, ParkingStore, PauseStore,
+    SendClaim, SendLedger, SendReceipt, SendReceipts, SendRecord, StoreError, StoreResult, TaskStore,
 };
 use milepost_domain::suppression::suppression_key;
 use milepost_domain::{
     limits, Account, AccountActivity, AccountId, AccountState, Announcements, ContactRecord, CsmTask,
-    CustomerEmailPause, EmailAddress, EscalationLogEntry, HeldBackList, LeaderQueue, MilestoneMap, ProductEvent,
-    Segment, SendKey, Suppression, TaskStatus, Tenure, Timestamp, TrackedMilestone,
+    CustomerEmailPause, EmailAddress, EscalationLogEntry, HeldBackList, LeaderQueue, MilestoneMap, MissStage,
+    ProductEvent, Segment, SendKey, Suppression, TaskStatus, Tenure, Timestamp, TrackedMilestone,
 };
 
 type DueKey = (Timestamp, AccountId, String);
@@ -35,6 +35,8 @@ struct Tables {
     due: BTreeSet<DueKey>,
     /// The sparse heads-up index, by `TrackedMilestone::heads_up_index_at`.
     heads_up: BTreeSet<DueKey>,
+    /// The sparse index of open misses (`MissStage::of`), the console's portfolio.
+    open_misses: BTreeSet<(AccountId, String)>,
     /// Per account, then event id: looked up by `&str` without allocating.
     dedupe: HashMap<AccountId, HashMap<String, Timestamp>>,
     /// When expired dedupe records were last deleted, as DynamoDB's TTL does.
@@ -170,6 +172,88 @@ impl InMemoryStore {
     }
 }
 
+/// What the console shows of a store, kept in a file: `milepost demo`
+/// writes it beside its outbox and `milepost console` serves it. Accounts,
+/// maps, milestones, activity, tasks, pauses, the escalation log and the
+/// leaders' queues; not the send ledger, dedupe records, contacts or parked events.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct StoreSnapshot {
+    /// The store's moment: the demo's clock when it ended.
+    pub now: Timestamp,
+    pub accounts: Vec<Account>,
+    pub maps: Vec<MilestoneMap>,
+    pub milestones: Vec<TrackedMilestone>,
+    pub activity: Vec<AccountActivity>,
+    /// In the order they were created.
+    pub tasks: Vec<CsmTask>,
+    pub pauses: Vec<(AccountId, CustomerEmailPause)>,
+    pub log: Vec<EscalationLogEntry>,
+    pub leader_queues: Vec<LeaderQueue>,
+}
+
+impl InMemoryStore {
+    /// The store's contents as `StoreSnapshot` keeps them, at `now`.
+    pub fn snapshot(&self, now: Timestamp) -> StoreSnapshot {
+        let t = self.lock();
+        let mut accounts: Vec<Account> = t.accounts.values().map(|a| (**a).clone()).collect();
+        accounts.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut milestones: Vec<TrackedMilestone> = t.milestones.values().flatten().cloned().collect();
+        milestones.sort_by(|a, b| (a.account_id(), a.milestone_id()).cmp(&(b.account_id(), b.milestone_id())));
+        let mut activity: Vec<AccountActivity> = t.activity.values().cloned().collect();
+        activity.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+        let mut pauses: Vec<(AccountId, CustomerEmailPause)> =
+            t.pauses.iter().map(|(id, p)| (id.clone(), p.clone())).collect();
+        pauses.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut leader_queues: Vec<LeaderQueue> = t.leader_queues.values().cloned().collect();
+        leader_queues.sort_by(|a, b| a.leader.cmp(&b.leader));
+        StoreSnapshot {
+            now,
+            accounts,
+            maps: t.maps.clone(),
+            milestones,
+            activity,
+            tasks: t.task_order.iter().filter_map(|id| t.tasks.get(id).cloned()).collect(),
+            pauses,
+            log: t.log.values().flatten().cloned().collect(),
+            leader_queues,
+        }
+    }
+
+    /// A store holding `snapshot`, its indexes rebuilt.
+    pub fn from_snapshot(snapshot: StoreSnapshot) -> InMemoryStore {
+        let store = InMemoryStore::new();
+        {
+            let mut t = store.lock();
+            for account in snapshot.accounts {
+                t.accounts.insert(account.id.clone(), Arc::new(account));
+            }
+            t.maps = snapshot.maps;
+            for m in snapshot.milestones {
+                t.index(None, &m);
+                let ms = t.milestones.entry(m.account_id().clone()).or_default();
+                let at = ms.partition_point(|x| x.milestone_id() < m.milestone_id());
+                ms.insert(at, m);
+            }
+            for a in snapshot.activity {
+                t.activity.insert(a.account_id.clone(), a);
+            }
+            for task in snapshot.tasks {
+                t.task_order.push(task.id().to_owned());
+                t.tasks.insert(task.id().to_owned(), task);
+            }
+            t.pauses = snapshot.pauses.into_iter().collect();
+            for entry in snapshot.log {
+                t.log_keys.insert(entry.key.clone());
+                t.log.entry(entry.account_id.clone()).or_default().push(entry);
+            }
+            for q in snapshot.leader_queues {
+                t.leader_queues.insert(q.leader.as_str().to_lowercase(), q);
+            }
+        }
+        store
+    }
+}
+
 fn due_key(m: &TrackedMilestone) -> DueKey {
     (m.due_at(), m.account_id().clone(), m.milestone_id().to_owned())
 }
@@ -280,6 +364,12 @@ impl Tables {
         }
         if let Some(key) = heads_up_key(m) {
             self.heads_up.insert(key);
+        }
+        let key = (m.account_id().clone(), m.milestone_id().to_owned());
+        if MissStage::of(m).is_some() {
+            self.open_misses.insert(key);
+        } else {
+            self.open_misses.remove(&key);
         }
     }
 }
@@ -497,6 +587,7 @@ impl EventStore for InMemoryStore {
             activity,
             due,
             heads_up,
+            open_misses,
             ..
         } = &mut *t;
         // Looked up by `&str` first: no key is cloned for an account seen before.
@@ -550,6 +641,10 @@ impl EventStore for InMemoryStore {
             m.version += 1;
             if !m.awaits_sweep() {
                 due.remove(&due_key(m));
+            }
+            // An event only ever reaches a miss: it may leave the open misses, never join them.
+            if MissStage::of(m).is_none() {
+                open_misses.remove(&(m.account_id().clone(), m.milestone_id().to_owned()));
             }
             // An event changes a milestone's status, never its heads-up time:
             // only its leaving the index needs doing.
@@ -821,5 +916,25 @@ impl milepost_app::ports::RecordScan for InMemoryStore {
             items,
             next: (end < ids.len()).then(|| end.to_string()),
         })
+    }
+}
+
+#[async_trait]
+impl OpenMissIndex for InMemoryStore {
+    async fn open_misses(&self) -> StoreResult<Vec<TrackedMilestone>> {
+        let t = self.lock();
+        let mut found = Vec::with_capacity(t.open_misses.len());
+        for (account, milestone_id) in &t.open_misses {
+            let Some(ms) = t.milestones.get(account) else { continue };
+            if let Ok(i) = ms.binary_search_by(|m| m.milestone_id().cmp(milestone_id)) {
+                found.push(ms[i].clone());
+            }
+        }
+        Ok(found)
+    }
+
+    async fn accounts(&self, ids: &[AccountId]) -> StoreResult<Vec<Arc<Account>>> {
+        let t = self.lock();
+        Ok(ids.iter().filter_map(|id| t.accounts.get(id).cloned()).collect())
     }
 }

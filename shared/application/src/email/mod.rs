@@ -176,7 +176,7 @@ const URL_PART: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERI
     .remove(b'.')
     .remove(b'~');
 
-fn url_part(s: &str) -> String {
+pub(crate) fn url_part(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, URL_PART).to_string()
 }
 

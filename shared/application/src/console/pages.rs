@@ -1,0 +1,813 @@
+//! The console's pages: what each shows, from the store, as views the
+//! templates under `templates/console/` render (HTML escaped).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use askama::Template;
+use chrono::NaiveDate;
+use milepost_domain::csm_task::MAX_NOTE_BYTES;
+use milepost_domain::health::health;
+use milepost_domain::{
+    Account, AccountId, Criterion, CsmTask, DismissReason, MilestoneStatus, MissStage, Outcome, Portfolio,
+    PortfolioFilter, PortfolioSort, Segment, TaskStatus, Timestamp, TrackedMilestone,
+};
+
+use super::session::Viewer;
+use super::{Console, Fields, Notice, Role, SignIn};
+use crate::email::{fmt_date, fmt_day, fmt_money, standing, url_part};
+use crate::ports::StoreResult;
+
+/// Rows a portfolio or task page shows at a time.
+pub const PAGE_ROWS: usize = 50;
+
+/// What every page has around its content.
+struct Chrome {
+    title: String,
+    /// Which part of the navigation is here.
+    section: &'static str,
+    signed_in: Option<SignedIn>,
+    /// The development sign-in's warning, on every page.
+    development: bool,
+    notice: Option<&'static str>,
+    /// This session's CSRF token, for every form (empty when signed out).
+    csrf: String,
+}
+
+struct SignedIn {
+    name: String,
+    role: &'static str,
+}
+
+fn chrome(console: &Console, viewer: Option<&Viewer>, title: impl Into<String>, section: &'static str) -> Chrome {
+    Chrome {
+        title: title.into(),
+        section,
+        signed_in: viewer.map(|v| SignedIn {
+            name: v.name.clone(),
+            role: v.role.label(),
+        }),
+        csrf: viewer.map(|v| console.sessions.csrf_token(v)).unwrap_or_default(),
+        development: matches!(console.sign_in, SignIn::Development { .. }),
+        notice: None,
+    }
+}
+
+/// A one-time id for a form: the key its submission is recorded under.
+fn form_id() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 12];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+fn render(template: &impl Template) -> String {
+    template
+        .render()
+        .unwrap_or_else(|e| format!("<!DOCTYPE html><title>Error</title><p>The page could not be drawn: {e}</p>"))
+}
+
+#[derive(Template)]
+#[template(path = "console/message.html")]
+struct MessageHtml<'a> {
+    c: &'a Chrome,
+    text: &'a str,
+}
+
+pub(super) fn message(console: &Console, viewer: Option<&Viewer>, title: &str, text: &str) -> String {
+    render(&MessageHtml {
+        c: &chrome(console, viewer, title, ""),
+        text,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "console/sign_in.html")]
+struct SignInHtml<'a> {
+    c: &'a Chrome,
+    people: Vec<PersonView>,
+    return_to: &'a str,
+}
+
+struct PersonView {
+    name: String,
+    email: String,
+    role: &'static str,
+}
+
+pub(super) fn sign_in(console: &Console, return_to: &str) -> String {
+    let SignIn::Development { people } = &console.sign_in;
+    let mut people: Vec<PersonView> = people
+        .iter()
+        .map(|p| PersonView {
+            name: p.name.clone(),
+            email: p.email.clone(),
+            role: p.role.label(),
+        })
+        .collect();
+    people.sort_by(|a, b| b.role.cmp(a.role).then(a.name.cmp(&b.name)));
+    render(&SignInHtml {
+        c: &chrome(console, None, "Sign in", ""),
+        people,
+        return_to,
+    })
+}
+
+/// A choice of a `<select>`.
+struct Choice {
+    value: String,
+    label: String,
+    selected: bool,
+}
+
+fn choices<'a>(all: impl IntoIterator<Item = (&'a str, String)>, current: Option<&str>) -> Vec<Choice> {
+    all.into_iter()
+        .map(|(value, label)| Choice {
+            selected: current == Some(value),
+            value: value.to_string(),
+            label,
+        })
+        .collect()
+}
+
+/// `/accounts/<id>`.
+pub fn account_href(id: &AccountId) -> String {
+    format!("/accounts/{}", url_part(id.as_str()))
+}
+
+fn segment_label(s: Segment) -> &'static str {
+    match s {
+        Segment::Enterprise => "Enterprise",
+        Segment::MidMarket => "Mid-market",
+        Segment::Smb => "SMB",
+    }
+}
+
+/// `72, declining (−8)`.
+fn health_words(score: u8, trend: i32, word: &str) -> String {
+    match trend {
+        0 => format!("{score}, {word}"),
+        t if t > 0 => format!("{score}, {word} (+{t})"),
+        t => format!("{score}, {word} (\u{2212}{})", -t),
+    }
+}
+
+struct StageCount {
+    label: &'static str,
+    count: usize,
+    href: String,
+}
+
+struct PortfolioRowView {
+    href: String,
+    name: String,
+    segment: &'static str,
+    owner: String,
+    stage: &'static str,
+    stage_key: &'static str,
+    misses: String,
+    days_overdue: i64,
+    health: String,
+    renewal: String,
+    arr_at_risk: String,
+}
+
+struct PortfolioView {
+    accounts: usize,
+    misses: usize,
+    arr_at_risk: String,
+    stages: Vec<StageCount>,
+    segments: Vec<Choice>,
+    owners: Vec<Choice>,
+    stage_choices: Vec<Choice>,
+    sorts: Vec<Choice>,
+    mine: bool,
+    rows: Vec<PortfolioRowView>,
+    shown: String,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/portfolio.html")]
+struct PortfolioHtml<'a> {
+    c: &'a Chrome,
+    v: &'a PortfolioView,
+}
+
+/// The portfolio as it stands at `now`, from the open-miss index and the accounts it names.
+pub async fn load_portfolio(console: &Console, now: Timestamp) -> StoreResult<Portfolio> {
+    let misses = console.store.open_misses().await?;
+    let ids: Vec<AccountId> = misses
+        .iter()
+        .map(|m| m.account_id().clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let accounts: HashMap<AccountId, Arc<Account>> = console
+        .store
+        .accounts(&ids)
+        .await?
+        .into_iter()
+        .map(|a| (a.id.clone(), a))
+        .collect();
+    Ok(Portfolio::build(&accounts, &misses, now))
+}
+
+/// A query string of `pairs` (empty values left out).
+fn query_of(pairs: &[(&str, String)]) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs.iter().filter(|(_, v)| !v.is_empty()) {
+        q.append_pair(k, v);
+    }
+    q.finish()
+}
+
+pub(super) async fn portfolio(
+    console: &Console,
+    viewer: &Viewer,
+    query: &Fields,
+    now: Timestamp,
+) -> StoreResult<Option<String>> {
+    let portfolio = load_portfolio(console, now).await?;
+    let mine = query.get("mine") == Some("1");
+    let filter = PortfolioFilter {
+        segment: query.get("segment").and_then(|s| s.parse().ok()),
+        owner: if mine {
+            Some(viewer.email.clone())
+        } else {
+            query.get("owner").map(str::to_string)
+        },
+        stage: query.get("stage").and_then(MissStage::parse),
+    };
+    let sort = query.get("sort").and_then(PortfolioSort::parse).unwrap_or_default();
+    let rows = portfolio.view(&filter, sort);
+    let pages = rows.len().div_ceil(PAGE_ROWS).max(1);
+    let page = query
+        .get("page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .clamp(1, pages);
+    let first = (page - 1) * PAGE_ROWS;
+    let shown_rows = &rows[first.min(rows.len())..(first + PAGE_ROWS).min(rows.len())];
+    let mut views = Vec::with_capacity(shown_rows.len());
+    for row in shown_rows {
+        let milestones = console.store.milestones_of(&row.account_id).await?;
+        let activity = console.store.activity(&row.account_id).await?;
+        let seats = console
+            .store
+            .accounts(std::slice::from_ref(&row.account_id))
+            .await?
+            .first()
+            .map_or(0, |a| a.licensed_seats);
+        let h = health(&milestones, &activity, seats, now);
+        views.push(PortfolioRowView {
+            href: account_href(&row.account_id),
+            name: row.name.clone(),
+            segment: segment_label(row.segment),
+            owner: row.owner_name.clone(),
+            stage: row.stage.label(),
+            stage_key: row.stage.as_str(),
+            misses: row
+                .misses
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            days_overdue: row.days_overdue,
+            health: health_words(h.score, h.trend, h.trend_word()),
+            renewal: fmt_day(row.renewal_date),
+            arr_at_risk: fmt_money(row.arr_at_risk),
+        });
+    }
+    let kept = |page: usize| {
+        query_of(&[
+            (
+                "segment",
+                filter.segment.map(|s| s.as_str().to_string()).unwrap_or_default(),
+            ),
+            (
+                "owner",
+                if mine {
+                    String::new()
+                } else {
+                    filter.owner.clone().unwrap_or_default()
+                },
+            ),
+            (
+                "stage",
+                filter.stage.map(|s| s.as_str().to_string()).unwrap_or_default(),
+            ),
+            ("mine", if mine { "1".into() } else { String::new() }),
+            (
+                "sort",
+                if sort == PortfolioSort::default() {
+                    String::new()
+                } else {
+                    sort.as_str().to_string()
+                },
+            ),
+            ("page", if page > 1 { page.to_string() } else { String::new() }),
+        ])
+    };
+    let href = |page: usize| {
+        let q = kept(page);
+        if q.is_empty() {
+            "/".to_string()
+        } else {
+            format!("/?{q}")
+        }
+    };
+    let owners: BTreeSet<(String, String)> = portfolio
+        .rows
+        .iter()
+        .map(|r| (r.owner_name.clone(), r.owner_email.clone()))
+        .collect();
+    let segment_now = filter.segment.map(|s| s.as_str());
+    let stage_now = filter.stage.map(|s| s.as_str());
+    let owner_now = if mine { None } else { filter.owner.as_deref() };
+    let view = PortfolioView {
+        accounts: portfolio.rows.len(),
+        misses: portfolio.misses(),
+        arr_at_risk: fmt_money(portfolio.arr_at_risk()),
+        stages: portfolio
+            .misses_by_stage()
+            .into_iter()
+            .map(|(stage, count)| StageCount {
+                label: stage.label(),
+                count,
+                href: format!("/?stage={}", stage.as_str()),
+            })
+            .collect(),
+        segments: choices(
+            Segment::ALL.iter().map(|s| (s.as_str(), segment_label(*s).to_string())),
+            segment_now,
+        ),
+        owners: choices(
+            owners.iter().map(|(name, email)| (email.as_str(), name.clone())),
+            owner_now,
+        ),
+        stage_choices: choices(
+            MissStage::ALL.iter().map(|s| (s.as_str(), s.label().to_string())),
+            stage_now,
+        ),
+        sorts: choices(
+            PortfolioSort::ALL.iter().map(|s| (s.as_str(), s.label().to_string())),
+            Some(sort.as_str()),
+        ),
+        mine,
+        shown: if rows.is_empty() {
+            "No account matches.".to_string()
+        } else {
+            format!(
+                "Accounts {}\u{2013}{} of {}",
+                first + 1,
+                first + shown_rows.len(),
+                rows.len()
+            )
+        },
+        prev: (page > 1).then(|| href(page - 1)),
+        next: (page < pages).then(|| href(page + 1)),
+        rows: views,
+    };
+    let mut c = chrome(console, Some(viewer), "Portfolio", "portfolio");
+    c.notice = query.get("notice").and_then(Notice::parse).map(Notice::text);
+    Ok(Some(render(&PortfolioHtml { c: &c, v: &view })))
+}
+
+struct MilestoneView {
+    name: String,
+    phase: String,
+    due: String,
+    reached: String,
+    status: String,
+    progress: String,
+    /// Where its confirmation posts, for a manual milestone not reached.
+    confirm: Option<String>,
+}
+
+struct LogView {
+    at: String,
+    milestone: String,
+    what: String,
+}
+
+struct TaskView {
+    milestone: String,
+    owner: String,
+    standing: String,
+    opened: String,
+    may_act: bool,
+    notes: Vec<String>,
+    action_base: String,
+}
+
+/// One active day in the activity chart.
+struct Bar {
+    x: usize,
+    title: String,
+}
+
+struct AccountView {
+    name: String,
+    facts: Vec<(&'static str, String)>,
+    contacts: Vec<(String, String, String)>,
+    health: String,
+    factors: Vec<String>,
+    arr_at_risk: String,
+    paused: Option<String>,
+    milestones: Vec<MilestoneView>,
+    log: Vec<LogView>,
+    tasks: Vec<TaskView>,
+    bars: Vec<Bar>,
+    active_days: usize,
+    chart_from: String,
+    chart_to: String,
+    renewals: Vec<String>,
+    may_act: bool,
+    form_id: String,
+    here: String,
+    pause_action: String,
+    note_action: String,
+    note_max: usize,
+    outcomes: Vec<Choice>,
+    reasons: Vec<Choice>,
+}
+
+#[derive(Template)]
+#[template(path = "console/account.html")]
+struct AccountHtml<'a> {
+    c: &'a Chrome,
+    v: &'a AccountView,
+}
+
+/// Days the activity chart covers, ending today.
+const CHART_DAYS: i64 = 90;
+
+fn progress_words(m: &TrackedMilestone, seats: u32) -> String {
+    if matches!(m.criterion(), Criterion::Manual) {
+        return "confirmed by a person".to_string();
+    }
+    format!(
+        "{} of {}",
+        m.progress().describe_current(m.criterion(), seats),
+        m.criterion().describe_target(seats)
+    )
+}
+
+fn status_words(m: &TrackedMilestone) -> String {
+    match (m.status(), MissStage::of(m)) {
+        (_, Some(stage)) => format!("Missed \u{2014} {}", stage.label()),
+        (MilestoneStatus::Achieved, _) => "Reached on time".to_string(),
+        (MilestoneStatus::Recovered, _) => "Reached late".to_string(),
+        _ => "Not due yet".to_string(),
+    }
+}
+
+pub(super) async fn account(
+    console: &Console,
+    viewer: &Viewer,
+    id: &AccountId,
+    query: &Fields,
+    now: Timestamp,
+) -> StoreResult<Option<String>> {
+    let store = &console.store;
+    let Some(account) = store.get_account(id).await? else {
+        return Ok(None);
+    };
+    let milestones = store.milestones_of(id).await?;
+    let activity = store.activity(id).await?;
+    let log = store.log_of(id).await?;
+    let pause = store.customer_email_pause(id).await?;
+    let mut tasks = Vec::new();
+    for m in &milestones {
+        if let Some(execution) = m.execution() {
+            if let Some(task) = store.get_task(&CsmTask::id_for(execution)).await? {
+                tasks.push(task);
+            }
+        }
+    }
+    tasks.sort_by_key(|t| t.created_at());
+    let may_act = console.may_act_on(viewer, id).await?;
+    let h = health(&milestones, &activity, account.licensed_seats, now);
+    let portfolio_row = {
+        let open: Vec<TrackedMilestone> = milestones
+            .iter()
+            .filter(|m| MissStage::of(m).is_some())
+            .cloned()
+            .collect();
+        let accounts = HashMap::from([(account.id.clone(), account.clone())]);
+        Portfolio::build(&accounts, &open, now).rows.pop()
+    };
+    let href = account_href(id);
+    let names: HashMap<&str, &str> = milestones.iter().map(|m| (m.milestone_id(), m.name())).collect();
+    let today = now.with_timezone(&account.timezone).date_naive();
+    let from = today - chrono::Duration::days(CHART_DAYS - 1);
+    let days: Vec<NaiveDate> = activity.active_days.range(from..=today).copied().collect();
+    let mut milestone_views: Vec<MilestoneView> = milestones
+        .iter()
+        .map(|m| MilestoneView {
+            name: m.name().to_string(),
+            phase: m.phase().to_string(),
+            due: fmt_date(m.due_at()),
+            reached: m
+                .reached_at()
+                .filter(|_| m.status().is_reached())
+                .map(fmt_date)
+                .unwrap_or_default(),
+            status: status_words(m),
+            progress: progress_words(m, account.licensed_seats),
+            confirm: (may_act && matches!(m.criterion(), Criterion::Manual) && !m.status().is_reached())
+                .then(|| format!("{href}/milestones/{}/confirm", url_part(m.milestone_id()))),
+        })
+        .collect();
+    // As the timeline runs: by due date.
+    let mut order: Vec<(Timestamp, usize)> = milestones.iter().enumerate().map(|(i, m)| (m.due_at(), i)).collect();
+    order.sort();
+    milestone_views = {
+        let mut by_index: Vec<Option<MilestoneView>> = milestone_views.into_iter().map(Some).collect();
+        order.into_iter().filter_map(|(_, i)| by_index[i].take()).collect()
+    };
+    let mut contacts: Vec<(String, String, String)> = account
+        .contacts
+        .iter()
+        .map(|(role, c)| (role.replace('_', " "), c.name.clone(), c.email.to_string()))
+        .collect();
+    contacts.insert(
+        0,
+        (
+            "primary contact".into(),
+            account.primary_contact.name.clone(),
+            account.primary_contact.email.to_string(),
+        ),
+    );
+    if let Some(sponsor) = &account.exec_sponsor {
+        contacts.push((
+            "executive sponsor".into(),
+            sponsor.name.clone(),
+            sponsor.email.to_string(),
+        ));
+    }
+    let view = AccountView {
+        name: account.name.clone(),
+        facts: vec![
+            ("Segment", segment_label(account.segment).to_string()),
+            ("ARR", fmt_money(account.arr)),
+            ("Renewal", fmt_day(account.renewal_date)),
+            ("Contract start", fmt_day(account.contract_start)),
+            ("Contract year", account.tenure_year.to_string()),
+            ("Seats", account.licensed_seats.to_string()),
+            ("CSM", account.csm.name.clone()),
+            ("CS leader", account.cs_leader_email.to_string()),
+            ("Timezone", account.timezone.name().to_string()),
+        ],
+        contacts,
+        health: health_words(h.score, h.trend, h.trend_word()),
+        factors: h
+            .factors
+            .iter()
+            .map(|f| format!("{} ({:+})", f.description, f.points))
+            .collect(),
+        arr_at_risk: fmt_money(portfolio_row.as_ref().map_or(0, |r| r.arr_at_risk)),
+        paused: pause.filter(|p| p.is_active(now)).map(|p| {
+            format!(
+                "Automated customer email is paused until {} by {}.",
+                fmt_date(p.until),
+                p.by.display()
+            )
+        }),
+        milestones: milestone_views,
+        log: log
+            .iter()
+            .rev()
+            .map(|e| LogView {
+                at: e
+                    .at
+                    .with_timezone(&account.timezone)
+                    .format("%-d %b %Y %H:%M")
+                    .to_string(),
+                milestone: names
+                    .get(e.milestone_id.as_str())
+                    .map(|n| n.to_string())
+                    .unwrap_or_default(),
+                what: e.detail.clone(),
+            })
+            .collect(),
+        tasks: tasks.iter().rev().map(|t| task_view(viewer, t, console)).collect(),
+        bars: days
+            .iter()
+            .map(|d| {
+                let x = (*d - from).num_days() as usize;
+                Bar {
+                    x: x * 8,
+                    title: fmt_day(*d),
+                }
+            })
+            .collect(),
+        active_days: days.len(),
+        chart_from: fmt_day(from),
+        chart_to: fmt_day(today),
+        renewals: account
+            .renewals
+            .iter()
+            .rev()
+            .map(|r| {
+                let after = r
+                    .arr_after
+                    .map(|a| format!(", ARR after {}", fmt_money(a)))
+                    .unwrap_or_default();
+                format!("{}: {}{after}", fmt_day(r.decision_date), r.outcome.as_str())
+            })
+            .collect(),
+        may_act,
+        form_id: form_id(),
+        here: href.clone(),
+        pause_action: format!("{href}/pause"),
+        note_action: format!("{href}/notes"),
+        note_max: MAX_NOTE_BYTES,
+        outcomes: choices(Outcome::ALL.iter().map(|o| (o.as_str(), o.label().to_string())), None),
+        reasons: choices(
+            DismissReason::ALL.iter().map(|r| (r.as_str(), r.label().to_string())),
+            None,
+        ),
+    };
+    let mut c = chrome(console, Some(viewer), account.name.clone(), "portfolio");
+    c.notice = query.get("notice").and_then(Notice::parse).map(Notice::text);
+    Ok(Some(render(&AccountHtml { c: &c, v: &view })))
+}
+
+fn task_view(viewer: &Viewer, t: &CsmTask, _console: &Console) -> TaskView {
+    let live = t.status().is_live();
+    TaskView {
+        milestone: t.brief().milestone_name.clone(),
+        owner: t.brief().owner_name.clone(),
+        standing: standing(t),
+        opened: fmt_date(t.created_at()),
+        may_act: live && (viewer.role == Role::Lead || (viewer.role == Role::Csm && viewer.is(&t.brief().owner_email))),
+        notes: t
+            .notes()
+            .iter()
+            .map(|n| format!("{} \u{2014} {}, {}", n.text, n.by.display(), fmt_date(n.at)))
+            .collect(),
+        action_base: format!("/tasks/{}", url_part(t.id())),
+    }
+}
+
+struct TaskRowView {
+    task: TaskView,
+    account: String,
+    account_href: String,
+    due: String,
+    arr_at_risk: String,
+    past_sla: bool,
+}
+
+struct TasksView {
+    mine: bool,
+    status: &'static str,
+    tabs: Vec<(String, String, bool)>,
+    rows: Vec<TaskRowView>,
+    shown: String,
+    prev: Option<String>,
+    next: Option<String>,
+    form_id: String,
+    here: String,
+    note_max: usize,
+    outcomes: Vec<Choice>,
+    reasons: Vec<Choice>,
+}
+
+#[derive(Template)]
+#[template(path = "console/tasks.html")]
+struct TasksHtml<'a> {
+    c: &'a Chrome,
+    v: &'a TasksView,
+}
+
+/// Whether `task` is open, untouched, past its map's SLA at `now`.
+async fn past_sla(console: &Console, task: &CsmTask, now: Timestamp) -> StoreResult<bool> {
+    if task.status() != TaskStatus::Open || !task.untouched() {
+        return Ok(false);
+    }
+    let brief = task.brief();
+    let Some(m) = console
+        .store
+        .get_milestone(&brief.account_id, &brief.milestone_id)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let sla = m.policy().after_playbook.task_sla_business_days;
+    if sla == 0 {
+        return Ok(false);
+    }
+    let tz = console
+        .store
+        .get_account(&brief.account_id)
+        .await?
+        .map_or(chrono_tz::UTC, |a| a.timezone);
+    Ok(milepost_domain::after_playbook::add_business_days(task.created_at(), sla, tz) <= now)
+}
+
+pub(super) async fn tasks(
+    console: &Console,
+    viewer: &Viewer,
+    query: &Fields,
+    now: Timestamp,
+) -> StoreResult<Option<String>> {
+    let mine = match query.get("whose") {
+        Some("team") => false,
+        Some("mine") => true,
+        _ => viewer.role == Role::Csm,
+    };
+    let status = match query.get("status") {
+        Some("snoozed") => "snoozed",
+        Some("sla") => "sla",
+        _ => "open",
+    };
+    let wanted = if status == "snoozed" {
+        TaskStatus::Snoozed
+    } else {
+        TaskStatus::Open
+    };
+    let mut found = if mine {
+        console.store.tasks_for_owner(&viewer.email, Some(wanted)).await?
+    } else {
+        console.store.tasks_with_status(wanted).await?
+    };
+    if status == "sla" {
+        let mut kept = Vec::new();
+        for t in found {
+            if past_sla(console, &t, now).await? {
+                kept.push(t);
+            }
+        }
+        found = kept;
+    }
+    // Most ARR at risk first, then the oldest.
+    found.sort_by(|a, b| {
+        b.brief()
+            .arr_at_risk
+            .cmp(&a.brief().arr_at_risk)
+            .then(a.created_at().cmp(&b.created_at()))
+            .then(a.id().cmp(b.id()))
+    });
+    let pages = found.len().div_ceil(PAGE_ROWS).max(1);
+    let page = query
+        .get("page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .clamp(1, pages);
+    let first = (page - 1) * PAGE_ROWS;
+    let shown = &found[first.min(found.len())..(first + PAGE_ROWS).min(found.len())];
+    let whose = if mine { "mine" } else { "team" };
+    let href = |whose: &str, status: &str, page: usize| {
+        format!(
+            "/tasks?{}",
+            query_of(&[
+                ("whose", whose.to_string()),
+                ("status", status.to_string()),
+                ("page", if page > 1 { page.to_string() } else { String::new() }),
+            ])
+        )
+    };
+    let mut rows = Vec::with_capacity(shown.len());
+    for t in shown {
+        rows.push(TaskRowView {
+            task: task_view(viewer, t, console),
+            account: t.brief().account_name.clone(),
+            account_href: account_href(&t.brief().account_id),
+            due: fmt_date(t.brief().due_at),
+            arr_at_risk: fmt_money(t.brief().arr_at_risk),
+            past_sla: status == "sla" || past_sla(console, t, now).await?,
+        });
+    }
+    let here = href(whose, status, page);
+    let view = TasksView {
+        mine,
+        status,
+        tabs: [("open", "Open"), ("snoozed", "Snoozed"), ("sla", "Past their SLA")]
+            .into_iter()
+            .map(|(key, label)| (href(whose, key, 1), label.to_string(), key == status))
+            .collect(),
+        shown: if found.is_empty() {
+            "No task here.".to_string()
+        } else {
+            format!("Tasks {}\u{2013}{} of {}", first + 1, first + shown.len(), found.len())
+        },
+        prev: (page > 1).then(|| href(whose, status, page - 1)),
+        next: (page < pages).then(|| href(whose, status, page + 1)),
+        rows,
+        form_id: form_id(),
+        here,
+        note_max: MAX_NOTE_BYTES,
+        outcomes: choices(Outcome::ALL.iter().map(|o| (o.as_str(), o.label().to_string())), None),
+        reasons: choices(
+            DismissReason::ALL.iter().map(|r| (r.as_str(), r.label().to_string())),
+            None,
+        ),
+    };
+    let mut c = chrome(console, Some(viewer), "Tasks", "tasks");
+    c.notice = query.get("notice").and_then(Notice::parse).map(Notice::text);
+    Ok(Some(render(&TasksHtml { c: &c, v: &view })))
+}

@@ -1,0 +1,525 @@
+//! The console over a store the pipeline filled: what its pages count is
+//! what `milepost report` counts, every route asks for a session, and every
+//! change is made once, by someone allowed to, through a form of this
+//! console's own session.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use milepost_app::console::{Console, Person, Request, Response, Role, SessionKey, SignIn};
+use milepost_app::ports::{Clock, EscalationLog, MilestoneStore, PauseStore, TaskStore};
+use milepost_app::sweep::SweepOptions;
+use milepost_app::Services;
+use milepost_domain::report::{ReportOptions, DEFAULT_WINDOW_DAYS};
+use milepost_domain::{AccountId, DomainEvent, MilestoneStatus, TaskStatus, Timestamp};
+use milepost_embedded::fixtures::escalation::{account, contract_start, ESCALATION_MAP};
+use milepost_embedded::{InMemoryStore, LocalWorkflowRunner, MemoryMailer, RecordingPublisher, VirtualClock};
+use milepost_maps::load_map;
+
+const LEAD: &str = "lead@vendor.example";
+const MAYA: &str = "maya@vendor.example";
+const OMAR: &str = "omar@vendor.example";
+const VIEWER: &str = "viewer@vendor.example";
+
+struct Setup {
+    console: Console,
+    store: Arc<InMemoryStore>,
+    events: Arc<RecordingPublisher>,
+    clock: Arc<VirtualClock>,
+}
+
+/// Two accounts (Maya is their CSM) run through the playbook to day 33:
+/// `first_workflow` and `team_invited` missed with tasks open,
+/// `sponsor_named` (manual) missed at day 30.
+async fn setup() -> Setup {
+    let store = Arc::new(InMemoryStore::new());
+    let events = Arc::new(RecordingPublisher::default());
+    let runner = Arc::new(LocalWorkflowRunner::new());
+    let clock = Arc::new(VirtualClock::new(contract_start()));
+    let services = Services {
+        store: store.clone(),
+        mailer: Arc::new(MemoryMailer::default()),
+        events: events.clone(),
+        workflows: runner.clone(),
+        clock: clock.clone(),
+        config: milepost_embedded::fixtures::simulation_config(),
+        links: Some(milepost_embedded::fixtures::links()),
+    };
+    use milepost_app::ports::MapStore;
+    store
+        .put_map(&load_map("test.yaml", ESCALATION_MAP).unwrap())
+        .await
+        .unwrap();
+    for (id, arr) in [("acme", 100_000), ("globex", 40_000)] {
+        let a = milepost_domain::Account { arr, ..account(id) };
+        services.ingestion().upsert_account(&a).await.unwrap();
+    }
+    let until = contract_start() + Duration::days(33);
+    let mut t = contract_start() + Duration::hours(1);
+    while t <= until {
+        clock.set(t);
+        services.sweeper().sweep(&SweepOptions::default()).await.unwrap();
+        runner.run_due(&services.playbook(), t).await;
+        t += Duration::hours(1);
+    }
+    let person = |name: &str, email: &str, role| Person {
+        name: name.into(),
+        email: email.into(),
+        role,
+    };
+    let console = Console {
+        store: store.clone(),
+        ingestion: services.ingestion(),
+        events: events.clone(),
+        clock: clock.clone(),
+        sessions: SessionKey::random(),
+        sign_in: SignIn::Development {
+            people: vec![
+                person("Lee Lead", LEAD, Role::Lead),
+                person("Maya CSM", MAYA, Role::Csm),
+                person("Omar CSM", OMAR, Role::Csm),
+                person("Vic Viewer", VIEWER, Role::Viewer),
+            ],
+        },
+    };
+    Setup {
+        console,
+        store,
+        events,
+        clock,
+    }
+}
+
+fn request(method: &str, target: &str, cookie: Option<&str>, body: &str) -> Request {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    Request {
+        method: method.into(),
+        path: path.into(),
+        query: query.into(),
+        body: body.as_bytes().to_vec(),
+        cookie: cookie.map(str::to_string),
+        origin: None,
+        host: Some("console.example".into()),
+    }
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    let mut f = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        f.append_pair(k, v);
+    }
+    f.finish()
+}
+
+/// The value of the first `name="<field>" value="..."` after `after` in `html`.
+fn field_after(html: &str, after: &str, field: &str) -> String {
+    let start = html.find(after).unwrap_or_else(|| panic!("{after:?} not on the page"));
+    let marker = format!("name=\"{field}\" value=\"");
+    let at = html[start..].find(&marker).expect("the field") + start + marker.len();
+    html[at..at + html[at..].find('"').unwrap()].to_string()
+}
+
+impl Setup {
+    async fn send(&self, request: Request) -> Response {
+        self.console.handle(&request).await
+    }
+
+    /// Signs in as `email` through the development sign-in; the cookie to send.
+    async fn sign_in(&self, email: &str) -> String {
+        let r = self
+            .send(request(
+                "POST",
+                "/sign-in",
+                None,
+                &form(&[("person", email), ("return", "/tasks")]),
+            ))
+            .await;
+        assert_eq!(r.status, 303);
+        assert_eq!(r.header("location"), Some("/tasks"));
+        let cookie = r.header("set-cookie").expect("a session cookie");
+        for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age="] {
+            assert!(cookie.contains(attribute), "{cookie}");
+        }
+        cookie.split(';').next().unwrap().to_string()
+    }
+
+    async fn get(&self, path: &str, cookie: &str) -> Response {
+        let r = self.send(request("GET", path, Some(cookie), "")).await;
+        assert_eq!(r.status, 200, "GET {path}: {}", r.text());
+        r
+    }
+
+    async fn post(&self, path: &str, cookie: &str, pairs: &[(&str, &str)]) -> Response {
+        self.send(request("POST", path, Some(cookie), &form(pairs))).await
+    }
+
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    async fn live_task_of(&self, account: &str, milestone: &str) -> milepost_domain::CsmTask {
+        let tasks = self.store.tasks_for_owner(MAYA, Some(TaskStatus::Open)).await.unwrap();
+        tasks
+            .into_iter()
+            .find(|t| t.brief().account_id.as_str() == account && t.brief().milestone_id == milestone)
+            .unwrap_or_else(|| panic!("an open task on {account}'s {milestone}"))
+    }
+}
+
+fn task_path(task: &milepost_domain::CsmTask, what: &str) -> String {
+    // Ids hold letters, digits, `-`, `_` and `:`, which both encode alike.
+    let id: String = form_urlencoded::byte_serialize(task.id().as_bytes()).collect();
+    format!("/tasks/{id}/{what}")
+}
+
+#[tokio::test]
+async fn the_portfolio_counts_what_the_report_counts() {
+    let s = setup().await;
+    let lead = s.sign_in(LEAD).await;
+    let page = s.get("/", &lead).await;
+    let report = milepost_app::report::report(
+        s.store.as_ref(),
+        ReportOptions {
+            since: None,
+            until: None,
+            segment: None,
+            window_days: DEFAULT_WINDOW_DAYS,
+            as_of: s.now(),
+        },
+    )
+    .await
+    .unwrap();
+    let at_risk = &report.at_risk;
+    assert_eq!(at_risk.accounts_now, 2, "both accounts are behind");
+    assert!(at_risk.misses_now >= 4, "{at_risk:?}");
+    let lede = format!(
+        "<strong>{}</strong> accounts behind on <strong>{}</strong> milestones, <strong class=\"risk\">{}</strong> ARR at risk.",
+        at_risk.accounts_now,
+        at_risk.misses_now,
+        milepost_app::email::fmt_money(at_risk.arr_now)
+    );
+    assert!(page.text().contains(&lede), "expected {lede} in the portfolio");
+    // Each account's row carries the report's figure for it, most at risk first.
+    let acme = page.text().find(">Customer acme<").expect("acme's row");
+    let globex = page.text().find(">Customer globex<").expect("globex's row");
+    assert!(acme < globex, "acme has more ARR at risk");
+    for top in &at_risk.top_accounts {
+        assert!(
+            page.text().contains(&milepost_app::email::fmt_money(top.arr_at_risk)),
+            "{top:?}"
+        );
+    }
+    // Filters: a segment nobody is in shows no row; the stage filter keeps its accounts.
+    let smb = s.get("/?segment=smb", &lead).await;
+    assert!(smb.text().contains("No account matches."));
+    assert!(!smb.text().contains(">Customer acme<"));
+    let account = s.get("/accounts/acme", &lead).await;
+    assert!(account.text().contains("First workflow completed"));
+    assert!(account.text().contains("Executive sponsor named"));
+}
+
+#[tokio::test]
+async fn every_page_needs_a_session_and_a_bad_cookie_means_signing_in_again() {
+    let s = setup().await;
+    for path in ["/", "/tasks", "/accounts/acme", "/tasks?whose=team"] {
+        let r = s.send(request("GET", path, None, "")).await;
+        assert_eq!(r.status, 303, "{path}");
+        let to = r.header("location").unwrap();
+        assert!(to.starts_with("/sign-in?return="), "{to}");
+        for header in [
+            "content-security-policy",
+            "strict-transport-security",
+            "x-content-type-options",
+        ] {
+            assert!(r.header(header).is_some(), "{header} on {path}");
+        }
+    }
+    let cookie = s.sign_in(MAYA).await;
+    let tampered = format!("{}x", cookie);
+    let foreign = {
+        let other = Console {
+            sessions: SessionKey::random(),
+            ..s.console.clone()
+        };
+        let r = other
+            .handle(&request("POST", "/sign-in", None, &form(&[("person", LEAD)])))
+            .await;
+        r.header("set-cookie").unwrap().split(';').next().unwrap().to_string()
+    };
+    for bad in [tampered.as_str(), foreign.as_str(), "milepost-session=", "other=1"] {
+        let r = s.send(request("GET", "/", Some(bad), "")).await;
+        assert_eq!(r.status, 303, "{bad}");
+    }
+    // A POST without a session changes nothing.
+    let task = s.live_task_of("acme", "first_workflow").await;
+    let r = s
+        .send(request(
+            "POST",
+            &task_path(&task, "done"),
+            Some(&foreign),
+            &form(&[("csrf", "x")]),
+        ))
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(s.store.get_task(task.id()).await.unwrap().unwrap().status().is_live());
+    // After sign-in, only a relative path of ours is returned to.
+    for (asked, went) in [
+        ("https://evil.example/", "/"),
+        ("//evil.example", "/"),
+        ("/tasks", "/tasks"),
+    ] {
+        let r = s
+            .send(request(
+                "POST",
+                "/sign-in",
+                None,
+                &form(&[("person", MAYA), ("return", asked)]),
+            ))
+            .await;
+        assert_eq!(r.header("location"), Some(went), "{asked}");
+    }
+    // Signing out ends the cookie.
+    let page = s.get("/", &cookie).await;
+    let csrf = field_after(page.text(), "action=\"/sign-out\"", "csrf");
+    let r = s.post("/sign-out", &cookie, &[("csrf", &csrf)]).await;
+    assert_eq!(r.status, 303);
+    assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
+}
+
+#[tokio::test]
+async fn a_task_closed_from_the_console_is_closed_once_by_its_owner() {
+    let s = setup().await;
+    let maya = s.sign_in(MAYA).await;
+    let page = s.get("/tasks", &maya).await;
+    let task = s.live_task_of("acme", "first_workflow").await;
+    let action = task_path(&task, "done");
+    assert!(
+        page.text().contains(&format!("action=\"{action}\"")),
+        "the task's form is on the page"
+    );
+    let csrf = field_after(page.text(), &format!("action=\"{action}\""), "csrf");
+    let form_id = field_after(page.text(), &format!("action=\"{action}\""), "form_id");
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("form_id", form_id.as_str()),
+        ("return", "/tasks"),
+        ("outcome", "plan_agreed"),
+        ("note", "Agreed a rollout plan with Pat"),
+    ];
+    let first = s.post(&action, &maya, &fields).await;
+    assert_eq!(first.status, 303, "{}", first.text());
+    assert_eq!(first.header("location"), Some("/tasks?notice=task-done"));
+    // The browser sends the form again (a double click, a retry): nothing more happens.
+    let again = s.post(&action, &maya, &fields).await;
+    assert_eq!(again.status, 303);
+    assert_eq!(again.header("location"), Some("/tasks?notice=already-done"));
+
+    let stored = s.store.get_task(task.id()).await.unwrap().unwrap();
+    assert_eq!(stored.status(), TaskStatus::Done);
+    assert_eq!(stored.notes().len(), 1);
+    let closed_events = s
+        .events
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, DomainEvent::TaskClosed { task_id, .. } if task_id == task.id()))
+        .count();
+    assert_eq!(closed_events, 1, "one TaskClosed on the bus");
+    let log = s.store.log_of(&AccountId::new("acme")).await.unwrap();
+    let done_lines = log
+        .iter()
+        .filter(|e| e.detail.starts_with("CSM task done by Maya CSM"))
+        .count();
+    assert_eq!(done_lines, 1, "one line on the account's history");
+    let account = s.get("/accounts/acme", &maya).await;
+    assert!(account.text().contains("CSM task done by Maya CSM"));
+    assert!(account.text().contains("Agreed a rollout plan with Pat"));
+}
+
+#[tokio::test]
+async fn viewers_other_csms_and_forged_forms_change_nothing() {
+    let s = setup().await;
+    let task = s.live_task_of("acme", "first_workflow").await;
+    let action = task_path(&task, "dismiss");
+    let maya = s.sign_in(MAYA).await;
+    let maya_page = s.get("/tasks", &maya).await;
+    let maya_csrf = field_after(maya_page.text(), "action=\"/sign-out\"", "csrf");
+
+    let viewer = s.sign_in(VIEWER).await;
+    for path in ["/tasks?whose=team", "/accounts/acme", "/"] {
+        let page = s.get(path, &viewer).await;
+        assert!(!page.text().contains("Act on this task"), "{path}");
+        assert!(!page.text().contains("Confirm reached"), "{path}");
+        assert!(!page.text().contains("Pause customer email"), "{path}");
+    }
+    let viewer_page = s.get("/tasks?whose=team", &viewer).await;
+    let viewer_csrf = field_after(viewer_page.text(), "action=\"/sign-out\"", "csrf");
+    let omar = s.sign_in(OMAR).await;
+    let omar_page = s.get("/tasks?whose=team", &omar).await;
+    assert!(
+        !omar_page.text().contains("Act on this task"),
+        "Omar owns none of these"
+    );
+    let omar_csrf = field_after(omar_page.text(), "action=\"/sign-out\"", "csrf");
+
+    let dismiss = |csrf: &str| {
+        vec![
+            ("csrf".to_string(), csrf.to_string()),
+            ("form_id".to_string(), "f1".to_string()),
+            ("reason".to_string(), "not_relevant".to_string()),
+        ]
+    };
+    let post = |cookie: &str, fields: Vec<(String, String)>, origin: Option<&str>| {
+        let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut r = request("POST", &action, Some(cookie), &form(&pairs));
+        r.origin = origin.map(str::to_string);
+        r
+    };
+    for (who, r) in [
+        ("a viewer", post(&viewer, dismiss(&viewer_csrf), None)),
+        ("another CSM", post(&omar, dismiss(&omar_csrf), None)),
+        ("Maya with the viewer's token", post(&maya, dismiss(&viewer_csrf), None)),
+        ("Maya without a token", post(&maya, dismiss(""), None)),
+        (
+            "Maya from another site",
+            post(&maya, dismiss(&maya_csrf), Some("https://evil.example")),
+        ),
+    ] {
+        let answer = s.send(r).await;
+        assert_eq!(answer.status, 403, "{who}: {}", answer.text());
+    }
+    let note = s
+        .send({
+            let mut r = request(
+                "POST",
+                "/accounts/acme/notes",
+                Some(&viewer),
+                &form(&[("csrf", &viewer_csrf), ("form_id", "n1"), ("note", "hello")]),
+            );
+            r.origin = Some("https://console.example".into());
+            r
+        })
+        .await;
+    assert_eq!(note.status, 403, "a viewer adds no note");
+    assert!(s.store.get_task(task.id()).await.unwrap().unwrap().status().is_live());
+    assert!(!s
+        .store
+        .log_of(&AccountId::new("acme"))
+        .await
+        .unwrap()
+        .iter()
+        .any(|e| e.detail.contains("hello")));
+    // Maya herself, from this console: it works.
+    let mut own = post(&maya, dismiss(&maya_csrf), Some("https://console.example"));
+    own.body.extend_from_slice(b"&return=%2Ftasks");
+    let answer = s.send(own).await;
+    assert_eq!(answer.status, 303, "{}", answer.text());
+    assert_eq!(
+        s.store.get_task(task.id()).await.unwrap().unwrap().status(),
+        TaskStatus::Dismissed
+    );
+}
+
+#[tokio::test]
+async fn a_lead_confirms_a_manual_milestone_and_the_portfolio_no_longer_counts_it() {
+    let s = setup().await;
+    let acme = AccountId::new("acme");
+    let before = s.store.get_milestone(&acme, "sponsor_named").await.unwrap().unwrap();
+    assert!(
+        matches!(before.status(), MilestoneStatus::Escalating(_)),
+        "{}",
+        before.status()
+    );
+    let lead = s.sign_in(LEAD).await;
+    let page = s.get("/accounts/acme", &lead).await;
+    let action = "/accounts/acme/milestones/sponsor_named/confirm";
+    assert!(page.text().contains(action), "the manual milestone's button");
+    let csrf = field_after(page.text(), action, "csrf");
+    let form_id = field_after(page.text(), action, "form_id");
+    let portfolio_before = s.get("/", &lead).await;
+    let r = s
+        .post(
+            action,
+            &lead,
+            &[("csrf", &csrf), ("form_id", &form_id), ("return", "/accounts/acme")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(r.header("location"), Some("/accounts/acme?notice=confirmed"));
+    let after = s.store.get_milestone(&acme, "sponsor_named").await.unwrap().unwrap();
+    assert_eq!(after.status(), MilestoneStatus::Recovered);
+    let again = s
+        .post(
+            action,
+            &lead,
+            &[("csrf", &csrf), ("form_id", &form_id), ("return", "/accounts/acme")],
+        )
+        .await;
+    assert_eq!(again.header("location"), Some("/accounts/acme?notice=already-done"));
+    let page = s.get("/accounts/acme?notice=confirmed", &lead).await;
+    assert!(page.text().contains("The milestone is confirmed."));
+    assert!(!page.text().contains(action), "no button once it is reached");
+    let misses = |html: &str| -> u64 {
+        let at = html.find("accounts behind on <strong>").unwrap() + "accounts behind on <strong>".len();
+        html[at..at + html[at..].find('<').unwrap()].parse().unwrap()
+    };
+    assert_eq!(
+        misses(s.get("/", &lead).await.text()),
+        misses(portfolio_before.text()) - 1
+    );
+}
+
+#[tokio::test]
+async fn a_note_and_a_pause_are_kept_once_however_often_the_form_is_sent() {
+    let s = setup().await;
+    let maya = s.sign_in(MAYA).await;
+    let page = s.get("/accounts/globex", &maya).await;
+    let csrf = field_after(page.text(), "/accounts/globex/notes", "csrf");
+    let note_form = field_after(page.text(), "/accounts/globex/notes", "form_id");
+    let pause_form = field_after(page.text(), "/accounts/globex/pause", "form_id");
+    for _ in 0..2 {
+        let r = s
+            .post(
+                "/accounts/globex/notes",
+                &maya,
+                &[
+                    ("csrf", &csrf),
+                    ("form_id", &note_form),
+                    ("note", "Champion <b>on leave</b> until May"),
+                    ("return", "/accounts/globex"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 303);
+        let r = s
+            .post(
+                "/accounts/globex/pause",
+                &maya,
+                &[
+                    ("csrf", &csrf),
+                    ("form_id", &pause_form),
+                    ("return", "/accounts/globex"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 303);
+    }
+    let globex = AccountId::new("globex");
+    let log = s.store.log_of(&globex).await.unwrap();
+    assert_eq!(log.iter().filter(|e| e.detail.contains("on leave")).count(), 1);
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.detail.contains("customer email paused"))
+            .count(),
+        1
+    );
+    let pause = s.store.customer_email_pause(&globex).await.unwrap().unwrap();
+    assert!(pause.is_active(s.now()));
+    let page = s.get("/accounts/globex", &maya).await;
+    assert!(
+        page.text()
+            .contains("Champion &#60;b&#62;on leave&#60;/b&#62; until May")
+            || page.text().contains("Champion &lt;b&gt;on leave&lt;/b&gt; until May"),
+        "the note is on the page, escaped"
+    );
+    assert!(page.text().contains("Automated customer email is paused until"));
+}

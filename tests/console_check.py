@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""The console in a real browser: `milepost console` on a seeded demo's data,
+driven by Playwright through .venv's headless Chromium.
+
+Signs in as the CS lead through the development sign-in, checks every figure
+of the portfolio against the demo's own `report.json` (what `milepost report
+--json` printed for the same moment) and the store it came from, opens an
+account, confirms a manual milestone and sees it reached, signs in as a CSM
+and closes a task from its form, and as a viewer finds no action and gets 403
+for a forged POST. Every page is screenshotted at 375 and 1280 px into
+target/console/ (index.html lists them), checked for content wider than the
+screen, and checked with axe-core: no serious or critical violation.
+
+Usage: console_check.py MILEPOST_BINARY [OUT_DIR]
+"""
+
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = ROOT / ".venv" / "bin" / "chromium-headless"
+AXE = ROOT / "infra" / "node_modules" / "axe-core" / "axe.min.js"
+WIDTHS = (375, 1280)
+# A demo small enough for a debug build, large enough to hold a manual miss.
+DEMO = ["--accounts", "120", "--days", "120", "--seed", "7"]
+
+failures = []
+
+
+def check(ok, what):
+    if not ok:
+        failures.append(what)
+        print(f"FAIL {what}", file=sys.stderr)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def money(n):
+    return f"${n:,}"
+
+
+class Shots:
+    """Screenshots of each page at each width, and their checks."""
+
+    def __init__(self, browser, base, out):
+        self.browser, self.base, self.out = browser, base, out
+        self.taken = []
+
+    def take(self, context, path, name):
+        for width in WIDTHS:
+            page = context.new_page()
+            page.set_viewport_size({"width": width, "height": 900})
+            page.goto(self.base + path)
+            file = self.out / f"{name}-{width}.png"
+            page.screenshot(path=str(file), full_page=True)
+            self.taken.append(file.name)
+            # Nothing wider than the screen but the tables' own scrolling boxes.
+            overflow = page.evaluate(
+                "() => document.documentElement.scrollWidth - window.innerWidth"
+            )
+            check(overflow <= 0, f"{name} at {width} px is {overflow} px wider than the screen")
+            if width == 1280:
+                page.add_script_tag(path=str(AXE))
+                found = page.evaluate(
+                    "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+                    ".filter(v => v.impact === 'serious' || v.impact === 'critical')"
+                    ".map(v => v.id + ': ' + v.nodes.length + ' (' + v.help + ')')"
+                )
+                check(not found, f"{name}: axe found {found}")
+            page.close()
+
+
+def sign_in(context, base, who):
+    page = context.new_page()
+    page.goto(base + "/")
+    check("/sign-in" in page.url, "an unsigned visit goes to the sign-in page")
+    page.locator(f"form:has(input[name=person][value='{who}']) button").click()
+    page.wait_for_load_state()
+    return page
+
+
+def lede_figures(page):
+    text = page.locator("p.lede").inner_text()
+    m = re.search(r"(\d+) accounts behind on (\d+) milestones, \$([\d,]+) ARR at risk", text)
+    check(m is not None, f"the portfolio's summary reads as expected: {text!r}")
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3).replace(",", ""))) if m else (0, 0, 0)
+
+
+def main():
+    cli = Path(sys.argv[1]).resolve()
+    out = Path(sys.argv[2] if len(sys.argv) > 2 else ROOT / "target" / "console")
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    demo = out / "demo"
+    subprocess.run([cli, "demo", *DEMO, "--out", demo, "--quiet", "--no-outbox"], check=True, stdout=subprocess.DEVNULL)
+    report = json.loads((demo / "report.json").read_text())
+    store = json.loads((demo / "store.json").read_text())
+    accounts = {a["id"]: a for a in store["accounts"]}
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([cli, "console", "--from", demo, "--port", str(port)], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/static/console.css", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM))
+            shots = Shots(browser, base, out)
+            # axe is injected as a script: the console's CSP allows none but its own.
+            lead = browser.new_context(bypass_csp=True)
+            page = sign_in(lead, base, "cs-leadership@vendor.example")
+            at_risk = report["at_risk"]
+            figures = lede_figures(page)
+            check(
+                figures == (at_risk["accounts_now"], at_risk["misses_now"], at_risk["arr_now"]),
+                f"portfolio {figures} vs report.json at_risk {at_risk['accounts_now'], at_risk['misses_now'], at_risk['arr_now']}",
+            )
+            stage_total = sum(int(t) for t in page.locator(".stages .count").all_inner_texts())
+            check(stage_total == at_risk["misses_now"], f"misses by stage add up to {stage_total}")
+            rows = page.locator("table.grid tbody tr")
+            check(rows.count() == min(50, at_risk["accounts_now"]), f"{rows.count()} rows on the first page")
+            top = at_risk["top_accounts"][0]
+            first = rows.nth(0)
+            check(first.locator("th").inner_text() == top["account_name"], "the first row is the report's top account")
+            check(first.locator("td.num").last.inner_text() == money(top["arr_at_risk"]), "its ARR at risk is the report's")
+            shots.take(lead, "/", "portfolio")
+            shots.take(lead, "/?sort=renewal&stage=lapsed", "portfolio-lapsed")
+
+            # The top account's page: its facts are the store's.
+            first.locator("th a").click()
+            page.wait_for_load_state()
+            account = accounts[top["account_id"]]
+            check(page.locator("h1").inner_text() == account["name"], "the account page is the account's")
+            check(money(account["arr"]) in page.locator("dl.facts").first.inner_text(), "its ARR is the store's")
+            check(money(top["arr_at_risk"]) in page.locator("p.lede").inner_text(), "its ARR at risk is the report's")
+            shots.take(lead, f"/accounts/{top['account_id']}", "account")
+
+            # A manual milestone missed: confirmed from its account page, it is reached.
+            manual = [
+                m for m in store["milestones"]
+                if m["criterion"].get("kind") == "manual" and m["status"] in ("missed", "lapsed") or
+                (m["criterion"].get("kind") == "manual" and str(m["status"]).startswith("escalating"))
+            ]
+            check(manual, "the demo holds a missed manual milestone")
+            if manual:
+                m = manual[0]
+                page.goto(f"{base}/accounts/{m['account_id']}")
+                row = page.locator("table.grid tbody tr", has=page.locator(f"th:text-is('{m['name']}')"))
+                row.locator("button", has_text="Confirm reached").click()
+                page.wait_for_load_state()
+                check("The milestone is confirmed." in page.locator(".notice").first.inner_text(), "the confirmation is said")
+                row = page.locator("table.grid tbody tr", has=page.locator(f"th:text-is('{m['name']}')"))
+                check("Reached late" in row.inner_text(), f"{m['name']} reads reached late")
+                page.goto(base + "/")
+                check(lede_figures(page)[1] == at_risk["misses_now"] - 1, "the portfolio counts one miss fewer")
+
+            # A CSM closes one of their tasks from the tasks page.
+            owners = {}
+            for t in store["tasks"]:
+                if t["status"] == "open":
+                    owners.setdefault(t["owner_email"], []).append(t)
+            csm_email, open_tasks = max(owners.items(), key=lambda kv: len(kv[1]))
+            csm = browser.new_context(bypass_csp=True)
+            page = sign_in(csm, base, csm_email)
+            page.goto(base + "/tasks?whose=mine")
+            cards = page.locator("ol.cards > li")
+            check(cards.count() == min(50, len(open_tasks)), f"{cards.count()} of {len(open_tasks)} open tasks shown")
+            shots.take(csm, "/tasks?whose=mine", "tasks")
+            card = cards.nth(0)
+            title = card.locator("h2").inner_text()
+            card.locator("summary").click()
+            card.locator("select[name=outcome]").select_option("plan_agreed")
+            card.locator("form[action$='/done'] input[name=note]").fill("Agreed a plan on the call")
+            card.locator("button", has_text="Mark done").click()
+            page.wait_for_load_state()
+            check("The task is done." in page.locator(".notice").inner_text(), "closing the task is said")
+            check(page.locator("ol.cards > li").count() == min(50, len(open_tasks) - 1), "one open task fewer")
+            check(title not in page.locator("ol.cards").inner_text() or len(open_tasks) > 50, "the closed task left the list")
+
+            # A viewer sees no action and a forged POST changes nothing.
+            viewer = browser.new_context(bypass_csp=True)
+            page = sign_in(viewer, base, "viewer@localhost")
+            page.goto(base + "/tasks?whose=team")
+            check(page.locator("details.act").count() == 0, "a viewer gets no task actions")
+            csrf = page.locator("form[action='/sign-out'] input[name=csrf]").get_attribute("value")
+            task_id = open_tasks[1]["id"] if len(open_tasks) > 1 else open_tasks[0]["id"]
+            answer = viewer.request.post(
+                f"{base}/tasks/{urllib.request.quote(task_id, safe='')}/dismiss",
+                form={"csrf": csrf, "form_id": "forged", "reason": "not_relevant"},
+                max_redirects=0,
+            )
+            check(answer.status == 403, f"a viewer's POST gets {answer.status}")
+            shots.take(viewer, "/tasks?whose=team", "tasks-viewer")
+            signed_out = browser.new_context(bypass_csp=True)
+            shots.take(signed_out, "/sign-in", "sign-in")
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    (out / "index.html").write_text(
+        "<!DOCTYPE html><title>Console screenshots</title>"
+        + "".join(f"<figure><img src='{n}' width='{375 if '-375' in n else 640}'><figcaption>{n}</figcaption></figure>" for n in shots.taken)
+    )
+    if failures:
+        print(f"console check: {len(failures)} failure(s)", file=sys.stderr)
+        return 1
+    print(f"console check: {len(shots.taken)} screenshots in {out}, figures agree with report.json, axe clean")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
