@@ -36,10 +36,12 @@ ensure_rust_target = $(if $(filter arm64,$(1)),rustup target list --installed 2>
 HOST_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 SAM := cd infra && SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CURDIR)/$(VENV)/bin/sam
 
-.PHONY: help demo test test-tools local-run lint layers docs validate bench bench-ingest build-cli clean venv local emails-preview discover-check build sam-build sam-build-check deploy volume chaos
+.PHONY: help demo console console-check test test-tools local-run lint layers docs validate bench bench-ingest build-cli clean venv local emails-preview discover-check build sam-build sam-build-check deploy volume chaos
 
 help:
 	@echo "make demo    build and run the whole pipeline locally (no AWS account): writes milepost-demo/"
+	@echo "make console the web console on make demo's data at http://127.0.0.1:$(CONSOLE_PORT)/ (CONSOLE_PORT=...), development sign-in"
+	@echo "make console-check  the console in headless Chromium (Playwright): figures, actions, roles, axe-core; screenshots in target/console"
 	@echo "make test    formatting, clippy -D warnings, the layer checks, and every test"
 	@echo "make layers  the crates' dependency rules and no module import cycles (part of make test)"
 	@echo "make local   webhook, sweep and escalation playbook on this machine against the AWS emulator, until Ctrl-C"
@@ -64,6 +66,13 @@ build-cli:
 ## demo: events in, hourly sweeps, escalations, emails written to milepost-demo/outbox
 demo: build-cli
 	$(MILEPOST) demo $(DEMO_ARGS)
+
+## console: the web console on the demo's data (milepost-demo/store.json), on
+## this machine only, with a development sign-in; until Ctrl-C (docs/console.md)
+CONSOLE_PORT ?= 8700
+console: build-cli
+	@test -f milepost-demo/store.json || { echo "make console serves make demo's data: run make demo first" >&2; exit 1; }
+	$(MILEPOST) console --from milepost-demo --port $(CONSOLE_PORT)
 
 ## local: moto + table + maps + `cargo lambda watch` + the playbook's executor; writes .milepost-local.env (see docs/local.md)
 local: $(VENV)/.installed $(INFRA_NODE)
@@ -106,7 +115,7 @@ test:
 	$(MAKE) --no-print-directory -j2 --output-sync=target lint test-tools
 	$(MAKE) --no-print-directory layers docs validate
 	$(CARGO) test --workspace
-	$(MAKE) --no-print-directory -j3 --output-sync=target sam-build-check emails-preview local-run \
+	$(MAKE) --no-print-directory -j4 --output-sync=target sam-build-check emails-preview local-run console-check \
 	    CHECK_CLI=target/$(HOST_TRIPLE)/debug/milepost CHECK_CLI_BUILD= PREVIEW_JOBS=1
 	$(MAKE) --no-print-directory discover-check CHECK_CLI=target/$(HOST_TRIPLE)/debug/milepost CHECK_CLI_BUILD=
 
@@ -138,6 +147,14 @@ emails-preview: $(CHECK_CLI_BUILD) $(VENV)/.installed
 discover-check: $(CHECK_CLI_BUILD) $(VENV)/.installed
 	VENV=$(VENV) bash tests/chromium.sh
 	$(VENV)/bin/python tests/discover_run.py $(CHECK_CLI)
+
+## console-check: the console in headless Chromium driven by Playwright on a
+## seeded demo: its figures against report.json, a task closed, a manual
+## milestone confirmed, a viewer refused, axe-core clean; screenshots at 375
+## and 1280 px in target/console/index.html
+console-check: $(CHECK_CLI_BUILD) $(VENV)/.installed $(INFRA_NODE)
+	VENV=$(VENV) bash tests/chromium.sh
+	$(VENV)/bin/python tests/console_check.py $(CHECK_CLI)
 
 ## validate: the SAM template, with cfn-lint's rules (offline), what they do not
 ## check (log groups, alarms, named IAM resources: tests/template_check.py), and

@@ -457,7 +457,8 @@ fn progress_words(m: &TrackedMilestone, seats: u32) -> String {
 
 fn status_words(m: &TrackedMilestone) -> String {
     match (m.status(), MissStage::of(m)) {
-        (_, Some(stage)) => format!("Missed \u{2014} {}", stage.label()),
+        (_, Some(MissStage::Lapsed)) => "Lapsed: the playbook ended, not reached".to_string(),
+        (_, Some(stage)) => format!("Missed: {}", stage.label().to_lowercase()),
         (MilestoneStatus::Achieved, _) => "Reached on time".to_string(),
         (MilestoneStatus::Recovered, _) => "Reached late".to_string(),
         _ => "Not due yet".to_string(),
