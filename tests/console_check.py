@@ -141,6 +141,28 @@ def main():
             check(first.locator("th").inner_text() == top["account_name"], "the first row is the report's top account")
             check(first.locator("td.num").last.inner_text() == money(top["arr_at_risk"]), "its ARR at risk is the report's")
             shots.take(lead, "/", "portfolio")
+
+            # The results page: every row's counts are report.json's.
+            page.goto(base + "/results")
+            labels = {"all": "All segments", "enterprise": "Enterprise", "mid_market": "Mid-market", "smb": "SMB"}
+            table = {}
+            for tr in page.locator("table#rows tbody tr").all():
+                cells = [c.inner_text() for c in tr.locator("th, td").all()]
+                table[(cells[0], cells[1])] = cells
+            check(len(table) == len(report["rows"]), f"{len(table)} result rows vs {len(report['rows'])} in report.json")
+            for row in report["rows"]:
+                key = ("All milestones" if row["milestone"] == "all" else row["milestone"], labels[row["segment"]])
+                cells = table.get(key)
+                check(cells is not None, f"result row {key}")
+                if cells:
+                    check(cells[2].startswith(f"{row['recovered_playbook']} of {row['missed_playbook']} recovered"), f"{key} playbook: {cells[2]}")
+                    check(cells[3].startswith(f"{row['recovered_control']} of {row['missed_control']} recovered"), f"{key} control: {cells[3]}")
+                    rate = row["recovery_rate_playbook"]
+                    if rate:
+                        check(f"{round(rate['rate'] * 100)}%" in cells[2], f"{key} playbook rate {rate['rate']}")
+                    check(cells[5] == str(row["window_open"]), f"{key} window open")
+            shots.take(lead, "/results", "results")
+            page.goto(base + "/")
             shots.take(lead, "/?sort=renewal&stage=lapsed", "portfolio-lapsed")
 
             # The top account's page: its facts are the store's.

@@ -297,8 +297,8 @@ pub trait OpenMissIndex: Send + Sync {
 }
 
 /// What the console reads, and writes through the people's actions.
-pub trait ConsoleStore: ActionStore + ActivityStore + OpenMissIndex {}
-impl<T> ConsoleStore for T where T: ActionStore + ActivityStore + OpenMissIndex {}
+pub trait ConsoleStore: ActionStore + ActivityStore + OpenMissIndex + ReportStore {}
+impl<T> ConsoleStore for T where T: ActionStore + ActivityStore + OpenMissIndex + ReportStore {}
 
 /// The state of one email send, keyed by a deterministic idempotency key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,6 +8,7 @@
 //! console` hand a `Request` in and send the `Response` back.
 
 mod pages;
+mod results;
 pub mod session;
 
 use std::sync::Arc;
@@ -183,6 +184,7 @@ enum Route {
     Portfolio,
     Account(AccountId),
     Tasks,
+    Results,
     TaskAction(String, String),
     AccountAction(AccountId, String),
     Confirm(AccountId, String),
@@ -200,6 +202,7 @@ fn route(path: &str) -> Route {
         ["accounts", id, "milestones", m, "confirm"] => Route::Confirm(AccountId::new(decoded(id)), decoded(m)),
         ["accounts", id, what] => Route::AccountAction(AccountId::new(decoded(id)), (*what).to_string()),
         ["tasks"] => Route::Tasks,
+        ["results"] => Route::Results,
         ["tasks", id, what] => Route::TaskAction(decoded(id), (*what).to_string()),
         _ => Route::Unknown,
     }
@@ -381,6 +384,7 @@ impl Console {
             Route::Portfolio => pages::portfolio(self, &viewer, &query, now).await,
             Route::Account(id) => pages::account(self, &viewer, &id, &query, now).await,
             Route::Tasks => pages::tasks(self, &viewer, &query, now).await,
+            Route::Results => results::results(self, &viewer, &query, now).await,
             _ => return self.method_not_allowed(&viewer),
         };
         match page {

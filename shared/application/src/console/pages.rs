@@ -22,24 +22,29 @@ use crate::ports::StoreResult;
 pub const PAGE_ROWS: usize = 50;
 
 /// What every page has around its content.
-struct Chrome {
-    title: String,
+pub(super) struct Chrome {
+    pub(super) title: String,
     /// Which part of the navigation is here.
-    section: &'static str,
-    signed_in: Option<SignedIn>,
+    pub(super) section: &'static str,
+    pub(super) signed_in: Option<SignedIn>,
     /// The development sign-in's warning, on every page.
-    development: bool,
-    notice: Option<&'static str>,
+    pub(super) development: bool,
+    pub(super) notice: Option<&'static str>,
     /// This session's CSRF token, for every form (empty when signed out).
-    csrf: String,
+    pub(super) csrf: String,
 }
 
-struct SignedIn {
-    name: String,
-    role: &'static str,
+pub(super) struct SignedIn {
+    pub(super) name: String,
+    pub(super) role: &'static str,
 }
 
-fn chrome(console: &Console, viewer: Option<&Viewer>, title: impl Into<String>, section: &'static str) -> Chrome {
+pub(super) fn chrome(
+    console: &Console,
+    viewer: Option<&Viewer>,
+    title: impl Into<String>,
+    section: &'static str,
+) -> Chrome {
     Chrome {
         title: title.into(),
         section,
@@ -61,7 +66,7 @@ fn form_id() -> String {
     hex::encode(bytes)
 }
 
-fn render(template: &impl Template) -> String {
+pub(super) fn render(template: &impl Template) -> String {
     template
         .render()
         .unwrap_or_else(|e| format!("<!DOCTYPE html><title>Error</title><p>The page could not be drawn: {e}</p>"))
@@ -114,13 +119,13 @@ pub(super) fn sign_in(console: &Console, return_to: &str) -> String {
 }
 
 /// A choice of a `<select>`.
-struct Choice {
-    value: String,
-    label: String,
-    selected: bool,
+pub(super) struct Choice {
+    pub(super) value: String,
+    pub(super) label: String,
+    pub(super) selected: bool,
 }
 
-fn choices<'a>(all: impl IntoIterator<Item = (&'a str, String)>, current: Option<&str>) -> Vec<Choice> {
+pub(super) fn choices<'a>(all: impl IntoIterator<Item = (&'a str, String)>, current: Option<&str>) -> Vec<Choice> {
     all.into_iter()
         .map(|(value, label)| Choice {
             selected: current == Some(value),
@@ -135,7 +140,7 @@ pub fn account_href(id: &AccountId) -> String {
     format!("/accounts/{}", url_part(id.as_str()))
 }
 
-fn segment_label(s: Segment) -> &'static str {
+pub(super) fn segment_label(s: Segment) -> &'static str {
     match s {
         Segment::Enterprise => "Enterprise",
         Segment::MidMarket => "Mid-market",
@@ -215,7 +220,7 @@ pub async fn load_portfolio(console: &Console, now: Timestamp) -> StoreResult<Po
 }
 
 /// A query string of `pairs` (empty values left out).
-fn query_of(pairs: &[(&str, String)]) -> String {
+pub(super) fn query_of(pairs: &[(&str, String)]) -> String {
     let mut q = form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs.iter().filter(|(_, v)| !v.is_empty()) {
         q.append_pair(k, v);

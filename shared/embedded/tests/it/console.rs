@@ -523,3 +523,64 @@ async fn a_note_and_a_pause_are_kept_once_however_often_the_form_is_sent() {
     );
     assert!(page.text().contains("Automated customer email is paused until"));
 }
+
+#[tokio::test]
+async fn the_results_page_shows_the_reports_figures() {
+    let s = setup().await;
+    let viewer = s.sign_in(VIEWER).await;
+    let page = s.get("/results", &viewer).await;
+    let options = ReportOptions {
+        since: None,
+        until: None,
+        segment: None,
+        window_days: DEFAULT_WINDOW_DAYS,
+        as_of: s.now(),
+    };
+    let report = milepost_app::report::report(s.store.as_ref(), options.clone())
+        .await
+        .unwrap();
+    assert!(!report.rows.is_empty());
+    for row in &report.rows {
+        for (recovered, missed) in [
+            (row.recovered_playbook, row.missed_playbook),
+            (row.recovered_control, row.missed_control),
+        ] {
+            let words = format!("{recovered} of {missed} recovered");
+            assert!(
+                page.text().contains(&words),
+                "{words} for {}/{}",
+                row.milestone,
+                row.segment
+            );
+        }
+    }
+    // The weekly table: each week's new misses are that week's report's.
+    let week = milepost_domain::report::Week::before(s.now(), chrono_tz::UTC);
+    let last = milepost_app::report::report(s.store.as_ref(), week.options(s.now()))
+        .await
+        .unwrap();
+    let row = format!(
+        "<th scope=\"row\">{}</th><td data-label=\"New misses\" class=\"num\">{}</td><td data-label=\"Recoveries\" class=\"num\">{}</td>",
+        milepost_app::email::fmt_day(week.since),
+        last.activity.new_misses.total(),
+        last.activity.recoveries.total()
+    );
+    assert!(page.text().contains(&row), "expected {row}");
+    assert!(page
+        .text()
+        .contains(&milepost_app::email::fmt_money(report.at_risk.arr_now)));
+    // A segment of its own: the report for it.
+    let smb = s.get("/results?segment=smb", &viewer).await;
+    let smb_report = milepost_app::report::report(
+        s.store.as_ref(),
+        ReportOptions {
+            segment: Some(milepost_domain::Segment::Smb),
+            ..options
+        },
+    )
+    .await
+    .unwrap();
+    assert!(smb_report.rows.is_empty(), "no SMB account here");
+    assert!(!smb.text().contains(" recovered"), "so no row on the page");
+    assert!(!smb.text().contains("id=\"headline\""));
+}

@@ -1,0 +1,286 @@
+//! The results page: `milepost report` as pictures. Every figure is the
+//! report's for the same period and moment (one read of the store makes the
+//! period's report and the twelve weeks' before now).
+
+use askama::Template;
+use chrono::{Duration, NaiveDate};
+use milepost_domain::report::{Rate, Report, ReportOptions, Row, Week, DEFAULT_WINDOW_DAYS};
+use milepost_domain::{Segment, Timestamp};
+
+use super::pages::{choices, chrome, render, segment_label, Choice};
+use super::session::Viewer;
+use super::{Console, Fields};
+use crate::email::{fmt_day, fmt_money};
+use crate::ports::StoreResult;
+
+/// Weeks the weekly charts cover, ending with the last whole week.
+pub const WEEKS: usize = 12;
+/// Width of a rate chart's scale, 0% to 100%.
+const RATE_WIDTH: f64 = 400.0;
+/// Height of the weekly charts' bars at their largest.
+const BAR_HEIGHT: f64 = 120.0;
+
+/// A rate as the page shows it, and where it sits on the chart.
+struct RateView {
+    words: String,
+    x: String,
+    low: String,
+    high: String,
+}
+
+fn percent(r: f64) -> String {
+    format!("{:.0}%", r * 100.0)
+}
+
+fn rate_view(rate: Option<Rate>) -> Option<RateView> {
+    let rate = rate?;
+    let at = |v: f64| format!("{:.1}", v.clamp(0.0, 1.0) * RATE_WIDTH);
+    Some(RateView {
+        words: format!(
+            "{} (95% CI {}\u{2013}{})",
+            percent(rate.rate),
+            percent(rate.ci[0]),
+            percent(rate.ci[1])
+        ),
+        x: at(rate.rate),
+        low: at(rate.ci[0]),
+        high: at(rate.ci[1]),
+    })
+}
+
+fn points(d: f64) -> String {
+    let p = (d * 100.0).round() as i64;
+    if p > 0 {
+        format!("+{p}")
+    } else if p < 0 {
+        format!("\u{2212}{}", -p)
+    } else {
+        "0".to_string()
+    }
+}
+
+struct RowView {
+    milestone: String,
+    segment: String,
+    playbook: Option<RateView>,
+    control: Option<RateView>,
+    missed_playbook: u64,
+    recovered_playbook: u64,
+    missed_control: u64,
+    recovered_control: u64,
+    window_open: u64,
+    uplift: String,
+    small_sample: bool,
+    /// The row's band in the chart.
+    y: usize,
+    label_y: usize,
+}
+
+fn row_view(row: &Row, index: usize) -> RowView {
+    RowView {
+        milestone: if row.milestone == "all" {
+            "All milestones".to_string()
+        } else {
+            row.milestone.clone()
+        },
+        segment: match row.segment.parse::<Segment>() {
+            Ok(s) => segment_label(s).to_string(),
+            Err(_) => "All segments".to_string(),
+        },
+        playbook: rate_view(row.recovery_rate_playbook),
+        control: rate_view(row.recovery_rate_control),
+        missed_playbook: row.missed_playbook,
+        recovered_playbook: row.recovered_playbook,
+        missed_control: row.missed_control,
+        recovered_control: row.recovered_control,
+        window_open: row.window_open,
+        uplift: match (row.uplift, row.uplift_ci) {
+            (Some(d), Some([low, high])) => {
+                format!("{} points (95% CI {} to {})", points(d), points(low), points(high))
+            }
+            (Some(d), None) => format!("{} points", points(d)),
+            _ => "not yet measurable".to_string(),
+        },
+        small_sample: row.small_sample,
+        y: index * 36 + 20,
+        label_y: index * 36 + 34,
+    }
+}
+
+/// One week of the weekly charts.
+struct WeekView {
+    label: String,
+    misses: u64,
+    recoveries: u64,
+    arr_at_start: String,
+    x: usize,
+    misses_y: String,
+    misses_h: String,
+    recoveries_y: String,
+    recoveries_h: String,
+    arr_y: String,
+    arr_h: String,
+}
+
+struct ResultsView {
+    period: String,
+    as_of: String,
+    since: String,
+    until: String,
+    segments: Vec<Choice>,
+    headline: Option<String>,
+    notes: Vec<String>,
+    rows: Vec<RowView>,
+    /// The chart's rows: each milestone over every segment, and every
+    /// milestone by segment (the table has each milestone by segment too).
+    chart: Vec<RowView>,
+    chart_height: usize,
+    weeks: Vec<WeekView>,
+    arr_now: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/results.html")]
+struct ResultsHtml<'a> {
+    c: &'a super::pages::Chrome,
+    v: &'a ResultsView,
+}
+
+/// What the page's period asks for, as `milepost report` reads the same flags.
+pub fn options_of(query: &Fields, now: Timestamp) -> ReportOptions {
+    let date = |name: &str| {
+        query
+            .get(name)
+            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+    };
+    ReportOptions {
+        since: date("since"),
+        until: date("until"),
+        segment: query.get("segment").and_then(|s| s.parse().ok()),
+        window_days: DEFAULT_WINDOW_DAYS,
+        as_of: now,
+    }
+}
+
+/// The `WEEKS` whole weeks before `now`'s, oldest first.
+fn weeks_before(now: Timestamp) -> Vec<Week> {
+    let last = Week::before(now, chrono_tz::UTC);
+    (0..WEEKS)
+        .rev()
+        .map(|back| Week {
+            sent_on: last.sent_on - Duration::weeks(back as i64),
+            since: last.since - Duration::weeks(back as i64),
+            until: last.until - Duration::weeks(back as i64),
+        })
+        .collect()
+}
+
+pub(super) async fn results(
+    console: &Console,
+    viewer: &Viewer,
+    query: &Fields,
+    now: Timestamp,
+) -> StoreResult<Option<String>> {
+    let options = options_of(query, now);
+    let weeks = weeks_before(now);
+    let mut all = vec![options.clone()];
+    all.extend(weeks.iter().map(|w| ReportOptions {
+        segment: options.segment,
+        ..w.options(now)
+    }));
+    let mut reports = crate::report::reports(console.store.as_ref(), all).await?;
+    let weekly: Vec<Report> = reports.split_off(1);
+    let report = reports.pop().expect("the period's report");
+    let rows: Vec<RowView> = report.rows.iter().enumerate().map(|(i, r)| row_view(r, i)).collect();
+    let chart: Vec<RowView> = report
+        .rows
+        .iter()
+        .filter(|r| r.milestone == "all" || r.segment == report.segment)
+        .enumerate()
+        .map(|(i, r)| row_view(r, i))
+        .collect();
+    let headline = report
+        .rows
+        .iter()
+        .find(|r| r.milestone == "all" && r.segment == report.segment)
+        .or_else(|| report.rows.iter().find(|r| r.milestone == "all"))
+        .and_then(|r| {
+            let (p, c) = (r.recovery_rate_playbook?, r.recovery_rate_control?);
+            Some(format!(
+                "With the playbook, {} of misses recovered within {} days; in the control group, {}. The playbook adds {} points (95% CI {} to {}).",
+                percent(p.rate),
+                report.window_days,
+                percent(c.rate),
+                points(r.uplift?),
+                points(r.uplift_ci?[0]),
+                points(r.uplift_ci?[1]),
+            ))
+        });
+    let most = weekly
+        .iter()
+        .map(|w| w.activity.new_misses.total().max(w.activity.recoveries.total()))
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let most_arr = weekly
+        .iter()
+        .filter_map(|w| w.at_risk.arr_at_start)
+        .chain([report.at_risk.arr_now])
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let bar = |value: f64, most: f64| {
+        let h = value / most * BAR_HEIGHT;
+        (format!("{:.1}", BAR_HEIGHT - h + 4.0), format!("{h:.1}"))
+    };
+    let week_views = weeks
+        .iter()
+        .zip(&weekly)
+        .enumerate()
+        .map(|(i, (week, r))| {
+            let misses = r.activity.new_misses.total();
+            let recoveries = r.activity.recoveries.total();
+            let arr = r.at_risk.arr_at_start.unwrap_or(0);
+            let (misses_y, misses_h) = bar(misses as f64, most);
+            let (recoveries_y, recoveries_h) = bar(recoveries as f64, most);
+            let (arr_y, arr_h) = bar(arr as f64, most_arr);
+            WeekView {
+                label: fmt_day(week.since),
+                misses,
+                recoveries,
+                arr_at_start: fmt_money(arr),
+                x: i * 56 + 8,
+                misses_y,
+                misses_h,
+                recoveries_y,
+                recoveries_h,
+                arr_y,
+                arr_h,
+            }
+        })
+        .collect();
+    let view = ResultsView {
+        period: match (options.since, options.until) {
+            (None, None) => "every miss so far".to_string(),
+            (Some(s), None) => format!("misses due from {}", fmt_day(s)),
+            (None, Some(u)) => format!("misses due up to {}", fmt_day(u)),
+            (Some(s), Some(u)) => format!("misses due {} to {}", fmt_day(s), fmt_day(u)),
+        },
+        as_of: fmt_day(now.date_naive()),
+        since: options.since.map(|d| d.to_string()).unwrap_or_default(),
+        until: options.until.map(|d| d.to_string()).unwrap_or_default(),
+        segments: choices(
+            Segment::ALL.iter().map(|s| (s.as_str(), segment_label(*s).to_string())),
+            options.segment.map(Segment::as_str),
+        ),
+        headline,
+        notes: report.notes.clone(),
+        chart_height: chart.len() * 36 + 24,
+        chart,
+        rows,
+        weeks: week_views,
+        arr_now: fmt_money(report.at_risk.arr_now),
+    };
+    let c = chrome(console, Some(viewer), "Results", "results");
+    Ok(Some(render(&ResultsHtml { c: &c, v: &view })))
+}
