@@ -162,6 +162,7 @@ def main():
                         check(f"{round(rate['rate'] * 100)}%" in cells[2], f"{key} playbook rate {rate['rate']}")
                     check(cells[5] == str(row["window_open"]), f"{key} window open")
             shots.take(lead, "/results", "results")
+            shots.take(lead, "/maps", "maps")
             page.goto(base + "/")
             shots.take(lead, "/?sort=renewal&stage=lapsed", "portfolio-lapsed")
 

@@ -7,6 +7,7 @@
 //! their role are checked. HTTP is an adapter's: the Lambda and `milepost
 //! console` hand a `Request` in and send the `Response` back.
 
+mod maps;
 mod pages;
 mod results;
 pub mod session;
@@ -185,6 +186,7 @@ enum Route {
     Account(AccountId),
     Tasks,
     Results,
+    Maps,
     TaskAction(String, String),
     AccountAction(AccountId, String),
     Confirm(AccountId, String),
@@ -203,6 +205,7 @@ fn route(path: &str) -> Route {
         ["accounts", id, what] => Route::AccountAction(AccountId::new(decoded(id)), (*what).to_string()),
         ["tasks"] => Route::Tasks,
         ["results"] => Route::Results,
+        ["maps"] => Route::Maps,
         ["tasks", id, what] => Route::TaskAction(decoded(id), (*what).to_string()),
         _ => Route::Unknown,
     }
@@ -385,6 +388,7 @@ impl Console {
             Route::Account(id) => pages::account(self, &viewer, &id, &query, now).await,
             Route::Tasks => pages::tasks(self, &viewer, &query, now).await,
             Route::Results => results::results(self, &viewer, &query, now).await,
+            Route::Maps => maps::maps(self, &viewer).await,
             _ => return self.method_not_allowed(&viewer),
         };
         match page {

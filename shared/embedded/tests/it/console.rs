@@ -584,3 +584,24 @@ async fn the_results_page_shows_the_reports_figures() {
     assert!(!smb.text().contains(" recovered"), "so no row on the page");
     assert!(!smb.text().contains("id=\"headline\""));
 }
+
+#[tokio::test]
+async fn the_maps_page_shows_each_map_as_stored() {
+    let s = setup().await;
+    let viewer = s.sign_in(VIEWER).await;
+    let page = s.get("/maps", &viewer).await;
+    let map = load_map("test.yaml", ESCALATION_MAP).unwrap();
+    for m in &map.milestones {
+        assert!(page.text().contains(&m.name), "{}", m.name);
+        assert!(
+            page.text().contains(&format!("due day {} of the contract", m.due_days)),
+            "{}",
+            m.id
+        );
+    }
+    assert!(page.text().contains("Every segment"));
+    assert!(
+        page.text().contains("Could you name an owner for it?"),
+        "the sponsor's text"
+    );
+}

@@ -1,0 +1,172 @@
+//! The maps page: each milestone map stored, as the team decided it: every
+//! milestone's criterion, due day, owner, weight and playbook texts, and the
+//! map's thresholds, control group and after-the-playbook settings.
+
+use askama::Template;
+use milepost_domain::{Criterion, MapSegment, MilestoneMap, Segment, Tenure};
+
+use super::pages::{chrome, render, segment_label};
+use super::session::Viewer;
+use super::Console;
+use crate::email::fmt_money;
+use crate::ports::StoreResult;
+
+struct MilestoneView {
+    id: String,
+    name: String,
+    customer_title: String,
+    phase: String,
+    due: String,
+    owner: String,
+    criterion: String,
+    weight: String,
+    heads_up: String,
+    texts: Vec<(&'static str, String)>,
+}
+
+struct MapView {
+    title: String,
+    anchor: String,
+    settings: Vec<(&'static str, String)>,
+    milestones: Vec<MilestoneView>,
+}
+
+#[derive(Template)]
+#[template(path = "console/maps.html")]
+struct MapsHtml<'a> {
+    c: &'a super::pages::Chrome,
+    maps: &'a [MapView],
+}
+
+/// A criterion in words, for any account (a seat ratio's seats vary).
+fn criterion_words(c: &Criterion) -> String {
+    match c {
+        Criterion::SeatRatio { event, min_ratio, .. } => {
+            format!("{:.0}% of licensed seats doing {event}", min_ratio * 100.0)
+        }
+        Criterion::Manual => "confirmed by a person".to_string(),
+        other => other.describe_target(0),
+    }
+}
+
+fn map_view(map: &MilestoneMap) -> MapView {
+    let segment = match map.segment {
+        MapSegment::All => "Every segment".to_string(),
+        MapSegment::Only(s) => segment_label(s).to_string(),
+    };
+    let tenure = match map.tenure {
+        None => "",
+        Some(Tenure::FirstYear) => ", first contract year",
+        Some(Tenure::MultiYear) => ", renewed customers",
+    };
+    let yes = |b: bool| if b { "yes" } else { "no" }.to_string();
+    let thresholds = &map.min_arr_at_risk;
+    MapView {
+        title: format!("{segment}{tenure}"),
+        anchor: format!("{}-{}", map.segment.as_str(), map.tenure.map_or("any", Tenure::as_str)),
+        settings: vec![
+            (
+                "Playbook days",
+                if map.business_days {
+                    "business days"
+                } else {
+                    "calendar days"
+                }
+                .to_string(),
+            ),
+            (
+                "Day 5 also writes to the executive sponsor",
+                yes(map.escalate_to_exec_sponsor),
+            ),
+            (
+                "Smallest ARR at risk for a CSM task",
+                if thresholds.csm_task == 0 {
+                    "any".to_string()
+                } else {
+                    fmt_money(thresholds.csm_task)
+                },
+            ),
+            (
+                "Smallest ARR at risk for leadership",
+                if thresholds.leadership == 0 {
+                    "any".to_string()
+                } else {
+                    fmt_money(thresholds.leadership)
+                },
+            ),
+            (
+                "Control group (no playbook)",
+                format!(
+                    "{:.0}% of misses, of accounts up to {} ARR",
+                    map.holdout.share * 100.0,
+                    fmt_money(map.holdout.max_arr)
+                ),
+            ),
+            (
+                "Reminders after the playbook",
+                map.after_playbook
+                    .lapsed_reminder_days
+                    .iter()
+                    .map(|d| format!("day {d}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            (
+                "Untouched task raised after",
+                format!("{} business days", map.after_playbook.task_sla_business_days),
+            ),
+        ],
+        milestones: map
+            .milestones
+            .iter()
+            .map(|m| MilestoneView {
+                id: m.id.clone(),
+                name: m.name.clone(),
+                customer_title: m.customer_title.clone().unwrap_or_default(),
+                phase: m.phase.to_string(),
+                due: format!("day {} of the contract", m.due_days),
+                owner: if m.owner == milepost_domain::CSM_ROLE {
+                    "CSM".to_string()
+                } else {
+                    m.owner.replace('_', " ")
+                },
+                criterion: criterion_words(&m.criterion),
+                weight: m.arr_weight.map_or("0.1 (default)".to_string(), |w| format!("{w}")),
+                heads_up: m.heads_up.as_ref().map_or("none".to_string(), |h| {
+                    format!(
+                        "{} days before{}",
+                        h.days_before,
+                        if h.champion { ", to the champion too" } else { "" }
+                    )
+                }),
+                texts: [
+                    ("Day 1, to the customer", Some(m.playbook.outreach.clone())),
+                    ("Day 3, to the owner", Some(m.playbook.csm.clone())),
+                    ("Day 5, to leadership", Some(m.playbook.leadership.clone())),
+                    ("Day 5, to the executive sponsor", m.playbook.sponsor.clone()),
+                ]
+                .into_iter()
+                .filter_map(|(k, v)| v.filter(|t| !t.trim().is_empty()).map(|t| (k, t)))
+                .collect(),
+            })
+            .collect(),
+    }
+}
+
+pub(super) async fn maps(console: &Console, viewer: &Viewer) -> StoreResult<Option<String>> {
+    let mut maps: Vec<MilestoneMap> = Vec::new();
+    for (segment, tenure) in Segment::ALL
+        .into_iter()
+        .flat_map(|s| [(s, Tenure::FirstYear), (s, Tenure::MultiYear)])
+    {
+        for map in console.store.maps_for(segment, tenure).await? {
+            if !maps.iter().any(|m| m.segment == map.segment && m.tenure == map.tenure) {
+                maps.push(map);
+            }
+        }
+    }
+    maps.sort_by_key(|m| (m.segment.as_str(), m.tenure.map(Tenure::as_str)));
+    let views: Vec<MapView> = maps.iter().map(map_view).collect();
+    let c = chrome(console, Some(viewer), "Maps", "maps");
+    Ok(Some(render(&MapsHtml { c: &c, maps: &views })))
+}
