@@ -74,22 +74,15 @@ pub fn console_of(snapshot: StoreSnapshot) -> Console {
     });
     let store = Arc::new(InMemoryStore::from_snapshot(snapshot));
     let services = Services {
-        store: store.clone(),
+        store,
         mailer: Arc::new(MemoryMailer::default()),
         events: Arc::new(RecordingPublisher::default()),
         workflows: Arc::new(LocalWorkflowRunner::new()),
-        clock: clock.clone(),
+        clock,
         config: milepost_app::Config::default(),
         links: None,
     };
-    Console {
-        store,
-        ingestion: services.ingestion(),
-        events: services.events.clone(),
-        clock,
-        sessions: SessionKey::random(),
-        sign_in: SignIn::Development { people },
-    }
+    services.console(SessionKey::random(), SignIn::Development { people })
 }
 
 /// Reads `dir/store.json`.

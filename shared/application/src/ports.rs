@@ -515,7 +515,15 @@ impl<T> PlaybookStore for T where
 /// Everything Milepost keeps: what one process running the whole pipeline
 /// (the demo, the tests) wires in once.
 pub trait Store:
-    IngestStore + SweepStore + PlaybookStore + ActionStore + ReminderStore + ReportStore + WeeklyDigestStore + SettleStore
+    IngestStore
+    + SweepStore
+    + PlaybookStore
+    + ActionStore
+    + ReminderStore
+    + ReportStore
+    + WeeklyDigestStore
+    + SettleStore
+    + ConsoleStore
 {
 }
 impl<T> Store for T where
@@ -527,6 +535,7 @@ impl<T> Store for T where
         + ReportStore
         + WeeklyDigestStore
         + SettleStore
+        + ConsoleStore
 {
 }
 

@@ -120,6 +120,22 @@ impl Services {
         })
     }
 
+    /// The console, its sessions signed with `sessions`, people signing in by `sign_in`.
+    pub fn console(
+        &self,
+        sessions: crate::console::SessionKey,
+        sign_in: crate::console::SignIn,
+    ) -> crate::console::Console {
+        crate::console::Console {
+            store: self.store.clone(),
+            ingestion: self.ingestion(),
+            events: self.events.clone(),
+            clock: self.clock.clone(),
+            sessions,
+            sign_in,
+        }
+    }
+
     pub fn playbook(&self) -> PlaybookSteps {
         PlaybookSteps {
             store: self.store.clone(),

@@ -5,7 +5,7 @@
 //! | item                | pk                       | sk                    | index keys (sparse)                          |
 //! |---------------------|--------------------------|-----------------------|----------------------------------------------|
 //! | account profile     | `ACCOUNT#<account>`      | `STATE#PROFILE`       |                                              |
-//! | tracked milestone   | `ACCOUNT#<account>`      | `STATE#MILESTONE#<id>`| `due_pk` = `DUE#<shard>`, `due_sk` = `<due>#<account>#<id>` while the sweep has work on it; `heads_up_pk` = `HEADSUP#<shard>`, `heads_up_sk` = `<look at>#<account>#<id>` while its heads-up may come |
+//! | tracked milestone   | `ACCOUNT#<account>`      | `STATE#MILESTONE#<id>`| `due_pk` = `DUE#<shard>`, `due_sk` = `<due>#<account>#<id>` while the sweep has work on it; `heads_up_pk` = `HEADSUP#<shard>`, `heads_up_sk` = `<look at>#<account>#<id>` while its heads-up may come, or `heads_up_pk` = `OPENMISS`, `heads_up_sk` = `<account>#<id>` while it is an open miss |
 //! | account activity    | `ACCOUNT#<account>`      | `STATE#ACTIVITY`      | compact: `days`, `recent` (see `activity_item`) |
 //! | escalation log      | `ACCOUNT#<account>`      | `LOG#<key>`           |                                              |
 //! | milestone map       | `MAP#<segment>`          | `TENURE#<tenure\|any>` |                                              |
@@ -35,6 +35,8 @@
 //! - Milestones whose heads-up may be due (`heads_up_index_at` at or before
 //!   now): the `heads_up` GSI, sharded like `due`; an entry exists only
 //!   while a pending milestone's heads-up is unsent, keyed by when to look.
+//! - The open misses (the console's portfolio): the `OPENMISS` partition of
+//!   the `heads_up` GSI, one Query.
 //! - Tasks by owner (and status): the `owner` GSI. Tasks by status, and
 //!   snoozes that are over: their `TASKS#<status>` partition of the `due`
 //!   GSI (task traffic is light: a partition per status is not hot).
@@ -137,6 +139,13 @@ pub(super) struct ShardedIndex {
     pub(super) sk: &'static str,
     pub(super) partition: &'static str,
 }
+
+/// The open misses (`MissStage::of`), for the console's portfolio: a
+/// partition of the `heads_up` index of their own (an open miss never waits
+/// for a heads-up, so a milestone is in one or the other), sorted by
+/// `<account>#<milestone>`. One partition: misses change state hours apart,
+/// and the portfolio reads them all with one Query (a page per MB).
+pub(super) const OPEN_MISS_PARTITION: &str = "OPENMISS";
 
 /// Milestones the sweep has work on, by due time.
 pub(super) const DUE_MILESTONES: ShardedIndex = ShardedIndex {

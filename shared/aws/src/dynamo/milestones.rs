@@ -107,6 +107,12 @@ impl DynamoStore {
         }
         if let Some(at) = m.heads_up_index_at() {
             item.extend(HEADS_UP_MILESTONES.entry(m, at));
+        } else if MissStage::of(m).is_some() {
+            item.insert(HEADS_UP_MILESTONES.pk.to_string(), s(OPEN_MISS_PARTITION));
+            item.insert(
+                HEADS_UP_MILESTONES.sk.to_string(),
+                s(format!("{}#{}", m.account_id(), m.milestone_id())),
+            );
         }
         Ok(item)
     }

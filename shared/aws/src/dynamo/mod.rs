@@ -21,17 +21,18 @@ use sha2::{Digest, Sha256};
 
 use milepost_app::ports::{
     AccountStore, ActivityStore, ContactStore, DedupeStore, EscalationLog, EventStore, EventsApplied,
-    HeldBackListStore, LeaderQueueStore, MapStore, MilestoneStore, Page, ParkingStore, PauseStore, SendClaim,
-    SendLedger, SendReceipt, SendReceipts, SendRecord, StoreError, StoreResult, TaskStore,
+    HeldBackListStore, LeaderQueueStore, MapStore, MilestoneStore, OpenMissIndex, Page, ParkingStore, PauseStore,
+    SendClaim, SendLedger, SendReceipt, SendReceipts, SendRecord, StoreError, StoreResult, TaskStore,
 };
 use milepost_domain::{
     Account, AccountActivity, AccountId, AccountState, Announcements, ContactRecord, CsmTask, CustomerEmailPause,
-    EmailAddress, EscalationLogEntry, HeldBackList, LeaderQueue, MapSegment, MilestoneMap, ProductEvent, Segment,
-    SendKey, Suppression, TaskStatus, Tenure, Timestamp, TrackedMilestone,
+    EmailAddress, EscalationLogEntry, HeldBackList, LeaderQueue, MapSegment, MilestoneMap, MissStage, ProductEvent,
+    Segment, SendKey, Suppression, TaskStatus, Tenure, Timestamp, TrackedMilestone,
 };
 
 mod accounts;
 mod activity_item;
+mod console;
 mod contacts;
 mod events;
 mod keys;

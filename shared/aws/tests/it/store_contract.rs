@@ -797,6 +797,84 @@ milestones:
     );
 }
 
+/// The console's open misses: every milestone missed and not reached, from
+/// its miss to its lapse, and no other; accounts found by id in batches.
+async fn the_open_misses_are_exactly_those_missed_and_not_reached(store: Arc<dyn Store>) {
+    let now = t0() + Duration::days(15);
+    let mut expected = BTreeSet::new();
+    for n in 0..4 {
+        let a = format!("acct-{n:02}");
+        store.put_account(&account(&a, date(2026, 1, 1))).await.unwrap();
+        for m in tracked(&a) {
+            store.create_milestone(&m).await.unwrap();
+        }
+    }
+    assert!(store.open_misses().await.unwrap().is_empty(), "nothing missed yet");
+    let update = |account: &'static str, change: fn(&mut TrackedMilestone, Timestamp)| {
+        let store = store.clone();
+        async move {
+            let mut m = store
+                .get_milestone(&AccountId::new(account), "first")
+                .await
+                .unwrap()
+                .unwrap();
+            change(&mut m, now);
+            store.update_milestone(&m).await.unwrap();
+        }
+    };
+    // Missed; escalating; lapsed: open. Missed, then reached by an event: not.
+    update("acct-00", |m, now| m.miss(now, "exec-0".into()).unwrap()).await;
+    update("acct-01", |m, now| {
+        m.miss(now, "exec-1".into()).unwrap();
+        m.enter_stage(milepost_domain::Stage::Outreach).unwrap();
+        m.enter_stage(milepost_domain::Stage::CsmTask).unwrap();
+    })
+    .await;
+    update("acct-02", |m, now| {
+        m.miss(now, "exec-2".into()).unwrap();
+        for stage in milepost_domain::Stage::ALL {
+            m.enter_stage(stage).unwrap();
+        }
+        m.finish(now).unwrap();
+    })
+    .await;
+    update("acct-03", |m, now| m.miss(now, "exec-3".into()).unwrap()).await;
+    for a in ["acct-00", "acct-01", "acct-02"] {
+        expected.insert((a.to_string(), "first".to_string()));
+    }
+    apply(&store, &event("late", "acct-03", "a", now + Duration::hours(1), "u")).await;
+    let open: BTreeSet<(String, String)> = store
+        .open_misses()
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| (m.account_id().to_string(), m.milestone_id().to_owned()))
+        .collect();
+    assert_eq!(open, expected, "the recovered miss left, the rest stayed");
+    let lapsed = store
+        .open_misses()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.account_id().as_str() == "acct-02")
+        .unwrap();
+    assert_eq!(lapsed.status(), MilestoneStatus::Lapsed, "read whole, as stored");
+
+    // Accounts by id: past one batch of a hundred, unknown ids left out.
+    let mut ids: Vec<AccountId> = (0..4).map(|n| AccountId::new(format!("acct-{n:02}"))).collect();
+    ids.extend((0..120).map(|n| AccountId::new(format!("nobody-{n}"))));
+    ids.push(AccountId::new("acct-03"));
+    let found: BTreeSet<String> = store
+        .accounts(&ids)
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.id.to_string())
+        .collect();
+    assert_eq!(found.len(), 4);
+    assert!(found.contains("acct-03"));
+}
+
 async fn run_contract(name: &str, fresh: Fresh<'_>) {
     let cases: Vec<(&str, Case)> = vec![
         ("accounts and maps", |s| Box::pin(accounts_and_maps(s))),
@@ -836,6 +914,9 @@ async fn run_contract(name: &str, fresh: Fresh<'_>) {
         }),
         ("owners' digests", |s| {
             Box::pin(owners_digests_are_written_on_their_version(s))
+        }),
+        ("the open misses", |s| {
+            Box::pin(the_open_misses_are_exactly_those_missed_and_not_reached(s))
         }),
         ("the heads-up index", |s| {
             Box::pin(the_heads_up_index_follows_when_to_look(s))
