@@ -135,7 +135,8 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         | Command::Maps {
             command: MapsCommand::Validate { .. },
         }
-        | Command::PagesPreview { .. } => {
+        | Command::PagesPreview { .. }
+        | Command::Console { .. } => {
             unreachable!("run() serves these without AWS")
         }
     }

@@ -323,7 +323,7 @@ fn the_demo_command_prints_its_table_and_writes_its_files() {
     ] {
         assert!(stdout.contains(line), "table lacks {line}: {stdout}");
     }
-    for file in ["summary.json", "tasks.json", "domain-events.jsonl"] {
+    for file in ["summary.json", "tasks.json", "domain-events.jsonl", "store.json"] {
         assert!(dir.path().join(file).is_file(), "{file} missing");
     }
 }
