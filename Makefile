@@ -25,7 +25,7 @@ NPM_CI = $(WITH_NODE) node "$(CURDIR)/$(NODE_HOME)/lib/node_modules/npm/bin/npm-
 # What `make build`, `make sam-build` and `make deploy` compile for: arm64
 # (Graviton, cheaper per ms) unless ARCH=x86_64.
 ARCH ?= arm64
-FUNCTIONS := ingest sweep outreach csm-task escalate actions leadership-digest ses-events
+FUNCTIONS := ingest sweep outreach csm-task escalate actions leadership-digest ses-events console
 # The architecture infra/samconfig.toml deploys (Architecture=...).
 DEPLOY_ARCH := $(shell sed -n 's/.*"Architecture=\([a-z0-9_]*\)".*/\1/p' infra/samconfig.toml)
 # cargo lambda cross-compiles with zig, but needs Rust's standard library for the target.
@@ -108,22 +108,28 @@ $(SDK_NODE): tests/sdk/package.json tests/sdk/package-lock.json $(VENV)/.install
 # layers) holds their features to the workspace's.
 # Installing what the tests need (pip, npm: mostly waiting on the network)
 # runs beside lint; after the tests, sam build (a check of what cargo built),
-# the browser checks (one Chromium at a time, PREVIEW_JOBS=1) and make
-# local's run (it mostly waits on its compressed playbook days) run side by side.
+# the browser checks (the emails, the console, discover's chart; one
+# Chromium each, PREVIEW_JOBS=1) and make local's run (it mostly waits on its
+# compressed playbook days) run side by side.
 test: export CARGO_BUILD_TARGET := $(HOST_TRIPLE)
 test:
 	$(MAKE) --no-print-directory -j2 --output-sync=target lint test-tools
 	$(MAKE) --no-print-directory layers docs validate
 	$(CARGO) test --workspace
-	$(MAKE) --no-print-directory -j4 --output-sync=target sam-build-check emails-preview local-run console-check \
+	$(MAKE) --no-print-directory -j5 --output-sync=target sam-build-check emails-preview local-run console-check discover-check \
 	    CHECK_CLI=target/$(HOST_TRIPLE)/debug/milepost CHECK_CLI_BUILD= PREVIEW_JOBS=1
-	$(MAKE) --no-print-directory discover-check CHECK_CLI=target/$(HOST_TRIPLE)/debug/milepost CHECK_CLI_BUILD=
 
 test-tools: $(VENV)/.installed $(INFRA_NODE) $(SDK_NODE)
 
 ## local-run: `make local` as a user runs it, with the documentation's examples (tests/local_run.py)
 local-run: $(VENV)/.installed $(INFRA_NODE) $(SDK_NODE)
 	$(VENV)/bin/python tests/local_run.py
+
+## The headless Chromium the browser checks share, unpacked once (a file
+## target: checks run side by side must not unpack it twice at once).
+CHROMIUM := $(VENV)/chromium/.installed
+$(CHROMIUM): $(VENV)/.installed
+	VENV=$(VENV) bash tests/chromium.sh
 
 ## emails-preview: one email of each kind from a small demo, and every page an
 ## action link can show, rendered in headless Chromium (Debian's package,
@@ -135,8 +141,7 @@ PREVIEW_JOBS ?=
 # The CLI the browser checks run, and the target that builds it.
 CHECK_CLI ?= $(MILEPOST)
 CHECK_CLI_BUILD ?= build-cli
-emails-preview: $(CHECK_CLI_BUILD) $(VENV)/.installed
-	VENV=$(VENV) bash tests/chromium.sh
+emails-preview: $(CHECK_CLI_BUILD) $(VENV)/.installed $(CHROMIUM)
 	rm -rf $(EMAILS_DIR) && $(CHECK_CLI) demo --accounts 40 --days 120 --out $(EMAILS_DIR) --quiet >/dev/null
 	$(CHECK_CLI) pages-preview --out $(EMAILS_DIR)/pages >/dev/null
 	$(VENV)/bin/python tests/emails_preview.py --self-test >/dev/null
@@ -144,16 +149,14 @@ emails-preview: $(CHECK_CLI_BUILD) $(VENV)/.installed
 
 ## discover-check: `milepost discover` on a history with planted effects, against
 ## a recount by hand; bad rows, --strict, --review, and the chart in headless Chromium
-discover-check: $(CHECK_CLI_BUILD) $(VENV)/.installed
-	VENV=$(VENV) bash tests/chromium.sh
+discover-check: $(CHECK_CLI_BUILD) $(VENV)/.installed $(CHROMIUM)
 	$(VENV)/bin/python tests/discover_run.py $(CHECK_CLI)
 
 ## console-check: the console in headless Chromium driven by Playwright on a
 ## seeded demo: its figures against report.json, a task closed, a manual
 ## milestone confirmed, a viewer refused, axe-core clean; screenshots at 375
 ## and 1280 px in target/console/index.html
-console-check: $(CHECK_CLI_BUILD) $(VENV)/.installed $(INFRA_NODE)
-	VENV=$(VENV) bash tests/chromium.sh
+console-check: $(CHECK_CLI_BUILD) $(VENV)/.installed $(INFRA_NODE) $(CHROMIUM)
 	$(VENV)/bin/python tests/console_check.py $(CHECK_CLI)
 
 ## validate: the SAM template, with cfn-lint's rules (offline), what they do not
@@ -203,8 +206,8 @@ sam-build: $(VENV)/.installed
 SAM_CHECK_DIR := $(CURDIR)/target/sam-check
 sam-build-check: $(VENV)/.installed
 	export SAM_BUILD_MODE=debug $(if $(filter x86_64-unknown-linux-gnu,$(HOST_TRIPLE)),CARGO_LAMBDA_COMPILER=cargo); \
-	    $(SAM) build --build-dir $(SAM_CHECK_DIR) --parameter-overrides Architecture=x86_64
-	@for f in IngestFunction SweepFunction OutreachFunction CsmTaskFunction EscalateFunction ActionsFunction DigestFunction SesEventsFunction; do \
+	    $(SAM) build --build-dir $(SAM_CHECK_DIR) --parameter-overrides Architecture=x86_64 OidcIssuer=https://issuer.example
+	@for f in IngestFunction SweepFunction OutreachFunction CsmTaskFunction EscalateFunction ActionsFunction DigestFunction SesEventsFunction ConsoleFunction; do \
 	    test -x $(SAM_CHECK_DIR)/$$f/bootstrap || { echo "sam build made no bootstrap for $$f" >&2; exit 1; }; done
 
 ## deploy: sam deploy with infra/samconfig.toml; `sam deploy --guided` when it has no deploy section

@@ -50,7 +50,8 @@ def port_open(port):
 
 def documentation_with(marker):
     """The text of the README or the docs/ page that holds `marker`."""
-    for path in ["README.md"] + sorted(os.listdir(os.path.join(ROOT, "docs"))):
+    pages = sorted(p for p in os.listdir(os.path.join(ROOT, "docs")) if p.endswith(".md"))
+    for path in ["README.md"] + pages:
         full = os.path.join(ROOT, path if path == "README.md" else os.path.join("docs", path))
         text = open(full, encoding="utf-8").read()
         if marker in text:

@@ -178,6 +178,12 @@ pub(crate) enum Command {
         from: PathBuf,
         #[arg(long, default_value_t = milepost_cli::console_cmd::DEFAULT_PORT)]
         port: u16,
+        /// Serve the stack the environment names (MILEPOST_TABLE, MILEPOST_BUS,
+        /// ...; `make local` writes them), signing in through the identity
+        /// provider the console's settings name (MILEPOST_OIDC_ISSUER, ...),
+        /// instead of a demo's data.
+        #[arg(long, conflicts_with = "from")]
+        stack: bool,
     },
     /// Every page an action link can show, written to DIR (for `make emails-preview`).
     #[command(hide = true)]

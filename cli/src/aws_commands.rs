@@ -48,6 +48,12 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Sweep { once: _, json } => sweep(&sdk, json).await,
+        Command::Console { port, stack: true, .. } => {
+            let services = milepost_aws::services_from_env(&sdk, milepost_aws::LinkKey::Skip).await?;
+            let console = milepost_aws::console::console_from_env(&sdk, &services).await?;
+            milepost_cli::console_cmd::serve(console, port, "the stack's table").await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Contacts {
             command: ContactsCommand::Suppressed { json },
         } => suppressed(&store()?, json).await,
@@ -136,7 +142,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             command: MapsCommand::Validate { .. },
         }
         | Command::PagesPreview { .. }
-        | Command::Console { .. } => {
+        | Command::Console { stack: false, .. } => {
             unreachable!("run() serves these without AWS")
         }
     }

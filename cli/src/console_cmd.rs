@@ -98,16 +98,27 @@ pub fn read_snapshot(dir: &Path) -> Result<StoreSnapshot> {
     serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))
 }
 
-/// Serves the console on 127.0.0.1:`port` until the process is stopped.
-pub async fn serve(dir: &Path, port: u16) -> Result<()> {
-    let console = Arc::new(console_of(read_snapshot(dir)?));
+/// Serves the console on `dir`'s demo data on 127.0.0.1:`port` until the process is stopped.
+pub async fn serve_demo(dir: &Path, port: u16) -> Result<()> {
+    let console = console_of(read_snapshot(dir)?);
+    serve(console, port, &format!("{}'s data", dir.display())).await
+}
+
+/// Serves `console` on 127.0.0.1:`port` until the process is stopped.
+pub async fn serve(console: Console, port: u16, what: &str) -> Result<()> {
+    let development = matches!(console.sign_in, SignIn::Development { .. });
+    let console = Arc::new(console);
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("listening on {address} (another console running? pick another port with --port)"))?;
     let port = listener.local_addr()?.port();
-    println!("The console on {}'s data: http://127.0.0.1:{port}/", dir.display());
-    println!("Development sign-in, on this machine only. Ctrl-C to stop.");
+    println!("The console on {what}: http://127.0.0.1:{port}/");
+    if development {
+        println!("Development sign-in, on this machine only. Ctrl-C to stop.");
+    } else {
+        println!("Sign-in through the identity provider, on this machine only. Ctrl-C to stop.");
+    }
     loop {
         let (stream, _) = listener.accept().await?;
         let console = console.clone();
@@ -156,6 +167,11 @@ async fn answer(
         query: request.uri().query().unwrap_or_default().to_string(),
         cookie: header(hyper::header::COOKIE),
         origin: header(hyper::header::ORIGIN),
+        fetch_site: request
+            .headers()
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
         host,
         body: Vec::new(),
     };

@@ -89,8 +89,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 Ok(maps_cmd::report_problems(&problems))
             }
         }
-        Command::Console { from, port } => {
-            runtime().block_on(milepost_cli::console_cmd::serve(&from, port))?;
+        Command::Console {
+            from,
+            port,
+            stack: false,
+        } => {
+            runtime().block_on(milepost_cli::console_cmd::serve_demo(&from, port))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::PagesPreview { out } => {

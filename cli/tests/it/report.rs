@@ -211,13 +211,13 @@ async fn the_demo_report_says_what_its_domain_events_say() {
 
 /// The demo plants a known effect (customers with the playbook catch up
 /// more often); over many seeds the report's 95% interval for the uplift
-/// must contain it about 95% of the time. With 30 seeds (each a debug-build
-/// demo: 30 keep `make test` inside its time), 24 or fewer covering would
-/// happen by chance under 0.4% of the time; 30 of 30, about 21%.
+/// must contain it about 95% of the time. With 20 seeds (each a debug-build
+/// demo: 20 keep `make test` inside its time), 15 or fewer covering would
+/// happen by chance under 0.4% of the time; 20 of 20, about 36%.
 #[test]
 fn the_uplift_interval_holds_the_planted_effect_at_about_its_nominal_rate() {
     let planted = PLANTED_PLAYBOOK_RECOVERY - PLANTED_CONTROL_RECOVERY;
-    let seeds: Vec<u64> = (1..=30).collect();
+    let seeds: Vec<u64> = (1..=20).collect();
     // The demo's interval and estimate for each seed: half the seeds on each
     // of two threads (one per core), each with a runtime of its own.
     let uplift_of = |seed: u64| async move {
@@ -263,10 +263,13 @@ fn the_uplift_interval_holds_the_planted_effect_at_about_its_nominal_rate() {
         seeds.len()
     );
     assert!(
-        covered >= 25,
+        covered >= 16,
         "the interval held the planted {planted} in {covered} of {} runs",
         seeds.len()
     );
-    // Unbiased: the mean of 30 estimates (each ±~0.07) within 0.04 of the truth.
-    assert!((mean - planted).abs() < 0.04, "mean estimate {mean}, planted {planted}");
+    // Unbiased: the mean of 20 estimates (each ±~0.07) within 0.045 of the truth.
+    assert!(
+        (mean - planted).abs() < 0.045,
+        "mean estimate {mean}, planted {planted}"
+    );
 }

@@ -4,10 +4,12 @@
 //! `AWS_ENDPOINT_URL`, which is how tests and local runs point them at the
 //! local emulator.
 
+pub mod console;
 pub mod dynamo;
 pub mod eventbridge;
 pub mod lambda;
 mod lazy_client;
+pub mod oidc;
 pub mod secrets;
 pub mod ses;
 pub mod step_functions;
@@ -48,6 +50,9 @@ pub enum WiringError {
     Setting(#[from] milepost_app::config::ConfigError),
     #[error("reading the action-link key")]
     LinkKey(#[source] secrets::SecretsError),
+    /// The console's settings or secrets are not usable.
+    #[error("the console: {0}")]
+    Console(String),
     /// The functions' HTTPS client could not be built with its trust roots.
     #[error("the TLS configuration of the functions' HTTPS client")]
     Tls(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -11,6 +11,7 @@ mod maps;
 mod pages;
 mod results;
 pub mod session;
+pub mod sign_in;
 
 use std::sync::Arc;
 
@@ -24,6 +25,8 @@ use crate::ingest::{Confirmed, IngestError, Ingestion};
 use crate::ports::{Clock, ConsoleStore, EventPublisher};
 use crate::tasks::{change_task, TaskError};
 pub use session::{Role, SessionKey, Viewer};
+pub use sign_in::{Access, IdentityProvider};
+use subtle::ConstantTimeEq;
 
 /// The console's one stylesheet, served by the console itself (no CDN).
 pub const STYLESHEET: &str = include_str!("../../templates/console/console.css");
@@ -41,11 +44,19 @@ pub struct Console {
 }
 
 /// How people sign in.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum SignIn {
     /// `milepost console` on the demo's data: pick a person, no password.
     /// Its server listens on loopback only, and every page says so.
     Development { people: Vec<Person> },
+    /// The team's identity provider (OpenID Connect); `access` says who
+    /// may enter as what; `console_url` is where the console is served
+    /// (its callback is `<console_url>/sign-in/callback`).
+    OpenId {
+        provider: Arc<dyn IdentityProvider>,
+        access: Access,
+        console_url: String,
+    },
 }
 
 /// Someone the development sign-in offers.
@@ -72,6 +83,8 @@ pub struct Request {
     pub origin: Option<String>,
     /// The `Host` header.
     pub host: Option<String>,
+    /// The `Sec-Fetch-Site` header, if the browser sent one.
+    pub fetch_site: Option<String>,
 }
 
 /// The answer, for the adapter to send.
@@ -181,6 +194,7 @@ fn decoded(segment: &str) -> String {
 enum Route {
     Stylesheet,
     SignIn,
+    SignInCallback,
     SignOut,
     Portfolio,
     Account(AccountId),
@@ -198,6 +212,7 @@ fn route(path: &str) -> Route {
     match segments.as_slice() {
         ["static", "console.css"] => Route::Stylesheet,
         ["sign-in"] => Route::SignIn,
+        ["sign-in", "callback"] => Route::SignInCallback,
         ["sign-out"] => Route::SignOut,
         [""] => Route::Portfolio,
         ["accounts", id] => Route::Account(AccountId::new(decoded(id))),
@@ -278,38 +293,56 @@ fn with_notice(path: &str, notice: Notice) -> String {
 }
 
 impl Console {
-    fn development(&self) -> bool {
-        matches!(self.sign_in, SignIn::Development { .. })
-    }
-
-    fn cookie_name(&self) -> &'static str {
-        if self.development() {
-            session::DEV_COOKIE
-        } else {
-            session::COOKIE
+    /// Whether the console is served over HTTPS: its cookies are then
+    /// `Secure` and `__Host-` named. Not on the loopback development server.
+    fn secure(&self) -> bool {
+        match &self.sign_in {
+            SignIn::Development { .. } => false,
+            SignIn::OpenId { console_url, .. } => console_url.starts_with("https://"),
         }
     }
 
-    /// The `Set-Cookie` value for `value` (empty: the cookie removed).
-    fn set_cookie(&self, value: &str, max_age: i64) -> String {
-        let secure = if self.development() { "" } else { "; Secure" };
-        format!(
-            "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
-            self.cookie_name()
-        )
+    fn cookie_name(&self) -> &'static str {
+        if self.secure() {
+            session::COOKIE
+        } else {
+            session::DEV_COOKIE
+        }
     }
 
-    /// The session the request's cookie stands for.
-    fn viewer(&self, request: &Request, now: Timestamp) -> Result<Viewer, session::SessionError> {
-        let cookie = request
+    fn pending_cookie_name(&self) -> &'static str {
+        if self.secure() {
+            session::PENDING_COOKIE
+        } else {
+            session::DEV_PENDING_COOKIE
+        }
+    }
+
+    /// The `Set-Cookie` value of the session cookie for `value` (empty: the cookie removed).
+    fn set_cookie(&self, value: &str, max_age: i64) -> String {
+        self.set_named_cookie(self.cookie_name(), value, max_age)
+    }
+
+    fn set_named_cookie(&self, name: &str, value: &str, max_age: i64) -> String {
+        let secure = if self.secure() { "; Secure" } else { "" };
+        format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+    }
+
+    /// The value of the request's cookie `name`.
+    fn cookie<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
+        request
             .cookie
             .as_deref()
             .unwrap_or_default()
             .split(';')
             .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == self.cookie_name())
+            .find(|(n, _)| *n == name)
             .map(|(_, value)| value)
-            .ok_or(session::SessionError::Missing)?;
+    }
+
+    /// The session the request's cookie stands for.
+    fn viewer(&self, request: &Request, now: Timestamp) -> Result<Viewer, session::SessionError> {
+        let cookie = Self::cookie(request, self.cookie_name()).ok_or(session::SessionError::Missing)?;
         self.sessions.open(cookie, now)
     }
 
@@ -335,9 +368,16 @@ impl Console {
             }
             (Route::SignIn, "GET" | "HEAD") => {
                 let query = Fields::parse(request.query.as_bytes());
-                return Response::html(200, pages::sign_in(self, &safe_return(query.get("return"))));
+                let return_to = safe_return(query.get("return"));
+                return match &self.sign_in {
+                    SignIn::Development { people } => Response::html(200, pages::sign_in(self, people, &return_to)),
+                    SignIn::OpenId {
+                        provider, console_url, ..
+                    } => self.start_sign_in(provider.as_ref(), console_url, return_to, now).await,
+                };
             }
             (Route::SignIn, "POST") => return self.sign_in(request, now),
+            (Route::SignInCallback, "GET") => return self.finish_sign_in(request, now).await,
             (Route::Unknown, _) => return self.not_found(None),
             _ => {}
         }
@@ -446,6 +486,14 @@ impl Console {
                 "This form is out of date or was not sent from this console, so nothing was changed. Reload the page and try again.",
             ));
         }
+        // A browser says where a form came from: only this console's own pages may act.
+        if request
+            .fetch_site
+            .as_deref()
+            .is_some_and(|site| !matches!(site.trim(), "same-origin" | "none"))
+        {
+            return Some(self.forbidden(viewer, "This form was sent from another site, so nothing was changed."));
+        }
         if let (Some(origin), Some(host)) = (request.origin.as_deref(), request.host.as_deref()) {
             let ours = origin
                 .split_once("://")
@@ -463,9 +511,139 @@ impl Console {
         None
     }
 
+    /// The first leg: off to the provider, what the second leg checks sealed in a cookie.
+    async fn start_sign_in(
+        &self,
+        provider: &dyn IdentityProvider,
+        console_url: &str,
+        return_to: String,
+        now: Timestamp,
+    ) -> Response {
+        let redirect_uri = format!("{}/sign-in/callback", console_url.trim_end_matches('/'));
+        match provider.start(&redirect_uri).await {
+            Ok(started) => {
+                let pending = sign_in::Pending {
+                    state: started.state,
+                    nonce: started.nonce,
+                    pkce_verifier: started.pkce_verifier,
+                    return_to,
+                    expires_at: now + Duration::minutes(sign_in::PENDING_MINUTES),
+                };
+                Response::redirect(&started.url).with_header(
+                    "set-cookie",
+                    self.set_named_cookie(
+                        self.pending_cookie_name(),
+                        &self.sessions.seal_pending(&pending),
+                        sign_in::PENDING_MINUTES * 60,
+                    ),
+                )
+            }
+            Err(e) => {
+                tracing::error!(error = %crate::ErrorChain(&e), "starting a sign-in failed");
+                self.unavailable(None)
+            }
+        }
+    }
+
+    /// The second leg: the provider's answer checked against the sign-in
+    /// cookie (state in constant time; nonce and PKCE verifier by the
+    /// provider's adapter), the person's role looked up, a fresh session.
+    /// The sign-in cookie goes whatever happens: a callback works once.
+    async fn finish_sign_in(&self, request: &Request, now: Timestamp) -> Response {
+        let SignIn::OpenId {
+            provider,
+            access,
+            console_url,
+        } = &self.sign_in
+        else {
+            return self.not_found(None);
+        };
+        let clear = self.set_named_cookie(self.pending_cookie_name(), "", 0);
+        let refuse = |status: u16, title: &str, why: &str| {
+            Response::html(status, pages::message(self, None, title, why)).with_header("set-cookie", clear.clone())
+        };
+        let query = Fields::parse(request.query.as_bytes());
+        if query.get("error").is_some() {
+            return refuse(
+                400,
+                "Not signed in",
+                "Your identity provider did not sign you in. Sign in again, or ask your Milepost admin.",
+            );
+        }
+        let Some(pending) = Self::cookie(request, self.pending_cookie_name())
+            .and_then(|value| self.sessions.open_pending(value, now).ok())
+        else {
+            return refuse(
+                400,
+                "Sign in again",
+                "This sign-in has expired, was used already, or was started in another browser. Sign in again.",
+            );
+        };
+        let state_matches = query
+            .get("state")
+            .is_some_and(|state| bool::from(state.as_bytes().ct_eq(pending.state.as_bytes())));
+        let (true, Some(code)) = (state_matches, query.get("code")) else {
+            return refuse(
+                400,
+                "Sign in again",
+                "This sign-in's answer does not match the sign-in you started. Sign in again.",
+            );
+        };
+        let redirect_uri = format!("{}/sign-in/callback", console_url.trim_end_matches('/'));
+        let identity = match provider.finish(code, &pending, &redirect_uri).await {
+            Ok(identity) => identity,
+            Err(sign_in::IdentityError::Refused(e)) => {
+                tracing::warn!(error = %crate::ErrorChain(e.as_ref()), "a sign-in was refused");
+                return refuse(
+                    403,
+                    "Not signed in",
+                    "Your identity provider's answer was not accepted. Sign in again.",
+                );
+            }
+            Err(e) => {
+                tracing::error!(error = %crate::ErrorChain(&e), "finishing a sign-in failed");
+                return refuse(
+                    503,
+                    "Try again",
+                    "Your identity provider could not be reached. Sign in again in a minute.",
+                );
+            }
+        };
+        if identity.email_verified == Some(false) {
+            return refuse(
+                403,
+                "Not signed in",
+                "Your identity provider has not verified your email address.",
+            );
+        }
+        let Some(role) = access.role_of(&identity.email) else {
+            tracing::info!("a sign-in by someone the access list does not name was refused");
+            return refuse(
+                403,
+                "Not allowed",
+                "Your account may not use this console. Ask your Milepost admin to add you.",
+            );
+        };
+        let name = identity.name.clone().unwrap_or_else(|| identity.email.clone());
+        let viewer = Viewer::signed_in(&identity.email, &name, role, now);
+        tracing::info!(role = role.as_str(), "signed in");
+        Response::redirect(&safe_return(Some(&pending.return_to)))
+            .with_header("set-cookie", clear)
+            .with_header(
+                "set-cookie",
+                self.set_cookie(&self.sessions.seal(&viewer), session::SESSION_HOURS * 3600),
+            )
+    }
+
     fn sign_in(&self, request: &Request, now: Timestamp) -> Response {
         let form = Fields::parse(&request.body);
-        let SignIn::Development { people } = &self.sign_in;
+        let SignIn::Development { people } = &self.sign_in else {
+            // The identity provider signs people in; nothing is posted here.
+            return Response::html(
+                405,
+                pages::message(self, None, "Not allowed", "Sign in through your identity provider."),
+            );
+        };
         let Some(person) = form
             .get("person")
             .and_then(|email| people.iter().find(|p| p.email.eq_ignore_ascii_case(email)))

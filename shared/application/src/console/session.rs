@@ -9,6 +9,7 @@ use chrono::Duration;
 use hmac::{Hmac, Mac};
 use milepost_domain::Timestamp;
 use rand::RngCore;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
@@ -18,6 +19,14 @@ type HmacSha256 = Hmac<Sha256>;
 /// console is served over HTTPS; plain on the loopback development server.
 pub const COOKIE: &str = "__Host-milepost-session";
 pub const DEV_COOKIE: &str = "milepost-session";
+/// The sign-in in flight, between leaving for the identity provider and coming back.
+pub const PENDING_COOKIE: &str = "__Host-milepost-sign-in";
+pub const DEV_PENDING_COOKIE: &str = "milepost-sign-in";
+
+/// What a session cookie's and a sign-in cookie's signatures cover first,
+/// so one is never taken for the other.
+const SESSION_LABEL: &[u8] = b"milepost-session-v1\0";
+const PENDING_LABEL: &[u8] = b"milepost-sign-in-v1\0";
 
 /// How long a sign-in lasts.
 pub const SESSION_HOURS: i64 = 12;
@@ -133,10 +142,11 @@ impl SessionKey {
         mac
     }
 
-    /// The cookie's value for `viewer`: `v1.<payload>.<signature>`, base64url.
-    pub fn seal(&self, viewer: &Viewer) -> String {
-        let payload = serde_json::to_vec(viewer).expect("a session serialises");
-        let signature = self.mac(b"milepost-session-v1\0", &payload).finalize().into_bytes();
+    /// `value` sealed under `label`: `v1.<payload>.<signature>`, base64url,
+    /// the signature an HMAC over the label and the payload's exact bytes.
+    fn seal_as<T: Serialize>(&self, label: &[u8], value: &T) -> String {
+        let payload = serde_json::to_vec(value).expect("a sealed value serialises");
+        let signature = self.mac(label, &payload).finalize().into_bytes();
         format!(
             "v1.{}.{}",
             URL_SAFE_NO_PAD.encode(&payload),
@@ -144,9 +154,10 @@ impl SessionKey {
         )
     }
 
-    /// The session `value` stands for at `now`: signed by this key, whole, not expired.
-    pub fn open(&self, value: &str, now: Timestamp) -> Result<Viewer, SessionError> {
-        let mut parts = value.split('.');
+    /// What `sealed` holds, if this key sealed it under `label`, whole
+    /// (checked in constant time before the payload is read).
+    fn open_as<T: DeserializeOwned>(&self, label: &[u8], sealed: &str) -> Result<T, SessionError> {
+        let mut parts = sealed.split('.');
         let (Some("v1"), Some(payload), Some(signature), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
@@ -154,14 +165,38 @@ impl SessionKey {
         };
         let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| SessionError::Forged)?;
         let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| SessionError::Forged)?;
-        self.mac(b"milepost-session-v1\0", &payload)
+        self.mac(label, &payload)
             .verify_slice(&signature)
             .map_err(|_| SessionError::Forged)?;
-        let viewer: Viewer = serde_json::from_slice(&payload).map_err(|_| SessionError::Forged)?;
+        serde_json::from_slice(&payload).map_err(|_| SessionError::Forged)
+    }
+
+    /// The session cookie's value for `viewer`.
+    pub fn seal(&self, viewer: &Viewer) -> String {
+        self.seal_as(SESSION_LABEL, viewer)
+    }
+
+    /// The session `value` stands for at `now`: signed by this key, whole, not expired.
+    pub fn open(&self, value: &str, now: Timestamp) -> Result<Viewer, SessionError> {
+        let viewer: Viewer = self.open_as(SESSION_LABEL, value)?;
         if viewer.expires_at <= now {
             return Err(SessionError::Expired);
         }
         Ok(viewer)
+    }
+
+    /// The sign-in cookie's value for `pending` (a session is never one).
+    pub fn seal_pending(&self, pending: &super::sign_in::Pending) -> String {
+        self.seal_as(PENDING_LABEL, pending)
+    }
+
+    /// The sign-in in flight `value` stands for at `now`.
+    pub fn open_pending(&self, value: &str, now: Timestamp) -> Result<super::sign_in::Pending, SessionError> {
+        let pending: super::sign_in::Pending = self.open_as(PENDING_LABEL, value)?;
+        if pending.expires_at <= now {
+            return Err(SessionError::Expired);
+        }
+        Ok(pending)
     }
 
     /// The CSRF token of `viewer`'s session, for its forms.

@@ -100,6 +100,7 @@ fn request(method: &str, target: &str, cookie: Option<&str>, body: &str) -> Requ
         cookie: cookie.map(str::to_string),
         origin: None,
         host: Some("console.example".into()),
+        fetch_site: None,
     }
 }
 
@@ -604,4 +605,142 @@ async fn the_maps_page_shows_each_map_as_stored() {
         page.text().contains("Could you name an owner for it?"),
         "the sponsor's text"
     );
+}
+
+/// An identity provider that signs in whoever its codes name: the flow's
+/// checks are the console's; the provider's own (the ID token's signature,
+/// issuer, audience, expiry, nonce) are its adapter's, tested against a
+/// real provider.
+struct CodesProvider;
+
+#[async_trait::async_trait]
+impl milepost_app::console::IdentityProvider for CodesProvider {
+    async fn start(
+        &self,
+        redirect_uri: &str,
+    ) -> Result<milepost_app::console::sign_in::Started, milepost_app::console::sign_in::IdentityError> {
+        assert_eq!(redirect_uri, "https://console.example/sign-in/callback");
+        Ok(milepost_app::console::sign_in::Started {
+            url: "https://idp.example/authorize?client_id=milepost".into(),
+            state: "state-1".into(),
+            nonce: "nonce-1".into(),
+            pkce_verifier: "verifier-1".into(),
+        })
+    }
+
+    async fn finish(
+        &self,
+        code: &str,
+        pending: &milepost_app::console::sign_in::Pending,
+        _redirect_uri: &str,
+    ) -> Result<milepost_app::console::sign_in::Identity, milepost_app::console::sign_in::IdentityError> {
+        assert_eq!(
+            (pending.nonce.as_str(), pending.pkce_verifier.as_str()),
+            ("nonce-1", "verifier-1")
+        );
+        let (email, verified) = match code {
+            "code-lee" => (LEAD, Some(true)),
+            "code-stranger" => ("someone@elsewhere.example", Some(true)),
+            "code-unverified" => (MAYA, Some(false)),
+            _ => {
+                return Err(milepost_app::console::sign_in::IdentityError::Refused(
+                    "unknown code".into(),
+                ))
+            }
+        };
+        Ok(milepost_app::console::sign_in::Identity {
+            email: email.into(),
+            name: Some("Lee Lead".into()),
+            email_verified: verified,
+        })
+    }
+}
+
+#[tokio::test]
+async fn signing_in_through_the_identity_provider_checks_state_and_works_once() {
+    let s = setup().await;
+    let console = Console {
+        sign_in: SignIn::OpenId {
+            provider: Arc::new(CodesProvider),
+            access: milepost_app::console::Access::parse(
+                r#"{"allowed_domains": ["vendor.example"], "leads": ["lead@vendor.example"]}"#,
+            )
+            .unwrap(),
+            console_url: "https://console.example".into(),
+        },
+        ..s.console.clone()
+    };
+    let send = |r: Request| {
+        let console = console.clone();
+        async move { console.handle(&r).await }
+    };
+    // Away to the provider, the sign-in sealed in a Secure cookie of its own.
+    let start = send(request("GET", "/sign-in?return=%2Faccounts%2Facme", None, "")).await;
+    assert_eq!(start.status, 303);
+    assert_eq!(
+        start.header("location"),
+        Some("https://idp.example/authorize?client_id=milepost")
+    );
+    let pending = start.header("set-cookie").unwrap().to_string();
+    assert!(pending.starts_with("__Host-milepost-sign-in="), "{pending}");
+    assert!(
+        pending.contains("; Secure") && pending.contains("HttpOnly"),
+        "{pending}"
+    );
+    let pending = pending.split(';').next().unwrap().to_string();
+    let back = |query: &str, cookie: Option<&str>| request("GET", &format!("/sign-in/callback?{query}"), cookie, "");
+
+    // Another state, no sign-in cookie, a refused code, a stranger, an unverified address: no session.
+    for (query, cookie, status) in [
+        ("code=code-lee&state=state-2", Some(pending.as_str()), 400),
+        ("code=code-lee&state=state-1", None, 400),
+        ("code=forged&state=state-1", Some(pending.as_str()), 403),
+        ("code=code-stranger&state=state-1", Some(pending.as_str()), 403),
+        ("code=code-unverified&state=state-1", Some(pending.as_str()), 403),
+        ("error=access_denied&state=state-1", Some(pending.as_str()), 400),
+    ] {
+        let r = send(back(query, cookie)).await;
+        assert_eq!(r.status, status, "{query}: {}", r.text());
+        let cookies: Vec<&str> = r
+            .headers
+            .iter()
+            .filter(|(n, _)| n == "set-cookie")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert!(
+            cookies.iter().all(|c| !c.starts_with("__Host-milepost-session")),
+            "{query}: no session"
+        );
+    }
+    // The sign-in expires.
+    s.clock.set(s.now() + Duration::minutes(11));
+    let late = send(back("code=code-lee&state=state-1", Some(&pending))).await;
+    assert_eq!(late.status, 400);
+    s.clock.set(s.now() - Duration::minutes(11));
+
+    // The right answer: a session, back where the person was going, the sign-in cookie gone.
+    let done = send(back("code=code-lee&state=state-1", Some(&pending))).await;
+    assert_eq!(done.status, 303, "{}", done.text());
+    assert_eq!(done.header("location"), Some("/accounts/acme"));
+    let cookies: Vec<&str> = done
+        .headers
+        .iter()
+        .filter(|(n, _)| n == "set-cookie")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert!(cookies
+        .iter()
+        .any(|c| c.starts_with("__Host-milepost-sign-in=;") && c.contains("Max-Age=0")));
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("__Host-milepost-session="))
+        .expect("a session cookie");
+    assert!(session.contains("; Secure"));
+    let session = session.split(';').next().unwrap();
+    let page = send(request("GET", "/accounts/acme", Some(session), "")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("Lee Lead"), "signed in as the provider's person");
+    // The development sign-in is not there.
+    let posted = send(request("POST", "/sign-in", None, &form(&[("person", LEAD)]))).await;
+    assert_eq!(posted.status, 405);
 }
