@@ -21,6 +21,8 @@ WITH_NODE := PATH="$(CURDIR)/$(NODE_BIN):$$PATH"
 INFRA_NODE := infra/node_modules/.installed
 # @segment/analytics-node, from tests/sdk/package-lock.json (tests/sdk_clients.py).
 SDK_NODE := tests/sdk/node_modules/.installed
+# Debian's Chromium, unpacked into .venv by tests/chromium.sh for the browser checks.
+CHROMIUM := $(VENV)/chromium/.installed
 NPM_CI = $(WITH_NODE) node "$(CURDIR)/$(NODE_HOME)/lib/node_modules/npm/bin/npm-cli.js" ci --no-audit --no-fund --loglevel=error
 # What `make build`, `make sam-build` and `make deploy` compile for: arm64
 # (Graviton, cheaper per ms) unless ARCH=x86_64.
@@ -122,12 +124,11 @@ test:
 test-tools: $(VENV)/.installed $(INFRA_NODE) $(SDK_NODE)
 
 ## local-run: `make local` as a user runs it, with the documentation's examples (tests/local_run.py)
-local-run: $(VENV)/.installed $(INFRA_NODE) $(SDK_NODE)
+local-run: $(VENV)/.installed $(INFRA_NODE) $(SDK_NODE) $(CHROMIUM)
 	$(VENV)/bin/python tests/local_run.py
 
 ## The headless Chromium the browser checks share, unpacked once (a file
 ## target: checks run side by side must not unpack it twice at once).
-CHROMIUM := $(VENV)/chromium/.installed
 $(CHROMIUM): $(VENV)/.installed
 	VENV=$(VENV) bash tests/chromium.sh
 

@@ -54,6 +54,8 @@ fi
 free_port() { "$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 moto_port=$(free_port)
 tracking_port=$(free_port)
+console_port=${MILEPOST_CONSOLE_PORT:-$(free_port)}
+oidc_port=$(free_port)
 
 # One request at a time: threaded moto does not make conditional writes atomic.
 setsid "$VENV/bin/python" tests/moto_serial.py -H 127.0.0.1 -p "$moto_port" >"$LOG_DIR/moto.log" 2>&1 &
@@ -80,6 +82,13 @@ export MILEPOST_ACTIONS_URL="http://127.0.0.1:$INVOKE_PORT/lambda-url/actions/v1
 export MILEPOST_UNSUBSCRIBE_URL="http://127.0.0.1:$INVOKE_PORT/lambda-url/actions/v1/unsubscribe"
 # Development secrets and link key (documented defaults unless MILEPOST_LOCAL_* are set).
 export MILEPOST_LOCAL=1
+# The console, signing people in through a real OpenID provider on loopback
+# (infra/oidc-local.mjs: the certified oidc-provider package; any password).
+export MILEPOST_CONSOLE_URL="http://127.0.0.1:$console_port"
+export MILEPOST_OIDC_ISSUER="http://127.0.0.1:$oidc_port"
+export MILEPOST_OIDC_CLIENT_ID=milepost-console
+export MILEPOST_LOCAL_OIDC_CLIENT_SECRET=milepost-local-console-secret
+export MILEPOST_CONSOLE_ACCESS='{"allowed_domains": ["vendor.example"], "leads": ["cs-leadership@vendor.example"], "csms": ["maya@vendor.example"]}'
 # Playbook days are compressed here but the functions' clocks are not, so a
 # customer email held for tomorrow 09:00 would wait real hours: the contact
 # policy is off locally (the demo and the tests run it).
@@ -106,7 +115,7 @@ export MILEPOST_STATE_MACHINE_ARN
     echo "# Written by make local; removed when it stops. Use: source $ENV_FILE"
     for name in AWS_ENDPOINT_URL AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY \
         MILEPOST_TABLE MILEPOST_BUS MILEPOST_STATE_MACHINE_ARN MILEPOST_INGEST_URL MILEPOST_TRACKING_URL MILEPOST_WRITE_KEY \
-        MILEPOST_ACTIONS_URL MILEPOST_UNSUBSCRIBE_URL; do
+        MILEPOST_ACTIONS_URL MILEPOST_UNSUBSCRIBE_URL MILEPOST_CONSOLE_URL; do
         echo "export $name=${!name}"
     done
 } >"$ENV_FILE"
@@ -125,6 +134,16 @@ pids+=($!)
 for _ in $(seq 100); do port_open "$tracking_port" && break; sleep 0.1; done
 port_open "$tracking_port" || { echo "the tracking API did not start: see $LOG_DIR/tracking.log" >&2; exit 1; }
 
+setsid "$VENV/nodejs/bin/node" infra/oidc-local.mjs "$oidc_port" "$MILEPOST_CONSOLE_URL" \
+    >"$LOG_DIR/oidc.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do port_open "$oidc_port" && break; sleep 0.1; done
+port_open "$oidc_port" || { echo "the OpenID provider did not start: see $LOG_DIR/oidc.log" >&2; exit 1; }
+setsid "$milepost" console --stack --port "$console_port" > >(tee "$LOG_DIR/console.log") 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do port_open "$console_port" && break; sleep 0.1; done
+port_open "$console_port" || { echo "the console did not start: see $LOG_DIR/console.log" >&2; exit 1; }
+
 # Step Functions on the emulator records executions; this runs them.
 MILEPOST_LAMBDA_URL="http://127.0.0.1:$INVOKE_PORT" setsid "$VENV/nodejs/bin/node" \
     infra/statemachine/run-local.mjs emulator infra/statemachine/escalation.asl.json \
@@ -135,6 +154,8 @@ cat <<EOF
 milepost local: running (Ctrl-C stops everything)
   webhook   $MILEPOST_INGEST_URL
   tracking  $MILEPOST_TRACKING_URL (Segment and RudderStack SDKs: host, write key $MILEPOST_WRITE_KEY)
+  console   $MILEPOST_CONSOLE_URL/ (sign in as maya@vendor.example, cs-leadership@vendor.example
+            or anyone@vendor.example, any password)
   actions   $MILEPOST_ACTIONS_URL/<token> (the CSM emails' buttons)
             $MILEPOST_UNSUBSCRIBE_URL/<token> (customer mail's unsubscribe links)
   emulator  $AWS_ENDPOINT_URL (table $MILEPOST_TABLE, bus $MILEPOST_BUS)

@@ -15,6 +15,7 @@ Usage: console_check.py MILEPOST_BINARY [OUT_DIR]
 """
 
 import json
+import os
 import re
 import shutil
 import socket
@@ -27,6 +28,8 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
+NODE = ROOT / ".venv" / "nodejs" / "bin" / "node"
+OIDC = ROOT / "infra" / "oidc-local.mjs"
 CHROMIUM = ROOT / ".venv" / "bin" / "chromium-headless"
 AXE = ROOT / "infra" / "node_modules" / "axe-core" / "axe.min.js"
 WIDTHS = (375, 1280)
@@ -97,6 +100,84 @@ def lede_figures(page):
     m = re.search(r"(\d+) accounts behind on (\d+) milestones, \$([\d,]+) ARR at risk", text)
     check(m is not None, f"the portfolio's summary reads as expected: {text!r}")
     return (int(m.group(1)), int(m.group(2)), int(m.group(3).replace(",", ""))) if m else (0, 0, 0)
+
+
+def wait_for(url):
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"FAIL: nothing answers at {url}")
+
+
+def oidc_sign_in(cli, demo, browser, out, shots):
+    """Signing in through a real OpenID provider (oidc-provider, the
+    certified package): the console sends the browser there with PKCE, takes
+    it back, and signs in whom the access list names as what it names; a
+    replayed callback and a stranger are refused."""
+    console_port, oidc_port = free_port(), free_port()
+    base = f"http://127.0.0.1:{console_port}"
+    issuer = f"http://127.0.0.1:{oidc_port}"
+    env = dict(
+        os.environ,
+        MILEPOST_OIDC_ISSUER=issuer,
+        MILEPOST_OIDC_CLIENT_ID="milepost-console",
+        MILEPOST_LOCAL_OIDC_CLIENT_SECRET="milepost-local-console-secret",
+        MILEPOST_CONSOLE_URL=base,
+        MILEPOST_CONSOLE_ACCESS='{"allowed_domains": ["vendor.example"], "leads": ["cs-leadership@vendor.example"]}',
+        AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local",
+    )
+    provider = subprocess.Popen([NODE, OIDC, str(oidc_port), base], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen([cli, "console", "--from", demo, "--port", str(console_port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for(issuer + "/.well-known/openid-configuration")
+        wait_for(base + "/static/console.css")
+
+        def sign_in(context, login, start="/results"):
+            page = context.new_page()
+            callbacks, asked = [], []
+            page.on("request", lambda r: callbacks.append(r.url) if "/sign-in/callback" in r.url else None)
+            page.on("request", lambda r: asked.append(r.url) if r.url.startswith(issuer + "/auth?") else None)
+            page.goto(base + start)
+            check(page.url.startswith(issuer), f"the console sends the browser to the provider, not {page.url}")
+            for part in ("code_challenge_method=S256", "code_challenge=", "state=", "nonce=", "response_type=code"):
+                check(asked and part in asked[0], f"the authorization request carries {part}")
+            page.fill("input[name=login]", login)
+            page.fill("input[name=password]", "any password")
+            page.locator("[type=submit]").first.click()
+            page.wait_for_load_state()
+            if page.url.startswith(issuer):  # the provider's consent
+                page.locator("[type=submit]").first.click()
+                page.wait_for_load_state()
+            return page, callbacks
+
+        lead = browser.new_context()
+        page, callbacks = sign_in(lead, "cs-leadership@vendor.example")
+        check(page.url == base + "/results", f"back where the lead was going: {page.url}")
+        check("CS lead" in page.locator("header").inner_text(), "signed in as the lead, as the access list says")
+        check(len(callbacks) == 1, f"one callback: {callbacks}")
+        # The same callback again (its code and state): the sign-in it belonged to is spent.
+        replay = lead.new_page()
+        replay.goto(callbacks[0])
+        check("Sign in again" in replay.locator("h1").inner_text(), "a replayed callback is refused")
+        replay.screenshot(path=str(out / "sign-in-refused-1280.png"))
+        shots.taken.append("sign-in-refused-1280.png")
+        # Someone the access list does not name gets in nowhere.
+        stranger = browser.new_context()
+        page, _ = sign_in(stranger, "someone@elsewhere.example", start="/")
+        check(page.url.startswith(base + "/sign-in/callback"), f"the stranger stays at the callback: {page.url}")
+        check("Not allowed" in page.locator("h1").inner_text(), "a stranger is refused")
+        answer = stranger.request.get(base + "/", max_redirects=0)
+        check(answer.status == 303 and "/sign-in" in answer.headers.get("location", ""), "and has no session")
+    finally:
+        for process in (server, provider):
+            process.terminate()
+            process.wait(timeout=10)
 
 
 def main():
@@ -233,6 +314,7 @@ def main():
             shots.take(viewer, "/tasks?whose=team", "tasks-viewer")
             signed_out = browser.new_context(bypass_csp=True)
             shots.take(signed_out, "/sign-in", "sign-in")
+            oidc_sign_in(cli, demo, browser, out, shots)
             browser.close()
     finally:
         server.terminate()

@@ -196,6 +196,47 @@ def wait_for_ends(terminal, milestones, seconds):
         time.sleep(0.5)
 
 
+def console_walk(env, terminal):
+    """The console as make local serves it, in Chromium: signed in through
+    the local OpenID provider (oidc-provider's own login page) as Maya, her
+    open tasks are the store's; one closed from its form is closed in the
+    store; her account's page and the portfolio open. Returns the tasks."""
+    from playwright.sync_api import sync_playwright
+
+    base = env.get("MILEPOST_CONSOLE_URL", "")
+    check(re.fullmatch(r"http://127\.0\.0\.1:\d+", base), f"no console URL in {ENV_FILE}: {env}", terminal)
+    open_tasks = lambda: [t for t in json.loads(milepost("tasks", "list", "--owner", "maya@vendor.example", "--json"))
+                          if t["status"] == "open"]
+    before = open_tasks()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=os.path.join(ROOT, ".venv", "bin", "chromium-headless"))
+        page = browser.new_context().new_page()
+        page.goto(base + "/tasks?whose=mine")
+        check("/interaction/" in page.url, f"the console did not send Maya to the identity provider: {page.url}", terminal)
+        page.fill("input[name=login]", "maya@vendor.example")
+        page.fill("input[name=password]", "any password")
+        page.locator("[type=submit]").first.click()
+        page.wait_for_load_state()
+        if "/interaction/" in page.url:  # the provider asks her to let the console see her address
+            page.locator("[type=submit]").first.click()
+            page.wait_for_load_state()
+        check(page.url == base + "/tasks?whose=mine", f"Maya did not come back to her tasks: {page.url}", terminal)
+        cards = page.locator("ol.cards > li")
+        check(cards.count() == len(before), f"the console lists {cards.count()} open tasks, the store {len(before)}", terminal)
+        card = cards.nth(0)
+        card.locator("summary").click()
+        card.locator("button", has_text="Mark done").click()
+        page.wait_for_load_state()
+        check("The task is done." in page.locator(".notice").inner_text(), "closing a task was not said", terminal)
+        check(len(open_tasks()) == len(before) - 1, "the task closed in the console is still open in the store", terminal)
+        page.goto(base + "/accounts/acme")
+        check(page.locator("h1").inner_text() == "Acme Inc", "Acme's page did not open", terminal)
+        page.goto(base + "/")
+        check("accounts behind on" in page.locator("p.lede").inner_text(), "the portfolio did not open", terminal)
+        browser.close()
+    return len(before)
+
+
 def main():
     port = free_port()
     terminal = Terminal(port)
@@ -375,6 +416,7 @@ def main():
         time.sleep(1)
     time.sleep(86400 / TIME_FACTOR * 2)
     check(len(set(raised())) == len(raised()), f"a task was raised twice: {raised()}", terminal)
+    console_tasks = console_walk(env, terminal)
 
     # Ctrl-C, and again while it stops (as an impatient user does).
     os.write(terminal.fd, b"\x03")
@@ -390,12 +432,14 @@ def main():
     check(not port_open(port), f"the functions still answer on port {port} after Ctrl-C", terminal)
     check(not port_open(moto_port), f"moto still answers on port {moto_port} after Ctrl-C", terminal)
     check(not port_open(int(tracking.group(1))), "the tracking API still answers after Ctrl-C", terminal)
+    check(not port_open(int(env["MILEPOST_CONSOLE_URL"].rsplit(":", 1)[1])), "the console still answers after Ctrl-C", terminal)
     check(not function_processes("ingest"), "an ingest function process outlived make local", terminal)
     print(f"make local: README example applied an event and swept; {len(missed)} escalations ran over the "
           f"state machine, {len(emails)} emails, first_workflow stopped when Acme caught up; "
           "a second run changed nothing; a manual milestone confirmed (CLI, then API: already reached); "
           "a task closed by its link (GET showed, POST acted once); Pat unsubscribed with one click and Acme Europe's "
-          f"escalations sent Pat nothing; SDKs: {sdks}; unsigned got 401, Ctrl-C stopped everything")
+          f"escalations sent Pat nothing; SDKs: {sdks}; unsigned got 401; the console signed Maya in through "
+          f"the OpenID provider, listed her {console_tasks} open tasks and closed one; Ctrl-C stopped everything")
 
 
 if __name__ == "__main__":

@@ -171,7 +171,10 @@ pub(crate) enum Command {
     ///
     /// Serves http://127.0.0.1:PORT/ from DIR/store.json, which `milepost
     /// demo` writes, with a development sign-in: pick a CS lead, a CSM or a
-    /// viewer. What you change lasts until the console stops.
+    /// viewer. What you change lasts until the console stops. With
+    /// MILEPOST_OIDC_ISSUER set (and MILEPOST_OIDC_CLIENT_ID,
+    /// MILEPOST_CONSOLE_URL, MILEPOST_CONSOLE_ACCESS; the AWS build), people
+    /// sign in through that identity provider instead.
     Console {
         /// The demo's output directory.
         #[arg(long, value_name = "DIR", default_value = "milepost-demo")]

@@ -48,6 +48,23 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Sweep { once: _, json } => sweep(&sdk, json).await,
+        Command::Console {
+            from,
+            port,
+            stack: false,
+        } => {
+            // A demo's data, signing in through the identity provider the
+            // console's settings name: on this machine, so local rules.
+            let snapshot = milepost_cli::console_cmd::read_snapshot(&from)?;
+            let services = milepost_cli::console_cmd::demo_services(snapshot);
+            let env = |name: &str| match name {
+                "MILEPOST_LOCAL" => Some("1".to_string()),
+                _ => std::env::var(name).ok().filter(|v| !v.trim().is_empty()),
+            };
+            let console = milepost_aws::console::console_from(&sdk, &services, env).await?;
+            milepost_cli::console_cmd::serve(console, port, &format!("{}'s data", from.display())).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Console { port, stack: true, .. } => {
             let services = milepost_aws::services_from_env(&sdk, milepost_aws::LinkKey::Skip).await?;
             let console = milepost_aws::console::console_from_env(&sdk, &services).await?;
@@ -141,8 +158,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         | Command::Maps {
             command: MapsCommand::Validate { .. },
         }
-        | Command::PagesPreview { .. }
-        | Command::Console { stack: false, .. } => {
+        | Command::PagesPreview { .. } => {
             unreachable!("run() serves these without AWS")
         }
     }

@@ -65,24 +65,28 @@ pub fn people_of(snapshot: &StoreSnapshot) -> Vec<Person> {
     people.into_values().collect()
 }
 
-/// The console over `snapshot`, as `milepost console` serves it.
-pub fn console_of(snapshot: StoreSnapshot) -> Console {
-    let people = people_of(&snapshot);
+/// Every port over `snapshot`, in this process: the store it holds, a
+/// clock moving on from its moment, email and events kept in memory.
+pub fn demo_services(snapshot: StoreSnapshot) -> Services {
     let clock = Arc::new(DemoClock {
         base: snapshot.now,
         started: Instant::now(),
     });
-    let store = Arc::new(InMemoryStore::from_snapshot(snapshot));
-    let services = Services {
-        store,
+    Services {
+        store: Arc::new(InMemoryStore::from_snapshot(snapshot)),
         mailer: Arc::new(MemoryMailer::default()),
         events: Arc::new(RecordingPublisher::default()),
         workflows: Arc::new(LocalWorkflowRunner::new()),
         clock,
         config: milepost_app::Config::default(),
         links: None,
-    };
-    services.console(SessionKey::random(), SignIn::Development { people })
+    }
+}
+
+/// The console over `snapshot` with the development sign-in, as `make console` serves it.
+pub fn console_of(snapshot: StoreSnapshot) -> Console {
+    let people = people_of(&snapshot);
+    demo_services(snapshot).console(SessionKey::random(), SignIn::Development { people })
 }
 
 /// Reads `dir/store.json`.

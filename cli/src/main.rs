@@ -89,11 +89,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 Ok(maps_cmd::report_problems(&problems))
             }
         }
+        // With an identity provider named, the AWS build signs people in through it.
         Command::Console {
             from,
             port,
             stack: false,
-        } => {
+        } if std::env::var_os("MILEPOST_OIDC_ISSUER").is_none() => {
             runtime().block_on(milepost_cli::console_cmd::serve_demo(&from, port))?;
             Ok(ExitCode::SUCCESS)
         }
