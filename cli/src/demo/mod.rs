@@ -261,6 +261,8 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
     let config = Config {
         accounts_at_once: 1,
         company_name: Some("Northwind Software".to_string()),
+        // The team's emails link each account to its page in the console.
+        console_url: Some("https://milepost.example.com".to_string()),
         ..Config::default()
     };
     let links = config.links(LinkSigner::new(DEV_LINK_KEY.as_bytes()).expect("the development key is long enough"));

@@ -15,6 +15,9 @@ pub struct Config {
     pub app_url: String,
     /// Where customers book 1:1 help.
     pub booking_url: String,
+    /// Where the console is served, if it is (`MILEPOST_CONSOLE_URL`): the
+    /// emails to the team link each account to its page there.
+    pub console_url: Option<String>,
     /// Milepost's unsubscribe endpoint (`…/v1/unsubscribe`, served by the
     /// actions function): customer mail links `<it>/<signed token>` in its
     /// footer and in `List-Unsubscribe`.
@@ -86,6 +89,7 @@ impl Default for Config {
             company_name: None,
             app_url: "https://app.example.com".to_string(),
             booking_url: "https://app.example.com/book-help".to_string(),
+            console_url: None,
             unsubscribe_url: "https://milepost.example.com/v1/unsubscribe".to_string(),
             unsubscribe_link_days: crate::links::UNSUBSCRIBE_LINK_DAYS,
             contact_policy: true,
@@ -146,6 +150,7 @@ impl Config {
             config.sender.name = name;
         }
         config.company_name = get("MILEPOST_COMPANY_NAME").map(|n| n.trim().to_string());
+        config.console_url = get("MILEPOST_CONSOLE_URL").map(|u| u.trim().trim_end_matches('/').to_string());
         if let Some(email) = get("MILEPOST_CS_LEADER_EMAIL") {
             config.cs_leader_email = parse_address("MILEPOST_CS_LEADER_EMAIL", &email)?;
         }
@@ -305,6 +310,7 @@ mod tests {
                 "MILEPOST_CS_LEADER_EMAIL" => config.cs_leader_email.to_string(),
                 "MILEPOST_APP_URL" => config.app_url.clone(),
                 "MILEPOST_BOOKING_URL" => config.booking_url.clone(),
+                "MILEPOST_CONSOLE_URL" => config.console_url.clone().unwrap_or_else(|| "none".into()),
                 "MILEPOST_UNSUBSCRIBE_URL" => config.unsubscribe_url.clone(),
                 "MILEPOST_ACTIONS_URL" => config.actions_url.clone(),
                 "MILEPOST_LEADER_TIMEZONE" => config.leader_timezone.name().to_string(),

@@ -37,6 +37,8 @@ pub(super) struct CsmView<'a> {
     pub recent: Vec<String>,
     /// `Also 212 other product events (page views and the like).`
     pub other: Option<String>,
+    /// The account's page in the console, where it is served.
+    pub console: Option<String>,
 }
 
 /// One button of the day-3 email: a signed action link.
@@ -255,6 +257,7 @@ pub fn task_email(
         }
     };
     let view = CsmView {
+        console: console_account_url(cfg, &account.id),
         opening,
         subject: clean_header(&subject),
         facts,

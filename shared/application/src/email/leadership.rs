@@ -58,6 +58,8 @@ pub(super) struct LeadershipView<'a> {
     pub lapsed: Option<&'a LapsedSection>,
     /// Leadership's email: the signed link that holds the sponsor's email.
     pub hold_sponsor_url: Option<&'a str>,
+    /// Leadership's email: the account's page in the console (never the sponsor's).
+    pub console: Option<String>,
 }
 
 /// What leadership's email reports beside the milestone: the account's
@@ -123,6 +125,10 @@ pub fn leadership(
         ),
     };
     let view = LeadershipView {
+        console: match kind {
+            EmailKind::ExecSponsor => None,
+            _ => console_account_url(cfg, &account.id),
+        },
         subject: clean_header(&subject),
         greeting_name: match kind {
             EmailKind::ExecSponsor => first_name(&recipient.name),

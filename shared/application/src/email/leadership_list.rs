@@ -35,6 +35,8 @@ pub(super) struct DigestRow {
     /// The signed link that holds that email.
     hold_sponsor_url: Option<String>,
     link: String,
+    /// The account's page in the console, where it is served.
+    console: Option<String>,
 }
 
 /// One escalation in a leader's daily email.
@@ -86,6 +88,7 @@ pub fn leadership_list(
                     .clone()
                     .filter(|_| super::leadership::sponsor_next(i.account, i.milestone).is_some()),
                 link: facts.link,
+                console: console_account_url(cfg, &i.account.id),
             };
             (arr, row)
         })

@@ -180,6 +180,14 @@ pub(crate) fn url_part(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, URL_PART).to_string()
 }
 
+/// The console's page of `account`, where the console is served: the team's
+/// emails link to it.
+pub fn console_account_url(cfg: &Config, account: &milepost_domain::AccountId) -> Option<String> {
+    cfg.console_url
+        .as_deref()
+        .map(|base| format!("{base}/accounts/{}", url_part(account.as_str())))
+}
+
 pub fn fmt_date(t: Timestamp) -> String {
     fmt_day(t.date_naive())
 }

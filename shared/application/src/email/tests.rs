@@ -131,7 +131,11 @@ fn task_of(acct: &Account, m: &TrackedMilestone) -> CsmTask {
 }
 
 fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
-    let cfg = Config::default();
+    all_emails_with(acct, &Config::default())
+}
+
+/// One email of each kind about `acct`'s milestone, under `cfg`.
+fn all_emails_with(acct: &Account, cfg: &Config) -> Vec<OutgoingEmail> {
     let m = milestone(acct);
     let task = task_of(acct, &m);
     let tried = vec![EscalationLogEntry {
@@ -152,7 +156,7 @@ fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
     let sponsor_unsubscribe = links.unsubscribe(acct.id.as_str(), sponsor.email.as_str(), now());
     vec![
         outreach(
-            about(&cfg, acct, &m),
+            about(cfg, acct, &m),
             &[],
             EmailKind::Outreach,
             &champion_unsubscribe,
@@ -161,7 +165,7 @@ fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
         )
         .unwrap(),
         outreach(
-            about(&cfg, acct, &m),
+            about(cfg, acct, &m),
             &[],
             EmailKind::FollowUp,
             &champion_unsubscribe,
@@ -169,9 +173,9 @@ fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
             None,
         )
         .unwrap(),
-        csm_task(about(&cfg, acct, &m), &task, buttons, SendKey::new("k3")).unwrap(),
+        csm_task(about(cfg, acct, &m), &task, buttons, SendKey::new("k3")).unwrap(),
         leadership(
-            about(&cfg, acct, &m),
+            about(cfg, acct, &m),
             EscalationFacts {
                 hold_sponsor_url: None,
                 lapsed: None,
@@ -186,7 +190,7 @@ fn all_emails(acct: &Account) -> Vec<OutgoingEmail> {
         )
         .unwrap(),
         leadership(
-            about(&cfg, acct, &m),
+            about(cfg, acct, &m),
             EscalationFacts {
                 hold_sponsor_url: None,
                 lapsed: None,
@@ -223,6 +227,33 @@ fn account_supplied_text_is_escaped_in_every_html_part() {
         "{}",
         outreach.html
     );
+}
+
+#[test]
+fn the_teams_emails_link_the_account_to_the_console_and_customer_mail_never_does() {
+    let acct = account("Acme Corp", "acme/eu");
+    let cfg = Config {
+        console_url: Some("https://console.example".into()),
+        ..Config::default()
+    };
+    let page = "https://console.example/accounts/acme%2Feu";
+    for email in all_emails_with(&acct, &cfg) {
+        let ours = matches!(email.kind, EmailKind::CsmTask | EmailKind::Leadership);
+        assert_eq!(
+            email.html.contains(&format!("href=\"{page}\"")),
+            ours,
+            "{:?}",
+            email.kind
+        );
+        assert_eq!(email.text.contains(page), ours, "{:?}", email.kind);
+    }
+    for email in all_emails(&acct) {
+        assert!(
+            !email.html.contains("/accounts/"),
+            "{:?}: no console, no link",
+            email.kind
+        );
+    }
 }
 
 #[test]

@@ -49,6 +49,8 @@ pub(super) struct TopAtRiskRow {
     misses: u64,
     stage: &'static str,
     owner: String,
+    /// The account's page in the console, where it is served.
+    console: Option<String>,
 }
 
 pub(super) struct LapsedRow {
@@ -59,6 +61,7 @@ pub(super) struct LapsedRow {
     /// `12 days ago (3 Apr 2026)`, or `before ages were kept`.
     age: String,
     owner: String,
+    console: Option<String>,
 }
 
 pub(super) fn split(counts: milepost_domain::report::ByGroup) -> String {
@@ -171,6 +174,7 @@ pub fn weekly_digest(
                 misses: a.misses,
                 stage: a.stage.label(),
                 owner: a.owner.clone(),
+                console: console_account_url(cfg, &milepost_domain::AccountId::new(a.account_id.clone())),
             })
             .collect(),
         lapsed_misses: at_risk.lapsed_misses,
@@ -188,6 +192,7 @@ pub fn weekly_digest(
                     _ => "date not recorded".to_string(),
                 },
                 owner: l.owner.clone(),
+                console: console_account_url(cfg, &milepost_domain::AccountId::new(l.account_id.clone())),
             })
             .collect(),
         uplift,
