@@ -38,7 +38,7 @@ ensure_rust_target = $(if $(filter arm64,$(1)),rustup target list --installed 2>
 HOST_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 SAM := cd infra && SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CURDIR)/$(VENV)/bin/sam
 
-.PHONY: help demo console console-check test test-tools local-run lint layers docs validate bench bench-ingest build-cli clean venv local emails-preview discover-check build sam-build sam-build-check deploy volume chaos
+.PHONY: help demo console console-check bench-console test test-tools local-run lint layers docs validate bench bench-ingest build-cli clean venv local emails-preview discover-check build sam-build sam-build-check deploy volume chaos
 
 help:
 	@echo "make demo    build and run the whole pipeline locally (no AWS account): writes milepost-demo/"
@@ -57,6 +57,7 @@ help:
 	@echo "make chaos   the pipeline on the emulator under AWS faults vs a fault-free run (SEED=19 ROUNDS=1 ACCOUNTS=30): target/chaos/report.json"
 	@echo "make volume  one busy account, 100,000 events, item sizes against their budgets (longer on the emulator)"
 	@echo "make bench   ingest throughput, DynamoDB requests per event, cold start, demo wall time, discover vs DuckDB"
+	@echo "make bench-console  the console's pages at 10,000 accounts: DynamoDB requests, render p95, size (target/bench/console.json)"
 	@echo "make bench-ingest  what an event costs on DynamoDB and the ingest cold start (target/bench/ingest.json)"
 	@echo "make clean   remove build output and demo output"
 
@@ -222,8 +223,14 @@ bench-ingest: $(VENV)/.installed
 	$(CARGO) build --release -p ingest --bin ingest --example hello_runtime
 	$(CARGO) bench --profile $(LOCAL_PROFILE) -p milepost-cli --bench cold_start --bench ingest
 
+## bench-console: the console's pages at 10,000 accounts, 2,000 open misses and
+## 500 open tasks: DynamoDB requests per page (moto), render p95, page size
+## (target/bench/console.json)
+bench-console: $(VENV)/.installed
+	$(CARGO) bench --profile $(LOCAL_PROFILE) -p milepost-cli --bench console
+
 ## bench: figures, not pass/fail (targets printed beside them)
-bench: $(VENV)/.installed build-cli bench-ingest
+bench: $(VENV)/.installed build-cli bench-ingest bench-console
 	$(VENV)/bin/pip install --quiet -r tests/bench-requirements.txt
 	$(CARGO) bench --profile $(LOCAL_PROFILE) -p milepost-cli --bench pipeline
 	$(VENV)/bin/python tests/discover_bench.py $(MILEPOST)
