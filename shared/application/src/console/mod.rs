@@ -774,6 +774,21 @@ impl Console {
         }))
     }
 
+    /// The page refusing `viewer` an action on `account`, unless they may act on it.
+    async fn unless_may_act_on(&self, viewer: &Viewer, account: &AccountId) -> Option<Response> {
+        match self.may_act_on(viewer, account).await {
+            Ok(true) => None,
+            Ok(false) => Some(self.forbidden(
+                viewer,
+                "This account is someone else's: a CSM acts on their own accounts. Nothing was changed.",
+            )),
+            Err(e) => {
+                tracing::error!(error = %crate::ErrorChain(&e), "reading an account for the console failed");
+                Some(self.unavailable(Some(viewer)))
+            }
+        }
+    }
+
     async fn account_action(
         &self,
         viewer: &Viewer,
@@ -782,18 +797,8 @@ impl Console {
         form: &Fields,
         now: Timestamp,
     ) -> Response {
-        match self.may_act_on(viewer, account).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return self.forbidden(
-                    viewer,
-                    "This account is someone else's: a CSM acts on their own accounts. Nothing was changed.",
-                )
-            }
-            Err(e) => {
-                tracing::error!(error = %crate::ErrorChain(&e), "reading an account for the console failed");
-                return self.unavailable(Some(viewer));
-            }
+        if let Some(refusal) = self.unless_may_act_on(viewer, account).await {
+            return refusal;
         }
         let Some(key) = Self::form_key(form) else {
             return self.refused(
@@ -862,18 +867,8 @@ impl Console {
         form: &Fields,
         now: Timestamp,
     ) -> Response {
-        match self.may_act_on(viewer, account).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return self.forbidden(
-                    viewer,
-                    "This account is someone else's: a CSM acts on their own accounts. Nothing was changed.",
-                )
-            }
-            Err(e) => {
-                tracing::error!(error = %crate::ErrorChain(&e), "reading an account for the console failed");
-                return self.unavailable(Some(viewer));
-            }
+        if let Some(refusal) = self.unless_may_act_on(viewer, account).await {
+            return refusal;
         }
         let note = match form.get("note").map(clean_note).transpose() {
             Ok(note) => note.flatten(),

@@ -218,6 +218,19 @@ pub async fn load_portfolio(console: &Console, now: Timestamp) -> StoreResult<Po
     Ok(Portfolio::build(&accounts, &misses, now))
 }
 
+/// The page `query` asks for of `rows` rows, `PAGE_ROWS` a page (the last
+/// if it asks past it): the page, how many there are, and its first row.
+fn page_of(query: &Fields, rows: usize) -> (usize, usize, usize) {
+    let pages = rows.div_ceil(PAGE_ROWS).max(1);
+    let page = query
+        .get("page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .clamp(1, pages);
+    let first = ((page - 1) * PAGE_ROWS).min(rows);
+    (page, pages, first)
+}
+
 /// A query string of `pairs` (empty values left out).
 pub(super) fn query_of(pairs: &[(&str, String)]) -> String {
     let mut q = form_urlencoded::Serializer::new(String::new());
@@ -246,14 +259,8 @@ pub(super) async fn portfolio(
     };
     let sort = query.get("sort").and_then(PortfolioSort::parse).unwrap_or_default();
     let rows = portfolio.view(&filter, sort);
-    let pages = rows.len().div_ceil(PAGE_ROWS).max(1);
-    let page = query
-        .get("page")
-        .and_then(|p| p.parse::<usize>().ok())
-        .unwrap_or(1)
-        .clamp(1, pages);
-    let first = (page - 1) * PAGE_ROWS;
-    let shown_rows = &rows[first.min(rows.len())..(first + PAGE_ROWS).min(rows.len())];
+    let (page, pages, first) = page_of(query, rows.len());
+    let shown_rows = &rows[first..(first + PAGE_ROWS).min(rows.len())];
     let mut views = Vec::with_capacity(shown_rows.len());
     for row in shown_rows {
         let milestones = console.store.milestones_of(&row.account_id).await?;
@@ -757,14 +764,8 @@ pub(super) async fn tasks(
             .then(a.created_at().cmp(&b.created_at()))
             .then(a.id().cmp(b.id()))
     });
-    let pages = found.len().div_ceil(PAGE_ROWS).max(1);
-    let page = query
-        .get("page")
-        .and_then(|p| p.parse::<usize>().ok())
-        .unwrap_or(1)
-        .clamp(1, pages);
-    let first = (page - 1) * PAGE_ROWS;
-    let shown = &found[first.min(found.len())..(first + PAGE_ROWS).min(found.len())];
+    let (page, pages, first) = page_of(query, found.len());
+    let shown = &found[first..(first + PAGE_ROWS).min(found.len())];
     let whose = if mine { "mine" } else { "team" };
     let href = |whose: &str, status: &str, page: usize| {
         format!(
