@@ -136,6 +136,18 @@ def oidc_sign_in(cli, demo, browser, out, shots):
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_for(issuer + "/.well-known/openid-configuration")
+        for _ in range(50):
+            if server.poll() is not None:
+                break
+            time.sleep(0.1)
+        if server.poll() is not None:
+            said = server.stderr.read().decode()
+            # make test's CLI has the AWS commands; make demo's (the default here) has not.
+            check("without AWS support" in said and os.environ.get("CI") != "true",
+                  f"the console with an identity provider did not start: {said}")
+            print("console check: the OpenID sign-in was not checked: this milepost was built without "
+                  "AWS support (make test checks it)", file=sys.stderr)
+            return
         wait_for(base + "/static/console.css")
 
         def sign_in(context, login, start="/results"):
