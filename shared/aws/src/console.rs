@@ -66,16 +66,26 @@ pub async fn console_from(
         "MILEPOST_OIDC_CLIENT_ID",
         ": the console's client id at the identity provider",
     )?;
+    // The SSM parameters side by side: each is a round trip on the cold-start
+    // path. Local runs take the secret and the key from the environment.
+    let read = |name: Option<String>| async move {
+        match name {
+            Some(name) => parameter(sdk, &name).await.map(Some),
+            None => Ok(None),
+        }
+    };
+    let (client_secret, access_listed, session_key) = tokio::join!(
+        read(env("MILEPOST_OIDC_CLIENT_SECRET_PARAM").filter(|_| !local)),
+        read(env("MILEPOST_CONSOLE_ACCESS_PARAM")),
+        read(env("MILEPOST_CONSOLE_SESSION_KEY_PARAM").filter(|_| !local)),
+    );
     let client_secret = if local {
         env("MILEPOST_LOCAL_OIDC_CLIENT_SECRET")
     } else {
-        match env("MILEPOST_OIDC_CLIENT_SECRET_PARAM") {
-            Some(name) => Some(parameter(sdk, &name).await?.trim().to_string()),
-            None => None,
-        }
+        client_secret?.map(|s| s.trim().to_string())
     };
-    let access = match (env("MILEPOST_CONSOLE_ACCESS_PARAM"), env("MILEPOST_CONSOLE_ACCESS")) {
-        (Some(name), _) => parameter(sdk, &name).await?,
+    let access = match (access_listed?, env("MILEPOST_CONSOLE_ACCESS")) {
+        (Some(listed), _) => listed,
         (None, Some(inline)) => inline,
         (None, None) => {
             return Err(WiringError::Missing {
@@ -91,11 +101,11 @@ pub async fn console_from(
             None => Some(SessionKey::random()),
         }
     } else {
-        let name = required(
-            "MILEPOST_CONSOLE_SESSION_KEY_PARAM",
-            ": the SSM parameter holding the key sessions are signed with",
-        )?;
-        SessionKey::new(parameter(sdk, &name).await?.trim().as_bytes())
+        let key = session_key?.ok_or(WiringError::Missing {
+            variable: "MILEPOST_CONSOLE_SESSION_KEY_PARAM",
+            hint: ": the SSM parameter holding the key sessions are signed with",
+        })?;
+        SessionKey::new(key.trim().as_bytes())
     }
     .ok_or_else(|| WiringError::Console("the console's session key is shorter than 32 bytes".into()))?;
     let provider =

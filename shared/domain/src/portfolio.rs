@@ -104,8 +104,6 @@ pub struct OpenMiss {
     /// Whole days since it was due, at the portfolio's moment.
     pub days_overdue: i64,
     pub arr_at_risk: u64,
-    /// The role whose person owns it (`owner` in the map).
-    pub owner_role: String,
 }
 
 /// One account with open misses.
@@ -117,7 +115,8 @@ pub struct PortfolioRow {
     /// The account's CSM: who owns it (a miss's task may go to another role).
     pub owner_name: String,
     pub owner_email: String,
-    pub arr: u64,
+    /// What its health is scored against (`health::health`).
+    pub licensed_seats: u32,
     pub arr_at_risk: u64,
     pub renewal_date: NaiveDate,
     /// The furthest stage of its misses.
@@ -228,7 +227,6 @@ impl Portfolio {
                 due_at: m.due_at(),
                 days_overdue: (now - m.due_at()).num_days().max(0),
                 arr_at_risk: m.arr_at_risk(account.arr),
-                owner_role: m.owner().to_owned(),
             };
             let row = rows.entry(m.account_id()).or_insert_with(|| PortfolioRow {
                 account_id: account.id.clone(),
@@ -236,7 +234,7 @@ impl Portfolio {
                 segment: account.segment,
                 owner_name: account.csm.name.clone(),
                 owner_email: account.csm.email.to_string(),
-                arr: account.arr,
+                licensed_seats: account.licensed_seats,
                 arr_at_risk: 0,
                 renewal_date: account.renewal_date,
                 stage,

@@ -21,6 +21,7 @@ use milepost_domain::{
     AccountId, Actor, DismissReason, EscalationLogEntry, Outcome, TaskAction, TaskRefusal, Timestamp,
 };
 
+pub use crate::email::account_href;
 use crate::ingest::{Confirmed, IngestError, Ingestion};
 use crate::ports::{Clock, ConsoleStore, EventPublisher};
 use crate::tasks::{change_task, TaskError};
@@ -703,9 +704,9 @@ impl Console {
                 "This task is someone else's: a CSM acts on their own tasks. Nothing was changed.",
             );
         }
-        let note = match form.get("note").map(clean_note).transpose() {
-            Ok(note) => note.flatten(),
-            Err(e) => return self.refused(viewer, 422, "Not saved", &format!("That note is too long: {e}.")),
+        let note = match self.note_of(viewer, form) {
+            Ok(note) => note,
+            Err(refusal) => return refusal,
         };
         let (action, notice) = match what {
             "done" => {
@@ -765,13 +766,35 @@ impl Console {
 
     /// Whether `viewer` may act on `account`: a lead may on any; a CSM on
     /// those where they are the CSM or hold one of the account's roles.
+    fn may_act(viewer: &Viewer, account: &milepost_domain::Account) -> bool {
+        match viewer.role {
+            Role::Lead => true,
+            Role::Csm => {
+                viewer.is(account.csm.email.as_str()) || account.contacts.values().any(|c| viewer.is(c.email.as_str()))
+            }
+            Role::Viewer => false,
+        }
+    }
+
+    /// `may_act` for the account stored under `account` (none: no).
     async fn may_act_on(&self, viewer: &Viewer, account: &AccountId) -> Result<bool, crate::ports::StoreError> {
         if viewer.role == Role::Lead {
             return Ok(true);
         }
-        Ok(self.store.get_account(account).await?.is_some_and(|a| {
-            viewer.is(a.csm.email.as_str()) || a.contacts.values().any(|c| viewer.is(c.email.as_str()))
-        }))
+        Ok(self
+            .store
+            .get_account(account)
+            .await?
+            .is_some_and(|a| Self::may_act(viewer, &a)))
+    }
+
+    /// The form's note, cleaned (`clean_note`), or the page refusing one too long.
+    fn note_of(&self, viewer: &Viewer, form: &Fields) -> Result<Option<String>, Response> {
+        form.get("note")
+            .map(clean_note)
+            .transpose()
+            .map(Option::flatten)
+            .map_err(|e| self.refused(viewer, 422, "Not saved", &format!("That note is too long: {e}.")))
     }
 
     /// The page refusing `viewer` an action on `account`, unless they may act on it.
@@ -839,10 +862,10 @@ impl Console {
                 }
             }
             "notes" => {
-                let note = match form.get("note").map(clean_note).transpose() {
-                    Ok(Some(Some(note))) => note,
-                    Ok(_) => return self.refused(viewer, 422, "Not saved", "Write the note first."),
-                    Err(e) => return self.refused(viewer, 422, "Not saved", &format!("That note is too long: {e}.")),
+                let note = match self.note_of(viewer, form) {
+                    Ok(Some(note)) => note,
+                    Ok(None) => return self.refused(viewer, 422, "Not saved", "Write the note first."),
+                    Err(refusal) => return refusal,
                 };
                 let form_id = key.trim_start_matches("console:");
                 let entry = EscalationLogEntry::account_note(account, form_id, now, &by, &note);
@@ -870,9 +893,9 @@ impl Console {
         if let Some(refusal) = self.unless_may_act_on(viewer, account).await {
             return refusal;
         }
-        let note = match form.get("note").map(clean_note).transpose() {
-            Ok(note) => note.flatten(),
-            Err(e) => return self.refused(viewer, 422, "Not saved", &format!("That note is too long: {e}.")),
+        let note = match self.note_of(viewer, form) {
+            Ok(note) => note,
+            Err(refusal) => return refusal,
         };
         match self
             .ingestion

@@ -14,7 +14,7 @@ use milepost_domain::{
 };
 
 use super::session::Viewer;
-use super::{Console, Fields, Notice, Role, SignIn};
+use super::{account_href, Console, Fields, Notice, Role, SignIn};
 use crate::email::{fmt_date, fmt_day, fmt_money, standing, url_part};
 use crate::ports::StoreResult;
 
@@ -132,11 +132,6 @@ pub(super) fn choices<'a>(all: impl IntoIterator<Item = (&'a str, String)>, curr
             label,
         })
         .collect()
-}
-
-/// `/accounts/<id>`.
-pub fn account_href(id: &AccountId) -> String {
-    format!("/accounts/{}", url_part(id.as_str()))
 }
 
 pub(super) fn segment_label(s: Segment) -> &'static str {
@@ -265,13 +260,7 @@ pub(super) async fn portfolio(
     for row in shown_rows {
         let milestones = console.store.milestones_of(&row.account_id).await?;
         let activity = console.store.activity(&row.account_id).await?;
-        let seats = console
-            .store
-            .accounts(std::slice::from_ref(&row.account_id))
-            .await?
-            .first()
-            .map_or(0, |a| a.licensed_seats);
-        let h = health(&milestones, &activity, seats, now);
+        let h = health(&milestones, &activity, row.licensed_seats, now);
         views.push(PortfolioRowView {
             href: account_href(&row.account_id),
             name: row.name.clone(),
@@ -500,7 +489,7 @@ pub(super) async fn account(
         }
     }
     tasks.sort_by_key(|t| t.created_at());
-    let may_act = console.may_act_on(viewer, id).await?;
+    let may_act = Console::may_act(viewer, &account);
     let h = health(&milestones, &activity, account.licensed_seats, now);
     let portfolio_row = {
         let open: Vec<TrackedMilestone> = milestones

@@ -180,12 +180,17 @@ pub(crate) fn url_part(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, URL_PART).to_string()
 }
 
+/// An account's page in the console: `/accounts/<id>`, the id percent-encoded.
+pub fn account_href(id: &milepost_domain::AccountId) -> String {
+    format!("/accounts/{}", url_part(id.as_str()))
+}
+
 /// The console's page of `account`, where the console is served: the team's
 /// emails link to it.
 pub fn console_account_url(cfg: &Config, account: &milepost_domain::AccountId) -> Option<String> {
     cfg.console_url
         .as_deref()
-        .map(|base| format!("{base}/accounts/{}", url_part(account.as_str())))
+        .map(|base| format!("{base}{}", account_href(account)))
 }
 
 pub fn fmt_date(t: Timestamp) -> String {
