@@ -64,11 +64,8 @@ class Shots:
 
     def take(self, context, path, name):
         for width in WIDTHS:
-            page = context.new_page()
-            page.set_viewport_size({"width": width, "height": 900})
-            page.goto(self.base + path)
             file = self.out / f"{name}-{width}.png"
-            page.screenshot(path=str(file), full_page=True)
+            page = self.shoot(context, path, width, file)
             self.taken.append(file.name)
             # Nothing wider than the screen but the tables' own scrolling boxes.
             overflow = page.evaluate(
@@ -84,6 +81,25 @@ class Shots:
                 )
                 check(not found, f"{name}: axe found {found}")
             page.close()
+
+
+    def shoot(self, context, path, width, file):
+        """The page at `width`, screenshotted whole. A full-page capture of a
+        tall page in software-rendered headless Chromium has failed once in
+        CI with the machine busy (make test runs five checks side by side):
+        one more try on a fresh page, saying why, before the check fails."""
+        for attempt in (1, 2):
+            page = context.new_page()
+            page.set_viewport_size({"width": width, "height": 900})
+            page.goto(self.base + path)
+            try:
+                page.screenshot(path=str(file), full_page=True, timeout=90_000)
+                return page
+            except Exception as e:  # Playwright's Error and TimeoutError alike
+                print(f"console check: screenshot of {path} at {width} px, try {attempt}: {e}", file=sys.stderr)
+                page.close()
+                if attempt == 2:
+                    raise
 
 
 def sign_in(context, base, who):
