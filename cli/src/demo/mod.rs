@@ -276,7 +276,12 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
         links: Some(links.clone()),
     };
 
-    let (ingestion, scheduled, playbook) = (services.ingestion(), services.scheduled_run(), services.playbook());
+    let (ingestion, playbook) = (services.ingestion(), services.playbook());
+    // Nobody reads the portfolio while the demo runs: it is kept once, at the end.
+    let scheduled = milepost_app::scheduled::ScheduledRun {
+        portfolio: None,
+        ..services.scheduled_run()
+    };
     let actions = services.actions().expect("the demo signs links");
     let weekly = milepost_app::weekly_digest::WeeklyDigest {
         mailer: mailers.weekly_digest(),
@@ -505,6 +510,7 @@ async fn write_outputs(
     let report = crate::report_cmd::build(store, checked).await?;
     std::fs::write(opts.out.join("report.json"), crate::report_cmd::to_json(&report))?;
     // What `milepost console` serves.
+    milepost_app::portfolio_keeper::refresh_all(store, now).await?;
     std::fs::write(opts.out.join("store.json"), serde_json::to_vec(&store.snapshot(now))?)?;
     Ok(report)
 }

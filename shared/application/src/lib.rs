@@ -15,6 +15,7 @@ pub mod held_back_lists;
 pub mod ingest;
 pub mod keys;
 pub mod links;
+pub mod portfolio_keeper;
 pub mod ports;
 pub mod reminders;
 pub mod report;

@@ -11,7 +11,8 @@ use async_trait::async_trait;
 use milepost_domain::{
     Account, AccountActivity, AccountId, Announcements, ContactRecord, CsmTask, CustomerEmailPause, DomainEvent,
     EmailAddress, EscalationLogEntry, EscalationRequest, HeldBackList, IllegalChange, LeaderQueue, MilestoneMap,
-    OutgoingEmail, ProductEvent, Segment, SendKey, Stage, Suppression, TaskStatus, Tenure, Timestamp, TrackedMilestone,
+    OutgoingEmail, PortfolioRow, ProductEvent, Segment, SendKey, Stage, Suppression, TaskStatus, Tenure, Timestamp,
+    TrackedMilestone,
 };
 use serde::{Deserialize, Serialize};
 
@@ -296,9 +297,72 @@ pub trait OpenMissIndex: Send + Sync {
     async fn accounts(&self, ids: &[AccountId]) -> StoreResult<Vec<Arc<Account>>>;
 }
 
+/// One account's row as the portfolio keeps it (`portfolio_keeper`): the
+/// row, or none once the account is not at risk (kept as such a while, so
+/// that a slower refresh that read before cannot bring the row back), and
+/// when what it holds was read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeptRow {
+    pub account_id: AccountId,
+    pub row: Option<PortfolioRow>,
+    pub as_of: Timestamp,
+}
+
+/// The portfolio as kept: every account's entry, and when a whole refresh last finished.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KeptPortfolio {
+    pub rows: Vec<KeptRow>,
+    pub refreshed_at: Option<Timestamp>,
+}
+
+/// The portfolio kept ready for the console: one read of the whole, one
+/// write per account that changed (on DynamoDB, a partition of its own).
+#[async_trait]
+pub trait KeptPortfolioStore: Send + Sync {
+    async fn kept_portfolio(&self) -> StoreResult<KeptPortfolio>;
+    /// Keeps `row` as `account`'s (none: not at risk), read at `as_of`,
+    /// unless what is kept was read later. Returns whether it was kept.
+    async fn keep_portfolio_row(
+        &self,
+        account: &AccountId,
+        row: Option<&PortfolioRow>,
+        as_of: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Drops `account`'s entry if it is still the one read at `as_of`.
+    async fn forget_portfolio_row(&self, account: &AccountId, as_of: Timestamp) -> StoreResult<()>;
+    /// Records that a whole refresh that read at `at` finished.
+    async fn portfolio_refreshed(&self, at: Timestamp) -> StoreResult<()>;
+}
+
+/// Everything the console's account page shows of one account, which a
+/// store keeps together (on DynamoDB, one partition: one query).
+#[derive(Clone, Debug)]
+pub struct AccountFolder {
+    pub account: Arc<Account>,
+    pub milestones: Vec<TrackedMilestone>,
+    pub activity: AccountActivity,
+    pub log: Vec<EscalationLogEntry>,
+    pub pause: Option<CustomerEmailPause>,
+}
+
+/// The console's reads of many things at once.
+#[async_trait]
+pub trait ConsoleReads: Send + Sync {
+    /// `account`'s folder, if the account exists.
+    async fn account_folder(&self, account: &AccountId) -> StoreResult<Option<AccountFolder>>;
+    /// The tasks of `ids` that exist, in any order.
+    async fn tasks_by_id(&self, ids: &[String]) -> StoreResult<Vec<CsmTask>>;
+    /// Every map stored, one per segment and tenure, in any order.
+    async fn all_maps(&self) -> StoreResult<Vec<MilestoneMap>>;
+}
+
+/// What keeps the portfolio: the open misses, the accounts and what scores their health.
+pub trait PortfolioKeeperStore: OpenMissIndex + ConsoleReads + KeptPortfolioStore {}
+impl<T> PortfolioKeeperStore for T where T: OpenMissIndex + ConsoleReads + KeptPortfolioStore {}
+
 /// What the console reads, and writes through the people's actions.
-pub trait ConsoleStore: ActionStore + ActivityStore + OpenMissIndex + ReportStore {}
-impl<T> ConsoleStore for T where T: ActionStore + ActivityStore + OpenMissIndex + ReportStore {}
+pub trait ConsoleStore: ActionStore + ActivityStore + PortfolioKeeperStore + ReportStore {}
+impl<T> ConsoleStore for T where T: ActionStore + ActivityStore + PortfolioKeeperStore + ReportStore {}
 
 /// The state of one email send, keyed by a deterministic idempotency key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

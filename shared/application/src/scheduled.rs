@@ -1,13 +1,15 @@
 //! One scheduled run: what the sweep function does every few minutes, in
 //! its one order — the sweep of due milestones, then the reminders of
 //! snoozes that are over, the held-back lists that are due, the heads-ups
-//! before a miss and the settling of emails of unknown outcome. The Lambda,
+//! before a miss, the settling of emails of unknown outcome and the
+//! refresh of the console's portfolio. The Lambda,
 //! `milepost sweep`, the demo and the chaos run all run this.
 
 use serde::Serialize;
 
 use crate::heads_up::{HeadsUpReport, HeadsUps};
 use crate::held_back_lists::{HeldBackLists, HeldBackListsReport};
+use crate::portfolio_keeper::{PortfolioKeeper, PortfolioRefresh};
 use crate::ports::StoreError;
 use crate::reminders::{RemindersReport, TaskReminders};
 use crate::settle::{SendSettler, SettleReport};
@@ -20,6 +22,9 @@ pub struct ScheduledRun {
     pub held_back_lists: HeldBackLists,
     pub heads_ups: HeadsUps,
     pub settler: SendSettler,
+    /// None where nobody reads the portfolio between runs (the demo keeps
+    /// it once, at the end).
+    pub portfolio: Option<PortfolioKeeper>,
 }
 
 /// What one scheduled run did, part by part.
@@ -32,6 +37,8 @@ pub struct ScheduledReport {
     pub held_back_lists: HeldBackListsReport,
     pub heads_ups: HeadsUpReport,
     pub unknown_emails: SettleReport,
+    /// Left for the next run when the run is out of time.
+    pub portfolio: Option<PortfolioRefresh>,
 }
 
 impl ScheduledRun {
@@ -45,7 +52,12 @@ impl ScheduledRun {
         let held_back_lists = self.held_back_lists.run().await?;
         let heads_ups = self.heads_ups.run(opts).await?;
         let unknown_emails = self.settler.run().await?;
+        let portfolio = match &self.portfolio {
+            Some(keeper) if !(opts.should_stop)() => Some(keeper.run().await?),
+            _ => None,
+        };
         Ok(ScheduledReport {
+            portfolio,
             sweep,
             reminders,
             held_back_lists,

@@ -105,6 +105,10 @@ impl Services {
             held_back_lists: self.held_back_lists(),
             heads_ups: self.heads_ups(),
             settler: self.settler(),
+            portfolio: Some(crate::portfolio_keeper::PortfolioKeeper {
+                store: self.store.clone(),
+                clock: self.clock.clone(),
+            }),
         }
     }
 

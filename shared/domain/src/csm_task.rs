@@ -52,6 +52,21 @@ pub struct TaskBrief {
     /// past the task.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub follow_up_not_sent: bool,
+    /// By when it must be touched (its map's `task_sla_business_days` in the
+    /// account's time zone), fixed when it opens; none on tasks opened before
+    /// this was kept (then it is worked out from the milestone and account).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<TaskSla>,
+}
+
+/// A task's service level, fixed when it opens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskSla {
+    /// Its map sets none (`task_sla_business_days: 0`).
+    None,
+    /// Past its SLA from this instant, if nobody has touched it.
+    DueBy(Timestamp),
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -598,6 +613,7 @@ mod tests {
             "acme-first-0123456789ab:csm-task".into(),
             TaskBrief {
                 follow_up_not_sent: false,
+                sla: None,
                 account_id: AccountId::new("acme"),
                 account_name: "Acme".into(),
                 milestone_id: "first".into(),

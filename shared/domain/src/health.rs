@@ -55,11 +55,16 @@ pub struct Health {
 
 impl Health {
     pub fn trend_word(&self) -> &'static str {
-        match self.trend {
-            t if t >= 5 => "improving",
-            t if t <= -5 => "declining",
-            _ => "steady",
-        }
+        trend_word(self.trend)
+    }
+}
+
+/// A 30-day change in words: five points either way is a trend.
+pub fn trend_word(trend: i32) -> &'static str {
+    match trend {
+        t if t >= 5 => "improving",
+        t if t <= -5 => "declining",
+        _ => "steady",
     }
 }
 

@@ -53,7 +53,8 @@ pub use claim::Claim;
 pub use contact_policy::{ContactPolicy, ContactRecord, Slot};
 pub use criterion::{CompareOp, Criterion, Observation, Progress};
 pub use csm_task::{
-    CloseReason, CsmTask, DismissReason, Outcome, TaskAction, TaskBrief, TaskChange, TaskNote, TaskRefusal, TaskStatus,
+    CloseReason, CsmTask, DismissReason, Outcome, TaskAction, TaskBrief, TaskChange, TaskNote, TaskRefusal, TaskSla,
+    TaskStatus,
 };
 pub use escalation::{execution_name, sponsor_email_at, EscalationLogEntry, EscalationRequest, Step, StepOutcome};
 pub use events::{DomainEvent, ProductEvent, StageSkip};
@@ -67,7 +68,7 @@ pub use map::{Guide, HeadsUpRule, MapSegment, MilestoneDef, MilestoneMap, MovedB
 pub use outgoing::{EmailKind, MilestoneRef, OutgoingEmail, SendKey, ThreadRef};
 pub use pause::CustomerEmailPause;
 pub use phase::Phase;
-pub use portfolio::{MissStage, Portfolio, PortfolioFilter, PortfolioRow, PortfolioSort};
+pub use portfolio::{MissStage, OpenMiss, Portfolio, PortfolioFilter, PortfolioRow, PortfolioSort, RowHealth};
 pub use renewal::{RenewalDecision, RenewalOutcome};
 pub use schedule::{EscalationSchedule, PlaybookTiming};
 pub use suppression::{Suppression, SuppressionSource};

@@ -9,12 +9,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{Account, AccountId, Group, MilestoneStatus, Segment, Stage, Timestamp, TrackedMilestone};
 
 /// Where an open miss stands: how far its playbook has gone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MissStage {
     /// In the control group: no playbook runs (`holdout`).
@@ -95,7 +95,7 @@ impl MissStage {
 }
 
 /// One open miss of a portfolio row.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OpenMiss {
     pub milestone_id: String,
     pub name: String,
@@ -107,7 +107,7 @@ pub struct OpenMiss {
 }
 
 /// One account with open misses.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PortfolioRow {
     pub account_id: AccountId,
     pub name: String,
@@ -125,6 +125,31 @@ pub struct PortfolioRow {
     pub days_overdue: i64,
     /// Most ARR at risk first.
     pub misses: Vec<OpenMiss>,
+    /// Its health when the row was kept (`health::health`); none until scored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<RowHealth>,
+}
+
+/// An account's health score and its 30-day change, as a row keeps them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowHealth {
+    pub score: u8,
+    pub trend: i32,
+}
+
+impl RowHealth {
+    pub fn trend_word(&self) -> &'static str {
+        crate::health::trend_word(self.trend)
+    }
+}
+
+impl From<&crate::health::Health> for RowHealth {
+    fn from(h: &crate::health::Health) -> Self {
+        RowHealth {
+            score: h.score,
+            trend: h.trend,
+        }
+    }
 }
 
 /// How the portfolio is ordered.
@@ -240,6 +265,7 @@ impl Portfolio {
                 stage,
                 days_overdue: 0,
                 misses: Vec::new(),
+                health: None,
             });
             row.arr_at_risk = row.arr_at_risk.saturating_add(miss.arr_at_risk);
             row.days_overdue = row.days_overdue.max(miss.days_overdue);
@@ -256,6 +282,20 @@ impl Portfolio {
                     .then(a.due_at.cmp(&b.due_at))
                     .then(a.milestone_id.cmp(&b.milestone_id))
             });
+        }
+        rows.sort_by(|a, b| b.arr_at_risk.cmp(&a.arr_at_risk).then(a.account_id.cmp(&b.account_id)));
+        Portfolio { rows }
+    }
+
+    /// The portfolio of rows kept earlier (`Portfolio::build`'s, one account
+    /// at a time or all at once) as it reads at `now`: days overdue counted
+    /// again from each miss's due time, most ARR at risk first.
+    pub fn from_kept(mut rows: Vec<PortfolioRow>, now: Timestamp) -> Portfolio {
+        for row in &mut rows {
+            for miss in &mut row.misses {
+                miss.days_overdue = (now - miss.due_at).num_days().max(0);
+            }
+            row.days_overdue = row.misses.iter().map(|m| m.days_overdue).max().unwrap_or(0);
         }
         rows.sort_by(|a, b| b.arr_at_risk.cmp(&a.arr_at_risk).then(a.account_id.cmp(&b.account_id)));
         Portfolio { rows }
@@ -383,6 +423,34 @@ mod tests {
                 by_stage[&MissStage::Lapsed]
             ),
             (1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn kept_rows_read_later_count_their_days_overdue_again_and_keep_their_order() {
+        let big = account("big", 200_000);
+        let small = account("small", 10_000);
+        let misses = [
+            milestone(&small, "first", at(1), MilestoneStatus::Lapsed),
+            milestone(&big, "first", at(2), MilestoneStatus::Escalating(Stage::CsmTask)),
+        ];
+        let built = Portfolio::build(&accounts(&[small, big]), &misses, at(10));
+        // Kept as JSON (the store's form), one account at a time in any order.
+        let kept: Vec<PortfolioRow> = built
+            .rows
+            .iter()
+            .rev()
+            .map(|r| serde_json::from_value(serde_json::to_value(r).unwrap()).unwrap())
+            .collect();
+        let later = Portfolio::from_kept(kept, at(15));
+        let names: Vec<&str> = later.rows.iter().map(|r| r.account_id.as_str()).collect();
+        assert_eq!(names, ["big", "small"], "most ARR at risk first, as built");
+        assert_eq!(later.rows[0].days_overdue, 13, "due 2 Mar, read on 15 Mar");
+        assert_eq!(later.rows[0].misses[0].days_overdue, 13);
+        assert_eq!(later.rows[1].days_overdue, 14);
+        assert_eq!(
+            (later.arr_at_risk(), later.misses()),
+            (built.arr_at_risk(), built.misses())
         );
     }
 

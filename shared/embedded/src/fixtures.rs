@@ -133,6 +133,7 @@ pub fn task_on(
         id.into(),
         TaskBrief {
             follow_up_not_sent: false,
+            sla: None,
             account_id: account,
             account_name: "Acme".into(),
             milestone_id: milestone.into(),

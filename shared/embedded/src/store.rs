@@ -11,9 +11,10 @@ use async_trait::async_trait;
 use rustc_hash::FxHashMap as HashMap;
 
 use milepost_app::ports::{
-    AccountStore, ActivityStore, ContactStore, DedupeStore, EscalationLog, EventStore, EventsApplied,
-    HeldBackListStore, LeaderQueueStore, MapStore, MilestoneStore, OpenMissIndex, Page, ParkingStore, PauseStore,
-    SendClaim, SendLedger, SendReceipt, SendReceipts, SendRecord, StoreError, StoreResult, TaskStore,
+    AccountFolder, AccountStore, ActivityStore, ConsoleReads, ContactStore, DedupeStore, EscalationLog, EventStore,
+    EventsApplied, HeldBackListStore, KeptPortfolio, KeptPortfolioStore, KeptRow, LeaderQueueStore, MapStore,
+    MilestoneStore, OpenMissIndex, Page, ParkingStore, PauseStore, SendClaim, SendLedger, SendReceipt, SendReceipts,
+    SendRecord, StoreError, StoreResult, TaskStore,
 };
 use milepost_domain::suppression::suppression_key;
 use milepost_domain::{
@@ -59,6 +60,9 @@ struct Tables {
     unsettled: BTreeSet<SendKey>,
     receipts: HashMap<String, SendReceipt>,
     stream_watermark: Option<Timestamp>,
+    /// The kept portfolio: each account's row (none: not at risk) and when it was read.
+    portfolio: BTreeMap<AccountId, (Option<milepost_domain::PortfolioRow>, Timestamp)>,
+    portfolio_refreshed: Option<Timestamp>,
 }
 
 #[derive(Default)]
@@ -175,7 +179,8 @@ impl InMemoryStore {
 /// What the console shows of a store, kept in a file: `milepost demo`
 /// writes it beside its outbox and `milepost console` serves it. Accounts,
 /// maps, milestones, activity, tasks, pauses, the escalation log and the
-/// leaders' queues; not the send ledger, dedupe records, contacts or parked events.
+/// leaders' queues and the kept portfolio; not the send ledger, dedupe
+/// records, contacts or parked events.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct StoreSnapshot {
     /// The store's moment: the demo's clock when it ended.
@@ -189,6 +194,12 @@ pub struct StoreSnapshot {
     pub pauses: Vec<(AccountId, CustomerEmailPause)>,
     pub log: Vec<EscalationLogEntry>,
     pub leader_queues: Vec<LeaderQueue>,
+    /// The kept portfolio (`portfolio_keeper`): each account's entry, and
+    /// when it was last refreshed as a whole.
+    #[serde(default)]
+    pub portfolio: Vec<(AccountId, Option<milepost_domain::PortfolioRow>, Timestamp)>,
+    #[serde(default)]
+    pub portfolio_refreshed: Option<Timestamp>,
 }
 
 impl InMemoryStore {
@@ -216,6 +227,12 @@ impl InMemoryStore {
             pauses,
             log: t.log.values().flatten().cloned().collect(),
             leader_queues,
+            portfolio: t
+                .portfolio
+                .iter()
+                .map(|(id, (row, as_of))| (id.clone(), row.clone(), *as_of))
+                .collect(),
+            portfolio_refreshed: t.portfolio_refreshed,
         }
     }
 
@@ -237,6 +254,10 @@ impl InMemoryStore {
             for a in snapshot.activity {
                 t.activity.insert(a.account_id.clone(), a);
             }
+            for (id, row, as_of) in snapshot.portfolio {
+                t.portfolio.insert(id, (row, as_of));
+            }
+            t.portfolio_refreshed = snapshot.portfolio_refreshed;
             for task in snapshot.tasks {
                 t.task_order.push(task.id().to_owned());
                 t.tasks.insert(task.id().to_owned(), task);
@@ -936,5 +957,85 @@ impl OpenMissIndex for InMemoryStore {
     async fn accounts(&self, ids: &[AccountId]) -> StoreResult<Vec<Arc<Account>>> {
         let t = self.lock();
         Ok(ids.iter().filter_map(|id| t.accounts.get(id).cloned()).collect())
+    }
+}
+
+#[async_trait]
+impl KeptPortfolioStore for InMemoryStore {
+    async fn kept_portfolio(&self) -> StoreResult<KeptPortfolio> {
+        let t = self.lock();
+        Ok(KeptPortfolio {
+            rows: t
+                .portfolio
+                .iter()
+                .map(|(id, (row, as_of))| KeptRow {
+                    account_id: id.clone(),
+                    row: row.clone(),
+                    as_of: *as_of,
+                })
+                .collect(),
+            refreshed_at: t.portfolio_refreshed,
+        })
+    }
+
+    async fn keep_portfolio_row(
+        &self,
+        account: &AccountId,
+        row: Option<&milepost_domain::PortfolioRow>,
+        as_of: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut t = self.lock();
+        if t.portfolio.get(account).is_some_and(|(_, kept)| *kept > as_of) {
+            return Ok(false);
+        }
+        t.portfolio.insert(account.clone(), (row.cloned(), as_of));
+        Ok(true)
+    }
+
+    async fn forget_portfolio_row(&self, account: &AccountId, as_of: Timestamp) -> StoreResult<()> {
+        let mut t = self.lock();
+        if t.portfolio.get(account).is_some_and(|(_, kept)| *kept == as_of) {
+            t.portfolio.remove(account);
+        }
+        Ok(())
+    }
+
+    async fn portfolio_refreshed(&self, at: Timestamp) -> StoreResult<()> {
+        let mut t = self.lock();
+        t.portfolio_refreshed = Some(t.portfolio_refreshed.map_or(at, |before| before.max(at)));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ConsoleReads for InMemoryStore {
+    async fn account_folder(&self, account: &AccountId) -> StoreResult<Option<AccountFolder>> {
+        let t = self.lock();
+        let Some(found) = t.accounts.get(account).cloned() else {
+            return Ok(None);
+        };
+        let mut log = t.log.get(account).cloned().unwrap_or_default();
+        log.sort_by_key(|e| e.at);
+        Ok(Some(AccountFolder {
+            account: found,
+            milestones: t.milestones.get(account).cloned().unwrap_or_default(),
+            activity: t
+                .activity
+                .get(account)
+                .cloned()
+                .unwrap_or_else(|| AccountActivity::new(account.clone())),
+            log,
+            pause: t.pauses.get(account).cloned(),
+        }))
+    }
+
+    async fn tasks_by_id(&self, ids: &[String]) -> StoreResult<Vec<CsmTask>> {
+        let t = self.lock();
+        let ids: BTreeSet<&String> = ids.iter().collect();
+        Ok(ids.into_iter().filter_map(|id| t.tasks.get(id).cloned()).collect())
+    }
+
+    async fn all_maps(&self) -> StoreResult<Vec<MilestoneMap>> {
+        Ok(self.lock().maps.clone())
     }
 }

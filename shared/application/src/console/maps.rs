@@ -3,7 +3,7 @@
 //! map's thresholds, control group and after-the-playbook settings.
 
 use askama::Template;
-use milepost_domain::{Criterion, MapSegment, MilestoneMap, Segment, Tenure};
+use milepost_domain::{Criterion, MapSegment, MilestoneMap, Tenure};
 
 use super::pages::{chrome, render, segment_label};
 use super::session::Viewer;
@@ -154,17 +154,7 @@ fn map_view(map: &MilestoneMap) -> MapView {
 }
 
 pub(super) async fn maps(console: &Console, viewer: &Viewer) -> StoreResult<Option<String>> {
-    let mut maps: Vec<MilestoneMap> = Vec::new();
-    for (segment, tenure) in Segment::ALL
-        .into_iter()
-        .flat_map(|s| [(s, Tenure::FirstYear), (s, Tenure::MultiYear)])
-    {
-        for map in console.store.maps_for(segment, tenure).await? {
-            if !maps.iter().any(|m| m.segment == map.segment && m.tenure == map.tenure) {
-                maps.push(map);
-            }
-        }
-    }
+    let mut maps = console.store.all_maps().await?;
     maps.sort_by_key(|m| (m.segment.as_str(), m.tenure.map(Tenure::as_str)));
     let views: Vec<MapView> = maps.iter().map(map_view).collect();
     let c = chrome(console, Some(viewer), "Maps", "maps");

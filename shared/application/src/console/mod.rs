@@ -902,7 +902,13 @@ impl Console {
             .confirm_manual(account, milestone, &Self::actor(viewer), note.as_deref(), now)
             .await
         {
-            Ok(Confirmed::Now { .. }) => Self::back(form, Notice::Confirmed),
+            Ok(Confirmed::Now { .. }) => {
+                // The portfolio shows the recovery at once, not at the next run.
+                if let Err(e) = crate::portfolio_keeper::refresh_account(&*self.store, account, now).await {
+                    tracing::warn!(error = %crate::ErrorChain(&e), "the portfolio's row waits for the next scheduled run");
+                }
+                Self::back(form, Notice::Confirmed)
+            }
             Ok(Confirmed::Already { .. }) => Self::back(form, Notice::AlreadyDone),
             Err(IngestError::NotManual(why) | IngestError::Unknown { message: why, .. }) => {
                 self.refused(viewer, 409, "Not confirmed", &format!("{why}. Nothing was changed."))

@@ -2,21 +2,20 @@
 //! templates under `templates/console/` render (HTML escaped).
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
 
 use askama::Template;
 use chrono::NaiveDate;
 use milepost_domain::csm_task::MAX_NOTE_BYTES;
 use milepost_domain::health::health;
 use milepost_domain::{
-    Account, AccountId, Criterion, CsmTask, DismissReason, MilestoneStatus, MissStage, Outcome, Portfolio,
-    PortfolioFilter, PortfolioSort, Segment, TaskStatus, Timestamp, TrackedMilestone,
+    AccountId, Criterion, CsmTask, DismissReason, MilestoneStatus, MissStage, Outcome, Portfolio, PortfolioFilter,
+    PortfolioSort, Segment, TaskSla, TaskStatus, Timestamp, TrackedMilestone,
 };
 
 use super::session::Viewer;
 use super::{account_href, Console, Fields, Notice, Role, SignIn};
 use crate::email::{fmt_date, fmt_day, fmt_money, standing, url_part};
-use crate::ports::StoreResult;
+use crate::ports::{AccountFolder, StoreResult};
 
 /// Rows a portfolio or task page shows at a time.
 pub const PAGE_ROWS: usize = 50;
@@ -172,6 +171,8 @@ struct PortfolioRowView {
 }
 
 struct PortfolioView {
+    /// When the kept portfolio was last refreshed as a whole, in words.
+    as_of: String,
     accounts: usize,
     misses: usize,
     arr_at_risk: String,
@@ -192,25 +193,6 @@ struct PortfolioView {
 struct PortfolioHtml<'a> {
     c: &'a Chrome,
     v: &'a PortfolioView,
-}
-
-/// The portfolio as it stands at `now`, from the open-miss index and the accounts it names.
-pub async fn load_portfolio(console: &Console, now: Timestamp) -> StoreResult<Portfolio> {
-    let misses = console.store.open_misses().await?;
-    let ids: Vec<AccountId> = misses
-        .iter()
-        .map(|m| m.account_id().clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let accounts: HashMap<AccountId, Arc<Account>> = console
-        .store
-        .accounts(&ids)
-        .await?
-        .into_iter()
-        .map(|a| (a.id.clone(), a))
-        .collect();
-    Ok(Portfolio::build(&accounts, &misses, now))
 }
 
 /// The page `query` asks for of `rows` rows, `PAGE_ROWS` a page (the last
@@ -241,7 +223,7 @@ pub(super) async fn portfolio(
     query: &Fields,
     now: Timestamp,
 ) -> StoreResult<Option<String>> {
-    let portfolio = load_portfolio(console, now).await?;
+    let (portfolio, refreshed_at) = crate::portfolio_keeper::kept_portfolio(&*console.store, now).await?;
     let mine = query.get("mine") == Some("1");
     let filter = PortfolioFilter {
         segment: query.get("segment").and_then(|s| s.parse().ok()),
@@ -258,9 +240,6 @@ pub(super) async fn portfolio(
     let shown_rows = &rows[first..(first + PAGE_ROWS).min(rows.len())];
     let mut views = Vec::with_capacity(shown_rows.len());
     for row in shown_rows {
-        let milestones = console.store.milestones_of(&row.account_id).await?;
-        let activity = console.store.activity(&row.account_id).await?;
-        let h = health(&milestones, &activity, row.licensed_seats, now);
         views.push(PortfolioRowView {
             href: account_href(&row.account_id),
             name: row.name.clone(),
@@ -275,7 +254,10 @@ pub(super) async fn portfolio(
                 .collect::<Vec<_>>()
                 .join(", "),
             days_overdue: row.days_overdue,
-            health: health_words(h.score, h.trend, h.trend_word()),
+            health: row.health.map_or_else(
+                || "not scored yet".to_string(),
+                |h| health_words(h.score, h.trend, h.trend_word()),
+            ),
             renewal: fmt_day(row.renewal_date),
             arr_at_risk: fmt_money(row.arr_at_risk),
         });
@@ -327,6 +309,13 @@ pub(super) async fn portfolio(
     let stage_now = filter.stage.map(|s| s.as_str());
     let owner_now = if mine { None } else { filter.owner.as_deref() };
     let view = PortfolioView {
+        as_of: match refreshed_at {
+            Some(at) => format!(
+                "As of {} UTC; every scheduled run refreshes it.",
+                at.format("%-d %b %Y, %H:%M")
+            ),
+            None => "Not refreshed yet: the next scheduled run fills it in.".to_string(),
+        },
         accounts: portfolio.rows.len(),
         misses: portfolio.misses(),
         arr_at_risk: fmt_money(portfolio.arr_at_risk()),
@@ -473,22 +462,26 @@ pub(super) async fn account(
     now: Timestamp,
 ) -> StoreResult<Option<String>> {
     let store = &console.store;
-    let Some(account) = store.get_account(id).await? else {
+    let Some(AccountFolder {
+        account,
+        milestones,
+        activity,
+        log,
+        pause,
+    }) = store.account_folder(id).await?
+    else {
         return Ok(None);
     };
-    let milestones = store.milestones_of(id).await?;
-    let activity = store.activity(id).await?;
-    let log = store.log_of(id).await?;
-    let pause = store.customer_email_pause(id).await?;
-    let mut tasks = Vec::new();
-    for m in &milestones {
-        if let Some(execution) = m.execution() {
-            if let Some(task) = store.get_task(&CsmTask::id_for(execution)).await? {
-                tasks.push(task);
-            }
-        }
-    }
-    tasks.sort_by_key(|t| t.created_at());
+    let task_ids: Vec<String> = milestones
+        .iter()
+        .filter_map(|m| m.execution().map(CsmTask::id_for))
+        .collect();
+    let mut tasks = if task_ids.is_empty() {
+        Vec::new()
+    } else {
+        store.tasks_by_id(&task_ids).await?
+    };
+    tasks.sort_by(|a, b| a.created_at().cmp(&b.created_at()).then(a.id().cmp(b.id())));
     let may_act = Console::may_act(viewer, &account);
     let h = health(&milestones, &activity, account.licensed_seats, now);
     let portfolio_row = {
@@ -685,12 +678,19 @@ struct TasksHtml<'a> {
     v: &'a TasksView,
 }
 
-/// Whether `task` is open, untouched, past its map's SLA at `now`.
+/// Whether `task` is open, untouched, past its map's SLA at `now`: read
+/// off the task, or for a task opened before tasks kept it, from its
+/// milestone's map and its account's time zone.
 async fn past_sla(console: &Console, task: &CsmTask, now: Timestamp) -> StoreResult<bool> {
     if task.status() != TaskStatus::Open || !task.untouched() {
         return Ok(false);
     }
     let brief = task.brief();
+    match brief.sla {
+        Some(TaskSla::DueBy(at)) => return Ok(at <= now),
+        Some(TaskSla::None) => return Ok(false),
+        None => {} // opened before tasks kept their SLA: work it out
+    }
     let Some(m) = console
         .store
         .get_milestone(&brief.account_id, &brief.milestone_id)

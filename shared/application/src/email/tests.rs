@@ -99,6 +99,7 @@ fn task_of(acct: &Account, m: &TrackedMilestone) -> CsmTask {
         "t".into(),
         TaskBrief {
             follow_up_not_sent: false,
+            sla: None,
             account_id: acct.id.clone(),
             account_name: acct.name.clone(),
             milestone_id: m.milestone_id().to_owned(),

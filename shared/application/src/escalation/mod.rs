@@ -16,8 +16,8 @@ use std::sync::Arc;
 use milepost_domain::health::{health, Health};
 use milepost_domain::{
     Account, Contact, ContactPolicy, CsmTask, DomainEvent, EmailKind, EscalationLogEntry, EscalationRequest, HeldBack,
-    HeldMiss, IllegalChange, OutgoingEmail, SendKey, Slot, Stage, StageSkip, Step, StepOutcome, TaskBrief, ThreadRef,
-    Timestamp, TrackedMilestone,
+    HeldMiss, IllegalChange, OutgoingEmail, SendKey, Slot, Stage, StageSkip, Step, StepOutcome, TaskBrief, TaskSla,
+    ThreadRef, Timestamp, TrackedMilestone,
 };
 use tracing::Instrument;
 
@@ -681,6 +681,14 @@ impl PlaybookSteps {
                 recent_activity: listed,
                 other_activity: other,
                 follow_up_not_sent,
+                sla: Some(match m.policy().after_playbook.task_sla_business_days {
+                    0 => TaskSla::None,
+                    days => TaskSla::DueBy(milepost_domain::after_playbook::add_business_days(
+                        now,
+                        days,
+                        account.timezone,
+                    )),
+                }),
             },
         ))
     }

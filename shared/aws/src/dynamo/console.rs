@@ -1,8 +1,12 @@
 //! What the console reads that nothing else does: the open misses, a
-//! partition of the `heads_up` index of their own (`OPEN_MISS_PARTITION`),
-//! and accounts by id, a hundred to a BatchGetItem.
+//! partition of the `heads_up` index of their own (`OPEN_MISS_PARTITION`);
+//! accounts and tasks by id, a hundred to a BatchGetItem; an account's whole
+//! partition in one query (its folder); and the kept portfolio, a partition
+//! of its own (`PORTFOLIO_PK`): one item per account, read in one query.
 
 use aws_sdk_dynamodb::types::KeysAndAttributes;
+use milepost_app::ports::{AccountFolder, ConsoleReads, KeptPortfolio, KeptPortfolioStore, KeptRow};
+use milepost_domain::PortfolioRow;
 
 use super::*;
 
@@ -30,17 +34,31 @@ impl OpenMissIndex for DynamoStore {
     }
 
     async fn accounts(&self, ids: &[AccountId]) -> StoreResult<Vec<Arc<Account>>> {
-        let mut found = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(BATCH_GET_KEYS) {
+        let keys = ids.iter().map(|id| (account_pk(id), PROFILE_SK.to_string()));
+        self.batch_get(keys)
+            .await?
+            .iter()
+            .map(|item| from_item::<Account>(item).map(Arc::new))
+            .collect()
+    }
+}
+
+impl DynamoStore {
+    /// The items of `keys` that exist, in any order: a hundred keys to a
+    /// BatchGetItem (repeated keys asked once), the keys DynamoDB leaves
+    /// unprocessed asked again.
+    async fn batch_get(&self, keys: impl Iterator<Item = (String, String)>) -> StoreResult<Vec<Item>> {
+        let mut wanted: Vec<(String, String)> = keys.filter(|(pk, sk)| key_fits(pk, sk)).collect();
+        wanted.sort();
+        wanted.dedup();
+        let mut found = Vec::with_capacity(wanted.len());
+        for chunk in wanted.chunks(BATCH_GET_KEYS) {
             let mut keys: Vec<Item> = chunk
                 .iter()
-                .map(account_pk)
-                .filter(|pk| key_fits(pk, PROFILE_SK))
-                .map(|pk| HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(PROFILE_SK))]))
+                .map(|(pk, sk)| HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))]))
                 .collect();
-            // DynamoDB may leave some keys unprocessed under load: ask again for those.
             while !keys.is_empty() {
-                let wanted = KeysAndAttributes::builder()
+                let asked = KeysAndAttributes::builder()
                     .set_keys(Some(std::mem::take(&mut keys)))
                     .consistent_read(true)
                     .build()
@@ -48,23 +66,176 @@ impl OpenMissIndex for DynamoStore {
                 let out = self
                     .client
                     .batch_get_item()
-                    .request_items(&self.table, wanted)
+                    .request_items(&self.table, asked)
                     .send()
                     .await
                     .map_err(|e| refused(e.into_service_error()))?;
-                for item in out
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .unwrap_or_default()
-                {
-                    found.push(Arc::new(from_item::<Account>(&item)?));
-                }
+                found.extend(
+                    out.responses
+                        .unwrap_or_default()
+                        .remove(&self.table)
+                        .unwrap_or_default(),
+                );
                 if let Some(left) = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
                     keys = left.keys;
                 }
             }
         }
         Ok(found)
+    }
+}
+
+#[async_trait]
+impl ConsoleReads for DynamoStore {
+    async fn account_folder(&self, account: &AccountId) -> StoreResult<Option<AccountFolder>> {
+        let mut found = None;
+        let mut milestones = Vec::new();
+        let mut activity = AccountActivity::new(account.clone());
+        let mut log: Vec<EscalationLogEntry> = Vec::new();
+        let mut pause = None;
+        for item in self.query_all(account_pk(account), "").await? {
+            match item.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str) {
+                Some(PROFILE_SK) => found = Some(Arc::new(from_item::<Account>(&item)?)),
+                Some(ACTIVITY_SK) => activity = activity_item::decode(account, &item)?,
+                Some(PAUSE_SK) => pause = Some(from_item(&item)?),
+                Some(sk) if sk.starts_with(MILESTONE_PREFIX) => milestones.push(milestone_from_item(&item)?),
+                Some(sk) if sk.starts_with(LOG_PREFIX) => log.push(from_item(&item)?),
+                _ => {}
+            }
+        }
+        log.sort_by_key(|e| e.at);
+        Ok(found.map(|account| AccountFolder {
+            account,
+            milestones,
+            activity,
+            log,
+            pause,
+        }))
+    }
+
+    async fn tasks_by_id(&self, ids: &[String]) -> StoreResult<Vec<CsmTask>> {
+        let keys = ids.iter().map(|id| (task_pk(id), TASK_SK.to_string()));
+        self.batch_get(keys).await?.iter().map(from_item).collect()
+    }
+
+    async fn all_maps(&self) -> StoreResult<Vec<MilestoneMap>> {
+        // Every key a map can have: a dozen, one BatchGetItem.
+        let segments = std::iter::once(MapSegment::All).chain(Segment::ALL.into_iter().map(MapSegment::Only));
+        let keys = segments.flat_map(|segment| {
+            [None, Some(Tenure::FirstYear), Some(Tenure::MultiYear)].map(|tenure| map_key(segment, tenure))
+        });
+        self.batch_get(keys).await?.iter().map(from_item).collect()
+    }
+}
+
+/// The kept portfolio's partition, and its entries' sort keys.
+const PORTFOLIO_PK: &str = "PORTFOLIO";
+const PORTFOLIO_ROW_PREFIX: &str = "ROW#";
+const PORTFOLIO_REFRESHED_SK: &str = "REFRESHED";
+
+fn portfolio_row_sk(account: &AccountId) -> String {
+    format!("{PORTFOLIO_ROW_PREFIX}{account}")
+}
+
+/// Read times are kept as epoch microseconds, so that a condition compares numbers.
+fn micros(t: Timestamp) -> AttributeValue {
+    AttributeValue::N(t.timestamp_micros().to_string())
+}
+
+fn micros_of(item: &Item, name: &str) -> StoreResult<Timestamp> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse::<i64>().ok())
+        .and_then(chrono::DateTime::from_timestamp_micros)
+        .ok_or_else(|| backend(format!("a kept portfolio item without {name}")))
+}
+
+#[async_trait]
+impl KeptPortfolioStore for DynamoStore {
+    async fn kept_portfolio(&self) -> StoreResult<KeptPortfolio> {
+        let mut kept = KeptPortfolio::default();
+        for item in self.query_all(PORTFOLIO_PK.to_string(), "").await? {
+            let sk = item.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str);
+            match sk {
+                Some(PORTFOLIO_REFRESHED_SK) => kept.refreshed_at = Some(micros_of(&item, "at")?),
+                Some(sk) if sk.starts_with(PORTFOLIO_ROW_PREFIX) => kept.rows.push(KeptRow {
+                    account_id: AccountId::new(&sk[PORTFOLIO_ROW_PREFIX.len()..]),
+                    row: item.get("item").map(|_| from_item::<PortfolioRow>(&item)).transpose()?,
+                    as_of: micros_of(&item, "as_of")?,
+                }),
+                _ => {}
+            }
+        }
+        Ok(kept)
+    }
+
+    async fn keep_portfolio_row(
+        &self,
+        account: &AccountId,
+        row: Option<&PortfolioRow>,
+        as_of: Timestamp,
+    ) -> StoreResult<bool> {
+        let sk = portfolio_row_sk(account);
+        if !key_fits(PORTFOLIO_PK, &sk) {
+            return Err(key_too_long(PORTFOLIO_PK, &sk));
+        }
+        let mut item = HashMap::from([
+            ("pk".to_string(), s(PORTFOLIO_PK)),
+            ("sk".to_string(), s(sk)),
+            ("as_of".to_string(), micros(as_of)),
+        ]);
+        if let Some(row) = row {
+            item.insert("item".to_string(), to_attr(row)?);
+        }
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR as_of <= :as_of")
+            .expression_attribute_values(":as_of", micros(as_of));
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(refused(e.into_service_error())),
+        }
+    }
+
+    async fn forget_portfolio_row(&self, account: &AccountId, as_of: Timestamp) -> StoreResult<()> {
+        let sk = portfolio_row_sk(account);
+        if !key_fits(PORTFOLIO_PK, &sk) {
+            return Ok(());
+        }
+        let delete = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(PORTFOLIO_PK))
+            .key("sk", s(sk))
+            .condition_expression("as_of = :as_of")
+            .expression_attribute_values(":as_of", micros(as_of));
+        match delete.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Ok(()),
+            Err(e) => Err(refused(e.into_service_error())),
+        }
+    }
+
+    async fn portfolio_refreshed(&self, at: Timestamp) -> StoreResult<()> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(PORTFOLIO_PK))
+            .item("sk", s(PORTFOLIO_REFRESHED_SK))
+            .item("at", micros(at))
+            .condition_expression("attribute_not_exists(pk) OR #at <= :at")
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_values(":at", micros(at));
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Ok(()),
+            Err(e) => Err(refused(e.into_service_error())),
+        }
     }
 }

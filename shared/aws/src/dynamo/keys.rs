@@ -21,6 +21,8 @@
 //! | unsettled send      | `UNSETTLED`              | `<send key>`          | (listed while an unknown outcome waits)      |
 //! | provider's receipt  | `RECEIPT#<send tag>`     | `RECEIPT`             | TTL `expires_at`                             |
 //! | receipts' watermark | `SES#STREAM`             | `SES#STREAM`          |                                              |
+//! | kept portfolio row  | `PORTFOLIO`              | `ROW#<account>`       | `as_of` (epoch µs): a write never replaces a later read |
+//! | portfolio refreshed | `PORTFOLIO`              | `REFRESHED`           |                                              |
 //!
 //! - Everything applying an account's events of one request needs (profile,
 //!   activity, milestones): one Query on `pk = ACCOUNT#<account>` and `sk`
@@ -35,8 +37,10 @@
 //! - Milestones whose heads-up may be due (`heads_up_index_at` at or before
 //!   now): the `heads_up` GSI, sharded like `due`; an entry exists only
 //!   while a pending milestone's heads-up is unsent, keyed by when to look.
-//! - The open misses (the console's portfolio): the `OPENMISS` partition of
-//!   the `heads_up` GSI, one Query.
+//! - The open misses (what the portfolio is refreshed from): the `OPENMISS`
+//!   partition of the `heads_up` GSI, one Query.
+//! - The console's portfolio page: the `PORTFOLIO` partition, one Query of
+//!   small items; its account page: the account's partition, one Query.
 //! - Tasks by owner (and status): the `owner` GSI. Tasks by status, and
 //!   snoozes that are over: their `TASKS#<status>` partition of the `due`
 //!   GSI (task traffic is light: a partition per status is not hot).
@@ -108,6 +112,14 @@ pub(super) const MILESTONE_PREFIX: &str = "STATE#MILESTONE#";
 /// The account's customer-email pause: beside its state, not under `STATE#`,
 /// so applying an event does not read it.
 pub(super) const PAUSE_SK: &str = "PAUSE";
+/// The escalation log's entries, under the account beside its state.
+pub(super) const LOG_PREFIX: &str = "LOG#";
+
+pub(super) const TASK_SK: &str = "TASK";
+
+pub(super) fn task_pk(id: &str) -> String {
+    format!("TASK#{id}")
+}
 
 pub(super) fn milestone_sk(milestone_id: &str) -> String {
     format!("{MILESTONE_PREFIX}{milestone_id}")

@@ -255,7 +255,8 @@ impl DynamoStore {
         }
     }
 
-    /// Every item under `pk` whose sort key starts with `sk_prefix`.
+    /// Every item under `pk` whose sort key starts with `sk_prefix` (empty:
+    /// every item under `pk`; DynamoDB takes no empty value to compare with).
     async fn query_all(&self, pk: String, sk_prefix: &str) -> StoreResult<Vec<Item>> {
         if !key_fits(&pk, sk_prefix) {
             return Ok(Vec::new());
@@ -265,11 +266,15 @@ impl DynamoStore {
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
                 .expression_attribute_values(":pk", s(pk.clone()))
-                .expression_attribute_values(":prefix", s(sk_prefix))
                 .consistent_read(true)
                 .set_exclusive_start_key(start);
+            let req = if sk_prefix.is_empty() {
+                req.key_condition_expression("pk = :pk")
+            } else {
+                req.key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                    .expression_attribute_values(":prefix", s(sk_prefix))
+            };
             query_page(req)
         })
         .await

@@ -927,6 +927,12 @@ async fn run_contract(name: &str, fresh: Fresh<'_>) {
         ("keys longer than DynamoDB's", |s| {
             Box::pin(a_key_no_item_can_have_finds_nothing(s))
         }),
+        ("the kept portfolio", |s| {
+            Box::pin(the_kept_portfolio_never_takes_an_older_read_over_a_later_one(s))
+        }),
+        ("an account's folder", |s| {
+            Box::pin(an_accounts_folder_holds_what_its_page_shows(s))
+        }),
     ];
     for (case, run) in cases {
         eprintln!("{name}: {case}");
@@ -1345,4 +1351,177 @@ async fn the_in_memory_store_undoes_an_event_whose_milestone_would_be_too_large(
         .await
         .unwrap();
     assert_eq!(due.items.len(), 3, "all three still due");
+}
+
+/// The kept portfolio: a row read later is never replaced by one read
+/// before (a slow whole refresh cannot undo the console's refresh of one
+/// account), "not at risk" is kept like a row, and a mark is dropped only
+/// if it is still the one read then.
+async fn the_kept_portfolio_never_takes_an_older_read_over_a_later_one(store: Arc<dyn Store>) {
+    use milepost_domain::{MissStage, OpenMiss, PortfolioRow, RowHealth};
+    let row = |id: &str, arr: u64| PortfolioRow {
+        account_id: AccountId::new(id),
+        name: format!("Customer {id}"),
+        segment: Segment::Smb,
+        owner_name: "Maya Chen".into(),
+        owner_email: "maya@vendor.example".into(),
+        licensed_seats: 20,
+        arr_at_risk: arr,
+        renewal_date: date(2027, 1, 1),
+        stage: MissStage::Day3,
+        days_overdue: 4,
+        misses: vec![OpenMiss {
+            milestone_id: "first".into(),
+            name: "First".into(),
+            stage: MissStage::Day3,
+            due_at: t0(),
+            days_overdue: 4,
+            arr_at_risk: arr,
+        }],
+        health: Some(RowHealth { score: 41, trend: -7 }),
+    };
+    let kept = store.kept_portfolio().await.unwrap();
+    assert!(kept.rows.is_empty() && kept.refreshed_at.is_none(), "nothing kept yet");
+    let (early, late) = (t0() + Duration::hours(1), t0() + Duration::hours(2));
+    assert!(store
+        .keep_portfolio_row(&AccountId::new("acme"), Some(&row("acme", 9_000)), late)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .keep_portfolio_row(&AccountId::new("acme"), None, early)
+            .await
+            .unwrap(),
+        "an older read does not clear a later row"
+    );
+    assert!(store
+        .keep_portfolio_row(&AccountId::new("globex"), Some(&row("globex", 4_000)), early)
+        .await
+        .unwrap());
+    assert!(store
+        .keep_portfolio_row(&AccountId::new("globex"), None, late)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .keep_portfolio_row(&AccountId::new("globex"), Some(&row("globex", 4_000)), early)
+            .await
+            .unwrap(),
+        "an older read does not bring a cleared row back"
+    );
+    store.portfolio_refreshed(late).await.unwrap();
+    store.portfolio_refreshed(early).await.unwrap();
+    let kept = store.kept_portfolio().await.unwrap();
+    assert_eq!(kept.refreshed_at, Some(late), "the refresh time only moves forward");
+    let mut rows = kept.rows.clone();
+    rows.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].row.as_ref(), Some(&row("acme", 9_000)), "read back whole");
+    assert_eq!((rows[0].as_of, rows[1].as_of), (late, late));
+    assert_eq!(rows[1].row, None, "globex kept as not at risk");
+    store
+        .forget_portfolio_row(&AccountId::new("globex"), early)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.kept_portfolio().await.unwrap().rows.len(),
+        2,
+        "not the mark read then"
+    );
+    store
+        .forget_portfolio_row(&AccountId::new("globex"), late)
+        .await
+        .unwrap();
+    let left: Vec<String> = store
+        .kept_portfolio()
+        .await
+        .unwrap()
+        .rows
+        .iter()
+        .map(|k| k.account_id.to_string())
+        .collect();
+    assert_eq!(left, ["acme"]);
+}
+
+/// An account's folder is everything its console page shows, as the
+/// separate reads find it; tasks are found by id, past one batch, once each.
+async fn an_accounts_folder_holds_what_its_page_shows(store: Arc<dyn Store>) {
+    use milepost_domain::{Actor, CustomerEmailPause};
+    let acme = AccountId::new("acme");
+    assert!(
+        store.account_folder(&acme).await.unwrap().is_none(),
+        "no account, no folder"
+    );
+    store.put_account(&account("acme", date(2026, 1, 1))).await.unwrap();
+    store.put_account(&account("globex", date(2026, 1, 1))).await.unwrap();
+    for m in tracked("acme").into_iter().chain(tracked("globex")) {
+        store.create_milestone(&m).await.unwrap();
+    }
+    apply(&store, &event("e1", "acme", "a", t0() + Duration::days(1), "u")).await;
+    let entry = |key: &str, account: &str, day: i64| EscalationLogEntry {
+        key: key.into(),
+        account_id: AccountId::new(account),
+        milestone_id: "first".into(),
+        execution: "x".into(),
+        at: t0() + Duration::days(day),
+        step: Some(Step::OutreachEmail),
+        detail: "outreach email sent".into(),
+        by: None,
+    };
+    for (key, account, day) in [("k2", "acme", 2), ("k1", "acme", 1), ("g1", "globex", 1)] {
+        store.append_log(&entry(key, account, day)).await.unwrap();
+    }
+    let pause = CustomerEmailPause::starting(t0(), Actor::Milepost, None);
+    store.pause_customer_emails(&acme, &pause).await.unwrap();
+
+    let folder = store.account_folder(&acme).await.unwrap().unwrap();
+    assert_eq!(folder.account, store.get_account(&acme).await.unwrap().unwrap());
+    assert_eq!(folder.milestones, store.milestones_of(&acme).await.unwrap());
+    assert_eq!(folder.activity, store.activity(&acme).await.unwrap());
+    assert_eq!(folder.log, store.log_of(&acme).await.unwrap());
+    assert_eq!(
+        folder.log.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(),
+        ["k1", "k2"]
+    );
+    assert_eq!(folder.pause, Some(pause));
+    let globex = store.account_folder(&AccountId::new("globex")).await.unwrap().unwrap();
+    assert_eq!(
+        (globex.log.len(), globex.pause),
+        (1, None),
+        "nothing of another account"
+    );
+
+    let ids: Vec<String> = (0..130).map(|n| format!("t{n:03}:csm-task")).collect();
+    for id in ids.iter().step_by(2) {
+        store.create_task(&task(id, "maya@vendor.example", t0())).await.unwrap();
+    }
+    let mut asked = ids.clone();
+    asked.push(ids[0].clone());
+    let mut found: Vec<String> = store
+        .tasks_by_id(&asked)
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.id().to_string())
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        ids.iter().step_by(2).cloned().collect::<Vec<_>>(),
+        "each once, unknown ids left out"
+    );
+
+    // Every map stored, whatever its segment and tenure.
+    assert!(store.all_maps().await.unwrap().is_empty());
+    let all = load_map("m.yaml", MAP).unwrap();
+    let smb_first_year = load_map(
+        "s.yaml",
+        &MAP.replace("segment: all", "segment: smb\ntenure: first_year"),
+    )
+    .unwrap();
+    store.put_map(&all).await.unwrap();
+    store.put_map(&smb_first_year).await.unwrap();
+    let mut maps = store.all_maps().await.unwrap();
+    maps.sort_by_key(|m| m.segment.as_str());
+    assert_eq!(maps, vec![all, smb_first_year]);
 }

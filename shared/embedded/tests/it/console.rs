@@ -62,6 +62,9 @@ async fn setup() -> Setup {
         runner.run_due(&services.playbook(), t).await;
         t += Duration::hours(1);
     }
+    // What the scheduled run does last: keep the portfolio the console reads.
+    let kept = services.scheduled_run().portfolio.unwrap().run().await.unwrap();
+    assert_eq!(kept.rows, 2, "{kept:?}");
     let person = |name: &str, email: &str, role| Person {
         name: name.into(),
         email: email.into(),
@@ -743,4 +746,43 @@ async fn signing_in_through_the_identity_provider_checks_state_and_works_once() 
     // The development sign-in is not there.
     let posted = send(request("POST", "/sign-in", None, &form(&[("person", LEAD)]))).await;
     assert_eq!(posted.status, 405);
+}
+
+/// A task keeps the SLA its map set when it opened (business days in the
+/// account's time zone), and the "past their SLA" tab reads it off the task.
+#[tokio::test]
+async fn a_task_keeps_its_sla_from_when_it_opened_and_the_past_sla_tab_reads_it() {
+    use milepost_app::ports::AccountStore;
+    use milepost_domain::after_playbook::add_business_days;
+    use milepost_domain::TaskSla;
+    let s = setup().await;
+    let tasks = s.store.tasks_with_status(TaskStatus::Open).await.unwrap();
+    assert!(!tasks.is_empty());
+    for t in &tasks {
+        let brief = t.brief();
+        let m = s
+            .store
+            .get_milestone(&brief.account_id, &brief.milestone_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let a = s.store.get_account(&brief.account_id).await.unwrap().unwrap();
+        let days = m.policy().after_playbook.task_sla_business_days;
+        assert!(days > 0, "the map sets an SLA");
+        assert_eq!(
+            brief.sla,
+            Some(TaskSla::DueBy(add_business_days(t.created_at(), days, a.timezone)))
+        );
+    }
+    let past = tasks
+        .iter()
+        .filter(|t| t.untouched() && matches!(t.brief().sla, Some(TaskSla::DueBy(at)) if at <= s.now()))
+        .count();
+    assert!(past > 0, "tasks opened a month ago and never touched are past it");
+    let lead = s.sign_in(LEAD).await;
+    let page = s.get("/tasks?whose=team&status=sla", &lead).await;
+    assert!(
+        page.text().contains(&format!("Tasks 1\u{2013}{past} of {past}")),
+        "{past} past their SLA"
+    );
 }
