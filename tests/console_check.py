@@ -102,6 +102,34 @@ class Shots:
                     raise
 
 
+def check_discovery(page, base, discovery):
+    """The maps page shows the kept discovery result beside the milestone
+    both know (integration_connected, in the SMB map): its ratio, class and
+    cohorts are the result's line for that map's scope."""
+    page.goto(base + "/maps")
+    overall = [l for l in discovery if l["segment"] == "all" and l["tenure"] == "all"]
+    renewed, churned = max(l["renewed_n"] for l in overall), max(l["churned_n"] for l in overall)
+    said = page.locator("#discovery").inner_text()
+    check(f"discovery on {renewed} renewed and {churned} churned accounts (discovery.json," in said,
+          f"the maps page says where its figures come from: {said!r}")
+    line = next(l for l in discovery if l["milestone"] == "integration_connected"
+                and l["segment"] == "smb" and l["tenure"] == "all")
+    card = page.locator("section#smb-any, section:has(h2#smb-any)").locator(
+        "li.card:has(span.muted:text-is('integration_connected'))")
+    check(card.count() == 1, f"one integration_connected card in the SMB map, not {card.count()}")
+    text = card.first.locator("p.discovery").inner_text()
+    ratio = line["ratio"]
+    words = (f"reached it {ratio:.1f} times as often" if isinstance(ratio, float)
+             else "no churned customer did" if ratio == "unbounded" else "no ratio")
+    for part in (line["class"], words, f"{line['renewed_n']} renewed, {line['churned_n']} churned accounts"):
+        check(part in text, f"integration_connected's discovery says {part!r}: {text!r}")
+    if line["divergence_month"]:
+        check(f"part in month {line['divergence_month']}" in text, f"its divergence month: {text!r}")
+    others = page.locator("li.card:has(span.muted:text-is('first_value')) p.discovery")
+    check(others.count() == 0, "a milestone discovery did not judge shows nothing")
+    page.close()
+
+
 def sign_in(context, base, who):
     page = context.new_page()
     page.goto(base + "/")
@@ -215,6 +243,16 @@ def main():
     out.mkdir(parents=True)
     demo = out / "demo"
     subprocess.run([cli, "demo", *DEMO, "--out", demo, "--quiet", "--no-outbox"], check=True, stdout=subprocess.DEVNULL)
+    # A discovery result, as `milepost discover --format json` prints it on a
+    # planted history, beside the demo's store: the maps page shows it.
+    sample = out / "sample"
+    subprocess.run([sys.executable, ROOT / "tests" / "discover_data.py", sample, "--accounts", "600"],
+                   check=True, stdout=subprocess.DEVNULL)
+    printed = subprocess.run([cli, "discover", "--accounts", sample / "accounts.csv", "--events", sample / "events.csv",
+                              "--maps", ROOT / "examples" / "discover" / "candidates", "--format", "json"],
+                             check=True, capture_output=True).stdout
+    (demo / "discovery.json").write_bytes(printed)
+    discovery = json.loads(printed)["milestones"]
     report = json.loads((demo / "report.json").read_text())
     store = json.loads((demo / "store.json").read_text())
     accounts = {a["id"]: a for a in store["accounts"]}
@@ -271,6 +309,7 @@ def main():
                         check(f"{round(rate['rate'] * 100)}%" in cells[2], f"{key} playbook rate {rate['rate']}")
                     check(cells[5] == str(row["window_open"]), f"{key} window open")
             shots.take(lead, "/results", "results")
+            check_discovery(lead.new_page(), base, discovery)
             shots.take(lead, "/maps", "maps")
             page.goto(base + "/")
             shots.take(lead, "/?sort=renewal&stage=lapsed", "portfolio-lapsed")

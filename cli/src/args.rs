@@ -54,7 +54,8 @@ pub(crate) enum Command {
         maps: Vec<PathBuf>,
         /// Judge the milestones Milepost tracked, from the store named by
         /// MILEPOST_TABLE, against the renewal decisions recorded there
-        /// (one paginated Scan), instead of --accounts, --events and --maps.
+        /// (one paginated Scan), instead of --accounts, --events and --maps;
+        /// the result is kept there too, for the console's maps page.
         #[arg(long, conflicts_with_all = ["accounts", "events", "maps", "threads", "strict"])]
         from_store: bool,
         /// Maps in use to review: flags their milestones under ratio 1.5, and
@@ -329,6 +330,13 @@ pub(crate) enum MapsCommand {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Keep a `milepost discover --format json` result in MILEPOST_TABLE for the
+    /// console's maps page, which shows each milestone's ratio, class and the
+    /// month renewed and churned customers part beside it (replacing the one kept before).
+    Discovery {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 impl Command {
@@ -343,6 +351,9 @@ impl Command {
             Command::Maps {
                 command: MapsCommand::Load { .. },
             } => "maps load",
+            Command::Maps {
+                command: MapsCommand::Discovery { .. },
+            } => "maps discovery",
             Command::Accounts { .. } => "accounts show",
             Command::Sweep { .. } => "sweep",
             Command::Parked { .. } => "parked",

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use milepost_app::ports::DiscoveryStore;
 use milepost_cli::tasks_cmd::{self, Change, CommandError, TaskRow};
 use milepost_cli::{accounts_cmd, contacts_cmd, maps_cmd, outbox_cmd, parked_cmd, renewals_cmd, report_cmd};
 use milepost_domain::TaskStatus;
@@ -46,6 +47,27 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 }
                 Err(problems) => Ok(maps_cmd::report_problems(&problems)),
             }
+        }
+        Command::Maps {
+            command: MapsCommand::Discovery { file },
+        } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let source = file
+                .file_name()
+                .map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
+            let kept = milepost_domain::discovery::KeptDiscovery::from_json(&text, &source, chrono::Utc::now())
+                .map_err(|why| anyhow::anyhow!("{}: {why}", file.display()))?;
+            store()?.keep_discovery(&kept).await?;
+            println!(
+                "kept {} line(s) of {} milestone(s) for the console's maps page",
+                kept.lines.len(),
+                kept.lines
+                    .iter()
+                    .map(|l| &l.milestone)
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .len()
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Command::Sweep { once: _, json } => sweep(&sdk, json).await,
         Command::Console {
@@ -336,6 +358,20 @@ async fn discover_from_store(
         let (svg, panels) = milepost_discovery::chart_svg(&found, segment, tenure);
         milepost_discovery::write_file(path, &svg)?;
         eprintln!("chart of {panels} milestone(s) written to {}", path.display());
+    }
+    // The maps page shows every scope: only a whole result is kept.
+    if segment.is_some() || tenure.is_some() {
+        eprintln!("nothing kept for the console's maps page: --segment or --tenure narrowed the result");
+    } else {
+        let printed = milepost_discovery::render(&found, "json", false)?;
+        let source = "the store's renewal decisions";
+        match milepost_domain::discovery::KeptDiscovery::from_json(&printed, source, chrono::Utc::now()) {
+            Ok(kept) => {
+                store.keep_discovery(&kept).await?;
+                eprintln!("kept for the console's maps page");
+            }
+            Err(why) => eprintln!("nothing kept for the console's maps page: {why}"),
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

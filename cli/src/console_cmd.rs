@@ -89,7 +89,7 @@ pub fn console_of(snapshot: StoreSnapshot) -> Console {
     demo_services(snapshot).console(SessionKey::random(), SignIn::Development { people })
 }
 
-/// Reads `dir/store.json`.
+/// Reads `dir/store.json`, with `dir/discovery.json` if there is one.
 pub fn read_snapshot(dir: &Path) -> Result<StoreSnapshot> {
     let path = dir.join("store.json");
     let bytes = std::fs::read(&path).with_context(|| {
@@ -99,8 +99,21 @@ pub fn read_snapshot(dir: &Path) -> Result<StoreSnapshot> {
             dir.display()
         )
     })?;
-    serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))
+    let mut snapshot: StoreSnapshot =
+        serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))?;
+    // A discovery result placed beside it is shown beside the maps.
+    let discovery = dir.join(DISCOVERY_FILE);
+    if discovery.exists() {
+        let text = std::fs::read_to_string(&discovery).with_context(|| format!("reading {}", discovery.display()))?;
+        let kept = milepost_domain::discovery::KeptDiscovery::from_json(&text, DISCOVERY_FILE, snapshot.now)
+            .map_err(|why| anyhow::anyhow!("{}: {why}", discovery.display()))?;
+        snapshot.discovery = Some(kept);
+    }
+    Ok(snapshot)
 }
+
+/// A `milepost discover --format json` result in the demo's folder, for the maps page.
+pub const DISCOVERY_FILE: &str = "discovery.json";
 
 /// Serves the console on `dir`'s demo data on 127.0.0.1:`port` until the process is stopped.
 pub async fn serve_demo(dir: &Path, port: u16) -> Result<()> {

@@ -554,6 +554,41 @@ async fn discover_from_the_store_judges_tracked_milestones_against_recorded_rene
     let again: Value = serde_json::from_str(&milepost_discovery::render(&found, "json", false).unwrap()).unwrap();
     assert_eq!(again, json);
 
+    // The result is kept for the console's maps page, whole.
+    use milepost_app::ports::DiscoveryStore;
+    let kept = dynamo.kept_discovery().await.unwrap().expect("kept by --from-store");
+    assert_eq!(kept.source, "the store's renewal decisions");
+    assert_eq!(kept.lines.len(), rows.len());
+    let line = kept.line_for("first_workflow", "all", "all").unwrap();
+    assert_eq!(line.class, Some(milepost_domain::discovery::Class::Strong));
+    assert_eq!(line.renewed_n, fw["renewed_n"].as_u64().unwrap());
+    assert_eq!(line.divergence_month, fw["divergence_month"].as_u64().map(|m| m as u32));
+
+    // An uploaded result replaces it; one that is not a result changes nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let upload = dir.path().join("q3-discovery.json");
+    let only_first: Vec<&Value> = rows.iter().filter(|r| r["milestone"] == "first_workflow").collect();
+    std::fs::write(&upload, serde_json::json!({ "milestones": only_first }).to_string()).unwrap();
+    let out = milepost(&moto, DISCOVER_TABLE, &["maps", "discovery", upload.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("kept {} line(s) of 1 milestone(s)", only_first.len()))
+    );
+    let kept = dynamo.kept_discovery().await.unwrap().unwrap();
+    assert_eq!(
+        (kept.source.as_str(), kept.lines.len()),
+        ("q3-discovery.json", only_first.len())
+    );
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"milestones": [{"milestone": "x", "name": "X", "segment": "retail", "tenure": "all", "renewed_n": 1, "churned_n": 1}]}"#).unwrap();
+    let out = milepost(&moto, DISCOVER_TABLE, &["maps", "discovery", bad.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("milestones[0].segment"),
+        "{said}"
+    );
+    assert_eq!(dynamo.kept_discovery().await.unwrap().unwrap(), kept, "nothing changed");
+
     // Options that need files are refused next to --from-store.
     let both = Command::new(env!("CARGO_BIN_EXE_milepost"))
         .args(["discover", "--from-store", "--accounts", "a.csv"])

@@ -356,13 +356,21 @@ pub trait ConsoleReads: Send + Sync {
     async fn all_maps(&self) -> StoreResult<Vec<MilestoneMap>>;
 }
 
+/// The discovery result the maps page shows beside the maps (the latest kept).
+#[async_trait]
+pub trait DiscoveryStore: Send + Sync {
+    async fn kept_discovery(&self) -> StoreResult<Option<milepost_domain::discovery::KeptDiscovery>>;
+    /// Keeps `result`, replacing the one before.
+    async fn keep_discovery(&self, result: &milepost_domain::discovery::KeptDiscovery) -> StoreResult<()>;
+}
+
 /// What keeps the portfolio: the open misses, the accounts and what scores their health.
 pub trait PortfolioKeeperStore: OpenMissIndex + ConsoleReads + KeptPortfolioStore {}
 impl<T> PortfolioKeeperStore for T where T: OpenMissIndex + ConsoleReads + KeptPortfolioStore {}
 
 /// What the console reads, and writes through the people's actions.
-pub trait ConsoleStore: ActionStore + ActivityStore + PortfolioKeeperStore + ReportStore {}
-impl<T> ConsoleStore for T where T: ActionStore + ActivityStore + PortfolioKeeperStore + ReportStore {}
+pub trait ConsoleStore: ActionStore + ActivityStore + PortfolioKeeperStore + ReportStore + DiscoveryStore {}
+impl<T> ConsoleStore for T where T: ActionStore + ActivityStore + PortfolioKeeperStore + ReportStore + DiscoveryStore {}
 
 /// The state of one email send, keyed by a deterministic idempotency key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,7 +3,8 @@
 //! small cohorts carry. Plain arithmetic over counts; the definitions are the
 //! ones the README and `milepost discover --help` state.
 
-use serde::{Serialize, Serializer};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// z for a two-sided 95% interval.
 const Z95: f64 = 1.959_963_984_540_054;
@@ -56,7 +57,24 @@ impl Serialize for Ratio {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// As `milepost discover --format json` prints it: a non-negative number, or "unbounded".
+impl<'de> Deserialize<'de> for Ratio {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Printed {
+            Number(f64),
+            Word(String),
+        }
+        match Printed::deserialize(d)? {
+            Printed::Number(r) if r.is_finite() && r >= 0.0 => Ok(Ratio::Finite(r)),
+            Printed::Word(w) if w == "unbounded" => Ok(Ratio::Unbounded),
+            _ => Err(D::Error::custom("a ratio is a number of 0 or more, or \"unbounded\"")),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Class {
     /// Renewed customers achieve it more than twice as often: a milestone worth escalating.
@@ -331,5 +349,167 @@ mod tests {
         assert_eq!(divergence_month(0, &[], 10, &churned), None);
         // Nobody achieves: every gap is 0, the earliest month wins.
         assert_eq!(divergence_month(5, &[], 5, &[]), Some(1));
+    }
+}
+
+/// One milestone in one scope of a discovery result, as the console's maps
+/// page shows it beside the map: what `milepost discover --format json`
+/// prints for it, less the rates and intervals.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DiscoveryLine {
+    pub milestone: String,
+    pub name: String,
+    /// A segment, or `all`.
+    pub segment: String,
+    /// `first_year`, `multi_year`, or `all`.
+    pub tenure: String,
+    pub renewed_n: u64,
+    pub churned_n: u64,
+    #[serde(default)]
+    pub ratio: Option<Ratio>,
+    #[serde(default)]
+    pub class: Option<Class>,
+    /// The first month the cohorts' achievement curves part.
+    #[serde(default)]
+    pub divergence_month: Option<u32>,
+    #[serde(default)]
+    pub small_cohort: bool,
+}
+
+/// A discovery result kept in the store for the console's maps page: from
+/// `milepost discover --from-store`, or a `--format json` result uploaded
+/// with `milepost maps discovery`. The latest replaces the one before.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KeptDiscovery {
+    pub kept_at: crate::Timestamp,
+    /// Where it came from, in words ("the store's renewal decisions", a file's name).
+    pub source: String,
+    pub lines: Vec<DiscoveryLine>,
+}
+
+const SEGMENTS: [&str; 4] = ["all", "enterprise", "mid_market", "smb"];
+const TENURES: [&str; 3] = ["all", "first_year", "multi_year"];
+
+impl KeptDiscovery {
+    /// What `milepost discover --format json` printed (`{"milestones": [...]}`),
+    /// checked: every line names a milestone, a known segment and tenure.
+    pub fn from_json(text: &str, source: &str, kept_at: crate::Timestamp) -> Result<KeptDiscovery, String> {
+        #[derive(Deserialize)]
+        struct Printed {
+            milestones: Vec<DiscoveryLine>,
+        }
+        let printed: Printed = serde_json::from_str(text)
+            .map_err(|e| format!("not what `milepost discover --format json` prints: {e}"))?;
+        if printed.milestones.is_empty() {
+            return Err("no milestone in it: nothing to show beside the maps".into());
+        }
+        for (i, line) in printed.milestones.iter().enumerate() {
+            let at = format!("milestones[{i}]");
+            if line.milestone.trim().is_empty() {
+                return Err(format!("{at}.milestone is empty"));
+            }
+            if !SEGMENTS.contains(&line.segment.as_str()) {
+                return Err(format!(
+                    "{at}.segment is {:?}: one of {}",
+                    line.segment,
+                    SEGMENTS.join(", ")
+                ));
+            }
+            if !TENURES.contains(&line.tenure.as_str()) {
+                return Err(format!(
+                    "{at}.tenure is {:?}: one of {}",
+                    line.tenure,
+                    TENURES.join(", ")
+                ));
+            }
+        }
+        Ok(KeptDiscovery {
+            kept_at,
+            source: source.to_string(),
+            lines: printed.milestones,
+        })
+    }
+
+    /// `milestone`'s line for a map of `segment` and `tenure` (`all` for
+    /// either when the map covers every one): that scope's, else the overall one.
+    pub fn line_for(&self, milestone: &str, segment: &str, tenure: &str) -> Option<&DiscoveryLine> {
+        let find = |segment: &str, tenure: &str| {
+            self.lines
+                .iter()
+                .find(|l| l.milestone == milestone && l.segment == segment && l.tenure == tenure)
+        };
+        find(segment, tenure).or_else(|| find("all", "all"))
+    }
+
+    /// Renewed and churned accounts behind it: the overall lines' largest cohorts.
+    pub fn cohorts(&self) -> (u64, u64) {
+        let overall = self.lines.iter().filter(|l| l.segment == "all" && l.tenure == "all");
+        overall.fold((0, 0), |(r, c), l| (r.max(l.renewed_n), c.max(l.churned_n)))
+    }
+}
+
+#[cfg(test)]
+mod kept_tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+
+    fn at() -> crate::Timestamp {
+        Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap()
+    }
+
+    fn printed(lines: &str) -> String {
+        format!("{{\"milestones\": [{lines}], \"review\": []}}")
+    }
+
+    const OVERALL: &str = r#"{"milestone": "first", "name": "First", "segment": "all", "tenure": "all",
+        "renewed_n": 40, "renewed_achieved": 30, "churned_n": 12, "churned_achieved": 3,
+        "ratio": 3.0, "class": "strong", "divergence_month": 2, "small_cohort": false}"#;
+    const SMB: &str = r#"{"milestone": "first", "name": "First", "segment": "smb", "tenure": "first_year",
+        "renewed_n": 8, "churned_n": 0, "ratio": "unbounded", "class": "strong", "small_cohort": true}"#;
+
+    #[test]
+    fn a_printed_result_is_kept_whole_and_found_by_the_maps_scope() {
+        let kept = KeptDiscovery::from_json(&printed(&format!("{OVERALL}, {SMB}")), "results.json", at()).unwrap();
+        assert_eq!(kept.lines.len(), 2);
+        let smb = kept.line_for("first", "smb", "first_year").unwrap();
+        assert_eq!((smb.ratio, smb.small_cohort), (Some(Ratio::Unbounded), true));
+        let enterprise = kept.line_for("first", "enterprise", "all").unwrap();
+        assert_eq!(enterprise.segment, "all", "no enterprise line: the overall one");
+        assert_eq!(enterprise.ratio, Some(Ratio::Finite(3.0)));
+        assert_eq!(enterprise.divergence_month, Some(2));
+        assert!(kept.line_for("second", "all", "all").is_none());
+        assert_eq!(kept.cohorts(), (40, 12));
+        // Kept as JSON and read back, the same.
+        let again: KeptDiscovery = serde_json::from_str(&serde_json::to_string(&kept).unwrap()).unwrap();
+        assert_eq!(again, kept);
+    }
+
+    #[test]
+    fn anything_else_is_refused_with_what_is_wrong() {
+        for (text, says) in [
+            ("[]".to_string(), "not what `milepost discover --format json` prints"),
+            (printed(""), "no milestone"),
+            (
+                printed(&OVERALL.replace("\"all\", \"tenure\"", "\"retail\", \"tenure\"")),
+                "milestones[0].segment",
+            ),
+            (
+                printed(&OVERALL.replace("\"tenure\": \"all\"", "\"tenure\": \"ever\"")),
+                "milestones[0].tenure",
+            ),
+            (
+                printed(&OVERALL.replace("3.0", "-1")),
+                "a ratio is a number of 0 or more",
+            ),
+            (printed(&OVERALL.replace("\"strong\"", "\"great\"")), "great"),
+            (
+                printed(&OVERALL.replace("\"first\", \"name\"", "\" \", \"name\"")),
+                "milestones[0].milestone is empty",
+            ),
+        ] {
+            let refused = KeptDiscovery::from_json(&text, "f.json", at()).unwrap_err();
+            assert!(refused.contains(says), "{refused:?} should say {says:?}");
+        }
     }
 }

@@ -11,10 +11,10 @@ use async_trait::async_trait;
 use rustc_hash::FxHashMap as HashMap;
 
 use milepost_app::ports::{
-    AccountFolder, AccountStore, ActivityStore, ConsoleReads, ContactStore, DedupeStore, EscalationLog, EventStore,
-    EventsApplied, HeldBackListStore, KeptPortfolio, KeptPortfolioStore, KeptRow, LeaderQueueStore, MapStore,
-    MilestoneStore, OpenMissIndex, Page, ParkingStore, PauseStore, SendClaim, SendLedger, SendReceipt, SendReceipts,
-    SendRecord, StoreError, StoreResult, TaskStore,
+    AccountFolder, AccountStore, ActivityStore, ConsoleReads, ContactStore, DedupeStore, DiscoveryStore, EscalationLog,
+    EventStore, EventsApplied, HeldBackListStore, KeptPortfolio, KeptPortfolioStore, KeptRow, LeaderQueueStore,
+    MapStore, MilestoneStore, OpenMissIndex, Page, ParkingStore, PauseStore, SendClaim, SendLedger, SendReceipt,
+    SendReceipts, SendRecord, StoreError, StoreResult, TaskStore,
 };
 use milepost_domain::suppression::suppression_key;
 use milepost_domain::{
@@ -63,6 +63,7 @@ struct Tables {
     /// The kept portfolio: each account's row (none: not at risk) and when it was read.
     portfolio: BTreeMap<AccountId, (Option<milepost_domain::PortfolioRow>, Timestamp)>,
     portfolio_refreshed: Option<Timestamp>,
+    discovery: Option<milepost_domain::discovery::KeptDiscovery>,
 }
 
 #[derive(Default)]
@@ -200,6 +201,9 @@ pub struct StoreSnapshot {
     pub portfolio: Vec<(AccountId, Option<milepost_domain::PortfolioRow>, Timestamp)>,
     #[serde(default)]
     pub portfolio_refreshed: Option<Timestamp>,
+    /// The discovery result the maps page shows.
+    #[serde(default)]
+    pub discovery: Option<milepost_domain::discovery::KeptDiscovery>,
 }
 
 impl InMemoryStore {
@@ -233,6 +237,7 @@ impl InMemoryStore {
                 .map(|(id, (row, as_of))| (id.clone(), row.clone(), *as_of))
                 .collect(),
             portfolio_refreshed: t.portfolio_refreshed,
+            discovery: t.discovery.clone(),
         }
     }
 
@@ -258,6 +263,7 @@ impl InMemoryStore {
                 t.portfolio.insert(id, (row, as_of));
             }
             t.portfolio_refreshed = snapshot.portfolio_refreshed;
+            t.discovery = snapshot.discovery;
             for task in snapshot.tasks {
                 t.task_order.push(task.id().to_owned());
                 t.tasks.insert(task.id().to_owned(), task);
@@ -1037,5 +1043,18 @@ impl ConsoleReads for InMemoryStore {
 
     async fn all_maps(&self) -> StoreResult<Vec<MilestoneMap>> {
         Ok(self.lock().maps.clone())
+    }
+}
+
+#[async_trait]
+impl DiscoveryStore for InMemoryStore {
+    async fn kept_discovery(&self) -> StoreResult<Option<milepost_domain::discovery::KeptDiscovery>> {
+        Ok(self.lock().discovery.clone())
+    }
+
+    async fn keep_discovery(&self, result: &milepost_domain::discovery::KeptDiscovery) -> StoreResult<()> {
+        self.check_fits("discovery result", result)?;
+        self.lock().discovery = Some(result.clone());
+        Ok(())
     }
 }

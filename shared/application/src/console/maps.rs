@@ -1,8 +1,11 @@
 //! The maps page: each milestone map stored, as the team decided it: every
 //! milestone's criterion, due day, owner, weight and playbook texts, and the
-//! map's thresholds, control group and after-the-playbook settings.
+//! map's thresholds, control group and after-the-playbook settings; where a
+//! discovery result is kept, each milestone's ratio, class and the month its
+//! cohorts part, beside it.
 
 use askama::Template;
+use milepost_domain::discovery::{Class, DiscoveryLine, KeptDiscovery, Ratio};
 use milepost_domain::{Criterion, MapSegment, MilestoneMap, Tenure};
 
 use super::pages::{chrome, render, segment_label};
@@ -22,6 +25,20 @@ struct MilestoneView {
     weight: String,
     heads_up: String,
     texts: Vec<(&'static str, String)>,
+    /// What discovery found of it, in words; none without a kept result or a line for it.
+    discovery: Option<DiscoveryView>,
+}
+
+struct DiscoveryView {
+    /// "Renewed customers reached it 3.1 times as often as churned ones".
+    ratio: String,
+    /// `strong`, `moderate`, `weak`: its CSS class and its word.
+    class: &'static str,
+    month: String,
+    cohorts: String,
+    /// Which scope the figures are of, when not the map's own.
+    scope: String,
+    small: bool,
 }
 
 struct MapView {
@@ -36,6 +53,35 @@ struct MapView {
 struct MapsHtml<'a> {
     c: &'a super::pages::Chrome,
     maps: &'a [MapView],
+    /// Where the discovery figures come from; none kept: how to keep some.
+    discovery: Option<String>,
+}
+
+fn discovery_view(line: &DiscoveryLine, segment: &str, tenure: &str) -> DiscoveryView {
+    let ratio = match line.ratio {
+        Some(Ratio::Finite(r)) => format!("Renewed customers reached it {r:.1} times as often as churned ones"),
+        Some(Ratio::Unbounded) => "Renewed customers reached it; no churned customer did".to_string(),
+        None => "Neither cohort reached it: no ratio".to_string(),
+    };
+    DiscoveryView {
+        ratio,
+        class: match line.class {
+            Some(Class::Strong) => "strong",
+            Some(Class::Moderate) => "moderate",
+            Some(Class::Weak) | None => "weak",
+        },
+        month: line.divergence_month.map_or_else(
+            || "the cohorts never part by month 12".to_string(),
+            |m| format!("the cohorts part in month {m}"),
+        ),
+        cohorts: format!("{} renewed, {} churned accounts", line.renewed_n, line.churned_n),
+        scope: if line.segment == segment && line.tenure == tenure {
+            String::new()
+        } else {
+            "over every segment and contract year".to_string()
+        },
+        small: line.small_cohort,
+    }
 }
 
 /// A criterion in words, for any account (a seat ratio's seats vary).
@@ -49,7 +95,7 @@ fn criterion_words(c: &Criterion) -> String {
     }
 }
 
-fn map_view(map: &MilestoneMap) -> MapView {
+fn map_view(map: &MilestoneMap, discovery: Option<&KeptDiscovery>) -> MapView {
     let segment = match map.segment {
         MapSegment::All => "Every segment".to_string(),
         MapSegment::Only(s) => segment_label(s).to_string(),
@@ -130,6 +176,11 @@ fn map_view(map: &MilestoneMap) -> MapView {
                 } else {
                     m.owner.replace('_', " ")
                 },
+                discovery: discovery.and_then(|d| {
+                    let (segment, tenure) = (map.segment.as_str(), map.tenure.map_or("all", Tenure::as_str));
+                    d.line_for(&m.id, segment, tenure)
+                        .map(|line| discovery_view(line, segment, tenure))
+                }),
                 criterion: criterion_words(&m.criterion),
                 weight: m.arr_weight.map_or("0.1 (default)".to_string(), |w| format!("{w}")),
                 heads_up: m.heads_up.as_ref().map_or("none".to_string(), |h| {
@@ -156,7 +207,20 @@ fn map_view(map: &MilestoneMap) -> MapView {
 pub(super) async fn maps(console: &Console, viewer: &Viewer) -> StoreResult<Option<String>> {
     let mut maps = console.store.all_maps().await?;
     maps.sort_by_key(|m| (m.segment.as_str(), m.tenure.map(Tenure::as_str)));
-    let views: Vec<MapView> = maps.iter().map(map_view).collect();
+    let kept = console.store.kept_discovery().await?;
+    let views: Vec<MapView> = maps.iter().map(|m| map_view(m, kept.as_ref())).collect();
     let c = chrome(console, Some(viewer), "Maps", "maps");
-    Ok(Some(render(&MapsHtml { c: &c, maps: &views })))
+    let discovery = kept.map(|d| {
+        let (renewed, churned) = d.cohorts();
+        format!(
+            "Beside each milestone: how it told renewed customers from churned ones, found by discovery on {renewed} renewed and {churned} churned accounts ({}, {}).",
+            d.source,
+            d.kept_at.format("%-d %b %Y")
+        )
+    });
+    Ok(Some(render(&MapsHtml {
+        c: &c,
+        maps: &views,
+        discovery,
+    })))
 }

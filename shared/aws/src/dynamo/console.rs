@@ -5,7 +5,8 @@
 //! of its own (`PORTFOLIO_PK`): one item per account, read in one query.
 
 use aws_sdk_dynamodb::types::KeysAndAttributes;
-use milepost_app::ports::{AccountFolder, ConsoleReads, KeptPortfolio, KeptPortfolioStore, KeptRow};
+use milepost_app::ports::{AccountFolder, ConsoleReads, DiscoveryStore, KeptPortfolio, KeptPortfolioStore, KeptRow};
+use milepost_domain::discovery::KeptDiscovery;
 use milepost_domain::PortfolioRow;
 
 use super::*;
@@ -237,5 +238,25 @@ impl KeptPortfolioStore for DynamoStore {
             Err(e) if is_conditional_failure(&e) => Ok(()),
             Err(e) => Err(refused(e.into_service_error())),
         }
+    }
+}
+
+/// The latest discovery result: one item of its own.
+const DISCOVERY_PK: &str = "DISCOVERY";
+const DISCOVERY_SK: &str = "LATEST";
+
+#[async_trait]
+impl DiscoveryStore for DynamoStore {
+    async fn kept_discovery(&self) -> StoreResult<Option<KeptDiscovery>> {
+        self.get(DISCOVERY_PK.to_string(), DISCOVERY_SK)
+            .await?
+            .map(|i| from_item(&i))
+            .transpose()
+    }
+
+    async fn keep_discovery(&self, result: &KeptDiscovery) -> StoreResult<()> {
+        let item = HashMap::from([("item".to_string(), to_attr(result)?)]);
+        self.put(item, DISCOVERY_PK.to_string(), DISCOVERY_SK, false).await?;
+        Ok(())
     }
 }

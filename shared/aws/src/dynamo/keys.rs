@@ -23,6 +23,7 @@
 //! | receipts' watermark | `SES#STREAM`             | `SES#STREAM`          |                                              |
 //! | kept portfolio row  | `PORTFOLIO`              | `ROW#<account>`       | `as_of` (epoch µs): a write never replaces a later read |
 //! | portfolio refreshed | `PORTFOLIO`              | `REFRESHED`           |                                              |
+//! | discovery result    | `DISCOVERY`              | `LATEST`              | (the maps page's; the latest replaces it)    |
 //!
 //! - Everything applying an account's events of one request needs (profile,
 //!   activity, milestones): one Query on `pk = ACCOUNT#<account>` and `sk`

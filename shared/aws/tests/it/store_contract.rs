@@ -1524,4 +1524,19 @@ async fn an_accounts_folder_holds_what_its_page_shows(store: Arc<dyn Store>) {
     let mut maps = store.all_maps().await.unwrap();
     maps.sort_by_key(|m| m.segment.as_str());
     assert_eq!(maps, vec![all, smb_first_year]);
+
+    // The discovery result beside them: none, then the latest kept.
+    use milepost_domain::discovery::KeptDiscovery;
+    assert!(store.kept_discovery().await.unwrap().is_none());
+    let result = |ratio: &str, at: Timestamp| {
+        let printed = format!(
+            r#"{{"milestones": [{{"milestone": "first", "name": "First", "segment": "all", "tenure": "all",
+                "renewed_n": 10, "churned_n": 5, "ratio": {ratio}, "class": "strong", "divergence_month": 3}}]}}"#
+        );
+        KeptDiscovery::from_json(&printed, "f.json", at).unwrap()
+    };
+    store.keep_discovery(&result("2.5", t0())).await.unwrap();
+    let latest = result("\"unbounded\"", t0() + Duration::days(1));
+    store.keep_discovery(&latest).await.unwrap();
+    assert_eq!(store.kept_discovery().await.unwrap(), Some(latest));
 }

@@ -786,3 +786,60 @@ async fn a_task_keeps_its_sla_from_when_it_opened_and_the_past_sla_tab_reads_it(
         "{past} past their SLA"
     );
 }
+
+/// A kept discovery result shows beside each milestone it judged: ratio,
+/// class, the month the cohorts part, its cohorts, a small cohort flagged;
+/// a milestone it did not judge shows nothing; without one, the page says
+/// how to keep one.
+#[tokio::test]
+async fn the_maps_page_shows_a_kept_discovery_result_beside_each_milestone() {
+    use milepost_app::ports::DiscoveryStore;
+    use milepost_domain::discovery::KeptDiscovery;
+    let s = setup().await;
+    let viewer = s.sign_in(VIEWER).await;
+    let before = s.get("/maps", &viewer).await;
+    assert!(before.text().contains("No discovery result is kept"));
+    assert!(!before.text().contains("class=\"discovery\""));
+
+    let map = load_map("test.yaml", ESCALATION_MAP).unwrap();
+    let (first, second) = (&map.milestones[0], &map.milestones[1]);
+    let printed = serde_json::json!({"milestones": [
+        {"milestone": first.id, "name": first.name, "segment": "all", "tenure": "all",
+         "renewed_n": 140, "renewed_achieved": 120, "churned_n": 35, "churned_achieved": 9,
+         "ratio": 3.33, "class": "strong", "divergence_month": 2, "small_cohort": false},
+        {"milestone": second.id, "name": second.name, "segment": "all", "tenure": "all",
+         "renewed_n": 12, "churned_n": 4, "ratio": 1.2, "class": "weak", "small_cohort": true},
+        {"milestone": "not_in_any_map", "name": "Elsewhere", "segment": "all", "tenure": "all",
+         "renewed_n": 140, "churned_n": 35, "ratio": "unbounded", "class": "strong"}
+    ]});
+    let kept = KeptDiscovery::from_json(&printed.to_string(), "q3.json", s.now()).unwrap();
+    s.store.keep_discovery(&kept).await.unwrap();
+
+    let page = s.get("/maps", &viewer).await;
+    let text = page.text();
+    assert!(
+        text.contains("found by discovery on 140 renewed and 35 churned accounts (q3.json,"),
+        "where the figures come from"
+    );
+    let card = |m: &milepost_domain::MilestoneDef| {
+        let at = text.find(&format!("<span class=\"muted\">{}</span>", m.id)).unwrap();
+        let end = text[at..].find("</li>").unwrap();
+        text[at..at + end].to_string()
+    };
+    let strong = card(first);
+    assert!(strong.contains("<span class=\"badge strong\">strong</span> Renewed customers reached it 3.3 times as often as churned ones; the cohorts part in month 2 (140 renewed, 35 churned accounts)."), "{strong}");
+    let weak = card(second);
+    assert!(
+        weak.contains("badge weak") && weak.contains("1.2 times") && weak.contains("never part by month 12"),
+        "{weak}"
+    );
+    assert!(weak.contains("Few accounts:"), "a small cohort is said to be one");
+    for m in &map.milestones[2..] {
+        assert!(
+            !card(m).contains("class=\"discovery\""),
+            "{}: nothing judged, nothing shown",
+            m.id
+        );
+    }
+    assert!(!text.contains("Elsewhere"), "a milestone of no map is not shown");
+}
