@@ -309,6 +309,15 @@ def main():
                         check(f"{round(rate['rate'] * 100)}%" in cells[2], f"{key} playbook rate {rate['rate']}")
                     check(cells[5] == str(row["window_open"]), f"{key} window open")
             shots.take(lead, "/results", "results")
+            # On a phone the rates chart fits the screen: no sideways scrolling.
+            phone = lead.new_page()
+            phone.set_viewport_size({"width": 375, "height": 900})
+            phone.goto(base + "/results")
+            box = phone.evaluate("() => { const b = document.querySelector('.chart-box');"
+                                 " return [b.scrollWidth, b.clientWidth]; }")
+            check(box[0] <= box[1], f"the rates chart scrolls sideways on a phone: {box}")
+            check(phone.locator("svg.rates-narrow").is_visible(), "the phone's rates chart is shown")
+            phone.close()
             check_discovery(lead.new_page(), base, discovery)
             shots.take(lead, "/maps", "maps")
             page.goto(base + "/")

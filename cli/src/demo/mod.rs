@@ -277,9 +277,11 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
     };
 
     let (ingestion, playbook) = (services.ingestion(), services.playbook());
-    // Nobody reads the portfolio while the demo runs: it is kept once, at the end.
+    // Nobody reads the console while the demo runs: its portfolio and
+    // results are kept once, at the end.
     let scheduled = milepost_app::scheduled::ScheduledRun {
         portfolio: None,
+        results: None,
         ..services.scheduled_run()
     };
     let actions = services.actions().expect("the demo signs links");
@@ -511,6 +513,7 @@ async fn write_outputs(
     std::fs::write(opts.out.join("report.json"), crate::report_cmd::to_json(&report))?;
     // What `milepost console` serves.
     milepost_app::portfolio_keeper::refresh_all(store, now).await?;
+    milepost_app::console::keep_results(store, now).await?;
     std::fs::write(opts.out.join("store.json"), serde_json::to_vec(&store.snapshot(now))?)?;
     Ok(report)
 }

@@ -364,13 +364,32 @@ pub trait DiscoveryStore: Send + Sync {
     async fn keep_discovery(&self, result: &milepost_domain::discovery::KeptDiscovery) -> StoreResult<()>;
 }
 
+/// The results page's views kept ready (`console::keep_results`), by name:
+/// each as JSON, with the moment it was worked out for.
+#[async_trait]
+pub trait KeptResultsStore: Send + Sync {
+    async fn kept_results(&self, name: &str) -> StoreResult<Option<(Timestamp, String)>>;
+    /// Keeps `json` as `name`'s view at `as_of`, unless a later one is kept.
+    async fn keep_results(&self, name: &str, as_of: Timestamp, json: &str) -> StoreResult<()>;
+}
+
 /// What keeps the portfolio: the open misses, the accounts and what scores their health.
 pub trait PortfolioKeeperStore: OpenMissIndex + ConsoleReads + KeptPortfolioStore {}
 impl<T> PortfolioKeeperStore for T where T: OpenMissIndex + ConsoleReads + KeptPortfolioStore {}
 
 /// What the console reads, and writes through the people's actions.
-pub trait ConsoleStore: ActionStore + ActivityStore + PortfolioKeeperStore + ReportStore + DiscoveryStore {}
-impl<T> ConsoleStore for T where T: ActionStore + ActivityStore + PortfolioKeeperStore + ReportStore + DiscoveryStore {}
+pub trait ConsoleStore:
+    ActionStore + ActivityStore + PortfolioKeeperStore + ResultsKeeperStore + DiscoveryStore
+{
+}
+impl<T> ConsoleStore for T where
+    T: ActionStore + ActivityStore + PortfolioKeeperStore + ResultsKeeperStore + DiscoveryStore
+{
+}
+
+/// What keeps the results page's views: the report's records and where they are kept.
+pub trait ResultsKeeperStore: ReportStore + KeptResultsStore {}
+impl<T> ResultsKeeperStore for T where T: ReportStore + KeptResultsStore {}
 
 /// The state of one email send, keyed by a deterministic idempotency key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,8 +1,8 @@
 //! One scheduled run: what the sweep function does every few minutes, in
 //! its one order — the sweep of due milestones, then the reminders of
 //! snoozes that are over, the held-back lists that are due, the heads-ups
-//! before a miss, the settling of emails of unknown outcome and the
-//! refresh of the console's portfolio. The Lambda,
+//! before a miss, the settling of emails of unknown outcome, the refresh of
+//! the console's portfolio and (hourly) of its results page. The Lambda,
 //! `milepost sweep`, the demo and the chaos run all run this.
 
 use serde::Serialize;
@@ -25,6 +25,8 @@ pub struct ScheduledRun {
     /// None where nobody reads the portfolio between runs (the demo keeps
     /// it once, at the end).
     pub portfolio: Option<PortfolioKeeper>,
+    /// The console's results page, worked out hourly; none where nobody reads it.
+    pub results: Option<crate::console::ResultsKeeper>,
 }
 
 /// What one scheduled run did, part by part.
@@ -39,6 +41,8 @@ pub struct ScheduledReport {
     pub unknown_emails: SettleReport,
     /// Left for the next run when the run is out of time.
     pub portfolio: Option<PortfolioRefresh>,
+    /// Results views kept (0: those kept were recent enough); none when out of time.
+    pub results_kept: Option<usize>,
 }
 
 impl ScheduledRun {
@@ -56,8 +60,13 @@ impl ScheduledRun {
             Some(keeper) if !(opts.should_stop)() => Some(keeper.run().await?),
             _ => None,
         };
+        let results_kept = match &self.results {
+            Some(keeper) if !(opts.should_stop)() => Some(keeper.run().await?),
+            _ => None,
+        };
         Ok(ScheduledReport {
             portfolio,
+            results_kept,
             sweep,
             reminders,
             held_back_lists,

@@ -109,6 +109,10 @@ impl Services {
                 store: self.store.clone(),
                 clock: self.clock.clone(),
             }),
+            results: Some(crate::console::ResultsKeeper {
+                store: self.store.clone(),
+                clock: self.clock.clone(),
+            }),
         }
     }
 

@@ -12,9 +12,9 @@ use rustc_hash::FxHashMap as HashMap;
 
 use milepost_app::ports::{
     AccountFolder, AccountStore, ActivityStore, ConsoleReads, ContactStore, DedupeStore, DiscoveryStore, EscalationLog,
-    EventStore, EventsApplied, HeldBackListStore, KeptPortfolio, KeptPortfolioStore, KeptRow, LeaderQueueStore,
-    MapStore, MilestoneStore, OpenMissIndex, Page, ParkingStore, PauseStore, SendClaim, SendLedger, SendReceipt,
-    SendReceipts, SendRecord, StoreError, StoreResult, TaskStore,
+    EventStore, EventsApplied, HeldBackListStore, KeptPortfolio, KeptPortfolioStore, KeptResultsStore, KeptRow,
+    LeaderQueueStore, MapStore, MilestoneStore, OpenMissIndex, Page, ParkingStore, PauseStore, SendClaim, SendLedger,
+    SendReceipt, SendReceipts, SendRecord, StoreError, StoreResult, TaskStore,
 };
 use milepost_domain::suppression::suppression_key;
 use milepost_domain::{
@@ -64,6 +64,8 @@ struct Tables {
     portfolio: BTreeMap<AccountId, (Option<milepost_domain::PortfolioRow>, Timestamp)>,
     portfolio_refreshed: Option<Timestamp>,
     discovery: Option<milepost_domain::discovery::KeptDiscovery>,
+    /// The results page's kept views, by name: when, and the view as JSON.
+    results: BTreeMap<String, (Timestamp, String)>,
 }
 
 #[derive(Default)]
@@ -204,6 +206,9 @@ pub struct StoreSnapshot {
     /// The discovery result the maps page shows.
     #[serde(default)]
     pub discovery: Option<milepost_domain::discovery::KeptDiscovery>,
+    /// The results page's kept views, by name.
+    #[serde(default)]
+    pub results: Vec<(String, Timestamp, String)>,
 }
 
 impl InMemoryStore {
@@ -238,6 +243,11 @@ impl InMemoryStore {
                 .collect(),
             portfolio_refreshed: t.portfolio_refreshed,
             discovery: t.discovery.clone(),
+            results: t
+                .results
+                .iter()
+                .map(|(name, (at, json))| (name.clone(), *at, json.clone()))
+                .collect(),
         }
     }
 
@@ -264,6 +274,9 @@ impl InMemoryStore {
             }
             t.portfolio_refreshed = snapshot.portfolio_refreshed;
             t.discovery = snapshot.discovery;
+            for (name, at, json) in snapshot.results {
+                t.results.insert(name, (at, json));
+            }
             for task in snapshot.tasks {
                 t.task_order.push(task.id().to_owned());
                 t.tasks.insert(task.id().to_owned(), task);
@@ -1055,6 +1068,22 @@ impl DiscoveryStore for InMemoryStore {
     async fn keep_discovery(&self, result: &milepost_domain::discovery::KeptDiscovery) -> StoreResult<()> {
         self.check_fits("discovery result", result)?;
         self.lock().discovery = Some(result.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl KeptResultsStore for InMemoryStore {
+    async fn kept_results(&self, name: &str) -> StoreResult<Option<(Timestamp, String)>> {
+        Ok(self.lock().results.get(name).cloned())
+    }
+
+    async fn keep_results(&self, name: &str, as_of: Timestamp, json: &str) -> StoreResult<()> {
+        self.check_fits("results view", &json)?;
+        let mut t = self.lock();
+        if t.results.get(name).is_none_or(|(kept, _)| *kept <= as_of) {
+            t.results.insert(name.to_string(), (as_of, json.to_string()));
+        }
         Ok(())
     }
 }

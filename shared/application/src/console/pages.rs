@@ -117,6 +117,7 @@ pub(super) fn sign_in(console: &Console, people: &[super::Person], return_to: &s
 }
 
 /// A choice of a `<select>`.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(super) struct Choice {
     pub(super) value: String,
     pub(super) label: String,

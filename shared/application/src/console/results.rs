@@ -1,6 +1,9 @@
 //! The results page: `milepost report` as pictures. Every figure is the
 //! report's for the same period and moment (one read of the store makes the
-//! period's report and the twelve weeks' before now).
+//! period's report and the twelve weeks' before now). The page people open
+//! most — every miss so far, for all segments or one — is kept ready by the
+//! scheduled run (`keep_results`, hourly: it reads the whole table), so it
+//! is one read; a chosen period is worked out when asked for.
 
 use askama::Template;
 use chrono::{Duration, NaiveDate};
@@ -11,7 +14,9 @@ use super::pages::{choices, chrome, render, segment_label, Choice};
 use super::session::Viewer;
 use super::{Console, Fields};
 use crate::email::{fmt_day, fmt_money};
-use crate::ports::StoreResult;
+use serde::{Deserialize, Serialize};
+
+use crate::ports::{Clock, KeptResultsStore, ReportStore, ResultsKeeperStore, StoreResult};
 
 /// Weeks the weekly charts cover, ending with the last whole week.
 pub const WEEKS: usize = 12;
@@ -21,6 +26,7 @@ const RATE_WIDTH: f64 = 400.0;
 const BAR_HEIGHT: f64 = 120.0;
 
 /// A rate as the page shows it, and where it sits on the chart.
+#[derive(Serialize, Deserialize)]
 struct RateView {
     words: String,
     x: String,
@@ -59,6 +65,7 @@ fn points(d: f64) -> String {
     }
 }
 
+#[derive(Serialize, Deserialize)]
 struct RowView {
     milestone: String,
     segment: String,
@@ -71,10 +78,18 @@ struct RowView {
     window_open: u64,
     uplift: String,
     small_sample: bool,
-    /// The row's band in the chart.
+    /// The row's band in the chart, its label beside it.
     y: usize,
     label_y: usize,
+    /// On a phone: the label above the band, the band the screen's width.
+    #[serde(default)]
+    narrow_y: usize,
+    #[serde(default)]
+    narrow_label_y: usize,
 }
+
+/// A row's height in the phone's chart: its label's line and its band.
+const NARROW_ROW: usize = 52;
 
 fn row_view(row: &Row, index: usize) -> RowView {
     RowView {
@@ -104,10 +119,13 @@ fn row_view(row: &Row, index: usize) -> RowView {
         small_sample: row.small_sample,
         y: index * 36 + 20,
         label_y: index * 36 + 34,
+        narrow_y: index * NARROW_ROW + 40,
+        narrow_label_y: index * NARROW_ROW + 34,
     }
 }
 
 /// One week of the weekly charts.
+#[derive(Serialize, Deserialize)]
 struct WeekView {
     label: String,
     misses: u64,
@@ -122,6 +140,7 @@ struct WeekView {
     arr_h: String,
 }
 
+#[derive(Serialize, Deserialize)]
 struct ResultsView {
     period: String,
     as_of: String,
@@ -135,6 +154,8 @@ struct ResultsView {
     /// milestone by segment (the table has each milestone by segment too).
     chart: Vec<RowView>,
     chart_height: usize,
+    #[serde(default)]
+    narrow_height: usize,
     weeks: Vec<WeekView>,
     arr_now: String,
 }
@@ -175,6 +196,91 @@ fn weeks_before(now: Timestamp) -> Vec<Week> {
         .collect()
 }
 
+/// The segments the kept views cover: every one together, then each.
+fn kept_segments() -> impl Iterator<Item = Option<Segment>> {
+    std::iter::once(None).chain(Segment::ALL.into_iter().map(Some))
+}
+
+/// The name a kept view goes by.
+fn kept_key(segment: Option<Segment>) -> &'static str {
+    segment.map_or("all", Segment::as_str)
+}
+
+/// How long a kept view serves before the scheduled run works it out again.
+pub const RESULTS_KEPT_FOR: Duration = Duration::hours(1);
+
+/// Works out the page of every miss so far, for all segments and each, at
+/// `now` (one read of the whole table) and keeps them. Returns how many.
+pub async fn keep_results(store: &dyn ResultsKeeperStore, now: Timestamp) -> StoreResult<usize> {
+    let asked: Vec<ReportOptions> = kept_segments()
+        .map(|segment| ReportOptions {
+            since: None,
+            until: None,
+            segment,
+            window_days: DEFAULT_WINDOW_DAYS,
+            as_of: now,
+        })
+        .collect();
+    let views = results_views(store, &asked, now).await?;
+    for (options, view) in asked.iter().zip(&views) {
+        let json = serde_json::to_string(view).map_err(crate::ports::StoreError::backend)?;
+        store.keep_results(kept_key(options.segment), now, &json).await?;
+    }
+    Ok(views.len())
+}
+
+/// The kept views as a part of the scheduled run: worked out again when
+/// the last are `RESULTS_KEPT_FOR` old.
+#[derive(Clone)]
+pub struct ResultsKeeper {
+    pub store: std::sync::Arc<dyn ResultsKeeperStore>,
+    pub clock: std::sync::Arc<dyn Clock>,
+}
+
+impl ResultsKeeper {
+    /// How many views it kept (none: those kept are recent enough).
+    pub async fn run(&self) -> StoreResult<usize> {
+        let now = self.clock.now();
+        if !results_due(self.store.as_ref(), now).await? {
+            return Ok(0);
+        }
+        keep_results(self.store.as_ref(), now).await
+    }
+}
+
+/// Whether the kept views are due to be worked out again at `now`.
+pub async fn results_due(store: &dyn KeptResultsStore, now: Timestamp) -> StoreResult<bool> {
+    Ok(match store.kept_results(kept_key(None)).await? {
+        Some((as_of, _)) => as_of + RESULTS_KEPT_FOR <= now,
+        None => true,
+    })
+}
+
+/// The page's view for each of `asked`, from one read of the store.
+async fn results_views(
+    store: &dyn ReportStore,
+    asked: &[ReportOptions],
+    now: Timestamp,
+) -> StoreResult<Vec<ResultsView>> {
+    let weeks = weeks_before(now);
+    let mut all = Vec::with_capacity(asked.len() * (1 + WEEKS));
+    for options in asked {
+        all.push(options.clone());
+        all.extend(weeks.iter().map(|w| ReportOptions {
+            segment: options.segment,
+            ..w.options(now)
+        }));
+    }
+    let mut reports = crate::report::reports(store, all).await?.into_iter();
+    let mut views = Vec::with_capacity(asked.len());
+    for options in asked {
+        let report = reports.next().expect("the period's report");
+        let weekly: Vec<Report> = reports.by_ref().take(WEEKS).collect();
+        views.push(view_of(options, &report, &weeks, &weekly, now));
+    }
+    Ok(views)
+}
+
 pub(super) async fn results(
     console: &Console,
     viewer: &Viewer,
@@ -182,15 +288,23 @@ pub(super) async fn results(
     now: Timestamp,
 ) -> StoreResult<Option<String>> {
     let options = options_of(query, now);
-    let weeks = weeks_before(now);
-    let mut all = vec![options.clone()];
-    all.extend(weeks.iter().map(|w| ReportOptions {
-        segment: options.segment,
-        ..w.options(now)
-    }));
-    let mut reports = crate::report::reports(console.store.as_ref(), all).await?;
-    let weekly: Vec<Report> = reports.split_off(1);
-    let report = reports.pop().expect("the period's report");
+    let kept = if options.since.is_none() && options.until.is_none() {
+        console.store.kept_results(kept_key(options.segment)).await?
+    } else {
+        None
+    };
+    let view = match kept.and_then(|(_, json)| serde_json::from_str::<ResultsView>(&json).ok()) {
+        Some(view) => view,
+        None => results_views(console.store.as_ref(), std::slice::from_ref(&options), now)
+            .await?
+            .pop()
+            .expect("one view asked for"),
+    };
+    let c = chrome(console, Some(viewer), "Results", "results");
+    Ok(Some(render(&ResultsHtml { c: &c, v: &view })))
+}
+
+fn view_of(options: &ReportOptions, report: &Report, weeks: &[Week], weekly: &[Report], now: Timestamp) -> ResultsView {
     let rows: Vec<RowView> = report.rows.iter().enumerate().map(|(i, r)| row_view(r, i)).collect();
     let chart: Vec<RowView> = report
         .rows
@@ -235,7 +349,7 @@ pub(super) async fn results(
     };
     let week_views = weeks
         .iter()
-        .zip(&weekly)
+        .zip(weekly)
         .enumerate()
         .map(|(i, (week, r))| {
             let misses = r.activity.new_misses.total();
@@ -259,14 +373,14 @@ pub(super) async fn results(
             }
         })
         .collect();
-    let view = ResultsView {
+    ResultsView {
         period: match (options.since, options.until) {
             (None, None) => "every miss so far".to_string(),
             (Some(s), None) => format!("misses due from {}", fmt_day(s)),
             (None, Some(u)) => format!("misses due up to {}", fmt_day(u)),
             (Some(s), Some(u)) => format!("misses due {} to {}", fmt_day(s), fmt_day(u)),
         },
-        as_of: fmt_day(now.date_naive()),
+        as_of: now.format("%-d %b %Y, %H:%M UTC").to_string(),
         since: options.since.map(|d| d.to_string()).unwrap_or_default(),
         until: options.until.map(|d| d.to_string()).unwrap_or_default(),
         segments: choices(
@@ -276,11 +390,10 @@ pub(super) async fn results(
         headline,
         notes: report.notes.clone(),
         chart_height: chart.len() * 36 + 24,
+        narrow_height: chart.len() * NARROW_ROW + 24,
         chart,
         rows,
         weeks: week_views,
         arr_now: fmt_money(report.at_risk.arr_now),
-    };
-    let c = chrome(console, Some(viewer), "Results", "results");
-    Ok(Some(render(&ResultsHtml { c: &c, v: &view })))
+    }
 }

@@ -5,7 +5,9 @@
 //! of its own (`PORTFOLIO_PK`): one item per account, read in one query.
 
 use aws_sdk_dynamodb::types::KeysAndAttributes;
-use milepost_app::ports::{AccountFolder, ConsoleReads, DiscoveryStore, KeptPortfolio, KeptPortfolioStore, KeptRow};
+use milepost_app::ports::{
+    AccountFolder, ConsoleReads, DiscoveryStore, KeptPortfolio, KeptPortfolioStore, KeptResultsStore, KeptRow,
+};
 use milepost_domain::discovery::KeptDiscovery;
 use milepost_domain::PortfolioRow;
 
@@ -258,5 +260,48 @@ impl DiscoveryStore for DynamoStore {
         let item = HashMap::from([("item".to_string(), to_attr(result)?)]);
         self.put(item, DISCOVERY_PK.to_string(), DISCOVERY_SK, false).await?;
         Ok(())
+    }
+}
+
+/// The results page's kept views: a partition of their own, an item each.
+const RESULTS_PK: &str = "RESULTS";
+
+fn results_sk(name: &str) -> String {
+    format!("VIEW#{name}")
+}
+
+#[async_trait]
+impl KeptResultsStore for DynamoStore {
+    async fn kept_results(&self, name: &str) -> StoreResult<Option<(Timestamp, String)>> {
+        let Some(item) = self.get(RESULTS_PK.to_string(), &results_sk(name)).await? else {
+            return Ok(None);
+        };
+        let json = item
+            .get("view")
+            .and_then(|v| v.as_s().ok())
+            .ok_or_else(|| backend("a kept results view without its view"))?;
+        Ok(Some((micros_of(&item, "as_of")?, json.clone())))
+    }
+
+    async fn keep_results(&self, name: &str, as_of: Timestamp, json: &str) -> StoreResult<()> {
+        let sk = results_sk(name);
+        if !key_fits(RESULTS_PK, &sk) {
+            return Err(key_too_long(RESULTS_PK, &sk));
+        }
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(RESULTS_PK))
+            .item("sk", s(sk))
+            .item("as_of", micros(as_of))
+            .item("view", s(json))
+            .condition_expression("attribute_not_exists(pk) OR as_of <= :as_of")
+            .expression_attribute_values(":as_of", micros(as_of));
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Ok(()),
+            Err(e) => Err(refused(e.into_service_error())),
+        }
     }
 }

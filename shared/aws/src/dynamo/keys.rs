@@ -24,6 +24,7 @@
 //! | kept portfolio row  | `PORTFOLIO`              | `ROW#<account>`       | `as_of` (epoch µs): a write never replaces a later read |
 //! | portfolio refreshed | `PORTFOLIO`              | `REFRESHED`           |                                              |
 //! | discovery result    | `DISCOVERY`              | `LATEST`              | (the maps page's; the latest replaces it)    |
+//! | kept results view   | `RESULTS`                | `VIEW#<all\|segment>` | `as_of` (epoch µs), `view` (JSON)            |
 //!
 //! - Everything applying an account's events of one request needs (profile,
 //!   activity, milestones): one Query on `pk = ACCOUNT#<account>` and `sk`

@@ -1539,4 +1539,19 @@ async fn an_accounts_folder_holds_what_its_page_shows(store: Arc<dyn Store>) {
     let latest = result("\"unbounded\"", t0() + Duration::days(1));
     store.keep_discovery(&latest).await.unwrap();
     assert_eq!(store.kept_discovery().await.unwrap(), Some(latest));
+
+    // The results page's kept views: by name, a later one never replaced by an earlier.
+    assert!(store.kept_results("all").await.unwrap().is_none());
+    let (early, late) = (t0(), t0() + Duration::hours(1));
+    store.keep_results("all", late, r#"{"view": "late"}"#).await.unwrap();
+    store.keep_results("all", early, r#"{"view": "early"}"#).await.unwrap();
+    store.keep_results("smb", early, r#"{"view": "smb"}"#).await.unwrap();
+    assert_eq!(
+        store.kept_results("all").await.unwrap(),
+        Some((late, r#"{"view": "late"}"#.to_string()))
+    );
+    assert_eq!(
+        store.kept_results("smb").await.unwrap().unwrap().1,
+        r#"{"view": "smb"}"#
+    );
 }

@@ -23,6 +23,7 @@ const VIEWER: &str = "viewer@vendor.example";
 
 struct Setup {
     console: Console,
+    services: Services,
     store: Arc<InMemoryStore>,
     events: Arc<RecordingPublisher>,
     clock: Arc<VirtualClock>,
@@ -63,8 +64,11 @@ async fn setup() -> Setup {
         t += Duration::hours(1);
     }
     // What the scheduled run does last: keep the portfolio the console reads.
-    let kept = services.scheduled_run().portfolio.unwrap().run().await.unwrap();
+    let scheduled = services.scheduled_run();
+    let kept = scheduled.portfolio.unwrap().run().await.unwrap();
     assert_eq!(kept.rows, 2, "{kept:?}");
+    let views = scheduled.results.unwrap().run().await.unwrap();
+    assert_eq!(views, 4, "every segment together, and each");
     let person = |name: &str, email: &str, role| Person {
         name: name.into(),
         email: email.into(),
@@ -87,6 +91,7 @@ async fn setup() -> Setup {
     };
     Setup {
         console,
+        services,
         store,
         events,
         clock,
@@ -842,4 +847,54 @@ async fn the_maps_page_shows_a_kept_discovery_result_beside_each_milestone() {
         );
     }
     assert!(!text.contains("Elsewhere"), "a milestone of no map is not shown");
+}
+
+/// The results page people open most (every miss so far) is the view the
+/// scheduled run kept, one read; it is worked out again once it is an hour
+/// old, not before; a chosen period is worked out when asked for.
+#[tokio::test]
+async fn the_results_page_is_kept_hourly_and_a_chosen_period_is_worked_out_when_asked() {
+    let s = setup().await;
+    let options = |as_of| ReportOptions {
+        since: None,
+        until: None,
+        segment: None,
+        window_days: DEFAULT_WINDOW_DAYS,
+        as_of,
+    };
+    let arr_now = |report: &milepost_domain::report::Report| milepost_app::email::fmt_money(report.at_risk.arr_now);
+    let before = milepost_app::report::report(s.store.as_ref(), options(s.now()))
+        .await
+        .unwrap();
+    // Confirmed in the console: less ARR at risk from now on.
+    let lead = s.sign_in(LEAD).await;
+    let action = "/accounts/acme/milestones/sponsor_named/confirm";
+    let page = s.get("/accounts/acme", &lead).await;
+    let (csrf, form_id) = (
+        field_after(page.text(), action, "csrf"),
+        field_after(page.text(), action, "form_id"),
+    );
+    let r = s.post(action, &lead, &[("csrf", &csrf), ("form_id", &form_id)]).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    s.clock.set(s.now() + Duration::minutes(30));
+    let after = milepost_app::report::report(s.store.as_ref(), options(s.now()))
+        .await
+        .unwrap();
+    assert!(
+        after.at_risk.arr_now < before.at_risk.arr_now,
+        "the confirm took ARR off the risk"
+    );
+
+    let kept = s.get("/results", &lead).await;
+    assert!(kept.text().contains(&arr_now(&before)), "the kept view, as of its hour");
+    let since = contract_start().date_naive().to_string();
+    let chosen = s.get(&format!("/results?since={since}"), &lead).await;
+    assert!(chosen.text().contains(&arr_now(&after)), "a chosen period: as of now");
+
+    let keeper = s.services.scheduled_run().results.unwrap();
+    assert_eq!(keeper.run().await.unwrap(), 0, "half an hour old: kept as it is");
+    s.clock.set(s.now() + Duration::minutes(31));
+    assert_eq!(keeper.run().await.unwrap(), 4, "an hour old: worked out again");
+    let again = s.get("/results", &lead).await;
+    assert!(again.text().contains(&arr_now(&after)), "the new view");
 }
