@@ -365,9 +365,20 @@ def main():
             shots.take(csm, "/tasks?whose=mine", "tasks")
             card = cards.nth(0)
             title = card.locator("h2").inner_text()
-            card.locator("summary").click()
+            # Each task's page: what its email said, and its form.
+            card.locator("a.act-link").click()
+            page.wait_for_load_state()
+            check(page.locator("h1").inner_text() == title, f"the task's page opens: {page.locator('h1').inner_text()!r}")
+            shots.take(csm, page.url[len(base):], "task")
+            card = page.locator("details.act")
             card.locator("select[name=outcome]").select_option("plan_agreed")
-            card.locator("form[action$='/done'] input[name=note]").fill("Agreed a plan on the call")
+            note = card.locator("form[action$='/done'] input[name=note]")
+            note.fill("Agreed a plan on the call")
+            # Enter in the note acts on nothing: done, snooze and dismiss share the form.
+            before = page.url
+            note.press("Enter")
+            page.wait_for_timeout(300)
+            check(page.url == before and page.locator(".notice").count() == 0, "Enter in a task's note acted")
             card.locator("button", has_text="Mark done").click()
             page.wait_for_load_state()
             check("The task is done." in page.locator(".notice").inner_text(), "closing the task is said")

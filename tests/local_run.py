@@ -223,8 +223,10 @@ def console_walk(env, terminal):
         check(page.url == base + "/tasks?whose=mine", f"Maya did not come back to her tasks: {page.url}", terminal)
         cards = page.locator("ol.cards > li")
         check(cards.count() == len(before), f"the console lists {cards.count()} open tasks, the store {len(before)}", terminal)
-        card = cards.nth(0)
-        card.locator("summary").click()
+        # The task's own page holds its form; done returns to the list.
+        cards.nth(0).locator("a.act-link").click()
+        page.wait_for_load_state()
+        card = page.locator("details.act")
         card.locator("button", has_text="Mark done").click()
         page.wait_for_load_state()
         check("The task is done." in page.locator(".notice").inner_text(), "closing a task was not said", terminal)

@@ -201,6 +201,7 @@ enum Route {
     Portfolio,
     Account(AccountId),
     Tasks,
+    Task(String),
     Results,
     Maps,
     TaskAction(String, String),
@@ -221,6 +222,7 @@ fn route(path: &str) -> Route {
         ["accounts", id, "milestones", m, "confirm"] => Route::Confirm(AccountId::new(decoded(id)), decoded(m)),
         ["accounts", id, what] => Route::AccountAction(AccountId::new(decoded(id)), (*what).to_string()),
         ["tasks"] => Route::Tasks,
+        ["tasks", id] => Route::Task(decoded(id)),
         ["results"] => Route::Results,
         ["maps"] => Route::Maps,
         ["tasks", id, what] => Route::TaskAction(decoded(id), (*what).to_string()),
@@ -429,6 +431,7 @@ impl Console {
             Route::Portfolio => pages::portfolio(self, &viewer, &query, now).await,
             Route::Account(id) => pages::account(self, &viewer, &id, &query, now).await,
             Route::Tasks => pages::tasks(self, &viewer, &query, now).await,
+            Route::Task(id) => pages::task(self, &viewer, &id, &query, now).await,
             Route::Results => results::results(self, &viewer, &query, now).await,
             Route::Maps => maps::maps(self, &viewer).await,
             _ => return self.method_not_allowed(&viewer),
@@ -730,7 +733,8 @@ impl Console {
             }
             _ => return self.not_found(Some(viewer)),
         };
-        let Some(key) = Self::form_key(form) else {
+        // One form offers done, snooze and dismiss: its one submission per action.
+        let Some(key) = Self::form_key(form).map(|k| format!("{k}-{what}")) else {
             return self.refused(
                 viewer,
                 400,

@@ -383,6 +383,12 @@ struct LogView {
 }
 
 struct TaskView {
+    /// Its place on the page: tells its form's fields from another's.
+    n: usize,
+    /// Its own page, where it is acted on.
+    href: String,
+    /// Its form shown open (on its own page, where acting is the point).
+    open: bool,
     milestone: String,
     owner: String,
     standing: String,
@@ -588,7 +594,12 @@ pub(super) async fn account(
                 what: e.detail.clone(),
             })
             .collect(),
-        tasks: tasks.iter().rev().map(|t| task_view(viewer, t, console)).collect(),
+        tasks: tasks
+            .iter()
+            .rev()
+            .enumerate()
+            .map(|(i, t)| task_view(viewer, t, i + 1))
+            .collect(),
         bars: days
             .iter()
             .map(|d| {
@@ -631,9 +642,12 @@ pub(super) async fn account(
     Ok(Some(render(&AccountHtml { c: &c, v: &view })))
 }
 
-fn task_view(viewer: &Viewer, t: &CsmTask, _console: &Console) -> TaskView {
+fn task_view(viewer: &Viewer, t: &CsmTask, n: usize) -> TaskView {
     let live = t.status().is_live();
     TaskView {
+        n,
+        href: format!("/tasks/{}", url_part(t.id())),
+        open: false,
         milestone: t.brief().milestone_name.clone(),
         owner: t.brief().owner_name.clone(),
         standing: standing(t),
@@ -665,11 +679,6 @@ struct TasksView {
     shown: String,
     prev: Option<String>,
     next: Option<String>,
-    form_id: String,
-    here: String,
-    note_max: usize,
-    outcomes: Vec<Choice>,
-    reasons: Vec<Choice>,
 }
 
 #[derive(Template)]
@@ -768,9 +777,9 @@ pub(super) async fn tasks(
         )
     };
     let mut rows = Vec::with_capacity(shown.len());
-    for t in shown {
+    for (i, t) in shown.iter().enumerate() {
         rows.push(TaskRowView {
-            task: task_view(viewer, t, console),
+            task: task_view(viewer, t, i + 1),
             account: t.brief().account_name.clone(),
             account_href: account_href(&t.brief().account_id),
             due: fmt_date(t.brief().due_at),
@@ -779,6 +788,10 @@ pub(super) async fn tasks(
         });
     }
     let here = href(whose, status, page);
+    for row in &mut rows {
+        // Acting on the task's page returns here.
+        row.task.href = format!("{}?{}", row.task.href, query_of(&[("from", here.clone())]));
+    }
     let view = TasksView {
         mine,
         status,
@@ -794,8 +807,79 @@ pub(super) async fn tasks(
         prev: (page > 1).then(|| href(whose, status, page - 1)),
         next: (page < pages).then(|| href(whose, status, page + 1)),
         rows,
+    };
+    let mut c = chrome(console, Some(viewer), "Tasks", "tasks");
+    c.notice = query.get("notice").and_then(Notice::parse).map(Notice::text);
+    Ok(Some(render(&TasksHtml { c: &c, v: &view })))
+}
+
+struct TaskPageView {
+    task: TaskView,
+    account: String,
+    account_href: String,
+    facts: Vec<(&'static str, String)>,
+    past_sla: bool,
+    intervention: String,
+    recent: Vec<String>,
+    other_recent: u64,
+    form_id: String,
+    here: String,
+    note_max: usize,
+    outcomes: Vec<Choice>,
+    reasons: Vec<Choice>,
+}
+
+#[derive(Template)]
+#[template(path = "console/task.html")]
+struct TaskHtml<'a> {
+    c: &'a Chrome,
+    v: &'a TaskPageView,
+}
+
+/// One task's page: what its email said (target, progress, health, what to
+/// try, the latest activity), its notes and standing, and, for its owner or
+/// a lead while it is live, done / snooze / dismiss.
+pub(super) async fn task(
+    console: &Console,
+    viewer: &Viewer,
+    id: &str,
+    query: &Fields,
+    now: Timestamp,
+) -> StoreResult<Option<String>> {
+    let Some(t) = console.store.get_task(id).await? else {
+        return Ok(None);
+    };
+    let brief = t.brief();
+    let past = past_sla(console, &t, now).await?;
+    let view = TaskPageView {
+        task: TaskView {
+            open: true,
+            ..task_view(viewer, &t, 1)
+        },
+        account: brief.account_name.clone(),
+        account_href: account_href(&brief.account_id),
+        facts: vec![
+            ("Owner", brief.owner_name.clone()),
+            ("Opened", fmt_date(t.created_at())),
+            ("Milestone due", fmt_date(brief.due_at)),
+            ("ARR at risk", fmt_money(brief.arr_at_risk)),
+            ("Target", brief.target.clone()),
+            ("When the task opened", brief.current.clone()),
+            (
+                "Health when it opened",
+                health_words(brief.health.score, brief.health.trend, brief.health.trend_word()),
+            ),
+        ],
+        past_sla: past,
+        intervention: brief.recommended_intervention.clone(),
+        recent: crate::email::summarize_activity(&brief.recent_activity, chrono_tz::UTC),
+        other_recent: brief.other_activity,
         form_id: form_id(),
-        here,
+        // Back to the list it was opened from, else to this page.
+        here: match query.get("from") {
+            Some(from) => super::safe_return(Some(from)),
+            None => format!("/tasks/{}", url_part(t.id())),
+        },
         note_max: MAX_NOTE_BYTES,
         outcomes: choices(Outcome::ALL.iter().map(|o| (o.as_str(), o.label().to_string())), None),
         reasons: choices(
@@ -803,7 +887,8 @@ pub(super) async fn tasks(
             None,
         ),
     };
-    let mut c = chrome(console, Some(viewer), "Tasks", "tasks");
+    let title = format!("{}: {}", brief.account_name, brief.milestone_name);
+    let mut c = chrome(console, Some(viewer), &title, "tasks");
     c.notice = query.get("notice").and_then(Notice::parse).map(Notice::text);
-    Ok(Some(render(&TasksHtml { c: &c, v: &view })))
+    Ok(Some(render(&TaskHtml { c: &c, v: &view })))
 }

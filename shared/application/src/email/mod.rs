@@ -113,7 +113,7 @@ pub struct About<'a> {
 }
 
 /// Recent events grouped by name, newest first: "page.viewed — 7 times, last 16 Jan 2026 05:59 UTC".
-fn summarize_activity(recent_newest_first: &[RecentEvent], tz: chrono_tz::Tz) -> Vec<String> {
+pub(crate) fn summarize_activity(recent_newest_first: &[RecentEvent], tz: chrono_tz::Tz) -> Vec<String> {
     let mut groups: Vec<(&str, usize, Timestamp)> = Vec::new();
     for e in recent_newest_first {
         match groups.iter_mut().find(|(name, _, _)| *name == e.event) {

@@ -299,12 +299,30 @@ async fn every_page_needs_a_session_and_a_bad_cookie_means_signing_in_again() {
 async fn a_task_closed_from_the_console_is_closed_once_by_its_owner() {
     let s = setup().await;
     let maya = s.sign_in(MAYA).await;
-    let page = s.get("/tasks", &maya).await;
+    let list = s.get("/tasks", &maya).await;
     let task = s.live_task_of("acme", "first_workflow").await;
+    // The list links each task to its page, which offers the form and says what the email said.
+    let link = format!(
+        "href=\"{}?from=%2Ftasks%3Fwhose%3Dmine%26status%3Dopen\"",
+        task_path(&task, "").trim_end_matches('/')
+    );
+    assert!(list.text().contains(&link), "{link} on the list");
+    let page = s
+        .get(
+            &format!("{}?from=/tasks", task_path(&task, "").trim_end_matches('/')),
+            &maya,
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(
+        page.text().contains(&task.brief().recommended_intervention),
+        "what to try"
+    );
+    assert!(page.text().contains(&task.brief().target), "its target");
     let action = task_path(&task, "done");
     assert!(
         page.text().contains(&format!("action=\"{action}\"")),
-        "the task's form is on the page"
+        "the task's form is on its page"
     );
     let csrf = field_after(page.text(), &format!("action=\"{action}\""), "csrf");
     let form_id = field_after(page.text(), &format!("action=\"{action}\""), "form_id");
