@@ -331,6 +331,21 @@ def main():
             check(money(account["arr"]) in page.locator("dl.facts").first.inner_text(), "its ARR is the store's")
             check(money(top["arr_at_risk"]) in page.locator("p.lede").inner_text(), "its ARR at risk is the report's")
             shots.take(lead, f"/accounts/{top['account_id']}", "account")
+            # Each email sent about it opens as it went, its links switched off.
+            sent = [e for e in store.get("emails", []) if top["account_id"] in e[0]["accounts"]]
+            listed = page.locator("section[aria-labelledby=emails-h] li a")
+            check(listed.count() == len(sent), f"{listed.count()} emails listed, {len(sent)} kept for the account")
+            if sent:
+                subject = listed.first.inner_text()
+                newest = max(sent, key=lambda e: (e[0]["date"], e[0]["key"]))
+                check(subject == newest[0]["subject"], f"the newest email first: {subject!r}")
+                listed.first.click()
+                page.wait_for_load_state()
+                check("Its links are switched off here." in page.locator("body").inner_text(), "the copy says what it is")
+                check(page.evaluate("() => document.querySelectorAll('a[href]').length") == 0, "no link works in the copy")
+                page.screenshot(path=str(out / "sent-email-1280.png"), full_page=True)
+                shots.taken.append("sent-email-1280.png")
+                page.go_back()
 
             # A manual milestone missed: confirmed from its account page, it is reached.
             manual = [

@@ -343,6 +343,8 @@ pub struct AccountFolder {
     pub activity: AccountActivity,
     pub log: Vec<EscalationLogEntry>,
     pub pause: Option<CustomerEmailPause>,
+    /// The emails sent about it, newest first.
+    pub emails: Vec<milepost_domain::SentEmail>,
 }
 
 /// The console's reads of many things at once.
@@ -379,11 +381,11 @@ impl<T> PortfolioKeeperStore for T where T: OpenMissIndex + ConsoleReads + KeptP
 
 /// What the console reads, and writes through the people's actions.
 pub trait ConsoleStore:
-    ActionStore + ActivityStore + PortfolioKeeperStore + ResultsKeeperStore + DiscoveryStore
+    ActionStore + ActivityStore + PortfolioKeeperStore + ResultsKeeperStore + DiscoveryStore + SendLedger
 {
 }
 impl<T> ConsoleStore for T where
-    T: ActionStore + ActivityStore + PortfolioKeeperStore + ResultsKeeperStore + DiscoveryStore
+    T: ActionStore + ActivityStore + PortfolioKeeperStore + ResultsKeeperStore + DiscoveryStore + SendLedger
 {
 }
 
@@ -504,6 +506,12 @@ pub type SendClaim = milepost_domain::Claim;
 
 #[async_trait]
 pub trait SendLedger: Send + Sync {
+    /// Keeps a sent email's HTML for the pages of the accounts it is about;
+    /// keeping it again changes nothing.
+    async fn archive_email(&self, sent: &milepost_domain::SentEmail, html: &str) -> StoreResult<()>;
+    /// The email sent under `key`, and its HTML.
+    async fn archived_email(&self, key: &str) -> StoreResult<Option<(milepost_domain::SentEmail, String)>>;
+
     /// Claims the key for sending. `Ok(None)`: claimed by `claim` (now, or by
     /// its own earlier write whose answer was lost), go ahead.
     /// `Ok(Some(record))`: someone else's claim or a settled send; do not send.

@@ -182,6 +182,7 @@ pub async fn send_claimed(
                     },
                 )
                 .await?;
+            archive(ledger, mail).await;
             Ok(SendResult::Sent)
         }
         Err(SendError::Transient(reason)) => {
@@ -301,4 +302,15 @@ pub async fn settle_named(
         }
     }
     Ok(())
+}
+
+/// Keeps `mail`, just sent, for the pages of the accounts it is about. It
+/// went either way: a store that fails here costs the copy, not the send.
+pub async fn archive(ledger: &dyn SendLedger, mail: &OutgoingEmail) {
+    let Some(sent) = milepost_domain::SentEmail::of(mail) else {
+        return;
+    };
+    if let Err(e) = ledger.archive_email(&sent, &mail.html).await {
+        tracing::warn!(error = %crate::ErrorChain(&e), kind = mail.kind.as_str(), "a sent email's copy was not kept");
+    }
 }

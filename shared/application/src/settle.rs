@@ -191,6 +191,9 @@ impl SendSettler {
                 return Ok(Settled::Waiting { stream_behind: false }); // changed meanwhile: look again
             }
             tracing::info!(event = %receipt.event, "email outcome settled from the mail service's events");
+            if let (true, Some(email)) = (receipt.accepted(), email) {
+                crate::sending::archive(store.as_ref(), email).await;
+            }
             return Ok(Settled::Confirmed);
         }
         let since = since.unwrap_or(now - SETTLE_LIMIT);
@@ -261,6 +264,9 @@ impl SendSettler {
             }
         };
         store.settle_send(key, &settled).await?;
+        if matches!(settled, SendRecord::Sent { .. }) {
+            crate::sending::archive(store.as_ref(), email).await;
+        }
         tracing::info!(
             kind = email.kind.as_str(),
             "email never taken by the mail service; sent again"

@@ -65,7 +65,7 @@ pub use holdout::{Group, Holdout};
 pub use leader_queue::{LapsedMiss, LeaderQueue, QueuedEscalation, LEADER_POLICY};
 pub use lifecycle::{IllegalTransition, MilestoneStatus, RecoveredAfter, Stage, Transition};
 pub use map::{Guide, HeadsUpRule, MapSegment, MilestoneDef, MilestoneMap, MovedBy, Playbook};
-pub use outgoing::{EmailKind, MilestoneRef, OutgoingEmail, SendKey, ThreadRef};
+pub use outgoing::{EmailKind, MilestoneRef, OutgoingEmail, SendKey, SentEmail, ThreadRef};
 pub use pause::CustomerEmailPause;
 pub use phase::Phase;
 pub use portfolio::{MissStage, OpenMiss, Portfolio, PortfolioFilter, PortfolioRow, PortfolioSort, RowHealth};

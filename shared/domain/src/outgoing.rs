@@ -210,3 +210,41 @@ impl OutgoingEmail {
         (!ids.is_empty()).then(|| ids.join(", "))
     }
 }
+
+/// A sent email as the pages of the accounts it is about list it; its HTML
+/// is kept beside it (`SendLedger::archive_email`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SentEmail {
+    pub key: String,
+    pub kind: EmailKind,
+    pub subject: String,
+    /// Its recipients, by name.
+    pub to: Vec<String>,
+    pub date: Timestamp,
+    /// The accounts it is about, its own first (a list names several).
+    pub accounts: Vec<AccountId>,
+}
+
+impl SentEmail {
+    /// `mail`, once sent; none for an email about no account's milestone
+    /// (the weekly digest, a probe of the mail service's events).
+    pub fn of(mail: &OutgoingEmail) -> Option<SentEmail> {
+        if mail.names.is_empty() {
+            return None;
+        }
+        let mut accounts = vec![mail.account_id.clone()];
+        for n in &mail.names {
+            if !accounts.contains(&n.account_id) {
+                accounts.push(n.account_id.clone());
+            }
+        }
+        Some(SentEmail {
+            key: mail.key.as_str().to_string(),
+            kind: mail.kind,
+            subject: mail.subject.clone(),
+            to: mail.to.iter().map(|c| c.name.clone()).collect(),
+            date: mail.date,
+            accounts,
+        })
+    }
+}

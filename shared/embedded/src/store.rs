@@ -66,6 +66,9 @@ struct Tables {
     discovery: Option<milepost_domain::discovery::KeptDiscovery>,
     /// The results page's kept views, by name: when, and the view as JSON.
     results: BTreeMap<String, (Timestamp, String)>,
+    /// Sent emails' copies by send key, and each account's keys.
+    emails: HashMap<String, (milepost_domain::SentEmail, String)>,
+    emails_of: HashMap<AccountId, Vec<String>>,
 }
 
 #[derive(Default)]
@@ -209,6 +212,9 @@ pub struct StoreSnapshot {
     /// The results page's kept views, by name.
     #[serde(default)]
     pub results: Vec<(String, Timestamp, String)>,
+    /// Sent emails' copies, for the accounts' pages.
+    #[serde(default)]
+    pub emails: Vec<(milepost_domain::SentEmail, String)>,
 }
 
 impl InMemoryStore {
@@ -248,6 +254,11 @@ impl InMemoryStore {
                 .iter()
                 .map(|(name, (at, json))| (name.clone(), *at, json.clone()))
                 .collect(),
+            emails: {
+                let mut emails: Vec<(milepost_domain::SentEmail, String)> = t.emails.values().cloned().collect();
+                emails.sort_by(|a, b| (a.0.date, &a.0.key).cmp(&(b.0.date, &b.0.key)));
+                emails
+            },
         }
     }
 
@@ -276,6 +287,9 @@ impl InMemoryStore {
             t.discovery = snapshot.discovery;
             for (name, at, json) in snapshot.results {
                 t.results.insert(name, (at, json));
+            }
+            for (sent, html) in snapshot.emails {
+                t.archive(sent, html);
             }
             for task in snapshot.tasks {
                 t.task_order.push(task.id().to_owned());
@@ -360,6 +374,19 @@ fn position(milestones: &[TrackedMilestone], id: &str) -> Result<usize, usize> {
 }
 
 impl Tables {
+    fn archive(&mut self, sent: milepost_domain::SentEmail, html: String) {
+        if self.emails.contains_key(&sent.key) {
+            return;
+        }
+        for account in &sent.accounts {
+            self.emails_of
+                .entry(account.clone())
+                .or_default()
+                .push(sent.key.clone());
+        }
+        self.emails.insert(sent.key.clone(), (sent, html));
+    }
+
     fn milestone(&self, account: &str, milestone_id: &str) -> Option<&TrackedMilestone> {
         let ms = self.milestones.get(account)?;
         ms.get(position(ms, milestone_id).ok()?)
@@ -866,6 +893,16 @@ impl EscalationLog for InMemoryStore {
 
 #[async_trait]
 impl SendLedger for InMemoryStore {
+    async fn archive_email(&self, sent: &milepost_domain::SentEmail, html: &str) -> StoreResult<()> {
+        self.check_fits("sent email", &html)?;
+        self.lock().archive(sent.clone(), html.to_string());
+        Ok(())
+    }
+
+    async fn archived_email(&self, key: &str) -> StoreResult<Option<(milepost_domain::SentEmail, String)>> {
+        Ok(self.lock().emails.get(key).cloned())
+    }
+
     async fn claim_send(&self, key: &SendKey, claim: &SendClaim) -> StoreResult<Option<SendRecord>> {
         let mut t = self.lock();
         if let Some(existing) = t.sends.get(key) {
@@ -1045,6 +1082,17 @@ impl ConsoleReads for InMemoryStore {
                 .unwrap_or_else(|| AccountActivity::new(account.clone())),
             log,
             pause: t.pauses.get(account).cloned(),
+            emails: {
+                let mut emails: Vec<milepost_domain::SentEmail> = t
+                    .emails_of
+                    .get(account)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|key| t.emails.get(key).map(|(sent, _)| sent.clone()))
+                    .collect();
+                emails.sort_by(|a, b| (b.date, &b.key).cmp(&(a.date, &a.key)));
+                emails
+            },
         }))
     }
 

@@ -202,7 +202,8 @@ pub fn granted_leading_keys(
     resource: &str,
 ) -> std::collections::BTreeMap<String, Option<BTreeSet<String>>> {
     let mut keys: std::collections::BTreeMap<String, Option<BTreeSet<String>>> = Default::default();
-    for (actions, patterns) in statements_in(resource_block(template, resource).unwrap_or_default()) {
+    let statements = policy_blocks(template, resource).into_iter().flat_map(statements_in);
+    for (actions, patterns) in statements {
         for action in actions.into_iter().filter(|a| a.starts_with("dynamodb:")) {
             let entry = keys.entry(action).or_insert_with(|| Some(BTreeSet::new()));
             match (&patterns, entry.as_mut()) {
@@ -273,18 +274,26 @@ fn glob(pattern: &str, text: &str) -> bool {
 /// The actions `resource`'s policies grant in the template: its inline
 /// statements and the managed policies of the template it names with `!Ref`.
 pub fn granted_actions(template: &str, resource: &str) -> BTreeSet<String> {
+    policy_blocks(template, resource)
+        .into_iter()
+        .flat_map(actions_in)
+        .collect()
+}
+
+/// `resource`'s own block and those of the managed policies it names with `!Ref`.
+fn policy_blocks<'a>(template: &'a str, resource: &str) -> Vec<&'a str> {
     let block = resource_block(template, resource).unwrap_or_else(|| panic!("no resource {resource} in the template"));
-    let mut actions = actions_in(block);
+    let mut blocks = vec![block];
     for line in block.lines() {
         if let Some(name) = line.trim().strip_prefix("- !Ref ") {
             if let Some(policy) = resource_block(template, name.trim()) {
                 if policy.contains("Type: AWS::IAM::ManagedPolicy") {
-                    actions.extend(actions_in(policy));
+                    blocks.push(policy);
                 }
             }
         }
     }
-    actions
+    blocks
 }
 
 /// The lines of a top-level resource (`  Name:` under `Resources:`), up to the next one.

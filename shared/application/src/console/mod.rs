@@ -131,14 +131,21 @@ impl Response {
     }
 }
 
+/// A sent email's copy: its own inline styles, nothing else loaded, run or
+/// submitted, in a sandbox of its own.
+const SENT_EMAIL_CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
 /// The headers every answer carries: no script but our own files, never
 /// framed, HTTPS remembered, nothing cached, nothing sniffed.
 fn secured(mut response: Response) -> Response {
+    if response.header("content-security-policy").is_none() {
+        response.headers.push((
+            "content-security-policy".into(),
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'".into(),
+        ));
+    }
     for (name, value) in [
-        (
-            "content-security-policy",
-            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
-        ),
         ("strict-transport-security", "max-age=31536000; includeSubDomains"),
         ("x-content-type-options", "nosniff"),
         ("referrer-policy", "same-origin"),
@@ -200,6 +207,7 @@ enum Route {
     SignOut,
     Portfolio,
     Account(AccountId),
+    SentEmail(AccountId, String),
     Tasks,
     Task(String),
     Results,
@@ -220,6 +228,7 @@ fn route(path: &str) -> Route {
         [""] => Route::Portfolio,
         ["accounts", id] => Route::Account(AccountId::new(decoded(id))),
         ["accounts", id, "milestones", m, "confirm"] => Route::Confirm(AccountId::new(decoded(id)), decoded(m)),
+        ["accounts", id, "emails", key] => Route::SentEmail(AccountId::new(decoded(id)), decoded(key)),
         ["accounts", id, what] => Route::AccountAction(AccountId::new(decoded(id)), (*what).to_string()),
         ["tasks"] => Route::Tasks,
         ["tasks", id] => Route::Task(decoded(id)),
@@ -430,6 +439,18 @@ impl Console {
         let page = match route {
             Route::Portfolio => pages::portfolio(self, &viewer, &query, now).await,
             Route::Account(id) => pages::account(self, &viewer, &id, &query, now).await,
+            Route::SentEmail(account, key) => {
+                return match pages::sent_email(self, &account, &key).await {
+                    Ok(Some(html)) => {
+                        Response::html(200, html).with_header("content-security-policy", SENT_EMAIL_CSP.into())
+                    }
+                    Ok(None) => self.not_found(Some(&viewer)),
+                    Err(e) => {
+                        tracing::error!(error = %crate::ErrorChain(&e), "reading a sent email for the console failed");
+                        self.unavailable(Some(&viewer))
+                    }
+                };
+            }
             Route::Tasks => pages::tasks(self, &viewer, &query, now).await,
             Route::Task(id) => pages::task(self, &viewer, &id, &query, now).await,
             Route::Results => results::results(self, &viewer, &query, now).await,

@@ -382,6 +382,15 @@ struct LogView {
     what: String,
 }
 
+/// A sent email on the account's page.
+struct EmailView {
+    at: String,
+    kind: &'static str,
+    subject: String,
+    to: String,
+    href: String,
+}
+
 struct TaskView {
     /// Its place on the page: tells its form's fields from another's.
     n: usize,
@@ -414,6 +423,7 @@ struct AccountView {
     paused: Option<String>,
     milestones: Vec<MilestoneView>,
     log: Vec<LogView>,
+    emails: Vec<EmailView>,
     tasks: Vec<TaskView>,
     bars: Vec<Bar>,
     active_days: usize,
@@ -475,6 +485,7 @@ pub(super) async fn account(
         activity,
         log,
         pause,
+        emails,
     }) = store.account_folder(id).await?
     else {
         return Ok(None);
@@ -578,6 +589,20 @@ pub(super) async fn account(
             )
         }),
         milestones: milestone_views,
+        emails: emails
+            .iter()
+            .map(|e| EmailView {
+                at: e
+                    .date
+                    .with_timezone(&account.timezone)
+                    .format("%-d %b %Y %H:%M")
+                    .to_string(),
+                kind: e.kind.label(),
+                subject: e.subject.clone(),
+                to: e.to.join(", "),
+                href: format!("{}/emails/{}", account_href(id), url_part(&e.key)),
+            })
+            .collect(),
         log: log
             .iter()
             .rev()
@@ -891,4 +916,32 @@ pub(super) async fn task(
     let mut c = chrome(console, Some(viewer), &title, "tasks");
     c.notice = query.get("notice").and_then(Notice::parse).map(Notice::text);
     Ok(Some(render(&TaskHtml { c: &c, v: &view })))
+}
+
+/// The copy of an email sent about `account`, as it went, for reading: its
+/// links switched off (a customer's button pressed by the team would act
+/// for the customer), under a line that says what it is; none when no such
+/// email was sent about this account.
+pub(super) async fn sent_email(console: &Console, account: &AccountId, key: &str) -> StoreResult<Option<String>> {
+    let Some((sent, html)) = console.store.archived_email(key).await? else {
+        return Ok(None);
+    };
+    if !sent.accounts.contains(account) {
+        return Ok(None);
+    }
+    let inert = html
+        .replace(" href=\"", " data-href=\"")
+        .replace(" href='", " data-href='");
+    let banner = format!(
+        "<p style=\"margin:0;padding:10px 14px;background:#fff7d6;color:#3d2e00;font:14px/1.4 sans-serif;border-bottom:1px solid #e0c060\">The {} email sent {} to {}, as it went. Its links are switched off here.</p>",
+        askama::filters::escape(sent.kind.label(), askama::filters::Html).map_err(crate::ports::StoreError::backend)?,
+        sent.date.format("%-d %b %Y, %H:%M UTC"),
+        askama::filters::escape(sent.to.join(", "), askama::filters::Html).map_err(crate::ports::StoreError::backend)?,
+    );
+    // After the body's opening tag, or first when it has none.
+    let at = inert
+        .find("<body")
+        .and_then(|b| inert[b..].find('>').map(|end| b + end + 1))
+        .unwrap_or(0);
+    Ok(Some(format!("{}{banner}{}", &inert[..at], &inert[at..])))
 }

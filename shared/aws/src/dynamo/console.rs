@@ -96,6 +96,7 @@ impl ConsoleReads for DynamoStore {
         let mut activity = AccountActivity::new(account.clone());
         let mut log: Vec<EscalationLogEntry> = Vec::new();
         let mut pause = None;
+        let mut emails: Vec<milepost_domain::SentEmail> = Vec::new();
         for item in self.query_all(account_pk(account), "").await? {
             match item.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str) {
                 Some(PROFILE_SK) => found = Some(Arc::new(from_item::<Account>(&item)?)),
@@ -103,16 +104,19 @@ impl ConsoleReads for DynamoStore {
                 Some(PAUSE_SK) => pause = Some(from_item(&item)?),
                 Some(sk) if sk.starts_with(MILESTONE_PREFIX) => milestones.push(milestone_from_item(&item)?),
                 Some(sk) if sk.starts_with(LOG_PREFIX) => log.push(from_item(&item)?),
+                Some(sk) if sk.starts_with(SENT_EMAIL_PREFIX) => emails.push(from_item(&item)?),
                 _ => {}
             }
         }
         log.sort_by_key(|e| e.at);
+        emails.sort_by(|a, b| (b.date, &b.key).cmp(&(a.date, &a.key)));
         Ok(found.map(|account| AccountFolder {
             account,
             milestones,
             activity,
             log,
             pause,
+            emails,
         }))
     }
 

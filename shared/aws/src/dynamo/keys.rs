@@ -21,6 +21,8 @@
 //! | unsettled send      | `UNSETTLED`              | `<send key>`          | (listed while an unknown outcome waits)      |
 //! | provider's receipt  | `RECEIPT#<send tag>`     | `RECEIPT`             | TTL `expires_at`                             |
 //! | receipts' watermark | `SES#STREAM`             | `SES#STREAM`          |                                              |
+//! | sent email's copy   | `EMAIL#<send key>`       | `EMAIL`               | `html`; TTL `expires_at` (456 days)          |
+//! | its line, per account | `ACCOUNT#<account>`    | `EMAIL#<send key>`    | TTL `expires_at`                             |
 //! | kept portfolio row  | `PORTFOLIO`              | `ROW#<account>`       | `as_of` (epoch µs): a write never replaces a later read |
 //! | portfolio refreshed | `PORTFOLIO`              | `REFRESHED`           |                                              |
 //! | discovery result    | `DISCOVERY`              | `LATEST`              | (the maps page's; the latest replaces it)    |
@@ -118,6 +120,18 @@ pub(super) const PAUSE_SK: &str = "PAUSE";
 pub(super) const LOG_PREFIX: &str = "LOG#";
 
 pub(super) const TASK_SK: &str = "TASK";
+
+/// A sent email's copy, and its line under each account it is about.
+pub(super) const SENT_EMAIL_SK: &str = "EMAIL";
+pub(super) const SENT_EMAIL_PREFIX: &str = "EMAIL#";
+
+pub(super) fn sent_email_pk(key: &str) -> String {
+    format!("{SENT_EMAIL_PREFIX}{key}")
+}
+
+pub(super) fn sent_email_line_sk(key: &str) -> String {
+    format!("{SENT_EMAIL_PREFIX}{key}")
+}
 
 pub(super) fn task_pk(id: &str) -> String {
     format!("TASK#{id}")

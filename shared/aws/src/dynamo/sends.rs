@@ -22,8 +22,47 @@ impl EscalationLog for DynamoStore {
     }
 }
 
+/// How long a sent email's copy is kept: a renewal cycle and a quarter.
+const SENT_EMAIL_DAYS: i64 = 456;
+
 #[async_trait]
 impl SendLedger for DynamoStore {
+    async fn archive_email(&self, sent: &milepost_domain::SentEmail, html: &str) -> StoreResult<()> {
+        let expires = AttributeValue::N(
+            (sent.date + chrono::Duration::days(SENT_EMAIL_DAYS))
+                .timestamp()
+                .to_string(),
+        );
+        // The copy first, then each account's line: a listed email can always be opened.
+        let body = HashMap::from([
+            ("item".to_string(), to_attr(sent)?),
+            ("html".to_string(), s(html)),
+            ("expires_at".to_string(), expires.clone()),
+        ]);
+        self.put(body, sent_email_pk(&sent.key), SENT_EMAIL_SK, true).await?;
+        for account in &sent.accounts {
+            let line = HashMap::from([
+                ("item".to_string(), to_attr(sent)?),
+                ("expires_at".to_string(), expires.clone()),
+            ]);
+            self.put(line, account_pk(account), &sent_email_line_sk(&sent.key), true)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn archived_email(&self, key: &str) -> StoreResult<Option<(milepost_domain::SentEmail, String)>> {
+        let Some(item) = self.get(sent_email_pk(key), SENT_EMAIL_SK).await? else {
+            return Ok(None);
+        };
+        let html = item
+            .get("html")
+            .and_then(|v| v.as_s().ok())
+            .ok_or_else(|| backend("a sent email's copy without its HTML"))?
+            .clone();
+        Ok(Some((from_item(&item)?, html)))
+    }
+
     async fn send_record(&self, key: &SendKey) -> StoreResult<Option<SendRecord>> {
         self.get(format!("SEND#{key}"), "SEND")
             .await?

@@ -1474,7 +1474,38 @@ async fn an_accounts_folder_holds_what_its_page_shows(store: Arc<dyn Store>) {
     let pause = CustomerEmailPause::starting(t0(), Actor::Milepost, None);
     store.pause_customer_emails(&acme, &pause).await.unwrap();
 
+    // Sent emails' copies: listed under each account they are about, kept once.
+    use milepost_domain::{EmailKind, SentEmail};
+    let sent = |key: &str, day: i64, accounts: &[&str]| SentEmail {
+        key: key.into(),
+        kind: EmailKind::Outreach,
+        subject: format!("About {key}"),
+        to: vec!["Pat Lee".into()],
+        date: t0() + Duration::days(day),
+        accounts: accounts.iter().map(|a| AccountId::new(*a)).collect(),
+    };
+    store
+        .archive_email(&sent("x:outreach:champion", 1, &["acme"]), "<p>first</p>")
+        .await
+        .unwrap();
+    store
+        .archive_email(&sent("x:outreach:champion", 1, &["acme"]), "<p>again</p>")
+        .await
+        .unwrap();
+    store
+        .archive_email(&sent("list:1", 2, &["globex", "acme"]), "<p>list</p>")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.archived_email("x:outreach:champion").await.unwrap(),
+        Some((sent("x:outreach:champion", 1, &["acme"]), "<p>first</p>".to_string())),
+        "the first copy stands"
+    );
+    assert!(store.archived_email("nothing").await.unwrap().is_none());
+
     let folder = store.account_folder(&acme).await.unwrap().unwrap();
+    let keys: Vec<&str> = folder.emails.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["list:1", "x:outreach:champion"], "newest first");
     assert_eq!(folder.account, store.get_account(&acme).await.unwrap().unwrap());
     assert_eq!(folder.milestones, store.milestones_of(&acme).await.unwrap());
     assert_eq!(folder.activity, store.activity(&acme).await.unwrap());
@@ -1490,6 +1521,7 @@ async fn an_accounts_folder_holds_what_its_page_shows(store: Arc<dyn Store>) {
         (1, None),
         "nothing of another account"
     );
+    assert_eq!(globex.emails.len(), 1, "the list it is named in, only");
 
     let ids: Vec<String> = (0..130).map(|n| format!("t{n:03}:csm-task")).collect();
     for id in ids.iter().step_by(2) {

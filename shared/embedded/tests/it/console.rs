@@ -916,3 +916,57 @@ async fn the_results_page_is_kept_hourly_and_a_chosen_period_is_worked_out_when_
     let again = s.get("/results", &lead).await;
     assert!(again.text().contains(&arr_now(&after)), "the new view");
 }
+
+/// Every email the playbook sent about an account is listed on its page and
+/// opens as it went, its links switched off and nothing of it run or
+/// loaded; another account's email is not found under this one.
+#[tokio::test]
+async fn an_accounts_page_opens_each_email_sent_about_it_as_it_went() {
+    let s = setup().await;
+    let viewer = s.sign_in(VIEWER).await;
+    let page = s.get("/accounts/acme", &viewer).await;
+    let text = page.text();
+    let at = text.find("id=\"emails-h\"").expect("the emails section");
+    let section = &text[at..at + text[at..].find("</section>").unwrap()];
+    let links: Vec<&str> = section
+        .split("<a href=\"")
+        .skip(1)
+        .map(|rest| &rest[..rest.find('"').unwrap()])
+        .collect();
+    assert!(links.len() >= 3, "day 1 and day 3 emails at least: {section}");
+    for link in &links {
+        assert!(link.starts_with("/accounts/acme/emails/"), "{link}");
+        let key: String = form_urlencoded::parse(format!("k={}", &link["/accounts/acme/emails/".len()..]).as_bytes())
+            .next()
+            .unwrap()
+            .1
+            .into_owned();
+        use milepost_app::ports::SendLedger;
+        let (sent, html) = s.store.archived_email(&key).await.unwrap().expect("kept");
+        let email = s.get(link, &viewer).await;
+        assert_eq!(email.status, 200, "{link}");
+        let csp = email.header("content-security-policy").unwrap();
+        assert!(csp.contains("sandbox") && csp.contains("default-src 'none'"), "{csp}");
+        assert!(email.text().contains("Its links are switched off here."));
+        assert!(html.contains(" href=\""), "the email as sent has links");
+        assert!(!email.text().contains(" href=\""), "none work in the copy: {link}");
+        let escaped = sent
+            .subject
+            .replace('&', "&#38;")
+            .replace('<', "&#60;")
+            .replace('>', "&#62;")
+            .replace('"', "&#34;")
+            .replace('\'', "&#39;");
+        assert!(section.contains(&escaped), "{escaped} listed");
+        // Under another account's address: not found.
+        let elsewhere = s
+            .send(request(
+                "GET",
+                &link.replace("/accounts/acme/", "/accounts/globex/"),
+                Some(&viewer),
+                "",
+            ))
+            .await;
+        assert_eq!(elsewhere.status, 404, "{link} under globex");
+    }
+}
