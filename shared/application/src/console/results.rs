@@ -157,6 +157,9 @@ struct ResultsView {
     #[serde(default)]
     narrow_height: usize,
     weeks: Vec<WeekView>,
+    /// Where the weeks are, on a chosen period's page.
+    #[serde(default)]
+    weeks_href: String,
     arr_now: String,
 }
 
@@ -221,7 +224,7 @@ pub async fn keep_results(store: &dyn ResultsKeeperStore, now: Timestamp) -> Sto
             as_of: now,
         })
         .collect();
-    let views = results_views(store, &asked, now).await?;
+    let views = results_views(store, &asked, now, true).await?;
     for (options, view) in asked.iter().zip(&views) {
         let json = serde_json::to_string(view).map_err(crate::ports::StoreError::backend)?;
         store.keep_results(kept_key(options.segment), now, &json).await?;
@@ -256,13 +259,15 @@ pub async fn results_due(store: &dyn KeptResultsStore, now: Timestamp) -> StoreR
     })
 }
 
-/// The page's view for each of `asked`, from one read of the store.
+/// The page's view for each of `asked`, from one read of the store; with
+/// `weekly`, each with its segment's last twelve weeks.
 async fn results_views(
     store: &dyn ReportStore,
     asked: &[ReportOptions],
     now: Timestamp,
+    weekly: bool,
 ) -> StoreResult<Vec<ResultsView>> {
-    let weeks = weeks_before(now);
+    let weeks = if weekly { weeks_before(now) } else { Vec::new() };
     let mut all = Vec::with_capacity(asked.len() * (1 + WEEKS));
     for options in asked {
         all.push(options.clone());
@@ -275,7 +280,7 @@ async fn results_views(
     let mut views = Vec::with_capacity(asked.len());
     for options in asked {
         let report = reports.next().expect("the period's report");
-        let weekly: Vec<Report> = reports.by_ref().take(WEEKS).collect();
+        let weekly: Vec<Report> = reports.by_ref().take(weeks.len()).collect();
         views.push(view_of(options, &report, &weeks, &weekly, now));
     }
     Ok(views)
@@ -293,9 +298,12 @@ pub(super) async fn results(
     } else {
         None
     };
+    // A chosen period's page leaves the weeks to every miss so far's: they
+    // are the same last twelve weeks, and twelve reports fewer to work out.
+    let weekly = options.since.is_none() && options.until.is_none();
     let view = match kept.and_then(|(_, json)| serde_json::from_str::<ResultsView>(&json).ok()) {
         Some(view) => view,
-        None => results_views(console.store.as_ref(), std::slice::from_ref(&options), now)
+        None => results_views(console.store.as_ref(), std::slice::from_ref(&options), now, weekly)
             .await?
             .pop()
             .expect("one view asked for"),
@@ -394,6 +402,10 @@ fn view_of(options: &ReportOptions, report: &Report, weeks: &[Week], weekly: &[R
         chart,
         rows,
         weeks: week_views,
+        weeks_href: match options.segment {
+            Some(segment) => format!("/results?segment={}", segment.as_str()),
+            None => "/results".to_string(),
+        },
         arr_now: fmt_money(report.at_risk.arr_now),
     }
 }

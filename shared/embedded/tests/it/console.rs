@@ -908,6 +908,11 @@ async fn the_results_page_is_kept_hourly_and_a_chosen_period_is_worked_out_when_
     let since = contract_start().date_naive().to_string();
     let chosen = s.get(&format!("/results?since={since}"), &lead).await;
     assert!(chosen.text().contains(&arr_now(&after)), "a chosen period: as of now");
+    assert!(
+        !chosen.text().contains("id=\"weeks\"") && chosen.text().contains("<a href=\"/results\">every miss so far</a>"),
+        "its weeks are on every miss so far's page"
+    );
+    assert!(kept.text().contains("id=\"weeks\""), "which has them");
 
     let keeper = s.services.scheduled_run().results.unwrap();
     assert_eq!(keeper.run().await.unwrap(), 0, "half an hour old: kept as it is");
