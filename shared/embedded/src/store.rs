@@ -969,18 +969,25 @@ const RECORD_PAGE_ACCOUNTS: usize = 200;
 impl milepost_app::ports::RecordScan for InMemoryStore {
     async fn records_page(&self, after: Option<String>) -> StoreResult<Page<milepost_app::ports::Record>> {
         use milepost_app::ports::Record;
-        let start: usize = match after {
-            None => 0,
-            Some(c) => c
-                .parse()
-                .map_err(|_| StoreError::backend(format!("bad cursor {c:?}")))?,
-        };
+        // The cursor is the last account of the page before: the next page is
+        // the accounts after it, in id order, found without sorting them all.
+        let after = after.map(AccountId::new);
         let tables = self.lock();
-        let mut ids: Vec<&AccountId> = tables.accounts.keys().chain(tables.milestones.keys()).collect();
-        ids.sort();
+        let mut ids: Vec<&AccountId> = tables
+            .accounts
+            .keys()
+            .chain(tables.milestones.keys())
+            .filter(|id| after.as_ref().is_none_or(|a| *id > a))
+            .collect();
+        let more = ids.len() > RECORD_PAGE_ACCOUNTS;
+        if more {
+            ids.select_nth_unstable(RECORD_PAGE_ACCOUNTS - 1);
+            ids.truncate(RECORD_PAGE_ACCOUNTS);
+        }
+        ids.sort_unstable();
         ids.dedup();
         let mut items = Vec::new();
-        for id in ids.iter().skip(start).take(RECORD_PAGE_ACCOUNTS) {
+        for id in &ids {
             if let Some(a) = tables.accounts.get(*id) {
                 items.push(Record::Account(a.clone()));
             }
@@ -988,10 +995,9 @@ impl milepost_app::ports::RecordScan for InMemoryStore {
                 items.push(Record::Milestone(Box::new(m.clone())));
             }
         }
-        let end = start + RECORD_PAGE_ACCOUNTS;
         Ok(Page {
             items,
-            next: (end < ids.len()).then(|| end.to_string()),
+            next: more.then(|| ids.last().map(|id| id.to_string())).flatten(),
         })
     }
 }

@@ -47,6 +47,25 @@ impl OpenMissIndex for DynamoStore {
 }
 
 impl DynamoStore {
+    /// Puts `item` (keys included) with `at` in its `time` attribute, unless
+    /// the item kept there holds a later time. Returns whether it was put.
+    async fn put_unless_later(&self, mut item: Item, time: &str, at: Timestamp) -> StoreResult<bool> {
+        item.insert(time.to_string(), micros(at));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR #time <= :at")
+            .expression_attribute_names("#time", time)
+            .expression_attribute_values(":at", micros(at));
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(refused(e.into_service_error())),
+        }
+    }
+
     /// The items of `keys` that exist, in any order: a hundred keys to a
     /// BatchGetItem (repeated keys asked once), the keys DynamoDB leaves
     /// unprocessed asked again.
@@ -186,26 +205,11 @@ impl KeptPortfolioStore for DynamoStore {
         if !key_fits(PORTFOLIO_PK, &sk) {
             return Err(key_too_long(PORTFOLIO_PK, &sk));
         }
-        let mut item = HashMap::from([
-            ("pk".to_string(), s(PORTFOLIO_PK)),
-            ("sk".to_string(), s(sk)),
-            ("as_of".to_string(), micros(as_of)),
-        ]);
+        let mut item = HashMap::from([("pk".to_string(), s(PORTFOLIO_PK)), ("sk".to_string(), s(sk))]);
         if let Some(row) = row {
             item.insert("item".to_string(), to_attr(row)?);
         }
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR as_of <= :as_of")
-            .expression_attribute_values(":as_of", micros(as_of));
-        match put.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional_failure(&e) => Ok(false),
-            Err(e) => Err(refused(e.into_service_error())),
-        }
+        self.put_unless_later(item, "as_of", as_of).await
     }
 
     async fn forget_portfolio_row(&self, account: &AccountId, as_of: Timestamp) -> StoreResult<()> {
@@ -229,21 +233,12 @@ impl KeptPortfolioStore for DynamoStore {
     }
 
     async fn portfolio_refreshed(&self, at: Timestamp) -> StoreResult<()> {
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(PORTFOLIO_PK))
-            .item("sk", s(PORTFOLIO_REFRESHED_SK))
-            .item("at", micros(at))
-            .condition_expression("attribute_not_exists(pk) OR #at <= :at")
-            .expression_attribute_names("#at", "at")
-            .expression_attribute_values(":at", micros(at));
-        match put.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional_failure(&e) => Ok(()),
-            Err(e) => Err(refused(e.into_service_error())),
-        }
+        let item = HashMap::from([
+            ("pk".to_string(), s(PORTFOLIO_PK)),
+            ("sk".to_string(), s(PORTFOLIO_REFRESHED_SK)),
+        ]);
+        self.put_unless_later(item, "at", at).await?;
+        Ok(())
     }
 }
 
@@ -292,20 +287,12 @@ impl KeptResultsStore for DynamoStore {
         if !key_fits(RESULTS_PK, &sk) {
             return Err(key_too_long(RESULTS_PK, &sk));
         }
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(RESULTS_PK))
-            .item("sk", s(sk))
-            .item("as_of", micros(as_of))
-            .item("view", s(json))
-            .condition_expression("attribute_not_exists(pk) OR as_of <= :as_of")
-            .expression_attribute_values(":as_of", micros(as_of));
-        match put.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional_failure(&e) => Ok(()),
-            Err(e) => Err(refused(e.into_service_error())),
-        }
+        let item = HashMap::from([
+            ("pk".to_string(), s(RESULTS_PK)),
+            ("sk".to_string(), s(sk)),
+            ("view".to_string(), s(json)),
+        ]);
+        self.put_unless_later(item, "as_of", as_of).await?;
+        Ok(())
     }
 }

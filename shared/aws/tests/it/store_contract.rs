@@ -43,6 +43,20 @@ fn tracked(account_id: &str) -> Vec<TrackedMilestone> {
         .collect()
 }
 
+/// An outreach email's line in `account`'s history, `day` days in.
+fn log_entry(key: &str, account: &str, day: i64) -> EscalationLogEntry {
+    EscalationLogEntry {
+        key: key.into(),
+        account_id: AccountId::new(account),
+        milestone_id: "first".into(),
+        execution: "x".into(),
+        at: t0() + Duration::days(day),
+        step: Some(Step::OutreachEmail),
+        detail: "outreach email sent".into(),
+        by: None,
+    }
+}
+
 fn event(id: &str, account_id: &str, name: &str, at: Timestamp, user: &str) -> ProductEvent {
     ProductEvent {
         id: id.into(),
@@ -426,16 +440,7 @@ async fn tasks_logs_and_sends_happen_once(store: Arc<dyn Store>) {
         .is_empty());
     assert_eq!(store.tasks_with_status(TaskStatus::Open).await.unwrap().len(), 1);
 
-    let entry = |key: &str, day: i64| EscalationLogEntry {
-        key: key.into(),
-        account_id: AccountId::new("acme"),
-        milestone_id: "first".into(),
-        execution: "x".into(),
-        at: t0() + Duration::days(day),
-        step: Some(Step::OutreachEmail),
-        detail: "outreach email sent".into(),
-        by: None,
-    };
+    let entry = |key: &str, day: i64| log_entry(key, "acme", day);
     assert!(store.append_log(&entry("k2", 2)).await.unwrap());
     assert!(store.append_log(&entry("k1", 1)).await.unwrap());
     assert!(!store.append_log(&entry("k1", 1)).await.unwrap(), "appended twice");
@@ -1458,18 +1463,8 @@ async fn an_accounts_folder_holds_what_its_page_shows(store: Arc<dyn Store>) {
         store.create_milestone(&m).await.unwrap();
     }
     apply(&store, &event("e1", "acme", "a", t0() + Duration::days(1), "u")).await;
-    let entry = |key: &str, account: &str, day: i64| EscalationLogEntry {
-        key: key.into(),
-        account_id: AccountId::new(account),
-        milestone_id: "first".into(),
-        execution: "x".into(),
-        at: t0() + Duration::days(day),
-        step: Some(Step::OutreachEmail),
-        detail: "outreach email sent".into(),
-        by: None,
-    };
     for (key, account, day) in [("k2", "acme", 2), ("k1", "acme", 1), ("g1", "globex", 1)] {
-        store.append_log(&entry(key, account, day)).await.unwrap();
+        store.append_log(&log_entry(key, account, day)).await.unwrap();
     }
     let pause = CustomerEmailPause::starting(t0(), Actor::Milepost, None);
     store.pause_customer_emails(&acme, &pause).await.unwrap();
