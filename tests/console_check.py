@@ -200,6 +200,14 @@ def oidc_sign_in(cli, demo, browser, out, shots):
             page.on("request", lambda r: callbacks.append(r.url) if "/sign-in/callback" in r.url else None)
             page.on("request", lambda r: asked.append(r.url) if r.url.startswith(issuer + "/auth?") else None)
             page.goto(base + start)
+            try:
+                page.wait_for_selector("input[name=login]", timeout=20_000)
+            except Exception:
+                # Seen once in many runs: no login form came. Say what came instead, then go again.
+                print(f"console check: no login form at {page.url}: {page.locator('body').inner_text()[:400]!r}",
+                      file=sys.stderr)
+                asked.clear()
+                page.goto(base + start)
             check(page.url.startswith(issuer), f"the console sends the browser to the provider, not {page.url}")
             for part in ("code_challenge_method=S256", "code_challenge=", "state=", "nonce=", "response_type=code"):
                 check(asked and part in asked[0], f"the authorization request carries {part}")

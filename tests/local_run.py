@@ -168,6 +168,12 @@ def step_done(terminal, milestone, step, account="acme"):
     return re.search(rf'"playbook step done","execution":"{account}-{milestone}-\w+","step":"{step}"', terminal.text())
 
 
+def step_outcome(terminal, milestone, step, account="acme"):
+    found = re.search(
+        rf'"playbook step done","execution":"{account}-{milestone}-\w+","step":"{step}","outcome":"(\w+)"', terminal.text())
+    return found.group(1) if found else None
+
+
 def after_playbook(subject):
     """An email after a lapse (a raised task, a reminder): they keep coming while the run goes on."""
     return any(words in subject for words in ("] No action in ", "] Raised to you: ", " after the playbook, "))
@@ -277,7 +283,11 @@ def main():
     wait_for_ends(terminal, missed, 120)
 
     recovered = execution_lines(terminal, "first_workflow")
-    check("Day3CsmTask" not in recovered and ("ended in Recovered" in recovered or any(l.startswith("stopped on the emulator") for l in recovered)),
+    # Stopped before its day-3 step; or, with the machine slow enough that the
+    # catch-up landed as that step began (a playbook day is 3 s here), the step
+    # found it recovered and sent nothing (no task email: checked below).
+    no_task = "Day3CsmTask" not in recovered or step_outcome(terminal, "first_workflow", "csm_task") == "Recovered"
+    check(no_task and ("ended in Recovered" in recovered or any(l.startswith("stopped on the emulator") for l in recovered)),
           f"first_workflow's escalation did not stop before day 3: {recovered}", terminal)
     for m in missed:
         if m == "first_workflow":
