@@ -225,11 +225,18 @@ const ESCALATION_ASL: &str = include_str!("../../infra/statemachine/escalation.a
 async fn sweep(sdk: &aws_config::SdkConfig, json: bool) -> anyhow::Result<ExitCode> {
     // As the scheduled function runs it: the sweep, then the snoozes that are over, ...
     milepost_aws::require_state_machine()?;
-    let ran = milepost_aws::services_from_env(sdk, milepost_aws::LinkKey::IfConfigured)
-        .await?
+    let services = milepost_aws::services_from_env(sdk, milepost_aws::LinkKey::IfConfigured).await?;
+    let ran = services
         .scheduled_run()
         .run(&milepost_app::sweep::SweepOptions::default())
         .await?;
+    // And what the function's other schedule does: the console's portfolio and results.
+    let kept = services.console_keeping().run().await?;
+    tracing::debug!(
+        rows = kept.portfolio.rows,
+        results = kept.results_kept,
+        "the console kept"
+    );
     let (report, reminded, digested, warned, settled) = (
         ran.sweep,
         ran.reminders,

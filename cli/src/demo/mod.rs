@@ -279,11 +279,7 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
     let (ingestion, playbook) = (services.ingestion(), services.playbook());
     // Nobody reads the console while the demo runs: its portfolio and
     // results are kept once, at the end.
-    let scheduled = milepost_app::scheduled::ScheduledRun {
-        portfolio: None,
-        results: None,
-        ..services.scheduled_run()
-    };
+    let scheduled = services.scheduled_run();
     let actions = services.actions().expect("the demo signs links");
     let weekly = milepost_app::weekly_digest::WeeklyDigest {
         mailer: mailers.weekly_digest(),

@@ -1,7 +1,8 @@
 //! The sweep Lambda's handler: one scheduled run (`ScheduledRun`: the sweep
 //! of the due index within the invocation's time, then the reminders, the
 //! held-back lists, the heads-ups and the settling of unknown sends),
-//! reported in the logs and as CloudWatch metrics.
+//! reported in the logs and as CloudWatch metrics; or, when its other
+//! schedule says `{"part": "console"}`, the console's keeping.
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +10,7 @@ use milepost_app::heads_up::HeadsUpReport;
 use milepost_app::held_back_lists::HeldBackListsReport;
 use milepost_app::ports::StoreError;
 use milepost_app::reminders::RemindersReport;
-use milepost_app::scheduled::{ScheduledReport, ScheduledRun};
+use milepost_app::scheduled::{ConsoleKeeping, ScheduledReport, ScheduledRun};
 use milepost_app::settle::SettleReport;
 use milepost_app::sweep::{SweepOptions, SweepReport};
 use milepost_domain::Timestamp;
@@ -20,6 +21,30 @@ pub const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
 
 /// Milestones read from the due index per query page.
 pub const PAGE_SIZE: usize = 100;
+
+/// What an invocation asks for: `{"part": "console"}`, the console's
+/// keeping (its portfolio, its results when an hour old); anything else, a
+/// scheduled run. The report, as JSON.
+pub async fn handle(
+    scheduled: &ScheduledRun,
+    keeping: &ConsoleKeeping,
+    event: &serde_json::Value,
+    deadline: Instant,
+) -> Result<serde_json::Value, StoreError> {
+    if event.get("part").and_then(serde_json::Value::as_str) == Some("console") {
+        let report = keeping.run().await?;
+        tracing::info!(
+            rows = report.portfolio.rows,
+            written = report.portfolio.written,
+            cleared = report.portfolio.cleared,
+            results_kept = report.results_kept,
+            "the console's portfolio and results kept"
+        );
+        return Ok(serde_json::to_value(report).unwrap_or_default());
+    }
+    let report = run(scheduled, deadline).await?;
+    Ok(serde_json::to_value(report).unwrap_or_default())
+}
 
 /// One scheduled run, stopping its sweep and heads-ups at `deadline -
 /// DEADLINE_MARGIN`; logs each part's report and prints the sweep's as an

@@ -540,7 +540,22 @@ async fn a_scheduled_run_asks_only_for_what_the_sweep_function_is_granted() {
     let report = milepost_sweep::run(&services.scheduled_run(), deadline).await.unwrap();
     let (swept, reminded, digested, warned) =
         (report.sweep, report.reminders, report.held_back_lists, report.heads_ups);
+    // Its other schedule: the console's portfolio and results, kept.
+    let console = serde_json::json!({"part": "console"});
+    let kept = milepost_sweep::handle(
+        &services.scheduled_run(),
+        &services.console_keeping(),
+        &console,
+        deadline,
+    )
+    .await
+    .unwrap();
     stack._moto.record_requests(false).await;
+    assert_eq!(
+        kept["portfolio"]["rows"], 1,
+        "the account with the missed milestone: {kept}"
+    );
+    assert_eq!(kept["results_kept"], 4, "{kept}");
     assert_eq!(
         (warned.owners_told, warned.champions_told, warned.failed),
         (1, 1, 0),
@@ -570,6 +585,8 @@ async fn a_scheduled_run_asks_only_for_what_the_sweep_function_is_granted() {
         "dynamodb:Query@index/due",
         "dynamodb:Query@index/heads_up",
         "dynamodb:Query@table",
+        "dynamodb:Scan@table",
+        "dynamodb:BatchGetItem",
         "states:StartExecution",
         "events:PutEvents",
         "ses:SendEmail",

@@ -1,6 +1,6 @@
 //! Keeps the console's portfolio ready to read: one row per account at risk
 //! (`Portfolio::build`'s, with the account's health), so that a page view
-//! is one read however many accounts there are. Every scheduled run
+//! is one read however many accounts there are. Every console keeping run
 //! refreshes the whole; the console's own actions refresh their account at
 //! once. A row says when it was read; a write never replaces a row read
 //! later, so a slow refresh cannot undo a newer one.
@@ -118,7 +118,7 @@ pub async fn kept_portfolio(
     Ok((Portfolio::from_kept(rows, now), kept.refreshed_at))
 }
 
-/// The whole refresh as a part of the scheduled run.
+/// The whole refresh, as the console keeping runs it every 15 minutes.
 #[derive(Clone)]
 pub struct PortfolioKeeper {
     pub store: Arc<dyn PortfolioKeeperStore>,

@@ -1,15 +1,13 @@
 //! One scheduled run: what the sweep function does every few minutes, in
 //! its one order — the sweep of due milestones, then the reminders of
 //! snoozes that are over, the held-back lists that are due, the heads-ups
-//! before a miss, the settling of emails of unknown outcome, the refresh of
-//! the console's portfolio and (hourly) of its results page. The Lambda,
+//! before a miss and the settling of emails of unknown outcome. The Lambda,
 //! `milepost sweep`, the demo and the chaos run all run this.
 
 use serde::Serialize;
 
 use crate::heads_up::{HeadsUpReport, HeadsUps};
 use crate::held_back_lists::{HeldBackLists, HeldBackListsReport};
-use crate::portfolio_keeper::{PortfolioKeeper, PortfolioRefresh};
 use crate::ports::StoreError;
 use crate::reminders::{RemindersReport, TaskReminders};
 use crate::settle::{SendSettler, SettleReport};
@@ -22,11 +20,6 @@ pub struct ScheduledRun {
     pub held_back_lists: HeldBackLists,
     pub heads_ups: HeadsUps,
     pub settler: SendSettler,
-    /// None where nobody reads the portfolio between runs (the demo keeps
-    /// it once, at the end).
-    pub portfolio: Option<PortfolioKeeper>,
-    /// The console's results page, worked out hourly; none where nobody reads it.
-    pub results: Option<crate::console::ResultsKeeper>,
 }
 
 /// What one scheduled run did, part by part.
@@ -39,10 +32,6 @@ pub struct ScheduledReport {
     pub held_back_lists: HeldBackListsReport,
     pub heads_ups: HeadsUpReport,
     pub unknown_emails: SettleReport,
-    /// Left for the next run when the run is out of time.
-    pub portfolio: Option<PortfolioRefresh>,
-    /// Results views kept (0: those kept were recent enough); none when out of time.
-    pub results_kept: Option<usize>,
 }
 
 impl ScheduledRun {
@@ -56,22 +45,38 @@ impl ScheduledRun {
         let held_back_lists = self.held_back_lists.run().await?;
         let heads_ups = self.heads_ups.run(opts).await?;
         let unknown_emails = self.settler.run().await?;
-        let portfolio = match &self.portfolio {
-            Some(keeper) if !(opts.should_stop)() => Some(keeper.run().await?),
-            _ => None,
-        };
-        let results_kept = match &self.results {
-            Some(keeper) if !(opts.should_stop)() => Some(keeper.run().await?),
-            _ => None,
-        };
         Ok(ScheduledReport {
-            portfolio,
-            results_kept,
             sweep,
             reminders,
             held_back_lists,
             heads_ups,
             unknown_emails,
+        })
+    }
+}
+
+/// What the console reads, kept ready: the sweep function's other schedule
+/// (`{"part": "console"}`, every 15 minutes) runs it, apart from the sweep,
+/// so neither waits for the other.
+#[derive(Clone)]
+pub struct ConsoleKeeping {
+    pub portfolio: crate::portfolio_keeper::PortfolioKeeper,
+    pub results: crate::console::ResultsKeeper,
+}
+
+/// What one run of the console's keeping did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ConsoleKeepingReport {
+    pub portfolio: crate::portfolio_keeper::PortfolioRefresh,
+    /// Results views kept (0: those kept were recent enough, under an hour old).
+    pub results_kept: usize,
+}
+
+impl ConsoleKeeping {
+    pub async fn run(&self) -> Result<ConsoleKeepingReport, StoreError> {
+        Ok(ConsoleKeepingReport {
+            portfolio: self.portfolio.run().await?,
+            results_kept: self.results.run().await?,
         })
     }
 }

@@ -105,14 +105,20 @@ impl Services {
             held_back_lists: self.held_back_lists(),
             heads_ups: self.heads_ups(),
             settler: self.settler(),
-            portfolio: Some(crate::portfolio_keeper::PortfolioKeeper {
+        }
+    }
+
+    /// What keeps the console's portfolio and results ready, on its own schedule.
+    pub fn console_keeping(&self) -> crate::scheduled::ConsoleKeeping {
+        crate::scheduled::ConsoleKeeping {
+            portfolio: crate::portfolio_keeper::PortfolioKeeper {
                 store: self.store.clone(),
                 clock: self.clock.clone(),
-            }),
-            results: Some(crate::console::ResultsKeeper {
+            },
+            results: crate::console::ResultsKeeper {
                 store: self.store.clone(),
                 clock: self.clock.clone(),
-            }),
+            },
         }
     }
 

@@ -312,10 +312,10 @@ pub(super) async fn portfolio(
     let view = PortfolioView {
         as_of: match refreshed_at {
             Some(at) => format!(
-                "As of {} UTC; every scheduled run refreshes it.",
+                "As of {} UTC; refreshed every 15 minutes, and at once for what you confirm here.",
                 at.format("%-d %b %Y, %H:%M")
             ),
-            None => "Not refreshed yet: the next scheduled run fills it in.".to_string(),
+            None => "Not kept yet: the sweep function fills it in within 15 minutes.".to_string(),
         },
         accounts: portfolio.rows.len(),
         misses: portfolio.misses(),

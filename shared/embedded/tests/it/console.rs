@@ -64,11 +64,9 @@ async fn setup() -> Setup {
         t += Duration::hours(1);
     }
     // What the scheduled run does last: keep the portfolio the console reads.
-    let scheduled = services.scheduled_run();
-    let kept = scheduled.portfolio.unwrap().run().await.unwrap();
-    assert_eq!(kept.rows, 2, "{kept:?}");
-    let views = scheduled.results.unwrap().run().await.unwrap();
-    assert_eq!(views, 4, "every segment together, and each");
+    let kept = services.console_keeping().run().await.unwrap();
+    assert_eq!(kept.portfolio.rows, 2, "{kept:?}");
+    assert_eq!(kept.results_kept, 4, "every segment together, and each");
     let person = |name: &str, email: &str, role| Person {
         name: name.into(),
         email: email.into(),
@@ -914,7 +912,7 @@ async fn the_results_page_is_kept_hourly_and_a_chosen_period_is_worked_out_when_
     );
     assert!(kept.text().contains("id=\"weeks\""), "which has them");
 
-    let keeper = s.services.scheduled_run().results.unwrap();
+    let keeper = s.services.console_keeping().results;
     assert_eq!(keeper.run().await.unwrap(), 0, "half an hour old: kept as it is");
     s.clock.set(s.now() + Duration::minutes(31));
     assert_eq!(keeper.run().await.unwrap(), 4, "an hour old: worked out again");
