@@ -254,7 +254,7 @@ def main():
     # A discovery result, as `milepost discover --format json` prints it on a
     # planted history, beside the demo's store: the maps page shows it.
     sample = out / "sample"
-    subprocess.run([sys.executable, ROOT / "tests" / "discover_data.py", sample, "--accounts", "600"],
+    subprocess.run([sys.executable, ROOT / "tests" / "discover_data.py", sample, "--accounts", "300"],
                    check=True, stdout=subprocess.DEVNULL)
     printed = subprocess.run([cli, "discover", "--accounts", sample / "accounts.csv", "--events", sample / "events.csv",
                               "--maps", ROOT / "examples" / "discover" / "candidates", "--format", "json"],
