@@ -586,12 +586,15 @@ async fn a_scheduled_run_asks_only_for_what_the_sweep_function_is_granted() {
         "dynamodb:Query@index/heads_up",
         "dynamodb:Query@table",
         "dynamodb:Scan@table",
-        "dynamodb:BatchGetItem",
         "states:StartExecution",
         "events:PutEvents",
         "ses:SendEmail",
     ] {
         assert!(used.contains(needed), "recorded {used:?}");
     }
+    assert!(
+        !used.contains("dynamodb:BatchGetItem"),
+        "the portfolio's refresh reads each account's partition once, no batch of profiles besides"
+    );
     milepost_local::iam::assert_granted("SweepFunction", &used);
 }

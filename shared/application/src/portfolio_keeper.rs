@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use milepost_domain::health::health;
-use milepost_domain::{Account, AccountId, MissStage, Portfolio, PortfolioRow, RowHealth, Timestamp, TrackedMilestone};
+use milepost_domain::{AccountId, MissStage, Portfolio, PortfolioRow, RowHealth, Timestamp, TrackedMilestone};
 use serde::Serialize;
 
 use crate::ports::{AccountFolder, PortfolioKeeperStore, StoreResult};
@@ -63,21 +63,15 @@ pub async fn refresh_account(store: &dyn PortfolioKeeperStore, account: &Account
 pub async fn refresh_all(store: &dyn PortfolioKeeperStore, now: Timestamp) -> StoreResult<PortfolioRefresh> {
     let kept = store.kept_portfolio().await?;
     let misses = store.open_misses().await?;
-    let ids: BTreeSet<AccountId> = misses.iter().map(|m| m.account_id().clone()).collect();
-    let ids: Vec<AccountId> = ids.into_iter().collect();
-    let accounts: HashMap<AccountId, Arc<Account>> = store
-        .accounts(&ids)
-        .await?
-        .into_iter()
-        .map(|a| (a.id.clone(), a))
-        .collect();
+    // The index names the accounts; each one's folder (one read: profile,
+    // milestones, activity) scores it as it stands now.
+    let ids: BTreeSet<&AccountId> = misses.iter().map(|m| m.account_id()).collect();
     let mut report = PortfolioRefresh::default();
     let before: HashMap<&AccountId, &Option<PortfolioRow>> =
         kept.rows.iter().map(|k| (&k.account_id, &k.row)).collect();
     let mut at_risk = BTreeSet::new();
-    for row in Portfolio::build(&accounts, &misses, now).rows {
-        // Health reads the whole account: its milestones and activity.
-        let Some(row) = (match store.account_folder(&row.account_id).await? {
+    for id in ids {
+        let Some(row) = (match store.account_folder(id).await? {
             Some(folder) => row_of(&folder, now),
             None => None,
         }) else {

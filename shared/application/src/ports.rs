@@ -293,8 +293,6 @@ pub trait EscalationLog: Send + Sync {
 pub trait OpenMissIndex: Send + Sync {
     /// Every open miss, by account then milestone id.
     async fn open_misses(&self) -> StoreResult<Vec<TrackedMilestone>>;
-    /// The accounts of `ids` that exist, in any order.
-    async fn accounts(&self, ids: &[AccountId]) -> StoreResult<Vec<Arc<Account>>>;
 }
 
 /// One account's row as the portfolio keeps it (`portfolio_keeper`): the

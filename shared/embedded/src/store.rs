@@ -1015,11 +1015,6 @@ impl OpenMissIndex for InMemoryStore {
         }
         Ok(found)
     }
-
-    async fn accounts(&self, ids: &[AccountId]) -> StoreResult<Vec<Arc<Account>>> {
-        let t = self.lock();
-        Ok(ids.iter().filter_map(|id| t.accounts.get(id).cloned()).collect())
-    }
 }
 
 #[async_trait]

@@ -35,15 +35,6 @@ impl OpenMissIndex for DynamoStore {
             .await?;
         items.iter().map(milestone_from_item).collect()
     }
-
-    async fn accounts(&self, ids: &[AccountId]) -> StoreResult<Vec<Arc<Account>>> {
-        let keys = ids.iter().map(|id| (account_pk(id), PROFILE_SK.to_string()));
-        self.batch_get(keys)
-            .await?
-            .iter()
-            .map(|item| from_item::<Account>(item).map(Arc::new))
-            .collect()
-    }
 }
 
 impl DynamoStore {
