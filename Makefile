@@ -27,7 +27,7 @@ NPM_CI = $(WITH_NODE) node "$(CURDIR)/$(NODE_HOME)/lib/node_modules/npm/bin/npm-
 # What `make build`, `make sam-build` and `make deploy` compile for: arm64
 # (Graviton, cheaper per ms) unless ARCH=x86_64.
 ARCH ?= arm64
-FUNCTIONS := ingest sweep outreach csm-task escalate actions leadership-digest ses-events console
+FUNCTIONS := ingest sweep outreach csm-task escalate actions leadership-digest ses-events console integrations
 # The architecture infra/samconfig.toml deploys (Architecture=...).
 DEPLOY_ARCH := $(shell sed -n 's/.*"Architecture=\([a-z0-9_]*\)".*/\1/p' infra/samconfig.toml)
 # cargo lambda cross-compiles with zig, but needs Rust's standard library for the target.
@@ -209,7 +209,7 @@ SAM_CHECK_DIR := $(CURDIR)/target/sam-check
 sam-build-check: $(VENV)/.installed
 	export SAM_BUILD_MODE=debug $(if $(filter x86_64-unknown-linux-gnu,$(HOST_TRIPLE)),CARGO_LAMBDA_COMPILER=cargo); \
 	    $(SAM) build --build-dir $(SAM_CHECK_DIR) --parameter-overrides Architecture=x86_64 OidcIssuer=https://issuer.example
-	@for f in IngestFunction SweepFunction OutreachFunction CsmTaskFunction EscalateFunction ActionsFunction DigestFunction SesEventsFunction ConsoleFunction; do \
+	@for f in IngestFunction SweepFunction OutreachFunction CsmTaskFunction EscalateFunction ActionsFunction DigestFunction SesEventsFunction ConsoleFunction IntegrationsFunction; do \
 	    test -x $(SAM_CHECK_DIR)/$$f/bootstrap || { echo "sam build made no bootstrap for $$f" >&2; exit 1; }; done
 
 ## deploy: sam deploy with infra/samconfig.toml; `sam deploy --guided` when it has no deploy section

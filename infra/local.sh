@@ -144,6 +144,11 @@ pids+=($!)
 for _ in $(seq 100); do port_open "$console_port" && break; sleep 0.1; done
 port_open "$console_port" || { echo "the console did not start: see $LOG_DIR/console.log" >&2; exit 1; }
 
+# EventBridge's rule and schedule for the integrations function (webhooks).
+setsid "$VENV/bin/python" infra/local_bus.py "http://127.0.0.1:$INVOKE_PORT" \
+    > >(tee "$LOG_DIR/integrations.log") 2>&1 &
+pids+=($!)
+
 # Step Functions on the emulator records executions; this runs them.
 MILEPOST_LAMBDA_URL="http://127.0.0.1:$INVOKE_PORT" setsid "$VENV/nodejs/bin/node" \
     infra/statemachine/run-local.mjs emulator infra/statemachine/escalation.asl.json \
@@ -161,6 +166,7 @@ milepost local: running (Ctrl-C stops everything)
   emulator  $AWS_ENDPOINT_URL (table $MILEPOST_TABLE, bus $MILEPOST_BUS)
   playbook  escalations run here, a playbook day every $((86400 / MILEPOST_TIME_FACTOR)) s (MILEPOST_TIME_FACTOR=$MILEPOST_TIME_FACTOR)
   emails    target/debug/milepost outbox
+  webhooks  target/debug/milepost webhooks add URL (the bus's events go to the integrations function)
   logs      below (and $LOG_DIR/functions.log, escalations.log); the emulator's in $LOG_DIR/moto.log
 In another shell: source $ENV_FILE, then follow docs/local.md ("Run it locally").
 EOF

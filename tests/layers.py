@@ -33,7 +33,7 @@ FORBIDDEN = {
     "milepost-app": re.compile(r"^(aws-|aws_|lambda_|lambda-)"),
 }
 # What a deployed function links: neither the demo's adapters nor the emulator's helpers.
-for function in ("ingest", "sweep", "outreach", "csm-task", "escalate", "actions", "leadership-digest", "ses-events"):
+for function in ("ingest", "sweep", "outreach", "csm-task", "escalate", "actions", "leadership-digest", "ses-events", "console", "integrations"):
     FORBIDDEN[function] = re.compile(r"^milepost-(embedded|local)\b")
 
 

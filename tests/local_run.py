@@ -245,6 +245,67 @@ def console_walk(env, terminal):
     return len(before)
 
 
+class WebhookReceiver:
+    """A consumer of Milepost's outbound webhooks (tests/webhook_receiver.py:
+    the Standard Webhooks library checks each request), registered for the
+    task events as docs/integrations.md shows."""
+
+    def __init__(self, terminal):
+        os.makedirs(os.path.join(ROOT, "target/local-run"), exist_ok=True)
+        self.record = os.path.join(ROOT, "target/local-run/webhooks.jsonl")
+        self.secrets = os.path.join(ROOT, "target/local-run/webhook-secret")
+        for path in (self.record, self.secrets):
+            open(path, "w").close()
+        self.process = subprocess.Popen(
+            [os.path.join(ROOT, ".venv/bin/python"), os.path.join(ROOT, "tests/webhook_receiver.py"),
+             "--record", self.record, "--secrets", self.secrets],
+            stdout=subprocess.PIPE, text=True)
+        self.port = int(self.process.stdout.readline())
+        added = milepost_result("webhooks", "add", f"http://127.0.0.1:{self.port}/hooks",
+                                "--events", "TaskOpened,TaskClosed", "--json")
+        check(added.returncode == 0, f"webhooks add failed:\n{added.stdout}\n{added.stderr}", terminal)
+        with open(self.secrets, "w") as f:
+            f.write(json.loads(added.stdout)["secret"] + "\n")
+
+    def received(self):
+        with open(self.record) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def stop(self):
+        self.process.kill()
+        self.process.wait()
+
+
+def start_webhook_receiver(terminal):
+    return WebhookReceiver(terminal)
+
+
+def check_webhooks(hooks, terminal):
+    """Every task opened and every task closed reached the receiver, signed
+    as its library accepts, each event once (no fault here to repeat one)."""
+    tasks = json.loads(milepost("tasks", "list", "--json"))
+    closed = [t for t in tasks if t["status"] in ("done", "dismissed")]
+    deadline = time.time() + 120
+    while True:
+        received = hooks.received()
+        kinds = [r["body"]["type"] for r in received]
+        if kinds.count("TaskOpened") >= len(tasks) and kinds.count("TaskClosed") >= len(closed):
+            break
+        if terminal.exited() or time.time() > deadline:
+            fail(f"the receiver got {kinds.count('TaskOpened')} TaskOpened and {kinds.count('TaskClosed')} TaskClosed "
+                 f"for {len(tasks)} tasks, {len(closed)} closed; see target/milepost-local/integrations.log", terminal)
+        time.sleep(1)
+    time.sleep(2)
+    received = hooks.received()
+    hooks.stop()
+    check(all(r["verified"] for r in received), f"the Standard Webhooks library refused a request: {received}", terminal)
+    ids = [r["id"] for r in received]
+    check(len(ids) == len(set(ids)), f"an event was delivered twice: {ids}", terminal)
+    opened = {r["body"]["data"]["task_id"] for r in received if r["body"]["type"] == "TaskOpened"}
+    check(opened == {t["id"] for t in tasks}, f"the tasks opened and those delivered differ: {opened}", terminal)
+    return f"{len(received)} task events reached a webhook receiver, each once, signed"
+
+
 def main():
     port = free_port()
     terminal = Terminal(port)
@@ -256,6 +317,8 @@ def main():
           f"unexpected ingest URL in {ENV_FILE}: {env}", terminal)
     check(env.get("MILEPOST_ACTIONS_URL") == f"http://127.0.0.1:{port}/lambda-url/actions/v1/actions",
           f"unexpected actions URL in {ENV_FILE}: {env}", terminal)
+
+    hooks = start_webhook_receiver(terminal)
 
     first = run_block(terminal)
     check(first.count('{"accepted":1,"duplicates":0,"rejected":[],"rejected_count":0}') == 2,
@@ -429,6 +492,7 @@ def main():
     time.sleep(86400 / TIME_FACTOR * 2)
     check(len(set(raised())) == len(raised()), f"a task was raised twice: {raised()}", terminal)
     console_tasks = console_walk(env, terminal)
+    delivered = check_webhooks(hooks, terminal)
 
     # Ctrl-C, and again while it stops (as an impatient user does).
     os.write(terminal.fd, b"\x03")
@@ -451,7 +515,7 @@ def main():
           "a second run changed nothing; a manual milestone confirmed (CLI, then API: already reached); "
           "a task closed by its link (GET showed, POST acted once); Pat unsubscribed with one click and Acme Europe's "
           f"escalations sent Pat nothing; SDKs: {sdks}; unsigned got 401; the console signed Maya in through "
-          f"the OpenID provider, listed her {console_tasks} open tasks and closed one; Ctrl-C stopped everything")
+          f"the OpenID provider, listed her {console_tasks} open tasks and closed one; {delivered}; Ctrl-C stopped everything")
 
 
 if __name__ == "__main__":

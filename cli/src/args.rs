@@ -120,6 +120,12 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: ContactsCommand,
     },
+    /// Signed outbound webhooks (Standard Webhooks): the endpoints Milepost's
+    /// domain events are sent to, what was delivered, and replays (MILEPOST_TABLE).
+    Webhooks {
+        #[command(subcommand)]
+        command: WebhooksCommand,
+    },
     /// Renewal outcomes: import a CRM export (MILEPOST_TABLE).
     Renewals {
         #[command(subcommand)]
@@ -299,6 +305,56 @@ pub(crate) enum ContactsCommand {
 }
 
 #[derive(Subcommand)]
+pub(crate) enum WebhooksCommand {
+    /// Registers an endpoint; prints its id and signing secret (shown once).
+    Add {
+        /// Where to POST: https://..., or http://localhost... for a receiver on this machine.
+        url: String,
+        /// Only these event types (comma-separated or repeated: TaskOpened,
+        /// TaskClosed, MilestoneMissed, ...); default every type.
+        #[arg(long, value_name = "TYPES")]
+        events: Vec<String>,
+        /// Print JSON: {"id", "url", "events", "secret"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The endpoints, their event types and whether they are failing or disabled.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A new signing secret (printed once); the old one keeps signing for 24 hours.
+    RotateSecret { id: String },
+    /// Sends to a disabled endpoint again (then `replay` what waited).
+    Enable { id: String },
+    /// Removes an endpoint: nothing more is sent to it.
+    Remove { id: String },
+    /// One endpoint's deliveries of the last 30 days, newest first.
+    Deliveries {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sends again: one event (--event), or every delivery that failed
+    /// (since --since DAY; with --all, those delivered too).
+    Replay {
+        id: String,
+        #[arg(long, value_name = "EVENT_ID", conflicts_with_all = ["since", "all"])]
+        event: Option<String>,
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        since: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Sends every delivery whose retry is due now (what the integrations
+    /// function does every minute; for `make local`, which runs no schedules).
+    Deliver {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 pub(crate) enum LocalCommand {
     /// Create MILEPOST_TABLE, MILEPOST_BUS and the escalation state machine at
     /// AWS_ENDPOINT_URL unless they exist, and verify the sender's domain in SES
@@ -364,6 +420,16 @@ impl Command {
                 command: ContactsCommand::Unsuppress { .. },
             } => "contacts unsuppress",
             Command::Renewals { .. } => "renewals import",
+            Command::Webhooks { command } => match command {
+                WebhooksCommand::Add { .. } => "webhooks add",
+                WebhooksCommand::List { .. } => "webhooks list",
+                WebhooksCommand::RotateSecret { .. } => "webhooks rotate-secret",
+                WebhooksCommand::Enable { .. } => "webhooks enable",
+                WebhooksCommand::Remove { .. } => "webhooks remove",
+                WebhooksCommand::Deliveries { .. } => "webhooks deliveries",
+                WebhooksCommand::Replay { .. } => "webhooks replay",
+                WebhooksCommand::Deliver { .. } => "webhooks deliver",
+            },
             Command::Report { .. } => "report",
             Command::Tasks { .. } => "tasks",
             Command::Milestones { .. } => "milestones confirm",

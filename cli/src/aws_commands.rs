@@ -8,12 +8,14 @@ use std::process::ExitCode;
 use anyhow::Context;
 use milepost_app::ports::DiscoveryStore;
 use milepost_cli::tasks_cmd::{self, Change, CommandError, TaskRow};
-use milepost_cli::{accounts_cmd, contacts_cmd, maps_cmd, outbox_cmd, parked_cmd, renewals_cmd, report_cmd};
+use milepost_cli::{
+    accounts_cmd, contacts_cmd, maps_cmd, outbox_cmd, parked_cmd, renewals_cmd, report_cmd, webhooks_cmd,
+};
 use milepost_domain::TaskStatus;
 
 use crate::args::{
     AccountsCommand, Command, ContactsCommand, LocalCommand, MapsCommand, MilestonesCommand, RenewalsCommand,
-    TasksCommand,
+    TasksCommand, WebhooksCommand,
 };
 
 /// A refusal the person can fix exits 2 with the reason; anything else is a failure.
@@ -166,6 +168,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                     .map(|said| print!("{said}")),
             )
         }
+        Command::Webhooks { command } => webhooks(&store()?, command).await,
         Command::Outbox { json, save } => {
             outbox(json, save).await?;
             Ok(ExitCode::SUCCESS)
@@ -464,4 +467,73 @@ async fn suppressed(store: &milepost_aws::DynamoStore, json: bool) -> anyhow::Re
         print!("{}", contacts_cmd::render(&list));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn webhooks(store: &milepost_aws::DynamoStore, command: WebhooksCommand) -> anyhow::Result<ExitCode> {
+    let poster = milepost_aws::webhook_poster::HttpWebhookPoster::new().map_err(anyhow::Error::msg)?;
+    let clock = milepost_app::clock::SystemClock;
+    let hooks = milepost_app::webhooks::Webhooks {
+        store,
+        poster: &poster,
+        clock: &clock,
+    };
+    let said: Result<String, CommandError> = match command {
+        WebhooksCommand::Add { url, events, json } => {
+            match hooks.add(&url, &webhooks_cmd::event_types(&events)).await {
+                Ok(e) if json => Ok(serde_json::to_string(&serde_json::json!({
+                    "id": e.id, "url": e.url, "events": e.events, "secret": e.secrets[0].secret,
+                }))? + "\n"),
+                Ok(e) => Ok(webhooks_cmd::added(&e)),
+                Err(e) => Err(e.into()),
+            }
+        }
+        WebhooksCommand::List { json } => {
+            let endpoints = hooks.endpoints().await?;
+            Ok(if json {
+                serde_json::to_string_pretty(&webhooks_cmd::rows(&endpoints, chrono::Utc::now()))? + "\n"
+            } else {
+                webhooks_cmd::render_endpoints(&endpoints)
+            })
+        }
+        WebhooksCommand::RotateSecret { id } => hooks
+            .rotate_secret(&id)
+            .await
+            .map(|e| {
+                format!(
+                    "new signing secret for {id} (shown once); the previous one keeps signing for 24 hours:\n  {}\n",
+                    e.secrets[0].secret
+                )
+            })
+            .map_err(Into::into),
+        WebhooksCommand::Enable { id } => hooks
+            .enable(&id)
+            .await
+            .map(|_| format!("{id} enabled; `milepost webhooks replay {id}` sends what failed meanwhile\n"))
+            .map_err(Into::into),
+        WebhooksCommand::Remove { id } => hooks
+            .remove(&id)
+            .await
+            .map(|()| format!("{id} removed\n"))
+            .map_err(Into::into),
+        WebhooksCommand::Deliveries { id, json } => match hooks.deliveries(&id).await {
+            Ok(list) if json => Ok(serde_json::to_string_pretty(&webhooks_cmd::delivery_rows(&list))? + "\n"),
+            Ok(list) => Ok(webhooks_cmd::render_deliveries(&list)),
+            Err(e) => Err(e.into()),
+        },
+        WebhooksCommand::Replay { id, event, since, all } => {
+            webhooks_cmd::replay(&hooks, &id, event.as_deref(), since.as_deref(), all).await
+        }
+        WebhooksCommand::Deliver { json } => {
+            let run = hooks.deliver_due(None).await?;
+            Ok(if json {
+                serde_json::to_string_pretty(&run)? + "\n"
+            } else {
+                format!(
+                    "{} delivered, {} to retry later, {} given up\n",
+                    run.delivered, run.retrying, run.dead
+                )
+            })
+        }
+    };
+    refusal(said.map(|text| print!("{text}")))
 }

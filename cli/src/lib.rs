@@ -16,3 +16,4 @@ pub mod parked_cmd;
 pub mod renewals_cmd;
 pub mod report_cmd;
 pub mod tasks_cmd;
+pub mod webhooks_cmd;

@@ -27,6 +27,7 @@ pub mod sweep;
 pub mod tasks;
 pub mod telemetry;
 pub mod unsubscribe;
+pub mod webhooks;
 pub mod weekly_digest;
 pub mod writes;
 

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use milepost_domain::webhooks::{AttemptResult, Delivery, WebhookEndpoint};
 use milepost_domain::{
     Account, AccountActivity, AccountId, Announcements, ContactRecord, CsmTask, CustomerEmailPause, DomainEvent,
     EmailAddress, EscalationLogEntry, EscalationRequest, HeldBackList, IllegalChange, LeaderQueue, MilestoneMap,
@@ -621,6 +622,7 @@ pub trait Store:
     + WeeklyDigestStore
     + SettleStore
     + ConsoleStore
+    + WebhookStore
 {
 }
 impl<T> Store for T where
@@ -633,6 +635,7 @@ impl<T> Store for T where
         + WeeklyDigestStore
         + SettleStore
         + ConsoleStore
+        + WebhookStore
 {
 }
 
@@ -704,6 +707,52 @@ pub trait WorkflowStarter: Send + Sync {
     async fn start(&self, request: &EscalationRequest) -> Result<StartOutcome, WorkflowError>;
     /// Stops a running escalation because the customer caught up.
     async fn stop(&self, execution: &str, stage_reached: Option<Stage>) -> Result<(), WorkflowError>;
+}
+
+/// Outbound webhooks' endpoints and deliveries (`webhooks.rs`).
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Every endpoint registered (a handful: one read).
+    async fn webhook_endpoints(&self) -> StoreResult<Vec<WebhookEndpoint>>;
+    /// Creates the endpoint unless its id is taken; returns whether it was created.
+    async fn create_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> StoreResult<bool>;
+    /// Writes `endpoint` if the stored version is still `endpoint.version`,
+    /// storing `version + 1`. Returns the new version, or `Conflict`.
+    async fn update_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> StoreResult<u64>;
+    /// Removes the endpoint; returns whether there was one. Its deliveries stay (and expire).
+    async fn delete_webhook_endpoint(&self, id: &str) -> StoreResult<bool>;
+    /// Creates the delivery unless one of its event to its endpoint exists
+    /// (an event delivered to Milepost's consumer twice is delivered onward once).
+    async fn create_delivery(&self, delivery: &Delivery) -> StoreResult<bool>;
+    async fn get_delivery(&self, endpoint_id: &str, event_id: &str) -> StoreResult<Option<Delivery>>;
+    /// Writes `delivery` on the version read, as `update_webhook_endpoint`.
+    async fn update_delivery(&self, delivery: &Delivery) -> StoreResult<u64>;
+    /// Pending deliveries due at `now`, soonest first, at most `limit`: a
+    /// sparse index, never a scan.
+    async fn due_deliveries(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<Delivery>>;
+    /// One endpoint's deliveries still kept, newest first.
+    async fn endpoint_deliveries(&self, endpoint_id: &str) -> StoreResult<Vec<Delivery>>;
+}
+
+/// One signed webhook request.
+#[derive(Clone, Debug)]
+pub struct WebhookPost<'a> {
+    pub url: &'a str,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: &'a str,
+}
+
+/// What the endpoint answered (or that it did not), and the wait it asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostAnswer {
+    pub result: AttemptResult,
+    pub retry_after: Option<chrono::Duration>,
+}
+
+/// Sends one webhook request: no redirects followed, no retries of its own.
+#[async_trait]
+pub trait WebhookPoster: Send + Sync {
+    async fn post(&self, post: WebhookPost<'_>) -> PostAnswer;
 }
 
 pub trait Clock: Send + Sync {

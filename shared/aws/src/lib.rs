@@ -13,6 +13,7 @@ pub mod oidc;
 pub mod secrets;
 pub mod ses;
 pub mod step_functions;
+pub mod webhook_poster;
 
 pub use dynamo::{DynamoStore, Meter};
 pub use eventbridge::EventBridgePublisher;

@@ -40,17 +40,8 @@ impl OpenIdProvider {
     pub fn new(issuer: &str, client_id: &str, client_secret: Option<String>) -> Result<Self, OidcConfigError> {
         let issuer = IssuerUrl::new(issuer.trim_end_matches('/').to_string())
             .map_err(|e| OidcConfigError(format!("the OpenID issuer {issuer:?} is not a URL: {e}")))?;
-        // rustls with aws-lc (the AWS SDK's crypto) and the Mozilla roots.
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| OidcConfigError(format!("TLS for the OpenID issuer: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        let tls = crate::webhook_poster::public_web_tls()
+            .map_err(|e| OidcConfigError(format!("TLS for the OpenID issuer: {e}")))?;
         let http = reqwest::ClientBuilder::new()
             .use_preconfigured_tls(tls)
             // Following redirects would let a discovery document send us anywhere (SSRF).

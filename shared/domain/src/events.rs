@@ -225,6 +225,22 @@ impl DomainEvent {
         detail
     }
 
+    /// Every `detail_type`, as an endpoint's list of the events it wants names them.
+    pub const TYPES: [&'static str; 12] = [
+        "MilestoneAchieved",
+        "MilestoneMissed",
+        "EscalationStageCompleted",
+        "EscalationStageSkipped",
+        "MilestoneRecovered",
+        "InAppMessageRequested",
+        "TaskOpened",
+        "TaskSnoozed",
+        "TaskReopened",
+        "TaskClosed",
+        "ManualMilestoneConfirmed",
+        "CustomerEmailsPaused",
+    ];
+
     /// The EventBridge `detail-type`.
     pub fn detail_type(&self) -> &'static str {
         match self {

@@ -41,6 +41,7 @@ pub mod schedule;
 pub mod seed;
 pub mod suppression;
 pub mod tracked;
+pub mod webhooks;
 
 pub use account::{is_role_name, Account, AccountId, Contact, Owner, Segment, Tenure, CSM_ROLE};
 pub use account_state::{AccountState, Announcements, BatchChanges, Changes};

@@ -14,9 +14,10 @@ use milepost_app::ports::{
     AccountFolder, AccountStore, ActivityStore, ConsoleReads, ContactStore, DedupeStore, DiscoveryStore, EscalationLog,
     EventStore, EventsApplied, HeldBackListStore, KeptPortfolio, KeptPortfolioStore, KeptResultsStore, KeptRow,
     LeaderQueueStore, MapStore, MilestoneStore, OpenMissIndex, Page, ParkingStore, PauseStore, SendClaim, SendLedger,
-    SendReceipt, SendReceipts, SendRecord, StoreError, StoreResult, TaskStore,
+    SendReceipt, SendReceipts, SendRecord, StoreError, StoreResult, TaskStore, WebhookStore,
 };
 use milepost_domain::suppression::suppression_key;
+use milepost_domain::webhooks::{Delivery, WebhookEndpoint};
 use milepost_domain::{
     limits, Account, AccountActivity, AccountId, AccountState, Announcements, ContactRecord, CsmTask,
     CustomerEmailPause, EmailAddress, EscalationLogEntry, HeldBackList, LeaderQueue, MilestoneMap, MissStage,
@@ -69,6 +70,9 @@ struct Tables {
     /// Sent emails' copies by send key, and each account's keys.
     emails: HashMap<String, (milepost_domain::SentEmail, String)>,
     emails_of: HashMap<AccountId, Vec<String>>,
+    /// Outbound webhooks' endpoints by id, and deliveries by (endpoint, event).
+    webhook_endpoints: BTreeMap<String, milepost_domain::webhooks::WebhookEndpoint>,
+    deliveries: BTreeMap<(String, String), milepost_domain::webhooks::Delivery>,
 }
 
 #[derive(Default)]
@@ -1134,5 +1138,104 @@ impl KeptResultsStore for InMemoryStore {
             t.results.insert(name.to_string(), (as_of, json.to_string()));
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl WebhookStore for InMemoryStore {
+    async fn webhook_endpoints(&self) -> StoreResult<Vec<WebhookEndpoint>> {
+        Ok(self.lock().webhook_endpoints.values().cloned().collect())
+    }
+
+    async fn create_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> StoreResult<bool> {
+        let mut t = self.lock();
+        if t.webhook_endpoints.contains_key(&endpoint.id) {
+            return Ok(false);
+        }
+        let mut stored = endpoint.clone();
+        stored.version = 1;
+        t.webhook_endpoints.insert(endpoint.id.clone(), stored);
+        Ok(true)
+    }
+
+    async fn update_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> StoreResult<u64> {
+        let mut t = self.lock();
+        let Some(slot) = t.webhook_endpoints.get_mut(&endpoint.id) else {
+            return Err(StoreError::Conflict);
+        };
+        if slot.version != endpoint.version {
+            return Err(StoreError::Conflict);
+        }
+        *slot = endpoint.clone();
+        slot.version = endpoint.version + 1;
+        Ok(slot.version)
+    }
+
+    async fn delete_webhook_endpoint(&self, id: &str) -> StoreResult<bool> {
+        Ok(self.lock().webhook_endpoints.remove(id).is_some())
+    }
+
+    async fn create_delivery(&self, delivery: &Delivery) -> StoreResult<bool> {
+        self.check_fits("webhook delivery", delivery)?;
+        let mut t = self.lock();
+        let key = (delivery.endpoint_id.clone(), delivery.event_id.clone());
+        if t.deliveries.contains_key(&key) {
+            return Ok(false);
+        }
+        let mut stored = delivery.clone();
+        stored.version = 1;
+        t.deliveries.insert(key, stored);
+        Ok(true)
+    }
+
+    async fn get_delivery(&self, endpoint_id: &str, event_id: &str) -> StoreResult<Option<Delivery>> {
+        Ok(self
+            .lock()
+            .deliveries
+            .get(&(endpoint_id.to_string(), event_id.to_string()))
+            .cloned())
+    }
+
+    async fn update_delivery(&self, delivery: &Delivery) -> StoreResult<u64> {
+        self.check_fits("webhook delivery", delivery)?;
+        let mut t = self.lock();
+        let Some(slot) = t
+            .deliveries
+            .get_mut(&(delivery.endpoint_id.clone(), delivery.event_id.clone()))
+        else {
+            return Err(StoreError::Conflict);
+        };
+        if slot.version != delivery.version {
+            return Err(StoreError::Conflict);
+        }
+        *slot = delivery.clone();
+        slot.version = delivery.version + 1;
+        Ok(slot.version)
+    }
+
+    async fn due_deliveries(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<Delivery>> {
+        // The in-memory twin of the sparse index: pending ones by next attempt.
+        let mut due: Vec<Delivery> = self
+            .lock()
+            .deliveries
+            .values()
+            .filter(|d| d.next_at().is_some_and(|at| at <= now))
+            .cloned()
+            .collect();
+        due.sort_by(|a, b| (a.next_at(), &a.endpoint_id, &a.event_id).cmp(&(b.next_at(), &b.endpoint_id, &b.event_id)));
+        due.truncate(limit);
+        Ok(due)
+    }
+
+    async fn endpoint_deliveries(&self, endpoint_id: &str) -> StoreResult<Vec<Delivery>> {
+        let mut found: Vec<Delivery> = self
+            .lock()
+            .deliveries
+            .range((endpoint_id.to_string(), String::new())..)
+            .take_while(|((endpoint, _), _)| endpoint == endpoint_id)
+            .map(|(_, d)| d.clone())
+            .collect();
+        found.sort_by(|a, b| (b.created_at, &b.event_id).cmp(&(a.created_at, &a.event_id)));
+        Ok(found)
     }
 }

@@ -27,6 +27,8 @@
 //! | portfolio refreshed | `PORTFOLIO`              | `REFRESHED`           |                                              |
 //! | discovery result    | `DISCOVERY`              | `LATEST`              | (the maps page's; the latest replaces it)    |
 //! | kept results view   | `RESULTS`                | `VIEW#<all\|segment>` | `as_of` (epoch µs), `view` (JSON)            |
+//! | webhook endpoint    | `WEBHOOKS`               | `ENDPOINT#<id>`       |                                              |
+//! | webhook delivery    | `WEBHOOK#<endpoint>`     | `DELIVERY#<event id>` | `due_pk` = `WEBHOOKS#DUE`, `due_sk` = `<next attempt>#<endpoint>#<event id>` while pending; TTL `expires_at` (30 days) once delivered or dead |
 //!
 //! - Everything applying an account's events of one request needs (profile,
 //!   activity, milestones): one Query on `pk = ACCOUNT#<account>` and `sk`
@@ -48,6 +50,11 @@
 //! - Tasks by owner (and status): the `owner` GSI. Tasks by status, and
 //!   snoozes that are over: their `TASKS#<status>` partition of the `due`
 //!   GSI (task traffic is light: a partition per status is not hot).
+//! - Outbound webhooks: the endpoints, one Query of the `WEBHOOKS`
+//!   partition; deliveries due, the `WEBHOOKS#DUE` partition of the `due`
+//!   index (one per pending delivery; webhook traffic is a few events per
+//!   milestone change, so one partition is not hot); one endpoint's
+//!   deliveries, its partition (operators' listings and replays).
 //! - Every write that must not happen twice is conditional: milestones on
 //!   their `version`, creations on `attribute_not_exists(pk)`.
 
@@ -131,6 +138,24 @@ pub(super) fn sent_email_pk(key: &str) -> String {
 
 pub(super) fn sent_email_line_sk(key: &str) -> String {
     format!("{SENT_EMAIL_PREFIX}{key}")
+}
+
+/// Outbound webhooks' endpoints, and where pending deliveries are listed.
+pub(super) const WEBHOOKS_PK: &str = "WEBHOOKS";
+pub(super) const ENDPOINT_PREFIX: &str = "ENDPOINT#";
+pub(super) const DELIVERY_PREFIX: &str = "DELIVERY#";
+pub(super) const DELIVERIES_DUE_PK: &str = "WEBHOOKS#DUE";
+
+pub(super) fn endpoint_sk(id: &str) -> String {
+    format!("{ENDPOINT_PREFIX}{id}")
+}
+
+pub(super) fn webhook_endpoint_pk(id: &str) -> String {
+    format!("WEBHOOK#{id}")
+}
+
+pub(super) fn delivery_sk(event_id: &str) -> String {
+    format!("{DELIVERY_PREFIX}{event_id}")
 }
 
 pub(super) fn task_pk(id: &str) -> String {

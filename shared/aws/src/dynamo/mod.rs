@@ -42,6 +42,7 @@ mod records;
 mod schema;
 mod sends;
 mod tasks;
+mod webhooks;
 
 pub use keys::DUE_SHARDS;
 use keys::*;

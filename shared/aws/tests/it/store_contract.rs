@@ -924,6 +924,9 @@ async fn run_contract(name: &str, fresh: Fresh<'_>) {
         ("an account's folder", |s| {
             Box::pin(an_accounts_folder_holds_what_its_page_shows(s))
         }),
+        ("webhook endpoints and deliveries", |s| {
+            Box::pin(webhook_deliveries_are_made_once_and_listed_while_due(s))
+        }),
     ];
     for (case, run) in cases {
         eprintln!("{name}: {case}");
@@ -1567,4 +1570,99 @@ async fn an_accounts_folder_holds_what_its_page_shows(store: Arc<dyn Store>) {
         store.kept_results("smb").await.unwrap().unwrap().1,
         r#"{"view": "smb"}"#
     );
+}
+
+/// An endpoint is written on its version; a delivery of one event to one
+/// endpoint is made once; the due index holds exactly the pending ones,
+/// soonest first, and none once delivered or dead; an endpoint's
+/// deliveries list newest first.
+async fn webhook_deliveries_are_made_once_and_listed_while_due(store: Arc<dyn Store>) {
+    use milepost_domain::webhooks::{AttemptResult, Delivery, OutboundEvent, WebhookEndpoint};
+
+    let endpoint = WebhookEndpoint::new(
+        "ep_1".into(),
+        "https://hooks.example/m".into(),
+        vec![],
+        "whsec_AAAA".into(),
+        t0(),
+    );
+    assert!(store.create_webhook_endpoint(&endpoint).await.unwrap());
+    assert!(
+        !store.create_webhook_endpoint(&endpoint).await.unwrap(),
+        "an id is taken once"
+    );
+    let mut read = store.webhook_endpoints().await.unwrap();
+    assert_eq!(read.len(), 1);
+    let mut ep = read.remove(0);
+    assert_eq!(ep.version, 1);
+    ep.failing_since = Some(t0());
+    assert_eq!(store.update_webhook_endpoint(&ep).await.unwrap(), 2);
+    assert!(
+        matches!(store.update_webhook_endpoint(&ep).await, Err(StoreError::Conflict)),
+        "a stale version loses"
+    );
+    assert_eq!(store.webhook_endpoints().await.unwrap()[0].failing_since, Some(t0()));
+
+    let event = |id: &str, minute: i64| OutboundEvent {
+        event_id: id.into(),
+        event_type: "TaskOpened".into(),
+        occurred_at: t0() + Duration::minutes(minute),
+        data: serde_json::json!({"task_id": id}),
+    };
+    let later = Delivery::new("ep_1", &event("e-2", 2), t0() + Duration::minutes(2));
+    let sooner = Delivery::new("ep_1", &event("e-1", 1), t0() + Duration::minutes(1));
+    assert!(store.create_delivery(&later).await.unwrap());
+    assert!(store.create_delivery(&sooner).await.unwrap());
+    assert!(
+        !store.create_delivery(&sooner).await.unwrap(),
+        "one delivery per event and endpoint"
+    );
+    let due = store.due_deliveries(t0() + Duration::minutes(5), 10).await.unwrap();
+    assert_eq!(
+        due.iter().map(|d| d.event_id.as_str()).collect::<Vec<_>>(),
+        ["e-1", "e-2"]
+    );
+    assert!(due.iter().all(|d| d.version == 1));
+    assert_eq!(
+        store
+            .due_deliveries(t0() + Duration::minutes(1), 10)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "due at its very moment, not before"
+    );
+
+    let mut first = store.get_delivery("ep_1", "e-1").await.unwrap().unwrap();
+    first.record(t0() + Duration::minutes(5), AttemptResult::Status { status: 200 }, None);
+    assert_eq!(store.update_delivery(&first).await.unwrap(), 2);
+    assert!(matches!(store.update_delivery(&first).await, Err(StoreError::Conflict)));
+    let mut second = store.get_delivery("ep_1", "e-2").await.unwrap().unwrap();
+    second.record(t0() + Duration::minutes(5), AttemptResult::Status { status: 503 }, None);
+    store.update_delivery(&second).await.unwrap();
+    let due = store.due_deliveries(t0() + Duration::hours(1), 10).await.unwrap();
+    assert_eq!(
+        due.iter().map(|d| d.event_id.as_str()).collect::<Vec<_>>(),
+        ["e-2"],
+        "delivered ones leave the index"
+    );
+    assert_eq!(due[0].attempts.len(), 1);
+    assert!(
+        store
+            .due_deliveries(t0() + Duration::minutes(5), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a retry waits for its time"
+    );
+
+    let listed = store.endpoint_deliveries("ep_1").await.unwrap();
+    assert_eq!(
+        listed.iter().map(|d| d.event_id.as_str()).collect::<Vec<_>>(),
+        ["e-2", "e-1"]
+    );
+    assert!(store.endpoint_deliveries("ep_2").await.unwrap().is_empty());
+    assert!(store.delete_webhook_endpoint("ep_1").await.unwrap());
+    assert!(!store.delete_webhook_endpoint("ep_1").await.unwrap());
+    assert!(store.webhook_endpoints().await.unwrap().is_empty());
 }

@@ -5,4 +5,5 @@ mod event_application;
 mod logs;
 mod pipeline;
 mod settle;
+mod webhooks;
 mod workflow;

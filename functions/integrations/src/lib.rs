@@ -1,0 +1,100 @@
+//! The integrations Lambda's handler: Milepost's domain events, as
+//! EventBridge hands them over from Milepost's bus, delivered to the webhook
+//! endpoints that want them; or, when its schedule says `{"part":
+//! "retries"}`, the deliveries whose retry is due. A store failure is an
+//! error, so EventBridge invokes again (its retries, then the rule's
+//! dead-letter queue): nothing is lost, and a second invocation makes no
+//! second delivery.
+
+use std::time::Duration;
+
+use milepost_app::ports::StoreError;
+use milepost_app::webhooks::{WebhookRun, Webhooks};
+use milepost_domain::webhooks::OutboundEvent;
+use milepost_domain::{DomainEvent, Timestamp};
+use serde::Deserialize;
+
+/// Stop sending retries this long before the invocation's deadline.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(20);
+
+/// The EventBridge envelope of one domain event, as much of it as is read.
+#[derive(Deserialize)]
+struct Envelope {
+    source: String,
+    #[serde(rename = "detail-type")]
+    detail_type: String,
+    time: Timestamp,
+    detail: serde_json::Value,
+}
+
+/// Why an invocation carried no domain event of Milepost's.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NotAnEvent {
+    Shape(String),
+    Source(String),
+    Type(String),
+    NoEventId,
+}
+
+/// Reads an EventBridge event from Milepost's bus as the event webhooks carry.
+pub fn outbound_event(payload: &serde_json::Value) -> Result<OutboundEvent, NotAnEvent> {
+    let envelope: Envelope = serde_json::from_value(payload.clone()).map_err(|e| NotAnEvent::Shape(e.to_string()))?;
+    if envelope.source != milepost_aws::eventbridge::SOURCE {
+        return Err(NotAnEvent::Source(envelope.source));
+    }
+    if !DomainEvent::TYPES.contains(&envelope.detail_type.as_str()) {
+        return Err(NotAnEvent::Type(envelope.detail_type));
+    }
+    let event_id = envelope
+        .detail
+        .get("event_id")
+        .and_then(serde_json::Value::as_str)
+        .filter(|id| !id.is_empty() && id.len() <= 128)
+        .ok_or(NotAnEvent::NoEventId)?
+        .to_string();
+    Ok(OutboundEvent {
+        event_id,
+        event_type: envelope.detail_type,
+        occurred_at: envelope.time,
+        data: envelope.detail,
+    })
+}
+
+/// The invocation's deadline, as a moment on the clock the use case reads.
+pub fn deadline_at(deadline_ms: u64) -> Timestamp {
+    let deadline = chrono::DateTime::from_timestamp_millis(deadline_ms as i64).unwrap_or_else(chrono::Utc::now);
+    deadline - chrono::Duration::from_std(DEADLINE_MARGIN).unwrap_or_default()
+}
+
+/// One invocation: the retries due (`{"part": "retries"}`), or one domain
+/// event delivered. The run's report, as JSON (its metrics printed as an
+/// embedded-metric-format line).
+pub async fn handle(
+    webhooks: &Webhooks<'_>,
+    payload: &serde_json::Value,
+    deadline: Timestamp,
+) -> Result<serde_json::Value, StoreError> {
+    let run = if payload.get("part").and_then(serde_json::Value::as_str) == Some("retries") {
+        webhooks.deliver_due(Some(deadline)).await?
+    } else {
+        match outbound_event(payload) {
+            Ok(event) => webhooks.accept(&[event]).await?,
+            Err(why) => {
+                // Nothing an invocation again could change: answered, not retried.
+                tracing::warn!(why = ?why, "not a domain event of Milepost's; nothing delivered");
+                WebhookRun::default()
+            }
+        }
+    };
+    println!("{}", run.emf(webhooks.clock.now()));
+    tracing::info!(
+        accepted = run.accepted,
+        duplicates = run.duplicates,
+        delivered = run.delivered,
+        retrying = run.retrying,
+        dead = run.dead,
+        endpoints_disabled = run.endpoints_disabled,
+        "webhooks run"
+    );
+    Ok(serde_json::to_value(run).unwrap_or_default())
+}
