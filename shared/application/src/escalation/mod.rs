@@ -328,7 +328,9 @@ impl PlaybookSteps {
                     let keys = also.iter().map(|c| outreach_key_of(account, c)).collect();
                     (also, keys)
                 }
-                Some((thread, _)) if thread.key == send_key(req, Step::OutreachEmail, Recipient::Customer) => {
+                // Whichever of the thread's misses follows up first names
+                // them all (the one whose outreach it is, or one it named).
+                Some((thread, _)) => {
                     self.claim_named_follow_ups(account, milestone, &thread.key, &claim)
                         .await?
                 }
@@ -384,9 +386,11 @@ impl PlaybookSteps {
         Ok(None)
     }
 
-    /// The follow-ups of the misses the outreach under `outreach` named,
-    /// claimed so this follow-up names them too: the merged outreach's
-    /// conversation stays one. With their send keys, to settle after.
+    /// The follow-ups of the other misses of the outreach under `outreach`
+    /// (the one it was sent for, and those it named), claimed so this
+    /// follow-up names them too: the merged outreach's conversation stays
+    /// one, whichever miss's follow-up step runs first. With their send
+    /// keys, to settle after.
     async fn claim_named_follow_ups(
         &self,
         account: &Account,
@@ -399,10 +403,13 @@ impl PlaybookSteps {
             if c.milestone_id() == m.milestone_id() || c.status().is_reached() || c.missed_at().is_none() {
                 continue;
             }
-            if let Some(SendRecord::Included {
+            let theirs = outreach_key_of(account, &c);
+            if &theirs == outreach {
+                named.push(c);
+            } else if let Some(SendRecord::Included {
                 in_email: Some(named_in),
                 ..
-            }) = self.store.send_record(&outreach_key_of(account, &c)).await?
+            }) = self.store.send_record(&theirs).await?
             {
                 if &named_in == outreach {
                     named.push(c);
