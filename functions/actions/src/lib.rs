@@ -11,6 +11,8 @@ use milepost_app::actions::{ActionForm, Actions, Page, PageUrls};
 use milepost_domain::SuppressionSource;
 use serde::Deserialize;
 
+pub mod slack;
+
 /// The form a confirmation page posts.
 #[derive(Debug, Default, Deserialize)]
 struct FormBody {

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use milepost_app::ports::StoreError;
+use milepost_app::slack::posts::{SlackPosts, SlackRun};
 use milepost_app::webhooks::{WebhookRun, Webhooks};
 use milepost_domain::webhooks::OutboundEvent;
 use milepost_domain::{DomainEvent, Timestamp};
@@ -67,22 +68,36 @@ pub fn deadline_at(deadline_ms: u64) -> Timestamp {
 }
 
 /// One invocation: the retries due (`{"part": "retries"}`), or one domain
-/// event delivered. The run's report, as JSON (its metrics printed as an
-/// embedded-metric-format line).
+/// event delivered (to the webhooks, and to Slack where it is set up). The
+/// runs' reports, as JSON (`{"webhooks": ..., "slack": ...}`), their metrics
+/// printed as an embedded-metric-format line.
 pub async fn handle(
     webhooks: &Webhooks<'_>,
+    slack: Option<&SlackPosts<'_>>,
     payload: &serde_json::Value,
     deadline: Timestamp,
 ) -> Result<serde_json::Value, StoreError> {
-    let run = if payload.get("part").and_then(serde_json::Value::as_str) == Some("retries") {
-        webhooks.deliver_due(Some(deadline)).await?
+    let (run, slack_run) = if payload.get("part").and_then(serde_json::Value::as_str) == Some("retries") {
+        let run = webhooks.deliver_due(Some(deadline)).await?;
+        let slack_run = match slack {
+            Some(slack) => Some(slack.deliver_due(Some(deadline)).await?),
+            None => None,
+        };
+        (run, slack_run)
     } else {
         match outbound_event(payload) {
-            Ok(event) => webhooks.accept(&[event]).await?,
+            Ok(event) => {
+                let run = webhooks.accept(std::slice::from_ref(&event)).await?;
+                let slack_run = match slack {
+                    Some(slack) => Some(slack.accept(&event).await?),
+                    None => None,
+                };
+                (run, slack_run)
+            }
             Err(why) => {
                 // Nothing an invocation again could change: answered, not retried.
                 tracing::warn!(why = ?why, "not a domain event of Milepost's; nothing delivered");
-                WebhookRun::default()
+                (WebhookRun::default(), None)
             }
         }
     };
@@ -96,5 +111,30 @@ pub async fn handle(
         endpoints_disabled = run.endpoints_disabled,
         "webhooks run"
     );
-    Ok(serde_json::to_value(run).unwrap_or_default())
+    if let Some(s) = &slack_run {
+        log_slack(s, webhooks.clock.now());
+    }
+    Ok(serde_json::json!({"webhooks": run, "slack": slack_run}))
+}
+
+fn log_slack(run: &SlackRun, now: Timestamp) {
+    println!(
+        "{}",
+        milepost_app::telemetry::emf_record(
+            now.timestamp_millis(),
+            &[
+                ("SlackMessagesPosted", "Count", run.posted.into()),
+                ("SlackMessagesUpdated", "Count", run.updated.into()),
+                ("SlackMessagesGivenUp", "Count", run.given_up.into()),
+            ],
+        )
+    );
+    tracing::info!(
+        posted = run.posted,
+        updated = run.updated,
+        adopted = run.adopted,
+        waiting = run.waiting,
+        given_up = run.given_up,
+        "slack run"
+    );
 }

@@ -1,11 +1,16 @@
 //! Milepost Lambda `integrations`: wiring only. An EventBridge rule on
-//! Milepost's bus hands it every domain event, each delivered at once to
-//! the webhook endpoints that want it; a schedule (`{"part": "retries"}`,
-//! every minute) sends the deliveries whose retry is due.
-//! Configuration (environment): `MILEPOST_TABLE`.
+//! Milepost's bus hands it every domain event: delivered at once to the
+//! webhook endpoints that want it, and a task's events to Slack (where a bot
+//! token is configured); a schedule (`{"part": "retries"}`, every minute)
+//! sends what is due again.
+//! Configuration (environment): `MILEPOST_TABLE`; for Slack,
+//! `MILEPOST_SLACK_TOKEN_PARAM`, `MILEPOST_SLACK_TEAM_CHANNEL`,
+//! `MILEPOST_SLACK_FALLBACK_CHANNEL`, `MILEPOST_CONSOLE_URL`
+//! (`milepost_aws::slack_api::slack_from_env`).
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use milepost_app::clock::SystemClock;
+use milepost_app::slack::posts::SlackPosts;
 use milepost_app::webhooks::Webhooks;
 use milepost_aws::webhook_poster::HttpWebhookPoster;
 
@@ -15,16 +20,23 @@ async fn main() -> Result<(), Error> {
     let sdk = milepost_aws::lambda::sdk_config().await?;
     let store = milepost_aws::store_from_env(&sdk)?;
     let poster = HttpWebhookPoster::new()?;
+    let slack = milepost_aws::slack_api::slack_from_env(&sdk, |name| std::env::var(name).ok()).await?;
     let webhooks = Webhooks {
         store: &store,
         poster: &poster,
         clock: &SystemClock,
     };
+    let slack = slack.as_ref().map(|(api, settings)| SlackPosts {
+        store: &store,
+        api,
+        clock: &SystemClock,
+        settings,
+    });
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        let webhooks = &webhooks;
+        let (webhooks, slack) = (&webhooks, slack.as_ref());
         async move {
             let deadline = milepost_integrations::deadline_at(event.context.deadline);
-            Ok::<_, Error>(milepost_integrations::handle(webhooks, &event.payload, deadline).await?)
+            Ok::<_, Error>(milepost_integrations::handle(webhooks, slack, &event.payload, deadline).await?)
         }
     }))
     .await

@@ -123,31 +123,32 @@ async fn each_event_reaches_the_consumer_signed_once_retried_under_one_id_until_
     let far = clock.now() + Duration::minutes(1);
     for _ in 0..2 {
         // EventBridge delivers at least once.
-        handle(&webhooks, &from_bus(&opened), far).await.unwrap();
+        handle(&webhooks, None, &from_bus(&opened), far).await.unwrap();
     }
     let retries = serde_json::json!({"part": "retries"});
     clock.advance(RETRY_OFFSETS[0]);
-    let report = handle(&webhooks, &retries, clock.now() + Duration::minutes(1))
+    let report = handle(&webhooks, None, &retries, clock.now() + Duration::minutes(1))
         .await
         .unwrap();
-    assert_eq!(report["retrying"], 1, "{report}");
+    assert_eq!(report["webhooks"]["retrying"], 1, "{report}");
     clock.set(clock.now() - RETRY_OFFSETS[0] + RETRY_OFFSETS[1]);
-    let report = handle(&webhooks, &retries, clock.now() + Duration::minutes(1))
+    let report = handle(&webhooks, None, &retries, clock.now() + Duration::minutes(1))
         .await
         .unwrap();
-    assert_eq!(report["delivered"], 1, "{report}");
-    let report = handle(&webhooks, &retries, clock.now() + Duration::minutes(1))
+    assert_eq!(report["webhooks"]["delivered"], 1, "{report}");
+    let report = handle(&webhooks, None, &retries, clock.now() + Duration::minutes(1))
         .await
         .unwrap();
-    assert_eq!(report["delivered"], 0, "nothing left: {report}");
+    assert_eq!(report["webhooks"]["delivered"], 0, "nothing left: {report}");
     let ignored = handle(
         &webhooks,
+        None,
         &serde_json::json!({"source": "aws.ses", "detail-type": "x"}),
         far,
     )
     .await
     .unwrap();
-    assert_eq!(ignored["accepted"], 0);
+    assert_eq!(ignored["webhooks"]["accepted"], 0);
     moto.record_requests(false).await;
 
     let received = receiver.received();

@@ -23,6 +23,7 @@ pub mod scheduled;
 pub mod sending;
 pub mod services;
 pub mod settle;
+pub mod slack;
 pub mod sweep;
 pub mod tasks;
 pub mod telemetry;

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use milepost_domain::slack::{SlackMessage, SlackOutcome, SlackPost};
 use milepost_domain::webhooks::{AttemptResult, Delivery, WebhookEndpoint};
 use milepost_domain::{
     Account, AccountActivity, AccountId, Announcements, ContactRecord, CsmTask, CustomerEmailPause, DomainEvent,
@@ -623,6 +624,7 @@ pub trait Store:
     + SettleStore
     + ConsoleStore
     + WebhookStore
+    + SlackPostStore
 {
 }
 impl<T> Store for T where
@@ -636,6 +638,7 @@ impl<T> Store for T where
         + SettleStore
         + ConsoleStore
         + WebhookStore
+        + SlackPostStore
 {
 }
 
@@ -753,6 +756,47 @@ pub struct PostAnswer {
 #[async_trait]
 pub trait WebhookPoster: Send + Sync {
     async fn post(&self, post: WebhookPost<'_>) -> PostAnswer;
+}
+
+/// A CSM task's Slack messages (`slack::posts`): one per task and audience.
+#[async_trait]
+pub trait SlackPostStore: Send + Sync {
+    /// Creates the message record unless the task has one for its audience.
+    async fn create_slack_post(&self, post: &SlackPost) -> StoreResult<bool>;
+    /// The task's message records (one per audience), by audience.
+    async fn slack_posts(&self, task_id: &str) -> StoreResult<Vec<SlackPost>>;
+    /// Writes `post` on the version read, storing `version + 1`; `Conflict` otherwise.
+    async fn update_slack_post(&self, post: &SlackPost) -> StoreResult<u64>;
+    /// Messages owed something at `now`, soonest first, at most `limit`: a
+    /// sparse index, never a scan.
+    async fn due_slack_posts(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<SlackPost>>;
+}
+
+/// Slack's Web API, as much as Milepost calls (a bot token's `chat:write`,
+/// `users:read.email`, `im:write` and the history scopes). Each call answers
+/// a `SlackOutcome` on failure, so the caller knows whether to wait, retry,
+/// give up, or look before posting again.
+#[async_trait]
+pub trait SlackApi: Send + Sync {
+    /// The user Slack knows by this address (`users.lookupByEmail`); none when it knows none.
+    async fn user_by_email(&self, email: &str) -> Result<Option<String>, SlackOutcome>;
+    /// A user's address (`users.info`), for acting as them.
+    async fn user_email(&self, user: &str) -> Result<Option<String>, SlackOutcome>;
+    /// Posts to `target`, a channel or (a direct message) a user (`chat.postMessage`).
+    async fn post(&self, target: &str, message: &SlackMessage) -> SlackOutcome;
+    /// Replaces the message at `channel`/`ts` (`chat.update`).
+    async fn update(&self, channel: &str, ts: &str, message: &SlackMessage) -> SlackOutcome;
+    /// Our message about `task_id` in `target` since `since`, by its metadata
+    /// (`conversations.history`): its channel and `ts`.
+    async fn find(
+        &self,
+        target: &str,
+        since: Timestamp,
+        task_id: &str,
+    ) -> Result<Option<(String, String)>, SlackOutcome>;
+    /// Tells the person who pressed a button, and them only, through the
+    /// interaction's `response_url` (Slack's own address; others are not posted to).
+    async fn respond(&self, response_url: &str, text: &str) -> Result<(), SlackOutcome>;
 }
 
 pub trait Clock: Send + Sync {

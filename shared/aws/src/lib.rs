@@ -12,6 +12,7 @@ mod lazy_client;
 pub mod oidc;
 pub mod secrets;
 pub mod ses;
+pub mod slack_api;
 pub mod step_functions;
 pub mod webhook_poster;
 

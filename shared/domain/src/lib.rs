@@ -39,6 +39,7 @@ pub mod renewal;
 pub mod report;
 pub mod schedule;
 pub mod seed;
+pub mod slack;
 pub mod suppression;
 pub mod tracked;
 pub mod webhooks;

@@ -14,7 +14,7 @@ use milepost_app::ports::{
     AccountFolder, AccountStore, ActivityStore, ConsoleReads, ContactStore, DedupeStore, DiscoveryStore, EscalationLog,
     EventStore, EventsApplied, HeldBackListStore, KeptPortfolio, KeptPortfolioStore, KeptResultsStore, KeptRow,
     LeaderQueueStore, MapStore, MilestoneStore, OpenMissIndex, Page, ParkingStore, PauseStore, SendClaim, SendLedger,
-    SendReceipt, SendReceipts, SendRecord, StoreError, StoreResult, TaskStore, WebhookStore,
+    SendReceipt, SendReceipts, SendRecord, SlackPostStore, StoreError, StoreResult, TaskStore, WebhookStore,
 };
 use milepost_domain::suppression::suppression_key;
 use milepost_domain::webhooks::{Delivery, WebhookEndpoint};
@@ -73,6 +73,8 @@ struct Tables {
     /// Outbound webhooks' endpoints by id, and deliveries by (endpoint, event).
     webhook_endpoints: BTreeMap<String, milepost_domain::webhooks::WebhookEndpoint>,
     deliveries: BTreeMap<(String, String), milepost_domain::webhooks::Delivery>,
+    /// Tasks' Slack messages by (task, audience).
+    slack_posts: BTreeMap<(String, milepost_domain::slack::Audience), milepost_domain::slack::SlackPost>,
 }
 
 #[derive(Default)]
@@ -1237,5 +1239,60 @@ impl WebhookStore for InMemoryStore {
             .collect();
         found.sort_by(|a, b| (b.created_at, &b.event_id).cmp(&(a.created_at, &a.event_id)));
         Ok(found)
+    }
+}
+
+#[async_trait]
+impl SlackPostStore for InMemoryStore {
+    async fn create_slack_post(&self, post: &milepost_domain::slack::SlackPost) -> StoreResult<bool> {
+        let mut t = self.lock();
+        let key = (post.task_id.clone(), post.audience);
+        if t.slack_posts.contains_key(&key) {
+            return Ok(false);
+        }
+        let mut stored = post.clone();
+        stored.version = 1;
+        t.slack_posts.insert(key, stored);
+        Ok(true)
+    }
+
+    async fn slack_posts(&self, task_id: &str) -> StoreResult<Vec<milepost_domain::slack::SlackPost>> {
+        Ok(self
+            .lock()
+            .slack_posts
+            .values()
+            .filter(|p| p.task_id == task_id)
+            .cloned()
+            .collect())
+    }
+
+    async fn update_slack_post(&self, post: &milepost_domain::slack::SlackPost) -> StoreResult<u64> {
+        let mut t = self.lock();
+        let Some(slot) = t.slack_posts.get_mut(&(post.task_id.clone(), post.audience)) else {
+            return Err(StoreError::Conflict);
+        };
+        if slot.version != post.version {
+            return Err(StoreError::Conflict);
+        }
+        *slot = post.clone();
+        slot.version = post.version + 1;
+        Ok(slot.version)
+    }
+
+    async fn due_slack_posts(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<milepost_domain::slack::SlackPost>> {
+        let mut due: Vec<_> = self
+            .lock()
+            .slack_posts
+            .values()
+            .filter(|p| p.next_at().is_some_and(|at| at <= now))
+            .cloned()
+            .collect();
+        due.sort_by(|a, b| (a.next_at(), &a.task_id, a.audience).cmp(&(b.next_at(), &b.task_id, b.audience)));
+        due.truncate(limit);
+        Ok(due)
     }
 }

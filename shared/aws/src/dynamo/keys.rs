@@ -27,6 +27,7 @@
 //! | portfolio refreshed | `PORTFOLIO`              | `REFRESHED`           |                                              |
 //! | discovery result    | `DISCOVERY`              | `LATEST`              | (the maps page's; the latest replaces it)    |
 //! | kept results view   | `RESULTS`                | `VIEW#<all\|segment>` | `as_of` (epoch µs), `view` (JSON)            |
+//! | task's Slack message | `SLACK#<task id>`       | `POST#<owner\|team>`  | `due_pk` = `SLACK#DUE`, `due_sk` = `<when>#<task id>#<audience>` while owed a post or an update; TTL `expires_at` (120 days) once not |
 //! | webhook endpoint    | `WEBHOOKS`               | `ENDPOINT#<id>`       |                                              |
 //! | webhook delivery    | `WEBHOOK#<endpoint>`     | `DELIVERY#<event id>` | `due_pk` = `WEBHOOKS#DUE`, `due_sk` = `<next attempt>#<endpoint>#<event id>` while pending; TTL `expires_at` (30 days) once delivered or dead |
 //!
@@ -138,6 +139,18 @@ pub(super) fn sent_email_pk(key: &str) -> String {
 
 pub(super) fn sent_email_line_sk(key: &str) -> String {
     format!("{SENT_EMAIL_PREFIX}{key}")
+}
+
+/// Tasks' Slack messages, and where those owed something are listed.
+pub(super) const SLACK_PREFIX: &str = "POST#";
+pub(super) const SLACK_DUE_PK: &str = "SLACK#DUE";
+
+pub(super) fn slack_pk(task_id: &str) -> String {
+    format!("SLACK#{task_id}")
+}
+
+pub(super) fn slack_sk(audience: &str) -> String {
+    format!("{SLACK_PREFIX}{audience}")
 }
 
 /// Outbound webhooks' endpoints, and where pending deliveries are listed.

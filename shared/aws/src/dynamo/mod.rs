@@ -41,6 +41,7 @@ mod milestones;
 mod records;
 mod schema;
 mod sends;
+mod slack;
 mod tasks;
 mod webhooks;
 

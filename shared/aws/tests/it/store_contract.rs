@@ -927,6 +927,9 @@ async fn run_contract(name: &str, fresh: Fresh<'_>) {
         ("webhook endpoints and deliveries", |s| {
             Box::pin(webhook_deliveries_are_made_once_and_listed_while_due(s))
         }),
+        ("tasks' Slack messages", |s| {
+            Box::pin(a_tasks_slack_messages_are_made_once_and_listed_while_owed(s))
+        }),
     ];
     for (case, run) in cases {
         eprintln!("{name}: {case}");
@@ -1665,4 +1668,67 @@ async fn webhook_deliveries_are_made_once_and_listed_while_due(store: Arc<dyn St
     assert!(store.delete_webhook_endpoint("ep_1").await.unwrap());
     assert!(!store.delete_webhook_endpoint("ep_1").await.unwrap());
     assert!(store.webhook_endpoints().await.unwrap().is_empty());
+}
+
+/// A task's Slack message is made once per audience, written on its
+/// version, and in the due index exactly while something is owed.
+async fn a_tasks_slack_messages_are_made_once_and_listed_while_owed(store: Arc<dyn Store>) {
+    use milepost_domain::slack::{Audience, SlackOutcome, SlackPost};
+
+    let owner = SlackPost::new("t-1:csm-task", Audience::Owner, t0());
+    let team = SlackPost::new("t-1:csm-task", Audience::Team, t0() + Duration::seconds(1));
+    assert!(store.create_slack_post(&owner).await.unwrap());
+    assert!(store.create_slack_post(&team).await.unwrap());
+    assert!(
+        !store.create_slack_post(&owner).await.unwrap(),
+        "once per task and audience"
+    );
+    let due = store.due_slack_posts(t0() + Duration::minutes(1), 10).await.unwrap();
+    assert_eq!(
+        due.iter().map(|p| p.audience).collect::<Vec<_>>(),
+        [Audience::Owner, Audience::Team]
+    );
+    assert_eq!(
+        store.due_slack_posts(t0(), 10).await.unwrap().len(),
+        1,
+        "due at its moment, not before"
+    );
+
+    let mut posted = due[0].clone();
+    posted.record(
+        t0(),
+        SlackOutcome::Posted {
+            channel: "D1".into(),
+            ts: "1.1".into(),
+        },
+    );
+    assert_eq!(store.update_slack_post(&posted).await.unwrap(), 2);
+    assert!(matches!(
+        store.update_slack_post(&posted).await,
+        Err(StoreError::Conflict)
+    ));
+    let owed: Vec<_> = store.due_slack_posts(t0() + Duration::hours(1), 10).await.unwrap();
+    assert_eq!(
+        owed.iter().map(|p| p.audience).collect::<Vec<_>>(),
+        [Audience::Team],
+        "shown: out of the index"
+    );
+
+    let mut both = store.slack_posts("t-1:csm-task").await.unwrap();
+    both.sort_by_key(|p| p.audience);
+    assert_eq!(both.len(), 2);
+    assert_eq!((both[0].ts.as_deref(), both[0].version), (Some("1.1"), 2));
+    let mut changed = both[0].clone();
+    changed.task_changed(t0() + Duration::hours(2));
+    store.update_slack_post(&changed).await.unwrap();
+    assert_eq!(
+        store
+            .due_slack_posts(t0() + Duration::hours(2), 10)
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "owed an update: back in"
+    );
+    assert!(store.slack_posts("t-2:csm-task").await.unwrap().is_empty());
 }

@@ -5,5 +5,6 @@ mod event_application;
 mod logs;
 mod pipeline;
 mod settle;
+mod slack;
 mod webhooks;
 mod workflow;
