@@ -168,6 +168,7 @@ validate: $(VENV)/.installed $(INFRA_NODE)
 	AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint -t infra/template.yaml
 	$(VENV)/bin/cfn-lint infra/template.yaml
 	$(VENV)/bin/python tests/template_check.py
+	$(VENV)/bin/python tests/slack_calls_check.py --self-test
 	$(WITH_NODE) infra/node_modules/.bin/asl-validator --json-path infra/statemachine/escalation.asl.json
 
 lint:

@@ -97,6 +97,23 @@ export MILEPOST_CONTACT_POLICY=off
 # compressed playbook time, so what a step waits for (the sponsor's email a
 # business day after leadership's, the reminders after a lapse) comes.
 export MILEPOST_PLAYBOOK_CLOCK=local
+# Slack: a stand-in for its Web API on loopback (tests/slack_standin.py:
+# it records what Slack would receive and answers as Slack does), the
+# development bot token and signing secret, the team's channel; Maya is a
+# Slack user. Its record: $LOG_DIR/slack-calls.jsonl.
+export MILEPOST_LOCAL_SLACK_TOKEN=${MILEPOST_LOCAL_SLACK_TOKEN:-xoxb-milepost-local}
+export MILEPOST_LOCAL_SLACK_SIGNING_SECRET=${MILEPOST_LOCAL_SLACK_SIGNING_SECRET:-milepost-local-slack-signing-secret}
+export MILEPOST_SLACK_TEAM_CHANNEL=C_CS_TEAM
+export MILEPOST_SLACK_INTERACTIONS_URL="http://127.0.0.1:$INVOKE_PORT/lambda-url/actions/v1/slack/interactions"
+: >"$LOG_DIR/slack-calls.jsonl"
+rm -f "$LOG_DIR/slack.port"
+setsid "$VENV/bin/python" tests/slack_standin.py --record "$LOG_DIR/slack-calls.jsonl" \
+    --users maya@vendor.example=U_MAYA >"$LOG_DIR/slack.port" 2>"$LOG_DIR/slack.log" &
+pids+=($!)
+for _ in $(seq 300); do [ -s "$LOG_DIR/slack.port" ] && break; sleep 0.1; done
+slack_port=$(head -n1 "$LOG_DIR/slack.port")
+[ -n "$slack_port" ] || { echo "the Slack stand-in did not start: see $LOG_DIR/slack.log" >&2; exit 1; }
+export MILEPOST_SLACK_API_URL="http://127.0.0.1:$slack_port"
 
 # Where cargo puts what make local builds: target/debug, or under the
 # triple make test names (CARGO_BUILD_TARGET; see the Makefile), linked from
@@ -115,7 +132,8 @@ export MILEPOST_STATE_MACHINE_ARN
     echo "# Written by make local; removed when it stops. Use: source $ENV_FILE"
     for name in AWS_ENDPOINT_URL AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY \
         MILEPOST_TABLE MILEPOST_BUS MILEPOST_STATE_MACHINE_ARN MILEPOST_INGEST_URL MILEPOST_TRACKING_URL MILEPOST_WRITE_KEY \
-        MILEPOST_ACTIONS_URL MILEPOST_UNSUBSCRIBE_URL MILEPOST_CONSOLE_URL; do
+        MILEPOST_ACTIONS_URL MILEPOST_UNSUBSCRIBE_URL MILEPOST_CONSOLE_URL \
+        MILEPOST_SLACK_API_URL MILEPOST_SLACK_INTERACTIONS_URL MILEPOST_SLACK_TEAM_CHANNEL; do
         echo "export $name=${!name}"
     done
 } >"$ENV_FILE"
@@ -167,6 +185,7 @@ milepost local: running (Ctrl-C stops everything)
   playbook  escalations run here, a playbook day every $((86400 / MILEPOST_TIME_FACTOR)) s (MILEPOST_TIME_FACTOR=$MILEPOST_TIME_FACTOR)
   emails    target/debug/milepost outbox
   webhooks  target/debug/milepost webhooks add URL (the bus's events go to the integrations function)
+  slack     a stand-in at $MILEPOST_SLACK_API_URL: tasks posted to Maya and #cs-team, recorded in $LOG_DIR/slack-calls.jsonl
   logs      below (and $LOG_DIR/functions.log, escalations.log); the emulator's in $LOG_DIR/moto.log
 In another shell: source $ENV_FILE, then follow docs/local.md ("Run it locally").
 EOF

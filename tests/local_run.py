@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import sdk_clients
@@ -306,6 +307,93 @@ def check_webhooks(hooks, terminal):
     return f"{len(received)} task events reached a webhook receiver, each once, signed"
 
 
+def slack_calls():
+    path = os.path.join(ROOT, "target/milepost-local/slack-calls.jsonl")
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def slack_messages_of(task_id, calls):
+    """The chat.postMessage calls Slack took for `task_id` (by the block naming it)."""
+    block = f"milepost_task:{task_id}"
+    return [c for c in calls if c["method"] == "chat.postMessage" and not c["fault"]
+            and any(b.get("block_id") == block for b in c["params"].get("blocks") or [])]
+
+
+def check_slack(env, terminal):
+    """Every task reached Slack once per audience (Maya's direct message, the
+    team's channel); Maya presses Done on one of them, signed as Slack signs
+    (slack-sdk's SignatureVerifier): the task closes once, both its messages
+    are updated in place, a second press changes nothing, a forged one gets
+    401; every call the stand-in recorded passes Slack's published spec."""
+    from slack_sdk.signature import SignatureVerifier
+
+    tasks = json.loads(milepost("tasks", "list", "--json"))
+    deadline = time.time() + 120
+    while True:
+        calls = slack_calls()
+        posted = {t["id"]: sorted(c["params"]["channel"] for c in slack_messages_of(t["id"], calls)) for t in tasks}
+        if all(p == ["C_CS_TEAM", "U_MAYA"] for p in posted.values()):
+            break
+        if terminal.exited() or time.time() > deadline:
+            fail(f"not every task reached Slack once per audience: {posted}", terminal)
+        time.sleep(1)
+    task = next(t for t in tasks if t["status"] == "open")
+    secret = os.environ.get("MILEPOST_LOCAL_SLACK_SIGNING_SECRET", "milepost-local-slack-signing-secret")
+
+    def press(action_ts, signature=None):
+        payload = {
+            "type": "block_actions", "user": {"id": "U_MAYA", "username": "maya", "team_id": "T1"},
+            "container": {"type": "message", "channel_id": "D_MAYA"},
+            "response_url": f"{env['MILEPOST_SLACK_API_URL']}/response/{action_ts}",
+            "actions": [{"type": "button", "action_id": "milepost_task_done", "block_id": "milepost_task_actions",
+                         "value": task["id"], "action_ts": action_ts}],
+        }
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)})
+        timestamp = str(int(time.time()))
+        signature = signature or SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
+        request = urllib.request.Request(
+            env["MILEPOST_SLACK_INTERACTIONS_URL"], data=body.encode(), method="POST",
+            headers={"content-type": "application/x-www-form-urlencoded",
+                     "x-slack-request-timestamp": timestamp, "x-slack-signature": signature})
+        try:
+            with urllib.request.urlopen(request, timeout=120) as answer:
+                return answer.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    check(press("9.1", signature="v0=" + "0" * 64) == 401, "a forged Slack signature was not refused", terminal)
+    status_of = lambda: next(t for t in json.loads(milepost("tasks", "list", "--json")) if t["id"] == task["id"])
+    check(status_of()["status"] == "open", "a forged press changed the task", terminal)
+    check(press("9.2") == 200, "Maya's Done press was not answered 200", terminal)
+    after = status_of()
+    check(after["status"] == "done" and after["closed_by"], f"the press did not close the task: {after}", terminal)
+    check(press("9.3") == 200 and status_of() == after, "a second press changed the task", terminal)
+    deadline = time.time() + 60
+    block = f"milepost_task:{task['id']}"
+    while True:
+        calls = slack_calls()
+        updated = {c["params"]["channel"] for c in calls if c["method"] == "chat.update"
+                   and any(b.get("block_id") == block for b in c["params"].get("blocks") or [])
+                   and "This task is done" in json.dumps(c["params"]["blocks"])}
+        if updated == {"C_CS_TEAM", "D_MAYA"}:
+            break
+        if terminal.exited() or time.time() > deadline:
+            fail(f"the task's Slack messages were not both updated to say it is done: {updated}", terminal)
+        time.sleep(1)
+    check(len(slack_messages_of(task["id"], calls)) == 2, "the closed task was posted again, not updated", terminal)
+    told = [c["params"]["text"] for c in calls if c["method"] == "response_url"]
+    check(len(told) == 2 and told[0].startswith("Done: the task is done") and told[1].startswith("Nothing was changed"),
+          f"Maya was not told what her presses did: {told}", terminal)
+    judged = subprocess.run([os.path.join(ROOT, ".venv/bin/python"), os.path.join(ROOT, "tests/slack_calls_check.py"),
+                             os.path.join(ROOT, "target/milepost-local/slack-calls.jsonl")],
+                            capture_output=True, text=True)
+    check(judged.returncode == 0, f"Slack's spec refuses what was sent:\n{judged.stdout}", terminal)
+    return (f"{len(tasks)} tasks posted to Slack once each to Maya and the team, one closed from its Done button "
+            f"(a forged press 401, a second press nothing) and both its messages updated in place; "
+            f"{judged.stdout.strip()} against Slack's spec")
+
+
 def main():
     port = free_port()
     terminal = Terminal(port)
@@ -493,6 +581,7 @@ def main():
     check(len(set(raised())) == len(raised()), f"a task was raised twice: {raised()}", terminal)
     console_tasks = console_walk(env, terminal)
     delivered = check_webhooks(hooks, terminal)
+    in_slack = check_slack(env, terminal)
 
     # Ctrl-C, and again while it stops (as an impatient user does).
     os.write(terminal.fd, b"\x03")
@@ -515,7 +604,7 @@ def main():
           "a second run changed nothing; a manual milestone confirmed (CLI, then API: already reached); "
           "a task closed by its link (GET showed, POST acted once); Pat unsubscribed with one click and Acme Europe's "
           f"escalations sent Pat nothing; SDKs: {sdks}; unsigned got 401; the console signed Maya in through "
-          f"the OpenID provider, listed her {console_tasks} open tasks and closed one; {delivered}; Ctrl-C stopped everything")
+          f"the OpenID provider, listed her {console_tasks} open tasks and closed one; {delivered}; {in_slack}; Ctrl-C stopped everything")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use milepost_app::ports::SlackApi;
-use milepost_app::slack::blocks::{SlackMessage, METADATA_EVENT};
+use milepost_app::slack::blocks::{task_block_id, SlackMessage};
 use milepost_domain::slack::SlackOutcome;
 use milepost_domain::Timestamp;
 use serde_json::{json, Value};
@@ -77,7 +77,7 @@ impl SlackWebApi {
                 .post(url)
                 .header(reqwest::header::CONTENT_TYPE, "application/json; charset=utf-8")
                 .body(body.to_string()),
-            CallBody::Form(pairs) => self.http.post(url).form(pairs),
+            CallBody::Query(pairs) => self.http.get(url).query(pairs),
         };
         let response = match request.bearer_auth(&self.token).send().await {
             Ok(r) => r,
@@ -126,17 +126,20 @@ impl SlackWebApi {
     }
 }
 
+/// How a method takes its arguments, as Slack's Web API spec says: the
+/// write methods a JSON body, the read methods a query string (GET).
+/// How a method takes its arguments, as Slack's Web API spec has it: the
+/// write methods a JSON body, the read methods a query string (GET).
 enum CallBody<'a> {
     Json(&'a Value),
-    Form(&'a [(&'a str, &'a str)]),
+    Query(&'a [(&'a str, &'a str)]),
 }
 
-fn message_body(channel: &str, message: &SlackMessage) -> Value {
+fn post_body(channel: &str, message: &SlackMessage) -> Value {
     json!({
         "channel": channel,
         "text": message.text,
         "blocks": message.blocks,
-        "metadata": message.metadata,
         "unfurl_links": false,
         "unfurl_media": false,
     })
@@ -146,7 +149,7 @@ fn message_body(channel: &str, message: &SlackMessage) -> Value {
 impl SlackApi for SlackWebApi {
     async fn user_by_email(&self, email: &str) -> Result<Option<String>, SlackOutcome> {
         match self
-            .call("users.lookupByEmail", CallBody::Form(&[("email", email)]), false)
+            .call("users.lookupByEmail", CallBody::Query(&[("email", email)]), false)
             .await
         {
             Ok(answer) => Ok(answer["user"]["id"].as_str().map(str::to_string)),
@@ -158,14 +161,14 @@ impl SlackApi for SlackWebApi {
 
     async fn user_email(&self, user: &str) -> Result<Option<String>, SlackOutcome> {
         let answer = self
-            .call("users.info", CallBody::Form(&[("user", user)]), false)
+            .call("users.info", CallBody::Query(&[("user", user)]), false)
             .await?;
         Ok(answer["user"]["profile"]["email"].as_str().map(str::to_string))
     }
 
     async fn post(&self, target: &str, message: &SlackMessage) -> SlackOutcome {
         match self
-            .call("chat.postMessage", CallBody::Json(&message_body(target, message)), true)
+            .call("chat.postMessage", CallBody::Json(&post_body(target, message)), true)
             .await
         {
             Ok(answer) => match (answer["channel"].as_str(), answer["ts"].as_str()) {
@@ -180,8 +183,7 @@ impl SlackApi for SlackWebApi {
     }
 
     async fn update(&self, channel: &str, ts: &str, message: &SlackMessage) -> SlackOutcome {
-        let mut body = message_body(channel, message);
-        body["ts"] = json!(ts);
+        let body = json!({"channel": channel, "ts": ts, "text": message.text, "blocks": message.blocks});
         match self.call("chat.update", CallBody::Json(&body), false).await {
             Ok(_) => SlackOutcome::Updated,
             Err(outcome) => outcome,
@@ -236,17 +238,15 @@ impl SlackApi for SlackWebApi {
         let answer = self
             .call(
                 "conversations.history",
-                CallBody::Form(&[
-                    ("channel", &channel),
-                    ("oldest", &oldest),
-                    ("limit", "200"),
-                    ("include_all_metadata", "true"),
-                ]),
+                CallBody::Query(&[("channel", &channel), ("oldest", &oldest), ("limit", "200")]),
                 false,
             )
             .await?;
+        let block_id = task_block_id(task_id);
         let found = answer["messages"].as_array().into_iter().flatten().find(|m| {
-            m["metadata"]["event_type"] == METADATA_EVENT && m["metadata"]["event_payload"]["task_id"] == task_id
+            m["blocks"]
+                .as_array()
+                .is_some_and(|blocks| blocks.iter().any(|b| b["block_id"] == block_id.as_str()))
         });
         Ok(found
             .and_then(|m| m["ts"].as_str())

@@ -38,10 +38,8 @@ impl Audience {
 pub struct SlackMessage {
     /// The notification's text (and what screen readers read first).
     pub text: String,
-    /// Its Block Kit blocks.
+    /// Its Block Kit blocks (the first names the task: how it is found again).
     pub blocks: serde_json::Value,
-    /// Its metadata (`event_type`, `event_payload`): how it is found again.
-    pub metadata: serde_json::Value,
 }
 
 /// What Slack answered one call.
@@ -90,7 +88,7 @@ pub struct SlackPost {
     #[serde(default)]
     pub stale: bool,
     /// A post was handed to Slack without an answer at this moment: before
-    /// posting again, look for it (by its metadata) and adopt it.
+    /// posting again, look for it (by the block naming the task) and adopt it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maybe_posted_at: Option<Timestamp>,
     pub state: PostState,

@@ -8,7 +8,7 @@
 //! Once per task and audience (`SlackPostStore::create_slack_post`), so an
 //! event the bus delivers twice posts nothing twice; each attempt is claimed
 //! on the record's version first, so overlapping runs do not post together;
-//! a post Slack took without answering is looked for by its metadata before
+//! a post Slack took without answering is looked for by the block that names the task before
 //! it is posted again (`Owed::Find`), so a lost answer makes no second
 //! message. A 429 waits for Slack's `Retry-After`, however often; other
 //! failures are retried for a day.

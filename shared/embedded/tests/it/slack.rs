@@ -1,7 +1,7 @@
 //! A task's Slack messages on the in-memory store, against a Slack that
 //! keeps its channels' messages and answers as each test scripts. How we
 //! know nothing is posted twice or lost: the fake Slack holds every message
-//! posted, per channel, with its metadata; each test counts them, and reads
+//! posted, per channel, with the task it names; each test counts them, and reads
 //! what the last update made of each.
 
 use std::collections::VecDeque;
@@ -91,9 +91,10 @@ impl SlackApi for FakeSlack {
             ts: ts.clone(),
             text: message.text.clone(),
             blocks: message.blocks.clone(),
-            task_id: message.metadata["event_payload"]["task_id"]
+            task_id: message.blocks[0]["block_id"]
                 .as_str()
                 .unwrap()
+                .trim_start_matches("milepost_task:")
                 .to_string(),
         });
         match script {
