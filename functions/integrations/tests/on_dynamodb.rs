@@ -30,11 +30,10 @@ struct Receiver {
 
 impl Receiver {
     fn start(secrets: &std::path::Path, answers: &str) -> Self {
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-        let python = std::env::var("MILEPOST_PYTHON").unwrap_or_else(|_| format!("{root}/.venv/bin/python"));
+        let python = milepost_local::venv_python();
         let record = tempfile::NamedTempFile::new().unwrap();
         let mut child = Command::new(&python)
-            .arg(format!("{root}/tests/webhook_receiver.py"))
+            .arg(milepost_local::harness_script("webhook_receiver.py"))
             .arg("--record")
             .arg(record.path())
             .arg("--secrets")
@@ -201,11 +200,10 @@ struct SlackStandIn {
 
 impl SlackStandIn {
     fn start(users: &str, faults: &str) -> Self {
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-        let python = std::env::var("MILEPOST_PYTHON").unwrap_or_else(|_| format!("{root}/.venv/bin/python"));
+        let python = milepost_local::venv_python();
         let record = tempfile::NamedTempFile::new().unwrap();
         let mut child = Command::new(&python)
-            .arg(format!("{root}/tests/slack_standin.py"))
+            .arg(milepost_local::harness_script("slack_standin.py"))
             .args([
                 "--record",
                 record.path().to_str().unwrap(),
@@ -238,10 +236,9 @@ impl SlackStandIn {
 
     /// What `tests/slack_calls_check.py` (Slack's published spec, slack-sdk's block models) says.
     fn judged_by_slacks_spec(&self) -> String {
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-        let python = std::env::var("MILEPOST_PYTHON").unwrap_or_else(|_| format!("{root}/.venv/bin/python"));
+        let python = milepost_local::venv_python();
         let out = Command::new(&python)
-            .arg(format!("{root}/tests/slack_calls_check.py"))
+            .arg(milepost_local::harness_script("slack_calls_check.py"))
             .arg(self.record.path())
             .output()
             .unwrap();

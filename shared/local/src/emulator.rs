@@ -1,6 +1,18 @@
 //! The local AWS emulator (moto) for tests: started on a free loopback port,
 //! stopped on drop, with an SDK configuration pointing at it.
 
+/// The Python `make test` installs the test tools into (`.venv`), or
+/// `MILEPOST_PYTHON`.
+pub fn venv_python() -> String {
+    std::env::var("MILEPOST_PYTHON")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv/bin/python").to_string())
+}
+
+/// A harness script under `tests/` of the repository.
+pub fn harness_script(name: &str) -> String {
+    format!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/{}"), name)
+}
+
 /// A moto server (the local AWS emulator) on a free loopback port, stopped on drop.
 /// `make test` installs moto into `.venv`; it runs through `tests/moto_serial.py`,
 /// one request at a time, because threaded moto does not make conditional
@@ -14,9 +26,8 @@ pub struct MotoServer {
 
 impl MotoServer {
     pub fn start() -> MotoServer {
-        let python = std::env::var("MILEPOST_PYTHON")
-            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv/bin/python").to_string());
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/moto_serial.py");
+        let python = venv_python();
+        let script = harness_script("moto_serial.py");
         assert!(
             std::path::Path::new(&python).exists(),
             "{python} not found: run `make test`, which installs moto into .venv"
@@ -28,7 +39,7 @@ impl MotoServer {
         let recording = std::env::temp_dir().join(format!("milepost-moto-{port}-requests.jsonl"));
         let _ = std::fs::remove_file(&recording);
         let child = std::process::Command::new(&python)
-            .args([script, "-H", "127.0.0.1", "-p", &port.to_string()])
+            .args([script.as_str(), "-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_RECORDER_FILEPATH", &recording)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

@@ -12,7 +12,7 @@ pub mod iam;
 pub mod outbox;
 pub mod stack;
 
-pub use emulator::MotoServer;
+pub use emulator::{harness_script, venv_python, MotoServer};
 
 /// What went wrong on the emulator: what was being done, and the cause
 /// (an SDK error, an HTTP failure), kept as the source.

@@ -63,10 +63,14 @@ impl SlackApi for Users {
 
 /// Slack's SDK's signature of `body` at `timestamp`.
 fn sdk_signature(timestamp: &str, body: &str) -> String {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-    let python = std::env::var("MILEPOST_PYTHON").unwrap_or_else(|_| format!("{root}/.venv/bin/python"));
+    let python = milepost_local::venv_python();
     let mut child = std::process::Command::new(&python)
-        .args([&format!("{root}/tests/slack_sdk_check.py"), "sign", SECRET, timestamp])
+        .args([
+            &milepost_local::harness_script("slack_sdk_check.py"),
+            "sign",
+            SECRET,
+            timestamp,
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
