@@ -97,6 +97,9 @@ pub struct SlackPost {
     pub failing_since: Option<Timestamp>,
     #[serde(default)]
     pub failures: u32,
+    /// When the task's escalation reached leadership (day 5), for the message to say so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalated_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claim: Option<Claim>,
     #[serde(default)]
@@ -129,6 +132,7 @@ impl SlackPost {
             state: PostState::Due { next_at: now },
             failing_since: None,
             failures: 0,
+            escalated_at: None,
             claim: None,
             version: 0,
         }
@@ -167,6 +171,15 @@ impl SlackPost {
         }
         if !matches!(self.state, PostState::GivenUp { .. }) {
             self.state = PostState::Due { next_at: now };
+        }
+    }
+
+    /// Shown as it stands, but owing an update at `at` (the moment the task
+    /// goes past its SLA, which the message must then say).
+    pub fn refresh_at(&mut self, at: Timestamp) {
+        if self.state == PostState::Shown && self.ts.is_some() {
+            self.stale = true;
+            self.state = PostState::Due { next_at: at };
         }
     }
 
@@ -280,6 +293,21 @@ mod tests {
         assert!(p.is_due(at(60)));
         p.record(at(61), SlackOutcome::Updated);
         assert_eq!((p.owed(), &p.state), (Owed::Nothing, &PostState::Shown));
+    }
+
+    #[test]
+    fn a_shown_message_can_owe_an_update_later_and_only_then_is_due() {
+        let mut p = SlackPost::new("t-1", Audience::Owner, at(0));
+        p.refresh_at(at(100));
+        assert_eq!(
+            p.state,
+            PostState::Due { next_at: at(0) },
+            "nothing posted yet: nothing to refresh"
+        );
+        p.record(at(1), posted());
+        p.refresh_at(at(100));
+        assert!(!p.is_due(at(99)) && p.is_due(at(100)));
+        assert!(matches!(p.owed(), Owed::Update { .. }));
     }
 
     #[test]

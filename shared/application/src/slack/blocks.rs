@@ -10,7 +10,7 @@
 //! field's 2,000, a button's 75); text that reaches `mrkdwn` has `&`, `<`
 //! and `>` escaped, so an account named `<!channel>` notifies nobody.
 
-use milepost_domain::{CsmTask, TaskStatus};
+use milepost_domain::{CsmTask, TaskSla, TaskStatus, Timestamp};
 use serde_json::{json, Value};
 
 use crate::email::{fmt_date, fmt_money, standing, url_part};
@@ -54,12 +54,40 @@ fn mrkdwn(text: &str, max: usize) -> Value {
     json!({"type": "mrkdwn", "text": clip(text, max)})
 }
 
+/// What the message says beyond the task itself: when its escalation
+/// reached leadership, and the moment it is shown at (an open task past
+/// its SLA says so).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Standing {
+    pub escalated_at: Option<Timestamp>,
+    pub now: Option<Timestamp>,
+}
+
 /// The task as a message; `console_url`, where the console is served.
 pub fn task_message(task: &CsmTask, console_url: Option<&str>) -> SlackMessage {
+    task_message_as_of(task, console_url, Standing::default())
+}
+
+/// When an open task goes past its SLA (none: no SLA, or it is closed).
+pub fn past_sla_at(task: &CsmTask) -> Option<Timestamp> {
+    match (task.status(), task.brief().sla) {
+        (TaskStatus::Open, Some(TaskSla::DueBy(at))) => Some(at),
+        _ => None,
+    }
+}
+
+/// `task_message`, with what happened around the task.
+pub fn task_message_as_of(task: &CsmTask, console_url: Option<&str>, around: Standing) -> SlackMessage {
     let brief = task.brief();
     let account = escape(&brief.account_name);
     let milestone = escape(&brief.milestone_name);
-    let header = clip(&format!("CSM task: {} missed", brief.milestone_name), 150);
+    let past_sla = past_sla_at(task).filter(|at| around.now.is_some_and(|now| now >= *at));
+    let prefix = match (around.escalated_at, past_sla) {
+        (Some(_), _) if task.status() == TaskStatus::Open => "Escalated: ",
+        (_, Some(_)) => "Past its SLA: ",
+        _ => "",
+    };
+    let header = clip(&format!("{prefix}CSM task: {} missed", brief.milestone_name), 150);
     let mut blocks = vec![
         json!({"type": "header", "block_id": task_block_id(task.id()), "text": {"type": "plain_text", "text": header}}),
         json!({"type": "section", "text": mrkdwn(&format!(
@@ -89,6 +117,16 @@ pub fn task_message(task: &CsmTask, console_url: Option<&str>) -> SlackMessage {
         blocks.push(
             json!({"type": "context", "elements": [mrkdwn(&format!("Latest activity: {}", recent.join("; ")), 3000)]}),
         );
+    }
+    let mut happened = Vec::new();
+    if let Some(at) = past_sla {
+        happened.push(format!("Past its SLA since {}: nobody has acted on it.", fmt_date(at)));
+    }
+    if let Some(at) = around.escalated_at {
+        happened.push(format!("Escalated to leadership on {}.", fmt_date(at)));
+    }
+    if !happened.is_empty() {
+        blocks.push(json!({"type": "context", "elements": [mrkdwn(&happened.join(" "), 3000)]}));
     }
     let open = console_url.map(|base| format!("{base}/tasks/{}", url_part(task.id())));
     let live = matches!(task.status(), TaskStatus::Open);
@@ -131,7 +169,7 @@ pub fn task_message(task: &CsmTask, console_url: Option<&str>) -> SlackMessage {
 #[cfg(test)]
 mod tests {
     use chrono::{Duration, TimeZone, Utc};
-    use milepost_domain::{AccountId, Actor, CsmTask, Outcome, TaskAction, TaskBrief};
+    use milepost_domain::{AccountId, Actor, CsmTask, Outcome, TaskAction, TaskBrief, TaskSla};
 
     use super::*;
 
@@ -226,6 +264,46 @@ mod tests {
             "{}",
             m.blocks
         );
+    }
+
+    #[test]
+    fn an_open_task_says_when_it_went_past_its_sla_and_reached_leadership() {
+        let mut brief_task = task("Acme Inc");
+        let due_by = brief_task.created_at() + Duration::days(2);
+        brief_task = CsmTask::open(
+            brief_task.id().to_string(),
+            TaskBrief {
+                sla: Some(TaskSla::DueBy(due_by)),
+                ..brief_task.brief().clone()
+            },
+        );
+        assert_eq!(past_sla_at(&brief_task), Some(due_by));
+        let before = task_message_as_of(
+            &brief_task,
+            None,
+            Standing {
+                escalated_at: None,
+                now: Some(due_by - Duration::minutes(1)),
+            },
+        );
+        assert!(!before.blocks.to_string().contains("SLA"));
+        let after = task_message_as_of(
+            &brief_task,
+            None,
+            Standing {
+                escalated_at: Some(due_by + Duration::days(1)),
+                now: Some(due_by + Duration::days(1)),
+            },
+        );
+        let body = after.blocks.to_string();
+        assert!(
+            body.contains("Past its SLA since 4 Mar 2026") && body.contains("Escalated to leadership on 5 Mar 2026"),
+            "{body}"
+        );
+        assert!(after.blocks[0]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Escalated: CSM task:"));
     }
 
     #[test]

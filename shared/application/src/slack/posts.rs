@@ -19,7 +19,7 @@ use milepost_domain::{Claim, Timestamp};
 use serde::Serialize;
 
 use crate::ports::{Clock, SlackApi, SlackPostStore, StoreError, StoreResult, TaskStore};
-use crate::slack::blocks::task_message;
+use crate::slack::blocks::{past_sla_at, task_message_as_of, Standing};
 
 /// How far before a post without an answer to look for it.
 const FIND_MARGIN: chrono::Duration = chrono::Duration::minutes(1);
@@ -73,6 +73,9 @@ impl SlackPosts<'_> {
     /// A domain event from the bus: a task opened gets its messages; a task
     /// that changed gets them updated. Other events change nothing here.
     pub async fn accept(&self, event: &OutboundEvent) -> StoreResult<SlackRun> {
+        if event.event_type == "EscalationStageCompleted" {
+            return self.escalated(event).await;
+        }
         let mut run = SlackRun::default();
         let Some(task_id) = event.data.get("task_id").and_then(serde_json::Value::as_str) else {
             return Ok(run);
@@ -96,6 +99,33 @@ impl SlackPosts<'_> {
                 }
             }
             _ => {}
+        }
+        for post in owed {
+            self.attempt(post, &mut run).await?;
+        }
+        Ok(run)
+    }
+
+    /// A day-5 leadership escalation: its task's messages say so.
+    async fn escalated(&self, event: &OutboundEvent) -> StoreResult<SlackRun> {
+        let mut run = SlackRun::default();
+        let (Some(execution), Some("leadership")) = (
+            event.data.get("execution").and_then(serde_json::Value::as_str),
+            event.data.get("stage").and_then(serde_json::Value::as_str),
+        ) else {
+            return Ok(run);
+        };
+        let task_id = milepost_domain::CsmTask::id_for(execution);
+        let now = self.clock.now();
+        let mut owed = Vec::new();
+        for audience in self.audiences() {
+            let changed = self
+                .change(&task_id, audience, |p| {
+                    p.escalated_at.get_or_insert(event.occurred_at);
+                    p.task_changed(now);
+                })
+                .await?;
+            owed.extend(changed);
         }
         for post in owed {
             self.attempt(post, &mut run).await?;
@@ -184,7 +214,11 @@ impl SlackPosts<'_> {
             post.record(now, SlackOutcome::Refused("the task is not stored".into()));
             return self.settle(post, run).await;
         };
-        let message = task_message(&task, self.settings.console_url.as_deref());
+        let standing = Standing {
+            escalated_at: post.escalated_at,
+            now: Some(now),
+        };
+        let message = task_message_as_of(&task, self.settings.console_url.as_deref(), standing);
         let owed = post.owed();
         let outcome = match &owed {
             Owed::Nothing => {
@@ -224,6 +258,10 @@ impl SlackPosts<'_> {
         };
         *counted += 1;
         post.record(self.clock.now(), outcome.clone());
+        // An open task still inside its SLA: the message says so when it is not.
+        if let Some(at) = past_sla_at(&task).filter(|at| *at > now) {
+            post.refresh_at(at);
+        }
         if matches!(post.state, PostState::GivenUp { .. }) {
             run.waiting -= 1;
             run.given_up += 1;

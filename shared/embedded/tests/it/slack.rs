@@ -375,3 +375,66 @@ async fn overlapping_runs_post_each_task_once() {
     assert_eq!(a.unwrap().posted + b.unwrap().posted, 20);
     assert_eq!(w.slack.messages().len(), 20, "one per task and audience");
 }
+
+#[tokio::test]
+async fn a_task_past_its_sla_and_an_escalation_to_leadership_update_its_messages_when_they_happen() {
+    use milepost_domain::{CsmTask, TaskBrief, TaskSla};
+    let w = World::new(None);
+    let opened = task("exec-1:csm-task", "maya@vendor.example", t0());
+    let due_by = t0() + Duration::days(2);
+    let with_sla = CsmTask::open(
+        opened.id().into(),
+        TaskBrief {
+            sla: Some(TaskSla::DueBy(due_by)),
+            ..opened.brief().clone()
+        },
+    );
+    w.store.create_task(&with_sla).await.unwrap();
+    let posts = w.posts();
+    posts.accept(&event("TaskOpened", "exec-1:csm-task")).await.unwrap();
+    w.clock.set(due_by - Duration::minutes(1));
+    assert_eq!(
+        posts.deliver_due(None).await.unwrap().updated,
+        0,
+        "not before the SLA is past"
+    );
+    w.clock.set(due_by);
+    assert_eq!(posts.deliver_due(None).await.unwrap().updated, 2);
+    let said = |w: &World| {
+        w.slack
+            .messages()
+            .iter()
+            .map(|m| m.blocks.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        said(&w).iter().all(|b| b.contains("Past its SLA since 3 Jun 2026")),
+        "{:?}",
+        said(&w)
+    );
+
+    w.clock.advance(Duration::days(1));
+    let escalated = OutboundEvent {
+        event_id: "esc-1".into(),
+        event_type: "EscalationStageCompleted".into(),
+        occurred_at: w.clock.now(),
+        data: serde_json::json!({"execution": "exec-1", "stage": "leadership", "account_id": "acme"}),
+    };
+    for _ in 0..2 {
+        posts.accept(&escalated).await.unwrap();
+    }
+    assert_eq!(w.slack.messages().len(), 2, "updated in place");
+    assert!(
+        said(&w)
+            .iter()
+            .all(|b| b.contains("Escalated to leadership on 4 Jun 2026")),
+        "{:?}",
+        said(&w)
+    );
+    slack_sdk_accepts(&w.slack.messages());
+    assert_eq!(
+        posts.deliver_due(None).await.unwrap(),
+        Default::default(),
+        "nothing more owed"
+    );
+}
