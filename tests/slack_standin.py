@@ -5,18 +5,24 @@ judges nothing itself: `slack_calls_check.py` holds the recorded calls to
 Slack's published OpenAPI spec and the blocks to slack-sdk's models.
 
     slack_standin.py --record FILE [--users maya@vendor.example=U_MAYA,...]
-                     [--faults 429,500,drop,...]
+                     [--faults 429,500,drop,...] [--seed N --fault-rate P]
 
 Prints its port as its first line. Users map addresses to user ids (a
 direct message to U_X lands in channel D_X). --faults applies to
 chat.postMessage calls in turn: `429` (with Retry-After: 1), `500`, or
 `drop` (the message is kept, the connection closed with no answer: a lost
-answer); then every call is answered normally. POSTs to /response/... (an
-interaction's response_url) are recorded too.
+answer); then every call is answered normally. With --seed and
+--fault-rate, each chat.postMessage and chat.update call meets one of those
+faults at that rate instead (a chaos round; `drop` on an update applies it).
+POSTs to /response/... (an interaction's response_url) are recorded too.
+For tests on a virtual clock: POST /_clock {"now": unix seconds} sets the
+clock message timestamps are taken from; GET /_messages returns every
+channel's messages.
 """
 
 import argparse
 import json
+import random
 import sys
 import threading
 import time
@@ -29,7 +35,11 @@ def main():
     parser.add_argument("--record", required=True)
     parser.add_argument("--users", default="")
     parser.add_argument("--faults", default="")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--fault-rate", type=float, default=0.0)
     args = parser.parse_args()
+    chaos = random.Random(args.seed) if args.seed is not None else None
+    clock = [None]
     users = dict(pair.split("=", 1) for pair in args.users.split(",") if pair)
     faults = [f for f in args.faults.split(",") if f]
     lock = threading.Lock()
@@ -84,14 +94,23 @@ def main():
 
         def handle_call(self):
             path, params = self.params()
+            if path == "/_clock":
+                clock[0] = float(params["now"])
+                return self.answer(200, {"ok": True})
+            if path == "/_messages":
+                with lock:
+                    return self.answer(200, {"ok": True, "channels": channels})
             if path.startswith("/response/"):
                 self.record("response_url", params)
                 return self.answer(200, {"ok": True})
             method = path.rsplit("/", 1)[-1]
             fault = None
-            if method == "chat.postMessage":
+            if method in ("chat.postMessage", "chat.update"):
                 with lock:
-                    fault = faults.pop(0) if faults else None
+                    if chaos is not None:
+                        fault = chaos.choice(["429", "500", "drop"]) if chaos.random() < args.fault_rate else None
+                    elif method == "chat.postMessage":
+                        fault = faults.pop(0) if faults else None
             self.record(method, params, fault)
             if fault == "429":
                 return self.answer(429, {"ok": False, "error": "ratelimited"}, [("retry-after", "1")])
@@ -112,7 +131,7 @@ def main():
                 channel = "D" + target[1:] if target.startswith("U") else target
                 with lock:
                     counter[0] += 1
-                    ts = f"{int(time.time())}.{counter[0]:06d}"
+                    ts = f"{int(clock[0] or time.time())}.{counter[0]:06d}"
                     message = {"ts": ts, "text": params.get("text"), "blocks": params.get("blocks")}
                     channels.setdefault(channel, []).append(message)
                 if fault == "drop":
@@ -125,6 +144,10 @@ def main():
                     found = next((m for m in channels.get(params.get("channel"), []) if m["ts"] == params.get("ts")), None)
                     if found is not None:
                         found.update(text=params.get("text"), blocks=params.get("blocks"))
+                if found is not None and fault == "drop":
+                    self.close_connection = True
+                    self.connection.close()
+                    return None
                 if found is None:
                     return self.answer(200, {"ok": False, "error": "message_not_found"})
                 return self.answer(200, {"ok": True, "channel": params["channel"], "ts": params["ts"]})

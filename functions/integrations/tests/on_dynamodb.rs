@@ -200,18 +200,21 @@ struct SlackStandIn {
 
 impl SlackStandIn {
     fn start(users: &str, faults: &str) -> Self {
+        Self::start_with(users, &["--faults", faults])
+    }
+
+    /// Faults at `rate` on every post and update, drawn from `seed`.
+    fn start_chaos(users: &str, seed: u64, rate: f64) -> Self {
+        Self::start_with(users, &["--seed", &seed.to_string(), "--fault-rate", &rate.to_string()])
+    }
+
+    fn start_with(users: &str, extra: &[&str]) -> Self {
         let python = milepost_local::venv_python();
         let record = tempfile::NamedTempFile::new().unwrap();
         let mut child = Command::new(&python)
             .arg(milepost_local::harness_script("slack_standin.py"))
-            .args([
-                "--record",
-                record.path().to_str().unwrap(),
-                "--users",
-                users,
-                "--faults",
-                faults,
-            ])
+            .args(["--record", record.path().to_str().unwrap(), "--users", users])
+            .args(extra)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -356,4 +359,233 @@ async fn a_task_reaches_slack_once_per_audience_through_a_429_and_a_lost_answer_
     assert!(last.contains("This task is done"), "{last}");
     assert!(slack.judged_by_slacks_spec().starts_with("ok: "));
     milepost_local::iam::assert_granted("IntegrationsFunction", &moto.recorded_actions());
+}
+
+impl SlackStandIn {
+    /// The stand-in's clock, for the timestamps it gives messages (the run's virtual clock).
+    fn set_clock(&self, now: chrono::DateTime<Utc>) {
+        let body = serde_json::json!({"now": now.timestamp()}).to_string();
+        post_json(&format!("127.0.0.1:{}", self.port), "/_clock", &body);
+    }
+
+    /// Every channel's messages, as the stand-in keeps them.
+    fn messages(&self) -> serde_json::Value {
+        let url = format!("127.0.0.1:{}", self.port);
+        let mut stream = std::net::TcpStream::connect(&url).unwrap();
+        use std::io::{Read, Write};
+        write!(
+            stream,
+            "GET /_messages HTTP/1.1\r\nHost: {url}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let body = answer.split_once("\r\n\r\n").unwrap().1;
+        serde_json::from_str::<serde_json::Value>(body).unwrap()["channels"].clone()
+    }
+}
+
+/// A POST of a JSON body to the stand-in's control endpoint `path` at `host`.
+fn post_json(host: &str, path: &str, body: &str) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200"),
+        "{answer}"
+    );
+}
+
+/// A chaos round: 40 tasks (half owned by a Slack user, half falling back
+/// to a channel), a third of Slack's post and update calls failing (429,
+/// 500, or taken with the answer lost), task events delivered twice and out
+/// of order, retries run by two overlapping invocations at a time. At the
+/// end: exactly one message per task and audience, every closed task's
+/// messages say so, every open one's still has its buttons, and every call
+/// passes Slack's spec. How we know nothing is posted twice: the stand-in's
+/// channels, counted by the block that names each task.
+#[tokio::test]
+async fn a_chaos_round_leaves_exactly_one_message_per_task_and_audience_and_every_close_shown() {
+    use milepost_app::ports::{SlackPostStore, TaskStore};
+    use milepost_app::slack::posts::{SlackPosts, SlackSettings};
+    use milepost_aws::slack_api::SlackWebApi;
+    use milepost_domain::{Actor, Outcome, TaskAction};
+
+    // make test's short round; make chaos runs more (MILEPOST_SLACK_CHAOS_TASKS, seed MILEPOST_CHAOS_SEED).
+    let env_number =
+        |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let tasks = env_number("MILEPOST_SLACK_CHAOS_TASKS", 40) as usize;
+    let seed = env_number("MILEPOST_CHAOS_SEED", 17);
+    let moto = MotoServer::start();
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&moto.sdk_config().await), "slack-chaos");
+    store.create_table().await.unwrap();
+    let slack = SlackStandIn::start_chaos("maya@vendor.example=U_MAYA", seed, 0.33);
+    let clock = VirtualClock::new(Utc::now());
+    slack.set_clock(clock.now());
+    let api = SlackWebApi::new(&format!("http://127.0.0.1:{}", slack.port), "xoxb-test-token").unwrap();
+    let settings = SlackSettings {
+        team_channel: Some("C_CS_TEAM".into()),
+        fallback_channel: Some("C_FALLBACK".into()),
+        console_url: None,
+    };
+    let posts = SlackPosts {
+        store: &store,
+        api: &api,
+        clock: &clock,
+        settings: &settings,
+    };
+    let poster = HttpWebhookPoster::new().unwrap();
+    let webhooks = Webhooks {
+        store: &store,
+        poster: &poster,
+        clock: &clock,
+    };
+    let ids: Vec<String> = (0..tasks)
+        .map(|i| format!("acme-m{i:03}-0123456789ab:csm-task"))
+        .collect();
+    for (i, id) in ids.iter().enumerate() {
+        let owner = if i % 2 == 0 {
+            "maya@vendor.example"
+        } else {
+            "sam@vendor.example"
+        };
+        store
+            .create_task(&milepost_embedded::fixtures::task(id, owner, clock.now()))
+            .await
+            .unwrap();
+    }
+    // Every third task is closed: some before their TaskOpened reaches Slack.
+    let mut events = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let opened = DomainEvent::TaskOpened {
+            account_id: AccountId::new("acme"),
+            milestone_id: format!("m{i:03}"),
+            task_id: id.clone(),
+            owner_role: "csm".into(),
+            opened_at: clock.now(),
+        };
+        events.push(from_bus(&opened));
+        if i % 4 == 0 {
+            events.push(from_bus(&opened));
+        }
+        if i % 3 == 0 {
+            let closed = DomainEvent::TaskClosed {
+                account_id: AccountId::new("acme"),
+                milestone_id: format!("m{i:03}"),
+                task_id: id.clone(),
+                status: "done".into(),
+                reason: "completed".into(),
+                outcome: Some("plan_agreed".into()),
+                closed_at: clock.now(),
+            };
+            if i % 9 == 0 {
+                events.insert(events.len() - 1, from_bus(&closed));
+            } else {
+                events.push(from_bus(&closed));
+            }
+        }
+    }
+    let maya = Actor::Person {
+        name: "Maya".into(),
+        email: "maya@vendor.example".into(),
+    };
+    for (i, id) in ids.iter().enumerate().filter(|(i, _)| i % 3 == 0) {
+        let mut t = store.get_task(id).await.unwrap().unwrap();
+        let done = TaskAction::Done {
+            outcome: Outcome::PlanAgreed,
+            note: None,
+        };
+        t.apply(&done, &maya, clock.now() + Duration::seconds(i as i64), None)
+            .unwrap();
+        store.update_task(&t).await.unwrap();
+    }
+    let retries = serde_json::json!({"part": "retries"});
+    let far = |c: &VirtualClock| c.now() + Duration::minutes(5);
+    for chunk in events.chunks(7) {
+        for event in chunk {
+            handle(&webhooks, Some(&posts), event, far(&clock)).await.unwrap();
+        }
+        clock.advance(Duration::seconds(6));
+        slack.set_clock(clock.now());
+        let (a, b) = tokio::join!(
+            handle(&webhooks, Some(&posts), &retries, far(&clock)),
+            handle(&webhooks, Some(&posts), &retries, far(&clock))
+        );
+        a.unwrap();
+        b.unwrap();
+    }
+    // Then the schedule's retries until nothing is owed within a day.
+    let mut rounds = 0;
+    while !store
+        .due_slack_posts(clock.now() + Duration::days(1), 1)
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        rounds += 1;
+        assert!(rounds < 200, "still owing after 200 rounds");
+        let next = store.due_slack_posts(clock.now() + Duration::days(1), 1).await.unwrap()[0]
+            .next_at()
+            .unwrap();
+        clock.set(next.max(clock.now() + Duration::seconds(6)));
+        slack.set_clock(clock.now());
+        let (a, b) = tokio::join!(
+            handle(&webhooks, Some(&posts), &retries, far(&clock)),
+            handle(&webhooks, Some(&posts), &retries, far(&clock))
+        );
+        a.unwrap();
+        b.unwrap();
+    }
+
+    let channels = slack.messages();
+    let calls = slack.calls();
+    let faults = |kind: &str| calls.iter().filter(|c| c["fault"] == kind).count();
+    for (i, id) in ids.iter().enumerate() {
+        let block = format!("milepost_task:{id}");
+        let owner_channel = if i % 2 == 0 { "D_MAYA" } else { "C_FALLBACK" };
+        for channel in [owner_channel, "C_CS_TEAM"] {
+            let mine: Vec<&serde_json::Value> = channels[channel]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["blocks"][0]["block_id"] == block.as_str())
+                .collect();
+            assert_eq!(mine.len(), 1, "task {i} in {channel}: {} messages", mine.len());
+            let shown = mine[0]["blocks"].to_string();
+            if i % 3 == 0 {
+                assert!(
+                    shown.contains("This task is done"),
+                    "task {i}'s close not shown in {channel}: {shown}"
+                );
+            } else {
+                assert!(
+                    shown.contains("milepost_task_done"),
+                    "task {i} lost its buttons in {channel}"
+                );
+            }
+        }
+    }
+    let judged = slack.judged_by_slacks_spec();
+    eprintln!(
+        "slack chaos (seed {seed}): {tasks} tasks, {} calls ({} chat.postMessage, {} chat.update, {} conversations.history), faults: {} 429, {} 500, {} lost answers; {rounds} retry rounds after the events; {}",
+        calls.len(),
+        calls.iter().filter(|c| c["method"] == "chat.postMessage").count(),
+        calls.iter().filter(|c| c["method"] == "chat.update").count(),
+        calls.iter().filter(|c| c["method"] == "conversations.history").count(),
+        faults("429"),
+        faults("500"),
+        faults("drop"),
+        judged.trim()
+    );
+    assert!(
+        faults("429") > 0 && faults("500") > 0 && faults("drop") > 0,
+        "every kind of fault was met"
+    );
 }
