@@ -77,29 +77,27 @@ pub async fn handle(
     payload: &serde_json::Value,
     deadline: Timestamp,
 ) -> Result<serde_json::Value, StoreError> {
-    let (run, slack_run) = if payload.get("part").and_then(serde_json::Value::as_str) == Some("retries") {
-        let run = webhooks.deliver_due(Some(deadline)).await?;
-        let slack_run = match slack {
-            Some(slack) => Some(slack.deliver_due(Some(deadline)).await?),
-            None => None,
-        };
-        (run, slack_run)
+    // The retries due (`{"part": "retries"}`), or one event just published.
+    let event = if payload.get("part").and_then(serde_json::Value::as_str) == Some("retries") {
+        None
     } else {
         match outbound_event(payload) {
-            Ok(event) => {
-                let run = webhooks.accept(std::slice::from_ref(&event)).await?;
-                let slack_run = match slack {
-                    Some(slack) => Some(slack.accept(&event).await?),
-                    None => None,
-                };
-                (run, slack_run)
-            }
+            Ok(event) => Some(event),
             Err(why) => {
                 // Nothing an invocation again could change: answered, not retried.
                 tracing::warn!(why = ?why, "not a domain event of Milepost's; nothing delivered");
-                (WebhookRun::default(), None)
+                return Ok(serde_json::json!({"webhooks": WebhookRun::default(), "slack": null}));
             }
         }
+    };
+    let run = match &event {
+        Some(event) => webhooks.accept(std::slice::from_ref(event)).await?,
+        None => webhooks.deliver_due(Some(deadline)).await?,
+    };
+    let slack_run = match (slack, &event) {
+        (Some(slack), Some(event)) => Some(slack.accept(event).await?),
+        (Some(slack), None) => Some(slack.deliver_due(Some(deadline)).await?),
+        (None, _) => None,
     };
     println!("{}", run.emf(webhooks.clock.now()));
     tracing::info!(

@@ -107,6 +107,19 @@ pub async fn load(config: &SdkConfig, env: impl Fn(&str) -> Option<String>) -> R
     })
 }
 
+/// The value of the SSM parameter `name` (a SecureString, decrypted); the
+/// error names the parameter.
+pub(crate) async fn ssm_parameter(config: &SdkConfig, name: &str) -> Result<String, String> {
+    let out = aws_sdk_ssm::Client::new(config)
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| format!("SSM parameter {name}: {}", e.into_service_error()))?;
+    Ok(out.parameter.and_then(|p| p.value).unwrap_or_default())
+}
+
 /// The action-link signer, if a key is configured. A configured key that is
 /// blank or shorter than 16 bytes stops the function at cold start: links
 /// signed with no real key would be forgeable.
@@ -117,14 +130,7 @@ pub async fn load_link_signer(
     let key = if env("MILEPOST_LOCAL").as_deref() == Some("1") {
         Some(env("MILEPOST_LOCAL_ACTIONS_KEY").unwrap_or_else(|| milepost_app::links::DEV_LINK_KEY.to_string()))
     } else if let Some(name) = env("MILEPOST_ACTIONS_KEY_PARAM").filter(|p| !p.is_empty()) {
-        let out = aws_sdk_ssm::Client::new(config)
-            .get_parameter()
-            .name(&name)
-            .with_decryption(true)
-            .send()
-            .await
-            .map_err(|e| SecretsError(format!("SSM parameter {name}: {}", e.into_service_error())))?;
-        Some(out.parameter.and_then(|p| p.value).unwrap_or_default())
+        Some(ssm_parameter(config, &name).await.map_err(SecretsError)?)
     } else {
         None
     };

@@ -268,19 +268,7 @@ pub async fn slack_from_env(
     let token = if env("MILEPOST_LOCAL").as_deref() == Some("1") {
         env("MILEPOST_LOCAL_SLACK_TOKEN")
     } else if let Some(name) = env("MILEPOST_SLACK_TOKEN_PARAM") {
-        let out = aws_sdk_ssm::Client::new(config)
-            .get_parameter()
-            .name(&name)
-            .with_decryption(true)
-            .send()
-            .await
-            .map_err(|e| format!("SSM parameter {name}: {}", e.into_service_error()))?;
-        let token = out
-            .parameter
-            .and_then(|p| p.value)
-            .unwrap_or_default()
-            .trim()
-            .to_string();
+        let token = crate::secrets::ssm_parameter(config, &name).await?.trim().to_string();
         if token.is_empty() {
             return Err(format!(
                 "{name} is configured but holds no Slack token: put the bot token (xoxb-...) in it, or unset SlackBotTokenParameterName"
@@ -317,14 +305,7 @@ pub async fn slack_interactivity_from_env(
     let secret = if get("MILEPOST_LOCAL").as_deref() == Some("1") {
         get("MILEPOST_LOCAL_SLACK_SIGNING_SECRET")
     } else if let Some(name) = get("MILEPOST_SLACK_SIGNING_SECRET_PARAM") {
-        let out = aws_sdk_ssm::Client::new(config)
-            .get_parameter()
-            .name(&name)
-            .with_decryption(true)
-            .send()
-            .await
-            .map_err(|e| format!("SSM parameter {name}: {}", e.into_service_error()))?;
-        Some(out.parameter.and_then(|p| p.value).unwrap_or_default())
+        Some(crate::secrets::ssm_parameter(config, &name).await?)
     } else {
         None
     };

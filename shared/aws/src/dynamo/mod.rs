@@ -146,6 +146,14 @@ fn from_item<T: DeserializeOwned>(item: &HashMap<String, AttributeValue>) -> Sto
     serde_dynamo::from_attribute_value(data.clone()).map_err(backend)
 }
 
+/// `from_item`, with the version the `version` attribute holds set by `set`
+/// (the value's own copy is what was written, one behind).
+fn versioned_from<T: DeserializeOwned>(item: &Item, set: impl Fn(&mut T, u64)) -> StoreResult<T> {
+    let mut value: T = from_item(item)?;
+    set(&mut value, version_of(item).unwrap_or(0));
+    Ok(value)
+}
+
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoStore {
@@ -314,6 +322,46 @@ impl DynamoStore {
         } else {
             Err(StoreError::Conflict)
         }
+    }
+
+    /// Puts `item` (keys included, its `version` attribute `read + 1`) if the
+    /// stored item is still at version `read`: the new version, or `Conflict`
+    /// (also for `read` 0, an item never read from the store).
+    async fn put_on_version(&self, item: Item, read: u64) -> StoreResult<u64> {
+        if read == 0 {
+            return Err(StoreError::Conflict);
+        }
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("version = :expected")
+            .expression_attribute_values(":expected", AttributeValue::N(read.to_string()))
+            .build()
+            .map_err(backend)?;
+        if self.put_conditionally(put).await? {
+            Ok(read + 1)
+        } else {
+            Err(StoreError::Conflict)
+        }
+    }
+
+    /// The first `limit` items of the `due` index partition `pk` due at `now`
+    /// (their `due_sk` starts with the time; `~` sorts after every id
+    /// character, so everything due at `now` itself is in), soonest first.
+    async fn due_in(&self, pk: &str, now: Timestamp, limit: usize) -> StoreResult<Vec<Item>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(DUE_INDEX)
+            .key_condition_expression("due_pk = :pk AND due_sk <= :now")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":now", s(format!("{}#~", time_key(now))))
+            .limit(limit.clamp(1, 1000) as i32)
+            .send()
+            .await
+            .map_err(|e| refused(e.into_service_error()))?;
+        Ok(out.items.unwrap_or_default())
     }
 
     /// Sends one conditional put; `false` when its condition failed.

@@ -50,9 +50,7 @@ impl DynamoStore {
     }
 
     fn slack_post_from(item: &Item) -> StoreResult<SlackPost> {
-        let mut post: SlackPost = from_item(item)?;
-        post.version = version_of(item).unwrap_or(0);
-        Ok(post)
+        versioned_from(item, |p: &mut SlackPost, v| p.version = v)
     }
 }
 
@@ -73,38 +71,13 @@ impl SlackPostStore for DynamoStore {
     }
 
     async fn update_slack_post(&self, post: &SlackPost) -> StoreResult<u64> {
-        if post.version == 0 {
-            return Err(StoreError::Conflict);
-        }
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(Self::slack_post_item(post, post.version + 1)?))
-            .condition_expression("version = :expected")
-            .expression_attribute_values(":expected", AttributeValue::N(post.version.to_string()))
-            .build()
-            .map_err(backend)?;
-        if self.put_conditionally(put).await? {
-            Ok(post.version + 1)
-        } else {
-            Err(StoreError::Conflict)
-        }
+        let item = Self::slack_post_item(post, post.version + 1)?;
+        self.put_on_version(item, post.version).await
     }
 
     async fn due_slack_posts(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<SlackPost>> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(DUE_INDEX)
-            .key_condition_expression("due_pk = :pk AND due_sk <= :now")
-            .expression_attribute_values(":pk", s(SLACK_DUE_PK))
-            .expression_attribute_values(":now", s(format!("{}#~", time_key(now))))
-            .limit(limit.clamp(1, 1000) as i32)
-            .send()
-            .await
-            .map_err(|e| refused(e.into_service_error()))?;
-        out.items
-            .unwrap_or_default()
+        self.due_in(SLACK_DUE_PK, now, limit)
+            .await?
             .iter()
             .map(Self::slack_post_from)
             .collect()

@@ -53,12 +53,6 @@ impl DynamoStore {
         }
         Ok(item)
     }
-
-    fn with_version<T: DeserializeOwned>(item: &Item, set: impl Fn(&mut T, u64)) -> StoreResult<T> {
-        let mut value: T = from_item(item)?;
-        set(&mut value, version_of(item).unwrap_or(0));
-        Ok(value)
-    }
 }
 
 #[async_trait]
@@ -67,7 +61,7 @@ impl WebhookStore for DynamoStore {
         self.query_all(WEBHOOKS_PK.to_string(), ENDPOINT_PREFIX)
             .await?
             .iter()
-            .map(|item| Self::with_version(item, |e: &mut WebhookEndpoint, v| e.version = v))
+            .map(|item| versioned_from(item, |e: &mut WebhookEndpoint, v| e.version = v))
             .collect()
     }
 
@@ -127,47 +121,20 @@ impl WebhookStore for DynamoStore {
     async fn get_delivery(&self, endpoint_id: &str, event_id: &str) -> StoreResult<Option<Delivery>> {
         self.get(webhook_endpoint_pk(endpoint_id), &delivery_sk(event_id))
             .await?
-            .map(|item| Self::with_version(&item, |d: &mut Delivery, v| d.version = v))
+            .map(|item| versioned_from(&item, |d: &mut Delivery, v| d.version = v))
             .transpose()
     }
 
     async fn update_delivery(&self, delivery: &Delivery) -> StoreResult<u64> {
-        if delivery.version == 0 {
-            return Err(StoreError::Conflict);
-        }
         let item = Self::delivery_item(delivery, delivery.version + 1)?;
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("version = :expected")
-            .expression_attribute_values(":expected", AttributeValue::N(delivery.version.to_string()))
-            .build()
-            .map_err(backend)?;
-        if self.put_conditionally(put).await? {
-            Ok(delivery.version + 1)
-        } else {
-            Err(StoreError::Conflict)
-        }
+        self.put_on_version(item, delivery.version).await
     }
 
     async fn due_deliveries(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<Delivery>> {
-        // `~` sorts after every id character: everything due at `now` itself is in.
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(DUE_INDEX)
-            .key_condition_expression("due_pk = :pk AND due_sk <= :now")
-            .expression_attribute_values(":pk", s(DELIVERIES_DUE_PK))
-            .expression_attribute_values(":now", s(format!("{}#~", time_key(now))))
-            .limit(limit.clamp(1, 1000) as i32)
-            .send()
-            .await
-            .map_err(|e| refused(e.into_service_error()))?;
-        out.items
-            .unwrap_or_default()
+        self.due_in(DELIVERIES_DUE_PK, now, limit)
+            .await?
             .iter()
-            .map(|item| Self::with_version(item, |d: &mut Delivery, v| d.version = v))
+            .map(|item| versioned_from(item, |d: &mut Delivery, v| d.version = v))
             .collect()
     }
 
@@ -176,7 +143,7 @@ impl WebhookStore for DynamoStore {
             .query_all(webhook_endpoint_pk(endpoint_id), DELIVERY_PREFIX)
             .await?
             .iter()
-            .map(|item| Self::with_version(item, |d: &mut Delivery, v| d.version = v))
+            .map(|item| versioned_from(item, |d: &mut Delivery, v| d.version = v))
             .collect::<StoreResult<_>>()?;
         found.sort_by(|a, b| (b.created_at, &b.event_id).cmp(&(a.created_at, &a.event_id)));
         Ok(found)
