@@ -169,6 +169,7 @@ validate: $(VENV)/.installed $(INFRA_NODE)
 	$(VENV)/bin/cfn-lint infra/template.yaml
 	$(VENV)/bin/python tests/template_check.py
 	$(VENV)/bin/python tests/slack_calls_check.py --self-test
+	$(VENV)/bin/python tests/hubspot_calls_check.py --self-test
 	$(WITH_NODE) infra/node_modules/.bin/asl-validator --json-path infra/statemachine/escalation.asl.json
 
 lint:

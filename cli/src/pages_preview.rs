@@ -61,6 +61,8 @@ pub async fn write(out: &Path) -> Result<Vec<(String, u16)>> {
         traits_at: None,
         contacts: Default::default(),
         renewals: Vec::new(),
+        domain: None,
+        hubspot_company_id: None,
     };
     services.ingestion().upsert_account(&account).await?;
     // Past the milestone's due date and its day-3 task.

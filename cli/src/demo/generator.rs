@@ -281,6 +281,8 @@ fn plan_account(index: usize, seed: u64, maps: &[MilestoneMap]) -> AccountPlan {
         traits_at: None,
         contacts: contacts_by_role(segment, index),
         renewals: Vec::new(),
+        domain: None,
+        hubspot_company_id: None,
     };
     let start_at = account.contract_start_at();
     // One account in ten reaches Milepost a day after its first product events.

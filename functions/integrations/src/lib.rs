@@ -1,13 +1,14 @@
 //! The integrations Lambda's handler: Milepost's domain events, as
 //! EventBridge hands them over from Milepost's bus, delivered to the webhook
-//! endpoints that want them; or, when its schedule says `{"part":
-//! "retries"}`, the deliveries whose retry is due. A store failure is an
+//! endpoints that want them, to Slack and to the CRM; or, when its schedule
+//! says `{"part": "retries"}`, what is due again. A store failure is an
 //! error, so EventBridge invokes again (its retries, then the rule's
 //! dead-letter queue): nothing is lost, and a second invocation makes no
 //! second delivery.
 
 use std::time::Duration;
 
+use milepost_app::crm::{CrmRun, CrmSyncs};
 use milepost_app::ports::StoreError;
 use milepost_app::slack::posts::{SlackPosts, SlackRun};
 use milepost_app::webhooks::{WebhookRun, Webhooks};
@@ -67,16 +68,24 @@ pub fn deadline_at(deadline_ms: u64) -> Timestamp {
     deadline - chrono::Duration::from_std(DEADLINE_MARGIN).unwrap_or_default()
 }
 
+/// What an invocation hands each event to: the webhooks, and Slack and the
+/// CRM where they are set up.
+pub struct Integrations<'a> {
+    pub webhooks: &'a Webhooks<'a>,
+    pub slack: Option<&'a SlackPosts<'a>>,
+    pub crm: Option<&'a CrmSyncs<'a>>,
+}
+
 /// One invocation: the retries due (`{"part": "retries"}`), or one domain
-/// event delivered (to the webhooks, and to Slack where it is set up). The
-/// runs' reports, as JSON (`{"webhooks": ..., "slack": ...}`), their metrics
-/// printed as an embedded-metric-format line.
+/// event delivered (to the webhooks, and to Slack and the CRM where they are
+/// set up). The runs' reports, as JSON (`{"webhooks": ..., "slack": ...,
+/// "crm": ...}`), their metrics printed as embedded-metric-format lines.
 pub async fn handle(
-    webhooks: &Webhooks<'_>,
-    slack: Option<&SlackPosts<'_>>,
+    to: &Integrations<'_>,
     payload: &serde_json::Value,
     deadline: Timestamp,
 ) -> Result<serde_json::Value, StoreError> {
+    let webhooks = to.webhooks;
     // The retries due (`{"part": "retries"}`), or one event just published.
     let event = if payload.get("part").and_then(serde_json::Value::as_str) == Some("retries") {
         None
@@ -86,7 +95,7 @@ pub async fn handle(
             Err(why) => {
                 // Nothing an invocation again could change: answered, not retried.
                 tracing::warn!(why = ?why, "not a domain event of Milepost's; nothing delivered");
-                return Ok(serde_json::json!({"webhooks": WebhookRun::default(), "slack": null}));
+                return Ok(serde_json::json!({"webhooks": WebhookRun::default(), "slack": null, "crm": null}));
             }
         }
     };
@@ -94,12 +103,18 @@ pub async fn handle(
         Some(event) => webhooks.accept(std::slice::from_ref(event)).await?,
         None => webhooks.deliver_due(Some(deadline)).await?,
     };
-    let slack_run = match (slack, &event) {
+    let slack_run = match (to.slack, &event) {
         (Some(slack), Some(event)) => Some(slack.accept(event).await?),
         (Some(slack), None) => Some(slack.deliver_due(Some(deadline)).await?),
         (None, _) => None,
     };
-    println!("{}", run.emf(webhooks.clock.now()));
+    let crm_run = match (to.crm, &event) {
+        (Some(crm), Some(event)) => Some(crm.accept(event).await?),
+        (Some(crm), None) => Some(crm.deliver_due(Some(deadline)).await?),
+        (None, _) => None,
+    };
+    let now = webhooks.clock.now();
+    println!("{}", run.emf(now));
     tracing::info!(
         accepted = run.accepted,
         duplicates = run.duplicates,
@@ -110,9 +125,39 @@ pub async fn handle(
         "webhooks run"
     );
     if let Some(s) = &slack_run {
-        log_slack(s, webhooks.clock.now());
+        log_slack(s, now);
     }
-    Ok(serde_json::json!({"webhooks": run, "slack": slack_run}))
+    if let Some(c) = &crm_run {
+        log_crm(c, now);
+    }
+    Ok(serde_json::json!({"webhooks": run, "slack": slack_run, "crm": crm_run}))
+}
+
+fn log_crm(run: &CrmRun, now: Timestamp) {
+    println!(
+        "{}",
+        milepost_app::telemetry::emf_record(
+            now.timestamp_millis(),
+            &[
+                ("CrmCompaniesWritten", "Count", run.companies_written.into()),
+                ("CrmTasksCreated", "Count", run.tasks_created.into()),
+                ("CrmTasksWritten", "Count", run.tasks_written.into()),
+                ("CrmUnmatched", "Count", run.unmatched.into()),
+                ("CrmChangesDead", "Count", run.dead.into()),
+            ],
+        )
+    );
+    tracing::info!(
+        matched = run.matched,
+        unmatched = run.unmatched,
+        companies_written = run.companies_written,
+        tasks_created = run.tasks_created,
+        tasks_written = run.tasks_written,
+        adopted = run.adopted,
+        waiting = run.waiting,
+        dead = run.dead,
+        "crm run"
+    );
 }
 
 fn log_slack(run: &SlackRun, now: Timestamp) {

@@ -18,7 +18,7 @@ use milepost_aws::DynamoStore;
 use milepost_domain::webhooks::{DeliveryState, WebhookEndpoint, RETRY_OFFSETS};
 use milepost_domain::{AccountId, DomainEvent};
 use milepost_embedded::VirtualClock;
-use milepost_integrations::handle;
+use milepost_integrations::{handle, Integrations};
 use milepost_local::MotoServer;
 
 /// The consumer, on a free loopback port; stopped when dropped.
@@ -94,6 +94,11 @@ async fn each_event_reaches_the_consumer_signed_once_retried_under_one_id_until_
         poster: &poster,
         clock: &clock,
     };
+    let to = Integrations {
+        webhooks: &webhooks,
+        slack: None,
+        crm: None,
+    };
     let tasks = webhooks
         .add(
             &format!("http://127.0.0.1:{}/milepost", receiver.port),
@@ -122,31 +127,20 @@ async fn each_event_reaches_the_consumer_signed_once_retried_under_one_id_until_
     let far = clock.now() + Duration::minutes(1);
     for _ in 0..2 {
         // EventBridge delivers at least once.
-        handle(&webhooks, None, &from_bus(&opened), far).await.unwrap();
+        handle(&to, &from_bus(&opened), far).await.unwrap();
     }
     let retries = serde_json::json!({"part": "retries"});
     clock.advance(RETRY_OFFSETS[0]);
-    let report = handle(&webhooks, None, &retries, clock.now() + Duration::minutes(1))
-        .await
-        .unwrap();
+    let report = handle(&to, &retries, clock.now() + Duration::minutes(1)).await.unwrap();
     assert_eq!(report["webhooks"]["retrying"], 1, "{report}");
     clock.set(clock.now() - RETRY_OFFSETS[0] + RETRY_OFFSETS[1]);
-    let report = handle(&webhooks, None, &retries, clock.now() + Duration::minutes(1))
-        .await
-        .unwrap();
+    let report = handle(&to, &retries, clock.now() + Duration::minutes(1)).await.unwrap();
     assert_eq!(report["webhooks"]["delivered"], 1, "{report}");
-    let report = handle(&webhooks, None, &retries, clock.now() + Duration::minutes(1))
+    let report = handle(&to, &retries, clock.now() + Duration::minutes(1)).await.unwrap();
+    assert_eq!(report["webhooks"]["delivered"], 0, "nothing left: {report}");
+    let ignored = handle(&to, &serde_json::json!({"source": "aws.ses", "detail-type": "x"}), far)
         .await
         .unwrap();
-    assert_eq!(report["webhooks"]["delivered"], 0, "nothing left: {report}");
-    let ignored = handle(
-        &webhooks,
-        None,
-        &serde_json::json!({"source": "aws.ses", "detail-type": "x"}),
-        far,
-    )
-    .await
-    .unwrap();
     assert_eq!(ignored["webhooks"]["accepted"], 0);
     moto.record_requests(false).await;
 
@@ -291,6 +285,11 @@ async fn a_task_reaches_slack_once_per_audience_through_a_429_and_a_lost_answer_
         poster: &poster,
         clock: &clock,
     };
+    let to = Integrations {
+        webhooks: &webhooks,
+        slack: Some(&posts),
+        crm: None,
+    };
     let opened = DomainEvent::TaskOpened {
         account_id: AccountId::new("acme"),
         milestone_id: "first".into(),
@@ -302,13 +301,11 @@ async fn a_task_reaches_slack_once_per_audience_through_a_429_and_a_lost_answer_
     let far = clock.now() + Duration::minutes(5);
     moto.record_requests(true).await;
     for _ in 0..2 {
-        handle(&webhooks, Some(&posts), &from_bus(&opened), far).await.unwrap();
+        handle(&to, &from_bus(&opened), far).await.unwrap();
     }
     for _ in 0..3 {
         clock.advance(Duration::seconds(6));
-        handle(&webhooks, Some(&posts), &retries, clock.now() + Duration::minutes(5))
-            .await
-            .unwrap();
+        handle(&to, &retries, clock.now() + Duration::minutes(5)).await.unwrap();
     }
     // Maya closes the task elsewhere (not the function's own writes).
     moto.record_requests(false).await;
@@ -333,7 +330,7 @@ async fn a_task_reaches_slack_once_per_audience_through_a_429_and_a_lost_answer_
         closed_at: clock.now(),
     };
     moto.record_requests(true).await;
-    let report = handle(&webhooks, Some(&posts), &from_bus(&closed), far).await.unwrap();
+    let report = handle(&to, &from_bus(&closed), far).await.unwrap();
     moto.record_requests(false).await;
     assert_eq!(report["slack"]["updated"], 2, "{report}");
 
@@ -447,6 +444,11 @@ async fn a_chaos_round_leaves_exactly_one_message_per_task_and_audience_and_ever
         poster: &poster,
         clock: &clock,
     };
+    let to = Integrations {
+        webhooks: &webhooks,
+        slack: Some(&posts),
+        crm: None,
+    };
     let ids: Vec<String> = (0..tasks)
         .map(|i| format!("acme-m{i:03}-0123456789ab:csm-task"))
         .collect();
@@ -510,14 +512,11 @@ async fn a_chaos_round_leaves_exactly_one_message_per_task_and_audience_and_ever
     let far = |c: &VirtualClock| c.now() + Duration::minutes(5);
     for chunk in events.chunks(7) {
         for event in chunk {
-            handle(&webhooks, Some(&posts), event, far(&clock)).await.unwrap();
+            handle(&to, event, far(&clock)).await.unwrap();
         }
         clock.advance(Duration::seconds(6));
         slack.set_clock(clock.now());
-        let (a, b) = tokio::join!(
-            handle(&webhooks, Some(&posts), &retries, far(&clock)),
-            handle(&webhooks, Some(&posts), &retries, far(&clock))
-        );
+        let (a, b) = tokio::join!(handle(&to, &retries, far(&clock)), handle(&to, &retries, far(&clock)));
         a.unwrap();
         b.unwrap();
     }
@@ -536,10 +535,7 @@ async fn a_chaos_round_leaves_exactly_one_message_per_task_and_audience_and_ever
             .unwrap();
         clock.set(next.max(clock.now() + Duration::seconds(6)));
         slack.set_clock(clock.now());
-        let (a, b) = tokio::join!(
-            handle(&webhooks, Some(&posts), &retries, far(&clock)),
-            handle(&webhooks, Some(&posts), &retries, far(&clock))
-        );
+        let (a, b) = tokio::join!(handle(&to, &retries, far(&clock)), handle(&to, &retries, far(&clock)));
         a.unwrap();
         b.unwrap();
     }

@@ -7,6 +7,7 @@ pub mod actions;
 pub mod clock;
 pub mod config;
 pub mod console;
+pub mod crm;
 pub mod email;
 pub mod error_chain;
 pub mod escalation;

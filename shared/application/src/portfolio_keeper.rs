@@ -32,7 +32,7 @@ pub struct PortfolioRefresh {
 }
 
 /// `folder`'s row at `now` (none: not at risk), with its health.
-fn row_of(folder: &AccountFolder, now: Timestamp) -> Option<PortfolioRow> {
+pub(crate) fn row_of(folder: &AccountFolder, now: Timestamp) -> Option<PortfolioRow> {
     let open: Vec<TrackedMilestone> = folder
         .milestones
         .iter()

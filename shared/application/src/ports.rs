@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use milepost_domain::crm::{CrmOutcome, CrmSync};
 use milepost_domain::slack::{SlackMessage, SlackOutcome, SlackPost};
 use milepost_domain::webhooks::{AttemptResult, Delivery, WebhookEndpoint};
 use milepost_domain::{
@@ -625,6 +626,7 @@ pub trait Store:
     + ConsoleStore
     + WebhookStore
     + SlackPostStore
+    + CrmSyncStore
 {
 }
 impl<T> Store for T where
@@ -639,6 +641,7 @@ impl<T> Store for T where
         + ConsoleStore
         + WebhookStore
         + SlackPostStore
+        + CrmSyncStore
 {
 }
 
@@ -797,6 +800,74 @@ pub trait SlackApi: Send + Sync {
     /// Tells the person who pressed a button, and them only, through the
     /// interaction's `response_url` (Slack's own address; others are not posted to).
     async fn respond(&self, response_url: &str, text: &str) -> Result<(), SlackOutcome>;
+}
+
+/// Which of the CRM's records an operator lists (`milepost crm`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrmList {
+    /// Accounts with no company found, and tasks waiting for one.
+    Unmatched,
+    /// Given up: kept until replayed.
+    Dead,
+}
+
+/// Each account's company and CSM tasks in the CRM (`crm`): one record per
+/// account's company and per task, under the account.
+#[async_trait]
+pub trait CrmSyncStore: Send + Sync {
+    /// Creates the record unless its account has one for what it mirrors.
+    async fn create_crm_sync(&self, sync: &CrmSync) -> StoreResult<bool>;
+    /// The account's records: its company's and its tasks'.
+    async fn crm_syncs(&self, account: &AccountId) -> StoreResult<Vec<CrmSync>>;
+    /// Writes `sync` on the version read, storing `version + 1`; `Conflict` otherwise.
+    async fn update_crm_sync(&self, sync: &CrmSync) -> StoreResult<u64>;
+    /// Records owed something at `now`, soonest first, at most `limit` (a sparse index).
+    async fn due_crm_syncs(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<CrmSync>>;
+    /// The records unmatched, or dead, at most `limit`.
+    async fn listed_crm_syncs(&self, list: CrmList, limit: usize) -> StoreResult<Vec<CrmSync>>;
+    /// The version of Milepost's CRM properties known to exist (none: not yet made).
+    async fn crm_properties_version(&self) -> StoreResult<Option<u32>>;
+    async fn set_crm_properties_version(&self, version: u32) -> StoreResult<()>;
+}
+
+/// A CRM record's properties, by internal name, as HubSpot takes them (text).
+pub type CrmProperties = std::collections::BTreeMap<String, String>;
+
+/// A property Milepost keeps on a CRM object (`crm::properties`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrmProperty {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub description: &'static str,
+    /// HubSpot's `type` (`string`, `number`, `date`, `datetime`, `enumeration`) and `fieldType`.
+    pub kind: &'static str,
+    pub field_type: &'static str,
+    /// An enumeration's options: value and label.
+    pub options: &'static [(&'static str, &'static str)],
+}
+
+/// HubSpot's CRM API, as much as Milepost calls (a private app's token with
+/// the companies', tasks' and owners' scopes). Each call answers a
+/// `CrmOutcome` on failure, so the caller knows whether to wait, retry,
+/// give up, or look before creating again.
+#[async_trait]
+pub trait HubSpotApi: Send + Sync {
+    /// Creates Milepost's property group on `object` (`companies`, `tasks`); one already there is fine.
+    async fn create_property_group(&self, object: &str) -> Result<(), CrmOutcome>;
+    /// Creates `property` on `object`; one already there is fine.
+    async fn create_property(&self, object: &str, property: &CrmProperty) -> Result<(), CrmOutcome>;
+    /// The companies whose domain is `domain` (the search API), at most a few.
+    async fn companies_with_domain(&self, domain: &str) -> Result<Vec<String>, CrmOutcome>;
+    /// Writes `properties` on company `id`.
+    async fn update_company(&self, id: &str, properties: &CrmProperties) -> CrmOutcome;
+    /// The CRM user with this address (the owners API); none when there is none.
+    async fn owner_id(&self, email: &str) -> Result<Option<String>, CrmOutcome>;
+    /// Creates a task with `properties`, associated with company `company_id`.
+    async fn create_task(&self, company_id: &str, properties: &CrmProperties) -> CrmOutcome;
+    /// Writes `properties` on task `id`.
+    async fn update_task(&self, id: &str, properties: &CrmProperties) -> CrmOutcome;
+    /// The CRM's task mirroring Milepost's task `task_id` (by its `milepost_task_id`).
+    async fn find_task(&self, task_id: &str) -> Result<Option<String>, CrmOutcome>;
 }
 
 pub trait Clock: Send + Sync {

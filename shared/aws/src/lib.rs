@@ -7,6 +7,7 @@
 pub mod console;
 pub mod dynamo;
 pub mod eventbridge;
+pub mod hubspot_api;
 pub mod lambda;
 mod lazy_client;
 pub mod oidc;

@@ -126,8 +126,6 @@ impl SlackWebApi {
     }
 }
 
-/// How a method takes its arguments, as Slack's Web API spec says: the
-/// write methods a JSON body, the read methods a query string (GET).
 /// How a method takes its arguments, as Slack's Web API spec has it: the
 /// write methods a JSON body, the read methods a query string (GET).
 enum CallBody<'a> {

@@ -176,6 +176,14 @@ pub struct Account {
     /// `renewal_outcome` trait, `milepost renewals import`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub renewals: Vec<crate::renewal::RenewalOutcome>,
+    /// The company's web domain (`acme.example`; the `domain` or `website`
+    /// trait): how its CRM company is found when no id is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// Its HubSpot company's id (the `hubspot_company_id` trait): the CRM
+    /// record its standing is written to, before any lookup by domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hubspot_company_id: Option<String>,
 }
 
 /// The role that owns a milestone unless its map names another.

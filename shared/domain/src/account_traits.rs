@@ -29,6 +29,8 @@ pub struct AccountTraits {
     /// A renewal decision (`renewal_outcome`, `decision_date`, `arr_after`):
     /// recorded on the account beside the ones before.
     pub renewal: Option<crate::RenewalOutcome>,
+    pub domain: Option<String>,
+    pub hubspot_company_id: Option<String>,
 }
 
 /// The most roles one account may name: what bounds its profile's size.
@@ -70,6 +72,8 @@ impl AccountTraits {
                     traits_at: None,
                     contacts: Default::default(),
                     renewals: Vec::new(),
+                    domain: None,
+                    hubspot_company_id: None,
                 }
             }
         };
@@ -95,6 +99,12 @@ impl AccountTraits {
         }
         if self.goal.is_some() {
             a.goal = self.goal.clone();
+        }
+        if self.domain.is_some() {
+            a.domain = self.domain.clone();
+        }
+        if self.hubspot_company_id.is_some() {
+            a.hubspot_company_id = self.hubspot_company_id.clone();
         }
         for (role, contact) in &self.contacts {
             a.contacts.insert(role.clone(), contact.clone());

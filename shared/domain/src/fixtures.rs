@@ -33,6 +33,8 @@ pub fn account(id: &str, contract_start: NaiveDate) -> Account {
         traits_at: None,
         contacts: Default::default(),
         renewals: Vec::new(),
+        domain: None,
+        hubspot_company_id: None,
     }
 }
 

@@ -17,6 +17,7 @@ pub mod after_playbook;
 pub mod claim;
 pub mod contact_policy;
 pub mod criterion;
+pub mod crm;
 pub mod csm_task;
 pub mod discovery;
 pub mod escalation;

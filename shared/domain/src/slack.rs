@@ -7,7 +7,7 @@
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
-use crate::webhooks::RETRY_OFFSETS;
+use crate::webhooks::retry_at;
 use crate::{Claim, Timestamp};
 
 /// How long an attempt holds a message: longer than Slack's calls take.
@@ -243,12 +243,8 @@ impl SlackPost {
     fn failed(&mut self, at: Timestamp, why: String) {
         let since = *self.failing_since.get_or_insert(at);
         self.failures += 1;
-        match RETRY_OFFSETS.get(self.failures as usize - 1) {
-            Some(offset) => {
-                self.state = PostState::Due {
-                    next_at: (since + *offset).max(at + RETRY_OFFSETS[0]),
-                }
-            }
+        match retry_at(since, self.failures, at) {
+            Some(next_at) => self.state = PostState::Due { next_at },
             None => {
                 self.state = PostState::GivenUp {
                     at,

@@ -22,6 +22,15 @@ pub const RETRY_OFFSETS: [Duration; 7] = [
     Duration::hours(24),
 ];
 
+/// When a record failing since `since` tries again after its `failures`th
+/// failure at `at` (`RETRY_OFFSETS`, never sooner than its first step after
+/// `at`); none once the schedule is spent: give up. Slack's messages and the
+/// CRM's changes retry on it.
+pub fn retry_at(since: Timestamp, failures: u32, at: Timestamp) -> Option<Timestamp> {
+    let offset = RETRY_OFFSETS.get((failures as usize).checked_sub(1)?)?;
+    Some((since + *offset).max(at + RETRY_OFFSETS[0]))
+}
+
 /// An endpoint failing every delivery for this long is disabled.
 pub const DISABLE_AFTER: Duration = Duration::hours(24);
 

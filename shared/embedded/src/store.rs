@@ -16,6 +16,8 @@ use milepost_app::ports::{
     LeaderQueueStore, MapStore, MilestoneStore, OpenMissIndex, Page, ParkingStore, PauseStore, SendClaim, SendLedger,
     SendReceipt, SendReceipts, SendRecord, SlackPostStore, StoreError, StoreResult, TaskStore, WebhookStore,
 };
+use milepost_app::ports::{CrmList, CrmSyncStore};
+use milepost_domain::crm::{CrmSync, Mirrored, SyncState};
 use milepost_domain::suppression::suppression_key;
 use milepost_domain::webhooks::{Delivery, WebhookEndpoint};
 use milepost_domain::{
@@ -75,6 +77,9 @@ struct Tables {
     deliveries: BTreeMap<(String, String), milepost_domain::webhooks::Delivery>,
     /// Tasks' Slack messages by (task, audience).
     slack_posts: BTreeMap<(String, milepost_domain::slack::Audience), milepost_domain::slack::SlackPost>,
+    /// The CRM's records by (account, what each mirrors), and the version of its properties made.
+    crm_syncs: BTreeMap<(AccountId, Mirrored), CrmSync>,
+    crm_properties: Option<u32>,
 }
 
 #[derive(Default)]
@@ -1294,5 +1299,86 @@ impl SlackPostStore for InMemoryStore {
         due.sort_by(|a, b| (a.next_at(), &a.task_id, a.audience).cmp(&(b.next_at(), &b.task_id, b.audience)));
         due.truncate(limit);
         Ok(due)
+    }
+}
+
+#[async_trait]
+impl CrmSyncStore for InMemoryStore {
+    async fn create_crm_sync(&self, sync: &CrmSync) -> StoreResult<bool> {
+        let mut t = self.lock();
+        let key = (sync.account_id.clone(), sync.mirrored.clone());
+        if t.crm_syncs.contains_key(&key) {
+            return Ok(false);
+        }
+        t.crm_syncs.insert(
+            key,
+            CrmSync {
+                version: 1,
+                ..sync.clone()
+            },
+        );
+        Ok(true)
+    }
+
+    async fn crm_syncs(&self, account: &AccountId) -> StoreResult<Vec<CrmSync>> {
+        Ok(self
+            .lock()
+            .crm_syncs
+            .range((account.clone(), Mirrored::Company)..)
+            .take_while(|((a, _), _)| a == account)
+            .map(|(_, s)| s.clone())
+            .collect())
+    }
+
+    async fn update_crm_sync(&self, sync: &CrmSync) -> StoreResult<u64> {
+        let mut t = self.lock();
+        let Some(slot) = t.crm_syncs.get_mut(&(sync.account_id.clone(), sync.mirrored.clone())) else {
+            return Err(StoreError::Conflict);
+        };
+        if slot.version != sync.version {
+            return Err(StoreError::Conflict);
+        }
+        *slot = CrmSync {
+            version: sync.version + 1,
+            ..sync.clone()
+        };
+        Ok(slot.version)
+    }
+
+    async fn due_crm_syncs(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<CrmSync>> {
+        let mut due: Vec<CrmSync> = self
+            .lock()
+            .crm_syncs
+            .values()
+            .filter(|s| s.next_at().is_some_and(|at| at <= now))
+            .cloned()
+            .collect();
+        due.sort_by(|a, b| (a.next_at(), &a.account_id, &a.mirrored).cmp(&(b.next_at(), &b.account_id, &b.mirrored)));
+        due.truncate(limit);
+        Ok(due)
+    }
+
+    async fn listed_crm_syncs(&self, list: CrmList, limit: usize) -> StoreResult<Vec<CrmSync>> {
+        Ok(self
+            .lock()
+            .crm_syncs
+            .values()
+            .filter(|s| match list {
+                CrmList::Unmatched => matches!(s.state, SyncState::Unmatched { .. }),
+                CrmList::Dead => matches!(s.state, SyncState::Dead { .. }),
+            })
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn crm_properties_version(&self) -> StoreResult<Option<u32>> {
+        Ok(self.lock().crm_properties)
+    }
+
+    async fn set_crm_properties_version(&self, version: u32) -> StoreResult<()> {
+        let mut t = self.lock();
+        t.crm_properties = t.crm_properties.max(Some(version));
+        Ok(())
     }
 }

@@ -11,8 +11,16 @@ pub mod fault_proxy;
 pub mod iam;
 pub mod outbox;
 pub mod stack;
+pub mod stand_in;
 
 pub use emulator::{harness_script, venv_python, MotoServer};
+pub use stand_in::StandIn;
+
+/// A suffix no other call in this process returns (a record file's name).
+fn fresh_suffix() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
 
 /// What went wrong on the emulator: what was being done, and the cause
 /// (an SDK error, an HTTP failure), kept as the source.

@@ -28,6 +28,8 @@
 //! | discovery result    | `DISCOVERY`              | `LATEST`              | (the maps page's; the latest replaces it)    |
 //! | kept results view   | `RESULTS`                | `VIEW#<all\|segment>` | `as_of` (epoch µs), `view` (JSON)            |
 //! | task's Slack message | `SLACK#<task id>`       | `POST#<owner\|team>`  | `due_pk` = `SLACK#DUE`, `due_sk` = `<when>#<task id>#<audience>` while owed a post or an update; TTL `expires_at` (120 days) once not |
+//! | CRM record          | `CRM#<account>`          | `SYNC#<company\|task:<id>>` | `due_pk` = `CRM#DUE`, `due_sk` = `<when>#<account>#<record>` while owed a write; `CRM#UNMATCHED` or `CRM#DEAD` (`<since>#...`) while listed; TTL `expires_at` (120 days) once a task's is synced |
+//! | CRM properties made | `CRM#SETUP`              | `PROPERTIES`          | `version`                                    |
 //! | webhook endpoint    | `WEBHOOKS`               | `ENDPOINT#<id>`       |                                              |
 //! | webhook delivery    | `WEBHOOK#<endpoint>`     | `DELIVERY#<event id>` | `due_pk` = `WEBHOOKS#DUE`, `due_sk` = `<next attempt>#<endpoint>#<event id>` while pending; TTL `expires_at` (30 days) once delivered or dead |
 //!
@@ -151,6 +153,22 @@ pub(super) fn slack_pk(task_id: &str) -> String {
 
 pub(super) fn slack_sk(audience: &str) -> String {
     format!("{SLACK_PREFIX}{audience}")
+}
+
+/// The CRM's records, under their account; where those owed a write, unmatched or dead are listed.
+pub(super) const CRM_PREFIX: &str = "SYNC#";
+pub(super) const CRM_DUE_PK: &str = "CRM#DUE";
+pub(super) const CRM_UNMATCHED_PK: &str = "CRM#UNMATCHED";
+pub(super) const CRM_DEAD_PK: &str = "CRM#DEAD";
+pub(super) const CRM_SETUP_PK: &str = "CRM#SETUP";
+pub(super) const CRM_SETUP_SK: &str = "PROPERTIES";
+
+pub(super) fn crm_pk(account: &AccountId) -> String {
+    format!("CRM#{account}")
+}
+
+pub(super) fn crm_sk(record: &str) -> String {
+    format!("{CRM_PREFIX}{record}")
 }
 
 /// Outbound webhooks' endpoints, and where pending deliveries are listed.

@@ -34,6 +34,7 @@ mod accounts;
 mod activity_item;
 mod console;
 mod contacts;
+mod crm;
 mod events;
 mod keys;
 mod metering;

@@ -171,6 +171,14 @@ fn parse_traits(t: &Map<String, Value>) -> Result<AccountTraits, FieldError> {
         exec_sponsor: traits.contact("exec_sponsor_email", "exec_sponsor_name")?,
         timezone,
         goal: traits.words("goal")?,
+        domain: traits.web_domain()?,
+        hubspot_company_id: traits
+            .text("hubspot_company_id")
+            .map(|id| {
+                milepost_domain::crm::hubspot_id(&id)
+                    .ok_or_else(|| err(&field("hubspot_company_id"), "must be a HubSpot record id (digits)"))
+            })
+            .transpose()?,
     })
 }
 
@@ -213,6 +221,19 @@ impl Traits<'_> {
             Some(_) => Err(err(&field(names[0]), "must be a whole number, not negative")),
             None => Ok(None),
         }
+    }
+
+    /// `domain`, or Segment's own `website`, as a host name.
+    fn web_domain(&self) -> Result<Option<String>, FieldError> {
+        let Some((name, value)) = ["domain", "website"]
+            .into_iter()
+            .find_map(|name| self.text(name).map(|v| (name, v)))
+        else {
+            return Ok(None);
+        };
+        milepost_domain::crm::web_domain(&value)
+            .map(Some)
+            .ok_or_else(|| err(&field(name), "must be a domain (acme.example) or a website address"))
     }
 
     fn date(&self, name: &str) -> Result<Option<NaiveDate>, FieldError> {

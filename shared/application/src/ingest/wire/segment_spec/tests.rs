@@ -69,7 +69,8 @@ fn group_traits_are_read_in_their_usual_spellings() {
             "contract_start": "2026-03-01", "renewal_date": "2027-03-01T00:00:00Z",
             "admin_email": "ana@acme.example", "admin_name": "Ana",
             "csm_email": "maya@vendor.example", "csm_name": "Maya",
-            "exec_sponsor_email": "sam@acme.example", "timezone": "Europe/Berlin", "goal": "close in 3 days"
+            "exec_sponsor_email": "sam@acme.example", "timezone": "Europe/Berlin", "goal": "close in 3 days",
+            "website": "https://www.Acme.example/", "hubspot_company_id": 9001
         }
     }))
     .unwrap();
@@ -77,6 +78,10 @@ fn group_traits_are_read_in_their_usual_spellings() {
         panic!("expected a group call")
     };
     let t = &g.traits;
+    assert_eq!(
+        (t.domain.as_deref(), t.hubspot_company_id.as_deref()),
+        (Some("acme.example"), Some("9001"))
+    );
     assert_eq!(t.segment, Some(Segment::MidMarket));
     assert_eq!((t.licensed_seats, t.arr), (Some(40), Some(52_000)));
     assert_eq!(t.renewal_date, NaiveDate::from_ymd_opt(2027, 3, 1));
@@ -114,6 +119,12 @@ fn bad_traits_name_the_trait() {
     );
     assert_eq!(traits(json!({"csm_email": "maya"})).field, "traits.csm_email");
     assert_eq!(traits(json!({"timezone": "Mars/Olympus"})).field, "traits.timezone");
+    assert_eq!(traits(json!({"website": "not a site"})).field, "traits.website");
+    assert_eq!(traits(json!({"domain": "acme"})).field, "traits.domain");
+    assert_eq!(
+        traits(json!({"hubspot_company_id": "acme-co"})).field,
+        "traits.hubspot_company_id"
+    );
     // Numbers past their documented maximum, as numbers or as text.
     for (name, value) in [
         ("arr", json!(1e300)),
