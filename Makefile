@@ -253,14 +253,16 @@ SEED ?= 19
 ROUNDS ?= 1
 ACCOUNTS ?= 30
 # The functions' metric records (lines of JSON) are left out of what it prints.
-# Then Slack's round: SLACK_TASKS tasks (make test: 40) against the Slack
-# stand-in failing a third of the posts and updates (seed SEED).
+# Then Slack's and HubSpot's rounds: SLACK_TASKS and HUBSPOT_TASKS tasks
+# (make test: 40 each) against the stand-ins failing a third of the posts,
+# updates and writes (seed SEED).
 SLACK_TASKS ?= 400
+HUBSPOT_TASKS ?= 400
 chaos: $(VENV)/.installed
 	set -o pipefail; MILEPOST_CHAOS_SEED=$(SEED) MILEPOST_CHAOS_ROUNDS=$(ROUNDS) MILEPOST_CHAOS_ACCOUNTS=$(ACCOUNTS) \
 	    $(CARGO) test -p milepost-cli --test chaos -- --nocapture 2>&1 | grep -v '^{"'
-	set -o pipefail; MILEPOST_CHAOS_SEED=$(SEED) MILEPOST_SLACK_CHAOS_TASKS=$(SLACK_TASKS) \
-	    $(CARGO) test -p integrations --test on_dynamodb chaos -- --nocapture 2>&1 | grep -v '^{"'
+	set -o pipefail; MILEPOST_CHAOS_SEED=$(SEED) MILEPOST_SLACK_CHAOS_TASKS=$(SLACK_TASKS) MILEPOST_HUBSPOT_CHAOS_TASKS=$(HUBSPOT_TASKS) \
+	    $(CARGO) test -p integrations --test it chaos -- --nocapture 2>&1 | grep -v '^{"'
 
 clean:
 	$(CARGO) clean

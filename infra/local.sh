@@ -114,6 +114,20 @@ for _ in $(seq 300); do [ -s "$LOG_DIR/slack.port" ] && break; sleep 0.1; done
 slack_port=$(head -n1 "$LOG_DIR/slack.port")
 [ -n "$slack_port" ] || { echo "the Slack stand-in did not start: see $LOG_DIR/slack.log" >&2; exit 1; }
 export MILEPOST_SLACK_API_URL="http://127.0.0.1:$slack_port"
+# HubSpot: a stand-in for its CRM API on loopback (tests/hubspot_standin.py:
+# it records what HubSpot would receive and keeps what the calls made), a
+# development private app token; Acme Inc's company (acme.example) and Maya
+# as a HubSpot user. Its record: $LOG_DIR/hubspot-calls.jsonl.
+export MILEPOST_LOCAL_HUBSPOT_TOKEN=${MILEPOST_LOCAL_HUBSPOT_TOKEN:-pat-milepost-local}
+: >"$LOG_DIR/hubspot-calls.jsonl"
+rm -f "$LOG_DIR/hubspot.port"
+setsid "$VENV/bin/python" tests/hubspot_standin.py --record "$LOG_DIR/hubspot-calls.jsonl" \
+    --companies acme.example=101 --owners maya@vendor.example=501 >"$LOG_DIR/hubspot.port" 2>"$LOG_DIR/hubspot.log" &
+pids+=($!)
+for _ in $(seq 300); do [ -s "$LOG_DIR/hubspot.port" ] && break; sleep 0.1; done
+hubspot_port=$(head -n1 "$LOG_DIR/hubspot.port")
+[ -n "$hubspot_port" ] || { echo "the HubSpot stand-in did not start: see $LOG_DIR/hubspot.log" >&2; exit 1; }
+export MILEPOST_HUBSPOT_API_URL="http://127.0.0.1:$hubspot_port"
 
 # Where cargo puts what make local builds: target/debug, or under the
 # triple make test names (CARGO_BUILD_TARGET; see the Makefile), linked from
@@ -133,7 +147,7 @@ export MILEPOST_STATE_MACHINE_ARN
     for name in AWS_ENDPOINT_URL AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY \
         MILEPOST_TABLE MILEPOST_BUS MILEPOST_STATE_MACHINE_ARN MILEPOST_INGEST_URL MILEPOST_TRACKING_URL MILEPOST_WRITE_KEY \
         MILEPOST_ACTIONS_URL MILEPOST_UNSUBSCRIBE_URL MILEPOST_CONSOLE_URL \
-        MILEPOST_SLACK_API_URL MILEPOST_SLACK_INTERACTIONS_URL MILEPOST_SLACK_TEAM_CHANNEL; do
+        MILEPOST_SLACK_API_URL MILEPOST_SLACK_INTERACTIONS_URL MILEPOST_SLACK_TEAM_CHANNEL MILEPOST_HUBSPOT_API_URL; do
         echo "export $name=${!name}"
     done
 } >"$ENV_FILE"
@@ -162,7 +176,7 @@ pids+=($!)
 for _ in $(seq 100); do port_open "$console_port" && break; sleep 0.1; done
 port_open "$console_port" || { echo "the console did not start: see $LOG_DIR/console.log" >&2; exit 1; }
 
-# EventBridge's rule and schedule for the integrations function (webhooks).
+# EventBridge's rule and schedule for the integrations function (webhooks, Slack, HubSpot).
 setsid "$VENV/bin/python" infra/local_bus.py "http://127.0.0.1:$INVOKE_PORT" \
     > >(tee "$LOG_DIR/integrations.log") 2>&1 &
 pids+=($!)
@@ -186,6 +200,8 @@ milepost local: running (Ctrl-C stops everything)
   emails    target/debug/milepost outbox
   webhooks  target/debug/milepost webhooks add URL (the bus's events go to the integrations function)
   slack     a stand-in at $MILEPOST_SLACK_API_URL: tasks posted to Maya and #cs-team, recorded in $LOG_DIR/slack-calls.jsonl
+  hubspot   a stand-in at $MILEPOST_HUBSPOT_API_URL: Acme's company kept up to date, tasks mirrored ($MILEPOST_HUBSPOT_API_URL/_state),
+            recorded in $LOG_DIR/hubspot-calls.jsonl
   logs      below (and $LOG_DIR/functions.log, escalations.log); the emulator's in $LOG_DIR/moto.log
 In another shell: source $ENV_FILE, then follow docs/local.md ("Run it locally").
 EOF

@@ -394,6 +394,46 @@ def check_slack(env, terminal):
             f"{judged.stdout.strip()} against Slack's spec")
 
 
+def check_hubspot(env, terminal):
+    """Acme's HubSpot company (found by its website trait) carries its
+    standing, and every task is mirrored once on it, completed once closed;
+    every call the stand-in recorded is one HubSpot's official client
+    (hubspot-api-client) would make."""
+    def state():
+        with urllib.request.urlopen(env["MILEPOST_HUBSPOT_API_URL"] + "/_state", timeout=10) as r:
+            return json.load(r)
+
+    every = json.loads(milepost("tasks", "list", "--json"))
+    # Acme Europe names no website: its company is not found, and its tasks wait.
+    tasks = [t for t in every if t["account_id"] == "acme"]
+    unmatched = milepost("crm", "unmatched")
+    check("acme-eu  company" in unmatched and "neither a hubspot_company_id nor a domain" in unmatched,
+          f"Acme Europe is not listed as unmatched:\n{unmatched}", terminal)
+    deadline = time.time() + 120
+    while True:
+        now = state()
+        mirrored = {t["id"]: [i for i, h in now["tasks"].items() if h.get("milepost_task_id") == t["id"]] for t in tasks}
+        company = now["companies"]["101"]
+        completed = {t["id"]: all(now["tasks"][i]["hs_task_status"] == "COMPLETED" for i in mirrored[t["id"]])
+                     for t in tasks if t["status"] in ("done", "dismissed")}
+        if (company.get("milepost_stage") and all(len(m) == 1 for m in mirrored.values())
+                and all(completed.values())):
+            break
+        if terminal.exited() or time.time() > deadline:
+            fail(f"HubSpot was not brought up to date: company {company}, tasks {mirrored}, closed {completed}", terminal)
+        time.sleep(1)
+    check(all(now["associations"][m[0]] == ["101"] for m in mirrored.values()),
+          f"a task is not on Acme's company: {now['associations']}", terminal)
+    check(company["milepost_console_link"].endswith("/accounts/acme"), f"no console link: {company}", terminal)
+    judged = subprocess.run([os.path.join(ROOT, ".venv/bin/python"), os.path.join(ROOT, "tests/hubspot_calls_check.py"),
+                             os.path.join(ROOT, "target/milepost-local/hubspot-calls.jsonl")],
+                            capture_output=True, text=True)
+    check(judged.returncode == 0, f"hubspot-api-client refuses what was sent:\n{judged.stdout}", terminal)
+    return (f"Acme's HubSpot company at stage {company['milepost_stage']} with {company['milepost_missed_count']} "
+            f"missed milestones, {len(tasks)} tasks mirrored once each ({len(completed)} completed); "
+            f"{judged.stdout.strip()}")
+
+
 def main():
     port = free_port()
     terminal = Terminal(port)
@@ -582,6 +622,7 @@ def main():
     console_tasks = console_walk(env, terminal)
     delivered = check_webhooks(hooks, terminal)
     in_slack = check_slack(env, terminal)
+    in_hubspot = check_hubspot(env, terminal)
 
     # Ctrl-C, and again while it stops (as an impatient user does).
     os.write(terminal.fd, b"\x03")
@@ -604,7 +645,7 @@ def main():
           "a second run changed nothing; a manual milestone confirmed (CLI, then API: already reached); "
           "a task closed by its link (GET showed, POST acted once); Pat unsubscribed with one click and Acme Europe's "
           f"escalations sent Pat nothing; SDKs: {sdks}; unsigned got 401; the console signed Maya in through "
-          f"the OpenID provider, listed her {console_tasks} open tasks and closed one; {delivered}; {in_slack}; Ctrl-C stopped everything")
+          f"the OpenID provider, listed her {console_tasks} open tasks and closed one; {delivered}; {in_slack}; {in_hubspot}; Ctrl-C stopped everything")
 
 
 if __name__ == "__main__":

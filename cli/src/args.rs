@@ -126,6 +126,12 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: WebhooksCommand,
     },
+    /// HubSpot: the accounts whose company was not found, the changes given
+    /// up, and sending them again (MILEPOST_TABLE).
+    Crm {
+        #[command(subcommand)]
+        command: CrmCommand,
+    },
     /// Renewal outcomes: import a CRM export (MILEPOST_TABLE).
     Renewals {
         #[command(subcommand)]
@@ -355,6 +361,32 @@ pub(crate) enum WebhooksCommand {
 }
 
 #[derive(Subcommand)]
+pub(crate) enum CrmCommand {
+    /// Accounts whose HubSpot company was not found (no hubspot_company_id
+    /// trait, no company with their domain, or several), and the tasks
+    /// waiting for them.
+    Unmatched {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Changes given up: refused by HubSpot, or failing for a day.
+    Dead {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sends the dead changes again and looks for unmatched accounts'
+    /// companies again (after a trait or a company's domain was fixed);
+    /// the integrations function does it within a minute.
+    Replay {
+        /// Only this account's.
+        #[arg(long, value_name = "ACCOUNT_ID")]
+        account: Option<String>,
+    },
+    /// Writes an account's standing to its company again now.
+    Sync { account_id: String },
+}
+
+#[derive(Subcommand)]
 pub(crate) enum LocalCommand {
     /// Create MILEPOST_TABLE, MILEPOST_BUS and the escalation state machine at
     /// AWS_ENDPOINT_URL unless they exist, and verify the sender's domain in SES
@@ -429,6 +461,12 @@ impl Command {
                 WebhooksCommand::Deliveries { .. } => "webhooks deliveries",
                 WebhooksCommand::Replay { .. } => "webhooks replay",
                 WebhooksCommand::Deliver { .. } => "webhooks deliver",
+            },
+            Command::Crm { command } => match command {
+                CrmCommand::Unmatched { .. } => "crm unmatched",
+                CrmCommand::Dead { .. } => "crm dead",
+                CrmCommand::Replay { .. } => "crm replay",
+                CrmCommand::Sync { .. } => "crm sync",
             },
             Command::Report { .. } => "report",
             Command::Tasks { .. } => "tasks",

@@ -9,13 +9,13 @@ use anyhow::Context;
 use milepost_app::ports::DiscoveryStore;
 use milepost_cli::tasks_cmd::{self, Change, CommandError, TaskRow};
 use milepost_cli::{
-    accounts_cmd, contacts_cmd, maps_cmd, outbox_cmd, parked_cmd, renewals_cmd, report_cmd, webhooks_cmd,
+    accounts_cmd, contacts_cmd, crm_cmd, maps_cmd, outbox_cmd, parked_cmd, renewals_cmd, report_cmd, webhooks_cmd,
 };
 use milepost_domain::TaskStatus;
 
 use crate::args::{
-    AccountsCommand, Command, ContactsCommand, LocalCommand, MapsCommand, MilestonesCommand, RenewalsCommand,
-    TasksCommand, WebhooksCommand,
+    AccountsCommand, Command, ContactsCommand, CrmCommand, LocalCommand, MapsCommand, MilestonesCommand,
+    RenewalsCommand, TasksCommand, WebhooksCommand,
 };
 
 /// A refusal the person can fix exits 2 with the reason; anything else is a failure.
@@ -169,6 +169,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             )
         }
         Command::Webhooks { command } => webhooks(&store()?, command).await,
+        Command::Crm { command } => crm(&store()?, command).await,
         Command::Outbox { json, save } => {
             outbox(json, save).await?;
             Ok(ExitCode::SUCCESS)
@@ -466,6 +467,37 @@ async fn suppressed(store: &milepost_aws::DynamoStore, json: bool) -> anyhow::Re
     } else {
         print!("{}", contacts_cmd::render(&list));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn crm(store: &milepost_aws::DynamoStore, command: CrmCommand) -> anyhow::Result<ExitCode> {
+    use milepost_app::ports::{CrmList, CrmSyncStore};
+    let now = chrono::Utc::now();
+    let text = match command {
+        CrmCommand::Unmatched { json } | CrmCommand::Dead { json } => {
+            let list = if matches!(command, CrmCommand::Unmatched { .. }) {
+                CrmList::Unmatched
+            } else {
+                CrmList::Dead
+            };
+            let records = store.listed_crm_syncs(list, crm_cmd::LISTED).await?;
+            if json {
+                serde_json::to_string_pretty(&crm_cmd::rows(&records))? + "\n"
+            } else {
+                crm_cmd::render(list, &records)
+            }
+        }
+        CrmCommand::Replay { account } => {
+            let account = account.map(milepost_domain::AccountId::new);
+            let n = milepost_app::crm::replay(store, now, account.as_ref()).await?;
+            format!("{n} sent again (the integrations function sends them within a minute)\n")
+        }
+        CrmCommand::Sync { account_id } => {
+            milepost_app::crm::resync(store, now, &milepost_domain::AccountId::new(&account_id)).await?;
+            format!("{account_id}'s company is written again within a minute\n")
+        }
+    };
+    print!("{text}");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -5,6 +5,7 @@
 pub mod accounts_cmd;
 pub mod console_cmd;
 pub mod contacts_cmd;
+pub mod crm_cmd;
 pub mod demo;
 pub mod discover_store;
 pub mod example_maps;

@@ -38,6 +38,10 @@ pub fn hubspot_id(text: &str) -> Option<String> {
     (!t.is_empty() && t.len() <= 20 && t.chars().all(|c| c.is_ascii_digit())).then(|| t.to_string())
 }
 
+/// How often a company's standing is written again though nothing of the
+/// account changed on the bus: its health moves with its activity every day.
+pub const COMPANY_REFRESH: Duration = Duration::hours(24);
+
 /// What a record mirrors.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
@@ -171,6 +175,8 @@ impl CrmSync {
 
     pub fn owed(&self) -> Owed {
         match (&self.mirrored, &self.crm_id) {
+            // A company's standing is read when it is written: whenever due, write it.
+            (Mirrored::Company, Some(id)) => Owed::Write(id.clone()),
             (_, Some(id)) if self.stale => Owed::Write(id.clone()),
             (_, Some(_)) => Owed::Nothing,
             (Mirrored::Company, None) => Owed::Match,
@@ -281,7 +287,12 @@ impl CrmSync {
         // Created or written as it stood when the attempt was claimed; a
         // change since then lost the attempt its version, and marks it again.
         self.stale = false;
-        self.state = SyncState::Synced;
+        self.state = match self.mirrored {
+            Mirrored::Company => SyncState::Due {
+                next_at: at + COMPANY_REFRESH,
+            },
+            Mirrored::Task(_) => SyncState::Synced,
+        };
     }
 
     fn failed(&mut self, at: Timestamp, why: String) {
@@ -359,7 +370,11 @@ mod tests {
         c.matched("77".into(), "domain", at(200));
         assert_eq!(c.owed(), Owed::Write("77".into()));
         c.record(at(201), CrmOutcome::Written);
-        assert_eq!(c.state, SyncState::Synced);
+        assert_eq!(
+            (c.next_at(), c.owed()),
+            (Some(at(201) + COMPANY_REFRESH), Owed::Write("77".into())),
+            "written again a day later, its health with it"
+        );
     }
 
     #[test]

@@ -128,14 +128,14 @@ impl CrmSyncs<'_> {
         let account = AccountId::new(account);
         let now = self.clock.now();
         let mut owed = Vec::new();
-        owed.extend(self.owe(&account, Mirrored::Company, true, now).await?);
+        owed.extend(owe(self.store, &account, Mirrored::Company, true, now).await?);
         let task_id = event.data.get("task_id").and_then(serde_json::Value::as_str);
         match (event.event_type.as_str(), task_id) {
             ("TaskOpened", Some(task)) => {
-                owed.extend(self.owe(&account, Mirrored::Task(task.into()), true, now).await?);
+                owed.extend(owe(self.store, &account, Mirrored::Task(task.into()), true, now).await?);
             }
             ("TaskSnoozed" | "TaskReopened" | "TaskClosed", Some(task)) => {
-                owed.extend(self.owe(&account, Mirrored::Task(task.into()), false, now).await?);
+                owed.extend(owe(self.store, &account, Mirrored::Task(task.into()), false, now).await?);
             }
             _ => {}
         }
@@ -147,52 +147,6 @@ impl CrmSyncs<'_> {
             self.attempt(sync, &mut run).await?;
         }
         Ok(run)
-    }
-
-    /// `mirrored` of `account` owes a write from `now`: its record created
-    /// (when `create`, and it has none) or marked.
-    async fn owe(
-        &self,
-        account: &AccountId,
-        mirrored: Mirrored,
-        create: bool,
-        now: Timestamp,
-    ) -> StoreResult<Option<CrmSync>> {
-        let fresh = CrmSync::new(account, mirrored.clone(), now);
-        if create && self.store.create_crm_sync(&fresh).await? {
-            return Ok(Some(CrmSync { version: 1, ..fresh }));
-        }
-        self.change(account, &mirrored, |s| s.changed(now)).await
-    }
-
-    /// Applies `change` to the stored record, on the version read (again on a lost race).
-    async fn change(
-        &self,
-        account: &AccountId,
-        mirrored: &Mirrored,
-        change: impl Fn(&mut CrmSync),
-    ) -> StoreResult<Option<CrmSync>> {
-        for _ in 0..crate::writes::MAX_WRITE_ATTEMPTS {
-            let Some(mut sync) = self
-                .store
-                .crm_syncs(account)
-                .await?
-                .into_iter()
-                .find(|s| &s.mirrored == mirrored)
-            else {
-                return Ok(None);
-            };
-            change(&mut sync);
-            match self.store.update_crm_sync(&sync).await {
-                Ok(version) => return Ok(Some(CrmSync { version, ..sync })),
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(StoreError::Contended(format!(
-            "account {account}'s CRM record {}",
-            mirrored.key()
-        )))
     }
 
     /// Every record owed something now, until none is left or `deadline` passes.
@@ -225,42 +179,6 @@ impl CrmSyncs<'_> {
             }
         }
         Ok(run)
-    }
-
-    /// The records listed (unmatched, or dead).
-    pub async fn listed(&self, list: CrmList, limit: usize) -> StoreResult<Vec<CrmSync>> {
-        self.store.listed_crm_syncs(list, limit).await
-    }
-
-    /// Dead records (of `account`, or all) tried again from the start of
-    /// their schedule, and unmatched ones looked for again; how many.
-    pub async fn replay(&self, account: Option<&AccountId>) -> StoreResult<usize> {
-        let now = self.clock.now();
-        let mut replayed = 0;
-        for list in [CrmList::Dead, CrmList::Unmatched] {
-            for sync in self.store.listed_crm_syncs(list, usize::MAX).await? {
-                if account.is_some_and(|a| *a != sync.account_id) {
-                    continue;
-                }
-                let changed = self
-                    .change(&sync.account_id, &sync.mirrored, |s| {
-                        if matches!(s.state, SyncState::Dead { .. } | SyncState::Unmatched { .. }) {
-                            s.replay(now)
-                        }
-                    })
-                    .await?;
-                replayed += usize::from(changed.is_some());
-            }
-        }
-        Ok(replayed)
-    }
-
-    /// `account`'s company found again if need be and written now (after
-    /// its traits changed, or to bring its health up to date).
-    pub async fn resync(&self, account: &AccountId) -> StoreResult<()> {
-        let now = self.clock.now();
-        self.owe(account, Mirrored::Company, true, now).await?;
-        Ok(())
     }
 
     async fn attempt(&self, mut sync: CrmSync, run: &mut CrmRun) -> StoreResult<()> {
@@ -309,7 +227,7 @@ impl CrmSyncs<'_> {
             }
             _ => {}
         }
-        let company_found = sync.mirrored == Mirrored::Company && sync.state == SyncState::Synced;
+        let company_found = sync.mirrored == Mirrored::Company && matches!(outcome, Some(CrmOutcome::Written));
         match self.store.update_crm_sync(&sync).await {
             Ok(_) => {}
             // What it mirrors changed meanwhile (its event marked the record):
@@ -321,7 +239,7 @@ impl CrmSyncs<'_> {
                     _ => None,
                 };
                 let (crm_id, matched_by) = (sync.crm_id.clone(), sync.matched_by.clone());
-                self.change(&sync.account_id, &sync.mirrored, |fresh| {
+                change(self.store, &sync.account_id, &sync.mirrored, |fresh| {
                     fresh.claim = None;
                     if let Some(id) = &created {
                         fresh.crm_id = Some(id.clone());
@@ -355,7 +273,7 @@ impl CrmSyncs<'_> {
             .collect();
         for mirrored in waiting {
             let now = self.clock.now();
-            if let Some(sync) = self.change(account, &mirrored, |s| s.changed(now)).await? {
+            if let Some(sync) = change(self.store, account, &mirrored, |s| s.changed(now)).await? {
                 Box::pin(self.attempt(sync, run)).await?;
             }
         }
@@ -482,6 +400,79 @@ impl CrmSyncs<'_> {
             }
         }
     }
+}
+
+/// `mirrored` of `account` owes a write from `now`: its record created
+/// (when `create`, and it has none) or marked.
+async fn owe(
+    store: &dyn CrmSyncStore,
+    account: &AccountId,
+    mirrored: Mirrored,
+    create: bool,
+    now: Timestamp,
+) -> StoreResult<Option<CrmSync>> {
+    let fresh = CrmSync::new(account, mirrored.clone(), now);
+    if create && store.create_crm_sync(&fresh).await? {
+        return Ok(Some(CrmSync { version: 1, ..fresh }));
+    }
+    change(store, account, &mirrored, |s| s.changed(now)).await
+}
+
+/// Applies `change` to the stored record, on the version read (again on a lost race).
+async fn change(
+    store: &dyn CrmSyncStore,
+    account: &AccountId,
+    mirrored: &Mirrored,
+    change: impl Fn(&mut CrmSync),
+) -> StoreResult<Option<CrmSync>> {
+    for _ in 0..crate::writes::MAX_WRITE_ATTEMPTS {
+        let Some(mut sync) = store
+            .crm_syncs(account)
+            .await?
+            .into_iter()
+            .find(|s| &s.mirrored == mirrored)
+        else {
+            return Ok(None);
+        };
+        change(&mut sync);
+        match store.update_crm_sync(&sync).await {
+            Ok(version) => return Ok(Some(CrmSync { version, ..sync })),
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(StoreError::Contended(format!(
+        "account {account}'s CRM record {}",
+        mirrored.key()
+    )))
+}
+
+/// Dead records (of `account`, or all) tried again from the start of their
+/// schedule, and unmatched ones looked for again (after a trait or a
+/// company's domain was fixed), at `now`; how many.
+pub async fn replay(store: &dyn CrmSyncStore, now: Timestamp, account: Option<&AccountId>) -> StoreResult<usize> {
+    let mut replayed = 0;
+    for list in [CrmList::Dead, CrmList::Unmatched] {
+        for sync in store.listed_crm_syncs(list, usize::MAX).await? {
+            if account.is_some_and(|a| *a != sync.account_id) {
+                continue;
+            }
+            let changed = change(store, &sync.account_id, &sync.mirrored, |s| {
+                if matches!(s.state, SyncState::Dead { .. } | SyncState::Unmatched { .. }) {
+                    s.replay(now)
+                }
+            })
+            .await?;
+            replayed += usize::from(changed.is_some());
+        }
+    }
+    Ok(replayed)
+}
+
+/// `account`'s company found again if need be and written from `now`.
+pub async fn resync(store: &dyn CrmSyncStore, now: Timestamp, account: &AccountId) -> StoreResult<()> {
+    owe(store, account, Mirrored::Company, true, now).await?;
+    Ok(())
 }
 
 enum Step {

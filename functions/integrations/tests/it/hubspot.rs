@@ -227,7 +227,9 @@ async fn each_account_reaches_its_company_and_each_task_is_mirrored_once_through
     initech.hubspot_company_id = Some("303".into());
     store.put_account(&initech).await.unwrap();
     moto.record_requests(true).await;
-    crm.resync(&AccountId::new("initech")).await.unwrap();
+    milepost_app::crm::resync(&store, clock.now(), &AccountId::new("initech"))
+        .await
+        .unwrap();
     handle(&to, &retries, far(&clock)).await.unwrap();
 
     // Maya closes Acme's task; the close reaches HubSpot, twice delivered.
@@ -279,7 +281,11 @@ async fn each_account_reaches_its_company_and_each_task_is_mirrored_once_through
         .filter(|c| c["http"] == "POST" && c["path"].as_str().unwrap().starts_with("/crm/v3/properties/"))
         .map(|c| format!("{} {}", c["path"], c["body"]["name"]))
         .collect();
-    assert_eq!(made.len(), 14, "a group and its properties on companies and tasks: {made:?}");
+    assert_eq!(
+        made.len(),
+        14,
+        "a group and its properties on companies and tasks: {made:?}"
+    );
     let mut unique = made.clone();
     unique.sort();
     unique.dedup();
@@ -289,4 +295,199 @@ async fn each_account_reaches_its_company_and_each_task_is_mirrored_once_through
     let judged = hubspot.judged_by("hubspot_calls_check.py");
     assert!(judged.contains(": 0 problems"), "{judged}");
     milepost_local::iam::assert_granted("IntegrationsFunction", &moto.recorded_actions());
+}
+
+/// A chaos round: accounts of five tasks each (40 tasks in `make test`,
+/// `MILEPOST_HUBSPOT_CHAOS_TASKS` in `make chaos`), a third of HubSpot's
+/// writes failing (429 with Retry-After, 500, or made with the answer lost),
+/// a burst window small enough to be spent, task events delivered twice and
+/// out of order (some closes before their openings), retries run by two
+/// overlapping invocations at a time. At the end: exactly one HubSpot task
+/// per CSM task, on its account's company, every close mirrored, every
+/// company written, nothing dead; every call as HubSpot's client makes it.
+#[tokio::test]
+async fn a_chaos_round_leaves_exactly_one_hubspot_task_per_csm_task_and_every_close_mirrored() {
+    let env_number =
+        |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let tasks = env_number("MILEPOST_HUBSPOT_CHAOS_TASKS", 40) as usize;
+    let seed = env_number("MILEPOST_CHAOS_SEED", 17);
+    let accounts = tasks.div_ceil(5);
+    let moto = MotoServer::start();
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&moto.sdk_config().await), "hubspot-chaos");
+    store.create_table().await.unwrap();
+    let companies: Vec<String> = (0..accounts).map(|a| format!("a{a:03}.example={}", 1000 + a)).collect();
+    let hubspot = StandIn::start(
+        "hubspot_standin.py",
+        &[
+            "--companies",
+            &companies.join(","),
+            "--owners",
+            "maya@vendor.example=501",
+            "--seed",
+            &seed.to_string(),
+            "--fault-rate",
+            "0.33",
+            "--burst",
+            "20",
+            "--interval-ms",
+            "1000",
+        ],
+    );
+    let clock = VirtualClock::new(Utc::now());
+    let api = HubSpotRestApi::new(&hubspot.url(), "pat-na1-test-token").unwrap();
+    let settings = CrmSettings::default();
+    let crm = CrmSyncs {
+        store: &store,
+        api: &api,
+        clock: &clock,
+        settings: &settings,
+    };
+    let poster = HttpWebhookPoster::new().unwrap();
+    let webhooks = Webhooks {
+        store: &store,
+        poster: &poster,
+        clock: &clock,
+    };
+    let to = Integrations {
+        webhooks: &webhooks,
+        slack: None,
+        crm: Some(&crm),
+    };
+    // A second Lambda instance: its own client, which knows nothing of the
+    // first's burst window (HubSpot's is shared by the portal).
+    let api_2 = HubSpotRestApi::new(&hubspot.url(), "pat-na1-test-token").unwrap();
+    let crm_2 = CrmSyncs {
+        store: &store,
+        api: &api_2,
+        clock: &clock,
+        settings: &settings,
+    };
+    let to_2 = Integrations {
+        webhooks: &webhooks,
+        slack: None,
+        crm: Some(&crm_2),
+    };
+    for a in 0..accounts {
+        let mut acct = account(&format!("a{a:03}"), date(2026, 1, 1));
+        acct.domain = Some(format!("a{a:03}.example"));
+        store.put_account(&acct).await.unwrap();
+    }
+    let ids: Vec<(String, String)> = (0..tasks)
+        .map(|i| {
+            (
+                format!("a{:03}", i / 5),
+                format!("a{:03}-m{i:03}-0123456789ab:csm-task", i / 5),
+            )
+        })
+        .collect();
+    let maya = Actor::Person {
+        name: "Maya".into(),
+        email: "maya@vendor.example".into(),
+    };
+    let mut events = Vec::new();
+    for (i, (acct, id)) in ids.iter().enumerate() {
+        let task = milepost_embedded::fixtures::task_on(
+            AccountId::new(acct),
+            "first_dashboard",
+            id,
+            "maya@vendor.example",
+            clock.now(),
+        );
+        store.create_task(&task).await.unwrap();
+        events.push(from_bus(&opened(acct, id, clock.now())));
+        if i % 4 == 0 {
+            events.push(from_bus(&opened(acct, id, clock.now())));
+        }
+        if i % 3 == 0 {
+            let mut t = store.get_task(id).await.unwrap().unwrap();
+            let done = TaskAction::Done {
+                outcome: Outcome::PlanAgreed,
+                note: None,
+            };
+            t.apply(&done, &maya, clock.now(), None).unwrap();
+            store.update_task(&t).await.unwrap();
+            let close = from_bus(&closed(acct, id, clock.now()));
+            if i % 9 == 0 {
+                events.insert(events.len() - 1, close);
+            } else {
+                events.push(close);
+            }
+        }
+    }
+    let retries = serde_json::json!({"part": "retries"});
+    let far = |c: &VirtualClock| c.now() + Duration::minutes(5);
+    for chunk in events.chunks(7) {
+        for event in chunk {
+            handle(&to, event, far(&clock)).await.unwrap();
+        }
+        clock.advance(Duration::seconds(6));
+        let (a, b) = tokio::join!(handle(&to, &retries, far(&clock)), handle(&to_2, &retries, far(&clock)));
+        a.unwrap();
+        b.unwrap();
+    }
+    // Then the schedule's retries until nothing is owed but the companies' daily refresh.
+    let owing = |s: &milepost_domain::crm::CrmSync| {
+        !(s.mirrored == milepost_domain::crm::Mirrored::Company
+            && s.synced_at
+                .is_some_and(|at| s.next_at() == Some(at + milepost_domain::crm::COMPANY_REFRESH)))
+    };
+    let mut rounds = 0;
+    loop {
+        let due = store
+            .due_crm_syncs(clock.now() + Duration::days(1), 1000)
+            .await
+            .unwrap();
+        let Some(next) = due.iter().filter(|s| owing(s)).filter_map(|s| s.next_at()).min() else {
+            break;
+        };
+        rounds += 1;
+        assert!(rounds < 300, "still owing after 300 rounds");
+        clock.set(next.max(clock.now() + Duration::seconds(6)));
+        let (a, b) = tokio::join!(handle(&to, &retries, far(&clock)), handle(&to_2, &retries, far(&clock)));
+        a.unwrap();
+        b.unwrap();
+    }
+
+    let state = hubspot.get("/_state");
+    for (i, (acct, id)) in ids.iter().enumerate() {
+        let mine = mirrors(&state, id);
+        assert_eq!(mine.len(), 1, "task {i}: {} HubSpot tasks", mine.len());
+        let company = (1000 + i / 5).to_string();
+        assert_eq!(
+            state["associations"][mine[0].0],
+            serde_json::json!([company]),
+            "task {i}"
+        );
+        let status = &mine[0].1["hs_task_status"];
+        if i % 3 == 0 {
+            assert_eq!(status, "COMPLETED", "task {i}'s close not mirrored");
+        } else {
+            assert_eq!(status, "NOT_STARTED", "task {i}");
+        }
+        assert!(
+            state["companies"][&company]["milepost_stage"].is_string(),
+            "{acct}'s company never written"
+        );
+    }
+    assert!(store.listed_crm_syncs(CrmList::Dead, 10).await.unwrap().is_empty());
+    let calls = hubspot.calls();
+    let faults = |kind: &str| calls.iter().filter(|c| c["fault"] == kind).count();
+    let judged = hubspot.judged_by("hubspot_calls_check.py");
+    eprintln!(
+        "hubspot chaos (seed {seed}): {tasks} tasks on {accounts} companies, {} calls ({} task creates, {} task writes, {} company writes, {} searches), faults: {} 429, {} 500, {} lost answers, {} over the burst window; {rounds} retry rounds after the events; {}",
+        calls.len(),
+        calls.iter().filter(|c| c["http"] == "POST" && c["path"] == "/crm/v3/objects/tasks").count(),
+        calls.iter().filter(|c| c["http"] == "PATCH" && c["path"].as_str().unwrap().contains("/tasks/")).count(),
+        calls.iter().filter(|c| c["http"] == "PATCH" && c["path"].as_str().unwrap().contains("/companies/")).count(),
+        calls.iter().filter(|c| c["path"].as_str().unwrap().ends_with("/search")).count(),
+        faults("429"),
+        faults("500"),
+        faults("drop"),
+        faults("burst"),
+        judged.trim()
+    );
+    assert!(
+        faults("429") > 0 && faults("500") > 0 && faults("drop") > 0,
+        "every kind of fault was met"
+    );
 }
