@@ -119,6 +119,7 @@ export MILEPOST_SLACK_API_URL="http://127.0.0.1:$slack_port"
 # development private app token; Acme Inc's company (acme.example) and Maya
 # as a HubSpot user. Its record: $LOG_DIR/hubspot-calls.jsonl.
 export MILEPOST_LOCAL_HUBSPOT_TOKEN=${MILEPOST_LOCAL_HUBSPOT_TOKEN:-pat-milepost-local}
+export MILEPOST_HUBSPOT_RENEWAL_STAGES=closedwon=renewed,closedlost=churned
 : >"$LOG_DIR/hubspot-calls.jsonl"
 rm -f "$LOG_DIR/hubspot.port"
 setsid "$VENV/bin/python" tests/hubspot_standin.py --record "$LOG_DIR/hubspot-calls.jsonl" \

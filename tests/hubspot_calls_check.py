@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import hubspot
 from hubspot.crm import companies as hs_companies
+from hubspot.crm import deals as hs_deals
 from hubspot.crm import owners as hs_owners
 from hubspot.crm import properties as hs_properties
 from hubspot.crm.objects import tasks as hs_tasks
@@ -105,6 +106,11 @@ ROUTES = [
      lambda c, m, g, q: c.crm.objects.tasks.basic_api.update(task_id=g["id"], simple_public_object_input=m)),
     ("POST", r"/crm/v3/objects/tasks/search", hs_tasks, "PublicObjectSearchRequest",
      lambda c, m, g, q: c.crm.objects.tasks.search_api.do_search(public_object_search_request=m)),
+    ("POST", r"/crm/v3/objects/deals/search", hs_deals, "PublicObjectSearchRequest",
+     lambda c, m, g, q: c.crm.deals.search_api.do_search(public_object_search_request=m)),
+    ("GET", r"/crm/v4/objects/deals/(?P<id>\d+)/associations/companies", None, None,
+     lambda c, m, g, q: c.crm.associations.v4.basic_api.get_page(
+         object_type="deals", object_id=g["id"], to_object_type="companies", limit=int(q["limit"]))),
 ]
 
 

@@ -16,7 +16,9 @@ it gets HubSpot's 429. --faults applies to the writes (a task created, a
 record written) in turn: `429` (with Retry-After: 1), `500`, or `drop`
 (the write is made, the connection closed with no answer: a lost answer).
 With --seed and --fault-rate, each write meets one of those at that rate
-instead (a chaos round). GET /_state returns what the calls made.
+instead (a chaos round). GET /_state returns what the calls made; POST
+/_deals {"id", "properties", "companies"} adds or changes a deal (its
+hs_lastmodifieddate now), as a salesperson moving it to a stage would.
 """
 
 import argparse
@@ -51,10 +53,28 @@ def main():
             companies[company_id] = {"domain": domain}
     tasks = {}
     associations = {}
+    deals = {}  # id -> {"properties": {...}, "companies": [...]}
     properties = {}  # object type -> {name: definition}
     groups = {}  # object type -> {name: definition}
     counter = [9000]
     window = {"start": time.monotonic(), "count": 0}
+
+    def now_iso_ms():
+        t = time.time()
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+
+    def millis(iso):
+        return int(time.mktime(time.strptime(iso[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone) * 1000 + int(iso[20:23] or 0)
+
+    def matches(props, f):
+        value = props.get(f["propertyName"])
+        if f["operator"] == "EQ":
+            return value == f["value"]
+        if f["operator"] == "IN":
+            return value in f["values"]
+        if f["operator"] == "GTE" and f["propertyName"] == "hs_lastmodifieddate":
+            return value is not None and millis(value) >= int(f["value"])
+        return False
 
     def now_iso():
         return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
@@ -132,7 +152,13 @@ def main():
             if url.path == "/_state":
                 with lock:
                     return self.answer(200, {"companies": companies, "tasks": tasks, "associations": associations,
-                                             "properties": {k: sorted(v) for k, v in properties.items()}})
+                                             "deals": deals, "properties": {k: sorted(v) for k, v in properties.items()}})
+            if url.path == "/_deals":
+                with lock:
+                    props = dict(body.get("properties", {}))
+                    props["hs_lastmodifieddate"] = now_iso_ms()
+                    deals[body["id"]] = {"properties": props, "companies": body.get("companies", [])}
+                return self.answer(200, deals[body["id"]])
             parts = url.path.strip("/").split("/")
             remaining, headers = self.rate_headers()
             is_write = (self.command == "PATCH") or (self.command == "POST" and url.path == "/crm/v3/objects/tasks")
@@ -176,6 +202,26 @@ def main():
                     found = [as_object(i, {"milepost_task_id": t.get("milepost_task_id")})
                              for i, t in tasks.items() if t.get("milepost_task_id") == value]
                 return self.answer(200, {"total": len(found), "results": found}, headers)
+            if parts[:4] == ["crm", "v3", "objects", "deals"] and parts[-1] == "search":
+                filters = body["filterGroups"][0]["filters"]
+                with lock:
+                    found = sorted(((i, d["properties"]) for i, d in deals.items()
+                                    if all(matches(d["properties"], f) for f in filters)),
+                                   key=lambda x: millis(x[1]["hs_lastmodifieddate"]))
+                start = int(body.get("after") or 0)
+                page = found[start:start + body.get("limit", 10)]
+                answer = {"total": len(found), "results": [as_object(i, p) for i, p in page]}
+                if start + len(page) < len(found):
+                    answer["paging"] = {"next": {"after": str(start + len(page))}}
+                return self.answer(200, answer, headers)
+            if parts[:3] == ["crm", "v4", "objects"] and parts[3] == "deals" and parts[-1] == "companies":
+                with lock:
+                    deal = deals.get(parts[4])
+                if deal is None:
+                    return self.error(404, "OBJECT_NOT_FOUND", "resource not found", headers)
+                return self.answer(200, {"results": [
+                    {"toObjectId": int(c), "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": 5, "label": None}]}
+                    for c in deal["companies"]]}, headers)
             if parts[:3] == ["crm", "v3", "owners"]:
                 owner = owners.get(dict(urllib.parse.parse_qsl(url.query)).get("email", ""))
                 results = [{"id": owner, "email": dict(urllib.parse.parse_qsl(url.query))["email"], "type": "PERSON",

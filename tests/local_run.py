@@ -425,12 +425,23 @@ def check_hubspot(env, terminal):
     check(all(now["associations"][m[0]] == ["101"] for m in mirrored.values()),
           f"a task is not on Acme's company: {now['associations']}", terminal)
     check(company["milepost_console_link"].endswith("/accounts/acme"), f"no console link: {company}", terminal)
+    # A deal closed as won on Acme's company comes back as its renewal.
+    deal = json.dumps({"id": "7001", "companies": ["101"], "properties": {
+        "dealstage": "closedwon", "closedate": "2027-01-15T00:00:00.000Z", "amount": "130000"}}).encode()
+    urllib.request.urlopen(urllib.request.Request(env["MILEPOST_HUBSPOT_API_URL"] + "/_deals", data=deal, method="POST",
+                                                  headers={"content-type": "application/json"}), timeout=10)
+    deadline = time.time() + 150
+    while "renewal decided 2027-01-15: renewed" not in milepost("accounts", "show", "acme"):
+        if terminal.exited() or time.time() > deadline:
+            fail(f"the won deal did not reach Acme's renewals:\n{milepost('accounts', 'show', 'acme')}", terminal)
+        time.sleep(2)
     judged = subprocess.run([os.path.join(ROOT, ".venv/bin/python"), os.path.join(ROOT, "tests/hubspot_calls_check.py"),
                              os.path.join(ROOT, "target/milepost-local/hubspot-calls.jsonl")],
                             capture_output=True, text=True)
     check(judged.returncode == 0, f"hubspot-api-client refuses what was sent:\n{judged.stdout}", terminal)
     return (f"Acme's HubSpot company at stage {company['milepost_stage']} with {company['milepost_missed_count']} "
-            f"missed milestones, {len(tasks)} tasks mirrored once each ({len(completed)} completed); "
+            f"missed milestones, {len(tasks)} tasks mirrored once each ({len(completed)} completed), a won deal "
+            f"recorded as Acme's renewal; "
             f"{judged.stdout.strip()}")
 
 

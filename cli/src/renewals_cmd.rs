@@ -9,7 +9,7 @@ use std::io::Read;
 
 use chrono::NaiveDate;
 use milepost_app::ports::{AccountStore, StoreError};
-use milepost_app::writes::retry_on_conflict;
+use milepost_app::writes::record_renewals;
 use milepost_domain::limits::TimeLimits;
 use milepost_domain::renewal::Recorded;
 use milepost_domain::{AccountId, RenewalDecision, RenewalOutcome};
@@ -268,30 +268,18 @@ async fn record_all(
     rows: &[&Row],
     report: &mut ImportReport,
 ) -> anyhow::Result<()> {
-    let counts = retry_on_conflict(
-        || format!("account {id}"),
-        || async {
-            let current = store
-                .get_account(id)
-                .await?
-                .ok_or_else(|| StoreError::backend(format!("account {id} disappeared during the import")))?;
-            let mut updated = (*current).clone();
-            let mut counts = ImportReport::default();
-            for row in rows {
-                match updated.record_renewal(row.outcome.clone()) {
-                    Recorded::Added => counts.added += 1,
-                    Recorded::Replaced => counts.replaced += 1,
-                    Recorded::Unchanged => counts.unchanged += 1,
-                }
-            }
-            if updated == *current || store.replace_account(&updated, Some(&current)).await? {
-                Ok(counts)
-            } else {
-                Err(StoreError::Conflict)
-            }
-        },
-    )
-    .await?;
+    let outcomes: Vec<RenewalOutcome> = rows.iter().map(|r| r.outcome.clone()).collect();
+    let recorded = record_renewals(store, id, &outcomes)
+        .await?
+        .ok_or_else(|| StoreError::backend(format!("account {id} disappeared during the import")))?;
+    let mut counts = ImportReport::default();
+    for r in recorded {
+        match r {
+            Recorded::Added => counts.added += 1,
+            Recorded::Replaced => counts.replaced += 1,
+            Recorded::Unchanged => counts.unchanged += 1,
+        }
+    }
     report.added += counts.added;
     report.replaced += counts.replaced;
     report.unchanged += counts.unchanged;

@@ -113,6 +113,11 @@ pub async fn handle(
         (Some(crm), None) => Some(crm.deliver_due(Some(deadline)).await?),
         (None, _) => None,
     };
+    // With the retries, the renewals HubSpot's deals decided since the last run.
+    let renewals = match (to.crm, &event) {
+        (Some(crm), None) => Some(crm.renewals().await?),
+        _ => None,
+    };
     let now = webhooks.clock.now();
     println!("{}", run.emf(now));
     tracing::info!(
@@ -130,7 +135,16 @@ pub async fn handle(
     if let Some(c) = &crm_run {
         log_crm(c, now);
     }
-    Ok(serde_json::json!({"webhooks": run, "slack": slack_run, "crm": crm_run}))
+    if let Some(r) = renewals.as_ref().filter(|r| r.deals > 0 || r.stopped.is_some()) {
+        tracing::info!(
+            deals = r.deals,
+            recorded = r.recorded,
+            unchanged = r.unchanged,
+            unmatched = r.unmatched,
+            "renewals from HubSpot's deals"
+        );
+    }
+    Ok(serde_json::json!({"webhooks": run, "slack": slack_run, "crm": crm_run, "renewals": renewals}))
 }
 
 fn log_crm(run: &CrmRun, now: Timestamp) {

@@ -825,9 +825,10 @@ pub trait CrmSyncStore: Send + Sync {
     async fn due_crm_syncs(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<CrmSync>>;
     /// The records unmatched, or dead, at most `limit`.
     async fn listed_crm_syncs(&self, list: CrmList, limit: usize) -> StoreResult<Vec<CrmSync>>;
-    /// The version of Milepost's CRM properties known to exist (none: not yet made).
-    async fn crm_properties_version(&self) -> StoreResult<Option<u32>>;
-    async fn set_crm_properties_version(&self, version: u32) -> StoreResult<()>;
+    /// A value the CRM's sync keeps by `key` (`crm::keys`: the properties'
+    /// version made, the deals read up to, a company's account).
+    async fn crm_value(&self, key: &str) -> StoreResult<Option<String>>;
+    async fn set_crm_value(&self, key: &str, value: &str) -> StoreResult<()>;
 }
 
 /// A CRM record's properties, by internal name, as HubSpot takes them (text).
@@ -868,6 +869,25 @@ pub trait HubSpotApi: Send + Sync {
     async fn update_task(&self, id: &str, properties: &CrmProperties) -> CrmOutcome;
     /// The CRM's task mirroring Milepost's task `task_id` (by its `milepost_task_id`).
     async fn find_task(&self, task_id: &str) -> Result<Option<String>, CrmOutcome>;
+    /// Deals in one of `stages` (of `pipeline`, if given) changed at or after
+    /// `since`, oldest change first, a page at a time (`after`: the page's cursor).
+    async fn deals_changed(
+        &self,
+        since: Timestamp,
+        stages: &[String],
+        pipeline: Option<&str>,
+        after: Option<&str>,
+    ) -> Result<DealPage, CrmOutcome>;
+    /// The companies a deal is associated with.
+    async fn deal_companies(&self, deal_id: &str) -> Result<Vec<String>, CrmOutcome>;
+}
+
+/// One page of deals.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DealPage {
+    pub deals: Vec<milepost_domain::crm::Deal>,
+    /// Where the next page starts; none: the last.
+    pub next: Option<String>,
 }
 
 pub trait Clock: Send + Sync {

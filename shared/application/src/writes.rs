@@ -75,3 +75,40 @@ where
     }
     Err(StoreError::Contended(what()))
 }
+
+/// Records renewal `outcomes` on `account` in one write on the account
+/// read (again if a `group` call changed it meanwhile): what each did, or
+/// none when the account does not exist. Nothing is written when nothing changed.
+pub async fn record_renewals(
+    store: &dyn crate::ports::AccountStore,
+    account: &milepost_domain::AccountId,
+    outcomes: &[milepost_domain::RenewalOutcome],
+) -> StoreResult<Option<Vec<milepost_domain::renewal::Recorded>>> {
+    retry_on_conflict(
+        || format!("account {account}"),
+        || async {
+            let Some(current) = store.get_account(account).await? else {
+                return Ok(None);
+            };
+            let mut updated = (*current).clone();
+            let recorded: Vec<_> = outcomes.iter().map(|o| updated.record_renewal(o.clone())).collect();
+            if updated == *current || store.replace_account(&updated, Some(&current)).await? {
+                Ok(Some(recorded))
+            } else {
+                Err(StoreError::Conflict)
+            }
+        },
+    )
+    .await
+}
+
+/// `record_renewals` of one outcome.
+pub async fn record_renewal(
+    store: &dyn crate::ports::AccountStore,
+    account: &milepost_domain::AccountId,
+    outcome: milepost_domain::RenewalOutcome,
+) -> StoreResult<Option<milepost_domain::renewal::Recorded>> {
+    Ok(record_renewals(store, account, &[outcome])
+        .await?
+        .and_then(|r| r.into_iter().next()))
+}

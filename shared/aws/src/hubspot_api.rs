@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use milepost_app::crm::properties::{GROUP, GROUP_LABEL, TASK_ID};
-use milepost_app::ports::{CrmProperties, CrmProperty, HubSpotApi};
-use milepost_domain::crm::CrmOutcome;
+use milepost_app::ports::{CrmProperties, CrmProperty, DealPage, HubSpotApi};
+use milepost_domain::crm::{CrmOutcome, Deal};
+use milepost_domain::Timestamp;
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
@@ -151,14 +152,17 @@ impl HubSpotRestApi {
         CrmOutcome::Refused(format!("{what}: HTTP {status} {category}: {clipped}"))
     }
 
-    async fn search(&self, object: &str, property: &str, value: &str) -> Result<Vec<String>, CrmOutcome> {
-        {
-            let mut last = self.last_search.lock().await;
-            if let Some(at) = *last {
-                tokio::time::sleep_until((at + SEARCH_SPACING).into()).await;
-            }
-            *last = Some(Instant::now());
+    /// Waits until a search keeps to the search API's own limit.
+    async fn space_search(&self) {
+        let mut last = self.last_search.lock().await;
+        if let Some(at) = *last {
+            tokio::time::sleep_until((at + SEARCH_SPACING).into()).await;
         }
+        *last = Some(Instant::now());
+    }
+
+    async fn search(&self, object: &str, property: &str, value: &str) -> Result<Vec<String>, CrmOutcome> {
+        self.space_search().await;
         let body = search_body(property, value);
         let path = format!("/crm/v3/objects/{object}/search");
         match self
@@ -323,12 +327,109 @@ impl HubSpotApi for HubSpotRestApi {
     async fn find_task(&self, task_id: &str) -> Result<Option<String>, CrmOutcome> {
         Ok(self.search("tasks", TASK_ID, task_id).await?.into_iter().next())
     }
+
+    async fn deals_changed(
+        &self,
+        since: Timestamp,
+        stages: &[String],
+        pipeline: Option<&str>,
+        after: Option<&str>,
+    ) -> Result<DealPage, CrmOutcome> {
+        self.space_search().await;
+        let body = deals_body(since, stages, pipeline, after);
+        match self
+            .call(
+                reqwest::Method::POST,
+                "/crm/v3/objects/deals/search",
+                Some(&body),
+                Effect::Repeatable,
+            )
+            .await?
+        {
+            (200, answer) => Ok(DealPage {
+                deals: answer["results"]
+                    .as_array()
+                    .map(|r| r.iter().filter_map(deal_of).collect())
+                    .unwrap_or_default(),
+                next: answer["paging"]["next"]["after"].as_str().map(String::from),
+            }),
+            (status, answer) => Err(Self::refused("searching deals", status, &answer)),
+        }
+    }
+
+    async fn deal_companies(&self, deal_id: &str) -> Result<Vec<String>, CrmOutcome> {
+        let path = format!(
+            "/crm/v4/objects/deals/{}/associations/companies?limit=100",
+            url_part(deal_id)
+        );
+        match self.call(reqwest::Method::GET, &path, None, Effect::Repeatable).await? {
+            (200, answer) => Ok(answer["results"]
+                .as_array()
+                .map(|r| {
+                    r.iter()
+                        .filter_map(|a| match &a["toObjectId"] {
+                            Value::String(id) => Some(id.clone()),
+                            Value::Number(n) => Some(n.to_string()),
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()),
+            (404, _) => Ok(Vec::new()),
+            (status, answer) => Err(Self::refused("reading a deal's companies", status, &answer)),
+        }
+    }
+}
+
+/// A search for deals in `stages` (of `pipeline`) changed at or after `since`, oldest change first.
+pub fn deals_body(since: Timestamp, stages: &[String], pipeline: Option<&str>, after: Option<&str>) -> Value {
+    let mut filters = vec![
+        json!({"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": since.timestamp_millis().to_string()}),
+        json!({"propertyName": "dealstage", "operator": "IN", "values": stages}),
+    ];
+    if let Some(pipeline) = pipeline {
+        filters.push(json!({"propertyName": "pipeline", "operator": "EQ", "value": pipeline}));
+    }
+    let mut body = json!({
+        "filterGroups": [{"filters": filters}],
+        "sorts": ["hs_lastmodifieddate"],
+        "properties": ["dealstage", "closedate", "amount", "hs_lastmodifieddate"],
+        "limit": 100,
+    });
+    if let Some(after) = after {
+        body["after"] = json!(after);
+    }
+    body
+}
+
+/// A deal from a search's result; none without an id, a stage or a time of change.
+fn deal_of(found: &Value) -> Option<Deal> {
+    let p = &found["properties"];
+    let time = |v: &Value| {
+        v.as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc))
+    };
+    Some(Deal {
+        id: found["id"].as_str()?.to_string(),
+        stage: p["dealstage"].as_str()?.to_string(),
+        close_date: time(&p["closedate"]).map(|t| t.date_naive()).or_else(|| {
+            p["closedate"]
+                .as_str()
+                .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        }),
+        amount: p["amount"].as_str().and_then(|a| a.trim().parse().ok()),
+        changed_at: time(&p["hs_lastmodifieddate"])?,
+    })
 }
 
 /// HubSpot, when the deployment names a private app's token: the SSM
 /// parameter `MILEPOST_HUBSPOT_TOKEN_PARAM` (in local runs,
 /// `MILEPOST_LOCAL_HUBSPOT_TOKEN`), at `MILEPOST_HUBSPOT_API_URL` (HubSpot's
-/// own unless a stand-in's). None when unset: nothing is written.
+/// own unless a stand-in's), with the deal stages that record renewals
+/// (`MILEPOST_HUBSPOT_RENEWAL_STAGES`, `closedwon=renewed,...`) and their
+/// pipeline (`MILEPOST_HUBSPOT_RENEWAL_PIPELINE`). None when unset: nothing
+/// is written.
 pub async fn hubspot_from_env(
     config: &aws_config::SdkConfig,
     env: impl Fn(&str) -> Option<String>,
@@ -353,6 +454,11 @@ pub async fn hubspot_from_env(
         HubSpotRestApi::new(&base, &token)?,
         milepost_app::crm::CrmSettings {
             console_url: env("MILEPOST_CONSOLE_URL").map(|u| u.trim_end_matches('/').to_string()),
+            renewal_stages: milepost_domain::crm::renewal_stages(
+                &env("MILEPOST_HUBSPOT_RENEWAL_STAGES").unwrap_or_default(),
+            )
+            .map_err(|why| format!("MILEPOST_HUBSPOT_RENEWAL_STAGES (HubSpotRenewalStages): {why}"))?,
+            renewal_pipeline: env("MILEPOST_HUBSPOT_RENEWAL_PIPELINE"),
         },
     )))
 }

@@ -12,7 +12,7 @@ use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::webhooks::retry_at;
-use crate::{AccountId, Claim, Timestamp};
+use crate::{AccountId, Claim, RenewalDecision, RenewalOutcome, Timestamp};
 
 /// How long an attempt holds a record: longer than the CRM's calls take.
 pub const CRM_LEASE: Duration = Duration::seconds(60);
@@ -41,6 +41,61 @@ pub fn hubspot_id(text: &str) -> Option<String> {
 /// How often a company's standing is written again though nothing of the
 /// account changed on the bus: its health moves with its activity every day.
 pub const COMPANY_REFRESH: Duration = Duration::hours(24);
+
+/// A deal as the CRM gives it: a renewal decided, where its stage is one
+/// the deployment maps to a decision (`closedwon` → renewed, ...).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Deal {
+    pub id: String,
+    /// Its stage's internal id.
+    pub stage: String,
+    pub close_date: Option<chrono::NaiveDate>,
+    /// Its amount, taken as the ARR after the decision.
+    pub amount: Option<f64>,
+    pub changed_at: Timestamp,
+}
+
+impl Deal {
+    /// The renewal it records under `stages` (a stage's id and the decision
+    /// it means), decided on its close date (else the day it changed).
+    pub fn renewal(&self, stages: &[(String, RenewalDecision)]) -> Option<RenewalOutcome> {
+        let (_, outcome) = stages.iter().find(|(stage, _)| *stage == self.stage)?;
+        Some(RenewalOutcome {
+            decision_date: self.close_date.unwrap_or(self.changed_at.date_naive()),
+            outcome: *outcome,
+            arr_after: self
+                .amount
+                .filter(|a| a.is_finite() && *a >= 0.0 && *a <= crate::limits::MAX_ARR as f64)
+                .map(|a| a.round() as u64),
+        })
+    }
+}
+
+/// The deployment's renewal stages, as `stage=decision,...`
+/// (`closedwon=renewed,closedlost=churned`): each a stage's internal id and
+/// a decision (renewed, churned, expanded, contracted).
+pub fn renewal_stages(text: &str) -> Result<Vec<(String, RenewalDecision)>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (stage, decision) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("`{pair}` is not stage=decision"))?;
+            let decision = RenewalDecision::parse(decision).ok_or_else(|| {
+                format!(
+                    "`{decision}` in `{pair}` is no decision: {}",
+                    RenewalDecision::expected()
+                )
+            })?;
+            let stage = stage.trim();
+            if stage.is_empty() {
+                return Err(format!("`{pair}` names no stage"));
+            }
+            Ok((stage.to_string(), decision))
+        })
+        .collect()
+}
 
 /// What a record mirrors.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -341,6 +396,42 @@ mod tests {
         }
         assert_eq!(hubspot_id(" 1234 ").as_deref(), Some("1234"));
         assert_eq!(hubspot_id("12a"), None);
+    }
+
+    #[test]
+    fn a_deal_in_a_renewal_stage_is_a_renewal_decided_on_its_close_date() {
+        let stages = renewal_stages(" closedwon=renewed, closedlost = Churned ,").unwrap();
+        let deal = Deal {
+            id: "d1".into(),
+            stage: "closedwon".into(),
+            close_date: chrono::NaiveDate::from_ymd_opt(2027, 1, 15),
+            amount: Some(52_000.4),
+            changed_at: at(0),
+        };
+        let r = deal.renewal(&stages).unwrap();
+        assert_eq!(
+            (r.outcome, r.decision_date.to_string(), r.arr_after),
+            (RenewalDecision::Renewed, "2027-01-15".into(), Some(52_000))
+        );
+        let lost = Deal {
+            stage: "closedlost".into(),
+            close_date: None,
+            amount: Some(f64::NAN),
+            ..deal.clone()
+        };
+        let r = lost.renewal(&stages).unwrap();
+        assert_eq!(
+            (r.outcome, r.decision_date, r.arr_after),
+            (RenewalDecision::Churned, at(0).date_naive(), None)
+        );
+        assert!(Deal {
+            stage: "appointmentscheduled".into(),
+            ..deal
+        }
+        .renewal(&stages)
+        .is_none());
+        assert!(renewal_stages("closedwon=won").unwrap_err().contains("no decision"));
+        assert!(renewal_stages("closedwon").unwrap_err().contains("stage=decision"));
     }
 
     #[test]

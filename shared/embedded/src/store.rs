@@ -77,9 +77,9 @@ struct Tables {
     deliveries: BTreeMap<(String, String), milepost_domain::webhooks::Delivery>,
     /// Tasks' Slack messages by (task, audience).
     slack_posts: BTreeMap<(String, milepost_domain::slack::Audience), milepost_domain::slack::SlackPost>,
-    /// The CRM's records by (account, what each mirrors), and the version of its properties made.
+    /// The CRM's records by (account, what each mirrors), and its sync's values.
     crm_syncs: BTreeMap<(AccountId, Mirrored), CrmSync>,
-    crm_properties: Option<u32>,
+    crm_values: BTreeMap<String, String>,
 }
 
 #[derive(Default)]
@@ -1372,13 +1372,12 @@ impl CrmSyncStore for InMemoryStore {
             .collect())
     }
 
-    async fn crm_properties_version(&self) -> StoreResult<Option<u32>> {
-        Ok(self.lock().crm_properties)
+    async fn crm_value(&self, key: &str) -> StoreResult<Option<String>> {
+        Ok(self.lock().crm_values.get(key).cloned())
     }
 
-    async fn set_crm_properties_version(&self, version: u32) -> StoreResult<()> {
-        let mut t = self.lock();
-        t.crm_properties = t.crm_properties.max(Some(version));
+    async fn set_crm_value(&self, key: &str, value: &str) -> StoreResult<()> {
+        self.lock().crm_values.insert(key.to_string(), value.to_string());
         Ok(())
     }
 }

@@ -70,17 +70,28 @@ impl StandIn {
 
     /// GET `path` of its own (`/_state`, ...), as JSON.
     pub fn get(&self, path: &str) -> serde_json::Value {
+        self.request("GET", path, None)
+    }
+
+    /// POST `body` to `path` of its own (`/_deals`, ...); its answer, as JSON.
+    pub fn post(&self, path: &str, body: &serde_json::Value) -> serde_json::Value {
+        self.request("POST", path, Some(body))
+    }
+
+    fn request(&self, method: &str, path: &str, body: Option<&serde_json::Value>) -> serde_json::Value {
         let host = format!("127.0.0.1:{}", self.port);
         let mut stream = std::net::TcpStream::connect(&host).expect("the stand-in answers");
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
         write!(
             stream,
-            "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
         )
         .expect("sent");
         let mut answer = String::new();
         stream.read_to_string(&mut answer).expect("its answer");
         let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-        serde_json::from_str(body).unwrap_or_else(|_| panic!("GET {path}: {answer}"))
+        serde_json::from_str(body).unwrap_or_else(|_| panic!("{method} {path}: {answer}"))
     }
 }
 

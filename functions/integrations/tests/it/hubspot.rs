@@ -117,6 +117,8 @@ async fn each_account_reaches_its_company_and_each_task_is_mirrored_once_through
     let api = HubSpotRestApi::new(&hubspot.url(), "pat-na1-test-token").unwrap();
     let settings = CrmSettings {
         console_url: Some("https://console.example".into()),
+        renewal_stages: milepost_domain::crm::renewal_stages("closedwon=renewed,closedlost=churned").unwrap(),
+        renewal_pipeline: None,
     };
     let crm = CrmSyncs {
         store: &store,
@@ -273,6 +275,38 @@ async fn each_account_reaches_its_company_and_each_task_is_mirrored_once_through
     assert!(body.contains("Status: done"), "the close's reason: {body}");
     assert!(store.listed_crm_syncs(CrmList::Unmatched, 10).await.unwrap().is_empty());
     assert!(store.listed_crm_syncs(CrmList::Dead, 10).await.unwrap().is_empty());
+
+    // A salesperson closes Acme's renewal deal as won, Globex's domain
+    // company's as lost (no account's company), and moves another deal
+    // elsewhere: the retries read them; read twice, Acme's renewal is one.
+    let deal = |id: &str, stage: &str, company: &str| {
+        serde_json::json!({"id": id, "companies": [company], "properties": {
+            "dealstage": stage, "closedate": "2027-01-15T00:00:00.000Z", "amount": "130000", "pipeline": "default"}})
+    };
+    hubspot.post("/_deals", &deal("7001", "closedwon", "101"));
+    hubspot.post("/_deals", &deal("7002", "closedlost", "909"));
+    hubspot.post("/_deals", &deal("7003", "appointmentscheduled", "101"));
+    moto.record_requests(true).await;
+    let first = handle(&to, &retries, far(&clock)).await.unwrap();
+    let again = handle(&to, &retries, far(&clock)).await.unwrap();
+    moto.record_requests(false).await;
+    assert_eq!(
+        (&first["renewals"]["recorded"], &first["renewals"]["unmatched"]),
+        (&serde_json::json!(1), &serde_json::json!(1)),
+        "{first}"
+    );
+    assert_eq!(again["renewals"]["recorded"], 0, "{again}");
+    let acme_now = store.get_account(&AccountId::new("acme")).await.unwrap().unwrap();
+    assert_eq!(
+        acme_now.renewals,
+        vec![milepost_domain::RenewalOutcome {
+            decision_date: date(2027, 1, 15),
+            outcome: milepost_domain::RenewalDecision::Renewed,
+            arr_after: Some(130_000),
+        }]
+    );
+    let globex_now = store.get_account(&AccountId::new("globex")).await.unwrap().unwrap();
+    assert!(globex_now.renewals.is_empty());
 
     // Properties made once each, though every event asked for them.
     let calls = hubspot.calls();

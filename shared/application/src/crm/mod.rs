@@ -36,6 +36,41 @@ const STEPS: usize = 3;
 pub struct CrmSettings {
     /// The console's address, for the company's and the task's links.
     pub console_url: Option<String>,
+    /// Deal stages that record a renewal decision (`crm::renewal_stages`);
+    /// none: deals are not read.
+    pub renewal_stages: Vec<(String, milepost_domain::RenewalDecision)>,
+    /// Only deals of this pipeline (its id).
+    pub renewal_pipeline: Option<String>,
+}
+
+/// The keys of what the sync keeps (`CrmSyncStore::crm_value`).
+pub mod keys {
+    /// The version of the properties made.
+    pub const PROPERTIES: &str = "properties";
+    /// The last change of a deal read (RFC 3339).
+    pub const DEALS_CURSOR: &str = "deals_cursor";
+
+    /// The account a company was found for.
+    pub fn company(id: &str) -> String {
+        format!("company:{id}")
+    }
+}
+
+/// How far back the first read of deals goes.
+const FIRST_DEALS_LOOKBACK: chrono::Duration = chrono::Duration::days(30);
+
+/// What one read of deals did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RenewalsRun {
+    pub deals: usize,
+    /// Renewals recorded (new, or replacing another word for the same date).
+    pub recorded: usize,
+    pub unchanged: usize,
+    /// Deals on no company Milepost found for an account.
+    pub unmatched: usize,
+    /// Why the read stopped early (HubSpot's answer), to go on next run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 /// What one run did.
@@ -55,8 +90,8 @@ pub struct CrmRun {
 }
 
 /// What the use case reads and writes: the CRM records, tasks, and accounts' folders.
-pub trait CrmStore: CrmSyncStore + TaskStore + ConsoleReads {}
-impl<T> CrmStore for T where T: CrmSyncStore + TaskStore + ConsoleReads {}
+pub trait CrmStore: CrmSyncStore + TaskStore + ConsoleReads + crate::ports::AccountStore {}
+impl<T> CrmStore for T where T: CrmSyncStore + TaskStore + ConsoleReads + crate::ports::AccountStore {}
 
 pub struct CrmSyncs<'a> {
     pub store: &'a dyn CrmStore,
@@ -78,7 +113,8 @@ impl CrmSyncs<'_> {
     /// Makes Milepost's property groups and properties, unless the store
     /// says this version of them was made; true when it made them.
     pub async fn set_up(&self) -> Result<bool, SetUpError> {
-        if self.store.crm_properties_version().await? >= Some(properties::PROPERTIES_VERSION) {
+        let made = self.store.crm_value(keys::PROPERTIES).await?;
+        if made.and_then(|v| v.parse::<u32>().ok()) >= Some(properties::PROPERTIES_VERSION) {
             return Ok(false);
         }
         for (object, list) in [
@@ -94,7 +130,7 @@ impl CrmSyncs<'_> {
             }
         }
         self.store
-            .set_crm_properties_version(properties::PROPERTIES_VERSION)
+            .set_crm_value(keys::PROPERTIES, &properties::PROPERTIES_VERSION.to_string())
             .await?;
         Ok(true)
     }
@@ -181,6 +217,104 @@ impl CrmSyncs<'_> {
         Ok(run)
     }
 
+    /// Renewal decisions from deals: every deal in a renewal stage changed
+    /// since the last read, recorded on the account whose company it is on
+    /// (one decision per date: a deal read again records nothing new). A
+    /// failure stops the read where it was; the next run goes on from there.
+    pub async fn renewals(&self) -> StoreResult<RenewalsRun> {
+        let mut run = RenewalsRun::default();
+        if self.settings.renewal_stages.is_empty() {
+            return Ok(run);
+        }
+        let since = match self.store.crm_value(keys::DEALS_CURSOR).await? {
+            Some(at) => chrono::DateTime::parse_from_rfc3339(&at)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .map_err(|e| StoreError::backend(format!("the deals' cursor {at:?}: {e}")))?,
+            None => self.clock.now() - FIRST_DEALS_LOOKBACK,
+        };
+        let stages: Vec<String> = self.settings.renewal_stages.iter().map(|(s, _)| s.clone()).collect();
+        let mut after = None;
+        let mut read_to = since;
+        loop {
+            let page = match self
+                .api
+                .deals_changed(
+                    since,
+                    &stages,
+                    self.settings.renewal_pipeline.as_deref(),
+                    after.as_deref(),
+                )
+                .await
+            {
+                Ok(page) => page,
+                Err(outcome) => {
+                    run.stopped = Some(format!("{outcome:?}"));
+                    break;
+                }
+            };
+            for deal in &page.deals {
+                if let Err(outcome) = self.deal(deal, &mut run).await? {
+                    run.stopped = Some(format!("{outcome:?}"));
+                    break;
+                }
+                read_to = read_to.max(deal.changed_at);
+            }
+            if run.stopped.is_some() {
+                break;
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        if read_to > since {
+            self.store
+                .set_crm_value(
+                    keys::DEALS_CURSOR,
+                    &read_to.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                )
+                .await?;
+        }
+        if let Some(why) = &run.stopped {
+            tracing::warn!(why = %why, "reading HubSpot's deals stopped; the next run goes on");
+        }
+        Ok(run)
+    }
+
+    /// One deal's renewal, on its company's account.
+    async fn deal(
+        &self,
+        deal: &milepost_domain::crm::Deal,
+        run: &mut RenewalsRun,
+    ) -> StoreResult<Result<(), CrmOutcome>> {
+        run.deals += 1;
+        let Some(outcome) = deal.renewal(&self.settings.renewal_stages) else {
+            return Ok(Ok(()));
+        };
+        let companies = match self.api.deal_companies(&deal.id).await {
+            Ok(c) => c,
+            Err(outcome) => return Ok(Err(outcome)),
+        };
+        let mut account = None;
+        for company in &companies {
+            if let Some(id) = self.store.crm_value(&keys::company(company)).await? {
+                account = Some(AccountId::new(id));
+                break;
+            }
+        }
+        let Some(account) = account else {
+            run.unmatched += 1;
+            tracing::warn!(deal = %deal.id, "a renewal deal is on no company Milepost found for an account");
+            return Ok(Ok(()));
+        };
+        match crate::writes::record_renewal(self.store, &account, outcome).await? {
+            Some(milepost_domain::renewal::Recorded::Unchanged) => run.unchanged += 1,
+            Some(_) => run.recorded += 1,
+            None => run.unmatched += 1,
+        }
+        Ok(Ok(()))
+    }
+
     async fn attempt(&self, mut sync: CrmSync, run: &mut CrmRun) -> StoreResult<()> {
         let now = self.clock.now();
         if !sync.is_due(now) {
@@ -256,6 +390,12 @@ impl CrmSyncs<'_> {
             Err(e) => return Err(e),
         }
         if company_found {
+            if let Some(id) = &sync.crm_id {
+                // For deals: which account a company's renewal is.
+                self.store
+                    .set_crm_value(&keys::company(id), sync.account_id.as_str())
+                    .await?;
+            }
             self.wake_tasks(&sync.account_id, run).await?;
         }
         Ok(())

@@ -97,17 +97,16 @@ impl CrmSyncStore for DynamoStore {
             .collect()
     }
 
-    async fn crm_properties_version(&self) -> StoreResult<Option<u32>> {
+    async fn crm_value(&self, key: &str) -> StoreResult<Option<String>> {
         Ok(self
-            .get(CRM_SETUP_PK.to_string(), CRM_SETUP_SK)
+            .get(CRM_VALUES_PK.to_string(), key)
             .await?
-            .and_then(|item| version_of(&item))
-            .map(|v| v as u32))
+            .and_then(|item| item.get("value").and_then(|v| v.as_s().ok()).cloned()))
     }
 
-    async fn set_crm_properties_version(&self, version: u32) -> StoreResult<()> {
-        let item = HashMap::from([("version".to_string(), AttributeValue::N(version.to_string()))]);
-        self.put(item, CRM_SETUP_PK.to_string(), CRM_SETUP_SK, false).await?;
+    async fn set_crm_value(&self, key: &str, value: &str) -> StoreResult<()> {
+        let item = HashMap::from([("value".to_string(), s(value))]);
+        self.put(item, CRM_VALUES_PK.to_string(), key, false).await?;
         Ok(())
     }
 }

@@ -29,7 +29,7 @@
 //! | kept results view   | `RESULTS`                | `VIEW#<all\|segment>` | `as_of` (epoch µs), `view` (JSON)            |
 //! | task's Slack message | `SLACK#<task id>`       | `POST#<owner\|team>`  | `due_pk` = `SLACK#DUE`, `due_sk` = `<when>#<task id>#<audience>` while owed a post or an update; TTL `expires_at` (120 days) once not |
 //! | CRM record          | `CRM#<account>`          | `SYNC#<company\|task:<id>>` | `due_pk` = `CRM#DUE`, `due_sk` = `<when>#<account>#<record>` while owed a write; `CRM#UNMATCHED` or `CRM#DEAD` (`<since>#...`) while listed; TTL `expires_at` (120 days) once a task's is synced |
-//! | CRM properties made | `CRM#SETUP`              | `PROPERTIES`          | `version`                                    |
+//! | CRM sync's values   | `CRM#VALUES`             | `<key>` (`properties`, `deals_cursor`, `company:<id>`) | `value` |
 //! | webhook endpoint    | `WEBHOOKS`               | `ENDPOINT#<id>`       |                                              |
 //! | webhook delivery    | `WEBHOOK#<endpoint>`     | `DELIVERY#<event id>` | `due_pk` = `WEBHOOKS#DUE`, `due_sk` = `<next attempt>#<endpoint>#<event id>` while pending; TTL `expires_at` (30 days) once delivered or dead |
 //!
@@ -160,8 +160,7 @@ pub(super) const CRM_PREFIX: &str = "SYNC#";
 pub(super) const CRM_DUE_PK: &str = "CRM#DUE";
 pub(super) const CRM_UNMATCHED_PK: &str = "CRM#UNMATCHED";
 pub(super) const CRM_DEAD_PK: &str = "CRM#DEAD";
-pub(super) const CRM_SETUP_PK: &str = "CRM#SETUP";
-pub(super) const CRM_SETUP_SK: &str = "PROPERTIES";
+pub(super) const CRM_VALUES_PK: &str = "CRM#VALUES";
 
 pub(super) fn crm_pk(account: &AccountId) -> String {
     format!("CRM#{account}")
