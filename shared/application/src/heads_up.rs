@@ -85,7 +85,7 @@ enum HeadsUpError {
 impl From<SendFailure> for HeadsUpError {
     fn from(e: SendFailure) -> Self {
         match e {
-            SendFailure::HeldByAnother => HeadsUpError::HeldByAnother,
+            SendFailure::HeldByAnother { .. } => HeadsUpError::HeldByAnother,
             SendFailure::Store(e) => HeadsUpError::Store(e),
             other => HeadsUpError::Send(other),
         }

@@ -789,13 +789,13 @@ pub trait SlackApi: Send + Sync {
     async fn post(&self, target: &str, message: &SlackMessage) -> SlackOutcome;
     /// Replaces the message at `channel`/`ts` (`chat.update`).
     async fn update(&self, channel: &str, ts: &str, message: &SlackMessage) -> SlackOutcome;
-    /// Our message about `task_id` in `target` since `since`, by its metadata
-    /// (`conversations.history`): its channel and `ts`.
+    /// Our message in `target` since `since` whose block `block_id` names
+    /// it (`conversations.history`): its channel and `ts`.
     async fn find(
         &self,
         target: &str,
         since: Timestamp,
-        task_id: &str,
+        block_id: &str,
     ) -> Result<Option<(String, String)>, SlackOutcome>;
     /// Tells the person who pressed a button, and them only, through the
     /// interaction's `response_url` (Slack's own address; others are not posted to).

@@ -44,7 +44,9 @@ impl SendResult {
             SendRecord::Sent { .. } => SendResult::AlreadySent,
             SendRecord::Unknown { reason, .. } => SendResult::Unknown(reason),
             SendRecord::Sending { since: Some(since), .. } if now - since < SEND_LEASE => {
-                return Err(SendFailure::HeldByAnother);
+                return Err(SendFailure::HeldByAnother {
+                    until: since + SEND_LEASE,
+                });
             }
             SendRecord::Sending { .. } => SendResult::Abandoned("an attempt stopped while sending it".into()),
         })
@@ -80,9 +82,10 @@ pub enum SendFailure {
     #[error("transient: {0}")]
     Transient(String),
     /// Another attempt holds the key and is sending it now (an overlapping
-    /// run): nothing was done; it settles the key.
+    /// run), or stopped mid-way (then its claim is adopted once `until`
+    /// passes): nothing was done; look again then.
     #[error("being sent by another attempt")]
-    HeldByAnother,
+    HeldByAnother { until: Timestamp },
     /// Over the provider's sending rate: the claim was given back; send it later.
     #[error("throttled: {0}")]
     Throttled(String),

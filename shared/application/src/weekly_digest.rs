@@ -124,7 +124,7 @@ impl WeeklyDigest {
             Err(SendFailure::Transient(reason) | SendFailure::Throttled(reason)) => {
                 return Err(HeldBackListError::Transient(reason))
             }
-            Err(e @ SendFailure::HeldByAnother) => return Err(HeldBackListError::Transient(e.to_string())),
+            Err(e @ SendFailure::HeldByAnother { .. }) => return Err(HeldBackListError::Transient(e.to_string())),
             Err(SendFailure::Store(e)) => return Err(e.into()),
         };
         Ok(WeeklyDigestOutcome {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use milepost_app::ports::SlackApi;
-use milepost_app::slack::blocks::{task_block_id, SlackMessage};
+use milepost_app::slack::blocks::SlackMessage;
 use milepost_domain::slack::SlackOutcome;
 use milepost_domain::Timestamp;
 use serde_json::{json, Value};
@@ -218,7 +218,7 @@ impl SlackApi for SlackWebApi {
         &self,
         target: &str,
         since: Timestamp,
-        task_id: &str,
+        block_id: &str,
     ) -> Result<Option<(String, String)>, SlackOutcome> {
         // A user's direct message is read through its channel.
         let channel = if target.starts_with('U') || target.starts_with('W') {
@@ -240,11 +240,10 @@ impl SlackApi for SlackWebApi {
                 false,
             )
             .await?;
-        let block_id = task_block_id(task_id);
         let found = answer["messages"].as_array().into_iter().flatten().find(|m| {
             m["blocks"]
                 .as_array()
-                .is_some_and(|blocks| blocks.iter().any(|b| b["block_id"] == block_id.as_str()))
+                .is_some_and(|blocks| blocks.iter().any(|b| b["block_id"] == block_id))
         });
         Ok(found
             .and_then(|m| m["ts"].as_str())

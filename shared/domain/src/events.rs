@@ -83,6 +83,15 @@ pub enum DomainEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         recovered_after: Option<crate::RecoveredAfter>,
     },
+    /// The playbook ended and the customer had not caught up: the miss is
+    /// lapsed (the after-playbook reminders follow; reaching the milestone
+    /// still recovers it).
+    MilestoneLapsed {
+        account_id: AccountId,
+        milestone_id: String,
+        execution: String,
+        lapsed_at: Timestamp,
+    },
     /// A CSM task opened for the milestone's owner (by role; no names or addresses).
     TaskOpened {
         account_id: AccountId,
@@ -183,6 +192,7 @@ impl DomainEvent {
                 due_at,
                 ..
             } => vec![account_id.to_string(), milestone_id.clone(), ms(due_at)],
+            DomainEvent::MilestoneLapsed { execution, .. } => vec![execution.clone()],
             DomainEvent::EscalationStageCompleted { execution, stage, .. }
             | DomainEvent::EscalationStageSkipped { execution, stage, .. } => {
                 vec![execution.clone(), stage.number().to_string()]
@@ -226,12 +236,13 @@ impl DomainEvent {
     }
 
     /// Every `detail_type`, as an endpoint's list of the events it wants names them.
-    pub const TYPES: [&'static str; 12] = [
+    pub const TYPES: [&'static str; 13] = [
         "MilestoneAchieved",
         "MilestoneMissed",
         "EscalationStageCompleted",
         "EscalationStageSkipped",
         "MilestoneRecovered",
+        "MilestoneLapsed",
         "InAppMessageRequested",
         "TaskOpened",
         "TaskSnoozed",
@@ -249,6 +260,7 @@ impl DomainEvent {
             DomainEvent::EscalationStageCompleted { .. } => "EscalationStageCompleted",
             DomainEvent::EscalationStageSkipped { .. } => "EscalationStageSkipped",
             DomainEvent::MilestoneRecovered { .. } => "MilestoneRecovered",
+            DomainEvent::MilestoneLapsed { .. } => "MilestoneLapsed",
             DomainEvent::InAppMessageRequested { .. } => "InAppMessageRequested",
             DomainEvent::TaskOpened { .. } => "TaskOpened",
             DomainEvent::TaskSnoozed { .. } => "TaskSnoozed",

@@ -33,6 +33,34 @@ impl Audience {
     }
 }
 
+/// What a message is: the task itself (updated in place whenever it
+/// changes), or a notice posted once, when something happens to the task
+/// that its owner and the team should hear of (an update in place notifies
+/// nobody).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    #[default]
+    Task,
+    /// Its escalation reached leadership (day 5).
+    Leadership,
+    /// It went past its SLA with nobody acting on it.
+    PastSla,
+    /// The playbook ended and the customer has not caught up.
+    Lapsed,
+}
+
+impl MessageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Task => "task",
+            MessageKind::Leadership => "leadership",
+            MessageKind::PastSla => "past_sla",
+            MessageKind::Lapsed => "lapsed",
+        }
+    }
+}
+
 /// A message as `chat.postMessage` and `chat.update` take it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SlackMessage {
@@ -79,6 +107,9 @@ pub enum PostState {
 pub struct SlackPost {
     pub task_id: String,
     pub audience: Audience,
+    /// The task's own message, or a notice about it.
+    #[serde(default, skip_serializing_if = "is_task")]
+    pub kind: MessageKind,
     /// Where it was posted, once it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
@@ -97,6 +128,9 @@ pub struct SlackPost {
     pub failing_since: Option<Timestamp>,
     #[serde(default)]
     pub failures: u32,
+    /// What a notice tells of happened at this moment (a notice's, when it was made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub happened_at: Option<Timestamp>,
     /// When the task's escalation reached leadership (day 5), for the message to say so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escalated_at: Option<Timestamp>,
@@ -119,12 +153,22 @@ pub enum Owed {
     Nothing,
 }
 
+fn is_task(kind: &MessageKind) -> bool {
+    *kind == MessageKind::Task
+}
+
 impl SlackPost {
-    /// A message owed at `now`.
+    /// The task's message, owed at `now`.
     pub fn new(task_id: &str, audience: Audience, now: Timestamp) -> Self {
+        Self::of_kind(task_id, audience, MessageKind::Task, now)
+    }
+
+    /// A message of `kind` about the task, owed at `now`.
+    pub fn of_kind(task_id: &str, audience: Audience, kind: MessageKind, now: Timestamp) -> Self {
         SlackPost {
             task_id: task_id.to_string(),
             audience,
+            kind,
             channel: None,
             ts: None,
             stale: false,
@@ -132,6 +176,7 @@ impl SlackPost {
             state: PostState::Due { next_at: now },
             failing_since: None,
             failures: 0,
+            happened_at: (kind != MessageKind::Task).then_some(now),
             escalated_at: None,
             claim: None,
             version: 0,

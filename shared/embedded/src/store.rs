@@ -76,7 +76,14 @@ struct Tables {
     webhook_endpoints: BTreeMap<String, milepost_domain::webhooks::WebhookEndpoint>,
     deliveries: BTreeMap<(String, String), milepost_domain::webhooks::Delivery>,
     /// Tasks' Slack messages by (task, audience).
-    slack_posts: BTreeMap<(String, milepost_domain::slack::Audience), milepost_domain::slack::SlackPost>,
+    slack_posts: BTreeMap<
+        (
+            String,
+            milepost_domain::slack::Audience,
+            milepost_domain::slack::MessageKind,
+        ),
+        milepost_domain::slack::SlackPost,
+    >,
     /// The CRM's records by (account, what each mirrors), and its sync's values.
     crm_syncs: BTreeMap<(AccountId, Mirrored), CrmSync>,
     crm_values: BTreeMap<String, String>,
@@ -1251,7 +1258,7 @@ impl WebhookStore for InMemoryStore {
 impl SlackPostStore for InMemoryStore {
     async fn create_slack_post(&self, post: &milepost_domain::slack::SlackPost) -> StoreResult<bool> {
         let mut t = self.lock();
-        let key = (post.task_id.clone(), post.audience);
+        let key = (post.task_id.clone(), post.audience, post.kind);
         if t.slack_posts.contains_key(&key) {
             return Ok(false);
         }
@@ -1273,7 +1280,7 @@ impl SlackPostStore for InMemoryStore {
 
     async fn update_slack_post(&self, post: &milepost_domain::slack::SlackPost) -> StoreResult<u64> {
         let mut t = self.lock();
-        let Some(slot) = t.slack_posts.get_mut(&(post.task_id.clone(), post.audience)) else {
+        let Some(slot) = t.slack_posts.get_mut(&(post.task_id.clone(), post.audience, post.kind)) else {
             return Err(StoreError::Conflict);
         };
         if slot.version != post.version {
@@ -1296,7 +1303,9 @@ impl SlackPostStore for InMemoryStore {
             .filter(|p| p.next_at().is_some_and(|at| at <= now))
             .cloned()
             .collect();
-        due.sort_by(|a, b| (a.next_at(), &a.task_id, a.audience).cmp(&(b.next_at(), &b.task_id, b.audience)));
+        due.sort_by(|a, b| {
+            (a.next_at(), &a.task_id, a.audience, a.kind).cmp(&(b.next_at(), &b.task_id, b.audience, b.kind))
+        });
         due.truncate(limit);
         Ok(due)
     }

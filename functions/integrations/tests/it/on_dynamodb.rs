@@ -585,3 +585,149 @@ async fn a_chaos_round_leaves_exactly_one_message_per_task_and_audience_and_ever
         "every kind of fault was met"
     );
 }
+
+/// What an update in place would tell nobody is posted once as a notice of
+/// its own, to the owner and the team: the escalation reaching leadership,
+/// the task going past its SLA, the playbook ending with the customer still
+/// behind; each event twice, and a lapse of a task already closed says nothing.
+#[tokio::test]
+async fn leadership_the_sla_and_a_lapse_are_each_told_once_to_the_owner_and_the_team() {
+    use milepost_app::ports::TaskStore;
+    use milepost_app::slack::posts::{SlackPosts, SlackSettings};
+    use milepost_aws::slack_api::SlackWebApi;
+    use milepost_domain::{Actor, CsmTask, Outcome, Stage, TaskAction, TaskSla};
+
+    let moto = MotoServer::start();
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&moto.sdk_config().await), "slack-notices");
+    store.create_table().await.unwrap();
+    let slack = SlackStandIn::start("maya@vendor.example=U_MAYA", "");
+    let clock = VirtualClock::new(Utc::now());
+    slack.set_clock(clock.now());
+    let with_sla = |id: &str| {
+        let t = milepost_embedded::fixtures::task(id, "maya@vendor.example", clock.now());
+        let mut brief = t.brief().clone();
+        brief.sla = Some(TaskSla::DueBy(clock.now() + Duration::days(1)));
+        CsmTask::open(id.into(), brief)
+    };
+    let (behind, closed) = (with_sla("acme-first-1:csm-task"), with_sla("acme-second-1:csm-task"));
+    store.create_task(&behind).await.unwrap();
+    store.create_task(&closed).await.unwrap();
+    let api = SlackWebApi::new(&format!("http://127.0.0.1:{}", slack.port), "xoxb-test-token").unwrap();
+    let settings = SlackSettings {
+        team_channel: Some("C_CS_TEAM".into()),
+        fallback_channel: None,
+        console_url: Some("https://console.example".into()),
+    };
+    let posts = SlackPosts {
+        store: &store,
+        api: &api,
+        clock: &clock,
+        settings: &settings,
+    };
+    let poster = HttpWebhookPoster::new().unwrap();
+    let webhooks = Webhooks {
+        store: &store,
+        poster: &poster,
+        clock: &clock,
+    };
+    let to = Integrations {
+        webhooks: &webhooks,
+        slack: Some(&posts),
+        crm: None,
+    };
+    let far = |c: &VirtualClock| c.now() + Duration::minutes(5);
+    let execution = |task: &CsmTask| task.id().trim_end_matches(":csm-task").to_string();
+    moto.record_requests(true).await;
+    for task in [&behind, &closed] {
+        let opened = DomainEvent::TaskOpened {
+            account_id: AccountId::new("acme"),
+            milestone_id: "first".into(),
+            task_id: task.id().into(),
+            owner_role: "csm".into(),
+            opened_at: clock.now(),
+        };
+        handle(&to, &from_bus(&opened), far(&clock)).await.unwrap();
+    }
+    assert_eq!(CsmTask::id_for(&execution(&behind)), behind.id());
+    // Day 5: leadership is told (the bus delivers it twice).
+    let leadership = DomainEvent::EscalationStageCompleted {
+        account_id: AccountId::new("acme"),
+        milestone_id: "first".into(),
+        execution: execution(&behind),
+        stage: Stage::Leadership,
+        completed_at: clock.now(),
+    };
+    for _ in 0..2 {
+        handle(&to, &from_bus(&leadership), far(&clock)).await.unwrap();
+    }
+    // The second task is closed; then a day passes with nobody acting on the first.
+    moto.record_requests(false).await;
+    let mut done = store.get_task(closed.id()).await.unwrap().unwrap();
+    let maya = Actor::Person {
+        name: "Maya".into(),
+        email: "maya@vendor.example".into(),
+    };
+    let action = TaskAction::Done {
+        outcome: Outcome::PlanAgreed,
+        note: None,
+    };
+    done.apply(&action, &maya, clock.now(), None).unwrap();
+    store.update_task(&done).await.unwrap();
+    moto.record_requests(true).await;
+    clock.advance(Duration::days(1) + Duration::minutes(1));
+    slack.set_clock(clock.now());
+    let retries = serde_json::json!({"part": "retries"});
+    for _ in 0..2 {
+        handle(&to, &retries, far(&clock)).await.unwrap();
+    }
+    // Both playbooks end with the customer behind.
+    for task in [&behind, &closed] {
+        let lapsed = DomainEvent::MilestoneLapsed {
+            account_id: AccountId::new("acme"),
+            milestone_id: "first".into(),
+            execution: execution(task),
+            lapsed_at: clock.now(),
+        };
+        for _ in 0..2 {
+            handle(&to, &from_bus(&lapsed), far(&clock)).await.unwrap();
+        }
+    }
+    moto.record_requests(false).await;
+
+    let channels = slack.messages();
+    for channel in ["D_MAYA", "C_CS_TEAM"] {
+        let firsts: Vec<String> = channels[channel]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["blocks"][0]["block_id"].as_str().unwrap().to_string())
+            .collect();
+        let count = |id: &str| firsts.iter().filter(|f| *f == id).count();
+        for kind in ["leadership", "past_sla", "lapsed"] {
+            assert_eq!(
+                count(&format!("milepost_notice:{kind}:{}", behind.id())),
+                1,
+                "{kind} in {channel}: {firsts:?}"
+            );
+        }
+        assert_eq!(count(&format!("milepost_task:{}", behind.id())), 1, "{channel}");
+        assert_eq!(
+            firsts.iter().filter(|f| f.ends_with(closed.id())).count(),
+            1,
+            "the closed task: its own message only, in {channel}: {firsts:?}"
+        );
+        let task_message = channels[channel]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["blocks"][0]["block_id"] == format!("milepost_task:{}", behind.id()).as_str())
+            .unwrap()
+            .to_string();
+        assert!(
+            task_message.contains("Escalated to leadership on") && task_message.contains("Past its SLA since"),
+            "the task's own message says both: {task_message}"
+        );
+    }
+    assert!(slack.judged_by_slacks_spec().starts_with("ok: "));
+    milepost_local::iam::assert_granted("IntegrationsFunction", &moto.recorded_actions());
+}

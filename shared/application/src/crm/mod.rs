@@ -353,7 +353,10 @@ impl CrmSyncs<'_> {
         match &sync.state {
             SyncState::Dead { why, .. } => {
                 run.dead += 1;
-                tracing::error!(account = %sync.account_id, record = %sync.mirrored.key(), why = %why, "a CRM change was given up");
+                // What failed and HubSpot's category only: its message may
+                // quote a value written (a name); `milepost crm dead` shows it whole.
+                let kind = why.split(": ").take(2).collect::<Vec<_>>().join(": ");
+                tracing::error!(account = %sync.account_id, record = %sync.mirrored.key(), why = %kind, "a CRM change was given up");
             }
             SyncState::Unmatched { why } => {
                 run.unmatched += 1;

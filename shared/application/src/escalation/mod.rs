@@ -46,6 +46,13 @@ pub enum StepError {
     /// `run_step` answers `Recovered`.
     #[error("milestone reached during the step")]
     ReachedMeanwhile,
+    /// An email of the step is claimed by another attempt (an overlapping
+    /// run, or one that stopped mid-send: a store fault after the claim)
+    /// until this moment: `run_step` answers `Deferred` to it, so the step
+    /// runs again once the claim is settled or can be adopted, instead of
+    /// spending its retries inside the claim's lease and losing the email.
+    #[error("an email is being sent by another attempt")]
+    HeldByAnother(Timestamp),
     #[error("milestone {0} is not tracked")]
     UnknownMilestone(String),
     #[error("account {0} is unknown")]
@@ -62,7 +69,7 @@ impl From<SendFailure> for StepError {
     fn from(e: SendFailure) -> Self {
         match e {
             SendFailure::Transient(why) => StepError::Transient(why),
-            SendFailure::HeldByAnother => StepError::Transient(e.to_string()),
+            SendFailure::HeldByAnother { until } => StepError::HeldByAnother(until),
             SendFailure::Throttled(why) => StepError::Throttled(why),
             SendFailure::Store(e) => e.into(),
         }
@@ -114,6 +121,13 @@ impl PlaybookSteps {
                 let at = self.clock.now() + throttle_wait(req, step);
                 span.in_scope(
                     || tracing::warn!(reason = %why, retry_at = %at, "SES sending rate reached; step deferred"),
+                );
+                Ok(StepOutcome::Deferred(at))
+            }
+            Err(StepError::HeldByAnother(until)) => {
+                let at = until.max(self.clock.now()) + chrono::Duration::seconds(1);
+                span.in_scope(
+                    || tracing::info!(retry_at = %at, "an email of the step is held by another attempt; step deferred"),
                 );
                 Ok(StepOutcome::Deferred(at))
             }
@@ -230,6 +244,19 @@ impl PlaybookSteps {
                         "escalation lapsed without recovery".to_string(),
                     )
                     .await?;
+                }
+                // Announced each time the step finds it lapsed (a retry after
+                // a lost publish too): one id, the lapse's own moment.
+                if let Some(lapsed_at) = milestone.lapsed_at() {
+                    self.events
+                        .publish(&[DomainEvent::MilestoneLapsed {
+                            account_id: account.id.clone(),
+                            milestone_id: milestone.milestone_id().to_owned(),
+                            execution: req.execution.clone(),
+                            lapsed_at,
+                        }])
+                        .await
+                        .map_err(|e| StepError::Transient(e.to_string()))?;
                 }
             }
         }

@@ -10,6 +10,7 @@
 //! field's 2,000, a button's 75); text that reaches `mrkdwn` has `&`, `<`
 //! and `>` escaped, so an account named `<!channel>` notifies nobody.
 
+use milepost_domain::slack::MessageKind;
 use milepost_domain::{CsmTask, TaskSla, TaskStatus, Timestamp};
 use serde_json::{json, Value};
 
@@ -162,6 +163,78 @@ pub fn task_message_as_of(task: &CsmTask, console_url: Option<&str>, around: Sta
     );
     SlackMessage {
         text: escape(&text),
+        blocks: Value::Array(blocks),
+    }
+}
+
+/// The first block of a notice about a task names it and its kind: a notice
+/// found by it after a lost answer is not posted again.
+pub const NOTICE_BLOCK_PREFIX: &str = "milepost_notice:";
+
+/// The id of the first block of `task_id`'s message of `kind`.
+pub fn block_id_of(task_id: &str, kind: MessageKind) -> String {
+    match kind {
+        MessageKind::Task => task_block_id(task_id),
+        notice => format!("{NOTICE_BLOCK_PREFIX}{}:{task_id}", notice.as_str()),
+    }
+}
+
+/// A notice about the task, posted once (never updated): its escalation
+/// reached leadership, it went past its SLA, or the playbook ended with the
+/// customer still behind; `at`, when that happened. It carries no task
+/// buttons (a notice is not updated when the task changes, so they would
+/// go stale): the task's own message and the console act on it.
+pub fn notice_message(task: &CsmTask, kind: MessageKind, console_url: Option<&str>, at: Timestamp) -> SlackMessage {
+    let brief = task.brief();
+    let account = escape(&brief.account_name);
+    let milestone = escape(&brief.milestone_name);
+    let due = fmt_date(brief.due_at);
+    let (header, what) = match kind {
+        MessageKind::Leadership => (
+            format!("Escalated to leadership: {} missed", brief.milestone_name),
+            format!("*{account}* is still behind on *{milestone}* (due {due}): its escalation reached leadership on {}.", fmt_date(at)),
+        ),
+        MessageKind::PastSla => (
+            format!("Past its SLA: CSM task for {}", brief.account_name),
+            format!(
+                "Nobody has acted on the task for *{account}*'s *{milestone}* (due {due}) since it opened on {}; its SLA passed on {}.",
+                fmt_date(brief.created_at),
+                fmt_date(past_sla_at(task).unwrap_or(at)),
+            ),
+        ),
+        MessageKind::Lapsed | MessageKind::Task => (
+            format!("Still behind after the playbook: {} missed", brief.milestone_name),
+            format!(
+                "The playbook for *{account}*'s *{milestone}* (due {due}) ended on {} and the customer has not caught up.\n*Target:* {}\n*Today:* {}",
+                fmt_date(at),
+                escape(&brief.target),
+                escape(&brief.current),
+            ),
+        ),
+    };
+    let mut blocks = vec![
+        json!({"type": "header", "block_id": block_id_of(task.id(), kind), "text": {"type": "plain_text", "text": clip(&header, 150)}}),
+        json!({"type": "section", "text": mrkdwn(&what, 3000)}),
+        json!({"type": "section", "fields": [
+            mrkdwn(&format!("*ARR at risk*\n{}", fmt_money(brief.arr_at_risk)), 2000),
+            mrkdwn(&format!("*Owner*\n{} ({})", escape(&brief.owner_name), escape(&brief.owner_role)), 2000),
+        ]}),
+        json!({"type": "context", "elements": [mrkdwn(&format!(
+            "The task is {}. Act on it from its own message{}.",
+            escape(&standing(task)),
+            if console_url.is_some() { " or the console" } else { "" }
+        ), 3000)]}),
+    ];
+    if let Some(url) = console_url
+        .map(|base| format!("{base}/tasks/{}", url_part(task.id())))
+        .filter(|u| u.len() <= 3000)
+    {
+        blocks.push(json!({"type": "actions", "block_id": "milepost_notice_actions", "elements": [
+            {"type": "button", "action_id": OPEN, "url": url, "text": {"type": "plain_text", "text": "Open in console"}}
+        ]}));
+    }
+    SlackMessage {
+        text: escape(&clip(&format!("{header} ({})", brief.account_name), 3000)),
         blocks: Value::Array(blocks),
     }
 }

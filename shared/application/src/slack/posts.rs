@@ -3,7 +3,11 @@
 //! channel) and one to the team's channel; when it is done, snoozed,
 //! dismissed, reopened or closed by Milepost, both messages updated in place
 //! to say so. Driven by the domain events on the bus (`TaskOpened`,
-//! `TaskSnoozed`, `TaskReopened`, `TaskClosed`), like the webhooks.
+//! `TaskSnoozed`, `TaskReopened`, `TaskClosed`), like the webhooks. What an
+//! update in place would tell nobody is also posted as a notice of its own,
+//! once per audience: the escalation reaching leadership (day 5's
+//! `EscalationStageCompleted`), the task going past its SLA, the playbook
+//! ending with the customer still behind (`MilestoneLapsed`).
 //!
 //! Once per task and audience (`SlackPostStore::create_slack_post`), so an
 //! event the bus delivers twice posts nothing twice; each attempt is claimed
@@ -13,13 +17,13 @@
 //! message. A 429 waits for Slack's `Retry-After`, however often; other
 //! failures are retried for a day.
 
-use milepost_domain::slack::{Audience, Owed, PostState, SlackOutcome, SlackPost};
+use milepost_domain::slack::{Audience, MessageKind, Owed, PostState, SlackOutcome, SlackPost};
 use milepost_domain::webhooks::OutboundEvent;
 use milepost_domain::{Claim, Timestamp};
 use serde::Serialize;
 
 use crate::ports::{Clock, SlackApi, SlackPostStore, StoreError, StoreResult, TaskStore};
-use crate::slack::blocks::{past_sla_at, task_message_as_of, Standing};
+use crate::slack::blocks::{block_id_of, notice_message, past_sla_at, task_message_as_of, Standing};
 
 /// How far before a post without an answer to look for it.
 const FIND_MARGIN: chrono::Duration = chrono::Duration::minutes(1);
@@ -76,6 +80,9 @@ impl SlackPosts<'_> {
         if event.event_type == "EscalationStageCompleted" {
             return self.escalated(event).await;
         }
+        if event.event_type == "MilestoneLapsed" {
+            return self.lapsed(event).await;
+        }
         let mut run = SlackRun::default();
         let Some(task_id) = event.data.get("task_id").and_then(serde_json::Value::as_str) else {
             return Ok(run);
@@ -125,12 +132,66 @@ impl SlackPosts<'_> {
                     p.task_changed(now);
                 })
                 .await?;
+            // A task that has messages gets the notice too.
+            if changed.is_some() {
+                owed.extend(
+                    self.notice(&task_id, audience, MessageKind::Leadership, event.occurred_at)
+                        .await?,
+                );
+            }
             owed.extend(changed);
         }
         for post in owed {
             self.attempt(post, &mut run).await?;
         }
         Ok(run)
+    }
+
+    /// A miss lapsed: its task's owner and the team are told, unless the
+    /// task is closed (or there was none: the miss was held back).
+    async fn lapsed(&self, event: &OutboundEvent) -> StoreResult<SlackRun> {
+        let mut run = SlackRun::default();
+        let Some(execution) = event.data.get("execution").and_then(serde_json::Value::as_str) else {
+            return Ok(run);
+        };
+        let task_id = milepost_domain::CsmTask::id_for(execution);
+        let live = self
+            .store
+            .get_task(&task_id)
+            .await?
+            .is_some_and(|t| t.status().is_live());
+        if !live {
+            return Ok(run);
+        }
+        for audience in self.audiences() {
+            if let Some(post) = self
+                .notice(&task_id, audience, MessageKind::Lapsed, event.occurred_at)
+                .await?
+            {
+                self.attempt(post, &mut run).await?;
+            }
+        }
+        Ok(run)
+    }
+
+    /// The notice of `kind` about the task to `audience`, of what happened
+    /// at `happened`, owed now, unless it was owed before.
+    async fn notice(
+        &self,
+        task_id: &str,
+        audience: Audience,
+        kind: MessageKind,
+        happened: Timestamp,
+    ) -> StoreResult<Option<SlackPost>> {
+        let post = SlackPost {
+            happened_at: Some(happened),
+            ..SlackPost::of_kind(task_id, audience, kind, self.clock.now())
+        };
+        Ok(self
+            .store
+            .create_slack_post(&post)
+            .await?
+            .then_some(SlackPost { version: 1, ..post }))
     }
 
     /// Applies `change` to the stored record, on the version read (again on a lost race).
@@ -146,7 +207,7 @@ impl SlackPosts<'_> {
                 .slack_posts(task_id)
                 .await?
                 .into_iter()
-                .find(|p| p.audience == audience)
+                .find(|p| p.audience == audience && p.kind == MessageKind::Task)
             else {
                 return Ok(None);
             };
@@ -171,7 +232,7 @@ impl SlackPosts<'_> {
             }
             let mut any = false;
             for post in self.store.due_slack_posts(now, PAGE).await? {
-                if seen.insert((post.task_id.clone(), post.audience)) {
+                if seen.insert((post.task_id.clone(), post.audience, post.kind)) {
                     any = true;
                     self.attempt(post, &mut run).await?;
                 }
@@ -214,11 +275,23 @@ impl SlackPosts<'_> {
             post.record(now, SlackOutcome::Refused("the task is not stored".into()));
             return self.settle(post, run).await;
         };
-        let standing = Standing {
-            escalated_at: post.escalated_at,
-            now: Some(now),
+        let console = self.settings.console_url.as_deref();
+        let message = match post.kind {
+            MessageKind::Task => {
+                let standing = Standing {
+                    escalated_at: post.escalated_at,
+                    now: Some(now),
+                };
+                task_message_as_of(&task, console, standing)
+            }
+            // Said of a task closed before it went: moot, not posted.
+            MessageKind::PastSla | MessageKind::Lapsed if !task.status().is_live() => {
+                post.claim = None;
+                post.state = PostState::Shown;
+                return self.settle(post, run).await;
+            }
+            notice => notice_message(&task, notice, console, post.happened_at.unwrap_or(now)),
         };
-        let message = task_message_as_of(&task, self.settings.console_url.as_deref(), standing);
         let owed = post.owed();
         let outcome = match &owed {
             Owed::Nothing => {
@@ -233,7 +306,11 @@ impl SlackPosts<'_> {
                     "Slack knows no user with the owner's address, and no fallback channel is set".into(),
                 ),
                 Ok(Some(target)) => match owed {
-                    Owed::Find(since) => match self.api.find(&target, since - FIND_MARGIN, &post.task_id).await {
+                    Owed::Find(since) => match self
+                        .api
+                        .find(&target, since - FIND_MARGIN, &block_id_of(&post.task_id, post.kind))
+                        .await
+                    {
                         Ok(Some((channel, ts))) => {
                             post.claim = None;
                             post.found(channel, ts, self.clock.now());
@@ -258,15 +335,27 @@ impl SlackPosts<'_> {
         };
         *counted += 1;
         post.record(self.clock.now(), outcome.clone());
-        // An open task still inside its SLA: the message says so when it is not.
-        if let Some(at) = past_sla_at(&task).filter(|at| *at > now) {
+        // An open task still inside its SLA: the message says so when it is
+        // not, and a notice tells its owner and the team.
+        let past_sla = past_sla_at(&task).filter(|_| post.kind == MessageKind::Task);
+        if let Some(at) = past_sla.filter(|at| *at > now) {
             post.refresh_at(at);
         }
+        let notice_owed = past_sla.is_some_and(|at| at <= now);
         if matches!(post.state, PostState::GivenUp { .. }) {
             run.waiting -= 1;
             run.given_up += 1;
             if let PostState::GivenUp { why, .. } = &post.state {
                 tracing::error!(task = %post.task_id, audience = post.audience.as_str(), why = %why, "a task's Slack message was given up");
+            }
+        }
+        if notice_owed {
+            let at = past_sla_at(&task).unwrap_or(now);
+            if let Some(notice) = self
+                .notice(&post.task_id, post.audience, MessageKind::PastSla, at)
+                .await?
+            {
+                Box::pin(self.attempt(notice, run)).await?;
             }
         }
         match self.store.update_slack_post(&post).await {

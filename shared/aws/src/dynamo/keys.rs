@@ -27,7 +27,7 @@
 //! | portfolio refreshed | `PORTFOLIO`              | `REFRESHED`           |                                              |
 //! | discovery result    | `DISCOVERY`              | `LATEST`              | (the maps page's; the latest replaces it)    |
 //! | kept results view   | `RESULTS`                | `VIEW#<all\|segment>` | `as_of` (epoch µs), `view` (JSON)            |
-//! | task's Slack message | `SLACK#<task id>`       | `POST#<owner\|team>`  | `due_pk` = `SLACK#DUE`, `due_sk` = `<when>#<task id>#<audience>` while owed a post or an update; TTL `expires_at` (120 days) once not |
+//! | task's Slack message | `SLACK#<task id>`       | `POST#<owner\|team>`, a notice `POST#<owner\|team>#<kind>` | `due_pk` = `SLACK#DUE`, `due_sk` = `<when>#<task id>#<audience>#<kind>` while owed a post or an update; TTL `expires_at` (120 days) once not |
 //! | CRM record          | `CRM#<account>`          | `SYNC#<company\|task:<id>>` | `due_pk` = `CRM#DUE`, `due_sk` = `<when>#<account>#<record>` while owed a write; `CRM#UNMATCHED` or `CRM#DEAD` (`<since>#...`) while listed; TTL `expires_at` (120 days) once a task's is synced |
 //! | CRM sync's values   | `CRM#VALUES`             | `<key>` (`properties`, `deals_cursor`, `company:<id>`) | `value` |
 //! | webhook endpoint    | `WEBHOOKS`               | `ENDPOINT#<id>`       |                                              |
@@ -151,8 +151,12 @@ pub(super) fn slack_pk(task_id: &str) -> String {
     format!("SLACK#{task_id}")
 }
 
-pub(super) fn slack_sk(audience: &str) -> String {
-    format!("{SLACK_PREFIX}{audience}")
+/// The task's own message `POST#<audience>` (as first stored); a notice about it `POST#<audience>#<kind>`.
+pub(super) fn slack_sk(audience: &str, kind: milepost_domain::slack::MessageKind) -> String {
+    match kind {
+        milepost_domain::slack::MessageKind::Task => format!("{SLACK_PREFIX}{audience}"),
+        notice => format!("{SLACK_PREFIX}{audience}#{}", notice.as_str()),
+    }
 }
 
 /// The CRM's records, under their account; where those owed a write, unmatched or dead are listed.

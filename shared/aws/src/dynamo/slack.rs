@@ -13,7 +13,7 @@ const SLACK_KEPT_DAYS: i64 = 120;
 
 impl DynamoStore {
     fn slack_post_item(post: &SlackPost, version: u64) -> StoreResult<Item> {
-        let (pk, sk) = (slack_pk(&post.task_id), slack_sk(post.audience.as_str()));
+        let (pk, sk) = (slack_pk(&post.task_id), slack_sk(post.audience.as_str(), post.kind));
         if !key_fits(&pk, &sk) {
             return Err(key_too_long(&pk, &sk));
         }
@@ -31,10 +31,11 @@ impl DynamoStore {
                 item.insert(
                     "due_sk".into(),
                     s(format!(
-                        "{}#{}#{}",
+                        "{}#{}#{}#{}",
                         time_key(*next_at),
                         post.task_id,
-                        post.audience.as_str()
+                        post.audience.as_str(),
+                        post.kind.as_str()
                     )),
                 );
             }
@@ -58,8 +59,13 @@ impl DynamoStore {
 impl SlackPostStore for DynamoStore {
     async fn create_slack_post(&self, post: &SlackPost) -> StoreResult<bool> {
         let item = Self::slack_post_item(post, 1)?;
-        self.put(item, slack_pk(&post.task_id), &slack_sk(post.audience.as_str()), true)
-            .await
+        self.put(
+            item,
+            slack_pk(&post.task_id),
+            &slack_sk(post.audience.as_str(), post.kind),
+            true,
+        )
+        .await
     }
 
     async fn slack_posts(&self, task_id: &str) -> StoreResult<Vec<SlackPost>> {

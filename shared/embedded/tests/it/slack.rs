@@ -28,7 +28,8 @@ struct Message {
     ts: String,
     text: String,
     blocks: serde_json::Value,
-    task_id: String,
+    /// Its first block's id: what names the message (`milepost_task:<id>`, a notice's).
+    block_id: String,
 }
 
 /// What a post does, scripted: answer normally, or fail in one of Slack's ways.
@@ -91,11 +92,7 @@ impl SlackApi for FakeSlack {
             ts: ts.clone(),
             text: message.text.clone(),
             blocks: message.blocks.clone(),
-            task_id: message.blocks[0]["block_id"]
-                .as_str()
-                .unwrap()
-                .trim_start_matches("milepost_task:")
-                .to_string(),
+            block_id: message.blocks[0]["block_id"].as_str().unwrap().to_string(),
         });
         match script {
             Some(Script::LostAnswer) => SlackOutcome::Unknown("chat.postMessage: no answer".into()),
@@ -127,14 +124,14 @@ impl SlackApi for FakeSlack {
         &self,
         target: &str,
         _since: Timestamp,
-        task_id: &str,
+        block_id: &str,
     ) -> Result<Option<(String, String)>, SlackOutcome> {
         self.calls.lock().unwrap().push("conversations.history".into());
         let channel = target.replace("U_", "D_");
         Ok(self
             .messages()
             .into_iter()
-            .find(|m| m.channel == channel && m.task_id == task_id)
+            .find(|m| m.channel == channel && m.block_id == block_id)
             .map(|m| (m.channel, m.ts)))
     }
 }
@@ -399,14 +396,26 @@ async fn a_task_past_its_sla_and_an_escalation_to_leadership_update_its_messages
         "not before the SLA is past"
     );
     w.clock.set(due_by);
-    assert_eq!(posts.deliver_due(None).await.unwrap().updated, 2);
+    let run = posts.deliver_due(None).await.unwrap();
+    assert_eq!((run.updated, run.posted), (2, 2), "both updated, and a notice to each");
+    // The task's own messages, updated in place; the notices apart.
     let said = |w: &World| {
         w.slack
             .messages()
             .iter()
+            .filter(|m| m.block_id.starts_with("milepost_task:"))
             .map(|m| m.blocks.to_string())
             .collect::<Vec<_>>()
     };
+    let notices = |w: &World, kind: &str| {
+        w.slack
+            .messages()
+            .iter()
+            .filter(|m| m.block_id == format!("milepost_notice:{kind}:exec-1:csm-task"))
+            .map(|m| m.channel.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(notices(&w, "past_sla"), ["D_MAYA", "C_CS_TEAM"]);
     assert!(
         said(&w).iter().all(|b| b.contains("Past its SLA since 3 Jun 2026")),
         "{:?}",
@@ -423,7 +432,12 @@ async fn a_task_past_its_sla_and_an_escalation_to_leadership_update_its_messages
     for _ in 0..2 {
         posts.accept(&escalated).await.unwrap();
     }
-    assert_eq!(w.slack.messages().len(), 2, "updated in place");
+    assert_eq!(said(&w).len(), 2, "updated in place");
+    assert_eq!(
+        notices(&w, "leadership"),
+        ["D_MAYA", "C_CS_TEAM"],
+        "told once, though delivered twice"
+    );
     assert!(
         said(&w)
             .iter()

@@ -545,8 +545,9 @@ async fn a_send_claim_left_by_a_crashed_attempt_is_logged_as_unknown_not_as_sent
 }
 
 /// Another attempt's claim that is still live (its Lambda is sending right
-/// now) is waited for, not logged as sent before it is: the step retries
-/// and finds the send settled.
+/// now, or stopped mid-send) is waited for, not logged as sent before it
+/// is: the step is deferred until the claim's lease ends (not retried: its
+/// retries would be spent inside the lease) and finds the send settled.
 #[tokio::test]
 async fn a_send_claimed_by_a_live_attempt_is_waited_for() {
     use milepost_app::ports::{SendClaim, SendLedger, SendRecord};
@@ -572,7 +573,8 @@ async fn a_send_claimed_by_a_live_attempt_is_waited_for() {
         })
         .await;
 
-    assert_eq!(run.count("StateRetried", "Day1Email"), 1);
+    assert_eq!(run.count("StateEntered", "Day1EmailDeferred"), 1);
+    assert_eq!(run.count("StateRetried", "Day1Email"), 0);
     assert_eq!(run.count("StateCaught", "Day1Email"), 0);
     let outreach = h.sent().iter().filter(|(k, _)| *k == EmailKind::Outreach).count();
     assert_eq!(outreach, 0, "the other attempt sent it; this one did not");
