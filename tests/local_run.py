@@ -92,6 +92,9 @@ class Terminal:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             os.environ["MILEPOST_LOCAL_PORT"] = str(port)
             os.environ["MILEPOST_TIME_FACTOR"] = str(TIME_FACTOR)
+            # The integrations function's schedule (retries, HubSpot's deals)
+            # every 10 s, not a minute: the checks wait for it.
+            os.environ["MILEPOST_LOCAL_RETRIES_SECONDS"] = "10"
             os.execvp("make", ["make", "--no-print-directory", "local"])
         threading.Thread(target=self._drain, daemon=True).start()
 
