@@ -1,7 +1,7 @@
-//! A stand-in for a vendor's API (`tests/slack_standin.py`,
-//! `tests/hubspot_standin.py`) on a free loopback port, started for a test:
-//! it records every call to a file, one JSON object a line. Stopped when
-//! dropped.
+//! A stand-in for a vendor's API, or a consumer (`tests/slack_standin.py`,
+//! `tests/hubspot_standin.py`, `tests/webhook_receiver.py`), on a free
+//! loopback port, started for a test: it records every call to a file, one
+//! JSON object a line. Stopped when dropped.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};

@@ -7,9 +7,6 @@
 //! twice makes one delivery; and the function asks of AWS only what the
 //! template grants it.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
 use chrono::{Duration, Utc};
 use milepost_app::ports::{Clock, WebhookStore};
 use milepost_app::webhooks::Webhooks;
@@ -19,54 +16,23 @@ use milepost_domain::webhooks::{DeliveryState, WebhookEndpoint, RETRY_OFFSETS};
 use milepost_domain::{AccountId, DomainEvent};
 use milepost_embedded::VirtualClock;
 use milepost_integrations::{handle, Integrations};
-use milepost_local::MotoServer;
+use milepost_local::{MotoServer, StandIn};
 
-/// The consumer, on a free loopback port; stopped when dropped.
-struct Receiver {
-    child: Child,
-    port: u16,
-    record: tempfile::NamedTempFile,
-}
+/// The consumer (`tests/webhook_receiver.py`, through
+/// `milepost_local::StandIn`), on a free loopback port; stopped when dropped.
+struct Receiver(StandIn);
 
 impl Receiver {
     fn start(secrets: &std::path::Path, answers: &str) -> Self {
-        let python = milepost_local::venv_python();
-        let record = tempfile::NamedTempFile::new().unwrap();
-        let mut child = Command::new(&python)
-            .arg(milepost_local::harness_script("webhook_receiver.py"))
-            .arg("--record")
-            .arg(record.path())
-            .arg("--secrets")
-            .arg(secrets)
-            .arg("--answers")
-            .arg(answers)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting the receiver with {python} (make test installs it): {e}"));
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("the receiver printed {line:?}"));
-        Receiver { child, port, record }
+        let secrets = secrets.to_str().expect("a UTF-8 path");
+        Receiver(StandIn::start(
+            "webhook_receiver.py",
+            &["--secrets", secrets, "--answers", answers],
+        ))
     }
 
     fn received(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.record.path())
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.calls()
     }
 }
 
@@ -101,7 +67,7 @@ async fn each_event_reaches_the_consumer_signed_once_retried_under_one_id_until_
     };
     let tasks = webhooks
         .add(
-            &format!("http://127.0.0.1:{}/milepost", receiver.port),
+            &format!("{}/milepost", receiver.0.url()),
             &["TaskOpened".into(), "TaskClosed".into()],
         )
         .await
@@ -184,13 +150,9 @@ async fn each_event_reaches_the_consumer_signed_once_retried_under_one_id_until_
     milepost_local::iam::assert_granted("IntegrationsFunction", &moto.recorded_actions());
 }
 
-/// Slack's Web API stand-in (`tests/slack_standin.py`) on a free loopback
-/// port; it records every call. Stopped when dropped.
-struct SlackStandIn {
-    child: Child,
-    port: u16,
-    record: tempfile::NamedTempFile,
-}
+/// Slack's Web API stand-in (`tests/slack_standin.py`, through
+/// `milepost_local::StandIn`); it records every call. Stopped when dropped.
+struct SlackStandIn(StandIn);
 
 impl SlackStandIn {
     fn start(users: &str, faults: &str) -> Self {
@@ -203,52 +165,31 @@ impl SlackStandIn {
     }
 
     fn start_with(users: &str, extra: &[&str]) -> Self {
-        let python = milepost_local::venv_python();
-        let record = tempfile::NamedTempFile::new().unwrap();
-        let mut child = Command::new(&python)
-            .arg(milepost_local::harness_script("slack_standin.py"))
-            .args(["--record", record.path().to_str().unwrap(), "--users", users])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        SlackStandIn {
-            port: line.trim().parse().unwrap(),
-            child,
-            record,
-        }
+        let args: Vec<&str> = ["--users", users].into_iter().chain(extra.iter().copied()).collect();
+        SlackStandIn(StandIn::start("slack_standin.py", &args))
+    }
+
+    fn url(&self) -> String {
+        self.0.url()
     }
 
     fn calls(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.record.path())
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        self.0.calls()
     }
 
     /// What `tests/slack_calls_check.py` (Slack's published spec, slack-sdk's block models) says.
     fn judged_by_slacks_spec(&self) -> String {
-        let python = milepost_local::venv_python();
-        let out = Command::new(&python)
-            .arg(milepost_local::harness_script("slack_calls_check.py"))
-            .arg(self.record.path())
-            .output()
-            .unwrap();
-        let said = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "Slack's spec refuses what was sent:\n{said}");
-        said
+        self.0.judged_by("slack_calls_check.py")
     }
-}
 
-impl Drop for SlackStandIn {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// The stand-in's clock, for the timestamps it gives messages (the run's virtual clock).
+    fn set_clock(&self, now: chrono::DateTime<Utc>) {
+        self.0.post("/_clock", &serde_json::json!({"now": now.timestamp()}));
+    }
+
+    /// Every channel's messages, as the stand-in keeps them.
+    fn messages(&self) -> serde_json::Value {
+        self.0.get("/_messages")["channels"].clone()
     }
 }
 
@@ -267,7 +208,7 @@ async fn a_task_reaches_slack_once_per_audience_through_a_429_and_a_lost_answer_
     let clock = VirtualClock::new(Utc::now());
     let task = milepost_embedded::fixtures::task("acme-first-1:csm-task", "maya@vendor.example", clock.now());
     store.create_task(&task).await.unwrap();
-    let api = SlackWebApi::new(&format!("http://127.0.0.1:{}", slack.port), "xoxb-test-token").unwrap();
+    let api = SlackWebApi::new(&slack.url(), "xoxb-test-token").unwrap();
     let settings = SlackSettings {
         team_channel: Some("C_CS_TEAM".into()),
         fallback_channel: None,
@@ -358,48 +299,6 @@ async fn a_task_reaches_slack_once_per_audience_through_a_429_and_a_lost_answer_
     milepost_local::iam::assert_granted("IntegrationsFunction", &moto.recorded_actions());
 }
 
-impl SlackStandIn {
-    /// The stand-in's clock, for the timestamps it gives messages (the run's virtual clock).
-    fn set_clock(&self, now: chrono::DateTime<Utc>) {
-        let body = serde_json::json!({"now": now.timestamp()}).to_string();
-        post_json(&format!("127.0.0.1:{}", self.port), "/_clock", &body);
-    }
-
-    /// Every channel's messages, as the stand-in keeps them.
-    fn messages(&self) -> serde_json::Value {
-        let url = format!("127.0.0.1:{}", self.port);
-        let mut stream = std::net::TcpStream::connect(&url).unwrap();
-        use std::io::{Read, Write};
-        write!(
-            stream,
-            "GET /_messages HTTP/1.1\r\nHost: {url}\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).unwrap();
-        let body = answer.split_once("\r\n\r\n").unwrap().1;
-        serde_json::from_str::<serde_json::Value>(body).unwrap()["channels"].clone()
-    }
-}
-
-/// A POST of a JSON body to the stand-in's control endpoint `path` at `host`.
-fn post_json(host: &str, path: &str, body: &str) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(host).unwrap();
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    assert!(
-        answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200"),
-        "{answer}"
-    );
-}
-
 /// A chaos round: 40 tasks (half owned by a Slack user, half falling back
 /// to a channel), a third of Slack's post and update calls failing (429,
 /// 500, or taken with the answer lost), task events delivered twice and out
@@ -426,7 +325,7 @@ async fn a_chaos_round_leaves_exactly_one_message_per_task_and_audience_and_ever
     let slack = SlackStandIn::start_chaos("maya@vendor.example=U_MAYA", seed, 0.33);
     let clock = VirtualClock::new(Utc::now());
     slack.set_clock(clock.now());
-    let api = SlackWebApi::new(&format!("http://127.0.0.1:{}", slack.port), "xoxb-test-token").unwrap();
+    let api = SlackWebApi::new(&slack.url(), "xoxb-test-token").unwrap();
     let settings = SlackSettings {
         team_channel: Some("C_CS_TEAM".into()),
         fallback_channel: Some("C_FALLBACK".into()),
@@ -612,7 +511,7 @@ async fn leadership_the_sla_and_a_lapse_are_each_told_once_to_the_owner_and_the_
     let (behind, closed) = (with_sla("acme-first-1:csm-task"), with_sla("acme-second-1:csm-task"));
     store.create_task(&behind).await.unwrap();
     store.create_task(&closed).await.unwrap();
-    let api = SlackWebApi::new(&format!("http://127.0.0.1:{}", slack.port), "xoxb-test-token").unwrap();
+    let api = SlackWebApi::new(&slack.url(), "xoxb-test-token").unwrap();
     let settings = SlackSettings {
         team_channel: Some("C_CS_TEAM".into()),
         fallback_channel: None,
