@@ -378,6 +378,21 @@ impl Validator<'_> {
             }
             Some(other) => self.problem(other.span(), "milestones", "must be a list of milestones"),
         }
+        // ARR at risk is ARR × each missed milestone's weight: weights summing
+        // above 1 put more than an account's ARR at risk when it misses them all.
+        let total: f64 = milestones.iter().map(MilestoneDef::arr_weight).sum();
+        if total > 1.0 + 1e-9 {
+            if let Some(node) = top.get_node("milestones") {
+                self.advise(
+                    node.span(),
+                    "milestones",
+                    format!(
+                        "their arr_weight values sum to {total:.2} (an unset one counts {}): an account that missed them all would have more ARR at risk than its ARR; weigh them to sum to 1 or less",
+                        milepost_domain::map::DEFAULT_ARR_WEIGHT
+                    ),
+                );
+            }
+        }
         let after_playbook = self.after_playbook(top);
         Some(MilestoneMap {
             after_playbook,

@@ -633,3 +633,18 @@ fn what_follows_a_lapse_is_set_by_the_map_or_defaults_to_reminders_at_14_and_30_
         assert!(p.message.contains(says), "{t}: {}", p.message);
     }
 }
+
+/// Issue 36: weights summing above 1 would put more than an account's ARR
+/// at risk; a valid map that does so gets advice naming the sum.
+#[test]
+fn weights_summing_above_one_are_advised_against() {
+    let (_, advice) = load_map_with_advice("map.yaml", VALID).expect("valid");
+    assert!(advice.iter().all(|a| a.field != "milestones"), "{advice:?}");
+    let heavy = VALID.replace("arr_weight: 0.3", "arr_weight: 0.95");
+    let (_, advice) = load_map_with_advice("map.yaml", &heavy).expect("still valid: advice only");
+    let weights = advice
+        .iter()
+        .find(|a| a.field == "milestones")
+        .expect("advice on the weights");
+    assert!(weights.message.contains("sum to 1.05"), "{}", weights.message);
+}
