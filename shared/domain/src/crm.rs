@@ -183,6 +183,9 @@ pub struct CrmSync {
     pub state: SyncState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synced_at: Option<Timestamp>,
+    /// The CRM record last written (a company's changes when a trait names another).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_to: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failing_since: Option<Timestamp>,
     #[serde(default)]
@@ -205,6 +208,7 @@ impl CrmSync {
             maybe_created_at: None,
             state: SyncState::Due { next_at: now },
             synced_at: None,
+            written_to: None,
             failing_since: None,
             failures: 0,
             claim: None,
@@ -339,6 +343,7 @@ impl CrmSync {
         self.failing_since = None;
         self.failures = 0;
         self.synced_at = Some(at);
+        self.written_to = self.crm_id.clone();
         // Created or written as it stood when the attempt was claimed; a
         // change since then lost the attempt its version, and marks it again.
         self.stale = false;

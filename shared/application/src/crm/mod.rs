@@ -330,6 +330,9 @@ impl CrmSyncs<'_> {
             }
             Err(e) => return Err(e),
         }
+        // The company written before this attempt: finding another (or the
+        // first) is what sets the deals' pointer and wakes waiting tasks.
+        let written_before = sync.written_to.clone();
         let mut outcome = None;
         for _ in 0..STEPS {
             match self.step(&mut sync, run).await? {
@@ -364,7 +367,10 @@ impl CrmSyncs<'_> {
             }
             _ => {}
         }
-        let company_found = sync.mirrored == Mirrored::Company && matches!(outcome, Some(CrmOutcome::Written));
+        // A refresh of the company already written needs neither.
+        let company_found = sync.mirrored == Mirrored::Company
+            && matches!(outcome, Some(CrmOutcome::Written))
+            && sync.crm_id != written_before;
         match self.store.update_crm_sync(&sync).await {
             Ok(_) => {}
             // What it mirrors changed meanwhile (its event marked the record):
