@@ -122,7 +122,12 @@ async fn seed(store: &dyn Store) {
 /// What the scheduled run does last: keeps the portfolio the console
 /// reads (every run) and its results page (hourly).
 async fn keep_portfolio(store: &dyn Store) -> usize {
+    let started = Instant::now();
     milepost_app::console::keep_results(store, now()).await.unwrap();
+    println!(
+        "keeping the results pages in process (24 views from one read, hourly in the sweep function): {:.0} ms",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
     milepost_app::portfolio_keeper::refresh_all(store, now())
         .await
         .unwrap()
@@ -190,14 +195,16 @@ const PAGES: [(&str, &str, &str); 8] = [
     ("tasks_sla", "/tasks?whose=team&status=sla", LEAD),
     ("tasks_mine", "/tasks?whose=mine", MAYA),
     ("results", "/results", LEAD),
-    // A chosen period is worked out when asked for, from the whole table.
-    ("results_period", "/results?since=2026-01-01", LEAD),
+    // Another of the periods the page offers, kept as every miss so far is.
+    ("results_90d", "/results?period=90d", LEAD),
     ("maps", "/maps", LEAD),
 ];
 
 #[tokio::main]
 async fn main() {
     let mut figures = serde_json::Map::new();
+    // Every figure that misses its target, said at the end (exit 1).
+    let mut missed: Vec<String> = Vec::new();
     println!("console bench: {ACCOUNTS} accounts, {OPEN_MISSES} open misses, {OPEN_TASKS} open tasks");
 
     // In process, on the embedded store.
@@ -223,6 +230,9 @@ async fn main() {
         times.sort_by(f64::total_cmp);
         let (p50, p95) = (times[RENDERS / 2], times[RENDERS * 95 / 100]);
         println!("{name:<12} {p50:>10.1} {p95:>10.1}");
+        if p95 > RENDER_P95_MS {
+            missed.push(format!("{name}: render p95 {p95:.1} ms > {RENDER_P95_MS} ms"));
+        }
         figures.insert(
             format!("{name}_render"),
             json!({"p50_ms": p50, "p95_ms": p95, "target_p95_ms": RENDER_P95_MS, "html_bytes": bytes}),
@@ -236,6 +246,9 @@ async fn main() {
             bytes / 1024,
             PAGE_BYTES / 1024
         );
+        if bytes > PAGE_BYTES {
+            missed.push(format!("{name} page: {bytes} bytes > {PAGE_BYTES}"));
+        }
         figures.insert(
             format!("{name}_page_bytes"),
             json!({"bytes": bytes, "target_bytes": PAGE_BYTES}),
@@ -265,24 +278,35 @@ async fn main() {
     let refresh = store.meter().requests() - before;
     assert_eq!(kept, rows, "both stores keep the same portfolio");
     println!("keeping the portfolio ({kept} accounts at risk, every scheduled run): {refresh} requests");
-    println!("keeping the results page (4 views, hourly): {results} requests");
+    println!("keeping the results pages (24 views, hourly): {results} requests");
     figures.insert(
         "portfolio_refresh_dynamodb".into(),
         json!({"requests": refresh, "accounts_at_risk": kept}),
     );
-    figures.insert("results_keep_dynamodb".into(), json!({"requests": results, "views": 4}));
+    figures.insert(
+        "results_keep_dynamodb".into(),
+        json!({"requests": results, "views": 24}),
+    );
     let console = console_over(store.clone());
     println!(
-        "\n{:<12} {:>10}   target ≤ {REQUESTS_PER_PAGE} (a chosen period's results read the table, as milepost report does)",
+        "\n{:<12} {:>10}   target ≤ {REQUESTS_PER_PAGE}, no Scan",
         "page", "requests"
     );
     for (name, path, who) in PAGES {
         let cookie = sign_in(&console, who).await;
-        let before = store.meter().requests();
+        let (before, scans_before) = (store.meter().requests(), store.meter().scans());
         let answer = console.handle(&get(path, &cookie)).await;
         assert_eq!(answer.status, 200, "{path}: {}", answer.text());
+        assert!(!answer.text().contains("id=\"pending\""), "{path}: its view is kept");
         let requests = store.meter().requests() - before;
-        println!("{name:<12} {requests:>10}");
+        let scans = store.meter().scans() - scans_before;
+        println!(
+            "{name:<12} {requests:>10}{}",
+            if scans > 0 { "   (a Scan)" } else { "" }
+        );
+        if requests > REQUESTS_PER_PAGE || scans > 0 {
+            missed.push(format!("{name}: {requests} requests, {scans} Scans on DynamoDB"));
+        }
         figures.insert(
             format!("{name}_dynamodb"),
             json!({"requests": requests, "target_requests": REQUESTS_PER_PAGE}),
@@ -292,4 +316,8 @@ async fn main() {
     let path = format!("{BENCH_DIR}/console.json");
     std::fs::write(&path, serde_json::to_string_pretty(&Value::Object(figures)).unwrap()).unwrap();
     println!("\nfigures: {path}");
+    if !missed.is_empty() {
+        eprintln!("\ntargets missed:\n  {}", missed.join("\n  "));
+        std::process::exit(1);
+    }
 }

@@ -3,13 +3,15 @@
 //! no Lambda links. `emulator` starts moto for a test; `stack` creates the
 //! table, bus and state machine there; `outbox` reads back the emails SES
 //! "sent" and verifies the sender; `iam` records what tests ask of AWS
-//! there, to check it against the template's policies; `fault_proxy` sits
+//! there, to check it against the template's policies, and `routes` what
+//! a function answers against the template's HTTP routes; `fault_proxy` sits
 //! between the SDK and the emulator and misbehaves on purpose, seeded.
 
 pub mod emulator;
 pub mod fault_proxy;
 pub mod iam;
 pub mod outbox;
+pub mod routes;
 pub mod stack;
 pub mod stand_in;
 

@@ -25,7 +25,7 @@ pub use crate::email::account_href;
 use crate::ingest::{Confirmed, IngestError, Ingestion};
 use crate::ports::{Clock, ConsoleStore, EventPublisher};
 use crate::tasks::{change_task, TaskError};
-pub use results::{keep_results, results_due, ResultsKeeper, RESULTS_KEPT_FOR};
+pub use results::{keep_results, results_due, Period, ResultsKeeper, RESULTS_KEPT_FOR};
 pub use session::{Role, SessionKey, Viewer};
 pub use sign_in::{Access, IdentityProvider};
 use subtle::ConstantTimeEq;

@@ -1,12 +1,13 @@
 //! The results page: `milepost report` as pictures. Every figure is the
-//! report's for the same period and moment (one read of the store makes the
-//! period's report and the twelve weeks' before now). The page people open
-//! most — every miss so far, for all segments or one — is kept ready by the
-//! scheduled run (`keep_results`, hourly: it reads the whole table), so it
-//! is one read; a chosen period is worked out when asked for.
+//! report's for the same period and moment. Each view — every miss so far
+//! (with the twelve weeks before now), the last 30 and 90 days, this and
+//! last quarter, the last twelve months; for all segments and each — is
+//! kept ready by the scheduled run (`keep_results`, hourly: one read of the
+//! whole table makes them all), so a page view is one read and never a
+//! Scan. Another period is `milepost report --since --until`'s.
 
 use askama::Template;
-use chrono::{Duration, NaiveDate};
+use chrono::{Datelike, Duration, NaiveDate};
 use milepost_domain::report::{Rate, Report, ReportOptions, Row, Week, DEFAULT_WINDOW_DAYS};
 use milepost_domain::{Segment, Timestamp};
 
@@ -146,6 +147,9 @@ struct ResultsView {
     as_of: String,
     since: String,
     until: String,
+    /// The periods offered, this one chosen.
+    #[serde(default)]
+    periods: Vec<Choice>,
     segments: Vec<Choice>,
     headline: Option<String>,
     notes: Vec<String>,
@@ -167,23 +171,121 @@ struct ResultsView {
 #[template(path = "console/results.html")]
 struct ResultsHtml<'a> {
     c: &'a super::pages::Chrome,
-    v: &'a ResultsView,
+    v: Option<&'a ResultsView>,
+    /// Nothing kept yet: when the run keeps them.
+    pending: Option<&'a ResultsPending>,
 }
 
-/// What the page's period asks for, as `milepost report` reads the same flags.
-pub fn options_of(query: &Fields, now: Timestamp) -> ReportOptions {
-    let date = |name: &str| {
-        query
-            .get(name)
-            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-    };
-    ReportOptions {
-        since: date("since"),
-        until: date("until"),
-        segment: query.get("segment").and_then(|s| s.parse().ok()),
-        window_days: DEFAULT_WINDOW_DAYS,
-        as_of: now,
+struct ResultsPending {
+    next_run: String,
+}
+
+fn period_choices(current: Period) -> Vec<Choice> {
+    choices(
+        Period::ALL.iter().map(|p| (p.as_str(), p.label().to_string())),
+        Some(current.as_str()),
+    )
+}
+
+fn segment_choices(current: Option<Segment>) -> Vec<Choice> {
+    choices(
+        Segment::ALL.iter().map(|s| (s.as_str(), segment_label(*s).to_string())),
+        current.map(Segment::as_str),
+    )
+}
+
+/// The periods the page offers, each kept ready: misses due in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    /// Every miss so far, with the weekly charts.
+    All,
+    Last30Days,
+    Last90Days,
+    ThisQuarter,
+    LastQuarter,
+    Last12Months,
+}
+
+impl Period {
+    pub const ALL: [Period; 6] = [
+        Period::All,
+        Period::Last30Days,
+        Period::Last90Days,
+        Period::ThisQuarter,
+        Period::LastQuarter,
+        Period::Last12Months,
+    ];
+
+    /// Its name in the page's address (`/results?period=90d`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Period::All => "all",
+            Period::Last30Days => "30d",
+            Period::Last90Days => "90d",
+            Period::ThisQuarter => "quarter",
+            Period::LastQuarter => "last-quarter",
+            Period::Last12Months => "12m",
+        }
     }
+
+    fn label(self) -> &'static str {
+        match self {
+            Period::All => "Every miss so far",
+            Period::Last30Days => "The last 30 days",
+            Period::Last90Days => "The last 90 days",
+            Period::ThisQuarter => "This quarter",
+            Period::LastQuarter => "Last quarter",
+            Period::Last12Months => "The last 12 months",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Period> {
+        Period::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+
+    /// The due dates it covers at `now` (UTC days, both ends included), as
+    /// `milepost report --since --until` takes them.
+    pub fn dates(self, now: Timestamp) -> (Option<NaiveDate>, Option<NaiveDate>) {
+        let today = now.date_naive();
+        let quarter_start = |d: NaiveDate| {
+            NaiveDate::from_ymd_opt(d.year(), (d.month0() / 3) * 3 + 1, 1).expect("a quarter's first day")
+        };
+        match self {
+            Period::All => (None, None),
+            Period::Last30Days => (Some(today - Duration::days(29)), Some(today)),
+            Period::Last90Days => (Some(today - Duration::days(89)), Some(today)),
+            Period::ThisQuarter => (Some(quarter_start(today)), Some(today)),
+            Period::LastQuarter => {
+                let this = quarter_start(today);
+                (
+                    Some(quarter_start(this - Duration::days(1))),
+                    Some(this - Duration::days(1)),
+                )
+            }
+            Period::Last12Months => (Some(today - Duration::days(364)), Some(today)),
+        }
+    }
+
+    /// The report's options for it at `now`.
+    pub fn options(self, segment: Option<Segment>, now: Timestamp) -> ReportOptions {
+        let (since, until) = self.dates(now);
+        ReportOptions {
+            since,
+            until,
+            segment,
+            window_days: DEFAULT_WINDOW_DAYS,
+            as_of: now,
+        }
+    }
+}
+
+/// What the page asks for: a period (every miss so far unless it names
+/// one the page offers) and a segment.
+pub fn asked_of(query: &Fields) -> (Period, Option<Segment>) {
+    (
+        query.get("period").and_then(Period::parse).unwrap_or(Period::All),
+        query.get("segment").and_then(|s| s.parse().ok()),
+    )
 }
 
 /// The `WEEKS` whole weeks before `now`'s, oldest first.
@@ -204,30 +306,31 @@ fn kept_segments() -> impl Iterator<Item = Option<Segment>> {
     std::iter::once(None).chain(Segment::ALL.into_iter().map(Some))
 }
 
-/// The name a kept view goes by.
-fn kept_key(segment: Option<Segment>) -> &'static str {
-    segment.map_or("all", Segment::as_str)
+/// The name a kept view goes by: every miss so far's by its segment alone
+/// (as first kept), another period's prefixed with it.
+fn kept_key(period: Period, segment: Option<Segment>) -> String {
+    let segment = segment.map_or("all", Segment::as_str);
+    match period {
+        Period::All => segment.to_string(),
+        other => format!("{}:{segment}", other.as_str()),
+    }
 }
 
 /// How long a kept view serves before the scheduled run works it out again.
 pub const RESULTS_KEPT_FOR: Duration = Duration::hours(1);
 
-/// Works out the page of every miss so far, for all segments and each, at
-/// `now` (one read of the whole table) and keeps them. Returns how many.
+/// Works out the page of every period it offers, for all segments and
+/// each, at `now` (one read of the whole table) and keeps them. Returns
+/// how many.
 pub async fn keep_results(store: &dyn ResultsKeeperStore, now: Timestamp) -> StoreResult<usize> {
-    let asked: Vec<ReportOptions> = kept_segments()
-        .map(|segment| ReportOptions {
-            since: None,
-            until: None,
-            segment,
-            window_days: DEFAULT_WINDOW_DAYS,
-            as_of: now,
-        })
+    let asked: Vec<(Period, Option<Segment>)> = Period::ALL
+        .into_iter()
+        .flat_map(|period| kept_segments().map(move |segment| (period, segment)))
         .collect();
-    let views = results_views(store, &asked, now, true).await?;
-    for (options, view) in asked.iter().zip(&views) {
+    let views = results_views(store, &asked, now).await?;
+    for ((period, segment), view) in asked.iter().zip(&views) {
         let json = serde_json::to_string(view).map_err(crate::ports::StoreError::backend)?;
-        store.keep_results(kept_key(options.segment), now, &json).await?;
+        store.keep_results(&kept_key(*period, *segment), now, &json).await?;
     }
     Ok(views.len())
 }
@@ -253,35 +356,37 @@ impl ResultsKeeper {
 
 /// Whether the kept views are due to be worked out again at `now`.
 pub async fn results_due(store: &dyn KeptResultsStore, now: Timestamp) -> StoreResult<bool> {
-    Ok(match store.kept_results(kept_key(None)).await? {
+    Ok(match store.kept_results(&kept_key(Period::All, None)).await? {
         Some((as_of, _)) => as_of + RESULTS_KEPT_FOR <= now,
         None => true,
     })
 }
 
-/// The page's view for each of `asked`, from one read of the store; with
-/// `weekly`, each with its segment's last twelve weeks.
+/// The page's view for each of `asked`, from one read of the store; every
+/// miss so far's with its segment's last twelve weeks.
 async fn results_views(
     store: &dyn ReportStore,
-    asked: &[ReportOptions],
+    asked: &[(Period, Option<Segment>)],
     now: Timestamp,
-    weekly: bool,
 ) -> StoreResult<Vec<ResultsView>> {
-    let weeks = if weekly { weeks_before(now) } else { Vec::new() };
-    let mut all = Vec::with_capacity(asked.len() * (1 + WEEKS));
-    for options in asked {
-        all.push(options.clone());
-        all.extend(weeks.iter().map(|w| ReportOptions {
-            segment: options.segment,
+    let weeks = weeks_before(now);
+    let weeks_of = |period: Period| if period == Period::All { &weeks[..] } else { &[] };
+    let mut all = Vec::with_capacity(asked.len() + 4 * WEEKS);
+    for (period, segment) in asked {
+        all.push(period.options(*segment, now));
+        all.extend(weeks_of(*period).iter().map(|w| ReportOptions {
+            segment: *segment,
             ..w.options(now)
         }));
     }
     let mut reports = crate::report::reports(store, all).await?.into_iter();
     let mut views = Vec::with_capacity(asked.len());
-    for options in asked {
+    for (period, segment) in asked {
+        let options = period.options(*segment, now);
+        let weeks = weeks_of(*period);
         let report = reports.next().expect("the period's report");
         let weekly: Vec<Report> = reports.by_ref().take(weeks.len()).collect();
-        views.push(view_of(options, &report, &weeks, &weekly, now));
+        views.push(view_of(*period, &options, &report, weeks, &weekly, now));
     }
     Ok(views)
 }
@@ -292,27 +397,29 @@ pub(super) async fn results(
     query: &Fields,
     now: Timestamp,
 ) -> StoreResult<Option<String>> {
-    let options = options_of(query, now);
-    let kept = if options.since.is_none() && options.until.is_none() {
-        console.store.kept_results(kept_key(options.segment)).await?
-    } else {
-        None
-    };
-    // A chosen period's page leaves the weeks to every miss so far's: they
-    // are the same last twelve weeks, and twelve reports fewer to work out.
-    let weekly = options.since.is_none() && options.until.is_none();
-    let view = match kept.and_then(|(_, json)| serde_json::from_str::<ResultsView>(&json).ok()) {
-        Some(view) => view,
-        None => results_views(console.store.as_ref(), std::slice::from_ref(&options), now, weekly)
-            .await?
-            .pop()
-            .expect("one view asked for"),
-    };
+    let (period, segment) = asked_of(query);
+    let kept = console.store.kept_results(&kept_key(period, segment)).await?;
     let c = chrome(console, Some(viewer), "Results", "results");
-    Ok(Some(render(&ResultsHtml { c: &c, v: &view })))
+    // Kept by the scheduled run; before its first run there is nothing to show.
+    let view = kept.and_then(|(_, json)| serde_json::from_str::<ResultsView>(&json).ok());
+    let pending = view.is_none().then(|| ResultsPending {
+        next_run: (now + RESULTS_KEPT_FOR).format("%H:%M UTC").to_string(),
+    });
+    Ok(Some(render(&ResultsHtml {
+        c: &c,
+        v: view.as_ref(),
+        pending: pending.as_ref(),
+    })))
 }
 
-fn view_of(options: &ReportOptions, report: &Report, weeks: &[Week], weekly: &[Report], now: Timestamp) -> ResultsView {
+fn view_of(
+    period: Period,
+    options: &ReportOptions,
+    report: &Report,
+    weeks: &[Week],
+    weekly: &[Report],
+    now: Timestamp,
+) -> ResultsView {
     let rows: Vec<RowView> = report.rows.iter().enumerate().map(|(i, r)| row_view(r, i)).collect();
     let chart: Vec<RowView> = report
         .rows
@@ -383,18 +490,14 @@ fn view_of(options: &ReportOptions, report: &Report, weeks: &[Week], weekly: &[R
         .collect();
     ResultsView {
         period: match (options.since, options.until) {
-            (None, None) => "every miss so far".to_string(),
-            (Some(s), None) => format!("misses due from {}", fmt_day(s)),
-            (None, Some(u)) => format!("misses due up to {}", fmt_day(u)),
             (Some(s), Some(u)) => format!("misses due {} to {}", fmt_day(s), fmt_day(u)),
+            _ => "every miss so far".to_string(),
         },
+        periods: period_choices(period),
         as_of: now.format("%-d %b %Y, %H:%M UTC").to_string(),
         since: options.since.map(|d| d.to_string()).unwrap_or_default(),
         until: options.until.map(|d| d.to_string()).unwrap_or_default(),
-        segments: choices(
-            Segment::ALL.iter().map(|s| (s.as_str(), segment_label(*s).to_string())),
-            options.segment.map(Segment::as_str),
-        ),
+        segments: segment_choices(options.segment),
         headline,
         notes: report.notes.clone(),
         chart_height: chart.len() * 36 + 24,

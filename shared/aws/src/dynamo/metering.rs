@@ -24,7 +24,7 @@ use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use super::{item_bytes, value_bytes, DUE_MILESTONES, HEADS_UP_MILESTONES};
 
 /// What the requests of a metered client cost: requests made (one per
-/// operation, whatever its retries), TransactWriteItems among them, the
+/// operation, whatever its retries), TransactWriteItems and Scans among them, the
 /// items the sweep's due and heads-up queries read, and the capacity units
 /// billed, from the items' sizes (DynamoDB's rules: a write unit per KB,
 /// rounded up per item, doubled in a transaction; a read unit per 4 KB of
@@ -34,6 +34,7 @@ use super::{item_bytes, value_bytes, DUE_MILESTONES, HEADS_UP_MILESTONES};
 pub struct Meter {
     requests: AtomicU64,
     transactions: AtomicU64,
+    scans: AtomicU64,
     write_tenths: AtomicU64,
     read_tenths: AtomicU64,
     due_items_read: AtomicU64,
@@ -49,6 +50,11 @@ impl Meter {
     /// TransactWriteItems requests made so far.
     pub fn transactions(&self) -> u64 {
         self.transactions.load(Ordering::Relaxed)
+    }
+
+    /// Scan requests made so far (each page of one counts).
+    pub fn scans(&self) -> u64 {
+        self.scans.load(Ordering::Relaxed)
     }
 
     /// Write units billed so far.
@@ -162,7 +168,11 @@ impl Intercept for Metering {
         } else if let Some(query) = input.downcast_ref::<QueryInput>() {
             sweep_index(query).or(Some(Read::Consistent(query.consistent_read() == Some(true))))
         } else {
-            (input.downcast_ref::<ScanInput>()).map(|scan| Read::Consistent(scan.consistent_read() == Some(true)))
+            let scan = input.downcast_ref::<ScanInput>();
+            if scan.is_some() {
+                meter.scans.fetch_add(1, Ordering::Relaxed);
+            }
+            scan.map(|scan| Read::Consistent(scan.consistent_read() == Some(true)))
         };
         if let Some(read) = read {
             cfg.interceptor_state().store_put(read);

@@ -1,6 +1,5 @@
 //! The embedded adapters' integration tests, one binary: the pipeline in process, the store applying events, the state machine run locally, settling, and what the logs say.
 
-mod console;
 mod event_application;
 mod logs;
 mod pipeline;

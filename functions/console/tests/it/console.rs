@@ -1,19 +1,25 @@
-//! The console over a store the pipeline filled: what its pages count is
-//! what `milepost report` counts, every route asks for a session, and every
-//! change is made once, by someone allowed to, through a form of this
-//! console's own session.
+//! The console over a store the pipeline filled, through its Lambda
+//! handler, on the embedded store and on DynamoDB (moto): what its pages
+//! count is what `milepost report` counts, every route asks for a session,
+//! and every change is made once, by someone allowed to, through a form of
+//! this console's own session. Every request it answered is one the SAM
+//! template routes to it, and what it asked of DynamoDB is what the
+//! template grants it.
 
 use std::sync::Arc;
 
 use chrono::Duration;
-use milepost_app::console::{Console, Person, Request, Response, Role, SessionKey, SignIn};
-use milepost_app::ports::{Clock, EscalationLog, MilestoneStore, PauseStore, TaskStore};
+use lambda_http::Body;
+use milepost_app::console::{Console, Period, Person, Request, Response, Role, SessionKey, SignIn};
+use milepost_app::ports::{Clock, Store};
 use milepost_app::sweep::SweepOptions;
 use milepost_app::Services;
+use milepost_aws::DynamoStore;
 use milepost_domain::report::{ReportOptions, DEFAULT_WINDOW_DAYS};
 use milepost_domain::{AccountId, DomainEvent, MilestoneStatus, TaskStatus, Timestamp};
 use milepost_embedded::fixtures::escalation::{account, contract_start, ESCALATION_MAP};
 use milepost_embedded::{InMemoryStore, LocalWorkflowRunner, MemoryMailer, RecordingPublisher, VirtualClock};
+use milepost_local::MotoServer;
 use milepost_maps::load_map;
 
 const LEAD: &str = "lead@vendor.example";
@@ -21,19 +27,20 @@ const MAYA: &str = "maya@vendor.example";
 const OMAR: &str = "omar@vendor.example";
 const VIEWER: &str = "viewer@vendor.example";
 
-struct Setup {
+struct Setup<'a> {
     console: Console,
     services: Services,
-    store: Arc<InMemoryStore>,
+    store: Arc<dyn Store>,
     events: Arc<RecordingPublisher>,
     clock: Arc<VirtualClock>,
+    /// On DynamoDB: the emulator, recording what the handler asks of AWS.
+    moto: Option<&'a MotoServer>,
 }
 
 /// Two accounts (Maya is their CSM) run through the playbook to day 33:
 /// `first_workflow` and `team_invited` missed with tasks open,
 /// `sponsor_named` (manual) missed at day 30.
-async fn setup() -> Setup {
-    let store = Arc::new(InMemoryStore::new());
+async fn setup(store: Arc<dyn Store>) -> Setup<'static> {
     let events = Arc::new(RecordingPublisher::default());
     let runner = Arc::new(LocalWorkflowRunner::new());
     let clock = Arc::new(VirtualClock::new(contract_start()));
@@ -46,7 +53,6 @@ async fn setup() -> Setup {
         config: milepost_embedded::fixtures::simulation_config(),
         links: Some(milepost_embedded::fixtures::links()),
     };
-    use milepost_app::ports::MapStore;
     store
         .put_map(&load_map("test.yaml", ESCALATION_MAP).unwrap())
         .await
@@ -55,30 +61,35 @@ async fn setup() -> Setup {
         let a = milepost_domain::Account { arr, ..account(id) };
         services.ingestion().upsert_account(&a).await.unwrap();
     }
+    // The sweep once a day from just before the first milestone is due (it
+    // runs every few minutes when deployed: no miss here is due more
+    // finely, and a day of it on DynamoDB is most of this setup's time);
+    // the playbook's steps each hour, as they fall due.
     let until = contract_start() + Duration::days(33);
-    let mut t = contract_start() + Duration::hours(1);
+    let mut t = contract_start() + Duration::days(9) + Duration::hours(1);
     while t <= until {
         clock.set(t);
-        services.sweeper().sweep(&SweepOptions::default()).await.unwrap();
+        if (t - contract_start()).num_hours() % 24 == 1 {
+            services.sweeper().sweep(&SweepOptions::default()).await.unwrap();
+        }
         runner.run_due(&services.playbook(), t).await;
         t += Duration::hours(1);
     }
     // What the scheduled run does last: keep the portfolio the console reads.
     let kept = services.console_keeping().run().await.unwrap();
     assert_eq!(kept.portfolio.rows, 2, "{kept:?}");
-    assert_eq!(kept.results_kept, 4, "every segment together, and each");
+    assert_eq!(
+        kept.results_kept, 24,
+        "six periods, for every segment together and each"
+    );
     let person = |name: &str, email: &str, role| Person {
         name: name.into(),
         email: email.into(),
         role,
     };
-    let console = Console {
-        store: store.clone(),
-        ingestion: services.ingestion(),
-        events: events.clone(),
-        clock: clock.clone(),
-        sessions: SessionKey::random(),
-        sign_in: SignIn::Development {
+    let console = services.console(
+        SessionKey::random(),
+        SignIn::Development {
             people: vec![
                 person("Lee Lead", LEAD, Role::Lead),
                 person("Maya CSM", MAYA, Role::Csm),
@@ -86,13 +97,28 @@ async fn setup() -> Setup {
                 person("Vic Viewer", VIEWER, Role::Viewer),
             ],
         },
-    };
+    );
     Setup {
         console,
         services,
         store,
         events,
         clock,
+        moto: None,
+    }
+}
+
+async fn in_memory() -> Setup<'static> {
+    setup(Arc::new(InMemoryStore::sized_like_dynamodb())).await
+}
+
+async fn on_dynamodb<'a>(moto: &'a MotoServer, table: &str) -> Setup<'a> {
+    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let store = DynamoStore::new(client, table);
+    store.create_table().await.unwrap();
+    Setup {
+        moto: Some(moto),
+        ..setup(Arc::new(store)).await
     }
 }
 
@@ -107,6 +133,43 @@ fn request(method: &str, target: &str, cookie: Option<&str>, body: &str) -> Requ
         origin: None,
         host: Some("console.example".into()),
         fetch_site: None,
+    }
+}
+
+/// `request` as API Gateway hands it to the function, through the
+/// function's handler; the answer read back. A request the console
+/// answered (not with 404) must be one the template routes to it.
+async fn through_handler(console: &Console, request: Request) -> Response {
+    let mut http = lambda_http::http::Request::builder()
+        .method(request.method.as_str())
+        .uri(format!(
+            "https://console.example{}{}{}",
+            request.path,
+            if request.query.is_empty() { "" } else { "?" },
+            request.query
+        ));
+    for (name, value) in [
+        ("cookie", &request.cookie),
+        ("origin", &request.origin),
+        ("host", &request.host),
+        ("sec-fetch-site", &request.fetch_site),
+    ] {
+        if let Some(value) = value {
+            http = http.header(name, value.as_str());
+        }
+    }
+    let answer = milepost_console::handle(console, http.body(Body::from(request.body.clone())).unwrap()).await;
+    if answer.status() != 404 && request.method != "HEAD" {
+        milepost_local::routes::assert_routed("ConsoleFunction", &request.method, &request.path);
+    }
+    Response {
+        status: answer.status().as_u16(),
+        headers: answer
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str().to_string(), v.to_str().unwrap().to_string()))
+            .collect(),
+        body: answer.body().as_ref().to_vec(),
     }
 }
 
@@ -126,11 +189,22 @@ fn field_after(html: &str, after: &str, field: &str) -> String {
     html[at..at + html[at..].find('"').unwrap()].to_string()
 }
 
-impl Setup {
+impl Setup<'_> {
+    /// The handler, with the emulator recording what it asks of AWS.
     async fn send(&self, request: Request) -> Response {
-        self.console.handle(&request).await
+        self.send_to(&self.console, request).await
     }
 
+    async fn send_to(&self, console: &Console, request: Request) -> Response {
+        if let Some(moto) = self.moto {
+            moto.record_requests(true).await;
+        }
+        let response = through_handler(console, request).await;
+        if let Some(moto) = self.moto {
+            moto.record_requests(false).await;
+        }
+        response
+    }
     /// Signs in as `email` through the development sign-in; the cookie to send.
     async fn sign_in(&self, email: &str) -> String {
         let r = self
@@ -179,9 +253,7 @@ fn task_path(task: &milepost_domain::CsmTask, what: &str) -> String {
     format!("/tasks/{id}/{what}")
 }
 
-#[tokio::test]
-async fn the_portfolio_counts_what_the_report_counts() {
-    let s = setup().await;
+async fn the_portfolio_counts_what_the_report_counts(s: Setup<'_>) {
     let lead = s.sign_in(LEAD).await;
     let page = s.get("/", &lead).await;
     let report = milepost_app::report::report(
@@ -225,9 +297,7 @@ async fn the_portfolio_counts_what_the_report_counts() {
     assert!(account.text().contains("Executive sponsor named"));
 }
 
-#[tokio::test]
-async fn every_page_needs_a_session_and_a_bad_cookie_means_signing_in_again() {
-    let s = setup().await;
+async fn every_page_needs_a_session_and_a_bad_cookie_means_signing_in_again(s: Setup<'_>) {
     for path in ["/", "/tasks", "/accounts/acme", "/tasks?whose=team"] {
         let r = s.send(request("GET", path, None, "")).await;
         assert_eq!(r.status, 303, "{path}");
@@ -248,8 +318,8 @@ async fn every_page_needs_a_session_and_a_bad_cookie_means_signing_in_again() {
             sessions: SessionKey::random(),
             ..s.console.clone()
         };
-        let r = other
-            .handle(&request("POST", "/sign-in", None, &form(&[("person", LEAD)])))
+        let r = s
+            .send_to(&other, request("POST", "/sign-in", None, &form(&[("person", LEAD)])))
             .await;
         r.header("set-cookie").unwrap().split(';').next().unwrap().to_string()
     };
@@ -293,9 +363,7 @@ async fn every_page_needs_a_session_and_a_bad_cookie_means_signing_in_again() {
     assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
 }
 
-#[tokio::test]
-async fn a_task_closed_from_the_console_is_closed_once_by_its_owner() {
-    let s = setup().await;
+async fn a_task_closed_from_the_console_is_closed_once_by_its_owner(s: Setup<'_>) {
     let maya = s.sign_in(MAYA).await;
     let list = s.get("/tasks", &maya).await;
     let task = s.live_task_of("acme", "first_workflow").await;
@@ -360,9 +428,7 @@ async fn a_task_closed_from_the_console_is_closed_once_by_its_owner() {
     assert!(account.text().contains("Agreed a rollout plan with Pat"));
 }
 
-#[tokio::test]
-async fn viewers_other_csms_and_forged_forms_change_nothing() {
-    let s = setup().await;
+async fn viewers_other_csms_and_forged_forms_change_nothing(s: Setup<'_>) {
     let task = s.live_task_of("acme", "first_workflow").await;
     let action = task_path(&task, "dismiss");
     let maya = s.sign_in(MAYA).await;
@@ -444,9 +510,7 @@ async fn viewers_other_csms_and_forged_forms_change_nothing() {
     );
 }
 
-#[tokio::test]
-async fn a_lead_confirms_a_manual_milestone_and_the_portfolio_no_longer_counts_it() {
-    let s = setup().await;
+async fn a_lead_confirms_a_manual_milestone_and_the_portfolio_no_longer_counts_it(s: Setup<'_>) {
     let acme = AccountId::new("acme");
     let before = s.store.get_milestone(&acme, "sponsor_named").await.unwrap().unwrap();
     assert!(
@@ -493,9 +557,7 @@ async fn a_lead_confirms_a_manual_milestone_and_the_portfolio_no_longer_counts_i
     );
 }
 
-#[tokio::test]
-async fn a_note_and_a_pause_are_kept_once_however_often_the_form_is_sent() {
-    let s = setup().await;
+async fn a_note_and_a_pause_are_kept_once_however_often_the_form_is_sent(s: Setup<'_>) {
     let maya = s.sign_in(MAYA).await;
     let page = s.get("/accounts/globex", &maya).await;
     let csrf = field_after(page.text(), "/accounts/globex/notes", "csrf");
@@ -549,9 +611,89 @@ async fn a_note_and_a_pause_are_kept_once_however_often_the_form_is_sent() {
     assert!(page.text().contains("Automated customer email is paused until"));
 }
 
-#[tokio::test]
-async fn the_results_page_shows_the_reports_figures() {
-    let s = setup().await;
+/// A rate as the page words it: whole percent, 95% interval.
+fn rate_words(rate: &Option<milepost_domain::report::Rate>) -> String {
+    rate.map(|r| {
+        format!(
+            ": {:.0}% (95% CI {:.0}%\u{2013}{:.0}%)",
+            r.rate * 100.0,
+            r.ci[0] * 100.0,
+            r.ci[1] * 100.0
+        )
+    })
+    .unwrap_or_default()
+}
+
+/// Percentage points as the page words them: signed, whole.
+fn points_words(d: f64) -> String {
+    match (d * 100.0).round() as i64 {
+        p if p > 0 => format!("+{p}"),
+        p if p < 0 => format!("\u{2212}{}", -p),
+        _ => "0".into(),
+    }
+}
+
+/// Every row of the report, every figure of it (counts, rates and their
+/// intervals, the uplift and its interval, misses whose window is open), is
+/// on the page as one row of its table.
+fn assert_rows_shown(page: &str, report: &milepost_domain::report::Report, what: &str) {
+    for row in &report.rows {
+        let uplift = match (row.uplift, row.uplift_ci) {
+            (Some(d), Some([low, high])) => format!(
+                "{} points (95% CI {} to {})",
+                points_words(d),
+                points_words(low),
+                points_words(high)
+            ),
+            (Some(d), None) => format!("{} points", points_words(d)),
+            _ => "not yet measurable".into(),
+        };
+        let cells = format!(
+            "{} of {} recovered{}</td>\n    <td data-label=\"Control group\" class=\"control\">{} of {} recovered{}</td>\n    <td data-label=\"Uplift\" class=\"uplift\">{uplift}",
+            row.recovered_playbook,
+            row.missed_playbook,
+            rate_words(&row.recovery_rate_playbook),
+            row.recovered_control,
+            row.missed_control,
+            rate_words(&row.recovery_rate_control),
+        );
+        let window = format!("<td data-label=\"Window open\" class=\"num\">{}</td>", row.window_open);
+        let head = format!(
+            "<tr><th scope=\"row\">{}</th><td data-label=\"Segment\">{}</td>",
+            if row.milestone == "all" {
+                "All milestones"
+            } else {
+                &row.milestone
+            },
+            match row.segment.parse::<milepost_domain::Segment>() {
+                Ok(milepost_domain::Segment::Enterprise) => "Enterprise",
+                Ok(milepost_domain::Segment::MidMarket) => "Mid-market",
+                Ok(milepost_domain::Segment::Smb) => "SMB",
+                Err(_) => "All segments",
+            }
+        );
+        let at = page
+            .find(&head)
+            .unwrap_or_else(|| panic!("{what}: no row {}/{}", row.milestone, row.segment));
+        let shown = &page[at..at + page[at..].find("</tr>").unwrap()];
+        assert!(
+            shown.contains(&cells) && shown.contains(&window),
+            "{what}: {}/{}: expected {cells} and {window} in {shown}",
+            row.milestone,
+            row.segment
+        );
+    }
+    assert_eq!(
+        page.matches("<td data-label=\"Uplift\"").count(),
+        report.rows.len(),
+        "{what}: a row for each of the report's, no more"
+    );
+}
+
+async fn the_results_page_shows_the_reports_figures(s: Setup<'_>) {
+    // Forty days on, the misses' 30-day windows have closed: rates to show.
+    s.clock.set(s.now() + Duration::days(40));
+    s.services.console_keeping().run().await.unwrap();
     let viewer = s.sign_in(VIEWER).await;
     let page = s.get("/results", &viewer).await;
     let options = ReportOptions {
@@ -565,19 +707,29 @@ async fn the_results_page_shows_the_reports_figures() {
         .await
         .unwrap();
     assert!(!report.rows.is_empty());
-    for row in &report.rows {
-        for (recovered, missed) in [
-            (row.recovered_playbook, row.missed_playbook),
-            (row.recovered_control, row.missed_control),
-        ] {
-            let words = format!("{recovered} of {missed} recovered");
-            assert!(
-                page.text().contains(&words),
-                "{words} for {}/{}",
-                row.milestone,
-                row.segment
-            );
+    assert!(
+        report.rows.iter().any(|r| r.recovery_rate_playbook.is_some()),
+        "a rate to show"
+    );
+    assert_rows_shown(page.text(), &report, "every miss so far");
+    // Each period the page offers is the report of its dates, and says them.
+    for period in Period::ALL {
+        let options = period.options(None, s.now());
+        let report = milepost_app::report::report(s.store.as_ref(), options.clone())
+            .await
+            .unwrap();
+        let page = s.get(&format!("/results?period={}", period.as_str()), &viewer).await;
+        assert_rows_shown(page.text(), &report, period.as_str());
+        if let (Some(since), Some(until)) = (options.since, options.until) {
+            let command = format!("milepost report --since {since} --until {until}");
+            assert!(page.text().contains(&command), "{}: {command}", period.as_str());
         }
+        assert!(
+            page.text()
+                .contains(&format!("<option value=\"{}\" selected>", period.as_str())),
+            "{} is the chosen period",
+            period.as_str()
+        );
     }
     // The weekly table: each week's new misses are that week's report's.
     let week = milepost_domain::report::Week::before(s.now(), chrono_tz::UTC);
@@ -610,9 +762,7 @@ async fn the_results_page_shows_the_reports_figures() {
     assert!(!smb.text().contains("id=\"headline\""));
 }
 
-#[tokio::test]
-async fn the_maps_page_shows_each_map_as_stored() {
-    let s = setup().await;
+async fn the_maps_page_shows_each_map_as_stored(s: Setup<'_>) {
     let viewer = s.sign_in(VIEWER).await;
     let page = s.get("/maps", &viewer).await;
     let map = load_map("test.yaml", ESCALATION_MAP).unwrap();
@@ -680,9 +830,7 @@ impl milepost_app::console::IdentityProvider for CodesProvider {
     }
 }
 
-#[tokio::test]
-async fn signing_in_through_the_identity_provider_checks_state_and_works_once() {
-    let s = setup().await;
+async fn signing_in_through_the_identity_provider_checks_state_and_works_once(s: Setup<'_>) {
     let console = Console {
         sign_in: SignIn::OpenId {
             provider: Arc::new(CodesProvider),
@@ -694,10 +842,7 @@ async fn signing_in_through_the_identity_provider_checks_state_and_works_once() 
         },
         ..s.console.clone()
     };
-    let send = |r: Request| {
-        let console = console.clone();
-        async move { console.handle(&r).await }
-    };
+    let send = |r: Request| s.send_to(&console, r);
     // Away to the provider, the sign-in sealed in a Secure cookie of its own.
     let start = send(request("GET", "/sign-in?return=%2Faccounts%2Facme", None, "")).await;
     assert_eq!(start.status, 303);
@@ -771,12 +916,9 @@ async fn signing_in_through_the_identity_provider_checks_state_and_works_once() 
 
 /// A task keeps the SLA its map set when it opened (business days in the
 /// account's time zone), and the "past their SLA" tab reads it off the task.
-#[tokio::test]
-async fn a_task_keeps_its_sla_from_when_it_opened_and_the_past_sla_tab_reads_it() {
-    use milepost_app::ports::AccountStore;
+async fn a_task_keeps_its_sla_from_when_it_opened_and_the_past_sla_tab_reads_it(s: Setup<'_>) {
     use milepost_domain::after_playbook::add_business_days;
     use milepost_domain::TaskSla;
-    let s = setup().await;
     let tasks = s.store.tasks_with_status(TaskStatus::Open).await.unwrap();
     assert!(!tasks.is_empty());
     for t in &tasks {
@@ -812,11 +954,8 @@ async fn a_task_keeps_its_sla_from_when_it_opened_and_the_past_sla_tab_reads_it(
 /// class, the month the cohorts part, its cohorts, a small cohort flagged;
 /// a milestone it did not judge shows nothing; without one, the page says
 /// how to keep one.
-#[tokio::test]
-async fn the_maps_page_shows_a_kept_discovery_result_beside_each_milestone() {
-    use milepost_app::ports::DiscoveryStore;
+async fn the_maps_page_shows_a_kept_discovery_result_beside_each_milestone(s: Setup<'_>) {
     use milepost_domain::discovery::KeptDiscovery;
-    let s = setup().await;
     let viewer = s.sign_in(VIEWER).await;
     let before = s.get("/maps", &viewer).await;
     assert!(before.text().contains("No discovery result is kept"));
@@ -865,23 +1004,16 @@ async fn the_maps_page_shows_a_kept_discovery_result_beside_each_milestone() {
     assert!(!text.contains("Elsewhere"), "a milestone of no map is not shown");
 }
 
-/// The results page people open most (every miss so far) is the view the
-/// scheduled run kept, one read; it is worked out again once it is an hour
-/// old, not before; a chosen period is worked out when asked for.
-#[tokio::test]
-async fn the_results_page_is_kept_hourly_and_a_chosen_period_is_worked_out_when_asked() {
-    let s = setup().await;
-    let options = |as_of| ReportOptions {
-        since: None,
-        until: None,
-        segment: None,
-        window_days: DEFAULT_WINDOW_DAYS,
-        as_of,
-    };
+/// Every results page is a view the scheduled run kept, one read and no
+/// Scan (on DynamoDB the function is granted none): a confirm changes the
+/// figures from the next hourly run on, not before; before the first run
+/// the page says when the figures come.
+async fn the_results_pages_are_kept_hourly_and_a_page_view_works_nothing_out(s: Setup<'_>) {
     let arr_now = |report: &milepost_domain::report::Report| milepost_app::email::fmt_money(report.at_risk.arr_now);
-    let before = milepost_app::report::report(s.store.as_ref(), options(s.now()))
-        .await
-        .unwrap();
+    let report_at = |period: Period, as_of| milepost_app::report::report(s.store.as_ref(), period.options(None, as_of));
+    let kept_at = s.now();
+    let before = report_at(Period::All, kept_at).await.unwrap();
+    let before_90 = report_at(Period::Last90Days, kept_at).await.unwrap();
     // Confirmed in the console: less ARR at risk from now on.
     let lead = s.sign_in(LEAD).await;
     let action = "/accounts/acme/milestones/sponsor_named/confirm";
@@ -893,39 +1025,38 @@ async fn the_results_page_is_kept_hourly_and_a_chosen_period_is_worked_out_when_
     let r = s.post(action, &lead, &[("csrf", &csrf), ("form_id", &form_id)]).await;
     assert_eq!(r.status, 303, "{}", r.text());
     s.clock.set(s.now() + Duration::minutes(30));
-    let after = milepost_app::report::report(s.store.as_ref(), options(s.now()))
-        .await
-        .unwrap();
+    let after = report_at(Period::All, s.now()).await.unwrap();
     assert!(
         after.at_risk.arr_now < before.at_risk.arr_now,
         "the confirm took ARR off the risk"
     );
 
+    for (period, report) in [(Period::All, &before), (Period::Last90Days, &before_90)] {
+        let page = s.get(&format!("/results?period={}", period.as_str()), &lead).await;
+        assert!(page.text().contains(&arr_now(report)), "the kept view, as of its hour");
+        assert_rows_shown(page.text(), report, "as kept");
+    }
     let kept = s.get("/results", &lead).await;
-    assert!(kept.text().contains(&arr_now(&before)), "the kept view, as of its hour");
-    let since = contract_start().date_naive().to_string();
-    let chosen = s.get(&format!("/results?since={since}"), &lead).await;
-    assert!(chosen.text().contains(&arr_now(&after)), "a chosen period: as of now");
+    assert!(kept.text().contains("id=\"weeks\""), "every miss so far has the weeks");
+    let ninety = s.get("/results?period=90d", &lead).await;
     assert!(
-        !chosen.text().contains("id=\"weeks\"") && chosen.text().contains("<a href=\"/results\">every miss so far</a>"),
-        "its weeks are on every miss so far's page"
+        !ninety.text().contains("id=\"weeks\"") && ninety.text().contains("<a href=\"/results\">every miss so far</a>"),
+        "a period's page leaves them to every miss so far's"
     );
-    assert!(kept.text().contains("id=\"weeks\""), "which has them");
 
     let keeper = s.services.console_keeping().results;
     assert_eq!(keeper.run().await.unwrap(), 0, "half an hour old: kept as it is");
     s.clock.set(s.now() + Duration::minutes(31));
-    assert_eq!(keeper.run().await.unwrap(), 4, "an hour old: worked out again");
-    let again = s.get("/results", &lead).await;
-    assert!(again.text().contains(&arr_now(&after)), "the new view");
+    assert_eq!(keeper.run().await.unwrap(), 24, "an hour old: worked out again");
+    let again = report_at(Period::All, s.now()).await.unwrap();
+    let page = s.get("/results", &lead).await;
+    assert!(page.text().contains(&arr_now(&again)), "the new view");
+    assert_rows_shown(page.text(), &again, "kept again");
 }
-
 /// Every email the playbook sent about an account is listed on its page and
 /// opens as it went, its links switched off and nothing of it run or
 /// loaded; another account's email is not found under this one.
-#[tokio::test]
-async fn an_accounts_page_opens_each_email_sent_about_it_as_it_went() {
-    let s = setup().await;
+async fn an_accounts_page_opens_each_email_sent_about_it_as_it_went(s: Setup<'_>) {
     let viewer = s.sign_in(VIEWER).await;
     let page = s.get("/accounts/acme", &viewer).await;
     let text = page.text();
@@ -944,7 +1075,6 @@ async fn an_accounts_page_opens_each_email_sent_about_it_as_it_went() {
             .unwrap()
             .1
             .into_owned();
-        use milepost_app::ports::SendLedger;
         let (sent, html) = s.store.archived_email(&key).await.unwrap().expect("kept");
         let email = s.get(link, &viewer).await;
         assert_eq!(email.status, 200, "{link}");
@@ -971,5 +1101,100 @@ async fn an_accounts_page_opens_each_email_sent_about_it_as_it_went() {
             ))
             .await;
         assert_eq!(elsewhere.status, 404, "{link} under globex");
+    }
+}
+
+/// Before the scheduled run first keeps the results, the page says when
+/// they come; it works nothing out itself (that would read the whole table).
+#[tokio::test]
+async fn before_the_first_run_the_results_page_says_when_its_figures_come() {
+    let store = Arc::new(InMemoryStore::new());
+    let clock = Arc::new(VirtualClock::new(contract_start()));
+    let services = Services {
+        store: store.clone(),
+        mailer: Arc::new(MemoryMailer::default()),
+        events: Arc::new(RecordingPublisher::default()),
+        workflows: Arc::new(LocalWorkflowRunner::new()),
+        clock: clock.clone(),
+        config: milepost_embedded::fixtures::simulation_config(),
+        links: None,
+    };
+    let console = services.console(
+        SessionKey::random(),
+        SignIn::Development {
+            people: vec![Person {
+                name: "Vic Viewer".into(),
+                email: VIEWER.into(),
+                role: Role::Viewer,
+            }],
+        },
+    );
+    let signed = through_handler(
+        &console,
+        request("POST", "/sign-in", None, &form(&[("person", VIEWER)])),
+    )
+    .await;
+    let cookie = signed
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = through_handler(&console, request("GET", "/results?period=90d", Some(&cookie), "")).await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(
+        page.text().contains("No results are worked out yet.") && page.text().contains("next by 01:00 UTC"),
+        "{}",
+        page.text()
+    );
+    services.console_keeping().run().await.unwrap();
+    let page = through_handler(&console, request("GET", "/results?period=90d", Some(&cookie), "")).await;
+    assert!(!page.text().contains("No results are worked out yet."), "kept now");
+}
+
+// What a page shows or does with the store: on both. (Each costs four
+// seconds of setup on DynamoDB; those below only read what the store
+// contract already holds both stores to, or touch no store.)
+milepost_local::scenarios! {
+    function: "ConsoleFunction",
+    in_memory: crate::console::in_memory,
+    on_dynamodb: crate::console::on_dynamodb,
+    asks_at_least: ["dynamodb:Query@table", "dynamodb:PutItem on TASK#acme-first_workflow-c7c8213c2dc6:csm-task"],
+    scenarios: [
+        the_portfolio_counts_what_the_report_counts,
+        every_page_needs_a_session_and_a_bad_cookie_means_signing_in_again,
+        a_task_closed_from_the_console_is_closed_once_by_its_owner,
+        viewers_other_csms_and_forged_forms_change_nothing,
+        a_lead_confirms_a_manual_milestone_and_the_portfolio_no_longer_counts_it,
+        a_note_and_a_pause_are_kept_once_however_often_the_form_is_sent,
+        the_results_pages_are_kept_hourly_and_a_page_view_works_nothing_out,
+        an_accounts_page_opens_each_email_sent_about_it_as_it_went,
+    ],
+}
+
+/// Pages that read what the store contract holds both stores to alike (the
+/// maps, a kept discovery, a task's SLA, the report's figures), and the
+/// identity provider's flow, which touches no store: on the embedded store.
+mod embedded_store_only {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_maps_page_shows_each_map_as_stored() {
+        super::the_maps_page_shows_each_map_as_stored(super::in_memory().await).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn signing_in_through_the_identity_provider_checks_state_and_works_once() {
+        super::signing_in_through_the_identity_provider_checks_state_and_works_once(super::in_memory().await).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_task_keeps_its_sla_from_when_it_opened_and_the_past_sla_tab_reads_it() {
+        super::a_task_keeps_its_sla_from_when_it_opened_and_the_past_sla_tab_reads_it(super::in_memory().await).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_maps_page_shows_a_kept_discovery_result_beside_each_milestone() {
+        super::the_maps_page_shows_a_kept_discovery_result_beside_each_milestone(super::in_memory().await).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_results_page_shows_the_reports_figures() {
+        super::the_results_page_shows_the_reports_figures(super::in_memory().await).await
     }
 }
