@@ -55,6 +55,34 @@ def money(n):
     return f"${n:,}"
 
 
+def percent(rate):
+    """A rate as the results page words it: whole percent, rounded as Rust
+    and Python both format a float (the exact binary value, half to even)."""
+    return f"{rate * 100:.0f}%"
+
+
+def points(d):
+    """Percentage points as the page words them: signed, rounded half away from zero."""
+    p = int(abs(d) * 100 + 0.5) * (1 if d >= 0 else -1)
+    return f"+{p}" if p > 0 else f"\u2212{-p}" if p < 0 else "0"
+
+
+def rate_words(recovered, missed, rate):
+    words = f"{recovered} of {missed} recovered"
+    if rate:
+        words += f": {percent(rate['rate'])} (95% CI {percent(rate['ci'][0])}\u2013{percent(rate['ci'][1])})"
+    return words
+
+
+def uplift_words(row):
+    if row.get("uplift") is None:
+        return "not yet measurable"
+    words = f"{points(row['uplift'])} points"
+    if row.get("uplift_ci"):
+        words += f" (95% CI {points(row['uplift_ci'][0])} to {points(row['uplift_ci'][1])})"
+    return words
+
+
 class Shots:
     """Screenshots of each page at each width, and their checks."""
 
@@ -72,14 +100,14 @@ class Shots:
                 "() => document.documentElement.scrollWidth - window.innerWidth"
             )
             check(overflow <= 0, f"{name} at {width} px is {overflow} px wider than the screen")
-            if width == 1280:
+            if True:  # axe at each width: the phone's layout is its own
                 page.add_script_tag(path=str(AXE))
                 found = page.evaluate(
                     "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
                     ".filter(v => v.impact === 'serious' || v.impact === 'critical')"
                     ".map(v => v.id + ': ' + v.nodes.length + ' (' + v.help + ')')"
                 )
-                check(not found, f"{name}: axe found {found}")
+                check(not found, f"{name} at {width} px: axe found {found}")
             page.close()
 
 
@@ -146,6 +174,37 @@ def lede_figures(page):
     return (int(m.group(1)), int(m.group(2)), int(m.group(3).replace(",", ""))) if m else (0, 0, 0)
 
 
+def walk_as_signed_in_lead(page, base, manual):
+    """What a lead does once signed in through the provider: the portfolio,
+    an account, a manual milestone confirmed (the portfolio counts one miss
+    fewer), a task closed (one open task fewer)."""
+    page.goto(base + "/")
+    before = lede_figures(page)
+    check(before[1] > 0, "the portfolio opens with misses on it")
+    if manual is None:
+        check(False, "the demo holds a missed manual milestone to confirm")
+        return
+    page.goto(f"{base}/accounts/{manual['account_id']}")
+    row = page.locator("table.grid tbody tr", has=page.locator(f"th:text-is('{manual['name']}')"))
+    row.locator("button", has_text="Confirm reached").click()
+    page.wait_for_load_state()
+    check("The milestone is confirmed." in page.locator(".notice").first.inner_text(), "signed in: the confirmation is said")
+    row = page.locator("table.grid tbody tr", has=page.locator(f"th:text-is('{manual['name']}')"))
+    check("Reached late" in row.inner_text(), f"signed in: {manual['name']} reads reached late")
+    page.goto(base + "/")
+    check(lede_figures(page)[1] == before[1] - 1, "signed in: the portfolio counts one miss fewer")
+    page.goto(base + "/tasks?whose=team")
+    count = lambda: int(re.search(r"Tasks \d+\u2013\d+ of (\d+)", page.locator("main").inner_text()).group(1))
+    open_before = count()
+    page.locator("ol.cards > li").nth(0).locator("a.act-link").click()
+    page.wait_for_load_state()
+    page.locator("details.act").locator("button", has_text="Mark done").click()
+    page.wait_for_load_state()
+    check("The task is done." in page.locator(".notice").inner_text(), "signed in: closing the task is said")
+    page.goto(base + "/tasks?whose=team")
+    check(count() == open_before - 1, f"signed in: one open task fewer ({open_before} before, {count()} after)")
+
+
 def wait_for(url):
     for _ in range(100):
         try:
@@ -158,11 +217,13 @@ def wait_for(url):
     raise SystemExit(f"FAIL: nothing answers at {url}")
 
 
-def oidc_sign_in(cli, demo, browser, out, shots):
+def oidc_sign_in(cli, demo, browser, out, shots, manual):
     """Signing in through a real OpenID provider (oidc-provider, the
     certified package): the console sends the browser there with PKCE, takes
     it back, and signs in whom the access list names as what it names; a
-    replayed callback and a stranger are refused."""
+    replayed callback and a stranger are refused. The lead so signed in
+    opens the portfolio and an account, confirms the `manual` milestone
+    missed there and sees it reached, and closes a task."""
     console_port, oidc_port = free_port(), free_port()
     base = f"http://127.0.0.1:{console_port}"
     issuer = f"http://127.0.0.1:{oidc_port}"
@@ -197,7 +258,8 @@ def oidc_sign_in(cli, demo, browser, out, shots):
         def sign_in(context, login, start="/results"):
             page = context.new_page()
             callbacks, asked = [], []
-            page.on("request", lambda r: callbacks.append(r.url) if "/sign-in/callback" in r.url else None)
+            page.on("request", lambda r: callbacks.append((r.url, r.all_headers().get("cookie", "")))
+                    if "/sign-in/callback" in r.url else None)
             page.on("request", lambda r: asked.append(r.url) if r.url.startswith(issuer + "/auth?") else None)
             page.goto(base + start)
             try:
@@ -227,8 +289,19 @@ def oidc_sign_in(cli, demo, browser, out, shots):
         check(len(callbacks) == 1, f"one callback: {callbacks}")
         # The same callback again (its code and state): the sign-in it belonged to is spent.
         replay = lead.new_page()
-        replay.goto(callbacks[0])
+        replay.goto(callbacks[0][0])
         check("Sign in again" in replay.locator("h1").inner_text(), "a replayed callback is refused")
+        # Even with the sign-in cookie the browser sent it with (captured, as
+        # an attacker might): the provider takes a code once, so no session.
+        check("__Host-milepost-sign-in=" in callbacks[0][1] or "milepost-sign-in=" in callbacks[0][1],
+              f"the callback carried the sign-in cookie: {callbacks[0][1]!r}")
+        captured = browser.new_context()
+        answer = captured.request.get(callbacks[0][0], headers={"cookie": callbacks[0][1]}, max_redirects=0)
+        given = answer.headers.get("set-cookie", "")
+        check(answer.status in (400, 403) and "milepost-session=" not in given.replace("milepost-session=;", ""),
+              f"a callback replayed with its captured cookie gets no session: {answer.status} {given!r}")
+        captured.close()
+        walk_as_signed_in_lead(page, base, manual)
         replay.screenshot(path=str(out / "sign-in-refused-1280.png"))
         shots.taken.append("sign-in-refused-1280.png")
         # Someone the access list does not name gets in nowhere.
@@ -310,12 +383,20 @@ def main():
                 cells = table.get(key)
                 check(cells is not None, f"result row {key}")
                 if cells:
-                    check(cells[2].startswith(f"{row['recovered_playbook']} of {row['missed_playbook']} recovered"), f"{key} playbook: {cells[2]}")
-                    check(cells[3].startswith(f"{row['recovered_control']} of {row['missed_control']} recovered"), f"{key} control: {cells[3]}")
-                    rate = row["recovery_rate_playbook"]
-                    if rate:
-                        check(f"{round(rate['rate'] * 100)}%" in cells[2], f"{key} playbook rate {rate['rate']}")
+                    playbook = rate_words(row["recovered_playbook"], row["missed_playbook"], row.get("recovery_rate_playbook"))
+                    control = rate_words(row["recovered_control"], row["missed_control"], row.get("recovery_rate_control"))
+                    check(cells[2] == playbook, f"{key} playbook: {cells[2]!r}, report.json {playbook!r}")
+                    check(cells[3] == control, f"{key} control: {cells[3]!r}, report.json {control!r}")
+                    uplift = uplift_words(row)
+                    check(cells[4].startswith(uplift), f"{key} uplift: {cells[4]!r}, report.json {uplift!r}")
+                    check(("too few misses" in cells[4]) == bool(row.get("small_sample")), f"{key} small sample")
                     check(cells[5] == str(row["window_open"]), f"{key} window open")
+            headline = next((r for r in report["rows"] if r["milestone"] == "all" and r["segment"] == "all"), None)
+            if headline and headline.get("uplift_ci"):
+                said = page.locator("#headline").inner_text()
+                check(f"The playbook adds {points(headline['uplift'])} points (95% CI {points(headline['uplift_ci'][0])} "
+                      f"to {points(headline['uplift_ci'][1])})" in said, f"the headline's uplift is report.json's: {said!r}")
+            check(page.locator("#arr-now").inner_text() == money(report["at_risk"]["arr_now"]), "ARR at risk now is report.json's")
             shots.take(lead, "/results", "results")
             # On a phone the rates chart fits the screen: no sideways scrolling.
             phone = lead.new_page()
@@ -413,6 +494,10 @@ def main():
             page = sign_in(viewer, base, "viewer@localhost")
             page.goto(base + "/tasks?whose=team")
             check(page.locator("details.act").count() == 0, "a viewer gets no task actions")
+            # Nor any on an account's page: no confirm, pause or note form, only signing out.
+            page.goto(f"{base}/accounts/{top['account_id']}")
+            forms = [f.get_attribute("action") for f in page.locator("form[method=post]").all()]
+            check(forms == ["/sign-out"], f"a viewer's account page has no action forms: {forms}")
             csrf = page.locator("form[action='/sign-out'] input[name=csrf]").get_attribute("value")
             task_id = open_tasks[1]["id"] if len(open_tasks) > 1 else open_tasks[0]["id"]
             answer = viewer.request.post(
@@ -424,7 +509,7 @@ def main():
             shots.take(viewer, "/tasks?whose=team", "tasks-viewer")
             signed_out = browser.new_context(bypass_csp=True)
             shots.take(signed_out, "/sign-in", "sign-in")
-            oidc_sign_in(cli, demo, browser, out, shots)
+            oidc_sign_in(cli, demo, browser, out, shots, manual[-1] if manual else None)
             browser.close()
     finally:
         server.terminate()
