@@ -521,12 +521,19 @@ async fn drive(p: &Pipeline, plans: &[AccountPlan], deliveries: &BTreeMap<Timest
         o.steps.failures_caught += report.failures_caught;
         o.steps.deferrals += report.deferrals;
     }
-    // The schedule goes on after the run: more hours of SES's events and the
-    // sweeps' settling, for what the last hours left unknown (a send adopted
-    // late, a resend SES throttled, needs several).
+    // The schedule goes on after the run: more hours of the playbook's due
+    // steps, SES's events and the sweeps' settling, for what the last hours
+    // left unknown (a send adopted late, a resend SES throttled, needs
+    // several) or held (a step that met its email claimed by an attempt a
+    // fault stopped waits out the claim's lease, then adopts it: without
+    // these hours, one claimed in the run's last hour stayed `sending`).
     let end = sim_start() + Duration::hours((DAYS + TAIL_DAYS) * 24);
     for hour in 1..=SETTLE_HOURS_AFTER {
-        p.clock.set(end + Duration::hours(hour));
+        let now = end + Duration::hours(hour);
+        p.clock.set(now);
+        let report = p.runner.run_due(&playbook, now).await;
+        o.steps.steps_run += report.steps_run;
+        o.steps.deferrals += report.deferrals;
         report_ses_events(p).await;
         settle_lambda(p).await;
     }
