@@ -418,6 +418,33 @@ pub(crate) enum MapsCommand {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Replay an account history (the files `milepost discover` reads) through
+    /// the pipeline under the maps in use and under proposed maps, and compare
+    /// what each would have done: misses, playbooks, customer emails, CSM tasks
+    /// and hours, leadership escalations, ARR flagged, and how well a miss
+    /// warned of churn. Runs on this machine; nothing is sent.
+    Simulate {
+        /// Accounts CSV, as `milepost discover` reads it (with decision_date and outcome).
+        #[arg(long, value_name = "FILE")]
+        accounts: PathBuf,
+        /// Events CSV or JSON Lines, as `milepost discover` reads them.
+        #[arg(long, value_name = "FILE")]
+        events: PathBuf,
+        /// The maps in use: files or directories.
+        #[arg(long, value_name = "DIR|FILE", required = true)]
+        current: Vec<PathBuf>,
+        /// The maps proposed instead: files or directories.
+        #[arg(long, value_name = "DIR|FILE", required = true)]
+        proposed: Vec<PathBuf>,
+        /// Minutes a CSM spends on one task, for the hours the tasks cost.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=480))]
+        minutes_per_task: u32,
+        #[arg(long, default_value = "table", value_parser = ["table", "json"])]
+        format: String,
+        /// Also write the comparison as an SVG chart.
+        #[arg(long, value_name = "FILE.svg")]
+        chart: Option<PathBuf>,
+    },
     /// Keep a `milepost discover --format json` result in MILEPOST_TABLE for the
     /// console's maps page, which shows each milestone's ratio, class and the
     /// month renewed and churned customers part beside it (replacing the one kept before).
@@ -442,6 +469,9 @@ impl Command {
             Command::Maps {
                 command: MapsCommand::Discovery { .. },
             } => "maps discovery",
+            Command::Maps {
+                command: MapsCommand::Simulate { .. },
+            } => "maps simulate",
             Command::Accounts { .. } => "accounts show",
             Command::Sweep { .. } => "sweep",
             Command::Parked { .. } => "parked",

@@ -182,7 +182,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Demo { .. }
         | Command::Maps {
-            command: MapsCommand::Validate { .. },
+            command: MapsCommand::Validate { .. } | MapsCommand::Simulate { .. },
         }
         | Command::PagesPreview { .. } => {
             unreachable!("run() serves these without AWS")

@@ -16,5 +16,6 @@ pub mod pages_preview;
 pub mod parked_cmd;
 pub mod renewals_cmd;
 pub mod report_cmd;
+pub mod simulate;
 pub mod tasks_cmd;
 pub mod webhooks_cmd;

@@ -89,6 +89,35 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 Ok(maps_cmd::report_problems(&problems))
             }
         }
+        Command::Maps {
+            command:
+                MapsCommand::Simulate {
+                    accounts,
+                    events,
+                    current,
+                    proposed,
+                    minutes_per_task,
+                    format,
+                    chart,
+                },
+        } => {
+            let opts = milepost_cli::simulate::SimulateOptions {
+                accounts,
+                events,
+                current,
+                proposed,
+                minutes_per_task,
+            };
+            let found = runtime().block_on(milepost_cli::simulate::simulate(&opts))?;
+            if let Some(path) = chart {
+                milepost_cli::simulate::write(&path, &milepost_cli::simulate::render_chart(&found))?;
+            }
+            match format.as_str() {
+                "json" => println!("{}", serde_json::to_string_pretty(&found)?),
+                _ => print!("{}", milepost_cli::simulate::render_table(&found)),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         // With an identity provider named, the AWS build signs people in through it.
         Command::Console {
             from,

@@ -7,3 +7,4 @@ mod from_store;
 mod operations;
 mod renewals;
 mod report;
+mod simulate;

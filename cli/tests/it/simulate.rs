@@ -1,0 +1,222 @@
+//! `milepost maps simulate` through the binary, on a history whose answer
+//! is known from how it was written: four customers who renewed did two
+//! workflows and had three teammates active in their first week; four who
+//! churned did neither. The maps in use ask for two workflows by day 10 and
+//! three active teammates by day 20; the proposed ones ask for five
+//! teammates. So the renewed customers miss only under the proposal, and
+//! every figure below follows from that, not from the tool's own counts.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+const MAP: &str = r#"segment: all
+milestones:
+  - id: first_workflow
+    name: First workflow completed
+    customer_title: First workflow completed
+    phase: onboarding
+    due_days: 10
+    owner: csm
+    criterion: {kind: event_count, event: workflow.completed, min: 2}
+    arr_weight: 0.5
+    playbook: {outreach: "Finish one workflow", csm: "Book a call", leadership: "Ask the sponsor"}
+  - id: team_invited
+    name: Teammates active
+    customer_title: Teammates active
+    phase: onboarding
+    due_days: 20
+    owner: csm
+    criterion: {kind: distinct_users, event: user.active, min: TEAM}
+    arr_weight: 0.25
+    playbook: {outreach: "Invite your team", csm: "Run a demo", leadership: "Ask for a rollout"}
+  - id: sponsor_named
+    name: Executive sponsor named
+    phase: onboarding
+    due_days: 30
+    owner: csm
+    criterion: {kind: manual}
+    playbook: {csm: "Map the org", leadership: "Peer outreach"}
+"#;
+
+const ARR: u64 = 12_000;
+
+fn write_history(dir: &Path) {
+    let mut accounts = String::from("account_id,segment,contract_start,decision_date,outcome,arr,tenure_year\n");
+    let mut events = String::from("account_id,event,timestamp,user_id,value\n");
+    for i in 0..8 {
+        let renewed = i < 4;
+        let segment = if i % 2 == 0 { "smb" } else { "mid_market" };
+        let outcome = if renewed { "renewed" } else { "churned" };
+        accounts.push_str(&format!("c{i},{segment},2026-03-02,2026-05-01,{outcome},{ARR},1\n"));
+        if renewed {
+            events.push_str(&format!("c{i},workflow.completed,2026-03-03T10:00:00Z,u1,\n"));
+            events.push_str(&format!("c{i},workflow.completed,2026-03-04T10:00:00Z,u1,\n"));
+            for u in 1..=3 {
+                events.push_str(&format!("c{i},user.active,2026-03-05T1{u}:00:00Z,u{u},\n"));
+            }
+        } else {
+            events.push_str(&format!("c{i},user.active,2026-03-03T09:00:00Z,u1,\n"));
+        }
+    }
+    // One row of an account the accounts file does not hold: skipped, counted.
+    events.push_str("stranger,user.active,2026-03-03T09:00:00Z,u1,\n");
+    std::fs::write(dir.join("accounts.csv"), accounts).unwrap();
+    std::fs::write(dir.join("events.csv"), events).unwrap();
+    for (name, team) in [("current", "3"), ("proposed", "5")] {
+        std::fs::create_dir_all(dir.join(name)).unwrap();
+        std::fs::write(dir.join(name).join("all.yaml"), MAP.replace("TEAM", team)).unwrap();
+    }
+}
+
+fn simulate(dir: &Path, extra: &[&str]) -> std::process::Output {
+    let path = |p: &str| dir.join(p).display().to_string();
+    Command::new(env!("CARGO_BIN_EXE_milepost"))
+        .args([
+            "maps",
+            "simulate",
+            "--accounts",
+            &path("accounts.csv"),
+            "--events",
+            &path("events.csv"),
+        ])
+        .args([
+            "--current",
+            &path("current"),
+            "--proposed",
+            &path("proposed"),
+            "--minutes-per-task",
+            "30",
+        ])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn n(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("a count: {v}"))
+}
+
+#[test]
+fn the_proposed_maps_are_judged_against_the_history_they_would_have_run_on() {
+    let dir = tempfile::tempdir().unwrap();
+    write_history(dir.path());
+    let chart = dir.path().join("simulation.svg");
+    let out = simulate(dir.path(), &["--format", "json", "--chart", chart.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (n(&s["accounts"]), n(&s["events"]), n(&s["events_skipped"])),
+        (8, 24, 1)
+    );
+
+    let (current, proposed) = (&s["current"], &s["proposed"]);
+    // The churned miss both milestones under either map; the renewed miss
+    // the five teammates only. The manual milestone is not simulated.
+    let misses = |set: &Value, id: &str| set["misses_by_milestone"][id].as_u64().unwrap_or(0);
+    assert_eq!(
+        (misses(current, "first_workflow"), misses(current, "team_invited")),
+        (4, 4)
+    );
+    assert_eq!(
+        (misses(proposed, "first_workflow"), misses(proposed, "team_invited")),
+        (4, 8)
+    );
+    assert_eq!(misses(current, "sponsor_named") + misses(proposed, "sponsor_named"), 0);
+    assert_eq!(current["manual_not_simulated"], serde_json::json!(["sponsor_named"]));
+    let (c, p) = (&current["total"], &proposed["total"]);
+    assert_eq!((n(&c["misses"]), n(&p["misses"])), (8, 12));
+    assert_eq!(
+        (n(&c["playbooks_started"]), n(&p["playbooks_started"])),
+        (8, 12),
+        "no control group in these maps"
+    );
+    assert_eq!(
+        (n(&c["arr_flagged"]), n(&p["arr_flagged"])),
+        (4 * ARR / 2 + 4 * ARR / 4, 4 * ARR / 2 + 8 * ARR / 4),
+        "ARR × weight of each miss"
+    );
+    // Nobody acts on a task: every playbook runs its course, a task and a
+    // leadership escalation for each miss.
+    assert_eq!((n(&c["csm_tasks"]), n(&p["csm_tasks"])), (8, 12));
+    assert_eq!(
+        (c["csm_hours"].as_f64(), p["csm_hours"].as_f64()),
+        (Some(4.0), Some(6.0)),
+        "30 minutes a task"
+    );
+    assert_eq!(
+        (n(&c["leadership_escalations"]), n(&p["leadership_escalations"])),
+        (8, 12)
+    );
+    // As a churn warning: the maps in use flag exactly the churned; the
+    // proposal flags the renewed too, and writes to them.
+    assert_eq!(
+        (n(&c["churned"]), n(&c["churned_flagged"]), n(&c["renewed_flagged"])),
+        (4, 4, 0)
+    );
+    assert_eq!((n(&p["churned_flagged"]), n(&p["renewed_flagged"])), (4, 4));
+    assert_eq!((c["precision"].as_f64(), c["recall"].as_f64()), (Some(1.0), Some(1.0)));
+    assert_eq!((p["precision"].as_f64(), p["recall"].as_f64()), (Some(0.5), Some(1.0)));
+    assert_eq!((n(&c["renewed_contacted"]), n(&p["renewed_contacted"])), (0, 4));
+    assert!(n(&p["customer_emails"]) > n(&c["customer_emails"]));
+
+    // Each account's line agrees with how it was written, and the segments add up.
+    for line in s["per_account"].as_array().unwrap() {
+        let churned = line["outcome"] == "churned";
+        assert_eq!(line["current"]["flagged"], Value::Bool(churned), "{line}");
+        assert_eq!(line["proposed"]["flagged"], Value::Bool(true), "{line}");
+        assert_eq!(n(&line["proposed"]["misses"]), if churned { 2 } else { 1 }, "{line}");
+    }
+    for set in [current, proposed] {
+        let segments = set["segments"].as_object().unwrap();
+        assert_eq!(segments.len(), 2, "smb and mid-market");
+        for field in [
+            "accounts",
+            "misses",
+            "csm_tasks",
+            "customer_emails",
+            "arr_flagged",
+            "churned_flagged",
+        ] {
+            let sum: u64 = segments.values().map(|f| n(&f[field])).sum();
+            assert_eq!(sum, n(&set["total"][field]), "{field} by segment adds up");
+        }
+    }
+    let svg = std::fs::read_to_string(&chart).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains(">12</text>") && !svg.contains("<script"));
+}
+
+#[test]
+fn the_table_says_what_changes_and_what_was_not_simulated() {
+    let dir = tempfile::tempdir().unwrap();
+    write_history(dir.path());
+    let out = simulate(dir.path(), &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8(out.stdout).unwrap();
+    let row = |what: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(what))
+            .unwrap_or_else(|| panic!("no {what} row in\n{table}"))
+            .split_whitespace()
+            .rev()
+            .take(3)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(row("misses"), ["+4", "12", "8"]);
+    assert_eq!(row("CSM hours"), ["+2.0", "6.0", "4.0"]);
+    assert!(table.contains("precision (flagged that churned)"));
+    assert!(table.contains("manual milestones left out: sponsor_named"), "{table}");
+
+    // A proposal that is not a valid map: nothing is simulated, the problem is named with its line.
+    std::fs::write(
+        dir.path().join("proposed").join("all.yaml"),
+        MAP.replace("TEAM", "many"),
+    )
+    .unwrap();
+    let out = simulate(dir.path(), &[]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("all.yaml:") && said.contains("min"), "{said}");
+}
