@@ -311,6 +311,32 @@ def oidc_sign_in(cli, demo, browser, out, shots, manual):
         check("Not allowed" in page.locator("h1").inner_text(), "a stranger is refused")
         answer = stranger.request.get(base + "/", max_redirects=0)
         check(answer.status == 303 and "/sign-in" in answer.headers.get("location", ""), "and has no session")
+        # An ID token minted for another sign-in's nonce (its authorization
+        # request altered on the way, state and PKCE left as they were): the
+        # provider issues it, the console's check of the nonce refuses it.
+        forged = browser.new_context()
+        page = forged.new_page()
+        authorizations = []
+        page.on("request", lambda r: authorizations.append(r.url) if r.url.startswith(issuer + "/auth?") else None)
+        page.goto(base + "/")
+        page.wait_for_selector("input[name=login]", timeout=20_000)
+        check(len(authorizations) == 1 and "nonce=" in authorizations[0], f"one authorization request: {authorizations}")
+        page.goto(re.sub(r"([?&])nonce=[^&]*", r"\1nonce=another-sign-ins-nonce", authorizations[0]))
+        page.wait_for_selector("input[name=login]", timeout=20_000)
+        page.fill("input[name=login]", "cs-leadership@vendor.example")
+        page.fill("input[name=password]", "any password")
+        page.locator("[type=submit]").first.click()
+        page.wait_for_load_state()
+        if page.url.startswith(issuer):
+            page.locator("[type=submit]").first.click()
+            page.wait_for_load_state()
+        check(page.url.startswith(base + "/sign-in/callback"), f"the forged sign-in came back to the callback: {page.url}")
+        # "Not signed in": the provider's answer refused (a stranger's is "Not allowed").
+        check(page.locator("h1").inner_text() == "Not signed in",
+              f"an ID token of another nonce is refused: {page.locator('h1').inner_text()!r}")
+        answer = forged.request.get(base + "/", max_redirects=0)
+        check(answer.status == 303, "and it has no session")
+        forged.close()
     finally:
         for process in (server, provider):
             process.terminate()
