@@ -555,7 +555,10 @@ async fn a_scheduled_run_asks_only_for_what_the_sweep_function_is_granted() {
         kept["portfolio"]["rows"], 1,
         "the account with the missed milestone: {kept}"
     );
-    assert_eq!(kept["results_kept"], 4, "{kept}");
+    assert_eq!(
+        kept["results_kept"], 24,
+        "six periods, for every segment together and each: {kept}"
+    );
     assert_eq!(
         (warned.owners_told, warned.champions_told, warned.failed),
         (1, 1, 0),
