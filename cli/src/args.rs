@@ -137,6 +137,13 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: RenewalsCommand,
     },
+    /// Customers' success plans: the outcomes each agreed with their CSM
+    /// (what is measured, baseline, target, by when, checkpoints, who agreed),
+    /// kept as versions in MILEPOST_TABLE.
+    Outcomes {
+        #[command(subcommand)]
+        command: OutcomesCommand,
+    },
     /// Does the playbook work? Recovery of missed milestones with the
     /// playbook vs the control group, churn by how milestones went, open
     /// tasks by owner (MILEPOST_TABLE).
@@ -406,6 +413,72 @@ pub(crate) enum AccountsCommand {
 }
 
 #[derive(Subcommand)]
+// Parsed once per run: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum OutcomesCommand {
+    /// Sets each account's plan from a CSV with the header
+    /// account_id,outcome_id,title,event,property,unit,baseline,target,starts_on,by,checkpoints,agreed_by
+    /// (a row per outcome; an account's rows are its whole plan; checkpoints
+    /// empty or `2026-04-01=5;2026-07-01=10`). All or nothing: any bad row,
+    /// or an account Milepost does not know, is reported with its line and
+    /// nothing is kept (exit 2). A plan as it stands already keeps no new version.
+    Import {
+        file: PathBuf,
+        /// Print the counts as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Puts one outcome in an account's plan (a new version; the same outcome
+    /// with the same id is replaced, the others kept).
+    Set {
+        account_id: String,
+        /// The outcome's id in the plan: lowercase letters, digits and _.
+        #[arg(long)]
+        id: String,
+        /// In the customer's words: "Lower annual logistics costs".
+        #[arg(long)]
+        title: String,
+        /// The event whose numeric property measures it.
+        #[arg(long, default_value = "outcome.measured")]
+        event: String,
+        #[arg(long)]
+        property: String,
+        /// What the values count: %, hours, USD, ...
+        #[arg(long, default_value = "")]
+        unit: String,
+        #[arg(long, allow_negative_numbers = true)]
+        baseline: f64,
+        #[arg(long, allow_negative_numbers = true)]
+        target: f64,
+        /// YYYY-MM-DD.
+        #[arg(long)]
+        starts_on: String,
+        /// YYYY-MM-DD: when the target is due.
+        #[arg(long)]
+        by: String,
+        /// DATE=VALUE, repeatable; none: the straight line, quarter by quarter.
+        #[arg(long = "checkpoint", value_name = "DATE=VALUE")]
+        checkpoints: Vec<String>,
+        /// Who agreed to it on the customer's side: "Dana Chen, VP Operations".
+        #[arg(long)]
+        agreed_by: String,
+    },
+    /// An account's plan as it stands (or every version with --history).
+    Show {
+        account_id: String,
+        #[arg(long)]
+        history: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every account with a plan (reads the whole table).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 pub(crate) enum MapsCommand {
     /// Check map files; report every problem with file, line and field. Exit 0 only when all are valid.
     Validate {
@@ -482,6 +555,12 @@ impl Command {
                 command: ContactsCommand::Unsuppress { .. },
             } => "contacts unsuppress",
             Command::Renewals { .. } => "renewals import",
+            Command::Outcomes { command } => match command {
+                OutcomesCommand::Import { .. } => "outcomes import",
+                OutcomesCommand::Set { .. } => "outcomes set",
+                OutcomesCommand::Show { .. } => "outcomes show",
+                OutcomesCommand::List { .. } => "outcomes list",
+            },
             Command::Webhooks { command } => match command {
                 WebhooksCommand::Add { .. } => "webhooks add",
                 WebhooksCommand::List { .. } => "webhooks list",

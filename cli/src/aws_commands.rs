@@ -15,7 +15,7 @@ use milepost_domain::TaskStatus;
 
 use crate::args::{
     AccountsCommand, Command, ContactsCommand, CrmCommand, LocalCommand, MapsCommand, MilestonesCommand,
-    RenewalsCommand, TasksCommand, WebhooksCommand,
+    OutcomesCommand, RenewalsCommand, TasksCommand, WebhooksCommand,
 };
 
 /// A refusal the person can fix exits 2 with the reason; anything else is a failure.
@@ -108,6 +108,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Renewals {
             command: RenewalsCommand::Import { file, json },
         } => import_renewals(&store()?, &file, json).await,
+        Command::Outcomes { command } => outcomes(&store()?, command).await,
         Command::Report {
             since,
             until,
@@ -320,6 +321,147 @@ async fn import_renewals(
         }
         Err(renewals_cmd::ImportError::Failed(e)) => Err(e),
     }
+}
+
+/// Who set a plan from this command line, as the plan's history records it.
+fn cli_user() -> String {
+    format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
+}
+
+/// `milepost outcomes ...`: success plans set, imported and read back.
+async fn outcomes(store: &milepost_aws::DynamoStore, command: OutcomesCommand) -> anyhow::Result<ExitCode> {
+    use milepost_app::ports::SuccessPlanStore;
+    use milepost_app::success_plans::{set_outcome, PlanError, PlanSet};
+    use milepost_cli::outcomes_cmd;
+    let now = chrono::Utc::now();
+    match command {
+        OutcomesCommand::Import { file, json } => {
+            let input = std::fs::File::open(&file).with_context(|| format!("reading {}", file.display()))?;
+            let by = format!(
+                "import:{}",
+                file.file_name().map_or_else(|| "file".into(), |n| n.to_string_lossy())
+            );
+            match outcomes_cmd::import(store, store, input, &by, now).await {
+                Ok(r) if json => println!("{}", serde_json::to_string_pretty(&r)?),
+                Ok(r) => println!(
+                    "imported {} outcome(s) for {} account(s): {} plan(s) changed, {} as they stood",
+                    r.rows, r.accounts, r.changed, r.unchanged
+                ),
+                Err(outcomes_cmd::ImportError::Problems(problems)) => {
+                    for p in &problems {
+                        eprintln!("{}:{}: {}: {}", file.display(), p.line, p.field, p.message);
+                    }
+                    eprintln!("nothing imported: {} problem(s)", problems.len());
+                    return Ok(ExitCode::from(2));
+                }
+                Err(outcomes_cmd::ImportError::Failed(e)) => return Err(e),
+            }
+        }
+        OutcomesCommand::Set {
+            account_id,
+            id,
+            title,
+            event,
+            property,
+            unit,
+            baseline,
+            target,
+            starts_on,
+            by,
+            checkpoints,
+            agreed_by,
+        } => {
+            let day = |flag: &str, text: &str| {
+                chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                    .map_err(|_| format!("{flag}: {text:?} is not a date (YYYY-MM-DD)"))
+            };
+            let parsed = (|| -> Result<_, String> {
+                Ok((
+                    day("--starts-on", &starts_on)?,
+                    day("--by", &by)?,
+                    outcomes_cmd::parse_checkpoints(&checkpoints.join(";"))
+                        .map_err(|e| format!("--checkpoint: {e}"))?,
+                ))
+            })();
+            let (starts_on, by_day, checkpoints) = match parsed {
+                Ok(p) => p,
+                Err(why) => {
+                    eprintln!("{why}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let outcome = milepost_domain::AgreedOutcome {
+                id,
+                title,
+                measure: milepost_domain::Measure { event, property },
+                unit,
+                baseline,
+                target,
+                starts_on,
+                by: by_day,
+                checkpoints,
+                agreed_by,
+            };
+            let account = milepost_domain::AccountId::new(account_id);
+            match set_outcome(store, store, &account, outcome, &cli_user(), now).await {
+                Ok(PlanSet::New(plan)) => print!("{}", outcomes_cmd::render_plan(&plan)),
+                Ok(PlanSet::Unchanged(plan)) => {
+                    println!("the plan is as it stood (version {}): nothing kept", plan.version)
+                }
+                Err(PlanError::Invalid(problems)) => {
+                    for p in &problems {
+                        // `outcomes[1].agreed_by` is the flag --agreed-by.
+                        let field = p.field.rsplit('.').next().unwrap_or(&p.field);
+                        let flag = field
+                            .split('[')
+                            .next()
+                            .unwrap_or(field)
+                            .trim_end_matches('s')
+                            .replace('_', "-");
+                        eprintln!("--{flag}: {}", p.message);
+                    }
+                    return Ok(ExitCode::from(2));
+                }
+                Err(e @ PlanError::UnknownAccount(_)) => {
+                    eprintln!("{e}");
+                    return Ok(ExitCode::from(2));
+                }
+                Err(PlanError::Store(e)) => return Err(e.into()),
+            }
+        }
+        OutcomesCommand::Show {
+            account_id,
+            history,
+            json,
+        } => {
+            let account = milepost_domain::AccountId::new(account_id);
+            let plans = if history {
+                store.success_plan_history(&account).await?
+            } else {
+                store.success_plan(&account).await?.into_iter().collect()
+            };
+            if plans.is_empty() {
+                eprintln!("{account} has no success plan: `milepost outcomes set` or `import` makes one");
+                return Ok(ExitCode::from(2));
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&plans)?);
+            } else {
+                for plan in &plans {
+                    print!("{}", outcomes_cmd::render_plan(plan));
+                }
+            }
+        }
+        OutcomesCommand::List { json } => {
+            let plans = store.success_plans().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&plans)?);
+            } else {
+                print!("{}", outcomes_cmd::render_list(&plans));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `milepost report`: the period checked, then the report as text, JSON or CSV.

@@ -12,6 +12,7 @@ pub mod example_maps;
 pub mod maps_cmd;
 #[cfg(feature = "aws")]
 pub mod outbox_cmd;
+pub mod outcomes_cmd;
 pub mod pages_preview;
 pub mod parked_cmd;
 pub mod renewals_cmd;

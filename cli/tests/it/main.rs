@@ -5,6 +5,7 @@ mod chaos_ingest;
 mod demo;
 mod from_store;
 mod operations;
+mod outcomes;
 mod renewals;
 mod report;
 mod simulate;

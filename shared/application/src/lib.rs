@@ -25,6 +25,7 @@ pub mod sending;
 pub mod services;
 pub mod settle;
 pub mod slack;
+pub mod success_plans;
 pub mod sweep;
 pub mod tasks;
 pub mod telemetry;

@@ -367,6 +367,22 @@ pub trait DiscoveryStore: Send + Sync {
     async fn keep_discovery(&self, result: &milepost_domain::discovery::KeptDiscovery) -> StoreResult<()>;
 }
 
+/// Each account's success plan (`milepost outcomes`), kept as versions:
+/// a change is a new version, never an edit.
+#[async_trait]
+pub trait SuccessPlanStore: Send + Sync {
+    /// The account's plan as it stands: its latest version.
+    async fn success_plan(&self, account: &AccountId) -> StoreResult<Option<milepost_domain::SuccessPlan>>;
+    /// Every version of the account's plan, oldest first.
+    async fn success_plan_history(&self, account: &AccountId) -> StoreResult<Vec<milepost_domain::SuccessPlan>>;
+    /// Keeps `plan` as its account's version `plan.version`, unless that
+    /// version is kept already (another writer's: false, read again).
+    async fn add_success_plan(&self, plan: &milepost_domain::SuccessPlan) -> StoreResult<bool>;
+    /// Every account's plan as it stands (an operator's listing: may read
+    /// the whole table).
+    async fn success_plans(&self) -> StoreResult<Vec<milepost_domain::SuccessPlan>>;
+}
+
 /// The results page's views kept ready (`console::keep_results`), by name:
 /// each as JSON, with the moment it was worked out for.
 #[async_trait]
@@ -627,6 +643,7 @@ pub trait Store:
     + WebhookStore
     + SlackPostStore
     + CrmSyncStore
+    + SuccessPlanStore
 {
 }
 impl<T> Store for T where
@@ -642,6 +659,7 @@ impl<T> Store for T where
         + WebhookStore
         + SlackPostStore
         + CrmSyncStore
+        + SuccessPlanStore
 {
 }
 

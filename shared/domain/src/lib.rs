@@ -41,6 +41,7 @@ pub mod report;
 pub mod schedule;
 pub mod seed;
 pub mod slack;
+pub mod success_plan;
 pub mod suppression;
 pub mod tracked;
 pub mod webhooks;
@@ -74,6 +75,7 @@ pub use phase::Phase;
 pub use portfolio::{MissStage, OpenMiss, Portfolio, PortfolioFilter, PortfolioRow, PortfolioSort, RowHealth};
 pub use renewal::{RenewalDecision, RenewalOutcome};
 pub use schedule::{EscalationSchedule, PlaybookTiming};
+pub use success_plan::{AgreedOutcome, Checkpoint, Measure, SuccessPlan};
 pub use suppression::{Suppression, SuppressionSource};
 pub use tracked::{IllegalChange, TrackedMilestone};
 

@@ -67,6 +67,8 @@ struct Tables {
     portfolio: BTreeMap<AccountId, (Option<milepost_domain::PortfolioRow>, Timestamp)>,
     portfolio_refreshed: Option<Timestamp>,
     discovery: Option<milepost_domain::discovery::KeptDiscovery>,
+    /// Each account's success plan, its versions oldest first.
+    success_plans: BTreeMap<AccountId, Vec<milepost_domain::SuccessPlan>>,
     /// The results page's kept views, by name: when, and the view as JSON.
     results: BTreeMap<String, (Timestamp, String)>,
     /// Sent emails' copies by send key, and each account's keys.
@@ -227,6 +229,9 @@ pub struct StoreSnapshot {
     /// The discovery result the maps page shows.
     #[serde(default)]
     pub discovery: Option<milepost_domain::discovery::KeptDiscovery>,
+    /// Every version of every account's success plan.
+    #[serde(default)]
+    pub success_plans: Vec<milepost_domain::SuccessPlan>,
     /// The results page's kept views, by name.
     #[serde(default)]
     pub results: Vec<(String, Timestamp, String)>,
@@ -267,6 +272,7 @@ impl InMemoryStore {
                 .collect(),
             portfolio_refreshed: t.portfolio_refreshed,
             discovery: t.discovery.clone(),
+            success_plans: t.success_plans.values().flatten().cloned().collect(),
             results: t
                 .results
                 .iter()
@@ -303,6 +309,9 @@ impl InMemoryStore {
             }
             t.portfolio_refreshed = snapshot.portfolio_refreshed;
             t.discovery = snapshot.discovery;
+            for plan in snapshot.success_plans {
+                t.success_plans.entry(plan.account_id.clone()).or_default().push(plan);
+            }
             for (name, at, json) in snapshot.results {
                 t.results.insert(name, (at, json));
             }
@@ -1136,6 +1145,38 @@ impl DiscoveryStore for InMemoryStore {
         self.check_fits("discovery result", result)?;
         self.lock().discovery = Some(result.clone());
         Ok(())
+    }
+}
+
+#[async_trait]
+impl milepost_app::ports::SuccessPlanStore for InMemoryStore {
+    async fn success_plan(&self, account: &AccountId) -> StoreResult<Option<milepost_domain::SuccessPlan>> {
+        Ok(self.lock().success_plans.get(account).and_then(|v| v.last().cloned()))
+    }
+
+    async fn success_plan_history(&self, account: &AccountId) -> StoreResult<Vec<milepost_domain::SuccessPlan>> {
+        Ok(self.lock().success_plans.get(account).cloned().unwrap_or_default())
+    }
+
+    async fn add_success_plan(&self, plan: &milepost_domain::SuccessPlan) -> StoreResult<bool> {
+        self.check_fits("success plan", plan)?;
+        let mut t = self.lock();
+        let versions = t.success_plans.entry(plan.account_id.clone()).or_default();
+        if versions.iter().any(|p| p.version == plan.version) {
+            return Ok(false);
+        }
+        versions.push(plan.clone());
+        versions.sort_by_key(|p| p.version);
+        Ok(true)
+    }
+
+    async fn success_plans(&self) -> StoreResult<Vec<milepost_domain::SuccessPlan>> {
+        Ok(self
+            .lock()
+            .success_plans
+            .values()
+            .filter_map(|v| v.last().cloned())
+            .collect())
     }
 }
 

@@ -85,3 +85,60 @@ impl PauseStore for DynamoStore {
             .transpose()
     }
 }
+
+/// A success plan's versions: a partition per account, an item per version
+/// (written only if new, so two writers of one version cannot both win).
+fn plan_pk(account: &AccountId) -> String {
+    format!("PLAN#{account}")
+}
+
+fn plan_sk(version: u32) -> String {
+    format!("V#{version:010}")
+}
+
+#[async_trait]
+impl milepost_app::ports::SuccessPlanStore for DynamoStore {
+    async fn success_plan(&self, account: &AccountId) -> StoreResult<Option<milepost_domain::SuccessPlan>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(plan_pk(account)))
+            .scan_index_forward(false)
+            .limit(1)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| refused(e.into_service_error()))?;
+        out.items().first().map(from_item).transpose()
+    }
+
+    async fn success_plan_history(&self, account: &AccountId) -> StoreResult<Vec<milepost_domain::SuccessPlan>> {
+        self.query_all(plan_pk(account), "V#")
+            .await?
+            .iter()
+            .map(from_item)
+            .collect()
+    }
+
+    async fn add_success_plan(&self, plan: &milepost_domain::SuccessPlan) -> StoreResult<bool> {
+        let item = HashMap::from([("item".to_string(), to_attr(plan)?)]);
+        self.put(item, plan_pk(&plan.account_id), &plan_sk(plan.version), true)
+            .await
+    }
+
+    async fn success_plans(&self) -> StoreResult<Vec<milepost_domain::SuccessPlan>> {
+        let mut latest: std::collections::BTreeMap<AccountId, milepost_domain::SuccessPlan> = Default::default();
+        for item in self.scan_pk_prefix("PLAN#", None).await? {
+            let plan: milepost_domain::SuccessPlan = from_item(&item)?;
+            match latest.get(&plan.account_id) {
+                Some(kept) if kept.version >= plan.version => {}
+                _ => {
+                    latest.insert(plan.account_id.clone(), plan);
+                }
+            }
+        }
+        Ok(latest.into_values().collect())
+    }
+}

@@ -930,6 +930,9 @@ async fn run_contract(name: &str, fresh: Fresh<'_>) {
         ("tasks' Slack messages", |s| {
             Box::pin(a_tasks_slack_messages_are_made_once_and_listed_while_owed(s))
         }),
+        ("success plans", |s| {
+            Box::pin(a_success_plan_is_kept_as_versions_each_written_once(s))
+        }),
     ];
     for (case, run) in cases {
         eprintln!("{name}: {case}");
@@ -1731,4 +1734,131 @@ async fn a_tasks_slack_messages_are_made_once_and_listed_while_owed(store: Arc<d
         "owed an update: back in"
     );
     assert!(store.slack_posts("t-2:csm-task").await.unwrap().is_empty());
+}
+
+/// A success plan's versions: each written once (a second writer of one
+/// version is told, and nothing of its is kept), read back latest first or
+/// all in order, listed latest per account; the setting use case keeps a
+/// plan that did not change as it is, and names every problem of a bad one.
+async fn a_success_plan_is_kept_as_versions_each_written_once(store: Arc<dyn Store>) {
+    use milepost_app::success_plans::{set_outcome, set_plan, PlanError, PlanSet};
+    use milepost_domain::{AgreedOutcome, Measure, SuccessPlan};
+    let outcome = |id: &str, target: f64| AgreedOutcome {
+        id: id.into(),
+        title: "Lower annual logistics costs".into(),
+        measure: Measure {
+            event: "outcome.measured".into(),
+            property: "cost_savings_pct".into(),
+        },
+        unit: "%".into(),
+        baseline: 0.0,
+        target,
+        starts_on: date(2026, 1, 1),
+        by: date(2027, 1, 1),
+        checkpoints: Vec::new(),
+        agreed_by: "Dana Chen, VP Operations".into(),
+    };
+    let acme = AccountId::new("acme");
+    let plan = |version: u32, target: f64| SuccessPlan {
+        account_id: acme.clone(),
+        version,
+        outcomes: vec![outcome("costs", target)],
+        set_at: t0(),
+        set_by: "maya@vendor.example".into(),
+    };
+    assert!(store.success_plan(&acme).await.unwrap().is_none());
+    assert!(store.add_success_plan(&plan(1, 30.0)).await.unwrap());
+    assert!(
+        !store.add_success_plan(&plan(1, 20.0)).await.unwrap(),
+        "version 1 is kept already"
+    );
+    assert!(store.add_success_plan(&plan(2, 25.0)).await.unwrap());
+    assert_eq!(store.success_plan(&acme).await.unwrap(), Some(plan(2, 25.0)));
+    assert_eq!(
+        store.success_plan_history(&acme).await.unwrap(),
+        [plan(1, 30.0), plan(2, 25.0)],
+        "the first writer's version 1, then 2"
+    );
+
+    // Through the use case: the account must exist; the same plan again is no new version.
+    store.put_account(&account("acme", date(2026, 1, 1))).await.unwrap();
+    store.put_account(&account("globex", date(2026, 1, 1))).await.unwrap();
+    let again = set_plan(
+        store.as_ref(),
+        store.as_ref(),
+        &acme,
+        vec![outcome("costs", 25.0)],
+        "import:plans.csv",
+        t0(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again, PlanSet::Unchanged(plan(2, 25.0)));
+    let added = set_outcome(
+        store.as_ref(),
+        store.as_ref(),
+        &acme,
+        outcome("hours", 10.0),
+        "maya@vendor.example",
+        t0(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(&added, PlanSet::New(p) if p.version == 3 && p.outcomes.len() == 2),
+        "{added:?}"
+    );
+    let globex = AccountId::new("globex");
+    set_plan(
+        store.as_ref(),
+        store.as_ref(),
+        &globex,
+        vec![outcome("costs", 5.0)],
+        "x",
+        t0(),
+    )
+    .await
+    .unwrap();
+    let mut listed: Vec<(String, u32)> = store
+        .success_plans()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.account_id.to_string(), p.version))
+        .collect();
+    listed.sort();
+    assert_eq!(listed, [("acme".to_string(), 3), ("globex".to_string(), 1)]);
+    match set_plan(
+        store.as_ref(),
+        store.as_ref(),
+        &acme,
+        vec![outcome("costs", 0.0)],
+        "x",
+        t0(),
+    )
+    .await
+    {
+        Err(PlanError::Invalid(problems)) => assert_eq!(problems[0].field, "outcomes[0].target"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        set_plan(
+            store.as_ref(),
+            store.as_ref(),
+            &AccountId::new("nobody"),
+            vec![outcome("c", 5.0)],
+            "x",
+            t0()
+        )
+        .await,
+        Err(PlanError::UnknownAccount(_))
+    ));
+    assert_eq!(
+        store.success_plan_history(&acme).await.unwrap().len(),
+        3,
+        "a refused plan keeps nothing"
+    );
+    // The report's scan of the table passes plans by.
+    let page = store.records_page(None).await.unwrap();
+    assert!(page.items.len() >= 2);
 }

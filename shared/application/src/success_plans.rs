@@ -1,0 +1,110 @@
+//! Setting an account's success plan (`milepost outcomes set|import`): the
+//! outcomes checked (every problem with its field), the account found, and
+//! the plan kept as its next version — unless it is the plan as it stands,
+//! so a file imported twice changes nothing. Two writers of one version: the
+//! store keeps the first, the other reads again and goes on from it.
+
+use milepost_domain::success_plan::check;
+use milepost_domain::{AccountId, AgreedOutcome, FieldError, SuccessPlan, Timestamp};
+
+use crate::ports::{AccountStore, StoreError, SuccessPlanStore};
+
+/// What setting a plan did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PlanSet {
+    /// Kept as a new version.
+    New(SuccessPlan),
+    /// The plan as it stands already: nothing kept.
+    Unchanged(SuccessPlan),
+}
+
+impl PlanSet {
+    pub fn plan(&self) -> &SuccessPlan {
+        match self {
+            PlanSet::New(p) | PlanSet::Unchanged(p) => p,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("{} problem(s) with the plan", .0.len())]
+    Invalid(Vec<FieldError>),
+    #[error("no account {0}")]
+    UnknownAccount(AccountId),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How often a lost race for a version is tried again before giving up.
+const ATTEMPTS: u32 = 5;
+
+/// Keeps `outcomes` as `account`'s plan, set by `by` at `now`.
+pub async fn set_plan(
+    accounts: &dyn AccountStore,
+    plans: &dyn SuccessPlanStore,
+    account: &AccountId,
+    outcomes: Vec<AgreedOutcome>,
+    by: &str,
+    now: Timestamp,
+) -> Result<PlanSet, PlanError> {
+    change_plan(accounts, plans, account, by, now, |_| outcomes.clone()).await
+}
+
+/// `outcome` put in `account`'s plan (replacing the one with its id), the
+/// rest of the plan as it stands.
+pub async fn set_outcome(
+    accounts: &dyn AccountStore,
+    plans: &dyn SuccessPlanStore,
+    account: &AccountId,
+    outcome: AgreedOutcome,
+    by: &str,
+    now: Timestamp,
+) -> Result<PlanSet, PlanError> {
+    change_plan(accounts, plans, account, by, now, |current| {
+        let mut outcomes = current.map(|p| p.outcomes.clone()).unwrap_or_default();
+        match outcomes.iter_mut().find(|o| o.id == outcome.id) {
+            Some(kept) => *kept = outcome.clone(),
+            None => outcomes.push(outcome.clone()),
+        }
+        outcomes
+    })
+    .await
+}
+
+/// The plan `change` makes of the one standing (read again after a lost
+/// race, so another writer's version is built on, never overwritten).
+async fn change_plan(
+    accounts: &dyn AccountStore,
+    plans: &dyn SuccessPlanStore,
+    account: &AccountId,
+    by: &str,
+    now: Timestamp,
+    change: impl Fn(Option<&SuccessPlan>) -> Vec<AgreedOutcome>,
+) -> Result<PlanSet, PlanError> {
+    if accounts.get_account(account).await?.is_none() {
+        return Err(PlanError::UnknownAccount(account.clone()));
+    }
+    for _ in 0..ATTEMPTS {
+        let current = plans.success_plan(account).await?;
+        let outcomes = change(current.as_ref());
+        let problems = check(&outcomes);
+        if !problems.is_empty() {
+            return Err(PlanError::Invalid(problems));
+        }
+        if let Some(current) = current.as_ref().filter(|c| c.outcomes == outcomes) {
+            return Ok(PlanSet::Unchanged(current.clone()));
+        }
+        let plan = SuccessPlan {
+            account_id: account.clone(),
+            version: current.map_or(1, |c| c.version + 1),
+            outcomes,
+            set_at: now,
+            set_by: by.to_string(),
+        };
+        if plans.add_success_plan(&plan).await? {
+            return Ok(PlanSet::New(plan));
+        }
+    }
+    Err(PlanError::Store(StoreError::Conflict))
+}
