@@ -512,3 +512,35 @@ fn view_of(
         arr_now: fmt_money(report.at_risk.arr_now),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn each_period_covers_the_days_its_name_says() {
+        let now = chrono::Utc.with_ymd_and_hms(2026, 5, 5, 13, 0, 0).unwrap();
+        let day = |y, m, d| Some(NaiveDate::from_ymd_opt(y, m, d).unwrap());
+        let today = day(2026, 5, 5);
+        assert_eq!(Period::All.dates(now), (None, None));
+        assert_eq!(
+            Period::Last30Days.dates(now),
+            (day(2026, 4, 6), today),
+            "30 days, today the 30th"
+        );
+        assert_eq!(Period::Last90Days.dates(now), (day(2026, 2, 5), today));
+        assert_eq!(Period::ThisQuarter.dates(now), (day(2026, 4, 1), today));
+        assert_eq!(Period::LastQuarter.dates(now), (day(2026, 1, 1), day(2026, 3, 31)));
+        assert_eq!(Period::Last12Months.dates(now), (day(2025, 5, 6), today));
+        // In January, last quarter is the year before's last.
+        let january = chrono::Utc.with_ymd_and_hms(2027, 1, 10, 0, 0, 0).unwrap();
+        assert_eq!(
+            Period::LastQuarter.dates(january),
+            (day(2026, 10, 1), day(2026, 12, 31))
+        );
+        for p in Period::ALL {
+            assert_eq!(Period::parse(p.as_str()), Some(p), "its address reads back");
+        }
+    }
+}
