@@ -276,9 +276,8 @@ pub fn render_plan(plan: &SuccessPlan) -> String {
     );
     for o in &plan.outcomes {
         out.push_str(&format!(
-            "\n  {} ({}): {}\n    measured by {}.{}\n    checkpoints: {}\n",
+            "\n  {}: {}\n    measured by {}.{}\n    checkpoints: {}\n",
             o.id,
-            o.title,
             o.words(),
             o.measure.event,
             o.measure.property,

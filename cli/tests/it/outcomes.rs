@@ -163,6 +163,13 @@ async fn success_plans_are_imported_set_and_kept_as_versions() {
     );
     assert_eq!(store.success_plan_history(&acme).await.unwrap().len(), 2);
 
+    let out = milepost(&moto, &["outcomes", "show", "acme"]);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("acme: success plan version 2, set "), "{shown}");
+    assert!(
+        shown.contains("  costs: Lower annual logistics costs: from 0% to 30% by 5 Jan 2027, agreed with Dana Chen, VP Operations\n    measured by outcome.measured.cost_savings_pct\n    checkpoints: 5% by 2026-04-05, 30% by 2027-01-05\n"),
+        "{shown}"
+    );
     let out = milepost(&moto, &["outcomes", "show", "acme", "--history", "--json"]);
     let versions: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(versions.as_array().map(Vec::len), Some(2));
