@@ -684,7 +684,8 @@ pub fn render_chart(s: &Simulation) -> String {
         ("Renewed flagged", c.renewed_flagged, p.renewed_flagged),
     ];
     let most = bars.iter().map(|(_, a, b)| (*a).max(*b)).max().unwrap_or(0).max(1) as f64;
-    let width = 420.0;
+    // The longest bar and its figure fit the 640-wide picture.
+    let width = 380.0;
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 640 {}\" font-family=\"sans-serif\" font-size=\"13\" role=\"img\" aria-label=\"The maps in use and the proposed maps, side by side\">\n<rect width=\"640\" height=\"{}\" fill=\"#fff\"/>\n<rect x=\"180\" y=\"8\" width=\"12\" height=\"12\" fill=\"#52606d\"/><text x=\"198\" y=\"19\">current</text><rect x=\"270\" y=\"8\" width=\"12\" height=\"12\" fill=\"#1d4ed8\"/><text x=\"288\" y=\"19\">proposed</text>\n",
         bars.len() * 44 + 36,
