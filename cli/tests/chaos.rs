@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use milepost_app::ingest::wire::parse_body;
-use milepost_app::ports::{ActivityStore, MapStore, MilestoneStore, TaskStore, WorkflowStarter};
+use milepost_app::ports::{ActivityStore, EscalationLog, MapStore, MilestoneStore, TaskStore, WorkflowStarter};
 use milepost_app::Services;
 use milepost_aws::{DynamoStore, EventBridgePublisher, SesMailer, StepFunctionsWorkflows};
 use milepost_cli::demo::generator::{plan_accounts, segment_batch, sim_start, AccountPlan};
@@ -206,6 +206,9 @@ struct Outcome {
     emails_withheld: BTreeSet<String>,
     /// Send ledger records by tag: the key and its state, to name what differs.
     send_states: BTreeMap<String, String>,
+    /// Each execution's escalation log, as read at the end: what a failing
+    /// round prints of an execution whose email differs.
+    logs: BTreeMap<String, Vec<String>>,
     /// Emails settled from SES's events: sent again, or found sent.
     settled: milepost_app::settle::SettleReport,
     /// Bus events whose detail carries no `event_id`.
@@ -396,6 +399,16 @@ async fn run(plans: &[AccountPlan], seed: u64, faults: Option<FaultPlan>) -> Out
         outcome
             .activity
             .insert(id.to_string(), serde_json::to_value(&activity).unwrap());
+    }
+    for plan in plans {
+        for entry in direct_store.log_of(&plan.account.id).await.unwrap() {
+            outcome.logs.entry(entry.execution.clone()).or_default().push(format!(
+                "{} {:?}: {}",
+                entry.at.format("%m-%d %H:%M"),
+                entry.step,
+                entry.detail
+            ));
+        }
     }
     for name in outcome.executions.keys() {
         if let Some(task) = direct_store.get_task(&CsmTask::id_for(name)).await.unwrap() {
@@ -772,11 +785,18 @@ fn judge(calm: &Outcome, stormy: &Outcome, events: usize) -> Figures {
         })
         .collect();
     for tag in &missing {
+        let state = calm.send_states.get(*tag).map_or("?", String::as_str);
         eprintln!(
-            "an email sent without faults was not sent with them: {} (with faults: {})",
-            calm.send_states.get(*tag).map_or("?", String::as_str),
+            "an email sent without faults was not sent with them: {state} (with faults: {})",
             stormy.send_states.get(*tag).map_or("no send record", String::as_str),
         );
+        // What each run's escalation did, to tell a lost email from one moot by then.
+        let execution = state.split(':').next().unwrap_or_default();
+        for (run, outcome) in [("without faults", calm), ("with faults", stormy)] {
+            for line in outcome.logs.get(execution).into_iter().flatten() {
+                eprintln!("  {run}: {execution}: {line}");
+            }
+        }
     }
     f.emails_missing = missing.len();
     f.bus_without_id = stormy.bus_without_id;

@@ -43,6 +43,15 @@ pub const SETTLE_LIMIT: Duration = Duration::hours(24);
 /// How many times an email SES never took is sent again.
 pub const MAX_RESENDS: u32 = 2;
 
+/// The reason of an email handed over, without its email, by a step that
+/// found it no longer needed while an attempt's abandoned claim held it:
+/// settled as sent if the mail service took it, else withheld.
+pub const HANDED_OVER_NO_LONGER_NEEDED: &str =
+    "an attempt stopped while sending it; the customer caught up before it was sent again";
+
+/// The reason of a resend found stopped mid-way past its claim's lease.
+pub const RESEND_STOPPED: &str = "a resend stopped while sending it";
+
 /// Unknown sends looked at per sweep.
 const PER_RUN: usize = 100;
 
@@ -165,13 +174,33 @@ impl SendSettler {
         let store = &self.store;
         let record = match store.send_record(key).await? {
             Some(record @ SendRecord::Unknown { .. }) => record,
+            // A resend that stopped mid-way (a fault after its claim): past
+            // the claim's lease nobody will finish it. Its email went with
+            // the claim, so it is settled from the mail service's events
+            // alone: sent if it took it, else left unknown, the operator
+            // alarmed — never left `sending` for good.
+            Some(claim @ SendRecord::Sending { .. }) if crate::sending::is_stale_claim(&claim, now) => {
+                let unknown = SendRecord::Unknown {
+                    reason: RESEND_STOPPED.into(),
+                    since: Some(now),
+                    resends: MAX_RESENDS,
+                    email: None,
+                };
+                if !store.replace_send(key, &claim, &unknown).await? {
+                    return Ok(Settled::Waiting { stream_behind: false });
+                }
+                unknown
+            }
             // Another run is sending it again: that run lists it anew if
             // it is unknown again, or settles it.
             Some(SendRecord::Sending { .. }) => return Ok(Settled::Waiting { stream_behind: false }),
             _ => return Ok(Settled::Elsewhere),
         };
         let SendRecord::Unknown {
-            since, resends, email, ..
+            since,
+            resends,
+            email,
+            reason,
         } = &record
         else {
             unreachable!()
@@ -213,6 +242,18 @@ impl SendSettler {
                 return Ok(Settled::Withheld);
             }
             return self.resend(key, &record, email, *resends + 1, now).await;
+        }
+        if never_taken && email.is_none() && reason == HANDED_OVER_NO_LONGER_NEEDED {
+            // Handed over without its email by a step that found it no
+            // longer needed (`hand_over_abandoned_duty_claims`): nothing to
+            // send again, and the mail service never took it.
+            let settled = SendRecord::Rejected {
+                reason: "never taken by the mail service, and not sent again: no longer needed".into(),
+            };
+            if !store.replace_send(key, &record, &settled).await? {
+                return Ok(Settled::Waiting { stream_behind: false });
+            }
+            return Ok(Settled::Withheld);
         }
         if never_taken || now >= since + SETTLE_LIMIT {
             // A resend the mail service never took either, or a stream silent too long.

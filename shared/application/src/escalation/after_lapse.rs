@@ -22,6 +22,43 @@ use crate::email::{self, LapsedItem, LapsedSection, SinceLapse, TaskOccasion};
 use crate::keys::{self, StepLog};
 
 impl PlaybookSteps {
+    /// The customer caught up, so the escalation ends here: a duty's email
+    /// whose claim an attempt left mid-send (a fault after the claim, the
+    /// step deferred out the lease meanwhile) will not be adopted by a
+    /// sender. It is handed to the sweep's settling instead, without its
+    /// email: sent, if the mail service's events show it took it; else
+    /// withheld, as no longer needed — never left `sending` for good.
+    pub(super) async fn hand_over_abandoned_duty_claims(
+        &self,
+        req: &EscalationRequest,
+        milestone: &milepost_domain::TrackedMilestone,
+        now: Timestamp,
+    ) -> Result<(), StepError> {
+        let reminders = milestone.policy().after_playbook.lapsed_reminder_days.iter();
+        let duties = [Duty::TaskOverSla, Duty::TaskToLead]
+            .into_iter()
+            .chain(reminders.map(|&days| Duty::LapsedReminder { days }));
+        for duty in duties {
+            let key = keys::after_lapse_send(&req.execution, duty);
+            let Some(record) = self.store.send_record(&key).await? else {
+                continue;
+            };
+            if !crate::sending::is_stale_claim(&record, now) {
+                continue;
+            }
+            let unknown = crate::ports::SendRecord::Unknown {
+                reason: crate::settle::HANDED_OVER_NO_LONGER_NEEDED.into(),
+                since: Some(now),
+                resends: 0,
+                email: None,
+            };
+            if self.store.replace_send(&key, &record, &unknown).await? {
+                self.store.settle_send(&key, &unknown).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Does the duties due by now; `Some(t)`: the next falls due at `t`.
     pub(super) async fn after_lapse(&self, at: StepScope<'_>) -> Result<Option<Timestamp>, StepError> {
         let StepScope {

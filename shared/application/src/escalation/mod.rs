@@ -157,6 +157,9 @@ impl PlaybookSteps {
         let now = self.clock.now();
         let mut milestone = self.load_milestone(req).await?;
         if milestone.status().is_reached() {
+            if step == Step::AfterLapse {
+                self.hand_over_abandoned_duty_claims(req, &milestone, now).await?;
+            }
             return Ok(StepOutcome::Recovered);
         }
         let account = store

@@ -354,3 +354,119 @@ async fn a_champion_heads_up_left_mid_way_is_adopted_and_sent_once() {
         Some(SendRecord::Sent { .. })
     ));
 }
+
+/// An after-the-playbook email whose claim an attempt left mid-send, and
+/// the customer catches up before a retry adopts it (the chaos run found
+/// such a claim left `sending` for good): the step that finds the customer
+/// caught up hands it to the settling without its email; SES's events show
+/// it never took it, so it is settled as not needed, and never sent. Taken
+/// before the attempt stopped, it is settled as sent instead.
+#[tokio::test]
+async fn an_after_lapse_email_left_mid_way_is_settled_once_the_customer_catches_up() {
+    for taken_before in [false, true] {
+        let mut r = run().await;
+        let execution = |r: &Run| {
+            r.runner
+                .executions()
+                .into_iter()
+                .find(|e| e.request.milestone_id == "first_workflow")
+                .expect("first_workflow escalated")
+        };
+        // Past the lapse, before the untouched task's raise falls due.
+        r.until(contract_start() + Duration::days(17), true).await;
+        let e = execution(&r);
+        assert!(e.request.schedule.lapses_at < r.clock.now(), "lapsed");
+        let key = milepost_app::keys::after_lapse_send(&e.request.execution, milepost_domain::Duty::TaskOverSla);
+        let stopped = milepost_app::ports::SendClaim {
+            by: "an-attempt-stopped-by-a-fault".into(),
+            since: r.clock.now() - Duration::minutes(20),
+        };
+        assert!(r.store.claim_send(&key, &stopped).await.unwrap().is_none());
+        if taken_before {
+            let receipt = SendReceipt {
+                tag: send_tag(&key),
+                message_id: "ses-before-the-fault".into(),
+                event: "Send".into(),
+                mail_at: r.clock.now() - Duration::minutes(19),
+            };
+            r.store.record_receipt(&receipt).await.unwrap();
+        }
+        // The customer catches up; the schedule goes on.
+        let at = r.clock.now();
+        for id in ["late-1", "late-2"] {
+            let event = milepost_domain::ProductEvent {
+                id: id.into(),
+                account_id: AccountId::new("a1"),
+                event: "workflow.completed".into(),
+                timestamp: at,
+                user_id: Some("u1".into()),
+                properties: Default::default(),
+            };
+            r.s.ingestion().apply_event(&event).await.unwrap();
+        }
+        r.until(contract_start() + Duration::days(30), true).await;
+        assert_eq!(
+            execution(&r).status,
+            milepost_embedded::runner::ExecutionStatus::Recovered
+        );
+        assert_eq!(r.taken().get(&key), None, "never sent by us after the fault");
+        let record = r.store.send_record(&key).await.unwrap();
+        match (taken_before, record) {
+            (false, Some(SendRecord::Rejected { reason })) => {
+                assert!(reason.contains("no longer needed"), "{reason}")
+            }
+            (true, Some(SendRecord::Sent { message_id, .. })) => assert_eq!(message_id, "ses-before-the-fault"),
+            (_, other) => panic!("taken before: {taken_before}: {other:?}"),
+        }
+        assert!(r.unsettled().await.is_empty(), "nothing left to settle");
+    }
+}
+
+/// A resend the settling started and a fault stopped after its claim (the
+/// chaos run found one left `sending` for good): past the claim's lease the
+/// settling takes it up again, from SES's events alone — settled as sent
+/// when SES took it, else left unknown (off the list, the operator alarmed);
+/// never sent a further time, never left `sending`.
+#[tokio::test]
+async fn a_resend_stopped_mid_way_is_settled_from_the_services_events() {
+    for taken in [false, true] {
+        let mut r = run().await;
+        r.mailer.leave_unanswered("pat@a1.example", 1);
+        r.until(contract_start() + Duration::days(11) + Duration::hours(2), false)
+            .await;
+        let keys = r.unsettled().await;
+        assert_eq!(keys.len(), 1, "the outreach is of unknown outcome: {keys:?}");
+        let key = keys[0].clone();
+        let unknown = r.store.send_record(&key).await.unwrap().unwrap();
+        // A resend's claim, left by a settling run a fault stopped.
+        let stopped = milepost_app::ports::SendClaim {
+            by: "a-settling-run-stopped-by-a-fault".into(),
+            since: r.clock.now(),
+        };
+        assert!(r
+            .store
+            .replace_send(&key, &unknown, &SendRecord::claimed(&stopped))
+            .await
+            .unwrap());
+        if taken {
+            let receipt = SendReceipt {
+                tag: send_tag(&key),
+                message_id: "ses-resent-before-the-fault".into(),
+                event: "Send".into(),
+                mail_at: r.clock.now(),
+            };
+            r.store.record_receipt(&receipt).await.unwrap();
+        }
+        let before = r.taken().get(&key).copied().unwrap_or(0);
+        r.until(contract_start() + Duration::days(14), true).await;
+        assert_eq!(r.taken().get(&key).copied().unwrap_or(0), before, "not sent again");
+        match (taken, r.store.send_record(&key).await.unwrap()) {
+            (true, Some(SendRecord::Sent { message_id, .. })) => assert_eq!(message_id, "ses-resent-before-the-fault"),
+            (false, Some(SendRecord::Unknown { reason, .. })) => {
+                assert_eq!(reason, milepost_app::settle::RESEND_STOPPED)
+            }
+            (_, other) => panic!("taken: {taken}: {other:?}"),
+        }
+        assert!(r.unsettled().await.is_empty(), "off the list");
+    }
+}
