@@ -63,6 +63,7 @@ pub async fn write(out: &Path) -> Result<Vec<(String, u16)>> {
         renewals: Vec::new(),
         domain: None,
         hubspot_company_id: None,
+        success_plan: None,
     };
     services.ingestion().upsert_account(&account).await?;
     // Past the milestone's due date and its day-3 task.

@@ -286,6 +286,7 @@ fn account_of(record: &AccountRecord, index: usize) -> Account {
         renewals: Vec::new(),
         domain: None,
         hubspot_company_id: None,
+        success_plan: None,
     }
 }
 

@@ -283,6 +283,7 @@ fn plan_account(index: usize, seed: u64, maps: &[MilestoneMap]) -> AccountPlan {
         renewals: Vec::new(),
         domain: None,
         hubspot_company_id: None,
+        success_plan: None,
     };
     let start_at = account.contract_start_at();
     // One account in ten reaches Milepost a day after its first product events.

@@ -2,7 +2,8 @@
 //! outcomes checked (every problem with its field), the account found, and
 //! the plan kept as its next version — unless it is the plan as it stands,
 //! so a file imported twice changes nothing. Two writers of one version: the
-//! store keeps the first, the other reads again and goes on from it.
+//! store keeps the first, the other reads again and goes on from it. The
+//! plan as it stands is copied onto the account, for what reads it there.
 
 use milepost_domain::success_plan::check;
 use milepost_domain::{AccountId, AgreedOutcome, FieldError, SuccessPlan, Timestamp};
@@ -93,6 +94,7 @@ async fn change_plan(
             return Err(PlanError::Invalid(problems));
         }
         if let Some(current) = current.as_ref().filter(|c| c.outcomes == outcomes) {
+            copy_to_account(accounts, current).await?;
             return Ok(PlanSet::Unchanged(current.clone()));
         }
         let plan = SuccessPlan {
@@ -103,8 +105,35 @@ async fn change_plan(
             set_by: by.to_string(),
         };
         if plans.add_success_plan(&plan).await? {
+            copy_to_account(accounts, &plan).await?;
             return Ok(PlanSet::New(plan));
         }
     }
     Err(PlanError::Store(StoreError::Conflict))
+}
+
+/// `plan` copied onto its account (what its emails and health read), unless
+/// the account holds that version or a later one already; written on the
+/// account's revision, so a group call at the same moment cannot undo it.
+/// Setting the same plan again mends a copy that was not made.
+async fn copy_to_account(accounts: &dyn AccountStore, plan: &SuccessPlan) -> Result<(), StoreError> {
+    crate::writes::retry_on_conflict(
+        || format!("account {}", plan.account_id),
+        || async {
+            let Some(current) = accounts.get_account(&plan.account_id).await? else {
+                return Ok(());
+            };
+            if current.success_plan.as_ref().is_some_and(|p| p.version >= plan.version) {
+                return Ok(());
+            }
+            let mut updated = (*current).clone();
+            updated.success_plan = Some(plan.clone());
+            if accounts.replace_account(&updated, Some(&current)).await? {
+                Ok(())
+            } else {
+                Err(StoreError::Conflict)
+            }
+        },
+    )
+    .await
 }

@@ -184,6 +184,11 @@ pub struct Account {
     /// record its standing is written to, before any lookup by domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hubspot_company_id: Option<String>,
+    /// The customer's success plan as it stands: a copy of the latest
+    /// version `SuccessPlanStore` keeps, so what reads the account (its
+    /// emails, its health) has it without another read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_plan: Option<crate::SuccessPlan>,
 }
 
 /// The role that owns a milestone unless its map names another.
@@ -212,6 +217,28 @@ impl Account {
     /// redelivered `group` call or a re-run import is harmless.
     pub fn record_renewal(&mut self, outcome: crate::renewal::RenewalOutcome) -> crate::renewal::Recorded {
         crate::renewal::record(&mut self.renewals, outcome)
+    }
+
+    /// What a conditional write of the account checks it still is: the
+    /// traits' time and the plan's version (a group call and a plan set at
+    /// once must not undo each other).
+    pub fn revision(&self) -> (Option<super::Timestamp>, Option<u32>) {
+        (self.traits_at, self.success_plan.as_ref().map(|p| p.version))
+    }
+
+    /// The outcome of its success plan a milestone speaks to: the one
+    /// measured by the milestone's own event and property, else the plan's
+    /// first; none without a plan.
+    pub fn agreed_outcome_for(&self, criterion: &crate::Criterion) -> Option<&crate::AgreedOutcome> {
+        let plan = self.success_plan.as_ref()?;
+        let measured = match criterion {
+            crate::Criterion::MetricThreshold { event, property, .. } => plan
+                .outcomes
+                .iter()
+                .find(|o| o.measure.event == *event && o.measure.property == *property),
+            _ => None,
+        };
+        measured.or_else(|| plan.outcomes.first())
     }
 
     pub fn tenure(&self) -> Tenure {

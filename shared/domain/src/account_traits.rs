@@ -74,6 +74,7 @@ impl AccountTraits {
                     renewals: Vec::new(),
                     domain: None,
                     hubspot_company_id: None,
+                    success_plan: None,
                 }
             }
         };

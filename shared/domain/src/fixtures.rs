@@ -35,6 +35,7 @@ pub fn account(id: &str, contract_start: NaiveDate) -> Account {
         renewals: Vec::new(),
         domain: None,
         hubspot_company_id: None,
+        success_plan: None,
     }
 }
 

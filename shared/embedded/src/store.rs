@@ -489,8 +489,8 @@ impl AccountStore for InMemoryStore {
     async fn replace_account(&self, account: &Account, expected: Option<&Account>) -> StoreResult<bool> {
         self.check_fits("account", account)?;
         let mut t = self.lock();
-        let stored = t.accounts.get(&account.id).map(|a| a.traits_at);
-        if stored != expected.map(|a| a.traits_at) {
+        let stored = t.accounts.get(&account.id).map(|a| a.revision());
+        if stored != expected.map(|a| a.revision()) {
             return Ok(false);
         }
         t.accounts.insert(account.id.clone(), Arc::new(account.clone()));

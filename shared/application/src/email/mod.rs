@@ -72,6 +72,17 @@ pub struct MilestoneFacts {
     pub relationship: &'static str,
 }
 
+/// The customer's goal as an email may state it: the outcome of their
+/// success plan this milestone speaks to, as they agreed it; without a plan,
+/// the goal their own traits state; without either, none (the email claims
+/// no goal).
+fn goal_of(account: &Account, m: &TrackedMilestone) -> Option<String> {
+    account
+        .agreed_outcome_for(m.criterion())
+        .map(|o| o.words())
+        .or_else(|| account.goal.clone())
+}
+
 impl MilestoneFacts {
     pub fn new(cfg: &Config, account: &Account, m: &TrackedMilestone, now: Timestamp) -> Self {
         MilestoneFacts {
@@ -83,7 +94,7 @@ impl MilestoneFacts {
             due_phrase: due_phrase(m.due_at(), now, account.timezone),
             target: m.criterion().describe_target(account.licensed_seats),
             current: m.progress().describe_current(m.criterion(), account.licensed_seats),
-            goal: account.goal.clone(),
+            goal: goal_of(account, m),
             link: format!(
                 "{}/milestones/{}?account={}",
                 cfg.app_url.trim_end_matches('/'),

@@ -661,3 +661,92 @@ fn one_outreach_names_every_miss_close_together() {
     );
     assert!(email.html.contains("team_invited?account=acme"));
 }
+
+/// With a success plan, the emails quote the outcome the customer agreed
+/// (the one the milestone measures, else the plan's first), escaped, and
+/// never the goal text a trait once sent; without one, the trait's words.
+#[test]
+fn the_goal_an_email_states_is_the_agreed_plans() {
+    use milepost_domain::{AgreedOutcome, Measure, SuccessPlan};
+    let outcome = |id: &str, property: &str, title: &str| AgreedOutcome {
+        id: id.into(),
+        title: title.into(),
+        measure: Measure {
+            event: "outcome.measured".into(),
+            property: property.into(),
+        },
+        unit: "%".into(),
+        baseline: 0.0,
+        target: 30.0,
+        starts_on: milepost_domain::fixtures::date(2026, 1, 5),
+        by: milepost_domain::fixtures::date(2027, 1, 5),
+        checkpoints: Vec::new(),
+        agreed_by: "Dana <Chen>".into(),
+    };
+    let acct = Account {
+        success_plan: Some(SuccessPlan {
+            account_id: milepost_domain::AccountId::new("acme"),
+            version: 2,
+            outcomes: vec![
+                outcome("hours", "hours_saved", "Save analysts' time"),
+                outcome("costs", "cost_savings_pct", "Lower <logistics> costs"),
+            ],
+            set_at: now(),
+            set_by: "cli:maya".into(),
+        }),
+        ..account("Acme", "acme")
+    };
+    let cfg = Config::default();
+    let savings = milestone_with(&acct, |def| {
+        def.criterion = Criterion::MetricThreshold {
+            event: "outcome.measured".into(),
+            property: "cost_savings_pct".into(),
+            op: milepost_domain::CompareOp::Gte,
+            value: 5.0,
+        }
+    });
+    let send = |m: &TrackedMilestone| {
+        outreach(
+            about(&cfg, &acct, m),
+            &[],
+            EmailKind::Outreach,
+            "https://u.example/x",
+            SendKey::new("k"),
+            None,
+        )
+        .unwrap()
+    };
+    let email = send(&savings);
+    assert!(
+        email
+            .html
+            .contains("Lower &#60;logistics&#62; costs: from 0% to 30% by 5 Jan 2027, agreed with Dana &#60;Chen&#62;")
+            || email
+                .html
+                .contains("Lower &lt;logistics&gt; costs: from 0% to 30% by 5 Jan 2027, agreed with Dana &lt;Chen&gt;"),
+        "the outcome the milestone measures, escaped: {}",
+        email.html
+    );
+    assert!(email
+        .text
+        .contains("Lower <logistics> costs: from 0% to 30% by 5 Jan 2027"));
+    assert!(!email.text.contains("cut costs"), "not the trait's goal");
+    let other = send(&milestone(&acct));
+    assert!(
+        other.text.contains("Save analysts' time: from 0% to 30%"),
+        "the plan's first: {}",
+        other.text
+    );
+    // Without a plan: the goal the account's traits state.
+    let without = account("Acme", "acme");
+    let email = outreach(
+        about(&cfg, &without, &milestone(&without)),
+        &[],
+        EmailKind::Outreach,
+        "https://u.example/x",
+        SendKey::new("k"),
+        None,
+    )
+    .unwrap();
+    assert!(email.text.contains("cut costs"));
+}

@@ -9,6 +9,9 @@ impl DynamoStore {
         if let Some(at) = account.traits_at {
             item.insert("traits_at".into(), s(time_key(at)));
         }
+        if let Some(plan) = &account.success_plan {
+            item.insert("plan_version".into(), AttributeValue::N(plan.version.to_string()));
+        }
         Ok(item)
     }
 }
@@ -28,12 +31,26 @@ impl AccountStore for DynamoStore {
         item.insert("pk".into(), s(account_pk(&account.id)));
         item.insert("sk".into(), s(PROFILE_SK));
         let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
-        put = match expected.map(|a| a.traits_at) {
+        // Still the account read: its traits' time and its plan's version.
+        put = match expected.map(|a| a.revision()) {
             None => put.condition_expression("attribute_not_exists(pk)"),
-            Some(None) => put.condition_expression("attribute_exists(pk) AND attribute_not_exists(traits_at)"),
-            Some(Some(at)) => put
-                .condition_expression("traits_at = :read")
-                .expression_attribute_values(":read", s(time_key(at))),
+            Some((traits_at, plan_version)) => {
+                let traits = match traits_at {
+                    None => "attribute_not_exists(traits_at)",
+                    Some(at) => {
+                        put = put.expression_attribute_values(":read", s(time_key(at)));
+                        "traits_at = :read"
+                    }
+                };
+                let plan = match plan_version {
+                    None => "attribute_not_exists(plan_version)",
+                    Some(v) => {
+                        put = put.expression_attribute_values(":plan", AttributeValue::N(v.to_string()));
+                        "plan_version = :plan"
+                    }
+                };
+                put.condition_expression(format!("attribute_exists(pk) AND {traits} AND {plan}"))
+            }
         };
         self.put_conditionally(put.build().map_err(backend)?).await
     }

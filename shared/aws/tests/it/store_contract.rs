@@ -1780,9 +1780,11 @@ async fn a_success_plan_is_kept_as_versions_each_written_once(store: Arc<dyn Sto
         "the first writer's version 1, then 2"
     );
 
-    // Through the use case: the account must exist; the same plan again is no new version.
+    // Through the use case: the account must exist; the same plan again is
+    // no new version, but the account gets its copy of the plan.
     store.put_account(&account("acme", date(2026, 1, 1))).await.unwrap();
     store.put_account(&account("globex", date(2026, 1, 1))).await.unwrap();
+    let read_before = store.get_account(&acme).await.unwrap().unwrap();
     let again = set_plan(
         store.as_ref(),
         store.as_ref(),
@@ -1794,6 +1796,28 @@ async fn a_success_plan_is_kept_as_versions_each_written_once(store: Arc<dyn Sto
     .await
     .unwrap();
     assert_eq!(again, PlanSet::Unchanged(plan(2, 25.0)));
+    let copied = store.get_account(&acme).await.unwrap().unwrap();
+    assert_eq!(
+        copied.success_plan,
+        Some(plan(2, 25.0)),
+        "the account carries the plan as it stands"
+    );
+    // A group call that read the account before the plan was copied writes
+    // nothing over it: its write is refused, and it reads again.
+    let mut stale = (*read_before).clone();
+    stale.name = "Acme (renamed)".into();
+    assert!(
+        !store.replace_account(&stale, Some(&read_before)).await.unwrap(),
+        "the plan's copy changed the account's revision"
+    );
+    let mut fresh = (*copied).clone();
+    fresh.name = "Acme (renamed)".into();
+    assert!(store.replace_account(&fresh, Some(&copied)).await.unwrap());
+    assert_eq!(
+        store.get_account(&acme).await.unwrap().unwrap().success_plan,
+        Some(plan(2, 25.0)),
+        "kept through the group call"
+    );
     let added = set_outcome(
         store.as_ref(),
         store.as_ref(),
@@ -1807,6 +1831,17 @@ async fn a_success_plan_is_kept_as_versions_each_written_once(store: Arc<dyn Sto
     assert!(
         matches!(&added, PlanSet::New(p) if p.version == 3 && p.outcomes.len() == 2),
         "{added:?}"
+    );
+    assert_eq!(
+        store
+            .get_account(&acme)
+            .await
+            .unwrap()
+            .unwrap()
+            .success_plan
+            .as_ref()
+            .map(|p| p.version),
+        Some(3)
     );
     let globex = AccountId::new("globex");
     set_plan(
