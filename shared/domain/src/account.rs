@@ -9,32 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::address::{AddressError, EmailAddress};
 
-/// The customer's account id as the product backend knows it (Segment's `groupId`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct AccountId(pub String);
-
-impl AccountId {
-    pub fn new(id: impl Into<String>) -> Self {
-        Self(id.into())
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-// Lets maps keyed by account id be searched with a `&str`, without allocating.
-impl std::borrow::Borrow<str> for AccountId {
-    fn borrow(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for AccountId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+pub use crate::account_id::AccountId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -224,21 +199,6 @@ impl Account {
     /// once must not undo each other).
     pub fn revision(&self) -> (Option<super::Timestamp>, Option<u32>) {
         (self.traits_at, self.success_plan.as_ref().map(|p| p.version))
-    }
-
-    /// The outcome of its success plan a milestone speaks to: the one
-    /// measured by the milestone's own event and property, else the plan's
-    /// first; none without a plan.
-    pub fn agreed_outcome_for(&self, criterion: &crate::Criterion) -> Option<&crate::AgreedOutcome> {
-        let plan = self.success_plan.as_ref()?;
-        let measured = match criterion {
-            crate::Criterion::MetricThreshold { event, property, .. } => plan
-                .outcomes
-                .iter()
-                .find(|o| o.measure.event == *event && o.measure.property == *property),
-            _ => None,
-        };
-        measured.or_else(|| plan.outcomes.first())
     }
 
     pub fn tenure(&self) -> Tenure {

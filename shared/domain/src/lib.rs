@@ -8,6 +8,7 @@
 //! crate's dependency tree holds no `aws-*`, `tokio`, `lambda_*` or `askama`.
 
 pub mod account;
+pub mod account_id;
 pub mod account_state;
 pub mod account_traits;
 pub mod activity;

@@ -9,7 +9,9 @@
 use chrono::{Datelike, Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-use crate::{AccountId, FieldError, Timestamp};
+use crate::account_id::AccountId;
+use crate::field_error::FieldError;
+use crate::Timestamp;
 
 /// Most outcomes one plan holds: a plan is what a customer agreed to, not a
 /// metrics catalogue.
@@ -163,6 +165,19 @@ pub struct SuccessPlan {
 impl SuccessPlan {
     pub fn outcome(&self, id: &str) -> Option<&AgreedOutcome> {
         self.outcomes.iter().find(|o| o.id == id)
+    }
+
+    /// The outcome a milestone measured by `event`'s `property` speaks to:
+    /// the one measured so, else (a milestone measured otherwise, or by
+    /// nothing: `None`) the plan's first.
+    pub fn outcome_for(&self, measured: Option<(&str, &str)>) -> Option<&AgreedOutcome> {
+        measured
+            .and_then(|(event, property)| {
+                self.outcomes
+                    .iter()
+                    .find(|o| o.measure.event == event && o.measure.property == property)
+            })
+            .or_else(|| self.outcomes.first())
     }
 }
 

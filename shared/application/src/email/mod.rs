@@ -77,10 +77,16 @@ pub struct MilestoneFacts {
 /// the goal their own traits state; without either, none (the email claims
 /// no goal).
 fn goal_of(account: &Account, m: &TrackedMilestone) -> Option<String> {
-    account
-        .agreed_outcome_for(m.criterion())
-        .map(|o| o.words())
-        .or_else(|| account.goal.clone())
+    let measured = match m.criterion() {
+        milepost_domain::Criterion::MetricThreshold { event, property, .. } => {
+            Some((event.as_str(), property.as_str()))
+        }
+        _ => None,
+    };
+    match &account.success_plan {
+        Some(plan) => plan.outcome_for(measured).map(|o| o.words()),
+        None => account.goal.clone(),
+    }
 }
 
 impl MilestoneFacts {
