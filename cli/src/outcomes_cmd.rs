@@ -6,7 +6,6 @@
 //! `show` and `list` read them back.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::io::Read;
 
 use chrono::NaiveDate;
@@ -33,19 +32,8 @@ pub const COLUMNS: [&str; 12] = [
     "agreed_by",
 ];
 
-/// A row that cannot be imported, where and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Problem {
-    pub line: u64,
-    pub field: String,
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: {}: {}", self.line, self.field, self.message)
-    }
-}
+// A bad row and a failed import are named as `renewals import` names them.
+pub use crate::renewals_cmd::{ImportError, Problem};
 
 /// An account's outcomes as read, each with its line.
 pub type Plans = Vec<(AccountId, Vec<(u64, AgreedOutcome)>)>;
@@ -210,14 +198,6 @@ pub struct ImportReport {
     pub changed: usize,
     /// Plans as they stood already.
     pub unchanged: usize,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ImportError {
-    #[error("{} problem(s); nothing imported", .0.len())]
-    Problems(Vec<Problem>),
-    #[error(transparent)]
-    Failed(#[from] anyhow::Error),
 }
 
 /// Imports every plan of `input`, set by `by` at `now`: nothing unless every

@@ -119,6 +119,22 @@ impl Run {
             .collect()
     }
 
+    /// a1 does the two workflows first_workflow asks for, now.
+    async fn catch_up(&self) {
+        let at = self.clock.now();
+        for id in ["late-1", "late-2"] {
+            let event = milepost_domain::ProductEvent {
+                id: id.into(),
+                account_id: AccountId::new("a1"),
+                event: "workflow.completed".into(),
+                timestamp: at,
+                user_id: Some("u1".into()),
+                properties: Default::default(),
+            };
+            self.s.ingestion().apply_event(&event).await.unwrap();
+        }
+    }
+
     async fn unsettled(&self) -> Vec<SendKey> {
         self.store.unsettled_sends(100).await.unwrap()
     }
@@ -173,18 +189,7 @@ async fn a_customer_email_never_taken_is_not_sent_once_the_customer_caught_up() 
     let keys = r.unsettled().await;
     assert_eq!(keys.len(), 1, "the outreach waits: {keys:?}");
     // The customer catches up; then the stream reports later emails.
-    let at = r.clock.now();
-    for id in ["late-1", "late-2"] {
-        let event = milepost_domain::ProductEvent {
-            id: id.into(),
-            account_id: AccountId::new("a1"),
-            event: "workflow.completed".into(),
-            timestamp: at,
-            user_id: Some("u1".into()),
-            properties: Default::default(),
-        };
-        r.s.ingestion().apply_event(&event).await.unwrap();
-    }
+    r.catch_up().await;
     r.until(contract_start() + Duration::days(16), true).await;
     assert!(
         !r.taken().contains_key(&keys[0]),
@@ -392,18 +397,7 @@ async fn an_after_lapse_email_left_mid_way_is_settled_once_the_customer_catches_
             r.store.record_receipt(&receipt).await.unwrap();
         }
         // The customer catches up; the schedule goes on.
-        let at = r.clock.now();
-        for id in ["late-1", "late-2"] {
-            let event = milepost_domain::ProductEvent {
-                id: id.into(),
-                account_id: AccountId::new("a1"),
-                event: "workflow.completed".into(),
-                timestamp: at,
-                user_id: Some("u1".into()),
-                properties: Default::default(),
-            };
-            r.s.ingestion().apply_event(&event).await.unwrap();
-        }
+        r.catch_up().await;
         r.until(contract_start() + Duration::days(30), true).await;
         assert_eq!(
             execution(&r).status,
