@@ -246,12 +246,14 @@ volume: $(VENV)/.installed
 
 ## chaos: the whole pipeline on the emulator with DynamoDB, SES, EventBridge and
 ## Step Functions behind the fault proxy, judged against a fault-free run of the
-## same seed; ROUNDS seeds from SEED on, ACCOUNTS customers each (30: ~2,900
-## events a round), report in target/chaos/report.json. make test runs one
-## round of seed 19 with 5 customers (cli/tests/chaos.rs), about a minute.
+## same seed; ROUNDS seeds from SEED on, ACCOUNTS customers each over DAYS days
+## of events (30 over 60: ~2,900 events a round), report in
+## target/chaos/report.json. make test runs one round of seed 19 with 5
+## customers over 45 days (cli/tests/chaos.rs), about 30 seconds.
 SEED ?= 19
 ROUNDS ?= 1
 ACCOUNTS ?= 30
+DAYS ?= 60
 # The functions' metric records (lines of JSON) are left out of what it prints.
 # Then Slack's and HubSpot's rounds: SLACK_TASKS and HUBSPOT_TASKS tasks
 # (make test: 40 each) against the stand-ins failing a third of the posts,
@@ -259,7 +261,7 @@ ACCOUNTS ?= 30
 SLACK_TASKS ?= 400
 HUBSPOT_TASKS ?= 400
 chaos: $(VENV)/.installed
-	set -o pipefail; MILEPOST_CHAOS_SEED=$(SEED) MILEPOST_CHAOS_ROUNDS=$(ROUNDS) MILEPOST_CHAOS_ACCOUNTS=$(ACCOUNTS) \
+	set -o pipefail; MILEPOST_CHAOS_SEED=$(SEED) MILEPOST_CHAOS_ROUNDS=$(ROUNDS) MILEPOST_CHAOS_ACCOUNTS=$(ACCOUNTS) MILEPOST_CHAOS_DAYS=$(DAYS) \
 	    $(CARGO) test -p milepost-cli --test chaos -- --nocapture 2>&1 | grep -v '^{"'
 	set -o pipefail; MILEPOST_CHAOS_SEED=$(SEED) MILEPOST_SLACK_CHAOS_TASKS=$(SLACK_TASKS) MILEPOST_HUBSPOT_CHAOS_TASKS=$(HUBSPOT_TASKS) \
 	    $(CARGO) test -p integrations --test it chaos -- --nocapture 2>&1 | grep -v '^{"'

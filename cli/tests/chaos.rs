@@ -12,9 +12,10 @@
 //! and activity, one execution per miss, every email at most once, none
 //! missing but those SES was handed without an answer.
 //!
-//! `MILEPOST_CHAOS_SEED`, `MILEPOST_CHAOS_ROUNDS` and
-//! `MILEPOST_CHAOS_ACCOUNTS` (`make chaos SEED= ROUNDS= ACCOUNTS=`) pick
-//! the seed, how many seeds in a row and the customers in each; the report
+//! `MILEPOST_CHAOS_SEED`, `MILEPOST_CHAOS_ROUNDS`, `MILEPOST_CHAOS_ACCOUNTS`
+//! and `MILEPOST_CHAOS_DAYS` (`make chaos SEED= ROUNDS= ACCOUNTS= DAYS=`)
+//! pick the seed, how many seeds in a row, the customers in each and the
+//! days of events; the report
 //! goes to `target/chaos/report.json`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -38,14 +39,17 @@ use serde_json::{json, Value};
 /// Customers in one round: five in `make test`, `MILEPOST_CHAOS_ACCOUNTS`
 /// (`make chaos ACCOUNTS=`, 30 by default there) for longer runs.
 const ACCOUNTS: u64 = 5;
-/// Days of events and sweeps, then days in which only the escalations
+/// Days of events and sweeps in `make test` (`MILEPOST_CHAOS_DAYS`,
+/// `make chaos DAYS=`, 60 there), then days in which only the escalations
 /// already started run on, to their end.
-const DAYS: i64 = 60;
+const DAYS: u64 = 45;
 const TAIL_DAYS: i64 = 12;
 const BATCH: usize = 10;
 /// Hours between the sweeps (in production 15 minutes; here once a day, at
 /// moto's pace: each sweep Lambda reads 16 index shards).
 const SWEEP_EVERY_HOURS: i64 = 24;
+/// Hours between the settling runs while events come.
+const SETTLE_EVERY_HOURS: i64 = 4;
 /// Hours the schedule goes on settling after the run's events and steps end.
 const SETTLE_HOURS_AFTER: i64 = 6;
 
@@ -56,6 +60,10 @@ const SEGMENT_SECRET: &str = "chaos-segment-shared-secret";
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+}
+
+fn days() -> i64 {
+    env_number("MILEPOST_CHAOS_DAYS", DAYS).max(1) as i64
 }
 
 /// The faults, per service: every kind on DynamoDB; on SES, EventBridge and
@@ -89,7 +97,7 @@ fn fault_plan(seed: u64) -> FaultPlan {
 /// events since the last delivery shuffled and one in ten sent twice.
 fn deliveries(plans: &[AccountPlan], seed: u64) -> (BTreeMap<Timestamp, Vec<Vec<u8>>>, usize) {
     let mut events = Vec::new();
-    for day in 0..DAYS {
+    for day in 0..days() {
         for p in plans {
             p.events_on(day, seed, &mut events);
         }
@@ -464,7 +472,7 @@ fn task_state(t: &CsmTask) -> Value {
 /// Hour by hour: accounts appear; once a day the senders deliver and
 /// two sweep Lambdas run at once (again, a little later, while one left
 /// milestones failed, as the next scheduled sweep would); every hour the
-/// steps that are due run. After `DAYS`, only the steps.
+/// steps that are due run. After `days()`, only the steps.
 async fn drive(p: &Pipeline, plans: &[AccountPlan], deliveries: &BTreeMap<Timestamp, Vec<Vec<u8>>>, o: &mut Outcome) {
     let ingestion = p.services.ingestion();
     let webhook = milepost_ingest::IngestConfig::new(
@@ -475,7 +483,7 @@ async fn drive(p: &Pipeline, plans: &[AccountPlan], deliveries: &BTreeMap<Timest
     appearances.sort();
     let mut next_appearance = 0;
     let mut known: BTreeSet<String> = BTreeSet::new();
-    for hour in 1..=(DAYS + TAIL_DAYS) * 24 {
+    for hour in 1..=(days() + TAIL_DAYS) * 24 {
         let now = sim_start() + Duration::hours(hour);
         p.clock.set(now);
         while next_appearance < appearances.len() && appearances[next_appearance].0 <= now {
@@ -488,7 +496,7 @@ async fn drive(p: &Pipeline, plans: &[AccountPlan], deliveries: &BTreeMap<Timest
             }
             next_appearance += 1;
         }
-        if hour % SWEEP_EVERY_HOURS == 0 && hour <= DAYS * 24 {
+        if hour % SWEEP_EVERY_HOURS == 0 && hour <= days() * 24 {
             for body in deliveries.get(&now).into_iter().flatten() {
                 let mut attempt = 0;
                 loop {
@@ -526,9 +534,13 @@ async fn drive(p: &Pipeline, plans: &[AccountPlan], deliveries: &BTreeMap<Timest
         let report = p.runner.run_due(&playbook, now).await;
         report_ses_events(p).await;
         // The sweep function runs every few minutes in production, and
-        // settles emails of unknown outcome each time: here every hour, and
-        // on after the events stop (the rest of it has nothing new to do).
-        settle_lambda(p).await;
+        // settles emails of unknown outcome each time: here every few hours
+        // (each run is a query of every shard of the unsettled index, at
+        // moto's pace), and on after the events stop (the rest of it has
+        // nothing new to do).
+        if hour % SETTLE_EVERY_HOURS == 0 {
+            settle_lambda(p).await;
+        }
         o.steps.steps_run += report.steps_run;
         o.steps.retries += report.retries;
         o.steps.failures_caught += report.failures_caught;
@@ -540,7 +552,7 @@ async fn drive(p: &Pipeline, plans: &[AccountPlan], deliveries: &BTreeMap<Timest
     // several) or held (a step that met its email claimed by an attempt a
     // fault stopped waits out the claim's lease, then adopts it: without
     // these hours, one claimed in the run's last hour stayed `sending`).
-    let end = sim_start() + Duration::hours((DAYS + TAIL_DAYS) * 24);
+    let end = sim_start() + Duration::hours((days() + TAIL_DAYS) * 24);
     for hour in 1..=SETTLE_HOURS_AFTER {
         let now = end + Duration::hours(hour);
         p.clock.set(now);
@@ -908,6 +920,7 @@ async fn the_pipeline_under_aws_faults_ends_where_a_fault_free_run_does() {
     }
     let mut report = report_json(seed, &figures);
     report["accounts_per_round"] = accounts.into();
+    report["days_of_events"] = days().into();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/chaos");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(&report).unwrap()).unwrap();
