@@ -557,11 +557,18 @@ impl<T> TaskLedger for T where T: TaskStore + EscalationLog {}
 /// group calls, their milestones created, events parked, and the tasks of
 /// milestones the customer caught up with closed.
 pub trait IngestStore:
-    EventStore + AccountStore + MapStore + MilestoneStore + DedupeStore + ParkingStore + TaskLedger
+    EventStore + AccountStore + MapStore + MilestoneStore + DedupeStore + ParkingStore + TaskLedger + SuccessPlanStore
 {
 }
 impl<T> IngestStore for T where
-    T: EventStore + AccountStore + MapStore + MilestoneStore + DedupeStore + ParkingStore + TaskLedger
+    T: EventStore
+        + AccountStore
+        + MapStore
+        + MilestoneStore
+        + DedupeStore
+        + ParkingStore
+        + TaskLedger
+        + SuccessPlanStore
 {
 }
 

@@ -31,6 +31,9 @@ pub struct AccountTraits {
     pub renewal: Option<crate::RenewalOutcome>,
     pub domain: Option<String>,
     pub hubspot_company_id: Option<String>,
+    /// The success plan the call states (`success_plan`), whole: kept as
+    /// the account's next plan version, apart from the account itself.
+    pub success_plan: Option<Vec<crate::AgreedOutcome>>,
 }
 
 /// The most roles one account may name: what bounds its profile's size.

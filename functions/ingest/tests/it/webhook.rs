@@ -900,6 +900,22 @@ mod rule_breaking {
             self.inner.parked_accounts().await
         }
     }
+
+    #[async_trait]
+    impl SuccessPlanStore for RuleBreakingStore {
+        async fn success_plan(&self, a: &AccountId) -> StoreResult<Option<milepost_domain::SuccessPlan>> {
+            self.inner.success_plan(a).await
+        }
+        async fn success_plan_history(&self, a: &AccountId) -> StoreResult<Vec<milepost_domain::SuccessPlan>> {
+            self.inner.success_plan_history(a).await
+        }
+        async fn add_success_plan(&self, p: &milepost_domain::SuccessPlan) -> StoreResult<bool> {
+            self.inner.add_success_plan(p).await
+        }
+        async fn success_plans(&self) -> StoreResult<Vec<milepost_domain::SuccessPlan>> {
+            self.inner.success_plans().await
+        }
+    }
 }
 
 /// An event whose application breaks a lifecycle rule is Milepost's bug,
@@ -1115,6 +1131,89 @@ async fn a_signed_confirmation_reaches_a_manual_milestone_once(s: Arc<Setup>) {
     assert_eq!(names(&s).len(), 2, "refusals announce nothing");
 }
 
+fn plan_of(target: f64) -> Value {
+    json!([{"id": "logistics_costs", "title": "Lower annual logistics costs", "event": "outcome.measured",
+            "property": "cost_savings_pct", "unit": "%", "baseline": 0, "target": target,
+            "starts_on": "2026-01-05", "by": "2027-01-05", "agreed_by": "Dana Chen, VP Operations"}])
+}
+
+/// Issue 36: a `group` call's `success_plan` trait is the account's plan,
+/// kept as versions: the same plan again keeps nothing new, a change is
+/// the next version, a call older than the traits or the plan standing
+/// changes nothing, and a plan with a problem refuses the whole call.
+async fn a_success_plan_trait_is_kept_as_the_plans_versions(s: Arc<Setup>) {
+    let acme = AccountId::new("acme");
+    let t = Utc::now() - Duration::hours(3);
+    let ingestion = s.services.ingestion();
+    let post = |id: &str, at: chrono::DateTime<Utc>, target: f64| {
+        let call = group_call(id, "acme", at, json!({"success_plan": plan_of(target)}));
+        handle(&ingestion, &s.config, signed(&json!([call]).to_string()))
+    };
+    let plan = || async { s.store.success_plan(&acme).await.unwrap().expect("a plan") };
+    let report = json_of(&post("g-plan-1", t, 30.0).await);
+    assert_eq!(report["accepted"], 1, "{report}");
+    let first = plan().await;
+    assert_eq!((first.version, first.outcomes[0].target), (1, 30.0));
+    assert_eq!(first.set_by, "group call g-plan-1");
+    assert_eq!(first.set_at, t, "kept as of the call");
+    let copy = s.store.get_account(&acme).await.unwrap().unwrap().success_plan.clone();
+    assert_eq!(copy.map(|p| p.version), Some(1), "copied onto the account");
+
+    // The same plan in a later call, and a redelivery: nothing new kept.
+    post("g-plan-2", t + Duration::minutes(10), 30.0).await;
+    let report = json_of(&post("g-plan-2", t + Duration::minutes(10), 30.0).await);
+    assert_eq!(report["duplicates"], 1, "{report}");
+    assert_eq!(plan().await.version, 1);
+
+    // A change is the next version; every one is kept.
+    post("g-plan-3", t + Duration::minutes(20), 25.0).await;
+    assert_eq!((plan().await.version, plan().await.outcomes[0].target), (2, 25.0));
+    let history = s.store.success_plan_history(&acme).await.unwrap();
+    assert_eq!(
+        history.iter().map(|p| p.outcomes[0].target).collect::<Vec<_>>(),
+        [30.0, 25.0]
+    );
+    let copy = s.store.get_account(&acme).await.unwrap().unwrap().success_plan.clone();
+    assert_eq!(copy.map(|p| p.version), Some(2));
+
+    // A call made before the traits standing (delivered late) is superseded, plan and all.
+    let report = json_of(&post("g-plan-old", t - Duration::hours(1), 10.0).await);
+    assert_eq!(report["accepted"], 1, "{report}");
+    assert_eq!(plan().await.version, 2, "an older call's plan undid a newer one");
+
+    // A plan set by a person after the call was made stands.
+    let by_cli = milepost_app::success_plans::set_plan(
+        s.store.as_ref(),
+        s.store.as_ref(),
+        &acme,
+        plan()
+            .await
+            .outcomes
+            .iter()
+            .map(|o| milepost_domain::AgreedOutcome {
+                target: 20.0,
+                ..o.clone()
+            })
+            .collect(),
+        "maya@vendor.example",
+        t + Duration::minutes(40),
+    )
+    .await
+    .unwrap();
+    assert_eq!(by_cli.plan().version, 3);
+    post("g-plan-4", t + Duration::minutes(30), 15.0).await;
+    assert_eq!((plan().await.version, plan().await.outcomes[0].target), (3, 20.0));
+
+    // A new account whose plan has a problem: refused whole, nothing kept.
+    let mut traits = new_account_traits("Gamma");
+    traits["success_plan"] = plan_of(0.0); // the baseline: no outcome to reach
+    let fields = fields_of_refused_group_calls(&s, vec![("g-gamma", "gamma", traits)]).await;
+    assert_eq!(fields, ["traits.success_plan[0].target"]);
+    let gamma = AccountId::new("gamma");
+    assert!(s.store.get_account(&gamma).await.unwrap().is_none());
+    assert!(s.store.success_plan(&gamma).await.unwrap().is_none());
+}
+
 // Every scenario runs on the in-memory store (one test each) and, in one
 // test sharing a moto server, on the DynamoDB store: the handler's contract
 // holds on the store production uses.
@@ -1150,6 +1249,7 @@ milepost_local::scenarios! {
         a_busy_user_in_a_windowed_user_milestone_keeps_its_item_small,
         a_signed_confirmation_reaches_a_manual_milestone_once,
         a_failed_announcement_leaves_nothing_unannounced_for_the_retry,
+        a_success_plan_trait_is_kept_as_the_plans_versions,
     ],
 }
 

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use chrono::Duration;
 use milepost_domain::{
     limits, Account, AccountId, Actor, Announcements, CloseReason, DomainEvent, EscalationLogEntry, FieldError,
-    IllegalChange, MilestoneMap, MilestoneStatus, ProductEvent, Timestamp, TrackedMilestone,
+    IllegalChange, MilestoneMap, MilestoneStatus, ProductEvent, SuccessPlan, Timestamp, TrackedMilestone,
 };
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
@@ -461,6 +461,7 @@ impl Ingestion {
             return Ok(Ok(Applied::Duplicate));
         }
         let mut settled = false;
+        let mut applied = false;
         for _ in 0..MAX_WRITE_ATTEMPTS {
             let existing = store.get_account(&call.account_id).await?;
             if existing
@@ -483,6 +484,7 @@ impl Ingestion {
             match self.upsert_account_if(&account, Some(existing.as_deref())).await {
                 Ok(Some(_)) => {
                     settled = true;
+                    applied = true;
                     break;
                 }
                 Ok(None) => continue, // changed since it was read: read again
@@ -497,6 +499,30 @@ impl Ingestion {
         }
         if !settled {
             return Err(StoreError::Contended(format!("account {}", call.account_id)).into());
+        }
+        // The plan goes with the call's traits: kept when they were applied,
+        // left when a newer call superseded them, or a plan set after the
+        // call was made (`milepost outcomes`) stands. Kept as of the call's
+        // time, and before the call is remembered, so a retry after a
+        // failure here keeps it then.
+        let plan_set_since = |p: &SuccessPlan| p.set_at > called_at;
+        if let (true, Some(outcomes)) = (applied, &call.traits.success_plan) {
+            let store = self.store.as_ref();
+            if !store
+                .success_plan(&call.account_id)
+                .await?
+                .is_some_and(|p| plan_set_since(&p))
+            {
+                let by = format!("group call {}", call.message_id);
+                match crate::success_plans::set_plan(store, store, &call.account_id, outcomes.clone(), &by, called_at)
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(crate::success_plans::PlanError::Store(e)) => return Err(e.into()),
+                    // Checked when the call was read; an account gone since is the next call's to make.
+                    Err(e) => return Ok(Err(FieldError::new("traits.success_plan", e.to_string()))),
+                }
+            }
         }
         let expires = now + Duration::days(self.config.dedupe_ttl_days);
         store.remember(&call.account_id, &call.message_id, expires).await?;

@@ -148,8 +148,10 @@ fn parse_traits(t: &Map<String, Value>) -> Result<AccountTraits, FieldError> {
     let cs_leader_email = traits.address("cs_leader_email")?;
     let contacts = traits.role_contacts()?;
     let renewal = traits.renewal()?;
+    let success_plan = success_plan::of_traits(t)?;
     Ok(AccountTraits {
         renewal,
+        success_plan,
         contacts,
         name: traits.words("name")?,
         segment,
@@ -371,5 +373,6 @@ fn parse_segment(s: &str) -> Option<Segment> {
     }
 }
 
+mod success_plan;
 #[cfg(test)]
 mod tests;

@@ -312,3 +312,113 @@ fn a_renewal_outcome_is_recorded_on_the_account_once() {
     let bad_date = group(json!({"renewal_outcome": "churned", "decision_date": "soon"})).unwrap_err();
     assert_eq!(bad_date.field, "traits.decision_date");
 }
+
+fn plan_outcome() -> Value {
+    json!({"id": "logistics_costs", "title": "Lower annual logistics costs", "event": "outcome.measured",
+           "property": "cost_savings_pct", "unit": "%", "baseline": 0, "target": "30",
+           "starts_on": "2026-01-05", "by": "2027-01-05",
+           "checkpoints": [{"on": "2026-04-05", "value": 5}], "agreed_by": "Dana Chen, VP Operations"})
+}
+
+fn group_with(traits: Value) -> Result<Incoming, FieldError> {
+    one(
+        json!({"type": "group", "groupId": "acme", "messageId": "g1", "timestamp": "2026-03-02T10:00:00Z",
+               "traits": traits}),
+    )
+}
+
+#[test]
+fn a_success_plan_trait_is_read_as_the_whole_plan() {
+    let Ok(Incoming::Account(call)) = group_with(json!({"name": "Acme", "success_plan": [plan_outcome()]})) else {
+        panic!("refused")
+    };
+    let plan = call.traits.success_plan.expect("a plan");
+    assert_eq!(plan.len(), 1);
+    let o = &plan[0];
+    assert_eq!(
+        (
+            o.id.as_str(),
+            o.measure.event.as_str(),
+            o.measure.property.as_str(),
+            o.unit.as_str()
+        ),
+        ("logistics_costs", "outcome.measured", "cost_savings_pct", "%")
+    );
+    assert_eq!((o.baseline, o.target), (0.0, 30.0), "a number written as text is read");
+    assert_eq!(
+        o.checkpoints,
+        vec![milepost_domain::Checkpoint {
+            on: "2026-04-05".parse().unwrap(),
+            value: 5.0
+        }]
+    );
+    assert_eq!(o.agreed_by, "Dana Chen, VP Operations");
+    // No trait, no plan: a call about something else leaves the plan alone.
+    let Ok(Incoming::Account(call)) = group_with(json!({"name": "Acme"})) else {
+        panic!("refused")
+    };
+    assert_eq!(call.traits.success_plan, None);
+}
+
+#[test]
+fn a_success_plan_trait_is_refused_naming_the_field_at_fault() {
+    let with = |key: &str, value: Value| {
+        let mut o = plan_outcome();
+        o["id"] = json!("time_to_close");
+        o[key] = value;
+        group_with(json!({"success_plan": [plan_outcome(), o]})).unwrap_err()
+    };
+    let cases = [
+        (
+            with("target", json!("thirty")),
+            "traits.success_plan[1].target",
+            "must be a number",
+        ),
+        (
+            with("by", json!("next year")),
+            "traits.success_plan[1].by",
+            "must be a date",
+        ),
+        (
+            with("by", json!("2025-01-01")),
+            "traits.success_plan[1].by",
+            "is not after starts_on",
+        ),
+        (
+            with("id", json!("logistics_costs")),
+            "traits.success_plan[1].id",
+            "in the plan twice",
+        ),
+        (
+            with("owner", json!("maya")),
+            "traits.success_plan[1].owner",
+            "is not a field",
+        ),
+        (
+            with("agreed_by", json!(null)),
+            "traits.success_plan[1].agreed_by",
+            "is required",
+        ),
+        (
+            with("checkpoints", json!([{"on": "2026-04-05", "value": "x"}])),
+            "traits.success_plan[1].checkpoints[0].value",
+            "must be a number",
+        ),
+        (
+            with("checkpoints", json!([{"on": "2028-01-01", "value": 5}])),
+            "traits.success_plan[1].checkpoints[0]",
+            "not between starts_on and by",
+        ),
+    ];
+    for (e, field, says) in cases {
+        assert_eq!(e.field, field, "{e}");
+        assert!(e.message.contains(says), "{field}: {}", e.message);
+    }
+    let not_a_list = group_with(json!({"success_plan": {"id": "x"}})).unwrap_err();
+    assert_eq!(not_a_list.field, "traits.success_plan");
+    let empty = group_with(json!({"success_plan": []})).unwrap_err();
+    assert_eq!(
+        (empty.field.as_str(), empty.message.as_str()),
+        ("traits.success_plan", "a plan needs at least one outcome")
+    );
+}
