@@ -341,7 +341,7 @@ async fn outcomes(store: &milepost_aws::DynamoStore, command: OutcomesCommand) -
                 "import:{}",
                 file.file_name().map_or_else(|| "file".into(), |n| n.to_string_lossy())
             );
-            match outcomes_cmd::import(store, store, input, &by, now).await {
+            match outcomes_cmd::import(store, input, &by, now).await {
                 Ok(r) if json => println!("{}", serde_json::to_string_pretty(&r)?),
                 Ok(r) => println!(
                     "imported {} outcome(s) for {} account(s): {} plan(s) changed, {} as they stood",
@@ -403,7 +403,7 @@ async fn outcomes(store: &milepost_aws::DynamoStore, command: OutcomesCommand) -
                 agreed_by,
             };
             let account = milepost_domain::AccountId::new(account_id);
-            match set_outcome(store, store, &account, outcome, &cli_user(), now).await {
+            match set_outcome(store, &account, outcome, &cli_user(), now).await {
                 Ok(PlanSet::New(plan)) => print!("{}", outcomes_cmd::render_plan(&plan)),
                 Ok(PlanSet::Unchanged(plan)) => {
                     println!("the plan is as it stood (version {}): nothing kept", plan.version)

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 
 use chrono::NaiveDate;
-use milepost_app::ports::{AccountStore, SuccessPlanStore};
+use milepost_app::ports::PlanStore;
 use milepost_app::success_plans::{set_plan, PlanError, PlanSet};
 use milepost_domain::success_plan::{amount, check};
 use milepost_domain::{AccountId, AgreedOutcome, Checkpoint, Measure, SuccessPlan, Timestamp};
@@ -202,9 +202,8 @@ pub struct ImportReport {
 
 /// Imports every plan of `input`, set by `by` at `now`: nothing unless every
 /// row is good and every account known.
-pub async fn import(
-    accounts: &dyn AccountStore,
-    plans: &dyn SuccessPlanStore,
+pub async fn import<S: PlanStore + ?Sized>(
+    store: &S,
     input: impl Read,
     by: &str,
     now: Timestamp,
@@ -212,12 +211,7 @@ pub async fn import(
     let read = parse(input).map_err(ImportError::Problems)?;
     let mut unknown = Vec::new();
     for (account, outcomes) in &read {
-        if accounts
-            .get_account(account)
-            .await
-            .map_err(anyhow::Error::from)?
-            .is_none()
-        {
+        if store.get_account(account).await.map_err(anyhow::Error::from)?.is_none() {
             unknown.push(Problem {
                 line: outcomes[0].0,
                 field: "account_id".into(),
@@ -235,7 +229,7 @@ pub async fn import(
     };
     for (account, outcomes) in read {
         let outcomes = outcomes.into_iter().map(|(_, o)| o).collect();
-        match set_plan(accounts, plans, &account, outcomes, by, now).await {
+        match set_plan(store, &account, outcomes, by, now).await {
             Ok(PlanSet::New(_)) => report.changed += 1,
             Ok(PlanSet::Unchanged(_)) => report.unchanged += 1,
             Err(PlanError::Store(e)) => return Err(ImportError::Failed(e.into())),

@@ -370,7 +370,8 @@ fn planned_day(rng: &mut ChaCha8Rng, persona: Persona, kept: bool, due: f64) -> 
 }
 
 /// The events that meet `m` between `start` and `end` (a manual milestone
-/// has none: its owner confirms it).
+/// has none: its owner confirms it; nor has the map's agreed-outcome
+/// milestone, whose checkpoints come from accounts' plans).
 fn burst_for(m: &MilestoneDef, start: Timestamp, end: Timestamp, start_at: Timestamp, seats: u32) -> Option<Burst> {
     let burst = match &m.criterion {
         Criterion::EventCount { event, min, .. } => Burst {
@@ -414,7 +415,7 @@ fn burst_for(m: &MilestoneDef, start: Timestamp, end: Timestamp, start_at: Times
                 )),
             }
         }
-        Criterion::Manual => return None,
+        Criterion::Manual | Criterion::AgreedOutcome => return None,
     };
     Some(burst)
 }

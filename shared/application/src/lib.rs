@@ -4,6 +4,7 @@
 //! No AWS types: the adapters live in `milepost-aws` and `milepost-embedded`.
 
 pub mod actions;
+pub mod checkpoints;
 pub mod clock;
 pub mod config;
 pub mod console;

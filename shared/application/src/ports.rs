@@ -87,6 +87,9 @@ pub trait MilestoneStore: Send + Sync {
     /// Returns the new version, or `Conflict`.
     async fn update_milestone(&self, m: &TrackedMilestone) -> StoreResult<u64>;
     async fn milestones_of(&self, account: &AccountId) -> StoreResult<Vec<TrackedMilestone>>;
+    /// Stops tracking `m` (a success plan checkpoint the plan dropped) if the
+    /// stored version is still `m.version`; else `Conflict`. Gone already: done.
+    async fn remove_milestone(&self, m: &TrackedMilestone) -> StoreResult<()>;
     /// Milestones the sweep must act on, oldest due first: pending and due at
     /// or before `now`, or missed whose escalation has not been started yet.
     async fn due_milestones(
@@ -382,6 +385,12 @@ pub trait SuccessPlanStore: Send + Sync {
     /// the whole table).
     async fn success_plans(&self) -> StoreResult<Vec<milepost_domain::SuccessPlan>>;
 }
+
+/// What setting a success plan needs (`success_plans`): the account, its
+/// plan's versions, its map and the checkpoints the map's `agreed_outcome`
+/// milestone tracks.
+pub trait PlanStore: AccountStore + SuccessPlanStore + MapStore + MilestoneStore {}
+impl<T> PlanStore for T where T: AccountStore + SuccessPlanStore + MapStore + MilestoneStore + ?Sized {}
 
 /// The results page's views kept ready (`console::keep_results`), by name:
 /// each as JSON, with the moment it was worked out for.

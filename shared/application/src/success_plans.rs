@@ -6,9 +6,9 @@
 //! plan as it stands is copied onto the account, for what reads it there.
 
 use milepost_domain::success_plan::check;
-use milepost_domain::{AccountId, AgreedOutcome, FieldError, SuccessPlan, Timestamp};
+use milepost_domain::{AccountId, AgreedOutcome, FieldError, MilestoneMap, SuccessPlan, Timestamp};
 
-use crate::ports::{AccountStore, StoreError, SuccessPlanStore};
+use crate::ports::{AccountStore, PlanStore, StoreError};
 
 /// What setting a plan did.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,28 +41,26 @@ pub enum PlanError {
 const ATTEMPTS: u32 = 5;
 
 /// Keeps `outcomes` as `account`'s plan, set by `by` at `now`.
-pub async fn set_plan(
-    accounts: &dyn AccountStore,
-    plans: &dyn SuccessPlanStore,
+pub async fn set_plan<S: PlanStore + ?Sized>(
+    store: &S,
     account: &AccountId,
     outcomes: Vec<AgreedOutcome>,
     by: &str,
     now: Timestamp,
 ) -> Result<PlanSet, PlanError> {
-    change_plan(accounts, plans, account, by, now, |_| outcomes.clone()).await
+    change_plan(store, account, by, now, |_| outcomes.clone()).await
 }
 
 /// `outcome` put in `account`'s plan (replacing the one with its id), the
 /// rest of the plan as it stands.
-pub async fn set_outcome(
-    accounts: &dyn AccountStore,
-    plans: &dyn SuccessPlanStore,
+pub async fn set_outcome<S: PlanStore + ?Sized>(
+    store: &S,
     account: &AccountId,
     outcome: AgreedOutcome,
     by: &str,
     now: Timestamp,
 ) -> Result<PlanSet, PlanError> {
-    change_plan(accounts, plans, account, by, now, |current| {
+    change_plan(store, account, by, now, |current| {
         let mut outcomes = current.map(|p| p.outcomes.clone()).unwrap_or_default();
         match outcomes.iter_mut().find(|o| o.id == outcome.id) {
             Some(kept) => *kept = outcome.clone(),
@@ -75,26 +73,25 @@ pub async fn set_outcome(
 
 /// The plan `change` makes of the one standing (read again after a lost
 /// race, so another writer's version is built on, never overwritten).
-async fn change_plan(
-    accounts: &dyn AccountStore,
-    plans: &dyn SuccessPlanStore,
+async fn change_plan<S: PlanStore + ?Sized>(
+    store: &S,
     account: &AccountId,
     by: &str,
     now: Timestamp,
     change: impl Fn(Option<&SuccessPlan>) -> Vec<AgreedOutcome>,
 ) -> Result<PlanSet, PlanError> {
-    if accounts.get_account(account).await?.is_none() {
+    if store.get_account(account).await?.is_none() {
         return Err(PlanError::UnknownAccount(account.clone()));
     }
     for _ in 0..ATTEMPTS {
-        let current = plans.success_plan(account).await?;
+        let current = store.success_plan(account).await?;
         let outcomes = change(current.as_ref());
         let problems = check(&outcomes);
         if !problems.is_empty() {
             return Err(PlanError::Invalid(problems));
         }
         if let Some(current) = current.as_ref().filter(|c| c.outcomes == outcomes) {
-            copy_to_account(accounts, current).await?;
+            copy_to_account(store, current).await?;
             return Ok(PlanSet::Unchanged(current.clone()));
         }
         let plan = SuccessPlan {
@@ -104,8 +101,8 @@ async fn change_plan(
             set_at: now,
             set_by: by.to_string(),
         };
-        if plans.add_success_plan(&plan).await? {
-            copy_to_account(accounts, &plan).await?;
+        if store.add_success_plan(&plan).await? {
+            copy_to_account(store, &plan).await?;
             return Ok(PlanSet::New(plan));
         }
     }
@@ -115,8 +112,21 @@ async fn change_plan(
 /// `plan` copied onto its account (what its emails and health read), unless
 /// the account holds that version or a later one already; written on the
 /// account's revision, so a group call at the same moment cannot undo it.
-/// Setting the same plan again mends a copy that was not made.
-async fn copy_to_account(accounts: &dyn AccountStore, plan: &SuccessPlan) -> Result<(), StoreError> {
+/// Then its checkpoints are tracked as the account's map asks. Setting the
+/// same plan again mends a copy or checkpoints that were not made.
+async fn copy_to_account<S: PlanStore + ?Sized>(store: &S, plan: &SuccessPlan) -> Result<(), StoreError> {
+    copy_plan(store, plan).await?;
+    let Some(account) = store.get_account(&plan.account_id).await? else {
+        return Ok(());
+    };
+    let maps = store.maps_for(account.segment, account.tenure()).await?;
+    if let Some(map) = MilestoneMap::select(&maps, account.segment, account.tenure()) {
+        crate::checkpoints::keep_in_step(store, &account, map).await?;
+    }
+    Ok(())
+}
+
+async fn copy_plan(accounts: &(impl AccountStore + ?Sized), plan: &SuccessPlan) -> Result<(), StoreError> {
     crate::writes::retry_on_conflict(
         || format!("account {}", plan.account_id),
         || async {

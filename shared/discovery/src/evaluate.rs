@@ -95,6 +95,9 @@ const NO_SLOT: u32 = u32::MAX;
 pub struct Skipped {
     /// Manual milestones: only a CSM can mark them.
     pub manual: Vec<String>,
+    /// Agreed-outcome milestones: each account's own plan sets them, which
+    /// an export of events and accounts does not hold.
+    pub agreed_outcome: Vec<String>,
     /// Seat-ratio milestones, with how many accounts lacked `licensed_seats`.
     pub without_seats: Vec<(String, usize)>,
 }
@@ -128,6 +131,12 @@ impl<'a> Evaluation<'a> {
                     Criterion::Manual => {
                         if !skipped.manual.contains(&def.id) {
                             skipped.manual.push(def.id.clone());
+                        }
+                        continue;
+                    }
+                    Criterion::AgreedOutcome => {
+                        if !skipped.agreed_outcome.contains(&def.id) {
+                            skipped.agreed_outcome.push(def.id.clone());
                         }
                         continue;
                     }

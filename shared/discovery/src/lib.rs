@@ -250,6 +250,11 @@ pub fn summary(d: &Discovery) -> String {
             "skipped {id}: a manual milestone cannot be judged from events\n"
         ));
     }
+    for id in &d.skipped.agreed_outcome {
+        out.push_str(&format!(
+            "skipped {id}: its checkpoints come from each account's success plan, not from events\n"
+        ));
+    }
     for (id, n) in &d.skipped.without_seats {
         out.push_str(&format!(
             "{id}: {n} account(s) without licensed_seats left out (a seat-ratio milestone needs them)\n"

@@ -77,6 +77,11 @@ impl RecordsBuilder {
     }
 
     pub fn add_milestone(&mut self, m: &TrackedMilestone) {
+        // A success plan's checkpoint is the account's own target on its own
+        // date: no cohort shares it, so there is nothing to compare.
+        if m.checkpoint().is_some() {
+            return;
+        }
         // Each account's own due date judges it; the candidate's due days
         // (from the milestone's start) only describe it.
         let index = match self

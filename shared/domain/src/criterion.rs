@@ -61,6 +61,10 @@ pub enum Criterion {
     },
     /// A CSM marks it done through the API.
     Manual,
+    /// Each checkpoint of the account's own success plan, on its date: the
+    /// map's milestone stands for one tracked milestone per checkpoint
+    /// (`TrackedMilestone::checkpoints_of`), each a metric threshold.
+    AgreedOutcome,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,7 +134,7 @@ impl Criterion {
             | Criterion::DistinctUsers { event, .. }
             | Criterion::SeatRatio { event, .. }
             | Criterion::MetricThreshold { event, .. } => Some(event),
-            Criterion::Manual => None,
+            Criterion::Manual | Criterion::AgreedOutcome => None,
         }
     }
 
@@ -155,7 +159,7 @@ impl Criterion {
             Criterion::SeatRatio { min_ratio, .. } => {
                 ((min_ratio * f64::from(licensed_seats)).ceil() as u32).clamp(1, MAX_MARKS as u32)
             }
-            Criterion::MetricThreshold { .. } | Criterion::Manual => 1,
+            Criterion::MetricThreshold { .. } | Criterion::Manual | Criterion::AgreedOutcome => 1,
         }
     }
 
@@ -187,6 +191,7 @@ impl Criterion {
                 property, op, value, ..
             } => format!("{property} {} {value}", op.symbol()),
             Criterion::Manual => "confirmed by the CSM".to_string(),
+            Criterion::AgreedOutcome => "each checkpoint of the customer's agreed outcomes".to_string(),
         }
     }
 
@@ -217,7 +222,8 @@ impl Criterion {
                 earliest_met: None,
                 best: None,
             },
-            Criterion::Manual => Progress::Manual { marked_at: None },
+            // Never tracked itself: its checkpoints are metric thresholds.
+            Criterion::Manual | Criterion::AgreedOutcome => Progress::Manual { marked_at: None },
         }
     }
 

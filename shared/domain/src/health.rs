@@ -12,7 +12,10 @@
 //!                      w̄ = the mean w_i: the benefit of the doubt worth one milestone.
 //! activity    W = 25   v = 1 if last active ≤ 2 days ago, falling linearly to 0
 //!                      at 30 days; never active: 0.
-//! outcomes    W = 15   v = mean over metric-threshold milestones of
+//! outcomes    W = 15   v = mean over the account's agreed outcomes (its success plan:
+//!                      each outcome's first checkpoint not reached yet, else its
+//!                      last) or, without a plan, the map's metric-threshold
+//!                      milestones, of
 //!                      1 − max(0, share of its time elapsed − progress towards target)
 //!                      (only when the account tracks any).
 //! trend = score today − score 30 days ago (for accounts younger than that, at
@@ -102,10 +105,7 @@ fn score_at(
     licensed_seats: u32,
     at: Timestamp,
 ) -> (f64, Vec<Factor>) {
-    let outcome_milestones: Vec<&TrackedMilestone> = milestones
-        .iter()
-        .filter(|m| matches!(m.criterion(), Criterion::MetricThreshold { .. }))
-        .collect();
+    let outcome_milestones = outcome_milestones(milestones, at);
     let total_weight = MILESTONE_WEIGHT
         + ACTIVITY_WEIGHT
         + if outcome_milestones.is_empty() {
@@ -192,6 +192,32 @@ fn activity_part(activity: &AccountActivity, at: Timestamp, points: f64) -> (f64
         });
     }
     (activity_value, factors)
+}
+
+/// What the outcome part reads at `at`: the account's own plan when it has
+/// one, each agreed outcome by its first checkpoint not reached by then
+/// (else its last: all reached); the map's metric thresholds when it has none.
+fn outcome_milestones(milestones: &[TrackedMilestone], at: Timestamp) -> Vec<&TrackedMilestone> {
+    let mut by_outcome: std::collections::BTreeMap<(&str, &str), Vec<&TrackedMilestone>> = Default::default();
+    for m in milestones {
+        if let Some(c) = m.checkpoint() {
+            by_outcome.entry((&c.milestone, &c.outcome)).or_default().push(m);
+        }
+    }
+    if by_outcome.is_empty() {
+        return milestones
+            .iter()
+            .filter(|m| matches!(m.criterion(), Criterion::MetricThreshold { .. }))
+            .collect();
+    }
+    by_outcome
+        .into_values()
+        .filter_map(|mut points| {
+            points.sort_by_key(|m| m.due_at());
+            let open = points.iter().find(|m| m.reached_at().is_none_or(|r| r > at));
+            open.or(points.last()).copied()
+        })
+        .collect()
 }
 
 /// Outcomes: progress towards each target against the pace its due date
@@ -382,5 +408,98 @@ mod tests {
         };
         ms[0].observe(&done, 10).unwrap();
         assert_eq!(health(&ms, &active_on(&[61]), 10, day(61)).score, 100);
+    }
+
+    /// Issue 36: with a success plan, the outcome part reads the customer's
+    /// own checkpoints, each outcome by its next one, not the map's default
+    /// threshold.
+    #[test]
+    fn the_outcome_part_reads_the_accounts_own_plan_by_its_next_checkpoint() {
+        use crate::fixtures::date;
+        use crate::{AgreedOutcome, Checkpoint, Measure, SuccessPlan};
+        let mut planned = account();
+        planned.success_plan = Some(SuccessPlan {
+            account_id: planned.id.clone(),
+            version: 1,
+            outcomes: vec![AgreedOutcome {
+                id: "costs".into(),
+                title: "Lower costs".into(),
+                measure: Measure {
+                    event: "outcome.measured".into(),
+                    property: "costs".into(),
+                },
+                unit: "%".into(),
+                baseline: 0.0,
+                target: 30.0,
+                starts_on: date(2026, 1, 1),
+                by: date(2027, 1, 1),
+                checkpoints: vec![
+                    Checkpoint {
+                        on: date(2026, 4, 1),
+                        value: 10.0,
+                    },
+                    Checkpoint {
+                        on: date(2026, 7, 1),
+                        value: 20.0,
+                    },
+                ],
+                agreed_by: "Dana".into(),
+            }],
+            set_at: day(0),
+            set_by: "maya@vendor.example".into(),
+        });
+        let threshold = Criterion::MetricThreshold {
+            event: "outcome.measured".into(),
+            property: "default_savings".into(),
+            op: crate::CompareOp::Gte,
+            value: 5.0,
+        };
+        let mut ms = milestones(&[("savings", 90, threshold)]);
+        let mut def = crate::fixtures::milestone_def("on_pace", 0, Criterion::AgreedOutcome);
+        def.name = "On pace".into();
+        let map = crate::fixtures::map_of(vec![def.clone()]);
+        ms.extend(TrackedMilestone::checkpoints_of(&planned, &map, &def));
+        let measure = |ms: &mut Vec<TrackedMilestone>, value: f64, on: i64| {
+            let event = ProductEvent {
+                id: format!("m{on}"),
+                account_id: AccountId::new("a"),
+                event: "outcome.measured".into(),
+                timestamp: day(on),
+                user_id: None,
+                properties: serde_json::json!({"costs": value}).as_object().unwrap().clone(),
+            };
+            for m in ms.iter_mut() {
+                if let Some(obs) = m.criterion().observe(&event) {
+                    m.observe(&obs, 10).unwrap();
+                }
+            }
+        };
+        measure(&mut ms, 2.0, 50);
+        let h = health(&ms, &active_on(&[59]), 10, day(60));
+        let outcome_factors: Vec<&str> = h
+            .factors
+            .iter()
+            .map(|f| f.description.as_str())
+            .filter(|d| d.contains("target"))
+            .collect();
+        assert_eq!(
+            outcome_factors,
+            ["On pace: Lower costs, 10% by 1 Apr 2026: 20% of the target so far, with 66% of the time to its due date gone"],
+            "{h:?}"
+        );
+        measure(&mut ms, 12.0, 70);
+        let h = health(&ms, &active_on(&[149]), 10, day(150));
+        assert!(
+            h.factors
+                .iter()
+                .any(|f| f.description.starts_with("On pace: Lower costs, 20% by 1 Jul 2026")),
+            "April reached, July is the pace now: {h:?}"
+        );
+        assert!(
+            !h.factors
+                .iter()
+                .any(|f| f.description.starts_with("Milestone savings:")),
+            "the map's default threshold gave way to the plan: {h:?}"
+        );
     }
 }

@@ -78,7 +78,7 @@ pub use renewal::{RenewalDecision, RenewalOutcome};
 pub use schedule::{EscalationSchedule, PlaybookTiming};
 pub use success_plan::{AgreedOutcome, Checkpoint, Measure, SuccessPlan};
 pub use suppression::{Suppression, SuppressionSource};
-pub use tracked::{IllegalChange, TrackedMilestone};
+pub use tracked::{IllegalChange, PlanCheckpoint, TrackedMilestone};
 
 /// Every instant in Milepost is UTC; local time only matters when scheduling
 /// emails for a reader, and that goes through the account's timezone.

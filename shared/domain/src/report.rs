@@ -509,7 +509,8 @@ impl ReportBuilder {
         }
         self.misses.push(Miss {
             account: m.account_id().clone(),
-            milestone: m.milestone_id().to_owned(),
+            // A plan's checkpoints count under the map's milestone that made them.
+            milestone: m.map_milestone_id().to_owned(),
             // Misses announced before groups existed all had the playbook.
             group: m.group().unwrap_or(Group::Playbook),
             due_at: m.due_at(),

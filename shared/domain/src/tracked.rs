@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
-use chrono::Duration;
+use chrono::{Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
+
+use crate::success_plan::{amount, Direction};
 
 use super::{
     Account, AccountId, Claim, Criterion, IllegalTransition, MilestoneDef, MilestoneMap, MilestoneStatus, Observation,
@@ -33,6 +35,18 @@ pub struct EscalationPolicy {
     /// What follows a lapse (milestones stored before there was one get the defaults).
     #[serde(default)]
     pub after_playbook: crate::AfterPlaybook,
+}
+
+/// Which checkpoint of the account's success plan a tracked milestone
+/// stands for: the map's `agreed_outcome` milestone makes one per
+/// checkpoint of each agreed outcome.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanCheckpoint {
+    /// The map's milestone it was made from (its playbook, owner, weight).
+    pub milestone: String,
+    /// The agreed outcome's id in the plan.
+    pub outcome: String,
+    pub on: NaiveDate,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -121,6 +135,10 @@ pub struct TrackedMilestone {
     /// completes them, never with another confirmer's words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) confirmation: Option<Confirmation>,
+    /// The success plan checkpoint it stands for, when the map's
+    /// `agreed_outcome` milestone made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) checkpoint: Option<PlanCheckpoint>,
     /// Optimistic-concurrency version: every store write expects the version it read.
     #[serde(default)]
     pub version: u64,
@@ -198,8 +216,105 @@ impl TrackedMilestone {
             heads_up_look_at: None,
             heads_up_done: false,
             confirmation: None,
+            checkpoint: None,
             version: 0,
         }
+    }
+
+    /// What `def`, a map's `agreed_outcome` milestone, tracks for `account`:
+    /// one milestone per checkpoint of each outcome of its success plan,
+    /// dated on or after the day the plan was set (a checkpoint past by then
+    /// is no news to anyone), met when a measure reaches its value in the
+    /// outcome's direction, due at the end of its day (UTC). Its id is
+    /// `<milestone>.<outcome>.<date>`; its name and the customer's title
+    /// say the outcome in the plan's words. None without a plan.
+    pub fn checkpoints_of(account: &Account, map: &MilestoneMap, def: &MilestoneDef) -> Vec<TrackedMilestone> {
+        let Some(plan) = &account.success_plan else {
+            return Vec::new();
+        };
+        let from = plan.set_at.date_naive();
+        let mut tracked = Vec::new();
+        for outcome in &plan.outcomes {
+            for c in outcome.checkpoints().into_iter().filter(|c| c.on >= from) {
+                let mut m = TrackedMilestone::new(account, map, def);
+                let goal = format!("{} by {}", amount(c.value, &outcome.unit), c.on.format("%-d %b %Y"));
+                m.milestone_id = format!("{}.{}.{}", def.id, outcome.id, c.on);
+                m.name = format!("{}: {}, {goal}", def.name, outcome.title);
+                m.customer_title = Some(format!("{}: {goal}", outcome.title));
+                m.criterion = Criterion::MetricThreshold {
+                    event: outcome.measure.event.clone(),
+                    property: outcome.measure.property.clone(),
+                    op: match outcome.direction() {
+                        Direction::Up => crate::CompareOp::Gte,
+                        Direction::Down => crate::CompareOp::Lte,
+                    },
+                    value: c.value,
+                };
+                m.progress = m.criterion.new_progress();
+                m.due_at = c.on.and_hms_opt(23, 59, 59).expect("a time of day").and_utc();
+                m.checkpoint = Some(PlanCheckpoint {
+                    milestone: def.id.clone(),
+                    outcome: outcome.id.clone(),
+                    on: c.on,
+                });
+                tracked.push(m);
+            }
+        }
+        tracked
+    }
+
+    /// A pending checkpoint brought to the plan's new version of it (another
+    /// value, title or measure for the same date). The best measure it has
+    /// seen counts towards the new value (as of when it was seen) if the
+    /// measure is the same; missed or reached, it is history and stays as
+    /// it was. Whether anything changed.
+    pub fn follow(&mut self, wanted: &TrackedMilestone, licensed_seats: u32) -> Result<bool, IllegalTransition> {
+        let same = self.criterion == wanted.criterion
+            && self.name == wanted.name
+            && self.customer_title == wanted.customer_title
+            && self.checkpoint == wanted.checkpoint;
+        if same || self.status != MilestoneStatus::Pending {
+            return Ok(false);
+        }
+        let measured = |c: &Criterion| match c {
+            Criterion::MetricThreshold { event, property, .. } => Some((event.clone(), property.clone())),
+            _ => None,
+        };
+        let best = match &self.progress {
+            Progress::Metric { best: Some(b), .. } if measured(&self.criterion) == measured(&wanted.criterion) => {
+                Some(b.clone())
+            }
+            _ => None,
+        };
+        self.criterion = wanted.criterion.clone();
+        self.name = wanted.name.clone();
+        self.customer_title = wanted.customer_title.clone();
+        self.checkpoint = wanted.checkpoint.clone();
+        self.progress = self.criterion.new_progress();
+        if let Some(b) = best {
+            let obs = Observation {
+                at: b.at,
+                event_id: Arc::from("best-measure"),
+                user_id: None,
+                value: Some(b.value),
+            };
+            self.progress
+                .observe_within(&self.criterion, &obs, licensed_seats, None);
+            self.settle(licensed_seats)?;
+        }
+        Ok(true)
+    }
+
+    /// The success plan checkpoint it stands for, if it is one.
+    pub fn checkpoint(&self) -> Option<&PlanCheckpoint> {
+        self.checkpoint.as_ref()
+    }
+
+    /// The map's milestone it was tracked from: its own id, or for a
+    /// checkpoint the `agreed_outcome` milestone that made it (what the
+    /// report and discovery count it under).
+    pub fn map_milestone_id(&self) -> &str {
+        self.checkpoint.as_ref().map_or(&self.milestone_id, |c| &c.milestone)
     }
 
     /// ARR at risk if this milestone is missed: the account's ARR × the milestone's weight.
@@ -535,4 +650,167 @@ pub enum AsOf {
     OnTime,
     Late,
     Overdue,
+}
+
+#[cfg(test)]
+mod checkpoint_tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::fixtures::{account, date, map_of, milestone_def};
+    use crate::{AgreedOutcome, Checkpoint, Measure, ProductEvent, SuccessPlan};
+
+    fn outcome(id: &str, baseline: f64, target: f64, checkpoints: &[(NaiveDate, f64)]) -> AgreedOutcome {
+        AgreedOutcome {
+            id: id.into(),
+            title: format!("Outcome {id}"),
+            measure: Measure {
+                event: "outcome.measured".into(),
+                property: id.into(),
+            },
+            unit: "%".into(),
+            baseline,
+            target,
+            starts_on: date(2026, 1, 1),
+            by: date(2027, 1, 1),
+            checkpoints: checkpoints
+                .iter()
+                .map(|&(on, value)| Checkpoint { on, value })
+                .collect(),
+            agreed_by: "Dana Chen".into(),
+        }
+    }
+
+    fn planned(outcomes: Vec<AgreedOutcome>, set_on: NaiveDate) -> Account {
+        let mut a = account("acme", date(2026, 1, 1));
+        a.success_plan = Some(SuccessPlan {
+            account_id: a.id.clone(),
+            version: 1,
+            outcomes,
+            set_at: set_on.and_hms_opt(9, 0, 0).unwrap().and_utc(),
+            set_by: "maya@vendor.example".into(),
+        });
+        a
+    }
+
+    fn measured(m: &mut TrackedMilestone, property: &str, value: f64, on: NaiveDate) -> Advance {
+        let event = ProductEvent {
+            id: format!("m-{on}-{value}"),
+            account_id: m.account_id.clone(),
+            event: "outcome.measured".into(),
+            timestamp: chrono::Utc.from_utc_datetime(&on.and_hms_opt(12, 0, 0).unwrap()),
+            user_id: None,
+            properties: serde_json::json!({ property: value }).as_object().unwrap().clone(),
+        };
+        let obs = m.criterion.observe(&event).expect("the checkpoint reads the measure");
+        m.observe(&obs, 10).unwrap()
+    }
+
+    fn def() -> MilestoneDef {
+        let mut def = milestone_def("outcome_on_pace", 0, Criterion::AgreedOutcome);
+        def.name = "Agreed outcome on pace".into();
+        def
+    }
+
+    #[test]
+    fn each_checkpoint_from_the_day_the_plan_was_set_is_a_milestone_of_its_own() {
+        let costs = outcome("costs", 0.0, 30.0, &[(date(2026, 4, 1), 5.0), (date(2026, 7, 1), 10.0)]);
+        let close = outcome("days_to_close", 10.0, 3.0, &[(date(2026, 9, 1), 6.0)]);
+        let account = planned(vec![costs, close], date(2026, 5, 10));
+        let map = map_of(vec![def()]);
+        let tracked = TrackedMilestone::checkpoints_of(&account, &map, &map.milestones[0]);
+        let ids: Vec<&str> = tracked.iter().map(|m| m.milestone_id()).collect();
+        assert_eq!(
+            ids,
+            [
+                "outcome_on_pace.costs.2026-07-01",
+                "outcome_on_pace.costs.2027-01-01",
+                "outcome_on_pace.days_to_close.2026-09-01",
+                "outcome_on_pace.days_to_close.2027-01-01",
+            ],
+            "April's checkpoint had passed when the plan was set"
+        );
+        let july = &tracked[0];
+        assert_eq!(
+            july.due_at(),
+            date(2026, 7, 1).and_hms_opt(23, 59, 59).unwrap().and_utc(),
+            "due at the end of its day"
+        );
+        assert_eq!(july.customer_title(), "Outcome costs: 10% by 1 Jul 2026");
+        assert_eq!(july.name(), "Agreed outcome on pace: Outcome costs, 10% by 1 Jul 2026");
+        assert_eq!(july.map_milestone_id(), "outcome_on_pace");
+        assert_eq!(
+            july.checkpoint(),
+            Some(&PlanCheckpoint {
+                milestone: "outcome_on_pace".into(),
+                outcome: "costs".into(),
+                on: date(2026, 7, 1)
+            })
+        );
+        assert!(
+            matches!(
+                tracked[2].criterion(),
+                Criterion::MetricThreshold { op: crate::CompareOp::Lte, value, .. } if *value == 6.0
+            ),
+            "a target below its baseline is reached going down"
+        );
+        assert!(TrackedMilestone::checkpoints_of(
+            &crate::fixtures::account("globex", date(2026, 1, 1)),
+            &map,
+            &map.milestones[0]
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn a_measure_reaches_its_checkpoint_and_a_changed_plan_is_followed_while_pending() {
+        let plan = |july: f64, october: f64| {
+            planned(
+                vec![outcome(
+                    "costs",
+                    0.0,
+                    30.0,
+                    &[(date(2026, 7, 1), july), (date(2026, 10, 1), october)],
+                )],
+                date(2026, 2, 1),
+            )
+        };
+        let map = map_of(vec![def()]);
+        let mut tracked = TrackedMilestone::checkpoints_of(&plan(10.0, 20.0), &map, &map.milestones[0]);
+        let (july, october) = tracked.split_at_mut(1);
+        let (july, october) = (&mut july[0], &mut october[0]);
+        assert!(matches!(
+            measured(july, "costs", 12.0, date(2026, 6, 20)),
+            Advance::Reached { .. }
+        ));
+        assert!(matches!(
+            measured(october, "costs", 12.0, date(2026, 6, 20)),
+            Advance::Progressed
+        ));
+        assert_eq!(
+            october.status(),
+            MilestoneStatus::Pending,
+            "12% is behind October's 20%"
+        );
+
+        let changed = TrackedMilestone::checkpoints_of(&plan(15.0, 11.0), &map, &map.milestones[0]);
+        assert!(
+            !july.follow(&changed[0], 10).unwrap(),
+            "a reached checkpoint is history"
+        );
+        assert!(october.follow(&changed[1], 10).unwrap());
+        assert_eq!(
+            october.status(),
+            MilestoneStatus::Achieved,
+            "the best measure meets the new value"
+        );
+        assert_eq!(
+            october.reached_at,
+            Some(chrono::Utc.with_ymd_and_hms(2026, 6, 20, 12, 0, 0).unwrap())
+        );
+        assert!(
+            !october.follow(&changed[1], 10).unwrap(),
+            "following twice changes nothing"
+        );
+    }
 }

@@ -131,7 +131,7 @@ fn oracle(criterion: &Criterion, events: &[ProductEvent]) -> Option<DateTime<Utc
                 users.len() >= need
             }
             Criterion::MetricThreshold { op, value, .. } => in_range.iter().any(|o| op.holds(o.value.unwrap(), *value)),
-            Criterion::Manual => false,
+            Criterion::Manual | Criterion::AgreedOutcome => false,
         };
         if met {
             return Some(t);

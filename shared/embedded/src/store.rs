@@ -560,6 +560,26 @@ impl MilestoneStore for InMemoryStore {
         Ok(version)
     }
 
+    async fn remove_milestone(&self, m: &TrackedMilestone) -> StoreResult<()> {
+        let mut t = self.lock();
+        let Some(current) = t.milestone(m.account_id().as_str(), m.milestone_id()).cloned() else {
+            return Ok(());
+        };
+        if current.version != m.version {
+            return Err(StoreError::Conflict);
+        }
+        t.due.remove(&due_key(&current));
+        if let Some(key) = heads_up_key(&current) {
+            t.heads_up.remove(&key);
+        }
+        t.open_misses
+            .remove(&(current.account_id().clone(), current.milestone_id().to_owned()));
+        let ms = t.milestones.get_mut(m.account_id().as_str()).expect("found above");
+        let at = position(ms, m.milestone_id()).expect("found above");
+        ms.remove(at);
+        Ok(())
+    }
+
     async fn milestones_of(&self, account: &AccountId) -> StoreResult<Vec<TrackedMilestone>> {
         Ok(self
             .lock()

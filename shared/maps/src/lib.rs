@@ -142,6 +142,7 @@ const CRITERION_KINDS: &[&str] = &[
     "seat_ratio",
     "metric_threshold",
     "manual",
+    "agreed_outcome",
 ];
 
 impl Validator<'_> {
@@ -607,8 +608,24 @@ impl Validator<'_> {
             }
             p
         });
-        let due_days = self.integer(m, "due_days", path, true, 1);
-        if let (Some(phase), Some(due)) = (phase, due_days) {
+        // An agreed outcome's checkpoints fall due on the dates each account's plan sets.
+        let per_plan = m
+            .get_mapping("criterion")
+            .and_then(|c| c.get_scalar("kind"))
+            .is_some_and(|k| k.as_str() == "agreed_outcome");
+        let due_days = if per_plan {
+            if let Some(node) = m.get_node("due_days") {
+                self.problem(
+                    node.span(),
+                    &join(path, "due_days"),
+                    "an agreed_outcome milestone falls due on each checkpoint's date in the account's success plan: remove due_days",
+                );
+            }
+            Some(0)
+        } else {
+            self.integer(m, "due_days", path, true, 1)
+        };
+        if let (Some(phase), Some(due), false) = (phase, due_days, per_plan) {
             let allowed = phase.due_days();
             if !allowed.contains(&due) {
                 let span = *m.get_node("due_days").expect("parsed above").span();
@@ -665,14 +682,15 @@ impl Validator<'_> {
             Some(_) => moved_by,
             None => criterion.as_ref().map(MovedBy::default_for),
         };
-        if let (Some(MovedBy::Customer), None, Some(name)) = (side, &customer_title, &name) {
+        // A checkpoint's title for the customer is the outcome they agreed, in the plan's words.
+        if let (Some(MovedBy::Customer), None, Some(name), false) = (side, &customer_title, &name, per_plan) {
             self.problem(
                 m.span(),
                 &join(path, "customer_title"),
                 format!("is required: the milestone is the customer's to move, so customer mail and the in-app message name it; \"{name}\" is our name for it, give the customer's words (or say moved_by: vendor)"),
             );
         }
-        let heads_up = self.heads_up(m, path, due_days, side);
+        let heads_up = self.heads_up(m, path, due_days.filter(|_| !per_plan), side);
         let holdout = self.holdout_share(m, path);
         if let (Some(MovedBy::Customer), true) = (side, escalates_to_sponsor) {
             // "Executive sponsor identified" asked of the executive sponsor.
@@ -940,7 +958,7 @@ impl Validator<'_> {
             "event_count" | "distinct_users" => &["kind", "event", "min", "window_days"],
             "seat_ratio" => &["kind", "event", "min_ratio", "window_days"],
             "metric_threshold" => &["kind", "event", "property", "op", "value"],
-            "manual" => &["kind"],
+            "manual" | "agreed_outcome" => &["kind"],
             other => {
                 self.problem(
                     kind_node.span(),
@@ -954,7 +972,7 @@ impl Validator<'_> {
             }
         };
         self.check_keys(c, fields, path);
-        let event = if kind == "manual" {
+        let event = if kind == "manual" || kind == "agreed_outcome" {
             None
         } else {
             self.string(c, "event", path)
@@ -1033,6 +1051,7 @@ impl Validator<'_> {
                     value: value?,
                 }
             }
+            "agreed_outcome" => Criterion::AgreedOutcome,
             _ => Criterion::Manual,
         };
         Some(criterion)

@@ -648,3 +648,32 @@ fn weights_summing_above_one_are_advised_against() {
         .expect("advice on the weights");
     assert!(weights.message.contains("sum to 1.05"), "{}", weights.message);
 }
+
+const AGREED: &str = r#"segment: enterprise
+milestones:
+  - id: outcome_on_pace
+    name: Agreed outcome on pace
+    phase: value_realization
+    owner: csm
+    criterion: {kind: agreed_outcome}
+    arr_weight: 0.2
+    playbook: {outreach: "o", csm: "c", leadership: "l"}
+"#;
+
+#[test]
+fn an_agreed_outcome_milestone_takes_its_dates_and_titles_from_each_plan() {
+    let map = load_map("map.yaml", AGREED).expect("valid");
+    let m = &map.milestones[0];
+    assert_eq!(m.criterion, Criterion::AgreedOutcome);
+    assert_eq!(m.moved_by(), milepost_domain::MovedBy::Customer);
+    assert_eq!(m.customer_title, None, "the plan's words are the customer's title");
+    let with_due = AGREED.replace("    owner: csm\n", "    owner: csm\n    due_days: 90\n");
+    let p = only(&with_due);
+    assert_eq!(p.field, "milestones[0].due_days");
+    assert!(p.message.contains("each checkpoint's date"), "{}", p.message);
+    let with_event = AGREED.replace(
+        "{kind: agreed_outcome}",
+        "{kind: agreed_outcome, event: outcome.measured}",
+    );
+    assert_eq!(only(&with_event).field, "milestones[0].criterion.event");
+}

@@ -826,6 +826,9 @@ mod rule_breaking {
         async fn milestones_of(&self, a: &AccountId) -> StoreResult<Vec<TrackedMilestone>> {
             self.inner.milestones_of(a).await
         }
+        async fn remove_milestone(&self, m: &TrackedMilestone) -> StoreResult<()> {
+            self.inner.remove_milestone(m).await
+        }
         async fn due_milestones(
             &self,
             now: Timestamp,
@@ -1131,10 +1134,32 @@ async fn a_signed_confirmation_reaches_a_manual_milestone_once(s: Arc<Setup>) {
     assert_eq!(names(&s).len(), 2, "refusals announce nothing");
 }
 
+/// A plan begun a month ago, to be reached in eleven months: checked each
+/// quarter of its year, the first checkpoint two months from now.
 fn plan_of(target: f64) -> Value {
+    let today = Utc::now().date_naive();
     json!([{"id": "logistics_costs", "title": "Lower annual logistics costs", "event": "outcome.measured",
             "property": "cost_savings_pct", "unit": "%", "baseline": 0, "target": target,
-            "starts_on": "2026-01-05", "by": "2027-01-05", "agreed_by": "Dana Chen, VP Operations"}])
+            "starts_on": (today - Duration::days(30)).to_string(), "by": (today + Duration::days(335)).to_string(),
+            "agreed_by": "Dana Chen, VP Operations"}])
+}
+
+/// The plan's checkpoints tracked for `account`: id and value, in date order.
+async fn checkpoints(s: &Setup, account: &AccountId) -> Vec<(String, f64)> {
+    let mut points: Vec<(String, f64)> = s
+        .store
+        .milestones_of(account)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|m| m.checkpoint().is_some())
+        .map(|m| match m.criterion() {
+            milepost_domain::Criterion::MetricThreshold { value, .. } => (m.milestone_id().to_string(), *value),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    points.sort_by(|a, b| a.0.cmp(&b.0));
+    points
 }
 
 /// Issue 36: a `group` call's `success_plan` trait is the account's plan,
@@ -1147,7 +1172,8 @@ async fn a_success_plan_trait_is_kept_as_the_plans_versions(s: Arc<Setup>) {
     let ingestion = s.services.ingestion();
     let post = |id: &str, at: chrono::DateTime<Utc>, target: f64| {
         let call = group_call(id, "acme", at, json!({"success_plan": plan_of(target)}));
-        handle(&ingestion, &s.config, signed(&json!([call]).to_string()))
+        // Boxed: the scenario's future would carry each inline.
+        Box::pin(handle(&ingestion, &s.config, signed(&json!([call]).to_string())))
     };
     let plan = || async { s.store.success_plan(&acme).await.unwrap().expect("a plan") };
     let report = json_of(&post("g-plan-1", t, 30.0).await);
@@ -1158,6 +1184,13 @@ async fn a_success_plan_trait_is_kept_as_the_plans_versions(s: Arc<Setup>) {
     assert_eq!(first.set_at, t, "kept as of the call");
     let copy = s.store.get_account(&acme).await.unwrap().unwrap().success_plan.clone();
     assert_eq!(copy.map(|p| p.version), Some(1), "copied onto the account");
+    let tracked = checkpoints(&s, &acme).await;
+    assert_eq!(
+        tracked.len(),
+        4,
+        "a checkpoint each quarter from now, the target last: {tracked:?}"
+    );
+    assert_eq!(tracked[3].1, 30.0);
 
     // The same plan in a later call, and a redelivery: nothing new kept.
     post("g-plan-2", t + Duration::minutes(10), 30.0).await;
@@ -1175,6 +1208,21 @@ async fn a_success_plan_trait_is_kept_as_the_plans_versions(s: Arc<Setup>) {
     );
     let copy = s.store.get_account(&acme).await.unwrap().unwrap().success_plan.clone();
     assert_eq!(copy.map(|p| p.version), Some(2));
+    let followed = checkpoints(&s, &acme).await;
+    assert_eq!(
+        followed.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+        tracked.iter().map(|(id, _)| id).collect::<Vec<_>>()
+    );
+    assert_eq!(followed[3].1, 25.0, "the checkpoints follow the new target");
+
+    // A measure through the webhook meets the next checkpoint.
+    let measured = json!({"type": "track", "event": "outcome.measured", "messageId": "measure-1",
+        "timestamp": (Utc::now() - Duration::hours(1)).to_rfc3339(), "context": {"groupId": "acme"},
+        "properties": {"cost_savings_pct": 9}});
+    let report = json_of(&Box::pin(handle(&ingestion, &s.config, signed(&json!([measured]).to_string()))).await);
+    assert_eq!(report["accepted"], 1, "{report}");
+    let first = s.store.get_milestone(&acme, &followed[0].0).await.unwrap().unwrap();
+    assert_eq!(first.status(), MilestoneStatus::Achieved, "9% meets {}", followed[0].1);
 
     // A call made before the traits standing (delivered late) is superseded, plan and all.
     let report = json_of(&post("g-plan-old", t - Duration::hours(1), 10.0).await);
@@ -1183,7 +1231,6 @@ async fn a_success_plan_trait_is_kept_as_the_plans_versions(s: Arc<Setup>) {
 
     // A plan set by a person after the call was made stands.
     let by_cli = milepost_app::success_plans::set_plan(
-        s.store.as_ref(),
         s.store.as_ref(),
         &acme,
         plan()

@@ -514,9 +514,16 @@ impl Ingestion {
                 .is_some_and(|p| plan_set_since(&p))
             {
                 let by = format!("group call {}", call.message_id);
-                match crate::success_plans::set_plan(store, store, &call.account_id, outcomes.clone(), &by, called_at)
-                    .await
-                {
+                // Boxed: its future (plan, account copy, checkpoints) would
+                // otherwise be carried inline by every group call's.
+                let set = Box::pin(crate::success_plans::set_plan(
+                    store,
+                    &call.account_id,
+                    outcomes.clone(),
+                    &by,
+                    called_at,
+                ));
+                match set.await {
                     Ok(_) => {}
                     Err(crate::success_plans::PlanError::Store(e)) => return Err(e.into()),
                     // Checked when the call was read; an account gone since is the next call's to make.
@@ -855,6 +862,9 @@ impl Ingestion {
         }
         let mut report = Onboarded::default();
         for def in &map.milestones {
+            if matches!(def.criterion, milepost_domain::Criterion::AgreedOutcome) {
+                continue; // its checkpoints, below
+            }
             if store
                 .create_milestone(&TrackedMilestone::new(account, map, def))
                 .await?
@@ -862,6 +872,9 @@ impl Ingestion {
                 report.milestones_created += 1;
             }
         }
+        report.milestones_created += Box::pin(crate::checkpoints::keep_in_step(store.as_ref(), account, map))
+            .await?
+            .created;
         report.parked_applied = self.apply_parked(&account.id).await?;
         Ok(Some(report))
     }

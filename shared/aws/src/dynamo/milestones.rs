@@ -26,6 +26,31 @@ impl MilestoneStore for DynamoStore {
         }
     }
 
+    async fn remove_milestone(&self, m: &TrackedMilestone) -> StoreResult<()> {
+        // Its index entries are attributes of the item: they go with it.
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(account_pk(m.account_id())))
+            .key("sk", s(milestone_sk(m.milestone_id())))
+            .condition_expression("attribute_not_exists(pk) OR version = :v")
+            .expression_attribute_values(":v", AttributeValue::N(m.version.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let e = e.into_service_error();
+                if e.is_conditional_check_failed_exception() {
+                    Err(StoreError::Conflict)
+                } else {
+                    Err(super::refused(e))
+                }
+            }
+        }
+    }
+
     async fn milestones_of(&self, account: &AccountId) -> StoreResult<Vec<TrackedMilestone>> {
         self.query_all(account_pk(account), MILESTONE_PREFIX)
             .await?

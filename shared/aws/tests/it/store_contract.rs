@@ -933,6 +933,9 @@ async fn run_contract(name: &str, fresh: Fresh<'_>) {
         ("success plans", |s| {
             Box::pin(a_success_plan_is_kept_as_versions_each_written_once(s))
         }),
+        ("success plan checkpoints", |s| {
+            Box::pin(a_plans_checkpoints_are_tracked_followed_and_dropped_with_it(s))
+        }),
     ];
     for (case, run) in cases {
         eprintln!("{name}: {case}");
@@ -1787,7 +1790,6 @@ async fn a_success_plan_is_kept_as_versions_each_written_once(store: Arc<dyn Sto
     let read_before = store.get_account(&acme).await.unwrap().unwrap();
     let again = set_plan(
         store.as_ref(),
-        store.as_ref(),
         &acme,
         vec![outcome("costs", 25.0)],
         "import:plans.csv",
@@ -1820,7 +1822,6 @@ async fn a_success_plan_is_kept_as_versions_each_written_once(store: Arc<dyn Sto
     );
     let added = set_outcome(
         store.as_ref(),
-        store.as_ref(),
         &acme,
         outcome("hours", 10.0),
         "maya@vendor.example",
@@ -1844,16 +1845,9 @@ async fn a_success_plan_is_kept_as_versions_each_written_once(store: Arc<dyn Sto
         Some(3)
     );
     let globex = AccountId::new("globex");
-    set_plan(
-        store.as_ref(),
-        store.as_ref(),
-        &globex,
-        vec![outcome("costs", 5.0)],
-        "x",
-        t0(),
-    )
-    .await
-    .unwrap();
+    set_plan(store.as_ref(), &globex, vec![outcome("costs", 5.0)], "x", t0())
+        .await
+        .unwrap();
     let mut listed: Vec<(String, u32)> = store
         .success_plans()
         .await
@@ -1863,22 +1857,12 @@ async fn a_success_plan_is_kept_as_versions_each_written_once(store: Arc<dyn Sto
         .collect();
     listed.sort();
     assert_eq!(listed, [("acme".to_string(), 3), ("globex".to_string(), 1)]);
-    match set_plan(
-        store.as_ref(),
-        store.as_ref(),
-        &acme,
-        vec![outcome("costs", 0.0)],
-        "x",
-        t0(),
-    )
-    .await
-    {
+    match set_plan(store.as_ref(), &acme, vec![outcome("costs", 0.0)], "x", t0()).await {
         Err(PlanError::Invalid(problems)) => assert_eq!(problems[0].field, "outcomes[0].target"),
         other => panic!("{other:?}"),
     }
     assert!(matches!(
         set_plan(
-            store.as_ref(),
             store.as_ref(),
             &AccountId::new("nobody"),
             vec![outcome("c", 5.0)],
@@ -1896,4 +1880,157 @@ async fn a_success_plan_is_kept_as_versions_each_written_once(store: Arc<dyn Sto
     // The report's scan of the table passes plans by.
     let page = store.records_page(None).await.unwrap();
     assert!(page.items.len() >= 2);
+}
+
+/// The map's `agreed_outcome` milestone tracks each checkpoint of a plan
+/// set from the day it is set: due in the sweep's index on its date; a
+/// changed plan follows the pending ones, drops (index and all) the one it
+/// no longer has and tracks the new; removal is written only over the
+/// version read, and removing what is gone is done.
+async fn a_plans_checkpoints_are_tracked_followed_and_dropped_with_it(store: Arc<dyn Store>) {
+    use milepost_app::success_plans::set_plan;
+    use milepost_domain::{AgreedOutcome, Checkpoint, Measure};
+    let map = load_map(
+        "m.yaml",
+        r#"segment: all
+milestones:
+  - {id: first, name: First, customer_title: First, phase: onboarding, due_days: 10, owner: csm, criterion: {kind: event_count, event: a, min: 1}, playbook: {outreach: o, csm: c, leadership: l}}
+  - {id: on_pace, name: On pace, phase: value_realization, owner: csm, criterion: {kind: agreed_outcome}, playbook: {outreach: o, csm: c, leadership: l}}
+"#,
+    )
+    .unwrap();
+    store.put_map(&map).await.unwrap();
+    let acme = AccountId::new("acme");
+    store.put_account(&account("acme", date(2026, 1, 1))).await.unwrap();
+    let outcome = |points: &[(u32, f64)]| AgreedOutcome {
+        id: "costs".into(),
+        title: "Lower costs".into(),
+        measure: Measure {
+            event: "outcome.measured".into(),
+            property: "cost_savings_pct".into(),
+        },
+        unit: "%".into(),
+        baseline: 0.0,
+        target: 30.0,
+        starts_on: date(2026, 1, 1),
+        by: date(2027, 1, 1),
+        checkpoints: points
+            .iter()
+            .map(|&(month, value)| Checkpoint {
+                on: date(2026, month, 1),
+                value,
+            })
+            .collect(),
+        agreed_by: "Dana Chen".into(),
+    };
+    let set_on = |day: u32| Utc.with_ymd_and_hms(2026, 2, day, 9, 0, 0).unwrap();
+    let ids = || async {
+        let mut ids: Vec<String> = store
+            .milestones_of(&acme)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.milestone_id().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let due_ids = |at: Timestamp| {
+        let store = store.clone();
+        async move {
+            store
+                .due_milestones(at, None, 100)
+                .await
+                .unwrap()
+                .items
+                .iter()
+                .map(|m| m.milestone_id().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    set_plan(
+        store.as_ref(),
+        &acme,
+        vec![outcome(&[(4, 5.0), (7, 10.0)])],
+        "x",
+        set_on(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        ids().await,
+        [
+            "on_pace.costs.2026-04-01",
+            "on_pace.costs.2026-07-01",
+            "on_pace.costs.2027-01-01"
+        ],
+        "the plan's checkpoints, not the map's own milestones (onboarding makes those)"
+    );
+    let after = |m: u32, d: u32| Utc.with_ymd_and_hms(2026, m, d, 0, 0, 0).unwrap();
+    assert_eq!(
+        due_ids(after(4, 2)).await,
+        ["on_pace.costs.2026-04-01"],
+        "due at the end of its day"
+    );
+    assert!(due_ids(after(4, 1)).await.is_empty());
+
+    // July's checkpoint moves to August, April's value changes.
+    let july = store
+        .get_milestone(&acme, "on_pace.costs.2026-07-01")
+        .await
+        .unwrap()
+        .unwrap();
+    set_plan(
+        store.as_ref(),
+        &acme,
+        vec![outcome(&[(4, 6.0), (8, 12.0)])],
+        "x",
+        set_on(2),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        ids().await,
+        [
+            "on_pace.costs.2026-04-01",
+            "on_pace.costs.2026-08-01",
+            "on_pace.costs.2027-01-01"
+        ]
+    );
+    let april = store
+        .get_milestone(&acme, "on_pace.costs.2026-04-01")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(april.criterion(), milepost_domain::Criterion::MetricThreshold { value, .. } if *value == 6.0));
+    assert_eq!(april.version, 2, "followed in place");
+    assert_eq!(
+        due_ids(after(7, 5)).await,
+        ["on_pace.costs.2026-04-01"],
+        "the dropped checkpoint left the sweep's index"
+    );
+    // Removal goes only over the version read; what is gone is done.
+    let mut stale = april.clone();
+    stale.version = 1;
+    assert!(matches!(
+        store.remove_milestone(&stale).await,
+        Err(StoreError::Conflict)
+    ));
+    store.remove_milestone(&july).await.unwrap();
+    // The same plan again changes nothing.
+    set_plan(
+        store.as_ref(),
+        &acme,
+        vec![outcome(&[(4, 6.0), (8, 12.0)])],
+        "x",
+        set_on(3),
+    )
+    .await
+    .unwrap();
+    let again = store
+        .get_milestone(&acme, "on_pace.costs.2026-04-01")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.version, 2);
 }

@@ -2155,3 +2155,102 @@ async fn leadership_can_hold_the_sponsor_email_with_a_signed_idempotent_post() {
     assert_eq!(late.status, 409, "{}", late.html);
     assert!(late.html.contains("no longer waiting"), "{}", late.html);
 }
+
+/// Issue 36: a success plan's checkpoint is a milestone of the account's
+/// own, with the playbook the map's `agreed_outcome` milestone gives: a
+/// measure meeting it by its date is no miss; behind it, the customer hears
+/// of the outcome they agreed, in the plan's words (never the trait's
+/// goal), and a measure meeting it late recovers it.
+#[tokio::test]
+async fn a_checkpoint_behind_pace_is_a_miss_with_the_agreed_outcome_playbook() {
+    use milepost_domain::{AgreedOutcome, Checkpoint, Measure};
+    let h = Harness::new().await;
+    let map = format!(
+        "{ESCALATION_MAP}  - id: outcome_on_pace
+    name: Agreed outcome on pace
+    phase: value_realization
+    owner: csm
+    criterion: {{kind: agreed_outcome}}
+    arr_weight: 0.3
+    playbook: {{outreach: \"Teams that close the gap start with the month-end checklist\", csm: \"Review the plan with them\", leadership: \"Ask the sponsor to back the plan\", sponsor: \"Could your team review the plan with us?\"}}
+"
+    );
+    h.store.put_map(&load_map("test.yaml", &map).unwrap()).await.unwrap();
+    let plan = vec![AgreedOutcome {
+        id: "days_to_close".into(),
+        title: "Close the books faster".into(),
+        measure: Measure {
+            event: "outcome.measured".into(),
+            property: "days_to_close".into(),
+        },
+        unit: "days".into(),
+        baseline: 10.0,
+        target: 3.0,
+        starts_on: contract_start().date_naive(),
+        by: contract_start().date_naive() + Duration::days(365),
+        checkpoints: vec![Checkpoint {
+            on: contract_start().date_naive() + Duration::days(10),
+            value: 7.0,
+        }],
+        agreed_by: "Dana Chen, VP Finance".into(),
+    }];
+    for id in ["a1", "a2"] {
+        h.onboard(id).await;
+        milepost_app::success_plans::set_plan(h.store.as_ref(), &AccountId::new(id), plan.clone(), "maya", h.at(0, 1))
+            .await
+            .unwrap();
+    }
+    let checkpoint = "outcome_on_pace.days_to_close.2026-03-12";
+    let measure = |account: &str, days: f64, at: Timestamp| ProductEvent {
+        id: format!("m-{account}-{days}"),
+        account_id: AccountId::new(account),
+        event: "outcome.measured".into(),
+        timestamp: at,
+        user_id: None,
+        properties: serde_json::json!({ "days_to_close": days })
+            .as_object()
+            .unwrap()
+            .clone(),
+    };
+    h.deliver(&[measure("a2", 6.0, h.at(5, 0))]).await;
+    h.run_until(h.at(12, 6)).await;
+    assert_eq!(h.status("a2", checkpoint).await, MilestoneStatus::Achieved);
+    assert!(h
+        .emails_about(checkpoint)
+        .iter()
+        .all(|e| !e.to[0].email.to_string().contains("a2")));
+    assert_eq!(
+        h.status("a1", checkpoint).await,
+        MilestoneStatus::Escalating(Stage::Outreach),
+        "behind its pace"
+    );
+    h.run_until(h.at(13, 12)).await;
+    let outreach: Vec<_> = h
+        .emails_about(checkpoint)
+        .into_iter()
+        .filter(|e| e.kind == EmailKind::Outreach)
+        .collect();
+    assert_eq!(outreach.len(), 1, "{:?}", h.sent_about(checkpoint));
+    let body = &outreach[0].text;
+    for says in [
+        "Close the books faster: 7 days by 12 Mar 2026\" was due yesterday",
+        "Close the books faster: from 10 days to 3 days by 2 Mar 2027, agreed with Dana Chen, VP Finance",
+        "month-end checklist",
+    ] {
+        assert!(body.contains(says), "the outreach lacks {says:?}:\n{body}");
+    }
+    assert!(
+        !body.contains("close the books in 3 days"),
+        "the trait's goal, not the plan's:\n{body}"
+    );
+    h.deliver(&[measure("a1", 6.5, h.at(14, 0))]).await;
+    assert_eq!(h.status("a1", checkpoint).await, MilestoneStatus::Recovered);
+    h.run_until(h.at(20, 0)).await;
+    assert!(
+        !h.sent_about(checkpoint)
+            .iter()
+            .any(|(kind, _)| *kind == EmailKind::Leadership),
+        "recovered before day 5: {:?}",
+        h.sent_about(checkpoint)
+    );
+}

@@ -110,6 +110,12 @@ milestones:
     owner: csm
     criterion: {kind: manual}
     playbook: {csm: c, leadership: l}
+  - id: on_pace
+    name: Agreed outcome on pace
+    phase: value_realization
+    owner: csm
+    criterion: {kind: agreed_outcome}
+    playbook: {outreach: o, csm: c, leadership: l}
 "#;
 
 pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
