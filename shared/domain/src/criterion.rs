@@ -852,6 +852,10 @@ impl Progress {
                 };
                 format!("{} users so far{pct}", first_by_user.len())
             }
+            // Once met, only when is kept (`observe_metric`).
+            Progress::Metric {
+                earliest_met: Some(m), ..
+            } => format!("met on {}", m.at.format("%-d %b %Y")),
             Progress::Metric { best, .. } => match best {
                 Some(b) => format!("best so far {}", b.value),
                 None => "no measurement yet".to_string(),

@@ -1104,6 +1104,92 @@ async fn an_accounts_page_opens_each_email_sent_about_it_as_it_went(s: Setup<'_>
     }
 }
 
+/// Issue 36: an account's page shows its success plan as it stands, each
+/// checkpoint beside the milestone tracking it (reached, not due yet) or
+/// why none does (dated before the plan was set); an account without a
+/// plan says so.
+#[tokio::test]
+async fn an_accounts_page_shows_its_success_plan_and_how_each_checkpoint_stands() {
+    use milepost_domain::{AgreedOutcome, Checkpoint, Measure};
+    let s = in_memory().await;
+    let map = format!(
+        "{ESCALATION_MAP}  - id: on_pace\n    name: Agreed outcome on pace\n    phase: value_realization\n    \
+         owner: csm\n    criterion: {{kind: agreed_outcome}}\n    \
+         playbook: {{outreach: o, csm: c, leadership: l, sponsor: s}}\n"
+    );
+    s.store.put_map(&load_map("test.yaml", &map).unwrap()).await.unwrap();
+    let start = contract_start().date_naive();
+    let now = s.clock.now();
+    let outcome = AgreedOutcome {
+        id: "days_to_close".into(),
+        title: "Close the books faster".into(),
+        measure: Measure {
+            event: "outcome.measured".into(),
+            property: "days_to_close".into(),
+        },
+        unit: "days".into(),
+        baseline: 10.0,
+        target: 3.0,
+        starts_on: start,
+        by: start + Duration::days(365),
+        checkpoints: vec![
+            Checkpoint {
+                on: start + Duration::days(18),
+                value: 8.0,
+            },
+            Checkpoint {
+                on: start + Duration::days(60),
+                value: 7.0,
+            },
+        ],
+        agreed_by: "Dana Chen, VP Finance".into(),
+    };
+    let acme = AccountId::new("acme");
+    milepost_app::success_plans::set_plan(s.store.as_ref(), &acme, vec![outcome], "maya@vendor.example", now)
+        .await
+        .unwrap();
+    let measured = milepost_domain::ProductEvent {
+        id: "measure-1".into(),
+        account_id: acme.clone(),
+        event: "outcome.measured".into(),
+        timestamp: now,
+        user_id: None,
+        properties: serde_json::json!({"days_to_close": 6.5}).as_object().unwrap().clone(),
+    };
+    s.services.ingestion().apply_event(&measured).await.unwrap();
+    let lead = s.sign_in(LEAD).await;
+    let response = s.get("/accounts/acme", &lead).await;
+    let page = response.text();
+    let at = page.find("id=\"plan-h\"").expect("the plan's section");
+    let section = &page[at..at + page[at..].find("</section>").unwrap()];
+    for says in [
+        "Version 1, set",
+        "Close the books faster: from 10 days to 3 days by 2 Mar 2027, agreed with Dana Chen, VP Finance",
+        "Measured by outcome.measured&#39;s days_to_close",
+    ] {
+        assert!(section.contains(says), "{says:?} missing: {section}");
+    }
+    let rows: Vec<&str> = section.split("<tr><th scope=\"row\">").skip(1).collect();
+    assert_eq!(rows.len(), 3, "{section}");
+    assert!(
+        rows[0].starts_with("20 Mar 2026") && rows[0].contains("Not tracked: past when the plan was set"),
+        "{}",
+        rows[0]
+    );
+    assert!(
+        rows[1].starts_with("1 May 2026") && rows[1].contains("7 days") && rows[1].contains("Reached on time"),
+        "{}",
+        rows[1]
+    );
+    assert!(
+        rows[2].starts_with("2 Mar 2027") && rows[2].contains("Not due yet") && rows[2].contains("6.5"),
+        "{}",
+        rows[2]
+    );
+    let globex = s.get("/accounts/globex", &lead).await;
+    assert!(globex.text().contains("No success plan is kept for this account."));
+}
+
 /// Before the scheduled run first keeps the results, the page says when
 /// they come; it works nothing out itself (that would read the whole table).
 #[tokio::test]

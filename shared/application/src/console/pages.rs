@@ -8,8 +8,8 @@ use chrono::NaiveDate;
 use milepost_domain::csm_task::MAX_NOTE_BYTES;
 use milepost_domain::health::health;
 use milepost_domain::{
-    AccountId, Criterion, CsmTask, DismissReason, MilestoneStatus, MissStage, Outcome, Portfolio, PortfolioFilter,
-    PortfolioSort, Segment, TaskSla, TaskStatus, Timestamp, TrackedMilestone,
+    Account, AccountId, Criterion, CsmTask, DismissReason, MilestoneStatus, MissStage, Outcome, Portfolio,
+    PortfolioFilter, PortfolioSort, Segment, TaskSla, TaskStatus, Timestamp, TrackedMilestone,
 };
 
 use super::session::Viewer;
@@ -376,6 +376,75 @@ struct MilestoneView {
     confirm: Option<String>,
 }
 
+/// The account's success plan as it stands, each outcome with its
+/// checkpoints and how each stands.
+struct PlanView {
+    version: u32,
+    set: String,
+    outcomes: Vec<OutcomeView>,
+}
+
+struct OutcomeView {
+    title: String,
+    words: String,
+    measured_by: String,
+    checkpoints: Vec<CheckpointView>,
+}
+
+struct CheckpointView {
+    on: String,
+    value: String,
+    status: String,
+    progress: String,
+}
+
+/// `account`'s plan, each checkpoint beside the milestone tracking it, if
+/// any: one dated before the plan was set, or under a map without an
+/// `agreed_outcome` milestone, is not tracked, and says so.
+fn plan_view(account: &Account, milestones: &[TrackedMilestone]) -> Option<PlanView> {
+    let plan = account.success_plan.as_ref()?;
+    let outcomes = plan
+        .outcomes
+        .iter()
+        .map(|o| OutcomeView {
+            title: o.title.clone(),
+            words: o.words(),
+            measured_by: format!("{}'s {}", o.measure.event, o.measure.property),
+            checkpoints: o
+                .checkpoints()
+                .into_iter()
+                .map(|c| {
+                    let tracked = milestones
+                        .iter()
+                        .find(|m| m.checkpoint().is_some_and(|p| p.outcome == o.id && p.on == c.on));
+                    let (status, progress) = match tracked {
+                        Some(m) => (status_words(m), progress_words(m, account.licensed_seats)),
+                        None if c.on < plan.set_at.date_naive() => (
+                            "Not tracked: past when the plan was set".to_string(),
+                            "\u{2014}".to_string(),
+                        ),
+                        None => (
+                            "Not tracked: the map has no agreed-outcome milestone".to_string(),
+                            "\u{2014}".to_string(),
+                        ),
+                    };
+                    CheckpointView {
+                        on: fmt_day(c.on),
+                        value: milepost_domain::success_plan::amount(c.value, &o.unit),
+                        status,
+                        progress,
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    Some(PlanView {
+        version: plan.version,
+        set: format!("{} by {}", fmt_date(plan.set_at), plan.set_by),
+        outcomes,
+    })
+}
+
 struct LogView {
     at: String,
     milestone: String,
@@ -430,6 +499,7 @@ struct AccountView {
     chart_from: String,
     chart_to: String,
     renewals: Vec<String>,
+    plan: Option<PlanView>,
     may_act: bool,
     form_id: String,
     here: String,
@@ -454,11 +524,15 @@ fn progress_words(m: &TrackedMilestone, seats: u32) -> String {
     if matches!(m.criterion(), Criterion::Manual) {
         return "confirmed by a person".to_string();
     }
-    format!(
-        "{} of {}",
+    let (current, target) = (
         m.progress().describe_current(m.criterion(), seats),
-        m.criterion().describe_target(seats)
-    )
+        m.criterion().describe_target(seats),
+    );
+    match m.criterion() {
+        // A measure is not a count of its target: "best so far 6.5; target days_to_close <= 3".
+        Criterion::MetricThreshold { .. } => format!("{current}; target {target}"),
+        _ => format!("{current} of {target}"),
+    }
 }
 
 fn status_words(m: &TrackedMilestone) -> String {
@@ -650,6 +724,7 @@ pub(super) async fn account(
                 format!("{}: {}{after}", fmt_day(r.decision_date), r.outcome.as_str())
             })
             .collect(),
+        plan: plan_view(&account, &milestones),
         may_act,
         form_id: form_id(),
         here: href.clone(),
