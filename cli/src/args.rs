@@ -80,6 +80,10 @@ pub(crate) enum Command {
         /// Threads reading a plain CSV events file (default: one per core, for files from 32 MiB).
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
         threads: Option<u16>,
+        /// With --from-store: only the accounts with, or without, a success
+        /// plan as it stands (with, without, or all).
+        #[arg(long, value_parser = ["with", "without", "all"])]
+        success_plan: Option<String>,
     },
     /// Milestone maps.
     Maps {
@@ -158,6 +162,9 @@ pub(crate) enum Command {
         /// Only this segment: enterprise, mid_market or smb.
         #[arg(long)]
         segment: Option<String>,
+        /// Only accounts with or without a success plan (as it stands): with, without or all.
+        #[arg(long, value_name = "WITH|WITHOUT")]
+        success_plan: Option<String>,
         /// Recovered means reached within this many days of the due date.
         #[arg(long, default_value_t = milepost_domain::report::DEFAULT_WINDOW_DAYS)]
         window_days: u32,

@@ -113,6 +113,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             since,
             until,
             segment,
+            success_plan,
             window_days,
             json,
             csv,
@@ -121,6 +122,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 since,
                 until,
                 segment,
+                success_plan,
                 window_days,
             };
             report(&store()?, args, json, csv).await
@@ -132,8 +134,14 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             chart,
             segment,
             tenure,
+            success_plan,
             ..
         } => {
+            let plans = match success_plan.as_deref() {
+                Some("with") => Some(true),
+                Some("without") => Some(false),
+                _ => None,
+            };
             discover_from_store(
                 &store()?,
                 &review,
@@ -141,6 +149,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 chart.as_deref(),
                 segment.as_deref(),
                 tenure.as_deref(),
+                plans,
             )
             .await
         }
@@ -497,8 +506,16 @@ async fn discover_from_store(
     chart: Option<&std::path::Path>,
     segment: Option<&str>,
     tenure: Option<&str>,
+    success_plan: Option<bool>,
 ) -> anyhow::Result<ExitCode> {
-    let records = milepost_cli::discover_store::records(store).await?;
+    let records = milepost_cli::discover_store::records(store, success_plan).await?;
+    if let Some(want) = success_plan {
+        eprintln!(
+            "only accounts {} a success plan: {} other(s) left out",
+            milepost_domain::report::plan_word(want),
+            records.left_out
+        );
+    }
     let (undecided, not_judged) = (records.undecided, records.not_judged);
     let found = milepost_discovery::run_on_records(records, review, segment, tenure)?;
     eprintln!(
@@ -513,8 +530,10 @@ async fn discover_from_store(
         eprintln!("chart of {panels} milestone(s) written to {}", path.display());
     }
     // The maps page shows every scope: only a whole result is kept.
-    if segment.is_some() || tenure.is_some() {
-        eprintln!("nothing kept for the console's maps page: --segment or --tenure narrowed the result");
+    if segment.is_some() || tenure.is_some() || success_plan.is_some() {
+        eprintln!(
+            "nothing kept for the console's maps page: --segment, --tenure or --success-plan narrowed the result"
+        );
     } else {
         let printed = milepost_discovery::render(&found, "json", false)?;
         let source = "the store's renewal decisions";

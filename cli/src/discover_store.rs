@@ -1,12 +1,14 @@
 //! `milepost discover --from-store`: the store's accounts and tracked
 //! milestones, read page by page (`RecordScan`, one Scan on DynamoDB), folded
-//! into discovery's `RecordsBuilder`. Nothing is written.
+//! into discovery's `RecordsBuilder`, only the accounts with (or without) a
+//! success plan when asked. Nothing is written.
 
 use milepost_app::ports::{Record, RecordScan, StoreError};
 use milepost_discovery::records::{Records, RecordsBuilder};
 
-pub async fn records(store: &dyn RecordScan) -> Result<Records, StoreError> {
+pub async fn records(store: &dyn RecordScan, success_plan: Option<bool>) -> Result<Records, StoreError> {
     let mut builder = RecordsBuilder::default();
+    builder.success_plan = success_plan;
     let mut cursor = None;
     loop {
         let page = store.records_page(cursor.take()).await?;

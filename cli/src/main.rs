@@ -59,7 +59,13 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             strict,
             threads,
             from_store: false,
+            success_plan,
         } => {
+            if success_plan.is_some() {
+                // clap's `requires` counts a flag's default as given: said here.
+                eprintln!("milepost discover: --success-plan needs --from-store (an accounts file says nothing of success plans)");
+                return Ok(ExitCode::from(2));
+            }
             let opts = discover::DiscoverOptions {
                 accounts: accounts.expect("clap requires --accounts without --from-store"),
                 events,

@@ -24,6 +24,8 @@ pub struct Args {
     pub since: Option<String>,
     pub until: Option<String>,
     pub segment: Option<String>,
+    /// `with`, `without` or `all` (none): accounts by whether they have a success plan.
+    pub success_plan: Option<String>,
     pub window_days: u32,
 }
 
@@ -59,11 +61,23 @@ pub fn check(args: &Args, as_of: Timestamp) -> Result<Checked, BadOption> {
             Err(_) => (None, Some(s.to_string())),
         },
     };
+    let success_plan = match args.success_plan.as_deref() {
+        None | Some("all") => None,
+        Some("with") => Some(true),
+        Some("without") => Some(false),
+        Some(other) => {
+            return Err(BadOption {
+                field: "--success-plan",
+                message: format!("`{other}`: say with, without or all"),
+            })
+        }
+    };
     Ok(Checked {
         options: ReportOptions {
             since,
             until,
             segment,
+            success_plan,
             window_days: args.window_days,
             as_of,
         },
@@ -297,6 +311,7 @@ mod tests {
             since: since.map(String::from),
             until: until.map(String::from),
             segment: segment.map(String::from),
+            success_plan: None,
             window_days,
         }
     }
@@ -318,6 +333,19 @@ mod tests {
         let ok = check(&args(Some("2026-01-01"), Some("2026-03-31"), Some("smb"), 14), now).unwrap();
         assert_eq!(ok.options.segment, Some(Segment::Smb));
         assert_eq!(ok.options.window_days, 14);
+        let plan = |word: &str| {
+            check(
+                &Args {
+                    success_plan: Some(word.into()),
+                    ..args(None, None, None, 30)
+                },
+                now,
+            )
+        };
+        assert_eq!(plan("with").unwrap().options.success_plan, Some(true));
+        assert_eq!(plan("without").unwrap().options.success_plan, Some(false));
+        assert_eq!(plan("all").unwrap().options.success_plan, None);
+        assert_eq!(plan("some").err().unwrap().field, "--success-plan");
     }
 
     #[tokio::test]

@@ -500,6 +500,7 @@ async fn write_outputs(
             since: None,
             until: None,
             segment: None,
+            success_plan: None,
             window_days: DEFAULT_WINDOW_DAYS,
             as_of: now,
         },

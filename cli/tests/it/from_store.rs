@@ -549,7 +549,7 @@ async fn discover_from_the_store_judges_tracked_milestones_against_recorded_rene
     // The embedded store gives the same rows.
     let embedded = InMemoryStore::new();
     seed(&embedded).await;
-    let records = milepost_cli::discover_store::records(&embedded).await.unwrap();
+    let records = milepost_cli::discover_store::records(&embedded, None).await.unwrap();
     let found = milepost_discovery::run_on_records(records, &[], None, None).unwrap();
     let again: Value = serde_json::from_str(&milepost_discovery::render(&found, "json", false).unwrap()).unwrap();
     assert_eq!(again, json);
@@ -595,4 +595,119 @@ async fn discover_from_the_store_judges_tracked_milestones_against_recorded_rene
         .output()
         .unwrap();
     assert_eq!(both.status.code(), Some(2), "{}", String::from_utf8_lossy(&both.stderr));
+}
+
+/// Issue 36: `milepost report --success-plan with|without` and `milepost
+/// discover --from-store --success-plan with|without` split the accounts
+/// by whether they have a success plan: each part counts what a recount of
+/// its accounts gives, and the parts add up to the whole.
+#[tokio::test]
+async fn report_and_discover_split_the_accounts_by_their_success_plan() {
+    const PLAN_TABLE: &str = "milepost-plans";
+    let planned = |i: usize| i % 4 == 1;
+    let moto = MotoServer::start();
+    let sdk = moto.sdk_config().await;
+    milepost_local::stack::create_local_resources(&sdk, PLAN_TABLE, PLAN_TABLE)
+        .await
+        .unwrap();
+    let dynamo = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), PLAN_TABLE);
+    seed(&dynamo).await;
+    for i in (0..=ACCOUNTS).filter(|&i| planned(i)) {
+        let id = milepost_domain::AccountId::new(format!("acct-{i:02}"));
+        let mut a = (*dynamo.get_account(&id).await.unwrap().unwrap()).clone();
+        a.success_plan = Some(milepost_domain::SuccessPlan {
+            account_id: id.clone(),
+            version: 1,
+            outcomes: Vec::new(),
+            set_at: Utc::now(),
+            set_by: "maya@vendor.example".into(),
+        });
+        dynamo.put_account(&a).await.unwrap();
+    }
+    let misses_of = |which: &str| {
+        let mut args = vec!["report", "--json"];
+        if which != "all" {
+            args.extend(["--success-plan", which]);
+        }
+        let out = milepost(&moto, PLAN_TABLE, &args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let all = report["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["milestone"] == "all" && r["segment"] == "all")
+            .cloned()
+            .unwrap_or_else(|| panic!("{which}: {report}"));
+        all["missed_playbook"].as_u64().unwrap() + all["missed_control"].as_u64().unwrap()
+    };
+    let recount = |want: Option<bool>| {
+        (0..=ACCOUNTS)
+            .filter(|&i| want.is_none_or(|w| planned(i) == w))
+            .map(|i| {
+                ["first_workflow", "kickoff", "annual_review"]
+                    .iter()
+                    .filter(|m| went(i, m) != Went::OnTime)
+                    .count() as u64
+            })
+            .sum::<u64>()
+    };
+    let (all, with, without) = (misses_of("all"), misses_of("with"), misses_of("without"));
+    assert_eq!(
+        (with, without, all),
+        (recount(Some(true)), recount(Some(false)), recount(None))
+    );
+    assert_eq!(with + without, all);
+
+    let renewed_n = |which: &str| {
+        let mut args = vec!["discover", "--from-store", "--format", "json"];
+        if which != "all" {
+            args.extend(["--success-plan", which]);
+        }
+        let out = milepost(&moto, PLAN_TABLE, &args);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{stderr}");
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let row = overall(json["milestones"].as_array().unwrap(), "first_workflow")
+            .cloned()
+            .unwrap();
+        (
+            row["renewed_n"].as_u64().unwrap() + row["churned_n"].as_u64().unwrap(),
+            stderr,
+        )
+    };
+    let decided_planned = (0..ACCOUNTS).filter(|&i| planned(i)).count() as u64;
+    let (n_with, said) = renewed_n("with");
+    assert_eq!(n_with, decided_planned);
+    let others = ACCOUNTS + 1 - (0..=ACCOUNTS).filter(|&i| planned(i)).count();
+    assert!(
+        said.contains(&format!(
+            "only accounts with a success plan: {others} other(s) left out"
+        )),
+        "{said}"
+    );
+    assert!(said.contains("nothing kept for the console's maps page"), "{said}");
+    let (n_without, _) = renewed_n("without");
+    let (n_all, _) = renewed_n("all");
+    assert_eq!((n_with + n_without, n_all), (ACCOUNTS as u64, ACCOUNTS as u64));
+    // Without the store, there is no plan to tell by.
+    let refused = milepost(
+        &moto,
+        PLAN_TABLE,
+        &[
+            "discover",
+            "--accounts",
+            "a.csv",
+            "--events",
+            "e.csv",
+            "--success-plan",
+            "with",
+        ],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--from-store"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
 }

@@ -33,6 +33,11 @@ pub struct RecordsBuilder {
     tracked: Vec<Tracked>,
     /// Accounts without a renewal decision yet: in no cohort.
     pub undecided: usize,
+    /// Only accounts with (`true`) or without (`false`) a success plan as
+    /// it stands; none: every account.
+    pub success_plan: Option<bool>,
+    /// Accounts the `success_plan` filter left out.
+    pub left_out: usize,
 }
 
 /// The cohorts and judgements `report::rows` takes.
@@ -43,6 +48,8 @@ pub struct Records {
     pub undecided: usize,
     /// Milestones due after their account's decision (or before its contract): not judged.
     pub not_judged: usize,
+    /// Accounts left out by `RecordsBuilder::success_plan`.
+    pub left_out: usize,
 }
 
 fn midnight(day: chrono::NaiveDate) -> Timestamp {
@@ -56,6 +63,13 @@ fn day_number(from: Timestamp, to: Timestamp) -> u32 {
 
 impl RecordsBuilder {
     pub fn add_account(&mut self, account: &Account) {
+        if self
+            .success_plan
+            .is_some_and(|want| account.success_plan.is_some() != want)
+        {
+            self.left_out += 1; // its milestones find no account, and are in no cohort
+            return;
+        }
         let Some(latest) = account.renewals.iter().max_by_key(|r| r.decision_date) else {
             self.undecided += 1;
             return;
@@ -145,6 +159,7 @@ impl RecordsBuilder {
             judgements,
             undecided: self.undecided,
             not_judged,
+            left_out: self.left_out,
         }
     }
 }

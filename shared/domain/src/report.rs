@@ -64,6 +64,9 @@ pub struct ReportOptions {
     /// Misses due on or before this day (UTC); none: up to `as_of`.
     pub until: Option<NaiveDate>,
     pub segment: Option<Segment>,
+    /// Only accounts with (`true`) or without (`false`) a success plan as
+    /// it stands; none: every account.
+    pub success_plan: Option<bool>,
     pub window_days: u32,
     /// The report's "now": windows close by it, task ages run to it.
     pub as_of: Timestamp,
@@ -111,6 +114,7 @@ impl Week {
             since: Some(self.since),
             until: Some(self.until),
             segment: None,
+            success_plan: None,
             window_days: DEFAULT_WINDOW_DAYS,
             as_of: now,
         }
@@ -273,6 +277,9 @@ pub struct Report {
     pub since: Option<NaiveDate>,
     pub until: Option<NaiveDate>,
     pub segment: String,
+    /// `with` or `without` a success plan, when the report was asked for one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub success_plan: Option<&'static str>,
     /// What the reader should know: an empty period, an unknown segment, small samples.
     pub notes: Vec<String>,
     pub rows: Vec<Row>,
@@ -450,6 +457,8 @@ struct AccountFacts {
     missed: bool,
     lapsed: bool,
     any_due: bool,
+    /// It has a success plan as it stands.
+    planned: bool,
 }
 
 struct OpenTask {
@@ -484,6 +493,7 @@ impl ReportBuilder {
         facts.name = account.name.clone();
         facts.csm_name = account.csm.name.clone();
         facts.arr = account.arr;
+        facts.planned = account.success_plan.is_some();
         facts.decisions = account.renewals.iter().map(|r| r.decision_date).collect();
         facts.latest_decision = account
             .renewals
@@ -658,6 +668,7 @@ impl ReportBuilder {
             since: opts.since,
             until: opts.until,
             segment: opts.segment.map_or("all", Segment::as_str).to_string(),
+            success_plan: opts.success_plan.map(plan_word),
             notes,
             rows,
             churn,
@@ -747,6 +758,10 @@ impl ReportBuilder {
                 Some(s) if !self.accounts.values().any(|f| f.segment == Some(s)) => {
                     format!("no accounts in segment {s}: nothing to report")
                 }
+                _ if !self.accounts.values().any(|f| self.wanted(Some(f))) => format!(
+                    "no accounts {} a success plan: nothing to report",
+                    opts.success_plan.map_or("with or without", plan_word)
+                ),
                 _ => "no missed milestones in this period: nothing to report".to_string(),
             }),
             Some(all) if all.missed_playbook + all.missed_control == 0 => notes.push(format!(
@@ -766,13 +781,28 @@ impl ReportBuilder {
     }
 
     /// Whether the report covers `facts`'s account: in the segment asked
-    /// for, or any segment; an unknown account is filed under none.
+    /// for, or any segment, and with or without a plan as asked; an unknown
+    /// account is filed under none.
     fn wanted(&self, facts: Option<&AccountFacts>) -> bool {
-        match (self.options.segment, facts.and_then(|f| f.segment)) {
+        let in_segment = match (self.options.segment, facts.and_then(|f| f.segment)) {
             (None, Some(_)) => true,
             (Some(want), Some(seg)) => want == seg,
             (_, None) => false,
-        }
+        };
+        in_segment
+            && self
+                .options
+                .success_plan
+                .is_none_or(|want| facts.is_some_and(|f| f.planned == want))
+    }
+}
+
+/// `with` or `without` a success plan, as `milepost report --success-plan` takes it.
+pub fn plan_word(planned: bool) -> &'static str {
+    if planned {
+        "with"
+    } else {
+        "without"
     }
 }
 
@@ -931,6 +961,7 @@ mod tests {
             since: Some(date(2026, 11, 23)),
             until: Some(date(2026, 11, 29)),
             segment: None,
+            success_plan: None,
             window_days: 30,
             as_of: now,
         };
@@ -1038,6 +1069,7 @@ mod tests {
                 since: Some(date(2026, 11, 2)),
                 until: Some(date(2026, 11, 29)),
                 segment: None,
+                success_plan: None,
                 window_days: 7,
                 as_of: at(30),
             };
@@ -1069,5 +1101,101 @@ mod tests {
         assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), Some(2.5));
         assert_eq!(median(&mut [7.26]), Some(7.3));
         assert_eq!(median(&mut []), None);
+    }
+
+    /// Issue 36: `success_plan` reports on accounts with, or without, a
+    /// success plan; the two together are the whole, and a checkpoint miss
+    /// counts under the map's milestone that made it.
+    #[test]
+    fn accounts_with_and_without_a_plan_are_reported_apart_and_add_up_to_the_whole() {
+        use crate::fixtures::{account, date};
+        let at = |d: u32| Utc.with_ymd_and_hms(2026, 6, d, 6, 0, 0).unwrap();
+        let mut planned = account("planned", date(2026, 1, 1));
+        planned.success_plan = Some(crate::SuccessPlan {
+            account_id: planned.id.clone(),
+            version: 1,
+            outcomes: Vec::new(),
+            set_at: at(1),
+            set_by: "maya@vendor.example".into(),
+        });
+        let unplanned = account("unplanned", date(2026, 1, 1));
+        let mut checkpoint = miss(
+            &planned,
+            "on_pace.costs.2026-06-02",
+            at(2),
+            Group::Playbook,
+            MilestoneStatus::Lapsed,
+        );
+        checkpoint.checkpoint = Some(crate::PlanCheckpoint {
+            milestone: "on_pace".into(),
+            outcome: "costs".into(),
+            on: date(2026, 6, 2),
+        });
+        let misses = [
+            checkpoint,
+            miss(&planned, "first", at(3), Group::Control, MilestoneStatus::Lapsed),
+            miss(&unplanned, "first", at(3), Group::Playbook, MilestoneStatus::Lapsed),
+            miss(&unplanned, "second", at(4), Group::Playbook, MilestoneStatus::Lapsed),
+        ];
+        let report = |success_plan: Option<bool>| {
+            let mut b = ReportBuilder::new(ReportOptions {
+                since: None,
+                until: None,
+                segment: None,
+                success_plan,
+                window_days: 14,
+                as_of: at(30),
+            });
+            b.add_account(&planned);
+            b.add_account(&unplanned);
+            for m in &misses {
+                b.add_milestone(m);
+            }
+            b.finish()
+        };
+        let all_row = |r: &Report| {
+            r.rows
+                .iter()
+                .find(|row| row.milestone == "all" && row.segment == "all")
+                .cloned()
+                .unwrap()
+        };
+        let (all, with, without) = (report(None), report(Some(true)), report(Some(false)));
+        assert_eq!(
+            (with.success_plan, without.success_plan, all.success_plan),
+            (Some("with"), Some("without"), None)
+        );
+        let misses_of = |r: &Report| {
+            let row = all_row(r);
+            (row.missed_playbook, row.missed_control)
+        };
+        assert_eq!(misses_of(&with), (1, 1));
+        assert_eq!(misses_of(&without), (2, 0));
+        assert_eq!(misses_of(&all), (3, 1), "the two parts make the whole");
+        assert!(
+            with.rows.iter().any(|r| r.milestone == "on_pace"),
+            "the checkpoint counts under its map milestone: {:?}",
+            with.rows.iter().map(|r| &r.milestone).collect::<Vec<_>>()
+        );
+        let nobody = {
+            let mut b = ReportBuilder::new(ReportOptions {
+                success_plan: Some(true),
+                ..all_options(at(30))
+            });
+            b.add_account(&unplanned);
+            b.finish()
+        };
+        assert_eq!(nobody.notes, ["no accounts with a success plan: nothing to report"]);
+    }
+
+    fn all_options(as_of: Timestamp) -> ReportOptions {
+        ReportOptions {
+            since: None,
+            until: None,
+            segment: None,
+            success_plan: None,
+            window_days: 14,
+            as_of,
+        }
     }
 }

@@ -262,6 +262,7 @@ async fn the_portfolio_counts_what_the_report_counts(s: Setup<'_>) {
             since: None,
             until: None,
             segment: None,
+            success_plan: None,
             window_days: DEFAULT_WINDOW_DAYS,
             as_of: s.now(),
         },
@@ -700,6 +701,7 @@ async fn the_results_page_shows_the_reports_figures(s: Setup<'_>) {
         since: None,
         until: None,
         segment: None,
+        success_plan: None,
         window_days: DEFAULT_WINDOW_DAYS,
         as_of: s.now(),
     };
@@ -752,6 +754,7 @@ async fn the_results_page_shows_the_reports_figures(s: Setup<'_>) {
         s.store.as_ref(),
         ReportOptions {
             segment: Some(milepost_domain::Segment::Smb),
+            success_plan: None,
             ..options
         },
     )

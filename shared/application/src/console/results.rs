@@ -273,6 +273,7 @@ impl Period {
             since,
             until,
             segment,
+            success_plan: None,
             window_days: DEFAULT_WINDOW_DAYS,
             as_of: now,
         }
@@ -376,6 +377,7 @@ async fn results_views(
         all.push(period.options(*segment, now));
         all.extend(weeks_of(*period).iter().map(|w| ReportOptions {
             segment: *segment,
+            success_plan: None,
             ..w.options(now)
         }));
     }
