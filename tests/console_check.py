@@ -481,6 +481,28 @@ def main():
                 page.goto(base + "/")
                 check(lede_figures(page)[1] == at_risk["misses_now"] - 1, "the portfolio counts one miss fewer")
 
+            # An account whose success plan fell behind: its page shows each
+            # checkpoint as success-plans.json says it went.
+            plans = json.loads((demo / "success-plans.json").read_text())
+            behind = [p for p in plans if any(c["missed"] for c in p["checkpoints"])]
+            check(behind, "the demo holds a success plan behind pace")
+            if behind:
+                plan = behind[0]
+                account_id = plan["plan"]["account_id"]
+                page.goto(f"{base}/accounts/{account_id}")
+                section = page.locator("section[aria-labelledby=plan-h]")
+                outcome = plan["plan"]["outcomes"][0]
+                check(outcome["title"] in section.locator("h3").first.inner_text(), "the plan's outcome is named")
+                rows = section.locator("tbody tr")
+                words = {"achieved": "Reached on time", "recovered": "Reached late", "pending": "Not due yet",
+                         "lapsed": "Lapsed", "missed": "Missed", "escalating": "Missed"}
+                check(rows.count() == len(plan["checkpoints"]), f"{rows.count()} checkpoint rows, {len(plan['checkpoints'])} kept")
+                for row, kept in zip(rows.all(), plan["checkpoints"]):
+                    status = row.locator("td[data-label=Status]").inner_text()
+                    want = next(w for k, w in words.items() if kept["status"].startswith(k))
+                    check(status.startswith(want), f"checkpoint {kept['milestone_id']}: {status!r}, kept {kept['status']!r}")
+                shots.take(lead, f"/accounts/{account_id}", "account-plan")
+
             # A CSM closes one of their tasks from the tasks page.
             owners = {}
             for t in store["tasks"]:

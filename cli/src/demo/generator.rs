@@ -5,8 +5,8 @@
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use milepost_domain::{
-    Account, AccountId, Contact, Criterion, EmailAddress, Group, MilestoneDef, MilestoneMap, ProductEvent, Segment,
-    Timestamp,
+    Account, AccountId, AgreedOutcome, Checkpoint, Contact, Criterion, EmailAddress, Group, Measure, MilestoneDef,
+    MilestoneMap, ProductEvent, Segment, Timestamp,
 };
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -75,10 +75,63 @@ impl Burst {
     }
 }
 
+/// A success plan the account's CSM sets (as `milepost outcomes set`
+/// would), and the measures the product reports of it.
+pub struct DemoPlan {
+    pub set_at: Timestamp,
+    pub outcomes: Vec<AgreedOutcome>,
+    /// `outcome.measured` events every two weeks from the contract start.
+    pub measures: Burst,
+}
+
+/// Each goal the demo's accounts state, as an outcome: what measures it,
+/// its unit, baseline and target for the year, and the value agreed for
+/// the checkpoint two months in.
+const GOAL_MEASURES: [(&str, &str, &str, f64, f64, f64); 5] = [
+    (
+        "cut month-end close from 8 days to 3",
+        "days_to_close",
+        "days",
+        8.0,
+        3.0,
+        6.0,
+    ),
+    (
+        "save every analyst 10 hours a week",
+        "hours_saved_per_week",
+        "hours",
+        0.0,
+        10.0,
+        3.0,
+    ),
+    (
+        "replace three spreadsheets with one shared workflow",
+        "spreadsheets_in_use",
+        "spreadsheets",
+        3.0,
+        1.0,
+        2.0,
+    ),
+    ("reduce procurement costs by 5%", "cost_savings_pct", "%", 0.0, 5.0, 1.5),
+    (
+        "give leadership a live view of pipeline health",
+        "leaders_on_live_view",
+        "leaders",
+        0.0,
+        6.0,
+        2.0,
+    ),
+];
+/// Days from the contract start to a plan's first checkpoint, and between measures.
+const FIRST_CHECKPOINT_DAYS: i64 = 60;
+const MEASURE_EVERY_DAYS: i64 = 14;
+
 pub struct AccountPlan {
     pub index: usize,
     pub account: Account,
     pub persona: Persona,
+    /// Half the enterprise and mid-market accounts agree a success plan.
+    pub success_plan: Option<DemoPlan>,
     /// When the account record reaches Milepost (a Segment `group` call). Some
     /// arrive after their first product events, which are parked meanwhile.
     pub appears_at: Timestamp,
@@ -300,7 +353,12 @@ fn plan_account(index: usize, seed: u64, maps: &[MilestoneMap]) -> AccountPlan {
 
     let map = MilestoneMap::select(maps, segment, account.tenure())
         .expect("the demo ships a map for every segment and tenure");
-    let mut milestones: Vec<_> = map.milestones.iter().collect();
+    // A plan's checkpoints come from the plan: drawn apart, below.
+    let mut milestones: Vec<_> = map
+        .milestones
+        .iter()
+        .filter(|m| !matches!(m.criterion, Criterion::AgreedOutcome))
+        .collect();
     milestones.sort_by_key(|m| m.due_days);
     let stalled_keeps = rng.random_range(0..=2);
     let mut bursts = Vec::new();
@@ -324,15 +382,104 @@ fn plan_account(index: usize, seed: u64, maps: &[MilestoneMap]) -> AccountPlan {
         };
         bursts.push(burst);
     }
+    let success_plan = success_plan_of(index, seed, &account, persona, appears_at, silent_after);
     AccountPlan {
         index,
         account,
         persona,
+        success_plan,
         appears_at,
         bursts,
         manual_marks,
         silent_after,
     }
+}
+
+/// The success plan half the enterprise and mid-market accounts agree (drawn
+/// from a stream of its own, so every other draw is as before): the goal
+/// their traits state, measured; set a day after the account arrives. The
+/// measures keep pace by persona: healthy accounts ahead of the first
+/// checkpoint, slow ones and late catchers behind it then catching up,
+/// stalled ones far behind until they go quiet.
+fn success_plan_of(
+    index: usize,
+    seed: u64,
+    account: &Account,
+    persona: Persona,
+    appears_at: Timestamp,
+    silent_after: Timestamp,
+) -> Option<DemoPlan> {
+    let mut rng = rng_for(seed, index, 11);
+    if account.segment == Segment::Smb || !rng.random_bool(0.5) {
+        return None;
+    }
+    let goal = account.goal.as_deref()?;
+    let &(_, property, unit, baseline, target, first) = GOAL_MEASURES.iter().find(|g| g.0 == goal)?;
+    let start = account.contract_start;
+    let mut title = goal.to_string();
+    title[..1].make_ascii_uppercase();
+    let agreed_by = account
+        .exec_sponsor
+        .as_ref()
+        .unwrap_or(&account.primary_contact)
+        .name
+        .clone();
+    let outcome = AgreedOutcome {
+        id: property.to_string(),
+        title,
+        measure: Measure {
+            event: "outcome.measured".to_string(),
+            property: property.to_string(),
+        },
+        unit: unit.to_string(),
+        baseline,
+        target,
+        starts_on: start,
+        by: start + Duration::days(365),
+        checkpoints: vec![
+            Checkpoint {
+                on: start + Duration::days(FIRST_CHECKPOINT_DAYS),
+                value: first,
+            },
+            Checkpoint {
+                on: start + Duration::days(180),
+                value: (baseline + target) / 2.0,
+            },
+        ],
+        agreed_by,
+    };
+    // The share of the way to the first checkpoint's value each day.
+    let pace = match persona {
+        Persona::Healthy => rng.random_range(1.15..1.4),
+        Persona::Slow => rng.random_range(0.9..1.0),
+        Persona::LateCatcher => rng.random_range(0.75..0.85),
+        Persona::Stalled => rng.random_range(0.2..0.4),
+    } / FIRST_CHECKPOINT_DAYS as f64;
+    let start_at = account.contract_start_at();
+    let days: Vec<i64> = (1..=8)
+        .map(|n| n * MEASURE_EVERY_DAYS)
+        .filter(|d| start_at + Duration::days(*d) < silent_after)
+        .collect();
+    let values = days
+        .iter()
+        .map(|&d| {
+            let reached = (pace * d as f64).min((target - baseline) / (first - baseline));
+            (10.0 * (baseline + (first - baseline) * reached)).round() / 10.0
+        })
+        .collect();
+    let at = |d: i64| start_at + Duration::days(d) + Duration::hours(10);
+    Some(DemoPlan {
+        set_at: appears_at + Duration::days(1),
+        outcomes: vec![outcome],
+        measures: Burst {
+            start: at(*days.first()?),
+            end: at(*days.last()?),
+            event: "outcome.measured".to_string(),
+            count: days.len() as u32,
+            distinct_users: false,
+            metric: Some((property.to_string(), values)),
+        },
+    })
 }
 
 /// The account's contacts by role: an onboarding lead, except at SMBs.
@@ -453,6 +600,34 @@ fn plant_recovery(rng: &mut ChaCha8Rng, account: &Account, map: &MilestoneMap, m
 
 impl AccountPlan {
     /// The product events this account sends on day `day` (0 = the simulation's first day), in no particular order.
+    /// The measures of its success plan the product reports on `day`
+    /// (`milepost demo` only: the chaos run sets no plans).
+    pub fn measures_on(&self, day: i64, out: &mut Vec<ProductEvent>) {
+        let Some(plan) = &self.success_plan else {
+            return;
+        };
+        let (day_start, day_end) = (sim_start() + Duration::days(day), sim_start() + Duration::days(day + 1));
+        let burst = &plan.measures;
+        for i in 0..burst.count {
+            let at = burst.time_of(i);
+            if at < day_start || at >= day_end {
+                continue;
+            }
+            let mut properties = serde_json::Map::new();
+            if let Some((property, values)) = &burst.metric {
+                properties.insert(property.clone(), json!(values[i as usize]));
+            }
+            out.push(ProductEvent {
+                id: format!("{}-measure-{i}", self.account.id),
+                account_id: self.account.id.clone(),
+                event: burst.event.clone(),
+                timestamp: at,
+                user_id: Some(format!("{}-u1", self.account.id)),
+                properties,
+            });
+        }
+    }
+
     pub fn events_on(&self, day: i64, seed: u64, out: &mut Vec<ProductEvent>) {
         let day_start = sim_start() + Duration::days(day);
         let day_end = day_start + Duration::days(1);

@@ -128,6 +128,14 @@ pub struct Summary {
     pub playbook_uplift: String,
     /// Weekly leadership digests sent (Mondays 08:00 in the leader's timezone).
     pub weekly_digests: usize,
+    /// Success plans set (`success-plans.json`), and their checkpoints as
+    /// tracked milestones (the maps' `agreed_outcome`): how many, missed
+    /// (behind pace on their date), reached on time, and reached late.
+    pub success_plans: usize,
+    pub checkpoints_tracked: usize,
+    pub checkpoints_missed: usize,
+    pub checkpoints_on_time: usize,
+    pub checkpoints_reached_late: usize,
 }
 
 /// Monday 08:00 in the leader's timezone: when the schedule runs the digest.
@@ -302,6 +310,13 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
     manual.sort();
     let mut appearances: Vec<_> = plans.iter().map(|p| (p.appears_at, p.index)).collect();
     appearances.sort();
+    // Success plans, set by each account's CSM as `milepost outcomes set` does.
+    let mut plan_sets: Vec<_> = plans
+        .iter()
+        .filter_map(|p| p.success_plan.as_ref().map(|s| (s.set_at, p.index)))
+        .collect();
+    plan_sets.sort();
+    let mut next_plan = 0;
 
     let bar = progress_bar(opts);
     let mut summary = Summary::default();
@@ -313,6 +328,7 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
         day_events.clear();
         for plan in &plans {
             plan.events_on(day, opts.seed, &mut day_events);
+            plan.measures_on(day, &mut day_events);
         }
         // Time order, ties in generation order: sort small keys, not the events.
         order.clear();
@@ -329,6 +345,14 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
                     .await?;
                 summary.events_parked_then_applied += onboarded.parked_applied;
                 next_appearance += 1;
+            }
+            while next_plan < plan_sets.len() && plan_sets[next_plan].0 <= now {
+                let p = &plans[plan_sets[next_plan].1];
+                let outcomes = p.success_plan.as_ref().expect("listed above").outcomes.clone();
+                let by = p.account.csm.email.to_string();
+                milepost_app::success_plans::set_plan(store.as_ref(), &p.account.id, outcomes, &by, now).await?;
+                summary.success_plans += 1;
+                next_plan += 1;
             }
             let hour_end = cursor + order[cursor..].partition_point(|(t, _)| *t < now);
             let batches = order[cursor..hour_end].chunks(BATCH_SIZE);
@@ -401,6 +425,12 @@ async fn tally(
         if m.missed_at().is_some() {
             summary.missed += 1;
             summary.missed_in_control += usize::from(m.group() == Some(milepost_domain::Group::Control));
+        }
+        if m.checkpoint().is_some() {
+            summary.checkpoints_tracked += 1;
+            summary.checkpoints_missed += usize::from(m.missed_at().is_some());
+            summary.checkpoints_on_time += usize::from(m.status() == MilestoneStatus::Achieved);
+            summary.checkpoints_reached_late += usize::from(m.status() == MilestoneStatus::Recovered);
         }
     }
     // What the map's thresholds held back, as the escalation log says.
@@ -487,6 +517,7 @@ async fn write_outputs(
     events: &[DomainEvent],
 ) -> Result<milepost_domain::report::Report> {
     write_json(&opts.out.join("tasks.json"), &tasks)?;
+    write_json(&opts.out.join("success-plans.json"), &success_plans(store).await?)?;
     let mut lines = String::new();
     for e in events {
         lines.push_str(&e.detail().to_string());
@@ -513,6 +544,31 @@ async fn write_outputs(
     milepost_app::console::keep_results(store, now).await?;
     std::fs::write(opts.out.join("store.json"), serde_json::to_vec(&store.snapshot(now))?)?;
     Ok(report)
+}
+
+/// Each success plan as it stands, beside its checkpoints as they went.
+async fn success_plans(store: &InMemoryStore) -> Result<Vec<serde_json::Value>> {
+    use milepost_app::ports::{MilestoneStore, SuccessPlanStore};
+    let mut plans = store.success_plans().await?;
+    plans.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+    let mut out = Vec::new();
+    for plan in plans {
+        let mut checkpoints: Vec<serde_json::Value> = store
+            .milestones_of(&plan.account_id)
+            .await?
+            .iter()
+            .filter(|m| m.checkpoint().is_some())
+            .map(|m| {
+                serde_json::json!({
+                    "milestone_id": m.milestone_id(), "name": m.customer_title(), "due_at": m.due_at(),
+                    "status": m.status().to_string(), "missed": m.missed_at().is_some(), "reached_at": m.reached_at(),
+                })
+            })
+            .collect();
+        checkpoints.sort_by_key(|c| c["due_at"].as_str().unwrap_or_default().to_string());
+        out.push(serde_json::json!({ "plan": plan, "checkpoints": checkpoints }));
+    }
+    Ok(out)
 }
 
 /// Delivers each batch as a webhook body arrives, through the same parser;
@@ -618,7 +674,7 @@ fn clear_outbox(dir: &Path) -> Result<()> {
 /// The short table printed after a run.
 pub fn render_table(s: &Summary, out: &Path) -> String {
     let state = |k: &str| s.tasks_by_state.get(k).copied().unwrap_or(0).to_string();
-    let rows: [(&str, String); 25] = [
+    let rows: [(&str, String); 27] = [
         ("accounts", s.accounts.to_string()),
         ("milestones tracked", s.milestones_tracked.to_string()),
         ("achieved", s.achieved.to_string()),
@@ -655,6 +711,14 @@ pub fn render_table(s: &Summary, out: &Path) -> String {
         (
             "  then reached / missed",
             format!("{} / {}", s.heads_up_then_reached, s.heads_up_then_missed),
+        ),
+        ("success plans", s.success_plans.to_string()),
+        (
+            "  checkpoints missed",
+            format!(
+                "{} of {} ({} met on time, {} late)",
+                s.checkpoints_missed, s.checkpoints_tracked, s.checkpoints_on_time, s.checkpoints_reached_late
+            ),
         ),
         ("emails sent", s.emails_sent.to_string()),
         ("weekly digests", s.weekly_digests.to_string()),

@@ -763,3 +763,97 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
     }
     eprintln!("customer emails checked: {checked:?}");
 }
+
+/// Issue 36: the demo's success plans. Half the enterprise and mid-market
+/// accounts agree one (`success-plans.json`); their checkpoints behind pace
+/// are misses, counted alike in summary.json, report.json and the bus's
+/// `MilestoneMissed` events; and every customer email that states a goal
+/// states the one the account holds when it went: the plan as agreed once
+/// it is set, else the account's own `goal` trait — never a map's default.
+#[tokio::test]
+async fn the_demos_success_plans_are_checked_by_their_checkpoints_and_quoted_as_agreed() {
+    use chrono::{DateTime, Utc};
+    use serde_json::Value;
+    let dir = tempfile::tempdir().unwrap();
+    let s = run(&options(dir.path(), 200, 100)).await.unwrap();
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+    let maps = milepost_cli::example_maps::example_maps();
+    let generated = milepost_cli::demo::generator::plan_accounts(200, 7, &maps);
+    let planned = generated.iter().filter(|p| p.success_plan.is_some()).count();
+    let plans: Vec<Value> = serde_json::from_str(&read("success-plans.json")).unwrap();
+    assert_eq!((s.success_plans, plans.len()), (planned, planned));
+    assert!(planned > 20, "{planned}");
+
+    // Checkpoint misses, three ways.
+    let is_checkpoint = |id: &str| id.starts_with("outcome_on_pace.");
+    let announced = read("domain-events.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["type"] == "MilestoneMissed" && is_checkpoint(e["milestone_id"].as_str().unwrap()))
+        .count();
+    let listed: usize = plans
+        .iter()
+        .flat_map(|p| p["checkpoints"].as_array().unwrap())
+        .filter(|c| c["missed"] == true)
+        .count();
+    let report: Value = serde_json::from_str(&read("report.json")).unwrap();
+    let row = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["milestone"] == "outcome_on_pace" && r["segment"] == "all")
+        .expect("checkpoint misses in the report, under the map's milestone");
+    let reported = ["missed_playbook", "missed_control", "window_open"]
+        .iter()
+        .map(|f| row[f].as_u64().unwrap() as usize)
+        .sum::<usize>();
+    assert!(
+        s.checkpoints_missed > 5 && s.checkpoints_on_time > 5 && s.checkpoints_reached_late > 0,
+        "{s:?}"
+    );
+    assert_eq!(
+        (announced, listed, reported),
+        (s.checkpoints_missed, s.checkpoints_missed, s.checkpoints_missed)
+    );
+
+    // The goal each customer email states.
+    let plan_of: BTreeMap<String, (DateTime<Utc>, String)> = plans
+        .iter()
+        .map(|p| {
+            let plan: milepost_domain::SuccessPlan = serde_json::from_value(p["plan"].clone()).unwrap();
+            (plan.account_id.to_string(), (plan.set_at, plan.outcomes[0].words()))
+        })
+        .collect();
+    let trait_goal: BTreeMap<String, Option<String>> = generated
+        .iter()
+        .map(|p| (p.account.id.to_string(), p.account.goal.clone()))
+        .collect();
+    let (mut quoted_plans, mut quoted_traits) = (0, 0);
+    for path in walk(&dir.path().join("outbox")) {
+        if path.extension().is_none_or(|e| e != "eml") {
+            continue;
+        }
+        let eml = std::fs::read(&path).unwrap();
+        let msg = mail_parser::MessageParser::default().parse(&eml[..]).unwrap();
+        let text = msg.body_text(0).unwrap_or_default().replace("\r\n", "\n");
+        let Some(at) = text.find("its goal: ") else { continue };
+        let rest = &text[at + "its goal: ".len()..];
+        let stated = &rest[..rest.find(".\n").or_else(|| rest.find(". ")).unwrap_or(rest.len())];
+        let account = msg.header_raw("X-Milepost-Account").unwrap().trim().to_string();
+        let sent: DateTime<Utc> = DateTime::from_timestamp(msg.date().unwrap().to_timestamp(), 0).unwrap();
+        match plan_of.get(&account) {
+            Some((set_at, words)) if sent >= *set_at => {
+                assert_eq!(stated, words, "{}", path.display());
+                quoted_plans += 1;
+            }
+            _ => {
+                assert_eq!(Some(stated), trait_goal[&account].as_deref(), "{}", path.display());
+                quoted_traits += 1;
+            }
+        }
+    }
+    assert!(
+        quoted_plans > 20 && quoted_traits > 20,
+        "{quoted_plans} / {quoted_traits}"
+    );
+}

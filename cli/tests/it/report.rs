@@ -42,6 +42,26 @@ struct Recount {
     by_stage: BTreeMap<String, u64>,
 }
 
+/// The map milestone a miss counts under: a success plan's checkpoint
+/// (`<milestone>.<outcome>.<date>`) under the `agreed_outcome` milestone
+/// that made it, any other under its own id.
+fn map_milestone(id: &str) -> String {
+    static AGREED: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let agreed = AGREED.get_or_init(|| {
+        milepost_cli::example_maps::example_maps()
+            .iter()
+            .flat_map(|m| &m.milestones)
+            .filter(|d| matches!(d.criterion, milepost_domain::Criterion::AgreedOutcome))
+            .map(|d| d.id.clone())
+            .collect()
+    });
+    agreed
+        .iter()
+        .find(|d| id.starts_with(&format!("{d}.")))
+        .cloned()
+        .unwrap_or_else(|| id.to_string())
+}
+
 fn recount(events: &[Value], as_of: DateTime<Utc>, window_days: i64) -> BTreeMap<(String, String), Recount> {
     let key = |e: &Value| {
         (
@@ -58,7 +78,7 @@ fn recount(events: &[Value], as_of: DateTime<Utc>, window_days: i64) -> BTreeMap
     let mut rows: BTreeMap<(String, String), Recount> = BTreeMap::new();
     for e in events.iter().filter(|e| e["type"] == "MilestoneMissed") {
         let due = time(&e["due_at"]);
-        let milestone = e["milestone_id"].as_str().unwrap().to_string();
+        let milestone = map_milestone(e["milestone_id"].as_str().unwrap());
         let segment = e["segment"].as_str().unwrap().to_string();
         for k in [
             (milestone.clone(), segment.clone()),
