@@ -55,9 +55,10 @@ pub use fault_proxy::{Fault, FaultPlan, FaultProxy};
 
 /// Runs each scenario, an async fn taking its setup, twice: on the embedded
 /// store, a test each (`in_memory`, an async fn making the setup); and on
-/// DynamoDB (moto), all in one test (`on_dynamodb`, an async fn of the
-/// emulator and a table name, whose setup turns moto's recorder on for what
-/// the function asks; it is turned off after each scenario). That test then holds what was asked of AWS to what the SAM
+/// DynamoDB (moto), all in one test, in two halves side by side on an
+/// emulator each (`on_dynamodb`, an async fn of the emulator and a table
+/// name, whose setup turns moto's recorder on for what the function asks;
+/// it is turned off after each scenario). That test then holds what was asked of AWS to what the SAM
 /// template grants `function` (`iam::assert_granted`), after checking it
 /// holds each of `asks_at_least` (so the recording cannot pass empty).
 #[macro_export]
@@ -79,15 +80,29 @@ macro_rules! scenarios {
         }
 
         /// And the function asks of AWS only what the template grants it.
+        /// The scenarios run in two halves side by side, each on an emulator
+        /// of its own (moto serves one request at a time: one emulator keeps
+        /// one core busy); what both recorded is held to the grant.
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn every_scenario_holds_on_dynamodb() {
-            let moto = $crate::MotoServer::start();
-            $(
-                eprintln!("dynamodb: {}", stringify!($name));
-                $name($on_dynamodb(&moto, stringify!($name)).await).await;
-                moto.record_requests(false).await;
-            )*
-            let used = moto.recorded_actions();
+            let half = |part: usize| async move {
+                let moto = $crate::MotoServer::start();
+                let mut index = 0usize;
+                $(
+                    if index % 2 == part {
+                        eprintln!("dynamodb: {}", stringify!($name));
+                        // Boxed: each scenario's future is large, and two halves run at once.
+                        Box::pin(async { $name($on_dynamodb(&moto, stringify!($name)).await).await }).await;
+                        moto.record_requests(false).await;
+                    }
+                    index += 1;
+                )*
+                let _ = index;
+                moto.recorded_actions()
+            };
+            let (first, second) = tokio::join!(tokio::spawn(half(0)), tokio::spawn(half(1)));
+            let mut used = first.expect("the first half ran");
+            used.extend(second.expect("the second half ran"));
             eprintln!("{} asked for {used:?}", $function);
             $(assert!(used.contains($action), "{} not recorded: {used:?}", $action);)*
             $crate::iam::assert_granted($function, &used);
