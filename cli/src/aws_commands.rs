@@ -516,6 +516,12 @@ async fn discover_from_store(
             records.left_out
         );
     }
+    if records.checkpoints_left_out > 0 {
+        eprintln!(
+            "{} success plan checkpoint(s) left out: each is its account's own target, which no cohort shares",
+            records.checkpoints_left_out
+        );
+    }
     let (undecided, not_judged) = (records.undecided, records.not_judged);
     let found = milepost_discovery::run_on_records(records, review, segment, tenure)?;
     eprintln!(

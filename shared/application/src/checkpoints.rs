@@ -5,7 +5,9 @@
 //! it. Kept in step with the plan as it changes: a new checkpoint is
 //! tracked, a changed one followed while pending, and one the plan dropped
 //! stops being tracked while pending; a missed or reached checkpoint is
-//! history and stays as it was. Run again, it changes nothing.
+//! history and stays as it was. Each checkpoint carries the plan version
+//! that last wrote it, so keeping run late for an older version undoes
+//! nothing of a newer one's. Run again, it changes nothing.
 
 use milepost_domain::{Account, Criterion, IllegalChange, MilestoneMap, TrackedMilestone};
 
@@ -38,6 +40,7 @@ where
     if defs.is_empty() || account.success_plan.is_none() {
         return Ok(kept);
     }
+    let version = account.success_plan.as_ref().map_or(0, |p| p.version);
     let tracked = store.milestones_of(&account.id).await?;
     for def in defs {
         let wanted = TrackedMilestone::checkpoints_of(account, map, def);
@@ -48,6 +51,8 @@ where
                         kept.created += 1;
                     }
                 }
+                // A map milestone of that very id is the map's, not the plan's.
+                Some(t) if t.checkpoint().is_none() => {}
                 Some(t) => {
                     if follow(store, t.clone(), w, account.licensed_seats).await? {
                         kept.followed += 1;
@@ -55,8 +60,11 @@ where
                 }
             }
         }
+        // A checkpoint a newer plan version made is that version's to drop:
+        // keeping run for an older one, late, undoes nothing of it.
         let dropped = tracked.iter().filter(|t| {
-            t.checkpoint().is_some_and(|c| c.milestone == def.id)
+            t.checkpoint()
+                .is_some_and(|c| c.milestone == def.id && c.plan_version <= version)
                 && !wanted.iter().any(|w| w.milestone_id() == t.milestone_id())
         });
         for t in dropped {
@@ -106,7 +114,7 @@ where
 {
     for _ in 0..ATTEMPTS {
         if t.status() != milepost_domain::MilestoneStatus::Pending {
-            return Ok(false);
+            return Ok(false); // missed or reached meanwhile: history, kept
         }
         match store.remove_milestone(&t).await {
             Ok(()) => return Ok(true),

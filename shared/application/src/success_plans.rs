@@ -48,7 +48,20 @@ pub async fn set_plan<S: PlanStore + ?Sized>(
     by: &str,
     now: Timestamp,
 ) -> Result<PlanSet, PlanError> {
-    change_plan(store, account, by, now, |_| outcomes.clone()).await
+    change_plan(store, account, by, now, None, |_| outcomes.clone()).await
+}
+
+/// `set_plan` for what a `group` call made at `at` states: unless the plan
+/// standing was set after that (by a person, or a later call), which stands
+/// — judged again on every attempt, so two calls racing keep the later.
+pub async fn set_plan_as_of<S: PlanStore + ?Sized>(
+    store: &S,
+    account: &AccountId,
+    outcomes: Vec<AgreedOutcome>,
+    by: &str,
+    at: Timestamp,
+) -> Result<PlanSet, PlanError> {
+    change_plan(store, account, by, at, Some(at), |_| outcomes.clone()).await
 }
 
 /// `outcome` put in `account`'s plan (replacing the one with its id), the
@@ -60,7 +73,7 @@ pub async fn set_outcome<S: PlanStore + ?Sized>(
     by: &str,
     now: Timestamp,
 ) -> Result<PlanSet, PlanError> {
-    change_plan(store, account, by, now, |current| {
+    change_plan(store, account, by, now, None, |current| {
         let mut outcomes = current.map(|p| p.outcomes.clone()).unwrap_or_default();
         match outcomes.iter_mut().find(|o| o.id == outcome.id) {
             Some(kept) => *kept = outcome.clone(),
@@ -78,6 +91,7 @@ async fn change_plan<S: PlanStore + ?Sized>(
     account: &AccountId,
     by: &str,
     now: Timestamp,
+    unless_set_after: Option<Timestamp>,
     change: impl Fn(Option<&SuccessPlan>) -> Vec<AgreedOutcome>,
 ) -> Result<PlanSet, PlanError> {
     if store.get_account(account).await?.is_none() {
@@ -85,6 +99,11 @@ async fn change_plan<S: PlanStore + ?Sized>(
     }
     for _ in 0..ATTEMPTS {
         let current = store.success_plan(account).await?;
+        if let (Some(current), Some(at)) = (&current, unless_set_after) {
+            if current.set_at > at {
+                return Ok(PlanSet::Unchanged(current.clone()));
+            }
+        }
         let outcomes = change(current.as_ref());
         let problems = check(&outcomes);
         if !problems.is_empty() {

@@ -38,6 +38,8 @@ pub struct RecordsBuilder {
     pub success_plan: Option<bool>,
     /// Accounts the `success_plan` filter left out.
     pub left_out: usize,
+    /// Success plan checkpoints passed by: each is its account's own target.
+    pub checkpoints_left_out: usize,
 }
 
 /// The cohorts and judgements `report::rows` takes.
@@ -50,6 +52,8 @@ pub struct Records {
     pub not_judged: usize,
     /// Accounts left out by `RecordsBuilder::success_plan`.
     pub left_out: usize,
+    /// Success plan checkpoints passed by (`RecordsBuilder::checkpoints_left_out`).
+    pub checkpoints_left_out: usize,
 }
 
 fn midnight(day: chrono::NaiveDate) -> Timestamp {
@@ -94,6 +98,7 @@ impl RecordsBuilder {
         // A success plan's checkpoint is the account's own target on its own
         // date: no cohort shares it, so there is nothing to compare.
         if m.checkpoint().is_some() {
+            self.checkpoints_left_out += 1;
             return;
         }
         // Each account's own due date judges it; the candidate's due days
@@ -160,6 +165,7 @@ impl RecordsBuilder {
             undecided: self.undecided,
             not_judged,
             left_out: self.left_out,
+            checkpoints_left_out: self.checkpoints_left_out,
         }
     }
 }

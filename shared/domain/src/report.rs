@@ -758,7 +758,7 @@ impl ReportBuilder {
                 Some(s) if !self.accounts.values().any(|f| f.segment == Some(s)) => {
                     format!("no accounts in segment {s}: nothing to report")
                 }
-                _ if !self.accounts.values().any(|f| self.wanted(Some(f))) => format!(
+                _ if opts.success_plan.is_some() && !self.accounts.values().any(|f| self.wanted(Some(f))) => format!(
                     "no accounts {} a success plan: nothing to report",
                     opts.success_plan.map_or("with or without", plan_word)
                 ),
@@ -1130,6 +1130,7 @@ mod tests {
             milestone: "on_pace".into(),
             outcome: "costs".into(),
             on: date(2026, 6, 2),
+            plan_version: 1,
         });
         let misses = [
             checkpoint,

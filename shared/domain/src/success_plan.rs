@@ -192,6 +192,14 @@ fn is_event_name(s: &str) -> bool {
     !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic())
 }
 
+const STORABLE: &str = "must be a number from 1e-130 to 9.99e125 in magnitude, or 0";
+
+/// A number the store can keep (DynamoDB's range).
+fn storable(v: f64) -> bool {
+    let x = v.abs();
+    v.is_finite() && x < crate::limits::NUMBER_MAGNITUDE_LIMIT && (x == 0.0 || x >= crate::limits::MIN_NUMBER_MAGNITUDE)
+}
+
 /// Every problem of `outcomes` as a plan, each with the field at fault
 /// (`outcomes[1].target`); none when it may be kept.
 pub fn check(outcomes: &[AgreedOutcome]) -> Vec<FieldError> {
@@ -233,8 +241,8 @@ pub fn check(outcomes: &[AgreedOutcome]) -> Vec<FieldError> {
             bad("unit", "at most 16 bytes".into());
         }
         for (name, v) in [("baseline", o.baseline), ("target", o.target)] {
-            if !v.is_finite() {
-                bad(name, "must be a number".into());
+            if !storable(v) {
+                bad(name, STORABLE.into());
             }
         }
         if o.baseline == o.target {
@@ -252,8 +260,8 @@ pub fn check(outcomes: &[AgreedOutcome]) -> Vec<FieldError> {
             let at = format!("checkpoints[{j}]");
             if c.on <= o.starts_on || c.on >= o.by {
                 bad(&at, format!("{} is not between starts_on and by", c.on));
-            } else if !c.value.is_finite() {
-                bad(&at, "its value must be a number".into());
+            } else if !storable(c.value) {
+                bad(&at, format!("its value: {STORABLE}"));
             } else if o.checkpoints[..j].iter().any(|p| p.on == c.on) {
                 bad(&at, format!("{} is given twice", c.on));
             }

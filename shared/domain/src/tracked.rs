@@ -47,6 +47,10 @@ pub struct PlanCheckpoint {
     /// The agreed outcome's id in the plan.
     pub outcome: String,
     pub on: NaiveDate,
+    /// The plan version that made it or last changed it: an older
+    /// version's keeping never undoes a newer one's.
+    #[serde(default)]
+    pub plan_version: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -224,8 +228,9 @@ impl TrackedMilestone {
     /// What `def`, a map's `agreed_outcome` milestone, tracks for `account`:
     /// one milestone per checkpoint of each outcome of its success plan,
     /// dated on or after the day the plan was set (a checkpoint past by then
-    /// is no news to anyone), met when a measure reaches its value in the
-    /// outcome's direction, due at the end of its day (UTC). Its id is
+    /// is no news to anyone), met when a measure reported from then on (and
+    /// from the outcome's start) reaches its value in the outcome's
+    /// direction, due at the end of its day (UTC). Its id is
     /// `<milestone>.<outcome>.<date>`; its name and the customer's title
     /// say the outcome in the plan's words. None without a plan.
     pub fn checkpoints_of(account: &Account, map: &MilestoneMap, def: &MilestoneDef) -> Vec<TrackedMilestone> {
@@ -251,11 +256,19 @@ impl TrackedMilestone {
                     value: c.value,
                 };
                 m.progress = m.criterion.new_progress();
+                // Its pace runs from when the plan was agreed, not from the contract's start.
+                let outcome_starts = outcome
+                    .starts_on
+                    .and_hms_opt(0, 0, 0)
+                    .expect("midnight exists")
+                    .and_utc();
+                m.starts_at = m.starts_at.max(outcome_starts).max(plan.set_at);
                 m.due_at = c.on.and_hms_opt(23, 59, 59).expect("a time of day").and_utc();
                 m.checkpoint = Some(PlanCheckpoint {
                     milestone: def.id.clone(),
                     outcome: outcome.id.clone(),
                     on: c.on,
+                    plan_version: plan.version,
                 });
                 tracked.push(m);
             }
@@ -272,8 +285,9 @@ impl TrackedMilestone {
         let same = self.criterion == wanted.criterion
             && self.name == wanted.name
             && self.customer_title == wanted.customer_title
-            && self.checkpoint == wanted.checkpoint;
-        if same || self.status != MilestoneStatus::Pending {
+            && self.starts_at == wanted.starts_at;
+        let older = |c: &Option<PlanCheckpoint>| c.as_ref().map_or(0, |c| c.plan_version);
+        if same || self.status != MilestoneStatus::Pending || older(&wanted.checkpoint) < older(&self.checkpoint) {
             return Ok(false);
         }
         let measured = |c: &Criterion| match c {
@@ -290,6 +304,7 @@ impl TrackedMilestone {
         self.name = wanted.name.clone();
         self.customer_title = wanted.customer_title.clone();
         self.checkpoint = wanted.checkpoint.clone();
+        self.starts_at = wanted.starts_at;
         self.progress = self.criterion.new_progress();
         if let Some(b) = best {
             let obs = Observation {
@@ -740,11 +755,17 @@ mod checkpoint_tests {
         assert_eq!(july.name(), "Agreed outcome on pace: Outcome costs, 10% by 1 Jul 2026");
         assert_eq!(july.map_milestone_id(), "outcome_on_pace");
         assert_eq!(
+            july.starts_at(),
+            date(2026, 5, 10).and_hms_opt(9, 0, 0).unwrap().and_utc(),
+            "its pace runs from when the plan was set, and measures count from then"
+        );
+        assert_eq!(
             july.checkpoint(),
             Some(&PlanCheckpoint {
                 milestone: "outcome_on_pace".into(),
                 outcome: "costs".into(),
-                on: date(2026, 7, 1)
+                on: date(2026, 7, 1),
+                plan_version: 1,
             })
         );
         assert!(
@@ -812,5 +833,13 @@ mod checkpoint_tests {
             !october.follow(&changed[1], 10).unwrap(),
             "following twice changes nothing"
         );
+        // Keeping run late for an older version undoes nothing of a newer one's.
+        let mut newer = TrackedMilestone::checkpoints_of(&plan(10.0, 25.0), &map, &map.milestones[0]);
+        let mut v2 = plan(10.0, 19.0);
+        v2.success_plan.as_mut().unwrap().version = 2;
+        let v2_october = TrackedMilestone::checkpoints_of(&v2, &map, &map.milestones[0]).remove(1);
+        assert!(newer[1].follow(&v2_october, 10).unwrap());
+        assert!(!newer[1].follow(&changed[1], 10).unwrap(), "version 1 after version 2");
+        assert!(matches!(newer[1].criterion(), Criterion::MetricThreshold { value, .. } if *value == 19.0));
     }
 }

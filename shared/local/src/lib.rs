@@ -85,8 +85,9 @@ macro_rules! scenarios {
         /// one core busy); what both recorded is held to the grant.
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn every_scenario_holds_on_dynamodb() {
-            let half = |part: usize| async move {
-                let moto = $crate::MotoServer::start();
+            // Started one after the other: each holds its port before the next picks one.
+            let motos = [$crate::MotoServer::start(), $crate::MotoServer::start()];
+            let half = |part: usize, moto: $crate::MotoServer| async move {
                 let mut index = 0usize;
                 $(
                     if index % 2 == part {
@@ -100,9 +101,12 @@ macro_rules! scenarios {
                 let _ = index;
                 moto.recorded_actions()
             };
-            let (first, second) = tokio::join!(tokio::spawn(half(0)), tokio::spawn(half(1)));
-            let mut used = first.expect("the first half ran");
-            used.extend(second.expect("the second half ran"));
+            let [zero, one] = motos;
+            let (first, second) = tokio::join!(tokio::spawn(half(0, zero)), tokio::spawn(half(1, one)));
+            let (first, second) = (first.expect("the first half ran"), second.expect("the second half ran"));
+            assert!(!first.is_empty() && !second.is_empty(), "a half recorded nothing: {first:?} / {second:?}");
+            let mut used = first;
+            used.extend(second);
             eprintln!("{} asked for {used:?}", $function);
             $(assert!(used.contains($action), "{} not recorded: {used:?}", $action);)*
             $crate::iam::assert_granted($function, &used);

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use chrono::Duration;
 use milepost_domain::{
     limits, Account, AccountId, Actor, Announcements, CloseReason, DomainEvent, EscalationLogEntry, FieldError,
-    IllegalChange, MilestoneMap, MilestoneStatus, ProductEvent, SuccessPlan, Timestamp, TrackedMilestone,
+    IllegalChange, MilestoneMap, MilestoneStatus, ProductEvent, Timestamp, TrackedMilestone,
 };
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
@@ -501,34 +501,26 @@ impl Ingestion {
             return Err(StoreError::Contended(format!("account {}", call.account_id)).into());
         }
         // The plan goes with the call's traits: kept when they were applied,
-        // left when a newer call superseded them, or a plan set after the
-        // call was made (`milepost outcomes`) stands. Kept as of the call's
-        // time, and before the call is remembered, so a retry after a
-        // failure here keeps it then.
-        let plan_set_since = |p: &SuccessPlan| p.set_at > called_at;
+        // left when a newer call superseded them; a plan set after the call
+        // was made (`milepost outcomes`, a later call racing this one)
+        // stands. Kept as of the call's time, and before the call is
+        // remembered, so a retry after a failure here keeps it then.
         if let (true, Some(outcomes)) = (applied, &call.traits.success_plan) {
-            let store = self.store.as_ref();
-            if !store
-                .success_plan(&call.account_id)
-                .await?
-                .is_some_and(|p| plan_set_since(&p))
-            {
-                let by = format!("group call {}", call.message_id);
-                // Boxed: its future (plan, account copy, checkpoints) would
-                // otherwise be carried inline by every group call's.
-                let set = Box::pin(crate::success_plans::set_plan(
-                    store,
-                    &call.account_id,
-                    outcomes.clone(),
-                    &by,
-                    called_at,
-                ));
-                match set.await {
-                    Ok(_) => {}
-                    Err(crate::success_plans::PlanError::Store(e)) => return Err(e.into()),
-                    // Checked when the call was read; an account gone since is the next call's to make.
-                    Err(e) => return Ok(Err(FieldError::new("traits.success_plan", e.to_string()))),
-                }
+            let by = format!("group call {}", call.message_id);
+            // Boxed: its future (plan, account copy, checkpoints) would
+            // otherwise be carried inline by every group call's.
+            let set = Box::pin(crate::success_plans::set_plan_as_of(
+                self.store.as_ref(),
+                &call.account_id,
+                outcomes.clone(),
+                &by,
+                called_at,
+            ));
+            match set.await {
+                Ok(_) => {}
+                Err(crate::success_plans::PlanError::Store(e)) => return Err(e.into()),
+                // Checked when the call was read; an account gone since is the next call's to make.
+                Err(e) => return Ok(Err(FieldError::new("traits.success_plan", e.to_string()))),
             }
         }
         let expires = now + Duration::days(self.config.dedupe_ttl_days);

@@ -380,6 +380,11 @@ fn a_success_plan_trait_is_refused_naming_the_field_at_fault() {
             "must be a date",
         ),
         (
+            with("target", json!(1e200)),
+            "traits.success_plan[1].target",
+            "9.99e125",
+        ),
+        (
             with("by", json!("2025-01-01")),
             "traits.success_plan[1].by",
             "is not after starts_on",
