@@ -33,6 +33,7 @@ pub mod leader_queue;
 pub mod lifecycle;
 pub mod limits;
 pub mod map;
+pub mod numbers;
 pub mod outgoing;
 pub mod pause;
 pub mod phase;

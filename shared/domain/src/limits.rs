@@ -27,10 +27,7 @@ pub const MAX_PROPERTIES_BYTES: usize = 32 * 1024;
 /// How deep properties may nest. DynamoDB allows 32 levels in an item; a
 /// parked event puts its properties three levels down, and this leaves room.
 pub const MAX_PROPERTIES_DEPTH: usize = 16;
-/// Numbers must stay below this magnitude: DynamoDB's largest is 9.99…e125.
-pub const NUMBER_MAGNITUDE_LIMIT: f64 = 1e126;
-/// The smallest non-zero magnitude DynamoDB stores as a number.
-pub const MIN_NUMBER_MAGNITUDE: f64 = 1e-130;
+pub use crate::numbers::{MIN_NUMBER_MAGNITUDE, NUMBER_MAGNITUDE_LIMIT};
 /// A text trait of an account (name, goal, contact names), in bytes.
 pub const MAX_TRAIT_BYTES: usize = 1024;
 /// Events (and Segment calls) in one request: enough for Segment's 500 KB

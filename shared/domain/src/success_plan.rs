@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::account_id::AccountId;
 use crate::field_error::FieldError;
+use crate::numbers::storable;
 use crate::Timestamp;
 
 /// Most outcomes one plan holds: a plan is what a customer agreed to, not a
@@ -193,12 +194,6 @@ fn is_event_name(s: &str) -> bool {
 }
 
 const STORABLE: &str = "must be a number from 1e-130 to 9.99e125 in magnitude, or 0";
-
-/// A number the store can keep (DynamoDB's range).
-fn storable(v: f64) -> bool {
-    let x = v.abs();
-    v.is_finite() && x < crate::limits::NUMBER_MAGNITUDE_LIMIT && (x == 0.0 || x >= crate::limits::MIN_NUMBER_MAGNITUDE)
-}
 
 /// Every problem of `outcomes` as a plan, each with the field at fault
 /// (`outcomes[1].target`); none when it may be kept.
