@@ -38,7 +38,7 @@ ensure_rust_target = $(if $(filter arm64,$(1)),rustup target list --installed 2>
 HOST_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 SAM := cd infra && SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CURDIR)/$(VENV)/bin/sam
 
-.PHONY: help demo console console-check bench-console test cargo-tests test-tools local-run lint layers docs validate bench bench-ingest build-cli clean venv local emails-preview discover-check build sam-build sam-build-check deploy volume chaos
+.PHONY: help demo console console-check bench-console test test-tools local-run lint layers docs validate bench bench-ingest build-cli clean venv local emails-preview discover-check build sam-build sam-build-check deploy volume chaos
 
 help:
 	@echo "make demo    build and run the whole pipeline locally (no AWS account): writes milepost-demo/"
@@ -110,25 +110,17 @@ $(SDK_NODE): tests/sdk/package.json tests/sdk/package-lock.json $(VENV)/.install
 # make local's functions reuse what it compiled; tests/one_build.py (make
 # layers) holds their features to the workspace's.
 # Installing what the tests need (pip, npm: mostly waiting on the network)
-# runs beside lint. The tests are built, then run beside the browser checks
-# (the emails, the console, discover's chart; one Chromium each,
-# PREVIEW_JOBS=1), which need only the CLI it built: many tests wait on an
-# emulator serving one request at a time, leaving a core to spare. cargo
-# holds the build directory while its tests run, so sam build (a check of
-# what cargo built) and make local's run (it builds with cargo lambda, then
-# mostly waits on its compressed playbook days) come after, side by side.
+# runs beside lint; after the tests, sam build (a check of what cargo built),
+# the browser checks (the emails, the console, discover's chart; one
+# Chromium each, PREVIEW_JOBS=1) and make local's run (it mostly waits on its
+# compressed playbook days) run side by side.
 test: export CARGO_BUILD_TARGET := $(HOST_TRIPLE)
 test:
 	$(MAKE) --no-print-directory -j2 --output-sync=target lint test-tools
 	$(MAKE) --no-print-directory layers docs validate
-	$(CARGO) test --workspace --no-run
-	$(MAKE) --no-print-directory -j4 --output-sync=target cargo-tests emails-preview console-check discover-check \
-	    CHECK_CLI=target/$(HOST_TRIPLE)/debug/milepost CHECK_CLI_BUILD= PREVIEW_JOBS=1
-	$(MAKE) --no-print-directory -j2 --output-sync=target sam-build-check local-run
-
-## cargo-tests: every Rust test, built already by make test
-cargo-tests:
 	$(CARGO) test --workspace
+	$(MAKE) --no-print-directory -j5 --output-sync=target sam-build-check emails-preview local-run console-check discover-check \
+	    CHECK_CLI=target/$(HOST_TRIPLE)/debug/milepost CHECK_CLI_BUILD= PREVIEW_JOBS=1
 
 test-tools: $(VENV)/.installed $(INFRA_NODE) $(SDK_NODE)
 
