@@ -38,7 +38,7 @@ ensure_rust_target = $(if $(filter arm64,$(1)),rustup target list --installed 2>
 HOST_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 SAM := cd infra && SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CURDIR)/$(VENV)/bin/sam
 
-.PHONY: help demo console console-check bench-console test test-build test-tools local-run lint layers docs validate bench bench-ingest build-cli clean venv local emails-preview discover-check build sam-build sam-build-check deploy volume chaos
+.PHONY: help demo console console-check bench-console test test-tools local-run lint layers docs validate bench bench-ingest build-cli clean venv local emails-preview discover-check build sam-build sam-build-check deploy volume chaos
 
 help:
 	@echo "make demo    build and run the whole pipeline locally (no AWS account): writes milepost-demo/"
@@ -110,24 +110,19 @@ $(SDK_NODE): tests/sdk/package.json tests/sdk/package-lock.json $(VENV)/.install
 # make local's functions reuse what it compiled; tests/one_build.py (make
 # layers) holds their features to the workspace's.
 # Installing what the tests need (pip, npm: mostly waiting on the network)
-# and building the tests run beside lint (clippy builds apart: CLIPPY_DIR);
-# after the tests, sam build (a check of what cargo built),
+# runs beside lint; after the tests, sam build (a check of what cargo built),
 # the browser checks (the emails, the console, discover's chart; one
 # Chromium each, PREVIEW_JOBS=1) and make local's run (it mostly waits on its
 # compressed playbook days) run side by side.
 test: export CARGO_BUILD_TARGET := $(HOST_TRIPLE)
 test:
-	$(MAKE) --no-print-directory -j3 --output-sync=target lint test-tools test-build
+	$(MAKE) --no-print-directory -j2 --output-sync=target lint test-tools
 	$(MAKE) --no-print-directory layers docs validate
 	$(CARGO) test --workspace
 	$(MAKE) --no-print-directory -j5 --output-sync=target sam-build-check emails-preview local-run console-check discover-check \
 	    CHECK_CLI=target/$(HOST_TRIPLE)/debug/milepost CHECK_CLI_BUILD= PREVIEW_JOBS=1
 
 test-tools: $(VENV)/.installed $(INFRA_NODE) $(SDK_NODE)
-
-## test-build: every test compiled, not run (make test runs them after the checks)
-test-build:
-	$(CARGO) test --workspace --no-run
 
 ## local-run: `make local` as a user runs it, with the documentation's examples (tests/local_run.py)
 local-run: $(VENV)/.installed $(INFRA_NODE) $(SDK_NODE) $(CHROMIUM)
@@ -177,13 +172,10 @@ validate: $(VENV)/.installed $(INFRA_NODE)
 	$(VENV)/bin/python tests/hubspot_calls_check.py --self-test
 	$(WITH_NODE) infra/node_modules/.bin/asl-validator --json-path infra/statemachine/escalation.asl.json
 
-# clippy keeps a build directory of its own: make test builds the tests
-# beside it, and cargo holds a build directory while it works.
-CLIPPY_DIR := target/clippy
 lint:
 	$(CARGO) fmt --all -- --check
-	CARGO_TARGET_DIR=$(CLIPPY_DIR) $(CARGO) clippy --workspace --all-targets -- -D warnings
-	CARGO_TARGET_DIR=$(CLIPPY_DIR) $(CARGO) clippy -p milepost-cli --no-default-features --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p milepost-cli --no-default-features --all-targets -- -D warnings
 
 ## layers: the domain crate's dependencies hold no AWS SDK, tokio, Lambda
 ## runtime or askama (the application's no AWS SDK or Lambda runtime), and no
