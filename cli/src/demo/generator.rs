@@ -603,26 +603,34 @@ impl AccountPlan {
     /// The measures of its success plan the product reports on `day`
     /// (`milepost demo` only: the chaos run sets no plans).
     pub fn measures_on(&self, day: i64, out: &mut Vec<ProductEvent>) {
-        let Some(plan) = &self.success_plan else {
+        if let Some(plan) = &self.success_plan {
+            self.burst_on(day, &plan.measures, format_args!("measure"), out);
+        }
+    }
+
+    /// The events of `burst` that fall on `day`, their ids `<account>-<tag>-<i>`.
+    fn burst_on(&self, day: i64, burst: &Burst, tag: std::fmt::Arguments, out: &mut Vec<ProductEvent>) {
+        let day_start = sim_start() + Duration::days(day);
+        let day_end = day_start + Duration::days(1);
+        if burst.end < day_start || burst.start >= day_end {
             return;
-        };
-        let (day_start, day_end) = (sim_start() + Duration::days(day), sim_start() + Duration::days(day + 1));
-        let burst = &plan.measures;
+        }
         for i in 0..burst.count {
             let at = burst.time_of(i);
             if at < day_start || at >= day_end {
                 continue;
             }
+            let user = if burst.distinct_users { i + 1 } else { 1 + i % 3 };
             let mut properties = serde_json::Map::new();
             if let Some((property, values)) = &burst.metric {
                 properties.insert(property.clone(), json!(values[i as usize]));
             }
             out.push(ProductEvent {
-                id: format!("{}-measure-{i}", self.account.id),
+                id: format!("{}-{tag}-{i}", self.account.id),
                 account_id: self.account.id.clone(),
                 event: burst.event.clone(),
                 timestamp: at,
-                user_id: Some(format!("{}-u1", self.account.id)),
+                user_id: Some(format!("{}-u{user}", self.account.id)),
                 properties,
             });
         }
@@ -636,28 +644,7 @@ impl AccountPlan {
             return;
         }
         for (b, burst) in self.bursts.iter().enumerate() {
-            if burst.end < day_start || burst.start >= day_end {
-                continue;
-            }
-            for i in 0..burst.count {
-                let at = burst.time_of(i);
-                if at < day_start || at >= day_end {
-                    continue;
-                }
-                let user = if burst.distinct_users { i + 1 } else { 1 + i % 3 };
-                let mut properties = serde_json::Map::new();
-                if let Some((property, values)) = &burst.metric {
-                    properties.insert(property.clone(), json!(values[i as usize]));
-                }
-                out.push(ProductEvent {
-                    id: format!("{}-b{b}-{i}", self.account.id),
-                    account_id: self.account.id.clone(),
-                    event: burst.event.clone(),
-                    timestamp: at,
-                    user_id: Some(format!("{}-u{user}", self.account.id)),
-                    properties,
-                });
-            }
+            self.burst_on(day, burst, format_args!("b{b}"), out);
         }
         // Background usage: page views that keep the account's activity fresh.
         if day_start >= self.silent_after && self.persona == Persona::Stalled {

@@ -9,9 +9,10 @@
 //! that last wrote it, so keeping run late for an older version undoes
 //! nothing of a newer one's. Run again, it changes nothing.
 
-use milepost_domain::{Account, Criterion, IllegalChange, MilestoneMap, TrackedMilestone};
+use milepost_domain::{Account, Criterion, MilestoneMap, TrackedMilestone};
 
 use crate::ports::{MilestoneStore, StoreError};
+use crate::writes::Edit;
 
 /// What keeping an account's checkpoints in step did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -20,9 +21,6 @@ pub struct CheckpointsKept {
     pub followed: usize,
     pub removed: usize,
 }
-
-/// How often a checkpoint written by another at the same time is read again.
-const ATTEMPTS: usize = 5;
 
 /// Brings `account`'s checkpoint milestones in step with its plan, for
 /// each `agreed_outcome` milestone of `map`. An account without a plan has
@@ -76,34 +74,20 @@ where
     Ok(kept)
 }
 
-/// `t` brought to `wanted`, read again when another wrote it meanwhile.
-async fn follow<S>(
-    store: &S,
-    mut t: TrackedMilestone,
-    wanted: &TrackedMilestone,
-    seats: u32,
-) -> Result<bool, StoreError>
+/// `t` brought to `wanted` (`writes::update_milestone`: read again when
+/// another wrote it meanwhile); whether the last try changed it.
+async fn follow<S>(store: &S, t: TrackedMilestone, wanted: &TrackedMilestone, seats: u32) -> Result<bool, StoreError>
 where
     S: MilestoneStore + ?Sized,
 {
-    for _ in 0..ATTEMPTS {
-        let changed = match t.follow(wanted, seats) {
-            Ok(changed) => changed,
-            Err(e) => return Err(IllegalChange::of(&t, e).into()),
-        };
-        if !changed {
-            return Ok(false);
-        }
-        match store.update_milestone(&t).await {
-            Ok(_) => return Ok(true),
-            Err(StoreError::Conflict) => match store.get_milestone(t.account_id(), t.milestone_id()).await? {
-                Some(again) => t = again,
-                None => return Ok(false),
-            },
-            Err(e) => return Err(e),
-        }
-    }
-    Err(StoreError::Contended(format!("checkpoint {}", t.milestone_id())))
+    let changed = std::sync::atomic::AtomicBool::new(false);
+    crate::writes::update_milestone(store, t, |m| {
+        let edit = m.follow(wanted, seats)?;
+        changed.store(edit, std::sync::atomic::Ordering::Relaxed);
+        Ok(if edit { Edit::Changed } else { Edit::Unchanged })
+    })
+    .await?;
+    Ok(changed.into_inner())
 }
 
 /// `t` no longer tracked, if it is still pending (read again when another
@@ -112,7 +96,7 @@ async fn remove<S>(store: &S, mut t: TrackedMilestone) -> Result<bool, StoreErro
 where
     S: MilestoneStore + ?Sized,
 {
-    for _ in 0..ATTEMPTS {
+    for _ in 0..crate::writes::MAX_WRITE_ATTEMPTS {
         if t.status() != milepost_domain::MilestoneStatus::Pending {
             return Ok(false); // missed or reached meanwhile: history, kept
         }
