@@ -64,6 +64,7 @@ async fn seed(store: &dyn Store) {
         .enumerate()
         .map(|(n, id)| milepost_domain::MilestoneDef {
             arr_weight: Some(0.2),
+            discovered_weight: None,
             ..milestone_def(
                 id,
                 30 + 30 * n as u32,

@@ -42,9 +42,13 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         } => {
             let files = milepost_maps::map_files(&paths)?;
             anyhow::ensure!(!files.is_empty(), "no map files (*.yaml) found");
-            match maps_cmd::load(&store()?, &files).await? {
+            let store = store()?;
+            match maps_cmd::load(&store, &files).await? {
                 Ok(n) => {
                     println!("{n} map(s) loaded");
+                    if let Some(said) = maps_cmd::reweighed(&milepost_app::worth::reweigh(&store).await?) {
+                        println!("{said}");
+                    }
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(problems) => Ok(maps_cmd::report_problems(&problems)),
@@ -59,7 +63,8 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 .map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
             let kept = milepost_domain::discovery::KeptDiscovery::from_json(&text, &source, chrono::Utc::now())
                 .map_err(|why| anyhow::anyhow!("{}: {why}", file.display()))?;
-            store()?.keep_discovery(&kept).await?;
+            let store = store()?;
+            store.keep_discovery(&kept).await?;
             println!(
                 "kept {} line(s) of {} milestone(s) for the console's maps page",
                 kept.lines.len(),
@@ -69,6 +74,9 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                     .collect::<std::collections::BTreeSet<_>>()
                     .len()
             );
+            if let Some(said) = maps_cmd::reweighed(&milepost_app::worth::reweigh(&store).await?) {
+                println!("{said}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Sweep { once: _, json } => sweep(&sdk, json).await,
@@ -547,6 +555,9 @@ async fn discover_from_store(
             Ok(kept) => {
                 store.keep_discovery(&kept).await?;
                 eprintln!("kept for the console's maps page");
+                if let Some(said) = maps_cmd::reweighed(&milepost_app::worth::reweigh(store).await?) {
+                    eprintln!("{said}");
+                }
             }
             Err(why) => eprintln!("nothing kept for the console's maps page: {why}"),
         }

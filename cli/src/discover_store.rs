@@ -16,6 +16,7 @@ pub async fn records(store: &dyn RecordScan, success_plan: Option<bool>) -> Resu
             match record {
                 Record::Account(a) => builder.add_account(&a),
                 Record::Milestone(m) => builder.add_milestone(&m),
+                Record::Map(_) => {}
             }
         }
         match page.next {

@@ -20,6 +20,16 @@ pub fn report_problems(problems: &[MapProblem]) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// What a reweighing did, in a line; none when no map has a discovered weight.
+pub fn reweighed(r: &milepost_app::worth::Reweighed) -> Option<String> {
+    (r.discovered_maps > 0).then(|| {
+        format!(
+            "arr_weight: discovered: {} map(s) weighed by the kept discovery ({} changed), {} tracked milestone(s) given the new weight",
+            r.discovered_maps, r.maps_changed, r.milestones_changed
+        )
+    })
+}
+
 /// Validates every file and, only if all are valid, stores each map
 /// (replacing the one for the same segment and tenure). Returns how many were stored.
 pub async fn load(store: &dyn MapStore, files: &[PathBuf]) -> anyhow::Result<Result<usize, Vec<MapProblem>>> {

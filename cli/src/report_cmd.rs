@@ -197,6 +197,58 @@ pub fn uplift_line(row: &Row) -> String {
     }
 }
 
+/// What a miss is worth where a map says `arr_weight: discovered`: the
+/// measure, its interval and what it rests on, and ARR at risk with the interval.
+fn render_worth(out: &mut String, report: &Report) {
+    let share = |w: f64| format!("{:.0}%", w * 100.0);
+    let _ = writeln!(
+        out,
+        "\nWhat a miss is worth (arr_weight: discovered): {}",
+        milepost_domain::report::WORTH_METHOD
+    );
+    for w in &report.worth {
+        let scope = format!("{}/{}", w.map_segment, w.map_tenure);
+        let _ = match (&w.measured, w.weight_ci) {
+            (Some(m), Some([low, high])) => writeln!(
+                out,
+                "  {:<28} {:<20} {} of ARR (95% {}–{}): churned {} of {} that missed it, {} of {} that achieved it ({} line of {}, kept {})",
+                w.milestone,
+                scope,
+                share(w.weight),
+                share(low),
+                share(high),
+                m.missed_churned,
+                m.missed,
+                m.achieved_churned,
+                m.achieved,
+                format_args!("{}/{}", m.segment, m.tenure),
+                m.source,
+                m.kept_at.format("%Y-%m-%d")
+            ),
+            _ => writeln!(
+                out,
+                "  {:<28} {:<20} {} of ARR (the default): {}",
+                w.milestone,
+                scope,
+                share(w.weight),
+                w.unmeasured.as_deref().unwrap_or("not measured")
+            ),
+        };
+    }
+    let at_risk = &report.at_risk;
+    if let Some([low, high]) = at_risk.arr_now_range {
+        let _ = writeln!(
+            out,
+            "ARR at risk now {} (95% {}–{}), {} of its {} misses weighed by measure",
+            fmt_money(at_risk.arr_now),
+            fmt_money(low),
+            fmt_money(high),
+            at_risk.misses_now_measured,
+            at_risk.misses_now
+        );
+    }
+}
+
 /// The table printed by default.
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
@@ -285,6 +337,9 @@ pub fn render(report: &Report) -> String {
                 fmt_money(l.arr_at_risk)
             );
         }
+    }
+    if !report.worth.is_empty() {
+        render_worth(&mut out, report);
     }
     if !report.tasks.is_empty() {
         let _ = writeln!(out, "\nOpen tasks by owner");

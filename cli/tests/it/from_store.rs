@@ -711,3 +711,149 @@ async fn report_and_discover_split_the_accounts_by_their_success_plan() {
         String::from_utf8_lossy(&refused.stderr)
     );
 }
+
+/// Issue 36: a map's `arr_weight: discovered` puts at risk, for each miss,
+/// the account's ARR × the churn-rate difference between the accounts that
+/// missed the milestone and those that achieved it, measured by `discover
+/// --from-store` from the store's renewal decisions: the report states the
+/// measure (equal to a recount of how the test made each account go), its
+/// interval and method, and ARR at risk moves by exactly the open miss's
+/// new weight. Kept again, nothing changes (no milestone written twice).
+#[tokio::test]
+async fn a_discovered_weight_puts_the_measured_churn_difference_at_risk() {
+    const WORTH_TABLE: &str = "milepost-worth";
+    let moto = MotoServer::start();
+    let sdk = moto.sdk_config().await;
+    milepost_local::stack::create_local_resources(&sdk, WORTH_TABLE, WORTH_TABLE)
+        .await
+        .unwrap();
+    let dynamo = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), WORTH_TABLE);
+    let dir = tempfile::tempdir().unwrap();
+    let map_file = dir.path().join("all.yaml");
+    let discovered = MAP.replacen(
+        "    criterion: {kind: event_count, event: workflow.completed, min: 1}\n",
+        "    criterion: {kind: event_count, event: workflow.completed, min: 1}\n    arr_weight: discovered\n",
+        1,
+    );
+    std::fs::write(&map_file, &discovered).unwrap();
+    let out = milepost(&moto, WORTH_TABLE, &["maps", "load", map_file.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("arr_weight: discovered: 1 map(s) weighed"), "{said}");
+    seed(&dynamo).await;
+    // An account not yet decided, its first workflow missed and not caught up: at risk.
+    let map = milepost_maps::load_map("all.yaml", &discovered).unwrap();
+    let mut open = account("acct-open", date(2026, 1, 5));
+    open.arr = 84_000;
+    dynamo.put_account(&open).await.unwrap();
+    let mut m = TrackedMilestone::new(&open, &map, &map.milestones[0]);
+    let due = m.due_at();
+    milepost_domain::seed::milestone(&mut m).missed(due + Duration::minutes(15), None);
+    assert!(dynamo.create_milestone(&m).await.unwrap());
+
+    let report = || {
+        let out = milepost(&moto, WORTH_TABLE, &["report", "--json"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let before = report();
+    let worth = &before["worth"][0];
+    assert_eq!(
+        (worth["milestone"].as_str(), worth["weight"].as_f64()),
+        (Some("first_workflow"), Some(0.1))
+    );
+    assert!(
+        worth["unmeasured"].as_str().unwrap().contains("no discovery kept"),
+        "{worth}"
+    );
+    assert_eq!(before["at_risk"]["arr_now_range"], Value::Null, "nothing measured yet");
+
+    let out = milepost(&moto, WORTH_TABLE, &["discover", "--from-store"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    // Every first workflow not reached on time is weighed: the seeded ones and the open one.
+    let not_on_time = (0..=ACCOUNTS)
+        .filter(|&i| went(i, "first_workflow") != Went::OnTime)
+        .count()
+        + 1;
+    assert!(
+        said.contains(&format!(
+            "1 map(s) weighed by the kept discovery (1 changed), {not_on_time} tracked milestone(s) given the new weight"
+        )),
+        "{said}"
+    );
+
+    // The recount: churn among the decided accounts that missed it, less among those that achieved it.
+    let (mut missed, mut missed_churned, mut achieved, mut achieved_churned) = (0u64, 0u64, 0u64, 0u64);
+    for i in 0..ACCOUNTS {
+        let lost = u64::from(churned(i));
+        if went(i, "first_workflow") == Went::OnTime {
+            (achieved, achieved_churned) = (achieved + 1, achieved_churned + lost);
+        } else {
+            (missed, missed_churned) = (missed + 1, missed_churned + lost);
+        }
+    }
+    let weight = missed_churned as f64 / missed as f64 - achieved_churned as f64 / achieved as f64;
+    assert!(
+        weight > 0.1,
+        "the planted milestone is worth more than the default: {weight}"
+    );
+    let after = report();
+    let worth = &after["worth"][0];
+    let measured = &worth["measured"];
+    assert_eq!(
+        ["missed", "missed_churned", "achieved", "achieved_churned"].map(|k| measured[k].as_u64().unwrap()),
+        [missed, missed_churned, achieved, achieved_churned],
+        "{worth}"
+    );
+    assert!((worth["weight"].as_f64().unwrap() - weight).abs() < 1e-12, "{worth}");
+    let ci = worth["weight_ci"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect::<Vec<_>>();
+    assert!(ci[0] < weight && weight < ci[1], "{ci:?}");
+    assert_eq!(measured["source"], "the store's renewal decisions");
+
+    // ARR at risk: the open miss now carries 84,000 × the weight instead of × 0.1, and its interval.
+    let n = |r: &Value, k: &str| r["at_risk"][k].as_u64().unwrap();
+    let share = |w: f64| (84_000.0 * w).round() as u64;
+    assert_eq!(
+        n(&after, "arr_now"),
+        n(&before, "arr_now") - share(0.1) + share(weight),
+        "{}",
+        after["at_risk"]
+    );
+    let others = n(&after, "arr_now") - share(weight);
+    let range: Vec<u64> = after["at_risk"]["arr_now_range"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(range, vec![others + share(ci[0]), others + share(ci[1])]);
+    assert_eq!(n(&after, "misses_now_measured"), 1);
+    // The table says it with its method.
+    let out = milepost(&moto, WORTH_TABLE, &["report"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains(
+            "What a miss is worth (arr_weight: discovered): churn rate among decided accounts that missed it"
+        ),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!(
+            "churned {missed_churned} of {missed} that missed it, {achieved_churned} of {achieved} that achieved it (all/all line of the store's renewal decisions"
+        )),
+        "{table}"
+    );
+
+    // Kept again: the map rests on the newer discovery, no milestone is written.
+    let out = milepost(&moto, WORTH_TABLE, &["discover", "--from-store"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("(1 changed), 0 tracked milestone(s)"), "{said}");
+    let again = report();
+    assert_eq!(again["at_risk"], after["at_risk"]);
+}

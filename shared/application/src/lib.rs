@@ -33,6 +33,7 @@ pub mod telemetry;
 pub mod unsubscribe;
 pub mod webhooks;
 pub mod weekly_digest;
+pub mod worth;
 pub mod writes;
 
 pub use config::Config;

@@ -595,11 +595,13 @@ impl<T> ReminderStore for T where T: TaskLedger + AccountStore + MilestoneStore 
 pub enum Record {
     Account(Arc<Account>),
     Milestone(Box<TrackedMilestone>),
+    /// A stored milestone map (the report states how its discovered weights stand).
+    Map(Box<MilestoneMap>),
 }
 
 #[async_trait]
 pub trait RecordScan: Send + Sync {
-    /// Every account and tracked milestone, a page at a time, in no set
+    /// Every account, tracked milestone and map, a page at a time, in no set
     /// order: `milepost report` and the weekly digest read them all. On
     /// DynamoDB one Scan of the table (the README states its cost); never on
     /// a request path.

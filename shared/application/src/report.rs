@@ -24,6 +24,7 @@ pub async fn reports(store: &dyn ReportStore, options: Vec<ReportOptions>) -> St
                 match &record {
                     Record::Account(a) => builder.add_account(a),
                     Record::Milestone(m) => builder.add_milestone(m),
+                    Record::Map(map) => builder.add_map(map),
                 }
             }
         }

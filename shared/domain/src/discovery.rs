@@ -119,6 +119,35 @@ pub fn wilson(successes: u64, n: u64) -> Option<(f64, f64)> {
     Some((lower, upper))
 }
 
+/// A rate with its 95% Wilson interval.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Rate {
+    pub rate: f64,
+    pub ci: [f64; 2],
+}
+
+impl Rate {
+    pub fn of(successes: u64, n: u64) -> Option<Rate> {
+        let (low, high) = wilson(successes, n)?;
+        Some(Rate {
+            rate: successes as f64 / n as f64,
+            ci: [low, high],
+        })
+    }
+}
+
+/// Newcombe's hybrid score interval for the difference of two independent
+/// proportions, from their Wilson intervals (`report`'s module documentation states the formula).
+pub fn newcombe(first: Rate, second: Rate) -> [f64; 2] {
+    let d = first.rate - second.rate;
+    let (p1, [l1, u1]) = (first.rate, first.ci);
+    let (p2, [l2, u2]) = (second.rate, second.ci);
+    [
+        d - ((p1 - l1).powi(2) + (u2 - p2).powi(2)).sqrt(),
+        d + ((u1 - p1).powi(2) + (p2 - l2).powi(2)).sqrt(),
+    ]
+}
+
 /// The 95% interval of the ratio of two independent proportions `a/n` and
 /// `b/m` (Katz's log method). A zero count makes the log undefined, so then
 /// every count gets half an account (Haldane's correction) for the interval
@@ -365,6 +394,12 @@ pub struct DiscoveryLine {
     pub tenure: String,
     pub renewed_n: u64,
     pub churned_n: u64,
+    /// How many of each cohort achieved it (kept since `arr_weight:
+    /// discovered`; a line kept before has none, and measures nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewed_achieved: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub churned_achieved: Option<u64>,
     #[serde(default)]
     pub ratio: Option<Ratio>,
     #[serde(default)]
@@ -448,11 +483,81 @@ impl KeptDiscovery {
     }
 }
 
+/// What missing a milestone is measured to cost, for a map's `arr_weight:
+/// discovered`: the churn rate among the accounts that missed it less the
+/// churn rate among those that achieved it, in one line of a kept
+/// discovery, with Newcombe's 95% interval of that difference.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MeasuredWeight {
+    /// Churn rate of the missers − churn rate of the achievers.
+    pub difference: f64,
+    pub interval: [f64; 2],
+    pub missed: u64,
+    pub missed_churned: u64,
+    pub achieved: u64,
+    pub achieved_churned: u64,
+    /// The line's scope: the map's own, or `all` when the discovery has none for it.
+    pub segment: String,
+    pub tenure: String,
+    /// The kept discovery's source and when it was kept.
+    pub source: String,
+    pub kept_at: crate::Timestamp,
+}
+
+impl MeasuredWeight {
+    /// `line`'s measure, or why it gives none (in words for the maps page and the report).
+    pub fn of(line: &DiscoveryLine, kept: &KeptDiscovery) -> Result<MeasuredWeight, String> {
+        let (Some(renewed_achieved), Some(churned_achieved)) = (line.renewed_achieved, line.churned_achieved) else {
+            return Err(
+                "the kept discovery has no achieved counts (kept by an older version): run discover again".into(),
+            );
+        };
+        let achieved = renewed_achieved + churned_achieved;
+        let missed = (line.renewed_n + line.churned_n).saturating_sub(achieved);
+        let missed_churned = line.churned_n.saturating_sub(churned_achieved);
+        let (Some(missers), Some(achievers)) = (Rate::of(missed_churned, missed), Rate::of(churned_achieved, achieved))
+        else {
+            return Err(if achieved == 0 {
+                "no decided account achieved it: nothing to compare a miss with".into()
+            } else {
+                "every decided account achieved it: no miss to measure".into()
+            });
+        };
+        Ok(MeasuredWeight {
+            difference: missers.rate - achievers.rate,
+            interval: newcombe(missers, achievers),
+            missed,
+            missed_churned,
+            achieved,
+            achieved_churned: churned_achieved,
+            segment: line.segment.clone(),
+            tenure: line.tenure.clone(),
+            source: kept.source.clone(),
+            kept_at: kept.kept_at,
+        })
+    }
+
+    /// The share of an account's ARR a miss puts at risk: the difference,
+    /// and nothing when missers churn no more often than achievers.
+    pub fn weight(&self) -> f64 {
+        self.difference.clamp(0.0, 1.0)
+    }
+
+    /// The interval of `weight`, inside [0, 1] like the weight.
+    pub fn range(&self) -> [f64; 2] {
+        self.interval.map(|v| v.clamp(0.0, 1.0))
+    }
+}
+
 #[cfg(test)]
 mod kept_tests {
     use chrono::{TimeZone, Utc};
 
     use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-12
+    }
 
     fn at() -> crate::Timestamp {
         Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap()
@@ -483,6 +588,50 @@ mod kept_tests {
         // Kept as JSON and read back, the same.
         let again: KeptDiscovery = serde_json::from_str(&serde_json::to_string(&kept).unwrap()).unwrap();
         assert_eq!(again, kept);
+    }
+
+    #[test]
+    fn a_line_measures_the_churn_rate_difference_between_missers_and_achievers() {
+        let kept = KeptDiscovery::from_json(&printed(OVERALL), "results.json", at()).unwrap();
+        let line = kept.line_for("first", "all", "all").unwrap();
+        let measured = MeasuredWeight::of(line, &kept).unwrap();
+        // 52 decided, 33 achieved (3 churned), 19 missed (9 churned): 9/19 − 3/33.
+        assert_eq!((measured.missed, measured.missed_churned), (19, 9));
+        assert_eq!((measured.achieved, measured.achieved_churned), (33, 3));
+        assert!(close(measured.difference, 9.0 / 19.0 - 3.0 / 33.0), "{measured:?}");
+        let expected = newcombe(Rate::of(9, 19).unwrap(), Rate::of(3, 33).unwrap());
+        assert_eq!(measured.interval, expected);
+        assert!(measured.interval[0] < measured.difference && measured.difference < measured.interval[1]);
+        assert_eq!(measured.weight(), measured.difference);
+        assert_eq!((measured.source.as_str(), measured.kept_at), ("results.json", at()));
+
+        // Missers who churn less than achievers put nothing at risk; the range stays in [0, 1].
+        let fewer = OVERALL.replace("\"churned_achieved\": 3", "\"churned_achieved\": 12");
+        let kept = KeptDiscovery::from_json(&printed(&fewer), "r.json", at()).unwrap();
+        let measured = MeasuredWeight::of(&kept.lines[0], &kept).unwrap();
+        assert!(measured.difference < 0.0 && measured.weight() == 0.0, "{measured:?}");
+        assert!(measured.range().iter().all(|v| (0.0..=1.0).contains(v)));
+
+        // No achiever, no misser, or a line kept without achieved counts: no measure, and why.
+        for (text, why) in [
+            (
+                OVERALL
+                    .replace("\"renewed_achieved\": 30", "\"renewed_achieved\": 0")
+                    .replace("\"churned_achieved\": 3", "\"churned_achieved\": 0"),
+                "no decided account achieved it",
+            ),
+            (
+                OVERALL
+                    .replace("\"renewed_achieved\": 30", "\"renewed_achieved\": 40")
+                    .replace("\"churned_achieved\": 3", "\"churned_achieved\": 12"),
+                "no miss to measure",
+            ),
+            (SMB.to_string(), "run discover again"),
+        ] {
+            let kept = KeptDiscovery::from_json(&printed(&text), "r.json", at()).unwrap();
+            let refused = MeasuredWeight::of(&kept.lines[0], &kept).unwrap_err();
+            assert!(refused.contains(why), "{refused:?} should say {why:?}");
+        }
     }
 
     #[test]

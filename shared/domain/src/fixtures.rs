@@ -62,6 +62,7 @@ pub fn milestone_def(id: &str, due_days: u32, criterion: Criterion) -> Milestone
         owner: "csm".into(),
         criterion,
         arr_weight: None,
+        discovered_weight: None,
         heads_up: None,
         holdout: None,
         playbook: Playbook {

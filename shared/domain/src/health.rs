@@ -282,6 +282,7 @@ mod tests {
                 moved_by: None,
                 name: format!("Milestone {id}"),
                 arr_weight: Some(0.2),
+                discovered_weight: None,
                 ..crate::fixtures::milestone_def(id, *due, c.clone())
             })
             .collect();

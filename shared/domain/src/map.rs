@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{Criterion, Phase, Segment, Tenure};
+use crate::discovery::{KeptDiscovery, MeasuredWeight};
 
 /// What each escalation stage says and asks for.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -96,6 +97,10 @@ pub struct MilestoneDef {
     /// Share of the account's ARR at risk when the milestone is missed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arr_weight: Option<f64>,
+    /// `arr_weight: discovered`: the share is measured from renewal
+    /// outcomes (the latest kept discovery), not set by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovered_weight: Option<DiscoveredWeight>,
     /// A heads-up before a miss (`warn_before_days`, `warn_champion` in the map).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heads_up: Option<HeadsUpRule>,
@@ -161,9 +166,31 @@ pub const MAX_WARN_DAYS: u32 = 30;
 /// ARR share assumed at risk for a milestone without its own `arr_weight`.
 pub const DEFAULT_ARR_WEIGHT: f64 = 0.1;
 
+/// A discovered weight as it stands: the measure from the latest kept
+/// discovery, or why there is none yet (the default weight stands in).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DiscoveredWeight {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured: Option<MeasuredWeight>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unmeasured: Option<String>,
+}
+
 impl MilestoneDef {
+    /// The share of ARR a miss puts at risk: measured (`discovered`), set, or the default.
     pub fn arr_weight(&self) -> f64 {
-        self.arr_weight.unwrap_or(DEFAULT_ARR_WEIGHT)
+        match self.discovered_weight.as_ref().and_then(|d| d.measured.as_ref()) {
+            Some(measured) => measured.weight(),
+            None => self.arr_weight.unwrap_or(DEFAULT_ARR_WEIGHT),
+        }
+    }
+
+    /// The 95% interval of a measured weight; none for a weight set by hand.
+    pub fn arr_weight_range(&self) -> Option<[f64; 2]> {
+        self.discovered_weight
+            .as_ref()
+            .and_then(|d| d.measured.as_ref())
+            .map(MeasuredWeight::range)
     }
 
     pub fn moved_by(&self) -> MovedBy {
@@ -262,6 +289,45 @@ pub struct MilestoneMap {
 impl MilestoneMap {
     pub fn milestone(&self, id: &str) -> Option<&MilestoneDef> {
         self.milestones.iter().find(|m| m.id == id)
+    }
+
+    /// The scope a discovery's lines name for this map: its segment and
+    /// tenure, `all` for either it leaves open.
+    pub fn discovery_scope(&self) -> (&'static str, &'static str) {
+        (self.segment.as_str(), self.tenure.map_or("all", Tenure::as_str))
+    }
+
+    /// Each `arr_weight: discovered` milestone measured anew from `kept`
+    /// (its line for this map's scope, else the overall one); whether any
+    /// weight changed.
+    pub fn weigh(&mut self, kept: Option<&KeptDiscovery>) -> bool {
+        let (segment, tenure) = self.discovery_scope();
+        let mut changed = false;
+        for def in &mut self.milestones {
+            let Some(discovered) = def.discovered_weight.as_mut() else {
+                continue;
+            };
+            let measured = match kept {
+                None => Err("no discovery kept yet: run `milepost discover --from-store`".to_string()),
+                Some(kept) => kept
+                    .line_for(&def.id, segment, tenure)
+                    .ok_or_else(|| "the kept discovery has no line for it".to_string())
+                    .and_then(|line| MeasuredWeight::of(line, kept)),
+            };
+            let now = match measured {
+                Ok(m) => DiscoveredWeight {
+                    measured: Some(m),
+                    unmeasured: None,
+                },
+                Err(why) => DiscoveredWeight {
+                    measured: None,
+                    unmeasured: Some(why),
+                },
+            };
+            changed |= *discovered != now;
+            *discovered = now;
+        }
+        changed
     }
 
     /// How well this map fits an account: `None` when it does not apply,

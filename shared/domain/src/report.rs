@@ -41,7 +41,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{Datelike, Duration, NaiveDate};
 use serde::Serialize;
 
-use crate::discovery::wilson;
+pub use crate::discovery::{newcombe, Rate};
 use crate::{
     Account, AccountId, CsmTask, Group, MilestoneStatus, RecoveredAfter, RenewalDecision, Segment, Stage, TaskStatus,
     Timestamp, TrackedMilestone,
@@ -119,35 +119,6 @@ impl Week {
             as_of: now,
         }
     }
-}
-
-/// A rate with its 95% Wilson interval.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct Rate {
-    pub rate: f64,
-    pub ci: [f64; 2],
-}
-
-impl Rate {
-    pub fn of(successes: u64, n: u64) -> Option<Rate> {
-        let (low, high) = wilson(successes, n)?;
-        Some(Rate {
-            rate: successes as f64 / n as f64,
-            ci: [low, high],
-        })
-    }
-}
-
-/// Newcombe's hybrid score interval for the difference of two independent
-/// proportions, from their Wilson intervals (see the module's formulas).
-pub fn newcombe(first: Rate, second: Rate) -> [f64; 2] {
-    let d = first.rate - second.rate;
-    let (p1, [l1, u1]) = (first.rate, first.ci);
-    let (p2, [l2, u2]) = (second.rate, second.ci);
-    [
-        d - ((p1 - l1).powi(2) + (u2 - p2).powi(2)).sqrt(),
-        d + ((u1 - p1).powi(2) + (p2 - l2).powi(2)).sqrt(),
-    ]
 }
 
 /// Median days from due date to recovery of each group.
@@ -287,7 +258,29 @@ pub struct Report {
     pub tasks: Vec<TaskRow>,
     pub activity: Activity,
     pub at_risk: AtRisk,
+    /// How each `arr_weight: discovered` milestone of the stored maps is
+    /// weighed: the measure and its method, or why the default stands in.
+    pub worth: Vec<Worth>,
 }
+
+/// One map milestone whose ARR weight is measured (`arr_weight: discovered`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Worth {
+    pub milestone: String,
+    pub name: String,
+    /// The map's segment and tenure (`all` when it leaves one open).
+    pub map_segment: String,
+    pub map_tenure: String,
+    /// The share of ARR a miss puts at risk, and its 95% interval when measured.
+    pub weight: f64,
+    pub weight_ci: Option<[f64; 2]>,
+    /// The measure behind it; none, and why, when the default stands in.
+    pub measured: Option<crate::discovery::MeasuredWeight>,
+    pub unmeasured: Option<String>,
+}
+
+/// How a measured weight is found, in words the report prints beside it.
+pub const WORTH_METHOD: &str = "churn rate among decided accounts that missed it, less the churn rate among those that achieved it (95% interval: Newcombe's hybrid score), from the latest kept discovery; 0 when missers churn no more";
 
 /// Misses by group.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -333,6 +326,12 @@ pub struct AtRisk {
     pub lapsed_misses: u64,
     pub lapsed_arr: u64,
     pub top_lapsed: Vec<LapsedAtRisk>,
+    /// `arr_now` as the 95% intervals of measured weights put it (a weight
+    /// set by hand counts as itself at both ends); none when no miss at
+    /// risk has a measured weight.
+    pub arr_now_range: Option<[u64; 2]>,
+    /// Misses at risk now whose weight is measured (`arr_weight: discovered`).
+    pub misses_now_measured: u64,
 }
 
 /// A miss at risk whose playbook lapsed without the customer catching up.
@@ -427,6 +426,7 @@ struct Miss {
     /// Reached at, and the status it was reached from.
     reached: Option<(Timestamp, MilestoneStatus)>,
     arr_weight: f64,
+    arr_weight_range: Option<[f64; 2]>,
     /// Due in `[since, until]`: the rows and `new_misses` count it.
     in_period: bool,
     /// A lapsed miss's name and lapse time (only lapsed misses carry them).
@@ -473,6 +473,7 @@ struct OpenTask {
 pub struct ReportBuilder {
     options: ReportOptions,
     misses: Vec<Miss>,
+    worth: Vec<Worth>,
     accounts: HashMap<AccountId, AccountFacts>,
     tasks: Vec<OpenTask>,
 }
@@ -482,6 +483,7 @@ impl ReportBuilder {
         ReportBuilder {
             options,
             misses: Vec::new(),
+            worth: Vec::new(),
             accounts: HashMap::new(),
             tasks: Vec::new(),
         }
@@ -532,9 +534,30 @@ impl ReportBuilder {
                 .reached_at()
                 .map(|at| (at, m.reached_from().unwrap_or(MilestoneStatus::Missed))),
             arr_weight: m.arr_weight(),
+            arr_weight_range: m.arr_weight_range(),
             in_period: opts.due_in_period(m.due_at()),
             lapsed: (m.status() == MilestoneStatus::Lapsed).then(|| Box::new((m.name().to_owned(), m.lapsed_at()))),
         });
+    }
+
+    /// A stored map: its `arr_weight: discovered` milestones and how each is weighed.
+    pub fn add_map(&mut self, map: &crate::MilestoneMap) {
+        let (segment, tenure) = map.discovery_scope();
+        for def in &map.milestones {
+            let Some(discovered) = &def.discovered_weight else {
+                continue;
+            };
+            self.worth.push(Worth {
+                milestone: def.id.clone(),
+                name: def.name.clone(),
+                map_segment: segment.to_string(),
+                map_tenure: tenure.to_string(),
+                weight: def.arr_weight(),
+                weight_ci: def.arr_weight_range(),
+                measured: discovered.measured.clone(),
+                unmeasured: discovered.unmeasured.clone(),
+            });
+        }
     }
 
     /// An open or snoozed task (others are ignored).
@@ -558,6 +581,7 @@ impl ReportBuilder {
         let mut arr_at_start: Option<u64> = start.map(|_| 0);
         let mut open_by_account: BTreeMap<&AccountId, (u64, u64, Standing)> = BTreeMap::new();
         let mut lapsed: Vec<LapsedAtRisk> = Vec::new();
+        let (mut range_now, mut measured_now) = ([0u64; 2], 0u64);
         for miss in &self.misses {
             let facts = self.accounts.get(&miss.account);
             if !self.wanted(facts) {
@@ -582,6 +606,11 @@ impl ReportBuilder {
                 let standing = Standing::of(miss.group, miss.status);
                 let entry = open_by_account.entry(&miss.account).or_insert((0, 0, standing));
                 entry.0 = entry.0.saturating_add(arr);
+                let ends = miss.arr_weight_range.unwrap_or([miss.arr_weight; 2]);
+                for (total, w) in range_now.iter_mut().zip(ends) {
+                    *total = total.saturating_add((facts.arr as f64 * w).round() as u64);
+                }
+                measured_now += u64::from(miss.arr_weight_range.is_some());
                 entry.1 += 1;
                 entry.2 = entry.2.max(standing);
                 if let Some((name, lapsed_at)) = miss.lapsed.as_deref() {
@@ -645,6 +674,8 @@ impl ReportBuilder {
             },
             lapsed_misses: lapsed.len() as u64,
             lapsed_arr: lapsed.iter().map(|l| l.arr_at_risk).fold(0, u64::saturating_add),
+            arr_now_range: (measured_now > 0).then_some(range_now),
+            misses_now_measured: measured_now,
             top_lapsed: {
                 // Most ARR first, then the longest lapsed, then by ids: the same store gives the same list.
                 lapsed.sort_by(|a, b| {
@@ -675,6 +706,13 @@ impl ReportBuilder {
             tasks,
             activity,
             at_risk: at_risk_now,
+            worth: {
+                let mut worth = self.worth;
+                worth.sort_by(|a, b| {
+                    (&a.map_segment, &a.map_tenure, &a.milestone).cmp(&(&b.map_segment, &b.map_tenure, &b.milestone))
+                });
+                worth
+            },
         }
     }
 

@@ -72,6 +72,9 @@ pub struct TrackedMilestone {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) moved_by: Option<crate::MovedBy>,
     pub(crate) arr_weight: f64,
+    /// The 95% interval of a weight measured from renewal outcomes (`arr_weight: discovered`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) arr_weight_range: Option<[f64; 2]>,
     /// Shared, not copied: milestones are read and written on every event.
     pub(crate) playbook: Arc<Playbook>,
     #[serde(default)]
@@ -191,6 +194,7 @@ impl TrackedMilestone {
             criterion: def.criterion.clone(),
             moved_by: Some(def.moved_by()),
             arr_weight: def.arr_weight(),
+            arr_weight_range: def.arr_weight_range(),
             playbook: Arc::new(def.playbook.clone()),
             policy: EscalationPolicy {
                 business_days: map.business_days,
@@ -330,6 +334,19 @@ impl TrackedMilestone {
     /// report and discovery count it under).
     pub fn map_milestone_id(&self) -> &str {
         self.checkpoint.as_ref().map_or(&self.milestone_id, |c| &c.milestone)
+    }
+
+    /// Takes `def`'s weight as it now stands (a discovered weight measured
+    /// anew); whether it changed. Only weights measured from data move a
+    /// milestone already tracked: a hand-set weight is the map's when it was tracked.
+    pub fn reweigh(&mut self, def: &MilestoneDef) -> bool {
+        if def.discovered_weight.is_none() {
+            return false;
+        }
+        let (weight, range) = (def.arr_weight(), def.arr_weight_range());
+        let changed = self.arr_weight != weight || self.arr_weight_range != range;
+        (self.arr_weight, self.arr_weight_range) = (weight, range);
+        changed
     }
 
     /// ARR at risk if this milestone is missed: the account's ARR × the milestone's weight.
@@ -573,6 +590,11 @@ impl TrackedMilestone {
     }
     pub fn arr_weight(&self) -> f64 {
         self.arr_weight
+    }
+
+    /// The interval of a measured weight; none for one set by hand.
+    pub fn arr_weight_range(&self) -> Option<[f64; 2]> {
+        self.arr_weight_range
     }
     pub fn playbook(&self) -> &Arc<Playbook> {
         &self.playbook

@@ -1033,7 +1033,11 @@ impl milepost_app::ports::RecordScan for InMemoryStore {
         }
         ids.sort_unstable();
         ids.dedup();
-        let mut items = Vec::new();
+        // The maps come with the first page.
+        let mut items: Vec<Record> = match after {
+            None => tables.maps.iter().map(|m| Record::Map(Box::new(m.clone()))).collect(),
+            Some(_) => Vec::new(),
+        };
         for id in &ids {
             if let Some(a) = tables.accounts.get(*id) {
                 items.push(Record::Account(a.clone()));

@@ -283,6 +283,21 @@ impl Validator<'_> {
         }
     }
 
+    /// The number `s` holds; anything else is a problem at `at`, naming the `alternative` too.
+    fn number_in(&mut self, s: &MarkedScalarNode, at: &str, alternative: &str) -> Option<f64> {
+        match s.as_f64() {
+            Some(n) if n.is_finite() => Some(n),
+            _ => {
+                self.problem(
+                    s.span(),
+                    at,
+                    format!("must be a number {alternative}, not `{}`", s.as_str()),
+                );
+                None
+            }
+        }
+    }
+
     fn boolean(&mut self, parent: &MarkedMappingNode, key: &str, path: &str) -> bool {
         let Some(s) = self.scalar(parent, key, path, false) else {
             return false;
@@ -388,7 +403,7 @@ impl Validator<'_> {
                     node.span(),
                     "milestones",
                     format!(
-                        "their arr_weight values sum to {total:.2} (an unset one counts {}): an account that missed them all would have more ARR at risk than its ARR; weigh them to sum to 1 or less",
+                        "their arr_weight values sum to {total:.2} (an unset or not yet discovered one counts {}): an account that missed them all would have more ARR at risk than its ARR; weigh them to sum to 1 or less",
                         milepost_domain::map::DEFAULT_ARR_WEIGHT
                     ),
                 );
@@ -665,7 +680,13 @@ impl Validator<'_> {
                 None
             }
         };
-        let arr_weight = self.number(m, "arr_weight", path, false);
+        // `discovered`: measured from renewal outcomes once a discovery is kept.
+        let weight = self.scalar(m, "arr_weight", path, false);
+        let discovered = weight.is_some_and(|s| s.as_str() == "discovered");
+        let arr_weight = match weight {
+            Some(s) if !discovered => self.number_in(s, &join(path, "arr_weight"), "or `discovered`"),
+            _ => None,
+        };
         if let Some(w) = arr_weight {
             if !(0.0..=1.0).contains(&w) {
                 let span = *m.get_node("arr_weight").expect("parsed above").span();
@@ -731,6 +752,10 @@ impl Validator<'_> {
             owner: owner?,
             criterion: criterion?,
             arr_weight,
+            discovered_weight: discovered.then(|| milepost_domain::map::DiscoveredWeight {
+                measured: None,
+                unmeasured: Some("not measured yet: load the maps where a discovery is kept".to_string()),
+            }),
             heads_up,
             holdout,
             moved_by,

@@ -649,6 +649,98 @@ fn weights_summing_above_one_are_advised_against() {
     assert!(weights.message.contains("sum to 1.05"), "{}", weights.message);
 }
 
+/// Issue 36: `arr_weight: discovered` is measured from the kept discovery:
+/// the churn-rate difference of the map's own scope, else the overall line;
+/// without one, the default stands in and the map says why.
+#[test]
+fn a_discovered_weight_is_measured_from_the_kept_discovery() {
+    use milepost_domain::discovery::KeptDiscovery;
+    let text = VALID.replace("arr_weight: 0.3", "arr_weight: discovered");
+    let mut map = load_map("map.yaml", &text).expect("valid");
+    let def = &map.milestones[0];
+    assert_eq!(def.arr_weight, None);
+    assert_eq!(
+        (def.arr_weight(), def.arr_weight_range()),
+        (0.1, None),
+        "the default until measured"
+    );
+    let misspelt = VALID.replace("arr_weight: 0.3", "arr_weight: discoverd");
+    let p = only(&misspelt);
+    assert_eq!(p.field, "milestones[0].arr_weight");
+    assert!(
+        p.message.contains("a number or `discovered`, not `discoverd`"),
+        "{}",
+        p.message
+    );
+
+    assert!(map.weigh(None), "no discovery: why is said");
+    let why = map.milestones[0]
+        .discovered_weight
+        .as_ref()
+        .unwrap()
+        .unmeasured
+        .clone()
+        .unwrap();
+    assert!(why.contains("no discovery kept"), "{why}");
+    assert!(!map.weigh(None), "the same again changes nothing");
+
+    let id = map.milestones[0].id.clone();
+    let line = |segment: &str, tenure: &str, renewed_achieved: u64, churned_achieved: u64| {
+        format!(
+            r#"{{"milestone": "{id}", "name": "n", "segment": "{segment}", "tenure": "{tenure}", "renewed_n": 40,
+            "renewed_achieved": {renewed_achieved}, "churned_n": 20, "churned_achieved": {churned_achieved}}}"#
+        )
+    };
+    let at = milepost_domain::fixtures::date(2026, 12, 1)
+        .and_hms_opt(9, 0, 0)
+        .unwrap()
+        .and_utc();
+    let printed = format!(
+        r#"{{"milestones": [{}, {}]}}"#,
+        line("all", "all", 30, 5),
+        line("mid_market", "first_year", 36, 4)
+    );
+    let kept = KeptDiscovery::from_json(&printed, "q3.json", at).unwrap();
+    assert!(map.weigh(Some(&kept)));
+    let def = &map.milestones[0];
+    let measured = def.discovered_weight.as_ref().unwrap().measured.clone().unwrap();
+    // The first-year mid-market map takes its own line: 20 missed (16 churned), 40 achieved (4 churned).
+    assert_eq!(measured.segment, "mid_market");
+    assert_eq!(
+        (
+            measured.missed,
+            measured.missed_churned,
+            measured.achieved,
+            measured.achieved_churned
+        ),
+        (20, 16, 40, 4)
+    );
+    assert!(
+        (def.arr_weight() - (16.0 / 20.0 - 4.0 / 40.0)).abs() < 1e-12,
+        "{}",
+        def.arr_weight()
+    );
+    assert_eq!(def.arr_weight_range(), Some(measured.range()));
+    // Another segment's map has no line of its own: the overall one.
+    map.segment = milepost_domain::MapSegment::Only(milepost_domain::Segment::Smb);
+    assert!(map.weigh(Some(&kept)));
+    let measured = map.milestones[0]
+        .discovered_weight
+        .as_ref()
+        .unwrap()
+        .measured
+        .clone()
+        .unwrap();
+    assert_eq!(
+        (measured.segment.as_str(), measured.missed, measured.missed_churned),
+        ("all", 25, 15)
+    );
+    // A hand-set weight is not touched.
+    let mut set = load_map("map.yaml", VALID).unwrap();
+    assert!(!set.weigh(Some(&kept)));
+    assert_eq!(set.milestones[0].arr_weight(), 0.3);
+}
+
 const AGREED: &str = r#"segment: enterprise
 milestones:
   - id: outcome_on_pace

@@ -1005,6 +1005,40 @@ async fn the_maps_page_shows_a_kept_discovery_result_beside_each_milestone(s: Se
         );
     }
     assert!(!text.contains("Elsewhere"), "a milestone of no map is not shown");
+
+    // Issue 36: a map whose first milestone says `arr_weight: discovered`
+    // shows the measure and what it rests on; its tracked misses take it.
+    let mut discovered = map.clone();
+    discovered.milestones[0].arr_weight = None;
+    discovered.milestones[0].discovered_weight = Some(Default::default());
+    s.store.put_map(&discovered).await.unwrap();
+    let weighed = milepost_app::worth::reweigh(s.store.as_ref()).await.unwrap();
+    assert_eq!((weighed.discovered_maps, weighed.maps_changed), (1, 1));
+    // 175 decided: 129 achieved it (9 churned), 46 missed it (26 churned).
+    let weight = 26.0 / 46.0 - 9.0 / 129.0;
+    let text = s.get("/maps", &viewer).await.text().to_string();
+    assert!(
+        text.contains(&format!("ARR weight {weight:.2}, discovered (95% "))
+            && text.contains("): 26 of 46 accounts that missed it churned, 9 of 129 that achieved it (q3.json, kept"),
+        "{}",
+        &text[text
+            .find(&format!("<span class=\"muted\">{}</span>", first.id))
+            .unwrap()..][..1200]
+    );
+    let acme = s
+        .store
+        .milestones_of(&milepost_domain::AccountId::new("acme"))
+        .await
+        .unwrap();
+    let fw = acme.iter().find(|m| m.milestone_id() == first.id).unwrap();
+    assert_eq!(fw.arr_weight(), weight, "the open miss carries the measured weight");
+    assert_eq!(weighed.milestones_changed, 2, "both accounts' misses of it, once each");
+    let again = milepost_app::worth::reweigh(s.store.as_ref()).await.unwrap();
+    assert_eq!(
+        (again.maps_changed, again.milestones_changed),
+        (0, 0),
+        "kept the same: nothing written"
+    );
 }
 
 /// Every results page is a view the scheduled run kept, one read and no

@@ -182,7 +182,7 @@ fn map_view(map: &MilestoneMap, discovery: Option<&KeptDiscovery>) -> MapView {
                         .map(|line| discovery_view(line, segment, tenure))
                 }),
                 criterion: criterion_words(&m.criterion),
-                weight: m.arr_weight.map_or("0.1 (default)".to_string(), |w| format!("{w}")),
+                weight: weight_words(m),
                 heads_up: m.heads_up.as_ref().map_or("none".to_string(), |h| {
                     format!(
                         "{} days before{}",
@@ -201,6 +201,33 @@ fn map_view(map: &MilestoneMap, discovery: Option<&KeptDiscovery>) -> MapView {
                 .collect(),
             })
             .collect(),
+    }
+}
+
+/// A milestone's ARR weight as the page says it: set, the default, or
+/// measured (`discovered`) with its interval and what it rests on.
+fn weight_words(m: &milepost_domain::MilestoneDef) -> String {
+    let default = milepost_domain::map::DEFAULT_ARR_WEIGHT;
+    match &m.discovered_weight {
+        None => m.arr_weight.map_or(format!("{default} (default)"), |w| format!("{w}")),
+        Some(d) => match &d.measured {
+            Some(w) => format!(
+                "{:.2}, discovered (95% {:.2}–{:.2}): {} of {} accounts that missed it churned, {} of {} that achieved it ({}, kept {})",
+                w.weight(),
+                w.range()[0],
+                w.range()[1],
+                w.missed_churned,
+                w.missed,
+                w.achieved_churned,
+                w.achieved,
+                w.source,
+                w.kept_at.format("%-d %b %Y")
+            ),
+            None => format!(
+                "{default} (default until discovered: {})",
+                d.unmeasured.as_deref().unwrap_or("not measured yet")
+            ),
+        },
     }
 }
 

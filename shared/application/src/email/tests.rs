@@ -44,6 +44,7 @@ fn milestone_with(acct: &Account, change: impl FnOnce(&mut MilestoneDef)) -> Tra
             window_days: None,
         },
         arr_weight: Some(0.25),
+        discovered_weight: None,
         heads_up: None,
         holdout: None,
         playbook: Playbook {

@@ -211,9 +211,12 @@ pub(super) fn due_shard(m: &TrackedMilestone) -> u32 {
     u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % DUE_SHARDS
 }
 
+/// Every map's partition key begins with it.
+pub(super) const MAP_PREFIX: &str = "MAP#";
+
 pub(super) fn map_key(segment: MapSegment, tenure: Option<Tenure>) -> (String, String) {
     (
-        format!("MAP#{}", segment.as_str()),
+        format!("{MAP_PREFIX}{}", segment.as_str()),
         format!("TENURE#{}", tenure.map_or("any", Tenure::as_str)),
     )
 }

@@ -4,8 +4,8 @@ use super::*;
 
 #[async_trait]
 impl milepost_app::ports::RecordScan for DynamoStore {
-    /// One page of a Scan of the whole table, filtered to account profiles
-    /// and milestones: it reads (and is billed for) every item, about half
+    /// One page of a Scan of the whole table, filtered to account profiles,
+    /// milestones and maps: it reads (and is billed for) every item, about half
     /// a read unit per 4 KB with eventual consistency. The cursor is
     /// DynamoDB's last evaluated key, as JSON.
     async fn records_page(&self, after: Option<String>) -> StoreResult<Page<milepost_app::ports::Record>> {
@@ -18,9 +18,10 @@ impl milepost_app::ports::RecordScan for DynamoStore {
             .client
             .scan()
             .table_name(&self.table)
-            .filter_expression("sk = :profile OR begins_with(sk, :milestone)")
+            .filter_expression("sk = :profile OR begins_with(sk, :milestone) OR begins_with(pk, :map)")
             .expression_attribute_values(":profile", s(PROFILE_SK))
             .expression_attribute_values(":milestone", s(MILESTONE_PREFIX))
+            .expression_attribute_values(":map", s(MAP_PREFIX))
             .projection_expression("pk, sk, #item")
             .expression_attribute_names("#item", "item")
             .set_exclusive_start_key(start.map(key_item))
@@ -29,9 +30,11 @@ impl milepost_app::ports::RecordScan for DynamoStore {
             .map_err(|e| refused(e.into_service_error()))?;
         let mut items = Vec::new();
         for item in out.items.unwrap_or_default() {
-            let sk = item.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str);
-            items.push(if sk == Some(PROFILE_SK) {
+            let key = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str);
+            items.push(if key("sk") == Some(PROFILE_SK) {
                 Record::Account(Arc::new(from_item(&item)?))
+            } else if key("pk").is_some_and(|pk| pk.starts_with(MAP_PREFIX)) {
+                Record::Map(Box::new(from_item(&item)?))
             } else {
                 Record::Milestone(Box::new(milestone_from_item(&item)?))
             });

@@ -507,10 +507,13 @@ async fn large_accounts_are_read_past_one_page(store: Arc<dyn Store>) {
     assert_eq!(store.milestones_of(&a.id).await.unwrap().len(), 60);
 }
 
-/// What `milepost report` reads: every account and every milestone exactly
+/// What `milepost report` reads: every account, milestone and map exactly
 /// once, page after page (past DynamoDB's 1 MB scan page here).
 async fn every_record_is_scanned_once(store: Arc<dyn Store>) {
     use milepost_app::ports::Record;
+    let mut smb = load_map("m.yaml", MAP).unwrap();
+    smb.segment = milepost_domain::MapSegment::Only(Segment::Smb);
+    store.put_map(&smb).await.unwrap();
     let ids = ["acme", "globex", "initech"];
     for id in ids {
         store.put_account(&account(id, date(2026, 1, 1))).await.unwrap();
@@ -519,7 +522,7 @@ async fn every_record_is_scanned_once(store: Arc<dyn Store>) {
         }
     }
     large_accounts_are_read_past_one_page(store.clone()).await;
-    let (mut accounts, mut milestones, mut pages) = (Vec::new(), Vec::new(), 0);
+    let (mut accounts, mut milestones, mut maps, mut pages) = (Vec::new(), Vec::new(), Vec::new(), 0);
     let mut cursor = None;
     loop {
         let page = store.records_page(cursor.take()).await.unwrap();
@@ -528,6 +531,7 @@ async fn every_record_is_scanned_once(store: Arc<dyn Store>) {
             match record {
                 Record::Account(a) => accounts.push(a.id.to_string()),
                 Record::Milestone(m) => milestones.push(format!("{}/{}", m.account_id(), m.milestone_id())),
+                Record::Map(m) => maps.push(*m),
             }
         }
         match page.next {
@@ -537,6 +541,7 @@ async fn every_record_is_scanned_once(store: Arc<dyn Store>) {
     }
     accounts.sort();
     assert_eq!(accounts, ids);
+    assert_eq!(maps, vec![smb], "the map, once, as stored");
     let n = milestones.len();
     milestones.sort();
     milestones.dedup();
