@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use milepost_app::ports::DiscoveryStore;
+use milepost_app::ports::{ConsoleReads, DiscoveryStore};
 use milepost_cli::tasks_cmd::{self, Change, CommandError, TaskRow};
 use milepost_cli::{
     accounts_cmd, contacts_cmd, crm_cmd, maps_cmd, outbox_cmd, parked_cmd, renewals_cmd, report_cmd, webhooks_cmd,
@@ -43,10 +43,11 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             let files = milepost_maps::map_files(&paths)?;
             anyhow::ensure!(!files.is_empty(), "no map files (*.yaml) found");
             let store = store()?;
+            let formerly = milepost_app::worth::discovered_ids(&store.all_maps().await?);
             match maps_cmd::load(&store, &files).await? {
                 Ok(n) => {
                     println!("{n} map(s) loaded");
-                    if let Some(said) = maps_cmd::reweighed(&milepost_app::worth::reweigh(&store).await?) {
+                    if let Some(said) = maps_cmd::reweighed(&milepost_app::worth::reweigh(&store, &formerly).await?) {
                         println!("{said}");
                     }
                     Ok(ExitCode::SUCCESS)
@@ -74,7 +75,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                     .collect::<std::collections::BTreeSet<_>>()
                     .len()
             );
-            if let Some(said) = maps_cmd::reweighed(&milepost_app::worth::reweigh(&store).await?) {
+            if let Some(said) = maps_cmd::reweighed(&milepost_app::worth::reweigh(&store, &Default::default()).await?) {
                 println!("{said}");
             }
             Ok(ExitCode::SUCCESS)
@@ -555,7 +556,9 @@ async fn discover_from_store(
             Ok(kept) => {
                 store.keep_discovery(&kept).await?;
                 eprintln!("kept for the console's maps page");
-                if let Some(said) = maps_cmd::reweighed(&milepost_app::worth::reweigh(store).await?) {
+                if let Some(said) =
+                    maps_cmd::reweighed(&milepost_app::worth::reweigh(store, &Default::default()).await?)
+                {
                     eprintln!("{said}");
                 }
             }

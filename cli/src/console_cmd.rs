@@ -117,7 +117,15 @@ pub const DISCOVERY_FILE: &str = "discovery.json";
 
 /// Serves the console on `dir`'s demo data on 127.0.0.1:`port` until the process is stopped.
 pub async fn serve_demo(dir: &Path, port: u16) -> Result<()> {
-    let console = console_of(read_snapshot(dir)?);
+    let mut snapshot = read_snapshot(dir)?;
+    if snapshot.discovery.is_some() {
+        // Its discovered weights measured, as keeping it in a stack would.
+        let now = snapshot.now;
+        let store = InMemoryStore::from_snapshot(snapshot);
+        milepost_app::worth::reweigh(&store, &Default::default()).await?;
+        snapshot = store.snapshot(now);
+    }
+    let console = console_of(snapshot);
     serve(console, port, &format!("{}'s data", dir.display())).await
 }
 

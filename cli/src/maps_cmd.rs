@@ -20,14 +20,19 @@ pub fn report_problems(problems: &[MapProblem]) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// What a reweighing did, in a line; none when no map has a discovered weight.
+/// What a reweighing did, in a line; none when no weight is, or was, discovered.
 pub fn reweighed(r: &milepost_app::worth::Reweighed) -> Option<String> {
-    (r.discovered_maps > 0).then(|| {
-        format!(
-            "arr_weight: discovered: {} map(s) weighed by the kept discovery ({} changed), {} tracked milestone(s) given the new weight",
-            r.discovered_maps, r.maps_changed, r.milestones_changed
-        )
-    })
+    match (r.kept, r.discovered_maps, r.milestones_changed) {
+        (_, 0, 0) => None,
+        (false, n, _) => Some(format!(
+            "arr_weight: discovered: {n} map(s) wait for a kept discovery (`milepost discover --from-store`); until then a miss weighs the default {}",
+            milepost_domain::map::DEFAULT_ARR_WEIGHT
+        )),
+        (true, n, m) => Some(format!(
+            "arr_weight: discovered: {n} map(s) weighed by the kept discovery ({} changed), {m} open milestone(s) given the new weight",
+            r.maps_changed
+        )),
+    }
 }
 
 /// Validates every file and, only if all are valid, stores each map

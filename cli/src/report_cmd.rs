@@ -206,6 +206,10 @@ fn render_worth(out: &mut String, report: &Report) {
         "\nWhat a miss is worth (arr_weight: discovered): {}",
         milepost_domain::report::WORTH_METHOD
     );
+    let _ = writeln!(
+        out,
+        "(a pending or open miss takes the latest measure; one caught up keeps the weight it had)"
+    );
     for w in &report.worth {
         let scope = format!("{}/{}", w.map_segment, w.map_tenure);
         let _ = match (&w.measured, w.weight_ci) {
@@ -239,7 +243,7 @@ fn render_worth(out: &mut String, report: &Report) {
     if let Some([low, high]) = at_risk.arr_now_range {
         let _ = writeln!(
             out,
-            "ARR at risk now {} (95% {}–{}), {} of its {} misses weighed by measure",
+            "ARR at risk now {} ({}–{} at the ends of each measured weight's 95% interval), {} of its {} misses weighed by measure",
             fmt_money(at_risk.arr_now),
             fmt_money(low),
             fmt_money(high),

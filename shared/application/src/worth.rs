@@ -2,9 +2,11 @@
 //! from the latest kept discovery. When a discovery is kept (`milepost
 //! discover --from-store`, `milepost maps discovery`) or maps are loaded,
 //! the stored maps' discovered weights are measured anew, and so are the
-//! milestones already tracked from them, so that every place that shows ARR
-//! at risk (report, console, emails) reads the same weight. A hand-set
-//! weight stays the map's when its milestone was tracked.
+//! milestones tracked from them that are still pending or missed and not
+//! caught up, so the report and the console read one weight for what is at
+//! risk now. A miss caught up keeps the weight it had (past periods' figures
+//! do not move), and a hand-set weight stays the map's when its milestone
+//! was tracked.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,6 +23,8 @@ impl<T: ?Sized> WorthStore for T where T: ConsoleReads + DiscoveryStore + MapSto
 /// What a reweighing changed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Reweighed {
+    /// Whether a discovery is kept to measure by.
+    pub kept: bool,
     /// Maps with an `arr_weight: discovered` milestone.
     pub discovered_maps: usize,
     /// Of those, the ones whose measure changed (stored again).
@@ -37,15 +41,30 @@ struct Candidate {
     weight: (f64, Option<[f64; 2]>),
 }
 
+/// The milestones of `maps` whose weight is discovered: what `maps load`
+/// passes to `reweigh` as the ones that were, before it replaced them.
+pub fn discovered_ids(maps: &[MilestoneMap]) -> BTreeSet<String> {
+    maps.iter()
+        .flat_map(|m| &m.milestones)
+        .filter(|d| d.discovered_weight.is_some())
+        .map(|d| d.id.clone())
+        .collect()
+}
+
 /// Measures every discovered weight of the stored maps from the kept
-/// discovery, and brings the milestones tracked from them (any not reached
-/// on time: a miss, or one that may still be missed) to it. Idempotent: a
-/// second run changes nothing. Reads the whole table once when some map has
-/// a discovered weight, and nothing more when none has.
-pub async fn reweigh<S: WorthStore + ?Sized>(store: &S) -> StoreResult<Reweighed> {
+/// discovery, and brings the milestones tracked from them that are pending
+/// or missed and not caught up to it; `formerly` names milestones whose
+/// weight was discovered before the maps changed, so theirs go back to the
+/// map's hand-set one. Idempotent: a second run writes no milestone. Reads
+/// the whole table (one more Scan) only when a discovery is kept and some
+/// map has, or had, a discovered weight.
+pub async fn reweigh<S: WorthStore + ?Sized>(store: &S, formerly: &BTreeSet<String>) -> StoreResult<Reweighed> {
     let kept = store.kept_discovery().await?;
     let mut maps = store.all_maps().await?;
-    let mut done = Reweighed::default();
+    let mut done = Reweighed {
+        kept: kept.is_some(),
+        ..Reweighed::default()
+    };
     for map in &mut maps {
         if !map.milestones.iter().any(|d| d.discovered_weight.is_some()) {
             continue;
@@ -56,15 +75,12 @@ pub async fn reweigh<S: WorthStore + ?Sized>(store: &S) -> StoreResult<Reweighed
             done.maps_changed += 1;
         }
     }
-    if done.discovered_maps == 0 {
+    // No discovery ever kept: no milestone carries a measured weight.
+    let mut discovered = discovered_ids(&maps);
+    discovered.extend(formerly.iter().cloned());
+    if kept.is_none() || discovered.is_empty() {
         return Ok(done);
     }
-    let discovered: BTreeSet<&str> = maps
-        .iter()
-        .flat_map(|m| &m.milestones)
-        .filter(|d| d.discovered_weight.is_some())
-        .map(|d| d.id.as_str())
-        .collect();
     // The scan gives accounts and milestones in no set order: keep the few
     // facts needed, then weigh once every account's map is known.
     let mut scopes: HashMap<AccountId, (Segment, Tenure)> = HashMap::new();
@@ -78,8 +94,9 @@ pub async fn reweigh<S: WorthStore + ?Sized>(store: &S) -> StoreResult<Reweighed
                     scopes.insert(a.id.clone(), (a.segment, a.tenure()));
                 }
                 Record::Milestone(m) => {
-                    let reached_on_time = m.missed_at().is_none() && m.status() != MilestoneStatus::Pending;
-                    if discovered.contains(m.map_milestone_id()) && !reached_on_time {
+                    let open =
+                        m.status() == MilestoneStatus::Pending || (m.missed_at().is_some() && !m.status().is_reached());
+                    if open && discovered.contains(m.map_milestone_id()) {
                         candidates.push(Candidate {
                             account: m.account_id().clone(),
                             milestone: m.milestone_id().to_string(),
@@ -100,13 +117,13 @@ pub async fn reweigh<S: WorthStore + ?Sized>(store: &S) -> StoreResult<Reweighed
         let Some(&(segment, tenure)) = scopes.get(&c.account) else {
             continue;
         };
-        let Some(def) = MilestoneMap::select(&maps, segment, tenure)
-            .and_then(|map| map.milestone(&c.map_milestone))
-            .filter(|d| d.discovered_weight.is_some())
+        let Some(def) = MilestoneMap::select(&maps, segment, tenure).and_then(|map| map.milestone(&c.map_milestone))
         else {
             continue;
         };
-        if c.weight == (def.arr_weight(), def.arr_weight_range()) {
+        // As `TrackedMilestone::reweigh` judges it, before a read.
+        let hand_set_both = def.discovered_weight.is_none() && c.weight.1.is_none();
+        if hand_set_both || c.weight == (def.arr_weight(), def.arr_weight_range()) {
             continue;
         }
         let Some(m) = store.get_milestone(&c.account, &c.milestone).await? else {

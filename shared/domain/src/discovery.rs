@@ -457,6 +457,14 @@ impl KeptDiscovery {
                     TENURES.join(", ")
                 ));
             }
+            for (field, achieved, n, n_field) in [
+                ("renewed_achieved", line.renewed_achieved, line.renewed_n, "renewed_n"),
+                ("churned_achieved", line.churned_achieved, line.churned_n, "churned_n"),
+            ] {
+                if achieved.is_some_and(|a| a > n) {
+                    return Err(format!("{at}.{field} is more than {at}.{n_field} ({n})"));
+                }
+            }
         }
         Ok(KeptDiscovery {
             kept_at,
@@ -517,7 +525,9 @@ impl MeasuredWeight {
         let missed_churned = line.churned_n.saturating_sub(churned_achieved);
         let (Some(missers), Some(achievers)) = (Rate::of(missed_churned, missed), Rate::of(churned_achieved, achieved))
         else {
-            return Err(if achieved == 0 {
+            return Err(if line.renewed_n + line.churned_n == 0 {
+                "no decided account in its scope".into()
+            } else if achieved == 0 {
                 "no decided account achieved it: nothing to compare a miss with".into()
             } else {
                 "every decided account achieved it: no miss to measure".into()
@@ -652,6 +662,10 @@ mod kept_tests {
                 "a ratio is a number of 0 or more",
             ),
             (printed(&OVERALL.replace("\"strong\"", "\"great\"")), "great"),
+            (
+                printed(&OVERALL.replace("\"churned_achieved\": 3", "\"churned_achieved\": 13")),
+                "milestones[0].churned_achieved is more than milestones[0].churned_n (12)",
+            ),
             (
                 printed(&OVERALL.replace("\"first\", \"name\"", "\" \", \"name\"")),
                 "milestones[0].milestone is empty",

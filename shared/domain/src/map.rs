@@ -298,8 +298,8 @@ impl MilestoneMap {
     }
 
     /// Each `arr_weight: discovered` milestone measured anew from `kept`
-    /// (its line for this map's scope, else the overall one); whether any
-    /// weight changed.
+    /// (its line for this map's scope, else, or when that line's cohorts are
+    /// small, the overall one); whether any weight changed.
     pub fn weigh(&mut self, kept: Option<&KeptDiscovery>) -> bool {
         let (segment, tenure) = self.discovery_scope();
         let mut changed = false;
@@ -311,6 +311,9 @@ impl MilestoneMap {
                 None => Err("no discovery kept yet: run `milepost discover --from-store`".to_string()),
                 Some(kept) => kept
                     .line_for(&def.id, segment, tenure)
+                    // A few accounts would set the weight of every miss: the overall line instead.
+                    .filter(|l| !l.small_cohort)
+                    .or_else(|| kept.line_for(&def.id, "all", "all"))
                     .ok_or_else(|| "the kept discovery has no line for it".to_string())
                     .and_then(|line| MeasuredWeight::of(line, kept)),
             };

@@ -326,9 +326,10 @@ pub struct AtRisk {
     pub lapsed_misses: u64,
     pub lapsed_arr: u64,
     pub top_lapsed: Vec<LapsedAtRisk>,
-    /// `arr_now` as the 95% intervals of measured weights put it (a weight
-    /// set by hand counts as itself at both ends); none when no miss at
-    /// risk has a measured weight.
+    /// `arr_now` with each measured weight at its 95% interval's ends (a
+    /// weight set by hand counts as itself at both); none when no miss at
+    /// risk has a measured weight. With several measured milestones it is
+    /// wider than a 95% interval of the sum.
     pub arr_now_range: Option<[u64; 2]>,
     /// Misses at risk now whose weight is measured (`arr_weight: discovered`).
     pub misses_now_measured: u64,
@@ -542,6 +543,12 @@ impl ReportBuilder {
 
     /// A stored map: its `arr_weight: discovered` milestones and how each is weighed.
     pub fn add_map(&mut self, map: &crate::MilestoneMap) {
+        // A report on one segment states the weights its accounts' maps may give.
+        if let (Some(wanted), crate::MapSegment::Only(s)) = (self.options.segment, map.segment) {
+            if s != wanted {
+                return;
+            }
+        }
         let (segment, tenure) = map.discovery_scope();
         for def in &map.milestones {
             let Some(discovered) = &def.discovered_weight else {

@@ -337,10 +337,11 @@ impl TrackedMilestone {
     }
 
     /// Takes `def`'s weight as it now stands (a discovered weight measured
-    /// anew); whether it changed. Only weights measured from data move a
-    /// milestone already tracked: a hand-set weight is the map's when it was tracked.
+    /// anew, or the hand-set one that replaced a measured one); whether it
+    /// changed. A weight set by hand on both sides stays the map's when the
+    /// milestone was tracked.
     pub fn reweigh(&mut self, def: &MilestoneDef) -> bool {
-        if def.discovered_weight.is_none() {
+        if def.discovered_weight.is_none() && self.arr_weight_range.is_none() {
             return false;
         }
         let (weight, range) = (def.arr_weight(), def.arr_weight_range());

@@ -683,6 +683,13 @@ impl Validator<'_> {
         // `discovered`: measured from renewal outcomes once a discovery is kept.
         let weight = self.scalar(m, "arr_weight", path, false);
         let discovered = weight.is_some_and(|s| s.as_str() == "discovered");
+        if let (true, true, Some(s)) = (discovered, per_plan, weight) {
+            self.problem(
+                s.span(),
+                &join(path, "arr_weight"),
+                "cannot be discovered for an agreed outcome: each checkpoint is its account's own target, which discovery leaves out; set a share of ARR",
+            );
+        }
         let arr_weight = match weight {
             Some(s) if !discovered => self.number_in(s, &join(path, "arr_weight"), "or `discovered`"),
             _ => None,
@@ -754,7 +761,7 @@ impl Validator<'_> {
             arr_weight,
             discovered_weight: discovered.then(|| milepost_domain::map::DiscoveredWeight {
                 measured: None,
-                unmeasured: Some("not measured yet: load the maps where a discovery is kept".to_string()),
+                unmeasured: Some("not measured yet: no kept discovery has weighed it".to_string()),
             }),
             heads_up,
             holdout,

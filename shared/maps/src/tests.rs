@@ -672,6 +672,10 @@ fn a_discovered_weight_is_measured_from_the_kept_discovery() {
         "{}",
         p.message
     );
+    let checkpoints = AGREED.replace("arr_weight: 0.2", "arr_weight: discovered");
+    assert!(only(&checkpoints)
+        .message
+        .contains("cannot be discovered for an agreed outcome"));
 
     assert!(map.weigh(None), "no discovery: why is said");
     let why = map.milestones[0]
@@ -735,6 +739,22 @@ fn a_discovered_weight_is_measured_from_the_kept_discovery() {
         (measured.segment.as_str(), measured.missed, measured.missed_churned),
         ("all", 25, 15)
     );
+    // A line of few accounts for the map's own scope gives way to the overall one.
+    let small = printed.replace(
+        r#""tenure": "first_year", "renewed_n": 40,"#,
+        r#""tenure": "first_year", "small_cohort": true, "renewed_n": 40,"#,
+    );
+    assert_ne!(small, printed);
+    map.segment = milepost_domain::MapSegment::Only(milepost_domain::Segment::MidMarket);
+    map.weigh(Some(&KeptDiscovery::from_json(&small, "q3.json", at).unwrap()));
+    let measured = map.milestones[0]
+        .discovered_weight
+        .as_ref()
+        .unwrap()
+        .measured
+        .clone()
+        .unwrap();
+    assert_eq!(measured.segment, "all", "{measured:?}");
     // A hand-set weight is not touched.
     let mut set = load_map("map.yaml", VALID).unwrap();
     assert!(!set.weigh(Some(&kept)));

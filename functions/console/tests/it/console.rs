@@ -1012,7 +1012,9 @@ async fn the_maps_page_shows_a_kept_discovery_result_beside_each_milestone(s: Se
     discovered.milestones[0].arr_weight = None;
     discovered.milestones[0].discovered_weight = Some(Default::default());
     s.store.put_map(&discovered).await.unwrap();
-    let weighed = milepost_app::worth::reweigh(s.store.as_ref()).await.unwrap();
+    let weighed = milepost_app::worth::reweigh(s.store.as_ref(), &Default::default())
+        .await
+        .unwrap();
     assert_eq!((weighed.discovered_maps, weighed.maps_changed), (1, 1));
     // 175 decided: 129 achieved it (9 churned), 46 missed it (26 churned).
     let weight = 26.0 / 46.0 - 9.0 / 129.0;
@@ -1033,12 +1035,27 @@ async fn the_maps_page_shows_a_kept_discovery_result_beside_each_milestone(s: Se
     let fw = acme.iter().find(|m| m.milestone_id() == first.id).unwrap();
     assert_eq!(fw.arr_weight(), weight, "the open miss carries the measured weight");
     assert_eq!(weighed.milestones_changed, 2, "both accounts' misses of it, once each");
-    let again = milepost_app::worth::reweigh(s.store.as_ref()).await.unwrap();
+    let again = milepost_app::worth::reweigh(s.store.as_ref(), &Default::default())
+        .await
+        .unwrap();
     assert_eq!(
         (again.maps_changed, again.milestones_changed),
         (0, 0),
         "kept the same: nothing written"
     );
+
+    // Set by hand again (what `maps load` does): the open misses go back to the map's weight.
+    s.store.put_map(&map).await.unwrap();
+    let formerly = milepost_app::worth::discovered_ids(std::slice::from_ref(&discovered));
+    let back = milepost_app::worth::reweigh(s.store.as_ref(), &formerly).await.unwrap();
+    assert_eq!((back.discovered_maps, back.milestones_changed), (0, 2));
+    let acme = s
+        .store
+        .milestones_of(&milepost_domain::AccountId::new("acme"))
+        .await
+        .unwrap();
+    let fw = acme.iter().find(|m| m.milestone_id() == first.id).unwrap();
+    assert_eq!((fw.arr_weight(), fw.arr_weight_range()), (first.arr_weight(), None));
 }
 
 /// Every results page is a view the scheduled run kept, one read and no
