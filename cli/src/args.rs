@@ -524,6 +524,10 @@ pub(crate) enum MapsCommand {
         /// Also write the comparison as an SVG chart.
         #[arg(long, value_name = "FILE.svg")]
         chart: Option<PathBuf>,
+        /// Also keep the comparison in MILEPOST_TABLE for the quarterly map
+        /// review the leadership digest carries (replacing the one kept before).
+        #[arg(long)]
+        keep: bool,
     },
     /// Keep a `milepost discover --format json` result in MILEPOST_TABLE for the
     /// console's maps page, which shows each milestone's ratio, class and the

@@ -105,6 +105,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     minutes_per_task,
                     format,
                     chart,
+                    keep,
                 },
         } => {
             let opts = milepost_cli::simulate::SimulateOptions {
@@ -121,6 +122,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             match format.as_str() {
                 "json" => println!("{}", serde_json::to_string_pretty(&found)?),
                 _ => print!("{}", milepost_cli::simulate::render_table(&found)),
+            }
+            if keep {
+                keep_comparison(milepost_cli::simulate::kept(&found, chrono::Utc::now()))?;
+                eprintln!("kept for the quarterly map review in the leadership digest");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -148,6 +153,22 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
 #[cfg(feature = "aws")]
 fn from_store_cmd(command: Command) -> anyhow::Result<ExitCode> {
     runtime().block_on(aws_commands::run(command))
+}
+
+/// `milepost maps simulate --keep` writes to a deployed (or local) stack.
+#[cfg(feature = "aws")]
+fn keep_comparison(comparison: milepost_domain::map_review::KeptComparison) -> anyhow::Result<()> {
+    use milepost_app::ports::DiscoveryStore;
+    runtime().block_on(async {
+        let sdk = milepost_aws::sdk_config().await;
+        milepost_aws::store_from_env(&sdk)?.keep_comparison(&comparison).await?;
+        Ok(())
+    })
+}
+
+#[cfg(not(feature = "aws"))]
+fn keep_comparison(_: milepost_domain::map_review::KeptComparison) -> anyhow::Result<()> {
+    anyhow::bail!("--keep writes to a deployed store: this milepost was built without the AWS commands")
 }
 
 #[cfg(not(feature = "aws"))]

@@ -41,36 +41,7 @@ pub struct SimulateOptions {
     pub minutes_per_task: u32,
 }
 
-/// What one set of maps would have done, for every account together or for
-/// one segment's.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct Figures {
-    pub accounts: u64,
-    pub misses: u64,
-    /// Misses whose playbook ran (the rest were the control group's).
-    pub playbooks_started: u64,
-    /// Emails to the customer's people: day 1's outreach and follow-up,
-    /// day 5's to the executive sponsor, heads-ups to the champion.
-    pub customer_emails: u64,
-    pub csm_tasks: u64,
-    pub csm_hours: f64,
-    /// Misses whose playbook reached its day-5 leadership stage.
-    pub leadership_escalations: u64,
-    /// ARR at risk of the misses, as each was announced.
-    pub arr_flagged: u64,
-    pub churned: u64,
-    /// Churned accounts with a miss due before their decision.
-    pub churned_flagged: u64,
-    pub renewed: u64,
-    /// Renewed accounts with a miss due before their decision (false alarms).
-    pub renewed_flagged: u64,
-    /// Renewed accounts written to (a customer email) before their decision.
-    pub renewed_contacted: u64,
-    /// Of the accounts flagged before their decision, the share that churned.
-    pub precision: Option<f64>,
-    /// Of the churned accounts, the share flagged before their decision.
-    pub recall: Option<f64>,
-}
+pub use milepost_domain::map_review::Figures;
 
 /// One account under one set of maps.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -546,81 +517,18 @@ pub async fn simulate(opts: &SimulateOptions) -> Result<Simulation> {
     })
 }
 
-fn percent(v: Option<f64>) -> String {
-    v.map_or_else(|| "—".into(), |v| format!("{:.0}%", v * 100.0))
-}
-
-fn money(v: u64) -> String {
-    milepost_app::email::fmt_money(v)
-}
-
-/// The figures as rows of (what, current, proposed).
-fn rows(c: &Figures, p: &Figures) -> Vec<(&'static str, String, String, String)> {
-    let count = |name, a: u64, b: u64| (name, a.to_string(), b.to_string(), signed(b as i64 - a as i64));
-    vec![
-        count("misses", c.misses, p.misses),
-        count("playbooks started", c.playbooks_started, p.playbooks_started),
-        count("customer emails", c.customer_emails, p.customer_emails),
-        count("CSM tasks", c.csm_tasks, p.csm_tasks),
-        (
-            "CSM hours",
-            format!("{:.1}", c.csm_hours),
-            format!("{:.1}", p.csm_hours),
-            format!("{:+.1}", p.csm_hours - c.csm_hours),
-        ),
-        count(
-            "leadership escalations",
-            c.leadership_escalations,
-            p.leadership_escalations,
-        ),
-        (
-            "ARR flagged",
-            money(c.arr_flagged),
-            money(p.arr_flagged),
-            if p.arr_flagged >= c.arr_flagged {
-                format!("+{}", money(p.arr_flagged - c.arr_flagged))
-            } else {
-                format!("\u{2212}{}", money(c.arr_flagged - p.arr_flagged))
-            },
-        ),
-        (
-            "churned flagged before decision",
-            format!("{} of {}", c.churned_flagged, c.churned),
-            format!("{} of {}", p.churned_flagged, p.churned),
-            signed(p.churned_flagged as i64 - c.churned_flagged as i64),
-        ),
-        (
-            "renewed flagged (false alarms)",
-            format!("{} of {}", c.renewed_flagged, c.renewed),
-            format!("{} of {}", p.renewed_flagged, p.renewed),
-            signed(p.renewed_flagged as i64 - c.renewed_flagged as i64),
-        ),
-        (
-            "renewed written to",
-            format!("{} of {}", c.renewed_contacted, c.renewed),
-            format!("{} of {}", p.renewed_contacted, p.renewed),
-            signed(p.renewed_contacted as i64 - c.renewed_contacted as i64),
-        ),
-        (
-            "precision (flagged that churned)",
-            percent(c.precision),
-            percent(p.precision),
-            String::new(),
-        ),
-        (
-            "recall (churned that were flagged)",
-            percent(c.recall),
-            percent(p.recall),
-            String::new(),
-        ),
-    ]
-}
-
-fn signed(d: i64) -> String {
-    match d {
-        0 => "0".into(),
-        d if d > 0 => format!("+{d}"),
-        d => format!("\u{2212}{}", -d),
+/// What the quarterly review keeps of a simulation: both sets' totals and what they ran on.
+pub fn kept(s: &Simulation, at: chrono::DateTime<chrono::Utc>) -> milepost_domain::map_review::KeptComparison {
+    milepost_domain::map_review::KeptComparison {
+        kept_at: at,
+        current_maps: s.current.maps.clone(),
+        proposed_maps: s.proposed.maps.clone(),
+        accounts: s.accounts as u64,
+        from: s.from,
+        until: s.until,
+        minutes_per_task: s.minutes_per_task,
+        current: s.current.total.clone(),
+        proposed: s.proposed.total.clone(),
     }
 }
 
@@ -635,7 +543,7 @@ pub fn render_table(s: &Simulation) -> String {
             "\n{title}\n{:<36} {:>14} {:>14} {:>12}\n",
             "", "current", "proposed", "change"
         ));
-        for (what, a, b, d) in rows(c, p) {
+        for (what, a, b, d) in milepost_app::email::compared(c, p) {
             out.push_str(&format!("{what:<36} {a:>14} {b:>14} {d:>12}\n"));
         }
     };

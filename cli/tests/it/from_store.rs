@@ -338,6 +338,22 @@ async fn each_demo_digest_shows_its_weeks_report_and_the_domain_events_agree() {
         let html = msg.body_html(0).unwrap().into_owned();
         let stem = path.file_stem().unwrap().to_str().unwrap();
         let since = &stem[stem.find("week-").unwrap() + 5..];
+        // The first Monday of a quarter (5 Jan and 6 Apr 2026) carries its map review, no other.
+        let quarter = match since {
+            "2025-12-29" => Some("Q1 2026"),
+            "2026-03-30" => Some("Q2 2026"),
+            _ => None,
+        };
+        let text = msg.body_text(0).unwrap().into_owned();
+        match quarter {
+            Some(q) => {
+                assert!(html.contains(&format!("data-review=\"{q}\"")), "{stem}");
+                assert!(text.contains(&format!("Quarterly map review: {q}")), "{stem}: {text}");
+                // The demo keeps neither a discovery nor a comparison: each says how to get one.
+                assert!(text.contains("No discovery result is kept yet") && text.contains("maps simulate --keep"));
+            }
+            None => assert!(!html.contains("data-review") && !text.contains("map review"), "{stem}"),
+        }
         let report: Value = serde_json::from_slice(
             &std::fs::read(dir.path().join("digest").join(format!("week-{since}.report.json"))).unwrap(),
         )

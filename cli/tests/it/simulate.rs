@@ -220,3 +220,154 @@ fn the_table_says_what_changes_and_what_was_not_simulated() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("all.yaml:") && said.contains("min"), "{said}");
 }
+
+/// Issue 36: `maps simulate --keep` keeps the comparison for the quarterly
+/// map review. The leadership digest of a quarter's first Monday shows it
+/// row for row, with the figures `--format json` printed, beside what the
+/// kept discovery says of the maps in use (a weak milestone to reconsider,
+/// a strong one they lack); the next Monday's digest carries no review; and
+/// the digest asks AWS only for what the template grants it.
+#[tokio::test]
+async fn the_first_digest_of_a_quarter_reviews_the_maps_with_the_kept_comparison() {
+    use std::sync::Arc;
+
+    use milepost_app::ports::DiscoveryStore;
+    use milepost_app::weekly_digest::WeeklyDigest;
+    use milepost_aws::{DynamoStore, SesMailer};
+    use milepost_local::MotoServer;
+
+    const TABLE: &str = "milepost-review";
+    let moto = MotoServer::start();
+    let sdk = moto.sdk_config().await;
+    milepost_local::stack::create_local_resources(&sdk, TABLE, TABLE)
+        .await
+        .unwrap();
+    let config = milepost_app::Config::default();
+    milepost_local::outbox::verify_sender(&sdk, config.sender.email.as_str())
+        .await
+        .unwrap();
+    let milepost = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_milepost"))
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &moto.endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("MILEPOST_TABLE", TABLE)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write_history(dir.path());
+    let path = |p: &str| dir.path().join(p).display().to_string();
+    let out = milepost(&[
+        "maps",
+        "simulate",
+        "--accounts",
+        &path("accounts.csv"),
+        "--events",
+        &path("events.csv"),
+        "--current",
+        &path("current"),
+        "--proposed",
+        &path("proposed"),
+        "--minutes-per-task",
+        "30",
+        "--format",
+        "json",
+        "--keep",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("kept for the quarterly map review"));
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    milepost(&["maps", "load", &path("current")]);
+    let discovery = dir.path().join("q4-discovery.json");
+    let line = |id: &str, name: &str, ratio: f64, class: &str| {
+        serde_json::json!({"milestone": id, "name": name, "segment": "all", "tenure": "all",
+            "renewed_n": 140, "renewed_achieved": 100, "churned_n": 35, "churned_achieved": 20,
+            "ratio": ratio, "class": class, "small_cohort": false})
+    };
+    let lines = serde_json::json!({"milestones": [
+        line("first_workflow", "First workflow completed", 1.2, "weak"),
+        line("team_invited", "Teammates active", 1.7, "moderate"),
+        line("five_active", "Five teammates active", 3.1, "strong"),
+    ]});
+    std::fs::write(&discovery, lines.to_string()).unwrap();
+    milepost(&["maps", "discovery", discovery.to_str().unwrap()]);
+
+    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), TABLE));
+    let kept = store.kept_comparison().await.unwrap().expect("kept by --keep");
+    let figures = |v: &Value| serde_json::from_value::<milepost_domain::map_review::Figures>(v.clone()).unwrap();
+    assert_eq!(
+        (&kept.current, &kept.proposed),
+        (
+            &figures(&printed["current"]["total"]),
+            &figures(&printed["proposed"]["total"])
+        ),
+        "kept as printed"
+    );
+    assert_eq!(
+        (kept.current_maps.len(), kept.proposed_maps.len(), kept.accounts),
+        (1, 1, 8)
+    );
+
+    let clock = Arc::new(milepost_embedded::VirtualClock::new(
+        "2027-01-04T09:00:00Z".parse().unwrap(),
+    ));
+    let digest = WeeklyDigest {
+        store: store.clone(),
+        mailer: Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(&sdk), None)),
+        clock: clock.clone(),
+        config: config.clone(),
+    };
+    moto.record_requests(true).await;
+    let outcome = milepost_digest::send(&digest).await.unwrap();
+    moto.record_requests(false).await;
+    milepost_local::iam::assert_granted("DigestFunction", &moto.take_recorded_actions());
+    assert_eq!(outcome.quarterly_review.as_deref(), Some("Q1 2027"));
+    clock.set("2027-01-11T09:00:00Z".parse().unwrap());
+    let next = milepost_digest::send(&digest).await.unwrap();
+    assert_eq!((next.result.as_str(), next.quarterly_review), ("sent", None));
+
+    let sent = milepost_local::outbox::sent_emails(&moto.endpoint).await.unwrap();
+    assert_eq!(sent.len(), 2);
+    let (quarter, later) = (&sent[0], &sent[1]);
+    assert!(quarter.subject.ends_with("; Q1 2027 map review"), "{}", quarter.subject);
+    assert!(!later.html.contains("data-review") && !later.subject.contains("map review"));
+    let html = &quarter.html;
+    assert!(html.contains("data-review=\"Q1 2027\""), "{html}");
+    assert!(html.contains("the discovery kept on"), "{html}");
+    assert!(
+        html.contains("<li data-finding=\"first_workflow\"><strong>Reconsider: First workflow completed</strong> (every segment): renewed customers reached it 1.2 times as often as churned ones (140 renewed, 35 churned).</li>"),
+        "{html}"
+    );
+    assert!(html.contains("<li data-finding=\"five_active\"><strong>Consider adding: Five teammates active</strong>"));
+    assert!(
+        !html.contains("data-finding=\"team_invited\""),
+        "moderate: nothing to say"
+    );
+    for (what, current, proposed, change) in milepost_app::email::compared(&kept.current, &kept.proposed) {
+        let change = if change.is_empty() {
+            String::new()
+        } else {
+            format!(" ({change})")
+        };
+        let row = format!(
+            "<li data-compare=\"{what}\"><strong>{what}</strong>: {current} in use, {proposed} proposed{change}</li>"
+        );
+        assert!(html.contains(&row), "{row} in {html}");
+    }
+    // The misses as the simulator printed them: the renewed customers miss only under the proposal.
+    let misses = |set: &str| n(&printed[set]["total"]["misses"]);
+    assert!(misses("proposed") > misses("current"));
+    assert!(html.contains(&format!(
+        "<li data-compare=\"misses\"><strong>misses</strong>: {} in use, {} proposed (+",
+        misses("current"),
+        misses("proposed")
+    )));
+}

@@ -368,6 +368,10 @@ pub trait DiscoveryStore: Send + Sync {
     async fn kept_discovery(&self) -> StoreResult<Option<milepost_domain::discovery::KeptDiscovery>>;
     /// Keeps `result`, replacing the one before.
     async fn keep_discovery(&self, result: &milepost_domain::discovery::KeptDiscovery) -> StoreResult<()>;
+    /// The simulator's comparison kept for the quarterly review (the latest).
+    async fn kept_comparison(&self) -> StoreResult<Option<milepost_domain::map_review::KeptComparison>>;
+    /// Keeps `comparison`, replacing the one before.
+    async fn keep_comparison(&self, comparison: &milepost_domain::map_review::KeptComparison) -> StoreResult<()>;
 }
 
 /// Each account's success plan (`milepost outcomes`), kept as versions:
@@ -612,9 +616,10 @@ pub trait RecordScan: Send + Sync {
 pub trait ReportStore: RecordScan + TaskStore {}
 impl<T> ReportStore for T where T: RecordScan + TaskStore {}
 
-/// What the weekly digest reads and writes: the report's records, the send ledger.
-pub trait WeeklyDigestStore: ReportStore + SendLedger {}
-impl<T> WeeklyDigestStore for T where T: ReportStore + SendLedger {}
+/// What the weekly digest reads and writes: the report's records, the send
+/// ledger, and for the quarterly map review the kept discovery and comparison.
+pub trait WeeklyDigestStore: ReportStore + SendLedger + DiscoveryStore {}
+impl<T> WeeklyDigestStore for T where T: ReportStore + SendLedger + DiscoveryStore {}
 
 /// What the sweep reads and writes: due milestones and their accounts.
 pub trait SweepStore: MilestoneStore + AccountStore {}

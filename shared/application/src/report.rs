@@ -15,7 +15,16 @@ pub async fn report(store: &dyn ReportStore, options: ReportOptions) -> StoreRes
 /// Several reports from one read of the store (the weekly digest's week and
 /// its all-time uplift): each is what `report` gives for its options.
 pub async fn reports(store: &dyn ReportStore, options: Vec<ReportOptions>) -> StoreResult<Vec<Report>> {
+    Ok(reports_and_maps(store, options).await?.0)
+}
+
+/// `reports`, and the maps the same read found (the quarterly review judges them).
+pub async fn reports_and_maps(
+    store: &dyn ReportStore,
+    options: Vec<ReportOptions>,
+) -> StoreResult<(Vec<Report>, Vec<milepost_domain::MilestoneMap>)> {
     let mut builders: Vec<ReportBuilder> = options.into_iter().map(ReportBuilder::new).collect();
+    let mut maps = Vec::new();
     let mut cursor = None;
     loop {
         let page = store.records_page(cursor.take()).await?;
@@ -26,6 +35,9 @@ pub async fn reports(store: &dyn ReportStore, options: Vec<ReportOptions>) -> St
                     Record::Milestone(m) => builder.add_milestone(m),
                     Record::Map(map) => builder.add_map(map),
                 }
+            }
+            if let Record::Map(map) = record {
+                maps.push(*map);
             }
         }
         match page.next {
@@ -40,5 +52,5 @@ pub async fn reports(store: &dyn ReportStore, options: Vec<ReportOptions>) -> St
             }
         }
     }
-    Ok(builders.into_iter().map(ReportBuilder::finish).collect())
+    Ok((builders.into_iter().map(ReportBuilder::finish).collect(), maps))
 }

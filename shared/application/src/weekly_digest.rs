@@ -5,6 +5,12 @@
 //! accounts with most of it, and the playbook's uplift over the control group
 //! once its interval is narrow enough to act on.
 //!
+//! On the first Monday of a quarter it also carries the quarterly map
+//! review: the kept discovery's findings on the maps in use (milestones to
+//! reconsider, strong candidates to add), the weights measured for
+//! `arr_weight: discovered`, and the simulator's comparison kept for
+//! proposed maps (`milepost maps simulate --keep`).
+//!
 //! Every figure is `milepost report`'s: the week's from `report --since
 //! <Monday a week ago> --until <Sunday>`, the uplift from `report` over all
 //! time, both as of the send and read in one pass over the store. The email
@@ -13,9 +19,11 @@
 
 use std::sync::Arc;
 
+pub use milepost_domain::map_review::QuarterlyReview;
+use milepost_domain::map_review::{quarter_opened, review};
 pub use milepost_domain::report::Week;
 use milepost_domain::report::{Report, ReportOptions};
-use milepost_domain::{Contact, Timestamp};
+use milepost_domain::{Contact, MilestoneMap, Timestamp};
 use serde::Serialize;
 
 use crate::config::Config;
@@ -45,6 +53,9 @@ pub struct WeeklyDigestOutcome {
     /// already): what `milepost report --json --since … --until …` prints.
     #[serde(skip)]
     pub week_report: Option<Report>,
+    /// The quarter whose map review the digest carried (its first Monday's digest only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quarterly_review: Option<String>,
 }
 
 /// What became of the week's digest (serialized `sent`, `already_sent`, ...).
@@ -83,17 +94,38 @@ pub enum HeldBackListError {
 }
 
 impl WeeklyDigest {
-    /// The two reports a digest is made of: the week's, and all time's for the uplift.
-    async fn reports(&self, week: &Week, now: Timestamp) -> Result<(Report, Report), StoreError> {
+    /// The two reports a digest is made of: the week's, and all time's for
+    /// the uplift; and the maps, for a quarterly review.
+    async fn reports(&self, week: &Week, now: Timestamp) -> Result<(Report, Report, Vec<MilestoneMap>), StoreError> {
         let all_time = ReportOptions {
             since: None,
             until: None,
             ..week.options(now)
         };
-        let mut both = crate::report::reports(self.store.as_ref(), vec![week.options(now), all_time]).await?;
+        let (mut both, maps) =
+            crate::report::reports_and_maps(self.store.as_ref(), vec![week.options(now), all_time]).await?;
         let all_time = both.pop().expect("two reports");
         let week_report = both.pop().expect("two reports");
-        Ok((week_report, all_time))
+        Ok((week_report, all_time, maps))
+    }
+
+    /// The quarter's map review, on the first Monday of a quarter: the kept
+    /// discovery judged against the maps in use, and the kept comparison.
+    async fn quarterly_review(
+        &self,
+        week: &Week,
+        maps: &[MilestoneMap],
+    ) -> Result<Option<QuarterlyReview>, StoreError> {
+        let Some(quarter) = quarter_opened(week) else {
+            return Ok(None);
+        };
+        let discovery = self.store.kept_discovery().await?;
+        Ok(Some(QuarterlyReview {
+            quarter,
+            findings: discovery.as_ref().map(|d| review(d, maps)).unwrap_or_default(),
+            discovery,
+            comparison: self.store.kept_comparison().await?,
+        }))
     }
 
     /// Sends this week's digest, once. A run after the week's digest went
@@ -112,10 +144,18 @@ impl WeeklyDigest {
                 recoveries: None,
                 arr_at_risk: None,
                 week_report: None,
+                quarterly_review: None,
             });
         }
-        let (week_report, all_time) = self.reports(&week, now).await?;
-        let mail = email::weekly_digest(&self.config, &week, &week_report, &all_time, &recipient, key, now)?;
+        let (week_report, all_time, maps) = self.reports(&week, now).await?;
+        let quarterly = self.quarterly_review(&week, &maps).await?;
+        let digest = email::DigestFigures {
+            week: &week,
+            week_report: &week_report,
+            all_time: &all_time,
+            quarterly: quarterly.as_ref(),
+        };
+        let mail = email::weekly_digest(&self.config, &digest, &recipient, key, now)?;
         let result = match send_once(self.store.as_ref(), self.mailer.as_ref(), &mail, now).await {
             Ok(SendResult::Sent) => DigestResult::Sent,
             Ok(SendResult::Rejected(_)) => DigestResult::Rejected,
@@ -134,6 +174,7 @@ impl WeeklyDigest {
             recoveries: Some(week_report.activity.recoveries.total()),
             arr_at_risk: Some(week_report.at_risk.arr_now),
             week_report: Some(week_report),
+            quarterly_review: quarterly.map(|q| q.quarter),
         })
     }
 }

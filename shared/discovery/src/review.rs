@@ -2,20 +2,12 @@
 //! has fallen below 1.5 no longer tell renewals from churn; candidates above
 //! 2.0 that it lacks probably should be in it.
 
-use milepost_domain::discovery::{Class, Ratio};
+use milepost_domain::discovery::Ratio;
+pub use milepost_domain::map_review::Verdict;
 use milepost_domain::MilestoneMap;
 use serde::Serialize;
 
 use super::report::Row;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    /// In the map, ratio under 1.5.
-    Weak,
-    /// Not in the map, ratio over 2.0.
-    StrongCandidate,
-}
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Finding {
@@ -40,11 +32,8 @@ pub fn review(reviewed: &[MilestoneMap], rows: &[Row]) -> Vec<Finding> {
         let segment = map.segment.as_str();
         let tenure = map.tenure.map_or("all", |t| t.as_str());
         for row in rows.iter().filter(|r| r.segment == segment && r.tenure == tenure) {
-            let in_map = map.milestone(&row.milestone).is_some();
-            let verdict = match (in_map, row.comparison.class) {
-                (true, Some(Class::Weak)) => Verdict::Weak,
-                (false, Some(Class::Strong)) => Verdict::StrongCandidate,
-                _ => continue,
+            let Some(verdict) = Verdict::of(map.milestone(&row.milestone).is_some(), row.comparison.class) else {
+                continue;
             };
             let c = &row.comparison;
             findings.push(Finding {

@@ -33,6 +33,7 @@ pub mod leader_queue;
 pub mod lifecycle;
 pub mod limits;
 pub mod map;
+pub mod map_review;
 pub mod numbers;
 pub mod outgoing;
 pub mod pause;

@@ -67,6 +67,7 @@ struct Tables {
     portfolio: BTreeMap<AccountId, (Option<milepost_domain::PortfolioRow>, Timestamp)>,
     portfolio_refreshed: Option<Timestamp>,
     discovery: Option<milepost_domain::discovery::KeptDiscovery>,
+    comparison: Option<milepost_domain::map_review::KeptComparison>,
     /// Each account's success plan, its versions oldest first.
     success_plans: BTreeMap<AccountId, Vec<milepost_domain::SuccessPlan>>,
     /// The results page's kept views, by name: when, and the view as JSON.
@@ -229,6 +230,9 @@ pub struct StoreSnapshot {
     /// The discovery result the maps page shows.
     #[serde(default)]
     pub discovery: Option<milepost_domain::discovery::KeptDiscovery>,
+    /// The simulator's comparison the quarterly review shows.
+    #[serde(default)]
+    pub comparison: Option<milepost_domain::map_review::KeptComparison>,
     /// Every version of every account's success plan.
     #[serde(default)]
     pub success_plans: Vec<milepost_domain::SuccessPlan>,
@@ -272,6 +276,7 @@ impl InMemoryStore {
                 .collect(),
             portfolio_refreshed: t.portfolio_refreshed,
             discovery: t.discovery.clone(),
+            comparison: t.comparison.clone(),
             success_plans: t.success_plans.values().flatten().cloned().collect(),
             results: t
                 .results
@@ -309,6 +314,7 @@ impl InMemoryStore {
             }
             t.portfolio_refreshed = snapshot.portfolio_refreshed;
             t.discovery = snapshot.discovery;
+            t.comparison = snapshot.comparison;
             for plan in snapshot.success_plans {
                 t.success_plans.entry(plan.account_id.clone()).or_default().push(plan);
             }
@@ -1168,6 +1174,16 @@ impl DiscoveryStore for InMemoryStore {
     async fn keep_discovery(&self, result: &milepost_domain::discovery::KeptDiscovery) -> StoreResult<()> {
         self.check_fits("discovery result", result)?;
         self.lock().discovery = Some(result.clone());
+        Ok(())
+    }
+
+    async fn kept_comparison(&self) -> StoreResult<Option<milepost_domain::map_review::KeptComparison>> {
+        Ok(self.lock().comparison.clone())
+    }
+
+    async fn keep_comparison(&self, comparison: &milepost_domain::map_review::KeptComparison) -> StoreResult<()> {
+        self.check_fits("simulator comparison", comparison)?;
+        self.lock().comparison = Some(comparison.clone());
         Ok(())
     }
 }

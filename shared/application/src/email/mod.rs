@@ -29,6 +29,7 @@ mod held_back_list;
 mod lapsed;
 mod leadership;
 mod leadership_list;
+mod simulation;
 mod weekly_digest;
 mod wording;
 
@@ -40,7 +41,8 @@ pub use held_back_list::{held_back_list, HeldItem};
 pub use lapsed::{lapsed_section, LapsedItem, LapsedSection, LAPSED_LISTED};
 pub use leadership::{leadership, EscalationFacts};
 pub use leadership_list::{leadership_list, ListedEscalation};
-pub use weekly_digest::weekly_digest;
+pub use simulation::compared;
+pub use weekly_digest::{weekly_digest, DigestFigures};
 pub use wording::{due_phrase, fmt_local_datetime, possessive};
 
 #[derive(Debug, thiserror::Error)]

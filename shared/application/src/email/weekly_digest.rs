@@ -1,5 +1,5 @@
 //! The weekly digest to leadership: misses, recoveries, ARR at risk and the
-//! playbook's uplift.
+//! playbook's uplift; on a quarter's first Monday, the map review.
 
 use super::*;
 
@@ -40,6 +40,135 @@ pub(super) struct WeeklyDigestView {
     uplift_measured: bool,
     window_days: u32,
     reproduce: String,
+    review: Option<ReviewView>,
+}
+
+/// The quarterly map review as the digest words it.
+pub(super) struct ReviewView {
+    quarter: String,
+    /// Where the findings come from; none kept: how to keep one.
+    discovery: Option<String>,
+    findings: Vec<FindingRow>,
+    /// The milestones' measured weights (`arr_weight: discovered`).
+    worth: Vec<String>,
+    comparison: Option<ComparisonView>,
+}
+
+pub(super) struct FindingRow {
+    /// "Reconsider" or "Consider adding".
+    action: &'static str,
+    milestone: String,
+    name: String,
+    scope: String,
+    says: String,
+}
+
+pub(super) struct ComparisonView {
+    heading: String,
+    rows: Vec<(&'static str, String, String, String)>,
+}
+
+/// A map's scope in words: "every segment", "enterprise, first year".
+fn scope_words(segment: &str, tenure: &str) -> String {
+    let segment = match segment {
+        "all" => "every segment".to_string(),
+        s => s.replace('_', "-"),
+    };
+    match tenure {
+        "all" => segment,
+        "first_year" => format!("{segment}, first year"),
+        _ => format!("{segment}, after the first year"),
+    }
+}
+
+fn review_view(
+    q: &milepost_domain::map_review::QuarterlyReview,
+    week_report: &milepost_domain::report::Report,
+) -> ReviewView {
+    use milepost_domain::map_review::Verdict;
+    let ratio = |r: Option<milepost_domain::discovery::Ratio>| match r {
+        Some(milepost_domain::discovery::Ratio::Finite(r)) => format!("{r:.1} times as often"),
+        Some(milepost_domain::discovery::Ratio::Unbounded) => "while no churned customer did".to_string(),
+        None => "no more often".to_string(),
+    };
+    ReviewView {
+        quarter: q.quarter.clone(),
+        discovery: q.discovery.as_ref().map(|d| {
+            let (renewed, churned) = d.cohorts();
+            format!(
+                "the discovery kept on {} ({}; {renewed} renewed and {churned} churned accounts)",
+                fmt_date(d.kept_at),
+                d.source
+            )
+        }),
+        findings: q
+            .findings
+            .iter()
+            .map(|f| FindingRow {
+                action: match f.verdict {
+                    Verdict::Weak => "Reconsider",
+                    Verdict::StrongCandidate => "Consider adding",
+                },
+                milestone: f.milestone.clone(),
+                name: f.name.clone(),
+                scope: scope_words(&f.segment, &f.tenure),
+                says: format!(
+                    "renewed customers reached it {} as churned ones ({} renewed, {} churned{})",
+                    ratio(f.ratio),
+                    f.renewed_n,
+                    f.churned_n,
+                    if f.small_cohort { "; few accounts, so it may move" } else { "" }
+                ),
+            })
+            .collect(),
+        worth: week_report
+            .worth
+            .iter()
+            .map(|w| match (&w.measured, w.weight_ci) {
+                (Some(m), Some([low, high])) => format!(
+                    "{} ({}): a miss puts {} of the account's ARR at risk (95% {} to {}): {} of {} accounts that missed it churned, {} of {} that reached it",
+                    w.name,
+                    scope_words(&w.map_segment, &w.map_tenure),
+                    percent(w.weight),
+                    percent(low),
+                    percent(high),
+                    m.missed_churned,
+                    m.missed,
+                    m.achieved_churned,
+                    m.achieved
+                ),
+                _ => format!(
+                    "{} ({}): not measured yet, so a miss puts the default {} at risk ({})",
+                    w.name,
+                    scope_words(&w.map_segment, &w.map_tenure),
+                    percent(w.weight),
+                    w.unmeasured.as_deref().unwrap_or("no measure")
+                ),
+            })
+            .collect(),
+        comparison: q.comparison.as_ref().map(|c| ComparisonView {
+            heading: format!(
+                "Proposed maps ({}) against the maps in use ({}), replayed on {} accounts from {} to {}, a CSM task counted as {} minutes; kept {}",
+                c.proposed_maps.join(", "),
+                c.current_maps.join(", "),
+                c.accounts,
+                fmt_date(c.from.and_time(chrono::NaiveTime::MIN).and_utc()),
+                fmt_date(c.until.and_time(chrono::NaiveTime::MIN).and_utc()),
+                c.minutes_per_task,
+                fmt_date(c.kept_at)
+            ),
+            rows: super::compared(&c.current, &c.proposed),
+        }),
+    }
+}
+
+/// What one digest shows: the week's report, all time's (the uplift), and
+/// on a quarter's first Monday its map review.
+pub struct DigestFigures<'a> {
+    pub week: &'a milepost_domain::report::Week,
+    pub week_report: &'a milepost_domain::report::Report,
+    pub all_time: &'a milepost_domain::report::Report,
+    pub quarterly: Option<&'a milepost_domain::map_review::QuarterlyReview>,
 }
 
 pub(super) struct TopAtRiskRow {
@@ -127,13 +256,12 @@ pub(super) fn uplift_words(all_time: &milepost_domain::report::Report) -> (bool,
 /// week, `all_time` over all time (its uplift); both as of `now`.
 pub fn weekly_digest(
     cfg: &Config,
-    week: &milepost_domain::report::Week,
-    week_report: &milepost_domain::report::Report,
-    all_time: &milepost_domain::report::Report,
+    figures: &DigestFigures<'_>,
     recipient: &Contact,
     key: SendKey,
     now: Timestamp,
 ) -> Result<OutgoingEmail, RenderError> {
+    let (week, week_report, all_time) = (figures.week, figures.week_report, figures.all_time);
     let day = |d: chrono::NaiveDate| fmt_date(d.and_time(chrono::NaiveTime::MIN).and_utc());
     let activity = week_report.activity;
     let at_risk = &week_report.at_risk;
@@ -146,11 +274,14 @@ pub fn weekly_digest(
     let (uplift_measured, uplift) = uplift_words(all_time);
     let view = WeeklyDigestView {
         subject: clean_header(&format!(
-            "[Milepost] Week of {}: {} new misses, {} recoveries, {} ARR at risk",
+            "[Milepost] Week of {}: {} new misses, {} recoveries, {} ARR at risk{}",
             day(week.since),
             activity.new_misses.total(),
             activity.recoveries.total(),
-            fmt_money(at_risk.arr_now)
+            fmt_money(at_risk.arr_now),
+            figures
+                .quarterly
+                .map_or(String::new(), |q| format!("; {} map review", q.quarter))
         )),
         period: format!("{} to {}", day(week.since), day(week.until)),
         new_misses: activity.new_misses.total(),
@@ -199,6 +330,7 @@ pub fn weekly_digest(
         uplift_measured,
         window_days: all_time.window_days,
         reproduce: format!("milepost report --since {} --until {}", week.since, week.until),
+        review: figures.quarterly.map(|q| review_view(q, week_report)),
     };
     Ok(OutgoingEmail {
         in_reply_to: None,

@@ -9,6 +9,7 @@ use milepost_app::ports::{
     AccountFolder, ConsoleReads, DiscoveryStore, KeptPortfolio, KeptPortfolioStore, KeptResultsStore, KeptRow,
 };
 use milepost_domain::discovery::KeptDiscovery;
+use milepost_domain::map_review::KeptComparison;
 use milepost_domain::PortfolioRow;
 
 use super::*;
@@ -236,6 +237,8 @@ impl KeptPortfolioStore for DynamoStore {
 /// The latest discovery result: one item of its own.
 const DISCOVERY_PK: &str = "DISCOVERY";
 const DISCOVERY_SK: &str = "LATEST";
+/// The simulator's comparison, beside the discovery result it is reviewed with.
+const COMPARISON_SK: &str = "COMPARISON";
 
 #[async_trait]
 impl DiscoveryStore for DynamoStore {
@@ -249,6 +252,19 @@ impl DiscoveryStore for DynamoStore {
     async fn keep_discovery(&self, result: &KeptDiscovery) -> StoreResult<()> {
         let item = HashMap::from([("item".to_string(), to_attr(result)?)]);
         self.put(item, DISCOVERY_PK.to_string(), DISCOVERY_SK, false).await?;
+        Ok(())
+    }
+
+    async fn kept_comparison(&self) -> StoreResult<Option<KeptComparison>> {
+        self.get(DISCOVERY_PK.to_string(), COMPARISON_SK)
+            .await?
+            .map(|i| from_item(&i))
+            .transpose()
+    }
+
+    async fn keep_comparison(&self, comparison: &KeptComparison) -> StoreResult<()> {
+        let item = HashMap::from([("item".to_string(), to_attr(comparison)?)]);
+        self.put(item, DISCOVERY_PK.to_string(), COMPARISON_SK, false).await?;
         Ok(())
     }
 }

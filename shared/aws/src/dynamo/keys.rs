@@ -26,6 +26,7 @@
 //! | kept portfolio row  | `PORTFOLIO`              | `ROW#<account>`       | `as_of` (epoch µs): a write never replaces a later read |
 //! | portfolio refreshed | `PORTFOLIO`              | `REFRESHED`           |                                              |
 //! | discovery result    | `DISCOVERY`              | `LATEST`              | (the maps page's; the latest replaces it)    |
+//! | simulator comparison| `DISCOVERY`              | `COMPARISON`          | (the quarterly review's; the latest replaces it) |
 //! | kept results view   | `RESULTS`                | `VIEW#<all\|segment>` | `as_of` (epoch µs), `view` (JSON)            |
 //! | task's Slack message | `SLACK#<task id>`       | `POST#<owner\|team>`, a notice `POST#<owner\|team>#<kind>` | `due_pk` = `SLACK#DUE`, `due_sk` = `<when>#<task id>#<audience>#<kind>` while owed a post or an update; TTL `expires_at` (120 days) once not |
 //! | CRM record          | `CRM#<account>`          | `SYNC#<company\|task:<id>>` | `due_pk` = `CRM#DUE`, `due_sk` = `<when>#<account>#<record>` while owed a write; `CRM#UNMATCHED` or `CRM#DEAD` (`<since>#...`) while listed; TTL `expires_at` (120 days) once a task's is synced |

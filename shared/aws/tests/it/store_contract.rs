@@ -1568,6 +1568,30 @@ async fn an_accounts_folder_holds_what_its_page_shows(store: Arc<dyn Store>) {
     store.keep_discovery(&result("2.5", t0())).await.unwrap();
     let latest = result("\"unbounded\"", t0() + Duration::days(1));
     store.keep_discovery(&latest).await.unwrap();
+    assert_eq!(store.kept_discovery().await.unwrap(), Some(latest.clone()));
+
+    // The simulator's comparison beside it: none, then the latest, the discovery untouched.
+    use milepost_domain::map_review::{Figures, KeptComparison};
+    assert!(store.kept_comparison().await.unwrap().is_none());
+    let comparison = |misses: u64| KeptComparison {
+        kept_at: t0(),
+        current_maps: vec!["maps/".into()],
+        proposed_maps: vec!["proposed/".into()],
+        accounts: 8,
+        from: date(2026, 3, 2),
+        until: date(2026, 5, 1),
+        minutes_per_task: 20,
+        current: Figures {
+            misses,
+            csm_hours: 2.5,
+            precision: Some(0.5),
+            ..Figures::default()
+        },
+        proposed: Figures::default(),
+    };
+    store.keep_comparison(&comparison(3)).await.unwrap();
+    store.keep_comparison(&comparison(4)).await.unwrap();
+    assert_eq!(store.kept_comparison().await.unwrap(), Some(comparison(4)));
     assert_eq!(store.kept_discovery().await.unwrap(), Some(latest));
 
     // The results page's kept views: by name, a later one never replaced by an earlier.
