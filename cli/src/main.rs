@@ -115,6 +115,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 proposed,
                 minutes_per_task,
             };
+            if keep {
+                // Before the replay, which may take a while: where it would be kept.
+                can_keep()?;
+            }
             let found = runtime().block_on(milepost_cli::simulate::simulate(&opts))?;
             if let Some(path) = chart {
                 milepost_cli::simulate::write(&path, &milepost_cli::simulate::render_chart(&found))?;
@@ -168,6 +172,21 @@ fn keep_comparison(comparison: milepost_domain::map_review::KeptComparison) -> a
 
 #[cfg(not(feature = "aws"))]
 fn keep_comparison(_: milepost_domain::map_review::KeptComparison) -> anyhow::Result<()> {
+    can_keep()
+}
+
+/// Whether `--keep` has a store to write to.
+#[cfg(feature = "aws")]
+fn can_keep() -> anyhow::Result<()> {
+    anyhow::ensure!(
+        std::env::var_os("MILEPOST_TABLE").is_some(),
+        "--keep writes to the stack's table: set MILEPOST_TABLE (and the AWS credentials and region)"
+    );
+    Ok(())
+}
+
+#[cfg(not(feature = "aws"))]
+fn can_keep() -> anyhow::Result<()> {
     anyhow::bail!("--keep writes to a deployed store: this milepost was built without the AWS commands")
 }
 

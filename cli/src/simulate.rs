@@ -521,8 +521,8 @@ pub async fn simulate(opts: &SimulateOptions) -> Result<Simulation> {
 pub fn kept(s: &Simulation, at: chrono::DateTime<chrono::Utc>) -> milepost_domain::map_review::KeptComparison {
     milepost_domain::map_review::KeptComparison {
         kept_at: at,
-        current_maps: s.current.maps.clone(),
-        proposed_maps: s.proposed.maps.clone(),
+        current_maps: s.current.maps.iter().map(|m| last_part(m)).collect(),
+        proposed_maps: s.proposed.maps.iter().map(|m| last_part(m)).collect(),
         accounts: s.accounts as u64,
         from: s.from,
         until: s.until,
@@ -530,6 +530,14 @@ pub fn kept(s: &Simulation, at: chrono::DateTime<chrono::Utc>) -> milepost_domai
         current: s.current.total.clone(),
         proposed: s.proposed.total.clone(),
     }
+}
+
+/// A path's last part ("proposed" of "/home/alice/maps/proposed/"): what it
+/// was, not where it lies on someone's machine.
+fn last_part(path: &str) -> String {
+    Path::new(path)
+        .file_name()
+        .map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 /// The side-by-side table: every account, then each segment.

@@ -315,6 +315,22 @@ async fn the_first_digest_of_a_quarter_reviews_the_maps_with_the_kept_comparison
         (kept.current_maps.len(), kept.proposed_maps.len(), kept.accounts),
         (1, 1, 8)
     );
+    // --keep with nowhere to keep: refused before the replay, nothing printed.
+    let nowhere = Command::new(env!("CARGO_BIN_EXE_milepost"))
+        .args([
+            "maps",
+            "simulate",
+            "--accounts",
+            &path("accounts.csv"),
+            "--events",
+            &path("events.csv"),
+        ])
+        .args(["--current", &path("current"), "--proposed", &path("proposed"), "--keep"])
+        .env_remove("MILEPOST_TABLE")
+        .output()
+        .unwrap();
+    assert!(!nowhere.status.success() && nowhere.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&nowhere.stderr).contains("set MILEPOST_TABLE"));
 
     let clock = Arc::new(milepost_embedded::VirtualClock::new(
         "2027-01-04T09:00:00Z".parse().unwrap(),
@@ -343,13 +359,31 @@ async fn the_first_digest_of_a_quarter_reviews_the_maps_with_the_kept_comparison
     assert!(html.contains("data-review=\"Q1 2027\""), "{html}");
     assert!(html.contains("the discovery kept on"), "{html}");
     assert!(
-        html.contains("<li data-finding=\"first_workflow\"><strong>Reconsider: First workflow completed</strong> (every segment): renewed customers reached it 1.2 times as often as churned ones (140 renewed, 35 churned).</li>"),
+        html.contains("<li data-finding=\"first_workflow\"><strong>Reconsider: First workflow completed</strong> (every segment): renewed customers reached it 1.20 times as often as churned ones (140 renewed, 35 churned).</li>"),
         "{html}"
     );
     assert!(html.contains("<li data-finding=\"five_active\"><strong>Consider adding: Five teammates active</strong>"));
     assert!(
         !html.contains("data-finding=\"team_invited\""),
         "moderate: nothing to say"
+    );
+    // The manual milestone has no line in the kept discovery: said not to be judged, not passed as fine.
+    assert!(
+        html.contains("data-unjudged=\"1\">Not judged by it (no line for their map's scope: added since, or under other ids): Executive sponsor named (every segment).</p>"),
+        "{html}"
+    );
+    // The maps by what they were called, not where they lay on the machine that kept them.
+    assert_eq!(
+        (kept.current_maps.clone(), kept.proposed_maps.clone()),
+        (vec!["current".to_string()], vec!["proposed".to_string()])
+    );
+    assert!(
+        html.contains("the proposed maps (proposed) against the maps it was given as current (current)"),
+        "{html}"
+    );
+    assert!(
+        !html.contains(dir.path().to_str().unwrap()),
+        "no local path in the email"
     );
     for (what, current, proposed, change) in milepost_app::email::compared(&kept.current, &kept.proposed) {
         let change = if change.is_empty() {

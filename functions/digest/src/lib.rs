@@ -16,6 +16,7 @@ pub async fn send(digest: &WeeklyDigest) -> Result<WeeklyDigestOutcome, HeldBack
                 new_misses = ?outcome.new_misses,
                 recoveries = ?outcome.recoveries,
                 arr_at_risk = ?outcome.arr_at_risk,
+                quarterly_review = ?outcome.quarterly_review,
                 "weekly digest"
             );
             Ok(outcome)

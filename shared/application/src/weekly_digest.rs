@@ -111,21 +111,32 @@ impl WeeklyDigest {
 
     /// The quarter's map review, on the first Monday of a quarter: the kept
     /// discovery judged against the maps in use, and the kept comparison.
-    async fn quarterly_review(
-        &self,
-        week: &Week,
-        maps: &[MilestoneMap],
-    ) -> Result<Option<QuarterlyReview>, StoreError> {
-        let Some(quarter) = quarter_opened(week) else {
-            return Ok(None);
+    /// What cannot be read is said in the review; the week's figures still go.
+    async fn quarterly_review(&self, week: &Week, maps: &[MilestoneMap]) -> Option<QuarterlyReview> {
+        let quarter = quarter_opened(week)?;
+        let (discovery, comparison) = match (self.store.kept_discovery().await, self.store.kept_comparison().await) {
+            (Ok(d), Ok(c)) => (d, c),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(error = %crate::ErrorChain(&e), "the quarterly map review's kept results could not be read");
+                return Some(QuarterlyReview {
+                    quarter,
+                    discovery: None,
+                    findings: Vec::new(),
+                    unjudged: Vec::new(),
+                    comparison: None,
+                    unreadable: Some(e.to_string()),
+                });
+            }
         };
-        let discovery = self.store.kept_discovery().await?;
-        Ok(Some(QuarterlyReview {
+        let (findings, unjudged) = discovery.as_ref().map(|d| review(d, maps)).unwrap_or_default();
+        Some(QuarterlyReview {
             quarter,
-            findings: discovery.as_ref().map(|d| review(d, maps)).unwrap_or_default(),
             discovery,
-            comparison: self.store.kept_comparison().await?,
-        }))
+            findings,
+            unjudged,
+            comparison,
+            unreadable: None,
+        })
     }
 
     /// Sends this week's digest, once. A run after the week's digest went
@@ -148,7 +159,7 @@ impl WeeklyDigest {
             });
         }
         let (week_report, all_time, maps) = self.reports(&week, now).await?;
-        let quarterly = self.quarterly_review(&week, &maps).await?;
+        let quarterly = self.quarterly_review(&week, &maps).await;
         let digest = email::DigestFigures {
             week: &week,
             week_report: &week_report,

@@ -457,6 +457,15 @@ impl KeptDiscovery {
                     TENURES.join(", ")
                 ));
             }
+            if let (Some(ratio), Some(class)) = (line.ratio, line.class) {
+                if Class::of(ratio) != class {
+                    return Err(format!(
+                        "{at}.class is {} but its ratio {ratio} makes it {}",
+                        class.as_str(),
+                        Class::of(ratio).as_str()
+                    ));
+                }
+            }
             for (field, achieved, n, n_field) in [
                 ("renewed_achieved", line.renewed_achieved, line.renewed_n, "renewed_n"),
                 ("churned_achieved", line.churned_achieved, line.churned_n, "churned_n"),
@@ -662,6 +671,10 @@ mod kept_tests {
                 "a ratio is a number of 0 or more",
             ),
             (printed(&OVERALL.replace("\"strong\"", "\"great\"")), "great"),
+            (
+                printed(&OVERALL.replace("\"strong\"", "\"weak\"")),
+                "milestones[0].class is weak but its ratio 3.00 makes it strong",
+            ),
             (
                 printed(&OVERALL.replace("\"churned_achieved\": 3", "\"churned_achieved\": 13")),
                 "milestones[0].churned_achieved is more than milestones[0].churned_n (12)",

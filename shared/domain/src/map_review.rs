@@ -47,12 +47,45 @@ pub struct MapFinding {
     pub small_cohort: bool,
 }
 
-/// `kept`'s findings for each of `maps`, judged on the lines of the map's
-/// own scope: weak milestones first, each verdict in the kept order.
-pub fn review(kept: &KeptDiscovery, maps: &[MilestoneMap]) -> Vec<MapFinding> {
+/// A milestone of a map the kept discovery has no judged line for in the
+/// map's scope (added since, or another file's ids): the review cannot
+/// speak for it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Unjudged {
+    pub segment: String,
+    pub tenure: String,
+    pub milestone: String,
+    pub name: String,
+}
+
+/// `kept`'s findings for each of `maps` (in their scopes' order), judged on
+/// the lines of the map's own scope: weak milestones first; and the maps'
+/// milestones it did not judge (an agreed outcome's checkpoints never are).
+pub fn review(kept: &KeptDiscovery, maps: &[MilestoneMap]) -> (Vec<MapFinding>, Vec<Unjudged>) {
+    let mut maps: Vec<&MilestoneMap> = maps.iter().collect();
+    maps.sort_by_key(|m| m.discovery_scope());
     let mut findings = Vec::new();
+    let mut unjudged = Vec::new();
     for map in maps {
         let (segment, tenure) = map.discovery_scope();
+        for def in map
+            .milestones
+            .iter()
+            .filter(|d| !matches!(d.criterion, crate::Criterion::AgreedOutcome))
+        {
+            let judged = kept
+                .lines
+                .iter()
+                .any(|l| l.milestone == def.id && l.segment == segment && l.tenure == tenure && l.class.is_some());
+            if !judged {
+                unjudged.push(Unjudged {
+                    segment: segment.to_string(),
+                    tenure: tenure.to_string(),
+                    milestone: def.id.clone(),
+                    name: def.name.clone(),
+                });
+            }
+        }
         for line in kept.lines.iter().filter(|l| l.segment == segment && l.tenure == tenure) {
             let Some(verdict) = Verdict::of(map.milestone(&line.milestone).is_some(), line.class) else {
                 continue;
@@ -71,7 +104,7 @@ pub fn review(kept: &KeptDiscovery, maps: &[MilestoneMap]) -> Vec<MapFinding> {
         }
     }
     findings.sort_by_key(|f| f.verdict != Verdict::Weak);
-    findings
+    (findings, unjudged)
 }
 
 /// The quarter whose first digest goes on `week.sent_on` ("Q2 2026"): the
@@ -82,8 +115,10 @@ pub fn quarter_opened(week: &Week) -> Option<String> {
 }
 
 /// What one set of maps would have done over a replayed history, for every
-/// account together or for one segment's (`milepost maps simulate`).
+/// account together or for one segment's (`milepost maps simulate`). A
+/// figure added later reads as none from a comparison kept before.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Figures {
     pub accounts: u64,
     pub misses: u64,
@@ -118,8 +153,11 @@ pub struct Figures {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct KeptComparison {
     pub kept_at: crate::Timestamp,
-    /// The map files each run read, by name.
+    /// What each run was given as its maps (`--current`, `--proposed`):
+    /// the last part of each path, not where it lies on someone's machine.
+    #[serde(default)]
     pub current_maps: Vec<String>,
+    #[serde(default)]
     pub proposed_maps: Vec<String>,
     pub accounts: u64,
     pub from: NaiveDate,
@@ -137,7 +175,11 @@ pub struct QuarterlyReview {
     pub quarter: String,
     pub discovery: Option<KeptDiscovery>,
     pub findings: Vec<MapFinding>,
+    /// The maps' milestones the kept discovery did not judge.
+    pub unjudged: Vec<Unjudged>,
     pub comparison: Option<KeptComparison>,
+    /// What could not be read (the weekly figures still go).
+    pub unreadable: Option<String>,
 }
 
 #[cfg(test)]
@@ -188,13 +230,27 @@ mod tests {
             crate::fixtures::milestone_def("first", 10, crate::Criterion::Manual),
             crate::fixtures::milestone_def("second", 20, crate::Criterion::Manual),
         ]);
-        let found = review(&kept, &[map]);
+        let (found, unjudged) = review(&kept, &[map]);
         let said: Vec<(&str, Verdict)> = found.iter().map(|f| (f.milestone.as_str(), f.verdict)).collect();
+        // "second" has a line and a class, but only a strong one in the map: nothing to say, judged.
+        assert!(unjudged.is_empty(), "{unjudged:?}");
         // The smb line is not the all-segment map's scope; "quiet" is weak but in no map.
         assert_eq!(said, vec![("first", Verdict::Weak), ("team", Verdict::StrongCandidate)]);
         assert_eq!(
             (found[1].name.as_str(), found[1].ratio),
             ("Team of three", Some(Ratio::Finite(2.6)))
+        );
+
+        // A milestone added to the map since: not judged, and said to be so.
+        let mut grown = crate::fixtures::map_of(vec![
+            crate::fixtures::milestone_def("first", 10, crate::Criterion::Manual),
+            crate::fixtures::milestone_def("new_one", 20, crate::Criterion::Manual),
+        ]);
+        grown.milestones[1].name = "New one".into();
+        let (_, unjudged) = review(&kept, &[grown]);
+        assert_eq!(
+            unjudged.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(),
+            ["New one"]
         );
     }
 }

@@ -49,6 +49,10 @@ pub(super) struct ReviewView {
     /// Where the findings come from; none kept: how to keep one.
     discovery: Option<String>,
     findings: Vec<FindingRow>,
+    /// The maps' milestones it did not judge, in words.
+    unjudged: Vec<String>,
+    /// Why the kept results could not be read, if they could not.
+    unreadable: Option<String>,
     /// The milestones' measured weights (`arr_weight: discovered`).
     worth: Vec<String>,
     comparison: Option<ComparisonView>,
@@ -85,11 +89,13 @@ fn review_view(
     q: &milepost_domain::map_review::QuarterlyReview,
     week_report: &milepost_domain::report::Report,
 ) -> ReviewView {
+    use milepost_domain::discovery::Ratio;
     use milepost_domain::map_review::Verdict;
-    let ratio = |r: Option<milepost_domain::discovery::Ratio>| match r {
-        Some(milepost_domain::discovery::Ratio::Finite(r)) => format!("{r:.1} times as often"),
-        Some(milepost_domain::discovery::Ratio::Unbounded) => "while no churned customer did".to_string(),
-        None => "no more often".to_string(),
+    // Ratios as `milepost discover` prints them (two decimals), beside the rule's 1.5 and 2.0.
+    let ratio = |r: Option<Ratio>| match r {
+        Some(r @ Ratio::Finite(_)) => format!("renewed customers reached it {r} times as often as churned ones"),
+        Some(Ratio::Unbounded) => "renewed customers reached it and no churned customer did".to_string(),
+        None => "neither renewed nor churned customers reached it".to_string(),
     };
     ReviewView {
         quarter: q.quarter.clone(),
@@ -113,7 +119,7 @@ fn review_view(
                 name: f.name.clone(),
                 scope: scope_words(&f.segment, &f.tenure),
                 says: format!(
-                    "renewed customers reached it {} as churned ones ({} renewed, {} churned{})",
+                    "{} ({} renewed, {} churned{})",
                     ratio(f.ratio),
                     f.renewed_n,
                     f.churned_n,
@@ -121,12 +127,18 @@ fn review_view(
                 ),
             })
             .collect(),
+        unjudged: q
+            .unjudged
+            .iter()
+            .map(|u| format!("{} ({})", u.name, scope_words(&u.segment, &u.tenure)))
+            .collect(),
+        unreadable: q.unreadable.clone(),
         worth: week_report
             .worth
             .iter()
             .map(|w| match (&w.measured, w.weight_ci) {
                 (Some(m), Some([low, high])) => format!(
-                    "{} ({}): a miss puts {} of the account's ARR at risk (95% {} to {}): {} of {} accounts that missed it churned, {} of {} that reached it",
+                    "{} ({}): a miss puts {} of the account's ARR at risk (95% {} to {}): {} of {} accounts that missed it churned, {} of {} that reached it, over {}",
                     w.name,
                     scope_words(&w.map_segment, &w.map_tenure),
                     percent(w.weight),
@@ -135,7 +147,9 @@ fn review_view(
                     m.missed_churned,
                     m.missed,
                     m.achieved_churned,
-                    m.achieved
+                    m.achieved,
+                    // The map's own scope, or every account's when its own line was small or missing.
+                    scope_words(&m.segment, &m.tenure)
                 ),
                 _ => format!(
                     "{} ({}): not measured yet, so a miss puts the default {} at risk ({})",
@@ -148,14 +162,14 @@ fn review_view(
             .collect(),
         comparison: q.comparison.as_ref().map(|c| ComparisonView {
             heading: format!(
-                "Proposed maps ({}) against the maps in use ({}), replayed on {} accounts from {} to {}, a CSM task counted as {} minutes; kept {}",
+                "The simulator's comparison kept on {}: the proposed maps ({}) against the maps it was given as current ({}), replayed on {} accounts from {} to {}, a CSM task counted as {} minutes",
+                fmt_date(c.kept_at),
                 c.proposed_maps.join(", "),
                 c.current_maps.join(", "),
                 c.accounts,
                 fmt_date(c.from.and_time(chrono::NaiveTime::MIN).and_utc()),
                 fmt_date(c.until.and_time(chrono::NaiveTime::MIN).and_utc()),
-                c.minutes_per_task,
-                fmt_date(c.kept_at)
+                c.minutes_per_task
             ),
             rows: super::compared(&c.current, &c.proposed),
         }),
