@@ -249,13 +249,14 @@ volume: $(VENV)/.installed
 ## same seed; ROUNDS seeds from SEED on, ACCOUNTS customers each over DAYS days
 ## of events (30 over 60: ~2,900 events a round), report in
 ## target/chaos/report.json. make test runs one round of seed 19 with 5
-## customers over 45 days (cli/tests/chaos.rs), about 30 seconds.
+## customers over 30 days (cli/tests/chaos.rs), about 20 seconds. Then the
+## ingest part alone over DAYS (make test: 30) and Slack's and HubSpot's rounds:
 SEED ?= 19
 ROUNDS ?= 1
 ACCOUNTS ?= 30
 DAYS ?= 60
 # The functions' metric records (lines of JSON) are left out of what it prints.
-# Then Slack's and HubSpot's rounds: SLACK_TASKS and HUBSPOT_TASKS tasks
+# Slack's and HubSpot's rounds: SLACK_TASKS and HUBSPOT_TASKS tasks
 # (make test: 40 each) against the stand-ins failing a third of the posts,
 # updates and writes (seed SEED).
 SLACK_TASKS ?= 400
@@ -263,6 +264,8 @@ HUBSPOT_TASKS ?= 400
 chaos: $(VENV)/.installed
 	set -o pipefail; MILEPOST_CHAOS_SEED=$(SEED) MILEPOST_CHAOS_ROUNDS=$(ROUNDS) MILEPOST_CHAOS_ACCOUNTS=$(ACCOUNTS) MILEPOST_CHAOS_DAYS=$(DAYS) \
 	    $(CARGO) test -p milepost-cli --test chaos -- --nocapture 2>&1 | grep -v '^{"'
+	set -o pipefail; MILEPOST_CHAOS_SEED=$(SEED) MILEPOST_CHAOS_INGEST_DAYS=$(DAYS) \
+	    $(CARGO) test -p milepost-cli --test it chaos_ingest -- --nocapture 2>&1 | grep -v '^{"'
 	set -o pipefail; MILEPOST_CHAOS_SEED=$(SEED) MILEPOST_SLACK_CHAOS_TASKS=$(SLACK_TASKS) MILEPOST_HUBSPOT_CHAOS_TASKS=$(HUBSPOT_TASKS) \
 	    $(CARGO) test -p integrations --test it chaos -- --nocapture 2>&1 | grep -v '^{"'
 

@@ -6,7 +6,8 @@
 //! The end state must equal a fault-free run's of the same seed (on the
 //! embedded store, which the store contract holds to DynamoDB's semantics): every
 //! milestone, every account's activity, and each reached milestone
-//! announced exactly once. `MILEPOST_CHAOS_SEED` picks another seed.
+//! announced exactly once. `MILEPOST_CHAOS_SEED` picks another seed,
+//! `MILEPOST_CHAOS_INGEST_DAYS` a longer stream (`make chaos DAYS=`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,10 +26,20 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 const ACCOUNTS: usize = 8;
-const DAYS: i64 = 60;
+/// Days of the stream in `make test`; `make chaos` sends its `DAYS` (60 by
+/// default) through `MILEPOST_CHAOS_INGEST_DAYS`.
+const DAYS: i64 = 30;
 const BATCH: usize = 10;
 /// How often a sender tries one request before it gives up (Segment retries for hours).
 const SENDER_ATTEMPTS: usize = 30;
+
+fn days() -> i64 {
+    std::env::var("MILEPOST_CHAOS_INGEST_DAYS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(DAYS)
+        .max(1)
+}
 
 fn seed() -> u64 {
     std::env::var("MILEPOST_CHAOS_SEED")
@@ -41,7 +52,7 @@ fn seed() -> u64 {
 /// one in ten sent twice, as a retrying sender would.
 fn stream(plans: &[AccountPlan], rng: &mut ChaCha8Rng) -> Vec<ProductEvent> {
     let mut events = Vec::new();
-    for day in 0..DAYS {
+    for day in 0..days() {
         for p in plans {
             p.events_on(day, 1, &mut events);
         }
