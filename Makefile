@@ -249,7 +249,7 @@ volume: $(VENV)/.installed
 ## same seed; ROUNDS seeds from SEED on, ACCOUNTS customers each over DAYS days
 ## of events (30 over 60: ~2,900 events a round), report in
 ## target/chaos/report.json. make test runs one round of seed 19 with 5
-## customers over 30 days (cli/tests/chaos.rs), about 20 seconds. Then the
+## customers over 45 days (cli/tests/chaos.rs), about 30 seconds. Then the
 ## ingest part alone over DAYS (make test: 30) and Slack's and HubSpot's rounds:
 SEED ?= 19
 ROUNDS ?= 1
