@@ -30,16 +30,21 @@ use serde_json::Value;
 const TABLE: &str = "milepost-digest";
 
 /// `milepost ARGS` as a user runs it against the emulator's `table`.
-fn milepost(moto: &MotoServer, table: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_milepost"))
+pub(crate) fn milepost(moto: &MotoServer, table: &str, args: &[&str]) -> std::process::Output {
+    on_emulator(&mut Command::new(env!("CARGO_BIN_EXE_milepost")), moto, table)
         .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `command` pointed at the emulator's `table`, as `make local` points a shell.
+pub(crate) fn on_emulator<'c>(command: &'c mut Command, moto: &MotoServer, table: &str) -> &'c mut Command {
+    command
         .env("AWS_ENDPOINT_URL", &moto.endpoint)
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("MILEPOST_TABLE", table)
-        .output()
-        .unwrap()
 }
 
 /// The figures the email's HTML names with `data-figure`, in order.

@@ -70,9 +70,11 @@ fn write_history(dir: &Path) {
     }
 }
 
-fn simulate(dir: &Path, extra: &[&str]) -> std::process::Output {
+/// `milepost maps simulate` on the history in `dir`, current against proposed.
+fn simulate_command(dir: &Path) -> Command {
     let path = |p: &str| dir.join(p).display().to_string();
-    Command::new(env!("CARGO_BIN_EXE_milepost"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_milepost"));
+    command
         .args([
             "maps",
             "simulate",
@@ -88,10 +90,12 @@ fn simulate(dir: &Path, extra: &[&str]) -> std::process::Output {
             &path("proposed"),
             "--minutes-per-task",
             "30",
-        ])
-        .args(extra)
-        .output()
-        .unwrap()
+        ]);
+    command
+}
+
+fn simulate(dir: &Path, extra: &[&str]) -> std::process::Output {
+    simulate_command(dir).args(extra).output().unwrap()
 }
 
 fn n(v: &Value) -> u64 {
@@ -247,15 +251,7 @@ async fn the_first_digest_of_a_quarter_reviews_the_maps_with_the_kept_comparison
         .await
         .unwrap();
     let milepost = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_milepost"))
-            .args(args)
-            .env("AWS_ENDPOINT_URL", &moto.endpoint)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("MILEPOST_TABLE", TABLE)
-            .output()
-            .unwrap();
+        let out = crate::from_store::milepost(&moto, TABLE, args);
         assert!(
             out.status.success(),
             "{args:?}: {}",
@@ -266,23 +262,11 @@ async fn the_first_digest_of_a_quarter_reviews_the_maps_with_the_kept_comparison
     let dir = tempfile::tempdir().unwrap();
     write_history(dir.path());
     let path = |p: &str| dir.path().join(p).display().to_string();
-    let out = milepost(&[
-        "maps",
-        "simulate",
-        "--accounts",
-        &path("accounts.csv"),
-        "--events",
-        &path("events.csv"),
-        "--current",
-        &path("current"),
-        "--proposed",
-        &path("proposed"),
-        "--minutes-per-task",
-        "30",
-        "--format",
-        "json",
-        "--keep",
-    ]);
+    let out = crate::from_store::on_emulator(&mut simulate_command(dir.path()), &moto, TABLE)
+        .args(["--format", "json", "--keep"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("kept for the quarterly map review"));
     let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
     milepost(&["maps", "load", &path("current")]);
@@ -316,16 +300,8 @@ async fn the_first_digest_of_a_quarter_reviews_the_maps_with_the_kept_comparison
         (1, 1, 8)
     );
     // --keep with nowhere to keep: refused before the replay, nothing printed.
-    let nowhere = Command::new(env!("CARGO_BIN_EXE_milepost"))
-        .args([
-            "maps",
-            "simulate",
-            "--accounts",
-            &path("accounts.csv"),
-            "--events",
-            &path("events.csv"),
-        ])
-        .args(["--current", &path("current"), "--proposed", &path("proposed"), "--keep"])
+    let nowhere = simulate_command(dir.path())
+        .arg("--keep")
         .env_remove("MILEPOST_TABLE")
         .output()
         .unwrap();
