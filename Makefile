@@ -116,15 +116,15 @@ $(SDK_NODE): tests/sdk/package.json tests/sdk/package-lock.json $(VENV)/.install
 # and each fills the cores the other leaves idle while one big crate compiles.
 # After the tests, sam build (a check of what cargo built),
 # the browser checks (the emails, the console, discover's chart; one
-# Chromium each, PREVIEW_JOBS=1) and make local's run (it mostly waits on its
-# compressed playbook days) run side by side.
+# Chromium each) and make local's run (it mostly waits on its compressed
+# playbook days) run side by side.
 test: export CARGO_BUILD_TARGET := $(HOST_TRIPLE)
 test:
 	$(MAKE) --no-print-directory -j4 --output-sync=target lint test-tools layers docs validate test-build \
 	    LINT_TARGET_DIR=target/lint
 	$(CARGO) test --workspace
 	$(MAKE) --no-print-directory -j5 --output-sync=target sam-build-check emails-preview local-run console-check discover-check \
-	    CHECK_CLI=target/$(HOST_TRIPLE)/debug/milepost CHECK_CLI_BUILD= PREVIEW_JOBS=1
+	    CHECK_CLI=target/$(HOST_TRIPLE)/debug/milepost CHECK_CLI_BUILD=
 
 test-tools: $(VENV)/.installed $(INFRA_NODE) $(SDK_NODE)
 
@@ -146,8 +146,6 @@ $(CHROMIUM): $(VENV)/.installed
 ## unpacked into .venv) at 375 and 1200 px; fails on overflow, small text, bad
 ## links, or a page's form. Screenshots: target/emails-preview/preview/index.html
 EMAILS_DIR := target/emails-preview
-# Chromiums at a time (empty: one per core).
-PREVIEW_JOBS ?=
 # The CLI the browser checks run, and the target that builds it.
 CHECK_CLI ?= $(MILEPOST)
 CHECK_CLI_BUILD ?= build-cli
@@ -155,7 +153,7 @@ emails-preview: $(CHECK_CLI_BUILD) $(VENV)/.installed $(CHROMIUM)
 	rm -rf $(EMAILS_DIR) && $(CHECK_CLI) demo --accounts 40 --days 120 --out $(EMAILS_DIR) --quiet >/dev/null
 	$(CHECK_CLI) pages-preview --out $(EMAILS_DIR)/pages >/dev/null
 	$(VENV)/bin/python tests/emails_preview.py --self-test >/dev/null
-	PREVIEW_JOBS=$(PREVIEW_JOBS) $(VENV)/bin/python tests/emails_preview.py $(EMAILS_DIR)/outbox,$(EMAILS_DIR)/digest $(EMAILS_DIR)/preview $(EMAILS_DIR)/pages
+	$(VENV)/bin/python tests/emails_preview.py $(EMAILS_DIR)/outbox,$(EMAILS_DIR)/digest $(EMAILS_DIR)/preview $(EMAILS_DIR)/pages
 
 ## discover-check: `milepost discover` on a history with planted effects, against
 ## a recount by hand; bad rows, --strict, --review, and the chart in headless Chromium

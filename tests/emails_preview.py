@@ -7,8 +7,9 @@ usage: emails_preview.py OUTBOX_DIR[,DIR...] PREVIEW_DIR [PAGES_DIR]
        (the demo's outbox and its digest folder, where the weekly digest goes)
        emails_preview.py --self-test     (a deliberately broken email and page must fail)
 
-Chromium is .venv/bin/chromium-headless (tests/chromium.sh), or $CHROMIUM.
-Exits 1 if any check fails. Python 3 standard library only.
+Chromium is .venv/bin/chromium-headless (tests/chromium.sh), or $CHROMIUM,
+driven by Playwright (in .venv): one browser for the whole run, a page per
+email and width. Exits 1 if any check fails.
 """
 import email
 import email.policy
@@ -16,11 +17,12 @@ import html
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import sync_playwright
 
 KINDS = ("outreach", "follow-up", "csm-task", "leadership", "exec-sponsor", "owner-digest", "heads-up",
          "heads-up-champion", "weekly-digest", "task-over-sla", "task-raised-to-lead", "lapsed-reminder")
@@ -32,10 +34,11 @@ MIN_PNG_BYTES = 5000
 CHROMIUM = os.environ.get("CHROMIUM") or str(
     Path(__file__).resolve().parent.parent / ".venv/bin/chromium-headless")
 
-# New headless Chromium will not make a window narrower than 500 px, so the email
-# goes into an iframe of exactly the width under test. A srcdoc iframe is
-# same-origin with its parent, so this script can measure the email's document;
-# it writes what it found into <pre id=out> for --dump-dom to print.
+# The email goes into an iframe of exactly the width under test (as it did
+# when Chromium ran once per page: new headless Chromium will not make a
+# window narrower than 500 px). A srcdoc iframe is same-origin with its
+# parent, so this script can measure the email's document; it writes what it
+# found into <pre id=out>.
 MEASURE_JS = r"""
 const W = %(width)d;
 const name = e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') +
@@ -92,32 +95,26 @@ def wrapper(email_html, width, height):
             f'<script>{MEASURE_JS % {"width": width}}</script></body></html>')
 
 
-def chromium(tmp, page, width, height, *args):
-    path = Path(tmp, "page.html")
-    path.write_text(page)
-    cmd = [CHROMIUM, f"--user-data-dir={tmp}/profile", f"--window-size={width},{height}",
-           "--force-device-scale-factor=1",
-           # Offline: anything remote fails at once instead of waiting on DNS.
-           "--host-resolver-rules=MAP * ~NOTFOUND", *args, path.as_uri()]
-    # A browser killed by a signal (a crash under load, seen once in CI)
-    # says nothing about the page: try again, twice at most.
-    for _ in range(3):
-        run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-        if run.returncode >= 0:
-            break
-    if run.returncode != 0:
-        noise = re.compile(r"dbus|Fontconfig")
-        err = [l for l in run.stderr.splitlines() if not noise.search(l)][-5:]
-        raise RuntimeError(f"{CHROMIUM} exited {run.returncode}: " + " | ".join(err))
-    return run.stdout
+def show(page, path, page_html, width, height):
+    """`page_html`, from the file `path`, in the browser's page at width x
+    height; once the measuring script has written what it found."""
+    path.write_text(page_html)
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto(path.as_uri())
+    page.wait_for_function("document.getElementById('out').textContent.length > 0", timeout=30_000)
 
 
-def measure(tmp, email_html, width):
-    dom = chromium(tmp, wrapper(email_html, width, 200), max(width, 500), 800, "--dump-dom")
-    found = re.search(r'<pre id="out">(.+?)</pre>', dom, re.S)
-    if not found:
-        raise RuntimeError("the measuring script wrote nothing (did the page load?)")
-    return json.loads(html.unescape(found.group(1)))
+def measure(page, tmp, email_html, width):
+    try:
+        show(page, Path(tmp, "measure.html"), wrapper(email_html, width, 200), max(width, 500), 800)
+    except PlaywrightError as e:
+        raise RuntimeError(f"the measuring script wrote nothing (did the page load?): {e}") from e
+    return json.loads(page.locator("#out").text_content())
+
+
+def screenshot(page, tmp, email_html, width, height, png):
+    show(page, Path(tmp, "shot.html"), wrapper(email_html, width, height), width, height)
+    page.screenshot(path=str(png))
 
 
 def problems(m, width, subject):
@@ -209,33 +206,37 @@ def subject_of(html_path):
     return email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)["Subject"]
 
 
-def check_one(kind, path, width, preview, pages):
+def check_one(page, kind, path, width, preview, pages):
     """One email (or page) at one width: its measures, screenshot and problems."""
     with tempfile.TemporaryDirectory() as tmp:
         body = path.read_text(encoding="utf-8")
         png = preview / f"{kind}-{width}.png"
         png.unlink(missing_ok=True)
         try:
-            m = measure(tmp, body, width)
-            chromium(tmp, wrapper(body, width, m["height"]), width, m["height"],
-                     f"--screenshot={png}")
+            m = measure(page, tmp, body, width)
+            screenshot(page, tmp, body, width, m["height"], png)
             bad = problems(m, width, None if pages else subject_of(path)) + png_problems(png, width)
             if pages:
                 bad += page_problems(m, kind)
-        except (RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
+        except (RuntimeError, PlaywrightError, ValueError) as e:
             m, bad = None, [f"chromium: {e}"]
     return kind, width, m, path.name, bad
 
 
 def check(emails, preview, pages=False):
     """emails: {kind: path of its .html} (or, with `pages`, {page name: path}).
-    Returns (table rows, failure lines). Chromium runs once per core at a time
-    ($PREVIEW_JOBS at a time when set: make test runs this beside make local)."""
+    Returns (table rows, failure lines). One browser page renders them all,
+    one after another (a browser per page cost a second each)."""
     preview.mkdir(parents=True, exist_ok=True)
     jobs = [(kind, path, width) for kind, path in emails.items() for width in WIDTHS]
-    jobs_at_once = int(os.environ.get("PREVIEW_JOBS") or os.cpu_count() or 2)
-    with ThreadPoolExecutor(max_workers=max(1, jobs_at_once)) as pool:
-        rows = list(pool.map(lambda job: check_one(*job, preview, pages), jobs))
+    with sync_playwright() as p:
+        # Offline: anything remote fails at once instead of waiting on DNS.
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--host-resolver-rules=MAP * ~NOTFOUND"])
+        try:
+            page = browser.new_page(device_scale_factor=1)
+            rows = [check_one(page, *job, preview, pages) for job in jobs]
+        finally:
+            browser.close()
     failures = [f"{kind} @{width}px: {b}" for kind, width, _, _, bad in rows for b in bad]
     return rows, failures
 
