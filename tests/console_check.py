@@ -423,6 +423,13 @@ def main():
                 check(f"The playbook adds {points(headline['uplift'])} points (95% CI {points(headline['uplift_ci'][0])} "
                       f"to {points(headline['uplift_ci'][1])})" in said, f"the headline's uplift is report.json's: {said!r}")
             check(page.locator("#arr-now").inner_text() == money(report["at_risk"]["arr_now"]), "ARR at risk now is report.json's")
+            # Expansion: the opportunities and their pipeline are report.json's.
+            e = report["expansion"]
+            check(e["opportunities"] > 0, "the demo opened expansion opportunities")
+            said = page.locator("#expansion").inner_text()
+            check(said.startswith(f"{e['opportunities']} expansion opportunit") and f"{money(e['pipeline_arr'])} a year in pipeline" in said
+                  and ((f"({e['unpriced']} unpriced" in said) == (e["unpriced"] > 0)),
+                  f"the results page's expansion {said!r} vs report.json {e}")
             shots.take(lead, "/results", "results")
             # On a phone the rates chart fits the screen: no sideways scrolling.
             phone = lead.new_page()

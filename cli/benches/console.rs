@@ -63,6 +63,7 @@ async fn seed(store: &dyn Store) {
         .iter()
         .enumerate()
         .map(|(n, id)| milepost_domain::MilestoneDef {
+            expansion: None,
             arr_weight: Some(0.2),
             discovered_weight: None,
             ..milestone_def(

@@ -45,6 +45,10 @@ pub struct MilestoneRow {
     pub owner_role: String,
     pub owner: String,
     pub owner_is_fallback: bool,
+    /// An expansion milestone's opportunity, once reached: units, unit and
+    /// yearly pipeline (`unpriced` without a price). Never missed, it has no due date.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opportunity: Option<String>,
 }
 
 pub async fn show(store: &dyn AccountsView, id: &str) -> anyhow::Result<Option<AccountView>> {
@@ -66,7 +70,21 @@ pub async fn show(store: &dyn AccountsView, id: &str) -> anyhow::Result<Option<A
                 owner_is_fallback: owner.fallback,
                 id: m.milestone_id().to_owned(),
                 name: m.name().to_owned(),
-                status: m.status().to_string(),
+                status: match (m.expansion(), m.opportunity()) {
+                    (None, _) => m.status().to_string(),
+                    (Some(_), Some(_)) => "opportunity".to_string(),
+                    (Some(_), None) => "growth".to_string(),
+                },
+                opportunity: m.opportunity().map(|o| {
+                    format!(
+                        "{} {} for the {}, {}",
+                        o.adds,
+                        o.unit,
+                        o.for_role,
+                        o.pipeline_arr()
+                            .map_or_else(|| "unpriced".to_string(), |p| format!("${p} a year"))
+                    )
+                }),
                 due_at: m.due_at(),
                 reached_at: m.reached_at(),
                 progress: format!(
@@ -137,7 +155,12 @@ pub fn render(view: &AccountView) -> String {
             "  {:<34} {:<13} {:<12} {:<12} {:<30} {}\n",
             m.id,
             m.status,
-            fmt_date(m.due_at),
+            // Never missed: no due date.
+            if m.status == "growth" || m.status == "opportunity" {
+                "—".to_string()
+            } else {
+                fmt_date(m.due_at)
+            },
             m.reached_at.map(fmt_date).unwrap_or_else(|| "—".into()),
             m.progress,
             owner

@@ -253,6 +253,44 @@ fn render_worth(out: &mut String, report: &Report) {
     }
 }
 
+/// Opportunities the period's expansion milestones opened, and their pipeline.
+fn render_expansion(out: &mut String, e: &milepost_domain::report::ExpansionPipeline) {
+    if e.opportunities == 0 {
+        return;
+    }
+    let unpriced = |n: u64| match n {
+        0 => String::new(),
+        n => format!(" ({n} unpriced: no price to count at)"),
+    };
+    let _ = writeln!(
+        out,
+        "\nExpansion: {} {} opened, {} a year in pipeline{}",
+        e.opportunities,
+        if e.opportunities == 1 {
+            "opportunity"
+        } else {
+            "opportunities"
+        },
+        fmt_money(e.pipeline_arr),
+        unpriced(e.unpriced)
+    );
+    for r in &e.by_milestone {
+        let pipeline = if r.unpriced == r.opportunities {
+            "unpriced".to_string()
+        } else {
+            format!("{}{}", fmt_money(r.pipeline_arr), unpriced(r.unpriced))
+        };
+        let _ = writeln!(
+            out,
+            "  {:<28} {:>4} opened  {:>6} {:<14} {pipeline}",
+            r.milestone,
+            r.opportunities,
+            r.adds,
+            r.unit.replace('_', " "),
+        );
+    }
+}
+
 /// The table printed by default.
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
@@ -345,6 +383,7 @@ pub fn render(report: &Report) -> String {
     if !report.worth.is_empty() {
         render_worth(&mut out, report);
     }
+    render_expansion(&mut out, &report.expansion);
     if !report.tasks.is_empty() {
         let _ = writeln!(out, "\nOpen tasks by owner");
         for t in &report.tasks {
@@ -436,7 +475,11 @@ mod tests {
         let nothing = build(&store, check(&args(None, None, None, 30), now).unwrap())
             .await
             .unwrap();
-        assert!(nothing.notes[0].contains("nothing to report"), "{:?}", nothing.notes);
+        assert!(
+            nothing.notes[0].contains("no recovery to report"),
+            "{:?}",
+            nothing.notes
+        );
         // The CSV has its header even when empty.
         assert!(to_csv(&nothing).starts_with("milestone,segment,missed_playbook"));
     }

@@ -357,7 +357,7 @@ fn plan_account(index: usize, seed: u64, maps: &[MilestoneMap]) -> AccountPlan {
     let mut milestones: Vec<_> = map
         .milestones
         .iter()
-        .filter(|m| !matches!(m.criterion, Criterion::AgreedOutcome))
+        .filter(|m| !matches!(m.criterion, Criterion::AgreedOutcome) && !m.phase.is_expansion())
         .collect();
     milestones.sort_by_key(|m| m.due_days);
     let stalled_keeps = rng.random_range(0..=2);
@@ -381,6 +381,21 @@ fn plan_account(index: usize, seed: u64, maps: &[MilestoneMap]) -> AccountPlan {
             continue;
         };
         bursts.push(burst);
+    }
+    // Growth, drawn from a stream of its own (so every other draw is as
+    // before): half the healthy accounts outgrow what they bought,
+    // one to six months into the contract.
+    let mut growth = rng_for(seed, index, 12);
+    for m in map.milestones.iter().filter(|m| m.phase.is_expansion()) {
+        if persona != Persona::Healthy || !growth.random_bool(0.5) {
+            continue;
+        }
+        let end = start_at + Duration::days(growth.random_range(30..180));
+        let start = end - Duration::days(growth.random_range(5..20));
+        match burst_for(m, start, end, start_at, seats) {
+            Some(burst) => bursts.push(burst),
+            None => manual_marks.push((end, m.id.clone())),
+        }
     }
     let success_plan = success_plan_of(index, seed, &account, persona, appears_at, silent_after);
     AccountPlan {

@@ -136,6 +136,14 @@ pub struct Summary {
     pub checkpoints_missed: usize,
     pub checkpoints_on_time: usize,
     pub checkpoints_reached_late: usize,
+    /// The maps' expansion milestones tracked (apart from `achieved` and
+    /// `pending`: they are never missed), the opportunities reaching them
+    /// opened, and the yearly pipeline those add, each priced as it opened
+    /// (unpriced ones counted apart).
+    pub expansion_tracked: usize,
+    pub expansion_opportunities: usize,
+    pub expansion_pipeline_arr: u64,
+    pub expansion_unpriced: usize,
 }
 
 /// Monday 08:00 in the leader's timezone: when the schedule runs the digest.
@@ -415,6 +423,17 @@ async fn tally(
     summary.accounts = store.account_count();
     summary.milestones_tracked = milestones.len();
     for m in milestones {
+        if m.expansion().is_some() {
+            summary.expansion_tracked += 1;
+            if let Some(o) = m.opportunity() {
+                summary.expansion_opportunities += 1;
+                match o.pipeline_arr() {
+                    Some(arr) => summary.expansion_pipeline_arr = summary.expansion_pipeline_arr.saturating_add(arr),
+                    None => summary.expansion_unpriced += 1,
+                }
+            }
+            continue;
+        }
         match m.status() {
             MilestoneStatus::Achieved => summary.achieved += 1,
             MilestoneStatus::Recovered => summary.recovered += 1,
@@ -674,7 +693,7 @@ fn clear_outbox(dir: &Path) -> Result<()> {
 /// The short table printed after a run.
 pub fn render_table(s: &Summary, out: &Path) -> String {
     let state = |k: &str| s.tasks_by_state.get(k).copied().unwrap_or(0).to_string();
-    let rows: [(&str, String); 27] = [
+    let rows: [(&str, String); 28] = [
         ("accounts", s.accounts.to_string()),
         ("milestones tracked", s.milestones_tracked.to_string()),
         ("achieved", s.achieved.to_string()),
@@ -718,6 +737,16 @@ pub fn render_table(s: &Summary, out: &Path) -> String {
             format!(
                 "{} of {} ({} met on time, {} late)",
                 s.checkpoints_missed, s.checkpoints_tracked, s.checkpoints_on_time, s.checkpoints_reached_late
+            ),
+        ),
+        (
+            "expansion opportunities",
+            format!(
+                "{} of {} tracked, {} a year in pipeline ({} unpriced)",
+                s.expansion_opportunities,
+                s.expansion_tracked,
+                milepost_app::email::fmt_money(s.expansion_pipeline_arr),
+                s.expansion_unpriced
             ),
         ),
         ("emails sent", s.emails_sent.to_string()),

@@ -185,6 +185,7 @@ async fn the_demo_report_says_what_its_domain_events_say() {
             .or_default() += 1;
     }
     assert!(recounted.len() >= 4, "{recounted:?}");
+    expansion_is_what_the_bus_said(dir.path(), &summary, &report, &events);
     let reported = &report["activity"]["recoveries_by_stage"];
     for stage in STAGES {
         let events_say = recounted.get(stage).copied().unwrap_or(0);
@@ -292,4 +293,72 @@ fn the_uplift_interval_holds_the_planted_effect_at_about_its_nominal_rate() {
         (mean - planted).abs() < 0.045,
         "mean estimate {mean}, planted {planted}"
     );
+}
+
+/// Issue 36: the demo's expansion opportunities, recounted from the
+/// `ExpansionReady` events, are the report's and the summary's; each was
+/// announced once, seats are priced at what the account pays per seat, and
+/// no expansion milestone was ever missed.
+fn expansion_is_what_the_bus_said(
+    dir: &std::path::Path,
+    summary: &milepost_cli::demo::Summary,
+    report: &Value,
+    events: &[Value],
+) {
+    let ready: Vec<&Value> = events.iter().filter(|e| e["type"] == "ExpansionReady").collect();
+    assert!(ready.len() >= 5, "too few opportunities to judge: {}", ready.len());
+    let ids = |e: &Value| (e["account_id"].to_string(), e["milestone_id"].to_string());
+    let once: std::collections::HashSet<(String, String)> = ready.iter().map(|e| ids(e)).collect();
+    assert_eq!(once.len(), ready.len(), "one ExpansionReady per account and milestone");
+    let pipeline: u64 = ready.iter().filter_map(|e| e["pipeline_arr"].as_u64()).sum();
+    let unpriced = ready.iter().filter(|e| e["pipeline_arr"].is_null()).count();
+    let reported = &report["expansion"];
+    assert_eq!(
+        (
+            reported["opportunities"].as_u64().unwrap(),
+            reported["pipeline_arr"].as_u64().unwrap(),
+            reported["unpriced"].as_u64().unwrap()
+        ),
+        (ready.len() as u64, pipeline, unpriced as u64),
+        "report.json"
+    );
+    assert_eq!(
+        (
+            summary.expansion_opportunities,
+            summary.expansion_pipeline_arr,
+            summary.expansion_unpriced
+        ),
+        (ready.len(), pipeline, unpriced),
+        "summary.json"
+    );
+    let store: Value = serde_json::from_slice(&std::fs::read(dir.join("store.json")).unwrap()).unwrap();
+    let accounts: BTreeMap<String, &Value> = store["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["id"].to_string(), a))
+        .collect();
+    let mut seats = 0;
+    for e in ready.iter().filter(|e| e["unit"] == "seats") {
+        let a = accounts[&e["account_id"].to_string()];
+        let per_seat = (a["arr"].as_f64().unwrap() / a["licensed_seats"].as_f64().unwrap()).round() as u64;
+        assert_eq!(e["unit_price"].as_u64(), Some(per_seat), "{e}");
+        // The whole rounded once: ARR × seats added / seats held.
+        let (arr, held) = (a["arr"].as_f64().unwrap(), a["licensed_seats"].as_f64().unwrap());
+        let pipeline = (arr * e["adds"].as_f64().unwrap() / held).round() as u64;
+        assert_eq!(e["pipeline_arr"].as_u64(), Some(pipeline), "{e}");
+        seats += 1;
+    }
+    assert!(
+        seats > 0 && seats < ready.len(),
+        "both seats and another unit: {seats} of {}",
+        ready.len()
+    );
+    let expansion_milestones: std::collections::HashSet<String> =
+        ready.iter().map(|e| e["milestone_id"].to_string()).collect();
+    let missed: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "MilestoneMissed" && expansion_milestones.contains(&e["milestone_id"].to_string()))
+        .collect();
+    assert!(missed.is_empty(), "an expansion milestone was missed: {missed:?}");
 }

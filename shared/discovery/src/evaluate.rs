@@ -98,6 +98,9 @@ pub struct Skipped {
     /// Agreed-outcome milestones: each account's own plan sets them, which
     /// an export of events and accounts does not hold.
     pub agreed_outcome: Vec<String>,
+    /// Expansion milestones: growth signals, never missed, so not judged as
+    /// predictors of renewal or churn.
+    pub expansion: Vec<String>,
     /// Seat-ratio milestones, with how many accounts lacked `licensed_seats`.
     pub without_seats: Vec<(String, usize)>,
 }
@@ -127,6 +130,12 @@ impl<'a> Evaluation<'a> {
             let tenure = Tenure::from_year(account.tenure_year);
             let mut mine = Vec::new();
             for def in applicable_defs(maps, account.segment, tenure) {
+                if def.expansion.is_some() {
+                    if !skipped.expansion.contains(&def.id) {
+                        skipped.expansion.push(def.id.clone());
+                    }
+                    continue;
+                }
                 match def.criterion {
                     Criterion::Manual => {
                         if !skipped.manual.contains(&def.id) {

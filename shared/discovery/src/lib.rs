@@ -255,6 +255,11 @@ pub fn summary(d: &Discovery) -> String {
             "skipped {id}: its checkpoints come from each account's success plan, not from events\n"
         ));
     }
+    for id in &d.skipped.expansion {
+        out.push_str(&format!(
+            "skipped {id}: an expansion milestone is a growth signal, never missed, not a predictor of renewal or churn\n"
+        ));
+    }
     for (id, n) in &d.skipped.without_seats {
         out.push_str(&format!(
             "{id}: {n} account(s) without licensed_seats left out (a seat-ratio milestone needs them)\n"

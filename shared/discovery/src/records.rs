@@ -101,6 +101,10 @@ impl RecordsBuilder {
             self.checkpoints_left_out += 1;
             return;
         }
+        // A growth signal, never missed: not judged against renewal and churn.
+        if m.expansion().is_some() {
+            return;
+        }
         // Each account's own due date judges it; the candidate's due days
         // (from the milestone's start) only describe it.
         let index = match self

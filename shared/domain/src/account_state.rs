@@ -53,6 +53,10 @@ impl AccountState<'_> {
             if let Some(obs) = m.criterion().observe(event) {
                 changes.read = true;
                 let advance = m.observe(&obs, seats).map_err(|t| IllegalChange::of(m, t))?;
+                if matches!(advance, Advance::Reached { .. }) {
+                    // Priced from the account as the event finds it, with the reach.
+                    m.open_opportunity(self.account);
+                }
                 if advance != Advance::Unchanged {
                     changes.milestones.push(i);
                     if m.claim_announcement(now, claimant) {

@@ -128,6 +128,27 @@ pub enum DomainEvent {
         outcome: Option<String>,
         closed_at: Timestamp,
     },
+    /// An expansion milestone was reached: an opportunity is open for the
+    /// role the map names, worth `pipeline_arr` a year (none: unpriced).
+    ExpansionReady {
+        account_id: AccountId,
+        milestone_id: String,
+        segment: Segment,
+        owner_role: String,
+        adds: u32,
+        unit: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unit_price: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pipeline_arr: Option<u64>,
+        /// What the owner is asked to do (the map's `expansion.play`: internal).
+        play: String,
+        /// The milestone's window end, as on `MilestoneAchieved`: with the
+        /// ids, what makes this opportunity this one.
+        due_at: Timestamp,
+        /// When the milestone was reached.
+        ready_at: Timestamp,
+    },
     /// Someone confirmed a manual milestone (the reached event follows).
     ManualMilestoneConfirmed {
         account_id: AccountId,
@@ -207,6 +228,13 @@ impl DomainEvent {
                 milestone_id,
                 confirmed_at,
             } => vec![account_id.to_string(), milestone_id.clone(), ms(confirmed_at)],
+            // As its reached event: a late older event may move `ready_at`.
+            DomainEvent::ExpansionReady {
+                account_id,
+                milestone_id,
+                due_at,
+                ..
+            } => vec![account_id.to_string(), milestone_id.clone(), ms(due_at)],
             DomainEvent::CustomerEmailsPaused { account_id, until } => vec![account_id.to_string(), ms(until)],
             DomainEvent::InAppMessageRequested {
                 account_id,
@@ -236,7 +264,7 @@ impl DomainEvent {
     }
 
     /// Every `detail_type`, as an endpoint's list of the events it wants names them.
-    pub const TYPES: [&'static str; 13] = [
+    pub const TYPES: [&'static str; 14] = [
         "MilestoneAchieved",
         "MilestoneMissed",
         "EscalationStageCompleted",
@@ -250,6 +278,7 @@ impl DomainEvent {
         "TaskClosed",
         "ManualMilestoneConfirmed",
         "CustomerEmailsPaused",
+        "ExpansionReady",
     ];
 
     /// The EventBridge `detail-type`.
@@ -268,6 +297,7 @@ impl DomainEvent {
             DomainEvent::TaskClosed { .. } => "TaskClosed",
             DomainEvent::ManualMilestoneConfirmed { .. } => "ManualMilestoneConfirmed",
             DomainEvent::CustomerEmailsPaused { .. } => "CustomerEmailsPaused",
+            DomainEvent::ExpansionReady { .. } => "ExpansionReady",
         }
     }
 }

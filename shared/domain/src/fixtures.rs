@@ -53,6 +53,7 @@ pub fn date(y: i32, m: u32, d: u32) -> NaiveDate {
 /// or holdout of its own. Adjust what a test cares about with struct update syntax.
 pub fn milestone_def(id: &str, due_days: u32, criterion: Criterion) -> MilestoneDef {
     MilestoneDef {
+        expansion: None,
         customer_title: None,
         moved_by: None,
         id: id.into(),

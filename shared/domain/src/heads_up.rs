@@ -95,6 +95,7 @@ mod tests {
     fn milestone(min: u32, rule: Option<HeadsUpRule>) -> TrackedMilestone {
         let account = account("acme", crate::fixtures::date(2026, 1, 5));
         let def = MilestoneDef {
+            expansion: None,
             moved_by: None,
             name: "Three reports shared".into(),
             heads_up: rule,

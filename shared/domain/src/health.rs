@@ -80,6 +80,9 @@ pub fn health(
     licensed_seats: u32,
     now: Timestamp,
 ) -> Health {
+    // A growth milestone not reached is no sign of risk: expansion ones do not count.
+    let milestones: Vec<&TrackedMilestone> = milestones.iter().filter(|m| m.expansion().is_none()).collect();
+    let milestones = milestones.as_slice();
     let (score, mut factors) = score_at(milestones, activity, licensed_seats, now);
     let first_week = milestones
         .iter()
@@ -100,7 +103,7 @@ pub fn health(
 }
 
 fn score_at(
-    milestones: &[TrackedMilestone],
+    milestones: &[&TrackedMilestone],
     activity: &AccountActivity,
     licensed_seats: u32,
     at: Timestamp,
@@ -122,7 +125,7 @@ fn score_at(
     let prior = if milestones.is_empty() {
         1.0
     } else {
-        milestones.iter().map(weight).sum::<f64>() / milestones.len() as f64
+        milestones.iter().copied().map(weight).sum::<f64>() / milestones.len() as f64
     };
     let mut weight_sum = prior;
     let mut credited = prior;
@@ -197,9 +200,9 @@ fn activity_part(activity: &AccountActivity, at: Timestamp, points: f64) -> (f64
 /// What the outcome part reads at `at`: the account's own plan when it has
 /// one, each agreed outcome by its first checkpoint not reached by then
 /// (else its last: all reached); the map's metric thresholds when it has none.
-fn outcome_milestones(milestones: &[TrackedMilestone], at: Timestamp) -> Vec<&TrackedMilestone> {
-    let mut by_outcome: std::collections::BTreeMap<(&str, &str), Vec<&TrackedMilestone>> = Default::default();
-    for m in milestones {
+fn outcome_milestones<'m>(milestones: &[&'m TrackedMilestone], at: Timestamp) -> Vec<&'m TrackedMilestone> {
+    let mut by_outcome: std::collections::BTreeMap<(&str, &str), Vec<&'m TrackedMilestone>> = Default::default();
+    for &m in milestones {
         if let Some(c) = m.checkpoint() {
             by_outcome.entry((&c.milestone, &c.outcome)).or_default().push(m);
         }
@@ -207,6 +210,7 @@ fn outcome_milestones(milestones: &[TrackedMilestone], at: Timestamp) -> Vec<&Tr
     if by_outcome.is_empty() {
         return milestones
             .iter()
+            .copied()
             .filter(|m| matches!(m.criterion(), Criterion::MetricThreshold { .. }))
             .collect();
     }
@@ -279,6 +283,7 @@ mod tests {
         let defs: Vec<MilestoneDef> = criteria
             .iter()
             .map(|(id, due, c)| MilestoneDef {
+                expansion: None,
                 moved_by: None,
                 name: format!("Milestone {id}"),
                 arr_weight: Some(0.2),

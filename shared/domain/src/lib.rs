@@ -23,6 +23,7 @@ pub mod csm_task;
 pub mod discovery;
 pub mod escalation;
 pub mod events;
+pub mod expansion;
 pub mod field_error;
 pub mod fixtures;
 pub mod heads_up;
@@ -65,6 +66,7 @@ pub use csm_task::{
 };
 pub use escalation::{execution_name, sponsor_email_at, EscalationLogEntry, EscalationRequest, Step, StepOutcome};
 pub use events::{DomainEvent, ProductEvent, StageSkip};
+pub use expansion::{ExpansionPlay, Opportunity};
 pub use field_error::FieldError;
 pub use heads_up::{BehindPace, HeadsUpCheck};
 pub use held_back::{ArrThresholds, HeldBack, HeldBackList, HeldMiss};

@@ -31,10 +31,14 @@ pub struct Playbook {
 }
 
 impl Playbook {
-    /// The texts meant for our own people only (the CSM's and leadership's):
-    /// no customer-facing email may contain them.
-    pub fn internal_texts(&self) -> [&str; 2] {
-        [&self.csm, &self.leadership]
+    /// The texts meant for our own people only (the CSM's and leadership's,
+    /// those written: an expansion milestone has no leadership text): no
+    /// customer-facing email may contain them.
+    pub fn internal_texts(&self) -> Vec<&str> {
+        [self.csm.as_str(), self.leadership.as_str()]
+            .into_iter()
+            .filter(|t| !t.trim().is_empty())
+            .collect()
     }
 }
 
@@ -112,6 +116,10 @@ pub struct MilestoneDef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moved_by: Option<MovedBy>,
     pub playbook: Playbook,
+    /// An `expansion` phase milestone's play: what reaching it opens, for
+    /// its `owner`. Its playbook holds only the play, as the owner's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expansion: Option<crate::expansion::ExpansionPlay>,
 }
 
 /// Who can move a milestone: the customer, in the product, or we, the

@@ -71,7 +71,7 @@ pub fn review(kept: &KeptDiscovery, maps: &[MilestoneMap]) -> (Vec<MapFinding>, 
         for def in map
             .milestones
             .iter()
-            .filter(|d| !matches!(d.criterion, crate::Criterion::AgreedOutcome))
+            .filter(|d| !matches!(d.criterion, crate::Criterion::AgreedOutcome) && d.expansion.is_none())
         {
             let judged = kept
                 .lines

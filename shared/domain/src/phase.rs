@@ -13,14 +13,18 @@ pub enum Phase {
     Adoption,
     ValueRealization,
     RenewalPrep,
+    /// Growth, not risk: a milestone of this phase is never missed; reaching
+    /// it opens an expansion opportunity (`MilestoneDef::expansion`).
+    Expansion,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 4] = [
+    pub const ALL: [Phase; 5] = [
         Phase::Onboarding,
         Phase::Adoption,
         Phase::ValueRealization,
         Phase::RenewalPrep,
+        Phase::Expansion,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -29,6 +33,7 @@ impl Phase {
             Phase::Adoption => "adoption",
             Phase::ValueRealization => "value_realization",
             Phase::RenewalPrep => "renewal_prep",
+            Phase::Expansion => "expansion",
         }
     }
 
@@ -37,13 +42,15 @@ impl Phase {
     }
 
     /// Contract months the phase spans (month m covers days 30(m-1)+1 ..= 30m):
-    /// onboarding 1–3, adoption 3–9, value realization 6–10, renewal prep 10–12.
+    /// onboarding 1–3, adoption 3–9, value realization 6–10, renewal prep 10–12;
+    /// expansion the whole year.
     pub fn months(self) -> RangeInclusive<u32> {
         match self {
             Phase::Onboarding => 1..=3,
             Phase::Adoption => 3..=9,
             Phase::ValueRealization => 6..=10,
             Phase::RenewalPrep => 10..=12,
+            Phase::Expansion => 1..=12,
         }
     }
 
@@ -54,14 +61,20 @@ impl Phase {
     }
 
     /// How much a milestone of this phase weighs in the health score: later
-    /// phases carry more of the renewal decision.
+    /// phases carry more of the renewal decision. Expansion none: not
+    /// reaching a growth milestone is no sign of risk.
     pub fn health_weight(self) -> f64 {
         match self {
             Phase::Onboarding => 1.0,
             Phase::Adoption => 1.5,
             Phase::ValueRealization => 2.0,
             Phase::RenewalPrep => 2.0,
+            Phase::Expansion => 0.0,
         }
+    }
+
+    pub fn is_expansion(self) -> bool {
+        self == Phase::Expansion
     }
 }
 

@@ -261,6 +261,67 @@ pub struct Report {
     /// How each `arr_weight: discovered` milestone of the stored maps is
     /// weighed: the measure and its method, or why the default stands in.
     pub worth: Vec<Worth>,
+    /// Expansion opportunities opened in the period, and their pipeline.
+    pub expansion: ExpansionPipeline,
+}
+
+/// Expansion opportunities opened in a period (an `expansion` milestone
+/// reached), and the yearly revenue they would add, each priced when it
+/// opened. Unpriced ones are counted, never guessed at.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ExpansionPipeline {
+    pub opportunities: u64,
+    pub pipeline_arr: u64,
+    pub unpriced: u64,
+    /// Per map milestone, most pipeline first.
+    pub by_milestone: Vec<ExpansionRow>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ExpansionRow {
+    pub milestone: String,
+    pub name: String,
+    pub unit: String,
+    pub opportunities: u64,
+    /// Units the opportunities add together.
+    pub adds: u64,
+    pub pipeline_arr: u64,
+    pub unpriced: u64,
+}
+
+impl ExpansionPipeline {
+    fn add(&mut self, milestone: &str, name: &str, o: &crate::Opportunity) {
+        // Two maps may give one id different units: a row per milestone and unit.
+        let row = match self
+            .by_milestone
+            .iter_mut()
+            .position(|r| r.milestone == milestone && r.unit == o.unit)
+        {
+            Some(i) => &mut self.by_milestone[i],
+            None => {
+                self.by_milestone.push(ExpansionRow {
+                    milestone: milestone.to_string(),
+                    name: name.to_string(),
+                    unit: o.unit.clone(),
+                    ..ExpansionRow::default()
+                });
+                self.by_milestone.last_mut().expect("just pushed")
+            }
+        };
+        row.opportunities += 1;
+        row.adds += u64::from(o.adds);
+        self.opportunities += 1;
+        match o.pipeline_arr() {
+            Some(arr) => {
+                row.pipeline_arr = row.pipeline_arr.saturating_add(arr);
+                self.pipeline_arr = self.pipeline_arr.saturating_add(arr);
+            }
+            None => {
+                row.unpriced += 1;
+                self.unpriced += 1;
+            }
+        }
+    }
 }
 
 /// One map milestone whose ARR weight is measured (`arr_weight: discovered`).
@@ -474,6 +535,8 @@ struct OpenTask {
 pub struct ReportBuilder {
     options: ReportOptions,
     misses: Vec<Miss>,
+    /// Opportunities opened by expansion milestones: (account, milestone, name, opportunity).
+    opportunities: Vec<(AccountId, String, String, crate::Opportunity)>,
     worth: Vec<Worth>,
     accounts: HashMap<AccountId, AccountFacts>,
     tasks: Vec<OpenTask>,
@@ -484,6 +547,7 @@ impl ReportBuilder {
         ReportBuilder {
             options,
             misses: Vec::new(),
+            opportunities: Vec::new(),
             worth: Vec::new(),
             accounts: HashMap::new(),
             tasks: Vec::new(),
@@ -508,6 +572,21 @@ impl ReportBuilder {
 
     pub fn add_milestone(&mut self, m: &TrackedMilestone) {
         let opts = &self.options;
+        // A growth milestone is never due or missed: it counts only as pipeline.
+        if m.expansion().is_some() {
+            if let Some(o) = m
+                .opportunity()
+                .filter(|o| o.opened_at <= opts.as_of && opts.due_in_period(o.opened_at))
+            {
+                self.opportunities.push((
+                    m.account_id().clone(),
+                    m.milestone_id().to_owned(),
+                    m.name().to_owned(),
+                    o.clone(),
+                ));
+            }
+            return;
+        }
         if m.due_at() > opts.as_of {
             return;
         }
@@ -697,6 +776,18 @@ impl ReportBuilder {
             },
         };
 
+        let mut expansion = ExpansionPipeline::default();
+        for (account, milestone, name, o) in &self.opportunities {
+            if self.wanted(self.accounts.get(account)) {
+                expansion.add(milestone, name, o);
+            }
+        }
+        expansion.by_milestone.sort_by(|a, b| {
+            b.pipeline_arr
+                .cmp(&a.pipeline_arr)
+                .then(b.opportunities.cmp(&a.opportunities))
+                .then(a.milestone.cmp(&b.milestone))
+        });
         let churn = self.churn_rows();
         let tasks = self.task_rows();
         let notes = self.notes(&rows);
@@ -713,6 +804,7 @@ impl ReportBuilder {
             tasks,
             activity,
             at_risk: at_risk_now,
+            expansion,
             worth: {
                 let mut worth = self.worth;
                 worth.sort_by(|a, b| {
@@ -807,7 +899,8 @@ impl ReportBuilder {
                     "no accounts {} a success plan: nothing to report",
                     opts.success_plan.map_or("with or without", plan_word)
                 ),
-                _ => "no missed milestones in this period: nothing to report".to_string(),
+                // Expansion opportunities may still have opened: their section says.
+                _ => "no missed milestones in this period: no recovery to report".to_string(),
             }),
             Some(all) if all.missed_playbook + all.missed_control == 0 => notes.push(format!(
                 "every miss in this period is under {} days old: its recovery window is still open",
@@ -1243,5 +1336,106 @@ mod tests {
             window_days: 14,
             as_of,
         }
+    }
+}
+
+#[cfg(test)]
+mod expansion_tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::fixtures::{account, date, map_of, milestone_def};
+    use crate::{Criterion, ExpansionPlay, MilestoneDef, Phase};
+
+    /// `id` reached on day `day` of November 2026 by `a`, as its map's expansion milestone.
+    fn reached(
+        a: &crate::Account,
+        id: &str,
+        unit: &str,
+        unit_price: Option<u64>,
+        day: Option<u32>,
+    ) -> TrackedMilestone {
+        let def = MilestoneDef {
+            phase: Phase::Expansion,
+            owner: "ae".into(),
+            expansion: Some(ExpansionPlay {
+                adds: 10,
+                unit: unit.into(),
+                unit_price,
+                play: "p".into(),
+            }),
+            ..milestone_def(id, 365, Criterion::Manual)
+        };
+        let mut m = TrackedMilestone::new(a, &map_of(vec![def.clone()]), &def);
+        if let Some(day) = day {
+            m.status = MilestoneStatus::Achieved;
+            m.reached_at = Some(Utc.with_ymd_and_hms(2026, 11, day, 12, 0, 0).unwrap());
+            assert!(m.open_opportunity(a));
+        }
+        m
+    }
+
+    #[test]
+    fn the_pipeline_counts_the_periods_opportunities_at_the_price_they_opened_at() {
+        let (mut acme, mut globex, small) = (
+            account("acme", date(2026, 1, 1)),
+            account("globex", date(2026, 1, 1)),
+            account("small", date(2026, 1, 1)),
+        );
+        (acme.arr, acme.licensed_seats) = (60_000, 50);
+        (globex.arr, globex.licensed_seats) = (100_000, 20);
+        (acme.segment, globex.segment) = (crate::Segment::MidMarket, crate::Segment::Enterprise);
+        let milestones = [
+            reached(&acme, "seats", "seats", None, Some(24)),
+            reached(&globex, "seats", "seats", None, Some(25)),
+            reached(&small, "plan", "plan_upgrades", Some(1_200), Some(26)),
+            reached(&acme, "projects", "projects", None, Some(27)),
+            // Before the week, and not reached at all: not this week's pipeline.
+            reached(&globex, "plan", "plan_upgrades", Some(1_200), Some(2)),
+            reached(&small, "seats", "seats", None, None),
+        ];
+        // A price rise after the opportunities opened changes nothing reported.
+        acme.arr = 90_000;
+        let report = |segment: Option<crate::Segment>| {
+            let mut b = ReportBuilder::new(ReportOptions {
+                since: Some(date(2026, 11, 23)),
+                until: Some(date(2026, 11, 29)),
+                segment,
+                success_plan: None,
+                window_days: 30,
+                as_of: Utc.with_ymd_and_hms(2026, 11, 30, 8, 0, 0).unwrap(),
+            });
+            for a in [&acme, &globex, &small] {
+                b.add_account(a);
+            }
+            for m in &milestones {
+                b.add_milestone(m);
+            }
+            b.finish()
+        };
+        let all = report(None);
+        let e = &all.expansion;
+        // 10 seats at $1,200 and at $5,000, one $1,200 plan; the projects unpriced.
+        assert_eq!(
+            (e.opportunities, e.pipeline_arr, e.unpriced),
+            (4, 12_000 + 50_000 + 12_000, 1)
+        );
+        let rows: Vec<(&str, u64, u64, u64)> = e
+            .by_milestone
+            .iter()
+            .map(|r| (r.milestone.as_str(), r.opportunities, r.adds, r.pipeline_arr))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("seats", 2, 20, 62_000),
+                ("plan", 1, 10, 12_000),
+                ("projects", 1, 10, 0)
+            ]
+        );
+        // Never missed, never due: no miss, no ARR at risk, no churn cell.
+        assert!(all.rows.is_empty() && all.at_risk.misses_now == 0, "{all:?}");
+        let smb = report(Some(crate::Segment::Smb));
+        assert_eq!((smb.expansion.opportunities, smb.expansion.pipeline_arr), (1, 12_000));
     }
 }

@@ -146,6 +146,12 @@ pub struct TrackedMilestone {
     /// `agreed_outcome` milestone made it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) checkpoint: Option<PlanCheckpoint>,
+    /// An expansion milestone's play (the map's `expansion:`): never missed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) expansion: Option<crate::ExpansionPlay>,
+    /// The opportunity reaching it opened, priced then (see `open_opportunity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) opportunity: Option<crate::Opportunity>,
     /// Optimistic-concurrency version: every store write expects the version it read.
     #[serde(default)]
     pub version: u64,
@@ -225,6 +231,8 @@ impl TrackedMilestone {
             heads_up_done: false,
             confirmation: None,
             checkpoint: None,
+            expansion: def.expansion.clone(),
+            opportunity: None,
             version: 0,
         }
     }
@@ -439,9 +447,36 @@ impl TrackedMilestone {
 
     /// Whether the sweep still has work on this milestone: pending (it may
     /// come due), or missed with its escalation not yet started. Exactly
-    /// these milestones are in the stores' sparse due index.
+    /// these milestones are in the stores' sparse due index. An expansion
+    /// milestone never is: it cannot be missed.
     pub fn awaits_sweep(&self) -> bool {
-        self.status == MilestoneStatus::Pending || (self.status == MilestoneStatus::Missed && !self.sweep_done())
+        (self.status == MilestoneStatus::Pending && self.expansion.is_none())
+            || (self.status == MilestoneStatus::Missed && !self.sweep_done())
+    }
+
+    /// An expansion milestone reached opens its opportunity for its owner's
+    /// role, priced from `account` as it is now, once: a later event that
+    /// backdates the reach, or a retry, leaves it as it was. Returns whether
+    /// it opened one.
+    pub fn open_opportunity(&mut self, account: &Account) -> bool {
+        let (Some(play), None, Some(at), true) = (
+            &self.expansion,
+            &self.opportunity,
+            self.reached_at,
+            self.status.is_reached(),
+        ) else {
+            return false;
+        };
+        self.opportunity = Some(crate::Opportunity::open(play, &self.owner, account, at));
+        true
+    }
+
+    pub fn expansion(&self) -> Option<&crate::ExpansionPlay> {
+        self.expansion.as_ref()
+    }
+
+    pub fn opportunity(&self) -> Option<&crate::Opportunity> {
+        self.opportunity.as_ref()
     }
 
     /// The sweep's work on a miss is over: its escalation started, or it was
@@ -488,8 +523,13 @@ impl TrackedMilestone {
     fn settle(&mut self, licensed_seats: u32) -> Result<Advance, IllegalTransition> {
         match self.progress.reached_at(&self.criterion, licensed_seats) {
             Some(at) if self.status.is_reached() => {
-                // Already reached: a late-delivered older event only backdates it.
-                self.reached_at = Some(self.reached_at.map_or(at, |r| r.min(at)));
+                // Already reached: a late-delivered older event only backdates it
+                // (and its opportunity, until announced: delivery order changes nothing).
+                let reached = self.reached_at.map_or(at, |r| r.min(at));
+                self.reached_at = Some(reached);
+                if let (Some(o), false) = (self.opportunity.as_mut(), self.announced_reached) {
+                    o.opened_at = reached;
+                }
                 Ok(Advance::Progressed)
             }
             Some(at) => {

@@ -149,6 +149,7 @@ fn account() -> Account {
 
 fn tracked(criterion: &Criterion, status: MilestoneStatus) -> TrackedMilestone {
     let def = MilestoneDef {
+        expansion: None,
         moved_by: None,
         name: "M".into(),
         ..milepost_domain::fixtures::milestone_def("m", 10, criterion.clone())
@@ -653,4 +654,133 @@ proptest! {
             prop_assert!(whole(f64::from(outcome_factors[0].points), -15.0 * behind), "{:?}", outcome_factors);
         }
     }
+}
+
+fn expansion_play(unit: &str, unit_price: Option<u64>) -> milepost_domain::ExpansionPlay {
+    milepost_domain::ExpansionPlay {
+        adds: 10,
+        unit: unit.into(),
+        unit_price,
+        play: "Offer the next seat tier".into(),
+    }
+}
+
+/// An expansion milestone on `criterion`, tracked for `account`.
+fn growth(criterion: &Criterion, account: &Account) -> TrackedMilestone {
+    let def = MilestoneDef {
+        phase: milepost_domain::Phase::Expansion,
+        owner: "ae".into(),
+        expansion: Some(expansion_play("seats", None)),
+        ..milepost_domain::fixtures::milestone_def("growth", 360, criterion.clone())
+    };
+    let map = milepost_domain::fixtures::map_of(vec![def.clone()]);
+    TrackedMilestone::new(account, &map, &def)
+}
+
+/// `events` applied one request at a time to `m` as ingestion applies them.
+fn apply_to_account(m: &mut TrackedMilestone, account: &Account, events: &[ProductEvent]) {
+    let mut activity = milepost_domain::AccountActivity::new(account.id.clone());
+    let milestones = std::slice::from_mut(m);
+    let mut state = milepost_domain::AccountState {
+        account,
+        activity: &mut activity,
+        milestones,
+    };
+    for e in events {
+        state.apply(e, base() + Duration::days(400), "delivery").unwrap();
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Issue 36: an expansion milestone opens one opportunity, at the reach
+    /// its events make whatever their delivery order, priced from the
+    /// account; it never enters the sweep's due index.
+    #[test]
+    fn an_opportunity_opens_at_the_reach_in_any_delivery_order(
+        criterion in criterion_strategy(),
+        (events, shuffled) in events_strategy().prop_flat_map(|evs| (Just(evs.clone()), Just(evs).prop_shuffle())),
+    ) {
+        let mut account = account();
+        account.arr = 60_000;
+        let mut in_order = growth(&criterion, &account);
+        prop_assert!(!in_order.awaits_sweep());
+        apply_to_account(&mut in_order, &account, &events);
+        let mut other = growth(&criterion, &account);
+        apply_to_account(&mut other, &account, &shuffled);
+        prop_assert_eq!(in_order.opportunity(), other.opportunity());
+        match oracle(&criterion, &events) {
+            None => prop_assert!(in_order.opportunity().is_none()),
+            Some(at) => {
+                let o = in_order.opportunity().expect("reached: an opportunity");
+                // $60,000 over 10 seats, 10 seats more.
+                prop_assert_eq!((o.opened_at, o.pipeline_arr(), o.for_role.as_str()), (at, Some(60_000), "ae"));
+            }
+        }
+        prop_assert!(!in_order.awaits_sweep() && !other.awaits_sweep());
+    }
+}
+
+#[test]
+fn an_announced_opportunity_keeps_the_time_the_bus_was_told() {
+    let account = account();
+    let criterion = Criterion::EventCount {
+        event: "e".into(),
+        min: 1,
+        window_days: None,
+    };
+    let mut m = growth(&criterion, &account);
+    apply_to_account(&mut m, &account, &[e_at("late", base() + Duration::days(5), None)]);
+    let told = m.opportunity().cloned().expect("an opportunity");
+    m.mark_reached_announced();
+    apply_to_account(&mut m, &account, &[e_at("older", base() + Duration::days(2), None)]);
+    assert_eq!(
+        m.reached_at(),
+        Some(base() + Duration::days(2)),
+        "the reach is backdated"
+    );
+    assert_eq!(m.opportunity(), Some(&told), "the opportunity stays as announced");
+}
+
+#[test]
+fn seats_are_priced_at_what_the_account_pays_per_seat_unless_the_map_lists_a_price() {
+    use milepost_domain::Opportunity;
+    let mut account = account();
+    (account.arr, account.licensed_seats) = (60_000, 50);
+    let at = base();
+    let seats = Opportunity::open(&expansion_play("seats", None), "ae", &account, at);
+    assert_eq!((seats.unit_price, seats.pipeline_arr()), (Some(1_200), Some(12_000)));
+    let listed = Opportunity::open(&expansion_play("seats", Some(900)), "ae", &account, at);
+    assert_eq!(listed.pipeline_arr(), Some(9_000));
+    let projects = Opportunity::open(&expansion_play("projects", Some(2_500)), "csm", &account, at);
+    assert_eq!(
+        (projects.pipeline_arr(), projects.for_role.as_str()),
+        (Some(25_000), "csm")
+    );
+    // Rounded once, on the whole: $1,000 over 3 seats is $333 a seat, and 10 seats $3,333.
+    (account.arr, account.licensed_seats) = (1_000, 3);
+    let thirds = Opportunity::open(&expansion_play("seats", None), "ae", &account, at);
+    assert_eq!((thirds.unit_price, thirds.pipeline_arr()), (Some(333), Some(3_333)));
+}
+
+#[test]
+fn an_opportunity_without_a_price_is_unpriced_never_guessed() {
+    use milepost_domain::Opportunity;
+    let mut account = account();
+    account.arr = 0;
+    let at = base();
+    assert_eq!(
+        Opportunity::open(&expansion_play("seats", None), "ae", &account, at).pipeline_arr(),
+        None
+    );
+    account.arr = 60_000;
+    assert_eq!(
+        Opportunity::open(&expansion_play("projects", None), "ae", &account, at).pipeline_arr(),
+        None
+    );
+    // Under half a dollar a seat: unpriced, never $0.
+    (account.arr, account.licensed_seats) = (1, 5);
+    let nothing = Opportunity::open(&expansion_play("seats", None), "ae", &account, at);
+    assert_eq!((nothing.unit_price, nothing.pipeline_arr()), (None, None));
 }

@@ -128,8 +128,26 @@ const MILESTONE_KEYS: &[&str] = &[
     "warn_champion",
     "holdout",
     "playbook",
+    "expansion",
     "description",
 ];
+const EXPANSION_KEYS: &[&str] = &["adds", "unit", "unit_price", "play"];
+/// The longest unit name (`plan_upgrades`, `api_calls_1m`).
+const MAX_UNIT_BYTES: usize = 40;
+/// What an expansion milestone may not say: it is never missed, so nothing
+/// reaches the customer and no playbook runs.
+const NOT_FOR_EXPANSION: &[&str] = &[
+    "due_days",
+    "customer_title",
+    "moved_by",
+    "arr_weight",
+    "warn_before_days",
+    "warn_champion",
+    "holdout",
+    "playbook",
+];
+/// An expansion milestone's window: to the end of the contract's twelfth month, as the phase spans.
+const EXPANSION_DUE_DAYS: u32 = 360;
 const PLAYBOOK_KEYS: &[&str] = &["outreach", "csm", "leadership", "sponsor", "guides"];
 const GUIDE_KEYS: &[&str] = &["title", "url"];
 /// The longest text a map may hold in one field (a name, a playbook stage, a guide).
@@ -616,7 +634,7 @@ impl Validator<'_> {
                     s.span(),
                     &join(path, "phase"),
                     format!(
-                        "unknown phase `{}` (expected onboarding, adoption, value_realization or renewal_prep)",
+                        "unknown phase `{}` (expected onboarding, adoption, value_realization, renewal_prep or expansion)",
                         s.as_str()
                     ),
                 );
@@ -628,7 +646,10 @@ impl Validator<'_> {
             .get_mapping("criterion")
             .and_then(|c| c.get_scalar("kind"))
             .is_some_and(|k| k.as_str() == "agreed_outcome");
-        let due_days = if per_plan {
+        let growth = phase == Some(Phase::Expansion);
+        let due_days = if growth {
+            Some(EXPANSION_DUE_DAYS)
+        } else if per_plan {
             if let Some(node) = m.get_node("due_days") {
                 self.problem(
                     node.span(),
@@ -640,7 +661,7 @@ impl Validator<'_> {
         } else {
             self.integer(m, "due_days", path, true, 1)
         };
-        if let (Some(phase), Some(due), false) = (phase, due_days, per_plan) {
+        if let (Some(phase), Some(due), false, false) = (phase, due_days, per_plan, growth) {
             let allowed = phase.due_days();
             if !allowed.contains(&due) {
                 let span = *m.get_node("due_days").expect("parsed above").span();
@@ -680,6 +701,25 @@ impl Validator<'_> {
                 None
             }
         };
+        if growth {
+            // Every problem of the block is reported, whatever else is wrong.
+            let def = self.expansion_milestone(m, path, per_plan);
+            let (id, name, owner, criterion) = (id?, name?, owner?, criterion?);
+            return def.map(|def| MilestoneDef {
+                id,
+                name,
+                owner,
+                criterion,
+                ..def
+            });
+        }
+        if let Some(node) = m.get_node("expansion") {
+            self.problem(
+                node.span(),
+                &join(path, "expansion"),
+                "only an expansion milestone opens an opportunity: set phase: expansion, or remove expansion",
+            );
+        }
         // `discovered`: measured from renewal outcomes once a discovery is kept.
         let weight = self.scalar(m, "arr_weight", path, false);
         let discovered = weight.is_some_and(|s| s.as_str() == "discovered");
@@ -751,6 +791,7 @@ impl Validator<'_> {
             }
         };
         Some(MilestoneDef {
+            expansion: None,
             id: id?,
             name: name?,
             customer_title,
@@ -767,6 +808,113 @@ impl Validator<'_> {
             holdout,
             moved_by,
             playbook: playbook?,
+        })
+    }
+
+    /// A milestone of the `expansion` phase: never missed, so it has no due
+    /// day, playbook, weight, heads-up or holdout; reaching it opens the
+    /// opportunity its `expansion:` describes, for its `owner`.
+    /// (Its id, name, owner and criterion are the caller's to fill in.)
+    fn expansion_milestone(&mut self, m: &MarkedMappingNode, path: &str, per_plan: bool) -> Option<MilestoneDef> {
+        for key in NOT_FOR_EXPANSION {
+            if let Some(node) = m.get_node(key) {
+                self.problem(
+                    node.span(),
+                    &join(path, key),
+                    "an expansion milestone is never missed and sends the customer nothing: remove it (its owner's words go in expansion.play)",
+                );
+            }
+        }
+        if per_plan {
+            let span = *m.get_node("criterion").map_or(m.span(), |c| c.span());
+            self.problem(
+                &span,
+                &join(path, "criterion"),
+                "an agreed outcome is the customer's goal, not a growth signal: use another criterion for an expansion milestone",
+            );
+        }
+        let field = join(path, "expansion");
+        let Some(node) = m.get_node("expansion") else {
+            self.problem(
+                m.span(),
+                &field,
+                "is required for an expansion milestone: what reaching it offers (adds, unit, play)",
+            );
+            return None;
+        };
+        let e = self.mapping(node, &field)?;
+        self.check_keys(e, EXPANSION_KEYS, &field);
+        let adds = self.integer(e, "adds", &field, true, 1);
+        let unit = self.scalar(e, "unit", &field, true).and_then(|s| {
+            let word = s.as_str();
+            let ok = word.len() <= MAX_UNIT_BYTES
+                && word.starts_with(|c: char| c.is_ascii_lowercase())
+                && word.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !ok {
+                self.problem(
+                    s.span(),
+                    &join(&field, "unit"),
+                    format!(
+                        "`{word}` is not a unit: a lowercase word of up to {MAX_UNIT_BYTES} letters, digits and `_`, such as seats or projects"
+                    ),
+                );
+            }
+            ok.then(|| word.to_string())
+        });
+        let unit_price = match self.scalar(e, "unit_price", &field, false) {
+            None => Some(None),
+            Some(s) => match s.as_u32() {
+                Some(p) if p > 0 => Some(Some(u64::from(p))),
+                _ => {
+                    self.problem(
+                        s.span(),
+                        &join(&field, "unit_price"),
+                        format!(
+                            "must be a whole yearly price above 0 for one unit, not `{}`",
+                            s.as_str()
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+        let play = self.string(e, "play", &field);
+        if let (Some(unit), Some(None)) = (&unit, &unit_price) {
+            if unit != milepost_domain::expansion::SEATS {
+                self.advise(
+                    e.span(),
+                    &join(&field, "unit_price"),
+                    format!("none: its opportunities count as unpriced pipeline (only seats are priced from the account's ARR per seat); give the yearly price of one of {unit}"),
+                );
+            }
+        }
+        let play = milepost_domain::ExpansionPlay {
+            adds: adds?,
+            unit: unit?,
+            unit_price: unit_price?,
+            play: play?,
+        };
+        Some(MilestoneDef {
+            id: String::new(),
+            name: String::new(),
+            customer_title: None,
+            phase: Phase::Expansion,
+            due_days: EXPANSION_DUE_DAYS,
+            owner: String::new(),
+            criterion: Criterion::Manual,
+            arr_weight: Some(0.0),
+            discovered_weight: None,
+            heads_up: None,
+            holdout: None,
+            moved_by: None,
+            playbook: milepost_domain::map::Playbook {
+                outreach: String::new(),
+                csm: play.play.clone(),
+                leadership: String::new(),
+                sponsor: None,
+                guides: Vec::new(),
+            },
+            expansion: Some(play),
         })
     }
 

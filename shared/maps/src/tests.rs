@@ -789,3 +789,107 @@ fn an_agreed_outcome_milestone_takes_its_dates_and_titles_from_each_plan() {
     );
     assert_eq!(only(&with_event).field, "milestones[0].criterion.event");
 }
+
+const EXPANSION: &str = r#"
+  - id: seats_near_limit
+    name: 90% of seats active
+    phase: expansion
+    owner: ae
+    criterion: {kind: seat_ratio, event: user.active, min_ratio: 0.9}
+    expansion: {adds: 10, unit: seats, play: "Offer the next seat tier"}
+"#;
+
+#[test]
+fn an_expansion_milestone_opens_an_opportunity_and_is_never_due() {
+    let (map, advice) = load_map_with_advice("map.yaml", &format!("{VALID}{EXPANSION}")).expect("valid");
+    let m = &map.milestones[2];
+    assert_eq!(m.phase, milepost_domain::Phase::Expansion);
+    let play = m.expansion.as_ref().expect("its play");
+    assert_eq!((play.adds, play.unit.as_str(), play.unit_price), (10, "seats", None));
+    // Its owner's words are the play; nothing is written for the customer.
+    assert_eq!(
+        (m.playbook.csm.as_str(), m.playbook.outreach.as_str(), m.arr_weight()),
+        ("Offer the next seat tier", "", 0.0)
+    );
+    assert!(
+        advice.iter().all(|a| !a.field.starts_with("milestones[2]")),
+        "{advice:#?}"
+    );
+    // Another unit without a list price loads, with advice that it is unpriced.
+    let usage = EXPANSION.replace("unit: seats", "unit: projects");
+    let (_, advice) = load_map_with_advice("map.yaml", &format!("{VALID}{usage}")).expect("valid");
+    let a = advice
+        .iter()
+        .find(|a| a.field == "milestones[2].expansion.unit_price")
+        .expect("advice on the unpriced unit");
+    assert!(a.message.contains("unpriced"), "{}", a.message);
+}
+
+#[test]
+fn what_an_expansion_milestone_cannot_say_is_refused_by_field() {
+    let with = |extra: &str| {
+        format!(
+            "{VALID}{}",
+            EXPANSION.replace("    expansion:", &format!("{extra}\n    expansion:"))
+        )
+    };
+    for (extra, field) in [
+        ("    due_days: 120", "milestones[2].due_days"),
+        ("    arr_weight: 0.2", "milestones[2].arr_weight"),
+        ("    warn_before_days: 7", "milestones[2].warn_before_days"),
+        ("    customer_title: More seats", "milestones[2].customer_title"),
+        ("    moved_by: vendor", "milestones[2].moved_by"),
+        ("    holdout: 0.1", "milestones[2].holdout"),
+        ("    warn_champion: true", "milestones[2].warn_champion"),
+        (
+            "    playbook: {outreach: o, csm: c, leadership: l}",
+            "milestones[2].playbook",
+        ),
+    ] {
+        let p = only(&with(extra));
+        assert_eq!(p.field, field, "{extra}");
+        assert!(p.message.contains("never missed"), "{}", p.message);
+    }
+    let long = format!("unit: {}", "s".repeat(41));
+    for (from, to, field) in [
+        ("adds: 10", "adds: 0", "milestones[2].expansion.adds"),
+        ("unit: seats", "unit: Seats!", "milestones[2].expansion.unit"),
+        ("unit: seats", "unit: _seats", "milestones[2].expansion.unit"),
+        ("unit: seats", long.as_str(), "milestones[2].expansion.unit"),
+        (
+            "unit: seats",
+            "unit: seats, unit_price: 99999999999",
+            "milestones[2].expansion.unit_price",
+        ),
+        (
+            "unit: seats",
+            "unit: seats, unit_price: 0",
+            "milestones[2].expansion.unit_price",
+        ),
+        (
+            ", play: \"Offer the next seat tier\"",
+            "",
+            "milestones[2].expansion.play",
+        ),
+        ("unit: seats", "unit: seats, price: 3", "milestones[2].expansion.price"),
+    ] {
+        let p = only(&format!("{VALID}{}", EXPANSION.replace(from, to)));
+        assert_eq!(p.field, field, "{to}");
+    }
+    let p = only(&format!(
+        "{VALID}{}",
+        EXPANSION.replace(
+            "    expansion: {adds: 10, unit: seats, play: \"Offer the next seat tier\"}\n",
+            ""
+        )
+    ));
+    assert_eq!(p.field, "milestones[2].expansion");
+    // Only an expansion milestone opens one.
+    let text = VALID.replacen(
+        "    arr_weight: 0.3\n",
+        "    arr_weight: 0.3\n    expansion: {adds: 1, unit: seats, play: p}\n",
+        1,
+    );
+    let p = only(&text);
+    assert_eq!((p.line, p.field.as_str()), (15, "milestones[0].expansion"));
+}

@@ -170,12 +170,17 @@ fn map_view(map: &MilestoneMap, discovery: Option<&KeptDiscovery>) -> MapView {
                 name: m.name.clone(),
                 customer_title: m.customer_title.clone().unwrap_or_default(),
                 phase: m.phase.to_string(),
-                due: format!("day {} of the contract", m.due_days),
-                owner: if m.owner == milepost_domain::CSM_ROLE {
-                    "CSM".to_string()
-                } else {
-                    m.owner.replace('_', " ")
+                due: match &m.expansion {
+                    None => format!("day {} of the contract", m.due_days),
+                    Some(e) => format!(
+                        "never missed: reaching it opens an opportunity to add {} × {}{}",
+                        e.adds,
+                        e.unit.replace('_', " "),
+                        e.unit_price
+                            .map_or_else(String::new, |p| format!(" at {} a year each", fmt_money(p)))
+                    ),
                 },
+                owner: super::pages::role_words(&m.owner),
                 discovery: discovery.and_then(|d| {
                     let (segment, tenure) = (map.segment.as_str(), map.tenure.map_or("all", Tenure::as_str));
                     d.line_for(&m.id, segment, tenure)
@@ -192,7 +197,14 @@ fn map_view(map: &MilestoneMap, discovery: Option<&KeptDiscovery>) -> MapView {
                 }),
                 texts: [
                     ("Day 1, to the customer", Some(m.playbook.outreach.clone())),
-                    ("Day 3, to the owner", Some(m.playbook.csm.clone())),
+                    (
+                        if m.expansion.is_some() {
+                            "The play, for the owner"
+                        } else {
+                            "Day 3, to the owner"
+                        },
+                        Some(m.playbook.csm.clone()),
+                    ),
                     ("Day 5, to leadership", Some(m.playbook.leadership.clone())),
                     ("Day 5, to the executive sponsor", m.playbook.sponsor.clone()),
                 ]
@@ -208,6 +220,9 @@ fn map_view(map: &MilestoneMap, discovery: Option<&KeptDiscovery>) -> MapView {
 /// measured (`discovered`) with its interval and what it rests on.
 fn weight_words(m: &milepost_domain::MilestoneDef) -> String {
     let default = milepost_domain::map::DEFAULT_ARR_WEIGHT;
+    if m.expansion.is_some() {
+        return "none: a growth milestone is never missed, so never at risk".to_string();
+    }
     match &m.discovered_weight {
         None => m.arr_weight.map_or(format!("{default} (default)"), |w| format!("{w}")),
         Some(d) => match &d.measured {

@@ -535,7 +535,30 @@ fn progress_words(m: &TrackedMilestone, seats: u32) -> String {
     }
 }
 
+/// A role as people say it: `ae` is the AE, `account_executive` the account executive.
+pub(super) fn role_words(role: &str) -> String {
+    if role.len() <= 3 {
+        role.to_uppercase()
+    } else {
+        role.replace('_', " ")
+    }
+}
+
 fn status_words(m: &TrackedMilestone) -> String {
+    if let Some(play) = m.expansion() {
+        return match m.opportunity() {
+            Some(o) => format!(
+                "Opportunity opened for the {}: {} × {}, {}. The play: {}",
+                role_words(&o.for_role),
+                o.adds,
+                o.unit.replace('_', " "),
+                o.pipeline_arr()
+                    .map_or_else(|| "unpriced".to_string(), |arr| format!("{} a year", fmt_money(arr))),
+                play.play
+            ),
+            None => "Not reached yet: a growth signal, never missed".to_string(),
+        };
+    }
     match (m.status(), MissStage::of(m)) {
         (_, Some(MissStage::Lapsed)) => "Lapsed: the playbook ended, not reached".to_string(),
         (_, Some(stage)) => format!("Missed: {}", stage.label().to_lowercase()),
@@ -595,7 +618,12 @@ pub(super) async fn account(
         .map(|m| MilestoneView {
             name: m.name().to_string(),
             phase: m.phase().to_string(),
-            due: fmt_date(m.due_at()),
+            // A growth milestone has no due date: it is never missed.
+            due: if m.expansion().is_some() {
+                String::new()
+            } else {
+                fmt_date(m.due_at())
+            },
             reached: m
                 .reached_at()
                 .filter(|_| m.status().is_reached())

@@ -37,7 +37,8 @@ pub fn company_properties(folder: &AccountFolder, now: Timestamp, console_url: O
     let next = folder
         .milestones
         .iter()
-        .filter(|m| m.status() == MilestoneStatus::Pending && m.due_at() > now)
+        // An expansion milestone has no due date to reach it by: never "next".
+        .filter(|m| m.status() == MilestoneStatus::Pending && m.due_at() > now && m.expansion().is_none())
         .min_by_key(|m| (m.due_at(), m.milestone_id().to_string()));
     let last = folder.log.iter().filter(|e| e.step.is_some()).max_by_key(|e| e.at);
     let mut p = CrmProperties::new();

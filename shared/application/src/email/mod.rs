@@ -156,6 +156,8 @@ fn relationship(phase: milepost_domain::Phase) -> &'static str {
         milepost_domain::Phase::Adoption => "the rollout across your teams",
         milepost_domain::Phase::ValueRealization => "the results you set out to reach",
         milepost_domain::Phase::RenewalPrep => "your account and its renewal",
+        // Never missed, so never in customer mail; the account's growth, if it were.
+        milepost_domain::Phase::Expansion => "your account's growth",
     }
 }
 

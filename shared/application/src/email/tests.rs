@@ -31,6 +31,7 @@ pub(crate) fn milestone(acct: &Account) -> TrackedMilestone {
 /// The milestone under test, its definition first changed by `change`.
 fn milestone_with(acct: &Account, change: impl FnOnce(&mut MilestoneDef)) -> TrackedMilestone {
     let mut def = MilestoneDef {
+        expansion: None,
         customer_title: None,
         moved_by: None,
         id: "first_workflow".into(),

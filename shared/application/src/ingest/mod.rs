@@ -722,7 +722,7 @@ impl Ingestion {
         };
         // A confirmation is logged and announced with the achievement it made:
         // the log entry's key is the confirmation's, so a retry writes it once.
-        let mut events = Vec::with_capacity(2);
+        let mut events = Vec::with_capacity(3);
         if let Some(c) = m.confirmation() {
             let detail = match &c.note {
                 Some(note) => format!("{} confirmed by {}: {note}", m.name(), c.by.display()),
@@ -745,6 +745,22 @@ impl Ingestion {
             });
         }
         events.push(event);
+        // Under the reached event's claim: one opportunity, announced once.
+        if let Some(o) = m.opportunity() {
+            events.push(DomainEvent::ExpansionReady {
+                account_id: account.id.clone(),
+                milestone_id: m.milestone_id().to_owned(),
+                segment: account.segment,
+                owner_role: o.for_role.clone(),
+                adds: o.adds,
+                unit: o.unit.clone(),
+                unit_price: o.unit_price,
+                pipeline_arr: o.pipeline_arr(),
+                play: m.expansion().map(|e| e.play.clone()).unwrap_or_default(),
+                due_at: m.due_at(),
+                ready_at: o.opened_at,
+            });
+        }
         self.events.publish(&events).await.map_err(IngestError::from)
     }
 
@@ -805,7 +821,10 @@ impl Ingestion {
             recorded_at: self.clock.now(),
         };
         let updated = update_milestone(store.as_ref(), milestone, |m| {
-            m.mark_manual(&confirmation).map(Edit::from)
+            let edit = m.mark_manual(&confirmation).map(Edit::from);
+            // A champion's request confirmed opens its opportunity with the reach.
+            m.open_opportunity(&account);
+            edit
         })
         .await?;
         let Some(m) = updated else {

@@ -2254,3 +2254,106 @@ async fn a_checkpoint_behind_pace_is_a_miss_with_the_agreed_outcome_playbook() {
         h.sent_about(checkpoint)
     );
 }
+
+/// Issue 36: an expansion milestone reached opens one opportunity, announced
+/// once on the bus whatever is redelivered or confirmed again (the reached
+/// event's claim covers it), and one never reached is never missed, however
+/// long past its window the sweep runs: no miss, no playbook, no email.
+#[tokio::test]
+async fn an_expansion_milestone_announces_one_opportunity_and_is_never_missed() {
+    // The bus refuses the first publish: the redelivery announces it, once.
+    let h = Harness::build(None, 1).await;
+    let map = format!(
+        "{ESCALATION_MAP}{}",
+        r#"  - id: plan_limit
+    name: Plan limit reached twice
+    phase: expansion
+    owner: ae
+    criterion: {kind: event_count, event: plan_limit.reached, min: 2}
+    expansion: {adds: 2, unit: plan_upgrades, unit_price: 1500, play: "Offer the next plan"}
+  - id: more_seats_asked
+    name: The champion asked for more seats
+    phase: expansion
+    owner: ae
+    criterion: {kind: manual}
+    expansion: {adds: 10, unit: seats, play: "Quote the seats"}
+"#
+    );
+    h.store.put_map(&load_map("test.yaml", &map).unwrap()).await.unwrap();
+    let (a1, a2) = (h.onboard("a1").await, h.onboard("a2").await);
+    let evs = [
+        event("p1", "a1", "plan_limit.reached", h.at(40, 0), "u1"),
+        event("p2", "a1", "plan_limit.reached", h.at(41, 0), "u1"),
+    ];
+    let ingest = h.services.ingestion();
+    let body = serde_json::to_vec(&evs).unwrap();
+    assert!(
+        ingest.ingest(parse_body(&body).unwrap()).await.is_err(),
+        "the bus refused the announcement: the sender retries"
+    );
+    h.deliver(&evs).await;
+    h.deliver(&evs).await;
+    let maya = Actor::Person {
+        name: "Maya CSM".into(),
+        email: "maya@vendor.example".into(),
+    };
+    for day in [50, 51] {
+        ingest
+            .confirm_manual(&a2.id, "more_seats_asked", &maya, None, h.at(day, 0))
+            .await
+            .unwrap();
+    }
+    let ready: Vec<DomainEvent> = h
+        .events
+        .events()
+        .into_iter()
+        .filter(|e| e.detail_type() == "ExpansionReady")
+        .collect();
+    assert_eq!(
+        ready,
+        [
+            DomainEvent::ExpansionReady {
+                account_id: a1.id.clone(),
+                milestone_id: "plan_limit".into(),
+                segment: a1.segment,
+                owner_role: "ae".into(),
+                adds: 2,
+                unit: "plan_upgrades".into(),
+                unit_price: Some(1_500),
+                pipeline_arr: Some(3_000),
+                play: "Offer the next plan".into(),
+                due_at: h.at(360, 0),
+                ready_at: h.at(41, 0),
+            },
+            // Seats at the account's $100,000 over 20 seats.
+            DomainEvent::ExpansionReady {
+                account_id: a2.id.clone(),
+                milestone_id: "more_seats_asked".into(),
+                segment: a2.segment,
+                owner_role: "ae".into(),
+                adds: 10,
+                unit: "seats".into(),
+                unit_price: Some(5_000),
+                pipeline_arr: Some(50_000),
+                play: "Quote the seats".into(),
+                due_at: h.at(360, 0),
+                ready_at: h.at(50, 0),
+            },
+        ]
+    );
+    // A year and more on, the sweep has run: a2's plan limit and a1's
+    // request, never reached, are pending still; nothing was sent about them.
+    h.clock.set(h.at(400, 0));
+    h.services.sweeper().sweep(&SweepOptions::default()).await.unwrap();
+    h.runner.run_due(&h.services.playbook(), h.at(400, 0)).await;
+    assert_eq!(h.status("a2", "plan_limit").await, MilestoneStatus::Pending);
+    assert_eq!(h.status("a1", "more_seats_asked").await, MilestoneStatus::Pending);
+    for id in ["plan_limit", "more_seats_asked"] {
+        assert!(h.emails_about(id).is_empty(), "{id}: {:?}", h.sent_about(id));
+        assert!(
+            !h.events.events().iter().any(|e| e.detail_type() == "MilestoneMissed"
+                && serde_json::to_value(e).unwrap()["milestone_id"] == id),
+            "{id} was missed"
+        );
+    }
+}
