@@ -510,6 +510,22 @@ def main():
                     check(status.startswith(want), f"checkpoint {kept['milestone_id']}: {status!r}, kept {kept['status']!r}")
                 shots.take(lead, f"/accounts/{account_id}", "account-plan")
 
+            # An account whose expansion milestone was reached: its page shows
+            # the opportunity at the pipeline its ExpansionReady carried.
+            ready = [json.loads(l) for l in (demo / "domain-events.jsonl").read_text().splitlines()]
+            ready = [e for e in ready if e["type"] == "ExpansionReady" and e.get("pipeline_arr")]
+            check(ready, "the demo opened a priced expansion opportunity")
+            if ready:
+                e = ready[0]
+                page.goto(f"{base}/accounts/{e['account_id']}")
+                row = page.locator("tr", has_text=next(m["name"] for m in store["milestones"]
+                                                       if m["account_id"] == e["account_id"] and m["milestone_id"] == e["milestone_id"]))
+                said = row.first.inner_text()
+                check(f"Opportunity opened for the {e['owner_role'].upper()}: {e['adds']} × " in said
+                      and f"{money(e['pipeline_arr'])} a year" in said and e["play"] in said,
+                      f"the account page's opportunity {said!r} vs its ExpansionReady {e}")
+                shots.take(lead, f"/accounts/{e['account_id']}", "account-expansion")
+
             # A CSM closes one of their tasks from the tasks page.
             owners = {}
             for t in store["tasks"]:
