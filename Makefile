@@ -38,7 +38,7 @@ ensure_rust_target = $(if $(filter arm64,$(1)),rustup target list --installed 2>
 HOST_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 SAM := cd infra && SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CURDIR)/$(VENV)/bin/sam
 
-.PHONY: help demo console console-check bench-console test test-tools test-build local-run lint layers docs validate bench bench-ingest build-cli clean venv local emails-preview discover-check build sam-build sam-build-check deploy volume chaos
+.PHONY: help demo console console-check bench-console test test-tools test-build unit-tests local-run lint layers docs validate bench bench-ingest build-cli clean venv local emails-preview discover-check build sam-build sam-build-check deploy volume chaos
 
 help:
 	@echo "make demo    build and run the whole pipeline locally (no AWS account): writes milepost-demo/"
@@ -114,23 +114,25 @@ $(SDK_NODE): tests/sdk/package.json tests/sdk/package-lock.json $(VENV)/.install
 # build run beside lint: clippy checks into a directory of its own
 # (target/lint), so it and the test build do not wait on each other's lock
 # and each fills the cores the other leaves idle while one big crate compiles.
-# After the tests, sam build (a check of what cargo built),
-# the browser checks (the emails, the console, discover's chart; one
-# Chromium each) and make local's run (it mostly waits on its compressed
-# playbook days) run side by side.
+# make local's run (it mostly waits on its compressed playbook days) runs
+# beside the tests (cargo holds its lock only while it compiles); after
+# them, sam build (a check of what cargo built) and the browser checks (the
+# emails, the console, discover's chart; one Chromium each) side by side.
 test: export CARGO_BUILD_TARGET := $(HOST_TRIPLE)
 test:
 	$(MAKE) --no-print-directory -j4 --output-sync=target lint test-tools layers docs validate test-build \
 	    LINT_TARGET_DIR=target/lint
-	$(CARGO) test --workspace
-	$(MAKE) --no-print-directory -j5 --output-sync=target sam-build-check emails-preview local-run console-check discover-check \
+	$(MAKE) --no-print-directory -j2 --output-sync=target unit-tests local-run
+	$(MAKE) --no-print-directory -j4 --output-sync=target sam-build-check emails-preview console-check discover-check \
 	    CHECK_CLI=target/$(HOST_TRIPLE)/debug/milepost CHECK_CLI_BUILD=
 
 test-tools: $(VENV)/.installed $(INFRA_NODE) $(SDK_NODE)
 
-# Every test binary, built and not run.
+# Every test binary, built and not run; then run.
 test-build:
 	$(CARGO) test --workspace --no-run
+unit-tests:
+	$(CARGO) test --workspace
 
 ## local-run: `make local` as a user runs it, with the documentation's examples (tests/local_run.py)
 local-run: $(VENV)/.installed $(INFRA_NODE) $(SDK_NODE) $(CHROMIUM)
