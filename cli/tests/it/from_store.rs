@@ -336,7 +336,7 @@ async fn each_demo_digest_shows_its_weeks_report_and_the_domain_events_agree() {
     emails.sort();
     // 120 days from Monday 5 Jan: 18 Mondays, the first before any data.
     assert_eq!((emails.len(), summary.weekly_digests), (18, 18));
-    let mut busy_weeks = 0;
+    let (mut busy_weeks, mut expansion_weeks) = (0, 0);
     for path in &emails {
         let eml = std::fs::read(path).unwrap();
         let msg = mail_parser::MessageParser::default().parse(&eml[..]).unwrap();
@@ -396,8 +396,37 @@ async fn each_demo_digest_shows_its_weeks_report_and_the_domain_events_agree() {
             .count() as u64;
         assert_eq!((missed, recovered), (new_misses, recoveries), "{stem}");
         busy_weeks += usize::from(new_misses > 0 && recoveries > 0);
+
+        // Issue 36: the week's expansion opportunities and pipeline, as the
+        // report and the ExpansionReady events of the week say; no row without.
+        let ready: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["type"] == "ExpansionReady" && in_week(day(&e["ready_at"])))
+            .collect();
+        let pipeline: u64 = ready.iter().filter_map(|e| e["pipeline_arr"].as_u64()).sum();
+        let expansion = &report["expansion"];
+        assert_eq!(
+            (n(&expansion["opportunities"]), n(&expansion["pipeline_arr"])),
+            (ready.len() as u64, pipeline),
+            "{stem}"
+        );
+        if ready.is_empty() {
+            assert!(!html.contains("expansion.") && !text.contains("Expansion:"), "{stem}");
+        } else {
+            assert_eq!(get("expansion.opportunities"), ready.len().to_string(), "{stem}");
+            assert_eq!(get("expansion.pipeline_arr"), money(pipeline), "{stem}");
+            assert!(
+                text.contains(&format!("{} a year in pipeline", money(pipeline))),
+                "{stem}: {text}"
+            );
+            expansion_weeks += 1;
+        }
     }
     assert!(busy_weeks >= 10, "most weeks have misses and recoveries: {busy_weeks}");
+    assert!(
+        expansion_weeks >= 3,
+        "weeks with expansion opportunities: {expansion_weeks}"
+    );
 }
 
 const DISCOVER_TABLE: &str = "milepost-discover";

@@ -620,7 +620,7 @@ pub(super) async fn account(
             phase: m.phase().to_string(),
             // A growth milestone has no due date: it is never missed.
             due: if m.expansion().is_some() {
-                String::new()
+                "never: a growth signal".to_string()
             } else {
                 fmt_date(m.due_at())
             },

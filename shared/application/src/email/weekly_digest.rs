@@ -30,6 +30,11 @@ pub(super) struct WeeklyDigestView {
     /// `up $12,000`, `down $3,000`, `unchanged`.
     arr_change: String,
     accounts_at_risk: u64,
+    /// Expansion opportunities opened in the week and their yearly
+    /// pipeline; the row is left out when none opened.
+    expansion_opportunities: u64,
+    expansion_pipeline: String,
+    expansion_unpriced: u64,
     top: Vec<TopAtRiskRow>,
     /// The misses whose playbook lapsed, at risk now.
     lapsed_misses: u64,
@@ -309,6 +314,9 @@ pub fn weekly_digest(
         week_start: day(week.since),
         arr_change,
         accounts_at_risk: at_risk.accounts_now,
+        expansion_opportunities: week_report.expansion.opportunities,
+        expansion_pipeline: fmt_money(week_report.expansion.pipeline_arr),
+        expansion_unpriced: week_report.expansion.unpriced,
         top: at_risk
             .top_accounts
             .iter()
