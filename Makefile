@@ -38,7 +38,7 @@ ensure_rust_target = $(if $(filter arm64,$(1)),rustup target list --installed 2>
 HOST_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 SAM := cd infra && SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CURDIR)/$(VENV)/bin/sam
 
-.PHONY: help demo console console-check bench-console test test-tools test-build unit-tests local-run lint layers docs validate bench bench-ingest build-cli clean venv local emails-preview discover-check build sam-build sam-build-check deploy volume chaos
+.PHONY: help demo console console-check bench-console test test-tools unit-tests local-run lint layers docs validate bench bench-ingest build-cli clean venv local emails-preview discover-check build sam-build sam-build-check deploy volume chaos
 
 help:
 	@echo "make demo    build and run the whole pipeline locally (no AWS account): writes milepost-demo/"
@@ -109,28 +109,24 @@ $(SDK_NODE): tests/sdk/package.json tests/sdk/package-lock.json $(VENV)/.install
 # target's build apart, in target/<triple>/debug), so sam-build-check and
 # make local's functions reuse what it compiled; tests/one_build.py (make
 # layers) holds their features to the workspace's.
-# Installing what the tests need (pip, npm: mostly waiting on the network),
-# the offline checks (layers, docs, validate: one Python each) and the test
-# build run beside lint: clippy checks into a directory of its own
-# (target/lint), so it and the test build do not wait on each other's lock
-# and each fills the cores the other leaves idle while one big crate compiles.
+# Installing what the tests need (pip, npm: mostly waiting on the network)
+# and the offline checks (layers, docs, validate: one Python each) run
+# beside lint; the test build after it (beside clippy, measured no faster).
 # make local's run (it mostly waits on its compressed playbook days) runs
 # beside the tests (cargo holds its lock only while it compiles); after
 # them, sam build (a check of what cargo built) and the browser checks (the
 # emails, the console, discover's chart; one Chromium each) side by side.
 test: export CARGO_BUILD_TARGET := $(HOST_TRIPLE)
 test:
-	$(MAKE) --no-print-directory -j4 --output-sync=target lint test-tools layers docs validate test-build \
-	    LINT_TARGET_DIR=target/lint
+	$(MAKE) --no-print-directory -j4 --output-sync=target lint test-tools layers docs validate
+	$(CARGO) test --workspace --no-run
 	$(MAKE) --no-print-directory -j2 --output-sync=target unit-tests local-run
 	$(MAKE) --no-print-directory -j4 --output-sync=target sam-build-check emails-preview console-check discover-check \
 	    CHECK_CLI=target/$(HOST_TRIPLE)/debug/milepost CHECK_CLI_BUILD=
 
 test-tools: $(VENV)/.installed $(INFRA_NODE) $(SDK_NODE)
 
-# Every test binary, built and not run; then run.
-test-build:
-	$(CARGO) test --workspace --no-run
+# Every test binary (built by then).
 unit-tests:
 	$(CARGO) test --workspace
 
@@ -180,12 +176,10 @@ validate: $(VENV)/.installed $(INFRA_NODE)
 	$(VENV)/bin/python tests/hubspot_calls_check.py --self-test
 	$(WITH_NODE) infra/node_modules/.bin/asl-validator --json-path infra/statemachine/escalation.asl.json
 
-# Where clippy checks into (empty: cargo's own target directory).
-LINT_TARGET_DIR ?=
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy $(if $(LINT_TARGET_DIR),--target-dir $(LINT_TARGET_DIR)) --workspace --all-targets -- -D warnings
-	$(CARGO) clippy $(if $(LINT_TARGET_DIR),--target-dir $(LINT_TARGET_DIR)) -p milepost-cli --no-default-features --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p milepost-cli --no-default-features --all-targets -- -D warnings
 
 ## layers: the domain crate's dependencies hold no AWS SDK, tokio, Lambda
 ## runtime or askama (the application's no AWS SDK or Lambda runtime), and no
