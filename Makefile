@@ -113,14 +113,15 @@ $(SDK_NODE): tests/sdk/package.json tests/sdk/package-lock.json $(VENV)/.install
 # and the offline checks (layers, docs, validate: one Python each) run
 # beside lint; the test build after it (beside clippy, measured no faster).
 # make local's run (it mostly waits on its compressed playbook days) runs
-# beside the tests (cargo holds its lock only while it compiles); after
+# beside the tests (cargo holds its lock only while it compiles; their
+# output streams line by line, so a test that hangs is seen); after
 # them, sam build (a check of what cargo built) and the browser checks (the
 # emails, the console, discover's chart; one Chromium each) side by side.
 test: export CARGO_BUILD_TARGET := $(HOST_TRIPLE)
 test:
 	$(MAKE) --no-print-directory -j4 --output-sync=target lint test-tools layers docs validate
 	$(CARGO) test --workspace --no-run
-	$(MAKE) --no-print-directory -j2 --output-sync=target unit-tests local-run
+	$(MAKE) --no-print-directory -j2 --output-sync=line unit-tests local-run
 	$(MAKE) --no-print-directory -j4 --output-sync=target sam-build-check emails-preview console-check discover-check \
 	    CHECK_CLI=target/$(HOST_TRIPLE)/debug/milepost CHECK_CLI_BUILD=
 

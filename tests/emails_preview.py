@@ -8,8 +8,8 @@ usage: emails_preview.py OUTBOX_DIR[,DIR...] PREVIEW_DIR [PAGES_DIR]
        emails_preview.py --self-test     (a deliberately broken email and page must fail)
 
 Chromium is .venv/bin/chromium-headless (tests/chromium.sh), or $CHROMIUM,
-driven by Playwright (in .venv): one browser for the whole run, a page per
-email and width. Exits 1 if any check fails.
+driven by Playwright (in .venv): one browser page renders the emails, one
+after another, and another the action pages. Exits 1 if any check fails.
 """
 import email
 import email.policy
@@ -234,7 +234,15 @@ def check(emails, preview, pages=False):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--host-resolver-rules=MAP * ~NOTFOUND"])
         try:
             page = browser.new_page(device_scale_factor=1)
-            rows = [check_one(page, *job, preview, pages) for job in jobs]
+            rows = []
+            for job in jobs:
+                row = check_one(page, *job, preview, pages)
+                if row[2] is None:
+                    # The browser failed on it (a renderer crash under load
+                    # takes the page with it): once more, on a fresh page.
+                    page = browser.new_page(device_scale_factor=1)
+                    row = check_one(page, *job, preview, pages)
+                rows.append(row)
         finally:
             browser.close()
     failures = [f"{kind} @{width}px: {b}" for kind, width, _, _, bad in rows for b in bad]

@@ -415,8 +415,15 @@ async fn each_demo_digest_shows_its_weeks_report_and_the_domain_events_agree() {
         } else {
             assert_eq!(get("expansion.opportunities"), ready.len().to_string(), "{stem}");
             assert_eq!(get("expansion.pipeline_arr"), money(pipeline), "{stem}");
+            let opened = match ready.len() {
+                1 => "1 opportunity opened".to_string(),
+                n => format!("{n} opportunities opened"),
+            };
             assert!(
-                text.contains(&format!("{} a year in pipeline", money(pipeline))),
+                text.contains(&format!(
+                    "Expansion:         {opened}, {} a year in pipeline",
+                    money(pipeline)
+                )),
                 "{stem}: {text}"
             );
             expansion_weeks += 1;
