@@ -77,12 +77,9 @@ pub async fn show(store: &dyn AccountsView, id: &str) -> anyhow::Result<Option<A
                 },
                 opportunity: m.opportunity().map(|o| {
                     format!(
-                        "{} {} for the {}, {}",
-                        o.adds,
-                        o.unit,
-                        o.for_role,
-                        o.pipeline_arr()
-                            .map_or_else(|| "unpriced".to_string(), |p| format!("${p} a year"))
+                        "{} for the {}",
+                        milepost_app::email::opportunity_words(o),
+                        milepost_app::email::role_words(&o.for_role)
                     )
                 }),
                 due_at: m.due_at(),

@@ -262,18 +262,8 @@ fn render_expansion(out: &mut String, e: &milepost_domain::report::ExpansionPipe
         0 => String::new(),
         n => format!(" ({n} unpriced: no price to count at)"),
     };
-    let _ = writeln!(
-        out,
-        "\nExpansion: {} {} opened, {} a year in pipeline{}",
-        e.opportunities,
-        if e.opportunities == 1 {
-            "opportunity"
-        } else {
-            "opportunities"
-        },
-        fmt_money(e.pipeline_arr),
-        unpriced(e.unpriced)
-    );
+    // The same sentence the console's results page gives.
+    let _ = writeln!(out, "\n{}", milepost_app::email::pipeline_words(e));
     for r in &e.by_milestone {
         let pipeline = if r.unpriced == r.opportunities {
             "unpriced".to_string()

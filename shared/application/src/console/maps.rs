@@ -180,7 +180,7 @@ fn map_view(map: &MilestoneMap, discovery: Option<&KeptDiscovery>) -> MapView {
                             .map_or_else(String::new, |p| format!(" at {} a year each", fmt_money(p)))
                     ),
                 },
-                owner: super::pages::role_words(&m.owner),
+                owner: crate::email::role_words(&m.owner),
                 discovery: discovery.and_then(|d| {
                     let (segment, tenure) = (map.segment.as_str(), map.tenure.map_or("all", Tenure::as_str));
                     d.line_for(&m.id, segment, tenure)

@@ -535,25 +535,13 @@ fn progress_words(m: &TrackedMilestone, seats: u32) -> String {
     }
 }
 
-/// A role as people say it: `ae` is the AE, `account_executive` the account executive.
-pub(super) fn role_words(role: &str) -> String {
-    if role.len() <= 3 {
-        role.to_uppercase()
-    } else {
-        role.replace('_', " ")
-    }
-}
-
 fn status_words(m: &TrackedMilestone) -> String {
     if let Some(play) = m.expansion() {
         return match m.opportunity() {
             Some(o) => format!(
-                "Opportunity opened for the {}: {} × {}, {}. The play: {}",
-                role_words(&o.for_role),
-                o.adds,
-                o.unit.replace('_', " "),
-                o.pipeline_arr()
-                    .map_or_else(|| "unpriced".to_string(), |arr| format!("{} a year", fmt_money(arr))),
+                "Opportunity opened for the {}: {}. The play: {}",
+                crate::email::role_words(&o.for_role),
+                crate::email::opportunity_words(o),
                 play.play
             ),
             None => "Not reached yet: a growth signal, never missed".to_string(),

@@ -516,26 +516,7 @@ fn view_of(
             None => "/results".to_string(),
         },
         arr_now: fmt_money(report.at_risk.arr_now),
-        expansion: expansion_words(&report.expansion),
-    }
-}
-
-/// "3 expansion opportunities opened, $42,000 a year in pipeline (1 unpriced)."
-fn expansion_words(e: &milepost_domain::report::ExpansionPipeline) -> String {
-    match e.opportunities {
-        0 => String::new(),
-        n => format!(
-            "{n} expansion {} opened, {} a year in pipeline{}.",
-            if n == 1 { "opportunity" } else { "opportunities" },
-            fmt_money(e.pipeline_arr),
-            match e.unpriced {
-                0 => String::new(),
-                u => format!(
-                    " ({u} unpriced: no price to count {} at)",
-                    if u == 1 { "it" } else { "them" }
-                ),
-            }
-        ),
+        expansion: crate::email::pipeline_words(&report.expansion),
     }
 }
 

@@ -268,6 +268,46 @@ fn fmt_datetime(t: Timestamp, tz: chrono_tz::Tz) -> String {
 }
 
 /// `12345` → `$12,345`.
+/// A role as people say it: `ae` is the AE, `account_executive` the account executive.
+pub fn role_words(role: &str) -> String {
+    if role.len() <= 3 {
+        role.to_uppercase()
+    } else {
+        role.replace('_', " ")
+    }
+}
+
+/// What an opportunity adds and is worth a year: "10 × seats, $12,000 a year", or unpriced.
+pub fn opportunity_words(o: &milepost_domain::Opportunity) -> String {
+    format!(
+        "{} × {}, {}",
+        o.adds,
+        o.unit.replace('_', " "),
+        o.pipeline_arr()
+            .map_or_else(|| "unpriced".to_string(), |arr| format!("{} a year", fmt_money(arr)))
+    )
+}
+
+/// A period's expansion pipeline in a sentence: "3 expansion opportunities
+/// opened, $42,000 a year in pipeline (1 unpriced: …)."; empty when none opened.
+pub fn pipeline_words(e: &milepost_domain::report::ExpansionPipeline) -> String {
+    match e.opportunities {
+        0 => String::new(),
+        n => format!(
+            "{n} expansion {} opened, {} a year in pipeline{}.",
+            if n == 1 { "opportunity" } else { "opportunities" },
+            fmt_money(e.pipeline_arr),
+            match e.unpriced {
+                0 => String::new(),
+                u => format!(
+                    " ({u} unpriced: no price to count {} at)",
+                    if u == 1 { "it" } else { "them" }
+                ),
+            }
+        ),
+    }
+}
+
 pub fn fmt_money(amount: u64) -> String {
     let digits = amount.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
