@@ -25,7 +25,8 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 
 KINDS = ("outreach", "follow-up", "csm-task", "leadership", "exec-sponsor", "owner-digest", "heads-up",
-         "heads-up-champion", "weekly-digest", "task-over-sla", "task-raised-to-lead", "lapsed-reminder")
+         "heads-up-champion", "weekly-digest", "task-over-sla", "task-raised-to-lead", "lapsed-reminder",
+         "opportunity")
 WIDTHS = (375, 1200)
 MIN_FONT_PX = 12
 MAX_COLUMN_PX = 700  # wider than this at 1200 px and lines get too long to read

@@ -292,6 +292,12 @@ async fn sweep(sdk: &aws_config::SdkConfig, json: bool) -> anyhow::Result<ExitCo
                 warned.owners_told, warned.champions_told, warned.champions_waiting
             );
         }
+        if warned.opportunities_told > 0 {
+            println!(
+                "told {} owner(s) of a new expansion opportunity",
+                warned.opportunities_told
+            );
+        }
         if settled != milepost_app::settle::SettleReport::default() {
             println!(
                 "emails SES gave no answer for: {} settled from its events, {} sent again, {} not sent (moot), {} left unknown, {} waiting",

@@ -222,6 +222,12 @@ const ONBOARDING: &[(&str, &str)] = &[
     ("Priya Nair", "priya.nair@vendor.example"),
     ("Tomás Silva", "tomas.silva@vendor.example"),
 ];
+/// Account executives: the expansion milestones' owner (`owner: ae`).
+const ACCOUNT_EXECUTIVES: &[(&str, &str)] = &[
+    ("Jordan Ellis", "jordan.ellis@vendor.example"),
+    ("Sofia Marin", "sofia.marin@vendor.example"),
+    ("Kwame Boateng", "kwame.boateng@vendor.example"),
+];
 const TIMEZONES: &[chrono_tz::Tz] = &[
     chrono_tz::America::New_York,
     chrono_tz::America::Chicago,
@@ -497,18 +503,20 @@ fn success_plan_of(
     })
 }
 
-/// The account's contacts by role: an onboarding lead, except at SMBs.
+/// The account's contacts by role: an onboarding lead and an account
+/// executive, except at SMBs (their CSM owns both).
 fn contacts_by_role(segment: Segment, index: usize) -> std::collections::BTreeMap<String, Contact> {
+    let contact = |(name, email): (&str, &str)| Contact::parse(name, email).expect("built-in addresses are valid");
     match segment {
         Segment::Smb => Default::default(),
-        _ => {
-            let (name, email) = ONBOARDING[index % ONBOARDING.len()];
-            [(
-                "onboarding".to_string(),
-                Contact::parse(name, email).expect("built-in addresses are valid"),
-            )]
-            .into()
-        }
+        _ => [
+            ("onboarding".to_string(), contact(ONBOARDING[index % ONBOARDING.len()])),
+            (
+                "ae".to_string(),
+                contact(ACCOUNT_EXECUTIVES[index % ACCOUNT_EXECUTIVES.len()]),
+            ),
+        ]
+        .into(),
     }
 }
 

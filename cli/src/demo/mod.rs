@@ -144,6 +144,8 @@ pub struct Summary {
     pub expansion_opportunities: usize,
     pub expansion_pipeline_arr: u64,
     pub expansion_unpriced: usize,
+    /// Owners emailed about an opportunity (the sweep's, once each).
+    pub expansion_owners_told: usize,
 }
 
 /// Monday 08:00 in the leader's timezone: when the schedule runs the digest.
@@ -373,6 +375,7 @@ pub async fn run(opts: &DemoOptions) -> Result<Summary> {
             summary.owner_digest_rows += ran.held_back_lists.listed;
             summary.heads_ups_to_owners += ran.heads_ups.owners_told;
             summary.heads_ups_to_customers += ran.heads_ups.champions_told;
+            summary.expansion_owners_told += ran.heads_ups.opportunities_told;
             runner.run_due(&playbook, now).await;
             if is_digest_time(now, services.config.leader_timezone) {
                 summary.weekly_digests += weekly_digest(&weekly, opts, &digest_dir).await?;
@@ -742,11 +745,12 @@ pub fn render_table(s: &Summary, out: &Path) -> String {
         (
             "expansion opportunities",
             format!(
-                "{} of {} tracked, {} a year in pipeline ({} unpriced)",
+                "{} of {} tracked, {} a year in pipeline ({} unpriced); {} owners emailed",
                 s.expansion_opportunities,
                 s.expansion_tracked,
                 milepost_app::email::fmt_money(s.expansion_pipeline_arr),
-                s.expansion_unpriced
+                s.expansion_unpriced,
+                s.expansion_owners_told
             ),
         ),
         ("emails sent", s.emails_sent.to_string()),

@@ -392,6 +392,9 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
     let mut tied = 0;
     // When leadership first heard of each miss, and when its sponsor did.
     let mut leadership_told: BTreeMap<(String, String), chrono::DateTime<chrono::Utc>> = BTreeMap::new();
+    // Issue 36: each opportunity's email: to whom, its subject, when.
+    let mut opportunities_told: BTreeMap<(String, String), (String, String, chrono::DateTime<chrono::Utc>)> =
+        BTreeMap::new();
     let mut sponsor_told: Vec<((String, String), chrono::DateTime<chrono::Utc>, String)> = Vec::new();
     for path in walk(&dir.path().join("outbox")) {
         if path.extension().is_none_or(|e| e != "eml") {
@@ -441,7 +444,7 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
                 );
             }
         }
-        if !kind.starts_with("heads-up") {
+        if !kind.starts_with("heads-up") && kind != "opportunity" {
             for pair in &named {
                 assert!(missed.contains(pair), "{name} names {pair:?}, which was never missed");
             }
@@ -476,6 +479,10 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
                     to.ends_with("@vendor.example"),
                     "{name}: after the playbook, only our people are written to"
                 );
+            }
+            if kind == "opportunity" {
+                let first = opportunities_told.insert(named[0].clone(), (to.clone(), subject.clone(), sent_at));
+                assert!(first.is_none(), "{name}: an opportunity told twice");
             }
             if kind == "leadership" {
                 *leader_days.entry((to.clone(), sent_at.date_naive())).or_default() += 1;
@@ -762,7 +769,71 @@ async fn customer_mail_in_the_whole_demo_outbox_is_written_for_the_customer() {
         assert!(checked.get(kind).copied().unwrap_or(0) > 20, "{checked:?}");
     }
     eprintln!("customer emails checked: {checked:?}");
+    the_demos_opportunities_reach_their_owners(dir.path(), &summary, &opportunities_told);
     the_demos_success_plans_are_checked_by_their_checkpoints_and_quoted_as_agreed(dir.path(), &summary, 300);
+}
+
+/// Issue 36: every opportunity the bus announced reached its owner in one
+/// email (the account's AE, or its CSM where it names none: SMB accounts),
+/// no earlier than it opened, its subject pricing it as the event did; and
+/// the summary counts them.
+fn the_demos_opportunities_reach_their_owners(
+    dir: &std::path::Path,
+    summary: &milepost_cli::demo::Summary,
+    told: &BTreeMap<(String, String), (String, String, chrono::DateTime<chrono::Utc>)>,
+) {
+    let events = std::fs::read_to_string(dir.join("domain-events.jsonl")).unwrap();
+    let ready: Vec<serde_json::Value> = events
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["type"] == "ExpansionReady")
+        .collect();
+    let store: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("store.json")).unwrap()).unwrap();
+    let accounts: BTreeMap<&str, &serde_json::Value> = store["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["id"].as_str().unwrap(), a))
+        .collect();
+    let (mut to_ae, mut to_csm) = (0, 0);
+    for e in &ready {
+        let (account, milestone) = (e["account_id"].as_str().unwrap(), e["milestone_id"].as_str().unwrap());
+        let (to, subject, sent_at) = told
+            .get(&(account.to_string(), milestone.to_string()))
+            .unwrap_or_else(|| panic!("{account} {milestone}: its owner was never told"));
+        let a = accounts[account];
+        let role = e["owner_role"].as_str().unwrap();
+        let owner = a["contacts"][role]["email"].as_str();
+        assert_eq!(
+            Some(to.as_str()),
+            owner.or(a["csm"]["email"].as_str()),
+            "{account} {milestone}: to the {role}, else the CSM"
+        );
+        if owner.is_some() {
+            to_ae += 1;
+        } else {
+            to_csm += 1;
+        }
+        let price = match e["pipeline_arr"].as_u64() {
+            Some(arr) => format!("{} a year", milepost_app::email::fmt_money(arr)),
+            None => "unpriced".into(),
+        };
+        let words = format!(
+            "({} × {}, {price})",
+            e["adds"],
+            e["unit"].as_str().unwrap().replace('_', " ")
+        );
+        assert!(subject.ends_with(&words), "{subject} for {e}");
+        let ready_at: chrono::DateTime<chrono::Utc> = serde_json::from_value(e["ready_at"].clone()).unwrap();
+        assert!(
+            *sent_at >= ready_at,
+            "{account} {milestone}: told at {sent_at}, opened {ready_at}"
+        );
+    }
+    assert_eq!(told.len(), ready.len(), "an email for each opportunity and no other");
+    assert_eq!(summary.expansion_owners_told, ready.len());
+    assert!(to_ae > 3 && to_csm > 3, "to AEs {to_ae}, to CSMs {to_csm}");
+    eprintln!("opportunities told: {to_ae} to AEs, {to_csm} to CSMs");
 }
 
 /// Issue 36: the demo's success plans (on the whole-outbox run above, which

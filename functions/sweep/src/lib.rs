@@ -129,6 +129,7 @@ fn log_heads_ups(report: &HeadsUpReport) {
             examined = report.examined,
             owners_told = report.owners_told,
             champions_told = report.champions_told,
+            opportunities_told = report.opportunities_told,
             champions_waiting = report.champions_waiting,
             on_pace = report.on_pace,
             held_by_another_run = report.held_by_another_run,

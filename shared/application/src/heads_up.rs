@@ -50,6 +50,9 @@ pub struct HeadsUpReport {
     pub examined: usize,
     /// Heads-ups emailed to owners.
     pub owners_told: usize,
+    /// Owners emailed about an expansion opportunity.
+    #[serde(default)]
+    pub opportunities_told: usize,
     /// Heads-ups emailed to champions (one may name several milestones).
     pub champions_told: usize,
     /// Milestones a champion's email named beside the one it was about.
@@ -190,6 +193,7 @@ impl HeadsUps {
                 Ok(self.mark(m, |m| m.look_at_heads_up_again(at)).await?)
             }
             HeadsUpCheck::Behind(pace) => self.warn(&account, m, pace, now, report).await,
+            HeadsUpCheck::TellOpportunity => self.tell_opportunity(&account, m, now, report).await,
         }
     }
 
@@ -234,6 +238,56 @@ impl HeadsUps {
             }
             _ => Ok(self.mark(m, |m| m.mark_heads_up_done()).await?),
         }
+    }
+
+    /// The email telling the owner of `m`'s opportunity: sent once (its key
+    /// names the milestone and due date), logged, then the opportunity is
+    /// marked told, last, so a crash in between sends nothing twice.
+    async fn tell_opportunity(
+        &self,
+        account: &Account,
+        m: TrackedMilestone,
+        now: Timestamp,
+        report: &mut HeadsUpReport,
+    ) -> Result<(), HeadsUpError> {
+        let about = email::About {
+            cfg: &self.config,
+            account,
+            m: &m,
+            now,
+        };
+        let Some(o) = m.opportunity() else {
+            return Ok(());
+        };
+        let mail = email::opportunity(about, o, keys::opportunity_send(&m))?;
+        let sent = send_once(self.store.as_ref(), self.mailer.as_ref(), &mail, now).await?;
+        if sent == SendResult::Sent {
+            report.opportunities_told += 1;
+        }
+        if let SendResult::Rejected(_) = sent {
+            tracing::warn!("the opportunity's owner address was refused: nobody was told of it but the log");
+        }
+        let role = email::role_words(&o.for_role);
+        let to_whom = match account.owner(&o.for_role).fallback {
+            true => format!("the CSM (the account names no {role})"),
+            false => format!("the {role}"),
+        };
+        self.log(
+            &m,
+            HeadsUpLog::Opportunity,
+            now,
+            format!("expansion opportunity email {} to {to_whom}", sent.describe()),
+        )
+        .await?;
+        update_milestone(self.store.as_ref(), m, |m| {
+            if m.opportunity().is_none_or(|o| o.owner_told) {
+                return Ok(Edit::Unchanged);
+            }
+            m.mark_opportunity_told();
+            Ok(Edit::Changed)
+        })
+        .await?;
+        Ok(())
     }
 
     /// The champion's heads-up about `m`: sent with the account's other

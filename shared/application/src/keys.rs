@@ -64,6 +64,17 @@ pub fn heads_up_send(m: &TrackedMilestone, recipient: Recipient) -> SendKey {
     ))
 }
 
+/// The send ledger's key of the email telling the owner of `m`'s
+/// opportunity (per due date: one per contract term it is armed for).
+pub fn opportunity_send(m: &TrackedMilestone) -> SendKey {
+    SendKey::new(format!(
+        "opportunity:{}:{}:{}",
+        m.account_id(),
+        m.milestone_id(),
+        m.due_at().timestamp()
+    ))
+}
+
 /// The send ledger's key of `task`'s reminder when its snooze ends at `until`.
 pub fn reminder_send(task_id: &str, until: Timestamp) -> SendKey {
     SendKey::new(format!("{task_id}:reminder:{}", until.timestamp()))
@@ -148,6 +159,8 @@ pub enum HeadsUpLog {
     Told(Recipient),
     /// The champion's heads-up held by the contact policy until then.
     ChampionDeferred(Timestamp),
+    /// What became of the email telling the owner of an opportunity.
+    Opportunity,
 }
 
 impl HeadsUpLog {
@@ -155,6 +168,7 @@ impl HeadsUpLog {
         match self {
             HeadsUpLog::Told(recipient) => recipient.to_string(),
             HeadsUpLog::ChampionDeferred(at) => format!("{}:deferred:{}", Recipient::Champion, at.timestamp()),
+            HeadsUpLog::Opportunity => "opportunity".into(),
         }
     }
 }
@@ -215,6 +229,11 @@ mod tests {
             heads_up_send(&m, Recipient::Owner).as_str(),
             "heads-up:acme:first_workflow:1770163200:owner"
         );
+        assert_eq!(
+            opportunity_send(&m).as_str(),
+            "opportunity:acme:first_workflow:1770163200"
+        );
+        assert_eq!(HeadsUpLog::Opportunity.key_part(), "opportunity");
         assert_eq!(stream_probe(588_000).as_str(), "stream-probe:588000");
         assert_eq!(reminder_send("t-1", at).as_str(), "t-1:reminder:1767344400");
         assert_eq!(

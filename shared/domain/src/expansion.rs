@@ -45,6 +45,17 @@ pub struct Opportunity {
     /// When the milestone was reached (the event's time, not when it was
     /// seen): an older event delivered late moves it, until it is announced.
     pub opened_at: Timestamp,
+    /// Its owner was emailed about it (or their email was refused): the
+    /// sweep tells them once, after it is announced. Always written: one
+    /// stored by a version before owners were told reads as told, so it is
+    /// never emailed late, whenever its milestone is next written.
+    #[serde(default = "told_before_owners_were_told")]
+    pub owner_told: bool,
+}
+
+/// An opportunity stored without `owner_told` predates the owner's email.
+fn told_before_owners_were_told() -> bool {
+    true
 }
 
 impl Opportunity {
@@ -70,6 +81,7 @@ impl Opportunity {
             unit_price: unit_price.filter(|_| priced),
             pipeline_arr: pipeline_arr.filter(|_| priced),
             opened_at: at,
+            owner_told: false,
         }
     }
 

@@ -8,6 +8,10 @@
 //! (`Progress::fraction`). A milestone on pace is looked at again when the
 //! pace would pass its progress, so the sweep reads it only when it can be
 //! behind (see `TrackedMilestone::heads_up_index_at`).
+//!
+//! The same index carries an expansion milestone's opportunity, once it is
+//! announced, until its owner is told of it: the sweep reads it at once (it
+//! is kept under the milestone's start) and emails them.
 
 use crate::{MilestoneStatus, Timestamp, TrackedMilestone};
 use chrono::Duration;
@@ -26,6 +30,9 @@ pub struct BehindPace {
 pub enum HeadsUpCheck {
     /// Behind pace inside the window: send the heads-up.
     Behind(BehindPace),
+    /// An expansion milestone's opportunity, announced, that its owner has
+    /// not been told of: tell them.
+    TellOpportunity,
     /// Not now: look again at this instant (the window opens, or the pace
     /// would pass the progress made so far).
     LookAgainAt(Timestamp),
@@ -42,8 +49,13 @@ impl TrackedMilestone {
     /// The time the heads-up index keeps this milestone under: when its
     /// window opens, or later when the sweep said to look again. `None`
     /// when it is out of the index: no rule, done, not pending, or the time
-    /// would come only at or after the due date.
+    /// would come only at or after the due date. An expansion milestone's
+    /// opportunity is kept under the milestone's start (due at once) from
+    /// its announcement until its owner is told.
     pub fn heads_up_index_at(&self) -> Option<Timestamp> {
+        if self.opportunity().is_some() {
+            return self.opportunity_untold().then(|| self.starts_at());
+        }
         if self.status() != MilestoneStatus::Pending || self.heads_up_done() {
             return None;
         }
@@ -53,6 +65,9 @@ impl TrackedMilestone {
     /// The heads-up index's time for this milestone, whatever its status:
     /// what an index entry written earlier is found under.
     pub fn heads_up_key_time(&self) -> Option<Timestamp> {
+        if self.opportunity().is_some() {
+            return Some(self.starts_at());
+        }
         let rule = self.heads_up()?;
         let opens = self.due_at() - Duration::days(i64::from(rule.days_before));
         Some(self.heads_up_look_at().map_or(opens, |at| at.max(opens)))
@@ -60,6 +75,9 @@ impl TrackedMilestone {
 
     /// Whether the heads-up is due at `now` (see `HeadsUpCheck`).
     pub fn heads_up_check(&self, now: Timestamp, licensed_seats: u32) -> HeadsUpCheck {
+        if self.opportunity_untold() {
+            return HeadsUpCheck::TellOpportunity;
+        }
         let Some(rule) = self.heads_up() else {
             return HeadsUpCheck::Never;
         };
@@ -83,6 +101,13 @@ impl TrackedMilestone {
         // On pace: behind once the time gone passes the share done.
         let at = self.starts_at() + Duration::seconds((done * span as f64).ceil() as i64);
         HeadsUpCheck::LookAgainAt(at.max(now + LOOK_AGAIN_AFTER))
+    }
+
+    /// An opportunity announced on the bus whose owner has not heard of it.
+    /// Told only once announced, so the email and the bus agree on when it
+    /// opened (a late older event moves it until then).
+    fn opportunity_untold(&self) -> bool {
+        self.announced_reached() && self.opportunity().is_some_and(|o| !o.owner_told)
     }
 }
 

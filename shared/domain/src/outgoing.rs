@@ -34,6 +34,9 @@ pub enum EmailKind {
     TaskRaisedToLead,
     /// After the playbook: to the owner, a lapsed miss days after the lapse, with what changed.
     LapsedReminder,
+    /// When an expansion milestone is reached: to its owner (the AE, ...),
+    /// the opportunity it opened and the play.
+    Opportunity,
     /// To the mail service's own simulator, delivered to nobody: its events
     /// show the service's event stream is reporting (`settle`).
     StreamProbe,
@@ -54,6 +57,7 @@ impl EmailKind {
             EmailKind::TaskOverSla => "task-over-sla",
             EmailKind::TaskRaisedToLead => "task-raised-to-lead",
             EmailKind::LapsedReminder => "lapsed-reminder",
+            EmailKind::Opportunity => "opportunity",
             EmailKind::StreamProbe => "stream-probe",
         }
     }
@@ -73,6 +77,7 @@ impl EmailKind {
             EmailKind::TaskOverSla => "task over its SLA",
             EmailKind::TaskRaisedToLead => "task raised to the CS leader",
             EmailKind::LapsedReminder => "reminder after the playbook",
+            EmailKind::Opportunity => "expansion opportunity",
             EmailKind::StreamProbe => "delivery-events check",
         }
     }

@@ -479,6 +479,13 @@ impl TrackedMilestone {
         self.opportunity.as_ref()
     }
 
+    /// The opportunity's owner was told of it (or never can be).
+    pub fn mark_opportunity_told(&mut self) {
+        if let Some(o) = self.opportunity.as_mut() {
+            o.owner_told = true;
+        }
+    }
+
     /// The sweep's work on a miss is over: its escalation started, or it was
     /// announced in the control group, which gets none.
     pub fn sweep_done(&self) -> bool {

@@ -743,6 +743,64 @@ fn an_announced_opportunity_keeps_the_time_the_bus_was_told() {
     assert_eq!(m.opportunity(), Some(&told), "the opportunity stays as announced");
 }
 
+/// Issue 36: the owner hears of an opportunity through the heads-up index:
+/// it enters once announced (not before, so the email and the bus agree on
+/// when it opened), is due at once, and leaves when told; a later event
+/// does not bring it back.
+#[test]
+fn an_opportunity_waits_in_the_heads_up_index_from_its_announcement_until_its_owner_is_told() {
+    use milepost_domain::HeadsUpCheck;
+    let account = account();
+    let criterion = Criterion::EventCount {
+        event: "e".into(),
+        min: 1,
+        window_days: None,
+    };
+    let mut m = growth(&criterion, &account);
+    let now = base() + Duration::days(400);
+    assert_eq!(
+        (m.heads_up_index_at(), m.heads_up_check(now, 10)),
+        (None, HeadsUpCheck::Never)
+    );
+    apply_to_account(&mut m, &account, &[e_at("reach", base() + Duration::days(5), None)]);
+    assert!(m.opportunity().is_some());
+    assert_eq!(m.heads_up_index_at(), None, "not before the bus is told");
+    assert_eq!(m.heads_up_check(now, 10), HeadsUpCheck::Never);
+    m.mark_reached_announced();
+    assert_eq!(
+        m.heads_up_index_at(),
+        Some(m.starts_at()),
+        "due at once: kept under its start"
+    );
+    assert_eq!(m.heads_up_key_time(), m.heads_up_index_at());
+    assert_eq!(m.heads_up_check(now, 10), HeadsUpCheck::TellOpportunity);
+    m.mark_opportunity_told();
+    let told = m.opportunity().cloned();
+    // An older event, delivered late, rewrites the milestone (its reach moves back).
+    apply_to_account(&mut m, &account, &[e_at("older", base() + Duration::days(3), None)]);
+    assert_eq!(m.reached_at(), Some(base() + Duration::days(3)));
+    assert_eq!(
+        m.opportunity().cloned(),
+        told,
+        "the opportunity stays as announced and told"
+    );
+    assert_eq!(
+        (m.heads_up_index_at(), m.heads_up_check(now, 10)),
+        (None, HeadsUpCheck::Never)
+    );
+    assert_eq!(
+        m.heads_up_key_time(),
+        Some(m.starts_at()),
+        "where a stale entry is found"
+    );
+    assert!(m.opportunity().is_some_and(|o| o.owner_told));
+    // Stored by a version before owners were told: read as told, never emailed late.
+    let mut stored = serde_json::to_value(m.opportunity().unwrap()).unwrap();
+    stored.as_object_mut().unwrap().remove("owner_told");
+    let old: milepost_domain::Opportunity = serde_json::from_value(stored).unwrap();
+    assert!(old.owner_told);
+}
+
 #[test]
 fn seats_are_priced_at_what_the_account_pays_per_seat_unless_the_map_lists_a_price() {
     use milepost_domain::Opportunity;

@@ -70,6 +70,47 @@ fn milestone_with(acct: &Account, change: impl FnOnce(&mut MilestoneDef)) -> Tra
     TrackedMilestone::new(acct, &map, &def)
 }
 
+/// An expansion milestone of `acct`, owned by the AE, reached on 3 Feb
+/// 2026 and announced: its opportunity is the owner's to hear of.
+fn reached_expansion(acct: &Account) -> TrackedMilestone {
+    let mut m = milestone_with(acct, |def| {
+        def.phase = Phase::Expansion;
+        def.owner = "ae".into();
+        def.arr_weight = None;
+        def.expansion = Some(milepost_domain::ExpansionPlay {
+            adds: 10,
+            unit: "seats".into(),
+            unit_price: None,
+            play: "Quote <b>ten</b> seats & ask about teams".into(),
+        });
+    });
+    let obs = milepost_domain::Observation {
+        at: Utc.with_ymd_and_hms(2026, 2, 3, 15, 0, 0).unwrap(),
+        event_id: "e1".into(),
+        user_id: None,
+        value: None,
+    };
+    m.observe(&obs, acct.licensed_seats).unwrap();
+    m.observe(
+        &milepost_domain::Observation {
+            event_id: "e2".into(),
+            ..obs
+        },
+        acct.licensed_seats,
+    )
+    .unwrap();
+    assert!(m.open_opportunity(acct), "reached: an opportunity");
+    m.mark_reached_announced();
+    m
+}
+
+/// The email telling the owner of `acct`'s expansion opportunity.
+fn opportunity_email(cfg: &Config, acct: &Account) -> OutgoingEmail {
+    let m = reached_expansion(acct);
+    let o = m.opportunity().unwrap().clone();
+    opportunity(about(cfg, acct, &m), &o, SendKey::new("k6")).unwrap()
+}
+
 /// What the emails under test are about, written at `now()`.
 fn about<'a>(cfg: &'a Config, account: &'a Account, m: &'a TrackedMilestone) -> About<'a> {
     About {
@@ -207,6 +248,7 @@ fn all_emails_with(acct: &Account, cfg: &Config) -> Vec<OutgoingEmail> {
             SendKey::new("k5"),
         )
         .unwrap(),
+        opportunity_email(cfg, acct),
     ]
 }
 
@@ -241,7 +283,10 @@ fn the_teams_emails_link_the_account_to_the_console_and_customer_mail_never_does
     };
     let page = "https://console.example/accounts/acme%2Feu";
     for email in all_emails_with(&acct, &cfg) {
-        let ours = matches!(email.kind, EmailKind::CsmTask | EmailKind::Leadership);
+        let ours = matches!(
+            email.kind,
+            EmailKind::CsmTask | EmailKind::Leadership | EmailKind::Opportunity
+        );
         assert_eq!(
             email.html.contains(&format!("href=\"{page}\"")),
             ours,
@@ -322,8 +367,59 @@ fn each_email_goes_to_the_right_reader() {
             (EmailKind::CsmTask, "maya@vendor.example".to_string()),
             (EmailKind::Leadership, "lead@vendor.example".to_string()),
             (EmailKind::ExecSponsor, "sam@acme.example".to_string()),
+            // No one holds the AE role on this account: its CSM.
+            (EmailKind::Opportunity, "maya@vendor.example".to_string()),
         ]
     );
+}
+
+/// Issue 36: the owner of an opportunity hears what it is worth, as the
+/// report and the console say it, what set it off, the play, and whom it is
+/// for: the AE when the account names one, else its CSM, told why.
+#[test]
+fn the_opportunity_email_tells_its_owner_what_opened_and_the_play() {
+    let mut acct = account("Acme Corp", "acme");
+    let cfg = Config::default();
+    let to_csm = opportunity_email(&cfg, &acct);
+    assert!(
+        to_csm
+            .text
+            .contains("the AE role; the account has no AE contact, so it comes to you as its CSM"),
+        "{}",
+        to_csm.text
+    );
+    acct.contacts.insert(
+        "ae".into(),
+        Contact::parse("Riley Quinn", "riley@vendor.example").unwrap(),
+    );
+    let mail = opportunity_email(&cfg, &acct);
+    assert_eq!(mail.to[0].email.as_str(), "riley@vendor.example");
+    assert!(!mail.text.contains("comes to you as its CSM"));
+    assert!(to_csm.text.contains("opportunity for the AE role:"), "{}", to_csm.text);
+    assert!(!to_csm.text.contains("   CSM:"), "the CSM is the reader");
+    // $120,000 over 50 seats is $2,400 a seat; 10 more seats.
+    assert_eq!(
+        mail.subject,
+        "[Acme Corp] Expansion opportunity: First <workflow> & done (10 × seats, $24,000 a year)"
+    );
+    for line in [
+        "Hi Riley, Acme Corp reached \"First <workflow> & done\" on 3 Feb 2026. That opens an expansion opportunity for you, as the account's AE: 10 × seats, $24,000 a year.",
+        "   Opportunity: 10 × seats, $24,000 a year",
+        "   Today:       2 so far",
+        "   ARR today:   $120,000 (50 licensed seats)",
+        "   CSM:         Maya Thompson",
+        "The play: Quote <b>ten</b> seats & ask about teams",
+    ] {
+        assert!(mail.text.lines().any(|l| l == line), "no line {line:?} in\n{}", mail.text);
+    }
+    assert!(
+        mail.html
+            .contains("Quote &#60;b&#62;ten&#60;/b&#62; seats &#38; ask about teams"),
+        "{}",
+        mail.html
+    );
+    assert!(!mail.kind.customer_facing());
+    assert!(!mail.text.contains("ARR at risk"));
 }
 
 #[test]

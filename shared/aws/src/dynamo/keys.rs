@@ -46,7 +46,9 @@
 //!   not yet started), so the sweep reads exactly what it acts on.
 //! - Milestones whose heads-up may be due (`heads_up_index_at` at or before
 //!   now): the `heads_up` GSI, sharded like `due`; an entry exists only
-//!   while a pending milestone's heads-up is unsent, keyed by when to look.
+//!   while a pending milestone's heads-up is unsent, keyed by when to look,
+//!   or an announced expansion opportunity's owner is untold (under the
+//!   milestone's start: due at once).
 //! - The open misses (what the portfolio is refreshed from): the `OPENMISS`
 //!   partition of the `heads_up` GSI, one Query.
 //! - The console's portfolio page: the `PORTFOLIO` partition, one Query of

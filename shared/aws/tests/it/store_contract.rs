@@ -727,7 +727,9 @@ async fn one_accounts_events_are_applied_together(store: Arc<dyn Store>) {
 /// The heads-up index holds a pending milestone whose map asks for a
 /// heads-up, under the time to look at it, until it is done or reached: a
 /// look-again time moves the entry, an event that reaches the milestone
-/// removes it, and small pages read each entry once.
+/// removes it, and small pages read each entry once. An expansion
+/// milestone's opportunity is in it from its announcement, under the
+/// milestone's start (due at once), until its owner is told.
 async fn the_heads_up_index_follows_when_to_look(store: Arc<dyn Store>) {
     const WARNED: &str = r#"segment: all
 milestones:
@@ -804,6 +806,41 @@ milestones:
             .into_iter()
             .collect::<BTreeSet<_>>(),
         expected
+    );
+
+    const GROWTH: &str = r#"segment: all
+milestones:
+  - {id: grow, name: Grow, phase: expansion, owner: ae, criterion: {kind: event_count, event: g, min: 1}, expansion: {adds: 5, unit: seats, play: p}}
+"#;
+    let map = load_map("g.yaml", GROWTH).unwrap();
+    let grower = account("grower", date(2026, 1, 1));
+    store.put_account(&grower).await.unwrap();
+    store
+        .create_milestone(&TrackedMilestone::new(&grower, &map, &map.milestones[0]))
+        .await
+        .unwrap();
+    apply(&store, &event("g1", "grower", "g", t0() + Duration::days(2), "u")).await;
+    let grow = || async { store.get_milestone(&grower.id, "grow").await.unwrap().unwrap() };
+    assert!(grow().await.opportunity().is_some(), "reached: an opportunity");
+    assert!(read(t0()).await.is_empty(), "not before it is announced");
+    let mut announced = grow().await;
+    announced.mark_reached_announced();
+    store.update_milestone(&announced).await.unwrap();
+    assert_eq!(read(t0()).await, ["grower"], "due at once");
+    // An older event delivered now rewrites the milestone: still due.
+    apply(&store, &event("g0", "grower", "g", t0() + Duration::days(1), "u")).await;
+    assert_eq!(read(t0()).await, ["grower"], "still due after an event");
+    let mut told = grow().await;
+    told.mark_opportunity_told();
+    store.update_milestone(&told).await.unwrap();
+    assert!(
+        read(t0() + Duration::days(400)).await.iter().all(|a| a != "grower"),
+        "out once told"
+    );
+    apply(&store, &event("g-1", "grower", "g", t0() + Duration::hours(1), "u")).await;
+    assert!(
+        read(t0() + Duration::days(400)).await.iter().all(|a| a != "grower"),
+        "an event brings it not back"
     );
 }
 

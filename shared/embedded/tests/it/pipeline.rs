@@ -16,7 +16,7 @@ use milepost_app::ports::{
 use milepost_app::sweep::SweepOptions;
 use milepost_app::Services;
 use milepost_domain::EmailKind;
-use milepost_domain::{Account, AccountId, DomainEvent, MilestoneStatus, ProductEvent, Stage, Timestamp};
+use milepost_domain::{Account, AccountId, Contact, DomainEvent, MilestoneStatus, ProductEvent, Stage, Timestamp};
 use milepost_domain::{Actor, EscalationRequest, Step, TaskStatus};
 use milepost_embedded::fixtures::escalation::{account, contract_start, event, workflows_done, ESCALATION_MAP};
 use milepost_embedded::runner::ExecutionStatus;
@@ -2257,9 +2257,11 @@ async fn a_checkpoint_behind_pace_is_a_miss_with_the_agreed_outcome_playbook() {
 
 /// Issue 36: an expansion milestone reached opens one opportunity, announced
 /// once on the bus whatever is redelivered or confirmed again (the reached
-/// event's claim covers it), and one never reached is never missed, however
-/// long past its window the sweep runs: no miss, no playbook, no email.
-#[tokio::test]
+/// event's claim covers it); its owner (the AE, or the CSM where the account
+/// names none) gets one email from the sweep, however many runs overlap or
+/// follow; and one never reached is never missed, however long past its
+/// window the sweep runs: no miss, no playbook, no email.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expansion_milestone_announces_one_opportunity_and_is_never_missed() {
     // The bus refuses the first publish: the redelivery announces it, once.
     let h = Harness::build(None, 1).await;
@@ -2280,7 +2282,11 @@ async fn an_expansion_milestone_announces_one_opportunity_and_is_never_missed() 
 "#
     );
     h.store.put_map(&load_map("test.yaml", &map).unwrap()).await.unwrap();
-    let (a1, a2) = (h.onboard("a1").await, h.onboard("a2").await);
+    let mut a1 = account("a1");
+    let riley = Contact::parse("Riley Quinn", "riley@vendor.example").unwrap();
+    a1.contacts.insert("ae".into(), riley);
+    h.services.ingestion().upsert_account(&a1).await.unwrap();
+    let a2 = h.onboard("a2").await;
     let evs = [
         event("p1", "a1", "plan_limit.reached", h.at(40, 0), "u1"),
         event("p2", "a1", "plan_limit.reached", h.at(41, 0), "u1"),
@@ -2341,15 +2347,112 @@ async fn an_expansion_milestone_announces_one_opportunity_and_is_never_missed() 
             },
         ]
     );
+    // The owners hear of them from the sweep: two runs at once, then more
+    // runs later, send one email per opportunity. a1's went already, from a
+    // run that stopped before marking it told: it is not sent again.
+    assert!(h.mailer.sent().is_empty(), "nothing before the sweep");
+    h.clock.set(h.at(52, 0));
+    let plan_limit = h.store.get_milestone(&a1.id, "plan_limit").await.unwrap().unwrap();
+    let about = milepost_app::email::About {
+        cfg: &h.services.config,
+        account: &a1,
+        m: &plan_limit,
+        now: h.at(52, 0),
+    };
+    let early = milepost_app::email::opportunity(
+        about,
+        plan_limit.opportunity().unwrap(),
+        milepost_app::keys::opportunity_send(&plan_limit),
+    )
+    .unwrap();
+    milepost_app::sending::send_once(h.store.as_ref(), h.mailer.as_ref(), &early, h.at(52, 0))
+        .await
+        .unwrap();
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            let heads_ups = h.services.heads_ups();
+            tokio::spawn(async move { heads_ups.run(&SweepOptions::default()).await.unwrap() })
+        })
+        .collect();
+    let mut told = 0;
+    for run in runs {
+        let ran = run.await.unwrap();
+        assert_eq!(ran.failed, 0);
+        told += ran.opportunities_told;
+    }
+    for hours in [1, 30] {
+        h.clock.set(h.at(52, hours));
+        let ran = h.services.heads_ups().run(&SweepOptions::default()).await.unwrap();
+        assert_eq!(
+            (ran.examined, ran.opportunities_told),
+            (0, 0),
+            "out of the index once told"
+        );
+    }
+    let opportunities = || -> Vec<milepost_domain::OutgoingEmail> {
+        h.mailer
+            .sent()
+            .into_iter()
+            .filter(|e| e.kind == EmailKind::Opportunity)
+            .collect()
+    };
+    let sent: Vec<(String, String, EmailKind, String)> = opportunities()
+        .into_iter()
+        .map(|e| {
+            (
+                e.account_id.to_string(),
+                e.milestone_id.clone(),
+                e.kind,
+                e.to[0].email.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            ("a1", "plan_limit", EmailKind::Opportunity, "riley@vendor.example"),
+            ("a2", "more_seats_asked", EmailKind::Opportunity, "maya@vendor.example"),
+        ]
+        .map(|(a, m, k, to)| (a.to_string(), m.to_string(), k, to.to_string()))
+    );
+    assert_eq!(told, 1, "the runs' reports count each email once: a2's");
+    let plan = &opportunities()[0];
+    assert!(
+        plan.subject.contains("(2 × plan upgrades, $3,000 a year)"),
+        "{}",
+        plan.subject
+    );
+    assert!(plan.text.contains("The play: Offer the next plan"), "{}", plan.text);
+    for (account, id) in [("a1", "plan_limit"), ("a2", "more_seats_asked")] {
+        let m = h
+            .store
+            .get_milestone(&AccountId::new(account), id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(m.opportunity().is_some_and(|o| o.owner_told), "{account} {id}");
+        assert_eq!(m.heads_up_index_at(), None, "{account} {id} left the index");
+    }
     // A year and more on, the sweep has run: a2's plan limit and a1's
     // request, never reached, are pending still; nothing was sent about them.
     h.clock.set(h.at(400, 0));
     h.services.sweeper().sweep(&SweepOptions::default()).await.unwrap();
+    h.services.heads_ups().run(&SweepOptions::default()).await.unwrap();
     h.runner.run_due(&h.services.playbook(), h.at(400, 0)).await;
     assert_eq!(h.status("a2", "plan_limit").await, MilestoneStatus::Pending);
     assert_eq!(h.status("a1", "more_seats_asked").await, MilestoneStatus::Pending);
-    for id in ["plan_limit", "more_seats_asked"] {
-        assert!(h.emails_about(id).is_empty(), "{id}: {:?}", h.sent_about(id));
+    assert_eq!(opportunities().len(), 2, "{sent:?}");
+    for (account, id) in [("a2", "plan_limit"), ("a1", "more_seats_asked")] {
+        let about: Vec<_> = h
+            .emails_about(id)
+            .into_iter()
+            .filter(|e| e.account_id.as_str() == account)
+            .collect();
+        assert!(
+            about.is_empty(),
+            "{account} {id}: {:?}",
+            about.iter().map(|e| e.kind).collect::<Vec<_>>()
+        );
         assert!(
             !h.events.events().iter().any(|e| e.detail_type() == "MilestoneMissed"
                 && serde_json::to_value(e).unwrap()["milestone_id"] == id),
