@@ -7,6 +7,10 @@ planted in it, matching examples/discover/candidates/candidates.yaml:
   integration_connected  renewed 55% vs churned 50% (weak)
   five_reports_shared    renewed 60% vs churned 35% (moderate), renewed earlier
   cost_savings_5pct      enterprise: renewed 70% vs churned 20%; others 40% vs 35%
+  eight_invites          (an expansion milestone) expanded 70% vs renewed without
+                         expanding 25% (churned 20%); a third of the renewals are
+                         `expanded`, a tenth of the others `contracted`, drawn from
+                         a random stream of their own so every figure above stays
 
 Accounts that miss a milestone still leave near-misses behind (too few events,
 or too late), and every account has page.viewed noise. Rows are shuffled.
@@ -86,6 +90,15 @@ def account_events(acc, rnd):
     return ev
 
 
+def expansion_events(acc, grow):
+    """Teammates invited: eight or more for most accounts that expand."""
+    rate = {"expanded": 0.70, "churned": 0.20}.get(acc["decided"], 0.25)
+    n = 8 + grow.randint(0, 4) if grow.random() < rate else grow.randint(0, 6)
+    invite = lambda: ("user.invited", at(acc["start"], grow.randint(30, 300), grow),
+                      f'{acc["id"]}-u{grow.randint(1, 9)}', "")
+    return [invite() for _ in range(n)]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out", type=Path)
@@ -108,15 +121,24 @@ def main():
             "arr": rnd.choice([12000, 24000, 60000, 150000]) if rnd.random() < 0.9 else "",
             "tenure": rnd.choice(["", "1", "1", "2", "3"]),
         })
+    # What each renewal decided: its own stream, so the draws above are as before.
+    grow = random.Random(args.seed * 1000 + 36)
+    for a in accounts:
+        a["decided"] = a["outcome"]
+        if a["outcome"] == "renewed" and grow.random() < 1 / 3:
+            a["decided"] = "expanded"
+        elif a["outcome"] == "renewed" and grow.random() < 0.1:
+            a["decided"] = "contracted"
     with open(args.out / "accounts.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["account_id", "segment", "contract_start", "decision_date", "outcome", "arr",
                     "tenure_year"])
         for a in accounts:
-            w.writerow([a["id"], a["segment"], a["start"], a["decision"], a["outcome"], a["arr"],
+            w.writerow([a["id"], a["segment"], a["start"], a["decision"], a["decided"], a["arr"],
                         a["tenure"]])
 
     rows = [(a["id"],) + e for a in accounts for e in account_events(a, rnd)]
+    rows += [(a["id"],) + e for a in accounts for e in expansion_events(a, grow)]
     rnd.shuffle(rows)
     name = "events.jsonl" if args.jsonl else "events.csv"
     path = args.out / (name + (".gz" if args.gzip else ""))

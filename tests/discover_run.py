@@ -34,6 +34,11 @@ FIELDS = ["milestone", "segment", "tenure", "renewed_n", "renewed_achieved", "ch
 SIMPLE = {"first_dashboard": ("dashboard.created", 1, 14),
           "integration_connected": ("integration.connected", 1, 45),
           "five_reports_shared": ("report.shared", 5, 120)}
+# The expansion milestone (an expansion milestone is due 360 days in).
+GROWTH = {"eight_invites": ("user.invited", 8, 360)}
+# The cohort of each decision: renewal vs churn, or expanded vs not (churned in neither).
+RENEWAL = {"renewed": "renewed", "expanded": "renewed", "contracted": "renewed", "churned": "churned"}
+EXPANSION = {"expanded": "expanded", "renewed": "not_expanded", "contracted": "not_expanded"}
 checks = 0
 
 
@@ -54,8 +59,8 @@ def ts(text):
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def recount(accounts_csv, events_csv):
-    """(milestone, segment|all, tenure|all, outcome) -> [n, achieved], by hand."""
+def recount(accounts_csv, events_csv, milestones=SIMPLE, cohort_of=RENEWAL):
+    """(milestone, segment|all, tenure|all, cohort) -> [n, achieved], by hand."""
     accounts = {r["account_id"]: r for r in csv.DictReader(open(accounts_csv))}
     hits = defaultdict(set)  # (account, milestone) -> distinct qualifying rows
     for r in csv.DictReader(open(events_csv)):
@@ -63,18 +68,21 @@ def recount(accounts_csv, events_csv):
         start = dt.datetime.fromisoformat(a["contract_start"]).replace(tzinfo=dt.timezone.utc)
         decided = dt.datetime.fromisoformat(a["decision_date"]).replace(
             tzinfo=dt.timezone.utc) + dt.timedelta(days=1)
-        for m, (event, _, due) in SIMPLE.items():
+        for m, (event, _, due) in milestones.items():
             t = ts(r["timestamp"])
             if r["event"] == event and start <= t < decided and t <= start + dt.timedelta(days=due):
                 hits[(r["account_id"], m)].add((t, r["user_id"], r["value"]))
     counts = defaultdict(lambda: [0, 0])
     for id, a in accounts.items():
         tenure = "first_year" if int(a["tenure_year"] or 1) <= 1 else "multi_year"
-        for m, (_, need, _) in SIMPLE.items():
+        cohort = cohort_of.get(a["outcome"])
+        if cohort is None:
+            continue
+        for m, (_, need, _) in milestones.items():
             achieved = len(hits[(id, m)]) >= need
             for seg in (a["segment"], "all"):
                 for ten in (tenure, "all"):
-                    c = counts[(m, seg, ten, a["outcome"])]
+                    c = counts[(m, seg, ten, cohort)]
                     c[0] += 1
                     c[1] += achieved
     return counts
@@ -126,6 +134,7 @@ def main(milepost):
     # 1. The planted effects come out, with every field the issue names.
     out, err = discover(milepost, "--accounts", accounts, "--events", events, "--maps", CANDIDATES,
                         "--format", "json")
+    err_renewal = err
     rows = json.loads(out)["milestones"]
     check(all(f in r for r in rows for f in FIELDS), "every row has every field")
     by = {(r["milestone"], r["segment"], r["tenure"]): r for r in rows}
@@ -201,7 +210,7 @@ def main(milepost):
         check("6 bad input row(s) skipped, the first 5 shown" in err, f"counted: {err}")
         n = len(accounts.read_text().splitlines())
         for want in [f"accounts.csv:{n + 1}: decision_date 2024-01-01 is before contract_start 2024-06-01",
-                     f"accounts.csv:{n + 2}: outcome `maybe` is neither renewed nor churned",
+                     f"accounts.csv:{n + 2}: outcome `maybe` is not one of renewed, churned, expanded or contracted",
                      f"events.csv:{line_of(insert[10])}: unknown account `acct-99999`",
                      f"events.csv:{line_of(insert[20])}: timestamp `last tuesday` is not RFC 3339",
                      f"events.csv:{line_of(insert[30])}: value `lots` is not a number"]:
@@ -239,6 +248,59 @@ def main(milepost):
         data = png.read_bytes() if png.exists() else b""
         check(data.startswith(b"\x89PNG") and len(data) > 20000, f"a non-blank screenshot ({len(data)} bytes)")
         (WORK / "chart.png").write_bytes(data)
+    # 9. Expansion cohorts: expanded vs renewed without expanding, churned left out;
+    # the expansion milestone judged (and planted strong), the fields named for them.
+    decided = [r["outcome"] for r in csv.DictReader(open(accounts))]
+    check("eight_invites" in err_renewal and "an expansion milestone is a growth signal" in err_renewal,
+          f"renewal vs churn leaves the expansion milestone out: {err_renewal}")
+    out, err = discover(milepost, "--accounts", accounts, "--events", events, "--maps", CANDIDATES,
+                        "--cohorts", "expansion", "--format", "json")
+    found = json.loads(out)
+    check(found["cohorts"] == "expansion", "the JSON names its cohorts")
+    rows = found["milestones"]
+    check(all("renewed_n" not in r and "churned_n" not in r and "churn_risk_if_missed" not in r for r in rows),
+          "no field speaks of renewal or churn")
+    want = (f"{decided.count('expanded')} expanded and "
+            f"{decided.count('renewed') + decided.count('contracted')} not expanded (renewed flat or contracted) "
+            f"accounts, {decided.count('churned')} churned left out")
+    check(want in err, f"stderr says {want!r}: {err}")
+    check("bad input row" not in err, f"the churned accounts' events are known, not bad rows: {err}")
+    by = {(r["milestone"], r["segment"], r["tenure"]): r for r in rows}
+    for (m, seg, ten, cohort), (n, k) in recount(accounts, events, {**SIMPLE, **GROWTH}, EXPANSION).items():
+        r = by[(m, seg, ten)]
+        check((r[f"{cohort}_n"], r[f"{cohort}_achieved"]) == (n, k),
+              f"{m} {seg} {ten} {cohort}: milepost {r[f'{cohort}_n']}/{r[f'{cohort}_achieved']}, recount {n}/{k}")
+    growth = by[("eight_invites", "all", "all")]
+    check(growth["class"] == "strong" and growth["ratio"] > 2, f"eight invites predicts expansion: {growth}")
+    check(by[("first_dashboard", "all", "all")]["class"] == "weak",
+          f"first dashboard (planted on renewal only) does not: {by[('first_dashboard', 'all', 'all')]}")
+    check(growth["no_expansion_risk_if_missed"] > 1, f"missing it makes expanding less likely: {growth}")
+    same, _ = discover(milepost, "--accounts", accounts, "--events", events, "--maps", CANDIDATES,
+                       "--cohorts", "expansion", "--format", "json", "--threads", "3")
+    check(same == out, "three threads give the same expansion result as one pass")
+    text, _ = discover(milepost, "--accounts", accounts, "--events", events, "--maps", CANDIDATES,
+                       "--cohorts", "expansion", "--format", "csv")
+    header = text.splitlines()[0].split(",")
+    check(header[4:8] == ["expanded_n", "expanded_achieved", "not_expanded_n", "not_expanded_achieved"]
+          and "no_expansion_risk_if_missed" in header, f"CSV columns named for the cohorts: {header}")
+    flat = WORK / "no-expansion.csv"
+    flat.write_text(accounts.read_text().replace(",expanded,", ",renewed,"))
+    _, err = discover(milepost, "--accounts", flat, "--events", events, "--maps", CANDIDATES,
+                      "--cohorts", "expansion")
+    check("no expanded account: a ratio needs both cohorts" in err, f"an empty cohort is said: {err}")
+    text, _ = discover(milepost, "--accounts", accounts, "--events", events, "--maps", CANDIDATES,
+                       "--cohorts", "expansion", "--chart", WORK / "expansion.svg")
+    check(text.splitlines()[0].split()[3:6] == ["expanded", "not", "expanded"], f"table header: {text.splitlines()[0]}")
+    svg = (WORK / "expansion.svg").read_text()
+    check("expanded vs" in svg and "churned" not in svg.replace('class="churned"', ""),
+          "the chart names the expansion cohorts")
+    with tempfile.TemporaryDirectory() as tmp:
+        m, png = chromium_measure(WORK / "expansion.svg", tmp)
+        check(m["panels"] == 6 and not m["outside"] and not m["overlaps"],
+              f"the expansion chart: 6 panels, no text outside or overlapping: {m}")
+    _, err = discover(milepost, "--accounts", accounts, "--events", events, "--maps", CANDIDATES,
+                      "--cohorts", "expansion", "--review", IN_USE, expect=1)
+    check("--review judges maps by what predicts renewal" in err, f"--review refused: {err}")
     print(f"discover_run: {checks} checks passed; chart: {chart} (screenshot {WORK / 'chart.png'})")
 
 

@@ -41,7 +41,7 @@ pub(crate) enum Command {
     #[command(long_about = DISCOVER_HELP)]
     Discover {
         /// Accounts CSV: account_id,segment,contract_start,decision_date,outcome,arr,tenure_year
-        /// (dates YYYY-MM-DD, outcome renewed|churned, arr and tenure_year may be empty,
+        /// (dates YYYY-MM-DD, outcome renewed|churned|expanded|contracted, arr and tenure_year may be empty,
         /// tenure defaults to 1; an optional licensed_seats column serves seat-ratio milestones).
         #[arg(long, value_name = "FILE", required_unless_present = "from_store")]
         accounts: Option<PathBuf>,
@@ -84,6 +84,11 @@ pub(crate) enum Command {
         /// plan as it stands (with, without, or all).
         #[arg(long, value_parser = ["with", "without", "all"])]
         success_plan: Option<String>,
+        /// The cohorts compared: renewal (renewed, expanded or contracted vs
+        /// churned) or expansion (expanded vs renewed flat or contracted;
+        /// churned accounts left out), which also judges expansion milestones.
+        #[arg(long, default_value = "renewal", value_parser = ["renewal", "expansion"])]
+        cohorts: String,
     },
     /// Milestone maps.
     Maps {
@@ -650,9 +655,19 @@ A map applies to the accounts of its segment (`segment: all`: every account)
 and of its tenure when it names one; where several maps define a milestone,
 an account is judged by the most specific. Manual milestones are skipped.
 
+Cohorts: an outcome of expanded or contracted is a renewal. With --cohorts
+expansion the two cohorts are expanded accounts and those that renewed without
+expanding (renewed or contracted); churned accounts are in neither. The same
+statistics compare them (read `renewed` as expanded and `churned` as not
+expanded above), the fields and headings say `expanded` and `not_expanded`
+(`no_expansion_risk_if_missed`), and expansion milestones, left out of renewal
+vs churn, are judged too, up to the decision or day 360, whichever comes first.
+--review, and keeping the result from --from-store, stay with renewal: what a
+milestone is worth is its churn.
+
 --from-store judges the milestones Milepost itself tracked instead: each
 account's latest renewal decision in the store (renewed, expanded, contracted:
-renewed; churned: churned) and each of its milestones due on or before it,
+renewed; churned: churned; or the expansion cohorts above) and each of its milestones due on or before it,
 achieved when reached by its due date (a recovery came too late), manual
 milestones included (their confirmation is their achievement). It reads the
 store with one paginated Scan (see `milepost report --help` for its cost).

@@ -144,6 +144,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             segment,
             tenure,
             success_plan,
+            cohorts,
             ..
         } => {
             let plans = match success_plan.as_deref() {
@@ -158,7 +159,11 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 chart.as_deref(),
                 segment.as_deref(),
                 tenure.as_deref(),
-                plans,
+                Judged {
+                    success_plan: plans,
+                    cohorts: milepost_discovery::input::CohortSplit::parse(&cohorts)
+                        .expect("clap allows only known cohorts"),
+                },
             )
             .await
         }
@@ -513,6 +518,13 @@ async fn report(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Which of the store's accounts `discover --from-store` judges, in which cohorts.
+struct Judged {
+    /// Only those with (or without) a success plan; none: all.
+    success_plan: Option<bool>,
+    cohorts: milepost_discovery::input::CohortSplit,
+}
+
 /// `milepost discover --from-store`: the tracked milestones and recorded renewals of the store.
 async fn discover_from_store(
     store: &milepost_aws::DynamoStore,
@@ -521,9 +533,13 @@ async fn discover_from_store(
     chart: Option<&std::path::Path>,
     segment: Option<&str>,
     tenure: Option<&str>,
-    success_plan: Option<bool>,
+    Judged { success_plan, cohorts }: Judged,
 ) -> anyhow::Result<ExitCode> {
-    let records = milepost_cli::discover_store::records(store, success_plan).await?;
+    if cohorts != milepost_discovery::input::CohortSplit::Renewal && !review.is_empty() {
+        // Said before the Scan it would otherwise pay for.
+        anyhow::bail!("--review judges maps by what predicts renewal: run it without --cohorts expansion");
+    }
+    let records = milepost_cli::discover_store::records(store, success_plan, cohorts).await?;
     if let Some(want) = success_plan {
         eprintln!(
             "only accounts {} a success plan: {} other(s) left out",
@@ -539,19 +555,31 @@ async fn discover_from_store(
     }
     let (undecided, not_judged) = (records.undecided, records.not_judged);
     let found = milepost_discovery::run_on_records(records, review, segment, tenure)?;
+    let cohorts_read = match cohorts {
+        milepost_discovery::input::CohortSplit::Renewal => {
+            format!("{} renewed and {} churned accounts", found.renewed, found.churned)
+        }
+        milepost_discovery::input::CohortSplit::Expansion => format!(
+            "{} expanded and {} not expanded (renewed flat or contracted) accounts, {} churned left out",
+            found.renewed, found.churned, found.not_in_cohorts
+        ),
+    };
     eprintln!(
-        "{} renewed and {} churned accounts from the store; {undecided} without a renewal decision yet; \
-         {not_judged} milestone(s) due after their account's decision not judged",
-        found.renewed, found.churned
+        "from the store: {cohorts_read}; {undecided} without a renewal decision yet; \
+         {not_judged} milestone(s) due after their account's decision not judged"
     );
+    eprint!("{}", milepost_discovery::empty_cohort_warning(&found));
     print!("{}", milepost_discovery::render(&found, format, !review.is_empty())?);
     if let Some(path) = chart {
         let (svg, panels) = milepost_discovery::chart_svg(&found, segment, tenure);
         milepost_discovery::write_file(path, &svg)?;
         eprintln!("chart of {panels} milestone(s) written to {}", path.display());
     }
-    // The maps page shows every scope: only a whole result is kept.
-    if segment.is_some() || tenure.is_some() || success_plan.is_some() {
+    // The maps page shows every scope: only a whole result is kept; and
+    // what a milestone is worth is measured in churn, never in expansion.
+    if cohorts != milepost_discovery::input::CohortSplit::Renewal {
+        eprintln!("nothing kept for the console's maps page: it shows what predicts renewal, not expansion");
+    } else if segment.is_some() || tenure.is_some() || success_plan.is_some() {
         eprintln!(
             "nothing kept for the console's maps page: --segment, --tenure or --success-plan narrowed the result"
         );

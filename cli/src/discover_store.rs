@@ -1,14 +1,20 @@
 //! `milepost discover --from-store`: the store's accounts and tracked
 //! milestones, read page by page (`RecordScan`, one Scan on DynamoDB), folded
 //! into discovery's `RecordsBuilder`, only the accounts with (or without) a
-//! success plan when asked. Nothing is written.
+//! success plan when asked, into the `cohorts` compared. Nothing is written.
 
 use milepost_app::ports::{Record, RecordScan, StoreError};
+use milepost_discovery::input::CohortSplit;
 use milepost_discovery::records::{Records, RecordsBuilder};
 
-pub async fn records(store: &dyn RecordScan, success_plan: Option<bool>) -> Result<Records, StoreError> {
+pub async fn records(
+    store: &dyn RecordScan,
+    success_plan: Option<bool>,
+    cohorts: CohortSplit,
+) -> Result<Records, StoreError> {
     let mut builder = RecordsBuilder::default();
     builder.success_plan = success_plan;
+    builder.cohorts = cohorts;
     let mut cursor = None;
     loop {
         let page = store.records_page(cursor.take()).await?;

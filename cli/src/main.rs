@@ -60,6 +60,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             threads,
             from_store: false,
             success_plan,
+            cohorts,
         } => {
             if success_plan.is_some() {
                 // clap's `requires` counts a flag's default as given: said here.
@@ -74,6 +75,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 segment,
                 tenure,
                 threads: threads.map(usize::from),
+                cohorts: discover::input::CohortSplit::parse(&cohorts).expect("clap allows only known cohorts"),
             };
             discover_cmd(&opts, &format, chart.as_deref(), strict)
         }

@@ -599,14 +599,16 @@ async fn discover_from_the_store_judges_tracked_milestones_against_recorded_rene
         "due after the decision: not judged"
     );
     assert!(
-        stderr.contains("40 renewed and 20 churned accounts from the store; 1 without a renewal decision yet; 60 milestone(s) due after"),
+        stderr.contains("from the store: 40 renewed and 20 churned accounts; 1 without a renewal decision yet; 60 milestone(s) due after"),
         "{stderr}"
     );
 
     // The embedded store gives the same rows.
     let embedded = InMemoryStore::new();
     seed(&embedded).await;
-    let records = milepost_cli::discover_store::records(&embedded, None).await.unwrap();
+    let records = milepost_cli::discover_store::records(&embedded, None, Default::default())
+        .await
+        .unwrap();
     let found = milepost_discovery::run_on_records(records, &[], None, None).unwrap();
     let again: Value = serde_json::from_str(&milepost_discovery::render(&found, "json", false).unwrap()).unwrap();
     assert_eq!(again, json);
@@ -645,6 +647,70 @@ async fn discover_from_the_store_judges_tracked_milestones_against_recorded_rene
         "{said}"
     );
     assert_eq!(dynamo.kept_discovery().await.unwrap().unwrap(), kept, "nothing changed");
+
+    // Issue 36: expanded vs renewed without expanding, churned left out; the
+    // recount from how the test decided each account. Never kept: what a
+    // milestone is worth is its churn, and `maps discovery` refuses it too.
+    let out = milepost(
+        &moto,
+        DISCOVER_TABLE,
+        &["discover", "--from-store", "--cohorts", "expansion", "--format", "json"],
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("from the store: 20 expanded and 20 not expanded (renewed flat or contracted) accounts, 20 churned left out;")
+            && said.contains("nothing kept for the console's maps page: it shows what predicts renewal, not expansion"),
+        "{said}"
+    );
+    let expansion: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(expansion["cohorts"], "expansion");
+    let row = overall(expansion["milestones"].as_array().unwrap(), "first_workflow").unwrap();
+    let stayed = (0..ACCOUNTS).filter(|i| !churned(*i));
+    let on_time = |expanded: bool| {
+        stayed
+            .clone()
+            .filter(|i| i.is_multiple_of(2) == expanded && went(*i, "first_workflow") == Went::OnTime)
+            .count() as u64
+    };
+    assert_eq!(
+        [
+            &row["expanded_n"],
+            &row["expanded_achieved"],
+            &row["not_expanded_n"],
+            &row["not_expanded_achieved"]
+        ]
+        .map(|v| v.as_u64()),
+        [Some(20), Some(on_time(true)), Some(20), Some(on_time(false))],
+        "{row}"
+    );
+    assert_eq!(dynamo.kept_discovery().await.unwrap().unwrap(), kept, "not kept");
+    let grown = dir.path().join("expansion.json");
+    std::fs::write(&grown, &out.stdout).unwrap();
+    let out = milepost(&moto, DISCOVER_TABLE, &["maps", "discovery", grown.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("it compares expansion cohorts"),
+        "{said}"
+    );
+    assert_eq!(dynamo.kept_discovery().await.unwrap().unwrap(), kept, "nothing changed");
+    let out = milepost(
+        &moto,
+        DISCOVER_TABLE,
+        &[
+            "discover",
+            "--from-store",
+            "--cohorts",
+            "expansion",
+            "--review",
+            "examples/maps",
+        ],
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("--review judges maps by what predicts renewal"),
+        "{said}"
+    );
 
     // Options that need files are refused next to --from-store.
     let both = Command::new(env!("CARGO_BIN_EXE_milepost"))

@@ -62,7 +62,7 @@ fn curve(rates: &[f64; 12]) -> String {
     points
 }
 
-fn panel(out: &mut String, row: &Row, x: f64, y: f64) {
+fn panel(out: &mut String, row: &Row, x: f64, y: f64, (first, second): (&str, &str)) {
     let c = &row.comparison;
     let scope = if row.is_overall() {
         String::new()
@@ -79,7 +79,7 @@ fn panel(out: &mut String, row: &Row, x: f64, y: f64) {
         r#"<g transform="translate({x},{y})"><title>{title}</title>
 <text x="{PLOT_X}" y="20" class="title">{short}</text>
 <text x="{PLOT_X}" y="38" class="sub">ratio {ratio}{class}{diverges}{scope}</text>
-<text x="{PLOT_X}" y="54" class="sub">{ra}/{rn} renewed vs {ca}/{cn} churned{small}</text>
+<text x="{PLOT_X}" y="54" class="sub">{ra}/{rn} {first} vs {ca}/{cn} {second}{small}</text>
 "#,
         title = escape(&format!("{} ({})", row.name, row.milestone)),
         short = escape(&shorten(&row.name, TITLE_CHARS)),
@@ -133,8 +133,16 @@ fn panel(out: &mut String, row: &Row, x: f64, y: f64) {
     );
 }
 
-/// The whole chart for `rows`, in their order.
-pub fn render(rows: &[&Row]) -> String {
+/// The whole chart for `rows`, in their order, its cohorts named for `cohorts`.
+pub fn render(rows: &[&Row], cohorts: crate::input::CohortSplit) -> String {
+    let (first, second) = cohorts.names();
+    let (first, second) = (first.replace('_', " "), second.replace('_', " "));
+    // The legend's second entry and its note start after the first's label.
+    let (x2, note_x) = match cohorts {
+        crate::input::CohortSplit::Renewal => (120, 220),
+        crate::input::CohortSplit::Expansion => (130, 272),
+    };
+    let (x2e, x2t) = (x2 + 28, x2 + 34);
     let panels = rows.len().max(1);
     let columns = panels.min(COLUMNS);
     let lines = panels.div_ceil(COLUMNS);
@@ -142,7 +150,7 @@ pub fn render(rows: &[&Row]) -> String {
     let height = HEADER_H + lines as f64 * PANEL_H + 10.0;
     let mut out = format!(
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif">
-<title>Milestone achievement by contract month, renewed vs churned accounts</title>
+<title>Milestone achievement by contract month, {first} vs {second} accounts</title>
 <style>
 .title {{ font-size: 15px; font-weight: bold; fill: #111827; }}
 .sub {{ font-size: 12px; fill: #374151; }}
@@ -152,9 +160,9 @@ pub fn render(rows: &[&Row]) -> String {
 </style>
 <rect width="100%" height="100%" fill="#ffffff"/>
 <text x="20" y="26" class="title">Cumulative achievement by contract month</text>
-<line x1="20" y1="42" x2="48" y2="42" stroke="{RENEWED}" stroke-width="2.5"/><text x="54" y="46" class="sub">renewed</text>
-<line x1="120" y1="42" x2="148" y2="42" stroke="{CHURNED}" stroke-width="2.5" stroke-dasharray="6 4"/><text x="154" y="46" class="sub">churned</text>
-<text x="220" y="46" class="sub">dotted line: divergence month</text>
+<line x1="20" y1="42" x2="48" y2="42" stroke="{RENEWED}" stroke-width="2.5"/><text x="54" y="46" class="sub">{first}</text>
+<line x1="{x2}" y1="42" x2="{x2e}" y2="42" stroke="{CHURNED}" stroke-width="2.5" stroke-dasharray="6 4"/><text x="{x2t}" y="46" class="sub">{second}</text>
+<text x="{note_x}" y="46" class="sub">dotted line: divergence month</text>
 "##
     );
     if rows.is_empty() {
@@ -163,7 +171,7 @@ pub fn render(rows: &[&Row]) -> String {
     for (i, row) in rows.iter().enumerate() {
         let x = 10.0 + (i % COLUMNS) as f64 * PANEL_W;
         let y = HEADER_H + (i / COLUMNS) as f64 * PANEL_H;
-        panel(&mut out, row, x, y);
+        panel(&mut out, row, x, y, (&first, &second));
     }
     out.push_str("</svg>\n");
     out
@@ -196,7 +204,10 @@ mod tests {
 
     #[test]
     fn curves_follow_the_cumulative_rates_and_names_are_escaped() {
-        let svg = render(&[&row("Report <shared> & \"exported\"")]);
+        let svg = render(
+            &[&row("Report <shared> & \"exported\"")],
+            crate::input::CohortSplit::Renewal,
+        );
         assert!(svg.contains("Report &lt;shared&gt; &amp; &quot;exported&quot;"));
         assert!(!svg.contains("<shared>"));
         // Renewed: 80% from month 1 on, so its second point is at y_of(0.8).
@@ -211,7 +222,7 @@ mod tests {
     #[test]
     fn panels_wrap_in_rows_of_three_and_long_names_are_shortened() {
         let long = "A milestone name far too long to fit the width of one small panel";
-        let svg = render(&[&row(long); 4]);
+        let svg = render(&[&row(long); 4], crate::input::CohortSplit::Renewal);
         assert_eq!(svg.matches("<g transform").count(), 4);
         assert!(svg.contains(&format!("translate(10,{})", HEADER_H + PANEL_H)));
         assert!(svg.contains(&shorten(long, TITLE_CHARS)) && shorten(long, TITLE_CHARS).ends_with('…'));

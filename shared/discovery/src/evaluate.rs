@@ -17,7 +17,7 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use milepost_domain::{Criterion, MilestoneDef, MilestoneMap, Progress, Segment, Tenure};
 
-use super::input::{AccountRecord, EventRecord};
+use super::input::{AccountRecord, CohortSplit, EventRecord};
 
 /// One definition of a candidate milestone. The same id may have several
 /// (say, a different due date for enterprise than for SMB); each account is
@@ -121,16 +121,24 @@ pub struct Evaluation<'a> {
 }
 
 impl<'a> Evaluation<'a> {
-    pub fn new(accounts: &'a [AccountRecord], maps: &[MilestoneMap]) -> Evaluation<'a> {
+    /// The candidates of `maps` for each of `accounts`; expansion milestones
+    /// only where `cohorts` judges them (against expansion, never renewal).
+    /// An account in neither cohort has none: its events are known, and
+    /// count for nothing.
+    pub fn new(accounts: &'a [AccountRecord], maps: &[MilestoneMap], cohorts: CohortSplit) -> Evaluation<'a> {
         let mut candidates: Vec<Candidate> = Vec::new();
         let mut per_account: Vec<Vec<u32>> = Vec::with_capacity(accounts.len());
         let mut skipped = Skipped::default();
         let mut seatless: HashMap<String, usize> = HashMap::new();
         for account in accounts {
+            if cohorts.cohort_of(account.decision).is_none() {
+                per_account.push(Vec::new());
+                continue;
+            }
             let tenure = Tenure::from_year(account.tenure_year);
             let mut mine = Vec::new();
             for def in applicable_defs(maps, account.segment, tenure) {
-                if def.expansion.is_some() {
+                if def.expansion.is_some() && !cohorts.judges_expansion_milestones() {
                     if !skipped.expansion.contains(&def.id) {
                         skipped.expansion.push(def.id.clone());
                     }
@@ -335,6 +343,7 @@ mod tests {
             segment,
             contract_start: NaiveDate::parse_from_str(start, "%Y-%m-%d").unwrap(),
             decision_date: NaiveDate::parse_from_str(decision, "%Y-%m-%d").unwrap(),
+            decision: milepost_domain::RenewalDecision::Renewed,
             outcome: Outcome::Renewed,
             arr: None,
             tenure_year,
@@ -373,6 +382,53 @@ mod tests {
             .collect()
     }
 
+    /// Issue 36: comparing expansion, a churned account is known (its events
+    /// are no bad rows) and judged on nothing; expansion milestones are
+    /// judged, up to the decision, in one pass or in parts merged.
+    #[test]
+    fn expansion_cohorts_judge_expansion_milestones_and_nothing_of_a_churned_account() {
+        use milepost_domain::RenewalDecision;
+        let decided = |id, decision| AccountRecord {
+            decision,
+            ..account(id, Segment::Smb, "2025-01-01", "2025-12-01", 1)
+        };
+        let accounts = vec![
+            decided("up", RenewalDecision::Expanded),
+            decided("flat", RenewalDecision::Renewed),
+            decided("gone", RenewalDecision::Churned),
+        ];
+        let m = map(&format!(
+            "segment: smb\nmilestones:\n{}  - {{id: grow, name: Grow, phase: expansion, owner: ae, criterion: {{kind: event_count, event: invited, min: 1}}, expansion: {{adds: 5, unit: seats, play: p}}}}\n",
+            milestone("first", 30, "{kind: event_count, event: a, min: 1}")
+        ));
+        let events = [
+            event("up", "invited", "2025-06-01T00:00:00Z", None),
+            event("gone", "invited", "2025-03-01T00:00:00Z", None),
+            event("gone", "a", "2025-01-02T00:00:00Z", None),
+            // After the decision (day 334): not by then.
+            event("flat", "invited", "2025-12-15T00:00:00Z", None),
+        ];
+        let renewal = Evaluation::new(&accounts, std::slice::from_ref(&m), CohortSplit::Renewal);
+        assert_eq!(renewal.skipped.expansion, ["grow"]);
+        let mut whole = Evaluation::new(&accounts, std::slice::from_ref(&m), CohortSplit::Expansion);
+        assert!(whole.skipped.expansion.is_empty());
+        let mut parts = [whole.fresh_copy(), whole.fresh_copy()];
+        for (i, e) in events.iter().enumerate() {
+            assert_eq!(whole.observe(*e), Ok(()), "{e:?}");
+            assert_eq!(parts[i % 2].observe(*e), Ok(()));
+        }
+        let [one, two] = parts;
+        let mut merged = whole.fresh_copy();
+        merged.merge(one);
+        merged.merge(two);
+        for evaluation in [&whole, &merged] {
+            // up and flat only, in account order; gone is judged on nothing.
+            assert_eq!(days(evaluation, "grow"), [Some(151), None]);
+            assert_eq!(days(evaluation, "first"), [None, None]);
+            assert!(evaluation.judgements().iter().all(|j| j.account != 2));
+        }
+    }
+
     #[test]
     fn achievement_counts_only_between_contract_start_and_the_earlier_of_due_date_and_decision() {
         let accounts = vec![
@@ -385,7 +441,7 @@ mod tests {
             "segment: smb\nmilestones:\n{}",
             milestone("two_reports", 30, "{kind: event_count, event: report.shared, min: 2}")
         ));
-        let mut evaluation = Evaluation::new(&accounts, &[m]);
+        let mut evaluation = Evaluation::new(&accounts, &[m], CohortSplit::Renewal);
         let events = [
             // Met on day 10 (the second event, delivered first).
             event("early", "report.shared", "2025-01-10T08:00:00Z", None),
@@ -432,7 +488,7 @@ mod tests {
             event("a", "report.shared", "2025-01-06T08:00:00Z", None),
         ];
         let run = |order: &[usize]| {
-            let mut evaluation = Evaluation::new(&accounts, std::slice::from_ref(&m));
+            let mut evaluation = Evaluation::new(&accounts, std::slice::from_ref(&m), CohortSplit::Renewal);
             for &i in order {
                 evaluation.observe(events[i]).unwrap();
             }
@@ -464,7 +520,11 @@ mod tests {
             "segment: enterprise\ntenure: multi_year\nmilestones:\n{}",
             milestone("first", 5, "{kind: event_count, event: x, min: 1}")
         ));
-        let mut evaluation = Evaluation::new(&accounts, &[everyone, enterprise, enterprise_renewals]);
+        let mut evaluation = Evaluation::new(
+            &accounts,
+            &[everyone, enterprise, enterprise_renewals],
+            CohortSplit::Renewal,
+        );
         for a in ["ent", "smb", "ent2"] {
             evaluation.observe(event(a, "x", "2025-01-08T00:00:00Z", None)).unwrap();
             evaluation.observe(event(a, "y", "2025-01-08T00:00:00Z", None)).unwrap();
@@ -507,7 +567,7 @@ mod tests {
             milestone("kickoff", 10, "{kind: manual}"),
             milestone("seats", 60, "{kind: seat_ratio, event: login, min_ratio: 0.5}")
         ));
-        let mut evaluation = Evaluation::new(&accounts, &[m]);
+        let mut evaluation = Evaluation::new(&accounts, &[m], CohortSplit::Renewal);
         assert_eq!(
             evaluation.observe(event("zz", "login", "2025-01-02T00:00:00Z", Some("u1"))),
             Err("unknown account `zz`".into())

@@ -11,16 +11,82 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{DiscoverError, Result, RowProblem};
 use chrono::{DateTime, NaiveDate, Utc};
-use milepost_domain::{AccountId, Segment};
+use milepost_domain::{AccountId, RenewalDecision, Segment};
 use serde::Deserialize;
 
 /// How many problems are described; the rest are only counted.
 const PROBLEMS_SHOWN: usize = 5;
 
+/// The cohort an account is judged in: the first of the two compared
+/// (`Renewed`: renewed, or expanded under `--cohorts expansion`) or the
+/// second (`Churned`: churned, or renewed without expanding).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Renewed,
     Churned,
+}
+
+/// Which two cohorts `discover` compares.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CohortSplit {
+    /// Renewed (renewed, expanded or contracted) against churned.
+    #[default]
+    Renewal,
+    /// Expanded against renewed without expanding (flat or contracted);
+    /// churned accounts are in neither.
+    Expansion,
+}
+
+impl CohortSplit {
+    pub fn parse(s: &str) -> Option<CohortSplit> {
+        match s {
+            "renewal" => Some(CohortSplit::Renewal),
+            "expansion" => Some(CohortSplit::Expansion),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CohortSplit::Renewal => "renewal",
+            CohortSplit::Expansion => "expansion",
+        }
+    }
+
+    /// The cohort `decision` puts an account in; none: left out.
+    pub fn cohort_of(self, decision: RenewalDecision) -> Option<Outcome> {
+        match (self, decision) {
+            (CohortSplit::Renewal, d) if d.retained() => Some(Outcome::Renewed),
+            (CohortSplit::Renewal, _) => Some(Outcome::Churned),
+            (CohortSplit::Expansion, RenewalDecision::Expanded) => Some(Outcome::Renewed),
+            (CohortSplit::Expansion, RenewalDecision::Churned) => None,
+            (CohortSplit::Expansion, _) => Some(Outcome::Churned),
+        }
+    }
+
+    /// The two cohorts' names as fields and headings take them: `renewed`
+    /// and `churned`, or `expanded` and `not_expanded`.
+    pub fn names(self) -> (&'static str, &'static str) {
+        match self {
+            CohortSplit::Renewal => ("renewed", "churned"),
+            CohortSplit::Expansion => ("expanded", "not_expanded"),
+        }
+    }
+
+    /// The measure of a miss: the second cohort's rate among those who
+    /// missed over those who achieved (`churn_risk_if_missed`).
+    pub fn risk_name(self) -> &'static str {
+        match self {
+            CohortSplit::Renewal => "churn_risk_if_missed",
+            CohortSplit::Expansion => "no_expansion_risk_if_missed",
+        }
+    }
+
+    /// Whether expansion milestones are judged: only against expansion,
+    /// never as predictors of renewal.
+    pub fn judges_expansion_milestones(self) -> bool {
+        self == CohortSplit::Expansion
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -29,6 +95,11 @@ pub struct AccountRecord {
     pub segment: Segment,
     pub contract_start: NaiveDate,
     pub decision_date: NaiveDate,
+    /// What was decided, as the file says it.
+    pub decision: RenewalDecision,
+    /// Its cohort: under `CohortSplit::Renewal` as read; `run` sorts it for
+    /// another split. An account in neither cohort of that split keeps this
+    /// and is given no candidate, so nothing of it is counted.
     pub outcome: Outcome,
     pub arr: Option<u64>,
     pub tenure_year: u32,
@@ -207,16 +278,17 @@ fn parse_account(
     if decision_date < contract_start {
         return Err(format!("decision_date {decision_date} is before contract_start {contract_start}").into());
     }
+    let decision = RenewalDecision::parse(outcome)
+        .ok_or_else(|| format!("outcome `{outcome}` is not one of {}", RenewalDecision::expected()))?;
     Ok(AccountRecord {
         account_id: AccountId::new(id),
         segment: segment.parse().map_err(|e| format!("segment: {e}"))?,
         contract_start,
         decision_date,
-        outcome: match outcome {
-            "renewed" => Outcome::Renewed,
-            "churned" => Outcome::Churned,
-            other => return Err(format!("outcome `{other}` is neither renewed nor churned").into()),
-        },
+        decision,
+        outcome: CohortSplit::Renewal
+            .cohort_of(decision)
+            .expect("every decision has a renewal cohort"),
         arr: match arr {
             "" => None,
             v => Some(
@@ -658,11 +730,40 @@ mod tests {
             "accounts.csv:4: contract_start `2025-13-01` is not a YYYY-MM-DD date",
             "accounts.csv:5: decision_date 2025-05-01 is before contract_start 2025-06-01",
             "accounts.csv:6: segment: unknown segment `startup`",
-            "accounts.csv:7: outcome `maybe` is neither renewed nor churned",
+            "accounts.csv:7: outcome `maybe` is not one of renewed, churned, expanded or contracted",
             "accounts.csv:8: account a1 appears twice",
         ] {
             assert!(shown.contains(expected), "missing {expected:?} in\n{shown}");
         }
+    }
+
+    /// Issue 36: a renewal decision is any of the four the store keeps;
+    /// renewal cohorts take expanded and contracted as renewed, expansion
+    /// cohorts compare expanded with the other renewals and leave churn out.
+    #[test]
+    fn every_decision_has_its_cohort_and_churn_is_in_neither_expansion_cohort() {
+        use RenewalDecision::*;
+        for (decision, renewal, expansion) in [
+            (Renewed, Some(Outcome::Renewed), Some(Outcome::Churned)),
+            (Expanded, Some(Outcome::Renewed), Some(Outcome::Renewed)),
+            (Contracted, Some(Outcome::Renewed), Some(Outcome::Churned)),
+            (Churned, Some(Outcome::Churned), None),
+        ] {
+            assert_eq!(CohortSplit::Renewal.cohort_of(decision), renewal, "{decision}");
+            assert_eq!(CohortSplit::Expansion.cohort_of(decision), expansion, "{decision}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = file(
+            &dir,
+            "accounts.csv",
+            b"account_id,segment,contract_start,decision_date,outcome,arr,tenure_year\n\
+              a1,smb,2025-01-01,2025-12-15,Expanded,,\n\
+              a2,smb,2025-01-01,2025-12-15, contracted ,,\n",
+        );
+        let (accounts, problems) = read_accounts(&path).unwrap();
+        assert_eq!(problems.count, 0, "{:?}", problems.shown);
+        let read: Vec<(RenewalDecision, Outcome)> = accounts.iter().map(|a| (a.decision, a.outcome)).collect();
+        assert_eq!(read, [(Expanded, Outcome::Renewed), (Contracted, Outcome::Renewed)]);
     }
 
     #[test]

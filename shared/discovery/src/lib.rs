@@ -16,7 +16,7 @@ use milepost_domain::MilestoneMap;
 pub use self::error::{DiscoverError, RowProblem};
 
 use self::evaluate::{Evaluation, Skipped};
-use self::input::{Outcome, Problems};
+use self::input::{CohortSplit, Outcome, Problems};
 use self::report::Row;
 use self::review::Finding;
 
@@ -34,17 +34,23 @@ pub struct DiscoverOptions {
     pub tenure: Option<String>,
     /// Threads reading a plain CSV events file; `None`: one per core, for files from 32 MiB.
     pub threads: Option<usize>,
+    /// The two cohorts compared: renewed vs churned, or expanded vs not.
+    pub cohorts: CohortSplit,
 }
 
 /// Everything one run found.
 #[derive(Debug)]
 pub struct Discovery {
+    pub cohorts: CohortSplit,
     pub rows: Vec<Row>,
     pub review: Vec<Finding>,
     pub problems: Problems,
     pub skipped: Skipped,
+    /// The accounts of the first cohort (renewed, or expanded) and the second.
     pub renewed: usize,
     pub churned: usize,
+    /// Accounts in neither cohort (churned, comparing expansion).
+    pub not_in_cohorts: usize,
     pub events_read: u64,
 }
 
@@ -92,8 +98,21 @@ pub fn run(opts: &DiscoverOptions) -> error::Result<Discovery> {
     // accounts, the map in use is the one judged.
     let all_maps: Vec<MilestoneMap> = reviewed.iter().chain(&candidates).cloned().collect();
 
-    let (accounts, mut problems) = input::read_accounts(&opts.accounts)?;
-    let mut evaluation = Evaluation::new(&accounts, &all_maps);
+    if opts.cohorts != CohortSplit::Renewal && !reviewed.is_empty() {
+        return Err(DiscoverError::Input(
+            "--review judges maps by what predicts renewal: run it without --cohorts expansion".into(),
+        ));
+    }
+    let (mut accounts, mut problems) = input::read_accounts(&opts.accounts)?;
+    // Each in its cohort; one in neither stays known (its events are no bad
+    // rows) and is given no candidate.
+    for a in &mut accounts {
+        if let Some(outcome) = opts.cohorts.cohort_of(a.decision) {
+            a.outcome = outcome;
+        }
+    }
+    let cohort_of = |a: &input::AccountRecord| opts.cohorts.cohort_of(a.decision);
+    let mut evaluation = Evaluation::new(&accounts, &all_maps, opts.cohorts);
     let (threads, min_bytes) = match opts.threads {
         Some(n) => (n.max(1), 0),
         None => (
@@ -113,14 +132,16 @@ pub fn run(opts: &DiscoverOptions) -> error::Result<Discovery> {
         .filter(|r| opts.segment.as_deref().is_none_or(|s| r.segment == s))
         .filter(|r| opts.tenure.as_deref().is_none_or(|t| r.tenure == t))
         .collect();
-    let renewed = accounts.iter().filter(|a| a.outcome == Outcome::Renewed).count();
+    let count = |cohort| accounts.iter().filter(|a| cohort_of(a) == cohort).count();
     Ok(Discovery {
+        cohorts: opts.cohorts,
         rows,
         review,
         problems,
         skipped: evaluation.skipped.clone(),
-        renewed,
-        churned: accounts.len() - renewed,
+        renewed: count(Some(Outcome::Renewed)),
+        churned: count(Some(Outcome::Churned)),
+        not_in_cohorts: count(None),
         events_read: evaluation.events_read(),
     })
 }
@@ -134,6 +155,11 @@ pub fn run_on_records(
     segment: Option<&str>,
     tenure: Option<&str>,
 ) -> error::Result<Discovery> {
+    if records.cohorts != CohortSplit::Renewal && !review.is_empty() {
+        return Err(DiscoverError::Input(
+            "--review judges maps by what predicts renewal: run it without --cohorts expansion".into(),
+        ));
+    }
     let reviewed = if review.is_empty() {
         Vec::new()
     } else {
@@ -152,12 +178,14 @@ pub fn run_on_records(
         .filter(|a| a.outcome == Outcome::Renewed)
         .count();
     Ok(Discovery {
+        cohorts: records.cohorts,
         rows,
         review,
         problems: Problems::default(),
         skipped: Skipped::default(),
         renewed,
         churned: records.accounts.len() - renewed,
+        not_in_cohorts: records.not_in_cohorts,
         events_read: 0,
     })
 }
@@ -214,15 +242,23 @@ fn read_events(
 pub fn render(found: &Discovery, format: &str, with_review: bool) -> error::Result<String> {
     Ok(match format {
         "json" => {
-            let mut json = serde_json::json!({ "milestones": found.rows });
+            let rows: Vec<serde_json::Value> = found
+                .rows
+                .iter()
+                .map(|r| serde_json::to_value(r).map(|row| report::relabel(row, found.cohorts)))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| DiscoverError::Output(e.into()))?;
+            let mut json = serde_json::json!({ "cohorts": found.cohorts.as_str(), "milestones": rows });
             if with_review {
                 json["review"] = serde_json::to_value(&found.review).map_err(|e| DiscoverError::Output(e.into()))?;
             }
             serde_json::to_string_pretty(&json).map_err(|e| DiscoverError::Output(e.into()))? + "\n"
         }
-        "csv" => report::render_csv(&found.rows)?,
-        _ if with_review => report::render_table(&found.rows) + "\n" + &review::render_table(&found.review),
-        _ => report::render_table(&found.rows),
+        "csv" => report::render_csv(&found.rows, found.cohorts)?,
+        _ if with_review => {
+            report::render_table(&found.rows, found.cohorts) + "\n" + &review::render_table(&found.review)
+        }
+        _ => report::render_table(&found.rows, found.cohorts),
     })
 }
 
@@ -236,15 +272,22 @@ pub fn chart_svg(found: &Discovery, segment: Option<&str>, tenure: Option<&str>)
         .iter()
         .filter(|r| r.segment == segment && r.tenure == tenure)
         .collect();
-    (chart::render(&rows), rows.len())
+    (chart::render(&rows, found.cohorts), rows.len())
 }
 
 /// What the run read and left out, for stderr.
 pub fn summary(d: &Discovery) -> String {
-    let mut out = format!(
-        "{} renewed and {} churned accounts, {} events of known accounts read\n",
-        d.renewed, d.churned, d.events_read
-    );
+    let mut out = match d.cohorts {
+        CohortSplit::Renewal => format!(
+            "{} renewed and {} churned accounts, {} events of known accounts read\n",
+            d.renewed, d.churned, d.events_read
+        ),
+        CohortSplit::Expansion => format!(
+            "{} expanded and {} not expanded (renewed flat or contracted) accounts, {} churned left out, \
+             {} events of known accounts read\n",
+            d.renewed, d.churned, d.not_in_cohorts, d.events_read
+        ),
+    };
     for id in &d.skipped.manual {
         out.push_str(&format!(
             "skipped {id}: a manual milestone cannot be judged from events\n"
@@ -257,9 +300,11 @@ pub fn summary(d: &Discovery) -> String {
     }
     for id in &d.skipped.expansion {
         out.push_str(&format!(
-            "skipped {id}: an expansion milestone is a growth signal, never missed, not a predictor of renewal or churn\n"
+            "skipped {id}: an expansion milestone is a growth signal, never missed, not a predictor of renewal or churn \
+             (judged with --cohorts expansion)\n"
         ));
     }
+    out.push_str(&empty_cohort_warning(d));
     for (id, n) in &d.skipped.without_seats {
         out.push_str(&format!(
             "{id}: {n} account(s) without licensed_seats left out (a seat-ratio milestone needs them)\n"
@@ -280,6 +325,29 @@ pub fn summary(d: &Discovery) -> String {
         }
     }
     out
+}
+
+/// A line saying a cohort is empty, so no ratio can be measured (an
+/// accounts file or store with no `expanded` decision, compared for
+/// expansion); empty when both have accounts.
+pub fn empty_cohort_warning(d: &Discovery) -> String {
+    let (first, second) = d.cohorts.names();
+    let empty: Vec<&str> = [(first, d.renewed), (second, d.churned)]
+        .into_iter()
+        .filter(|(_, n)| *n == 0)
+        .map(|(name, _)| name)
+        .collect();
+    match empty.as_slice() {
+        [] => String::new(),
+        names => format!(
+            "no {} account: a ratio needs both cohorts, so none is measured{}\n",
+            names.join(" and no ").replace('_', " "),
+            match d.cohorts {
+                CohortSplit::Expansion => " (is the outcome column, or the store's decisions, ever `expanded`?)",
+                CohortSplit::Renewal => "",
+            }
+        ),
+    }
 }
 
 /// Writes `text` to `path`, creating its directory.

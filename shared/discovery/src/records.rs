@@ -1,7 +1,8 @@
 //! `milepost discover --from-store`: the same statistics on Milepost's own
 //! records instead of exported events. Each account with a renewal decision
 //! (its latest) is a cohort member: renewed, expanded or contracted count as
-//! renewed, churned as churned. Each milestone Milepost tracked for it, due
+//! renewed, churned as churned; or, comparing expansion (`CohortSplit::
+//! Expansion`), expanded against renewed or contracted, churned in neither. Each milestone Milepost tracked for it, due
 //! on or before that decision, is a candidate the account achieved when it
 //! was reached by its due date — the discover definition, with the
 //! milestone's own due date — on the day counted from the contract start. A
@@ -15,7 +16,7 @@ use chrono::{Duration, NaiveTime};
 use milepost_domain::{Account, AccountId, Timestamp, TrackedMilestone};
 
 use super::evaluate::{Candidate, Judgement};
-use super::input::{AccountRecord, Outcome};
+use super::input::{AccountRecord, CohortSplit};
 
 /// What one tracked milestone leaves for the judgement: small, so 100,000 accounts fit.
 struct Tracked {
@@ -23,6 +24,9 @@ struct Tracked {
     candidate: u32,
     due_at: Timestamp,
     reached_at: Option<Timestamp>,
+    /// An expansion milestone: judged up to its due date or the decision,
+    /// whichever comes first (it is due a year in, after most decisions).
+    expansion: bool,
 }
 
 /// Folds accounts and tracked milestones in, in any order, then `finish`es.
@@ -33,6 +37,10 @@ pub struct RecordsBuilder {
     tracked: Vec<Tracked>,
     /// Accounts without a renewal decision yet: in no cohort.
     pub undecided: usize,
+    /// The two cohorts compared (renewed vs churned by default).
+    pub cohorts: CohortSplit,
+    /// Accounts whose decision puts them in neither (churned, under `CohortSplit::Expansion`).
+    pub not_in_cohorts: usize,
     /// Only accounts with (`true`) or without (`false`) a success plan as
     /// it stands; none: every account.
     pub success_plan: Option<bool>,
@@ -44,10 +52,13 @@ pub struct RecordsBuilder {
 
 /// The cohorts and judgements `report::rows` takes.
 pub struct Records {
+    pub cohorts: CohortSplit,
     pub accounts: Vec<AccountRecord>,
     pub candidates: Vec<Candidate>,
     pub judgements: Vec<Judgement>,
     pub undecided: usize,
+    /// Accounts whose decision puts them in neither cohort (`RecordsBuilder::not_in_cohorts`).
+    pub not_in_cohorts: usize,
     /// Milestones due after their account's decision (or before its contract): not judged.
     pub not_judged: usize,
     /// Accounts left out by `RecordsBuilder::success_plan`.
@@ -78,16 +89,17 @@ impl RecordsBuilder {
             self.undecided += 1;
             return;
         };
+        let Some(outcome) = self.cohorts.cohort_of(latest.outcome) else {
+            self.not_in_cohorts += 1;
+            return;
+        };
         self.accounts.push(AccountRecord {
             account_id: account.id.clone(),
             segment: account.segment,
             contract_start: account.contract_start,
             decision_date: latest.decision_date,
-            outcome: if latest.outcome.retained() {
-                Outcome::Renewed
-            } else {
-                Outcome::Churned
-            },
+            decision: latest.outcome,
+            outcome,
             arr: Some(account.arr),
             tenure_year: account.tenure_year,
             licensed_seats: Some(account.licensed_seats),
@@ -102,7 +114,7 @@ impl RecordsBuilder {
             return;
         }
         // A growth signal, never missed: not judged against renewal and churn.
-        if m.expansion().is_some() {
+        if m.expansion().is_some() && !self.cohorts.judges_expansion_milestones() {
             return;
         }
         // Each account's own due date judges it; the candidate's due days
@@ -128,6 +140,7 @@ impl RecordsBuilder {
             candidate: index as u32,
             due_at: m.due_at(),
             reached_at: m.reached_at(),
+            expansion: m.expansion().is_some(),
         });
     }
 
@@ -149,7 +162,11 @@ impl RecordsBuilder {
             let starts = midnight(account.contract_start);
             // "On or before the decision date": up to the end of that day.
             let decided = midnight(account.decision_date) + Duration::days(1) - Duration::nanoseconds(1);
-            if t.due_at > decided || t.due_at < starts {
+            let by = match t.expansion {
+                true => t.due_at.min(decided),
+                false => t.due_at,
+            };
+            if by > decided || t.due_at < starts {
                 not_judged += 1;
                 continue;
             }
@@ -158,15 +175,17 @@ impl RecordsBuilder {
                 candidate: t.candidate,
                 achieved_on_day: t
                     .reached_at
-                    .filter(|r| *r <= t.due_at && *r >= starts)
+                    .filter(|r| *r <= by && *r >= starts)
                     .map(|r| day_number(starts, r)),
             });
         }
         Records {
+            cohorts: self.cohorts,
             accounts: self.accounts,
             candidates: self.candidates,
             judgements,
             undecided: self.undecided,
+            not_in_cohorts: self.not_in_cohorts,
             not_judged,
             left_out: self.left_out,
             checkpoints_left_out: self.checkpoints_left_out,
@@ -180,6 +199,7 @@ mod tests {
     use milepost_domain::{MilestoneStatus, RenewalDecision, RenewalOutcome};
 
     use super::*;
+    use crate::input::Outcome;
 
     const MAP: &str = "segment: all
 milestones:
@@ -232,5 +252,79 @@ milestones:
         );
         let days: Vec<Option<u32>> = records.judgements.iter().map(|j| j.achieved_on_day).collect();
         assert_eq!(days, [Some(1), Some(2), None, None]);
+    }
+
+    /// Issue 36: comparing expansion, an expanded account is in the first
+    /// cohort, renewed and contracted ones in the second, a churned one in
+    /// neither (counted); expansion milestones are judged, as they are not
+    /// against renewal.
+    #[test]
+    fn expansion_cohorts_judge_expansion_milestones_and_leave_churn_out() {
+        const GROWTH: &str = "segment: all
+milestones:
+  - {id: grow, name: Grow, phase: expansion, owner: ae, criterion: {kind: event_count, event: g, min: 1}, expansion: {adds: 5, unit: seats, play: p}}
+";
+        let map = milepost_maps::load_map("g.yaml", GROWTH).unwrap();
+        // Decided on day 329, before the expansion milestone's due date (day 360).
+        let decided = |id: &str, outcome: RenewalDecision, reached: Option<i64>| {
+            let mut a = account(id, date(2025, 1, 6));
+            a.renewals.push(RenewalOutcome {
+                decision_date: date(2025, 12, 1),
+                outcome,
+                arr_after: None,
+            });
+            let mut m = TrackedMilestone::new(&a, &map, &map.milestones[0]);
+            if let Some(day) = reached {
+                let seeded = milepost_domain::seed::milestone(&mut m).status(MilestoneStatus::Achieved);
+                seeded.reached(midnight(a.contract_start) + Duration::days(day), None);
+            }
+            (a, m)
+        };
+        let accounts = [
+            decided("up", RenewalDecision::Expanded, Some(100)),
+            // Reached after the decision: not by then.
+            decided("flat", RenewalDecision::Renewed, Some(340)),
+            decided("down", RenewalDecision::Contracted, None),
+            decided("gone", RenewalDecision::Churned, Some(50)),
+        ];
+        for (cohorts, judged) in [(CohortSplit::Renewal, 0), (CohortSplit::Expansion, 3)] {
+            let mut b = RecordsBuilder {
+                cohorts,
+                ..RecordsBuilder::default()
+            };
+            for (a, m) in &accounts {
+                b.add_account(a);
+                b.add_milestone(m);
+            }
+            let records = b.finish();
+            assert_eq!(records.judgements.len(), judged, "{cohorts:?}");
+            assert_eq!(records.not_judged, 0, "judged up to the decision, before its due date");
+            let days: Vec<Option<u32>> = records.judgements.iter().map(|j| j.achieved_on_day).collect();
+            if cohorts == CohortSplit::Expansion {
+                assert_eq!(days, [Some(100), None, None]);
+            }
+            let cohort: Vec<(&str, Outcome)> = records
+                .accounts
+                .iter()
+                .map(|a| (a.account_id.as_str(), a.outcome))
+                .collect();
+            match cohorts {
+                CohortSplit::Renewal => {
+                    assert_eq!(records.not_in_cohorts, 0);
+                    assert_eq!(cohort[3], ("gone", Outcome::Churned));
+                }
+                CohortSplit::Expansion => {
+                    assert_eq!(records.not_in_cohorts, 1, "the churned account");
+                    assert_eq!(
+                        cohort,
+                        [
+                            ("up", Outcome::Renewed),
+                            ("flat", Outcome::Churned),
+                            ("down", Outcome::Churned)
+                        ]
+                    );
+                }
+            }
+        }
     }
 }

@@ -8,7 +8,7 @@ use milepost_domain::{Segment, Tenure};
 use serde::Serialize;
 
 use super::evaluate::{Candidate, Judgement};
-use super::input::{AccountRecord, Outcome};
+use super::input::{AccountRecord, CohortSplit, Outcome};
 
 /// One milestone in one scope.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -124,14 +124,42 @@ pub fn ratio_interval(ci: Option<(f64, Ratio)>) -> String {
     ci.map_or_else(|| "–".to_string(), |(lo, hi)| format!("{lo:.2}–{hi}"))
 }
 
+/// A field or column named for the renewal cohorts, named for `cohorts`:
+/// `renewed_n` is `expanded_n` comparing expansion.
+fn field_name(name: &str, cohorts: CohortSplit) -> String {
+    let (first, second) = cohorts.names();
+    if let Some(rest) = name.strip_prefix("renewed_") {
+        format!("{first}_{rest}")
+    } else if let Some(rest) = name.strip_prefix("churned_") {
+        format!("{second}_{rest}")
+    } else if name == CohortSplit::Renewal.risk_name() {
+        cohorts.risk_name().to_string()
+    } else {
+        name.to_string()
+    }
+}
+
+/// A row as JSON (`serde_json::to_value`) with its fields named for `cohorts`.
+pub fn relabel(row: serde_json::Value, cohorts: CohortSplit) -> serde_json::Value {
+    match row {
+        serde_json::Value::Object(fields) => fields
+            .into_iter()
+            .map(|(name, value)| (field_name(&name, cohorts), value))
+            .collect(),
+        other => other,
+    }
+}
+
 /// The table on stdout.
-pub fn render_table(rows: &[Row]) -> String {
+pub fn render_table(rows: &[Row], cohorts: CohortSplit) -> String {
+    let (first, second) = cohorts.names();
+    let (first, second) = (first.replace('_', " "), second.replace('_', " "));
     let header = [
         "milestone",
         "segment",
         "tenure",
-        "renewed",
-        "churned",
+        first.as_str(),
+        second.as_str(),
         "ratio",
         "95% CI",
         "class",
@@ -189,13 +217,18 @@ pub fn render_table(rows: &[Row]) -> String {
             milepost_domain::discovery::SMALL_COHORT
         ));
     }
+    if cohorts == CohortSplit::Expansion {
+        out.push_str(
+            "risk if missed: how much likelier an account that missed the milestone was to renew without expanding\n",
+        );
+    }
     out
 }
 
 /// `--format csv`: the JSON fields as columns; an interval is `low..high`.
-pub fn render_csv(rows: &[Row]) -> crate::error::Result<String> {
+pub fn render_csv(rows: &[Row], cohorts: CohortSplit) -> crate::error::Result<String> {
     let mut out = csv::Writer::from_writer(Vec::new());
-    out.write_record([
+    let header = [
         "milestone",
         "name",
         "segment",
@@ -214,7 +247,8 @@ pub fn render_csv(rows: &[Row]) -> crate::error::Result<String> {
         "churn_risk_if_missed",
         "divergence_month",
         "small_cohort",
-    ])?;
+    ];
+    out.write_record(header.map(|h| field_name(h, cohorts)))?;
     let number = |x: Option<f64>| x.map(|x| x.to_string()).unwrap_or_default();
     let ratio = |r: Option<Ratio>| match r {
         Some(Ratio::Finite(x)) => x.to_string(),

@@ -426,12 +426,28 @@ const SEGMENTS: [&str; 4] = ["all", "enterprise", "mid_market", "smb"];
 const TENURES: [&str; 3] = ["all", "first_year", "multi_year"];
 
 impl KeptDiscovery {
-    /// What `milepost discover --format json` printed (`{"milestones": [...]}`),
-    /// checked: every line names a milestone, a known segment and tenure.
+    /// What `milepost discover --format json` printed (`{"cohorts":
+    /// "renewal", "milestones": [...]}`; files from before `cohorts` have
+    /// none), checked: renewal cohorts only, every line names a milestone, a
+    /// known segment and tenure.
     pub fn from_json(text: &str, source: &str, kept_at: crate::Timestamp) -> Result<KeptDiscovery, String> {
+        #[derive(Deserialize)]
+        struct Cohorts {
+            #[serde(default)]
+            cohorts: Option<String>,
+        }
         #[derive(Deserialize)]
         struct Printed {
             milestones: Vec<DiscoveryLine>,
+        }
+        // What a milestone is worth is measured in churn: a comparison of
+        // other cohorts (expanded vs not) would be read as churn risk.
+        let compared: Cohorts = serde_json::from_str(text)
+            .map_err(|e| format!("not what `milepost discover --format json` prints: {e}"))?;
+        if let Some(other) = compared.cohorts.filter(|c| c != "renewal") {
+            return Err(format!(
+                "it compares {other} cohorts, not renewed vs churned accounts: only a renewal discovery is kept"
+            ));
         }
         let printed: Printed = serde_json::from_str(text)
             .map_err(|e| format!("not what `milepost discover --format json` prints: {e}"))?;
@@ -612,6 +628,11 @@ mod kept_tests {
     #[test]
     fn a_line_measures_the_churn_rate_difference_between_missers_and_achievers() {
         let kept = KeptDiscovery::from_json(&printed(OVERALL), "results.json", at()).unwrap();
+        let renewal = format!("{{\"cohorts\": \"renewal\", {}", &printed(OVERALL)[1..]);
+        assert!(
+            KeptDiscovery::from_json(&renewal, "results.json", at()).is_ok(),
+            "as discover prints it now"
+        );
         let line = kept.line_for("first", "all", "all").unwrap();
         let measured = MeasuredWeight::of(line, &kept).unwrap();
         // 52 decided, 33 achieved (3 churned), 19 missed (9 churned): 9/19 − 3/33.
@@ -682,6 +703,11 @@ mod kept_tests {
             (
                 printed(&OVERALL.replace("\"first\", \"name\"", "\" \", \"name\"")),
                 "milestones[0].milestone is empty",
+            ),
+            // Issue 36: expanded vs not expanded measures no churn.
+            (
+                format!("{{\"cohorts\": \"expansion\", {}", &printed(OVERALL)[1..]),
+                "it compares expansion cohorts, not renewed vs churned accounts",
             ),
         ] {
             let refused = KeptDiscovery::from_json(&text, "f.json", at()).unwrap_err();
