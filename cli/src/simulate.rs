@@ -80,7 +80,11 @@ pub struct AccountLine {
 #[derive(Clone, Debug, Serialize)]
 pub struct Simulation {
     pub accounts: usize,
+    /// Events of known accounts read from the export.
     pub events: usize,
+    /// Of those, the ones no milestone of either set reads: not replayed
+    /// (they would change an account's activity, which no figure counts).
+    pub events_unread: usize,
     pub events_skipped: usize,
     pub from: NaiveDate,
     pub until: NaiveDate,
@@ -94,8 +98,12 @@ pub struct Simulation {
 /// The history, read once for both runs.
 struct History {
     accounts: Vec<AccountRecord>,
-    /// In time order.
+    /// In time order: the events some milestone reads.
     events: Vec<ProductEvent>,
+    /// Events of known accounts no milestone of either set reads: not
+    /// replayed. They would only add to an account's activity, which the
+    /// emails' wording and the health score show and no figure counts.
+    unread: usize,
     skipped: usize,
 }
 
@@ -178,6 +186,19 @@ fn measured_properties(maps: &[&MilestoneMap]) -> HashMap<String, Vec<String>> {
     found.into_iter().map(|(e, p)| (e, p.into_iter().collect())).collect()
 }
 
+/// The events some milestone of `maps` reads; `None`: all of them (a
+/// success plan's outcome may be measured from any event).
+fn events_read_by(maps: &[&MilestoneMap]) -> Option<std::collections::HashSet<Box<[u8]>>> {
+    let mut read = std::collections::HashSet::new();
+    for m in maps.iter().flat_map(|map| &map.milestones) {
+        match &m.criterion {
+            Criterion::AgreedOutcome => return None,
+            c => read.extend(c.event().map(|e| Box::from(e.as_bytes()))),
+        }
+    }
+    Some(read)
+}
+
 fn read_history(opts: &SimulateOptions, maps: &[&MilestoneMap]) -> Result<History> {
     let (accounts, problems) = input::read_accounts(&opts.accounts)?;
     anyhow::ensure!(
@@ -197,13 +218,19 @@ fn read_history(opts: &SimulateOptions, maps: &[&MilestoneMap]) -> Result<Histor
         .map(|a| (a.account_id.as_str().as_bytes(), &a.account_id))
         .collect();
     let properties = measured_properties(maps);
+    let read_by = events_read_by(maps);
     let mut events = Vec::new();
+    let mut unread = 0;
     let problems = input::for_each_event(&opts.events, |e| {
         let Some(account) = known.get(e.account_id) else {
             return Err(milepost_discovery::error::RowProblem(
                 "an account not in the accounts file".into(),
             ));
         };
+        if read_by.as_ref().is_some_and(|read| !read.contains(e.event)) {
+            unread += 1;
+            return Ok(());
+        }
         let name = String::from_utf8_lossy(e.event).into_owned();
         let mut props = serde_json::Map::new();
         if let (Some(value), Some(names)) = (e.value, properties.get(&name)) {
@@ -225,6 +252,7 @@ fn read_history(opts: &SimulateOptions, maps: &[&MilestoneMap]) -> Result<Histor
     Ok(History {
         accounts,
         events,
+        unread,
         skipped: problems.count,
     })
 }
@@ -502,7 +530,8 @@ pub async fn simulate(opts: &SimulateOptions) -> Result<Simulation> {
         .collect();
     Ok(Simulation {
         accounts: history.accounts.len(),
-        events: history.events.len(),
+        events: history.events.len() + history.unread,
+        events_unread: history.unread,
         events_skipped: history.skipped,
         from,
         until,
@@ -543,8 +572,8 @@ fn last_part(path: &str) -> String {
 /// The side-by-side table: every account, then each segment.
 pub fn render_table(s: &Simulation) -> String {
     let mut out = format!(
-        "{} accounts, {} events, {} to {}; a CSM task counted as {} minutes\n",
-        s.accounts, s.events, s.from, s.until, s.minutes_per_task
+        "{} accounts, {} events ({} read by no milestone, not replayed), {} to {}; a CSM task counted as {} minutes\n",
+        s.accounts, s.events, s.events_unread, s.from, s.until, s.minutes_per_task
     );
     let mut section = |title: String, c: &Figures, p: &Figures| {
         out.push_str(&format!(

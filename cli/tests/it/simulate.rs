@@ -58,6 +58,10 @@ fn write_history(dir: &Path) {
             }
         } else {
             events.push_str(&format!("c{i},user.active,2026-03-03T09:00:00Z,u1,\n"));
+            // Read by no milestone: counted, not replayed, no figure changes.
+            for day in [4, 6] {
+                events.push_str(&format!("c{i},page.viewed,2026-03-0{day}T09:00:00Z,u1,\n"));
+            }
         }
     }
     // One row of an account the accounts file does not hold: skipped, counted.
@@ -111,8 +115,13 @@ fn the_proposed_maps_are_judged_against_the_history_they_would_have_run_on() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let s: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
-        (n(&s["accounts"]), n(&s["events"]), n(&s["events_skipped"])),
-        (8, 24, 1)
+        (
+            n(&s["accounts"]),
+            n(&s["events"]),
+            n(&s["events_unread"]),
+            n(&s["events_skipped"])
+        ),
+        (8, 32, 8, 1)
     );
 
     let (current, proposed) = (&s["current"], &s["proposed"]);
