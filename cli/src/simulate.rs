@@ -186,17 +186,15 @@ fn measured_properties(maps: &[&MilestoneMap]) -> HashMap<String, Vec<String>> {
     found.into_iter().map(|(e, p)| (e, p.into_iter().collect())).collect()
 }
 
-/// The events some milestone of `maps` reads; `None`: all of them (a
-/// success plan's outcome may be measured from any event).
-fn events_read_by(maps: &[&MilestoneMap]) -> Option<std::collections::HashSet<Box<[u8]>>> {
-    let mut read = std::collections::HashSet::new();
-    for m in maps.iter().flat_map(|map| &map.milestones) {
-        match &m.criterion {
-            Criterion::AgreedOutcome => return None,
-            c => read.extend(c.event().map(|e| Box::from(e.as_bytes()))),
-        }
-    }
-    Some(read)
+/// The events some milestone of `maps` reads.
+fn events_read_by(maps: &[&MilestoneMap]) -> std::collections::HashSet<Box<[u8]>> {
+    // An agreed outcome reads an account's success plan, which a history
+    // has none of: such a milestone tracks nothing here and reads no event.
+    maps.iter()
+        .flat_map(|map| &map.milestones)
+        .filter_map(|m| m.criterion.event())
+        .map(|e| Box::from(e.as_bytes()))
+        .collect()
 }
 
 fn read_history(opts: &SimulateOptions, maps: &[&MilestoneMap]) -> Result<History> {
@@ -227,7 +225,7 @@ fn read_history(opts: &SimulateOptions, maps: &[&MilestoneMap]) -> Result<Histor
                 "an account not in the accounts file".into(),
             ));
         };
-        if read_by.as_ref().is_some_and(|read| !read.contains(e.event)) {
+        if !read_by.contains(e.event) {
             unread += 1;
             return Ok(());
         }
